@@ -1,0 +1,112 @@
+"""Bundled real datasets (UCI Adult, ProPublica COMPAS, German credit).
+
+The compressed CSVs live in the project's ``data/`` folder (see ``data/README.md`` for sources,
+licences and what was changed); ``FAIRKIT_DATA_DIR`` points elsewhere.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from .data import DatasetSpec, read_table
+
+_DEFAULT_DIR = Path(__file__).resolve().parents[1] / "data"
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """Description of a bundled dataset."""
+
+    name: str
+    title: str
+    file: str
+    rows: int
+    description: str
+    spec: DatasetSpec
+
+
+_DATASETS = {
+    "adult": DatasetInfo(
+        name="adult",
+        title="UCI Adult (Census Income, 1994)",
+        file="adult.csv.gz",
+        rows=48_842,
+        description="Predict whether income exceeds $50K/year from census attributes.",
+        spec=DatasetSpec(
+            target="income", positive_label=">50K", sensitive=["sex", "race"],
+            # fnlwgt is a survey sampling weight, not a property of the person.
+            exclude=["fnlwgt"], name="adult",
+        ),
+    ),
+    "compas": DatasetInfo(
+        name="compas",
+        title="ProPublica COMPAS recidivism (Broward County, 2013-2014)",
+        file="compas.csv.gz",
+        rows=6_172,
+        description="Predict two-year recidivism; ProPublica's standard filtering, names removed.",
+        spec=DatasetSpec(
+            target="two_year_recid", positive_label=1, sensitive=["race", "sex"],
+            # The COMPAS score is another model's output and the charge text is near-unique.
+            exclude=["decile_score", "score_text", "c_charge_desc", "age_cat"], name="compas",
+        ),
+    ),
+    "german": DatasetInfo(
+        name="german",
+        title="Statlog German Credit (1994)",
+        file="german.csv.gz",
+        rows=1_000,
+        description="Predict good or bad credit risk; decoded values, sex split from personal status.",
+        spec=DatasetSpec(
+            target="credit", positive_label="good", sensitive=["sex", "age_group"],
+            exclude=["personal_status"], name="german",
+        ),
+    ),
+}
+
+
+def data_dir() -> Path:
+    return Path(os.environ.get("FAIRKIT_DATA_DIR", _DEFAULT_DIR))
+
+
+def list_datasets() -> list[DatasetInfo]:
+    """The bundled datasets, smallest first is not implied: Adult, COMPAS, German."""
+    return list(_DATASETS.values())
+
+
+def dataset_info(name: str) -> DatasetInfo:
+    try:
+        return _DATASETS[name.lower()]
+    except KeyError:
+        raise ValueError(f"Unknown dataset '{name}'. Choose one of: {', '.join(_DATASETS)}.") from None
+
+
+def load_dataset(name: str) -> tuple[pd.DataFrame, DatasetSpec]:
+    """Load a bundled dataset and its default spec.
+
+    Parameters
+    ----------
+    name : {"adult", "compas", "german"}
+
+    Returns
+    -------
+    frame : DataFrame
+    spec : DatasetSpec
+        Target, positive label and sensitive attributes the literature uses for this dataset.
+
+    Examples
+    --------
+    >>> frame, spec = load_dataset("german")
+    >>> spec.target, spec.sensitive
+    ('credit', ['sex', 'age_group'])
+    """
+    info = dataset_info(name)
+    path = data_dir() / info.file
+    if not path.exists():
+        raise FileNotFoundError(f"Bundled file {path} is missing; run scripts/build_datasets.py.")
+    frame = read_table(path)
+    spec = DatasetSpec(**info.spec.to_dict())
+    return frame, spec

@@ -1,0 +1,319 @@
+"""Fairness and performance metrics by group, with bootstrap confidence intervals.
+
+``fairness_report`` is the one entry point the sweep, the dashboard and the decision record use.
+Group rates are counted with a one-hot membership matrix, so a bootstrap of B resamples is a
+single (B x n) @ (n x k) product rather than B Python passes over the groups.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from fairlearn.metrics import MetricFrame, count, false_positive_rate, selection_rate, true_positive_rate
+from sklearn.metrics import (
+    accuracy_score,
+    balanced_accuracy_score,
+    brier_score_loss,
+    log_loss,
+    precision_score,
+    roc_auc_score,
+)
+
+from .groups import SEP, _as_frame, encode_groups, group_hierarchy
+
+GAP_METRICS = [
+    "demographic_parity_difference",
+    "equal_opportunity_difference",
+    "equalized_odds_difference",
+    "disparate_impact_ratio",
+    "max_group_ece",
+    "calibration_disparity",
+]
+OVERALL_METRICS = ["accuracy", "balanced_accuracy", "roc_auc", "log_loss", "brier"]
+
+# Sufficient statistics per group (and per group x calibration bin) from which every rate,
+# gap and ECE is computed; bootstrap replicates re-weight exactly these sums.
+_STATS = ["n", "pos", "sel", "tp", "fp", "correct", "sel_pos", "sel_neg"]
+
+
+def expected_calibration_error(y_true, y_prob, *, n_bins: int = 10, strategy: str = "uniform") -> float:
+    """Expected calibration error: bin-size-weighted mean |mean predicted - fraction positive|.
+
+    Parameters
+    ----------
+    y_true : array-like of {0, 1}
+    y_prob : array-like of float in [0, 1]
+    n_bins : int
+    strategy : {"uniform", "quantile"}
+        Equal-width bins or equal-mass bins (quantiles of ``y_prob``).
+    """
+    y = np.asarray(y_true, dtype=float)
+    p = np.asarray(y_prob, dtype=float)
+    if len(y) == 0:
+        return float("nan")
+    bins = _bin_index(p, n_bins, strategy)
+    n = np.bincount(bins, minlength=n_bins)
+    gap = np.abs(np.bincount(bins, weights=p - y, minlength=n_bins))
+    return float(gap.sum() / n.sum())
+
+
+def _bin_index(p: np.ndarray, n_bins: int, strategy: str) -> np.ndarray:
+    if strategy == "uniform":
+        return np.clip((p * n_bins).astype(int), 0, n_bins - 1)
+    if strategy == "quantile":
+        edges = np.quantile(p, np.linspace(0, 1, n_bins + 1)[1:-1])
+        return np.searchsorted(edges, p, side="right")
+    raise ValueError(f"strategy must be 'uniform' or 'quantile', got {strategy!r}")
+
+
+def reliability_curve(y_true, y_prob, groups=None, *, n_bins: int = 10, strategy: str = "uniform") -> pd.DataFrame:
+    """Reliability-diagram points, per group when ``groups`` is given.
+
+    Returns
+    -------
+    DataFrame with columns group, bin, mean_predicted, fraction_positive, count
+        Empty bins are omitted.
+    """
+    y = np.asarray(y_true, dtype=float)
+    p = np.asarray(y_prob, dtype=float)
+    g = np.full(len(y), "all", dtype=object) if groups is None else np.asarray(pd.Series(groups).astype(str), dtype=object)
+    rows = []
+    for name in pd.unique(g):
+        m = g == name
+        bins = _bin_index(p[m], n_bins, strategy)
+        n = np.bincount(bins, minlength=n_bins)
+        sp = np.bincount(bins, weights=p[m], minlength=n_bins)
+        sy = np.bincount(bins, weights=y[m], minlength=n_bins)
+        for b in np.flatnonzero(n):
+            rows.append((name, int(b), sp[b] / n[b], sy[b] / n[b], int(n[b])))
+    return pd.DataFrame(rows, columns=["group", "bin", "mean_predicted", "fraction_positive", "count"])
+
+
+def _group_stats(y, yhat, p, onehot, n_bins, weights=None):
+    """Per-group sums of the sufficient statistics and per group x bin calibration sums.
+
+    ``weights`` (B, n) gives B re-weighted replicates at once; None gives one unweighted pass.
+    Returns arrays of shape (B, G, len(_STATS)) and (B, G, n_bins, 2) and bin counts (B, G, n_bins).
+    """
+    cols = np.column_stack([
+        np.ones_like(y), y, yhat, y * yhat, (1 - y) * yhat, (y == yhat), yhat * y, yhat * (1 - y),
+    ]).astype(np.float64)
+    G = onehot.shape[1]
+    bins = np.clip((p * n_bins).astype(int), 0, n_bins - 1)
+    bin_oh = np.zeros((len(y), n_bins))
+    bin_oh[np.arange(len(y)), bins] = 1
+    # (n, G*k): indicator of group times each statistic, so one matmul gives every group's sums.
+    feats = (onehot[:, :, None] * cols[:, None, :]).reshape(len(y), -1)
+    cal_feats = (onehot[:, :, None] * bin_oh[:, None, :])
+    cal = np.concatenate([
+        cal_feats.reshape(len(y), -1),
+        (cal_feats * (p - y)[:, None, None]).reshape(len(y), -1),
+    ], axis=1)
+    W = np.ones((1, len(y))) if weights is None else weights
+    s = (W @ feats).reshape(W.shape[0], G, len(_STATS))
+    c = (W @ cal).reshape(W.shape[0], 2, G, n_bins)
+    return s, c[:, 0], c[:, 1]
+
+
+def _rates_and_gaps(stats, bin_n, bin_gap):
+    """Group rates (B, G, ...) and gap metrics (B, ...) from sufficient statistics."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        n, pos, sel, tp, fp, correct = (stats[..., i] for i in range(6))
+        neg = n - pos
+        sel_rate = sel / n
+        tpr = tp / pos
+        fpr = fp / neg
+        precision = tp / sel
+        acc = correct / n
+        base = pos / n
+        ece = np.abs(bin_gap).sum(-1) / bin_n.sum(-1)
+        present = n > 0
+        sr = np.where(present, sel_rate, np.nan)
+
+        def spread(a):
+            return np.nanmax(a, -1) - np.nanmin(a, -1)
+
+        dp = spread(sr)
+        eo = spread(np.where(pos > 0, tpr, np.nan))
+        fpr_gap = spread(np.where(neg > 0, fpr, np.nan))
+        eodds = np.fmax(eo, fpr_gap)
+        mx = np.nanmax(sr, -1)
+        di = np.where(mx > 0, np.nanmin(sr, -1) / mx, 1.0)
+        e = np.where(present, ece, np.nan)
+        rates = {
+            "base_rate": base, "selection_rate": sel_rate, "tpr": tpr, "fpr": fpr,
+            "precision": precision, "accuracy": acc, "ece": ece,
+        }
+        gaps = {
+            "demographic_parity_difference": dp,
+            "equal_opportunity_difference": eo,
+            "equalized_odds_difference": eodds,
+            "disparate_impact_ratio": di,
+            "max_group_ece": np.nanmax(e, -1),
+            "calibration_disparity": spread(e),
+        }
+    return rates, gaps
+
+
+@dataclass
+class FairnessReport:
+    """Overall performance, a by-group table and fairness gaps for one set of predictions.
+
+    Attributes
+    ----------
+    overall : dict
+        accuracy, balanced_accuracy, roc_auc, log_loss, brier, n, threshold.
+    by_group : DataFrame
+        One row per (attribute, group): n, base_rate, selection_rate, tpr, fpr, precision,
+        accuracy, ece, small (bool), plus ``<metric>_low`` / ``<metric>_high`` when bootstrapped.
+        ``attribute`` is a sensitive column, or the intersection ``a & b`` of several.
+    gaps : DataFrame
+        One row per attribute: the metrics in ``GAP_METRICS`` (and ``_low``/``_high``).
+    calibration : DataFrame
+        Reliability-curve points for the finest grouping (see :func:`reliability_curve`).
+    """
+
+    overall: dict
+    by_group: pd.DataFrame
+    gaps: pd.DataFrame
+    calibration: pd.DataFrame
+    n_boot: int = 0
+    notes: list = field(default_factory=list)
+
+    @property
+    def primary_attribute(self) -> str:
+        """The finest grouping: the intersection when there are several attributes."""
+        return self.gaps.index[-1]
+
+    def gap(self, metric: str, attribute: str | None = None) -> float:
+        """A gap metric for an attribute (default: the finest grouping)."""
+        return float(self.gaps.loc[attribute or self.primary_attribute, metric])
+
+    def summary(self, attribute: str | None = None) -> dict:
+        """Overall metrics and the gaps of one attribute in a flat dict (for result tables)."""
+        out = {k: self.overall[k] for k in OVERALL_METRICS}
+        row = self.gaps.loc[attribute or self.primary_attribute]
+        out.update({k: float(row[k]) for k in GAP_METRICS})
+        return out
+
+
+def fairness_report(
+    y_true,
+    y_score,
+    sensitive,
+    *,
+    threshold: float = 0.5,
+    n_boot: int = 0,
+    ci: float = 0.95,
+    n_bins: int = 10,
+    min_group_size: int = 30,
+    random_state=0,
+) -> FairnessReport:
+    """Performance and fairness of scores, overall, by group and by intersection.
+
+    Parameters
+    ----------
+    y_true : array-like of {0, 1}
+    y_score : array-like of float
+        Predicted probability of the positive class.
+    sensitive : array-like, Series or DataFrame
+        One or several sensitive attributes; several add their intersection.
+    threshold : float
+        A row is selected (predicted positive) when ``y_score >= threshold``.
+    n_boot : int
+        Bootstrap resamples for confidence intervals (0: none).
+    ci : float
+        Confidence level of the percentile intervals.
+    n_bins : int
+        Equal-width bins for the ECE.
+    min_group_size : int
+        Groups below this are flagged ``small`` in ``by_group``.
+    random_state : int or None
+
+    Returns
+    -------
+    FairnessReport
+    """
+    y = np.asarray(y_true).astype(np.int64)
+    p = np.clip(np.asarray(y_score, dtype=np.float64), 0.0, 1.0)
+    if y.shape != p.shape:
+        raise ValueError(f"y_true has {len(y)} rows but y_score has {len(p)}")
+    yhat = (p >= threshold).astype(np.int64)
+    frame = _as_frame(sensitive).reset_index(drop=True)
+    if len(frame) != len(y):
+        raise ValueError(f"sensitive has {len(frame)} rows but y_true has {len(y)}")
+
+    overall = {
+        "n": int(len(y)),
+        "threshold": float(threshold),
+        "accuracy": float(accuracy_score(y, yhat)),
+        "balanced_accuracy": float(balanced_accuracy_score(y, yhat)) if len(np.unique(y)) > 1 else float("nan"),
+        "roc_auc": float(roc_auc_score(y, p)) if len(np.unique(y)) > 1 else float("nan"),
+        "log_loss": float(log_loss(y, p, labels=[0, 1])),
+        "brier": float(brier_score_loss(y, p)),
+        "precision": float(precision_score(y, yhat, zero_division=0)),
+        "selection_rate": float(yhat.mean()),
+        "ece": expected_calibration_error(y, p, n_bins=n_bins),
+    }
+
+    levels = group_hierarchy(frame)
+    rng = np.random.default_rng(random_state)
+    W = None
+    if n_boot > 0:
+        # Multinomial resampling weights shared by every level, so intervals of marginal and
+        # intersectional gaps come from the same replicates.
+        W = np.stack([np.bincount(rng.integers(0, len(y), len(y)), minlength=len(y)) for _ in range(n_boot)]).astype(np.float64)
+    lo_q, hi_q = (1 - ci) / 2, 1 - (1 - ci) / 2
+    group_tables, gap_rows = [], []
+    for level in levels:
+        onehot = level.encoding.one_hot(dtype=np.float64)
+        stats, bin_n, bin_gap = _group_stats(y, yhat, p, onehot, n_bins)
+        rates, gaps = _rates_and_gaps(stats, bin_n, bin_gap)
+        table = pd.DataFrame({k: v[0] for k, v in rates.items()})
+        table.insert(0, "n", stats[0, :, 0].astype(int))
+        table.insert(0, "group", level.encoding.names)
+        table.insert(0, "attribute", level.name)
+        table["small"] = table["n"] < min_group_size
+        gap_row = {"attribute": level.name, **{k: float(v[0]) for k, v in gaps.items()}}
+        if W is not None:
+            bstats, bbin_n, bbin_gap = _group_stats(y, yhat, p, onehot, n_bins, weights=W)
+            brates, bgaps = _rates_and_gaps(bstats, bbin_n, bbin_gap)
+            for k, v in brates.items():
+                table[f"{k}_low"] = np.nanquantile(v, lo_q, axis=0) if np.isfinite(v).any() else np.nan
+                table[f"{k}_high"] = np.nanquantile(v, hi_q, axis=0) if np.isfinite(v).any() else np.nan
+            for k, v in bgaps.items():
+                gap_row[f"{k}_low"] = float(np.nanquantile(v, lo_q)) if np.isfinite(v).any() else float("nan")
+                gap_row[f"{k}_high"] = float(np.nanquantile(v, hi_q)) if np.isfinite(v).any() else float("nan")
+        group_tables.append(table)
+        gap_rows.append(gap_row)
+
+    by_group = pd.concat(group_tables, ignore_index=True)
+    gaps = pd.DataFrame(gap_rows).set_index("attribute")
+    finest = levels[-1].encoding
+    calibration = reliability_curve(y, p, finest.names[finest.codes], n_bins=n_bins)
+    notes = []
+    small = by_group[by_group["small"]]
+    if len(small):
+        notes.append(
+            f"{len(small)} group(s) have fewer than {min_group_size} rows; their rates are uncertain: "
+            + ", ".join(f"{g} ({n})" for g, n in zip(small["group"], small["n"]))
+        )
+    return FairnessReport(overall=overall, by_group=by_group, gaps=gaps, calibration=calibration,
+                          n_boot=n_boot, notes=notes)
+
+
+def metric_frame(y_true, y_pred, sensitive) -> MetricFrame:
+    """fairlearn's MetricFrame with the rates fairkit reports (for users who want its API)."""
+    return MetricFrame(
+        metrics={"count": count, "selection_rate": selection_rate,
+                 "tpr": true_positive_rate, "fpr": false_positive_rate},
+        y_true=np.asarray(y_true), y_pred=np.asarray(y_pred), sensitive_features=sensitive,
+    )
+
+
+__all__ = [
+    "FairnessReport", "fairness_report", "expected_calibration_error", "reliability_curve",
+    "metric_frame", "GAP_METRICS", "OVERALL_METRICS", "SEP", "encode_groups",
+]

@@ -1,0 +1,199 @@
+"""Train / validation / test split and preprocessing.
+
+The split is stratified by group x label so that every part sees every group with both outcomes
+(the frontier is chosen on validation and reported on test, DESIGN.md rule 4). Preprocessing is a
+scikit-learn ``ColumnTransformer`` fitted on the training part only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from .data import DataError, DatasetSpec, binary_target, errors, validate
+from .groups import group_labels
+
+
+def frame_hash(frame: pd.DataFrame) -> str:
+    """Content hash of a table (values, column names and order), stable across sessions."""
+    h = hashlib.sha256()
+    h.update("\x1f".join(map(str, frame.columns)).encode())
+    h.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return h.hexdigest()
+
+
+@dataclass
+class SplitPart:
+    """One part of a split.
+
+    Attributes
+    ----------
+    X : ndarray of shape (n, n_features), float32
+        Preprocessed features.
+    y : ndarray of shape (n,), int64
+        1 for the positive label, 0 otherwise.
+    sensitive : DataFrame
+        The raw sensitive columns (one per attribute).
+    groups : Series of str
+        Each row's group; the intersection when there are several attributes.
+    raw : DataFrame
+        The feature columns before preprocessing (for estimators that bring their own).
+    index : ndarray
+        Row positions in the original table.
+    """
+
+    X: np.ndarray
+    y: np.ndarray
+    sensitive: pd.DataFrame
+    groups: pd.Series
+    raw: pd.DataFrame
+    index: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+
+@dataclass
+class DatasetSplit:
+    """A reproducible train / validation / test split with its fitted preprocessing."""
+
+    train: SplitPart
+    validation: SplitPart
+    test: SplitPart
+    spec: DatasetSpec
+    preprocessor: ColumnTransformer
+    feature_names: list
+    seed: int
+    data_hash: str
+    dropped_rows: int = 0
+    notes: list = field(default_factory=list)
+
+    @property
+    def parts(self) -> dict:
+        return {"train": self.train, "validation": self.validation, "test": self.test}
+
+    def transform(self, frame: pd.DataFrame) -> np.ndarray:
+        """Preprocess new rows with the preprocessing fitted on the training part."""
+        return self.preprocessor.transform(frame[self.raw_columns]).astype(np.float32)
+
+    @property
+    def raw_columns(self) -> list:
+        return list(self.train.raw.columns)
+
+
+def make_preprocessor(raw: pd.DataFrame) -> ColumnTransformer:
+    """Impute, scale numbers and one-hot encode categories (unknown categories ignored)."""
+    numeric = [c for c in raw.columns
+               if pd.api.types.is_numeric_dtype(raw[c]) and not pd.api.types.is_bool_dtype(raw[c])]
+    categorical = [c for c in raw.columns if c not in numeric]
+    return ColumnTransformer(
+        [
+            ("num", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), numeric),
+            ("cat", make_pipeline(
+                SimpleImputer(strategy="most_frequent"),
+                # Rare categories are pooled so a 2-row category cannot become its own weight.
+                OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=5,
+                              sparse_output=False, dtype=np.float32),
+            ), categorical),
+        ],
+        remainder="drop",
+        verbose_feature_names_out=False,
+    )
+
+
+def _strata(groups: pd.Series, y: np.ndarray, min_count: int) -> np.ndarray | None:
+    strata = groups.astype(str).to_numpy() + "|" + y.astype(str)
+    counts = pd.Series(strata).value_counts()
+    rare = np.isin(strata, counts[counts < min_count].index)
+    # Rare group x label cells are pooled by label so the split still runs and stays balanced.
+    strata = np.where(rare, "(rare)|" + y.astype(str), strata)
+    counts = pd.Series(strata).value_counts()
+    if (counts < 2).any():
+        return None
+    return strata
+
+
+def split_dataset(
+    frame: pd.DataFrame,
+    spec: DatasetSpec,
+    *,
+    seed: int = 0,
+    val_size: float = 0.2,
+    test_size: float = 0.2,
+) -> DatasetSplit:
+    """Split into train / validation / test stratified by group x label, and preprocess.
+
+    Parameters
+    ----------
+    frame : DataFrame
+    spec : DatasetSpec
+    seed : int
+        Same seed, same split.
+    val_size, test_size : float
+        Fractions of the rows (with a known target) for validation and test.
+
+    Returns
+    -------
+    DatasetSplit
+
+    Raises
+    ------
+    DataError
+        When :func:`fairkit.data.validate` finds errors (the message lists them).
+    """
+    problems = errors(validate(frame, spec, min_group_size=0))
+    if problems:
+        raise DataError("The data cannot be split: " + " ".join(str(p) for p in problems))
+    y_all = binary_target(frame, spec)
+    keep = y_all >= 0
+    dropped = int((~keep).sum())
+    work = frame.loc[keep]
+    y = y_all[keep]
+    positions = np.flatnonzero(keep)
+    groups = group_labels(work[spec.sensitive])
+    feature_cols = spec.feature_columns(work)
+    usable = [c for c in feature_cols if work[c].notna().any() and work[c].nunique(dropna=True) > 1]
+    notes = [f"Ignored constant or empty column '{c}'." for c in feature_cols if c not in usable]
+
+    idx = np.arange(len(work))
+    min_count = 3  # one row for each of the three parts
+    strata = _strata(groups, y, min_count)
+    try:
+        rest, test_idx = train_test_split(idx, test_size=test_size, random_state=seed, stratify=strata)
+        strata_rest = None if strata is None else _strata(
+            pd.Series(strata[rest]), y[rest], 2)
+        train_idx, val_idx = train_test_split(
+            rest, test_size=val_size / (1 - test_size), random_state=seed,
+            stratify=None if strata_rest is None else strata_rest)
+    except ValueError as exc:
+        raise DataError(f"The data is too small to split into train, validation and test ({exc}). "
+                        "Add rows or reduce the validation and test fractions.") from exc
+
+    raw = work[usable]
+    pre = make_preprocessor(raw)
+    pre.fit(raw.iloc[train_idx])
+
+    def part(ix) -> SplitPart:
+        r = raw.iloc[ix]
+        return SplitPart(
+            X=np.asarray(pre.transform(r), dtype=np.float32),
+            y=y[ix],
+            sensitive=work[spec.sensitive].iloc[ix].reset_index(drop=True),
+            groups=groups.iloc[ix].reset_index(drop=True),
+            raw=r.reset_index(drop=True),
+            index=positions[ix],
+        )
+
+    return DatasetSplit(
+        train=part(train_idx), validation=part(val_idx), test=part(test_idx), spec=spec,
+        preprocessor=pre, feature_names=list(pre.get_feature_names_out()), seed=seed,
+        data_hash=frame_hash(frame), dropped_rows=dropped, notes=notes,
+    )
