@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import re
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -447,7 +448,7 @@ def validate(
         is_text = col.dtype == object or isinstance(col.dtype, (pd.StringDtype, pd.CategoricalDtype)) or pd.api.types.is_string_dtype(col.dtype)
         if n >= 50 and (
             (is_text and nunique > 0.5 * n and nunique > 50)
-            or (pd.api.types.is_integer_dtype(col.dtype) and nunique > 0.95 * n)
+            or (pd.api.types.is_integer_dtype(col.dtype) and nunique == n and _looks_like_counter(c, nn))
         ):
             problems.append(_p("warning", "id_like", c,
                                f"'{c}' has {nunique:,} distinct values in {n:,} rows and looks like an identifier.",
@@ -462,10 +463,38 @@ def validate(
     return problems
 
 
+_ID_NAME = re.compile(r"(^|[_\s-])(id|key|uuid|guid|no|nr|number)$", re.IGNORECASE)
+
+
+def _looks_like_counter(name, values: pd.Series) -> bool:
+    """Unique integers that are a row counter (dense range) or named like an identifier."""
+    span = float(values.max()) - float(values.min()) + 1
+    return bool(_ID_NAME.search(str(name))) or span <= 1.5 * len(values)
+
+
+def label_mask(values, label) -> np.ndarray:
+    """Which of ``values`` equal ``label``, tolerating type differences ("1" vs 1 vs 1.0).
+
+    A label chosen in a UI arrives as text while the column may be numeric, and a column with
+    missing values is float: 1 must still match 1.0.
+    """
+    values = pd.Series(values)
+    exact = (values == label).to_numpy()
+    if exact.any():
+        return exact
+    try:
+        num = float(label)
+        as_num = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+        hit = as_num == num
+        if hit.any():
+            return hit
+    except (TypeError, ValueError):
+        pass
+    return (values.astype(str).str.strip() == str(label).strip()).to_numpy()
+
+
 def _contains(values, label) -> bool:
-    if any(v == label for v in values):
-        return True
-    return any(str(v) == str(label) for v in values)
+    return bool(label_mask(values, label).any())
 
 
 def errors(problems) -> list[Problem]:
@@ -485,7 +514,6 @@ def binary_target(frame: pd.DataFrame, spec: DatasetSpec) -> np.ndarray:
     pos = spec.resolved_positive_label(frame)
     if pos is None:
         raise DataError(f"Choose the positive label of '{spec.target}'.")
-    match = y.astype(str) == str(pos) if not (y == pos).any() else (y == pos)
-    out = np.where(match, 1, 0).astype(np.int64)
+    out = label_mask(y, pos).astype(np.int64)
     out[y.isna().to_numpy()] = -1
     return out

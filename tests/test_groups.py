@@ -1,0 +1,33 @@
+import numpy as np
+import pandas as pd
+
+from fairkit.groups import encode_groups, group_hierarchy, group_labels, one_hot, small_groups
+
+
+def test_intersection_labels_and_missing():
+    frame = pd.DataFrame({"sex": ["F", "M", None], "race": ["B", "W", "W"]})
+    assert group_labels(frame).tolist() == ["F & B", "M & W", "(missing) & W"]
+    assert group_labels(frame, ["race"]).tolist() == ["B", "W", "W"]
+
+
+def test_encode_with_known_names_marks_unseen():
+    enc = encode_groups(["a", "b", "a"])
+    assert enc.names.tolist() == ["a", "b"] and enc.codes.tolist() == [0, 1, 0]
+    new = encode_groups(["b", "c"], names=enc.names)
+    assert new.codes.tolist() == [1, -1]
+    assert one_hot(new.codes, 2).tolist() == [[0, 1], [0, 0]]
+
+
+def test_hierarchy_marginals_then_intersection():
+    frame = pd.DataFrame({"a": list("xxyy"), "b": list("pqpq")})
+    levels = group_hierarchy(frame)
+    assert [lv.name for lv in levels] == ["a", "b", "a & b"]
+    assert levels[-1].encoding.n_groups == 4
+    assert len(group_hierarchy(frame[["a"]])) == 1
+
+
+def test_small_groups_and_counts():
+    labels = ["a"] * 5 + ["b"] * 2
+    assert small_groups(labels, 3).to_dict() == {"b": 2}
+    assert encode_groups(labels).counts().tolist() == [5, 2]
+    assert encode_groups(np.array([[1, 2], [1, 3]])).names.tolist() == ["1 & 2", "1 & 3"]

@@ -1,0 +1,140 @@
+"""fairness_report: cross-checked against fairlearn on random data, and by hand on tiny cases."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from fairlearn.metrics import (
+    demographic_parity_difference,
+    demographic_parity_ratio,
+    equal_opportunity_difference,
+    equalized_odds_difference,
+)
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fairkit.metrics import expected_calibration_error, fairness_report, reliability_curve
+
+
+@st.composite
+def scored(draw):
+    n = draw(st.integers(20, 200))
+    seed = draw(st.integers(0, 2**31 - 1))
+    n_groups = draw(st.integers(2, 5))
+    rng = np.random.default_rng(seed)
+    groups = rng.integers(0, n_groups, n)
+    # Each group needs both labels so every rate fairlearn computes is defined.
+    y = rng.integers(0, 2, n)
+    y[:2 * n_groups] = np.tile([0, 1], n_groups)
+    groups[:2 * n_groups] = np.repeat(np.arange(n_groups), 2)
+    p = rng.random(n)
+    return y, p, np.array([f"g{g}" for g in groups])
+
+
+@settings(max_examples=60, deadline=None)
+@given(scored())
+def test_gaps_match_fairlearn(data):
+    y, p, g = data
+    yhat = (p >= 0.5).astype(int)
+    r = fairness_report(y, p, pd.Series(g, name="grp"))
+    gaps = r.gaps.loc["grp"]
+    assert gaps["demographic_parity_difference"] == pytest.approx(
+        demographic_parity_difference(y, yhat, sensitive_features=g), abs=1e-12)
+    assert gaps["equalized_odds_difference"] == pytest.approx(
+        equalized_odds_difference(y, yhat, sensitive_features=g), abs=1e-12)
+    assert gaps["equal_opportunity_difference"] == pytest.approx(
+        equal_opportunity_difference(y, yhat, sensitive_features=g), abs=1e-12)
+    if yhat.any():
+        assert gaps["disparate_impact_ratio"] == pytest.approx(
+            demographic_parity_ratio(y, yhat, sensitive_features=g), abs=1e-12)
+    assert r.overall["accuracy"] == pytest.approx((y == yhat).mean())
+
+
+def test_hand_computed_tiny_case():
+    # group a: y=[1,1,0,0], scores select rows 0,2 -> sel 0.5, tpr 0.5, fpr 0.5
+    # group b: y=[1,0],     scores select row 0   -> sel 0.5, tpr 1.0, fpr 0.0
+    y = [1, 1, 0, 0, 1, 0]
+    p = [0.9, 0.2, 0.7, 0.1, 0.8, 0.3]
+    s = ["a", "a", "a", "a", "b", "b"]
+    r = fairness_report(y, p, s)
+    t = r.by_group.set_index("group")
+    assert t.loc["a", "selection_rate"] == 0.5 and t.loc["b", "selection_rate"] == 0.5
+    assert t.loc["a", "tpr"] == 0.5 and t.loc["b", "tpr"] == 1.0
+    assert t.loc["a", "fpr"] == 0.5 and t.loc["b", "fpr"] == 0.0
+    assert t.loc["a", "n"] == 4 and t.loc["b", "base_rate"] == 0.5
+    assert r.gap("demographic_parity_difference") == 0.0
+    assert r.gap("disparate_impact_ratio") == 1.0
+    assert r.gap("equal_opportunity_difference") == 0.5
+    assert r.gap("equalized_odds_difference") == 0.5
+    # ECE of group b with 10 bins: bins of 0.8 and 0.3 -> |0.8-1| and |0.3-0| over 2 rows
+    assert t.loc["b", "ece"] == pytest.approx((0.2 + 0.3) / 2)
+    assert r.overall["accuracy"] == pytest.approx(4 / 6)
+
+
+def test_threshold_changes_selection():
+    y = [1, 0, 1, 0]
+    p = [0.6, 0.6, 0.4, 0.4]
+    assert fairness_report(y, p, list("abab"), threshold=0.5).overall["selection_rate"] == 0.5
+    assert fairness_report(y, p, list("abab"), threshold=0.3).overall["selection_rate"] == 1.0
+
+
+def test_intersections_and_small_group_flags():
+    rng = np.random.default_rng(1)
+    n = 400
+    frame = pd.DataFrame({"sex": rng.choice(["F", "M"], n), "race": rng.choice(["A", "B", "C"], n, p=[.8, .15, .05])})
+    r = fairness_report(rng.integers(0, 2, n), rng.random(n), frame, min_group_size=30)
+    assert list(r.gaps.index) == ["sex", "race", "sex & race"]
+    inter = r.by_group[r.by_group.attribute == "sex & race"]
+    assert inter["n"].sum() == n and len(inter) == 6
+    assert inter.loc[inter.n < 30, "small"].all() and r.notes
+    assert r.primary_attribute == "sex & race"
+
+
+def test_bootstrap_intervals_cover_the_estimate_and_shrink_with_n():
+    rng = np.random.default_rng(0)
+
+    def width(n):
+        g = rng.choice(["a", "b"], n)
+        y = rng.integers(0, 2, n)
+        p = np.clip(rng.random(n) + (g == "a") * 0.2, 0, 1)
+        r = fairness_report(y, p, g, n_boot=300, random_state=1)
+        row = r.gaps.iloc[0]
+        lo, hi = row["demographic_parity_difference_low"], row["demographic_parity_difference_high"]
+        assert lo <= row["demographic_parity_difference"] <= hi
+        t = r.by_group
+        assert (t["selection_rate_low"] <= t["selection_rate"]).all()
+        assert (t["selection_rate"] <= t["selection_rate_high"]).all()
+        return hi - lo
+
+    assert width(4000) < width(200)
+
+
+def test_bootstrap_is_reproducible():
+    rng = np.random.default_rng(0)
+    y, p, g = rng.integers(0, 2, 300), rng.random(300), rng.choice(list("ab"), 300)
+    a = fairness_report(y, p, g, n_boot=50, random_state=7).gaps
+    b = fairness_report(y, p, g, n_boot=50, random_state=7).gaps
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_ece_perfectly_calibrated_is_small_and_miscalibrated_large():
+    rng = np.random.default_rng(0)
+    p = rng.random(50_000)
+    y = (rng.random(50_000) < p).astype(int)
+    assert expected_calibration_error(y, p) < 0.01
+    assert expected_calibration_error(y, p, strategy="quantile") < 0.01
+    assert expected_calibration_error(y, np.clip(p * 0.5 + 0.5, 0, 1)) > 0.2
+
+
+def test_reliability_curve_points():
+    y = [0, 1, 1, 0]
+    p = [0.05, 0.95, 0.9, 0.15]
+    curve = reliability_curve(y, p, ["a", "a", "b", "b"], n_bins=2)
+    assert set(curve.group) == {"a", "b"}
+    a = curve[curve.group == "a"].set_index("bin")
+    assert a.loc[0, "fraction_positive"] == 0 and a.loc[1, "fraction_positive"] == 1
+    assert curve["count"].sum() == 4
+
+
+def test_length_mismatch_is_a_clear_error():
+    with pytest.raises(ValueError, match="rows"):
+        fairness_report([0, 1], [0.1], ["a", "b"])

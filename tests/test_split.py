@@ -1,0 +1,89 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from fairkit.data import DataError, DatasetSpec
+from fairkit.datasets import load_dataset
+from fairkit.split import frame_hash, split_dataset
+
+
+@pytest.fixture(scope="module")
+def german():
+    return load_dataset("german")
+
+
+def test_parts_partition_rows_and_are_reproducible(german):
+    frame, spec = german
+    a = split_dataset(frame, spec, seed=3)
+    b = split_dataset(frame, spec, seed=3)
+    c = split_dataset(frame, spec, seed=4)
+    idx = np.concatenate([a.train.index, a.validation.index, a.test.index])
+    assert sorted(idx) == list(range(len(frame)))
+    assert (len(a.train), len(a.validation), len(a.test)) == (600, 200, 200)
+    assert np.array_equal(a.test.index, b.test.index) and np.array_equal(a.test.X, b.test.X)
+    assert not np.array_equal(a.test.index, c.test.index)
+
+
+def test_stratified_by_group_and_label(german):
+    frame, spec = german
+    s = split_dataset(frame, spec, seed=0)
+    for part in s.parts.values():
+        cells = pd.crosstab(part.groups, part.y)
+        assert (cells > 0).all().all()  # every group with both outcomes in every part
+    rates = [p.y.mean() for p in s.parts.values()]
+    assert max(rates) - min(rates) < 0.02
+
+
+def test_sensitive_not_features_unless_asked(german):
+    frame, spec = german
+    s = split_dataset(frame, spec, seed=0)
+    assert not any(n.startswith(("sex", "age_group")) for n in s.feature_names)
+    s2 = split_dataset(frame, spec.replace(sensitive_as_features=True), seed=0)
+    assert any(n.startswith("sex") for n in s2.feature_names)
+    assert s.train.groups.iloc[0] == " & ".join(map(str, s.train.sensitive.iloc[0]))
+
+
+def test_preprocessing_fitted_on_train_only_and_handles_unknown(german):
+    frame, spec = german
+    s = split_dataset(frame, spec, seed=0)
+    num = [i for i, n in enumerate(s.feature_names) if n == "credit_amount"][0]
+    assert abs(s.train.X[:, num].mean()) < 1e-5 and abs(s.test.X[:, num].mean()) > 1e-4
+    new = s.test.raw.head(3).copy()
+    new["purpose"] = "spaceship"
+    assert s.transform(new).shape == (3, len(s.feature_names))
+    assert s.train.X.dtype == np.float32 and np.isfinite(s.train.X).all()
+
+
+def test_missing_values_imputed_and_missing_target_dropped():
+    rng = np.random.default_rng(0)
+    n = 300
+    frame = pd.DataFrame({
+        "g": rng.choice(["a", "b"], n), "x": rng.normal(size=n), "c": rng.choice(["u", "v", None], n),
+        "y": rng.choice([0, 1], n).astype(float),
+    })
+    frame.loc[:9, "x"] = np.nan
+    frame.loc[:4, "y"] = np.nan
+    s = split_dataset(frame, DatasetSpec(target="y", positive_label=1, sensitive=["g"]), seed=0)
+    assert s.dropped_rows == 5 and len(s.train) + len(s.validation) + len(s.test) == n - 5
+    assert np.isfinite(s.train.X).all()
+
+
+def test_invalid_data_raises_with_problems():
+    frame = pd.DataFrame({"g": ["a"] * 10, "x": range(10), "y": [0, 1] * 5})
+    with pytest.raises(DataError, match="single group"):
+        split_dataset(frame, DatasetSpec(target="y", positive_label=1, sensitive=["g"]))
+
+
+def test_frame_hash_changes_with_content():
+    a = pd.DataFrame({"x": [1, 2]})
+    assert frame_hash(a) == frame_hash(a.copy())
+    assert frame_hash(a) != frame_hash(pd.DataFrame({"x": [1, 3]}))
+    assert frame_hash(a) != frame_hash(pd.DataFrame({"z": [1, 2]}))
+
+
+@pytest.mark.parametrize("name", ["adult", "compas"])
+def test_bundled_split(name):
+    frame, spec = load_dataset(name)
+    s = split_dataset(frame, spec, seed=0)
+    assert len(s.train) > len(s.test) > 0
+    assert s.train.X.shape[1] == len(s.feature_names)
