@@ -1,0 +1,58 @@
+"""fairkit dashboard: page setup, navigation and the sidebar status.
+
+Run with ``streamlit run app.py``. Each screen is a script in ``pages/``; shared glue is in
+``ui/``; all computation is in the ``fairkit`` engine.
+"""
+
+import streamlit as st
+
+from ui import state
+from ui.display import md
+
+st.set_page_config(page_title="fairkit", page_icon=":material/balance:", layout="wide")
+
+# One line per screen, in the order of the workflow.
+PAGES = [
+    st.Page("pages/data.py", title="Data", icon=":material/table_view:", default=True),
+    # st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
+    # st.Page("pages/tradeoffs.py", title="Trade-offs", icon=":material/scatter_plot:"),
+    # st.Page("pages/groups.py", title="Groups", icon=":material/groups:"),
+    # st.Page("pages/export.py", title="Export", icon=":material/download:"),
+    # st.Page("pages/review.py", title="Review", icon=":material/rate_review:"),
+]
+
+page = st.navigation(PAGES)
+
+with st.sidebar:
+    st.markdown("### fairkit")
+    st.caption("Fair-by-design training and the fairness/accuracy trade-off.")
+    # Filled after the page has run, so it shows the choices made in this very run.
+    status = st.container()
+
+page.run()
+
+
+def _sidebar_status() -> None:
+    current = state.current_data()
+    with status:
+        st.markdown("**Current data**")
+        if current is None:
+            st.caption("No dataset chosen yet: start on the Data page.")
+            return
+        spec = current.spec
+        sensitive = ", ".join(md(c) for c in spec.sensitive) or "none chosen"
+        st.markdown(
+            f"Dataset: **{md(current.name)}**  \n"
+            f"Rows: {len(current.frame):,}  \n"
+            f"Target: {md(spec.target)} = {md(spec.positive_label)}  \n"
+            f"Sensitive: {sensitive}"
+        )
+        n_errors = sum(p.severity == "error" for p in current.problems)
+        if current.ready:
+            st.success("Ready to train", icon=":material/check_circle:")
+        else:
+            st.error(f"{n_errors} problem(s) to fix on the Data page", icon=":material/error:")
+
+
+_sidebar_status()
+state.remember_widgets()

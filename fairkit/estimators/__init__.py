@@ -1,0 +1,21 @@
+"""scikit-learn compatible fairness-aware classifiers, one module per method.
+
+Every estimator follows ``fit(X, y, *, sensitive_features=None, sample_weight=None)`` and exposes
+its fairness strength as the parameter ``eta``.
+"""
+
+from fairkit.estimators.adversarial import (
+    AdversarialDebiasingClassifier,
+    GradientReversalFunction,
+    GradientReversalLayer,
+)
+from fairkit.estimators.lagrangian import LagrangianFairnessTrainer
+from fairkit.estimators.regularized import FairRegularizedClassifier
+
+__all__ = [
+    "AdversarialDebiasingClassifier",
+    "FairRegularizedClassifier",
+    "GradientReversalFunction",
+    "GradientReversalLayer",
+    "LagrangianFairnessTrainer",
+]

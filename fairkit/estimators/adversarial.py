@@ -1,0 +1,262 @@
+"""Adversarial debiasing: a predictor trained to defeat an adversary that guesses the group."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from fairkit.estimators._torch_base import TorchFairClassifierBase, TrainData, make_mlp
+from fairkit.losses import weighted_bce_with_logits
+
+
+class GradientReversalFunction(torch.autograd.Function):
+    """Identity on the forward pass; multiplies the gradient by ``-lambd`` on the backward pass.
+
+    Placed between a predictor and an adversary, it lets one backward pass train the adversary
+    to *minimise* its loss while pushing the predictor to *maximise* it (Ganin & Lempitsky, 2015).
+    """
+
+    @staticmethod
+    def forward(ctx, x, lambd):
+        ctx.lambd = float(lambd)
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        return -ctx.lambd * grad_output, None
+
+
+def grad_reverse(x: torch.Tensor, lambd: float = 1.0) -> torch.Tensor:
+    """Apply :class:`GradientReversalFunction` with coefficient ``lambd``."""
+    return GradientReversalFunction.apply(x, lambd)
+
+
+class GradientReversalLayer(nn.Module):
+    """Module wrapper of :class:`GradientReversalFunction`.
+
+    Parameters
+    ----------
+    lambd : float, default=1.0
+        Gradient multiplier magnitude: the backward pass returns ``-lambd * grad``.
+    """
+
+    def __init__(self, lambd: float = 1.0):
+        super().__init__()
+        self.lambd = float(lambd)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return grad_reverse(x, self.lambd)
+
+    def extra_repr(self) -> str:
+        return f"lambd={self.lambd}"
+
+
+class _Adversary(nn.Module):
+    """Shared trunk plus one softmax head per group level."""
+
+    def __init__(self, n_inputs, hidden, activation, n_groups_per_level):
+        super().__init__()
+        self.trunk = make_mlp(n_inputs, tuple(hidden)[:-1], activation,
+                              n_outputs=hidden[-1]) if hidden else nn.Identity()
+        width = hidden[-1] if hidden else n_inputs
+        self.act = nn.ReLU() if hidden else nn.Identity()
+        self.heads = nn.ModuleList(nn.Linear(width, k) for k in n_groups_per_level)
+
+    def forward(self, z):
+        h = self.act(self.trunk(z))
+        return [head(h) for head in self.heads]
+
+
+class AdversarialDebiasingClassifier(TorchFairClassifierBase):
+    """Predictor trained jointly with an adversary that predicts the group from its output.
+
+    The adversary sees the predictor's logit (and, for ``variant="equalized_odds"``, the true
+    label as well, so only group information *beyond* the label is removed, Zhang et al. 2018)
+    through a :class:`GradientReversalLayer` with coefficient ``eta``. One backward pass of
+    ``BCE + CE_adversary`` then trains the adversary to find the group and the predictor to be
+    accurate while hiding it.
+
+    Parameters
+    ----------
+    eta : float, default=1.0
+        Adversary weight: the predictor receives ``-eta`` times the adversary's gradient.
+        0 gives a plain classifier (the adversary still trains but cannot affect it); larger is
+        fairer.
+    variant : {"demographic_parity", "equalized_odds"}, default="demographic_parity"
+    adversary_hidden_layer_sizes : tuple of int, default=(16,)
+        Adversary network; ``()`` makes it multinomial logistic regression.
+    adversary_lr : float, default=1e-2
+        Learning rate of the adversary's own Adam optimizer.
+    hierarchical : bool, default=True
+        With several sensitive columns, one adversary head per marginal attribute plus one for
+        the intersection (losses averaged); otherwise the intersection only.
+    hidden_layer_sizes, activation, lr, batch_size, max_epochs, weight_decay, clip_grad_norm, \
+early_stopping, validation_fraction, n_iter_no_change, tol, warm_start, random_state, device, \
+verbose
+        As in :class:`~fairkit.estimators.FairRegularizedClassifier` (``clip_grad_norm`` applies to
+        the predictor and the adversary separately). Early stopping uses the validation
+        cross-entropy of the predictor minus ``eta`` times the adversary's loss.
+
+    Attributes
+    ----------
+    module_ : torch.nn.Module
+        The predictor (outputs logits); the only part used at prediction time.
+    adversary_ : torch.nn.Module or None
+        The trained adversary (None without sensitive features).
+    classes_, n_features_in_, n_epochs_, sensitive_levels_, group_names_
+        As in :class:`~fairkit.estimators.FairRegularizedClassifier`.
+    history_ : list of dict
+        Per epoch: ``loss`` (predictor objective ``bce - eta * adversary_loss``), ``bce``,
+        ``fairness`` and ``adversary_loss`` (adversary cross-entropy, averaged over levels),
+        ``adversary_accuracy``, plus ``val_*`` entries with early stopping.
+    """
+
+    def __init__(
+        self,
+        eta=1.0,
+        variant="demographic_parity",
+        *,
+        adversary_hidden_layer_sizes=(16,),
+        adversary_lr=1e-2,
+        hierarchical=True,
+        hidden_layer_sizes=(),
+        activation="relu",
+        lr=1e-2,
+        batch_size=512,
+        max_epochs=30,
+        weight_decay=0.0,
+        clip_grad_norm=5.0,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=5,
+        tol=1e-4,
+        warm_start=False,
+        random_state=None,
+        device="cpu",
+        verbose=0,
+    ):
+        self.eta = eta
+        self.variant = variant
+        self.adversary_hidden_layer_sizes = adversary_hidden_layer_sizes
+        self.adversary_lr = adversary_lr
+        self.hierarchical = hierarchical
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.lr = lr
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.weight_decay = weight_decay
+        self.clip_grad_norm = clip_grad_norm
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.warm_start = warm_start
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+
+    def _validate_params(self):
+        super()._validate_params()
+        if self.variant not in ("demographic_parity", "equalized_odds"):
+            raise ValueError(
+                f"variant must be 'demographic_parity' or 'equalized_odds', got {self.variant!r}"
+            )
+        if not self.adversary_lr > 0:
+            raise ValueError(f"adversary_lr must be positive, got {self.adversary_lr!r}")
+
+    def _modules(self) -> dict:
+        mods = {"module_": self.module_}
+        if self.adversary_ is not None:
+            mods["adversary_"] = self.adversary_
+        return mods
+
+    def _setup(self, train: TrainData, seed: int, warm: bool) -> None:
+        if not warm:
+            # Predictor first, from the same seed as the other estimators: at eta=0 it is the
+            # very network a plain fit would train.
+            self.module_ = self._new_module(train.X.shape[1], self.hidden_layer_sizes, 1, seed)
+        self.module_.train()
+        self._optimizer = torch.optim.Adam(self.module_.parameters(), lr=self.lr,
+                                           weight_decay=self.weight_decay)
+        self.adversary_ = None
+        self._grl = GradientReversalLayer(self.eta)
+        if train.has_groups:
+            n_in = 3 if self.variant == "equalized_odds" else 1
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed + 1)
+                self.adversary_ = _Adversary(
+                    n_in, tuple(self.adversary_hidden_layer_sizes), self.activation,
+                    [lv.encoding.n_groups for lv in train.levels],
+                ).to(device=self._device(), dtype=torch.float32)
+            self._adv_optimizer = torch.optim.Adam(self.adversary_.parameters(),
+                                                   lr=self.adversary_lr)
+
+    def _adversary_input(self, logits, y):
+        z = self._grl(logits).unsqueeze(1)
+        if self.variant == "equalized_odds":
+            yy = y.unsqueeze(1)
+            z = torch.cat([z, z * yy, yy], dim=1)
+        return z
+
+    def _adversary_terms(self, logits, data: TrainData):
+        outs = self.adversary_(self._adversary_input(logits, data.y))
+        wsum = data.w.sum()
+        losses, correct = [], []
+        for out, codes in zip(outs, data.groups):
+            ce = F.cross_entropy(out, codes, reduction="none")
+            losses.append((ce * data.w).sum() / wsum)
+            correct.append(((out.argmax(1) == codes).float() * data.w).sum() / wsum)
+        return torch.stack(losses).mean(), torch.stack(correct).mean()
+
+    def _terms(self, logits, data: TrainData):
+        bce = weighted_bce_with_logits(logits, data.y, data.w)
+        if self.adversary_ is None:
+            return bce, None, None
+        adv_loss, adv_acc = self._adversary_terms(logits, data)
+        return bce, adv_loss, adv_acc
+
+    def _train_batch(self, batch: TrainData, epoch: int) -> dict:
+        self._optimizer.zero_grad(set_to_none=True)
+        logits = self.module_(batch.X).reshape(-1)
+        bce, adv_loss, adv_acc = self._terms(logits, batch)
+        if adv_loss is None:
+            bce.backward()
+            self._clip(self.module_.parameters())
+            self._optimizer.step()
+            return {"loss": float(bce.detach()), "bce": float(bce.detach()), "fairness": 0.0}
+        self._adv_optimizer.zero_grad(set_to_none=True)
+        # The reversal layer turns this sum into min over the adversary, max over the predictor.
+        (bce + adv_loss).backward()
+        self._clip(self.module_.parameters())
+        self._clip(self.adversary_.parameters())
+        self._optimizer.step()
+        self._adv_optimizer.step()
+        a = float(adv_loss.detach())
+        b = float(bce.detach())
+        return {"loss": b - self.eta * a, "bce": b, "fairness": a, "adversary_loss": a,
+                "adversary_accuracy": float(adv_acc)}
+
+    def _validation_metrics(self, val: TrainData) -> dict:
+        self.module_.eval()
+        with torch.no_grad():
+            logits = self.module_(val.X).reshape(-1)
+            bce, adv_loss, adv_acc = self._terms(logits, val)
+            acc = ((logits > 0).float() == val.y).float().mul(val.w).sum() / val.w.sum()
+        self.module_.train()
+        out = {"bce": float(bce), "accuracy": float(acc)}
+        out["loss"] = float(bce) if adv_loss is None else float(bce) - self.eta * float(adv_loss)
+        if adv_loss is not None:
+            out["adversary_loss"] = float(adv_loss)
+            out["adversary_accuracy"] = float(adv_acc)
+        return out
+
+    def _select_final_state(self, best_state) -> None:
+        super()._select_final_state(best_state)
+        for attr in ("_optimizer", "_adv_optimizer", "_grl"):
+            if hasattr(self, attr):
+                delattr(self, attr)
+        self.module_.eval()
+        if self.adversary_ is not None:
+            self.adversary_.eval()

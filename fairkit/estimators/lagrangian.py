@@ -1,0 +1,413 @@
+"""Constrained training by simultaneous primal descent and dual ascent on a Lagrangian."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+
+from fairkit.estimators._torch_base import TorchFairClassifierBase, TrainData
+from fairkit.groups import GroupLevel, encode_groups
+from fairkit.losses import (
+    FalsePositiveRate,
+    GroupStatistic,
+    Membership,
+    SelectionRate,
+    TruePositiveRate,
+    weighted_bce_with_logits,
+)
+
+_CONSTRAINT_STATS = {
+    "demographic_parity": (SelectionRate,),
+    "equal_opportunity": (TruePositiveRate,),
+    "equalized_odds": (TruePositiveRate, FalsePositiveRate),
+}
+
+
+@dataclass
+class _Constraint:
+    name: str
+    type: str
+    columns: tuple | None
+    bound: float
+    level: int
+    statistics: tuple
+
+
+def _max_gap(stat: GroupStatistic, scores, labels, membership, w) -> torch.Tensor:
+    """Largest difference between two groups' rates (groups without eligible rows ignored)."""
+    rates = stat(scores, labels, membership, w)
+    present = rates.present
+    if int(present.sum()) < 2:
+        return scores.new_zeros(())
+    r = rates.rate
+    big = torch.finfo(r.dtype).max
+    hi = torch.where(present, r, torch.full_like(r, -big)).max()
+    lo = torch.where(present, r, torch.full_like(r, big)).min()
+    return hi - lo
+
+
+class LagrangianFairnessTrainer(TorchFairClassifierBase):
+    """Classifier trained under fairness constraints by a Lagrangian min-max game.
+
+    Each constraint ``k`` asks that the largest difference in a group rate between any two groups
+    (``gap_k``: the demographic-parity difference, the equal-opportunity difference, or the
+    equalized-odds difference ``max(TPR gap, FPR gap)``) stay within ``bound_k / eta``. The
+    trainer minimises ``BCE + sum_k lambda_k (gap_k - bound_k / eta)`` over the network weights
+    (Adam, smooth gaps) while doing projected gradient ascent on the multipliers
+    ``lambda_k >= 0`` (their own optimizer and ``dual_lr``), both at every mini-batch.
+
+    Parameters
+    ----------
+    constraints : str or list of dict, default="demographic_parity"
+        A constraint type (``"demographic_parity"``, ``"equal_opportunity"``,
+        ``"equalized_odds"``) applied to the full intersection of the sensitive features, or a
+        list of ``{"type": ..., "columns": [...], "bound": ...}`` dicts. ``columns`` names
+        columns of a DataFrame ``sensitive_features`` (their intersection defines the groups;
+        omitted = all columns); ``bound`` defaults to ``bound``; an optional ``"name"`` labels
+        the constraint in ``history_`` and warnings.
+    bound : float, default=0.02
+        Default bound of every constraint, before the ``eta`` scaling.
+    eta : float, default=1.0
+        Constraint tightness. The effective bound is ``bound_k / eta``: ``eta=1`` uses the given
+        bounds, ``eta=2`` halves them, larger is fairer, and ``eta=0`` drops every constraint
+        (a plain classifier).
+    dual_lr : float, default=0.5
+        Learning rate of the multipliers (SGD ascent, then projection onto ``lambda >= 0``).
+    dual_signal : {"hard", "smooth"}, default="hard"
+        Violation the multipliers ascend on. ``"hard"`` uses the batch gap of the actual 0/1
+        decisions (proxy-Lagrangian, Cotter et al. 2019): the multiplier keeps growing until
+        the *decisions* meet the bound, while the weights follow the smooth gap's gradient.
+        ``"smooth"`` uses the same smooth gap as the weights.
+    temperature : float, default=0.5
+        The smooth gap uses ``sigmoid(logit / temperature)`` as a soft decision; smaller values
+        track the hard decisions more closely but give sparser gradients.
+    iterate : {"best", "last"}, default="best"
+        ``"best"`` keeps the epoch whose weights satisfy every constraint on the training data
+        (hard decisions, within ``constraint_tol``) with the lowest training cross-entropy, or,
+        if none does, the epoch with the smallest worst violation (the last iterate of a
+        min-max game oscillates; Cotter et al. recommend choosing among iterates). ``"last"``
+        keeps the final weights (or the best validation weights with early stopping).
+    constraint_tol : float, default=0.01
+        Slack on the effective bound, in rate units, used by ``iterate="best"`` and by the
+        warning: a ``UserWarning`` naming every constraint whose training-data gap exceeds
+        ``bound_k / eta + constraint_tol`` at the end of ``fit``.
+    hidden_layer_sizes, activation, lr, batch_size, max_epochs, weight_decay, clip_grad_norm, \
+early_stopping, validation_fraction, n_iter_no_change, tol, warm_start, random_state, device, \
+verbose
+        As in :class:`~fairkit.estimators.FairRegularizedClassifier`. With early stopping the
+        criterion is the validation Lagrangian ``BCE + sum_k lambda_k max(0, violation_k)``.
+
+    Attributes
+    ----------
+    module_ : torch.nn.Module
+    classes_ : ndarray of shape (2,)
+    n_features_in_ : int
+    multipliers_ : dict
+        Final multiplier of each constraint, by name.
+    constraints_ : list of dict
+        The parsed constraints: name, type, columns, bound and effective bound.
+    violations_ : dict
+        Hard-decision gap minus effective bound of each constraint on the training data for the
+        kept weights (negative = satisfied).
+    best_epoch_ : int
+        Epoch whose weights were kept.
+    history_ : list of dict
+        Per epoch: ``loss`` (Lagrangian), ``primal_loss`` (BCE), ``fairness`` (worst training
+        violation), and for each constraint ``violation:<name>`` (training data, hard decisions,
+        gap minus effective bound), ``gap:<name>`` and ``multiplier:<name>``.
+
+    Examples
+    --------
+    >>> clf = LagrangianFairnessTrainer(constraints=[
+    ...     {"type": "demographic_parity", "columns": ["sex"], "bound": 0.02},
+    ...     {"type": "demographic_parity", "columns": ["race"], "bound": 0.02},
+    ...     {"type": "demographic_parity", "columns": ["sex", "race"], "bound": 0.05},
+    ... ])  # doctest: +SKIP
+    >>> clf.fit(X, y, sensitive_features=df[["sex", "race"]])  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        constraints="demographic_parity",
+        bound=0.02,
+        eta=1.0,
+        *,
+        dual_lr=0.5,
+        dual_signal="hard",
+        temperature=0.5,
+        iterate="best",
+        constraint_tol=0.01,
+        hidden_layer_sizes=(),
+        activation="relu",
+        lr=1e-2,
+        batch_size=512,
+        max_epochs=30,
+        weight_decay=0.0,
+        clip_grad_norm=5.0,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=5,
+        tol=1e-4,
+        warm_start=False,
+        random_state=None,
+        device="cpu",
+        verbose=0,
+    ):
+        self.constraints = constraints
+        self.bound = bound
+        self.eta = eta
+        self.dual_lr = dual_lr
+        self.dual_signal = dual_signal
+        self.temperature = temperature
+        self.iterate = iterate
+        self.constraint_tol = constraint_tol
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.lr = lr
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.weight_decay = weight_decay
+        self.clip_grad_norm = clip_grad_norm
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.warm_start = warm_start
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ constraints
+
+    def _parse_constraints(self, sensitive) -> tuple[list[_Constraint], list[GroupLevel]]:
+        specs = self.constraints
+        if isinstance(specs, str):
+            specs = [{"type": specs}]
+        elif isinstance(specs, dict):
+            specs = [specs]
+        specs = list(specs)
+        if not specs:
+            raise ValueError("constraints is empty; give at least one constraint")
+        is_frame = isinstance(sensitive, pd.DataFrame)
+        all_columns = tuple(sensitive.columns) if is_frame else None
+        levels: list[GroupLevel] = []
+        level_of: dict = {}
+        parsed, names = [], set()
+        for i, spec in enumerate(specs):
+            spec = {"type": spec} if isinstance(spec, str) else dict(spec)
+            unknown = set(spec) - {"type", "columns", "bound", "name"}
+            if unknown:
+                raise ValueError(f"constraint {i}: unknown keys {sorted(unknown)}; use type, "
+                                 "columns, bound and name")
+            ctype = spec.get("type")
+            if ctype not in _CONSTRAINT_STATS:
+                raise ValueError(f"constraint {i}: type must be one of {sorted(_CONSTRAINT_STATS)}, "
+                                 f"got {ctype!r}")
+            bound = float(spec.get("bound", self.bound))
+            if not bound >= 0:
+                raise ValueError(f"constraint {i}: bound must be non-negative, got {bound!r}")
+            columns = spec.get("columns")
+            if columns is not None:
+                columns = (columns,) if isinstance(columns, str) else tuple(columns)
+                if not is_frame:
+                    raise ValueError(f"constraint {i} names columns {list(columns)} but "
+                                     "sensitive_features is not a DataFrame")
+                missing = [c for c in columns if c not in sensitive.columns]
+                if missing:
+                    raise ValueError(f"constraint {i}: column(s) {missing} not in "
+                                     f"sensitive_features (columns: {list(sensitive.columns)})")
+            key = columns if columns is not None else all_columns
+            if key not in level_of:
+                sub = sensitive[list(key)] if key is not None else sensitive
+                label = " & ".join(map(str, key)) if key is not None else "group"
+                level_of[key] = len(levels)
+                levels.append(GroupLevel(label, encode_groups(sub), key or ()))
+            name = spec.get("name") or (
+                f"{ctype}[{levels[level_of[key]].name}]" if key is not None else ctype)
+            while name in names:
+                name += "'"
+            names.add(name)
+            parsed.append(_Constraint(name, ctype, key, bound, level_of[key],
+                                      tuple(s() for s in _CONSTRAINT_STATS[ctype])))
+        return parsed, levels
+
+    def _levels_for(self, sensitive):
+        self._constraints, levels = self._parse_constraints(sensitive)
+        return levels
+
+    def _effective_bound(self, c: _Constraint) -> float:
+        return math.inf if self.eta == 0 else c.bound / self.eta
+
+    # ------------------------------------------------------------------ hooks
+
+    def _validate_params(self):
+        super()._validate_params()
+        if self.dual_signal not in ("hard", "smooth"):
+            raise ValueError(f"dual_signal must be 'hard' or 'smooth', got {self.dual_signal!r}")
+        if self.iterate not in ("best", "last"):
+            raise ValueError(f"iterate must be 'best' or 'last', got {self.iterate!r}")
+        if not self.dual_lr > 0:
+            raise ValueError(f"dual_lr must be positive, got {self.dual_lr!r}")
+        if not self.temperature > 0:
+            raise ValueError(f"temperature must be positive, got {self.temperature!r}")
+        self._constraints = []
+
+    def _setup(self, train: TrainData, seed: int, warm: bool) -> None:
+        if not warm:
+            self.module_ = self._new_module(train.X.shape[1], self.hidden_layer_sizes, 1, seed)
+        self.module_.train()
+        cons = self._constraints if train.has_groups else []
+        # eta=0 makes every bound infinite: such constraints are dropped, not multiplied by 0.
+        self._active = [c for c in cons if math.isfinite(self._effective_bound(c))]
+        self._bounds = torch.tensor([self._effective_bound(c) for c in self._active],
+                                    dtype=torch.float32, device=self._device())
+        self._lambda = torch.zeros(len(self._active), dtype=torch.float32, device=self._device(),
+                                   requires_grad=True)
+        self._optimizer = torch.optim.Adam(self.module_.parameters(), lr=self.lr,
+                                           weight_decay=self.weight_decay)
+        self._dual_optimizer = torch.optim.SGD([self._lambda], lr=self.dual_lr, maximize=True)
+        self._selection = None  # (key, epoch, state) of the best iterate so far
+        self.constraints_ = [
+            {"name": c.name, "type": c.type, "columns": list(c.columns or []), "bound": c.bound,
+             "effective_bound": self._effective_bound(c)}
+            for c in cons
+        ]
+
+    def _gaps(self, logits, data: TrainData, hard: bool) -> torch.Tensor:
+        """Gap of each active constraint on ``data`` (smooth or hard decisions)."""
+        if hard:
+            scores = (logits.detach() > 0).to(logits.dtype)
+        else:
+            scores = torch.sigmoid(logits / self.temperature)
+        gaps = []
+        for c in self._active:
+            lv = data.levels[c.level]
+            m = Membership(data.groups[c.level], n_groups=lv.encoding.n_groups)
+            g = [_max_gap(s, scores, data.y, m, data.w) for s in c.statistics]
+            gaps.append(torch.stack(g).max() if len(g) > 1 else g[0])
+        return torch.stack(gaps) if gaps else logits.new_zeros(0)
+
+    def _bce(self, logits, data: TrainData) -> torch.Tensor:
+        return weighted_bce_with_logits(logits, data.y, data.w)
+
+    def _train_batch(self, batch: TrainData, epoch: int) -> dict:
+        self._optimizer.zero_grad(set_to_none=True)
+        self._dual_optimizer.zero_grad(set_to_none=True)
+        logits = self.module_(batch.X).reshape(-1)
+        bce = self._bce(logits, batch)
+        if not self._active:
+            bce.backward()
+            self._clip(self.module_.parameters())
+            self._optimizer.step()
+            return {"loss": float(bce.detach()), "primal_loss": float(bce.detach())}
+        smooth_violation = self._gaps(logits, batch, hard=False) - self._bounds
+        lagrangian = bce + (self._lambda.detach() * smooth_violation).sum()
+        lagrangian.backward()
+        if self.dual_signal == "hard":
+            dual_grad = self._gaps(logits, batch, hard=True) - self._bounds
+        else:
+            dual_grad = smooth_violation.detach()
+        self._lambda.grad = dual_grad.detach().clone()
+        self._clip(self.module_.parameters())
+        self._optimizer.step()
+        self._dual_optimizer.step()
+        with torch.no_grad():
+            self._lambda.clamp_(min=0.0)  # projection onto the feasible multipliers
+        return {"loss": float(lagrangian.detach()), "primal_loss": float(bce.detach())}
+
+    def _train_state(self, data: TrainData):
+        with torch.no_grad():
+            logits = self.module_(data.X).reshape(-1)
+            return self._bce(logits, data), self._gaps(logits, data, hard=True)
+
+    def _end_epoch(self, epoch: int, train: TrainData, record: dict) -> dict:
+        out: dict = {}
+        if not self._active:
+            out["fairness"] = 0.0
+            return out
+        self.module_.eval()
+        bce, gaps = self._train_state(train)
+        self.module_.train()
+        violation = (gaps - self._bounds).cpu().numpy().astype(float)
+        lam = self._lambda.detach().cpu().numpy().astype(float)
+        out["fairness"] = float(violation.max())
+        for c, g, v, m in zip(self._active, gaps.cpu().numpy(), violation, lam):
+            out[f"gap:{c.name}"] = float(g)
+            out[f"violation:{c.name}"] = float(v)
+            out[f"multiplier:{c.name}"] = float(m)
+        if self.iterate == "best":
+            worst = float(violation.max())
+            key = (0, float(bce)) if worst <= self.constraint_tol else (1, worst)
+            if self._selection is None or key < self._selection[0]:
+                self._selection = (key, len(self.history_), self._snapshot())
+        return out
+
+    def _validation_metrics(self, val: TrainData) -> dict:
+        self.module_.eval()
+        with torch.no_grad():
+            logits = self.module_(val.X).reshape(-1)
+            bce = self._bce(logits, val)
+            out = {"primal_loss": float(bce)}
+            loss = float(bce)
+            if self._active:
+                viol = (self._gaps(logits, val, hard=True) - self._bounds).cpu().numpy()
+                lam = self._lambda.detach().cpu().numpy()
+                loss += float((lam * np.maximum(viol, 0)).sum())
+                for c, v in zip(self._active, viol):
+                    out[f"violation:{c.name}"] = float(v)
+            acc = ((logits > 0).float() == val.y).float().mul(val.w).sum() / val.w.sum()
+        self.module_.train()
+        out["loss"] = loss
+        out["accuracy"] = float(acc)
+        return out
+
+    def _select_final_state(self, best_state) -> None:
+        self.best_epoch_ = len(self.history_) - 1
+        if self.iterate == "best" and self._selection is not None:
+            _, self.best_epoch_, state = self._selection
+            self._restore(state)
+        else:
+            super()._select_final_state(best_state)
+            if best_state is not None:
+                self.best_epoch_ = int(np.argmin([h["val_loss"] for h in self.history_]))
+        self.module_.eval()
+        self.multipliers_ = {c.name: float(v) for c, v in
+                             zip(self._active, self._lambda.detach().cpu().numpy())}
+        self._report_violations()
+        for attr in ("_optimizer", "_dual_optimizer", "_lambda", "_selection", "_bounds"):
+            delattr(self, attr)
+
+    def _report_violations(self) -> None:
+        self.violations_ = {}
+        if not self._active:
+            return
+        _, gaps = self._train_state(self._train_for_report)
+        missed = []
+        for c, g in zip(self._active, gaps.cpu().numpy()):
+            eff = self._effective_bound(c)
+            self.violations_[c.name] = float(g - eff)
+            if g > eff + self.constraint_tol:
+                missed.append(f"{c.name}: gap {g:.4f} > bound {eff:.4f} (+ tolerance "
+                              f"{self.constraint_tol})")
+        if missed:
+            warnings.warn(
+                "LagrangianFairnessTrainer missed constraint(s) on the training data: "
+                + "; ".join(missed)
+                + ". Train longer (max_epochs), raise dual_lr, or loosen the bound.",
+                UserWarning,
+                stacklevel=6,  # point at the caller of fit()
+            )
+
+    def _fit_loop(self, train, val, strata, rng) -> None:
+        self._train_for_report = train
+        try:
+            super()._fit_loop(train, val, strata, rng)
+        finally:
+            for attr in ("_train_for_report", "_constraints", "_active"):
+                if hasattr(self, attr):
+                    delattr(self, attr)

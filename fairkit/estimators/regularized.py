@@ -1,0 +1,238 @@
+"""Fairness-regularized neural classifier: cross-entropy plus ``eta`` times a fairness penalty."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from fairkit.estimators._torch_base import TorchFairClassifierBase, TrainData
+from fairkit.losses import (
+    FAIRNESS_LOSSES,
+    FairnessRegularizerLoss,
+    IntersectionalFairnessLoss,
+    Membership,
+    make_fairness_loss,
+)
+
+
+class FairRegularizedClassifier(TorchFairClassifierBase):
+    """Neural (or logistic) classifier trained on ``BCE + eta * fairness penalty``.
+
+    Parameters
+    ----------
+    eta : float, default=1.0
+        Weight of the fairness penalty; 0 trains a plain classifier, larger is fairer.
+    fairness : {"demographic_parity", "equal_opportunity", "equalized_odds", "dependence"}
+        The penalty (see :mod:`fairkit.losses`): selection-rate gap, true-positive-rate gap,
+        TPR + FPR gaps, or the prejudice-remover dependence penalty.
+    mode : {"pairwise", "overall"}, default="pairwise"
+        Compare groups pairwise, or each group with the overall rate.
+    penalty : {"squared", "absolute"}, default="absolute"
+        How a gap is punished. The absolute gap keeps a constant pull as the gap shrinks, so
+        ``eta`` of order 1 already closes most of a gap; ``"squared"`` needs larger ``eta``.
+    dependence_measure : {"covariance", "mutual_information"}, default="mutual_information"
+        Estimator of the dependence penalty (``fairness="dependence"`` only).
+    surrogate : {"probability", "sigmoid"}, default="probability"
+        Soft decision used in group rates: the probability, or a smooth step with
+        ``temperature`` that approximates the hard decision at threshold 0.5.
+    temperature : float, default=1.0
+    hierarchical : bool, default=True
+        With several sensitive columns, penalize each marginal attribute and their intersection
+        together (equal level weights); otherwise the intersection only.
+    group_weights : dict, optional
+        Weight of named groups (``{"Female & Black": 2.0}``) in every level they occur in;
+        other groups weigh 1.
+    adaptive_shrinkage : float or None, default=None
+        If set to ``k``, each group's penalty weight is multiplied by ``n / (n + k)`` with ``n``
+        its effective size in the batch, so small intersections cannot dominate.
+    schedule : {"constant", "linear_warmup"}, default="constant"
+        Schedule of ``eta`` over epochs; see :class:`fairkit.losses.FairnessRegularizerLoss`.
+    warmup_epochs : int, default=5
+    hidden_layer_sizes : tuple of int, default=()
+        ``()`` is logistic regression; ``(64,)`` one hidden layer of 64 units.
+    activation : {"relu", "tanh", "gelu", "elu"}, default="relu"
+    lr : float, default=1e-2
+        Adam learning rate.
+    batch_size : int, default=512
+        Mini-batches are stratified by group x label so every batch sees every group.
+    max_epochs : int, default=30
+    weight_decay : float, default=0.0
+        Adam L2 penalty.
+    clip_grad_norm : float or None, default=5.0
+        Clip the gradient norm (small groups give high-variance gradients).
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` (stratified by group x label), stop when the validation
+        objective has not improved by ``tol`` for ``n_iter_no_change`` epochs, and keep the best
+        weights.
+    validation_fraction : float, default=0.1
+    n_iter_no_change : int, default=5
+    tol : float, default=1e-4
+    warm_start : bool, default=False
+        Continue from the already fitted network (for example fine-tune a plain model with the
+        fairness term); the optimizer starts afresh and ``history_`` is extended.
+    random_state : int, RandomState or None, default=None
+        Seeds initialisation, batching and the validation split.
+    device : str, default="cpu"
+    verbose : int, default=0
+
+    Attributes
+    ----------
+    module_ : torch.nn.Module
+        The trained network (outputs logits).
+    classes_ : ndarray of shape (2,)
+    n_features_in_ : int
+    feature_names_in_ : ndarray
+        Only when ``X`` was a DataFrame.
+    history_ : list of dict
+        Per epoch: ``epoch``, ``eta`` (after the schedule), ``loss``, ``bce``, ``fairness``
+        (batch means, weighted), plus ``val_loss``, ``val_bce``, ``val_fairness``,
+        ``val_accuracy`` with early stopping.
+    n_epochs_ : int
+    sensitive_levels_ : list of str
+    group_names_ : dict
+        Group names of each level seen in training.
+
+    Examples
+    --------
+    >>> clf = FairRegularizedClassifier(eta=2.0, random_state=0)  # doctest: +SKIP
+    >>> clf.fit(X, y, sensitive_features=df[["sex", "race"]])      # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        eta=1.0,
+        fairness="demographic_parity",
+        *,
+        mode="pairwise",
+        penalty="absolute",
+        dependence_measure="mutual_information",
+        surrogate="probability",
+        temperature=1.0,
+        hierarchical=True,
+        group_weights=None,
+        adaptive_shrinkage=None,
+        schedule="constant",
+        warmup_epochs=5,
+        hidden_layer_sizes=(),
+        activation="relu",
+        lr=1e-2,
+        batch_size=512,
+        max_epochs=30,
+        weight_decay=0.0,
+        clip_grad_norm=5.0,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=5,
+        tol=1e-4,
+        warm_start=False,
+        random_state=None,
+        device="cpu",
+        verbose=0,
+    ):
+        self.eta = eta
+        self.fairness = fairness
+        self.mode = mode
+        self.penalty = penalty
+        self.dependence_measure = dependence_measure
+        self.surrogate = surrogate
+        self.temperature = temperature
+        self.hierarchical = hierarchical
+        self.group_weights = group_weights
+        self.adaptive_shrinkage = adaptive_shrinkage
+        self.schedule = schedule
+        self.warmup_epochs = warmup_epochs
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.lr = lr
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.weight_decay = weight_decay
+        self.clip_grad_norm = clip_grad_norm
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.warm_start = warm_start
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ loss
+
+    def _level_loss(self, names):
+        if self.fairness not in FAIRNESS_LOSSES:
+            raise ValueError(
+                f"fairness must be one of {sorted(FAIRNESS_LOSSES)}, got {self.fairness!r}"
+            )
+        kwargs = dict(mode=self.mode, penalty=self.penalty, surrogate=self.surrogate,
+                      temperature=self.temperature)
+        if self.group_weights is not None:
+            gw = dict(self.group_weights)
+            kwargs["group_weights"] = np.array([float(gw.get(n, 1.0)) for n in names])
+        if self.adaptive_shrinkage is not None:
+            kwargs.update(adaptive=True, shrinkage=float(self.adaptive_shrinkage))
+        if self.fairness == "dependence":
+            kwargs["measure"] = self.dependence_measure
+            if self.dependence_measure == "mutual_information":
+                kwargs.pop("mode")
+        return make_fairness_loss(self.fairness, **kwargs)
+
+    def _build_objective(self, train: TrainData) -> FairnessRegularizerLoss:
+        levels = train.levels
+        if levels:
+            losses = [self._level_loss(lv.encoding.names) for lv in levels]
+            fair = IntersectionalFairnessLoss(losses, levels=[lv.name for lv in levels])
+        else:
+            # No sensitive features: any valid loss; it is never evaluated.
+            fair = IntersectionalFairnessLoss(self._level_loss(["all"]), levels=["all"])
+        return FairnessRegularizerLoss(fair, eta=self.eta, schedule=self.schedule,
+                                       warmup_epochs=self.warmup_epochs)
+
+    @staticmethod
+    def _memberships(data: TrainData):
+        if not data.has_groups:
+            return None
+        return [Membership(g, n_groups=lv.encoding.n_groups)
+                for g, lv in zip(data.groups, data.levels)]
+
+    # ------------------------------------------------------------------ hooks
+
+    def _setup(self, train: TrainData, seed: int, warm: bool) -> None:
+        if not warm:
+            self.module_ = self._new_module(train.X.shape[1], self.hidden_layer_sizes, 1, seed)
+        self.module_.train()
+        self._objective = self._build_objective(train)
+        self._optimizer = torch.optim.Adam(self.module_.parameters(), lr=self.lr,
+                                           weight_decay=self.weight_decay)
+
+    def _start_epoch(self, epoch: int) -> None:
+        self._objective.set_epoch(epoch)
+
+    def _train_batch(self, batch: TrainData, epoch: int) -> dict:
+        self._optimizer.zero_grad(set_to_none=True)
+        logits = self.module_(batch.X).reshape(-1)
+        terms = self._objective.terms(logits, batch.y, self._memberships(batch), batch.w)
+        terms["loss"].backward()
+        self._clip(self.module_.parameters())
+        self._optimizer.step()
+        return {k: float(v.detach()) for k, v in terms.items()}
+
+    def _end_epoch(self, epoch: int, train: TrainData, record: dict) -> dict:
+        return {"eta": self._objective.current_eta}
+
+    def _validation_metrics(self, val: TrainData) -> dict:
+        self.module_.eval()
+        with torch.no_grad():
+            logits = self.module_(val.X).reshape(-1)
+            terms = self._objective.terms(logits, val.y, self._memberships(val), val.w)
+            acc = ((logits > 0).float() == val.y).float().mul(val.w).sum() / val.w.sum()
+        self.module_.train()
+        out = {k: float(v) for k, v in terms.items()}
+        out["accuracy"] = float(acc)
+        return out
+
+    def _select_final_state(self, best_state) -> None:
+        super()._select_final_state(best_state)
+        # Training-only objects are not part of the fitted model (and keep pickles small).
+        del self._objective, self._optimizer
+        self.module_.eval()

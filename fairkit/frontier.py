@@ -1,0 +1,153 @@
+"""Pareto frontiers over (error, unfairness), hypervolume, and picking an operating point.
+
+The frontier is chosen on validation metrics and reported with the test metrics of the same runs
+beside it (DESIGN.md rule 4): choosing on test would overstate how good the chosen model is.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+# Unfairness axes the dashboard offers: column name -> (label, transform to "lower is fairer").
+UNFAIRNESS_AXES = {
+    "demographic_parity_difference": "Demographic parity difference",
+    "equal_opportunity_difference": "Equal opportunity difference",
+    "equalized_odds_difference": "Equalized odds difference",
+    "disparate_impact_gap": "1 - disparate impact ratio",
+}
+PERFORMANCE_AXES = {
+    "accuracy": "Accuracy",
+    "balanced_accuracy": "Balanced accuracy",
+    "roc_auc": "ROC AUC",
+}
+
+
+def metric_column(results: pd.DataFrame, split: str, metric: str) -> pd.Series:
+    """A metric of one split from a sweep table (``val_<metric>`` / ``test_<metric>``).
+
+    ``disparate_impact_gap`` is derived as 1 - disparate impact ratio so that every unfairness
+    axis reads "lower is fairer".
+    """
+    if metric == "disparate_impact_gap":
+        return 1.0 - results[f"{split}_disparate_impact_ratio"]
+    return results[f"{split}_{metric}"]
+
+
+def pareto_mask(cost_a, cost_b) -> np.ndarray:
+    """Which points are not dominated when both costs are minimised.
+
+    A point is dominated when another is no worse on both costs and better on one. Ties (equal
+    on both) keep the first occurrence only, so the front has no duplicates. O(n log n).
+    """
+    a = np.asarray(cost_a, dtype=float)
+    b = np.asarray(cost_b, dtype=float)
+    ok = np.isfinite(a) & np.isfinite(b)
+    mask = np.zeros(len(a), dtype=bool)
+    idx = np.flatnonzero(ok)
+    order = idx[np.lexsort((b[idx], a[idx]))]  # by cost a, then cost b
+    best_b = np.inf
+    for i in order:
+        if b[i] < best_b:
+            mask[i] = True
+            best_b = b[i]
+    return mask
+
+
+def pareto_front(
+    results: pd.DataFrame,
+    *,
+    unfairness: str = "demographic_parity_difference",
+    performance: str = "accuracy",
+    choose_on: str = "val",
+    by: str | None = None,
+) -> pd.DataFrame:
+    """The Pareto-optimal runs of a sweep table.
+
+    Parameters
+    ----------
+    results : DataFrame
+        One row per run, with ``val_*`` and ``test_*`` metric columns.
+    unfairness : str
+        A key of ``UNFAIRNESS_AXES``.
+    performance : str
+        A key of ``PERFORMANCE_AXES`` (higher is better).
+    choose_on : {"val", "test"}
+        Which split decides dominance. Keep "val" for honest reporting.
+    by : str, optional
+        Compute one front per value of this column (for example ``"method"``).
+
+    Returns
+    -------
+    DataFrame
+        The front's rows, sorted by unfairness, with added ``unfairness_val``, ``unfairness_test``,
+        ``performance_val``, ``performance_test`` columns.
+    """
+    if results.empty:
+        return results.assign(unfairness_val=[], unfairness_test=[], performance_val=[], performance_test=[])
+    table = results.assign(
+        unfairness_val=metric_column(results, "val", unfairness),
+        unfairness_test=metric_column(results, "test", unfairness),
+        performance_val=metric_column(results, "val", performance),
+        performance_test=metric_column(results, "test", performance),
+    )
+    col_u, col_p = f"unfairness_{choose_on}", f"performance_{choose_on}"
+    if by is None:
+        mask = pareto_mask(-table[col_p].to_numpy(), table[col_u].to_numpy())
+        front = table[mask]
+    else:
+        parts = []
+        for _, sub in table.groupby(by, sort=False):
+            parts.append(sub[pareto_mask(-sub[col_p].to_numpy(), sub[col_u].to_numpy())])
+        front = pd.concat(parts) if parts else table.iloc[:0]
+    return front.sort_values([*([by] if by else []), col_u]).reset_index(drop=True)
+
+
+def hypervolume(error, unfairness, ref=(1.0, 1.0)) -> float:
+    """Area dominated by the points (both costs minimised) and bounded by the reference point.
+
+    Parameters
+    ----------
+    error, unfairness : array-like
+        Costs of each point (for example 1 - accuracy and DP difference).
+    ref : (float, float)
+        Reference (worst acceptable) error and unfairness; points beyond it add nothing. Use the
+        same reference for every method being compared.
+    """
+    e = np.asarray(error, dtype=float)
+    u = np.asarray(unfairness, dtype=float)
+    keep = np.isfinite(e) & np.isfinite(u) & (e < ref[0]) & (u < ref[1])
+    e, u = e[keep], u[keep]
+    if len(e) == 0:
+        return 0.0
+    m = pareto_mask(e, u)
+    e, u = e[m], u[m]
+    order = np.argsort(e)
+    e, u = e[order], u[order]
+    # Sorted by error ascending, unfairness descends along the front: sum the staircase slabs.
+    widths = np.diff(np.append(e, ref[0]))
+    heights = ref[1] - u
+    return float(np.sum(widths * heights))
+
+
+def select(front: pd.DataFrame, *, max_unfairness: float, on: str = "val") -> pd.Series | None:
+    """The best-performing run whose unfairness (on ``on``) is at most ``max_unfairness``.
+
+    Returns None when no run meets the bound.
+    """
+    ok = front[front[f"unfairness_{on}"] <= max_unfairness]
+    if ok.empty:
+        return None
+    return ok.loc[ok[f"performance_{on}"].idxmax()]
+
+
+def best_at(results: pd.DataFrame, bound: float, *, unfairness="demographic_parity_difference",
+            performance="accuracy", choose_on="val", report_on="test") -> float:
+    """Test performance of the run chosen on validation under an unfairness bound (NaN if none).
+
+    This is the honest "accuracy at DP <= bound" figure: the run is picked with validation data
+    and its test numbers are reported.
+    """
+    front = pareto_front(results, unfairness=unfairness, performance=performance, choose_on=choose_on)
+    row = select(front, max_unfairness=bound, on=choose_on)
+    return float("nan") if row is None else float(row[f"performance_{report_on}"])

@@ -1,0 +1,169 @@
+"""Plotly figures: the Pareto frontier, calibration curves by group, group metric bars.
+
+No streamlit here: the dashboard, the CLI and notebooks all draw the same figures.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from .frontier import PERFORMANCE_AXES, UNFAIRNESS_AXES, metric_column, pareto_front
+
+PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
+REFERENCE_METHOD = "threshold"
+BASELINE_METHOD = "unconstrained"
+
+
+def _color(i: int) -> str:
+    return PALETTE[i % len(PALETTE)]
+
+
+def frontier_figure(
+    results: pd.DataFrame,
+    *,
+    unfairness: str = "demographic_parity_difference",
+    performance: str = "accuracy",
+    split: str = "test",
+    choose_on: str = "val",
+    selected_run: str | None = None,
+    tolerance: float | None = None,
+    title: str | None = None,
+) -> go.Figure:
+    """Fairness against performance: all runs faint, a frontier line per method.
+
+    Parameters
+    ----------
+    results : DataFrame
+        A sweep table (one row per run, ``method``, ``eta``, ``run_id``, ``val_*``/``test_*``).
+    unfairness, performance : str
+        Axes (keys of ``UNFAIRNESS_AXES`` / ``PERFORMANCE_AXES``).
+    split : {"test", "val"}
+        Which split's values are plotted. The frontier itself is always chosen on ``choose_on``.
+    selected_run : str, optional
+        Run id to highlight.
+    tolerance : float, optional
+        A vertical line at this unfairness (for example 0.2 for the 80% rule on 1 - DI ratio).
+
+    Notes
+    -----
+    Every marker carries ``[run_id, method, eta]`` in ``customdata``, so a click in the dashboard
+    maps back to a run. The threshold post-processing curve is drawn dashed as the reference
+    (it needs the sensitive attribute at prediction time), the unconstrained model as a star.
+    """
+    fig = go.Figure()
+    if results.empty:
+        fig.update_layout(title="No runs yet")
+        return fig
+    x_all = metric_column(results, split, unfairness)
+    y_all = metric_column(results, split, performance)
+    custom = np.column_stack([results["run_id"].astype(str), results["method"].astype(str), results["eta"].astype(float)])
+    hover = ("%{customdata[1]}<br>eta=%{customdata[2]:.4g}<br>"
+             f"{UNFAIRNESS_AXES[unfairness]}=%{{x:.4f}}<br>{PERFORMANCE_AXES[performance]}=%{{y:.4f}}"
+             "<br>run %{customdata[0]}<extra></extra>")
+    fig.add_trace(go.Scatter(
+        x=x_all, y=y_all, mode="markers", name="all runs", customdata=custom, hovertemplate=hover,
+        marker=dict(color="rgba(120,120,120,0.35)", size=7), legendrank=1000,
+    ))
+    front = pareto_front(results, unfairness=unfairness, performance=performance, choose_on=choose_on, by="method")
+    methods = list(dict.fromkeys(results["method"]))
+    for i, method in enumerate(methods):
+        sub = front[front["method"] == method]
+        if sub.empty or method == BASELINE_METHOD:
+            continue
+        is_ref = method == REFERENCE_METHOD
+        fig.add_trace(go.Scatter(
+            x=sub[f"unfairness_{split}"], y=sub[f"performance_{split}"], mode="lines+markers",
+            name=f"{method} (reference, uses attribute)" if is_ref else method,
+            line=dict(color="#555555" if is_ref else _color(i), dash="dash" if is_ref else "solid",
+                      ),
+            marker=dict(size=9), hovertemplate=hover,
+            customdata=np.column_stack([sub["run_id"].astype(str), sub["method"].astype(str), sub["eta"].astype(float)]),
+        ))
+    base = results[results["method"] == BASELINE_METHOD]
+    if not base.empty:
+        fig.add_trace(go.Scatter(
+            x=metric_column(base, split, unfairness), y=metric_column(base, split, performance),
+            mode="markers", name="unconstrained", hovertemplate=hover,
+            customdata=np.column_stack([base["run_id"].astype(str), base["method"].astype(str), base["eta"].astype(float)]),
+            marker=dict(symbol="star", size=16, color="black"),
+        ))
+    if selected_run is not None and (results["run_id"] == selected_run).any():
+        sel = results[results["run_id"] == selected_run]
+        fig.add_trace(go.Scatter(
+            x=metric_column(sel, split, unfairness), y=metric_column(sel, split, performance),
+            mode="markers", name="selected", hoverinfo="skip",
+            marker=dict(size=22, color="rgba(0,0,0,0)", line=dict(color="#ff7f0e", width=4)),
+        ))
+    if tolerance is not None:
+        fig.add_vline(x=tolerance, line_dash="dot", line_color="#d62728",
+                      annotation_text=f"tolerance {tolerance:g}", annotation_position="top right")
+    fig.update_layout(
+        title=title or f"Fairness / {PERFORMANCE_AXES[performance].lower()} trade-off ({'test' if split == 'test' else 'validation'})",
+        xaxis_title=f"{UNFAIRNESS_AXES[unfairness]} (lower is fairer)",
+        yaxis_title=PERFORMANCE_AXES[performance],
+        template="plotly_white", hovermode="closest", legend=dict(orientation="h", y=-0.2),
+        margin=dict(l=60, r=20, t=60, b=80), height=520,
+    )
+    return fig
+
+
+def calibration_figure(curve: pd.DataFrame, *, title: str = "Reliability by group") -> go.Figure:
+    """Reliability curves from :func:`fairkit.metrics.reliability_curve`, one line per group."""
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="perfect calibration",
+                             line=dict(color="#999999", dash="dot")))
+    for i, (group, sub) in enumerate(curve.groupby("group", sort=True)):
+        fig.add_trace(go.Scatter(
+            x=sub["mean_predicted"], y=sub["fraction_positive"], mode="lines+markers", name=str(group),
+            line=dict(color=_color(i)), customdata=sub[["count"]],
+            hovertemplate=f"{group}<br>predicted=%{{x:.3f}}<br>observed=%{{y:.3f}}<br>n=%{{customdata[0]}}<extra></extra>",
+        ))
+    fig.update_layout(title=title, xaxis_title="Mean predicted probability", yaxis_title="Fraction positive",
+                      template="plotly_white", xaxis_range=[0, 1], yaxis_range=[0, 1], height=450)
+    return fig
+
+
+def group_bars_figure(by_group: pd.DataFrame, *, metrics=("selection_rate", "tpr", "fpr"),
+                      attribute: str | None = None, title: str = "Rates by group") -> go.Figure:
+    """Grouped bars of rates by group, with bootstrap intervals as error bars when present."""
+    table = by_group if attribute is None else by_group[by_group["attribute"] == attribute]
+    fig = go.Figure()
+    for i, m in enumerate(metrics):
+        err = None
+        if f"{m}_low" in table and f"{m}_high" in table:
+            err = dict(type="data", symmetric=False, array=(table[f"{m}_high"] - table[m]).clip(lower=0),
+                       arrayminus=(table[m] - table[f"{m}_low"]).clip(lower=0))
+        fig.add_trace(go.Bar(x=table["group"].astype(str), y=table[m], name=m.replace("_", " "),
+                             marker_color=_color(i), error_y=err))
+    fig.update_layout(title=title, barmode="group", template="plotly_white", yaxis_range=[0, 1], height=420)
+    return fig
+
+
+def save_figure(fig: go.Figure, path, *, png: bool = True) -> dict:
+    """Write ``<path>.html`` (always) and ``<path>.png`` (when a browser for kaleido is available).
+
+    Returns
+    -------
+    dict
+        ``{"html": Path, "png": Path or None, "png_error": str or None}``.
+    """
+    base = Path(path)
+    if base.suffix in {".html", ".png"}:
+        base = base.with_suffix("")
+    base.parent.mkdir(parents=True, exist_ok=True)
+    html = base.with_suffix(".html")
+    fig.write_html(html, include_plotlyjs=True, full_html=True)
+    out = {"html": html, "png": None, "png_error": None}
+    if png:
+        try:
+            fig.write_image(base.with_suffix(".png"), width=1000, height=600, scale=1)
+            out["png"] = base.with_suffix(".png")
+        except Exception as exc:  # kaleido needs a Chrome/Chromium; keep the HTML regardless
+            out["png_error"] = f"PNG not written ({type(exc).__name__}: {exc}). Install chromium for PNG export."
+            warnings.warn(out["png_error"], RuntimeWarning, stacklevel=2)
+    return out

@@ -1,0 +1,272 @@
+"""Sweeps: every method x eta x seed, trained once, stored, and laid out as a tidy table.
+
+``run_sweep`` looks every run up in the :class:`~fairkit.store.ResultStore` first and only trains
+what is missing, spreading the work with joblib (processes locally, or a Dask cluster through
+``joblib.parallel_config(backend="dask")`` when a scheduler address is given). Each finished run
+is written to the store as soon as it arrives, so an interrupted sweep keeps its finished runs.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import warnings
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from joblib import Parallel, delayed, parallel_config
+
+from .methods import get_method
+from .metrics import GAP_METRICS, OVERALL_METRICS, fairness_report
+from .store import ResultStore, cache_key
+
+SWEEP_METRICS = OVERALL_METRICS + GAP_METRICS
+
+
+class SweepCancelled(RuntimeError):
+    """Raised when a sweep's ``should_stop`` callback asks it to stop; finished runs are kept."""
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run of a sweep: a method at one eta with one seed."""
+
+    method: str
+    eta: float
+    seed: int
+    fairness: str = "demographic_parity"
+    params: tuple = ()
+
+    def key(self, split) -> str:
+        return cache_key(
+            data=split.data_hash, spec=split.spec.to_dict(), split_seed=split.seed,
+            features=split.feature_names, method=self.method, eta=self.eta, seed=self.seed,
+            fairness=self.fairness, params=dict(self.params),
+        )
+
+
+@dataclass
+class SweepResult:
+    """The outcome of a sweep.
+
+    Attributes
+    ----------
+    results : DataFrame
+        One row per method x eta x seed: ``run_id``, ``method``, ``eta``, ``seed``,
+        ``needs_sensitive_at_predict``, ``fit_seconds``, ``cached`` and ``val_<metric>`` /
+        ``test_<metric>`` for every metric in ``SWEEP_METRICS``.
+    store : ResultStore or None
+    """
+
+    results: pd.DataFrame
+    store: ResultStore | None = None
+    models: dict = field(default_factory=dict, repr=False)
+    wall_seconds: float = 0.0
+
+    def model(self, run_id: str):
+        """The fitted estimator of a run (from memory, or loaded from the store)."""
+        if run_id in self.models:
+            return self.models[run_id]
+        if self.store is None:
+            raise KeyError(f"Run {run_id} is not in this result.")
+        return self.store.load_model(run_id)
+
+    def aggregate(self) -> pd.DataFrame:
+        """Median over seeds of every metric, per method x eta."""
+        cols = [c for c in self.results.columns if c.startswith(("val_", "test_"))] + ["fit_seconds"]
+        g = self.results.groupby(["method", "eta"], sort=False)
+        out = g[cols].median()
+        out["n_seeds"] = g.size()
+        out["run_id"] = g["run_id"].first()
+        out["needs_sensitive_at_predict"] = g["needs_sensitive_at_predict"].first()
+        return out.reset_index()
+
+
+def plan_runs(methods, etas=None, seeds=(0,), *, fairness="demographic_parity", n_etas=8, params=None) -> list[RunSpec]:
+    """The runs of a sweep.
+
+    Parameters
+    ----------
+    methods : list of str
+    etas : list of float, dict of method -> list, or None
+        A list applies to every method that sweeps eta; None uses each method's default grid.
+    seeds : iterable of int
+    n_etas : int
+        Size of the default grids.
+    params : dict of method -> dict, optional
+        Extra estimator parameters per method.
+    """
+    params = params or {}
+    runs = []
+    for name in methods:
+        m = get_method(name)
+        if not m.sweeps_eta:
+            grid = [0.0]
+        elif isinstance(etas, dict):
+            grid = etas.get(name) or m.grid(n_etas)
+        elif etas is not None:
+            grid = list(etas)
+        else:
+            grid = m.grid(n_etas)
+        p = tuple(sorted(params.get(name, {}).items()))
+        runs += [RunSpec(name, float(e), int(s), fairness, p) for e in grid for s in seeds]
+    return runs
+
+
+def _predict_scores(model, X, sensitive):
+    if getattr(model, "needs_sensitive_at_predict", False):
+        return model.predict_proba(X, sensitive_features=sensitive)[:, 1]
+    return model.predict_proba(X)[:, 1]
+
+
+def fit_and_evaluate(run: RunSpec, split, *, n_boot: int = 0):
+    """Train one run on the training part and report it on validation and test.
+
+    Returns
+    -------
+    (dict, estimator)
+        The result row (metrics prefixed ``val_`` / ``test_``) and the fitted model.
+    """
+    method = get_method(run.method)
+    model = method.build(run.eta, run.seed, run.fairness, **dict(run.params))
+    t0 = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(split.train.X, split.train.y, sensitive_features=split.train.sensitive)
+    fit_seconds = time.perf_counter() - t0
+    row = {
+        "method": run.method, "eta": run.eta, "seed": run.seed, "fairness": run.fairness,
+        "needs_sensitive_at_predict": bool(method.needs_sensitive_at_predict),
+        "fit_seconds": fit_seconds,
+        "warnings": "; ".join(sorted({str(w.message)[:200] for w in caught if issubclass(w.category, UserWarning)})),
+    }
+    for prefix, part in (("val", split.validation), ("test", split.test)):
+        scores = _predict_scores(model, part.X, part.sensitive)
+        rep = fairness_report(part.y, scores, part.sensitive, n_boot=n_boot, random_state=run.seed)
+        row.update({f"{prefix}_{k}": v for k, v in rep.summary().items()})
+    return row, model
+
+
+def _dask_scheduler(explicit: str | None) -> str | None:
+    return explicit or os.environ.get("FAIRKIT_DASK_SCHEDULER") or None
+
+
+def run_sweep(
+    split,
+    methods=("unconstrained", "regularized"),
+    etas=None,
+    seeds=(0,),
+    *,
+    fairness: str = "demographic_parity",
+    params: dict | None = None,
+    n_etas: int = 8,
+    n_jobs: int = 1,
+    store: ResultStore | None = None,
+    progress=None,
+    should_stop=None,
+    scheduler: str | None = None,
+    keep_models: bool = True,
+) -> SweepResult:
+    """Train and evaluate every method x eta x seed, reusing stored runs.
+
+    Parameters
+    ----------
+    split : DatasetSplit
+    methods : list of str
+        Registry names (see :data:`fairkit.methods.METHODS`).
+    etas : list, dict or None
+        See :func:`plan_runs`.
+    seeds : iterable of int
+    fairness : {"demographic_parity", "equal_opportunity", "equalized_odds"}
+        The fairness definition every method targets.
+    params : dict, optional
+        Extra estimator parameters per method.
+    n_etas : int
+        Size of default eta grids.
+    n_jobs : int
+        Parallel workers (joblib). Runs already in ``store`` are never sent out.
+    store : ResultStore, optional
+        Where finished runs are looked up and written. None keeps everything in memory.
+    progress : callable, optional
+        ``progress(done, total)`` after each run (cached runs count as done at once).
+    should_stop : callable, optional
+        Polled between runs; when it returns True the sweep raises :class:`SweepCancelled`
+        after storing every finished run.
+    scheduler : str, optional
+        Dask scheduler address (default ``$FAIRKIT_DASK_SCHEDULER``); runs go to that cluster.
+    keep_models : bool
+        Keep fitted models in memory on the result (they are in the store either way).
+
+    Returns
+    -------
+    SweepResult
+    """
+    t0 = time.perf_counter()
+    runs = plan_runs(methods, etas, seeds, fairness=fairness, n_etas=n_etas, params=params)
+    keys = [r.key(split) for r in runs]
+    rows: dict[str, dict] = {}
+    models: dict = {}
+    todo = []
+    for run, key in zip(runs, keys):
+        rec = store.get(key) if store is not None else None
+        if rec is not None:
+            rows[key] = {**rec, "cached": True}
+        elif key not in {k for _, k in todo}:
+            todo.append((run, key))
+    total = len(set(keys))
+    done = len(rows)
+    if progress is not None:
+        progress(done, total)
+
+    def finish(key, row, model):
+        nonlocal done
+        row = {**row, "run_id": key, "cached": False}
+        if store is not None:
+            store.put(key, row, model)
+        rows[key] = row
+        if keep_models or store is None:
+            models[key] = model
+        done += 1
+        if progress is not None:
+            progress(done, total)
+
+    if todo:
+        address = _dask_scheduler(scheduler)
+        client = None
+        if address:
+            from distributed import Client
+            client = Client(address, set_as_default=False)
+        ctx = parallel_config(backend="dask", client=client) if client is not None else nullcontext()
+        try:
+            with ctx:
+                if (n_jobs == 1 or len(todo) == 1) and client is None:
+                    # In-process: no pickling of the split, and cancellation between runs.
+                    for run, key in todo:
+                        if should_stop is not None and should_stop():
+                            raise SweepCancelled(f"Sweep cancelled after {done} of {total} runs.")
+                        row, model = fit_and_evaluate(run, split)
+                        finish(key, row, model)
+                else:
+                    jobs = Parallel(n_jobs=n_jobs if client is None else -1, return_as="generator_unordered")(
+                        delayed(_fit_keyed)(run, key, split) for run, key in todo
+                    )
+                    for key, row, model in jobs:
+                        finish(key, row, model)
+                        if should_stop is not None and should_stop():
+                            # Leaving the generator stops joblib from dispatching the rest.
+                            raise SweepCancelled(f"Sweep cancelled after {done} of {total} runs.")
+        finally:
+            if client is not None:
+                client.close()
+
+    table = pd.DataFrame([rows[k] for k in dict.fromkeys(keys)])
+    lead = ["run_id", "method", "eta", "seed", "fairness", "needs_sensitive_at_predict", "fit_seconds", "cached"]
+    table = table[[c for c in lead if c in table] + [c for c in table if c not in lead]]
+    return SweepResult(results=table, store=store, models=models, wall_seconds=time.perf_counter() - t0)
+
+
+def _fit_keyed(run, key, split):
+    row, model = fit_and_evaluate(run, split)
+    return key, row, model

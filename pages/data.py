@@ -1,0 +1,49 @@
+"""Data page: choose a table, say what to predict and for whom, and check it."""
+
+import streamlit as st
+
+from ui import controls, state
+from ui import data as ud
+from ui.display import md, show_group_summaries, show_problems
+
+st.title("Data")
+st.caption("Choose a table, the outcome to predict and the groups across which fairness is "
+           "measured. Problems are listed below with what to do about them.")
+
+source = controls.choose_source()
+if source is None:
+    state.clear_data()
+else:
+    frame = source.frame
+    st.markdown(f"**{md(source.label)}**: {len(frame):,} rows × {frame.shape[1]} columns "
+                f"(first {min(len(frame), ud.PREVIEW_ROWS)} shown)")
+    st.dataframe(frame.head(ud.PREVIEW_ROWS), hide_index=True, width="stretch", height=245)
+
+    st.subheader("What to predict, for whom")
+    spec = controls.spec_controls(source)
+    spec_dict = spec.to_dict()
+
+    problems = ud.check(source.key, spec_dict, frame)
+    data_hash = ud.table_hash(source.key, frame)
+    state.set_data(frame, spec, data_hash=data_hash, name=source.name, source=source.key,
+                   problems=problems)
+
+    st.subheader("Checks")
+    if not problems:
+        st.success("No problems found: the data is ready for training.", icon=":material/check_circle:")
+    elif state.data_ready():
+        st.success("Ready for training; read the warnings below.", icon=":material/check_circle:")
+    show_problems(problems)
+
+    st.subheader("Groups")
+    summaries = ud.group_summaries(source.key, spec_dict, frame)
+    if not summaries:
+        st.info("Choose at least one sensitive attribute to see its groups.",
+                icon=":material/groups:")
+    else:
+        rate = ud.overall_positive_rate(frame, spec)
+        if rate is not None:
+            st.caption(f"Positive rate overall: {rate:.1%} of rows have "
+                       f"{md(spec.target)} = {md(spec.positive_label)}. Groups smaller than "
+                       f"{ud.MIN_GROUP_SIZE} rows are flagged: their metrics will be uncertain.")
+        show_group_summaries({name: ud.format_summary(s) for name, s in summaries.items()})

@@ -1,0 +1,214 @@
+"""The Data page through Streamlit's AppTest (no browser): defaults, switching, validation."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from fairkit.data import DataError
+from ui import state
+from ui.controls import BUNDLED, UPLOAD
+from ui.data import format_summary, group_summary, read_upload
+from ui.display import md
+
+TIMEOUT = 60  # seconds per run; the first run imports pandas, sklearn and the engine
+TABLE_ALT = "Group sizes and positive rates by "
+
+CONSTANT_TARGET_CSV = "age,sex,outcome\n" + "".join(
+    f"{20 + i % 40},{'FM'[i % 2]},approved\n" for i in range(80))
+RAGGED_CSV = "a,b\n1,2\n3,4,5,6\n"
+
+
+@pytest.fixture
+def at(monkeypatch, tmp_path) -> AppTest:
+    monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path))
+    app = AppTest.from_file("../../app.py", default_timeout=TIMEOUT)
+    app.run()
+    assert not app.exception, app.exception
+    return app
+
+
+def group_tables(at: AppTest) -> dict[str, pd.DataFrame]:
+    """Group tables on the page keyed by level ("sex", "sex & race")."""
+    return {t.proto.alt.removeprefix(TABLE_ALT): t.value for t in at.table
+            if t.proto.alt.startswith(TABLE_ALT)}
+
+
+def texts(elements) -> list[str]:
+    return [e.value for e in elements]
+
+
+def spec_widget(at: AppTest, kind: str, field: str):
+    key = state.spec_widget_key(at.session_state[state.DATA_SOURCE], field)
+    return getattr(at, kind)(key=key)
+
+
+def test_default_is_adult_with_group_sizes(at):
+    assert at.selectbox(key=state.W_BUNDLED).value == "adult"
+    tables = group_tables(at)
+    assert set(tables) == {"sex", "race", "sex & race"}
+    sex = tables["sex"].set_index("Group")
+    assert sex.loc["Male", "Rows"] == "32,650"
+    assert sex.loc["Female", "Rows"] == "16,192"
+    assert "Positive rate" in sex.columns
+    assert "Female & Black" in set(tables["sex & race"]["Group"])
+    # Adult with its default spec has warnings (missing values) but no error.
+    assert not at.main.error
+    assert any("occupation" in w for w in texts(at.warning))
+    assert at.session_state[state.DATA_READY] is True
+    assert at.session_state[state.SPEC].target == "income"
+    assert len(at.session_state[state.DATA_HASH]) == 64
+    sidebar = " ".join(texts(at.sidebar.markdown))
+    assert "adult" in sidebar and "48,842" in sidebar and "sex, race" in sidebar
+
+
+def test_switching_to_german_shows_its_groups(at):
+    at.selectbox(key=state.W_BUNDLED).set_value("german").run()
+    assert not at.exception
+    tables = group_tables(at)
+    assert set(tables) == {"sex", "age_group", "sex & age_group"}
+    sex = tables["sex"].set_index("Group")
+    assert sex.loc["female", "Rows"] == "310" and sex.loc["male", "Rows"] == "690"
+    assert "under 25" in set(tables["age_group"]["Group"])
+    assert at.session_state[state.SPEC].name == "german"
+    assert at.session_state[state.DATA_READY] is True
+    # Back to Adult: its own defaults come back, not German's columns.
+    at.selectbox(key=state.W_BUNDLED).set_value("adult").run()
+    assert set(group_tables(at)) == {"sex", "race", "sex & race"}
+
+
+def test_changing_target_and_sensitive_updates_validation(at):
+    key_before = at.session_state[state.DATA_KEY]
+    spec_widget(at, "multiselect", "sensitive").set_value([]).run()
+    assert any("No sensitive attribute is chosen" in e for e in texts(at.main.error))
+    assert at.session_state[state.DATA_READY] is False
+    assert at.session_state[state.DATA_KEY] != key_before
+    assert not group_tables(at)
+    assert any("problem(s) to fix" in e for e in texts(at.sidebar.error))
+
+    spec_widget(at, "multiselect", "sensitive").set_value(["race"]).run()
+    assert not at.main.error
+    assert set(group_tables(at)) == {"race"}
+    assert at.session_state[state.DATA_READY] is True
+
+    # The sensitive column cannot also be the target: choosing it as target drops it.
+    spec_widget(at, "multiselect", "sensitive").set_value(["sex", "race"]).run()
+    spec_widget(at, "selectbox", "target").set_value("sex").run()
+    assert not at.exception
+    assert spec_widget(at, "multiselect", "sensitive").value == ["race"]
+    assert spec_widget(at, "selectbox", "positive").value in ("Female", "Male")
+    assert at.session_state[state.SPEC].target == "sex"
+
+
+def _page_switch_script():
+    import streamlit as st
+
+    from ui import state
+
+    if st.session_state.get("on_page", True):
+        state.prepare_widget("w.test.pick", "a", ["a", "b", "c"])
+        st.selectbox("Pick", ["a", "b", "c"], key="w.test.pick")
+    state.remember_widgets()
+
+
+def test_widget_values_survive_leaving_the_page():
+    """Streamlit drops a widget's state when a run does not draw it (a page switch);
+    prepare_widget/remember_widgets bring the value back."""
+    at = AppTest.from_function(_page_switch_script, default_timeout=TIMEOUT).run()
+    at.selectbox(key="w.test.pick").set_value("c").run()
+    at.session_state["on_page"] = False
+    at.run()
+    assert not at.selectbox
+    at.session_state["on_page"] = True
+    at.run()
+    assert at.selectbox(key="w.test.pick").value == "c"
+    assert not at.exception
+
+
+def upload(at: AppTest, name: str, content: str | bytes) -> None:
+    at.radio(key=state.W_SOURCE).set_value(UPLOAD).run()
+    data = content.encode() if isinstance(content, str) else content
+    at.file_uploader(key=state.W_UPLOAD).set_value((name, data, "text/csv")).run()
+    assert not at.exception, at.exception
+
+
+def test_upload_source_starts_empty(at):
+    at.radio(key=state.W_SOURCE).set_value(UPLOAD).run()
+    assert any("Upload a table" in i for i in texts(at.info))
+    assert at.session_state[state.DATA_READY] is False
+    assert state.FRAME not in at.session_state
+    at.radio(key=state.W_SOURCE).set_value(BUNDLED).run()
+    assert at.session_state[state.DATA_READY] is True
+
+
+def test_upload_with_constant_target_names_the_column(at):
+    upload(at, "loans.csv", CONSTANT_TARGET_CSV)
+    # Guesses: the last column is the target; no sensitive attribute until the user picks one.
+    assert spec_widget(at, "selectbox", "target").value == "outcome"
+    assert spec_widget(at, "multiselect", "sensitive").value == []
+    errors = texts(at.main.error)
+    assert any("**outcome**" in e and "single value" in e and "What to do" in e for e in errors)
+    assert any("No sensitive attribute" in e for e in errors)
+
+    spec_widget(at, "multiselect", "sensitive").set_value(["sex"]).run()
+    errors = texts(at.main.error)
+    assert len(errors) == 1 and "outcome" in errors[0]
+    assert set(group_tables(at)["sex"]["Group"]) == {"F", "M"}
+    assert at.session_state[state.DATA_READY] is False
+    assert at.session_state[state.DATA_NAME] == "loans"
+
+
+def test_malformed_upload_shows_an_error_not_an_exception(at):
+    upload(at, "broken.csv", RAGGED_CSV)
+    errors = texts(at.main.error)
+    assert len(errors) == 1
+    assert "could not be read" in errors[0] and "broken.csv" in errors[0]
+    assert at.session_state[state.DATA_READY] is False
+    # The app keeps running: a good file afterwards is read normally.
+    upload(at, "good.csv", "x,g,y\n" + "".join(f"{i},{'ab'[i % 2]},{i % 3 == 0}\n" for i in range(60)))
+    assert not any("could not be read" in e for e in texts(at.main.error))
+    assert at.session_state[state.DATA_NAME] == "good"
+
+
+def test_binary_upload_is_refused_with_a_message(at):
+    upload(at, "data.csv", b"\x00\x01\x02PK\x00binary")
+    assert any("binary file" in e for e in texts(at.main.error))
+
+
+# --------------------------------------------------------------------------- ui.data directly
+
+def test_read_upload_reads_and_refuses():
+    frame = read_upload(CONSTANT_TARGET_CSV.encode(), "loans.csv")
+    assert list(frame.columns) == ["age", "sex", "outcome"] and len(frame) == 80
+    with pytest.raises(DataError, match="broken.csv"):
+        read_upload(RAGGED_CSV.encode(), "broken.csv")
+    # A cached failure is raised again, not swallowed.
+    with pytest.raises(DataError):
+        read_upload(RAGGED_CSV.encode(), "broken.csv")
+
+
+def test_group_summary_flags_small_groups_and_base_rates():
+    from fairkit.data import DatasetSpec
+
+    frame = pd.DataFrame({
+        "g": ["a"] * 40 + ["b"] * 5,
+        "h": ["x", "y"] * 22 + ["x"],
+        "y": [1, 0, 0, 0] * 10 + [1] * 5,
+    })
+    spec = DatasetSpec(target="y", positive_label=1, sensitive=["g", "h"])
+    s = group_summary(frame, spec, ["g"]).set_index("group")
+    assert s.loc["a", "rows"] == 40 and s.loc["b", "rows"] == 5
+    assert s.loc["a", "positive_rate"] == pytest.approx(0.25)
+    assert s.loc["b", "positive_rate"] == pytest.approx(1.0)
+    assert bool(s.loc["b", "small"]) and not bool(s.loc["a", "small"])
+    inter = group_summary(frame, spec, ["g", "h"])
+    assert set(inter["group"]) == {"a & x", "a & y", "b & x", "b & y"}
+    shown = format_summary(inter)
+    assert (shown["Note"] != "").all()  # every intersection is under 30 rows
+
+
+def test_md_escapes_user_text():
+    assert md("[x](http://e)") == "\\[x\\](http\\://e)"
+    assert md("$5 :red[x]") == "\\$5 \\:red\\[x\\]"
+    assert md("Female & Black") == "Female & Black"

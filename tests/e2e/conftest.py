@@ -1,0 +1,180 @@
+"""Real-browser test harness: a ``streamlit run`` server and a headless Chromium.
+
+Fixtures
+--------
+streamlit_server (session)
+    Base URL (``http://127.0.0.1:<port>``) of ``streamlit run app.py`` started from the repo's
+    ``.venv`` on a free port, with ``FAIRKIT_HOME`` in a temporary folder. Stopped by its
+    process id at the end of the session.
+browser (session)
+    A Playwright (sync API) Chromium browser: Debian's ``/usr/bin/chromium``, headless.
+    Missing Chromium is a test FAILURE, not a skip.
+page (function)
+    A fresh browser context and tab (its own Streamlit session) with 30 s default timeouts.
+app_page (function)
+    ``page`` opened on the app, with the Data page drawn.
+screenshot (function)
+    ``screenshot(page, "name")`` saves ``test-artifacts/screenshots/name.png`` (full page).
+
+Locator helpers (combobox choice, upload, table rows, alerts) are in ``helpers.py``.
+Mark tests with ``@pytest.mark.e2e``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from .helpers import UI_TIMEOUT, wait_for_app
+
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
+CHROMIUM = os.environ.get("FAIRKIT_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+]
+SERVER_START_TIMEOUT = 60.0   # seconds until /_stcore/health answers "ok"
+
+
+def _python() -> str:
+    venv = ROOT / ".venv" / "bin" / "python"
+    return str(venv) if venv.exists() else sys.executable
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:
+            return resp.status == 200 and resp.read().strip() == b"ok"
+    except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+        return False
+
+
+def _stop(proc: subprocess.Popen, timeout: float = 10.0) -> None:
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def streamlit_server(tmp_path_factory) -> str:
+    """Start ``streamlit run app.py`` on a free port; yield its base URL."""
+    home = tmp_path_factory.mktemp("fairkit_home")
+    log_path = home / "streamlit.log"
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = dict(os.environ, FAIRKIT_HOME=str(home), PYTHONUNBUFFERED="1")
+    cmd = [
+        _python(), "-m", "streamlit", "run", "app.py",
+        "--server.port", str(port), "--server.headless", "true",
+        "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+        "--server.fileWatcherType", "none",
+    ]
+    log = open(log_path, "wb")
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + SERVER_START_TIMEOUT
+        while not _healthy(url):
+            if proc.poll() is not None:
+                pytest.fail(f"streamlit exited with code {proc.returncode} before it was "
+                            f"healthy:\n{log_path.read_text(errors='replace')}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"streamlit was not healthy at {url} after {SERVER_START_TIMEOUT:.0f} s:"
+                            f"\n{log_path.read_text(errors='replace')}")
+            time.sleep(0.25)
+        yield url
+    finally:
+        _stop(proc)
+        log.close()
+        # Keep the server log next to the screenshots for post-mortems.
+        SCREENSHOTS.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(log_path, SCREENSHOTS.parent / "streamlit-e2e.log")
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Debian Chromium through Playwright's sync API."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"Chromium not found at {CHROMIUM}: the browser tests need it "
+                    "(apt-get install chromium, or set FAIRKIT_CHROMIUM to its path).",
+                    pytrace=False)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
+                                      headless=True)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A new context and tab (its own Streamlit session), 1400x1000, 30 s timeouts."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.set_default_timeout(UI_TIMEOUT)
+    context.set_default_navigation_timeout(UI_TIMEOUT)
+    tab = context.new_page()
+    try:
+        yield tab
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def app_page(page, streamlit_server):
+    """``page`` opened on the app's Data page."""
+    from playwright.sync_api import expect
+
+    page.goto(streamlit_server)
+    expect(page.get_by_role("heading", name="Data", exact=True)).to_be_visible()
+    expect(page.get_by_role("table").first).to_be_visible()  # the first run has finished
+    wait_for_app(page)
+    return page
+
+
+_CONTENT_HEIGHT_JS = """() => Math.max(document.documentElement.scrollHeight,
+    ...Array.from(document.querySelectorAll('[data-testid]'), e => e.scrollHeight))"""
+
+
+@pytest.fixture
+def screenshot():
+    """``screenshot(page, name)`` saves a full-page PNG under test-artifacts/screenshots/."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+
+    def take(page, name: str) -> Path:
+        path = SCREENSHOTS / f"{name}.png"
+        # Streamlit scrolls inside its main container, not the document, so a "full page"
+        # screenshot would stop at the viewport: grow the viewport to the content instead.
+        size = page.viewport_size
+        height = page.evaluate(_CONTENT_HEIGHT_JS)
+        page.set_viewport_size({"width": size["width"], "height": max(size["height"], min(height, 8000))})
+        try:
+            page.wait_for_timeout(300)  # let the layout settle at the new size
+            page.screenshot(path=str(path), full_page=True)
+        finally:
+            page.set_viewport_size(size)
+        return path
+
+    return take

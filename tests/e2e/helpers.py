@@ -1,0 +1,62 @@
+"""Locator helpers for browser tests of Streamlit pages (import with ``from .helpers import``)."""
+
+from __future__ import annotations
+
+from playwright.sync_api import Locator, Page, expect
+
+UI_TIMEOUT = 30_000  # milliseconds for Playwright actions and expect()
+
+# expect() has its own default (5 s), separate from the context's action timeout.
+expect.set_options(timeout=UI_TIMEOUT)
+
+
+def wait_for_app(page: Page) -> None:
+    """Wait until Streamlit shows no run in progress (no 'running' icon, no stale elements).
+
+    Right after a click the new run may not have started yet, so follow this with an
+    ``expect`` on what the run should show; the expect is what makes a test reliable.
+    """
+    expect(page.get_by_test_id("stApp")).to_be_visible()
+    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0)
+    expect(page.locator('[data-stale="true"]')).to_have_count(0)
+
+
+def choose(page: Page, label: str, option: str) -> None:
+    """Pick ``option`` in the selectbox or multiselect labelled ``label``.
+
+    Streamlit's selectbox and multiselect are ARIA comboboxes named by their label; the
+    options appear in a listbox once the combobox is clicked.
+    """
+    page.get_by_role("combobox", name=label, exact=True).click()
+    page.get_by_role("option", name=option, exact=True).click()
+
+
+def upload(page: Page, path) -> None:
+    """Put a file into the (single) ``st.file_uploader`` on the page."""
+    uploader = page.get_by_test_id("stFileUploader")
+    expect(uploader).to_be_visible()
+    uploader.locator("input[type=file]").set_input_files(str(path))
+
+
+def table(page: Page, name: str) -> Locator:
+    """An ``st.table`` by its accessible name (the ``alt`` passed to ``st.table``).
+
+    Text in ``st.dataframe`` is drawn on a canvas and cannot be read from the DOM; tables
+    that tests read are drawn with ``st.table`` (see ``ui.display.show_table``).
+    """
+    return page.get_by_role("table", name=name, exact=True)
+
+
+def expect_row(tbl: Locator, first_cell: str, *cells: str) -> None:
+    """Expect exactly one row of ``tbl`` starting with ``first_cell`` and holding ``cells``."""
+    row = tbl.get_by_role("row").filter(has=tbl.page.get_by_role("cell", name=first_cell, exact=True))
+    expect(row).to_have_count(1)
+    for cell in cells:
+        expect(row.get_by_role("cell", name=cell, exact=True)).to_be_visible()
+
+
+def alert(page: Page, kind: str, text: str) -> Locator:
+    """``st.error`` / ``st.warning`` / ``st.info`` / ``st.success`` boxes containing ``text``."""
+    test_id = {"error": "stAlertContentError", "warning": "stAlertContentWarning",
+               "info": "stAlertContentInfo", "success": "stAlertContentSuccess"}[kind]
+    return page.get_by_test_id(test_id).filter(has_text=text)

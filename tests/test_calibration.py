@@ -1,0 +1,390 @@
+"""Group calibration, temperature scaling, the calibrated classifier and calibration diagnostics."""
+
+import pickle
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from fairkit.calibration import (
+    CalibratedGroupClassifier,
+    GroupFairnessCalibrator,
+    TemperatureScaling,
+    calibration_by_group,
+    expected_calibration_error,
+    multicalibration_audit,
+    reliability_curve,
+)
+
+
+def _sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def _miscalibrated(n, seed, temperature=3.0):
+    """True logits z; group "a" reports T * z (over-confident), group "b" reports z."""
+    rng = np.random.default_rng(seed)
+    g = rng.choice(["a", "b"], n)
+    z = rng.normal(0.0, 1.5, n)
+    y = rng.binomial(1, _sigmoid(z))
+    z_obs = np.where(g == "a", temperature * z, z)
+    return _sigmoid(z_obs), y, g, z_obs
+
+
+@pytest.fixture(scope="module")
+def miscal():
+    fit = _miscalibrated(4000, 0)
+    ev = _miscalibrated(20000, 1)
+    return fit, ev
+
+
+# -- acceptance: group calibration fixes a miscalibrated group ---------------------------------
+
+
+@pytest.mark.parametrize("method", ["platt", "isotonic"])
+def test_group_calibration_brings_max_group_ece_below_003(miscal, method):
+    (p, y, g, _), (pe, ye, ge, _) = miscal
+    before = calibration_by_group(ye, pe, ge).attrs["max_group_ece"]
+    assert before > 0.1  # the temperature-3 group really is miscalibrated
+    cal = GroupFairnessCalibrator(method=method).fit(p, y, g)
+    after = calibration_by_group(ye, cal.transform(pe, ge), ge)
+    assert after.attrs["max_group_ece"] < 0.03
+    assert after.attrs["calibration_disparity"] < 0.03
+
+
+def test_calibration_does_not_hurt_a_calibrated_model():
+    rng = np.random.default_rng(3)
+    n_fit, n_eval = 4000, 20000
+    g = rng.choice(["a", "b"], n_fit + n_eval)
+    z = rng.normal(0, 1.5, n_fit + n_eval)
+    y = rng.binomial(1, _sigmoid(z))
+    p = _sigmoid(z)
+    fit, ev = slice(0, n_fit), slice(n_fit, None)
+    cal = GroupFairnessCalibrator(method="platt").fit(p[fit], y[fit], g[fit])
+    q = cal.transform(p[ev], g[ev])
+    before = calibration_by_group(y[ev], p[ev], g[ev])["ece_uniform"]
+    after = calibration_by_group(y[ev], q, g[ev])["ece_uniform"]
+    # Bootstrap noise of the "before" ECE: its 97.5 % quantile per group.
+    audit = multicalibration_audit(y[ev], p[ev], pd.DataFrame({"g": g[ev]}), n_boot=200)
+    upper = audit.set_index("subgroup")["ece_high"]
+    for grp in ("a", "b"):
+        assert after[grp] <= max(upper[grp], before[grp] + 0.01)
+
+
+def test_temperature_scaling_recovers_known_temperature():
+    rng = np.random.default_rng(0)
+    z = rng.normal(0, 1.5, 5000)
+    y = rng.binomial(1, _sigmoid(z))
+    ts = TemperatureScaling().fit(3.0 * z, y)
+    assert ts.temperature_ == pytest.approx(3.0, rel=0.1)
+    ts_sharp = TemperatureScaling().fit(z / 2.0, y)
+    assert ts_sharp.temperature_ == pytest.approx(0.5, rel=0.1)
+    proba = ts.predict_proba(3.0 * z)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    np.testing.assert_allclose(ts.transform(3.0 * z), _sigmoid(3.0 * z / ts.temperature_))
+
+
+def test_temperature_per_group_through_the_calibrator(miscal):
+    (_, y, g, z_obs), (_, ye, ge, ze) = miscal
+    cal = GroupFairnessCalibrator(method="temperature", input="logit").fit(z_obs, y, g)
+    assert cal.maps_["a"].model.temperature_ == pytest.approx(3.0, rel=0.15)
+    assert cal.maps_["b"].model.temperature_ == pytest.approx(1.0, rel=0.15)
+    assert calibration_by_group(ye, cal.transform(ze, ge), ge).attrs["max_group_ece"] < 0.03
+
+
+def test_proba_and_logit_inputs_agree(miscal):
+    (p, y, g, z_obs), _ = miscal
+    a = GroupFairnessCalibrator(method="platt", input="proba").fit(p, y, g).transform(p, g)
+    b = GroupFairnessCalibrator(method="platt", input="logit").fit(z_obs, y, g).transform(z_obs, g)
+    np.testing.assert_allclose(a, b, atol=1e-3)
+
+
+def test_two_column_proba_input_and_global_only():
+    p, y, _, _ = _miscalibrated(2000, 5)
+    two = np.column_stack([1 - p, p])
+    cal = GroupFairnessCalibrator(method="isotonic").fit(two, y)
+    out = cal.transform(two)
+    assert out.shape == (2000,) and out.min() >= 0 and out.max() <= 1
+    assert cal.fallback_ == {} and len(cal.group_names_) == 0
+
+
+# -- small groups, intersections, unseen groups, shrinkage --------------------------------------
+
+
+@pytest.fixture(scope="module")
+def intersections():
+    rng = np.random.default_rng(7)
+    n = 3000
+    sex = rng.choice(["F", "M"], n)
+    race = rng.choice(["A", "B", "C"], n, p=[0.6, 0.37, 0.03])  # "C" is tiny
+    z = rng.normal(0, 1.5, n)
+    y = rng.binomial(1, _sigmoid(z))
+    p = _sigmoid(np.where(sex == "F", 2.0 * z, z))
+    frame = pd.DataFrame({"sex": sex, "race": race})
+    # One intersection far below the threshold but with large parents.
+    return p, y, frame
+
+
+def test_small_intersection_falls_back_to_parent_and_reports_it(intersections):
+    p, y, frame = intersections
+    cal = GroupFairnessCalibrator(method="platt", min_group_size=120).fit(p, y, frame)
+    names = set(cal.group_names_.tolist())
+    assert "F & A" in names and "M & C" in names
+    assert "F & A" not in cal.fallback_  # large intersection: own map
+    fb = cal.fallback_["M & C"]
+    # race=C is small as a marginal too, so the parent is sex=M.
+    assert fb["used"] == "sex=M"
+    assert "min_group_size=120" in fb["reason"]
+    assert cal.groups_.loc["M & C", "source"] == "parent"
+    # The fallback group is scored with its parent's map.
+    mask = ((frame["sex"] == "M") & (frame["race"] == "C")).to_numpy()
+    expected = cal.parent_maps_["sex=M"](np.log(p[mask] / (1 - p[mask])), p[mask])
+    np.testing.assert_allclose(cal.transform(p, frame)[mask], expected)
+
+
+def test_groups_without_any_large_parent_use_global():
+    rng = np.random.default_rng(1)
+    n = 600
+    g = np.where(np.arange(n) < 10, "tiny", rng.choice(["x", "y"], n))
+    p = rng.uniform(0.05, 0.95, n)
+    y = rng.binomial(1, p)
+    cal = GroupFairnessCalibrator(method="isotonic", min_group_size=50).fit(p, y, g)
+    assert cal.fallback_["tiny"]["used"] == "(global)"
+    mask = g == "tiny"
+    np.testing.assert_allclose(
+        cal.transform(p, g)[mask], cal.global_map_(np.zeros(mask.sum()), p[mask])
+    )
+
+
+def test_single_class_group_falls_back():
+    rng = np.random.default_rng(2)
+    n = 400
+    g = rng.choice(["x", "y"], n)
+    p = rng.uniform(0.05, 0.95, n)
+    y = np.where(g == "y", 0, rng.binomial(1, p))
+    cal = GroupFairnessCalibrator(method="platt", min_group_size=10).fit(p, y, g)
+    assert "one outcome class" in cal.fallback_["y"]["reason"]
+
+
+def test_unseen_group_uses_global_map_with_warning():
+    p, y, g, _ = _miscalibrated(2000, 4)
+    cal = GroupFairnessCalibrator(method="platt").fit(p, y, g)
+    g_new = np.where(np.arange(2000) < 50, "zeta", g)
+    with pytest.warns(UserWarning, match="zeta"):
+        out = cal.transform(p, g_new)
+    z = np.log(p[:50] / (1 - p[:50]))
+    np.testing.assert_allclose(out[:50], cal.global_map_(z, p[:50]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        cal.transform(p, g)  # known groups: no warning
+
+
+def test_transform_requires_groups_when_fitted_per_group():
+    p, y, g, _ = _miscalibrated(500, 4)
+    cal = GroupFairnessCalibrator().fit(p, y, g)
+    with pytest.raises(ValueError, match="groups="):
+        cal.transform(p)
+
+
+def test_bad_inputs_give_clear_errors():
+    p, y, g, _ = _miscalibrated(300, 4)
+    with pytest.raises(ValueError, match="method"):
+        GroupFairnessCalibrator(method="beta").fit(p, y, g)
+    with pytest.raises(ValueError, match="input='logit'"):
+        GroupFairnessCalibrator().fit(p * 4 - 2, y, g)
+    with pytest.raises(ValueError, match="0/1"):
+        GroupFairnessCalibrator().fit(p, y + 1, g)
+
+
+def test_fixed_shrinkage_blends_with_weight_n_over_n_plus_k(miscal):
+    (p, y, g, z), _ = miscal
+    k = 500.0
+    plain = GroupFairnessCalibrator(method="platt").fit(p, y, g)
+    shrunk = GroupFairnessCalibrator(method="platt", shrinkage=k).fit(p, y, g)
+    n_a = int((g == "a").sum())
+    w = n_a / (n_a + k)
+    assert shrunk.groups_.loc["a", "weight"] == pytest.approx(w)
+    mask = g == "a"
+    expected = w * plain.maps_["a"](z[mask], p[mask]) + (1 - w) * plain.global_map_(z[mask], p[mask])
+    np.testing.assert_allclose(shrunk.transform(p, g)[mask], expected, atol=1e-6)
+
+
+def test_empirical_bayes_shrinkage_adapts_to_between_group_differences():
+    rng = np.random.default_rng(11)
+    n = 4000
+    g = rng.choice(["a", "b", "c", "d"], n)
+    z = rng.normal(0, 1.5, n)
+    y = rng.binomial(1, _sigmoid(z))
+    alike = GroupFairnessCalibrator(shrinkage=True).fit(_sigmoid(z), y, g)
+    offsets = pd.Series({"a": -1.0, "b": -0.3, "c": 0.4, "d": 1.0})
+    y_diff = rng.binomial(1, _sigmoid(z + offsets[g].to_numpy()))
+    distinct = GroupFairnessCalibrator(shrinkage=True).fit(_sigmoid(z), y_diff, g)
+    # Identical groups are pooled hard; groups that differ keep their own maps.
+    assert alike.shrinkage_k_ > 10 * distinct.shrinkage_k_
+    assert distinct.groups_["weight"].min() > 0.9
+    assert alike.groups_["weight"].max() < 0.9
+
+
+def test_calibrator_pickles(miscal):
+    (p, y, g, _), _ = miscal
+    for method in ("platt", "isotonic", "temperature"):
+        cal = GroupFairnessCalibrator(method=method).fit(p[:1000], y[:1000], g[:1000])
+        again = pickle.loads(pickle.dumps(cal))
+        np.testing.assert_allclose(again.transform(p[:50], g[:50]), cal.transform(p[:50], g[:50]))
+
+
+# -- diagnostics -------------------------------------------------------------------------------
+
+
+def test_ece_hand_computed():
+    y = np.array([0, 1, 1, 0])
+    p = np.array([0.1, 0.9, 0.6, 0.4])
+    assert expected_calibration_error(y, p) == pytest.approx(0.25)
+    assert expected_calibration_error(y, p, n_bins=2, strategy="quantile") == pytest.approx(0.25)
+    # p == 1 belongs to the top bin rather than falling off the end.
+    assert expected_calibration_error([1, 1], [1.0, 1.0]) == pytest.approx(0.0)
+    with pytest.raises(ValueError, match="strategy"):
+        expected_calibration_error(y, p, strategy="median")
+    assert np.isnan(expected_calibration_error([], []))
+
+
+def test_calibration_by_group_table_and_summary(miscal):
+    _, (pe, ye, ge, _) = miscal
+    table = calibration_by_group(ye, pe, ge, n_bins=15)
+    assert list(table.columns) == [
+        "n", "mean_predicted", "fraction_positive", "ece_uniform", "ece_quantile"
+    ]
+    assert table["n"].sum() == len(ye)
+    assert table.attrs["max_group_ece"] == pytest.approx(table["ece_uniform"].max())
+    assert table.attrs["calibration_disparity"] == pytest.approx(
+        table["ece_uniform"].max() - table["ece_uniform"].min()
+    )
+    assert table.loc["a", "ece_uniform"] > table.loc["b", "ece_uniform"]
+    assert set(table.attrs) >= {"max_group_ece_quantile", "calibration_disparity_quantile"}
+
+
+@pytest.mark.parametrize("strategy", ["uniform", "quantile"])
+def test_reliability_curve_is_tidy(miscal, strategy):
+    _, (pe, ye, ge, _) = miscal
+    curve = reliability_curve(ye, pe, ge, n_bins=8, strategy=strategy)
+    assert list(curve.columns) == [
+        "group", "bin", "bin_lower", "bin_upper", "mean_predicted", "fraction_positive", "count"
+    ]
+    assert curve.groupby("group")["count"].sum().to_dict() == pd.Series(ge).value_counts().to_dict()
+    assert ((curve["mean_predicted"] >= curve["bin_lower"] - 1e-12)
+            & (curve["mean_predicted"] <= curve["bin_upper"] + 1e-12)).all()
+    overall = reliability_curve(ye, pe)
+    assert set(overall["group"]) == {"(all)"}
+
+
+def test_multicalibration_audit_finds_the_miscalibrated_intersection():
+    rng = np.random.default_rng(5)
+    n = 6000
+    sex = rng.choice(["F", "M"], n)
+    race = rng.choice(["A", "B"], n)
+    age = rng.choice(["young", "old"], n)
+    z = rng.normal(0, 1.5, n)
+    y = rng.binomial(1, _sigmoid(z))
+    bad = (sex == "F") & (race == "B")
+    p = _sigmoid(np.where(bad, z + 1.2, z))  # over-predicts only for Black women
+    frame = pd.DataFrame({"sex": sex, "race": race, "age": age})
+    audit = multicalibration_audit(y, p, frame, min_size=200, n_boot=100, random_state=0)
+    assert set(audit["order"]) == {1, 2, 3}
+    assert audit["n"].min() >= 200
+    top = audit.iloc[0]
+    assert top["attributes"] in ("sex & race", "sex & race & age")
+    assert "F" in top["subgroup"] and "B" in top["subgroup"]
+    assert top["gap"] < 0  # predictions too high
+    assert top["ece_low"] <= top["ece"] <= top["ece_high"]
+    assert top["ece_low"] > audit.iloc[3:]["ece_high"].max()  # clearly separated from the rest
+    assert (audit["ece_low"] <= audit["ece_high"]).all()
+    # Resampling inflates ECE, so the bias-corrected value is never above the raw one.
+    assert (audit["ece_debiased"] <= audit["ece"] + 1e-12).all()
+    assert audit["ece"].is_monotonic_decreasing
+    assert audit.attrs["overall_ece"] == pytest.approx(expected_calibration_error(y, p))
+    # Everything below min_size is dropped; max_order caps the combinations.
+    assert multicalibration_audit(y, p, frame, min_size=10**6, n_boot=0).empty
+    assert set(multicalibration_audit(y, p, frame, max_order=1, n_boot=0)["order"]) == {1}
+
+
+# -- calibrated classifier ---------------------------------------------------------------------
+
+
+def _group_shift_data(n, seed):
+    """The label depends on the group, the features do not show it: a global model is
+    miscalibrated for each group."""
+    rng = np.random.default_rng(seed)
+    g = rng.choice(["a", "b"], n)
+    X = rng.normal(size=(n, 2))
+    logit = 1.5 * X[:, 0] + np.where(g == "a", 1.0, -1.0)
+    y = rng.binomial(1, _sigmoid(logit))
+    return X, y, g
+
+
+def test_calibrated_group_classifier_fixes_group_miscalibration():
+    X, y, g = _group_shift_data(4000, 0)
+    Xt, yt, gt = _group_shift_data(10000, 1)
+    base = LogisticRegression().fit(X, y)
+    before = calibration_by_group(yt, base.predict_proba(Xt)[:, 1], gt).attrs["max_group_ece"]
+    clf = CalibratedGroupClassifier(LogisticRegression(), method="platt").fit(
+        X, y, sensitive_features=g
+    )
+    proba = clf.predict_proba(Xt, sensitive_features=gt)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    after = calibration_by_group(yt, proba[:, 1], gt).attrs["max_group_ece"]
+    assert before > 0.08 and after < 0.04
+    assert set(clf.predict(Xt, sensitive_features=gt)) <= {0, 1}
+    with pytest.raises(ValueError, match="sensitive_features"):
+        clf.predict_proba(Xt)
+    assert CalibratedGroupClassifier.needs_sensitive_at_predict is True
+
+
+def test_calibrated_group_classifier_prefit_and_calibration_set():
+    X, y, g = _group_shift_data(3000, 2)
+    base = LogisticRegression().fit(X[:1500], y[:1500])
+    pre = CalibratedGroupClassifier(base, method="isotonic", prefit=True).fit(
+        X[1500:], y[1500:], sensitive_features=g[1500:]
+    )
+    assert pre.estimator_ is base
+    explicit = CalibratedGroupClassifier(LogisticRegression(), method="platt").fit(
+        X[:1500], y[:1500], sensitive_features=g[:1500],
+        calibration_set=(X[1500:], y[1500:], g[1500:]),
+    )
+    for model in (pre, explicit):
+        p = model.predict_proba(X[:10], sensitive_features=g[:10])
+        assert p.shape == (10, 2)
+    with pytest.raises(ValueError, match="calibration_set"):
+        CalibratedGroupClassifier().fit(
+            X, y, sensitive_features=g, calibration_set=(X[:100], y[:100])
+        )
+
+
+def test_calibrated_group_classifier_string_labels_and_pickle():
+    X, y, g = _group_shift_data(1500, 3)
+    labels = np.where(y == 1, "yes", "no")
+    clf = CalibratedGroupClassifier(method="temperature").fit(X, labels, sensitive_features=g)
+    assert list(clf.classes_) == ["no", "yes"]
+    again = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_allclose(
+        again.predict_proba(X[:20], sensitive_features=g[:20]),
+        clf.predict_proba(X[:20], sensitive_features=g[:20]),
+    )
+
+
+_CGC_XFAIL = {
+    "check_sample_weight_equivalence_on_dense_data": (
+        "the train / calibration split is drawn over rows, so a repeated row and a weighted "
+        "row land in different splits"
+    ),
+}
+
+
+@parametrize_with_checks(
+    [CalibratedGroupClassifier(method="platt")],
+    expected_failed_checks=lambda est: _CGC_XFAIL,
+)
+def test_calibrated_group_classifier_sklearn_checks(estimator, check):
+    check(estimator)

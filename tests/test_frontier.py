@@ -1,0 +1,79 @@
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fairkit.frontier import best_at, hypervolume, pareto_front, pareto_mask, select
+
+
+def slow_mask(a, b):
+    out = []
+    for i in range(len(a)):
+        dominated = any(
+            (a[j] <= a[i] and b[j] <= b[i] and (a[j] < a[i] or b[j] < b[i])) for j in range(len(a))
+        )
+        dup_before = any(a[j] == a[i] and b[j] == b[i] for j in range(i))
+        out.append(not dominated and not dup_before)
+    return np.array(out)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 6), st.integers(0, 6)), min_size=1, max_size=30))
+def test_pareto_mask_matches_brute_force(points):
+    a, b = map(np.array, zip(*points))
+    assert np.array_equal(pareto_mask(a, b), slow_mask(a, b))
+
+
+def test_hypervolume_by_hand():
+    # two points (0.1, 0.5) and (0.3, 0.1) with ref (1, 1):
+    # slab 1: error 0.1..0.3 height 0.5; slab 2: error 0.3..1 height 0.9
+    assert hypervolume([0.1, 0.3], [0.5, 0.1]) == pytest.approx(0.2 * 0.5 + 0.7 * 0.9)
+    # a dominated point and a point beyond the reference change nothing
+    assert hypervolume([0.1, 0.3, 0.4, 2.0], [0.5, 0.1, 0.2, 0.0]) == pytest.approx(0.2 * 0.5 + 0.7 * 0.9)
+    assert hypervolume([], []) == 0.0
+
+
+def test_hypervolume_grid_matches_monte_carlo():
+    rng = np.random.default_rng(0)
+    e, u = rng.random(8) * 0.5, rng.random(8) * 0.5
+    grid = np.linspace(0, 1, 801)
+    X, Y = np.meshgrid(grid, grid)
+    dominated = np.zeros_like(X, dtype=bool)
+    for ei, ui in zip(e, u):
+        dominated |= (X >= ei) & (Y >= ui)
+    assert hypervolume(e, u) == pytest.approx(dominated.mean(), abs=5e-3)
+
+
+def table():
+    rows = []
+    for m, eta in itertools.product(["a", "b"], range(4)):
+        acc = 0.85 - 0.02 * eta - (0.01 if m == "b" else 0)
+        dp = 0.2 / (1 + eta)
+        rows.append({"method": m, "eta": eta,
+                     "val_accuracy": acc, "test_accuracy": acc - 0.005,
+                     "val_demographic_parity_difference": dp, "test_demographic_parity_difference": dp + 0.01,
+                     "val_disparate_impact_ratio": 1 - dp, "test_disparate_impact_ratio": 1 - dp})
+    return pd.DataFrame(rows)
+
+
+def test_front_on_validation_reports_test():
+    front = pareto_front(table())
+    assert set(front.method) == {"a"}  # b is dominated everywhere
+    assert len(front) == 4
+    assert (front.performance_test == front.val_accuracy - 0.005).all()
+    per = pareto_front(table(), by="method")
+    assert len(per) == 8
+    di = pareto_front(table(), unfairness="disparate_impact_gap")
+    assert np.allclose(di.unfairness_val, di.val_demographic_parity_difference)
+
+
+def test_select_and_best_at():
+    front = pareto_front(table())
+    row = select(front, max_unfairness=0.07)
+    assert row["eta"] == 2
+    assert select(front, max_unfairness=0.01) is None
+    assert best_at(table(), 0.07) == pytest.approx(0.85 - 0.04 - 0.005)
+    assert np.isnan(best_at(table(), 0.0))

@@ -1,0 +1,125 @@
+"""run_sweep: tidy results, store reuse, partial recompute, interruption, parallel and Dask."""
+
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fairkit import sweep as sweep_mod
+from fairkit.methods import METHODS, eta_grid, get_method
+from fairkit.store import ResultStore
+from fairkit.sweep import SWEEP_METRICS, SweepCancelled, plan_runs, run_sweep
+
+ETAS = [0.0, 1.0, 5.0]
+
+
+def test_registry_grids_and_meaning():
+    for m in METHODS.values():
+        grid = m.grid(6)
+        assert grid[0] == 0.0 and grid == sorted(grid)
+        assert m.eta_meaning
+    assert get_method("unconstrained").grid(6) == [0.0]
+    assert get_method("threshold").needs_sensitive_at_predict
+    assert not get_method("regularized").needs_sensitive_at_predict
+    assert eta_grid(0.1, 10, 4) == [0.0, 0.1, 1.0, 10.0]
+    assert eta_grid(0, 1, 3, log=False, include_zero=False) == [0.0, 0.5, 1.0]
+    with pytest.raises(ValueError, match="Unknown method"):
+        get_method("magic")
+
+
+def test_plan_runs_shapes():
+    runs = plan_runs(["unconstrained", "regularized"], ETAS, seeds=[0, 1])
+    assert len(runs) == 2 + 3 * 2
+    runs = plan_runs(["regularized"], {"regularized": [0.5]}, seeds=[0])
+    assert [r.eta for r in runs] == [0.5]
+
+
+def test_sweep_table_and_models(tiny_split, fast_params, tmp_path):
+    calls = []
+    res = run_sweep(tiny_split, ["unconstrained", "regularized"], ETAS, seeds=[0],
+                    params=fast_params, store=ResultStore(tmp_path), progress=lambda d, t: calls.append((d, t)))
+    t = res.results
+    assert len(t) == 1 + len(ETAS)
+    for m in SWEEP_METRICS:
+        assert f"val_{m}" in t and f"test_{m}" in t
+    assert t["run_id"].is_unique and (t["fit_seconds"] > 0).all()
+    assert not t["needs_sensitive_at_predict"].any()
+    assert calls[0] == (0, 4) and calls[-1] == (4, 4)
+    model = res.model(t.run_id.iloc[1])
+    p = model.predict_proba(tiny_split.test.X)[:, 1]
+    assert np.isclose(((p >= 0.5) == tiny_split.test.y).mean(), t.test_accuracy.iloc[1])
+    # The same model comes back from the store in a new process' view of it.
+    fresh = ResultStore(tmp_path).load_model(t.run_id.iloc[1])
+    assert np.allclose(fresh.predict_proba(tiny_split.test.X), model.predict_proba(tiny_split.test.X))
+
+
+def test_identical_sweep_comes_from_store_without_training(tiny_split, fast_params, tmp_path, monkeypatch):
+    store = ResultStore(tmp_path)
+    first = run_sweep(tiny_split, ["regularized"], ETAS, params=fast_params, store=store)
+
+    def boom(*a, **k):
+        raise AssertionError("trained again")
+
+    monkeypatch.setattr(sweep_mod, "fit_and_evaluate", boom)
+    t0 = time.perf_counter()
+    again = run_sweep(tiny_split, ["regularized"], ETAS, params=fast_params, store=ResultStore(tmp_path))
+    assert time.perf_counter() - t0 < 5  # generous: the benchmark measures the real figure
+    assert again.results["cached"].all()
+    cols = ["run_id", "eta", "val_accuracy", "test_demographic_parity_difference"]
+    pd.testing.assert_frame_equal(first.results[cols], again.results[cols])
+
+
+def test_changed_parameter_recomputes_only_what_changed(tiny_split, fast_params, tmp_path):
+    store = ResultStore(tmp_path)
+    run_sweep(tiny_split, ["unconstrained", "regularized"], ETAS, params=fast_params, store=store)
+    changed = {**fast_params, "regularized": {**fast_params["regularized"], "max_epochs": 4}}
+    res = run_sweep(tiny_split, ["unconstrained", "regularized"], ETAS, params=changed, store=store)
+    cached = res.results.set_index("method")["cached"]
+    assert cached["unconstrained"] is True or bool(cached["unconstrained"])
+    assert not res.results.loc[res.results.method == "regularized", "cached"].any()
+    more = run_sweep(tiny_split, ["regularized"], ETAS + [10.0], params=changed, store=store)
+    assert more.results["cached"].sum() == len(ETAS)
+
+
+def test_interrupted_sweep_keeps_finished_runs(tiny_split, fast_params, tmp_path):
+    store = ResultStore(tmp_path)
+    done = []
+    with pytest.raises(SweepCancelled):
+        run_sweep(tiny_split, ["regularized"], ETAS, params=fast_params, store=store,
+                  progress=lambda d, t: done.append(d), should_stop=lambda: len(done) >= 3)
+    assert len(store.keys()) == 2
+    assert not list(store.runs_dir.glob("*.tmp"))
+    res = run_sweep(tiny_split, ["regularized"], ETAS, params=fast_params, store=store)
+    assert res.results["cached"].sum() == 2
+
+
+def test_parallel_equals_serial(tiny_split, fast_params):
+    a = run_sweep(tiny_split, ["regularized"], ETAS, params=fast_params, n_jobs=1)
+    b = run_sweep(tiny_split, ["regularized"], ETAS, params=fast_params, n_jobs=2)
+    cols = ["run_id", "val_accuracy", "test_accuracy", "test_demographic_parity_difference"]
+    pd.testing.assert_frame_equal(a.results[cols], b.results[cols])
+
+
+def test_threshold_reference_flags_attribute_use(tiny_split, fast_params):
+    res = run_sweep(tiny_split, ["threshold"], [0.0, 1.0], params=fast_params)
+    assert res.results["needs_sensitive_at_predict"].all()
+    t = res.results.set_index("eta")
+    assert t.loc[1.0, "test_demographic_parity_difference"] <= t.loc[0.0, "test_demographic_parity_difference"] + 0.02
+
+
+def test_dask_local_cluster_matches_local_run(tiny_split, fast_params, monkeypatch):
+    distributed = pytest.importorskip("distributed")
+    local = run_sweep(tiny_split, ["regularized"], ETAS, params=fast_params)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                  protocol="tcp://", host="127.0.0.1", dashboard_address=":0") as cluster:
+        monkeypatch.setenv("FAIRKIT_DASK_SCHEDULER", cluster.scheduler_address)
+        remote = run_sweep(tiny_split, ["regularized"], ETAS, params=fast_params, n_jobs=2)
+    cols = ["run_id", "val_accuracy", "test_accuracy", "test_demographic_parity_difference"]
+    pd.testing.assert_frame_equal(local.results[cols], remote.results[cols])
+
+
+def test_aggregate_over_seeds(tiny_split, fast_params):
+    res = run_sweep(tiny_split, ["regularized"], [0.0, 1.0], seeds=[0, 1], params=fast_params)
+    agg = res.aggregate()
+    assert len(agg) == 2 and (agg["n_seeds"] == 2).all()

@@ -1,0 +1,142 @@
+"""Widgets that build engine inputs: where the data comes from and the dataset spec.
+
+Widget values go through :func:`ui.state.prepare_widget`, so they are valid for the current
+table and survive a visit to another page.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import PurePath
+
+import pandas as pd
+import streamlit as st
+
+from fairkit.data import DataError, DatasetSpec
+
+from . import data as ud
+from . import state
+from .display import md
+
+BUNDLED = "Bundled sample"
+UPLOAD = "Upload CSV/Parquet"
+SOURCES = [BUNDLED, UPLOAD]
+DEFAULT_DATASET = "adult"
+UPLOAD_TYPES = ["csv", "parquet", "gz", "txt", "tsv"]
+
+
+@dataclass(frozen=True)
+class Source:
+    """A table ready for the spec controls."""
+
+    key: str              # cache / state identity: "bundled:<name>" or "upload:<sha256>"
+    name: str             # short name (dataset name or file stem)
+    label: str            # what the user sees (title or file name)
+    frame: pd.DataFrame
+    defaults: DatasetSpec  # starting choices for the spec widgets
+
+
+def choose_source() -> Source | None:
+    """Source radio plus dataset selectbox or file uploader.
+
+    Returns None (after saying why on the page) when there is no readable table: nothing
+    uploaded yet, or the file could not be read.
+    """
+    state.prepare_widget(state.W_SOURCE, BUNDLED, SOURCES)
+    kind = st.radio("Source", SOURCES, key=state.W_SOURCE, horizontal=True)
+    if kind == BUNDLED:
+        return _bundled()
+    return _uploaded()
+
+
+def _bundled() -> Source | None:
+    infos = {i.name: i for i in ud.datasets()}
+    names = list(infos)
+    state.prepare_widget(state.W_BUNDLED, DEFAULT_DATASET, names)
+    name = st.selectbox("Sample dataset", names, key=state.W_BUNDLED,
+                        format_func=lambda n: infos[n].title)
+    st.caption(infos[name].description)
+    try:
+        frame, spec = ud.load_bundled(name)
+    except (OSError, DataError) as exc:  # a broken installation, not a user mistake
+        st.error(f"**The sample could not be loaded.** {md(exc)}", icon=":material/error:")
+        return None
+    return Source(key=f"bundled:{name}", name=name, label=infos[name].title, frame=frame,
+                  defaults=spec)
+
+
+def _uploaded() -> Source | None:
+    file = st.file_uploader(
+        "CSV or Parquet file", type=UPLOAD_TYPES, key=state.W_UPLOAD,
+        help="Comma, semicolon, tab or pipe separated text (optionally .gz), or Parquet. "
+             "The first row must hold the column names.")
+    if file is not None:
+        data = file.getvalue()
+        st.session_state[state.UPLOAD] = {"name": file.name, "sha": ud.upload_digest(data),
+                                          "data": data}
+    kept = st.session_state.get(state.UPLOAD)
+    if kept is None:
+        st.info("Upload a table with one row per person and a column holding the outcome.",
+                icon=":material/upload_file:")
+        return None
+    if file is None:
+        # The uploader is empty after a visit to another page; the file is still in memory.
+        left, right = st.columns([4, 1], vertical_alignment="center")
+        left.caption(f"Using the file uploaded earlier: {kept['name']}")
+        if right.button("Forget this file", key="data.forget_upload"):
+            st.session_state.pop(state.UPLOAD, None)
+            st.rerun()
+    try:
+        frame = ud.read_upload(kept["data"], kept["name"])
+    except DataError as exc:
+        st.error(f"**The file could not be read.** {md(exc)}", icon=":material/error:")
+        return None
+    stem = PurePath(kept["name"]).name.split(".")[0] or "upload"
+    return Source(key=f"upload:{kept['sha']}", name=stem, label=kept["name"], frame=frame,
+                  defaults=ud.guess_spec(frame, stem))
+
+
+def spec_controls(source: Source) -> DatasetSpec:
+    """Target, positive label, sensitive attributes and exclusions for ``source``'s table."""
+    frame, d = source.frame, source.defaults
+    columns = list(frame.columns)
+    key = lambda field: state.spec_widget_key(source.key, field)  # noqa: E731
+
+    left, right = st.columns(2)
+    with left:
+        state.prepare_widget(key("target"), d.target, columns)
+        target = st.selectbox(
+            "Target (the outcome to predict)", columns, key=key("target"), format_func=str)
+        values = ud.column_values(frame, target) if target is not None else []
+        default_pos = d.positive_label if target == d.target else None
+        if default_pos is None or default_pos not in values:
+            guess = ud.guess_spec(frame[[target]], source.name) if target is not None else None
+            default_pos = guess.positive_label if guess is not None else None
+        state.prepare_widget(key("positive"), default_pos, values)
+        positive = st.selectbox(
+            "Positive label (the favourable outcome)", values, key=key("positive"),
+            format_func=str,
+            help="Rows with this value count as positive; every other value is negative.")
+    with right:
+        sens_options = [c for c in columns if c != target]
+        state.prepare_widget(key("sensitive"), list(d.sensitive), sens_options, multi=True)
+        sensitive = st.multiselect(
+            "Sensitive attributes", sens_options, key=key("sensitive"), format_func=str,
+            help="Fairness is measured across the groups of these columns and their "
+                 "intersections (for example sex & race).",
+            placeholder="Choose one or more columns")
+        excl_options = [c for c in columns if c != target and c not in sensitive]
+        state.prepare_widget(key("exclude"), list(d.exclude), excl_options, multi=True)
+        exclude = st.multiselect(
+            "Columns to leave out of the model", excl_options, key=key("exclude"),
+            format_func=str, placeholder="None",
+            help="Identifiers, other models' scores, or anything that leaks the outcome.")
+        state.prepare_widget(key("sens_feat"), bool(d.sensitive_as_features))
+        as_features = st.checkbox(
+            "Also use the sensitive attributes as model inputs", key=key("sens_feat"),
+            help="Off by default: the model then cannot use group membership directly.")
+    return DatasetSpec(
+        target=target if target is not None else "", positive_label=positive,
+        sensitive=list(sensitive), exclude=list(exclude), sensitive_as_features=as_features,
+        name=source.name,
+    )

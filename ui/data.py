@@ -1,0 +1,195 @@
+"""Cached wrappers around the engine's data functions, and group summaries for display.
+
+Streamlit reruns the page script on every click, so anything slower than a few milliseconds is
+cached here. Cache keys are explicit strings (``source`` below: ``"bundled:adult"`` or
+``"upload:<sha256>"``); tables are passed as ``_frame`` arguments, which ``st.cache_data`` does
+not hash, so a 50 000-row table is never hashed on every rerun.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from fairkit.data import DataError, DatasetSpec, Problem, binary_target, read_table, validate
+from fairkit.datasets import DatasetInfo, list_datasets, load_dataset
+from fairkit.groups import SEP, group_labels
+from fairkit.split import frame_hash
+
+MIN_GROUP_SIZE = 30
+"""Groups smaller than this are flagged (the engine's default for ``validate``)."""
+PREVIEW_ROWS = 100
+
+
+# --------------------------------------------------------------------------- sources
+
+@st.cache_data(show_spinner=False)
+def datasets() -> list[DatasetInfo]:
+    """The bundled datasets (name, title, rows, description, default spec)."""
+    return list_datasets()
+
+
+@st.cache_data(show_spinner="Loading the sample dataset...", max_entries=4)
+def load_bundled(name: str) -> tuple[pd.DataFrame, DatasetSpec]:
+    """A bundled dataset and its default spec (cached per name)."""
+    return load_dataset(name)
+
+
+def upload_digest(data: bytes) -> str:
+    """SHA-256 of uploaded bytes: the identity of an upload in caches and state."""
+    return hashlib.sha256(data).hexdigest()
+
+
+@st.cache_data(show_spinner="Reading the file...", max_entries=4)
+def _read_upload(digest: str, name: str, _data: bytes) -> tuple[pd.DataFrame | None, str | None]:
+    # Keyed by the digest (the leading underscore keeps Streamlit from hashing the bytes again).
+    # A failure is cached as its message, so a bad file is parsed once, not on every rerun.
+    buffer = io.BytesIO(_data)
+    buffer.name = name  # read_table names the file in its messages
+    try:
+        return read_table(buffer), None
+    except DataError as exc:
+        return None, str(exc)
+
+
+def read_upload(data: bytes, name: str = "The file") -> pd.DataFrame:
+    """Read uploaded CSV/Parquet bytes into a table, cached by the bytes' SHA-256.
+
+    Parameters
+    ----------
+    data : bytes
+        The uploaded file's content.
+    name : str
+        File name used in error messages.
+
+    Raises
+    ------
+    DataError
+        The bytes are not a readable table; the message says what to do.
+    """
+    frame, message = _read_upload(upload_digest(data), str(name), data)
+    if message is not None:
+        raise DataError(message)
+    return frame
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def table_hash(source: str, _frame: pd.DataFrame) -> str:
+    """``fairkit.split.frame_hash`` of the table identified by ``source`` (cached)."""
+    return frame_hash(_frame)
+
+
+@st.cache_data(show_spinner="Checking the data...", max_entries=64)
+def check(source: str, spec: dict, _frame: pd.DataFrame, min_group_size: int = MIN_GROUP_SIZE
+          ) -> list[Problem]:
+    """``fairkit.data.validate`` for table ``source`` and ``spec`` (a ``DatasetSpec.to_dict()``)."""
+    return validate(_frame, DatasetSpec.from_dict(spec), min_group_size=min_group_size)
+
+
+# --------------------------------------------------------------------------- choices
+
+def column_values(frame: pd.DataFrame, column, limit: int = 500) -> list:
+    """Distinct non-missing values of ``column`` as plain Python values, sorted as text."""
+    values = pd.unique(frame[column].dropna())
+    values = sorted((v.item() if isinstance(v, np.generic) else v for v in values), key=str)
+    return values[:limit]
+
+
+def guess_spec(frame: pd.DataFrame, name: str) -> DatasetSpec:
+    """Starting choices for an uploaded table: the last column is the target, nothing sensitive.
+
+    Sensitive attributes are never guessed: which groups matter is the user's decision.
+    """
+    if frame.shape[1] == 0:
+        return DatasetSpec(target="", name=name)
+    target = frame.columns[-1]
+    spec = DatasetSpec(target=target, name=name)
+    positive = spec.resolved_positive_label(frame)
+    if positive is None:
+        values = column_values(frame, target)
+        positive = values[-1] if values else None
+    if isinstance(positive, np.generic):
+        positive = positive.item()
+    return spec.replace(positive_label=positive)
+
+
+# --------------------------------------------------------------------------- group summaries
+
+def group_levels(sensitive: list) -> list[list]:
+    """Each sensitive column alone, then all of them together (when there are several)."""
+    levels = [[c] for c in sensitive]
+    if len(sensitive) > 1:
+        levels.append(list(sensitive))
+    return levels
+
+
+def group_summary(frame: pd.DataFrame, spec: DatasetSpec, columns: list,
+                  min_size: int = MIN_GROUP_SIZE) -> pd.DataFrame:
+    """Size, share and base rate of each group of ``columns`` (an intersection when several).
+
+    Rows without an outcome are left out when the target is usable, as they are in training.
+
+    Returns
+    -------
+    DataFrame with columns group, rows, share, positive_rate, small
+        Largest group first. ``positive_rate`` (share of rows with the positive label) is NaN
+        when the target or positive label is not usable; ``small`` is ``rows < min_size``.
+    """
+    y = None
+    if spec.target in frame.columns and frame[spec.target].notna().any():
+        try:
+            y = binary_target(frame, spec)
+        except (DataError, KeyError, TypeError, ValueError):
+            y = None
+    rows = frame if y is None else frame[y >= 0]
+    labels = group_labels(rows[list(columns)]).to_numpy(dtype=object)
+    out = pd.Series(labels).value_counts().rename_axis("group").reset_index(name="rows")
+    out["share"] = out["rows"] / max(len(rows), 1)
+    if y is not None:
+        known = y[y >= 0]
+        rate = pd.Series(known).groupby(labels).mean()
+        out["positive_rate"] = out["group"].map(rate).astype(float)
+    else:
+        out["positive_rate"] = np.nan
+    out["small"] = out["rows"] < min_size
+    return out.sort_values(["rows", "group"], ascending=[False, True], ignore_index=True)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def group_summaries(source: str, spec: dict, _frame: pd.DataFrame,
+                    min_size: int = MIN_GROUP_SIZE) -> dict[str, pd.DataFrame]:
+    """:func:`group_summary` for every level of ``spec["sensitive"]``, keyed by level name
+    (``"sex"``, ``"race"``, ``"sex & race"``); cached per source and spec."""
+    s = DatasetSpec.from_dict(spec)
+    present = [c for c in s.sensitive if c in _frame.columns and c != s.target]
+    return {SEP.join(map(str, cols)): group_summary(_frame, s, cols, min_size)
+            for cols in group_levels(present)}
+
+
+def overall_positive_rate(frame: pd.DataFrame, spec: DatasetSpec) -> float | None:
+    """Share of rows (with an outcome) that have the positive label, or None if not usable."""
+    try:
+        y = binary_target(frame, spec)
+    except (DataError, KeyError, TypeError, ValueError):
+        return None
+    known = y[y >= 0]
+    return float(known.mean()) if len(known) else None
+
+
+def format_summary(summary: pd.DataFrame, min_size: int = MIN_GROUP_SIZE) -> pd.DataFrame:
+    """A group summary as display text: counts with separators, percentages, a small-group note."""
+    has_rate = summary["positive_rate"].notna().any()
+    out = pd.DataFrame({
+        "Group": summary["group"].astype(str),
+        "Rows": summary["rows"].map("{:,}".format),
+        "Share": summary["share"].map("{:.1%}".format),
+    })
+    if has_rate:
+        out["Positive rate"] = summary["positive_rate"].map(
+            lambda r: "n/a" if pd.isna(r) else f"{r:.1%}")
+    out["Note"] = np.where(summary["small"], f"small group (< {min_size} rows)", "")
+    return out

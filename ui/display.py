@@ -1,0 +1,90 @@
+"""Display helpers that are safe with user text.
+
+Column names and cell values come from uploaded files. Streamlit renders Markdown (and ``$``
+maths, ``:color[...]`` directives) in ``st.error``, ``st.markdown`` and ``st.table`` cells, so
+every piece of user text goes through :func:`md` first. HTML is never enabled.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+import streamlit as st
+
+from fairkit.data import Problem
+
+# Characters that change inline Markdown anywhere ($ starts maths, : starts Streamlit's
+# :color[...] and :material/icon: directives) ...
+_MD_INLINE = re.compile(r"([\\`*_\[\]<>|~$:])")
+# ... and ones that only matter at the start of a line (headings, lists, quotes).
+_MD_LEADING = re.compile(r"^(\s*)(>|[#+\-](?=\s|$))")
+_MD_ORDERED = re.compile(r"^(\s*\d+)([.)])(?=\s|$)")
+_MD_ENTITY = re.compile(r"&(?=#?\w+;)")
+
+
+def md(text) -> str:
+    """Escape ``text`` so Markdown shows it literally (one line; newlines become spaces).
+
+    Examples
+    --------
+    >>> md("income_>50K")
+    'income\\\\_\\\\>50K'
+    """
+    s = " ".join(str(text).split())
+    s = _MD_INLINE.sub(r"\\\1", s)
+    s = _MD_ENTITY.sub(r"\\&", s)
+    s = _MD_ORDERED.sub(lambda m: m.group(1) + "\\" + m.group(2), s)
+    return _MD_LEADING.sub(lambda m: m.group(1) + "\\" + m.group(2), s)
+
+
+def show_problems(problems: list[Problem]) -> None:
+    """Errors with ``st.error`` and warnings with ``st.warning``, each naming its column."""
+    for p in problems:
+        where = f"**{md(p.column)}**: " if p.column is not None else ""
+        body = f"{where}{md(p.message)}  \n*What to do:* {md(p.action)}"
+        if p.severity == "error":
+            st.error(body, icon=":material/error:")
+        else:
+            st.warning(body, icon=":material/warning:")
+
+
+def show_table(frame: pd.DataFrame, *, max_rows: int = 60, alt: str | None = None) -> None:
+    """A small table as static HTML (readable by screen readers and browser tests).
+
+    ``st.dataframe`` draws on a canvas; ``st.table`` puts the text in the page. Cells are
+    escaped because ``st.table`` renders Markdown in them. Tables longer than ``max_rows``
+    fall back to a scrollable ``st.dataframe``.
+    """
+    if len(frame) > max_rows:
+        st.dataframe(frame, hide_index=True, width="stretch")
+        return
+    escaped = frame.copy()
+    for col in escaped.columns:
+        escaped[col] = escaped[col].map(lambda v: "" if v is None else md(v))
+    escaped.columns = [md(c) for c in escaped.columns]
+    st.table(escaped, hide_index=True, alt=alt)
+
+
+def show_group_summaries(tables: dict[str, pd.DataFrame], *, per_row: int = 3) -> None:
+    """One titled table per level (each sensitive attribute, then their intersection).
+
+    Single attributes sit side by side; the intersection, usually longer, gets the full width.
+    """
+    singles = {k: v for k, v in tables.items() if " & " not in k}
+    joint = {k: v for k, v in tables.items() if " & " in k}
+    items = list(singles.items())
+    for start in range(0, len(items), per_row):
+        row = items[start:start + per_row]
+        for col, (name, table) in zip(st.columns(per_row if len(items) > 1 else 1), row):
+            with col:
+                _group_table(name, table)
+    for name, table in joint.items():
+        _group_table(name, table)
+
+
+def _group_table(name: str, table: pd.DataFrame) -> None:
+    n_small = int((table["Note"] != "").sum()) if "Note" in table else 0
+    flag = f" · {n_small} small" if n_small else ""
+    st.markdown(f"**Groups by {md(name)}** ({len(table)} groups{flag})")
+    show_table(table, alt=f"Group sizes and positive rates by {name}")
