@@ -731,7 +731,7 @@ class CalibratedGroupClassifier(ClassifierMixin, BaseEstimator):
 
     @staticmethod
     def _fit_base(base, X, y, groups, sw):
-        est = clone(base)
+        est = clone(base, safe=False)
         kwargs = {}
         if sw is not None:
             kwargs["sample_weight"] = sw

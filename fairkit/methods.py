@@ -108,14 +108,15 @@ _REDUCTIONS_CONSTRAINT = {"demographic_parity": "demographic_parity", "equal_opp
 def _reductions(eta, seed, fairness, **params):
     from sklearn.linear_model import LogisticRegression
 
-    from .estimators import ReductionsWrapper
+    from .estimators.reductions import ReductionsWrapper
     base = params.pop("estimator", None) or LogisticRegression(max_iter=300)
     return ReductionsWrapper(estimator=base, constraint=_REDUCTIONS_CONSTRAINT.get(fairness, "demographic_parity"),
                              eta=eta, random_state=seed, **params)
 
 
 def _threshold(eta, seed, fairness, **params):
-    from .estimators import FairRegularizedClassifier, ThresholdPostProcessor
+    from .estimators import FairRegularizedClassifier
+    from .estimators.postprocess import ThresholdPostProcessor
     base_params = params.pop("base_params", {})
     base = FairRegularizedClassifier(eta=0.0, random_state=seed, **_torch_params(base_params))
     return ThresholdPostProcessor(estimator=base, constraint=_REDUCTIONS_CONSTRAINT.get(fairness, "demographic_parity"),

@@ -7,6 +7,7 @@ single (B x n) @ (n x k) product rather than B Python passes over the groups.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -280,9 +281,12 @@ def fairness_report(
         if W is not None:
             bstats, bbin_n, bbin_gap = _group_stats(y, yhat, p, onehot, n_bins, weights=W)
             brates, bgaps = _rates_and_gaps(bstats, bbin_n, bbin_gap)
-            for k, v in brates.items():
-                table[f"{k}_low"] = np.nanquantile(v, lo_q, axis=0) if np.isfinite(v).any() else np.nan
-                table[f"{k}_high"] = np.nanquantile(v, hi_q, axis=0) if np.isfinite(v).any() else np.nan
+            with warnings.catch_warnings():
+                # A group with no positives (or negatives) has no TPR (FPR) in any replicate.
+                warnings.simplefilter("ignore", RuntimeWarning)
+                for k, v in brates.items():
+                    table[f"{k}_low"] = np.nanquantile(v, lo_q, axis=0)
+                    table[f"{k}_high"] = np.nanquantile(v, hi_q, axis=0)
             for k, v in bgaps.items():
                 gap_row[f"{k}_low"] = float(np.nanquantile(v, lo_q)) if np.isfinite(v).any() else float("nan")
                 gap_row[f"{k}_high"] = float(np.nanquantile(v, hi_q)) if np.isfinite(v).any() else float("nan")

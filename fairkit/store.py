@@ -148,3 +148,92 @@ class ResultStore:
             return json.loads((self.root / "docs" / f"{name}.json").read_text())
         except (FileNotFoundError, json.JSONDecodeError):
             return None
+
+
+# --------------------------------------------------------------------------- audit log
+
+_AUDIT_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    subject TEXT,
+    details TEXT NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+"""
+
+AUDIT_KINDS = ("upload", "sweep", "selection", "export", "comment", "signoff", "dissent", "score")
+
+
+class AuditLog:
+    """Append-only log of uploads, sweeps, selections, exports and reviewers' verdicts (SQLite).
+
+    Entries are only ever inserted: triggers in the database refuse UPDATE and DELETE, so the
+    application cannot rewrite history even by mistake. Uploads are logged by content hash, never
+    the data. WAL mode and a busy timeout let several writers (dashboard sessions, CLI runs)
+    append at once without losing entries.
+
+    Parameters
+    ----------
+    path : path, optional
+        Database file. Default ``default_home() / "audit.sqlite"``.
+    """
+
+    def __init__(self, path=None):
+        self.path = Path(path) if path is not None else default_home() / "audit.sqlite"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as con:
+            con.executescript(_AUDIT_SCHEMA)
+
+    def _connect(self):
+        import sqlite3
+
+        con = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        con.execute("PRAGMA journal_mode=WAL")
+        con.execute("PRAGMA busy_timeout=30000")
+        return con
+
+    def append(self, kind: str, *, actor: str, subject: str | None = None, **details) -> int:
+        """Add an entry; returns its id."""
+        import datetime as dt
+
+        if kind not in AUDIT_KINDS:
+            raise ValueError(f"Unknown audit entry kind '{kind}'; use one of {', '.join(AUDIT_KINDS)}.")
+        if not str(actor or "").strip():
+            raise ValueError("Every audit entry needs an actor (who did this).")
+        ts = dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
+        con = self._connect()
+        try:
+            cur = con.execute(
+                "INSERT INTO events (ts, actor, kind, subject, details) VALUES (?, ?, ?, ?, ?)",
+                (ts, str(actor).strip(), kind, subject, json.dumps(_jsonable(details), sort_keys=True)),
+            )
+            return int(cur.lastrowid)
+        finally:
+            con.close()
+
+    def entries(self, kind: str | None = None, subject: str | None = None) -> pd.DataFrame:
+        """Entries, oldest first, with ``details`` parsed."""
+        sql, args = "SELECT id, ts, actor, kind, subject, details FROM events", []
+        cond = []
+        if kind:
+            cond.append("kind = ?")
+            args.append(kind)
+        if subject:
+            cond.append("subject = ?")
+            args.append(subject)
+        if cond:
+            sql += " WHERE " + " AND ".join(cond)
+        con = self._connect()
+        try:
+            rows = con.execute(sql + " ORDER BY id", args).fetchall()
+        finally:
+            con.close()
+        frame = pd.DataFrame(rows, columns=["id", "ts", "actor", "kind", "subject", "details"])
+        frame["details"] = frame["details"].map(json.loads)
+        return frame

@@ -42,6 +42,6 @@ FAST_PARAMS = {m: FAST for m in ("unconstrained", "regularized", "lagrangian", "
 FAST_PARAMS["threshold"] = {"base_params": FAST}
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def fast_params():
     return {k: dict(v) for k, v in FAST_PARAMS.items()}

@@ -181,7 +181,8 @@ def overall_positive_rate(frame: pd.DataFrame, spec: DatasetSpec) -> float | Non
 
 
 def format_summary(summary: pd.DataFrame, min_size: int = MIN_GROUP_SIZE) -> pd.DataFrame:
-    """A group summary as display text: counts with separators, percentages, a small-group note."""
+    """A group summary as display text: counts with separators, percentages, and a Note
+    column flagging small groups (only when there are any)."""
     has_rate = summary["positive_rate"].notna().any()
     out = pd.DataFrame({
         "Group": summary["group"].astype(str),
@@ -191,5 +192,6 @@ def format_summary(summary: pd.DataFrame, min_size: int = MIN_GROUP_SIZE) -> pd.
     if has_rate:
         out["Positive rate"] = summary["positive_rate"].map(
             lambda r: "n/a" if pd.isna(r) else f"{r:.1%}")
-    out["Note"] = np.where(summary["small"], f"small group (< {min_size} rows)", "")
+    if summary["small"].any():
+        out["Note"] = np.where(summary["small"], f"small (under {min_size} rows)", "")
     return out

@@ -188,8 +188,9 @@ class TorchFairClassifierBase(ClassifierMixin, BaseEstimator):
                 f"validation_fraction must be in (0, 1), got {self.validation_fraction!r}"
             )
 
-    def _validate_xy(self, X, y, sample_weight):
-        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], y_numeric=False)
+    def _validate_xy(self, X, y, sample_weight, reset=True):
+        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], y_numeric=False,
+                             reset=reset)
         check_classification_targets(y)
         y_type = type_of_target(y, input_name="y", raise_unknown=True)
         if y_type != "binary":
@@ -282,12 +283,12 @@ class TorchFairClassifierBase(ClassifierMixin, BaseEstimator):
         """
         self._validate_params()
         warm = bool(getattr(self, "warm_start", False)) and hasattr(self, "module_")
-        prev = (self.n_features_in_, self.classes_) if warm else None
-        X, y_enc, sw, classes = self._validate_xy(X, y, sample_weight)
-        if warm and (prev[0] != X.shape[1] or not np.array_equal(prev[1], classes)):
+        # A warm start keeps the network, so it must see the same features and classes.
+        X, y_enc, sw, classes = self._validate_xy(X, y, sample_weight, reset=not warm)
+        if warm and not np.array_equal(self.classes_, classes):
             raise ValueError(
-                "warm_start=True needs the same features and classes as the previous fit "
-                f"(had {prev[0]} features and classes {list(prev[1])})"
+                "warm_start=True needs the same classes as the previous fit "
+                f"({list(self.classes_)}), got {list(classes)}"
             )
         self.classes_ = classes
         levels = self._group_levels(sensitive_features, X.shape[0])
@@ -329,7 +330,7 @@ class TorchFairClassifierBase(ClassifierMixin, BaseEstimator):
         return codes * 2 + y_enc.astype(np.int64)
 
     def _fit_loop(self, train: TrainData, val, strata, rng) -> None:
-        best_val, best_state, bad_epochs = np.inf, None, 0
+        best_val, best_state, bad_epochs, best_epoch = np.inf, None, 0, -1
         start = len(self.history_)
         self.n_epochs_ = 0
         for epoch in range(self.max_epochs):
@@ -363,10 +364,12 @@ class TorchFairClassifierBase(ClassifierMixin, BaseEstimator):
                 if score < best_val - self.tol:
                     best_val, bad_epochs = score, 0
                     best_state = self._snapshot()
+                    best_epoch = record["epoch"]
                 else:
                     bad_epochs += 1
                     if bad_epochs >= self.n_iter_no_change:
                         break
+        self.best_epoch_ = best_epoch if best_state is not None else len(self.history_) - 1
         self._select_final_state(best_state)
 
     # ---------------------------------------------------------------- hooks

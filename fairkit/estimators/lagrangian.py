@@ -108,7 +108,8 @@ verbose
     classes_ : ndarray of shape (2,)
     n_features_in_ : int
     multipliers_ : dict
-        Final multiplier of each constraint, by name.
+        Multiplier of each active constraint at the kept epoch, by name (empty without
+        sensitive features or with ``eta=0``).
     constraints_ : list of dict
         The parsed constraints: name, type, columns, bound and effective bound.
     violations_ : dict
@@ -344,7 +345,7 @@ verbose
             worst = float(violation.max())
             key = (0, float(bce)) if worst <= self.constraint_tol else (1, worst)
             if self._selection is None or key < self._selection[0]:
-                self._selection = (key, len(self.history_), self._snapshot())
+                self._selection = (key, len(self.history_), self._snapshot(), lam)
         return out
 
     def _validation_metrics(self, val: TrainData) -> dict:
@@ -367,17 +368,15 @@ verbose
         return out
 
     def _select_final_state(self, best_state) -> None:
-        self.best_epoch_ = len(self.history_) - 1
+        lam = self._lambda.detach().cpu().numpy()
         if self.iterate == "best" and self._selection is not None:
-            _, self.best_epoch_, state = self._selection
+            _, self.best_epoch_, state, lam = self._selection
             self._restore(state)
         else:
             super()._select_final_state(best_state)
-            if best_state is not None:
-                self.best_epoch_ = int(np.argmin([h["val_loss"] for h in self.history_]))
         self.module_.eval()
-        self.multipliers_ = {c.name: float(v) for c, v in
-                             zip(self._active, self._lambda.detach().cpu().numpy())}
+        # The multipliers reported are those of the kept iterate.
+        self.multipliers_ = {c.name: float(v) for c, v in zip(self._active, lam)}
         self._report_violations()
         for attr in ("_optimizer", "_dual_optimizer", "_lambda", "_selection", "_bounds"):
             delattr(self, attr)

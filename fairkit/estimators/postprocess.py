@@ -291,7 +291,7 @@ class ThresholdPostProcessor(ClassifierMixin, BaseEstimator):
             self.estimator_ = base
         else:
             kwargs = {} if w is None else {"sample_weight": w}
-            self.estimator_ = clone(base).fit(X_model, y_enc, **kwargs)
+            self.estimator_ = clone(base, safe=False).fit(X_model, y_enc, **kwargs)
         # A prefit model was trained on the original labels, one fitted here on 0/1.
         self._positive_label_ = self.classes_[1] if self.prefit else 1
         self._pos_index_ = _positive_index(self.estimator_, self._positive_label_)
@@ -485,7 +485,7 @@ def reference_frontier(
         (smoother on small evaluation sets).
     """
     if not prefit:
-        estimator = clone(estimator).fit(X_train, y_train)
+        estimator = clone(estimator, safe=False).fit(X_train, y_train)
     y_eval = np.asarray(y_eval)
     base = ThresholdPostProcessor(
         estimator, constraint=constraint, objective=objective, eta=0.0, prefit=True,

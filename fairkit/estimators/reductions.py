@@ -14,6 +14,7 @@ fairness-constrained one, and adds what fairlearn's mitigators leave to the user
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import warnings
 
@@ -194,10 +195,24 @@ def _weighted(moment: Moment, weights: np.ndarray | None) -> Moment:
     return out
 
 
+@contextlib.contextmanager
+def _quiet_fairlearn():
+    """Hide the pandas deprecation warnings fairlearn 0.15 raises on every iteration.
+
+    (Series.at enlargement, bool set into a float Series): they are fairlearn's to fix and
+    would drown every user's output.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"fairlearn\.")
+        warnings.filterwarnings("ignore", category=FutureWarning, module=r"fairlearn\.")
+        yield
+
+
 def _moment_gap(moment: Moment, X, y, s, w, predict) -> tuple[float, float]:
     """(max constraint value, max of value - bound) of ``predict`` on the given data."""
     m = _weighted(make_moment(moment), w)
-    m.load_data(X, pd.Series(y), sensitive_features=pd.Series(s))
+    with _quiet_fairlearn():
+        m.load_data(X, pd.Series(y), sensitive_features=pd.Series(s))
     gamma = m.gamma(predict)
     return float(gamma.max()), float((gamma - m.bound()).max())
 
@@ -498,7 +513,7 @@ class ReductionsWrapper(ClassifierMixin, BaseEstimator):
         base = LogisticRegression() if self.estimator is None else self.estimator
 
         if s is None:
-            est = clone(base)
+            est = clone(base, safe=False)
             est.fit(X_model, y_enc, **({} if w is None else {"sample_weight": w}))
             self.predictors_ = [est]
             self.weights_ = np.array([1.0])
@@ -525,7 +540,8 @@ class ReductionsWrapper(ClassifierMixin, BaseEstimator):
 
         moment = self._moment(base, X_model, y_enc, labels, w)
         mitigator = self._mitigator(base, _weighted(moment, w))
-        mitigator.fit(X_model, pd.Series(y_enc), sensitive_features=pd.Series(labels))
+        with _quiet_fairlearn():
+            mitigator.fit(X_model, pd.Series(y_enc), sensitive_features=pd.Series(labels))
         if isinstance(mitigator, ExponentiatedGradient):
             weights = np.asarray(mitigator.weights_, dtype=np.float64)
             predictors = list(mitigator.predictors_)
@@ -570,7 +586,7 @@ class ReductionsWrapper(ClassifierMixin, BaseEstimator):
         elif eta >= 1.0:
             max_bound = 0.0  # not needed: the bound is 0 whatever the unconstrained gap
         else:
-            plain = clone(base).fit(
+            plain = clone(base, safe=False).fit(
                 X_model, y_enc, **({} if w is None else {"sample_weight": w})
             )
             max_bound, _ = _moment_gap(
@@ -583,7 +599,7 @@ class ReductionsWrapper(ClassifierMixin, BaseEstimator):
     def _mitigator(self, base, moment):
         if self.reduction == "exponentiated_gradient":
             return ExponentiatedGradient(
-                clone(base),
+                clone(base, safe=False),
                 constraints=moment,
                 eps=self.eps,
                 max_iter=self.max_iter,
@@ -592,7 +608,7 @@ class ReductionsWrapper(ClassifierMixin, BaseEstimator):
             )
         if self.reduction == "grid_search":
             return GridSearch(
-                clone(base),
+                clone(base, safe=False),
                 constraints=moment,
                 constraint_weight=self.constraint_weight,
                 grid_size=self.grid_size,

@@ -78,6 +78,18 @@ def test_switching_to_german_shows_its_groups(at):
     assert set(group_tables(at)) == {"sex", "race", "sex & race"}
 
 
+def test_compas_flags_small_groups(at):
+    at.selectbox(key=state.W_BUNDLED).set_value("compas").run()
+    race = group_tables(at)["race"].set_index("Group")
+    assert race.loc["Native American", "Note"] == "small (under 30 rows)"
+    assert race.loc["African-American", "Note"] == ""
+    inter = group_tables(at)["race & sex"].set_index("Group")
+    assert inter.loc["Asian & Female", "Rows"] == "2"
+    assert any(w.startswith("**race**") and "Native American (11)" in w
+               for w in texts(at.warning))
+    assert at.session_state[state.DATA_READY] is True  # small groups warn, they do not block
+
+
 def test_changing_target_and_sensitive_updates_validation(at):
     key_before = at.session_state[state.DATA_KEY]
     spec_widget(at, "multiselect", "sensitive").set_value([]).run()

@@ -5,7 +5,9 @@ Fixtures
 streamlit_server (session)
     Base URL (``http://127.0.0.1:<port>``) of ``streamlit run app.py`` started from the repo's
     ``.venv`` on a free port, with ``FAIRKIT_HOME`` in a temporary folder. Stopped by its
-    process id at the end of the session.
+    process id at the end of the session; its log is copied to
+    ``test-artifacts/streamlit-e2e.log``. ``run_streamlit(home)`` starts a private server
+    for tests that need a fresh process (``server.py``).
 browser (session)
     A Playwright (sync API) Chromium browser: Debian's ``/usr/bin/chromium``, headless.
     Missing Chromium is a test FAILURE, not a skip.
@@ -22,93 +24,26 @@ Mark tests with ``@pytest.mark.e2e``.
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from .helpers import UI_TIMEOUT, wait_for_app
-
-ROOT = Path(__file__).resolve().parents[2]
-SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
-CHROMIUM = os.environ.get("FAIRKIT_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
-]
-SERVER_START_TIMEOUT = 60.0   # seconds until /_stcore/health answers "ok"
-
-
-def _python() -> str:
-    venv = ROOT / ".venv" / "bin" / "python"
-    return str(venv) if venv.exists() else sys.executable
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:
-            return resp.status == 200 and resp.read().strip() == b"ok"
-    except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
-        return False
-
-
-def _stop(proc: subprocess.Popen, timeout: float = 10.0) -> None:
-    if proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=timeout)
-
+from .server import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, run_streamlit
 
 @pytest.fixture(scope="session")
 def streamlit_server(tmp_path_factory) -> str:
-    """Start ``streamlit run app.py`` on a free port; yield its base URL."""
+    """Base URL of one ``streamlit run app.py`` shared by the whole test session."""
     home = tmp_path_factory.mktemp("fairkit_home")
-    log_path = home / "streamlit.log"
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = dict(os.environ, FAIRKIT_HOME=str(home), PYTHONUNBUFFERED="1")
-    cmd = [
-        _python(), "-m", "streamlit", "run", "app.py",
-        "--server.port", str(port), "--server.headless", "true",
-        "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-        "--server.fileWatcherType", "none",
-    ]
-    log = open(log_path, "wb")
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + SERVER_START_TIMEOUT
-        while not _healthy(url):
-            if proc.poll() is not None:
-                pytest.fail(f"streamlit exited with code {proc.returncode} before it was "
-                            f"healthy:\n{log_path.read_text(errors='replace')}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"streamlit was not healthy at {url} after {SERVER_START_TIMEOUT:.0f} s:"
-                            f"\n{log_path.read_text(errors='replace')}")
-            time.sleep(0.25)
-        yield url
+        with run_streamlit(home) as url:
+            yield url
     finally:
-        _stop(proc)
-        log.close()
         # Keep the server log next to the screenshots for post-mortems.
         SCREENSHOTS.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(log_path, SCREENSHOTS.parent / "streamlit-e2e.log")
+        if (home / "streamlit.log").exists():
+            shutil.copyfile(home / "streamlit.log", SCREENSHOTS.parent / "streamlit-e2e.log")
 
 
 @pytest.fixture(scope="session")

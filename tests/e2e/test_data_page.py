@@ -6,6 +6,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from .helpers import alert, choose, expect_row, table, upload, wait_for_app
+from .server import ROOT, run_streamlit
 
 pytestmark = pytest.mark.e2e
 
@@ -71,3 +72,19 @@ def test_malformed_upload_keeps_the_app_running(app_page: Page, tmp_path):
     # Back to the samples: the app still works.
     page.get_by_text("Bundled sample", exact=True).click()
     expect_row(group_table(page, "sex"), "Female", "16,192")
+
+
+@pytest.mark.xfail(
+    (ROOT / "pages").is_dir(), strict=True,
+    reason="Streamlit treats a pages/ folder next to app.py as the old multipage layout until "
+           "st.navigation has run once in the server process: the first visitors of a fresh "
+           "server who open a page URL directly get that page without app.py (no sidebar "
+           "status, no page config). Renaming pages/ (e.g. to views/) fixes it.")
+def test_first_visit_by_page_url_runs_the_app(page: Page, tmp_path):
+    with run_streamlit(tmp_path) as url:
+        page.goto(f"{url}/data")
+        expect(page.get_by_role("heading", name="Data", exact=True)).to_be_visible()
+        wait_for_app(page)
+        # Short timeouts: by now the run is over, and the expected failure should be quick.
+        expect(page).to_have_title("fairkit", timeout=5_000)
+        expect(page.get_by_test_id("stSidebar")).to_contain_text("Current data", timeout=5_000)

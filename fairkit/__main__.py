@@ -1,0 +1,283 @@
+"""Command line: ``python -m fairkit {datasets,validate,sweep,export,score}``.
+
+Bad arguments and bad data end with the validation messages and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+
+class CLIError(Exception):
+    """A problem to report to the user in plain words (exit code 2)."""
+
+
+def _csv_list(text: str | None, cast=str) -> list | None:
+    if text is None:
+        return None
+    try:
+        return [cast(v.strip()) for v in text.split(",") if v.strip()]
+    except ValueError as exc:
+        raise CLIError(f"Could not read the list '{text}': {exc}") from exc
+
+
+def _load(args):
+    from .data import DataError, DatasetSpec, errors, read_table, validate
+    from .datasets import load_dataset
+
+    if args.dataset and args.csv:
+        raise CLIError("Give either --dataset or --csv, not both.")
+    if args.dataset:
+        try:
+            frame, spec = load_dataset(args.dataset)
+        except ValueError as exc:
+            raise CLIError(str(exc)) from exc
+    elif args.csv:
+        try:
+            frame = read_table(args.csv)
+        except DataError as exc:
+            raise CLIError(str(exc)) from exc
+        if not args.target:
+            raise CLIError("With --csv, give --target (the outcome column).")
+        spec = DatasetSpec(target=args.target, name=Path(args.csv).stem)
+    else:
+        raise CLIError("Give --dataset NAME (adult, compas, german) or --csv FILE.")
+    changes = {}
+    if args.target:
+        changes["target"] = args.target
+    if args.positive is not None:
+        changes["positive_label"] = args.positive
+    if args.sensitive:
+        changes["sensitive"] = _csv_list(args.sensitive)
+    if getattr(args, "exclude", None):
+        changes["exclude"] = _csv_list(args.exclude)
+    spec = spec.replace(**changes)
+    problems = validate(frame, spec)
+    for p in problems:
+        print(str(p), file=sys.stderr)
+    if errors(problems):
+        raise CLIError("The data has errors (listed above); fix them and run again.")
+    return frame, spec
+
+
+def _add_data_args(p):
+    p.add_argument("--dataset", help="bundled dataset: adult, compas or german")
+    p.add_argument("--csv", help="a CSV or Parquet file of your own")
+    p.add_argument("--target", help="outcome column")
+    p.add_argument("--positive", help="positive (favourable) label of the target")
+    p.add_argument("--sensitive", help="sensitive columns, comma-separated (several give intersections)")
+    p.add_argument("--exclude", help="columns not to use as features, comma-separated")
+
+
+def cmd_datasets(args) -> int:
+    from .datasets import list_datasets
+
+    for d in list_datasets():
+        print(f"{d.name:8s} {d.rows:>7,} rows  target={d.spec.target} ({d.spec.positive_label})  "
+              f"sensitive={','.join(d.spec.sensitive)}  {d.title}")
+    return 0
+
+
+def cmd_validate(args) -> int:
+    frame, spec = _load(args)
+    print(f"OK: {len(frame):,} rows, {frame.shape[1]} columns; target {spec.target}, sensitive {', '.join(spec.sensitive)}.")
+    return 0
+
+
+def cmd_sweep(args) -> int:
+    from tqdm import tqdm
+
+    from .frontier import pareto_front
+    from .methods import METHODS
+    from .plots import frontier_figure, save_figure
+    from .split import split_dataset
+    from .store import ResultStore
+    from .sweep import run_sweep
+
+    frame, spec = _load(args)
+    methods = _csv_list(args.methods) or ["unconstrained", "regularized"]
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise CLIError(f"Unknown method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}.")
+    etas = _csv_list(args.etas, float)
+    seeds = _csv_list(args.seeds, int) or [0]
+    split = split_dataset(frame, spec, seed=args.split_seed)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    store = ResultStore(args.store) if args.store else ResultStore(out / "store")
+    bar = tqdm(total=1, unit="run", desc="sweep", file=sys.stderr)
+
+    def progress(done, total):
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    res = run_sweep(split, methods, etas, seeds, fairness=args.fairness, n_jobs=args.jobs, store=store,
+                    progress=progress, scheduler=args.scheduler, n_etas=args.n_etas, keep_models=False)
+    bar.close()
+    res.results.to_csv(out / "results.csv", index=False)
+    # Enough to rebuild the split later (python -m fairkit export --store OUT ...).
+    (out / "sweep.json").write_text(json.dumps({
+        "dataset": args.dataset, "csv": str(Path(args.csv).resolve()) if args.csv else None,
+        "spec": spec.to_dict(), "split_seed": args.split_seed, "data_hash": split.data_hash,
+        "methods": methods, "etas": sorted(set(res.results["eta"].tolist())), "seeds": seeds,
+        "fairness": args.fairness, "unfairness": args.unfairness, "performance": args.performance,
+        "store": str(store.root.resolve()),
+    }, indent=1, default=str))
+    fig = frontier_figure(res.results, unfairness=args.unfairness, performance=args.performance,
+                          title=f"{spec.name}: fairness / accuracy trade-off (test; frontier chosen on validation)")
+    saved = save_figure(fig, out / "frontier")
+    front = pareto_front(res.results, unfairness=args.unfairness, performance=args.performance, by="method")
+    cols = ["method", "eta", "performance_val", "unfairness_val", "performance_test", "unfairness_test",
+            "needs_sensitive_at_predict", "run_id"]
+    with pd.option_context("display.width", 160, "display.max_columns", 20, "display.float_format", "{:.4f}".format):
+        print(front[cols].rename(columns={"performance_val": f"val_{args.performance}",
+                                          "unfairness_val": "val_unfair", "performance_test": f"test_{args.performance}",
+                                          "unfairness_test": "test_unfair"}).to_string(index=False))
+    print(f"\n{len(res.results)} runs ({int(res.results['cached'].sum())} from the store) in {res.wall_seconds:.1f}s.")
+    print(f"Wrote {out / 'results.csv'}, {saved['html']}" + (f", {saved['png']}" if saved["png"] else ""))
+    return 0
+
+
+def _sweep_context(folder: Path):
+    from .data import DatasetSpec, read_table
+    from .datasets import load_dataset
+    from .split import split_dataset
+    from .store import ResultStore
+
+    meta_path = folder / "sweep.json"
+    if not meta_path.exists():
+        raise CLIError(f"{folder} has no sweep.json; give the --out folder of a 'python -m fairkit sweep' run.")
+    meta = json.loads(meta_path.read_text())
+    frame = load_dataset(meta["dataset"])[0] if meta.get("dataset") else read_table(meta["csv"])
+    spec = DatasetSpec.from_dict(meta["spec"])
+    split = split_dataset(frame, spec, seed=meta["split_seed"])
+    if split.data_hash != meta["data_hash"]:
+        raise CLIError("The data changed since the sweep ran (content hash differs); run the sweep again.")
+    return meta, split, ResultStore(meta["store"])
+
+
+def cmd_export(args) -> int:
+    from .export import DecisionRecord, export_bundle
+    from .frontier import pareto_front
+    from .store import AuditLog
+
+    meta, split, store = _sweep_context(Path(args.store))
+    row = store.get(args.run)
+    if row is None:
+        raise CLIError(f"No run {args.run} in {store.root}; see the run_id column of results.csv.")
+    results = pd.read_csv(Path(args.store) / "results.csv") if (Path(args.store) / "results.csv").exists() else store.records()
+    front = pareto_front(results, unfairness=meta["unfairness"], performance=meta["performance"])
+    record = DecisionRecord(purpose=args.purpose or "", rationale=args.rationale or "", decider=args.decider or "",
+                            fairness_definition=meta["fairness"], fairness_rationale=args.fairness_rationale or "")
+    try:
+        out = export_bundle(args.out, model=store.load_model(args.run), split=split, run=row, record=record,
+                            frontier=front, sweep={k: meta[k] for k in ("methods", "etas", "seeds")},
+                            threshold=args.threshold, n_boot=args.n_boot)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from exc
+    AuditLog(args.audit).append("export", actor=args.decider, subject=args.run, bundle=str(out["path"]),
+                                manifest_sha256=out["manifest_sha256"], rationale=args.rationale)
+    print(f"Wrote {out['path']} (manifest SHA-256 {out['manifest_sha256']}).")
+    return 0
+
+
+def cmd_score(args) -> int:
+    from .data import DataError, read_table
+    from .export import BundleIntegrityError, load_bundle
+    from .monitor import drift_report
+
+    try:
+        bundle = load_bundle(args.bundle)
+    except BundleIntegrityError as exc:
+        raise CLIError(str(exc)) from exc
+    try:
+        frame = read_table(args.csv)
+    except DataError as exc:
+        raise CLIError(str(exc)) from exc
+    missing = bundle.missing_columns(frame)
+    if missing:
+        raise CLIError(f"{args.csv} lacks column(s) the model needs: {', '.join(missing)}.")
+    scores = bundle.predict_proba(frame)
+    out = frame.copy()
+    out["score"] = scores
+    out["decision"] = (scores >= bundle.threshold).astype(int)
+    out.to_csv(args.out, index=False)
+    print(f"Wrote {len(out):,} scored rows to {args.out}.")
+    report = drift_report(bundle, frame, scores)
+    if report is None:
+        print("No fairness check: the file lacks the target or the sensitive columns.")
+        return 0
+    report_path = Path(args.out).with_suffix(".fairness.json")
+    report_path.write_text(json.dumps(report, indent=1, default=str))
+    print(report["summary"])
+    for flag in report["drift"]:
+        print(f"  DRIFT: {flag['message']}")
+    print(f"Fairness report: {report_path}")
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m fairkit", description="fairkit: fair training and trade-offs")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("datasets", help="list the bundled datasets")
+    p.set_defaults(func=cmd_datasets)
+
+    p = sub.add_parser("validate", help="check a table and a spec")
+    _add_data_args(p)
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("sweep", help="train methods over an eta grid and write the frontier")
+    _add_data_args(p)
+    p.add_argument("--methods", help="comma-separated registry names (default unconstrained,regularized)")
+    p.add_argument("--etas", help="comma-separated eta values (default: each method's grid)")
+    p.add_argument("--n-etas", type=int, default=8, help="size of the default grids")
+    p.add_argument("--seeds", help="comma-separated seeds (default 0)")
+    p.add_argument("--fairness", default="demographic_parity",
+                   choices=["demographic_parity", "equal_opportunity", "equalized_odds"])
+    p.add_argument("--unfairness", default="demographic_parity_difference",
+                   choices=["demographic_parity_difference", "equal_opportunity_difference",
+                            "equalized_odds_difference", "disparate_impact_gap"])
+    p.add_argument("--performance", default="accuracy", choices=["accuracy", "balanced_accuracy", "roc_auc"])
+    p.add_argument("--split-seed", type=int, default=0)
+    p.add_argument("--jobs", type=int, default=1, help="parallel workers")
+    p.add_argument("--scheduler", help="Dask scheduler address (default $FAIRKIT_DASK_SCHEDULER)")
+    p.add_argument("--store", help="results store folder (default OUT/store)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("export", help="export a stored run as a bundle with its decision record")
+    p.add_argument("--store", required=True, help="the --out folder of a sweep")
+    p.add_argument("--run", required=True, help="run id (results.csv, column run_id)")
+    p.add_argument("--rationale", required=True, help="why this model and trade-off were chosen")
+    p.add_argument("--decider", required=True, help="who decided")
+    p.add_argument("--purpose", default="", help="purpose and intended use")
+    p.add_argument("--fairness-rationale", default="", help="why this fairness definition")
+    p.add_argument("--threshold", type=float, default=0.5)
+    p.add_argument("--n-boot", type=int, default=200)
+    p.add_argument("--audit", help="audit log file (default $FAIRKIT_HOME/audit.sqlite)")
+    p.add_argument("--out", required=True, help="bundle zip to write")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("score", help="score new data with an exported bundle and check fairness drift")
+    p.add_argument("--bundle", required=True)
+    p.add_argument("--csv", required=True, help="new rows (CSV or Parquet)")
+    p.add_argument("--out", required=True, help="scored CSV to write")
+    p.set_defaults(func=cmd_score)
+
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except CLIError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

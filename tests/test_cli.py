@@ -1,0 +1,89 @@
+"""The command line end to end on German credit: sweep -> export -> score, and bad input."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from fairkit.__main__ import main
+from fairkit.datasets import load_dataset
+from fairkit.export import load_bundle
+
+
+@pytest.fixture(scope="module")
+def sweep_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sweep")
+    rc = main(["sweep", "--dataset", "german", "--methods", "unconstrained,regularized",
+               "--etas", "0,2", "--out", str(out)])
+    assert rc == 0
+    return out
+
+
+def test_sweep_writes_results_and_figures(sweep_dir, capsys):
+    results = pd.read_csv(sweep_dir / "results.csv")
+    assert len(results) == 3 and set(results.method) == {"unconstrained", "regularized"}
+    assert (sweep_dir / "frontier.html").stat().st_size > 1000
+    assert (sweep_dir / "frontier.png").stat().st_size > 1000
+    assert json.loads((sweep_dir / "sweep.json").read_text())["dataset"] == "german"
+    # Same sweep again: everything from the store.
+    assert main(["sweep", "--dataset", "german", "--methods", "unconstrained,regularized",
+                 "--etas", "0,2", "--out", str(sweep_dir)]) == 0
+    assert "3 from the store" in capsys.readouterr().out
+
+
+def test_export_then_score_with_drift_check(sweep_dir, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path / "home"))
+    results = pd.read_csv(sweep_dir / "results.csv")
+    run = results[results.method == "regularized"].iloc[-1]["run_id"]
+    bundle = tmp_path / "b.zip"
+    assert main(["export", "--store", str(sweep_dir), "--run", run, "--rationale", "meets tolerance",
+                 "--decider", "Committee", "--n-boot", "50", "--out", str(bundle)]) == 0
+    b = load_bundle(bundle)
+    assert b.record["decider"] == "Committee"
+    frame, _ = load_dataset("german")
+    new = tmp_path / "new.csv"
+    frame.sample(300, random_state=1).to_csv(new, index=False)
+    scored = tmp_path / "scored.csv"
+    assert main(["score", "--bundle", str(bundle), "--csv", str(new), "--out", str(scored)]) == 0
+    out = pd.read_csv(scored)
+    assert {"score", "decision"} <= set(out.columns) and len(out) == 300
+    report = json.loads(scored.with_suffix(".fairness.json").read_text())
+    assert "drift" in report and report["overall"]["n"] == 300
+    # A batch with a shifted group is flagged as drift.
+    shifted = frame.copy()
+    shifted.loc[shifted.sex == "female", "credit"] = "bad"
+    shifted.to_csv(new, index=False)
+    assert main(["score", "--bundle", str(bundle), "--csv", str(new), "--out", str(scored)]) == 0
+    assert "DRIFT" in capsys.readouterr().out
+
+
+def test_score_names_missing_columns(sweep_dir, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path / "home"))
+    results = pd.read_csv(sweep_dir / "results.csv")
+    bundle = tmp_path / "b.zip"
+    main(["export", "--store", str(sweep_dir), "--run", results.run_id.iloc[0], "--rationale", "r",
+          "--decider", "d", "--n-boot", "0", "--out", str(bundle)])
+    frame, _ = load_dataset("german")
+    bad = tmp_path / "bad.csv"
+    frame.drop(columns=["duration_months"]).to_csv(bad, index=False)
+    assert main(["score", "--bundle", str(bundle), "--csv", str(bad), "--out", str(tmp_path / "s.csv")]) == 2
+    assert "duration_months" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["sweep", "--dataset", "mnist", "--out", "x"], "Unknown dataset"),
+    (["sweep", "--dataset", "german", "--methods", "magic", "--out", "x"], "Unknown method"),
+    (["sweep", "--csv", "/no/such.csv", "--target", "y", "--out", "x"], "not found"),
+    (["sweep", "--dataset", "german", "--sensitive", "nationality", "--out", "x"], "nationality"),
+    (["sweep", "--dataset", "german", "--etas", "a,b", "--out", "x"], "Could not read"),
+    (["export", "--store", "/nonexistent", "--run", "x", "--rationale", "r", "--decider", "d", "--out", "x.zip"], "sweep.json"),
+])
+def test_bad_arguments_give_messages_not_tracebacks(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_datasets_listing(capsys):
+    assert main(["datasets"]) == 0
+    assert "german" in capsys.readouterr().out

@@ -1,0 +1,115 @@
+"""Model bundles: round trip bit for bit, integrity refusal, decision record contents."""
+
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+from fairkit.export import (
+    BundleIntegrityError,
+    DecisionRecord,
+    export_bundle,
+    load_bundle,
+    verify_bundle,
+)
+from fairkit.frontier import pareto_front
+from fairkit.sweep import run_sweep
+
+RECORD = DecisionRecord(purpose="Screen loan applications for manual review.",
+                        rationale="Smallest accuracy loss that meets the 0.05 parity tolerance.",
+                        decider="A. Committee", fairness_rationale="Access to credit should not depend on sex.")
+
+
+@pytest.fixture(scope="module")
+def swept(tiny_split, fast_params):
+    return run_sweep(tiny_split, ["unconstrained", "regularized", "threshold"], {"regularized": [0.0, 2.0], "threshold": [0.0, 1.0]},
+                     params=fast_params)
+
+
+def _export(tmp_path, swept, tiny_split, method="regularized", **kw):
+    t = swept.results
+    row = t[t.method == method].sort_values("eta").iloc[-1].to_dict()
+    front = pareto_front(t)
+    out = export_bundle(tmp_path / "b.zip", model=swept.model(row["run_id"]), split=tiny_split, run=row,
+                        record=RECORD, frontier=front, n_boot=50,
+                        sweep={"methods": ["unconstrained", "regularized", "threshold"], "etas": [0, 2], "seeds": [0]}, **kw)
+    return out, row
+
+
+def test_round_trip_predictions_match(tmp_path, swept, tiny_split):
+    out, row = _export(tmp_path, swept, tiny_split)
+    bundle = load_bundle(out["path"], expected_manifest_sha256=out["manifest_sha256"])
+    raw = tiny_split.test.raw.copy()
+    for c in tiny_split.spec.sensitive:
+        raw[c] = tiny_split.test.sensitive[c].to_numpy()
+    p = bundle.predict_proba(raw)
+    ref = swept.model(row["run_id"]).predict_proba(tiny_split.test.X)[:, 1]
+    assert np.max(np.abs(p - ref)) <= 1e-6
+    names = set(zipfile.ZipFile(out["path"]).namelist())
+    assert {"weights.pt", "estimator.joblib", "preprocessor.joblib", "decision_record.md",
+            "decision_record.json", "metrics.json", "frontier.csv", "spec.json", "manifest.json"} <= names
+    assert bundle.manifest["versions"]["torch"].startswith("2.")
+
+
+def test_threshold_bundle_needs_attribute(tmp_path, swept, tiny_split):
+    out, row = _export(tmp_path, swept, tiny_split, method="threshold")
+    bundle = load_bundle(out["path"])
+    assert bundle.needs_sensitive_at_predict
+    raw = tiny_split.test.raw.copy()
+    with pytest.raises(ValueError, match="sex"):
+        bundle.predict_proba(raw)
+    raw["sex"] = tiny_split.test.sensitive["sex"].to_numpy()
+    ref = swept.model(row["run_id"]).predict_proba(tiny_split.test.X, sensitive_features=tiny_split.test.sensitive)[:, 1]
+    assert np.max(np.abs(bundle.predict_proba(raw) - ref)) <= 1e-6
+
+
+def test_tampered_bundle_is_refused(tmp_path, swept, tiny_split):
+    out, _ = _export(tmp_path, swept, tiny_split)
+    src = out["path"]
+    bad = tmp_path / "bad.zip"
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(bad, "w") as zout:
+        for item in zin.infolist():
+            data = zin.read(item.filename)
+            if item.filename == "decision_record.md":
+                data = data.replace(b"A. Committee", b"Someone Else")
+            zout.writestr(item, data)
+    with pytest.raises(BundleIntegrityError, match="decision_record.md"):
+        load_bundle(bad)
+    # An extra file smuggled in is refused too.
+    extra = tmp_path / "extra.zip"
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(extra, "w") as zout:
+        for item in zin.infolist():
+            zout.writestr(item, zin.read(item.filename))
+        zout.writestr("payload.joblib", b"x")
+    with pytest.raises(BundleIntegrityError, match="payload.joblib"):
+        verify_bundle(extra)
+    with pytest.raises(BundleIntegrityError, match="not a readable zip"):
+        p = tmp_path / "junk.zip"
+        p.write_bytes(b"not a zip")
+        load_bundle(p)
+    with pytest.raises(BundleIntegrityError, match="recorded hash"):
+        load_bundle(src, expected_manifest_sha256="0" * 64)
+
+
+def test_decision_record_contents(tmp_path, swept, tiny_split):
+    out, row = _export(tmp_path, swept, tiny_split)
+    md = zipfile.ZipFile(out["path"]).read("decision_record.md").decode()
+    for text in ["Purpose and intended use", "Screen loan applications", "A. Committee", "Smallest accuracy loss",
+                 "demographic parity", "Group sizes", "The selected model", row["run_id"], "By group (test)",
+                 "Calibration by group", "Known limitations", "Kleinberg", "re-review"]:
+        assert text in md, text
+    rec = json.loads(zipfile.ZipFile(out["path"]).read("decision_record.json"))
+    assert rec["content"]["selected"]["eta"] == 2.0
+    test_gaps = rec["content"]["metrics"]["test"]["gaps"][0]
+    assert test_gaps["demographic_parity_difference_low"] <= test_gaps["demographic_parity_difference"] + 1e-12
+    assert any(f["selected"] for f in rec["content"]["frontier"]) or row["run_id"] not in {
+        f["run_id"] for f in rec["content"]["frontier"]}
+
+
+def test_record_requires_rationale_and_decider(tmp_path, swept, tiny_split):
+    row = swept.results.iloc[0].to_dict()
+    with pytest.raises(ValueError, match="rationale"):
+        export_bundle(tmp_path / "x.zip", model=swept.model(row["run_id"]), split=tiny_split, run=row,
+                      record=DecisionRecord(purpose="p", rationale=" ", decider="me"))
+    assert not (tmp_path / "x.zip").exists()
