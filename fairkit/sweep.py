@@ -140,6 +140,7 @@ def fit_and_evaluate(run: RunSpec, split, *, n_boot: int = 0):
         "method": run.method, "eta": run.eta, "seed": run.seed, "fairness": run.fairness,
         "needs_sensitive_at_predict": bool(method.needs_sensitive_at_predict),
         "fit_seconds": fit_seconds,
+        "n_train": int(len(split.train)),
         "warnings": "; ".join(sorted({str(w.message)[:200] for w in caught if issubclass(w.category, UserWarning)})),
     }
     for prefix, part in (("val", split.validation), ("test", split.test)):
@@ -270,3 +271,38 @@ def run_sweep(
 def _fit_keyed(run, key, split):
     row, model = fit_and_evaluate(run, split)
     return key, row, model
+
+
+# Seconds per 10,000 training rows for one fit with the registry's defaults, measured on a
+# 2-core machine (Adult); used until the store holds timings of this machine's own runs.
+_DEFAULT_SECONDS_PER_10K = {"unconstrained": 4.0, "regularized": 5.0, "lagrangian": 6.0,
+                            "adversarial": 7.0, "reductions": 8.0, "threshold": 6.0}
+
+
+def estimate_seconds(split, methods, etas=None, seeds=(0,), *, store: ResultStore | None = None,
+                     fairness: str = "demographic_parity", params=None, n_etas: int = 8, n_jobs: int = 1) -> dict:
+    """Rough wall time of a sweep before it starts.
+
+    Runs already in ``store`` cost nothing. For the rest, the pace (seconds per 10k training rows)
+    of each method is taken from this store's past runs when there are any, and from defaults
+    measured on a 2-core machine otherwise.
+
+    Returns
+    -------
+    dict
+        ``seconds``, ``runs``, ``cached`` (runs already stored) and ``to_train``.
+    """
+    runs = plan_runs(methods, etas, seeds, fairness=fairness, n_etas=n_etas, params=params)
+    keys = list(dict.fromkeys(r.key(split) for r in runs))
+    by_key = {r.key(split): r for r in runs}
+    cached = [k for k in keys if store is not None and store.has(k)]
+    pace = dict(_DEFAULT_SECONDS_PER_10K)
+    if store is not None:
+        past = store.records()
+        if len(past) and {"method", "fit_seconds", "n_train"} <= set(past.columns):
+            measured = (past["fit_seconds"] / past["n_train"] * 1e4).groupby(past["method"]).median()
+            pace.update(measured.dropna().to_dict())
+    n = len(split.train)
+    todo = [by_key[k] for k in keys if k not in cached]
+    seconds = sum(pace.get(r.method, 6.0) * n / 1e4 for r in todo) / max(1, min(n_jobs, len(todo) or 1))
+    return {"seconds": float(seconds), "runs": len(keys), "cached": len(cached), "to_train": len(todo)}

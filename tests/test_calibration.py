@@ -208,7 +208,8 @@ def test_fixed_shrinkage_blends_with_weight_n_over_n_plus_k(miscal):
     w = n_a / (n_a + k)
     assert shrunk.groups_.loc["a", "weight"] == pytest.approx(w)
     mask = g == "a"
-    expected = w * plain.maps_["a"](z[mask], p[mask]) + (1 - w) * plain.global_map_(z[mask], p[mask])
+    own = plain.maps_["a"](z[mask], p[mask])
+    expected = w * own + (1 - w) * plain.global_map_(z[mask], p[mask])
     np.testing.assert_allclose(shrunk.transform(p, g)[mask], expected, atol=1e-6)
 
 

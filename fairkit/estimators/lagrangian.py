@@ -76,8 +76,10 @@ class LagrangianFairnessTrainer(TorchFairClassifierBase):
         Constraint tightness. The effective bound is ``bound_k / eta``: ``eta=1`` uses the given
         bounds, ``eta=2`` halves them, larger is fairer, and ``eta=0`` drops every constraint
         (a plain classifier).
-    dual_lr : float, default=0.5
-        Learning rate of the multipliers (SGD ascent, then projection onto ``lambda >= 0``).
+    dual_lr : float, default=10.0
+        Learning rate of the multipliers, per epoch: each mini-batch does an SGD ascent step of
+        ``dual_lr / n_batches`` times the batch violation, then projects onto ``lambda >= 0``.
+        A violation of 0.1 held for an epoch thus raises a multiplier by about 1.
     dual_signal : {"hard", "smooth"}, default="hard"
         Violation the multipliers ascend on. ``"hard"`` uses the batch gap of the actual 0/1
         decisions (proxy-Lagrangian, Cotter et al. 2019): the multiplier keeps growing until
@@ -138,7 +140,7 @@ verbose
         bound=0.02,
         eta=1.0,
         *,
-        dual_lr=0.5,
+        dual_lr=10.0,
         dual_signal="hard",
         temperature=0.5,
         iterate="best",
@@ -271,7 +273,11 @@ verbose
                                    requires_grad=True)
         self._optimizer = torch.optim.Adam(self.module_.parameters(), lr=self.lr,
                                            weight_decay=self.weight_decay)
-        self._dual_optimizer = torch.optim.SGD([self._lambda], lr=self.dual_lr, maximize=True)
+        # dual_lr is per epoch: spread over the epoch's batches so the multipliers move at the
+        # same pace whatever the data size (small data has few steps per epoch).
+        n_batches = max(1, math.ceil(len(train) / self.batch_size))
+        self._dual_optimizer = torch.optim.SGD([self._lambda], lr=self.dual_lr / n_batches,
+                                               maximize=True)
         self._selection = None  # (key, epoch, state) of the best iterate so far
         self.constraints_ = [
             {"name": c.name, "type": c.type, "columns": list(c.columns or []), "bound": c.bound,

@@ -30,7 +30,6 @@ from fairlearn.reductions import (
     GridSearch,
     Moment,
     TruePositiveRateParity,
-    UtilityParity,
 )
 
 # fairlearn names its bookkeeping columns with these private constants; the weighted moments

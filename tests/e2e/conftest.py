@@ -17,6 +17,7 @@ app_page (function)
     ``page`` opened on the app, with the Data page drawn.
 screenshot (function)
     ``screenshot(page, "name")`` saves ``test-artifacts/screenshots/name.png`` (full page).
+    Failing tests that used ``page`` get ``FAILED-<test>.png`` automatically.
 
 Locator helpers (combobox choice, upload, table rows, alerts) are in ``helpers.py``.
 Mark tests with ``@pytest.mark.e2e``.
@@ -31,6 +32,15 @@ import pytest
 
 from .helpers import UI_TIMEOUT, wait_for_app
 from .server import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, run_streamlit
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    # Remember each phase's outcome on the test item, so the page fixture can tell a failure.
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
 
 @pytest.fixture(scope="session")
 def streamlit_server(tmp_path_factory) -> str:
@@ -65,14 +75,24 @@ def browser():
 
 
 @pytest.fixture
-def page(browser):
-    """A new context and tab (its own Streamlit session), 1400x1000, 30 s timeouts."""
+def page(browser, request):
+    """A new context and tab (its own Streamlit session), 1400x1000, 30 s timeouts.
+
+    When the test fails, the tab is saved as ``test-artifacts/screenshots/FAILED-<test>.png``.
+    """
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     context.set_default_timeout(UI_TIMEOUT)
     context.set_default_navigation_timeout(UI_TIMEOUT)
     tab = context.new_page()
     try:
         yield tab
+        report = getattr(request.node, "report_call", None)
+        if report is not None and report.failed:
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            try:
+                tab.screenshot(path=str(SCREENSHOTS / f"FAILED-{request.node.name}.png"))
+            except Exception:  # noqa: BLE001 - a post-mortem must not hide the real failure
+                pass
     finally:
         context.close()
 

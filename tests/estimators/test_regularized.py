@@ -128,7 +128,7 @@ def test_each_criterion_reduces_its_gap(biased_data, gaps, fairness):
 @pytest.mark.parametrize("options", [
     dict(mode="overall", penalty="squared", eta=20.0),
     dict(surrogate="sigmoid", temperature=0.5),
-    dict(fairness="dependence", dependence_measure="covariance", eta=20.0),
+    dict(fairness="dependence", dependence_measure="mutual_information", eta=100.0),
 ])
 def test_loss_options_reduce_the_gap(biased_data, gaps, options):
     X, y, a = biased_data(n=600, seed=2)
@@ -178,7 +178,7 @@ def test_warm_start_fine_tunes_with_the_fairness_term(biased_data, gaps):
     X, y, a = biased_data(n=800)
     clf = FairRegularizedClassifier(eta=0.0, **FAST).fit(X, y)
     module, gap0 = clf.module_, gaps.selection(clf.predict(X), a)
-    clf.set_params(warm_start=True, eta=5.0, max_epochs=10, lr=0.02)
+    clf.set_params(warm_start=True, eta=5.0, max_epochs=10)
     clf.fit(X, y, sensitive_features=a)
     assert clf.module_ is module  # the same network, fine-tuned
     assert len(clf.history_) == 30 and clf.history_[-1]["epoch"] == 29

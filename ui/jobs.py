@@ -1,0 +1,150 @@
+"""Background sweep jobs for the dashboard.
+
+A sweep never runs in the page script: the Train page starts a :class:`SweepJob` (a thread that
+calls :func:`fairkit.sweep.run_sweep`, which may fan out to joblib workers) and a fragment polls
+its progress. Jobs live in a registry held by ``st.cache_resource``, so a browser reload or a
+second tab finds the running job again; finished runs are in the on-disk store, so a server
+restart finds the results again (the same settings come back from the store at once).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+
+import streamlit as st
+
+from fairkit.store import ResultStore, cache_key, default_home
+from fairkit.sweep import SweepCancelled, run_sweep
+
+
+@dataclass
+class SweepSettings:
+    """What the Train page asks for; hashable into a job key."""
+
+    methods: tuple
+    etas: tuple
+    seeds: tuple
+    fairness: str = "demographic_parity"
+    n_jobs: int = 1
+    params: tuple = ()
+
+    def etas_dict(self) -> dict:
+        """``etas`` is a tuple of (method, tuple of etas) pairs; empty means registry defaults."""
+        return {m: list(g) for m, g in self.etas} or None
+
+    def key(self, split) -> str:
+        return cache_key(data=split.data_hash, spec=split.spec.to_dict(), split_seed=split.seed,
+                         methods=list(self.methods), etas=self.etas_dict(), seeds=list(self.seeds),
+                         fairness=self.fairness, params=dict(self.params))
+
+
+@dataclass
+class SweepJob:
+    """One sweep running in a background thread.
+
+    Attributes
+    ----------
+    status : {"running", "done", "failed", "cancelled"}
+    done, total : int
+        Runs finished (stored runs count at once) and runs in the sweep.
+    """
+
+    key: str
+    settings: SweepSettings
+    split: object = field(repr=False)
+    store: ResultStore = field(repr=False)
+    status: str = "running"
+    done: int = 0
+    total: int = 0
+    started: float = field(default_factory=time.time)
+    finished: float | None = None
+    error: str | None = None
+    result: object = field(default=None, repr=False)
+    _cancel: threading.Event = field(default_factory=threading.Event, repr=False)
+    _first_fresh: tuple | None = field(default=None, repr=False)
+
+    def start(self) -> "SweepJob":
+        threading.Thread(target=self._run, name=f"fairkit-sweep-{self.key}", daemon=True).start()
+        return self
+
+    def _progress(self, done: int, total: int) -> None:
+        if self._first_fresh is None:
+            # Runs already in the store arrive together at the start; time left is estimated
+            # from the runs trained after that.
+            self._first_fresh = (done, time.time())
+        self.done, self.total = done, total
+
+    def _run(self) -> None:
+        s = self.settings
+        try:
+            self.result = run_sweep(
+                self.split, list(s.methods), s.etas_dict(), list(s.seeds),
+                fairness=s.fairness, params={k: dict(v) for k, v in s.params}, n_jobs=s.n_jobs,
+                store=self.store, progress=self._progress, should_stop=self._cancel.is_set,
+                keep_models=False,
+            )
+            self.status = "done"
+        except SweepCancelled:
+            self.status = "cancelled"
+        except Exception as exc:  # shown on the page; the traceback goes to the server log
+            self.error = f"{type(exc).__name__}: {exc}"
+            traceback.print_exc()
+            self.status = "failed"
+        finally:
+            self.finished = time.time()
+
+    def cancel(self) -> None:
+        """Ask the sweep to stop after the run in progress (finished runs stay stored)."""
+        self._cancel.set()
+
+    @property
+    def elapsed(self) -> float:
+        return (self.finished or time.time()) - self.started
+
+    def seconds_left(self) -> float | None:
+        """Estimated time left from the pace of the runs trained so far (None before the first)."""
+        if self._first_fresh is None or self.status != "running":
+            return None
+        d0, t0 = self._first_fresh
+        trained = self.done - d0
+        if trained <= 0:
+            return None
+        pace = (time.time() - t0) / trained
+        return pace * (self.total - self.done)
+
+
+class JobRegistry:
+    """Sweep jobs by key, shared by every session of this server process."""
+
+    def __init__(self):
+        self._jobs: dict[str, SweepJob] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> SweepJob | None:
+        return self._jobs.get(key)
+
+    def start(self, split, settings: SweepSettings, store: ResultStore) -> SweepJob:
+        """Start a sweep, or return the one already running (or finished) with these settings."""
+        key = settings.key(split)
+        with self._lock:
+            job = self._jobs.get(key)
+            if job is not None and job.status in ("running", "done"):
+                return job
+            job = SweepJob(key=key, settings=settings, split=split, store=store)
+            self._jobs[key] = job
+        return job.start()
+
+
+@st.cache_resource
+def registry() -> JobRegistry:
+    """The server's job registry (survives reruns and browser reloads)."""
+    return JobRegistry()
+
+
+@st.cache_resource
+def result_store() -> ResultStore:
+    """The server's result store (on disk: survives restarts)."""
+    return ResultStore(default_home() / "store")
