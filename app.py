@@ -1,6 +1,6 @@
 """fairkit dashboard: page setup, navigation and the sidebar status.
 
-Run with ``streamlit run app.py``. Each screen is a script in ``pages/``; shared glue is in
+Run with ``streamlit run app.py``. Each screen is a script in ``views/``; shared glue is in
 ``ui/``; all computation is in the ``fairkit`` engine.
 """
 
@@ -13,12 +13,12 @@ st.set_page_config(page_title="fairkit", page_icon=":material/balance:", layout=
 
 # One line per screen, in the order of the workflow.
 PAGES = [
-    st.Page("pages/data.py", title="Data", icon=":material/table_view:", default=True),
-    # st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
-    # st.Page("pages/tradeoffs.py", title="Trade-offs", icon=":material/scatter_plot:"),
-    # st.Page("pages/groups.py", title="Groups", icon=":material/groups:"),
-    # st.Page("pages/export.py", title="Export", icon=":material/download:"),
-    # st.Page("pages/review.py", title="Review", icon=":material/rate_review:"),
+    st.Page("views/data.py", title="Data", icon=":material/table_view:", default=True),
+    st.Page("views/train.py", title="Train", icon=":material/model_training:"),
+    # st.Page("views/tradeoffs.py", title="Trade-offs", icon=":material/scatter_plot:"),
+    # st.Page("views/groups.py", title="Groups", icon=":material/groups:"),
+    # st.Page("views/export.py", title="Export", icon=":material/download:"),
+    # st.Page("views/review.py", title="Review", icon=":material/rate_review:"),
 ]
 
 page = st.navigation(PAGES)

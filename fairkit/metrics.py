@@ -22,6 +22,12 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
+from .calibration import (  # noqa: F401  (calibration diagnostics are part of the metrics API)
+    calibration_by_group,
+    expected_calibration_error,
+    multicalibration_audit,
+    reliability_curve,
+)
 from .groups import SEP, _as_frame, encode_groups, group_hierarchy
 
 GAP_METRICS = [
@@ -37,59 +43,6 @@ OVERALL_METRICS = ["accuracy", "balanced_accuracy", "roc_auc", "log_loss", "brie
 # Sufficient statistics per group (and per group x calibration bin) from which every rate,
 # gap and ECE is computed; bootstrap replicates re-weight exactly these sums.
 _STATS = ["n", "pos", "sel", "tp", "fp", "correct", "sel_pos", "sel_neg"]
-
-
-def expected_calibration_error(y_true, y_prob, *, n_bins: int = 10, strategy: str = "uniform") -> float:
-    """Expected calibration error: bin-size-weighted mean |mean predicted - fraction positive|.
-
-    Parameters
-    ----------
-    y_true : array-like of {0, 1}
-    y_prob : array-like of float in [0, 1]
-    n_bins : int
-    strategy : {"uniform", "quantile"}
-        Equal-width bins or equal-mass bins (quantiles of ``y_prob``).
-    """
-    y = np.asarray(y_true, dtype=float)
-    p = np.asarray(y_prob, dtype=float)
-    if len(y) == 0:
-        return float("nan")
-    bins = _bin_index(p, n_bins, strategy)
-    n = np.bincount(bins, minlength=n_bins)
-    gap = np.abs(np.bincount(bins, weights=p - y, minlength=n_bins))
-    return float(gap.sum() / n.sum())
-
-
-def _bin_index(p: np.ndarray, n_bins: int, strategy: str) -> np.ndarray:
-    if strategy == "uniform":
-        return np.clip((p * n_bins).astype(int), 0, n_bins - 1)
-    if strategy == "quantile":
-        edges = np.quantile(p, np.linspace(0, 1, n_bins + 1)[1:-1])
-        return np.searchsorted(edges, p, side="right")
-    raise ValueError(f"strategy must be 'uniform' or 'quantile', got {strategy!r}")
-
-
-def reliability_curve(y_true, y_prob, groups=None, *, n_bins: int = 10, strategy: str = "uniform") -> pd.DataFrame:
-    """Reliability-diagram points, per group when ``groups`` is given.
-
-    Returns
-    -------
-    DataFrame with columns group, bin, mean_predicted, fraction_positive, count
-        Empty bins are omitted.
-    """
-    y = np.asarray(y_true, dtype=float)
-    p = np.asarray(y_prob, dtype=float)
-    g = np.full(len(y), "all", dtype=object) if groups is None else np.asarray(pd.Series(groups).astype(str), dtype=object)
-    rows = []
-    for name in pd.unique(g):
-        m = g == name
-        bins = _bin_index(p[m], n_bins, strategy)
-        n = np.bincount(bins, minlength=n_bins)
-        sp = np.bincount(bins, weights=p[m], minlength=n_bins)
-        sy = np.bincount(bins, weights=y[m], minlength=n_bins)
-        for b in np.flatnonzero(n):
-            rows.append((name, int(b), sp[b] / n[b], sy[b] / n[b], int(n[b])))
-    return pd.DataFrame(rows, columns=["group", "bin", "mean_predicted", "fraction_positive", "count"])
 
 
 def _group_stats(y, yhat, p, onehot, n_bins, weights=None):
@@ -319,5 +272,6 @@ def metric_frame(y_true, y_pred, sensitive) -> MetricFrame:
 
 __all__ = [
     "FairnessReport", "fairness_report", "expected_calibration_error", "reliability_curve",
-    "metric_frame", "GAP_METRICS", "OVERALL_METRICS", "SEP", "encode_groups",
+    "metric_frame", "GAP_METRICS", "OVERALL_METRICS", "SEP", "encode_groups", "calibration_by_group",
+    "multicalibration_audit",
 ]

@@ -89,11 +89,12 @@ class LagrangianFairnessTrainer(TorchFairClassifierBase):
         The smooth gap uses ``sigmoid(logit / temperature)`` as a soft decision; smaller values
         track the hard decisions more closely but give sparser gradients.
     iterate : {"best", "last"}, default="best"
-        ``"best"`` keeps the epoch whose weights satisfy every constraint on the training data
-        (hard decisions, within ``constraint_tol``) with the lowest training cross-entropy, or,
-        if none does, the epoch with the smallest worst violation (the last iterate of a
-        min-max game oscillates; Cotter et al. recommend choosing among iterates). ``"last"``
-        keeps the final weights (or the best validation weights with early stopping).
+        ``"best"`` keeps, among the end-of-epoch weights, the one with the lowest training
+        cross-entropy that meets every bound on the training data (hard decisions); failing
+        that, the lowest-loss one within ``constraint_tol`` of every bound; failing that, the one
+        with the smallest worst violation. (The last iterate of a min-max game oscillates;
+        Cotter et al. 2019 recommend choosing among iterates.) ``"last"`` keeps the final
+        weights (or the best validation weights with early stopping).
     constraint_tol : float, default=0.01
         Slack on the effective bound, in rate units, used by ``iterate="best"`` and by the
         warning: a ``UserWarning`` naming every constraint whose training-data gap exceeds
@@ -349,7 +350,14 @@ verbose
             out[f"multiplier:{c.name}"] = float(m)
         if self.iterate == "best":
             worst = float(violation.max())
-            key = (0, float(bce)) if worst <= self.constraint_tol else (1, worst)
+            # Prefer iterates meeting every bound exactly, then within the tolerance (lowest
+            # cross-entropy first), then the smallest worst violation.
+            if worst <= 0:
+                key = (0, float(bce))
+            elif worst <= self.constraint_tol:
+                key = (1, float(bce))
+            else:
+                key = (2, worst)
             if self._selection is None or key < self._selection[0]:
                 self._selection = (key, len(self.history_), self._snapshot(), lam)
         return out

@@ -6,7 +6,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from .helpers import alert, choose, expect_row, table, upload, wait_for_app
-from .server import ROOT, run_streamlit
+from .server import run_streamlit
 
 pytestmark = pytest.mark.e2e
 
@@ -74,12 +74,6 @@ def test_malformed_upload_keeps_the_app_running(app_page: Page, tmp_path):
     expect_row(group_table(page, "sex"), "Female", "16,192")
 
 
-@pytest.mark.xfail(
-    (ROOT / "pages").is_dir(), strict=True,
-    reason="Streamlit treats a pages/ folder next to app.py as the old multipage layout until "
-           "st.navigation has run once in the server process: the first visitors of a fresh "
-           "server who open a page URL directly get that page without app.py (no sidebar "
-           "status, no page config). Renaming pages/ (e.g. to views/) fixes it.")
 def test_first_visit_by_page_url_runs_the_app(page: Page, tmp_path):
     with run_streamlit(tmp_path) as url:
         page.goto(f"{url}/data")

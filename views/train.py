@@ -15,7 +15,7 @@ st.caption("Train every chosen method at every fairness strength (eta). The swee
 cur = state.current_data()
 if cur is None or not cur.ready:
     st.info("Choose a dataset without errors on the Data page first.", icon=":material/table_view:")
-    st.page_link("pages/data.py", label="Go to Data", icon=":material/arrow_forward:")
+    st.page_link("views/data.py", label="Go to Data", icon=":material/arrow_forward:")
     st.stop()
 
 split = ur.current_split()
@@ -133,6 +133,6 @@ if results is not None:
             "test_demographic_parity_difference", "needs_sensitive_at_predict", "fit_seconds"]
     st.dataframe(results[[c for c in cols if c in results]].sort_values(["method", "eta"]),
                  hide_index=True, width="stretch")
-    st.page_link("pages/tradeoffs.py", label="Compare the trade-offs", icon=":material/arrow_forward:")
+    st.page_link("views/tradeoffs.py", label="Compare the trade-offs", icon=":material/arrow_forward:")
 elif job is None:
     st.info("Press **Run sweep** to train.", icon=":material/info:")
