@@ -15,10 +15,10 @@ st.set_page_config(page_title="fairkit", page_icon=":material/balance:", layout=
 PAGES = [
     st.Page("views/data.py", title="Data", icon=":material/table_view:", default=True),
     st.Page("views/train.py", title="Train", icon=":material/model_training:"),
-    # st.Page("views/tradeoffs.py", title="Trade-offs", icon=":material/scatter_plot:"),
-    # st.Page("views/groups.py", title="Groups", icon=":material/groups:"),
-    # st.Page("views/export.py", title="Export", icon=":material/download:"),
-    # st.Page("views/review.py", title="Review", icon=":material/rate_review:"),
+    st.Page("views/tradeoffs.py", title="Trade-offs", icon=":material/scatter_plot:"),
+    st.Page("views/groups.py", title="Groups", icon=":material/groups:"),
+    st.Page("views/export.py", title="Export", icon=":material/download:"),
+    st.Page("views/review.py", title="Review", icon=":material/rate_review:"),
 ]
 
 page = st.navigation(PAGES)

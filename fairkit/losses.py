@@ -136,6 +136,7 @@ class Membership:
         self.n_groups = int(n_groups)
 
     def __len__(self) -> int:
+        """Number of rows."""
         return len(self.codes) if self.codes is not None else self.matrix.shape[0]
 
     def sum(self, values: torch.Tensor) -> torch.Tensor:
@@ -410,10 +411,12 @@ class FairnessLoss(nn.Module):
 
     @property
     def mode(self) -> str:
+        """How groups are compared: ``"pairwise"`` or ``"overall"``."""
         return self.gap.mode
 
     @property
     def penalty(self) -> str:
+        """How a gap is punished: ``"squared"`` or ``"absolute"``."""
         return self.gap.penalty
 
     def scores(self, logits: torch.Tensor) -> torch.Tensor:
@@ -544,7 +547,9 @@ class DependencePenaltyLoss(FairnessLoss):
 
     def __init__(self, measure: str = "covariance", *, mode: str = "overall", **kwargs):
         if measure not in ("covariance", "mutual_information"):
-            raise ValueError(f"measure must be 'covariance' or 'mutual_information', got {measure!r}")
+            raise ValueError(
+                f"measure must be 'covariance' or 'mutual_information', got {measure!r}"
+            )
         super().__init__([SelectionRate()], mode=mode, **kwargs)
         self.measure = measure
 

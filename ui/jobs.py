@@ -13,6 +13,7 @@ import threading
 import time
 import traceback
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import streamlit as st
 
@@ -138,13 +139,23 @@ class JobRegistry:
         return job.start()
 
 
-@st.cache_resource
 def registry() -> JobRegistry:
     """The server's job registry (survives reruns and browser reloads)."""
+    return _registry_at(str(default_home()))
+
+
+def result_store() -> ResultStore:
+    """The server's result store (on disk: survives restarts)."""
+    return _store_at(str(default_home()))
+
+
+# Keyed by the fairkit home, so a change of $FAIRKIT_HOME (tests run several apps in one process)
+# never serves jobs or runs of another home.
+@st.cache_resource
+def _registry_at(home: str) -> JobRegistry:
     return JobRegistry()
 
 
 @st.cache_resource
-def result_store() -> ResultStore:
-    """The server's result store (on disk: survives restarts)."""
-    return ResultStore(default_home() / "store")
+def _store_at(home: str) -> ResultStore:
+    return ResultStore(Path(home) / "store")

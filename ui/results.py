@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pandas as pd
 import streamlit as st
@@ -34,29 +35,30 @@ def current_split():
     return split_for(cur.data_key, SPLIT_SEED, cur.frame, cur.spec)
 
 
-def last_sweep_doc(data_key: str) -> str:
-    return f"last_sweep_{data_key}"
+# Test hook: FAIRKIT_FAST_TRAINING=1 makes every torch method train a logistic model for a few
+# epochs, so the app tests and the browser tests can run real sweeps in seconds. The parameters
+# become part of the sweep's settings (and so of its store keys): fast runs never masquerade as
+# real ones.
+FAST_TRAINING_ENV = "FAIRKIT_FAST_TRAINING"
+FAST_PARAMS = (("max_epochs", 20), ("hidden_layer_sizes", ()), ("batch_size", 128), ("lr", 0.02))
 
 
-def remember_sweep(data_key: str, settings: SweepSettings) -> None:
-    """Persist the last sweep's settings for this data, so a reload or restart finds it again."""
-    result_store().put_json(last_sweep_doc(data_key), {
-        "methods": list(settings.methods), "etas": [[m, list(g)] for m, g in settings.etas],
-        "seeds": list(settings.seeds),
-        "fairness": settings.fairness, "n_jobs": settings.n_jobs,
-        "params": [[k, list(v)] for k, v in settings.params],
-    })
+def fast_training() -> bool:
+    """True when the ``FAIRKIT_FAST_TRAINING`` test hook is on."""
+    return os.environ.get(FAST_TRAINING_ENV, "") not in ("", "0")
 
 
-def recall_sweep(data_key: str) -> SweepSettings | None:
-    doc = result_store().get_json(last_sweep_doc(data_key))
-    if not doc:
-        return None
-    params = tuple((k, tuple(tuple(x) for x in v)) for k, v in doc.get("params", []))
-    etas = tuple((m, tuple(g)) for m, g in doc["etas"])
-    return SweepSettings(methods=tuple(doc["methods"]), etas=etas, seeds=tuple(doc["seeds"]),
-                         fairness=doc.get("fairness", "demographic_parity"), n_jobs=doc.get("n_jobs", 1),
-                         params=params)
+def training_params(methods) -> tuple:
+    """Extra estimator parameters per method, as ``SweepSettings.params`` (empty normally)."""
+    if not fast_training():
+        return ()
+    out = []
+    for name in methods:
+        if name == "threshold":
+            out.append((name, (("base_params", dict(FAST_PARAMS)),)))
+        elif name in ("unconstrained", "regularized", "lagrangian", "adversarial"):
+            out.append((name, FAST_PARAMS))
+    return tuple(out)
 
 
 def sweep_results(split, settings: SweepSettings) -> pd.DataFrame | None:
@@ -84,20 +86,39 @@ def model(run_id: str):
 
 
 def current_results():
-    """(split, settings, results) of the sweep shown to this session, or None."""
-    cur = state.current_data()
+    """(split, settings, results) of the sweep this session ran on the current data, or None.
+
+    Only this session's own sweep is shown: another browser session's results are never picked
+    up from the shared store (the store is a cache of computations, not a way to share work).
+    """
     split = current_split()
-    if cur is None or split is None:
+    if split is None:
         return None
     settings = st.session_state.get(SWEEP_SETTINGS)
-    if settings is None:
-        settings = recall_sweep(cur.data_key)
-    if settings is None:
+    if settings is None or st.session_state.get(SWEEP_KEY) != settings.key(split):
         return None
     results = sweep_results(split, settings)
     if results is None or results.empty:
         return None
     return split, settings, results
+
+
+def set_sweep(split, settings: SweepSettings) -> None:
+    """Make ``settings`` this session's sweep (the one later pages show)."""
+    ss = st.session_state
+    key = settings.key(split)
+    if ss.get(SWEEP_KEY) != key:
+        ss.pop(SELECTED_RUN, None)  # a run of another sweep is not a choice among these
+    ss[SWEEP_SETTINGS] = settings
+    ss[SWEEP_KEY] = key
+
+
+def run_row(results: pd.DataFrame, run_id: str | None) -> dict | None:
+    """The results row of ``run_id`` as a dict, or None when it is not in this sweep."""
+    if run_id is None:
+        return None
+    rows = results[results["run_id"] == run_id]
+    return None if rows.empty else rows.iloc[0].to_dict()
 
 
 def method_title(name: str) -> str:

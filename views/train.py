@@ -6,7 +6,11 @@ from fairkit.methods import METHODS, eta_grid
 from fairkit.sweep import estimate_seconds
 from ui import results as ur
 from ui import state
+from ui.display import md
 from ui.jobs import SweepSettings, registry, result_store
+
+FAIRNESS = ["demographic_parity", "equal_opportunity", "equalized_odds"]
+GRID_MODES = ["Each method's recommended range", "Custom range for all methods"]
 
 st.title("Train")
 st.caption("Train every chosen method at every fairness strength (eta). The sweep runs in the "
@@ -19,43 +23,49 @@ if cur is None or not cur.ready:
     st.stop()
 
 split = ur.current_split()
-st.markdown(f"**{cur.name}**: {len(split.train):,} training, {len(split.validation):,} validation and "
-            f"{len(split.test):,} test rows; {len(split.feature_names)} model inputs after encoding.")
-
-previous = st.session_state.get(ur.SWEEP_SETTINGS) or ur.recall_sweep(cur.data_key)
+st.markdown(f"**{md(cur.name)}**: {len(split.train):,} training, {len(split.validation):,} validation "
+            f"and {len(split.test):,} test rows; {len(split.feature_names)} model inputs after encoding.")
+if ur.fast_training():
+    st.caption(f"Test mode ({ur.FAST_TRAINING_ENV}=1): every network is a small logistic model "
+               "trained for a few epochs.")
 
 left, right = st.columns([3, 2])
 with left:
     names = list(METHODS)
-    default_methods = list(previous.methods) if previous else ["unconstrained", "regularized", "threshold"]
+    state.prepare_widget("w.train.methods", ["unconstrained", "regularized", "threshold"], names,
+                         multi=True)
     methods = st.multiselect(
-        "Methods", names, default=[m for m in default_methods if m in names], key="w.train.methods",
-        format_func=lambda n: METHODS[n].title,
-        help="The unconstrained network is the accuracy reference; the threshold post-processor is the "
-             "reference frontier (it needs the sensitive attribute at prediction time).",
+        "Methods", names, key="w.train.methods", format_func=lambda n: METHODS[n].title,
+        help="The unconstrained network is the accuracy reference; the threshold post-processor is "
+             "the reference frontier (it needs the sensitive attribute at prediction time).",
     )
     for name in methods:
         m = METHODS[name]
         st.caption(f"**{m.title}**: eta = {m.eta_meaning}.")
-    fairness = st.selectbox(
-        "Fairness definition the methods target",
-        ["demographic_parity", "equal_opportunity", "equalized_odds"],
-        format_func=lambda s: s.replace("_", " ").capitalize(), key="w.train.fairness",
-    )
+    state.prepare_widget("w.train.fairness", FAIRNESS[0], FAIRNESS)
+    fairness = st.selectbox("Fairness definition the methods target", FAIRNESS,
+                            format_func=lambda s: s.replace("_", " ").capitalize(),
+                            key="w.train.fairness")
 with right:
-    grid_mode = st.radio("Eta grid", ["Each method's recommended range", "Custom range for all methods"],
-                         key="w.train.grid_mode")
-    n_etas = st.slider("Number of eta values (0 included)", 2, 16, 6, key="w.train.n_etas")
-    custom = grid_mode.startswith("Custom")
+    state.prepare_widget("w.train.grid_mode", GRID_MODES[0], GRID_MODES)
+    grid_mode = st.radio("Eta grid", GRID_MODES, key="w.train.grid_mode")
+    state.prepare_widget("w.train.n_etas", 6)
+    n_etas = st.slider("Number of eta values (0 included)", 2, 16, key="w.train.n_etas")
+    custom = grid_mode == GRID_MODES[1]
     lo, hi, log = 0.1, 10.0, True
     if custom:
         c1, c2 = st.columns(2)
-        lo = c1.number_input("Smallest eta > 0", min_value=1e-4, value=0.1, format="%.4g", key="w.train.lo")
-        hi = c2.number_input("Largest eta", min_value=1e-4, value=10.0, format="%.4g", key="w.train.hi")
-        log = st.toggle("Log spacing", value=True, key="w.train.log")
-    n_seeds = st.number_input("Seeds per setting", 1, 10, 1, key="w.train.seeds",
+        state.prepare_widget("w.train.lo", 0.1)
+        state.prepare_widget("w.train.hi", 10.0)
+        state.prepare_widget("w.train.log", True)
+        lo = c1.number_input("Smallest eta > 0", min_value=1e-4, format="%.4g", key="w.train.lo")
+        hi = c2.number_input("Largest eta", min_value=1e-4, format="%.4g", key="w.train.hi")
+        log = st.toggle("Log spacing", key="w.train.log")
+    state.prepare_widget("w.train.seeds", 1)
+    n_seeds = st.number_input("Seeds per setting", 1, 10, key="w.train.seeds",
                               help="Several seeds show how much results vary from training noise.")
-    n_jobs = st.selectbox("Parallel workers", [1, 2], index=0, key="w.train.jobs")
+    state.prepare_widget("w.train.jobs", 1, [1, 2])
+    n_jobs = st.selectbox("Parallel workers", [1, 2], key="w.train.jobs")
 
 if not methods:
     st.warning("Choose at least one method.", icon=":material/warning:")
@@ -68,7 +78,7 @@ if custom:
     try:
         grid = eta_grid(lo, hi, n_etas, log=log)
     except ValueError as exc:
-        st.error(str(exc), icon=":material/error:")
+        st.error(md(exc), icon=":material/error:")
         st.stop()
     etas = {m: grid for m in methods}
 else:
@@ -79,9 +89,11 @@ for m in methods:
         etas[m] = METHODS[m].grid(n_etas)
 
 settings = SweepSettings(methods=tuple(methods), etas=tuple((m, tuple(etas[m])) for m in methods),
-                         seeds=tuple(range(int(n_seeds))), fairness=fairness, n_jobs=int(n_jobs))
+                         seeds=tuple(range(int(n_seeds))), fairness=fairness, n_jobs=int(n_jobs),
+                         params=ur.training_params(methods))
+params = {k: dict(v) for k, v in settings.params}
 est = estimate_seconds(split, methods, settings.etas_dict(), settings.seeds, store=result_store(),
-                       fairness=fairness, n_jobs=int(n_jobs))
+                       fairness=fairness, params=params, n_jobs=int(n_jobs))
 when = f"{est['seconds'] / 60:.1f} min" if est["seconds"] >= 90 else f"{est['seconds']:.0f} s"
 st.markdown(f"**{est['runs']} runs** ({est['cached']} already stored, {est['to_train']} to train). "
             f"Estimated time: **{when}**.")
@@ -90,13 +102,17 @@ with st.expander("Eta values per method"):
         st.markdown(f"- {METHODS[m].title}: {', '.join(f'{e:g}' for e in grid)}")
 
 key = settings.key(split)
-job = registry().get(key)
-start = st.button("Run sweep", type="primary", icon=":material/play_arrow:", key="w.train.start",
-                  disabled=job is not None and job.status == "running")
+mine = st.session_state.get(ur.SWEEP_KEY)  # the sweep this session started last
+running = registry().get(mine) if mine else None
+if running is not None and running.status != "running":
+    running = None
+start = st.button("Run sweep", type="primary", icon=":material/play_arrow:", key="train.start",
+                  disabled=running is not None)
 if start:
-    job = registry().start(split, settings, result_store())
-    st.session_state[ur.SWEEP_SETTINGS] = settings
-    ur.remember_sweep(cur.data_key, settings)
+    registry().start(split, settings, result_store())
+    ur.set_sweep(split, settings)
+    mine = key
+    running = registry().get(key)
 
 
 @st.fragment(run_every=1.0)
@@ -110,29 +126,35 @@ def _progress(job_key: str) -> None:
     eta_text = f", about {left:.0f} s left" if left is not None else ""
     st.progress(min(job.done / total, 1.0), text=f"{job.done} / {job.total} runs done{eta_text}")
     if job.status == "running":
-        if st.button("Cancel", icon=":material/stop:", key="w.train.cancel"):
+        if st.button("Cancel", icon=":material/stop:", key="train.cancel"):
             job.cancel()
             st.toast("Cancelling after the current run; finished runs are kept.")
     else:
         st.rerun()  # full rerun: the finished state below replaces the polling block
 
 
+job = registry().get(mine) if mine else None
 if job is not None and job.status == "running":
-    _progress(key)
+    _progress(mine)
 elif job is not None and job.status == "failed":
-    st.error(f"The sweep failed: {job.error}", icon=":material/error:")
+    st.error(f"The sweep failed: {md(job.error)}", icon=":material/error:")
 elif job is not None and job.status == "cancelled":
-    st.warning(f"The sweep was cancelled after {job.done} of {job.total} runs; finished runs are stored "
-               "and will not be trained again.", icon=":material/stop_circle:")
+    st.warning(f"The sweep was cancelled after {job.done} of {job.total} runs; finished runs are "
+               "stored and will not be trained again.", icon=":material/stop_circle:")
 
-results = ur.sweep_results(split, settings)
-if results is not None:
-    st.session_state[ur.SWEEP_SETTINGS] = settings
+shown = ur.current_results()
+if shown is not None:
+    _, shown_settings, results = shown
+    if shown_settings.key(split) != key:
+        st.info("The results below are from the last sweep you ran; press **Run sweep** to train "
+                "the settings above.", icon=":material/info:")
     st.success(f"{len(results)} runs ready.", icon=":material/check_circle:")
-    cols = ["method", "eta", "seed", "val_accuracy", "val_demographic_parity_difference", "test_accuracy",
-            "test_demographic_parity_difference", "needs_sensitive_at_predict", "fit_seconds"]
+    cols = ["method", "eta", "seed", "val_accuracy", "val_demographic_parity_difference",
+            "test_accuracy", "test_demographic_parity_difference", "needs_sensitive_at_predict",
+            "fit_seconds"]
     st.dataframe(results[[c for c in cols if c in results]].sort_values(["method", "eta"]),
                  hide_index=True, width="stretch")
-    st.page_link("views/tradeoffs.py", label="Compare the trade-offs", icon=":material/arrow_forward:")
-elif job is None:
+    st.page_link("views/tradeoffs.py", label="Compare the trade-offs",
+                 icon=":material/arrow_forward:")
+elif job is None or job.status != "running":
     st.info("Press **Run sweep** to train.", icon=":material/info:")

@@ -1,8 +1,8 @@
 """Shared machinery of the PyTorch in-processing estimators.
 
-Validation of ``X``/``y``/``sensitive_features``/``sample_weight``, seeding, the network, mini-batches
-stratified by group x label, the epoch loop with optional early stopping, ``history_``, and the
-prediction methods. Subclasses only say what one training step does.
+Validation of ``X``/``y``/``sensitive_features``/``sample_weight``, seeding, the network,
+mini-batches stratified by group x label, the epoch loop with optional early stopping,
+``history_``, and the prediction methods. Subclasses only say what one training step does.
 """
 
 from __future__ import annotations
@@ -182,7 +182,9 @@ class TorchFairClassifierBase(ClassifierMixin, BaseEstimator):
         if not self.lr > 0:
             raise ValueError(f"lr must be positive, got {self.lr!r}")
         if self.clip_grad_norm is not None and not self.clip_grad_norm > 0:
-            raise ValueError(f"clip_grad_norm must be positive or None, got {self.clip_grad_norm!r}")
+            raise ValueError(
+                f"clip_grad_norm must be positive or None, got {self.clip_grad_norm!r}"
+            )
         if self.early_stopping and not 0 < self.validation_fraction < 1:
             raise ValueError(
                 f"validation_fraction must be in (0, 1), got {self.validation_fraction!r}"
@@ -215,6 +217,11 @@ class TorchFairClassifierBase(ClassifierMixin, BaseEstimator):
             sf = sensitive_features
         else:
             sf = np.asarray(sensitive_features, dtype=object)
+            if sf.ndim == 0 or sf.ndim > 2:
+                raise ValueError(
+                    "sensitive_features must hold one value (or one row of values) per training "
+                    f"row, as an array, Series or DataFrame; got {sensitive_features!r:.80}"
+                )
             if sf.ndim == 2 and sf.shape[1] == 1:
                 sf = sf[:, 0]
         if len(sf) != n_samples:
@@ -233,9 +240,11 @@ class TorchFairClassifierBase(ClassifierMixin, BaseEstimator):
         if getattr(self, "hierarchical", False):
             return group_hierarchy(sensitive)
         enc = encode_groups(sensitive)
-        name = "group" if not isinstance(sensitive, pd.DataFrame) else " & ".join(
-            map(str, sensitive.columns))
-        cols = tuple(sensitive.columns) if isinstance(sensitive, pd.DataFrame) else ()
+        if isinstance(sensitive, pd.DataFrame):
+            name, cols = " & ".join(map(str, sensitive.columns)), tuple(sensitive.columns)
+        else:
+            name = getattr(sensitive, "name", None)
+            name, cols = ("group" if name is None else str(name)), ()
         return [GroupLevel(name, enc, cols)]
 
     # ---------------------------------------------------------------- seeding and modules
@@ -326,8 +335,12 @@ class TorchFairClassifierBase(ClassifierMixin, BaseEstimator):
     def _strata(self, data: TrainData, y_enc: np.ndarray) -> np.ndarray:
         if not data.has_groups:
             return y_enc.astype(np.int64)
-        codes = data.levels[-1].encoding.codes  # the finest level (intersection)
-        return codes * 2 + y_enc.astype(np.int64)
+        codes = [lv.encoding.codes for lv in data.levels]
+        if len(codes) == 1:
+            joint = codes[0]
+        else:  # the cells of all levels together (for a hierarchy: the intersection)
+            joint = np.unique(np.stack(codes, axis=1), axis=0, return_inverse=True)[1].ravel()
+        return joint.astype(np.int64) * 2 + y_enc.astype(np.int64)
 
     def _fit_loop(self, train: TrainData, val, strata, rng) -> None:
         best_val, best_state, bad_epochs, best_epoch = np.inf, None, 0, -1

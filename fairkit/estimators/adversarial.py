@@ -46,6 +46,7 @@ class GradientReversalLayer(nn.Module):
         self.lambd = float(lambd)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Return ``x`` unchanged; its gradient comes back multiplied by ``-lambd``."""
         return grad_reverse(x, self.lambd)
 
     def extra_repr(self) -> str:
@@ -104,7 +105,7 @@ verbose
         The predictor (outputs logits); the only part used at prediction time.
     adversary_ : torch.nn.Module or None
         The trained adversary (None without sensitive features).
-    classes_, n_features_in_, n_epochs_, sensitive_levels_, group_names_
+    classes_, n_features_in_, n_epochs_, best_epoch_, sensitive_levels_, group_names_
         As in :class:`~fairkit.estimators.FairRegularizedClassifier`.
     history_ : list of dict
         Per epoch: ``loss`` (predictor objective ``bce - eta * adversary_loss``), ``bce``,

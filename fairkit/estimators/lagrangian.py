@@ -210,8 +210,8 @@ verbose
                                  "columns, bound and name")
             ctype = spec.get("type")
             if ctype not in _CONSTRAINT_STATS:
-                raise ValueError(f"constraint {i}: type must be one of {sorted(_CONSTRAINT_STATS)}, "
-                                 f"got {ctype!r}")
+                raise ValueError(f"constraint {i}: type must be one of "
+                                 f"{sorted(_CONSTRAINT_STATS)}, got {ctype!r}")
             bound = float(spec.get("bound", self.bound))
             if not bound >= 0:
                 raise ValueError(f"constraint {i}: bound must be non-negative, got {bound!r}")
@@ -279,7 +279,7 @@ verbose
         n_batches = max(1, math.ceil(len(train) / self.batch_size))
         self._dual_optimizer = torch.optim.SGD([self._lambda], lr=self.dual_lr / n_batches,
                                                maximize=True)
-        self._selection = None  # (key, epoch, state) of the best iterate so far
+        self._selection = None  # (key, epoch, weights, multipliers) of the best iterate
         self.constraints_ = [
             {"name": c.name, "type": c.type, "columns": list(c.columns or []), "bound": c.bound,
              "effective_bound": self._effective_bound(c)}

@@ -10,6 +10,8 @@ reference curve on the dashboard.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 from fairlearn.postprocessing import ThresholdOptimizer
@@ -109,6 +111,9 @@ def _constraint_gap(decision, y, labels, names, constraint: str) -> float:
     return _spread(_group_rates(decision, y, labels, names, SIMPLE_CONSTRAINTS[constraint]))
 
 
+POOLED = "(pooled small groups)"
+
+
 class ThresholdPostProcessor(ClassifierMixin, BaseEstimator):
     """Group-specific (randomized) thresholds on an unconstrained model's scores.
 
@@ -146,6 +151,11 @@ class ThresholdPostProcessor(ClassifierMixin, BaseEstimator):
         not passed), so the model runs in a ``Pipeline``.
     drop_sensitive_features : bool, default=True
         Remove those columns before ``X`` reaches ``estimator``.
+    min_group_size : int, default=20
+        Groups with fewer training rows than this, or with only one outcome in the training
+        data (fairlearn cannot fit thresholds for them), share the thresholds of one pooled
+        group ``"(pooled small groups)"``; so do groups first seen at prediction time (with a
+        warning). Pooled groups are listed in ``pooled_groups_``.
     random_state : int, default=0
         Seed of the draws that resolve randomized thresholds in ``predict``.
 
@@ -158,7 +168,11 @@ class ThresholdPostProcessor(ClassifierMixin, BaseEstimator):
     unconstrained_ : fairlearn ThresholdOptimizer
         The optimizer with the constraint switched off (per-group best thresholds).
     group_names_ : ndarray
-        Groups seen in ``fit``; ``predict`` refuses others (they have no thresholds).
+        Groups with thresholds of their own (plus the pooled group, if any).
+    pooled_groups_ : list
+        Training groups too small or one-sided for thresholds of their own.
+    pool_target_ : str or None
+        Group whose thresholds pooled and unseen groups use.
     max_tolerance_ : float
         Spread of the constrained rate under the unconstrained thresholds (training data).
     tolerance_ : float
@@ -198,6 +212,7 @@ class ThresholdPostProcessor(ClassifierMixin, BaseEstimator):
         predict_method: str = "auto",
         sensitive_feature_names=None,
         drop_sensitive_features: bool = True,
+        min_group_size: int = 20,
         random_state: int = 0,
     ):
         self.estimator = estimator
@@ -212,6 +227,7 @@ class ThresholdPostProcessor(ClassifierMixin, BaseEstimator):
         self.sensitive_feature_names = sensitive_feature_names
         self.drop_sensitive_features = drop_sensitive_features
         self.random_state = random_state
+        self.min_group_size = min_group_size
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -244,6 +260,25 @@ class ThresholdPostProcessor(ClassifierMixin, BaseEstimator):
         return labels
 
     # -- fit --------------------------------------------------------------------------------
+
+    def _pool_fit(self, labels, y_enc):
+        """Merge groups too small or one-sided for thresholds into one pooled group."""
+        frame = pd.DataFrame({"g": labels, "y": y_enc})
+        stats = frame.groupby("g")["y"].agg(["size", "min", "max"])
+        weak = stats[(stats["size"] < self.min_group_size) | (stats["min"] == stats["max"])].index.tolist()
+        self.pooled_groups_ = sorted(map(str, weak))
+        strong = stats.drop(index=weak)
+        if not weak:
+            # Unseen groups at predict time take the largest group's thresholds.
+            self.pool_target_ = str(stats["size"].idxmax())
+            return labels
+        pooled = frame[frame["g"].isin(weak)]
+        if len(strong) and (len(pooled) < self.min_group_size or pooled["y"].nunique() < 2):
+            # The pool itself is too small: it joins the largest group instead.
+            self.pool_target_ = str(strong["size"].idxmax())
+        else:
+            self.pool_target_ = POOLED
+        return np.where(np.isin(labels, weak), self.pool_target_, labels).astype(object)
 
     def _optimizer(self, constraint, tol):
         return ThresholdOptimizer(
@@ -296,7 +331,7 @@ class ThresholdPostProcessor(ClassifierMixin, BaseEstimator):
         self._positive_label_ = self.classes_[1] if self.prefit else 1
         self._pos_index_ = _positive_index(self.estimator_, self._positive_label_)
         scores = self._scores(X_model)
-        labels = self._labels(s, len(y_enc))
+        labels = self._pool_fit(self._labels(s, len(y_enc)), y_enc)
         self.fitted_with_groups_ = s is not None
         self.group_names_ = np.array(sorted(set(labels.tolist())), dtype=object)
         self._fit_thresholds(scores, y_enc, labels)
@@ -388,12 +423,13 @@ class ThresholdPostProcessor(ClassifierMixin, BaseEstimator):
                     "fit)"
                 )
             labels = self._labels(s, n)
-            unseen = sorted(set(labels.tolist()) - set(self.group_names_.tolist()))
+            known = set(self.group_names_.tolist())
+            unseen = sorted(set(labels.tolist()) - known - set(self.pooled_groups_))
             if unseen:
-                raise ValueError(
-                    f"groups {unseen} were not seen in fit, so they have no thresholds; "
-                    f"known groups: {self.group_names_.tolist()}"
-                )
+                warnings.warn(
+                    f"groups {unseen} were not seen in fit; they use the thresholds of "
+                    f"'{self.pool_target_}'", UserWarning, stacklevel=3)
+            labels = np.where(np.isin(labels, list(known)), labels, self.pool_target_)
         else:
             labels = self._labels(None, n)
         return self._scores(X_model), labels

@@ -90,7 +90,12 @@ class FairRegularizedClassifier(TorchFairClassifierBase):
         (batch means, weighted), plus ``val_loss``, ``val_bce``, ``val_fairness``,
         ``val_accuracy`` with early stopping.
     n_epochs_ : int
+        Epochs run in the last fit.
+    best_epoch_ : int
+        Epoch (index into ``history_``) whose weights were kept: the last one, or the best
+        validation epoch with early stopping.
     sensitive_levels_ : list of str
+        Names of the group levels penalized (marginal columns, then their intersection).
     group_names_ : dict
         Group names of each level seen in training.
 

@@ -1,1 +1,69 @@
-"""Shared set-up for AppTest tests of the dashboard."""
+"""Shared set-up for AppTest tests of the dashboard.
+
+``trained`` gives an AppTest whose session has German credit chosen on the Data page and a tiny
+sweep finished on the Train page (2 methods x 4 etas plus the unconstrained reference). Sweeps
+use the ``FAIRKIT_FAST_TRAINING=1`` hook (see ``ui/results.py``: every network is a logistic
+model trained for 20 epochs), and ``FAIRKIT_HOME`` is a temporary folder per test module.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from ui import state
+
+TIMEOUT = 60  # seconds per run; the first run imports pandas, sklearn and the engine
+SWEEP_TIMEOUT = 120
+METHODS = ["unconstrained", "regularized", "threshold"]
+N_ETAS = 4
+
+
+def texts(elements) -> list[str]:
+    return [e.value for e in elements]
+
+
+def wait_for_sweep(at: AppTest, timeout: float = SWEEP_TIMEOUT) -> AppTest:
+    """Rerun the Train page until the background sweep's results are shown."""
+    deadline = time.monotonic() + timeout
+    while not any("runs ready" in s for s in texts(at.success)):
+        assert not at.exception, at.exception
+        assert not any("sweep failed" in e for e in texts(at.error)), texts(at.error)
+        if time.monotonic() > deadline:
+            pytest.fail(f"The sweep did not finish within {timeout:.0f} s")
+        time.sleep(0.5)
+        at.run()
+    return at
+
+
+def run_tiny_sweep(at: AppTest, methods=METHODS, n_etas: int = N_ETAS) -> AppTest:
+    """Choose German on the Data page, then train ``methods`` with ``n_etas`` etas each."""
+    at.selectbox(key=state.W_BUNDLED).set_value("german").run()
+    assert not at.exception, at.exception
+    at.switch_page("views/train.py").run()
+    at.multiselect(key="w.train.methods").set_value(list(methods)).run()
+    at.slider(key="w.train.n_etas").set_value(n_etas).run()
+    at.button(key="train.start").click().run()
+    assert not at.exception, at.exception
+    return wait_for_sweep(at)
+
+
+@pytest.fixture(scope="module")
+def fast_env(tmp_path_factory):
+    """FAIRKIT_HOME in a fresh folder and the fast-training hook, for one test module."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("FAIRKIT_HOME", str(tmp_path_factory.mktemp("fairkit_home")))
+    mp.setenv("FAIRKIT_FAST_TRAINING", "1")
+    yield
+    mp.undo()
+
+
+@pytest.fixture
+def trained(fast_env) -> AppTest:
+    """A session with German chosen and a tiny sweep done (runs come from the store after the
+    module's first test, so later tests start in about a second)."""
+    at = AppTest.from_file("../../app.py", default_timeout=TIMEOUT)
+    at.run()
+    return run_tiny_sweep(at)

@@ -98,8 +98,22 @@ def test_sensitive_features_required_at_predict(data, base):
     assert ThresholdPostProcessor.needs_sensitive_at_predict is True
     with pytest.raises(ValueError, match="sensitive_features="):
         m.predict(X)
-    with pytest.raises(ValueError, match=r"\['c'\] were not seen"):
+    with pytest.warns(UserWarning, match=r"\['c'\] were not seen"):
         m.predict(X[:5], sensitive_features=["a", "b", "c", "a", "a"])
+
+
+def test_small_and_one_sided_groups_are_pooled(data, base):
+    X, y, s = data
+    s = np.asarray(s, dtype=object).copy()
+    y = np.asarray(y).copy()
+    # Two tiny groups, one of them with a single outcome: fairlearn alone raises on these.
+    s[:6] = "tiny"
+    s[6:9] = "one-sided"
+    y[6:9] = 1
+    m = ThresholdPostProcessor(base, prefit=True, **GRID).fit(X, y, sensitive_features=s)
+    assert set(m.pooled_groups_) == {"tiny", "one-sided"}
+    p = m.predict_proba(X[:12], sensitive_features=s[:12])
+    assert np.isfinite(p).all()
 
 
 def test_without_groups_one_threshold_for_everyone(data):

@@ -1,0 +1,180 @@
+"""Glue for the Export and Review pages: building bundles, showing decision records safely.
+
+Bundles are written by :func:`fairkit.export.export_bundle`, saved under
+``default_home()/exports/`` (where the Review page finds them) and logged in the audit log with
+their manifest hash. The Review page never unpickles anything: it verifies a bundle's hashes and
+reads only its JSON and CSV members.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import re
+import tempfile
+import zipfile
+from pathlib import Path
+
+import pandas as pd
+
+from fairkit.calibration import GroupFairnessCalibrator
+from fairkit.export import (
+    MANIFEST,
+    BundleIntegrityError,
+    DecisionRecord,
+    export_bundle,
+    render_record_markdown,
+    sha256_bytes,
+    verify_bundle,
+)
+from fairkit.frontier import pareto_front
+from fairkit.store import AuditLog, default_home
+from fairkit.sweep import _predict_scores
+
+from .display import md
+
+CALIBRATION_CHOICES = {"none": "No calibration", "platt": "Platt (logistic) per group",
+                       "isotonic": "Isotonic per group", "temperature": "Temperature per group"}
+N_BOOT = 200
+
+
+def exports_dir() -> Path:
+    """Where exported bundles are kept for the Review page."""
+    return default_home() / "exports"
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", str(text)).strip("-")[:40] or "model"
+
+
+def bundle_file_name(dataset: str, row: dict) -> str:
+    """``<dataset>-<method>-eta<eta>-<UTC time>.zip``, safe as a file name."""
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    return f"{_slug(dataset)}-{_slug(row['method'])}-eta{float(row['eta']):g}-{stamp}.zip"
+
+
+def fit_calibrator(method: str, model, split):
+    """A ``GroupFairnessCalibrator`` fitted on the validation part (None for ``"none"``)."""
+    if method == "none":
+        return None
+    val = split.validation
+    cal = GroupFairnessCalibrator(method=method)
+    return cal.fit(_predict_scores(model, val.X, val.sensitive), val.y, val.sensitive)
+
+
+def build_bundle(path, *, model, split, row: dict, results: pd.DataFrame, settings,
+                 record: DecisionRecord, unfairness: str, performance: str, threshold: float,
+                 calibration: str) -> dict:
+    """``export_bundle`` with the sweep's frontier (on the chosen axes) and its settings."""
+    frontier = pareto_front(results, unfairness=unfairness, performance=performance, by="method")
+    sweep = {"methods": list(settings.methods),
+             "etas": {m: list(g) for m, g in settings.etas}, "seeds": list(settings.seeds)}
+    return export_bundle(path, model=model, split=split, run=row, record=record, frontier=frontier,
+                         sweep=sweep, calibrator=fit_calibrator(calibration, model, split),
+                         threshold=threshold, n_boot=N_BOOT)
+
+
+def preview_markdown(**kwargs) -> str:
+    """The decision record the export would write, built into a temporary bundle (not kept,
+    not logged) and read back from it."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = build_bundle(Path(tmp) / "preview.zip", **kwargs)
+    return record_markdown(out["record"])
+
+
+def export(*, dataset: str, data_hash: str, unfairness: str, performance: str, calibration: str,
+           row: dict, **kwargs) -> dict:
+    """Write the bundle under :func:`exports_dir`, log it, and return what the page shows.
+
+    Returns
+    -------
+    dict
+        ``file`` (name under the exports folder), ``manifest_sha256``, ``entry`` (audit id),
+        ``run_id`` and ``markdown`` (the decision record, escaped for display).
+    """
+    name = bundle_file_name(dataset, row)
+    out = build_bundle(exports_dir() / name, row=row, unfairness=unfairness,
+                       performance=performance, calibration=calibration, **kwargs)
+    rec = out["record"]
+    entry = AuditLog().append(
+        "export", actor=rec["decider"], subject=out["manifest_sha256"], file=name,
+        manifest_sha256=out["manifest_sha256"], run_id=row["run_id"], method=row["method"],
+        eta=float(row["eta"]), seed=int(row["seed"]), dataset=dataset, data_hash=data_hash,
+        threshold=float(kwargs["threshold"]), calibration=calibration,
+        unfairness_axis=unfairness, performance_axis=performance,
+        needs_sensitive_at_predict=bool(row.get("needs_sensitive_at_predict")),
+        rationale=rec["rationale"])
+    return {"file": name, "manifest_sha256": out["manifest_sha256"], "entry": entry,
+            "run_id": row["run_id"], "markdown": record_markdown(rec)}
+
+
+# --------------------------------------------------------------------------- safe display
+
+def md_block(text) -> str:
+    """Like :func:`ui.display.md` but keeps line breaks (for multi-line answers)."""
+    lines = [md(line) for line in str(text or "").splitlines()]
+    return "  \n".join(line for line in lines if line) if lines else ""
+
+
+def _deep_escape(obj):
+    if isinstance(obj, str):
+        return md(obj)
+    if isinstance(obj, dict):
+        return {k: _deep_escape(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_deep_escape(v) for v in obj]
+    return obj
+
+
+def _code(text) -> str:
+    # Inside a code span only a backtick ends it; Markdown is otherwise shown literally.
+    return str(text).replace("`", "'").replace("\n", " ")
+
+
+def record_markdown(rec: dict) -> str:
+    """The decision record as Markdown that is safe to render: every piece of text that came
+    from a user (answers, column and group names) is escaped."""
+    safe = _deep_escape({k: v for k, v in rec.items() if k != "content"})
+    for field in ("purpose", "intended_use", "rationale", "fairness_rationale"):
+        safe[field] = md_block(rec.get(field))
+    content = _deep_escape(rec["content"])
+    spec = dict(content["spec"])
+    raw_spec = rec["content"]["spec"]
+    spec["target"] = _code(raw_spec["target"])
+    spec["positive_label"] = _code(raw_spec["positive_label"])
+    spec["sensitive"] = [_code(s) for s in raw_spec["sensitive"]]
+    content["spec"] = spec
+    safe["content"] = content
+    return render_record_markdown(safe)
+
+
+# --------------------------------------------------------------------------- reading exports
+
+def read_export(file: str, manifest_sha256: str | None = None) -> dict:
+    """Verify a saved bundle and read its record and frontier (JSON and CSV only).
+
+    Returns
+    -------
+    dict
+        ``ok``; with ``ok`` False an ``error`` to show; otherwise ``record`` (dict),
+        ``markdown`` (escaped decision record) and ``frontier`` (DataFrame or None).
+    """
+    path = exports_dir() / Path(str(file)).name  # a name from the log, never a path
+    if not path.exists():
+        return {"ok": False, "error": f"The bundle file {Path(str(file)).name} is missing from "
+                                      f"{exports_dir()}."}
+    try:
+        manifest = verify_bundle(path)
+        with zipfile.ZipFile(path) as zf:
+            if manifest_sha256 and sha256_bytes(zf.read(MANIFEST)) != manifest_sha256:
+                raise BundleIntegrityError(
+                    f"The manifest of {path.name} does not match the hash recorded at export; "
+                    "it is not the bundle that was recorded.")
+            record = json.loads(zf.read("decision_record.json"))
+            frontier = (pd.read_csv(io.BytesIO(zf.read("frontier.csv")))
+                        if "frontier.csv" in manifest["files"] else None)
+    except BundleIntegrityError as exc:
+        return {"ok": False, "error": str(exc)}
+    return {"ok": True, "record": record, "markdown": record_markdown(record),
+            "frontier": frontier}

@@ -1,0 +1,122 @@
+"""Glue for the Groups page: a run's metrics by group, and group calibration before/after.
+
+Everything here is cached per run (and per part, attribute and calibration method), so moving
+between attributes or methods does not recompute predictions or bootstrap intervals.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from fairkit.calibration import GroupFairnessCalibrator, calibration_by_group, reliability_curve
+from fairkit.groups import group_hierarchy
+from fairkit.metrics import fairness_report
+from fairkit.sweep import _predict_scores
+
+from . import results as ur
+
+W_PART = "w.groups.part"
+W_ATTRIBUTE = "w.groups.attribute"
+W_CAL_METHOD = "w.groups.cal_method"
+PARTS = {"test": "Test", "validation": "Validation"}
+CAL_METHODS = {"platt": "Platt (logistic)", "isotonic": "Isotonic", "temperature": "Temperature"}
+N_BOOT = 200
+MIN_GROUP_SIZE = 30
+TABLE_ALT = "Metrics by group for "
+
+
+def _part(split, name: str):
+    return split.test if name == "test" else split.validation
+
+
+@st.cache_data(show_spinner="Scoring the model...", max_entries=32)
+def scores(data_key: str, run_id: str, part: str, _split) -> np.ndarray:
+    """The run's positive-class probabilities on one part (``"validation"`` or ``"test"``)."""
+    p = _part(_split, part)
+    return _predict_scores(ur.model(run_id), p.X, p.sensitive)
+
+
+@st.cache_data(show_spinner="Computing group metrics with bootstrap intervals...", max_entries=32)
+def by_group(data_key: str, run_id: str, part: str, _split) -> tuple[pd.DataFrame, list]:
+    """``fairness_report(...).by_group`` (with 95% intervals) and its small-group notes."""
+    p = _part(_split, part)
+    rep = fairness_report(p.y, scores(data_key, run_id, part, _split), p.sensitive,
+                          n_boot=N_BOOT, min_group_size=MIN_GROUP_SIZE)
+    return rep.by_group, rep.notes
+
+
+def attribute_columns(sensitive: pd.DataFrame) -> dict[str, list]:
+    """Level name (``"sex"``, ``"sex & race"``) -> its sensitive columns."""
+    return {level.name: list(level.columns) for level in group_hierarchy(sensitive)}
+
+
+def _ci(row, metric) -> str:
+    value, low, high = row[metric], row.get(f"{metric}_low"), row.get(f"{metric}_high")
+    if pd.isna(value):
+        return "n/a"
+    if low is None or pd.isna(low) or pd.isna(high):
+        return f"{value:.3f}"
+    return f"{value:.3f} [{low:.3f}, {high:.3f}]"
+
+
+def format_groups(table: pd.DataFrame, attribute: str) -> pd.DataFrame:
+    """Display text for one attribute's rows of a by-group table."""
+    rows = table[table["attribute"] == attribute]
+    out = pd.DataFrame({
+        "Group": rows["group"].astype(str),
+        "Rows": rows["n"].map("{:,}".format),
+        "Positive rate": rows.apply(_ci, axis=1, metric="base_rate"),
+        "Selection rate": rows.apply(_ci, axis=1, metric="selection_rate"),
+        "TPR": rows.apply(_ci, axis=1, metric="tpr"),
+        "FPR": rows.apply(_ci, axis=1, metric="fpr"),
+        "Accuracy": rows.apply(_ci, axis=1, metric="accuracy"),
+        "ECE": rows.apply(_ci, axis=1, metric="ece"),
+    })
+    out["Note"] = np.where(rows["small"], f"small (under {MIN_GROUP_SIZE} rows): uncertain", "")
+    return out.reset_index(drop=True)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def reliability(data_key: str, run_id: str, part: str, attribute: str, _split) -> pd.DataFrame:
+    """Reliability-curve points per group of ``attribute`` on one part."""
+    p = _part(_split, part)
+    cols = attribute_columns(p.sensitive)[attribute]
+    return reliability_curve(p.y, scores(data_key, run_id, part, _split), p.sensitive[cols])
+
+
+@st.cache_data(show_spinner="Fitting group calibration...", max_entries=32)
+def calibrate(data_key: str, run_id: str, method: str, attribute: str, _split) -> dict:
+    """Fit a ``GroupFairnessCalibrator`` on validation, apply it to test, compare.
+
+    Returns
+    -------
+    dict
+        ``ece_before`` / ``ece_after`` (largest group ECE on test), ``per_group`` (ECE of each
+        group before and after), ``curve_after`` (reliability points after calibration) and
+        ``fallbacks`` (group -> what it used instead of its own map, and why).
+    """
+    val, test = _split.validation, _split.test
+    cols = attribute_columns(val.sensitive)[attribute]
+    cal = GroupFairnessCalibrator(method=method, min_group_size=MIN_GROUP_SIZE)
+    cal.fit(scores(data_key, run_id, "validation", _split), val.y, val.sensitive[cols])
+    before = scores(data_key, run_id, "test", _split)
+    after = cal.transform(before, test.sensitive[cols])
+    ece_b = calibration_by_group(test.y, before, test.sensitive[cols])
+    ece_a = calibration_by_group(test.y, after, test.sensitive[cols])
+    per_group = pd.DataFrame({
+        "Group": ece_b.index.astype(str),
+        "Test rows": ece_b["n"].map("{:,}".format).to_numpy(),
+        "ECE before": ece_b["ece_uniform"].map("{:.3f}".format).to_numpy(),
+        "ECE after": ece_a["ece_uniform"].reindex(ece_b.index).map("{:.3f}".format).to_numpy(),
+        "Calibration map": [
+            "own" if g not in cal.fallback_ else f"falls back to {cal.fallback_[g]['used']}"
+            for g in ece_b.index],
+    })
+    return {
+        "ece_before": ece_b.attrs["max_group_ece"], "ece_after": ece_a.attrs["max_group_ece"],
+        "per_group": per_group,
+        "curve_after": reliability_curve(test.y, after, test.sensitive[cols]),
+        "fallbacks": {str(g): dict(v) for g, v in cal.fallback_.items()},
+    }

@@ -1,0 +1,117 @@
+"""Export page: the selected model as a bundle, with a decision record saying why."""
+
+import streamlit as st
+
+from fairkit.export import DecisionRecord
+from ui import export as ue
+from ui import results as ur
+from ui import state
+from ui import tradeoffs as ut
+from ui.display import md
+
+FAIRNESS = ["demographic_parity", "equal_opportunity", "equalized_odds"]
+EXPORT = "fk.export"      # the last export of this session (see ui.export.export)
+PREVIEW = "fk.export_preview"  # (fingerprint of the answers, Markdown)
+
+st.title("Export")
+st.caption("Write the selected model to a bundle: the fitted model and preprocessing, metrics by "
+           "group with intervals, the frontier it was chosen from, and a decision record of why "
+           "and by whom. The export is saved for the committee's Review and logged.")
+
+shown = ur.current_results()
+row = ur.run_row(shown[2], st.session_state.get(ur.SELECTED_RUN)) if shown else None
+if row is None:
+    st.info("Select a model on the Trade-offs page first.", icon=":material/scatter_plot:")
+    st.page_link("views/tradeoffs.py", label="Go to Trade-offs", icon=":material/arrow_forward:")
+    st.stop()
+split, settings, results = shown
+cur = state.current_data()
+st.markdown(f"Selected: **{md(ut.method_label(row['method']))}** at eta **{row['eta']:g}** "
+            f"(run `{row['run_id']}`) on **{md(cur.name)}**.")
+if row.get("needs_sensitive_at_predict"):
+    st.warning("This model needs the sensitive attribute at prediction time; the record says so.",
+               icon=":material/warning:")
+
+left, right = st.columns(2)
+with left:
+    state.prepare_widget("w.export.decider", "")
+    decider = st.text_input("Decider's name (required)", key="w.export.decider")
+    state.prepare_widget("w.export.rationale", "")
+    rationale = st.text_area("Rationale: why this model, at this trade-off (required)",
+                             key="w.export.rationale", height=120)
+    state.prepare_widget("w.export.purpose", "")
+    purpose = st.text_area("Purpose of the model", key="w.export.purpose", height=80)
+    state.prepare_widget("w.export.intended_use", "")
+    intended_use = st.text_input("Intended use (who uses the predictions, for what)",
+                                 key="w.export.intended_use")
+with right:
+    state.prepare_widget("w.export.fairness", settings.fairness, FAIRNESS)
+    fairness = st.selectbox("Fairness definition", FAIRNESS, key="w.export.fairness",
+                            format_func=lambda s: s.replace("_", " ").capitalize())
+    state.prepare_widget("w.export.fairness_rationale", "")
+    fairness_rationale = st.text_area("Why this fairness definition", height=80,
+                                      key="w.export.fairness_rationale")
+    state.prepare_widget("w.export.threshold", 0.5)
+    threshold = st.slider("Decision threshold", 0.05, 0.95, step=0.01, key="w.export.threshold",
+                          help="A row is predicted positive when its probability is at least this.")
+    choices = list(ue.CALIBRATION_CHOICES)
+    state.prepare_widget("w.export.calibration", "none", choices)
+    calibration = st.radio("Group calibration (fitted on validation)", choices,
+                           key="w.export.calibration", format_func=ue.CALIBRATION_CHOICES.get,
+                           help="Calibrating per group uses the sensitive attribute at prediction "
+                                "time.")
+
+missing = [name for name, value in (("a rationale", rationale), ("the decider's name", decider))
+           if not value.strip()]
+if missing:
+    st.info(f"To export, write {' and '.join(missing)}.", icon=":material/edit_note:")
+
+unfairness, performance = ut.chosen_axes()
+answers = dict(purpose=purpose, rationale=rationale, decider=decider, intended_use=intended_use,
+               fairness_definition=fairness, fairness_rationale=fairness_rationale)
+build = dict(model=None, split=split, row=row, results=results, settings=settings,
+             unfairness=unfairness, performance=performance, threshold=float(threshold),
+             calibration=calibration)
+fingerprint = (row["run_id"], tuple(sorted(answers.items())), float(threshold), calibration,
+               unfairness, performance)
+
+b1, b2 = st.columns(2)
+preview = b1.button("Preview the decision record", icon=":material/preview:",
+                    key="export.preview", disabled=bool(missing))
+go = b2.button("Export the bundle", type="primary", icon=":material/download:",
+               key="export.go", disabled=bool(missing))
+if preview or go:
+    build["model"] = ur.model(row["run_id"])
+    record = DecisionRecord(**answers)
+if preview:
+    with st.spinner("Building the decision record..."):
+        st.session_state[PREVIEW] = (fingerprint, ue.preview_markdown(record=record, **build))
+if go:
+    with st.spinner("Writing the bundle..."):
+        st.session_state[EXPORT] = ue.export(dataset=cur.name, data_hash=cur.data_hash,
+                                             record=record, **build)
+
+done = st.session_state.get(EXPORT)
+if done is not None and done["run_id"] == row["run_id"]:
+    path = ue.exports_dir() / done["file"]
+    st.success(f"Exported and logged (audit entry {done['entry']}). Manifest SHA-256: "
+               f"`{done['manifest_sha256']}`. Saved as {md(done['file'])} for the Review page.",
+               icon=":material/check_circle:")
+    if path.exists():
+        st.download_button("Download the bundle (.zip)", data=path.read_bytes(),
+                           file_name=done["file"], mime="application/zip",
+                           icon=":material/download:", key="export.download", on_click="ignore")
+    st.subheader("Decision record")
+    with st.container(border=True):
+        st.markdown(done["markdown"])
+else:
+    kept = st.session_state.get(PREVIEW)
+    if kept is not None and kept[0] == fingerprint:
+        st.subheader("Decision record (preview, not saved)")
+        with st.container(border=True):
+            st.markdown(kept[1])
+    elif kept is not None:
+        st.caption("The answers changed since the last preview: preview again to see them.")
+
+st.caption("Loading a bundle runs pickle: only load bundles from a source you trust "
+           "(`fairkit.export.load_bundle` checks every file's hash first).")

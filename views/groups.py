@@ -1,0 +1,88 @@
+"""Groups page: the selected model group by group, and what group calibration changes."""
+
+import streamlit as st
+
+from fairkit.plots import calibration_figure, group_bars_figure
+from ui import groups as ug
+from ui import results as ur
+from ui import state
+from ui.display import md, show_table
+from ui.tradeoffs import method_label
+
+st.title("Groups")
+st.caption("How the selected model treats each group, with 95% bootstrap intervals, and whether "
+           "its probabilities mean the same thing for every group.")
+
+shown = ur.current_results()
+row = ur.run_row(shown[2], st.session_state.get(ur.SELECTED_RUN)) if shown else None
+if row is None:
+    st.info("Select a model on the Trade-offs page first.", icon=":material/scatter_plot:")
+    st.page_link("views/tradeoffs.py", label="Go to Trade-offs", icon=":material/arrow_forward:")
+    st.stop()
+split = shown[0]
+cur = state.current_data()
+run_id = row["run_id"]
+st.markdown(f"**{md(method_label(row['method']))}** at eta **{row['eta']:g}** "
+            f"(run `{run_id}`)")
+
+left, right = st.columns([1, 2])
+state.prepare_widget(ug.W_PART, "test", list(ug.PARTS))
+part = left.radio("Data", list(ug.PARTS), key=ug.W_PART, format_func=ug.PARTS.get,
+                  horizontal=True)
+levels = list(ug.attribute_columns(split.test.sensitive))
+state.prepare_widget(ug.W_ATTRIBUTE, levels[-1], levels)
+attribute = right.selectbox("Groups of", levels, key=ug.W_ATTRIBUTE, format_func=str,
+                            help="Each sensitive attribute, and their intersection.")
+
+table, notes = ug.by_group(cur.data_key, run_id, part, split)
+shown_table = ug.format_groups(table, attribute)
+small = shown_table[shown_table["Note"] != ""]
+if len(small):
+    st.warning(f"{len(small)} group(s) of {md(attribute)} have fewer than {ug.MIN_GROUP_SIZE} rows in "
+               f"the {ug.PARTS[part].lower()} data: {md(', '.join(small['Group']))}. Their rates "
+               "are uncertain (see the wide intervals); do not read much into their gaps.",
+               icon=":material/warning:")
+show_table(shown_table, alt=f"{ug.TABLE_ALT}{attribute}")
+st.caption("Brackets: 95% bootstrap intervals. TPR: share of actual positives selected; "
+           "FPR: share of actual negatives selected; ECE: expected calibration error.")
+
+bars, curve = st.columns(2)
+with bars:
+    st.plotly_chart(group_bars_figure(table, attribute=attribute,
+                                      title=f"Rates by {attribute} ({ug.PARTS[part].lower()})"),
+                    key="groups.bars", width="stretch")
+with curve:
+    st.plotly_chart(calibration_figure(ug.reliability(cur.data_key, run_id, part, attribute, split),
+                                       title=f"Reliability by {attribute} ({ug.PARTS[part].lower()})"),
+                    key="groups.reliability", width="stretch")
+
+st.subheader("Group calibration")
+st.caption("A separate calibration map per group, fitted on the validation data and applied to "
+           "the test data. Calibrated scores need the sensitive attribute at prediction time.")
+methods = list(ug.CAL_METHODS)
+state.prepare_widget(ug.W_CAL_METHOD, methods[0], methods)
+method = st.radio("Calibration method", methods, key=ug.W_CAL_METHOD,
+                  format_func=ug.CAL_METHODS.get, horizontal=True)
+try:
+    cal = ug.calibrate(cur.data_key, run_id, method, attribute, split)
+except ValueError as exc:
+    st.error(f"Group calibration is not possible here: {md(exc)}", icon=":material/error:")
+    st.stop()
+m1, m2 = st.columns(2)
+m1.metric("Largest group ECE on test, before", f"{cal['ece_before']:.3f}")
+m2.metric("Largest group ECE on test, after", f"{cal['ece_after']:.3f}",
+          delta=f"{cal['ece_after'] - cal['ece_before']:+.3f}", delta_color="inverse")
+if cal["fallbacks"]:
+    st.info("Some groups had too little validation data for their own map and use a broader one: "
+            + "; ".join(f"{md(g)} uses {md(f['used'])} ({md(f['reason'])})"
+                        for g, f in cal["fallbacks"].items()),
+            icon=":material/info:")
+else:
+    st.caption("Every group had enough validation data for its own calibration map.")
+t_col, c_col = st.columns([2, 3])
+with t_col:
+    show_table(cal["per_group"], alt=f"Calibration by {attribute} before and after")
+with c_col:
+    st.plotly_chart(calibration_figure(cal["curve_after"],
+                                       title=f"Reliability by {attribute} after calibration (test)"),
+                    key="groups.calibrated", width="stretch")

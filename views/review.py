@@ -1,0 +1,74 @@
+"""Review page: the committee reads recorded decisions and signs off, dissents or comments."""
+
+import streamlit as st
+
+from ui import export as ue
+from ui import review as rv
+from ui import state
+from ui.display import md, show_table
+
+st.title("Review")
+st.caption("For the committee: every exported decision with its record and the frontier it was "
+           "chosen from, and the selections people recorded. Comments, sign-offs and dissents "
+           "are appended to the audit log; nothing here changes a model.")
+
+exports = rv.exports()
+if not exports:
+    st.info("No decision has been exported yet. Exports made on the Export page appear here.",
+            icon=":material/inbox:")
+else:
+    ids = [e["id"] for e in exports]
+    by_id = {e["id"]: e for e in exports}
+    state.prepare_widget(rv.W_EXPORT, ids[0], ids)
+    chosen = by_id[st.selectbox("Exported decision", ids, key=rv.W_EXPORT,
+                                format_func=lambda i: rv.export_label(by_id[i]))]
+    subject = chosen.get("manifest_sha256", "")
+    bundle = ue.read_export(chosen.get("file", ""), subject)
+    if not bundle["ok"]:
+        st.error(f"**This bundle cannot be trusted.** {md(bundle['error'])} Do not deploy it; "
+                 "ask whoever exported it to export again.", icon=":material/gpp_bad:")
+    else:
+        st.success(f"Integrity verified: every file matches the manifest recorded at export "
+                   f"(SHA-256 `{subject[:16]}...`).", icon=":material/verified:")
+        record_col, chart_col = st.columns([3, 2], gap="large")
+        with record_col:
+            st.subheader("Decision record")
+            with st.container(border=True, height=620):
+                st.markdown(bundle["markdown"])
+        with chart_col:
+            if bundle["frontier"] is not None and len(bundle["frontier"]):
+                st.plotly_chart(rv.frontier_snapshot(
+                    bundle["frontier"], selected_run=chosen.get("run_id"),
+                    unfairness=chosen.get("unfairness_axis", "demographic_parity_difference"),
+                    performance=chosen.get("performance_axis", "accuracy")),
+                    key="review.frontier", width="stretch")
+            else:
+                st.caption("This bundle holds no frontier table.")
+
+    st.subheader("Reviews of this decision")
+    verdicts = rv.verdicts(subject)
+    if verdicts.empty:
+        st.caption("No comments, sign-offs or dissents yet.")
+    else:
+        show_table(verdicts, alt="Reviews of this decision")
+    with st.form("review.form", clear_on_submit=True):
+        reviewer = st.text_input("Your name (required)")
+        kind = st.radio("Verdict", list(rv.VERDICTS), format_func=rv.VERDICTS.get, horizontal=True)
+        text = st.text_area("Comment (required for a comment or a dissent)", height=90)
+        sent = st.form_submit_button("Add to the record", icon=":material/send:")
+    if sent:
+        if not reviewer.strip():
+            st.error("Enter your name: every review entry says who made it.", icon=":material/error:")
+        elif kind != "signoff" and not text.strip():
+            st.error("Write the comment or the reason for the dissent.", icon=":material/error:")
+        else:
+            rv.add_verdict(kind, reviewer=reviewer, subject=subject, text=text,
+                           file=chosen.get("file", ""))
+            st.rerun()
+
+st.subheader("Recorded selections")
+selections = rv.selections()
+if selections.empty:
+    st.caption("No selection has been recorded yet (Trade-offs page, 'Record this selection').")
+else:
+    show_table(selections, alt="Recorded selections")
