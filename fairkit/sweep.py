@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import time
 import warnings
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -121,6 +121,39 @@ def _predict_scores(model, X, sensitive):
     return model.predict_proba(X)[:, 1]
 
 
+@contextmanager
+def torch_threads(n: int = 1):
+    """Run torch on ``n`` threads inside the block (restored afterwards).
+
+    Sweeps train many small networks; on a 2-core machine shared with joblib workers, torch's
+    default intra-op threads make small ops many times slower than one thread does.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _row(run: RunSpec, model, split, fit_seconds: float, caught, n_boot: int = 0, batched: int = 1) -> dict:
+    method = get_method(run.method)
+    row = {
+        "method": run.method, "eta": run.eta, "seed": run.seed, "fairness": run.fairness,
+        "needs_sensitive_at_predict": bool(method.needs_sensitive_at_predict),
+        "fit_seconds": fit_seconds, "batched_with": batched,
+        "n_train": int(len(split.train)),
+        "warnings": "; ".join(sorted({str(w.message)[:200] for w in caught if issubclass(w.category, UserWarning)})),
+    }
+    for prefix, part in (("val", split.validation), ("test", split.test)):
+        scores = _predict_scores(model, part.X, part.sensitive)
+        rep = fairness_report(part.y, scores, part.sensitive, n_boot=n_boot, random_state=run.seed)
+        row.update({f"{prefix}_{k}": v for k, v in rep.summary().items()})
+    return row
+
+
 def fit_and_evaluate(run: RunSpec, split, *, n_boot: int = 0):
     """Train one run on the training part and report it on validation and test.
 
@@ -129,25 +162,58 @@ def fit_and_evaluate(run: RunSpec, split, *, n_boot: int = 0):
     (dict, estimator)
         The result row (metrics prefixed ``val_`` / ``test_``) and the fitted model.
     """
-    method = get_method(run.method)
-    model = method.build(run.eta, run.seed, run.fairness, **dict(run.params))
-    t0 = time.perf_counter()
-    with warnings.catch_warnings(record=True) as caught:
+    model = get_method(run.method).build(run.eta, run.seed, run.fairness, **dict(run.params))
+    with torch_threads(1), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
+        t0 = time.perf_counter()
         model.fit(split.train.X, split.train.y, sensitive_features=split.train.sensitive)
-    fit_seconds = time.perf_counter() - t0
-    row = {
-        "method": run.method, "eta": run.eta, "seed": run.seed, "fairness": run.fairness,
-        "needs_sensitive_at_predict": bool(method.needs_sensitive_at_predict),
-        "fit_seconds": fit_seconds,
-        "n_train": int(len(split.train)),
-        "warnings": "; ".join(sorted({str(w.message)[:200] for w in caught if issubclass(w.category, UserWarning)})),
-    }
-    for prefix, part in (("val", split.validation), ("test", split.test)):
-        scores = _predict_scores(model, part.X, part.sensitive)
-        rep = fairness_report(part.y, scores, part.sensitive, n_boot=n_boot, random_state=run.seed)
-        row.update({f"{prefix}_{k}": v for k, v in rep.summary().items()})
+        fit_seconds = time.perf_counter() - t0
+        row = _row(run, model, split, fit_seconds, caught, n_boot)
     return row, model
+
+
+def fit_group(task: list, split) -> list:
+    """Train a task: one run, or several etas of the regularized network in one batched pass.
+
+    Returns a list of ``(key, row, model)``; a batched task's fit time is shared equally.
+    """
+    if len(task) == 1:
+        run, key = task[0]
+        row, model = fit_and_evaluate(run, split)
+        return [(key, row, model)]
+    from .estimators.batched import fit_eta_batch
+
+    first = task[0][0]
+    template = get_method(first.method).build(0.0, first.seed, first.fairness, **dict(first.params))
+    with torch_threads(1), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        t0 = time.perf_counter()
+        models = fit_eta_batch(template, [r.eta for r, _ in task], split.train.X, split.train.y,
+                               sensitive_features=split.train.sensitive)
+        share = (time.perf_counter() - t0) / len(task)
+        return [(key, _row(run, m, split, share, caught, batched=len(task)), m) for (run, key), m in zip(task, models)]
+
+
+def _tasks(todo: list, batched: bool) -> list:
+    """Group runs that can train together (regularized, same seed and parameters) into tasks."""
+    if not batched:
+        return [[t] for t in todo]
+    from .estimators.batched import can_batch
+
+    groups: dict = {}
+    tasks = []
+    for run, key in todo:
+        if run.method == "regularized":
+            groups.setdefault((run.seed, run.fairness, run.params), []).append((run, key))
+        else:
+            tasks.append([(run, key)])
+    for (seed, fairness, params), members in groups.items():
+        template = get_method("regularized").build(0.0, seed, fairness, **dict(params))
+        if len(members) > 1 and can_batch(template):
+            tasks.insert(0, members)
+        else:
+            tasks[:0] = [[m] for m in members]
+    return tasks
 
 
 def _dask_scheduler(explicit: str | None) -> str | None:
@@ -169,6 +235,7 @@ def run_sweep(
     should_stop=None,
     scheduler: str | None = None,
     keep_models: bool = True,
+    batched: bool = True,
 ) -> SweepResult:
     """Train and evaluate every method x eta x seed, reusing stored runs.
 
@@ -199,6 +266,10 @@ def run_sweep(
         Dask scheduler address (default ``$FAIRKIT_DASK_SCHEDULER``); runs go to that cluster.
     keep_models : bool
         Keep fitted models in memory on the result (they are in the store either way).
+    batched : bool
+        Train the regularized network's etas of one seed together as one batched model
+        (:func:`fairkit.estimators.batched.fit_eta_batch`): same results within floating-point
+        tolerance, several times faster with mini-batches (see benchmarks/).
 
     Returns
     -------
@@ -242,19 +313,21 @@ def run_sweep(
         ctx = parallel_config(backend="dask", client=client) if client is not None else nullcontext()
         try:
             with ctx:
-                if (n_jobs == 1 or len(todo) == 1) and client is None:
-                    # In-process: no pickling of the split, and cancellation between runs.
-                    for run, key in todo:
+                tasks = _tasks(todo, batched)
+                if (n_jobs == 1 or len(tasks) == 1) and client is None:
+                    # In-process: no pickling of the split, and cancellation between tasks.
+                    for task in tasks:
                         if should_stop is not None and should_stop():
                             raise SweepCancelled(f"Sweep cancelled after {done} of {total} runs.")
-                        row, model = fit_and_evaluate(run, split)
-                        finish(key, row, model)
+                        for key, row, model in fit_group(task, split):
+                            finish(key, row, model)
                 else:
                     jobs = Parallel(n_jobs=n_jobs if client is None else -1, return_as="generator_unordered")(
-                        delayed(_fit_keyed)(run, key, split) for run, key in todo
+                        delayed(fit_group)(task, split) for task in tasks
                     )
-                    for key, row, model in jobs:
-                        finish(key, row, model)
+                    for finished in jobs:
+                        for key, row, model in finished:
+                            finish(key, row, model)
                         if should_stop is not None and should_stop():
                             # Leaving the generator stops joblib from dispatching the rest.
                             raise SweepCancelled(f"Sweep cancelled after {done} of {total} runs.")
@@ -266,11 +339,6 @@ def run_sweep(
     lead = ["run_id", "method", "eta", "seed", "fairness", "needs_sensitive_at_predict", "fit_seconds", "cached"]
     table = table[[c for c in lead if c in table] + [c for c in table if c not in lead]]
     return SweepResult(results=table, store=store, models=models, wall_seconds=time.perf_counter() - t0)
-
-
-def _fit_keyed(run, key, split):
-    row, model = fit_and_evaluate(run, split)
-    return key, row, model
 
 
 # Seconds per 10,000 training rows for one fit with the registry's defaults, measured on a

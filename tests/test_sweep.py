@@ -86,7 +86,7 @@ def test_interrupted_sweep_keeps_finished_runs(tiny_split, fast_params, tmp_path
     store = ResultStore(tmp_path)
     done = []
     with pytest.raises(SweepCancelled):
-        run_sweep(tiny_split, ["regularized"], ETAS, params=fast_params, store=store,
+        run_sweep(tiny_split, ["regularized"], ETAS, params=fast_params, store=store, batched=False,
                   progress=lambda d, t: done.append(d), should_stop=lambda: len(done) >= 3)
     assert len(store.keys()) == 2
     assert not list(store.runs_dir.glob("*.tmp"))
@@ -123,3 +123,18 @@ def test_aggregate_over_seeds(tiny_split, fast_params):
     res = run_sweep(tiny_split, ["regularized"], [0.0, 1.0], seeds=[0, 1], params=fast_params)
     agg = res.aggregate()
     assert len(agg) == 2 and (agg["n_seeds"] == 2).all()
+
+
+def test_batched_eta_training_matches_one_at_a_time(tiny_split, fast_params):
+    params = {"regularized": {**fast_params["regularized"], "hidden_layer_sizes": (8,)}}
+    grid = [0.0, 0.5, 2.0, 8.0]
+    batched = run_sweep(tiny_split, ["regularized"], grid, params=params, batched=True)
+    alone = run_sweep(tiny_split, ["regularized"], grid, params=params, batched=False)
+    assert (batched.results["batched_with"] == len(grid)).all()
+    assert (alone.results["batched_with"] == 1).all()
+    for run_id in alone.results.run_id:
+        a = alone.model(run_id).predict_proba(tiny_split.test.X)
+        b = batched.model(run_id).predict_proba(tiny_split.test.X)
+        assert np.abs(a - b).max() < 1e-4
+    cols = ["val_accuracy", "test_demographic_parity_difference"]
+    assert np.allclose(batched.results[cols], alone.results[cols], atol=2e-3)

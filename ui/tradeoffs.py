@@ -106,7 +106,8 @@ def sync_selection(results: pd.DataFrame) -> None:
     row = ur.run_row(results, ss.get(ur.SELECTED_RUN))
     if row is None:
         ss.pop(ur.SELECTED_RUN, None)
-    default_method = row["method"] if row else methods[0]
+    swept = [m for m in methods if len(etas_of(results, m)) > 1]
+    default_method = row["method"] if row else (swept or methods)[0]
     method = state.prepare_widget(W_METHOD, default_method, methods)
     etas = etas_of(results, method)
     default_eta = float(row["eta"]) if row and row["method"] == method else etas[0]

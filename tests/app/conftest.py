@@ -3,7 +3,7 @@
 ``trained`` gives an AppTest whose session has German credit chosen on the Data page and a tiny
 sweep finished on the Train page (2 methods x 4 etas plus the unconstrained reference). Sweeps
 use the ``FAIRKIT_FAST_TRAINING=1`` hook (see ``ui/results.py``: every network is a logistic
-model trained for 20 epochs), and ``FAIRKIT_HOME`` is a temporary folder per test module.
+model trained for 20 epochs), and ``FAIRKIT_HOME`` is a temporary folder per test whose ``store`` is shared by the session.
 """
 
 from __future__ import annotations
@@ -50,20 +50,32 @@ def run_tiny_sweep(at: AppTest, methods=METHODS, n_etas: int = N_ETAS) -> AppTes
     return wait_for_sweep(at)
 
 
-@pytest.fixture(scope="module")
-def fast_env(tmp_path_factory):
-    """FAIRKIT_HOME in a fresh folder and the fast-training hook, for one test module."""
-    mp = pytest.MonkeyPatch()
-    mp.setenv("FAIRKIT_HOME", str(tmp_path_factory.mktemp("fairkit_home")))
-    mp.setenv("FAIRKIT_FAST_TRAINING", "1")
-    yield
-    mp.undo()
+@pytest.fixture(scope="session")
+def shared_store(tmp_path_factory):
+    """One result store for the whole session: the tiny sweep trains once."""
+    return tmp_path_factory.mktemp("fairkit_store")
+
+
+@pytest.fixture
+def fast_env(shared_store, tmp_path, monkeypatch):
+    """A fresh FAIRKIT_HOME per test (its own audit log and exports) sharing the trained runs,
+    and the fast-training hook."""
+    (tmp_path / "store").symlink_to(shared_store, target_is_directory=True)
+    monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path))
+    monkeypatch.setenv("FAIRKIT_FAST_TRAINING", "1")
+    return tmp_path
+
+
+def new_session() -> AppTest:
+    """A new browser session on the app (the Data page drawn)."""
+    at = AppTest.from_file("../../app.py", default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception, at.exception
+    return at
 
 
 @pytest.fixture
 def trained(fast_env) -> AppTest:
-    """A session with German chosen and a tiny sweep done (runs come from the store after the
-    module's first test, so later tests start in about a second)."""
-    at = AppTest.from_file("../../app.py", default_timeout=TIMEOUT)
-    at.run()
-    return run_tiny_sweep(at)
+    """A session with German chosen and a tiny sweep done (runs come from the shared store
+    after the session's first sweep, so later tests start in a few seconds)."""
+    return run_tiny_sweep(new_session())
