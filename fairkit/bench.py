@@ -200,7 +200,10 @@ def fairlearn_threshold_runs(split, seeds=(0,), *, base="lr", tols=None) -> pd.D
     for s in seeds:
         est = _base(base, s)
         t0 = time.perf_counter()
-        est.fit(split.train.X, split.train.y)
+        # fairlearn's interpolated thresholder writes probabilities into an array of X's dtype;
+        # float32 features make that fail, so the baseline gets float64.
+        X64 = split.train.X.astype(np.float64)
+        est.fit(X64, split.train.y)
         base_secs = time.perf_counter() - t0
         for tol in tols:
             to = ThresholdOptimizer(estimator=est, constraints="demographic_parity", prefit=True,
@@ -208,11 +211,11 @@ def fairlearn_threshold_runs(split, seeds=(0,), *, base="lr", tols=None) -> pd.D
             t0 = time.perf_counter()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                to.fit(split.train.X, split.train.y, sensitive_features=_sens(split.train))
+                to.fit(X64, split.train.y, sensitive_features=_sens(split.train))
             row = {"method": f"threshold_{base}", "family": "fairlearn", "eta": np.nan, "bound": tol, "seed": s,
                    "fit_seconds": base_secs + time.perf_counter() - t0, "needs_sensitive_at_predict": True}
             row.update(_metrics(split, lambda part, to=to, s=s: to.predict(
-                part.X, sensitive_features=_sens(part), random_state=s)))
+                part.X.astype(np.float64), sensitive_features=_sens(part), random_state=s)))
             rows.append(_no_auc(row))
     return pd.DataFrame(rows)
 
@@ -489,6 +492,12 @@ def _print(title: str, table: pd.DataFrame, out_dir: Path | None, name: str) -> 
         (out_dir / f"{name}.md").write_text(f"## {title}\n\n" + table.to_markdown(index=False, floatfmt=".4g") + "\n")
 
 
+def torch_params(**kw) -> dict:
+    """``run_sweep`` params giving every torch method (and the threshold method's base) ``kw``."""
+    return {**{m: dict(kw) for m in ("unconstrained", "regularized", "lagrangian", "adversarial")},
+            "threshold": {"base_params": dict(kw)}}
+
+
 def main(argv=None) -> int:
     """``python -m fairkit bench``: run the comparisons and print fairkit vs fairlearn tables."""
     p = argparse.ArgumentParser(prog="python -m fairkit bench", description=__doc__.split("\n")[0])
@@ -499,6 +508,8 @@ def main(argv=None) -> int:
     p.add_argument("--parts", default="training,speed,frontier,reductions",
                    help="comma-separated: training (#3), speed (#5), frontier (#5), reductions (#4), scale")
     p.add_argument("--out", default="benchmarks/results", help="where CSV / markdown tables go ('' = none)")
+    p.add_argument("--max-epochs", type=int, default=None,
+                   help="override the torch methods' max_epochs (registry default 20); for smoke tests")
     p.add_argument("--bases", default="lr,hgb", help="fairlearn base learners for the frontier comparison")
     args = p.parse_args(argv)
 
@@ -507,12 +518,18 @@ def main(argv=None) -> int:
     if unknown:
         p.error(f"unknown dataset(s) {unknown}; choose from {', '.join(DEFAULT_SENSITIVE)}")
     parts = {x.strip() for x in args.parts.split(",") if x.strip()}
-    out_dir = Path(args.out) if args.out else None
+    out_dir = None
+    if args.out:
+        out_dir = Path(args.out)
+        if not out_dir.is_absolute() and args.out == "benchmarks/results":
+            # The default lives in the project, wherever the command runs from.
+            out_dir = Path(__file__).resolve().parents[1] / out_dir
     etas = QUICK_ETAS if args.quick else ETAS
     bounds = QUICK_BOUNDS if args.quick else BOUNDS
     n_seeds = args.seeds or (1 if args.quick else 3)
     seeds = list(range(n_seeds))
     bases = [b for b in args.bases.split(",") if b]
+    params = torch_params(max_epochs=args.max_epochs) if args.max_epochs else None
     print(f"fairkit bench: datasets={datasets} seeds={n_seeds} quick={args.quick} parts={sorted(parts)} "
           f"cpus={os.cpu_count()}")
     t_start = time.perf_counter()
@@ -528,13 +545,14 @@ def main(argv=None) -> int:
     if "adult" in datasets and parts & {"training", "speed", "reductions"}:
         adult = load_split("adult")
         if "training" in parts:
-            summary, runs = compare_training(adult, seeds=seeds, etas=etas, eg_table=eg_adult(adult))
+            summary, runs = compare_training(adult, seeds=seeds, etas=etas, params=params, eg_table=eg_adult(adult))
             _print("Issue #3: Adult (sex), fairkit vs ExponentiatedGradient(LogReg)", summary, out_dir, "training")
             if out_dir is not None:
                 runs.to_csv(out_dir / "training_runs.csv", index=False)
         if "speed" in parts:
             n = 4 if args.quick else 16
-            speed = compare_sweep_speed(adult, n_etas=n, eg_table=eg_adult(adult)[lambda t: t.seed == 0])
+            speed = compare_sweep_speed(adult, n_etas=n, eg_table=eg_adult(adult)[lambda t: t.seed == 0],
+                                        params=params)
             _print(f"Issue #5 speed: Adult, {n}-eta regularized sweep", speed, out_dir, "speed")
         if "reductions" in parts:
             red = compare_reductions(adult, bounds=bounds, eg_table=eg_adult(adult))
@@ -546,7 +564,7 @@ def main(argv=None) -> int:
             split = load_split(name)
             ds_seeds = seeds if (args.seeds or args.quick or name != "german") else list(range(10))
             eg_tables = {"lr": eg_adult(split)} if name == "adult" and bounds is not None else None
-            runs = frontier_runs(split, seeds=ds_seeds, etas=etas, bounds=bounds, bases=bases,
+            runs = frontier_runs(split, seeds=ds_seeds, etas=etas, bounds=bounds, bases=bases, params=params,
                                  baseline_fit_seeds=ds_seeds if name != "adult" else ds_seeds[:1],
                                  eg_tables=eg_tables if name == "adult" else None,
                                  fk_methods=(["regularized", "lagrangian", "threshold"] if args.quick else None))

@@ -277,13 +277,13 @@ def export_bundle(
         later) and ``record`` (the decision record as a dict).
     """
     from .metrics import fairness_report
-    from .sweep import _predict_scores
+    from .sweep import predict_scores
 
     record.validate()
     spec = split.spec
     reports = {}
     for name, part in (("validation", split.validation), ("test", split.test)):
-        scores = _predict_scores(model, part.X, part.sensitive)
+        scores = predict_scores(model, split, part)
         if calibrator is not None:
             scores = calibrator.transform(scores, part.sensitive)
         reports[name] = fairness_report(part.y, scores, part.sensitive, threshold=threshold, n_boot=n_boot)
@@ -360,6 +360,7 @@ def export_bundle(
     manifest = {
         "format": FORMAT_VERSION, "created": record.created, "versions": library_versions(),
         "run_id": run.get("run_id"), "threshold": float(threshold), "torch_arch": arch,
+        "group_pooling": split.pooling.to_dict() if split.pooling is not None else None,
         "needs_sensitive_at_predict": bool(run.get("needs_sensitive_at_predict", False)),
         "files": {name: sha256_bytes(data) for name, data in sorted(files.items())},
     }
@@ -411,8 +412,14 @@ class ModelBundle:
         X = self.transform(frame)
         sens = frame[self.spec.sensitive].reset_index(drop=True) if self.spec.sensitive and all(
             c in frame for c in self.spec.sensitive) else None
+        model_sens = sens
+        if sens is not None and self.manifest.get("group_pooling"):
+            # The model saw intersection labels with small groups pooled: map rows the same way.
+            from .groups import SmallGroupPooling, group_labels
+
+            model_sens = SmallGroupPooling.from_dict(self.manifest["group_pooling"]).transform(group_labels(sens))
         if self.needs_sensitive_at_predict:
-            p = self.estimator.predict_proba(X, sensitive_features=sens)[:, 1]
+            p = self.estimator.predict_proba(X, sensitive_features=model_sens)[:, 1]
         else:
             p = self.estimator.predict_proba(X)[:, 1]
         if self.calibrator is not None:

@@ -153,3 +153,51 @@ def small_groups(labels, min_size: int) -> pd.Series:
     """Counts of the groups with fewer than ``min_size`` rows, smallest first."""
     counts = pd.Series(labels).value_counts()
     return counts[counts < min_size].sort_values()
+
+
+POOLED = "Other (small groups)"
+
+
+@dataclass(frozen=True)
+class SmallGroupPooling:
+    """The small-group policy for training: rare groups share one pooled label.
+
+    Fairness terms and constraints over a group of a handful of people are decided by noise (a
+    hard parity constraint over 5 people can force a constant classifier). Training therefore
+    sees the finest grouping (the intersection of the sensitive attributes) with every group
+    smaller than ``min_size`` training rows merged into ``"Other (small groups)"``. Keeping
+    the intersection protects the marginal groups too: a marginal rate is a weighted mean of its
+    intersections' rates. Metrics still report every group (small ones flagged).
+
+    Attributes
+    ----------
+    kept : tuple of str
+        Groups large enough to keep their own label.
+    pooled : tuple of str
+        Groups merged into the pooled label at training time.
+    """
+
+    kept: tuple
+    pooled: tuple
+    min_size: int
+
+    @classmethod
+    def fit(cls, labels, min_size: int = 30) -> "SmallGroupPooling":
+        counts = pd.Series(labels).value_counts()
+        small = counts[counts < min_size]
+        if len(counts) - len(small) < 1 or len(small) == 0:
+            return cls(kept=tuple(sorted(map(str, counts.index))), pooled=(), min_size=min_size)
+        return cls(kept=tuple(sorted(map(str, counts[counts >= min_size].index))),
+                   pooled=tuple(sorted(map(str, small.index))), min_size=min_size)
+
+    def transform(self, labels) -> pd.Series:
+        """Labels with every group not kept (small or unseen) replaced by the pooled label."""
+        s = pd.Series(labels).astype(str)
+        return s.where(s.isin(self.kept), POOLED).rename("group")
+
+    def to_dict(self) -> dict:
+        return {"kept": list(self.kept), "pooled": list(self.pooled), "min_size": self.min_size}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "SmallGroupPooling":
+        return cls(kept=tuple(d["kept"]), pooled=tuple(d["pooled"]), min_size=int(d["min_size"]))

@@ -71,8 +71,11 @@ def _group_stats(y, yhat, p, onehot, n_bins, weights=None):
     return s, c[:, 0], c[:, 1]
 
 
-def _rates_and_gaps(stats, bin_n, bin_gap):
-    """Group rates (B, G, ...) and gap metrics (B, ...) from sufficient statistics."""
+def _rates_and_gaps(stats, bin_n, bin_gap, include=None):
+    """Group rates (B, G, ...) and gap metrics (B, ...) from sufficient statistics.
+
+    ``include`` (G,) masks the groups that enter the gaps (all when None).
+    """
     with np.errstate(invalid="ignore", divide="ignore"):
         n, pos, sel, tp, fp, correct = (stats[..., i] for i in range(6))
         neg = n - pos
@@ -83,15 +86,15 @@ def _rates_and_gaps(stats, bin_n, bin_gap):
         acc = correct / n
         base = pos / n
         ece = np.abs(bin_gap).sum(-1) / bin_n.sum(-1)
-        present = n > 0
+        present = (n > 0) if include is None else (n > 0) & include
         sr = np.where(present, sel_rate, np.nan)
 
         def spread(a):
             return np.nanmax(a, -1) - np.nanmin(a, -1)
 
         dp = spread(sr)
-        eo = spread(np.where(pos > 0, tpr, np.nan))
-        fpr_gap = spread(np.where(neg > 0, fpr, np.nan))
+        eo = spread(np.where(present & (pos > 0), tpr, np.nan))
+        fpr_gap = spread(np.where(present & (neg > 0), fpr, np.nan))
         eodds = np.fmax(eo, fpr_gap)
         mx = np.nanmax(sr, -1)
         di = np.where(mx > 0, np.nanmin(sr, -1) / mx, 1.0)
@@ -163,6 +166,7 @@ def fairness_report(
     ci: float = 0.95,
     n_bins: int = 10,
     min_group_size: int = 30,
+    gap_min_group_size: int | None = None,
     random_state=0,
 ) -> FairnessReport:
     """Performance and fairness of scores, overall, by group and by intersection.
@@ -184,12 +188,19 @@ def fairness_report(
         Equal-width bins for the ECE.
     min_group_size : int
         Groups below this are flagged ``small`` in ``by_group``.
+    gap_min_group_size : int, optional
+        Groups below this size are left out of the gap metrics (default: ``min_group_size``):
+        a 4-person group's selection rate is mostly noise, and a max-min gap over it would be
+        decided by that noise. They stay in ``by_group`` (flagged), and ``in_gaps`` says which
+        groups entered the gaps. Use 0 to include every group.
     random_state : int or None
 
     Returns
     -------
     FairnessReport
     """
+    if gap_min_group_size is None:
+        gap_min_group_size = min_group_size
     y = np.asarray(y_true).astype(np.int64)
     p = np.clip(np.asarray(y_score, dtype=np.float64), 0.0, 1.0)
     if y.shape != p.shape:
@@ -224,16 +235,21 @@ def fairness_report(
     for level in levels:
         onehot = level.encoding.one_hot(dtype=np.float64)
         stats, bin_n, bin_gap = _group_stats(y, yhat, p, onehot, n_bins)
-        rates, gaps = _rates_and_gaps(stats, bin_n, bin_gap)
+        counts = stats[0, :, 0]
+        include = counts >= gap_min_group_size
+        if include.sum() < 2:  # too few large groups to compare: use every group
+            include = counts > 0
+        rates, gaps = _rates_and_gaps(stats, bin_n, bin_gap, include)
         table = pd.DataFrame({k: v[0] for k, v in rates.items()})
         table.insert(0, "n", stats[0, :, 0].astype(int))
         table.insert(0, "group", level.encoding.names)
         table.insert(0, "attribute", level.name)
         table["small"] = table["n"] < min_group_size
+        table["in_gaps"] = include
         gap_row = {"attribute": level.name, **{k: float(v[0]) for k, v in gaps.items()}}
         if W is not None:
             bstats, bbin_n, bbin_gap = _group_stats(y, yhat, p, onehot, n_bins, weights=W)
-            brates, bgaps = _rates_and_gaps(bstats, bbin_n, bbin_gap)
+            brates, bgaps = _rates_and_gaps(bstats, bbin_n, bbin_gap, include)
             with warnings.catch_warnings():
                 # A group with no positives (or negatives) has no TPR (FPR) in any replicate.
                 warnings.simplefilter("ignore", RuntimeWarning)
@@ -254,7 +270,8 @@ def fairness_report(
     small = by_group[by_group["small"]]
     if len(small):
         notes.append(
-            f"{len(small)} group(s) have fewer than {min_group_size} rows; their rates are uncertain: "
+            f"{len(small)} group(s) have fewer than {min_group_size} rows; their rates are uncertain"
+            + (" and they are left out of the gaps: " if gap_min_group_size >= min_group_size else ": ")
             + ", ".join(f"{g} ({n})" for g, n in zip(small["group"], small["n"]))
         )
     return FairnessReport(overall=overall, by_group=by_group, gaps=gaps, calibration=calibration,

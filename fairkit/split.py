@@ -19,7 +19,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from .data import DataError, DatasetSpec, binary_target, errors, validate
-from .groups import group_labels
+from .groups import SmallGroupPooling, group_labels
 
 
 def frame_hash(frame: pd.DataFrame) -> str:
@@ -75,6 +75,16 @@ class DatasetSplit:
     data_hash: str
     dropped_rows: int = 0
     notes: list = field(default_factory=list)
+    pooling: SmallGroupPooling | None = None
+
+    def model_groups(self, part: SplitPart) -> pd.Series:
+        """The group labels estimators train and predict with (small groups pooled).
+
+        See :class:`fairkit.groups.SmallGroupPooling`; metrics use ``part.sensitive`` instead.
+        """
+        if self.pooling is None:
+            return part.groups.rename("group")
+        return self.pooling.transform(part.groups)
 
     @property
     def parts(self) -> dict:
@@ -128,6 +138,7 @@ def split_dataset(
     seed: int = 0,
     val_size: float = 0.2,
     test_size: float = 0.2,
+    min_group_size: int = 30,
 ) -> DatasetSplit:
     """Split into train / validation / test stratified by group x label, and preprocess.
 
@@ -139,6 +150,9 @@ def split_dataset(
         Same seed, same split.
     val_size, test_size : float
         Fractions of the rows (with a known target) for validation and test.
+    min_group_size : int
+        Groups (intersections) with fewer training rows are pooled for training
+        (:meth:`DatasetSplit.model_groups`).
 
     Returns
     -------
@@ -192,8 +206,13 @@ def split_dataset(
             index=positions[ix],
         )
 
+    train = part(train_idx)
+    pooling = SmallGroupPooling.fit(train.groups, min_group_size)
+    if pooling.pooled:
+        notes.append(f"For training, {len(pooling.pooled)} group(s) with fewer than {min_group_size} training rows "
+                     f"share one label ('Other (small groups)'): {', '.join(pooling.pooled)}.")
     return DatasetSplit(
-        train=part(train_idx), validation=part(val_idx), test=part(test_idx), spec=spec,
+        train=train, validation=part(val_idx), test=part(test_idx), spec=spec, pooling=pooling,
         preprocessor=pre, feature_names=list(pre.get_feature_names_out()), seed=seed,
         data_hash=frame_hash(frame), dropped_rows=dropped, notes=notes,
     )

@@ -115,6 +115,11 @@ def plan_runs(methods, etas=None, seeds=(0,), *, fairness="demographic_parity", 
     return runs
 
 
+def predict_scores(model, split, part):
+    """Positive-class scores of a sweep model on a part of its split (groups as in training)."""
+    return _predict_scores(model, part.X, split.model_groups(part))
+
+
 def _predict_scores(model, X, sensitive):
     if getattr(model, "needs_sensitive_at_predict", False):
         return model.predict_proba(X, sensitive_features=sensitive)[:, 1]
@@ -148,7 +153,7 @@ def _row(run: RunSpec, model, split, fit_seconds: float, caught, n_boot: int = 0
         "warnings": "; ".join(sorted({str(w.message)[:200] for w in caught if issubclass(w.category, UserWarning)})),
     }
     for prefix, part in (("val", split.validation), ("test", split.test)):
-        scores = _predict_scores(model, part.X, part.sensitive)
+        scores = predict_scores(model, split, part)
         rep = fairness_report(part.y, scores, part.sensitive, n_boot=n_boot, random_state=run.seed)
         row.update({f"{prefix}_{k}": v for k, v in rep.summary().items()})
     return row
@@ -166,7 +171,7 @@ def fit_and_evaluate(run: RunSpec, split, *, n_boot: int = 0):
     with torch_threads(1), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         t0 = time.perf_counter()
-        model.fit(split.train.X, split.train.y, sensitive_features=split.train.sensitive)
+        model.fit(split.train.X, split.train.y, sensitive_features=split.model_groups(split.train))
         fit_seconds = time.perf_counter() - t0
         row = _row(run, model, split, fit_seconds, caught, n_boot)
     return row, model
@@ -189,7 +194,7 @@ def fit_group(task: list, split) -> list:
         warnings.simplefilter("always")
         t0 = time.perf_counter()
         models = fit_eta_batch(template, [r.eta for r, _ in task], split.train.X, split.train.y,
-                               sensitive_features=split.train.sensitive)
+                               sensitive_features=split.model_groups(split.train))
         share = (time.perf_counter() - t0) / len(task)
         return [(key, _row(run, m, split, share, caught, batched=len(task)), m) for (run, key), m in zip(task, models)]
 

@@ -31,3 +31,17 @@ def test_small_groups_and_counts():
     assert small_groups(labels, 3).to_dict() == {"b": 2}
     assert encode_groups(labels).counts().tolist() == [5, 2]
     assert encode_groups(np.array([[1, 2], [1, 3]])).names.tolist() == ["1 & 2", "1 & 3"]
+
+
+def test_small_group_pooling():
+    from fairkit.groups import POOLED, SmallGroupPooling
+
+    labels = ["a"] * 40 + ["b"] * 35 + ["c"] * 3 + ["d"] * 2
+    pool = SmallGroupPooling.fit(labels, min_size=30)
+    assert pool.kept == ("a", "b") and pool.pooled == ("c", "d")
+    out = pool.transform(["a", "c", "d", "new"]).tolist()
+    assert out == ["a", POOLED, POOLED, POOLED]
+    assert SmallGroupPooling.from_dict(pool.to_dict()) == pool
+    # Nothing to pool, or everything small: labels pass through unchanged.
+    assert SmallGroupPooling.fit(["a"] * 40 + ["b"] * 40).pooled == ()
+    assert SmallGroupPooling.fit(["a", "b", "c"]).transform(["a", "b"]).tolist() == ["a", "b"]

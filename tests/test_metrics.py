@@ -35,7 +35,7 @@ def scored(draw):
 def test_gaps_match_fairlearn(data):
     y, p, g = data
     yhat = (p >= 0.5).astype(int)
-    r = fairness_report(y, p, pd.Series(g, name="grp"))
+    r = fairness_report(y, p, pd.Series(g, name="grp"), gap_min_group_size=0)
     gaps = r.gaps.loc["grp"]
     assert gaps["demographic_parity_difference"] == pytest.approx(
         demographic_parity_difference(y, yhat, sensitive_features=g), abs=1e-12)
@@ -55,7 +55,7 @@ def test_hand_computed_tiny_case():
     y = [1, 1, 0, 0, 1, 0]
     p = [0.9, 0.2, 0.7, 0.1, 0.8, 0.3]
     s = ["a", "a", "a", "a", "b", "b"]
-    r = fairness_report(y, p, s)
+    r = fairness_report(y, p, s, gap_min_group_size=0)
     t = r.by_group.set_index("group")
     assert t.loc["a", "selection_rate"] == 0.5 and t.loc["b", "selection_rate"] == 0.5
     assert t.loc["a", "tpr"] == 0.5 and t.loc["b", "tpr"] == 1.0
@@ -138,3 +138,20 @@ def test_reliability_curve_points():
 def test_length_mismatch_is_a_clear_error():
     with pytest.raises(ValueError, match="rows"):
         fairness_report([0, 1], [0.1], ["a", "b"])
+
+
+def test_tiny_groups_are_reported_but_left_out_of_gaps():
+    rng = np.random.default_rng(3)
+    n = 600
+    g = np.where(np.arange(n) < 3, "tiny", rng.choice(["a", "b"], n))
+    y = rng.integers(0, 2, n)
+    p = np.where(g == "tiny", 0.99, rng.random(n) * 0.8)
+    default = fairness_report(y, p, pd.Series(g, name="g"))
+    everyone = fairness_report(y, p, pd.Series(g, name="g"), gap_min_group_size=0)
+    t = default.by_group.set_index("group")
+    assert t.loc["tiny", "small"] and not t.loc["tiny", "in_gaps"] and t.loc["a", "in_gaps"]
+    assert t.loc["tiny", "selection_rate"] == 1.0
+    sel = t.loc[["a", "b"], "selection_rate"]
+    assert default.gap("demographic_parity_difference") == pytest.approx(sel.max() - sel.min())
+    assert everyone.gap("demographic_parity_difference") > default.gap("demographic_parity_difference")
+    assert "left out of the gaps" in default.notes[0]

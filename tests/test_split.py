@@ -87,3 +87,15 @@ def test_bundled_split(name):
     s = split_dataset(frame, spec, seed=0)
     assert len(s.train) > len(s.test) > 0
     assert s.train.X.shape[1] == len(s.feature_names)
+
+
+def test_model_groups_pool_small_intersections():
+    frame, spec = load_dataset("compas")
+    s = split_dataset(frame, spec, seed=0)
+    model = s.model_groups(s.train)
+    counts = model.value_counts()
+    assert "Other (small groups)" in counts.index
+    assert (counts.drop("Other (small groups)") >= 30).all()
+    assert any("Other (small groups)" in n for n in s.notes)
+    # Metrics keep the real groups.
+    assert "Asian & Male" in set(s.train.groups)

@@ -7,6 +7,7 @@ verdicts; it never loads a model or changes one.
 from __future__ import annotations
 
 import pandas as pd
+import streamlit as st
 import plotly.graph_objects as go
 
 from fairkit.frontier import PERFORMANCE_AXES, UNFAIRNESS_AXES
@@ -15,6 +16,11 @@ from fairkit.store import AuditLog
 
 VERDICTS = {"comment": "Comment", "signoff": "Sign off", "dissent": "Dissent"}
 W_EXPORT = "w.review.export"
+# Form fields: not "w." keys, a half-written verdict is not remembered across pages.
+W_REVIEWER = "review.reviewer"
+W_VERDICT = "review.verdict"
+W_TEXT = "review.text"
+VERDICT_PROBLEM = "review.problem"
 
 
 def exports() -> list[dict]:
@@ -45,6 +51,20 @@ def verdicts(subject: str) -> pd.DataFrame:
 def add_verdict(kind: str, *, reviewer: str, subject: str, text: str, file: str) -> int:
     """Append a reviewer's comment, sign-off or dissent on an export; returns the entry id."""
     return AuditLog().append(kind, actor=reviewer, subject=subject, text=text.strip(), file=file)
+
+
+def submit_verdict(subject: str, file: str) -> None:
+    """Form callback: append the verdict, or keep the answers and say what is missing."""
+
+    ss = st.session_state
+    reviewer, kind, text = ss.get(W_REVIEWER, ""), ss.get(W_VERDICT, "comment"), ss.get(W_TEXT, "")
+    if not reviewer.strip():
+        ss[VERDICT_PROBLEM] = "Enter your name: every review entry says who made it."
+    elif kind != "signoff" and not text.strip():
+        ss[VERDICT_PROBLEM] = "Write the comment or the reason for the dissent."
+    else:
+        add_verdict(kind, reviewer=reviewer, subject=subject, text=text, file=file)
+        ss[W_TEXT] = ""  # the name and verdict stay for the next entry
 
 
 def selections() -> pd.DataFrame:

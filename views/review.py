@@ -51,20 +51,16 @@ else:
         st.caption("No comments, sign-offs or dissents yet.")
     else:
         show_table(verdicts, alt="Reviews of this decision")
-    with st.form("review.form", clear_on_submit=True):
-        reviewer = st.text_input("Your name (required)")
-        kind = st.radio("Verdict", list(rv.VERDICTS), format_func=rv.VERDICTS.get, horizontal=True)
-        text = st.text_area("Comment (required for a comment or a dissent)", height=90)
-        sent = st.form_submit_button("Add to the record", icon=":material/send:")
-    if sent:
-        if not reviewer.strip():
-            st.error("Enter your name: every review entry says who made it.", icon=":material/error:")
-        elif kind != "signoff" and not text.strip():
-            st.error("Write the comment or the reason for the dissent.", icon=":material/error:")
-        else:
-            rv.add_verdict(kind, reviewer=reviewer, subject=subject, text=text,
-                           file=chosen.get("file", ""))
-            st.rerun()
+    with st.form("review.form", clear_on_submit=False):
+        st.text_input("Your name (required)", key=rv.W_REVIEWER)
+        st.radio("Verdict", list(rv.VERDICTS), format_func=rv.VERDICTS.get, horizontal=True,
+                 key=rv.W_VERDICT)
+        st.text_area("Comment (required for a comment or a dissent)", height=90, key=rv.W_TEXT)
+        st.form_submit_button("Add to the record", icon=":material/send:", on_click=rv.submit_verdict,
+                              args=(subject, chosen.get("file", "")))
+    problem = st.session_state.pop(rv.VERDICT_PROBLEM, None)
+    if problem:
+        st.error(problem, icon=":material/error:")
 
 st.subheader("Recorded selections")
 selections = rv.selections()

@@ -10,6 +10,8 @@ from fairkit.estimators.adversarial import (
     GradientReversalLayer,
 )
 from fairkit.estimators.lagrangian import LagrangianFairnessTrainer
+from fairkit.estimators.postprocess import ThresholdPostProcessor
+from fairkit.estimators.reductions import ReductionsWrapper
 from fairkit.estimators.regularized import FairRegularizedClassifier
 
 __all__ = [
@@ -18,4 +20,6 @@ __all__ = [
     "GradientReversalFunction",
     "GradientReversalLayer",
     "LagrangianFairnessTrainer",
+    "ReductionsWrapper",
+    "ThresholdPostProcessor",
 ]

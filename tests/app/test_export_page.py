@@ -1,0 +1,104 @@
+"""The Export page through AppTest: required answers, preview, the saved bundle and its log."""
+
+from __future__ import annotations
+
+import zipfile
+
+import numpy as np
+
+from fairkit.export import load_bundle
+from fairkit.store import AuditLog
+from ui import results as ur
+from ui import tradeoffs as ut
+
+from .conftest import new_session, texts
+
+
+def buttons(at) -> dict:
+    return {b.key: b for b in at.button}
+
+
+def test_needs_a_selected_model(fast_env):
+    at = new_session()
+    at.switch_page("views/export.py").run()
+    assert any("Select a model on the Trade-offs page" in i for i in texts(at.info))
+
+
+def test_export_writes_logs_and_records_the_decision(trained, fast_env):
+    at = trained
+    at.switch_page("views/tradeoffs.py").run()
+    at.selectbox(key=ut.W_UNFAIRNESS).set_value("disparate_impact_gap").run()
+    at.selectbox(key=ut.W_METHOD).set_value("threshold").run()
+    at.select_slider(key=ut.W_ETA).set_value(1.0).run()
+    run_id = at.session_state[ur.SELECTED_RUN]
+    at.switch_page("views/export.py").run()
+    assert not at.exception, at.exception
+    assert any("needs the sensitive attribute" in w for w in texts(at.warning))
+
+    # Both buttons stay disabled, with a message, until rationale and decider are given.
+    assert buttons(at)["export.go"].disabled and buttons(at)["export.preview"].disabled
+    assert any("write a rationale and the decider's name" in i for i in texts(at.info))
+    at.text_input(key="w.export.decider").input("Dr. Decider").run()
+    assert buttons(at)["export.go"].disabled
+    assert any("write a rationale." in i for i in texts(at.info))
+    rationale = "Meets the 80% rule on test. [click](http://evil.example) $x$"
+    at.text_area(key="w.export.rationale").input(rationale).run()
+    at.text_area(key="w.export.purpose").input("Decide which credit applications get a manual review.").run()
+    at.slider(key="w.export.threshold").set_value(0.45).run()
+    assert not buttons(at)["export.go"].disabled
+
+    at.button(key="export.preview").click().run()
+    preview = next(m.value for m in at.markdown if m.value.startswith("# Decision record"))
+    assert "Decided by **Dr. Decider**" in preview
+    assert "\\[click\\](http\\://evil.example) \\$x\\$" in preview  # user text is escaped
+    assert not (fast_env / "exports").exists() or not list((fast_env / "exports").iterdir())
+    assert AuditLog().entries(kind="export").empty  # a preview is neither saved nor logged
+
+    at.button(key="export.go").click().run()
+    assert not at.exception, at.exception
+    assert any("Exported and logged" in s for s in texts(at.success))
+    saved = list((fast_env / "exports").glob("*.zip"))
+    assert len(saved) == 1 and saved[0].name.startswith("german-threshold-eta1-")
+    log = AuditLog().entries(kind="export")
+    assert len(log) == 1
+    entry = log.iloc[0]
+    assert entry.actor == "Dr. Decider" and entry.details["file"] == saved[0].name
+    assert entry.details["run_id"] == run_id and entry.details["threshold"] == 0.45
+    assert entry.details["unfairness_axis"] == "disparate_impact_gap"
+    assert entry.subject == entry.details["manifest_sha256"]
+
+    # The bundle: what the committee approved, loadable and consistent with the record.
+    bundle = load_bundle(saved[0], expected_manifest_sha256=entry.subject)
+    assert bundle.needs_sensitive_at_predict and bundle.threshold == 0.45
+    rec = bundle.record
+    assert rec["rationale"] == rationale and rec["decider"] == "Dr. Decider"
+    assert rec["content"]["selected"]["run_id"] == run_id
+    assert rec["content"]["sweep"]["methods"] == ["unconstrained", "regularized", "threshold"]
+    assert bundle.frontier is not None and "unfairness_test" in bundle.frontier
+    names = set(zipfile.ZipFile(saved[0]).namelist())
+    assert {"decision_record.md", "frontier.csv", "metrics.json", "manifest.json"} <= names
+    frame = at.session_state["fk.frame"].head(20)
+    p = bundle.predict_proba(frame)
+    assert p.shape == (20,) and np.all((p >= 0) & (p <= 1))
+
+    # The download offers the same bytes, and the record is shown.
+    download = at.get("download_button")
+    assert len(download) == 1
+    shown = next(m.value for m in at.markdown if m.value.startswith("# Decision record"))
+    assert "**yes**" in shown  # needs the sensitive attribute at prediction time
+
+
+def test_export_with_group_calibration(trained, fast_env):
+    at = trained
+    at.switch_page("views/tradeoffs.py").run()
+    at.switch_page("views/export.py").run()
+    at.text_input(key="w.export.decider").input("D").run()
+    at.text_area(key="w.export.rationale").input("Calibrated per group.").run()
+    at.radio(key="w.export.calibration").set_value("platt").run()
+    at.button(key="export.go").click().run()
+    assert not at.exception, at.exception
+    (saved,) = (fast_env / "exports").glob("*.zip")
+    bundle = load_bundle(saved)
+    assert bundle.calibrator is not None and bundle.record["content"]["selected"]["calibrated"]
+    assert "after group calibration" in next(
+        m.value for m in at.markdown if m.value.startswith("# Decision record"))

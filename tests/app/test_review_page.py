@@ -1,0 +1,82 @@
+"""The Review page through AppTest: recorded exports with integrity checks, and verdicts."""
+
+from __future__ import annotations
+
+import zipfile
+
+from fairkit.store import AuditLog
+from ui import tradeoffs as ut
+
+from .conftest import new_session, texts
+
+
+def export_one(at, rationale="Within tolerance; smallest accuracy loss.") -> None:
+    at.switch_page("views/tradeoffs.py").run()
+    at.select_slider(key=ut.W_ETA).set_value(1.0).run()
+    at.text_input(key=ut.W_ACTOR).input("Ana").run()
+    at.button(key="tradeoffs.record").click().run()
+    at.switch_page("views/export.py").run()
+    at.text_input(key="w.export.decider").input("Dr. Decider").run()
+    at.text_area(key="w.export.rationale").input(rationale).run()
+    at.button(key="export.go").click().run()
+    assert not at.exception, at.exception
+
+
+def test_empty_review(fast_env):
+    at = new_session()
+    at.switch_page("views/review.py").run()
+    assert any("No decision has been exported yet" in i for i in texts(at.info))
+    assert not at.exception
+
+
+def test_committee_reads_the_record_and_signs_off(trained, fast_env):
+    export_one(trained)
+    # The committee works in another browser session: it sees the recorded decision only.
+    at = new_session()
+    at.switch_page("views/review.py").run()
+    assert not at.exception, at.exception
+    assert any("Integrity verified" in s for s in texts(at.success))
+    record = next(m.value for m in at.markdown if m.value.startswith("# Decision record"))
+    assert "Within tolerance; smallest accuracy loss." in record and "**Dr. Decider**" in record
+    assert "eta **1.0000**" in record
+    assert len(at.get("plotly_chart")) == 1  # the frontier snapshot
+    selections = next(t.value for t in at.table if t.proto.alt == "Recorded selections")
+    assert list(selections["By"]) == ["Ana"] and list(selections["Method"]) == ["regularized"]
+
+    # A verdict needs a name; a dissent needs a reason.
+    form_submit = at.button[0]
+    at.radio[0].set_value("dissent")
+    form_submit.click().run()
+    assert any("Enter your name" in e for e in texts(at.error))
+    at.text_input[0].input("Prof. Reviewer")
+    at.radio[0].set_value("dissent")
+    at.button[0].click().run()
+    assert any("reason for the dissent" in e for e in texts(at.error))
+    assert at.text_input[0].value == "Prof. Reviewer"  # nothing typed is lost
+    at.text_input[0].input("Prof. Reviewer")
+    at.radio[0].set_value("signoff")
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    reviews = next(t.value for t in at.table if t.proto.alt == "Reviews of this decision")
+    assert list(reviews["Reviewer"]) == ["Prof. Reviewer"] and list(reviews["Verdict"]) == ["Sign off"]
+    (export,) = AuditLog().entries(kind="export").itertuples()
+    (signoff,) = AuditLog().entries(kind="signoff").itertuples()
+    assert signoff.subject == export.subject  # the verdict is tied to the manifest hash
+
+
+def test_a_modified_bundle_is_refused(trained, fast_env):
+    export_one(trained)
+    (path,) = (fast_env / "exports").glob("*.zip")
+    # Rewrite the rationale inside the zip, leaving the manifest as it was.
+    with zipfile.ZipFile(path) as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    members["decision_record.md"] = members["decision_record.md"].replace(b"Within", b"Outside")
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    at = new_session()
+    at.switch_page("views/review.py").run()
+    assert not at.exception, at.exception
+    errors = texts(at.error)
+    assert any("cannot be trusted" in e and "decision\\_record.md" in e for e in errors), errors
+    assert not any(m.value.startswith("# Decision record") for m in at.markdown)
