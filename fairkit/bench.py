@@ -482,6 +482,19 @@ def scale_benchmark(rows=(20_000, 200_000), *, n_etas=8, params=None, timeout=36
 # CLI
 # ------------------------------------------------------------------------------------------
 
+def _fmt(v) -> str:
+    if isinstance(v, (float, np.floating)):
+        return "nan" if not np.isfinite(v) else f"{v:.4g}"
+    return str(v)
+
+
+def to_markdown(table: pd.DataFrame) -> str:
+    """A GitHub markdown table (no optional dependency)."""
+    lines = ["| " + " | ".join(map(str, table.columns)) + " |", "|" + "---|" * len(table.columns)]
+    lines += ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in table.itertuples(index=False)]
+    return "\n".join(lines)
+
+
 def _print(title: str, table: pd.DataFrame, out_dir: Path | None, name: str) -> None:
     print(f"\n## {title}\n")
     with pd.option_context("display.width", 200, "display.max_columns", 40, "display.float_format", "{:.4g}".format):
@@ -489,7 +502,7 @@ def _print(title: str, table: pd.DataFrame, out_dir: Path | None, name: str) -> 
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
         table.to_csv(out_dir / f"{name}.csv", index=False)
-        (out_dir / f"{name}.md").write_text(f"## {title}\n\n" + table.to_markdown(index=False, floatfmt=".4g") + "\n")
+        (out_dir / f"{name}.md").write_text(f"## {title}\n\n" + to_markdown(table) + "\n")
 
 
 def torch_params(**kw) -> dict:

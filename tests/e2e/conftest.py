@@ -4,7 +4,8 @@ Fixtures
 --------
 streamlit_server (session)
     Base URL (``http://127.0.0.1:<port>``) of ``streamlit run app.py`` started from the repo's
-    ``.venv`` on a free port, with ``FAIRKIT_HOME`` in a temporary folder. Stopped by its
+    ``.venv`` on a free port, with ``FAIRKIT_HOME`` in a temporary folder and the
+    ``FAIRKIT_FAST_TRAINING=1`` hook (sweeps train tiny logistic models). Stopped by its
     process id at the end of the session; its log is copied to
     ``test-artifacts/streamlit-e2e.log``. ``run_streamlit(home)`` starts a private server
     for tests that need a fresh process (``server.py``).
@@ -33,6 +34,9 @@ import pytest
 from .helpers import UI_TIMEOUT, wait_for_app
 from .server import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, run_streamlit
 
+# Sweeps in the browser tests train small logistic models for a few epochs (ui/results.py).
+FAST_ENV = {"FAIRKIT_FAST_TRAINING": "1", "OMP_NUM_THREADS": "1"}
+
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_makereport(item, call):
@@ -47,7 +51,7 @@ def streamlit_server(tmp_path_factory) -> str:
     """Base URL of one ``streamlit run app.py`` shared by the whole test session."""
     home = tmp_path_factory.mktemp("fairkit_home")
     try:
-        with run_streamlit(home) as url:
+        with run_streamlit(home, env=FAST_ENV) as url:
             yield url
     finally:
         # Keep the server log next to the screenshots for post-mortems.

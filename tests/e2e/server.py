@@ -55,16 +55,17 @@ def _stop(proc: subprocess.Popen, timeout: float = 10.0) -> None:
 
 
 @contextlib.contextmanager
-def run_streamlit(home: Path):
+def run_streamlit(home: Path, env: dict | None = None):
     """Run ``streamlit run app.py`` on a free port until the block ends; yield its base URL.
 
     ``home`` becomes ``FAIRKIT_HOME`` and holds the server log, which is quoted when the
-    server dies or is not healthy within ``SERVER_START_TIMEOUT``.
+    server dies or is not healthy within ``SERVER_START_TIMEOUT``. ``env`` adds environment
+    variables (for example the ``FAIRKIT_FAST_TRAINING=1`` test hook).
     """
     log_path = home / "streamlit.log"
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
-    env = dict(os.environ, FAIRKIT_HOME=str(home), PYTHONUNBUFFERED="1")
+    env = dict(os.environ, **(env or {}), FAIRKIT_HOME=str(home), PYTHONUNBUFFERED="1")
     cmd = [
         _python(), "-m", "streamlit", "run", "app.py",
         "--server.port", str(port), "--server.headless", "true",
