@@ -57,6 +57,10 @@ QUICK_ETAS = {
 #: Demographic-parity difference bounds of the fairlearn baselines.
 BOUNDS = [0.005, 0.01, 0.015, 0.02, 0.03, 0.04, 0.05, 0.06, 0.08, 0.1, 0.12, 0.15, 0.2, 0.25, 0.3, 0.4]
 QUICK_BOUNDS = [0.01, 0.05]
+#: Bounds of the ReductionsWrapper comparison (a subset of BOUNDS, whose EG fits it reuses).
+REDUCTION_BOUNDS = [0.01, 0.02, 0.05, 0.1]
+#: Bounds of EG(HistGradientBoosting), fewer because each EG fit is ~50 boosting fits.
+HGB_BOUNDS = [0.01, 0.02, 0.05, 0.1, 0.2]
 #: Tolerances of the plain ThresholdOptimizer baseline (fairlearn's ``tol``).
 TO_TOLS = [0.0, 0.01, 0.02, 0.05, 0.1, 0.2]
 
@@ -171,34 +175,51 @@ def fairlearn_eg_runs(split, bounds, seeds=(0,), *, base="lr", fit_seeds=None) -
     return pd.DataFrame(rows)
 
 
-def fairlearn_gridsearch_runs(split, seeds=(0,), *, base="lr", grid_size=16) -> pd.DataFrame:
-    """Plain fairlearn ``GridSearch``: every learner of its Lagrange grid is one frontier point."""
+def fairlearn_gridsearch_runs(split, seeds=(0,), *, base="lr", grid_size=16, fit_seeds=None) -> pd.DataFrame:
+    """Plain fairlearn ``GridSearch``: every learner of its Lagrange grid is one frontier point.
+
+    GridSearch's prediction is deterministic, so seeds without their own fit (``fit_seeds``,
+    default ``seeds``) repeat the first fit's rows; that keeps every seed's union complete.
+    """
     from fairlearn.reductions import DemographicParity, GridSearch
 
-    rows = []
-    for s in seeds:
+    fit_seeds = list(seeds) if fit_seeds is None else list(fit_seeds)
+    fitted = {}
+    for s in fit_seeds:
         gs = GridSearch(_base(base, s), DemographicParity(), grid_size=grid_size)
         t0 = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             gs.fit(split.train.X, split.train.y, sensitive_features=_sens(split.train))
         secs = time.perf_counter() - t0
+        rows = []
         for i, pred in enumerate(gs.predictors_):
             row = {"method": f"gridsearch_{base}", "family": "fairlearn", "eta": float(i), "bound": np.nan,
-                   "seed": s, "fit_seconds": secs / len(gs.predictors_), "needs_sensitive_at_predict": False}
+                   "fit_seconds": secs / len(gs.predictors_), "needs_sensitive_at_predict": False}
             row.update(_metrics(split, lambda part, p=pred: p.predict(part.X)))
             rows.append(_no_auc(row))
-    return pd.DataFrame(rows)
+        fitted[s] = rows
+    out = []
+    for s in seeds:
+        own = s in fitted
+        out += [{**r, "seed": s, "fit_seconds": r["fit_seconds"] if own else np.nan}
+                for r in fitted[s if own else fit_seeds[0]]]
+    return pd.DataFrame(out)
 
 
-def fairlearn_threshold_runs(split, seeds=(0,), *, base="lr", tols=None) -> pd.DataFrame:
-    """Plain fairlearn ``ThresholdOptimizer`` (DP, accuracy objective) at several tolerances."""
+def fairlearn_threshold_runs(split, seeds=(0,), *, base="lr", tols=None, fit_seeds=None) -> pd.DataFrame:
+    """Plain fairlearn ``ThresholdOptimizer`` (DP, accuracy objective) at several tolerances.
+
+    Seeds without their own fit (see ``fit_seeds``) reuse the first fit; ``predict`` (randomized
+    thresholds) is always seeded by the run's seed.
+    """
     from fairlearn.postprocessing import ThresholdOptimizer
 
     tols = TO_TOLS if tols is None else tols
+    fit_seeds = list(seeds) if fit_seeds is None else list(fit_seeds)
     rows = []
     for s in seeds:
-        est = _base(base, s)
+        est = _base(base, s if s in fit_seeds else fit_seeds[0])
         t0 = time.perf_counter()
         # fairlearn's interpolated thresholder writes probabilities into an array of X's dtype;
         # float32 features make that fail, so the baseline gets float64.
@@ -213,7 +234,8 @@ def fairlearn_threshold_runs(split, seeds=(0,), *, base="lr", tols=None) -> pd.D
                 warnings.simplefilter("ignore")
                 to.fit(X64, split.train.y, sensitive_features=_sens(split.train))
             row = {"method": f"threshold_{base}", "family": "fairlearn", "eta": np.nan, "bound": tol, "seed": s,
-                   "fit_seconds": base_secs + time.perf_counter() - t0, "needs_sensitive_at_predict": True}
+                   "fit_seconds": (base_secs + time.perf_counter() - t0) if s in fit_seeds else np.nan,
+                   "needs_sensitive_at_predict": True}
             row.update(_metrics(split, lambda part, to=to, s=s: to.predict(
                 part.X.astype(np.float64), sensitive_features=_sens(part), random_state=s)))
             rows.append(_no_auc(row))
@@ -334,16 +356,18 @@ def frontier_runs(split, *, seeds, etas=None, bounds=None, bases=("lr", "hgb"), 
     bounds = BOUNDS if bounds is None else bounds
     fk_methods = fk_methods or BLIND_METHODS + AWARE_EXTRA
     parts = [fairkit_runs(split, fk_methods, etas, seeds, params=params)]
-    bseeds = list(seeds) if baseline_fit_seeds is None else list(baseline_fit_seeds)
+    # LogisticRegression, and HistGradientBoosting below 10,000 rows (no early stopping), fit
+    # the same model whatever the seed: by default the baselines are fitted once (first seed)
+    # and only their randomized predictions are reseeded per seed.
+    bseeds = list(seeds[:1]) if baseline_fit_seeds is None else list(baseline_fit_seeds)
     for base in bases:
         if eg_tables and base in eg_tables:
             parts.append(eg_tables[base])
         else:
             parts.append(fairlearn_eg_runs(split, bounds if base != "hgb" or hgb_bounds is None else hgb_bounds,
-                                           seeds, base=base,
-                                           fit_seeds=[seeds[0]] if base == "lr" else bseeds))
-        parts.append(fairlearn_gridsearch_runs(split, bseeds, base=base, grid_size=grid_size))
-        parts.append(fairlearn_threshold_runs(split, bseeds, base=base))
+                                           seeds, base=base, fit_seeds=bseeds))
+        parts.append(fairlearn_gridsearch_runs(split, seeds, base=base, grid_size=grid_size, fit_seeds=bseeds))
+        parts.append(fairlearn_threshold_runs(split, seeds, base=base, fit_seeds=bseeds))
     return pd.concat(parts, ignore_index=True)
 
 
@@ -523,6 +547,8 @@ def main(argv=None) -> int:
     p.add_argument("--out", default="benchmarks/results", help="where CSV / markdown tables go ('' = none)")
     p.add_argument("--max-epochs", type=int, default=None,
                    help="override the torch methods' max_epochs (registry default 20); for smoke tests")
+    p.add_argument("--threads", type=int, default=None,
+                   help="limit torch and BLAS/OpenMP threads (both sides), e.g. 1 on a loaded 2-core machine")
     p.add_argument("--bases", default="lr,hgb", help="fairlearn base learners for the frontier comparison")
     args = p.parse_args(argv)
 
@@ -543,8 +569,14 @@ def main(argv=None) -> int:
     seeds = list(range(n_seeds))
     bases = [b for b in args.bases.split(",") if b]
     params = torch_params(max_epochs=args.max_epochs) if args.max_epochs else None
+    if args.threads:
+        import torch
+        from threadpoolctl import threadpool_limits
+
+        torch.set_num_threads(args.threads)
+        threadpool_limits(args.threads)
     print(f"fairkit bench: datasets={datasets} seeds={n_seeds} quick={args.quick} parts={sorted(parts)} "
-          f"cpus={os.cpu_count()}")
+          f"cpus={os.cpu_count()} threads={args.threads or 'default'}")
     t_start = time.perf_counter()
 
     eg_cache: dict = {}
@@ -568,7 +600,7 @@ def main(argv=None) -> int:
                                         params=params)
             _print(f"Issue #5 speed: Adult, {n}-eta regularized sweep", speed, out_dir, "speed")
         if "reductions" in parts:
-            red = compare_reductions(adult, bounds=bounds, eg_table=eg_adult(adult))
+            red = compare_reductions(adult, bounds=QUICK_BOUNDS if args.quick else REDUCTION_BOUNDS, eg_table=eg_adult(adult))
             _print("Issue #4: ReductionsWrapper vs ExponentiatedGradient (Adult, LogReg)", red, out_dir, "reductions")
 
     if "frontier" in parts:
@@ -578,7 +610,7 @@ def main(argv=None) -> int:
             ds_seeds = seeds if (args.seeds or args.quick or name != "german") else list(range(10))
             eg_tables = {"lr": eg_adult(split)} if name == "adult" and bounds is not None else None
             runs = frontier_runs(split, seeds=ds_seeds, etas=etas, bounds=bounds, bases=bases, params=params,
-                                 baseline_fit_seeds=ds_seeds if name != "adult" else ds_seeds[:1],
+                                 hgb_bounds=None if args.quick else HGB_BOUNDS,
                                  eg_tables=eg_tables if name == "adult" else None,
                                  fk_methods=(["regularized", "lagrangian", "threshold"] if args.quick else None))
             if out_dir is not None:

@@ -30,7 +30,7 @@ from fairkit.export import (
 )
 from fairkit.frontier import pareto_front
 from fairkit.store import AuditLog, default_home
-from fairkit.sweep import _predict_scores
+from fairkit.sweep import predict_scores
 
 from .display import md
 
@@ -60,7 +60,7 @@ def fit_calibrator(method: str, model, split):
         return None
     val = split.validation
     cal = GroupFairnessCalibrator(method=method)
-    return cal.fit(_predict_scores(model, val.X, val.sensitive), val.y, val.sensitive)
+    return cal.fit(predict_scores(model, split, val), val.y, val.sensitive)
 
 
 def build_bundle(path, *, model, split, row: dict, results: pd.DataFrame, settings,
@@ -133,11 +133,14 @@ def _code(text) -> str:
 
 
 def record_markdown(rec: dict) -> str:
-    """The decision record as Markdown that is safe to render: every piece of text that came
-    from a user (answers, column and group names) is escaped."""
+    """The decision record as Markdown that is safe to render in the page: every piece of text
+    that came from a user (answers, column and group names) is escaped, and headings start at
+    level 3. The bundle's own ``decision_record.md`` is unchanged."""
     safe = _deep_escape({k: v for k, v in rec.items() if k != "content"})
     for field in ("purpose", "intended_use", "rationale", "fairness_rationale"):
         safe[field] = md_block(rec.get(field))
+    # The record shows the definition with spaces for underscores; escape after that.
+    safe["fairness_definition"] = md(str(rec.get("fairness_definition", "")).replace("_", " "))
     content = _deep_escape(rec["content"])
     spec = dict(content["spec"])
     raw_spec = rec["content"]["spec"]
@@ -146,7 +149,9 @@ def record_markdown(rec: dict) -> str:
     spec["sensitive"] = [_code(s) for s in raw_spec["sensitive"]]
     content["spec"] = spec
     safe["content"] = content
-    return render_record_markdown(safe)
+    # Two levels down, so the record's headings sit under the page's own.
+    return "\n".join("##" + line if line.startswith("#") else line
+                     for line in render_record_markdown(safe).splitlines())
 
 
 # --------------------------------------------------------------------------- reading exports

@@ -13,7 +13,7 @@ import streamlit as st
 from fairkit.calibration import GroupFairnessCalibrator, calibration_by_group, reliability_curve
 from fairkit.groups import group_hierarchy
 from fairkit.metrics import fairness_report
-from fairkit.sweep import _predict_scores
+from fairkit.sweep import predict_scores
 
 from . import results as ur
 
@@ -35,7 +35,7 @@ def _part(split, name: str):
 def scores(data_key: str, run_id: str, part: str, _split) -> np.ndarray:
     """The run's positive-class probabilities on one part (``"validation"`` or ``"test"``)."""
     p = _part(_split, part)
-    return _predict_scores(ur.model(run_id), p.X, p.sensitive)
+    return predict_scores(ur.model(run_id), _split, p)
 
 
 @st.cache_data(show_spinner="Computing group metrics with bootstrap intervals...", max_entries=32)

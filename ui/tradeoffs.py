@@ -17,7 +17,7 @@ import streamlit as st
 from fairkit.frontier import metric_column
 from fairkit.methods import METHODS
 from fairkit.metrics import fairness_report
-from fairkit.sweep import _predict_scores
+from fairkit.sweep import predict_scores
 
 from . import results as ur
 from . import state
@@ -181,7 +181,7 @@ def run_metrics(data_key: str, run_id: str, _split) -> dict:
     model = ur.model(run_id)
     out = {}
     for name, part in (("validation", _split.validation), ("test", _split.test)):
-        scores = _predict_scores(model, part.X, part.sensitive)
+        scores = predict_scores(model, _split, part)
         out[name] = _report_values(part.y, scores, part.sensitive)
     return out
 

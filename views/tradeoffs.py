@@ -49,7 +49,7 @@ def chooser(results, split, unfairness: str, performance: str, tolerance: float,
     """Method, eta, chart and side panel: a slider move re-renders only this block."""
     ut.sync_selection(results)
     methods = list(dict.fromkeys(results["method"]))
-    left, right = st.columns([3, 2], gap="large")
+    left, right = st.columns([5, 4], gap="large")
     with left:
         m_col, e_col = st.columns([2, 3])
         method = m_col.selectbox("Method", methods, key=ut.W_METHOD, format_func=ut.method_label)

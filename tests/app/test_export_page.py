@@ -48,8 +48,9 @@ def test_export_writes_logs_and_records_the_decision(trained, fast_env):
     assert not buttons(at)["export.go"].disabled
 
     at.button(key="export.preview").click().run()
-    preview = next(m.value for m in at.markdown if m.value.startswith("# Decision record"))
+    preview = next(m.value for m in at.markdown if m.value.startswith("### Decision record"))
     assert "Decided by **Dr. Decider**" in preview
+    assert "**demographic parity**" in preview
     assert "\\[click\\](http\\://evil.example) \\$x\\$" in preview  # user text is escaped
     assert not (fast_env / "exports").exists() or not list((fast_env / "exports").iterdir())
     assert AuditLog().entries(kind="export").empty  # a preview is neither saved nor logged
@@ -84,7 +85,7 @@ def test_export_writes_logs_and_records_the_decision(trained, fast_env):
     # The download offers the same bytes, and the record is shown.
     download = at.get("download_button")
     assert len(download) == 1
-    shown = next(m.value for m in at.markdown if m.value.startswith("# Decision record"))
+    shown = next(m.value for m in at.markdown if m.value.startswith("### Decision record"))
     assert "**yes**" in shown  # needs the sensitive attribute at prediction time
 
 
@@ -101,4 +102,4 @@ def test_export_with_group_calibration(trained, fast_env):
     bundle = load_bundle(saved)
     assert bundle.calibrator is not None and bundle.record["content"]["selected"]["calibrated"]
     assert "after group calibration" in next(
-        m.value for m in at.markdown if m.value.startswith("# Decision record"))
+        m.value for m in at.markdown if m.value.startswith("### Decision record"))

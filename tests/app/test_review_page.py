@@ -36,7 +36,7 @@ def test_committee_reads_the_record_and_signs_off(trained, fast_env):
     at.switch_page("views/review.py").run()
     assert not at.exception, at.exception
     assert any("Integrity verified" in s for s in texts(at.success))
-    record = next(m.value for m in at.markdown if m.value.startswith("# Decision record"))
+    record = next(m.value for m in at.markdown if m.value.startswith("### Decision record"))
     assert "Within tolerance; smallest accuracy loss." in record and "**Dr. Decider**" in record
     assert "eta **1.0000**" in record
     assert len(at.get("plotly_chart")) == 1  # the frontier snapshot
@@ -79,4 +79,4 @@ def test_a_modified_bundle_is_refused(trained, fast_env):
     assert not at.exception, at.exception
     errors = texts(at.error)
     assert any("cannot be trusted" in e and "decision\\_record.md" in e for e in errors), errors
-    assert not any(m.value.startswith("# Decision record") for m in at.markdown)
+    assert not any(m.value.startswith("### Decision record") for m in at.markdown)
