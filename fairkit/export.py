@@ -85,6 +85,42 @@ def _split_torch(estimator):
     return est, buf.getvalue(), arch
 
 
+def _onnx_export(model, X_check: np.ndarray) -> tuple[bytes | None, dict]:
+    """The predictor network as ONNX (input ``x``: float32 features, output ``logit``).
+
+    Written only when it converts and when onnxruntime reproduces ``predict_proba`` on
+    ``X_check`` within 1e-5; the check's result goes into the manifest either way.
+    """
+    import torch.nn as nn
+
+    module = getattr(model, "module_", None)
+    if not isinstance(module, nn.Module):
+        return None, {"written": False, "reason": "not a torch network (no ONNX conversion)"}
+    try:
+        import warnings as _w
+
+        import onnxruntime as ort
+        import torch
+
+        net = copy.deepcopy(module).to(dtype=torch.float32).eval()
+        buf = io.BytesIO()
+        with _w.catch_warnings():
+            _w.simplefilter("ignore")  # the legacy exporter announces its deprecation
+            torch.onnx.export(net, (torch.zeros(1, X_check.shape[1]),), buf, dynamo=False, input_names=["x"],
+                              output_names=["logit"], dynamic_axes={"x": {0: "n"}, "logit": {0: "n"}})
+        data = buf.getvalue()
+        sess = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+        logit = sess.run(None, {"x": X_check.astype(np.float32)})[0].reshape(-1)
+        p_onnx = 1 / (1 + np.exp(-logit.astype(np.float64)))
+        diff = float(np.max(np.abs(p_onnx - model.predict_proba(X_check)[:, 1])))
+    except Exception as exc:  # an exporter or runtime limitation: the bundle is still complete
+        return None, {"written": False, "reason": f"{type(exc).__name__}: {exc}"[:300]}
+    if diff > 1e-5:
+        return None, {"written": False, "reason": f"ONNX predictions differ by {diff:.2e}"}
+    return data, {"written": True, "input": "x", "output": "logit (apply a sigmoid for the probability)",
+                  "max_abs_diff_on_test": diff}
+
+
 def _restore_torch(estimator, weights: bytes, arch: dict):
     import torch
 
@@ -339,6 +375,9 @@ def export_bundle(
 
     files: dict[str, bytes] = {}
     est, weights, arch = _split_torch(model)
+    onnx_bytes, onnx_info = _onnx_export(model, split.test.X)
+    if onnx_bytes is not None:
+        files["model.onnx"] = onnx_bytes
     buf = io.BytesIO()
     joblib.dump(est, buf)
     files["estimator.joblib"] = buf.getvalue()
@@ -361,6 +400,7 @@ def export_bundle(
         "format": FORMAT_VERSION, "created": record.created, "versions": library_versions(),
         "run_id": run.get("run_id"), "threshold": float(threshold), "torch_arch": arch,
         "group_pooling": split.pooling.to_dict() if split.pooling is not None else None,
+        "onnx": onnx_info,
         "needs_sensitive_at_predict": bool(run.get("needs_sensitive_at_predict", False)),
         "files": {name: sha256_bytes(data) for name, data in sorted(files.items())},
     }

@@ -50,6 +50,13 @@ def test_round_trip_predictions_match(tmp_path, swept, tiny_split):
     assert {"weights.pt", "estimator.joblib", "preprocessor.joblib", "decision_record.md",
             "decision_record.json", "metrics.json", "frontier.csv", "spec.json", "manifest.json"} <= names
     assert bundle.manifest["versions"]["torch"].startswith("2.")
+    # The ONNX copy of the network reproduces the model's probabilities.
+    import onnxruntime as ort
+
+    assert bundle.manifest["onnx"]["written"] and "model.onnx" in names
+    sess = ort.InferenceSession(zipfile.ZipFile(out["path"]).read("model.onnx"), providers=["CPUExecutionProvider"])
+    logit = sess.run(None, {"x": tiny_split.test.X})[0].reshape(-1)
+    assert np.abs(1 / (1 + np.exp(-logit)) - ref).max() < 1e-5
 
 
 def test_threshold_bundle_needs_attribute(tmp_path, swept, tiny_split):
