@@ -102,6 +102,11 @@ with st.expander("Eta values per method"):
         st.markdown(f"- {METHODS[m].title}: {', '.join(f'{e:g}' for e in grid)}")
 
 key = settings.key(split)
+if st.session_state.get(ur.SWEEP_KEY) is None and est["runs"] and not est["to_train"]:
+    # Every run of these settings is stored (an earlier visit, before a reload or a restart):
+    # show them without training. Only this session's own data can produce this key.
+    ur.set_sweep(split, settings)
+    st.caption("These settings were trained before: the results come from the store.")
 mine = st.session_state.get(ur.SWEEP_KEY)  # the sweep this session started last
 running = registry().get(mine) if mine else None
 if running is not None and running.status != "running":

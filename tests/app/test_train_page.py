@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ui import results as ur
+from ui import state
 
 from .conftest import METHODS, N_ETAS, new_session, texts
 
@@ -44,3 +45,16 @@ def test_changing_the_data_hides_the_old_sweep(trained):
     at.selectbox(key="w.data.bundled").set_value("compas").run()
     at.switch_page("views/tradeoffs.py").run()
     assert any("Run a sweep" in i for i in texts(at.info))
+
+
+def test_stored_results_come_back_after_a_reload(trained):
+    """A new session (a browser reload) with the same data and settings sees the stored runs
+    without training again."""
+    at = new_session()
+    at.selectbox(key=state.W_BUNDLED).set_value("german").run()
+    at.switch_page("views/train.py").run()
+    at.multiselect(key="w.train.methods").set_value(list(METHODS)).run()
+    at.slider(key="w.train.n_etas").set_value(N_ETAS).run()
+    assert any("runs ready" in s.value for s in at.success)
+    assert any("come from the store" in c.value for c in at.caption)
+    assert not at.exception
