@@ -401,7 +401,8 @@ def compare_sweep_speed(split, *, n_etas=16, eg_bounds=None, eg_table=None, para
                         eta_hi=10.0) -> pd.DataFrame:
     """Issue #5 speed: a ``n_etas`` regularized sweep vs one model vs EG at ``n_etas`` bounds.
 
-    The one-model fit and the sweep run back to back in this process; EG fits are timed in
+    ``batched_with`` tells whether ``run_sweep`` trained the etas as one batched model (its
+    current default) or one after another (1). The one-model fit and the sweep run back to back in this process; EG fits are timed in
     the same process (``eg_table`` reuses fits measured in the same run). When ``eg_bounds`` has
     fewer than ``n_etas`` bounds, the EG total is extrapolated from the mean fit time (marked).
     """
@@ -427,7 +428,7 @@ def compare_sweep_speed(split, *, n_etas=16, eg_bounds=None, eg_table=None, para
         "one_model_wall_s": one, "sweep_over_one_model": _ratio(full, one),
         "eg_fits_measured": len(eg_fits), "eg_total_s": eg_total, "eg_total_extrapolated": extrapolated,
         "eg_over_sweep": _ratio(eg_total, full),
-        "note": "run_sweep trains etas one after another (no batched eta training yet)",
+        "batched_with": int(sweep.results["batched_with"].max()) if "batched_with" in sweep.results else 1,
     }])
 
 
