@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -135,6 +136,25 @@ def stratified_holdout(strata: np.ndarray, fraction: float, rng: np.random.Gener
     n_val = np.floor(counts * fraction + rng.random(len(counts)))
     is_val = rank < n_val[inverse]
     return np.sort(rows[~is_val]), np.sort(rows[is_val])
+
+
+@contextmanager
+def _threads_for(batch_size: int):
+    """One torch thread while training on small mini-batches, restored afterwards.
+
+    A 256-row step is a handful of microsecond-sized ops; splitting them over threads costs more
+    in synchronisation than it saves, and on a busy 2-core machine it was measured 5x slower
+    (benchmarks/README.md). Large batches keep torch's own thread count.
+    """
+    before = torch.get_num_threads()
+    small = batch_size <= 4096 and before > 1
+    if small:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        if small:
+            torch.set_num_threads(before)
 
 
 class TorchFairClassifierBase(ClassifierMixin, BaseEstimator):
@@ -290,6 +310,10 @@ class TorchFairClassifierBase(ClassifierMixin, BaseEstimator):
         -------
         self
         """
+        with _threads_for(self.batch_size):
+            return self._fit(X, y, sensitive_features=sensitive_features, sample_weight=sample_weight)
+
+    def _fit(self, X, y, *, sensitive_features=None, sample_weight=None):
         self._validate_params()
         warm = bool(getattr(self, "warm_start", False)) and hasattr(self, "module_")
         # A warm start keeps the network, so it must see the same features and classes.
