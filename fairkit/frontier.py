@@ -42,15 +42,15 @@ def pareto_mask(cost_a, cost_b) -> np.ndarray:
     """
     a = np.asarray(cost_a, dtype=float)
     b = np.asarray(cost_b, dtype=float)
-    ok = np.isfinite(a) & np.isfinite(b)
     mask = np.zeros(len(a), dtype=bool)
-    idx = np.flatnonzero(ok)
-    order = idx[np.lexsort((b[idx], a[idx]))]  # by cost a, then cost b
-    best_b = np.inf
-    for i in order:
-        if b[i] < best_b:
-            mask[i] = True
-            best_b = b[i]
+    idx = np.flatnonzero(np.isfinite(a) & np.isfinite(b))
+    order = idx[np.lexsort((b[idx], a[idx]))]  # by cost a, then cost b (stable: first duplicate first)
+    if len(order) == 0:
+        return mask
+    bs = b[order]
+    # Sorted by cost a, a point survives when its cost b beats every point before it.
+    best_before = np.concatenate([[np.inf], np.minimum.accumulate(bs)[:-1]])
+    mask[order[bs < best_before]] = True
     return mask
 
 

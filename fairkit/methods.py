@@ -84,14 +84,10 @@ def _regularized(eta, seed, fairness, **params):
     return FairRegularizedClassifier(eta=eta, fairness=fairness, random_state=seed, **_torch_params(params))
 
 
-_LAGRANGIAN_FAIRNESS = {"demographic_parity": "demographic_parity", "equal_opportunity": "equal_opportunity",
-                        "equalized_odds": "equalized_odds"}
-
-
 def _lagrangian(eta, seed, fairness, **params):
     from .estimators import LagrangianFairnessTrainer
     params = {"bound": 0.2, **_torch_params(params)}
-    return LagrangianFairnessTrainer(constraints=_LAGRANGIAN_FAIRNESS.get(fairness, "demographic_parity"),
+    return LagrangianFairnessTrainer(constraints=fairness if fairness in ("equal_opportunity", "equalized_odds") else "demographic_parity",
                                      eta=eta, random_state=seed, **params)
 
 

@@ -23,6 +23,11 @@ def _color(i: int) -> str:
     return PALETTE[i % len(PALETTE)]
 
 
+def _custom(rows: pd.DataFrame) -> np.ndarray:
+    """``[run_id, method, eta]`` per marker, so a click maps back to its run."""
+    return np.column_stack([rows["run_id"].astype(str), rows["method"].astype(str), rows["eta"].astype(float)])
+
+
 def frontier_figure(
     results: pd.DataFrame,
     *,
@@ -61,12 +66,11 @@ def frontier_figure(
         return fig
     x_all = metric_column(results, split, unfairness)
     y_all = metric_column(results, split, performance)
-    custom = np.column_stack([results["run_id"].astype(str), results["method"].astype(str), results["eta"].astype(float)])
     hover = ("%{customdata[1]}<br>eta=%{customdata[2]:.4g}<br>"
              f"{UNFAIRNESS_AXES[unfairness]}=%{{x:.4f}}<br>{PERFORMANCE_AXES[performance]}=%{{y:.4f}}"
              "<br>run %{customdata[0]}<extra></extra>")
     fig.add_trace(go.Scatter(
-        x=x_all, y=y_all, mode="markers", name="all runs", customdata=custom, hovertemplate=hover,
+        x=x_all, y=y_all, mode="markers", name="all runs", customdata=_custom(results), hovertemplate=hover,
         marker=dict(color="rgba(120,120,120,0.35)", size=7), legendrank=1000,
     ))
     front = pareto_front(results, unfairness=unfairness, performance=performance, choose_on=choose_on, by="method")
@@ -82,14 +86,14 @@ def frontier_figure(
             line=dict(color="#555555" if is_ref else _color(i), dash="dash" if is_ref else "solid",
                       ),
             marker=dict(size=9), hovertemplate=hover,
-            customdata=np.column_stack([sub["run_id"].astype(str), sub["method"].astype(str), sub["eta"].astype(float)]),
+            customdata=_custom(sub),
         ))
     base = results[results["method"] == BASELINE_METHOD]
     if not base.empty:
         fig.add_trace(go.Scatter(
             x=metric_column(base, split, unfairness), y=metric_column(base, split, performance),
             mode="markers", name="unconstrained", hovertemplate=hover,
-            customdata=np.column_stack([base["run_id"].astype(str), base["method"].astype(str), base["eta"].astype(float)]),
+            customdata=_custom(base),
             marker=dict(symbol="star", size=16, color="black"),
         ))
     if selected_run is not None and (results["run_id"] == selected_run).any():

@@ -110,8 +110,9 @@ def test_decision_record_contents(tmp_path, swept, tiny_split):
     assert rec["content"]["selected"]["eta"] == 2.0
     test_gaps = rec["content"]["metrics"]["test"]["gaps"][0]
     assert test_gaps["demographic_parity_difference_low"] <= test_gaps["demographic_parity_difference"] + 1e-12
-    assert any(f["selected"] for f in rec["content"]["frontier"]) or row["run_id"] not in {
-        f["run_id"] for f in rec["content"]["frontier"]}
+    front = rec["content"]["frontier"]
+    on_front = row["run_id"] in {f["run_id"] for f in front}
+    assert sum(f["selected"] for f in front) == int(on_front)
 
 
 def test_record_requires_rationale_and_decider(tmp_path, swept, tiny_split):

@@ -12,7 +12,7 @@ from fairlearn.metrics import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fairkit.metrics import expected_calibration_error, fairness_report, reliability_curve
+from fairkit.metrics import expected_calibration_error, fairness_report, metric_frame, reliability_curve
 
 
 @st.composite
@@ -155,3 +155,14 @@ def test_tiny_groups_are_reported_but_left_out_of_gaps():
     assert default.gap("demographic_parity_difference") == pytest.approx(sel.max() - sel.min())
     assert everyone.gap("demographic_parity_difference") > default.gap("demographic_parity_difference")
     assert "left out of the gaps" in default.notes[0]
+
+
+def test_metric_frame_agrees_with_the_by_group_table():
+    rng = np.random.default_rng(5)
+    g = rng.choice(["a", "b", "c"], 500)
+    y, p = rng.integers(0, 2, 500), rng.random(500)
+    mf = metric_frame(y, (p >= 0.5).astype(int), g).by_group
+    t = fairness_report(y, p, g).by_group.set_index("group")
+    for col in ["selection_rate", "tpr", "fpr"]:
+        np.testing.assert_allclose(mf[col].to_numpy(), t.loc[mf.index, col].to_numpy())
+    np.testing.assert_array_equal(mf["count"].to_numpy(), t.loc[mf.index, "n"].to_numpy())

@@ -1,7 +1,5 @@
 """run_sweep: tidy results, store reuse, partial recompute, interruption, parallel and Dask."""
 
-import time
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -62,9 +60,7 @@ def test_identical_sweep_comes_from_store_without_training(tiny_split, fast_para
         raise AssertionError("trained again")
 
     monkeypatch.setattr(sweep_mod, "fit_and_evaluate", boom)
-    t0 = time.perf_counter()
     again = run_sweep(tiny_split, ["regularized"], ETAS, params=fast_params, store=ResultStore(tmp_path))
-    assert time.perf_counter() - t0 < 5  # generous: the benchmark measures the real figure
     assert again.results["cached"].all()
     cols = ["run_id", "eta", "val_accuracy", "test_demographic_parity_difference"]
     pd.testing.assert_frame_equal(first.results[cols], again.results[cols])
@@ -75,8 +71,7 @@ def test_changed_parameter_recomputes_only_what_changed(tiny_split, fast_params,
     run_sweep(tiny_split, ["unconstrained", "regularized"], ETAS, params=fast_params, store=store)
     changed = {**fast_params, "regularized": {**fast_params["regularized"], "max_epochs": 4}}
     res = run_sweep(tiny_split, ["unconstrained", "regularized"], ETAS, params=changed, store=store)
-    cached = res.results.set_index("method")["cached"]
-    assert cached["unconstrained"] is True or bool(cached["unconstrained"])
+    assert res.results.loc[res.results.method == "unconstrained", "cached"].all()
     assert not res.results.loc[res.results.method == "regularized", "cached"].any()
     more = run_sweep(tiny_split, ["regularized"], ETAS + [10.0], params=changed, store=store)
     assert more.results["cached"].sum() == len(ETAS)

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import os
 
 import pandas as pd
 import streamlit as st
 
-from fairkit.methods import METHODS
 from fairkit.split import split_dataset
 
 from . import state
@@ -121,10 +119,15 @@ def run_row(results: pd.DataFrame, run_id: str | None) -> dict | None:
     return None if rows.empty else rows.iloc[0].to_dict()
 
 
-def method_title(name: str) -> str:
-    m = METHODS.get(name)
-    return m.title if m else name
+def require_selection():
+    """``(split, settings, results, row)`` of the model chosen on Trade-offs.
 
-
-def to_json(obj) -> str:
-    return json.dumps(obj, default=str)
+    When no model is selected, tells the user where to choose one and stops the page.
+    """
+    shown = current_results()
+    row = run_row(shown[2], st.session_state.get(SELECTED_RUN)) if shown else None
+    if row is None:
+        st.info("Select a model on the Trade-offs page first.", icon=":material/scatter_plot:")
+        st.page_link("views/tradeoffs.py", label="Go to Trade-offs", icon=":material/arrow_forward:")
+        st.stop()
+    return (*shown, row)

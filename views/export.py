@@ -18,13 +18,7 @@ st.caption("Write the selected model to a bundle: the fitted model and preproces
            "group with intervals, the frontier it was chosen from, and a decision record of why "
            "and by whom. The export is saved for the committee's Review and logged.")
 
-shown = ur.current_results()
-row = ur.run_row(shown[2], st.session_state.get(ur.SELECTED_RUN)) if shown else None
-if row is None:
-    st.info("Select a model on the Trade-offs page first.", icon=":material/scatter_plot:")
-    st.page_link("views/tradeoffs.py", label="Go to Trade-offs", icon=":material/arrow_forward:")
-    st.stop()
-split, settings, results = shown
+split, settings, results, row = ur.require_selection()
 cur = state.current_data()
 st.markdown(f"Selected: **{md(ut.method_label(row['method']))}** at eta **{row['eta']:g}** "
             f"(run `{row['run_id']}`) on **{md(cur.name)}**.")

@@ -13,13 +13,7 @@ st.title("Groups")
 st.caption("How the selected model treats each group, with 95% bootstrap intervals, and whether "
            "its probabilities mean the same thing for every group.")
 
-shown = ur.current_results()
-row = ur.run_row(shown[2], st.session_state.get(ur.SELECTED_RUN)) if shown else None
-if row is None:
-    st.info("Select a model on the Trade-offs page first.", icon=":material/scatter_plot:")
-    st.page_link("views/tradeoffs.py", label="Go to Trade-offs", icon=":material/arrow_forward:")
-    st.stop()
-split = shown[0]
+split, _, _, row = ur.require_selection()
 cur = state.current_data()
 run_id = row["run_id"]
 st.markdown(f"**{md(method_label(row['method']))}** at eta **{row['eta']:g}** "
