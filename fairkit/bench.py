@@ -43,6 +43,7 @@ DEFAULT_SENSITIVE = {"adult": ["sex"], "compas": ["race"], "german": ["age_group
 ETAS = {
     "regularized": [0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0],
     "lagrangian": [2.0, 5.0, 10.0, 20.0, 40.0],
+    "boosting": [0.0, 1.0, 3.0, 10.0, 20.0, 30.0, 50.0, 100.0],
     "adversarial": [0.1, 0.3, 1.0, 3.0],
     "threshold": [0.0, 0.25, 0.5, 0.75, 0.9, 1.0],
     "reductions": [0.0, 0.25, 0.5, 0.75, 0.9, 1.0],
@@ -50,6 +51,7 @@ ETAS = {
 QUICK_ETAS = {
     "regularized": [0.0, 0.5, 1.5, 3.0],
     "lagrangian": [5.0, 20.0],
+    "boosting": [0.0, 10.0, 30.0],
     "adversarial": [0.3, 3.0],
     "threshold": [0.0, 0.5, 0.9, 1.0],
     "reductions": [0.0, 0.5, 0.9],
@@ -342,7 +344,7 @@ def compare_reductions(split, *, bounds=None, seed=0, eg_table=None) -> pd.DataF
 # issue #5: frontier quality
 # ------------------------------------------------------------------------------------------
 
-BLIND_METHODS = ["regularized", "lagrangian", "adversarial"]
+BLIND_METHODS = ["regularized", "boosting", "lagrangian", "adversarial"]
 AWARE_EXTRA = ["threshold"]
 
 

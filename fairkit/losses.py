@@ -208,8 +208,9 @@ class GroupStatistic(nn.Module):
 
         Parameters
         ----------
-        scores : Tensor of shape (n,)
-            Soft (or hard) positive decisions in ``[0, 1]``.
+        scores : Tensor of shape (n,) or (n, K)
+            Soft (or hard) positive decisions in ``[0, 1]``; a second axis holds K models
+            scored on the same rows (the batched eta sweep), giving rates of shape (G, K).
         labels : Tensor of shape (n,) or None
             True labels in ``{0, 1}``; required when ``condition`` is set.
         membership : Membership
@@ -226,13 +227,15 @@ class GroupStatistic(nn.Module):
             positive = labels.to(scores.dtype) > 0.5
             eligible = positive if self.condition == 1 else ~positive
             w = w * eligible.to(scores.dtype)
+        if w.dim() < scores.dim():  # row weights shared by the K models
+            w = w.reshape(-1, *([1] * (scores.dim() - 1))).expand_as(scores)
         sums = membership.sum(torch.stack([w * scores, w, w * w], dim=1))
         num, den, den2 = sums.unbind(dim=1)
         present = den > 0
         rate = torch.where(present, num / den.clamp_min(_TINY), torch.zeros_like(num))
         n_eff = torch.where(present, den * den / den2.clamp_min(_TINY), torch.zeros_like(den))
-        total = w.sum()
-        overall = (w * scores).sum() / total.clamp_min(_TINY)
+        total = w.sum(0)
+        overall = (w * scores).sum(0) / total.clamp_min(_TINY)
         return GroupRates(rate=rate, weight=den, n_eff=n_eff, overall=overall, total=total)
 
 
@@ -300,35 +303,36 @@ class GapPenalty(nn.Module):
 
         Parameters
         ----------
-        rate : Tensor of shape (G,)
-        overall : Tensor, scalar
+        rate : Tensor of shape (G,) or (G, K)
+            A second axis holds K models, each penalized on its own.
+        overall : Tensor, scalar or of shape (K,)
             Reference rate for ``mode="overall"``.
-        weight : Tensor of shape (G,)
+        weight : Tensor of shape (G,) or (G, K)
             Non-negative group weights; absent groups must have weight 0.
 
         Returns
         -------
-        Tensor, scalar
+        Tensor, scalar or of shape (K,)
         """
-        a = weight
-        total = a.sum()
+        a = weight.expand_as(rate)
+        total = a.sum(0)
         if self.mode == "overall":
-            value = (a * _phi(rate - overall, self.penalty)).sum() / total.clamp_min(_TINY)
-            return torch.where(total > 0, value, value.new_zeros(()))
-        pair_total = total * total - (a * a).sum()  # sum over ordered pairs g != h
+            value = (a * _phi(rate - overall, self.penalty)).sum(0) / total.clamp_min(_TINY)
+            return torch.where(total > 0, value, torch.zeros_like(value))
+        pair_total = total * total - (a * a).sum(0)  # sum over ordered pairs g != h
         if self.penalty == "squared":
-            centre = (a * rate).sum() / total.clamp_min(_TINY)
-            num = 2.0 * total * (a * (rate - centre) ** 2).sum()
+            centre = (a * rate).sum(0) / total.clamp_min(_TINY)
+            num = 2.0 * total * (a * (rate - centre) ** 2).sum(0)
         else:
-            order = torch.argsort(rate.detach())
-            r, aa = rate[order], a[order]
+            order = torch.argsort(rate.detach(), dim=0)
+            r, aa = rate.gather(0, order), a.gather(0, order)
             before_a = torch.cumsum(aa, 0) - aa
             before_ar = torch.cumsum(aa * r, 0) - aa * r
-            num = 2.0 * (aa * (r * before_a - before_ar)).sum()
+            num = 2.0 * (aa * (r * before_a - before_ar)).sum(0)
         # Fewer than two weighted groups: no gap to measure.
         ok = pair_total > _TINY
         value = num / torch.where(ok, pair_total, torch.ones_like(pair_total))
-        return torch.where(ok, value, value.new_zeros(()))
+        return torch.where(ok, value, torch.zeros_like(value))
 
 
 # --------------------------------------------------------------------------------------------
@@ -428,8 +432,14 @@ class FairnessLoss(nn.Module):
             return torch.sigmoid((logits - shift) / self.temperature)
         return (logits.detach() > shift).to(logits.dtype)
 
-    def _prepare(self, logits, labels, groups, sample_weight):
-        logits = logits.reshape(-1)
+    #: Whether :meth:`forward_models` can score K models at once (see the batched eta sweep).
+    supports_models = True
+
+    def _prepare(self, logits, labels, groups, sample_weight, models: bool = False):
+        if not models:
+            logits = logits.reshape(-1)
+        elif logits.dim() != 2:
+            raise ValueError(f"logits of K models must have shape (n, K), got {tuple(logits.shape)}")
         n_groups = None if self.group_weights is None else len(self.group_weights)
         membership = Membership(groups, n_groups=n_groups, device=logits.device)
         if len(membership) != logits.shape[0]:
@@ -447,15 +457,16 @@ class FairnessLoss(nn.Module):
         """Effective per-group weights: user weight x presence x adaptive shrinkage."""
         a = rates.present.to(rates.rate.dtype)
         if self.group_weights is not None:
-            a = a * torch.as_tensor(self.group_weights, dtype=a.dtype, device=a.device)
+            gw = torch.as_tensor(self.group_weights, dtype=a.dtype, device=a.device)
+            a = a * gw.reshape(-1, *([1] * (a.dim() - 1)))
         if self.adaptive:
             a = a * rates.n_eff / (rates.n_eff + self.shrinkage)
         return a
 
-    def group_rates(self, logits, labels, groups, sample_weight=None) -> list[GroupRates]:
+    def group_rates(self, logits, labels, groups, sample_weight=None, *, models: bool = False) -> list[GroupRates]:
         """The per-group rates of each statistic (useful for logging and constraints)."""
         logits, labels, membership, sample_weight = self._prepare(
-            logits, labels, groups, sample_weight
+            logits, labels, groups, sample_weight, models
         )
         s = self.scores(logits)
         return [stat(s, labels, membership, sample_weight) for stat in self.statistics]
@@ -479,7 +490,29 @@ class FairnessLoss(nn.Module):
         -------
         Tensor, scalar
         """
-        rates = self.group_rates(logits, labels, groups, sample_weight)
+        return self._total(self.group_rates(logits, labels, groups, sample_weight))
+
+    def forward_models(self, logits, labels, groups, sample_weight=None) -> torch.Tensor:
+        """Penalty of K models scored on the same batch, each on its own.
+
+        Equal to ``forward`` applied to every column of ``logits``, in one pass of vectorised ops
+        (no loop and no ``vmap`` over the models).
+
+        Parameters
+        ----------
+        logits : Tensor of shape (n, K)
+        labels, groups, sample_weight
+            As in :meth:`forward`, shared by the K models.
+
+        Returns
+        -------
+        Tensor of shape (K,)
+        """
+        if not self.supports_models:
+            raise NotImplementedError(f"{type(self).__name__} scores one model at a time")
+        return self._total(self.group_rates(logits, labels, groups, sample_weight, models=True))
+
+    def _total(self, rates: list) -> torch.Tensor:
         total = self.penalty_from_rates(rates[0])
         for r in rates[1:]:
             total = total + self.penalty_from_rates(r)
@@ -552,6 +585,9 @@ class DependencePenaltyLoss(FairnessLoss):
             )
         super().__init__([SelectionRate()], mode=mode, **kwargs)
         self.measure = measure
+
+    # Its penalties reduce over every axis; the batched sweep vmaps it instead.
+    supports_models = False
 
     def penalty_from_rates(self, rates: GroupRates) -> torch.Tensor:
         a = self.group_weight_vector(rates)
@@ -659,9 +695,23 @@ class IntersectionalFairnessLoss(nn.Module):
             for name, loss, g in zip(self.level_names, self.losses, groups)
         }
 
+    @property
+    def supports_models(self) -> bool:
+        """Whether every level's loss can score K models at once (:meth:`forward_models`)."""
+        return all(getattr(loss, "supports_models", False) for loss in self.losses)
+
     def forward(self, logits, labels, groups, sample_weight=None) -> torch.Tensor:
         """Weighted mean of the level penalties (see class notes for ``groups``)."""
-        terms = list(self.terms(logits, labels, groups, sample_weight).values())
+        return self._mean(list(self.terms(logits, labels, groups, sample_weight).values()))
+
+    def forward_models(self, logits, labels, groups, sample_weight=None) -> torch.Tensor:
+        """:meth:`forward` for K models scored on the same batch: logits (n, K) -> (K,)."""
+        if len(groups) != len(self.losses):
+            raise ValueError(f"{len(groups)} group levels given, expected {len(self.losses)}")
+        return self._mean([loss.forward_models(logits, labels, g, sample_weight)
+                           for loss, g in zip(self.losses, groups)])
+
+    def _mean(self, terms: list) -> torch.Tensor:
         total = terms[0] * float(self.level_weights[0])
         for w, t in zip(self.level_weights[1:], terms[1:]):
             total = total + float(w) * t

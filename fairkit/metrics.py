@@ -23,7 +23,10 @@ from sklearn.metrics import (
 )
 
 from .calibration import (  # noqa: F401  (calibration diagnostics are part of the metrics API)
+    CalibrationNoiseFloor,
     calibration_by_group,
+    calibration_noise_floor,
+    debiased_calibration_error,
     expected_calibration_error,
     multicalibration_audit,
     reliability_curve,
@@ -290,5 +293,6 @@ def metric_frame(y_true, y_pred, sensitive) -> MetricFrame:
 __all__ = [
     "FairnessReport", "fairness_report", "expected_calibration_error", "reliability_curve",
     "metric_frame", "GAP_METRICS", "OVERALL_METRICS", "SEP", "encode_groups", "calibration_by_group",
-    "multicalibration_audit",
+    "multicalibration_audit", "debiased_calibration_error", "calibration_noise_floor",
+    "CalibrationNoiseFloor",
 ]

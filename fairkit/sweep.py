@@ -349,7 +349,7 @@ def run_sweep(
 # Seconds per 10,000 training rows for one fit with the registry's defaults, measured on a
 # 2-core machine (Adult); used until the store holds timings of this machine's own runs.
 _DEFAULT_SECONDS_PER_10K = {"unconstrained": 4.0, "regularized": 5.0, "lagrangian": 6.0,
-                            "adversarial": 7.0, "reductions": 8.0, "threshold": 6.0}
+                            "boosting": 1.5, "adversarial": 7.0, "reductions": 8.0, "threshold": 6.0}
 
 
 def estimate_seconds(split, methods, etas=None, seeds=(0,), *, store: ResultStore | None = None,

@@ -291,6 +291,46 @@ def test_thousand_groups_matches_reference_on_one_hot():
 # ------------------------------------------------------------------ specific behaviour
 
 
+@pytest.mark.parametrize("case", LOSSES, ids=LOSS_IDS)
+def test_forward_models_equals_each_column_alone(case):
+    """K models scored on one batch (the batched eta sweep): values and gradients per column."""
+    _, kind, loss, _ = case
+    logits, labels, codes, w = batch(n=50, n_groups=4, seed=21)
+    K = 5
+    cols = torch.stack([logits * (0.3 + 0.4 * k) + 0.2 * k for k in range(K)], 1).requires_grad_(True)
+    if not loss.supports_models:
+        assert kind == "dep"
+        with pytest.raises(NotImplementedError, match="one model at a time"):
+            loss.forward_models(cols, labels, codes, w)
+        return
+    got = loss.forward_models(cols, labels, codes, w)
+    assert got.shape == (K,)
+    (g_all,) = torch.autograd.grad(got.sum(), cols)
+    for k in range(K):
+        col = cols[:, k].detach().clone().requires_grad_(True)
+        one = loss(col, labels, codes, w)
+        (g_one,) = torch.autograd.grad(one, col)
+        assert float(got[k].detach()) == pytest.approx(float(one.detach()), rel=1e-12, abs=1e-15)
+        torch.testing.assert_close(g_all[:, k], g_one, rtol=1e-10, atol=1e-13)
+
+
+def test_forward_models_with_levels_weights_and_shrinkage():
+    rng = np.random.default_rng(3)
+    S = pd.DataFrame({"sex": rng.choice(["F", "M"], 120), "race": rng.choice(["A", "B", "C"], 120)})
+    levels = group_hierarchy(S)
+    groups = [torch.as_tensor(lv.encoding.codes) for lv in levels]
+    losses = [DemographicParityLoss(adaptive=True, group_weights=np.linspace(1, 2, lv.encoding.n_groups))
+              for lv in levels]
+    hier = IntersectionalFairnessLoss(losses, levels=[lv.name for lv in levels], level_weights=[1, 1, 2])
+    assert hier.supports_models
+    logits, labels, _, w = batch(n=120, seed=4)
+    cols = torch.stack([logits, -logits, 0.5 * logits], 1)
+    got = hier.forward_models(cols, labels, groups, w)
+    want = torch.stack([hier(cols[:, k], labels, groups, w) for k in range(3)])
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-15)
+    assert not IntersectionalFairnessLoss(DependencePenaltyLoss()).supports_models
+
+
 def test_two_group_pairwise_is_the_gap():
     logits = torch.tensor([2.0, 0.0, -1.0, 1.0])
     codes = torch.tensor([0, 0, 1, 1])

@@ -9,6 +9,7 @@ from fairkit.estimators.adversarial import (
     GradientReversalFunction,
     GradientReversalLayer,
 )
+from fairkit.estimators.boosting import FairBoostingClassifier
 from fairkit.estimators.lagrangian import LagrangianFairnessTrainer
 from fairkit.estimators.postprocess import ThresholdPostProcessor
 from fairkit.estimators.reductions import ReductionsWrapper
@@ -16,6 +17,7 @@ from fairkit.estimators.regularized import FairRegularizedClassifier
 
 __all__ = [
     "AdversarialDebiasingClassifier",
+    "FairBoostingClassifier",
     "FairRegularizedClassifier",
     "GradientReversalFunction",
     "GradientReversalLayer",

@@ -157,58 +157,9 @@ def _threads_for(batch_size: int):
             torch.set_num_threads(before)
 
 
-class TorchFairClassifierBase(ClassifierMixin, BaseEstimator):
-    """Base class of the PyTorch fairness estimators (not for direct use).
-
-    Subclasses define ``__init__`` (storing parameters only), :meth:`_setup` (build modules and
-    optimizers) and :meth:`_train_batch` (one optimisation step); they may override
-    :meth:`_levels_for`, :meth:`_validation_metrics`, :meth:`_end_epoch` and
-    :meth:`_select_final_state`.
-
-    Common parameters (see the subclasses' docstrings): ``eta``, ``hidden_layer_sizes``,
-    ``activation``, ``lr``, ``batch_size``, ``max_epochs``, ``weight_decay``, ``clip_grad_norm``,
-    ``early_stopping``, ``validation_fraction``, ``n_iter_no_change``, ``tol``, ``warm_start``,
-    ``random_state``, ``device``, ``verbose``.
-    """
-
-    #: In-processing methods learn a model that does not read the sensitive attribute.
-    needs_sensitive_at_predict = False
-
-    # ---------------------------------------------------------------- sklearn plumbing
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.classifier_tags.multi_class = False
-        tags.input_tags.allow_nan = False
-        return tags
-
-    def __getstate__(self):
-        state = super().__getstate__()
-        # Store modules on the CPU so a pickle made on a GPU machine loads anywhere.
-        for key, value in list(state.items()):
-            if isinstance(value, nn.Module):
-                state[key] = copy.deepcopy(value).to("cpu")
-        return state
-
-    # ---------------------------------------------------------------- validation
-
-    def _validate_params(self):
-        if not self.eta >= 0:
-            raise ValueError(f"eta must be a non-negative number, got {self.eta!r}")
-        if not (isinstance(self.batch_size, (int, np.integer)) and self.batch_size >= 1):
-            raise ValueError(f"batch_size must be a positive integer, got {self.batch_size!r}")
-        if not (isinstance(self.max_epochs, (int, np.integer)) and self.max_epochs >= 1):
-            raise ValueError(f"max_epochs must be a positive integer, got {self.max_epochs!r}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be positive, got {self.lr!r}")
-        if self.clip_grad_norm is not None and not self.clip_grad_norm > 0:
-            raise ValueError(
-                f"clip_grad_norm must be positive or None, got {self.clip_grad_norm!r}"
-            )
-        if self.early_stopping and not 0 < self.validation_fraction < 1:
-            raise ValueError(
-                f"validation_fraction must be in (0, 1), got {self.validation_fraction!r}"
-            )
+class FairFitMixin:
+    """Input validation and sensitive-attribute encoding shared by fairkit's in-processing
+    estimators (the torch networks and the boosted trees)."""
 
     def _validate_xy(self, X, y, sample_weight, reset=True):
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], y_numeric=False,
@@ -266,6 +217,60 @@ class TorchFairClassifierBase(ClassifierMixin, BaseEstimator):
             name = getattr(sensitive, "name", None)
             name, cols = ("group" if name is None else str(name)), ()
         return [GroupLevel(name, enc, cols)]
+
+
+class TorchFairClassifierBase(FairFitMixin, ClassifierMixin, BaseEstimator):
+    """Base class of the PyTorch fairness estimators (not for direct use).
+
+    Subclasses define ``__init__`` (storing parameters only), :meth:`_setup` (build modules and
+    optimizers) and :meth:`_train_batch` (one optimisation step); they may override
+    :meth:`_levels_for`, :meth:`_validation_metrics`, :meth:`_end_epoch` and
+    :meth:`_select_final_state`.
+
+    Common parameters (see the subclasses' docstrings): ``eta``, ``hidden_layer_sizes``,
+    ``activation``, ``lr``, ``batch_size``, ``max_epochs``, ``weight_decay``, ``clip_grad_norm``,
+    ``early_stopping``, ``validation_fraction``, ``n_iter_no_change``, ``tol``, ``warm_start``,
+    ``random_state``, ``device``, ``verbose``.
+    """
+
+    #: In-processing methods learn a model that does not read the sensitive attribute.
+    needs_sensitive_at_predict = False
+
+    # ---------------------------------------------------------------- sklearn plumbing
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False
+        tags.input_tags.allow_nan = False
+        return tags
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        # Store modules on the CPU so a pickle made on a GPU machine loads anywhere.
+        for key, value in list(state.items()):
+            if isinstance(value, nn.Module):
+                state[key] = copy.deepcopy(value).to("cpu")
+        return state
+
+    # ---------------------------------------------------------------- validation
+
+    def _validate_params(self):
+        if not self.eta >= 0:
+            raise ValueError(f"eta must be a non-negative number, got {self.eta!r}")
+        if not (isinstance(self.batch_size, (int, np.integer)) and self.batch_size >= 1):
+            raise ValueError(f"batch_size must be a positive integer, got {self.batch_size!r}")
+        if not (isinstance(self.max_epochs, (int, np.integer)) and self.max_epochs >= 1):
+            raise ValueError(f"max_epochs must be a positive integer, got {self.max_epochs!r}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be positive, got {self.lr!r}")
+        if self.clip_grad_norm is not None and not self.clip_grad_norm > 0:
+            raise ValueError(
+                f"clip_grad_norm must be positive or None, got {self.clip_grad_norm!r}"
+            )
+        if self.early_stopping and not 0 < self.validation_fraction < 1:
+            raise ValueError(
+                f"validation_fraction must be in (0, 1), got {self.validation_fraction!r}"
+            )
 
     # ---------------------------------------------------------------- seeding and modules
 

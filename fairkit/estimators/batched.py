@@ -14,7 +14,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 from sklearn.base import clone
-from torch.func import functional_call, grad_and_value, vmap
+from torch import nn
+from torch.nn import functional as F
+from torch.func import functional_call, vmap
 
 from ..losses import weighted_bce_with_logits
 from ._torch_base import TrainData, stratified_batches
@@ -68,14 +70,27 @@ def fit_eta_batch(template: FairRegularizedClassifier, etas, X, y, *, sensitive_
     K = len(models)
     stacked = {name: p.detach().unsqueeze(0).repeat(K, *([1] * p.dim())).clone().requires_grad_(True)
                for name, p in net.named_parameters()}
-    opt = torch.optim.Adam(list(stacked.values()), lr=lead.lr, weight_decay=lead.weight_decay)
+    # Adam is element-wise, so one (multi-tensor) Adam over the stacked tensors is K Adams.
+    opt = torch.optim.Adam(list(stacked.values()), lr=lead.lr, weight_decay=lead.weight_decay,
+                           foreach=True)
     clip = lead.clip_grad_norm
+    forward = _stacked_forward(net, stacked, K)
 
-    def per_model(params, eta, Xb, yb, wb, mem):
-        logits = functional_call(net, params, (Xb,)).reshape(-1)
+    def model_loss(logits, eta, yb, wb, mem):
         bce = weighted_bce_with_logits(logits, yb, wb)
         fair = fair_loss(logits, yb, mem, wb) if mem is not None else bce.new_zeros(())
-        return bce + eta * fair, (bce, fair)
+        return bce + eta * fair, bce, fair
+
+    def all_losses(logits, eta, yb, wb, mem):
+        """(loss, bce, fairness) of the K models, each of shape (K,)."""
+        if not fair_loss.supports_models:
+            return vmap(model_loss, in_dims=(0, 0, None, None, None))(logits, eta, yb, wb, mem)
+        # The losses take the K models along a second axis: a few vectorised ops per step
+        # instead of vmap's per-op batching.
+        z = logits.T
+        bce = (wb[:, None] * (F.softplus(z) - yb[:, None] * z)).sum(0) / wb.sum().clamp_min(1e-12)
+        fair = fair_loss.forward_models(z, yb, mem, wb) if mem is not None else torch.zeros_like(bce)
+        return bce + eta * fair, bce, fair
 
     histories = [[] for _ in range(K)]
     for epoch in range(lead.max_epochs):
@@ -87,15 +102,19 @@ def fit_eta_batch(template: FairRegularizedClassifier, etas, X, y, *, sensitive_
         for idx in stratified_batches(strata, lead.batch_size, rng):
             batch = data.subset(idx)
             mem = lead._memberships(batch)
-            step = vmap(grad_and_value(per_model, has_aux=True), in_dims=(0, 0, None, None, None, None))
-            grads, (loss, (bce, fair)) = step(stacked, eta_now, batch.X, batch.y, batch.w, mem)
+            logits = forward(batch.X)  # (K, batch)
+            loss, bce, fair = all_losses(logits, eta_now, batch.y, batch.w, mem)
+            for p in stacked.values():
+                p.grad = None
+            # Model k's parameters only reach loss[k], so the gradient of the sum is per model.
+            loss.sum().backward()
             if clip is not None:
                 # torch.nn.utils.clip_grad_norm_ per model: one norm over all of its parameters.
-                norms = torch.sqrt(sum(g.reshape(K, -1).pow(2).sum(1) for g in grads.values()))
-                coef = torch.clamp(clip / (norms + 1e-6), max=1.0)
-            for name, p in stacked.items():
-                g = grads[name]
-                p.grad = g * coef.reshape(K, *([1] * (g.dim() - 1))) if clip is not None else g
+                with torch.no_grad():
+                    norms = torch.sqrt(sum(p.grad.reshape(K, -1).pow(2).sum(1) for p in stacked.values()))
+                    coef = torch.clamp(clip / (norms + 1e-6), max=1.0)
+                    for p in stacked.values():
+                        p.grad.mul_(coef.reshape(K, *([1] * (p.dim() - 1))))
             opt.step()
             bw = float(batch.w.sum())
             weight_sum += bw
@@ -126,3 +145,36 @@ def fit_eta_batch(template: FairRegularizedClassifier, etas, X, y, *, sensitive_
         m.n_epochs_ = lead.max_epochs
         m.best_epoch_ = lead.max_epochs - 1
     return models
+
+
+def _stacked_forward(net: nn.Module, stacked: dict, K: int):
+    """``X -> logits`` of shape ``(K, n)`` for K stacked copies of ``net``.
+
+    For the networks :func:`~fairkit.estimators._torch_base.make_mlp` builds (Linear layers and
+    element-wise activations) the K first layers are one matrix product of the shared batch with
+    the K weight matrices side by side, and later layers one batched product each: a few large
+    kernels instead of K small ones or a vmap over the whole network. Any other module falls back
+    to ``vmap(functional_call)``.
+    """
+    layers = list(net) if isinstance(net, nn.Sequential) else None
+    simple = layers is not None and isinstance(layers[0], nn.Linear) and all(
+        isinstance(m, (nn.Linear, nn.ReLU, nn.Tanh, nn.GELU, nn.ELU)) for m in layers)
+    if not simple:
+        call = vmap(lambda params, X: functional_call(net, params, (X,)).reshape(-1), in_dims=(0, None))
+        return lambda X: call(stacked, X)
+
+    def forward(X):
+        h = None
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, nn.Linear):
+                h = layer(h)
+                continue
+            W, b = stacked[f"{i}.weight"], stacked[f"{i}.bias"]  # (K, out, in), (K, out)
+            if h is None:
+                out = W.shape[1]
+                h = (X @ W.reshape(K * out, -1).T).reshape(X.shape[0], K, out).transpose(0, 1) + b[:, None, :]
+            else:
+                h = torch.baddbmm(b[:, None, :], h, W.transpose(1, 2))
+        return h[..., 0]
+
+    return forward

@@ -166,34 +166,9 @@ class FairRegularizedClassifier(TorchFairClassifierBase):
 
     # ------------------------------------------------------------------ loss
 
-    def _level_loss(self, names):
-        if self.fairness not in FAIRNESS_LOSSES:
-            raise ValueError(
-                f"fairness must be one of {sorted(FAIRNESS_LOSSES)}, got {self.fairness!r}"
-            )
-        kwargs = dict(mode=self.mode, penalty=self.penalty, surrogate=self.surrogate,
-                      temperature=self.temperature)
-        if self.group_weights is not None:
-            gw = dict(self.group_weights)
-            kwargs["group_weights"] = np.array([float(gw.get(n, 1.0)) for n in names])
-        if self.adaptive_shrinkage is not None:
-            kwargs.update(adaptive=True, shrinkage=float(self.adaptive_shrinkage))
-        if self.fairness == "dependence":
-            kwargs["measure"] = self.dependence_measure
-            if self.dependence_measure == "mutual_information":
-                kwargs.pop("mode")
-        return make_fairness_loss(self.fairness, **kwargs)
-
     def _build_objective(self, train: TrainData) -> FairnessRegularizerLoss:
-        levels = train.levels
-        if levels:
-            losses = [self._level_loss(lv.encoding.names) for lv in levels]
-            fair = IntersectionalFairnessLoss(losses, levels=[lv.name for lv in levels])
-        else:
-            # No sensitive features: any valid loss; it is never evaluated.
-            fair = IntersectionalFairnessLoss(self._level_loss(["all"]), levels=["all"])
-        return FairnessRegularizerLoss(fair, eta=self.eta, schedule=self.schedule,
-                                       warmup_epochs=self.warmup_epochs)
+        return FairnessRegularizerLoss(penalty_for_levels(self, train.levels), eta=self.eta,
+                                       schedule=self.schedule, warmup_epochs=self.warmup_epochs)
 
     @staticmethod
     def _memberships(data: TrainData):
@@ -243,3 +218,36 @@ class FairRegularizedClassifier(TorchFairClassifierBase):
         # Training-only objects are not part of the fitted model (and keep pickles small).
         del self._objective, self._optimizer
         self.module_.eval()
+
+
+def penalty_for_levels(est, levels) -> IntersectionalFairnessLoss:
+    """The fairness penalty an estimator's parameters describe, over its group levels.
+
+    ``est`` carries the penalty parameters of :class:`FairRegularizedClassifier` (``fairness``,
+    ``mode``, ``penalty``, ``surrogate``, ``temperature``, ``group_weights``,
+    ``adaptive_shrinkage``, ``dependence_measure``); other estimators with the same parameters
+    (the boosted trees) share it.
+    """
+    def level_loss(names):
+        if est.fairness not in FAIRNESS_LOSSES:
+            raise ValueError(
+                f"fairness must be one of {sorted(FAIRNESS_LOSSES)}, got {est.fairness!r}"
+            )
+        kwargs = dict(mode=est.mode, penalty=est.penalty, surrogate=est.surrogate,
+                      temperature=est.temperature)
+        if est.group_weights is not None:
+            gw = dict(est.group_weights)
+            kwargs["group_weights"] = np.array([float(gw.get(n, 1.0)) for n in names])
+        if est.adaptive_shrinkage is not None:
+            kwargs.update(adaptive=True, shrinkage=float(est.adaptive_shrinkage))
+        if est.fairness == "dependence":
+            kwargs["measure"] = est.dependence_measure
+            if est.dependence_measure == "mutual_information":
+                kwargs.pop("mode")
+        return make_fairness_loss(est.fairness, **kwargs)
+
+    if levels:
+        return IntersectionalFairnessLoss([level_loss(lv.encoding.names) for lv in levels],
+                                          levels=[lv.name for lv in levels])
+    # No sensitive features: any valid loss; it is never evaluated.
+    return IntersectionalFairnessLoss(level_loss(["all"]), levels=["all"])
