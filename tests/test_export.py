@@ -23,8 +23,9 @@ RECORD = DecisionRecord(purpose="Screen loan applications for manual review.",
 
 @pytest.fixture(scope="module")
 def swept(tiny_split, fast_params):
-    return run_sweep(tiny_split, ["unconstrained", "regularized", "threshold"], {"regularized": [0.0, 2.0], "threshold": [0.0, 1.0]},
-                     params=fast_params)
+    return run_sweep(tiny_split, ["unconstrained", "regularized", "threshold", "boosting"],
+                     {"regularized": [0.0, 2.0], "threshold": [0.0, 1.0], "boosting": [10.0]},
+                     params={**fast_params, "boosting": {"n_estimators": 30}})
 
 
 def _export(tmp_path, swept, tiny_split, method="regularized", **kw):
@@ -57,6 +58,19 @@ def test_round_trip_predictions_match(tmp_path, swept, tiny_split):
     sess = ort.InferenceSession(zipfile.ZipFile(out["path"]).read("model.onnx"), providers=["CPUExecutionProvider"])
     logit = sess.run(None, {"x": tiny_split.test.X})[0].reshape(-1)
     assert np.abs(1 / (1 + np.exp(-logit)) - ref).max() < 1e-5
+
+
+def test_boosted_trees_bundle_round_trip(tmp_path, swept, tiny_split):
+    out, row = _export(tmp_path, swept, tiny_split, method="boosting")
+    bundle = load_bundle(out["path"], expected_manifest_sha256=out["manifest_sha256"])
+    assert not bundle.needs_sensitive_at_predict
+    p = bundle.predict_proba(tiny_split.test.raw.copy())
+    ref = swept.model(row["run_id"]).predict_proba(tiny_split.test.X)[:, 1]
+    assert np.max(np.abs(p - ref)) <= 1e-9
+    # Trees have no torch network: no weights.pt or ONNX, and the manifest says why.
+    names = set(zipfile.ZipFile(out["path"]).namelist())
+    assert "weights.pt" not in names and "model.onnx" not in names
+    assert not bundle.manifest["onnx"]["written"] and bundle.manifest["onnx"]["reason"]
 
 
 def test_threshold_bundle_needs_attribute(tmp_path, swept, tiny_split):

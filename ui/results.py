@@ -56,6 +56,8 @@ def training_params(methods) -> tuple:
             out.append((name, (("base_params", dict(FAST_PARAMS)),)))
         elif name in ("unconstrained", "regularized", "lagrangian", "adversarial"):
             out.append((name, FAST_PARAMS))
+        elif name == "boosting":
+            out.append((name, (("n_estimators", 30),)))
     return tuple(out)
 
 

@@ -71,8 +71,9 @@ def fit_eta_batch(template: FairRegularizedClassifier, etas, X, y, *, sensitive_
     stacked = {name: p.detach().unsqueeze(0).repeat(K, *([1] * p.dim())).clone().requires_grad_(True)
                for name, p in net.named_parameters()}
     # Adam is element-wise, so one (multi-tensor) Adam over the stacked tensors is K Adams.
+    # fused: one kernel per step instead of Adam's per-tensor Python bookkeeping (~1 ms a step).
     opt = torch.optim.Adam(list(stacked.values()), lr=lead.lr, weight_decay=lead.weight_decay,
-                           foreach=True)
+                           fused=True)
     clip = lead.clip_grad_norm
     forward = _stacked_forward(net, stacked, K)
 
@@ -99,8 +100,13 @@ def fit_eta_batch(template: FairRegularizedClassifier, etas, X, y, *, sensitive_
         eta_now = torch.tensor([obj.current_eta for obj in objectives], dtype=torch.float32)
         totals = torch.zeros(K, 3, dtype=torch.float64)
         weight_sum = 0.0
-        for idx in stratified_batches(strata, lead.batch_size, rng):
-            batch = data.subset(idx)
+        batches = stratified_batches(strata, lead.batch_size, rng)
+        # One gather per epoch, then every batch is a contiguous slice (a view).
+        epoch_data = data.subset(np.concatenate(batches))
+        ends = np.cumsum([len(b) for b in batches])
+        for lo, hi in zip(ends - np.array([len(b) for b in batches]), ends):
+            batch = TrainData(epoch_data.X[lo:hi], epoch_data.y[lo:hi], epoch_data.w[lo:hi],
+                              [g[lo:hi] for g in epoch_data.groups], epoch_data.levels)
             mem = lead._memberships(batch)
             logits = forward(batch.X)  # (K, batch)
             loss, bce, fair = all_losses(logits, eta_now, batch.y, batch.w, mem)
@@ -173,6 +179,9 @@ def _stacked_forward(net: nn.Module, stacked: dict, K: int):
             if h is None:
                 out = W.shape[1]
                 h = (X @ W.reshape(K * out, -1).T).reshape(X.shape[0], K, out).transpose(0, 1) + b[:, None, :]
+            elif W.shape[1] == 1:
+                # A one-unit output layer: a multiply-and-sum beats a batched mat-vec product.
+                h = (h * W).sum(-1, keepdim=True) + b[:, None, :]
             else:
                 h = torch.baddbmm(b[:, None, :], h, W.transpose(1, 2))
         return h[..., 0]
