@@ -1,12 +1,15 @@
 """Train one FairRegularizedClassifier per eta in a single batched pass.
 
 A sweep over ``eta`` trains K networks that differ only in the weight of the fairness term: same
-data, same initialisation (same seed), same mini-batches. Stacking their weights along a leading
-model dimension and taking ``torch.func.vmap`` of the per-model gradient turns K small optimiser
-steps into one larger one, which removes most of the per-step Python and dispatch overhead that
-dominates mini-batch training of small networks. Adam is element-wise, so one Adam over the
-stacked tensors is K independent Adams; gradient clipping is done per model. The result matches
-training each eta alone with the same seed, up to floating-point reassociation.
+data, same initialisation (same seed), same mini-batches. Their weights are stacked along a
+leading model dimension and one step trains all K: the first layers are one matrix product of the
+shared batch with the K weight matrices side by side, the fairness losses score the K models in
+one pass (``forward_models``; ``torch.func.vmap`` for a penalty that cannot), and one backward
+pass gives each model its own gradient, since model k's weights only reach loss k. That removes
+most of the per-step Python and dispatch overhead that dominates mini-batch training of small
+networks. Adam is element-wise, so one Adam over the stacked tensors is K independent Adams;
+gradient clipping is done per model. The result matches training each eta alone with the same
+seed, up to floating-point reassociation.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import torch
 from sklearn.base import clone
 from torch import nn
 from torch.nn import functional as F
-from torch.func import functional_call, vmap
+from torch.func import vmap
 
 from ..losses import weighted_bce_with_logits
 from ._torch_base import TrainData, stratified_batches
@@ -70,8 +73,8 @@ def fit_eta_batch(template: FairRegularizedClassifier, etas, X, y, *, sensitive_
     K = len(models)
     stacked = {name: p.detach().unsqueeze(0).repeat(K, *([1] * p.dim())).clone().requires_grad_(True)
                for name, p in net.named_parameters()}
-    # Adam is element-wise, so one (multi-tensor) Adam over the stacked tensors is K Adams.
-    # fused: one kernel per step instead of Adam's per-tensor Python bookkeeping (~1 ms a step).
+    # Adam is element-wise, so one Adam over the stacked tensors is K Adams; fused, it is one
+    # kernel per step instead of Adam's per-tensor Python bookkeeping (~1 ms a step here).
     opt = torch.optim.Adam(list(stacked.values()), lr=lead.lr, weight_decay=lead.weight_decay,
                            fused=True)
     clip = lead.clip_grad_norm
@@ -103,8 +106,9 @@ def fit_eta_batch(template: FairRegularizedClassifier, etas, X, y, *, sensitive_
         batches = stratified_batches(strata, lead.batch_size, rng)
         # One gather per epoch, then every batch is a contiguous slice (a view).
         epoch_data = data.subset(np.concatenate(batches))
-        ends = np.cumsum([len(b) for b in batches])
-        for lo, hi in zip(ends - np.array([len(b) for b in batches]), ends):
+        sizes = np.array([len(b) for b in batches])
+        ends = np.cumsum(sizes)
+        for lo, hi in zip(ends - sizes, ends):
             batch = TrainData(epoch_data.X[lo:hi], epoch_data.y[lo:hi], epoch_data.w[lo:hi],
                               [g[lo:hi] for g in epoch_data.groups], epoch_data.levels)
             mem = lead._memberships(batch)
@@ -156,18 +160,15 @@ def fit_eta_batch(template: FairRegularizedClassifier, etas, X, y, *, sensitive_
 def _stacked_forward(net: nn.Module, stacked: dict, K: int):
     """``X -> logits`` of shape ``(K, n)`` for K stacked copies of ``net``.
 
-    For the networks :func:`~fairkit.estimators._torch_base.make_mlp` builds (Linear layers and
-    element-wise activations) the K first layers are one matrix product of the shared batch with
+    ``net`` is what :func:`~fairkit.estimators._torch_base.make_mlp` builds: Linear layers and
+    element-wise activations. The K first layers are one matrix product of the shared batch with
     the K weight matrices side by side, and later layers one batched product each: a few large
-    kernels instead of K small ones or a vmap over the whole network. Any other module falls back
-    to ``vmap(functional_call)``.
+    kernels instead of K small ones or a vmap over the whole network.
     """
-    layers = list(net) if isinstance(net, nn.Sequential) else None
-    simple = layers is not None and isinstance(layers[0], nn.Linear) and all(
-        isinstance(m, (nn.Linear, nn.ReLU, nn.Tanh, nn.GELU, nn.ELU)) for m in layers)
-    if not simple:
-        call = vmap(lambda params, X: functional_call(net, params, (X,)).reshape(-1), in_dims=(0, None))
-        return lambda X: call(stacked, X)
+    layers = list(net)
+    if not isinstance(layers[0], nn.Linear) or not all(
+            isinstance(m, (nn.Linear, nn.ReLU, nn.Tanh, nn.GELU, nn.ELU)) for m in layers):
+        raise TypeError(f"batched training supports make_mlp networks only, got {net}")
 
     def forward(X):
         h = None
