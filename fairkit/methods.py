@@ -37,6 +37,11 @@ class Method:
         ``factory(eta, seed, fairness, **params) -> estimator``.
     sweeps_eta : bool
         False for the unconstrained baseline (trained once per seed).
+    description : str
+        One sentence for the dashboard.
+    min_train_rows : int
+        Below this many training rows the method was measured to generalize its fairness poorly
+        (the dashboard says so when it is chosen); 0 = no such limit.
     """
 
     name: str
@@ -48,6 +53,7 @@ class Method:
     factory: Callable = field(repr=False)
     sweeps_eta: bool = True
     description: str = ""
+    min_train_rows: int = 0
 
     def grid(self, n: int = 8, *, include_zero: bool = True) -> list[float]:
         """A default grid of ``n`` etas over the method's range (0 first when included)."""
@@ -136,7 +142,10 @@ METHODS: dict[str, Method] = {
         Method("boosting", "Fairness-regularized boosted trees",
                "weight of the squared fairness gap added to the cross-entropy", (0.3, 100.0), True, False, _boosting,
                description="LightGBM trees fitted to cross-entropy plus eta times a differentiable gap: "
-                           "stronger than a small network on tabular data, still attribute-blind."),
+                           "stronger than a small network on tabular data, still attribute-blind.",
+               # Measured: best of all methods on Adult (29k training rows); on COMPAS (3.7k) and
+               # German (600) the training gap closed while validation gaps stayed wide.
+               min_train_rows=10_000),
         Method("lagrangian", "Lagrangian constrained network",
                "constraint tightness: the gap must stay below 0.2 / eta", (0.5, 40.0), True, False, _lagrangian,
                description="Min-max training with Lagrange multipliers (hard constraint on training data)."),

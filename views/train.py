@@ -42,6 +42,11 @@ with left:
     for name in methods:
         m = METHODS[name]
         st.caption(f"**{m.title}**: eta = {m.eta_meaning}.")
+        if len(split.train) < m.min_train_rows:
+            st.warning(f"{m.title} were measured to carry their fairness poorly to new rows below "
+                       f"about {m.min_train_rows:,} training rows (this data has {len(split.train):,}): "
+                       "they can close the gap on the training rows only. Judge them by their "
+                       "validation points on the frontier.", icon=":material/warning:")
     state.prepare_widget("w.train.fairness", FAIRNESS[0], FAIRNESS)
     fairness = st.selectbox("Fairness definition the methods target", FAIRNESS,
                             format_func=lambda s: s.replace("_", " ").capitalize(),
