@@ -464,7 +464,11 @@ class FairnessLoss(nn.Module):
         return a
 
     def group_rates(self, logits, labels, groups, sample_weight=None, *, models: bool = False) -> list[GroupRates]:
-        """The per-group rates of each statistic (useful for logging and constraints)."""
+        """The per-group rates of each statistic (useful for logging and constraints).
+
+        With ``models=True``, ``logits`` has shape (n, K) (K models on the same rows) and every
+        rate gains a trailing model axis.
+        """
         logits, labels, membership, sample_weight = self._prepare(
             logits, labels, groups, sample_weight, models
         )
