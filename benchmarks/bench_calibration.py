@@ -54,7 +54,7 @@ from fairkit.data import binary_target  # noqa: E402
 from fairkit.datasets import load_dataset  # noqa: E402
 from fairkit.estimators import FairRegularizedClassifier  # noqa: E402
 from fairkit.groups import group_labels  # noqa: E402
-from fairkit.split import make_preprocessor, split_dataset  # noqa: E402
+from fairkit.split import make_preprocessor, split_dataset, stratification_labels, usable_feature_columns  # noqa: E402
 from fairkit.sweep import torch_threads  # noqa: E402
 
 # Groups smaller than this are left out of the max: their plug-in ECE is mostly noise.
@@ -148,14 +148,6 @@ def run_single_split(seed: int = 0) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _strata(groups, y, min_count):
-    strata = pd.Series(groups.astype(str)) + "|" + pd.Series(y.astype(str))
-    counts = strata.value_counts()
-    # Rare group x label cells are pooled by label so every fold can be stratified.
-    rare = strata.isin(counts[counts < min_count].index)
-    return np.where(rare, "(rare)|" + y.astype(str), strata.to_numpy())
-
-
 def crossfit_predictions(name, sensitive, victim, k=K_FOLDS, seed=0):
     """Pooled out-of-fold scores: {(distorted, stage): p} over every row of the dataset."""
     frame, spec = load_dataset(name)
@@ -164,11 +156,9 @@ def crossfit_predictions(name, sensitive, victim, k=K_FOLDS, seed=0):
     work = frame.loc[y_all >= 0].reset_index(drop=True)
     y = y_all[y_all >= 0]
     groups = group_labels(work[sensitive]).to_numpy(dtype=object)
-    # Same feature selection as split_dataset: drop constant or empty columns.
-    cols = [c for c in spec.feature_columns(work)
-            if work[c].notna().any() and work[c].nunique(dropna=True) > 1]
-    raw = work[cols]
-    strata = _strata(groups, y, 4 * k)
+    raw = work[usable_feature_columns(work, spec)]  # as split_dataset does
+    # Rare group x label cells pooled by label so every fold can be stratified.
+    strata = stratification_labels(pd.Series(groups), y, 4 * k)
     out = {}
     folds = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
     for fold, (rest, held) in enumerate(folds.split(np.zeros(len(y)), strata)):

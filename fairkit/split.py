@@ -119,7 +119,18 @@ def make_preprocessor(raw: pd.DataFrame) -> ColumnTransformer:
     )
 
 
-def _strata(groups: pd.Series, y: np.ndarray, min_count: int) -> np.ndarray | None:
+def usable_feature_columns(frame: pd.DataFrame, spec: DatasetSpec) -> list:
+    """The spec's feature columns that can inform a model: not empty and not constant."""
+    return [c for c in spec.feature_columns(frame)
+            if frame[c].notna().any() and frame[c].nunique(dropna=True) > 1]
+
+
+def stratification_labels(groups: pd.Series, y: np.ndarray, min_count: int) -> np.ndarray | None:
+    """Group x label strata for a stratified split, rare cells pooled by label.
+
+    Cells with fewer than ``min_count`` rows become ``"(rare)|<label>"``; None when even the
+    pooled strata have a cell of one row (no stratified split is possible).
+    """
     strata = groups.astype(str).to_numpy() + "|" + y.astype(str)
     counts = pd.Series(strata).value_counts()
     rare = np.isin(strata, counts[counts < min_count].index)
@@ -174,15 +185,15 @@ def split_dataset(
     positions = np.flatnonzero(keep)
     groups = group_labels(work[spec.sensitive])
     feature_cols = spec.feature_columns(work)
-    usable = [c for c in feature_cols if work[c].notna().any() and work[c].nunique(dropna=True) > 1]
+    usable = usable_feature_columns(work, spec)
     notes = [f"Ignored constant or empty column '{c}'." for c in feature_cols if c not in usable]
 
     idx = np.arange(len(work))
     min_count = 3  # one row for each of the three parts
-    strata = _strata(groups, y, min_count)
+    strata = stratification_labels(groups, y, min_count)
     try:
         rest, test_idx = train_test_split(idx, test_size=test_size, random_state=seed, stratify=strata)
-        strata_rest = None if strata is None else _strata(
+        strata_rest = None if strata is None else stratification_labels(
             pd.Series(strata[rest]), y[rest], 2)
         train_idx, val_idx = train_test_split(
             rest, test_size=val_size / (1 - test_size), random_state=seed,

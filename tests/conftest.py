@@ -10,6 +10,19 @@ import pytest
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    # OMP_NUM_THREADS above only helps if torch was not imported yet. Tiny matmuls on a shared
+    # two-core machine are many times slower with two intra-op threads waiting on each other;
+    # the estimators never touch this setting, so it is restored after each module.
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def make_biased_frame(n=600, seed=0):
     """A table where the outcome depends on x and, through a proxy, on the group."""
     rng = np.random.default_rng(seed)

@@ -158,8 +158,50 @@ def _threads_for(batch_size: int):
 
 
 class FairFitMixin:
-    """Input validation and sensitive-attribute encoding shared by fairkit's in-processing
-    estimators (the torch networks and the boosted trees)."""
+    """What fairkit's in-processing binary classifiers (the torch networks and the boosted
+    trees) share: scikit-learn tags, input validation, sensitive-attribute encoding, and the
+    prediction methods built on the subclass's ``decision_function`` (logit of ``classes_[1]``).
+    """
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False
+        tags.input_tags.allow_nan = False
+        return tags
+
+    def predict_proba(self, X):
+        """Probabilities of ``classes_``.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, 2)
+        """
+        p = expit(self.decision_function(X))
+        return np.column_stack([1.0 - p, p])
+
+    def predict_log_proba(self, X):
+        """Log of :meth:`predict_proba`."""
+        z = self.decision_function(X)
+        # log(sigmoid(z)) = -log1p(exp(-z)), computed stably for both classes.
+        return np.column_stack([-np.logaddexp(0, z), -np.logaddexp(0, -z)])
+
+    def predict(self, X):
+        """Predicted class labels (threshold 0.5 on the probability).
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+        """
+        positive = self.decision_function(X) > 0
+        return self.classes_[positive.astype(int)]
 
     def _validate_xy(self, X, y, sample_weight, reset=True):
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], y_numeric=False,
@@ -178,6 +220,8 @@ class FairFitMixin:
         sw = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
         if not sw.sum() > 0:
             raise ValueError("sample_weight sums to zero; give some rows a positive weight")
+        if len(np.unique(y_enc[sw > 0])) < 2:
+            raise ValueError("only one class has a positive sample_weight; a classifier needs two classes")
         return X, y_enc, sw, classes
 
     def _group_levels(self, sensitive_features, n_samples: int) -> list[GroupLevel]:
@@ -237,12 +281,6 @@ class TorchFairClassifierBase(FairFitMixin, ClassifierMixin, BaseEstimator):
     needs_sensitive_at_predict = False
 
     # ---------------------------------------------------------------- sklearn plumbing
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.classifier_tags.multi_class = False
-        tags.input_tags.allow_nan = False
-        return tags
 
     def __getstate__(self):
         state = super().__getstate__()
@@ -476,37 +514,3 @@ class TorchFairClassifierBase(FairFitMixin, ClassifierMixin, BaseEstimator):
                 xb = torch.tensor(X[s:s + _PREDICT_CHUNK], dtype=torch.float64)
                 out[s:s + _PREDICT_CHUNK] = module(xb).reshape(-1).numpy()
         return out
-
-    def predict_proba(self, X):
-        """Probabilities of ``classes_``.
-
-        Parameters
-        ----------
-        X : array-like or DataFrame of shape (n_samples, n_features)
-
-        Returns
-        -------
-        ndarray of shape (n_samples, 2)
-        """
-        p = expit(self.decision_function(X))
-        return np.column_stack([1.0 - p, p])
-
-    def predict_log_proba(self, X):
-        """Log of :meth:`predict_proba`."""
-        z = self.decision_function(X)
-        # log(sigmoid(z)) = -log1p(exp(-z)), computed stably for both classes.
-        return np.column_stack([-np.logaddexp(0, z), -np.logaddexp(0, -z)])
-
-    def predict(self, X):
-        """Predicted class labels (threshold 0.5 on the probability).
-
-        Parameters
-        ----------
-        X : array-like or DataFrame of shape (n_samples, n_features)
-
-        Returns
-        -------
-        ndarray of shape (n_samples,)
-        """
-        positive = self.decision_function(X) > 0
-        return self.classes_[positive.astype(int)]

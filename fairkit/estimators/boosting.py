@@ -142,12 +142,6 @@ class FairBoostingClassifier(FairFitMixin, ClassifierMixin, BaseEstimator):
         self.n_jobs = n_jobs
         self.random_state = random_state
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.classifier_tags.multi_class = False
-        tags.input_tags.allow_nan = False
-        return tags
-
     def _validate_params(self):
         if not self.eta >= 0:
             raise ValueError(f"eta must be a non-negative number, got {self.eta!r}")
@@ -180,8 +174,6 @@ class FairBoostingClassifier(FairFitMixin, ClassifierMixin, BaseEstimator):
 
         self._validate_params()
         X, y_enc, sw, classes = self._validate_xy(X, y, sample_weight)
-        if len(np.unique(y_enc[sw > 0])) < 2:
-            raise ValueError("only one class has a positive sample_weight; a classifier needs two classes")
         levels = self._group_levels(sensitive_features, X.shape[0])
         penalty = penalty_for_levels(self, levels)
         n = X.shape[0]
@@ -255,31 +247,3 @@ class FairBoostingClassifier(FairFitMixin, ClassifierMixin, BaseEstimator):
         if self.booster_ is None:
             return np.full(X.shape[0], self.init_score_)
         return self.booster_.predict(np.asarray(X, dtype=np.float64), raw_score=True) + self.init_score_
-
-    def predict_proba(self, X):
-        """Class probabilities.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        ndarray of shape (n_samples, 2)
-        """
-        p = 1.0 / (1.0 + np.exp(-self.decision_function(X)))
-        return np.column_stack([1 - p, p])
-
-    def predict(self, X):
-        """Predicted labels (probability threshold 0.5).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        ndarray of shape (n_samples,)
-        """
-        positive = self.decision_function(X) > 0
-        return self.classes_[positive.astype(int)]

@@ -3,18 +3,6 @@
 import numpy as np
 import pandas as pd
 import pytest
-import torch
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    # The test machine shares two cores with other jobs; torch's intra-op threads then spend
-    # most of their time waiting on each other (100x slower tiny matmuls). One thread keeps the
-    # suite fast. The estimators never touch this setting; it is restored after each module.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _biased(n=1000, seed=0, d=4, shift=1.0, label_bias=0.8):

@@ -28,7 +28,8 @@ def test_eta_zero_is_plain_logistic_boosting(biased_data):
                     num_boost_round=60)
     ref_logit = ref.predict(X, raw_score=True) + np.log(p / (1 - p))
     np.testing.assert_allclose(ours.decision_function(X), ref_logit, atol=1e-6)
-    assert ours.history_[0]["fairness"] > 0  # measured, though not optimised, at eta=0
+    # The penalty is still measured at eta=0: the plain trees end with a real gap.
+    assert ours.history_[-1]["fairness"] > 1e-3
 
 
 def test_dp_gap_falls_as_eta_grows(biased_data, gaps):
