@@ -39,10 +39,12 @@ from .frontier import best_at, hypervolume, pareto_front
 DEFAULT_SENSITIVE = {"adult": ["sex"], "compas": ["race"], "german": ["age_group"]}
 
 #: fairkit eta grids, chosen by quick experiments on Adult (see benchmarks/README.md).
-#: regularized: eta = weight of the absolute DP penalty; lagrangian: gap bound = 0.2 / eta.
+#: regularized: eta = weight of the absolute DP penalty; lagrangian: gap bound = 0.2 / eta;
+#: linear: the registry's own grid (not tuned).
 ETAS = {
     "regularized": [0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0],
     "lagrangian": [2.0, 5.0, 10.0, 20.0, 40.0],
+    "linear": [0.0, 0.05, 0.1357, 0.3684, 1.0, 2.714, 7.368, 20.0],  # the registry's default grid
     "boosting": [0.0, 1.0, 3.0, 10.0, 20.0, 30.0, 50.0, 100.0],
     "adversarial": [0.1, 0.3, 1.0, 3.0],
     "threshold": [0.0, 0.25, 0.5, 0.75, 0.9, 1.0],
@@ -51,6 +53,7 @@ ETAS = {
 QUICK_ETAS = {
     "regularized": [0.0, 0.5, 1.5, 3.0],
     "lagrangian": [5.0, 20.0],
+    "linear": [0.0, 0.3684, 2.714],
     "boosting": [0.0, 10.0, 30.0],
     "adversarial": [0.3, 3.0],
     "threshold": [0.0, 0.5, 0.9, 1.0],
@@ -254,13 +257,24 @@ def best_at_by_seed(table: pd.DataFrame, bound: float) -> float:
     return float(np.nanmedian(vals)) if np.isfinite(vals).any() else float("nan")
 
 
+def _seed_hypervolumes(table: pd.DataFrame, ref) -> pd.Series:
+    """Test hypervolume of each seed's validation-chosen union front.
+
+    A table with a ``hv_ref_error`` column (one split per seed, :func:`frontier_runs_resplit`)
+    uses each seed's own reference error; otherwise ``ref`` serves every seed.
+    """
+    vals = {}
+    for seed, sub in table.groupby("seed"):
+        r = (float(sub["hv_ref_error"].iloc[0]), 1.0) if "hv_ref_error" in sub else ref
+        front = pareto_front(sub)
+        vals[seed] = hypervolume(1 - front["performance_test"], front["unfairness_test"], ref=r)
+    return pd.Series(vals, dtype=float)
+
+
 def hypervolume_by_seed(table: pd.DataFrame, ref) -> float:
     """Median over seeds of the test hypervolume of the validation-chosen union front."""
-    vals = []
-    for _, sub in table.groupby("seed"):
-        front = pareto_front(sub)
-        vals.append(hypervolume(1 - front["performance_test"], front["unfairness_test"], ref=ref))
-    return float(np.median(vals)) if vals else float("nan")
+    vals = _seed_hypervolumes(table, ref)
+    return float(vals.median()) if len(vals) else float("nan")
 
 
 def _ratio(a, b) -> float:
@@ -344,8 +358,20 @@ def compare_reductions(split, *, bounds=None, seed=0, eg_table=None) -> pd.DataF
 # issue #5: frontier quality
 # ------------------------------------------------------------------------------------------
 
-BLIND_METHODS = ["regularized", "boosting", "lagrangian", "adversarial"]
+BLIND_METHODS = ["regularized", "linear", "boosting", "lagrangian", "adversarial"]
 AWARE_EXTRA = ["threshold"]
+
+
+def recommended_methods(split, methods=None) -> list[str]:
+    """``methods`` (default: blind + aware) less those the registry says need more training rows.
+
+    A method's ``min_train_rows`` is where it was measured to generalize its fairness poorly;
+    the dashboard warns against it below that, so fairkit's recommended union leaves it out.
+    """
+    from .methods import get_method
+
+    methods = list(methods or BLIND_METHODS + AWARE_EXTRA)
+    return [m for m in methods if get_method(m).min_train_rows <= len(split.train)]
 
 
 def frontier_runs(split, *, seeds, etas=None, bounds=None, bases=("lr", "hgb"), params=None,
@@ -373,18 +399,51 @@ def frontier_runs(split, *, seeds, etas=None, bounds=None, bases=("lr", "hgb"), 
     return pd.concat(parts, ignore_index=True)
 
 
+def frontier_runs_resplit(name: str, *, seeds, **kwargs) -> pd.DataFrame:
+    """:func:`frontier_runs` with a new train/validation/test split per seed.
+
+    Seed ``s`` splits the data with seed ``s`` and trains with seed ``s``; the baselines are
+    fitted on that split too. On a small dataset (German: 200 test rows, one row = 0.005
+    accuracy) a fixed split makes every comparison hinge on one test set; resplitting averages
+    the test noise over seeds as well as the training noise. Adds ``split_seed`` and
+    ``hv_ref_error`` (the seed's own majority-class test error) columns.
+    """
+    parts = []
+    for s in seeds:
+        split = load_split(name, seed=s)
+        runs = frontier_runs(split, seeds=[s], baseline_fit_seeds=[s], **kwargs)
+        runs["split_seed"] = s
+        runs["hv_ref_error"] = majority_error(split.test.y)
+        parts.append(runs)
+    return pd.concat(parts, ignore_index=True)
+
+
 def compare_frontiers(runs: pd.DataFrame, split, *, dataset="", dp_bounds=(0.01, 0.05)) -> pd.DataFrame:
-    """Issue #5 quality: hypervolume of union fronts, attribute-blind and attribute-aware."""
+    """Issue #5 quality: hypervolume of union fronts, attribute-blind and attribute-aware.
+
+    fairkit's union holds the methods recommended for the split's size
+    (:func:`recommended_methods`); ``fairkit_hv_all_methods`` is the union of every fairkit
+    method that ran. ``seeds_won`` is the share of seeds where fairkit's union has at least
+    fairlearn's hypervolume.
+    """
     ref = (majority_error(split.test.y), 1.0)
     fk = runs[runs.family == "fairkit"]
     fl = runs[runs.family == "fairlearn"]
-    fk_blind = fk[~fk.needs_sensitive_at_predict.astype(bool)]
-    fl_blind = fl[~fl.needs_sensitive_at_predict.astype(bool)]
+    fk_rec = fk[fk.method.isin(recommended_methods(split, list(fk.method.unique())))]
+    blind = lambda t: t[~t.needs_sensitive_at_predict.astype(bool)]  # noqa: E731
+    resplit = "hv_ref_error" in runs
     rows = []
-    for setting, a, b in [("attribute-blind", fk_blind, fl_blind), ("attribute-aware", fk, fl)]:
-        row = {"dataset": dataset, "setting": setting, "hv_ref_error": ref[0],
-               "fairkit_hv": hypervolume_by_seed(a, ref), "fairlearn_hv": hypervolume_by_seed(b, ref),
+    for setting, a, every, b in [("attribute-blind", blind(fk_rec), blind(fk), blind(fl)),
+                                 ("attribute-aware", fk_rec, fk, fl)]:
+        per_a, per_b = _seed_hypervolumes(a, ref), _seed_hypervolumes(b, ref)
+        both = per_a.index.intersection(per_b.index)
+        row = {"dataset": dataset, "setting": setting,
+               "split": "one per seed" if resplit else "fixed (seed 0)",
+               "hv_ref_error": float(runs.groupby("seed")["hv_ref_error"].first().median()) if resplit else ref[0],
+               "fairkit_hv": float(per_a.median()), "fairlearn_hv": float(per_b.median()),
+               "fairkit_hv_all_methods": hypervolume_by_seed(every, ref),
                "fairkit_seeds": a.seed.nunique(), "fairlearn_seeds": b.seed.nunique(),
+               "seeds_won": float((per_a[both] >= per_b[both]).mean()) if len(both) else float("nan"),
                "fairkit_methods": "+".join(sorted(a.method.unique())),
                "fairlearn_methods": "+".join(sorted(b.method.unique()))}
         row["hv_ratio"] = _ratio(row["fairkit_hv"], row["fairlearn_hv"])
@@ -557,6 +616,9 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=None,
                    help="limit torch and BLAS/OpenMP threads (both sides), e.g. 1 on a loaded 2-core machine")
     p.add_argument("--bases", default="lr,hgb", help="fairlearn base learners for the frontier comparison")
+    p.add_argument("--resplit", default="german",
+                   help="datasets whose frontier comparison draws a new split per seed (comma-separated; "
+                        "'' = keep split seed 0 everywhere); default german, whose 200-row test set is noisy")
     args = p.parse_args(argv)
 
     datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
@@ -612,14 +674,18 @@ def main(argv=None) -> int:
 
     if "frontier" in parts:
         tables = []
+        resplit = {d.strip() for d in args.resplit.split(",") if d.strip()}
         for name in datasets:
             split = load_split(name)
             ds_seeds = seeds if (args.seeds or args.quick or name != "german") else list(range(10))
-            eg_tables = {"lr": eg_adult(split)} if name == "adult" and bounds is not None else None
-            runs = frontier_runs(split, seeds=ds_seeds, etas=etas, bounds=bounds, bases=bases, params=params,
-                                 hgb_bounds=None if args.quick else HGB_BOUNDS,
-                                 eg_tables=eg_tables if name == "adult" else None,
-                                 fk_methods=(["regularized", "lagrangian", "threshold"] if args.quick else None))
+            kwargs = dict(etas=etas, bounds=bounds, bases=bases, params=params,
+                          hgb_bounds=None if args.quick else HGB_BOUNDS,
+                          fk_methods=(["regularized", "lagrangian", "threshold"] if args.quick else None))
+            if name in resplit:
+                runs = frontier_runs_resplit(name, seeds=ds_seeds, **kwargs)
+            else:
+                eg_tables = {"lr": eg_adult(split)} if name == "adult" and bounds is not None else None
+                runs = frontier_runs(split, seeds=ds_seeds, eg_tables=eg_tables, **kwargs)
             if out_dir is not None:
                 out_dir.mkdir(parents=True, exist_ok=True)
                 runs.to_csv(out_dir / f"frontier_runs_{name}.csv", index=False)

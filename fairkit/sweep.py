@@ -178,7 +178,7 @@ def fit_and_evaluate(run: RunSpec, split, *, n_boot: int = 0):
 
 
 def fit_group(task: list, split) -> list:
-    """Train a task: one run, or several etas of the regularized network in one batched pass.
+    """Train a task: one run, or several etas of a regularized model in one batched pass.
 
     Returns a list of ``(key, row, model)``; a batched task's fit time is shared equally.
     """
@@ -200,20 +200,25 @@ def fit_group(task: list, split) -> list:
 
 
 def _tasks(todo: list, batched: bool) -> list:
-    """Group runs that can train together (regularized, same seed and parameters) into tasks."""
+    """Group runs that can train together (a batchable method, same seed and parameters) into tasks."""
     if not batched:
         return [[t] for t in todo]
     from .estimators.batched import can_batch
 
     groups: dict = {}
     tasks = []
+    batchable: dict = {}
     for run, key in todo:
-        if run.method == "regularized":
-            groups.setdefault((run.seed, run.fairness, run.params), []).append((run, key))
+        if run.method not in batchable:
+            # Whether the method's estimator is one the batched trainer reproduces exactly.
+            batchable[run.method] = can_batch(get_method(run.method).build(0.0, run.seed, run.fairness,
+                                                                             **dict(run.params)))
+        if batchable[run.method]:
+            groups.setdefault((run.method, run.seed, run.fairness, run.params), []).append((run, key))
         else:
             tasks.append([(run, key)])
-    for (seed, fairness, params), members in groups.items():
-        template = get_method("regularized").build(0.0, seed, fairness, **dict(params))
+    for (method, seed, fairness, params), members in groups.items():
+        template = get_method(method).build(0.0, seed, fairness, **dict(params))
         if len(members) > 1 and can_batch(template):
             tasks.insert(0, members)
         else:
@@ -348,7 +353,7 @@ def run_sweep(
 
 # Seconds per 10,000 training rows for one fit with the registry's defaults, measured on a
 # 2-core machine (Adult); used until the store holds timings of this machine's own runs.
-_DEFAULT_SECONDS_PER_10K = {"unconstrained": 4.0, "regularized": 5.0, "lagrangian": 6.0,
+_DEFAULT_SECONDS_PER_10K = {"unconstrained": 4.0, "regularized": 5.0, "linear": 3.0, "lagrangian": 6.0,
                             "boosting": 1.5, "adversarial": 7.0, "reductions": 8.0, "threshold": 6.0}
 
 

@@ -53,3 +53,26 @@ def test_synthetic_data_shape():
     frame, spec = bench.make_synthetic(500, n_cols=40)
     assert frame.shape == (500, 41) and spec.sensitive == ["group"]
     assert set(frame["label"]) == {0, 1}
+
+
+def test_resplit_frontier_uses_each_seeds_split_and_reference(german):
+    runs = bench.frontier_runs_resplit("german", seeds=[0, 1], etas=ETAS, bounds=[0.05], bases=("lr",),
+                                       params=FAST, grid_size=3, fk_methods=["regularized", "boosting"])
+    refs = runs.groupby("seed")["hv_ref_error"].first()
+    for s in (0, 1):
+        assert refs[s] == pytest.approx(bench.majority_error(bench.load_split("german", seed=s).test.y))
+    # Different splits: the baselines' test results differ between seeds (same bound, same model class).
+    eg = runs[runs.method == "eg_lr"].set_index("seed")
+    assert eg.loc[0, "test_accuracy"] != eg.loc[1, "test_accuracy"] or eg.loc[0, "val_accuracy"] != eg.loc[1, "val_accuracy"]
+    table = bench.compare_frontiers(runs, german, dataset="german")
+    assert (table["split"] == "one per seed").all()
+    # boosting needs 10,000 training rows (registry): left out of the recommended union only.
+    assert "boosting" not in table.loc[0, "fairkit_methods"]
+    assert 0.0 <= table.loc[0, "seeds_won"] <= 1.0
+    per = bench._seed_hypervolumes(runs[(runs.family == "fairlearn")], None)
+    assert table.loc[1, "fairlearn_hv"] == pytest.approx(per.median())
+
+
+def test_recommended_methods_follow_the_registry(german):
+    assert bench.recommended_methods(german, ["regularized", "boosting", "linear"]) == ["regularized", "linear"]
+    assert "boosting" in bench.recommended_methods(bench.load_split("adult"))

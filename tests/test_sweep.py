@@ -133,3 +133,24 @@ def test_batched_eta_training_matches_one_at_a_time(tiny_split, fast_params):
         assert np.abs(a - b).max() < 1e-4
     cols = ["val_accuracy", "test_demographic_parity_difference"]
     assert np.allclose(batched.results[cols], alone.results[cols], atol=2e-3)
+
+
+def test_linear_method_is_batched_per_method_and_is_logistic_regression(tiny_split, fast_params):
+    params = {"regularized": {**fast_params["regularized"], "hidden_layer_sizes": (8,)},
+              "linear": {"max_epochs": 10, "batch_size": 128}}  # the registry's own (empty) hidden layers
+    grid = [0.0, 1.0, 4.0]
+    batched = run_sweep(tiny_split, ["regularized", "linear"], grid, params=params, batched=True)
+    t = batched.results
+    # Each method trains its etas together, never mixed with the other method's.
+    assert (t["batched_with"] == len(grid)).all() and len(t) == 2 * len(grid)
+    lin = t[t.method == "linear"]
+    model = batched.model(lin.run_id.iloc[0])
+    assert [type(m).__name__ for m in model.module_] == ["Linear"]
+    alone = run_sweep(tiny_split, ["linear"], grid, params=params, batched=False)
+    for run_id in alone.results.run_id:
+        a = alone.model(run_id).predict_proba(tiny_split.test.X)
+        b = batched.model(run_id).predict_proba(tiny_split.test.X)
+        assert np.abs(a - b).max() < 1e-4
+    # The fairness term acts: the strongest eta narrows the training gap of the plain model.
+    gaps = lin.set_index("eta")["val_demographic_parity_difference"]
+    assert gaps.loc[4.0] < gaps.loc[0.0]

@@ -54,7 +54,7 @@ def training_params(methods) -> tuple:
     for name in methods:
         if name == "threshold":
             out.append((name, (("base_params", dict(FAST_PARAMS)),)))
-        elif name in ("unconstrained", "regularized", "lagrangian", "adversarial"):
+        elif name in ("unconstrained", "regularized", "linear", "lagrangian", "adversarial"):
             out.append((name, FAST_PARAMS))
         elif name == "boosting":
             out.append((name, (("n_estimators", 30),)))
