@@ -41,7 +41,9 @@ GAP_METRICS = [
     "max_group_ece",
     "calibration_disparity",
 ]
-OVERALL_METRICS = ["accuracy", "balanced_accuracy", "roc_auc", "log_loss", "brier"]
+# selection_rate (share of rows given the positive decision) shows a model that decides the same
+# for everyone, whose gaps are zero for no useful reason.
+OVERALL_METRICS = ["accuracy", "balanced_accuracy", "roc_auc", "log_loss", "brier", "selection_rate"]
 
 # Sufficient statistics per group (and per group x calibration bin) from which every rate,
 # gap and ECE is computed; bootstrap replicates re-weight exactly these sums.

@@ -220,6 +220,28 @@ def panel_table(metrics: dict, row: dict, baseline: dict | None) -> pd.DataFrame
     return pd.DataFrame(rows)
 
 
+#: A model selecting fewer than this share of rows, or more than 1 minus it, decides (almost) the
+#: same for everyone: its small gaps say nothing about fair treatment.
+ONE_DECISION_SHARE = 0.01
+
+
+def one_decision_note(row: dict) -> str | None:
+    """A warning when the run gives (almost) every validation row the same decision, else None.
+
+    Strong fairness terms can end in such a model: every gap is about zero because nobody is
+    told apart. Runs stored before ``selection_rate`` was recorded give None.
+    """
+    rate = _row_value(row, "val", "selection_rate")
+    if rate is None or ONE_DECISION_SHARE < rate < 1 - ONE_DECISION_SHARE:
+        return None
+    decision = "positive" if rate >= 0.5 else "negative"
+    share = rate if decision == "positive" else 1 - rate
+    who = "every validation row" if share == 1 else f"{share:.1%} of validation rows"
+    return (f"This model gives {who} the {decision} decision. Its fairness gaps are "
+            "small because it tells almost nobody apart, not because it treats groups alike: treat "
+            "it as a reference point, not a candidate.")
+
+
 def axis_value(row: dict, split: str, metric: str) -> float:
     """One chart coordinate of a run (``metric`` is an axis key)."""
     return float(metric_column(pd.DataFrame([row]), split, metric).iloc[0])

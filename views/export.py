@@ -25,6 +25,9 @@ st.markdown(f"Selected: **{md(ut.method_label(row['method']))}** at eta **{row['
 if row.get("needs_sensitive_at_predict"):
     st.warning("This model needs the sensitive attribute at prediction time; the record says so.",
                icon=":material/warning:")
+one_decision = ut.one_decision_note(row)
+if one_decision:
+    st.warning(one_decision, icon=":material/warning:")
 
 left, right = st.columns(2)
 with left:

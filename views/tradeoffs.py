@@ -83,6 +83,9 @@ def _side_panel(results, split, row, unfairness, performance, tolerance):
     else:
         st.success("Does not need the sensitive attribute at prediction time.",
                    icon=":material/check_circle:")
+    one_decision = ut.one_decision_note(row)
+    if one_decision:
+        st.warning(one_decision, icon=":material/warning:")
     u_val, u_test = (ut.axis_value(row, s, unfairness) for s in ("val", "test"))
     verdict = lambda u: "within" if u <= tolerance else "above"  # noqa: E731
     st.markdown(f"{UNFAIRNESS_AXES[unfairness]}: {u_val:.3f} on validation "

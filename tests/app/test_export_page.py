@@ -103,3 +103,17 @@ def test_export_with_group_calibration(trained, fast_env):
     assert bundle.calibrator is not None and bundle.record["content"]["selected"]["calibrated"]
     assert "after group calibration" in next(
         m.value for m in at.markdown if m.value.startswith("### Decision record"))
+
+
+def test_export_warns_about_a_model_that_decides_the_same_for_everyone(trained, fast_env):
+    at = trained
+    at.switch_page("views/tradeoffs.py").run()
+    at.selectbox(key=ut.W_METHOD).set_value("regularized").run()
+    at.select_slider(key=ut.W_ETA).set_value(20.0).run()  # approves every validation row here
+    at.switch_page("views/export.py").run()
+    assert not at.exception, at.exception
+    assert any("every validation row the positive decision" in w for w in texts(at.warning))
+    at.switch_page("views/tradeoffs.py").run()
+    at.select_slider(key=ut.W_ETA).set_value(0.0).run()
+    at.switch_page("views/export.py").run()
+    assert not any("tells almost nobody apart" in w for w in texts(at.warning))

@@ -41,9 +41,15 @@ def test_slider_moves_change_the_side_panel(tradeoffs):
     assert before.loc["Demographic parity difference", "Validation"].count("[") == 1
     assert before.loc["Accuracy", "Change vs unconstrained (test)"] == "+0.000"
     assert "Does not need the sensitive attribute at prediction time." in texts(at.success)
+    assert not any("tells almost nobody apart" in w for w in texts(at.warning))
 
     at.select_slider(key=ut.W_ETA).set_value(20.0).run()
     after = panel(at)
+    # On German the fast network at eta 20 approves every validation row (its recorded selection
+    # rate): the panel says its zero gap is no evidence of fair treatment.
+    rate = ur.result_store().records([at.session_state[ur.SELECTED_RUN]])["val_selection_rate"].iloc[0]
+    assert rate == 1.0
+    assert any("every validation row the positive decision" in w for w in texts(at.warning))
     assert at.session_state[ur.SELECTED_RUN] != first_run
     assert after.loc["Demographic parity difference", "Test"] != before.loc["Demographic parity difference", "Test"]
     assert after.loc["Demographic parity difference", "Change vs unconstrained (test)"].startswith("-")
@@ -111,3 +117,12 @@ def _results() -> pd.DataFrame:
     from ui.jobs import result_store
 
     return result_store().records()
+
+
+def test_one_decision_note():
+    assert "every validation row the negative decision" in ut.one_decision_note({"val_selection_rate": 0.0})
+    assert "99.5% of validation rows the positive decision" in ut.one_decision_note({"val_selection_rate": 0.995})
+    assert ut.one_decision_note({"val_selection_rate": 0.5}) is None
+    assert ut.one_decision_note({"val_selection_rate": 0.02}) is None
+    # Runs stored before the selection rate was recorded.
+    assert ut.one_decision_note({}) is None and ut.one_decision_note({"val_selection_rate": float("nan")}) is None
