@@ -272,7 +272,7 @@ class TorchFairClassifierBase(FairFitMixin, ClassifierMixin, BaseEstimator):
     :meth:`_select_final_state`.
 
     Common parameters (see the subclasses' docstrings): ``eta``, ``hidden_layer_sizes``,
-    ``activation``, ``lr``, ``batch_size``, ``max_epochs``, ``weight_decay``, ``clip_grad_norm``,
+    ``activation``, ``lr``, ``batch_size``, ``max_epochs``, ``max_steps``, ``weight_decay``, ``clip_grad_norm``,
     ``early_stopping``, ``validation_fraction``, ``n_iter_no_change``, ``tol``, ``warm_start``,
     ``random_state``, ``device``, ``verbose``.
     """
@@ -299,6 +299,9 @@ class TorchFairClassifierBase(FairFitMixin, ClassifierMixin, BaseEstimator):
             raise ValueError(f"batch_size must be a positive integer, got {self.batch_size!r}")
         if not (isinstance(self.max_epochs, (int, np.integer)) and self.max_epochs >= 1):
             raise ValueError(f"max_epochs must be a positive integer, got {self.max_epochs!r}")
+        steps = self.max_steps
+        if steps is not None and not (isinstance(steps, (int, np.integer)) and steps >= 1):
+            raise ValueError(f"max_steps must be a positive integer or None, got {steps!r}")
         if not self.lr > 0:
             raise ValueError(f"lr must be positive, got {self.lr!r}")
         if self.clip_grad_norm is not None and not self.clip_grad_norm > 0:
@@ -409,11 +412,24 @@ class TorchFairClassifierBase(FairFitMixin, ClassifierMixin, BaseEstimator):
             joint = np.unique(np.stack(codes, axis=1), axis=0, return_inverse=True)[1].ravel()
         return joint.astype(np.int64) * 2 + y_enc.astype(np.int64)
 
+    def _n_epochs(self, n_rows: int) -> int:
+        """Epochs to train on ``n_rows``: ``max_epochs``, fewer when ``max_steps`` is reached first.
+
+        A fixed budget of steps rather than passes: on a large table a small network has seen
+        enough rows after a few epochs (Adult, 29k rows: 8 epochs gave a better frontier than
+        20), while a few hundred rows still get ``max_epochs`` passes.
+        """
+        steps = self.max_steps
+        if steps is None:
+            return int(self.max_epochs)
+        per_epoch = max(1, math.ceil(n_rows / self.batch_size))  # as stratified_batches
+        return int(min(self.max_epochs, max(1, math.ceil(steps / per_epoch))))
+
     def _fit_loop(self, train: TrainData, val, strata, rng) -> None:
         best_val, best_state, bad_epochs, best_epoch = np.inf, None, 0, -1
         start = len(self.history_)
         self.n_epochs_ = 0
-        for epoch in range(self.max_epochs):
+        for epoch in range(self._n_epochs(len(strata))):
             self._start_epoch(epoch)
             totals: dict[str, float] = {}
             weight_sum = 0.0

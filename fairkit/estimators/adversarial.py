@@ -92,8 +92,8 @@ class AdversarialDebiasingClassifier(TorchFairClassifierBase):
     hierarchical : bool, default=True
         With several sensitive columns, one adversary head per marginal attribute plus one for
         the intersection (losses averaged); otherwise the intersection only.
-    hidden_layer_sizes, activation, lr, batch_size, max_epochs, weight_decay, clip_grad_norm, \
-early_stopping, validation_fraction, n_iter_no_change, tol, warm_start, random_state, device, \
+    hidden_layer_sizes, activation, lr, batch_size, max_epochs, max_steps, weight_decay, \
+clip_grad_norm, early_stopping, validation_fraction, n_iter_no_change, tol, warm_start, random_state, device, \
 verbose
         As in :class:`~fairkit.estimators.FairRegularizedClassifier` (``clip_grad_norm`` applies to
         the predictor and the adversary separately). Early stopping uses the validation
@@ -126,6 +126,7 @@ verbose
         lr=1e-2,
         batch_size=512,
         max_epochs=30,
+        max_steps=None,
         weight_decay=0.0,
         clip_grad_norm=5.0,
         early_stopping=False,
@@ -147,6 +148,7 @@ verbose
         self.lr = lr
         self.batch_size = batch_size
         self.max_epochs = max_epochs
+        self.max_steps = max_steps
         self.weight_decay = weight_decay
         self.clip_grad_norm = clip_grad_norm
         self.early_stopping = early_stopping

@@ -97,7 +97,8 @@ def fit_eta_batch(template: FairRegularizedClassifier, etas, X, y, *, sensitive_
         return bce + eta * fair, bce, fair
 
     histories = [[] for _ in range(K)]
-    for epoch in range(lead.max_epochs):
+    n_epochs = lead._n_epochs(len(strata))
+    for epoch in range(n_epochs):
         for obj in objectives:
             obj.set_epoch(epoch)
         eta_now = torch.tensor([obj.current_eta for obj in objectives], dtype=torch.float32)
@@ -152,8 +153,8 @@ def fit_eta_batch(template: FairRegularizedClassifier, etas, X, y, *, sensitive_
         m.sensitive_levels_ = [lv.name for lv in levels]
         m.group_names_ = {lv.name: list(lv.encoding.names) for lv in levels}
         m.history_ = histories[k]
-        m.n_epochs_ = lead.max_epochs
-        m.best_epoch_ = lead.max_epochs - 1
+        m.n_epochs_ = n_epochs
+        m.best_epoch_ = n_epochs - 1
     return models
 
 

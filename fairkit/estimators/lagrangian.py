@@ -99,8 +99,8 @@ class LagrangianFairnessTrainer(TorchFairClassifierBase):
         Slack on the effective bound, in rate units, used by ``iterate="best"`` and by the
         warning: a ``UserWarning`` naming every constraint whose training-data gap exceeds
         ``bound_k / eta + constraint_tol`` at the end of ``fit``.
-    hidden_layer_sizes, activation, lr, batch_size, max_epochs, weight_decay, clip_grad_norm, \
-early_stopping, validation_fraction, n_iter_no_change, tol, warm_start, random_state, device, \
+    hidden_layer_sizes, activation, lr, batch_size, max_epochs, max_steps, weight_decay, \
+clip_grad_norm, early_stopping, validation_fraction, n_iter_no_change, tol, warm_start, random_state, device, \
 verbose
         As in :class:`~fairkit.estimators.FairRegularizedClassifier`. With early stopping the
         criterion is the validation Lagrangian ``BCE + sum_k lambda_k max(0, violation_k)``.
@@ -151,6 +151,7 @@ verbose
         lr=1e-2,
         batch_size=512,
         max_epochs=30,
+        max_steps=None,
         weight_decay=0.0,
         clip_grad_norm=5.0,
         early_stopping=False,
@@ -175,6 +176,7 @@ verbose
         self.lr = lr
         self.batch_size = batch_size
         self.max_epochs = max_epochs
+        self.max_steps = max_steps
         self.weight_decay = weight_decay
         self.clip_grad_norm = clip_grad_norm
         self.early_stopping = early_stopping

@@ -58,6 +58,10 @@ class FairRegularizedClassifier(TorchFairClassifierBase):
     batch_size : int, default=512
         Mini-batches are stratified by group x label so every batch sees every group.
     max_epochs : int, default=30
+    max_steps : int or None, default=None
+        Cap on optimizer steps: training stops after the first whole epoch that reaches it, so
+        large data gets fewer epochs (``min(max_epochs, ceil(max_steps / batches per epoch))``).
+        None trains ``max_epochs`` epochs whatever the size.
     weight_decay : float, default=0.0
         Adam L2 penalty.
     clip_grad_norm : float or None, default=5.0
@@ -125,6 +129,7 @@ class FairRegularizedClassifier(TorchFairClassifierBase):
         lr=1e-2,
         batch_size=512,
         max_epochs=30,
+        max_steps=None,
         weight_decay=0.0,
         clip_grad_norm=5.0,
         early_stopping=False,
@@ -153,6 +158,7 @@ class FairRegularizedClassifier(TorchFairClassifierBase):
         self.lr = lr
         self.batch_size = batch_size
         self.max_epochs = max_epochs
+        self.max_steps = max_steps
         self.weight_decay = weight_decay
         self.clip_grad_norm = clip_grad_norm
         self.early_stopping = early_stopping

@@ -57,3 +57,14 @@ def test_plain_classifier_without_groups(data):
     X, y, _ = data
     models = fit_eta_batch(FairRegularizedClassifier(max_epochs=2, random_state=0), [0.0, 1.0], X, y)
     np.testing.assert_allclose(models[0].predict_proba(X), models[1].predict_proba(X), atol=1e-6)
+
+
+def test_step_budget_same_epochs_batched_and_alone(data):
+    X, y, g = data  # 800 rows, batch 128: 7 batches an epoch
+    template = FairRegularizedClassifier(max_epochs=10, max_steps=15, batch_size=128, random_state=1)
+    models = fit_eta_batch(template, [0.0, 2.0], X, y, sensitive_features=g)
+    alone = FairRegularizedClassifier(eta=2.0, max_epochs=10, max_steps=15, batch_size=128,
+                                      random_state=1).fit(X, y, sensitive_features=g)
+    # ceil(15 / 7) = 3 whole epochs, not 10.
+    assert alone.n_epochs_ == models[1].n_epochs_ == len(models[1].history_) == 3
+    np.testing.assert_allclose(models[1].predict_proba(X), alone.predict_proba(X), atol=1e-5)

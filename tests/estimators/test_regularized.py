@@ -230,3 +230,14 @@ def test_clear_errors(biased_data):
         FairRegularizedClassifier(fairness="parity", **FAST).fit(X, y, sensitive_features=a)
     with pytest.raises(ValueError, match="eta"):
         FairRegularizedClassifier(eta=-1.0).fit(X, y)
+    with pytest.raises(ValueError, match="max_steps must be a positive integer or None"):
+        FairRegularizedClassifier(max_steps=0).fit(X, y)
+
+
+def test_step_budget_caps_epochs_on_large_data_only(biased_data):
+    X, y, a = biased_data(n=1000)  # batch 100: 10 steps an epoch
+    capped = FairRegularizedClassifier(max_epochs=6, max_steps=25, batch_size=100, random_state=0).fit(X, y)
+    assert capped.n_epochs_ == 3 and len(capped.history_) == 3  # ceil(25 / 10)
+    small = FairRegularizedClassifier(max_epochs=6, max_steps=25, batch_size=100, random_state=0).fit(X[:100], y[:100])
+    assert small.n_epochs_ == 6  # one step an epoch: the epoch limit binds first
+    assert FairRegularizedClassifier(max_epochs=6, batch_size=100, random_state=0).fit(X, y).n_epochs_ == 6
