@@ -109,8 +109,9 @@ def encode_groups(sensitive, names=None) -> GroupEncoding:
         names = np.array(sorted(set(labels)), dtype=object)
     else:
         names = np.asarray(names, dtype=object)
-    lookup = {n: i for i, n in enumerate(names)}
-    codes = np.fromiter((lookup.get(v, -1) for v in labels), dtype=np.int64, count=len(labels))
+    # A hash lookup in C (unknown labels -> -1); a Python loop here was a sixth of a sweep's
+    # evaluation time on Adult.
+    codes = pd.Index(names).get_indexer(labels).astype(np.int64)
     return GroupEncoding(codes=codes, names=names)
 
 
