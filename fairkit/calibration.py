@@ -1241,8 +1241,11 @@ def reliability_curve(
     y, p = _check_yp(y, p)
     labels = np.full(len(p), ALL, dtype=object) if groups is None else _labels(groups, len(p))
     parts = []
-    for name in np.unique(labels):
-        mask = labels == name
+    # Hash-based codes (labels are strings, never missing): sorting and comparing the object
+    # array per group took most of this function's time in a sweep.
+    codes, names = pd.factorize(labels, sort=True)
+    for i, name in enumerate(names):
+        mask = codes == i
         yg, pg = y[mask], p[mask]
         edges = _bin_edges(pg, n_bins, strategy)
         ids = _bin_ids(pg, edges)
