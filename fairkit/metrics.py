@@ -13,14 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from fairlearn.metrics import MetricFrame, count, false_positive_rate, selection_rate, true_positive_rate
-from sklearn.metrics import (
-    accuracy_score,
-    balanced_accuracy_score,
-    brier_score_loss,
-    log_loss,
-    precision_score,
-    roc_auc_score,
-)
+from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
 
 from .calibration import (  # noqa: F401  (calibration diagnostics are part of the metrics API)
     CalibrationNoiseFloor,
@@ -210,20 +203,28 @@ def fairness_report(
     p = np.clip(np.asarray(y_score, dtype=np.float64), 0.0, 1.0)
     if y.shape != p.shape:
         raise ValueError(f"y_true has {len(y)} rows but y_score has {len(p)}")
+    if not np.isin(y, (0, 1)).all():
+        raise ValueError(f"y_true must hold 0 (negative) and 1 (positive) only, got {sorted(set(np.unique(y)))[:5]}")
     yhat = (p >= threshold).astype(np.int64)
     frame = _as_frame(sensitive).reset_index(drop=True)
     if len(frame) != len(y):
         raise ValueError(f"sensitive has {len(frame)} rows but y_true has {len(y)}")
 
+    # Accuracy, balanced accuracy and precision from the confusion counts: sklearn's functions
+    # give the same numbers (tests compare them) but spend ~4 ms each on input checks, a fifth
+    # of a 16-eta sweep's evaluation.
+    tp, fp = int(np.sum(yhat & y)), int(np.sum(yhat & (1 - y)))
+    n_pos, n_neg = int(y.sum()), int(len(y) - y.sum())
+    both = n_pos > 0 and n_neg > 0
     overall = {
         "n": int(len(y)),
         "threshold": float(threshold),
-        "accuracy": float(accuracy_score(y, yhat)),
-        "balanced_accuracy": float(balanced_accuracy_score(y, yhat)) if len(np.unique(y)) > 1 else float("nan"),
-        "roc_auc": float(roc_auc_score(y, p)) if len(np.unique(y)) > 1 else float("nan"),
+        "accuracy": float(np.mean(yhat == y)),
+        "balanced_accuracy": (tp / n_pos + (n_neg - fp) / n_neg) / 2 if both else float("nan"),
+        "roc_auc": float(roc_auc_score(y, p)) if both else float("nan"),
         "log_loss": float(log_loss(y, p, labels=[0, 1])),
         "brier": float(brier_score_loss(y, p)),
-        "precision": float(precision_score(y, yhat, zero_division=0)),
+        "precision": tp / (tp + fp) if tp + fp else 0.0,
         "selection_rate": float(yhat.mean()),
         "ece": expected_calibration_error(y, p, n_bins=n_bins),
     }

@@ -138,6 +138,23 @@ def test_reliability_curve_points():
 def test_length_mismatch_is_a_clear_error():
     with pytest.raises(ValueError, match="rows"):
         fairness_report([0, 1], [0.1], ["a", "b"])
+    with pytest.raises(ValueError, match="0 \\(negative\\) and 1 \\(positive\\) only"):
+        fairness_report([0, 2], [0.1, 0.9], ["a", "b"])
+
+
+@settings(max_examples=40, deadline=None)
+@given(scored(), st.floats(0.05, 0.95))
+def test_overall_metrics_match_sklearn(case, threshold):
+    from sklearn.metrics import accuracy_score, balanced_accuracy_score, precision_score
+
+    y, p, g = case
+    p = np.round(p, 2)  # ties at the threshold
+    yhat = (p >= threshold).astype(int)
+    overall = fairness_report(y, p, g, threshold=threshold).overall
+    assert overall["accuracy"] == pytest.approx(accuracy_score(y, yhat))
+    assert overall["balanced_accuracy"] == pytest.approx(balanced_accuracy_score(y, yhat))
+    assert overall["precision"] == pytest.approx(precision_score(y, yhat, zero_division=0))
+    assert overall["selection_rate"] == pytest.approx(yhat.mean())
 
 
 def test_tiny_groups_are_reported_but_left_out_of_gaps():
