@@ -206,23 +206,18 @@ def _tasks(todo: list, batched: bool) -> list:
     from .estimators.batched import can_batch
 
     groups: dict = {}
-    tasks = []
-    batchable: dict = {}
     for run, key in todo:
-        if run.method not in batchable:
-            # Whether the method's estimator is one the batched trainer reproduces exactly.
-            batchable[run.method] = can_batch(get_method(run.method).build(0.0, run.seed, run.fairness,
-                                                                             **dict(run.params)))
-        if batchable[run.method]:
-            groups.setdefault((run.method, run.seed, run.fairness, run.params), []).append((run, key))
-        else:
-            tasks.append([(run, key)])
-    for (method, seed, fairness, params), members in groups.items():
-        template = get_method(method).build(0.0, seed, fairness, **dict(params))
+        # repr: parameters may hold dicts (the threshold method's base_params), which do not hash.
+        groups.setdefault((run.method, run.seed, run.fairness, repr(run.params)), []).append((run, key))
+    tasks = []
+    for members in groups.values():
+        first = members[0][0]
+        template = get_method(first.method).build(0.0, first.seed, first.fairness, **dict(first.params))
+        # Batched only when the trainer reproduces this estimator's own fit exactly.
         if len(members) > 1 and can_batch(template):
             tasks.insert(0, members)
         else:
-            tasks[:0] = [[m] for m in members]
+            tasks.extend([m] for m in members)
     return tasks
 
 
