@@ -19,7 +19,7 @@ import pandas as pd
 from joblib import Parallel, delayed, parallel_config
 
 from .methods import get_method
-from .metrics import GAP_METRICS, OVERALL_METRICS, fairness_report
+from .metrics import GAP_METRICS, OVERALL_METRICS, summary_metrics
 from .store import ResultStore, cache_key
 
 SWEEP_METRICS = OVERALL_METRICS + GAP_METRICS
@@ -143,23 +143,26 @@ def torch_threads(n: int = 1):
         torch.set_num_threads(before)
 
 
-def _row(run: RunSpec, model, split, fit_seconds: float, caught, n_boot: int = 0, batched: int = 1) -> dict:
-    method = get_method(run.method)
-    row = {
-        "method": run.method, "eta": run.eta, "seed": run.seed, "fairness": run.fairness,
-        "needs_sensitive_at_predict": bool(method.needs_sensitive_at_predict),
-        "fit_seconds": fit_seconds, "batched_with": batched,
-        "n_train": int(len(split.train)),
-        "warnings": "; ".join(sorted({str(w.message)[:200] for w in caught if issubclass(w.category, UserWarning)})),
-    }
+def _rows(runs: list, models: list, split, fit_seconds: float, caught, batched: int = 1) -> list[dict]:
+    """Result rows of models trained together: every model scored, then one metrics pass per part."""
+    warned = "; ".join(sorted({str(w.message)[:200] for w in caught if issubclass(w.category, UserWarning)}))
+    rows = []
+    for run in runs:
+        method = get_method(run.method)
+        rows.append({
+            "method": run.method, "eta": run.eta, "seed": run.seed, "fairness": run.fairness,
+            "needs_sensitive_at_predict": bool(method.needs_sensitive_at_predict),
+            "fit_seconds": fit_seconds, "batched_with": batched,
+            "n_train": int(len(split.train)), "warnings": warned,
+        })
     for prefix, part in (("val", split.validation), ("test", split.test)):
-        scores = predict_scores(model, split, part)
-        rep = fairness_report(part.y, scores, part.sensitive, n_boot=n_boot, random_state=run.seed)
-        row.update({f"{prefix}_{k}": v for k, v in rep.summary().items()})
-    return row
+        scores = np.stack([predict_scores(model, split, part) for model in models])
+        for row, metrics in zip(rows, summary_metrics(part.y, scores, part.sensitive)):
+            row.update({f"{prefix}_{k}": v for k, v in metrics.items()})
+    return rows
 
 
-def fit_and_evaluate(run: RunSpec, split, *, n_boot: int = 0):
+def fit_and_evaluate(run: RunSpec, split):
     """Train one run on the training part and report it on validation and test.
 
     Returns
@@ -173,7 +176,7 @@ def fit_and_evaluate(run: RunSpec, split, *, n_boot: int = 0):
         t0 = time.perf_counter()
         model.fit(split.train.X, split.train.y, sensitive_features=split.model_groups(split.train))
         fit_seconds = time.perf_counter() - t0
-        row = _row(run, model, split, fit_seconds, caught, n_boot)
+        (row,) = _rows([run], [model], split, fit_seconds, caught)
     return row, model
 
 
@@ -196,7 +199,8 @@ def fit_group(task: list, split) -> list:
         models = fit_eta_batch(template, [r.eta for r, _ in task], split.train.X, split.train.y,
                                sensitive_features=split.model_groups(split.train))
         share = (time.perf_counter() - t0) / len(task)
-        return [(key, _row(run, m, split, share, caught, batched=len(task)), m) for (run, key), m in zip(task, models)]
+        rows = _rows([run for run, _ in task], models, split, share, caught, batched=len(task))
+        return [(key, row, m) for (_, key), row, m in zip(task, rows, models)]
 
 
 def _tasks(todo: list, batched: bool) -> list:

@@ -1,5 +1,7 @@
 """fairness_report: cross-checked against fairlearn on random data, and by hand on tiny cases."""
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,7 +14,13 @@ from fairlearn.metrics import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fairkit.metrics import expected_calibration_error, fairness_report, metric_frame, reliability_curve
+from fairkit.metrics import (
+    expected_calibration_error,
+    fairness_report,
+    metric_frame,
+    reliability_curve,
+    summary_metrics,
+)
 
 
 @st.composite
@@ -183,3 +191,46 @@ def test_metric_frame_agrees_with_the_by_group_table():
     for col in ["selection_rate", "tpr", "fpr"]:
         np.testing.assert_allclose(mf[col].to_numpy(), t.loc[mf.index, col].to_numpy())
     np.testing.assert_array_equal(mf["count"].to_numpy(), t.loc[mf.index, "n"].to_numpy())
+
+
+@st.composite
+def _k_models(draw):
+    """Labels, K score rows (with ties and exact 0/1 scores) and one or two sensitive columns."""
+    n = draw(st.integers(2, 120))
+    k = draw(st.integers(1, 4))
+    seed = draw(st.integers(0, 2**31 - 1))
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n) if draw(st.booleans()) else np.full(n, draw(st.integers(0, 1)))
+    scores = rng.random((k, n))
+    if draw(st.booleans()):  # coarse scores: many ties, some exactly at the threshold
+        scores = np.round(scores * 4) / 4
+    a = rng.choice(["a", "b", "c"][: draw(st.integers(1, 3))], n)
+    sens = pd.DataFrame({"s": a})
+    if draw(st.booleans()):
+        sens["t"] = rng.choice(["u", "v"], n, p=[0.9, 0.1])
+    return y, scores, sens, draw(st.sampled_from([0.3, 0.5, 0.75])), draw(st.sampled_from([0, 5, 30]))
+
+
+@given(_k_models())
+@settings(max_examples=60, deadline=None)
+def test_summary_metrics_equal_the_report_summary_of_each_model(case):
+    y, scores, sens, threshold, min_size = case
+    fast = summary_metrics(y, scores, sens, threshold=threshold, min_group_size=min_size)
+    assert len(fast) == len(scores)
+    for row, s in zip(fast, scores):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            slow = fairness_report(y, s, sens, threshold=threshold, min_group_size=min_size).summary()
+        assert set(row) == set(slow)
+        for key, value in slow.items():
+            assert np.isclose(row[key], value, rtol=1e-9, atol=1e-12, equal_nan=True), (key, row[key], value)
+
+
+def test_summary_metrics_checks_its_inputs():
+    y = np.array([0, 1, 1, 0])
+    with pytest.raises(ValueError, match="shape"):
+        summary_metrics(y, np.zeros((2, 3)), ["a", "b", "a", "b"])
+    with pytest.raises(ValueError, match="0 .negative. and 1"):
+        summary_metrics(np.array([0, 2, 1, 0]), np.zeros(4), ["a", "b", "a", "b"])
+    with pytest.raises(ValueError, match="sensitive has 3 rows"):
+        summary_metrics(y, np.zeros(4), ["a", "b", "a"])
