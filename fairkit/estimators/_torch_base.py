@@ -416,7 +416,7 @@ class TorchFairClassifierBase(FairFitMixin, ClassifierMixin, BaseEstimator):
         """Epochs to train on ``n_rows``: ``max_epochs``, fewer when ``max_steps`` is reached first.
 
         A fixed budget of steps rather than passes: on a large table a small network has seen
-        enough rows after a few epochs (Adult, 29k rows: 1,000 steps, 9 epochs, gave a better
+        enough rows after a few epochs (Adult, 29k rows: 600 steps, 6 epochs, gave a better
         frontier than 20 epochs), while a few hundred rows still get ``max_epochs`` passes.
         """
         steps = self.max_steps
