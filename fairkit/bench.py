@@ -38,15 +38,19 @@ from .frontier import best_at, hypervolume, pareto_front
 #: The sensitive attribute used for each bundled dataset (the literature's usual choice).
 DEFAULT_SENSITIVE = {"adult": ["sex"], "compas": ["race"], "german": ["age_group"]}
 
-#: fairkit eta grids, chosen by quick experiments on Adult (see benchmarks/README.md).
-#: regularized: eta = weight of the absolute DP penalty; lagrangian: gap bound = 0.2 / eta;
-#: linear: the registry's own grid (not tuned).
+#: fairkit eta grids. The first grids (8 values) came from quick Adult runs (regularized:
+#: eta = weight of the absolute DP penalty; lagrangian: gap bound = 0.2 / eta; linear: the
+#: registry's grid). From the fifth run on they are interpolated to as many frontier points as
+#: fairlearn gets (16 bounds of ExponentiatedGradient, a 16-point GridSearch grid) for the
+#: methods whose etas train together in one batched pass or cost little (regularized, linear,
+#: boosting), and to 10 and 8 for the costlier Lagrangian and adversarial trainers.
 ETAS = {
-    "regularized": [0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0],
-    "lagrangian": [2.0, 5.0, 10.0, 20.0, 40.0],
-    "linear": [0.0, 0.05, 0.1357, 0.3684, 1.0, 2.714, 7.368, 20.0],  # the registry's default grid
-    "boosting": [0.0, 1.0, 3.0, 10.0, 20.0, 30.0, 50.0, 100.0],
-    "adversarial": [0.1, 0.3, 1.0, 3.0],
+    "regularized": [0.0, 0.1, 0.25, 0.4, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 7.0, 10.0],
+    "lagrangian": [2.0, 3.0, 5.0, 7.0, 10.0, 15.0, 20.0, 30.0, 40.0, 60.0],
+    "linear": [0.0, 0.05, 0.07671, 0.1177, 0.1805, 0.277, 0.4249, 0.6518, 1.0, 1.534, 2.354, 3.611, 5.539,
+               8.498, 13.04, 20.0],  # the registry's default range, 16 points
+    "boosting": [0.0, 0.5, 1.0, 2.0, 3.0, 5.0, 7.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 70.0, 100.0, 150.0],
+    "adversarial": [0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0, 3.0],
     "threshold": [0.0, 0.25, 0.5, 0.75, 0.9, 1.0],
     "reductions": [0.0, 0.25, 0.5, 0.75, 0.9, 1.0],
 }

@@ -109,6 +109,7 @@ class Membership:
     def __init__(self, groups, n_groups: int | None = None, device=None):
         if isinstance(groups, Membership):
             self.codes, self.matrix, self.n_groups = groups.codes, groups.matrix, groups.n_groups
+            self._all_known = groups._all_known
             if n_groups is not None and n_groups != self.n_groups:
                 raise ValueError(f"membership has {self.n_groups} groups, expected {n_groups}")
             return
@@ -120,7 +121,10 @@ class Membership:
                 if not torch.all(t == torch.round(t)):
                     raise ValueError("1-D group codes must be integers")
             t = t.long()
-            inferred = int(t.max().item()) + 1 if t.numel() else 0
+            lo, hi = (int(v) for v in torch.aminmax(t)) if t.numel() else (0, -1)
+            inferred = hi + 1
+            # Rows of no group (-1) are masked out in sum(); a batch without any skips the mask.
+            self._all_known = lo >= 0
             if n_groups is None:
                 n_groups = inferred
             elif inferred > n_groups:
@@ -130,7 +134,7 @@ class Membership:
             if n_groups is not None and t.shape[1] != n_groups:
                 raise ValueError(f"membership matrix has {t.shape[1]} columns, expected {n_groups}")
             n_groups = t.shape[1]
-            self.codes, self.matrix = None, t
+            self.codes, self.matrix, self._all_known = None, t, True
         else:
             raise ValueError(f"group membership must be 1-D codes or a 2-D matrix, got {t.ndim}-D")
         self.n_groups = int(n_groups)
@@ -142,8 +146,10 @@ class Membership:
     def sum(self, values: torch.Tensor) -> torch.Tensor:
         """Per-group sums of ``values`` (shape ``(n,)`` or ``(n, k)``) -> ``(n_groups, ...)``."""
         if self.codes is not None:
-            keep = self.codes >= 0
             out = values.new_zeros((self.n_groups,) + tuple(values.shape[1:]))
+            if self._all_known:
+                return out.index_add(0, self.codes, values)
+            keep = self.codes >= 0
             return out.index_add(0, self.codes[keep], values[keep])
         m = self.matrix.to(values.dtype)
         return m.T @ values

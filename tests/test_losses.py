@@ -503,3 +503,12 @@ def test_regularizer_linear_warmup_schedule():
         FairnessRegularizerLoss(DemographicParityLoss(), schedule="cosine")
     with pytest.raises(ValueError, match="eta"):
         FairnessRegularizerLoss(DemographicParityLoss(), eta=-1)
+
+
+def test_membership_sum_leaves_out_rows_of_no_group():
+    values = torch.arange(10.0).reshape(5, 2)
+    with_unknown = Membership(torch.tensor([0, -1, 1, 0, -1]), n_groups=2)
+    known_only = Membership(torch.tensor([0, 1, 0]), n_groups=2)
+    assert torch.equal(with_unknown.sum(values), known_only.sum(values[[0, 2, 3]]))
+    assert torch.equal(Membership(with_unknown).sum(values), with_unknown.sum(values))
+    assert torch.equal(known_only.sum(values[[0, 2, 3]]), torch.tensor([[6.0 + 0, 1.0 + 7], [4.0, 5.0]]))
