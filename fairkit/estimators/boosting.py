@@ -47,10 +47,13 @@ class FairBoostingClassifier(FairFitMixin, ClassifierMixin, BaseEstimator):
         are smaller numbers, so useful ``eta`` values are larger (about 1-100 on Adult).
     mode, dependence_measure, surrogate, temperature, hierarchical, group_weights, adaptive_shrinkage
         The penalty's options, as in :class:`~fairkit.estimators.FairRegularizedClassifier`.
-    n_estimators : int, default=200
+    n_estimators : int, default=100
         Boosting rounds (trees).
-    learning_rate : float, default=0.1
-        Shrinkage of every tree.
+    learning_rate : float, default=0.05
+        Shrinkage of every tree. The default budget (100 trees at 0.05) replaced 200 at 0.1
+        after an eta sweep's validation hypervolume was measured with both (16 etas): German
+        0.0588 vs 0.0492 (10 splits; 600 training rows, where the larger budget overfits),
+        COMPAS 0.1116 vs 0.1105, Adult 0.1092 vs 0.1095, in about 60 % of the time.
     num_leaves : int, default=31
         Maximum leaves per tree.
     max_depth : int, default=-1
@@ -108,8 +111,8 @@ class FairBoostingClassifier(FairFitMixin, ClassifierMixin, BaseEstimator):
         hierarchical=True,
         group_weights=None,
         adaptive_shrinkage=None,
-        n_estimators=200,
-        learning_rate=0.1,
+        n_estimators=100,
+        learning_rate=0.05,
         num_leaves=31,
         max_depth=-1,
         min_child_samples=20,
