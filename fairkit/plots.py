@@ -164,10 +164,15 @@ def save_figure(fig: go.Figure, path, *, png: bool = True) -> dict:
     fig.write_html(html, include_plotlyjs=True, full_html=True)
     out = {"html": html, "png": None, "png_error": None}
     if png:
-        try:
-            fig.write_image(base.with_suffix(".png"), width=1000, height=600, scale=1)
-            out["png"] = base.with_suffix(".png")
-        except Exception as exc:  # kaleido needs a Chrome/Chromium; keep the HTML regardless
-            out["png_error"] = f"PNG not written ({type(exc).__name__}: {exc}). Install chromium for PNG export."
+        # kaleido starts a Chromium per export; on a busy machine that start can fail once
+        # (seen once in a test run), so a second attempt comes before giving up on the PNG.
+        for attempt in range(2):
+            try:
+                fig.write_image(base.with_suffix(".png"), width=1000, height=600, scale=1)
+                out["png"], out["png_error"] = base.with_suffix(".png"), None
+                break
+            except Exception as exc:  # kaleido needs a Chrome/Chromium; keep the HTML regardless
+                out["png_error"] = f"PNG not written ({type(exc).__name__}: {exc}). Install chromium for PNG export."
+        if out["png_error"]:
             warnings.warn(out["png_error"], RuntimeWarning, stacklevel=2)
     return out

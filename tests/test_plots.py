@@ -1,0 +1,104 @@
+"""Plotly figures: what each trace holds, and save_figure's files and failure handling."""
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import pytest
+
+from fairkit.frontier import pareto_front
+from fairkit.plots import calibration_figure, frontier_figure, group_bars_figure, save_figure
+
+DP = "demographic_parity_difference"
+
+
+def _results() -> pd.DataFrame:
+    """A sweep-shaped table: two methods over etas, the reference method and the baseline."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for method, etas in [("regularized", [0.0, 0.5, 1.0, 2.0]), ("lagrangian", [2.0, 10.0]),
+                         ("threshold", [0.0, 1.0]), ("unconstrained", [0.0])]:
+        for eta in etas:
+            acc, dp = 0.85 - 0.02 * eta / 2, 0.2 / (1 + eta)
+            rows.append({"run_id": f"{method}-{eta}", "method": method, "eta": eta,
+                         "val_accuracy": acc + rng.normal(0, 0.002), f"val_{DP}": dp + rng.normal(0, 0.005),
+                         "test_accuracy": acc + rng.normal(0, 0.002), f"test_{DP}": dp + rng.normal(0, 0.005)})
+    return pd.DataFrame(rows)
+
+
+def _trace(fig, name):
+    found = [t for t in fig.data if t.name == name]
+    assert len(found) == 1, [t.name for t in fig.data]
+    return found[0]
+
+
+def test_frontier_figure_draws_runs_fronts_reference_and_baseline():
+    res = _results()
+    fig = frontier_figure(res, selected_run="regularized-1.0", tolerance=0.05)
+    everything = _trace(fig, "all runs")
+    assert len(everything.x) == len(res)
+    assert list(everything.customdata[:, 0]) == list(res["run_id"])  # click -> run id
+    front = pareto_front(res, by="method")
+    reg = _trace(fig, "regularized")
+    want = front[front.method == "regularized"]
+    # The front is chosen on validation and drawn with the same runs' test values.
+    np.testing.assert_allclose(reg.x, want["unfairness_test"])
+    np.testing.assert_allclose(reg.y, want["performance_test"])
+    assert list(reg.customdata[:, 0]) == list(want["run_id"])
+    ref = _trace(fig, "threshold (reference, uses attribute)")
+    assert ref.line.dash == "dash"
+    star = _trace(fig, "unconstrained")
+    assert star.marker.symbol == "star" and list(star.customdata[:, 0]) == ["unconstrained-0.0"]
+    sel = _trace(fig, "selected")
+    assert sel.x[0] == pytest.approx(res.set_index("run_id").loc["regularized-1.0", f"test_{DP}"])
+    assert any(s.x0 == 0.05 for s in fig.layout.shapes)  # the tolerance line
+
+
+def test_frontier_figure_can_show_validation_and_empty_tables():
+    res = _results()
+    fig = frontier_figure(res, split="val")
+    np.testing.assert_allclose(_trace(fig, "all runs").y, res["val_accuracy"])
+    assert "validation" in fig.layout.title.text
+    assert frontier_figure(res.iloc[:0]).layout.title.text == "No runs yet"
+
+
+def test_calibration_and_group_bar_figures():
+    curve = pd.DataFrame({"group": ["a", "a", "b", "b"], "mean_predicted": [0.2, 0.7, 0.3, 0.8],
+                          "fraction_positive": [0.25, 0.6, 0.2, 0.9], "count": [10, 12, 8, 9]})
+    cal = calibration_figure(curve)
+    assert [t.name for t in cal.data] == ["perfect calibration", "a", "b"]
+    np.testing.assert_allclose(_trace(cal, "b").y, [0.2, 0.9])
+    by_group = pd.DataFrame({"attribute": ["sex", "sex"], "group": ["F", "M"], "selection_rate": [0.2, 0.4],
+                             "selection_rate_low": [0.15, 0.35], "selection_rate_high": [0.3, 0.42]})
+    bars = group_bars_figure(by_group, metrics=("selection_rate",))
+    (bar,) = bars.data
+    np.testing.assert_allclose(bar.error_y.array, [0.1, 0.02])
+    np.testing.assert_allclose(bar.error_y.arrayminus, [0.05, 0.05])
+
+
+def test_save_figure_writes_html_and_png(tmp_path):
+    out = save_figure(frontier_figure(_results()), tmp_path / "front.png")
+    assert out["html"] == tmp_path / "front.html" and out["html"].stat().st_size > 1000
+    assert out["png"] == tmp_path / "front.png" and out["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert out["png_error"] is None
+
+
+def test_save_figure_retries_the_png_once_and_keeps_the_html_when_it_fails(tmp_path, monkeypatch):
+    calls = []
+
+    def flaky(self, path, **kw):
+        calls.append(path)
+        if len(calls) == 1:
+            raise RuntimeError("browser did not start")
+        path.write_bytes(b"png")
+
+    monkeypatch.setattr(go.Figure, "write_image", flaky)
+    out = save_figure(go.Figure(), tmp_path / "a")
+    assert len(calls) == 2 and out["png"] == tmp_path / "a.png" and out["png_error"] is None
+
+    def broken(self, path, **kw):
+        raise RuntimeError("no browser")
+
+    monkeypatch.setattr(go.Figure, "write_image", broken)
+    with pytest.warns(RuntimeWarning, match="PNG not written .RuntimeError: no browser."):
+        out = save_figure(go.Figure(), tmp_path / "b")
+    assert out["png"] is None and (tmp_path / "b.html").exists()
