@@ -43,15 +43,24 @@ OVERALL_METRICS = ["accuracy", "balanced_accuracy", "roc_auc", "log_loss", "brie
 _STATS = ["n", "pos", "sel", "tp", "fp", "correct", "sel_pos", "sel_neg"]
 
 
+def _stat_columns(y, yhat) -> np.ndarray:
+    """Each row's contribution to every statistic of ``_STATS``: shape ``yhat.shape + (8,)``.
+
+    ``yhat`` is one model's decisions ``(n,)`` or K models' ``(K, n)`` on the same labels.
+    """
+    yhat = np.asarray(yhat, dtype=np.float64)
+    y = np.broadcast_to(np.asarray(y, dtype=np.float64), yhat.shape)
+    return np.stack([np.ones_like(yhat), y, yhat, y * yhat, (1 - y) * yhat, (y == yhat).astype(np.float64),
+                     yhat * y, yhat * (1 - y)], axis=-1)
+
+
 def _group_stats(y, yhat, p, onehot, n_bins, weights=None):
     """Per-group sums of the sufficient statistics and per group x bin calibration sums.
 
     ``weights`` (B, n) gives B re-weighted replicates at once; None gives one unweighted pass.
     Returns arrays of shape (B, G, len(_STATS)) and (B, G, n_bins, 2) and bin counts (B, G, n_bins).
     """
-    cols = np.column_stack([
-        np.ones_like(y), y, yhat, y * yhat, (1 - y) * yhat, (y == yhat), yhat * y, yhat * (1 - y),
-    ]).astype(np.float64)
+    cols = _stat_columns(y, yhat)
     G = onehot.shape[1]
     bins = np.clip((p * n_bins).astype(int), 0, n_bins - 1)
     bin_oh = np.zeros((len(y), n_bins))
@@ -363,17 +372,13 @@ def summary_metrics(
     enc = encode_groups(frame)  # the finest grouping: the intersection when there are several
     G, codes = enc.n_groups, enc.codes
     onehot = enc.one_hot(dtype=np.float64)
-    # (K, n, 8) statistics as in _group_stats, summed per group by one product.
-    cols = np.stack([np.ones_like(yhat), np.broadcast_to(yf, yhat.shape), yhat, yhat * yf, yhat * (1 - yf),
-                     (yhat == yf).astype(np.float64), yhat * yf, yhat * (1 - yf)], axis=-1)
-    stats = np.einsum("kns,ng->kgs", cols, onehot)
+    # (K, n, 8) statistics summed per group by one product.
+    stats = np.einsum("kns,ng->kgs", _stat_columns(yf, yhat), onehot)
     # Calibration sums per model x group x bin with one bincount over flat cell indices.
     bins = np.clip((P * n_bins).astype(int), 0, n_bins - 1)
-    ok = codes >= 0
-    cell = (np.arange(K)[:, None] * G + codes[None, :]) * n_bins + bins
-    cell, gap_w = cell[:, ok].ravel(), (P - yf)[:, ok].ravel()
+    cell = ((np.arange(K)[:, None] * G + codes[None, :]) * n_bins + bins).ravel()
     bin_n = np.bincount(cell, minlength=K * G * n_bins).reshape(K, G, n_bins).astype(np.float64)
-    bin_gap = np.bincount(cell, weights=gap_w, minlength=K * G * n_bins).reshape(K, G, n_bins)
+    bin_gap = np.bincount(cell, weights=(P - yf).ravel(), minlength=K * G * n_bins).reshape(K, G, n_bins)
     counts = stats[0, :, 0]
     include = counts >= gap_min_group_size
     if include.sum() < 2:  # too few large groups to compare: use every group (as fairness_report)

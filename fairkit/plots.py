@@ -166,7 +166,7 @@ def save_figure(fig: go.Figure, path, *, png: bool = True) -> dict:
     if png:
         # kaleido starts a Chromium per export; on a busy machine that start can fail once
         # (seen once in a test run), so a second attempt comes before giving up on the PNG.
-        for attempt in range(2):
+        for _ in range(2):
             try:
                 fig.write_image(base.with_suffix(".png"), width=1000, height=600, scale=1)
                 out["png"], out["png_error"] = base.with_suffix(".png"), None
