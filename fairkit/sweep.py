@@ -156,7 +156,8 @@ def _rows(runs: list, models: list, split, fit_seconds: float, caught, batched: 
             "n_train": int(len(split.train)), "warnings": warned,
         })
     for prefix, part in (("val", split.validation), ("test", split.test)):
-        scores = np.stack([predict_scores(model, split, part) for model in models])
+        groups = split.model_groups(part)  # encoded once for the K models
+        scores = np.stack([_predict_scores(model, part.X, groups) for model in models])
         for row, metrics in zip(rows, summary_metrics(part.y, scores, part.sensitive)):
             row.update({f"{prefix}_{k}": v for k, v in metrics.items()})
     return rows

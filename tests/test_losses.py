@@ -511,4 +511,5 @@ def test_membership_sum_leaves_out_rows_of_no_group():
     known_only = Membership(torch.tensor([0, 1, 0]), n_groups=2)
     assert torch.equal(with_unknown.sum(values), known_only.sum(values[[0, 2, 3]]))
     assert torch.equal(Membership(with_unknown).sum(values), with_unknown.sum(values))
-    assert torch.equal(known_only.sum(values[[0, 2, 3]]), torch.tensor([[6.0 + 0, 1.0 + 7], [4.0, 5.0]]))
+    # Rows 0 and 3 ([0, 1] and [6, 7]) are group 0, row 2 ([4, 5]) group 1.
+    assert torch.equal(with_unknown.sum(values), torch.tensor([[6.0, 8.0], [4.0, 5.0]]))

@@ -22,6 +22,10 @@ def _results() -> pd.DataFrame:
             rows.append({"run_id": f"{method}-{eta}", "method": method, "eta": eta,
                          "val_accuracy": acc + rng.normal(0, 0.002), f"val_{DP}": dp + rng.normal(0, 0.005),
                          "test_accuracy": acc + rng.normal(0, 0.002), f"test_{DP}": dp + rng.normal(0, 0.005)})
+    # Looks best of all on test but is dominated on validation: a front chosen on validation
+    # leaves it out, one chosen on test would draw it.
+    rows.append({"run_id": "regularized-lucky", "method": "regularized", "eta": 3.0,
+                 "val_accuracy": 0.70, f"val_{DP}": 0.15, "test_accuracy": 0.95, f"test_{DP}": 0.0})
     return pd.DataFrame(rows)
 
 
@@ -44,6 +48,7 @@ def test_frontier_figure_draws_runs_fronts_reference_and_baseline():
     np.testing.assert_allclose(reg.x, want["unfairness_test"])
     np.testing.assert_allclose(reg.y, want["performance_test"])
     assert list(reg.customdata[:, 0]) == list(want["run_id"])
+    assert "regularized-lucky" not in set(reg.customdata[:, 0]) and len(reg.x) >= 2
     ref = _trace(fig, "threshold (reference, uses attribute)")
     assert ref.line.dash == "dash"
     star = _trace(fig, "unconstrained")
