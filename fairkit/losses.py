@@ -23,7 +23,6 @@ thousands of groups are fine.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -139,6 +138,17 @@ class Membership:
             raise ValueError(f"group membership must be 1-D codes or a 2-D matrix, got {t.ndim}-D")
         self.n_groups = int(n_groups)
 
+    @classmethod
+    def from_codes(cls, codes: torch.Tensor, n_groups: int, all_known: bool) -> "Membership":
+        """Membership of integer codes already checked (long, ``-1 <= code < n_groups``).
+
+        For training loops that slice many batches from codes validated once: it skips the
+        per-batch range check, a host synchronisation each step.
+        """
+        m = cls.__new__(cls)
+        m.codes, m.matrix, m.n_groups, m._all_known = codes, None, int(n_groups), bool(all_known)
+        return m
+
     def __len__(self) -> int:
         """Number of rows."""
         return len(self.codes) if self.codes is not None else self.matrix.shape[0]
@@ -152,7 +162,7 @@ class Membership:
             keep = self.codes >= 0
             return out.index_add(0, self.codes[keep], values[keep])
         m = self.matrix.to(values.dtype)
-        return m.T @ values
+        return (m.T @ values.reshape(values.shape[0], -1)).reshape((m.shape[1],) + tuple(values.shape[1:]))
 
 
 # --------------------------------------------------------------------------------------------
@@ -160,7 +170,6 @@ class Membership:
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass
 class GroupRates:
     """Per-group rates of one statistic on one batch.
 
@@ -176,13 +185,35 @@ class GroupRates:
         Weighted mean score over all eligible rows.
     total : Tensor, scalar
         Total weight of all eligible rows.
+
+    Notes
+    -----
+    With a trailing model axis (K models scored on the same rows) every attribute gains it.
+    ``n_eff`` and ``overall`` are computed when first read: most penalties never need them, and
+    a training step is dominated by the count of small tensor operations.
     """
 
-    rate: torch.Tensor
-    weight: torch.Tensor
-    n_eff: torch.Tensor
-    overall: torch.Tensor
-    total: torch.Tensor
+    def __init__(self, rate, weight, total, *, weight_sq=None, n_eff=None, score_sum=None, overall=None):
+        self.rate, self.weight, self.total = rate, weight, total
+        self._weight_sq, self._n_eff = weight_sq, n_eff
+        self._score_sum, self._overall = score_sum, overall
+        if n_eff is None and weight_sq is None:
+            raise ValueError("GroupRates needs n_eff or weight_sq")
+        if overall is None and score_sum is None:
+            raise ValueError("GroupRates needs overall or score_sum")
+
+    @property
+    def n_eff(self) -> torch.Tensor:
+        if self._n_eff is None:
+            den, den2 = self.weight, self._weight_sq
+            self._n_eff = torch.where(den > 0, den * den / den2.clamp_min(_TINY), torch.zeros_like(den))
+        return self._n_eff
+
+    @property
+    def overall(self) -> torch.Tensor:
+        if self._overall is None:
+            self._overall = self._score_sum / self.total.clamp_min(_TINY)
+        return self._overall
 
     @property
     def present(self) -> torch.Tensor:
@@ -226,23 +257,26 @@ class GroupStatistic(nn.Module):
         -------
         GroupRates
         """
-        w = torch.ones_like(scores) if sample_weight is None else sample_weight.to(scores.dtype)
+        if sample_weight is None:
+            w = scores.new_ones(scores.shape[0])
+        else:
+            w = sample_weight.to(scores.dtype)
         if self.condition is not None:
             if labels is None:
                 raise ValueError(f"{self.name} needs the true labels")
             positive = labels.to(scores.dtype) > 0.5
             eligible = positive if self.condition == 1 else ~positive
-            w = w * eligible.to(scores.dtype)
-        if w.dim() < scores.dim():  # row weights shared by the K models
-            w = w.reshape(-1, *([1] * (scores.dim() - 1))).expand_as(scores)
-        sums = membership.sum(torch.stack([w * scores, w, w * w], dim=1))
-        num, den, den2 = sums.unbind(dim=1)
-        present = den > 0
-        rate = torch.where(present, num / den.clamp_min(_TINY), torch.zeros_like(num))
-        n_eff = torch.where(present, den * den / den2.clamp_min(_TINY), torch.zeros_like(den))
-        total = w.sum(0)
-        overall = (w * scores).sum(0) / total.clamp_min(_TINY)
-        return GroupRates(rate=rate, weight=den, n_eff=n_eff, overall=overall, total=total)
+            w = w * eligible.to(w.dtype).reshape(-1, *([1] * (w.dim() - 1)))
+        # Row weights shared by K models: the weight sums are taken once, not K times.
+        lift = (-1,) + (1,) * (scores.dim() - w.dim())
+        ws = w.reshape(lift) * scores
+        num = membership.sum(ws)
+        den, den2 = membership.sum(torch.stack([w, w * w], dim=1)).unbind(dim=1)
+        den, den2 = den.reshape(lift).expand_as(num), den2.reshape(lift).expand_as(num)
+        # An absent group has num = den = 0, so its rate is exactly 0.
+        rate = num / den.clamp_min(_TINY)
+        total = w.sum(0).expand_as(num[0])
+        return GroupRates(rate=rate, weight=den, total=total, weight_sq=den2, score_sum=ws.sum(0))
 
 
 class SelectionRate(GroupStatistic):
@@ -321,6 +355,12 @@ class GapPenalty(nn.Module):
         Tensor, scalar or of shape (K,)
         """
         a = weight.expand_as(rate)
+        if self.mode == "pairwise" and rate.shape[0] == 2:
+            # Two groups: the pair weights cancel, the penalty is phi of the one gap
+            # (a few operations instead of the sort and cumulative sums).
+            ok = a[0] * a[1] > 0.5 * _TINY
+            value = _phi(rate[0] - rate[1], self.penalty)
+            return torch.where(ok, value, torch.zeros_like(value))
         total = a.sum(0)
         if self.mode == "overall":
             value = (a * _phi(rate - overall, self.penalty)).sum(0) / total.clamp_min(_TINY)
@@ -483,7 +523,8 @@ class FairnessLoss(nn.Module):
 
     def penalty_from_rates(self, rates: GroupRates) -> torch.Tensor:
         """Penalty of one statistic's rates (override for other divergences)."""
-        return self.gap(rates.rate, rates.overall, self.group_weight_vector(rates))
+        overall = rates.overall if self.mode == "overall" else None  # only "overall" reads it
+        return self.gap(rates.rate, overall, self.group_weight_vector(rates))
 
     def forward(self, logits, labels, groups, sample_weight=None) -> torch.Tensor:
         """Fairness penalty of a batch.
@@ -722,6 +763,8 @@ class IntersectionalFairnessLoss(nn.Module):
                            for loss, g in zip(self.losses, groups)])
 
     def _mean(self, terms: list) -> torch.Tensor:
+        if len(terms) == 1:
+            return terms[0]
         total = terms[0] * float(self.level_weights[0])
         for w, t in zip(self.level_weights[1:], terms[1:]):
             total = total + float(w) * t

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed, parallel_config
+from scipy.special import expit
 
 from .methods import get_method
 from .metrics import GAP_METRICS, OVERALL_METRICS, summary_metrics
@@ -155,9 +156,15 @@ def _rows(runs: list, models: list, split, fit_seconds: float, caught, batched: 
             "fit_seconds": fit_seconds, "batched_with": batched,
             "n_train": int(len(split.train)), "warnings": warned,
         })
+    from .estimators.batched import can_predict_stacked, stacked_decision_function
+
+    stacked = can_predict_stacked(models)  # networks of one batched fit: one pass for all K
     for prefix, part in (("val", split.validation), ("test", split.test)):
-        groups = split.model_groups(part)  # encoded once for the K models
-        scores = np.stack([_predict_scores(model, part.X, groups) for model in models])
+        if stacked:
+            scores = expit(stacked_decision_function(models, part.X).T)
+        else:
+            groups = split.model_groups(part)  # encoded once for the K models
+            scores = np.stack([_predict_scores(model, part.X, groups) for model in models])
         for row, metrics in zip(rows, summary_metrics(part.y, scores, part.sensitive)):
             row.update({f"{prefix}_{k}": v for k, v in metrics.items()})
     return rows
