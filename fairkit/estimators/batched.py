@@ -77,7 +77,7 @@ def fit_eta_batch(template: FairRegularizedClassifier, etas, X, y, *, sensitive_
     # kernel per step instead of Adam's per-tensor Python bookkeeping (~1 ms a step here).
     opt = torch.optim.Adam(stack.leaves, lr=lead.lr, weight_decay=lead.weight_decay, fused=True)
     clip = lead.clip_grad_norm
-    sparse = _use_sparse_inputs(data.X)
+    sparse = _SparseRows.from_dense(data.X) if _use_sparse_inputs(data.X) else None
     # Codes were checked once on the whole training set; batches skip the per-step check.
     n_groups = [lv.encoding.n_groups for lv in levels]
     known = [bool((g >= 0).all()) for g in data.groups]
@@ -100,20 +100,24 @@ def fit_eta_batch(template: FairRegularizedClassifier, etas, X, y, *, sensitive_
 
     histories = [[] for _ in range(K)]
     n_epochs = lead._n_epochs(len(strata))
+    # Every epoch reorders the rows into these (a step's tensors are done with by the next epoch).
+    epoch_data = TrainData(torch.empty_like(data.X), torch.empty_like(data.y), torch.empty_like(data.w),
+                           [torch.empty_like(g) for g in data.groups], levels)
     for epoch in range(n_epochs):
         for obj in objectives:
             obj.set_epoch(epoch)
         eta_now = torch.tensor([obj.current_eta for obj in objectives], dtype=torch.float32)
         batches = stratified_batches(strata, lead.batch_size, rng)
         # One gather per epoch, then every batch is a contiguous slice (a view).
-        epoch_data = data.subset(np.concatenate(batches))
+        order = np.concatenate(batches)
+        epoch_data = data.subset(order, out=epoch_data)
         sizes = np.array([len(b) for b in batches])
         ends = np.cumsum(sizes)
         starts = ends - sizes
         # Batch weight totals in one pass (float64, as the per-batch sums they replace).
         batch_w = np.add.reduceat(epoch_data.w.numpy().astype(np.float64), starts)
         w_totals = torch.tensor(np.maximum(batch_w, 1e-12), dtype=torch.float32)
-        inputs = _SparseRows(epoch_data.X, starts, ends) if sparse else None
+        inputs = sparse.take(order).batches(starts, ends) if sparse is not None else None
         step_losses = []
         for b, (lo, hi) in enumerate(zip(starts, ends)):
             xb, yb, wb = epoch_data.X[lo:hi], epoch_data.y[lo:hi], epoch_data.w[lo:hi]
@@ -121,7 +125,7 @@ def fit_eta_batch(template: FairRegularizedClassifier, etas, X, y, *, sensitive_
             if data.has_groups:
                 mem = [Membership.from_codes(g[lo:hi], n, k)
                        for g, n, k in zip(epoch_data.groups, n_groups, known)]
-            logits = stack.forward(xb, inputs.batch(b) if sparse else None)  # (batch, K)
+            logits = stack.forward(xb, inputs.batch(b) if inputs is not None else None)  # (batch, K)
             loss, bce, fair = all_losses(logits, eta_now, yb, wb, w_totals[b], mem)
             for p in stack.leaves:
                 p.grad = None
@@ -283,19 +287,41 @@ def _use_sparse_inputs(X: torch.Tensor) -> bool:
 
 
 class _SparseRows:
-    """The non-zeros of an epoch's rows, sliced per contiguous batch for :class:`_SparseLinear`."""
+    """The non-zeros of a table's rows (CSR), sliced per contiguous batch for :class:`_SparseLinear`.
 
-    def __init__(self, X: torch.Tensor, starts, ends):
-        rows, self.cols = torch.nonzero(X, as_tuple=True)  # row-major order
-        self.values = X[rows, self.cols]
-        row_ptr = np.zeros(X.shape[0] + 1, dtype=np.int64)
-        np.cumsum(np.bincount(rows.numpy(), minlength=X.shape[0]), out=row_ptr[1:])
+    Built once from the training table; :meth:`take` re-orders the rows for an epoch's shuffle
+    without scanning the dense table again.
+    """
+
+    def __init__(self, cols: torch.Tensor, values: torch.Tensor, counts: np.ndarray):
+        self.cols, self.values, self.counts = cols, values, counts
+        self.row_ptr = np.zeros(len(counts) + 1, dtype=np.int64)
+        np.cumsum(counts, out=self.row_ptr[1:])
+        self.batches([0], [len(counts)])
+
+    @classmethod
+    def from_dense(cls, X: torch.Tensor) -> "_SparseRows":
+        rows, cols = torch.nonzero(X, as_tuple=True)  # row-major order
+        return cls(cols, X[rows, cols], np.bincount(rows.numpy(), minlength=X.shape[0]))
+
+    def take(self, order: np.ndarray) -> "_SparseRows":
+        """The rows ``order`` of this table, in that order."""
+        counts = self.counts[order]
+        new_ptr = np.concatenate([[0], np.cumsum(counts)])
+        pos = torch.from_numpy(np.repeat(self.row_ptr[order] - new_ptr[:-1], counts) + np.arange(new_ptr[-1]))
+        return _SparseRows(self.cols.index_select(0, pos), self.values.index_select(0, pos), counts)
+
+    def batches(self, starts, ends) -> "_SparseRows":
+        """Set the batches: rows ``starts[b]:ends[b]`` (contiguous, in order, covering the table)."""
         sizes = np.asarray(ends) - np.asarray(starts)
         # Each row's offset counted from its batch's first non-zero.
-        self.offsets = torch.from_numpy(row_ptr[:-1] - np.repeat(row_ptr[starts], sizes))
-        self.bounds = [(int(lo), int(hi), int(row_ptr[lo]), int(row_ptr[hi])) for lo, hi in zip(starts, ends)]
+        self.offsets = torch.from_numpy(self.row_ptr[:-1] - np.repeat(self.row_ptr[np.asarray(starts)], sizes))
+        self.bounds = [(int(lo), int(hi), int(self.row_ptr[lo]), int(self.row_ptr[hi]))
+                       for lo, hi in zip(starts, ends)]
+        return self
 
     def batch(self, b: int):
+        """``(indices, offsets, values)`` of batch ``b``."""
         lo, hi, s, e = self.bounds[b]
         return self.cols[s:e], self.offsets[lo:hi], self.values[s:e]
 
@@ -333,8 +359,9 @@ def stacked_decision_function(models, X) -> np.ndarray:
     stack = _Stack([m.module_ for m in models], dtype=torch.float64, requires_grad=False)
     out = np.empty((X.shape[0], len(models)), dtype=np.float64)
     widest = max([stack.width] + [W.shape[1] for W, _ in stack.rest.values()])
-    # Chunks keep the (rows, K, units) activations near 32 MB.
-    chunk = max(256, (1 << 22) // (len(models) * widest))
+    # Chunks keep the (rows, K, units) activations near 1 MB, in cache between the element-wise
+    # steps: 256-row chunks at K=16 x 32 units took 37 ms for Adult's test part, 32 MB ones 90 ms.
+    chunk = max(64, (1 << 17) // (len(models) * widest))
     with torch.no_grad():
         for s in range(0, X.shape[0], chunk):
             out[s:s + chunk] = stack.forward(torch.tensor(X[s:s + chunk], dtype=torch.float64)).numpy()

@@ -113,7 +113,9 @@ def test_sparse_first_layer_gradients_equal_the_dense_product():
     W = torch.randn(12, 6, requires_grad=True)
     b = torch.randn(6, requires_grad=True)
     G = torch.randn(30, 6)
-    rows = batched._SparseRows(X, np.array([0, 17]), np.array([17, 30]))
+    order = np.r_[20:30, 0:20]  # an epoch's shuffle, then two batches
+    rows = batched._SparseRows.from_dense(X).take(order).batches([0, 17], [17, 30])
+    X, G = X[order], G[order]
     outs = [batched._SparseLinear.apply(X[lo:hi], *rows.batch(i), W, b) for i, (lo, hi) in enumerate([(0, 17), (17, 30)])]
     torch.cat(outs).backward(G)
     W2, b2 = W.detach().clone().requires_grad_(True), b.detach().clone().requires_grad_(True)
