@@ -268,13 +268,14 @@ class GroupStatistic(nn.Module):
             eligible = positive if self.condition == 1 else ~positive
             w = w * eligible.to(w.dtype).reshape(-1, *([1] * (w.dim() - 1)))
         # Row weights shared by K models: the weight sums are taken once, not K times.
+        shared = w.dim() < scores.dim()
         lift = (-1,) + (1,) * (scores.dim() - w.dim())
-        ws = w.reshape(lift) * scores
+        ws = (w.reshape(lift) if shared else w) * scores
         num = membership.sum(ws)
         den, den2 = membership.sum(torch.stack([w, w * w], dim=1)).unbind(dim=1)
-        den, den2 = den.reshape(lift).expand_as(num), den2.reshape(lift).expand_as(num)
-        # An absent group has num = den = 0, so its rate is exactly 0.
-        rate = num / den.clamp_min(_TINY)
+        if shared:
+            den, den2 = den.reshape(lift).expand_as(num), den2.reshape(lift).expand_as(num)
+        rate = torch.where(den > 0, num / den.clamp_min(_TINY), torch.zeros_like(num))
         total = w.sum(0).expand_as(num[0])
         return GroupRates(rate=rate, weight=den, total=total, weight_sq=den2, score_sum=ws.sum(0))
 

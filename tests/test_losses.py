@@ -305,6 +305,26 @@ def test_forward_models_equals_each_column_alone(case):
         torch.testing.assert_close(g_all[:, k], g_one, rtol=1e-10, atol=1e-13)
 
 
+@pytest.mark.parametrize("stat", [SelectionRate(), TruePositiveRate()], ids=["selection", "tpr"])
+@pytest.mark.parametrize("matrix", [False, True], ids=["codes", "matrix"])
+def test_group_rates_of_k_models_with_shared_or_own_weights(stat, matrix):
+    """Rates of (n, K) scores equal each column's, with row weights shared or one column per model."""
+    logits, labels, codes, w = batch(n=60, n_groups=3, seed=8)
+    K = 3
+    scores = torch.sigmoid(torch.stack([logits * (1 + k) for k in range(K)], 1))
+    own = torch.stack([w * (1 + 0.5 * k) for k in range(K)], 1)
+    groups = torch.nn.functional.one_hot(codes, 3).double() if matrix else codes
+    for weights in (w, own, None):
+        rates = stat(scores, labels, Membership(groups), weights)
+        assert rates.rate.shape == rates.weight.shape == rates.n_eff.shape == (3, K)
+        assert rates.overall.shape == rates.total.shape == (K,)
+        for k in range(K):
+            wk = None if weights is None else (weights if weights.dim() == 1 else weights[:, k])
+            one = stat(scores[:, k], labels, Membership(groups), wk)
+            for name in ("rate", "weight", "n_eff", "overall", "total"):
+                torch.testing.assert_close(getattr(rates, name)[..., k], getattr(one, name), rtol=1e-12, atol=1e-14)
+
+
 def test_forward_models_with_levels_weights_and_shrinkage():
     rng = np.random.default_rng(3)
     S = pd.DataFrame({"sex": rng.choice(["F", "M"], 120), "race": rng.choice(["A", "B", "C"], 120)})

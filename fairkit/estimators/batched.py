@@ -10,6 +10,11 @@ most of the per-step Python and dispatch overhead that dominates mini-batch trai
 networks. Adam is element-wise, so one Adam over the stacked tensors is K independent Adams;
 gradient clipping is done per model. The result matches training each eta alone with the same
 seed, up to floating-point reassociation.
+
+On a mostly-zero table (one-hot encoded categories: Adult's 101 columns are 12 % non-zero) the
+first layer's forward pass reads only the non-zeros. :func:`stacked_decision_function` scores
+the K fitted networks on new rows in one pass as well, which the sweep uses for its validation
+and test metrics.
 """
 
 from __future__ import annotations
