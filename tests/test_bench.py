@@ -41,6 +41,8 @@ def test_frontier_comparison(german):
 def test_sweep_speed_and_cli(german, tmp_path, capsys):
     speed = bench.compare_sweep_speed(german, n_etas=2, eg_bounds=[0.05], params=FAST)
     assert speed.loc[0, "eg_total_extrapolated"] and speed.loc[0, "sweep_over_one_model"] > 0
+    row = speed.iloc[0]
+    assert row["repeats"] == 3 and row["sweep_wall_min_s"] <= row["sweep_wall_s"] <= row["sweep_wall_max_s"]
     assert bench.main(["--datasets", "german", "--quick", "--parts", "frontier", "--bases", "lr",
                        "--max-epochs", "2", "--out", str(tmp_path)]) == 0
     assert "hypervolume" in capsys.readouterr().out
