@@ -169,6 +169,10 @@ def fit_eta_batch(template: FairRegularizedClassifier, etas, X, y, *, sensitive_
     return models
 
 
+# What make_mlp builds: the layers a stack can batch.
+_LAYERS = (nn.Linear, nn.ReLU, nn.Tanh, nn.GELU, nn.ELU)
+
+
 class _Stack:
     """The parameters of K ``make_mlp`` networks of one architecture, laid out for one pass.
 
@@ -192,8 +196,7 @@ class _Stack:
 
     def __init__(self, modules, dtype=None, requires_grad: bool = True):
         layers = list(modules[0])
-        if not isinstance(layers[0], nn.Linear) or not all(
-                isinstance(m, (nn.Linear, nn.ReLU, nn.Tanh, nn.GELU, nn.ELU)) for m in layers):
+        if not isinstance(layers[0], nn.Linear) or not all(isinstance(m, _LAYERS) for m in layers):
             raise TypeError(f"batched training supports make_mlp networks only, got {modules[0]}")
         shapes = [tuple(p.shape) for p in modules[0].parameters()]
         if any([tuple(p.shape) for p in m.parameters()] != shapes or len(m) != len(layers)
@@ -302,7 +305,6 @@ class _SparseRows:
         self.cols, self.values, self.counts = cols, values, counts
         self.row_ptr = np.zeros(len(counts) + 1, dtype=np.int64)
         np.cumsum(counts, out=self.row_ptr[1:])
-        self.batches([0], [len(counts)])
 
     @classmethod
     def from_dense(cls, X: torch.Tensor) -> "_SparseRows":
@@ -336,11 +338,11 @@ def can_predict_stacked(models) -> bool:
     if len(models) < 2 or any(type(m) is not FairRegularizedClassifier or not hasattr(m, "module_")
                               for m in models):
         return False
-    try:
-        _Stack([m.module_ for m in models], requires_grad=False)
-    except (TypeError, ValueError):
-        return False
-    return True
+    first = models[0].module_
+    layout = [(type(layer), tuple(p.shape for p in layer.parameters())) for layer in first]
+    return (all(isinstance(layer, _LAYERS) for layer in first) and isinstance(first[0], nn.Linear)
+            and all([(type(layer), tuple(p.shape for p in layer.parameters())) for layer in m.module_] == layout
+                    for m in models[1:]))
 
 
 def stacked_decision_function(models, X) -> np.ndarray:
