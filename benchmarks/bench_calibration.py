@@ -45,13 +45,10 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from fairkit.calibration import (  # noqa: E402
-    GroupFairnessCalibrator,
-    calibration_by_group,
-    calibration_noise_floor,
-)
+from fairkit.calibration import GroupFairnessCalibrator  # noqa: E402
 from fairkit.data import binary_target  # noqa: E402
 from fairkit.datasets import load_dataset  # noqa: E402
+from fairkit.diagnostics import calibration_by_group, calibration_noise_floor  # noqa: E402
 from fairkit.estimators import FairRegularizedClassifier  # noqa: E402
 from fairkit.groups import group_labels  # noqa: E402
 from fairkit.split import make_preprocessor, split_dataset, stratification_labels, usable_feature_columns  # noqa: E402

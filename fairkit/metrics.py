@@ -15,7 +15,7 @@ import pandas as pd
 from fairlearn.metrics import MetricFrame, count, false_positive_rate, selection_rate, true_positive_rate
 from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
 
-from .calibration import (  # noqa: F401  (calibration diagnostics are part of the metrics API)
+from .diagnostics import (  # noqa: F401  (calibration diagnostics are part of the metrics API)
     CalibrationNoiseFloor,
     calibration_by_group,
     calibration_noise_floor,

@@ -5,6 +5,7 @@ import os
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.special import expit
 
 # Two cores are shared by the test process, joblib workers and browsers: one torch thread each.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -58,3 +59,25 @@ FAST_PARAMS["threshold"] = {"base_params": FAST}
 @pytest.fixture(scope="session")
 def fast_params():
     return {k: dict(v) for k, v in FAST_PARAMS.items()}
+
+
+def _miscalibrated(n, seed, temperature=3.0):
+    """True logits z; group "a" reports T * z (over-confident), group "b" reports z."""
+    rng = np.random.default_rng(seed)
+    g = rng.choice(["a", "b"], n)
+    z = rng.normal(0.0, 1.5, n)
+    y = rng.binomial(1, expit(z))
+    z_obs = np.where(g == "a", temperature * z, z)
+    return expit(z_obs), y, g, z_obs
+
+
+@pytest.fixture(scope="session")
+def miscalibrated():
+    """Factory ``(n, seed, temperature=3.0) -> (p, y, g, z_obs)``: group "a" over-confident."""
+    return _miscalibrated
+
+
+@pytest.fixture(scope="module")
+def miscal():
+    """``(fit, evaluation)`` draws of :func:`_miscalibrated` (4000 and 20000 rows)."""
+    return _miscalibrated(4000, 0), _miscalibrated(20000, 1)

@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from fairkit.calibration import GroupFairnessCalibrator, calibration_by_group, reliability_curve
+from fairkit.calibration import GroupFairnessCalibrator
+from fairkit.diagnostics import calibration_by_group, reliability_curve
 from fairkit.groups import group_hierarchy
 from fairkit.metrics import fairness_report
 from fairkit.sweep import predict_scores

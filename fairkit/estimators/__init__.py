@@ -10,6 +10,7 @@ from fairkit.estimators.adversarial import (
     GradientReversalLayer,
 )
 from fairkit.estimators.boosting import FairBoostingClassifier
+from fairkit.estimators.calibrated import CalibratedGroupClassifier
 from fairkit.estimators.lagrangian import LagrangianFairnessTrainer
 from fairkit.estimators.postprocess import ThresholdPostProcessor
 from fairkit.estimators.reductions import ReductionsWrapper
@@ -17,6 +18,7 @@ from fairkit.estimators.regularized import FairRegularizedClassifier
 
 __all__ = [
     "AdversarialDebiasingClassifier",
+    "CalibratedGroupClassifier",
     "FairBoostingClassifier",
     "FairRegularizedClassifier",
     "GradientReversalFunction",
