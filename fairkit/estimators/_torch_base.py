@@ -23,6 +23,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 from torch import nn
 
 from fairkit.groups import GroupLevel, encode_groups, group_hierarchy
+from fairkit.stats import decide
 
 _ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU, "elu": nn.ELU}
 _PREDICT_CHUNK = 65536
@@ -200,7 +201,7 @@ class FairFitMixin:
         return np.column_stack([-np.logaddexp(0, z), -np.logaddexp(0, -z)])
 
     def predict(self, X):
-        """Predicted class labels (threshold 0.5 on the probability).
+        """Predicted class labels: ``classes_[1]`` where its probability is at least 0.5.
 
         Parameters
         ----------
@@ -210,7 +211,10 @@ class FairFitMixin:
         -------
         ndarray of shape (n_samples,)
         """
-        positive = self.decision_function(X) > 0
+        # The probability, not the logit, goes through the one decision rule, so predict
+        # agrees with every report computed from predict_proba (a logit a hair below 0 can
+        # round to a probability of exactly 0.5).
+        positive = decide(expit(self.decision_function(X)), 0.5)
         return self.classes_[positive.astype(int)]
 
     def _validate_xy(self, X, y, sample_weight, reset=True):

@@ -41,6 +41,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from fairkit.groups import group_labels
+from fairkit.stats import decide
 
 __all__ = ["ReductionsWrapper", "CONSTRAINTS", "make_moment", "split_sensitive_columns"]
 
@@ -647,7 +648,7 @@ class ReductionsWrapper(ClassifierMixin, BaseEstimator):
         if self.randomized:
             rng = np.random.default_rng(self.random_state)
             return (rng.random(_n_rows(X_model)) < self._hard_mixture(X_model)).astype(int)
-        return (self._proba_encoded(X_model) > 0.5).astype(int)
+        return decide(self._proba_encoded(X_model), 0.5).astype(int)
 
     def _model_X(self, X):
         check_is_fitted(self, "predictors_")

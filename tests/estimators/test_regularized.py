@@ -28,7 +28,7 @@ def test_fit_returns_self_and_fitted_attributes(biased_data):
     assert proba.shape == (600, 2) and proba.dtype == np.float64
     assert np.allclose(proba.sum(axis=1), 1.0)
     assert ((proba > 0) & (proba < 1)).all()
-    assert np.array_equal(clf.predict(X), (proba[:, 1] > 0.5).astype(int))
+    assert np.array_equal(clf.predict(X), (proba[:, 1] >= 0.5).astype(int))
     assert np.allclose(clf.decision_function(X), np.log(proba[:, 1] / proba[:, 0]), atol=1e-8)
     # Predictions do not need (or accept) the sensitive attribute.
     assert np.array_equal(clf.predict_proba(X), proba)
@@ -44,7 +44,18 @@ def test_arbitrary_labels_and_dataframe_input(biased_data):
     assert set(clf.predict(Xdf)) <= {"approve", "deny"}
     # classes_[1] ("deny") is the positive class of predict_proba[:, 1].
     p = clf.predict_proba(Xdf)[:, 1]
-    assert np.array_equal(clf.predict(Xdf) == "deny", p > 0.5)
+    assert np.array_equal(clf.predict(Xdf) == "deny", p >= 0.5)
+
+
+def test_probability_of_one_half_predicts_the_positive_class(biased_data):
+    """predict decides as every report does: positive where the probability is >= 0.5."""
+    X, y, a = biased_data(n=200)
+    clf = FairRegularizedClassifier(max_epochs=1, random_state=0).fit(X, np.where(y == 1, "yes", "no"))
+    with torch.no_grad():
+        for p in clf.module_.parameters():
+            p.zero_()  # logit 0 everywhere: a probability of exactly 0.5
+    assert (clf.predict_proba(X)[:, 1] == 0.5).all()
+    assert (clf.predict(X) == clf.classes_[1]).all()
 
 
 def test_deterministic_for_a_random_state(biased_data):
