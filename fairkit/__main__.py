@@ -163,9 +163,9 @@ def _sweep_context(folder: Path):
 
 
 def cmd_export(args) -> int:
+    from .audit import AuditLog, record_export
     from .export import DecisionRecord, export_bundle
     from .frontier import pareto_front
-    from .store import AuditLog
 
     meta, split, store = _sweep_context(Path(args.store))
     row = store.get(args.run)
@@ -181,10 +181,26 @@ def cmd_export(args) -> int:
                             threshold=args.threshold, n_boot=args.n_boot)
     except ValueError as exc:
         raise CLIError(str(exc)) from exc
-    AuditLog(args.audit).append("export", actor=args.decider, subject=args.run, bundle=str(out["path"]),
-                                manifest_sha256=out["manifest_sha256"], rationale=args.rationale)
-    print(f"Wrote {out['path']} (manifest SHA-256 {out['manifest_sha256']}).")
+    entry = record_export(AuditLog(args.audit), bundle_path=out["path"], manifest_sha256=out["manifest_sha256"],
+                          record=out["record"], unfairness_axis=meta["unfairness"],
+                          performance_axis=meta["performance"])
+    print(f"Wrote {out['path']} (manifest SHA-256 {out['manifest_sha256']}; audit entry {entry}).")
     return 0
+
+
+def cmd_audit(args) -> int:
+    from .audit import AuditLog
+
+    path = Path(args.audit) if args.audit else None
+    if path is not None and not path.exists():
+        raise CLIError(f"No audit log at {path}.")
+    log = AuditLog(path)
+    entries = log.entries(kind=args.kind)
+    for e in entries.itertuples():
+        print(f"#{e.id}  {e.ts}  {e.kind:9s}  by {e.actor}  subject {e.subject or '-'}")
+    check = log.verify()
+    print(str(check), file=sys.stdout if check.ok else sys.stderr)
+    return 0 if check.ok else 1
 
 
 def cmd_score(args) -> int:
@@ -223,6 +239,8 @@ def cmd_score(args) -> int:
 
 
 def main(argv=None) -> int:
+    from .audit import KINDS as AUDIT_KINDS
+
     parser = argparse.ArgumentParser(prog="python -m fairkit", description="fairkit: fair training and trade-offs")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -264,6 +282,12 @@ def main(argv=None) -> int:
     p.add_argument("--audit", help="audit log file (default $FAIRKIT_HOME/audit.sqlite)")
     p.add_argument("--out", required=True, help="bundle zip to write")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("audit", help="list the audit log's entries and verify its hash chain (exit 1 if broken)")
+    p.add_argument("--audit", help="audit log file (default $FAIRKIT_HOME/audit.sqlite)")
+    p.add_argument("--kind", choices=AUDIT_KINDS,
+                   help="list only entries of this kind (the whole chain is verified regardless)")
+    p.set_defaults(func=cmd_audit)
 
     p = sub.add_parser("score", help="score new data with an exported bundle and check fairness drift")
     p.add_argument("--bundle", required=True)

@@ -24,6 +24,7 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils.validation import check_is_fitted
 
+from fairkit import stats
 from fairkit.groups import group_hierarchy, group_labels
 
 __all__ = [
@@ -75,10 +76,8 @@ def _as_binary(y, n: int) -> np.ndarray:
     arr = np.asarray(y)
     if arr.ndim != 1 or len(arr) != n:
         raise ValueError(f"y must be 1-D with {n} entries, got shape {arr.shape}")
-    values = set(np.unique(arr).tolist())
-    if not values <= {0, 1, True, False, 0.0, 1.0}:
-        raise ValueError(f"y must contain only 0/1 labels, found {sorted(values)[:5]}")
-    return arr.astype(np.float64)
+    # The kernel's one reading of labels: 0/1 (or booleans), anything else named in the error.
+    return stats.binary_labels(arr).astype(np.float64)
 
 
 # --------------------------------------------------------------------------------------------

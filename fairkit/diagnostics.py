@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from fairkit import stats
 from fairkit.calibration import _as_binary, _as_scores, _group_frame
 from fairkit.groups import group_labels
 
@@ -32,25 +33,6 @@ __all__ = [
 ]
 
 ALL = "(all)"
-
-
-def _bin_edges(p: np.ndarray, n_bins: int, strategy: str) -> np.ndarray:
-    if n_bins < 1:
-        raise ValueError(f"n_bins must be >= 1, got {n_bins}")
-    if strategy == "uniform":
-        return np.linspace(0.0, 1.0, n_bins + 1)
-    if strategy == "quantile":
-        edges = np.unique(np.quantile(p, np.linspace(0.0, 1.0, n_bins + 1)))
-        if len(edges) < 2:
-            edges = np.array([p.min(), p.max()])
-        edges[0], edges[-1] = 0.0, 1.0
-        return np.unique(edges)
-    raise ValueError(f"strategy must be 'uniform' or 'quantile', got {strategy!r}")
-
-
-def _bin_ids(p: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    # Interior edges only, right-closed last bin, so p == 1 lands in the top bin.
-    return np.searchsorted(edges[1:-1], p, side="right")
 
 
 def _check_yp(y, p):
@@ -97,7 +79,7 @@ def _sorted_scores(p):
 def _sweep_bounds(ps, b, cache):
     """Row boundaries (in sorted order) of the ``b`` equal-mass bins of ``_bin_edges``."""
     if b not in cache:
-        edges = _bin_edges(ps, b, "quantile")
+        edges = stats.bin_edges(ps, b, "quantile")
         # Same bins as strategy="quantile": a row is in bin i when edge_i <= p < edge_{i+1}.
         pos = np.searchsorted(ps, edges[1:-1], side="left")
         cache[b] = np.unique(np.concatenate([[0], pos, [len(ps)]]))
@@ -130,8 +112,8 @@ def _ece_core(y, p, n_bins, strategy, estimator, squared=False):
     if estimator == "sweep":
         order, ps, cps = _sorted_scores(p)
         return _sweep_ece(y[order], ps, cps, {}, len(np.unique(ps)))[0]
-    edges = _bin_edges(p, n_bins, strategy)
-    ids = _bin_ids(p, edges)
+    edges = stats.bin_edges(p, n_bins, strategy)
+    ids = stats.bin_ids(p, edges)
     nb = len(edges) - 1
     if estimator == "plugin":
         gap = np.bincount(ids, weights=y - p, minlength=nb)
@@ -194,7 +176,7 @@ def expected_calibration_error(
     if len(p) == 0:
         return float("nan")
     # Validate the binning even when the sweep ignores it, so a typo is not silently accepted.
-    _bin_edges(p, n_bins, strategy)
+    stats.bin_edges(p, n_bins, strategy)
     return _ece_core(y, p, n_bins, strategy, estimator)
 
 
@@ -327,7 +309,7 @@ def calibration_noise_floor(
     n_sim = int(n_sim)
     if n_sim < 1:
         raise ValueError(f"n_sim must be >= 1, got {n_sim}")
-    edges = _bin_edges(p, n_bins, strategy)
+    edges = stats.bin_edges(p, n_bins, strategy)
     rng = np.random.default_rng(random_state)
     n = len(p)
     out = np.empty(n_sim)
@@ -345,7 +327,7 @@ def calibration_noise_floor(
             out[s] = _sweep_ece(ys, ps, cps, cache, max_bins)[0]
     else:
         # Fixed bins: every simulation is a bincount over (simulation, bin), in memory-sized chunks.
-        ids = _bin_ids(p, edges)
+        ids = stats.bin_ids(p, edges)
         nb = len(edges) - 1
         cnt = np.bincount(ids, minlength=nb)
         sp = np.bincount(ids, weights=p, minlength=nb)
@@ -466,9 +448,9 @@ def calibration_by_group(
 
 
 def reliability_curve(
-    y, p, groups=None, n_bins: int = 10, strategy: str = "uniform"
+    y, p, groups=None, n_bins: int = 10, strategy: str = "uniform", sample_weight=None
 ) -> pd.DataFrame:
-    """Reliability diagram data as a tidy table, optionally per group.
+    """Reliability diagram data as a tidy table, optionally per group, from the kernel's bin sums.
 
     Parameters
     ----------
@@ -479,60 +461,56 @@ def reliability_curve(
     n_bins : int, default=10
     strategy : {"uniform", "quantile"}, default="uniform"
         Quantile bins are computed within each group.
+    sample_weight : array-like of shape (n_samples,), optional
+        Weighted means per bin (``count`` stays the number of rows).
 
     Returns
     -------
     DataFrame
         Columns ``group``, ``bin``, ``bin_lower``, ``bin_upper``, ``mean_predicted``,
-        ``fraction_positive``, ``count``; empty bins are omitted.
+        ``fraction_positive``, ``count``; empty bins are omitted. The weighted mean of
+        ``|fraction_positive - mean_predicted|`` over a group's bins is its ECE in every report.
     """
     y, p = _check_yp(y, p)
     labels = np.full(len(p), ALL, dtype=object) if groups is None else _labels(groups, len(p))
-    parts = []
     # Hash-based codes (labels are strings, never missing): sorting and comparing the object
     # array per group took most of this function's time in a sweep.
     codes, names = pd.factorize(labels, sort=True)
+    cols = ["group", "bin", "bin_lower", "bin_upper", "mean_predicted", "fraction_positive", "count"]
+    w = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    per_group = strategy == "quantile"
+    edges = None if per_group else stats.bin_edges(p, n_bins, strategy)
+    sums = None if per_group else stats.group_sums(y, p, codes, len(names), sample_weight=w, edges=edges).bins[0, 0]
+    parts = []
     for i, name in enumerate(names):
-        mask = codes == i
-        yg, pg = y[mask], p[mask]
-        edges = _bin_edges(pg, n_bins, strategy)
-        ids = _bin_ids(pg, edges)
-        nb = len(edges) - 1
-        count = np.bincount(ids, minlength=nb)
-        sp = np.bincount(ids, weights=pg, minlength=nb)
-        sy = np.bincount(ids, weights=yg, minlength=nb)
-        keep = count > 0
-        parts.append(
-            pd.DataFrame(
-                {
-                    "group": name,
-                    "bin": np.arange(nb)[keep],
-                    "bin_lower": edges[:-1][keep],
-                    "bin_upper": edges[1:][keep],
-                    "mean_predicted": sp[keep] / count[keep],
-                    "fraction_positive": sy[keep] / count[keep],
-                    "count": count[keep],
-                }
-            )
-        )
-    cols = ["group", "bin", "bin_lower", "bin_upper", "mean_predicted", "fraction_positive",
-            "count"]
+        if per_group:
+            mask = codes == i
+            e = stats.bin_edges(p[mask], n_bins, strategy)
+            b = stats.group_sums(y[mask], p[mask], np.zeros(int(mask.sum()), dtype=np.int64), 1,
+                                 sample_weight=None if w is None else w[mask], edges=e).bins[0, 0, 0]
+        else:
+            e, b = edges, sums[i]
+        keep = b[:, 3] > 0
+        with np.errstate(invalid="ignore", divide="ignore"):
+            parts.append(pd.DataFrame({
+                "group": name,
+                "bin": np.arange(len(e) - 1)[keep],
+                "bin_lower": e[:-1][keep],
+                "bin_upper": e[1:][keep],
+                "mean_predicted": b[keep, 2] / b[keep, 0],
+                "fraction_positive": b[keep, 1] / b[keep, 0],
+                "count": b[keep, 3].astype(np.int64),
+            }))
     if not parts:
         return pd.DataFrame(columns=cols)
     return pd.concat(parts, ignore_index=True)[cols]
 
 
 def _bootstrap_ece(y, p, n_bins, strategy, n_boot, rng) -> np.ndarray:
-    """ECE of ``n_boot`` bootstrap resamples, all at once (bins fixed from the full sample)."""
-    m = len(p)
-    edges = _bin_edges(p, n_bins, strategy)
-    nb = len(edges) - 1
-    ids = _bin_ids(p, edges)
-    resid = y - p
-    draw = rng.integers(0, m, size=(n_boot, m))
-    flat = (np.arange(n_boot)[:, None] * nb + ids[draw]).ravel()
-    gap = np.bincount(flat, weights=resid[draw].ravel(), minlength=n_boot * nb)
-    return np.abs(gap.reshape(n_boot, nb)).sum(axis=1) / m
+    """ECE of ``n_boot`` bootstrap resamples on the kernel (bins fixed from the full sample)."""
+    gs = stats.group_sums(y, p, np.zeros(len(p), dtype=np.int64), 1, edges=stats.bin_edges(p, n_bins, strategy),
+                          resample=stats.bootstrap_weights(len(p), n_boot, rng))
+    return stats.group_rates(gs)["ece"][:, 0, 0]
 
 
 def multicalibration_audit(
@@ -578,7 +556,8 @@ def multicalibration_audit(
     DataFrame
         Columns ``attributes``, ``subgroup``, ``order``, ``n``, ``mean_predicted``,
         ``fraction_positive``, ``gap`` (fraction_positive - mean_predicted), ``ece``,
-        ``ece_low`` / ``ece_high`` (percentile bootstrap interval), ``ece_debiased``
+        ``ece_low`` / ``ece_high`` (the kernel's bootstrap interval,
+        :func:`fairkit.stats.recentred_interval`), ``ece_debiased``
         (bootstrap bias-corrected ECE, ``max(0, 2 ece - mean(bootstrap))``), ``excess`` (ECE
         above the overall ECE). Sorted by ``ece``, worst first. The overall population's ECE is
         in ``attrs["overall_ece"]``.
@@ -586,10 +565,10 @@ def multicalibration_audit(
     Notes
     -----
     ECE is biased upwards (bin noise adds in absolute value) and resampling adds the bias
-    again, so for a well-calibrated subgroup the percentile interval can lie entirely above
-    the point estimate. Read the interval as the size of the noise, and ``ece_debiased`` as
-    the better estimate for small subgroups. The bootstrap keeps the bin edges of the full
-    subgroup sample.
+    again, so a plain percentile interval can lie entirely above the point estimate; the
+    kernel's interval keeps the bootstrap's width but is centred on the estimate. Read
+    ``ece_debiased`` as the better estimate for small subgroups. The bootstrap keeps the bin
+    edges of the full subgroup sample.
     """
     y, p = _check_yp(y, p)
     frame = _group_frame(sensitive_frame, len(p))
@@ -597,7 +576,6 @@ def multicalibration_audit(
     top = len(cols) if max_order is None else min(int(max_order), len(cols))
     rng = np.random.default_rng(random_state)
     overall = expected_calibration_error(y, p, n_bins, strategy)
-    alpha = (1 - ci) / 2
     rows = []
     for order in range(1, top + 1):
         for subset in itertools.combinations(cols, order):
@@ -611,7 +589,7 @@ def multicalibration_audit(
                 ece = expected_calibration_error(yg, pg, n_bins, strategy)
                 if n_boot > 0:
                     boot = _bootstrap_ece(yg, pg, n_bins, strategy, int(n_boot), rng)
-                    lo, hi = np.quantile(boot, [alpha, 1 - alpha])
+                    lo, hi = (float(v) for v in stats.recentred_interval(ece, boot, ci))
                     debiased = max(0.0, 2 * ece - float(boot.mean()))
                 else:
                     lo = hi = debiased = float("nan")

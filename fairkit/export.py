@@ -265,6 +265,14 @@ def render_record_markdown(rec: dict) -> str:
 
 # --------------------------------------------------------------------------- export / load
 
+def calibration_info(calibrator) -> dict | None:
+    """What a bundle's group calibrator is: ``method`` and ``grouping`` (the sensitive columns
+    whose groups, or intersection, it calibrates; empty for one global map), or None."""
+    if calibrator is None:
+        return None
+    return {"method": calibrator.method, "grouping": list(getattr(calibrator, "group_columns_", []))}
+
+
 def _report_dict(rep) -> dict:
     return {"overall": rep.overall, "gaps": rep.gaps.reset_index().to_dict(orient="records"),
             "by_group": rep.by_group.to_dict(orient="records"),
@@ -361,7 +369,7 @@ def export_bundle(
         "selected": {"run_id": run.get("run_id"), "method": run.get("method"), "eta": float(run.get("eta", 0.0)),
                      "seed": int(run.get("seed", 0)), "threshold": float(threshold),
                      "needs_sensitive_at_predict": bool(run.get("needs_sensitive_at_predict", False)),
-                     "calibrated": calibrator is not None},
+                     "calibrated": calibrator is not None, "calibration": calibration_info(calibrator)},
         "metrics": {k: _report_dict(v) for k, v in reports.items()},
         "calibration_note": f"Largest expected calibration error of any group on test: {_fmt(ece)}"
                             + (" (after group calibration)." if calibrator is not None else "."),
@@ -470,10 +478,25 @@ class ModelBundle:
         return (self.predict_proba(frame) >= self.threshold).astype(int)
 
 
-def verify_bundle(path) -> dict:
+def verify_bundle(path, *, expected_manifest_sha256: str | None = None) -> dict:
     """Check every file of a bundle against its manifest without deserializing anything.
 
-    Returns the manifest; raises :class:`BundleIntegrityError` naming what changed.
+    Parameters
+    ----------
+    path : path
+    expected_manifest_sha256 : str, optional
+        The manifest hash recorded at export (audit log, decision record). When given, a bundle
+        whose manifest was rewritten to match changed files is refused too.
+
+    Returns
+    -------
+    dict
+        The manifest.
+
+    Raises
+    ------
+    BundleIntegrityError
+        Naming what changed, or saying the file is not a fairkit bundle.
     """
     try:
         zf = zipfile.ZipFile(path)
@@ -483,8 +506,13 @@ def verify_bundle(path) -> dict:
         names = set(zf.namelist())
         if MANIFEST not in names:
             raise BundleIntegrityError(f"{path} has no {MANIFEST}; it was not written by fairkit.")
+        manifest_bytes = zf.read(MANIFEST)
+        if expected_manifest_sha256 and sha256_bytes(manifest_bytes) != expected_manifest_sha256:
+            raise BundleIntegrityError(
+                f"The manifest of {Path(str(path)).name} does not match the recorded hash taken at "
+                "export; it is not the approved bundle.")
         try:
-            manifest = json.loads(zf.read(MANIFEST))
+            manifest = json.loads(manifest_bytes)
             listed = manifest["files"]
         except (ValueError, KeyError) as exc:
             raise BundleIntegrityError(f"{path} has an unreadable manifest.") from exc
@@ -503,6 +531,40 @@ def verify_bundle(path) -> dict:
     return manifest
 
 
+def read_bundle_record(path, *, expected_manifest_sha256: str | None = None) -> dict:
+    """Verify a bundle and read what a reviewer reads: no model, nothing unpickled.
+
+    Parameters
+    ----------
+    path : path
+    expected_manifest_sha256 : str, optional
+        See :func:`verify_bundle`.
+
+    Returns
+    -------
+    dict
+        ``manifest``, ``manifest_sha256``, ``record`` (the decision record's JSON), ``metrics``
+        and ``frontier`` (DataFrame, or None when the bundle holds none).
+
+    Raises
+    ------
+    BundleIntegrityError
+        The bundle is missing, not a bundle, or changed since export.
+    """
+    if not Path(str(path)).is_file():
+        raise BundleIntegrityError(f"The bundle file {path} is missing.")
+    manifest = verify_bundle(path, expected_manifest_sha256=expected_manifest_sha256)
+    with zipfile.ZipFile(path) as zf:
+        return {
+            "manifest": manifest,
+            "manifest_sha256": sha256_bytes(zf.read(MANIFEST)),
+            "record": json.loads(zf.read("decision_record.json")),
+            "metrics": json.loads(zf.read("metrics.json")),
+            "frontier": (pd.read_csv(io.BytesIO(zf.read("frontier.csv")))
+                         if "frontier.csv" in manifest["files"] else None),
+        }
+
+
 def load_bundle(path, *, expected_manifest_sha256: str | None = None) -> ModelBundle:
     """Verify and load a bundle written by :func:`export_bundle`.
 
@@ -510,28 +572,22 @@ def load_bundle(path, *, expected_manifest_sha256: str | None = None) -> ModelBu
     ----------
     path : path
     expected_manifest_sha256 : str, optional
-        The manifest hash recorded at export (audit log, decision record). When given, a bundle
-        whose manifest was rewritten is refused too.
+        See :func:`verify_bundle`.
 
     Warnings
     --------
     Loading runs joblib/pickle on the bundle's files. Only load bundles this tool wrote, from a
     source you trust; never load a bundle a user uploaded.
     """
-    manifest = verify_bundle(path)
+    readable = read_bundle_record(path, expected_manifest_sha256=expected_manifest_sha256)
+    manifest = readable["manifest"]
     with zipfile.ZipFile(path) as zf:
-        manifest_bytes = zf.read(MANIFEST)
-        if expected_manifest_sha256 and sha256_bytes(manifest_bytes) != expected_manifest_sha256:
-            raise BundleIntegrityError("The bundle's manifest does not match the recorded hash; it is not the approved bundle.")
         est = joblib.load(io.BytesIO(zf.read("estimator.joblib")))
         if "weights.pt" in manifest["files"]:
             est = _restore_torch(est, zf.read("weights.pt"), manifest["torch_arch"])
         pre = joblib.load(io.BytesIO(zf.read("preprocessor.joblib")))
         cal = joblib.load(io.BytesIO(zf.read("calibrator.joblib"))) if "calibrator.joblib" in manifest["files"] else None
         spec = DatasetSpec.from_dict(json.loads(zf.read("spec.json")))
-        record = json.loads(zf.read("decision_record.json"))
-        metrics = json.loads(zf.read("metrics.json"))
-        frontier = pd.read_csv(io.BytesIO(zf.read("frontier.csv"))) if "frontier.csv" in manifest["files"] else None
     return ModelBundle(estimator=est, preprocessor=pre["preprocessor"], raw_columns=pre["raw_columns"], spec=spec,
-                       manifest=manifest, record=record, metrics=metrics, calibrator=cal, frontier=frontier,
-                       manifest_sha256=sha256_bytes(manifest_bytes))
+                       manifest=manifest, record=readable["record"], metrics=readable["metrics"], calibrator=cal,
+                       frontier=readable["frontier"], manifest_sha256=readable["manifest_sha256"])

@@ -1,4 +1,5 @@
-"""Plotly figures: the Pareto frontier, calibration curves by group, group metric bars.
+"""Plotly figures: the Pareto frontier (live and as exported), calibration curves by group,
+group metric bars.
 
 No streamlit here: the dashboard, the CLI and notebooks all draw the same figures.
 """
@@ -113,6 +114,48 @@ def frontier_figure(
         template="plotly_white", hovermode="closest", legend=dict(orientation="h", y=-0.2),
         margin=dict(l=60, r=20, t=60, b=80), height=520,
     )
+    return fig
+
+
+def frontier_snapshot_figure(frontier: pd.DataFrame, *, selected_run: str | None = None,
+                             unfairness: str = "demographic_parity_difference",
+                             performance: str = "accuracy") -> go.Figure:
+    """The frontier table of a bundle as it was exported (test values), the chosen run ringed.
+
+    Unlike :func:`frontier_figure` nothing is recomputed: the table is drawn as the committee
+    received it, one line per method (dashed where the method needs the sensitive attribute at
+    prediction time).
+
+    Parameters
+    ----------
+    frontier : DataFrame
+        A bundle's ``frontier.csv``: ``method``, ``eta``, ``run_id``, ``unfairness_test``,
+        ``performance_test`` and optionally ``needs_sensitive_at_predict``.
+    selected_run : str, optional
+        Run id of the exported model.
+    unfairness, performance : str
+        The axes the frontier was chosen on (for the axis titles).
+    """
+    fig = go.Figure()
+    for i, (method, sub) in enumerate(frontier.groupby("method", sort=False)):
+        ref = bool(sub.get("needs_sensitive_at_predict", pd.Series([False])).any())
+        fig.add_trace(go.Scatter(
+            x=sub["unfairness_test"], y=sub["performance_test"], mode="lines+markers",
+            name=f"{method} (uses attribute)" if ref else method,
+            line=dict(color=_color(i), dash="dash" if ref else "solid"),
+            customdata=sub[["eta"]], hovertemplate=f"{method}<br>eta=%{{customdata[0]:g}}"
+                                                   "<br>x=%{x:.3f}<br>y=%{y:.3f}<extra></extra>"))
+    sel = frontier[frontier["run_id"] == selected_run]
+    if not sel.empty:
+        fig.add_trace(go.Scatter(x=sel["unfairness_test"], y=sel["performance_test"],
+                                 mode="markers", name="chosen", hoverinfo="skip",
+                                 marker=dict(size=20, color="rgba(0,0,0,0)",
+                                             line=dict(color="#ff7f0e", width=4))))
+    fig.update_layout(
+        title="Frontier at export (test data)", template="plotly_white", height=420,
+        xaxis_title=f"{UNFAIRNESS_AXES.get(unfairness, unfairness)} (lower is fairer)",
+        yaxis_title=PERFORMANCE_AXES.get(performance, performance),
+        legend=dict(orientation="h", y=-0.25), margin=dict(l=60, r=20, t=50, b=80))
     return fig
 
 

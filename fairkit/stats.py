@@ -1,13 +1,54 @@
 """The evaluation kernel: one source for every per-group number fairkit reports.
 
 Every rate, gap, calibration error and interval that a report, a sweep row, a dashboard page or
-a decision record shows is computed here, from one set of per-group sufficient statistics. See
-``docs/ARCHITECTURE.md`` ("The evaluation kernel") for why there is exactly one copy.
+a decision record shows is computed here, from one set of per-group sufficient statistics:
+
+* :func:`decide` is the one decision rule (``score >= threshold``);
+* :func:`binary_labels` is the one reading of a label column (``pos_label`` as in scikit-learn);
+* :func:`bin_edges` / :func:`bin_ids` are the one calibration binning;
+* :func:`group_sums` gives weighted per-group (and per-group x bin) sums with a model axis and an
+  optional resampling axis, so K models or B bootstrap replicates cost one sparse product;
+* :func:`group_rates` and :func:`gap` turn those sums into rates and max-min gaps, with one rule
+  for which groups a gap compares (:func:`gap_groups`);
+* :func:`wilson_interval`, :func:`bootstrap_weights` and :func:`recentred_interval` are the one
+  way intervals are made.
+
+See ``docs/ARCHITECTURE.md`` ("The evaluation kernel") for why there is exactly one copy.
 """
 
 from __future__ import annotations
 
+import warnings
+from dataclasses import dataclass
+
 import numpy as np
+from scipy import sparse
+from scipy.stats import norm
+
+# Per-group weighted sums kept for every model (and bootstrap replicate). ``*2`` are sums of
+# squared weights (Kish's effective sample size of a rate's denominator); ``*_rows`` are
+# unweighted row counts, which decide the small-group and "too few to estimate" policies so a
+# weighting never turns 3 people into a large group.
+STATS = ("n", "pos", "sel", "tp", "fp", "correct", "n2", "pos2", "sel2", "n_rows", "pos_rows", "sel_rows")
+_IDX = {s: i for i, s in enumerate(STATS)}
+# Per group x bin sums for calibration: weight, weighted outcome, weighted score, rows.
+BIN_STATS = ("w", "y", "p", "rows")
+
+# A rate needs at least this many rows in its denominator (positives for a TPR, negatives for an
+# FPR, selected rows for a precision) before an interval means anything; below it the interval is
+# reported as missing ("too few to estimate") instead of a falsely tight one such as [0, 0].
+MIN_EVENTS = 5
+
+RATES = ("base_rate", "selection_rate", "tpr", "fpr", "precision", "accuracy", "ece")
+# Each rate's (numerator, denominator) sums; ECE is built from the bin sums instead.
+_FRACTIONS = {
+    "base_rate": ("pos", "n"),
+    "selection_rate": ("sel", "n"),
+    "tpr": ("tp", "pos"),
+    "fpr": ("fp", "neg"),
+    "precision": ("tp", "sel"),
+    "accuracy": ("correct", "n"),
+}
 
 
 def decide(scores, threshold: float = 0.5) -> np.ndarray:
@@ -27,3 +68,428 @@ def decide(scores, threshold: float = 0.5) -> np.ndarray:
     ndarray of bool, the shape of ``scores``
     """
     return np.asarray(scores, dtype=np.float64) >= threshold
+
+
+def binary_labels(y, pos_label=None) -> np.ndarray:
+    """Labels as 0/1 integers, the favourable outcome being 1.
+
+    Parameters
+    ----------
+    y : array-like of shape (n_samples,)
+    pos_label : scalar, optional
+        The favourable (positive) label. Optional when the labels are already 0/1 (or
+        booleans); required otherwise, as in scikit-learn, because no order of the labels says
+        which outcome is favourable.
+
+    Returns
+    -------
+    ndarray of int64
+
+    Raises
+    ------
+    ValueError
+        Naming the labels found and what to pass.
+    """
+    arr = np.asarray(y)
+    if arr.ndim != 1:
+        raise ValueError(f"y_true must be 1-D, got shape {arr.shape}")
+    if pos_label is not None:
+        values = _unique(arr)
+        if len(values) > 2:
+            raise ValueError(f"y_true must hold two labels, found {len(values)}: {values[:5]}")
+        if pos_label not in values and len(values) == 2:
+            raise ValueError(f"pos_label={pos_label!r} is not one of the labels in y_true: {values}")
+        return (arr == pos_label).astype(np.int64)
+    if arr.dtype.kind == "b":
+        return arr.astype(np.int64)
+    if arr.dtype.kind in "iuf" and np.isin(arr, (0, 1)).all():
+        return arr.astype(np.int64)
+    values = _unique(arr)
+    raise ValueError(
+        f"y_true holds the labels {values[:5]}, not 0/1: pass pos_label= to say which label is the "
+        "favourable (positive) outcome")
+
+
+def _unique(arr) -> list:
+    try:
+        return sorted(set(arr.tolist()))
+    except TypeError:  # mixed types do not sort
+        return list(dict.fromkeys(arr.tolist()))
+
+
+def bin_edges(p, n_bins: int = 10, strategy: str = "uniform") -> np.ndarray:
+    """The one calibration binning's edges.
+
+    Parameters
+    ----------
+    p : array-like of float
+        Scores in [0, 1] (used by ``"quantile"`` only).
+    n_bins : int, default=10
+    strategy : {"uniform", "quantile"}, default="uniform"
+        Equal-width bins on [0, 1], or equal-mass bins (quantiles of ``p``; ties merge bins).
+
+    Returns
+    -------
+    ndarray of shape (n_edges,)
+        Increasing, from 0 to 1.
+    """
+    if int(n_bins) != n_bins or n_bins < 1:
+        raise ValueError(f"n_bins must be a whole number >= 1, got {n_bins}")
+    n_bins = int(n_bins)
+    if strategy == "uniform":
+        # i / n_bins, not linspace: linspace(0, 1, 11)[3] is 0.30000000000000004, which would put
+        # a score of 0.3 in the bin [0.2, 0.3).
+        return np.arange(n_bins + 1) / n_bins
+    if strategy == "quantile":
+        p = np.asarray(p, dtype=np.float64).ravel()
+        if len(p) == 0:
+            return np.array([0.0, 1.0])
+        edges = np.unique(np.quantile(p, np.linspace(0.0, 1.0, n_bins + 1)))
+        if len(edges) < 2:
+            edges = np.array([p.min(), p.max()])
+        edges[0], edges[-1] = 0.0, 1.0
+        return np.unique(edges)
+    raise ValueError(f"strategy must be 'uniform' or 'quantile', got {strategy!r}")
+
+
+def bin_ids(p, edges) -> np.ndarray:
+    """Bin of each score: bin ``i`` holds ``edges[i] <= p < edges[i + 1]``, the last bin also ``p == 1``.
+
+    Every route to a calibration number bins with this function (``floor(p * n_bins)`` and
+    ``searchsorted`` on ``linspace`` edges disagreed on scores that sit on an edge, such as 0.3
+    and 0.7, and gave one group two ECEs in one report).
+    """
+    edges = np.asarray(edges, dtype=np.float64)
+    return np.searchsorted(edges[1:-1], np.asarray(p, dtype=np.float64), side="right")
+
+
+@dataclass(frozen=True)
+class GroupSums:
+    """Weighted sufficient statistics per group, for every model and resample.
+
+    Attributes
+    ----------
+    sums : ndarray of shape (B, K, G, len(STATS))
+        ``B`` resamples (1 without a bootstrap), ``K`` models, ``G`` groups.
+    bins : ndarray of shape (B, K, G, n_bins, 4)
+        Per group x calibration bin: weight, weighted outcome, weighted score, unweighted rows.
+    """
+
+    sums: np.ndarray
+    bins: np.ndarray
+
+    def stat(self, name: str) -> np.ndarray:
+        """One statistic, shape (B, K, G); ``neg*`` are derived from ``n*`` and ``pos*``."""
+        if name.startswith("neg"):
+            suffix = name[3:]
+            return self.stat("n" + suffix) - self.stat("pos" + suffix)
+        return self.sums[..., _IDX[name]]
+
+    @property
+    def rows(self) -> np.ndarray:
+        """Unweighted rows per group in the first resample of the first model, shape (G,)."""
+        return self.sums[0, 0, :, _IDX["n_rows"]]
+
+
+def group_sums(y, scores, codes, n_groups: int, *, threshold: float = 0.5, sample_weight=None,
+               n_bins: int = 10, edges=None, resample=None) -> GroupSums:
+    """Per-group sufficient statistics of K models on the same rows, in one sparse product.
+
+    Parameters
+    ----------
+    y : ndarray of shape (n,)
+        0/1 outcomes (see :func:`binary_labels`).
+    scores : ndarray of shape (n,) or (K, n)
+        Probabilities of the positive class in [0, 1].
+    codes : ndarray of int, shape (n,)
+        Group of each row in ``0 .. n_groups - 1``; rows with code -1 count in no group.
+    n_groups : int
+    threshold : float, default=0.5
+        Decisions are :func:`decide` ``(scores, threshold)``.
+    sample_weight : ndarray of shape (n,), optional
+    n_bins : int, default=10
+        Uniform calibration bins (:func:`bin_edges`).
+    edges : ndarray, optional
+        Other bin edges (e.g. ``bin_edges(p, n_bins, "quantile")``); overrides ``n_bins``.
+    resample : ndarray of shape (B, n), optional
+        Row multiplicities of B bootstrap replicates (:func:`bootstrap_weights`); they multiply
+        ``sample_weight``.
+
+    Returns
+    -------
+    GroupSums
+    """
+    y = np.asarray(y, dtype=np.float64)
+    P = np.asarray(scores, dtype=np.float64)
+    if P.ndim == 1:
+        P = P[None, :]
+    K, n = P.shape
+    codes = np.asarray(codes, dtype=np.int64)
+    w = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    yhat = decide(P, threshold).astype(np.float64)
+    ones = np.ones_like(yhat)
+    yk = np.broadcast_to(y, P.shape)
+    # Each row's contribution to every statistic, with its weight (or squared weight) applied.
+    w1, w2 = w[None, :], (w * w)[None, :]
+    cols = np.stack([
+        w1 * ones, w1 * yk, w1 * yhat, w1 * yk * yhat, w1 * (1 - yk) * yhat, w1 * (yk == yhat),
+        w2 * ones, w2 * yk, w2 * yhat, ones, yk, yhat,
+    ], axis=-1)  # (K, n, S)
+    S = len(STATS)
+    ok = codes >= 0
+    rows = np.flatnonzero(ok)
+    k_idx = np.repeat(np.arange(K), len(rows))
+    r_idx = np.tile(rows, K)
+    g_idx = codes[r_idx]
+    # Column of (model, group, statistic) in a flat (n, K*G*S) design matrix whose product with
+    # the row weights sums every statistic of every group of every model at once.
+    base = (k_idx * n_groups + g_idx) * S
+    stat_cols = sparse.csr_matrix(
+        (cols[k_idx, r_idx].ravel(), (np.repeat(r_idx, S), (base[:, None] + np.arange(S)).ravel())),
+        shape=(n, K * n_groups * S))
+    edges = bin_edges(None, n_bins) if edges is None else np.asarray(edges, dtype=np.float64)
+    n_bins = len(edges) - 1
+    b = bin_ids(P, edges)  # (K, n)
+    C = len(BIN_STATS)
+    cal = np.stack([w1 * ones, w1 * yk, w1 * P, ones], axis=-1)  # (K, n, C)
+    cbase = ((k_idx * n_groups + g_idx) * n_bins + b[k_idx, r_idx]) * C
+    bin_cols = sparse.csr_matrix(
+        (cal[k_idx, r_idx].ravel(), (np.repeat(r_idx, C), (cbase[:, None] + np.arange(C)).ravel())),
+        shape=(n, K * n_groups * n_bins * C))
+    R = np.ones((1, n)) if resample is None else np.asarray(resample, dtype=np.float64)
+    # (X.T @ R.T).T keeps the sparse matrix on the left, where scipy multiplies fastest.
+    sums = np.asarray((stat_cols.T @ R.T).T).reshape(len(R), K, n_groups, S)
+    bins = np.asarray((bin_cols.T @ R.T).T).reshape(len(R), K, n_groups, n_bins, C)
+    return GroupSums(sums=sums, bins=bins)
+
+
+def _ratio(num, den):
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+
+
+def group_rates(gs: GroupSums) -> dict:
+    """Every rate of every group: ``RATES`` -> array of shape (B, K, G) (NaN where undefined).
+
+    ``ece`` is the plug-in expected calibration error of the group's rows on the kernel's bins:
+    ``sum_b |sum_b(w y) - sum_b(w p)| / sum(w)``.
+    """
+    out = {name: _ratio(gs.stat(num), gs.stat(den)) for name, (num, den) in _FRACTIONS.items()}
+    gap = np.abs(gs.bins[..., 1] - gs.bins[..., 2]).sum(-1)
+    out["ece"] = _ratio(gap, gs.bins[..., 0].sum(-1))
+    return out
+
+
+# The denominator of each rate, whose unweighted count decides "too few to estimate".
+DENOMINATORS = {"base_rate": "n", "selection_rate": "n", "tpr": "pos", "fpr": "neg",
+                "precision": "sel", "accuracy": "n", "ece": "n"}
+
+
+def gap_groups(rows, min_size: int) -> np.ndarray:
+    """The one small-group rule for gaps: which groups a max-min gap compares.
+
+    Groups with at least ``min_size`` rows; when fewer than two groups are that large, every
+    non-empty group (a gap needs two groups, and dropping all would hide the comparison).
+
+    Parameters
+    ----------
+    rows : ndarray of shape (G,)
+        Unweighted rows per group.
+    min_size : int
+
+    Returns
+    -------
+    ndarray of bool, shape (G,)
+    """
+    rows = np.asarray(rows)
+    include = (rows >= min_size) & (rows > 0)
+    if include.sum() < 2:
+        include = rows > 0
+    return include
+
+
+def gap(values, include) -> np.ndarray:
+    """The one gap definition: max minus min over the included groups where the value is defined.
+
+    Parameters
+    ----------
+    values : ndarray of shape (..., G)
+    include : ndarray of bool, shape (G,) or (..., G)
+
+    Returns
+    -------
+    ndarray of shape (...)
+        NaN when fewer than one included group has a value.
+    """
+    v = np.where(include, values, np.nan)
+    with np.errstate(invalid="ignore"):
+        ok = np.isfinite(v).any(-1)
+        hi = np.nanmax(np.where(ok[..., None], v, 0.0), -1)
+        lo = np.nanmin(np.where(ok[..., None], v, 0.0), -1)
+    return np.where(ok, hi - lo, np.nan)
+
+
+def ratio(values, include) -> np.ndarray:
+    """min / max over the included groups (the disparate-impact ratio); 1 when every value is 0."""
+    v = np.where(include, values, np.nan)
+    ok = np.isfinite(v).any(-1)
+    hi = np.nanmax(np.where(ok[..., None], v, 0.0), -1)
+    lo = np.nanmin(np.where(ok[..., None], v, 0.0), -1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = np.where(hi > 0, lo / np.where(hi > 0, hi, 1.0), 1.0)
+    return np.where(ok, r, np.nan)
+
+
+GAPS = ("demographic_parity_difference", "equal_opportunity_difference", "equalized_odds_difference",
+        "disparate_impact_ratio", "max_group_ece", "calibration_disparity")
+# The rate(s) each gap compares, for the record of which groups it leaves out.
+GAP_RATES = {
+    "demographic_parity_difference": ("selection_rate",),
+    "equal_opportunity_difference": ("tpr",),
+    "equalized_odds_difference": ("tpr", "fpr"),
+    "disparate_impact_ratio": ("selection_rate",),
+    "max_group_ece": ("ece",),
+    "calibration_disparity": ("ece",),
+}
+
+
+def group_gaps(rates: dict, include) -> dict:
+    """Every gap of ``GAPS`` from :func:`group_rates`, shape (B, K) each.
+
+    Equalized odds is the larger of the TPR and FPR gaps (fairlearn's ``equalized_odds_difference``).
+    """
+    with np.errstate(invalid="ignore"):
+        eo = gap(rates["tpr"], include)
+        fpr = gap(rates["fpr"], include)
+        e = np.where(include, rates["ece"], np.nan)
+        ok = np.isfinite(e).any(-1)
+        max_ece = np.where(ok, np.nanmax(np.where(ok[..., None], e, -np.inf), -1), np.nan)
+    return {
+        "demographic_parity_difference": gap(rates["selection_rate"], include),
+        "equal_opportunity_difference": eo,
+        "equalized_odds_difference": np.fmax(eo, fpr),
+        "disparate_impact_ratio": ratio(rates["selection_rate"], include),
+        "max_group_ece": max_ece,
+        "calibration_disparity": gap(rates["ece"], include),
+    }
+
+
+def left_out(names, rates: dict, include) -> dict:
+    """For each gap, the groups it does not compare and why: ``{gap: [(group, reason), ...]}``.
+
+    ``rates`` are one model's point estimates (shape (G,) each).
+    """
+    out = {}
+    for g in GAPS:
+        items = []
+        for i, name in enumerate(names):
+            if not include[i]:
+                items.append((str(name), "too few rows"))
+                continue
+            undefined = [r for r in GAP_RATES[g] if not np.isfinite(rates[r][i])]
+            if undefined:
+                what = {"tpr": "no positives", "fpr": "no negatives", "ece": "no rows",
+                        "selection_rate": "no rows"}
+                items.append((str(name), ", ".join(what[r] for r in undefined)))
+        out[g] = items
+    return out
+
+
+def bootstrap_weights(n: int, n_boot: int, random_state=0) -> np.ndarray:
+    """Row multiplicities of ``n_boot`` ordinary bootstrap resamples, shape (n_boot, n).
+
+    Shared by every grouping of a report, so the intervals of marginal and intersectional gaps
+    come from the same replicates.
+    """
+    rng = np.random.default_rng(random_state)
+    return rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot).astype(np.float64) if n else np.zeros((n_boot, 0))
+
+
+def recentred_interval(estimate, replicates, ci: float = 0.95):
+    """The one bootstrap interval: the replicates' percentile range, moved so its median is the estimate.
+
+    A max-min gap or an ECE is biased upward under resampling (noise widens a spread and adds to
+    absolute calibration errors), so the plain percentile interval of a small-group gap can lie
+    wholly above its own estimate (0.191 reported as [0.250, 1.000]). Moving the interval by the
+    replicates' median bias keeps the width the bootstrap measured and centres it on the data:
+    the interval always contains the estimate (the median lies between any two symmetric
+    quantiles), and it is clipped to [0, 1], the range of every rate and gap.
+
+    Parameters
+    ----------
+    estimate : ndarray of shape (...)
+    replicates : ndarray of shape (B, ...)
+    ci : float, default=0.95
+
+    Returns
+    -------
+    (low, high) : ndarrays of shape (...)
+        NaN where the estimate is undefined or fewer than half the replicates are defined.
+    """
+    est = np.asarray(estimate, dtype=np.float64)
+    rep = np.asarray(replicates, dtype=np.float64)
+    a = (1 - ci) / 2
+    defined = np.isfinite(rep).sum(0)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices give NaN, masked below
+        q_lo, med, q_hi = np.nanquantile(rep, [a, 0.5, 1 - a], axis=0)
+    shift = est - med
+    ok = np.isfinite(est) & (defined >= max(1, len(rep) // 2))
+    low = np.where(ok, np.clip(q_lo + shift, 0.0, 1.0), np.nan)
+    high = np.where(ok, np.clip(q_hi + shift, 0.0, 1.0), np.nan)
+    return low, high
+
+
+def wilson_interval(successes, total, total_sq=None, rows=None, ci: float = 0.95):
+    """Wilson score interval of a (weighted) proportion; missing where there are too few rows.
+
+    Parameters
+    ----------
+    successes, total : ndarray
+        Weighted numerator and denominator sums.
+    total_sq : ndarray, optional
+        Sum of squared weights of the denominator's rows: the interval uses Kish's effective
+        sample size ``total**2 / total_sq`` (equal to the row count without weights).
+    rows : ndarray, optional
+        Unweighted rows in the denominator; fewer than ``MIN_EVENTS`` gives a missing interval
+        ("too few to estimate") rather than a falsely narrow one.
+    ci : float, default=0.95
+
+    Returns
+    -------
+    (low, high) : ndarrays
+        The Wilson interval always contains the estimate ``successes / total``.
+    """
+    x = np.asarray(successes, dtype=np.float64)
+    t = np.asarray(total, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = np.where(t > 0, x / np.where(t > 0, t, 1.0), np.nan)
+        n = t if total_sq is None else np.where(total_sq > 0, t * t / np.where(total_sq > 0, total_sq, 1.0), 0.0)
+        z = norm.ppf(1 - (1 - ci) / 2)
+        denom = 1 + z * z / n
+        centre = (p + z * z / (2 * n)) / denom
+        half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    enough = (t > 0) & (n > 0)
+    if rows is not None:
+        enough &= np.asarray(rows) >= MIN_EVENTS
+    low = np.where(enough, np.clip(np.minimum(centre - half, p), 0.0, 1.0), np.nan)
+    high = np.where(enough, np.clip(np.maximum(centre + half, p), 0.0, 1.0), np.nan)
+    return low, high
+
+
+def rate_intervals(gs: GroupSums, ci: float = 0.95) -> dict:
+    """Wilson intervals of every fraction rate of ``RATES`` (not ECE), ``{rate: (low, high)}``.
+
+    Uses the first resample of ``gs`` (the data as observed).
+    """
+    point = GroupSums(gs.sums[:1], gs.bins[:1])
+    out = {}
+    for name, (num, den) in _FRACTIONS.items():
+        out[name] = wilson_interval(point.stat(num)[0], point.stat(den)[0], point.stat(den + "2")[0],
+                                    rows=point.stat(den + "_rows")[0], ci=ci)
+    return out
+
+
+def too_few(gs: GroupSums) -> dict:
+    """``{rate: bool array (K, G)}``: rates whose denominator has fewer than ``MIN_EVENTS`` rows."""
+    return {r: gs.stat(d + "_rows")[0] < MIN_EVENTS for r, d in DENOMINATORS.items()}

@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from fairkit.__main__ import main
+from fairkit.audit import AuditLog, export_entries
 from fairkit.datasets import load_dataset
 from fairkit.export import load_bundle
 
@@ -40,6 +41,14 @@ def test_export_then_score_with_drift_check(sweep_dir, tmp_path, capsys, monkeyp
                  "--decider", "Committee", "--n-boot", "50", "--out", str(bundle)]) == 0
     b = load_bundle(bundle)
     assert b.record["decider"] == "Committee"
+    # The export is logged in the one schema: subject = the bundle's manifest hash.
+    (entry,) = export_entries(AuditLog())
+    assert entry["subject"] == b.manifest_sha256 and entry["legacy"] is None
+    assert entry["bundle"] == str(bundle.resolve()) and entry["run_id"] == run
+    assert entry["actor"] == "Committee" and entry["unfairness_axis"] == "demographic_parity_difference"
+    assert main(["audit", "--kind", "export"]) == 0
+    listed = capsys.readouterr().out
+    assert f"subject {b.manifest_sha256}" in listed and "unbroken hash chain" in listed
     frame, _ = load_dataset("german")
     new = tmp_path / "new.csv"
     frame.sample(300, random_state=1).to_csv(new, index=False)
@@ -82,6 +91,24 @@ def test_bad_arguments_give_messages_not_tracebacks(argv, message, capsys, tmp_p
     monkeypatch.chdir(tmp_path)
     assert main(argv) == 2
     assert message in capsys.readouterr().err
+
+
+def test_audit_command_reports_a_broken_chain(tmp_path, capsys):
+    import sqlite3
+
+    from fairkit.audit import record_verdict
+
+    path = tmp_path / "audit.sqlite"
+    for who in ("a", "b", "c"):
+        record_verdict(AuditLog(path), "comment", actor=who, manifest_sha256="m", text="t")
+    assert main(["audit", "--audit", str(path)]) == 0
+    con = sqlite3.connect(path, isolation_level=None)
+    con.execute("DROP TRIGGER events_no_update")
+    con.execute("UPDATE events SET actor = 'mallory' WHERE id = 2")
+    con.close()
+    assert main(["audit", "--audit", str(path)]) == 1
+    assert "altered at entry 2" in capsys.readouterr().err
+    assert main(["audit", "--audit", str(tmp_path / "none.sqlite")]) == 2
 
 
 def test_datasets_listing(capsys):

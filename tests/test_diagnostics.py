@@ -78,8 +78,10 @@ def test_multicalibration_audit_finds_the_miscalibrated_intersection():
     assert top["ece_low"] <= top["ece"] <= top["ece_high"]
     assert top["ece_low"] > audit.iloc[3:]["ece_high"].max()  # clearly separated from the rest
     assert (audit["ece_low"] <= audit["ece_high"]).all()
-    # Resampling inflates ECE, so the bias-corrected value is never above the raw one.
-    assert (audit["ece_debiased"] <= audit["ece"] + 1e-12).all()
+    # Resampling inflates ECE, so the bias-corrected value is below the raw one on the whole
+    # (not row by row: a large, well-estimated subgroup's bootstrap mean falls either side).
+    assert audit["ece_debiased"].mean() < audit["ece"].mean()
+    assert (audit["ece_debiased"] < audit["ece"]).mean() > 0.75
     assert audit["ece"].is_monotonic_decreasing
     assert audit.attrs["overall_ece"] == pytest.approx(expected_calibration_error(y, p))
     # Everything below min_size is dropped; max_order caps the combinations.

@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fairkit.metrics import (
+    GAP_METRICS,
     expected_calibration_error,
     fairness_report,
     metric_frame,
@@ -146,7 +147,7 @@ def test_reliability_curve_points():
 def test_length_mismatch_is_a_clear_error():
     with pytest.raises(ValueError, match="rows"):
         fairness_report([0, 1], [0.1], ["a", "b"])
-    with pytest.raises(ValueError, match="0 \\(negative\\) and 1 \\(positive\\) only"):
+    with pytest.raises(ValueError, match=r"labels \[0, 2\], not 0/1: pass pos_label="):
         fairness_report([0, 2], [0.1, 0.9], ["a", "b"])
 
 
@@ -179,7 +180,10 @@ def test_tiny_groups_are_reported_but_left_out_of_gaps():
     sel = t.loc[["a", "b"], "selection_rate"]
     assert default.gap("demographic_parity_difference") == pytest.approx(sel.max() - sel.min())
     assert everyone.gap("demographic_parity_difference") > default.gap("demographic_parity_difference")
-    assert "left out of the gaps" in default.notes[0]
+    assert "demographic parity difference (g) leaves out tiny (too few rows)" in default.notes
+    assert ("g", "demographic_parity_difference", "tiny", "too few rows") in set(default.left_out.itertuples(index=False, name=None))
+    assert default.gaps.loc["g", "left_out"] == "tiny (too few rows)"
+    assert everyone.left_out.empty and everyone.gaps.loc["g", "left_out"] == ""
 
 
 def test_metric_frame_agrees_with_the_by_group_table():
@@ -230,7 +234,185 @@ def test_summary_metrics_checks_its_inputs():
     y = np.array([0, 1, 1, 0])
     with pytest.raises(ValueError, match="shape"):
         summary_metrics(y, np.zeros((2, 3)), ["a", "b", "a", "b"])
-    with pytest.raises(ValueError, match="0 .negative. and 1"):
+    with pytest.raises(ValueError, match=r"labels \[0, 1, 2\], not 0/1"):
         summary_metrics(np.array([0, 2, 1, 0]), np.zeros(4), ["a", "b", "a", "b"])
     with pytest.raises(ValueError, match="sensitive has 3 rows"):
         summary_metrics(y, np.zeros(4), ["a", "b", "a"])
+
+
+# --------------------------------------------------------------------------------------------
+# Issue 15's reproduced defects: one value per number, weights, intervals, labels.
+# --------------------------------------------------------------------------------------------
+from fairlearn.metrics import MetricFrame, false_positive_rate, selection_rate, true_positive_rate  # noqa: E402
+
+from fairkit.metrics import calibration_by_group  # noqa: E402
+
+
+def test_one_group_has_one_ece_in_every_route():
+    # Scores on bin edges (0.3, 0.7) were binned two ways: overall 0.0125 vs by group 0.1125.
+    y, p, s = [1, 0, 1, 1], [0.25, 0.30, 0.7, 0.9], ["all"] * 4
+    r = fairness_report(y, p, s, min_group_size=0)
+    by_hand = (abs(1 - 0.25) + abs(0 - 0.30) + abs(1 - 0.7) + abs(1 - 0.9)) / 4  # each score its own bin
+    assert r.overall["ece"] == pytest.approx(by_hand, abs=1e-12)
+    assert r.by_group["ece"].iloc[0] == pytest.approx(by_hand, abs=1e-12)
+    assert r.gap("max_group_ece") == pytest.approx(by_hand, abs=1e-12)
+    assert summary_metrics(y, p, s, min_group_size=0)[0]["max_group_ece"] == pytest.approx(by_hand, abs=1e-12)
+    assert calibration_by_group(y, p, s).loc["all", "ece_uniform"] == pytest.approx(by_hand, abs=1e-12)
+    assert expected_calibration_error(y, p) == pytest.approx(by_hand, abs=1e-12)
+
+
+@st.composite
+def _weighted(draw):
+    n = draw(st.integers(30, 150))
+    rng = np.random.default_rng(draw(st.integers(0, 2**31 - 1)))
+    G = draw(st.integers(2, 4))
+    g = rng.integers(0, G, n)
+    y = rng.integers(0, 2, n)
+    g[: 2 * G], y[: 2 * G] = np.repeat(np.arange(G), 2), np.tile([0, 1], G)  # both labels in every group
+    return y, rng.random(n), np.array([f"g{k}" for k in g]), rng.random(n) * 3 + 0.01
+
+
+@settings(max_examples=50, deadline=None)
+@given(_weighted())
+def test_weighted_metrics_equal_fairlearn(data):
+    y, p, g, w = data
+    yhat = (p >= 0.5).astype(int)
+    r = fairness_report(y, p, pd.Series(g, name="grp"), sample_weight=w, gap_min_group_size=0)
+    gaps = r.gaps.loc["grp"]
+    assert gaps["demographic_parity_difference"] == pytest.approx(
+        demographic_parity_difference(y, yhat, sensitive_features=g, sample_weight=w), abs=1e-9)
+    assert gaps["equalized_odds_difference"] == pytest.approx(
+        equalized_odds_difference(y, yhat, sensitive_features=g, sample_weight=w), abs=1e-9)
+    mf = MetricFrame(metrics={"selection_rate": selection_rate, "tpr": true_positive_rate, "fpr": false_positive_rate},
+                     y_true=y, y_pred=yhat, sensitive_features=g,
+                     sample_params={k: {"sample_weight": w} for k in ("selection_rate", "tpr", "fpr")})
+    t = r.by_group.set_index("group")
+    for col in ("selection_rate", "tpr", "fpr"):
+        np.testing.assert_allclose(t.loc[mf.by_group.index, col], mf.by_group[col], rtol=0, atol=1e-9)
+    assert r.overall["accuracy"] == pytest.approx(np.average(y == yhat, weights=w), abs=1e-12)
+    # Weights change the numbers: unweighted, the same data give other rates.
+    plain = metric_frame(y, yhat, g, sample_weight=w).by_group
+    np.testing.assert_allclose(plain["selection_rate"], mf.by_group["selection_rate"], atol=1e-12)
+    # The sweep's route gives the same weighted gaps.
+    fast = summary_metrics(y, p, pd.Series(g, name="grp"), sample_weight=w, gap_min_group_size=0)[0]
+    for k in GAP_METRICS:
+        assert np.isclose(fast[k], gaps[k], rtol=1e-9, atol=1e-12, equal_nan=True), k
+
+
+def test_a_twenty_row_group_is_named_when_left_out_and_counted_at_zero():
+    rng = np.random.default_rng(11)
+    n = 400
+    g = np.where(np.arange(n) < 20, "small", rng.choice(["a", "b"], n))
+    y = rng.integers(0, 2, n)
+    p = np.where(g == "small", rng.random(n) * 0.6 + 0.4, rng.random(n))
+    yhat = (p >= 0.5).astype(int)
+    fl = equalized_odds_difference(y, yhat, sensitive_features=g)
+    every = fairness_report(y, p, g, gap_min_group_size=0)
+    assert every.gap("equalized_odds_difference") == pytest.approx(fl, abs=1e-12)
+    default = fairness_report(y, p, g)
+    assert default.gap("equalized_odds_difference") != pytest.approx(fl)
+    left = default.left_out[default.left_out.metric == "equalized_odds_difference"]
+    assert left[["group", "reason"]].values.tolist() == [["small", "too few rows"]]
+    assert any("equalized odds difference" in note and "small (too few rows)" in note for note in default.notes)
+
+
+def _intervals_contain(frame, names):
+    for m in names:
+        if f"{m}_low" not in frame:
+            continue
+        lo, est, hi = frame[f"{m}_low"].to_numpy(float), frame[m].to_numpy(float), frame[f"{m}_high"].to_numpy(float)
+        ok = np.isfinite(lo)
+        assert np.all(lo[ok] <= est[ok] + 1e-12) and np.all(est[ok] <= hi[ok] + 1e-12), m
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**31 - 1), st.integers(12, 200), st.booleans())
+def test_every_reported_interval_contains_its_estimate(seed, n, weighted):
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({"a": rng.choice(["x", "y", "z"], n, p=[0.7, 0.2, 0.1]),
+                          "b": rng.choice(["u", "v"], n, p=[0.85, 0.15])})
+    y = (rng.random(n) < 0.3).astype(int)
+    p = np.clip(rng.random(n) * 0.7 + 0.2 * y, 0, 1)
+    w = rng.random(n) + 0.2 if weighted else None
+    r = fairness_report(y, p, frame, n_boot=40, sample_weight=w, random_state=seed, min_group_size=10)
+    _intervals_contain(r.by_group, ["base_rate", "selection_rate", "tpr", "fpr", "precision", "accuracy", "ece"])
+    _intervals_contain(r.gaps, GAP_METRICS)
+
+
+def test_the_adult_style_small_group_gap_interval_contains_the_estimate():
+    # Tiny intersections with 2 positives made the percentile interval of a max-min gap lie wholly
+    # above its estimate (0.191 [0.250, 1.000]).
+    rng = np.random.default_rng(0)
+    n = 3000
+    frame = pd.DataFrame({"sex": rng.choice(["F", "M"], n), "race": rng.choice(["A", "B", "C", "D"], n, p=[.85, .1, .03, .02])})
+    y = (rng.random(n) < 0.25).astype(int)
+    p = np.clip(0.3 * y + rng.random(n) * 0.6, 0, 1)
+    r = fairness_report(y, p, frame, n_boot=200)
+    _intervals_contain(r.gaps, GAP_METRICS)
+    for m in ("equal_opportunity_difference", "max_group_ece"):
+        assert r.gaps[f"{m}_low"].notna().all()
+
+
+def test_a_rate_with_two_positives_is_too_few_to_estimate():
+    rng = np.random.default_rng(2)
+    g = np.array(["big"] * 200 + ["tiny"] * 40)
+    y = np.r_[rng.integers(0, 2, 200), [1, 1] + [0] * 38]
+    p = np.r_[rng.random(200), [0.2, 0.3] + [0.1] * 38]
+    r = fairness_report(y, p, g, n_boot=50)
+    t = r.by_group.set_index("group")
+    assert t.loc["tiny", "tpr"] == 0.0
+    assert np.isnan(t.loc["tiny", "tpr_low"]) and np.isnan(t.loc["tiny", "tpr_high"])
+    assert "tpr" in t.loc["tiny", "too_few"].split(", ")
+    assert t.loc["big", "too_few"] == "" and np.isfinite(t.loc["big", "tpr_low"])
+    assert any("too few to estimate" in note and "tiny: " in note for note in r.notes)
+
+
+def test_labels_other_than_0_1_need_pos_label():
+    y = np.array(["refused", "granted", "granted", "refused"])
+    p = [0.2, 0.8, 0.4, 0.6]
+    with pytest.raises(ValueError, match=r"labels \['granted', 'refused'\].*pos_label="):
+        fairness_report(y, p, list("abab"))
+    r = fairness_report(y, p, list("abab"), pos_label="granted", min_group_size=0)
+    assert r.overall["accuracy"] == 0.5
+    t = r.by_group.set_index("group")
+    assert t.loc["b", "tpr"] == 1.0 and t.loc["a", "tpr"] == 0.0  # b's one granted row is selected, a's is not
+
+
+def test_a_score_at_the_threshold_is_selected():
+    r = fairness_report([1, 0], [0.5, 0.49], ["a", "a"], min_group_size=0)
+    assert r.overall["selection_rate"] == 0.5 and r.overall["accuracy"] == 1.0
+
+
+@settings(max_examples=30, deadline=None)
+@given(_k_models(), st.booleans())
+def test_one_number_has_one_value_in_every_route(case, weighted):
+    """Report overall / by group / gaps, summary_metrics, calibration table and reliability curve agree."""
+    y, scores, sens, threshold, min_size = case
+    p = scores[0]
+    w = np.random.default_rng(len(y)).random(len(y)) + 0.1 if weighted else None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        r = fairness_report(y, p, sens, threshold=threshold, sample_weight=w, min_group_size=min_size)
+    fast = summary_metrics(y, p, sens, threshold=threshold, sample_weight=w, min_group_size=min_size)[0]
+    finest = r.by_group[r.by_group.attribute == r.primary_attribute].set_index("group")
+    for k in GAP_METRICS:
+        assert np.isclose(fast[k], r.gap(k), rtol=1e-9, atol=1e-12, equal_nan=True), k
+    for k in OVERALL_METRICS_CHECKED:
+        assert np.isclose(fast[k], r.overall[k], rtol=1e-9, atol=1e-12, equal_nan=True), k
+    # max_group_ece is the largest ECE of the groups that enter the gaps, as the table shows them.
+    inc = finest[finest["in_gaps"]]
+    if inc["ece"].notna().any():
+        assert r.gap("max_group_ece") == pytest.approx(inc["ece"].max(), abs=1e-12)
+    if w is None:
+        cal = calibration_by_group(y, p, sens)
+        np.testing.assert_allclose(cal.loc[finest.index, "ece_uniform"], finest["ece"], atol=1e-12)
+    # The reliability curve's points give each group's ECE back.
+    curve = r.calibration
+    for name, part in curve.groupby("group"):
+        wsum = part["count"] if w is None else None
+        if wsum is not None:
+            ece = (wsum * (part["fraction_positive"] - part["mean_predicted"]).abs()).sum() / wsum.sum()
+            assert ece == pytest.approx(finest.loc[name, "ece"], abs=1e-12)
+
+
+OVERALL_METRICS_CHECKED = ["accuracy", "balanced_accuracy", "roc_auc", "log_loss", "brier", "selection_rate"]

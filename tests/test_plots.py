@@ -6,7 +6,13 @@ import plotly.graph_objects as go
 import pytest
 
 from fairkit.frontier import pareto_front
-from fairkit.plots import calibration_figure, frontier_figure, group_bars_figure, save_figure
+from fairkit.plots import (
+    calibration_figure,
+    frontier_figure,
+    frontier_snapshot_figure,
+    group_bars_figure,
+    save_figure,
+)
 
 DP = "demographic_parity_difference"
 
@@ -64,6 +70,26 @@ def test_frontier_figure_can_show_validation_and_empty_tables():
     np.testing.assert_allclose(_trace(fig, "all runs").y, res["val_accuracy"])
     assert "validation" in fig.layout.title.text
     assert frontier_figure(res.iloc[:0]).layout.title.text == "No runs yet"
+
+
+def test_frontier_snapshot_draws_the_exported_table_as_it_is():
+    res = _results()
+    front = pareto_front(res, by="method")
+    front["needs_sensitive_at_predict"] = front["method"] == "threshold"
+    chosen = front[front.method == "regularized"].iloc[1]
+    fig = frontier_snapshot_figure(front, selected_run=chosen["run_id"], unfairness=DP)
+    for method, sub in front.groupby("method", sort=False):
+        name = f"{method} (uses attribute)" if method == "threshold" else method
+        line = _trace(fig, name)
+        # The table's own test values, in its order: nothing recomputed.
+        np.testing.assert_allclose(line.x, sub["unfairness_test"])
+        np.testing.assert_allclose(line.y, sub["performance_test"])
+        assert line.line.dash == ("dash" if method == "threshold" else "solid")
+    ring = _trace(fig, "chosen")
+    assert (ring.x[0], ring.y[0]) == (chosen["unfairness_test"], chosen["performance_test"])
+    assert "Demographic parity" in fig.layout.xaxis.title.text
+    # A run that is not on the exported frontier gets no ring.
+    assert "chosen" not in {t.name for t in frontier_snapshot_figure(front, selected_run="nope").data}
 
 
 def test_calibration_and_group_bar_figures():

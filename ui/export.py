@@ -1,35 +1,32 @@
 """Glue for the Export and Review pages: building bundles, showing decision records safely.
 
 Bundles are written by :func:`fairkit.export.export_bundle`, saved under
-``default_home()/exports/`` (where the Review page finds them) and logged in the audit log with
-their manifest hash. The Review page never unpickles anything: it verifies a bundle's hashes and
-reads only its JSON and CSV members.
+``default_home()/exports/`` and logged by :func:`fairkit.audit.record_export` (the CLI logs its
+exports with the same function, so the Review page lists both). The Review page never unpickles
+anything: :func:`fairkit.export.read_bundle_record` verifies a bundle's hashes and reads only its
+JSON and CSV members.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import io
-import json
 import re
 import tempfile
-import zipfile
 from pathlib import Path
 
 import pandas as pd
 
+from fairkit.audit import AuditLog, record_export
 from fairkit.calibration import GroupFairnessCalibrator
 from fairkit.export import (
-    MANIFEST,
     BundleIntegrityError,
     DecisionRecord,
     export_bundle,
+    read_bundle_record,
     render_record_markdown,
-    sha256_bytes,
-    verify_bundle,
 )
 from fairkit.frontier import pareto_front
-from fairkit.store import AuditLog, default_home
+from fairkit.store import default_home
 from fairkit.sweep import predict_scores
 
 from .display import md
@@ -83,7 +80,7 @@ def preview_markdown(**kwargs) -> str:
     return record_markdown(out["record"])
 
 
-def export(*, dataset: str, data_hash: str, unfairness: str, performance: str, calibration: str,
+def export(*, dataset: str, unfairness: str, performance: str, calibration: str,
            row: dict, **kwargs) -> dict:
     """Write the bundle under :func:`exports_dir`, log it, and return what the page shows.
 
@@ -96,17 +93,11 @@ def export(*, dataset: str, data_hash: str, unfairness: str, performance: str, c
     name = bundle_file_name(dataset, row)
     out = build_bundle(exports_dir() / name, row=row, unfairness=unfairness,
                        performance=performance, calibration=calibration, **kwargs)
-    rec = out["record"]
-    entry = AuditLog().append(
-        "export", actor=rec["decider"], subject=out["manifest_sha256"], file=name,
-        manifest_sha256=out["manifest_sha256"], run_id=row["run_id"], method=row["method"],
-        eta=float(row["eta"]), seed=int(row["seed"]), dataset=dataset, data_hash=data_hash,
-        threshold=float(kwargs["threshold"]), calibration=calibration,
-        unfairness_axis=unfairness, performance_axis=performance,
-        needs_sensitive_at_predict=bool(row.get("needs_sensitive_at_predict")),
-        rationale=rec["rationale"])
+    entry = record_export(AuditLog(), bundle_path=out["path"],
+                          manifest_sha256=out["manifest_sha256"], record=out["record"],
+                          unfairness_axis=unfairness, performance_axis=performance)
     return {"file": name, "manifest_sha256": out["manifest_sha256"], "entry": entry,
-            "run_id": row["run_id"], "markdown": record_markdown(rec)}
+            "run_id": row["run_id"], "markdown": record_markdown(out["record"])}
 
 
 # --------------------------------------------------------------------------- safe display
@@ -156,8 +147,13 @@ def record_markdown(rec: dict) -> str:
 
 # --------------------------------------------------------------------------- reading exports
 
-def read_export(file: str, manifest_sha256: str | None = None) -> dict:
-    """Verify a saved bundle and read its record and frontier (JSON and CSV only).
+def read_export(entry: dict) -> dict:
+    """Verify the bundle of an export entry and read its record and frontier (JSON and CSV only).
+
+    Parameters
+    ----------
+    entry : dict
+        An entry of :func:`fairkit.audit.export_entries` (``bundle``, ``manifest_sha256``).
 
     Returns
     -------
@@ -165,21 +161,10 @@ def read_export(file: str, manifest_sha256: str | None = None) -> dict:
         ``ok``; with ``ok`` False an ``error`` to show; otherwise ``record`` (dict),
         ``markdown`` (escaped decision record) and ``frontier`` (DataFrame or None).
     """
-    path = exports_dir() / Path(str(file)).name  # a name from the log, never a path
-    if not path.exists():
-        return {"ok": False, "error": f"The bundle file {Path(str(file)).name} is missing from "
-                                      f"{exports_dir()}."}
     try:
-        manifest = verify_bundle(path)
-        with zipfile.ZipFile(path) as zf:
-            if manifest_sha256 and sha256_bytes(zf.read(MANIFEST)) != manifest_sha256:
-                raise BundleIntegrityError(
-                    f"The manifest of {path.name} does not match the hash recorded at export; "
-                    "it is not the bundle that was recorded.")
-            record = json.loads(zf.read("decision_record.json"))
-            frontier = (pd.read_csv(io.BytesIO(zf.read("frontier.csv")))
-                        if "frontier.csv" in manifest["files"] else None)
+        bundle = read_bundle_record(entry.get("bundle", ""),
+                                    expected_manifest_sha256=entry.get("manifest_sha256"))
     except BundleIntegrityError as exc:
         return {"ok": False, "error": str(exc)}
-    return {"ok": True, "record": record, "markdown": record_markdown(record),
-            "frontier": frontier}
+    return {"ok": True, "record": bundle["record"], "markdown": record_markdown(bundle["record"]),
+            "frontier": bundle["frontier"]}

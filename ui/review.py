@@ -8,11 +8,17 @@ from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
-import plotly.graph_objects as go
 
-from fairkit.frontier import PERFORMANCE_AXES, UNFAIRNESS_AXES
-from fairkit.plots import PALETTE
-from fairkit.store import AuditLog
+from fairkit.audit import (
+    AuditLog,
+    export_entries,
+    record_verdict,
+    selection_entries,
+    verdict_entries,
+)
+from fairkit.frontier import UNFAIRNESS_AXES
+
+from .export import exports_dir
 
 VERDICTS = {"comment": "Comment", "signoff": "Sign off", "dissent": "Dissent"}
 W_EXPORT = "w.review.export"
@@ -24,10 +30,9 @@ VERDICT_PROBLEM = "review.problem"
 
 
 def exports() -> list[dict]:
-    """Export entries, newest first: ``id``, ``ts``, ``actor`` and the logged details."""
-    log = AuditLog().entries(kind="export")
-    return [{"id": int(r.id), "ts": r.ts, "actor": r.actor, **r.details}
-            for r in log.itertuples()][::-1]
+    """Export entries from the dashboard and the CLI, newest first
+    (:func:`fairkit.audit.export_entries`)."""
+    return export_entries(AuditLog(), bundle_folder=exports_dir())
 
 
 def export_label(e: dict) -> str:
@@ -38,22 +43,16 @@ def export_label(e: dict) -> str:
 
 def verdicts(subject: str) -> pd.DataFrame:
     """Comments, sign-offs and dissents on one export, oldest first, as display text."""
-    log = AuditLog().entries(subject=subject)
-    log = log[log["kind"].isin(list(VERDICTS))]
+    log = verdict_entries(AuditLog(), subject)
     return pd.DataFrame({
         "When (UTC)": log["ts"].str[:19].str.replace("T", " "),
         "Reviewer": log["actor"],
         "Verdict": log["kind"].map(VERDICTS),
-        "Comment": log["details"].map(lambda d: d.get("text", "")),
-    }).reset_index(drop=True)
+        "Comment": log["text"],
+    })
 
 
-def add_verdict(kind: str, *, reviewer: str, subject: str, text: str, file: str) -> int:
-    """Append a reviewer's comment, sign-off or dissent on an export; returns the entry id."""
-    return AuditLog().append(kind, actor=reviewer, subject=subject, text=text.strip(), file=file)
-
-
-def submit_verdict(subject: str, file: str) -> None:
+def submit_verdict(subject: str) -> None:
     """Form callback: append the verdict, or keep the answers and say what is missing."""
 
     ss = st.session_state
@@ -63,20 +62,19 @@ def submit_verdict(subject: str, file: str) -> None:
     elif kind != "signoff" and not text.strip():
         ss[VERDICT_PROBLEM] = "Write the comment or the reason for the dissent."
     else:
-        add_verdict(kind, reviewer=reviewer, subject=subject, text=text, file=file)
+        record_verdict(AuditLog(), kind, actor=reviewer, manifest_sha256=subject, text=text)
         ss[W_TEXT] = ""  # the name and verdict stay for the next entry
 
 
 def selections() -> pd.DataFrame:
     """Recorded selections (Trade-offs page), newest first, as display text."""
-    log = AuditLog().entries(kind="selection")
-    if log.empty:
+    d = selection_entries(AuditLog())
+    if d.empty:
         return pd.DataFrame()
-    d = pd.DataFrame(list(log["details"]))
     fmt = lambda col: d[col].map(lambda v: "n/a" if pd.isna(v) else f"{v:.3f}") if col in d else "n/a"  # noqa: E731
     out = pd.DataFrame({
-        "When (UTC)": log["ts"].str[:19].str.replace("T", " "),
-        "By": log["actor"],
+        "When (UTC)": d["ts"].str[:19].str.replace("T", " "),
+        "By": d["actor"],
         "Dataset": d.get("dataset", ""),
         "Method": d.get("method", ""),
         "eta": d["eta"].map("{:g}".format) if "eta" in d else "",
@@ -87,29 +85,3 @@ def selections() -> pd.DataFrame:
         "Note": d.get("note", ""),
     })
     return out.iloc[::-1].reset_index(drop=True)
-
-
-def frontier_snapshot(frontier: pd.DataFrame, *, selected_run: str | None, unfairness: str,
-                      performance: str) -> go.Figure:
-    """The frontier as exported (test values), one line per method, the chosen run ringed."""
-    fig = go.Figure()
-    for i, (method, sub) in enumerate(frontier.groupby("method", sort=False)):
-        ref = bool(sub.get("needs_sensitive_at_predict", pd.Series([False])).any())
-        fig.add_trace(go.Scatter(
-            x=sub["unfairness_test"], y=sub["performance_test"], mode="lines+markers",
-            name=f"{method} (uses attribute)" if ref else method,
-            line=dict(color=PALETTE[i % len(PALETTE)], dash="dash" if ref else "solid"),
-            customdata=sub[["eta"]], hovertemplate=f"{method}<br>eta=%{{customdata[0]:g}}"
-                                                   "<br>x=%{x:.3f}<br>y=%{y:.3f}<extra></extra>"))
-    sel = frontier[frontier["run_id"] == selected_run]
-    if not sel.empty:
-        fig.add_trace(go.Scatter(x=sel["unfairness_test"], y=sel["performance_test"],
-                                 mode="markers", name="chosen", hoverinfo="skip",
-                                 marker=dict(size=20, color="rgba(0,0,0,0)",
-                                             line=dict(color="#ff7f0e", width=4))))
-    fig.update_layout(
-        title="Frontier at export (test data)", template="plotly_white", height=420,
-        xaxis_title=f"{UNFAIRNESS_AXES.get(unfairness, unfairness)} (lower is fairer)",
-        yaxis_title=PERFORMANCE_AXES.get(performance, performance),
-        legend=dict(orientation="h", y=-0.25), margin=dict(l=60, r=20, t=50, b=80))
-    return fig

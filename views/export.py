@@ -85,8 +85,7 @@ if preview:
         st.session_state[PREVIEW] = (fingerprint, ue.preview_markdown(record=record, **build))
 if go:
     with st.spinner("Writing the bundle..."):
-        st.session_state[EXPORT] = ue.export(dataset=cur.name, data_hash=cur.data_hash,
-                                             record=record, **build)
+        st.session_state[EXPORT] = ue.export(dataset=cur.name, record=record, **build)
 
 done = st.session_state.get(EXPORT)
 if done is not None and done["run_id"] == row["run_id"]:

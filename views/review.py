@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from fairkit.plots import frontier_snapshot_figure
 from ui import export as ue
 from ui import review as rv
 from ui import state
@@ -22,8 +23,10 @@ else:
     state.prepare_widget(rv.W_EXPORT, ids[0], ids)
     chosen = by_id[st.selectbox("Exported decision", ids, key=rv.W_EXPORT,
                                 format_func=lambda i: rv.export_label(by_id[i]))]
-    subject = chosen.get("manifest_sha256", "")
-    bundle = ue.read_export(chosen.get("file", ""), subject)
+    subject = chosen["subject"]
+    if chosen["legacy"]:
+        st.caption(f"Logged by an older fairkit ({md(chosen['legacy'])}); read with a fallback.")
+    bundle = ue.read_export(chosen)
     if not bundle["ok"]:
         st.error(f"**This bundle cannot be trusted.** {md(bundle['error'])} Do not deploy it; "
                  "ask whoever exported it to export again.", icon=":material/gpp_bad:")
@@ -37,7 +40,7 @@ else:
                 st.markdown(bundle["markdown"])
         with chart_col:
             if bundle["frontier"] is not None and len(bundle["frontier"]):
-                st.plotly_chart(rv.frontier_snapshot(
+                st.plotly_chart(frontier_snapshot_figure(
                     bundle["frontier"], selected_run=chosen.get("run_id"),
                     unfairness=chosen.get("unfairness_axis", "demographic_parity_difference"),
                     performance=chosen.get("performance_axis", "accuracy")),
@@ -57,7 +60,7 @@ else:
                  key=rv.W_VERDICT)
         st.text_area("Comment (required for a comment or a dissent)", height=90, key=rv.W_TEXT)
         st.form_submit_button("Add to the record", icon=":material/send:", on_click=rv.submit_verdict,
-                              args=(subject, chosen.get("file", "")))
+                              args=(subject,))
     problem = st.session_state.pop(rv.VERDICT_PROBLEM, None)
     if problem:
         st.error(problem, icon=":material/error:")

@@ -4,10 +4,10 @@ from functools import partial
 
 import streamlit as st
 
+from fairkit.audit import AuditLog, record_selection
 from fairkit.frontier import PERFORMANCE_AXES, UNFAIRNESS_AXES
 from fairkit.methods import METHODS
 from fairkit.plots import frontier_figure
-from fairkit.store import AuditLog
 from ui import results as ur
 from ui import state
 from ui import tradeoffs as ut
@@ -110,14 +110,12 @@ def _side_panel(results, split, row, unfairness, performance, tolerance):
         if not actor.strip():
             st.error("Enter your name to record the selection.", icon=":material/error:")
         else:
-            entry = AuditLog().append(
-                "selection", actor=actor, subject=row["run_id"], dataset=cur.name,
-                data_hash=cur.data_hash, method=row["method"], eta=float(row["eta"]),
-                seed=int(row["seed"]), unfairness_axis=unfairness, performance_axis=performance,
-                tolerance=tolerance, unfairness_val=u_val, unfairness_test=u_test,
+            entry = record_selection(
+                AuditLog(), actor=actor, run=row, dataset=cur.name, data_hash=cur.data_hash,
+                unfairness_axis=unfairness, performance_axis=performance, tolerance=tolerance,
+                unfairness_val=u_val, unfairness_test=u_test,
                 performance_val=ut.axis_value(row, "val", performance),
-                performance_test=ut.axis_value(row, "test", performance),
-                needs_sensitive_at_predict=bool(row.get("needs_sensitive_at_predict")), note=note)
+                performance_test=ut.axis_value(row, "test", performance), note=note)
             st.success(f"Selection recorded (audit entry {entry}).", icon=":material/check_circle:")
 
 

@@ -7,7 +7,7 @@ import zipfile
 import numpy as np
 
 from fairkit.export import load_bundle
-from fairkit.store import AuditLog
+from fairkit.audit import AuditLog
 from ui import results as ur
 from ui import tradeoffs as ut
 
@@ -63,7 +63,7 @@ def test_export_writes_logs_and_records_the_decision(trained, fast_env):
     log = AuditLog().entries(kind="export")
     assert len(log) == 1
     entry = log.iloc[0]
-    assert entry.actor == "Dr. Decider" and entry.details["file"] == saved[0].name
+    assert entry.actor == "Dr. Decider" and entry.details["bundle"] == str(saved[0].resolve())
     assert entry.details["run_id"] == run_id and entry.details["threshold"] == 0.45
     assert entry.details["unfairness_axis"] == "disparate_impact_gap"
     assert entry.subject == entry.details["manifest_sha256"]

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import zipfile
 
-from fairkit.store import AuditLog
+import pandas as pd
+
+from fairkit.__main__ import main as cli
+from fairkit.audit import AuditLog
 from ui import tradeoffs as ut
 
 from .conftest import new_session, texts
@@ -80,3 +83,30 @@ def test_a_modified_bundle_is_refused(trained, fast_env):
     errors = texts(at.error)
     assert any("cannot be trusted" in e and "decision\\_record.md" in e for e in errors), errors
     assert not any(m.value.startswith("### Decision record") for m in at.markdown)
+
+
+def test_a_bundle_exported_with_the_cli_is_reviewed_like_any_other(fast_env, tmp_path_factory):
+    # The CLI's own folders, away from FAIRKIT_HOME: the entry must carry where the bundle is.
+    work = tmp_path_factory.mktemp("cli")
+    assert cli(["sweep", "--dataset", "german", "--methods", "unconstrained", "--etas", "0",
+                "--out", str(work / "sweep")]) == 0
+    run = pd.read_csv(work / "sweep" / "results.csv")["run_id"].iloc[0]
+    assert cli(["export", "--store", str(work / "sweep"), "--run", run, "--rationale",
+                "Chosen on the command line.", "--decider", "CLI Committee", "--n-boot", "0",
+                "--out", str(work / "bundle.zip")]) == 0
+    at = new_session()
+    at.switch_page("views/review.py").run()
+    assert not at.exception, at.exception
+    assert not texts(at.error), texts(at.error)
+    assert any("Integrity verified" in s for s in texts(at.success))
+    record = next(m.value for m in at.markdown if m.value.startswith("### Decision record"))
+    assert "Chosen on the command line." in record and "**CLI Committee**" in record
+    assert len(at.get("plotly_chart")) == 1
+    # A verdict on it is tied to the bundle's manifest hash, as for a dashboard export.
+    at.text_input[0].input("Prof. Reviewer")
+    at.radio[0].set_value("signoff")
+    at.button[0].click().run()
+    (export,) = AuditLog().entries(kind="export").itertuples()
+    (signoff,) = AuditLog().entries(kind="signoff").itertuples()
+    assert signoff.subject == export.subject == export.details["manifest_sha256"]
+    assert AuditLog().verify().ok

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from streamlit.elements.plotly_chart import PlotlySelectionState, PlotlyState
 
-from fairkit.store import AuditLog
+from fairkit.audit import AuditLog
 from ui import results as ur
 from ui import tradeoffs as ut
 

@@ -1,0 +1,131 @@
+"""The evaluation kernel, checked by hand on tiny cases and against direct per-group loops."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fairkit import stats
+
+
+def test_decide_selects_scores_at_the_threshold():
+    assert stats.decide([0.49, 0.5, 0.51]).tolist() == [False, True, True]
+    assert stats.decide([0.3, 0.4], threshold=0.4).tolist() == [False, True]
+
+
+def test_binary_labels_needs_pos_label_for_other_labels():
+    assert stats.binary_labels(np.array([0, 1, 1])).tolist() == [0, 1, 1]
+    assert stats.binary_labels(np.array([True, False])).tolist() == [1, 0]
+    assert stats.binary_labels(np.array(["no", "yes", "yes"]), pos_label="yes").tolist() == [0, 1, 1]
+    with pytest.raises(ValueError, match=r"pos_label=.*favourable"):
+        stats.binary_labels(np.array(["no", "yes"]))
+    with pytest.raises(ValueError, match="two labels"):
+        stats.binary_labels(np.array([0, 1, 2]), pos_label=1)
+    with pytest.raises(ValueError, match="not one of the labels"):
+        stats.binary_labels(np.array(["a", "b"]), pos_label="c")
+
+
+def test_uniform_bins_put_a_score_on_an_edge_in_the_bin_it_starts():
+    edges = stats.bin_edges(None, 10)
+    assert stats.bin_ids([0.0, 0.1, 0.25, 0.3, 0.7, 0.9, 0.99, 1.0], edges).tolist() == [0, 1, 2, 3, 7, 9, 9, 9]
+    with pytest.raises(ValueError, match="n_bins"):
+        stats.bin_edges(None, 0)
+
+
+def _loop_rates(y, p, codes, G, w, t=0.5):
+    """Per-group rates by a plain loop, an independent route to the kernel's numbers."""
+    out = {r: np.full(G, np.nan) for r in ("selection_rate", "tpr", "fpr", "precision", "accuracy", "base_rate", "ece")}
+    d = p >= t
+    for g in range(G):
+        m = codes == g
+        if not m.any():
+            continue
+        wg, yg, dg, pg = w[m], y[m], d[m], p[m]
+        out["selection_rate"][g] = np.sum(wg * dg) / wg.sum()
+        out["accuracy"][g] = np.sum(wg * (dg == yg)) / wg.sum()
+        out["base_rate"][g] = np.sum(wg * yg) / wg.sum()
+        if (yg == 1).any():
+            out["tpr"][g] = np.sum(wg * dg * yg) / np.sum(wg * yg)
+        if (yg == 0).any():
+            out["fpr"][g] = np.sum(wg * dg * (1 - yg)) / np.sum(wg * (1 - yg))
+        if dg.any():
+            out["precision"][g] = np.sum(wg * dg * yg) / np.sum(wg * dg)
+        b = np.minimum((pg * 10 + 1e-12).astype(int), 9)  # bins of width 0.1 (scores below avoid edges)
+        out["ece"][g] = sum(abs(np.sum(wg[b == k] * (yg[b == k] - pg[b == k]))) for k in range(10)) / wg.sum()
+    return out
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**31 - 1), st.integers(1, 3), st.booleans())
+def test_group_sums_match_a_loop_for_every_model_and_resample(seed, K, weighted):
+    rng = np.random.default_rng(seed)
+    n, G = 60, 4
+    y = rng.integers(0, 2, n)
+    # Scores off the bin edges, so the loop's floor-based bins agree with the kernel's.
+    P = (rng.integers(0, 1000, (K, n)) + 0.5) / 1000
+    codes = rng.integers(-1, G, n)
+    w = rng.random(n) + 0.1 if weighted else np.ones(n)
+    R = stats.bootstrap_weights(n, 3, seed)
+    gs = stats.group_sums(y, P, codes, G, sample_weight=w if weighted else None, resample=R)
+    rates = stats.group_rates(gs)
+    for b in range(3):
+        for k in range(K):
+            expect = _loop_rates(y, P[k], codes, G, w * R[b])
+            for name, values in expect.items():
+                np.testing.assert_allclose(rates[name][b, k], values, rtol=1e-9, atol=1e-12, err_msg=name)
+
+
+def test_gap_compares_only_included_groups_with_a_value():
+    values = np.array([0.1, np.nan, 0.7, 0.4])
+    assert stats.gap(values, np.array([True, True, True, True])) == pytest.approx(0.6)
+    assert stats.gap(values, np.array([True, True, False, True])) == pytest.approx(0.3)
+    assert np.isnan(stats.gap(values, np.array([False, True, False, False])))
+    assert stats.ratio(np.array([0.2, 0.4]), np.array([True, True])) == pytest.approx(0.5)
+    assert stats.ratio(np.array([0.0, 0.0]), np.array([True, True])) == 1.0
+
+
+def test_gap_groups_small_group_rule():
+    assert stats.gap_groups(np.array([50, 10, 40]), 30).tolist() == [True, False, True]
+    # Fewer than two large groups: compare every non-empty group rather than none.
+    assert stats.gap_groups(np.array([50, 10, 0]), 30).tolist() == [True, True, False]
+
+
+def test_left_out_names_each_gaps_missing_groups():
+    rates = {"selection_rate": np.array([0.5, 0.2, 0.3]), "tpr": np.array([0.5, np.nan, 0.3]),
+             "fpr": np.array([0.1, 0.2, 0.3]), "ece": np.array([0.1, 0.1, 0.1])}
+    out = stats.left_out(np.array(["a", "b", "c"]), rates, np.array([True, True, False]))
+    assert out["demographic_parity_difference"] == [("c", "too few rows")]
+    assert out["equal_opportunity_difference"] == [("b", "no positives"), ("c", "too few rows")]
+
+
+def test_wilson_interval_by_hand_and_too_few():
+    lo, hi = stats.wilson_interval(np.array([8.0]), np.array([10.0]), rows=np.array([10]))
+    # Wilson 95 % for 8 of 10: 0.4902 .. 0.9433 (standard tables).
+    assert lo[0] == pytest.approx(0.4902, abs=1e-4)
+    assert hi[0] == pytest.approx(0.9433, abs=1e-4)
+    lo, hi = stats.wilson_interval(np.array([0.0]), np.array([2.0]), rows=np.array([2]))
+    assert np.isnan(lo[0]) and np.isnan(hi[0])
+    # Weights shrink the effective sample size: one heavy row among light ones widens the interval.
+    lo_w, hi_w = stats.wilson_interval(np.array([8.0]), np.array([10.0]), total_sq=np.array([30.0]), rows=np.array([10]))
+    assert hi_w[0] - lo_w[0] > 0.4535
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**31 - 1), st.floats(0.0, 1.0))
+def test_recentred_interval_contains_its_estimate(seed, estimate):
+    rng = np.random.default_rng(seed)
+    reps = np.clip(rng.normal(rng.random(), rng.random() * 0.3, size=(50, 3)), 0, 1)
+    est = np.full(3, estimate)
+    lo, hi = stats.recentred_interval(est, reps)
+    assert np.all(lo <= est + 1e-12) and np.all(est <= hi + 1e-12)
+    # Its width is the bootstrap's percentile width (unless clipped at 0 or 1).
+    q = np.quantile(reps, [0.025, 0.975], axis=0)
+    inside = (lo > 0) & (hi < 1)
+    np.testing.assert_allclose((hi - lo)[inside], (q[1] - q[0])[inside], atol=1e-12)
+
+
+def test_bootstrap_weights_resample_every_row_count():
+    R = stats.bootstrap_weights(17, 5, 0)
+    assert R.shape == (5, 17)
+    assert (R.sum(1) == 17).all()
+    assert not np.array_equal(R[0], R[1])
