@@ -157,11 +157,14 @@ def small_groups(labels, min_size: int) -> pd.Series:
 
 
 POOLED = "Other (small groups)"
+# The one minimum group size: below it a group is flagged in reports, left out of gaps
+# (fairness_report's default) and pooled for training and for group thresholds.
+MIN_GROUP_SIZE = 30
 
 
 @dataclass(frozen=True)
 class SmallGroupPooling:
-    """The small-group policy for training: rare groups share one pooled label.
+    """The one small-group policy for estimators: rare groups share one pooled label.
 
     Fairness terms and constraints over a group of a handful of people are decided by noise (a
     hard parity constraint over 5 people can force a constant classifier). Training therefore
@@ -170,35 +173,138 @@ class SmallGroupPooling:
     the intersection protects the marginal groups too: a marginal rate is a weighted mean of its
     intersections' rates. Metrics still report every group (small ones flagged).
 
+    When the outcomes are given (group thresholds need both outcomes in a group), a group with
+    one outcome only is pooled too, and a pool with one outcome only joins the largest kept
+    group instead. Groups first seen after fitting take ``target``'s label.
+
     Attributes
     ----------
     kept : tuple of str
         Groups large enough to keep their own label.
     pooled : tuple of str
-        Groups merged into the pooled label at training time.
+        Groups merged into ``target`` at training time.
+    min_size : int
+    target : str
+        The label pooled and unseen groups get: ``"Other (small groups)"``, or the largest kept
+        group when there is no usable pool.
     """
 
     kept: tuple
     pooled: tuple
     min_size: int
+    target: str = POOLED
 
     @classmethod
-    def fit(cls, labels, min_size: int = 30) -> "SmallGroupPooling":
-        counts = pd.Series(labels).value_counts()
-        small = counts[counts < min_size]
-        if len(counts) - len(small) < 1 or len(small) == 0:
-            return cls(kept=tuple(sorted(map(str, counts.index))), pooled=(), min_size=min_size)
-        return cls(kept=tuple(sorted(map(str, counts[counts >= min_size].index))),
-                   pooled=tuple(sorted(map(str, small.index))), min_size=min_size)
+    def fit(cls, labels, min_size: int = MIN_GROUP_SIZE, y=None) -> "SmallGroupPooling":
+        """Decide which groups keep their label.
+
+        Parameters
+        ----------
+        labels : array-like of str
+            Each training row's group.
+        min_size : int, default=MIN_GROUP_SIZE
+        y : array-like of {0, 1}, optional
+            Training outcomes; when given, one-sided groups (and pools) count as unusable.
+        """
+        frame = pd.DataFrame({"g": pd.Series(labels).astype(str).to_numpy()})
+        frame["y"] = 0 if y is None else np.asarray(y)
+        by = frame.groupby("g")["y"].agg(["size", "min", "max"])
+        weak = by["size"] < min_size
+        if y is not None:
+            weak |= by["min"] == by["max"]
+        kept = by[~weak]
+        if len(kept) == 0:  # nothing is large: pooling everything would erase the groups
+            return cls(kept=tuple(sorted(by.index)), pooled=(), min_size=min_size,
+                       target=str(by["size"].idxmax()))
+        largest = str(kept["size"].idxmax())
+        if not weak.any():
+            return cls(kept=tuple(sorted(kept.index)), pooled=(), min_size=min_size, target=largest)
+        pool = frame[frame["g"].isin(by.index[weak])]["y"]
+        usable = y is None or pool.nunique() == 2
+        return cls(kept=tuple(sorted(kept.index)), pooled=tuple(sorted(by.index[weak])), min_size=min_size,
+                   target=POOLED if usable else largest)
 
     def transform(self, labels) -> pd.Series:
-        """Labels with every group not kept (small or unseen) replaced by the pooled label."""
+        """Labels with every group not kept (small or unseen) replaced by ``target``."""
         s = pd.Series(labels).astype(str)
-        return s.where(s.isin(self.kept), POOLED).rename("group")
+        return s.where(s.isin(self.kept), self.target).rename("group")
 
     def to_dict(self) -> dict:
-        return {"kept": list(self.kept), "pooled": list(self.pooled), "min_size": self.min_size}
+        return {"kept": list(self.kept), "pooled": list(self.pooled), "min_size": self.min_size,
+                "target": self.target}
 
     @classmethod
     def from_dict(cls, d: dict) -> "SmallGroupPooling":
-        return cls(kept=tuple(d["kept"]), pooled=tuple(d["pooled"]), min_size=int(d["min_size"]))
+        # Bundles written before ``target`` existed pooled every other group under POOLED.
+        return cls(kept=tuple(d["kept"]), pooled=tuple(d["pooled"]), min_size=int(d["min_size"]),
+                   target=str(d.get("target", POOLED)))
+
+
+# --------------------------------------------------------------------------- group summaries
+# Who is in a table before anything is trained (the Data page): sizes, shares, base rates.
+
+
+def _known_outcomes(frame: pd.DataFrame, spec) -> np.ndarray | None:
+    """0/1 outcome per row (-1 where missing), or None while the target or its positive label
+    is not usable (the Data page summarises groups while the user is still choosing them)."""
+    # fairkit.data imports this module; importing it here keeps the import order one-way.
+    from .data import DataError, binary_target
+
+    if spec.target not in frame.columns or not frame[spec.target].notna().any():
+        return None
+    try:
+        return binary_target(frame, spec)
+    except (DataError, KeyError, TypeError, ValueError):
+        return None
+
+
+def positive_rate(frame: pd.DataFrame, spec) -> float | None:
+    """Share of the rows with an outcome that have the positive label (None if not usable).
+
+    Parameters
+    ----------
+    frame : DataFrame
+    spec : DatasetSpec
+    """
+    y = _known_outcomes(frame, spec)
+    known = None if y is None else y[y >= 0]
+    return float(known.mean()) if known is not None and len(known) else None
+
+
+def group_summaries(frame: pd.DataFrame, spec, min_size: int = MIN_GROUP_SIZE) -> dict:
+    """Size, share and base rate of the groups of each level of ``spec.sensitive``.
+
+    Rows without an outcome are left out when the target is usable, as they are in training.
+
+    Parameters
+    ----------
+    frame : DataFrame
+    spec : DatasetSpec
+        ``sensitive`` columns missing from ``frame`` (or equal to the target) are skipped.
+    min_size : int
+        Groups with fewer rows are marked ``small``.
+
+    Returns
+    -------
+    dict of str -> DataFrame
+        Keyed by level name as in :func:`group_hierarchy` (each attribute, then the
+        intersection). Columns group, rows, share, positive_rate (NaN when the outcome is not
+        usable) and small; largest group first.
+    """
+    present = [c for c in spec.sensitive if c in frame.columns and c != spec.target]
+    if not present:
+        return {}
+    y = _known_outcomes(frame, spec)
+    keep = np.ones(len(frame), dtype=bool) if y is None else y >= 0
+    out = {}
+    for level in group_hierarchy(frame.loc[keep, present]):
+        enc = level.encoding
+        n = enc.counts()
+        table = pd.DataFrame({"group": enc.names, "rows": n, "share": n / max(int(keep.sum()), 1)})
+        table["positive_rate"] = (np.nan if y is None else
+                                  np.bincount(enc.codes, weights=y[keep], minlength=enc.n_groups)
+                                  / np.maximum(n, 1))
+        table["small"] = table["rows"] < min_size
+        out[level.name] = table.sort_values(["rows", "group"], ascending=[False, True],
+                                            ignore_index=True)
+    return out

@@ -192,7 +192,7 @@ class GroupSums:
 
 
 def group_sums(y, scores, codes, n_groups: int, *, threshold: float = 0.5, sample_weight=None,
-               n_bins: int = 10, edges=None, resample=None) -> GroupSums:
+               n_bins: int = 10, edges=None, resample=None, decisions=None) -> GroupSums:
     """Per-group sufficient statistics of K models on the same rows, in one sparse product.
 
     Parameters
@@ -214,6 +214,9 @@ def group_sums(y, scores, codes, n_groups: int, *, threshold: float = 0.5, sampl
     resample : ndarray of shape (B, n), optional
         Row multiplicities of B bootstrap replicates (:func:`bootstrap_weights`); they multiply
         ``sample_weight``.
+    decisions : ndarray of shape (n,) or (K, n), optional
+        Decisions to count instead of thresholding ``scores``; may be probabilities of a
+        positive decision (a randomized threshold), which count as expected decisions.
 
     Returns
     -------
@@ -226,13 +229,17 @@ def group_sums(y, scores, codes, n_groups: int, *, threshold: float = 0.5, sampl
     K, n = P.shape
     codes = np.asarray(codes, dtype=np.int64)
     w = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
-    yhat = decide(P, threshold).astype(np.float64)
+    if decisions is None:
+        yhat = decide(P, threshold).astype(np.float64)
+    else:
+        yhat = np.broadcast_to(np.asarray(decisions, dtype=np.float64), P.shape)
     ones = np.ones_like(yhat)
     yk = np.broadcast_to(y, P.shape)
     # Each row's contribution to every statistic, with its weight (or squared weight) applied.
     w1, w2 = w[None, :], (w * w)[None, :]
     cols = np.stack([
-        w1 * ones, w1 * yk, w1 * yhat, w1 * yk * yhat, w1 * (1 - yk) * yhat, w1 * (yk == yhat),
+        # "correct" written so a fractional (expected) decision counts its expected correctness.
+        w1 * ones, w1 * yk, w1 * yhat, w1 * yk * yhat, w1 * (1 - yk) * yhat, w1 * (yk * yhat + (1 - yk) * (1 - yhat)),
         w2 * ones, w2 * yk, w2 * yhat, ones, yk, yhat,
     ], axis=-1)  # (K, n, S)
     S = len(STATS)

@@ -45,3 +45,31 @@ def test_small_group_pooling():
     # Nothing to pool, or everything small: labels pass through unchanged.
     assert SmallGroupPooling.fit(["a"] * 40 + ["b"] * 40).pooled == ()
     assert SmallGroupPooling.fit(["a", "b", "c"]).transform(["a", "b"]).tolist() == ["a", "b"]
+
+
+def test_one_small_group_policy_for_training_and_group_thresholds():
+    """The split's pooling and the threshold post-processor's pooling are one rule (issue 15)."""
+    import numpy as np
+
+    from fairkit.estimators.postprocess import ThresholdPostProcessor
+    from fairkit.groups import MIN_GROUP_SIZE, POOLED, SmallGroupPooling
+
+    rng = np.random.default_rng(0)
+    labels = np.array(["big"] * 200 + ["mid"] * 60 + ["small"] * 25 + ["tiny"] * 8, dtype=object)
+    y = rng.integers(0, 2, len(labels))
+    y[labels == "mid"] = 1  # one-sided: no thresholds can be fitted for it
+    X = rng.normal(size=(len(labels), 3))
+    post = ThresholdPostProcessor(grid_size=20).fit(X, y, sensitive_features=labels)
+    policy = SmallGroupPooling.fit(labels, MIN_GROUP_SIZE, y=y)
+    assert post.min_group_size == MIN_GROUP_SIZE
+    assert post.pooled_groups_ == list(policy.pooled) == ["mid", "small", "tiny"]
+    assert post.pool_target_ == policy.target == POOLED
+    # Without outcomes (training groups), only size counts.
+    assert SmallGroupPooling.fit(labels, MIN_GROUP_SIZE).pooled == ("small", "tiny")
+    # A pool with one outcome cannot have thresholds of its own: it joins the largest group.
+    y2 = y.copy()
+    y2[np.isin(labels, ["small", "tiny", "mid"])] = 1
+    assert SmallGroupPooling.fit(labels, MIN_GROUP_SIZE, y=y2).target == "big"
+    # Old bundles (no target recorded) keep pooling under POOLED.
+    old = SmallGroupPooling.from_dict({"kept": ["big"], "pooled": ["tiny"], "min_size": 30})
+    assert old.transform(["tiny", "unseen", "big"]).tolist() == [POOLED, POOLED, "big"]

@@ -24,7 +24,8 @@ from fairkit.estimators.reductions import (
     _check_predict_input,
     split_sensitive_columns,
 )
-from fairkit.groups import group_labels
+from fairkit import stats
+from fairkit.groups import MIN_GROUP_SIZE, SmallGroupPooling, group_labels
 
 __all__ = ["ThresholdPostProcessor", "reference_frontier", "SIMPLE_CONSTRAINTS"]
 
@@ -73,33 +74,25 @@ def _positive_index(estimator, positive_label) -> int:
 
 
 def _group_rates(decision, y, labels, names, metric: str) -> np.ndarray:
-    """Per-group value of ``metric`` for (possibly fractional) positive decisions."""
+    """Per-group value of ``metric`` for (possibly fractional) positive decisions, on the kernel."""
     codes = np.searchsorted(names, labels)
-    k = len(names)
     d = np.asarray(decision, dtype=np.float64)
-    y = np.asarray(y)
+    gs = stats.group_sums(np.asarray(y, dtype=np.float64), np.clip(d, 0.0, 1.0), codes, len(names), decisions=d)
+    rates = {k: v[0, 0] for k, v in stats.group_rates(gs).items()}
     if metric == "selection_rate":
-        num = np.bincount(codes, weights=d, minlength=k)
-        den = np.bincount(codes, minlength=k)
-    elif metric in ("true_positive_rate", "false_negative_rate"):
-        num = np.bincount(codes, weights=d * (y == 1), minlength=k)
-        den = np.bincount(codes, weights=(y == 1).astype(float), minlength=k)
-    elif metric in ("false_positive_rate", "true_negative_rate"):
-        num = np.bincount(codes, weights=d * (y == 0), minlength=k)
-        den = np.bincount(codes, weights=(y == 0).astype(float), minlength=k)
-    else:
-        raise ValueError(f"unknown metric {metric!r}")
-    with np.errstate(invalid="ignore", divide="ignore"):
-        rate = num / den
-    if metric in ("false_negative_rate", "true_negative_rate"):
-        rate = 1.0 - rate
-    return rate
+        return rates["selection_rate"]
+    if metric in ("true_positive_rate", "false_negative_rate"):
+        return rates["tpr"] if metric == "true_positive_rate" else 1.0 - rates["tpr"]
+    if metric in ("false_positive_rate", "true_negative_rate"):
+        return rates["fpr"] if metric == "false_positive_rate" else 1.0 - rates["fpr"]
+    raise ValueError(f"unknown metric {metric!r}")
 
 
 def _spread(rates) -> float:
+    """The kernel's gap over every group with a rate (0 when none has one)."""
     rates = np.asarray(rates, dtype=np.float64)
-    rates = rates[np.isfinite(rates)]
-    return float(rates.max() - rates.min()) if len(rates) else 0.0
+    g = float(stats.gap(rates, np.ones(len(rates), dtype=bool)))
+    return g if np.isfinite(g) else 0.0
 
 
 def _constraint_gap(decision, y, labels, names, constraint: str) -> float:
@@ -111,7 +104,6 @@ def _constraint_gap(decision, y, labels, names, constraint: str) -> float:
     return _spread(_group_rates(decision, y, labels, names, SIMPLE_CONSTRAINTS[constraint]))
 
 
-POOLED = "(pooled small groups)"
 
 
 class ThresholdPostProcessor(ClassifierMixin, BaseEstimator):
@@ -151,11 +143,12 @@ class ThresholdPostProcessor(ClassifierMixin, BaseEstimator):
         not passed), so the model runs in a ``Pipeline``.
     drop_sensitive_features : bool, default=True
         Remove those columns before ``X`` reaches ``estimator``.
-    min_group_size : int, default=20
+    min_group_size : int, default=30
         Groups with fewer training rows than this, or with only one outcome in the training
         data (fairlearn cannot fit thresholds for them), share the thresholds of one pooled
-        group ``"(pooled small groups)"``; so do groups first seen at prediction time (with a
-        warning). Pooled groups are listed in ``pooled_groups_``.
+        group ``"Other (small groups)"``; so do groups first seen at prediction time (with a
+        warning). This is the one small-group policy, :class:`fairkit.groups.SmallGroupPooling`.
+        Pooled groups are listed in ``pooled_groups_``.
     random_state : int, default=0
         Seed of the draws that resolve randomized thresholds in ``predict``.
 
@@ -212,7 +205,7 @@ class ThresholdPostProcessor(ClassifierMixin, BaseEstimator):
         predict_method: str = "auto",
         sensitive_feature_names=None,
         drop_sensitive_features: bool = True,
-        min_group_size: int = 20,
+        min_group_size: int = MIN_GROUP_SIZE,
         random_state: int = 0,
     ):
         self.estimator = estimator
@@ -262,23 +255,11 @@ class ThresholdPostProcessor(ClassifierMixin, BaseEstimator):
     # -- fit --------------------------------------------------------------------------------
 
     def _pool_fit(self, labels, y_enc):
-        """Merge groups too small or one-sided for thresholds into one pooled group."""
-        frame = pd.DataFrame({"g": labels, "y": y_enc})
-        stats = frame.groupby("g")["y"].agg(["size", "min", "max"])
-        weak = stats[(stats["size"] < self.min_group_size) | (stats["min"] == stats["max"])].index.tolist()
-        self.pooled_groups_ = sorted(map(str, weak))
-        strong = stats.drop(index=weak)
-        if not weak:
-            # Unseen groups at predict time take the largest group's thresholds.
-            self.pool_target_ = str(stats["size"].idxmax())
-            return labels
-        pooled = frame[frame["g"].isin(weak)]
-        if len(strong) and (len(pooled) < self.min_group_size or pooled["y"].nunique() < 2):
-            # The pool itself is too small: it joins the largest group instead.
-            self.pool_target_ = str(strong["size"].idxmax())
-        else:
-            self.pool_target_ = POOLED
-        return np.where(np.isin(labels, weak), self.pool_target_, labels).astype(object)
+        """Merge groups too small or one-sided for thresholds (the one policy of ``groups.py``)."""
+        pooling = SmallGroupPooling.fit(labels, self.min_group_size, y=y_enc)
+        self.pooled_groups_ = list(pooling.pooled)
+        self.pool_target_ = pooling.target
+        return pooling.transform(labels).to_numpy(dtype=object)
 
     def _optimizer(self, constraint, tol):
         return ThresholdOptimizer(
