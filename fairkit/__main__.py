@@ -93,19 +93,24 @@ def cmd_sweep(args) -> int:
     from tqdm import tqdm
 
     from .frontier import pareto_front
-    from .methods import METHODS
+    from .methods import DEFAULT_METHODS, METHODS, RegistryError
     from .plots import frontier_figure, save_figure
     from .split import split_dataset
     from .store import ResultStore
-    from .sweep import run_sweep
+    from .sweep import plan_runs, run_sweep
 
-    frame, spec = _load(args)
-    methods = _csv_list(args.methods) or ["unconstrained", "regularized"]
+    methods = _csv_list(args.methods) or list(DEFAULT_METHODS)
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise CLIError(f"Unknown method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}.")
     etas = _csv_list(args.etas, float)
     seeds = _csv_list(args.seeds, int) or [0]
+    try:
+        # Every method's etas are checked before the data is read, let alone anything trained.
+        plan_runs(methods, etas, seeds, fairness=args.fairness, n_etas=args.n_etas)
+    except RegistryError as exc:
+        raise CLIError(str(exc)) from exc
+    frame, spec = _load(args)
     split = split_dataset(frame, spec, seed=args.split_seed)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -251,18 +256,22 @@ def main(argv=None) -> int:
     _add_data_args(p)
     p.set_defaults(func=cmd_validate)
 
+    from .frontier import PERFORMANCE_AXES, UNFAIRNESS_AXES
+    from .methods import DEFAULT_FAIRNESS, DEFAULT_METHODS, FAIRNESS_DEFINITIONS, METHODS
+
     p = sub.add_parser("sweep", help="train methods over an eta grid and write the frontier")
     _add_data_args(p)
-    p.add_argument("--methods", help="comma-separated registry names (default unconstrained,regularized)")
-    p.add_argument("--etas", help="comma-separated eta values (default: each method's grid)")
+    p.add_argument("--methods", help=f"comma-separated, from {','.join(METHODS)} "
+                                     f"(default {','.join(DEFAULT_METHODS)})")
+    p.add_argument("--etas", help="comma-separated eta values for every method (default: each method's grid; "
+                                  "a baseline ignores them, a value out of a method's range is refused)")
     p.add_argument("--n-etas", type=int, default=8, help="size of the default grids")
     p.add_argument("--seeds", help="comma-separated seeds (default 0)")
-    p.add_argument("--fairness", default="demographic_parity",
-                   choices=["demographic_parity", "equal_opportunity", "equalized_odds"])
-    p.add_argument("--unfairness", default="demographic_parity_difference",
-                   choices=["demographic_parity_difference", "equal_opportunity_difference",
-                            "equalized_odds_difference", "disparate_impact_gap"])
-    p.add_argument("--performance", default="accuracy", choices=["accuracy", "balanced_accuracy", "roc_auc"])
+    p.add_argument("--fairness", default=DEFAULT_FAIRNESS, choices=list(FAIRNESS_DEFINITIONS),
+                   help="the fairness definition the methods target")
+    p.add_argument("--unfairness", default=FAIRNESS_DEFINITIONS[DEFAULT_FAIRNESS].gap_metric,
+                   choices=list(UNFAIRNESS_AXES), help="the frontier's unfairness axis")
+    p.add_argument("--performance", default="accuracy", choices=list(PERFORMANCE_AXES))
     p.add_argument("--split-seed", type=int, default=0)
     p.add_argument("--jobs", type=int, default=1, help="parallel workers")
     p.add_argument("--scheduler", help="Dask scheduler address (default $FAIRKIT_DASK_SCHEDULER)")

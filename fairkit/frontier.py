@@ -9,11 +9,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-# Unfairness axes the dashboard offers: column name -> (label, transform to "lower is fairer").
+from .methods import FAIRNESS_DEFINITIONS
+
+# Unfairness axes the dashboard offers, each read "lower is fairer": column name -> label. The
+# gap of every fairness definition, and 1 - disparate impact ratio (see metric_column).
 UNFAIRNESS_AXES = {
-    "demographic_parity_difference": "Demographic parity difference",
-    "equal_opportunity_difference": "Equal opportunity difference",
-    "equalized_odds_difference": "Equalized odds difference",
+    **{d.gap_metric: d.gap_label for d in FAIRNESS_DEFINITIONS.values()},
     "disparate_impact_gap": "1 - disparate impact ratio",
 }
 PERFORMANCE_AXES = {

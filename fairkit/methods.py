@@ -1,20 +1,112 @@
-"""Registry of training methods: name -> estimator factory, and what ``eta`` means for each.
+"""Registry of training methods and the one table of fairness definitions.
 
 One knob (DESIGN.md rule 2): every method takes a fairness strength ``eta`` where 0 means "no
-fairness intervention" and larger means "fairer", but the scale differs by method. The registry
-records each method's range and spacing so a sweep, the CLI and the dashboard's slider can all
-build sensible grids without knowing the estimators.
+fairness intervention" and larger means "fairer", but the scale differs by method. Each
+:class:`Method` records what its ``eta`` means, its range, whether that range is a hard bound,
+how grids over it are spaced, its family, whether its etas train as one stacked fit and its role
+on the frontier, so the sweep, the CLI and the dashboard's slider build grids and check them
+without knowing the estimators. :data:`FAIRNESS_DEFINITIONS` is the one table of fairness
+definitions: what each means, the gap metric it is judged by, the loss that trains it and the
+fairlearn constraint that enforces it.
+
+Adding a method touches one file: write its factory and call :func:`register`. Methods registered
+at run time are seen by everything in this process (sweeps run in-process, the CLI, the
+dashboard); joblib worker processes see only methods registered when the modules they import load.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
 
 
+class RegistryError(ValueError):
+    """A method name, eta grid or fairness definition the registry refuses.
+
+    The message names what was asked for and what is valid; the CLI reports it with exit code 2.
+    """
+
+
 @dataclass(frozen=True)
+class FairnessDefinition:
+    """A fairness definition a method can target.
+
+    Attributes
+    ----------
+    name : str
+        Key of :data:`FAIRNESS_DEFINITIONS` (the ``fairness`` argument of sweeps and factories).
+    label : str
+        Human-readable name.
+    description : str
+        One sentence for the dashboard and the CLI's help.
+    gap_metric : str
+        The metric (a key of :func:`fairkit.metrics.fairness_report`'s gaps and a sweep column
+        ``val_<gap_metric>`` / ``test_<gap_metric>``) a model trained for this definition is
+        judged by.
+    loss : str
+        Key of :data:`fairkit.losses.FAIRNESS_LOSSES`: the differentiable penalty that trains it.
+    fairlearn_constraint : str or None
+        fairlearn's name for the constraint (as ``ReductionsWrapper`` and
+        ``ThresholdPostProcessor`` accept it), None when fairlearn has none.
+    """
+
+    name: str
+    label: str
+    description: str
+    gap_metric: str
+    loss: str
+    fairlearn_constraint: str | None = None
+
+    @property
+    def gap_label(self) -> str:
+        """Name of the gap metric, e.g. "Demographic parity difference"."""
+        return f"{self.label} difference"
+
+
+FAIRNESS_DEFINITIONS: dict[str, FairnessDefinition] = {
+    d.name: d
+    for d in [
+        FairnessDefinition(
+            "demographic_parity", "Demographic parity",
+            "Every group receives the positive decision at the same rate.",
+            gap_metric="demographic_parity_difference", loss="demographic_parity",
+            fairlearn_constraint="demographic_parity"),
+        FairnessDefinition(
+            "equal_opportunity", "Equal opportunity",
+            "People with a positive outcome receive the positive decision at the same rate in every "
+            "group (equal true positive rates).",
+            gap_metric="equal_opportunity_difference", loss="equal_opportunity",
+            fairlearn_constraint="true_positive_rate_parity"),
+        FairnessDefinition(
+            "equalized_odds", "Equalized odds",
+            "True positive rates and false positive rates are both equal across groups.",
+            gap_metric="equalized_odds_difference", loss="equalized_odds",
+            fairlearn_constraint="equalized_odds"),
+    ]
+}
+DEFAULT_FAIRNESS = "demographic_parity"
+
+
+def _lookup(table: dict, name: str, what: str):
+    try:
+        return table[name]
+    except KeyError:
+        raise RegistryError(f"Unknown {what} '{name}'. Choose from: {', '.join(table)}.") from None
+
+
+def get_definition(name: str) -> FairnessDefinition:
+    """The fairness definition called ``name`` (a :class:`RegistryError` naming the known ones if none)."""
+    return _lookup(FAIRNESS_DEFINITIONS, name, "fairness definition")
+
+
+ROLES = ("baseline", "reference", "method")
+ETA_SCALES = ("log", "linear")
+
+
+@dataclass(frozen=True, kw_only=True)
 class Method:
     """A training method of the registry.
 
@@ -22,53 +114,150 @@ class Method:
     ----------
     name : str
         Registry key.
-    title : str
+    label : str
         Human-readable name.
+    factory : callable
+        ``factory(eta, seed, fairness, **params) -> estimator``; the estimator follows
+        ``fit(X, y, *, sensitive_features=None, sample_weight=None)``.
     eta_meaning : str
         What ``eta`` controls for this method.
     eta_range : (float, float)
-        Smallest and largest sensible ``eta`` (0 is always "no intervention").
-    log_spacing : bool
-        Whether grids over ``eta_range`` are spaced logarithmically.
+        Smallest and largest ``eta`` of the method's default grids (0 is always "no
+        intervention" and always valid).
+    eta_bounded : bool
+        True when ``eta_range[1]`` is a hard limit (a fraction in [0, 1], say): a larger eta is
+        refused before anything trains. Unbounded methods accept any eta >= 0; their range is
+        only where grids are placed.
+    eta_scale : {"log", "linear"}
+        Spacing of grids over ``eta_range``.
+    family : str
+        What kind of model it trains: "network" (trained by the torch loop; the linear model is
+        a network without hidden layers), "trees", "reductions", "post-processing", or a new word.
+    role : {"baseline", "reference", "method"}
+        "baseline": the accuracy reference, trained once per seed (its eta is ignored);
+        "reference": a frontier to compare with rather than a candidate of the same kind (the
+        post-processor that needs the attribute at prediction time); "method": everything else.
+    batchable : bool
+        Whether several etas of one seed may train as one stacked fit
+        (:func:`fairkit.estimators.batched.can_batch` still checks the estimator's parameters).
     needs_sensitive_at_predict : bool
         Whether predictions require the sensitive attribute (group-specific thresholds).
         Deploying such a model is a legal and ethical choice; results carry this flag.
-    factory : callable
-        ``factory(eta, seed, fairness, **params) -> estimator``.
-    sweeps_eta : bool
-        False for the unconstrained baseline (trained once per seed).
+    fairness : tuple of str
+        The keys of :data:`FAIRNESS_DEFINITIONS` the method can target.
     description : str
         One sentence for the dashboard.
     min_train_rows : int
         Below this many training rows the method was measured to generalize its fairness poorly
         (the dashboard says so when it is chosen); 0 = no such limit.
+    seconds_per_10k : float
+        Seconds per 10,000 training rows of one fit with the registry's defaults, measured on a
+        2-core machine (Adult); time estimates use it until the store holds this machine's own.
     """
 
     name: str
-    title: str
+    label: str
+    factory: Callable = field(repr=False)
     eta_meaning: str
     eta_range: tuple
-    log_spacing: bool
-    needs_sensitive_at_predict: bool
-    factory: Callable = field(repr=False)
-    sweeps_eta: bool = True
+    eta_bounded: bool
+    eta_scale: str
+    family: str
+    role: str = "method"
+    batchable: bool = False
+    needs_sensitive_at_predict: bool = False
+    fairness: tuple = tuple(FAIRNESS_DEFINITIONS)
     description: str = ""
     min_train_rows: int = 0
+    seconds_per_10k: float = 6.0
+
+    def __post_init__(self):
+        if self.role not in ROLES:
+            raise ValueError(f"method {self.name!r}: role must be one of {ROLES}, got {self.role!r}")
+        if self.eta_scale not in ETA_SCALES:
+            raise ValueError(f"method {self.name!r}: eta_scale must be one of {ETA_SCALES}, got {self.eta_scale!r}")
+        lo, hi = self.eta_range
+        if not 0.0 <= lo <= hi or (self.eta_scale == "log" and self.sweeps_eta and lo <= 0):
+            raise ValueError(f"method {self.name!r}: eta_range {self.eta_range} must satisfy 0 <= lo <= hi "
+                             "(lo > 0 for a log scale)")
+        for name in self.fairness:
+            get_definition(name)
+
+    @property
+    def sweeps_eta(self) -> bool:
+        """False for a baseline: it is trained once per seed, at eta 0."""
+        return self.role != "baseline"
+
+    @property
+    def valid_range(self) -> str:
+        """The etas the method accepts, as text: "[0, 1]" or "eta >= 0"."""
+        return f"[0, {self.eta_range[1]:g}]" if self.eta_bounded else "eta >= 0"
 
     def grid(self, n: int = 8, *, include_zero: bool = True) -> list[float]:
         """A default grid of ``n`` etas over the method's range (0 first when included)."""
         if not self.sweeps_eta:
             return [0.0]
         lo, hi = self.eta_range
-        k = n - 1 if include_zero else n
-        if k <= 0:
-            return [0.0]
-        pts = np.geomspace(lo, hi, k) if self.log_spacing else np.linspace(lo, hi, k)
-        vals = ([0.0] if include_zero else []) + [float(f"{v:.4g}") for v in pts]
-        return sorted(set(vals))
+        return eta_grid(lo, hi, n, log=self.eta_scale == "log", include_zero=include_zero)
 
-    def build(self, eta: float, seed: int, fairness: str = "demographic_parity", **params):
+    def check_etas(self, etas) -> list[float]:
+        """The etas this method trains for a requested grid, or a refusal.
+
+        A baseline's grid maps to ``[0.0]`` (its eta is ignored). Every other eta must be a
+        finite number >= 0, and at most ``eta_range[1]`` when the range is bounded.
+
+        Parameters
+        ----------
+        etas : iterable of float
+
+        Returns
+        -------
+        list of float
+
+        Raises
+        ------
+        RegistryError
+            Naming the method, the values out of range and the valid range.
+        """
+        if not self.sweeps_eta:
+            return [0.0]
+        values = [float(e) for e in etas]
+        hi = self.eta_range[1] if self.eta_bounded else math.inf
+        bad = [e for e in values if not (math.isfinite(e) and 0.0 <= e <= hi)]
+        if bad:
+            raise RegistryError(
+                f"Method '{self.name}' ({self.label}) takes eta in {self.valid_range} "
+                f"(eta = {self.eta_meaning}); got {', '.join(f'{e:g}' for e in bad)}. "
+                f"Give it etas in that range, or leave the etas out to use its own grid "
+                f"({', '.join(f'{e:g}' for e in self.grid(4))}, ...).")
+        return values
+
+    def check_fairness(self, fairness: str) -> FairnessDefinition:
+        """The definition ``fairness`` if this method can target it, else a :class:`RegistryError`."""
+        definition = get_definition(fairness)
+        if fairness not in self.fairness:
+            raise RegistryError(f"Method '{self.name}' ({self.label}) cannot target {definition.label}; "
+                                f"it supports {', '.join(self.fairness)}.")
+        return definition
+
+    def build(self, eta: float, seed: int, fairness: str = DEFAULT_FAIRNESS, **params):
+        """A new, unfitted estimator at ``eta`` with ``seed``, targeting ``fairness``."""
+        self.check_fairness(fairness)
         return self.factory(eta=float(eta), seed=int(seed), fairness=fairness, **params)
+
+
+def eta_grid(lo: float, hi: float, n: int, *, log: bool = True, include_zero: bool = True) -> list[float]:
+    """A grid of ``n`` etas: 0 (when included) and values from ``lo`` to ``hi``, 4 significant digits.
+
+    Used for each method's default grid and for the dashboard's range / count / spacing controls.
+    """
+    if n < 1:
+        raise ValueError("the grid needs at least one value")
+    if log and lo <= 0:
+        raise ValueError("a log-spaced grid needs a positive lower end")
+    k = n - 1 if include_zero else n
+    pts = [] if k <= 0 else (np.geomspace(lo, hi, k) if log else np.linspace(lo, hi, k))
+    return sorted(set(([0.0] if include_zero else []) + [float(f"{v:.4g}") for v in pts]))
 
 
 # Shared training defaults for the torch methods: a small MLP with mini-batches, which a sweep
@@ -98,41 +287,40 @@ def _torch_params(params: dict, defaults: dict = TORCH_DEFAULTS) -> dict:
 
 def _unconstrained(eta, seed, fairness, **params):
     from .estimators import FairRegularizedClassifier
-    return FairRegularizedClassifier(eta=0.0, fairness=fairness, random_state=seed,
+    return FairRegularizedClassifier(eta=0.0, fairness=FAIRNESS_DEFINITIONS[fairness].loss, random_state=seed,
                                      **_torch_params(params, REGULARIZED_DEFAULTS))
 
 
 def _regularized(eta, seed, fairness, **params):
     from .estimators import FairRegularizedClassifier
-    return FairRegularizedClassifier(eta=eta, fairness=fairness, random_state=seed,
+    return FairRegularizedClassifier(eta=eta, fairness=FAIRNESS_DEFINITIONS[fairness].loss, random_state=seed,
                                      **_torch_params(params, REGULARIZED_DEFAULTS))
 
 
 def _linear(eta, seed, fairness, **params):
     from .estimators import FairRegularizedClassifier
-    return FairRegularizedClassifier(eta=eta, fairness=fairness, random_state=seed, **_torch_params(params, LINEAR_DEFAULTS))
+    return FairRegularizedClassifier(eta=eta, fairness=FAIRNESS_DEFINITIONS[fairness].loss, random_state=seed,
+                                     **_torch_params(params, LINEAR_DEFAULTS))
 
 
 def _lagrangian(eta, seed, fairness, **params):
     from .estimators import LagrangianFairnessTrainer
     params = {"bound": 0.2, **_torch_params(params)}
-    return LagrangianFairnessTrainer(constraints=fairness if fairness in ("equal_opportunity", "equalized_odds") else "demographic_parity",
-                                     eta=eta, random_state=seed, **params)
+    # The trainer's constraint types are the definitions' own names.
+    return LagrangianFairnessTrainer(constraints=fairness, eta=eta, random_state=seed, **params)
 
 
 def _adversarial(eta, seed, fairness, **params):
     from .estimators import AdversarialDebiasingClassifier
-    variant = "equalized_odds" if fairness in ("equalized_odds", "equal_opportunity") else "demographic_parity"
+    # An adversary that also sees the label hides the group within each label: it serves both
+    # label-conditional definitions (equal opportunity then asks for more than it needs).
+    variant = "demographic_parity" if fairness == "demographic_parity" else "equalized_odds"
     return AdversarialDebiasingClassifier(eta=eta, variant=variant, random_state=seed, **_torch_params(params))
 
 
 def _boosting(eta, seed, fairness, **params):
     from .estimators.boosting import FairBoostingClassifier
-    return FairBoostingClassifier(eta=eta, fairness=fairness, random_state=seed, **params)
-
-
-_REDUCTIONS_CONSTRAINT = {"demographic_parity": "demographic_parity", "equal_opportunity": "true_positive_rate_parity",
-                          "equalized_odds": "equalized_odds"}
+    return FairBoostingClassifier(eta=eta, fairness=FAIRNESS_DEFINITIONS[fairness].loss, random_state=seed, **params)
 
 
 def _reductions(eta, seed, fairness, **params):
@@ -140,7 +328,7 @@ def _reductions(eta, seed, fairness, **params):
 
     from .estimators.reductions import ReductionsWrapper
     base = params.pop("estimator", None) or LogisticRegression(max_iter=300)
-    return ReductionsWrapper(estimator=base, constraint=_REDUCTIONS_CONSTRAINT.get(fairness, "demographic_parity"),
+    return ReductionsWrapper(estimator=base, constraint=FAIRNESS_DEFINITIONS[fairness].fairlearn_constraint,
                              eta=eta, random_state=seed, **params)
 
 
@@ -149,65 +337,98 @@ def _threshold(eta, seed, fairness, **params):
     from .estimators.postprocess import ThresholdPostProcessor
     base_params = params.pop("base_params", {})
     base = FairRegularizedClassifier(eta=0.0, random_state=seed, **_torch_params(base_params, REGULARIZED_DEFAULTS))
-    return ThresholdPostProcessor(estimator=base, constraint=_REDUCTIONS_CONSTRAINT.get(fairness, "demographic_parity"),
+    return ThresholdPostProcessor(estimator=base, constraint=FAIRNESS_DEFINITIONS[fairness].fairlearn_constraint,
                                   eta=eta, random_state=seed, **params)
 
 
-METHODS: dict[str, Method] = {
-    m.name: m
-    for m in [
-        Method("unconstrained", "Unconstrained network", "ignored: no fairness term", (0.0, 0.0), False, False,
-               _unconstrained, sweeps_eta=False,
-               description="The same network with no fairness term: the accuracy reference."),
-        Method("regularized", "Fairness-regularized network",
-               "weight of the fairness penalty added to the cross-entropy", (0.05, 20.0), True, False, _regularized,
-               description="Cross-entropy plus eta times a differentiable gap (soft constraint)."),
-        Method("linear", "Fairness-regularized logistic regression",
-               "weight of the fairness penalty added to the cross-entropy", (0.05, 20.0), True, False, _linear,
-               description="The regularized objective on a linear model: one coefficient per feature, "
-                           "easy to explain, and no random initialisation to move its frontier."),
-        Method("boosting", "Fairness-regularized boosted trees",
-               "weight of the squared fairness gap added to the cross-entropy", (0.3, 100.0), True, False, _boosting,
-               description="LightGBM trees fitted to cross-entropy plus eta times a differentiable gap: "
-                           "stronger than a small network on tabular data, still attribute-blind.",
-               # Measured: best of all methods on Adult (29k training rows); on COMPAS (3.7k) and
-               # German (600) the training gap closed while validation gaps stayed wide. Over 10
-               # German splits (third benchmark run) it still had the best single-method frontier:
-               # the warning is advice to check validation points, not a ban. (Measured with the
-               # earlier 200-tree budget; the current 100 trees at 0.05 overfit small data less.)
-               min_train_rows=10_000),
-        Method("lagrangian", "Lagrangian constrained network",
-               "constraint tightness: the gap must stay below 0.2 / eta", (0.5, 40.0), True, False, _lagrangian,
-               description="Min-max training with Lagrange multipliers (hard constraint on training data)."),
-        Method("adversarial", "Adversarial debiasing",
-               "weight of the adversary's reversed gradient", (0.05, 5.0), True, False, _adversarial,
-               description="An adversary tries to recover the group from the prediction; the network learns to hide it."),
-        Method("reductions", "Exponentiated gradient (fairlearn reductions)",
-               "fraction of the unconstrained disparity removed: bound = (1 - eta) x unconstrained gap", (0.1, 1.0),
-               False, False, _reductions,
-               description="fairlearn's ExponentiatedGradient around logistic regression, with real probabilities."),
-        Method("threshold", "Group thresholds (post-processing reference)",
-               "fraction of the gap removed by group-specific thresholds", (0.1, 1.0), False, True, _threshold,
-               description="fairlearn's ThresholdOptimizer on the unconstrained network; needs the attribute at prediction."),
-    ]
-}
+METHODS: dict[str, Method] = {}
 
-DEFAULT_METHODS = ["unconstrained", "regularized", "lagrangian", "threshold"]
+
+def register(method: Method, *, replace: bool = False) -> Method:
+    """Add ``method`` to the registry (the sweep, the CLI and the dashboard all read it).
+
+    Parameters
+    ----------
+    method : Method
+    replace : bool
+        Allow replacing a registered method of the same name.
+
+    Returns
+    -------
+    Method
+        ``method``, so ``register`` can wrap a definition.
+    """
+    if not isinstance(method, Method):
+        raise TypeError(f"register takes a Method, got {type(method).__name__}")
+    if method.name in METHODS and not replace:
+        raise ValueError(f"a method named {method.name!r} is already registered (pass replace=True)")
+    METHODS[method.name] = method
+    return method
+
+
+def unregister(name: str) -> Method:
+    """Remove the method called ``name`` from the registry and return it."""
+    return METHODS.pop(get_method(name).name)
+
+
+_NETWORK_MEANING = "weight of the fairness penalty added to the cross-entropy"
+for _m in [
+    Method(name="unconstrained", label="Unconstrained network", factory=_unconstrained,
+           eta_meaning="ignored: no fairness term", eta_range=(0.0, 0.0), eta_bounded=True,
+           eta_scale="linear", family="network", role="baseline", seconds_per_10k=4.0,
+           description="The same network with no fairness term: the accuracy reference."),
+    Method(name="regularized", label="Fairness-regularized network", factory=_regularized,
+           eta_meaning=_NETWORK_MEANING, eta_range=(0.05, 20.0), eta_bounded=False, eta_scale="log",
+           family="network", batchable=True, seconds_per_10k=5.0,
+           description="Cross-entropy plus eta times a differentiable gap (soft constraint)."),
+    Method(name="linear", label="Fairness-regularized logistic regression", factory=_linear,
+           eta_meaning=_NETWORK_MEANING, eta_range=(0.05, 20.0), eta_bounded=False, eta_scale="log",
+           family="network", batchable=True, seconds_per_10k=3.0,
+           description="The regularized objective on a linear model: one coefficient per feature, "
+                       "easy to explain, and no random initialisation to move its frontier."),
+    Method(name="boosting", label="Fairness-regularized boosted trees", factory=_boosting,
+           eta_meaning="weight of the squared fairness gap added to the cross-entropy", eta_range=(0.3, 100.0),
+           eta_bounded=False, eta_scale="log", family="trees", seconds_per_10k=1.5,
+           description="LightGBM trees fitted to cross-entropy plus eta times a differentiable gap: "
+                       "stronger than a small network on tabular data, still attribute-blind.",
+           # Measured: best of all methods on Adult (29k training rows); on COMPAS (3.7k) and
+           # German (600) the training gap closed while validation gaps stayed wide. Over 10
+           # German splits (third benchmark run) it still had the best single-method frontier:
+           # the warning is advice to check validation points, not a ban. (Measured with the
+           # earlier 200-tree budget; the current 100 trees at 0.05 overfit small data less.)
+           min_train_rows=10_000),
+    Method(name="lagrangian", label="Lagrangian constrained network", factory=_lagrangian,
+           eta_meaning="constraint tightness: the gap must stay below 0.2 / eta", eta_range=(0.5, 40.0),
+           eta_bounded=False, eta_scale="log", family="network", seconds_per_10k=6.0,
+           description="Min-max training with Lagrange multipliers (hard constraint on training data)."),
+    Method(name="adversarial", label="Adversarial debiasing", factory=_adversarial,
+           eta_meaning="weight of the adversary's reversed gradient", eta_range=(0.05, 5.0), eta_bounded=False,
+           eta_scale="log", family="network", seconds_per_10k=7.0,
+           description="An adversary tries to recover the group from the prediction; the network learns to hide it."),
+    Method(name="reductions", label="Exponentiated gradient (fairlearn reductions)", factory=_reductions,
+           eta_meaning="fraction of the unconstrained disparity removed: bound = (1 - eta) x unconstrained gap",
+           eta_range=(0.1, 1.0), eta_bounded=True, eta_scale="linear", family="reductions", seconds_per_10k=8.0,
+           description="fairlearn's ExponentiatedGradient around logistic regression, with real probabilities."),
+    Method(name="threshold", label="Group thresholds (post-processing reference)", factory=_threshold,
+           eta_meaning="fraction of the gap removed by group-specific thresholds", eta_range=(0.1, 1.0),
+           eta_bounded=True, eta_scale="linear", family="post-processing", role="reference",
+           needs_sensitive_at_predict=True, seconds_per_10k=6.0,
+           description="fairlearn's ThresholdOptimizer on the unconstrained network; needs the attribute at prediction."),
+]:
+    register(_m)
+del _m
+
+# What a sweep trains when no methods are named: the accuracy baseline and the main method.
+DEFAULT_METHODS = ("unconstrained", "regularized")
 
 
 def get_method(name: str) -> Method:
-    try:
-        return METHODS[name]
-    except KeyError:
-        raise ValueError(f"Unknown method '{name}'. Choose from: {', '.join(METHODS)}.") from None
+    """The registered method called ``name`` (a :class:`RegistryError` naming the registered ones if none)."""
+    return _lookup(METHODS, name, "method")
 
 
-def eta_grid(lo: float, hi: float, n: int, *, log: bool = True, include_zero: bool = True) -> list[float]:
-    """A user-chosen eta grid (the dashboard's range / count / spacing controls)."""
-    if n < 1:
-        raise ValueError("the grid needs at least one value")
-    if log and lo <= 0:
-        raise ValueError("a log-spaced grid needs a positive lower end")
-    k = n - 1 if include_zero else n
-    pts = [] if k <= 0 else (np.geomspace(lo, hi, k) if log else np.linspace(lo, hi, k))
-    return sorted(set(([0.0] if include_zero else []) + [float(f"{v:.4g}") for v in pts]))
+def role_of(name: str) -> str:
+    """The role of a method name in a results table; "method" for names the registry lacks
+    (runs of other libraries in a benchmark table, or of a method no longer registered)."""
+    m = METHODS.get(name)
+    return m.role if m is not None else "method"

@@ -14,10 +14,9 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from .frontier import PERFORMANCE_AXES, UNFAIRNESS_AXES, metric_column, pareto_front
+from .methods import role_of
 
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
-REFERENCE_METHOD = "threshold"
-BASELINE_METHOD = "unconstrained"
 
 
 def _color(i: int) -> str:
@@ -58,8 +57,9 @@ def frontier_figure(
     Notes
     -----
     Every marker carries ``[run_id, method, eta]`` in ``customdata``, so a click in the dashboard
-    maps back to a run. The threshold post-processing curve is drawn dashed as the reference
-    (it needs the sensitive attribute at prediction time), the unconstrained model as a star.
+    maps back to a run. Methods the registry calls a "reference" (the threshold post-processor,
+    which needs the sensitive attribute at prediction time) are drawn dashed, a "baseline" (the
+    unconstrained network) as a star.
     """
     fig = go.Figure()
     if results.empty:
@@ -78,9 +78,9 @@ def frontier_figure(
     methods = list(dict.fromkeys(results["method"]))
     for i, method in enumerate(methods):
         sub = front[front["method"] == method]
-        if sub.empty or method == BASELINE_METHOD:
+        if sub.empty or role_of(method) == "baseline":
             continue
-        is_ref = method == REFERENCE_METHOD
+        is_ref = role_of(method) == "reference"
         fig.add_trace(go.Scatter(
             x=sub[f"unfairness_{split}"], y=sub[f"performance_{split}"], mode="lines+markers",
             name=f"{method} (reference, uses attribute)" if is_ref else method,
@@ -89,11 +89,11 @@ def frontier_figure(
             marker=dict(size=9), hovertemplate=hover,
             customdata=_custom(sub),
         ))
-    base = results[results["method"] == BASELINE_METHOD]
+    base = results[results["method"].map(role_of) == "baseline"]
     if not base.empty:
         fig.add_trace(go.Scatter(
             x=metric_column(base, split, unfairness), y=metric_column(base, split, performance),
-            mode="markers", name="unconstrained", hovertemplate=hover,
+            mode="markers", name=" / ".join(dict.fromkeys(base["method"])), hovertemplate=hover,
             customdata=_custom(base),
             marker=dict(symbol="star", size=16, color="black"),
         ))

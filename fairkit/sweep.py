@@ -19,7 +19,7 @@ import pandas as pd
 from joblib import Parallel, delayed, parallel_config
 from scipy.special import expit
 
-from .methods import get_method
+from .methods import DEFAULT_FAIRNESS, DEFAULT_METHODS, get_method
 from .metrics import GAP_METRICS, OVERALL_METRICS, summary_metrics
 from .store import ResultStore, cache_key
 
@@ -37,7 +37,7 @@ class RunSpec:
     method: str
     eta: float
     seed: int
-    fairness: str = "demographic_parity"
+    fairness: str = DEFAULT_FAIRNESS
     params: tuple = ()
 
     def key(self, split) -> str:
@@ -85,8 +85,11 @@ class SweepResult:
         return out.reset_index()
 
 
-def plan_runs(methods, etas=None, seeds=(0,), *, fairness="demographic_parity", n_etas=8, params=None) -> list[RunSpec]:
-    """The runs of a sweep.
+def plan_runs(methods, etas=None, seeds=(0,), *, fairness=DEFAULT_FAIRNESS, n_etas=8, params=None) -> list[RunSpec]:
+    """The runs of a sweep, every method, eta and fairness definition checked against the registry.
+
+    Nothing trains here, so a sweep that would fail on a method's eta range fails before its
+    first fit (:meth:`fairkit.methods.Method.check_etas`).
 
     Parameters
     ----------
@@ -98,19 +101,25 @@ def plan_runs(methods, etas=None, seeds=(0,), *, fairness="demographic_parity", 
         Size of the default grids.
     params : dict of method -> dict, optional
         Extra estimator parameters per method.
+
+    Raises
+    ------
+    fairkit.methods.RegistryError
+        An unknown method or fairness definition, or an eta outside a method's range (the
+        message names the method, the value and the valid range).
     """
     params = params or {}
     runs = []
     for name in methods:
         m = get_method(name)
-        if not m.sweeps_eta:
-            grid = [0.0]
-        elif isinstance(etas, dict):
+        m.check_fairness(fairness)
+        if isinstance(etas, dict):
             grid = etas.get(name) or m.grid(n_etas)
         elif etas is not None:
             grid = list(etas)
         else:
             grid = m.grid(n_etas)
+        grid = m.check_etas(grid)
         p = tuple(sorted(params.get(name, {}).items()))
         runs += [RunSpec(name, float(e), int(s), fairness, p) for e in grid for s in seeds]
     return runs
@@ -224,9 +233,10 @@ def _tasks(todo: list, batched: bool) -> list:
     tasks = []
     for members in groups.values():
         first = members[0][0]
-        template = get_method(first.method).build(0.0, first.seed, first.fairness, **dict(first.params))
+        method = get_method(first.method)
         # Batched only when the trainer reproduces this estimator's own fit exactly.
-        if len(members) > 1 and can_batch(template):
+        if len(members) > 1 and method.batchable and can_batch(
+                method.build(0.0, first.seed, first.fairness, **dict(first.params))):
             tasks.insert(0, members)
         else:
             tasks.extend([m] for m in members)
@@ -239,11 +249,11 @@ def _dask_scheduler(explicit: str | None) -> str | None:
 
 def run_sweep(
     split,
-    methods=("unconstrained", "regularized"),
+    methods=DEFAULT_METHODS,
     etas=None,
     seeds=(0,),
     *,
-    fairness: str = "demographic_parity",
+    fairness: str = DEFAULT_FAIRNESS,
     params: dict | None = None,
     n_etas: int = 8,
     n_jobs: int = 1,
@@ -264,8 +274,9 @@ def run_sweep(
     etas : list, dict or None
         See :func:`plan_runs`.
     seeds : iterable of int
-    fairness : {"demographic_parity", "equal_opportunity", "equalized_odds"}
-        The fairness definition every method targets.
+    fairness : str
+        The fairness definition every method targets (a key of
+        :data:`fairkit.methods.FAIRNESS_DEFINITIONS`).
     params : dict, optional
         Extra estimator parameters per method.
     n_etas : int
@@ -291,6 +302,12 @@ def run_sweep(
     Returns
     -------
     SweepResult
+
+    Raises
+    ------
+    fairkit.methods.RegistryError
+        Before anything trains, for an unknown method or definition or an eta out of a
+        method's range (see :func:`plan_runs`).
     """
     t0 = time.perf_counter()
     runs = plan_runs(methods, etas, seeds, fairness=fairness, n_etas=n_etas, params=params)
@@ -358,19 +375,13 @@ def run_sweep(
     return SweepResult(results=table, store=store, models=models, wall_seconds=time.perf_counter() - t0)
 
 
-# Seconds per 10,000 training rows for one fit with the registry's defaults, measured on a
-# 2-core machine (Adult); used until the store holds timings of this machine's own runs.
-_DEFAULT_SECONDS_PER_10K = {"unconstrained": 4.0, "regularized": 5.0, "linear": 3.0, "lagrangian": 6.0,
-                            "boosting": 1.5, "adversarial": 7.0, "reductions": 8.0, "threshold": 6.0}
-
-
 def estimate_seconds(split, methods, etas=None, seeds=(0,), *, store: ResultStore | None = None,
-                     fairness: str = "demographic_parity", params=None, n_etas: int = 8, n_jobs: int = 1) -> dict:
+                     fairness: str = DEFAULT_FAIRNESS, params=None, n_etas: int = 8, n_jobs: int = 1) -> dict:
     """Rough wall time of a sweep before it starts.
 
     Runs already in ``store`` cost nothing. For the rest, the pace (seconds per 10k training rows)
-    of each method is taken from this store's past runs when there are any, and from defaults
-    measured on a 2-core machine otherwise.
+    of each method is taken from this store's past runs when there are any, and from the
+    registry's ``seconds_per_10k`` (measured on a 2-core machine) otherwise.
 
     Returns
     -------
@@ -381,7 +392,7 @@ def estimate_seconds(split, methods, etas=None, seeds=(0,), *, store: ResultStor
     keys = list(dict.fromkeys(r.key(split) for r in runs))
     by_key = {r.key(split): r for r in runs}
     cached = [k for k in keys if store is not None and store.has(k)]
-    pace = dict(_DEFAULT_SECONDS_PER_10K)
+    pace = {name: get_method(name).seconds_per_10k for name in dict.fromkeys(r.method for r in runs)}
     if store is not None:
         past = store.records()
         if len(past) and {"method", "fit_seconds", "n_train"} <= set(past.columns):
@@ -389,5 +400,5 @@ def estimate_seconds(split, methods, etas=None, seeds=(0,), *, store: ResultStor
             pace.update(measured.dropna().to_dict())
     n = len(split.train)
     todo = [by_key[k] for k in keys if k not in cached]
-    seconds = sum(pace.get(r.method, 6.0) * n / 1e4 for r in todo) / max(1, min(n_jobs, len(todo) or 1))
+    seconds = sum(pace[r.method] * n / 1e4 for r in todo) / max(1, min(n_jobs, len(todo) or 1))
     return {"seconds": float(seconds), "runs": len(keys), "cached": len(cached), "to_train": len(todo)}

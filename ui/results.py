@@ -7,6 +7,7 @@ import os
 import pandas as pd
 import streamlit as st
 
+from fairkit.methods import get_method
 from fairkit.split import split_dataset
 
 from . import state
@@ -39,6 +40,13 @@ def current_split():
 # real ones.
 FAST_TRAINING_ENV = "FAIRKIT_FAST_TRAINING"
 FAST_PARAMS = (("max_epochs", 20), ("hidden_layer_sizes", ()), ("batch_size", 128), ("lr", 0.02))
+# Per registry family: networks train fast, the post-processor's base network too, trees are few;
+# a family not listed (fairlearn's reductions around logistic regression) is fast already.
+FAST_PARAMS_BY_FAMILY = {
+    "network": FAST_PARAMS,
+    "post-processing": (("base_params", dict(FAST_PARAMS)),),
+    "trees": (("n_estimators", 30),),
+}
 
 
 def fast_training() -> bool:
@@ -50,15 +58,8 @@ def training_params(methods) -> tuple:
     """Extra estimator parameters per method, as ``SweepSettings.params`` (empty normally)."""
     if not fast_training():
         return ()
-    out = []
-    for name in methods:
-        if name == "threshold":
-            out.append((name, (("base_params", dict(FAST_PARAMS)),)))
-        elif name in ("unconstrained", "regularized", "linear", "lagrangian", "adversarial"):
-            out.append((name, FAST_PARAMS))
-        elif name == "boosting":
-            out.append((name, (("n_estimators", 30),)))
-    return tuple(out)
+    fast = {name: FAST_PARAMS_BY_FAMILY.get(get_method(name).family) for name in methods}
+    return tuple((name, p) for name, p in fast.items() if p is not None)
 
 
 def sweep_results(split, settings: SweepSettings) -> pd.DataFrame | None:

@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from fairkit.frontier import metric_column
-from fairkit.methods import METHODS
+from fairkit.frontier import UNFAIRNESS_AXES, metric_column
+from fairkit.methods import METHODS, role_of
 from fairkit.metrics import fairness_report
 from fairkit.sweep import predict_scores
 
@@ -24,7 +24,6 @@ from . import state
 
 W_UNFAIRNESS = "w.tradeoffs.unfairness"
 W_PERFORMANCE = "w.tradeoffs.performance"
-W_TOLERANCE_ON = "w.tradeoffs.tolerance_on"
 W_TOLERANCE = "w.tradeoffs.tolerance"
 W_PLOT_SPLIT = "w.tradeoffs.plot_split"
 W_METHOD = "w.tradeoffs.method"
@@ -41,10 +40,7 @@ PANEL_ROWS = [
     ("Accuracy", "accuracy", "overall"),
     ("Balanced accuracy", "balanced_accuracy", "overall"),
     ("ROC AUC", "roc_auc", "overall"),
-    ("Demographic parity difference", "demographic_parity_difference", "gap"),
-    ("Equal opportunity difference", "equal_opportunity_difference", "gap"),
-    ("Equalized odds difference", "equalized_odds_difference", "gap"),
-    ("1 - disparate impact ratio", "disparate_impact_gap", "gap"),
+    *((label, key, "gap") for key, label in UNFAIRNESS_AXES.items()),
     ("Largest group calibration error (ECE)", "max_group_ece", "gap"),
 ]
 _EVERYONE = "everyone"
@@ -64,7 +60,7 @@ def method_label(name: str) -> str:
     m = METHODS.get(name)
     if m is None:
         return name
-    return f"{m.title} (needs the attribute)" if m.needs_sensitive_at_predict else m.title
+    return f"{m.label} (needs the attribute)" if m.needs_sensitive_at_predict else m.label
 
 
 def etas_of(results: pd.DataFrame, method: str) -> list[float]:
@@ -83,11 +79,11 @@ def pick_run(results: pd.DataFrame, method: str, eta: float, current: str | None
 
 
 def baseline_row(results: pd.DataFrame, row: dict) -> dict | None:
-    """The unconstrained model to compare ``row`` with (same seed when possible).
+    """The baseline model (the registry's role "baseline") to compare ``row`` with (same seed when possible).
 
-    Without an unconstrained run in the sweep, the same method at eta = 0 stands in for it.
+    Without a baseline run in the sweep, the same method at eta = 0 stands in for it.
     """
-    for candidates in (results[results["method"] == "unconstrained"],
+    for candidates in (results[results["method"].map(role_of) == "baseline"],
                        results[(results["method"] == row["method"]) & (results["eta"] == 0)]):
         if not candidates.empty:
             same_seed = candidates[candidates["seed"] == row["seed"]]

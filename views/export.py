@@ -3,13 +3,13 @@
 import streamlit as st
 
 from fairkit.export import DecisionRecord
+from fairkit.methods import FAIRNESS_DEFINITIONS
 from ui import export as ue
 from ui import results as ur
 from ui import state
 from ui import tradeoffs as ut
 from ui.display import md
 
-FAIRNESS = ["demographic_parity", "equal_opportunity", "equalized_odds"]
 EXPORT = "fk.export"      # the last export of this session (see ui.export.export)
 PREVIEW = "fk.export_preview"  # (fingerprint of the answers, Markdown)
 
@@ -42,9 +42,9 @@ with left:
     intended_use = st.text_input("Intended use (who uses the predictions, for what)",
                                  key="w.export.intended_use")
 with right:
-    state.prepare_widget("w.export.fairness", settings.fairness, FAIRNESS)
-    fairness = st.selectbox("Fairness definition", FAIRNESS, key="w.export.fairness",
-                            format_func=lambda s: s.replace("_", " ").capitalize())
+    state.prepare_widget("w.export.fairness", settings.fairness, list(FAIRNESS_DEFINITIONS))
+    fairness = st.selectbox("Fairness definition", list(FAIRNESS_DEFINITIONS), key="w.export.fairness",
+                            format_func=lambda d: FAIRNESS_DEFINITIONS[d].label)
     state.prepare_widget("w.export.fairness_rationale", "")
     fairness_rationale = st.text_area("Why this fairness definition", height=80,
                                       key="w.export.fairness_rationale")

@@ -6,7 +6,7 @@ import streamlit as st
 
 from fairkit.audit import AuditLog, record_selection
 from fairkit.frontier import PERFORMANCE_AXES, UNFAIRNESS_AXES
-from fairkit.methods import METHODS
+from fairkit.methods import METHODS, role_of
 from fairkit.plots import frontier_figure
 from ui import results as ur
 from ui import state
@@ -60,7 +60,7 @@ def chooser(results, split, unfairness: str, performance: str, tolerance: float,
                                       help=f"eta = {METHODS[method].eta_meaning}.")
         else:
             eta = etas[0]
-            e_col.caption(f"{METHODS[method].title} is trained once (eta = {eta:g}).")
+            e_col.caption(f"{METHODS[method].label} is trained once (eta = {eta:g}).")
         row = ut.select_from_widgets(results, method, eta)
         fig = frontier_figure(results, unfairness=unfairness, performance=performance,
                               split=plot_split, selected_run=row["run_id"], tolerance=tolerance)
@@ -95,8 +95,9 @@ def _side_panel(results, split, row, unfairness, performance, tolerance):
     baseline = ut.baseline_row(results, row)
     show_table(ut.panel_table(metrics, row, baseline), alt=ut.METRICS_ALT)
     attr = metrics["test"]["attribute"]
-    base_text = ("the unconstrained network" if baseline and baseline["method"] == "unconstrained"
-                 else "this method at eta 0" if baseline else "no unconstrained run in this sweep")
+    is_baseline = baseline is not None and role_of(baseline["method"]) == "baseline"
+    base_text = (f"the {METHODS[baseline['method']].label.lower()}" if is_baseline
+                 else "this method at eta 0" if baseline else "no baseline run in this sweep")
     st.caption(f"Gaps across the groups of {md(attr)}. Brackets: 95% bootstrap intervals "
                f"({ut.N_BOOT} resamples). Change: test value minus that of {base_text}.")
     for note in metrics["test"]["notes"]:

@@ -2,14 +2,13 @@
 
 import streamlit as st
 
-from fairkit.methods import METHODS, eta_grid
+from fairkit.methods import DEFAULT_METHODS, FAIRNESS_DEFINITIONS, METHODS, eta_grid
 from fairkit.sweep import estimate_seconds
 from ui import results as ur
 from ui import state
 from ui.display import md
 from ui.jobs import SweepSettings, registry, result_store
 
-FAIRNESS = ["demographic_parity", "equal_opportunity", "equalized_odds"]
 GRID_MODES = ["Each method's recommended range", "Custom range for all methods"]
 
 st.title("Train")
@@ -32,25 +31,27 @@ if ur.fast_training():
 left, right = st.columns([3, 2])
 with left:
     names = list(METHODS)
-    state.prepare_widget("w.train.methods", ["unconstrained", "regularized", "threshold"], names,
-                         multi=True)
+    by_role = {r: [n for n in names if METHODS[n].role == r] for r in ("baseline", "reference")}
+    state.prepare_widget("w.train.methods", [*DEFAULT_METHODS, *by_role["reference"]], names, multi=True)
     methods = st.multiselect(
-        "Methods", names, key="w.train.methods", format_func=lambda n: METHODS[n].title,
-        help="The unconstrained network is the accuracy reference; the threshold post-processor is "
-             "the reference frontier (it needs the sensitive attribute at prediction time).",
+        "Methods", names, key="w.train.methods", format_func=lambda n: METHODS[n].label,
+        help=f"The accuracy baseline, trained once: {', '.join(by_role['baseline']) or 'none'}. The "
+             f"reference frontier: {', '.join(by_role['reference']) or 'none'} (it may need the "
+             "sensitive attribute at prediction time).",
     )
     for name in methods:
         m = METHODS[name]
-        st.caption(f"**{m.title}**: eta = {m.eta_meaning}.")
+        st.caption(f"**{m.label}**: eta = {m.eta_meaning}.")
         if len(split.train) < m.min_train_rows:
-            st.warning(f"{m.title} were measured to carry their fairness poorly to new rows below "
+            st.warning(f"{m.label} were measured to carry their fairness poorly to new rows below "
                        f"about {m.min_train_rows:,} training rows (this data has {len(split.train):,}): "
                        "they can close the gap on the training rows only. Judge them by their "
                        "validation points on the frontier.", icon=":material/warning:")
-    state.prepare_widget("w.train.fairness", FAIRNESS[0], FAIRNESS)
-    fairness = st.selectbox("Fairness definition the methods target", FAIRNESS,
-                            format_func=lambda s: s.replace("_", " ").capitalize(),
-                            key="w.train.fairness")
+    definitions = [d for d in FAIRNESS_DEFINITIONS if all(d in METHODS[m].fairness for m in methods)]
+    state.prepare_widget("w.train.fairness", (definitions or [None])[0], definitions)
+    fairness = st.selectbox("Fairness definition the methods target", definitions,
+                            format_func=lambda d: FAIRNESS_DEFINITIONS[d].label, key="w.train.fairness",
+                            help=" ".join(f"{d.label}: {d.description}" for d in FAIRNESS_DEFINITIONS.values()))
 with right:
     state.prepare_widget("w.train.grid_mode", GRID_MODES[0], GRID_MODES)
     grid_mode = st.radio("Eta grid", GRID_MODES, key="w.train.grid_mode")
@@ -75,6 +76,10 @@ with right:
 if not methods:
     st.warning("Choose at least one method.", icon=":material/warning:")
     st.stop()
+if fairness is None:
+    st.error("The chosen methods share no fairness definition; choose methods that can target the "
+             "same one.", icon=":material/error:")
+    st.stop()
 if custom and hi <= lo:
     st.error("The largest eta must be above the smallest.", icon=":material/error:")
     st.stop()
@@ -85,13 +90,13 @@ if custom:
     except ValueError as exc:
         st.error(md(exc), icon=":material/error:")
         st.stop()
-    etas = {m: grid for m in methods}
-else:
-    etas = {m: METHODS[m].grid(n_etas) for m in methods}
-# Methods with a bounded eta (reductions, threshold: a fraction in [0, 1]) keep their own grid.
-for m in methods:
-    if METHODS[m].eta_range[1] <= 1.0:
-        etas[m] = METHODS[m].grid(n_etas)
+# A method with a bounded eta (a fraction in [0, 1], say) keeps its own grid: the custom range is
+# mapped onto it rather than refused.
+etas = {m: grid if custom and not METHODS[m].eta_bounded else METHODS[m].grid(n_etas) for m in methods}
+bounded = [METHODS[m] for m in methods if METHODS[m].eta_bounded and METHODS[m].sweeps_eta]
+if custom and bounded:
+    st.caption("Methods with a bounded eta keep their own range: "
+               + ", ".join(f"{m.label} {m.valid_range}" for m in bounded) + ".")
 
 settings = SweepSettings(methods=tuple(methods), etas=tuple((m, tuple(etas[m])) for m in methods),
                          seeds=tuple(range(int(n_seeds))), fairness=fairness, n_jobs=int(n_jobs),
@@ -104,7 +109,7 @@ st.markdown(f"**{est['runs']} runs** ({est['cached']} already stored, {est['to_t
             f"Estimated time: **{when}**.")
 with st.expander("Eta values per method"):
     for m, grid in settings.etas:
-        st.markdown(f"- {METHODS[m].title}: {', '.join(f'{e:g}' for e in grid)}")
+        st.markdown(f"- {METHODS[m].label}: {', '.join(f'{e:g}' for e in grid)}")
 
 key = settings.key(split)
 if st.session_state.get(ur.SWEEP_KEY) is None and est["runs"] and not est["to_train"]:
@@ -159,9 +164,9 @@ if shown is not None:
         st.info("The results below are from the last sweep you ran; press **Run sweep** to train "
                 "the settings above.", icon=":material/info:")
     st.success(f"{len(results)} runs ready.", icon=":material/check_circle:")
-    cols = ["method", "eta", "seed", "val_accuracy", "val_demographic_parity_difference",
-            "test_accuracy", "test_demographic_parity_difference", "needs_sensitive_at_predict",
-            "fit_seconds"]
+    gap = FAIRNESS_DEFINITIONS[shown_settings.fairness].gap_metric
+    cols = ["method", "eta", "seed", "val_accuracy", f"val_{gap}", "test_accuracy", f"test_{gap}",
+            "needs_sensitive_at_predict", "fit_seconds"]
     st.dataframe(results[[c for c in cols if c in results]].sort_values(["method", "eta"]),
                  hide_index=True, width="stretch")
     st.page_link("views/tradeoffs.py", label="Compare the trade-offs",
