@@ -1,4 +1,4 @@
-"""Cached wrappers around the engine's data functions, and group summaries for display.
+"""Cached wrappers around the engine's data functions, and group summaries as display text.
 
 Streamlit reruns the page script on every click, so anything slower than a few milliseconds is
 cached here. Cache keys are explicit strings (``source`` below: ``"bundled:adult"`` or
@@ -15,13 +15,12 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from fairkit.data import DataError, DatasetSpec, Problem, binary_target, read_table, validate
+from fairkit.data import DataError, DatasetSpec, Problem, read_table, validate
 from fairkit.datasets import DatasetInfo, list_datasets, load_dataset
-from fairkit.groups import SEP, group_labels
+from fairkit.groups import MIN_GROUP_SIZE
+from fairkit.groups import group_summaries as engine_group_summaries
 from fairkit.split import frame_hash
 
-MIN_GROUP_SIZE = 30
-"""Groups smaller than this are flagged (the engine's default for ``validate``)."""
 PREVIEW_ROWS = 100
 
 
@@ -119,65 +118,12 @@ def guess_spec(frame: pd.DataFrame, name: str) -> DatasetSpec:
 
 # --------------------------------------------------------------------------- group summaries
 
-def group_levels(sensitive: list) -> list[list]:
-    """Each sensitive column alone, then all of them together (when there are several)."""
-    levels = [[c] for c in sensitive]
-    if len(sensitive) > 1:
-        levels.append(list(sensitive))
-    return levels
-
-
-def group_summary(frame: pd.DataFrame, spec: DatasetSpec, columns: list,
-                  min_size: int = MIN_GROUP_SIZE) -> pd.DataFrame:
-    """Size, share and base rate of each group of ``columns`` (an intersection when several).
-
-    Rows without an outcome are left out when the target is usable, as they are in training.
-
-    Returns
-    -------
-    DataFrame with columns group, rows, share, positive_rate, small
-        Largest group first. ``positive_rate`` (share of rows with the positive label) is NaN
-        when the target or positive label is not usable; ``small`` is ``rows < min_size``.
-    """
-    y = None
-    if spec.target in frame.columns and frame[spec.target].notna().any():
-        try:
-            y = binary_target(frame, spec)
-        except (DataError, KeyError, TypeError, ValueError):
-            y = None
-    rows = frame if y is None else frame[y >= 0]
-    labels = group_labels(rows[list(columns)]).to_numpy(dtype=object)
-    out = pd.Series(labels).value_counts().rename_axis("group").reset_index(name="rows")
-    out["share"] = out["rows"] / max(len(rows), 1)
-    if y is not None:
-        known = y[y >= 0]
-        rate = pd.Series(known).groupby(labels).mean()
-        out["positive_rate"] = out["group"].map(rate).astype(float)
-    else:
-        out["positive_rate"] = np.nan
-    out["small"] = out["rows"] < min_size
-    return out.sort_values(["rows", "group"], ascending=[False, True], ignore_index=True)
-
-
 @st.cache_data(show_spinner=False, max_entries=64)
 def group_summaries(source: str, spec: dict, _frame: pd.DataFrame,
                     min_size: int = MIN_GROUP_SIZE) -> dict[str, pd.DataFrame]:
-    """:func:`group_summary` for every level of ``spec["sensitive"]``, keyed by level name
-    (``"sex"``, ``"race"``, ``"sex & race"``); cached per source and spec."""
-    s = DatasetSpec.from_dict(spec)
-    present = [c for c in s.sensitive if c in _frame.columns and c != s.target]
-    return {SEP.join(map(str, cols)): group_summary(_frame, s, cols, min_size)
-            for cols in group_levels(present)}
-
-
-def overall_positive_rate(frame: pd.DataFrame, spec: DatasetSpec) -> float | None:
-    """Share of rows (with an outcome) that have the positive label, or None if not usable."""
-    try:
-        y = binary_target(frame, spec)
-    except (DataError, KeyError, TypeError, ValueError):
-        return None
-    known = y[y >= 0]
-    return float(known.mean()) if len(known) else None
+    """:func:`fairkit.groups.group_summaries` of table ``source`` for ``spec`` (a
+    ``DatasetSpec.to_dict()``), cached per source and spec."""
+    return engine_group_summaries(_frame, DatasetSpec.from_dict(spec), min_size)
 
 
 def format_summary(summary: pd.DataFrame, min_size: int = MIN_GROUP_SIZE) -> pd.DataFrame:

@@ -60,8 +60,6 @@ class SweepJob:
     status: str = "running"
     done: int = 0
     total: int = 0
-    started: float = field(default_factory=time.time)
-    finished: float | None = None
     error: str | None = None
     result: object = field(default=None, repr=False)
     _cancel: threading.Event = field(default_factory=threading.Event, repr=False)
@@ -94,16 +92,10 @@ class SweepJob:
             self.error = f"{type(exc).__name__}: {exc}"
             traceback.print_exc()
             self.status = "failed"
-        finally:
-            self.finished = time.time()
 
     def cancel(self) -> None:
         """Ask the sweep to stop after the run in progress (finished runs stay stored)."""
         self._cancel.set()
-
-    @property
-    def elapsed(self) -> float:
-        return (self.finished or time.time()) - self.started
 
     def seconds_left(self) -> float | None:
         """Estimated time left from the pace of the runs trained so far (None before the first)."""

@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from fairkit.groups import positive_rate
 from ui import controls, state
 from ui import data as ud
 from ui.display import md, show_group_summaries, show_problems
@@ -41,7 +42,7 @@ else:
         st.info("Choose at least one sensitive attribute to see its groups.",
                 icon=":material/groups:")
     else:
-        rate = ud.overall_positive_rate(frame, spec)
+        rate = positive_rate(frame, spec)
         if rate is not None:
             st.caption(f"Positive rate overall: {rate:.1%} of rows have "
                        f"{md(spec.target)} = {md(spec.positive_label)}. Groups smaller than "

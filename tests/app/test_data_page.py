@@ -9,7 +9,8 @@ from streamlit.testing.v1 import AppTest
 from fairkit.data import DataError
 from ui import state
 from ui.controls import BUNDLED, UPLOAD
-from ui.data import format_summary, group_summary, read_upload
+from fairkit.groups import group_summaries, positive_rate
+from ui.data import format_summary, read_upload
 from ui.display import md
 
 TIMEOUT = 60  # seconds per run; the first run imports pandas, sklearn and the engine
@@ -200,24 +201,33 @@ def test_read_upload_reads_and_refuses():
         read_upload(RAGGED_CSV.encode(), "broken.csv")
 
 
-def test_group_summary_flags_small_groups_and_base_rates():
+def test_group_summaries_flag_small_groups_and_base_rates():
     from fairkit.data import DatasetSpec
 
     frame = pd.DataFrame({
-        "g": ["a"] * 40 + ["b"] * 5,
-        "h": ["x", "y"] * 22 + ["x"],
-        "y": [1, 0, 0, 0] * 10 + [1] * 5,
+        "g": ["a"] * 40 + ["b"] * 5 + ["a"],
+        "h": ["x", "y"] * 22 + ["x", "y"],
+        "y": [1, 0, 0, 0] * 10 + [1] * 5 + [None],  # the last row has no outcome: left out
     })
     spec = DatasetSpec(target="y", positive_label=1, sensitive=["g", "h"])
-    s = group_summary(frame, spec, ["g"]).set_index("group")
+    tables = group_summaries(frame, spec)
+    assert list(tables) == ["g", "h", "g & h"]
+    s = tables["g"].set_index("group")
     assert s.loc["a", "rows"] == 40 and s.loc["b", "rows"] == 5
+    assert s.loc["a", "share"] == pytest.approx(40 / 45)
     assert s.loc["a", "positive_rate"] == pytest.approx(0.25)
     assert s.loc["b", "positive_rate"] == pytest.approx(1.0)
     assert bool(s.loc["b", "small"]) and not bool(s.loc["a", "small"])
-    inter = group_summary(frame, spec, ["g", "h"])
+    inter = tables["g & h"]
     assert set(inter["group"]) == {"a & x", "a & y", "b & x", "b & y"}
+    assert list(inter["rows"]) == sorted(inter["rows"], reverse=True)
+    assert positive_rate(frame, spec) == pytest.approx(15 / 45)
     shown = format_summary(inter)
     assert (shown["Note"] != "").all()  # every intersection is under 30 rows
+    # Before the target is usable, sizes are still summarised (every row), without rates.
+    no_target = group_summaries(frame, spec.replace(target="outcome"))
+    assert no_target["g"]["rows"].sum() == 46 and no_target["g"]["positive_rate"].isna().all()
+    assert positive_rate(frame, spec.replace(target="outcome")) is None
 
 
 def test_md_escapes_user_text():
