@@ -129,6 +129,19 @@ def test_roles_families_and_batching_of_the_built_in_methods():
     assert role_of("fairlearn_eg") == "method"  # a benchmark table's foreign rows
 
 
+def test_the_batchable_flag_decides_stacked_training(tiny_split):
+    """The same network registered as not batchable trains its etas one by one."""
+    fast = {"max_epochs": 2, "hidden_layer_sizes": ()}
+    register(dataclasses.replace(get_method("regularized"), name="one_by_one", batchable=False))
+    try:
+        res = run_sweep(tiny_split, ["regularized", "one_by_one"], [0.0, 1.0],
+                        params={"regularized": fast, "one_by_one": fast})
+    finally:
+        unregister("one_by_one")
+    batched = res.results.groupby("method")["batched_with"].max()
+    assert batched["regularized"] == 2 and batched["one_by_one"] == 1
+
+
 def test_method_definitions_are_checked_when_made():
     with pytest.raises(ValueError, match="role"):
         dataclasses.replace(TOY, role="candidate")
