@@ -112,12 +112,10 @@ def _inputs(y_true, y_score, sensitive, sample_weight, pos_label):
     return y, P, _group_frame(sensitive, len(y)), w
 
 
-def _overall(y, P, w, threshold, n_bins) -> dict:
-    """Overall metrics of K models (arrays of shape (K,)), on the kernel with one all-rows group."""
+def _overall(y, P, w, gs: stats.GroupSums) -> dict:
+    """Overall metrics of K models (arrays of shape (K,)) from the kernel sums of a grouping."""
     n = len(y)
-    gs = stats.group_sums(y, P, np.zeros(n, dtype=np.int64), 1, threshold=threshold, sample_weight=w,
-                          n_bins=n_bins)
-    r = {k: v[0, :, 0] for k, v in stats.group_rates(gs).items()}
+    r = {k: v[0, :, 0] for k, v in stats.group_rates(gs.total()).items()}
     K = P.shape[0]
     both = 0 < y.sum() < n
     ww = np.ones(n) if w is None else w
@@ -206,7 +204,6 @@ def fairness_report(
         gap_min_group_size = min_group_size
     y, P, frame, w = _inputs(y_true, y_score, sensitive, sample_weight, pos_label)
     overall = {"n": int(len(y)), "threshold": float(threshold)}
-    overall.update({k: float(v[0]) for k, v in _overall(y, P, w, threshold, n_bins).items()})
 
     R = stats.bootstrap_weights(len(y), n_boot, random_state) if n_boot > 0 else None
     group_tables, gap_rows, dropped = [], [], []
@@ -214,6 +211,8 @@ def fairness_report(
         enc = level.encoding
         gs = stats.group_sums(y, P, enc.codes, enc.n_groups, threshold=threshold, sample_weight=w,
                               n_bins=n_bins)
+        if "accuracy" not in overall:  # every row is in one group of a level: its total is everyone
+            overall.update({k: float(v[0]) for k, v in _overall(y, P, w, gs).items()})
         include = stats.gap_groups(gs.rows, gap_min_group_size)
         rates = {k: v[0, 0] for k, v in stats.group_rates(gs).items()}
         gaps = {k: float(v[0, 0]) for k, v in stats.group_gaps(stats.group_rates(gs), include).items()}
@@ -309,9 +308,9 @@ def summary_metrics(
     if gap_min_group_size is None:
         gap_min_group_size = min_group_size
     y, P, frame, w = _inputs(y_true, y_scores, sensitive, sample_weight, pos_label)
-    overall = _overall(y, P, w, threshold, n_bins)
     enc = encode_groups(frame)  # the finest grouping: the intersection when there are several
     gs = stats.group_sums(y, P, enc.codes, enc.n_groups, threshold=threshold, sample_weight=w, n_bins=n_bins)
+    overall = _overall(y, P, w, gs)
     include = stats.gap_groups(gs.rows, gap_min_group_size)
     gaps = {k: v[0] for k, v in stats.group_gaps(stats.group_rates(gs), include).items()}
     table = {**overall, **gaps}
