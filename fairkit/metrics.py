@@ -41,7 +41,9 @@ class FairnessReport:
     ----------
     overall : dict
         accuracy, balanced_accuracy, roc_auc, log_loss, brier, precision, selection_rate, ece,
-        n, threshold (weighted when sample weights were given).
+        n, threshold (weighted when sample weights were given); with ``n_boot > 0`` also
+        ``<metric>_low`` / ``<metric>_high`` for accuracy, selection_rate and precision (Wilson)
+        and balanced_accuracy and ece (the kernel's bootstrap).
     by_group : DataFrame
         One row per (attribute, group): n (rows), base_rate, selection_rate, tpr, fpr, precision,
         accuracy, ece, small (bool), in_gaps (bool), too_few (the rates whose denominator has
@@ -235,9 +237,11 @@ def fairness_report(
             boot = stats.group_sums(y, P, enc.codes, enc.n_groups, threshold=threshold, sample_weight=w,
                                     n_bins=n_bins, resample=R)
             brates = stats.group_rates(boot)
-            lo, hi = stats.recentred_interval(rates["ece"], brates["ece"][:, 0])
+            lo, hi = stats.recentred_interval(rates["ece"], brates["ece"][:, 0], ci)
             enough = ~few["ece"]
             table["ece_low"], table["ece_high"] = np.where(enough, lo, np.nan), np.where(enough, hi, np.nan)
+            if "accuracy_low" not in overall:
+                overall.update(_overall_intervals(gs, boot, overall, ci))
             bgaps = stats.group_gaps(brates, include)
             for k, v in bgaps.items():
                 lo, hi = stats.recentred_interval(gaps[k], v[:, 0], ci)
@@ -252,6 +256,21 @@ def fairness_report(
     calibration = reliability_curve(y, P[0], finest.names[finest.codes], n_bins=n_bins, sample_weight=w)
     return FairnessReport(overall=overall, by_group=by_group, gaps=gaps, calibration=calibration,
                           n_boot=n_boot, notes=_notes(by_group, left, min_group_size), left_out=left)
+
+
+def _overall_intervals(gs: stats.GroupSums, boot: stats.GroupSums, overall: dict, ci: float) -> dict:
+    """Intervals of the overall rates: Wilson for proportions, the kernel's bootstrap for the rest."""
+    out = {}
+    wilson = stats.rate_intervals(gs.total(), ci)
+    for name in ("accuracy", "selection_rate", "precision"):
+        lo, hi = wilson[name]
+        out[f"{name}_low"], out[f"{name}_high"] = float(lo[0, 0]), float(hi[0, 0])
+    r = stats.group_rates(boot.total())
+    reps = {"balanced_accuracy": (r["tpr"] + 1 - r["fpr"]) / 2, "ece": r["ece"]}
+    for name, rep in reps.items():
+        lo, hi = stats.recentred_interval(overall[name], rep[:, 0, 0], ci)
+        out[f"{name}_low"], out[f"{name}_high"] = float(lo), float(hi)
+    return out
 
 
 def _notes(by_group: pd.DataFrame, left: pd.DataFrame, min_group_size: int) -> list[str]:

@@ -416,3 +416,17 @@ def test_one_number_has_one_value_in_every_route(case, weighted):
 
 
 OVERALL_METRICS_CHECKED = ["accuracy", "balanced_accuracy", "roc_auc", "log_loss", "brier", "selection_rate"]
+
+
+def test_overall_intervals_come_from_the_kernel():
+    rng = np.random.default_rng(4)
+    n = 500
+    y, p, g = rng.integers(0, 2, n), rng.random(n), rng.choice(["a", "b"], n)
+    r = fairness_report(y, p, g, n_boot=100)
+    # Accuracy's interval is the Wilson interval of a single group holding everyone.
+    whole = fairness_report(y, p, ["all"] * n, n_boot=100).by_group.iloc[0]
+    assert r.overall["accuracy_low"] == pytest.approx(whole["accuracy_low"])
+    assert r.overall["accuracy_high"] == pytest.approx(whole["accuracy_high"])
+    for k in ("accuracy", "selection_rate", "precision", "balanced_accuracy", "ece"):
+        assert r.overall[f"{k}_low"] <= r.overall[k] <= r.overall[f"{k}_high"], k
+        assert r.overall[f"{k}_high"] - r.overall[f"{k}_low"] > 0.01, k
