@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import copy
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fairkit.estimators._torch_base import TorchFairClassifierBase, TrainData, make_mlp
+from fairkit.estimators._torch_base import TorchFairClassifierBase, TrainData, accuracy, make_mlp
 from fairkit.losses import weighted_bce_with_logits
 
 
@@ -169,20 +171,11 @@ verbose
         if not self.adversary_lr > 0:
             raise ValueError(f"adversary_lr must be positive, got {self.adversary_lr!r}")
 
-    def _modules(self) -> dict:
-        mods = {"module_": self.module_}
-        if self.adversary_ is not None:
-            mods["adversary_"] = self.adversary_
-        return mods
+    _training_attrs = ("_nets", "_adv_optimizer", "_grl")
 
-    def _setup(self, train: TrainData, seed: int, warm: bool) -> None:
-        if not warm:
-            # Predictor first, from the same seed as the other estimators: at eta=0 it is the
-            # very network a plain fit would train.
-            self.module_ = self._new_module(train.X.shape[1], self.hidden_layer_sizes, 1, seed)
-        self.module_.train()
-        self._optimizer = torch.optim.Adam(self.module_.parameters(), lr=self.lr,
-                                           weight_decay=self.weight_decay)
+    def _setup(self, models, train: TrainData, seed: int) -> None:
+        # The predictor is built by fit_models from the same seed as the other estimators: at
+        # eta=0 it is the very network a plain fit would train.
         self.adversary_ = None
         self._grl = GradientReversalLayer(self.eta)
         if train.has_groups:
@@ -220,46 +213,43 @@ verbose
         adv_loss, adv_acc = self._adversary_terms(logits, data)
         return bce, adv_loss, adv_acc
 
-    def _train_batch(self, batch: TrainData, epoch: int) -> dict:
-        self._optimizer.zero_grad(set_to_none=True)
-        logits = self.module_(batch.X).reshape(-1)
-        bce, adv_loss, adv_acc = self._terms(logits, batch)
+    def _batch_loss(self, logits, batch: TrainData):
+        bce, adv_loss, adv_acc = self._terms(logits[:, 0], batch)
+        b = bce.detach()
         if adv_loss is None:
-            bce.backward()
-            self._clip(self.module_.parameters())
-            self._optimizer.step()
-            return {"loss": float(bce.detach()), "bce": float(bce.detach()), "fairness": 0.0}
+            return bce.reshape(1), {"loss": b, "bce": b, "fairness": torch.zeros_like(b)}
         self._adv_optimizer.zero_grad(set_to_none=True)
+        a = adv_loss.detach()
         # The reversal layer turns this sum into min over the adversary, max over the predictor.
-        (bce + adv_loss).backward()
-        self._clip(self.module_.parameters())
-        self._clip(self.adversary_.parameters())
-        self._optimizer.step()
-        self._adv_optimizer.step()
-        a = float(adv_loss.detach())
-        b = float(bce.detach())
-        return {"loss": b - self.eta * a, "bce": b, "fairness": a, "adversary_loss": a,
-                "adversary_accuracy": float(adv_acc)}
+        return (bce + adv_loss).reshape(1), {
+            "loss": b - self.eta * a, "bce": b, "fairness": a, "adversary_loss": a,
+            "adversary_accuracy": adv_acc.detach()}
 
-    def _validation_metrics(self, val: TrainData) -> dict:
-        self.module_.eval()
-        with torch.no_grad():
-            logits = self.module_(val.X).reshape(-1)
-            bce, adv_loss, adv_acc = self._terms(logits, val)
-            acc = ((logits > 0).float() == val.y).float().mul(val.w).sum() / val.w.sum()
-        self.module_.train()
-        out = {"bce": float(bce), "accuracy": float(acc)}
+    def _after_step(self) -> None:
+        if self.adversary_ is not None:
+            self._clip(self.adversary_.parameters())
+            self._adv_optimizer.step()
+
+    def _validation_metrics(self, logits, val: TrainData) -> list:
+        logits = logits[:, 0]
+        bce, adv_loss, adv_acc = self._terms(logits, val)
+        out = {"bce": float(bce), "accuracy": accuracy(logits, val)}
         out["loss"] = float(bce) if adv_loss is None else float(bce) - self.eta * float(adv_loss)
         if adv_loss is not None:
             out["adversary_loss"] = float(adv_loss)
             out["adversary_accuracy"] = float(adv_acc)
-        return out
+        return [out]
 
-    def _select_final_state(self, best_state) -> None:
-        super()._select_final_state(best_state)
-        for attr in ("_optimizer", "_adv_optimizer", "_grl"):
-            if hasattr(self, attr):
-                delattr(self, attr)
-        self.module_.eval()
+    def _snapshot(self) -> dict:
+        state = super()._snapshot()
+        if self.adversary_ is not None:
+            state["adversary_"] = copy.deepcopy(self.adversary_.state_dict())
+        return state
+
+    def _restore_extras(self, state: dict) -> None:
+        if self.adversary_ is not None:
+            self.adversary_.load_state_dict(state["adversary_"])
+
+    def _finish(self, models) -> None:
         if self.adversary_ is not None:
             self.adversary_.eval()

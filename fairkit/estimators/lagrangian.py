@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from fairkit.estimators._torch_base import TorchFairClassifierBase, TrainData
+from fairkit.estimators._torch_base import TorchFairClassifierBase, TrainData, accuracy, decisions
 from fairkit.groups import GroupLevel, encode_groups
 from fairkit.losses import (
     FalsePositiveRate,
@@ -263,10 +263,10 @@ verbose
             raise ValueError(f"temperature must be positive, got {self.temperature!r}")
         self._constraints = []
 
-    def _setup(self, train: TrainData, seed: int, warm: bool) -> None:
-        if not warm:
-            self.module_ = self._new_module(train.X.shape[1], self.hidden_layer_sizes, 1, seed)
-        self.module_.train()
+    _training_attrs = ("_nets", "_constraints", "_active", "_bounds", "_lambda", "_dual_optimizer",
+                       "_selection", "_train_for_report", "_kept_multipliers")
+
+    def _setup(self, models, train: TrainData, seed: int) -> None:
         cons = self._constraints if train.has_groups else []
         # eta=0 makes every bound infinite: such constraints are dropped, not multiplied by 0.
         self._active = [c for c in cons if math.isfinite(self._effective_bound(c))]
@@ -274,14 +274,13 @@ verbose
                                     dtype=torch.float32, device=self._device())
         self._lambda = torch.zeros(len(self._active), dtype=torch.float32, device=self._device(),
                                    requires_grad=True)
-        self._optimizer = torch.optim.Adam(self.module_.parameters(), lr=self.lr,
-                                           weight_decay=self.weight_decay)
         # dual_lr is per epoch: spread over the epoch's batches so the multipliers move at the
         # same pace whatever the data size (small data has few steps per epoch).
         n_batches = max(1, math.ceil(len(train) / self.batch_size))
         self._dual_optimizer = torch.optim.SGD([self._lambda], lr=self.dual_lr / n_batches,
                                                maximize=True)
-        self._selection = None  # (key, epoch, weights, multipliers) of the best iterate
+        self._selection = None  # (key, epoch, state, multipliers) of the best iterate
+        self._train_for_report = train
         self.constraints_ = [
             {"name": c.name, "type": c.type, "columns": list(c.columns or []), "bound": c.bound,
              "effective_bound": self._effective_bound(c)}
@@ -291,7 +290,7 @@ verbose
     def _gaps(self, logits, data: TrainData, hard: bool) -> torch.Tensor:
         """Gap of each active constraint on ``data`` (smooth or hard decisions)."""
         if hard:
-            scores = (logits.detach() > 0).to(logits.dtype)
+            scores = decisions(logits.detach())
         else:
             scores = torch.sigmoid(logits / self.temperature)
         gaps = []
@@ -305,51 +304,45 @@ verbose
     def _bce(self, logits, data: TrainData) -> torch.Tensor:
         return weighted_bce_with_logits(logits, data.y, data.w)
 
-    def _train_batch(self, batch: TrainData, epoch: int) -> dict:
-        self._optimizer.zero_grad(set_to_none=True)
-        self._dual_optimizer.zero_grad(set_to_none=True)
-        logits = self.module_(batch.X).reshape(-1)
+    def _batch_loss(self, logits, batch: TrainData):
+        logits = logits[:, 0]
         bce = self._bce(logits, batch)
         if not self._active:
-            bce.backward()
-            self._clip(self.module_.parameters())
-            self._optimizer.step()
-            return {"loss": float(bce.detach()), "primal_loss": float(bce.detach())}
+            return bce.reshape(1), {"loss": bce.detach(), "primal_loss": bce.detach()}
         smooth_violation = self._gaps(logits, batch, hard=False) - self._bounds
         lagrangian = bce + (self._lambda.detach() * smooth_violation).sum()
-        lagrangian.backward()
         if self.dual_signal == "hard":
             dual_grad = self._gaps(logits, batch, hard=True) - self._bounds
         else:
             dual_grad = smooth_violation.detach()
         self._lambda.grad = dual_grad.detach().clone()
-        self._clip(self.module_.parameters())
-        self._optimizer.step()
-        self._dual_optimizer.step()
-        with torch.no_grad():
-            self._lambda.clamp_(min=0.0)  # projection onto the feasible multipliers
-        return {"loss": float(lagrangian.detach()), "primal_loss": float(bce.detach())}
+        return lagrangian.reshape(1), {"loss": lagrangian.detach(), "primal_loss": bce.detach()}
 
-    def _train_state(self, data: TrainData):
+    def _after_step(self) -> None:
+        if self._active:
+            self._dual_optimizer.step()
+            with torch.no_grad():
+                self._lambda.clamp_(min=0.0)  # projection onto the feasible multipliers
+
+    def _train_state(self, logits, data: TrainData):
+        """Cross-entropy and hard-decision gaps of ``logits`` (shape ``(n,)``) on ``data``."""
         with torch.no_grad():
-            logits = self.module_(data.X).reshape(-1)
             return self._bce(logits, data), self._gaps(logits, data, hard=True)
 
-    def _end_epoch(self, epoch: int, train: TrainData, record: dict) -> dict:
-        out: dict = {}
+    def _end_epoch(self, epoch: int, train: TrainData, records: list) -> None:
+        (record,) = records
         if not self._active:
-            out["fairness"] = 0.0
-            return out
-        self.module_.eval()
-        bce, gaps = self._train_state(train)
-        self.module_.train()
+            record["fairness"] = 0.0
+            return
+        with torch.no_grad():
+            bce, gaps = self._train_state(self._nets.forward(train.X)[:, 0], train)
         violation = (gaps - self._bounds).cpu().numpy().astype(float)
         lam = self._lambda.detach().cpu().numpy().astype(float)
-        out["fairness"] = float(violation.max())
+        record["fairness"] = float(violation.max())
         for c, g, v, m in zip(self._active, gaps.cpu().numpy(), violation, lam):
-            out[f"gap:{c.name}"] = float(g)
-            out[f"violation:{c.name}"] = float(v)
-            out[f"multiplier:{c.name}"] = float(m)
+            record[f"gap:{c.name}"] = float(g)
+            record[f"violation:{c.name}"] = float(v)
+            record[f"multiplier:{c.name}"] = float(m)
         if self.iterate == "best":
             worst = float(violation.max())
             # Prefer iterates meeting every bound exactly, then within the tolerance (lowest
@@ -361,47 +354,42 @@ verbose
             else:
                 key = (2, worst)
             if self._selection is None or key < self._selection[0]:
-                self._selection = (key, len(self.history_), self._snapshot(), lam)
-        return out
+                self._selection = (key, record["epoch"], self._snapshot(), lam)
 
-    def _validation_metrics(self, val: TrainData) -> dict:
-        self.module_.eval()
-        with torch.no_grad():
-            logits = self.module_(val.X).reshape(-1)
-            bce = self._bce(logits, val)
-            out = {"primal_loss": float(bce)}
-            loss = float(bce)
-            if self._active:
-                viol = (self._gaps(logits, val, hard=True) - self._bounds).cpu().numpy()
-                lam = self._lambda.detach().cpu().numpy()
-                loss += float((lam * np.maximum(viol, 0)).sum())
-                for c, v in zip(self._active, viol):
-                    out[f"violation:{c.name}"] = float(v)
-            acc = ((logits > 0).float() == val.y).float().mul(val.w).sum() / val.w.sum()
-        self.module_.train()
+    def _validation_metrics(self, logits, val: TrainData) -> list:
+        logits = logits[:, 0]
+        bce = self._bce(logits, val)
+        out = {"primal_loss": float(bce)}
+        loss = float(bce)
+        if self._active:
+            viol = (self._gaps(logits, val, hard=True) - self._bounds).cpu().numpy()
+            lam = self._lambda.detach().cpu().numpy()
+            loss += float((lam * np.maximum(viol, 0)).sum())
+            for c, v in zip(self._active, viol):
+                out[f"violation:{c.name}"] = float(v)
         out["loss"] = loss
-        out["accuracy"] = float(acc)
-        return out
+        out["accuracy"] = accuracy(logits, val)
+        return [out]
 
-    def _select_final_state(self, best_state) -> None:
-        lam = self._lambda.detach().cpu().numpy()
+    def _final_states(self, best: list) -> list:
+        self._kept_multipliers = self._lambda.detach().cpu().numpy()
         if self.iterate == "best" and self._selection is not None:
-            _, self.best_epoch_, state, lam = self._selection
-            self._restore(state)
-        else:
-            super()._select_final_state(best_state)
-        self.module_.eval()
+            _, epoch, state, self._kept_multipliers = self._selection
+            return [(state, epoch)]
+        return best
+
+    def _finish(self, models) -> None:
         # The multipliers reported are those of the kept iterate.
-        self.multipliers_ = {c.name: float(v) for c, v in zip(self._active, lam)}
+        self.multipliers_ = {c.name: float(v) for c, v in zip(self._active, self._kept_multipliers)}
         self._report_violations()
-        for attr in ("_optimizer", "_dual_optimizer", "_lambda", "_selection", "_bounds"):
-            delattr(self, attr)
 
     def _report_violations(self) -> None:
         self.violations_ = {}
         if not self._active:
             return
-        _, gaps = self._train_state(self._train_for_report)
+        data = self._train_for_report
+        with torch.no_grad():
+            _, gaps = self._train_state(self.module_(data.X).reshape(-1), data)
         missed = []
         for c, g in zip(self._active, gaps.cpu().numpy()):
             eff = self._effective_bound(c)
@@ -415,14 +403,5 @@ verbose
                 + "; ".join(missed)
                 + ". Train longer (max_epochs), raise dual_lr, or loosen the bound.",
                 UserWarning,
-                stacklevel=6,  # point at the caller of fit()
+                stacklevel=6,  # the caller of fit (via _finish, _train, fit_models, fit)
             )
-
-    def _fit_loop(self, train, val, strata, rng) -> None:
-        self._train_for_report = train
-        try:
-            super()._fit_loop(train, val, strata, rng)
-        finally:
-            for attr in ("_train_for_report", "_constraints", "_active"):
-                if hasattr(self, attr):
-                    delattr(self, attr)

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from torch.func import vmap
+from torch.nn import functional as F
 
-from fairkit.estimators._torch_base import TorchFairClassifierBase, TrainData
+from fairkit.estimators._torch_base import TorchFairClassifierBase, TrainData, accuracy
 from fairkit.losses import (
     FAIRNESS_LOSSES,
     FairnessRegularizerLoss,
     IntersectionalFairnessLoss,
     Membership,
     make_fairness_loss,
+    weighted_bce_with_logits,
 )
 
 
@@ -185,45 +188,58 @@ class FairRegularizedClassifier(TorchFairClassifierBase):
 
     # ------------------------------------------------------------------ hooks
 
-    def _setup(self, train: TrainData, seed: int, warm: bool) -> None:
-        if not warm:
-            self.module_ = self._new_module(train.X.shape[1], self.hidden_layer_sizes, 1, seed)
-        self.module_.train()
-        self._objective = self._build_objective(train)
-        self._optimizer = torch.optim.Adam(self.module_.parameters(), lr=self.lr,
-                                           weight_decay=self.weight_decay)
+    #: The fairness losses score K models at once, so K etas train in one pass
+    #: (:func:`fairkit.estimators.batched.fit_eta_batch`).
+    _max_models = 64
+
+    _training_attrs = ("_nets", "_objectives", "_fair_loss", "_known", "_eta_now")
+
+    def _setup(self, models, train: TrainData, seed: int) -> None:
+        self._objectives = [m._build_objective(train) for m in models]
+        self._fair_loss = self._objectives[0].fairness_loss  # identical for every eta
+        # Codes were checked once on the whole training set; batches skip the per-step check.
+        self._known = [bool((lv.encoding.codes >= 0).all()) for lv in train.levels]
 
     def _start_epoch(self, epoch: int) -> None:
-        self._objective.set_epoch(epoch)
+        for obj in self._objectives:
+            obj.set_epoch(epoch)
+        self._eta_now = torch.tensor([obj.current_eta for obj in self._objectives],
+                                     dtype=torch.float32, device=self._device())
 
-    def _train_batch(self, batch: TrainData, epoch: int) -> dict:
-        self._optimizer.zero_grad(set_to_none=True)
-        logits = self.module_(batch.X).reshape(-1)
-        terms = self._objective.terms(logits, batch.y, self._memberships(batch), batch.w)
-        terms["loss"].backward()
-        self._clip(self.module_.parameters())
-        self._optimizer.step()
-        return {k: float(v.detach()) for k, v in terms.items()}
+    def _batch_loss(self, logits, batch: TrainData):
+        yb, wb, fair_loss = batch.y, batch.w, self._fair_loss
+        mem = None
+        if batch.has_groups:
+            mem = [Membership.from_codes(g, lv.encoding.n_groups, k)
+                   for g, lv, k in zip(batch.groups, batch.levels, self._known)]
+        w_total = batch.w_sum if batch.w_sum is not None else wb.sum()
+        if fair_loss.supports_models:
+            # The losses take the K models along a second axis: a few vectorised ops per step
+            # instead of vmap's per-op batching.
+            bce = (wb[:, None] * (F.softplus(logits) - yb[:, None] * logits)).sum(0) / w_total
+            fair = (fair_loss.forward_models(logits, yb, mem, wb) if mem is not None
+                    else torch.zeros_like(bce))
+            loss = bce + self._eta_now * fair
+        else:
+            def model_loss(z, eta):
+                bce = weighted_bce_with_logits(z, yb, wb)
+                fair = fair_loss(z, yb, mem, wb) if mem is not None else bce.new_zeros(())
+                return bce + eta * fair, bce, fair
 
-    def _end_epoch(self, epoch: int, train: TrainData, record: dict) -> dict:
-        return {"eta": self._objective.current_eta}
+            loss, bce, fair = vmap(model_loss, in_dims=(1, 0))(logits, self._eta_now)
+        return loss, {"loss": loss.detach(), "bce": bce.detach(), "fairness": fair.detach()}
 
-    def _validation_metrics(self, val: TrainData) -> dict:
-        self.module_.eval()
-        with torch.no_grad():
-            logits = self.module_(val.X).reshape(-1)
-            terms = self._objective.terms(logits, val.y, self._memberships(val), val.w)
-            acc = ((logits > 0).float() == val.y).float().mul(val.w).sum() / val.w.sum()
-        self.module_.train()
-        out = {k: float(v) for k, v in terms.items()}
-        out["accuracy"] = float(acc)
+    def _end_epoch(self, epoch: int, train: TrainData, records: list) -> None:
+        for rec, obj in zip(records, self._objectives):
+            rec["eta"] = obj.current_eta
+
+    def _validation_metrics(self, logits, val: TrainData) -> list:
+        mem = self._memberships(val)
+        out = []
+        for z, obj in zip(logits.T, self._objectives):
+            terms = obj.terms(z, val.y, mem, val.w)
+            out.append({**{k: float(v) for k, v in terms.items()}, "accuracy": accuracy(z, val)})
         return out
-
-    def _select_final_state(self, best_state) -> None:
-        super()._select_final_state(best_state)
-        # Training-only objects are not part of the fitted model (and keep pickles small).
-        del self._objective, self._optimizer
-        self.module_.eval()
 
 
 def penalty_for_levels(est, levels) -> IntersectionalFairnessLoss:

@@ -1,10 +1,20 @@
-"""Batched eta training reproduces one-at-a-time training with the same seed."""
+"""Batched eta training reproduces one-at-a-time training with the same seed.
+
+Both go through the one training loop (``fit_models``): a fit is K = 1, a batch K > 1.
+"""
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
-from fairkit.estimators import FairRegularizedClassifier
+import fairkit.estimators._stack as stack
+from fairkit.estimators import (
+    AdversarialDebiasingClassifier,
+    FairRegularizedClassifier,
+    LagrangianFairnessTrainer,
+)
+from fairkit.estimators._torch_base import fit_models
 from fairkit.estimators.batched import can_batch, fit_eta_batch
 
 
@@ -46,12 +56,73 @@ def test_same_models_as_separate_fits(data, hidden, options):
     assert gaps[-1] < gaps[0]
 
 
-def test_refuses_early_stopping_and_warm_start(data):
+def test_only_a_method_scoring_several_models_batches(data):
     X, y, g = data
-    assert not can_batch(FairRegularizedClassifier(early_stopping=True))
-    assert not can_batch(FairRegularizedClassifier(warm_start=True))
-    with pytest.raises(ValueError, match="early_stopping"):
-        fit_eta_batch(FairRegularizedClassifier(early_stopping=True), [0, 1], X, y, sensitive_features=g)
+    assert can_batch(FairRegularizedClassifier(early_stopping=True, warm_start=True))
+    assert not can_batch(LagrangianFairnessTrainer()) and not can_batch(AdversarialDebiasingClassifier())
+    with pytest.raises(ValueError, match="one model at a time"):
+        fit_eta_batch(LagrangianFairnessTrainer(), [0.0, 1.0], X, y, sensitive_features=g)
+    with pytest.raises(ValueError, match="every parameter but eta"):
+        fit_models([FairRegularizedClassifier(lr=0.1), FairRegularizedClassifier(lr=0.2)], X, y)
+
+
+def test_early_stopping_stops_each_model_on_its_own(data):
+    """Each model stops, and keeps its best epoch, as its own fit does, while the others train on."""
+    X, y, g = data
+    kw = dict(hidden_layer_sizes=(8,), early_stopping=True, validation_fraction=0.25, n_iter_no_change=2,
+              lr=0.1, max_epochs=40, batch_size=128, random_state=0)
+    etas = [0.0, 2.0, 10.0]
+    models = fit_eta_batch(FairRegularizedClassifier(**kw), etas, X, y, sensitive_features=g)
+    for eta, m in zip(etas, models):
+        alone = FairRegularizedClassifier(eta=eta, **kw).fit(X, y, sensitive_features=g)
+        assert m.n_epochs_ == alone.n_epochs_ == len(m.history_) < 40
+        assert m.best_epoch_ == alone.best_epoch_ < m.n_epochs_ - 1
+        assert [r["val_loss"] for r in m.history_] == pytest.approx([r["val_loss"] for r in alone.history_], rel=1e-4)
+        np.testing.assert_allclose(m.predict_proba(X), alone.predict_proba(X), atol=1e-5)
+    assert len({m.n_epochs_ for m in models}) > 1  # they stopped at different epochs
+
+
+def _fitted(model):
+    return {k: v for k, v in vars(model).items() if k.endswith("_") and not k.startswith("_")}
+
+
+def test_batched_models_carry_the_fitted_state_of_a_fit(data):
+    X, y, g = data
+    Xdf = pd.DataFrame(X, columns=["income", "age"])
+    kw = dict(hidden_layer_sizes=(4,), max_epochs=2, random_state=0)
+    models = fit_eta_batch(FairRegularizedClassifier(**kw), [0.0, 1.0], Xdf, np.where(y == 1, "yes", "no"),
+                           sensitive_features=pd.Series(g, name="sex"))
+    alone = FairRegularizedClassifier(eta=1.0, **kw).fit(Xdf, np.where(y == 1, "yes", "no"),
+                                                         sensitive_features=pd.Series(g, name="sex"))
+    for m in models:
+        assert _fitted(m).keys() == _fitted(alone).keys()
+        assert not [k for k in vars(m) if k.startswith("_")]  # no training-time state left behind
+        for k, v in _fitted(alone).items():
+            if k not in ("module_", "history_"):
+                np.testing.assert_array_equal(getattr(m, k), v)
+    assert list(models[1].feature_names_in_) == ["income", "age"] and models[1].group_names_ == {"sex": ["a", "b"]}
+    # A batch fitted on an array after a DataFrame forgets the column names, as fit does.
+    fit_models(models, X, y, sensitive_features=g)
+    assert not hasattr(models[1], "feature_names_in_") and not hasattr(alone.fit(X, y), "feature_names_in_")
+
+
+@pytest.mark.parametrize("make, batched", [
+    (FairRegularizedClassifier, False),
+    (FairRegularizedClassifier, True),
+    (LagrangianFairnessTrainer, False),
+    (AdversarialDebiasingClassifier, False),
+])
+def test_device_is_honoured_on_every_path(data, make, batched):
+    """The "meta" device holds shapes and no values: when every tensor is on it, training stops
+    at the first value it reads; a tensor left on the CPU stops it at a mix of devices instead."""
+    X, y, g = data
+    est = make(max_epochs=1, device="meta", random_state=0)
+    with pytest.raises((NotImplementedError, RuntimeError)) as err:
+        if batched:
+            fit_eta_batch(est, [0.0, 1.0], X, y, sensitive_features=g)
+        else:
+            est.fit(X, y, sensitive_features=g)
+    assert "meta" in str(err.value) and "device" not in str(err.value), err.value
 
 
 def test_plain_classifier_without_groups(data):
@@ -86,14 +157,12 @@ def onehot_data():
 
 
 def test_one_hot_inputs_take_the_sparse_first_layer_and_match_separate_fits(onehot_data, monkeypatch):
-    import fairkit.estimators.batched as batched
-
     X, y, g = onehot_data
-    assert batched._use_sparse_inputs(torch.tensor(X))
-    assert not batched._use_sparse_inputs(torch.tensor(np.ones_like(X)))
+    assert stack._use_sparse_inputs(torch.tensor(X))
+    assert not stack._use_sparse_inputs(torch.tensor(np.ones_like(X)))
     calls = []
-    monkeypatch.setattr(batched._SparseLinear, "apply",
-                        lambda *a, _f=batched._SparseLinear.apply: calls.append(1) or _f(*a))
+    monkeypatch.setattr(stack._SparseLinear, "apply",
+                        lambda *a, _f=stack._SparseLinear.apply: calls.append(1) or _f(*a))
     kw = dict(hidden_layer_sizes=(8,), max_epochs=3, batch_size=100, random_state=2, clip_grad_norm=0.02)
     etas = [0.0, 3.0]
     models = fit_eta_batch(FairRegularizedClassifier(**kw), etas, X, y, sensitive_features=g)
@@ -105,8 +174,6 @@ def test_one_hot_inputs_take_the_sparse_first_layer_and_match_separate_fits(oneh
 
 
 def test_sparse_first_layer_gradients_equal_the_dense_product():
-    import fairkit.estimators.batched as batched
-
     rng = np.random.default_rng(1)
     X = torch.tensor(np.where(rng.random((30, 12)) < 0.2, rng.normal(size=(30, 12)), 0.0), dtype=torch.float32)
     X[4] = 0.0  # a row with no non-zero
@@ -114,9 +181,9 @@ def test_sparse_first_layer_gradients_equal_the_dense_product():
     b = torch.randn(6, requires_grad=True)
     G = torch.randn(30, 6)
     order = np.r_[20:30, 0:20]  # an epoch's shuffle, then two batches
-    rows = batched._SparseRows.from_dense(X).take(order).batches([0, 17], [17, 30])
+    rows = stack._SparseRows.from_dense(X).take(order).batches([0, 17], [17, 30])
     X, G = X[order], G[order]
-    outs = [batched._SparseLinear.apply(X[lo:hi], *rows.batch(i), W, b) for i, (lo, hi) in enumerate([(0, 17), (17, 30)])]
+    outs = [stack._SparseLinear.apply(X[lo:hi], *rows.batch(i), W, b) for i, (lo, hi) in enumerate([(0, 17), (17, 30)])]
     torch.cat(outs).backward(G)
     W2, b2 = W.detach().clone().requires_grad_(True), b.detach().clone().requires_grad_(True)
     (X @ W2 + b2).backward(G)

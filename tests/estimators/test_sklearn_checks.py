@@ -22,17 +22,25 @@ ESTIMATORS = [
 
 def expected_failed_checks(estimator):
     if isinstance(estimator, FairBoostingClassifier):
-        return {}  # float64 trees: weighting a row and repeating it agree exactly
+        # float64 trees: weighting a row and repeating it agree exactly.
+        return {
+            "check_classifiers_classes": (
+                "predict decides by fairkit's one rule, probability >= 0.5 (fairkit.stats.decide), "
+                "as every report does; the check wants decision_function > 0, and on its 20 rows "
+                "(no tree can split) the model is the base rate's log-odds, exactly 0: a tie the "
+                "two rules break differently (test_regularized.py checks the tie's decision)"
+            ),
+        }
     return {
         "check_sample_weight_equivalence_on_dense_data": (
-            "may fail: training runs in float32 (and in mini-batches on larger data), so "
-            "weighting a row and repeating it give the same model only up to float32 rounding, "
-            "about 1e-7 relative, right at the check's rtol=1e-7; test_regularized.py checks "
-            "the equivalence at atol=1e-4"
+            "training runs in float32, so weighting a row and repeating it give the same model "
+            "only up to float32 rounding: 2.2e-7 relative on the check's data, over its "
+            "rtol=1e-7; test_regularized.py checks the equivalence at atol=1e-4"
         ),
     }
 
 
-@parametrize_with_checks(ESTIMATORS, expected_failed_checks=expected_failed_checks)
+# Strict: an expected failure that starts passing fails the run, so no reason outlives its cause.
+@parametrize_with_checks(ESTIMATORS, expected_failed_checks=expected_failed_checks, xfail_strict=True)
 def test_sklearn_compatible(estimator, check):
     check(estimator)
