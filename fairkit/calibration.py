@@ -16,6 +16,7 @@ data it has. Every such decision is recorded in ``fallback_`` so it can be repor
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -25,11 +26,14 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.utils.validation import check_is_fitted
 
 from fairkit import stats
-from fairkit.groups import group_hierarchy, group_labels
+from fairkit.groups import MIN_GROUP_SIZE, SEP, group_hierarchy, group_labels
 
 __all__ = [
     "TemperatureScaling",
     "GroupFairnessCalibrator",
+    "CalibrationCheck",
+    "calibrate_on_validation",
+    "calibration_grouping",
 ]
 
 _EPS = 1e-7
@@ -520,3 +524,104 @@ def _group_frame(groups, n: int) -> pd.DataFrame:
     if len(frame) != n:
         raise ValueError(f"groups has {len(frame)} rows but scores has {n}")
     return frame
+
+
+# --------------------------------------------------------------------------------------------
+# calibrate on validation, compare on test
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CalibrationCheck:
+    """A group calibrator fitted on a split's validation part, and what it does on test.
+
+    Attributes
+    ----------
+    calibrator : GroupFairnessCalibrator
+        Fitted on the validation scores, per group of ``grouping``.
+    grouping : tuple of str
+        The sensitive columns whose groups (their intersection, when several) have maps.
+    attribute : str
+        The level name of ``grouping`` in the reports (``"sex & age_group"``).
+    before, after : FairnessReport
+        Test scores before and after calibration, by the groups of ``grouping``.
+    scores_after : ndarray
+        The calibrated test probabilities.
+    """
+
+    calibrator: GroupFairnessCalibrator
+    grouping: tuple
+    attribute: str
+    before: object
+    after: object
+    scores_after: np.ndarray
+
+    @property
+    def ece_before(self) -> float:
+        """Largest group ECE on test before calibration (groups the report's gaps compare)."""
+        return self.before.gap("max_group_ece", self.attribute)
+
+    @property
+    def ece_after(self) -> float:
+        """Largest group ECE on test after calibration."""
+        return self.after.gap("max_group_ece", self.attribute)
+
+    def per_group(self) -> pd.DataFrame:
+        """One row per group of ``grouping``: ``group``, ``n`` (test rows), ``ece_before``,
+        ``ece_after`` and ``map`` (``"own"``, or the map it falls back to)."""
+        rows = self.before.by_group[self.before.by_group["attribute"] == self.attribute]
+        after = self.after.by_group[self.after.by_group["attribute"] == self.attribute]
+        fallback = self.calibrator.fallback_
+        return pd.DataFrame({
+            "group": rows["group"].to_numpy(), "n": rows["n"].to_numpy(),
+            "ece_before": rows["ece"].to_numpy(),
+            "ece_after": after.set_index("group")["ece"].reindex(rows["group"]).to_numpy(),
+            "map": [fallback[g]["used"] if g in fallback else "own" for g in rows["group"]],
+        })
+
+
+def calibration_grouping(split) -> tuple:
+    """The sensitive columns a split's models are calibrated by unless told otherwise: all of
+    them (their intersection, each marginal group the fallback of its small intersections)."""
+    return tuple(split.validation.sensitive.columns)
+
+
+def calibrate_on_validation(model, split, *, method: str = "platt", grouping=None,
+                            min_group_size: int = MIN_GROUP_SIZE) -> CalibrationCheck:
+    """Fit a :class:`GroupFairnessCalibrator` on a model's validation scores; compare on test.
+
+    The one way fairkit calibrates a trained model: the dashboard's Groups page shows this
+    check and its Export page bundles ``calibrator`` from the same call, so the calibrator a
+    committee inspects is the one it receives.
+
+    Parameters
+    ----------
+    model : fitted estimator
+        A sweep model (scored with :func:`fairkit.sweep.predict_scores`).
+    split : DatasetSplit
+        The split the model was trained on.
+    method : {"platt", "isotonic", "temperature"}
+    grouping : list of str, optional
+        Sensitive columns to calibrate by; default :func:`calibration_grouping`.
+    min_group_size : int
+        Groups with fewer validation rows use a parent's map (see ``fallback_``).
+
+    Returns
+    -------
+    CalibrationCheck
+    """
+    # Both import this module (through the estimators); importing them here keeps that one-way.
+    from .metrics import fairness_report
+    from .sweep import predict_scores
+
+    val, test = split.validation, split.test
+    cols = list(calibration_grouping(split) if grouping is None else grouping)
+    cal = GroupFairnessCalibrator(method=method, min_group_size=min_group_size)
+    cal.fit(predict_scores(model, split, val), val.y, val.sensitive[cols])
+    before = predict_scores(model, split, test)
+    after = cal.transform(before, test.sensitive[cols])
+    return CalibrationCheck(
+        calibrator=cal, grouping=tuple(cols), attribute=SEP.join(map(str, cols)),
+        before=fairness_report(test.y, before, test.sensitive[cols], min_group_size=min_group_size),
+        after=fairness_report(test.y, after, test.sensitive[cols], min_group_size=min_group_size),
+        scores_after=after)

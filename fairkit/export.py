@@ -273,6 +273,14 @@ def calibration_info(calibrator) -> dict | None:
     return {"method": calibrator.method, "grouping": list(getattr(calibrator, "group_columns_", []))}
 
 
+def apply_calibrator(calibrator, scores, sensitive: pd.DataFrame | None) -> np.ndarray:
+    """``calibrator.transform`` on the sensitive columns it was fitted on (its grouping may be
+    fewer columns than the data's sensitive attributes)."""
+    cols = getattr(calibrator, "group_columns_", None)
+    groups = sensitive[cols] if cols and sensitive is not None else sensitive
+    return calibrator.transform(scores, groups)
+
+
 def _report_dict(rep) -> dict:
     return {"overall": rep.overall, "gaps": rep.gaps.reset_index().to_dict(orient="records"),
             "by_group": rep.by_group.to_dict(orient="records"),
@@ -329,7 +337,7 @@ def export_bundle(
     for name, part in (("validation", split.validation), ("test", split.test)):
         scores = predict_scores(model, split, part)
         if calibrator is not None:
-            scores = calibrator.transform(scores, part.sensitive)
+            scores = apply_calibrator(calibrator, scores, part.sensitive)
         reports[name] = fairness_report(part.y, scores, part.sensitive, threshold=threshold, n_boot=n_boot)
 
     all_sens = pd.concat([p.sensitive for p in split.parts.values()], ignore_index=True)
@@ -471,7 +479,7 @@ class ModelBundle:
         else:
             p = self.estimator.predict_proba(X)[:, 1]
         if self.calibrator is not None:
-            p = self.calibrator.transform(p, sens)
+            p = apply_calibrator(self.calibrator, p, sens)
         return p
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:

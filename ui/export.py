@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from fairkit.audit import AuditLog, record_export
-from fairkit.calibration import GroupFairnessCalibrator
+from fairkit.calibration import calibrate_on_validation
 from fairkit.export import (
     BundleIntegrityError,
     DecisionRecord,
@@ -27,7 +27,6 @@ from fairkit.export import (
 )
 from fairkit.frontier import pareto_front
 from fairkit.store import default_home
-from fairkit.sweep import predict_scores
 
 from .display import md
 
@@ -52,12 +51,11 @@ def bundle_file_name(dataset: str, row: dict) -> str:
 
 
 def fit_calibrator(method: str, model, split):
-    """A ``GroupFairnessCalibrator`` fitted on the validation part (None for ``"none"``)."""
+    """The calibrator of :func:`fairkit.calibration.calibrate_on_validation` (the one the
+    Groups page shows), or None for ``"none"``."""
     if method == "none":
         return None
-    val = split.validation
-    cal = GroupFairnessCalibrator(method=method)
-    return cal.fit(predict_scores(model, split, val), val.y, val.sensitive)
+    return calibrate_on_validation(model, split, method=method).calibrator
 
 
 def build_bundle(path, *, model, split, row: dict, results: pd.DataFrame, settings,

@@ -1,7 +1,9 @@
 """Glue for the Groups page: a run's metrics by group, and group calibration before/after.
 
 Everything here is cached per run (and per part, attribute and calibration method), so moving
-between attributes or methods does not recompute predictions or bootstrap intervals.
+between attributes or methods does not recompute predictions or bootstrap intervals. Group
+calibration is :func:`fairkit.calibration.calibrate_on_validation`, the call the Export page
+bundles from.
 """
 
 from __future__ import annotations
@@ -10,9 +12,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from fairkit.calibration import GroupFairnessCalibrator
-from fairkit.diagnostics import calibration_by_group, reliability_curve
-from fairkit.groups import group_hierarchy
+from fairkit.calibration import calibrate_on_validation
+from fairkit.diagnostics import reliability_curve
+from fairkit.groups import MIN_GROUP_SIZE, group_hierarchy
 from fairkit.metrics import fairness_report
 from fairkit.sweep import predict_scores
 
@@ -24,7 +26,6 @@ W_CAL_METHOD = "w.groups.cal_method"
 PARTS = {"test": "Test", "validation": "Validation"}
 CAL_METHODS = {"platt": "Platt (logistic)", "isotonic": "Isotonic", "temperature": "Temperature"}
 N_BOOT = 200
-MIN_GROUP_SIZE = 30
 TABLE_ALT = "Metrics by group for "
 
 
@@ -88,36 +89,31 @@ def reliability(data_key: str, run_id: str, part: str, attribute: str, _split) -
 
 
 @st.cache_data(show_spinner="Fitting group calibration...", max_entries=32)
-def calibrate(data_key: str, run_id: str, method: str, attribute: str, _split) -> dict:
-    """Fit a ``GroupFairnessCalibrator`` on validation, apply it to test, compare.
+def calibrate(data_key: str, run_id: str, method: str, _split) -> dict:
+    """:func:`fairkit.calibration.calibrate_on_validation` for a run, as display data.
+
+    The grouping is the engine's default (every sensitive attribute), the one the Export page
+    bundles: what this page shows is the calibrator the committee receives.
 
     Returns
     -------
     dict
-        ``ece_before`` / ``ece_after`` (largest group ECE on test), ``per_group`` (ECE of each
-        group before and after), ``curve_after`` (reliability points after calibration) and
-        ``fallbacks`` (group -> what it used instead of its own map, and why).
+        ``attribute`` (the grouping's name), ``ece_before`` / ``ece_after`` (largest group ECE
+        on test), ``per_group`` (ECE of each group before and after, display text),
+        ``curve_after`` (reliability points after calibration) and ``fallbacks`` (group -> what
+        it used instead of its own map, and why).
     """
-    val, test = _split.validation, _split.test
-    cols = attribute_columns(val.sensitive)[attribute]
-    cal = GroupFairnessCalibrator(method=method, min_group_size=MIN_GROUP_SIZE)
-    cal.fit(scores(data_key, run_id, "validation", _split), val.y, val.sensitive[cols])
-    before = scores(data_key, run_id, "test", _split)
-    after = cal.transform(before, test.sensitive[cols])
-    ece_b = calibration_by_group(test.y, before, test.sensitive[cols])
-    ece_a = calibration_by_group(test.y, after, test.sensitive[cols])
+    check = calibrate_on_validation(ur.model(run_id), _split, method=method)
+    table = check.per_group()
     per_group = pd.DataFrame({
-        "Group": ece_b.index.astype(str),
-        "Test rows": ece_b["n"].map("{:,}".format).to_numpy(),
-        "ECE before": ece_b["ece_uniform"].map("{:.3f}".format).to_numpy(),
-        "ECE after": ece_a["ece_uniform"].reindex(ece_b.index).map("{:.3f}".format).to_numpy(),
-        "Calibration map": [
-            "own" if g not in cal.fallback_ else f"falls back to {cal.fallback_[g]['used']}"
-            for g in ece_b.index],
+        "Group": table["group"].astype(str),
+        "Test rows": table["n"].map("{:,}".format),
+        "ECE before": table["ece_before"].map("{:.3f}".format),
+        "ECE after": table["ece_after"].map("{:.3f}".format),
+        "Calibration map": table["map"].map(lambda m: m if m == "own" else f"falls back to {m}"),
     })
     return {
-        "ece_before": ece_b.attrs["max_group_ece"], "ece_after": ece_a.attrs["max_group_ece"],
-        "per_group": per_group,
-        "curve_after": reliability_curve(test.y, after, test.sensitive[cols]),
-        "fallbacks": {str(g): dict(v) for g, v in cal.fallback_.items()},
+        "attribute": check.attribute, "ece_before": check.ece_before, "ece_after": check.ece_after,
+        "per_group": per_group, "curve_after": check.after.calibration,
+        "fallbacks": {str(g): dict(v) for g, v in check.calibrator.fallback_.items()},
     }

@@ -2,7 +2,9 @@
 
 import streamlit as st
 
+from fairkit.calibration import calibration_grouping
 from fairkit.export import DecisionRecord
+from fairkit.groups import SEP
 from fairkit.methods import FAIRNESS_DEFINITIONS
 from ui import export as ue
 from ui import results as ur
@@ -53,9 +55,12 @@ with right:
                           help="A row is predicted positive when its probability is at least this.")
     choices = list(ue.CALIBRATION_CHOICES)
     state.prepare_widget("w.export.calibration", "none", choices)
-    calibration = st.radio("Group calibration (fitted on validation)", choices,
-                           key="w.export.calibration", format_func=ue.CALIBRATION_CHOICES.get,
-                           help="Calibrating per group uses the sensitive attribute at prediction "
+    grouping = SEP.join(map(str, calibration_grouping(split)))
+    calibration = st.radio(f"Group calibration (fitted on validation, per group of {md(grouping)})",
+                           choices, key="w.export.calibration",
+                           format_func=ue.CALIBRATION_CHOICES.get,
+                           help="The calibrator the Groups page shows for the same method. "
+                                "Calibrating per group uses the sensitive attribute at prediction "
                                 "time.")
 
 missing = [name for name, value in (("a rationale", rationale), ("the decider's name", decider))

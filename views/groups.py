@@ -51,20 +51,24 @@ with curve:
                     key="groups.reliability", width="stretch")
 
 st.subheader("Group calibration")
-st.caption("A separate calibration map per group, fitted on the validation data and applied to "
-           "the test data. Calibrated scores need the sensitive attribute at prediction time.")
 methods = list(ug.CAL_METHODS)
 state.prepare_widget(ug.W_CAL_METHOD, methods[0], methods)
 method = st.radio("Calibration method", methods, key=ug.W_CAL_METHOD,
                   format_func=ug.CAL_METHODS.get, horizontal=True)
 try:
-    cal = ug.calibrate(cur.data_key, run_id, method, attribute, split)
+    cal = ug.calibrate(cur.data_key, run_id, method, split)
 except ValueError as exc:
     st.error(f"Group calibration is not possible here: {md(exc)}", icon=":material/error:")
     st.stop()
+st.caption(f"A separate calibration map per group of **{md(cal['attribute'])}**, fitted on the "
+           "validation data and applied to the test data: the calibrator the Export page "
+           "bundles when you choose this method there (whichever groups are shown above). "
+           "Calibrated scores need the sensitive attribute at prediction time.")
 m1, m2 = st.columns(2)
-m1.metric("Largest group ECE on test, before", f"{cal['ece_before']:.3f}")
-m2.metric("Largest group ECE on test, after", f"{cal['ece_after']:.3f}",
+largest = (f"Over the groups with at least {ug.MIN_GROUP_SIZE} test rows (smaller ones are "
+           "too noisy to rank; the table lists every group).")
+m1.metric("Largest group ECE on test, before", f"{cal['ece_before']:.3f}", help=largest)
+m2.metric("Largest group ECE on test, after", f"{cal['ece_after']:.3f}", help=largest,
           delta=f"{cal['ece_after'] - cal['ece_before']:+.3f}", delta_color="inverse")
 if cal["fallbacks"]:
     st.info("Some groups had too little validation data for their own map and use a broader one: "
@@ -75,8 +79,8 @@ else:
     st.caption("Every group had enough validation data for its own calibration map.")
 t_col, c_col = st.columns([2, 3])
 with t_col:
-    show_table(cal["per_group"], alt=f"Calibration by {attribute} before and after")
+    show_table(cal["per_group"], alt=f"Calibration by {cal['attribute']} before and after")
 with c_col:
     st.plotly_chart(calibration_figure(cal["curve_after"],
-                                       title=f"Reliability by {attribute} after calibration (test)"),
+                                       title=f"Reliability by {cal['attribute']} after calibration (test)"),
                     key="groups.calibrated", width="stretch")

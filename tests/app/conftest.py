@@ -50,6 +50,19 @@ def run_tiny_sweep(at: AppTest, methods=METHODS, n_etas: int = N_ETAS) -> AppTes
     return wait_for_sweep(at)
 
 
+def export_calibrated(at: AppTest, home, method: str = "platt"):
+    """Export the selected run from the Export page with group calibration ``method``; the
+    bundle's path (the only one under ``home/exports``)."""
+    at.switch_page("views/export.py").run()
+    at.text_input(key="w.export.decider").input("D").run()
+    at.text_area(key="w.export.rationale").input("Calibrated per group.").run()
+    at.radio(key="w.export.calibration").set_value(method).run()
+    at.button(key="export.go").click().run()
+    assert not at.exception, at.exception
+    (saved,) = (home / "exports").glob("*.zip")
+    return saved
+
+
 @pytest.fixture(scope="session")
 def shared_store(tmp_path_factory):
     """One result store for the whole session: the tiny sweep trains once."""

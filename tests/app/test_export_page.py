@@ -11,7 +11,7 @@ from fairkit.audit import AuditLog
 from ui import results as ur
 from ui import tradeoffs as ut
 
-from .conftest import new_session, texts
+from .conftest import export_calibrated, new_session, texts
 
 
 def buttons(at) -> dict:
@@ -92,14 +92,7 @@ def test_export_writes_logs_and_records_the_decision(trained, fast_env):
 def test_export_with_group_calibration(trained, fast_env):
     at = trained
     at.switch_page("views/tradeoffs.py").run()
-    at.switch_page("views/export.py").run()
-    at.text_input(key="w.export.decider").input("D").run()
-    at.text_area(key="w.export.rationale").input("Calibrated per group.").run()
-    at.radio(key="w.export.calibration").set_value("platt").run()
-    at.button(key="export.go").click().run()
-    assert not at.exception, at.exception
-    (saved,) = (fast_env / "exports").glob("*.zip")
-    bundle = load_bundle(saved)
+    bundle = load_bundle(export_calibrated(at, fast_env))
     assert bundle.calibrator is not None and bundle.record["content"]["selected"]["calibrated"]
     assert "after group calibration" in next(
         m.value for m in at.markdown if m.value.startswith("### Decision record"))
