@@ -4,13 +4,17 @@ import json
 import zipfile
 
 import numpy as np
+import pandas as pd
 import pytest
 
+from fairkit.calibration import GroupFairnessCalibrator
 from fairkit.export import (
     BundleIntegrityError,
     DecisionRecord,
+    apply_calibrator,
     export_bundle,
     load_bundle,
+    read_bundle_record,
     verify_bundle,
 )
 from fairkit.frontier import pareto_front
@@ -135,3 +139,35 @@ def test_record_requires_rationale_and_decider(tmp_path, swept, tiny_split):
         export_bundle(tmp_path / "x.zip", model=swept.model(row["run_id"]), split=tiny_split, run=row,
                       record=DecisionRecord(purpose="p", rationale=" ", decider="me"))
     assert not (tmp_path / "x.zip").exists()
+
+
+def test_a_reviewer_reads_a_bundle_without_unpickling_it(tmp_path, swept, tiny_split, monkeypatch):
+    out, row = _export(tmp_path, swept, tiny_split)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("read_bundle_record unpickled a member")
+
+    monkeypatch.setattr("fairkit.export.joblib.load", refuse)
+    monkeypatch.setattr("pickle.load", refuse)
+    got = read_bundle_record(out["path"], expected_manifest_sha256=out["manifest_sha256"])
+    assert got["manifest_sha256"] == out["manifest_sha256"]
+    assert got["record"]["content"]["selected"]["run_id"] == row["run_id"]
+    assert got["record"]["content"]["selected"]["calibration"] is None
+    assert "unfairness_test" in got["frontier"] and "test" in got["metrics"]
+    with pytest.raises(BundleIntegrityError, match="recorded hash"):
+        read_bundle_record(out["path"], expected_manifest_sha256="0" * 64)
+    with pytest.raises(BundleIntegrityError, match="missing"):
+        read_bundle_record(tmp_path / "gone.zip")
+
+
+def test_apply_calibrator_uses_the_columns_it_was_fitted_on():
+    rng = np.random.default_rng(0)
+    n = 400
+    groups = pd.DataFrame({"b": rng.choice(["x", "y"], n), "a": rng.choice(["p", "q"], n)})
+    p = rng.uniform(0.05, 0.95, n)
+    y = (rng.uniform(size=n) < np.where(groups["a"] == "p", p**2, np.sqrt(p))).astype(int)
+    cal = GroupFairnessCalibrator(min_group_size=20).fit(p, y, groups[["a"]])
+    # The data carries more sensitive columns (in another order) than the calibrator's grouping.
+    np.testing.assert_array_equal(apply_calibrator(cal, p, groups), cal.transform(p, groups[["a"]]))
+    both = GroupFairnessCalibrator(min_group_size=20).fit(p, y, groups)
+    np.testing.assert_array_equal(apply_calibrator(both, p, groups), both.transform(p, groups))
