@@ -1,7 +1,8 @@
 """Pareto frontiers over (error, unfairness), hypervolume, and picking an operating point.
 
 The frontier is chosen on validation metrics and reported with the test metrics of the same runs
-beside it (DESIGN.md rule 4): choosing on test would overstate how good the chosen model is.
+beside it: choosing on test would overstate how good the chosen model is (docs/ARCHITECTURE.md,
+"Chosen on validation, reported on test").
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Registry of training methods and the one table of fairness definitions.
 
-One knob (DESIGN.md rule 2): every method takes a fairness strength ``eta`` where 0 means "no
-fairness intervention" and larger means "fairer", but the scale differs by method. Each
+One knob (docs/ARCHITECTURE.md, "One knob: eta"): every method takes a fairness strength ``eta``
+where 0 means "no fairness intervention" and larger "fairer", but the scale differs by method. Each
 :class:`Method` records what its ``eta`` means, its range, whether that range is a hard bound,
 how grids over it are spaced, its family, whether its etas train as one stacked fit and its role
 on the frontier, so the sweep, the CLI and the dashboard's slider build grids and check them

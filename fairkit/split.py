@@ -1,8 +1,9 @@
 """Train / validation / test split and preprocessing.
 
 The split is stratified by group x label so that every part sees every group with both outcomes
-(the frontier is chosen on validation and reported on test, DESIGN.md rule 4). Preprocessing is a
-scikit-learn ``ColumnTransformer`` fitted on the training part only.
+(the frontier is chosen on validation and reported on test: docs/ARCHITECTURE.md, "Chosen on
+validation, reported on test"). Preprocessing is a scikit-learn ``ColumnTransformer`` fitted on
+the training part only.
 """
 
 from __future__ import annotations
