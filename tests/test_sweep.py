@@ -59,7 +59,10 @@ def test_identical_sweep_comes_from_store_without_training(tiny_split, fast_para
     def boom(*a, **k):
         raise AssertionError("trained again")
 
-    monkeypatch.setattr(sweep_mod, "fit_and_evaluate", boom)
+    # fit_group trains every task, a batch of etas or one run.
+    monkeypatch.setattr(sweep_mod, "fit_group", boom)
+    with pytest.raises(AssertionError, match="trained again"):  # the guard fires on a new run
+        run_sweep(tiny_split, ["regularized"], [0.0, 2.0, 3.0], params=fast_params, store=ResultStore(tmp_path))
     again = run_sweep(tiny_split, ["regularized"], ETAS, params=fast_params, store=ResultStore(tmp_path))
     assert again.results["cached"].all()
     cols = ["run_id", "eta", "val_accuracy", "test_demographic_parity_difference"]
@@ -89,9 +92,17 @@ def test_interrupted_sweep_keeps_finished_runs(tiny_split, fast_params, tmp_path
     assert res.results["cached"].sum() == 2
 
 
-def test_parallel_equals_serial(tiny_split, fast_params):
-    a = run_sweep(tiny_split, ["regularized"], ETAS, params=fast_params, n_jobs=1)
-    b = run_sweep(tiny_split, ["regularized"], ETAS, params=fast_params, n_jobs=2)
+def test_parallel_equals_serial(tiny_split, fast_params, monkeypatch):
+    made = []
+    real = sweep_mod.Parallel
+    monkeypatch.setattr(sweep_mod, "Parallel", lambda *a, **k: made.append(k) or real(*a, **k))
+    # Two tasks: the regularized etas as one batch, the unconstrained run alone.
+    methods = ["unconstrained", "regularized"]
+    a = run_sweep(tiny_split, methods, ETAS, params=fast_params, n_jobs=1)
+    assert made == []  # one process: no joblib
+    b = run_sweep(tiny_split, methods, ETAS, params=fast_params, n_jobs=2)
+    assert [k["n_jobs"] for k in made] == [2]  # the tasks went through joblib's workers
+    assert sorted(b.results["batched_with"]) == [1, 3, 3, 3]
     cols = ["run_id", "val_accuracy", "test_accuracy", "test_demographic_parity_difference"]
     pd.testing.assert_frame_equal(a.results[cols], b.results[cols])
 
@@ -112,12 +123,6 @@ def test_dask_local_cluster_matches_local_run(tiny_split, fast_params, monkeypat
         remote = run_sweep(tiny_split, ["regularized"], ETAS, params=fast_params, n_jobs=2)
     cols = ["run_id", "val_accuracy", "test_accuracy", "test_demographic_parity_difference"]
     pd.testing.assert_frame_equal(local.results[cols], remote.results[cols])
-
-
-def test_aggregate_over_seeds(tiny_split, fast_params):
-    res = run_sweep(tiny_split, ["regularized"], [0.0, 1.0], seeds=[0, 1], params=fast_params)
-    agg = res.aggregate()
-    assert len(agg) == 2 and (agg["n_seeds"] == 2).all()
 
 
 def test_batched_eta_training_matches_one_at_a_time(tiny_split, fast_params):

@@ -375,9 +375,10 @@ class TorchFairClassifierBase(FairFitMixin, ClassifierMixin, BaseEstimator):
 
     # ---------------------------------------------------------------- fit
 
-    #: How many models one training pass may hold (see :func:`fit_models`). The regularized
-    #: network's losses score K models at once; the other trainers train one.
-    _max_models = 1
+    #: Whether one training pass may hold several models differing in ``eta`` (see
+    #: :func:`fit_models`): the regularized network's losses score K models at once; the other
+    #: trainers train one.
+    _batches_etas = False
 
     #: Training-time attributes, removed when training ends (also after an error).
     _training_attrs = ("_nets",)
@@ -531,7 +532,7 @@ def fit_models(models: list, X, y, *, sensitive_features=None, sample_weight=Non
     ----------
     models : list of TorchFairClassifierBase
         One class, parameters equal except ``eta``; more than one only for a class whose
-        losses score several models (``_max_models``). ``warm_start`` continues a fitted
+        losses score several models (``_batches_etas``). ``warm_start`` continues a fitted
         network for K = 1 only.
     X, y, sensitive_features, sample_weight
         As in :meth:`TorchFairClassifierBase.fit`.
@@ -543,7 +544,7 @@ def fit_models(models: list, X, y, *, sensitive_features=None, sample_weight=Non
     """
     lead, K = models[0], len(models)
     if K > 1:
-        if any(type(m) is not type(lead) for m in models) or K > type(lead)._max_models:
+        if any(type(m) is not type(lead) for m in models) or not type(lead)._batches_etas:
             raise ValueError(f"{type(lead).__name__} trains one model at a time; fit the models "
                              "separately")
         if not all(_same_params(lead, m) for m in models[1:]):

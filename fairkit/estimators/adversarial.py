@@ -171,22 +171,22 @@ verbose
         if not self.adversary_lr > 0:
             raise ValueError(f"adversary_lr must be positive, got {self.adversary_lr!r}")
 
-    _training_attrs = ("_nets", "_adv_optimizer", "_grl")
+    _training_attrs = ("_nets", "_adversary", "_adv_optimizer", "_grl")
 
     def _setup(self, models, train: TrainData, seed: int) -> None:
         # The predictor is built by fit_models from the same seed as the other estimators: at
         # eta=0 it is the very network a plain fit would train.
-        self.adversary_ = None
+        self._adversary = None
         self._grl = GradientReversalLayer(self.eta)
         if train.has_groups:
             n_in = 3 if self.variant == "equalized_odds" else 1
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed + 1)
-                self.adversary_ = _Adversary(
+                self._adversary = _Adversary(
                     n_in, tuple(self.adversary_hidden_layer_sizes), self.activation,
                     [lv.encoding.n_groups for lv in train.levels],
                 ).to(device=self._device(), dtype=torch.float32)
-            self._adv_optimizer = torch.optim.Adam(self.adversary_.parameters(),
+            self._adv_optimizer = torch.optim.Adam(self._adversary.parameters(),
                                                    lr=self.adversary_lr)
 
     def _adversary_input(self, logits, y):
@@ -197,7 +197,7 @@ verbose
         return z
 
     def _adversary_terms(self, logits, data: TrainData):
-        outs = self.adversary_(self._adversary_input(logits, data.y))
+        outs = self._adversary(self._adversary_input(logits, data.y))
         wsum = data.w.sum()
         losses, correct = [], []
         for out, codes in zip(outs, data.groups):
@@ -208,7 +208,7 @@ verbose
 
     def _terms(self, logits, data: TrainData):
         bce = weighted_bce_with_logits(logits, data.y, data.w)
-        if self.adversary_ is None:
+        if self._adversary is None:
             return bce, None, None
         adv_loss, adv_acc = self._adversary_terms(logits, data)
         return bce, adv_loss, adv_acc
@@ -226,8 +226,8 @@ verbose
             "adversary_accuracy": adv_acc.detach()}
 
     def _after_step(self) -> None:
-        if self.adversary_ is not None:
-            self._clip(self.adversary_.parameters())
+        if self._adversary is not None:
+            self._clip(self._adversary.parameters())
             self._adv_optimizer.step()
 
     def _validation_metrics(self, logits, val: TrainData) -> list:
@@ -242,14 +242,15 @@ verbose
 
     def _snapshot(self) -> dict:
         state = super()._snapshot()
-        if self.adversary_ is not None:
-            state["adversary_"] = copy.deepcopy(self.adversary_.state_dict())
+        if self._adversary is not None:
+            state["adversary"] = copy.deepcopy(self._adversary.state_dict())
         return state
 
     def _restore_extras(self, state: dict) -> None:
-        if self.adversary_ is not None:
-            self.adversary_.load_state_dict(state["adversary_"])
+        if self._adversary is not None:
+            self._adversary.load_state_dict(state["adversary"])
 
     def _finish(self, models) -> None:
+        self.adversary_ = self._adversary
         if self.adversary_ is not None:
             self.adversary_.eval()

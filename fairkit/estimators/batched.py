@@ -24,7 +24,7 @@ from ._torch_base import TorchFairClassifierBase, fit_models
 
 def can_batch(estimator) -> bool:
     """Whether :func:`fit_eta_batch` can train several etas of ``estimator`` in one pass."""
-    return isinstance(estimator, TorchFairClassifierBase) and type(estimator)._max_models > 1
+    return isinstance(estimator, TorchFairClassifierBase) and type(estimator)._batches_etas
 
 
 def fit_eta_batch(template, etas, X, y, *, sensitive_features=None, sample_weight=None) -> list:

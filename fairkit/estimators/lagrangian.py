@@ -281,11 +281,6 @@ verbose
                                                maximize=True)
         self._selection = None  # (key, epoch, state, multipliers) of the best iterate
         self._train_for_report = train
-        self.constraints_ = [
-            {"name": c.name, "type": c.type, "columns": list(c.columns or []), "bound": c.bound,
-             "effective_bound": self._effective_bound(c)}
-            for c in cons
-        ]
 
     def _gaps(self, logits, data: TrainData, hard: bool) -> torch.Tensor:
         """Gap of each active constraint on ``data`` (smooth or hard decisions)."""
@@ -379,6 +374,12 @@ verbose
         return best
 
     def _finish(self, models) -> None:
+        cons = self._constraints if self._train_for_report.has_groups else []
+        self.constraints_ = [
+            {"name": c.name, "type": c.type, "columns": list(c.columns or []), "bound": c.bound,
+             "effective_bound": self._effective_bound(c)}
+            for c in cons
+        ]
         # The multipliers reported are those of the kept iterate.
         self.multipliers_ = {c.name: float(v) for c, v in zip(self._active, self._kept_multipliers)}
         self._report_violations()

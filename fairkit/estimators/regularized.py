@@ -190,7 +190,7 @@ class FairRegularizedClassifier(TorchFairClassifierBase):
 
     #: The fairness losses score K models at once, so K etas train in one pass
     #: (:func:`fairkit.estimators.batched.fit_eta_batch`).
-    _max_models = 64
+    _batches_etas = True
 
     _training_attrs = ("_nets", "_objectives", "_fair_loss", "_known", "_eta_now")
 
