@@ -1,20 +1,20 @@
 """Bundled real datasets (UCI Adult, ProPublica COMPAS, German credit).
 
-The compressed CSVs live in the project's ``data/`` folder (see ``data/README.md`` for sources,
-licences and what was changed); ``FAIRKIT_DATA_DIR`` points elsewhere.
+The compressed CSVs ship inside the package, in ``fairkit/data/`` (package data, so an installed
+wheel has them; ``fairkit/data/README.md`` gives sources, licences and what was changed).
+``FAIRKIT_DATA_DIR`` points elsewhere.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 import pandas as pd
 
 from .data import DatasetSpec, read_table
-
-_DEFAULT_DIR = Path(__file__).resolve().parents[1] / "data"
 
 
 @dataclass(frozen=True)
@@ -68,8 +68,18 @@ _DATASETS = {
 }
 
 
-def data_dir() -> Path:
-    return Path(os.environ.get("FAIRKIT_DATA_DIR", _DEFAULT_DIR))
+def data_dir():
+    """Where the bundled files are read from.
+
+    Returns
+    -------
+    Path or importlib.resources.abc.Traversable
+        ``$FAIRKIT_DATA_DIR`` when set, else the package's ``data`` folder (found through
+        :mod:`importlib.resources`, so it is the installed copy, wherever the package lives).
+    """
+    if os.environ.get("FAIRKIT_DATA_DIR"):
+        return Path(os.environ["FAIRKIT_DATA_DIR"])
+    return resources.files("fairkit") / "data"
 
 
 def list_datasets() -> list[DatasetInfo]:
@@ -104,9 +114,12 @@ def load_dataset(name: str) -> tuple[pd.DataFrame, DatasetSpec]:
     ('credit', ['sex', 'age_group'])
     """
     info = dataset_info(name)
-    path = data_dir() / info.file
-    if not path.exists():
-        raise FileNotFoundError(f"Bundled file {path} is missing; run scripts/build_datasets.py.")
-    frame = read_table(path)
+    resource = data_dir() / info.file
+    if not resource.is_file():
+        raise FileNotFoundError(f"Bundled file {resource} is missing; reinstall fairkit, or from a source "
+                                "checkout run scripts/build_datasets.py.")
+    # as_file gives a real path even when the package is imported from a zip.
+    with resources.as_file(resource) as path:
+        frame = read_table(path)
     spec = DatasetSpec(**info.spec.to_dict())
     return frame, spec

@@ -1,7 +1,8 @@
-"""Build fairkit's bundled samples under data/ from the public copies in ../shared/datasets/.
+"""Build fairkit's bundled samples under fairkit/data/ from the public copies in ../shared/datasets/.
 
 Run once from the project root: ``python scripts/build_datasets.py``. The outputs are committed,
-so users and CI never need the raw files. See data/README.md for what is changed and why.
+and ship in the wheel as package data, so users and CI never need the raw files. See
+fairkit/data/README.md for what is changed and why.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 RAW = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT.parent / "shared" / "datasets"
-OUT = ROOT / "data"
+OUT = ROOT / "fairkit" / "data"
 
 ADULT_COLUMNS = [
     "age", "workclass", "fnlwgt", "education", "education_num", "marital_status", "occupation",

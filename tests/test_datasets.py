@@ -1,9 +1,11 @@
 """Bundled datasets load with their documented row counts and default specs."""
 
+from pathlib import Path
+
 import pytest
 
 from fairkit.data import errors, validate
-from fairkit.datasets import dataset_info, list_datasets, load_dataset
+from fairkit.datasets import data_dir, dataset_info, list_datasets, load_dataset
 
 
 @pytest.mark.parametrize(
@@ -45,3 +47,17 @@ def test_spec_is_a_copy():
     _, spec = load_dataset("adult")
     spec.sensitive.append("age")
     assert load_dataset("adult")[1].sensitive == ["sex", "race"]
+
+
+def test_samples_are_read_from_the_package_not_the_checkout():
+    # A wheel carries fairkit/ only: a samples folder outside the package is lost on install.
+    import fairkit
+
+    assert Path(str(data_dir())) == Path(fairkit.__file__).parent / "data"
+    assert all((data_dir() / d.file).is_file() for d in list_datasets())
+
+
+def test_data_dir_override_and_a_missing_file_named(tmp_path, monkeypatch):
+    monkeypatch.setenv("FAIRKIT_DATA_DIR", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match=r"german\.csv\.gz is missing"):
+        load_dataset("german")
