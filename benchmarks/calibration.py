@@ -1,4 +1,4 @@
-"""Issue #4 acceptance: group calibration repairs a deliberately miscalibrated group.
+"""Calibration: group calibration repairs a deliberately miscalibrated group.
 
 On COMPAS (race) and Adult (sex x race): train the unconstrained network, multiply one group's
 logits by 3 (over-confident for that group), fit ``GroupFairnessCalibrator`` (platt, isotonic,
@@ -28,31 +28,28 @@ Two evaluations:
    out-of-fold predictions are pooled, so every row has an honest test prediction (5x the rows
    of the single test set, each from a model that never saw it).
 
-Run: ``python benchmarks/bench_calibration.py`` (about 2 minutes on 2 cores).
+Run: ``python -m benchmarks.calibration`` from the project root (about 2 minutes on 2 cores).
 """
 
 from __future__ import annotations
 
-import sys
+import argparse
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from fairkit.calibration import GroupFairnessCalibrator
+from fairkit.data import binary_target
+from fairkit.datasets import load_dataset
+from fairkit.diagnostics import calibration_by_group, calibration_noise_floor
+from fairkit.estimators import FairRegularizedClassifier
+from fairkit.groups import group_labels
+from fairkit.split import make_preprocessor, split_dataset, stratification_labels, usable_feature_columns
+from fairkit.sweep import torch_threads
 
-from fairkit.calibration import GroupFairnessCalibrator  # noqa: E402
-from fairkit.data import binary_target  # noqa: E402
-from fairkit.datasets import load_dataset  # noqa: E402
-from fairkit.diagnostics import calibration_by_group, calibration_noise_floor  # noqa: E402
-from fairkit.estimators import FairRegularizedClassifier  # noqa: E402
-from fairkit.groups import group_labels  # noqa: E402
-from fairkit.split import make_preprocessor, split_dataset, stratification_labels, usable_feature_columns  # noqa: E402
-from fairkit.sweep import torch_threads  # noqa: E402
+from .common import add_out_argument, out_dir, report
 
 # Groups smaller than this are left out of the max: their plug-in ECE is mostly noise.
 MIN_ECE_ROWS = 200
@@ -128,6 +125,7 @@ def _ece_rows(y, p, groups, victim, meta, seed):
 
 
 def run_single_split(seed: int = 0) -> pd.DataFrame:
+    """ECE rows of every case: model on train, calibrators on validation, ECE on test (one split)."""
     rows = []
     for name, sensitive, victim in CASES:
         frame, spec = load_dataset(name)
@@ -177,6 +175,7 @@ def crossfit_predictions(name, sensitive, victim, k=K_FOLDS, seed=0):
 
 
 def run_crossfit(seed: int = 0) -> pd.DataFrame:
+    """ECE rows of every case over the pooled out-of-fold scores of :func:`crossfit_predictions`."""
     rows = []
     for name, sensitive, victim in CASES:
         y, groups, preds = crossfit_predictions(name, sensitive, victim, seed=seed)
@@ -188,15 +187,13 @@ def run_crossfit(seed: int = 0) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _print(title, table):
-    with pd.option_context("display.width", 200, "display.max_columns", 30,
-                           "display.float_format", "{:.4f}".format):
-        print(title)
-        print(table.to_string(index=False))
-        print()
-
-
-if __name__ == "__main__":
+def main(argv=None) -> int:
+    """``python -m benchmarks.calibration``: both evaluations, printed and saved; returns 0."""
+    p = argparse.ArgumentParser(prog="python -m benchmarks.calibration",
+                                description=__doc__.split("\n")[0])
+    add_out_argument(p)
+    args = p.parse_args(argv)
+    out = out_dir(args.out)
     t0 = time.perf_counter()
     single = run_single_split()
     t1 = time.perf_counter()
@@ -212,9 +209,13 @@ if __name__ == "__main__":
         "perfect calibration."
     )
     print(legend)
-    print()
-    _print("Single split (seed 0): calibrator on validation, ECE on test", single)
-    _print(f"Cross-fitted ({K_FOLDS} folds): pooled out-of-fold predictions over all rows",
-           crossfit)
+    report("Single split (seed 0): calibrator on validation, ECE on test", single, out,
+           "calibration_single_split", float_format="{:.4f}")
+    report(f"Cross-fitted ({K_FOLDS} folds): pooled out-of-fold predictions over all rows",
+           crossfit, out, "calibration_crossfit", float_format="{:.4f}")
     print(f"time: single split {t1 - t0:.0f}s, cross-fitted {t2 - t1:.0f}s")
-    sys.exit(0)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,4 +1,4 @@
-"""Issue #7 benchmark: dashboard responsiveness, measured with Streamlit's AppTest.
+"""Dashboard: responsiveness, measured with Streamlit's AppTest.
 
 * time from choosing a dataset to the first frontier (Data -> Train -> sweep -> Trade-offs), with
   the registry's default training settings, on German and Adult;
@@ -8,23 +8,30 @@
 AppTest reruns the whole app script for every interaction, where the browser reruns only the
 slider's fragment, so these figures are an upper bound on the server time of a real slider move.
 
-Run: ``python benchmarks/bench_dashboard.py [german,adult]``.
+Run: ``python -m benchmarks.dashboard [german,adult]`` from the project root.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+import pandas as pd
+
+from .common import add_out_argument, out_dir, report
+
+# The project root, where the dashboard's app.py lives.
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+#: The slider's server-time target, printed beside the measured moves.
+SLIDER_TARGET_MS = 150
 
 
 def measure(dataset: str) -> dict:
+    """Seconds to the first frontier and milliseconds per slider move on one bundled dataset."""
     from streamlit.testing.v1 import AppTest
 
     from ui import state
@@ -62,11 +69,17 @@ def measure(dataset: str) -> dict:
             "slider_move_ms_median": 1000 * statistics.median(moves), "slider_move_ms_max": 1000 * max(moves)}
 
 
-if __name__ == "__main__":
-    import pandas as pd
+def main(argv=None) -> int:
+    """``python -m benchmarks.dashboard``: each dataset measured, the table printed and saved; returns 0."""
+    p = argparse.ArgumentParser(prog="python -m benchmarks.dashboard", description=__doc__.split("\n")[0])
+    p.add_argument("datasets", nargs="?", default="german,adult", help="comma-separated bundled datasets")
+    add_out_argument(p)
+    args = p.parse_args(argv)
+    table = pd.DataFrame([measure(n) for n in args.datasets.split(",") if n])
+    table["slider target (ms)"] = SLIDER_TARGET_MS
+    report("Dashboard responsiveness (AppTest)", table, out_dir(args.out), "dashboard", float_format="{:.1f}")
+    return 0
 
-    names = sys.argv[1].split(",") if len(sys.argv) > 1 else ["german", "adult"]
-    table = pd.DataFrame([measure(n) for n in names])
-    table["slider target (ms)"] = 150
-    with pd.option_context("display.width", 160, "display.float_format", "{:.1f}".format):
-        print(table.to_string(index=False))
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,4 +1,4 @@
-"""Command line: ``python -m fairkit {datasets,validate,sweep,export,score,bench}``.
+"""Command line: ``python -m fairkit {datasets,validate,sweep,export,audit,score}``.
 
 Bad arguments and bad data end with the validation messages and exit code 2, never a traceback.
 """
@@ -304,15 +304,6 @@ def main(argv=None) -> int:
     p.add_argument("--out", required=True, help="scored CSV to write")
     p.set_defaults(func=cmd_score)
 
-    sub.add_parser("bench", help="fairkit against fairlearn on the bundled datasets (python -m fairkit bench -h)",
-                   add_help=False)
-
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "bench":
-        # The benchmark has its own argument parser.
-        from .bench import main as bench_main
-
-        return bench_main(argv[1:])
     args = parser.parse_args(argv)
     try:
         return args.func(args)

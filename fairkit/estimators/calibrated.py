@@ -60,7 +60,7 @@ class CalibratedGroupClassifier(ClassifierMixin, BaseEstimator):
         when it accepts it). Defaults to ``LogisticRegression()``.
     method : {"platt", "isotonic", "temperature"}, default="platt"
         Calibration method, see :class:`GroupFairnessCalibrator`. Platt by default: in the
-        cross-fitted COMPAS benchmark (benchmarks/results_issue4_calibration.md) isotonic maps
+        cross-fitted COMPAS benchmark (benchmarks/calibration_results.md) isotonic maps
         fitted on a few hundred rows per group made an already calibrated model measurably
         worse (ECE 0.014 -> 0.029), while Platt and temperature stayed at the noise floor.
     calibration_fraction : float, default=0.3

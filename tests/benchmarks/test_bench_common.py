@@ -1,0 +1,45 @@
+"""benchmarks.common: per-seed summaries and table output."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from benchmarks.common import best_at_by_seed, majority_error, ratio, report, to_markdown
+
+DP = "demographic_parity_difference"
+
+
+def test_majority_error():
+    assert majority_error([1, 0, 0, 0]) == 0.25
+    assert majority_error([1, 1, 1, 0, 0]) == pytest.approx(0.4)
+
+
+def test_best_at_by_seed_is_the_median_of_validation_chosen_test_accuracies():
+    # Per seed: (val accuracy, val DP, test accuracy). Within DP <= 0.05 the best validation
+    # accuracy is 0.80 (test 0.70) in seed 0, 0.75 (test 0.74) in seed 1, none in seed 2.
+    rows = [(0, 0.80, 0.04, 0.70), (0, 0.78, 0.01, 0.90), (0, 0.90, 0.20, 0.95),
+            (1, 0.75, 0.05, 0.74), (1, 0.70, 0.00, 0.99),
+            (2, 0.85, 0.30, 0.85)]
+    table = pd.DataFrame(rows, columns=["seed", "val_accuracy", f"val_{DP}", "test_accuracy"])
+    table[f"test_{DP}"] = 0.0
+    assert best_at_by_seed(table, 0.05) == pytest.approx((0.70 + 0.74) / 2)
+    assert best_at_by_seed(table, 0.01) == pytest.approx((0.90 + 0.99) / 2)
+    assert best_at_by_seed(table, 0.35) == pytest.approx(0.85)  # the median of 0.95, 0.74 and 0.85
+    assert np.isnan(best_at_by_seed(table, -1.0))
+
+
+def test_ratio():
+    assert ratio(3.0, 2.0) == 1.5
+    assert np.isnan(ratio(3.0, 0.0)) and np.isnan(ratio(np.nan, 2.0)) and np.isnan(ratio(3.0, np.inf))
+
+
+def test_report_prints_and_writes_csv_and_markdown(tmp_path, capsys):
+    table = pd.DataFrame({"setting": ["blind", "aware"], "hv": [0.123456, np.nan]})
+    report("Title", table, tmp_path / "out", "t")
+    assert "## Title" in capsys.readouterr().out
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "out" / "t.csv"), table)
+    assert (tmp_path / "out" / "t.md").read_text() == (
+        "## Title\n\n| setting | hv |\n|---|---|\n| blind | 0.1235 |\n| aware | nan |\n")
+    assert to_markdown(table).splitlines()[2] == "| blind | 0.1235 |"
+    report("Title", table, None, "none")  # no folder: nothing written
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["out", "t.csv", "t.md"]
