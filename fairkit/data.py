@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .groups import group_labels
+from .groups import MIN_GROUP_SIZE, group_labels, small_groups
 
 NA_VALUES = ["?", "", "NA", "N/A", "NaN", "nan", "null", "NULL", "None"]
 PARQUET_MAGIC = b"PAR1"
@@ -246,8 +246,6 @@ def read_table(source, *, limits: Limits = DEFAULT_LIMITS) -> pd.DataFrame:
             f"{name} is not a well-formed CSV table: {str(exc).strip()}. "
             "Check that every row has the same number of fields and that quotes are closed."
         ) from exc
-    # Blank columns in a ragged file (trailing delimiters) carry nothing; drop them quietly only
-    # when they are entirely empty and unnamed.
     frame.attrs["header"] = [h.strip() for h in header]
     return frame
 
@@ -275,7 +273,7 @@ def validate(
     frame: pd.DataFrame,
     spec: DatasetSpec,
     *,
-    min_group_size: int = 30,
+    min_group_size: int = MIN_GROUP_SIZE,
     limits: Limits = DEFAULT_LIMITS,
 ) -> list[Problem]:
     """Check a table against a spec; return every problem found, errors first.
@@ -406,8 +404,7 @@ def validate(
         levels = [[c] for c in sens_ok] + ([sens_ok] if len(sens_ok) > 1 else [])
         rows = frame if not target_ok else frame[frame[target].notna()]
         for cols in levels:
-            counts = group_labels(rows[cols]).value_counts()
-            small = counts[counts < min_group_size].sort_values()
+            small = small_groups(group_labels(rows[cols]), min_group_size)
             if len(small):
                 kind = "intersection" if len(cols) > 1 else "group"
                 shown = ", ".join(f"{g} ({n})" for g, n in small.head(6).items())
@@ -500,12 +497,6 @@ def _contains(values, label) -> bool:
 def errors(problems) -> list[Problem]:
     """Only the problems that block training."""
     return [p for p in problems if p.severity == "error"]
-
-
-def problems_frame(problems) -> pd.DataFrame:
-    """Problems as a table (severity, column, message, action) for display."""
-    return pd.DataFrame([asdict(p) for p in problems],
-                        columns=["severity", "code", "column", "message", "action"])
 
 
 def binary_target(frame: pd.DataFrame, spec: DatasetSpec) -> np.ndarray:

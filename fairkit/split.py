@@ -20,7 +20,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from .data import DataError, DatasetSpec, binary_target, errors, validate
-from .groups import SmallGroupPooling, group_labels
+from .groups import MIN_GROUP_SIZE, SmallGroupPooling, group_labels
 
 
 def frame_hash(frame: pd.DataFrame) -> str:
@@ -150,7 +150,7 @@ def split_dataset(
     seed: int = 0,
     val_size: float = 0.2,
     test_size: float = 0.2,
-    min_group_size: int = 30,
+    min_group_size: int = MIN_GROUP_SIZE,
 ) -> DatasetSplit:
     """Split into train / validation / test stratified by group x label, and preprocess.
 
@@ -222,7 +222,7 @@ def split_dataset(
     pooling = SmallGroupPooling.fit(train.groups, min_group_size)
     if pooling.pooled:
         notes.append(f"For training, {len(pooling.pooled)} group(s) with fewer than {min_group_size} training rows "
-                     f"share one label ('Other (small groups)'): {', '.join(pooling.pooled)}.")
+                     f"share one label ('{pooling.target}'): {', '.join(pooling.pooled)}.")
     return DatasetSplit(
         train=train, validation=part(val_idx), test=part(test_idx), spec=spec, pooling=pooling,
         preprocessor=pre, feature_names=list(pre.get_feature_names_out()), seed=seed,

@@ -139,13 +139,3 @@ class ResultStore:
         rows = [r for r in (self.get(k) for k in (keys if keys is not None else self.keys())) if r is not None]
         return pd.DataFrame(rows)
 
-    def put_json(self, name: str, obj) -> None:
-        """Store a small JSON document (sweep manifests, selections) atomically."""
-        atomic_write_bytes(self.root / "docs" / f"{name}.json", json.dumps(_jsonable(obj), indent=1).encode())
-
-    def get_json(self, name: str):
-        try:
-            return json.loads((self.root / "docs" / f"{name}.json").read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
-            return None
-

@@ -74,16 +74,6 @@ class SweepResult:
             raise KeyError(f"Run {run_id} is not in this result.")
         return self.store.load_model(run_id)
 
-    def aggregate(self) -> pd.DataFrame:
-        """Median over seeds of every metric, per method x eta."""
-        cols = [c for c in self.results.columns if c.startswith(("val_", "test_"))] + ["fit_seconds"]
-        g = self.results.groupby(["method", "eta"], sort=False)
-        out = g[cols].median()
-        out["n_seeds"] = g.size()
-        out["run_id"] = g["run_id"].first()
-        out["needs_sensitive_at_predict"] = g["needs_sensitive_at_predict"].first()
-        return out.reset_index()
-
 
 def plan_runs(methods, etas=None, seeds=(0,), *, fairness=DEFAULT_FAIRNESS, n_etas=8, params=None) -> list[RunSpec]:
     """The runs of a sweep, every method, eta and fairness definition checked against the registry.
@@ -198,7 +188,7 @@ def fit_and_evaluate(run: RunSpec, split):
 
 
 def fit_group(task: list, split) -> list:
-    """Train a task: one run, or several etas of a regularized model in one batched pass.
+    """Train a task: one run, or several etas of a batchable method in one batched pass.
 
     Returns a list of ``(key, row, model)``; a batched task's fit time is shared equally.
     """
@@ -295,7 +285,7 @@ def run_sweep(
     keep_models : bool
         Keep fitted models in memory on the result (they are in the store either way).
     batched : bool
-        Train the regularized network's etas of one seed together as one batched model
+        Train the etas of one seed of a batchable method (``Method.batchable``) together
         (:func:`fairkit.estimators.batched.fit_eta_batch`): same results within floating-point
         tolerance, several times faster with mini-batches (see benchmarks/).
 

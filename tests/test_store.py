@@ -24,5 +24,3 @@ def test_store_put_get_and_ignores_partial_files(tmp_path):
     assert len(s.records(["k1", "k2"])) == 1
     with pytest.raises(KeyError):
         s.load_model("nope")
-    s.put_json("sweep", {"a": 1})
-    assert ResultStore(tmp_path).get_json("sweep") == {"a": 1}

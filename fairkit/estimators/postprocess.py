@@ -4,8 +4,6 @@
 fairness knob ``eta`` from "the best thresholds per group, no constraint" (``eta=0``) to
 "exact parity" (``eta=1``), deterministic predictions, a ``predict_proba`` that is the
 probability of a positive decision, and a guard against fairlearn 0.15's float32 crash.
-:func:`reference_frontier` sweeps the tolerance on a fitted model to draw the post-processing
-reference curve on the dashboard.
 """
 
 from __future__ import annotations
@@ -27,7 +25,7 @@ from fairkit.estimators.reductions import (
 from fairkit import stats
 from fairkit.groups import MIN_GROUP_SIZE, SmallGroupPooling, group_labels
 
-__all__ = ["ThresholdPostProcessor", "reference_frontier", "SIMPLE_CONSTRAINTS"]
+__all__ = ["ThresholdPostProcessor", "SIMPLE_CONSTRAINTS"]
 
 #: Constraint name -> the per-group rate it equalises (fairlearn's "simple" constraints).
 SIMPLE_CONSTRAINTS = {
@@ -449,97 +447,3 @@ class ThresholdPostProcessor(ClassifierMixin, BaseEstimator):
         p = self.predict_proba(X, sensitive_features=sensitive_features)[:, 1]
         u = np.random.default_rng(self.random_state).random(len(p))
         return self.classes_[(u < p).astype(int)]
-
-
-def reference_frontier(
-    estimator,
-    X_train,
-    y_train,
-    s_train,
-    X_eval,
-    y_eval,
-    s_eval,
-    tolerances=None,
-    n_points: int = 11,
-    constraint: str = "demographic_parity",
-    objective: str = "accuracy_score",
-    prefit: bool = True,
-    grid_size: int = 1000,
-    random_state: int = 0,
-) -> pd.DataFrame:
-    """Accuracy / disparity of group thresholds on one model, swept over the tolerance.
-
-    The thresholds are fitted on the training data and evaluated on the evaluation data, so
-    the curve is the post-processing reference the dashboard draws next to the trained
-    methods' frontier.
-
-    Parameters
-    ----------
-    estimator : classifier
-        The unconstrained model (fitted on ``X_train`` first unless ``prefit``).
-    X_train, y_train, s_train :
-        Data the thresholds are fitted on, with its sensitive features.
-    X_eval, y_eval, s_eval :
-        Data the frontier is measured on.
-    tolerances : sequence of float, optional
-        Tolerances on the spread of the constrained rate. Default: ``n_points`` values from 0
-        to the unconstrained spread.
-    n_points : int, default=11
-    constraint, objective : str
-        See :class:`ThresholdPostProcessor`.
-    prefit : bool, default=True
-    grid_size : int, default=1000
-    random_state : int, default=0
-
-    Returns
-    -------
-    DataFrame
-        One row per tolerance: ``tolerance``, ``eta`` (the equivalent fairness strength),
-        ``accuracy`` and ``dp_difference`` (max - min selection rate across groups) of the
-        seeded ``predict`` decisions, ``constraint_difference`` (spread of the constrained
-        rate), and ``accuracy_expected``, ``dp_difference_expected``,
-        ``constraint_difference_expected`` in expectation over the randomized thresholds
-        (smoother on small evaluation sets).
-    """
-    if not prefit:
-        estimator = clone(estimator, safe=False).fit(X_train, y_train)
-    y_eval = np.asarray(y_eval)
-    base = ThresholdPostProcessor(
-        estimator, constraint=constraint, objective=objective, eta=0.0, prefit=True,
-        grid_size=grid_size, random_state=random_state,
-    ).fit(X_train, y_train, sensitive_features=s_train)
-    max_tol = base.max_tolerance_
-    if tolerances is None:
-        tolerances = np.linspace(0.0, max_tol, int(n_points))
-    pos = base.classes_[1]
-    y_pos = (y_eval == pos).astype(int)
-    labels = group_labels(s_eval).to_numpy(dtype=object)
-    names = np.array(sorted(set(labels.tolist())), dtype=object)
-    rows = []
-    for tol in tolerances:
-        tol = float(tol)
-        model = ThresholdPostProcessor(
-            estimator, constraint=constraint, objective=objective, tolerance=tol, prefit=True,
-            grid_size=grid_size, random_state=random_state,
-        ).fit(X_train, y_train, sensitive_features=s_train)
-        p = model.predict_proba(X_eval, sensitive_features=s_eval)[:, 1]
-        pred = (model.predict(X_eval, sensitive_features=s_eval) == pos).astype(float)
-        rows.append(
-            {
-                "tolerance": tol,
-                "eta": 1.0 - min(tol / max_tol, 1.0) if max_tol > 0 else 1.0,
-                "accuracy": float(np.mean(pred == y_pos)),
-                "dp_difference": _spread(
-                    _group_rates(pred, y_pos, labels, names, "selection_rate")
-                ),
-                "constraint_difference": _constraint_gap(pred, y_pos, labels, names, constraint),
-                "accuracy_expected": float(np.mean(p * y_pos + (1 - p) * (1 - y_pos))),
-                "dp_difference_expected": _spread(
-                    _group_rates(p, y_pos, labels, names, "selection_rate")
-                ),
-                "constraint_difference_expected": _constraint_gap(
-                    p, y_pos, labels, names, constraint
-                ),
-            }
-        )
-    return pd.DataFrame(rows)

@@ -11,7 +11,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from fairkit.estimators.postprocess import ThresholdPostProcessor, reference_frontier
+from fairkit.estimators.postprocess import ThresholdPostProcessor
 
 GRID = {"grid_size": 200}
 
@@ -225,34 +225,6 @@ def test_float32_scores_are_guarded(data):
     np.testing.assert_array_equal(
         f32.predict(X, sensitive_features=s), f64.predict(X, sensitive_features=s)
     )
-
-
-# -- reference frontier ------------------------------------------------------------------------
-
-
-def test_reference_frontier(data):
-    X, y, s = data
-    half = len(y) // 2
-    model = LogisticRegression().fit(X[:half], y[:half])
-    curve = reference_frontier(
-        model, X[:half], y[:half], s[:half], X[half:], y[half:], s[half:], n_points=5,
-        grid_size=200,
-    )
-    assert list(curve.columns) == [
-        "tolerance", "eta", "accuracy", "dp_difference", "constraint_difference",
-        "accuracy_expected", "dp_difference_expected", "constraint_difference_expected",
-    ]
-    assert len(curve) == 5
-    assert curve["eta"].iloc[0] == 1.0 and curve["eta"].iloc[-1] == 0.0
-    assert curve["tolerance"].is_monotonic_increasing
-    # From parity to unconstrained: disparity grows, accuracy does not fall (in expectation).
-    assert curve["dp_difference_expected"].iloc[0] < curve["dp_difference_expected"].iloc[-1] - 0.1
-    assert curve["accuracy_expected"].iloc[-1] >= curve["accuracy_expected"].iloc[0]
-    custom = reference_frontier(
-        LogisticRegression(), X[:half], y[:half], s[:half], X[half:], y[half:], s[half:],
-        tolerances=[0.0, 0.1], prefit=False, grid_size=200,
-    )
-    assert custom["tolerance"].tolist() == [0.0, 0.1]
 
 
 # -- scikit-learn conformance ------------------------------------------------------------------
