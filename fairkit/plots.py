@@ -160,7 +160,7 @@ def frontier_snapshot_figure(frontier: pd.DataFrame, *, selected_run: str | None
 
 
 def calibration_figure(curve: pd.DataFrame, *, title: str = "Reliability by group") -> go.Figure:
-    """Reliability curves from :func:`fairkit.metrics.reliability_curve`, one line per group."""
+    """Reliability curves from :func:`fairkit.diagnostics.reliability_curve`, one line per group."""
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="perfect calibration",
                              line=dict(color="#999999", dash="dot")))
@@ -177,7 +177,8 @@ def calibration_figure(curve: pd.DataFrame, *, title: str = "Reliability by grou
 
 def group_bars_figure(by_group: pd.DataFrame, *, metrics=("selection_rate", "tpr", "fpr"),
                       attribute: str | None = None, title: str = "Rates by group") -> go.Figure:
-    """Grouped bars of rates by group, with bootstrap intervals as error bars when present."""
+    """Grouped bars of rates by group, with their intervals (``<rate>_low`` / ``_high``) as error
+    bars when present."""
     table = by_group if attribute is None else by_group[by_group["attribute"] == attribute]
     fig = go.Figure()
     for i, m in enumerate(metrics):
