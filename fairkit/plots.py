@@ -6,6 +6,7 @@ No streamlit here: the dashboard, the CLI and notebooks all draw the same figure
 
 from __future__ import annotations
 
+import os
 import warnings
 from pathlib import Path
 
@@ -192,13 +193,47 @@ def group_bars_figure(by_group: pd.DataFrame, *, metrics=("selection_rate", "tpr
     return fig
 
 
+#: Every message of a PNG that :func:`save_figure` could not write starts with this.
+PNG_NOT_WRITTEN = "PNG not written"
+
+
+def _missing_browser() -> str | None:
+    """Why kaleido has no browser to start, or None when it has one.
+
+    kaleido 1.x renders in a Chrome/Chromium it looks for (its own download, then
+    ``$BROWSER_PATH``, then the ``PATH``); kaleido 0.x carries its own renderer.
+    """
+    try:
+        from choreographer.browsers.chromium import Chromium
+    except ImportError:  # kaleido 0.x: no browser to find
+        return None
+    found = Chromium.find_browser(skip_local=False)
+    if found and Path(found).is_file():
+        return None
+    where = (f"BROWSER_PATH={os.environ['BROWSER_PATH']!r} is not a file" if os.environ.get("BROWSER_PATH")
+             else "none on the PATH")
+    return (f"no Chrome or Chromium for kaleido ({where}); install one (Debian/Ubuntu: apt-get install "
+            "chromium; elsewhere: plotly_get_chrome) or set BROWSER_PATH to it")
+
+
 def save_figure(fig: go.Figure, path, *, png: bool = True) -> dict:
-    """Write ``<path>.html`` (always) and ``<path>.png`` (when a browser for kaleido is available).
+    """Write ``<path>.html`` (always) and ``<path>.png`` (when kaleido has a browser).
+
+    Parameters
+    ----------
+    fig : plotly Figure
+    path : str or Path
+        Base name; a ``.html`` or ``.png`` suffix is dropped.
+    png : bool
+        Also write the static image (kaleido 1.x needs a Chrome or Chromium: ``./fk`` installs
+        Debian's; ``$BROWSER_PATH`` points at another).
 
     Returns
     -------
     dict
-        ``{"html": Path, "png": Path or None, "png_error": str or None}``.
+        ``{"html": Path, "png": Path or None, "png_error": str or None}``; when the PNG was
+        asked for and not written, ``png_error`` (starting with :data:`PNG_NOT_WRITTEN`) says
+        why and what to install, and a ``RuntimeWarning`` carries the same text.
     """
     base = Path(path)
     if base.suffix in {".html", ".png"}:
@@ -215,8 +250,11 @@ def save_figure(fig: go.Figure, path, *, png: bool = True) -> dict:
                 fig.write_image(base.with_suffix(".png"), width=1000, height=600, scale=1)
                 out["png"], out["png_error"] = base.with_suffix(".png"), None
                 break
-            except Exception as exc:  # kaleido needs a Chrome/Chromium; keep the HTML regardless
-                out["png_error"] = f"PNG not written ({type(exc).__name__}: {exc}). Install chromium for PNG export."
+            except Exception as exc:  # kaleido's and the browser's failures; keep the HTML regardless
+                missing = _missing_browser()
+                out["png_error"] = f"{PNG_NOT_WRITTEN}: " + (missing or f"{type(exc).__name__}: {exc}")
+                if missing:  # a second start finds no browser either
+                    break
         if out["png_error"]:
             warnings.warn(out["png_error"], RuntimeWarning, stacklevel=2)
     return out

@@ -127,9 +127,25 @@ def test_save_figure_retries_the_png_once_and_keeps_the_html_when_it_fails(tmp_p
     assert len(calls) == 2 and out["png"] == tmp_path / "a.png" and out["png_error"] is None
 
     def broken(self, path, **kw):
-        raise RuntimeError("no browser")
+        calls.append(path)
+        raise RuntimeError("renderer crashed")
 
+    calls.clear()
     monkeypatch.setattr(go.Figure, "write_image", broken)
-    with pytest.warns(RuntimeWarning, match="PNG not written .RuntimeError: no browser."):
+    with pytest.warns(RuntimeWarning, match="^PNG not written: RuntimeError: renderer crashed$"):
         out = save_figure(go.Figure(), tmp_path / "b")
-    assert out["png"] is None and (tmp_path / "b.html").exists()
+    assert len(calls) == 2 and out["png"] is None and (tmp_path / "b.html").exists()
+    assert out["png_error"] == "PNG not written: RuntimeError: renderer crashed"
+
+
+def test_save_figure_without_a_browser_says_what_to_install(tmp_path, monkeypatch):
+    # kaleido 1.x takes $BROWSER_PATH when it has no browser download of its own (none on the
+    # machines that run ./fk); a path to nothing is a machine without Chrome or Chromium.
+    missing = tmp_path / "no-such" / "chromium"
+    monkeypatch.setenv("BROWSER_PATH", str(missing))
+    with pytest.warns(RuntimeWarning, match="^PNG not written: no Chrome or Chromium"):
+        out = save_figure(frontier_figure(_results()), tmp_path / "front")
+    assert out["png"] is None and not (tmp_path / "front.png").exists()
+    assert out["html"].stat().st_size > 1000
+    assert f"BROWSER_PATH={str(missing)!r} is not a file" in out["png_error"]
+    assert "apt-get install chromium" in out["png_error"] and "plotly_get_chrome" in out["png_error"]
