@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import joblib
@@ -51,34 +52,37 @@ def cache_key(**parts) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:24]
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so readers see the old file or the new one, never a part."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+@contextmanager
+def _replacing(path: Path):
+    """A temporary file beside ``path`` that replaces it when the block ends without error.
 
-
-def atomic_dump(obj, path: Path) -> None:
-    """joblib-dump ``obj`` atomically."""
+    The temporary name starts with a dot and ends in ``.tmp``, so an interrupted write leaves
+    nothing :meth:`ResultStore.keys` would read; a failed write removes it.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
-        joblib.dump(obj, tmp)
+        yield tmp
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so readers see the old file or the new one, never a part."""
+    with _replacing(path) as tmp, open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def atomic_dump(obj, path: Path) -> None:
+    """joblib-dump ``obj`` atomically."""
+    with _replacing(path) as tmp:
+        joblib.dump(obj, tmp)
 
 
 class ResultStore:

@@ -1,8 +1,9 @@
 """Result store: stable cache keys, atomic writes, partial files never read as runs."""
 
+import joblib
 import pytest
 
-from fairkit.store import ResultStore, cache_key
+from fairkit.store import ResultStore, atomic_dump, atomic_write_bytes, cache_key
 
 
 def test_cache_key_stable_and_sensitive():
@@ -24,3 +25,16 @@ def test_store_put_get_and_ignores_partial_files(tmp_path):
     assert len(s.records(["k1", "k2"])) == 1
     with pytest.raises(KeyError):
         s.load_model("nope")
+
+
+def test_failed_writes_keep_the_old_file_and_leave_no_temporary(tmp_path):
+    target = tmp_path / "run.json"
+    atomic_write_bytes(target, b"old")
+    with pytest.raises(TypeError):
+        atomic_write_bytes(target, "text is not bytes")
+    model = tmp_path / "run.joblib"
+    atomic_dump({"m": 1}, model)
+    with pytest.raises(Exception):
+        atomic_dump(lambda: None, model)  # a lambda cannot be pickled
+    assert target.read_bytes() == b"old" and joblib.load(model) == {"m": 1}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.joblib", "run.json"]
