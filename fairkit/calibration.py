@@ -278,7 +278,7 @@ class GroupFairnessCalibrator(BaseEstimator):
         self,
         method: str = "platt",
         input: str = "proba",
-        min_group_size: int = 30,
+        min_group_size: int = MIN_GROUP_SIZE,
         shrinkage: bool | float = False,
     ):
         self.method = method

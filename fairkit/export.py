@@ -28,7 +28,7 @@ import joblib
 import numpy as np
 import pandas as pd
 
-from . import __version__
+from . import __version__, stats
 from .data import DatasetSpec
 from .store import _jsonable, atomic_write_bytes
 
@@ -483,7 +483,7 @@ class ModelBundle:
         return p
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
-        return (self.predict_proba(frame) >= self.threshold).astype(int)
+        return stats.decide(self.predict_proba(frame), self.threshold).astype(int)
 
 
 def verify_bundle(path, *, expected_manifest_sha256: str | None = None) -> dict:

@@ -24,7 +24,7 @@ from .diagnostics import (  # noqa: F401  (calibration diagnostics are part of t
     multicalibration_audit,
     reliability_curve,
 )
-from .groups import SEP, _as_frame, encode_groups, group_hierarchy
+from .groups import MIN_GROUP_SIZE, SEP, _as_frame, encode_groups, group_hierarchy
 
 GAP_METRICS = list(stats.GAPS)
 # selection_rate (share of rows given the positive decision) shows a model that decides the same
@@ -158,7 +158,7 @@ def fairness_report(
     n_boot: int = 0,
     ci: float = 0.95,
     n_bins: int = 10,
-    min_group_size: int = 30,
+    min_group_size: int = MIN_GROUP_SIZE,
     gap_min_group_size: int | None = None,
     random_state=0,
 ) -> FairnessReport:
@@ -300,7 +300,7 @@ def summary_metrics(
     sample_weight=None,
     pos_label=None,
     n_bins: int = 10,
-    min_group_size: int = 30,
+    min_group_size: int = MIN_GROUP_SIZE,
     gap_min_group_size: int | None = None,
 ) -> list[dict]:
     """The sweep table's metrics of K score vectors on the same rows, in one vectorised pass.

@@ -19,7 +19,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from fairkit.calibration import GroupFairnessCalibrator, _group_frame
 from fairkit.estimators.reductions import _check_fit_inputs, _check_predict_input
-from fairkit.groups import group_labels
+from fairkit import stats
+from fairkit.groups import MIN_GROUP_SIZE, group_labels
 
 __all__ = ["CalibratedGroupClassifier"]
 
@@ -92,7 +93,7 @@ class CalibratedGroupClassifier(ClassifierMixin, BaseEstimator):
         estimator=None,
         method: str = "platt",
         calibration_fraction: float = 0.3,
-        min_group_size: int = 30,
+        min_group_size: int = MIN_GROUP_SIZE,
         shrinkage: bool | float = False,
         prefit: bool = False,
         random_state: int = 0,
@@ -254,4 +255,4 @@ class CalibratedGroupClassifier(ClassifierMixin, BaseEstimator):
     def predict(self, X, *, sensitive_features=None) -> np.ndarray:
         """Class with calibrated probability above 0.5."""
         p = self.predict_proba(X, sensitive_features=sensitive_features)[:, 1]
-        return self.classes_[(p > 0.5).astype(int)]
+        return self.classes_[stats.decide(p).astype(int)]

@@ -87,3 +87,12 @@ _CGC_XFAIL = {
 )
 def test_calibrated_group_classifier_sklearn_checks(estimator, check):
     check(estimator)
+
+
+def test_predict_decides_with_the_one_rule(monkeypatch):
+    """A calibrated probability of exactly 0.5 is a positive decision, as in every report."""
+    X, y, g = _group_shift_data(400, 3)
+    clf = CalibratedGroupClassifier(LogisticRegression(), method="platt").fit(X, y, sensitive_features=g)
+    half = np.column_stack([np.full(len(X), 0.5), np.full(len(X), 0.5)])
+    monkeypatch.setattr(type(clf), "predict_proba", lambda self, X, sensitive_features=None: half)
+    assert (clf.predict(X, sensitive_features=g) == clf.classes_[1]).all()
