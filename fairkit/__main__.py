@@ -1,6 +1,8 @@
 """Command line: ``python -m fairkit {datasets,validate,sweep,export,audit,score}``.
 
 Bad arguments and bad data end with the validation messages and exit code 2, never a traceback.
+A sweep whose ``frontier.png`` could not be written (no browser for kaleido) writes everything
+else, says so in its "Wrote ..." line and exits 3.
 """
 
 from __future__ import annotations
@@ -8,13 +10,26 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from pathlib import Path
 
 import pandas as pd
 
 
+#: Exit status of a sweep that wrote its results but not the frontier PNG it was asked for.
+EXIT_NO_PNG = 3
+
+
 class CLIError(Exception):
     """A problem to report to the user in plain words (exit code 2)."""
+
+
+def _version() -> str:
+    """``fairkit X.Y.Z from FOLDER (Python A.B)``: which copy runs, as ``pip --version`` says."""
+    from . import __version__
+
+    return (f"fairkit {__version__} from {Path(__file__).resolve().parent} "
+            f"(Python {sys.version_info.major}.{sys.version_info.minor})")
 
 
 def _csv_list(text: str | None, cast=str) -> list | None:
@@ -94,7 +109,7 @@ def cmd_sweep(args) -> int:
 
     from .frontier import pareto_front
     from .methods import DEFAULT_METHODS, METHODS, RegistryError
-    from .plots import frontier_figure, save_figure
+    from .plots import PNG_NOT_WRITTEN, frontier_figure, save_figure
     from .split import split_dataset
     from .store import ResultStore
     from .sweep import plan_runs, run_sweep
@@ -136,7 +151,10 @@ def cmd_sweep(args) -> int:
     }, indent=1, default=str))
     fig = frontier_figure(res.results, unfairness=args.unfairness, performance=args.performance,
                           title=f"{spec.name}: fairness / accuracy trade-off (test; frontier chosen on validation)")
-    saved = save_figure(fig, out / "frontier")
+    with warnings.catch_warnings():
+        # The "Wrote" line reports a missing PNG; the warning would say it a second time.
+        warnings.filterwarnings("ignore", message=PNG_NOT_WRITTEN, category=RuntimeWarning)
+        saved = save_figure(fig, out / "frontier", png=not args.no_png)
     front = pareto_front(res.results, unfairness=args.unfairness, performance=args.performance, by="method")
     cols = ["method", "eta", "performance_val", "unfairness_val", "performance_test", "unfairness_test",
             "needs_sensitive_at_predict", "run_id"]
@@ -145,8 +163,9 @@ def cmd_sweep(args) -> int:
                                           "unfairness_val": "val_unfair", "performance_test": f"test_{args.performance}",
                                           "unfairness_test": "test_unfair"}).to_string(index=False))
     print(f"\n{len(res.results)} runs ({int(res.results['cached'].sum())} from the store) in {res.wall_seconds:.1f}s.")
-    print(f"Wrote {out / 'results.csv'}, {saved['html']}" + (f", {saved['png']}" if saved["png"] else ""))
-    return 0
+    wrote = [out / "results.csv", saved["html"]] + ([saved["png"]] if saved["png"] else [])
+    print(f"Wrote {', '.join(map(str, wrote))}" + (f"; {saved['png_error']}" if saved["png_error"] else ""))
+    return EXIT_NO_PNG if saved["png_error"] else 0
 
 
 def _sweep_context(folder: Path):
@@ -246,7 +265,10 @@ def cmd_score(args) -> int:
 def main(argv=None) -> int:
     from .audit import KINDS as AUDIT_KINDS
 
-    parser = argparse.ArgumentParser(prog="python -m fairkit", description="fairkit: fair training and trade-offs")
+    # Raw text: the version line names a folder, and argparse would wrap a long one.
+    parser = argparse.ArgumentParser(prog="python -m fairkit", description="fairkit: fair training and trade-offs",
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("datasets", help="list the bundled datasets")
@@ -277,6 +299,8 @@ def main(argv=None) -> int:
     p.add_argument("--scheduler", help="Dask scheduler address (default $FAIRKIT_DASK_SCHEDULER)")
     p.add_argument("--store", help="results store folder (default OUT/store)")
     p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--no-png", action="store_true",
+                   help=f"skip frontier.png (it needs a Chrome or Chromium; without one a sweep exits {EXIT_NO_PNG})")
     p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("export", help="export a stored run as a bundle with its decision record")
