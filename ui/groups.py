@@ -15,7 +15,7 @@ import streamlit as st
 from fairkit.calibration import calibrate_on_validation
 from fairkit.diagnostics import reliability_curve
 from fairkit.groups import MIN_GROUP_SIZE, group_hierarchy
-from fairkit.metrics import fairness_report
+from fairkit.metrics import TOO_FEW, fairness_report
 from fairkit.sweep import predict_scores
 
 from . import results as ur
@@ -58,6 +58,9 @@ def _ci(row, metric) -> str:
     value, low, high = row[metric], row.get(f"{metric}_low"), row.get(f"{metric}_high")
     if pd.isna(value):
         return "n/a"
+    if metric in str(row.get("too_few", "")).split(", "):
+        # An interval over 2 positives would read as certainty ([0.000, 0.000]); say why there is none.
+        return f"{value:.3f} ({TOO_FEW})"
     if low is None or pd.isna(low) or pd.isna(high):
         return f"{value:.3f}"
     return f"{value:.3f} [{low:.3f}, {high:.3f}]"

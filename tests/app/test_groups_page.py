@@ -140,3 +140,19 @@ def test_every_calibration_method_runs(trained):
         at.radio(key=ug.W_CAL_METHOD).set_value(method).run()
         assert not at.exception, at.exception
         assert not texts(at.error), texts(at.error)
+
+
+def test_a_rate_without_enough_rows_says_so_instead_of_a_tight_interval():
+    import numpy as np
+
+    from fairkit.metrics import fairness_report
+    from ui.groups import format_groups
+
+    rng = np.random.default_rng(2)
+    g = np.array(["big"] * 200 + ["tiny"] * 40)
+    y = np.r_[rng.integers(0, 2, 200), [1, 1] + [0] * 38]
+    p = np.r_[rng.random(200), [0.2, 0.3] + [0.1] * 38]
+    table = fairness_report(y, p, g, n_boot=30).by_group
+    shown = format_groups(table, "group").set_index("Group")
+    assert shown.loc["tiny", "TPR"] == "0.000 (too few to estimate)"
+    assert shown.loc["big", "TPR"].count("[") == 1
