@@ -15,6 +15,10 @@ from packaging.requirements import Requirement
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# 80 s on the shared two-core machine (22 s of CPU: a wheel build and four fresh interpreters,
+# three of them importing torch). The slow mark labels it; the default run (and ./fk test) still runs it.
+pytestmark = pytest.mark.slow
+
 
 def _requirements(path: Path) -> set[str]:
     """The requirement lines of a pip requirements file (comments and ``-r`` includes skipped)."""
