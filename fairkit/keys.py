@@ -1,0 +1,146 @@
+"""The organisation's Ed25519 signing key: reading key files, signing, checking signatures.
+
+One module for every signature fairkit makes or checks (bundle manifests, the audit log's chain
+heads), so there is one key format and one way to refer to a key. Keys are PEM files: the private
+key as PKCS#8 (optionally encrypted with a passphrase), the public key as SubjectPublicKeyInfo,
+as ``openssl genpkey -algorithm ed25519`` and ``openssl pkey -pubout`` write them, or as
+:func:`write_key_pair` writes them.
+
+Where no path is passed, the environment names the organisation's keys:
+``FAIRKIT_SIGNING_KEY`` (the private key file, for whoever exports and signs off) and
+``FAIRKIT_TRUST_KEY`` (the public key file, for whoever checks).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+from pathlib import Path
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+SIGNING_KEY_ENV = "FAIRKIT_SIGNING_KEY"
+TRUST_KEY_ENV = "FAIRKIT_TRUST_KEY"
+#: Key files are small; anything larger is not a key and is not read whole.
+MAX_KEY_BYTES = 16_384
+
+
+class KeyFileError(ValueError):
+    """A key file that cannot be used, with a message that names it and says why."""
+
+
+def _read(path) -> bytes:
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise KeyFileError(f"Cannot read the key file {path.name}: {exc.strerror or exc}.") from exc
+    if size > MAX_KEY_BYTES:
+        raise KeyFileError(f"{path.name} is {size:,} bytes: not a key file (Ed25519 PEM keys are "
+                        "a few hundred bytes).")
+    return path.read_bytes()
+
+
+def load_private_key(path, password: bytes | None = None) -> Ed25519PrivateKey:
+    """Read an Ed25519 private key from a PEM file.
+
+    Parameters
+    ----------
+    path : path
+        PKCS#8 PEM file.
+    password : bytes, optional
+        Its passphrase, if it is encrypted.
+
+    Returns
+    -------
+    Ed25519PrivateKey
+
+    Raises
+    ------
+    KeyFileError
+        The file is missing, too large, not PEM, encrypted without a passphrase, or not Ed25519.
+    """
+    try:
+        key = serialization.load_pem_private_key(_read(path), password=password)
+    except (ValueError, TypeError) as exc:
+        raise KeyFileError(f"{Path(path).name} is not a usable private key: {exc}") from exc
+    if not isinstance(key, Ed25519PrivateKey):
+        raise KeyFileError(f"{Path(path).name} holds a {type(key).__name__}; fairkit signs with "
+                        "Ed25519 keys (openssl genpkey -algorithm ed25519).")
+    return key
+
+
+def load_public_key(path) -> Ed25519PublicKey:
+    """Read an Ed25519 public key from a PEM file (a private key file is also accepted: its
+    public half is returned).
+
+    Raises
+    ------
+    KeyFileError
+        The file is missing, too large, not PEM, or not Ed25519.
+    """
+    data = _read(path)
+    try:
+        key = serialization.load_pem_public_key(data)
+    except ValueError:
+        key = load_private_key(path).public_key()
+    if not isinstance(key, Ed25519PublicKey):
+        raise KeyFileError(f"{Path(path).name} holds a {type(key).__name__}; fairkit checks "
+                        "Ed25519 signatures.")
+    return key
+
+
+def key_id(key: Ed25519PublicKey | Ed25519PrivateKey) -> str:
+    """A short, stable name for a key pair: the first 16 hex digits of the SHA-256 of the raw
+    public key. The same for the private key and its public half."""
+    if isinstance(key, Ed25519PrivateKey):
+        key = key.public_key()
+    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return hashlib.sha256(raw).hexdigest()[:16]
+
+
+def sign(private_key: Ed25519PrivateKey, data: bytes) -> str:
+    """Ed25519 signature of ``data``, base64 text (to store in JSON or SQLite)."""
+    return base64.b64encode(private_key.sign(data)).decode("ascii")
+
+
+def verify_signature(public_key: Ed25519PublicKey, data: bytes, signature: str) -> bool:
+    """Whether ``signature`` (as :func:`sign` returns it) is the key's signature of ``data``.
+
+    Malformed signatures are simply not valid: the caller decides what to say.
+    """
+    try:
+        public_key.verify(base64.b64decode(str(signature), validate=True), data)
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+def write_key_pair(private_path, public_path, password: bytes | None = None) -> Ed25519PrivateKey:
+    """Create a new Ed25519 key pair and write it as PEM files (the private one readable by its
+    owner only). Returns the private key."""
+    key = Ed25519PrivateKey.generate()
+    encryption = (serialization.BestAvailableEncryption(password) if password
+                  else serialization.NoEncryption())
+    private_path, public_path = Path(private_path), Path(public_path)
+    private_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                               serialization.PrivateFormat.PKCS8, encryption))
+    private_path.chmod(0o600)
+    public_path.write_bytes(key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    return key
+
+
+def configured_private_key() -> Ed25519PrivateKey | None:
+    """The private key named by ``FAIRKIT_SIGNING_KEY``, or None when it is not set."""
+    path = os.environ.get(SIGNING_KEY_ENV, "").strip()
+    return load_private_key(path) if path else None
+
+
+def configured_public_key() -> Ed25519PublicKey | None:
+    """The public key named by ``FAIRKIT_TRUST_KEY``, or None when it is not set."""
+    path = os.environ.get(TRUST_KEY_ENV, "").strip()
+    return load_public_key(path) if path else None
