@@ -1,21 +1,41 @@
-"""The audit trail: append-only, hash-chained, one entry schema for the CLI and the dashboard.
+"""The audit trail: append-only, hash-chained, signed at its decisions, one entry schema.
 
-Who selected, exported or reviewed which model, and when. Entries live in one SQLite table whose
-triggers refuse UPDATE and DELETE, so the application cannot rewrite history even by mistake.
-Each entry also stores the SHA-256 of the entry before it and of its own content
-(:func:`entry_hash`), so a change made behind SQLite's back (triggers dropped, the file edited)
-is found by :meth:`AuditLog.verify`, which names the first entry that no longer fits.
+Who uploaded which data, ran which sweep, selected, exported, scored with or reviewed which
+model, and when. Entries live in one SQLite table whose triggers refuse UPDATE, DELETE and
+``INSERT OR REPLACE``, so the application cannot rewrite history even by mistake. Nothing inside
+the file stops someone who can write it (triggers can be dropped), so each entry also stores the
+SHA-256 of the entry before it and of its own content (:func:`entry_hash`), and
+:meth:`AuditLog.verify` names the first entry that no longer fits, finds entries removed from
+the end through SQLite's own counter, and checks the signed heads below.
+
+A hash chain alone can be recomputed by whoever can write the file. At each export and sign-off
+the chain's head (the entry just written and its hash) is signed with the organisation's Ed25519
+key (:mod:`fairkit.keys`) into a second append-only table, and each bundle's record can carry
+:func:`chain_head`: a rewrite of anything before a signed head, or before a bundle's recorded
+head, is caught against them. What no log can show on its own is the removal of its newest
+entries together with their heads and SQLite's counter; a bundle's recorded head or a signed head
+kept elsewhere is the defence against that.
 
 Every entry is written by one of the ``record_*`` functions below, which the CLI and the
 dashboard both call; the schema of an entry of each kind is therefore written in one place:
 
+``upload`` (subject: content hash of the data)
+    A table was read into the dashboard.
+``sweep`` (subject: content hash of the data)
+    A sweep trained methods over etas and seeds.
 ``selection`` (subject: run id)
     A person marked a run on the trade-off chart as their choice.
 ``export`` (subject: manifest SHA-256 of the bundle)
     A bundle was written; ``bundle`` is its absolute path, the rest is read from its decision
     record. The manifest hash identifies the bundle: reviews refer to it.
+``score`` (subject: manifest SHA-256 of the bundle used)
+    New rows were scored with a bundle; the drift check's outcome.
 ``comment``, ``signoff``, ``dissent`` (subject: manifest SHA-256 of the bundle reviewed)
-    A reviewer's verdict on an exported decision.
+    A reviewer's verdict on an exported decision, written only for a bundle that passes its
+    checks (:func:`record_verdict`).
+
+Every entry's details carry ``identity`` (:class:`Identity`): who the actor is and whether a
+sign-in provider vouched for it or the name was only typed ("self-declared").
 
 Logs written before this schema (fairkit up to 0.x: no hash columns; the dashboard's exports with
 ``file=`` and the CLI's with ``subject`` = run id) are read with a fallback: see
@@ -25,23 +45,29 @@ Logs written before this schema (fairkit up to 0.x: no hash columns; the dashboa
 from __future__ import annotations
 
 import datetime as dt
+import getpass
 import hashlib
 import json
 import sqlite3
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pandas as pd
 
+from . import keys
 from .store import _jsonable, default_home
 
-KINDS = ("selection", "export", "comment", "signoff", "dissent")
+KINDS = ("upload", "sweep", "selection", "export", "score", "comment", "signoff", "dissent")
 VERDICT_KINDS = ("comment", "signoff", "dissent")
+#: Entries at which the chain head is signed (the decisions a committee relies on).
+SIGNED_KINDS = ("export", "signoff")
 GENESIS = "0" * 64
 """The ``prev_hash`` of the first chained entry."""
+SELF_DECLARED = "self-declared"
 
-_SCHEMA = """
+_APPEND_ONLY = "SELECT RAISE(ABORT, 'the audit log is append-only')"
+_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     ts TEXT NOT NULL,
@@ -52,11 +78,27 @@ CREATE TABLE IF NOT EXISTS events (
     prev_hash TEXT,
     entry_hash TEXT
 );
-CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events
-BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events
-BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events BEGIN {_APPEND_ONLY}; END;
+CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events BEGIN {_APPEND_ONLY}; END;
+-- INSERT OR REPLACE deletes the old row without firing DELETE triggers; refuse it before.
+CREATE TRIGGER IF NOT EXISTS events_no_replace BEFORE INSERT ON events
+WHEN EXISTS (SELECT 1 FROM events WHERE id = NEW.id) BEGIN {_APPEND_ONLY}; END;
+CREATE TABLE IF NOT EXISTS heads (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    entry_id INTEGER NOT NULL,
+    entry_hash TEXT NOT NULL,
+    key_id TEXT NOT NULL,
+    signature TEXT NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS heads_no_update BEFORE UPDATE ON heads BEGIN {_APPEND_ONLY}; END;
+CREATE TRIGGER IF NOT EXISTS heads_no_delete BEFORE DELETE ON heads BEGIN {_APPEND_ONLY}; END;
+CREATE TRIGGER IF NOT EXISTS heads_no_replace BEFORE INSERT ON heads
+WHEN EXISTS (SELECT 1 FROM heads WHERE id = NEW.id) BEGIN {_APPEND_ONLY}; END;
 """
+
+
+class VerdictRefused(ValueError):
+    """A verdict that must not be recorded: the bundle fails its checks, or the log does."""
 
 
 def entry_hash(prev_hash: str, ts: str, actor: str, kind: str, subject: str | None,
@@ -76,9 +118,74 @@ def entry_hash(prev_hash: str, ts: str, actor: str, kind: str, subject: str | No
     -------
     str
         64 hexadecimal digits.
+
+    Raises
+    ------
+    TypeError
+        A column holds something no fairkit writes (bytes): the row was not written by fairkit.
     """
     payload = json.dumps([prev_hash, ts, actor, kind, subject, details], separators=(",", ":"))
     return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def head_message(entry_id: int, entry_hash_: str) -> bytes:
+    """The bytes signed for a chain head: the entry's id and hash, with a fixed prefix so the
+    signature cannot be mistaken for one over anything else the key signs (a manifest)."""
+    return f"fairkit audit head\n{int(entry_id)}\n{entry_hash_}".encode()
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who did something, and who vouches for it.
+
+    Attributes
+    ----------
+    name : str
+        The person's name as the provider gives it, or as typed.
+    email : str
+        Their e-mail address as the provider verified it ("" when self-declared).
+    issuer : str
+        The OpenID Connect issuer (``iss``) that signed them in; "" when the name was only typed.
+    subject : str
+        The provider's stable id for them (``sub``).
+    """
+
+    name: str
+    email: str = ""
+    issuer: str = ""
+    subject: str = ""
+
+    @property
+    def verified(self) -> bool:
+        """A sign-in provider vouched for this identity."""
+        return bool(self.issuer)
+
+    @property
+    def actor(self) -> str:
+        """The text stored as the entry's actor: ``name <email>`` or the typed name."""
+        name = str(self.name or "").strip()
+        if self.email and self.email != name:
+            return f"{name} <{self.email}>" if name else self.email
+        return name
+
+    def as_dict(self) -> dict:
+        """The entry's ``identity`` detail: the fields and ``verified_by`` (issuer or
+        :data:`SELF_DECLARED`)."""
+        return {**asdict(self), "verified_by": self.issuer or SELF_DECLARED}
+
+    @classmethod
+    def coerce(cls, who) -> Identity:
+        """An :class:`Identity` as given, or a typed name as a self-declared one."""
+        return who if isinstance(who, Identity) else cls(name=str(who or "").strip())
+
+
+def command_line_user() -> Identity:
+    """The account running the command line, self-declared (no sign-in vouches for it)."""
+    try:
+        name = getpass.getuser()
+    except (KeyError, OSError):
+        name = "unknown"
+    return Identity(name=f"{name} (command line)")
 
 
 @dataclass(frozen=True)
@@ -88,7 +195,10 @@ class ChainCheck:
     Attributes
     ----------
     ok : bool
-        Every chained entry matches its hash and follows the one before it.
+        Every chained entry matches its hash and follows the one before it, nothing was removed
+        from the end as far as the log can tell, every signed head matches the chain, and (when a
+        key was given) every signature holds and every entry signed at writing still has its
+        signed head.
     entries : int
         Entries in the log.
     unchained : int
@@ -98,6 +208,12 @@ class ChainCheck:
         The first entry that does not fit the chain.
     problem : str
         Why it does not fit ("" when ``ok``).
+    key_id : str or None
+        The key whose signatures were checked (None: signatures were not checked).
+    signed_through : int or None
+        The newest entry covered by a valid signed head of that key.
+    heads : int
+        Signed heads in the log.
     """
 
     ok: bool
@@ -105,21 +221,46 @@ class ChainCheck:
     unchained: int = 0
     broken_id: int | None = None
     problem: str = ""
+    key_id: str | None = None
+    signed_through: int | None = None
+    heads: int = 0
 
     def __str__(self) -> str:
         if not self.ok:
-            return f"The audit log was altered at entry {self.broken_id}: {self.problem}"
-        old = (f"; the first {self.unchained} predate the hash chain and are not covered"
-               if self.unchained else "")
-        return f"The audit log's {self.entries} entries form an unbroken hash chain{old}."
+            where = f" at entry {self.broken_id}" if self.broken_id is not None else ""
+            return f"The audit log was altered{where}: {self.problem}"
+        text = f"The audit log's {self.entries} entries form an unbroken hash chain"
+        if self.unchained:
+            text += f"; the first {self.unchained} predate the hash chain and are not covered"
+        if self.key_id is None:
+            text += (f"; {self.heads} signed head(s) match it (signatures not checked: no "
+                     "public key given)" if self.heads else "; no entry is signed")
+        elif self.signed_through is None:
+            text += f"; no entry carries a signature by key {self.key_id}"
+        else:
+            later = self.entries - self.signed_through
+            text += (f"; signed by key {self.key_id} through entry {self.signed_through}"
+                     + (f" ({later} later entries not yet covered by a signature)"
+                        if later > 0 else ""))
+        return text + "."
+
+
+def _parse_details(text) -> dict:
+    if not isinstance(text, str):
+        raise ValueError(f"its details are {type(text).__name__}, not JSON text")
+    value = json.loads(text)
+    if not isinstance(value, dict):
+        raise ValueError("its details are not a JSON object")
+    return value
 
 
 class AuditLog:
-    """Append-only, hash-chained log of selections, exports and reviewers' verdicts (SQLite).
+    """Append-only, hash-chained log of uploads, sweeps, selections, exports, scoring and
+    reviewers' verdicts (SQLite).
 
     WAL mode and a busy timeout let several writers (dashboard sessions, CLI runs) append at once;
-    each append reads the last hash and inserts in one write transaction, so concurrent writers
-    still form one chain.
+    each append reads the last hash, takes its timestamp and inserts in one write transaction, so
+    concurrent writers still form one chain in time order.
 
     Parameters
     ----------
@@ -167,31 +308,54 @@ class AuditLog:
         finally:
             con.close()
 
-    def append(self, kind: str, *, actor: str, subject: str | None = None, **details) -> int:
+    def append(self, kind: str, *, actor, subject: str | None = None, signing_key=None,
+               **details) -> int:
         """Add an entry at the end of the chain; returns its id.
 
         The ``record_*`` functions are the schema of each kind; call them rather than this.
+
+        Parameters
+        ----------
+        kind : str
+            One of :data:`KINDS`.
+        actor : Identity or str
+            Who; a plain name is recorded as self-declared.
+        subject : str, optional
+        signing_key : Ed25519PrivateKey, optional
+            Sign the new head (this entry) with it, in the same transaction; the entry records
+            the key's id (``signed_by``), so a removed signature is noticed.
+        **details
+            The entry's content (JSON-able).
         """
         if kind not in KINDS:
             raise ValueError(f"Unknown audit entry kind '{kind}'; use one of {', '.join(KINDS)}.")
-        actor = str(actor or "").strip()
+        who = Identity.coerce(actor)
+        actor = who.actor
         if not actor:
             raise ValueError("Every audit entry needs an actor (who did this).")
-        ts = dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
+        details = {**details, "identity": who.as_dict()}
+        if signing_key is not None:
+            details["signed_by"] = keys.key_id(signing_key)
         text = json.dumps(_jsonable(details), sort_keys=True)
-        # Reading the last hash and inserting in one write transaction: no two writers link to
-        # the same predecessor.
+        # The last hash, the timestamp and the insert in one write transaction: no two writers
+        # link to the same predecessor, and time order is chain order.
         with self._write() as con:
+            ts = dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
             last = con.execute(
                 "SELECT entry_hash FROM events WHERE entry_hash IS NOT NULL ORDER BY id DESC LIMIT 1"
             ).fetchone()
             prev = last[0] if last else GENESIS
+            digest = entry_hash(prev, ts, actor, kind, subject, text)
             cur = con.execute(
                 "INSERT INTO events (ts, actor, kind, subject, details, prev_hash, entry_hash) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (ts, actor, kind, subject, text, prev, entry_hash(prev, ts, actor, kind, subject, text)),
-            )
-        return int(cur.lastrowid)
+                "VALUES (?, ?, ?, ?, ?, ?, ?)", (ts, actor, kind, subject, text, prev, digest))
+            new_id = int(cur.lastrowid)
+            if signing_key is not None:
+                con.execute("INSERT INTO heads (entry_id, entry_hash, key_id, signature) "
+                            "VALUES (?, ?, ?, ?)",
+                            (new_id, digest, keys.key_id(signing_key),
+                             keys.sign(signing_key, head_message(new_id, digest))))
+        return new_id
 
     def _rows(self, sql: str, args=()) -> list[tuple]:
         con = self._connect()
@@ -202,6 +366,11 @@ class AuditLog:
 
     def entries(self, kind: str | None = None, subject: str | None = None) -> pd.DataFrame:
         """Entries, oldest first, with ``details`` parsed.
+
+        A row that cannot be read (details that are not a JSON object, columns of the wrong
+        type: written outside fairkit) is skipped, never raised: it is listed in
+        ``frame.attrs["skipped"]`` as ``{"id", "problem"}`` (see also :meth:`unreadable`), and
+        :meth:`verify` reports the change.
 
         Returns
         -------
@@ -216,46 +385,208 @@ class AuditLog:
             args.append(subject)
         if cond:
             sql += " WHERE " + " AND ".join(cond)
-        rows = self._rows(sql + " ORDER BY id", args)
-        frame = pd.DataFrame(rows, columns=["id", "ts", "actor", "kind", "subject", "details"])
-        frame["details"] = frame["details"].map(json.loads)
+        good, skipped = [], []
+        for id_, ts, actor, kind_, subject_, details in self._rows(sql + " ORDER BY id", args):
+            try:
+                if not all(isinstance(v, str) for v in (ts, actor, kind_)):
+                    raise ValueError("its time, actor or kind is not text")
+                if subject_ is not None and not isinstance(subject_, str):
+                    raise ValueError("its subject is not text")
+                good.append((id_, ts, actor, kind_, subject_, _parse_details(details)))
+            except ValueError as exc:
+                skipped.append({"id": id_, "problem": str(exc)})
+        frame = pd.DataFrame(good, columns=["id", "ts", "actor", "kind", "subject", "details"])
+        frame.attrs["skipped"] = skipped
         return frame
 
-    def verify(self) -> ChainCheck:
-        """Check every entry against its hash and its predecessor's.
+    def unreadable(self) -> list[dict]:
+        """Rows :meth:`entries` skips: ``{"id", "problem"}`` for each."""
+        return self.entries().attrs["skipped"]
+
+    def heads(self) -> pd.DataFrame:
+        """Signed chain heads, oldest first: id, entry_id, entry_hash, key_id, signature."""
+        return pd.DataFrame(
+            self._rows("SELECT id, entry_id, entry_hash, key_id, signature FROM heads ORDER BY id"),
+            columns=["id", "entry_id", "entry_hash", "key_id", "signature"])
+
+    def verify(self, public_key=None, anchors=()) -> ChainCheck:
+        """Check the log: every entry against its hash and its predecessor's, the end against
+        SQLite's counter, the signed heads against the chain and (with a key) their signatures.
+
+        Parameters
+        ----------
+        public_key : Ed25519PublicKey, optional
+            The organisation's key. With it, every head it signed must carry a valid signature
+            and every entry written with it (``signed_by``) must still have its head.
+        anchors : iterable of (int, str)
+            Heads recorded elsewhere (:func:`chain_head` in a bundle's record): each must still
+            be an entry of the chain with that hash.
 
         Returns
         -------
         ChainCheck
-            ``ok``, or the id of the first entry that was changed, inserted out of band, or
-            follows one that was removed or changed.
+            ``ok``, or the id of the first entry that was changed, inserted out of band, follows
+            one that was removed or changed, or no longer matches a signed or recorded head.
         """
         rows = self._rows("SELECT id, ts, actor, kind, subject, details, prev_hash, entry_hash "
                           "FROM events ORDER BY id")
-        prev, unchained = None, 0
+        n = len(rows)
+        fail = lambda id_, why: ChainCheck(False, n, 0, id_, why)  # noqa: E731
+        prev, unchained, hashes = None, 0, {}
         for id_, ts, actor, kind, subject, details, stored_prev, stored_hash in rows:
             if stored_hash is None:
                 if prev is None:
                     unchained += 1
                     continue
-                return ChainCheck(False, len(rows), unchained, id_,
-                                  "it carries no hash but follows chained entries (written "
-                                  "by an older fairkit or outside fairkit).")
+                return fail(id_, "it carries no hash but follows chained entries (written by an "
+                                 "older fairkit or outside fairkit).")
             expected_prev = GENESIS if prev is None else prev
             if stored_prev != expected_prev:
-                return ChainCheck(False, len(rows), unchained, id_,
-                                  "it does not follow the entry before it (that entry was "
-                                  "removed or changed).")
-            if entry_hash(stored_prev, ts, actor, kind, subject, details) != stored_hash:
-                return ChainCheck(False, len(rows), unchained, id_,
-                                  "its content no longer matches its hash (it was changed).")
+                return fail(id_, "it does not follow the entry before it (that entry was removed "
+                                 "or changed).")
+            try:
+                matches = entry_hash(stored_prev, ts, actor, kind, subject, details) == stored_hash
+            except TypeError:
+                matches = False
+            if not matches:
+                return fail(id_, "its content no longer matches its hash (it was changed).")
+            hashes[id_] = (stored_hash, kind, details)
             prev = stored_hash
-        return ChainCheck(True, len(rows), unchained)
+
+        # Removing the newest entries leaves a valid chain; AUTOINCREMENT's counter remembers.
+        seq = self._rows("SELECT seq FROM sqlite_sequence WHERE name = 'events'")
+        last_id = rows[-1][0] if rows else 0
+        if seq and isinstance(seq[0][0], int) and seq[0][0] > last_id:
+            return fail(last_id + 1, f"entries {last_id + 1} to {seq[0][0]} were removed from the "
+                                     "end of the log.")
+
+        for index, digest in anchors:
+            if hashes.get(int(index), (None,))[0] != digest:
+                return fail(int(index), "a head recorded in a bundle no longer matches the log "
+                                        "(history up to it was rewritten or removed).")
+
+        heads = self._rows("SELECT entry_id, entry_hash, key_id, signature FROM heads ORDER BY id")
+        wanted = keys.key_id(public_key) if public_key is not None else None
+        signed, signed_through = set(), None
+        for entry_id, digest, kid, signature in heads:
+            if hashes.get(entry_id, (None,))[0] != digest:
+                return fail(entry_id, "a signed head no longer matches it (history up to it was "
+                                      "rewritten or removed).")
+            if wanted is not None and kid == wanted:
+                if not keys.verify_signature(public_key, head_message(entry_id, digest), signature):
+                    return fail(entry_id, f"its head's signature is not key {wanted}'s (forged).")
+                signed.add(entry_id)
+                signed_through = max(entry_id, signed_through or 0)
+        if wanted is not None:
+            for id_, (_, kind, details) in hashes.items():
+                try:
+                    signed_by = _parse_details(details).get("signed_by")
+                except ValueError:
+                    signed_by = None
+                if signed_by == wanted and id_ not in signed:
+                    return fail(id_, f"it was signed with key {wanted} when written, and that "
+                                     "signature was removed.")
+        return ChainCheck(True, n, unchained, key_id=wanted, signed_through=signed_through,
+                          heads=len(heads))
+
+
+def chain_head(log: AuditLog) -> tuple[int, str]:
+    """The newest entry of the chain: ``(id, entry_hash)``, or ``(0, GENESIS)`` for an empty log.
+
+    A bundle's record carries it (taken just before its export entry is written), so a later
+    rewrite of the history up to that point no longer matches the bundle
+    (``AuditLog.verify(anchors=...)``).
+    """
+    row = log._rows("SELECT id, entry_hash FROM events WHERE entry_hash IS NOT NULL "
+                    "ORDER BY id DESC LIMIT 1")
+    return (int(row[0][0]), str(row[0][1])) if row else (0, GENESIS)
 
 
 # --------------------------------------------------------------------------- the entry schema
 
-def record_selection(log: AuditLog, *, actor: str, run: dict, dataset: str, data_hash: str,
+def _signing_key(value):
+    """``None``: the configured key (``FAIRKIT_SIGNING_KEY``), if any; ``False``: none."""
+    if value is False:
+        return None
+    return keys.configured_private_key() if value is None else value
+
+
+def record_upload(log: AuditLog, *, actor, name: str, data_hash: str, rows: int, columns: int,
+                  size_bytes: int | None = None) -> int:
+    """Log that a table was read in; returns the entry id.
+
+    Parameters
+    ----------
+    log : AuditLog
+    actor : Identity or str
+    name : str
+        The file's name as uploaded (a name, never a server path).
+    data_hash : str
+        Content hash of the table read (:func:`fairkit.split.data_hash`): the subject.
+    rows, columns : int
+    size_bytes : int, optional
+        Size of the uploaded file.
+    """
+    return log.append("upload", actor=actor, subject=data_hash, name=Path(str(name)).name,
+                      data_hash=data_hash, rows=int(rows), columns=int(columns),
+                      size_bytes=None if size_bytes is None else int(size_bytes))
+
+
+def record_sweep(log: AuditLog, *, actor, dataset: str, data_hash: str, methods, etas, seeds,
+                 fairness: str, runs: int, cached: int) -> int:
+    """Log a sweep that finished; returns the entry id.
+
+    Parameters
+    ----------
+    log : AuditLog
+    actor : Identity or str
+    dataset, data_hash : str
+        The data's name and content hash (the subject).
+    methods, etas, seeds
+        What was trained: method names, the etas (a list, or a mapping method -> list) and seeds.
+    fairness : str
+        The fairness definition the methods targeted.
+    runs, cached : int
+        Runs in the result, and how many of them came from the store.
+    """
+    if isinstance(etas, dict):
+        etas = {str(m): [float(e) for e in g] for m, g in etas.items()}
+    elif etas is not None:
+        etas = sorted({float(e) for e in etas})
+    return log.append("sweep", actor=actor, subject=data_hash, dataset=dataset,
+                      data_hash=data_hash, methods=[str(m) for m in methods], etas=etas,
+                      seeds=[int(s) for s in seeds], fairness=fairness, runs=int(runs),
+                      cached=int(cached))
+
+
+def record_score(log: AuditLog, *, actor, manifest_sha256: str, input_hash: str, rows: int,
+                 drift: dict | None) -> int:
+    """Log that rows were scored with a bundle; returns the entry id.
+
+    Parameters
+    ----------
+    log : AuditLog
+    actor : Identity or str
+    manifest_sha256 : str
+        The bundle's manifest hash (the subject).
+    input_hash : str
+        SHA-256 of the file scored.
+    rows : int
+    drift : dict or None
+        :func:`fairkit.monitor.drift_report`'s outcome (None: no fairness check was possible);
+        the entry keeps whether drift was found and the gaps flagged.
+    """
+    summary = None
+    if drift is not None:
+        summary = {"drifted": bool(drift["drifted"]), "checked": int(drift["checked"]),
+                   "flags": [{"attribute": f["attribute"], "metric": f["metric"],
+                              "p_value": f["p_value"]} for f in drift["drift"]]}
+    return log.append("score", actor=actor, subject=manifest_sha256,
+                      manifest_sha256=manifest_sha256, input_hash=input_hash, rows=int(rows),
+                      drift=summary)
+
+
+def record_selection(log: AuditLog, *, actor, run: dict, dataset: str, data_hash: str,
                      unfairness_axis: str, performance_axis: str, tolerance: float | None,
                      unfairness_val: float, unfairness_test: float, performance_val: float,
                      performance_test: float, note: str = "") -> int:
@@ -264,7 +595,7 @@ def record_selection(log: AuditLog, *, actor: str, run: dict, dataset: str, data
     Parameters
     ----------
     log : AuditLog
-    actor : str
+    actor : Identity or str
         Who chose.
     run : dict
         The run's row of the sweep table (``run_id``, ``method``, ``eta``, ``seed``).
@@ -289,8 +620,9 @@ def record_selection(log: AuditLog, *, actor: str, run: dict, dataset: str, data
 
 
 def record_export(log: AuditLog, *, bundle_path, manifest_sha256: str, record: dict,
-                  unfairness_axis: str, performance_axis: str) -> int:
-    """Log an exported bundle; returns the entry id.
+                  unfairness_axis: str, performance_axis: str, actor=None,
+                  signing_key=None) -> int:
+    """Log an exported bundle and sign the chain's new head; returns the entry id.
 
     Everything about the decision is read from the bundle's own decision record, so the entry
     cannot disagree with the bundle, whoever wrote it.
@@ -303,41 +635,124 @@ def record_export(log: AuditLog, *, bundle_path, manifest_sha256: str, record: d
     manifest_sha256 : str
         Its manifest hash (``export_bundle(...)["manifest_sha256"]``): the entry's subject.
     record : dict
-        Its decision record (``export_bundle(...)["record"]``); the decider is the actor.
+        Its decision record (``export_bundle(...)["record"]``).
     unfairness_axis, performance_axis : str
         The axes of the frontier the choice was made on.
+    actor : Identity or str, optional
+        Who exported; default the record's decider, self-declared.
+    signing_key : Ed25519PrivateKey or False, optional
+        Signs the head; default the configured key (``FAIRKIT_SIGNING_KEY``) if any, False for
+        none.
     """
     content = record["content"]
     sel = content["selected"]
     return log.append(
-        "export", actor=record["decider"], subject=manifest_sha256,
+        "export", actor=record["decider"] if actor is None else actor, subject=manifest_sha256,
+        signing_key=_signing_key(signing_key),
         bundle=str(Path(bundle_path).resolve()), manifest_sha256=manifest_sha256,
+        decider=record["decider"],
         run_id=sel["run_id"], method=sel["method"], eta=float(sel["eta"]), seed=int(sel["seed"]),
         threshold=float(sel["threshold"]), calibration=sel.get("calibration"),
         needs_sensitive_at_predict=bool(sel["needs_sensitive_at_predict"]),
         dataset=content["dataset"]["name"], data_hash=content["dataset"]["data_hash"],
         unfairness_axis=unfairness_axis, performance_axis=performance_axis,
-        rationale=record["rationale"])
+        rationale=record["rationale"], recorded_head=recorded_head(record))
 
 
-def record_verdict(log: AuditLog, kind: str, *, actor: str, manifest_sha256: str,
-                   text: str = "") -> int:
+def recorded_head(record: dict) -> tuple[int, str] | None:
+    """The chain head a decision record carries (``audit_head``: ``{"index", "hash"}``, at the
+    record's top level or in its ``content``), or None."""
+    head = record.get("audit_head") or (record.get("content") or {}).get("audit_head")
+    if not isinstance(head, dict) or "index" not in head or "hash" not in head:
+        return None
+    return int(head["index"]), str(head["hash"])
+
+
+def check_for_review(log: AuditLog, manifest_sha256: str, bundle, *, trust_key=None) -> dict:
+    """Everything that must hold before a verdict on a bundle is recorded.
+
+    The bundle verifies against the manifest hash logged at export (and its signature, when the
+    bundle reader checks one), the log verifies (with ``trust_key``, its signatures too), and
+    the chain head the bundle's record carries is still in the log.
+
+    Parameters
+    ----------
+    log : AuditLog
+    manifest_sha256 : str
+        The export entry's subject.
+    bundle : path
+        The bundle file.
+    trust_key : Ed25519PublicKey, optional
+        Default the configured key (``FAIRKIT_TRUST_KEY``) if any.
+
+    Returns
+    -------
+    dict
+        ``bundle`` (what :func:`fairkit.export.read_bundle_record` read), ``chain``
+        (:class:`ChainCheck`) and ``checked`` (what the verdict entry records about the checks).
+
+    Raises
+    ------
+    VerdictRefused
+        Saying which check failed.
+    """
+    from .export import BundleIntegrityError, read_bundle_record
+
+    trust_key = keys.configured_public_key() if trust_key is None else trust_key
+    if not any(e["subject"] == manifest_sha256 for e in export_entries(log)):
+        raise VerdictRefused("No export of this bundle is in the audit log; only logged exports "
+                             "are reviewed.")
+    try:
+        readable = read_bundle_record(bundle, expected_manifest_sha256=manifest_sha256)
+    except BundleIntegrityError as exc:
+        raise VerdictRefused(f"This bundle cannot be trusted: {exc}") from exc
+    head = recorded_head(readable["record"])
+    chain = log.verify(public_key=trust_key, anchors=[head] if head else ())
+    if not chain.ok:
+        raise VerdictRefused(f"The audit log fails its check, so no verdict can be recorded: "
+                             f"{chain}")
+    signature = readable.get("signature_status") or "unsigned"
+    return {"bundle": readable, "chain": chain, "checked": {
+        "manifest_sha256": manifest_sha256, "bundle_file": Path(str(bundle)).name,
+        "bundle_signature": str(signature), "audit_log": str(chain),
+        "recorded_head": head}}
+
+
+def record_verdict(log: AuditLog, kind: str, *, actor, manifest_sha256: str, bundle,
+                   text: str = "", trust_key=None, signing_key=None) -> int:
     """Log a reviewer's comment, sign-off or dissent on an exported bundle; returns the entry id.
+
+    Refused unless the bundle and the log pass :func:`check_for_review`: no verdict is recorded
+    on a bundle that cannot be trusted. A sign-off signs the chain's new head.
 
     Parameters
     ----------
     log : AuditLog
     kind : {"comment", "signoff", "dissent"}
-    actor : str
-        The reviewer.
+    actor : Identity or str
+        The reviewer; a plain name is recorded as self-declared.
     manifest_sha256 : str
         The manifest hash of the bundle reviewed (the export entry's subject).
+    bundle : path
+        The bundle file reviewed.
     text : str
         The comment or the reason for a dissent.
+    trust_key : Ed25519PublicKey, optional
+        See :func:`check_for_review`.
+    signing_key : Ed25519PrivateKey or False, optional
+        See :func:`record_export` (used for sign-offs).
+
+    Raises
+    ------
+    VerdictRefused
+        The bundle or the log fails its check.
     """
     if kind not in VERDICT_KINDS:
         raise ValueError(f"A verdict is one of {', '.join(VERDICT_KINDS)}, not '{kind}'.")
-    return log.append(kind, actor=actor, subject=manifest_sha256, text=str(text).strip())
+    checked = check_for_review(log, manifest_sha256, bundle, trust_key=trust_key)["checked"]
+    key = _signing_key(signing_key) if kind in SIGNED_KINDS else None
+    return log.append(kind, actor=actor, subject=manifest_sha256, signing_key=key,
+                      text=str(text).strip(), checked=checked)
 
 
 # --------------------------------------------------------------------------- reading
@@ -385,13 +800,17 @@ def verdict_entries(log: AuditLog, manifest_sha256: str) -> pd.DataFrame:
 
     Returns
     -------
-    DataFrame with columns id, ts, actor, kind, text
+    DataFrame with columns id, ts, actor, kind, text, verified_by
+        ``verified_by`` is the sign-in issuer that vouched for the actor, or
+        :data:`SELF_DECLARED` (entries from before identities were recorded included).
     """
     log_rows = log.entries(subject=manifest_sha256)
     log_rows = log_rows[log_rows["kind"].isin(VERDICT_KINDS)]
+    details = log_rows["details"]
     return pd.DataFrame({"id": log_rows["id"], "ts": log_rows["ts"], "actor": log_rows["actor"],
-                         "kind": log_rows["kind"],
-                         "text": log_rows["details"].map(lambda d: d.get("text", ""))}
+                         "kind": log_rows["kind"], "text": details.map(lambda d: d.get("text", "")),
+                         "verified_by": details.map(lambda d: (d.get("identity") or {}).get(
+                             "verified_by", SELF_DECLARED))}
                         ).reset_index(drop=True)
 
 

@@ -9,22 +9,32 @@ import pytest
 
 from fairkit.audit import (
     GENESIS,
+    SELF_DECLARED,
     AuditLog,
+    Identity,
+    VerdictRefused,
+    chain_head,
+    command_line_user,
     entry_hash,
     export_entries,
+    head_message,
     record_export,
+    record_score,
     record_selection,
+    record_sweep,
+    record_upload,
     record_verdict,
     selection_entries,
     verdict_entries,
 )
+from fairkit.keys import key_id, load_private_key, load_public_key, sign, write_key_pair
 
 
 def _writer(args):
     path, who, n = args
     log = AuditLog(path)
     for i in range(n):
-        record_verdict(log, "comment", actor=who, manifest_sha256="m1", text=f"{who}-{i}")
+        log.append("comment", actor=who, subject="m1", text=f"{who}-{i}")
     return n
 
 
@@ -38,6 +48,8 @@ def test_concurrent_writers_lose_nothing_and_form_one_chain(tmp_path):
     assert len(entries) == total == 200
     assert len({d["text"] for d in entries["details"]}) == 200
     assert entries["id"].is_monotonic_increasing
+    # Timestamps are taken inside the write transaction: chain order is time order.
+    assert entries["ts"].is_monotonic_increasing
     check = log.verify()
     assert check.ok and check.entries == 200 and check.unchained == 0, str(check)
     # Every entry links to the one before it: no two writers took the same predecessor.
@@ -50,38 +62,55 @@ def test_concurrent_writers_lose_nothing_and_form_one_chain(tmp_path):
 
 def test_append_only_and_entries_need_a_known_kind_and_an_actor(tmp_path):
     log = AuditLog(tmp_path / "a.sqlite")
-    record_verdict(log, "signoff", actor="ana", manifest_sha256="m1")
+    log.append("signoff", actor="ana", subject="m1", text="")
     con = sqlite3.connect(log.path)
     with pytest.raises(sqlite3.DatabaseError, match="append-only"):
         con.execute("UPDATE events SET actor = 'mallory'")
     with pytest.raises(sqlite3.DatabaseError, match="append-only"):
         con.execute("DELETE FROM events")
+    # INSERT OR REPLACE deletes without firing DELETE triggers; it is refused before it can.
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        con.execute("INSERT OR REPLACE INTO events (id, ts, actor, kind, subject, details) "
+                    "VALUES (1, 'x', 'mallory', 'signoff', 'm1', '{}')")
     con.close()
     e = log.entries(kind="signoff")
-    assert e.iloc[0]["actor"] == "ana" and e.iloc[0]["details"] == {"text": ""}
+    assert e.iloc[0]["actor"] == "ana" and e.iloc[0]["details"]["text"] == ""
+    assert e.iloc[0]["details"]["identity"]["verified_by"] == SELF_DECLARED
     with pytest.raises(ValueError, match="actor"):
-        record_verdict(log, "comment", actor=" ", manifest_sha256="m1", text="x")
-    # Kinds nothing writes are not accepted (uploads, sweeps and scores are not logged).
-    for kind in ("rewrite", "upload", "sweep", "score"):
+        log.append("comment", actor=" ", subject="m1", text="x")
+    for kind in ("rewrite", "delete"):
         with pytest.raises(ValueError, match="kind"):
             log.append(kind, actor="x")
     with pytest.raises(ValueError, match="verdict"):
-        record_verdict(log, "export", actor="x", manifest_sha256="m1")
+        record_verdict(log, "export", actor="x", manifest_sha256="m1", bundle="b.zip")
     assert len(log.entries()) == 1
+
+
+def test_a_verified_identity_is_recorded_with_its_issuer(tmp_path):
+    log = AuditLog(tmp_path / "a.sqlite")
+    who = Identity(name="Ana Reviewer", email="ana@example.org", issuer="http://127.0.0.1:9400",
+                   subject="ana")
+    log.append("comment", actor=who, subject="m1", text="t")
+    (e,) = log.entries().itertuples()
+    assert e.actor == "Ana Reviewer <ana@example.org>"
+    assert e.details["identity"] == {"name": "Ana Reviewer", "email": "ana@example.org",
+                                     "issuer": "http://127.0.0.1:9400", "subject": "ana",
+                                     "verified_by": "http://127.0.0.1:9400"}
 
 
 def _chained_log(tmp_path, n=4) -> AuditLog:
     log = AuditLog(tmp_path / "chain.sqlite")
     for i in range(n):
-        record_verdict(log, "comment", actor=f"r{i}", manifest_sha256="m", text=f"t{i}")
+        log.append("comment", actor=f"r{i}", subject="m", text=f"t{i}")
     return log
 
 
 def _untriggered(log):
     """A connection with the triggers dropped: what someone editing the file could do."""
     con = sqlite3.connect(log.path, isolation_level=None)
-    con.execute("DROP TRIGGER events_no_update")
-    con.execute("DROP TRIGGER events_no_delete")
+    for trigger in ("events_no_update", "events_no_delete", "events_no_replace", "heads_no_update",
+                    "heads_no_delete", "heads_no_replace"):
+        con.execute(f"DROP TRIGGER IF EXISTS {trigger}")
     return con
 
 
@@ -164,7 +193,7 @@ def test_a_log_from_before_the_chain_is_read_with_a_fallback(tmp_path):
     log = AuditLog(path)  # adds the hash columns; the old rows stay as they were
     check = log.verify()
     assert check.ok and check.unchained == 4 and "predate" in str(check)
-    new_id = record_verdict(log, "comment", actor="rev2", manifest_sha256="man2", text="later")
+    new_id = log.append("comment", actor="rev2", subject="man2", text="later")
     check = log.verify()
     assert check.ok and check.unchained == 4 and check.entries == 5
     con = sqlite3.connect(path)
@@ -215,3 +244,193 @@ def test_selections_read_back_as_written(tmp_path):
     assert sel["actor"] == "Ana" and sel["method"] == "threshold" and sel["unfairness_test"] == 0.12
     assert sel["needs_sensitive_at_predict"] is True and sel["note"] == "why"
     assert log.entries(kind="selection").iloc[0]["subject"] == "r1"
+
+
+# --------------------------------------------------------------------------- tampering with the file
+
+def _rewrite_from(con, first_id, changes):
+    """What a forger who can write the file does: change rows from ``first_id`` on and
+    recompute every hash after them, so the chain alone is consistent again."""
+    rows = con.execute("SELECT id, ts, actor, kind, subject, details FROM events ORDER BY id").fetchall()
+    prev = GENESIS
+    for id_, ts, actor, kind, subject, details in rows:
+        if id_ >= first_id:
+            details = changes.get(id_, details)
+            digest = entry_hash(prev, ts, actor, kind, subject, details)
+            con.execute("UPDATE events SET details = ?, prev_hash = ?, entry_hash = ? WHERE id = ?",
+                        (details, prev, digest, id_))
+        prev = con.execute("SELECT entry_hash FROM events WHERE id = ?", (id_,)).fetchone()[0]
+
+
+def test_insert_or_replace_with_the_triggers_dropped_is_detected(tmp_path):
+    log = _chained_log(tmp_path)
+    con = _untriggered(log)
+    ts, actor, subject, prev = con.execute(
+        "SELECT ts, actor, subject, prev_hash FROM events WHERE id = 2").fetchone()
+    forged = json.dumps({"text": "", "identity": {"verified_by": "Ethics board"}})
+    # The issue's attack: a comment becomes a sign-off, its own hash recomputed.
+    con.execute("INSERT OR REPLACE INTO events (id, ts, actor, kind, subject, details, prev_hash, "
+                "entry_hash) VALUES (2, ?, ?, 'signoff', ?, ?, ?, ?)",
+                (ts, actor, subject, forged, prev,
+                 entry_hash(prev, ts, actor, "signoff", subject, forged)))
+    con.close()
+    assert AuditLog(log.path).entries().iloc[1]["kind"] == "signoff"
+    check = log.verify()
+    assert not check.ok and check.broken_id == 3 and "before it" in check.problem
+
+
+@pytest.mark.parametrize("where", ["last", "all", "first"])
+def test_deletions_with_the_triggers_dropped_are_detected(tmp_path, where):
+    log = _chained_log(tmp_path)
+    con = _untriggered(log)
+    con.execute({"last": "DELETE FROM events WHERE id = 4", "all": "DELETE FROM events",
+                 "first": "DELETE FROM events WHERE id = 1"}[where])
+    con.close()
+    check = AuditLog(log.path).verify()
+    assert not check.ok, str(check)
+    assert check.broken_id == {"last": 4, "all": 1, "first": 2}[where]
+    if where != "first":
+        assert "removed from the end" in check.problem
+
+
+def test_a_recomputed_chain_is_caught_by_a_signed_head_and_by_a_bundle_head(tmp_path):
+    private = write_key_pair(tmp_path / "org.pem", tmp_path / "org.pub")
+    public = load_public_key(tmp_path / "org.pub")
+    log = _chained_log(tmp_path, n=2)
+    anchor = chain_head(log)
+    assert anchor[0] == 2
+    log.append("signoff", actor="chair", subject="m", signing_key=private, text="")
+    log.append("comment", actor="r3", subject="m", text="after")
+    check = log.verify(public_key=public, anchors=[anchor])
+    assert check.ok and check.signed_through == 3 and check.heads == 1, str(check)
+    assert "through entry 3 (1 later" in str(check)
+
+    con = _untriggered(log)
+    _rewrite_from(con, 1, {1: json.dumps({"text": "rewritten"})})
+    con.close()
+    check = log.verify()  # the chain alone is consistent again; the signed head is not
+    assert not check.ok and check.broken_id == 3 and "signed head" in check.problem
+    # With the heads gone as well, the head a bundle recorded still catches the rewrite.
+    con = _untriggered(log)
+    con.execute("DELETE FROM heads")
+    con.close()
+    check = log.verify(anchors=[anchor])
+    assert not check.ok and check.broken_id == 2 and "bundle" in check.problem
+    # And with the key, the entry signed when written misses its signature.
+    check = log.verify(public_key=public)
+    assert not check.ok and check.broken_id == 3 and "signature was removed" in check.problem
+
+
+def test_a_forged_head_and_an_unsigned_log_under_a_key(tmp_path):
+    write_key_pair(tmp_path / "org.pem", tmp_path / "org.pub")
+    public = load_public_key(tmp_path / "org.pub")
+    mallory = write_key_pair(tmp_path / "m.pem", tmp_path / "m.pub")
+    log = _chained_log(tmp_path, n=2)
+    check = log.verify(public_key=public)
+    assert check.ok and check.signed_through is None and "no entry carries a signature" in str(check)
+    # A head claiming the organisation's key id, signed with another key.
+    index, digest = chain_head(log)
+    con = sqlite3.connect(log.path, isolation_level=None)
+    con.execute("INSERT INTO heads (entry_id, entry_hash, key_id, signature) VALUES (?, ?, ?, ?)",
+                (index, digest, key_id(public), sign(mallory, head_message(index, digest))))
+    con.close()
+    assert log.verify().ok  # without the key, the signature cannot be checked ...
+    check = log.verify(public_key=public)  # ... with it, the forgery is named
+    assert not check.ok and check.broken_id == 2 and "forged" in check.problem
+
+
+def test_malformed_rows_are_skipped_and_reported(tmp_path):
+    log = _chained_log(tmp_path, n=3)
+    con = _untriggered(log)
+    con.execute("UPDATE events SET details = 'not json' WHERE id = 2")
+    con.execute("UPDATE events SET details = '[1, 2]', kind = 'export' WHERE id = 3")
+    con.execute("INSERT INTO events (ts, actor, kind, subject, details) "
+                "VALUES (x'00', 'x', 'comment', 'm', '{}')")
+    con.close()
+    entries = log.entries()
+    assert list(entries["id"]) == [1]
+    assert [s["id"] for s in entries.attrs["skipped"]] == [2, 3, 4]
+    assert "not JSON" in entries.attrs["skipped"][0]["problem"] or "Expecting" in entries.attrs["skipped"][0]["problem"]
+    assert [s["id"] for s in log.unreadable()] == [2, 3, 4]
+    assert export_entries(log) == []  # the export row that cannot be read does not crash readers
+    assert not log.verify().ok
+
+
+def test_uploads_sweeps_and_scores_are_logged(tmp_path):
+    log = AuditLog(tmp_path / "a.sqlite")
+    record_upload(log, actor="Ana", name="/srv/uploads/loans.csv", data_hash="d1", rows=10,
+                  columns=3, size_bytes=123)
+    record_sweep(log, actor=command_line_user(), dataset="german", data_hash="d1",
+                 methods=["regularized"], etas={"regularized": [0, 1]}, seeds=[0],
+                 fairness="demographic_parity", runs=2, cached=0)
+    record_score(log, actor="ci", manifest_sha256="m9", input_hash="i1", rows=5,
+                 drift={"drifted": True, "checked": 4, "drift": [
+                     {"attribute": "sex", "metric": "demographic_parity_difference",
+                      "p_value": 0.001, "message": "..."}]})
+    up, sw, sc = log.entries().itertuples()
+    assert (up.kind, up.subject, up.details["name"], up.details["rows"]) == ("upload", "d1", "loans.csv", 10)
+    assert sw.kind == "sweep" and sw.details["etas"] == {"regularized": [0.0, 1.0]}
+    assert sw.actor.endswith("(command line)") and sw.details["identity"]["verified_by"] == SELF_DECLARED
+    assert sc.subject == "m9" and sc.details["drift"]["drifted"] is True
+    assert sc.details["drift"]["flags"][0]["metric"] == "demographic_parity_difference"
+    assert log.verify().ok
+
+
+# --------------------------------------------------------------------------- verdicts need a trusted bundle
+
+@pytest.fixture(scope="module")
+def bundle(tiny_split, fast_params, tmp_path_factory):
+    from fairkit.export import DecisionRecord, export_bundle
+    from fairkit.sweep import run_sweep
+
+    res = run_sweep(tiny_split, ["unconstrained"], None, params=fast_params)
+    row = res.results.iloc[0].to_dict()
+    record = DecisionRecord(purpose="p", rationale="r", decider="Dr. D")
+    return export_bundle(tmp_path_factory.mktemp("b") / "b.zip", model=res.model(row["run_id"]),
+                         split=tiny_split, run=row, record=record, frontier=res.results, n_boot=0)
+
+
+def test_a_verdict_is_recorded_only_on_a_bundle_that_passes_its_checks(tmp_path, bundle):
+    import shutil
+    import zipfile
+
+    write_key_pair(tmp_path / "org.pem", tmp_path / "org.pub")
+    private = load_private_key(tmp_path / "org.pem")
+    public = load_public_key(tmp_path / "org.pub")
+    log = AuditLog(tmp_path / "a.sqlite")
+    path = shutil.copy(bundle["path"], tmp_path / "b.zip")
+    sha = bundle["manifest_sha256"]
+    with pytest.raises(VerdictRefused, match="No export"):
+        record_verdict(log, "signoff", actor="chair", manifest_sha256=sha, bundle=path)
+    record_export(log, bundle_path=path, manifest_sha256=sha, record=bundle["record"],
+                  unfairness_axis="demographic_parity_difference", performance_axis="accuracy",
+                  signing_key=private)
+    chair = Identity(name="Chair", email="chair@example.org", issuer="https://sso.example.org")
+    entry = record_verdict(log, "signoff", actor=chair, manifest_sha256=sha, bundle=path,
+                           trust_key=public, signing_key=private)
+    e = log.entries(kind="signoff").iloc[0]
+    assert e["id"] == entry and e["details"]["identity"]["verified_by"] == "https://sso.example.org"
+    assert e["details"]["checked"]["bundle_file"] == "b.zip" and e["details"]["signed_by"] == key_id(public)
+    check = log.verify(public_key=public)
+    assert check.ok and check.signed_through == entry and check.heads == 2
+    assert list(verdict_entries(log, sha)["verified_by"]) == ["https://sso.example.org"]
+
+    # A changed member: refused, and nothing is written.
+    with zipfile.ZipFile(path) as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    members["decision_record.md"] += b"\nApproved by the board."
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    with pytest.raises(VerdictRefused, match="cannot be trusted"):
+        record_verdict(log, "comment", actor="x", manifest_sha256=sha, bundle=path, text="t")
+    assert len(log.entries()) == 2
+    # A trusted bundle, but a log that fails its check: refused too.
+    shutil.copy(bundle["path"], path)
+    con = _untriggered(log)
+    con.execute("DELETE FROM heads WHERE entry_id = 1")
+    con.close()
+    with pytest.raises(VerdictRefused, match="audit log"):
+        record_verdict(log, "comment", actor="x", manifest_sha256=sha, bundle=path, text="t",
+                       trust_key=public)
+    assert len(log.entries()) == 2

@@ -11,6 +11,7 @@ import streamlit as st
 
 from fairkit.audit import (
     AuditLog,
+    VerdictRefused,
     export_entries,
     record_verdict,
     selection_entries,
@@ -52,8 +53,9 @@ def verdicts(subject: str) -> pd.DataFrame:
     })
 
 
-def submit_verdict(subject: str) -> None:
-    """Form callback: append the verdict, or keep the answers and say what is missing."""
+def submit_verdict(subject: str, bundle: str) -> None:
+    """Form callback: append the verdict, or keep the answers and say what is missing (or why
+    the engine refused it)."""
 
     ss = st.session_state
     reviewer, kind, text = ss.get(W_REVIEWER, ""), ss.get(W_VERDICT, "comment"), ss.get(W_TEXT, "")
@@ -62,7 +64,12 @@ def submit_verdict(subject: str) -> None:
     elif kind != "signoff" and not text.strip():
         ss[VERDICT_PROBLEM] = "Write the comment or the reason for the dissent."
     else:
-        record_verdict(AuditLog(), kind, actor=reviewer, manifest_sha256=subject, text=text)
+        try:
+            record_verdict(AuditLog(), kind, actor=reviewer, manifest_sha256=subject,
+                           bundle=bundle, text=text)
+        except VerdictRefused as exc:
+            ss[VERDICT_PROBLEM] = str(exc)
+            return
         ss[W_TEXT] = ""  # the name and verdict stay for the next entry
 
 

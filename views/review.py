@@ -60,7 +60,7 @@ else:
                  key=rv.W_VERDICT)
         st.text_area("Comment (required for a comment or a dissent)", height=90, key=rv.W_TEXT)
         st.form_submit_button("Add to the record", icon=":material/send:", on_click=rv.submit_verdict,
-                              args=(subject,))
+                              args=(subject, chosen["bundle"]))
     problem = st.session_state.pop(rv.VERDICT_PROBLEM, None)
     if problem:
         st.error(problem, icon=":material/error:")
