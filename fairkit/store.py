@@ -1,19 +1,36 @@
 """On-disk results store: cache keys, atomic writes, and the run index.
 
 Each run is two files under ``<root>/runs/``: ``<key>.joblib`` (the fitted model) and
-``<key>.json`` (its metrics row). The JSON is written last, by atomic rename, so its presence
-means the run is complete: a sweep interrupted at any point keeps every finished run and never
-leaves a half-written entry that would be read back. The store holds only what fairkit itself
-wrote; models are loaded with joblib, which runs code, so never point a store at files from an
-untrusted source.
+``<key>.json`` (its record). The model is written and flushed to disk first, then the record,
+each by atomic rename, so a record's presence means the run is complete: a sweep interrupted
+at any point keeps every finished run and never leaves a half-written entry that would be read
+back. Temporary files a killed writer left behind are removed by the next writer.
+
+What is read back is checked, not trusted. A record must have the run format's fields
+(:data:`RUN_FIELDS`, scalar values only), carry its own run id, and match its checksum: a
+SHA-256 over the record and the SHA-256 of its model file. The model file must match that hash
+before joblib reads it (the bytes hashed are the bytes loaded). A record that fails any check
+counts as missing, so a sweep trains that run again; :meth:`ResultStore.problem` says what
+failed.
+
+This detects damage and hand edits (an accuracy rewritten to 0.99, a model file swapped or
+truncated, ``{}`` or a list in place of a record). It is not a signature: anyone who can write
+the store can also recompute the checksums, so a local attacker with write access can still
+forge a run. The store holds only what fairkit itself wrote; models are loaded with joblib,
+which runs code, so never point a store at files from an untrusted source (bundles, which are
+shared, are signed and never unpickled).
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import math
 import os
+import re
 import tempfile
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -52,16 +69,32 @@ def cache_key(**parts) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:24]
 
 
+# A temporary file: ".<target name>.<writer's pid>.<random>.tmp".
+_TEMP = re.compile(r"^\..+\.(\d+)\.[^.]+\.tmp$")
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (POSIX; Windows cannot open a folder)."""
+    if hasattr(os, "O_DIRECTORY"):
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
 @contextmanager
 def _replacing(path: Path):
     """A temporary file beside ``path`` that replaces it when the block ends without error.
 
     The temporary name starts with a dot and ends in ``.tmp``, so an interrupted write leaves
-    nothing :meth:`ResultStore.keys` would read; a failed write removes it.
+    nothing :meth:`ResultStore.keys` would read; a failed write removes it, and one left by a
+    killed process is removed by :func:`remove_stale_temporaries`. The block must flush and
+    fsync what it writes; the rename is made durable here.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp")
     os.close(fd)
     try:
         yield tmp
@@ -69,6 +102,44 @@ def _replacing(path: Path):
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    _fsync_folder(path.parent)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
+
+
+#: A temporary file older than this is removed even when its writer's process id is alive here
+#: (reused, or a writer on another machine sharing the folder).
+STALE_TEMP_SECONDS = 24 * 3600
+# A writer that has just started may not have renamed its file yet: never touch younger ones.
+_FRESH_TEMP_SECONDS = 60
+
+
+def remove_stale_temporaries(folder: Path) -> int:
+    """Remove temporary files of writers that were killed mid-write; returns how many.
+
+    A temporary is stale when its writer (the process id in its name) no longer runs on this
+    machine and it is more than a minute old, or when it is more than a day old.
+    """
+    removed = 0
+    now = time.time()
+    for tmp in Path(folder).glob(".*.tmp"):
+        m = _TEMP.match(tmp.name)
+        try:
+            age = now - tmp.stat().st_mtime
+        except FileNotFoundError:
+            continue
+        if age > STALE_TEMP_SECONDS or (age > _FRESH_TEMP_SECONDS and not (m and _running(int(m.group(1))))):
+            tmp.unlink(missing_ok=True)
+            removed += 1
+    return removed
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -79,10 +150,49 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         os.fsync(fh.fileno())
 
 
-def atomic_dump(obj, path: Path) -> None:
-    """joblib-dump ``obj`` atomically."""
+def atomic_dump(obj, path: Path) -> str:
+    """joblib-dump ``obj`` atomically and durably; returns the SHA-256 of the file written."""
     with _replacing(path) as tmp:
         joblib.dump(obj, tmp)
+        with open(tmp, "rb+") as fh:
+            digest = hashlib.sha256(fh.read()).hexdigest()
+            os.fsync(fh.fileno())
+    return digest
+
+
+#: Format tag of a run record file; a file without it (older fairkit, or not a record) is not read.
+RUN_FORMAT = "fairkit-run/2"
+
+#: Fields every run record has, and the type each must be (besides any further scalar fields).
+RUN_FIELDS = {"run_id": str, "method": str, "eta": float, "seed": int}
+
+
+class StoreError(KeyError):
+    """A run the store cannot provide: missing, or failing a check; the message says which."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+def _checksum(envelope: dict) -> str:
+    body = {k: envelope.get(k) for k in ("format", "run_id", "model_sha256", "record")}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def _record_problem(record) -> str | None:
+    """What makes ``record`` not a run record, or None."""
+    if not isinstance(record, dict):
+        return f"its record is a {type(record).__name__}, not a JSON object"
+    for name, kind in RUN_FIELDS.items():
+        value = record.get(name)
+        ok = (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+              if kind is float else isinstance(value, kind) and not isinstance(value, bool))
+        if not ok:
+            return f"its field {name!r} is {value!r}, not a {kind.__name__}"
+    for name, value in record.items():
+        if not isinstance(value, (str, int, float, bool)) and value is not None:
+            return f"its field {name!r} holds a {type(value).__name__}, not a single value"
+    return None
 
 
 class ResultStore:
@@ -96,6 +206,10 @@ class ResultStore:
 
     def __init__(self, root=None):
         self.root = Path(root) if root is not None else default_home() / "store"
+        self._cleaned = False
+        # (key, size, mtime) of model files whose hash matched, so a table of many runs hashes
+        # each model once per change rather than on every read.
+        self._model_ok: set = set()
 
     @property
     def runs_dir(self) -> Path:
@@ -108,30 +222,108 @@ class ResultStore:
         return self.runs_dir / f"{key}.joblib"
 
     def has(self, key: str) -> bool:
-        return self._json(key).exists()
+        """Whether the store holds run ``key`` and it passes every check (see :meth:`get`)."""
+        return self.get(key) is not None
+
+    def _read(self, key: str) -> tuple[dict | None, str | None]:
+        """(envelope, None) for a run that passes every check, else (None, what failed)."""
+        path = self._json(key)
+        try:
+            envelope = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None, "it is not in the store"
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            return None, f"its record {path.name} is not readable JSON ({exc})"
+        if not isinstance(envelope, dict) or envelope.get("format") != RUN_FORMAT:
+            what = envelope.get("format") if isinstance(envelope, dict) else type(envelope).__name__
+            return None, f"its record {path.name} is not a fairkit run record (format {what!r})"
+        if envelope.get("run_id") != key:
+            return None, f"its record belongs to run {envelope.get('run_id')!r}"
+        if envelope.get("checksum") != _checksum(envelope):
+            return None, "its record does not match its checksum (edited or damaged)"
+        problem = _record_problem(envelope.get("record"))
+        if problem is None and envelope["record"]["run_id"] != key:
+            problem = "its record names another run"
+        if problem is None and envelope.get("model_sha256") is not None:
+            problem = self._model_problem(key, envelope["model_sha256"])
+        return (None, problem) if problem else (envelope, None)
+
+    def _model_problem(self, key: str, expected: str, data: bytes | None = None) -> str | None:
+        path = self._model(key)
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            return f"its model file {path.name} is missing"
+        stamp = (key, expected, st.st_size, st.st_mtime_ns)
+        if data is None and stamp in self._model_ok:
+            return None
+        if data is None:
+            data = path.read_bytes()
+        if hashlib.sha256(data).hexdigest() != expected:
+            return f"its model file {path.name} does not match the hash in its record (damaged or replaced)"
+        self._model_ok.add(stamp)
+        return None
+
+    def problem(self, key: str) -> str | None:
+        """Why run ``key`` cannot be used (missing, unreadable, edited, model missing or changed), or None."""
+        return self._read(key)[1]
 
     def get(self, key: str) -> dict | None:
-        """The metrics record of a finished run, or None."""
-        try:
-            return json.loads(self._json(key).read_text())
-        except FileNotFoundError:
-            return None
-        except json.JSONDecodeError:
-            # Only possible if someone edited the file by hand; treat it as missing and recompute.
-            return None
+        """The record of a finished run, or None when it is missing or fails a check.
+
+        A record that fails (see :meth:`problem`) is treated as missing, so a sweep trains that
+        run again and overwrites it.
+        """
+        envelope, _ = self._read(key)
+        return None if envelope is None else dict(envelope["record"])
 
     def put(self, key: str, record: dict, model=None) -> None:
-        """Store a run: model first, then the record (its presence marks the run complete)."""
-        if model is not None:
-            atomic_dump(model, self._model(key))
-        atomic_write_bytes(self._json(key), json.dumps(_jsonable({**record, "run_id": key}), indent=1).encode())
+        """Store a run: the model first (flushed to disk), then the record that marks it complete.
+
+        Raises
+        ------
+        ValueError
+            If ``record`` lacks a field of :data:`RUN_FIELDS` or holds a non-scalar value.
+        """
+        record = _jsonable({**record, "run_id": key})
+        problem = _record_problem(record)
+        if problem:
+            raise ValueError(f"Not a run record: {problem}.")
+        if not self._cleaned:
+            # A killed writer's temporaries are cleared by the next writer, once per store object.
+            remove_stale_temporaries(self.runs_dir)
+            self._cleaned = True
+        envelope = {"format": RUN_FORMAT, "run_id": key,
+                    "model_sha256": atomic_dump(model, self._model(key)) if model is not None else None,
+                    "record": record}
+        envelope["checksum"] = _checksum(envelope)
+        atomic_write_bytes(self._json(key), json.dumps(envelope, indent=1).encode())
 
     def load_model(self, key: str):
-        """The fitted model of a run (joblib: only for stores this tool wrote)."""
-        path = self._model(key)
-        if not path.exists():
-            raise KeyError(f"No stored model for run {key}.")
-        return joblib.load(path)
+        """The fitted model of a run, once its record and model file pass every check.
+
+        The bytes hashed are the bytes unpickled, so a file swapped after the check is never
+        loaded (joblib runs code: only for stores this tool wrote).
+
+        Raises
+        ------
+        StoreError
+            Naming the run, what failed and what to do.
+        """
+        envelope, problem = self._read(key)
+        if problem is None and envelope["model_sha256"] is None:
+            problem = "it was stored without a model"
+        data = None
+        if problem is None:
+            try:
+                data = self._model(key).read_bytes()
+            except FileNotFoundError:
+                data = b""
+            problem = self._model_problem(key, envelope["model_sha256"], data)
+        if problem:
+            raise StoreError(f"Run {key} in {self.root} cannot be used: {problem}. Run the sweep again "
+                             "to train it afresh.")
+        return joblib.load(io.BytesIO(data))
 
     def keys(self) -> list[str]:
         if not self.runs_dir.exists():
@@ -139,7 +331,7 @@ class ResultStore:
         return sorted(p.stem for p in self.runs_dir.glob("*.json"))
 
     def records(self, keys=None) -> pd.DataFrame:
-        """Records of the given (default: all) runs as a table; missing keys are skipped."""
+        """Records of the given (default: all) runs as a table; missing and failing runs are skipped."""
         rows = [r for r in (self.get(k) for k in (keys if keys is not None else self.keys())) if r is not None]
         return pd.DataFrame(rows)
 

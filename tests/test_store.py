@@ -1,9 +1,22 @@
-"""Result store: stable cache keys, atomic writes, partial files never read as runs."""
+"""Result store: stable cache keys, atomic and durable writes, and nothing read back unchecked."""
+
+import json
+import os
+import subprocess
+import sys
 
 import joblib
+import pandas as pd
 import pytest
 
-from fairkit.store import ResultStore, atomic_dump, atomic_write_bytes, cache_key
+from fairkit import store as store_mod
+from fairkit.frontier import pareto_front
+from fairkit.store import (ResultStore, StoreError, atomic_dump, atomic_write_bytes, cache_key,
+                           remove_stale_temporaries)
+from fairkit.sweep import run_sweep
+
+RECORD = {"method": "regularized", "eta": 1.0, "seed": 0, "val_accuracy": 0.7, "test_accuracy": 0.69,
+          "test_demographic_parity_difference": 0.12, "nan": float("nan")}
 
 
 def test_cache_key_stable_and_sensitive():
@@ -14,17 +27,128 @@ def test_cache_key_stable_and_sensitive():
 
 def test_store_put_get_and_ignores_partial_files(tmp_path):
     s = ResultStore(tmp_path)
-    s.put("k1", {"acc": 0.5, "nan": float("nan")}, model={"m": 1})
-    assert s.get("k1")["acc"] == 0.5 and s.get("k1")["run_id"] == "k1"
-    assert s.load_model("k1") == {"m": 1}
+    s.put("k1", RECORD, model={"m": 1})
+    rec = s.get("k1")
+    assert rec["test_accuracy"] == 0.69 and rec["run_id"] == "k1" and rec["nan"] is None
+    assert s.load_model("k1") == {"m": 1} and s.problem("k1") is None
     # A crash mid-write leaves only a temp file, which is never read as a run.
-    (s.runs_dir / ".k2.json.123.tmp").write_text('{"acc": ')
+    (s.runs_dir / ".k2.json.123.abc.tmp").write_text('{"acc": ')
     assert s.keys() == ["k1"] and s.get("k2") is None
     (s.runs_dir / "k3.json").write_text("{broken")
-    assert s.get("k3") is None
-    assert len(s.records(["k1", "k2"])) == 1
-    with pytest.raises(KeyError):
+    assert s.get("k3") is None and "not readable JSON" in s.problem("k3")
+    assert len(s.records(["k1", "k2", "k3"])) == 1
+    with pytest.raises(StoreError, match="Run nope .* not in the store"):
         s.load_model("nope")
+
+
+def _rewrite(store, key, change):
+    """Edit a stored record the way a person with a text editor would."""
+    path = store.runs_dir / f"{key}.json"
+    path.write_text(json.dumps(change(json.loads(path.read_text()))))
+
+
+def _with_checksum(envelope):
+    """What a careful forger does: fix the checksum too (the store says it cannot stop this)."""
+    envelope["checksum"] = store_mod._checksum(envelope)
+    return envelope
+
+
+@pytest.mark.parametrize("change, problem", [
+    (lambda e: {}, "not a fairkit run record"),
+    (lambda e: [e], "not a fairkit run record (format 'list')"),
+    (lambda e: e["record"], "not a fairkit run record"),  # the old flat layout
+    (lambda e: {**e, "record": {**e["record"], "test_accuracy": 0.99}}, "does not match its checksum"),
+    (lambda e: {**e, "run_id": "other"}, "belongs to run 'other'"),
+    (lambda e: _with_checksum({**e, "record": {**e["record"], "test_accuracy": [0.99]}}), "holds a list"),
+    (lambda e: _with_checksum({**e, "record": {k: v for k, v in e["record"].items() if k != "eta"}}),
+     "field 'eta' is None"),
+    (lambda e: _with_checksum({**e, "record": {**e["record"], "seed": "0"}}), "field 'seed'"),
+])
+def test_edited_or_malformed_records_are_refused_with_a_reason(tmp_path, change, problem):
+    s = ResultStore(tmp_path)
+    s.put("k1", RECORD, model={"m": 1})
+    _rewrite(s, "k1", change)
+    assert s.get("k1") is None and not s.has("k1") and len(s.records()) == 0
+    assert problem in s.problem("k1")
+    with pytest.raises(StoreError, match="Run k1 .*" + "Run the sweep again"):
+        s.load_model("k1")
+
+
+@pytest.mark.parametrize("damage, problem", [
+    (lambda p: p.unlink(), "model file k1.joblib is missing"),
+    (lambda p: p.write_bytes(b"garbage"), "does not match the hash in its record"),
+    (lambda p: joblib.dump({"m": 2}, p), "does not match the hash in its record"),  # a swapped model
+])
+def test_missing_or_changed_model_files_are_refused(tmp_path, damage, problem):
+    s = ResultStore(tmp_path)
+    s.put("k1", RECORD, model={"m": 1})
+    assert s.has("k1")  # the hash is remembered for an unchanged file ...
+    damage(s.runs_dir / "k1.joblib")
+    assert s.get("k1") is None and problem in s.problem("k1")  # ... and checked again once it changed
+    with pytest.raises(StoreError, match=problem):
+        s.load_model("k1")
+
+
+def test_put_refuses_what_it_could_not_read_back(tmp_path):
+    s = ResultStore(tmp_path)
+    with pytest.raises(ValueError, match="field 'method'"):
+        s.put("k1", {"eta": 1.0, "seed": 0})
+    with pytest.raises(ValueError, match="holds a list"):
+        s.put("k1", {**RECORD, "groups": ["a", "b"]})
+    assert s.keys() == []
+
+
+def test_model_is_on_disk_before_the_record_that_marks_it_done(tmp_path, monkeypatch):
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd):
+        events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        return real_fsync(fd)
+
+    def replace(src, dst):
+        events.append(("replace", str(dst)))
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(store_mod.os, "fsync", fsync)
+    monkeypatch.setattr(store_mod.os, "replace", replace)
+    ResultStore(tmp_path).put("k1", RECORD, model={"m": 1})
+    model, record = str(tmp_path / "runs" / "k1.joblib"), str(tmp_path / "runs" / "k1.json")
+    i_model = events.index(("replace", model))
+    i_record = events.index(("replace", record))
+    # The model's temporary is flushed before its rename; the folder after it; then the record.
+    assert any(e[0] == "fsync" and ".k1.joblib." in e[1] for e in events[:i_model])
+    assert ("fsync", str(tmp_path / "runs")) in events[i_model:i_record]
+    assert i_model < i_record
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_temporaries_of_a_killed_writer_are_removed_by_the_next(tmp_path):
+    s = ResultStore(tmp_path)
+    s.runs_dir.mkdir(parents=True)
+    old = os.path.getmtime(s.runs_dir) - 3600
+
+    def temp(pid, name, age_old=True):
+        path = s.runs_dir / f".{name}.{pid}.x1y2.tmp"
+        path.write_bytes(b"partial")
+        if age_old:
+            os.utime(path, (old, old))
+        return path
+
+    killed = temp(_dead_pid(), "k9.joblib")
+    alive = temp(os.getpid(), "k8.json")  # a writer still running (this one)
+    young = temp(_dead_pid(), "k7.json", age_old=False)  # may still be renamed by its writer
+    ancient = temp(os.getpid(), "k6.json")
+    os.utime(ancient, (old - store_mod.STALE_TEMP_SECONDS,) * 2)
+    s.put("k1", RECORD, model={"m": 1})
+    assert not killed.exists() and not ancient.exists()
+    assert alive.exists() and young.exists()
+    assert remove_stale_temporaries(s.runs_dir) == 0
 
 
 def test_failed_writes_keep_the_old_file_and_leave_no_temporary(tmp_path):
@@ -38,3 +162,37 @@ def test_failed_writes_keep_the_old_file_and_leave_no_temporary(tmp_path):
         atomic_dump(lambda: None, model)  # a lambda cannot be pickled
     assert target.read_bytes() == b"old" and joblib.load(model) == {"m": 1}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run.joblib", "run.json"]
+
+
+def test_sweep_retrains_edited_empty_list_and_model_less_runs(tiny_split, fast_params, tmp_path):
+    store = ResultStore(tmp_path)
+    etas = [0.0, 1.0, 2.0, 4.0]
+    first = run_sweep(tiny_split, ["regularized"], etas, params=fast_params, store=store).results
+    keys = list(first.run_id)
+    # A forged run: accuracy 0.99 and no gap, the JSON kept valid.
+    _rewrite(store, keys[0], lambda e: {**e, "record": {**e["record"], "test_accuracy": 0.99, "val_accuracy": 0.99,
+                                                       "val_demographic_parity_difference": 0.0,
+                                                       "test_demographic_parity_difference": 0.0}})
+    _rewrite(store, keys[1], lambda e: {})
+    _rewrite(store, keys[2], lambda e: [e])
+    (store.runs_dir / f"{keys[3]}.joblib").unlink()
+    again = run_sweep(tiny_split, ["regularized"], etas, params=fast_params, store=ResultStore(tmp_path)).results
+    assert not again["cached"].any()  # every damaged run trained afresh ...
+    cols = ["run_id", "val_accuracy", "test_accuracy", "test_demographic_parity_difference"]
+    pd.testing.assert_frame_equal(again[cols], first[cols])  # ... to its true values
+    front = pareto_front(again, unfairness="demographic_parity_difference", performance="accuracy")
+    assert front["performance_test"].max() < 0.99
+    assert all(ResultStore(tmp_path).problem(k) is None for k in keys)
+
+
+def test_load_hashes_the_bytes_it_unpickles(tmp_path):
+    s = ResultStore(tmp_path)
+    s.put("k1", RECORD, model={"m": 1})
+    path = s.runs_dir / "k1.joblib"
+    assert s.has("k1")
+    st = path.stat()
+    data = path.read_bytes()
+    path.write_bytes(data.replace(b"\x01", b"\x02", 1))  # same size ...
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))  # ... and timestamp: the remembered check holds
+    with pytest.raises(StoreError, match="does not match the hash"):
+        s.load_model("k1")
