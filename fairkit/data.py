@@ -7,6 +7,7 @@ on bad data: the dashboard and the CLI show the problems in plain words.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import gzip
 import io
@@ -49,9 +50,9 @@ class DatasetSpec:
     target : str
         Column holding the outcome.
     positive_label : object, optional
-        Target value that counts as the favourable/positive outcome. Required when the target
-        has more than two values (all other values become the negative class); when omitted for
-        a two-valued target, the larger value (sorted) is positive.
+        Target value that counts as the favourable/positive outcome; all other values become
+        the negative class. Never guessed: :func:`validate` reports it as missing until it is
+        chosen (a bundled dataset's spec carries its own).
     sensitive : list of str
         Sensitive attribute columns. Several give intersections (``Female & Black``).
     features : list of str, optional
@@ -81,13 +82,6 @@ class DatasetSpec:
         if not self.sensitive_as_features:
             cols = [c for c in cols if c not in self.sensitive]
         return [c for c in cols if c != self.target]
-
-    def resolved_positive_label(self, frame: pd.DataFrame):
-        """The positive label, choosing one for a two-valued target when none was given."""
-        if self.positive_label is not None:
-            return self.positive_label
-        values = sorted(frame[self.target].dropna().unique(), key=str)
-        return values[-1] if len(values) == 2 else None
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -134,20 +128,40 @@ class Problem:
 
 # --------------------------------------------------------------------------- reading
 
-def _read_bytes(source) -> tuple[bytes, str]:
+def _read_bytes(source, max_bytes: int) -> tuple[bytes, str]:
     if isinstance(source, (bytes, bytearray, memoryview)):
         return bytes(source), "<bytes>"
     if isinstance(source, (str, Path)):
         path = Path(source)
         if not path.exists():
             raise DataError(f"File not found: {path}. Check the path.")
-        return path.read_bytes(), str(path)
+        if path.is_dir():
+            raise DataError(f"{path} is a folder, not a file. Give the path of a CSV or Parquet file.")
+        try:
+            # The size is known before reading: an oversized file is refused without loading it.
+            size = path.stat().st_size
+            if size > max_bytes:
+                raise DataError(_too_big(size, max_bytes))
+            return path.read_bytes(), str(path)
+        except OSError as exc:
+            raise DataError(f"{path} could not be read ({exc.strerror or exc}). "
+                            "Check that the file exists and that you may read it.") from exc
     if hasattr(source, "read"):
         data = source.read()
         if isinstance(data, str):
             data = data.encode("utf-8")
         return data, getattr(source, "name", "<upload>")
     raise DataError(f"Cannot read a table from {type(source).__name__}; give a path, bytes or a file.")
+
+
+def _too_big(size: int, max_bytes: int) -> str:
+    return (f"The file is {size / 2**20:,.0f} MiB, over the {max_bytes / 2**20:,.0f} MiB limit. "
+            "Use a sample of the rows or raise the limit.")
+
+
+def _too_many_rows(name: str, rows: str, max_rows: int) -> str:
+    return (f"{name} has {rows} rows, over the limit of {max_rows:,}. "
+            "Use a sample of the rows or raise the row limit.")
 
 
 def _gunzip(data: bytes, name: str, max_bytes: int) -> bytes:
@@ -159,7 +173,7 @@ def _gunzip(data: bytes, name: str, max_bytes: int) -> bytes:
                 out.write(chunk)
                 if out.tell() > max_bytes:
                     raise DataError(
-                        f"{name} decompresses to over the {max_bytes / 1e6:.0f} MB limit. "
+                        f"{name} decompresses to over the {max_bytes / 2**20:,.0f} MiB limit. "
                         "Use a sample of the rows or raise the limit."
                     )
     except (OSError, EOFError) as exc:
@@ -167,23 +181,197 @@ def _gunzip(data: bytes, name: str, max_bytes: int) -> bytes:
     return out.getvalue()
 
 
-def _decode(data: bytes) -> str:
-    # utf-8-sig strips a BOM when present and is plain UTF-8 otherwise; Latin-1 decodes any byte,
-    # so it is the last resort for legacy exports (Excel on Windows).
-    for enc in ("utf-8-sig", "cp1252", "latin-1"):
+_CHUNK = 1 << 20
+# Bytes that never occur in text files (tab, line feed and carriage return excepted).
+_CONTROL_BYTES = bytes([*range(0, 9), 11, 12, *range(14, 32), 127])
+UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+
+
+def _looks_binary(sample: bytes) -> bool:
+    """NUL bytes, or more control bytes than any text export has (images, archives, noise)."""
+    if b"\x00" in sample:
+        return True
+    n_control = len(sample) - len(sample.translate(None, _CONTROL_BYTES))
+    return n_control >= 3 and n_control > 0.01 * len(sample)
+
+
+def _encoding(data: bytes) -> str:
+    """The first of UTF-8 (BOM or not), Windows-1252 and Latin-1 that decodes every byte.
+
+    Decoded in chunks and thrown away, so checking a large file costs no extra memory. Latin-1
+    decodes any byte, so it is the last resort for legacy exports (Excel on Windows).
+    """
+    if data[:2] in UTF16_BOMS:
+        return "utf-16"
+    view = memoryview(data)
+    for enc in ("utf-8-sig", "cp1252"):
+        decoder = codecs.getincrementaldecoder(enc)()
         try:
-            return data.decode(enc)
+            for start in range(0, len(view), _CHUNK):
+                decoder.decode(view[start:start + _CHUNK])
+            decoder.decode(b"", final=True)
+            return enc
         except UnicodeDecodeError:
             continue
-    raise DataError("The file's text encoding is not recognised.")  # pragma: no cover
+    return "latin-1"
 
 
 def _sniff_delimiter(text: str) -> str:
-    sample = text[:65536]
     try:
-        return csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
+        return csv.Sniffer().sniff(text, delimiters=",;\t|").delimiter
     except csv.Error:
         return ","
+
+
+def _is_row_index(values: pd.Series) -> bool:
+    """Unique integers without gaps in the data: row names as R's write.csv and pandas'
+    to_csv write them (1..n, 0..n-1, or the numbers of rows left after filtering)."""
+    return (pd.api.types.is_integer_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype)
+            and values.notna().all() and values.is_unique)
+
+
+# A number written with a decimal comma, optionally with dots between thousands: 35,07 or
+# 1.234,5. Integers qualify too, so a column mixing 12 and 35,07 is read as numbers.
+_DECIMAL_COMMA = re.compile(r"[+-]?(?:\d+|\d{1,3}(?:\.\d{3})+)(?:,\d+)?")
+
+
+def _decimal_comma_numbers(values: pd.Series) -> pd.Series | None:
+    """``values`` as floats when every non-missing entry is a number with a decimal comma
+    (and at least one has a comma), else None."""
+    if not (values.dtype == object or pd.api.types.is_string_dtype(values.dtype)):
+        return None
+    known = values.dropna()
+    if not len(known):
+        return None
+    # A look at the first values rules out most text columns before the full pass.
+    for part in (known.iloc[:200], known):
+        text = part.astype(str).str.strip()
+        if not text.str.fullmatch(_DECIMAL_COMMA).all():
+            return None
+    if not text.str.contains(",", regex=False).any():
+        return None
+    numbers = pd.to_numeric(text.str.replace(".", "", regex=False).str.replace(",", ".", regex=False))
+    return numbers.reindex(values.index).astype(float)
+
+
+def _fresh_name(base: str, taken: set) -> str:
+    name, k = base, 1
+    while name in taken:
+        k += 1
+        name = f"{base}_{k}"
+    return name
+
+
+def _tidy_columns(frame: pd.DataFrame, header: list, *, decimal_comma: bool) -> pd.DataFrame:
+    """Resolve blank column names and decimal commas; record what was done in ``attrs``.
+
+    A blank-named column with no values is dropped (trailing delimiters); a blank-named first
+    column of unique integers is a row index and is dropped; any other blank-named column gets
+    the name ``unnamed_<position>`` (listed in ``attrs["unnamed"]`` for :func:`validate` to
+    warn about). With ``decimal_comma``, text columns holding numbers like ``35,07`` become
+    numbers.
+    """
+    written = header if len(header) == frame.shape[1] else [str(c) for c in frame.columns]
+    notes, keep, names, unnamed = [], [], [], {}
+    taken = {str(c) for c, h in zip(frame.columns, written) if not _is_blank_name(h)}
+    for i, (col, h) in enumerate(zip(frame.columns, written)):
+        if not _is_blank_name(h):
+            keep.append(i)
+            names.append(col)
+            continue
+        values = frame.iloc[:, i]
+        if values.isna().all():
+            notes.append(f"Left out column {i + 1}: it has no name and no values.")
+        elif i == 0 and _is_row_index(values):
+            notes.append("Left out the first column: it has no name and numbers the rows "
+                         "(row names, as R's write.csv writes them).")
+        else:
+            name = _fresh_name(f"unnamed_{i + 1}", taken)
+            taken.add(name)
+            unnamed[name] = i + 1
+            keep.append(i)
+            names.append(name)
+    if len(keep) < frame.shape[1]:
+        frame = frame.iloc[:, keep]
+    frame = frame.set_axis(names, axis=1)
+    if decimal_comma:
+        converted = []
+        for c in frame.columns:
+            numbers = _decimal_comma_numbers(frame[c])
+            if numbers is not None:
+                frame[c] = numbers
+                converted.append(str(c))
+        if converted:
+            shown = ", ".join(f"'{c}'" for c in converted[:6]) + (" and more" if len(converted) > 6 else "")
+            notes.append(f"Read {shown} as numbers written with decimal commas (35,07 = 35.07).")
+    frame.attrs["header"] = list(header)
+    frame.attrs["notes"] = notes
+    frame.attrs["unnamed"] = unnamed
+    return frame
+
+
+def _read_parquet(data: bytes, name: str, limits: Limits) -> pd.DataFrame:
+    import pyarrow.parquet as pq
+
+    try:
+        parquet = pq.ParquetFile(io.BytesIO(data))
+        n_rows = parquet.metadata.num_rows
+    except Exception as exc:  # pyarrow raises many types for corrupt files
+        raise DataError(f"{name} looks like Parquet but could not be read ({exc}). "
+                        "Write it again, or export the data as CSV.") from exc
+    # The row count is in the footer: a few compressed megabytes can hold hundreds of millions
+    # of rows, so the limit is checked before any row is decoded.
+    if n_rows > limits.max_rows:
+        raise DataError(_too_many_rows(name, f"{n_rows:,}", limits.max_rows))
+    try:
+        frame = parquet.read(use_pandas_metadata=True).to_pandas()
+    except Exception as exc:
+        raise DataError(f"{name} looks like Parquet but could not be read ({exc}). "
+                        "Write it again, or export the data as CSV.") from exc
+    return _tidy_columns(frame, [str(c) for c in frame.columns], decimal_comma=False)
+
+
+def _read_csv(data: bytes, name: str, limits: Limits) -> pd.DataFrame:
+    utf16 = data[:2] in UTF16_BOMS
+    if not utf16 and _looks_binary(data[:4096]):
+        raise DataError(f"{name} is a binary file, not CSV or Parquet. Export the data as CSV.")
+    encoding = _encoding(data)
+    sample = data[:65536].decode(encoding, errors="ignore")
+    sep = _sniff_delimiter(sample)
+    try:
+        header = next(csv.reader(io.StringIO(sample), delimiter=sep), [])
+    except csv.Error as exc:
+        raise DataError(f"{name} is not a readable CSV table ({exc}). "
+                        "Export the data as CSV (UTF-8) or Parquet.") from exc
+    if not header:
+        return pd.DataFrame()
+    try:
+        # One row past the limit tells "over the limit" apart from "at the limit" without
+        # parsing the rest of a huge file.
+        frame = pd.read_csv(
+            io.BytesIO(data), sep=sep, encoding=encoding, na_values=NA_VALUES,
+            keep_default_na=False, skipinitialspace=True, low_memory=False,
+            nrows=limits.max_rows + 1,
+        )
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame()
+    except (pd.errors.ParserError, csv.Error, ValueError, UnicodeError) as exc:
+        raise DataError(
+            f"{name} is not a well-formed CSV table: {str(exc).strip()}. "
+            "Check that every row has the same number of fields and that quotes are closed."
+        ) from exc
+    if len(frame) > limits.max_rows:
+        raise DataError(_too_many_rows(name, f"more than {limits.max_rows:,}", limits.max_rows))
+    notes = []
+    if not isinstance(frame.index, pd.RangeIndex):
+        # A header one field shorter than the rows (R's write.table): pandas takes the first
+        # field of each row as the index.
+        frame = frame.reset_index(drop=True)
+        notes.append("The header has one name fewer than the rows: the first value of each "
+                     "row was read as a row name and left out.")
+    frame = _tidy_columns(frame, [h.strip() for h in header], decimal_comma=sep != ",")
+    frame.attrs["notes"] = notes + frame.attrs["notes"]
+    return frame
 
 
 def read_table(source, *, limits: Limits = DEFAULT_LIMITS) -> pd.DataFrame:
@@ -194,63 +382,55 @@ def read_table(source, *, limits: Limits = DEFAULT_LIMITS) -> pd.DataFrame:
     source : str, Path, bytes or file object
         The table. Parquet is recognised by its magic bytes; anything else is read as CSV with
         the delimiter (comma, semicolon, tab, pipe) and encoding (UTF-8, UTF-8 with BOM,
-        Windows-1252/Latin-1) detected. ``"?"`` and blank cells are missing values.
+        UTF-16 with BOM, Windows-1252/Latin-1) detected. ``"?"`` and blank cells are missing
+        values. With a delimiter other than a comma, text columns of numbers written with
+        decimal commas (``35,07``) are read as numbers.
     limits : Limits
-        ``max_bytes`` is checked before parsing.
+        ``max_bytes`` is checked before parsing; ``max_rows`` before decoding a Parquet file's
+        rows and, for CSV, by reading at most one row past the limit.
 
     Returns
     -------
     DataFrame
-        ``frame.attrs["header"]`` keeps the header as written (before pandas renames duplicate
-        or blank names), so :func:`validate` can report them.
+        Blank column names are resolved: a nameless first column of unique integers (row
+        names, as R's ``write.csv`` writes them) and nameless empty columns are left out;
+        other nameless columns are called ``unnamed_<position>``. ``frame.attrs`` records
+        ``"header"`` (the header as written, for :func:`validate` to report duplicates),
+        ``"unnamed"`` (generated name -> 1-based position) and ``"notes"`` (what was changed,
+        in plain words, to show the user).
 
     Raises
     ------
     DataError
-        The bytes are not a readable table (the message says what to do).
+        The bytes are not a readable table, or exceed a limit (the message says what to do).
     """
-    data, name = _read_bytes(source)
+    data, name = _read_bytes(source, limits.max_bytes)
     if len(data) > limits.max_bytes:
-        raise DataError(
-            f"The file is {len(data) / 1e6:.0f} MB, over the {limits.max_bytes / 1e6:.0f} MB limit. "
-            "Use a sample of the rows or raise the limit."
-        )
+        raise DataError(_too_big(len(data), limits.max_bytes))
     if data[:2] == GZIP_MAGIC:
         data = _gunzip(data, name, limits.max_bytes)
-    if not data.strip():
+    if not data or data.isspace():
         return pd.DataFrame()
     if data[:4] == PARQUET_MAGIC:
-        try:
-            frame = pd.read_parquet(io.BytesIO(data))
-        except Exception as exc:  # pyarrow raises many types for corrupt files
-            raise DataError(f"{name} looks like Parquet but could not be read ({exc}).") from exc
-        frame.attrs["header"] = [str(c) for c in frame.columns]
-        return frame
-    if b"\x00" in data[:4096]:
-        raise DataError(f"{name} is a binary file, not CSV or Parquet. Export the data as CSV.")
-    text = _decode(data)
-    sep = _sniff_delimiter(text)
-    try:
-        header = next(csv.reader(io.StringIO(text), delimiter=sep))
-    except StopIteration:
-        return pd.DataFrame()
-    try:
-        frame = pd.read_csv(
-            io.StringIO(text), sep=sep, na_values=NA_VALUES, keep_default_na=False,
-            skipinitialspace=True, low_memory=False,
-        )
-    except pd.errors.EmptyDataError:
-        return pd.DataFrame()
-    except (pd.errors.ParserError, ValueError) as exc:
-        raise DataError(
-            f"{name} is not a well-formed CSV table: {str(exc).strip()}. "
-            "Check that every row has the same number of fields and that quotes are closed."
-        ) from exc
-    frame.attrs["header"] = [h.strip() for h in header]
-    return frame
+        return _read_parquet(data, name, limits)
+    return _read_csv(data, name, limits)
+
+
+def read_notes(frame: pd.DataFrame) -> list[str]:
+    """What :func:`read_table` changed while reading ``frame`` (dropped row names, decimal
+    commas), in plain words; empty for a frame it did not read."""
+    return list(frame.attrs.get("notes", []))
 
 
 # --------------------------------------------------------------------------- validation
+
+# Training, validation and test take 60/20/20% of the rows: with fewer rows of an outcome than
+# this, a part is expected to see none of it (and the training part may see only one outcome).
+MIN_OUTCOME_ROWS = 5
+# StandardScaler squares deviations in float64: above about 1e154 / sqrt(rows) the variance
+# overflows and every scaled value becomes inf or NaN. 1e150 stays safe up to the row limit.
+MAX_ABS_VALUE = 1e150
+
 
 def _p(severity, code, column, message, action) -> Problem:
     return Problem(severity, code, None if column is None else str(column), message, action)
@@ -269,6 +449,38 @@ def _same_partition(a: pd.Series, b: pd.Series) -> bool:
     )
 
 
+def _shown(value, width: int = 40) -> str:
+    text = repr(value.item() if isinstance(value, np.generic) else value)
+    return text if len(text) <= width else text[:width - 3] + "..."
+
+
+def _nested_cell(values: pd.Series):
+    """Row label and value of the first cell that is not a plain value (a list, dict, set,
+    array or other object), or None when there is none."""
+    if values.dtype != object:
+        return None  # typed columns (numbers, text, dates, categories) hold plain values only
+    plain = values.map(pd.api.types.is_scalar).to_numpy(dtype=bool)
+    if plain.all():
+        return None
+    at = int(np.flatnonzero(~plain)[0])
+    return values.index[at], values.iloc[at]
+
+
+def _extreme_values(values: pd.Series) -> np.ndarray:
+    """Infinite values and values too large to scale (see MAX_ABS_VALUE), as a boolean mask."""
+    if not pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(values.dtype):
+        return np.zeros(len(values), dtype=bool)
+    x = values.to_numpy(dtype=float, na_value=np.nan)
+    with np.errstate(invalid="ignore"):
+        return np.abs(x) > MAX_ABS_VALUE  # inf included, NaN excluded
+
+
+def usable_feature_columns(frame: pd.DataFrame, spec: DatasetSpec) -> list:
+    """The spec's feature columns that can inform a model: not empty and not constant."""
+    return [c for c in spec.feature_columns(frame)
+            if frame[c].notna().any() and frame[c].nunique(dropna=True) > 1]
+
+
 def validate(
     frame: pd.DataFrame,
     spec: DatasetSpec,
@@ -278,7 +490,9 @@ def validate(
 ) -> list[Problem]:
     """Check a table against a spec; return every problem found, errors first.
 
-    Never raises on bad data. An empty list means the table is ready to train on.
+    Never raises on bad data (duplicated column labels, lists or dicts in cells, infinite
+    values included): each is a :class:`Problem`. An empty list means the table is ready to
+    train on; a table without errors can be split and trained on.
 
     Parameters
     ----------
@@ -288,6 +502,11 @@ def validate(
         Groups and intersections smaller than this get a warning: their metrics are noisy and a
         fairness penalty on them can be dominated by a few people.
     limits : Limits
+
+    Returns
+    -------
+    list of Problem
+        Errors first, then warnings.
     """
     problems: list[Problem] = []
     if frame is None or frame.shape[1] == 0 or len(frame) == 0:
@@ -304,61 +523,109 @@ def validate(
                            f"The table has {n_cols:,} columns, over the limit of {limits.max_columns:,}.",
                            "Drop unused columns or raise the column limit."))
 
-    header = frame.attrs.get("header", [str(c) for c in frame.columns])
+    header = [str(h) for h in frame.attrs.get("header", [str(c) for c in frame.columns])]
     seen, dups = set(), []
     for h in header:
         if h in seen and h not in dups and h.strip():
             dups.append(h)
         seen.add(h)
-    dups += [str(c) for c in pd.Index(frame.columns)[pd.Index(frame.columns).duplicated()]
-             if str(c) not in dups]
+    repeated = pd.Index(frame.columns).duplicated()
+    dups += [str(c) for c in frame.columns[repeated] if str(c) not in dups]
     for d in dups:
         problems.append(_p("error", "duplicate_column", d, f"The column name '{d}' appears more than once.",
                            "Give every column a unique name."))
-    blanks = [i for i, h in enumerate(header) if _is_blank_name(h)]
-    blanks += [i for i, c in enumerate(frame.columns) if _is_blank_name(c) and i not in blanks]
-    if blanks:
-        where = ", ".join(str(i + 1) for i in sorted(blanks))
-        problems.append(_p("error", "blank_column_name", None,
-                           f"Column(s) at position {where} have no name.",
-                           "Give every column a name in the header row, or delete empty columns."))
+    if repeated.any():
+        # The first column of each name stands for the name in the remaining checks.
+        frame = frame.loc[:, ~repeated]
+
+    sensitive = list(dict.fromkeys(spec.sensitive))
+    for col in sensitive:
+        if spec.sensitive.count(col) > 1:
+            problems.append(_p("error", "sensitive_repeated", col,
+                               f"'{col}' is listed {spec.sensitive.count(col)} times among the sensitive attributes.",
+                               "List each sensitive attribute once."))
+    spec = spec.replace(sensitive=sensitive)
+
+    # Lists, dicts and other containers cannot be grouped, counted or encoded. Only columns in
+    # use are checked, so excluding such a column clears the error.
+    in_use = dict.fromkeys([spec.target, *spec.sensitive, *spec.feature_columns(frame)])
+    nested = []
+    for c in in_use:
+        if c in frame.columns and (cell := _nested_cell(frame[c])) is not None:
+            nested.append(c)
+            problems.append(_p("error", "nested_values", c,
+                               f"'{c}' holds lists, dicts or other containers instead of plain values "
+                               f"(row {cell[0]}: {_shown(cell[1])}).",
+                               "Flatten it into plain columns, turn it into text, or exclude it."))
+    if nested:
+        frame = frame.drop(columns=nested)
+
+    unnamed = dict(frame.attrs.get("unnamed", {}))
+    unnamed.update({c: i + 1 for i, c in enumerate(frame.columns)
+                    if _is_blank_name(c) and c not in unnamed})
+    for c, position in unnamed.items():
+        if c in in_use and c in frame.columns:
+            named = f"; it is read as '{c}'" if str(c).strip() else ""
+            problems.append(_p("warning", "unnamed_column", c,
+                               f"Column {position} has no name in the header{named}.",
+                               "Exclude it if it is not a real feature (a row number or an export artefact); "
+                               "otherwise give it a name in the file."))
 
     columns = set(frame.columns)
     target = spec.target
     target_ok = False
-    if not target or target not in columns:
-        problems.append(_p("error", "target_missing", target,
-                           f"The target column '{target}' is not in the table.",
-                           "Choose the column that holds the outcome."))
+    if target in nested:
+        pass  # reported above
+    elif not target or target not in columns:
+        message = f"The target column '{target}' is not in the table."
+        if frame.shape[1] == 1:
+            message += (f" The table has a single column ('{str(frame.columns[0])[:60]}'): its fields may be "
+                        "separated by a character fairkit does not recognise.")
+        problems.append(_p("error", "target_missing", target, message,
+                           "Choose the column that holds the outcome"
+                           + (", or save the file with commas, semicolons, tabs or pipes between fields."
+                              if frame.shape[1] == 1 else ".")))
     else:
         y = frame[target]
-        if isinstance(y, pd.DataFrame):
-            y = y.iloc[:, 0]
         n_missing_y = int(y.isna().sum())
         values = y.dropna().unique()
+        shown = ", ".join(_shown(v) for v in sorted(values, key=str)[:8])
         if len(values) == 0:
             problems.append(_p("error", "target_all_missing", target,
                                f"The target '{target}' has no values.", "Choose another target column."))
         elif len(values) == 1:
             problems.append(_p("error", "target_constant", target,
-                               f"The target '{target}' has a single value ({values[0]!r}); there is nothing to learn.",
+                               f"The target '{target}' has a single value ({_shown(values[0])}); there is nothing to learn.",
                                "Choose a target with two outcomes, or add rows with the other outcome."))
-        else:
-            if spec.positive_label is None and len(values) > 2:
+        elif spec.positive_label is None:
+            if len(values) > 2:
                 problems.append(_p("error", "target_not_binary", target,
                                    f"The target '{target}' has {len(values)} values; fairkit trains binary classifiers.",
                                    "Choose the positive label (the favourable outcome); every other value becomes negative."))
-            elif spec.positive_label is not None and not _contains(values, spec.positive_label):
-                shown = ", ".join(repr(v) for v in sorted(values, key=str)[:8])
-                problems.append(_p("error", "positive_label_absent", target,
-                                   f"The positive label {spec.positive_label!r} does not occur in '{target}' (values: {shown}).",
-                                   "Choose one of the target's values as the positive label."))
             else:
-                target_ok = True
-                if len(values) > 2:
-                    problems.append(_p("warning", "target_binarized", target,
-                                       f"The target '{target}' has {len(values)} values; '{spec.positive_label}' is positive and all others negative.",
-                                       "Check that this grouping of outcomes is what you mean."))
+                problems.append(_p("error", "positive_label_unset", target,
+                                   f"Which outcome of '{target}' is favourable is not chosen (values: {shown}).",
+                                   "Choose the positive label: the favourable outcome (for example the loan granted)."))
+        elif not _contains(values, spec.positive_label):
+            problems.append(_p("error", "positive_label_absent", target,
+                               f"The positive label {spec.positive_label!r} does not occur in '{target}' (values: {shown}).",
+                               "Choose one of the target's values as the positive label."))
+        else:
+            target_ok = True
+            if len(values) > 2:
+                problems.append(_p("warning", "target_binarized", target,
+                                   f"The target '{target}' has {len(values)} values; '{spec.positive_label}' is positive and all others negative.",
+                                   "Check that this grouping of outcomes is what you mean."))
+            positive = label_mask(y.dropna(), spec.positive_label)
+            counts = {"positive": int(positive.sum()), "negative": int((~positive).sum())}
+            scarce = min(counts, key=counts.get)
+            if counts[scarce] < MIN_OUTCOME_ROWS:
+                problems.append(_p("error", "too_few_outcomes", target,
+                                   f"Only {counts[scarce]} row(s) of '{target}' have the {scarce} outcome "
+                                   f"({counts['positive']:,} positive, {counts['negative']:,} negative); training, "
+                                   "validation and test each need rows of both outcomes.",
+                                   f"Add rows so that each outcome has at least {MIN_OUTCOME_ROWS}, or choose "
+                                   "another target or positive label."))
         if n_missing_y:
             problems.append(_p("warning", "target_missing_values", target,
                                f"{n_missing_y:,} rows have no target value and will be left out.",
@@ -369,6 +636,8 @@ def validate(
                            "Choose at least one column (for example sex or race) to measure fairness across."))
     sens_ok = []
     for col in spec.sensitive:
+        if col in nested:
+            continue
         if col not in columns:
             problems.append(_p("error", "sensitive_missing", col,
                                f"The sensitive column '{col}' is not in the table.",
@@ -382,7 +651,7 @@ def validate(
         n_groups = s.nunique(dropna=False)
         if n_groups < 2:
             problems.append(_p("error", "single_group", col,
-                               f"The sensitive column '{col}' has a single group ({s.dropna().iloc[0]!r}); fairness across groups cannot be measured.",
+                               f"The sensitive column '{col}' has a single group ({_shown(s.dropna().iloc[0])}); fairness across groups cannot be measured.",
                                "Choose a column with at least two groups."))
             continue
         if col == target:
@@ -413,20 +682,31 @@ def validate(
                                    f"{len(small)} {kind}(s) have fewer than {min_group_size} rows: {shown}{more}. Their metrics will be uncertain.",
                                    "Read their results with the confidence intervals, or merge small groups."))
 
-    feature_cols = [c for c in spec.feature_columns(frame) if c in columns]
+    feature_cols = spec.feature_columns(frame)
     if spec.features is not None:
         for c in spec.features:
-            if c not in columns:
+            if c not in columns and c not in nested:
                 problems.append(_p("error", "feature_missing", c, f"The feature column '{c}' is not in the table.",
                                    "Remove it from the features or fix the header."))
-    if target_ok and not feature_cols:
+    if target_ok and not feature_cols and not nested:
         problems.append(_p("error", "no_features", None, "No feature columns are left to train on.",
                            "Include at least one column besides the target and sensitive attributes."))
+    elif target_ok and feature_cols and not usable_feature_columns(frame, spec):
+        shown = ", ".join(f"'{c}'" for c in feature_cols[:6]) + (" and more" if len(feature_cols) > 6 else "")
+        problems.append(_p("error", "no_usable_features", None,
+                           f"Every feature column is empty or has one value in every row ({shown}): there is nothing to learn from.",
+                           "Include columns that vary between rows (remove them from the excluded columns, or add them to the file)."))
     y_obs = frame[target].notna() if target_ok else None
     for c in feature_cols:
         col = frame[c]
-        if isinstance(col, pd.DataFrame):
-            continue  # duplicate names are reported above
+        extreme = _extreme_values(col)
+        if extreme.any():
+            bad = col[extreme]
+            examples = ", ".join(dict.fromkeys(_shown(v) for v in bad.head(20)))
+            problems.append(_p("error", "extreme_values", c,
+                               f"'{c}' has {len(bad):,} infinite or too large value(s) (first in row {bad.index[0]}: {examples}); "
+                               f"numbers beyond ±{MAX_ABS_VALUE:.0e} cannot be scaled.",
+                               "Replace them with blanks (missing values) or real measurements, or exclude the column."))
         nn = col.dropna()
         if len(nn) == 0:
             problems.append(_p("warning", "feature_all_missing", c, f"'{c}' has no values and will be ignored.",
@@ -502,9 +782,8 @@ def errors(problems) -> list[Problem]:
 def binary_target(frame: pd.DataFrame, spec: DatasetSpec) -> np.ndarray:
     """0/1 target (1 = positive label); rows with a missing target give -1."""
     y = frame[spec.target]
-    pos = spec.resolved_positive_label(frame)
-    if pos is None:
-        raise DataError(f"Choose the positive label of '{spec.target}'.")
-    out = label_mask(y, pos).astype(np.int64)
+    if spec.positive_label is None:
+        raise DataError(f"Choose the positive label (the favourable outcome) of '{spec.target}'.")
+    out = label_mask(y, spec.positive_label).astype(np.int64)
     out[y.isna().to_numpy()] = -1
     return out

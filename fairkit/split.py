@@ -19,7 +19,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from .data import DataError, DatasetSpec, binary_target, errors, validate
+from .data import DataError, DatasetSpec, binary_target, errors, usable_feature_columns, validate
 from .groups import MIN_GROUP_SIZE, SmallGroupPooling, group_labels
 
 
@@ -118,12 +118,6 @@ def make_preprocessor(raw: pd.DataFrame) -> ColumnTransformer:
         remainder="drop",
         verbose_feature_names_out=False,
     )
-
-
-def usable_feature_columns(frame: pd.DataFrame, spec: DatasetSpec) -> list:
-    """The spec's feature columns that can inform a model: not empty and not constant."""
-    return [c for c in spec.feature_columns(frame)
-            if frame[c].notna().any() and frame[c].nunique(dropna=True) > 1]
 
 
 def stratification_labels(groups: pd.Series, y: np.ndarray, min_count: int) -> np.ndarray | None:

@@ -13,6 +13,7 @@ from fairkit.data import (
     Limits,
     binary_target,
     errors,
+    read_notes,
     read_table,
     validate,
 )
@@ -110,11 +111,10 @@ def test_empty_file():
     assert codes(read_table(b"a,b,label\n")) == {"empty"}
 
 
-def test_duplicate_and_blank_column_names():
-    frame = read_table(b"sex,sex,,label\nF,1,2,yes\nM,2,3,no\n")
+def test_duplicate_column_names():
+    frame = read_table(b"sex,sex,label\nF,1,yes\nM,2,no\n")
     p = problem(frame, "duplicate_column")
     assert p.column == "sex" and p.severity == "error"
-    assert problem(frame, "blank_column_name").severity == "error"
 
 
 def test_target_missing():
@@ -229,3 +229,188 @@ def test_binary_target_matches_positive_label_across_types():
     frame = pd.DataFrame({"y": [1, 0, 1, None], "s": list("abab")})
     spec = DatasetSpec(target="y", positive_label="1", sensitive=["s"])
     assert binary_target(frame, spec).tolist() == [1, 0, 1, -1]
+
+
+# ---------------------------------------------------------------- files as other tools write them
+
+def r_write_csv(rows: list[tuple]) -> bytes:
+    """Bytes as R's ``write.csv(df)`` writes them: a blank-named row-name column of quoted
+    1..n, quoted strings and header, bare numbers, ``NA`` for missing."""
+    def cell(v):
+        if v is None:
+            return "NA"
+        return f'"{v}"' if isinstance(v, str) else repr(v)
+    lines = ['"","age","sex","income","credit"']
+    lines += [",".join([f'"{i}"', *map(cell, r)]) for i, r in enumerate(rows, start=1)]
+    return ("\n".join(lines) + "\n").encode()
+
+
+R_ROWS = [(20 + i % 45, "FM"[i % 2], None if i == 7 else 1000.5 + 13 * i, "good" if i % 3 else "bad")
+          for i in range(60)]
+
+
+def test_r_write_csv_row_names_are_dropped_with_a_note():
+    frame = read_table(r_write_csv(R_ROWS))
+    assert list(frame.columns) == ["age", "sex", "income", "credit"]
+    assert frame["income"].isna().sum() == 1 and frame["age"].dtype.kind == "i"
+    assert any("first column" in n and "row names" in n for n in read_notes(frame))
+    spec = DatasetSpec(target="credit", positive_label="good", sensitive=["sex"])
+    assert not errors(validate(frame, spec))
+    # pandas' to_csv writes its 0..n-1 index the same way.
+    frame2 = read_table(pd.DataFrame({"a": [3, 1, 2], "y": list("xyx")}).to_csv().encode())
+    assert list(frame2.columns) == ["a", "y"]
+
+
+def test_other_blank_named_columns_get_a_name_and_a_warning_cleared_by_excluding():
+    # R row names that are not numbers (write.csv of a frame with named rows) and an unnamed
+    # column in the middle are kept under generated names; an empty unnamed one is dropped.
+    text = '"","age",,"sex","credit",\n' + "".join(
+        f'"row{i}",{20 + i % 30},{i % 4},"{"FM"[i % 2]}","{"good" if i % 3 else "bad"}",\n'
+        for i in range(60))
+    frame = read_table(text.encode())
+    assert list(frame.columns) == ["unnamed_1", "age", "unnamed_3", "sex", "credit"]
+    assert any("column 6" in n for n in read_notes(frame))
+    spec = DatasetSpec(target="credit", positive_label="good", sensitive=["sex"])
+    found = [p for p in validate(frame, spec) if p.code == "unnamed_column"]
+    assert {p.column for p in found} == {"unnamed_1", "unnamed_3"}
+    assert all(p.severity == "warning" and "exclude" in p.action.lower() for p in found)
+    assert not errors(validate(frame, spec))
+    excluded = spec.replace(exclude=["unnamed_1", "unnamed_3"])
+    assert "unnamed_column" not in codes(frame, excluded)
+
+
+def test_r_write_table_header_without_row_name_field():
+    # write.table(df) leaves the row-name column out of the header: one name fewer than fields.
+    text = '"age" "sex"\n"a" 30 "F"\n"b" 41 "M"\n'.replace(" ", ";")
+    frame = read_table(text.encode())
+    assert list(frame.columns) == ["age", "sex"] and frame["age"].tolist() == [30, 41]
+    assert any("row name" in n for n in read_notes(frame))
+
+
+def test_latin1_semicolon_file_with_decimal_commas():
+    rows = [(f"{30 + i * 0.37:.2f}".replace(".", ","), "HF"[i % 2], "accepté" if i % 3 else "refusé")
+            for i in range(60)]
+    rows[5] = ("1.234,50", "H", "refusé")  # thousands dot
+    rows[6] = ("", "F", "accepté")
+    text = "revenu;sexe;décision\n" + "".join(f"{r};{s};{d}\n" for r, s, d in rows)
+    frame = read_table(text.encode("latin-1"))
+    assert frame["revenu"].dtype == float
+    assert frame["revenu"].iloc[:2].tolist() == [30.0, 30.37]
+    assert frame["revenu"].iloc[5] == 1234.5 and np.isnan(frame["revenu"].iloc[6])
+    assert frame["décision"].iloc[0] == "refusé"
+    assert any("revenu" in n and "decimal comma" in n for n in read_notes(frame))
+    spec = DatasetSpec(target="décision", positive_label="accepté", sensitive=["sexe"])
+    assert "id_like" not in codes(frame, spec)
+    # A comma-separated file keeps quoted "1,5" as text: there the comma may mean anything.
+    assert read_table(b'a,b\n"1,5",x\n"2,5",y\n')["a"].dtype != float
+
+
+def test_favourable_label_is_never_guessed():
+    frame = read_table(GOOD.encode())
+    p = problem(frame, "positive_label_unset", SPEC.replace(positive_label=None))
+    assert p.severity == "error" and "'no', 'yes'" in p.message
+    with pytest.raises(DataError, match="positive label"):
+        binary_target(frame, SPEC.replace(positive_label=None))
+
+
+def test_infinite_and_huge_numbers_are_errors_before_the_scaler():
+    text = GOOD.replace(",1000,", ",inf,").replace(",1037,", ",-inf,").replace(",1074,", ",1e308,")
+    frame = read_table(text.encode())
+    p = problem(frame, "extreme_values")
+    assert p.column == "income" and p.severity == "error" and "3 infinite" in p.message
+    assert "inf" in p.message and "1e+308" in p.message
+    # 1e150 still scales; excluding the column clears the error.
+    frame.loc[:2, "income"] = [1e150, -1e150, 0.0]
+    assert "extreme_values" not in codes(frame)
+    frame.loc[0, "income"] = np.inf
+    assert "extreme_values" not in codes(frame, SPEC.replace(exclude=["income"]))
+
+
+def test_no_usable_features():
+    frame = read_table(GOOD.encode())
+    frame["age"] = 1
+    frame["income"] = np.nan
+    p = problem(frame, "no_usable_features", SPEC.replace(exclude=["race"]))
+    assert p.severity == "error" and "'age'" in p.message
+
+
+@pytest.mark.parametrize("n_rows", [5, 12])
+def test_too_few_rows_of_an_outcome(n_rows):
+    text = "x,g,y\n" + "".join(f"{i},{'ab'[i % 2]},{int(i == 0 or i == 3)}\n" for i in range(n_rows))
+    p = problem(read_table(text.encode()), "too_few_outcomes",
+                DatasetSpec(target="y", positive_label=1, sensitive=["g"]))
+    assert p.severity == "error" and "positive" in p.message and "(2 positive" in p.message
+
+
+def test_duplicated_labels_in_a_dataframe_are_a_problem_not_an_exception():
+    frame = read_table(GOOD.encode())
+    for col in ["sex", "label", "age"]:
+        twice = pd.concat([frame, frame[[col]]], axis=1)
+        p = problem(twice, "duplicate_column")
+        assert p.column == col and p.severity == "error"
+    assert problem(frame, "sensitive_repeated", SPEC.replace(sensitive=["sex", "sex"])).column == "sex"
+
+
+@pytest.mark.parametrize("cell", [[1, 2], {"k": 1}, {1, 2}])
+@pytest.mark.parametrize("col", ["age", "sex", "label"])
+def test_list_and_dict_cells_are_a_problem_not_an_exception(col, cell):
+    frame = read_table(GOOD.encode())
+    frame[col] = frame[col].astype(object)
+    frame.at[3, col] = cell
+    p = problem(frame, "nested_values")
+    assert p.column == col and p.severity == "error" and "row 3" in p.message
+    if col == "age":  # a feature: excluding it clears the error
+        assert "nested_values" not in codes(frame, SPEC.replace(exclude=["age"]))
+
+
+@pytest.mark.parametrize("junk", [
+    bytes(range(1, 256)) * 8,  # every byte but NUL
+    b"\x89PNG\r\n\x1a\n" + bytes((i * 37 + 11) % 255 + 1 for i in range(3000)),
+    b"\xde\xad\xbe\xef\r" * 400,  # no control bytes but lone carriage returns (_csv.Error)
+])
+def test_binary_junk_without_nul_gives_a_plain_message(junk):
+    assert b"\x00" not in junk
+    with pytest.raises(DataError, match="binary|not a readable|well-formed"):
+        read_table(junk)
+
+
+def test_folder_and_utf16_and_single_column_hint(tmp_path):
+    with pytest.raises(DataError, match="folder"):
+        read_table(tmp_path)
+    assert read_table(GOOD.encode("utf-16")).shape == (80, 5)
+    colon = read_table(GOOD.replace(",", ":").encode())
+    p = problem(colon, "target_missing")
+    assert "single column" in p.message and "commas" in p.action
+
+
+def test_parquet_row_count_is_refused_from_the_metadata(tmp_path, monkeypatch):
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "many.parquet"
+    pd.DataFrame({"a": np.zeros(50_000, dtype=np.int8), "y": 1}).to_parquet(path)
+    assert path.stat().st_size < 10_000  # small on disk, many rows inside
+
+    def no_row_data(*args, **kwargs):
+        raise AssertionError("row data was decoded before the row limit was checked")
+
+    monkeypatch.setattr(pq.ParquetFile, "read", no_row_data)
+    monkeypatch.setattr(pq, "read_table", no_row_data)
+    monkeypatch.setattr(pd, "read_parquet", no_row_data)
+    with pytest.raises(DataError, match="50,000 rows, over the limit of 1,000"):
+        read_table(path, limits=Limits(max_rows=1_000))
+
+
+def test_csv_reading_stops_at_the_row_limit(monkeypatch):
+    text = ("a,y\n" + "1,0\n" * 5_000).encode()
+    seen = {}
+    real = pd.read_csv
+
+    def spy(*args, **kwargs):
+        seen.update(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pd, "read_csv", spy)
+    with pytest.raises(DataError, match="more than 100 rows"):
+        read_table(text, limits=Limits(max_rows=100))
+    assert seen["nrows"] == 101  # the parser never sees the other 4,899 rows
+    assert len(read_table(text, limits=Limits(max_rows=5_000))) == 5_000

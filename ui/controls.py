@@ -108,14 +108,16 @@ def spec_controls(source: Source) -> DatasetSpec:
         target = st.selectbox(
             "Target (the outcome to predict)", columns, key=key("target"), format_func=str)
         values = ud.column_values(frame, target) if target is not None else []
-        default_pos = d.positive_label if target == d.target else None
-        if default_pos is None or default_pos not in values:
-            guess = ud.guess_spec(frame[[target]], source.name) if target is not None else None
-            default_pos = guess.positive_label if guess is not None else None
-        state.prepare_widget(key("positive"), default_pos, values)
+        # Which outcome is favourable is never guessed from the values: only a bundled
+        # dataset's spec presets it. Until the user chooses, the box is empty and the checks
+        # below say what to choose. One widget per target, so a choice made for one column is
+        # not carried over to another.
+        default_pos = d.positive_label if target == d.target and d.positive_label in values else None
+        positive_key = key(f"positive.{target}")
+        state.prepare_widget(positive_key, default_pos, [*values, None])
         positive = st.selectbox(
-            "Positive label (the favourable outcome)", values, key=key("positive"),
-            format_func=str,
+            "Positive label (the favourable outcome)", values, key=positive_key,
+            format_func=str, placeholder="Choose the favourable outcome",
             help="Rows with this value count as positive; every other value is negative.")
     with right:
         sens_options = [c for c in columns if c != target]

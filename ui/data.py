@@ -99,21 +99,12 @@ def column_values(frame: pd.DataFrame, column, limit: int = 500) -> list:
 
 
 def guess_spec(frame: pd.DataFrame, name: str) -> DatasetSpec:
-    """Starting choices for an uploaded table: the last column is the target, nothing sensitive.
+    """Starting choices for an uploaded table: the last column is the target, nothing else.
 
-    Sensitive attributes are never guessed: which groups matter is the user's decision.
+    Sensitive attributes and the favourable outcome are never guessed (the order of the values
+    says nothing about which outcome is favourable): they are the user's decisions.
     """
-    if frame.shape[1] == 0:
-        return DatasetSpec(target="", name=name)
-    target = frame.columns[-1]
-    spec = DatasetSpec(target=target, name=name)
-    positive = spec.resolved_positive_label(frame)
-    if positive is None:
-        values = column_values(frame, target)
-        positive = values[-1] if values else None
-    if isinstance(positive, np.generic):
-        positive = positive.item()
-    return spec.replace(positive_label=positive)
+    return DatasetSpec(target=frame.columns[-1] if frame.shape[1] else "", name=name)
 
 
 # --------------------------------------------------------------------------- group summaries

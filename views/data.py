@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from fairkit.data import read_notes
 from fairkit.groups import positive_rate
 from ui import controls, state
 from ui import data as ud
@@ -19,6 +20,8 @@ else:
     st.markdown(f"**{md(source.label)}**: {len(frame):,} rows × {frame.shape[1]} columns "
                 f"(first {min(len(frame), ud.PREVIEW_ROWS)} shown)")
     st.dataframe(frame.head(ud.PREVIEW_ROWS), hide_index=True, width="stretch", height=245)
+    for note in read_notes(frame):  # what reading changed: dropped row names, decimal commas
+        st.info(md(note), icon=":material/info:")
 
     st.subheader("What to predict, for whom")
     spec = controls.spec_controls(source)

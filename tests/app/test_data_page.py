@@ -41,6 +41,8 @@ def texts(elements) -> list[str]:
 
 
 def spec_widget(at: AppTest, kind: str, field: str):
+    if field == "positive":  # one positive-label widget per target column
+        field = f"positive.{spec_widget(at, 'selectbox', 'target').value}"
     key = state.spec_widget_key(at.session_state[state.DATA_SOURCE], field)
     return getattr(at, kind)(key=key)
 
@@ -110,8 +112,16 @@ def test_changing_target_and_sensitive_updates_validation(at):
     spec_widget(at, "selectbox", "target").set_value("sex").run()
     assert not at.exception
     assert spec_widget(at, "multiselect", "sensitive").value == ["race"]
-    assert spec_widget(at, "selectbox", "positive").value in ("Female", "Male")
+    # A new target's favourable outcome is not guessed: nothing is chosen until the user does.
+    assert spec_widget(at, "selectbox", "positive").value is None
+    assert any("favourable is not chosen" in e for e in texts(at.main.error))
+    spec_widget(at, "selectbox", "positive").set_value("Female").run()
     assert at.session_state[state.SPEC].target == "sex"
+    assert at.session_state[state.SPEC].positive_label == "Female"
+    assert at.session_state[state.DATA_READY] is True
+    # Back to the bundled target: its spec's favourable outcome comes back.
+    spec_widget(at, "selectbox", "target").set_value("income").run()
+    assert spec_widget(at, "selectbox", "positive").value == ">50K"
 
 
 def _page_switch_script():
@@ -187,6 +197,65 @@ def test_malformed_upload_shows_an_error_not_an_exception(at):
 def test_binary_upload_is_refused_with_a_message(at):
     upload(at, "data.csv", b"\x00\x01\x02PK\x00binary")
     assert any("binary file" in e for e in texts(at.main.error))
+
+
+def r_write_csv(n: int = 90) -> bytes:
+    """A table as R's write.csv writes it: a blank-named first column of quoted row names
+    1..n, quoted header and strings, bare numbers."""
+    lines = ['"","age","sex","income","decision"']
+    lines += [f'"{i + 1}",{20 + i % 45},"{"FM"[i % 2]}",{1000.5 + 13 * i},'
+              f'"{"granted" if i % 3 else "refused"}"' for i in range(n)]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def test_r_csv_upload_reaches_a_usable_spec_without_editing(at):
+    upload(at, "loans.csv", r_write_csv())
+    assert at.session_state[state.FRAME].columns.tolist() == ["age", "sex", "income", "decision"]
+    assert any("row names" in i for i in texts(at.info))  # the dropped column is explained
+    assert spec_widget(at, "selectbox", "target").value == "decision"
+    assert "" not in spec_widget(at, "multiselect", "exclude").options
+    # Only the user's two decisions remain: the groups and the favourable outcome.
+    spec_widget(at, "multiselect", "sensitive").set_value(["sex"]).run()
+    spec_widget(at, "selectbox", "positive").set_value("granted").run()
+    assert not at.exception
+    assert not at.main.error and not any("no name" in w for w in texts(at.warning))
+    assert at.session_state[state.DATA_READY] is True
+    assert at.session_state[state.SPEC].positive_label == "granted"
+
+
+def test_favourable_label_of_an_upload_is_unset_until_chosen(at):
+    text = "revenu;sexe;décision\n" + "".join(
+        f"{30 + i * 0.37:.2f};{'HF'[i % 2]};{'accepté' if i % 3 else 'refusé'}\n".replace(".", ",")
+        for i in range(90))
+    upload(at, "prêts.csv", text.encode("latin-1"))
+    positive = spec_widget(at, "selectbox", "positive")
+    assert positive.value is None and positive.options == ["accepté", "refusé"]
+    spec_widget(at, "multiselect", "sensitive").set_value(["sexe"]).run()
+    errors = texts(at.main.error)
+    assert len(errors) == 1 and "favourable is not chosen" in errors[0] and "décision" in errors[0]
+    assert at.session_state[state.DATA_READY] is False
+    # Decimal commas are numbers: no advice to exclude income as an identifier.
+    assert at.session_state[state.FRAME]["revenu"].dtype == float
+    assert not any("identifier" in w for w in texts(at.warning))
+    spec_widget(at, "selectbox", "positive").set_value("accepté").run()
+    assert not at.main.error
+    assert at.session_state[state.DATA_READY] is True
+    assert at.session_state[state.SPEC].positive_label == "accepté"
+
+
+def test_values_the_sweep_cannot_use_are_named_on_the_data_page(at):
+    rows = "".join(f"{'inf' if i == 4 else 20 + i % 40},{'FM'[i % 2]},{int(i % 3 == 0)}\n"
+                   for i in range(90))
+    upload(at, "inf.csv", "age,sex,y\n" + rows)
+    spec_widget(at, "multiselect", "sensitive").set_value(["sex"]).run()
+    spec_widget(at, "selectbox", "positive").set_value(1).run()
+    assert any("**age**" in e and "infinite" in e for e in texts(at.main.error))
+    assert at.session_state[state.DATA_READY] is False
+    upload(at, "tiny.csv", "age,sex,y\n30,F,1\n40,M,0\n50,F,0\n60,M,1\n70,F,0\n")
+    spec_widget(at, "multiselect", "sensitive").set_value(["sex"]).run()
+    spec_widget(at, "selectbox", "positive").set_value(1).run()
+    assert any("Only 2 row(s)" in e for e in texts(at.main.error))
+    assert at.session_state[state.DATA_READY] is False
 
 
 # --------------------------------------------------------------------------- ui.data directly
