@@ -461,6 +461,8 @@ class AuditLog:
                                      "end of the log.")
 
         for index, digest in anchors:
+            if int(index) == 0 and digest == GENESIS:
+                continue  # the head of an empty log (an export before any entry): nothing to rewrite
             if hashes.get(int(index), (None,))[0] != digest:
                 return fail(int(index), "a head recorded in a bundle no longer matches the log "
                                         "(history up to it was rewritten or removed).")
