@@ -186,8 +186,20 @@ def _sweep_context(folder: Path):
     return meta, split, ResultStore(meta["store"])
 
 
+def _key(path, loader, what: str):
+    """A key file given on the command line, else the configured one (None: none)."""
+    from . import keys
+
+    try:
+        return loader(path) if path else (keys.configured_private_key() if what == "signing"
+                                          else keys.configured_public_key())
+    except keys.KeyFileError as exc:
+        raise CLIError(f"The {what} key: {exc}") from exc
+
+
 def cmd_export(args) -> int:
-    from .audit import AuditLog, record_export
+    from . import keys
+    from .audit import AuditLog, chain_head, record_export
     from .export import DecisionRecord, export_bundle
     from .frontier import pareto_front
 
@@ -199,16 +211,36 @@ def cmd_export(args) -> int:
     front = pareto_front(results, unfairness=meta["unfairness"], performance=meta["performance"])
     record = DecisionRecord(purpose=args.purpose or "", rationale=args.rationale or "", decider=args.decider or "",
                             fairness_definition=meta["fairness"], fairness_rationale=args.fairness_rationale or "")
+    sign_key = _key(args.sign_key, keys.load_private_key, "signing")
+    log = AuditLog(args.audit)
     try:
         out = export_bundle(args.out, model=store.load_model(args.run), split=split, run=row, record=record,
                             frontier=front, sweep={k: meta[k] for k in ("methods", "etas", "seeds")},
-                            threshold=args.threshold, n_boot=args.n_boot)
+                            threshold=args.threshold, n_boot=args.n_boot, audit_head=chain_head(log),
+                            sign_key=sign_key or False)
     except ValueError as exc:
         raise CLIError(str(exc)) from exc
-    entry = record_export(AuditLog(args.audit), bundle_path=out["path"], manifest_sha256=out["manifest_sha256"],
+    entry = record_export(log, bundle_path=out["path"], manifest_sha256=out["manifest_sha256"],
                           record=out["record"], unfairness_axis=meta["unfairness"],
-                          performance_axis=meta["performance"])
-    print(f"Wrote {out['path']} (manifest SHA-256 {out['manifest_sha256']}; audit entry {entry}).")
+                          performance_axis=meta["performance"], signing_key=sign_key or False)
+    signed = f"signed by key {out['signed_by']}" if out["signed_by"] else "unsigned (give --sign-key to sign it)"
+    print(f"Wrote {out['path']} (manifest SHA-256 {out['manifest_sha256']}; {signed}; audit entry {entry}).")
+    return 0
+
+
+def cmd_keygen(args) -> int:
+    from . import keys
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    private, public = out / "fairkit-signing-key.pem", out / "fairkit-public-key.pem"
+    taken = [p.name for p in (private, public) if p.exists()]
+    if taken:
+        raise CLIError(f"{', '.join(taken)} already in {out}; a new key would replace the organisation's. "
+                       "Choose another folder.")
+    key = keys.write_key_pair(private, public)
+    print(f"Wrote {private} (private: keep it secret; export --sign-key, {keys.SIGNING_KEY_ENV}) and {public} "
+          f"(public: score --trust, {keys.TRUST_KEY_ENV}); key id {keys.key_id(key)}.")
     return 0
 
 
@@ -229,13 +261,21 @@ def cmd_audit(args) -> int:
 
 def cmd_score(args) -> int:
     from .data import DataError, read_table
+    from . import keys
     from .export import BundleIntegrityError, load_bundle
     from .monitor import drift_report
 
+    trusted = _key(args.trust, keys.load_public_key, "trusted")
     try:
-        bundle = load_bundle(args.bundle)
+        bundle = load_bundle(args.bundle, expected_manifest_sha256=args.expected_manifest_sha256,
+                             trusted_key=trusted or False)
     except BundleIntegrityError as exc:
         raise CLIError(str(exc)) from exc
+    print(f"Bundle {Path(args.bundle).name}: {bundle.signature_status}"
+          + ("" if args.expected_manifest_sha256 else "; manifest not checked against a recorded hash "
+             "(--expected-manifest-sha256)") + ".")
+    if bundle.needs_sensitive_at_predict:
+        print(f"This model reads the sensitive attribute at prediction time: {'; '.join(bundle.decision['sensitive_uses'])}.")
     try:
         frame = read_table(args.csv)
     except DataError as exc:
@@ -313,8 +353,14 @@ def main(argv=None) -> int:
     p.add_argument("--threshold", type=float, default=0.5)
     p.add_argument("--n-boot", type=int, default=200)
     p.add_argument("--audit", help="audit log file (default $FAIRKIT_HOME/audit.sqlite)")
+    p.add_argument("--sign-key", help="Ed25519 private key (PEM) that signs the bundle's manifest "
+                                      "(default $FAIRKIT_SIGNING_KEY; see 'keygen')")
     p.add_argument("--out", required=True, help="bundle zip to write")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("keygen", help="create an Ed25519 key pair for signing bundles")
+    p.add_argument("--out", required=True, help="folder for fairkit-signing-key.pem and fairkit-public-key.pem")
+    p.set_defaults(func=cmd_keygen)
 
     p = sub.add_parser("audit", help="list the audit log's entries and verify its hash chain (exit 1 if broken)")
     p.add_argument("--audit", help="audit log file (default $FAIRKIT_HOME/audit.sqlite)")
@@ -326,6 +372,10 @@ def main(argv=None) -> int:
     p.add_argument("--bundle", required=True)
     p.add_argument("--csv", required=True, help="new rows (CSV or Parquet)")
     p.add_argument("--out", required=True, help="scored CSV to write")
+    p.add_argument("--trust", help="Ed25519 public key (PEM): accept only bundles it signed "
+                                   "(default $FAIRKIT_TRUST_KEY)")
+    p.add_argument("--expected-manifest-sha256", help="the manifest hash recorded at export (audit log, "
+                                                      "export's output): refuse any other manifest")
     p.set_defaults(func=cmd_score)
 
     args = parser.parse_args(argv)

@@ -1,50 +1,88 @@
-"""Model bundles with an integrity manifest, and the decision record that explains the choice.
+"""Model bundles that run no code when they load, their decision record, and their signature.
 
-A bundle is one zip holding exactly what an ethics committee approved: the fitted preprocessing
-and estimator, the group calibrator if any, the dataset spec, the metrics (validation and test,
-by group, with intervals), the frontier table the choice was made from, the decision record
-(Markdown and JSON), and ``manifest.json`` with the SHA-256 of every file and the library
-versions.
+A bundle is one zip holding exactly what an ethics committee approved: the fitted preprocessing,
+estimator and group calibrator *as data* (``model.json``, ``arrays.safetensors`` and LightGBM's
+own text model; see :mod:`fairkit.safestate`), an ONNX copy of the network where it converts,
+the dataset spec, the metrics (validation and test, by group, with intervals), the frontier
+table the choice was made from, the decision record (Markdown and JSON), ``manifest.json`` with
+the SHA-256 of every member, the library versions and every field that decides a prediction,
+and, when a key signed it, ``manifest.sig``.
 
-Loading verifies every hash before anything is deserialized and refuses a bundle whose contents
-changed. Even so, joblib/pickle runs code when it loads: only load bundles this tool wrote and
-that came from a source you trust; never load a bundle someone uploaded. Torch weights are stored
-as a ``state_dict`` and loaded with ``torch.load(..., weights_only=True)``.
+Three steps, each usable alone: :func:`build_record` reads the fitted objects and computes the
+record (nothing is written; the Export page previews it), :func:`render_record_markdown` renders
+it, :func:`write_bundle` writes the zip. :func:`export_bundle` does all three.
+
+What loading proves
+-------------------
+- Nothing in a bundle is unpickled, so loading one runs none of its content, whoever wrote it.
+- The hashes in the manifest detect corruption. They do not detect tampering: whoever can edit
+  the zip can recompute them. A manifest hash recorded elsewhere at export (the audit log; pass
+  ``expected_manifest_sha256``) detects a rewritten manifest.
+- An Ed25519 signature over the manifest (``manifest.sig``) detects any edit after signing; with
+  the organisation's public key (``trusted_key``) it also proves who signed. A bundle whose
+  signature was stripped loads as "unsigned", and is refused when a trusted key is required.
+- The fields that decide (threshold, whether and how the sensitive attribute is read, the small-
+  group pooling, the calibration) are in the manifest and in the hashed decision record; the
+  loader refuses a bundle where they disagree, or where the loaded model reads the sensitive
+  attribute and the record says it does not.
+- Every member's declared and actual size is capped before it is read, hashes are computed in a
+  stream, and member names with ``..`` or absolute paths are refused.
 """
 
 from __future__ import annotations
 
-import copy
+import base64
 import datetime as _dt
 import hashlib
 import io
 import json
+import math
 import platform
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import joblib
 import numpy as np
 import pandas as pd
 
-from . import __version__, stats
+from . import __version__, keys, stats
 from .data import DatasetSpec
+from .safestate import EncodedState, UntrustedState, arrays_from_bytes, arrays_to_bytes, decode_state, encode_state
 from .store import _jsonable, atomic_write_bytes
 
 MANIFEST = "manifest.json"
-FORMAT_VERSION = 1
+SIGNATURE = "manifest.sig"
+MODEL = "model.json"
+ARRAYS = "arrays.safetensors"
+RECORD_JSON = "decision_record.json"
+RECORD_MD = "decision_record.md"
+FORMAT_VERSION = 2
+#: Members every bundle has.
+REQUIRED_MEMBERS = (MODEL, ARRAYS, "spec.json", "metrics.json", RECORD_JSON, RECORD_MD)
+#: The fields that decide a prediction: in the manifest and in the record's ``selected``, equal.
+DECISION_FIELDS = ("run_id", "method", "eta", "seed", "threshold", "needs_sensitive_at_predict",
+                   "sensitive_uses", "group_pooling", "calibration")
+
+#: Reading limits. A bundle is megabytes; these only stop a crafted zip from filling memory.
+MAX_MEMBERS = 64
+MAX_MANIFEST_BYTES = 1 << 20
+MAX_MEMBER_BYTES = 256 << 20
+MAX_BUNDLE_BYTES = 1 << 30
+_CHUNK = 1 << 20
 
 
 class BundleIntegrityError(ValueError):
-    """A bundle's contents do not match its manifest (changed, missing or extra files)."""
+    """A bundle that cannot be trusted: changed, malformed, oversized, or not signed as required.
+    The message names the member or field and says why."""
 
 
 def sha256_bytes(data: bytes) -> str:
+    """Hex SHA-256 of ``data``."""
     return hashlib.sha256(data).hexdigest()
 
 
 def library_versions() -> dict:
+    """Versions of the libraries a bundle's model depends on."""
     import fairlearn
     import sklearn
     import torch
@@ -54,36 +92,7 @@ def library_versions() -> dict:
             "python": platform.python_version()}
 
 
-# --------------------------------------------------------------------------- torch weights
-
-def _split_torch(estimator):
-    """Copy of ``estimator`` without torch modules, plus the predictor's weights and shape.
-
-    The predictor network (``module_``, built by ``make_mlp``) is stored as a state_dict so it
-    loads with ``weights_only=True``. Other modules (an adversary, optimizers' state) only matter
-    during training and are left out.
-    """
-    import torch.nn as nn
-
-    if not isinstance(getattr(estimator, "module_", None), nn.Module):
-        return estimator, None, None
-    est = copy.copy(estimator)
-    module = est.module_
-    arch = {
-        "n_inputs": int(est.n_features_in_),
-        "hidden_layer_sizes": [int(h) for h in est.hidden_layer_sizes],
-        "activation": est.activation,
-        "n_outputs": 1,
-    }
-    for name, value in list(vars(est).items()):
-        if isinstance(value, nn.Module) or type(value).__module__.startswith("torch.optim"):
-            setattr(est, name, None)
-    buf = io.BytesIO()
-    import torch
-
-    torch.save({k: v.detach().cpu() for k, v in module.state_dict().items()}, buf)
-    return est, buf.getvalue(), arch
-
+# --------------------------------------------------------------------------- ONNX
 
 def _onnx_export(model, X_check: np.ndarray) -> tuple[bytes | None, dict]:
     """The predictor network as ONNX (input ``x``: float32 features, output ``logit``).
@@ -97,6 +106,7 @@ def _onnx_export(model, X_check: np.ndarray) -> tuple[bytes | None, dict]:
     if not isinstance(module, nn.Module):
         return None, {"written": False, "reason": "not a torch network (no ONNX conversion)"}
     try:
+        import copy
         import warnings as _w
 
         import onnxruntime as ort
@@ -121,17 +131,87 @@ def _onnx_export(model, X_check: np.ndarray) -> tuple[bytes | None, dict]:
                   "max_abs_diff_on_test": diff}
 
 
-def _restore_torch(estimator, weights: bytes, arch: dict):
-    import torch
+# --------------------------------------------------------------------------- signatures
 
-    from .estimators._torch_base import make_mlp
+@dataclass(frozen=True)
+class SignatureStatus:
+    """What a bundle's signature proves.
 
-    module = make_mlp(arch["n_inputs"], tuple(arch["hidden_layer_sizes"]), arch["activation"], arch["n_outputs"])
-    state = torch.load(io.BytesIO(weights), weights_only=True)
-    module.load_state_dict(state)
-    module.eval()
-    estimator.module_ = module
-    return estimator
+    Attributes
+    ----------
+    state : {"unsigned", "signed", "verified"}
+        ``signed``: the signature matches the manifest, checked with the public key the bundle
+        itself names (nothing was edited after signing, but who signed is not established);
+        ``verified``: signed by the trusted key.
+    key_id : str or None
+        :func:`fairkit.keys.key_id` of the signing key.
+    """
+
+    state: str
+    key_id: str | None = None
+
+    @property
+    def verified(self) -> bool:
+        return self.state == "verified"
+
+    def __str__(self) -> str:
+        if self.state == "verified":
+            return f"signed by the trusted key {self.key_id}"
+        if self.state == "signed":
+            return (f"signed by key {self.key_id}, not checked against a trusted key (give one to "
+                    "know who signed)")
+        return ("unsigned: its hashes detect corruption, not tampering (anyone who can edit the "
+                "bundle can recompute them)")
+
+
+def _sign(manifest_bytes: bytes, key) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
+    raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return json.dumps({"algorithm": "Ed25519", "key_id": keys.key_id(key),
+                       "public_key": base64.b64encode(raw).decode("ascii"),
+                       "signature": keys.sign(key, manifest_bytes)}, indent=1).encode()
+
+
+def _check_signature(sig_bytes: bytes | None, manifest: dict, manifest_bytes: bytes, trusted_key) -> SignatureStatus:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    claimed = manifest.get("signature")
+    if sig_bytes is None:
+        if isinstance(claimed, dict):
+            raise BundleIntegrityError(
+                f"The manifest says the bundle was signed by key {claimed.get('key_id')}, but {SIGNATURE} "
+                "is missing: the signature was removed; refusing to load it.")
+        if trusted_key is not None:
+            raise BundleIntegrityError(
+                f"The bundle is unsigned, and a trusted key ({keys.key_id(trusted_key)}) is required: only "
+                "bundles signed with it are accepted.")
+        return SignatureStatus("unsigned")
+    try:
+        sig = json.loads(sig_bytes)
+        public = Ed25519PublicKey.from_public_bytes(base64.b64decode(sig["public_key"], validate=True))
+        text = str(sig["signature"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise BundleIntegrityError(f"{SIGNATURE} is not a fairkit signature ({type(exc).__name__}).") from exc
+    kid = keys.key_id(public)
+    if trusted_key is not None and kid != keys.key_id(trusted_key):
+        raise BundleIntegrityError(
+            f"The bundle is signed by key {kid}, not by the trusted key {keys.key_id(trusted_key)}; "
+            "refusing to load it.")
+    if not keys.verify_signature(public, manifest_bytes, text):
+        raise BundleIntegrityError(
+            f"{MANIFEST} was changed after the bundle was signed (key {kid}'s signature does not match "
+            "it): the manifest was edited or its hashes recomputed; refusing to load it.")
+    if not isinstance(claimed, dict) or claimed.get("key_id") != kid:
+        raise BundleIntegrityError(f"{MANIFEST} does not name the key that signed it ({kid}).")
+    return SignatureStatus("verified" if trusted_key is not None else "signed", kid)
+
+
+def _configured(value, loader):
+    """``None``: the configured key (environment), ``False``: none, else the key given."""
+    if value is False:
+        return None
+    return loader() if value is None else value
 
 
 # --------------------------------------------------------------------------- decision record
@@ -154,7 +234,10 @@ REREVIEW_TRIGGERS = [
 
 @dataclass
 class DecisionRecord:
-    """Why this model, at this trade-off, was chosen (model-card practice, Mitchell et al. 2019)."""
+    """Why this model, at this trade-off, was chosen (model-card practice, Mitchell et al. 2019).
+
+    The people's answers; :func:`build_record` adds what is read from the model and the data.
+    """
 
     purpose: str
     rationale: str
@@ -166,6 +249,7 @@ class DecisionRecord:
     content: dict = field(default_factory=dict)
 
     def validate(self) -> None:
+        """Raise ValueError unless a rationale and a decider are given."""
         missing = [n for n in ("rationale", "decider") if not str(getattr(self, n) or "").strip()]
         if missing:
             raise ValueError(f"A decision record needs a {' and a '.join(missing)}: write why this model was chosen and who decided.")
@@ -231,7 +315,8 @@ def render_record_markdown(rec: dict) -> str:
         "",
         "## The selected model",
         f"- Method **{sel['method']}**, eta **{_fmt(sel['eta'], 4)}**, seed {sel['seed']}, threshold {_fmt(sel['threshold'], 2)}, run `{sel['run_id']}`.",
-        f"- Needs the sensitive attribute at prediction time: **{'yes' if sel['needs_sensitive_at_predict'] else 'no'}**.",
+        f"- Needs the sensitive attribute at prediction time: **{'yes' if sel['needs_sensitive_at_predict'] else 'no'}**"
+        + (f" ({'; '.join(sel.get('sensitive_uses') or [])})." if sel.get("sensitive_uses") else "."),
         "",
         "### Rationale",
         rec["rationale"],
@@ -263,7 +348,7 @@ def render_record_markdown(rec: dict) -> str:
     return "\n".join(lines)
 
 
-# --------------------------------------------------------------------------- export / load
+# --------------------------------------------------------------------------- what the model reads
 
 def calibration_info(calibrator) -> dict | None:
     """What a bundle's group calibrator is: ``method`` and ``grouping`` (the sensitive columns
@@ -281,14 +366,128 @@ def apply_calibrator(calibrator, scores, sensitive: pd.DataFrame | None) -> np.n
     return calibrator.transform(scores, groups)
 
 
+#: How a part of a model that reads the sensitive attribute is described in the record.
+_SENSITIVE_USE = {"ThresholdPostProcessor": "group-specific decision thresholds",
+                  "CalibratedGroupClassifier": "a calibration map per group inside the model"}
+
+
+def _reads_sensitive(obj) -> str | None:
+    """Why ``obj`` (one fitted part of a model) needs each row's group to predict, or None."""
+    from .calibration import GroupFairnessCalibrator
+
+    name = type(obj).__name__
+    if isinstance(obj, GroupFairnessCalibrator):
+        if len(getattr(obj, "group_names_", ())) == 0:
+            return None  # one global map
+        cols = ", ".join(map(str, getattr(obj, "group_columns_", []))) or "the sensitive attribute"
+        return f"group calibration ({obj.method}) per group of {cols}"
+    if not getattr(type(obj), "needs_sensitive_at_predict", False):
+        return None
+    with_groups = getattr(obj, "fitted_with_groups_", None)
+    if with_groups is None:  # a part without that flag reads the groups once it is fitted at all
+        with_groups = any(k.endswith("_") and not k.startswith("_") for k in vars(obj))
+    return f"{_SENSITIVE_USE.get(name, 'predictions that depend on each row group')} ({name})" if with_groups else None
+
+
+def sensitive_uses(objects, *, raw_columns, sensitive) -> list[str]:
+    """Every way a model reads the sensitive attribute at prediction time (empty: it does not).
+
+    Parameters
+    ----------
+    objects : list
+        Every fitted part of the model, nested ones included (``EncodedState.objects``, or the
+        objects :func:`fairkit.safestate.decode_state` built).
+    raw_columns : list of str
+        The model's input columns.
+    sensitive : list of str
+        The sensitive columns.
+    """
+    uses = [f"the sensitive column {c} is a model input" for c in sensitive if c in raw_columns]
+    uses += [u for u in map(_reads_sensitive, objects) if u]
+    return list(dict.fromkeys(uses))
+
+
+def model_sensitive_uses(model, split, calibrator=None) -> list[str]:
+    """:func:`sensitive_uses` of ``model`` (with ``calibrator``) as a bundle of ``split`` would
+    record it, without building the rest of the record (the Export page's warning).
+
+    Raises
+    ------
+    ValueError
+        Part of the model cannot be stored as data (it could not be exported either).
+    """
+    try:
+        objects = encode_state({"estimator": model, "calibrator": calibrator}).objects
+    except TypeError as exc:
+        raise ValueError(f"This model cannot be exported: {exc}") from exc
+    return sensitive_uses(objects, raw_columns=split.raw_columns, sensitive=split.spec.sensitive)
+
+
+def _method_and_eta(model, run: dict) -> tuple[str, float]:
+    """The registry method and eta of ``model``: eta from the model, the method name checked
+    against the model's class (the run row only names it)."""
+    from .methods import METHODS
+
+    params = model.get_params(deep=False) if hasattr(model, "get_params") else {}
+    eta = float(params.get("eta", run.get("eta", 0.0)))
+    if run.get("eta") is not None and not math.isclose(eta, float(run["eta"]), rel_tol=1e-12, abs_tol=1e-12):
+        raise ValueError(f"The run says eta {run['eta']}, but the model was fitted with eta {eta}.")
+    method = run.get("method") or type(model).__name__
+    if method in METHODS:
+        expected = type(METHODS[method].build(eta, int(run.get("seed", 0) or 0)))
+        if not isinstance(model, expected):
+            raise ValueError(f"The run says method {method} ({expected.__name__}), but the model is a "
+                             f"{type(model).__name__}.")
+    return str(method), eta
+
+
 def _report_dict(rep) -> dict:
     return {"overall": rep.overall, "gaps": rep.gaps.reset_index().to_dict(orient="records"),
             "by_group": rep.by_group.to_dict(orient="records"),
             "calibration": rep.calibration.to_dict(orient="records"), "notes": rep.notes}
 
 
-def export_bundle(
-    path,
+# --------------------------------------------------------------------------- build / write
+
+@dataclass
+class BundleRecord:
+    """Everything a bundle will hold, built from the fitted objects; nothing written yet.
+
+    Attributes
+    ----------
+    record : dict
+        The decision record (``decision_record.json``); ``record["content"]["selected"]`` holds
+        the decision fields.
+    decision : dict
+        The fields that decide a prediction (:data:`DECISION_FIELDS`), as read from the model.
+    state : EncodedState
+        The estimator, preprocessing, input columns and calibrator as data.
+    spec : DatasetSpec
+    frontier : DataFrame or None
+    model : estimator
+        The fitted model (for the ONNX copy and its check).
+    X_check : ndarray
+        Rows the ONNX copy is checked on (the test part).
+    """
+
+    record: dict
+    decision: dict
+    state: EncodedState
+    spec: DatasetSpec
+    frontier: pd.DataFrame | None
+    model: object
+    X_check: np.ndarray
+
+    @property
+    def needs_sensitive_at_predict(self) -> bool:
+        return bool(self.decision["needs_sensitive_at_predict"])
+
+    def markdown(self) -> str:
+        """The decision record as Markdown (``decision_record.md``)."""
+        return render_record_markdown(self.record)
+
+
+def build_record(
     *,
     model,
     split,
@@ -299,18 +498,22 @@ def export_bundle(
     calibrator=None,
     threshold: float = 0.5,
     n_boot: int = 200,
-) -> dict:
-    """Write a model bundle (zip) with its decision record and manifest.
+    audit_head: tuple | None = None,
+) -> BundleRecord:
+    """Read the fitted objects and compute the decision record, without writing anything.
+
+    What decides a prediction (method, eta, whether and why the sensitive attribute is read,
+    the calibrator, the small-group pooling) is read from ``model``, ``calibrator`` and
+    ``split``; ``run`` only names the run (``run_id``, ``seed``) and the method, which is
+    checked against the model's class.
 
     Parameters
     ----------
-    path : path
-        The zip to write (atomically).
     model : fitted estimator
     split : DatasetSplit
         The split the model was trained and evaluated on (its fitted preprocessing is bundled).
     run : dict
-        The run's row from the sweep table (``run_id``, ``method``, ``eta``, ``seed``, ...).
+        The run's row from the sweep table (``run_id``, ``method``, ``eta``, ``seed``).
     record : DecisionRecord
         Purpose, rationale (required) and decider (required).
     frontier : DataFrame, optional
@@ -321,18 +524,38 @@ def export_bundle(
     threshold : float
     n_boot : int
         Bootstrap resamples for the intervals in the record.
+    audit_head : (int, str), optional
+        The audit log's chain head at export (:func:`fairkit.audit.chain_head`), recorded so a
+        rewrite of the log's history is caught against the bundle.
 
     Returns
     -------
-    dict
-        ``path``, ``manifest_sha256`` (hash of the manifest: record it to recognise the bundle
-        later) and ``record`` (the decision record as a dict).
+    BundleRecord
+
+    Raises
+    ------
+    ValueError
+        No rationale or decider; the run contradicts the model; part of the model cannot be
+        stored as data.
     """
+    from .groups import group_hierarchy
     from .metrics import fairness_report
     from .sweep import predict_scores
 
     record.validate()
     spec = split.spec
+    method, eta = _method_and_eta(model, run)
+    try:
+        state = encode_state({"estimator": model, "preprocessor": split.preprocessor,
+                              "raw_columns": list(split.raw_columns), "calibrator": calibrator})
+    except TypeError as exc:
+        raise ValueError(f"This model cannot be exported: {exc}") from exc
+    uses = sensitive_uses(state.objects, raw_columns=split.raw_columns, sensitive=spec.sensitive)
+    decision = {"run_id": run.get("run_id"), "method": method, "eta": eta, "seed": int(run.get("seed", 0) or 0),
+                "threshold": float(threshold), "needs_sensitive_at_predict": bool(uses), "sensitive_uses": uses,
+                "group_pooling": split.pooling.to_dict() if split.pooling is not None else None,
+                "calibration": calibration_info(calibrator)}
+
     reports = {}
     for name, part in (("validation", split.validation), ("test", split.test)):
         scores = predict_scores(model, split, part)
@@ -341,8 +564,6 @@ def export_bundle(
         reports[name] = fairness_report(part.y, scores, part.sensitive, threshold=threshold, n_boot=n_boot)
 
     all_sens = pd.concat([p.sensitive for p in split.parts.values()], ignore_index=True)
-    from .groups import group_hierarchy
-
     sizes = []
     for level in group_hierarchy(all_sens):
         for name, n in zip(level.encoding.names, level.encoding.counts()):
@@ -353,7 +574,7 @@ def export_bundle(
     if frontier is not None and len(frontier):
         keep = [c for c in ["method", "eta", "seed", "run_id", "performance_val", "unfairness_val",
                             "performance_test", "unfairness_test", "needs_sensitive_at_predict"] if c in frontier]
-        front_records = frontier[keep].assign(selected=frontier["run_id"] == run["run_id"]).to_dict(orient="records")
+        front_records = frontier[keep].assign(selected=frontier["run_id"] == run.get("run_id")).to_dict(orient="records")
     limitations = [
         IMPOSSIBILITY,
         "Metrics are estimates from finite samples; small groups have wide intervals and intersections below the "
@@ -362,9 +583,9 @@ def export_bundle(
         "nor that the data's labels are free of historical bias.",
         "The chosen trade-off is a value judgement by the people named in this record, not a property of the software.",
     ]
-    if run.get("needs_sensitive_at_predict"):
-        limitations.append("This model applies group-specific thresholds and needs the sensitive attribute at prediction "
-                           "time; check that this is lawful and acceptable for the intended use.")
+    if uses:
+        limitations.append(f"This model reads the sensitive attribute at prediction time ({'; '.join(uses)}); "
+                           "check that this is lawful and acceptable for the intended use.")
     ece = reports["test"].gap("max_group_ece")
     content = {
         "versions": library_versions(),
@@ -372,12 +593,9 @@ def export_bundle(
                     "split_sizes": f"{len(split.train)}/{len(split.validation)}/{len(split.test)}",
                     "split_seed": split.seed, "missing_values": missing, "group_sizes": sizes},
         "spec": spec.to_dict(),
-        "sweep": sweep or {"methods": [run.get("method")], "etas": [run.get("eta")], "seeds": [run.get("seed")]},
+        "sweep": sweep or {"methods": [method], "etas": [eta], "seeds": [decision["seed"]]},
         "frontier": front_records,
-        "selected": {"run_id": run.get("run_id"), "method": run.get("method"), "eta": float(run.get("eta", 0.0)),
-                     "seed": int(run.get("seed", 0)), "threshold": float(threshold),
-                     "needs_sensitive_at_predict": bool(run.get("needs_sensitive_at_predict", False)),
-                     "calibrated": calibrator is not None, "calibration": calibration_info(calibrator)},
+        "selected": {**decision, "calibrated": calibrator is not None},
         "metrics": {k: _report_dict(v) for k, v in reports.items()},
         "calibration_note": f"Largest expected calibration error of any group on test: {_fmt(ece)}"
                             + (" (after group calibration)." if calibrator is not None else "."),
@@ -388,36 +606,52 @@ def export_bundle(
            "rationale": record.rationale, "decider": record.decider,
            "fairness_definition": record.fairness_definition, "fairness_rationale": record.fairness_rationale,
            "created": record.created, "content": _jsonable(content)}
+    if audit_head is not None:
+        rec["audit_head"] = {"index": int(audit_head[0]), "hash": str(audit_head[1])}
+    # The manifest's copy of the decision fields is the record's, value for value.
+    decision = {f: rec["content"]["selected"][f] for f in DECISION_FIELDS}
+    return BundleRecord(record=rec, decision=decision, state=state,
+                        spec=spec, frontier=frontier, model=model, X_check=split.test.X)
 
-    files: dict[str, bytes] = {}
-    est, weights, arch = _split_torch(model)
-    onnx_bytes, onnx_info = _onnx_export(model, split.test.X)
+
+def write_bundle(path, built: BundleRecord, *, sign_key=None) -> dict:
+    """Write the bundle (zip, atomically) that ``built`` describes.
+
+    Parameters
+    ----------
+    path : path
+    built : BundleRecord
+        From :func:`build_record`.
+    sign_key : Ed25519PrivateKey or False, optional
+        Signs the manifest (``manifest.sig``). Default: the configured key
+        (``FAIRKIT_SIGNING_KEY``) if any; False: unsigned.
+
+    Returns
+    -------
+    dict
+        ``path``, ``manifest_sha256`` (record it to recognise the bundle later: the audit log
+        does), ``record`` (the decision record as a dict) and ``signed_by`` (key id or None).
+    """
+    key = _configured(sign_key, keys.configured_private_key)
+    state = built.state
+    files: dict[str, bytes] = {MODEL: json.dumps({"format": FORMAT_VERSION, "state": state.tree},
+                                                 allow_nan=False).encode(),
+                               ARRAYS: arrays_to_bytes(state.arrays)}
+    for name, text in state.texts.items():
+        files[name] = text.encode()
+    onnx_bytes, onnx_info = _onnx_export(built.model, built.X_check)
     if onnx_bytes is not None:
         files["model.onnx"] = onnx_bytes
-    buf = io.BytesIO()
-    joblib.dump(est, buf)
-    files["estimator.joblib"] = buf.getvalue()
-    if weights is not None:
-        files["weights.pt"] = weights
-    buf = io.BytesIO()
-    joblib.dump({"preprocessor": split.preprocessor, "raw_columns": split.raw_columns}, buf)
-    files["preprocessor.joblib"] = buf.getvalue()
-    if calibrator is not None:
-        buf = io.BytesIO()
-        joblib.dump(calibrator, buf)
-        files["calibrator.joblib"] = buf.getvalue()
-    files["spec.json"] = json.dumps(_jsonable(spec.to_dict()), indent=1).encode()
-    files["metrics.json"] = json.dumps(rec["content"]["metrics"], indent=1).encode()
-    if frontier is not None:
-        files["frontier.csv"] = frontier.to_csv(index=False).encode()
-    files["decision_record.json"] = json.dumps(rec, indent=1).encode()
-    files["decision_record.md"] = render_record_markdown(rec).encode()
+    files["spec.json"] = json.dumps(_jsonable(built.spec.to_dict()), indent=1).encode()
+    files["metrics.json"] = json.dumps(built.record["content"]["metrics"], indent=1).encode()
+    if built.frontier is not None:
+        files["frontier.csv"] = built.frontier.to_csv(index=False).encode()
+    files[RECORD_JSON] = json.dumps(built.record, indent=1).encode()
+    files[RECORD_MD] = built.markdown().encode()
     manifest = {
-        "format": FORMAT_VERSION, "created": record.created, "versions": library_versions(),
-        "run_id": run.get("run_id"), "threshold": float(threshold), "torch_arch": arch,
-        "group_pooling": split.pooling.to_dict() if split.pooling is not None else None,
-        "onnx": onnx_info,
-        "needs_sensitive_at_predict": bool(run.get("needs_sensitive_at_predict", False)),
+        "format": FORMAT_VERSION, "created": built.record["created"], "versions": library_versions(),
+        **built.decision, "onnx": onnx_info,
+        "signature": {"algorithm": "Ed25519", "key_id": keys.key_id(key)} if key is not None else None,
         "files": {name: sha256_bytes(data) for name, data in sorted(files.items())},
     }
     manifest_bytes = json.dumps(manifest, indent=1, sort_keys=True).encode()
@@ -426,8 +660,258 @@ def export_bundle(
         for name, data in sorted(files.items()):
             zf.writestr(name, data)
         zf.writestr(MANIFEST, manifest_bytes)
+        if key is not None:
+            zf.writestr(SIGNATURE, _sign(manifest_bytes, key))
     atomic_write_bytes(Path(path), out.getvalue())
-    return {"path": Path(path), "manifest_sha256": sha256_bytes(manifest_bytes), "record": rec}
+    return {"path": Path(path), "manifest_sha256": sha256_bytes(manifest_bytes), "record": built.record,
+            "signed_by": keys.key_id(key) if key is not None else None}
+
+
+def export_bundle(path, *, model, split, run: dict, record: DecisionRecord, frontier: pd.DataFrame | None = None,
+                  sweep: dict | None = None, calibrator=None, threshold: float = 0.5, n_boot: int = 200,
+                  audit_head: tuple | None = None, sign_key=None) -> dict:
+    """:func:`build_record` then :func:`write_bundle`: the bundle with its decision record.
+
+    Parameters are those of :func:`build_record` and :func:`write_bundle`.
+
+    Returns
+    -------
+    dict
+        See :func:`write_bundle`.
+    """
+    built = build_record(model=model, split=split, run=run, record=record, frontier=frontier, sweep=sweep,
+                         calibrator=calibrator, threshold=threshold, n_boot=n_boot, audit_head=audit_head)
+    return write_bundle(path, built, sign_key=sign_key)
+
+
+# --------------------------------------------------------------------------- bounded reading
+
+def _safe_member_name(name: str) -> bool:
+    return (bool(name) and ".." not in name and not name.startswith(("/", "\\")) and "\\" not in name
+            and ":" not in name and "\x00" not in name and not name.endswith("/"))
+
+
+def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, cap: int) -> tuple[bytes, str]:
+    """A member's bytes and SHA-256, read in chunks and stopped past ``cap``."""
+    import zlib
+
+    h = hashlib.sha256()
+    parts, n = [], 0
+    try:
+        with zf.open(info) as f:
+            while True:
+                chunk = f.read(_CHUNK)
+                if not chunk:
+                    break
+                n += len(chunk)
+                if n > cap:
+                    raise BundleIntegrityError(f"{info.filename} inflates past {cap:,} bytes (it declared "
+                                               f"{info.file_size:,}); refusing to read it.")
+                h.update(chunk)
+                parts.append(chunk)
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, NotImplementedError) as exc:
+        # zipfile stops at the declared size and then finds the CRC wrong, among others.
+        raise BundleIntegrityError(f"{info.filename} cannot be read as stored ({exc}); refusing to load "
+                                   "the bundle.") from exc
+    return b"".join(parts), h.hexdigest()
+
+
+def _parse_member(name: str, data: bytes):
+    """A member read as what its name says it is; refused, naming it, when it is not."""
+    try:
+        if name.endswith(".json"):
+            return json.loads(data.decode("utf-8"))
+        if name.endswith((".md", ".csv", ".txt")):
+            return data.decode("utf-8")
+        if name.endswith(".safetensors"):
+            return arrays_from_bytes(data)
+        if name.endswith(".onnx"):
+            import onnx
+
+            model = onnx.load_model_from_string(data)
+            onnx.checker.check_model(model)
+            return data
+    except Exception as exc:  # each parser has its own errors; all mean the same here
+        raise BundleIntegrityError(f"{name} is not a valid {name.rsplit('.', 1)[-1]} file "
+                                   f"({type(exc).__name__}); refusing to load the bundle.") from exc
+    raise BundleIntegrityError(f"{name} is not a kind of file fairkit writes into a bundle.")
+
+
+@dataclass
+class _Opened:
+    manifest: dict
+    manifest_sha256: str
+    signature: SignatureStatus
+    members: dict  # name -> parsed content
+
+
+def _open(path, expected_manifest_sha256, trusted_key) -> _Opened:
+    """Open, bound, verify and parse every member of a bundle (nothing unpickled)."""
+    p = Path(str(path))
+    if not p.is_file():
+        raise BundleIntegrityError(f"The bundle file {p.name} is missing.")
+    if p.stat().st_size > MAX_BUNDLE_BYTES:
+        raise BundleIntegrityError(f"{p.name} is {p.stat().st_size:,} bytes, over the {MAX_BUNDLE_BYTES:,}-byte limit.")
+    try:
+        zf = zipfile.ZipFile(p)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise BundleIntegrityError(f"{p.name} is not a fairkit bundle (not a readable zip: {exc}).") from exc
+    with zf:
+        infos = zf.infolist()
+        if len(infos) > MAX_MEMBERS:
+            raise BundleIntegrityError(f"{p.name} has {len(infos)} members; a bundle has at most {MAX_MEMBERS}.")
+        by_name = {}
+        for info in infos:
+            if not _safe_member_name(info.filename):
+                raise BundleIntegrityError(f"{p.name} has a member named {info.filename!r}: names with '..', "
+                                           "absolute paths or drive letters are refused.")
+            if info.filename in by_name:
+                raise BundleIntegrityError(f"{p.name} holds {info.filename} twice; refusing to load it.")
+            cap = MAX_MANIFEST_BYTES if info.filename in (MANIFEST, SIGNATURE) else MAX_MEMBER_BYTES
+            if info.file_size > cap:
+                raise BundleIntegrityError(f"{info.filename} declares {info.file_size:,} bytes, over the "
+                                           f"{cap:,}-byte limit; refusing to read it.")
+            by_name[info.filename] = info
+        if sum(i.file_size for i in infos) > MAX_BUNDLE_BYTES:
+            raise BundleIntegrityError(f"{p.name} would inflate past {MAX_BUNDLE_BYTES:,} bytes; refusing to read it.")
+        if MANIFEST not in by_name:
+            raise BundleIntegrityError(f"{p.name} has no {MANIFEST}; it was not written by fairkit.")
+        manifest_bytes, manifest_sha = _read_member(zf, by_name[MANIFEST], MAX_MANIFEST_BYTES)
+        if expected_manifest_sha256 and manifest_sha != expected_manifest_sha256:
+            raise BundleIntegrityError(
+                f"The manifest of {p.name} does not match the recorded hash taken at export; it is not the "
+                "approved bundle.")
+        try:
+            manifest = json.loads(manifest_bytes.decode("utf-8"))
+        except (ValueError, RecursionError) as exc:
+            raise BundleIntegrityError(f"{MANIFEST} of {p.name} is not JSON; refusing to load it.") from exc
+        listed = manifest.get("files") if isinstance(manifest, dict) else None
+        if not isinstance(listed, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in listed.items()):
+            raise BundleIntegrityError(f"{MANIFEST} of {p.name} is malformed: it needs a 'files' table of "
+                                       "member names and SHA-256 hashes.")
+        if manifest.get("format") != FORMAT_VERSION:
+            raise BundleIntegrityError(
+                f"{p.name} is bundle format {manifest.get('format')!r}; this fairkit reads format {FORMAT_VERSION} "
+                "(bundles of format 1 held pickles and are no longer loaded: export the run again).")
+        sig_bytes = (_read_member(zf, by_name[SIGNATURE], MAX_MANIFEST_BYTES)[0] if SIGNATURE in by_name else None)
+        signature = _check_signature(sig_bytes, manifest, manifest_bytes, trusted_key)
+        names = set(by_name) - {MANIFEST, SIGNATURE}
+        problems = []
+        absent = [n for n in REQUIRED_MEMBERS if n not in listed]
+        if absent:
+            problems.append(f"the manifest lists no {', '.join(absent)}")
+        missing = sorted(set(listed) - names)
+        extra = sorted(names - set(listed))
+        if missing:
+            problems.append(f"missing: {', '.join(missing)}")
+        if extra:
+            problems.append(f"not in the manifest: {', '.join(extra)}")
+        raw, changed = {}, []
+        for name in sorted(set(listed) & names):
+            raw[name], digest = _read_member(zf, by_name[name], MAX_MEMBER_BYTES)
+            if digest != listed[name]:
+                changed.append(name)
+                raw.pop(name)
+        if changed:
+            problems.insert(0, f"changed: {', '.join(changed)}")
+    if problems:
+        raise BundleIntegrityError(f"The bundle {p.name} was modified after export ({'; '.join(problems)}); "
+                                   "refusing to load it.")
+    members = {name: _parse_member(name, data) for name, data in raw.items()}
+    return _Opened(manifest, manifest_sha, signature, members)
+
+
+def _check_decision(opened: _Opened) -> dict:
+    """The decision fields, once the manifest and the hashed record agree on each of them."""
+    record = opened.members[RECORD_JSON]
+    try:
+        selected = record["content"]["selected"]
+    except (TypeError, KeyError) as exc:
+        raise BundleIntegrityError(f"{RECORD_JSON} has no selected model.") from exc
+    decision = {}
+    for f in DECISION_FIELDS:
+        if f not in opened.manifest or f not in selected:
+            raise BundleIntegrityError(f"The field '{f}' is missing from the {'manifest' if f not in opened.manifest else 'decision record'}.")
+        if opened.manifest[f] != selected[f]:
+            raise BundleIntegrityError(
+                f"The manifest's '{f}' ({opened.manifest[f]!r:.80}) differs from the decision record's "
+                f"({selected[f]!r:.80}): a decision field was edited; refusing to load the bundle.")
+        decision[f] = selected[f]
+    if not isinstance(decision["threshold"], (int, float)) or not 0.0 <= decision["threshold"] <= 1.0:
+        raise BundleIntegrityError(f"The threshold {decision['threshold']!r:.40} is not a probability.")
+    if decision["needs_sensitive_at_predict"] != bool(decision["sensitive_uses"]):
+        raise BundleIntegrityError("The record's needs_sensitive_at_predict disagrees with its own list of "
+                                   "sensitive-attribute uses.")
+    return decision
+
+
+def verify_bundle(path, *, expected_manifest_sha256: str | None = None, trusted_key=None) -> dict:
+    """Check a bundle (sizes, names, hashes, signature, every member's format) without loading a model.
+
+    Parameters
+    ----------
+    path : path
+    expected_manifest_sha256 : str, optional
+        The manifest hash recorded at export (audit log). When given, a bundle whose manifest
+        was rewritten to match changed files is refused too.
+    trusted_key : Ed25519PublicKey or False, optional
+        Require a signature by this key. Default: the configured key (``FAIRKIT_TRUST_KEY``) if
+        any; False: none required (a signature present is still checked).
+
+    Returns
+    -------
+    dict
+        The manifest.
+
+    Raises
+    ------
+    BundleIntegrityError
+        Naming what is wrong.
+    """
+    opened = _open(path, expected_manifest_sha256, _configured(trusted_key, keys.configured_public_key))
+    _check_decision(opened)
+    return opened.manifest
+
+
+def _readable(opened: _Opened) -> dict:
+    decision = _check_decision(opened)
+    frontier = None
+    if "frontier.csv" in opened.members:
+        try:
+            frontier = pd.read_csv(io.StringIO(opened.members["frontier.csv"]))
+        except (ValueError, pd.errors.ParserError) as exc:
+            raise BundleIntegrityError("frontier.csv is not a CSV table.") from exc
+    for name in (RECORD_JSON, "metrics.json", "spec.json"):
+        if not isinstance(opened.members[name], dict):
+            raise BundleIntegrityError(f"{name} is not a JSON object.")
+    return {"manifest": opened.manifest, "manifest_sha256": opened.manifest_sha256,
+            "record": opened.members[RECORD_JSON], "metrics": opened.members["metrics.json"],
+            "frontier": frontier, "decision": decision, "signature_status": opened.signature}
+
+
+def read_bundle_record(path, *, expected_manifest_sha256: str | None = None, trusted_key=None) -> dict:
+    """Verify a bundle and read what a reviewer reads: no model is built.
+
+    Parameters
+    ----------
+    path : path
+    expected_manifest_sha256, trusted_key
+        See :func:`verify_bundle`.
+
+    Returns
+    -------
+    dict
+        ``manifest``, ``manifest_sha256``, ``record`` (the decision record's JSON), ``metrics``,
+        ``frontier`` (DataFrame, or None when the bundle holds none), ``decision`` (the checked
+        decision fields) and ``signature_status`` (:class:`SignatureStatus`).
+
+    Raises
+    ------
+    BundleIntegrityError
+        The bundle is missing, not a bundle, malformed, changed since export, or not signed as
+        required.
+    """
+    return _readable(_open(path, expected_manifest_sha256, _configured(trusted_key, keys.configured_public_key)))
 
 
 @dataclass
@@ -441,23 +925,28 @@ class ModelBundle:
     manifest: dict
     record: dict
     metrics: dict
+    decision: dict
     calibrator: object = None
     frontier: pd.DataFrame | None = None
     manifest_sha256: str = ""
+    signature_status: SignatureStatus = field(default_factory=lambda: SignatureStatus("unsigned"))
 
     @property
     def threshold(self) -> float:
-        return float(self.manifest.get("threshold", 0.5))
+        return float(self.decision["threshold"])
 
     @property
     def needs_sensitive_at_predict(self) -> bool:
-        return bool(self.manifest.get("needs_sensitive_at_predict", False))
+        """Whether a prediction reads the sensitive attribute (see ``decision["sensitive_uses"]``)."""
+        return bool(self.decision["needs_sensitive_at_predict"])
 
     def missing_columns(self, frame: pd.DataFrame) -> list:
-        need = list(self.raw_columns) + (list(self.spec.sensitive) if self.needs_sensitive_at_predict or self.calibrator is not None else [])
-        return [c for c in need if c not in frame.columns]
+        """Columns the model needs that ``frame`` lacks."""
+        need = list(self.raw_columns) + (list(self.spec.sensitive) if self.needs_sensitive_at_predict else [])
+        return [c for c in dict.fromkeys(need) if c not in frame.columns]
 
     def transform(self, frame: pd.DataFrame) -> np.ndarray:
+        """The preprocessed features of raw rows."""
         missing = self.missing_columns(frame)
         if missing:
             raise ValueError(f"The data lacks column(s) the model needs: {', '.join(missing)}.")
@@ -465,137 +954,72 @@ class ModelBundle:
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         """Positive-class probabilities for raw rows (columns as in the training table)."""
-        X = self.transform(frame)
-        sens = frame[self.spec.sensitive].reset_index(drop=True) if self.spec.sensitive and all(
-            c in frame for c in self.spec.sensitive) else None
-        model_sens = sens
-        if sens is not None and self.manifest.get("group_pooling"):
-            # The model saw intersection labels with small groups pooled: map rows the same way.
-            from .groups import SmallGroupPooling, group_labels
+        from .groups import SmallGroupPooling, group_labels
+        from .sweep import _predict_scores
 
-            model_sens = SmallGroupPooling.from_dict(self.manifest["group_pooling"]).transform(group_labels(sens))
-        if self.needs_sensitive_at_predict:
-            p = self.estimator.predict_proba(X, sensitive_features=model_sens)[:, 1]
-        else:
-            p = self.estimator.predict_proba(X)[:, 1]
+        X = self.transform(frame)
+        sens = frame[self.spec.sensitive].reset_index(drop=True) if self.needs_sensitive_at_predict else None
+        model_groups = None
+        if sens is not None:
+            # The model saw each row's group (intersection) with small groups pooled: map rows the same way.
+            labels = group_labels(sens)
+            pooling = self.decision["group_pooling"]
+            model_groups = (SmallGroupPooling.from_dict(pooling).transform(labels) if pooling
+                            else labels.rename("group"))
+        p = _predict_scores(self.estimator, X, model_groups)
         if self.calibrator is not None:
             p = apply_calibrator(self.calibrator, p, sens)
         return p
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        """Decisions by the one rule: probability at least the bundle's threshold."""
         return stats.decide(self.predict_proba(frame), self.threshold).astype(int)
 
 
-def verify_bundle(path, *, expected_manifest_sha256: str | None = None) -> dict:
-    """Check every file of a bundle against its manifest without deserializing anything.
+def load_bundle(path, *, expected_manifest_sha256: str | None = None, trusted_key=None) -> ModelBundle:
+    """Verify and load a bundle written by :func:`write_bundle`. Nothing is unpickled.
 
     Parameters
     ----------
     path : path
-    expected_manifest_sha256 : str, optional
-        The manifest hash recorded at export (audit log, decision record). When given, a bundle
-        whose manifest was rewritten to match changed files is refused too.
+    expected_manifest_sha256, trusted_key
+        See :func:`verify_bundle`.
 
     Returns
     -------
-    dict
-        The manifest.
+    ModelBundle
 
     Raises
     ------
     BundleIntegrityError
-        Naming what changed, or saying the file is not a fairkit bundle.
+        As :func:`read_bundle_record`; also when the model names an untrusted type, or reads
+        the sensitive attribute while its record says it does not.
     """
+    opened = _open(path, expected_manifest_sha256, _configured(trusted_key, keys.configured_public_key))
+    readable = _readable(opened)
+    model_json = opened.members[MODEL]
     try:
-        zf = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise BundleIntegrityError(f"{path} is not a fairkit bundle (not a readable zip: {exc}).") from exc
-    with zf:
-        names = set(zf.namelist())
-        if MANIFEST not in names:
-            raise BundleIntegrityError(f"{path} has no {MANIFEST}; it was not written by fairkit.")
-        manifest_bytes = zf.read(MANIFEST)
-        if expected_manifest_sha256 and sha256_bytes(manifest_bytes) != expected_manifest_sha256:
-            raise BundleIntegrityError(
-                f"The manifest of {Path(str(path)).name} does not match the recorded hash taken at "
-                "export; it is not the approved bundle.")
-        try:
-            manifest = json.loads(manifest_bytes)
-            listed = manifest["files"]
-        except (ValueError, KeyError) as exc:
-            raise BundleIntegrityError(f"{path} has an unreadable manifest.") from exc
-        extra = names - set(listed) - {MANIFEST}
-        missing = set(listed) - names
-        changed = [n for n in sorted(set(listed) & names) if sha256_bytes(zf.read(n)) != listed[n]]
-    problems = []
-    if changed:
-        problems.append(f"changed: {', '.join(changed)}")
-    if missing:
-        problems.append(f"missing: {', '.join(sorted(missing))}")
-    if extra:
-        problems.append(f"not in the manifest: {', '.join(sorted(extra))}")
-    if problems:
-        raise BundleIntegrityError(f"The bundle {path} was modified after export ({'; '.join(problems)}); refusing to load it.")
-    return manifest
-
-
-def read_bundle_record(path, *, expected_manifest_sha256: str | None = None) -> dict:
-    """Verify a bundle and read what a reviewer reads: no model, nothing unpickled.
-
-    Parameters
-    ----------
-    path : path
-    expected_manifest_sha256 : str, optional
-        See :func:`verify_bundle`.
-
-    Returns
-    -------
-    dict
-        ``manifest``, ``manifest_sha256``, ``record`` (the decision record's JSON), ``metrics``
-        and ``frontier`` (DataFrame, or None when the bundle holds none).
-
-    Raises
-    ------
-    BundleIntegrityError
-        The bundle is missing, not a bundle, or changed since export.
-    """
-    if not Path(str(path)).is_file():
-        raise BundleIntegrityError(f"The bundle file {path} is missing.")
-    manifest = verify_bundle(path, expected_manifest_sha256=expected_manifest_sha256)
-    with zipfile.ZipFile(path) as zf:
-        return {
-            "manifest": manifest,
-            "manifest_sha256": sha256_bytes(zf.read(MANIFEST)),
-            "record": json.loads(zf.read("decision_record.json")),
-            "metrics": json.loads(zf.read("metrics.json")),
-            "frontier": (pd.read_csv(io.BytesIO(zf.read("frontier.csv")))
-                         if "frontier.csv" in manifest["files"] else None),
-        }
-
-
-def load_bundle(path, *, expected_manifest_sha256: str | None = None) -> ModelBundle:
-    """Verify and load a bundle written by :func:`export_bundle`.
-
-    Parameters
-    ----------
-    path : path
-    expected_manifest_sha256 : str, optional
-        See :func:`verify_bundle`.
-
-    Warnings
-    --------
-    Loading runs joblib/pickle on the bundle's files. Only load bundles this tool wrote, from a
-    source you trust; never load a bundle a user uploaded.
-    """
-    readable = read_bundle_record(path, expected_manifest_sha256=expected_manifest_sha256)
-    manifest = readable["manifest"]
-    with zipfile.ZipFile(path) as zf:
-        est = joblib.load(io.BytesIO(zf.read("estimator.joblib")))
-        if "weights.pt" in manifest["files"]:
-            est = _restore_torch(est, zf.read("weights.pt"), manifest["torch_arch"])
-        pre = joblib.load(io.BytesIO(zf.read("preprocessor.joblib")))
-        cal = joblib.load(io.BytesIO(zf.read("calibrator.joblib"))) if "calibrator.joblib" in manifest["files"] else None
-        spec = DatasetSpec.from_dict(json.loads(zf.read("spec.json")))
-    return ModelBundle(estimator=est, preprocessor=pre["preprocessor"], raw_columns=pre["raw_columns"], spec=spec,
-                       manifest=manifest, record=readable["record"], metrics=readable["metrics"], calibrator=cal,
-                       frontier=readable["frontier"], manifest_sha256=readable["manifest_sha256"])
+        if not isinstance(model_json, dict) or model_json.get("format") != FORMAT_VERSION:
+            raise UntrustedState("not a fairkit model state")
+        texts = {n: t for n, t in opened.members.items() if n.startswith("lightgbm-") and n.endswith(".txt")}
+        parts, objects = decode_state(model_json["state"], opened.members[ARRAYS], texts)
+        if not isinstance(parts, dict) or not {"estimator", "preprocessor", "raw_columns", "calibrator"} <= set(parts):
+            raise UntrustedState("it lacks the estimator, preprocessor, columns or calibrator")
+        spec = DatasetSpec.from_dict(opened.members["spec.json"])
+    except UntrustedState as exc:
+        raise BundleIntegrityError(f"{MODEL} cannot be loaded: {exc}; refusing the bundle.") from exc
+    except (TypeError, ValueError, KeyError) as exc:
+        raise BundleIntegrityError(f"spec.json is not a dataset spec ({exc}).") from exc
+    decision = readable["decision"]
+    uses = sensitive_uses(objects, raw_columns=parts["raw_columns"], sensitive=spec.sensitive)
+    if uses != decision["sensitive_uses"]:
+        raise BundleIntegrityError(
+            f"The loaded model reads the sensitive attribute as {uses or 'nothing'}, but its record says "
+            f"{decision['sensitive_uses'] or 'nothing'}; refusing the bundle.")
+    if (parts["calibrator"] is None) != (decision["calibration"] is None):
+        raise BundleIntegrityError("The record's calibration disagrees with the bundled model.")
+    return ModelBundle(estimator=parts["estimator"], preprocessor=parts["preprocessor"],
+                       raw_columns=list(parts["raw_columns"]), spec=spec, manifest=readable["manifest"],
+                       record=readable["record"], metrics=readable["metrics"], decision=decision,
+                       calibrator=parts["calibrator"], frontier=readable["frontier"],
+                       manifest_sha256=readable["manifest_sha256"], signature_status=readable["signature_status"])

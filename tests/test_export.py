@@ -1,24 +1,39 @@
-"""Model bundles: round trip bit for bit, integrity refusal, decision record contents."""
+"""Model bundles: exact round trip for every method with no pickle anywhere, payloads that never
+run, signatures, decision fields the loader checks, the legal flag read from the model, and
+bounded reading."""
 
+import hashlib
 import json
+import pickle
+import re
+import struct
+import subprocess
+import sys
 import zipfile
+import zlib
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from fairkit.calibration import GroupFairnessCalibrator
+from fairkit import keys
+from fairkit.calibration import GroupFairnessCalibrator, calibrate_on_validation
 from fairkit.export import (
+    MANIFEST,
+    SIGNATURE,
     BundleIntegrityError,
     DecisionRecord,
     apply_calibrator,
+    build_record,
     export_bundle,
     load_bundle,
     read_bundle_record,
     verify_bundle,
 )
 from fairkit.frontier import pareto_front
-from fairkit.sweep import run_sweep
+from fairkit.methods import METHODS
+from fairkit.sweep import predict_scores, run_sweep
 
 RECORD = DecisionRecord(purpose="Screen loan applications for manual review.",
                         rationale="Smallest accuracy loss that meets the 0.05 parity tolerance.",
@@ -27,137 +42,421 @@ RECORD = DecisionRecord(purpose="Screen loan applications for manual review.",
 
 @pytest.fixture(scope="module")
 def swept(tiny_split, fast_params):
-    return run_sweep(tiny_split, ["unconstrained", "regularized", "threshold", "boosting"],
-                     {"regularized": [0.0, 2.0], "threshold": [0.0, 1.0], "boosting": [10.0]},
-                     params={**fast_params, "boosting": {"n_estimators": 30}})
+    """One run of every registered method, at the top of its own grid."""
+    etas = {m: [METHODS[m].grid(2)[-1]] for m in METHODS}
+    return run_sweep(tiny_split, list(METHODS), etas, params={**fast_params, "boosting": {"n_estimators": 30}})
 
 
-def _export(tmp_path, swept, tiny_split, method="regularized", **kw):
+@pytest.fixture(scope="module")
+def keypair(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("keys")
+    key = keys.write_key_pair(folder / "org.pem", folder / "org.pub.pem")
+    return key, keys.load_public_key(folder / "org.pub.pem")
+
+
+@pytest.fixture(autouse=True)
+def _no_configured_keys(monkeypatch):
+    monkeypatch.delenv(keys.SIGNING_KEY_ENV, raising=False)
+    monkeypatch.delenv(keys.TRUST_KEY_ENV, raising=False)
+
+
+def _row(swept, method):
     t = swept.results
-    row = t[t.method == method].sort_values("eta").iloc[-1].to_dict()
-    front = pareto_front(t)
-    out = export_bundle(tmp_path / "b.zip", model=swept.model(row["run_id"]), split=tiny_split, run=row,
-                        record=RECORD, frontier=front, n_boot=50,
-                        sweep={"methods": ["unconstrained", "regularized", "threshold"], "etas": [0, 2], "seeds": [0]}, **kw)
+    return t[t.method == method].iloc[0].to_dict()
+
+
+def _export(path, swept, tiny_split, method="regularized", **kw):
+    row = _row(swept, method)
+    out = export_bundle(path, model=swept.model(row["run_id"]), split=tiny_split, run=row, record=RECORD,
+                        frontier=pareto_front(swept.results), n_boot=20, **kw)
     return out, row
 
 
-def test_round_trip_predictions_match(tmp_path, swept, tiny_split):
-    out, row = _export(tmp_path, swept, tiny_split)
+def _raw_with_sensitive(split, part):
+    raw = part.raw.copy()
+    for c in split.spec.sensitive:
+        raw[c] = part.sensitive[c].to_numpy()
+    return raw
+
+
+def _members(path) -> dict:
+    with zipfile.ZipFile(path) as zf:
+        return {n: zf.read(n) for n in zf.namelist()}
+
+
+def _rewrite(path, out, members: dict, *, rehash=True):
+    """Write ``members`` to ``out``; with ``rehash`` the manifest lists their true hashes, as an
+    attacker who edits a bundle would make it."""
+    members = dict(members)
+    if rehash:
+        manifest = json.loads(members[MANIFEST])
+        manifest["files"] = {n: hashlib.sha256(d).hexdigest() for n, d in members.items()
+                             if n not in (MANIFEST, SIGNATURE)}
+        members[MANIFEST] = json.dumps(manifest, indent=1, sort_keys=True).encode()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for n, d in members.items():
+            zf.writestr(n, d)
+    return out
+
+
+# --------------------------------------------------------------------------- round trip
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+def test_every_method_round_trips_exactly_with_no_pickle(tmp_path, swept, tiny_split, method):
+    out, row = _export(tmp_path / "b.zip", swept, tiny_split, method)
     bundle = load_bundle(out["path"], expected_manifest_sha256=out["manifest_sha256"])
-    raw = tiny_split.test.raw.copy()
-    for c in tiny_split.spec.sensitive:
-        raw[c] = tiny_split.test.sensitive[c].to_numpy()
-    p = bundle.predict_proba(raw)
-    ref = swept.model(row["run_id"]).predict_proba(tiny_split.test.X)[:, 1]
-    assert np.max(np.abs(p - ref)) <= 1e-6
-    names = set(zipfile.ZipFile(out["path"]).namelist())
-    assert {"weights.pt", "estimator.joblib", "preprocessor.joblib", "decision_record.md",
-            "decision_record.json", "metrics.json", "frontier.csv", "spec.json", "manifest.json"} <= names
-    assert bundle.manifest["versions"]["torch"].startswith("2.")
-    # The ONNX copy of the network reproduces the model's probabilities.
-    import onnxruntime as ort
-
-    assert bundle.manifest["onnx"]["written"] and "model.onnx" in names
-    sess = ort.InferenceSession(zipfile.ZipFile(out["path"]).read("model.onnx"), providers=["CPUExecutionProvider"])
-    logit = sess.run(None, {"x": tiny_split.test.X})[0].reshape(-1)
-    assert np.abs(1 / (1 + np.exp(-logit)) - ref).max() < 1e-5
+    model = swept.model(row["run_id"])
+    ref = predict_scores(model, tiny_split, tiny_split.test)
+    np.testing.assert_array_equal(bundle.predict_proba(_raw_with_sensitive(tiny_split, tiny_split.test)), ref)
+    assert type(bundle.estimator) is type(model)
+    members = _members(out["path"])
+    for name, data in members.items():
+        assert not name.endswith((".joblib", ".pkl", ".pt", ".pickle")), name
+        assert not data.startswith(b"\x80"), f"{name} looks like a pickle"
+    assert {"model.json", "arrays.safetensors", "decision_record.md", "decision_record.json", "metrics.json",
+            "frontier.csv", "spec.json", MANIFEST} <= set(members)
+    if method == "boosting":  # the trees as LightGBM's own text model
+        assert members["lightgbm-0.txt"].startswith(b"tree\n")
+    assert str(bundle.signature_status).startswith("unsigned")
 
 
-def test_boosted_trees_bundle_round_trip(tmp_path, swept, tiny_split):
-    out, row = _export(tmp_path, swept, tiny_split, method="boosting")
-    bundle = load_bundle(out["path"], expected_manifest_sha256=out["manifest_sha256"])
-    assert not bundle.needs_sensitive_at_predict
-    p = bundle.predict_proba(tiny_split.test.raw.copy())
-    ref = swept.model(row["run_id"]).predict_proba(tiny_split.test.X)[:, 1]
-    assert np.max(np.abs(p - ref)) <= 1e-9
-    # Trees have no torch network: no weights.pt or ONNX, and the manifest says why.
-    names = set(zipfile.ZipFile(out["path"]).namelist())
-    assert "weights.pt" not in names and "model.onnx" not in names
-    assert not bundle.manifest["onnx"]["written"] and bundle.manifest["onnx"]["reason"]
-
-
-def test_threshold_bundle_needs_attribute(tmp_path, swept, tiny_split):
-    out, row = _export(tmp_path, swept, tiny_split, method="threshold")
+def test_threshold_bundle_reads_the_attribute_whatever_the_run_says(tmp_path, swept, tiny_split):
+    row = _row(swept, "threshold")
+    row.pop("needs_sensitive_at_predict")  # a caller's run dict without the key
+    out = export_bundle(tmp_path / "t.zip", model=swept.model(row["run_id"]), split=tiny_split, run=row,
+                        record=RECORD, n_boot=20)
     bundle = load_bundle(out["path"])
-    assert bundle.needs_sensitive_at_predict
+    assert bundle.needs_sensitive_at_predict and bundle.manifest["needs_sensitive_at_predict"]
+    assert out["record"]["content"]["selected"]["needs_sensitive_at_predict"]
+    assert "group-specific decision thresholds" in " ".join(bundle.decision["sensitive_uses"])
     raw = tiny_split.test.raw.copy()
+    assert bundle.missing_columns(raw) == ["sex"]
     with pytest.raises(ValueError, match="sex"):
         bundle.predict_proba(raw)
-    raw["sex"] = tiny_split.test.sensitive["sex"].to_numpy()
-    ref = swept.model(row["run_id"]).predict_proba(tiny_split.test.X, sensitive_features=tiny_split.test.sensitive)[:, 1]
-    assert np.max(np.abs(bundle.predict_proba(raw) - ref)) <= 1e-6
 
 
-def test_tampered_bundle_is_refused(tmp_path, swept, tiny_split):
-    out, _ = _export(tmp_path, swept, tiny_split)
-    src = out["path"]
-    bad = tmp_path / "bad.zip"
-    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(bad, "w") as zout:
-        for item in zin.infolist():
-            data = zin.read(item.filename)
-            if item.filename == "decision_record.md":
-                data = data.replace(b"A. Committee", b"Someone Else")
-            zout.writestr(item, data)
-    with pytest.raises(BundleIntegrityError, match="decision_record.md"):
-        load_bundle(bad)
-    # An extra file smuggled in is refused too.
-    extra = tmp_path / "extra.zip"
-    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(extra, "w") as zout:
-        for item in zin.infolist():
-            zout.writestr(item, zin.read(item.filename))
-        zout.writestr("payload.joblib", b"x")
-    with pytest.raises(BundleIntegrityError, match="payload.joblib"):
-        verify_bundle(extra)
-    with pytest.raises(BundleIntegrityError, match="not a readable zip"):
-        p = tmp_path / "junk.zip"
-        p.write_bytes(b"not a zip")
-        load_bundle(p)
-    with pytest.raises(BundleIntegrityError, match="recorded hash"):
-        load_bundle(src, expected_manifest_sha256="0" * 64)
+def test_group_calibrated_bundle_says_it_reads_the_attribute(tmp_path, swept, tiny_split):
+    row = _row(swept, "regularized")
+    model = swept.model(row["run_id"])
+    cal = calibrate_on_validation(model, tiny_split, method="isotonic").calibrator
+    out = export_bundle(tmp_path / "c.zip", model=model, split=tiny_split, run=row, record=RECORD,
+                        calibrator=cal, n_boot=20)
+    bundle = load_bundle(out["path"])
+    assert bundle.needs_sensitive_at_predict and bundle.manifest["needs_sensitive_at_predict"]
+    assert any("group calibration (isotonic)" in u for u in bundle.decision["sensitive_uses"])
+    assert "**yes** (group calibration" in _members(out["path"])["decision_record.md"].decode()
+    raw = _raw_with_sensitive(tiny_split, tiny_split.test)
+    ref = apply_calibrator(cal, predict_scores(model, tiny_split, tiny_split.test), tiny_split.test.sensitive)
+    np.testing.assert_array_equal(bundle.predict_proba(raw), ref)
+    flipped = raw.assign(sex=np.where(raw["sex"] == "F", "M", "F"))
+    assert not np.array_equal(bundle.predict_proba(flipped), ref)  # the attribute changes the scores
+    assert bundle.missing_columns(tiny_split.test.raw) == ["sex"]
+
+
+def test_the_record_is_read_from_the_model(swept, tiny_split):
+    row = _row(swept, "regularized")
+    model = swept.model(row["run_id"])
+    with pytest.raises(ValueError, match="eta"):
+        build_record(model=model, split=tiny_split, run={**row, "eta": row["eta"] + 1}, record=RECORD, n_boot=5)
+    with pytest.raises(ValueError, match="method boosting"):
+        build_record(model=model, split=tiny_split, run={**row, "method": "boosting"}, record=RECORD, n_boot=5)
+    with pytest.raises(ValueError, match="rationale"):
+        build_record(model=model, split=tiny_split, run=row, n_boot=5,
+                     record=DecisionRecord(purpose="p", rationale=" ", decider="me"))
+
+
+def test_build_record_writes_nothing(tmp_path, swept, tiny_split, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    row = _row(swept, "threshold")
+    built = build_record(model=swept.model(row["run_id"]), split=tiny_split, run=row, record=RECORD, n_boot=5,
+                         audit_head=(3, "ab" * 32))
+    assert not list(tmp_path.iterdir())
+    md = built.markdown()
+    for text in ["Purpose and intended use", "A. Committee", "Smallest accuracy loss", "demographic parity",
+                 "The selected model", row["run_id"], "**yes** (group-specific decision thresholds",
+                 "Known limitations", "Kleinberg", "re-review"]:
+        assert text in md, text
+    assert built.needs_sensitive_at_predict and built.record["audit_head"] == {"index": 3, "hash": "ab" * 32}
 
 
 def test_decision_record_contents(tmp_path, swept, tiny_split):
-    out, row = _export(tmp_path, swept, tiny_split)
-    md = zipfile.ZipFile(out["path"]).read("decision_record.md").decode()
-    for text in ["Purpose and intended use", "Screen loan applications", "A. Committee", "Smallest accuracy loss",
-                 "demographic parity", "Group sizes", "The selected model", row["run_id"], "By group (test)",
-                 "Calibration by group", "Known limitations", "Kleinberg", "re-review"]:
-        assert text in md, text
-    rec = json.loads(zipfile.ZipFile(out["path"]).read("decision_record.json"))
-    assert rec["content"]["selected"]["eta"] == 2.0
+    out, row = _export(tmp_path / "b.zip", swept, tiny_split)
+    rec = json.loads(_members(out["path"])["decision_record.json"])
+    assert rec["content"]["selected"]["eta"] == row["eta"]
     test_gaps = rec["content"]["metrics"]["test"]["gaps"][0]
     assert test_gaps["demographic_parity_difference_low"] <= test_gaps["demographic_parity_difference"] + 1e-12
     front = rec["content"]["frontier"]
-    on_front = row["run_id"] in {f["run_id"] for f in front}
-    assert sum(f["selected"] for f in front) == int(on_front)
+    assert sum(f["selected"] for f in front) == int(row["run_id"] in {f["run_id"] for f in front})
 
 
-def test_record_requires_rationale_and_decider(tmp_path, swept, tiny_split):
-    row = swept.results.iloc[0].to_dict()
-    with pytest.raises(ValueError, match="rationale"):
-        export_bundle(tmp_path / "x.zip", model=swept.model(row["run_id"]), split=tiny_split, run=row,
-                      record=DecisionRecord(purpose="p", rationale=" ", decider="me"))
-    assert not (tmp_path / "x.zip").exists()
+# --------------------------------------------------------------------------- nothing runs
 
 
-def test_a_reviewer_reads_a_bundle_without_unpickling_it(tmp_path, swept, tiny_split, monkeypatch):
-    out, row = _export(tmp_path, swept, tiny_split)
+class _Payload:
+    """Unpickling this creates ``marker``: the attack of issue 16."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_a_pickle_under_any_member_name_never_runs(tmp_path, swept, tiny_split, monkeypatch):
+    marker = tmp_path / "pwned"
+    payload = pickle.dumps(_Payload(marker))
 
     def refuse(*args, **kwargs):
-        raise AssertionError("read_bundle_record unpickled a member")
+        raise AssertionError("something unpickled bundle content")
 
-    monkeypatch.setattr("fairkit.export.joblib.load", refuse)
-    monkeypatch.setattr("pickle.load", refuse)
-    got = read_bundle_record(out["path"], expected_manifest_sha256=out["manifest_sha256"])
-    assert got["manifest_sha256"] == out["manifest_sha256"]
-    assert got["record"]["content"]["selected"]["run_id"] == row["run_id"]
-    assert got["record"]["content"]["selected"]["calibration"] is None
-    assert "unfairness_test" in got["frontier"] and "test" in got["metrics"]
+    for name in ("pickle.load", "pickle.loads", "joblib.load", "torch.load"):
+        monkeypatch.setattr(name, refuse)
+    tried = set()
+    for method in ("regularized", "threshold", "boosting", "reductions", "adversarial"):
+        out, _ = _export(tmp_path / f"{method}.zip", swept, tiny_split, method)
+        members = _members(out["path"])
+        for name in members:
+            bad = _rewrite(out["path"], tmp_path / "bad.zip", {**members, name: payload}, rehash=name != MANIFEST)
+            with pytest.raises(BundleIntegrityError, match=re.escape(name)):
+                load_bundle(bad)
+            assert not marker.exists(), f"the payload under {name} ran"
+            tried.add(name)
+    assert {MANIFEST, "model.json", "arrays.safetensors", "lightgbm-0.txt", "model.onnx", "spec.json", "metrics.json",
+            "frontier.csv", "decision_record.json", "decision_record.md"} <= tried
+
+
+def test_a_trusted_type_list_guards_model_json(tmp_path, swept, tiny_split):
+    out, _ = _export(tmp_path / "b.zip", swept, tiny_split)
+    members = _members(out["path"])
+    # A model.json naming another class (a callable that would run on construction) is refused by name.
+    text = members["model.json"].decode().replace('"fairkit.estimators.FairRegularizedClassifier"', '"os.system"')
+    bad = _rewrite(out["path"], tmp_path / "bad.zip", {**members, "model.json": text.encode()})
+    with pytest.raises(BundleIntegrityError, match=r"model\.json.*'os\.system' is not a trusted type"):
+        load_bundle(bad)
+
+
+# --------------------------------------------------------------------------- what the hashes and the signature prove
+
+
+def test_tampering_without_rehashing_is_refused(tmp_path, swept, tiny_split):
+    out, _ = _export(tmp_path / "b.zip", swept, tiny_split)
+    members = _members(out["path"])
+    md = members["decision_record.md"].replace(b"A. Committee", b"Someone Else")
+    with pytest.raises(BundleIntegrityError, match=r"changed: decision_record\.md"):
+        load_bundle(_rewrite(out["path"], tmp_path / "md.zip", {**members, "decision_record.md": md}, rehash=False))
+    with pytest.raises(BundleIntegrityError, match=r"payload\.bin"):
+        verify_bundle(_rewrite(out["path"], tmp_path / "x.zip", {**members, "payload.bin": b"x"}, rehash=False))
+    junk = tmp_path / "junk.zip"
+    junk.write_bytes(b"not a zip")
+    with pytest.raises(BundleIntegrityError, match="not a readable zip"):
+        load_bundle(junk)
     with pytest.raises(BundleIntegrityError, match="recorded hash"):
-        read_bundle_record(out["path"], expected_manifest_sha256="0" * 64)
+        load_bundle(out["path"], expected_manifest_sha256="0" * 64)
     with pytest.raises(BundleIntegrityError, match="missing"):
         read_bundle_record(tmp_path / "gone.zip")
+
+
+def test_an_edited_decision_field_is_refused(tmp_path, swept, tiny_split):
+    out, _ = _export(tmp_path / "t.zip", swept, tiny_split, "threshold")
+    members = _members(out["path"])
+    for field, value in [("threshold", 0.0), ("needs_sensitive_at_predict", False), ("group_pooling", None),
+                         ("sensitive_uses", []), ("calibration", {"method": "platt", "grouping": []})]:
+        manifest = json.loads(members[MANIFEST])
+        manifest[field] = value
+        edited = {**members, MANIFEST: json.dumps(manifest).encode()}
+        with pytest.raises(BundleIntegrityError, match=f"'{field}'"):
+            load_bundle(_rewrite(out["path"], tmp_path / "e.zip", edited, rehash=False))
+    # The record and the manifest edited together (and rehashed) still meet the model itself.
+    manifest = json.loads(members[MANIFEST])
+    rec = json.loads(members["decision_record.json"])
+    for d in (manifest, rec["content"]["selected"]):
+        d["needs_sensitive_at_predict"], d["sensitive_uses"] = False, []
+    edited = {**members, MANIFEST: json.dumps(manifest).encode(), "decision_record.json": json.dumps(rec).encode()}
+    with pytest.raises(BundleIntegrityError, match="loaded model reads the sensitive attribute"):
+        load_bundle(_rewrite(out["path"], tmp_path / "e2.zip", edited))
+
+
+def test_signed_bundles(tmp_path, swept, tiny_split, keypair):
+    key, public = keypair
+    out, _ = _export(tmp_path / "s.zip", swept, tiny_split, sign_key=key)
+    assert out["signed_by"] == keys.key_id(key)
+    verified = load_bundle(out["path"], trusted_key=public)
+    assert verified.signature_status.verified and keys.key_id(key) in str(verified.signature_status)
+    assert load_bundle(out["path"]).signature_status.state == "signed"  # checked, signer not established
+    assert read_bundle_record(out["path"], trusted_key=public)["signature_status"].verified
+
+    members = _members(out["path"])
+    # A changed member with the manifest's hashes recomputed: the signature no longer matches.
+    md = members["decision_record.md"].replace(b"A. Committee", b"Someone Else")
+    recomputed = _rewrite(out["path"], tmp_path / "r.zip", {**members, "decision_record.md": md})
+    for trusted in (public, False):
+        with pytest.raises(BundleIntegrityError, match="changed after the bundle was signed"):
+            load_bundle(recomputed, trusted_key=trusted)
+    # Editing a decision field of a signed manifest: the same.
+    manifest = json.loads(members[MANIFEST])
+    manifest["threshold"] = 0.0
+    with pytest.raises(BundleIntegrityError, match="changed after the bundle was signed"):
+        load_bundle(_rewrite(out["path"], tmp_path / "t.zip", {**members, MANIFEST: json.dumps(manifest).encode()},
+                             rehash=False))
+    # The signature removed: the manifest still says it was signed.
+    stripped = {n: d for n, d in members.items() if n != SIGNATURE}
+    with pytest.raises(BundleIntegrityError, match="signature was removed"):
+        load_bundle(_rewrite(out["path"], tmp_path / "x.zip", stripped, rehash=False))
+    # Removed from the manifest too: an unsigned bundle, refused where a trusted key is required.
+    manifest = json.loads(members[MANIFEST])
+    manifest["signature"] = None
+    unsigned = _rewrite(out["path"], tmp_path / "u.zip", {**stripped, MANIFEST: json.dumps(manifest).encode()},
+                        rehash=False)
+    assert load_bundle(unsigned).signature_status.state == "unsigned"
+    with pytest.raises(BundleIntegrityError, match="unsigned.*trusted key"):
+        load_bundle(unsigned, trusted_key=public)
+    # Re-signed with another key: not the organisation's.
+    other = keys.write_key_pair(tmp_path / "o.pem", tmp_path / "o.pub")
+    resigned = tmp_path / "o.zip"
+    _export(resigned, swept, tiny_split, sign_key=other)
+    with pytest.raises(BundleIntegrityError, match="not by the trusted key"):
+        load_bundle(resigned, trusted_key=public)
+    bad_sig = _rewrite(out["path"], tmp_path / "b.zip", {**members, SIGNATURE: pickle.dumps([1])}, rehash=False)
+    with pytest.raises(BundleIntegrityError, match=re.escape(SIGNATURE)):
+        load_bundle(bad_sig)
+
+
+def test_the_configured_keys_sign_and_verify(tmp_path, swept, tiny_split, keypair, monkeypatch):
+    keys.write_key_pair(tmp_path / "org.pem", tmp_path / "org.pub")
+    monkeypatch.setenv(keys.SIGNING_KEY_ENV, str(tmp_path / "org.pem"))
+    out, _ = _export(tmp_path / "s.zip", swept, tiny_split)
+    monkeypatch.setenv(keys.TRUST_KEY_ENV, str(tmp_path / "org.pub"))
+    assert load_bundle(out["path"]).signature_status.verified
+    with pytest.raises(BundleIntegrityError, match="not by the trusted key"):
+        load_bundle(out["path"], trusted_key=keypair[1])
+
+
+# --------------------------------------------------------------------------- malformed and oversized
+
+
+def test_malformed_manifests_and_member_names(tmp_path, swept, tiny_split):
+    out, _ = _export(tmp_path / "b.zip", swept, tiny_split)
+    members = _members(out["path"])
+    cases = {
+        "a list": ({**members, MANIFEST: b"[1, 2]"}, "malformed"),
+        "no files table": ({**members, MANIFEST: b'{"format": 2}'}, "malformed"),
+        "not JSON": ({**members, MANIFEST: b"\xff"}, "not JSON"),
+        "a required member missing": ({n: d for n, d in members.items() if n != "model.json"}, r"model\.json"),
+        "a parent path": ({**members, "../evil.txt": b"x"}, r"'\.\./evil\.txt'"),
+        "an absolute path": ({**members, "/etc/evil": b"x"}, "absolute paths"),
+    }
+    for content, message in cases.values():
+        # Rehashed where the manifest is the original: the refusal is then for the case itself.
+        bad = _rewrite(out["path"], tmp_path / "m.zip", content, rehash=content.get(MANIFEST) == members[MANIFEST])
+        with pytest.raises(BundleIntegrityError, match=message):
+            load_bundle(bad)
+
+
+def test_a_member_larger_than_the_cap_is_not_read(tmp_path, swept, tiny_split, monkeypatch):
+    import fairkit.export as ex
+
+    out, _ = _export(tmp_path / "b.zip", swept, tiny_split)
+    members = _members(out["path"])
+    big = _rewrite(out["path"], tmp_path / "big.zip", {**members, "frontier.csv": bytes(8 << 20)})
+    monkeypatch.setattr(ex, "MAX_MEMBER_BYTES", 1 << 20)
+    reads = []
+    real = ex._read_member
+    monkeypatch.setattr(ex, "_read_member", lambda zf, info, cap: reads.append(info.filename) or real(zf, info, cap))
+    with pytest.raises(BundleIntegrityError, match=r"frontier\.csv declares 8,388,608 bytes"):
+        load_bundle(big)
+    assert "frontier.csv" not in reads  # refused on its declared size, before reading
+    # A member that inflates past what it may hold stops at the cap, whatever it declares.
+    with zipfile.ZipFile(big) as zf:
+        info = zf.getinfo("frontier.csv")
+        with pytest.raises(BundleIntegrityError, match="inflates past 1,048,576 bytes"):
+            real(zf, info, 1 << 20)
+
+
+def _deflated_zeros(n_chunks: int, chunk: int = 16 << 20) -> bytes:
+    """A raw deflate stream of ``n_chunks * chunk`` zero bytes, made from one compressed chunk
+    repeated (a full flush makes every chunk independent)."""
+    c = zlib.compressobj(9, zlib.DEFLATED, -15)
+    block = c.compress(bytes(chunk)) + c.flush(zlib.Z_FULL_FLUSH)
+    return block * n_chunks + zlib.compressobj(9, zlib.DEFLATED, -15).flush()
+
+
+def _zip_by_hand(path, entries):
+    """Write a zip whose members are given as ``(name, deflated, crc, size)``: the size in the
+    headers is whatever the entry says, true or not."""
+    out, central = bytearray(), bytearray()
+    for name, data, crc, size in entries:
+        nb = name.encode()
+        offset = len(out)
+        out += struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 8, 0, 0, crc, len(data), size, len(nb), 0) + nb + data
+        central += struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, 8, 0, 0, crc, len(data), size,
+                               len(nb), 0, 0, 0, 0, 0, offset) + nb
+    end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(entries), len(entries), len(central), len(out), 0)
+    Path(path).write_bytes(bytes(out + central + end))
+
+
+@pytest.mark.parametrize("declared", ["honest", "understated"])
+def test_score_refuses_an_inflating_bundle_within_4_gib(tmp_path, swept, tiny_split, declared):
+    """Issue 16's zip bomb: frontier.csv inflates to 3.5 GiB from 3.5 MB. ``score`` runs under a
+    4 GiB address-space limit and refuses it with exit 2, naming the member."""
+    out, _ = _export(tmp_path / "b.zip", swept, tiny_split)
+    members = _members(out["path"])
+    n_chunks = 224  # x 16 MiB = 3.5 GiB
+    bomb = _deflated_zeros(n_chunks)
+    crc = 0
+    zero = bytes(16 << 20)
+    for _ in range(n_chunks):
+        crc = zlib.crc32(zero, crc)
+    entries = []
+    for name, data in members.items():
+        if name == "frontier.csv":
+            entries.append((name, bomb, crc, n_chunks * len(zero) if declared == "honest" else 1000))
+        else:
+            c = zlib.compressobj(6, zlib.DEFLATED, -15)
+            entries.append((name, c.compress(data) + c.flush(), zlib.crc32(data), len(data)))
+    _zip_by_hand(tmp_path / "bomb.zip", entries)
+    assert (tmp_path / "bomb.zip").stat().st_size < 8 << 20
+    csv = tmp_path / "rows.csv"
+    _raw_with_sensitive(tiny_split, tiny_split.test).to_csv(csv, index=False)
+    code = ("import resource, sys; resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30)); "
+            "from fairkit.__main__ import main; sys.exit(main(sys.argv[1:]))")
+    r = subprocess.run([sys.executable, "-c", code, "score", "--bundle", str(tmp_path / "bomb.zip"), "--csv",
+                        str(csv), "--out", str(tmp_path / "scored.csv")], capture_output=True, text=True)
+    assert r.returncode == 2, r.stderr[-2000:]
+    assert "frontier.csv" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "scored.csv").exists()
+
+
+# --------------------------------------------------------------------------- the command line
+
+
+def test_score_and_keygen_on_the_command_line(tmp_path, swept, tiny_split, capsys, keypair):
+    from fairkit.__main__ import main
+
+    assert main(["keygen", "--out", str(tmp_path / "k")]) == 0
+    priv, pub = tmp_path / "k" / "fairkit-signing-key.pem", tmp_path / "k" / "fairkit-public-key.pem"
+    assert priv.exists() and pub.exists() and oct(priv.stat().st_mode & 0o777) == "0o600"
+    csv = tmp_path / "rows.csv"
+    _raw_with_sensitive(tiny_split, tiny_split.test).to_csv(csv, index=False)
+
+    unsigned, _ = _export(tmp_path / "u.zip", swept, tiny_split)
+    capsys.readouterr()
+    assert main(["score", "--bundle", str(unsigned["path"]), "--csv", str(csv), "--out", str(tmp_path / "o.csv"),
+                 "--expected-manifest-sha256", unsigned["manifest_sha256"]]) == 0
+    assert "unsigned" in capsys.readouterr().out
+    assert main(["score", "--bundle", str(unsigned["path"]), "--csv", str(csv), "--out", str(tmp_path / "o.csv"),
+                 "--expected-manifest-sha256", "0" * 64]) == 2
+    assert "recorded hash" in capsys.readouterr().err
+    assert main(["score", "--bundle", str(unsigned["path"]), "--csv", str(csv), "--out", str(tmp_path / "o.csv"),
+                 "--trust", str(pub)]) == 2
+    assert "unsigned" in capsys.readouterr().err
+
+    signed, _ = _export(tmp_path / "s.zip", swept, tiny_split, sign_key=keys.load_private_key(priv))
+    assert main(["score", "--bundle", str(signed["path"]), "--csv", str(csv), "--out", str(tmp_path / "o.csv"),
+                 "--trust", str(pub)]) == 0
+    assert "signed by the trusted key" in capsys.readouterr().out
+    scored = pd.read_csv(tmp_path / "o.csv")
+    assert len(scored) == len(tiny_split.test)
 
 
 def test_apply_calibrator_uses_the_columns_it_was_fitted_on():

@@ -1,29 +1,38 @@
 """Glue for the Export and Review pages: building bundles, showing decision records safely.
 
-Bundles are written by :func:`fairkit.export.export_bundle`, saved under
+The decision record is built by :func:`fairkit.export.build_record` (the preview renders it
+without writing anything), the bundle written by :func:`fairkit.export.write_bundle` under
 ``default_home()/exports/`` and logged by :func:`fairkit.audit.record_export` (the CLI logs its
 exports with the same function, so the Review page lists both). The Review page never unpickles
-anything: :func:`fairkit.export.read_bundle_record` verifies a bundle's hashes and reads only its
-JSON and CSV members.
+anything, and no bundle holds a pickle: :func:`fairkit.export.read_bundle_record` verifies a
+bundle's hashes and signature and reads only its JSON and CSV members.
+
+Keys. Bundles are signed with the organisation's Ed25519 key and checked against its public key
+when they are configured: the files named by ``FAIRKIT_SIGNING_KEY`` / ``FAIRKIT_TRUST_KEY``, or
+by ``signing_key`` / ``trust_key`` in the ``[fairkit]`` table of ``.streamlit/secrets.toml``
+(the environment wins). ``python -m fairkit keygen --out DIR`` creates a pair.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-import tempfile
-from pathlib import Path
 
 import pandas as pd
+import streamlit as st
 
-from fairkit.audit import AuditLog, record_export
+from fairkit import keys
+from fairkit.audit import AuditLog, chain_head, record_export
 from fairkit.calibration import calibrate_on_validation
 from fairkit.export import (
     BundleIntegrityError,
+    BundleRecord,
     DecisionRecord,
-    export_bundle,
+    build_record,
+    model_sensitive_uses,
     read_bundle_record,
     render_record_markdown,
+    write_bundle,
 )
 from fairkit.frontier import pareto_front
 from fairkit.store import default_home
@@ -33,9 +42,10 @@ from .display import md
 CALIBRATION_CHOICES = {"none": "No calibration", "platt": "Platt (logistic) per group",
                        "isotonic": "Isotonic per group", "temperature": "Temperature per group"}
 N_BOOT = 200
+USES = "fk.export_uses"  # {(run_id, calibration, data hash): how the bundle would read the attribute}
 
 
-def exports_dir() -> Path:
+def exports_dir():
     """Where exported bundles are kept for the Review page."""
     return default_home() / "exports"
 
@@ -50,6 +60,44 @@ def bundle_file_name(dataset: str, row: dict) -> str:
     return f"{_slug(dataset)}-{_slug(row['method'])}-eta{float(row['eta']):g}-{stamp}.zip"
 
 
+# --------------------------------------------------------------------------- keys
+
+def _secret_path(name: str) -> str | None:
+    try:
+        table = st.secrets.get("fairkit", {})
+        value = table.get(name) if hasattr(table, "get") else None
+    except Exception:  # no secrets file, or one that does not parse: nothing configured there
+        return None
+    return (str(value).strip() or None) if value else None
+
+
+def signing_key():
+    """The organisation's private key, if configured (environment, then Streamlit secrets), else None.
+
+    Raises
+    ------
+    fairkit.keys.KeyFileError
+        A key is configured but unusable (the message names the file and why).
+    """
+    key = keys.configured_private_key()
+    path = _secret_path("signing_key") if key is None else None
+    return keys.load_private_key(path) if path else key
+
+
+def trusted_key():
+    """The organisation's public key, if configured (environment, then Streamlit secrets), else None.
+
+    Raises
+    ------
+    fairkit.keys.KeyFileError
+    """
+    key = keys.configured_public_key()
+    path = _secret_path("trust_key") if key is None else None
+    return keys.load_public_key(path) if path else key
+
+
+# --------------------------------------------------------------------------- building
+
 def fit_calibrator(method: str, model, split):
     """The calibrator of :func:`fairkit.calibration.calibrate_on_validation` (the one the
     Groups page shows), or None for ``"none"``."""
@@ -58,44 +106,57 @@ def fit_calibrator(method: str, model, split):
     return calibrate_on_validation(model, split, method=method).calibrator
 
 
-def build_bundle(path, *, model, split, row: dict, results: pd.DataFrame, settings,
-                 record: DecisionRecord, unfairness: str, performance: str, threshold: float,
-                 calibration: str) -> dict:
-    """``export_bundle`` with the sweep's frontier (on the chosen axes) and its settings."""
+def sensitive_uses(run_id: str, load_model, split, calibration: str) -> list[str]:
+    """How the bundle of run ``run_id`` (``load_model(run_id)``) with ``calibration`` would read
+    the sensitive attribute at prediction time (:func:`fairkit.export.model_sensitive_uses`),
+    kept per session so a rerun of the page neither loads the model nor fits a calibrator."""
+    cache = st.session_state.setdefault(USES, {})
+    key = (run_id, calibration, split.data_hash)
+    if key not in cache:
+        model = load_model(run_id)
+        cache[key] = model_sensitive_uses(model, split, fit_calibrator(calibration, model, split))
+    return cache[key]
+
+
+def build(*, model, split, row: dict, results: pd.DataFrame, settings, record: DecisionRecord,
+          unfairness: str, performance: str, threshold: float, calibration: str,
+          audit_head=None) -> BundleRecord:
+    """:func:`fairkit.export.build_record` with the sweep's frontier (on the chosen axes) and
+    its settings; nothing is written."""
     frontier = pareto_front(results, unfairness=unfairness, performance=performance, by="method")
     sweep = {"methods": list(settings.methods),
              "etas": {m: list(g) for m, g in settings.etas}, "seeds": list(settings.seeds)}
-    return export_bundle(path, model=model, split=split, run=row, record=record, frontier=frontier,
-                         sweep=sweep, calibrator=fit_calibrator(calibration, model, split),
-                         threshold=threshold, n_boot=N_BOOT)
+    return build_record(model=model, split=split, run=row, record=record, frontier=frontier, sweep=sweep,
+                        calibrator=fit_calibrator(calibration, model, split), threshold=threshold,
+                        n_boot=N_BOOT, audit_head=audit_head)
 
 
 def preview_markdown(**kwargs) -> str:
-    """The decision record the export would write, built into a temporary bundle (not kept,
-    not logged) and read back from it."""
-    with tempfile.TemporaryDirectory() as tmp:
-        out = build_bundle(Path(tmp) / "preview.zip", **kwargs)
-    return record_markdown(out["record"])
+    """The decision record the export would write, rendered (escaped) without writing a bundle."""
+    return record_markdown(build(**kwargs).record)
 
 
-def export(*, dataset: str, unfairness: str, performance: str, calibration: str,
-           row: dict, **kwargs) -> dict:
-    """Write the bundle under :func:`exports_dir`, log it, and return what the page shows.
+def export(*, dataset: str, unfairness: str, performance: str, row: dict, **kwargs) -> dict:
+    """Build, sign (when a key is configured), write the bundle under :func:`exports_dir`, log it.
 
     Returns
     -------
     dict
         ``file`` (name under the exports folder), ``manifest_sha256``, ``entry`` (audit id),
-        ``run_id`` and ``markdown`` (the decision record, escaped for display).
+        ``run_id``, ``signed_by`` (key id or None), ``sensitive_uses`` and ``markdown`` (the
+        decision record, escaped for display).
     """
+    key = signing_key()
+    log = AuditLog()
+    built = build(row=row, unfairness=unfairness, performance=performance, audit_head=chain_head(log), **kwargs)
     name = bundle_file_name(dataset, row)
-    out = build_bundle(exports_dir() / name, row=row, unfairness=unfairness,
-                       performance=performance, calibration=calibration, **kwargs)
-    entry = record_export(AuditLog(), bundle_path=out["path"],
-                          manifest_sha256=out["manifest_sha256"], record=out["record"],
-                          unfairness_axis=unfairness, performance_axis=performance)
-    return {"file": name, "manifest_sha256": out["manifest_sha256"], "entry": entry,
-            "run_id": row["run_id"], "markdown": record_markdown(out["record"])}
+    out = write_bundle(exports_dir() / name, built, sign_key=key or False)
+    entry = record_export(log, bundle_path=out["path"], manifest_sha256=out["manifest_sha256"],
+                          record=out["record"], unfairness_axis=unfairness, performance_axis=performance,
+                          signing_key=key or False)
+    return {"file": name, "manifest_sha256": out["manifest_sha256"], "entry": entry, "run_id": row["run_id"],
+            "signed_by": out["signed_by"], "sensitive_uses": built.decision["sensitive_uses"],
+            "markdown": record_markdown(out["record"])}
 
 
 # --------------------------------------------------------------------------- safe display
@@ -157,12 +218,13 @@ def read_export(entry: dict) -> dict:
     -------
     dict
         ``ok``; with ``ok`` False an ``error`` to show; otherwise ``record`` (dict),
-        ``markdown`` (escaped decision record) and ``frontier`` (DataFrame or None).
+        ``markdown`` (escaped decision record), ``frontier`` (DataFrame or None) and
+        ``signature`` (what the bundle's signature proves, as text).
     """
     try:
-        bundle = read_bundle_record(entry.get("bundle", ""),
-                                    expected_manifest_sha256=entry.get("manifest_sha256"))
-    except BundleIntegrityError as exc:
+        bundle = read_bundle_record(entry.get("bundle", ""), expected_manifest_sha256=entry.get("manifest_sha256"),
+                                    trusted_key=trusted_key() or False)
+    except (BundleIntegrityError, keys.KeyFileError) as exc:
         return {"ok": False, "error": str(exc)}
     return {"ok": True, "record": bundle["record"], "markdown": record_markdown(bundle["record"]),
-            "frontier": bundle["frontier"]}
+            "frontier": bundle["frontier"], "signature": str(bundle["signature_status"])}

@@ -24,9 +24,6 @@ split, settings, results, row = ur.require_selection()
 cur = state.current_data()
 st.markdown(f"Selected: **{md(ut.method_label(row['method']))}** at eta **{row['eta']:g}** "
             f"(run `{row['run_id']}`) on **{md(cur.name)}**.")
-if row.get("needs_sensitive_at_predict"):
-    st.warning("This model needs the sensitive attribute at prediction time; the record says so.",
-               icon=":material/warning:")
 one_decision = ut.one_decision_note(row)
 if one_decision:
     st.warning(one_decision, icon=":material/warning:")
@@ -63,6 +60,13 @@ with right:
                                 "Calibrating per group uses the sensitive attribute at prediction "
                                 "time.")
 
+# The legal flag, read from the fitted model and the chosen calibrator (as the bundle records it).
+uses = ue.sensitive_uses(row["run_id"], ur.model, split, calibration)
+if uses:
+    st.warning(f"This model reads the sensitive attribute at prediction time ({md('; '.join(uses))}): "
+               "scoring needs it for every row. The record, the manifest and the bundle say so; check "
+               "that this is lawful and acceptable for the intended use.", icon=":material/warning:")
+
 missing = [name for name, value in (("a rationale", rationale), ("the decider's name", decider))
            if not value.strip()]
 if missing:
@@ -98,6 +102,12 @@ if done is not None and done["run_id"] == row["run_id"]:
     st.success(f"Exported and logged (audit entry {done['entry']}). Manifest SHA-256: "
                f"`{done['manifest_sha256']}`. Saved as {md(done['file'])} for the Review page.",
                icon=":material/check_circle:")
+    if done["signed_by"]:
+        st.caption(f"Signed with the organisation's key {done['signed_by']}.")
+    else:
+        st.caption("Unsigned: no signing key is configured (FAIRKIT_SIGNING_KEY, or signing_key in the "
+                   "[fairkit] table of .streamlit/secrets.toml). Its hashes detect corruption, not "
+                   "tampering.")
     if path.exists():
         st.download_button("Download the bundle (.zip)", data=path.read_bytes(),
                            file_name=done["file"], mime="application/zip",
@@ -114,5 +124,6 @@ else:
     elif kept is not None:
         st.caption("The answers changed since the last preview: preview again to see them.")
 
-st.caption("Loading a bundle runs pickle: only load bundles from a source you trust "
-           "(`fairkit.export.load_bundle` checks every file's hash first).")
+st.caption("A bundle holds no pickle: loading it (`fairkit.export.load_bundle`, `python -m fairkit score`) "
+           "runs none of its content, and checks every member's hash, the decision fields and the "
+           "signature first.")

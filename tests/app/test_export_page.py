@@ -5,9 +5,12 @@ from __future__ import annotations
 import zipfile
 
 import numpy as np
+import pytest
 
-from fairkit.export import load_bundle
+from fairkit import keys
 from fairkit.audit import AuditLog
+from fairkit.export import load_bundle
+from ui import export as ue
 from ui import results as ur
 from ui import tradeoffs as ut
 
@@ -33,7 +36,8 @@ def test_export_writes_logs_and_records_the_decision(trained, fast_env):
     run_id = at.session_state[ur.SELECTED_RUN]
     at.switch_page("views/export.py").run()
     assert not at.exception, at.exception
-    assert any("needs the sensitive attribute" in w for w in texts(at.warning))
+    assert any("reads the sensitive attribute at prediction time (group-specific decision thresholds"
+               in w for w in texts(at.warning))
 
     # Both buttons stay disabled, with a message, until rationale and decider are given.
     assert buttons(at)["export.go"].disabled and buttons(at)["export.preview"].disabled
@@ -47,7 +51,17 @@ def test_export_writes_logs_and_records_the_decision(trained, fast_env):
     at.slider(key="w.export.threshold").set_value(0.45).run()
     assert not buttons(at)["export.go"].disabled
 
-    at.button(key="export.preview").click().run()
+    # The preview renders the record without writing a bundle (any write would fail here).
+    import fairkit.export as fx
+
+    def no_write(*args, **kwargs):
+        raise AssertionError("the preview wrote a bundle")
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(fx, "atomic_write_bytes", no_write)
+        mp.setattr(ue, "write_bundle", no_write)
+        at.button(key="export.preview").click().run()
+    assert not at.exception, at.exception
     preview = next(m.value for m in at.markdown if m.value.startswith("### Decision record"))
     assert "Decided by **Dr. Decider**" in preview
     assert "**demographic parity**" in preview
@@ -86,16 +100,32 @@ def test_export_writes_logs_and_records_the_decision(trained, fast_env):
     download = at.get("download_button")
     assert len(download) == 1
     shown = next(m.value for m in at.markdown if m.value.startswith("### Decision record"))
-    assert "**yes**" in shown  # needs the sensitive attribute at prediction time
+    assert "**yes** (group-specific decision thresholds" in shown  # reads the attribute at prediction time
+    assert str(bundle.signature_status).startswith("unsigned")
+    assert any("Unsigned: no signing key is configured" in c for c in texts(at.caption))
 
 
-def test_export_with_group_calibration(trained, fast_env):
+def test_export_with_group_calibration(trained, fast_env, monkeypatch):
     at = trained
     at.switch_page("views/tradeoffs.py").run()
-    bundle = load_bundle(export_calibrated(at, fast_env))
+    at.selectbox(key=ut.W_METHOD).set_value("regularized").run()
+    at.switch_page("views/export.py").run()
+    # An attribute-blind network: no warning until a per-group calibration is chosen.
+    assert not any("reads the sensitive attribute" in w for w in texts(at.warning))
+    at.radio(key="w.export.calibration").set_value("isotonic").run()
+    assert any("reads the sensitive attribute at prediction time (group calibration (isotonic)" in w
+               for w in texts(at.warning))
+    # The organisation's key, configured in the environment, signs the export.
+    keys.write_key_pair(fast_env / "org.pem", fast_env / "org.pub")
+    monkeypatch.setenv(keys.SIGNING_KEY_ENV, str(fast_env / "org.pem"))
+    path = export_calibrated(at, fast_env, "isotonic")
+    bundle = load_bundle(path, trusted_key=keys.load_public_key(fast_env / "org.pub"))
+    assert bundle.signature_status.verified
     assert bundle.calibrator is not None and bundle.record["content"]["selected"]["calibrated"]
+    assert bundle.needs_sensitive_at_predict and bundle.manifest["needs_sensitive_at_predict"]
     assert "after group calibration" in next(
         m.value for m in at.markdown if m.value.startswith("### Decision record"))
+    assert any("Signed with the organisation's key" in c for c in texts(at.caption))
 
 
 def test_export_warns_about_a_model_that_decides_the_same_for_everyone(trained, fast_env):

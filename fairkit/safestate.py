@@ -1,0 +1,619 @@
+"""Fitted objects as data: what a bundle stores instead of pickles, and the one registry of codecs.
+
+A fitted estimator, preprocessor or calibrator is written as
+
+- a JSON tree of plain values, tagged containers and objects of *trusted* classes (their state as
+  the class's own ``__getstate__`` gives it, encoded recursively),
+- numeric arrays (NumPy arrays, torch weights) in one ``safetensors`` blob,
+- LightGBM boosters as LightGBM's own text model, one text member each.
+
+Reading builds nothing but the classes named in :data:`TRUSTED_TYPES` (and the torch layers in
+:data:`TRUSTED_MODULES`): a class named in a bundle is looked up in that table, never imported by
+the name the bundle gives, and its state is set with the class's own ``__setstate__`` (or its
+``__dict__``). Nothing is unpickled, so no code a bundle carries runs when it loads; a name that
+is not trusted is refused with the member and the name.
+
+Every kind of value has one :class:`Codec` in :data:`CODECS` (plain containers, NumPy arrays and
+scalars, pandas frames, torch modules, LightGBM boosters, trusted objects): the estimator
+families need no code of their own beyond being listed as trusted.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+#: Classes whose objects a bundle may hold, by the name their library exports them under.
+#: Their state is data (numbers, strings, arrays, other trusted objects); none holds a callable.
+TRUSTED_TYPES = (
+    # fairkit's estimators and calibrators
+    "fairkit.estimators.FairRegularizedClassifier",
+    "fairkit.estimators.LagrangianFairnessTrainer",
+    "fairkit.estimators.AdversarialDebiasingClassifier",
+    "fairkit.estimators.FairBoostingClassifier",
+    "fairkit.estimators.ReductionsWrapper",
+    "fairkit.estimators.ThresholdPostProcessor",
+    "fairkit.estimators.postprocess._ScoreColumn",
+    "fairkit.estimators.CalibratedGroupClassifier",
+    "fairkit.calibration.GroupFairnessCalibrator",
+    "fairkit.calibration.TemperatureScaling",
+    "fairkit.calibration._PlattMap",
+    "fairkit.calibration._IsotonicMap",
+    "fairkit.calibration._TemperatureMap",
+    # the preprocessing of fairkit.split.make_preprocessor and the reductions' base learners
+    "sklearn.compose.ColumnTransformer",
+    "sklearn.pipeline.Pipeline",
+    "sklearn.impute.SimpleImputer",
+    "sklearn.preprocessing.StandardScaler",
+    "sklearn.preprocessing.OneHotEncoder",
+    "sklearn.linear_model.LogisticRegression",
+    "sklearn.isotonic.IsotonicRegression",
+    "sklearn.dummy.DummyClassifier",
+    # fairlearn's group thresholds
+    "fairlearn.postprocessing.ThresholdOptimizer",
+    "fairlearn.postprocessing._interpolated_thresholder.InterpolatedThresholder",
+    "fairlearn.postprocessing._threshold_operation.ThresholdOperation",
+)
+
+#: torch layers a stored network may be built from.
+TRUSTED_MODULES = (
+    "torch.nn.Sequential",
+    "torch.nn.ModuleList",
+    "torch.nn.Linear",
+    "torch.nn.Identity",
+    "torch.nn.ReLU",
+    "torch.nn.Tanh",
+    "torch.nn.GELU",
+    "torch.nn.ELU",
+    "fairkit.estimators.adversarial._Adversary",
+)
+
+#: Mapping types kept as such (an ``OrderedDict`` stays one).
+TRUSTED_MAPPINGS = ("builtins.dict", "collections.OrderedDict", "sklearn.utils.Bunch")
+
+#: NumPy scalar types that may appear as values (``OneHotEncoder(dtype=np.float32)``).
+TRUSTED_SCALAR_TYPES = ("numpy.float16", "numpy.float32", "numpy.float64", "numpy.int8",
+                        "numpy.int16", "numpy.int32", "numpy.int64", "numpy.uint8", "numpy.bool_",
+                        "builtins.float", "builtins.int", "builtins.bool", "builtins.str",
+                        "builtins.object")
+
+_NUMERIC_KINDS = "biuf"  # bool, signed, unsigned, float: what safetensors holds
+
+
+class UntrustedState(ValueError):
+    """Stored state names a type outside the trusted lists, or is malformed."""
+
+
+def _resolve(name: str):
+    module, _, attr = name.rpartition(".")
+    obj = importlib.import_module(module)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+class _Table:
+    """A list of trusted names, resolved on first use (importing torch or LightGBM lazily)."""
+
+    def __init__(self, names):
+        self.names = tuple(names)
+        self._by_name = None
+        self._by_class = None
+
+    def _load(self):
+        if self._by_name is None:
+            by_name = {}
+            for n in self.names:
+                try:
+                    by_name[n] = _resolve(n)
+                except (ImportError, AttributeError):  # an optional library absent: not usable
+                    continue
+            self._by_name = by_name
+            self._by_class = {cls: n for n, cls in by_name.items()}
+
+    def name_of(self, cls) -> str | None:
+        self._load()
+        return self._by_class.get(cls)
+
+    def cls_of(self, name) -> Any:
+        self._load()
+        if not isinstance(name, str) or name not in self._by_name:
+            raise UntrustedState(f"{name!r} is not a trusted type")
+        return self._by_name[name]
+
+    def add(self, name: str) -> None:
+        self.names = self.names + (name,)
+        self._by_name = None
+
+
+_OBJECTS = _Table(TRUSTED_TYPES)
+_MODULES = _Table(TRUSTED_MODULES)
+_MAPPINGS = _Table(TRUSTED_MAPPINGS)
+_SCALAR_TYPES = _Table(TRUSTED_SCALAR_TYPES)
+
+
+def trust(name: str) -> None:
+    """Allow objects of the class exported as ``name`` (``"package.module.Class"``) in bundles.
+
+    For a method registered outside fairkit whose estimator holds only data. Writer and reader
+    must both trust it.
+    """
+    _resolve(name)
+    if name not in _OBJECTS.names:
+        _OBJECTS.add(name)
+
+
+# --------------------------------------------------------------------------- encoding state
+
+@dataclass
+class EncodedState:
+    """An object as data: ``tree`` (JSON-able), ``arrays`` (name -> numeric ndarray), ``texts``
+    (member suffix -> text) and ``objects`` (every trusted object met, in order)."""
+
+    tree: Any
+    arrays: dict = field(default_factory=dict)
+    texts: dict = field(default_factory=dict)
+    objects: list = field(default_factory=list)
+
+
+class _Encoder:
+    def __init__(self):
+        self.arrays: dict = {}
+        self.texts: dict = {}
+        self.objects: list = []
+        self.memo: dict = {}  # id -> (ref number, the object, kept alive so ids stay unique)
+
+    def array(self, arr: np.ndarray) -> dict:
+        key = str(len(self.arrays))
+        node = {"key": key}
+        if arr.ndim > 1 and arr.flags.f_contiguous and not arr.flags.c_contiguous:
+            node["order"] = "F"  # BLAS results can depend on the layout: keep it
+        self.arrays[key] = np.ascontiguousarray(arr)
+        return node
+
+    def __call__(self, obj, path: str):
+        if obj is None or type(obj) in (bool, int, str):
+            return obj
+        if type(obj) is float:
+            return obj if math.isfinite(obj) else {"$float": repr(obj)}
+        if type(obj) is list:
+            return [self(v, f"{path}[{i}]") for i, v in enumerate(obj)]
+        for codec in CODECS:
+            if codec.matches(obj):
+                if codec.shared:
+                    seen = self.memo.get(id(obj))
+                    if seen is not None:
+                        return {"$ref": seen[0]}
+                    self.memo[id(obj)] = (len(self.memo), obj)
+                    payload = codec.encode(obj, self, path)
+                    return {codec.tag: payload, "id": self.memo[id(obj)][0]}
+                return {codec.tag: codec.encode(obj, self, path)}
+        raise TypeError(f"cannot store {path} ({type(obj).__module__}.{type(obj).__qualname__}) as "
+                        "data; only plain values, arrays and trusted types (fairkit.safestate."
+                        "TRUSTED_TYPES) go into a bundle")
+
+
+def encode_state(obj, path: str = "model") -> EncodedState:
+    """``obj`` as data.
+
+    Parameters
+    ----------
+    obj : object
+        A fitted estimator, preprocessor, calibrator, or a dict/list of them.
+    path : str
+        How error messages name ``obj``.
+
+    Returns
+    -------
+    EncodedState
+
+    Raises
+    ------
+    TypeError
+        Some part of ``obj`` is not data and not of a trusted type (named by its path).
+    """
+    enc = _Encoder()
+    tree = enc(obj, path)
+    return EncodedState(tree, enc.arrays, enc.texts, enc.objects)
+
+
+# --------------------------------------------------------------------------- decoding state
+
+class _Decoder:
+    def __init__(self, arrays: dict, texts: dict):
+        self.arrays = arrays
+        self.texts = texts
+        self.refs: dict = {}
+        self.objects: list = []
+
+    def array(self, node) -> np.ndarray:
+        if not isinstance(node, dict) or node.get("key") not in self.arrays:
+            raise UntrustedState(f"array reference {node!r:.60} names no stored array")
+        arr = np.array(self.arrays[node["key"]], copy=True)  # writable, owned
+        return np.asfortranarray(arr) if node.get("order") == "F" else arr
+
+    def __call__(self, node):
+        if node is None or type(node) in (bool, int, str, float):
+            return node
+        if type(node) is list:
+            return [self(v) for v in node]
+        if type(node) is not dict:
+            raise UntrustedState(f"unexpected value {node!r:.60}")
+        if "$ref" in node:
+            if node["$ref"] not in self.refs:
+                raise UntrustedState(f"reference {node['$ref']!r:.20} to nothing stored before it")
+            return self.refs[node["$ref"]]
+        tags = [k for k in node if k != "id"]
+        if len(tags) != 1 or tags[0] not in _BY_TAG:
+            raise UntrustedState(f"unknown node {sorted(node)!r:.80}")
+        codec = _BY_TAG[tags[0]]
+        if codec.shared:
+            return codec.decode(node[tags[0]], self, node.get("id"))
+        return codec.decode(node[tags[0]], self, None)
+
+    def register(self, ref, obj):
+        if ref is not None:
+            self.refs[ref] = obj
+        return obj
+
+
+def decode_state(tree, arrays: dict, texts: dict) -> tuple[Any, list]:
+    """Rebuild what :func:`encode_state` stored.
+
+    Parameters
+    ----------
+    tree : JSON value
+    arrays : dict of str to ndarray
+    texts : dict of str to str
+
+    Returns
+    -------
+    obj : object
+    objects : list
+        Every trusted object built, in order.
+
+    Raises
+    ------
+    UntrustedState
+        A type outside the trusted lists, or a malformed tree.
+    """
+    dec = _Decoder(arrays, texts)
+    try:
+        obj = dec(tree)
+    except RecursionError as exc:
+        raise UntrustedState("the stored state is nested too deeply") from exc
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        if isinstance(exc, UntrustedState):
+            raise
+        raise UntrustedState(f"malformed state ({type(exc).__name__}: {exc})"[:300]) from exc
+    return obj, dec.objects
+
+
+# --------------------------------------------------------------------------- the codecs
+
+@dataclass(frozen=True)
+class Codec:
+    """How one kind of value becomes data and back.
+
+    Attributes
+    ----------
+    tag : str
+        The JSON key marking a node of this kind.
+    matches : callable
+        ``matches(obj) -> bool``.
+    encode : callable
+        ``encode(obj, encoder, path) -> JSON payload`` (the encoder encodes nested values and
+        takes arrays and texts).
+    decode : callable
+        ``decode(payload, decoder, ref) -> obj``.
+    shared : bool
+        Objects encoded once and referenced after (identity and cycles kept).
+    """
+
+    tag: str
+    matches: Callable
+    encode: Callable
+    decode: Callable
+    shared: bool = False
+
+
+def _qualname(cls) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _enc_pairs(mapping, enc, path):
+    return [[enc(k, f"{path} key"), enc(v, f"{path}[{k!r}]")] for k, v in mapping.items()]
+
+
+def _dec_mapping(payload, dec, ref):
+    cls = _MAPPINGS.cls_of(payload["type"])
+    out = cls()
+    dec.register(ref, out)
+    for k, v in payload["items"]:
+        out[dec(k)] = dec(v)
+    return out
+
+
+def _enc_mapping(obj, enc, path):
+    name = _MAPPINGS.name_of(type(obj))
+    return {"type": name, "items": _enc_pairs(obj, enc, path)}
+
+
+def _is_mapping(obj) -> bool:
+    return isinstance(obj, dict) and _MAPPINGS.name_of(type(obj)) is not None
+
+
+def _enc_ndarray(arr, enc, path):
+    if arr.dtype.kind in _NUMERIC_KINDS and arr.dtype.byteorder in "=|<" or arr.dtype.kind in "b":
+        return enc.array(arr)
+    if arr.dtype.kind == "O":
+        return {"object": [enc(v, f"{path}[{i}]") for i, v in enumerate(arr.ravel().tolist())],
+                "shape": list(arr.shape)}
+    if arr.dtype.kind == "U":
+        return {"unicode": arr.ravel().tolist(), "shape": list(arr.shape), "dtype": arr.dtype.str}
+    raise TypeError(f"cannot store {path} (array of dtype {arr.dtype}) as data")
+
+
+def _dec_ndarray(payload, dec, ref):
+    if "key" in payload:
+        return dec.array(payload)
+    if "object" in payload:
+        values = [dec(v) for v in payload["object"]]
+        out = np.empty(len(values), dtype=object)
+        out[:] = values
+        return out.reshape(payload["shape"])
+    if "unicode" in payload:
+        dtype = np.dtype(payload["dtype"])
+        if dtype.kind != "U":
+            raise UntrustedState(f"not a text dtype: {payload['dtype']!r:.20}")
+        return np.array(payload["unicode"], dtype=dtype).reshape(payload["shape"])
+    raise UntrustedState("malformed array node")
+
+
+def _enc_scalar(obj, enc, path):
+    dtype = obj.dtype
+    if dtype.kind not in _NUMERIC_KINDS + "U":
+        raise TypeError(f"cannot store {path} (NumPy scalar {dtype}) as data")
+    value = obj.item()
+    return {"dtype": dtype.str, "value": enc(value, path)}
+
+
+def _dec_scalar(payload, dec, ref):
+    dtype = np.dtype(payload["dtype"])
+    if dtype.kind not in _NUMERIC_KINDS + "U":
+        raise UntrustedState(f"not a numeric dtype: {payload['dtype']!r:.20}")
+    return dtype.type(dec(payload["value"]))
+
+
+def _enc_dtype(obj, enc, path):
+    if obj.kind not in _NUMERIC_KINDS + "OU":
+        raise TypeError(f"cannot store {path} (dtype {obj}) as data")
+    return obj.str
+
+
+def _dec_dtype(payload, dec, ref):
+    dtype = np.dtype(str(payload))
+    if dtype.kind not in _NUMERIC_KINDS + "OU" or dtype.fields is not None:
+        raise UntrustedState(f"not a plain dtype: {payload!r:.20}")
+    return dtype
+
+
+def _enc_frame(frame: pd.DataFrame, enc, path):
+    if isinstance(frame.index, pd.MultiIndex) or isinstance(frame.columns, pd.MultiIndex):
+        raise TypeError(f"cannot store {path} (a frame with a MultiIndex) as data")
+    return {"columns": enc(list(frame.columns), f"{path}.columns"),
+            "index": enc(frame.index.to_numpy(), f"{path}.index"), "index_name": enc(frame.index.name, path),
+            "data": [enc(frame.iloc[:, i].to_numpy(), f"{path}[{c!r}]") for i, c in enumerate(frame.columns)]}
+
+
+def _dec_frame(payload, dec, ref):
+    columns = dec(payload["columns"])
+    data = [dec(v) for v in payload["data"]]
+    index = pd.Index(dec(payload["index"]), name=dec(payload["index_name"]))
+    frame = pd.DataFrame({i: d for i, d in enumerate(data)}, index=index)
+    frame.columns = columns
+    return frame
+
+
+def _enc_series(s: pd.Series, enc, path):
+    if isinstance(s.index, pd.MultiIndex):
+        raise TypeError(f"cannot store {path} (a Series with a MultiIndex) as data")
+    return {"values": enc(s.to_numpy(), path), "index": enc(s.index.to_numpy(), f"{path}.index"),
+            "name": enc(s.name, path)}
+
+
+def _dec_series(payload, dec, ref):
+    return pd.Series(dec(payload["values"]), index=pd.Index(dec(payload["index"])), name=dec(payload["name"]))
+
+
+def _is_module(obj) -> bool:
+    import sys
+
+    if "torch" not in sys.modules:  # nothing can be a torch module before torch is imported
+        return False
+    import torch
+
+    return isinstance(obj, torch.nn.Module)
+
+
+def _enc_module(m, enc, path):
+    name = _MODULES.name_of(type(m))
+    if name is None:
+        raise TypeError(f"cannot store {path} (torch module {_qualname(type(m))}) as data")
+    hooks = [k for k, v in vars(m).items() if k.endswith("hooks") and v]
+    if hooks:  # hooks are code
+        raise TypeError(f"cannot store {path}: the module has hooks ({', '.join(hooks)})")
+    params = {k: None if p is None else {"array": enc.array(p.detach().cpu().numpy()),
+                                          "requires_grad": bool(p.requires_grad)}
+              for k, p in m._parameters.items()}
+    buffers = {k: None if b is None else enc.array(b.detach().cpu().numpy()) for k, b in m._buffers.items()}
+    attrs = {k: enc(v, f"{path}.{k}") for k, v in vars(m).items() if not k.startswith("_") and k != "training"}
+    return {"type": name, "training": bool(m.training), "attrs": attrs, "params": params, "buffers": buffers,
+            "non_persistent": sorted(m._non_persistent_buffers_set),
+            "children": {k: enc(c, f"{path}.{k}") for k, c in m._modules.items()}}
+
+
+def _dec_module(payload, dec, ref):
+    import torch
+
+    cls = _MODULES.cls_of(payload["type"])
+    m = cls.__new__(cls)
+    torch.nn.Module.__init__(m)
+    dec.register(ref, m)
+    for k, v in payload["attrs"].items():
+        if not isinstance(k, str) or k.startswith("_"):
+            raise UntrustedState(f"bad module attribute {k!r:.40}")
+        setattr(m, k, dec(v))
+    for k, p in payload["params"].items():
+        m._parameters[str(k)] = None if p is None else torch.nn.Parameter(
+            torch.from_numpy(dec.array(p["array"])), requires_grad=bool(p["requires_grad"]))
+    for k, b in payload["buffers"].items():
+        m._buffers[str(k)] = None if b is None else torch.from_numpy(dec.array(b))
+    m._non_persistent_buffers_set = {str(k) for k in payload["non_persistent"]}
+    for k, c in payload["children"].items():
+        child = dec(c)
+        if child is not None and not isinstance(child, torch.nn.Module):
+            raise UntrustedState(f"module child {k!r:.40} is not a module")
+        m._modules[str(k)] = child
+    m.train(bool(payload["training"]))
+    return m
+
+
+def _is_tensor(obj) -> bool:
+    import sys
+
+    return "torch" in sys.modules and isinstance(obj, sys.modules["torch"].Tensor)
+
+
+def _enc_tensor(t, enc, path):
+    import torch
+
+    if isinstance(t, torch.nn.Parameter):
+        raise TypeError(f"cannot store {path} (a bare torch Parameter) as data")
+    return enc.array(t.detach().cpu().numpy())
+
+
+def _dec_tensor(payload, dec, ref):
+    import torch
+
+    return torch.from_numpy(dec.array(payload))
+
+
+def _is_booster(obj) -> bool:
+    import sys
+
+    return "lightgbm" in sys.modules and isinstance(obj, sys.modules["lightgbm"].Booster)
+
+
+def _enc_booster(b, enc, path):
+    key = f"lightgbm-{len(enc.texts)}.txt"
+    enc.texts[key] = b.model_to_string(num_iteration=-1)
+    return {"text": key}
+
+
+def _dec_booster(payload, dec, ref):
+    import lightgbm as lgb
+
+    text = dec.texts.get(payload.get("text"))
+    if not isinstance(text, str):
+        raise UntrustedState(f"the LightGBM model {payload.get('text')!r:.60} is not in the bundle")
+    if not text.startswith("tree\n"):
+        raise UntrustedState(f"{payload['text']} is not a LightGBM text model")
+    try:
+        return dec.register(ref, lgb.Booster(model_str=text))
+    except lgb.basic.LightGBMError as exc:
+        raise UntrustedState(f"{payload['text']} is not a readable LightGBM model: {exc}"[:300]) from exc
+
+
+def _is_trusted_object(obj) -> bool:
+    return _OBJECTS.name_of(type(obj)) is not None
+
+
+def _enc_object(obj, enc, path):
+    enc.objects.append(obj)
+    state = obj.__getstate__() if hasattr(obj, "__getstate__") else vars(obj)
+    if state is None:
+        state = {}
+    if not isinstance(state, dict):
+        raise TypeError(f"cannot store {path} ({_qualname(type(obj))}): its state is not a dict")
+    return {"type": _OBJECTS.name_of(type(obj)),
+            "state": [[k, enc(v, f"{path}.{k}")] for k, v in state.items()]}
+
+
+def _dec_object(payload, dec, ref):
+    cls = _OBJECTS.cls_of(payload["type"])
+    obj = cls.__new__(cls)
+    dec.register(ref, obj)
+    state = {}
+    for k, v in payload["state"]:
+        if not isinstance(k, str) or k.startswith("__"):
+            raise UntrustedState(f"bad attribute name {k!r:.40} in {payload['type']}")
+        state[k] = dec(v)
+    if hasattr(obj, "__setstate__"):
+        obj.__setstate__(state)
+    else:
+        obj.__dict__.update(state)
+    dec.objects.append(obj)
+    return obj
+
+
+def _dec_float(payload, dec, ref):
+    if payload not in ("nan", "inf", "-inf"):
+        raise UntrustedState(f"not a float: {payload!r:.20}")
+    return float(payload)
+
+
+def _enc_type(obj, enc, path):
+    name = _SCALAR_TYPES.name_of(obj)
+    if name is None:
+        raise TypeError(f"cannot store {path} (the class {_qualname(obj)}) as data")
+    return name
+
+
+#: The one registry: the first codec whose ``matches`` accepts a value encodes it.
+CODECS: tuple = (
+    Codec("$tuple", lambda o: type(o) is tuple, lambda o, e, p: [e(v, f"{p}[{i}]") for i, v in enumerate(o)],
+          lambda v, d, r: tuple(d(x) for x in v)),
+    Codec("$set", lambda o: type(o) in (set, frozenset), lambda o, e, p: [e(v, p) for v in sorted(o, key=repr)],
+          lambda v, d, r: {d(x) for x in v}),
+    Codec("$map", _is_mapping, _enc_mapping, _dec_mapping, shared=True),
+    Codec("$float", lambda o: False, None, _dec_float),  # non-finite floats (written by _Encoder)
+    Codec("$slice", lambda o: type(o) is slice, lambda o, e, p: [e(o.start, p), e(o.stop, p), e(o.step, p)],
+          lambda v, d, r: slice(*(d(x) for x in v))),
+    Codec("$ndarray", lambda o: type(o) is np.ndarray, _enc_ndarray, _dec_ndarray),
+    Codec("$scalar", lambda o: isinstance(o, np.generic), _enc_scalar, _dec_scalar),
+    Codec("$dtype", lambda o: isinstance(o, np.dtype), _enc_dtype, _dec_dtype),
+    Codec("$type", lambda o: isinstance(o, type), _enc_type, lambda v, d, r: _SCALAR_TYPES.cls_of(v)),
+    Codec("$frame", lambda o: type(o) is pd.DataFrame, _enc_frame, _dec_frame),
+    Codec("$series", lambda o: type(o) is pd.Series, _enc_series, _dec_series),
+    Codec("$module", _is_module, _enc_module, _dec_module, shared=True),
+    Codec("$tensor", _is_tensor, _enc_tensor, _dec_tensor),
+    Codec("$lightgbm", _is_booster, _enc_booster, _dec_booster, shared=True),
+    Codec("$object", _is_trusted_object, _enc_object, _dec_object, shared=True),
+)
+_BY_TAG = {c.tag: c for c in CODECS}
+
+
+# --------------------------------------------------------------------------- arrays blob
+
+def arrays_to_bytes(arrays: dict) -> bytes:
+    """The arrays as one safetensors blob (a JSON header and raw little-endian data)."""
+    from safetensors.numpy import save
+
+    return save({k: np.ascontiguousarray(v) for k, v in arrays.items()})
+
+
+def arrays_from_bytes(data: bytes) -> dict:
+    """Read a safetensors blob (raw numbers only: nothing in it can run)."""
+    from safetensors.numpy import load
+
+    try:
+        return load(data)
+    except Exception as exc:  # safetensors raises its own error types for a bad header
+        raise UntrustedState(f"not a safetensors file ({type(exc).__name__}: {exc})"[:300]) from exc
