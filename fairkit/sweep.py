@@ -1,9 +1,10 @@
 """Sweeps: every method x eta x seed, trained once, stored, and laid out as a tidy table.
 
 ``run_sweep`` looks every run up in the :class:`~fairkit.store.ResultStore` first and only trains
-what is missing, spreading the work with joblib (processes locally, or a Dask cluster through
-``joblib.parallel_config(backend="dask")`` when a scheduler address is given). Each finished run
-is written to the store as soon as it arrives, so an interrupted sweep keeps its finished runs.
+what is missing, spreading the work with joblib processes locally, or over a Dask cluster when a
+scheduler address is given (``tcp://`` or ``tls://`` with a :class:`distributed.Security`). Each
+finished run is written to the store as soon as it arrives, so an interrupted sweep, or one whose
+Dask workers all died, keeps its finished runs.
 """
 
 from __future__ import annotations
@@ -11,12 +12,12 @@ from __future__ import annotations
 import os
 import time
 import warnings
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed, parallel_config
+from joblib import Parallel, delayed
 from scipy.special import expit
 
 from .methods import DEFAULT_FAIRNESS, DEFAULT_METHODS, get_method
@@ -26,8 +27,20 @@ from .store import ResultStore, cache_key
 SWEEP_METRICS = OVERALL_METRICS + GAP_METRICS
 
 
+#: Seconds a Dask sweep waits to reach its scheduler, for a first worker, and with no worker left
+#: before it gives up (finished runs are kept).
+DASK_TIMEOUT = 20.0
+
+
 class SweepCancelled(RuntimeError):
     """Raised when a sweep's ``should_stop`` callback asks it to stop; finished runs are kept."""
+
+
+class SchedulerError(RuntimeError):
+    """The Dask scheduler cannot be reached or has no workers; runs finished before are kept.
+
+    The message names the address and what to do; the CLI reports it with exit code 2.
+    """
 
 
 @dataclass(frozen=True)
@@ -237,6 +250,94 @@ def _dask_scheduler(explicit: str | None) -> str | None:
     return explicit or os.environ.get("FAIRKIT_DASK_SCHEDULER") or None
 
 
+def _dask_client(address: str, security, timeout: float):
+    """A client of a scheduler that has at least one worker, or a :class:`SchedulerError`."""
+    from distributed import Client
+
+    try:
+        client = Client(address, security=security, timeout=timeout, set_as_default=False)
+    except TypeError as exc:  # distributed's word for a tls:// address without certificates
+        raise SchedulerError(f"The Dask scheduler at {address} needs TLS certificates ({exc}); give them "
+                             "(--tls-ca-file, --tls-cert, --tls-key, or Dask's distributed.comm.tls "
+                             "configuration; see README).") from exc
+    except (OSError, TimeoutError, ValueError) as exc:
+        tls = " and, for tls://, the certificates (see README)" if address.startswith("tls://") else ""
+        raise SchedulerError(f"Cannot reach the Dask scheduler at {address} within {timeout:g} s ({exc}). "
+                             f"Check the address{tls}, or leave the scheduler out to train on this "
+                             "machine.") from exc
+    try:
+        client.wait_for_workers(1, timeout=timeout)
+    except TimeoutError as exc:
+        client.close()
+        raise SchedulerError(f"The Dask scheduler at {address} has no workers (none joined within {timeout:g} s). "
+                             f"Start some (dask worker {address}) or leave the scheduler out to train on this "
+                             "machine.") from exc
+    return client
+
+
+def _n_workers(client) -> int:
+    try:
+        return len(client.nthreads())
+    except (OSError, TimeoutError):  # the scheduler is gone as well: no workers either
+        return 0
+
+
+def _run_on_dask(client, address: str, tasks: list, split, finish, should_stop, timeout: float) -> None:
+    """Run ``tasks`` on the cluster, ``finish`` each result as it arrives.
+
+    Polls rather than blocking on results: Dask keeps tasks waiting for workers forever, so a
+    cluster whose workers have all gone would hang the sweep. With no worker for ``timeout``
+    seconds this raises :class:`SchedulerError`; finished runs were stored as they arrived.
+    """
+    from distributed import KilledWorker
+
+    data = None
+
+    def submit(batch: list) -> dict:
+        nonlocal data
+        if data is None or data.status != "finished":
+            # One copy of the split on every worker: tasks keep running when one worker is lost.
+            data = client.scatter(split, broadcast=True, hash=False, timeout=timeout)
+        return {client.submit(fit_group, task, data, pure=False): task for task in batch}
+
+    pending = submit(tasks)
+    lost: list = []  # tasks whose copy of the split went with every worker that held it
+    alone_since = None
+    try:
+        while pending or lost:
+            finished = [f for f in list(pending) if f.done()]
+            if not finished:
+                time.sleep(0.25)
+            for future in finished:
+                task = pending.pop(future)
+                if future.status == "cancelled":
+                    lost.append(task)
+                    continue
+                try:
+                    results = future.result()
+                except KilledWorker as exc:
+                    raise SchedulerError(
+                        f"A run died with its Dask worker at {address} several times (out of memory?): {exc}. "
+                        "Give the workers more memory, or train that method on this machine.") from exc
+                for key, row, model in results:
+                    finish(key, row, model)
+            if should_stop is not None and should_stop():
+                raise SweepCancelled("Sweep cancelled.")
+            workers = _n_workers(client) if (pending or lost) else 1
+            if workers and lost:
+                pending.update(submit(lost))
+                lost = []
+            if workers:
+                alone_since = None
+            elif alone_since is None:
+                alone_since = time.monotonic()
+            elif time.monotonic() - alone_since > timeout:
+                raise SchedulerError(f"The Dask scheduler at {address} has had no workers for {timeout:g} s. "
+                                     "Restart the workers and run the sweep again to train the rest.")
+    finally:
+        client.cancel(list(pending))
+
+
 def run_sweep(
     split,
     methods=DEFAULT_METHODS,
@@ -251,6 +352,8 @@ def run_sweep(
     progress=None,
     should_stop=None,
     scheduler: str | None = None,
+    security=None,
+    dask_timeout: float = DASK_TIMEOUT,
     keep_models: bool = True,
     batched: bool = True,
 ) -> SweepResult:
@@ -282,6 +385,13 @@ def run_sweep(
         after storing every finished run.
     scheduler : str, optional
         Dask scheduler address (default ``$FAIRKIT_DASK_SCHEDULER``); runs go to that cluster.
+        ``tls://`` addresses take their certificates from ``security`` or, without it, from
+        Dask's configuration (``distributed.comm.tls``).
+    security : distributed.Security, optional
+        TLS certificates for the scheduler connection.
+    dask_timeout : float
+        Seconds to reach the scheduler, to wait for its first worker, and to go on with no
+        worker at all before giving up with :class:`SchedulerError`.
     keep_models : bool
         Keep fitted models in memory on the result (they are in the store either way).
     batched : bool
@@ -298,6 +408,9 @@ def run_sweep(
     fairkit.methods.RegistryError
         Before anything trains, for an unknown method or definition or an eta out of a
         method's range (see :func:`plan_runs`).
+    SchedulerError
+        The Dask scheduler is unreachable or has (or is left with) no workers; every run
+        finished before is in ``store``.
     """
     t0 = time.perf_counter()
     runs = plan_runs(methods, etas, seeds, fairness=fairness, n_etas=n_etas, params=params)
@@ -328,36 +441,35 @@ def run_sweep(
         if progress is not None:
             progress(done, total)
 
-    if todo:
-        address = _dask_scheduler(scheduler)
-        client = None
-        if address:
-            from distributed import Client
-            client = Client(address, set_as_default=False)
-        ctx = parallel_config(backend="dask", client=client) if client is not None else nullcontext()
+    address = _dask_scheduler(scheduler) if todo else None
+    if address:
+        client = _dask_client(address, security, dask_timeout)
         try:
-            with ctx:
-                tasks = _tasks(todo, batched)
-                if (n_jobs == 1 or len(tasks) == 1) and client is None:
-                    # In-process: no pickling of the split, and cancellation between tasks.
-                    for task in tasks:
-                        if should_stop is not None and should_stop():
-                            raise SweepCancelled(f"Sweep cancelled after {done} of {total} runs.")
-                        for key, row, model in fit_group(task, split):
-                            finish(key, row, model)
-                else:
-                    jobs = Parallel(n_jobs=n_jobs if client is None else -1, return_as="generator_unordered")(
-                        delayed(fit_group)(task, split) for task in tasks
-                    )
-                    for finished in jobs:
-                        for key, row, model in finished:
-                            finish(key, row, model)
-                        if should_stop is not None and should_stop():
-                            # Leaving the generator stops joblib from dispatching the rest.
-                            raise SweepCancelled(f"Sweep cancelled after {done} of {total} runs.")
+            _run_on_dask(client, address, _tasks(todo, batched), split, finish, should_stop, dask_timeout)
+        except (SchedulerError, SweepCancelled) as exc:
+            kept = " (kept in the store)" if store is not None else ""
+            raise type(exc)(f"{exc} {done} of {total} runs had finished{kept}.") from exc
         finally:
-            if client is not None:
-                client.close()
+            client.close()
+    elif todo:
+        tasks = _tasks(todo, batched)
+        if n_jobs == 1 or len(tasks) == 1:
+            # In-process: no pickling of the split, and cancellation between tasks.
+            for task in tasks:
+                if should_stop is not None and should_stop():
+                    raise SweepCancelled(f"Sweep cancelled after {done} of {total} runs.")
+                for key, row, model in fit_group(task, split):
+                    finish(key, row, model)
+        else:
+            jobs = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
+                delayed(fit_group)(task, split) for task in tasks
+            )
+            for finished in jobs:
+                for key, row, model in finished:
+                    finish(key, row, model)
+                if should_stop is not None and should_stop():
+                    # Leaving the generator stops joblib from dispatching the rest.
+                    raise SweepCancelled(f"Sweep cancelled after {done} of {total} runs.")
 
     table = pd.DataFrame([rows[k] for k in dict.fromkeys(keys)])
     lead = ["run_id", "method", "eta", "seed", "fairness", "needs_sensitive_at_predict", "fit_seconds", "cached"]

@@ -1,0 +1,77 @@
+"""Dask sweeps that cannot run end with a message, keep what finished, and TLS clusters work.
+
+Every cluster here is an in-process LocalCluster on 127.0.0.1, closed by its context manager.
+Each test ends well within 60 s (pytest-timeout enforces it).
+"""
+
+import socket
+
+import pandas as pd
+import pytest
+
+from fairkit.store import ResultStore
+from fairkit.sweep import SchedulerError, run_sweep
+
+distributed = pytest.importorskip("distributed")
+
+pytestmark = pytest.mark.timeout(60)
+
+ETAS = [0.0, 1.0]
+#: Short waits: each failure path below waits this long once or twice.
+WAIT = 3.0
+
+
+def _cluster(n_workers, protocol="tcp://", **kw):
+    return distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=False, protocol=protocol,
+                                    host="127.0.0.1", dashboard_address=":0", **kw)
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_unreachable_scheduler_is_named(tiny_split, fast_params):
+    address = f"tcp://127.0.0.1:{_closed_port()}"
+    with pytest.raises(SchedulerError, match="Cannot reach the Dask scheduler at " + address):
+        run_sweep(tiny_split, ["regularized"], ETAS, params=fast_params, scheduler=address, dask_timeout=WAIT)
+
+
+def test_scheduler_without_workers_says_so(tiny_split, fast_params):
+    with _cluster(0) as cluster:
+        with pytest.raises(SchedulerError, match="has no workers"):
+            run_sweep(tiny_split, ["regularized"], ETAS, params=fast_params,
+                      scheduler=cluster.scheduler_address, dask_timeout=WAIT)
+
+
+def test_workers_all_gone_mid_sweep_ends_and_keeps_finished_runs(tiny_split, fast_params, tmp_path):
+    store = ResultStore(tmp_path)
+    with _cluster(1) as cluster:
+        def progress(done, total):
+            if done == 1:  # the first run is stored: now every worker goes
+                cluster.scale(0)
+
+        # Unbatched: one task per run, so runs finish one at a time on the single worker.
+        with pytest.raises(SchedulerError, match=r"no workers for .*1 of 3 runs had finished \(kept in the store\)"):
+            run_sweep(tiny_split, ["regularized"], [0.0, 1.0, 2.0], params=fast_params, store=store,
+                      scheduler=cluster.scheduler_address, dask_timeout=WAIT, progress=progress, batched=False)
+    assert len(store.keys()) == 1
+
+
+def test_tls_cluster_on_localhost(tiny_split, fast_params):
+    pytest.importorskip("cryptography")
+    from distributed.security import Security
+
+    security = Security.temporary()  # a self-signed certificate made for this test
+    local = run_sweep(tiny_split, ["regularized"], ETAS, params=fast_params)
+    with _cluster(1, protocol="tls://", security=security) as cluster:
+        assert cluster.scheduler_address.startswith("tls://127.0.0.1:")
+        remote = run_sweep(tiny_split, ["regularized"], ETAS, params=fast_params,
+                           scheduler=cluster.scheduler_address, security=security, dask_timeout=WAIT)
+        # Without the certificates the scheduler cannot be reached at all.
+        with pytest.raises(SchedulerError, match="needs TLS certificates"):
+            run_sweep(tiny_split, ["regularized"], [3.0], params=fast_params,
+                      scheduler=cluster.scheduler_address, dask_timeout=WAIT)
+    cols = ["run_id", "val_accuracy", "test_accuracy", "test_demographic_parity_difference"]
+    pd.testing.assert_frame_equal(local.results[cols], remote.results[cols])
