@@ -2,12 +2,15 @@
 
 Bad arguments and bad data end with the validation messages and exit code 2, never a traceback.
 A sweep whose ``frontier.png`` could not be written (no browser for kaleido) writes everything
-else, says so in its "Wrote ..." line and exits 3.
+else, says so in its "Wrote ..." line and exits 3. ``score --fail-on-drift`` exits 4 when the
+batch's fairness gaps differ from the recorded ones beyond noise (``fairkit.monitor``); ``audit
+verify`` exits 1 when the audit log fails its check.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 import warnings
@@ -18,6 +21,8 @@ import pandas as pd
 
 #: Exit status of a sweep that wrote its results but not the frontier PNG it was asked for.
 EXIT_NO_PNG = 3
+#: Exit status of ``score --fail-on-drift`` when the batch's fairness drifted (scores still written).
+EXIT_DRIFT = 4
 
 
 class CLIError(Exception):
@@ -140,6 +145,12 @@ def cmd_sweep(args) -> int:
     res = run_sweep(split, methods, etas, seeds, fairness=args.fairness, n_jobs=args.jobs, store=store,
                     progress=progress, scheduler=args.scheduler, n_etas=args.n_etas, keep_models=False)
     bar.close()
+    from .audit import AuditLog, command_line_user, record_sweep
+
+    record_sweep(AuditLog(args.audit), actor=command_line_user(), dataset=spec.name,
+                 data_hash=split.data_hash, methods=methods, etas=res.results["eta"].tolist(),
+                 seeds=seeds, fairness=args.fairness, runs=len(res.results),
+                 cached=int(res.results["cached"].sum()))
     res.results.to_csv(out / "results.csv", index=False)
     # Enough to rebuild the split later (python -m fairkit export --store OUT ...).
     (out / "sweep.json").write_text(json.dumps({
@@ -245,16 +256,38 @@ def cmd_keygen(args) -> int:
 
 
 def cmd_audit(args) -> int:
-    from .audit import AuditLog
+    from . import keys
+    from .audit import AuditLog, recorded_head
+    from .export import BundleIntegrityError, read_bundle_record
 
     path = Path(args.audit) if args.audit else None
     if path is not None and not path.exists():
         raise CLIError(f"No audit log at {path}.")
     log = AuditLog(path)
-    entries = log.entries(kind=args.kind)
-    for e in entries.itertuples():
-        print(f"#{e.id}  {e.ts}  {e.kind:9s}  by {e.actor}  subject {e.subject or '-'}")
-    check = log.verify()
+    if args.action == "list":
+        entries = log.entries(kind=args.kind)
+        for e in entries.itertuples():
+            how = (e.details.get("identity") or {}).get("verified_by", "self-declared")
+            print(f"#{e.id}  {e.ts}  {e.kind:9s}  by {e.actor} ({how})  subject {e.subject or '-'}")
+    for bad in log.unreadable():
+        print(f"#{bad['id']}  cannot be read: {bad['problem']}", file=sys.stderr)
+    try:
+        trusted = keys.load_public_key(args.trust) if args.trust else keys.configured_public_key()
+    except keys.KeyFileError as exc:
+        raise CLIError(str(exc)) from exc
+    anchors = []
+    for bundle in args.bundle or []:
+        try:
+            head = recorded_head(read_bundle_record(bundle)["record"])
+        except BundleIntegrityError as exc:
+            raise CLIError(str(exc)) from exc
+        if head is None:
+            print(f"{Path(bundle).name} records no audit head (exported before heads were recorded).")
+        else:
+            anchors.append(head)
+    check = log.verify(public_key=trusted, anchors=anchors)
+    if anchors and check.ok:
+        print(f"The head recorded in each of the {len(anchors)} bundle(s) is in the log.")
     print(str(check), file=sys.stdout if check.ok else sys.stderr)
     return 0 if check.ok else 1
 
@@ -289,7 +322,15 @@ def cmd_score(args) -> int:
     out["decision"] = (scores >= bundle.threshold).astype(int)
     out.to_csv(args.out, index=False)
     print(f"Wrote {len(out):,} scored rows to {args.out}.")
-    report = drift_report(bundle, frame, scores)
+    report = drift_report(bundle, frame, scores, n_boot=args.drift_n_boot, alpha=args.drift_alpha)
+    from .audit import AuditLog, command_line_user, record_score
+
+    with open(args.csv, "rb") as fh:
+        input_hash = hashlib.file_digest(fh, "sha256").hexdigest()
+    entry = record_score(AuditLog(args.audit), actor=command_line_user(),
+                         manifest_sha256=bundle.manifest_sha256, input_hash=input_hash,
+                         rows=len(frame), drift=report)
+    print(f"Logged as audit entry {entry}.")
     if report is None:
         print("No fairness check: the file lacks the target or the sensitive columns.")
         return 0
@@ -299,11 +340,15 @@ def cmd_score(args) -> int:
     for flag in report["drift"]:
         print(f"  DRIFT: {flag['message']}")
     print(f"Fairness report: {report_path}")
+    if report["drifted"] and args.fail_on_drift:
+        print(f"Fairness drift found: exiting {EXIT_DRIFT} (--fail-on-drift).", file=sys.stderr)
+        return EXIT_DRIFT
     return 0
 
 
 def main(argv=None) -> int:
     from .audit import KINDS as AUDIT_KINDS
+    from .monitor import ALPHA as DRIFT_ALPHA
 
     # Raw text: the version line names a folder, and argparse would wrap a long one.
     parser = argparse.ArgumentParser(prog="python -m fairkit", description="fairkit: fair training and trade-offs",
@@ -339,6 +384,7 @@ def main(argv=None) -> int:
     p.add_argument("--scheduler", help="Dask scheduler address (default $FAIRKIT_DASK_SCHEDULER)")
     p.add_argument("--store", help="results store folder (default OUT/store)")
     p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--audit", help="audit log file (default $FAIRKIT_HOME/audit.sqlite)")
     p.add_argument("--no-png", action="store_true",
                    help=f"skip frontier.png (it needs a Chrome or Chromium; without one a sweep exits {EXIT_NO_PNG})")
     p.set_defaults(func=cmd_sweep)
@@ -362,7 +408,13 @@ def main(argv=None) -> int:
     p.add_argument("--out", required=True, help="folder for fairkit-signing-key.pem and fairkit-public-key.pem")
     p.set_defaults(func=cmd_keygen)
 
-    p = sub.add_parser("audit", help="list the audit log's entries and verify its hash chain (exit 1 if broken)")
+    p = sub.add_parser("audit", help="list the audit log's entries and verify it (exit 1 if it fails)")
+    p.add_argument("action", nargs="?", choices=["list", "verify"], default="list",
+                   help="list the entries and verify (default), or only verify")
+    p.add_argument("--trust", help="Ed25519 public key (PEM): check the signed chain heads with it "
+                                   "(default $FAIRKIT_TRUST_KEY)")
+    p.add_argument("--bundle", action="append",
+                   help="a bundle whose recorded audit head must still be in the log (repeatable)")
     p.add_argument("--audit", help="audit log file (default $FAIRKIT_HOME/audit.sqlite)")
     p.add_argument("--kind", choices=AUDIT_KINDS,
                    help="list only entries of this kind (the whole chain is verified regardless)")
@@ -376,6 +428,13 @@ def main(argv=None) -> int:
                                    "(default $FAIRKIT_TRUST_KEY)")
     p.add_argument("--expected-manifest-sha256", help="the manifest hash recorded at export (audit log, "
                                                       "export's output): refuse any other manifest")
+    p.add_argument("--fail-on-drift", action="store_true",
+                   help=f"exit {EXIT_DRIFT} when a fairness gap drifted (default: report it, exit 0)")
+    p.add_argument("--drift-alpha", type=float, default=DRIFT_ALPHA,
+                   help="family-wise false-alarm rate over the gaps checked (default %(default)s)")
+    p.add_argument("--drift-n-boot", type=int, default=200,
+                   help="bootstrap resamples for the batch's own intervals (default %(default)s)")
+    p.add_argument("--audit", help="audit log file (default $FAIRKIT_HOME/audit.sqlite)")
     p.set_defaults(func=cmd_score)
 
     args = parser.parse_args(argv)

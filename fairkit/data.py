@@ -311,6 +311,7 @@ def _tidy_columns(frame: pd.DataFrame, header: list, *, decimal_comma: bool) -> 
 
 
 def _read_parquet(data: bytes, name: str, limits: Limits) -> pd.DataFrame:
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
@@ -324,11 +325,28 @@ def _read_parquet(data: bytes, name: str, limits: Limits) -> pd.DataFrame:
     if n_rows > limits.max_rows:
         raise DataError(_too_many_rows(name, f"{n_rows:,}", limits.max_rows))
     try:
-        frame = parquet.read(use_pandas_metadata=True).to_pandas()
+        table = parquet.read(use_pandas_metadata=True)
+        frame = table.to_pandas()
     except Exception as exc:
         raise DataError(f"{name} looks like Parquet but could not be read ({exc}). "
                         "Write it again, or export the data as CSV.") from exc
-    return _tidy_columns(frame, [str(c) for c in frame.columns], decimal_comma=False)
+    frame = _tidy_columns(frame, [str(c) for c in frame.columns], decimal_comma=False)
+    # Lists, structs and maps arrive as arrays and dicts, which nothing downstream can group,
+    # hash or encode; as text they can at least be seen, and excluded.
+    nested = [f.name for f in table.schema if pa.types.is_nested(f.type) and f.name in frame.columns]
+    for c in nested:
+        frame[c] = frame[c].map(_cell_text, na_action="ignore").astype(object)
+    if nested:
+        shown = ", ".join(f"'{c}'" for c in nested[:6]) + (" and more" if len(nested) > 6 else "")
+        frame.attrs["notes"].append(f"Read {shown} (lists or records in each cell) as text: exclude "
+                                    "them, or flatten them into plain columns before uploading.")
+    return frame
+
+
+def _cell_text(value) -> str:
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    return str(value)
 
 
 def _read_csv(data: bytes, name: str, limits: Limits) -> pd.DataFrame:
@@ -341,8 +359,10 @@ def _read_csv(data: bytes, name: str, limits: Limits) -> pd.DataFrame:
     try:
         header = next(csv.reader(io.StringIO(sample), delimiter=sep), [])
     except csv.Error as exc:
-        raise DataError(f"{name} is not a readable CSV table ({exc}). "
-                        "Export the data as CSV (UTF-8) or Parquet.") from exc
+        # csv's own wording ("universal-newline mode") speaks to programmers, not to users.
+        raise DataError(f"{name} is not a readable CSV table: its first line cannot be split into "
+                        "fields (a stray carriage return or binary content). If it comes from a "
+                        "spreadsheet or another program, export the data as CSV (UTF-8) or Parquet.") from exc
     if not header:
         return pd.DataFrame()
     try:

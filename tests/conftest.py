@@ -24,6 +24,16 @@ def _one_torch_thread():
     torch.set_num_threads(before)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _fairkit_home(tmp_path_factory):
+    # Sweeps and scores append to the audit log in FAIRKIT_HOME (default ./.fairkit): keep what
+    # tests write out of the working tree. Tests that need their own home set it per test.
+    patch = pytest.MonkeyPatch()
+    patch.setenv("FAIRKIT_HOME", str(tmp_path_factory.mktemp("fairkit_home")))
+    yield
+    patch.undo()
+
+
 def make_biased_frame(n=600, seed=0):
     """A table where the outcome depends on x and, through a proxy, on the group."""
     rng = np.random.default_rng(seed)

@@ -5,7 +5,7 @@ import json
 import pandas as pd
 import pytest
 
-from fairkit.__main__ import main
+from fairkit.__main__ import EXIT_DRIFT, main
 from fairkit.audit import AuditLog, export_entries
 from fairkit.datasets import load_dataset
 from fairkit.export import load_bundle
@@ -53,7 +53,8 @@ def test_export_then_score_with_drift_check(sweep_dir, tmp_path, capsys, monkeyp
     new = tmp_path / "new.csv"
     frame.sample(300, random_state=1).to_csv(new, index=False)
     scored = tmp_path / "scored.csv"
-    assert main(["score", "--bundle", str(bundle), "--csv", str(new), "--out", str(scored)]) == 0
+    assert main(["score", "--bundle", str(bundle), "--csv", str(new), "--out", str(scored),
+                 "--fail-on-drift"]) == 0
     out = pd.read_csv(scored)
     assert {"score", "decision"} <= set(out.columns) and len(out) == 300
     report = json.loads(scored.with_suffix(".fairness.json").read_text())
@@ -64,6 +65,15 @@ def test_export_then_score_with_drift_check(sweep_dir, tmp_path, capsys, monkeyp
     shifted.to_csv(new, index=False)
     assert main(["score", "--bundle", str(bundle), "--csv", str(new), "--out", str(scored)]) == 0
     assert "DRIFT" in capsys.readouterr().out
+    assert main(["score", "--bundle", str(bundle), "--csv", str(new), "--out", str(scored),
+                 "--fail-on-drift"]) == EXIT_DRIFT
+    # Each scoring is logged against the bundle, with the drift found; the bundle's recorded
+    # audit head is still in the log.
+    scores = AuditLog().entries(kind="score")
+    assert list(scores["subject"]) == [b.manifest_sha256] * 3
+    assert [d["drift"]["drifted"] for d in scores["details"]] == [False, True, True]
+    assert main(["audit", "verify", "--bundle", str(bundle)]) == 0
+    assert "head recorded in each of the 1 bundle(s) is in the log" in capsys.readouterr().out
 
 
 def test_score_names_missing_columns(sweep_dir, tmp_path, capsys, monkeypatch):
@@ -96,17 +106,17 @@ def test_bad_arguments_give_messages_not_tracebacks(argv, message, capsys, tmp_p
 def test_audit_command_reports_a_broken_chain(tmp_path, capsys):
     import sqlite3
 
-    from fairkit.audit import record_verdict
-
     path = tmp_path / "audit.sqlite"
     for who in ("a", "b", "c"):
-        record_verdict(AuditLog(path), "comment", actor=who, manifest_sha256="m", text="t")
+        AuditLog(path).append("comment", actor=who, subject="m", text="t")
     assert main(["audit", "--audit", str(path)]) == 0
+    assert main(["audit", "verify", "--audit", str(path)]) == 0
     con = sqlite3.connect(path, isolation_level=None)
     con.execute("DROP TRIGGER events_no_update")
     con.execute("UPDATE events SET actor = 'mallory' WHERE id = 2")
     con.close()
     assert main(["audit", "--audit", str(path)]) == 1
+    assert main(["audit", "verify", "--audit", str(path)]) == 1
     assert "altered at entry 2" in capsys.readouterr().err
     assert main(["audit", "--audit", str(tmp_path / "none.sqlite")]) == 2
 

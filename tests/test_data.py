@@ -414,3 +414,15 @@ def test_csv_reading_stops_at_the_row_limit(monkeypatch):
         read_table(text, limits=Limits(max_rows=100))
     assert seen["nrows"] == 101  # the parser never sees the other 4,899 rows
     assert len(read_table(text, limits=Limits(max_rows=5_000))) == 5_000
+
+
+def test_parquet_lists_and_records_are_read_as_text(tmp_path):
+    path = tmp_path / "nested.parquet"
+    frame = read_table(GOOD.encode())
+    frame["tags"] = [[i, i + 1] for i in range(len(frame))]
+    frame["where"] = [{"city": "Lyon", "zip": i} for i in range(len(frame))]
+    frame.to_parquet(path)
+    back = read_table(path)
+    assert back.loc[1, "tags"] == "[1, 2]" and "Lyon" in back.loc[0, "where"]
+    assert any("'tags', 'where'" in n and "as text" in n for n in read_notes(back))
+    assert not errors(validate(back, SPEC.replace(exclude=["tags", "where"])))

@@ -1,0 +1,101 @@
+"""Drift: a batch's gaps against the recorded ones as two samples, Holm-corrected. Batches from
+the test split's own population raise no alarm in at least 95 of 100 draws; a shifted one does."""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression
+
+from fairkit.datasets import load_dataset
+from fairkit.metrics import fairness_report
+from fairkit.monitor import ALPHA, WATCHED, compare_gaps, drift_report, holm_adjust
+from fairkit.split import split_dataset
+
+BATCH = 2_000
+
+
+@pytest.fixture(scope="module")
+def adult():
+    """One small model on Adult, its recorded test gaps (as a bundle records them), and the
+    validation part as a pool of batches from the same population (not the rows recorded)."""
+    frame, spec = load_dataset("adult")
+    split = split_dataset(frame, spec, seed=0)
+    model = LogisticRegression(max_iter=300).fit(split.train.X, split.train.y)
+    test = fairness_report(split.test.y, model.predict_proba(split.test.X)[:, 1],
+                           split.test.sensitive, n_boot=200)
+    pool = split.validation
+    return SimpleNamespace(spec=spec, split=split, recorded=test.gaps.reset_index().to_dict("records"),
+                           y=pool.y, p=model.predict_proba(pool.X)[:, 1], sensitive=pool.sensitive)
+
+
+def _batch(adult, rng, seed, y=None, p=None):
+    idx = rng.choice(len(adult.y), BATCH, replace=False)
+    labels = adult.y[idx] if y is None else y[idx]
+    scores = adult.p[idx] if p is None else p[idx]
+    return fairness_report(labels, scores, adult.sensitive.iloc[idx].reset_index(drop=True),
+                           n_boot=30, random_state=seed)
+
+
+def test_same_population_batches_raise_no_alarm_in_95_of_100(adult):
+    rng = np.random.default_rng(7)
+    alarms = outside = 0
+    for draw in range(100):
+        gaps = _batch(adult, rng, draw).gaps
+        result = compare_gaps(adult.recorded, gaps)
+        assert result["checked"] == 3 * len(WATCHED)  # sex, race, sex & race
+        alarms += result["drifted"]
+        # The old rule: the batch's point estimate against the recorded interval.
+        outside += any(not (r[f"{m}_low"] <= gaps.loc[r["attribute"], m] <= r[f"{m}_high"])
+                       for r in adult.recorded for m in WATCHED)
+    print(f"alarms {alarms}/100, old rule flagged {outside}/100")
+    assert alarms <= 5, alarms
+    assert outside >= 50, outside  # why the old rule was replaced: most draws flagged something
+
+
+def test_a_shifted_batch_raises_it(adult):
+    rng = np.random.default_rng(8)
+    # Women's favourable outcomes are no longer recorded as such: their labels drift.
+    shifted = np.where(adult.sensitive["sex"].to_numpy() == "Female", 0, adult.y)
+    for draw in range(5):
+        result = compare_gaps(adult.recorded, _batch(adult, rng, draw, y=shifted).gaps)
+        assert result["drifted"]
+        # (No woman is a positive any more, so the opportunity gap is undefined; the calibration
+        # disparity moves.)
+        flagged = {(t["attribute"], t["metric"]): t for t in result["drift"]}
+        assert ("sex", "calibration_disparity") in flagged, list(flagged)
+        t = flagged["sex", "calibration_disparity"]
+        assert t["p_adjusted"] <= ALPHA and "Holm-adjusted" in t["message"]
+    # Selection changed: the model now scores men's applications higher.
+    men = adult.sensitive["sex"].to_numpy() == "Male"
+    boosted = np.where(men, np.minimum(1.0, adult.p * 1.5), adult.p)
+    for draw in range(5):
+        result = compare_gaps(adult.recorded, _batch(adult, rng, draw, p=boosted).gaps)
+        flagged = {(t["attribute"], t["metric"]) for t in result["drift"]}
+        assert ("sex", "demographic_parity_difference") in flagged, flagged
+
+
+def test_holm_adjustment_by_hand():
+    # p sorted: 0.01, 0.02, 0.04, 0.3 -> 4*0.01, 3*0.02, max(2*0.04, 0.06), max(1*0.3, 0.08)
+    adjusted = holm_adjust([0.04, 0.01, 0.3, 0.02])
+    np.testing.assert_allclose(adjusted, [0.08, 0.04, 0.3, 0.06])
+    assert holm_adjust([]).size == 0
+    assert holm_adjust([0.9, 0.9]).max() == 1.0
+
+
+def test_drift_report_on_a_bundle(adult):
+    rng = np.random.default_rng(9)
+    idx = rng.choice(len(adult.y), BATCH, replace=False)
+    frame = adult.split.validation.raw.iloc[idx].reset_index(drop=True).copy()
+    for c in adult.spec.sensitive:
+        frame[c] = adult.sensitive[c].to_numpy()[idx]
+    frame[adult.spec.target] = np.where(adult.y[idx] == 1, adult.spec.positive_label, "<=50K")
+    bundle = SimpleNamespace(spec=adult.spec, threshold=0.5, metrics={"test": {
+        "gaps": adult.recorded, "overall": {"accuracy": 0.85}}})
+    report = drift_report(bundle, frame, adult.p[idx], n_boot=30)
+    assert report["checked"] == 3 * len(WATCHED) and not report["drifted"]
+    assert report["summary"].startswith(f"New batch: {BATCH:,} labelled rows")
+    assert f"0 of {report['checked']}" in report["summary"]
+    assert drift_report(bundle, frame.drop(columns=["sex"]), adult.p[idx]) is None
+    with pytest.raises(ValueError, match="n_boot"):
+        drift_report(bundle, frame, adult.p[idx], n_boot=0)
