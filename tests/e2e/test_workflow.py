@@ -50,6 +50,8 @@ def upload_with_sensitive(page: Page, csv) -> None:
     upload(page, csv)
     choose(page, "Sensitive attributes", "sex")
     page.keyboard.press("Escape")
+    # The favourable outcome of an upload is never guessed: it is chosen.
+    choose(page, "Positive label (the favourable outcome)", "yes")
     expect(table(page, "Group sizes and positive rates by sex")).to_be_visible()
     expect(page.get_by_test_id("stSidebar")).to_contain_text("Ready to train")
     wait_for_app(page)
