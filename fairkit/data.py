@@ -389,7 +389,7 @@ def _read_csv(data: bytes, name: str, limits: Limits) -> pd.DataFrame:
         frame = frame.reset_index(drop=True)
         notes.append("The header has one name fewer than the rows: the first value of each "
                      "row was read as a row name and left out.")
-    frame = _tidy_columns(frame, [h.strip() for h in header], decimal_comma=sep != ",")
+    frame = _tidy_columns(frame, [h.strip() for h in header], decimal_comma=sep == ";")
     frame.attrs["notes"] = notes + frame.attrs["notes"]
     return frame
 
@@ -403,8 +403,9 @@ def read_table(source, *, limits: Limits = DEFAULT_LIMITS) -> pd.DataFrame:
         The table. Parquet is recognised by its magic bytes; anything else is read as CSV with
         the delimiter (comma, semicolon, tab, pipe) and encoding (UTF-8, UTF-8 with BOM,
         UTF-16 with BOM, Windows-1252/Latin-1) detected. ``"?"`` and blank cells are missing
-        values. With a delimiter other than a comma, text columns of numbers written with
-        decimal commas (``35,07``) are read as numbers.
+        values. In a semicolon-separated file (the European spreadsheet export), text
+        columns of numbers written with decimal commas (``35,07``) are read as numbers; with
+        other delimiters a comma may be a thousands separator, so such columns stay text.
     limits : Limits
         ``max_bytes`` is checked before parsing; ``max_rows`` before decoding a Parquet file's
         rows and, for CSV, by reading at most one row past the limit.

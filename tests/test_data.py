@@ -301,8 +301,9 @@ def test_latin1_semicolon_file_with_decimal_commas():
     assert any("revenu" in n and "decimal comma" in n for n in read_notes(frame))
     spec = DatasetSpec(target="décision", positive_label="accepté", sensitive=["sexe"])
     assert "id_like" not in codes(frame, spec)
-    # A comma-separated file keeps quoted "1,5" as text: there the comma may mean anything.
+    # Elsewhere a comma may separate thousands (1,234 in a US export): such columns stay text.
     assert read_table(b'a,b\n"1,5",x\n"2,5",y\n')["a"].dtype != float
+    assert read_table(b"a\tb\n1,234\tx\n2,500\ty\n")["a"].tolist() == ["1,234", "2,500"]
 
 
 def test_favourable_label_is_never_guessed():
