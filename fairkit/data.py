@@ -254,6 +254,11 @@ def _decimal_comma_numbers(values: pd.Series) -> pd.Series | None:
     return numbers.reindex(values.index).astype(float)
 
 
+def _quoted(names, most: int = 6) -> str:
+    """'a', 'b' and more: column names for a message."""
+    return ", ".join(f"'{c}'" for c in names[:most]) + (" and more" if len(names) > most else "")
+
+
 def _fresh_name(base: str, taken: set) -> str:
     name, k = base, 1
     while name in taken:
@@ -302,7 +307,7 @@ def _tidy_columns(frame: pd.DataFrame, header: list, *, decimal_comma: bool) -> 
                 frame[c] = numbers
                 converted.append(str(c))
         if converted:
-            shown = ", ".join(f"'{c}'" for c in converted[:6]) + (" and more" if len(converted) > 6 else "")
+            shown = _quoted(converted)
             notes.append(f"Read {shown} as numbers written with decimal commas (35,07 = 35.07).")
     frame.attrs["header"] = list(header)
     frame.attrs["notes"] = notes
@@ -337,7 +342,7 @@ def _read_parquet(data: bytes, name: str, limits: Limits) -> pd.DataFrame:
     for c in nested:
         frame[c] = frame[c].map(_cell_text, na_action="ignore").astype(object)
     if nested:
-        shown = ", ".join(f"'{c}'" for c in nested[:6]) + (" and more" if len(nested) > 6 else "")
+        shown = _quoted(nested)
         frame.attrs["notes"].append(f"Read {shown} (lists or records in each cell) as text: exclude "
                                     "them, or flatten them into plain columns before uploading.")
     return frame
@@ -713,7 +718,7 @@ def validate(
         problems.append(_p("error", "no_features", None, "No feature columns are left to train on.",
                            "Include at least one column besides the target and sensitive attributes."))
     elif target_ok and feature_cols and not usable_feature_columns(frame, spec):
-        shown = ", ".join(f"'{c}'" for c in feature_cols[:6]) + (" and more" if len(feature_cols) > 6 else "")
+        shown = _quoted(feature_cols)
         problems.append(_p("error", "no_usable_features", None,
                            f"Every feature column is empty or has one value in every row ({shown}): there is nothing to learn from.",
                            "Include columns that vary between rows (remove them from the excluded columns, or add them to the file)."))
