@@ -673,8 +673,8 @@ def recorded_head(record: dict) -> tuple[int, str] | None:
 def check_for_review(log: AuditLog, manifest_sha256: str, bundle, *, trust_key=None) -> dict:
     """Everything that must hold before a verdict on a bundle is recorded.
 
-    The bundle verifies against the manifest hash logged at export (and its signature, when the
-    bundle reader checks one), the log verifies (with ``trust_key``, its signatures too), and
+    The bundle verifies against the manifest hash logged at export (and is signed by
+    ``trust_key`` when one is given or configured), the log verifies (with ``trust_key``, its signatures too), and
     the chain head the bundle's record carries is still in the log.
 
     Parameters
@@ -705,7 +705,9 @@ def check_for_review(log: AuditLog, manifest_sha256: str, bundle, *, trust_key=N
         raise VerdictRefused("No export of this bundle is in the audit log; only logged exports "
                              "are reviewed.")
     try:
-        readable = read_bundle_record(bundle, expected_manifest_sha256=manifest_sha256)
+        # False: no configured key behind the caller's back; the one given (or configured) only.
+        readable = read_bundle_record(bundle, expected_manifest_sha256=manifest_sha256,
+                                      trusted_key=trust_key if trust_key is not None else False)
     except BundleIntegrityError as exc:
         raise VerdictRefused(f"This bundle cannot be trusted: {exc}") from exc
     head = recorded_head(readable["record"])
@@ -713,7 +715,7 @@ def check_for_review(log: AuditLog, manifest_sha256: str, bundle, *, trust_key=N
     if not chain.ok:
         raise VerdictRefused(f"The audit log fails its check, so no verdict can be recorded: "
                              f"{chain}")
-    signature = readable.get("signature_status") or "unsigned"
+    signature = readable["signature_status"]
     return {"bundle": readable, "chain": chain, "checked": {
         "manifest_sha256": manifest_sha256, "bundle_file": Path(str(bundle)).name,
         "bundle_signature": str(signature), "audit_log": str(chain),

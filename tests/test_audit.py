@@ -383,20 +383,22 @@ def bundle(tiny_split, fast_params, tmp_path_factory):
     from fairkit.export import DecisionRecord, export_bundle
     from fairkit.sweep import run_sweep
 
+    folder = tmp_path_factory.mktemp("b")
+    private = write_key_pair(folder / "org.pem", folder / "org.pub")
     res = run_sweep(tiny_split, ["unconstrained"], None, params=fast_params)
     row = res.results.iloc[0].to_dict()
     record = DecisionRecord(purpose="p", rationale="r", decider="Dr. D")
-    return export_bundle(tmp_path_factory.mktemp("b") / "b.zip", model=res.model(row["run_id"]),
-                         split=tiny_split, run=row, record=record, frontier=res.results, n_boot=0)
+    out = export_bundle(folder / "b.zip", model=res.model(row["run_id"]), split=tiny_split,
+                        run=row, record=record, frontier=res.results, n_boot=0, sign_key=private)
+    return {**out, "keys": folder}
 
 
 def test_a_verdict_is_recorded_only_on_a_bundle_that_passes_its_checks(tmp_path, bundle):
     import shutil
     import zipfile
 
-    write_key_pair(tmp_path / "org.pem", tmp_path / "org.pub")
-    private = load_private_key(tmp_path / "org.pem")
-    public = load_public_key(tmp_path / "org.pub")
+    private = load_private_key(bundle["keys"] / "org.pem")
+    public = load_public_key(bundle["keys"] / "org.pub")
     log = AuditLog(tmp_path / "a.sqlite")
     path = shutil.copy(bundle["path"], tmp_path / "b.zip")
     sha = bundle["manifest_sha256"]
@@ -411,6 +413,12 @@ def test_a_verdict_is_recorded_only_on_a_bundle_that_passes_its_checks(tmp_path,
     e = log.entries(kind="signoff").iloc[0]
     assert e["id"] == entry and e["details"]["identity"]["verified_by"] == "https://sso.example.org"
     assert e["details"]["checked"]["bundle_file"] == "b.zip" and e["details"]["signed_by"] == key_id(public)
+    assert e["details"]["checked"]["bundle_signature"].startswith("signed by the trusted key")
+    # A bundle signed by another key than the one trusted is refused.
+    write_key_pair(tmp_path / "other.pem", tmp_path / "other.pub")
+    with pytest.raises(VerdictRefused, match="cannot be trusted"):
+        record_verdict(log, "comment", actor="x", manifest_sha256=sha, bundle=path, text="t",
+                       trust_key=load_public_key(tmp_path / "other.pub"), signing_key=False)
     check = log.verify(public_key=public)
     assert check.ok and check.signed_through == entry and check.heads == 2
     assert list(verdict_entries(log, sha)["verified_by"]) == ["https://sso.example.org"]
