@@ -32,6 +32,7 @@ What loading proves
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as _dt
 import hashlib
 import io
@@ -486,6 +487,12 @@ class BundleRecord:
         """The decision record as Markdown (``decision_record.md``)."""
         return render_record_markdown(self.record)
 
+    def with_audit_head(self, head: tuple) -> "BundleRecord":
+        """A copy whose record carries the audit log's chain head ``(index, hash)``
+        (:func:`fairkit.audit.chain_head`, taken just before the export is logged)."""
+        record = {**self.record, "audit_head": {"index": int(head[0]), "hash": str(head[1])}}
+        return dataclasses.replace(self, record=record)
+
 
 def build_record(
     *,
@@ -606,12 +613,11 @@ def build_record(
            "rationale": record.rationale, "decider": record.decider,
            "fairness_definition": record.fairness_definition, "fairness_rationale": record.fairness_rationale,
            "created": record.created, "content": _jsonable(content)}
-    if audit_head is not None:
-        rec["audit_head"] = {"index": int(audit_head[0]), "hash": str(audit_head[1])}
     # The manifest's copy of the decision fields is the record's, value for value.
     decision = {f: rec["content"]["selected"][f] for f in DECISION_FIELDS}
-    return BundleRecord(record=rec, decision=decision, state=state,
-                        spec=spec, frontier=frontier, model=model, X_check=split.test.X)
+    built = BundleRecord(record=rec, decision=decision, state=state, spec=spec, frontier=frontier, model=model,
+                         X_check=split.test.X)
+    return built if audit_head is None else built.with_audit_head(audit_head)
 
 
 def write_bundle(path, built: BundleRecord, *, sign_key=None) -> dict:

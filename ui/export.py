@@ -119,8 +119,7 @@ def sensitive_uses(run_id: str, load_model, split, calibration: str) -> list[str
 
 
 def build(*, model, split, row: dict, results: pd.DataFrame, settings, record: DecisionRecord,
-          unfairness: str, performance: str, threshold: float, calibration: str,
-          audit_head=None) -> BundleRecord:
+          unfairness: str, performance: str, threshold: float, calibration: str) -> BundleRecord:
     """:func:`fairkit.export.build_record` with the sweep's frontier (on the chosen axes) and
     its settings; nothing is written."""
     frontier = pareto_front(results, unfairness=unfairness, performance=performance, by="method")
@@ -128,16 +127,20 @@ def build(*, model, split, row: dict, results: pd.DataFrame, settings, record: D
              "etas": {m: list(g) for m, g in settings.etas}, "seeds": list(settings.seeds)}
     return build_record(model=model, split=split, run=row, record=record, frontier=frontier, sweep=sweep,
                         calibrator=fit_calibrator(calibration, model, split), threshold=threshold,
-                        n_boot=N_BOOT, audit_head=audit_head)
+                        n_boot=N_BOOT)
 
 
-def preview_markdown(**kwargs) -> str:
-    """The decision record the export would write, rendered (escaped) without writing a bundle."""
-    return record_markdown(build(**kwargs).record)
+def preview(**kwargs) -> tuple[BundleRecord, str]:
+    """The record the export would write and its Markdown (escaped), without writing a bundle.
+    Keyword arguments as :func:`build`."""
+    built = build(**kwargs)
+    return built, record_markdown(built.record)
 
 
-def export(*, dataset: str, unfairness: str, performance: str, row: dict, **kwargs) -> dict:
-    """Build, sign (when a key is configured), write the bundle under :func:`exports_dir`, log it.
+def export(*, dataset: str, unfairness: str, performance: str, row: dict, built: BundleRecord | None = None,
+           **kwargs) -> dict:
+    """Build (or take the previewed ``built``), sign when a key is configured, write the bundle
+    under :func:`exports_dir` and log it. Other keyword arguments as :func:`build`.
 
     Returns
     -------
@@ -148,7 +151,10 @@ def export(*, dataset: str, unfairness: str, performance: str, row: dict, **kwar
     """
     key = signing_key()
     log = AuditLog()
-    built = build(row=row, unfairness=unfairness, performance=performance, audit_head=chain_head(log), **kwargs)
+    if built is None:
+        built = build(row=row, unfairness=unfairness, performance=performance, **kwargs)
+    # What was previewed is what ships; only the log's head is taken now.
+    built = built.with_audit_head(chain_head(log))
     name = bundle_file_name(dataset, row)
     out = write_bundle(exports_dir() / name, built, sign_key=key or False)
     entry = record_export(log, bundle_path=out["path"], manifest_sha256=out["manifest_sha256"],

@@ -13,7 +13,7 @@ from ui import tradeoffs as ut
 from ui.display import md
 
 EXPORT = "fk.export"      # the last export of this session (see ui.export.export)
-PREVIEW = "fk.export_preview"  # (fingerprint of the answers, Markdown)
+PREVIEW = "fk.export_preview"  # (fingerprint of the answers, Markdown, the built record)
 
 st.title("Export")
 st.caption("Write the selected model to a bundle: the fitted model and preprocessing, metrics by "
@@ -91,10 +91,13 @@ if preview or go:
     record = DecisionRecord(**answers)
 if preview:
     with st.spinner("Building the decision record..."):
-        st.session_state[PREVIEW] = (fingerprint, ue.preview_markdown(record=record, **build))
+        built, markdown = ue.preview(record=record, **build)
+        st.session_state[PREVIEW] = (fingerprint, markdown, built)
 if go:
+    kept = st.session_state.get(PREVIEW)
+    previewed = kept[2] if kept is not None and kept[0] == fingerprint else None
     with st.spinner("Writing the bundle..."):
-        st.session_state[EXPORT] = ue.export(dataset=cur.name, record=record, **build)
+        st.session_state[EXPORT] = ue.export(dataset=cur.name, record=record, built=previewed, **build)
 
 done = st.session_state.get(EXPORT)
 if done is not None and done["run_id"] == row["run_id"]:

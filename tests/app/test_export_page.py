@@ -69,7 +69,10 @@ def test_export_writes_logs_and_records_the_decision(trained, fast_env):
     assert not (fast_env / "exports").exists() or not list((fast_env / "exports").iterdir())
     assert AuditLog().entries(kind="export").empty  # a preview is neither saved nor logged
 
-    at.button(key="export.go").click().run()
+    with pytest.MonkeyPatch.context() as mp:
+        # What was previewed is what ships: the export writes the previewed record, built once.
+        mp.setattr(ue, "build", lambda **kw: (_ for _ in ()).throw(AssertionError("rebuilt the record")))
+        at.button(key="export.go").click().run()
     assert not at.exception, at.exception
     assert any("Exported and logged" in s for s in texts(at.success))
     saved = list((fast_env / "exports").glob("*.zip"))
