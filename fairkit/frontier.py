@@ -24,6 +24,59 @@ PERFORMANCE_AXES = {
     "roc_auc": "ROC AUC",
 }
 
+#: A model selecting at most this share of validation rows, or at least 1 minus it, decides
+#: (almost) the same for everyone: its small gaps say nothing about fair treatment, so it is
+#: flagged ``constant`` and kept off the frontier.
+ONE_DECISION_SHARE = 0.01
+
+
+def decides_alike(selection_rate) -> np.ndarray:
+    """Which selection rates belong to a constant or near-constant model (see ``ONE_DECISION_SHARE``).
+
+    A missing rate (NaN) is not flagged.
+    """
+    rate = np.asarray(selection_rate, dtype=float)
+    return (rate <= ONE_DECISION_SHARE) | (rate >= 1.0 - ONE_DECISION_SHARE)
+
+
+def constant_mask(results: pd.DataFrame) -> np.ndarray:
+    """The ``constant`` flag of each run of a sweep table.
+
+    The table's own ``constant`` column when it has one (:func:`fairkit.sweep.run_sweep` adds
+    it), else derived from ``val_selection_rate``; all False for tables with neither (runs of
+    other libraries, or stored before the selection rate was recorded).
+    """
+    if "constant" in results:
+        return results["constant"].fillna(False).to_numpy(dtype=bool)
+    if "val_selection_rate" in results:
+        return decides_alike(results["val_selection_rate"])
+    return np.zeros(len(results), dtype=bool)
+
+
+def constant_note(selection_rate: float) -> str | None:
+    """The ``warnings`` cell's note for a constant model's validation selection rate, else None."""
+    if not decides_alike(selection_rate):
+        return None
+    decision, share = ("positive", selection_rate) if selection_rate >= 0.5 else ("negative", 1.0 - selection_rate)
+    return (f"constant model: {share:.1%} of validation rows get the {decision} decision; "
+            "its gaps are small because it tells nobody apart (kept off the frontier)")
+
+
+def largest_step(unfairness, *, from_parity: bool = True) -> float:
+    """The largest difference between neighbouring unfairness values, sorted.
+
+    This is the widest jump a slider along the frontier makes. With ``from_parity`` the
+    values start at 0 (parity), so a frontier that stops far from parity has a large step
+    there. NaN when there is no finite value.
+    """
+    u = np.asarray(unfairness, dtype=float)
+    u = np.sort(u[np.isfinite(u)])
+    if len(u) == 0:
+        return float("nan")
+    if from_parity:
+        u = np.concatenate([[0.0], u])
+    return float(np.max(np.diff(u))) if len(u) > 1 else 0.0
+
 
 def metric_column(results: pd.DataFrame, split: str, metric: str) -> pd.Series:
     """A metric of one split from a sweep table (``val_<metric>`` / ``test_<metric>``).
@@ -63,6 +116,7 @@ def pareto_front(
     performance: str = "accuracy",
     choose_on: str = "val",
     by: str | None = None,
+    exclude_constant: bool = True,
 ) -> pd.DataFrame:
     """The Pareto-optimal runs of a sweep table.
 
@@ -78,6 +132,10 @@ def pareto_front(
         Which split decides dominance. Keep "val" for honest reporting.
     by : str, optional
         Compute one front per value of this column (for example ``"method"``).
+    exclude_constant : bool
+        Leave out constant and near-constant models (:func:`constant_mask`): their gaps are
+        about zero because they tell nobody apart, which would put a useless model at the
+        fair end of every front.
 
     Returns
     -------
@@ -85,6 +143,8 @@ def pareto_front(
         The front's rows, sorted by unfairness, with added ``unfairness_val``, ``unfairness_test``,
         ``performance_val``, ``performance_test`` columns.
     """
+    if exclude_constant:
+        results = results[~constant_mask(results)]
     if results.empty:
         return results.assign(unfairness_val=[], unfairness_test=[], performance_val=[], performance_test=[])
     table = results.assign(

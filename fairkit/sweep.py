@@ -5,10 +5,18 @@ what is missing, spreading the work with joblib processes locally, or over a Das
 scheduler address is given (``tcp://`` or ``tls://`` with a :class:`distributed.Security`). Each
 finished run is written to the store as soon as it arrives, so an interrupted sweep, or one whose
 Dask workers all died, keeps its finished runs.
+
+With ``adaptive=True`` the sweep starts from each method's grid and then places new etas where
+neighbouring models' validation unfairness is further apart than a target spacing
+(:func:`place_etas`), round after round, until the spacing holds or a run budget is spent. With
+a ``tolerance`` it brackets that validation gap instead; :func:`sweep_to_tolerance` then picks
+the most accurate model within it and reports it on test. Constant and near-constant models
+(:func:`fairkit.frontier.decides_alike`) are flagged in the table and kept off the front.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import time
 import warnings
@@ -20,11 +28,36 @@ import pandas as pd
 from joblib import Parallel, delayed
 from scipy.special import expit
 
-from .methods import DEFAULT_FAIRNESS, DEFAULT_METHODS, get_method
-from .metrics import GAP_METRICS, OVERALL_METRICS, summary_metrics
+from .frontier import constant_mask, constant_note, metric_column, pareto_front, select
+from .methods import DEFAULT_FAIRNESS, DEFAULT_METHODS, get_definition, get_method
+from .metrics import GAP_METRICS, OVERALL_METRICS, fairness_report, summary_metrics
 from .store import ResultStore, cache_key
 
 SWEEP_METRICS = OVERALL_METRICS + GAP_METRICS
+
+#: Target spacing of adaptive eta placement: neighbouring models of a method (sorted by
+#: validation unfairness, from parity up to its unconstrained gap) differ by at most this much.
+DEFAULT_SPACING = 0.02
+#: Refinement runs each method and seed may add beyond its grid, as a multiple of the grid size
+#: (``n_etas``), when ``run_sweep(budget=None)``.
+BUDGET_PER_GRID_POINT = 4
+# An eta interval narrower than this (relative width on a log scale, a share of the range on a
+# linear one) is not split again: its two ends train nearly the same model, so a jump between
+# them is a cliff of the method, not a hole of the grid, and more etas there would only spend
+# the budget.
+MIN_ETA_STEP = 0.02
+# A batchable method trains a round's etas as one stacked fit, whose time grows slowly with
+# their number, so a round is what costs: it gets BRACKET_POINTS etas between a usable model and
+# a constant neighbour or across a tolerance bracket (where the cliff or the crossing lies is
+# unknown), and FILL_FACTOR times the etas a hole needs if the unfairness were even in eta (it
+# is not). A method that fits one eta at a time pays per eta: it bisects, and fills exactly.
+BRACKET_POINTS = 6
+FILL_FACTOR = 1.5
+# Most etas one interval gets in one round.
+MAX_POINTS_PER_INTERVAL = 12
+# An unbounded method whose largest eta is still usable and far from parity (or above the
+# tolerance) tries etas 2, 4, 8 times larger.
+EXTEND_FACTORS = (2.0, 4.0, 8.0)
 
 
 #: Seconds a Dask sweep waits to reach its scheduler, for a first worker, and with no worker left
@@ -78,6 +111,7 @@ class SweepResult:
     store: ResultStore | None = None
     models: dict = field(default_factory=dict, repr=False)
     wall_seconds: float = 0.0
+    rounds: int = 1
 
     def model(self, run_id: str):
         """The fitted estimator of a run (from memory, or loaded from the store)."""
@@ -246,6 +280,225 @@ def _tasks(todo: list, batched: bool) -> list:
     return tasks
 
 
+def _interior(lo: float, hi: float, k: int, log: bool) -> list[float]:
+    """``k`` etas strictly between ``lo`` and ``hi``, evenly spaced (geometrically when ``log``)."""
+    pts = np.geomspace(lo, hi, k + 2)[1:-1] if log and lo > 0 else np.linspace(lo, hi, k + 2)[1:-1]
+    # Rounded like the registry's grids, so refined etas read well and their cache keys repeat.
+    return [float(f"{v:.4g}") for v in pts]
+
+
+def _width(lo: float, hi: float, method) -> float:
+    """An eta interval's width in units of ``MIN_ETA_STEP``: relative on a log scale, else a share
+    of the range (of its smallest positive grid value for a log scale starting at 0)."""
+    lo, hi = sorted((lo, hi))
+    if method.eta_scale == "log" and lo > 0:
+        return math.log(hi / lo) / math.log1p(MIN_ETA_STEP)
+    scale = method.eta_range[0] if method.eta_scale == "log" else method.eta_range[1]
+    return (hi - lo) / (MIN_ETA_STEP * scale) if scale > 0 else math.inf
+
+
+def _resolved(lo: float, hi: float, method) -> bool:
+    """Whether the eta interval is too narrow to split (see ``MIN_ETA_STEP``)."""
+    return _width(lo, hi, method) < 1.0
+
+
+def _back_off(usable: float, constant: float, k: int, method) -> list[float]:
+    """Up to ``k`` etas from a usable model's eta towards a constant model's, 1/2**k ... 1/2 of the way.
+
+    One eta is the (geometric) midpoint: a bisection. More reach the cliff at a finer
+    resolution near the usable end, where a model that still tells people apart lies, in the
+    same round (a galloping search); none closer than ``MIN_ETA_STEP`` to the usable end.
+    """
+    k = max(1, min(k, int(math.log2(max(_width(usable, constant, method), 1.0)))))
+    fractions = 0.5 ** np.arange(k, 0, -1)
+    if method.eta_scale == "log" and min(usable, constant) > 0:
+        pts = np.exp(np.log(usable) + fractions * (np.log(constant) - np.log(usable)))
+    else:
+        pts = usable + fractions * (constant - usable)
+    return [float(f"{v:.4g}") for v in pts]
+
+
+def _extension(method, top: float, below: float) -> list[float]:
+    """Etas beyond ``top``, the largest tried (``below`` is the next smaller one)."""
+    n = len(EXTEND_FACTORS)
+    if method.eta_bounded:
+        bound = float(method.eta_range[1])
+        return [] if top >= bound else _interior(top, bound, n - 1, False) + [bound]
+    if method.eta_scale == "log" and top > 0:
+        return [float(f"{top * f:.4g}") for f in EXTEND_FACTORS]
+    step = top - below if top > below else (method.eta_range[1] or 1.0)
+    return [float(f"{top + j * step:.4g}") for j in range(1, n + 1)]
+
+
+def place_etas(method, etas, unfairness, constant, *, spacing: float | None = DEFAULT_SPACING,
+               tolerance: float | None = None, precision: float | None = None,
+               limit: int | None = None) -> list[float]:
+    """The etas one refinement round adds to a method's trained etas (one seed).
+
+    A model is usable unless it is flagged constant or its unfairness is missing. Sorted by
+    validation unfairness, from parity (0) up to the gap of the smallest eta's model (the
+    unconstrained one when the grid starts at 0), the usable models leave holes wider than
+    ``spacing``. An interval between neighbouring etas whose two usable models span such a hole
+    gets ``ceil(difference / spacing) - 1`` new etas (``FILL_FACTOR`` times as many for a
+    batchable method), evenly spaced: geometrically for a log-scaled method, so a single new
+    eta is the geometric midpoint, arithmetically from 0 and for linear methods. An interval
+    between a usable model still further than ``spacing`` from parity and a constant model is
+    bisected, backing off from the constant end; a batchable method gets ``BRACKET_POINTS``
+    etas there instead of one, 1/2**k ... 1/2 of the way from the usable end (``_back_off``).
+    When the largest eta is still usable and far from parity, etas
+    beyond it are tried (up to a bounded method's limit).
+
+    With ``tolerance``, every interval whose ends lie on either side of it (one usable above
+    it, the other within it or constant) is bisected the same way, until a usable model lies
+    within ``precision`` below the tolerance.
+
+    No interval narrower than ``MIN_ETA_STEP`` is split: there a jump is a cliff of the
+    method, and the round leaves it.
+
+    Parameters
+    ----------
+    method : fairkit.methods.Method
+        Gives the eta scale (log or linear), the range and whether it is bounded.
+    etas, unfairness, constant : array-like
+        One method and seed's trained etas, their validation unfairness and constant flags.
+    spacing : float or None
+        Target spacing; None places no etas for spacing (tolerance only).
+    tolerance : float, optional
+        Validation unfairness to bracket.
+    precision : float, optional
+        How close below ``tolerance`` a usable model ends the bracketing (default a quarter of
+        ``spacing``, or of ``DEFAULT_SPACING`` when ``spacing`` is None).
+    limit : int, optional
+        Most etas to return; tolerance brackets come first, then the widest holes.
+
+    Returns
+    -------
+    list of float
+        New etas, sorted, none of them in ``etas``; empty when the spacing (and the tolerance
+        bracket) holds or nothing can be split further.
+    """
+    e = np.asarray(etas, dtype=float)
+    order = np.argsort(e, kind="stable")
+    e = e[order]
+    u = np.asarray(unfairness, dtype=float)[order]
+    c = np.asarray(constant, dtype=bool)[order] | ~np.isfinite(u)
+    log = method.eta_scale == "log"
+    bracket, fill = (BRACKET_POINTS, FILL_FACTOR) if method.batchable else (1, 1)
+    wanted = []  # (priority, the etas one interval gets)
+
+    def split_interval(i, k, priority):
+        if not _resolved(e[i], e[i + 1], method):
+            wanted.append((priority, _interior(e[i], e[i + 1], min(k, MAX_POINTS_PER_INTERVAL), log)))
+
+    def extend():
+        return _extension(method, e[-1], e[-2] if len(e) > 1 else 0.0)
+
+    if spacing is not None and spacing > 0 and len(e):
+        # The frontier runs from parity up to the least constrained model's gap; a model less
+        # fair than that (noise, on small data) leaves no hole worth training for.
+        top = u[0] if not c[0] else np.max(u[~c], initial=0.0)
+        levels = np.concatenate([[0.0], np.sort(u[~c & (u <= top)])])
+        holes = [(a, b) for a, b in zip(levels[:-1], levels[1:]) if b - a > spacing]
+
+        def spans_hole(lo_u, hi_u):
+            return any(lo_u < b and hi_u > a for a, b in holes)
+
+        for i in range(len(e) - 1):
+            if not c[i] and not c[i + 1]:
+                lo_u, hi_u = sorted((u[i], u[i + 1]))
+                if spans_hole(lo_u, hi_u):
+                    split_interval(i, math.ceil(fill * (hi_u - lo_u) / spacing) - 1, hi_u - lo_u)
+            elif c[i] != c[i + 1]:
+                g = u[i + 1] if c[i] else u[i]
+                if g > spacing and spans_hole(0.0, g) and not _resolved(e[i], e[i + 1], method):
+                    ends = (e[i + 1], e[i]) if c[i] else (e[i], e[i + 1])
+                    wanted.append((g, _back_off(*ends, bracket, method)))
+        if not c[-1] and u[-1] > spacing and holes and holes[0][0] == 0.0:
+            wanted.append((u[-1], extend()))
+
+    if tolerance is not None and len(e):
+        within = u[~c & (u <= tolerance)]
+        if precision is None:
+            precision = (spacing or DEFAULT_SPACING) / 4
+        if not len(within) or within.max() < tolerance - precision:
+            above = ~c & (u > tolerance)
+            crossings = [i for i in range(len(e) - 1) if above[i] != above[i + 1]]
+            for i in crossings:
+                split_interval(i, bracket, math.inf)
+            if not crossings and above[-1]:
+                wanted.append((math.inf, extend()))
+
+    known = set(e.tolist())
+    out: list[float] = []
+    for _, points in sorted(wanted, key=lambda w: -w[0]):
+        for v in points:
+            if v not in known and (limit is None or len(out) < limit):
+                known.add(v)
+                out.append(v)
+    return sorted(method.check_etas(out))
+
+
+# run_sweep's arguments a refined sweep sets per round rather than passing through.
+_REFINE_ARGS = ("split", "methods", "etas", "seeds", "n_etas", "progress", "adaptive", "spacing", "budget",
+                "tolerance", "unfairness")
+
+
+def _refined_sweep(split, methods, etas, seeds, options: dict, *, progress, n_etas: int, adaptive: bool,
+                   spacing: float, budget, tolerance, unfairness: str) -> SweepResult:
+    """The grid, then rounds of :func:`place_etas` per method and seed, each a plain sweep."""
+    t0 = time.perf_counter()
+    budget = BUDGET_PER_GRID_POINT * n_etas if budget is None else int(budget)
+    tables, models, base = [], {}, 0
+
+    def sweep(round_methods, round_etas, round_seeds):
+        nonlocal base
+        offset = base
+
+        def forward(done, total):
+            if progress is not None:
+                progress(offset + done, offset + total)
+
+        res = run_sweep(split, round_methods, round_etas, round_seeds, n_etas=n_etas, progress=forward, **options)
+        tables.append(res.results)
+        models.update(res.models)
+        base += len(res.results)
+
+    sweep(methods, etas, seeds)
+    spent: dict = {}
+    rounds = 1
+    while True:
+        table = pd.concat(tables, ignore_index=True).drop_duplicates("run_id")
+        new: dict = {}  # seed -> method -> etas
+        for (method, seed), runs in table.groupby(["method", "seed"], sort=False):
+            m = get_method(method)
+            left = budget - spent.get((method, seed), 0)
+            if not m.sweeps_eta or left <= 0:
+                continue
+            add = place_etas(m, runs["eta"], metric_column(runs, "val", unfairness), runs["constant"],
+                             spacing=spacing if adaptive else None, tolerance=tolerance,
+                             precision=spacing / 4, limit=left)
+            if add:
+                spent[(method, seed)] = spent.get((method, seed), 0) + len(add)
+                new.setdefault(int(seed), {})[method] = add
+        if not new:
+            break
+        rounds += 1
+        for seed, per_method in new.items():
+            sweep(list(per_method), per_method, [seed])
+    return SweepResult(results=table.reset_index(drop=True), store=options.get("store"), models=models,
+                       wall_seconds=time.perf_counter() - t0, rounds=rounds)
+
+
+def _flag_constant(table: pd.DataFrame) -> pd.DataFrame:
+    """A sweep table with its ``constant`` column and each constant model's note in ``warnings``."""
+    if "val_selection_rate" not in table:
+        return table.assign(constant=False)
+    flagged = constant_mask(table.drop(columns="constant", errors="ignore"))
+    notes = [constant_note(r) if f else None for r, f in zip(table["val_selection_rate"], flagged)]
+    warned = table["warnings"].fillna("") if "warnings" in table else [""] * len(table)
+    return table.assign(constant=flagged, warnings=["; ".join(filter(None, [w, n])) for w, n in zip(warned, notes)])
+
+
 def _dask_scheduler(explicit: str | None) -> str | None:
     return explicit or os.environ.get("FAIRKIT_DASK_SCHEDULER") or None
 
@@ -356,6 +609,11 @@ def run_sweep(
     dask_timeout: float = DASK_TIMEOUT,
     keep_models: bool = True,
     batched: bool = True,
+    adaptive: bool = False,
+    spacing: float = DEFAULT_SPACING,
+    budget: int | None = None,
+    tolerance: float | None = None,
+    unfairness: str | None = None,
 ) -> SweepResult:
     """Train and evaluate every method x eta x seed, reusing stored runs.
 
@@ -398,10 +656,30 @@ def run_sweep(
         Train the etas of one seed of a batchable method (``Method.batchable``) together
         (:func:`fairkit.estimators.batched.fit_eta_batch`): same results within floating-point
         tolerance, several times faster with mini-batches (see benchmarks/).
+    adaptive : bool
+        After the grid, place new etas where neighbouring models of a method and seed differ by
+        more than ``spacing`` in validation unfairness, and back off from constant models
+        (:func:`place_etas`); round after round, each round's new etas trained together like
+        the grid's, until the spacing holds, no interval can be split further or ``budget``
+        is spent. Refined runs are stored like any other, so a rerun trains nothing.
+    spacing : float
+        Target spacing of the adaptive placement (validation unfairness).
+    budget : int, optional
+        Most runs the refinement adds per method and seed (default
+        ``BUDGET_PER_GRID_POINT * n_etas``).
+    tolerance : float, optional
+        Also train, by bisection on eta, the models that bracket this validation unfairness
+        (see :func:`sweep_to_tolerance`, which then picks and reports the model).
+    unfairness : str, optional
+        The unfairness axis the refinement reads (a key of
+        :data:`fairkit.frontier.UNFAIRNESS_AXES`); default the gap metric of ``fairness``.
 
     Returns
     -------
     SweepResult
+        Its ``results`` have a ``constant`` column: True for a model that gives (almost) every
+        validation row the same decision (:func:`fairkit.frontier.decides_alike`), with a note
+        in ``warnings``; ``rounds`` counts the training rounds (1 without refinement).
 
     Raises
     ------
@@ -412,6 +690,12 @@ def run_sweep(
         The Dask scheduler is unreachable or has (or is left with) no workers; every run
         finished before is in ``store``.
     """
+    if adaptive or tolerance is not None:
+        # Each round is a plain sweep of its runs with this call's other arguments.
+        options = {k: v for k, v in locals().items() if k not in _REFINE_ARGS}
+        return _refined_sweep(split, methods, etas, seeds, options, progress=progress, n_etas=n_etas,
+                              adaptive=adaptive, spacing=spacing, budget=budget, tolerance=tolerance,
+                              unfairness=unfairness or get_definition(fairness).gap_metric)
     t0 = time.perf_counter()
     runs = plan_runs(methods, etas, seeds, fairness=fairness, n_etas=n_etas, params=params)
     keys = [r.key(split) for r in runs]
@@ -471,7 +755,7 @@ def run_sweep(
                     # Leaving the generator stops joblib from dispatching the rest.
                     raise SweepCancelled(f"Sweep cancelled after {done} of {total} runs.")
 
-    table = pd.DataFrame([rows[k] for k in dict.fromkeys(keys)])
+    table = _flag_constant(pd.DataFrame([rows[k] for k in dict.fromkeys(keys)]))
     lead = ["run_id", "method", "eta", "seed", "fairness", "needs_sensitive_at_predict", "fit_seconds", "cached"]
     table = table[[c for c in lead if c in table] + [c for c in table if c not in lead]]
     return SweepResult(results=table, store=store, models=models, wall_seconds=time.perf_counter() - t0)
@@ -504,3 +788,83 @@ def estimate_seconds(split, methods, etas=None, seeds=(0,), *, store: ResultStor
     todo = [by_key[k] for k in keys if k not in cached]
     seconds = sum(pace[r.method] * n / 1e4 for r in todo) / max(1, min(n_jobs, len(todo) or 1))
     return {"seconds": float(seconds), "runs": len(keys), "cached": len(cached), "to_train": len(todo)}
+
+
+@dataclass
+class ToleranceResult:
+    """The model a tolerance-first sweep picks, and the runs it was picked from.
+
+    Attributes
+    ----------
+    sweep : SweepResult
+        Every run trained: the grid and the bisection's runs.
+    tolerance : float
+        The largest validation unfairness allowed.
+    unfairness, performance : str
+        The axes the pick was made on (keys of :data:`fairkit.frontier.UNFAIRNESS_AXES` and
+        :data:`fairkit.frontier.PERFORMANCE_AXES`).
+    selected : Series or None
+        The picked run: its sweep row plus ``unfairness_val`` / ``performance_val`` (what it was
+        picked on) and ``unfairness_test`` / ``performance_test``. None when no usable model is
+        within the tolerance on validation.
+    report : FairnessReport or None
+        The picked model on the test part, with bootstrap intervals (``n_boot``).
+    """
+
+    sweep: SweepResult
+    tolerance: float
+    unfairness: str
+    performance: str
+    selected: pd.Series | None = None
+    report: object = None
+
+
+def sweep_to_tolerance(split, methods=DEFAULT_METHODS, tolerance: float = 0.03, seeds=(0,), *, etas=None,
+                       unfairness: str | None = None, performance: str = "accuracy", n_boot: int = 200,
+                       adaptive: bool = False, **options) -> ToleranceResult:
+    """The most accurate model whose validation unfairness is at most ``tolerance``, reported on test.
+
+    Trains each method's grid, then, per method and seed, bisects eta between the models on
+    either side of the tolerance (:func:`run_sweep` with ``tolerance``) until one lies just
+    within it, or the budget is spent. The pick is the best-performing usable run within the
+    tolerance on validation (:func:`fairkit.frontier.select` on the validation front); its test
+    metrics come from :func:`fairkit.metrics.fairness_report` with ``n_boot`` bootstrap
+    resamples. Constant models are never picked.
+
+    Parameters
+    ----------
+    split : DatasetSplit
+    methods : list of str
+    tolerance : float
+        The largest validation unfairness (on ``unfairness``) a committee accepts.
+    seeds : iterable of int
+    etas : list, dict or None
+        Starting grids (see :func:`plan_runs`).
+    unfairness : str, optional
+        Default: the gap metric of the sweep's fairness definition.
+    performance : str
+        The performance axis the pick maximises.
+    n_boot : int
+        Bootstrap resamples of the test report's intervals.
+    adaptive : bool
+        Also fill the frontier to ``spacing`` (see :func:`run_sweep`); off by default: only
+        the bracket is refined.
+    **options
+        Other :func:`run_sweep` arguments (``fairness``, ``params``, ``store``, ``budget``,
+        ``spacing``, ``n_jobs``, ...).
+
+    Returns
+    -------
+    ToleranceResult
+    """
+    unfairness = unfairness or get_definition(options.get("fairness", DEFAULT_FAIRNESS)).gap_metric
+    res = run_sweep(split, methods, etas, seeds, tolerance=tolerance, unfairness=unfairness, adaptive=adaptive,
+                    **options)
+    front = pareto_front(res.results, unfairness=unfairness, performance=performance, choose_on="val")
+    row = select(front, max_unfairness=tolerance, on="val")
+    out = ToleranceResult(sweep=res, tolerance=float(tolerance), unfairness=unfairness, performance=performance,
+                          selected=row)
+    if row is not None:
+        scores = predict_scores(res.model(row["run_id"]), split, split.test)
+        out.report = fairness_report(split.test.y, scores, split.test.sensitive, n_boot=n_boot)
+    return out

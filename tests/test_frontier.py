@@ -6,7 +6,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fairkit.frontier import best_at, hypervolume, pareto_front, pareto_mask, select
+from fairkit.frontier import (
+    ONE_DECISION_SHARE,
+    best_at,
+    constant_mask,
+    constant_note,
+    decides_alike,
+    hypervolume,
+    largest_step,
+    pareto_front,
+    pareto_mask,
+    select,
+)
 
 
 def slow_mask(a, b):
@@ -77,3 +88,36 @@ def test_select_and_best_at():
     assert select(front, max_unfairness=0.01) is None
     assert best_at(table(), 0.07) == pytest.approx(0.85 - 0.04 - 0.005)
     assert np.isnan(best_at(table(), 0.0))
+
+
+def test_decides_alike_at_the_one_decision_share():
+    rates = [0.0, ONE_DECISION_SHARE, 0.0101, 0.5, 0.9899, 1 - ONE_DECISION_SHARE, 1.0, np.nan]
+    assert decides_alike(rates).tolist() == [True, True, False, False, False, True, True, False]
+    assert constant_note(0.5) is None
+    assert "99.5% of validation rows get the negative decision" in constant_note(0.005)
+    assert "100.0% of validation rows get the positive decision" in constant_note(1.0)
+
+
+def test_constant_model_is_kept_off_the_front():
+    t = table().assign(val_selection_rate=0.3)
+    # A model that selects nobody: gap 0, accuracy of the majority class. Undominated on
+    # (accuracy, gap), so without the flag it would be the front's fair end.
+    t = pd.concat([t, pd.DataFrame([{**t.iloc[0].to_dict(), "method": "a", "eta": 99, "val_accuracy": 0.6,
+                                     "val_demographic_parity_difference": 0.0, "val_selection_rate": 0.004}])],
+                  ignore_index=True)
+    assert constant_mask(t).tolist() == [False] * 8 + [True]
+    assert 99 not in pareto_front(t)["eta"].tolist()
+    assert 99 in pareto_front(t, exclude_constant=False)["eta"].tolist()
+    assert 99 not in pareto_front(t, by="method")["eta"].tolist()
+    # select / best_at never pick it, however tight the bound.
+    assert np.isnan(best_at(t, 0.01))
+    # The table's own column wins over the rate (a sweep table carries it).
+    assert constant_mask(t.assign(constant=False)).sum() == 0
+    assert constant_mask(table()).sum() == 0  # no rate, no flag
+
+
+def test_largest_step_counts_from_parity():
+    assert largest_step([0.3, 0.1, 0.15]) == pytest.approx(0.15)  # 0.15 -> 0.3
+    assert largest_step([0.3, 0.25, 0.2]) == pytest.approx(0.2)  # parity -> 0.2
+    assert largest_step([0.3, 0.25, 0.2], from_parity=False) == pytest.approx(0.05)
+    assert np.isnan(largest_step([np.nan]))

@@ -159,3 +159,156 @@ def test_linear_method_is_batched_per_method_and_is_logistic_regression(tiny_spl
     # The fairness term acts: the strongest eta narrows the training gap of the plain model.
     gaps = lin.set_index("eta")["val_demographic_parity_difference"]
     assert gaps.loc[4.0] < gaps.loc[0.0]
+
+
+# --- adaptive eta placement, constant models, tolerance first (issue 19) ---------------------
+
+# A linear model that learns in 15 short epochs: its DP gap falls from ~0.36 (eta 0) to
+# constant models (everyone selected) from eta ~10, with a jump in between.
+TRADE = {"regularized": {"max_epochs": 15, "hidden_layer_sizes": (), "batch_size": 64, "lr": 0.05}}
+TRADE_ETAS = [0.0, 0.3, 1.0, 3.0, 10.0, 30.0]
+DP = "val_demographic_parity_difference"
+
+
+def test_place_etas_fills_holes_where_the_gap_jumps():
+    one_at_a_time = get_method("lagrangian")  # log scale, unbounded, not batchable: exact counts
+    assert not one_at_a_time.batchable
+    # Sorted gaps 0.01, 0.03, 0.09, 0.10 leave one hole wider than 0.02: (0.03, 0.09), between
+    # etas 1 and 2. It needs ceil(0.06 / 0.02) - 1 = 2 etas, geometrically spaced.
+    assert sweep_mod.place_etas(one_at_a_time, [0.5, 1, 2, 4], [0.10, 0.09, 0.03, 0.01], [False] * 4) == [1.26, 1.587]
+    # The order of the input does not matter, and a spacing that holds places nothing.
+    assert sweep_mod.place_etas(one_at_a_time, [4, 2, 1, 0.5], [0.01, 0.03, 0.09, 0.10], [False] * 4) == [1.26, 1.587]
+    assert sweep_mod.place_etas(one_at_a_time, [0.5, 1, 2, 4], [0.10, 0.09, 0.03, 0.01], [False] * 4,
+                                spacing=0.07) == []
+    # A linear (bounded) method: arithmetic midpoints.
+    assert sweep_mod.place_etas(get_method("reductions"), [0.0, 0.5, 1.0], [0.2, 0.17, 0.0], [False] * 3,
+                                spacing=0.1) == [0.75]
+    # The limit keeps the widest hole's etas.
+    assert sweep_mod.place_etas(one_at_a_time, [0.5, 1, 2, 4], [0.14, 0.09, 0.03, 0.01], [False] * 4,
+                                limit=2) == [1.26, 1.587]
+    # Holes count from parity up to the least constrained model's gap (eta 0.5 here): a model
+    # less fair than that (0.3, noise) asks for nothing; only the way to parity is still open.
+    assert sweep_mod.place_etas(one_at_a_time, [0.5, 1, 2], [0.05, 0.30, 0.04], [False] * 3) == [4.0, 8.0, 16.0]
+    # Two etas 1 % apart are the same model for this purpose: a jump between them is a cliff.
+    assert sweep_mod.place_etas(one_at_a_time, [1.0, 1.01], [0.3, 0.0], [False, False]) == []
+
+
+def test_place_etas_backs_off_from_constant_models_and_extends_towards_parity():
+    one_at_a_time = get_method("lagrangian")
+    # Eta 4 is constant: bisect between the last usable eta (2, gap 0.06) and it.
+    assert sweep_mod.place_etas(one_at_a_time, [1, 2, 4], [0.10, 0.06, 0.0], [False, False, True],
+                                spacing=0.05) == [2.828]
+    # A usable model within the spacing of parity needs no back-off from its constant neighbour.
+    assert sweep_mod.place_etas(one_at_a_time, [1, 2, 4], [0.06, 0.04, 0.0], [False, False, True],
+                                spacing=0.05) == []
+    # A batchable method gets several etas in the round, the last one the midpoint, all between.
+    batched = sweep_mod.place_etas(get_method("regularized"), [1, 2, 4], [0.10, 0.06, 0.0], [False, False, True],
+                                   spacing=0.05)
+    assert len(batched) > 1 and batched[-1] == 2.828 and all(2 < e < 4 for e in batched)
+    # Still far from parity at the largest eta of an unbounded method: larger etas are tried.
+    assert sweep_mod.place_etas(one_at_a_time, [1, 2], [0.10, 0.09], [False, False]) == [4.0, 8.0, 16.0]
+    # A bounded method stops at its limit.
+    assert sweep_mod.place_etas(get_method("reductions"), [0.0, 1.0], [0.2, 0.19], [False, False]) == []
+
+
+def test_place_etas_brackets_a_tolerance():
+    one_at_a_time = get_method("lagrangian")
+    etas, gaps = [0.5, 1, 2, 4], [0.20, 0.10, 0.05, 0.01]
+    # 0.05 (eta 2) is above 0.03 and 0.01 (eta 4) within it: bisect between them, and only there.
+    assert sweep_mod.place_etas(one_at_a_time, etas, gaps, [False] * 4, spacing=None, tolerance=0.03) == [2.828]
+    # A model within 0.005 below the tolerance ends the bracketing.
+    assert sweep_mod.place_etas(one_at_a_time, etas, [0.20, 0.10, 0.05, 0.028], [False] * 4, spacing=None,
+                                tolerance=0.03) == []
+    # A constant model is no model within the tolerance: the bracket still needs a usable one.
+    assert sweep_mod.place_etas(one_at_a_time, etas, gaps, [False, False, False, True], spacing=None,
+                                tolerance=0.03) == [2.828]
+
+
+def _count_fits(monkeypatch):
+    fitted = []
+    real = sweep_mod.fit_group
+
+    def counting(task, split):
+        fitted.extend(run.eta for run, _ in task)
+        return real(task, split)
+
+    monkeypatch.setattr(sweep_mod, "fit_group", counting)
+    return fitted
+
+
+def test_adaptive_sweep_places_etas_where_the_gap_jumps_until_spacing_or_budget(tiny_split, tmp_path, monkeypatch):
+    store = ResultStore(tmp_path)
+    grid = run_sweep(tiny_split, ["regularized"], TRADE_ETAS, params=TRADE, store=store).results
+    assert grid["constant"].any() and not grid["constant"].all()
+    first = sweep_mod.place_etas(get_method("regularized"), grid["eta"], grid[DP], grid["constant"], spacing=0.05)
+    assert first  # the grid leaves holes on this data
+
+    fitted = _count_fits(monkeypatch)
+    budget = 14
+    res = run_sweep(tiny_split, ["regularized"], TRADE_ETAS, params=TRADE, store=store, adaptive=True,
+                    spacing=0.05, budget=budget)
+    t = res.results
+    refined = sorted(set(t["eta"]) - set(TRADE_ETAS))
+    assert sorted(fitted) == refined  # only new etas trained: the grid came from the store
+    assert 0 < len(refined) <= budget and res.rounds >= 2
+    assert set(first) <= set(refined)  # the first round went where the grid's gaps jump
+    # Either nothing is left to place (the spacing holds, or only cliffs narrower than
+    # MIN_ETA_STEP remain) or the budget is spent.
+    left = sweep_mod.place_etas(get_method("regularized"), t["eta"], t[DP], t["constant"], spacing=0.05)
+    assert left == [] or len(refined) == budget
+    assert t["run_id"].is_unique and len(t) == len(TRADE_ETAS) + len(refined)
+
+    # A rerun is free: every run, the refined ones too, comes from the store.
+    fitted.clear()
+    again = run_sweep(tiny_split, ["regularized"], TRADE_ETAS, params=TRADE, store=ResultStore(tmp_path),
+                      adaptive=True, spacing=0.05, budget=budget)
+    assert fitted == [] and again.results["cached"].all()
+    assert sorted(again.results["run_id"]) == sorted(t["run_id"])
+
+
+def test_adaptive_sweep_batches_each_round(tiny_split, monkeypatch):
+    sizes = []
+    real = sweep_mod.fit_group
+    monkeypatch.setattr(sweep_mod, "fit_group", lambda task, split: sizes.append(len(task)) or real(task, split))
+    res = run_sweep(tiny_split, ["unconstrained", "regularized"], TRADE_ETAS, params=TRADE, adaptive=True,
+                    spacing=0.05, budget=10)
+    # One task per round for the network (its new etas trained as one stacked fit), plus the baseline.
+    assert len(sizes) == res.rounds + 1 and res.rounds >= 2
+    assert sum(sizes) == len(res.results) and sizes.count(1) == 1
+    # The baseline is never refined.
+    assert (res.results["method"] == "unconstrained").sum() == 1
+
+
+def test_constant_models_are_flagged_in_the_sweep_table(tiny_split):
+    t = run_sweep(tiny_split, ["regularized"], [0.0, 30.0], params=TRADE).results.set_index("eta")
+    # Eta 30 selects every validation row; eta 0 tells rows apart.
+    assert t.loc[30.0, "val_selection_rate"] >= 0.99 and t.loc[30.0, "constant"]
+    assert "constant model" in t.loc[30.0, "warnings"] and "positive decision" in t.loc[30.0, "warnings"]
+    assert not t.loc[0.0, "constant"] and "constant model" not in t.loc[0.0, "warnings"]
+
+
+def test_sweep_to_tolerance_brackets_and_reports_on_test(tiny_split, tmp_path, monkeypatch):
+    store = ResultStore(tmp_path)
+    grid = run_sweep(tiny_split, ["regularized"], TRADE_ETAS, params=TRADE, store=store).results
+    usable = grid[~grid["constant"]].sort_values("eta")
+    gaps = usable[DP].to_numpy()
+    # A tolerance halfway through the largest fall between neighbouring grid models: the grid
+    # has no model just below it.
+    i = int(np.argmax(gaps[:-1] - gaps[1:]))
+    tol = float((gaps[i] + gaps[i + 1]) / 2)
+    fitted = _count_fits(monkeypatch)
+    out = sweep_mod.sweep_to_tolerance(tiny_split, ["regularized"], tol, etas=TRADE_ETAS, params=TRADE,
+                                       store=store, n_boot=20, budget=12)
+    t = out.sweep.results
+    assert fitted and set(fitted) == set(t["eta"]) - set(TRADE_ETAS)  # only the bisection trained
+    lo, hi = float(usable["eta"].iloc[i]), float(usable["eta"].iloc[i + 1])
+    assert all(lo < e < hi for e in fitted)  # inside the bracket, nowhere else
+    # The pick: usable, within the tolerance on validation, the most accurate such run.
+    row = out.selected
+    assert row is not None and row["unfairness_val"] <= tol and not row["constant"]
+    ok = t[~t["constant"] & (t[DP] <= tol)]
+    assert row["performance_val"] == ok["val_accuracy"].max()
+    # Reported on test, with intervals, from the test part's own predictions.
+    assert out.report.overall["accuracy"] == pytest.approx(row["test_accuracy"])
+    assert out.report.gap("demographic_parity_difference") == pytest.approx(row["test_demographic_parity_difference"])
+    assert "demographic_parity_difference_low" in out.report.gaps

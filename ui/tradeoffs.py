@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from fairkit.frontier import UNFAIRNESS_AXES, metric_column
+from fairkit.frontier import ONE_DECISION_SHARE, UNFAIRNESS_AXES, metric_column
 from fairkit.methods import METHODS, role_of
 from fairkit.metrics import fairness_report
 from fairkit.sweep import predict_scores
@@ -210,11 +210,6 @@ def panel_table(metrics: dict, row: dict, baseline: dict | None) -> pd.DataFrame
         rows.append({"Metric": label, "Validation": _fmt(*val), "Test": _fmt(*test),
                      "Change vs unconstrained (test)": change})
     return pd.DataFrame(rows)
-
-
-#: A model selecting fewer than this share of rows, or more than 1 minus it, decides (almost) the
-#: same for everyone: its small gaps say nothing about fair treatment.
-ONE_DECISION_SHARE = 0.01
 
 
 def one_decision_note(row: dict) -> str | None:
