@@ -549,19 +549,19 @@ def fit_models(models: list, X, y, *, sensitive_features=None, sample_weight=Non
                              "separately")
         if not all(_same_params(lead, m) for m in models[1:]):
             raise ValueError("models trained together must share every parameter but eta")
-    for m in models:
-        m._validate_params()
     warm = bool(getattr(lead, "warm_start", False)) and hasattr(lead, "module_")
     if warm and K > 1:
         raise ValueError("warm_start continues one fitted network; fit warm-started models one "
                          "at a time")
-    with _threads_for(lead.batch_size):
-        try:
+    try:
+        for m in models:
+            m._validate_params()
+        with _threads_for(lead.batch_size):
             _train(models, X, y, sensitive_features, sample_weight, warm)
-        finally:
-            for attr in lead._training_attrs:
-                if hasattr(lead, attr):
-                    delattr(lead, attr)
+    finally:
+        for attr in lead._training_attrs:
+            if hasattr(lead, attr):
+                delattr(lead, attr)
     return models
 
 

@@ -106,6 +106,18 @@ def test_batched_models_carry_the_fitted_state_of_a_fit(data):
     assert not hasattr(models[1], "feature_names_in_") and not hasattr(alone.fit(X, y), "feature_names_in_")
 
 
+@pytest.mark.filterwarnings("ignore:LagrangianFairnessTrainer missed")
+@pytest.mark.parametrize("make", [FairRegularizedClassifier, LagrangianFairnessTrainer, AdversarialDebiasingClassifier])
+def test_training_state_is_dropped_after_fit_and_after_an_error(data, make):
+    X, y, g = data
+    est = make(max_epochs=2, early_stopping=True, random_state=0).fit(X, y, sensitive_features=g)
+    assert not [k for k in vars(est) if k.startswith("_")]
+    failed = make(max_epochs=2, lr=1e30, clip_grad_norm=None, random_state=0)
+    with pytest.raises(FloatingPointError, match="diverged"):
+        failed.fit(X * 1e30, y, sensitive_features=g)
+    assert not [k for k in vars(failed) if k.startswith("_")]
+
+
 @pytest.mark.parametrize("make, batched", [
     (FairRegularizedClassifier, False),
     (FairRegularizedClassifier, True),
