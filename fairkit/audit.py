@@ -684,8 +684,8 @@ def check_for_review(log: AuditLog, manifest_sha256: str, bundle, *, trust_key=N
         The export entry's subject.
     bundle : path
         The bundle file.
-    trust_key : Ed25519PublicKey, optional
-        Default the configured key (``FAIRKIT_TRUST_KEY``) if any.
+    trust_key : Ed25519PublicKey or False, optional
+        Default the configured key (``FAIRKIT_TRUST_KEY``) if any; False for none.
 
     Returns
     -------
@@ -700,7 +700,7 @@ def check_for_review(log: AuditLog, manifest_sha256: str, bundle, *, trust_key=N
     """
     from .export import BundleIntegrityError, read_bundle_record
 
-    trust_key = keys.configured_public_key() if trust_key is None else trust_key
+    trust_key = keys.configured_public_key() if trust_key is None else (trust_key or None)
     if not any(e["subject"] == manifest_sha256 for e in export_entries(log)):
         raise VerdictRefused("No export of this bundle is in the audit log; only logged exports "
                              "are reviewed.")

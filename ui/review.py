@@ -6,10 +6,14 @@ verdicts; it never loads a model or changes one.
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+
 import pandas as pd
 import streamlit as st
 
 from fairkit.audit import (
+    SELF_DECLARED,
     AuditLog,
     VerdictRefused,
     export_entries,
@@ -18,8 +22,10 @@ from fairkit.audit import (
     verdict_entries,
 )
 from fairkit.frontier import UNFAIRNESS_AXES
+from fairkit.keys import KeyFileError
 
-from .export import exports_dir
+from . import auth
+from .export import exports_dir, signing_key, trusted_key
 
 VERDICTS = {"comment": "Comment", "signoff": "Sign off", "dissent": "Dissent"}
 W_EXPORT = "w.review.export"
@@ -42,12 +48,44 @@ def export_label(e: dict) -> str:
             f"{e.get('method', '?')} eta {float(e.get('eta', 0)):g} · by {e['actor']}")
 
 
+# An absolute path in a message (the server's folders are nobody's business on the page).
+_PATH = re.compile(r"(?<![\w.~:/])(?:/[^\s/'\"`()]+)+/([^\s/'\"`()]+)")
+
+
+def without_paths(text) -> str:
+    """``text`` with every absolute server path shortened to its last part (the file name)."""
+    return _PATH.sub(r"\1", str(text))
+
+
+@dataclass(frozen=True)
+class LogState:
+    """The audit log's check, for the line at the top of the page."""
+
+    ok: bool
+    text: str
+    unreadable: tuple = ()
+
+
+def log_state() -> LogState:
+    """:meth:`fairkit.audit.AuditLog.verify` with the organisation's public key when one is
+    configured, and the rows that cannot be read."""
+    log = AuditLog()
+    try:
+        key = trusted_key()
+    except KeyFileError as exc:
+        return LogState(False, f"The configured public key cannot be used: {without_paths(exc)}")
+    check = log.verify(public_key=key)
+    return LogState(check.ok, without_paths(check), tuple(b["id"] for b in log.unreadable()))
+
+
 def verdicts(subject: str) -> pd.DataFrame:
     """Comments, sign-offs and dissents on one export, oldest first, as display text."""
     log = verdict_entries(AuditLog(), subject)
     return pd.DataFrame({
         "When (UTC)": log["ts"].str[:19].str.replace("T", " "),
         "Reviewer": log["actor"],
+        "Identity": log["verified_by"].map(
+            lambda v: "self-declared" if v == SELF_DECLARED else f"verified by {v}"),
         "Verdict": log["kind"].map(VERDICTS),
         "Comment": log["text"],
     })
@@ -55,20 +93,25 @@ def verdicts(subject: str) -> pd.DataFrame:
 
 def submit_verdict(subject: str, bundle: str) -> None:
     """Form callback: append the verdict, or keep the answers and say what is missing (or why
-    the engine refused it)."""
+    the engine refused it).
 
+    The reviewer is the signed-in identity when sign-in is configured (the name field is not
+    shown then), else the typed name, recorded as self-declared.
+    """
     ss = st.session_state
+    signed_in = auth.identity()
     reviewer, kind, text = ss.get(W_REVIEWER, ""), ss.get(W_VERDICT, "comment"), ss.get(W_TEXT, "")
-    if not reviewer.strip():
+    if signed_in is None and not reviewer.strip():
         ss[VERDICT_PROBLEM] = "Enter your name: every review entry says who made it."
     elif kind != "signoff" and not text.strip():
         ss[VERDICT_PROBLEM] = "Write the comment or the reason for the dissent."
     else:
         try:
-            record_verdict(AuditLog(), kind, actor=reviewer, manifest_sha256=subject,
-                           bundle=bundle, text=text)
-        except VerdictRefused as exc:
-            ss[VERDICT_PROBLEM] = str(exc)
+            record_verdict(AuditLog(), kind, actor=signed_in or auth.actor(reviewer),
+                           manifest_sha256=subject, bundle=bundle, text=text,
+                           trust_key=trusted_key() or False, signing_key=signing_key() or False)
+        except (VerdictRefused, KeyFileError) as exc:
+            ss[VERDICT_PROBLEM] = without_paths(exc)
             return
         ss[W_TEXT] = ""  # the name and verdict stay for the next entry
 

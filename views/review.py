@@ -3,6 +3,7 @@
 import streamlit as st
 
 from fairkit.plots import frontier_snapshot_figure
+from ui import auth
 from ui import export as ue
 from ui import review as rv
 from ui import state
@@ -12,6 +13,17 @@ st.title("Review")
 st.caption("For the committee: every exported decision with its record and the frontier it was "
            "chosen from, and the selections people recorded. Comments, sign-offs and dissents "
            "are appended to the audit log; nothing here changes a model.")
+
+log = rv.log_state()
+if log.ok:
+    st.caption(f":material/link: {md(log.text)}")
+else:
+    st.error(f"**The audit log fails its check.** {md(log.text)} No verdict can be recorded "
+             "until it is resolved.", icon=":material/gpp_bad:")
+if log.unreadable:
+    st.warning(f"{len(log.unreadable)} audit entries cannot be read (ids "
+               f"{', '.join(map(str, log.unreadable))}); they are left out below.",
+               icon=":material/warning:")
 
 exports = rv.exports()
 if not exports:
@@ -28,11 +40,17 @@ else:
         st.caption(f"Logged by an older fairkit ({md(chosen['legacy'])}); read with a fallback.")
     bundle = ue.read_export(chosen)
     if not bundle["ok"]:
-        st.error(f"**This bundle cannot be trusted.** {md(bundle['error'])} Do not deploy it; "
-                 "ask whoever exported it to export again.", icon=":material/gpp_bad:")
+        st.error(f"**This bundle cannot be trusted.** {md(rv.without_paths(bundle['error']))} "
+                 "Do not deploy it; ask whoever exported it to export again. No verdict can be "
+                 "recorded on it.", icon=":material/gpp_bad:")
     else:
         st.success(f"Integrity verified: every file matches the manifest recorded at export "
                    f"(SHA-256 `{subject[:16]}...`).", icon=":material/verified:")
+        if bundle["signature"].startswith("unsigned"):
+            st.warning(f"**Unsigned bundle.** {md(bundle['signature'])}.",
+                       icon=":material/no_encryption:")
+        else:
+            st.caption(f":material/key: Bundle {md(bundle['signature'])}.")
         record_col, chart_col = st.columns([3, 2], gap="large")
         with record_col:
             st.subheader("Decision record")
@@ -54,16 +72,19 @@ else:
         st.caption("No comments, sign-offs or dissents yet.")
     else:
         show_table(verdicts, alt="Reviews of this decision")
-    with st.form("review.form", clear_on_submit=False):
-        st.text_input("Your name (required)", key=rv.W_REVIEWER)
-        st.radio("Verdict", list(rv.VERDICTS), format_func=rv.VERDICTS.get, horizontal=True,
-                 key=rv.W_VERDICT)
-        st.text_area("Comment (required for a comment or a dissent)", height=90, key=rv.W_TEXT)
-        st.form_submit_button("Add to the record", icon=":material/send:", on_click=rv.submit_verdict,
-                              args=(subject, chosen["bundle"]))
-    problem = st.session_state.pop(rv.VERDICT_PROBLEM, None)
-    if problem:
-        st.error(problem, icon=":material/error:")
+    # A failed check stops the review: no form at all (the engine refuses such verdicts too).
+    if bundle["ok"] and log.ok and auth.sign_in_gate("record a verdict"):
+        with st.form("review.form", clear_on_submit=False):
+            if auth.identity() is None:
+                st.text_input("Your name (required)", key=rv.W_REVIEWER)
+            st.radio("Verdict", list(rv.VERDICTS), format_func=rv.VERDICTS.get, horizontal=True,
+                     key=rv.W_VERDICT)
+            st.text_area("Comment (required for a comment or a dissent)", height=90, key=rv.W_TEXT)
+            st.form_submit_button("Add to the record", icon=":material/send:",
+                                  on_click=rv.submit_verdict, args=(subject, chosen["bundle"]))
+        problem = st.session_state.pop(rv.VERDICT_PROBLEM, None)
+        if problem:
+            st.error(md(problem), icon=":material/error:")
 
 st.subheader("Recorded selections")
 selections = rv.selections()

@@ -62,9 +62,17 @@ def test_committee_reads_the_record_and_signs_off(trained, fast_env):
     assert not at.exception, at.exception
     reviews = next(t.value for t in at.table if t.proto.alt == "Reviews of this decision")
     assert list(reviews["Reviewer"]) == ["Prof. Reviewer"] and list(reviews["Verdict"]) == ["Sign off"]
+    # Without sign-in configured, the page and the record say the name is self-declared.
+    assert list(reviews["Identity"]) == ["self-declared"]
+    assert any("self-declared" in c for c in texts(at.caption))
     (export,) = AuditLog().entries(kind="export").itertuples()
     (signoff,) = AuditLog().entries(kind="signoff").itertuples()
     assert signoff.subject == export.subject  # the verdict is tied to the manifest hash
+    assert signoff.details["identity"]["verified_by"] == "self-declared"
+    assert signoff.details["checked"]["bundle_signature"].startswith("unsigned")
+    # The bundle was exported without a key: the page says it is unsigned.
+    assert any("Unsigned bundle" in w for w in texts(at.warning))
+    assert any("unbroken hash chain" in c for c in texts(at.caption))
 
 
 def test_a_modified_bundle_is_refused(trained, fast_env):
@@ -83,6 +91,28 @@ def test_a_modified_bundle_is_refused(trained, fast_env):
     errors = texts(at.error)
     assert any("cannot be trusted" in e and "decision\\_record.md" in e for e in errors), errors
     assert not any(m.value.startswith("### Decision record") for m in at.markdown)
+    # A failed check stops the review: no sign-off form, and no server path on the page.
+    assert not at.text_input and not at.radio and not at.text_area and not at.button
+    page = " ".join(texts(at.error) + texts(at.caption) + texts(at.markdown) + texts(at.success))
+    assert str(fast_env) not in page and str(path.parent) not in page
+    assert path.name.replace("_", "\\_") in page or path.name in page
+
+
+def test_a_log_that_fails_its_check_stops_the_review(trained, fast_env):
+    import sqlite3
+
+    export_one(trained)
+    log = AuditLog()
+    con = sqlite3.connect(log.path, isolation_level=None)
+    con.execute("DROP TRIGGER events_no_update")
+    con.execute("UPDATE events SET actor = 'Mallory' WHERE kind = 'selection'")
+    con.close()
+    at = new_session()
+    at.switch_page("views/review.py").run()
+    assert not at.exception, at.exception
+    assert any("audit log fails its check" in e and "altered at entry 1" in e
+               for e in texts(at.error)), texts(at.error)
+    assert not at.text_input and not at.radio  # no verdict form
 
 
 def test_a_bundle_exported_with_the_cli_is_reviewed_like_any_other(fast_env, tmp_path_factory):
@@ -92,7 +122,7 @@ def test_a_bundle_exported_with_the_cli_is_reviewed_like_any_other(fast_env, tmp
                 "--out", str(work / "sweep")]) == 0
     run = pd.read_csv(work / "sweep" / "results.csv")["run_id"].iloc[0]
     assert cli(["export", "--store", str(work / "sweep"), "--run", run, "--rationale",
-                "Chosen on the command line.", "--decider", "CLI Committee", "--n-boot", "0",
+                "Chosen on the command line.", "--decider", "CLI Committee", "--n-boot", "50",
                 "--out", str(work / "bundle.zip")]) == 0
     at = new_session()
     at.switch_page("views/review.py").run()
