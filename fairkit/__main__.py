@@ -12,12 +12,19 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import sys
+import tempfile
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
+
+#: Fewest bootstrap resamples ``export`` takes: below about 40, each 2.5% tail of a 95% interval
+#: rests on a single resample.
+MIN_BOOT = 50
 
 #: Exit status of a sweep that wrote its results but not the frontier PNG it was asked for.
 EXIT_NO_PNG = 3
@@ -37,13 +44,120 @@ def _version() -> str:
             f"(Python {sys.version_info.major}.{sys.version_info.minor})")
 
 
-def _csv_list(text: str | None, cast=str) -> list | None:
-    if text is None:
-        return None
+def _split(text: str) -> list[str]:
+    return [v.strip() for v in text.split(",") if v.strip()]
+
+
+def _names(text: str) -> list[str]:
+    """``--sensitive``/``--exclude``/``--methods``: comma-separated names, each given once."""
+    names = _split(text)
+    if not names:
+        raise argparse.ArgumentTypeError(f"'{text}' names nothing; give comma-separated names")
+    twice = list(dict.fromkeys(n for n in names if names.count(n) > 1))
+    if twice:
+        raise argparse.ArgumentTypeError(f"{', '.join(twice)} given more than once; name each once")
+    return names
+
+
+def _floats(text: str) -> list[float]:
+    """``--etas``: numbers; their range is each method's own (checked by the registry)."""
     try:
-        return [cast(v.strip()) for v in text.split(",") if v.strip()]
+        return [float(v) for v in _split(text)]
     except ValueError as exc:
-        raise CLIError(f"Could not read the list '{text}': {exc}") from exc
+        raise argparse.ArgumentTypeError(f"Could not read the list '{text}': {exc}") from exc
+
+
+def _number(cast, ok, message: str):
+    """An argparse type: ``cast(text)`` where ``ok`` holds for it, else ``message`` (``{text}`` filled in)."""
+    def parse(text: str):
+        try:
+            value = cast(text)
+        except ValueError:
+            value = None
+        if value is None or not ok(value):
+            raise argparse.ArgumentTypeError(message.format(text=text))
+        return value
+    return parse
+
+
+#: numpy's and torch's seeds are unsigned 32-bit integers.
+MAX_SEED = 2**32 - 1
+
+_seed = _number(int, lambda v: 0 <= v <= MAX_SEED, f"seed '{{text}}' is not a whole number from 0 to {MAX_SEED}")
+
+
+def _seeds(text: str) -> list[int]:
+    seeds = [_seed(v) for v in _split(text)]
+    if len(set(seeds)) < len(seeds):
+        raise argparse.ArgumentTypeError(f"'{text}' repeats a seed; give each seed once")
+    return seeds
+
+
+def _int_at_least(low: int, why: str):
+    """An integer option of at least ``low``; ``why`` ends the message."""
+    return _number(int, lambda v: v >= low, f"'{{text}}' is not a whole number of at least {low} ({why})")
+
+
+_jobs = _number(int, lambda v: v >= 1 or v == -1,
+                "'{text}' is not a number of workers; give 1 or more, or -1 for one per core")
+# A score is a probability: at 0 or 1 (or beyond) every row gets the same decision; NaN fails too.
+_threshold = _number(float, lambda v: 0.0 < v < 1.0,
+                     "'{text}' is not a threshold; give a number between 0 and 1 "
+                     "(a row is selected when its score is at least the threshold)")
+_seconds = _number(float, lambda v: 0.0 < v < math.inf, "'{text}' is not a number of seconds above 0")
+
+
+def _input_file(text: str) -> str:
+    """A file to read: it exists and is not a folder."""
+    path = Path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a folder; give a file in it")
+    if not path.exists():
+        raise argparse.ArgumentTypeError(f"{text} not found; check the path")
+    return text
+
+
+def _check_writable(folder: Path) -> None:
+    # Trying is the only reliable test: os.access says yes to root even under /proc.
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".fairkit-probe-"):
+            pass
+    except OSError as exc:
+        raise argparse.ArgumentTypeError(
+            f"cannot write in {folder} ({exc.strerror or exc}); choose a folder you can write to") from exc
+
+
+def _output_folder(text: str) -> str:
+    """A folder to write in: created if missing, as long as its nearest existing parent takes files."""
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a file, not a folder; give a folder for the results")
+    existing = next(p for p in (path.absolute(), *path.absolute().parents) if p.exists())
+    if not existing.is_dir():
+        raise argparse.ArgumentTypeError(f"{existing} is a file, so {text} cannot be a folder; choose another path")
+    _check_writable(existing)
+    return text
+
+
+def _output_file(text: str) -> str:
+    """A file to write: its folder exists and takes files."""
+    path = Path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a folder; give a file name in it")
+    folder = path.absolute().parent
+    if not folder.is_dir():
+        raise argparse.ArgumentTypeError(f"the folder {folder} does not exist; create it or choose another --out")
+    _check_writable(folder)
+    return text
+
+
+def _scheduler(text: str) -> str:
+    """A Dask scheduler address: ``tcp://host:port``, ``tls://host:port`` or ``host:port``."""
+    known = ("tcp://", "tls://", "inproc://", "ucx://", "ws://", "wss://")
+    if "://" in text and not text.startswith(known):
+        raise argparse.ArgumentTypeError(
+            f"'{text}' is not a Dask scheduler address; give tcp://HOST:PORT or tls://HOST:PORT")
+    return text
 
 
 def _load(args):
@@ -73,9 +187,9 @@ def _load(args):
     if args.positive is not None:
         changes["positive_label"] = args.positive
     if args.sensitive:
-        changes["sensitive"] = _csv_list(args.sensitive)
+        changes["sensitive"] = args.sensitive
     if getattr(args, "exclude", None):
-        changes["exclude"] = _csv_list(args.exclude)
+        changes["exclude"] = args.exclude
     spec = spec.replace(**changes)
     problems = validate(frame, spec)
     for p in problems:
@@ -87,11 +201,12 @@ def _load(args):
 
 def _add_data_args(p):
     p.add_argument("--dataset", help="bundled dataset: adult, compas or german")
-    p.add_argument("--csv", help="a CSV or Parquet file of your own")
+    p.add_argument("--csv", type=_input_file, help="a CSV or Parquet file of your own")
     p.add_argument("--target", help="outcome column")
     p.add_argument("--positive", help="positive (favourable) label of the target")
-    p.add_argument("--sensitive", help="sensitive columns, comma-separated (several give intersections)")
-    p.add_argument("--exclude", help="columns not to use as features, comma-separated")
+    p.add_argument("--sensitive", type=_names,
+                   help="sensitive columns, comma-separated (several give intersections)")
+    p.add_argument("--exclude", type=_names, help="columns not to use as features, comma-separated")
 
 
 def cmd_datasets(args) -> int:
@@ -117,14 +232,14 @@ def cmd_sweep(args) -> int:
     from .plots import PNG_NOT_WRITTEN, frontier_figure, save_figure
     from .split import split_dataset
     from .store import ResultStore
-    from .sweep import plan_runs, run_sweep
+    from .sweep import SchedulerError, plan_runs, run_sweep
 
-    methods = _csv_list(args.methods) or list(DEFAULT_METHODS)
+    methods = args.methods or list(DEFAULT_METHODS)
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise CLIError(f"Unknown method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}.")
-    etas = _csv_list(args.etas, float)
-    seeds = _csv_list(args.seeds, int) or [0]
+    etas = args.etas
+    seeds = args.seeds or [0]
     try:
         # Every method's etas are checked before the data is read, let alone anything trained.
         plan_runs(methods, etas, seeds, fairness=args.fairness, n_etas=args.n_etas)
@@ -142,9 +257,14 @@ def cmd_sweep(args) -> int:
         bar.n = done
         bar.refresh()
 
-    res = run_sweep(split, methods, etas, seeds, fairness=args.fairness, n_jobs=args.jobs, store=store,
-                    progress=progress, scheduler=args.scheduler, n_etas=args.n_etas, keep_models=False)
-    bar.close()
+    try:
+        res = run_sweep(split, methods, etas, seeds, fairness=args.fairness, n_jobs=args.jobs, store=store,
+                        progress=progress, scheduler=args.scheduler, security=_security(args),
+                        dask_timeout=args.dask_timeout, n_etas=args.n_etas, keep_models=False)
+    except SchedulerError as exc:
+        raise CLIError(str(exc)) from exc
+    finally:
+        bar.close()
     from .audit import AuditLog, command_line_user, record_sweep
 
     record_sweep(AuditLog(args.audit), actor=command_line_user(), dataset=spec.name,
@@ -177,6 +297,16 @@ def cmd_sweep(args) -> int:
     wrote = [out / "results.csv", saved["html"]] + ([saved["png"]] if saved["png"] else [])
     print(f"Wrote {', '.join(map(str, wrote))}" + (f"; {saved['png_error']}" if saved["png_error"] else ""))
     return EXIT_NO_PNG if saved["png_error"] else 0
+
+
+def _security(args):
+    """A :class:`distributed.Security` from the ``--tls-*`` options (None: Dask's own configuration)."""
+    files = {"tls_ca_file": args.tls_ca_file, "tls_client_cert": args.tls_cert, "tls_client_key": args.tls_key}
+    if not any(files.values()):
+        return None
+    from distributed import Security
+
+    return Security(**{k: v for k, v in files.items() if v}, require_encryption=True)
 
 
 def _sweep_context(folder: Path):
@@ -217,7 +347,8 @@ def cmd_export(args) -> int:
     meta, split, store = _sweep_context(Path(args.store))
     row = store.get(args.run)
     if row is None:
-        raise CLIError(f"No run {args.run} in {store.root}; see the run_id column of results.csv.")
+        raise CLIError(f"Run {args.run} in {store.root} cannot be exported: {store.problem(args.run)}. See the "
+                       "run_id column of results.csv, or run the sweep again to train it afresh.")
     results = pd.read_csv(Path(args.store) / "results.csv") if (Path(args.store) / "results.csv").exists() else store.records()
     front = pareto_front(results, unfairness=meta["unfairness"], performance=meta["performance"])
     record = DecisionRecord(purpose=args.purpose or "", rationale=args.rationale or "", decider=args.decider or "",
@@ -292,6 +423,26 @@ def cmd_audit(args) -> int:
     return 0 if check.ok else 1
 
 
+def _numeric_inputs(bundle) -> list:
+    """The raw columns the bundle's preprocessor scales as numbers."""
+    return [c for name, _, cols in bundle.preprocessor.transformers_ if name == "num" for c in cols]
+
+
+def _not_numbers(frame: pd.DataFrame, columns) -> list[str]:
+    """One line per column holding text or an infinite value where a number belongs."""
+    out = []
+    for col in columns:
+        values = frame[col]
+        as_num = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+        for what, mask in (("text", np.isnan(as_num) & values.notna().to_numpy()),
+                           ("an infinite value", np.isinf(as_num))):
+            rows = np.flatnonzero(mask)
+            if len(rows):
+                out.append(f"column {col} has {what} in {len(rows):,} row(s), e.g. {values.iloc[rows[0]]!r} "
+                           f"in data row {rows[0] + 1}")
+    return out
+
+
 def cmd_score(args) -> int:
     from .data import DataError, read_table
     from . import keys
@@ -316,6 +467,10 @@ def cmd_score(args) -> int:
     missing = bundle.missing_columns(frame)
     if missing:
         raise CLIError(f"{args.csv} lacks column(s) the model needs: {', '.join(missing)}.")
+    bad = _not_numbers(frame, _numeric_inputs(bundle))
+    if bad:
+        raise CLIError(f"{args.csv}: {'; '.join(bad)}. The model was trained on numbers there; fix those "
+                       "cells (or leave them empty, which is treated as missing) and run again.")
     scores = bundle.predict_proba(frame)
     out = frame.copy()
     out["score"] = scores
@@ -365,25 +520,35 @@ def main(argv=None) -> int:
 
     from .frontier import PERFORMANCE_AXES, UNFAIRNESS_AXES
     from .methods import DEFAULT_FAIRNESS, DEFAULT_METHODS, FAIRNESS_DEFINITIONS, METHODS
+    from .sweep import DASK_TIMEOUT
 
     p = sub.add_parser("sweep", help="train methods over an eta grid and write the frontier")
     _add_data_args(p)
-    p.add_argument("--methods", help=f"comma-separated, from {','.join(METHODS)} "
+    p.add_argument("--methods", type=_names, help=f"comma-separated, from {','.join(METHODS)} "
                                      f"(default {','.join(DEFAULT_METHODS)})")
-    p.add_argument("--etas", help="comma-separated eta values for every method (default: each method's grid; "
+    p.add_argument("--etas", type=_floats, help="comma-separated eta values for every method (default: each method's grid; "
                                   "a baseline ignores them, a value out of a method's range is refused)")
-    p.add_argument("--n-etas", type=int, default=8, help="size of the default grids")
-    p.add_argument("--seeds", help="comma-separated seeds (default 0)")
+    p.add_argument("--n-etas", type=_int_at_least(2, "a grid holds 0 and at least one other eta"), default=8,
+                   help="size of the default grids")
+    p.add_argument("--seeds", type=_seeds, help="comma-separated seeds (default 0)")
     p.add_argument("--fairness", default=DEFAULT_FAIRNESS, choices=list(FAIRNESS_DEFINITIONS),
                    help="the fairness definition the methods target")
     p.add_argument("--unfairness", default=FAIRNESS_DEFINITIONS[DEFAULT_FAIRNESS].gap_metric,
                    choices=list(UNFAIRNESS_AXES), help="the frontier's unfairness axis")
     p.add_argument("--performance", default="accuracy", choices=list(PERFORMANCE_AXES))
-    p.add_argument("--split-seed", type=int, default=0)
-    p.add_argument("--jobs", type=int, default=1, help="parallel workers")
-    p.add_argument("--scheduler", help="Dask scheduler address (default $FAIRKIT_DASK_SCHEDULER)")
-    p.add_argument("--store", help="results store folder (default OUT/store)")
-    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--split-seed", type=_seed, default=0)
+    p.add_argument("--jobs", type=_jobs, default=1, help="parallel workers (-1: one per core)")
+    p.add_argument("--scheduler", type=_scheduler,
+                   help="Dask scheduler address, tcp://HOST:PORT or tls://HOST:PORT (default $FAIRKIT_DASK_SCHEDULER)")
+    p.add_argument("--tls-ca-file", type=_input_file, help="tls://: certificate authority the scheduler's "
+                                                           "certificate must be signed by")
+    p.add_argument("--tls-cert", type=_input_file, help="tls://: this client's certificate (PEM)")
+    p.add_argument("--tls-key", type=_input_file, help="tls://: this client's private key (PEM)")
+    p.add_argument("--dask-timeout", type=_seconds, default=DASK_TIMEOUT,
+                   help="seconds to reach the scheduler, to wait for a worker, and to go on with none left "
+                        f"(default {DASK_TIMEOUT:g})")
+    p.add_argument("--store", type=_output_folder, help="results store folder (default OUT/store)")
+    p.add_argument("--out", type=_output_folder, required=True, help="output folder")
     p.add_argument("--audit", help="audit log file (default $FAIRKIT_HOME/audit.sqlite)")
     p.add_argument("--no-png", action="store_true",
                    help=f"skip frontier.png (it needs a Chrome or Chromium; without one a sweep exits {EXIT_NO_PNG})")
@@ -396,8 +561,10 @@ def main(argv=None) -> int:
     p.add_argument("--decider", required=True, help="who decided")
     p.add_argument("--purpose", default="", help="purpose and intended use")
     p.add_argument("--fairness-rationale", default="", help="why this fairness definition")
-    p.add_argument("--threshold", type=float, default=0.5)
-    p.add_argument("--n-boot", type=int, default=200)
+    p.add_argument("--threshold", type=_threshold, default=0.5, help="decision threshold, between 0 and 1")
+    p.add_argument("--n-boot", type=_int_at_least(MIN_BOOT, "the recorded intervals, which score's drift check "
+                                                  "compares against, need resamples"),
+                   default=200, help=f"bootstrap resamples for the recorded intervals (at least {MIN_BOOT})")
     p.add_argument("--audit", help="audit log file (default $FAIRKIT_HOME/audit.sqlite)")
     p.add_argument("--sign-key", help="Ed25519 private key (PEM) that signs the bundle's manifest "
                                       "(default $FAIRKIT_SIGNING_KEY; see 'keygen')")
@@ -421,9 +588,9 @@ def main(argv=None) -> int:
     p.set_defaults(func=cmd_audit)
 
     p = sub.add_parser("score", help="score new data with an exported bundle and check fairness drift")
-    p.add_argument("--bundle", required=True)
-    p.add_argument("--csv", required=True, help="new rows (CSV or Parquet)")
-    p.add_argument("--out", required=True, help="scored CSV to write")
+    p.add_argument("--bundle", type=_input_file, required=True)
+    p.add_argument("--csv", type=_input_file, required=True, help="new rows (CSV or Parquet)")
+    p.add_argument("--out", type=_output_file, required=True, help="scored CSV to write")
     p.add_argument("--trust", help="Ed25519 public key (PEM): accept only bundles it signed "
                                    "(default $FAIRKIT_TRUST_KEY)")
     p.add_argument("--expected-manifest-sha256", help="the manifest hash recorded at export (audit log, "
@@ -437,12 +604,22 @@ def main(argv=None) -> int:
     p.add_argument("--audit", help="audit log file (default $FAIRKIT_HOME/audit.sqlite)")
     p.set_defaults(func=cmd_score)
 
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse has printed its message (or --help / --version)
+        return exc.code
     try:
         return args.func(args)
     except CLIError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("Interrupted (a sweep keeps every run it finished in its store).", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug: one plain line, not a traceback
+        print(f"fairkit: internal error: {type(exc).__name__}: {exc}; please report it with the command you ran",
+              file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

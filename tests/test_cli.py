@@ -81,7 +81,7 @@ def test_score_names_missing_columns(sweep_dir, tmp_path, capsys, monkeypatch):
     results = pd.read_csv(sweep_dir / "results.csv")
     bundle = tmp_path / "b.zip"
     main(["export", "--store", str(sweep_dir), "--run", results.run_id.iloc[0], "--rationale", "r",
-          "--decider", "d", "--n-boot", "0", "--out", str(bundle)])
+          "--decider", "d", "--n-boot", "50", "--out", str(bundle)])
     frame, _ = load_dataset("german")
     bad = tmp_path / "bad.csv"
     frame.drop(columns=["duration_months"]).to_csv(bad, index=False)

@@ -4,7 +4,6 @@ Every cluster here is an in-process LocalCluster on 127.0.0.1, closed by its con
 Each test ends well within 60 s (pytest-timeout enforces it).
 """
 
-import socket
 
 import pandas as pd
 import pytest
@@ -16,6 +15,9 @@ distributed = pytest.importorskip("distributed")
 
 pytestmark = pytest.mark.timeout(60)
 
+# Nothing listens on port 1 here; a just-freed random port could be taken by another process first.
+CLOSED = "tcp://127.0.0.1:1"
+
 ETAS = [0.0, 1.0]
 #: Short waits: each failure path below waits this long once or twice.
 WAIT = 3.0
@@ -26,14 +28,8 @@ def _cluster(n_workers, protocol="tcp://", **kw):
                                     host="127.0.0.1", dashboard_address=":0", **kw)
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_unreachable_scheduler_is_named(tiny_split, fast_params):
-    address = f"tcp://127.0.0.1:{_closed_port()}"
+    address = CLOSED
     with pytest.raises(SchedulerError, match="Cannot reach the Dask scheduler at " + address):
         run_sweep(tiny_split, ["regularized"], ETAS, params=fast_params, scheduler=address, dask_timeout=WAIT)
 

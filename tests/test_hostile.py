@@ -1,0 +1,163 @@
+"""Hostile input on the command line (issue 18): every case ends with a named message and exit 2.
+
+Each case checks the exit code, the message (it names the argument, column or value) and that
+no traceback reached the user. Cases that get past the arguments run ``python -m fairkit ...``
+in a fresh process on tiny data made here; cases refused while the arguments are read run
+``main`` in this process (the same code, without a 5 s interpreter start each), and one of them
+runs as a process too.
+Bad data files themselves (binary junk, inf, too few rows, ...) are covered with ``read_table``
+and ``validate`` in tests/test_data.py.
+"""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import make_biased_frame
+
+pytestmark = pytest.mark.timeout(120)
+
+# Nothing listens on port 1 here; a just-freed random port could be taken by another process first.
+CLOSED = "tcp://127.0.0.1:1"
+
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+
+
+def fairkit(*argv, cwd, timeout=90):
+    return subprocess.run([sys.executable, "-m", "fairkit", *map(str, argv)], cwd=cwd, env=ENV,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def assert_refused(proc, *names):
+    """Exit 2, every name in the message, and no traceback."""
+    assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
+    assert "Traceback" not in proc.stderr and "Traceback" not in proc.stdout, proc.stderr[-2000:]
+    for name in names:
+        assert name in proc.stderr, (name, proc.stderr[-2000:])
+
+
+def in_process(argv, cwd, monkeypatch, capsys):
+    """``main(argv)`` run from ``cwd``, as a finished process would report it."""
+    from fairkit.__main__ import main
+
+    monkeypatch.chdir(cwd)
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(argv, code, out, err)
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("hostile")
+    make_biased_frame(200).to_csv(folder / "t.csv", index=False)
+    return folder
+
+
+SWEEP = ["sweep", "--csv", "t.csv", "--target", "y", "--positive", "1", "--sensitive", "sex",
+         "--methods", "regularized", "--no-png"]
+
+
+@pytest.mark.parametrize("extra, names", [
+    (["--sensitive", "sex,sex", "--out", "o"], ["argument --sensitive", "sex given more than once"]),
+    (["--csv", ".", "--out", "o"], ["argument --csv", "is a folder"]),
+    (["--seeds", "-1", "--out", "o"], ["argument --seeds", "'-1'", "from 0 to"]),
+    (["--seeds", "0,0", "--out", "o"], ["argument --seeds", "repeats a seed"]),
+    (["--etas", "nan", "--out", "o"], ["Method 'regularized'", "takes eta in", "got nan"]),  # the registry's check
+    (["--etas", "-5", "--out", "o"], ["Method 'regularized'", "got -5"]),
+    (["--etas", "1,x", "--out", "o"], ["argument --etas", "Could not read"]),
+    (["--out", "/proc/fairkit-hostile/out"], ["argument --out", "cannot write in /proc", "choose a folder"]),
+    (["--out", "t.csv"], ["argument --out", "is a file, not a folder"]),
+    (["--jobs", "0", "--out", "o"], ["argument --jobs", "'0'", "1 or more"]),
+    (["--n-etas", "-3", "--out", "o"], ["argument --n-etas", "'-3'", "at least 2"]),
+    (["--scheduler", "tpc://127.0.0.1:8786", "--out", "o"], ["argument --scheduler", "tcp://HOST:PORT"]),
+])
+def test_sweep_arguments(work, extra, names, monkeypatch, capsys):
+    assert_refused(in_process(SWEEP + extra, work, monkeypatch, capsys), *names)
+
+
+def test_refused_arguments_as_a_process(work):
+    assert_refused(fairkit(*SWEEP, "--sensitive", "sex,sex", "--out", "o", cwd=work),
+                   "argument --sensitive", "sex given more than once")
+    assert_refused(fairkit(*SWEEP, "--etas", "nan", "--out", "o", cwd=work), "got nan")
+
+
+def test_unreachable_scheduler(work):
+    address = CLOSED
+    proc = fairkit(*SWEEP, "--scheduler", address, "--dask-timeout", "2", "--out", "o", cwd=work)
+    assert_refused(proc, f"Cannot reach the Dask scheduler at {address}", "leave the scheduler out")
+
+
+def test_scheduler_without_workers(work):
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=0, processes=False, protocol="tcp://", host="127.0.0.1",
+                                  dashboard_address=":0") as cluster:
+        proc = fairkit(*SWEEP, "--scheduler", cluster.scheduler_address, "--dask-timeout", "2", "--out", "o",
+                       cwd=work)
+    assert_refused(proc, f"The Dask scheduler at {cluster.scheduler_address} has no workers", "dask worker")
+
+
+@pytest.mark.parametrize("extra, names", [
+    (["--threshold", "5"], ["argument --threshold", "'5'", "between 0 and 1"]),
+    (["--threshold", "nan"], ["argument --threshold", "'nan'"]),
+    (["--n-boot", "0"], ["argument --n-boot", "'0'", "at least 50"]),
+])
+def test_export_arguments(work, extra, names, monkeypatch, capsys):
+    proc = in_process(["export", "--store", "o", "--run", "r", "--rationale", "r", "--decider", "d",
+                       "--out", "b.zip", *extra], work, monkeypatch, capsys)
+    assert_refused(proc, *names)
+
+
+@pytest.fixture(scope="module")
+def bundle(work, tiny_split, fast_params):
+    from fairkit.export import DecisionRecord, export_bundle
+    from fairkit.sweep import run_sweep
+
+    res = run_sweep(tiny_split, ["unconstrained"], params=fast_params)
+    row = res.results.iloc[0].to_dict()
+    path = work / "b.zip"
+    export_bundle(path, model=res.model(row["run_id"]), split=tiny_split, run=row, n_boot=0,
+                  record=DecisionRecord(purpose="p", rationale="r", decider="d"))
+    return path
+
+
+def test_score_text_in_a_numeric_column(work, bundle, biased_frame):
+    bad = biased_frame.head(50).astype({"x1": object})
+    bad.loc[7, "x1"] = "twelve"
+    bad.to_csv(work / "text.csv", index=False)
+    proc = fairkit("score", "--bundle", bundle, "--csv", "text.csv", "--out", "s.csv", cwd=work)
+    assert_refused(proc, "column x1 has text in 1 row(s)", "'twelve' in data row 8", "fix those cells")
+
+
+def test_score_infinite_value(work, bundle, biased_frame):
+    bad = biased_frame.head(50).copy()
+    bad.loc[3, "x2"] = float("inf")
+    bad.to_csv(work / "inf.csv", index=False)
+    proc = fairkit("score", "--bundle", bundle, "--csv", "inf.csv", "--out", "s.csv", cwd=work)
+    assert_refused(proc, "column x2 has an infinite value", "data row 4")
+
+
+def test_score_out_in_a_missing_folder(work, bundle, monkeypatch, capsys):
+    proc = in_process(["score", "--bundle", bundle, "--csv", "t.csv", "--out", "no/such/folder/s.csv"],
+                      work, monkeypatch, capsys)
+    assert_refused(proc, "argument --out", "folder", "does not exist", "create it")
+
+
+def test_score_bundle_is_a_folder(work, monkeypatch, capsys):
+    proc = in_process(["score", "--bundle", ".", "--csv", "t.csv", "--out", "s.csv"], work, monkeypatch, capsys)
+    assert_refused(proc, "argument --bundle", "is a folder")
+
+
+def test_an_unexpected_failure_is_one_plain_line(monkeypatch, capsys):
+    """A bug still ends without a traceback: one line, exit 1, and what to report."""
+    import fairkit.__main__ as cli
+
+    def broken(args):
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr(cli, "cmd_datasets", broken)
+    assert cli.main(["datasets"]) == 1
+    err = capsys.readouterr().err
+    assert err.strip() == ("fairkit: internal error: ZeroDivisionError: division by zero; "
+                           "please report it with the command you ran")
