@@ -137,6 +137,45 @@ def stratification_labels(groups: pd.Series, y: np.ndarray, min_count: int) -> n
     return strata
 
 
+# The strata tried in turn: a table too small for one gets the next (see _split_indices).
+_FALLBACK_NOTES = {
+    "label": ("The table is too small to stratify the split by group and outcome; it is stratified "
+              "by outcome only, so a small group may be missing from validation or test."),
+    None: ("The table is too small to stratify the split; its rows are split at random, so a "
+           "group or an outcome may be missing from a part."),
+}
+
+
+def _split_indices(groups: pd.Series, y: np.ndarray, seed: int, val_size: float, test_size: float):
+    """Train, validation and test row positions, stratified as finely as the table allows.
+
+    Group x label first; a table too small for it (fewer test rows than strata) falls back to
+    the label alone, then to no stratification, with a note saying which. Returns
+    ``(train, validation, test, note)``; raises DataError when even a random split fails.
+    """
+    idx = np.arange(len(y))
+    min_count = 3  # one row for each of the three parts
+    levels = {"group": stratification_labels(groups, y, min_count),
+              "label": stratification_labels(pd.Series(np.zeros(len(y), dtype=int)), y, min_count),
+              None: None}
+    error = None
+    for level, strata in levels.items():
+        if level is not None and strata is None:
+            continue
+        try:
+            rest, test_idx = train_test_split(idx, test_size=test_size, random_state=seed, stratify=strata)
+            strata_rest = None if strata is None else stratification_labels(
+                pd.Series(strata[rest]), y[rest], 2)
+            train_idx, val_idx = train_test_split(
+                rest, test_size=val_size / (1 - test_size), random_state=seed, stratify=strata_rest)
+        except ValueError as exc:
+            error = exc
+            continue
+        return train_idx, val_idx, test_idx, _FALLBACK_NOTES.get(level)
+    raise DataError(f"The data is too small to split into train, validation and test ({error}). "
+                    "Add rows or reduce the validation and test fractions.") from error
+
+
 def split_dataset(
     frame: pd.DataFrame,
     spec: DatasetSpec,
@@ -147,6 +186,9 @@ def split_dataset(
     min_group_size: int = MIN_GROUP_SIZE,
 ) -> DatasetSplit:
     """Split into train / validation / test stratified by group x label, and preprocess.
+
+    A table too small for group x label strata is stratified by label only, then not at all;
+    ``notes`` says so.
 
     Parameters
     ----------
@@ -183,19 +225,9 @@ def split_dataset(
     usable = usable_feature_columns(work, spec)
     notes = [f"Ignored constant or empty column '{c}'." for c in feature_cols if c not in usable]
 
-    idx = np.arange(len(work))
-    min_count = 3  # one row for each of the three parts
-    strata = stratification_labels(groups, y, min_count)
-    try:
-        rest, test_idx = train_test_split(idx, test_size=test_size, random_state=seed, stratify=strata)
-        strata_rest = None if strata is None else stratification_labels(
-            pd.Series(strata[rest]), y[rest], 2)
-        train_idx, val_idx = train_test_split(
-            rest, test_size=val_size / (1 - test_size), random_state=seed,
-            stratify=None if strata_rest is None else strata_rest)
-    except ValueError as exc:
-        raise DataError(f"The data is too small to split into train, validation and test ({exc}). "
-                        "Add rows or reduce the validation and test fractions.") from exc
+    train_idx, val_idx, test_idx, note = _split_indices(groups, y, seed, val_size, test_size)
+    if note:
+        notes.append(note)
 
     raw = work[usable]
     pre = make_preprocessor(raw)

@@ -99,3 +99,48 @@ def test_model_groups_pool_small_intersections():
     assert any("Other (small groups)" in n for n in s.notes)
     # Metrics keep the real groups.
     assert "Asian & Male" in set(s.train.groups)
+
+
+def tiny_table(n: int, seed: int) -> pd.DataFrame:
+    """``n`` rows, 5 of them positive (the fewest validate accepts), three groups."""
+    rng = np.random.default_rng(seed)
+    y = np.array([1] * 5 + [0] * (n - 5))
+    rng.shuffle(y)
+    return pd.DataFrame({"x": rng.normal(size=n), "g": rng.choice(list("ABC"), n), "y": y})
+
+
+TINY_SPEC = DatasetSpec(target="y", positive_label=1, sensitive=["g"])
+
+
+def test_tiny_table_falls_back_to_label_strata():
+    # 10 rows give 2 test rows for 3+ group x label strata: stratified by outcome instead.
+    s = split_dataset(tiny_table(10, 0), TINY_SPEC, seed=0)
+    assert sorted(np.concatenate([s.train.index, s.validation.index, s.test.index])) == list(range(10))
+    for part in s.parts.values():
+        assert set(part.y) == {0, 1}  # every part still sees both outcomes
+    assert any("stratified by outcome only" in n for n in s.notes)
+    # A table large enough for group x label strata gets no such note.
+    assert not any("stratif" in n for n in split_dataset(tiny_table(200, 0), TINY_SPEC, seed=0).notes)
+
+
+def test_a_table_validate_accepts_always_splits():
+    from fairkit.data import errors, validate
+
+    checked = 0
+    for n in (10, 11, 13, 17, 24, 31):
+        for seed in range(3):
+            frame = tiny_table(n, seed)
+            if errors(validate(frame, TINY_SPEC)):
+                continue
+            s = split_dataset(frame, TINY_SPEC, seed=seed)
+            assert len(s.train) + len(s.validation) + len(s.test) == n
+            assert set(s.train.y) == {0, 1}
+            checked += 1
+    assert checked >= 12
+
+
+def test_no_stratification_as_the_last_resort():
+    # One test row cannot hold both outcomes: only an unstratified split is possible.
+    s = split_dataset(tiny_table(10, 0), TINY_SPEC, seed=0, test_size=0.1, val_size=0.1)
+    assert (len(s.train), len(s.validation), len(s.test)) == (8, 1, 1)
+    assert any("split at random" in n for n in s.notes)
