@@ -161,3 +161,13 @@ def test_an_unexpected_failure_is_one_plain_line(monkeypatch, capsys):
     err = capsys.readouterr().err
     assert err.strip() == ("fairkit: internal error: ZeroDivisionError: division by zero; "
                            "please report it with the command you ran")
+
+
+def test_dashboard_listens_on_localhost_only():
+    """No login of its own: the dashboard's config binds it to this machine (README: serving it to a team)."""
+    import tomllib
+    from pathlib import Path
+
+    config = tomllib.loads((Path(__file__).parents[1] / ".streamlit" / "config.toml").read_text())
+    assert config["server"]["address"] == "127.0.0.1"
+    assert config["server"]["enableXsrfProtection"] is True
