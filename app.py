@@ -6,7 +6,7 @@ Run with ``streamlit run app.py``. Each screen is a script in ``views/``; shared
 
 import streamlit as st
 
-from ui import state
+from ui import auth, state
 from ui.display import md
 
 st.set_page_config(page_title="fairkit", page_icon=":material/balance:", layout="wide")
@@ -28,6 +28,9 @@ with st.sidebar:
     st.caption("Fair-by-design training and the fairness/accuracy trade-off.")
     # Filled after the page has run, so it shows the choices made in this very run.
     status = st.container()
+    who = auth.identity()
+    if who is not None:
+        st.caption(f"Signed in as {md(who.actor)}")
 
 page.run()
 

@@ -12,8 +12,10 @@ from pathlib import PurePath
 import pandas as pd
 import streamlit as st
 
+from fairkit.audit import AuditLog, record_upload
 from fairkit.data import DataError, DatasetSpec
 
+from . import auth
 from . import data as ud
 from . import state
 from .display import md
@@ -23,6 +25,7 @@ UPLOAD = "Upload CSV/Parquet"
 SOURCES = [BUNDLED, UPLOAD]
 DEFAULT_DATASET = "adult"
 UPLOAD_TYPES = ["csv", "parquet", "gz", "txt", "tsv"]
+LOGGED_UPLOADS = "fk.logged_uploads"  # content hashes this session has logged as uploads
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,11 @@ def _uploaded() -> Source | None:
     except DataError as exc:
         st.error(f"**The file could not be read.** {md(exc)}", icon=":material/error:")
         return None
+    logged = st.session_state.setdefault(LOGGED_UPLOADS, set())
+    if kept["sha"] not in logged:  # once per file and session, by content hash
+        record_upload(AuditLog(), actor=auth.actor(), name=kept["name"], data_hash=kept["sha"],
+                      rows=len(frame), columns=frame.shape[1], size_bytes=len(kept["data"]))
+        logged.add(kept["sha"])
     stem = PurePath(kept["name"]).name.split(".")[0] or "upload"
     return Source(key=f"upload:{kept['sha']}", name=stem, label=kept["name"], frame=frame,
                   defaults=ud.guess_spec(frame, stem))

@@ -138,9 +138,10 @@ def preview(**kwargs) -> tuple[BundleRecord, str]:
 
 
 def export(*, dataset: str, unfairness: str, performance: str, row: dict, built: BundleRecord | None = None,
-           **kwargs) -> dict:
+           actor=None, **kwargs) -> dict:
     """Build (or take the previewed ``built``), sign when a key is configured, write the bundle
-    under :func:`exports_dir` and log it. Other keyword arguments as :func:`build`.
+    under :func:`exports_dir` and log it (as ``actor``, the signed-in identity, when given; else
+    as the record's decider, self-declared). Other keyword arguments as :func:`build`.
 
     Returns
     -------
@@ -159,7 +160,7 @@ def export(*, dataset: str, unfairness: str, performance: str, row: dict, built:
     out = write_bundle(exports_dir() / name, built, sign_key=key or False)
     entry = record_export(log, bundle_path=out["path"], manifest_sha256=out["manifest_sha256"],
                           record=out["record"], unfairness_axis=unfairness, performance_axis=performance,
-                          signing_key=key or False)
+                          actor=actor, signing_key=key or False)
     return {"file": name, "manifest_sha256": out["manifest_sha256"], "entry": entry, "run_id": row["run_id"],
             "signed_by": out["signed_by"], "sensitive_uses": built.decision["sensitive_uses"],
             "markdown": record_markdown(out["record"])}

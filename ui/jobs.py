@@ -17,6 +17,9 @@ from pathlib import Path
 
 import streamlit as st
 
+from . import auth
+
+from fairkit.audit import AuditLog, Identity, record_sweep
 from fairkit.store import ResultStore, cache_key, default_home
 from fairkit.sweep import SweepCancelled, run_sweep
 
@@ -62,6 +65,7 @@ class SweepJob:
     total: int = 0
     error: str | None = None
     result: object = field(default=None, repr=False)
+    actor: Identity | None = field(default=None, repr=False)  # who started it (audit log)
     _cancel: threading.Event = field(default_factory=threading.Event, repr=False)
     _first_fresh: tuple | None = field(default=None, repr=False)
 
@@ -85,6 +89,11 @@ class SweepJob:
                 store=self.store, progress=self._progress, should_stop=self._cancel.is_set,
                 keep_models=False,
             )
+            results = self.result.results
+            record_sweep(AuditLog(), actor=self.actor or auth.actor(), dataset=self.split.spec.name,
+                         data_hash=self.split.data_hash, methods=list(s.methods),
+                         etas=results["eta"].tolist(), seeds=list(s.seeds), fairness=s.fairness,
+                         runs=len(results), cached=int(results["cached"].sum()))
             self.status = "done"
         except SweepCancelled:
             self.status = "cancelled"
@@ -126,7 +135,8 @@ class JobRegistry:
             job = self._jobs.get(key)
             if job is not None and job.status in ("running", "done"):
                 return job
-            job = SweepJob(key=key, settings=settings, split=split, store=store)
+            # The page's session is known here, not in the job's thread.
+            job = SweepJob(key=key, settings=settings, split=split, store=store, actor=auth.actor())
             self._jobs[key] = job
         return job.start()
 

@@ -6,6 +6,7 @@ from fairkit.calibration import calibration_grouping
 from fairkit.export import DecisionRecord
 from fairkit.groups import SEP
 from fairkit.methods import FAIRNESS_DEFINITIONS
+from ui import auth
 from ui import export as ue
 from ui import results as ur
 from ui import state
@@ -21,6 +22,8 @@ st.caption("Write the selected model to a bundle: the fitted model and preproces
            "and by whom. The export is saved for the committee's Review and logged.")
 
 split, settings, results, row = ur.require_selection()
+if not auth.sign_in_gate("export a decision"):
+    st.stop()
 cur = state.current_data()
 st.markdown(f"Selected: **{md(ut.method_label(row['method']))}** at eta **{row['eta']:g}** "
             f"(run `{row['run_id']}`) on **{md(cur.name)}**.")
@@ -97,7 +100,8 @@ if go:
     kept = st.session_state.get(PREVIEW)
     previewed = kept[2] if kept is not None and kept[0] == fingerprint else None
     with st.spinner("Writing the bundle..."):
-        st.session_state[EXPORT] = ue.export(dataset=cur.name, record=record, built=previewed, **build)
+        st.session_state[EXPORT] = ue.export(dataset=cur.name, record=record, built=previewed,
+                                                actor=auth.identity(), **build)
 
 done = st.session_state.get(EXPORT)
 if done is not None and done["run_id"] == row["run_id"]:

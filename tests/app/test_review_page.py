@@ -140,3 +140,25 @@ def test_a_bundle_exported_with_the_cli_is_reviewed_like_any_other(fast_env, tmp
     (signoff,) = AuditLog().entries(kind="signoff").itertuples()
     assert signoff.subject == export.subject == export.details["manifest_sha256"]
     assert AuditLog().verify().ok
+
+
+def test_uploads_and_dashboard_sweeps_are_logged(trained, fast_env):
+    import hashlib
+
+    from ui import state
+    from ui.auth import ANONYMOUS
+    from ui.controls import UPLOAD
+
+    (sweep,) = AuditLog().entries(kind="sweep").itertuples()
+    assert sweep.details["dataset"] == "german" and sweep.details["runs"] >= 3
+    assert sweep.actor == ANONYMOUS and sweep.details["identity"]["verified_by"] == "self-declared"
+    at = new_session()
+    at.radio(key=state.W_SOURCE).set_value(UPLOAD).run()
+    data = ("x,g,y\n" + "".join(f"{i},{'ab'[i % 2]},{i % 3 == 0}\n" for i in range(60))).encode()
+    at.file_uploader(key=state.W_UPLOAD).set_value(("loans.csv", data, "text/csv")).run()
+    at.run()  # a rerun reads the same file again: logged once
+    assert not at.exception, at.exception
+    (upload,) = AuditLog().entries(kind="upload").itertuples()
+    assert upload.subject == hashlib.sha256(data).hexdigest()  # by content hash
+    assert (upload.details["name"], upload.details["rows"], upload.details["columns"]) == ("loans.csv", 60, 3)
+    assert AuditLog().verify().ok
