@@ -105,7 +105,8 @@ def _onnx_export(model, X_check: np.ndarray) -> tuple[bytes | None, dict]:
 
     module = getattr(model, "module_", None)
     if not isinstance(module, nn.Module):
-        return None, {"written": False, "reason": "not a torch network (no ONNX conversion)"}
+        return None, {"written": False, "reason": f"{type(model).__name__} is not a single torch network; only "
+                      "those are converted (boosted trees, group thresholds and mixtures are not)"}
     try:
         import copy
         import warnings as _w
@@ -129,6 +130,7 @@ def _onnx_export(model, X_check: np.ndarray) -> tuple[bytes | None, dict]:
     if diff > 1e-5:
         return None, {"written": False, "reason": f"ONNX predictions differ by {diff:.2e}"}
     return data, {"written": True, "input": "x", "output": "logit (apply a sigmoid for the probability)",
+                  "covers": "the network only: x is the preprocessed features (the preprocessing is not converted)",
                   "max_abs_diff_on_test": diff}
 
 

@@ -118,6 +118,17 @@ def test_every_method_round_trips_exactly_with_no_pickle(tmp_path, swept, tiny_s
             "frontier.csv", "spec.json", MANIFEST} <= set(members)
     if method == "boosting":  # the trees as LightGBM's own text model
         assert members["lightgbm-0.txt"].startswith(b"tree\n")
+    # A single network also ships as ONNX, checked against the model; anything else says why not.
+    onnx = bundle.manifest["onnx"]
+    assert ("model.onnx" in members) == onnx["written"] == hasattr(model, "module_")
+    if onnx["written"]:
+        import onnxruntime as ort
+
+        sess = ort.InferenceSession(members["model.onnx"], providers=["CPUExecutionProvider"])
+        logit = sess.run(None, {"x": tiny_split.test.X})[0].reshape(-1)
+        assert np.abs(1 / (1 + np.exp(-logit.astype(float))) - ref).max() < 1e-5
+    else:
+        assert type(model).__name__ in onnx["reason"]
     assert str(bundle.signature_status).startswith("unsigned")
 
 
