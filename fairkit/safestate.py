@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import importlib
 import math
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
