@@ -1,11 +1,14 @@
 """Plotly figures: the Pareto frontier (live and as exported), calibration curves by group,
 group metric bars.
 
-No streamlit here: the dashboard, the CLI and notebooks all draw the same figures.
+No streamlit here: the dashboard, the CLI and notebooks all draw the same figures. Every text
+a figure shows that comes from data (group and method names, titles naming columns) goes through
+:func:`plot_text`, so markup in it is shown, not obeyed.
 """
 
 from __future__ import annotations
 
+import html
 import os
 import warnings
 from pathlib import Path
@@ -24,9 +27,42 @@ def _color(i: int) -> str:
     return PALETTE[i % len(PALETTE)]
 
 
+def plot_text(value) -> str:
+    """``value`` as Plotly shows it literally, markup and all.
+
+    Plotly reads a subset of HTML in every text it draws (titles, legends, axis ticks, hover
+    labels, annotations): a group named ``<a href="https://...">G1</a>`` would become a link,
+    ``<b>`` bold and ``<br>`` a line break. With ``&``, ``<`` and ``>`` written as entities,
+    which Plotly decodes only after it has read the tags, the text appears as typed.
+
+    Parameters
+    ----------
+    value : object
+        Converted with ``str``.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> plot_text("<b>G1</b> & G2")
+    '&lt;b&gt;G1&lt;/b&gt; &amp; G2'
+    """
+    return html.escape(str(value), quote=False)
+
+
+def _texts(values) -> list[str]:
+    return [plot_text(v) for v in values]
+
+
 def _custom(rows: pd.DataFrame) -> np.ndarray:
-    """``[run_id, method, eta]`` per marker, so a click maps back to its run."""
-    return np.column_stack([rows["run_id"].astype(str), rows["method"].astype(str), rows["eta"].astype(float)])
+    """``[run_id, method, eta]`` per marker, so a click maps back to its run.
+
+    The method is shown in the hover label, so it is escaped; the run id (a hex cache key) is
+    kept as it is, since the dashboard maps a click back to its run by it.
+    """
+    return np.column_stack([rows["run_id"].astype(str), _texts(rows["method"]), rows["eta"].astype(float)])
 
 
 def frontier_figure(
@@ -84,7 +120,7 @@ def frontier_figure(
         is_ref = role_of(method) == "reference"
         fig.add_trace(go.Scatter(
             x=sub[f"unfairness_{split}"], y=sub[f"performance_{split}"], mode="lines+markers",
-            name=f"{method} (reference, uses attribute)" if is_ref else method,
+            name=plot_text(f"{method} (reference, uses attribute)" if is_ref else method),
             line=dict(color="#555555" if is_ref else _color(i), dash="dash" if is_ref else "solid",
                       ),
             marker=dict(size=9), hovertemplate=hover,
@@ -94,7 +130,8 @@ def frontier_figure(
     if not base.empty:
         fig.add_trace(go.Scatter(
             x=metric_column(base, split, unfairness), y=metric_column(base, split, performance),
-            mode="markers", name=" / ".join(dict.fromkeys(base["method"])), hovertemplate=hover,
+            mode="markers", name=plot_text(" / ".join(dict.fromkeys(base["method"].astype(str)))),
+            hovertemplate=hover,
             customdata=_custom(base),
             marker=dict(symbol="star", size=16, color="black"),
         ))
@@ -109,9 +146,10 @@ def frontier_figure(
         fig.add_vline(x=tolerance, line_dash="dot", line_color="#d62728",
                       annotation_text=f"tolerance {tolerance:g}", annotation_position="top right")
     fig.update_layout(
-        title=title or f"Fairness / {PERFORMANCE_AXES[performance].lower()} trade-off ({'test' if split == 'test' else 'validation'})",
-        xaxis_title=f"{UNFAIRNESS_AXES[unfairness]} (lower is fairer)",
-        yaxis_title=PERFORMANCE_AXES[performance],
+        title=plot_text(title or f"Fairness / {PERFORMANCE_AXES[performance].lower()} trade-off "
+                                 f"({'test' if split == 'test' else 'validation'})"),
+        xaxis_title=plot_text(f"{UNFAIRNESS_AXES[unfairness]} (lower is fairer)"),
+        yaxis_title=plot_text(PERFORMANCE_AXES[performance]),
         template="plotly_white", hovermode="closest", legend=dict(orientation="h", y=-0.2),
         margin=dict(l=60, r=20, t=60, b=80), height=520,
     )
@@ -142,10 +180,12 @@ def frontier_snapshot_figure(frontier: pd.DataFrame, *, selected_run: str | None
         ref = bool(sub.get("needs_sensitive_at_predict", pd.Series([False])).any())
         fig.add_trace(go.Scatter(
             x=sub["unfairness_test"], y=sub["performance_test"], mode="lines+markers",
-            name=f"{method} (uses attribute)" if ref else method,
+            name=plot_text(f"{method} (uses attribute)" if ref else method),
             line=dict(color=_color(i), dash="dash" if ref else "solid"),
-            customdata=sub[["eta"]], hovertemplate=f"{method}<br>eta=%{{customdata[0]:g}}"
-                                                   "<br>x=%{x:.3f}<br>y=%{y:.3f}<extra></extra>"))
+            # The method comes from the bundle's table: in the hover label as data, never as
+            # part of the template (where "%{...}" in a name would be read as a field).
+            customdata=np.column_stack([_texts([method] * len(sub)), sub["eta"].astype(float)]),
+            hovertemplate="%{customdata[0]}<br>eta=%{customdata[1]:g}<br>x=%{x:.3f}<br>y=%{y:.3f}<extra></extra>"))
     sel = frontier[frontier["run_id"] == selected_run]
     if not sel.empty:
         fig.add_trace(go.Scatter(x=sel["unfairness_test"], y=sel["performance_test"],
@@ -154,8 +194,8 @@ def frontier_snapshot_figure(frontier: pd.DataFrame, *, selected_run: str | None
                                              line=dict(color="#ff7f0e", width=4))))
     fig.update_layout(
         title="Frontier at export (test data)", template="plotly_white", height=420,
-        xaxis_title=f"{UNFAIRNESS_AXES.get(unfairness, unfairness)} (lower is fairer)",
-        yaxis_title=PERFORMANCE_AXES.get(performance, performance),
+        xaxis_title=plot_text(f"{UNFAIRNESS_AXES.get(unfairness, unfairness)} (lower is fairer)"),
+        yaxis_title=plot_text(PERFORMANCE_AXES.get(performance, performance)),
         legend=dict(orientation="h", y=-0.25), margin=dict(l=60, r=20, t=50, b=80))
     return fig
 
@@ -167,11 +207,12 @@ def calibration_figure(curve: pd.DataFrame, *, title: str = "Reliability by grou
                              line=dict(color="#999999", dash="dot")))
     for i, (group, sub) in enumerate(curve.groupby("group", sort=True)):
         fig.add_trace(go.Scatter(
-            x=sub["mean_predicted"], y=sub["fraction_positive"], mode="lines+markers", name=str(group),
+            x=sub["mean_predicted"], y=sub["fraction_positive"], mode="lines+markers", name=plot_text(group),
             line=dict(color=_color(i)), customdata=sub[["count"]],
-            hovertemplate=f"{group}<br>predicted=%{{x:.3f}}<br>observed=%{{y:.3f}}<br>n=%{{customdata[0]}}<extra></extra>",
+            # The group's (escaped) name, not the group in the template: "%{...}" in a name is a field there.
+            hovertemplate="%{fullData.name}<br>predicted=%{x:.3f}<br>observed=%{y:.3f}<br>n=%{customdata[0]}<extra></extra>",
         ))
-    fig.update_layout(title=title, xaxis_title="Mean predicted probability", yaxis_title="Fraction positive",
+    fig.update_layout(title=plot_text(title), xaxis_title="Mean predicted probability", yaxis_title="Fraction positive",
                       template="plotly_white", xaxis_range=[0, 1], yaxis_range=[0, 1], height=450)
     return fig
 
@@ -187,9 +228,9 @@ def group_bars_figure(by_group: pd.DataFrame, *, metrics=("selection_rate", "tpr
         if f"{m}_low" in table and f"{m}_high" in table:
             err = dict(type="data", symmetric=False, array=(table[f"{m}_high"] - table[m]).clip(lower=0),
                        arrayminus=(table[m] - table[f"{m}_low"]).clip(lower=0))
-        fig.add_trace(go.Bar(x=table["group"].astype(str), y=table[m], name=m.replace("_", " "),
+        fig.add_trace(go.Bar(x=_texts(table["group"]), y=table[m], name=m.replace("_", " "),
                              marker_color=_color(i), error_y=err))
-    fig.update_layout(title=title, barmode="group", template="plotly_white", yaxis_range=[0, 1], height=420)
+    fig.update_layout(title=plot_text(title), barmode="group", template="plotly_white", yaxis_range=[0, 1], height=420)
     return fig
 
 

@@ -11,6 +11,7 @@ from fairkit.plots import (
     frontier_figure,
     frontier_snapshot_figure,
     group_bars_figure,
+    plot_text,
     save_figure,
 )
 
@@ -149,3 +150,50 @@ def test_save_figure_without_a_browser_says_what_to_install(tmp_path, monkeypatc
     assert out["html"].stat().st_size > 1000
     assert f"BROWSER_PATH={str(missing)!r} is not a file" in out["png_error"]
     assert "apt-get install chromium" in out["png_error"] and "plotly_get_chrome" in out["png_error"]
+
+
+HOSTILE = ['<a href="https://evil.example">G1</a>', "<b>bold</b>", "two<br>lines", "R&D", "%{meta}"]
+
+
+def _strings(obj):
+    """Every string in a figure's JSON, the template (no data) left out."""
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if k != "template":
+                yield from _strings(v)
+    elif isinstance(obj, (list, tuple, np.ndarray)):
+        for v in obj:
+            yield from _strings(v)
+    elif isinstance(obj, str):
+        yield obj
+
+
+def _assert_shown_as_text(fig, names):
+    data = fig.to_plotly_json()
+    strings = list(_strings(data))
+    for name in names:
+        raw = [s for s in strings if name in s and name != plot_text(name)]
+        assert not raw, (name, raw)  # no markup of the data reaches Plotly unescaped ...
+        assert any(plot_text(name) in s for s in strings), name  # ... and the name is there, escaped
+    for trace in data["data"]:
+        # Data never becomes part of a hover template, where "%{...}" would be read as a field.
+        assert "%{meta}" not in trace.get("hovertemplate", "")
+
+
+def test_markup_in_data_is_shown_not_obeyed():
+    groups = pd.DataFrame({"group": HOSTILE, "selection_rate": 0.5, "tpr": 0.6, "fpr": 0.2})
+    _assert_shown_as_text(group_bars_figure(groups, title=f"Rates by {HOSTILE[1]}"), HOSTILE)
+    curve = pd.DataFrame({"group": np.repeat(HOSTILE, 2), "mean_predicted": 0.4, "fraction_positive": 0.5,
+                          "count": 40})
+    fig = calibration_figure(curve, title=f"Reliability by {HOSTILE[0]}")
+    _assert_shown_as_text(fig, HOSTILE)
+    assert fig.layout.title.text == "Reliability by " + plot_text(HOSTILE[0])
+    # Method names from a bundle's frontier table, and from a results table (a benchmark's, say).
+    frontier = pd.DataFrame({"method": HOSTILE, "eta": 1.0, "run_id": [f"r{i}" for i in range(5)],
+                             "unfairness_test": 0.1, "performance_test": 0.8})
+    _assert_shown_as_text(frontier_snapshot_figure(frontier, selected_run="r0"), HOSTILE)
+    results = _results()
+    results.loc[results.method == "lagrangian", "method"] = HOSTILE[0]
+    fig = frontier_figure(results, unfairness=DP, title=f"{HOSTILE[2]}: trade-off")
+    _assert_shown_as_text(fig, [HOSTILE[0], HOSTILE[2]])
+    assert plot_text("<b>G1</b> & G2") == "&lt;b&gt;G1&lt;/b&gt; &amp; G2"

@@ -2,7 +2,8 @@
 
 Column names and cell values come from uploaded files. Streamlit renders Markdown (and ``$``
 maths, ``:color[...]`` directives) in ``st.error``, ``st.markdown`` and ``st.table`` cells, so
-every piece of user text goes through :func:`md` first. HTML is never enabled.
+every piece of user text goes through :func:`md` first. HTML is never enabled. Figures escape
+their own text (:func:`fairkit.plots.plot_text`).
 """
 
 from __future__ import annotations
@@ -21,17 +22,24 @@ _MD_INLINE = re.compile(r"([\\`*_\[\]<>|~$:])")
 _MD_LEADING = re.compile(r"^(\s*)(>|[#+\-](?=\s|$))")
 _MD_ORDERED = re.compile(r"^(\s*\d+)([.)])(?=\s|$)")
 _MD_ENTITY = re.compile(r"&(?=#?\w+;)")
+# GitHub-flavoured Markdown turns bare "http(s)://...", "www. ..." and "name@host.tld" into links
+# after escapes are resolved, so no backslash stops it: an invisible word joiner after the
+# scheme, after "www" and after "@" breaks each pattern and leaves the text as it reads.
+_AUTOLINK = re.compile(r"(?i)(?<=https:)(?=//)|(?<=http:)(?=//)|(?<=www)(?=\.)|(?<=@)")
+WORD_JOINER = "\u2060"
 
 
 def md(text) -> str:
     """Escape ``text`` so Markdown shows it literally (one line; newlines become spaces).
+
+    A bare URL or e-mail address stays text, not a link (an invisible word joiner breaks it).
 
     Examples
     --------
     >>> md("income_>50K")
     'income\\\\_\\\\>50K'
     """
-    s = " ".join(str(text).split())
+    s = _AUTOLINK.sub(WORD_JOINER, " ".join(str(text).split()))
     s = _MD_INLINE.sub(r"\\\1", s)
     s = _MD_ENTITY.sub(r"\\&", s)
     s = _MD_ORDERED.sub(lambda m: m.group(1) + "\\" + m.group(2), s)

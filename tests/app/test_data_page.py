@@ -300,6 +300,6 @@ def test_group_summaries_flag_small_groups_and_base_rates():
 
 
 def test_md_escapes_user_text():
-    assert md("[x](http://e)") == "\\[x\\](http\\://e)"
+    assert md("[x](http://e)") == "\\[x\\](http\\:\u2060//e)"
     assert md("$5 :red[x]") == "\\$5 \\:red\\[x\\]"
     assert md("Female & Black") == "Female & Black"

@@ -1,0 +1,35 @@
+"""ui.display.md: user text shown as text in Markdown, bare URLs and e-mail addresses included."""
+
+import re
+
+import pytest
+
+from ui.display import WORD_JOINER, md
+
+# GitHub-flavoured Markdown's literal autolinks, as remark (Streamlit's Markdown) finds them in
+# text whose escapes are already resolved (mdast-util-gfm-autolink-literal).
+GFM_URL = re.compile(r"(https?://|www(?=\.))([-.\w]+)([^ \t\r\n]*)", re.IGNORECASE | re.ASCII)
+GFM_EMAIL = re.compile(r"([-.\w+]+)@([-\w]+(?:\.[-\w]+)+)", re.ASCII)
+
+
+def _resolved(markdown: str) -> str:
+    """The text Markdown shows: backslash escapes resolved."""
+    return re.sub(r"\\(.)", r"\1", markdown)
+
+
+@pytest.mark.parametrize("text", [
+    "https://evil.example/login", "group http://evil.example", "HTTPS://EVIL.EXAMPLE",
+    "www.evil.example", "see (www.evil.example)", "_www.evil.example", "admin@evil.example",
+    "mailto:admin@evil.example",
+])
+def test_a_bare_url_in_data_does_not_become_a_link(text):
+    shown = _resolved(md(text))
+    assert not GFM_URL.search(shown) and not GFM_EMAIL.search(shown), shown
+    # It still reads the same: only invisible word joiners were added.
+    assert shown.replace(WORD_JOINER, "") == text
+
+
+def test_the_autolink_patterns_do_find_unescaped_urls():
+    """The oracle above can fail: it finds the links in the raw text."""
+    assert GFM_URL.search("https://evil.example") and GFM_URL.search("www.evil.example")
+    assert GFM_EMAIL.search("admin@evil.example")
