@@ -8,6 +8,7 @@ import time
 
 import pandas as pd
 
+from .adaptive import compare_adaptive, compare_tolerance, default_split
 from .common import (
     BOUNDS,
     DEFAULT_SENSITIVE,
@@ -26,7 +27,7 @@ from .reductions import REDUCTION_BOUNDS, compare_reductions
 from .speed import compare_sweep_speed, scale_benchmark
 from .training import TUNED_ETAS, TUNED_NETWORK, compare_training
 
-PARTS = ("training", "speed", "frontier", "reductions", "scale", "training-tuned")
+PARTS = ("training", "speed", "frontier", "reductions", "scale", "training-tuned", "adaptive")
 DEFAULT_PARTS = "training,speed,frontier,reductions"
 
 
@@ -151,6 +152,16 @@ def main(argv=None) -> int:
     if "scale" in parts:
         sizes = (20_000, 50_000) if args.quick else (20_000, 50_000, 200_000)
         report("Scale: generated 40-column data, 8-eta regularized sweep", scale_benchmark(sizes), out, "scale")
+
+    if "adaptive" in parts:
+        # The datasets' default sensitive attributes (Adult: sex and race), as the CLI sweeps them.
+        tables = [compare_adaptive(default_split(name), dataset=name, repeats=1 if args.quick else 3, params=params)
+                  for name in datasets]
+        report("Adaptive eta placement: the CLI's default sweep, 8-point grid vs adaptive (regularized network)",
+               pd.concat(tables, ignore_index=True), out, "adaptive")
+        if "adult" in datasets:
+            report("Tolerance first: Adult at validation DP <= 0.03 vs a grid with 4x the runs",
+                   compare_tolerance(default_split("adult"), dataset="adult", params=params), out, "tolerance")
 
     print(f"\nTotal wall time: {time.perf_counter() - t_start:.0f} s")
     return 0

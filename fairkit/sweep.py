@@ -40,7 +40,7 @@ SWEEP_METRICS = OVERALL_METRICS + GAP_METRICS
 DEFAULT_SPACING = 0.02
 #: Refinement runs each method and seed may add beyond its grid, as a multiple of the grid size
 #: (``n_etas``), when ``run_sweep(budget=None)``.
-BUDGET_PER_GRID_POINT = 4
+BUDGET_PER_GRID_POINT = 3
 # An eta interval narrower than this (relative width on a log scale, a share of the range on a
 # linear one) is not split again: its two ends train nearly the same model, so a jump between
 # them is a cliff of the method, not a hole of the grid, and more etas there would only spend
@@ -302,22 +302,6 @@ def _resolved(lo: float, hi: float, method) -> bool:
     return _width(lo, hi, method) < 1.0
 
 
-def _back_off(usable: float, constant: float, k: int, method) -> list[float]:
-    """Up to ``k`` etas from a usable model's eta towards a constant model's, 1/2**k ... 1/2 of the way.
-
-    One eta is the (geometric) midpoint: a bisection. More reach the cliff at a finer
-    resolution near the usable end, where a model that still tells people apart lies, in the
-    same round (a galloping search); none closer than ``MIN_ETA_STEP`` to the usable end.
-    """
-    k = max(1, min(k, int(math.log2(max(_width(usable, constant, method), 1.0)))))
-    fractions = 0.5 ** np.arange(k, 0, -1)
-    if method.eta_scale == "log" and min(usable, constant) > 0:
-        pts = np.exp(np.log(usable) + fractions * (np.log(constant) - np.log(usable)))
-    else:
-        pts = usable + fractions * (constant - usable)
-    return [float(f"{v:.4g}") for v in pts]
-
-
 def _extension(method, top: float, below: float) -> list[float]:
     """Etas beyond ``top``, the largest tried (``below`` is the next smaller one)."""
     n = len(EXTEND_FACTORS)
@@ -343,9 +327,8 @@ def place_etas(method, etas, unfairness, constant, *, spacing: float | None = DE
     batchable method), evenly spaced: geometrically for a log-scaled method, so a single new
     eta is the geometric midpoint, arithmetically from 0 and for linear methods. An interval
     between a usable model still further than ``spacing`` from parity and a constant model is
-    bisected, backing off from the constant end; a batchable method gets ``BRACKET_POINTS``
-    etas there instead of one, 1/2**k ... 1/2 of the way from the usable end (``_back_off``).
-    When the largest eta is still usable and far from parity, etas
+    bisected, backing off from the constant end (a batchable method gets ``BRACKET_POINTS``
+    evenly spaced etas there instead of one). When the largest eta is still usable and far from parity, etas
     beyond it are tried (up to a bounded method's limit).
 
     With ``tolerance``, every interval whose ends lie on either side of it (one usable above
@@ -410,9 +393,8 @@ def place_etas(method, etas, unfairness, constant, *, spacing: float | None = DE
                     split_interval(i, math.ceil(fill * (hi_u - lo_u) / spacing) - 1, hi_u - lo_u)
             elif c[i] != c[i + 1]:
                 g = u[i + 1] if c[i] else u[i]
-                if g > spacing and spans_hole(0.0, g) and not _resolved(e[i], e[i + 1], method):
-                    ends = (e[i + 1], e[i]) if c[i] else (e[i], e[i + 1])
-                    wanted.append((g, _back_off(*ends, bracket, method)))
+                if g > spacing and spans_hole(0.0, g):
+                    split_interval(i, bracket, g)
         if not c[-1] and u[-1] > spacing and holes and holes[0][0] == 0.0:
             wanted.append((u[-1], extend()))
 

@@ -201,10 +201,11 @@ def test_place_etas_backs_off_from_constant_models_and_extends_towards_parity():
     # A usable model within the spacing of parity needs no back-off from its constant neighbour.
     assert sweep_mod.place_etas(one_at_a_time, [1, 2, 4], [0.06, 0.04, 0.0], [False, False, True],
                                 spacing=0.05) == []
-    # A batchable method gets several etas in the round, the last one the midpoint, all between.
+    # A batchable method gets several etas in the round, geometrically spaced between the two.
     batched = sweep_mod.place_etas(get_method("regularized"), [1, 2, 4], [0.10, 0.06, 0.0], [False, False, True],
                                    spacing=0.05)
-    assert len(batched) > 1 and batched[-1] == 2.828 and all(2 < e < 4 for e in batched)
+    k = sweep_mod.BRACKET_POINTS
+    assert batched == [round(2 * 2 ** (j / (k + 1)), 3) for j in range(1, k + 1)]
     # Still far from parity at the largest eta of an unbounded method: larger etas are tried.
     assert sweep_mod.place_etas(one_at_a_time, [1, 2], [0.10, 0.09], [False, False]) == [4.0, 8.0, 16.0]
     # A bounded method stops at its limit.
