@@ -354,6 +354,104 @@ def _cell_text(value) -> str:
     return str(value)
 
 
+_SHORT_CHUNK = 1 << 22  # bytes per step of the short-row count: a few MiB of positions at most
+
+
+def _short_records_by_bytes(data: bytes, sep: str, expected: int) -> tuple[int, int, int]:
+    """``(records, short, line)``: the records after the header (blank lines are not records:
+    pandas skips them), how many have fewer than ``expected`` fields, and the line the first
+    of those starts on (0 when none).
+
+    Counts delimiters and line feeds outside double quotes (the parity of the quotes before a
+    byte says whether it is quoted) with numpy, a chunk at a time, so memory stays at a few MiB
+    whatever the file's size. A quote inside an unquoted field (5'10") breaks the parity: the
+    caller checks the count of records against the parsed table.
+    """
+    arr = np.frombuffer(data, dtype=np.uint8)
+    sep_byte, quote, newline = ord(sep), ord('"'), ord("\n")
+    begin = re.match(rb"\s*", data).end()  # blank lines before the header
+    quotes = seps_carry = records = short = 0
+    start, first = begin, -1
+    for lo in range(begin, len(arr), _SHORT_CHUNK):
+        chunk = arr[lo:lo + _SHORT_CHUNK]
+        # The bytes that matter, in order: few next to the chunk, so the rest works on them.
+        pos = np.flatnonzero((chunk == newline) | (chunk == sep_byte) | (chunk == quote))
+        kind = chunk[pos]
+        is_quote = kind == quote
+        if quotes & 1 or is_quote.any():  # (a quoted field may go on from the last chunk)
+            outside = ((np.cumsum(is_quote) + quotes) & 1 == 0) & ~is_quote
+            quotes += int(is_quote.sum())
+            pos, kind = pos[outside], kind[outside]
+        seps_before = np.cumsum(kind == sep_byte)
+        at_end = np.flatnonzero(kind == newline)
+        ends, before = pos[at_end] + lo, seps_before[at_end]
+        n_seps = len(kind) - len(at_end)
+        if lo + _SHORT_CHUNK >= len(arr):  # the last record need not end with a line feed
+            ends, before = np.append(ends, len(arr)), np.append(before, n_seps)
+        if not len(ends):
+            seps_carry += n_seps
+            continue
+        fields = np.diff(before, prepend=0) + 1
+        fields[0] += seps_carry
+        seps_carry = n_seps - int(before[-1])
+        starts = np.concatenate([[start], ends[:-1] + 1])
+        start = int(ends[-1]) + 1
+        blank = 0
+        # Only records with too few fields are looked at one by one (a blank line has one).
+        for i in np.flatnonzero(fields < expected):
+            if not data[starts[i]:ends[i]].strip():
+                blank += 1
+            elif records or i:  # the first record is the header
+                short += 1
+                first = int(starts[i]) if first < 0 else first
+        records += len(ends) - blank
+    line = data.count(b"\n", 0, first) + 1 if first >= 0 else 0
+    return max(records - 1, 0), short, line
+
+
+def _short_records_by_csv(data: bytes, encoding: str, sep: str, expected: int) -> tuple[int, int, int]:
+    """As :func:`_short_records_by_bytes` with csv's own quoting rules (a quote opens a quoted
+    field only at the field's start), a row at a time: exact, about as slow as the parse."""
+    reader = csv.reader(io.TextIOWrapper(io.BytesIO(data), encoding=encoding, newline=""),
+                        delimiter=sep, skipinitialspace=True)
+    records = short = first = 0
+    line = 1  # where the next row starts
+    for row in reader:
+        if len(row) > 1 or any(field.strip() for field in row):
+            if records and len(row) < expected:
+                short += 1
+                first = first or line
+            records += 1
+        line = reader.line_num + 1
+    return max(records - 1, 0), short, first
+
+
+def _short_rows_note(frame: pd.DataFrame, data: bytes, encoding: str, sep: str,
+                     last: int, expected: int) -> str | None:
+    """A note when rows of ``data`` have fewer than ``expected`` fields (pandas pads them with
+    missing values without a word), naming how many and the line of the first; else None.
+
+    ``frame`` is the table as parsed and ``last`` the position of the column of a row's last
+    field: a padded row has no value there, so a table whose column ``last`` has no missing
+    value (Adult's target) is settled without reading the bytes again.
+    """
+    if expected < 2 or not frame.iloc[:, last].isna().any():
+        return None
+    if encoding == "utf-16":
+        data, encoding = data.decode("utf-16").encode("utf-8"), "utf-8"
+    records, short, line = _short_records_by_bytes(data, sep, expected)
+    if records != len(frame):  # quotes the byte count misread: count again as csv reads
+        try:
+            records, short, line = _short_records_by_csv(data, encoding, sep, expected)
+        except (csv.Error, UnicodeError):
+            return None
+    if not short:
+        return None
+    rows = "1 row has" if short == 1 else f"{short:,} rows have"
+    return (f"{rows} fewer fields than the header (the first on line {line}): the missing fields at "
+            "the end were read as missing values. If a field was left out in the middle of a row, "
+            "its values sit in the wrong columns: correct the file.")
+
 def _read_csv(data: bytes, name: str, limits: Limits) -> pd.DataFrame:
     utf16 = data[:2] in UTF16_BOMS
     if not utf16 and _looks_binary(data[:4096]):
@@ -387,8 +485,14 @@ def _read_csv(data: bytes, name: str, limits: Limits) -> pd.DataFrame:
         ) from exc
     if len(frame) > limits.max_rows:
         raise DataError(_too_many_rows(name, f"more than {limits.max_rows:,}", limits.max_rows))
-    notes = []
-    if not isinstance(frame.index, pd.RangeIndex):
+    # Fields a data row should have: the parsed columns (trailing blank-named empty columns,
+    # from delimiters at the end of the header, left out) and the row name, if any.
+    named = [i for i, c in enumerate(frame.columns) if not _is_blank_name(c) or frame.iloc[:, i].notna().any()]
+    # Row names R's write.table writes (1..n) parse to a RangeIndex too, but not to the default one.
+    row_names = 0 if frame.index.equals(pd.RangeIndex(len(frame))) else frame.index.nlevels
+    short_note = named and _short_rows_note(frame, data, encoding, sep, named[-1], named[-1] + 1 + row_names)
+    notes = [short_note] if short_note else []
+    if row_names:
         # A header one field shorter than the rows (R's write.table): pandas takes the first
         # field of each row as the index.
         frame = frame.reset_index(drop=True)
@@ -423,7 +527,8 @@ def read_table(source, *, limits: Limits = DEFAULT_LIMITS) -> pd.DataFrame:
         other nameless columns are called ``unnamed_<position>``. ``frame.attrs`` records
         ``"header"`` (the header as written, for :func:`validate` to report duplicates),
         ``"unnamed"`` (generated name -> 1-based position) and ``"notes"`` (what was changed,
-        in plain words, to show the user).
+        in plain words, to show the user; rows with fewer fields than the header, which are
+        padded with missing values, are counted there with the line of the first).
 
     Raises
     ------
@@ -444,7 +549,7 @@ def read_table(source, *, limits: Limits = DEFAULT_LIMITS) -> pd.DataFrame:
 
 def read_notes(frame: pd.DataFrame) -> list[str]:
     """What :func:`read_table` changed while reading ``frame`` (dropped row names, decimal
-    commas), in plain words; empty for a frame it did not read."""
+    commas, padded short rows), in plain words; empty for a frame it did not read."""
     return list(frame.attrs.get("notes", []))
 
 
@@ -499,6 +604,23 @@ def _extreme_values(values: pd.Series) -> np.ndarray:
     x = values.to_numpy(dtype=float, na_value=np.nan)
     with np.errstate(invalid="ignore"):
         return np.abs(x) > MAX_ABS_VALUE  # inf included, NaN excluded
+
+
+# Characters that separate fields in exports; only the first three (and commas) are read.
+_DELIMITER_NAMES = {";": "semicolons", "\t": "tabs", "|": "pipes", ":": "colons", "~": "tildes",
+                    "^": "carets"}
+
+
+def _delimiter_hint(only: str) -> str:
+    """Why a table came out as one column named ``only``: the delimiter that name holds."""
+    hint = f" The table has a single column ('{only[:60]}')"
+    found = max(_DELIMITER_NAMES, key=only.count)
+    if not only.count(found):
+        return hint + ": its fields may be separated by a character fairkit does not recognise."
+    if found in ";\t|":
+        return (hint + f": its name holds {_DELIMITER_NAMES[found]}, which fairkit reads as delimiters "
+                "only when every row has the same number of them.")
+    return hint + f": its name holds {_DELIMITER_NAMES[found]}, which fairkit does not read as a delimiter."
 
 
 def usable_feature_columns(frame: pd.DataFrame, spec: DatasetSpec) -> list:
@@ -604,13 +726,12 @@ def validate(
         pass  # reported above
     elif not target or target not in columns:
         message = f"The target column '{target}' is not in the table."
+        action = "Choose the column that holds the outcome."
         if frame.shape[1] == 1:
-            message += (f" The table has a single column ('{str(frame.columns[0])[:60]}'): its fields may be "
-                        "separated by a character fairkit does not recognise.")
-        problems.append(_p("error", "target_missing", target, message,
-                           "Choose the column that holds the outcome"
-                           + (", or save the file with commas, semicolons, tabs or pipes between fields."
-                              if frame.shape[1] == 1 else ".")))
+            message, action = message + _delimiter_hint(str(frame.columns[0])), (
+                "Choose the column that holds the outcome, or save the file with commas, semicolons, "
+                "tabs or pipes between fields and the same number of fields in every row.")
+        problems.append(_p("error", "target_missing", target, message, action))
     else:
         y = frame[target]
         n_missing_y = int(y.isna().sum())

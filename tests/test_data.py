@@ -427,3 +427,68 @@ def test_parquet_lists_and_records_are_read_as_text(tmp_path):
     assert back.loc[1, "tags"] == "[1, 2]" and "Lyon" in back.loc[0, "where"]
     assert any("'tags', 'where'" in n and "as text" in n for n in read_notes(back))
     assert not errors(validate(back, SPEC.replace(exclude=["tags", "where"])))
+
+
+# ---------------------------------------------------------------- rows with too few fields
+
+def short_row_notes(text: str) -> list[str]:
+    return [n for n in read_notes(read_table(text.encode())) if "fewer fields" in n]
+
+
+@pytest.mark.parametrize("text, count, line", [
+    ("a,b,c\n1,2,3\n4,5\n\n   \n7,8,\n9,\"x\ny\",1\n10,11, \n12\n", 2, 3),  # blank lines skipped
+    ('a,b,c\r\n"x,y",2,3\r\n"p",3\r\n', 1, 3),  # a quoted delimiter is not a field break
+    ('a,b,c\n1,"two\nlines",3\n4,5', 1, 4),  # a quoted line feed; no line feed at the end
+    ("h,w,y\n5'10\",70,1\n6'1\",80,\n6'2\",80\n", 1, 4),  # quotes inside unquoted fields
+    ("a,b\n1,3,4\n2,5\n", 1, 3),  # R's write.table: the row name is a field of the row
+    ("a,b,c,d\n1,2,3\n4,5,6\n", 2, 2),  # a header longer than every row
+])
+def test_rows_with_too_few_fields_are_named(text, count, line):
+    (note,) = short_row_notes(text)
+    rows = "1 row has" if count == 1 else f"{count} rows have"
+    assert note.startswith(f"{rows} fewer fields than the header (the first on line {line})")
+
+
+@pytest.mark.parametrize("text", [
+    "a,b,c\n1,2,\n4,5,\n",  # empty last fields, written out
+    "a,b,c,\n1,2,3\n4,5,6\n",  # a delimiter at the end of the header only
+    GOOD,
+])
+def test_complete_rows_give_no_short_row_note(text):
+    assert short_row_notes(text) == []
+
+
+def test_short_row_count_agrees_with_csv_across_chunk_boundaries(monkeypatch):
+    import fairkit.data as fd
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(300):
+        fields = [f'"q,{i}\n"' if rng.random() < 0.2 else str(i) for _ in range(4)]
+        rows.append(",".join(fields[:3 if rng.random() < 0.1 else 4]))
+    data = ("a,b,c,d\n" + "\n".join(rows) + "\n").encode()
+    expected = fd._short_records_by_csv(data, "utf-8", ",", 4)
+    assert expected[1] > 10
+    for chunk in (5, 64, 1 << 22):  # records, quotes and line feeds split across chunks
+        monkeypatch.setattr(fd, "_SHORT_CHUNK", chunk)
+        assert fd._short_records_by_bytes(data, ",", 4) == expected
+
+
+def test_a_table_without_missing_last_values_is_not_read_twice(monkeypatch):
+    import fairkit.data as fd
+
+    def no_second_pass(*args):
+        raise AssertionError("the bytes were counted though no row can be short")
+
+    monkeypatch.setattr(fd, "_short_records_by_bytes", no_second_pass)
+    assert read_table(GOOD.encode()).shape == (80, 5)
+
+
+@pytest.mark.parametrize("sep, hint", [(":", "colons, which fairkit does not read"),
+                                       (";", "semicolons, which fairkit reads as delimiters only when")])
+def test_single_column_names_the_delimiter_it_holds(sep, hint):
+    # Two rows, one short: too few for the delimiter detection to trust semicolons.
+    frame = read_table(sep.join(["sex", "age", "label"]).encode() + b"\nF" + sep.encode() + b"3\nM\n")
+    assert frame.shape[1] == 1
+    p = problem(frame, "target_missing")
+    assert hint in p.message and "same number of fields" in p.action
