@@ -5,13 +5,20 @@ A sweep whose ``frontier.png`` could not be written (no browser for kaleido) wri
 else, says so in its "Wrote ..." line and exits 3. ``score --fail-on-drift`` exits 4 when the
 batch's fairness gaps differ from the recorded ones beyond noise (``fairkit.monitor``); ``audit
 verify`` exits 1 when the audit log fails its check.
+
+Output conventions: results and messages go to stdout, problems to stderr. ``--quiet`` (before or
+after the command) silences the messages and the progress bar; the progress bar is drawn only when
+stderr is a terminal. ``sweep --json`` and ``score --json`` print one JSON document on stdout (what
+was written, what was found) and send their messages to stderr.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
+import os
 import math
 import sys
 import tempfile
@@ -250,7 +257,7 @@ def cmd_sweep(args) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     store = ResultStore(args.store) if args.store else ResultStore(out / "store")
-    bar = tqdm(total=1, unit="run", desc="sweep", file=sys.stderr)
+    bar = tqdm(total=1, unit="run", desc="sweep", file=sys.stderr, disable=not _progress_wanted(args))
 
     def progress(done, total):
         bar.total = total
@@ -296,6 +303,12 @@ def cmd_sweep(args) -> int:
     print(f"\n{len(res.results)} runs ({int(res.results['cached'].sum())} from the store) in {res.wall_seconds:.1f}s.")
     wrote = [out / "results.csv", saved["html"]] + ([saved["png"]] if saved["png"] else [])
     print(f"Wrote {', '.join(map(str, wrote))}" + (f"; {saved['png_error']}" if saved["png_error"] else ""))
+    args.summary = {
+        "command": "sweep", "files": [str(p) for p in [*wrote, out / "sweep.json"]],
+        "png_error": saved["png_error"], "runs": len(res.results), "cached": int(res.results["cached"].sum()),
+        "constant": int(res.results["constant"].sum()), "wall_seconds": res.wall_seconds,
+        "frontier": json.loads(front[cols].to_json(orient="records")),
+    }
     return EXIT_NO_PNG if saved["png_error"] else 0
 
 
@@ -477,6 +490,9 @@ def cmd_score(args) -> int:
     out["decision"] = (scores >= bundle.threshold).astype(int)
     out.to_csv(args.out, index=False)
     print(f"Wrote {len(out):,} scored rows to {args.out}.")
+    summary = args.summary = {"command": "score", "bundle": str(args.bundle),
+                              "signature_status": bundle.signature_status, "files": [str(args.out)],
+                              "rows": len(out), "drift_checked": False, "drifted": False, "drift": []}
     report = drift_report(bundle, frame, scores, n_boot=args.drift_n_boot, alpha=args.drift_alpha)
     from .audit import AuditLog, command_line_user, record_score
 
@@ -486,11 +502,15 @@ def cmd_score(args) -> int:
                          manifest_sha256=bundle.manifest_sha256, input_hash=input_hash,
                          rows=len(frame), drift=report)
     print(f"Logged as audit entry {entry}.")
+    summary["audit_entry"] = entry
     if report is None:
         print("No fairness check: the file lacks the target or the sensitive columns.")
         return 0
     report_path = Path(args.out).with_suffix(".fairness.json")
     report_path.write_text(json.dumps(report, indent=1, default=str))
+    summary["files"].append(str(report_path))
+    summary.update(drift_checked=True, drifted=bool(report["drifted"]), drift=report["drift"],
+                   fairness=report["summary"])
     print(report["summary"])
     for flag in report["drift"]:
         print(f"  DRIFT: {flag['message']}")
@@ -499,6 +519,39 @@ def cmd_score(args) -> int:
         print(f"Fairness drift found: exiting {EXIT_DRIFT} (--fail-on-drift).", file=sys.stderr)
         return EXIT_DRIFT
     return 0
+
+
+def _progress_wanted(args) -> bool:
+    """Draw a progress bar: on a terminal only (a log or a pipe gets no bar), and not under --quiet."""
+    return not args.quiet and sys.stderr.isatty()
+
+
+def _add_output_flags(parser, sub) -> None:
+    """``--quiet`` on every command (before or after its name) and ``--json`` on sweep and score."""
+    quiet = "no messages or progress bar, only problems on stderr (and the --json document)"
+    parser.add_argument("-q", "--quiet", action="store_true", help=quiet)
+    for p in sub.choices.values():
+        # SUPPRESS: a subcommand without the flag leaves the value given before its name.
+        p.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help=quiet)
+    for name in ("sweep", "score"):
+        sub.choices[name].add_argument(
+            "--json", action="store_true",
+            help="print one JSON summary on stdout (files written, counts, findings); messages go to stderr")
+
+
+def _run(args) -> int:
+    """Run the command; under --json its messages go to stderr and its summary alone to stdout."""
+    stdout = sys.stdout
+    as_json = getattr(args, "json", False)
+    with contextlib.ExitStack() as stack:
+        if args.quiet:
+            stack.enter_context(contextlib.redirect_stdout(stack.enter_context(open(os.devnull, "w"))))
+        elif as_json:
+            stack.enter_context(contextlib.redirect_stdout(sys.stderr))
+        status = args.func(args)
+    if as_json:
+        print(json.dumps({**args.summary, "exit_status": status}, default=str), file=stdout)
+    return status
 
 
 def main(argv=None) -> int:
@@ -604,12 +657,13 @@ def main(argv=None) -> int:
     p.add_argument("--audit", help="audit log file (default $FAIRKIT_HOME/audit.sqlite)")
     p.set_defaults(func=cmd_score)
 
+    _add_output_flags(parser, sub)
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse has printed its message (or --help / --version)
         return exc.code
     try:
-        return args.func(args)
+        return _run(args)
     except CLIError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

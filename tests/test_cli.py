@@ -1,6 +1,14 @@
 """The command line end to end on German credit: sweep -> export -> score, and bad input."""
 
+import fcntl
 import json
+import os
+import pty
+import struct
+import subprocess
+import sys
+import termios
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -124,3 +132,93 @@ def test_audit_command_reports_a_broken_chain(tmp_path, capsys):
 def test_datasets_listing(capsys):
     assert main(["datasets"]) == 0
     assert "german" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------- output conventions (subprocesses)
+
+ROOT = Path(__file__).resolve().parents[1]
+SWEEP = ["sweep", "--dataset", "german", "--methods", "unconstrained,regularized", "--etas", "0,2"]
+
+
+def _env(tmp_path):
+    return {**os.environ, "FAIRKIT_HOME": str(tmp_path / "home")}
+
+
+def _fairkit(argv, tmp_path):
+    """``python -m fairkit ARGV`` with stdout and stderr captured (so stderr is not a terminal)."""
+    return subprocess.run([sys.executable, "-m", "fairkit", *argv], capture_output=True, text=True,
+                          cwd=ROOT, env=_env(tmp_path))
+
+
+def _fairkit_on_terminal(argv, tmp_path):
+    """``python -m fairkit ARGV`` with stderr on a pseudo-terminal: (exit status, stdout, stderr)."""
+    leader, follower = pty.openpty()
+    # A new pseudo-terminal is 0 columns wide: tqdm would draw a bar of width 0.
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    proc = subprocess.Popen([sys.executable, "-m", "fairkit", *argv], stdout=subprocess.PIPE,
+                            stderr=follower, cwd=ROOT, env=_env(tmp_path))
+    os.close(follower)
+    err = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        err += chunk
+    out = proc.stdout.read()
+    os.close(leader)
+    return proc.wait(), out.decode(), err.decode(errors="replace")
+
+
+def test_sweep_json_is_all_of_stdout_and_no_progress_bar_off_a_terminal(sweep_dir, tmp_path):
+    out = tmp_path / "out"
+    run = _fairkit([*SWEEP, "--store", str(sweep_dir / "store"), "--out", str(out), "--json"], tmp_path)
+    assert run.returncode == 0, run.stderr
+    doc = json.loads(run.stdout)  # fails if anything but the one document is on stdout
+    assert doc["command"] == "sweep" and doc["exit_status"] == 0 and doc["png_error"] is None
+    assert (doc["runs"], doc["cached"], doc["constant"]) == (3, 3, 0)
+    assert {Path(f).name for f in doc["files"]} == {"results.csv", "frontier.html", "frontier.png", "sweep.json"}
+    assert all(Path(f).is_file() for f in doc["files"])
+    results = pd.read_csv(out / "results.csv")
+    assert doc["frontier"] and {r["run_id"] for r in doc["frontier"]} <= set(results.run_id)
+    # The messages moved to stderr; no progress bar there, stderr being a pipe.
+    assert "3 runs (3 from the store)" in run.stderr
+    assert "sweep:" not in run.stderr and "\r" not in run.stderr
+
+
+def test_progress_bar_on_a_terminal_unless_quiet(sweep_dir, tmp_path):
+    argv = [*SWEEP, "--store", str(sweep_dir / "store"), "--out", str(tmp_path / "out")]
+    status, out, err = _fairkit_on_terminal(argv, tmp_path)
+    assert status == 0
+    assert "sweep:" in err and "3/3" in err
+    assert "3 runs (3 from the store)" in out
+    status, out, err = _fairkit_on_terminal(["--quiet", *argv], tmp_path)
+    assert status == 0
+    assert "sweep:" not in err and out == ""
+
+
+def test_score_json_with_quiet_prints_only_the_summary(sweep_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path / "home"))
+    results = pd.read_csv(sweep_dir / "results.csv")
+    bundle = tmp_path / "b.zip"
+    assert main(["export", "--store", str(sweep_dir), "--run", results.run_id.iloc[-1], "--rationale", "r",
+                 "--decider", "d", "--n-boot", "50", "--out", str(bundle)]) == 0
+    frame, _ = load_dataset("german")
+    shifted = frame.sample(300, random_state=1)
+    shifted.loc[shifted.sex == "female", "credit"] = "bad"
+    new, scored = tmp_path / "new.csv", tmp_path / "scored.csv"
+    shifted.to_csv(new, index=False)
+    run = _fairkit(["score", "--bundle", str(bundle), "--csv", str(new), "--out", str(scored),
+                    "--json", "--fail-on-drift", "-q"], tmp_path)
+    assert run.returncode == EXIT_DRIFT
+    doc = json.loads(run.stdout)
+    report = json.loads(scored.with_suffix(".fairness.json").read_text())
+    assert doc["command"] == "score" and doc["exit_status"] == EXIT_DRIFT and doc["rows"] == 300
+    assert doc["files"] == [str(scored), str(scored.with_suffix(".fairness.json"))]
+    assert doc["drift_checked"] and doc["drifted"] and doc["drift"] == report["drift"]
+    (entry,) = AuditLog().entries(kind="score")["id"]
+    assert doc["audit_entry"] == entry
+    # --quiet: no messages anywhere but the exit's reason on stderr.
+    assert "Wrote" not in run.stderr and "DRIFT" not in run.stderr
