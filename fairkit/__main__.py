@@ -167,6 +167,14 @@ def _scheduler(text: str) -> str:
     return text
 
 
+def _print_read_notes(frame) -> None:
+    """What reading the file changed (row names dropped, short rows padded...), on stderr."""
+    from .data import read_notes
+
+    for note in read_notes(frame):
+        print(f"NOTE: {note}", file=sys.stderr)
+
+
 def _load(args):
     from .data import DataError, DatasetSpec, errors, read_table, validate
     from .datasets import load_dataset
@@ -183,6 +191,7 @@ def _load(args):
             frame = read_table(args.csv)
         except DataError as exc:
             raise CLIError(str(exc)) from exc
+        _print_read_notes(frame)
         if not args.target:
             raise CLIError("With --csv, give --target (the outcome column).")
         spec = DatasetSpec(target=args.target, name=Path(args.csv).stem)
@@ -477,6 +486,7 @@ def cmd_score(args) -> int:
         frame = read_table(args.csv)
     except DataError as exc:
         raise CLIError(str(exc)) from exc
+    _print_read_notes(frame)
     missing = bundle.missing_columns(frame)
     if missing:
         raise CLIError(f"{args.csv} lacks column(s) the model needs: {', '.join(missing)}.")
