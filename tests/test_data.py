@@ -492,3 +492,14 @@ def test_single_column_names_the_delimiter_it_holds(sep, hint):
     assert frame.shape[1] == 1
     p = problem(frame, "target_missing")
     assert hint in p.message and "same number of fields" in p.action
+
+
+def test_cli_prints_read_notes_on_stderr(tmp_path, capsys):
+    from fairkit.__main__ import main
+
+    path = tmp_path / "short.csv"
+    path.write_text(GOOD.replace("\nM,B,21,1037,no\n", "\nM,B,21,1037\n", 1))
+    assert main(["validate", "--csv", str(path), "--target", "label", "--positive", "yes",
+                 "--sensitive", "sex"]) == 0
+    err = capsys.readouterr().err
+    assert "NOTE: 1 row has fewer fields than the header (the first on line 3)" in err
