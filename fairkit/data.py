@@ -609,11 +609,13 @@ def _extreme_values(values: pd.Series) -> np.ndarray:
 # Characters that separate fields in exports; only the first three (and commas) are read.
 _DELIMITER_NAMES = {";": "semicolons", "\t": "tabs", "|": "pipes", ":": "colons", "~": "tildes",
                     "^": "carets"}
+_READABLE_DELIMITERS = ("with commas, semicolons, tabs or pipes between fields and the same number "
+                        "of fields in every row")
 
 
 def _delimiter_hint(only: str) -> str:
     """Why a table came out as one column named ``only``: the delimiter that name holds."""
-    hint = f" The table has a single column ('{only[:60]}')"
+    hint = f"The table has a single column ('{only[:60]}')"
     found = max(_DELIMITER_NAMES, key=only.count)
     if not only.count(found):
         return hint + ": its fields may be separated by a character fairkit does not recognise."
@@ -722,15 +724,19 @@ def validate(
     columns = set(frame.columns)
     target = spec.target
     target_ok = False
+    if frame.shape[1] == 1 and target in columns:
+        # The dashboard's first guess of the target is the last column: the one column here.
+        problems.append(_p("error", "single_column", target, _delimiter_hint(str(target)),
+                           f"Save the file {_READABLE_DELIMITERS}: a table needs an outcome, a "
+                           "sensitive attribute and features."))
     if target in nested:
         pass  # reported above
     elif not target or target not in columns:
         message = f"The target column '{target}' is not in the table."
         action = "Choose the column that holds the outcome."
         if frame.shape[1] == 1:
-            message, action = message + _delimiter_hint(str(frame.columns[0])), (
-                "Choose the column that holds the outcome, or save the file with commas, semicolons, "
-                "tabs or pipes between fields and the same number of fields in every row.")
+            message, action = f"{message} {_delimiter_hint(str(frame.columns[0]))}", (
+                f"Choose the column that holds the outcome, or save the file {_READABLE_DELIMITERS}.")
         problems.append(_p("error", "target_missing", target, message, action))
     else:
         y = frame[target]

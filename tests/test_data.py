@@ -492,6 +492,9 @@ def test_single_column_names_the_delimiter_it_holds(sep, hint):
     assert frame.shape[1] == 1
     p = problem(frame, "target_missing")
     assert hint in p.message and "same number of fields" in p.action
+    # The dashboard's first guess of the target is the last column, here the only one.
+    p = problem(frame, "single_column", SPEC.replace(target=frame.columns[0]))
+    assert hint in p.message and p.severity == "error" and "same number of fields" in p.action
 
 
 def test_cli_prints_read_notes_on_stderr(tmp_path, capsys):
