@@ -1,10 +1,14 @@
 """Reductions approach (Agarwal et al., 2018) around fairlearn's ExponentiatedGradient / GridSearch.
 
-:class:`ReductionsWrapper` turns any classifier that accepts ``sample_weight`` into a
-fairness-constrained one, and adds what fairlearn's mitigators leave to the user:
+:class:`ReductionsWrapper` turns any classifier that accepts sample weights into a
+fairness-constrained one, takes fairlearn's own parameter names (``constraints``, ``eps``,
+``max_iter``, ``nu``, ``eta0``, ``run_linprog_step``, ``sample_weight_name``, ``grid_size``, ...)
+so fairlearn code ports unchanged, and adds what fairlearn's mitigators leave to the user:
 
-* a deterministic ``predict`` and a real ``predict_proba`` (a weighted mixture of the base
-  learners' probabilities, not of their hard labels);
+* a deterministic ``predict`` that keeps the requested bound on the training data (chosen among
+  the mixture's predictors and their blends; fairlearn's randomized rule when none does) and a
+  real ``predict_proba`` (a weighted mixture of the base learners' probabilities, not of their
+  hard labels);
 * the user's ``sample_weight`` honoured everywhere: in the base learners' fits *and* in the
   constraint and error statistics, so integer weights behave like duplicated rows;
 * one fairness knob ``eta`` mapped to the constraint bound;
@@ -40,8 +44,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from fairkit.groups import group_labels
-from fairkit.stats import decide
+from fairkit import stats
+from fairkit.groups import encode_groups, group_labels
 
 __all__ = ["ReductionsWrapper", "CONSTRAINTS", "make_moment", "split_sensitive_columns"]
 
@@ -152,6 +156,8 @@ _WEIGHTED = {
     TruePositiveRateParity: _WeightedTruePositiveRateParity,
     FalsePositiveRateParity: _WeightedFalsePositiveRateParity,
     ErrorRateParity: _WeightedErrorRateParity,
+    # An objective (fairlearn's ``objective=ErrorRate(costs=...)``) is weighted the same way.
+    ErrorRate: _WeightedErrorRate,
 }
 for _cls in _WEIGHTED.values():
     _cls.__module__ = __name__
@@ -208,13 +214,137 @@ def _quiet_fairlearn():
         yield
 
 
-def _moment_gap(moment: Moment, X, y, s, w, predict) -> tuple[float, float]:
-    """(max constraint value, max of value - bound) of ``predict`` on the given data."""
-    m = _weighted(make_moment(moment), w)
-    with _quiet_fairlearn():
-        m.load_data(X, pd.Series(y), sensitive_features=pd.Series(s))
-    gamma = m.gamma(predict)
-    return float(gamma.max()), float((gamma - m.bound()).max())
+# --------------------------------------------------------------------------------------------
+# decision rules scored on the training data
+# --------------------------------------------------------------------------------------------
+#
+# A rule is a weight vector over the reduction's predictors: its score is the weighted mean of
+# their probabilities and it selects a row when the score passes fairkit.stats.decide. Every
+# rule of a fit is scored on the training rows through the evaluation kernel, K rules per call.
+
+# The kernel rates each fairlearn parity moment compares between a group and the whole
+# population (fairlearn's events: every row, the positives, the negatives).
+_MOMENT_RATES = {
+    DemographicParity: ("selection_rate",),
+    TruePositiveRateParity: ("tpr",),
+    FalsePositiveRateParity: ("fpr",),
+    EqualizedOdds: ("tpr", "fpr"),
+    ErrorRateParity: ("error",),
+}
+# Rows x rules per kernel call: the kernel holds a dozen float64 statistics per (rule, row), so
+# this keeps one call near 50 MB whatever the data size.
+_KERNEL_CELLS = 1 << 19
+# Blend steps between the mixture and each of its predictors (see _candidate_weights).
+_BLEND_STEPS = 8
+
+
+class _TrainingRows:
+    """The rows a reduction was fitted on, as the rule evaluation needs them."""
+
+    def __init__(self, X, y, labels, w):
+        self.X, self.y, self.labels, self.w = X, y, labels, w
+        enc = encode_groups(pd.Series(labels))
+        self.codes, self.n_groups = enc.codes, len(enc.names)
+
+
+def _rule_values(moment: Moment, objective: Moment | None, rows: _TrainingRows, weights, probs,
+                 expected: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """Constraint value, excess over the bound and objective of K rules on the training rows.
+
+    Parameters
+    ----------
+    moment : fairlearn Moment
+        Unloaded constraint (unweighted; ``rows.w`` applies).
+    objective : fairlearn ErrorRate or None
+        Its costs weigh false negatives and false positives (1 and 1 when None).
+    rows : _TrainingRows
+    weights : ndarray of shape (K, P)
+        Each rule's weights over the P predictors.
+    probs : ndarray of shape (P, n)
+        The predictors' positive-class probabilities on the training rows; a rule selects a row
+        when its weighted score passes :func:`fairkit.stats.decide`.
+    expected : bool, default=False
+        ``probs`` are hard 0/1 labels and each rule is the randomized mixture: its weighted mean
+        is the probability of a positive decision, counted as expected decisions.
+
+    Returns
+    -------
+    value, excess, objective : ndarrays of shape (K,)
+        ``value`` is fairlearn's constraint value (the largest entry of the moment's gamma:
+        for a difference bound the largest gap between a group's rate and the population's),
+        ``excess`` the largest ``gamma - bound``, ``objective`` the weighted (cost-sensitive)
+        error.
+    bound : float
+        The moment's bound (the largest, should its constraints have several).
+    """
+    weights = np.atleast_2d(weights)
+    rates = _MOMENT_RATES.get(type(moment))
+    fn_cost = getattr(objective, "fn_cost", 1.0)
+    fp_cost = getattr(objective, "fp_cost", 1.0)
+    step = max(1, _KERNEL_CELLS // max(1, probs.shape[1]))
+    loaded = None
+    if rates is None:
+        # Any other moment (BoundedGroupLoss, a user's own class) is its own definition: read
+        # its gamma, loaded once with the (uniform, see _weighted) weights.
+        loaded = _weighted(make_moment(moment), rows.w)
+        with _quiet_fairlearn():
+            loaded.load_data(rows.X, pd.Series(rows.y), sensitive_features=pd.Series(rows.labels))
+        bound_vec = loaded.bound()
+    value, excess, obj = [], [], []
+    for lo in range(0, len(weights), step):
+        scores = weights[lo:lo + step] @ probs
+        gs = stats.group_sums(rows.y, scores, rows.codes, rows.n_groups, sample_weight=rows.w,
+                              decisions=scores if expected else None)
+        total = gs.total()
+        errors = fn_cost * (total.stat("pos") - total.stat("tp")) + fp_cost * total.stat("fp")
+        obj.append((errors / total.stat("n")).ravel())
+        if loaded is None:
+            v = _parity_value(moment.ratio, stats.group_rates(gs), stats.group_rates(total), rates)
+            value.append(v)
+            excess.append(v - float(moment.eps))
+            continue
+        d = scores if expected else stats.decide(scores, 0.5).astype(np.float64)
+        with _quiet_fairlearn():
+            gammas = [loaded.gamma(lambda _X, dk=dk: dk) for dk in d]
+        value.append(np.array([float(g.max()) for g in gammas]))
+        excess.append(np.array([float((g - bound_vec).max()) for g in gammas]))
+    bound = float(moment.eps) if loaded is None else float(bound_vec.max())
+    return np.concatenate(value), np.concatenate(excess), np.concatenate(obj), bound
+
+
+def _parity_value(ratio: float, rates: dict, overall: dict, names) -> np.ndarray:
+    """fairlearn's parity gamma, largest entry, from the kernel's group and population rates.
+
+    fairlearn constrains ``ratio * r_group - r_all`` and ``ratio * r_all - r_group`` (ratio 1 for
+    a difference bound: ``|r_group - r_all|``) for every group with rows in the event, which is
+    not the kernel's max-min :func:`fairkit.stats.gap`: the bound is fairlearn's.
+    """
+    out = None
+    for name in names:
+        if name == "error":
+            r, o = 1.0 - rates["accuracy"][0], 1.0 - overall["accuracy"][0]
+        else:
+            r, o = rates[name][0], overall[name][0]
+        with np.errstate(invalid="ignore"):
+            v = np.fmax(ratio * r - o, ratio * o - r)
+        v = np.max(np.where(np.isfinite(v), v, -np.inf), axis=1)
+        out = v if out is None else np.maximum(out, v)
+    return out
+
+
+def _candidate_weights(mixture: np.ndarray, steps: int = _BLEND_STEPS) -> np.ndarray:
+    """Deterministic rules a reduction's mixture offers, as weight vectors over its predictors.
+
+    The mixture itself, each predictor alone and ``steps - 1`` blends of the mixture with each
+    predictor. Two predictors that favour different groups have a blend whose thresholded score
+    sits between their disparities, which is how a deterministic rule can meet a bound that
+    only the randomized mixture met.
+    """
+    P = len(mixture)
+    eye = np.eye(P)
+    a = (np.arange(1, steps) / steps)[:, None, None]
+    blends = ((1.0 - a) * mixture[None, None, :] + a * eye[None]).reshape(-1, P)
+    return np.vstack([mixture[None], eye, blends])
 
 
 def _check_fit_inputs(est, X, y, sample_weight=None):
@@ -311,34 +441,39 @@ def split_sensitive_columns(X, sensitive_features, names, drop: bool = True):
 # the wrapper
 # --------------------------------------------------------------------------------------------
 
-
 class ReductionsWrapper(ClassifierMixin, BaseEstimator):
     """Fairness-constrained classifier by the reductions approach.
 
     The constrained problem "minimise error subject to a fairness constraint" is reduced to a
     sequence of weighted classification problems solved by the base ``estimator``
     (fairlearn's ``ExponentiatedGradient`` or ``GridSearch``). The solution is a weighted
-    mixture of the fitted base learners (``predictors_``, ``weights_``).
+    mixture of the fitted base learners. fairlearn's parameter names are accepted, so
+    ``ReductionsWrapper(est, constraints=DemographicParity(difference_bound=0.05), eps=0.01)``
+    is a drop-in for ``ExponentiatedGradient(est, constraints=...)``.
 
     Parameters
     ----------
     estimator : classifier, optional
-        Any classifier whose ``fit`` accepts ``sample_weight`` (scikit-learn, XGBoost-style,
-        fairkit's torch estimators). Defaults to ``LogisticRegression()``.
-    constraint : str or fairlearn Moment, default="demographic_parity"
-        ``"demographic_parity"``, ``"equalized_odds"``, ``"true_positive_rate_parity"``,
-        ``"false_positive_rate_parity"``, ``"error_rate_parity"``, or a fairlearn ``Moment``.
-        A moment instance is used as given: its own bound applies and ``eta`` is ignored.
-    eta : float in [0, 1], default=1.0
-        Fairness strength. The constraint's difference bound is
-        ``bound = max_bound * (1 - eta)`` (see :meth:`bound_from_eta`): ``eta=0`` allows the
-        disparity of the unconstrained model (no constraint in effect), ``eta=1`` asks for
-        exact parity, and the bound tightens linearly in between.
+        Any classifier whose ``fit`` accepts sample weights (scikit-learn, XGBoost-style,
+        fairkit's torch estimators); see ``sample_weight_name`` for a ``Pipeline``. Defaults to
+        ``LogisticRegression()``.
+    constraint : str or fairlearn Moment, optional
+        ``"demographic_parity"`` (the default), ``"equalized_odds"``,
+        ``"true_positive_rate_parity"``, ``"false_positive_rate_parity"``,
+        ``"error_rate_parity"``, or a fairlearn ``Moment`` (``DemographicParity(ratio_bound=0.8)``,
+        ``BoundedGroupLoss(ZeroOneLoss(), upper_bound=0.2)``, ...). A moment carries its own
+        bound, so ``eta`` and ``max_bound`` must then be left unset.
+    eta : float in [0, 1], optional
+        Fairness strength for a named constraint (1.0 when unset). The constraint's difference
+        bound is ``bound = max_bound * (1 - eta)`` (see :meth:`bound_from_eta`): ``eta=0``
+        allows the disparity of the unconstrained model (no constraint in effect), ``eta=1``
+        asks for exact parity, and the bound tightens linearly in between. Refused with a
+        ``Moment``, whose bound is its own.
     max_bound : float, optional
         The bound at ``eta=0``. When omitted it is measured: the constraint value (largest
         gap in the constrained rate between a group and the population, e.g. selection rate
         for demographic parity) of the base estimator fitted without constraint. This costs
-        one extra base fit when ``eta < 1``.
+        one extra base fit when ``eta < 1``. Refused with a ``Moment``.
     reduction : {"exponentiated_gradient", "grid_search"}, default="exponentiated_gradient"
         ``exponentiated_gradient`` returns a mixture with guarantees;
         ``grid_search`` returns the single best learner of a Lagrange-multiplier grid.
@@ -362,33 +497,79 @@ class ReductionsWrapper(ClassifierMixin, BaseEstimator):
     drop_sensitive_features : bool, default=True
         Remove ``sensitive_feature_names`` columns from ``X`` before it reaches the base
         estimator (in ``fit`` and ``predict``).
-    randomized : bool, default=False
-        ``False``: ``predict`` is deterministic, thresholding ``predict_proba`` at 0.5.
-        ``True``: fairlearn's randomized mixture (each row draws a base learner with
-        probability ``weights_``), seeded by ``random_state`` so repeated calls agree; this is
-        the classifier the reduction's guarantee is about.
+    randomized : {"auto", False, True}, default="auto"
+        How ``predict`` decides.
+
+        * ``"auto"``: deterministically, by the rule with the lowest training error among
+          those that keep the bound on the training data (failing any, among those within
+          ``eps`` of it, the slack ExponentiatedGradient's guarantee allows its own mixture;
+          a bound of 0 needs it): the thresholded mixture,
+          each of its predictors, and blends of the mixture with each predictor (a rule's
+          score is a weighted mean of the predictors' probabilities and it selects a row when
+          the score is >= 0.5). When none does, with a warning, fairlearn's randomized rule,
+          or the closest deterministic rule should that be nearer the bound (an unconverged
+          reduction).
+        * ``False``: always deterministically: the rule above, or, when none keeps the bound,
+          the one that exceeds it least (with a warning).
+        * ``True``: fairlearn's randomized mixture (each row draws a base learner with
+          probability ``mixture_weights_``), seeded by ``random_state`` so repeated calls
+          agree; the classifier the reduction's guarantee is about, in expectation.
+
+        With ``reduction="grid_search"`` predict is GridSearch's chosen learner, as in
+        fairlearn.
     random_state : int, default=0
-        Seed for ``randomized=True``.
+        Seed of the randomized rule.
+    constraints : str or fairlearn Moment, optional
+        fairlearn's name for ``constraint`` (``ExponentiatedGradient`` and ``GridSearch``); pass
+        one of the two.
+    objective : fairlearn ErrorRate, optional
+        ExponentiatedGradient's objective, e.g. ``ErrorRate(costs={"fp": 2, "fn": 1})``; the
+        deterministic rule is chosen by the same costs. Default: the error rate.
+    run_linprog_step : bool, default=True
+        ExponentiatedGradient's linear-programming step over the learners found so far.
+    sample_weight_name : str, default="sample_weight"
+        Name of the ``estimator.fit`` argument that takes sample weights (fairlearn's), for
+        example ``"logisticregression__sample_weight"`` for
+        ``make_pipeline(StandardScaler(), LogisticRegression())``. The reduction always
+        reweights, so a ``Pipeline`` base needs it with or without user weights.
+    selection_rule : str, default="tradeoff_optimization"
+        GridSearch's rule for picking the best learner.
+    grid_limit : float, default=2.0
+        GridSearch's largest Lagrange multiplier.
+    grid_offset : pandas Series, optional
+        GridSearch's shift of the grid.
+    grid : pandas DataFrame, optional
+        GridSearch's explicit grid of multipliers (overrides ``grid_size`` and ``grid_limit``).
 
     Attributes
     ----------
     predictors_ : list of classifiers
-        Base learners with non-zero weight.
+        Base learners used by the mixture or by the deterministic rule.
     weights_ : ndarray
-        Their mixture weights (sum to 1).
+        Weights of ``predictors_`` in ``predict_proba`` (the deterministic rule's, or the
+        mixture's under the randomized rule); they sum to 1.
+    mixture_weights_ : ndarray
+        The reduction's mixture (fairlearn's ``weights_``) over ``predictors_``; the randomized
+        rule draws a learner with these probabilities.
+    decision_rule_ : {"deterministic", "randomized"}
+        The rule ``predict`` uses.
     classes_ : ndarray of shape (2,)
     constraint_bound_ : float
-        The difference bound used (NaN for a moment instance without a scalar bound).
+        The bound in fairlearn's terms: the largest value the moment's constraints may take
+        (``difference_bound``; ``ratio_bound_slack`` for a ratio bound, whose constraints are
+        ``ratio * r_group - r_all`` and ``ratio * r_all - r_group``; ``upper_bound`` for
+        ``BoundedGroupLoss``).
     constraint_gap_ : float
-        Constraint value of the deterministic ``predict`` on the training data: the largest
-        gap between a group's rate and the population rate (weighted by ``sample_weight``).
+        Constraint value of ``predict`` on the training data (weighted by ``sample_weight``):
+        the largest entry of the moment's constraint vector, for a difference bound the
+        largest gap between a group's rate and the population rate. In expectation under the
+        randomized rule.
     constraint_violation_ : float
-        How far ``constraint_gap_`` exceeds the bound (0 when satisfied).
+        How far the constraints of ``predict`` exceed their bound (0 when satisfied).
     constraint_gap_randomized_ : float
         Expected constraint value of the randomized mixture (what the reduction optimised).
-        Comparing it with ``constraint_gap_`` shows the fairness cost of derandomizing.
     max_bound_ : float
-        The bound at ``eta=0`` in use (given or measured).
+        The bound at ``eta=0`` in use (given or measured; NaN for a ``Moment``).
     n_oracle_calls_ : int
         Base-learner fits made by the reduction.
     best_gap_ : float
@@ -399,13 +580,16 @@ class ReductionsWrapper(ClassifierMixin, BaseEstimator):
     Notes
     -----
     ``predict_proba`` is the ``weights_``-weighted mean of the base learners'
-    ``predict_proba`` (hard 0/1 predictions for learners without it). Each base learner was
-    trained on a reweighted and relabelled cost-sensitive problem, so these probabilities
-    rank well but need not be calibrated for ``y``; use
-    :class:`fairkit.calibration.GroupFairnessCalibrator` if calibrated scores matter.
+    ``predict_proba`` (hard 0/1 predictions for learners without it) and, under the
+    deterministic rule, ``predict`` is ``predict_proba >= 0.5``, so reports computed from the
+    probabilities measure the decisions ``predict`` makes. Each base learner was trained on a
+    reweighted and relabelled cost-sensitive problem, so these probabilities rank well but need
+    not be calibrated for ``y``; use :class:`fairkit.calibration.GroupFairnessCalibrator` if
+    calibrated scores matter.
 
-    The deterministic ``predict`` can differ from the randomized mixture the reduction
-    certified; ``constraint_gap_`` reports what ``predict`` actually achieves.
+    The bound is kept on the training data. A group with a handful of rows can make every
+    deterministic rule miss it (its rate moves in steps of one row); the randomized rule then
+    keeps it in expectation. Held-out data need not keep it: the constraint is estimated.
 
     With ``sensitive_features=None`` (and no ``sensitive_feature_names``) the wrapper fits
     the plain base estimator.
@@ -417,8 +601,8 @@ class ReductionsWrapper(ClassifierMixin, BaseEstimator):
     def __init__(
         self,
         estimator=None,
-        constraint="demographic_parity",
-        eta: float = 1.0,
+        constraint=None,
+        eta: float | None = None,
         max_bound: float | None = None,
         reduction: str = "exponentiated_gradient",
         eps: float = 0.01,
@@ -429,8 +613,17 @@ class ReductionsWrapper(ClassifierMixin, BaseEstimator):
         constraint_weight: float = 0.5,
         sensitive_feature_names=None,
         drop_sensitive_features: bool = True,
-        randomized: bool = False,
+        randomized="auto",
         random_state: int = 0,
+        *,
+        constraints=None,
+        objective=None,
+        run_linprog_step: bool = True,
+        sample_weight_name: str = "sample_weight",
+        selection_rule: str = "tradeoff_optimization",
+        grid_limit: float = 2.0,
+        grid_offset=None,
+        grid=None,
     ):
         self.estimator = estimator
         self.constraint = constraint
@@ -447,6 +640,14 @@ class ReductionsWrapper(ClassifierMixin, BaseEstimator):
         self.drop_sensitive_features = drop_sensitive_features
         self.randomized = randomized
         self.random_state = random_state
+        self.constraints = constraints
+        self.objective = objective
+        self.run_linprog_step = run_linprog_step
+        self.sample_weight_name = sample_weight_name
+        self.selection_rule = selection_rule
+        self.grid_limit = grid_limit
+        self.grid_offset = grid_offset
+        self.grid = grid
 
     @staticmethod
     def bound_from_eta(eta: float, max_bound: float) -> float:
@@ -476,6 +677,48 @@ class ReductionsWrapper(ClassifierMixin, BaseEstimator):
         tags.classifier_tags.multi_class = False
         return tags
 
+    # -- parameters -------------------------------------------------------------------------
+
+    def _constraint_spec(self):
+        """The constraint, from ``constraint`` or fairlearn's ``constraints`` (not both)."""
+        if self.constraint is not None and self.constraints is not None:
+            raise ValueError(
+                "pass the constraint once: constraint= or constraints= (fairlearn's keyword), "
+                "not both"
+            )
+        spec = self.constraints if self.constraints is not None else self.constraint
+        return "demographic_parity" if spec is None else spec
+
+    def _rule_mode(self):
+        """``randomized`` checked: "auto", True or False."""
+        if isinstance(self.randomized, (bool, np.bool_)):
+            return bool(self.randomized)
+        if isinstance(self.randomized, str) and self.randomized == "auto":
+            return "auto"
+        raise ValueError(f"randomized must be 'auto', True or False, got {self.randomized!r}")
+
+    def _check_reduction(self) -> None:
+        if self.reduction not in ("exponentiated_gradient", "grid_search"):
+            raise ValueError(
+                "reduction must be 'exponentiated_gradient' or 'grid_search', got "
+                f"{self.reduction!r}"
+            )
+
+    def _objective(self):
+        if self.objective is None:
+            return None
+        if not isinstance(self.objective, ErrorRate):
+            raise ValueError(
+                "objective must be a fairlearn ErrorRate (costs= weigh false negatives and false "
+                f"positives) or None, got {type(self.objective).__name__}"
+            )
+        if self.reduction == "grid_search":
+            raise ValueError(
+                "objective= is ExponentiatedGradient's; fairlearn's GridSearch has none (it "
+                "uses the constraint's default objective)"
+            )
+        return make_moment(self.objective)
+
     # -- data plumbing ----------------------------------------------------------------------
 
     def _split_sensitive(self, X, sensitive_features):
@@ -484,10 +727,15 @@ class ReductionsWrapper(ClassifierMixin, BaseEstimator):
             X, sensitive_features, self.sensitive_feature_names, self.drop_sensitive_features
         )
 
+    def _fit_base(self, base, X, y, w):
+        """The base estimator fitted without constraint, user weights under fairlearn's name."""
+        est = clone(base, safe=False)
+        return est.fit(X, y, **({} if w is None else {self.sample_weight_name: w}))
+
     # -- fit --------------------------------------------------------------------------------
 
     def fit(self, X, y, *, sensitive_features=None, sample_weight=None):
-        """Fit the constrained mixture.
+        """Fit the constrained mixture and choose the rule ``predict`` uses.
 
         Parameters
         ----------
@@ -507,23 +755,23 @@ class ReductionsWrapper(ClassifierMixin, BaseEstimator):
         self
         """
         X, y_arr, self.classes_, w = _check_fit_inputs(self, X, y, sample_weight)
+        self._rule_mode()
+        self._check_reduction()
         y_enc = (y_arr == self.classes_[1]).astype(int)
         X_model, s = self._split_sensitive(X, sensitive_features)
         n = len(y_enc)
         base = LogisticRegression() if self.estimator is None else self.estimator
 
         if s is None:
-            est = clone(base, safe=False)
-            est.fit(X_model, y_enc, **({} if w is None else {"sample_weight": w}))
+            est = self._fit_base(base, X_model, y_enc, w)
             self.predictors_ = [est]
-            self.weights_ = np.array([1.0])
+            self.weights_ = self.mixture_weights_ = np.array([1.0])
+            self.decision_rule_ = "deterministic"
             self.n_iter_ = int(np.max(getattr(est, "n_iter_", 1)))
             self.n_oracle_calls_ = 1
-            self.best_gap_ = float("nan")
-            self.constraint_bound_ = float("nan")
-            self.constraint_gap_ = float("nan")
-            self.constraint_violation_ = float("nan")
-            self.constraint_gap_randomized_ = float("nan")
+            self.best_gap_ = self.max_bound_ = float("nan")
+            self.constraint_bound_ = self.constraint_gap_ = float("nan")
+            self.constraint_violation_ = self.constraint_gap_randomized_ = float("nan")
             return self
 
         labels = group_labels(s).to_numpy(dtype=object)
@@ -537,48 +785,95 @@ class ReductionsWrapper(ClassifierMixin, BaseEstimator):
             y_enc, labels, w = y_enc[keep], labels[keep], w[keep]
         if len(np.unique(y_enc)) < 2:
             raise ValueError("only one class has positive sample weight")
+        rows = _TrainingRows(X_model, y_enc, labels, w)
 
-        moment = self._moment(base, X_model, y_enc, labels, w)
-        mitigator = self._mitigator(base, _weighted(moment, w))
+        moment = self._moment(base, rows)
+        objective = self._objective()
+        mitigator = self._mitigator(
+            base, _weighted(moment, w), None if objective is None else _weighted(objective, w)
+        )
         with _quiet_fairlearn():
             mitigator.fit(X_model, pd.Series(y_enc), sensitive_features=pd.Series(labels))
+        predictors = list(mitigator.predictors_)
         if isinstance(mitigator, ExponentiatedGradient):
-            weights = np.asarray(mitigator.weights_, dtype=np.float64)
-            predictors = list(mitigator.predictors_)
+            # fairlearn appends learners the final mixture leaves out to the end of weights_:
+            # align by index, as its own _pmf_predict does.
+            mixture = mitigator.weights_.reindex(mitigator.predictors_.index, fill_value=0.0)
+            mixture = mixture.to_numpy(dtype=np.float64)
         else:
-            weights = np.zeros(len(mitigator.predictors_))
-            weights[mitigator.best_idx_] = 1.0
-            predictors = list(mitigator.predictors_)
-        nz = np.flatnonzero(weights > 0)
-        self.predictors_ = [predictors[i] for i in nz]
-        self.weights_ = weights[nz] / weights[nz].sum()
+            mixture = np.zeros(len(predictors))
+            mixture[mitigator.best_idx_] = 1.0
         # Keep scalars only: the fairlearn object holds the loaded training data.
         self.n_oracle_calls_ = int(getattr(mitigator, "n_oracle_calls_", len(predictors)))
         self.best_gap_ = float(getattr(mitigator, "best_gap_", float("nan")))
         self.n_iter_ = int(getattr(mitigator, "last_iter_", len(predictors) - 1)) + 1
-
-        gap, viol = _moment_gap(
-            moment, X_model, y_enc, labels, w, lambda Xp: self._predict_encoded(Xp)
-        )
-        self.constraint_gap_ = gap
-        self.constraint_violation_ = max(0.0, viol)
-        # gamma is linear in the predictions, so the hard-label mixture gives the expected
-        # disparity of the randomized classifier the reduction certified.
-        self.constraint_gap_randomized_, _ = _moment_gap(
-            moment, X_model, y_enc, labels, w, self._hard_mixture
-        )
+        self._choose_rule(predictors, mixture / mixture.sum(), moment, objective, rows,
+                          search=isinstance(mitigator, ExponentiatedGradient))
         return self
 
-    def _moment(self, base, X_model, y_enc, labels, w) -> Moment:
-        if isinstance(self.constraint, Moment):
-            moment = make_moment(self.constraint)
-            eps = getattr(moment, "eps", float("nan"))
-            self.constraint_bound_ = float(eps) if getattr(moment, "ratio", 1.0) == 1.0 else float(
-                "nan"
-            )
+    def _choose_rule(self, predictors, mixture, moment, objective, rows, search: bool) -> None:
+        """Score the mixture's rules on the training rows and keep the one ``predict`` uses."""
+        probs = np.stack([self._positive_proba(est, rows.X) for est in predictors])
+        hard = np.stack([_hard_labels(est, rows.X) for est in predictors])
+        r_value, r_excess, _, bound = _rule_values(moment, objective, rows, mixture, hard,
+                                                   expected=True)
+        candidates = _candidate_weights(mixture) if search else mixture[None]
+        value, excess, error, _ = _rule_values(moment, objective, rows, candidates, probs)
+        # Rules within the bound come first. Failing those, a rule keeps it when no constraint
+        # exceeds it by more than eps, the slack ExponentiatedGradient's own guarantee allows
+        # its mixture (Agarwal et al. 2018, Thm 1: violation <= (1 + 2 nu) / B, B = 1 / eps);
+        # without that no deterministic rule could keep a bound of 0 (eta=1), whose rates
+        # would all have to match exactly. 1e-12 absorbs round-off in rates on the bound.
+        keeps = excess <= 1e-12
+        if not keeps.any():
+            keeps = excess <= float(self.eps) + 1e-12
+        mode = self._rule_mode()
+        randomized = mode is True
+        if randomized or keeps.any():
+            best = int(np.argmin(np.where(keeps, error, np.inf)))
+        else:
+            best = int(np.argmin(excess))
+            # An unconverged reduction (few iterations) can leave the randomized rule further
+            # from the bound than a deterministic one: "auto" takes the closer of the two.
+            randomized = mode == "auto" and r_excess[0] < excess[best]
+            if search:
+                which = (f"fairlearn's randomized rule (expected constraint value {r_value[0]:.4g}; "
+                         f"the closest deterministic rule has {value[best]:.4g})" if randomized else
+                         f"the deterministic rule closest to it (constraint value {value[best]:.4g};"
+                         f" the randomized rule's expected value is {r_value[0]:.4g})")
+                warnings.warn(
+                    f"no deterministic rule of the mixture keeps the bound {bound:.4g} (+ eps "
+                    f"{self.eps:.4g}) on the training data; predict uses {which}.",
+                    UserWarning, stacklevel=3,
+                )
+        weights = mixture if randomized else candidates[best]
+        used = np.flatnonzero((weights > 0) | (mixture > 0))
+        self.predictors_ = [predictors[i] for i in used]
+        self.weights_ = weights[used] / weights[used].sum()
+        self.mixture_weights_ = mixture[used] / mixture[used].sum()
+        self.decision_rule_ = "randomized" if randomized else "deterministic"
+        self.constraint_bound_ = bound
+        self.constraint_gap_randomized_ = float(r_value[0])
+        gap, over = (r_value[0], r_excess[0]) if randomized else (value[best], excess[best])
+        self.constraint_gap_ = float(gap)
+        self.constraint_violation_ = max(0.0, float(over))
+
+    def _moment(self, base, rows: _TrainingRows) -> Moment:
+        """The unloaded, unweighted constraint; sets ``max_bound_``."""
+        spec = self._constraint_spec()
+        if isinstance(spec, Moment):
+            given = [f"{name}={getattr(self, name)!r}" for name in ("eta", "max_bound")
+                     if getattr(self, name) is not None]
+            if given:
+                raise ValueError(
+                    f"{' and '.join(given)} cannot apply to a fairlearn {type(spec).__name__}: "
+                    "a moment carries its own bound (difference_bound=, ratio_bound= or "
+                    "upper_bound=). Set the bound on the moment and leave eta unset, or name "
+                    f"the constraint (one of {sorted(CONSTRAINTS)}) to use eta."
+                )
             self.max_bound_ = float("nan")
-            return moment
-        eta = float(self.eta)
+            return make_moment(spec)
+        eta = 1.0 if self.eta is None else float(self.eta)
         if not 0.0 <= eta <= 1.0:
             raise ValueError(f"eta must be in [0, 1], got {eta}")
         if self.max_bound is not None:
@@ -586,35 +881,36 @@ class ReductionsWrapper(ClassifierMixin, BaseEstimator):
         elif eta >= 1.0:
             max_bound = 0.0  # not needed: the bound is 0 whatever the unconstrained gap
         else:
-            plain = clone(base, safe=False).fit(
-                X_model, y_enc, **({} if w is None else {"sample_weight": w})
-            )
-            max_bound, _ = _moment_gap(
-                make_moment(self.constraint, 0.0), X_model, y_enc, labels, w, plain.predict
-            )
+            plain = self._fit_base(base, rows.X, rows.y, rows.w)
+            probs = self._positive_proba(plain, rows.X)[None]
+            value, _, _, _ = _rule_values(make_moment(spec, 0.0), None, rows, np.ones(1), probs)
+            max_bound = float(value[0])
         self.max_bound_ = max_bound
-        self.constraint_bound_ = self.bound_from_eta(eta, max_bound)
-        return make_moment(self.constraint, self.constraint_bound_)
+        return make_moment(spec, self.bound_from_eta(eta, max_bound))
 
-    def _mitigator(self, base, moment):
+    def _mitigator(self, base, moment, objective):
         if self.reduction == "exponentiated_gradient":
             return ExponentiatedGradient(
                 clone(base, safe=False),
                 constraints=moment,
+                objective=objective,
                 eps=self.eps,
                 max_iter=self.max_iter,
                 nu=self.nu,
                 eta0=self.eta0,
+                run_linprog_step=self.run_linprog_step,
+                sample_weight_name=self.sample_weight_name,
             )
-        if self.reduction == "grid_search":
-            return GridSearch(
-                clone(base, safe=False),
-                constraints=moment,
-                constraint_weight=self.constraint_weight,
-                grid_size=self.grid_size,
-            )
-        raise ValueError(
-            f"reduction must be 'exponentiated_gradient' or 'grid_search', got {self.reduction!r}"
+        return GridSearch(
+            clone(base, safe=False),
+            constraints=moment,
+            selection_rule=self.selection_rule,
+            constraint_weight=self.constraint_weight,
+            grid_size=self.grid_size,
+            grid_limit=self.grid_limit,
+            grid_offset=self.grid_offset,
+            grid=self.grid,
+            sample_weight_name=self.sample_weight_name,
         )
 
     # -- predict ----------------------------------------------------------------------------
@@ -630,25 +926,27 @@ class ReductionsWrapper(ClassifierMixin, BaseEstimator):
             # A learner fitted on one relabelled class (fairlearn's DummyClassifier) has a
             # single column.
             return proba[:, hits[0]] if len(hits) else np.zeros(proba.shape[0])
-        return (np.asarray(est.predict(X)) == 1).astype(np.float64)
+        return _hard_labels(est, X)
 
-    def _proba_encoded(self, X_model) -> np.ndarray:
+    def _mixture(self, weights, X_model, score) -> np.ndarray:
         p = np.zeros(_n_rows(X_model))
-        for wt, est in zip(self.weights_, self.predictors_):
-            p += wt * self._positive_proba(est, X_model)
-        return np.clip(p, 0.0, 1.0)
-
-    def _hard_mixture(self, X_model) -> np.ndarray:
-        p = np.zeros(_n_rows(X_model))
-        for wt, est in zip(self.weights_, self.predictors_):
-            p += wt * (np.asarray(est.predict(X_model)) == 1)
+        for wt, est in zip(weights, self.predictors_):
+            if wt > 0:
+                p += wt * score(est, X_model)
         return p
 
+    def _proba_encoded(self, X_model) -> np.ndarray:
+        return np.clip(self._mixture(self.weights_, X_model, self._positive_proba), 0.0, 1.0)
+
+    def _hard_mixture(self, X_model) -> np.ndarray:
+        """Probability of a positive decision under the randomized rule."""
+        return self._mixture(self.mixture_weights_, X_model, _hard_labels)
+
     def _predict_encoded(self, X_model) -> np.ndarray:
-        if self.randomized:
+        if self.decision_rule_ == "randomized":
             rng = np.random.default_rng(self.random_state)
             return (rng.random(_n_rows(X_model)) < self._hard_mixture(X_model)).astype(int)
-        return decide(self._proba_encoded(X_model), 0.5).astype(int)
+        return stats.decide(self._proba_encoded(X_model), 0.5).astype(int)
 
     def _model_X(self, X):
         check_is_fitted(self, "predictors_")
@@ -672,7 +970,7 @@ class ReductionsWrapper(ClassifierMixin, BaseEstimator):
         return np.column_stack([1.0 - p, p])
 
     def predict(self, X) -> np.ndarray:
-        """Deterministic class predictions (see ``randomized``).
+        """Class predictions by ``decision_rule_`` (see ``randomized``).
 
         Parameters
         ----------
@@ -684,6 +982,11 @@ class ReductionsWrapper(ClassifierMixin, BaseEstimator):
         """
         encoded = self._predict_encoded(self._model_X(X))
         return self.classes_[encoded]
+
+
+def _hard_labels(est, X) -> np.ndarray:
+    """A base learner's hard decisions as 0/1 floats (the labels fairlearn's reductions use)."""
+    return (np.asarray(est.predict(X)) == 1).astype(np.float64)
 
 
 def _n_rows(X) -> int:

@@ -5,11 +5,23 @@ import pickle
 import numpy as np
 import pandas as pd
 import pytest
-from fairlearn.reductions import DemographicParity, EqualizedOdds
+from fairlearn.reductions import (
+    BoundedGroupLoss,
+    DemographicParity,
+    EqualizedOdds,
+    ErrorRate,
+    ErrorRateParity,
+    ExponentiatedGradient,
+    FalsePositiveRateParity,
+    GridSearch,
+    TruePositiveRateParity,
+    ZeroOneLoss,
+)
 from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
-from sklearn.pipeline import Pipeline
+from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
@@ -285,3 +297,167 @@ _XFAIL: dict = {}
 )
 def test_sklearn_checks(estimator, check):
     check(estimator)
+
+
+# -- fairlearn's spelling and options (issue 17) -----------------------------------------------
+
+
+def _fairlearn_value(moment, pred, X, y, s, w=None):
+    """fairlearn's own constraint value (largest gamma) of hard predictions, rows repeated w times."""
+    idx = np.arange(len(y)) if w is None else np.repeat(np.arange(len(y)), w)
+    m = make_moment(moment)
+    m.load_data(X[idx], pd.Series(y[idx]), sensitive_features=pd.Series(s[idx]))
+    return float(m.gamma(lambda _: np.asarray(pred, dtype=float)[idx]).max())
+
+
+def test_fairlearn_keywords_port_unchanged(data):
+    X, y, s = data
+    kw = {"eps": 0.02, "max_iter": 8, "nu": 1e-4, "eta0": 1.5, "run_linprog_step": False}
+    eg = ExponentiatedGradient(LogisticRegression(), constraints=DemographicParity(difference_bound=0.05),
+                               **kw).fit(X, y, sensitive_features=s)
+    rw = ReductionsWrapper(LogisticRegression(), constraints=DemographicParity(difference_bound=0.05),
+                           randomized=True, **kw).fit(X, y, sensitive_features=s)
+    # Every option reached fairlearn: the same randomized classifier (probability of a positive
+    # decision per row) as ExponentiatedGradient's with the same arguments.
+    expected = eg._pmf_predict(X)[:, 1]
+    manual = sum(w * est.predict(X) for w, est in zip(rw.mixture_weights_, rw.predictors_))
+    np.testing.assert_allclose(manual, expected, atol=1e-9)
+    assert rw.constraint_bound_ == pytest.approx(0.05)
+    assert rw.get_params()["constraints"].eps == 0.05
+    with pytest.raises(ValueError, match="not both"):
+        ReductionsWrapper(constraint="equalized_odds", constraints=DemographicParity()).fit(
+            X, y, sensitive_features=s)
+
+
+def test_grid_search_options_reach_fairlearn(data):
+    X, y, s = data
+    kw = {"grid_size": 5, "grid_limit": 1.0, "constraint_weight": 0.3}
+    gs = GridSearch(LogisticRegression(), constraints=DemographicParity(), **kw).fit(
+        X, y, sensitive_features=s)
+    rw = ReductionsWrapper(LogisticRegression(), constraints=DemographicParity(),
+                           reduction="grid_search", **kw).fit(X, y, sensitive_features=s)
+    best = gs.predictors_[gs.best_idx_]
+    np.testing.assert_allclose(rw.predict_proba(X)[:, 1], best.predict_proba(X)[:, 1])
+    with pytest.raises(ValueError, match="GridSearch has none"):
+        ReductionsWrapper(reduction="grid_search", objective=ErrorRate()).fit(X, y, sensitive_features=s)
+
+
+def test_objective_costs_are_used(data):
+    X, y, s = data
+    plain = ReductionsWrapper(LogisticRegression(), eta=0.5, max_iter=8).fit(X, y, sensitive_features=s)
+    costly_fp = ReductionsWrapper(LogisticRegression(), eta=0.5, max_iter=8,
+                                  objective=ErrorRate(costs={"fp": 4.0, "fn": 1.0})).fit(
+        X, y, sensitive_features=s)
+    # False positives cost four times more: the model selects fewer rows.
+    assert costly_fp.predict(X).mean() < plain.predict(X).mean() - 0.05
+    with pytest.raises(ValueError, match="ErrorRate"):
+        ReductionsWrapper(objective=DemographicParity()).fit(X, y, sensitive_features=s)
+
+
+def test_pipeline_base_takes_weights_by_sample_weight_name(data):
+    X, y, s = data
+    w = np.random.default_rng(2).integers(1, 4, len(y)).astype(float)
+    base = make_pipeline(StandardScaler(), LogisticRegression())
+    piped = ReductionsWrapper(base, sample_weight_name="logisticregression__sample_weight", eta=0.5,
+                              max_iter=5).fit(X, y, sensitive_features=s, sample_weight=w)
+    Xs = StandardScaler().fit_transform(X)
+    direct = ReductionsWrapper(LogisticRegression(), eta=0.5, max_iter=5).fit(
+        Xs, y, sensitive_features=s, sample_weight=w)
+    np.testing.assert_allclose(piped.predict_proba(X), direct.predict_proba(Xs), atol=1e-6)
+    # fairlearn always reweights: without the name the Pipeline cannot take the weights.
+    with pytest.raises((TypeError, ValueError)):
+        ReductionsWrapper(base, max_iter=2).fit(X, y, sensitive_features=s)
+
+
+@pytest.mark.parametrize("given", [{"eta": 0.5}, {"eta": 1.0}, {"max_bound": 0.2}])
+def test_eta_with_a_moment_is_refused(data, given):
+    X, y, s = data
+    model = ReductionsWrapper(LogisticRegression(), constraint=DemographicParity(difference_bound=0.05),
+                              max_iter=2, **given)
+    name = next(iter(given))
+    with pytest.raises(ValueError, match=f"{name}=.*cannot apply to a fairlearn DemographicParity"):
+        model.fit(X, y, sensitive_features=s)
+
+
+def test_randomized_must_be_auto_or_a_bool(data):
+    X, y, s = data
+    with pytest.raises(ValueError, match="randomized"):
+        ReductionsWrapper(randomized="yes").fit(X, y, sensitive_features=s)
+
+
+# -- the default predict keeps the bound (issue 17) --------------------------------------------
+
+
+def _lgbm():
+    lgb = pytest.importorskip("lightgbm")
+    return lgb.LGBMClassifier(n_estimators=20, num_leaves=7, min_child_samples=10, verbose=-1,
+                              random_state=0, n_jobs=1)
+
+
+@pytest.mark.parametrize("seed", [10, 11, 12])
+@pytest.mark.parametrize("make_base", [LogisticRegression, _lgbm], ids=["logreg", "lgbm"])
+def test_default_predict_keeps_the_bound_on_training_data(seed, make_base):
+    X, y, s = _data(600, seed)
+    m = ReductionsWrapper(make_base(), eta=0.8, max_iter=20).fit(X, y, sensitive_features=s)
+    pred = (m.predict(X) == m.classes_[1]).astype(int)
+    value = _fairlearn_value(DemographicParity(), pred, X, y, s)
+    # Tolerance: eps, the constraint slack ExponentiatedGradient guarantees for its own
+    # randomized mixture (Agarwal et al. 2018, Thm 1: (1 + 2 nu) / B with B = 1 / eps); the
+    # wrapper uses it only when no deterministic rule is within the bound. The thresholded
+    # mixture (the old default) exceeded the bound by 0.016 to 0.065 on five of these six fits.
+    assert value <= m.constraint_bound_ + m.eps
+    assert m.constraint_gap_ == pytest.approx(value)
+    assert m.decision_rule_ == "deterministic"
+    np.testing.assert_array_equal(pred, m.predict_proba(X)[:, 1] >= 0.5)
+
+
+def test_randomized_fallback_when_no_deterministic_rule_keeps_the_bound():
+    X, y, s = _data(300, 3)
+    # Three rows in a group: its selection rate moves in steps of 1/3, so no group-blind
+    # deterministic rule can hold it within 0.01 + eps of the population's.
+    s = s.astype(object)
+    s[:3] = "tiny"
+    with pytest.warns(UserWarning, match="no deterministic rule"):
+        m = ReductionsWrapper(LogisticRegression(), max_bound=0.2, eta=0.95, max_iter=20).fit(
+            X, y, sensitive_features=s)
+    assert m.decision_rule_ == "randomized"
+    assert m.constraint_gap_ == pytest.approx(m.constraint_gap_randomized_)
+    assert m.constraint_gap_ <= m.constraint_bound_ + m.eps
+    with pytest.warns(UserWarning, match="closest"):
+        det = ReductionsWrapper(LogisticRegression(), max_bound=0.2, eta=0.95, max_iter=20,
+                                randomized=False).fit(X, y, sensitive_features=s)
+    assert det.decision_rule_ == "deterministic"
+    assert det.constraint_violation_ > det.eps
+
+
+# -- constraint values in fairlearn's terms, from the kernel -------------------------------------
+
+
+@pytest.mark.parametrize("moment", [
+    DemographicParity(difference_bound=0.05), DemographicParity(ratio_bound=0.8, ratio_bound_slack=0.01),
+    EqualizedOdds(difference_bound=0.05), TruePositiveRateParity(ratio_bound=0.9),
+    FalsePositiveRateParity(difference_bound=0.05), ErrorRateParity(difference_bound=0.05),
+], ids=["dp", "dp_ratio", "eo", "tpr_ratio", "fpr", "error_rate"])
+def test_constraint_gap_is_fairlearns_value_with_weights(data, moment):
+    X, y, s = data
+    w = np.random.default_rng(5).integers(1, 4, len(y))
+    m = ReductionsWrapper(LogisticRegression(), constraints=moment, max_iter=4).fit(
+        X, y, sensitive_features=s, sample_weight=w)
+    pred = (m.predict(X) == 1).astype(int)
+    # fairlearn's gamma on the row-duplicated data is the definition the bound refers to.
+    assert m.constraint_gap_ == pytest.approx(_fairlearn_value(moment, pred, X, y, s, w), abs=1e-9)
+    assert m.constraint_bound_ == pytest.approx(moment.eps)
+
+
+def test_constraint_bound_for_ratio_bounds_and_bounded_group_loss(data):
+    X, y, s = data
+    ratio = ReductionsWrapper(LogisticRegression(), constraints=DemographicParity(ratio_bound=0.9,
+                              ratio_bound_slack=0.02), max_iter=5).fit(X, y, sensitive_features=s)
+    assert ratio.constraint_bound_ == pytest.approx(0.02)
+    bgl = ReductionsWrapper(LogisticRegression(), constraints=BoundedGroupLoss(ZeroOneLoss(), upper_bound=0.3),
+                            max_iter=5).fit(X, y, sensitive_features=s)
+    assert bgl.constraint_bound_ == pytest.approx(0.3)
+    # BoundedGroupLoss bounds each group's error: the value is the worst group's.
+    errors = pd.Series(bgl.predict(X) != y).groupby(s).mean()
+    assert bgl.constraint_gap_ == pytest.approx(errors.max())
+    assert bgl.constraint_violation_ == pytest.approx(max(0.0, errors.max() - 0.3))
