@@ -4,6 +4,8 @@ Run with ``streamlit run app.py``. Each screen is a script in ``views/``; shared
 ``ui/``; all computation is in the ``fairkit`` engine.
 """
 
+import logging
+
 import streamlit as st
 
 from ui import auth, state
@@ -32,7 +34,17 @@ with st.sidebar:
     if who is not None:
         st.caption(f"Signed in as {md(who.actor)}")
 
-page.run()
+try:
+    page.run()
+except Exception:
+    # With client.showErrorDetails = "full" (a developer's setting, and the tests') a failing
+    # page raises as usual; users get a plain message instead of a traceback with server paths.
+    if st.get_option("client.showErrorDetails") == "full":
+        raise
+    logging.getLogger("fairkit.app").exception("The %s page failed", page.title)
+    st.error("**This page stopped on an unexpected error.** The details are in the dashboard's "
+             "log, for whoever runs it. Your data and choices are kept: try again, or go back to "
+             "the Data page.", icon=":material/error:")
 
 
 def _sidebar_status() -> None:

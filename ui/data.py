@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import threading
+from collections import OrderedDict
 
 import numpy as np
 import pandas as pd
@@ -43,16 +45,90 @@ def upload_digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-@st.cache_data(show_spinner="Reading the file...", max_entries=4)
-def _read_upload(digest: str, name: str, _data: bytes) -> tuple[pd.DataFrame | None, str | None]:
-    # Keyed by the digest (the leading underscore keeps Streamlit from hashing the bytes again).
+# Uploads are cached by bytes held, not by count: four 200 MB uploads read into frames would hold
+# gigabytes. 1 GiB fits one upload at the size cap read into a typical frame.
+UPLOAD_CACHE_BYTES = 1 << 30
+
+
+class BoundedCache:
+    """A least-recently-used cache bounded by the total size of its values.
+
+    Shared by every session of the server (as ``st.cache_data`` is), thread-safe. A value larger
+    than the whole budget is not kept: it would evict everything else and still not fit.
+
+    Parameters
+    ----------
+    max_bytes : int
+        Budget for the sum of the values' sizes.
+    """
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes = max_bytes
+        self._entries: OrderedDict = OrderedDict()  # key -> (value, size)
+        self._lock = threading.Lock()
+        self.nbytes = 0
+
+    def get(self, key):
+        """The value under ``key`` (now the most recently used), or None."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            self._entries.move_to_end(key)
+            return entry[0]
+
+    def put(self, key, value, size: int) -> bool:
+        """Keep ``value`` (``size`` bytes), evicting the least recently used values until the
+        budget holds; False when ``value`` alone exceeds the budget and is not kept."""
+        with self._lock:
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self.nbytes -= old[1]
+            if size > self.max_bytes:
+                return False
+            while self._entries and self.nbytes + size > self.max_bytes:
+                _, (_, evicted) = self._entries.popitem(last=False)
+                self.nbytes -= evicted
+            self._entries[key] = (value, size)
+            self.nbytes += size
+            return True
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def clear(self) -> None:
+        """Forget every value."""
+        with self._lock:
+            self._entries.clear()
+            self.nbytes = 0
+
+
+_uploads = BoundedCache(UPLOAD_CACHE_BYTES)
+
+
+def frame_nbytes(frame: pd.DataFrame) -> int:
+    """Memory held by ``frame``, text included (what a cached upload costs the server)."""
+    return int(frame.memory_usage(index=True, deep=True).sum())
+
+
+def _read_upload(digest: str, name: str, data: bytes) -> tuple[pd.DataFrame | None, str | None]:
     # A failure is cached as its message, so a bad file is parsed once, not on every rerun.
-    buffer = io.BytesIO(_data)
-    buffer.name = name  # read_table names the file in its messages
-    try:
-        return read_table(buffer), None
-    except DataError as exc:
-        return None, str(exc)
+    key = (digest, name)  # read_table names the file in its messages
+    cached = _uploads.get(key)
+    if cached is None:
+        buffer = io.BytesIO(data)
+        buffer.name = name
+        with st.spinner("Reading the file..."):
+            try:
+                cached = read_table(buffer), None
+            except DataError as exc:
+                cached = None, str(exc)
+        frame, message = cached
+        _uploads.put(key, cached, frame_nbytes(frame) if frame is not None else len(message))
+    frame, message = cached
+    # Sessions share the cached frame; under copy-on-write a shallow copy keeps one session's
+    # edits (a renamed column, a new attrs entry) out of the others at no cost.
+    return (None if frame is None else frame.copy(deep=False)), message
 
 
 def read_upload(data: bytes, name: str = "The file") -> pd.DataFrame:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from streamlit import config
 from streamlit.testing.v1 import AppTest
 
 from ui import state
@@ -61,6 +62,13 @@ def export_calibrated(at: AppTest, home, method: str = "platt"):
     assert not at.exception, at.exception
     (saved,) = (home / "exports").glob("*.zip")
     return saved
+
+
+@pytest.fixture(autouse=True)
+def page_errors_raise():
+    """A failing page raises (``at.exception``) instead of app.py's plain message for users:
+    .streamlit/config.toml sets client.showErrorDetails = "none" for them (see app.py)."""
+    config.set_option("client.showErrorDetails", "full")
 
 
 @pytest.fixture(scope="session")
