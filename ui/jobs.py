@@ -5,6 +5,10 @@ calls :func:`fairkit.sweep.run_sweep`, which may fan out to joblib workers) and 
 its progress. Jobs live in a registry held by ``st.cache_resource``, so a browser reload or a
 second tab finds the running job again; finished runs are in the on-disk store, so a server
 restart finds the results again (the same settings come back from the store at once).
+
+A job belongs to whoever started it (:func:`session_owner`): the signed-in person in any of their
+tabs, or without sign-in the one browser session. Another session asking for the same data and
+settings watches the same job and may stop watching it, but only the owner can cancel it.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import threading
 import time
 import traceback
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -66,6 +71,7 @@ class SweepJob:
     error: str | None = None
     result: object = field(default=None, repr=False)
     actor: Identity | None = field(default=None, repr=False)  # who started it (audit log)
+    owner: str = field(default="", repr=False)  # who may cancel it (session_owner())
     _cancel: threading.Event = field(default_factory=threading.Event, repr=False)
     _first_fresh: tuple | None = field(default=None, repr=False)
 
@@ -102,9 +108,19 @@ class SweepJob:
             traceback.print_exc()
             self.status = "failed"
 
-    def cancel(self) -> None:
-        """Ask the sweep to stop after the run in progress (finished runs stay stored)."""
+    def can_cancel(self, owner: str) -> bool:
+        """Whether ``owner`` (a :func:`session_owner`) started this job and it is still running."""
+        return bool(owner) and owner == self.owner and self.status == "running"
+
+    def cancel(self, owner: str) -> bool:
+        """Ask the sweep to stop after the run in progress (finished runs stay stored).
+
+        Only the owner may: another session watching the same job is refused (returns False).
+        """
+        if not self.can_cancel(owner):
+            return False
         self._cancel.set()
+        return True
 
     def seconds_left(self) -> float | None:
         """Estimated time left from the pace of the runs trained so far (None before the first)."""
@@ -136,9 +152,27 @@ class JobRegistry:
             if job is not None and job.status in ("running", "done"):
                 return job
             # The page's session is known here, not in the job's thread.
-            job = SweepJob(key=key, settings=settings, split=split, store=store, actor=auth.actor())
+            job = SweepJob(key=key, settings=settings, split=split, store=store, actor=auth.actor(),
+                           owner=session_owner())
             self._jobs[key] = job
         return job.start()
+
+
+#: Session key of this browser session's job-owner token (when nobody is signed in).
+OWNER_KEY = "fk.job_owner"
+
+
+def session_owner() -> str:
+    """Who the current session starts jobs as, and may cancel them as.
+
+    The signed-in person (issuer and subject, the same in every tab and after a reload), else a
+    random token of this browser session: without sign-in, a reload is a new session and can
+    only watch a sweep it started before.
+    """
+    who = auth.identity()
+    if who is not None and who.subject:
+        return f"oidc:{who.issuer}:{who.subject}"
+    return st.session_state.setdefault(OWNER_KEY, f"session:{uuid.uuid4().hex}")
 
 
 def registry() -> JobRegistry:

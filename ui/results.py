@@ -114,6 +114,12 @@ def set_sweep(split, settings: SweepSettings) -> None:
     ss[SWEEP_KEY] = key
 
 
+def detach_sweep() -> None:
+    """Stop following this session's sweep (a job keeps running for whoever started it)."""
+    for key in (SWEEP_KEY, SWEEP_SETTINGS, SELECTED_RUN):
+        st.session_state.pop(key, None)
+
+
 def run_row(results: pd.DataFrame, run_id: str | None) -> dict | None:
     """The results row of ``run_id`` as a dict, or None when it is not in this sweep."""
     if run_id is None:

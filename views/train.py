@@ -7,7 +7,7 @@ from fairkit.sweep import estimate_seconds
 from ui import results as ur
 from ui import state
 from ui.display import md
-from ui.jobs import SweepSettings, registry, result_store
+from ui.jobs import SweepSettings, registry, result_store, session_owner
 
 GRID_MODES = ["Each method's recommended range", "Custom range for all methods"]
 
@@ -140,10 +140,16 @@ def _progress(job_key: str) -> None:
     left = job.seconds_left()
     eta_text = f", about {left:.0f} s left" if left is not None else ""
     st.progress(min(job.done / total, 1.0), text=f"{job.done} / {job.total} runs done{eta_text}")
-    if job.status == "running":
+    if job.status == "running" and job.can_cancel(session_owner()):
         if st.button("Cancel", icon=":material/stop:", key="train.cancel"):
-            job.cancel()
+            job.cancel(session_owner())
             st.toast("Cancelling after the current run; finished runs are kept.")
+    elif job.status == "running":
+        # Same data and settings as a sweep another session started: watch it, or stop watching.
+        st.caption("Another session started this sweep (same data and settings); only it can cancel it.")
+        if st.button("Stop watching", icon=":material/link_off:", key="train.detach"):
+            ur.detach_sweep()
+            st.rerun()
     else:
         st.rerun()  # full rerun: the finished state below replaces the polling block
 
