@@ -478,7 +478,9 @@ class ReductionsWrapper(ClassifierMixin, BaseEstimator):
         ``exponentiated_gradient`` returns a mixture with guarantees;
         ``grid_search`` returns the single best learner of a Lagrange-multiplier grid.
     eps : float, default=0.01
-        ExponentiatedGradient's allowed constraint violation (sets the multiplier bound 1/eps).
+        ExponentiatedGradient's allowed constraint violation (sets the multiplier bound 1/eps);
+        also the most a deterministic ``predict`` may exceed the bound by, and only when no
+        rule is within it (see ``randomized``).
     max_iter : int, default=50
         ExponentiatedGradient iterations.
     nu : float, optional
