@@ -818,6 +818,36 @@ def verdict_entries(log: AuditLog, manifest_sha256: str) -> pd.DataFrame:
                         ).reset_index(drop=True)
 
 
+def verdict_tally(verdicts: pd.DataFrame) -> dict:
+    """Where the review of one bundle stands: the latest sign-off or dissent of each reviewer.
+
+    A reviewer is an actor with the identity that vouched for them (a signed-in name and the
+    same name self-declared are two reviewers). Comments change nobody's verdict; a reviewer
+    who signed off and later dissented counts as a dissent.
+
+    Parameters
+    ----------
+    verdicts : DataFrame
+        :func:`verdict_entries` of the bundle (oldest first).
+
+    Returns
+    -------
+    dict
+        ``signoffs``, ``dissents``, ``comments`` (counts) and ``text``, e.g.
+        "2 sign-offs, 1 dissent" ("not reviewed yet" when nobody has signed off or dissented).
+    """
+    decided = verdicts[verdicts["kind"].isin(["signoff", "dissent"])]
+    latest = decided.groupby([decided["actor"], decided["verified_by"]], sort=False)["kind"].last()
+    signoffs, dissents = int((latest == "signoff").sum()), int((latest == "dissent").sum())
+    comments = int((verdicts["kind"] == "comment").sum())
+    plural = lambda n, word: f"{n} {word}{'' if n == 1 else 's'}"  # noqa: E731
+    text = (f"{plural(signoffs, 'sign-off')}, {plural(dissents, 'dissent')}" if signoffs or dissents
+            else "not reviewed yet")
+    if comments:
+        text += f" ({plural(comments, 'comment')})"
+    return {"signoffs": signoffs, "dissents": dissents, "comments": comments, "text": text}
+
+
 def selection_entries(log: AuditLog) -> pd.DataFrame:
     """Selections, oldest first: ``id``, ``ts``, ``actor`` and the details of
     :func:`record_selection` as columns (absent ones NaN)."""

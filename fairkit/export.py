@@ -48,6 +48,8 @@ import pandas as pd
 
 from . import __version__, keys, stats
 from .data import DatasetSpec
+from .metrics import AUDIT_BAND
+from .record import fmt as _fmt
 from .safestate import EncodedState, UntrustedState, arrays_from_bytes, arrays_to_bytes, decode_state, encode_state
 from .store import _jsonable, atomic_write_bytes
 
@@ -258,97 +260,12 @@ class DecisionRecord:
             raise ValueError(f"A decision record needs a {' and a '.join(missing)}: write why this model was chosen and who decided.")
 
 
-def _fmt(v, digits=3):
-    if v is None or (isinstance(v, float) and not np.isfinite(v)):
-        return "n/a"
-    if isinstance(v, (float, np.floating)):
-        return f"{v:.{digits}f}"
-    return str(v)
-
-
-def _with_ci(row, metric):
-    low, high = row.get(f"{metric}_low"), row.get(f"{metric}_high")
-    if low is None or high is None or not np.isfinite(low):
-        return _fmt(row.get(metric))
-    return f"{_fmt(row.get(metric))} [{_fmt(low)}, {_fmt(high)}]"
-
-
-def _md_table(frame: pd.DataFrame) -> str:
-    cols = list(frame.columns)
-    lines = ["| " + " | ".join(map(str, cols)) + " |", "|" + "---|" * len(cols)]
-    for _, r in frame.iterrows():
-        lines.append("| " + " | ".join(_fmt(r[c]) for c in cols) + " |")
-    return "\n".join(lines)
-
-
 def render_record_markdown(rec: dict) -> str:
-    """The decision record as Markdown (the JSON form holds the same content)."""
-    c = rec["content"]
-    sel = c["selected"]
-    lines = [
-        f"# Decision record: {c['dataset']['name']}",
-        "",
-        f"*Created {rec['created']} by fairkit {c['versions']['fairkit']}. Decided by **{rec['decider']}**.*",
-        "",
-        "## Purpose and intended use",
-        rec["purpose"] or "(not stated)",
-        "",
-        rec["intended_use"] or "",
-        "",
-        "## Data",
-        f"- Source: {c['dataset']['name']} (SHA-256 {c['dataset']['data_hash'][:16]}...), {c['dataset']['rows']:,} rows; "
-        f"train/validation/test {c['dataset']['split_sizes']} (split seed {c['dataset']['split_seed']}).",
-        f"- Target: `{c['spec']['target']}`, positive label `{c['spec']['positive_label']}`.",
-        f"- Sensitive attributes: {', '.join(f'`{s}`' for s in c['spec']['sensitive'])} (not used as model inputs"
-        + (" - except: they are features by choice" if c['spec'].get('sensitive_as_features') else "") + ").",
-        f"- Missing values (rows with any): {c['dataset']['missing_values']}",
-        "",
-        "Group sizes (whole table):",
-        "",
-        _md_table(pd.DataFrame(c["dataset"]["group_sizes"])),
-        "",
-        "## Fairness definition",
-        f"**{rec['fairness_definition'].replace('_', ' ')}**. {rec['fairness_rationale'] or ''}",
-        "",
-        "## What was compared",
-        f"Methods: {', '.join(c['sweep']['methods'])}; eta grid: {c['sweep']['etas']}; seeds: {c['sweep']['seeds']}. "
-        "The frontier was chosen on validation data; test figures are reported beside it.",
-        "",
-        _md_table(pd.DataFrame(c["frontier"])) if c["frontier"] else "(no frontier table)",
-        "",
-        "## The selected model",
-        f"- Method **{sel['method']}**, eta **{_fmt(sel['eta'], 4)}**, seed {sel['seed']}, threshold {_fmt(sel['threshold'], 2)}, run `{sel['run_id']}`.",
-        f"- Needs the sensitive attribute at prediction time: **{'yes' if sel['needs_sensitive_at_predict'] else 'no'}**"
-        + (f" ({'; '.join(sel.get('sensitive_uses') or [])})." if sel.get("sensitive_uses") else "."),
-        "",
-        "### Rationale",
-        rec["rationale"],
-        "",
-        "### Performance and gaps (test, 95% bootstrap intervals)",
-        "",
-    ]
-    ov = c["metrics"]["test"]["overall"]
-    lines.append(f"Accuracy {_fmt(ov['accuracy'])}, balanced accuracy {_fmt(ov['balanced_accuracy'])}, ROC AUC {_fmt(ov['roc_auc'])}, "
-                 f"Brier {_fmt(ov['brier'])}.")
-    lines.append("")
-    gap_rows = []
-    for g in c["metrics"]["test"]["gaps"]:
-        gap_rows.append({"attribute": g["attribute"],
-                         **{m: _with_ci(g, m) for m in ["demographic_parity_difference", "equal_opportunity_difference",
-                                                        "equalized_odds_difference", "disparate_impact_ratio", "max_group_ece"]}})
-    lines += [_md_table(pd.DataFrame(gap_rows)), "", "### By group (test)", ""]
-    grp = []
-    for r in c["metrics"]["test"]["by_group"]:
-        grp.append({"attribute": r["attribute"], "group": r["group"], "n": r["n"],
-                    "selection rate": _with_ci(r, "selection_rate"), "TPR": _with_ci(r, "tpr"),
-                    "FPR": _with_ci(r, "fpr"), "ECE": _with_ci(r, "ece"), "small": "yes" if r["small"] else ""})
-    lines += [_md_table(pd.DataFrame(grp)), ""]
-    if c["metrics"]["test"]["notes"]:
-        lines += ["Small-group warnings: " + " ".join(c["metrics"]["test"]["notes"]), ""]
-    lines += ["## Calibration by group", c.get("calibration_note", ""), "",
-              "## Known limitations", *[f"- {x}" for x in c["limitations"]], "",
-              "## What should trigger a re-review", *[f"- {x}" for x in REREVIEW_TRIGGERS], ""]
-    return "\n".join(lines)
+    """The decision record as Markdown (:func:`fairkit.record.render_markdown`; the JSON form
+    holds the same content)."""
+    from .record import render_markdown
+
+    return render_markdown(rec)
 
 
 # --------------------------------------------------------------------------- what the model reads
@@ -452,6 +369,31 @@ def _report_dict(rep) -> dict:
 
 # --------------------------------------------------------------------------- build / write
 
+def with_chosen_run(frontier: pd.DataFrame, run: dict) -> pd.DataFrame:
+    """``frontier`` with an ``on_front`` column, and the chosen ``run`` added when it is not on it.
+
+    A dominated run is placed on the axes the front was chosen on (``frontier.attrs["axes"]``,
+    set by :func:`fairkit.frontier.pareto_front`), from its own sweep row; on a table that
+    does not say its axes, its coordinates are left missing.
+    """
+    from .metrics import metric_value
+
+    table = frontier.assign(on_front=frontier["on_front"] if "on_front" in frontier else True)
+    run_id = run.get("run_id")
+    if "run_id" in table and (table["run_id"] == run_id).any():
+        return table
+    row = {c: run[c] for c in table.columns if c in run}
+    axes = frontier.attrs.get("axes") or {}
+    for split in ("val", "test"):
+        for what in ("unfairness", "performance"):
+            try:
+                row[f"{what}_{split}"] = float(metric_value(run, axes[what], prefix=f"{split}_")[0])
+            except KeyError:
+                row[f"{what}_{split}"] = float("nan")
+    row["on_front"] = False
+    return pd.concat([table, pd.DataFrame([row])], ignore_index=True)
+
+
 @dataclass
 class BundleRecord:
     """Everything a bundle will hold, built from the fitted objects; nothing written yet.
@@ -508,6 +450,8 @@ def build_record(
     threshold: float = 0.5,
     n_boot: int = 200,
     audit_head: tuple | None = None,
+    audit_reference: dict | None = None,
+    audit_band: tuple = AUDIT_BAND,
 ) -> BundleRecord:
     """Read the fitted objects and compute the decision record, without writing anything.
 
@@ -526,7 +470,9 @@ def build_record(
     record : DecisionRecord
         Purpose, rationale (required) and decider (required).
     frontier : DataFrame, optional
-        The frontier table the choice was made from.
+        The frontier table the choice was made from (:func:`fairkit.frontier.pareto_front`).
+        The chosen run is always in the record's copy: when it is not on the front it is
+        added (placed on the axes the front was chosen on) with ``on_front`` False.
     sweep : dict, optional
         ``methods``, ``etas``, ``seeds`` of the sweep.
     calibrator : fitted GroupFairnessCalibrator, optional
@@ -536,6 +482,11 @@ def build_record(
     audit_head : (int, str), optional
         The audit log's chain head at export (:func:`fairkit.audit.chain_head`), recorded so a
         rewrite of the log's history is caught against the bundle.
+    audit_reference : dict, optional
+        ``{attribute: group}``: the reference groups of the record's disparity audit
+        (:func:`fairkit.metrics.disparity_audit`; default each attribute's largest group).
+    audit_band : (float, float)
+        The audit's pass band for a group's ratio to its reference (default 0.8-1.25).
 
     Returns
     -------
@@ -548,7 +499,16 @@ def build_record(
         stored as data.
     """
     from .groups import group_hierarchy
-    from .metrics import fairness_report
+    from .metrics import (
+        AUDIT_METRICS,
+        HEADLINE_GAPS,
+        SWEEP_THRESHOLD,
+        confusion_by_group,
+        disparity_audit,
+        fairness_report,
+        metric_value,
+        summary_metrics,
+    )
     from .sweep import predict_scores
 
     record.validate()
@@ -565,12 +525,23 @@ def build_record(
                 "group_pooling": split.pooling.to_dict() if split.pooling is not None else None,
                 "calibration": calibration_info(calibrator)}
 
-    reports = {}
+    reports, scores = {}, {}
     for name, part in (("validation", split.validation), ("test", split.test)):
-        scores = predict_scores(model, split, part)
+        scores[name] = predict_scores(model, split, part)
         if calibrator is not None:
-            scores = apply_calibrator(calibrator, scores, part.sensitive)
-        reports[name] = fairness_report(part.y, scores, part.sensitive, threshold=threshold, n_boot=n_boot)
+            scores[name] = apply_calibrator(calibrator, scores[name], part.sensitive)
+        reports[name] = fairness_report(part.y, scores[name], part.sensitive, threshold=threshold, n_boot=n_boot)
+    test = split.test
+    audit = disparity_audit(reports["test"].by_group, reference=audit_reference, band=audit_band)
+    at_frontier = None
+    if not math.isclose(threshold, SWEEP_THRESHOLD):
+        # The frontier's figures are at the sweep's threshold: show what the move changes.
+        keys_ = ("accuracy", "balanced_accuracy", "selection_rate", *HEADLINE_GAPS)
+        there = summary_metrics(test.y, scores["test"], test.sensitive, threshold=SWEEP_THRESHOLD)[0]
+        here = reports["test"].summary()
+        at_frontier = {"threshold": SWEEP_THRESHOLD,
+                       "values": {k: float(metric_value(there, k)[0]) for k in keys_},
+                       "chosen": {k: float(metric_value(here, k)[0]) for k in keys_}}
 
     all_sens = pd.concat([p.sensitive for p in split.parts.values()], ignore_index=True)
     sizes = []
@@ -579,10 +550,13 @@ def build_record(
             sizes.append({"attribute": level.name, "group": name, "n": int(n)})
     n_rows = sum(len(p) for p in split.parts.values())
     missing = int(sum(p.raw.isna().any(axis=1).sum() for p in split.parts.values()))
-    front_records = []
-    if frontier is not None and len(frontier):
+    front_records, axes = [], None
+    if frontier is not None:
+        axes = frontier.attrs.get("axes")
+        frontier = with_chosen_run(frontier, run)
         keep = [c for c in ["method", "eta", "seed", "run_id", "performance_val", "unfairness_val",
-                            "performance_test", "unfairness_test", "needs_sensitive_at_predict"] if c in frontier]
+                            "performance_test", "unfairness_test", "needs_sensitive_at_predict", "on_front"]
+                if c in frontier]
         front_records = frontier[keep].assign(selected=frontier["run_id"] == run.get("run_id")).to_dict(orient="records")
     limitations = [
         IMPOSSIBILITY,
@@ -604,8 +578,15 @@ def build_record(
         "spec": spec.to_dict(),
         "sweep": sweep or {"methods": [method], "etas": [eta], "seeds": [decision["seed"]]},
         "frontier": front_records,
+        "frontier_axes": axes,
+        "frontier_threshold": SWEEP_THRESHOLD,
         "selected": {**decision, "calibrated": calibrator is not None},
         "metrics": {k: _report_dict(v) for k, v in reports.items()},
+        "at_frontier_threshold": at_frontier,
+        "audit": {"band": [float(b) for b in audit_band], "metrics": list(AUDIT_METRICS),
+                  "rows": audit.to_dict(orient="records")},
+        "confusion_test": confusion_by_group(test.y, scores["test"], test.sensitive,
+                                             threshold=threshold).to_dict(orient="records"),
         "calibration_note": f"Largest expected calibration error of any group on test: {_fmt(ece)}"
                             + (" (after group calibration)." if calibrator is not None else "."),
         "limitations": limitations,

@@ -11,18 +11,15 @@ import numpy as np
 import pandas as pd
 
 from .methods import FAIRNESS_DEFINITIONS
+from .metrics import METRIC_LABELS, metric_value
 
 # Unfairness axes the dashboard offers, each read "lower is fairer": column name -> label. The
 # gap of every fairness definition, and 1 - disparate impact ratio (see metric_column).
 UNFAIRNESS_AXES = {
     **{d.gap_metric: d.gap_label for d in FAIRNESS_DEFINITIONS.values()},
-    "disparate_impact_gap": "1 - disparate impact ratio",
+    "disparate_impact_gap": METRIC_LABELS["disparate_impact_gap"],
 }
-PERFORMANCE_AXES = {
-    "accuracy": "Accuracy",
-    "balanced_accuracy": "Balanced accuracy",
-    "roc_auc": "ROC AUC",
-}
+PERFORMANCE_AXES = {k: METRIC_LABELS[k] for k in ("accuracy", "balanced_accuracy", "roc_auc")}
 
 #: A model selecting at most this share of validation rows, or at least 1 minus it, decides
 #: (almost) the same for everyone: its small gaps say nothing about fair treatment, so it is
@@ -84,9 +81,7 @@ def metric_column(results: pd.DataFrame, split: str, metric: str) -> pd.Series:
     ``disparate_impact_gap`` is derived as 1 - disparate impact ratio so that every unfairness
     axis reads "lower is fairer".
     """
-    if metric == "disparate_impact_gap":
-        return 1.0 - results[f"{split}_disparate_impact_ratio"]
-    return results[f"{split}_{metric}"]
+    return metric_value(results, metric, prefix=f"{split}_")[0]
 
 
 def pareto_mask(cost_a, cost_b) -> np.ndarray:
@@ -145,8 +140,11 @@ def pareto_front(
     """
     if exclude_constant:
         results = results[~constant_mask(results)]
+    axes = {"unfairness": unfairness, "performance": performance, "choose_on": choose_on}
     if results.empty:
-        return results.assign(unfairness_val=[], unfairness_test=[], performance_val=[], performance_test=[])
+        empty = results.assign(unfairness_val=[], unfairness_test=[], performance_val=[], performance_test=[])
+        empty.attrs["axes"] = axes
+        return empty
     table = results.assign(
         unfairness_val=metric_column(results, "val", unfairness),
         unfairness_test=metric_column(results, "test", unfairness),
@@ -162,7 +160,10 @@ def pareto_front(
         for _, sub in table.groupby(by, sort=False):
             parts.append(sub[pareto_mask(-sub[col_p].to_numpy(), sub[col_u].to_numpy())])
         front = pd.concat(parts) if parts else table.iloc[:0]
-    return front.sort_values([*([by] if by else []), col_u]).reset_index(drop=True)
+    front = front.sort_values([*([by] if by else []), col_u]).reset_index(drop=True)
+    # Which axes the front was chosen on, for a record that must place a run off the front.
+    front.attrs["axes"] = axes
+    return front
 
 
 def hypervolume(error, unfairness, ref=(1.0, 1.0)) -> float:
@@ -213,3 +214,42 @@ def best_at(results: pd.DataFrame, bound: float, *, unfairness="demographic_pari
     front = pareto_front(results, unfairness=unfairness, performance=performance, choose_on=choose_on)
     row = select(front, max_unfairness=bound, on=choose_on)
     return float("nan") if row is None else float(row[f"performance_{report_on}"])
+
+
+def seed_summary(results: pd.DataFrame) -> pd.DataFrame:
+    """One row per (method, eta): the mean over seeds of every metric and its range across seeds.
+
+    With several seeds a sweep has one run per (method, eta, seed). Training noise then draws
+    every seed's point and a zig-zag front; the mean over seeds, with the range the seeds span,
+    says what the setting gives and how much that varies.
+
+    Parameters
+    ----------
+    results : DataFrame
+        A sweep table (``method``, ``eta``, ``seed``, ``run_id``, ``val_*`` / ``test_*``).
+
+    Returns
+    -------
+    DataFrame
+        Sweep-shaped, so :func:`pareto_front` and :func:`metric_column` read it as they read a
+        sweep table: ``method``, ``eta``, ``run_id`` (the lowest seed's run), ``seed`` (that
+        seed), ``n_seeds``, ``constant_seeds`` (seeds whose model is constant) and ``constant``
+        (any is: a setting that sometimes tells nobody apart is kept off the front), the other
+        descriptive columns of the lowest seed's run, and per metric column its mean, with
+        ``<column>_low`` / ``<column>_high`` the smallest and largest value over the seeds.
+        Rows keep the order in which their (method, eta) first appears.
+    """
+    metrics = [c for c in results.columns
+               if c.startswith(("val_", "test_")) and not c.endswith(("_low", "_high"))
+               and pd.api.types.is_numeric_dtype(results[c]) and not pd.api.types.is_bool_dtype(results[c])]
+    # Stable: within a (method, eta) the lowest seed comes first, and settings keep their order.
+    table = results.assign(constant=constant_mask(results)).sort_values("seed", kind="stable")
+    groups = table.groupby(["method", "eta"], sort=False)
+    first = table.drop_duplicates(["method", "eta"]).set_index(["method", "eta"])
+    intervals = [c for c in results.columns if c.startswith(("val_", "test_")) and c.endswith(("_low", "_high"))]
+    out = pd.concat([first.drop(columns=metrics + intervals + ["constant"]), groups[metrics].mean(),
+                     groups[metrics].min().add_suffix("_low"), groups[metrics].max().add_suffix("_high")], axis=1)
+    out["n_seeds"] = groups["seed"].nunique()
+    out["constant_seeds"] = groups["constant"].sum().astype(int)
+    out["constant"] = out["constant_seeds"] > 0
+    return out.reset_index()

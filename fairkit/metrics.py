@@ -31,6 +31,39 @@ GAP_METRICS = list(stats.GAPS)
 # for everyone, whose gaps are zero for no useful reason.
 OVERALL_METRICS = ["accuracy", "balanced_accuracy", "roc_auc", "log_loss", "brier", "selection_rate"]
 TOO_FEW = "too few to estimate"
+#: The threshold a sweep's table (and so the frontier) is measured at.
+SWEEP_THRESHOLD = 0.5
+
+#: Plain-language names of the metric keys, the one table every page, record and printout reads.
+#: ``disparate_impact_gap`` (1 - disparate impact ratio) is how the disparate impact ratio is
+#: shown everywhere, so that every unfairness number reads "lower is fairer" (see
+#: :func:`metric_value`).
+METRIC_LABELS = {
+    "accuracy": "Accuracy",
+    "balanced_accuracy": "Balanced accuracy",
+    "roc_auc": "ROC AUC",
+    "log_loss": "Log loss",
+    "brier": "Brier score",
+    "precision": "Precision",
+    "selection_rate": "Selection rate",
+    "base_rate": "Base rate",
+    "tpr": "True positive rate",
+    "fpr": "False positive rate",
+    "ece": "Calibration error (ECE)",
+    "demographic_parity_difference": "Demographic parity difference",
+    "equal_opportunity_difference": "Equal opportunity difference",
+    "equalized_odds_difference": "Equalized odds difference",
+    "disparate_impact_gap": "1 - disparate impact ratio",
+    "max_group_ece": "Largest group calibration error (ECE)",
+    "calibration_disparity": "Calibration error gap between groups",
+}
+#: The gaps a decision record and its headline show, in this order ("lower is fairer" each).
+HEADLINE_GAPS = ("demographic_parity_difference", "equal_opportunity_difference", "equalized_odds_difference",
+                 "disparate_impact_gap", "max_group_ece")
+#: Rates the disparity audit compares with the reference group (Aequitas' group metrics).
+AUDIT_METRICS = ("selection_rate", "tpr", "fpr", "precision")
+#: Aequitas' default fairness band: a group's ratio to the reference passes inside it.
+AUDIT_BAND = (0.8, 1.25)
 
 
 @dataclass
@@ -296,7 +329,7 @@ def summary_metrics(
     y_scores,
     sensitive,
     *,
-    threshold: float = 0.5,
+    threshold: float = SWEEP_THRESHOLD,
     sample_weight=None,
     pos_label=None,
     n_bins: int = 10,
@@ -336,6 +369,137 @@ def summary_metrics(
     return [{k: float(table[k][i]) for k in OVERALL_METRICS + GAP_METRICS} for i in range(P.shape[0])]
 
 
+def metric_value(values, key: str, prefix: str = ""):
+    """A metric, with its interval when ``values`` has one, under the key shown to people.
+
+    The one place where a shown metric is derived from a stored one: ``disparate_impact_gap``
+    is 1 - ``disparate_impact_ratio`` (its interval flipped); every other key is read as stored.
+
+    Parameters
+    ----------
+    values : mapping, Series or DataFrame
+        A report's ``overall`` dict, a row of its ``gaps``, a sweep row or a sweep table
+        (``prefix="test_"``): anything indexed by ``<prefix><key>`` and, for an interval,
+        ``<prefix><key>_low`` / ``_high``.
+    key : str
+        A key of :data:`METRIC_LABELS` (or any stored metric).
+    prefix : str
+        Prepended to every stored name (``"val_"``, ``"test_"`` for sweep tables).
+
+    Returns
+    -------
+    (value, low, high)
+        ``low`` and ``high`` are None when ``values`` holds no interval. A sweep table gives
+        Series.
+    """
+    def get(name):
+        try:
+            return values[prefix + name]
+        except (KeyError, IndexError):
+            return None
+
+    if key == "disparate_impact_gap":
+        v, lo, hi = metric_value(values, "disparate_impact_ratio", prefix)
+        if v is None:
+            raise KeyError(f"{prefix}disparate_impact_ratio")
+        return 1 - v, (None if hi is None else 1 - hi), (None if lo is None else 1 - lo)
+    v = get(key)
+    if v is None:
+        raise KeyError(prefix + key)
+    return v, get(f"{key}_low"), get(f"{key}_high")
+
+
+def confusion_by_group(y_true, y_score, sensitive, *, threshold: float = SWEEP_THRESHOLD, sample_weight=None,
+                       pos_label=None) -> pd.DataFrame:
+    """True and false positives and negatives per group at a threshold (What-If style counts).
+
+    Read from the kernel's per-group sums (:func:`fairkit.stats.group_sums`), so the counts
+    are those every rate of :func:`fairness_report` at the same threshold divides.
+
+    Parameters
+    ----------
+    y_true, y_score, sensitive, threshold, sample_weight, pos_label
+        As in :func:`fairness_report`; ``y_score`` is one model's scores.
+
+    Returns
+    -------
+    DataFrame
+        One row per (attribute, group), each sensitive attribute then their intersection:
+        ``attribute``, ``group``, ``n``, ``tp``, ``fp``, ``fn``, ``tn`` (weighted sums with
+        ``sample_weight``, else row counts as integers).
+    """
+    y, P, frame, w = _inputs(y_true, y_score, sensitive, sample_weight, pos_label)
+    if P.shape[0] != 1:
+        raise ValueError(f"confusion_by_group takes one model's scores, got {P.shape[0]}")
+    tables = []
+    for level in group_hierarchy(frame):
+        enc = level.encoding
+        gs = stats.group_sums(y, P, enc.codes, enc.n_groups, threshold=threshold, sample_weight=w)
+        tp, fp, pos, n = (gs.stat(s)[0, 0] for s in ("tp", "fp", "pos", "n"))
+        table = pd.DataFrame({"attribute": level.name, "group": enc.names, "n": gs.rows.astype(int),
+                              "tp": tp, "fp": fp, "fn": pos - tp, "tn": n - pos - fp})
+        tables.append(table)
+    out = pd.concat(tables, ignore_index=True)
+    if w is None:  # unweighted sums are whole numbers of rows
+        out[["tp", "fp", "fn", "tn"]] = out[["tp", "fp", "fn", "tn"]].round().astype(int)
+    return out
+
+
+def disparity_audit(by_group: pd.DataFrame, *, reference: dict | None = None, band=AUDIT_BAND,
+                    metrics=AUDIT_METRICS) -> pd.DataFrame:
+    """Each group's rates as a ratio to a reference group's, passing inside a band (Aequitas).
+
+    Parameters
+    ----------
+    by_group : DataFrame
+        :attr:`FairnessReport.by_group` (the kernel's rates, with ``n``, ``in_gaps`` and
+        ``too_few``).
+    reference : dict, optional
+        ``{attribute: group}``, the reference group of each attribute; an attribute not named
+        (or naming a group it does not have) takes its largest group, Aequitas' default.
+    band : (float, float)
+        A ratio inside ``[low, high]`` passes.
+    metrics : sequence of str
+        Rates of ``by_group`` to compare.
+
+    Returns
+    -------
+    DataFrame
+        One row per (attribute, group): ``attribute``, ``group``, ``n``, ``reference`` (the
+        attribute's reference group), then per metric ``<m>`` (the group's rate),
+        ``<m>_ratio`` (rate / the reference's rate) and ``<m>_verdict``: ``"pass"``,
+        ``"fail"``, ``"reference"``, ``"too few rows"`` (a group below the small-group size,
+        as the gaps leave it out) or ``"n/a"`` (a rate undefined or too thin to estimate,
+        or a reference rate of 0).
+    """
+    low, high = (float(b) for b in band)
+    if not 0 < low <= 1 <= high:
+        raise ValueError(f"The band {band!r} must hold 1 between two positive bounds (Aequitas uses 0.8-1.25).")
+    reference = dict(reference or {})
+    parts = []
+    for attr, part in by_group.groupby("attribute", sort=False):
+        part = part.reset_index(drop=True)
+        groups = part["group"].astype(str)
+        ref = str(reference.get(attr)) if str(reference.get(attr)) in set(groups) else None
+        ref_i = int(np.flatnonzero(groups == ref)[0]) if ref is not None else int(part["n"].to_numpy().argmax())
+        out = pd.DataFrame({"attribute": attr, "group": part["group"], "n": part["n"],
+                            "reference": groups[ref_i]})
+        is_ref = np.arange(len(part)) == ref_i
+        small = ~part["in_gaps"].to_numpy(bool) if "in_gaps" in part else np.zeros(len(part), bool)
+        for m in metrics:
+            v = part[m].to_numpy(np.float64)
+            thin = part.get("too_few", pd.Series("", index=part.index)).map(lambda t, m=m: m in str(t).split(", "))
+            usable = np.isfinite(v) & ~thin.to_numpy(bool)
+            base = v[ref_i] if usable[ref_i] else np.nan
+            with np.errstate(divide="ignore", invalid="ignore"):
+                r = np.where(usable & (base > 0), v / base, np.nan)
+            verdict = np.where(np.isfinite(r), np.where((r >= low) & (r <= high), "pass", "fail"), "n/a")
+            verdict = np.where(small, "too few rows", verdict)
+            out[m], out[f"{m}_ratio"], out[f"{m}_verdict"] = v, r, np.where(is_ref, "reference", verdict)
+        parts.append(out)
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
 def metric_frame(y_true, y_pred, sensitive, sample_weight=None) -> MetricFrame:
     """fairlearn's MetricFrame with the rates fairkit reports (for users who want its API)."""
     # count takes no weights: it stays the number of rows, as fairness_report's ``n``.
@@ -353,5 +517,6 @@ __all__ = [
     "FairnessReport", "fairness_report", "summary_metrics", "expected_calibration_error", "reliability_curve",
     "metric_frame", "GAP_METRICS", "OVERALL_METRICS", "SEP", "encode_groups", "calibration_by_group",
     "multicalibration_audit", "debiased_calibration_error", "calibration_noise_floor",
-    "CalibrationNoiseFloor",
+    "CalibrationNoiseFloor", "METRIC_LABELS", "HEADLINE_GAPS", "AUDIT_METRICS", "AUDIT_BAND", "SWEEP_THRESHOLD",
+    "metric_value", "confusion_by_group", "disparity_audit",
 ]

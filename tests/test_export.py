@@ -481,3 +481,115 @@ def test_apply_calibrator_uses_the_columns_it_was_fitted_on():
     np.testing.assert_array_equal(apply_calibrator(cal, p, groups), cal.transform(p, groups[["a"]]))
     both = GroupFairnessCalibrator(min_group_size=20).fit(p, y, groups)
     np.testing.assert_array_equal(apply_calibrator(both, p, groups), both.transform(p, groups))
+
+
+# --------------------------------------------------------------------------- issue 20: what the committee reads
+
+
+def _row_by_id(swept, run_id):
+    t = swept.results
+    return t[t.run_id == run_id].iloc[0].to_dict()
+
+
+def test_a_dominated_chosen_run_is_in_the_record_and_the_bundle_frontier(tmp_path, swept, tiny_split):
+    front = pareto_front(swept.results, unfairness="disparate_impact_gap")
+    off = swept.results[~swept.results["run_id"].isin(set(front["run_id"]))]
+    assert len(off), "the sweep needs a dominated run"
+    row = off.iloc[0].to_dict()
+    out = export_bundle(tmp_path / "b.zip", model=swept.model(row["run_id"]), split=tiny_split, run=row,
+                        record=RECORD, frontier=front, n_boot=20)
+    rec = out["record"]
+    (chosen,) = [f for f in rec["content"]["frontier"] if f["selected"]]
+    assert chosen["run_id"] == row["run_id"] and chosen["on_front"] is False
+    # Placed on the axes the front was chosen on, from its own sweep row.
+    assert chosen["unfairness_test"] == pytest.approx(1 - row["test_disparate_impact_ratio"])
+    assert chosen["performance_val"] == pytest.approx(row["val_accuracy"])
+    assert all(f["on_front"] for f in rec["content"]["frontier"] if not f["selected"])
+    assert rec["content"]["frontier_axes"]["unfairness"] == "disparate_impact_gap"
+    table = read_bundle_record(out["path"], trusted_key=False)["frontier"]
+    assert not table.loc[table["run_id"] == row["run_id"], "on_front"].any()
+    assert "| chosen (not on the frontier) |" in _members(out["path"])["decision_record.md"].decode()
+    # On the front, it is marked plainly "chosen".
+    on = front.iloc[0]["run_id"]
+    built = build_record(model=swept.model(on), split=tiny_split, run=_row_by_id(swept, on), record=RECORD,
+                         frontier=front, n_boot=0)
+    assert "| chosen |" in built.markdown() and "not on the frontier" not in built.markdown()
+
+
+HOSTILE = "<b>Bold</b> | *x* & <script>alert(1)</script>"
+
+
+@pytest.fixture(scope="module")
+def committee_record(swept, tiny_split):
+    """A record at threshold 0.4 with a hostile rationale and group name."""
+    row = _row(swept, "regularized")
+    rec = DecisionRecord(purpose="Screen loans.", rationale=HOSTILE + "\nsecond line", decider="A. Committee")
+    return build_record(model=swept.model(row["run_id"]), split=tiny_split, run=row, record=rec,
+                        frontier=pareto_front(swept.results), threshold=0.4, n_boot=20,
+                        audit_reference={"sex": "F"}).record
+
+
+def test_the_record_carries_the_audit_counts_and_the_threshold_effect(committee_record, swept, tiny_split):
+    from fairkit.metrics import confusion_by_group, disparity_audit, fairness_report
+
+    c = committee_record["content"]
+    row = _row(swept, "regularized")
+    scores = predict_scores(swept.model(row["run_id"]), tiny_split, tiny_split.test)
+    test = tiny_split.test
+    rep = fairness_report(test.y, scores, test.sensitive, threshold=0.4)
+    assert c["audit"]["band"] == [0.8, 1.25]
+    expected = disparity_audit(rep.by_group, reference={"sex": "F"})
+    assert [r["reference"] for r in c["audit"]["rows"]] == list(expected["reference"]) and "F" in expected["reference"].values
+    assert [r["selection_rate_verdict"] for r in c["audit"]["rows"]] == list(expected["selection_rate_verdict"])
+    counts = confusion_by_group(test.y, scores, test.sensitive, threshold=0.4)
+    assert [r["tp"] for r in c["confusion_test"]] == list(counts["tp"])
+    # The threshold moved from the frontier's: both sets of figures are in the record.
+    at = c["at_frontier_threshold"]
+    assert at["threshold"] == 0.5 == c["frontier_threshold"]
+    assert at["chosen"]["accuracy"] == pytest.approx(rep.overall["accuracy"])
+    assert at["values"]["accuracy"] == pytest.approx(row["test_accuracy"])
+    assert at["values"]["disparate_impact_gap"] == pytest.approx(1 - row["test_disparate_impact_ratio"])
+    # At the frontier's own threshold there is nothing to compare.
+    same = build_record(model=swept.model(row["run_id"]), split=tiny_split, run=row, record=RECORD, n_boot=0)
+    assert same.record["content"]["at_frontier_threshold"] is None
+
+
+def test_the_record_reads_headline_first_in_plain_words(committee_record):
+    from fairkit.record import render_markdown
+
+    md = render_markdown(committee_record, reviews="2 sign-offs, 1 dissent")
+    order = [md.index(s) for s in ("- **Model:**", "- **Decision threshold:** **0.40** (the frontier was measured at 0.50)",
+                                   "- **Calibration:** none", "- **Accuracy (test):**", "- **1 - disparate impact ratio",
+                                   "- **Decided by:** **A. Committee**", "- **Sign-off status:** **2 sign-offs, 1 dissent**",
+                                   "## Performance and gaps", "## Disparity audit", "## Rates by group",
+                                   "## Decisions by group", "## What was compared", "Rows (whole table)")]
+    assert order == sorted(order)  # the headline first, group sizes after the numbers
+    assert "_difference" not in md and "disparate_impact" not in md  # no snake_case keys
+    gaps = committee_record["content"]["metrics"]["test"]["gaps"][-1]
+    assert f"{1 - gaps['disparate_impact_ratio']:.3f} [" in md  # 1 - ratio, as on Trade-offs
+
+
+def test_html_and_pdf_records_are_escaped_and_render(committee_record, tmp_path):
+    import shutil
+
+    from fairkit.record import render_html, render_pdf
+
+    page = render_html(committee_record, reviews="1 sign-off, 0 dissents")
+    assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "http" not in page.split("<body>")[0]  # nothing fetched from elsewhere
+    assert "1 sign-off, 0 dissents" in page
+    pdf = render_pdf(committee_record, reviews="1 sign-off, 0 dissents")
+    assert pdf.startswith(b"%PDF-")
+    pdftoppm = shutil.which("pdftoppm")
+    assert pdftoppm, "pdftoppm (Debian's poppler-utils) is needed: ./fk test installs it"
+    (tmp_path / "record.pdf").write_bytes(pdf)
+    done = subprocess.run([pdftoppm, "-r", "40", "-png", str(tmp_path / "record.pdf"), str(tmp_path / "page")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    pages = sorted(tmp_path.glob("page-*.png"))
+    assert len(pages) >= 2 and all(p.stat().st_size > 2000 for p in pages)
+    text = subprocess.run(["pdftotext", str(tmp_path / "record.pdf"), "-"], capture_output=True, text=True,
+                          timeout=60).stdout
+    for expected in ("Decision record: synthetic", "Decision threshold", "0.40", "A. Committee",
+                     "1 sign-off, 0 dissents", "<script>alert(1)</script>", "Disparity audit"):
+        assert expected in text, expected

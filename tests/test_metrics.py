@@ -430,3 +430,104 @@ def test_overall_intervals_come_from_the_kernel():
     for k in ("accuracy", "selection_rate", "precision", "balanced_accuracy", "ece"):
         assert r.overall[f"{k}_low"] <= r.overall[k] <= r.overall[f"{k}_high"], k
         assert r.overall[f"{k}_high"] - r.overall[f"{k}_low"] > 0.01, k
+
+
+# --------------------------------------------------------------------------- issue 20: counts, audit, shown values
+
+def _two_attribute_case(n=900, seed=3):
+    rng = np.random.default_rng(seed)
+    sens = pd.DataFrame({"sex": rng.choice(["F", "M"], n, p=[0.4, 0.6]),
+                         "race": rng.choice(["A", "B", "C"], n, p=[0.6, 0.37, 0.03])})
+    y = rng.integers(0, 2, n)
+    p = np.clip(rng.random(n) * 0.7 + 0.25 * y + 0.1 * (sens["sex"] == "M"), 0, 1)
+    return y, p, sens
+
+
+@pytest.mark.parametrize("threshold", [0.3, 0.5, 0.72])
+def test_confusion_by_group_counts_every_decision_once(threshold):
+    from fairkit.metrics import confusion_by_group
+
+    y, p, sens = _two_attribute_case()
+    counts = confusion_by_group(y, p, sens, threshold=threshold)
+    assert list(dict.fromkeys(counts["attribute"])) == ["sex", "race", "sex & race"]
+    for row in counts.itertuples():
+        cols = [c.strip() for c in row.attribute.split("&")]
+        mask = np.all([sens[c].to_numpy() == g.strip() for c, g in zip(cols, row.group.split(" & "))], axis=0)
+        yy, dd = y[mask], p[mask] >= threshold
+        assert (row.tp, row.fp, row.fn, row.tn) == (int((yy & dd).sum()), int((~yy.astype(bool) & dd).sum()),
+                                                     int((yy.astype(bool) & ~dd).sum()),
+                                                     int((~yy.astype(bool) & ~dd).sum()))
+        assert row.n == mask.sum() == row.tp + row.fp + row.fn + row.tn
+    # The same counts every rate of the report divides.
+    rep = fairness_report(y, p, sens, threshold=threshold)
+    merged = counts.merge(rep.by_group, on=["attribute", "group"])
+    assert np.allclose(merged["tp"] / (merged["tp"] + merged["fn"]), merged["tpr"])
+    assert np.allclose(merged["fp"] / (merged["fp"] + merged["tn"]), merged["fpr"])
+
+
+def test_confusion_by_group_weights_and_one_model_only():
+    from fairkit.metrics import confusion_by_group
+
+    y, p, sens = _two_attribute_case(200)
+    w = np.full(len(y), 2.0)
+    weighted = confusion_by_group(y, p, sens["sex"], sample_weight=w)
+    plain = confusion_by_group(y, p, sens["sex"])
+    assert np.allclose(weighted[["tp", "fp", "fn", "tn"]], 2 * plain[["tp", "fp", "fn", "tn"]])
+    assert list(weighted["n"]) == list(plain["n"])  # rows, not weights
+    with pytest.raises(ValueError, match="one model"):
+        confusion_by_group(y, np.vstack([p, p]), sens["sex"])
+
+
+def test_disparity_audit_ratios_to_the_reference_and_the_band():
+    from fairkit.metrics import AUDIT_METRICS, disparity_audit
+
+    y, p, sens = _two_attribute_case()
+    rep = fairness_report(y, p, sens)
+    audit = disparity_audit(rep.by_group)
+    by = rep.by_group.set_index(["attribute", "group"])
+    for attr, part in audit.groupby("attribute"):
+        groups = by.loc[attr]
+        largest = groups["n"].idxmax()
+        assert set(part["reference"]) == {largest}  # Aequitas' default: the largest group
+        for row in part.itertuples():
+            for m in AUDIT_METRICS:
+                ratio, verdict = getattr(row, f"{m}_ratio"), getattr(row, f"{m}_verdict")
+                if row.group == largest:
+                    assert verdict == "reference"
+                elif not groups.loc[row.group, "in_gaps"]:
+                    assert verdict == "too few rows"
+                else:
+                    assert ratio == pytest.approx(groups.loc[row.group, m] / groups.loc[largest, m])
+                    assert verdict == ("pass" if 0.8 <= ratio <= 1.25 else "fail")
+    # race C (3% of 900 rows) is below the small-group size: no pass or fail for it.
+    assert (audit.query("attribute == 'race' and group == 'C'")["selection_rate_verdict"] == "too few rows").all()
+    # A chosen reference and a narrower band.
+    other = disparity_audit(rep.by_group, reference={"sex": "F"}, band=(0.99, 1.01))
+    sex = other[other["attribute"] == "sex"].set_index("group")
+    assert set(sex["reference"]) == {"F"} and sex.loc["F", "tpr_verdict"] == "reference"
+    assert sex.loc["M", "selection_rate_ratio"] == pytest.approx(by.loc[("sex", "M"), "selection_rate"]
+                                                                 / by.loc[("sex", "F"), "selection_rate"])
+    assert sex.loc["M", "selection_rate_verdict"] == "fail"
+    with pytest.raises(ValueError, match="band"):
+        disparity_audit(rep.by_group, band=(1.1, 1.3))
+
+
+def test_metric_value_shows_one_disparate_impact_convention():
+    from fairkit.metrics import METRIC_LABELS, metric_value
+
+    y, p, sens = _two_attribute_case()
+    rep = fairness_report(y, p, sens, n_boot=50)
+    row = rep.gaps.loc["sex"]
+    v, lo, hi = metric_value(row, "disparate_impact_gap")
+    assert v == pytest.approx(1 - row["disparate_impact_ratio"])
+    assert (lo, hi) == pytest.approx((1 - row["disparate_impact_ratio_high"], 1 - row["disparate_impact_ratio_low"]))
+    assert lo <= v <= hi
+    assert metric_value(rep.overall, "accuracy") == (rep.overall["accuracy"], rep.overall["accuracy_low"],
+                                                     rep.overall["accuracy_high"])
+    table = pd.DataFrame(summary_metrics(y, np.vstack([p, p ** 2]), sens)).add_prefix("test_")
+    assert np.allclose(metric_value(table, "disparate_impact_gap", prefix="test_")[0],
+                       1 - table["test_disparate_impact_ratio"])
+    assert metric_value(table, "accuracy", prefix="test_")[1] is None  # no interval stored
+    with pytest.raises(KeyError):
+        metric_value({}, "disparate_impact_gap")
+    assert METRIC_LABELS["disparate_impact_gap"] == "1 - disparate impact ratio"

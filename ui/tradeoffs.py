@@ -16,7 +16,7 @@ import streamlit as st
 
 from fairkit.frontier import ONE_DECISION_SHARE, UNFAIRNESS_AXES, metric_column
 from fairkit.methods import METHODS, role_of
-from fairkit.metrics import fairness_report
+from fairkit.metrics import fairness_report, metric_value
 from fairkit.sweep import predict_scores
 
 from . import results as ur
@@ -147,14 +147,8 @@ def _report_values(y, scores, sensitive) -> dict:
         "roc_auc": (rep.overall["roc_auc"], None, None),
     }
     for _, key, kind in PANEL_ROWS:
-        if kind != "gap":
-            continue
-        if key == "disparate_impact_gap":
-            v, lo, hi = (gaps["disparate_impact_ratio"], gaps["disparate_impact_ratio_low"],
-                         gaps["disparate_impact_ratio_high"])
-            out[key] = (1 - v, 1 - hi, 1 - lo)
-        else:
-            out[key] = (gaps[key], gaps[f"{key}_low"], gaps[f"{key}_high"])
+        if kind == "gap":
+            out[key] = metric_value(gaps, key)
     clean = {k: tuple(None if x is None or not math.isfinite(float(x)) else float(x) for x in v)
              for k, v in out.items()}
     return {"metrics": clean, "attribute": attr, "notes": list(rep.notes)}
@@ -187,11 +181,10 @@ def _fmt(value, low=None, high=None) -> str:
 
 
 def _row_value(row: dict, split: str, key: str) -> float | None:
-    if key == "disparate_impact_gap":
-        v = row.get(f"{split}_disparate_impact_ratio")
-        v = None if v is None else 1 - float(v)
-    else:
-        v = row.get(f"{split}_{key}")
+    try:
+        v = metric_value(row, key, prefix=f"{split}_")[0]
+    except KeyError:  # runs stored before the metric was recorded
+        return None
     return None if v is None or not math.isfinite(float(v)) else float(v)
 
 

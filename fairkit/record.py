@@ -1,0 +1,529 @@
+"""The decision record as a document: one outline, rendered as Markdown, HTML and PDF.
+
+:func:`record_blocks` turns a decision record (``decision_record.json``, see
+:func:`fairkit.export.build_record`) into an outline of headings, paragraphs, key-value cards,
+tables and lists, in the order a committee reads it: the headline card first, then the numbers
+(gaps with intervals, the disparity audit, rates and counts by group), then what was compared,
+and the data's group sizes last. :func:`render_markdown`, :func:`render_html` and
+:func:`render_pdf` only serialise that outline, so the bundle's ``decision_record.md``, the
+pages and the printable copies say the same thing in the same words.
+
+Every label comes from :data:`fairkit.metrics.METRIC_LABELS`, and every shown value through
+:func:`fairkit.metrics.metric_value` (the disparate impact ratio is shown as 1 - ratio, as on
+the Trade-offs page). Text from users and data (answers, column and group names) is escaped by
+each renderer for its format; the PDF holds it as plain text.
+
+Records written before a section existed (the disparity audit, the chosen run's place on the
+frontier, the counts) are rendered without that section.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+
+from .metrics import HEADLINE_GAPS, METRIC_LABELS, SWEEP_THRESHOLD, metric_value
+
+#: Status of the chosen run in the record's frontier table.
+CHOSEN = "chosen"
+CHOSEN_OFF_FRONT = "chosen (not on the frontier)"
+#: Unicode TrueType fonts tried for the PDF, in order (Debian's fonts-dejavu-core, then the
+#: Liberation fonts Chromium brings); without one the PDF uses a core font, Latin-1 only.
+PDF_FONTS = (
+    ("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"),
+    ("/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
+     "/usr/share/fonts/truetype/liberation/LiberationSans-Bold.ttf"),
+)
+_AUDIT_LABELS = {"selection_rate": "Selection rate", "tpr": "TPR", "fpr": "FPR", "precision": "Precision"}
+
+
+# --------------------------------------------------------------------------- formatting
+
+def fmt(v, digits: int = 3) -> str:
+    """A number for people: ``digits`` decimals, "n/a" for a missing or non-finite value."""
+    if v is None or (isinstance(v, (float, np.floating)) and not math.isfinite(v)):
+        return "n/a"
+    if isinstance(v, (bool, np.bool_)):
+        return "yes" if v else "no"
+    if isinstance(v, (float, np.floating)):
+        return f"{v:.{digits}f}"
+    return str(v)
+
+
+def with_interval(values, key: str, prefix: str = "") -> str:
+    """``key`` of ``values`` as "value [low, high]" (:func:`fairkit.metrics.metric_value`)."""
+    try:
+        v, lo, hi = metric_value(values, key, prefix)
+    except KeyError:
+        return "n/a"
+    if lo is None or hi is None or not (math.isfinite(float(lo)) and math.isfinite(float(hi))):
+        return fmt(v)
+    return f"{fmt(v)} [{fmt(lo)}, {fmt(hi)}]"
+
+
+def method_label(method: str) -> str:
+    """The registry's title of a method, or its name when it is not registered here."""
+    from .methods import METHODS
+
+    m = METHODS.get(method)
+    return m.label if m is not None else str(method)
+
+
+def calibration_text(calibration) -> str:
+    """A record's ``calibration`` field in words."""
+    if not calibration:
+        return "none"
+    grouping = " & ".join(map(str, calibration.get("grouping") or []))
+    method = str(calibration.get("method", "?"))
+    return f"{method} per group of {grouping}" if grouping else f"{method} (one map for everyone)"
+
+
+def decision_label(selected: dict) -> str:
+    """What tells two exports of one run apart: method, eta, threshold and calibration."""
+    return (f"{method_label(selected.get('method', '?'))} eta {float(selected.get('eta', 0)):g} · "
+            f"threshold {float(selected.get('threshold', SWEEP_THRESHOLD)):.2f} · "
+            f"calibration {calibration_text(selected.get('calibration'))}")
+
+
+def _finest(gaps: list) -> dict:
+    """The finest grouping's gaps row (the intersection when there are several attributes)."""
+    return gaps[-1] if gaps else {}
+
+
+# --------------------------------------------------------------------------- the outline
+
+def _b(text) -> tuple:
+    return ("b", str(text))
+
+
+def headline(rec: dict, *, reviews: str | None = None) -> list[tuple[str, list]]:
+    """The headline card: ``[(label, runs), ...]`` (runs: text, or ``("b"|"code", text)``).
+
+    Parameters
+    ----------
+    rec : dict
+        A decision record.
+    reviews : str, optional
+        The sign-off status to show (it lives in the audit log, not in the record), e.g.
+        "2 sign-offs, 1 dissent".
+    """
+    c = rec["content"]
+    sel = c["selected"]
+    test = c["metrics"]["test"]
+    finest = _finest(test["gaps"])
+    attr = finest.get("attribute", "")
+    threshold = float(sel["threshold"])
+    at = float(c.get("frontier_threshold", SWEEP_THRESHOLD))
+    card = [
+        ("Model", [_b(method_label(sel["method"])), f" ({sel['method']}), eta ", _b(f"{float(sel['eta']):.4f}"),
+                   f", seed {sel['seed']}"]),
+        ("Decision threshold", [_b(f"{threshold:.2f}")]
+         + ([f" (the frontier was measured at {at:.2f})"] if not math.isclose(threshold, at) else [])),
+        ("Calibration", [calibration_text(sel.get("calibration"))]),
+        ("Needs the sensitive attribute to predict",
+         [_b("yes"), f": {'; '.join(sel.get('sensitive_uses') or [])}"] if sel["needs_sensitive_at_predict"]
+         else [_b("no")]),
+        ("Accuracy (test)", [with_interval(test["overall"], "accuracy")]),
+    ]
+    definition = str(rec.get("fairness_definition", ""))
+    for key in HEADLINE_GAPS:
+        mark = " (the chosen definition)" if key == f"{definition}_difference" else ""
+        card.append((f"{METRIC_LABELS[key]} ({attr}, test){mark}", [with_interval(finest, key)]))
+    card += [("Decided by", [_b(rec["decider"])]), ("Rationale", [str(rec["rationale"])])]
+    if reviews is not None:
+        card.append(("Sign-off status", [_b(reviews)]))
+    return card
+
+
+def _gap_table(gaps: list) -> tuple:
+    attrs = [g["attribute"] for g in gaps]
+    rows = [[METRIC_LABELS[k]] + [with_interval(g, k) for g in gaps] for k in HEADLINE_GAPS]
+    return ("table", ["Gap (lower is fairer)", *attrs], rows)
+
+
+def _audit_blocks(audit: dict | None) -> list:
+    if not audit or not audit.get("rows"):
+        return []
+    low, high = audit["band"]
+    metrics = audit["metrics"]
+    rows = []
+    for r in audit["rows"]:
+        cells = []
+        for m in metrics:
+            verdict = r.get(f"{m}_verdict", "n/a")
+            ratio = r.get(f"{m}_ratio")
+            if verdict in ("pass", "fail"):
+                cells.append(f"{fmt(ratio, 2)} {verdict if verdict == 'pass' else 'FAIL'}")
+            else:
+                cells.append(verdict)
+        rows.append([r["attribute"], r["group"], fmt(r["n"]), r["reference"], *cells])
+    fails = sum(str(r.get(f"{m}_verdict")) == "fail" for r in audit["rows"] for m in metrics)
+    return [
+        ("h", 2, "Disparity audit (test)"),
+        ("p", [f"Each group's rate divided by its reference group's rate (the largest group unless "
+               f"another was chosen). A ratio from {low:g} to {high:g} passes (Aequitas' default band). "
+               f"{fails} ratio(s) fail. 'too few rows': the group is below the small-group size, as the gaps "
+               "leave it out; 'n/a': a rate is undefined or too thin to estimate."]),
+        ("table", ["Attribute", "Group", "n", "Reference", *(f"{_AUDIT_LABELS.get(m, m)} ratio" for m in metrics)],
+         rows),
+    ]
+
+
+def _frontier_blocks(c: dict) -> list:
+    front = c.get("frontier") or []
+    sweep = c["sweep"]
+    etas = sweep["etas"]
+    eta_text = ("; ".join(f"{m}: {', '.join(f'{float(e):g}' for e in g)}" for m, g in etas.items())
+                if isinstance(etas, dict) else ", ".join(f"{float(e):g}" for e in etas))
+    blocks = [("h", 2, "What was compared"),
+              ("p", [f"Methods: {', '.join(map(str, sweep['methods']))}. Etas: {eta_text}. Seeds: "
+                     f"{', '.join(map(str, sweep['seeds']))}. The frontier was chosen on validation data; test "
+                     "figures are reported beside it."])]
+    if not front:
+        return blocks + [("p", ["(no frontier table)"])]
+    axes = c.get("frontier_axes") or {}
+    u = METRIC_LABELS.get(axes.get("unfairness"), "Unfairness")
+    p = METRIC_LABELS.get(axes.get("performance"), "Performance")
+    rows = []
+    for f in front:
+        status = ""
+        if f.get("selected"):
+            status = CHOSEN if f.get("on_front", True) else CHOSEN_OFF_FRONT
+        rows.append([method_label(f["method"]), fmt(float(f["eta"]), 4), fmt(f.get("seed")),
+                     fmt(f.get("performance_val")), fmt(f.get("unfairness_val")),
+                     fmt(f.get("performance_test")), fmt(f.get("unfairness_test")), status])
+    return blocks + [("table", ["Method", "eta", "Seed", f"{p} (val)", f"{u} (val)", f"{p} (test)",
+                                f"{u} (test)", "Status"], rows)]
+
+
+def record_blocks(rec: dict, *, reviews: str | None = None) -> list:
+    """The decision record's outline, in reading order.
+
+    Parameters
+    ----------
+    rec : dict
+        A decision record (``decision_record.json``).
+    reviews : str, optional
+        The sign-off status for the headline card (see :func:`headline`).
+
+    Returns
+    -------
+    list of tuple
+        ``("h", level, text)``, ``("p", runs)``, ``("kv", [(label, runs)])``,
+        ``("table", header, rows)`` or ``("ul", [text, ...])``; runs are text or
+        ``("b", text)`` / ``("code", text)``.
+    """
+    c = rec["content"]
+    sel = c["selected"]
+    test = c["metrics"]["test"]
+    ov = test["overall"]
+    spec = c["spec"]
+    ds = c["dataset"]
+    blocks = [
+        ("h", 1, f"Decision record: {ds['name']}"),
+        ("p", [f"Created {rec['created']} by fairkit {c['versions']['fairkit']}. Decided by ", _b(rec["decider"]),
+               ". Exported as: " + decision_label(sel) + "."]),
+        ("kv", headline(rec, reviews=reviews)),
+        ("h", 2, "Performance and gaps (test, 95% intervals)"),
+        ("table", ["Metric", "Test"],
+         [[METRIC_LABELS[k], with_interval(ov, k)] for k in ("accuracy", "balanced_accuracy", "roc_auc", "brier",
+                                                             "selection_rate") if k in ov]),
+        _gap_table(test["gaps"]),
+    ]
+    at = c.get("at_frontier_threshold")
+    if at:
+        blocks += [("h", 2, "Effect of the decision threshold"),
+                   ("p", [f"The frontier was measured at threshold {float(at['threshold']):.2f}; this model "
+                          f"ships at {float(sel['threshold']):.2f}. Test figures at both:"]),
+                   ("table", ["Metric", f"At {float(at['threshold']):.2f}", f"At {float(sel['threshold']):.2f}"],
+                    [[METRIC_LABELS[k], fmt(at["values"].get(k)), fmt(v)]
+                     for k, v in at["chosen"].items()])]
+    blocks += _audit_blocks(c.get("audit"))
+    grp = [[r["attribute"], r["group"], fmt(r["n"]), with_interval(r, "selection_rate"), with_interval(r, "tpr"),
+            with_interval(r, "fpr"), with_interval(r, "ece"), "small" if r["small"] else ""]
+           for r in test["by_group"]]
+    blocks += [("h", 2, "Rates by group (test)"),
+               ("table", ["Attribute", "Group", "n", METRIC_LABELS["selection_rate"], METRIC_LABELS["tpr"],
+                          METRIC_LABELS["fpr"], METRIC_LABELS["ece"], "Note"], grp)]
+    if c.get("confusion_test"):
+        blocks += [("h", 2, f"Decisions by group (test, counts at threshold {float(sel['threshold']):.2f})"),
+                   ("table", ["Attribute", "Group", "n", "True positives", "False positives", "False negatives",
+                              "True negatives"],
+                    [[r["attribute"], r["group"], fmt(r["n"]), fmt(r["tp"]), fmt(r["fp"]), fmt(r["fn"]),
+                      fmt(r["tn"])] for r in c["confusion_test"]])]
+    if test["notes"]:
+        blocks += [("p", [_b("Small groups and thin rates (test)")]), ("ul", [[n] for n in test["notes"]])]
+    uses = sel.get("sensitive_uses") or []
+    blocks += [
+        ("h", 2, "The selected model"),
+        ("ul", [[f"Method ", _b(sel["method"]), ", eta ", _b(f"{float(sel['eta']):.4f}"),
+                 f", seed {sel['seed']}, threshold {float(sel['threshold']):.2f}, run ", ("code", sel["run_id"]), "."],
+                ["Needs the sensitive attribute at prediction time: ",
+                 _b("yes" if sel["needs_sensitive_at_predict"] else "no"),
+                 f" ({'; '.join(uses)})." if uses else "."],
+                [f"Calibration: {calibration_text(sel.get('calibration'))}. {c.get('calibration_note', '')}"]]),
+        ("h", 2, "Purpose and intended use"),
+        ("p", [rec["purpose"] or "(not stated)"]),
+    ]
+    if rec.get("intended_use"):
+        blocks.append(("p", [rec["intended_use"]]))
+    blocks += [
+        ("h", 2, "Fairness definition"),
+        ("p", [_b(str(rec["fairness_definition"]).replace("_", " ")), ". " + (rec.get("fairness_rationale") or "")]),
+        *_frontier_blocks(c),
+        ("h", 2, "Data"),
+        ("ul", [[f"Source: {ds['name']} (SHA-256 {ds['data_hash'][:16]}...), {ds['rows']:,} rows; train/validation/"
+                 f"test {ds['split_sizes']} (split seed {ds['split_seed']})."],
+                ["Target: ", ("code", spec["target"]), ", favourable outcome ", ("code", spec["positive_label"]), "."],
+                ["Sensitive attributes: ", *_joined([("code", s) for s in spec["sensitive"]]),
+                 " (not used as model inputs" + (" - except: they are features by choice"
+                                                 if spec.get("sensitive_as_features") else "") + ")."],
+                [f"Rows with any missing value: {ds['missing_values']}."]]),
+        ("table", ["Attribute", "Group", "Rows (whole table)"],
+         [[g["attribute"], g["group"], fmt(g["n"])] for g in ds["group_sizes"]]),
+        ("h", 2, "Known limitations"),
+        ("ul", [[x] for x in c["limitations"]]),
+        ("h", 2, "What should trigger a re-review"),
+        ("ul", [[x] for x in c.get("rereview_triggers") or []]),
+    ]
+    return blocks
+
+
+def _joined(runs: list, sep: str = ", ") -> list:
+    out = []
+    for i, r in enumerate(runs):
+        out += ([sep] if i else []) + [r]
+    return out
+
+
+# --------------------------------------------------------------------------- Markdown
+
+def _raw_cell(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _edges(text: str, escape) -> str:
+    """``escape`` of ``text`` on one line, keeping one space where ``text`` starts or ends with
+    whitespace (escapers collapse it, and runs are joined without separators)."""
+    body = " ".join(text.split())
+    if not body:
+        return " " if text else ""
+    return (" " if text[:1].isspace() else "") + escape(body) + (" " if text[-1:].isspace() else "")
+
+
+def _code_span(text) -> str:
+    # Inside a code span only a backtick ends it; everything else is shown literally.
+    return "`" + str(text).replace("`", "'").replace("\n", " ") + "`"
+
+
+def render_markdown(rec: dict, *, escape=None, heading_offset: int = 0, reviews: str | None = None,
+                    card: bool = True) -> str:
+    """The decision record as Markdown.
+
+    Parameters
+    ----------
+    rec : dict
+    escape : callable, optional
+        Applied to every piece of text (a page passes :func:`ui.display.md` so that no user
+        text is read as Markdown); default none, as in the bundle's ``decision_record.md``.
+        Line breaks inside an answer are kept outside tables.
+    heading_offset : int
+        Added to every heading level (2: the record's title becomes ``###``).
+    reviews : str, optional
+        The sign-off status for the headline card.
+    card : bool
+        Include the headline card (a page that draws its own card passes False).
+    """
+    esc = escape or str
+    cell = escape or _raw_cell
+
+    def runs(items, *, one_line=False) -> str:
+        out = []
+        for r in items:
+            if isinstance(r, tuple):
+                kind, text = r
+                out.append(_code_span(text) if kind == "code" else f"**{cell(text) if one_line else esc(text)}**")
+            elif one_line:
+                out.append(_edges(str(r), cell))
+            else:
+                out.append("  \n".join(_edges(line, esc) for line in str(r).splitlines()))
+        return "".join(out)
+
+    lines = []
+    for block in record_blocks(rec, reviews=reviews):
+        kind = block[0]
+        if kind == "h":
+            lines += ["#" * (block[1] + heading_offset) + " " + esc(block[2]), ""]
+        elif kind == "p":
+            lines += [runs(block[1]), ""]
+        elif kind == "kv" and card:
+            lines += [f"- **{esc(label)}:** {runs(value, one_line=True)}" for label, value in block[1]] + [""]
+        elif kind == "table":
+            header, rows = block[1], block[2]
+            lines += ["| " + " | ".join(cell(h) for h in header) + " |", "|" + "---|" * len(header)]
+            lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+            lines.append("")
+        elif kind == "ul":
+            lines += [f"- {runs(item, one_line=True)}" for item in block[1]] + [""]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- HTML
+
+_CSS = """
+body{font-family:"DejaVu Sans","Liberation Sans",Arial,sans-serif;font-size:10.5pt;color:#1a1a1a;max-width:60em;
+margin:2em auto;padding:0 1em;line-height:1.4}
+h1{font-size:1.6em;margin-bottom:.2em}h2{font-size:1.2em;margin-top:1.6em;border-bottom:1px solid #ccc}
+table{border-collapse:collapse;margin:.6em 0;font-size:.9em}th,td{border:1px solid #bbb;padding:.25em .5em;
+text-align:left;vertical-align:top}th{background:#f0f0f0}
+.card{border:2px solid #333;border-radius:6px;padding:.6em 1em;margin:1em 0;display:grid;
+grid-template-columns:max-content 1fr;gap:.3em 1.2em}.card dt{font-weight:bold}.card dd{margin:0;white-space:pre-wrap}
+code{font-family:"DejaVu Sans Mono",monospace;background:#f4f4f4;padding:0 .2em}
+@media print{body{margin:0;max-width:none}table{page-break-inside:auto}tr{page-break-inside:avoid}}
+"""
+
+
+def render_html(rec: dict, *, reviews: str | None = None) -> str:
+    """The decision record as one self-contained, printable HTML page (no external resource;
+    all text escaped)."""
+    e = html.escape
+
+    def runs(items) -> str:
+        out = []
+        for r in items:
+            if isinstance(r, tuple):
+                kind, text = r
+                out.append(f"<code>{e(str(text))}</code>" if kind == "code" else f"<strong>{e(str(text))}</strong>")
+            else:
+                out.append(e(str(r)).replace("\n", "<br>"))
+        return "".join(out)
+
+    title = f"Decision record: {rec['content']['dataset']['name']}"
+    body = []
+    for block in record_blocks(rec, reviews=reviews):
+        kind = block[0]
+        if kind == "h":
+            body.append(f"<h{block[1]}>{e(block[2])}</h{block[1]}>")
+        elif kind == "p":
+            body.append(f"<p>{runs(block[1])}</p>")
+        elif kind == "kv":
+            body.append('<dl class="card">' + "".join(f"<dt>{e(label)}</dt><dd>{runs(value)}</dd>"
+                                                     for label, value in block[1]) + "</dl>")
+        elif kind == "table":
+            head = "".join(f"<th>{e(str(h))}</th>" for h in block[1])
+            rows = "".join("<tr>" + "".join(f"<td>{e(str(v))}</td>" for v in row) + "</tr>" for row in block[2])
+            body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
+        elif kind == "ul":
+            body.append("<ul>" + "".join(f"<li>{runs(item)}</li>" for item in block[1]) + "</ul>")
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{e(title)}</title>'
+            f"<style>{_CSS}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
+
+
+# --------------------------------------------------------------------------- PDF
+
+def _pdf_font(pdf) -> str | None:
+    """Register the first Unicode font found (its name), or None for the core Latin-1 font."""
+    for regular, bold in PDF_FONTS:
+        if Path(regular).is_file() and Path(bold).is_file():
+            pdf.add_font("RecordSans", "", regular)
+            pdf.add_font("RecordSans", "B", bold)
+            return "RecordSans"
+    return None
+
+
+def _col_widths(header, rows, total: float) -> list[float]:
+    """Column widths in proportion to their longest word and typical length, filling ``total``."""
+    def need(col):
+        cells = [str(header[col])] + [str(r[col]) for r in rows]
+        longest_word = max((len(w) for t in cells for w in t.split()), default=1)
+        typical = float(np.percentile([len(t) for t in cells], 90))
+        return max(longest_word, min(typical, 40.0), 5.0)
+
+    needs = [need(i) for i in range(len(header))]
+    return [total * n / sum(needs) for n in needs]
+
+
+def render_pdf(rec: dict, *, reviews: str | None = None) -> bytes:
+    """The decision record as an A4 PDF (fpdf2): the same outline as :func:`render_html`,
+    tables that wrap their cells and repeat their header on each page.
+
+    Text is set in a Unicode TrueType font when one of :data:`PDF_FONTS` is installed; without
+    one, characters outside Latin-1 print as "?" and the first page says so.
+    """
+    from fpdf import FPDF
+    from fpdf.fonts import FontFace
+
+    pdf = FPDF(format="A4", unit="mm")
+    pdf.set_margins(15, 15, 15)
+    pdf.set_auto_page_break(True, margin=15)
+    family = _pdf_font(pdf)
+    lossy = family is None
+    family = family or "helvetica"
+    title = f"Decision record: {rec['content']['dataset']['name']}"
+
+    def text(t) -> str:
+        t = str(t)
+        return t.encode("latin-1", "replace").decode("latin-1") if lossy else t
+
+    pdf.set_title(text(title))
+    pdf.set_creator("fairkit")
+    pdf.add_page()
+    width = pdf.epw
+    if lossy:
+        pdf.set_font(family, "", 8)
+        pdf.multi_cell(width, 4, "Note: no Unicode font (DejaVu or Liberation) is installed; characters outside "
+                       "Latin-1 are printed as '?'. The HTML copy shows every character.", new_x="LMARGIN", new_y="NEXT")
+
+    def paragraph(items, size=9.5):
+        # Bold runs through fpdf2's own markdown switch, with every other '*' '_' '-' escaped away.
+        parts = []
+        for r in items:
+            kind, t = r if isinstance(r, tuple) else ("", r)
+            t = text(t).replace("\\", "\\\\")
+            t = re.sub(r"([*_~-])\1", lambda m: m.group(1) + "\\" + m.group(1), t)
+            parts.append(f"**{t}**" if kind == "b" else t)
+        pdf.set_font(family, "", size)
+        pdf.multi_cell(width, size * 0.5, "".join(parts), markdown=True, align="L", new_x="LMARGIN", new_y="NEXT")
+
+    for block in record_blocks(rec, reviews=reviews):
+        kind = block[0]
+        if kind == "h":
+            size = {1: 16, 2: 12.5}.get(block[1], 11)
+            pdf.ln(3 if block[1] > 1 else 0)
+            pdf.set_font(family, "B", size)
+            pdf.multi_cell(width, size * 0.5, text(block[2]), new_x="LMARGIN", new_y="NEXT")
+            pdf.ln(1)
+        elif kind == "p":
+            paragraph(block[1])
+            pdf.ln(1.5)
+        elif kind == "ul":
+            for item in block[1]:
+                paragraph(["- ", *item])
+            pdf.ln(1.5)
+        elif kind == "kv":
+            pdf.set_font(family, "", 9.5)
+            pdf.set_draw_color(40, 40, 40)
+            with pdf.table(col_widths=(0.36 * width, 0.64 * width), first_row_as_headings=False,
+                           text_align="LEFT", line_height=4.6, borders_layout="HORIZONTAL_LINES",
+                           padding=1.2) as table:
+                for label, value in block[1]:
+                    row = table.row()
+                    row.cell(text(label), style=FontFace(emphasis="BOLD"))
+                    row.cell(text("".join(v[1] if isinstance(v, tuple) else str(v) for v in value)))
+            pdf.ln(2)
+        elif kind == "table":
+            header, rows = block[1], block[2]
+            size = 8 if len(header) <= 5 else 7
+            pdf.set_font(family, "", size)
+            with pdf.table(col_widths=_col_widths(header, rows, width), text_align="LEFT",
+                           line_height=size * 0.45, padding=0.8,
+                           headings_style=FontFace(emphasis="BOLD", fill_color=(235, 235, 235))) as table:
+                table.row([text(h) for h in header])
+                for r in rows:
+                    table.row([text(v) for v in r])
+            pdf.ln(2)
+    return bytes(pdf.output())
