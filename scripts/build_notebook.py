@@ -14,23 +14,40 @@ CELLS = [
 
 This notebook walks through every component of fairkit on the ProPublica COMPAS recidivism data
 (6,172 defendants, ProPublica's filtering): audit an unconstrained model by group, build fairness
-losses in a hand-written PyTorch loop, train the regularized, Lagrangian and adversarial
-estimators, wrap a scikit-learn model with fairlearn's reductions, calibrate by group, sweep the
+losses in a hand-written PyTorch loop (with a weighted penalty over intersections), train the
+regularized, Lagrangian and adversarial estimators (and look inside the adversary's gradient
+reversal layer), wrap a scikit-learn model with fairlearn's reductions, tune a fair model in a
+scikit-learn `Pipeline` with `GridSearchCV` and metadata routing, calibrate by group, sweep the
 fairness strength `eta` into a Pareto frontier, and export a chosen model with its decision record.
 
-Set `FAIRKIT_DEMO_QUICK=1` to run everything on small settings (the test suite does)."""),
+Every figure is shown twice: interactive (Plotly, in Jupyter) and as a static PNG, which is what
+GitHub and other viewers that run no JavaScript display. Set `FAIRKIT_DEMO_QUICK=1` to run
+everything on small settings (the test suite does)."""),
     ("code", """import os
 import warnings
 
 import numpy as np
 import pandas as pd
 import torch
+from IPython.display import Image, display
+
+from fairkit.plots import save_figure
 
 QUICK = os.environ.get("FAIRKIT_DEMO_QUICK") == "1"
 EPOCHS = 3 if QUICK else 20
 OUT = "demo_output"
 os.makedirs(OUT, exist_ok=True)
-pd.set_option("display.width", 140, "display.max_columns", 20, "display.precision", 3)"""),
+pd.set_option("display.width", 140, "display.max_columns", 20, "display.precision", 3)
+
+def show(fig, name):
+    # Interactive in Jupyter; the PNG beside it is what viewers without JavaScript (GitHub) display.
+    fig.show()
+    saved = save_figure(fig, os.path.join(OUT, name))
+    if saved["png"]:
+        display(Image(filename=str(saved["png"]), width=700))
+    else:  # no browser for kaleido: the message says what to install
+        print(saved["png_error"])
+    return saved"""),
     ("md", """## 1. Data: load, validate, split
 
 `validate` never raises: it returns problems in plain words. The split is stratified by
@@ -76,10 +93,10 @@ X = torch.tensor(split.train.X)
 y = torch.tensor(split.train.y, dtype=torch.float32)
 groups = torch.tensor(encode_groups(split.train.sensitive["race"]).codes)  # every race group, tiny ones too
 
-def train_logistic(eta, steps=200 if QUICK else 600):
+def train_logistic(eta, fairness=None, groups=groups, steps=200 if QUICK else 600):
     torch.manual_seed(0)
     model = torch.nn.Linear(X.shape[1], 1)
-    loss_fn = FairnessRegularizerLoss(DemographicParityLoss(), eta=eta)
+    loss_fn = FairnessRegularizerLoss(fairness or DemographicParityLoss(), eta=eta)
     opt = torch.optim.Adam(model.parameters(), lr=0.02)
     for _ in range(steps):
         opt.zero_grad()
@@ -95,6 +112,58 @@ for eta in [0.0, 1.0, 5.0]:
         p = torch.sigmoid(model(Xt).squeeze(1)).numpy()
     r = fairness_report(split.test.y, p, split.test.sensitive[["race"]])
     print(f"eta={eta:>4}: accuracy {r.overall['accuracy']:.3f}, DP difference (race) {r.gap('demographic_parity_difference'):.3f}")"""),
+    ("md", """### Intersections and group weights
+
+A model can be fair by race and by sex and still single out Black women or Hispanic men.
+`IntersectionalFairnessLoss` penalizes several group levels together, here race, sex and their
+intersection from `group_hierarchy` (the weighted mean of the level penalties, so `eta` keeps its
+scale). Each level has its own `FairnessLoss`, and `group_weights` on the intersection level
+makes one intersection count more in that level's penalty (0 leaves a group out). The estimators
+take the same thing by name: `FairRegularizedClassifier(group_weights={"Hispanic & Female": 10})`.
+
+Race groups under 30 training rows are pooled first (the small-group policy of section 4):
+a penalty over a handful of people is noise."""),
+    ("code", """from fairkit.groups import group_hierarchy
+from fairkit.losses import IntersectionalFairnessLoss
+
+sens_pooled = split.train.sensitive.copy()
+rare = sens_pooled["race"].map(sens_pooled["race"].value_counts()) < 30
+sens_pooled.loc[rare, "race"] = "Other (small groups)"
+levels = group_hierarchy(sens_pooled)                     # race, sex, race & sex
+level_codes = [torch.tensor(lv.encoding.codes) for lv in levels]
+cells = levels[-1].encoding                               # the intersection level
+
+def intersectional_loss(weights=None):
+    gw = None if weights is None else np.array([weights.get(name, 1.0) for name in cells.names])
+    per_level = [DemographicParityLoss(mode="overall", penalty="absolute") for _ in levels[:-1]]
+    per_level.append(DemographicParityLoss(mode="overall", penalty="absolute", group_weights=gw))
+    return IntersectionalFairnessLoss(per_level, levels=[lv.name for lv in levels])
+
+def cell_deviation(model):
+    # What the penalty sees: each intersection's mean score minus the overall mean (training rows).
+    with torch.no_grad():
+        p = torch.sigmoid(model(X).squeeze(1)).numpy()
+    dev = pd.Series(p).groupby(cells.codes).mean() - p.mean()
+    return pd.Series(dev.to_numpy(), index=cells.names[dev.index])
+
+plain = train_logistic(0.0, intersectional_loss(), level_codes)
+with torch.no_grad():
+    terms = intersectional_loss().terms(plain(X).squeeze(1), y, level_codes)
+print("penalty of the unconstrained model, by level:", {k: round(float(v), 4) for k, v in terms.items()})
+dev0 = cell_deviation(plain)
+big = cells.names[np.bincount(cells.codes, minlength=len(cells.names)) >= 100]
+target = dev0[big].abs().idxmax()                         # the most distant intersection of 100+ rows
+print("most distant intersection (100+ rows):", target)
+
+eta_int = 0.5 if QUICK else 1.0
+table = {"unconstrained": dev0,
+         f"eta={eta_int}, equal weights": cell_deviation(train_logistic(eta_int, intersectional_loss(), level_codes)),
+         f"eta={eta_int}, {target} x10": cell_deviation(train_logistic(eta_int, intersectional_loss({target: 10.0}),
+                                                                         level_codes))}
+pd.DataFrame({name: {target: d[target], "largest |deviation|": d.abs().max()} for name, d in table.items()}).T"""),
+    ("md", """The weight moves the balance of the penalty towards the chosen intersection. How far its rate
+can move on its own is limited by what the features separate: the sensitive attributes are not
+model inputs, so the model can shift one intersection only through features correlated with it."""),
     ("md", """## 4. The estimators
 
 All follow scikit-learn's conventions: `fit(X, y, *, sensitive_features=None, sample_weight=None)`,
@@ -103,16 +172,14 @@ fitted state ending in `_`, real `predict_proba`, and one fairness knob `eta`.
 **Small groups.** COMPAS has 4 Native American and a handful of Asian defendants in the training
 part. A parity constraint over 4 people is decided by noise and can force a constant classifier,
 so training uses a small-group policy: groups with fewer than 30 training rows share one label
-(`split.model_groups`, which the sweep uses; metrics still report every group, flagged). Below we
-apply the same policy by hand to the race column so the Lagrangian trainer can also constrain
-the marginal attributes separately."""),
+(`split.model_groups`, which the sweep uses; metrics still report every group, flagged). The
+race column pooled the same way by hand in section 3 (`sens_pooled`) lets the Lagrangian trainer
+also constrain the marginal attributes separately."""),
     ("code", """from fairkit.estimators import AdversarialDebiasingClassifier, FairBoostingClassifier, LagrangianFairnessTrainer
 
 groups_train = split.model_groups(split.train)          # intersections, small ones pooled
 print(groups_train.value_counts().to_dict())
-sens_train = split.train.sensitive.copy()
-rare = sens_train["race"].map(sens_train["race"].value_counts()) < 30
-sens_train.loc[rare, "race"] = "Other (small groups)"
+sens_train = sens_pooled                                 # race groups under 30 rows pooled (section 3)
 
 def summarize(name, model, needs_attr=False):
     kw = {"sensitive_features": split.test.sensitive} if needs_attr else {}
@@ -147,7 +214,7 @@ rows.append(summarize("adversarial eta=1", adv))
 
 # Boosted trees on the same regularized objective: the most accurate attribute-blind method on
 # Adult's 29k training rows (benchmarks/README.md). On COMPAS's 3.7k training rows they lose
-# accuracy and keep much of the gap on test rows (compare with the regularized row): the
+# accuracy and keep most of the gap on test rows (compare with the regularized row): the
 # dashboard warns when they are chosen below 10,000 training rows.
 boost = FairBoostingClassifier(eta=30.0, n_estimators=60 if QUICK else 200, random_state=0)
 boost.fit(split.train.X, split.train.y, sensitive_features=groups_train)
@@ -155,6 +222,41 @@ rows.append(summarize("boosted trees eta=30", boost))
 pd.DataFrame(rows)"""),
     ("code", """pd.DataFrame(lag.history_)[[c for c in pd.DataFrame(lag.history_).columns
                            if c.startswith(("primal", "violation", "multiplier"))]].tail()"""),
+    ("md", """### Inside the adversary: the gradient reversal layer
+
+`AdversarialDebiasingClassifier` puts a `GradientReversalLayer` between the predictor's output
+and an adversary that guesses the group from it. The layer is the identity going forward and
+multiplies the gradient by `-lambd` going back (`lambd` is the estimator's `eta`), so one
+backward pass trains the adversary to find the group and the predictor to hide it. On a tiny
+tensor: the output equals the input and the gradient comes back reversed and scaled."""),
+    ("code", """from fairkit.estimators import GradientReversalLayer
+
+x = torch.tensor([0.5, -1.0, 2.0], requires_grad=True)
+out = GradientReversalLayer(lambd=2.0)(x)
+upstream = torch.tensor([1.0, 2.0, 3.0])                 # d(loss)/d(out)
+(out * upstream).sum().backward()
+print("forward: ", out.detach().tolist(), "(the input)")
+print("gradient:", x.grad.tolist(), "= -2 x", upstream.tolist())"""),
+    ("md", """The adversary's effect: as `eta` grows, the adversary's training accuracy falls to the rate of
+always guessing the largest group, the score stops separating African-American defendants from
+the others (the AUC of the predictor's logit for that group on test rows moves to about 0.5, no
+information; below 0.5 the score leans the other way) and the race gap shrinks, at a cost in
+accuracy."""),
+    ("code", """from sklearn.metrics import roc_auc_score
+
+majority = groups_train.value_counts(normalize=True).max()
+is_aa = (split.test.sensitive["race"] == "African-American").to_numpy()
+adv_rows = []
+for eta in ([0.0, 5.0] if QUICK else [0.0, 1.0, 2.0, 5.0]):
+    model = AdversarialDebiasingClassifier(eta=eta, max_epochs=EPOCHS, random_state=0)
+    model.fit(split.train.X, split.train.y, sensitive_features=groups_train)
+    last = model.history_[-1]
+    adv_rows.append({"eta": eta, "adversary accuracy": last["adversary_accuracy"], "adversary loss": last["adversary_loss"],
+                 "AUC of logit for race": roc_auc_score(is_aa, model.decision_function(split.test.X)),
+                 **{k: v for k, v in summarize(f"adversarial eta={eta}", model).items()
+                    if k in ("accuracy", "DP race")}})
+print(f"always guessing the largest group: accuracy {majority:.3f}")
+pd.DataFrame(adv_rows)"""),
     ("md", """## 5. fairlearn reductions around a scikit-learn model
 
 `ReductionsWrapper` runs fairlearn's ExponentiatedGradient (fairlearn's parameter names work:
@@ -175,6 +277,57 @@ print(pd.DataFrame({"bound": [red.constraint_bound_], "achieved by predict": [re
                     "randomized mixture (expected)": [red.constraint_gap_randomized_],
                     "decision rule": [red.decision_rule_]}).round(4).to_string(index=False))
 pd.DataFrame([summarize("reductions eta=0.8", red)])"""),
+    ("md", """### Inside scikit-learn: Pipeline, GridSearchCV and metadata routing
+
+fairkit's estimators take `sensitive_features` as fit metadata, so scikit-learn's metadata
+routing carries the groups through a `Pipeline` and a `GridSearchCV` (each fold gets its own
+rows) to the estimator that asked for them, and to a scorer that asked too. Here the raw columns
+go through the same preprocessing as the split (`make_preprocessor`), the search tries several
+`eta` and scores both accuracy and the demographic-parity difference, and `refit` states the
+choice rule: the most accurate candidate whose cross-validated difference is at most 0.10 (a
+search proposes; the rule, and the tolerance in it, are a decision like any other).
+fairlearn's `ExponentiatedGradient` takes `sensitive_features` through `**kwargs` and has no
+`set_fit_request`, so it cannot be routed to; `ReductionsWrapper` can."""),
+    ("code", """import sklearn
+from fairlearn.reductions import DemographicParity, ExponentiatedGradient
+from sklearn.metrics import make_scorer
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import Pipeline
+
+from fairkit.metrics import summary_metrics
+from fairkit.split import make_preprocessor
+
+def dp_difference(y_true, y_score, sensitive_features):
+    return summary_metrics(y_true, y_score, sensitive_features)[0]["demographic_parity_difference"]
+
+def most_accurate_within(cv_results, tolerance=0.10):
+    res = pd.DataFrame(cv_results)
+    ok = res[res["mean_test_dp_difference"] <= tolerance]
+    return int((ok if len(ok) else res)["mean_test_accuracy"].idxmax())
+
+with sklearn.config_context(enable_metadata_routing=True):
+    pipe = Pipeline([
+        ("prep", make_preprocessor(split.train.raw)),
+        ("clf", FairRegularizedClassifier(hidden_layer_sizes=(32,), max_epochs=EPOCHS, random_state=0)
+                .set_fit_request(sensitive_features=True)),
+    ])
+    scoring = {"accuracy": "accuracy",
+               "dp_difference": make_scorer(dp_difference, response_method="predict_proba")
+                                .set_score_request(sensitive_features=True)}
+    search = GridSearchCV(pipe, {"clf__eta": [0.0, 2.0] if QUICK else [0.0, 1.0, 2.0, 2.5, 3.0]},
+                          scoring=scoring, refit=most_accurate_within, cv=2 if QUICK else 3)
+    search.fit(split.train.raw, split.train.y, sensitive_features=groups_train)
+    print("fairlearn ExponentiatedGradient has set_fit_request:",
+          hasattr(ExponentiatedGradient(LogisticRegression(), DemographicParity()), "set_fit_request"))
+    print("ReductionsWrapper has set_fit_request:", hasattr(ReductionsWrapper(LogisticRegression()), "set_fit_request"))
+
+chosen = search.best_estimator_
+print("chosen:", search.best_params_, "| groups routed to its fit:", len(chosen[-1].group_names_["group"]))
+cv = pd.DataFrame(search.cv_results_)[["param_clf__eta", "mean_test_accuracy", "mean_test_dp_difference"]]
+on_test = summary_metrics(split.test.y, chosen.predict_proba(split.test.raw)[:, 1], split.model_groups(split.test))[0]
+print(f"chosen pipeline on test: accuracy {on_test['accuracy']:.3f}, "
+      f"DP difference {on_test['demographic_parity_difference']:.3f}")
+cv"""),
     ("md", """## 6. Group calibration
 
 A model can be calibrated overall and miscalibrated for a group. Here we distort one group's
@@ -208,17 +361,18 @@ for method in ["platt", "isotonic", "temperature"]:
     rows[method] = ece_table(cal.transform(p_test, race_test))
 print("fallbacks:", cal.fallback_)
 display(pd.DataFrame(rows).T)
-calibration_figure(reliability_curve(split.test.y, p_test, race_test["race"]), title="Before group calibration").show()
+show(calibration_figure(reliability_curve(split.test.y, p_test, race_test["race"]), title="Before group calibration"),
+     "calibration_before")
 iso = GroupFairnessCalibrator(method="isotonic").fit(p_val, split.validation.y, race_val)
-calibration_figure(reliability_curve(split.test.y, iso.transform(p_test, race_test), race_test["race"]),
-                   title="After isotonic group calibration").show()"""),
+show(calibration_figure(reliability_curve(split.test.y, iso.transform(p_test, race_test), race_test["race"]),
+                        title="After isotonic group calibration"), "calibration_after");"""),
     ("md", """## 7. The eta sweep and the Pareto frontier
 
 `run_sweep` trains every method at every `eta`, stores each run (an identical sweep returns at
 once), and reports validation and test metrics. The frontier is chosen on validation and shown
 on test, with the threshold post-processing reference (it needs the attribute at prediction time)."""),
     ("code", """from fairkit.frontier import hypervolume, pareto_front, select
-from fairkit.plots import frontier_figure, save_figure
+from fairkit.plots import frontier_figure
 from fairkit.store import ResultStore
 from fairkit.sweep import run_sweep
 
@@ -234,14 +388,13 @@ sweep = run_sweep(
 front = pareto_front(sweep.results, by="method")
 front[["method", "eta", "performance_val", "unfairness_val", "performance_test", "unfairness_test",
        "needs_sensitive_at_predict"]]"""),
-    ("code", """fig = frontier_figure(sweep.results, tolerance=0.05, title="COMPAS: accuracy vs DP difference (test)")
-saved = save_figure(fig, os.path.join(OUT, "frontier"))
-print("saved:", saved["html"], saved["png"] or saved["png_error"])
-blind = sweep.results[~sweep.results.needs_sensitive_at_predict]
+    ("code", """blind = sweep.results[~sweep.results.needs_sensitive_at_predict]
 err_ref = 1 - max(split.train.y.mean(), 1 - split.train.y.mean())
 print("hypervolume, attribute-blind methods:",
       round(hypervolume(1 - blind.test_accuracy, blind.test_demographic_parity_difference, ref=(err_ref, 1.0)), 4))
-fig.show()"""),
+saved = show(frontier_figure(sweep.results, tolerance=0.05, title="COMPAS: accuracy vs DP difference (test)"),
+             "frontier")
+print("saved:", saved["html"], saved["png"] or saved["png_error"])"""),
     ("md", """## 8. Pick a model and export it with its decision record
 
 The choice is a value judgement: here, the most accurate attribute-blind model whose validation
