@@ -460,7 +460,9 @@ def _read_csv(data: bytes, name: str, limits: Limits) -> pd.DataFrame:
     sample = data[:65536].decode(encoding, errors="ignore")
     sep = _sniff_delimiter(sample)
     try:
-        header = next(csv.reader(io.StringIO(sample), delimiter=sep), [])
+        # Blank lines before the header are skipped, as pandas skips them.
+        header = next((row for row in csv.reader(io.StringIO(sample), delimiter=sep)
+                       if any(field.strip() for field in row)), [])
     except csv.Error as exc:
         # csv's own wording ("universal-newline mode") speaks to programmers, not to users.
         raise DataError(f"{name} is not a readable CSV table: its first line cannot be split into "

@@ -506,3 +506,8 @@ def test_cli_prints_read_notes_on_stderr(tmp_path, capsys):
                  "--sensitive", "sex"]) == 0
     err = capsys.readouterr().err
     assert "NOTE: 1 row has fewer fields than the header (the first on line 3)" in err
+
+
+def test_blank_lines_before_the_header_are_skipped():
+    frame = read_table(("\n  \n" + GOOD).encode())
+    assert frame.shape == (80, 5) and validate(frame, SPEC) == []
