@@ -86,7 +86,7 @@ def frontier_shape(results: pd.DataFrame, split, *, method: str = METHOD) -> dic
 
 
 def compare_adaptive(split, *, dataset: str = "", repeats: int = 3, params=None, n_etas: int = 8,
-                     **adaptive) -> pd.DataFrame:
+                     more_budgets=(), **adaptive) -> pd.DataFrame:
     """The default grid and the adaptive default of the CLI's sweep, timed in one process.
 
     Parameters
@@ -100,13 +100,16 @@ def compare_adaptive(split, *, dataset: str = "", repeats: int = 3, params=None,
         Estimator parameters per method (``run_sweep(params=...)``).
     n_etas : int
         Grid size (the CLI's default 8).
+    more_budgets : tuple of int
+        Further adaptive sweeps with these budgets (rows "adaptive, budget B"), to show what a
+        larger budget buys and costs.
     **adaptive
         ``spacing`` / ``budget`` for the adaptive sweep (default: run_sweep's).
 
     Returns
     -------
     DataFrame
-        One row per sweep ("grid", "adaptive"): :func:`frontier_shape`'s columns, ``rounds``,
+        One row per sweep ("grid", "adaptive", then ``more_budgets``): :func:`frontier_shape`'s columns, ``rounds``,
         ``wall_s`` (median) with ``wall_min_s`` / ``wall_max_s``, ``cpu_s`` (median CPU time of
         this process: on a shared machine it moves less with other people's load than the wall
         time does), and on both rows ``time_vs_grid`` (wall), ``cpu_vs_grid`` and
@@ -116,14 +119,16 @@ def compare_adaptive(split, *, dataset: str = "", repeats: int = 3, params=None,
         warnings.simplefilter("ignore")
         # One-off costs (imports, the batched path's first call) before anything is timed.
         run_sweep(split, [METHOD], [0.0, 1.0], params=params, keep_models=False)
-        times: dict = {"grid": [], "adaptive": []}
-        cpu: dict = {"grid": [], "adaptive": []}
+        kinds = {"grid": None, "adaptive": adaptive,
+                 **{f"adaptive, budget {b}": {**adaptive, "budget": b} for b in more_budgets}}
+        times: dict = {kind: [] for kind in kinds}
+        cpu: dict = {kind: [] for kind in kinds}
         last: dict = {}
         for _ in range(repeats):
-            for kind in times:
+            for kind, options in kinds.items():
                 t0, c0 = time.perf_counter(), time.process_time()
                 last[kind] = run_sweep(split, METHODS, params=params, n_etas=n_etas, keep_models=False,
-                                       adaptive=kind == "adaptive", **(adaptive if kind == "adaptive" else {}))
+                                       adaptive=options is not None, **(options or {}))
                 times[kind].append(time.perf_counter() - t0)
                 cpu[kind].append(time.process_time() - c0)
     rows = []

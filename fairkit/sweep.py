@@ -40,7 +40,7 @@ SWEEP_METRICS = OVERALL_METRICS + GAP_METRICS
 DEFAULT_SPACING = 0.02
 #: Refinement runs each method and seed may add beyond its grid, as a multiple of the grid size
 #: (``n_etas``), when ``run_sweep(budget=None)``.
-BUDGET_PER_GRID_POINT = 3
+BUDGET_PER_GRID_POINT = 2
 # An eta interval narrower than this (relative width on a log scale, a share of the range on a
 # linear one) is not split again: its two ends train nearly the same model, so a jump between
 # them is a cliff of the method, not a hole of the grid, and more etas there would only spend
@@ -850,3 +850,73 @@ def sweep_to_tolerance(split, methods=DEFAULT_METHODS, tolerance: float = 0.03, 
         scores = predict_scores(res.model(row["run_id"]), split, split.test)
         out.report = fairness_report(split.test.y, scores, split.test.sensitive, n_boot=n_boot)
     return out
+
+
+#: Bootstrap resamples of a run's stored intervals (:func:`report_fields`).
+REPORT_N_BOOT = 200
+#: The metrics whose 95% intervals :func:`report_fields` stores, on validation and test.
+REPORT_INTERVAL_METRICS = ("accuracy", "balanced_accuracy", *GAP_METRICS)
+
+
+def report_fields(model, split, n_boot: int = REPORT_N_BOOT) -> dict:
+    """A run's 95% intervals on validation and test, as flat fields for its stored record.
+
+    The point values are the sweep row's own (``val_accuracy``, ``test_<gap>``, ...): the same
+    kernel measures both. This adds what a row lacks for a committee's panel: the interval of
+    each of :data:`REPORT_INTERVAL_METRICS` from :func:`fairkit.metrics.fairness_report` with
+    ``n_boot`` resamples (Wilson for accuracy, the kernel's bootstrap for the rest; the gaps on
+    the finest grouping, as in the row), and the report's notes on small or thin groups.
+
+    Parameters
+    ----------
+    model : estimator
+        A fitted sweep model.
+    split : DatasetSplit
+    n_boot : int
+
+    Returns
+    -------
+    dict
+        ``<part>_<metric>_low`` / ``<part>_<metric>_high`` (``part`` ``val`` and ``test``; NaN
+        where the report gives none), ``<part>_report_notes`` (the notes, one per line),
+        ``report_attribute`` (the grouping of the gaps) and ``report_n_boot``.
+    """
+    out: dict = {"report_n_boot": int(n_boot)}
+    for prefix, part in (("val", split.validation), ("test", split.test)):
+        rep = fairness_report(part.y, predict_scores(model, split, part), part.sensitive, n_boot=n_boot)
+        values = {**rep.overall, **rep.gaps.loc[rep.primary_attribute].to_dict()}
+        for metric in REPORT_INTERVAL_METRICS:
+            for end in ("low", "high"):
+                v = values.get(f"{metric}_{end}")
+                out[f"{prefix}_{metric}_{end}"] = float("nan") if v is None else float(v)
+        out[f"{prefix}_report_notes"] = "\n".join(rep.notes)
+        out["report_attribute"] = str(rep.primary_attribute)
+    return out
+
+
+class ReportingStore(ResultStore):
+    """A result store that adds each new run's intervals (:func:`report_fields`) as it stores it.
+
+    A sweep writes every finished run through :meth:`put`, so with this store the bootstrap is
+    part of the sweep: whoever reads the run later (the dashboard's slider) finds its intervals
+    in the record instead of computing them. It costs one report per part and run (about 1 s
+    each on Adult, see benchmarks/README.md), paid once, when the run is trained.
+
+    Parameters
+    ----------
+    root : path
+        The store's folder (the same runs as a plain :class:`~fairkit.store.ResultStore` there).
+    split : DatasetSplit
+        The split the sweep trains on.
+    n_boot : int
+    """
+
+    def __init__(self, root, split, n_boot: int = REPORT_N_BOOT):
+        super().__init__(root)
+        self.split = split
+        self.n_boot = n_boot
+
+    def put(self, key: str, record: dict, model=None) -> None:
+        if model is not None and "report_n_boot" not in record:
+            record = {**record, **report_fields(model, self.split, self.n_boot)}
+        super().put(key, record, model)
