@@ -17,7 +17,9 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from .frontier import PERFORMANCE_AXES, UNFAIRNESS_AXES, metric_column, pareto_front
+from .frontier import PERFORMANCE_AXES, UNFAIRNESS_AXES, constant_mask, metric_column, pareto_front, seed_summary
+from .metrics import metric_value
+from .stats import wilson_interval
 from .methods import role_of
 
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
@@ -56,13 +58,31 @@ def _texts(values) -> list[str]:
     return [plot_text(v) for v in values]
 
 
-def _custom(rows: pd.DataFrame) -> np.ndarray:
-    """``[run_id, method, eta]`` per marker, so a click maps back to its run.
+def _value_text(rows: pd.DataFrame, split: str, metric: str) -> list[str]:
+    """``0.1234 [0.1000, 0.1500]`` per row: the metric with its interval where the row has one."""
+    value, low, high = metric_value(rows, metric, prefix=f"{split}_")
+    low = pd.Series(np.nan, index=rows.index) if low is None else low
+    high = pd.Series(np.nan, index=rows.index) if high is None else high
+    return [f"{v:.4f}" + (f" [{lo:.4f}, {hi:.4f}]" if np.isfinite(lo) and np.isfinite(hi) else "")
+            for v, lo, hi in zip(value.astype(float), low.astype(float), high.astype(float))]
 
-    The method is shown in the hover label, so it is escaped; the run id (a hex cache key) is
-    kept as it is, since the dashboard maps a click back to its run by it.
+
+def _custom(rows: pd.DataFrame, split: str = "test", unfairness: str = "demographic_parity_difference",
+            performance: str = "accuracy", note: str = "") -> np.ndarray:
+    """``[run_id, method, eta, unfairness text, performance text, note]`` per marker.
+
+    A click maps back to its run by the run id (a hex cache key, kept as it is); the hover label
+    shows the rest. The method is escaped; the two metric texts carry the row's interval when
+    it has one (a bootstrap interval, or the range over seeds of :func:`fairkit.frontier.seed_summary`).
     """
-    return np.column_stack([rows["run_id"].astype(str), _texts(rows["method"]), rows["eta"].astype(float)])
+    n = len(rows)
+    return np.column_stack([rows["run_id"].astype(str), _texts(rows["method"]), rows["eta"].astype(float),
+                            _value_text(rows, split, unfairness), _value_text(rows, split, performance),
+                            [note] * n])
+
+
+def _several_seeds(results: pd.DataFrame) -> bool:
+    return "seed" in results and bool((results.groupby(["method", "eta"])["seed"].nunique() > 1).any())
 
 
 def frontier_figure(
@@ -75,6 +95,7 @@ def frontier_figure(
     selected_run: str | None = None,
     tolerance: float | None = None,
     title: str | None = None,
+    aggregate_seeds: bool = True,
 ) -> go.Figure:
     """Fairness against performance: all runs faint, a frontier line per method.
 
@@ -87,32 +108,69 @@ def frontier_figure(
     split : {"test", "val"}
         Which split's values are plotted. The frontier itself is always chosen on ``choose_on``.
     selected_run : str, optional
-        Run id to highlight.
+        Run id to highlight (with several seeds, the mean point of its method and eta).
     tolerance : float, optional
         A vertical line at this unfairness (for example 0.2 for the 80% rule on 1 - DI ratio).
+    aggregate_seeds : bool
+        With several seeds per (method, eta), draw each setting once at its mean over seeds
+        (:func:`fairkit.frontier.seed_summary`), with error bars spanning the seeds, and the
+        fronts through the means. False draws every run.
 
     Notes
     -----
-    Every marker carries ``[run_id, method, eta]`` in ``customdata``, so a click in the dashboard
-    maps back to a run. Methods the registry calls a "reference" (the threshold post-processor,
-    which needs the sensitive attribute at prediction time) are drawn dashed, a "baseline" (the
-    unconstrained network) as a star.
+    Every marker carries ``[run_id, method, eta, ...]`` in ``customdata``, so a click in the
+    dashboard maps back to a run; the hover label shows the method, eta and both coordinates,
+    with their intervals where the table has them. Constant models (``constant``, see
+    :func:`fairkit.frontier.constant_mask`) are drawn apart, as crosses, and never on a front.
+    Methods the registry calls a "reference" (the threshold post-processor, which needs the
+    sensitive attribute at prediction time) are drawn dashed, a "baseline" (the unconstrained
+    network) as a star.
     """
     fig = go.Figure()
     if results.empty:
         fig.update_layout(title="No runs yet")
         return fig
-    x_all = metric_column(results, split, unfairness)
-    y_all = metric_column(results, split, performance)
+    table, n_seeds = results, 1
+    if aggregate_seeds and _several_seeds(results):
+        table = seed_summary(results)
+        n_seeds = int(table["n_seeds"].max())
+    seeds_note = f"<br>mean of {n_seeds} seeds [range over the seeds]" if n_seeds > 1 else ""
+    u_label, p_label = UNFAIRNESS_AXES[unfairness], PERFORMANCE_AXES[performance]
     hover = ("%{customdata[1]}<br>eta=%{customdata[2]:.4g}<br>"
-             f"{UNFAIRNESS_AXES[unfairness]}=%{{x:.4f}}<br>{PERFORMANCE_AXES[performance]}=%{{y:.4f}}"
+             f"{u_label}: %{{customdata[3]}}<br>{p_label}: %{{customdata[4]}}%{{customdata[5]}}"
              "<br>run %{customdata[0]}<extra></extra>")
+
+    def custom(rows, note=""):
+        return _custom(rows, split, unfairness, performance, seeds_note + note)
+
+    def bars(rows):
+        """Error bars spanning the seeds (only when points are means over seeds)."""
+        if n_seeds == 1:
+            return {}
+        out = {}
+        for axis, metric in (("x", unfairness), ("y", performance)):
+            v, lo, hi = metric_value(rows, metric, prefix=f"{split}_")
+            out[f"error_{axis}"] = dict(type="data", symmetric=False, array=(hi - v).clip(lower=0),
+                                       arrayminus=(v - lo).clip(lower=0), thickness=1, width=3)
+        return out
+
+    constant = constant_mask(table)
+    usable, flat = table[~constant], table[constant]
     fig.add_trace(go.Scatter(
-        x=x_all, y=y_all, mode="markers", name="all runs", customdata=_custom(results), hovertemplate=hover,
-        marker=dict(color="rgba(120,120,120,0.35)", size=7), legendrank=1000,
+        x=metric_column(usable, split, unfairness), y=metric_column(usable, split, performance), mode="markers",
+        name="all runs" if n_seeds == 1 else f"all settings (mean of {n_seeds} seeds)",
+        customdata=custom(usable), hovertemplate=hover,
+        marker=dict(color="rgba(120,120,120,0.35)", size=7), legendrank=1000, **bars(usable),
     ))
-    front = pareto_front(results, unfairness=unfairness, performance=performance, choose_on=choose_on, by="method")
-    methods = list(dict.fromkeys(results["method"]))
+    if not flat.empty:
+        fig.add_trace(go.Scatter(
+            x=metric_column(flat, split, unfairness), y=metric_column(flat, split, performance), mode="markers",
+            name="constant models (off the front)",
+            customdata=custom(flat, "<br>constant model: (almost) one decision for everyone; off the front"),
+            hovertemplate=hover, marker=dict(symbol="x", size=9, color="#999999"), legendrank=1001,
+        ))
+    front = pareto_front(table, unfairness=unfairness, performance=performance, choose_on=choose_on, by="method")
+    methods = list(dict.fromkeys(table["method"]))
     for i, method in enumerate(methods):
         sub = front[front["method"] == method]
         if sub.empty or role_of(method) == "baseline":
@@ -121,22 +179,22 @@ def frontier_figure(
         fig.add_trace(go.Scatter(
             x=sub[f"unfairness_{split}"], y=sub[f"performance_{split}"], mode="lines+markers",
             name=plot_text(f"{method} (reference, uses attribute)" if is_ref else method),
-            line=dict(color="#555555" if is_ref else _color(i), dash="dash" if is_ref else "solid",
-                      ),
-            marker=dict(size=9), hovertemplate=hover,
-            customdata=_custom(sub),
+            line=dict(color="#555555" if is_ref else _color(i), dash="dash" if is_ref else "solid"),
+            marker=dict(size=9), hovertemplate=hover, customdata=custom(sub), **bars(sub),
         ))
-    base = results[results["method"].map(role_of) == "baseline"]
+    base = table[table["method"].map(role_of) == "baseline"]
     if not base.empty:
         fig.add_trace(go.Scatter(
             x=metric_column(base, split, unfairness), y=metric_column(base, split, performance),
             mode="markers", name=plot_text(" / ".join(dict.fromkeys(base["method"].astype(str)))),
-            hovertemplate=hover,
-            customdata=_custom(base),
+            hovertemplate=hover, customdata=custom(base), **bars(base),
             marker=dict(symbol="star", size=16, color="black"),
         ))
     if selected_run is not None and (results["run_id"] == selected_run).any():
         sel = results[results["run_id"] == selected_run]
+        if n_seeds > 1:
+            pick = sel.iloc[0]
+            sel = table[(table["method"] == pick["method"]) & (table["eta"] == pick["eta"])]
         fig.add_trace(go.Scatter(
             x=metric_column(sel, split, unfairness), y=metric_column(sel, split, performance),
             mode="markers", name="selected", hoverinfo="skip",
@@ -146,10 +204,10 @@ def frontier_figure(
         fig.add_vline(x=tolerance, line_dash="dot", line_color="#d62728",
                       annotation_text=f"tolerance {tolerance:g}", annotation_position="top right")
     fig.update_layout(
-        title=plot_text(title or f"Fairness / {PERFORMANCE_AXES[performance].lower()} trade-off "
+        title=plot_text(title or f"Fairness / {p_label.lower()} trade-off "
                                  f"({'test' if split == 'test' else 'validation'})"),
-        xaxis_title=plot_text(f"{UNFAIRNESS_AXES[unfairness]} (lower is fairer)"),
-        yaxis_title=plot_text(PERFORMANCE_AXES[performance]),
+        xaxis_title=plot_text(f"{u_label} (lower is fairer)"),
+        yaxis_title=plot_text(p_label),
         template="plotly_white", hovermode="closest", legend=dict(orientation="h", y=-0.2),
         margin=dict(l=60, r=20, t=60, b=80), height=520,
     )
@@ -171,12 +229,17 @@ def frontier_snapshot_figure(frontier: pd.DataFrame, *, selected_run: str | None
         A bundle's ``frontier.csv``: ``method``, ``eta``, ``run_id``, ``unfairness_test``,
         ``performance_test`` and optionally ``needs_sensitive_at_predict``.
     selected_run : str, optional
-        Run id of the exported model.
+        Run id of the exported model: ringed, and labelled "chosen (not on the frontier)"
+        when its row has ``on_front`` False.
     unfairness, performance : str
         The axes the frontier was chosen on (for the axis titles).
     """
+    from .record import CHOSEN, CHOSEN_OFF_FRONT
+
     fig = go.Figure()
-    for i, (method, sub) in enumerate(frontier.groupby("method", sort=False)):
+    # A chosen run that is not Pareto-optimal is in the table (on_front False) but not on a line.
+    on_front = frontier["on_front"].astype(bool) if "on_front" in frontier else pd.Series(True, index=frontier.index)
+    for i, (method, sub) in enumerate(frontier[on_front].groupby("method", sort=False)):
         ref = bool(sub.get("needs_sensitive_at_predict", pd.Series([False])).any())
         fig.add_trace(go.Scatter(
             x=sub["unfairness_test"], y=sub["performance_test"], mode="lines+markers",
@@ -188,10 +251,18 @@ def frontier_snapshot_figure(frontier: pd.DataFrame, *, selected_run: str | None
             hovertemplate="%{customdata[0]}<br>eta=%{customdata[1]:g}<br>x=%{x:.3f}<br>y=%{y:.3f}<extra></extra>"))
     sel = frontier[frontier["run_id"] == selected_run]
     if not sel.empty:
+        off = not bool(on_front[sel.index].all())
         fig.add_trace(go.Scatter(x=sel["unfairness_test"], y=sel["performance_test"],
-                                 mode="markers", name="chosen", hoverinfo="skip",
+                                 mode="markers", name=CHOSEN_OFF_FRONT if off else CHOSEN, hoverinfo="skip",
                                  marker=dict(size=20, color="rgba(0,0,0,0)",
                                              line=dict(color="#ff7f0e", width=4))))
+        if off:  # its own point, since no line passes through it
+            fig.add_trace(go.Scatter(
+                x=sel["unfairness_test"], y=sel["performance_test"], mode="markers", showlegend=False,
+                marker=dict(size=9, color="#ff7f0e", symbol="x"),
+                customdata=np.column_stack([_texts(sel["method"].astype(str)), sel["eta"].astype(float)]),
+                hovertemplate=(f"{CHOSEN_OFF_FRONT}<br>%{{customdata[0]}}<br>eta=%{{customdata[1]:g}}"
+                               "<br>x=%{x:.3f}<br>y=%{y:.3f}<extra></extra>")))
     fig.update_layout(
         title="Frontier at export (test data)", template="plotly_white", height=420,
         xaxis_title=plot_text(f"{UNFAIRNESS_AXES.get(unfairness, unfairness)} (lower is fairer)"),
@@ -214,6 +285,81 @@ def calibration_figure(curve: pd.DataFrame, *, title: str = "Reliability by grou
         ))
     fig.update_layout(title=plot_text(title), xaxis_title="Mean predicted probability", yaxis_title="Fraction positive",
                       template="plotly_white", xaxis_range=[0, 1], yaxis_range=[0, 1], height=450)
+    return fig
+
+
+def reliability_figure(curve: pd.DataFrame, overall: pd.DataFrame, *, groups=None, columns: int = 3,
+                       title: str = "Reliability by group") -> go.Figure:
+    """Reliability curves as small multiples: each group in its own panel against the overall curve.
+
+    Ten groups on one set of axes are unreadable; one panel per group, each with the curve of
+    all rows for comparison, keeps every group legible. Each bin's observed rate carries its 95%
+    Wilson interval (:func:`fairkit.stats.wilson_interval`, missing for bins of fewer than
+    ``stats.MIN_EVENTS`` rows) as a band, and its row count is written beside the point.
+
+    Parameters
+    ----------
+    curve : DataFrame
+        :func:`fairkit.diagnostics.reliability_curve` by group (``group``, ``mean_predicted``,
+        ``fraction_positive``, ``count``).
+    overall : DataFrame
+        The same for all rows together (``reliability_curve`` without groups).
+    groups : list, optional
+        The groups to draw, in this order (default every group of ``curve``, sorted).
+    columns : int
+        Panels per row.
+    title : str
+    """
+    from plotly.subplots import make_subplots
+
+    names = sorted(curve["group"].unique(), key=str) if groups is None else list(groups)
+    names = names or ["(no group)"]
+    cols = max(1, min(columns, len(names)))
+    rows = -(-len(names) // cols)
+    fig = make_subplots(rows=rows, cols=cols, shared_xaxes=True, shared_yaxes=True,
+                        subplot_titles=_texts(names), vertical_spacing=0.12 / max(rows, 1) + 0.04,
+                        horizontal_spacing=0.04)
+    hover = ("%{fullData.name}<br>predicted=%{x:.3f}<br>observed=%{y:.3f} %{customdata[1]}"
+             "<br>rows in bin=%{customdata[0]}<extra></extra>")
+    for i, group in enumerate(names):
+        r, c = i // cols + 1, i % cols + 1
+        first = i == 0
+        fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="perfect calibration",
+                                 line=dict(color="#bbbbbb", dash="dot", width=1), showlegend=first,
+                                 legendgroup="perfect", hoverinfo="skip"), row=r, col=c)
+        fig.add_trace(go.Scatter(x=overall["mean_predicted"], y=overall["fraction_positive"], mode="lines",
+                                 name="all rows", line=dict(color="#888888", width=1.5), showlegend=first,
+                                 legendgroup="all", hoverinfo="skip"), row=r, col=c)
+        sub = curve[curve["group"] == group].sort_values("mean_predicted")
+        if sub.empty:
+            continue
+        n = sub["count"].to_numpy(dtype=float)
+        low, high = wilson_interval(sub["fraction_positive"].to_numpy(dtype=float) * n, n, rows=n)
+        ok = np.isfinite(low) & np.isfinite(high)
+        if ok.any():
+            x = sub["mean_predicted"].to_numpy()[ok]
+            fig.add_trace(go.Scatter(x=np.concatenate([x, x[::-1]]), y=np.concatenate([high[ok], low[ok][::-1]]),
+                                     fill="toself", fillcolor="rgba(31,119,180,0.18)", line=dict(width=0),
+                                     name="95% interval (Wilson)", showlegend=first, legendgroup="band",
+                                     hoverinfo="skip"), row=r, col=c)
+        ci = [f"[{lo:.3f}, {hi:.3f}]" if good else "(too few rows for an interval)"
+              for lo, hi, good in zip(low, high, ok)]
+        fig.add_trace(go.Scatter(
+            x=sub["mean_predicted"], y=sub["fraction_positive"], mode="lines+markers+text",
+            name=plot_text(group), line=dict(color=PALETTE[0]), marker=dict(size=6), showlegend=False,
+            text=[f"{int(k):,}" for k in n], textposition="top center", textfont=dict(size=9, color="#555555"),
+            customdata=np.column_stack([[f"{int(k):,}" for k in n], ci]), hovertemplate=hover,
+        ), row=r, col=c)
+    fig.update_xaxes(range=[0, 1.02])
+    fig.update_yaxes(range=[0, 1.12])
+    for c in range(1, cols + 1):
+        fig.update_xaxes(title_text="Mean predicted probability", row=rows, col=c)
+    for r in range(1, rows + 1):
+        fig.update_yaxes(title_text="Observed positive rate", row=r, col=1)
+    fig.update_layout(title=plot_text(title) + "<br><sup>Numbers: rows in each bin. Band: 95% Wilson interval "
+                                               "of the observed rate. Grey: all rows.</sup>",
+                      template="plotly_white", height=max(340, 260 * rows + 110),
+                      legend=dict(orientation="h", y=-0.3 / rows - 0.02), margin=dict(l=60, r=20, t=90, b=60))
     return fig
 
 

@@ -7,7 +7,8 @@ at any point keeps every finished run and never leaves a half-written entry that
 back. Temporary files a killed writer left behind are removed by the next writer.
 
 What is read back is checked, not trusted. A record must have the run format's fields
-(:data:`RUN_FIELDS`, scalar values only), carry its own run id, and match its checksum: a
+(:data:`RUN_FIELDS`, scalar values only; the optional :data:`OPTIONAL_RUN_FIELDS` and interval
+ends of their types), carry its own run id, and match its checksum: a
 SHA-256 over the record and the SHA-256 of its model file. The model file must match that hash
 before joblib reads it (the bytes hashed are the bytes loaded). A record that fails any check
 counts as missing, so a sweep trains that run again; :meth:`ResultStore.problem` says what
@@ -165,6 +166,12 @@ RUN_FORMAT = "fairkit-run/2"
 
 #: Fields every run record has, and the type each must be (besides any further scalar fields).
 RUN_FIELDS = {"run_id": str, "method": str, "eta": float, "seed": int}
+#: Fields a run record may have (:func:`fairkit.sweep.report_fields`), and the type each must be
+#: when present. Besides these, a field ending in ``_low`` or ``_high`` is an interval end: a
+#: number, or None (null) where there is no interval.
+OPTIONAL_RUN_FIELDS = {"report_n_boot": int, "report_attribute": str, "val_report_notes": str,
+                       "test_report_notes": str}
+INTERVAL_SUFFIXES = ("_low", "_high")
 
 
 class StoreError(KeyError):
@@ -192,6 +199,12 @@ def _record_problem(record) -> str | None:
     for name, value in record.items():
         if not isinstance(value, (str, int, float, bool)) and value is not None:
             return f"its field {name!r} holds a {type(value).__name__}, not a single value"
+        kind = OPTIONAL_RUN_FIELDS.get(name)
+        if kind is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+            return f"its field {name!r} is {value!r}, not a {kind.__name__}"
+        if name.endswith(INTERVAL_SUFFIXES) and value is not None and (
+                not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value)):
+            return f"its interval field {name!r} is {value!r}, not a number"
     return None
 
 

@@ -89,6 +89,24 @@ def test_missing_or_changed_model_files_are_refused(tmp_path, damage, problem):
         s.load_model("k1")
 
 
+def test_report_fields_are_checked_by_type(tmp_path):
+    """A run's stored intervals and report notes (fairkit.sweep.report_fields) are part of the schema."""
+    s = ResultStore(tmp_path)
+    good = {**RECORD, "val_accuracy_low": 0.8, "val_accuracy_high": None, "report_n_boot": 200,
+            "report_attribute": "sex & race", "test_report_notes": "1 group(s) have fewer than 30 rows"}
+    s.put("k1", good, model={"m": 1})
+    assert s.get("k1")["report_n_boot"] == 200 and s.get("k1")["val_accuracy_high"] is None
+    for bad, problem in [({"val_accuracy_low": "0.8"}, "interval field 'val_accuracy_low'"),
+                         ({"test_demographic_parity_difference_high": True}, "interval field"),
+                         ({"report_n_boot": 2.5}, "field 'report_n_boot' is 2.5, not a int"),
+                         ({"report_attribute": 3}, "field 'report_attribute'")]:
+        with pytest.raises(ValueError, match=problem):
+            s.put("k2", {**good, **bad}, model={"m": 1})
+        s.put("k2", good, model={"m": 1})
+        _rewrite(s, "k2", lambda e, bad=bad: _with_checksum({**e, "record": {**e["record"], **bad}}))
+        assert s.get("k2") is None and problem.split(" is ")[0].split(",")[0] in s.problem("k2")
+
+
 def test_put_refuses_what_it_could_not_read_back(tmp_path):
     s = ResultStore(tmp_path)
     with pytest.raises(ValueError, match="field 'method'"):

@@ -1,4 +1,4 @@
-"""Widgets that build engine inputs: where the data comes from and the dataset spec.
+"""Widgets that build engine inputs: where the data comes from, the dataset spec, eta grids.
 
 Widget values go through :func:`ui.state.prepare_widget`, so they are valid for the current
 table and survive a visit to another page.
@@ -14,6 +14,7 @@ import streamlit as st
 
 from fairkit.audit import AuditLog, record_upload
 from fairkit.data import DataError, DatasetSpec
+from fairkit.methods import METHODS, RegistryError
 
 from . import auth
 from . import data as ud
@@ -150,3 +151,72 @@ def spec_controls(source: Source) -> DatasetSpec:
         sensitive=list(sensitive), exclude=list(exclude), sensitive_as_features=as_features,
         name=source.name,
     )
+
+
+# --------------------------------------------------------------------------- eta grids (Train page)
+
+def bounded_note(methods) -> str:
+    """What a custom eta range does to the chosen methods, said next to the range control."""
+    bounded = [METHODS[m] for m in methods if METHODS[m].eta_bounded and METHODS[m].sweeps_eta]
+    once = [METHODS[m].label for m in methods if not METHODS[m].sweeps_eta]
+    text = "The range applies to the methods with an open-ended eta."
+    if bounded:
+        text += (" Methods with a bounded eta keep their own range: "
+                 + ", ".join(f"{md(m.label)} {m.valid_range}" for m in bounded) + ".")
+    if once:
+        text += f" Trained once: {md(', '.join(once))}."
+    return text + " To give each method its own values, choose *Custom list per method*."
+
+
+def parse_etas(text: str) -> list[float]:
+    """Etas typed as a list (``"0, 0.3, 3, 30"``; commas, semicolons or spaces), sorted and unique.
+
+    Raises
+    ------
+    ValueError
+        Naming the entry that is not a number, or for an empty list.
+    """
+    values = []
+    for item in text.replace(";", ",").replace(" ", ",").split(","):
+        if not item.strip():
+            continue
+        try:
+            values.append(float(item))
+        except ValueError:
+            raise ValueError(f"'{item.strip()}' is not a number") from None
+    if not values:
+        raise ValueError("the list is empty")
+    return sorted(set(values))
+
+
+def eta_lists(methods, n_etas: int) -> dict | None:
+    """A text box of etas per method that sweeps eta, each checked against the method's range.
+
+    Each box starts with the method's own grid. A list that cannot apply to its method (not
+    numbers, or outside the range of :meth:`fairkit.methods.Method.check_etas`) is refused
+    with a message naming the method and its range, and nothing trains.
+
+    Returns
+    -------
+    dict or None
+        Method -> its etas; None when a list was refused (the messages are on the page).
+    """
+    out, ok = {}, True
+    for name in methods:
+        m = METHODS[name]
+        if not m.sweeps_eta:
+            continue
+        key = f"w.train.etas.{name}"
+        state.prepare_widget(key, ", ".join(f"{e:g}" for e in m.grid(n_etas)))
+        text = st.text_input(f"Etas of {m.label}", key=key, help=f"Valid range: {m.valid_range}; "
+                             f"eta = {m.eta_meaning}. Separate values with commas.")
+        try:
+            out[name] = m.check_etas(parse_etas(text))
+        except RegistryError as exc:
+            st.error(md(exc), icon=":material/error:")
+            ok = False
+        except ValueError as exc:
+            st.error(f"The etas of {md(m.label)} ({m.valid_range}) cannot be read: {md(exc)}.",
+                     icon=":material/error:")
+            ok = False
+    return out if ok else None

@@ -91,6 +91,18 @@ def reliability(data_key: str, run_id: str, part: str, attribute: str, _split) -
     return reliability_curve(p.y, scores(data_key, run_id, part, _split), p.sensitive[cols])
 
 
+@st.cache_data(show_spinner=False, max_entries=32)
+def reliability_overall(data_key: str, run_id: str, part: str, _split) -> pd.DataFrame:
+    """Reliability-curve points of all rows of one part together (each group's comparison)."""
+    p = _part(_split, part)
+    return reliability_curve(p.y, scores(data_key, run_id, part, _split))
+
+
+#: The reliability plot's choice: every group as a small multiple, or one group.
+ALL_GROUPS = "All groups"
+W_RELIABILITY_GROUP = "w.groups.reliability_group"
+
+
 @st.cache_data(show_spinner="Fitting group calibration...", max_entries=32)
 def calibrate(data_key: str, run_id: str, method: str, _split) -> dict:
     """:func:`fairkit.calibration.calibrate_on_validation` for a run, as display data.
@@ -103,7 +115,8 @@ def calibrate(data_key: str, run_id: str, method: str, _split) -> dict:
     dict
         ``attribute`` (the grouping's name), ``ece_before`` / ``ece_after`` (largest group ECE
         on test), ``per_group`` (ECE of each group before and after, display text),
-        ``curve_after`` (reliability points after calibration) and ``fallbacks`` (group -> what
+        ``curve_after`` (reliability points after calibration, by group), ``overall_after``
+        (the same for all test rows together) and ``fallbacks`` (group -> what
         it used instead of its own map, and why).
     """
     check = calibrate_on_validation(ur.model(run_id), _split, method=method)
@@ -118,5 +131,6 @@ def calibrate(data_key: str, run_id: str, method: str, _split) -> dict:
     return {
         "attribute": check.attribute, "ece_before": check.ece_before, "ece_after": check.ece_after,
         "per_group": per_group, "curve_after": check.after.calibration,
+        "overall_after": reliability_curve(_split.test.y, check.scores_after),
         "fallbacks": {str(g): dict(v) for g, v in check.calibrator.fallback_.items()},
     }

@@ -26,7 +26,7 @@ from . import auth
 
 from fairkit.audit import AuditLog, Identity, record_sweep
 from fairkit.store import ResultStore, cache_key, default_home
-from fairkit.sweep import SweepCancelled, run_sweep
+from fairkit.sweep import DEFAULT_SPACING, ReportingStore, SweepCancelled, run_sweep
 
 
 @dataclass
@@ -39,15 +39,29 @@ class SweepSettings:
     fairness: str = "demographic_parity"
     n_jobs: int = 1
     params: tuple = ()
+    adaptive: bool = False  # refine each method's grid (run_sweep's adaptive placement)
+    spacing: float = DEFAULT_SPACING
+    budget: int | None = None
+    tolerance: float | None = None  # also bracket this validation gap (run_sweep's tolerance)
 
     def etas_dict(self) -> dict:
         """``etas`` is a tuple of (method, tuple of etas) pairs; empty means registry defaults."""
         return {m: list(g) for m, g in self.etas} or None
 
+    def sweep_options(self) -> dict:
+        """The keyword arguments of :func:`fairkit.sweep.run_sweep` these settings fix."""
+        return dict(fairness=self.fairness, params={k: dict(v) for k, v in self.params}, n_jobs=self.n_jobs,
+                    adaptive=self.adaptive, spacing=self.spacing, budget=self.budget, tolerance=self.tolerance)
+
     def key(self, split) -> str:
+        # Placement settings only enter the key when used, so a plain grid keeps its old key.
+        placement = ({"adaptive": self.adaptive, "spacing": self.spacing, "budget": self.budget}
+                     if self.adaptive else {})
+        if self.tolerance is not None:
+            placement["tolerance"] = self.tolerance
         return cache_key(data=split.data_hash, spec=split.spec.to_dict(), split_seed=split.seed,
                          methods=list(self.methods), etas=self.etas_dict(), seeds=list(self.seeds),
-                         fairness=self.fairness, params=dict(self.params))
+                         fairness=self.fairness, params=dict(self.params), **placement)
 
 
 @dataclass
@@ -89,11 +103,12 @@ class SweepJob:
     def _run(self) -> None:
         s = self.settings
         try:
+            # Each run's intervals are computed as it is stored (ReportingStore), so the
+            # Trade-offs slider reads them instead of bootstrapping on every move.
             self.result = run_sweep(
-                self.split, list(s.methods), s.etas_dict(), list(s.seeds),
-                fairness=s.fairness, params={k: dict(v) for k, v in s.params}, n_jobs=s.n_jobs,
-                store=self.store, progress=self._progress, should_stop=self._cancel.is_set,
-                keep_models=False,
+                self.split, list(s.methods), s.etas_dict(), list(s.seeds), **s.sweep_options(),
+                store=ReportingStore(self.store.root, self.split), progress=self._progress,
+                should_stop=self._cancel.is_set, keep_models=False,
             )
             results = self.result.results
             record_sweep(AuditLog(), actor=self.actor or auth.actor(), dataset=self.split.spec.name,

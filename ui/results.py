@@ -66,6 +66,11 @@ def sweep_results(split, settings: SweepSettings) -> pd.DataFrame | None:
     """The results table of a finished sweep, read from the store (None if any run is missing)."""
     from fairkit.sweep import plan_runs
 
+    if settings.adaptive or settings.tolerance is not None:
+        try:
+            return _placed_results(settings.key(split), split, settings)
+        except _Incomplete:
+            return None
     runs = plan_runs(list(settings.methods), settings.etas_dict(), list(settings.seeds),
                      fairness=settings.fairness, params={k: dict(v) for k, v in settings.params})
     keys = list(dict.fromkeys(r.key(split) for r in runs))
@@ -78,6 +83,30 @@ def sweep_results(split, settings: SweepSettings) -> pd.DataFrame | None:
 @st.cache_data(show_spinner=False, max_entries=32)
 def _records(keys: tuple) -> pd.DataFrame:
     return result_store().records(list(keys))
+
+
+class _Incomplete(Exception):
+    """A refined sweep with runs not (yet) in the store; raised so that no cache keeps it."""
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _placed_results(sweep_key: str, _split, _settings: SweepSettings) -> pd.DataFrame:
+    """A refined sweep's table, replayed from the store.
+
+    Where a refined sweep places its etas depends on the models it trained, so the runs are
+    found by replaying :func:`fairkit.sweep.run_sweep`: every run it asks for comes from the
+    store, and the same models place the same etas. The replay never trains (a run missing
+    from the store stops it before training: the sweep is not finished).
+    """
+    from fairkit.sweep import SweepCancelled, run_sweep
+
+    opts = {**_settings.sweep_options(), "n_jobs": 1}  # in process: stopped before any training
+    try:
+        res = run_sweep(_split, list(_settings.methods), _settings.etas_dict(), list(_settings.seeds), **opts,
+                        store=result_store(), should_stop=lambda: True, keep_models=False, scheduler=None)
+    except SweepCancelled as exc:
+        raise _Incomplete(sweep_key) from exc
+    return res.results
 
 
 @st.cache_resource(show_spinner="Loading the model...", max_entries=32)

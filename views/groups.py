@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from fairkit.plots import calibration_figure, group_bars_figure
+from fairkit.plots import group_bars_figure, reliability_figure
 from ui import groups as ug
 from ui import results as ur
 from ui import state
@@ -40,15 +40,21 @@ show_table(shown_table, alt=f"{ug.TABLE_ALT}{attribute}")
 st.caption("Brackets: 95% bootstrap intervals. TPR: share of actual positives selected; "
            "FPR: share of actual negatives selected; ECE: expected calibration error.")
 
-bars, curve = st.columns(2)
-with bars:
-    st.plotly_chart(group_bars_figure(table, attribute=attribute,
-                                      title=f"Rates by {attribute} ({ug.PARTS[part].lower()})"),
-                    key="groups.bars", width="stretch")
-with curve:
-    st.plotly_chart(calibration_figure(ug.reliability(cur.data_key, run_id, part, attribute, split),
-                                       title=f"Reliability by {attribute} ({ug.PARTS[part].lower()})"),
-                    key="groups.reliability", width="stretch")
+st.plotly_chart(group_bars_figure(table, attribute=attribute,
+                                  title=f"Rates by {attribute} ({ug.PARTS[part].lower()})"),
+                key="groups.bars", width="stretch")
+
+curve = ug.reliability(cur.data_key, run_id, part, attribute, split)
+group_names = sorted(curve["group"].unique(), key=str)
+options = [ug.ALL_GROUPS, *group_names]
+state.prepare_widget(ug.W_RELIABILITY_GROUP, ug.ALL_GROUPS, options)
+one = st.selectbox("Reliability of", options, key=ug.W_RELIABILITY_GROUP, format_func=str,
+                   help="Every group as a small panel against the curve of all rows, or one group.")
+shown_groups = group_names if one == ug.ALL_GROUPS else [one]
+st.plotly_chart(reliability_figure(curve, ug.reliability_overall(cur.data_key, run_id, part, split),
+                                   groups=shown_groups,
+                                   title=f"Reliability by {attribute} ({ug.PARTS[part].lower()})"),
+                key="groups.reliability", width="stretch")
 
 st.subheader("Group calibration")
 methods = list(ug.CAL_METHODS)
@@ -77,10 +83,7 @@ if cal["fallbacks"]:
             icon=":material/info:")
 else:
     st.caption("Every group had enough validation data for its own calibration map.")
-t_col, c_col = st.columns([2, 3])
-with t_col:
-    show_table(cal["per_group"], alt=f"Calibration by {cal['attribute']} before and after")
-with c_col:
-    st.plotly_chart(calibration_figure(cal["curve_after"],
-                                       title=f"Reliability by {cal['attribute']} after calibration (test)"),
-                    key="groups.calibrated", width="stretch")
+show_table(cal["per_group"], alt=f"Calibration by {cal['attribute']} before and after")
+st.plotly_chart(reliability_figure(cal["curve_after"], cal["overall_after"],
+                                   title=f"Reliability by {cal['attribute']} after calibration (test)"),
+                key="groups.calibrated", width="stretch")

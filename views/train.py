@@ -3,13 +3,14 @@
 import streamlit as st
 
 from fairkit.methods import DEFAULT_METHODS, FAIRNESS_DEFINITIONS, METHODS, eta_grid
-from fairkit.sweep import estimate_seconds
+from fairkit.sweep import BUDGET_PER_GRID_POINT, DEFAULT_SPACING, estimate_seconds
+from ui import controls
 from ui import results as ur
 from ui import state
 from ui.display import md
 from ui.jobs import SweepSettings, registry, result_store, session_owner
 
-GRID_MODES = ["Each method's recommended range", "Custom range for all methods"]
+GRID_MODES = ["Each method's recommended range", "Custom range for all methods", "Custom list per method"]
 
 st.title("Train")
 st.caption("Train every chosen method at every fairness strength (eta). The sweep runs in the "
@@ -56,9 +57,12 @@ with right:
     state.prepare_widget("w.train.grid_mode", GRID_MODES[0], GRID_MODES)
     grid_mode = st.radio("Eta grid", GRID_MODES, key="w.train.grid_mode")
     state.prepare_widget("w.train.n_etas", 6)
-    n_etas = st.slider("Number of eta values (0 included)", 2, 16, key="w.train.n_etas")
+    n_etas = st.slider("Number of eta values (0 included)", 2, 16, key="w.train.n_etas",
+                       disabled=grid_mode == GRID_MODES[2],
+                       help="The starting grid; adaptive placement adds etas where it is too coarse.")
     custom = grid_mode == GRID_MODES[1]
     lo, hi, log = 0.1, 10.0, True
+    lists = None
     if custom:
         c1, c2 = st.columns(2)
         state.prepare_widget("w.train.lo", 0.1)
@@ -67,6 +71,35 @@ with right:
         lo = c1.number_input("Smallest eta > 0", min_value=1e-4, format="%.4g", key="w.train.lo")
         hi = c2.number_input("Largest eta", min_value=1e-4, format="%.4g", key="w.train.hi")
         log = st.toggle("Log spacing", key="w.train.log")
+        st.caption(controls.bounded_note(methods))
+    elif grid_mode == GRID_MODES[2]:
+        lists = controls.eta_lists(methods, n_etas)
+    state.prepare_widget("w.train.adaptive", True)
+    adaptive = st.toggle("Adaptive eta placement", key="w.train.adaptive",
+                         help="After the grid, train new etas wherever neighbouring models of a method "
+                              "are further apart in validation unfairness than the spacing, and back "
+                              "off from models that decide the same for everyone.")
+    spacing, budget = DEFAULT_SPACING, None
+    if adaptive:
+        a1, a2 = st.columns(2)
+        state.prepare_widget("w.train.spacing", DEFAULT_SPACING)
+        state.prepare_widget("w.train.budget", BUDGET_PER_GRID_POINT * 6)
+        spacing = a1.number_input("Spacing (validation unfairness)", min_value=0.005, max_value=0.5,
+                                  step=0.005, format="%.3f", key="w.train.spacing",
+                                  help="Neighbouring models of a method end at most this far apart.")
+        budget = a2.number_input("Extra runs per method and seed", min_value=0, max_value=200, step=1,
+                                 key="w.train.budget",
+                                 help="The most runs the placement adds to each method's grid, per seed.")
+    state.prepare_widget("w.train.use_tolerance", False)
+    use_tolerance = st.checkbox("Also bracket a tolerance", key="w.train.use_tolerance",
+                                help="Train, by bisection on eta per method, the models on either side of "
+                                     "this validation gap, so the Trade-offs page can pick the most "
+                                     "accurate model within it.")
+    tolerance = None
+    if use_tolerance:
+        state.prepare_widget("w.train.tolerance", 0.05)
+        tolerance = st.number_input("Tolerance (largest acceptable validation gap)", min_value=0.001,
+                                    max_value=1.0, step=0.01, format="%.3f", key="w.train.tolerance")
     state.prepare_widget("w.train.seeds", 1)
     n_seeds = st.number_input("Seeds per setting", 1, 10, key="w.train.seeds",
                               help="Several seeds show how much results vary from training noise.")
@@ -83,6 +116,8 @@ if fairness is None:
 if custom and hi <= lo:
     st.error("The largest eta must be above the smallest.", icon=":material/error:")
     st.stop()
+if grid_mode == GRID_MODES[2] and lists is None:
+    st.stop()  # a list was refused: the message names the method and its range
 
 if custom:
     try:
@@ -91,28 +126,35 @@ if custom:
         st.error(md(exc), icon=":material/error:")
         st.stop()
 # A method with a bounded eta (a fraction in [0, 1], say) keeps its own grid: the custom range is
-# mapped onto it rather than refused.
-etas = {m: grid if custom and not METHODS[m].eta_bounded else METHODS[m].grid(n_etas) for m in methods}
-bounded = [METHODS[m] for m in methods if METHODS[m].eta_bounded and METHODS[m].sweeps_eta]
-if custom and bounded:
-    st.caption("Methods with a bounded eta keep their own range: "
-               + ", ".join(f"{m.label} {m.valid_range}" for m in bounded) + ".")
+# mapped onto it rather than refused (the caption under the range says so).
+if lists is not None:
+    etas = {m: lists.get(m) or METHODS[m].grid(n_etas) for m in methods}
+else:
+    etas = {m: grid if custom and not METHODS[m].eta_bounded else METHODS[m].grid(n_etas) for m in methods}
 
 settings = SweepSettings(methods=tuple(methods), etas=tuple((m, tuple(etas[m])) for m in methods),
                          seeds=tuple(range(int(n_seeds))), fairness=fairness, n_jobs=int(n_jobs),
-                         params=ur.training_params(methods))
+                         params=ur.training_params(methods), adaptive=bool(adaptive), spacing=float(spacing),
+                         budget=None if budget is None else int(budget),
+                         tolerance=None if tolerance is None else float(tolerance))
 params = {k: dict(v) for k, v in settings.params}
 est = estimate_seconds(split, methods, settings.etas_dict(), settings.seeds, store=result_store(),
                        fairness=fairness, params=params, n_jobs=int(n_jobs))
 when = f"{est['seconds'] / 60:.1f} min" if est["seconds"] >= 90 else f"{est['seconds']:.0f} s"
-st.markdown(f"**{est['runs']} runs** ({est['cached']} already stored, {est['to_train']} to train). "
-            f"Estimated time: **{when}**.")
+grid_word = "grid runs" if adaptive or tolerance is not None else "runs"
+st.markdown(f"**{est['runs']} {grid_word}** ({est['cached']} already stored, {est['to_train']} to train). "
+            f"Estimated time: **{when}**"
+            + (f", plus up to {int(budget)} placed runs per method and seed (only where the grid "
+               f"leaves neighbours more than {spacing:g} apart)." if adaptive else ".")
+            + (f" Models bracketing a validation gap of {tolerance:g} are trained by bisection."
+               if tolerance is not None else ""))
 with st.expander("Eta values per method"):
     for m, grid in settings.etas:
         st.markdown(f"- {METHODS[m].label}: {', '.join(f'{e:g}' for e in grid)}")
 
 key = settings.key(split)
-if st.session_state.get(ur.SWEEP_KEY) is None and est["runs"] and not est["to_train"]:
+if (st.session_state.get(ur.SWEEP_KEY) is None and est["runs"] and not est["to_train"]
+        and ur.sweep_results(split, settings) is not None):
     # Every run of these settings is stored (an earlier visit, before a reload or a restart):
     # show them without training. Only this session's own data can produce this key.
     ur.set_sweep(split, settings)
@@ -171,8 +213,13 @@ if shown is not None:
                 "the settings above.", icon=":material/info:")
     st.success(f"{len(results)} runs ready.", icon=":material/check_circle:")
     gap = FAIRNESS_DEFINITIONS[shown_settings.fairness].gap_metric
-    cols = ["method", "eta", "seed", "val_accuracy", f"val_{gap}", "test_accuracy", f"test_{gap}",
-            "needs_sensitive_at_predict", "fit_seconds"]
+    cols = ["method", "eta", "seed", "val_accuracy", f"val_{gap}", "test_accuracy", f"test_{gap}", "constant",
+            "needs_sensitive_at_predict", "fit_seconds", "warnings"]
+    n_constant = int(results["constant"].sum()) if "constant" in results else 0
+    if n_constant:
+        st.warning(f"{n_constant} of {len(results)} models give (almost) every validation row the same "
+                   "decision (column *constant*): their gaps are small because they tell nobody apart. "
+                   "They are kept off the frontier.", icon=":material/warning:")
     st.dataframe(results[[c for c in cols if c in results]].sort_values(["method", "eta"]),
                  hide_index=True, width="stretch")
     st.page_link("views/tradeoffs.py", label="Compare the trade-offs",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import html
 import json
 
 import numpy as np
@@ -12,6 +13,7 @@ import pytest
 from fairkit.calibration import calibrate_on_validation
 from fairkit.export import apply_calibrator, load_bundle
 from fairkit.metrics import fairness_report
+from fairkit.plots import plot_text
 from fairkit.split import split_dataset
 from fairkit.store import ResultStore
 from fairkit.sweep import predict_scores
@@ -129,7 +131,7 @@ def test_groups_page_shows_the_calibrator_export_bundles(trained, fast_env):
         g: f"{v:.3f}" for g, v in inter["ece"].items()}
     assert after == pytest.approx(report.gap("max_group_ece"), abs=5e-4)
     for group, points in report.calibration.groupby("group"):
-        np.testing.assert_allclose(curve[group], points["mean_predicted"], rtol=1e-12)
+        np.testing.assert_allclose(curve[plot_text(group)], points["mean_predicted"], rtol=1e-12)
 
 
 def test_every_calibration_method_runs(trained):
@@ -156,3 +158,45 @@ def test_a_rate_without_enough_rows_says_so_instead_of_a_tight_interval():
     shown = format_groups(table, "group").set_index("Group")
     assert shown.loc["tiny", "TPR"] == "0.000 (too few to estimate)"
     assert shown.loc["big", "TPR"].count("[") == 1
+
+
+def _reliability(at) -> dict:
+    chart = next(c for c in at.get("plotly_chart") if "Reliability by" in c.proto.spec
+                 and "after calibration" not in c.proto.spec)
+    return json.loads(chart.proto.spec)
+
+
+def test_reliability_is_one_panel_per_group_against_all_rows_with_bands_and_counts(trained, fast_env):
+    at = trained
+    at.switch_page("views/tradeoffs.py").run()
+    at.switch_page("views/groups.py").run()
+    at.selectbox(key=ug.W_ATTRIBUTE).set_value("sex & age_group").run()
+    fig = _reliability(at)
+    titles = [html.unescape(a["text"]) for a in fig["layout"]["annotations"]]
+    groups = ["female & 25 and over", "female & under 25", "male & 25 and over", "male & under 25"]
+    assert titles[:4] == groups  # one small panel per group
+    lines = {html.unescape(t["name"]): t for t in fig["data"] if t.get("mode") == "lines+markers+text"}
+    assert set(lines) == set(groups)
+    # Each panel carries the curve of all rows, and the rows of each bin are written on its point.
+    assert sum(t["name"] == "all rows" for t in fig["data"]) == 4
+    split, _, scores = _independent(at, fast_env)
+    from fairkit.diagnostics import reliability_curve
+    from fairkit.stats import wilson_interval
+
+    test = split.test
+    want = reliability_curve(test.y, scores, test.sensitive)
+    for group, points in want.groupby("group"):
+        assert lines[group]["text"] == [f"{int(n):,}" for n in points.sort_values("mean_predicted")["count"]]
+    # The band of the largest group is the Wilson interval of each bin's observed rate.
+    big = want[want["group"] == "male & 25 and over"].sort_values("mean_predicted")
+    low, high = wilson_interval(big["fraction_positive"] * big["count"], big["count"], rows=big["count"])
+    xaxis = lines["male & 25 and over"]["xaxis"]
+    band = next(t for t in fig["data"] if t.get("fill") == "toself" and t["xaxis"] == xaxis)
+    ok = np.isfinite(low)
+    np.testing.assert_allclose(_array(band["y"]), np.r_[high[ok], low[ok][::-1]])
+
+    # One group at a time, still against all rows.
+    at.selectbox(key=ug.W_RELIABILITY_GROUP).set_value("female & under 25").run()
+    fig = _reliability(at)
+    assert [t["name"] for t in fig["data"] if t.get("mode") == "lines+markers+text"] == ["female &amp; under 25"]
+    assert not at.exception, at.exception

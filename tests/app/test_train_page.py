@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
+import pytest
+
+from fairkit.sweep import SweepCancelled
+from ui import jobs
 from ui import results as ur
 from ui import state
 
@@ -55,6 +61,7 @@ def test_stored_results_come_back_after_a_reload(trained):
     at.switch_page("views/train.py").run()
     at.multiselect(key="w.train.methods").set_value(list(METHODS)).run()
     at.slider(key="w.train.n_etas").set_value(N_ETAS).run()
+    at.toggle(key="w.train.adaptive").set_value(False).run()
     assert any("runs ready" in s.value for s in at.success)
     assert any("come from the store" in c.value for c in at.caption)
     assert not at.exception
@@ -70,3 +77,85 @@ def test_small_data_warning_for_boosted_trees(fast_env):
     assert "about 10,000 training rows (this data has 600)" in warnings[0]  # German: 60 % of 1,000
     at.multiselect(key="w.train.methods").set_value(["unconstrained", "regularized"]).run()
     assert not [w for w in texts(at.warning) if "training rows" in w]
+
+
+def _train_page(methods=("regularized", "threshold")):
+    at = new_session()
+    at.selectbox(key=state.W_BUNDLED).set_value("german").run()
+    at.switch_page("views/train.py").run()
+    at.multiselect(key="w.train.methods").set_value(list(methods)).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _eta_lines(at) -> dict:
+    """The 'Eta values per method' expander: method label -> its etas as shown."""
+    lines = [m.value for m in at.markdown if m.value.startswith("- ")]
+    return dict(line[2:].split(": ", 1) for line in lines)
+
+
+def test_custom_range_says_bounded_methods_keep_their_range(fast_env):
+    at = _train_page()
+    at.radio(key="w.train.grid_mode").set_value("Custom range for all methods").run()
+    note = [c for c in texts(at.caption) if "keep their own range" in c]
+    assert len(note) == 1 and "[0, 1]" in note[0] and "Custom list per method" in note[0]
+    assert _eta_lines(at)["Group thresholds (post-processing reference)"].startswith("0, ")
+
+
+def test_per_method_eta_lists_are_accepted_or_refused_naming_the_method(fast_env):
+    at = _train_page()
+    at.radio(key="w.train.grid_mode").set_value("Custom list per method").run()
+    assert at.text_input(key="w.train.etas.threshold").value.startswith("0, ")  # its own grid to start
+    at.text_input(key="w.train.etas.regularized").input("0, 0.3, 3, 30").run()
+    assert not at.error
+    lines = _eta_lines(at)
+    assert lines["Fairness-regularized network"] == "0, 0.3, 3, 30"
+    assert lines["Group thresholds (post-processing reference)"].split(", ")[-1] == "1"
+
+    # 30 is no fraction: the threshold method refuses it, by name and range, and nothing can start.
+    at.text_input(key="w.train.etas.threshold").input("0, 0.3, 30").run()
+    (error,) = [e.replace("\\", "") for e in texts(at.error)]  # as shown: markdown escapes dropped
+    assert "Method 'threshold'" in error and "[0, 1]" in error and "30" in error
+    assert "train.start" not in [b.key for b in at.button]
+    at.text_input(key="w.train.etas.threshold").input("0, 0.5, x").run()
+    assert any("'x' is not a number" in e and "[0, 1]" in e.replace("\\", "") for e in texts(at.error))
+    at.text_input(key="w.train.etas.threshold").input("0, 0.5, 1").run()
+    assert not at.error and "train.start" in [b.key for b in at.button]
+
+
+@pytest.fixture
+def sweep_calls(monkeypatch):
+    """run_sweep of the Train page's jobs replaced by one that records its arguments and stops."""
+    calls = []
+
+    def run_sweep(split, methods, etas, seeds, **kwargs):
+        calls.append({"methods": methods, "etas": etas, "seeds": seeds, **kwargs})
+        raise SweepCancelled("recorded")
+
+    monkeypatch.setattr(jobs, "run_sweep", run_sweep)
+    return calls
+
+
+def test_adaptive_placement_is_the_default_and_its_settings_reach_run_sweep(fast_env, sweep_calls):
+    at = _train_page(("regularized",))
+    assert at.toggle(key="w.train.adaptive").value is True
+    at.number_input(key="w.train.spacing").set_value(0.05).run()
+    at.number_input(key="w.train.budget").set_value(7).run()
+    at.checkbox(key="w.train.use_tolerance").check().run()
+    at.number_input(key="w.train.tolerance").set_value(0.03).run()
+    assert any("plus up to 7 placed runs per method and seed" in m for m in texts(at.markdown))
+    at.button(key="train.start").click().run()
+    job = jobs.registry().get(at.session_state[ur.SWEEP_KEY])
+    deadline = time.monotonic() + 30
+    while not sweep_calls and time.monotonic() < deadline:
+        time.sleep(0.05)
+    (call,) = sweep_calls
+    assert call["adaptive"] is True and call["spacing"] == 0.05 and call["budget"] == 7
+    assert call["tolerance"] == 0.03 and call["methods"] == ["regularized"]
+    # Runs are stored with their intervals (the slider reads them instead of bootstrapping).
+    assert type(call["store"]).__name__ == "ReportingStore"
+    assert job is not None
+
+    # Off: a plain grid sweep, the spacing and budget controls gone.
+    at.toggle(key="w.train.adaptive").set_value(False).run()
+    assert not [n for n in at.number_input if n.key in ("w.train.spacing", "w.train.budget")]
