@@ -340,36 +340,47 @@ def render_markdown(rec: dict, *, escape=None, heading_offset: int = 0, reviews:
     """
     esc = escape or str
     cell = escape or _raw_cell
-
-    def runs(items, *, one_line=False) -> str:
-        out = []
-        for r in items:
-            if isinstance(r, tuple):
-                kind, text = r
-                out.append(_code_span(text) if kind == "code" else f"**{cell(text) if one_line else esc(text)}**")
-            elif one_line:
-                out.append(_edges(str(r), cell))
-            else:
-                out.append("  \n".join(_edges(line, esc) for line in str(r).splitlines()))
-        return "".join(out)
-
     lines = []
     for block in record_blocks(rec, reviews=reviews):
         kind = block[0]
         if kind == "h":
             lines += ["#" * (block[1] + heading_offset) + " " + esc(block[2]), ""]
         elif kind == "p":
-            lines += [runs(block[1]), ""]
+            lines += [_md_runs(block[1], escape), ""]
         elif kind == "kv" and card:
-            lines += [f"- **{esc(label)}:** {runs(value, one_line=True)}" for label, value in block[1]] + [""]
+            lines += _md_card(block[1], escape) + [""]
         elif kind == "table":
             header, rows = block[1], block[2]
             lines += ["| " + " | ".join(cell(h) for h in header) + " |", "|" + "---|" * len(header)]
             lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
             lines.append("")
         elif kind == "ul":
-            lines += [f"- {runs(item, one_line=True)}" for item in block[1]] + [""]
+            lines += [f"- {_md_runs(item, escape, one_line=True)}" for item in block[1]] + [""]
     return "\n".join(lines)
+
+
+def _md_runs(items, escape=None, *, one_line: bool = False) -> str:
+    esc, cell = escape or str, escape or _raw_cell
+    out = []
+    for r in items:
+        if isinstance(r, tuple):
+            kind, text = r
+            out.append(_code_span(text) if kind == "code" else f"**{cell(text) if one_line else esc(text)}**")
+        elif one_line:
+            out.append(_edges(str(r), cell))
+        else:
+            out.append("  \n".join(_edges(line, esc) for line in str(r).splitlines()))
+    return "".join(out)
+
+
+def _md_card(items, escape=None) -> list[str]:
+    return [f"- **{(escape or str)(label)}:** {_md_runs(value, escape, one_line=True)}" for label, value in items]
+
+
+def card_markdown(rec: dict, *, escape=None, reviews: str | None = None) -> str:
+    """The headline card alone, as the Markdown list :func:`render_markdown` puts first (for a
+    page that draws it in its own box)."""
+    return "\n".join(_md_card(headline(rec, reviews=reviews), escape))
 
 
 # --------------------------------------------------------------------------- HTML

@@ -16,6 +16,7 @@ by ``signing_key`` / ``trust_key`` in the ``[fairkit]`` table of ``.streamlit/se
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 
 import pandas as pd
@@ -28,14 +29,17 @@ from fairkit.export import (
     BundleIntegrityError,
     BundleRecord,
     DecisionRecord,
+    apply_calibrator,
     build_record,
     model_sensitive_uses,
     read_bundle_record,
-    render_record_markdown,
     write_bundle,
 )
 from fairkit.frontier import pareto_front
+from fairkit.metrics import HEADLINE_GAPS, METRIC_LABELS, SWEEP_THRESHOLD, confusion_by_group, metric_value, summary_metrics
+from fairkit.record import fmt, render_markdown
 from fairkit.store import default_home
+from fairkit.sweep import predict_scores
 
 from .display import md
 
@@ -54,10 +58,12 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]+", "-", str(text)).strip("-")[:40] or "model"
 
 
-def bundle_file_name(dataset: str, row: dict) -> str:
-    """``<dataset>-<method>-eta<eta>-<UTC time>.zip``, safe as a file name."""
+def bundle_file_name(dataset: str, row: dict, threshold: float = SWEEP_THRESHOLD, calibration: str = "none") -> str:
+    """``<dataset>-<method>-eta<eta>-t<threshold>-<calibration>-<UTC time>.zip``, safe as a file
+    name: two exports of one run at other thresholds or calibrations have other names."""
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
-    return f"{_slug(dataset)}-{_slug(row['method'])}-eta{float(row['eta']):g}-{stamp}.zip"
+    return (f"{_slug(dataset)}-{_slug(row['method'])}-eta{float(row['eta']):g}-t{float(threshold):.2f}-"
+            f"{_slug(calibration)}-{stamp}.zip")
 
 
 # --------------------------------------------------------------------------- keys
@@ -147,8 +153,8 @@ def export(*, dataset: str, unfairness: str, performance: str, row: dict, built:
     -------
     dict
         ``file`` (name under the exports folder), ``manifest_sha256``, ``entry`` (audit id),
-        ``run_id``, ``signed_by`` (key id or None), ``sensitive_uses`` and ``markdown`` (the
-        decision record, escaped for display).
+        ``run_id``, ``signed_by`` (key id or None), ``sensitive_uses``, ``markdown`` (the
+        decision record, escaped for display) and ``record`` (as written).
     """
     key = signing_key()
     log = AuditLog()
@@ -156,59 +162,79 @@ def export(*, dataset: str, unfairness: str, performance: str, row: dict, built:
         built = build(row=row, unfairness=unfairness, performance=performance, **kwargs)
     # What was previewed is what ships; only the log's head is taken now.
     built = built.with_audit_head(chain_head(log))
-    name = bundle_file_name(dataset, row)
+    name = bundle_file_name(dataset, row, built.decision["threshold"],
+                            (built.decision["calibration"] or {}).get("method", "none"))
     out = write_bundle(exports_dir() / name, built, sign_key=key or False)
     entry = record_export(log, bundle_path=out["path"], manifest_sha256=out["manifest_sha256"],
                           record=out["record"], unfairness_axis=unfairness, performance_axis=performance,
                           actor=actor, signing_key=key or False)
     return {"file": name, "manifest_sha256": out["manifest_sha256"], "entry": entry, "run_id": row["run_id"],
             "signed_by": out["signed_by"], "sensitive_uses": built.decision["sensitive_uses"],
-            "markdown": record_markdown(out["record"])}
+            "markdown": record_markdown(out["record"]), "record": out["record"]}
 
 
 # --------------------------------------------------------------------------- safe display
 
-def md_block(text) -> str:
-    """Like :func:`ui.display.md` but keeps line breaks (for multi-line answers)."""
-    lines = [md(line) for line in str(text or "").splitlines()]
-    return "  \n".join(line for line in lines if line) if lines else ""
-
-
-def _deep_escape(obj):
-    if isinstance(obj, str):
-        return md(obj)
-    if isinstance(obj, dict):
-        return {k: _deep_escape(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_deep_escape(v) for v in obj]
-    return obj
-
-
-def _code(text) -> str:
-    # Inside a code span only a backtick ends it; Markdown is otherwise shown literally.
-    return str(text).replace("`", "'").replace("\n", " ")
-
-
 def record_markdown(rec: dict) -> str:
     """The decision record as Markdown that is safe to render in the page: every piece of text
-    that came from a user (answers, column and group names) is escaped, and headings start at
-    level 3. The bundle's own ``decision_record.md`` is unchanged."""
-    safe = _deep_escape({k: v for k, v in rec.items() if k != "content"})
-    for field in ("purpose", "intended_use", "rationale", "fairness_rationale"):
-        safe[field] = md_block(rec.get(field))
-    # The record shows the definition with spaces for underscores; escape after that.
-    safe["fairness_definition"] = md(str(rec.get("fairness_definition", "")).replace("_", " "))
-    content = _deep_escape(rec["content"])
-    spec = dict(content["spec"])
-    raw_spec = rec["content"]["spec"]
-    spec["target"] = _code(raw_spec["target"])
-    spec["positive_label"] = _code(raw_spec["positive_label"])
-    spec["sensitive"] = [_code(s) for s in raw_spec["sensitive"]]
-    content["spec"] = spec
-    safe["content"] = content
-    # Two levels down, so the record's headings sit under the page's own.
-    return "\n".join("##" + line if line.startswith("#") else line
-                     for line in render_record_markdown(safe).splitlines())
+    (answers, column and group names) is escaped, and headings start at level 3. The bundle's
+    own ``decision_record.md`` is unescaped."""
+    return render_markdown(rec, escape=md, heading_offset=2)
+
+
+# --------------------------------------------------------------------------- the threshold's effect
+
+@st.cache_data(show_spinner="Measuring the model at this threshold...", max_entries=64)
+def threshold_effect(data_key: str, run_id: str, baseline_run_id: str | None, calibration: str,
+                     threshold: float, _split, _load_model) -> dict:
+    """What the decision threshold changes, on test data, before anything is exported.
+
+    Parameters
+    ----------
+    data_key, run_id, baseline_run_id, calibration, threshold
+        What the result depends on (the cache key).
+    _split : DatasetSplit
+    _load_model : callable
+        ``run_id -> fitted model``.
+
+    Returns
+    -------
+    dict
+        ``table``: one row per metric (plain label) with the selected model at the sweep's
+        threshold and at ``threshold``; ``moved``: whether ``threshold`` differs from the
+        sweep's; ``confusion``: per-group counts (:func:`fairkit.metrics.confusion_by_group`)
+        of the selected model at ``threshold``; ``baseline``: the same for the baseline at the
+        sweep's threshold (None without a baseline run).
+    """
+    test = _split.test
+    model = _load_model(run_id)
+    scores = predict_scores(model, _split, test)
+    calibrator = fit_calibrator(calibration, model, _split)
+    if calibrator is not None:
+        scores = apply_calibrator(calibrator, scores, test.sensitive)
+    keys_ = ("accuracy", "balanced_accuracy", "selection_rate", *HEADLINE_GAPS)
+    there, here = (summary_metrics(test.y, scores, test.sensitive, threshold=t)[0]
+                   for t in (SWEEP_THRESHOLD, threshold))
+    table = pd.DataFrame({
+        "Metric (test)": [METRIC_LABELS[k] for k in keys_],
+        f"At {SWEEP_THRESHOLD:.2f} (the frontier's)": [fmt(metric_value(there, k)[0]) for k in keys_],
+        f"At {threshold:.2f}": [fmt(metric_value(here, k)[0]) for k in keys_],
+    })
+    baseline = None
+    if baseline_run_id is not None:
+        base_scores = predict_scores(_load_model(baseline_run_id), _split, test)
+        baseline = confusion_by_group(test.y, base_scores, test.sensitive, threshold=SWEEP_THRESHOLD)
+    return {"table": table, "moved": not math.isclose(threshold, SWEEP_THRESHOLD),
+            "confusion": confusion_by_group(test.y, scores, test.sensitive, threshold=threshold),
+            "baseline": baseline}
+
+
+def confusion_table(counts: pd.DataFrame, attribute: str) -> pd.DataFrame:
+    """One attribute's per-group counts with plain headers, for display."""
+    part = counts[counts["attribute"] == attribute]
+    return pd.DataFrame({"Group": part["group"].astype(str), "n": part["n"],
+                         "True positives": part["tp"], "False positives": part["fp"],
+                         "False negatives": part["fn"], "True negatives": part["tn"]}).reset_index(drop=True)
 
 
 # --------------------------------------------------------------------------- reading exports

@@ -20,9 +20,11 @@ from fairkit.audit import (
     record_verdict,
     selection_entries,
     verdict_entries,
+    verdict_tally,
 )
 from fairkit.frontier import UNFAIRNESS_AXES
 from fairkit.keys import KeyFileError
+from fairkit.record import decision_label
 
 from . import auth
 from .export import exports_dir, signing_key, trusted_key
@@ -43,9 +45,15 @@ def exports() -> list[dict]:
 
 
 def export_label(e: dict) -> str:
-    """One line naming an export in the chooser."""
+    """One line naming an export in the chooser, with what tells two exports of one run apart
+    (threshold and calibration, :func:`fairkit.record.decision_label`)."""
     return (f"#{e['id']} · {e['ts'][:16].replace('T', ' ')} · {e.get('dataset', '?')} · "
-            f"{e.get('method', '?')} eta {float(e.get('eta', 0)):g} · by {e['actor']}")
+            f"{decision_label(e)} · by {e['actor']}")
+
+
+def tally(subject: str) -> str:
+    """Where the review stands, e.g. "2 sign-offs, 1 dissent" (:func:`fairkit.audit.verdict_tally`)."""
+    return verdict_tally(verdict_entries(AuditLog(), subject))["text"]
 
 
 # An absolute path in a message (the server's folders are nobody's business on the page).

@@ -8,10 +8,11 @@ from fairkit.groups import SEP
 from fairkit.methods import FAIRNESS_DEFINITIONS
 from ui import auth
 from ui import export as ue
+from ui import record as record_view
 from ui import results as ur
 from ui import state
 from ui import tradeoffs as ut
-from ui.display import md
+from ui.display import md, show_table
 
 EXPORT = "fk.export"      # the last export of this session (see ui.export.export)
 PREVIEW = "fk.export_preview"  # (fingerprint of the answers, Markdown, the built record)
@@ -70,6 +71,31 @@ if uses:
                "scoring needs it for every row. The record, the manifest and the bundle say so; check "
                "that this is lawful and acceptable for the intended use.", icon=":material/warning:")
 
+# What the threshold and the calibration change, before anything is exported (What-If style).
+baseline = ut.baseline_row(results, row)
+effect = ue.threshold_effect(cur.data_key, row["run_id"],
+                             baseline["run_id"] if baseline and baseline["run_id"] != row["run_id"] else None,
+                             calibration, float(threshold), split, ur.model)
+with st.expander(f"What the decision threshold {threshold:.2f} changes (test data)", expanded=effect["moved"]):
+    if effect["moved"]:
+        st.warning(f"The frontier compared the models at threshold {ue.SWEEP_THRESHOLD:.2f}; this export "
+                   f"decides at {threshold:.2f}, so its accuracy and gaps are not the ones the frontier "
+                   "showed. Check them below against your tolerance.", icon=":material/warning:")
+    show_table(effect["table"], alt="Threshold effect")
+    attrs = list(dict.fromkeys(effect["confusion"]["attribute"]))
+    state.prepare_widget("w.export.confusion_by", attrs[-1], attrs)
+    attr = st.selectbox("Decisions by group of", attrs, key="w.export.confusion_by")
+    sel_col, base_col = st.columns(2)
+    with sel_col:
+        st.markdown(f"**This model at {threshold:.2f}**")
+        show_table(ue.confusion_table(effect["confusion"], attr), alt="Selected model decisions by group")
+    with base_col:
+        if effect["baseline"] is not None:
+            st.markdown(f"**{md(ut.method_label(baseline['method']))} (baseline) at {ue.SWEEP_THRESHOLD:.2f}**")
+            show_table(ue.confusion_table(effect["baseline"], attr), alt="Baseline decisions by group")
+        else:
+            st.caption("No baseline run in this sweep to compare with.")
+
 missing = [name for name, value in (("a rationale", rationale), ("the decider's name", decider))
            if not value.strip()]
 if missing:
@@ -120,14 +146,16 @@ if done is not None and done["run_id"] == row["run_id"]:
                            file_name=done["file"], mime="application/zip",
                            icon=":material/download:", key="export.download", on_click="ignore")
     st.subheader("Decision record")
-    with st.container(border=True):
-        st.markdown(done["markdown"])
+    record_view.show_headline(done["record"])
+    record_view.downloads(done["record"], key="export.record")
+    record_view.show_body(done["record"])
 else:
     kept = st.session_state.get(PREVIEW)
     if kept is not None and kept[0] == fingerprint:
         st.subheader("Decision record (preview, not saved)")
-        with st.container(border=True):
-            st.markdown(kept[1])
+        record_view.show_headline(kept[2].record)
+        record_view.downloads(kept[2].record, key="export.preview_record")
+        record_view.show_body(kept[2].record)
     elif kept is not None:
         st.caption("The answers changed since the last preview: preview again to see them.")
 

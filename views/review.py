@@ -5,6 +5,7 @@ import streamlit as st
 from fairkit.plots import frontier_snapshot_figure
 from ui import auth
 from ui import export as ue
+from ui import record as record_view
 from ui import review as rv
 from ui import state
 from ui.display import md, show_table
@@ -51,11 +52,13 @@ else:
                        icon=":material/no_encryption:")
         else:
             st.caption(f":material/key: Bundle {md(bundle['signature'])}.")
-        record_col, chart_col = st.columns([3, 2], gap="large")
-        with record_col:
+        rec = bundle["record"]
+        status = rv.tally(subject)
+        card_col, chart_col = st.columns([1, 1], gap="large")
+        with card_col:
             st.subheader("Decision record")
-            with st.container(border=True, height=620):
-                st.markdown(bundle["markdown"])
+            record_view.show_headline(rec, reviews=status)
+            record_view.downloads(rec, key="review.record", reviews=status)
         with chart_col:
             if bundle["frontier"] is not None and len(bundle["frontier"]):
                 st.plotly_chart(frontier_snapshot_figure(
@@ -65,8 +68,10 @@ else:
                     key="review.frontier", width="stretch")
             else:
                 st.caption("This bundle holds no frontier table.")
+        record_view.show_body(rec)
 
     st.subheader("Reviews of this decision")
+    st.caption(f"Status: {md(rv.tally(subject))} (the latest sign-off or dissent of each reviewer).")
     verdicts = rv.verdicts(subject)
     if verdicts.empty:
         st.caption("No comments, sign-offs or dissents yet.")

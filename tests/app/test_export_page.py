@@ -65,7 +65,9 @@ def test_export_writes_logs_and_records_the_decision(trained, fast_env):
     preview = next(m.value for m in at.markdown if m.value.startswith("### Decision record"))
     assert "Decided by **Dr. Decider**" in preview
     assert "**demographic parity**" in preview
-    assert "\\[click\\](http\\://evil.example) \\$x\\$" in preview  # user text is escaped
+    card = next(m.value for m in at.markdown if m.value.startswith("- **Model:**"))
+    assert "Meets the 80% rule on test. \\[click\\](http\\:" in card and "\\$x\\$" in card  # user text is escaped
+    assert "[click](http" not in card
     assert not (fast_env / "exports").exists() or not list((fast_env / "exports").iterdir())
     assert AuditLog().entries(kind="export").empty  # a preview is neither saved nor logged
 
@@ -76,7 +78,7 @@ def test_export_writes_logs_and_records_the_decision(trained, fast_env):
     assert not at.exception, at.exception
     assert any("Exported and logged" in s for s in texts(at.success))
     saved = list((fast_env / "exports").glob("*.zip"))
-    assert len(saved) == 1 and saved[0].name.startswith("german-threshold-eta1-")
+    assert len(saved) == 1 and saved[0].name.startswith("german-threshold-eta1-t0.45-none-")
     log = AuditLog().entries(kind="export")
     assert len(log) == 1
     entry = log.iloc[0]
@@ -99,11 +101,15 @@ def test_export_writes_logs_and_records_the_decision(trained, fast_env):
     p = bundle.predict_proba(frame)
     assert p.shape == (20,) and np.all((p >= 0) & (p <= 1))
 
-    # The download offers the same bytes, and the record is shown.
+    # The downloads: the bundle, and the record as PDF and HTML; the record is shown.
     download = at.get("download_button")
-    assert len(download) == 1
+    assert [d.proto.label for d in download] == ["Download the bundle (.zip)", "Download the record (PDF)",
+                                                 "Download the record (HTML)"]
     shown = next(m.value for m in at.markdown if m.value.startswith("### Decision record"))
     assert "**yes** (group-specific decision thresholds" in shown  # reads the attribute at prediction time
+    card = next(m.value for m in at.markdown if m.value.startswith("- **Model:**"))
+    assert "**Needs the sensitive attribute to predict:** **yes**" in card
+    assert "**Decision threshold:** **0.45** (the frontier was measured at 0.50)" in card
     assert str(bundle.signature_status).startswith("unsigned")
     assert any("Unsigned: no signing key is configured" in c for c in texts(at.caption))
 
@@ -143,3 +149,38 @@ def test_export_warns_about_a_model_that_decides_the_same_for_everyone(trained, 
     at.select_slider(key=ut.W_ETA).set_value(0.0).run()
     at.switch_page("views/export.py").run()
     assert not any("tells almost nobody apart" in w for w in texts(at.warning))
+
+
+def test_the_threshold_shows_its_effect_before_export(trained, fast_env):
+    from fairkit.metrics import confusion_by_group, summary_metrics
+    from fairkit.split import split_dataset
+    from fairkit.sweep import predict_scores
+    from ui import state
+
+    at = trained
+    at.switch_page("views/tradeoffs.py").run()
+    at.selectbox(key=ut.W_METHOD).set_value("regularized").run()
+    at.select_slider(key=ut.W_ETA).set_value(1.0).run()
+    run_id = at.session_state[ur.SELECTED_RUN]
+    at.switch_page("views/export.py").run()
+    assert not at.exception, at.exception
+    assert not any("frontier compared the models at threshold" in w for w in texts(at.warning))
+    at.slider(key="w.export.threshold").set_value(0.4).run()
+    assert not at.exception, at.exception
+    assert any("frontier compared the models at threshold 0.50; this export decides at 0.40" in w
+               for w in texts(at.warning))
+    table = next(t.value for t in at.table if t.proto.alt == "Threshold effect").set_index("Metric (test)")
+    # The figures are the engine's at each threshold, for the model as it would ship.
+    split_ = split_dataset(at.session_state[state.FRAME], at.session_state[state.SPEC], seed=ur.SPLIT_SEED)
+    scores = predict_scores(ur.model(run_id), split_, split_.test)
+    at_04 = summary_metrics(split_.test.y, scores, split_.test.sensitive, threshold=0.4)[0]
+    assert table.loc["Accuracy", "At 0.40"].replace("\\", "") == f"{at_04['accuracy']:.3f}"
+    assert table.loc["1 - disparate impact ratio", "At 0.40"].replace("\\", "") == \
+        f"{1 - at_04['disparate_impact_ratio']:.3f}"
+    # Counts per group for this model at 0.40 beside the baseline's.
+    mine = next(t.value for t in at.table if t.proto.alt == "Selected model decisions by group")
+    base = next(t.value for t in at.table if t.proto.alt == "Baseline decisions by group")
+    counts = confusion_by_group(split_.test.y, scores, split_.test.sensitive, threshold=0.4)
+    last = counts[counts["attribute"] == counts["attribute"].iloc[-1]]
+    assert [int(v) for v in mine["True positives"]] == list(last["tp"])
+    assert list(mine["Group"]) == list(base["Group"]) and [int(v) for v in base["n"]] == list(last["n"])

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import json
 import zipfile
 
 import pandas as pd
 
 from fairkit.__main__ import main as cli
 from fairkit.audit import AuditLog
+from fairkit.export import read_bundle_record
+from fairkit.metrics import METRIC_LABELS, metric_value
+from ui import review as rv
 from ui import tradeoffs as ut
 
 from .conftest import new_session, texts
 
 
-def export_one(at, rationale="Within tolerance; smallest accuracy loss.") -> None:
+def export_one(at, rationale="Within tolerance; smallest accuracy loss.", set_eta=True) -> None:
     at.switch_page("views/tradeoffs.py").run()
-    at.select_slider(key=ut.W_ETA).set_value(1.0).run()
+    if set_eta:
+        at.select_slider(key=ut.W_ETA).set_value(1.0).run()
     at.text_input(key=ut.W_ACTOR).input("Ana").run()
     at.button(key="tradeoffs.record").click().run()
     at.switch_page("views/export.py").run()
@@ -23,6 +28,11 @@ def export_one(at, rationale="Within tolerance; smallest accuracy loss.") -> Non
     at.text_area(key="w.export.rationale").input(rationale).run()
     at.button(key="export.go").click().run()
     assert not at.exception, at.exception
+
+
+def card_of(at) -> str:
+    """The headline card's Markdown on the page."""
+    return next(m.value for m in at.markdown if m.value.startswith("- **Model:**"))
 
 
 def test_empty_review(fast_env):
@@ -40,8 +50,15 @@ def test_committee_reads_the_record_and_signs_off(trained, fast_env):
     assert not at.exception, at.exception
     assert any("Integrity verified" in s for s in texts(at.success))
     record = next(m.value for m in at.markdown if m.value.startswith("### Decision record"))
-    assert "Within tolerance; smallest accuracy loss." in record and "**Dr. Decider**" in record
-    assert "eta **1.0000**" in record
+    assert "**Dr. Decider**" in record and "### Disparity audit (test)" in record
+    # The headline card comes first: the decision, its numbers, who decided and why.
+    card = card_of(at)
+    assert "Within tolerance; smallest accuracy loss." in card and "**Decided by:** **Dr. Decider**" in card
+    assert "eta **1.0000**" in card and "**Decision threshold:** **0.50**" in card
+    assert "**Sign-off status:** **not reviewed yet**" in card
+    assert [m.value for m in at.markdown].index(card) < [m.value for m in at.markdown].index(record)
+    assert {d.proto.label for d in at.get("download_button")} == {"Download the record (PDF)",
+                                                                  "Download the record (HTML)"}
     assert len(at.get("plotly_chart")) == 1  # the frontier snapshot
     selections = next(t.value for t in at.table if t.proto.alt == "Recorded selections")
     assert list(selections["By"]) == ["Ana"] and list(selections["Method"]) == ["regularized"]
@@ -64,6 +81,7 @@ def test_committee_reads_the_record_and_signs_off(trained, fast_env):
     assert list(reviews["Reviewer"]) == ["Prof. Reviewer"] and list(reviews["Verdict"]) == ["Sign off"]
     # Without sign-in configured, the page and the record say the name is self-declared.
     assert list(reviews["Identity"]) == ["self-declared"]
+    assert "**Sign-off status:** **1 sign-off, 0 dissents**" in card_of(at)
     assert any("self-declared" in c for c in texts(at.caption))
     (export,) = AuditLog().entries(kind="export").itertuples()
     (signoff,) = AuditLog().entries(kind="signoff").itertuples()
@@ -103,6 +121,7 @@ def test_a_log_that_fails_its_check_stops_the_review(trained, fast_env):
 
     export_one(trained)
     log = AuditLog()
+    selection = int(log.entries(kind="selection")["id"].iloc[0])
     con = sqlite3.connect(log.path, isolation_level=None)
     con.execute("DROP TRIGGER events_no_update")
     con.execute("UPDATE events SET actor = 'Mallory' WHERE kind = 'selection'")
@@ -110,7 +129,7 @@ def test_a_log_that_fails_its_check_stops_the_review(trained, fast_env):
     at = new_session()
     at.switch_page("views/review.py").run()
     assert not at.exception, at.exception
-    assert any("audit log fails its check" in e and "altered at entry 1" in e
+    assert any("audit log fails its check" in e and f"altered at entry {selection}\\:" in e
                for e in texts(at.error)), texts(at.error)
     assert not at.text_input and not at.radio  # no verdict form
 
@@ -130,7 +149,7 @@ def test_a_bundle_exported_with_the_cli_is_reviewed_like_any_other(fast_env, tmp
     assert not texts(at.error), texts(at.error)
     assert any("Integrity verified" in s for s in texts(at.success))
     record = next(m.value for m in at.markdown if m.value.startswith("### Decision record"))
-    assert "Chosen on the command line." in record and "**CLI Committee**" in record
+    assert "**CLI Committee**" in record and "Chosen on the command line." in card_of(at)
     assert len(at.get("plotly_chart")) == 1
     # A verdict on it is tied to the bundle's manifest hash, as for a dashboard export.
     at.text_input[0].input("Prof. Reviewer")
@@ -162,3 +181,63 @@ def test_uploads_and_dashboard_sweeps_are_logged(trained, fast_env):
     assert upload.subject == hashlib.sha256(data).hexdigest()  # by content hash
     assert (upload.details["name"], upload.details["rows"], upload.details["columns"]) == ("loans.csv", 60, 3)
     assert AuditLog().verify().ok
+
+
+def _shown(text: str) -> str:
+    return text.replace("\\", "")
+
+
+def test_one_metric_shows_one_value_on_trade_offs_the_record_and_review(trained, fast_env):
+    at = trained
+    at.switch_page("views/tradeoffs.py").run()
+    at.select_slider(key=ut.W_ETA).set_value(1.0).run()
+    panel = next(t.value for t in at.table if t.proto.alt == ut.METRICS_ALT).set_index("Metric")
+    export_one(at)
+    (path,) = (fast_env / "exports").glob("*.zip")
+    rec = read_bundle_record(path, trusted_key=False)["record"]
+    gaps = rec["content"]["metrics"]["test"]["gaps"][-1]
+    review = new_session()
+    review.switch_page("views/review.py").run()
+    card = _shown(card_of(review))
+    for key in ("demographic_parity_difference", "equalized_odds_difference", "disparate_impact_gap"):
+        label = METRIC_LABELS[key]
+        trade_offs = _shown(panel.loc[label, "Test"])
+        v, lo, hi = metric_value(gaps, key)
+        assert trade_offs == f"{v:.3f} [{lo:.3f}, {hi:.3f}]", key  # the record's JSON
+        assert f"**{label} ({gaps['attribute']}, test)" in card and f"** {trade_offs}" in card, key  # Review
+
+
+def test_the_chosen_model_is_on_the_chart_when_it_is_not_on_the_frontier(trained, fast_env):
+    at = trained
+    export_one(at)
+    (first,) = (fast_env / "exports").glob("*.zip")
+    front = read_bundle_record(first, trusted_key=False)["frontier"]
+    on_front = {float(e) for e in front.loc[front["method"] == "regularized", "eta"]}
+    at.switch_page("views/tradeoffs.py").run()
+    at.selectbox(key=ut.W_METHOD).set_value("regularized").run()
+    off = [e for e in at.select_slider(key=ut.W_ETA).options if float(e) not in on_front]
+    assert off, "the tiny sweep has a dominated regularized run"
+    at.select_slider(key=ut.W_ETA).set_value(float(off[0])).run()
+    export_one(at, set_eta=False)
+    review = new_session()
+    review.switch_page("views/review.py").run()  # the newest export first
+    (chart,) = review.get("plotly_chart")
+    names = [t.get("name") for t in json.loads(chart.proto.spec)["data"]]
+    assert "chosen (not on the frontier)" in names
+    record = next(m.value for m in review.markdown if m.value.startswith("### Decision record"))
+    assert "chosen (not on the frontier)" in record
+
+
+def test_exports_of_one_run_are_told_apart(trained, fast_env):
+    export_one(trained)
+    trained.switch_page("views/export.py").run()
+    trained.slider(key="w.export.threshold").set_value(0.4).run()
+    trained.button(key="export.go").click().run()
+    names = sorted(p.name for p in (fast_env / "exports").glob("*.zip"))
+    assert len(names) == 2 and "-t0.50-none-" in names[0] + names[1] and "-t0.40-none-" in names[0] + names[1]
+    review = new_session()
+    review.switch_page("views/review.py").run()
+    labels = review.selectbox(key=rv.W_EXPORT).options
+    assert len(labels) == 2 and len(set(labels)) == 2
+    assert any("threshold 0.40 · calibration none" in label for label in labels)
+    assert any("threshold 0.50 · calibration none" in label for label in labels)

@@ -1,0 +1,47 @@
+"""The decision record on a page (Export and Review): the headline card, the body, downloads.
+
+Everything shown comes from :mod:`fairkit.record` (one outline of the record), with every piece
+of text escaped by :func:`ui.display.md`; the PDF and HTML copies are made only when their
+download button is pressed.
+"""
+
+from __future__ import annotations
+
+import re
+
+import streamlit as st
+
+from fairkit.record import card_markdown, render_html, render_markdown, render_pdf
+
+from .display import md
+
+
+def show_headline(rec: dict, *, reviews: str | None = None) -> None:
+    """The headline card in a box: what was decided, at what threshold, with which gaps, by whom."""
+    with st.container(border=True):
+        st.markdown("**At a glance**")
+        st.markdown(card_markdown(rec, escape=md, reviews=reviews))
+
+
+def show_body(rec: dict) -> None:
+    """The rest of the record (the card is drawn by :func:`show_headline`), at the page's width."""
+    st.markdown(render_markdown(rec, escape=md, heading_offset=2, card=False))
+
+
+def _file_stem(rec: dict) -> str:
+    sel = rec["content"]["selected"]
+    name = f"decision-record-{rec['content']['dataset']['name']}-{sel['method']}-eta{float(sel['eta']):g}-" \
+           f"t{float(sel['threshold']):.2f}"
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name)[:90]
+
+
+def downloads(rec: dict, *, key: str, reviews: str | None = None) -> None:
+    """Download buttons for the printable record (PDF) and its HTML copy."""
+    stem = _file_stem(rec)
+    left, right = st.columns(2)
+    left.download_button("Download the record (PDF)", data=lambda: render_pdf(rec, reviews=reviews),
+                         file_name=f"{stem}.pdf", mime="application/pdf", icon=":material/picture_as_pdf:",
+                         key=f"{key}.pdf", on_click="ignore")
+    right.download_button("Download the record (HTML)", data=lambda: render_html(rec, reviews=reviews),
+                          file_name=f"{stem}.html", mime="text/html", icon=":material/html:",
+                          key=f"{key}.html", on_click="ignore")
