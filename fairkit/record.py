@@ -446,16 +446,26 @@ def _pdf_font(pdf) -> str | None:
     return None
 
 
-def _col_widths(header, rows, total: float) -> list[float]:
-    """Column widths in proportion to their longest word and typical length, filling ``total``."""
-    def need(col):
-        cells = [str(header[col])] + [str(r[col]) for r in rows]
-        longest_word = max((len(w) for t in cells for w in t.split()), default=1)
-        typical = float(np.percentile([len(t) for t in cells], 90))
-        return max(longest_word, min(typical, 40.0), 5.0)
+def _col_widths(pdf, header, rows, total: float) -> list[float]:
+    """Column widths (mm) that fit each column's longest word, the rest shared in proportion
+    to the columns' typical text widths."""
+    pad = 2.5  # cell padding on both sides, and a margin for the bold header
 
-    needs = [need(i) for i in range(len(header))]
-    return [total * n / sum(needs) for n in needs]
+    def widths(col):
+        cells = [str(header[col])] + [str(r[col]) for r in rows]
+        word = max((pdf.get_string_width(w) for t in cells for w in t.split()), default=0.0) + pad
+        typical = float(np.percentile([pdf.get_string_width(t) for t in cells], 90)) + pad
+        return word, max(typical, word)
+
+    need = [widths(i) for i in range(len(header))]
+    floor = [w for w, _ in need]
+    if sum(floor) >= total:  # too many columns to keep words whole: share by typical width
+        return [total * t / sum(t for _, t in need) for _, t in need]
+    extra = [max(t - w, 0.0) for w, t in need]
+    spare = total - sum(floor)
+    if sum(extra) <= spare:
+        return [w + e + (spare - sum(extra)) / len(need) for w, e in zip(floor, extra)]
+    return [w + spare * e / sum(extra) for w, e in zip(floor, extra)]
 
 
 def render_pdf(rec: dict, *, reviews: str | None = None) -> bytes:
@@ -530,7 +540,7 @@ def render_pdf(rec: dict, *, reviews: str | None = None) -> bytes:
             header, rows = block[1], block[2]
             size = 8 if len(header) <= 5 else 7
             pdf.set_font(family, "", size)
-            with pdf.table(col_widths=_col_widths(header, rows, width), text_align="LEFT",
+            with pdf.table(col_widths=_col_widths(pdf, header, rows, width), text_align="LEFT",
                            line_height=size * 0.45, padding=0.8,
                            headings_style=FontFace(emphasis="BOLD", fill_color=(235, 235, 235))) as table:
                 table.row([text(h) for h in header])
