@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import torch
+from scipy import sparse
 from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils import check_random_state
@@ -25,11 +26,24 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 from torch import nn
 
 from fairkit.estimators._stack import _SparseRows, _Stack, _use_sparse_inputs
+from fairkit.estimators.reductions import densify
 from fairkit.groups import GroupLevel, encode_groups, group_hierarchy
 from fairkit.stats import decide
 
 _ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU, "elu": nn.ELU}
 _PREDICT_CHUNK = 65536
+# At most this many cells (64 MB of float64) in a prediction chunk: a wide sparse table is
+# expanded a chunk at a time, never whole.
+_PREDICT_CELLS = 1 << 23
+
+
+def _dense_chunks(X, rows: int = _PREDICT_CHUNK):
+    """``(start, rows of X as a dense float64 tensor)`` in chunks of at most ``rows`` rows and
+    ``_PREDICT_CELLS`` cells; a sparse ``X`` is expanded one chunk at a time."""
+    rows = max(1, min(rows, _PREDICT_CELLS // max(1, X.shape[1])))
+    for s in range(0, X.shape[0], rows):
+        part = X[s:s + rows]
+        yield s, torch.tensor(part.toarray() if sparse.issparse(part) else part, dtype=torch.float64)
 
 
 def make_mlp(n_inputs: int, hidden_layer_sizes=(), activation: str = "relu",
@@ -200,6 +214,9 @@ class FairFitMixin:
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_class = False
         tags.input_tags.allow_nan = False
+        # Sparse X (any scipy format, as CSR): trees read it as it is, networks train on it
+        # expanded (size-checked by densify) and predict from it a chunk at a time.
+        tags.input_tags.sparse = True
         return tags
 
     def predict_proba(self, X):
@@ -241,7 +258,7 @@ class FairFitMixin:
 
     def _validate_xy(self, X, y, sample_weight, reset=True):
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], y_numeric=False,
-                             reset=reset)
+                             reset=reset, accept_sparse="csr")
         check_classification_targets(y)
         y_type = type_of_target(y, input_name="y", raise_unknown=True)
         if y_type != "binary":
@@ -495,15 +512,14 @@ class TorchFairClassifierBase(FairFitMixin, ClassifierMixin, BaseEstimator):
         ndarray of shape (n_samples,)
         """
         check_is_fitted(self, "module_")
-        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32], accept_sparse="csr")
         # Inference runs in float64 on a copy of the float32 weights: results then do not depend
         # on how rows are batched (BLAS kernels differ by shape in the last float32 bits).
         module = copy.deepcopy(self.module_).to(device="cpu", dtype=torch.float64).eval()
         out = np.empty(X.shape[0], dtype=np.float64)
         with torch.no_grad():
-            for s in range(0, X.shape[0], _PREDICT_CHUNK):
-                xb = torch.tensor(X[s:s + _PREDICT_CHUNK], dtype=torch.float64)
-                out[s:s + _PREDICT_CHUNK] = module(xb).reshape(-1).numpy()
+            for s, xb in _dense_chunks(X):
+                out[s:s + len(xb)] = module(xb).reshape(-1).numpy()
         return out
 
 
@@ -569,6 +585,8 @@ def _train(models, X, y, sensitive_features, sample_weight, warm: bool) -> None:
     lead, K = models[0], len(models)
     # A warm start keeps the network, so it must see the same features and classes.
     X, y_enc, sw, classes = lead._validate_xy(X, y, sample_weight, reset=not warm)
+    # Mini-batches and the first layer's weight gradient are dense products.
+    X = densify(X)
     if warm and not np.array_equal(lead.classes_, classes):
         raise ValueError(
             "warm_start=True needs the same classes as the previous fit "

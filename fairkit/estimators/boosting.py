@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from scipy import sparse
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -161,8 +162,9 @@ class FairBoostingClassifier(FairFitMixin, ClassifierMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like or sparse matrix of shape (n_samples, n_features)
             Numeric features (not the sensitive attribute, for an attribute-blind model).
+            Sparse input is passed to LightGBM as CSR.
         y : array-like of shape (n_samples,)
             Binary labels.
         sensitive_features : array-like, Series or DataFrame, optional
@@ -216,8 +218,14 @@ class FairBoostingClassifier(FairFitMixin, ClassifierMixin, BaseEstimator):
         }
         if self.subsample < 1:
             params.update(bagging_fraction=float(self.subsample), bagging_freq=1)
-        X = np.asarray(X, dtype=np.float64)
-        if np.all(np.ptp(X, axis=0) == 0):
+        # LightGBM reads a sparse table as it is (CSR), never expanded.
+        if sparse.issparse(X):
+            X = sparse.csr_matrix(X, dtype=np.float64)
+            constant = np.all(X.max(axis=0).toarray() == X.min(axis=0).toarray())
+        else:
+            X = np.asarray(X, dtype=np.float64)
+            constant = np.all(np.ptp(X, axis=0) == 0)
+        if constant:
             # No feature varies, so no tree can split (LightGBM refuses such data): the model is
             # the base rate, which is what boosting would converge to.
             self.booster_ = None
@@ -246,7 +254,9 @@ class FairBoostingClassifier(FairFitMixin, ClassifierMixin, BaseEstimator):
         ndarray of shape (n_samples,)
         """
         check_is_fitted(self, "init_score_")
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        X = validate_data(self, X, dtype=np.float64, reset=False, accept_sparse="csr")
         if self.booster_ is None:
             return np.full(X.shape[0], self.init_score_)
-        return self.booster_.predict(np.asarray(X, dtype=np.float64), raw_score=True) + self.init_score_
+        if sparse.issparse(X):
+            X = sparse.csr_matrix(X)  # LightGBM takes scipy's matrix classes, not its arrays
+        return self.booster_.predict(X, raw_score=True) + self.init_score_

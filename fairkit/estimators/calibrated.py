@@ -12,13 +12,14 @@ from __future__ import annotations
 import inspect
 
 import numpy as np
+from scipy import sparse
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import check_is_fitted
 
 from fairkit.calibration import GroupFairnessCalibrator, _group_frame
-from fairkit.estimators.reductions import _check_fit_inputs, _check_predict_input
+from fairkit.estimators.reductions import _check_fit_inputs, _check_predict_input, _for_base
 from fairkit import stats
 from fairkit.groups import MIN_GROUP_SIZE, group_labels
 
@@ -109,6 +110,8 @@ class CalibratedGroupClassifier(ClassifierMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_class = False
+        # Sparse X reaches a base that accepts it and is expanded (size-checked) otherwise.
+        tags.input_tags.sparse = True
         return tags
 
     def _split(self, n, y_enc, groups):
@@ -163,12 +166,15 @@ class CalibratedGroupClassifier(ClassifierMixin, BaseEstimator):
         n = len(y_enc)
         groups = None if sensitive_features is None else _group_frame(sensitive_features, n)
         base = LogisticRegression() if self.estimator is None else self.estimator
+        X = _for_base(X, base)
 
         def take(A, rows):
             if A is None:
                 return None
             if hasattr(A, "iloc"):
                 return A.iloc[rows]
+            if sparse.issparse(A):
+                return A[rows]
             return np.asarray(A)[rows] if not isinstance(A, list) else [A[i] for i in rows]
 
         if self.prefit:
@@ -177,7 +183,7 @@ class CalibratedGroupClassifier(ClassifierMixin, BaseEstimator):
             cal = (X, y_enc, groups, sw)
         elif calibration_set is not None:
             self.estimator_ = self._fit_base(base, X, y_enc, groups, sw)
-            X_cal, y_cal = calibration_set[0], np.asarray(calibration_set[1])
+            X_cal, y_cal = _for_base(calibration_set[0], base), np.asarray(calibration_set[1])
             y_cal = (y_cal == self.classes_[1]).astype(int)
             g_cal = calibration_set[2] if len(calibration_set) > 2 else None
             if (g_cal is None) != (groups is None):
@@ -241,7 +247,7 @@ class CalibratedGroupClassifier(ClassifierMixin, BaseEstimator):
         ndarray of shape (n_samples, 2)
         """
         check_is_fitted(self, "calibrator_")
-        X = _check_predict_input(self, X)
+        X = _for_base(_check_predict_input(self, X), self.estimator_)
         if self.fitted_with_groups_ and sensitive_features is None:
             raise ValueError(
                 "CalibratedGroupClassifier was fitted with per-group calibration: pass "

@@ -20,6 +20,7 @@ from sklearn.utils.validation import check_is_fitted
 from fairkit.estimators.reductions import (
     _check_fit_inputs,
     _check_predict_input,
+    _for_base,
     split_sensitive_columns,
 )
 from fairkit import stats
@@ -223,6 +224,8 @@ class ThresholdPostProcessor(ClassifierMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_class = False
+        # Sparse X reaches a base that accepts it and is expanded (size-checked) otherwise.
+        tags.input_tags.sparse = True
         return tags
 
     # -- scores and groups ------------------------------------------------------------------
@@ -300,6 +303,7 @@ class ThresholdPostProcessor(ClassifierMixin, BaseEstimator):
             X, sensitive_features, self.sensitive_feature_names, self.drop_sensitive_features
         )
         base = LogisticRegression() if self.estimator is None else self.estimator
+        X_model = _for_base(X_model, base)
         if self.prefit:
             check_is_fitted(base)
             self.estimator_ = base
@@ -393,6 +397,7 @@ class ThresholdPostProcessor(ClassifierMixin, BaseEstimator):
         X_model, s = split_sensitive_columns(
             X, sensitive_features, self.sensitive_feature_names, self.drop_sensitive_features
         )
+        X_model = _for_base(X_model, self.estimator_)
         n = X_model.shape[0] if hasattr(X_model, "shape") else len(X_model)
         if self.fitted_with_groups_:
             if s is None:

@@ -24,6 +24,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 from fairlearn.reductions import (
     DemographicParity,
     EqualizedOdds,
@@ -41,6 +42,7 @@ from fairlearn.reductions import (
 from fairlearn.reductions._moments.moment import _EVENT, _GROUP_ID, _LABEL
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.linear_model import LogisticRegression
+from sklearn.utils import get_tags
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -347,14 +349,73 @@ def _candidate_weights(mixture: np.ndarray, steps: int = _BLEND_STEPS) -> np.nda
     return np.vstack([mixture[None], eye, blends])
 
 
+#: Largest table (rows x columns) a sparse ``X`` is expanded to where a method needs it dense:
+#: 2e8 cells are 1.6 GB of float64 (0.8 GB as the networks' float32 copy).
+MAX_DENSE_CELLS = 200_000_000
+
+
+def densify(X, max_cells: int | None = None):
+    """``X`` as a dense array when it is a scipy.sparse matrix, refusing tables too large.
+
+    The one place a sparse table is expanded: by the torch estimators' training (their
+    mini-batches and weight gradients are dense products) and by the wrappers where fairlearn
+    or a base estimator needs dense input. Anything else is returned unchanged.
+
+    Parameters
+    ----------
+    X : sparse matrix or array, or array-like
+    max_cells : int, optional
+        The limit; :data:`MAX_DENSE_CELLS` when not given.
+
+    Returns
+    -------
+    ndarray or X unchanged
+
+    Raises
+    ------
+    ValueError
+        When the dense table would hold more than ``max_cells`` cells; the message names the
+        shape and what to do.
+    """
+    if not sparse.issparse(X):
+        return X
+    n, d = X.shape
+    max_cells = MAX_DENSE_CELLS if max_cells is None else max_cells
+    if n * d > max_cells:
+        raise ValueError(
+            f"this method needs the sparse X ({n:,} rows x {d:,} columns, "
+            f"{X.nnz:,} non-zeros) as a dense table of {n * d:,} cells, over the limit of "
+            f"{max_cells:,}. Reduce the columns (OneHotEncoder(max_categories=..., "
+            "min_frequency=...) or feature selection), train on fewer rows, or use a method "
+            "that reads sparse input as it is (boosting, or ThresholdPostProcessor / "
+            "CalibratedGroupClassifier around a base estimator that accepts sparse X)."
+        )
+    return X.toarray()
+
+
+def _accepts_sparse(estimator) -> bool:
+    """Whether ``estimator`` says (by its scikit-learn tags) that it accepts sparse X."""
+    try:
+        return bool(get_tags(estimator).input_tags.sparse)
+    except AttributeError:  # an estimator outside scikit-learn's tag protocol (no tags)
+        return False
+
+
+def _for_base(X, *estimators):
+    """``X`` as ``estimators`` can take it: sparse passed through when they all accept it,
+    else expanded by :func:`densify`."""
+    return X if all(_accepts_sparse(e) for e in estimators) else densify(X)
+
+
 def _check_fit_inputs(est, X, y, sample_weight=None):
     """Validate fit inputs the scikit-learn way, but hand DataFrames to the model untouched.
 
     Returns ``(X for the model, y as 1-D array, classes, sample_weight or None)``. Non-finite
-    values are left for the base model to judge (some models accept NaN).
+    values are left for the base model to judge (some models accept NaN). Sparse X of any
+    format comes back as CSR.
     """
     X_checked, y_checked = validate_data(
-        est, X, y, accept_sparse=False, dtype=None, ensure_all_finite=False
+        est, X, y, accept_sparse="csr", dtype=None, ensure_all_finite=False
     )
     check_classification_targets(y_checked)
     classes = np.unique(y_checked)
@@ -383,9 +444,10 @@ def _check_fit_inputs(est, X, y, sample_weight=None):
 
 
 def _check_predict_input(est, X):
-    """Check a predict-time X against what fit saw; DataFrames pass through untouched."""
+    """Check a predict-time X against what fit saw; DataFrames pass through untouched, sparse
+    X comes back as CSR."""
     X_checked = validate_data(
-        est, X, reset=False, accept_sparse=False, dtype=None, ensure_all_finite=False
+        est, X, reset=False, accept_sparse="csr", dtype=None, ensure_all_finite=False
     )
     return X if isinstance(X, pd.DataFrame) else X_checked
 
@@ -426,8 +488,8 @@ def split_sensitive_columns(X, sensitive_features, names, drop: bool = True):
                 "sensitive_feature_names must be column positions (ints) when X is not a "
                 "DataFrame"
             )
-        arr = np.asarray(X)
-        s = pd.DataFrame(arr[:, names], columns=[f"s{c}" for c in names])
+        arr = X if sparse.issparse(X) else np.asarray(X)
+        s = pd.DataFrame(densify(arr[:, names]), columns=[f"s{c}" for c in names])
         X_model = X
         if drop:
             keep = [i for i in range(arr.shape[1]) if i not in set(names)]
@@ -677,6 +739,8 @@ class ReductionsWrapper(ClassifierMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_class = False
+        # Sparse X reaches a base that accepts it and is expanded (size-checked) otherwise.
+        tags.input_tags.sparse = True
         return tags
 
     # -- parameters -------------------------------------------------------------------------
@@ -765,7 +829,7 @@ class ReductionsWrapper(ClassifierMixin, BaseEstimator):
         base = LogisticRegression() if self.estimator is None else self.estimator
 
         if s is None:
-            est = self._fit_base(base, X_model, y_enc, w)
+            est = self._fit_base(base, _for_base(X_model, base), y_enc, w)
             self.predictors_ = [est]
             self.weights_ = self.mixture_weights_ = np.array([1.0])
             self.decision_rule_ = "deterministic"
@@ -779,11 +843,15 @@ class ReductionsWrapper(ClassifierMixin, BaseEstimator):
         labels = group_labels(s).to_numpy(dtype=object)
         if len(labels) != n:
             raise ValueError(f"sensitive_features has {len(labels)} rows but y has {n}")
+        # fairlearn's mitigators and moments validate X with check_array, which refuses sparse
+        # input, and fit every base learner on that same X.
+        X_model = densify(X_model)
         # Zero-weight rows are absent from the weighted problem; dropping them also keeps every
         # group's weighted probability positive.
         keep = None if w is None else np.flatnonzero(w > 0)
         if keep is not None and len(keep) < n:
-            X_model = X_model.iloc[keep] if hasattr(X_model, "iloc") else np.asarray(X_model)[keep]
+            X_model = (X_model.iloc[keep] if hasattr(X_model, "iloc")
+                       else X_model[keep] if sparse.issparse(X_model) else np.asarray(X_model)[keep])
             y_enc, labels, w = y_enc[keep], labels[keep], w[keep]
         if len(np.unique(y_enc)) < 2:
             raise ValueError("only one class has positive sample weight")
@@ -954,7 +1022,7 @@ class ReductionsWrapper(ClassifierMixin, BaseEstimator):
         check_is_fitted(self, "predictors_")
         X = _check_predict_input(self, X)
         X_model, _ = self._split_sensitive(X, None)
-        return X_model
+        return _for_base(X_model, *self.predictors_)
 
     def predict_proba(self, X) -> np.ndarray:
         """Mixture of the base learners' probabilities, columns ordered as ``classes_``.
