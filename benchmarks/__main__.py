@@ -161,8 +161,10 @@ def main(argv=None) -> int:
         report("Adaptive eta placement: the CLI's default sweep, 8-point grid vs adaptive (regularized network)",
                pd.concat(tables, ignore_index=True), out, "adaptive")
         if "adult" in datasets:
-            report("Tolerance first: Adult at validation DP <= 0.03 vs a grid with 4x the runs",
-                   compare_tolerance(default_split("adult"), dataset="adult", params=params), out, "tolerance")
+            # 0.03 is the target; 0.1 lies between two grid models, so the bisection works.
+            report("Tolerance first: Adult at validation DP <= 0.03 and 0.1 vs a grid with 4x the runs",
+                   pd.concat([compare_tolerance(default_split("adult"), dataset="adult", tolerance=t, params=params)
+                              for t in (0.03, 0.1)], ignore_index=True), out, "tolerance")
 
     print(f"\nTotal wall time: {time.perf_counter() - t_start:.0f} s")
     return 0
