@@ -15,7 +15,6 @@ import sys
 
 import pytest
 
-from conftest import make_biased_frame
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -49,9 +48,11 @@ def in_process(argv, cwd, monkeypatch, capsys):
 
 
 @pytest.fixture(scope="module")
-def work(tmp_path_factory):
+def work(tmp_path_factory, biased_frame):
+    # The shared fixture, not `from conftest import`: which conftest that name finds depends on
+    # which test folders the run collected (tests/estimators has its own).
     folder = tmp_path_factory.mktemp("hostile")
-    make_biased_frame(200).to_csv(folder / "t.csv", index=False)
+    biased_frame.head(200).to_csv(folder / "t.csv", index=False)
     return folder
 
 
