@@ -112,6 +112,8 @@ _threshold = _number(float, lambda v: 0.0 < v < 1.0,
                      "'{text}' is not a threshold; give a number between 0 and 1 "
                      "(a row is selected when its score is at least the threshold)")
 _seconds = _number(float, lambda v: 0.0 < v < math.inf, "'{text}' is not a number of seconds above 0")
+_spacing = _number(float, lambda v: 0.0 < v < 1.0,
+                   "'{text}' is not a spacing; give a difference in unfairness between 0 and 1, e.g. 0.02")
 
 
 def _input_file(text: str) -> str:
@@ -276,7 +278,10 @@ def cmd_sweep(args) -> int:
     try:
         res = run_sweep(split, methods, etas, seeds, fairness=args.fairness, n_jobs=args.jobs, store=store,
                         progress=progress, scheduler=args.scheduler, security=_security(args),
-                        dask_timeout=args.dask_timeout, n_etas=args.n_etas, keep_models=False)
+                        dask_timeout=args.dask_timeout, n_etas=args.n_etas, keep_models=False,
+                        # Etas typed on the command line are trained as given; a default grid is refined.
+                        adaptive=not args.no_adaptive and args.etas is None, spacing=args.spacing,
+                        budget=args.budget, unfairness=args.unfairness)
     except SchedulerError as exc:
         raise CLIError(str(exc)) from exc
     finally:
@@ -294,6 +299,7 @@ def cmd_sweep(args) -> int:
         "spec": spec.to_dict(), "split_seed": args.split_seed, "data_hash": split.data_hash,
         "methods": methods, "etas": sorted(set(res.results["eta"].tolist())), "seeds": seeds,
         "fairness": args.fairness, "unfairness": args.unfairness, "performance": args.performance,
+        "adaptive": not args.no_adaptive and args.etas is None, "spacing": args.spacing, "budget": args.budget,
         "store": str(store.root.resolve()),
     }, indent=1, default=str))
     fig = frontier_figure(res.results, unfairness=args.unfairness, performance=args.performance,
@@ -310,6 +316,9 @@ def cmd_sweep(args) -> int:
                                           "unfairness_val": "val_unfair", "performance_test": f"test_{args.performance}",
                                           "unfairness_test": "test_unfair"}).to_string(index=False))
     print(f"\n{len(res.results)} runs ({int(res.results['cached'].sum())} from the store) in {res.wall_seconds:.1f}s.")
+    if res.results["constant"].any():
+        print(f"{int(res.results['constant'].sum())} constant model(s) (almost every validation row gets the same "
+              "decision) flagged in results.csv and kept off the frontier.")
     wrote = [out / "results.csv", saved["html"]] + ([saved["png"]] if saved["png"] else [])
     print(f"Wrote {', '.join(map(str, wrote))}" + (f"; {saved['png_error']}" if saved["png_error"] else ""))
     args.summary = {
@@ -583,7 +592,7 @@ def main(argv=None) -> int:
 
     from .frontier import PERFORMANCE_AXES, UNFAIRNESS_AXES
     from .methods import DEFAULT_FAIRNESS, DEFAULT_METHODS, FAIRNESS_DEFINITIONS, METHODS
-    from .sweep import DASK_TIMEOUT
+    from .sweep import BUDGET_PER_GRID_POINT, DASK_TIMEOUT, DEFAULT_SPACING
 
     p = sub.add_parser("sweep", help="train methods over an eta grid and write the frontier")
     _add_data_args(p)
@@ -593,6 +602,14 @@ def main(argv=None) -> int:
                                   "a baseline ignores them, a value out of a method's range is refused)")
     p.add_argument("--n-etas", type=_int_at_least(2, "a grid holds 0 and at least one other eta"), default=8,
                    help="size of the default grids")
+    p.add_argument("--spacing", type=_spacing, default=DEFAULT_SPACING,
+                   help="adaptive placement: add etas until neighbouring models differ by at most this much "
+                        f"validation unfairness (default {DEFAULT_SPACING:g})")
+    p.add_argument("--budget", type=_int_at_least(0, "runs"),
+                   help="adaptive placement: most runs added per method and seed "
+                        f"(default {BUDGET_PER_GRID_POINT} x --n-etas)")
+    p.add_argument("--no-adaptive", action="store_true",
+                   help="train the default grids only (with --etas, exactly those etas are trained anyway)")
     p.add_argument("--seeds", type=_seeds, help="comma-separated seeds (default 0)")
     p.add_argument("--fairness", default=DEFAULT_FAIRNESS, choices=list(FAIRNESS_DEFINITIONS),
                    help="the fairness definition the methods target")

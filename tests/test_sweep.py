@@ -313,3 +313,21 @@ def test_sweep_to_tolerance_brackets_and_reports_on_test(tiny_split, tmp_path, m
     assert out.report.overall["accuracy"] == pytest.approx(row["test_accuracy"])
     assert out.report.gap("demographic_parity_difference") == pytest.approx(row["test_demographic_parity_difference"])
     assert "demographic_parity_difference_low" in out.report.gaps
+
+
+def test_cli_sweep_refines_the_default_grid_within_its_budget(tmp_path, monkeypatch):
+    from fairkit.__main__ import main
+
+    monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path / "home"))
+    base = ["sweep", "--dataset", "german", "--no-png", "--store", str(tmp_path / "store")]
+    # German's validation gaps are small: a 0.005 spacing leaves holes to fill, 2 runs may fill them.
+    assert main(base + ["--spacing", "0.005", "--budget", "2", "--out", str(tmp_path / "a")]) == 0
+    adaptive = pd.read_csv(tmp_path / "a" / "results.csv")
+    assert (adaptive["method"] == "regularized").sum() == 8 + 2
+    assert "constant" in adaptive and adaptive["constant"].any()
+    meta = pd.read_json(tmp_path / "a" / "sweep.json", typ="series")
+    assert meta["adaptive"] and meta["spacing"] == 0.005 and meta["budget"] == 2
+    # --no-adaptive trains the grid only (here: nothing, it is in the store).
+    assert main(base + ["--no-adaptive", "--out", str(tmp_path / "b")]) == 0
+    grid = pd.read_csv(tmp_path / "b" / "results.csv")
+    assert len(grid) == 1 + 8 and grid["cached"].all()
