@@ -505,7 +505,8 @@ class TorchFairClassifierBase(FairFitMixin, ClassifierMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like or DataFrame of shape (n_samples, n_features)
+        X : array-like, DataFrame or sparse matrix of shape (n_samples, n_features)
+            A sparse ``X`` is expanded a chunk of rows at a time.
 
         Returns
         -------
