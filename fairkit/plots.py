@@ -68,7 +68,7 @@ def _value_text(rows: pd.DataFrame, split: str, metric: str) -> list[str]:
 
 
 def _custom(rows: pd.DataFrame, split: str = "test", unfairness: str = "demographic_parity_difference",
-            performance: str = "accuracy", note: str = "") -> np.ndarray:
+            performance: str = "accuracy", note="") -> np.ndarray:
     """``[run_id, method, eta, unfairness text, performance text, note]`` per marker.
 
     A click maps back to its run by the run id (a hex cache key, kept as it is); the hover label
@@ -78,7 +78,7 @@ def _custom(rows: pd.DataFrame, split: str = "test", unfairness: str = "demograp
     n = len(rows)
     return np.column_stack([rows["run_id"].astype(str), _texts(rows["method"]), rows["eta"].astype(float),
                             _value_text(rows, split, unfairness), _value_text(rows, split, performance),
-                            [note] * n])
+                            [note] * n if isinstance(note, str) else list(note)])
 
 
 def _several_seeds(results: pd.DataFrame) -> bool:
@@ -134,14 +134,15 @@ def frontier_figure(
     if aggregate_seeds and _several_seeds(results):
         table = seed_summary(results)
         n_seeds = int(table["n_seeds"].max())
-    seeds_note = f"<br>mean of {n_seeds} seeds [range over the seeds]" if n_seeds > 1 else ""
     u_label, p_label = UNFAIRNESS_AXES[unfairness], PERFORMANCE_AXES[performance]
     hover = ("%{customdata[1]}<br>eta=%{customdata[2]:.4g}<br>"
              f"{u_label}: %{{customdata[3]}}<br>{p_label}: %{{customdata[4]}}%{{customdata[5]}}"
              "<br>run %{customdata[0]}<extra></extra>")
 
     def custom(rows, note=""):
-        return _custom(rows, split, unfairness, performance, seeds_note + note)
+        if n_seeds > 1:  # adaptive placement may train an eta for some seeds only
+            note = [f"<br>mean of {k} seed{'s' if k > 1 else ''} [range over the seeds]{note}" for k in rows["n_seeds"]]
+        return _custom(rows, split, unfairness, performance, note)
 
     def bars(rows):
         """Error bars spanning the seeds (only when points are means over seeds)."""

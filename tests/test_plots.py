@@ -197,3 +197,28 @@ def test_markup_in_data_is_shown_not_obeyed():
     fig = frontier_figure(results, unfairness=DP, title=f"{HOSTILE[2]}: trade-off")
     _assert_shown_as_text(fig, [HOSTILE[0], HOSTILE[2]])
     assert plot_text("<b>G1</b> & G2") == "&lt;b&gt;G1&lt;/b&gt; &amp; G2"
+
+
+def test_frontier_figure_draws_seed_means_with_their_range_and_constant_models_apart():
+    rows = []
+    for seed in (0, 1, 2):
+        for eta, dp, acc, rate in [(0.0, 0.20, 0.85, 0.3), (1.0, 0.10, 0.83, 0.25), (5.0, 0.0, 0.76, 1.0)]:
+            rows.append({"run_id": f"r{eta}-{seed}", "method": "regularized", "eta": eta, "seed": seed,
+                         "val_accuracy": acc + 0.01 * seed, f"val_{DP}": dp + 0.01 * seed, "val_selection_rate": rate,
+                         "test_accuracy": acc - 0.01 * seed, f"test_{DP}": dp + 0.02 * seed})
+    res = pd.DataFrame(rows)
+    fig = frontier_figure(res)
+    means = _trace(fig, "all settings (mean of 3 seeds)")
+    np.testing.assert_allclose(means.x, [0.22, 0.12])  # the test DP of each usable setting, averaged
+    np.testing.assert_allclose(means.error_x.array, [0.02, 0.02])  # up to the largest seed's
+    np.testing.assert_allclose(means.error_y.arrayminus, [0.01, 0.01])
+    assert list(means.customdata[:, 0]) == ["r0.0-0", "r1.0-0"]  # a click selects the lowest seed's run
+    assert means.customdata[0, 3] == "0.2200 [0.2000, 0.2400]"  # hover: the value and its range
+    assert "mean of 3 seeds" in means.customdata[0, 5]
+    flat = _trace(fig, "constant models (off the front)")
+    assert list(flat.customdata[:, 0]) == ["r5.0-0"] and flat.marker.symbol == "x"
+    line = _trace(fig, "regularized")
+    assert "r5.0-0" not in set(line.customdata[:, 0])
+    # Drawn run by run when asked, and a single seed is never averaged.
+    assert len(_trace(frontier_figure(res, aggregate_seeds=False), "all runs").x) == 6
+    assert len(_trace(frontier_figure(res[res.seed == 1]), "all runs").x) == 2

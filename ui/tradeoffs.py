@@ -4,6 +4,11 @@ The selected run lives in ``ui.results.SELECTED_RUN``. The method selectbox, the
 click on the frontier chart all change it, and each keeps the other two in step: a click writes
 the clicked run's method and eta into the two widgets' state (in a callback, before they are
 drawn), and a widget change picks the run of that method and eta.
+
+The slider's stops are a method's models ordered along its trade-off (:func:`slider_stops`);
+with several seeds the chart, the stops and the panel show each setting's mean over the seeds
+(:func:`points`) unless one seed is opened. The panel reads each run's intervals from its
+record (the sweep computed them); :func:`run_metrics` computes them for a run stored without.
 """
 
 from __future__ import annotations
@@ -14,10 +19,19 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from fairkit.frontier import ONE_DECISION_SHARE, UNFAIRNESS_AXES, metric_column
+from fairkit.frontier import (
+    ONE_DECISION_SHARE,
+    PERFORMANCE_AXES,
+    UNFAIRNESS_AXES,
+    constant_mask,
+    metric_column,
+    pareto_front,
+    seed_summary,
+    select,
+)
 from fairkit.methods import METHODS, role_of
-from fairkit.metrics import fairness_report, metric_value
-from fairkit.sweep import predict_scores
+from fairkit.metrics import metric_value
+from fairkit.sweep import REPORT_N_BOOT, report_fields
 
 from . import results as ur
 from . import state
@@ -32,7 +46,8 @@ W_ACTOR = "w.tradeoffs.actor"
 W_NOTE = "w.tradeoffs.note"
 CHART_KEY = "tradeoffs.chart"  # not "w.": a chart selection is not a choice to remember
 METRICS_ALT = "Selected model metrics"
-N_BOOT = 200
+METRICS_UPDATING_ALT = "Selected model metrics (updating)"
+N_BOOT = REPORT_N_BOOT
 
 # Rows of the side panel: (label, key in a fairkit report, kind). Unfairness rows read
 # "lower is fairer"; 1 - DI is derived from the disparate impact ratio like the chart axis.
@@ -134,42 +149,97 @@ def select_from_widgets(results: pd.DataFrame, method: str, eta: float) -> dict:
     return ur.run_row(results, run_id)
 
 
+# --------------------------------------------------------------------------- seeds and slider stops
+
+W_SEED = "w.tradeoffs.seed"
+MEAN = "mean"  # the seeds control's value for "the mean over seeds"
+
+
+def seeds_of(results: pd.DataFrame) -> list[int]:
+    """The seeds a sweep trained, ascending."""
+    return sorted({int(s) for s in results["seed"]}) if "seed" in results else [0]
+
+
+def seed_label(value) -> str:
+    return "Mean over the seeds" if value == MEAN else f"Seed {value}"
+
+
+def seed_view(results: pd.DataFrame, seed) -> pd.DataFrame:
+    """The runs of one seed, or every run for the mean over seeds."""
+    return results if seed == MEAN else results[results["seed"] == seed]
+
+
+def points(view: pd.DataFrame) -> pd.DataFrame:
+    """What the chart and the slider show: each run, or with several seeds each setting's mean."""
+    if "seed" in view and view.groupby(["method", "eta"])["seed"].nunique().max() > 1:
+        return seed_summary(view)
+    return view
+
+
+def setting_row(table: pd.DataFrame, row: dict) -> dict:
+    """The row of ``table`` (a :func:`points` table) for the method and eta of run ``row``."""
+    rows = table[(table["method"] == row["method"]) & np.isclose(table["eta"].astype(float), float(row["eta"]))]
+    return rows.iloc[0].to_dict()
+
+
+def slider_stops(table: pd.DataFrame, method: str, unfairness: str, performance: str) -> dict:
+    """The eta slider's stops for ``method``: eta -> label, in slider order.
+
+    The stops run along the method's trade-off, from its least fair model to its fairest by
+    validation unfairness (so one step is one step along the curve, however unevenly the etas
+    lie), each labelled with its validation gap and performance and, beside them, its eta.
+    Constant models come last, labelled as such: their zero gaps are no place on the curve.
+    """
+    rows = table[table["method"] == method]
+    u = metric_column(rows, "val", unfairness).to_numpy(dtype=float)
+    p = metric_column(rows, "val", performance).to_numpy(dtype=float)
+    flat = constant_mask(rows)
+    order = sorted(range(len(rows)), key=lambda i: (bool(flat[i]), -u[i] if np.isfinite(u[i]) else math.inf,
+                                                    float(rows["eta"].iloc[i])))
+    perf = PERFORMANCE_AXES[performance].lower()
+    stops = {}
+    for i in order:
+        eta = float(rows["eta"].iloc[i])
+        stops[eta] = (f"constant model (eta {eta:g})" if flat[i]
+                      else f"gap {u[i]:.3f} · {perf} {p[i]:.3f} (eta {eta:g})")
+    return stops
+
+
+def tolerance_pick(table: pd.DataFrame, unfairness: str, performance: str, tolerance: float) -> dict | None:
+    """The best-performing usable model within ``tolerance`` on validation (None if there is none).
+
+    The engine's pick (:func:`fairkit.frontier.select` on the validation front, as in
+    :func:`fairkit.sweep.sweep_to_tolerance`); constant models are never picked.
+    """
+    front = pareto_front(table, unfairness=unfairness, performance=performance, choose_on="val")
+    row = select(front, max_unfairness=tolerance, on="val")
+    return None if row is None else row.to_dict()
+
+
+def on_pick(row: dict) -> None:
+    """Callback of 'Select it': the tolerance pick becomes the selection."""
+    ss = st.session_state
+    ss[ur.SELECTED_RUN] = row["run_id"]
+    ss[W_METHOD] = row["method"]
+    ss[W_ETA] = float(row["eta"])
+
+
 # --------------------------------------------------------------------------- metrics
 
-def _report_values(y, scores, sensitive) -> dict:
-    rep = fairness_report(y, scores, sensitive, n_boot=N_BOOT)
-    attr = rep.primary_attribute
-    gaps = rep.gaps.loc[attr]
-    o = rep.overall
-    out = {
-        "accuracy": (o["accuracy"], o["accuracy_low"], o["accuracy_high"]),
-        "balanced_accuracy": (o["balanced_accuracy"], o["balanced_accuracy_low"], o["balanced_accuracy_high"]),
-        "roc_auc": (rep.overall["roc_auc"], None, None),
-    }
-    for _, key, kind in PANEL_ROWS:
-        if kind == "gap":
-            out[key] = metric_value(gaps, key)
-    clean = {k: tuple(None if x is None or not math.isfinite(float(x)) else float(x) for x in v)
-             for k, v in out.items()}
-    return {"metrics": clean, "attribute": attr, "notes": list(rep.notes)}
+def has_intervals(row: dict) -> bool:
+    """Whether a run's row carries its intervals (:func:`fairkit.sweep.report_fields`)."""
+    n = row.get("report_n_boot")
+    return n is not None and not (isinstance(n, float) and math.isnan(n))
 
 
-@st.cache_data(show_spinner="Computing bootstrap intervals...", max_entries=64)
+@st.cache_data(show_spinner=False, max_entries=64)
 def run_metrics(data_key: str, run_id: str, _split) -> dict:
-    """Validation and test metrics of a run with 95% bootstrap intervals (cached per run).
+    """A run's 95% intervals and report notes, for a run stored without them (cached per run).
 
-    Returns
-    -------
-    dict
-        ``{"validation": {...}, "test": {...}}``, each ``{"metrics": {key: (value, low, high)},
-        "attribute": finest grouping, "notes": small-group warnings}``.
+    Runs a dashboard sweep trained carry these in their record (the sweep computed them); runs
+    from elsewhere (the CLI, an older store) get them here, once.
     """
-    model = ur.model(run_id)
-    out = {}
-    for name, part in (("validation", _split.validation), ("test", _split.test)):
-        scores = predict_scores(model, _split, part)
-        out[name] = _report_values(part.y, scores, part.sensitive)
-    return out
+    return report_fields(ur.model(run_id), _split, N_BOOT)
 
 
 def _fmt(value, low=None, high=None) -> str:
@@ -188,19 +258,32 @@ def _row_value(row: dict, split: str, key: str) -> float | None:
     return None if v is None or not math.isfinite(float(v)) else float(v)
 
 
-def panel_table(metrics: dict, row: dict, baseline: dict | None) -> pd.DataFrame:
-    """The side panel's table: one row per metric, validation and test with intervals, and the
-    test change against the unconstrained model."""
+def _shown(row: dict, split: str, key: str) -> str:
+    """A metric as the panel shows it: ``value [low, high]`` when the row has the interval."""
+    try:
+        value, low, high = metric_value(row, key, prefix=f"{split}_")
+    except KeyError:  # runs stored before the metric was recorded
+        return "n/a"
+    clean = [None if x is None or not math.isfinite(float(x)) else float(x) for x in (value, low, high)]
+    return _fmt(*clean)
+
+
+def panel_table(row: dict, baseline: dict | None) -> pd.DataFrame:
+    """The side panel's table: one row per metric, validation and test with the intervals the
+    row carries, and the test change against the unconstrained model.
+
+    ``row`` is a run's row (its intervals from :func:`fairkit.sweep.report_fields`, or none
+    yet: the values alone) or a setting's mean over seeds (:func:`fairkit.frontier.seed_summary`,
+    whose brackets are the range over the seeds).
+    """
     rows = []
     for label, key, _ in PANEL_ROWS:
-        val = metrics["validation"]["metrics"][key]
-        test = metrics["test"]["metrics"][key]
         change = "n/a"
         if baseline is not None:
             a, b = _row_value(row, "test", key), _row_value(baseline, "test", key)
             if a is not None and b is not None:
                 change = f"{a - b:+.3f}"
-        rows.append({"Metric": label, "Validation": _fmt(*val), "Test": _fmt(*test),
+        rows.append({"Metric": label, "Validation": _shown(row, "val", key), "Test": _shown(row, "test", key),
                      "Change vs unconstrained (test)": change})
     return pd.DataFrame(rows)
 

@@ -14,9 +14,10 @@ from ui import tradeoffs as ut
 from ui.display import md, show_table
 
 st.title("Trade-offs")
-st.caption("Each point is a trained model. Lines join each method's Pareto-optimal models, chosen "
-           "on validation data; the chart shows test data unless you switch it. Pick a model with "
-           "the method and eta controls or by clicking a point.")
+st.caption("Each point is a trained model (with several seeds, a setting's mean over them). Lines "
+           "join each method's Pareto-optimal models, chosen on validation data; the chart shows test "
+           "data unless you switch it. Pick a model with the method and the slider, which steps along "
+           "the method's trade-off, or by clicking a point.")
 
 shown = ur.current_results()
 if shown is None:
@@ -34,10 +35,11 @@ unfairness = c1.selectbox("Unfairness axis", unfair_keys, key=ut.W_UNFAIRNESS,
 state.prepare_widget(ut.W_PERFORMANCE, perf_keys[0], perf_keys)
 performance = c2.selectbox("Performance axis", perf_keys, key=ut.W_PERFORMANCE,
                            format_func=PERFORMANCE_AXES.get)
-state.prepare_widget(ut.W_TOLERANCE, 0.2)
+# A sweep that bracketed a tolerance offers it first.
+state.prepare_widget(ut.W_TOLERANCE, settings.tolerance if settings.tolerance is not None else 0.2)
 tolerance = c3.number_input(
     "Tolerance (largest acceptable unfairness)", min_value=0.0, max_value=1.0, step=0.01,
-    key=ut.W_TOLERANCE, format="%.2f",
+    key=ut.W_TOLERANCE, format="%.3f",
     help="Drawn as a vertical line. 0.2 on '1 - disparate impact ratio' is the 80% rule.")
 state.prepare_widget(ut.W_PLOT_SPLIT, "test", ["test", "val"])
 plot_split = c4.radio("Chart shows", ["test", "val"], key=ut.W_PLOT_SPLIT, horizontal=True,
@@ -46,63 +48,122 @@ plot_split = c4.radio("Chart shows", ["test", "val"], key=ut.W_PLOT_SPLIT, horiz
 
 @st.fragment
 def chooser(results, split, unfairness: str, performance: str, tolerance: float, plot_split: str):
-    """Method, eta, chart and side panel: a slider move re-renders only this block."""
-    ut.sync_selection(results)
-    methods = list(dict.fromkeys(results["method"]))
-    left, right = st.columns([5, 4], gap="large")
-    with left:
-        m_col, e_col = st.columns([2, 3])
-        method = m_col.selectbox("Method", methods, key=ut.W_METHOD, format_func=ut.method_label)
-        etas = ut.etas_of(results, method)
-        if len(etas) > 1:
-            eta = e_col.select_slider("Fairness strength (eta)", options=etas, key=ut.W_ETA,
-                                      format_func=lambda e: f"{e:g}",
-                                      help=f"eta = {METHODS[method].eta_meaning}.")
-        else:
-            eta = etas[0]
-            e_col.caption(f"{METHODS[method].label} is trained once (eta = {eta:g}).")
-        row = ut.select_from_widgets(results, method, eta)
-        fig = frontier_figure(results, unfairness=unfairness, performance=performance,
-                              split=plot_split, selected_run=row["run_id"], tolerance=tolerance)
-        st.plotly_chart(fig, key=ut.CHART_KEY, on_select=partial(ut.on_chart_select, results),
-                        selection_mode="points", width="stretch")
-    with right:
-        _side_panel(results, split, row, unfairness, performance, tolerance)
-
-
-def _side_panel(results, split, row, unfairness, performance, tolerance):
-    n_seeds = int((results["method"] == row["method"]).sum() / max(len(ut.etas_of(results, row["method"])), 1))
-    st.subheader("Selected model")
-    st.markdown(f"**{md(ut.method_label(row['method']))}** at eta **{row['eta']:g}**"
-                + (f", seed {int(row['seed'])} of {n_seeds}" if n_seeds > 1 else "")
-                + f"  \nRun `{row['run_id']}`")
-    if row.get("needs_sensitive_at_predict"):
-        st.warning("Needs the sensitive attribute at prediction time (group-specific "
-                   "thresholds). Check that this is lawful for the intended use.",
-                   icon=":material/warning:")
+    """Seeds, method, slider, chart and panel: a slider move re-renders only this block."""
+    seeds = ut.seeds_of(results)
+    m_col, e_col, s_col = st.columns([2, 5, 2], vertical_alignment="bottom")
+    seed = seeds[0]
+    if len(seeds) > 1:
+        state.prepare_widget(ut.W_SEED, ut.MEAN, [ut.MEAN, *seeds])
+        seed = s_col.selectbox("Seeds", [ut.MEAN, *seeds], key=ut.W_SEED, format_func=ut.seed_label,
+                               help=f"{len(seeds)} seeds per setting: the mean over them, with the range "
+                                    "they span, or one seed's runs.")
+    view = ut.seed_view(results, seed)
+    table = ut.points(view)  # with several seeds: each setting's mean over them
+    ut.sync_selection(view)
+    methods = list(dict.fromkeys(view["method"]))
+    method = m_col.selectbox("Method", methods, key=ut.W_METHOD, format_func=ut.method_label)
+    stops = ut.slider_stops(table, method, unfairness, performance)
+    if len(stops) > 1:
+        eta = e_col.select_slider(
+            "Model along the trade-off", options=list(stops), key=ut.W_ETA, format_func=stops.get,
+            help=f"{METHODS[method].label}'s models from the least to the most fair by validation "
+                 f"{UNFAIRNESS_AXES[unfairness].lower()}, each with its validation gap and "
+                 f"{PERFORMANCE_AXES[performance].lower()} (eta = {METHODS[method].eta_meaning}). "
+                 "Constant models come last.")
     else:
-        st.success("Does not need the sensitive attribute at prediction time.",
-                   icon=":material/check_circle:")
-    one_decision = ut.one_decision_note(row)
-    if one_decision:
-        st.warning(one_decision, icon=":material/warning:")
-    u_val, u_test = (ut.axis_value(row, s, unfairness) for s in ("val", "test"))
-    verdict = lambda u: "within" if u <= tolerance else "above"  # noqa: E731
-    st.markdown(f"{UNFAIRNESS_AXES[unfairness]}: {u_val:.3f} on validation "
-                f"({verdict(u_val)} the tolerance {tolerance:g}), {u_test:.3f} on test "
-                f"({verdict(u_test)}).")
-    metrics = ut.run_metrics(cur.data_key, row["run_id"], split)
-    baseline = ut.baseline_row(results, row)
-    show_table(ut.panel_table(metrics, row, baseline), alt=ut.METRICS_ALT)
-    attr = metrics["test"]["attribute"]
+        eta = next(iter(stops))
+        e_col.caption(f"{METHODS[method].label} is trained once (eta = {eta:g}).")
+    row = ut.select_from_widgets(view, method, eta)
+    shown = row if table is view else ut.setting_row(table, row)  # the setting's mean over seeds
+    _tolerance_pick(table, unfairness, performance, tolerance)
+    fig = frontier_figure(view, unfairness=unfairness, performance=performance, split=plot_split,
+                          selected_run=row["run_id"], tolerance=tolerance)
+    st.plotly_chart(fig, key=ut.CHART_KEY, on_select=partial(ut.on_chart_select, view),
+                    selection_mode="points", width="stretch")
+    _side_panel(table, split, row, shown, unfairness, performance, tolerance, seed, seeds)
+
+
+def _tolerance_pick(table, unfairness, performance, tolerance):
+    pick = ut.tolerance_pick(table, unfairness, performance, tolerance)
+    if pick is None:
+        st.caption(f"No usable model is within the tolerance {tolerance:g} on validation.")
+        return
+    text = (f"Most {PERFORMANCE_AXES[performance].lower()} within the tolerance {tolerance:g} on validation: "
+            f"**{md(ut.method_label(pick['method']))}** at eta {pick['eta']:g} (validation gap "
+            f"{pick['unfairness_val']:.3f}; test {PERFORMANCE_AXES[performance].lower()} "
+            f"{pick['performance_test']:.3f}).")
+    left, right = st.columns([5, 1], vertical_alignment="center")
+    left.markdown(text)
+    right.button("Select it", key="tradeoffs.pick", on_click=ut.on_pick, args=(pick,),
+                 disabled=pick["run_id"] == st.session_state.get(ur.SELECTED_RUN))
+
+
+def _side_panel(table, split, row, shown, unfairness, performance, tolerance, seed, seeds):
+    st.subheader("Selected model")
+    head = f"**{md(ut.method_label(row['method']))}** at eta **{row['eta']:g}**"
+    if len(seeds) > 1 and seed == ut.MEAN:
+        n = int(shown.get("n_seeds", 1))
+        head += (f": mean of {n} of {len(seeds)} seeds (brackets: the range over the seeds). "
+                 f"Recording, Groups and Export use seed {int(row['seed'])}'s run; open one seed with "
+                 "the Seeds control for its intervals.")
+    elif len(seeds) > 1:
+        head += f", seed {int(row['seed'])} (one of {len(seeds)} seeds)"
+    st.markdown(head + f"  \nRun `{row['run_id']}`")
+    left, right = st.columns([3, 2], gap="large")
+    with right:
+        if row.get("needs_sensitive_at_predict"):
+            st.warning("Needs the sensitive attribute at prediction time (group-specific "
+                       "thresholds). Check that this is lawful for the intended use.",
+                       icon=":material/warning:")
+        else:
+            st.success("Does not need the sensitive attribute at prediction time.",
+                       icon=":material/check_circle:")
+        flat = int(shown.get("constant_seeds", 0) or 0)
+        one_decision = ut.one_decision_note(row)
+        if one_decision:
+            st.warning(one_decision, icon=":material/warning:")
+        elif flat:
+            st.warning(f"With {flat} of the seeds this setting gives (almost) everyone the same decision: "
+                       "it is kept off the frontier.", icon=":material/warning:")
+        u_val, u_test = (ut.axis_value(shown, s, unfairness) for s in ("val", "test"))
+        verdict = lambda u: "within" if u <= tolerance else "above"  # noqa: E731
+        st.markdown(f"{UNFAIRNESS_AXES[unfairness]}: {u_val:.3f} on validation "
+                    f"({verdict(u_val)} the tolerance {tolerance:g}), {u_test:.3f} on test "
+                    f"({verdict(u_test)}).")
+    with left:
+        _metrics(table, split, row, shown, seed, seeds)
+    _record(row, unfairness, performance, tolerance)
+
+
+def _metrics(table, split, row, shown, seed, seeds):
+    """The metrics table, never with another model's numbers: a run stored without its
+    intervals shows its own values at once, marked as updating, until they are computed."""
+    baseline = ut.baseline_row(table, shown)
+    slot = st.empty()
+    if len(seeds) > 1 and seed == ut.MEAN:
+        with slot.container():
+            show_table(ut.panel_table(shown, baseline), alt=ut.METRICS_ALT)
+        note = "Brackets: the range over the seeds."
+    else:
+        if not ut.has_intervals(row):
+            with slot.container():
+                show_table(ut.panel_table(row, baseline), alt=ut.METRICS_UPDATING_ALT)
+                st.caption(":material/hourglass_top: Updating: computing this model's 95% intervals...")
+            with st.spinner("Computing bootstrap intervals..."):
+                row = {**row, **ut.run_metrics(cur.data_key, row["run_id"], split)}
+        with slot.container():
+            show_table(ut.panel_table(row, baseline), alt=ut.METRICS_ALT)
+        note = (f"Gaps across the groups of {md(row.get('report_attribute', ''))}. Brackets: 95% bootstrap "
+                f"intervals ({int(row['report_n_boot'])} resamples; Wilson for accuracy).")
     is_baseline = baseline is not None and role_of(baseline["method"]) == "baseline"
     base_text = (f"the {METHODS[baseline['method']].label.lower()}" if is_baseline
                  else "this method at eta 0" if baseline else "no baseline run in this sweep")
-    st.caption(f"Gaps across the groups of {md(attr)}. Brackets: 95% bootstrap intervals "
-               f"({ut.N_BOOT} resamples). Change: test value minus that of {base_text}.")
-    for note in metrics["test"]["notes"]:
-        st.caption(f":material/info: Test data: {md(note)}")
+    st.caption(f"{note} Change: test value minus that of {base_text}.")
+    for line in str(row.get("test_report_notes") or "").splitlines():
+        st.caption(f":material/info: Test data: {md(line)}")
 
+
+def _record(row, unfairness, performance, tolerance):
     st.markdown("**Record this selection** in the audit log (for the committee's review)")
     state.prepare_widget(ut.W_ACTOR, "")
     actor = st.text_input("Your name", key=ut.W_ACTOR, placeholder="Who is choosing")
@@ -111,6 +172,7 @@ def _side_panel(results, split, row, unfairness, performance, tolerance):
         if not actor.strip():
             st.error("Enter your name to record the selection.", icon=":material/error:")
         else:
+            u_val, u_test = (ut.axis_value(row, s, unfairness) for s in ("val", "test"))
             entry = record_selection(
                 AuditLog(), actor=actor, run=row, dataset=cur.name, data_hash=cur.data_hash,
                 unfairness_axis=unfairness, performance_axis=performance, tolerance=tolerance,

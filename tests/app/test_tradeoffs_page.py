@@ -3,15 +3,20 @@ recording a selection."""
 
 from __future__ import annotations
 
+import json
+import re
+
 import pandas as pd
 import pytest
 from streamlit.elements.plotly_chart import PlotlySelectionState, PlotlyState
 
 from fairkit.audit import AuditLog
+from fairkit.frontier import constant_mask
 from ui import results as ur
+from ui import state
 from ui import tradeoffs as ut
 
-from .conftest import texts
+from .conftest import new_session, texts, wait_for_sweep
 
 
 @pytest.fixture
@@ -32,7 +37,8 @@ def test_slider_moves_change_the_side_panel(tradeoffs):
     # Default: the first method that sweeps eta, at its smallest eta.
     assert at.selectbox(key=ut.W_METHOD).value == "regularized"
     slider = at.select_slider(key=ut.W_ETA)
-    assert slider.value == 0.0 and slider.options == ["0", "0.05", "1", "20"]
+    assert slider.value == 0.0
+    _assert_stops_follow_the_curve(slider.options, _swept(at), "regularized", 4)
     first_run = at.session_state[ur.SELECTED_RUN]
     before = panel(at)
     assert list(before.columns) == ["Validation", "Test", "Change vs unconstrained (test)"]
@@ -56,10 +62,39 @@ def test_slider_moves_change_the_side_panel(tradeoffs):
 
     # The threshold reference: the slider snaps to its own etas and the panel flags the attribute.
     at.selectbox(key=ut.W_METHOD).set_value("threshold").run()
-    assert at.select_slider(key=ut.W_ETA).options == ["0", "0.1", "0.55", "1"]
+    _assert_stops_follow_the_curve(at.select_slider(key=ut.W_ETA).options, _swept(at), "threshold", 4)
     assert any("Needs the sensitive attribute" in w for w in texts(at.warning))
     assert at.session_state[ur.SELECTED_RUN] not in (first_run,)
     assert not at.exception
+
+
+STOP = re.compile(r"gap (\d\.\d{3}) · accuracy (\d\.\d{3}) \(eta ([\d.e+-]+)\)")
+
+
+def _assert_stops_follow_the_curve(labels, runs, method, n):
+    """Each stop says its validation gap and accuracy (eta beside them), ordered from the least
+    fair model to the fairest; constant models come last, labelled, with no gap."""
+    runs = runs[runs["method"] == method]
+    assert len(labels) == n == len(runs)
+    usable = [STOP.fullmatch(label) for label in labels if not label.startswith("constant model")]
+    flat = [label for label in labels if label.startswith("constant model")]
+    assert all(usable) and labels[:len(usable)] == [m.group(0) for m in usable]  # constant ones last
+    gaps = [float(m.group(1)) for m in usable]
+    assert gaps == sorted(gaps, reverse=True)
+    by_eta = runs.set_index("eta")
+    for m in usable:
+        run = by_eta.loc[float(m.group(3))]
+        assert m.group(1) == f"{run['val_demographic_parity_difference']:.3f}"
+        assert m.group(2) == f"{run['val_accuracy']:.3f}"
+    assert [f"constant model (eta {e:g})" for e in by_eta.index[constant_mask(by_eta)]] == flat
+
+
+def _swept(at) -> pd.DataFrame:
+    """The runs of this session's sweep (from the store, nothing of the page's code)."""
+    etas = dict(at.session_state[ur.SWEEP_SETTINGS].etas)
+    runs = _results()
+    keep = [eta in etas.get(m, ()) for m, eta in zip(runs["method"], runs["eta"])]
+    return runs[keep]
 
 
 def test_axes_and_tolerance(tradeoffs):
@@ -126,3 +161,105 @@ def test_one_decision_note():
     assert ut.one_decision_note({"val_selection_rate": 0.02}) is None
     # Runs stored before the selection rate was recorded.
     assert ut.one_decision_note({}) is None and ut.one_decision_note({"val_selection_rate": float("nan")}) is None
+
+
+def test_a_slider_step_reads_the_stored_intervals_and_a_run_without_them_gets_its_own(tradeoffs, monkeypatch):
+    """Runs of a dashboard sweep carry their intervals (the sweep computed them as it stored
+    them): a step shows them without loading the model. A run stored without them (by the
+    CLI, say) gets the same numbers computed, never another model's."""
+    at = tradeoffs
+    at.select_slider(key=ut.W_ETA).set_value(1.0).run()
+    stored = panel(at)
+    run_id = at.session_state[ur.SELECTED_RUN]
+    assert ur.result_store().get(run_id)["report_n_boot"] == ut.N_BOOT
+    assert stored.loc["Demographic parity difference", "Test"].count("[") == 1
+
+    def no_model(run_id):
+        raise AssertionError("a slider step loaded a model")
+
+    load = ur.model
+    monkeypatch.setattr(ur, "model", no_model)
+    at.select_slider(key=ut.W_ETA).set_value(0.0).run()
+    assert not at.exception, at.exception
+    assert panel(at).loc["Accuracy", "Test"].count("[") == 1
+    monkeypatch.setattr(ur, "model", load)
+
+    # As if stored without intervals: computed for this run, the same as the sweep's.
+    monkeypatch.setattr(ut, "has_intervals", lambda row: False)
+    at.select_slider(key=ut.W_ETA).set_value(1.0).run()
+    assert not at.exception, at.exception
+    pd.testing.assert_frame_equal(panel(at), stored)
+    assert not [t for t in at.table if t.proto.alt == ut.METRICS_UPDATING_ALT]  # replaced once done
+
+
+def test_constant_models_are_labelled_and_kept_off_the_front(tradeoffs):
+    at = tradeoffs
+    fig = json.loads(at.get("plotly_chart")[0].proto.spec)
+    by_name = {t.get("name"): t for t in fig["data"]}
+    flat = by_name["constant models (off the front)"]
+    runs = _swept(at)
+    constant = runs[constant_mask(runs)]
+    assert len(constant) and sorted(c[0] for c in flat["customdata"]) == sorted(constant["run_id"])
+    assert all("constant model" in c[5] for c in flat["customdata"])
+    front_ids = {c[0] for t in fig["data"] if t.get("mode") == "lines+markers" for c in t["customdata"]}
+    assert not front_ids & set(constant["run_id"])
+    # The hover label has the method, eta, both coordinates and their intervals.
+    line = by_name["regularized"]
+    assert "eta=" in line["hovertemplate"] and "Accuracy: %{customdata[4]}" in line["hovertemplate"]
+    assert all(c[3].count("[") == 1 and c[4].count("[") == 1 for c in line["customdata"])
+
+
+def test_tolerance_pick_is_the_most_accurate_model_within_it(tradeoffs):
+    at = tradeoffs
+    at.number_input(key=ut.W_TOLERANCE).set_value(0.05).run()
+    runs = _swept(at)
+    usable = runs[~constant_mask(runs) & (runs["val_demographic_parity_difference"] <= 0.05)]
+    at.button(key="tradeoffs.pick").click().run()
+    picked = ur.run_row(runs, at.session_state[ur.SELECTED_RUN])
+    # The most accurate usable model within the tolerance (the unconstrained network and the
+    # regularized one at eta 0 are the same model: either may be it).
+    assert picked["run_id"] in set(usable["run_id"])
+    assert picked["val_accuracy"] == usable["val_accuracy"].max()
+    assert any(f"at eta {picked['eta']:g}" in m and "within the tolerance 0.05" in m for m in texts(at.markdown))
+    assert at.session_state[ut.W_ETA] == picked["eta"]
+    assert at.selectbox(key=ut.W_METHOD).value == picked["method"]
+
+
+def test_several_seeds_show_the_mean_with_a_band_and_one_seed_can_be_opened(fast_env):
+    at = new_session()
+    at.selectbox(key=state.W_BUNDLED).set_value("german").run()
+    at.switch_page("views/train.py").run()
+    at.multiselect(key="w.train.methods").set_value(["regularized"]).run()
+    at.slider(key="w.train.n_etas").set_value(3).run()
+    at.toggle(key="w.train.adaptive").set_value(False).run()
+    at.number_input(key="w.train.seeds").set_value(2).run()
+    at.button(key="train.start").click().run()
+    wait_for_sweep(at)
+    at.switch_page("views/tradeoffs.py").run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key=ut.W_SEED).value == ut.MEAN
+    runs = _swept(at)
+    assert set(runs["seed"]) == {0, 1}
+    means = runs.groupby("eta")[["val_demographic_parity_difference", "val_accuracy"]].mean()
+    for label in at.select_slider(key=ut.W_ETA).options:
+        m = STOP.fullmatch(label)
+        if m:  # each stop is the setting's mean over the seeds
+            assert m.group(1) == f"{means.loc[float(m.group(3)), 'val_demographic_parity_difference']:.3f}"
+    assert any("mean of 2 of 2 seeds" in m for m in texts(at.markdown))
+    fig = json.loads(at.get("plotly_chart")[0].proto.spec)
+    points = next(t for t in fig["data"] if t["name"].startswith("all settings (mean of 2 seeds)"))
+    assert "error_x" in points and "error_y" in points and len(points["customdata"]) <= 3
+    # The panel's brackets are the range over the seeds.
+    eta = float(at.select_slider(key=ut.W_ETA).value)
+    acc = runs[runs["eta"] == eta]["test_accuracy"]
+    assert panel(at).loc["Accuracy", "Test"].replace("\\", "") == f"{acc.mean():.3f} [{acc.min():.3f}, {acc.max():.3f}]"
+
+    at.selectbox(key=ut.W_SEED).set_value(1).run()
+    assert not at.exception, at.exception
+    assert any("seed 1 (one of 2 seeds)" in m for m in texts(at.markdown))
+    row = ur.run_row(runs, at.session_state[ur.SELECTED_RUN])
+    assert row["seed"] == 1 and row["eta"] == eta
+    fig = json.loads(at.get("plotly_chart")[0].proto.spec)
+    drawn = [c[0] for t in fig["data"] if t["name"] in ("all runs", "constant models (off the front)")
+             for c in t["customdata"]]
+    assert sorted(drawn) == sorted(runs[runs["seed"] == 1]["run_id"])
