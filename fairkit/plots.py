@@ -163,13 +163,6 @@ def frontier_figure(
         customdata=custom(usable), hovertemplate=hover,
         marker=dict(color="rgba(120,120,120,0.35)", size=7), legendrank=1000, **bars(usable),
     ))
-    if not flat.empty:
-        fig.add_trace(go.Scatter(
-            x=metric_column(flat, split, unfairness), y=metric_column(flat, split, performance), mode="markers",
-            name="constant models (off the front)",
-            customdata=custom(flat, "<br>constant model: (almost) one decision for everyone; off the front"),
-            hovertemplate=hover, marker=dict(symbol="x", size=9, color="#999999"), legendrank=1001,
-        ))
     front = pareto_front(table, unfairness=unfairness, performance=performance, choose_on=choose_on, by="method")
     methods = list(dict.fromkeys(table["method"]))
     for i, method in enumerate(methods):
@@ -190,6 +183,13 @@ def frontier_figure(
             mode="markers", name=plot_text(" / ".join(dict.fromkeys(base["method"].astype(str)))),
             hovertemplate=hover, customdata=custom(base), **bars(base),
             marker=dict(symbol="star", size=16, color="black"),
+        ))
+    if not flat.empty:  # after the fronts: the traces before keep their places
+        fig.add_trace(go.Scatter(
+            x=metric_column(flat, split, unfairness), y=metric_column(flat, split, performance), mode="markers",
+            name="constant models (off the front)",
+            customdata=custom(flat, "<br>constant model: (almost) one decision for everyone; off the front"),
+            hovertemplate=hover, marker=dict(symbol="x", size=9, color="#999999"), legendrank=1001,
         ))
     if selected_run is not None and (results["run_id"] == selected_run).any():
         sel = results[results["run_id"] == selected_run]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import zipfile
 
 import pandas as pd
@@ -215,9 +216,11 @@ def test_the_chosen_model_is_on_the_chart_when_it_is_not_on_the_frontier(trained
     on_front = {float(e) for e in front.loc[front["method"] == "regularized", "eta"]}
     at.switch_page("views/tradeoffs.py").run()
     at.selectbox(key=ut.W_METHOD).set_value("regularized").run()
-    off = [e for e in at.select_slider(key=ut.W_ETA).options if float(e) not in on_front]
+    # Each slider stop's label ends with its eta.
+    etas = [float(re.search(r"\(eta ([^)]+)\)$", o).group(1)) for o in at.select_slider(key=ut.W_ETA).options]
+    off = [e for e in etas if e not in on_front]
     assert off, "the tiny sweep has a dominated regularized run"
-    at.select_slider(key=ut.W_ETA).set_value(float(off[0])).run()
+    at.select_slider(key=ut.W_ETA).set_value(off[0]).run()
     export_one(at, set_eta=False)
     review = new_session()
     review.switch_page("views/review.py").run()  # the newest export first

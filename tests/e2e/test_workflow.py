@@ -75,6 +75,8 @@ def test_workflow(app_page: Page, screenshot, tmp_path):
     slider.focus()
     page.keyboard.press("ArrowLeft")
     page.keyboard.press("ArrowLeft")
+    # The grid only (adaptive placement, on by default, would add etas where it is coarse).
+    page.get_by_text("Adaptive eta placement").click()
     expect(page.get_by_text(re.compile(r"^9 runs \(\d already stored"))).to_be_visible()
     wait_for_app(page)
     page.get_by_role("button", name="Run sweep").click()
@@ -82,17 +84,18 @@ def test_workflow(app_page: Page, screenshot, tmp_path):
     wait_for_app(page)
     screenshot(page, "2-train-done")
 
-    # Trade-offs: the slider snaps to the trained etas and moves the side panel.
+    # Trade-offs: the slider steps along the trade-off (from the least fair model) and moves the side panel.
     go_to(page, "Trade-offs")
     expect(table(page, PANEL)).to_be_visible()
     main = page.get_by_test_id("stMain")
     expect(main).to_contain_text("Fairness-regularized network at eta 0")
     before = panel_cell(page, "Demographic parity difference", 2)
     assert re.fullmatch(r"\d\.\d{3} \[\d\.\d{3}, \d\.\d{3}\]", before), before
-    eta = page.get_by_role("slider", name="Fairness strength (eta)")
+    eta = page.get_by_role("slider", name="Model along the trade-off")
+    expect(eta).to_have_attribute("aria-valuetext", re.compile(r"^gap \d\.\d{3} · accuracy \d\.\d{3} \(eta 0\)$"))
     eta.focus()
-    page.keyboard.press("End")  # the largest trained eta
-    expect(main).to_contain_text("Fairness-regularized network at eta 20")
+    page.keyboard.press("End")  # the fairest model (or a constant one, labelled: they come last)
+    expect(main).to_contain_text(re.compile(r"Fairness-regularized network at eta (0\.05|1|20)\b"))
     wait_for_app(page)
     after = panel_cell(page, "Demographic parity difference", 2)
     assert after != before
@@ -110,9 +113,9 @@ def test_workflow(app_page: Page, screenshot, tmp_path):
     expect(main).to_contain_text("Needs the sensitive attribute at prediction time")
     wait_for_app(page)
     # Then the controls again: the largest eta of the reference.
-    page.get_by_role("slider", name="Fairness strength (eta)").focus()
+    page.get_by_role("slider", name="Model along the trade-off").focus()
     page.keyboard.press("End")
-    expect(main).to_contain_text("(needs the attribute) at eta 1")
+    expect(main).to_contain_text(re.compile(r"\(needs the attribute\) at eta (0|0\.1|0\.55|1)\b"))
     wait_for_app(page)
     page.get_by_label("Your name").fill("Ana Analyst")
     page.get_by_role("button", name="Record this selection").click()
