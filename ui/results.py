@@ -7,6 +7,7 @@ import os
 import pandas as pd
 import streamlit as st
 
+from fairkit.frontier import constant_mask
 from fairkit.methods import get_method
 from fairkit.split import split_dataset
 
@@ -66,23 +67,25 @@ def sweep_results(split, settings: SweepSettings) -> pd.DataFrame | None:
     """The results table of a finished sweep, read from the store (None if any run is missing)."""
     from fairkit.sweep import plan_runs
 
-    if settings.adaptive or settings.tolerance is not None:
-        try:
-            return _placed_results(settings.key(split), split, settings)
-        except _Incomplete:
-            return None
     runs = plan_runs(list(settings.methods), settings.etas_dict(), list(settings.seeds),
                      fairness=settings.fairness, params={k: dict(v) for k, v in settings.params})
     keys = list(dict.fromkeys(r.key(split) for r in runs))
     store = result_store()
     if not all(store.has(k) for k in keys):
-        return None
+        return None  # not even the grid is trained yet
+    if settings.adaptive or settings.tolerance is not None:
+        try:
+            return _placed_results(settings.key(split), split, settings)
+        except _Incomplete:
+            return None
     return _records(tuple(keys))
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def _records(keys: tuple) -> pd.DataFrame:
-    return result_store().records(list(keys))
+    table = result_store().records(list(keys))
+    # A sweep adds this flag to its table, not to the stored records (a refined sweep's replay has it).
+    return table.assign(constant=constant_mask(table)) if len(table) else table
 
 
 class _Incomplete(Exception):
