@@ -340,7 +340,7 @@ def reliability_figure(curve: pd.DataFrame, overall: pd.DataFrame, *, groups=Non
         if ok.any():
             x = sub["mean_predicted"].to_numpy()[ok]
             fig.add_trace(go.Scatter(x=np.concatenate([x, x[::-1]]), y=np.concatenate([high[ok], low[ok][::-1]]),
-                                     fill="toself", fillcolor="rgba(31,119,180,0.18)", line=dict(width=0),
+                                     mode="lines", fill="toself", fillcolor="rgba(31,119,180,0.18)", line=dict(width=0),
                                      name="95% interval (Wilson)", showlegend=first, legendgroup="band",
                                      hoverinfo="skip"), row=r, col=c)
         ci = [f"[{lo:.3f}, {hi:.3f}]" if good else "(too few rows for an interval)"

@@ -904,15 +904,17 @@ class ReportingStore(ResultStore):
 
     Parameters
     ----------
-    root : path
-        The store's folder (the same runs as a plain :class:`~fairkit.store.ResultStore` there).
+    store : ResultStore
+        The store whose runs these are (same folder; the model hashes it has checked already
+        are not checked again).
     split : DatasetSplit
         The split the sweep trains on.
     n_boot : int
     """
 
-    def __init__(self, root, split, n_boot: int = REPORT_N_BOOT):
-        super().__init__(root)
+    def __init__(self, store: ResultStore, split, n_boot: int = REPORT_N_BOOT):
+        super().__init__(store.root)
+        self._model_ok = store._model_ok  # one record of verified model files per folder
         self.split = split
         self.n_boot = n_boot
 

@@ -107,7 +107,7 @@ class SweepJob:
             # Trade-offs slider reads them instead of bootstrapping on every move.
             self.result = run_sweep(
                 self.split, list(s.methods), s.etas_dict(), list(s.seeds), **s.sweep_options(),
-                store=ReportingStore(self.store.root, self.split), progress=self._progress,
+                store=ReportingStore(self.store, self.split), progress=self._progress,
                 should_stop=self._cancel.is_set, keep_models=False,
             )
             results = self.result.results

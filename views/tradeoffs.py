@@ -88,7 +88,7 @@ def _tolerance_pick(table, unfairness, performance, tolerance):
     if pick is None:
         st.caption(f"No usable model is within the tolerance {tolerance:g} on validation.")
         return
-    text = (f"Most {PERFORMANCE_AXES[performance].lower()} within the tolerance {tolerance:g} on validation: "
+    text = (f"Best {PERFORMANCE_AXES[performance].lower()} within the tolerance {tolerance:g} on validation: "
             f"**{md(ut.method_label(pick['method']))}** at eta {pick['eta']:g} (validation gap "
             f"{pick['unfairness_val']:.3f}; test {PERFORMANCE_AXES[performance].lower()} "
             f"{pick['performance_test']:.3f}).")

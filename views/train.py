@@ -217,9 +217,10 @@ if shown is not None:
             "needs_sensitive_at_predict", "fit_seconds", "warnings"]
     n_constant = int(results["constant"].sum()) if "constant" in results else 0
     if n_constant:
-        st.warning(f"{n_constant} of {len(results)} models give (almost) every validation row the same "
-                   "decision (column *constant*): their gaps are small because they tell nobody apart. "
-                   "They are kept off the frontier.", icon=":material/warning:")
+        they = "model gives" if n_constant == 1 else "models give"
+        st.warning(f"{n_constant} of {len(results)} {they} (almost) every validation row the same "
+                   "decision (column *constant*): such a model's gaps are small because it tells nobody "
+                   "apart. It is kept off the frontier.", icon=":material/warning:")
     st.dataframe(results[[c for c in cols if c in results]].sort_values(["method", "eta"]),
                  hide_index=True, width="stretch")
     st.page_link("views/tradeoffs.py", label="Compare the trade-offs",

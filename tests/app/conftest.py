@@ -14,6 +14,8 @@ import pytest
 from streamlit import config
 from streamlit.testing.v1 import AppTest
 
+from ui import jobs
+from ui import results as ur
 from ui import state
 
 TIMEOUT = 60  # seconds per run; the first run imports pandas, sklearn and the engine
@@ -36,6 +38,14 @@ def wait_for_sweep(at: AppTest, timeout: float = SWEEP_TIMEOUT) -> AppTest:
             pytest.fail(f"The sweep did not finish within {timeout:.0f} s")
         time.sleep(0.5)
         at.run()
+    # Stored runs are shown at once; the background job (which logs the sweep) may still be
+    # finishing: wait for it too.
+    key = at.session_state[ur.SWEEP_KEY] if ur.SWEEP_KEY in at.session_state else None
+    job = jobs.registry().get(key) if key else None
+    while job is not None and job.status == "running":
+        if time.monotonic() > deadline:
+            pytest.fail(f"The sweep job did not finish within {timeout:.0f} s")
+        time.sleep(0.05)
     return at
 
 
