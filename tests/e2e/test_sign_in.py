@@ -89,12 +89,15 @@ def test_a_sign_off_carries_the_identity_the_provider_vouched_for(browser, provi
             page.goto(f"{url}/review")
             wait_for_app(page)
             expect(page.get_by_text(f"Signed in as {USER['name']}").first).to_be_visible()
-            expect(page.get_by_text(f"verified by {provider}").first).to_be_visible()
+            # Markdown text breaks a bare URL with an invisible word joiner (so data never becomes a
+            # link): "http:\u2060//...".
+            issuer = re.compile("verified by " + re.escape(provider).replace(":", ":\u2060?", 1))
+            expect(page.get_by_text(issuer).first).to_be_visible()
             # No name to type: the identity is the provider's.
             expect(page.get_by_label("Your name (required)")).to_have_count(0)
             page.get_by_text("Sign off", exact=True).click()
             page.get_by_role("button", name=re.compile("Add to the record")).click()
-            expect(page.get_by_role("cell", name=f"verified by {provider}")).to_be_visible()
+            expect(page.get_by_role("cell").filter(has_text=issuer).first).to_be_visible()
         finally:
             context.close()
 
