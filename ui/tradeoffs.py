@@ -258,7 +258,7 @@ def _row_value(row: dict, split: str, key: str) -> float | None:
     return None if v is None or not math.isfinite(float(v)) else float(v)
 
 
-def _shown(row: dict, split: str, key: str) -> str:
+def shown_value(row: dict, split: str, key: str) -> str:
     """A metric as the panel shows it: ``value [low, high]`` when the row has the interval."""
     try:
         value, low, high = metric_value(row, key, prefix=f"{split}_")
@@ -283,7 +283,7 @@ def panel_table(row: dict, baseline: dict | None) -> pd.DataFrame:
             a, b = _row_value(row, "test", key), _row_value(baseline, "test", key)
             if a is not None and b is not None:
                 change = f"{a - b:+.3f}"
-        rows.append({"Metric": label, "Validation": _shown(row, "val", key), "Test": _shown(row, "test", key),
+        rows.append({"Metric": label, "Validation": shown_value(row, "val", key), "Test": shown_value(row, "test", key),
                      "Change vs unconstrained (test)": change})
     return pd.DataFrame(rows)
 

@@ -90,8 +90,9 @@ def _tolerance_pick(table, unfairness, performance, tolerance):
         return
     text = (f"Best {PERFORMANCE_AXES[performance].lower()} within the tolerance {tolerance:g} on validation: "
             f"**{md(ut.method_label(pick['method']))}** at eta {pick['eta']:g} (validation gap "
-            f"{pick['unfairness_val']:.3f}; test {PERFORMANCE_AXES[performance].lower()} "
-            f"{pick['performance_test']:.3f}).")
+            f"{pick['unfairness_val']:.3f}; on test {PERFORMANCE_AXES[performance].lower()} "
+            f"{md(ut.shown_value(pick, 'test', performance))}, {UNFAIRNESS_AXES[unfairness].lower()} "
+            f"{md(ut.shown_value(pick, 'test', unfairness))}).")
     left, right = st.columns([5, 1], vertical_alignment="center")
     left.markdown(text)
     right.button("Select it", key="tradeoffs.pick", on_click=ut.on_pick, args=(pick,),
