@@ -524,6 +524,8 @@ def _run_on_dask(client, address: str, tasks: list, split, finish, should_stop, 
     cluster whose workers have all gone would hang the sweep. With no worker for ``timeout``
     seconds this raises :class:`SchedulerError`; finished runs were stored as they arrived.
     """
+    from concurrent.futures import CancelledError  # distributed's FutureCancelledError derives from it
+
     from distributed import KilledWorker
 
     data = None
@@ -550,6 +552,11 @@ def _run_on_dask(client, address: str, tasks: list, split, finish, should_stop, 
                     continue
                 try:
                     results = future.result()
+                except CancelledError:
+                    # Cancelled between the status check and result() (its split went with the
+                    # last worker that held it): train it again when workers return.
+                    lost.append(task)
+                    continue
                 except KilledWorker as exc:
                     raise SchedulerError(
                         f"A run died with its Dask worker at {address} several times (out of memory?): {exc}. "
