@@ -648,7 +648,7 @@ def main(argv=None) -> int:
     p.add_argument("--audit", help="audit log file (default $FAIRKIT_HOME/audit.sqlite)")
     p.add_argument("--sign-key", help="Ed25519 private key (PEM) that signs the bundle's manifest "
                                       "(default $FAIRKIT_SIGNING_KEY; see 'keygen')")
-    p.add_argument("--out", required=True, help="bundle zip to write")
+    p.add_argument("--out", type=_output_file, required=True, help="bundle zip to write")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("keygen", help="create an Ed25519 key pair for signing bundles")

@@ -103,6 +103,8 @@ def test_scheduler_without_workers(work):
     (["--threshold", "5"], ["argument --threshold", "'5'", "between 0 and 1"]),
     (["--threshold", "nan"], ["argument --threshold", "'nan'"]),
     (["--n-boot", "0"], ["argument --n-boot", "'0'", "at least 50"]),
+    (["--out", "/proc/b.zip"], ["argument --out", "cannot write in /proc"]),
+    (["--out", "/nonexistent-fairkit/b.zip"], ["argument --out", "does not exist"]),
 ])
 def test_export_arguments(work, extra, names, monkeypatch, capsys):
     proc = in_process(["export", "--store", "o", "--run", "r", "--rationale", "r", "--decider", "d",
