@@ -5,13 +5,17 @@ Run with ``streamlit run app.py``. Each screen is a script in ``views/``; shared
 """
 
 import logging
+from pathlib import Path
 
 import streamlit as st
 
 from ui import auth, state
 from ui.display import md
 
-st.set_page_config(page_title="fairkit", page_icon=":material/balance:", layout="wide")
+# A local image, not ":material/balance:": Streamlit turns a Material icon favicon into a request to
+# Google's font servers on every page load (a privacy leak, and an error offline).
+FAVICON = Path(__file__).parent / "ui" / "favicon.png"
+st.set_page_config(page_title="fairkit", page_icon=str(FAVICON), layout="wide")
 
 # One line per screen, in the order of the workflow.
 PAGES = [
