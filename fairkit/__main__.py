@@ -440,7 +440,8 @@ def cmd_audit(args) -> int:
     anchors = []
     for bundle in args.bundle or []:
         try:
-            head = recorded_head(read_bundle_record(bundle)["record"])
+            # The key --trust named (or the configured one), not read_bundle_record's own default.
+            head = recorded_head(read_bundle_record(bundle, trusted_key=trusted or False)["record"])
         except BundleIntegrityError as exc:
             raise CLIError(str(exc)) from exc
         if head is None:

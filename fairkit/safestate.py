@@ -349,7 +349,7 @@ def _is_mapping(obj) -> bool:
 
 
 def _enc_ndarray(arr, enc, path):
-    if arr.dtype.kind in _NUMERIC_KINDS and arr.dtype.byteorder in "=|<" or arr.dtype.kind in "b":
+    if arr.dtype.kind in _NUMERIC_KINDS and arr.dtype.byteorder in "=|<":
         return enc.array(arr)
     if arr.dtype.kind == "O":
         return {"object": [enc(v, f"{path}[{i}]") for i, v in enumerate(arr.ravel().tolist())],

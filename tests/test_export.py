@@ -198,7 +198,9 @@ def test_decision_record_contents(tmp_path, swept, tiny_split):
     test_gaps = rec["content"]["metrics"]["test"]["gaps"][0]
     assert test_gaps["demographic_parity_difference_low"] <= test_gaps["demographic_parity_difference"] + 1e-12
     front = rec["content"]["frontier"]
-    assert sum(f["selected"] for f in front) == int(row["run_id"] in {f["run_id"] for f in front})
+    # The chosen run is always in the record's frontier table, marked once (on the front or not).
+    assert sum(f["selected"] for f in front) == 1
+    assert [f["run_id"] for f in front if f["selected"]] == [row["run_id"]]
 
 
 # --------------------------------------------------------------------------- nothing runs

@@ -19,7 +19,12 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import check_is_fitted
 
 from fairkit.calibration import GroupFairnessCalibrator, _group_frame
-from fairkit.estimators.reductions import _check_fit_inputs, _check_predict_input, _for_base
+from fairkit.estimators.reductions import (
+    BinaryWrapperTagsMixin,
+    _check_fit_inputs,
+    _check_predict_input,
+    _for_base,
+)
 from fairkit import stats
 from fairkit.groups import MIN_GROUP_SIZE, group_labels
 
@@ -47,7 +52,7 @@ def _positive_scores(estimator, X, positive_index: int = 1):
     )
 
 
-class CalibratedGroupClassifier(ClassifierMixin, BaseEstimator):
+class CalibratedGroupClassifier(BinaryWrapperTagsMixin, ClassifierMixin, BaseEstimator):
     """A classifier whose probabilities are calibrated per group on held-out data.
 
     ``fit`` trains ``estimator`` on one part of the data and a :class:`GroupFairnessCalibrator`
@@ -106,13 +111,6 @@ class CalibratedGroupClassifier(ClassifierMixin, BaseEstimator):
         self.shrinkage = shrinkage
         self.prefit = prefit
         self.random_state = random_state
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.classifier_tags.multi_class = False
-        # Sparse X reaches a base that accepts it and is expanded (size-checked) otherwise.
-        tags.input_tags.sparse = True
-        return tags
 
     def _split(self, n, y_enc, groups):
         frac = float(self.calibration_fraction)

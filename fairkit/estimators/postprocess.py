@@ -18,6 +18,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.utils.validation import check_is_fitted
 
 from fairkit.estimators.reductions import (
+    BinaryWrapperTagsMixin,
     _check_fit_inputs,
     _check_predict_input,
     _for_base,
@@ -105,7 +106,7 @@ def _constraint_gap(decision, y, labels, names, constraint: str) -> float:
 
 
 
-class ThresholdPostProcessor(ClassifierMixin, BaseEstimator):
+class ThresholdPostProcessor(BinaryWrapperTagsMixin, ClassifierMixin, BaseEstimator):
     """Group-specific (randomized) thresholds on an unconstrained model's scores.
 
     Parameters
@@ -220,13 +221,6 @@ class ThresholdPostProcessor(ClassifierMixin, BaseEstimator):
         self.drop_sensitive_features = drop_sensitive_features
         self.random_state = random_state
         self.min_group_size = min_group_size
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.classifier_tags.multi_class = False
-        # Sparse X reaches a base that accepts it and is expanded (size-checked) otherwise.
-        tags.input_tags.sparse = True
-        return tags
 
     # -- scores and groups ------------------------------------------------------------------
 

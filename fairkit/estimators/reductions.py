@@ -401,6 +401,20 @@ def _accepts_sparse(estimator) -> bool:
         return False
 
 
+class BinaryWrapperTagsMixin:
+    """scikit-learn tags of the wrappers around a base estimator (reductions, thresholds, calibration).
+
+    Binary only; sparse X reaches a base that accepts it and is expanded (size-checked) otherwise.
+    One copy for the three wrappers, placed first in their bases so ``super()`` reaches ClassifierMixin.
+    """
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False
+        tags.input_tags.sparse = True
+        return tags
+
+
 def _for_base(X, *estimators):
     """``X`` as ``estimators`` can take it: sparse passed through when they all accept it,
     else expanded by :func:`densify`."""
@@ -503,7 +517,7 @@ def split_sensitive_columns(X, sensitive_features, names, drop: bool = True):
 # the wrapper
 # --------------------------------------------------------------------------------------------
 
-class ReductionsWrapper(ClassifierMixin, BaseEstimator):
+class ReductionsWrapper(BinaryWrapperTagsMixin, ClassifierMixin, BaseEstimator):
     """Fairness-constrained classifier by the reductions approach.
 
     The constrained problem "minimise error subject to a fairness constraint" is reduced to a
@@ -735,13 +749,6 @@ class ReductionsWrapper(ClassifierMixin, BaseEstimator):
         if max_bound < 0:
             raise ValueError(f"max_bound must be >= 0, got {max_bound}")
         return float(max_bound) * (1.0 - eta)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.classifier_tags.multi_class = False
-        # Sparse X reaches a base that accepts it and is expanded (size-checked) otherwise.
-        tags.input_tags.sparse = True
-        return tags
 
     # -- parameters -------------------------------------------------------------------------
 
