@@ -468,7 +468,8 @@ def reliability_curve(
     -------
     DataFrame
         Columns ``group``, ``bin``, ``bin_lower``, ``bin_upper``, ``mean_predicted``,
-        ``fraction_positive``, ``count``; empty bins are omitted. The weighted mean of
+        ``fraction_positive``, ``count`` (rows), ``weight`` (their summed sample weight; rows without
+        weights); empty bins are omitted. The ``weight``-weighted mean of
         ``|fraction_positive - mean_predicted|`` over a group's bins is its ECE in every report.
     """
     y, p = _check_yp(y, p)
@@ -476,7 +477,7 @@ def reliability_curve(
     # Hash-based codes (labels are strings, never missing): sorting and comparing the object
     # array per group took most of this function's time in a sweep.
     codes, names = pd.factorize(labels, sort=True)
-    cols = ["group", "bin", "bin_lower", "bin_upper", "mean_predicted", "fraction_positive", "count"]
+    cols = ["group", "bin", "bin_lower", "bin_upper", "mean_predicted", "fraction_positive", "count", "weight"]
     w = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
     per_group = strategy == "quantile"
     edges = None if per_group else stats.bin_edges(p, n_bins, strategy)
@@ -500,6 +501,7 @@ def reliability_curve(
                 "mean_predicted": b[keep, 2] / b[keep, 0],
                 "fraction_positive": b[keep, 1] / b[keep, 0],
                 "count": b[keep, 3].astype(np.int64),
+                "weight": b[keep, 0],
             }))
     if not parts:
         return pd.DataFrame(columns=cols)

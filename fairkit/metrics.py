@@ -249,8 +249,9 @@ def fairness_report(
         if "accuracy" not in overall:  # every row is in one group of a level: its total is everyone
             overall.update({k: float(v[0]) for k, v in _overall(y, P, w, gs).items()})
         include = stats.gap_groups(gs.rows, gap_min_group_size)
-        rates = {k: v[0, 0] for k, v in stats.group_rates(gs).items()}
-        gaps = {k: float(v[0, 0]) for k, v in stats.group_gaps(stats.group_rates(gs), include).items()}
+        all_rates = stats.group_rates(gs)
+        rates = {k: v[0, 0] for k, v in all_rates.items()}
+        gaps = {k: float(v[0, 0]) for k, v in stats.group_gaps(all_rates, include).items()}
         few = {k: v[0] for k, v in stats.too_few(gs).items()}
         table = pd.DataFrame(rates)
         table.insert(0, "n", gs.rows.astype(int))

@@ -297,8 +297,9 @@ def group_rates(gs: GroupSums) -> dict:
 
 
 # The denominator of each rate, whose unweighted count decides "too few to estimate".
-DENOMINATORS = {"base_rate": "n", "selection_rate": "n", "tpr": "pos", "fpr": "neg",
-                "precision": "sel", "accuracy": "n", "ece": "n"}
+DENOMINATORS = {name: den for name, (_, den) in _FRACTIONS.items()} | {"ece": "n"}
+# Why a group has no value of a rate, for the record of what a gap leaves out.
+_UNDEFINED = {"tpr": "no positives", "fpr": "no negatives", "ece": "no rows", "selection_rate": "no rows"}
 
 
 def gap_groups(rows, min_size: int) -> np.ndarray:
@@ -404,9 +405,7 @@ def left_out(names, rates: dict, include) -> dict:
                 continue
             undefined = [r for r in GAP_RATES[g] if not np.isfinite(rates[r][i])]
             if undefined:
-                what = {"tpr": "no positives", "fpr": "no negatives", "ece": "no rows",
-                        "selection_rate": "no rows"}
-                items.append((str(name), ", ".join(what[r] for r in undefined)))
+                items.append((str(name), ", ".join(_UNDEFINED[r] for r in undefined)))
         out[g] = items
     return out
 

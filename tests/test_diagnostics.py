@@ -48,7 +48,7 @@ def test_reliability_curve_is_tidy(miscal, strategy):
     _, (pe, ye, ge, _) = miscal
     curve = reliability_curve(ye, pe, ge, n_bins=8, strategy=strategy)
     assert list(curve.columns) == [
-        "group", "bin", "bin_lower", "bin_upper", "mean_predicted", "fraction_positive", "count"
+        "group", "bin", "bin_lower", "bin_upper", "mean_predicted", "fraction_positive", "count", "weight"
     ]
     assert curve.groupby("group")["count"].sum().to_dict() == pd.Series(ge).value_counts().to_dict()
     assert ((curve["mean_predicted"] >= curve["bin_lower"] - 1e-12)

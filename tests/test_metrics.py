@@ -290,9 +290,9 @@ def test_weighted_metrics_equal_fairlearn(data):
     for col in ("selection_rate", "tpr", "fpr"):
         np.testing.assert_allclose(t.loc[mf.by_group.index, col], mf.by_group[col], rtol=0, atol=1e-9)
     assert r.overall["accuracy"] == pytest.approx(np.average(y == yhat, weights=w), abs=1e-12)
-    # Weights change the numbers: unweighted, the same data give other rates.
-    plain = metric_frame(y, yhat, g, sample_weight=w).by_group
-    np.testing.assert_allclose(plain["selection_rate"], mf.by_group["selection_rate"], atol=1e-12)
+    # fairkit's own MetricFrame wrapper passes the weights on.
+    ours = metric_frame(y, yhat, g, sample_weight=w).by_group
+    np.testing.assert_allclose(ours["selection_rate"], mf.by_group["selection_rate"], atol=1e-12)
     # The sweep's route gives the same weighted gaps.
     fast = summary_metrics(y, p, pd.Series(g, name="grp"), sample_weight=w, gap_min_group_size=0)[0]
     for k in GAP_METRICS:
@@ -403,16 +403,16 @@ def test_one_number_has_one_value_in_every_route(case, weighted):
     inc = finest[finest["in_gaps"]]
     if inc["ece"].notna().any():
         assert r.gap("max_group_ece") == pytest.approx(inc["ece"].max(), abs=1e-12)
-    if w is None:
+    if w is None:  # calibration_by_group takes no weights
         cal = calibration_by_group(y, p, sens)
         np.testing.assert_allclose(cal.loc[finest.index, "ece_uniform"], finest["ece"], atol=1e-12)
-    # The reliability curve's points give each group's ECE back.
+    # The reliability curve's points give each group's ECE back, weighted or not.
     curve = r.calibration
     for name, part in curve.groupby("group"):
-        wsum = part["count"] if w is None else None
-        if wsum is not None:
-            ece = (wsum * (part["fraction_positive"] - part["mean_predicted"]).abs()).sum() / wsum.sum()
-            assert ece == pytest.approx(finest.loc[name, "ece"], abs=1e-12)
+        ece = (part["weight"] * (part["fraction_positive"] - part["mean_predicted"]).abs()).sum() / part["weight"].sum()
+        assert ece == pytest.approx(finest.loc[name, "ece"], abs=1e-12)
+        if w is None:
+            assert (part["weight"] == part["count"]).all()
 
 
 OVERALL_METRICS_CHECKED = ["accuracy", "balanced_accuracy", "roc_auc", "log_loss", "brier", "selection_rate"]

@@ -20,10 +20,10 @@ import pandas as pd
 import streamlit as st
 
 from fairkit.frontier import (
-    ONE_DECISION_SHARE,
     PERFORMANCE_AXES,
     UNFAIRNESS_AXES,
     constant_mask,
+    decides_alike,
     metric_column,
     pareto_front,
     seed_summary,
@@ -295,7 +295,7 @@ def one_decision_note(row: dict) -> str | None:
     told apart. Runs stored before ``selection_rate`` was recorded give None.
     """
     rate = _row_value(row, "val", "selection_rate")
-    if rate is None or ONE_DECISION_SHARE < rate < 1 - ONE_DECISION_SHARE:
+    if rate is None or not decides_alike(rate):  # the engine's one constant-model rule
         return None
     decision = "positive" if rate >= 0.5 else "negative"
     share = rate if decision == "positive" else 1 - rate

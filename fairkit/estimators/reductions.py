@@ -857,8 +857,8 @@ class ReductionsWrapper(BinaryWrapperTagsMixin, ClassifierMixin, BaseEstimator):
         # group's weighted probability positive.
         keep = None if w is None else np.flatnonzero(w > 0)
         if keep is not None and len(keep) < n:
-            X_model = (X_model.iloc[keep] if hasattr(X_model, "iloc")
-                       else X_model[keep] if sparse.issparse(X_model) else np.asarray(X_model)[keep])
+            # X_model is dense here (densify above).
+            X_model = X_model.iloc[keep] if hasattr(X_model, "iloc") else np.asarray(X_model)[keep]
             y_enc, labels, w = y_enc[keep], labels[keep], w[keep]
         if len(np.unique(y_enc)) < 2:
             raise ValueError("only one class has positive sample weight")
