@@ -509,6 +509,7 @@ def build_record(
         metric_value,
         summary_metrics,
     )
+    from .methods import scores_rank
     from .sweep import predict_scores
 
     record.validate()
@@ -530,7 +531,8 @@ def build_record(
         scores[name] = predict_scores(model, split, part)
         if calibrator is not None:
             scores[name] = apply_calibrator(calibrator, scores[name], part.sensitive)
-        reports[name] = fairness_report(part.y, scores[name], part.sensitive, threshold=threshold, n_boot=n_boot)
+        reports[name] = fairness_report(part.y, scores[name], part.sensitive, threshold=threshold, n_boot=n_boot,
+                                        ranks=scores_rank(method))  # decisions have no AUC (NO_RANKING)
     test = split.test
     audit = disparity_audit(reports["test"].by_group, reference=audit_reference, band=audit_band)
     at_frontier = None

@@ -143,6 +143,12 @@ class Method:
     needs_sensitive_at_predict : bool
         Whether predictions require the sensitive attribute (group-specific thresholds).
         Deploying such a model is a legal and ethical choice; results carry this flag.
+    scores_are_decisions : bool
+        Whether the model's ``predict_proba[:, 1]`` is the probability of a positive *decision*
+        (randomized group thresholds: 0 or 1 for most rows) rather than a score of the outcome.
+        Such scores order nobody, so metrics that read an order (ROC AUC) are reported n/a
+        for the method (:data:`fairkit.metrics.NO_RANKING`): the AUC of its 0/1 decisions is
+        about its balanced accuracy, and the base model's AUC is not the deployed rule's.
     fairness : tuple of str
         The keys of :data:`FAIRNESS_DEFINITIONS` the method can target.
     description : str
@@ -166,6 +172,7 @@ class Method:
     role: str = "method"
     batchable: bool = False
     needs_sensitive_at_predict: bool = False
+    scores_are_decisions: bool = False
     fairness: tuple = tuple(FAIRNESS_DEFINITIONS)
     description: str = ""
     min_train_rows: int = 0
@@ -412,7 +419,7 @@ for _m in [
     Method(name="threshold", label="Group thresholds (post-processing reference)", factory=_threshold,
            eta_meaning="fraction of the gap removed by group-specific thresholds", eta_range=(0.1, 1.0),
            eta_bounded=True, eta_scale="linear", family="post-processing", role="reference",
-           needs_sensitive_at_predict=True, seconds_per_10k=6.0,
+           needs_sensitive_at_predict=True, scores_are_decisions=True, seconds_per_10k=6.0,
            description="fairlearn's ThresholdOptimizer on the unconstrained network; needs the attribute at prediction."),
 ]:
     register(_m)
@@ -432,3 +439,10 @@ def role_of(name: str) -> str:
     (runs of other libraries in a benchmark table, or of a method no longer registered)."""
     m = METHODS.get(name)
     return m.role if m is not None else "method"
+
+
+def scores_rank(name: str) -> bool:
+    """Whether the scores of a method's models rank rows (False when they are decision
+    probabilities, ``Method.scores_are_decisions``); True for names the registry lacks."""
+    m = METHODS.get(name)
+    return m is None or not m.scores_are_decisions

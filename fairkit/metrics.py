@@ -33,6 +33,14 @@ OVERALL_METRICS = ["accuracy", "balanced_accuracy", "roc_auc", "log_loss", "brie
 TOO_FEW = "too few to estimate"
 #: The threshold a sweep's table (and so the frontier) is measured at.
 SWEEP_THRESHOLD = 0.5
+#: What stands for the ROC AUC of a model whose scores are decisions (``ranks=False``: group
+#: thresholds, ``fairkit.methods.Method.scores_are_decisions``). Its ``predict_proba`` is the
+#: probability of a positive decision, 0 or 1 for most rows: an AUC over it measures the
+#: decisions (about the balanced accuracy), not a ranking, and sat 0.1 below its own base
+#: model's on Adult, read as "-0.126 vs unconstrained". The base model's AUC is no substitute:
+#: group-specific thresholds order rows across groups differently from the base scores, so
+#: that AUC would describe a model nobody deploys. The value is NaN, shown with this reason.
+NO_RANKING = "n/a (decisions, not scores)"
 
 #: Plain-language names of the metric keys, the one table every page, record and printout reads.
 #: ``disparate_impact_gap`` (1 - disparate impact ratio) is how the disparate impact ratio is
@@ -147,8 +155,17 @@ def _inputs(y_true, y_score, sensitive, sample_weight, pos_label):
     return y, P, _group_frame(sensitive, len(y)), w
 
 
-def _overall(y, P, w, gs: stats.GroupSums) -> dict:
-    """Overall metrics of K models (arrays of shape (K,)) from the kernel sums of a grouping."""
+def _ranks(ranks, K: int) -> np.ndarray:
+    """``ranks`` (a bool or one per model) as a (K,) boolean array."""
+    try:
+        return np.broadcast_to(np.asarray(ranks, dtype=bool), (K,))
+    except ValueError:
+        raise ValueError(f"ranks has {np.size(ranks)} entries but there are {K} models") from None
+
+
+def _overall(y, P, w, gs: stats.GroupSums, ranks=True) -> dict:
+    """Overall metrics of K models (arrays of shape (K,)) from the kernel sums of a grouping;
+    ROC AUC is NaN for the models whose ``ranks`` is False (see :data:`NO_RANKING`)."""
     n = len(y)
     r = {k: v[0, :, 0] for k, v in stats.group_rates(gs.total()).items()}
     K = P.shape[0]
@@ -166,6 +183,7 @@ def _overall(y, P, w, gs: stats.GroupSums) -> dict:
         auc = np.array([roc_auc_score(y, p, sample_weight=w) for p in P])
     else:
         auc = np.full(K, np.nan)
+    auc = np.where(_ranks(ranks, K), auc, np.nan)
     eps = np.finfo(np.float64).eps  # sklearn's log_loss clips float64 probabilities to [eps, 1 - eps]
     ll = -(yf * np.log(np.clip(P, eps, 1 - eps)) + (1 - yf) * np.log(np.clip(1 - P, eps, 1 - eps))) @ ww / wsum
     return {
@@ -194,6 +212,7 @@ def fairness_report(
     min_group_size: int = MIN_GROUP_SIZE,
     gap_min_group_size: int | None = None,
     random_state=0,
+    ranks: bool = True,
 ) -> FairnessReport:
     """Performance and fairness of scores, overall, by group and by intersection.
 
@@ -230,6 +249,9 @@ def fairness_report(
         every group: the gaps then equal fairlearn's ``demographic_parity_difference`` /
         ``equalized_odds_difference``.
     random_state : int or None
+    ranks : bool
+        Whether ``y_score`` ranks rows. False for decision probabilities (group thresholds,
+        :func:`fairkit.methods.scores_rank`): ``roc_auc`` is then NaN (:data:`NO_RANKING`).
 
     Returns
     -------
@@ -247,7 +269,7 @@ def fairness_report(
         gs = stats.group_sums(y, P, enc.codes, enc.n_groups, threshold=threshold, sample_weight=w,
                               n_bins=n_bins)
         if "accuracy" not in overall:  # every row is in one group of a level: its total is everyone
-            overall.update({k: float(v[0]) for k, v in _overall(y, P, w, gs).items()})
+            overall.update({k: float(v[0]) for k, v in _overall(y, P, w, gs, ranks).items()})
         include = stats.gap_groups(gs.rows, gap_min_group_size)
         all_rates = stats.group_rates(gs)
         rates = {k: v[0, 0] for k, v in all_rates.items()}
@@ -336,6 +358,7 @@ def summary_metrics(
     n_bins: int = 10,
     min_group_size: int = MIN_GROUP_SIZE,
     gap_min_group_size: int | None = None,
+    ranks=True,
 ) -> list[dict]:
     """The sweep table's metrics of K score vectors on the same rows, in one vectorised pass.
 
@@ -352,6 +375,9 @@ def summary_metrics(
         As in :func:`fairness_report`; several attributes are measured on their intersection.
     threshold, sample_weight, pos_label, n_bins, min_group_size, gap_min_group_size
         As in :func:`fairness_report`.
+    ranks : bool or sequence of bool
+        Whether each model's scores rank rows (one value for all, or one per model); ROC AUC
+        is NaN where they do not (:data:`NO_RANKING`).
 
     Returns
     -------
@@ -363,7 +389,7 @@ def summary_metrics(
     y, P, frame, w = _inputs(y_true, y_scores, sensitive, sample_weight, pos_label)
     enc = encode_groups(frame)  # the finest grouping: the intersection when there are several
     gs = stats.group_sums(y, P, enc.codes, enc.n_groups, threshold=threshold, sample_weight=w, n_bins=n_bins)
-    overall = _overall(y, P, w, gs)
+    overall = _overall(y, P, w, gs, ranks)
     include = stats.gap_groups(gs.rows, gap_min_group_size)
     gaps = {k: v[0] for k, v in stats.group_gaps(stats.group_rates(gs), include).items()}
     table = {**overall, **gaps}

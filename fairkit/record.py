@@ -26,7 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .metrics import HEADLINE_GAPS, METRIC_LABELS, SWEEP_THRESHOLD, metric_value
+from .methods import scores_rank
+from .metrics import HEADLINE_GAPS, METRIC_LABELS, NO_RANKING, SWEEP_THRESHOLD, metric_value
 
 #: Status of the chosen run in the record's frontier table.
 CHOSEN = "chosen"
@@ -230,8 +231,8 @@ def record_blocks(rec: dict, *, reviews: str | None = None) -> list:
         ("kv", headline(rec, reviews=reviews)),
         ("h", 2, "Performance and gaps (test, 95% intervals)"),
         ("table", ["Metric", "Test"],
-         [[METRIC_LABELS[k], with_interval(ov, k)] for k in ("accuracy", "balanced_accuracy", "roc_auc", "brier",
-                                                             "selection_rate") if k in ov]),
+         [[METRIC_LABELS[k], NO_RANKING if k == "roc_auc" and not scores_rank(sel["method"]) else with_interval(ov, k)]
+          for k in ("accuracy", "balanced_accuracy", "roc_auc", "brier", "selection_rate") if k in ov]),
         _gap_table(test["gaps"]),
     ]
     at = c.get("at_frontier_threshold")

@@ -29,7 +29,7 @@ from joblib import Parallel, delayed
 from scipy.special import expit
 
 from .frontier import constant_mask, constant_note, metric_column, pareto_front, select
-from .methods import DEFAULT_FAIRNESS, DEFAULT_METHODS, get_definition, get_method
+from .methods import DEFAULT_FAIRNESS, DEFAULT_METHODS, get_definition, get_method, scores_rank
 from .metrics import GAP_METRICS, OVERALL_METRICS, fairness_report, summary_metrics
 from .store import ResultStore, cache_key
 
@@ -211,7 +211,8 @@ def _rows(runs: list, models: list, split, fit_seconds: float, caught, batched: 
         else:
             groups = split.model_groups(part)  # encoded once for the K models
             scores = np.stack([_predict_scores(model, part.X, groups) for model in models])
-        for row, metrics in zip(rows, summary_metrics(part.y, scores, part.sensitive)):
+        ranks = [scores_rank(run.method) for run in runs]  # no AUC of decisions (metrics.NO_RANKING)
+        for row, metrics in zip(rows, summary_metrics(part.y, scores, part.sensitive, ranks=ranks)):
             row.update({f"{prefix}_{k}": v for k, v in metrics.items()})
     return rows
 

@@ -531,3 +531,40 @@ def test_metric_value_shows_one_disparate_impact_convention():
     with pytest.raises(KeyError):
         metric_value({}, "disparate_impact_gap")
     assert METRIC_LABELS["disparate_impact_gap"] == "1 - disparate impact ratio"
+
+
+def test_decision_scores_have_no_roc_auc():
+    """ROC AUC is NaN for models whose scores are decisions (ranks=False), one per model in a
+    sweep pass; every other number is the same as with ranks=True."""
+    from fairkit.metrics import NO_RANKING
+
+    y, p, sens = _two_attribute_case()
+    decisions = (p >= 0.5).astype(float)
+    both = np.vstack([p, decisions])
+    ranked = summary_metrics(y, both, sens)
+    mixed = summary_metrics(y, both, sens, ranks=[True, False])
+    assert mixed[0] == ranked[0]
+    assert np.isfinite(ranked[1]["roc_auc"]) and np.isnan(mixed[1]["roc_auc"])
+    assert {k: v for k, v in mixed[1].items() if k != "roc_auc"} == {k: v for k, v in ranked[1].items() if k != "roc_auc"}
+    rep = fairness_report(y, decisions, sens, ranks=False)
+    assert np.isnan(rep.overall["roc_auc"])
+    assert rep.overall["accuracy"] == fairness_report(y, decisions, sens).overall["accuracy"]
+    with pytest.raises(ValueError, match="ranks has 3 entries"):
+        summary_metrics(y, both, sens, ranks=[True, False, True])
+    assert NO_RANKING.startswith("n/a")
+
+
+def test_threshold_runs_have_no_roc_auc_in_sweep_rows(tiny_split, fast_params):
+    """The registry marks the group-threshold method's scores as decisions: its sweep rows carry
+    no AUC, the unconstrained base's rows do (its ranking is the network's)."""
+    from fairkit.methods import METHODS, scores_rank
+    from fairkit.sweep import run_sweep
+
+    assert METHODS["threshold"].scores_are_decisions and not scores_rank("threshold")
+    assert scores_rank("unconstrained") and scores_rank("not-a-registered-method")
+    res = run_sweep(tiny_split, ["unconstrained", "threshold"], {"threshold": [0.0, 1.0]}, [0],
+                    params=fast_params).results.set_index("method")
+    for part in ("val", "test"):
+        assert res.loc[["threshold"], f"{part}_roc_auc"].isna().all()
+        assert np.isfinite(res.loc["unconstrained", f"{part}_roc_auc"])
+        assert res.loc[["threshold"], f"{part}_accuracy"].notna().all()

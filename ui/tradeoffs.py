@@ -29,8 +29,8 @@ from fairkit.frontier import (
     seed_summary,
     select,
 )
-from fairkit.methods import METHODS, role_of
-from fairkit.metrics import metric_value
+from fairkit.methods import METHODS, role_of, scores_rank
+from fairkit.metrics import NO_RANKING, metric_value
 from fairkit.sweep import REPORT_N_BOOT, report_fields
 
 from . import results as ur
@@ -270,15 +270,21 @@ def shown_value(row: dict, split: str, key: str) -> str:
 
 def panel_table(row: dict, baseline: dict | None) -> pd.DataFrame:
     """The side panel's table: one row per metric, validation and test with the intervals the
-    row carries, and the test change against the unconstrained model.
+    row carries, and the test change against the unconstrained model. A model whose scores are
+    decisions (group thresholds) has no ROC AUC (:data:`fairkit.metrics.NO_RANKING`).
 
     ``row`` is a run's row (its intervals from :func:`fairkit.sweep.report_fields`, or none
     yet: the values alone) or a setting's mean over seeds (:func:`fairkit.frontier.seed_summary`,
     whose brackets are the range over the seeds).
     """
     rows = []
+    ranked = scores_rank(row["method"])
     for label, key, _ in PANEL_ROWS:
         change = "n/a"
+        if key == "roc_auc" and not ranked:  # whatever an older store holds for it
+            rows.append({"Metric": label, "Validation": NO_RANKING, "Test": NO_RANKING,
+                         "Change vs unconstrained (test)": change})
+            continue
         if baseline is not None:
             a, b = _row_value(row, "test", key), _row_value(baseline, "test", key)
             if a is not None and b is not None:
