@@ -20,7 +20,12 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from .data import DataError, DatasetSpec, binary_target, errors, usable_feature_columns, validate
-from .groups import MIN_GROUP_SIZE, SmallGroupPooling, group_labels
+from .groups import MIN_GROUP_SIZE, SmallGroupPooling, group_labels, group_summaries
+from .stats import gap_groups
+
+#: The split's default fractions of the rows with an outcome (the rest is for training).
+VAL_SIZE = 0.2
+TEST_SIZE = 0.2
 
 
 def frame_hash(frame: pd.DataFrame) -> str:
@@ -181,8 +186,8 @@ def split_dataset(
     spec: DatasetSpec,
     *,
     seed: int = 0,
-    val_size: float = 0.2,
-    test_size: float = 0.2,
+    val_size: float = VAL_SIZE,
+    test_size: float = TEST_SIZE,
     min_group_size: int = MIN_GROUP_SIZE,
 ) -> DatasetSplit:
     """Split into train / validation / test stratified by group x label, and preprocess.
@@ -254,3 +259,148 @@ def split_dataset(
         preprocessor=pre, feature_names=list(pre.get_feature_names_out()), seed=seed,
         data_hash=frame_hash(frame), dropped_rows=dropped, notes=notes,
     )
+
+
+# --------------------------------------------------------------------------- before splitting
+# What the split will do to each group, said on the Data page before anything is split or
+# trained, and the stratified sample offered for large tables.
+
+
+def forecast_groups(summaries: dict, *, val_size: float = VAL_SIZE, test_size: float = TEST_SIZE,
+                    min_size: int = MIN_GROUP_SIZE) -> dict:
+    """Each group's expected rows in each part of the split, and what the small-group policy does.
+
+    The split is stratified by group x outcome, so a group's share of each part is, to a row,
+    its share of the table. The rules applied are the engine's own: the gaps compare the groups
+    :func:`fairkit.stats.gap_groups` keeps (validation gaps choose the frontier, test gaps are
+    reported), and training pools the finest groups :class:`fairkit.groups.SmallGroupPooling`
+    pools.
+
+    Parameters
+    ----------
+    summaries : dict of str -> DataFrame
+        :func:`fairkit.groups.group_summaries` of the table (level name -> ``group``, ``rows``,
+        ...), the finest level last.
+    val_size, test_size : float
+        The split's fractions (:func:`split_dataset`).
+    min_size : int
+        The small-group size.
+
+    Returns
+    -------
+    dict of str -> DataFrame
+        Per level, the summary with ``train``, ``validation`` and ``test`` (expected rows, whole
+        numbers), ``in_validation_gaps`` and ``in_test_gaps`` (bool) and ``pooled`` (bool:
+        trained under the pooled label; the finest level only, False elsewhere).
+    """
+    out = {}
+    finest = list(summaries)[-1] if summaries else None
+    for level, table in summaries.items():
+        rows = table["rows"].to_numpy(np.float64)
+        t = table.copy()
+        for part, share in (("train", 1 - val_size - test_size), ("validation", val_size), ("test", test_size)):
+            t[part] = np.rint(rows * share).astype(np.int64)
+        t["in_validation_gaps"] = gap_groups(t["validation"].to_numpy(), min_size)
+        t["in_test_gaps"] = gap_groups(t["test"].to_numpy(), min_size)
+        t["pooled"] = False
+        if level == finest:
+            # The policy itself, on the training labels the split is expected to give.
+            pooling = SmallGroupPooling.fit(np.repeat(t["group"].astype(str).to_numpy(), t["train"]), min_size)
+            t["pooled"] = ~t["group"].astype(str).isin(pooling.kept) & (len(pooling.pooled) > 0)
+        out[level] = t
+    return out
+
+
+@dataclass(frozen=True)
+class StratifiedSample:
+    """A sample of a table that keeps every group x outcome cell's share (:func:`stratified_sample`).
+
+    Attributes
+    ----------
+    frame : DataFrame
+        The sampled rows, in the table's order (index kept).
+    rows : int
+        Rows in the sample.
+    of_rows : int
+        Rows with an outcome in the table (the ones a split would use).
+    seed : int
+    source_hash : str
+        :func:`frame_hash` of the whole table.
+    groups : DataFrame
+        The finest groups: ``group``, ``rows`` (in the sample) and ``of`` (in the table).
+    """
+
+    frame: pd.DataFrame
+    rows: int
+    of_rows: int
+    seed: int
+    source_hash: str
+    groups: pd.DataFrame
+
+    def to_dict(self) -> dict:
+        """What was sampled, for the decision record and ``sweep.json`` (enough to draw it again)."""
+        return {"rows": self.rows, "of_rows": self.of_rows, "seed": self.seed,
+                "stratified_by": "sensitive group x outcome", "source_hash": self.source_hash,
+                "groups": [{"group": str(g), "rows": int(r), "of": int(o)}
+                           for g, r, o in self.groups[["group", "rows", "of"]].itertuples(index=False)]}
+
+
+def stratified_sample(frame: pd.DataFrame, spec: DatasetSpec, n: int, *, seed: int = 0,
+                      source_hash: str | None = None) -> StratifiedSample:
+    """``n`` rows drawn so that every group x outcome cell keeps its share of the table.
+
+    The cells are the split's strata (the finest group by the outcome), so the sample's rates per
+    group, base rates included, are the table's to within a row; only the counts shrink. Each
+    cell gets its share of ``n`` rounded down, and the rows left over go to the cells with the
+    largest remainders, so the sample has exactly ``n`` rows. A cell whose share is under one row
+    may get none: :attr:`StratifiedSample.groups` says what each group kept. Rows without an
+    outcome are never drawn (a split drops them).
+
+    Parameters
+    ----------
+    frame : DataFrame
+    spec : DatasetSpec
+        Target, positive label and sensitive attributes (chosen and valid).
+    n : int
+        Rows to draw; at least the table's rows with an outcome gives all of them.
+    seed : int
+        Same seed, same sample.
+    source_hash : str, optional
+        :func:`frame_hash` of ``frame`` when the caller has it (it is computed otherwise).
+
+    Returns
+    -------
+    StratifiedSample
+
+    Raises
+    ------
+    ValueError
+        ``n`` below 1.
+    DataError
+        The target or its positive label is not usable.
+    """
+    if int(n) < 1:
+        raise ValueError(f"A sample needs at least one row, not {n}.")
+    y = binary_target(frame, spec)
+    known = np.flatnonzero(y >= 0)
+    group_codes, names = pd.factorize(group_labels(frame[spec.sensitive].iloc[known]))
+    codes = group_codes * 2 + y[known]  # the cell: group x outcome
+    counts = np.bincount(codes, minlength=2 * len(names))
+    n = min(int(n), len(known))
+    share = n * counts / max(len(known), 1)
+    quota = np.floor(share).astype(np.int64)
+    # Largest remainders first; ties go to the larger cell, then to the first seen (deterministic).
+    order = np.lexsort((np.arange(len(counts)), -counts, -(share - quota)))
+    quota[order[: n - int(quota.sum())]] += 1
+    rng = np.random.default_rng(seed)
+    shuffled = rng.permutation(len(known))
+    by_cell = shuffled[np.argsort(codes[shuffled], kind="stable")]
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    cell = codes[by_cell]
+    chosen = np.sort(by_cell[np.arange(len(by_cell)) - starts[cell] < quota[cell]])
+    sizes = pd.DataFrame({"group": np.asarray(names, dtype=object),
+                          "rows": np.bincount(group_codes[chosen], minlength=len(names)),
+                          "of": np.bincount(group_codes, minlength=len(names))})
+    return StratifiedSample(frame=frame.iloc[known[chosen]], rows=int(len(chosen)), of_rows=int(len(known)),
+                            seed=int(seed), source_hash=source_hash or frame_hash(frame),
+                            groups=sizes.sort_values(["of", "group"], ascending=[False, True], ignore_index=True))

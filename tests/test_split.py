@@ -144,3 +144,54 @@ def test_no_stratification_as_the_last_resort():
     s = split_dataset(tiny_table(10, 0), TINY_SPEC, seed=0, test_size=0.1, val_size=0.1)
     assert (len(s.train), len(s.validation), len(s.test)) == (8, 1, 1)
     assert any("split at random" in n for n in s.notes)
+
+
+def test_forecast_matches_the_split_and_its_small_group_policy():
+    from fairkit.groups import MIN_GROUP_SIZE, group_summaries
+    from fairkit.split import forecast_groups
+
+    frame, spec = load_dataset("german")
+    split = split_dataset(frame, spec, seed=0)
+    finest = forecast_groups(group_summaries(frame, spec))["sex & age_group"].set_index("group")
+    for name, part in split.parts.items():
+        actual = part.groups.value_counts()
+        assert (finest[name].reindex(actual.index) - actual).abs().max() <= 1, name  # stratified: to a row
+    assert list(finest.index[~finest["in_test_gaps"]]) == ["female & under 25", "male & under 25"]
+
+    frame, spec = load_dataset("compas")
+    forecast = forecast_groups(group_summaries(frame, spec))
+    split = split_dataset(frame, spec, seed=0)
+    finest = forecast["race & sex"].set_index("group")
+    # The groups trained under the pooled label are the ones the split's pooling does not keep.
+    assert set(finest.index[~finest["pooled"]]) == set(split.pooling.kept)
+    assert finest.loc["Asian & Male", "pooled"] and not finest.loc["Other & Female", "pooled"]
+    # Left out of the gaps: exactly the groups under the small-group size in that part.
+    race = forecast["race"].set_index("group")
+    assert not race.loc["Asian", "in_test_gaps"] and race.loc["Asian", "test"] == 6
+    assert race.loc["Other", "in_test_gaps"]
+    assert (race["in_test_gaps"] == (race["test"] >= MIN_GROUP_SIZE)).all()
+    assert not forecast["race"]["pooled"].any()  # pooling is by the finest groups only
+
+
+def test_stratified_sample_keeps_each_cells_share(german):
+    from fairkit.split import stratified_sample
+
+    frame, spec = load_dataset("compas")
+    sample = stratified_sample(frame, spec, 1000, seed=0)
+    assert sample.rows == len(sample.frame) == 1000 and sample.of_rows == len(frame)
+    cells = lambda f: f.groupby([f["race"], f["sex"], f["two_year_recid"]]).size()  # noqa: E731
+    full, drawn = cells(frame), cells(sample.frame).reindex(cells(frame).index, fill_value=0)
+    assert ((drawn - full * 1000 / len(frame)).abs() < 1).all()  # every cell its share, to under a row
+    assert sample.frame.index.is_monotonic_increasing and sample.frame.index.is_unique
+    assert sample.groups["rows"].sum() == 1000 and sample.groups["of"].sum() == len(frame)
+    again, other = stratified_sample(frame, spec, 1000, seed=0), stratified_sample(frame, spec, 1000, seed=1)
+    assert again.frame.index.equals(sample.frame.index) and not other.frame.index.equals(sample.frame.index)
+    record = sample.to_dict()
+    assert record["rows"] == 1000 and record["seed"] == 0 and record["source_hash"] == frame_hash(frame)
+    # Rows without an outcome are never drawn; asking for more rows than there are gives them all.
+    holes = frame.copy()
+    holes.loc[holes.index[:100], "two_year_recid"] = np.nan
+    everything = stratified_sample(holes, spec, 10**9)
+    assert everything.rows == len(frame) - 100 and everything.frame["two_year_recid"].notna().all()
+    with pytest.raises(ValueError, match="at least one row"):
+        stratified_sample(frame, spec, 0)
