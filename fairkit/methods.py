@@ -348,6 +348,14 @@ def _threshold(eta, seed, fairness, **params):
                                   eta=eta, random_state=seed, **params)
 
 
+def _forml(eta, seed, fairness, **params):
+    from .estimators import FairReweightingClassifier
+    # The regularized network's architecture and step budget, so the two frontiers compare the
+    # way fairness enters training, not the capacity (benchmarks/README.md, issue #22).
+    return FairReweightingClassifier(eta=eta, fairness=FAIRNESS_DEFINITIONS[fairness].loss, random_state=seed,
+                                     **_torch_params(params, REGULARIZED_DEFAULTS))
+
+
 METHODS: dict[str, Method] = {}
 
 
@@ -421,6 +429,12 @@ for _m in [
            eta_bounded=True, eta_scale="linear", family="post-processing", role="reference",
            needs_sensitive_at_predict=True, scores_are_decisions=True, seconds_per_10k=6.0,
            description="fairlearn's ThresholdOptimizer on the unconstrained network; needs the attribute at prediction."),
+    Method(name="forml", label="Meta-learned reweighting (FORML)", factory=_forml,
+           eta_meaning="weight of the fairness violation against the cross-entropy in the meta objective "
+                       "that moves each training row's weight", eta_range=(0.1, 20.0), eta_bounded=False,
+           eta_scale="log", family="network", seconds_per_10k=15.0,
+           description="Learns a weight per training row with the network: each step moves the weights "
+                       "along the meta-gradient of a held-out batch's loss plus eta times its gap."),
 ]:
     register(_m)
 del _m

@@ -33,6 +33,7 @@ import pandas as pd
 TRUSTED_TYPES = (
     # fairkit's estimators and calibrators
     "fairkit.estimators.FairRegularizedClassifier",
+    "fairkit.estimators.FairReweightingClassifier",
     "fairkit.estimators.LagrangianFairnessTrainer",
     "fairkit.estimators.AdversarialDebiasingClassifier",
     "fairkit.estimators.FairBoostingClassifier",

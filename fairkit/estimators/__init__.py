@@ -15,12 +15,14 @@ from fairkit.estimators.lagrangian import LagrangianFairnessTrainer
 from fairkit.estimators.postprocess import ThresholdPostProcessor
 from fairkit.estimators.reductions import ReductionsWrapper
 from fairkit.estimators.regularized import FairRegularizedClassifier
+from fairkit.estimators.reweighting import FairReweightingClassifier
 
 __all__ = [
     "AdversarialDebiasingClassifier",
     "CalibratedGroupClassifier",
     "FairBoostingClassifier",
     "FairRegularizedClassifier",
+    "FairReweightingClassifier",
     "GradientReversalFunction",
     "GradientReversalLayer",
     "LagrangianFairnessTrainer",

@@ -86,6 +86,9 @@ class TrainData:
         The levels the codes refer to.
     w_sum : Tensor or None
         Total weight of the rows when already known (a training batch's, summed once per epoch).
+    index : Tensor or None
+        Each row's position in the table given to ``fit`` (int64): what a method that keeps
+        state per training row (the meta-learned weights of FORML) looks its rows up by.
     """
 
     X: torch.Tensor
@@ -94,6 +97,7 @@ class TrainData:
     groups: list = field(default_factory=list)
     levels: list = field(default_factory=list)
     w_sum: torch.Tensor | None = None
+    index: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return self.X.shape[0]
@@ -107,16 +111,23 @@ class TrainData:
         idx = torch.as_tensor(idx, dtype=torch.long)
         src = [self.X, self.y, self.w, *self.groups]
         if out is None:
+            index = self.index.index_select(0, idx) if self.index is not None else None
             return TrainData(*(t.index_select(0, idx) for t in src[:3]),
-                             [g.index_select(0, idx) for g in self.groups], self.levels)
-        for t, o in zip(src, [out.X, out.y, out.w, *out.groups]):
+                             [g.index_select(0, idx) for g in self.groups], self.levels,
+                             index=index)
+        if self.index is not None:
+            src, dst = src + [self.index], [out.X, out.y, out.w, *out.groups, out.index]
+        else:
+            dst = [out.X, out.y, out.w, *out.groups]
+        for t, o in zip(src, dst):
             torch.index_select(t, 0, idx, out=o)
         return out
 
     def rows(self, lo: int, hi: int, w_sum=None) -> "TrainData":
         """The contiguous rows ``lo:hi`` (views); ``w_sum`` is their total weight when known."""
         return TrainData(self.X[lo:hi], self.y[lo:hi], self.w[lo:hi],
-                         [g[lo:hi] for g in self.groups], self.levels, w_sum)
+                         [g[lo:hi] for g in self.groups], self.levels, w_sum,
+                         self.index[lo:hi] if self.index is not None else None)
 
     @property
     def has_groups(self) -> bool:
@@ -601,6 +612,7 @@ def _train(models, X, y, sensitive_features, sample_weight, warm: bool) -> None:
         w=torch.tensor(sw, dtype=torch.float32, device=dev),
         groups=[torch.tensor(lv.encoding.codes, dtype=torch.long, device=dev) for lv in levels],
         levels=levels,
+        index=torch.arange(X.shape[0], device=dev),
     )
     torch_seed, rng = lead._seeds()
     strata = lead._strata(data, y_enc)
@@ -634,7 +646,7 @@ def _train(models, X, y, sensitive_features, sample_weight, warm: bool) -> None:
     # epoch): no page faults of fresh large buffers (1.5 vs 4.6 ms an epoch on Adult).
     epoch_data = TrainData(torch.empty_like(train.X), torch.empty_like(train.y),
                            torch.empty_like(train.w), [torch.empty_like(g) for g in train.groups],
-                           train.levels)
+                           train.levels, index=torch.empty_like(train.index))
     for epoch in range(lead._n_epochs(len(strata))):
         lead._start_epoch(epoch)
         batches = stratified_batches(strata, lead.batch_size, rng)
