@@ -1,4 +1,4 @@
-"""Command line: ``python -m fairkit {datasets,validate,sweep,export,audit,score}``.
+"""Command line: ``python -m fairkit {datasets,validate,sweep,search,export,audit,score}``.
 
 Bad arguments and bad data end with the validation messages and exit code 2, never a traceback.
 A sweep whose ``frontier.png`` could not be written (no browser for kaleido) writes everything
@@ -264,6 +264,7 @@ def cmd_sweep(args) -> int:
     except RegistryError as exc:
         raise CLIError(str(exc)) from exc
     frame, spec = _load(args)
+    frame, sample = _sampled(frame, spec, args.sample, args.split_seed)
     split = split_dataset(frame, spec, seed=args.split_seed)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -300,7 +301,7 @@ def cmd_sweep(args) -> int:
         "methods": methods, "etas": sorted(set(res.results["eta"].tolist())), "seeds": seeds,
         "fairness": args.fairness, "unfairness": args.unfairness, "performance": args.performance,
         "adaptive": not args.no_adaptive and args.etas is None, "spacing": args.spacing, "budget": args.budget,
-        "store": str(store.root.resolve()),
+        "store": str(store.root.resolve()), "sample": sample,
     }, indent=1, default=str))
     fig = frontier_figure(res.results, unfairness=args.unfairness, performance=args.performance,
                           title=f"{spec.name}: fairness / accuracy trade-off (test; frontier chosen on validation)")
@@ -325,9 +326,118 @@ def cmd_sweep(args) -> int:
         "command": "sweep", "files": [str(p) for p in [*wrote, out / "sweep.json"]],
         "png_error": saved["png_error"], "runs": len(res.results), "cached": int(res.results["cached"].sum()),
         "constant": int(res.results["constant"].sum()), "wall_seconds": res.wall_seconds,
-        "frontier": json.loads(front[cols].to_json(orient="records")),
+        "frontier": json.loads(front[cols].to_json(orient="records")), "sample": sample,
     }
     return EXIT_NO_PNG if saved["png_error"] else 0
+
+
+def cmd_search(args) -> int:
+    from tqdm import tqdm
+
+    from .audit import AuditLog, command_line_user, record_sweep
+    from .methods import DEFAULT_METHODS, METHODS, RegistryError
+    from .search import SearchError, run_search
+    from .split import split_dataset
+    from .store import ResultStore
+
+    methods = args.methods or [m for m in DEFAULT_METHODS if METHODS[m].sweeps_eta]
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise CLIError(f"Unknown method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}.")
+    try:
+        for m in methods:  # checked before the data is read
+            METHODS[m].check_fairness(args.fairness)
+    except RegistryError as exc:
+        raise CLIError(str(exc)) from exc
+    frame, spec = _load(args)
+    split = split_dataset(frame, spec, seed=args.split_seed)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    store = ResultStore(args.store) if args.store else ResultStore(out / "store")
+    bar = tqdm(total=args.trials, unit="trial", desc="search", file=sys.stderr, disable=not _progress_wanted(args))
+
+    def progress(done, total):
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    try:
+        res = run_search(split, methods, fairness=args.fairness, unfairness=args.unfairness,
+                         performance=args.performance, n_trials=args.trials, timeout=args.timeout, store=store,
+                         storage=args.storage, seed=args.seed, n_workers=args.workers, progress=progress,
+                         frame=frame, resplits=args.resplits)
+    except SearchError as exc:
+        raise CLIError(str(exc)) from exc
+    finally:
+        bar.close()
+    trials = res.trials
+    record_sweep(AuditLog(args.audit), actor=command_line_user(), dataset=spec.name, data_hash=split.data_hash,
+                 methods=methods, etas=trials["eta"].tolist() if len(trials) else [], seeds=[args.seed],
+                 fairness=args.fairness, runs=len(trials), cached=0)
+    trials.to_csv(out / "results.csv", index=False)
+    res.front.to_csv(out / "front.csv", index=False)
+    # sweep.json as a sweep writes it, so 'export --store OUT' can export a trial a person chose.
+    (out / "sweep.json").write_text(json.dumps({
+        "dataset": args.dataset, "csv": str(Path(args.csv).resolve()) if args.csv else None,
+        "spec": spec.to_dict(), "split_seed": args.split_seed, "data_hash": split.data_hash,
+        "methods": methods, "etas": sorted(set(trials["eta"].tolist())) if len(trials) else [],
+        "seeds": [args.seed], "fairness": args.fairness, "unfairness": res.unfairness,
+        "performance": res.performance, "store": str(store.root.resolve()), "source": "search",
+        "study": res.study_name, "storage": res.storage, "budget": args.trials, "timeout": args.timeout,
+        "objective": res.objective, "resplits": args.resplits,
+    }, indent=1, default=str))
+    cols = ["search_trial", "method", "eta", "performance_val", "unfairness_val", "performance_test",
+            "unfairness_test", "run_id"]
+    spread = [c for c in (f"resplit_{res.performance}_moves", f"resplit_{res.unfairness}_moves", "unstable")
+              if c in res.front]
+    with pd.option_context("display.width", 160, "display.max_columns", 20, "display.float_format", "{:.4f}".format):
+        if len(res.front):
+            print(res.front[cols + spread].rename(columns={
+                "performance_val": f"val_{res.performance}", "unfairness_val": "val_unfair",
+                "performance_test": f"test_{res.performance}", "unfairness_test": "test_unfair",
+                f"resplit_{res.performance}_moves": "moves_perf", f"resplit_{res.unfairness}_moves": "moves_unfair",
+            }).to_string(index=False))
+    n_unstable = int(res.front["unstable"].fillna(False).astype(bool).sum()) if "unstable" in res.front else 0
+    ended = {"budget": "its trial budget", "time": "its time budget"}[res.stopped]
+    print(f"\n{res.complete} of {args.trials} trials finished (study {res.study_name}; it stopped at {ended}) in "
+          f"{res.wall_seconds:.1f}s; {len(res.front)} on the searched front"
+          + (f", {n_unstable} unstable across {args.resplits} re-splits (moved more than their 95% interval)"
+             if args.resplits else "") + ".")
+    print("The search proposes candidates; it does not choose one. Compare them with a sweep's frontier and "
+          "export only what a person decided (python -m fairkit export --store OUT --run RUN_ID ...).")
+    print(f"Wrote {out / 'results.csv'}, {out / 'front.csv'}")
+    args.summary = {"command": "search", "files": [str(out / n) for n in ("results.csv", "front.csv", "sweep.json")],
+                    "study": res.study_name, "storage": res.storage, "trials": res.complete, "budget": args.trials,
+                    "stopped": res.stopped, "objective": res.objective, "unstable": n_unstable,
+                    "front": json.loads(res.front.to_json(orient="records")) if len(res.front) else []}
+    return 0
+
+
+def _storage_url(text: str) -> str:
+    """An Optuna storage address: an SQLAlchemy URL such as ``sqlite:///FILE``."""
+    if "://" not in text:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a storage URL; give one such as "
+                                         "sqlite:///path/to/studies.sqlite (default: SQLite in the store)")
+    return text
+
+
+def _sampled(frame, spec, n, seed: int):
+    """``--sample N``: the table cut to a stratified sample of ``n`` rows (None: the whole table).
+
+    Returns the table to split and the sample's description for ``sweep.json`` and the decision
+    record (None when every row is used)."""
+    from .split import stratified_sample
+
+    if n is None:
+        return frame, None
+    sample = stratified_sample(frame, spec, n, seed=seed)
+    if sample.rows >= sample.of_rows:
+        print(f"NOTE: --sample {n:,} is not below the table's {sample.of_rows:,} rows with an outcome; "
+             "every row is used.")
+        return frame, None
+    print(f"NOTE: training on a stratified sample of {sample.rows:,} of {sample.of_rows:,} rows (per group "
+         f"and outcome, seed {seed}); intervals are wider than the whole table's.")
+    return sample.frame, sample.to_dict()
 
 
 def _security(args):
@@ -352,6 +462,10 @@ def _sweep_context(folder: Path):
     meta = json.loads(meta_path.read_text())
     frame = load_dataset(meta["dataset"])[0] if meta.get("dataset") else read_table(meta["csv"])
     spec = DatasetSpec.from_dict(meta["spec"])
+    if meta.get("sample"):  # the sweep's sample, drawn again (its seed makes it the same rows)
+        from .split import stratified_sample
+
+        frame = stratified_sample(frame, spec, meta["sample"]["rows"], seed=meta["sample"]["seed"]).frame
     split = split_dataset(frame, spec, seed=meta["split_seed"])
     if split.data_hash != meta["data_hash"]:
         raise CLIError("The data changed since the sweep ran (content hash differs); run the sweep again.")
@@ -390,7 +504,7 @@ def cmd_export(args) -> int:
         out = export_bundle(args.out, model=store.load_model(args.run), split=split, run=row, record=record,
                             frontier=front, sweep={k: meta[k] for k in ("methods", "etas", "seeds")},
                             threshold=args.threshold, n_boot=args.n_boot, audit_head=chain_head(log),
-                            sign_key=sign_key or False)
+                            sign_key=sign_key or False, sample=meta.get("sample"))
     except ValueError as exc:
         raise CLIError(str(exc)) from exc
     entry = record_export(log, bundle_path=out["path"], manifest_sha256=out["manifest_sha256"],
@@ -553,7 +667,7 @@ def _add_output_flags(parser, sub) -> None:
     for p in sub.choices.values():
         # SUPPRESS: a subcommand without the flag leaves the value given before its name.
         p.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help=quiet)
-    for name in ("sweep", "score"):
+    for name in ("sweep", "search", "score"):
         sub.choices[name].add_argument(
             "--json", action="store_true",
             help="print one JSON summary on stdout (files written, counts, findings); messages go to stderr")
@@ -618,6 +732,9 @@ def main(argv=None) -> int:
                    choices=list(UNFAIRNESS_AXES), help="the frontier's unfairness axis")
     p.add_argument("--performance", default="accuracy", choices=list(PERFORMANCE_AXES))
     p.add_argument("--split-seed", type=_seed, default=0)
+    p.add_argument("--sample", type=_int_at_least(100, "rows to train on"),
+                   help="train on a stratified sample of this many rows (per group and outcome, drawn with "
+                        "--split-seed) instead of the whole table; the decision record says so")
     p.add_argument("--jobs", type=_jobs, default=1, help="parallel workers (-1: one per core)")
     p.add_argument("--scheduler", type=_scheduler,
                    help="Dask scheduler address, tcp://HOST:PORT or tls://HOST:PORT (default $FAIRKIT_DASK_SCHEDULER)")
@@ -634,6 +751,35 @@ def main(argv=None) -> int:
     p.add_argument("--no-png", action="store_true",
                    help=f"skip frontier.png (it needs a Chrome or Chromium; without one a sweep exits {EXIT_NO_PNG})")
     p.set_defaults(func=cmd_sweep)
+
+    from .search import DEFAULT_RESPLITS, DEFAULT_TRIALS
+
+    p = sub.add_parser("search", help="assistive search: more candidates for the frontier (it never chooses)")
+    _add_data_args(p)
+    p.add_argument("--methods", type=_names, help=f"comma-separated, from {','.join(METHODS)} (default: "
+                                                  f"{','.join(m for m in DEFAULT_METHODS if METHODS[m].sweeps_eta)})")
+    p.add_argument("--trials", type=_int_at_least(1, "a search runs at least one trial"), default=DEFAULT_TRIALS,
+                   help="finished trials the study should hold; trials of an earlier run count, so a "
+                        f"rerun resumes (default {DEFAULT_TRIALS})")
+    p.add_argument("--timeout", type=_seconds, help="seconds after which no new trial starts (default: none)")
+    p.add_argument("--resplits", type=_int_at_least(0, "other splits per candidate"), default=DEFAULT_RESPLITS,
+                   help="retrain each candidate on the searched front on this many other splits and flag the "
+                        f"unstable ones (default {DEFAULT_RESPLITS}; 0: none)")
+    p.add_argument("--workers", type=_int_at_least(1, "worker processes"), default=1,
+                   help="processes working on the one study, this one included (default 1)")
+    p.add_argument("--fairness", default=DEFAULT_FAIRNESS, choices=list(FAIRNESS_DEFINITIONS),
+                   help="the fairness definition the methods target")
+    p.add_argument("--unfairness", choices=list(UNFAIRNESS_AXES),
+                   help="the unfairness objective (default: the definition's gap)")
+    p.add_argument("--performance", default="accuracy", choices=list(PERFORMANCE_AXES))
+    p.add_argument("--seed", type=_seed, default=0, help="training seed of every trial and the sampler's seed")
+    p.add_argument("--split-seed", type=_seed, default=0)
+    p.add_argument("--store", type=_output_folder, help="results store folder (default OUT/store)")
+    p.add_argument("--storage", type=_storage_url,
+                   help="Optuna storage URL shared by the workers (default: SQLite in the store, STORE/search/)")
+    p.add_argument("--out", type=_output_folder, required=True, help="output folder")
+    p.add_argument("--audit", help="audit log file (default $FAIRKIT_HOME/audit.sqlite)")
+    p.set_defaults(func=cmd_search)
 
     p = sub.add_parser("export", help="export a stored run as a bundle with its decision record")
     p.add_argument("--store", required=True, help="the --out folder of a sweep")

@@ -1,0 +1,782 @@
+"""Assistive search: more candidates for the frontier, never an automatic choice.
+
+Fairness cannot be automated: a search can widen the set of models people choose from, and it
+can mislead them, because a setting tuned on one validation set may owe its place to that set.
+So :func:`run_search` only *adds* runs: every trial is a stored run like any sweep run (trained
+by :func:`fairkit.sweep.run_sweep` through the result store, tagged ``source="search"`` with its
+trial number, the search's budget and its objective), and :func:`resplit_front` retrains each
+candidate on the searched front on K other splits and marks the ones whose accuracy or gap moves
+by more than their own 95% interval as ``unstable``. Nothing here selects or exports a model.
+
+The sampler is Optuna's multi-objective TPE (validation performance up, validation unfairness
+down) over the method, its eta (within the registry's range and scale) and its capacity and
+training settings (:func:`search_space`). TPE rather than NSGA-II: a search here has tens of
+trials, and NSGA-II's first generation (50 by default) is a random search of that size, while
+TPE models the trials after its first ten; TPE's ``group`` mode handles the conditional space
+(each method has its own parameters) and its ``constant_liar`` keeps concurrent workers from
+proposing the same region.
+
+The study lives in Optuna's RDB storage, SQLite in the result store's folder by default
+(``<store>/search/studies.sqlite``), named after the data, the split, the fairness definition and
+the search space (:func:`study_name`), so running the same search again resumes it. A trial
+whose process died stays "running" until its heartbeat is older than the grace period; then it
+is failed and its parameters are queued again (Optuna's ``RetryFailedTrialCallback``). Several
+processes (``n_workers``, or several invocations) share one study; a lock file beside the
+store makes "count the trials, ask for one more" atomic, so together they run the budget
+exactly, with distinct trial numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import socket
+import threading
+import time
+import uuid
+import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .frontier import constant_mask, metric_column, pareto_front
+from .methods import DEFAULT_FAIRNESS, DEFAULT_METHODS, get_definition, get_method
+from .store import ResultStore, cache_key
+from .sweep import REPORT_N_BOOT, SweepCancelled, report_fields, run_sweep
+
+#: Trials a search runs when no budget is given.
+DEFAULT_TRIALS = 50
+#: Other splits each candidate on the searched front is retrained on.
+DEFAULT_RESPLITS = 3
+#: Seconds between a running trial's heartbeats, and how old its last one may be before the
+#: trial counts as dead (its process was killed) and is failed and queued again.
+HEARTBEAT_SECONDS = 5
+GRACE_SECONDS = 30
+#: Times a dead trial's parameters are queued again before they are given up.
+MAX_RETRY = 3
+#: Consecutive trials that may fail to train in one worker before the search stops with the error.
+MAX_FAILURES = 5
+# A lock older than this belonged to a process killed inside the few-millisecond critical
+# section; it is broken. Far above the time the section takes (a sampler step).
+_LOCK_GRACE_SECONDS = 10
+# Seconds a worker waits before looking again when the budget is taken by trials still running
+# elsewhere (it stays in case their process dies and they have to be run again).
+_POLL_SECONDS = 0.5
+
+SOURCE = "search"           # the ``source`` of a search trial's run
+RESPLIT_SOURCE = "resplit"  # runs that retrain a candidate on another split (never on the frontier)
+
+
+class SearchCancelled(SweepCancelled):
+    """A search stopped by its ``should_stop`` callback; finished trials stay in the study and store."""
+
+
+class SearchError(RuntimeError):
+    """A search that cannot go on (trials keep failing to train); the message names the last error."""
+
+
+# --------------------------------------------------------------------------- the search space
+
+@dataclass(frozen=True)
+class Param:
+    """One searched estimator parameter: a numeric range, or a list of choices.
+
+    Attributes
+    ----------
+    low, high : float
+        The range (ignored with ``choices``).
+    log : bool
+        Sample on a log scale.
+    integer : bool
+        Whole numbers only.
+    choices : tuple of str, optional
+        A categorical parameter: the choices, decoded by :func:`decode_hidden` for hidden sizes.
+    """
+
+    low: float = 0.0
+    high: float = 1.0
+    log: bool = False
+    integer: bool = False
+    choices: tuple | None = None
+
+    def suggest(self, trial, name: str):
+        if self.choices is not None:
+            return trial.suggest_categorical(name, list(self.choices))
+        if self.integer:
+            return trial.suggest_int(name, int(self.low), int(self.high), log=self.log)
+        return trial.suggest_float(name, float(self.low), float(self.high), log=self.log)
+
+
+#: Hidden layer choices of a network, as Optuna needs them (text): "none" is a linear model,
+#: "64x32" two layers.
+HIDDEN_CHOICES = ("none", "16", "32", "64", "32x32", "64x64")
+
+# Around the registry's defaults (TORCH_DEFAULTS, FairBoostingClassifier's): capacity both ways,
+# training length from under- to over-fitting on the bundled data.
+NETWORK_SPACE = {
+    "hidden_layer_sizes": Param(choices=HIDDEN_CHOICES),
+    "lr": Param(1e-3, 5e-2, log=True),
+    "max_epochs": Param(5, 60, log=True, integer=True),
+}
+TREES_SPACE = {
+    "n_estimators": Param(20, 300, log=True, integer=True),
+    "num_leaves": Param(4, 64, log=True, integer=True),
+    "learning_rate": Param(0.01, 0.3, log=True),
+}
+REDUCTIONS_SPACE = {"max_iter": Param(10, 100, log=True, integer=True)}
+#: Searched parameters per registry family; a family not listed searches eta alone.
+FAMILY_SPACES = {"network": NETWORK_SPACE, "trees": TREES_SPACE, "reductions": REDUCTIONS_SPACE,
+                 "post-processing": NETWORK_SPACE}
+#: Families whose searched parameters belong to the base estimator, under this factory argument.
+NESTED = {"post-processing": "base_params"}
+
+
+def decode_hidden(text: str) -> tuple:
+    """Hidden layer sizes from a :data:`HIDDEN_CHOICES` text: ``"64x32"`` -> ``(64, 32)``."""
+    return () if text == "none" else tuple(int(v) for v in str(text).split("x"))
+
+
+def search_space(method: str, fixed: dict | None = None) -> dict:
+    """The parameters a search tries for ``method`` (name -> :class:`Param`).
+
+    Its family's space (:data:`FAMILY_SPACES`) without the parameters ``fixed`` gives (those
+    are not searched), and without hidden layers for a network whose registry default has none
+    (the logistic regression stays linear).
+    """
+    m = get_method(method)
+    fixed = fixed or {}
+    nest = NESTED.get(m.family)
+    given = fixed.get(nest, {}) if nest else fixed
+    space = {k: p for k, p in FAMILY_SPACES.get(m.family, {}).items() if k not in given}
+    if "hidden_layer_sizes" in space and nest is None:
+        if m.build(0.0, 0).get_params().get("hidden_layer_sizes", ()) == ():
+            del space["hidden_layer_sizes"]
+    return space
+
+
+def _suggest(trial, methods: list, fairness: str, seed: int, fixed: dict):
+    """The run a trial asks for: (method, eta, seed, params), sampled or, for a queued trial, as queued."""
+    from .sweep import RunSpec
+
+    name = trial.suggest_categorical("method", list(methods))
+    m = get_method(name)
+    eta = 0.0
+    if m.sweeps_eta:
+        lo, hi = m.eta_range
+        eta = trial.suggest_float(f"{name}.eta", lo, hi, log=m.eta_scale == "log")
+    own = dict(fixed.get(name, {}))
+    sampled = {}
+    for pname, p in search_space(name, own).items():
+        value = p.suggest(trial, f"{name}.{pname}")
+        sampled[pname] = decode_hidden(value) if pname == "hidden_layer_sizes" else value
+    nest = NESTED.get(m.family)
+    if nest:
+        own[nest] = {**own.get(nest, {}), **sampled}
+    else:
+        own.update(sampled)
+    return RunSpec(name, float(eta), int(seed), fairness, tuple(sorted(own.items())))
+
+
+# --------------------------------------------------------------------------- the study
+
+def _objective_text(performance: str, unfairness: str) -> str:
+    return f"max validation {performance}, min validation {unfairness}"
+
+
+def _budget_text(n_trials, timeout) -> str:
+    parts = [f"{n_trials} trials"] if n_trials is not None else []
+    if timeout is not None:
+        parts.append(f"{timeout:g} s")
+    return " or ".join(parts) or "unbounded"
+
+
+def study_name(split, methods, *, fairness: str = DEFAULT_FAIRNESS, unfairness: str | None = None,
+               performance: str = "accuracy", seed: int = 0, params: dict | None = None) -> str:
+    """The study a search on this data, split, definition and search space resumes.
+
+    The budget is not part of it: running the same search with a larger budget continues it.
+    """
+    unfairness = unfairness or get_definition(fairness).gap_metric
+    spaces = {m: {k: vars(p) for k, p in search_space(m, (params or {}).get(m)).items()} for m in methods}
+    key = cache_key(data=split.data_hash, spec=split.spec.to_dict(), split_seed=split.seed,
+                    features=split.feature_names, methods=list(methods), fairness=fairness,
+                    unfairness=unfairness, performance=performance, seed=int(seed),
+                    params=params or {}, spaces=spaces)
+    return f"{split.spec.name}-{fairness}-{key[:16]}"
+
+
+def default_storage(store: ResultStore) -> str:
+    """Optuna's SQLite storage inside the result store's folder."""
+    return f"sqlite:///{(Path(store.root) / 'search' / 'studies.sqlite').resolve()}"
+
+
+@contextmanager
+def _locked(store: ResultStore, name: str):
+    """One process at a time for ``name`` (a study): a lock file in the store's folder."""
+    from optuna.storages.journal import JournalFileOpenLock
+
+    folder = Path(store.root) / "search"
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = JournalFileOpenLock(str(folder / name), grace_period=_LOCK_GRACE_SECONDS)
+    lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _storage(url: str, heartbeat: int, grace: int):
+    import optuna
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.storages.RDBStorage(
+            url, engine_kwargs={"connect_args": {"timeout": 60}} if url.startswith("sqlite") else None,
+            heartbeat_interval=int(heartbeat), grace_period=int(grace),
+            heartbeat_stale_trial_callback=_retry_callback()(max_retry=MAX_RETRY))
+
+
+def _retry_callback():
+    """Optuna's callback that queues a dead trial's parameters again (renamed in Optuna 4.9)."""
+    import optuna
+
+    return getattr(optuna.storages, "RetryHeartbeatStaleTrialCallback", None) or optuna.storages.RetryFailedTrialCallback
+
+
+def _open_study(ctx: dict):
+    """The study of a search context (created by the first process, loaded by the others)."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if ctx["storage"].startswith("sqlite:///"):
+        Path(ctx["storage"][len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    with _locked(ResultStore(ctx["store_root"]), ctx["name"]):  # first-time table creation races
+        storage = _storage(ctx["storage"], ctx["heartbeat"], ctx["grace"])
+        return optuna.create_study(study_name=ctx["name"], storage=storage, sampler=_sampler(ctx["seed"], 0),
+                                   directions=["maximize", "minimize"], load_if_exists=True)
+
+
+def _sampler(seed: int, n: int):
+    """The sampler that proposes trial number ``n`` of a study searched with ``seed``.
+
+    Seeded by both: one process on a new study proposes the same trials every time, while a
+    resumed study or a second worker (each proposing a later number) never replays the random
+    proposals of trials already made, as one sampler seeded by ``seed`` alone would.
+    """
+    import optuna
+
+    with warnings.catch_warnings():
+        # multivariate, group and constant_liar are marked experimental; they are what the
+        # conditional space and concurrent workers need (see the module's docstring).
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.samplers.TPESampler(seed=int(np.random.SeedSequence([seed, n]).generate_state(1)[0]),
+                                          multivariate=True, group=True, constant_liar=True)
+
+
+def _counts(study) -> dict:
+    from optuna.trial import TrialState
+
+    states = [t.state for t in study.get_trials(deepcopy=False)]
+    return {s: states.count(s) for s in TrialState}
+
+
+def _fail_stale(study) -> None:
+    import optuna
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+
+
+@contextmanager
+def _heartbeat(storage, trial_id: int, interval: int):
+    """Record the trial's heartbeat every ``interval`` seconds while the block runs."""
+    stop = threading.Event()
+
+    def beat():
+        while True:
+            try:
+                storage.record_heartbeat(trial_id)
+            except Exception:  # a busy database misses one beat; the grace period spans several
+                pass
+            if stop.wait(interval):
+                return
+
+    thread = threading.Thread(target=beat, name=f"fairkit-search-heartbeat-{trial_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+class _TaggedStore:
+    """A result store that adds the search's fields to every run it stores.
+
+    :func:`fairkit.sweep.run_sweep` reads and writes runs through ``get`` and ``put`` only, so a
+    trial is looked up, trained and stored exactly like a sweep run.
+    """
+
+    def __init__(self, store, tags: dict):
+        self.store, self.tags = store, tags
+
+    def get(self, key):
+        return self.store.get(key)
+
+    def put(self, key, record, model=None):
+        self.store.put(key, {**record, **self.tags}, model)
+
+    def load_model(self, key):
+        return self.store.load_model(key)
+
+
+def _train(run, split, store, tags: dict) -> dict:
+    """One run through the sweep's own path (stored, or looked up when stored before); its row."""
+    res = run_sweep(split, [run.method], {run.method: [run.eta]}, [run.seed], fairness=run.fairness,
+                    params={run.method: dict(run.params)}, n_jobs=1, batched=False, keep_models=False,
+                    store=_TaggedStore(store, tags))
+    return res.results.iloc[0].to_dict()
+
+
+def _params_text(params) -> str:
+    """A run's estimator parameters as one JSON text (tuples become lists), for its record."""
+    return json.dumps(dict(params), sort_keys=True, default=str)
+
+
+def _stopped(study, token: str) -> bool:
+    return bool(study.user_attrs.get(f"stop:{token}"))
+
+
+def _work(ctx: dict, split, *, progress=None, should_stop=None) -> str:
+    """One worker's loop: ask for a trial while the budget allows, train it, tell its values.
+
+    Returns why it ended: "budget", "time" or "cancelled".
+    """
+    from optuna.trial import TrialState
+
+    study = _open_study(ctx)
+    storage = study._storage
+    study_id = storage.get_study_id_from_name(ctx["name"])
+    store = ctx["store"] if ctx.get("store") is not None else ResultStore(ctx["store_root"])
+    worker = f"{socket.gethostname()}:{os.getpid()}"
+    failures, last_error = 0, None
+    while True:
+        if (should_stop is not None and should_stop()) or _stopped(study, ctx["token"]):
+            return "cancelled"
+        if ctx["deadline"] is not None and time.time() >= ctx["deadline"]:
+            return "time"
+        with _locked(store, ctx["name"]):
+            _fail_stale(study)  # a dead process's trial: failed, and its parameters queued again
+            counts = _counts(study)
+            done, running = counts[TrialState.COMPLETE], counts[TrialState.RUNNING]
+            trial = None
+            if done + running < ctx["n_trials"]:
+                study.sampler = _sampler(ctx["seed"], sum(counts.values()))
+                with warnings.catch_warnings():
+                    # ask/tell with a heartbeat this loop records itself (see _heartbeat)
+                    warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed")
+                    trial = study.ask()
+        if progress is not None:
+            progress(done, ctx["n_trials"])
+        if trial is None:
+            if not running:
+                return "budget"
+            time.sleep(_POLL_SECONDS)  # others are finishing the budget; stay in case one dies
+            continue
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+        with _heartbeat(storage, trial_id, ctx["heartbeat"]):
+            try:
+                run = _suggest(trial, ctx["methods"], ctx["fairness"], ctx["seed"], ctx["params"])
+                trial.set_user_attr("worker", worker)
+                tags = {"source": SOURCE, "search_study": ctx["name"], "search_trial": int(trial.number),
+                        "search_budget": ctx["budget_text"], "search_objective": ctx["objective_text"],
+                        "search_params": _params_text(run.params)}
+                row = _train(run, split, store, tags)
+                trial.set_user_attr("run_id", str(row["run_id"]))
+                values = [float(metric_column(pd.DataFrame([row]), "val", m).iloc[0])
+                          for m in (ctx["performance"], ctx["unfairness"])]
+            except Exception as exc:  # told as failed; the loop stops after MAX_FAILURES in a row
+                study.tell(trial, state=TrialState.FAIL)
+                failures, last_error = failures + 1, f"{type(exc).__name__}: {exc}"
+                if failures >= MAX_FAILURES:
+                    raise SearchError(f"{failures} search trials in a row failed to train; the last: "
+                                      f"{last_error}") from exc
+                continue
+        if all(math.isfinite(v) for v in values):
+            study.tell(trial, values)
+            failures = 0
+        else:  # an undefined gap (a group without positives on validation) cannot be compared
+            trial.set_user_attr("reason", "validation metric undefined")
+            study.tell(trial, state=TrialState.FAIL)
+
+
+def _work_in_process(ctx: dict, split) -> str:
+    """A worker process's entry point (module level, so it can be sent to another process)."""
+    return _work(ctx, split)
+
+
+# --------------------------------------------------------------------------- results
+
+@dataclass
+class SearchResult:
+    """What a search added, and the front it proposes (never a choice).
+
+    Attributes
+    ----------
+    study_name, storage : str
+        Where the study lives; running the same search again resumes it.
+    n_trials : int
+        The trial budget; ``timeout`` the time budget of the last call (seconds or None).
+    objective : str
+        What the sampler optimised (validation performance up, validation unfairness down).
+    trials : DataFrame
+        One sweep-shaped row per finished trial (the stored run's record): ``source``
+        ("search"), ``search_trial``, ``search_params``, ``search_budget``,
+        ``search_objective``, a ``constant`` flag, and after :func:`resplit_front` the spread
+        columns of the candidates (see there).
+    front : DataFrame
+        The searched Pareto front on validation (:func:`fairkit.frontier.pareto_front`,
+        constant models left out), with the re-split spread once measured.
+    stopped : str
+        "budget", "time" or "cancelled".
+    """
+
+    study_name: str
+    storage: str
+    n_trials: int
+    timeout: float | None
+    objective: str
+    unfairness: str
+    performance: str
+    trials: pd.DataFrame
+    front: pd.DataFrame
+    stopped: str = "budget"
+    wall_seconds: float = 0.0
+    failed: int = 0
+    store: object = field(default=None, repr=False)
+
+    @property
+    def complete(self) -> int:
+        return len(self.trials)
+
+
+def search_table(study, store) -> pd.DataFrame:
+    """The finished trials of a study as sweep rows, read from the result store.
+
+    The trial number, budget and objective come from the study (a trial retried after its
+    process died reuses the run its first attempt stored); resplit spread attached where
+    :func:`resplit_front` measured it.
+    """
+    from optuna.trial import TrialState
+
+    trials = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if "run_id" in t.user_attrs]
+    ids = [t.user_attrs["run_id"] for t in trials]
+    records = store.records(ids)
+    if records.empty:
+        return records
+    records = records.drop_duplicates("run_id").set_index("run_id")
+    rows = []
+    attrs = study.user_attrs
+    for t in trials:
+        rid = t.user_attrs["run_id"]
+        if rid not in records.index:
+            continue  # its run was removed from the store since
+        rows.append({**records.loc[rid].to_dict(), "run_id": rid, "source": SOURCE, "search_trial": int(t.number),
+                     "search_study": study.study_name, "search_budget": attrs.get("budget_text", ""),
+                     "search_objective": attrs.get("objective_text", ""), **attrs.get(f"resplit:{rid}", {})})
+    table = pd.DataFrame(rows)
+    return table.assign(constant=constant_mask(table.drop(columns="constant", errors="ignore")))
+
+
+def searched_front(trials: pd.DataFrame, unfairness: str, performance: str) -> pd.DataFrame:
+    """The searched Pareto front on validation (constant models left out)."""
+    if trials.empty:
+        return trials
+    return pareto_front(trials, unfairness=unfairness, performance=performance, choose_on="val")
+
+
+def _result(study, ctx: dict, store, stopped: str, wall: float) -> SearchResult:
+    from optuna.trial import TrialState
+
+    trials = search_table(study, store)
+    return SearchResult(study_name=ctx["name"], storage=ctx["storage"], n_trials=ctx["n_trials"],
+                        timeout=ctx["timeout"], objective=ctx["objective_text"], unfairness=ctx["unfairness"],
+                        performance=ctx["performance"], trials=trials,
+                        front=searched_front(trials, ctx["unfairness"], ctx["performance"]), stopped=stopped,
+                        wall_seconds=wall, failed=_counts(study)[TrialState.FAIL], store=store)
+
+
+def run_search(split, methods=None, *, fairness: str = DEFAULT_FAIRNESS, unfairness: str | None = None,
+               performance: str = "accuracy", n_trials: int = DEFAULT_TRIALS, timeout: float | None = None,
+               store: ResultStore | None = None, storage: str | None = None, params: dict | None = None,
+               seed: int = 0, n_workers: int = 1, progress=None, should_stop=None, frame=None,
+               resplits: int = 0, heartbeat: int = HEARTBEAT_SECONDS, grace: int = GRACE_SECONDS) -> SearchResult:
+    """Search each method's capacity, training settings and eta for more of the frontier.
+
+    Parameters
+    ----------
+    split : DatasetSplit
+    methods : list of str, optional
+        Registry names the search chooses among (default: the registry's default methods that
+        sweep eta).
+    fairness : str
+        The fairness definition every method targets.
+    unfairness, performance : str, optional
+        The objectives' axes (keys of :data:`fairkit.frontier.UNFAIRNESS_AXES` /
+        :data:`~fairkit.frontier.PERFORMANCE_AXES`); default the definition's gap and accuracy.
+    n_trials : int
+        Finished trials the study should hold (trials of earlier calls count: a rerun resumes).
+    timeout : float, optional
+        Seconds after which this call asks for no new trial (the running ones finish).
+    store : ResultStore, optional
+        Where the trials' runs are stored (default ``ResultStore()``); every worker needs it.
+    storage : str, optional
+        Optuna storage URL (default :func:`default_storage`, SQLite in the store's folder).
+    params : dict of method -> dict, optional
+        Fixed estimator parameters per method; a parameter given here is not searched.
+    seed : int
+        The training seed of every trial and the sampler's seed.
+    n_workers : int
+        Processes working on the study, this one included.
+    progress : callable, optional
+        ``progress(done, total)``: finished trials of the study and the budget.
+    should_stop : callable, optional
+        Polled between trials; True stops every worker after its current trial and raises
+        :class:`SearchCancelled` (finished trials stay).
+    frame : DataFrame, optional
+        The table ``split`` was made from; needed for ``resplits``.
+    resplits : int
+        Retrain each candidate of the searched front on this many other splits
+        (:func:`resplit_front`).
+    heartbeat, grace : int
+        Seconds between a running trial's heartbeats, and the age of the last one after which
+        the trial counts as dead and is run again.
+
+    Returns
+    -------
+    SearchResult
+
+    Raises
+    ------
+    fairkit.methods.RegistryError
+        An unknown method, or a definition a method cannot target.
+    SearchCancelled, SearchError
+    """
+    t0 = time.perf_counter()
+    methods = list(methods or [m for m in DEFAULT_METHODS if get_method(m).sweeps_eta])
+    for m in methods:
+        get_method(m).check_fairness(fairness)
+    if n_trials < 1 or n_workers < 1:
+        raise ValueError("a search needs at least one trial and one worker")
+    if resplits and frame is None:
+        raise ValueError("re-splitting the front needs the table the split was made from (frame)")
+    unfairness = unfairness or get_definition(fairness).gap_metric
+    params = {m: dict(p) for m, p in (params or {}).items()}
+    store = store if store is not None else ResultStore()
+    name = study_name(split, methods, fairness=fairness, unfairness=unfairness, performance=performance,
+                      seed=seed, params=params)
+    ctx = {"name": name, "storage": storage or default_storage(store), "store_root": str(store.root),
+           "methods": methods, "fairness": fairness, "unfairness": unfairness, "performance": performance,
+           "seed": int(seed), "params": params, "n_trials": int(n_trials), "timeout": timeout,
+           "deadline": None if timeout is None else time.time() + float(timeout),
+           "heartbeat": int(heartbeat), "grace": int(grace), "token": uuid.uuid4().hex,
+           "budget_text": _budget_text(n_trials, timeout), "objective_text": _objective_text(performance, unfairness)}
+    study = _open_study(ctx)
+    for k in ("budget_text", "objective_text"):
+        study.set_user_attr(k, ctx[k])
+    study.set_user_attr("settings", {"methods": methods, "fairness": fairness, "unfairness": unfairness,
+                                     "performance": performance, "seed": int(seed)})
+    stopped = "budget"
+    pool = futures = None
+    if n_workers > 1:
+        from joblib.externals.loky import ProcessPoolExecutor
+
+        pool = ProcessPoolExecutor(max_workers=n_workers - 1)
+        futures = [pool.submit(_work_in_process, ctx, split) for _ in range(n_workers - 1)]
+    try:
+        # This process works too, with the store object it was given (a ReportingStore, say).
+        stopped = _work({**ctx, "store": store}, split, progress=progress, should_stop=should_stop)
+    finally:
+        if pool is not None:
+            if stopped == "cancelled" or any(f.done() and f.exception() for f in futures):
+                study.set_user_attr(f"stop:{ctx['token']}", True)
+            outcomes = []
+            for f in futures:
+                try:
+                    outcomes.append(f.result())
+                except Exception as exc:  # a worker's error is this search's error
+                    outcomes.append(exc)
+            pool.shutdown()
+    if pool is not None:
+        errors = [o for o in outcomes if isinstance(o, Exception)]
+        if errors:
+            raise SearchError(f"A search worker stopped: {errors[0]}") from errors[0]
+    if stopped == "cancelled":
+        raise SearchCancelled(f"Search cancelled; {_n_complete(study)} of {n_trials} trials finished and are "
+                              "stored (run it again to resume).")
+    if progress is not None:
+        progress(min(_n_complete(study), n_trials), n_trials)
+    result = _result(study, ctx, store, stopped, time.perf_counter() - t0)
+    if resplits:
+        result = resplit_front(result, split, frame, k=resplits, store=store, should_stop=should_stop)
+    result.wall_seconds = time.perf_counter() - t0
+    return result
+
+
+def _n_complete(study) -> int:
+    from optuna.trial import TrialState
+
+    return _counts(study)[TrialState.COMPLETE]
+
+
+def load_search(name: str, storage: str, store: ResultStore) -> SearchResult | None:
+    """A search's trials and front as stored (None when the study does not exist)."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        study = optuna.load_study(study_name=name, storage=storage)
+    except KeyError:
+        return None
+    s = study.user_attrs.get("settings", {})
+    ctx = {"name": name, "storage": storage, "n_trials": None, "timeout": None,
+           "objective_text": study.user_attrs.get("objective_text", ""),
+           "unfairness": s.get("unfairness"), "performance": s.get("performance", "accuracy")}
+    result = _result(study, ctx, store, "budget", 0.0)
+    result.n_trials = len(result.trials)
+    return result
+
+
+# --------------------------------------------------------------------------- robustness
+
+def stability(values, low, high) -> tuple[float, bool]:
+    """How far a candidate's metric moves across splits, and whether that exceeds its interval.
+
+    Parameters
+    ----------
+    values : array-like
+        The metric on the original split's validation part and on each re-split's.
+    low, high : float
+        The 95% interval of the original value.
+
+    Returns
+    -------
+    (float, bool)
+        The range of ``values`` (largest minus smallest) and whether it is wider than the
+        interval. Without an interval (NaN ends) nothing is judged: False.
+    """
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    moves = float(v.max() - v.min()) if len(v) else float("nan")
+    width = float(high) - float(low) if low is not None and high is not None else float("nan")
+    return moves, bool(np.isfinite(width) and np.isfinite(moves) and moves > width)
+
+
+def resplit_front(result: SearchResult, split, frame, *, k: int = DEFAULT_RESPLITS, store=None,
+                  n_boot: int = REPORT_N_BOOT, should_stop=None) -> SearchResult:
+    """Retrain each candidate on the searched front on ``k`` other splits and measure its spread.
+
+    A search picks settings that did well on one validation set, and some owe it to that set.
+    Each candidate is trained again, same method, eta, parameters and seed, on the splits with
+    seeds ``split.seed + 1`` ... ``split.seed + k`` (:func:`fairkit.split.split_dataset`; the
+    runs are stored with ``source`` "resplit" and never join the frontier: their validation
+    rows differ). Its validation performance and unfairness over the original split and the
+    re-splits span a range; a candidate whose range on either is wider than its own 95%
+    interval on the original split (:func:`fairkit.sweep.report_fields`) is ``unstable``.
+
+    Adds to the candidates' rows (in ``result.front`` and ``result.trials``, and kept in the
+    study so a reload shows them): ``resplit_n``, ``resplit_<axis>_min`` / ``_max`` /
+    ``_mean`` / ``_moves`` for the performance and unfairness axes, ``unstable`` and
+    ``unstable_reason``.
+    """
+    import optuna
+
+    from .split import split_dataset
+
+    store = store if store is not None else result.store
+    front = result.front
+    if front.empty or k < 1:
+        return result
+    perf, unfair = result.performance, result.unfairness
+    splits = [split_dataset(frame, split.spec, seed=split.seed + i) for i in range(1, k + 1)]
+    study = optuna.load_study(study_name=result.study_name, storage=result.storage)
+    spread_by_run = {}
+    for _, cand in front.iterrows():
+        if should_stop is not None and should_stop():
+            raise SearchCancelled("Search cancelled while re-splitting its front; its trials are stored.")
+        from .sweep import RunSpec
+
+        params = tuple(sorted(_decode_params(cand.get("search_params")).items()))
+        run = RunSpec(cand["method"], float(cand["eta"]), int(cand["seed"]), cand["fairness"], params)
+        tags = {"source": RESPLIT_SOURCE, "resplit_of": cand["run_id"]}
+        rows = [_train(run, s, store, {**tags, "split_seed": int(s.seed)}) for s in splits]
+        original = cand.to_dict()
+        if pd.isna(original.get("report_n_boot", np.nan)):  # stored without its intervals
+            original.update(report_fields(store.load_model(cand["run_id"]), split, n_boot))
+        spread = {"resplit_n": len(rows)}
+        reasons = []
+        for axis, label in ((perf, perf), (unfair, unfair)):
+            value, low, high = _value_and_interval(original, axis)
+            values = [value] + [float(metric_column(pd.DataFrame([r]), "val", axis).iloc[0]) for r in rows]
+            moves, unstable = stability(values, low, high)
+            finite = [v for v in values if math.isfinite(v)]
+            spread.update({f"resplit_{axis}_min": min(finite, default=float("nan")),
+                           f"resplit_{axis}_max": max(finite, default=float("nan")),
+                           f"resplit_{axis}_mean": float(np.mean(finite)) if finite else float("nan"),
+                           f"resplit_{axis}_moves": moves})
+            if unstable:
+                reasons.append(f"validation {label} moves {moves:.3f} across {len(rows)} re-splits, more than "
+                               f"its 95% interval ({float(high) - float(low):.3f})")
+        spread.update({"unstable": bool(reasons), "unstable_reason": "; ".join(reasons)})
+        study.set_user_attr(f"resplit:{cand['run_id']}", _plain(spread))
+        spread_by_run[cand["run_id"]] = spread
+    result.front = _with_spread(front, spread_by_run)
+    result.trials = _with_spread(result.trials, spread_by_run)
+    return result
+
+
+def _value_and_interval(row: dict, axis: str):
+    from .metrics import metric_value
+
+    value, low, high = metric_value(row, axis, prefix="val_")
+    clean = lambda x: float("nan") if x is None or not math.isfinite(float(x)) else float(x)  # noqa: E731
+    return clean(value), clean(low), clean(high)
+
+
+def _decode_params(text) -> dict:
+    """A trial's parameters back from their ``search_params`` text (lists become tuples)."""
+    if not isinstance(text, str) or not text:
+        return {}
+
+    def fix(v):
+        if isinstance(v, list):
+            return tuple(fix(x) for x in v)
+        if isinstance(v, dict):
+            return {k: fix(x) for k, x in v.items()}
+        return v
+
+    return {k: fix(v) for k, v in json.loads(text).items()}
+
+
+def _plain(d: dict) -> dict:
+    return {k: (v.item() if isinstance(v, np.generic) else v) for k, v in d.items()}
+
+
+def _with_spread(table: pd.DataFrame, spread: dict) -> pd.DataFrame:
+    """``table`` with each measured candidate's spread columns set (other rows keep theirs)."""
+    if table.empty or not spread:
+        return table
+    out = table.copy()
+    for rid, values in spread.items():
+        mask = (out["run_id"] == rid).to_numpy()
+        for k, v in values.items():
+            if k not in out:
+                out[k] = pd.Series([None] * len(out), index=out.index, dtype=object)
+            out.loc[mask, k] = v
+    out.attrs = table.attrs
+    return out
