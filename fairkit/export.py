@@ -452,6 +452,7 @@ def build_record(
     audit_head: tuple | None = None,
     audit_reference: dict | None = None,
     audit_band: tuple = AUDIT_BAND,
+    sample: dict | None = None,
 ) -> BundleRecord:
     """Read the fitted objects and compute the decision record, without writing anything.
 
@@ -487,6 +488,9 @@ def build_record(
         (:func:`fairkit.metrics.disparity_audit`; default each attribute's largest group).
     audit_band : (float, float)
         The audit's pass band for a group's ratio to its reference (default 0.8-1.25).
+    sample : dict, optional
+        :meth:`fairkit.split.StratifiedSample.to_dict` when ``split`` is of a sample of the
+        table: the record then says what was sampled from what.
 
     Returns
     -------
@@ -576,7 +580,8 @@ def build_record(
         "versions": library_versions(),
         "dataset": {"name": spec.name, "data_hash": split.data_hash, "rows": n_rows + split.dropped_rows,
                     "split_sizes": f"{len(split.train)}/{len(split.validation)}/{len(split.test)}",
-                    "split_seed": split.seed, "missing_values": missing, "group_sizes": sizes},
+                    "split_seed": split.seed, "missing_values": missing, "group_sizes": sizes,
+                    **({"sample": sample} if sample else {})},
         "spec": spec.to_dict(),
         "sweep": sweep or {"methods": [method], "etas": [eta], "seeds": [decision["seed"]]},
         "frontier": front_records,
@@ -660,7 +665,7 @@ def write_bundle(path, built: BundleRecord, *, sign_key=None) -> dict:
 
 def export_bundle(path, *, model, split, run: dict, record: DecisionRecord, frontier: pd.DataFrame | None = None,
                   sweep: dict | None = None, calibrator=None, threshold: float = 0.5, n_boot: int = 200,
-                  audit_head: tuple | None = None, sign_key=None) -> dict:
+                  audit_head: tuple | None = None, sign_key=None, sample: dict | None = None) -> dict:
     """:func:`build_record` then :func:`write_bundle`: the bundle with its decision record.
 
     Parameters are those of :func:`build_record` and :func:`write_bundle`.
@@ -671,7 +676,8 @@ def export_bundle(path, *, model, split, run: dict, record: DecisionRecord, fron
         See :func:`write_bundle`.
     """
     built = build_record(model=model, split=split, run=run, record=record, frontier=frontier, sweep=sweep,
-                         calibrator=calibrator, threshold=threshold, n_boot=n_boot, audit_head=audit_head)
+                         calibrator=calibrator, threshold=threshold, n_boot=n_boot, audit_head=audit_head,
+                         sample=sample)
     return write_bundle(path, built, sign_key=sign_key)
 
 

@@ -279,6 +279,7 @@ def record_blocks(rec: dict, *, reviews: str | None = None) -> list:
         ("h", 2, "Data"),
         ("ul", [[f"Source: {ds['name']} (SHA-256 {ds['data_hash'][:16]}...), {ds['rows']:,} rows; train/validation/"
                  f"test {ds['split_sizes']} (split seed {ds['split_seed']})."],
+                *([[_sample_text(ds["sample"])]] if ds.get("sample") else []),
                 ["Target: ", ("code", spec["target"]), ", favourable outcome ", ("code", spec["positive_label"]), "."],
                 ["Sensitive attributes: ", *_joined([("code", s) for s in spec["sensitive"]]),
                  " (not used as model inputs" + (" - except: they are features by choice"
@@ -292,6 +293,14 @@ def record_blocks(rec: dict, *, reviews: str | None = None) -> list:
         ("ul", [[x] for x in c.get("rereview_triggers") or []]),
     ]
     return blocks
+
+
+def _sample_text(sample: dict) -> str:
+    """The record's line on a model trained and evaluated on a stratified sample of the table."""
+    return (f"Trained and evaluated on a stratified sample: {int(sample['rows']):,} of the table's "
+            f"{int(sample['of_rows']):,} rows with an outcome, drawn per {sample['stratified_by']} (seed "
+            f"{sample['seed']}; the whole table's SHA-256 {str(sample['source_hash'])[:16]}...). Every group "
+            "kept its share; intervals are wider than the whole table's would be.")
 
 
 def _joined(runs: list, sep: str = ", ") -> list:

@@ -222,3 +222,40 @@ def test_score_json_with_quiet_prints_only_the_summary(sweep_dir, tmp_path, monk
     assert doc["audit_entry"] == entry
     # --quiet: no messages anywhere but the exit's reason on stderr.
     assert "Wrote" not in run.stderr and "DRIFT" not in run.stderr
+
+
+def test_sweep_on_a_stratified_sample_is_recorded_and_exported_from_the_same_rows(tmp_path, capsys, monkeypatch):
+    from fairkit.split import frame_hash, stratified_sample
+
+    monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path / "home"))
+    out = tmp_path / "sweep"
+    assert main(["sweep", "--dataset", "german", "--sample", "400", "--methods", "unconstrained", "--etas", "0",
+                 "--no-png", "--out", str(out), "--audit", str(tmp_path / "a.sqlite")]) == 0
+    assert "stratified sample of 400 of 1,000 rows" in capsys.readouterr().out
+    meta = json.loads((out / "sweep.json").read_text())
+    frame, spec = load_dataset("german")
+    drawn = stratified_sample(frame, spec, 400, seed=0)
+    assert meta["sample"] == drawn.to_dict() and meta["data_hash"] == frame_hash(drawn.frame)
+    assert meta["sample"]["source_hash"] == frame_hash(frame)
+    run = pd.read_csv(out / "results.csv")["run_id"].iloc[0]
+    bundle = tmp_path / "b.zip"
+    # export rebuilds the split from the same sample (its data hash is checked) and records it.
+    assert main(["export", "--store", str(out), "--run", run, "--rationale", "r", "--decider", "D",
+                 "--n-boot", "50", "--out", str(bundle), "--audit", str(tmp_path / "a.sqlite")]) == 0
+    record = load_bundle(bundle).record
+    assert record["content"]["dataset"]["sample"] == meta["sample"]
+    assert record["content"]["dataset"]["rows"] == 400
+    markdown = zipfile_text(bundle, "decision_record.md")
+    assert "stratified sample: 400 of the table's 1,000 rows" in markdown
+    # A sample as large as the table is the table.
+    assert main(["sweep", "--dataset", "german", "--sample", "5000", "--methods", "unconstrained", "--etas", "0",
+                 "--no-png", "--out", str(tmp_path / "whole"), "--audit", str(tmp_path / "a.sqlite")]) == 0
+    assert "every row is used" in capsys.readouterr().out
+    assert json.loads((tmp_path / "whole" / "sweep.json").read_text())["sample"] is None
+
+
+def zipfile_text(path, member: str) -> str:
+    import zipfile
+
+    with zipfile.ZipFile(path) as zf:
+        return zf.read(member).decode()
