@@ -11,22 +11,71 @@ from __future__ import annotations
 import html
 import os
 import warnings
+import zlib
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+from plotly.colors import hex_to_rgb, qualitative
 
 from .frontier import PERFORMANCE_AXES, UNFAIRNESS_AXES, constant_mask, metric_column, pareto_front, seed_summary
+from .methods import METHODS, role_of
 from .metrics import metric_value
+from .record import method_label as registry_label
 from .stats import wilson_interval
-from .methods import role_of
 
-PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
+#: Colours of the registry's methods, given out in registry order (so a method has the same
+#: colour on every page and in every figure, whichever methods a table holds). Orange is left
+#: out: it rings the selected model.
+METHOD_PALETTE = ["#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f",
+                  "#d62728", "#aec7e8"]
+#: The baseline (the registry's role "baseline", drawn as a star).
+BASELINE_COLOUR = "#222222"
+#: Colours of groups: Plotly's Dark24, whose first 20 are at least 29 apart in CIELAB (Delta E
+#: 1976) on a white background (D3's 10 are 27.7 apart at best, and cycling them repeats a
+#: colour from the 11th group on).
+GROUP_PALETTE = list(qualitative.Dark24[:20])
+#: Colours of the metrics in a bar chart of rates.
+METRIC_PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b"]
+#: Appended to the name of a method that needs the sensitive attribute at prediction time.
+NEEDS_ATTRIBUTE = " · needs the attribute"
 
 
-def _color(i: int) -> str:
-    return PALETTE[i % len(PALETTE)]
+def method_colour(name: str) -> str:
+    """The colour of a method in every figure: its place in the registry (see ``METHOD_PALETTE``).
+
+    The baseline is :data:`BASELINE_COLOUR`; a name the registry lacks (a benchmark's baseline)
+    gets a colour from a hash of its name, the same in every figure.
+    """
+    if role_of(name) == "baseline":
+        return BASELINE_COLOUR
+    names = [m for m, spec in METHODS.items() if spec.role != "baseline"]
+    i = names.index(name) if name in names else len(names) + zlib.crc32(str(name).encode())
+    return METHOD_PALETTE[i % len(METHOD_PALETTE)]
+
+
+def method_label(name: str, needs_attribute: bool | None = None) -> str:
+    """The name of a method on every page: the registry's title (:attr:`fairkit.methods.Method.label`),
+    with :data:`NEEDS_ATTRIBUTE` when its models read the sensitive attribute to predict.
+
+    Parameters
+    ----------
+    name : str
+        Registry name (a name the registry lacks is shown as it is).
+    needs_attribute : bool, optional
+        Whether to add the flag; default: the registry's ``needs_sensitive_at_predict``.
+    """
+    if needs_attribute is None:
+        m = METHODS.get(name)
+        needs_attribute = bool(m is not None and m.needs_sensitive_at_predict)
+    return registry_label(name) + (NEEDS_ATTRIBUTE if needs_attribute else "")
+
+
+def group_colours(names) -> dict:
+    """Group name -> colour, in the order given (:data:`GROUP_PALETTE`; from the 21st group on
+    the colours repeat)."""
+    return {g: GROUP_PALETTE[i % len(GROUP_PALETTE)] for i, g in enumerate(names)}
 
 
 def plot_text(value) -> str:
@@ -69,14 +118,14 @@ def _value_text(rows: pd.DataFrame, split: str, metric: str) -> list[str]:
 
 def _custom(rows: pd.DataFrame, split: str = "test", unfairness: str = "demographic_parity_difference",
             performance: str = "accuracy", note="") -> np.ndarray:
-    """``[run_id, method, eta, unfairness text, performance text, note]`` per marker.
+    """``[run_id, method label, eta, unfairness text, performance text, note]`` per marker.
 
     A click maps back to its run by the run id (a hex cache key, kept as it is); the hover label
-    shows the rest. The method is escaped; the two metric texts carry the row's interval when
+    shows the rest. The method's label (:func:`method_label`) is escaped; the two metric texts carry the row's interval when
     it has one (a bootstrap interval, or the range over seeds of :func:`fairkit.frontier.seed_summary`).
     """
     n = len(rows)
-    return np.column_stack([rows["run_id"].astype(str), _texts(rows["method"]), rows["eta"].astype(float),
+    return np.column_stack([rows["run_id"].astype(str), _texts(rows["method"].map(method_label)), rows["eta"].astype(float),
                             _value_text(rows, split, unfairness), _value_text(rows, split, performance),
                             [note] * n if isinstance(note, str) else list(note)])
 
@@ -96,6 +145,7 @@ def frontier_figure(
     tolerance: float | None = None,
     title: str | None = None,
     aggregate_seeds: bool = True,
+    base_rate: float | None = None,
 ) -> go.Figure:
     """Fairness against performance: all runs faint, a frontier line per method.
 
@@ -115,6 +165,10 @@ def frontier_figure(
         With several seeds per (method, eta), draw each setting once at its mean over seeds
         (:func:`fairkit.frontier.seed_summary`), with error bars spanning the seeds, and the
         fronts through the means. False draws every run.
+    base_rate : float, optional
+        Share of positive outcomes in the plotted split: a horizontal line marks what a model
+        that tells nobody apart scores on the performance axis (:func:`chance_performance`:
+        the majority class's share for accuracy, 0.5 for balanced accuracy and ROC AUC).
 
     Notes
     -----
@@ -122,9 +176,10 @@ def frontier_figure(
     dashboard maps back to a run; the hover label shows the method, eta and both coordinates,
     with their intervals where the table has them. Constant models (``constant``, see
     :func:`fairkit.frontier.constant_mask`) are drawn apart, as crosses, and never on a front.
-    Methods the registry calls a "reference" (the threshold post-processor, which needs the
-    sensitive attribute at prediction time) are drawn dashed, a "baseline" (the unconstrained
-    network) as a star.
+    Each method has its colour and name of every page (:func:`method_colour`,
+    :func:`method_label`). Methods the registry calls a "reference" (the threshold
+    post-processor, which needs the sensitive attribute at prediction time) are drawn dashed, a
+    "baseline" (the unconstrained network) as a star.
     """
     fig = go.Figure()
     if results.empty:
@@ -165,24 +220,24 @@ def frontier_figure(
     ))
     front = pareto_front(table, unfairness=unfairness, performance=performance, choose_on=choose_on, by="method")
     methods = list(dict.fromkeys(table["method"]))
-    for i, method in enumerate(methods):
+    for method in methods:
         sub = front[front["method"] == method]
         if sub.empty or role_of(method) == "baseline":
             continue
-        is_ref = role_of(method) == "reference"
         fig.add_trace(go.Scatter(
             x=sub[f"unfairness_{split}"], y=sub[f"performance_{split}"], mode="lines+markers",
-            name=plot_text(f"{method} (reference, uses attribute)" if is_ref else method),
-            line=dict(color="#555555" if is_ref else _color(i), dash="dash" if is_ref else "solid"),
+            name=plot_text(method_label(method)),
+            line=dict(color=method_colour(method), dash="dash" if role_of(method) == "reference" else "solid"),
             marker=dict(size=9), hovertemplate=hover, customdata=custom(sub), **bars(sub),
         ))
     base = table[table["method"].map(role_of) == "baseline"]
     if not base.empty:
+        names = list(dict.fromkeys(base["method"].astype(str)))
         fig.add_trace(go.Scatter(
             x=metric_column(base, split, unfairness), y=metric_column(base, split, performance),
-            mode="markers", name=plot_text(" / ".join(dict.fromkeys(base["method"].astype(str)))),
+            mode="markers", name=plot_text(" / ".join(map(method_label, names))),
             hovertemplate=hover, customdata=custom(base), **bars(base),
-            marker=dict(symbol="star", size=16, color="black"),
+            marker=dict(symbol="star", size=16, color=method_colour(names[0])),
         ))
     if not flat.empty:  # after the fronts: the traces before keep their places
         fig.add_trace(go.Scatter(
@@ -204,6 +259,11 @@ def frontier_figure(
     if tolerance is not None:
         fig.add_vline(x=tolerance, line_dash="dot", line_color="#d62728",
                       annotation_text=f"tolerance {tolerance:g}", annotation_position="top right")
+    if base_rate is not None and np.isfinite(base_rate):
+        level, text = chance_performance(performance, base_rate)
+        fig.add_hline(y=level, line_dash="dash", line_color="#888888", line_width=1.5,
+                      annotation_text=text, annotation_position="bottom left",
+                      annotation_font=dict(size=11, color="#555555"))
     fig.update_layout(
         title=plot_text(title or f"Fairness / {p_label.lower()} trade-off "
                                  f"({'test' if split == 'test' else 'validation'})"),
@@ -213,6 +273,30 @@ def frontier_figure(
         margin=dict(l=60, r=20, t=60, b=80), height=520,
     )
     return fig
+
+
+def chance_performance(performance: str, base_rate: float) -> tuple[float, str]:
+    """What a model that tells nobody apart scores on a performance axis, and a label for it.
+
+    Accuracy: always predicting the majority class scores the larger of the base rate and its
+    complement (0.939 when 6.1% of rows are positive, above most real models' accuracy, which
+    is why rare positives are better read on balanced accuracy); balanced accuracy and ROC AUC: 0.5.
+
+    Parameters
+    ----------
+    performance : str
+        A key of ``PERFORMANCE_AXES``.
+    base_rate : float
+        Share of positive outcomes.
+
+    Returns
+    -------
+    (float, str)
+    """
+    if performance == "accuracy":
+        level = max(base_rate, 1.0 - base_rate)
+        return level, f"always the majority class: {level:.3f} ({base_rate:.1%} positive)"
+    return 0.5, f"chance: 0.5 ({base_rate:.1%} positive)"
 
 
 def frontier_snapshot_figure(frontier: pd.DataFrame, *, selected_run: str | None = None,
@@ -240,16 +324,20 @@ def frontier_snapshot_figure(frontier: pd.DataFrame, *, selected_run: str | None
     fig = go.Figure()
     # A chosen run that is not Pareto-optimal is in the table (on_front False) but not on a line.
     on_front = frontier["on_front"].astype(bool) if "on_front" in frontier else pd.Series(True, index=frontier.index)
-    for i, (method, sub) in enumerate(frontier[on_front].groupby("method", sort=False)):
+    u_label = plot_text(UNFAIRNESS_AXES.get(unfairness, unfairness))
+    p_label = plot_text(PERFORMANCE_AXES.get(performance, performance))
+    point = f"<br>{u_label}: %{{x:.3f}}<br>{p_label}: %{{y:.3f}}<extra></extra>"
+    for method, sub in frontier[on_front].groupby("method", sort=False):
         ref = bool(sub.get("needs_sensitive_at_predict", pd.Series([False])).any())
+        label = method_label(method, needs_attribute=ref)
         fig.add_trace(go.Scatter(
             x=sub["unfairness_test"], y=sub["performance_test"], mode="lines+markers",
-            name=plot_text(f"{method} (uses attribute)" if ref else method),
-            line=dict(color=_color(i), dash="dash" if ref else "solid"),
+            name=plot_text(label),
+            line=dict(color=method_colour(method), dash="dash" if ref else "solid"),
             # The method comes from the bundle's table: in the hover label as data, never as
             # part of the template (where "%{...}" in a name would be read as a field).
-            customdata=np.column_stack([_texts([method] * len(sub)), sub["eta"].astype(float)]),
-            hovertemplate="%{customdata[0]}<br>eta=%{customdata[1]:g}<br>x=%{x:.3f}<br>y=%{y:.3f}<extra></extra>"))
+            customdata=np.column_stack([_texts([label] * len(sub)), sub["eta"].astype(float)]),
+            hovertemplate="%{customdata[0]}<br>eta=%{customdata[1]:g}" + point))
     sel = frontier[frontier["run_id"] == selected_run]
     if not sel.empty:
         off = not bool(on_front[sel.index].all())
@@ -261,13 +349,11 @@ def frontier_snapshot_figure(frontier: pd.DataFrame, *, selected_run: str | None
             fig.add_trace(go.Scatter(
                 x=sel["unfairness_test"], y=sel["performance_test"], mode="markers", showlegend=False,
                 marker=dict(size=9, color="#ff7f0e", symbol="x"),
-                customdata=np.column_stack([_texts(sel["method"].astype(str)), sel["eta"].astype(float)]),
-                hovertemplate=(f"{CHOSEN_OFF_FRONT}<br>%{{customdata[0]}}<br>eta=%{{customdata[1]:g}}"
-                               "<br>x=%{x:.3f}<br>y=%{y:.3f}<extra></extra>")))
+                customdata=np.column_stack([_texts(sel["method"].map(method_label)), sel["eta"].astype(float)]),
+                hovertemplate=f"{CHOSEN_OFF_FRONT}<br>%{{customdata[0]}}<br>eta=%{{customdata[1]:g}}" + point))
     fig.update_layout(
         title="Frontier at export (test data)", template="plotly_white", height=420,
-        xaxis_title=plot_text(f"{UNFAIRNESS_AXES.get(unfairness, unfairness)} (lower is fairer)"),
-        yaxis_title=plot_text(PERFORMANCE_AXES.get(performance, performance)),
+        xaxis_title=f"{u_label} (lower is fairer)", yaxis_title=p_label,
         legend=dict(orientation="h", y=-0.25), margin=dict(l=60, r=20, t=50, b=80))
     return fig
 
@@ -277,10 +363,11 @@ def calibration_figure(curve: pd.DataFrame, *, title: str = "Reliability by grou
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="perfect calibration",
                              line=dict(color="#999999", dash="dot")))
-    for i, (group, sub) in enumerate(curve.groupby("group", sort=True)):
+    colours = group_colours(sorted(curve["group"].unique(), key=str))
+    for group, sub in curve.groupby("group", sort=True):
         fig.add_trace(go.Scatter(
             x=sub["mean_predicted"], y=sub["fraction_positive"], mode="lines+markers", name=plot_text(group),
-            line=dict(color=_color(i)), customdata=sub[["count"]],
+            line=dict(color=colours[group]), customdata=sub[["count"]],
             # The group's (escaped) name, not the group in the template: "%{...}" in a name is a field there.
             hovertemplate="%{fullData.name}<br>predicted=%{x:.3f}<br>observed=%{y:.3f}<br>n=%{customdata[0]}<extra></extra>",
         ))
@@ -313,7 +400,9 @@ def reliability_figure(curve: pd.DataFrame, overall: pd.DataFrame, *, groups=Non
     """
     from plotly.subplots import make_subplots
 
-    names = sorted(curve["group"].unique(), key=str) if groups is None else list(groups)
+    every = sorted(curve["group"].unique(), key=str)
+    colours = group_colours(every)  # a group keeps its colour when drawn alone
+    names = every if groups is None else list(groups)
     names = names or ["(no group)"]
     cols = max(1, min(columns, len(names)))
     rows = -(-len(names) // cols)
@@ -334,20 +423,21 @@ def reliability_figure(curve: pd.DataFrame, overall: pd.DataFrame, *, groups=Non
         sub = curve[curve["group"] == group].sort_values("mean_predicted")
         if sub.empty:
             continue
+        colour = colours[group]
         n = sub["count"].to_numpy(dtype=float)
         low, high = wilson_interval(sub["fraction_positive"].to_numpy(dtype=float) * n, n, rows=n)
         ok = np.isfinite(low) & np.isfinite(high)
         if ok.any():
             x = sub["mean_predicted"].to_numpy()[ok]
             fig.add_trace(go.Scatter(x=np.concatenate([x, x[::-1]]), y=np.concatenate([high[ok], low[ok][::-1]]),
-                                     mode="lines", fill="toself", fillcolor="rgba(31,119,180,0.18)", line=dict(width=0),
+                                     mode="lines", fill="toself", fillcolor=_translucent(colour, 0.18), line=dict(width=0),
                                      name="95% interval (Wilson)", showlegend=first, legendgroup="band",
                                      hoverinfo="skip"), row=r, col=c)
         ci = [f"[{lo:.3f}, {hi:.3f}]" if good else "(too few rows for an interval)"
               for lo, hi, good in zip(low, high, ok)]
         fig.add_trace(go.Scatter(
             x=sub["mean_predicted"], y=sub["fraction_positive"], mode="lines+markers+text",
-            name=plot_text(group), line=dict(color=PALETTE[0]), marker=dict(size=6), showlegend=False,
+            name=plot_text(group), line=dict(color=colour), marker=dict(size=6), showlegend=False,
             text=[f"{int(k):,}" for k in n], textposition="top center", textfont=dict(size=9, color="#555555"),
             customdata=np.column_stack([[f"{int(k):,}" for k in n], ci]), hovertemplate=hover,
         ), row=r, col=c)
@@ -364,20 +454,55 @@ def reliability_figure(curve: pd.DataFrame, overall: pd.DataFrame, *, groups=Non
     return fig
 
 
+def _translucent(colour: str, alpha: float) -> str:
+    r, g, b = hex_to_rgb(colour)
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+#: Up to this many groups, bar labels are written level (and wrapped); beyond, turned upright.
+LEVEL_TICKS = 8
+
+
+def _wrapped(text, width: int) -> str:
+    """``text`` escaped (:func:`plot_text`), broken into lines of about ``width`` characters at spaces."""
+    lines, line = [], ""
+    for word in str(text).split(" "):
+        if line and len(line) + 1 + len(word) > width:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}" if line else word
+    return "<br>".join(plot_text(x) for x in [*lines, line])
+
+
 def group_bars_figure(by_group: pd.DataFrame, *, metrics=("selection_rate", "tpr", "fpr"),
                       attribute: str | None = None, title: str = "Rates by group") -> go.Figure:
     """Grouped bars of rates by group, with their intervals (``<rate>_low`` / ``_high``) as error
-    bars when present."""
+    bars when present.
+
+    Each group's name sits centred under its bars: written level and wrapped for up to
+    :data:`LEVEL_TICKS` groups, turned upright beyond (Plotly's own slant, which it picks when
+    names collide, starts each name under the bar to its left), and never thinned out.
+    """
+    from .metrics import METRIC_LABELS
+
     table = by_group if attribute is None else by_group[by_group["attribute"] == attribute]
+    names = _texts(table["group"])
     fig = go.Figure()
     for i, m in enumerate(metrics):
         err = None
         if f"{m}_low" in table and f"{m}_high" in table:
             err = dict(type="data", symmetric=False, array=(table[f"{m}_high"] - table[m]).clip(lower=0),
                        arrayminus=(table[m] - table[f"{m}_low"]).clip(lower=0))
-        fig.add_trace(go.Bar(x=_texts(table["group"]), y=table[m], name=m.replace("_", " "),
-                             marker_color=_color(i), error_y=err))
-    fig.update_layout(title=plot_text(title), barmode="group", template="plotly_white", yaxis_range=[0, 1], height=420)
+        fig.add_trace(go.Bar(x=names, y=table[m], name=METRIC_LABELS.get(m, m.replace("_", " ")),
+                             marker_color=METRIC_PALETTE[i % len(METRIC_PALETTE)], error_y=err))
+    level = len(names) <= LEVEL_TICKS
+    width = max(8, 96 // max(len(names), 1))
+    fig.update_xaxes(type="category", tickmode="array", tickvals=names, automargin=True,
+                     ticktext=[_wrapped(g, width) for g in table["group"]] if level else names,
+                     tickangle=0 if level else -90)
+    fig.update_layout(title=plot_text(title), barmode="group", template="plotly_white", yaxis_range=[0, 1], height=420,
+                      legend=dict(orientation="h", y=1.02, yanchor="bottom", x=1, xanchor="right"))
     return fig
 
 

@@ -11,6 +11,7 @@ from fairkit.plots import (
     frontier_figure,
     frontier_snapshot_figure,
     group_bars_figure,
+    method_label,
     plot_text,
     save_figure,
 )
@@ -49,16 +50,16 @@ def test_frontier_figure_draws_runs_fronts_reference_and_baseline():
     assert len(everything.x) == len(res)
     assert list(everything.customdata[:, 0]) == list(res["run_id"])  # click -> run id
     front = pareto_front(res, by="method")
-    reg = _trace(fig, "regularized")
+    reg = _trace(fig, "Fairness-regularized network")
     want = front[front.method == "regularized"]
     # The front is chosen on validation and drawn with the same runs' test values.
     np.testing.assert_allclose(reg.x, want["unfairness_test"])
     np.testing.assert_allclose(reg.y, want["performance_test"])
     assert list(reg.customdata[:, 0]) == list(want["run_id"])
     assert "regularized-lucky" not in set(reg.customdata[:, 0]) and len(reg.x) >= 2
-    ref = _trace(fig, "threshold (reference, uses attribute)")
+    ref = _trace(fig, "Group thresholds (post-processing reference) · needs the attribute")
     assert ref.line.dash == "dash"
-    star = _trace(fig, "unconstrained")
+    star = _trace(fig, "Unconstrained network")
     assert star.marker.symbol == "star" and list(star.customdata[:, 0]) == ["unconstrained-0.0"]
     sel = _trace(fig, "selected")
     assert sel.x[0] == pytest.approx(res.set_index("run_id").loc["regularized-1.0", f"test_{DP}"])
@@ -80,8 +81,7 @@ def test_frontier_snapshot_draws_the_exported_table_as_it_is():
     chosen = front[front.method == "regularized"].iloc[1]
     fig = frontier_snapshot_figure(front, selected_run=chosen["run_id"], unfairness=DP)
     for method, sub in front.groupby("method", sort=False):
-        name = f"{method} (uses attribute)" if method == "threshold" else method
-        line = _trace(fig, name)
+        line = _trace(fig, method_label(method, needs_attribute=method == "threshold"))
         # The table's own test values, in its order: nothing recomputed.
         np.testing.assert_allclose(line.x, sub["unfairness_test"])
         np.testing.assert_allclose(line.y, sub["performance_test"])
@@ -217,7 +217,7 @@ def test_frontier_figure_draws_seed_means_with_their_range_and_constant_models_a
     assert "mean of 3 seeds" in means.customdata[0, 5]
     flat = _trace(fig, "constant models (off the front)")
     assert list(flat.customdata[:, 0]) == ["r5.0-0"] and flat.marker.symbol == "x"
-    line = _trace(fig, "regularized")
+    line = _trace(fig, "Fairness-regularized network")
     assert "r5.0-0" not in set(line.customdata[:, 0])
     # Drawn run by run when asked, and a single seed is never averaged.
     assert len(_trace(frontier_figure(res, aggregate_seeds=False), "all runs").x) == 6

@@ -24,6 +24,7 @@ from fairkit.audit import (
 )
 from fairkit.frontier import UNFAIRNESS_AXES
 from fairkit.keys import KeyFileError
+from fairkit.plots import method_label
 from fairkit.record import decision_label
 
 from . import auth
@@ -134,7 +135,7 @@ def selections() -> pd.DataFrame:
         "When (UTC)": d["ts"].str[:19].str.replace("T", " "),
         "By": d["actor"],
         "Dataset": d.get("dataset", ""),
-        "Method": d.get("method", ""),
+        "Method": d["method"].map(lambda m: "" if pd.isna(m) else method_label(m)) if "method" in d else "",
         "eta": d["eta"].map("{:g}".format) if "eta" in d else "",
         "Unfairness (test)": fmt("unfairness_test"),
         "Axis": d.get("unfairness_axis", pd.Series("", index=d.index)).map(

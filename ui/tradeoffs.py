@@ -29,6 +29,7 @@ from fairkit.frontier import (
     seed_summary,
     select,
 )
+from fairkit import plots
 from fairkit.methods import METHODS, role_of, scores_rank
 from fairkit.metrics import NO_RANKING, metric_value
 from fairkit.sweep import REPORT_N_BOOT, report_fields
@@ -69,12 +70,28 @@ def chosen_axes() -> tuple[str, str]:
             pick(W_PERFORMANCE, "accuracy"))
 
 
-def method_label(name: str) -> str:
-    """A method's title, flagged when it needs the sensitive attribute to predict."""
-    m = METHODS.get(name)
-    if m is None:
-        return name
-    return f"{m.label} (needs the attribute)" if m.needs_sensitive_at_predict else m.label
+#: A method's name on every page, flagged when it needs the sensitive attribute to predict.
+method_label = plots.method_label
+
+#: Below this share of positive (or of negative) outcomes, accuracy mostly measures the majority
+#: class: the performance axis starts on balanced accuracy.
+RARE_OUTCOME = 0.2
+
+
+def base_rate(split, part: str) -> float:
+    """Share of positive outcomes in a part (``"val"`` or ``"test"``) of the split."""
+    y = (split.validation if part == "val" else split.test).y
+    return float(np.mean(np.asarray(y, dtype=float)))
+
+
+def rare_outcome(rate: float) -> bool:
+    """Whether one outcome is rarer than :data:`RARE_OUTCOME` (then accuracy flatters any model)."""
+    return min(rate, 1.0 - rate) < RARE_OUTCOME
+
+
+def default_performance(rate: float) -> str:
+    """The performance axis a first visit shows: balanced accuracy for a rare outcome, else accuracy."""
+    return "balanced_accuracy" if rare_outcome(rate) else "accuracy"
 
 
 def etas_of(results: pd.DataFrame, method: str) -> list[float]:

@@ -54,20 +54,18 @@ else:
             st.caption(f":material/key: Bundle {md(bundle['signature'])}.")
         rec = bundle["record"]
         status = rv.tally(subject)
-        card_col, chart_col = st.columns([1, 1], gap="large")
-        with card_col:
-            st.subheader("Decision record")
-            record_view.show_headline(rec, reviews=status)
-            record_view.downloads(rec, key="review.record", reviews=status)
-        with chart_col:
-            if bundle["frontier"] is not None and len(bundle["frontier"]):
-                st.plotly_chart(frontier_snapshot_figure(
-                    bundle["frontier"], selected_run=chosen.get("run_id"),
-                    unfairness=chosen.get("unfairness_axis", "demographic_parity_difference"),
-                    performance=chosen.get("performance_axis", "accuracy")),
-                    key="review.frontier", width="stretch")
-            else:
-                st.caption("This bundle holds no frontier table.")
+        st.subheader("Decision record")
+        record_view.show_headline(rec, reviews=status)
+        record_view.downloads(rec, key="review.record", reviews=status)
+        # At full width, below the card: half a page squeezed the frontier's lines together.
+        if bundle["frontier"] is not None and len(bundle["frontier"]):
+            st.plotly_chart(frontier_snapshot_figure(
+                bundle["frontier"], selected_run=chosen.get("run_id"),
+                unfairness=chosen.get("unfairness_axis", "demographic_parity_difference"),
+                performance=chosen.get("performance_axis", "accuracy")),
+                key="review.frontier", width="stretch")
+        else:
+            st.caption("This bundle holds no frontier table.")
         record_view.show_body(rec)
 
     st.subheader("Reviews of this decision")

@@ -204,7 +204,7 @@ def test_constant_models_are_labelled_and_kept_off_the_front(tradeoffs):
     front_ids = {c[0] for t in fig["data"] if t.get("mode") == "lines+markers" for c in t["customdata"]}
     assert not front_ids & set(constant["run_id"])
     # The hover label has the method, eta, both coordinates and their intervals.
-    line = by_name["regularized"]
+    line = by_name["Fairness-regularized network"]
     assert "eta=" in line["hovertemplate"] and "Accuracy: %{customdata[4]}" in line["hovertemplate"]
     assert all(c[3].count("[") == 1 and c[4].count("[") == 1 for c in line["customdata"])
 
