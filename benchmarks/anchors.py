@@ -1,0 +1,305 @@
+"""fairkit against every public anchor, side by side in one run (issue 21).
+
+``python -m benchmarks.anchors --anchor-python /path/to/anchors-venv/bin/python``
+
+Anchors: fairlearn (``ExponentiatedGradient(LogisticRegression)`` for demographic parity and
+equalized odds: attribute-blind; ``ThresholdOptimizer`` on the shared boosted base: aware),
+FairGBM (constrained LightGBM: blind), error-parity (relaxed group thresholds on the shared base:
+aware), OxonFair (group thresholds on the shared base: aware; and on inferred group
+probabilities: blind). fairlearn runs here; the other three run in their own environment
+(``benchmarks/requirements-anchors.txt``: error-parity needs numpy < 2, FairGBM scikit-learn < 1.8)
+through :mod:`benchmarks.anchor_runner`, on arrays this module saves: the same split, the same
+encoded features, the same base scores for every post-processor.
+
+Every model of every family is measured here with fairkit's kernel
+(:func:`fairkit.metrics.summary_metrics`), on every definition, whatever it was fitted for: a
+model is a model. Per dataset, seed, definition and setting (``blind``: models that do not read
+the attribute at prediction; ``aware``: all models), each family's validation-chosen front is
+reported on test: best test accuracy at validation gap <= 0.01 / 0.02 / 0.05 (constant models
+never count), HV@0.05 (hypervolume of the test points of the validation front, reference
+(majority-class test error, gap 0.05)) and HV (reference gap 1.0).
+
+The post-processing anchors (error-parity, OxonFair, fairlearn's ThresholdOptimizer) fit their
+thresholds on the validation part, as their authors do: their validation figures are in-sample,
+their test figures are not. fairkit's methods fit on the training part only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from fairkit.frontier import constant_mask, decides_alike, hypervolume, pareto_front, select
+from fairkit.methods import FAIRNESS_DEFINITIONS, METHODS
+from fairkit.metrics import summary_metrics
+
+from .common import DEFAULT_SENSITIVE, load_split, majority_error, out_dir, report
+
+#: The definitions compared (keys of FAIRNESS_DEFINITIONS).
+DEFINITIONS = ("demographic_parity", "equalized_odds")
+TOLERANCES = (0.01, 0.02, 0.05)
+#: fairkit methods run by default: the registry's methods minus the slow trainers (pass
+#: ``--methods`` to add them) and the accuracy baseline (the sweep of a method includes eta 0).
+SLOW = ("lagrangian", "adversarial", "reductions")
+#: Bounds of fairlearn's ExponentiatedGradient (few: each is a full reduction, minutes on Adult).
+EG_BOUNDS = (0.005, 0.01, 0.02, 0.05, 0.1)
+#: fairlearn ThresholdOptimizer tolerances.
+TO_TOLS = (0.0, 0.005, 0.01, 0.02, 0.05, 0.1)
+#: Default seeds per dataset: German is re-split per seed (its 200-row test part is noisy);
+#: Adult and COMPAS keep split seed 0 and vary the training seed.
+DEFAULT_SEEDS = {"adult": 1, "compas": 3, "german": 5}
+RESPLIT = ("german",)
+
+
+def default_methods() -> list:
+    return [m for m, spec in METHODS.items() if m not in SLOW and spec.role != "baseline"]
+
+
+def _base_and_groups(split, seed: int):
+    """The shared unconstrained base (LightGBM) and the group classifier, fitted on training rows."""
+    from lightgbm import LGBMClassifier
+
+    base = LGBMClassifier(n_estimators=200, learning_rate=0.05, n_jobs=1, random_state=seed, verbose=-1)
+    base.fit(split.train.X, split.train.y)
+    cats = pd.Index(sorted(set(split.train.groups) | set(split.validation.groups) | set(split.test.groups)))
+    codes = {p: cats.get_indexer(part.groups) for p, part in
+             (("train", split.train), ("val", split.validation), ("test", split.test))}
+    groups = LGBMClassifier(n_estimators=200, learning_rate=0.05, n_jobs=1, random_state=seed, verbose=-1)
+    groups.fit(split.train.X, codes["train"])
+    q = {}
+    for p, part in (("val", split.validation), ("test", split.test)):
+        proba = np.zeros((len(part), len(cats)))
+        proba[:, groups.classes_] = groups.predict_proba(part.X)
+        q[p] = proba
+    return base, codes, q
+
+
+def save_arrays(split, path, seed: int):
+    """Write what :mod:`benchmarks.anchor_runner` reads; return the base model (for fairlearn)."""
+    base, codes, q = _base_and_groups(split, seed)
+    np.savez(path,
+             X_train=split.train.X, y_train=split.train.y, g_train=codes["train"],
+             X_val=split.validation.X, y_val=split.validation.y, g_val=codes["val"],
+             X_test=split.test.X, y_test=split.test.y, g_test=codes["test"],
+             s_val=base.predict_proba(split.validation.X)[:, 1], s_test=base.predict_proba(split.test.X)[:, 1],
+             q_val=q["val"], q_test=q["test"])
+    return base, codes
+
+
+def _measure(split, d_val, d_test, *, ranks: bool) -> list[dict]:
+    """fairkit's sweep metrics of K models' validation and test scores or decisions."""
+    rows = [{} for _ in range(len(d_val))]
+    for prefix, part, D in (("val", split.validation, d_val), ("test", split.test, d_test)):
+        for row, m in zip(rows, summary_metrics(part.y, np.asarray(D, dtype=float), part.sensitive, ranks=ranks)):
+            row.update({f"{prefix}_{k}": v for k, v in m.items()})
+    return rows
+
+
+def anchor_rows(split, seed: int, python: str, anchors: str, workdir: Path) -> pd.DataFrame:
+    """Every public anchor's models on this split, measured with fairkit's kernel."""
+    data, out = workdir / f"arrays_{seed}.npz", workdir / f"anchors_{seed}.npz"
+    base, codes = save_arrays(split, data, seed)
+    rows = []
+    external = ",".join(a for a in anchors.split(",") if a != "fairlearn")
+    if external:
+        t0 = time.perf_counter()
+        subprocess.run([python, str(Path(__file__).with_name("anchor_runner.py")), "--data", str(data),
+                        "--out", str(out), "--seed", str(seed), "--anchors", external], check=True)
+        print(f"  anchors ({external}) in {time.perf_counter() - t0:.0f} s")
+        with np.load(out, allow_pickle=False) as z:
+            for i, m in enumerate(_measure(split, z["d_val"], z["d_test"], ranks=False)):
+                rows.append({"family": str(z["anchor"][i]), "method": str(z["names"][i]),
+                             "aware": bool(z["aware"][i]), "fitted_for": str(z["definition"][i]),
+                             "fit_seconds": float(z["fit_seconds"][i]), **m})
+    if "fairlearn" in anchors.split(","):
+        rows += _fairlearn_rows(split, seed, base, codes)
+    return pd.DataFrame(rows)
+
+
+def _fairlearn_rows(split, seed: int, base, codes) -> list[dict]:
+    from fairlearn.postprocessing import ThresholdOptimizer
+    from fairlearn.reductions import DemographicParity, EqualizedOdds, ExponentiatedGradient
+    from sklearn.linear_model import LogisticRegression
+
+    moments = {"demographic_parity": DemographicParity, "equalized_odds": EqualizedOdds}
+    out = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for definition, moment in moments.items():
+            for b in EG_BOUNDS:
+                eg = ExponentiatedGradient(LogisticRegression(max_iter=300), moment(difference_bound=b))
+                t0 = time.perf_counter()
+                eg.fit(split.train.X, split.train.y, sensitive_features=codes["train"])
+                secs = time.perf_counter() - t0
+                d = [eg.predict(p.X, random_state=seed) for p in (split.validation, split.test)]
+                (m,) = _measure(split, [d[0]], [d[1]], ranks=False)
+                out.append({"family": "fairlearn", "method": f"eg {definition} bound={b:g}", "aware": False,
+                            "fitted_for": definition, "fit_seconds": secs, **m})
+            # fairlearn relaxes demographic parity only; equalized odds is exact (tol=None).
+            for tol in (TO_TOLS if definition == "demographic_parity" else (None,)):
+                to = ThresholdOptimizer(estimator=base, constraints=definition, prefit=True,
+                                        predict_method="predict_proba", tol=tol)
+                t0 = time.perf_counter()
+                to.fit(split.validation.X.astype(np.float64), split.validation.y, sensitive_features=codes["val"])
+                secs = time.perf_counter() - t0
+                d = [to.predict(p.X.astype(np.float64), sensitive_features=codes[k], random_state=seed)
+                     for k, p in (("val", split.validation), ("test", split.test))]
+                (m,) = _measure(split, [d[0]], [d[1]], ranks=False)
+                out.append({"family": "fairlearn", "method": f"threshold {definition} tol={tol}", "aware": True,
+                            "fitted_for": definition, "fit_seconds": secs, **m})
+    return out
+
+
+def fairkit_rows(split, seed: int, methods) -> pd.DataFrame:
+    """fairkit's default sweep (adaptive placement on) of ``methods``, once per definition."""
+    from fairkit.sweep import run_sweep
+
+    tables = []
+    for definition in DEFINITIONS:
+        ok = [m for m in methods if definition in getattr(METHODS[m], "fairness", (definition,))]
+        t0 = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = run_sweep(split, ok, seeds=[seed], fairness=definition, adaptive=True, keep_models=False)
+        print(f"  fairkit {definition}: {len(res.results)} runs in {time.perf_counter() - t0:.0f} s")
+        t = res.results.copy()
+        t["family"] = "fairkit"
+        t["aware"] = t["needs_sensitive_at_predict"].astype(bool)
+        t["fitted_for"] = definition
+        t["method"] = t["method"] + " eta=" + t["eta"].map("{:g}".format)
+        tables.append(t)
+    return pd.concat(tables, ignore_index=True)
+
+
+def family_scores(table: pd.DataFrame, split, definition: str) -> dict:
+    """Best test accuracy at each validation tolerance, HV@0.05 and HV of one family's models."""
+    gap = FAIRNESS_DEFINITIONS[definition].gap_metric
+    table = table.copy()
+    if "constant" not in table:
+        table["constant"] = decides_alike(table["val_selection_rate"])
+    front = pareto_front(table, unfairness=gap, performance="accuracy", choose_on="val")
+    err_ref = majority_error(split.test.y)
+    out = {"models": int(len(table)), "usable": int((~constant_mask(table)).sum())}
+    for t in TOLERANCES:
+        row = select(front, max_unfairness=t, on="val")
+        out[f"acc@{t:g}"] = np.nan if row is None else float(row["performance_test"])
+    err = 1.0 - front["performance_test"].to_numpy()
+    u = front["unfairness_test"].to_numpy()
+    out["hv@0.05"] = hypervolume(err, u, ref=(err_ref, 0.05))
+    out["hv"] = hypervolume(err, u, ref=(err_ref, 1.0))
+    return out
+
+
+def compare(name: str, seed: int, *, python: str, methods, anchors: str, workdir: Path) -> pd.DataFrame:
+    """One dataset and seed: every family's scores, per definition and setting."""
+    split = load_split(name, seed=seed if name in RESPLIT else 0)
+    print(f"{name} seed {seed}: {len(split.train)} training rows")
+    theirs = anchor_rows(split, seed, python, anchors, workdir)
+    ours = fairkit_rows(split, seed, methods)
+    cols = ["family", "method", "aware", "fitted_for", "fit_seconds"]
+    runs = pd.concat([ours, theirs], ignore_index=True)
+    runs["constant"] = constant_mask(runs) | decides_alike(runs["val_selection_rate"])
+    keep = cols + ["constant"] + [c for c in runs if c.startswith(("val_", "test_"))]
+    runs = runs[keep]
+    rows = []
+    for definition in DEFINITIONS:
+        for setting in ("blind", "aware"):
+            pool = runs if setting == "aware" else runs[~runs["aware"]]
+            fams = {f: g for f, g in pool.groupby("family")}
+            fams["anchors"] = pool[pool["family"] != "fairkit"]
+            for fam, g in fams.items():
+                rows.append({"dataset": name, "seed": seed, "definition": definition, "setting": setting,
+                             "family": fam, **family_scores(g, split, definition)})
+    scores = pd.DataFrame(rows)
+    scores.attrs["runs"] = runs.assign(dataset=name, seed=seed)
+    return scores
+
+
+def summarise(scores: pd.DataFrame) -> pd.DataFrame:
+    """Median over seeds; fairkit against the anchors' union (HV) and the best single anchor (accuracy)."""
+    med = scores.groupby(["dataset", "definition", "setting", "family"]).median(numeric_only=True).drop(columns="seed")
+    rows = []
+    for (d, definition, setting), g in med.groupby(level=[0, 1, 2]):
+        g = g.droplevel([0, 1, 2])
+        if "fairkit" not in g.index:
+            continue
+        fk = g.loc["fairkit"]
+        single = g.drop(index=[i for i in ("fairkit", "anchors") if i in g.index])
+        row = {"dataset": d, "definition": definition, "setting": setting}
+        for t in TOLERANCES:
+            k = f"acc@{t:g}"
+            best = single[k].max() if len(single) else np.nan
+            who = single[k].idxmax() if len(single) and single[k].notna().any() else "-"
+            row[f"fairkit {k}"] = fk[k]
+            row[f"best anchor {k}"] = best
+            row[f"who {k}"] = who
+            row[f"diff {k}"] = fk[k] - best if np.isfinite(best) else (np.inf if np.isfinite(fk[k]) else np.nan)
+        for k in ("hv@0.05", "hv"):
+            union = g.loc["anchors", k] if "anchors" in g.index else np.nan
+            row[f"fairkit {k}"] = fk[k]
+            row[f"anchors {k}"] = union
+            row[f"{k} ratio"] = fk[k] / union if union > 0 else np.inf
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.anchors", description=__doc__.splitlines()[0])
+    p.add_argument("--anchor-python", default=os.environ.get("FAIRKIT_ANCHOR_PYTHON"),
+                   help="the interpreter of an environment with benchmarks/requirements-anchors.txt "
+                        "(default $FAIRKIT_ANCHOR_PYTHON)")
+    p.add_argument("--datasets", default="adult,compas,german")
+    p.add_argument("--seeds", default=None, help="seeds per dataset, e.g. adult=1,compas=3,german=5 (the default)")
+    p.add_argument("--methods", default=None, help="fairkit methods (default: every registered one but "
+                                                   f"{', '.join(SLOW)} and the baseline)")
+    p.add_argument("--anchors", default="fairlearn,fairgbm,error-parity,oxonfair,oxonfair-inferred")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", default="benchmarks/results/anchors")
+    args = p.parse_args(argv)
+    if not args.anchor_python and set(args.anchors.split(",")) - {"fairlearn"}:
+        p.error("--anchor-python (or $FAIRKIT_ANCHOR_PYTHON) is required for FairGBM, error-parity and OxonFair")
+    datasets = [d for d in args.datasets.split(",") if d]
+    if set(datasets) - set(DEFAULT_SENSITIVE):
+        p.error(f"unknown dataset(s); choose from {', '.join(DEFAULT_SENSITIVE)}")
+    n_seeds = dict(DEFAULT_SEEDS)
+    for item in (args.seeds or "").split(","):
+        if item:
+            k, _, v = item.partition("=")
+            n_seeds[k] = int(v)
+    methods = args.methods.split(",") if args.methods else default_methods()
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(args.threads)
+    threadpool_limits(args.threads)
+    out = out_dir(args.out)
+    all_scores, all_runs = [], []
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in datasets:
+            for seed in range(n_seeds.get(name, 1)):
+                s = compare(name, seed, python=args.anchor_python, methods=methods, anchors=args.anchors,
+                            workdir=Path(tmp))
+                all_scores.append(s)
+                all_runs.append(s.attrs["runs"])
+    scores = pd.concat(all_scores, ignore_index=True)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        scores.to_csv(out / "anchors_scores.csv", index=False)
+        pd.concat(all_runs, ignore_index=True).to_csv(out / "anchors_runs.csv", index=False)
+    report(f"fairkit vs every anchor (methods: {', '.join(methods)}; {time.perf_counter() - t0:.0f} s)",
+           summarise(scores), out, "anchors_summary")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+"""benchmarks.anchors: one family's scores at tolerances and the fairkit-vs-anchors summary.
+
+The anchors themselves run in their own environment (benchmarks/requirements-anchors.txt), which
+the suite does not install; what is tested here is the arithmetic every figure of the README's
+issue-21 tables comes from, on hand-made runs whose answers are worked out below.
+"""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from benchmarks.anchors import family_scores, summarise
+
+DP = "demographic_parity_difference"
+SPLIT = SimpleNamespace(test=SimpleNamespace(y=np.array([1, 0, 0, 0])))  # majority error 0.25
+
+
+def _runs(points, rate=0.4):
+    """Runs from (val accuracy, val DP, test accuracy, test DP) tuples."""
+    return pd.DataFrame([{"val_accuracy": a, f"val_{DP}": b, "test_accuracy": c, f"test_{DP}": d,
+                          "val_selection_rate": rate} for a, b, c, d in points])
+
+
+def test_family_scores_picks_on_validation_and_reports_test():
+    runs = _runs([(0.80, 0.04, 0.81, 0.03),   # A: within 0.05 on validation
+                  (0.78, 0.008, 0.76, 0.02),  # B: within 0.01
+                  (0.85, 0.20, 0.86, 0.21)])  # C: only without a bound
+    s = family_scores(runs, SPLIT, "demographic_parity")
+    assert s["acc@0.01"] == 0.76 and s["acc@0.02"] == 0.76 and s["acc@0.05"] == 0.81
+    # HV@0.05: test points of the validation front (all three) below a gap of 0.05 and an error of
+    # 0.25: A (err 0.19, gap 0.03) and B (0.24, 0.02); staircase by error: A's slab (0.24 - 0.19) x
+    # (0.05 - 0.03) = 0.0010, B's (0.25 - 0.24) x (0.05 - 0.02) = 0.0003.
+    assert s["hv@0.05"] == pytest.approx(0.0010 + 0.0003)
+
+
+def test_constant_models_never_count():
+    runs = _runs([(0.76, 0.0, 0.76, 0.0)], rate=0.0)  # selects nobody: gap 0 says nothing
+    s = family_scores(runs, SPLIT, "demographic_parity")
+    assert np.isnan(s["acc@0.01"]) and s["usable"] == 0 and s["hv@0.05"] == 0.0
+
+
+def test_summary_compares_with_best_single_anchor_and_the_union():
+    rows = []
+    for seed, (fk, a, b) in enumerate([(0.80, 0.79, 0.81), (0.82, 0.78, 0.80), (0.84, 0.70, 0.79)]):
+        for fam, acc, hv in (("fairkit", fk, 0.004), ("a", a, 0.001), ("b", b, 0.002), ("anchors", max(a, b), 0.003)):
+            rows.append({"dataset": "d", "seed": seed, "definition": "demographic_parity", "setting": "aware",
+                         "family": fam, "acc@0.01": acc, "acc@0.02": acc, "acc@0.05": acc,
+                         "hv@0.05": hv, "hv": hv * 10})
+    out = summarise(pd.DataFrame(rows)).iloc[0]
+    # Medians over seeds: fairkit 0.82, a 0.78, b 0.80: the best single anchor is b.
+    assert out["fairkit acc@0.01"] == pytest.approx(0.82)
+    assert out["best anchor acc@0.01"] == pytest.approx(0.80) and out["who acc@0.01"] == "b"
+    assert out["diff acc@0.01"] == pytest.approx(0.02)
+    assert out["hv@0.05 ratio"] == pytest.approx(0.004 / 0.003)
