@@ -571,3 +571,38 @@ def save_figure(fig: go.Figure, path, *, png: bool = True) -> dict:
         if out["png_error"]:
             warnings.warn(out["png_error"], RuntimeWarning, stacklevel=2)
     return out
+
+
+def reweighting_figure(summary: pd.DataFrame, *,
+                       title: str = "Learned training weights by group and label") -> go.Figure:
+    """Mean learned training weight of each group, negatives and positives side by side, with
+    bars from the 10th to the 90th percentile; the dashed line at 1 is "as given".
+
+    Parameters
+    ----------
+    summary : DataFrame
+        :func:`fairkit.estimators.reweighting.weight_summary` (``group``, ``label``, ``mean``,
+        ``q10``, ``q90``, ``n_weighted``, ``share_up``, ``share_down``).
+    title : str
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+    """
+    fig = go.Figure()
+    for i, (label, rows) in enumerate(summary.groupby("label", sort=True)):
+        name = {0: "negatives (y = 0)", 1: "positives (y = 1)"}.get(label, f"label {label}")
+        err = dict(type="data", symmetric=False, array=(rows["q90"] - rows["mean"]).clip(lower=0),
+                   arrayminus=(rows["mean"] - rows["q10"]).clip(lower=0))
+        hover = [f"{plot_text(g)}, {plot_text(name)}<br>mean weight {m:.2f} (10-90%: {lo:.2f}-{hi:.2f})"
+                 f"<br>{n:,} weighted rows: {up:.0%} up-weighted, {down:.0%} down-weighted"
+                 for g, m, lo, hi, n, up, down in zip(rows["group"], rows["mean"], rows["q10"], rows["q90"],
+                                                      rows["n_weighted"], rows["share_up"], rows["share_down"])]
+        fig.add_trace(go.Bar(x=_texts(rows["group"]), y=rows["mean"], name=name,
+                             marker_color=METRIC_PALETTE[i % len(METRIC_PALETTE)], error_y=err,
+                             hovertext=hover, hoverinfo="text"))
+    fig.add_hline(y=1.0, line_dash="dash", line_color="#555555",
+                  annotation_text="as given (1)", annotation_position="top left")
+    fig.update_layout(title=plot_text(title), barmode="group", template="plotly_white", height=420,
+                      yaxis_title="learned weight", yaxis_rangemode="tozero")
+    return fig

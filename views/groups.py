@@ -44,6 +44,22 @@ st.plotly_chart(group_bars_figure(table, attribute=attribute,
                                   title=f"Rates by {attribute} ({ug.PARTS[part].lower()})"),
                 key="groups.bars", width="stretch")
 
+if row["method"] == "forml":
+    # FORML learned one weight per training row; they are stored with the model (run store and
+    # bundle), so this summarises what was trained, with nothing recomputed.
+    from fairkit.estimators.reweighting import weight_summary
+    from fairkit.plots import reweighting_figure
+
+    st.subheader("Learned training weights")
+    cols = ug.attribute_columns(split.train.sensitive)[attribute]
+    weights = ur.model(run_id).sample_weight_
+    st.caption("The weight FORML learned for each training row (1 = as given), by group and label: "
+               "which rows it up- and down-weighted to close the gap. Rows held out for its meta "
+               "objective have no weight.")
+    st.plotly_chart(reweighting_figure(weight_summary(weights, split.train.y, split.train.sensitive[cols]),
+                                       title=f"Learned training weights by {attribute} (training data)"),
+                    key="groups.weights", width="stretch")
+
 curve = ug.reliability(cur.data_key, run_id, part, attribute, split)
 group_names = sorted(curve["group"].unique(), key=str)
 options = [ug.ALL_GROUPS, *group_names]

@@ -167,3 +167,39 @@ def test_early_stopping_keeps_the_weights_of_the_kept_epoch():
     n_nan = int(np.isnan(w).sum())
     assert n_nan > len(m.meta_rows_)
     assert "val_loss" in m.history_[0] and "meta_fairness" in m.history_[0]
+
+
+def test_sweeps_and_round_trips_through_a_bundle_with_its_weights(tmp_path, tiny_split):
+    from fairkit.export import DecisionRecord, export_bundle, load_bundle
+    from fairkit.frontier import pareto_front
+    from fairkit.sweep import predict_scores, run_sweep
+
+    swept = run_sweep(tiny_split, ["forml"], {"forml": [2.0]}, fairness="equal_opportunity",
+                      params={"forml": {"max_epochs": 3}})
+    row = swept.results.iloc[0].to_dict()
+    model = swept.model(row["run_id"])
+    assert row["method"] == "forml" and np.isfinite(row["test_equal_opportunity_difference"])
+    record = DecisionRecord(purpose="Test.", rationale="Test.", decider="Tester", fairness_rationale="Test.")
+    out = export_bundle(tmp_path / "b.zip", model=model, split=tiny_split, run=row, record=record,
+                        frontier=pareto_front(swept.results), n_boot=10)
+    bundle = load_bundle(out["path"])
+    raw = tiny_split.test.raw.copy()
+    np.testing.assert_array_equal(bundle.predict_proba(raw), predict_scores(model, tiny_split, tiny_split.test))
+    # The learned weights travel with the model, one per training row of the split.
+    assert type(bundle.estimator) is FairReweightingClassifier
+    np.testing.assert_array_equal(bundle.estimator.sample_weight_, model.sample_weight_)
+    assert len(model.sample_weight_) == len(tiny_split.train)
+
+
+def test_reweighting_figure_draws_each_label_with_escaped_groups():
+    from fairkit.plots import reweighting_figure
+
+    w = np.array([1.5, 0.5, 2.0, 0.2, 1.0, 1.0, 0.8, 1.2])
+    y = np.array([0, 0, 1, 1, 0, 0, 1, 1])
+    g = np.array(["<b>x</b>"] * 4 + ["z"] * 4)
+    fig = reweighting_figure(weight_summary(w, y, g))
+    assert [t.name for t in fig.data] == ["negatives (y = 0)", "positives (y = 1)"]
+    assert list(fig.data[1].x) == ["&lt;b&gt;x&lt;/b&gt;", "z"]
+    assert list(fig.data[1].y) == pytest.approx([1.1, 1.0])
+    # Whiskers reach the 10th and 90th percentiles around the mean.
+    assert fig.data[1].error_y.array[0] == pytest.approx(np.quantile([2.0, 0.2], 0.9) - 1.1)
