@@ -19,9 +19,12 @@ import streamlit as st
 
 from fairkit.data import DataError, DatasetSpec, Problem, read_table, validate
 from fairkit.datasets import DatasetInfo, list_datasets, load_dataset
-from fairkit.groups import MIN_GROUP_SIZE
+from fairkit.groups import MIN_GROUP_SIZE, POOLED
 from fairkit.groups import group_summaries as engine_group_summaries
-from fairkit.split import frame_hash
+from fairkit.split import TEST_SIZE, VAL_SIZE, StratifiedSample, forecast_groups, frame_hash, stratified_sample
+
+from . import state
+from .display import md, show_table
 
 PREVIEW_ROWS = 100
 
@@ -193,9 +196,20 @@ def group_summaries(source: str, spec: dict, _frame: pd.DataFrame,
     return engine_group_summaries(_frame, DatasetSpec.from_dict(spec), min_size)
 
 
+@st.cache_data(show_spinner=False, max_entries=64)
+def group_forecast(source: str, spec: dict, _frame: pd.DataFrame,
+                   min_size: int = MIN_GROUP_SIZE) -> dict[str, pd.DataFrame]:
+    """:func:`group_summaries` with each group's expected rows per part of the split and what
+    the small-group policy will do (:func:`fairkit.split.forecast_groups`), cached likewise."""
+    return forecast_groups(group_summaries(source, spec, _frame, min_size), min_size=min_size)
+
+
 def format_summary(summary: pd.DataFrame, min_size: int = MIN_GROUP_SIZE) -> pd.DataFrame:
     """A group summary as display text: counts with separators, percentages, and a Note
-    column flagging small groups (only when there are any)."""
+    column flagging small groups (only when there are any).
+
+    With a forecast (:func:`group_forecast`), a "Test rows (about)" column too, and the Note
+    also flags groups that will be under ``min_size`` rows in the test data."""
     has_rate = summary["positive_rate"].notna().any()
     out = pd.DataFrame({
         "Group": summary["group"].astype(str),
@@ -205,6 +219,154 @@ def format_summary(summary: pd.DataFrame, min_size: int = MIN_GROUP_SIZE) -> pd.
     if has_rate:
         out["Positive rate"] = summary["positive_rate"].map(
             lambda r: "n/a" if pd.isna(r) else f"{r:.1%}")
-    if summary["small"].any():
-        out["Note"] = np.where(summary["small"], f"small (under {min_size} rows)", "")
+    note = pd.Series(np.where(summary["small"], f"small (under {min_size} rows)", ""), index=summary.index)
+    if "test" in summary:
+        out["Test rows (about)"] = summary["test"].map("{:,}".format)
+        note = note.where(summary["small"] | (summary["test"] >= min_size), f"under {min_size} test rows")
+        note = note.where(~summary["pooled"], note + np.where(note != "", "; ", "") + "pooled for training")
+    if (note != "").any():
+        out["Note"] = note.to_numpy()
     return out
+
+
+def _named(table: pd.DataFrame, column: str) -> str:
+    return ", ".join(f"{md(g)} (about {n:,})" for g, n in zip(table["group"], table[column]))
+
+
+def small_after_split(forecast: dict, min_size: int = MIN_GROUP_SIZE,
+                      val_size: float = VAL_SIZE, test_size: float = TEST_SIZE) -> str | None:
+    """What the split will do to the groups that end up under ``min_size`` rows in validation
+    or test, as Markdown: which groups, what the report does with them and what the user can
+    do. None when every group keeps enough rows."""
+    lines = []
+    for level, t in forecast.items():
+        few = t[(t["validation"] < min_size) | (t["test"] < min_size)]
+        if len(few):
+            lines.append(f"- **{md(level)}**: {_named(few, 'test')}")
+    if not lines:
+        return None
+    finest = list(forecast.values())[-1]
+    pooled = finest[finest["pooled"]]
+    compared = [md(level) for level, t in forecast.items()
+                if ((t["test"] < min_size) & t["in_test_gaps"]).any()]
+    text = (f"**Groups that will be small after the split.** The split keeps "
+            f"{1 - val_size - test_size:.0%} of the rows for training, {val_size:.0%} for validation "
+            f"and {test_size:.0%} for test, so these groups will have fewer than {min_size} rows in "
+            f"validation or test (expected test rows in brackets):\n\n" + "\n".join(lines) + "\n\n"
+            "The reports show their rates, with wide intervals, but leave them out of the fairness "
+            "gaps and of the disparity audit, on validation (so the choice of a model on the frontier "
+            "does not weigh how they are treated) and on test.")
+    if compared:
+        text += (f" Fewer than two groups of {', '.join(compared)} are that large, so its gaps compare "
+                 "every group anyway: read them with their intervals.")
+    if len(pooled):
+        text += (f" For training, the groups with fewer than {min_size} training rows share one label, "
+                 f"'{md(POOLED)}' (expected training rows in brackets): {_named(pooled, 'train')}.")
+    return text + ("\n\nTo compare them, merge small groups into a larger one (recode the column in "
+                   "your table, for example into 'Other'), or choose another sensitive attribute.")
+
+
+# --------------------------------------------------------------------------- large tables
+
+#: From this many rows the Data page offers to train on a stratified sample (collapsed); above
+#: LARGE_TABLE_ROWS it says so first. The default sample is about the size of Adult, the
+#: largest bundled table, which the methods' default grids were timed on.
+SAMPLE_MIN_ROWS = 10_000
+LARGE_TABLE_ROWS = 100_000
+DEFAULT_SAMPLE_ROWS = 50_000
+SAMPLE_SEED = 0
+SAMPLE = "fk.sample"  # {"data_hash": the sample's table hash, "sample": StratifiedSample.to_dict()}
+
+
+@st.cache_data(show_spinner="Drawing a stratified sample...", max_entries=4)
+def draw_sample(source: str, spec: dict, n: int, _frame: pd.DataFrame, source_hash: str
+                ) -> tuple[StratifiedSample, str]:
+    """:func:`fairkit.split.stratified_sample` of table ``source`` and the sample's table hash."""
+    sample = stratified_sample(_frame, DatasetSpec.from_dict(spec), n, seed=SAMPLE_SEED, source_hash=source_hash)
+    return sample, frame_hash(sample.frame)
+
+
+def sample_controls(source: str, spec: dict, frame: pd.DataFrame, source_hash: str, usable: bool
+                    ) -> tuple[StratifiedSample, str] | None:
+    """The Data page's offer to train on a stratified sample of a large table, and its costs.
+
+    Parameters
+    ----------
+    source, spec, frame, source_hash
+        The table (its cache key, ``DatasetSpec.to_dict()``, the table and its hash).
+    usable : bool
+        Whether the spec is valid (a sample needs the outcome and the groups).
+
+    Returns
+    -------
+    (StratifiedSample, str) or None
+        The sample and its table hash when the user chose one; None to train on every row.
+    """
+    rows = len(frame)
+    if rows < SAMPLE_MIN_ROWS:
+        return None
+    large = rows > LARGE_TABLE_ROWS
+    if large:
+        st.info(f"This table has {rows:,} rows: splitting it and training on every row takes long (the "
+                "time grows with the rows). You can train on a stratified sample instead: see below.",
+                icon=":material/speed:")
+    with st.expander("Train on a stratified sample", expanded=large):
+        on_key, n_key = state.spec_widget_key(source, "sample"), state.spec_widget_key(source, "sample_rows")
+        state.prepare_widget(on_key, False)
+        default = min(DEFAULT_SAMPLE_ROWS, rows // 2 // 1000 * 1000)
+        state.prepare_widget(n_key, default)
+        on = st.toggle("Train on a sample of the rows", key=on_key)
+        n = int(st.number_input("Rows in the sample", min_value=1_000, max_value=max(rows - 1, 1_000),
+                                step=1_000, key=n_key, disabled=not on,
+                                help="Drawn per group and outcome, so every group keeps its share and "
+                                     "its positive rate."))
+        if not on:
+            st.caption("Off: every row is split and trained on.")
+            return None
+        if not usable:
+            st.caption("Fix the errors above first: the sample is drawn per group and outcome.")
+            return None
+        sample, sample_hash = draw_sample(source, spec, n, frame, source_hash)
+        st.markdown(sample_costs(sample))
+        table = sample.groups
+        show_table(pd.DataFrame({
+            "Group": table["group"].astype(str), "Rows in the table": table["of"].map("{:,}".format),
+            "Rows in the sample": table["rows"].map("{:,}".format),
+            "Test rows (about)": (table["rows"] * TEST_SIZE).round().astype(int).map("{:,}".format),
+        }), alt="Rows per group in the sample")
+    return sample, sample_hash
+
+
+def sample_costs(sample: StratifiedSample) -> str:
+    """What training on ``sample`` instead of the whole table costs, as Markdown."""
+    share = sample.rows / max(sample.of_rows, 1)
+    groups = sample.groups.assign(test=(sample.groups["rows"] * TEST_SIZE).round().astype(int))
+    lost = groups[(groups["test"] < MIN_GROUP_SIZE) & (groups["of"] * TEST_SIZE >= MIN_GROUP_SIZE)]
+    text = (f"**{sample.rows:,} of {sample.of_rows:,} rows ({share:.1%})**, drawn per group and outcome "
+            f"(seed {sample.seed}): every group keeps its share and its positive rate. What it costs:\n\n"
+            f"- Time: training takes roughly {share:.0%} of the whole table's time (it grows about in "
+            f"proportion to the rows; the Train page gives the estimate), and splitting is quicker too.\n"
+            f"- Certainty: 95% intervals widen about {1 / np.sqrt(share):.1f}x (they shrink with the square "
+            "root of the rows), so smaller differences between models and groups stop being distinguishable.\n"
+            "- The decision record says the model was trained and evaluated on this sample "
+            "(its rows, seed and the whole table's hash).")
+    if len(lost):
+        text += (f"\n- Groups that the whole table would keep above {MIN_GROUP_SIZE} test rows fall under it "
+                 f"in the sample, and out of the gaps: {_named(lost, 'test')}. "
+                 "A larger sample keeps them.")
+    return text
+
+
+def remember_sample(chosen: tuple[StratifiedSample, str] | None) -> None:
+    """Keep what was sampled for the Export page's record (forgotten when no sample is chosen)."""
+    if chosen is None:
+        st.session_state.pop(SAMPLE, None)
+    else:
+        st.session_state[SAMPLE] = {"data_hash": chosen[1], "sample": chosen[0].to_dict()}
+
+
+def sample_record(data_hash: str) -> dict | None:
+    """The sample behind the current data (``StratifiedSample.to_dict()``), or None when the
+    data with ``data_hash`` is a whole table."""
+    kept = st.session_state.get(SAMPLE)
+    return kept["sample"] if kept is not None and kept["data_hash"] == data_hash else None

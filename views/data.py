@@ -39,15 +39,30 @@ else:
         st.success("Ready for training; read the warnings below.", icon=":material/check_circle:")
     show_problems(problems)
 
+    # A large table may be trained on a stratified sample: later pages then see the sample only.
+    sample = ud.sample_controls(source.key, spec_dict, frame, ud.table_hash(source.key, frame),
+                                usable=state.data_ready())
+    ud.remember_sample(sample)
+    used, used_key = frame, source.key
+    if sample is not None:
+        used, used_key = sample[0].frame, f"{source.key}|sample:{sample[0].rows}"
+        state.set_data(used, spec, data_hash=sample[1], name=source.name, source=source.key,
+                       problems=problems)
+
     st.subheader("Groups")
-    summaries = ud.group_summaries(source.key, spec_dict, frame)
+    summaries = ud.group_forecast(used_key, spec_dict, used)
     if not summaries:
         st.info("Choose at least one sensitive attribute to see its groups.",
                 icon=":material/groups:")
     else:
-        rate = positive_rate(frame, spec)
+        rate = positive_rate(used, spec)
         if rate is not None:
             st.caption(f"Positive rate overall: {rate:.1%} of rows have "
                        f"{md(spec.target)} = {md(spec.positive_label)}. Groups smaller than "
                        f"{ud.MIN_GROUP_SIZE} rows are flagged: their metrics will be uncertain.")
+        small = ud.small_after_split(summaries)
+        if small:
+            st.warning(small, icon=":material/group_off:")
+        else:
+            st.caption(f"Every group will have at least {ud.MIN_GROUP_SIZE} rows in validation and in test.")
         show_group_summaries({name: ud.format_summary(s) for name, s in summaries.items()})

@@ -303,3 +303,68 @@ def test_md_escapes_user_text():
     assert md("[x](http://e)") == "\\[x\\](http\\:\u2060//e)"
     assert md("$5 :red[x]") == "\\$5 \\:red\\[x\\]"
     assert md("Female & Black") == "Female & Black"
+
+
+def test_groups_small_in_the_test_split_are_named_before_training(at):
+    from fairkit.split import forecast_groups
+
+    at.selectbox(key=state.W_BUNDLED).set_value("compas").run()
+    (warning,) = [w for w in texts(at.warning) if "small after the split" in w]
+    # The engine's forecast: expected test rows, the gaps' rule and the training pool.
+    frame, spec = at.session_state[state.FRAME], at.session_state[state.SPEC]
+    forecast = forecast_groups(group_summaries(frame, spec))
+    race = forecast["race"].set_index("group")
+    assert race.loc["Asian", "test"] == 6 and not race.loc["Asian", "in_test_gaps"]
+    assert "- **race**: Asian (about 6), Native American (about 2)" in warning
+    assert "Hispanic & Female (about 16)" in warning and "Other & Female (about 12)" in warning
+    assert "African-American" not in warning  # large groups are not named
+    assert "leave them out of the fairness gaps" in warning and "disparity audit" in warning
+    assert "share one label, 'Other (small groups)'" in warning and "Asian & Male (about 17)" in warning
+    assert "merge small groups" in warning and "another sensitive attribute" in warning
+    tables = group_tables(at)
+    shown = tables["race"].set_index("Group")
+    assert shown.loc["Asian", "Test rows (about)"] == "6" and shown.loc["Asian", "Note"] == "under 30 test rows"
+    assert shown.loc["Caucasian", "Test rows (about)"] == f"{race.loc['Caucasian', 'test']:,}"
+    inter = tables["race & sex"].set_index("Group")
+    assert inter.loc["Asian & Male", "Note"] == "small (under 30 rows); pooled for training"
+    assert inter.loc["Hispanic & Female", "Note"] == "under 30 test rows"
+    # Choosing another attribute is the way out: sex alone leaves every group large enough.
+    spec_widget(at, "multiselect", "sensitive").set_value(["sex"]).run()
+    assert not any("small after the split" in w for w in texts(at.warning))
+    assert any("Every group will have at least 30 rows in validation and in test" in c for c in texts(at.caption))
+
+
+def test_a_large_table_can_be_trained_on_a_stratified_sample(at, monkeypatch):
+    from fairkit.split import frame_hash
+    from ui import data as ud
+
+    full_hash = at.session_state[state.DATA_HASH]
+    assert not any("This table has" in i for i in texts(at.info))  # Adult is not large...
+    monkeypatch.setattr(ud, "LARGE_TABLE_ROWS", 40_000)  # ...until the bar is lowered
+    at.run()
+    assert any("This table has 48,842 rows" in i and "stratified sample" in i for i in texts(at.info))
+    source = at.session_state[state.DATA_SOURCE]
+    at.toggle(key=state.spec_widget_key(source, "sample")).set_value(True).run()
+    assert not at.exception, at.exception
+    assert len(at.session_state[state.FRAME]) == 24_000  # half the table, under the default size
+    at.number_input(key=state.spec_widget_key(source, "sample_rows")).set_value(10_000).run()
+    frame = at.session_state[state.FRAME]
+    assert len(frame) == 10_000 and at.session_state[state.DATA_HASH] == frame_hash(frame)
+    assert at.session_state[state.DATA_READY] is True
+    # Every group keeps its share and positive rate; the costs are said.
+    costs = next(m for m in texts(at.markdown) if "10,000 of 48,842 rows" in m)
+    assert "roughly 20% of the whole table's time" in costs and "widen about 2.2x" in costs
+    assert "decision record" in costs
+    per_group = next(t.value for t in at.table if t.proto.alt == "Rows per group in the sample").set_index("Group")
+    assert per_group.loc["Male & White", "Rows in the table"] == "28,735"
+    assert abs(int(per_group.loc["Male & White", "Rows in the sample"].replace(",", "")) - 5883) <= 1
+    sex = group_tables(at)["sex"].set_index("Group")  # the groups shown are the sample's
+    assert sex.loc["Male", "Rows"] == f"{(frame['sex'] == 'Male').sum():,}"
+    assert (frame["income"] == ">50K").mean() == pytest.approx(11_687 / 48_842, abs=1e-4)
+    record = at.session_state[ud.SAMPLE]
+    assert record["data_hash"] == frame_hash(frame)
+    assert record["sample"]["rows"] == 10_000 and record["sample"]["source_hash"] == full_hash
+    # Off again: every row, and no sample for the record.
+    at.toggle(key=state.spec_widget_key(source, "sample")).set_value(False).run()
+    assert len(at.session_state[state.FRAME]) == 48_842 and at.session_state[state.DATA_HASH] == full_hash
+    assert ud.SAMPLE not in at.session_state
