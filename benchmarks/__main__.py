@@ -22,12 +22,16 @@ from .common import (
     report,
     torch_params,
 )
+from .forml import FAIRNESS as FORML_FAIRNESS
+from .forml import METHODS as FORML_METHODS
+from .forml import TITLE as FORML_TITLE
+from .forml import compare_forml, forml_split
 from .frontier import HGB_BOUNDS, compare_frontiers, frontier_runs, frontier_runs_resplit
 from .reductions import REDUCTION_BOUNDS, compare_reductions
 from .speed import compare_sweep_speed, scale_benchmark
 from .training import TUNED_ETAS, TUNED_NETWORK, compare_training
 
-PARTS = ("training", "speed", "frontier", "reductions", "scale", "training-tuned", "adaptive")
+PARTS = ("training", "speed", "frontier", "reductions", "scale", "training-tuned", "adaptive", "forml")
 DEFAULT_PARTS = "training,speed,frontier,reductions"
 
 
@@ -165,6 +169,14 @@ def main(argv=None) -> int:
             report("Tolerance first: Adult at validation DP <= 0.03 and 0.1 vs a grid with 4x the runs",
                    pd.concat([compare_tolerance(default_split("adult"), dataset="adult", tolerance=t, params=params)
                               for t in (0.03, 0.1)], ignore_index=True), out, "tolerance")
+
+    if "forml" in parts:
+        # Adult subsampled before the split (benchmarks.forml.ADULT_ROWS) and one seed: minutes here.
+        fparams = {m: {"max_epochs": args.max_epochs} for m in FORML_METHODS} if args.max_epochs else None
+        tables = [compare_forml(forml_split(name), dataset=name, fairness=f, n_etas=4 if args.quick else 8,
+                                params=fparams)
+                  for name in datasets for f in FORML_FAIRNESS]
+        report(FORML_TITLE, pd.concat(tables, ignore_index=True), out, "forml")
 
     print(f"\nTotal wall time: {time.perf_counter() - t_start:.0f} s")
     return 0

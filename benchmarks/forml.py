@@ -1,0 +1,122 @@
+"""FORML (issue 22): meta-learned reweighting against the regularized and the unconstrained network.
+
+For each bundled dataset and fairness definition (equal opportunity, demographic parity), one
+sweep in one process trains the unconstrained network (the accuracy baseline), the
+fairness-regularized network and FORML (:class:`fairkit.estimators.FairReweightingClassifier`)
+on the registry's 8-point eta grids, with the registry's defaults for both (same architecture,
+learning rate, batch size and step budget), training seed 0, split seed 0. Per method:
+
+* ``hv_test``: hypervolume of the method's validation-chosen front (together with the
+  unconstrained baseline, which every user has too), reported on test: points (1 - test
+  accuracy, test gap), reference (majority-class test error, 1.0);
+* ``acc_at_<tol>``: test accuracy of the most accurate model whose *validation* gap is at most
+  the tolerance (:func:`fairkit.frontier.best_at`), NaN when none reaches it;
+* ``fit_s``: training seconds of the method's runs (summed);
+* ``*_vs_regularized``: FORML's figure over the regularized network's, from the same run.
+
+Adult is subsampled (``adult_rows`` rows drawn at random, seed 0, before the split) to keep the
+run within minutes on a shared 2-core machine; COMPAS and German are used whole.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from fairkit.frontier import best_at, hypervolume, pareto_front
+from fairkit.methods import FAIRNESS_DEFINITIONS, get_method
+from fairkit.sweep import run_sweep
+
+from .common import DEFAULT_SENSITIVE, majority_error, ratio
+
+#: The compared methods: the baseline, the reference in-processing method and FORML.
+METHODS = ("unconstrained", "regularized", "forml")
+#: Validation tolerances of the accuracy-at-tolerance columns.
+TOLERANCES = (0.01, 0.02, 0.05)
+#: The definitions compared.
+FAIRNESS = ("equal_opportunity", "demographic_parity")
+#: Adult rows kept (drawn before the split): a 4,800-row training part.
+ADULT_ROWS = 8000
+#: The report's title (``python -m benchmarks --parts forml``).
+TITLE = "FORML vs the regularized and the unconstrained network (test, validation-chosen, seed 0)"
+
+
+def forml_split(name: str, *, adult_rows: int = ADULT_ROWS, seed: int = 0):
+    """A bundled dataset on its benchmark attribute (:data:`DEFAULT_SENSITIVE`), Adult subsampled."""
+    from fairkit.datasets import load_dataset
+    from fairkit.split import split_dataset
+
+    frame, spec = load_dataset(name)
+    if name == "adult" and adult_rows and len(frame) > adult_rows:
+        frame = frame.sample(n=adult_rows, random_state=seed).reset_index(drop=True)
+    return split_dataset(frame, spec.replace(sensitive=list(DEFAULT_SENSITIVE[name])), seed=seed)
+
+
+def method_scores(results: pd.DataFrame, split, method: str, gap: str, tolerances=TOLERANCES) -> dict:
+    """Hypervolume and accuracy at each tolerance of ``method``'s front (with the baseline's run)."""
+    rows = results[results["method"].isin([method, "unconstrained"])]
+    front = pareto_front(rows, unfairness=gap)
+    out = {
+        "runs": int((results["method"] == method).sum()),
+        "hv_test": hypervolume(1 - front["performance_test"], front["unfairness_test"],
+                               ref=(majority_error(split.test.y), 1.0)),
+    }
+    for tol in tolerances:
+        out[f"acc_at_{tol:g}"] = best_at(rows, tol, unfairness=gap)
+    out["best_val_gap"] = float(results.loc[results["method"] == method, f"val_{gap}"].min())
+    out["fit_s"] = float(results.loc[results["method"] == method, "fit_seconds"].sum())
+    return out
+
+
+def compare_forml(split, *, dataset: str = "", fairness: str = "equal_opportunity", n_etas: int = 8,
+                  params=None, seed: int = 0, tolerances=TOLERANCES) -> pd.DataFrame:
+    """One sweep of :data:`METHODS` on ``split`` and each method's scores, with FORML's ratios.
+
+    Parameters
+    ----------
+    split : fairkit.split.DatasetSplit
+    dataset : str
+        Label of the ``dataset`` column.
+    fairness : str
+        A key of :data:`fairkit.methods.FAIRNESS_DEFINITIONS`.
+    n_etas : int
+        Size of each method's registry grid.
+    params : dict, optional
+        Estimator parameters per method (``run_sweep(params=...)``).
+    seed : int
+        Training seed.
+    tolerances : tuple of float
+        Validation tolerances of the accuracy columns.
+
+    Returns
+    -------
+    DataFrame
+        One row per method (``dataset``, ``fairness``, ``method``, :func:`method_scores`), and
+        on FORML's row ``hv_vs_regularized``, ``acc_at_<tol>_vs_regularized`` and
+        ``time_vs_regularized``.
+    """
+    gap = FAIRNESS_DEFINITIONS[fairness].gap_metric
+    etas = {m: get_method(m).grid(n_etas) for m in METHODS}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t0 = time.perf_counter()
+        res = run_sweep(split, list(METHODS), etas, [seed], fairness=fairness, params=params,
+                        keep_models=False).results
+        wall = time.perf_counter() - t0
+    rows = []
+    for m in METHODS:
+        rows.append({"dataset": dataset, "fairness": fairness, "method": m, "n_train": len(split.train),
+                     **method_scores(res, split, m, gap, tolerances)})
+    table = pd.DataFrame(rows)
+    ref, new = table.set_index("method").loc["regularized"], table["method"] == "forml"
+    table.loc[new, "hv_vs_regularized"] = ratio(float(table.loc[new, "hv_test"].iloc[0]), ref["hv_test"])
+    for tol in tolerances:
+        col = f"acc_at_{tol:g}"
+        table.loc[new, f"{col}_vs_regularized"] = ratio(float(table.loc[new, col].iloc[0]), ref[col])
+    table.loc[new, "time_vs_regularized"] = ratio(float(table.loc[new, "fit_s"].iloc[0]), ref["fit_s"])
+    table["sweep_wall_s"] = wall
+    return table
+
