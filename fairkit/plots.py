@@ -475,14 +475,25 @@ def _wrapped(text, width: int) -> str:
     return "<br>".join(plot_text(x) for x in [*lines, line])
 
 
+def _group_ticks(fig: go.Figure, groups) -> None:
+    """Name every group centred under its bars: level and wrapped for up to :data:`LEVEL_TICKS`
+    groups, upright beyond (Plotly's own slant, which it picks when names collide, starts each
+    name under the bar to its left), never thinned out."""
+    groups = list(dict.fromkeys(groups))
+    names = _texts(groups)
+    level = len(names) <= LEVEL_TICKS
+    width = max(8, 96 // max(len(names), 1))
+    fig.update_xaxes(type="category", tickmode="array", tickvals=names, automargin=True,
+                     ticktext=[_wrapped(g, width) for g in groups] if level else names,
+                     tickangle=0 if level else -90)
+
+
 def group_bars_figure(by_group: pd.DataFrame, *, metrics=("selection_rate", "tpr", "fpr"),
                       attribute: str | None = None, title: str = "Rates by group") -> go.Figure:
     """Grouped bars of rates by group, with their intervals (``<rate>_low`` / ``_high``) as error
     bars when present.
 
-    Each group's name sits centred under its bars: written level and wrapped for up to
-    :data:`LEVEL_TICKS` groups, turned upright beyond (Plotly's own slant, which it picks when
-    names collide, starts each name under the bar to its left), and never thinned out.
+    Each group's name sits centred under its bars (:func:`_group_ticks`).
     """
     from .metrics import METRIC_LABELS
 
@@ -496,11 +507,7 @@ def group_bars_figure(by_group: pd.DataFrame, *, metrics=("selection_rate", "tpr
                        arrayminus=(table[m] - table[f"{m}_low"]).clip(lower=0))
         fig.add_trace(go.Bar(x=names, y=table[m], name=METRIC_LABELS.get(m, m.replace("_", " ")),
                              marker_color=METRIC_PALETTE[i % len(METRIC_PALETTE)], error_y=err))
-    level = len(names) <= LEVEL_TICKS
-    width = max(8, 96 // max(len(names), 1))
-    fig.update_xaxes(type="category", tickmode="array", tickvals=names, automargin=True,
-                     ticktext=[_wrapped(g, width) for g in table["group"]] if level else names,
-                     tickangle=0 if level else -90)
+    _group_ticks(fig, table["group"])
     fig.update_layout(title=plot_text(title), barmode="group", template="plotly_white", yaxis_range=[0, 1], height=420,
                       legend=dict(orientation="h", y=1.02, yanchor="bottom", x=1, xanchor="right"))
     return fig
@@ -603,6 +610,7 @@ def reweighting_figure(summary: pd.DataFrame, *,
                              hovertext=hover, hoverinfo="text"))
     fig.add_hline(y=1.0, line_dash="dash", line_color="#555555",
                   annotation_text="as given (1)", annotation_position="top left")
+    _group_ticks(fig, summary["group"])
     fig.update_layout(title=plot_text(title), barmode="group", template="plotly_white", height=420,
                       yaxis_title="learned weight", yaxis_rangemode="tozero")
     return fig

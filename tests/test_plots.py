@@ -222,3 +222,83 @@ def test_frontier_figure_draws_seed_means_with_their_range_and_constant_models_a
     # Drawn run by run when asked, and a single seed is never averaged.
     assert len(_trace(frontier_figure(res, aggregate_seeds=False), "all runs").x) == 6
     assert len(_trace(frontier_figure(res[res.seed == 1]), "all runs").x) == 2
+
+
+def _lab(colour: str) -> np.ndarray:
+    """CIELAB (D65) of a ``#rrggbb`` colour."""
+    rgb = np.array([int(colour.lstrip("#")[i:i + 2], 16) for i in (0, 2, 4)]) / 255
+    rgb = np.where(rgb > 0.04045, ((rgb + 0.055) / 1.055) ** 2.4, rgb / 12.92)
+    xyz = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]]) @ rgb
+    f = np.cbrt(np.where(xyz / [0.95047, 1.0, 1.08883] > 0.008856, xyz / [0.95047, 1.0, 1.08883], np.nan))
+    f = np.where(np.isnan(f), 7.787 * xyz / [0.95047, 1.0, 1.08883] + 16 / 116, f)
+    return np.array([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])])
+
+
+def test_a_method_has_one_colour_and_one_name_in_every_figure():
+    from fairkit.methods import METHODS
+    from fairkit.plots import BASELINE_COLOUR, method_colour
+
+    res = _results()
+    live = frontier_figure(res)
+    front = pareto_front(res, by="method")
+    front["needs_sensitive_at_predict"] = front["method"] == "threshold"
+    snapshot = frontier_snapshot_figure(front, selected_run="none")
+    # Whichever methods a table holds: the lagrangian's colour does not depend on the others.
+    alone = frontier_figure(res[res.method.isin(["lagrangian", "unconstrained"])])
+    for method in ("regularized", "lagrangian", "threshold"):
+        name = method_label(method)
+        assert name.startswith(METHODS[method].label)
+        colours = {_trace(fig, name).line.color for fig in (live, snapshot) + ((alone,) if method == "lagrangian" else ())}
+        assert colours == {method_colour(method)}
+    assert len({method_colour(m) for m in METHODS if METHODS[m].role != "baseline"}) == len(METHODS) - 1
+    assert _trace(live, "Unconstrained network").marker.color == BASELINE_COLOUR
+    # The hover names the method by its label, with eta and both axes (intervals where stored).
+    reg = _trace(live, "Fairness-regularized network")
+    assert set(reg.customdata[:, 1]) == {"Fairness-regularized network"}
+    assert "eta=" in reg.hovertemplate and "Accuracy: %{customdata[4]}" in reg.hovertemplate
+    assert "Demographic parity difference: %{x:.3f}" in _trace(snapshot, "Fairness-regularized network").hovertemplate
+
+
+def test_twenty_groups_get_twenty_distinct_colours_and_keep_them():
+    from fairkit.plots import GROUP_PALETTE, reliability_figure
+
+    groups = [f"group {i:02d}" for i in range(20)]
+    curve = pd.DataFrame({"group": np.repeat(groups, 2), "mean_predicted": np.tile([0.3, 0.7], 20),
+                          "fraction_positive": np.tile([0.35, 0.65], 20), "count": 40})
+    lines = [t for t in calibration_figure(curve).data if t.name != "perfect calibration"]
+    colours = [t.line.color for t in lines]
+    assert len(set(colours)) == 20
+    lab = np.array([_lab(c) for c in GROUP_PALETTE])
+    gaps = np.linalg.norm(lab[:, None] - lab[None], axis=-1)[np.triu_indices(20, 1)]
+    assert gaps.min() > 25  # Delta E 1976: clearly different colours, not shades of one
+    # A group drawn alone in the reliability figure keeps its colour.
+    one = reliability_figure(curve, curve.assign(group="all"), groups=["group 13"])
+    assert _trace(one, "group 13").line.color == colours[13]
+
+
+def test_group_bar_labels_sit_under_their_bars():
+    few = pd.DataFrame({"attribute": "race", "group": ["White", "Black & Hispanic origin", "<b>X</b>", "A", "B", "C"],
+                        "selection_rate": [0.3, 0.2, 0.1, 0.2, 0.2, 0.2]})
+    fig = group_bars_figure(few, metrics=("selection_rate",))
+    axis = fig.layout.xaxis
+    # Every group has its tick, at its own bars, level and wrapped, its name escaped.
+    assert list(axis.tickvals) == list(fig.data[0].x) == [plot_text(g) for g in few["group"]]
+    assert axis.tickangle == 0 and axis.tickmode == "array"
+    assert axis.ticktext[1] == "Black &amp; Hispanic<br>origin" and axis.ticktext[2] == "&lt;b&gt;X&lt;/b&gt;"
+    assert fig.data[0].name == "Selection rate"
+    many = pd.DataFrame({"attribute": "g", "group": [f"a long group name {i}" for i in range(12)],
+                         "selection_rate": 0.5})
+    axis = group_bars_figure(many, metrics=("selection_rate",)).layout.xaxis
+    assert axis.tickangle == -90 and len(axis.tickvals) == 12  # upright, centred, none skipped
+
+
+def test_frontier_figure_marks_what_a_model_that_tells_nobody_apart_scores():
+    from fairkit.plots import chance_performance
+
+    res = _results()
+    lines = [s for s in frontier_figure(res, base_rate=0.061).layout.shapes if s.y0 == s.y1]
+    assert len(lines) == 1 and lines[0].y0 == pytest.approx(0.939)
+    assert chance_performance("accuracy", 0.061)[1] == "always the majority class: 0.939 (6.1% positive)"
+    assert chance_performance("accuracy", 0.7)[0] == pytest.approx(0.7)
+    assert chance_performance("balanced_accuracy", 0.061)[0] == 0.5
+    assert not [s for s in frontier_figure(res).layout.shapes if s.y0 == s.y1]

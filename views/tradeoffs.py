@@ -6,7 +6,8 @@ import streamlit as st
 
 from fairkit.audit import AuditLog, record_selection
 from fairkit.frontier import PERFORMANCE_AXES, UNFAIRNESS_AXES
-from fairkit.methods import METHODS, role_of
+from fairkit.methods import METHODS, role_of, scores_rank
+from fairkit.metrics import NO_RANKING
 from fairkit.plots import frontier_figure
 from ui import results as ur
 from ui import state
@@ -32,7 +33,8 @@ unfair_keys, perf_keys = list(UNFAIRNESS_AXES), list(PERFORMANCE_AXES)
 state.prepare_widget(ut.W_UNFAIRNESS, unfair_keys[0], unfair_keys)
 unfairness = c1.selectbox("Unfairness axis", unfair_keys, key=ut.W_UNFAIRNESS,
                           format_func=UNFAIRNESS_AXES.get)
-state.prepare_widget(ut.W_PERFORMANCE, perf_keys[0], perf_keys)
+positive_rate = ut.base_rate(split, "val")
+state.prepare_widget(ut.W_PERFORMANCE, ut.default_performance(positive_rate), perf_keys)
 performance = c2.selectbox("Performance axis", perf_keys, key=ut.W_PERFORMANCE,
                            format_func=PERFORMANCE_AXES.get)
 # A sweep that bracketed a tolerance offers it first.
@@ -44,6 +46,16 @@ tolerance = c3.number_input(
 state.prepare_widget(ut.W_PLOT_SPLIT, "test", ["test", "val"])
 plot_split = c4.radio("Chart shows", ["test", "val"], key=ut.W_PLOT_SPLIT, horizontal=True,
                       format_func={"test": "Test", "val": "Validation"}.get)
+if ut.rare_outcome(positive_rate):
+    st.caption(f":material/info: Only {positive_rate:.1%} of the validation outcomes are positive: a model "
+               f"that predicts the majority class for everyone scores {max(positive_rate, 1 - positive_rate):.3f} "
+               "accuracy, so the performance axis starts on balanced accuracy (the mean of the true positive "
+               "and true negative rates: 0.5 for any such model). The dashed line marks what a model that "
+               "tells nobody apart scores.")
+if performance == "roc_auc" and not all(map(scores_rank, results["method"].unique())):
+    st.caption(":material/info: Group thresholds are not on this chart: their scores are decisions (0 or 1 "
+               "for most people), which rank nobody, so they have no ROC AUC. Compare them on accuracy or "
+               "balanced accuracy.")
 
 
 @st.fragment
@@ -77,7 +89,7 @@ def chooser(results, split, unfairness: str, performance: str, tolerance: float,
     shown = row if table is view else ut.setting_row(table, row)  # the setting's mean over seeds
     _tolerance_pick(table, unfairness, performance, tolerance)
     fig = frontier_figure(view, unfairness=unfairness, performance=performance, split=plot_split,
-                          selected_run=row["run_id"], tolerance=tolerance)
+                          selected_run=row["run_id"], tolerance=tolerance, base_rate=ut.base_rate(split, plot_split))
     st.plotly_chart(fig, key=ut.CHART_KEY, on_select=partial(ut.on_chart_select, view),
                     selection_mode="points", width="stretch")
     _side_panel(table, split, row, shown, unfairness, performance, tolerance, seed, seeds)
@@ -160,6 +172,10 @@ def _metrics(table, split, row, shown, seed, seeds):
     base_text = (f"the {METHODS[baseline['method']].label.lower()}" if is_baseline
                  else "this method at eta 0" if baseline else "no baseline run in this sweep")
     st.caption(f"{note} Change: test value minus that of {base_text}.")
+    if not scores_rank(row["method"]):
+        st.caption(f":material/info: ROC AUC {NO_RANKING}: this model's scores are its decisions (group "
+                   "thresholds give most people 0 or 1), which rank nobody. Its base model's AUC would "
+                   "describe another ranking than the one it deploys.")
     for line in str(row.get("test_report_notes") or "").splitlines():
         st.caption(f":material/info: Test data: {md(line)}")
 

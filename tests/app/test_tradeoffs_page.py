@@ -263,3 +263,59 @@ def test_several_seeds_show_the_mean_with_a_band_and_one_seed_can_be_opened(fast
     drawn = [c[0] for t in fig["data"] if t["name"] in ("all runs", "constant models (off the front)")
              for c in t["customdata"]]
     assert sorted(drawn) == sorted(runs[runs["seed"] == 1]["run_id"])
+
+
+def test_group_thresholds_have_no_roc_auc_and_say_why(tradeoffs):
+    """The threshold method's scores are decisions: its runs are stored without an AUC, the panel
+    says n/a with the reason (no change against the unconstrained network), and on the ROC AUC
+    axis the chart leaves it out and says why."""
+    from fairkit.metrics import NO_RANKING
+
+    at = tradeoffs
+    runs = _swept(at)
+    assert runs.loc[runs.method == "threshold", "test_roc_auc"].isna().all()
+    at.selectbox(key=ut.W_METHOD).set_value("threshold").run()
+    auc = panel(at).loc["ROC AUC"].str.replace("\\", "")
+    assert list(auc) == [NO_RANKING, NO_RANKING, "n/a"]
+    assert any("this model's scores are its decisions" in c for c in texts(at.caption))
+    at.selectbox(key=ut.W_METHOD).set_value("regularized").run()
+    assert panel(at).loc["ROC AUC", "Test"].replace("\\", "")[0].isdigit()
+    assert not any("this model's scores are its decisions" in c for c in texts(at.caption))
+    at.selectbox(key=ut.W_PERFORMANCE).set_value("roc_auc").run()
+    assert any("Group thresholds are not on this chart" in c for c in texts(at.caption))
+    fig = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert not [t for t in fig["data"] if t.get("name", "").startswith("Group thresholds")]
+
+
+def test_rare_positives_start_on_balanced_accuracy_with_the_majority_line(trained, monkeypatch):
+    """With 6.1% positive outcomes (census-like) the first visit's performance axis is balanced
+    accuracy, a caption says why, and the chart marks what a model that tells nobody apart
+    scores on the axis shown. German's 70% positives keep accuracy."""
+    at = trained
+    at.switch_page("views/tradeoffs.py").run()
+    assert at.selectbox(key=ut.W_PERFORMANCE).value == "accuracy"
+    assert not any("of the validation outcomes are positive" in c for c in texts(at.caption))
+
+    monkeypatch.setattr(ut, "base_rate", lambda split, part: 0.061)
+    at = new_session()
+    at.selectbox(key=state.W_BUNDLED).set_value("german").run()
+    at.switch_page("views/train.py").run()
+    at.multiselect(key="w.train.methods").set_value(["unconstrained", "regularized", "threshold"]).run()
+    at.slider(key="w.train.n_etas").set_value(4).run()
+    at.toggle(key="w.train.adaptive").set_value(False).run()
+    at.button(key="train.start").click().run()
+    wait_for_sweep(at)
+    at.switch_page("views/tradeoffs.py").run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key=ut.W_PERFORMANCE).value == "balanced_accuracy"
+    assert any("Only 6.1% of the validation outcomes are positive" in c and "0.939 accuracy" in c
+               for c in texts(at.caption))
+
+    def level_lines(at):
+        fig = json.loads(at.get("plotly_chart")[0].proto.spec)
+        levels = [s["y0"] for s in fig["layout"]["shapes"] if s["y0"] == s["y1"]]
+        return levels, [a["text"] for a in fig["layout"]["annotations"] if "positive" in a["text"]]
+
+    assert level_lines(at) == ([0.5], ["chance: 0.5 (6.1% positive)"])
+    at.selectbox(key=ut.W_PERFORMANCE).set_value("accuracy").run()
+    assert level_lines(at) == ([pytest.approx(0.939)], ["always the majority class: 0.939 (6.1% positive)"])
