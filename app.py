@@ -9,7 +9,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from ui import auth, state
+from ui import auth, restore, state
 from ui.display import md
 
 # A local image, not ":material/balance:": Streamlit turns a Material icon favicon into a request to
@@ -28,6 +28,10 @@ PAGES = [
 ]
 
 page = st.navigation(PAGES)
+# A reload (a new session) starts from this browser's latest choices and sweep (ui/restore.py).
+restored = restore.restore()
+if restored:
+    st.toast(restored, icon=":material/restore:")
 
 with st.sidebar:
     st.markdown("### fairkit")
@@ -75,3 +79,4 @@ def _sidebar_status() -> None:
 
 _sidebar_status()
 state.remember_widgets()
+restore.save()

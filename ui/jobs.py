@@ -7,12 +7,16 @@ second tab finds the running job again; finished runs are in the on-disk store, 
 restart finds the results again (the same settings come back from the store at once).
 
 A job belongs to whoever started it (:func:`session_owner`): the signed-in person in any of their
-tabs, or without sign-in the one browser session. Another session asking for the same data and
-settings watches the same job and may stop watching it, but only the owner can cancel it.
+tabs, else the browser (every tab of it, and after a reload: :func:`browser_token`), else the one
+browser session. Another session asking for the same data and settings watches the same job and
+may stop watching it, but only the owner can cancel it. Nothing in the page's address takes part:
+a shared link never grants a cancel.
 """
 
 from __future__ import annotations
 
+import binascii
+import hashlib
 import threading
 import time
 import traceback
@@ -26,7 +30,7 @@ from . import auth
 
 from fairkit.audit import AuditLog, Identity, record_sweep
 from fairkit.store import ResultStore, cache_key, default_home
-from fairkit.sweep import DEFAULT_SPACING, ReportingStore, SweepCancelled, run_sweep
+from fairkit.sweep import DEFAULT_SPACING, Countdown, ReportingStore, SweepCancelled, estimate_seconds, run_sweep
 
 
 @dataclass
@@ -86,8 +90,10 @@ class SweepJob:
     result: object = field(default=None, repr=False)
     actor: Identity | None = field(default=None, repr=False)  # who started it (audit log)
     owner: str = field(default="", repr=False)  # who may cancel it (session_owner())
+    run_keys: list = field(default_factory=list, repr=False)  # runs read or stored so far, in order
     _cancel: threading.Event = field(default_factory=threading.Event, repr=False)
     _first_fresh: tuple | None = field(default=None, repr=False)
+    _countdown: Countdown | None = field(default=None, repr=False)  # seconds_left's clock
 
     def start(self) -> "SweepJob":
         threading.Thread(target=self._run, name=f"fairkit-sweep-{self.key}", daemon=True).start()
@@ -107,7 +113,7 @@ class SweepJob:
             # Trade-offs slider reads them instead of bootstrapping on every move.
             self.result = run_sweep(
                 self.split, list(s.methods), s.etas_dict(), list(s.seeds), **s.sweep_options(),
-                store=ReportingStore(self.store, self.split), progress=self._progress,
+                store=_JobStore(self.store, self.split, self.run_keys), progress=self._progress,
                 should_stop=self._cancel.is_set, keep_models=False,
             )
             results = self.result.results
@@ -122,6 +128,21 @@ class SweepJob:
             self.error = f"{type(exc).__name__}: {exc}"
             traceback.print_exc()
             self.status = "failed"
+
+    @property
+    def starting(self) -> bool:
+        """Running, but no progress yet (the runs are being planned and looked up in the store)."""
+        return self.status == "running" and self._first_fresh is None
+
+    @property
+    def cancelling(self) -> bool:
+        """Cancel was asked; the run in progress is finishing."""
+        return self._cancel.is_set()
+
+    def finished_keys(self) -> list[str]:
+        """Run keys this sweep has in the store so far (stored runs it found, then those it
+        trained): after a cancel, the runs it finished."""
+        return list(dict.fromkeys(self.run_keys))
 
     def can_cancel(self, owner: str) -> bool:
         """Whether ``owner`` (a :func:`session_owner`) started this job and it is still running."""
@@ -138,15 +159,43 @@ class SweepJob:
         return True
 
     def seconds_left(self) -> float | None:
-        """Estimated time left from the pace of the runs trained so far (None before the first)."""
+        """Seconds left, counting down between runs (None before the sweep starts or once it ends).
+
+        Starts from the engine's estimate of these settings (:func:`fairkit.sweep.estimate_seconds`)
+        and is re-anchored whenever runs finish or a refinement round adds some
+        (:class:`fairkit.sweep.Countdown`).
+        """
         if self._first_fresh is None or self.status != "running":
             return None
-        d0, t0 = self._first_fresh
-        trained = self.done - d0
-        if trained <= 0:
-            return None
-        pace = (time.time() - t0) / trained
-        return pace * (self.total - self.done)
+        if self._countdown is None:
+            s = self.settings
+            estimate = estimate_seconds(self.split, list(s.methods), s.etas_dict(), list(s.seeds),
+                                        store=self.store, reporting=True, **s.sweep_options())
+            self._countdown = Countdown(estimate, done=self._first_fresh[0], started=self._first_fresh[1])
+        self._countdown.update(self.done, self.total)
+        return self._countdown.left()
+
+
+class _JobStore(ReportingStore):
+    """The sweep's store, noting each run the sweep finds in it or writes to it (in order).
+
+    A cancelled sweep returns no table; these keys are its finished runs, which the pages show
+    instead of nothing (``ui.results.current_results``).
+    """
+
+    def __init__(self, store: ResultStore, split, keys: list):
+        super().__init__(store, split)
+        self._keys = keys
+
+    def get(self, key: str) -> dict | None:
+        record = super().get(key)
+        if record is not None:
+            self._keys.append(key)
+        return record
+
+    def put(self, key: str, record: dict, model=None) -> None:
+        super().put(key, record, model)
+        self._keys.append(key)
 
 
 class JobRegistry:
@@ -177,16 +226,50 @@ class JobRegistry:
 OWNER_KEY = "fk.job_owner"
 
 
+#: The cookie Streamlit's XSRF protection gives every browser (server.enableXsrfProtection).
+XSRF_COOKIE = "_streamlit_xsrf"
+
+
+def browser_token() -> str | None:
+    """A secret that identifies this browser to the server, or None when there is none.
+
+    Streamlit's XSRF cookie holds a random token per browser, kept across reloads and shared by
+    its tabs until the browser closes; the server checks it against every connection, and no
+    other browser can know it. Its value is ``2|mask|masked token|timestamp`` (the version 2
+    format of Tornado and Streamlit), re-masked on every page load, so the token is unmasked
+    before it is hashed. Without XSRF protection (or in ``AppTest``) there is no cookie.
+    """
+    try:
+        raw = st.context.cookies.get(XSRF_COOKIE)
+    except Exception:  # no browser connection behind this run
+        return None
+    parts = str(raw or "").strip("\"'").split("|")
+    if len(parts) != 4 or parts[0] != "2":
+        return None
+    try:
+        mask, masked = binascii.a2b_hex(parts[1]), binascii.a2b_hex(parts[2])
+    except (binascii.Error, ValueError):
+        return None
+    if not mask or not masked:
+        return None
+    token = bytes(b ^ mask[i % len(mask)] for i, b in enumerate(masked))
+    return hashlib.sha256(b"fairkit-browser\n" + token).hexdigest()[:32]
+
+
 def session_owner() -> str:
     """Who the current session starts jobs as, and may cancel them as.
 
-    The signed-in person (issuer and subject, the same in every tab and after a reload), else a
-    random token of this browser session: without sign-in, a reload is a new session and can
-    only watch a sweep it started before.
+    The signed-in person (issuer and subject, the same in every tab and after a reload), else
+    the browser (:func:`browser_token`: its tabs, and a reload of them), else a random token of
+    this browser session: then a reload is a new session and can only watch a sweep it started
+    before.
     """
     who = auth.identity()
     if who is not None and who.subject:
         return f"oidc:{who.issuer}:{who.subject}"
+    browser = browser_token()
+    if browser is not None:
+        return f"browser:{browser}"
     return st.session_state.setdefault(OWNER_KEY, f"session:{uuid.uuid4().hex}")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 import pandas as pd
 import streamlit as st
@@ -12,7 +13,7 @@ from fairkit.methods import get_method
 from fairkit.split import split_dataset
 
 from . import state
-from .jobs import SweepSettings, result_store
+from .jobs import SweepJob, SweepSettings, registry, result_store
 
 SPLIT_SEED = 0
 
@@ -20,6 +21,11 @@ SPLIT_SEED = 0
 SWEEP_KEY = "fk.sweep_key"          # key of the sweep whose results are shown
 SWEEP_SETTINGS = "fk.sweep_settings"  # SweepSettings of that sweep
 SELECTED_RUN = "fk.selected_run"    # run_id chosen on Trade-offs (slider, click or selectbox)
+# Data key -> SweepSettings of this session's latest complete sweep on that data: shown while a
+# newer sweep runs, or when it was cancelled before any run finished.
+COMPLETE_SWEEPS = "fk.complete_sweeps"
+#: The session's sweep state, as a reload brings it back (ui/restore.py).
+SWEEP_STATE = (SWEEP_KEY, SWEEP_SETTINGS, SELECTED_RUN, COMPLETE_SWEEPS)
 
 
 @st.cache_resource(show_spinner="Splitting and preprocessing...", max_entries=8)
@@ -118,22 +124,78 @@ def model(run_id: str):
     return result_store().load_model(run_id)
 
 
-def current_results():
-    """(split, settings, results) of the sweep this session ran on the current data, or None.
+@dataclass(frozen=True)
+class Shown:
+    """The runs the pages after Train show, and why these.
 
-    Only this session's own sweep is shown: another browser session's results are never picked
-    up from the shared store (the store is a cache of computations, not a way to share work).
+    Attributes
+    ----------
+    split, settings, results
+        The split, the settings of the sweep shown and its results table.
+    note : str or None
+        Set when these are not the session's latest sweep, complete: the finished runs of a
+        cancelled (or failed) sweep, or the latest complete sweep while a newer one runs.
+    """
+
+    split: object
+    settings: SweepSettings
+    results: pd.DataFrame
+    note: str | None = None
+
+
+def session_job() -> SweepJob | None:
+    """The background job of this session's latest sweep (None when it is not in the registry)."""
+    key = st.session_state.get(SWEEP_KEY)
+    return registry().get(key) if key else None
+
+
+def shown_results() -> Shown | None:
+    """What the pages after Train show for the current data, or None (nothing to show yet).
+
+    In order: the session's latest sweep when it is complete; the runs a cancelled or failed
+    sweep finished; the session's latest complete sweep on this data (while a newer one runs, or
+    when it stopped before any run finished). Only this session's own sweeps are shown: another
+    browser session's results are never picked up from the shared store (the store is a cache of
+    computations, not a way to share work).
     """
     split = current_split()
     if split is None:
         return None
-    settings = st.session_state.get(SWEEP_SETTINGS)
-    if settings is None or st.session_state.get(SWEEP_KEY) != settings.key(split):
-        return None
-    results = sweep_results(split, settings)
+    ss = st.session_state
+    data_key = state.current_data().data_key
+    complete = ss.setdefault(COMPLETE_SWEEPS, {})
+    settings = ss.get(SWEEP_SETTINGS)
+    job, mine = None, settings is not None and ss.get(SWEEP_KEY) == settings.key(split)
+    if mine:
+        results = sweep_results(split, settings)
+        if results is not None and not results.empty:
+            complete[data_key] = settings
+            return Shown(split, settings, results)
+        job = session_job()
+        keys = job.finished_keys() if job is not None and job.status in ("cancelled", "failed") else []
+        if keys:
+            results = _records(tuple(keys))
+            return Shown(split, settings, results, note=(
+                f"The latest sweep was {job.status} after {job.done} of {job.total} runs: these are "
+                f"the {len(results)} runs it finished. Press **Run sweep** on the Train page to train "
+                "the rest (finished runs are not trained again)."))
+    earlier = complete.get(data_key)
+    results = sweep_results(split, earlier) if earlier is not None else None
     if results is None or results.empty:
         return None
-    return split, settings, results
+    if not mine:
+        return Shown(split, earlier, results)  # the latest sweep was on other data
+    why = ("did not finish" if job is None else "is still running" if job.status == "running"
+           else f"was {job.status} before any run finished")
+    return Shown(split, earlier, results, note=(
+        f"Your latest sweep on this data {why}: these are the {len(results)} runs of your latest "
+        "complete sweep on it."))
+
+
+def current_results():
+    """``(split, settings, results)`` of :func:`shown_results`, or None."""
+    shown = shown_results()
+    return None if shown is None else (shown.split, shown.settings, shown.results)
 
 
 def set_sweep(split, settings: SweepSettings) -> None:

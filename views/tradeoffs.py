@@ -20,12 +20,19 @@ st.caption("Each point is a trained model (with several seeds, a setting's mean 
            "data unless you switch it. Pick a model with the method and the slider, which steps along "
            "the method's trade-off, or by clicking a point.")
 
-shown = ur.current_results()
+shown = ur.shown_results()
 if shown is None:
-    st.info("Run a sweep on the Train page first.", icon=":material/model_training:")
+    job = ur.session_job()
+    if job is not None and job.status == "running" and ur.current_split() is not None:
+        st.info(f"Your sweep is running ({job.done}/{job.total} runs done): its trade-offs appear here "
+                "when it finishes.", icon=":material/model_training:")
+    else:
+        st.info("Run a sweep on the Train page first.", icon=":material/model_training:")
     st.page_link("views/train.py", label="Go to Train", icon=":material/arrow_forward:")
     st.stop()
-split, settings, results = shown
+split, settings, results = shown.split, shown.settings, shown.results
+if shown.note:  # a cancelled sweep's finished runs, or the latest complete sweep: say which
+    st.info(shown.note, icon=":material/info:")
 cur = state.current_data()
 
 c1, c2, c3, c4 = st.columns([3, 2, 2, 2], vertical_alignment="bottom")

@@ -3,12 +3,13 @@
 import streamlit as st
 
 from fairkit.methods import DEFAULT_METHODS, FAIRNESS_DEFINITIONS, METHODS, eta_grid
-from fairkit.sweep import BUDGET_PER_GRID_POINT, DEFAULT_SPACING, estimate_seconds
+from fairkit.sweep import BUDGET_PER_GRID_POINT, DEFAULT_SPACING, duration_text, estimate_seconds
 from ui import controls
 from ui import results as ur
 from ui import state
 from ui.display import md
 from ui.jobs import SweepSettings, registry, result_store, session_owner
+from ui.restore import RESTORED_SWEEP
 
 GRID_MODES = ["Each method's recommended range", "Custom range for all methods", "Custom list per method"]
 
@@ -137,17 +138,17 @@ settings = SweepSettings(methods=tuple(methods), etas=tuple((m, tuple(etas[m])) 
                          params=ur.training_params(methods), adaptive=bool(adaptive), spacing=float(spacing),
                          budget=None if budget is None else int(budget),
                          tolerance=None if tolerance is None else float(tolerance))
-params = {k: dict(v) for k, v in settings.params}
+# The job computes each run's intervals as it stores it (reporting): part of the time.
 est = estimate_seconds(split, methods, settings.etas_dict(), settings.seeds, store=result_store(),
-                       fairness=fairness, params=params, n_jobs=int(n_jobs))
-when = f"{est['seconds'] / 60:.1f} min" if est["seconds"] >= 90 else f"{est['seconds']:.0f} s"
+                       reporting=True, **settings.sweep_options())
 grid_word = "grid runs" if adaptive or tolerance is not None else "runs"
+placed = duration_text(est["refine_seconds"])
 st.markdown(f"**{est['runs']} {grid_word}** ({est['cached']} already stored, {est['to_train']} to train). "
-            f"Estimated time: **{when}**"
-            + (f", plus up to {int(budget)} placed runs per method and seed (only where the grid "
-               f"leaves neighbours more than {spacing:g} apart)." if adaptive else ".")
-            + (f" Models bracketing a validation gap of {tolerance:g} are trained by bisection."
-               if tolerance is not None else ""))
+            f"Estimated time: **{duration_text(est['seconds'])}**"
+            + (f", plus up to {placed} for up to {int(budget)} placed runs per method and seed (only where "
+               f"the grid leaves neighbours more than {spacing:g} apart)." if adaptive else ".")
+            + (f" Models bracketing a validation gap of {tolerance:g} are trained by bisection"
+               + ("." if adaptive else f" (up to {placed}).") if tolerance is not None else ""))
 with st.expander("Eta values per method"):
     for m, grid in settings.etas:
         st.markdown(f"- {METHODS[m].label}: {', '.join(f'{e:g}' for e in grid)}")
@@ -159,17 +160,22 @@ if (st.session_state.get(ur.SWEEP_KEY) is None and est["runs"] and not est["to_t
     # show them without training. Only this session's own data can produce this key.
     ur.set_sweep(split, settings)
     st.caption("These settings were trained before: the results come from the store.")
+
+
+def _start(split, settings: SweepSettings) -> None:
+    # A callback runs before the script, so the run it causes already draws the button disabled
+    # (a click handled in the script would leave it enabled until the next full rerun).
+    registry().start(split, settings, result_store())
+    ur.set_sweep(split, settings)
+
+
 mine = st.session_state.get(ur.SWEEP_KEY)  # the sweep this session started last
 running = registry().get(mine) if mine else None
 if running is not None and running.status != "running":
     running = None
-start = st.button("Run sweep", type="primary", icon=":material/play_arrow:", key="train.start",
-                  disabled=running is not None)
-if start:
-    registry().start(split, settings, result_store())
-    ur.set_sweep(split, settings)
-    mine = key
-    running = registry().get(key)
+st.button("Run sweep", type="primary", icon=":material/play_arrow:", key="train.start",
+          on_click=_start, args=(split, settings), disabled=running is not None,
+          help="A sweep of yours is running: wait for it, or cancel it below." if running else None)
 
 
 @st.fragment(run_every=1.0)
@@ -178,14 +184,24 @@ def _progress(job_key: str) -> None:
     job = registry().get(job_key)
     if job is None:
         return
-    total = max(job.total, 1)
-    left = job.seconds_left()
-    eta_text = f", about {left:.0f} s left" if left is not None else ""
-    st.progress(min(job.done / total, 1.0), text=f"{job.done} / {job.total} runs done{eta_text}")
-    if job.status == "running" and job.can_cancel(session_owner()):
+    if st.session_state.get(RESTORED_SWEEP) == job_key:
+        st.info(f"A sweep for this data is running: {job.done}/{job.total} runs done. It was started "
+                "before this page was reloaded.", icon=":material/autorenew:")
+    if job.starting:
+        # Before the first progress: the runs are planned and looked up in the store.
+        st.progress(0.0, text="Starting the sweep: planning the runs and reading the stored ones...")
+    else:
+        total = max(job.total, 1)
+        left = job.seconds_left()
+        eta_text = "" if left is None else (f", about {duration_text(left)} left" if left >= 1 else
+                                            ", finishing")
+        st.progress(min(job.done / total, 1.0), text=f"{job.done} / {job.total} runs done{eta_text}")
+    if job.status == "running" and job.cancelling:
+        st.caption("Cancelling after the current run; finished runs are kept.")
+    elif job.status == "running" and job.can_cancel(session_owner()):
         if st.button("Cancel", icon=":material/stop:", key="train.cancel"):
             job.cancel(session_owner())
-            st.toast("Cancelling after the current run; finished runs are kept.")
+            st.rerun(scope="fragment")
     elif job.status == "running":
         # Same data and settings as a sweep another session started: watch it, or stop watching.
         st.caption("Another session started this sweep (same data and settings); only it can cancel it.")
@@ -205,10 +221,12 @@ elif job is not None and job.status == "cancelled":
     st.warning(f"The sweep was cancelled after {job.done} of {job.total} runs; finished runs are "
                "stored and will not be trained again.", icon=":material/stop_circle:")
 
-shown = ur.current_results()
+shown = ur.shown_results()
 if shown is not None:
-    _, shown_settings, results = shown
-    if shown_settings.key(split) != key:
+    shown_settings, results = shown.settings, shown.results
+    if shown.note:
+        st.info(shown.note, icon=":material/info:")
+    elif shown_settings.key(split) != key:
         st.info("The results below are from the last sweep you ran; press **Run sweep** to train "
                 "the settings above.", icon=":material/info:")
     st.success(f"{len(results)} runs ready.", icon=":material/check_circle:")

@@ -1,4 +1,5 @@
-"""A sweep shared by two browser sessions: only the one that started it can cancel it (issue 18)."""
+"""Background sweeps across sessions: only the owner cancels a shared sweep (issue 18); a reload finds
+the running sweep with its data and settings, and a cancelled sweep keeps its finished runs (issue 20)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,14 @@ import time
 
 import pytest
 
+from streamlit.testing.v1 import AppTest
+
 from fairkit.sweep import SweepCancelled
 from ui import jobs
 from ui import results as ur
 from ui import state
 
-from .conftest import new_session
+from .conftest import TIMEOUT, new_session, run_tiny_sweep, texts
 
 
 @pytest.fixture
@@ -27,7 +30,7 @@ def slow_sweep(fast_env, monkeypatch):
     done = threading.Event()
 
     def run_sweep(split, *args, progress=None, should_stop=None, **kwargs):
-        progress(0, 3)
+        progress(1, 3)
         while not should_stop() and not done.wait(0.05):
             pass
         raise SweepCancelled("stopped")
@@ -82,3 +85,125 @@ def test_only_the_starting_session_cancels_a_shared_sweep(fast_env, slow_sweep):
 
     owner.button(key="train.cancel").click().run()
     _wait(job, "cancelled")
+
+
+@pytest.fixture
+def browser(monkeypatch):
+    """Sessions present browser "one"'s XSRF cookie (AppTest sends no cookies); set
+    ``browser["token"]`` to be another browser."""
+    seen = {"token": "one"}
+    monkeypatch.setattr(jobs, "browser_token", lambda: seen["token"])
+    return seen
+
+
+def _reload(page: str = "views/train.py") -> AppTest:
+    """A browser reload on ``page``: a new session whose first run draws that page."""
+    at = AppTest.from_file("../../app.py", default_timeout=TIMEOUT)
+    at.switch_page(page).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_a_reload_finds_the_running_sweep_with_its_data_and_settings(fast_env, slow_sweep, browser):
+    first = _start(new_session())
+    job = jobs.registry().get(first.session_state[ur.SWEEP_KEY])
+
+    again = _reload()
+    assert again.session_state[state.DATA_NAME] == "german"
+    assert again.multiselect(key="w.train.methods").value == ["regularized"]
+    assert again.slider(key="w.train.n_etas").value == 3
+    banner = [i for i in texts(again.info) if i.startswith("A sweep for this data is running")]
+    assert banner == ["A sweep for this data is running: 1/3 runs done. It was started before this page "
+                      "was reloaded."]
+    assert again.button(key="train.start").disabled
+    # The same browser owns it: the reloaded page can cancel it.
+    assert "train.cancel" in _buttons(again)
+
+    # Another browser gets nothing of it: no data, no sweep, no cancel.
+    browser["token"] = "two"
+    other = _reload()
+    assert any("Data page first" in i for i in texts(other.info))
+    assert not job.can_cancel("browser:two") and job.can_cancel("browser:one")
+
+    browser["token"] = "one"
+    again.button(key="train.cancel").click().run()
+    _wait(job, "cancelled")
+
+
+def test_a_reload_keeps_the_uploaded_file(fast_env, browser):
+    at = new_session()
+    at.radio(key=state.W_SOURCE).set_value("Upload CSV/Parquet").run()
+    # AppTest cannot drive a file uploader: the upload is put where the uploader keeps it.
+    data = b"sex,income,approved\n" + b"".join(b"%s,%d,%s\n" % (s, i, y) for i, (s, y) in enumerate(
+        [(b"F", b"yes"), (b"M", b"no")] * 60))
+    at.session_state[state.UPLOAD] = {"name": "loans.csv", "sha": "0" * 64, "data": data}
+    at.run()
+    assert at.session_state[state.DATA_NAME] == "loans"
+
+    again = _reload("views/data.py")
+    assert again.session_state[state.UPLOAD]["data"] == data
+    assert again.session_state[state.DATA_NAME] == "loans"
+    assert any(c.startswith("Using the file uploaded earlier: loans.csv") for c in texts(again.caption))
+
+
+def _cancel_sweeps_of(monkeypatch, methods_to_cancel, after: int):
+    """Sweeps of ``methods_to_cancel`` are cancelled once ``after`` progress reports followed the
+    first (0: before any run trains; 1: after the first task); other sweeps run as usual."""
+    real = jobs.run_sweep
+
+    def run_sweep(split, methods, *args, should_stop=None, progress=None, **kwargs):
+        if list(methods) != list(methods_to_cancel):
+            return real(split, methods, *args, should_stop=should_stop, progress=progress, **kwargs)
+        seen = []
+
+        def forward(done, total):
+            seen.append(done)
+            progress(done, total)
+
+        return real(split, methods, *args, should_stop=lambda: len(seen) > after, progress=forward, **kwargs)
+
+    monkeypatch.setattr(jobs, "run_sweep", run_sweep)
+
+
+@pytest.fixture
+def own_store(fast_env):
+    (fast_env / "store").unlink()
+    (fast_env / "store").mkdir()
+    return fast_env
+
+
+def _sweep(at, methods):
+    """German, ``methods`` with 3 etas each (the grid only); the finished (or stopped) job."""
+    run_tiny_sweep(at.switch_page("views/data.py").run(), methods, n_etas=3)
+    return jobs.registry().get(at.session_state[ur.SWEEP_KEY])
+
+
+def test_trade_offs_show_the_finished_runs_of_a_cancelled_sweep(own_store, monkeypatch):
+    # The regularized network's etas train together (one task), then the unconstrained network.
+    _cancel_sweeps_of(monkeypatch, ["regularized", "unconstrained"], after=1)
+    at = new_session()
+    job = _sweep(at, ["regularized", "unconstrained"])
+    assert job.status == "cancelled" and 0 < len(job.finished_keys()) < job.total
+
+    at.switch_page("views/tradeoffs.py").run()
+    assert not at.exception, at.exception
+    n = len(job.finished_keys())
+    assert any(i.startswith(f"The latest sweep was cancelled after {job.done} of {job.total} runs: these "
+                            f"are the {n} runs it finished.") for i in texts(at.info))
+    assert not any("Run a sweep on the Train page first" in i for i in texts(at.info))
+    assert at.selectbox(key="w.tradeoffs.method").options == ["Fairness-regularized network"]
+
+
+def test_trade_offs_fall_back_to_the_latest_complete_sweep(own_store, monkeypatch):
+    """A sweep cancelled before any run finished: the session's latest complete sweep on this data."""
+    _cancel_sweeps_of(monkeypatch, ["regularized"], after=0)
+    at = new_session()
+    complete = _sweep(at, ["unconstrained"])
+    assert complete.status == "done"
+    cancelled = _sweep(at, ["regularized"])
+    assert cancelled.status == "cancelled" and not cancelled.finished_keys()
+
+    at.switch_page("views/tradeoffs.py").run()
+    assert not at.exception, at.exception
+    assert ("Your latest sweep on this data was cancelled before any run finished: these are the 1 runs "
+            "of your latest complete sweep on it.") in texts(at.info)

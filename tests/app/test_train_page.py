@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
 
-from fairkit.sweep import SweepCancelled
+from fairkit.sweep import ReportingStore, SweepCancelled
 from ui import jobs
 from ui import results as ur
 from ui import state
@@ -153,9 +154,54 @@ def test_adaptive_placement_is_the_default_and_its_settings_reach_run_sweep(fast
     assert call["adaptive"] is True and call["spacing"] == 0.05 and call["budget"] == 7
     assert call["tolerance"] == 0.03 and call["methods"] == ["regularized"]
     # Runs are stored with their intervals (the slider reads them instead of bootstrapping).
-    assert type(call["store"]).__name__ == "ReportingStore"
+    assert isinstance(call["store"], ReportingStore)
     assert job is not None
 
     # Off: a plain grid sweep, the spacing and budget controls gone.
     at.toggle(key="w.train.adaptive").set_value(False).run()
     assert not [n for n in at.number_input if n.key in ("w.train.spacing", "w.train.budget")]
+
+
+def _progress_texts(at) -> list[str]:
+    return [p.proto.text for p in at.get("progress")]
+
+
+def test_run_sweep_is_disabled_while_its_sweep_runs_and_says_starting_first(fast_env, monkeypatch):
+    """From the click on: the button is disabled at once (not after the next full rerun), and
+    before the first progress the bar says the sweep is starting, not "0 / 0 runs done"."""
+    planned, finished = threading.Event(), threading.Event()
+
+    def run_sweep(split, *args, progress=None, should_stop=None, **kwargs):
+        planned.wait(30)  # the runs are being planned and looked up in the store
+        progress(1, 3)
+        while not should_stop() and not finished.wait(0.02):
+            pass
+        raise SweepCancelled("stopped")
+
+    monkeypatch.setattr(jobs, "run_sweep", run_sweep)
+    try:
+        at = _train_page(("regularized",))
+        assert not at.button(key="train.start").disabled
+        at.button(key="train.start").click().run()
+        assert at.button(key="train.start").disabled
+        assert _progress_texts(at) == ["Starting the sweep: planning the runs and reading the stored ones..."]
+        job = jobs.registry().get(at.session_state[ur.SWEEP_KEY])
+        assert job.starting
+
+        planned.set()
+        deadline = time.monotonic() + 30
+        while job.starting and time.monotonic() < deadline:
+            time.sleep(0.02)
+        at.run()
+        assert at.button(key="train.start").disabled
+        assert _progress_texts(at)[0].startswith("1 / 3 runs done")
+
+        at.button(key="train.cancel").click().run()
+        while job.status == "running" and time.monotonic() < deadline:
+            time.sleep(0.02)
+        at.run()
+        assert job.status == "cancelled" and not at.button(key="train.start").disabled
+        assert not at.get("progress")
+    finally:
+        planned.set()
+        finished.set()
