@@ -530,10 +530,13 @@ def build_record(
                 "group_pooling": split.pooling.to_dict() if split.pooling is not None else None,
                 "calibration": calibration_info(calibrator)}
 
-    reports, scores = {}, {}
+    reports, scores, uncalibrated_ece = {}, {}, None
     for name, part in (("validation", split.validation), ("test", split.test)):
         scores[name] = predict_scores(model, split, part)
         if calibrator is not None:
+            if name == "test":  # the record says when calibrating made the calibration worse
+                uncalibrated_ece = fairness_report(part.y, scores[name], part.sensitive,
+                                                   threshold=threshold).gap("max_group_ece")
             scores[name] = apply_calibrator(calibrator, scores[name], part.sensitive)
         reports[name] = fairness_report(part.y, scores[name], part.sensitive, threshold=threshold, n_boot=n_boot,
                                         ranks=scores_rank(method))  # decisions have no AUC (NO_RANKING)
@@ -595,7 +598,9 @@ def build_record(
         "confusion_test": confusion_by_group(test.y, scores["test"], test.sensitive,
                                              threshold=threshold).to_dict(orient="records"),
         "calibration_note": f"Largest expected calibration error of any group on test: {_fmt(ece)}"
-                            + (" (after group calibration)." if calibrator is not None else "."),
+                            + (" (after group calibration)." if calibrator is not None else ".")
+                            + (f" Calibration made it worse here: without it, {_fmt(uncalibrated_ece)}."
+                               if uncalibrated_ece is not None and ece > uncalibrated_ece else ""),
         "limitations": limitations,
         "rereview_triggers": REREVIEW_TRIGGERS,
     }

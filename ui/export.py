@@ -36,7 +36,16 @@ from fairkit.export import (
     write_bundle,
 )
 from fairkit.frontier import pareto_front
-from fairkit.metrics import HEADLINE_GAPS, METRIC_LABELS, SWEEP_THRESHOLD, confusion_by_group, metric_value, summary_metrics
+from fairkit.groups import group_hierarchy
+from fairkit.metrics import (
+    AUDIT_BAND,
+    HEADLINE_GAPS,
+    METRIC_LABELS,
+    SWEEP_THRESHOLD,
+    confusion_by_group,
+    metric_value,
+    summary_metrics,
+)
 from fairkit.record import fmt, render_markdown
 from fairkit.store import default_home
 from fairkit.sweep import predict_scores
@@ -125,15 +134,18 @@ def sensitive_uses(run_id: str, load_model, split, calibration: str) -> list[str
 
 
 def build(*, model, split, row: dict, results: pd.DataFrame, settings, record: DecisionRecord,
-          unfairness: str, performance: str, threshold: float, calibration: str) -> BundleRecord:
+          unfairness: str, performance: str, threshold: float, calibration: str,
+          audit_reference: dict | None = None, audit_band: tuple = AUDIT_BAND,
+          sample: dict | None = None) -> BundleRecord:
     """:func:`fairkit.export.build_record` with the sweep's frontier (on the chosen axes) and
-    its settings; nothing is written."""
+    its settings; nothing is written. ``audit_reference`` and ``audit_band`` set the record's
+    disparity audit; ``sample`` is the stratified sample the data is (``ui.data.sample_record``)."""
     frontier = pareto_front(results, unfairness=unfairness, performance=performance, by="method")
     sweep = {"methods": list(settings.methods),
              "etas": {m: list(g) for m, g in settings.etas}, "seeds": list(settings.seeds)}
     return build_record(model=model, split=split, run=row, record=record, frontier=frontier, sweep=sweep,
                         calibrator=fit_calibrator(calibration, model, split), threshold=threshold,
-                        n_boot=N_BOOT)
+                        n_boot=N_BOOT, audit_reference=audit_reference, audit_band=audit_band, sample=sample)
 
 
 def preview(**kwargs) -> tuple[BundleRecord, str]:
@@ -261,3 +273,22 @@ def read_export(entry: dict) -> dict:
         return {"ok": False, "error": str(exc)}
     return {"ok": True, "record": bundle["record"], "markdown": record_markdown(bundle["record"]),
             "frontier": bundle["frontier"], "signature": str(bundle["signature_status"])}
+
+
+# --------------------------------------------------------------------------- the disparity audit's choices
+
+AUDIT_LOW = (0.5, 1.0)   # range of the band's lower bound offered
+AUDIT_HIGH = (1.0, 2.0)  # range of its upper bound
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def audit_groups(data_key: str, _split) -> dict[str, list]:
+    """Each attribute (and the intersection) -> its groups in the test data, largest first: the
+    reference groups the disparity audit may take, the first its default (Aequitas')."""
+    out = {}
+    for level in group_hierarchy(_split.test.sensitive):
+        enc = level.encoding
+        counts = enc.counts()
+        order = sorted(range(enc.n_groups), key=lambda i: (-counts[i], str(enc.names[i])))
+        out[level.name] = [(str(enc.names[i]), int(counts[i])) for i in order]
+    return out

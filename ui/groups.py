@@ -19,6 +19,7 @@ from fairkit.metrics import TOO_FEW, fairness_report
 from fairkit.sweep import predict_scores
 
 from . import results as ur
+from .display import md
 
 W_PART = "w.groups.part"
 W_ATTRIBUTE = "w.groups.attribute"
@@ -116,8 +117,9 @@ def calibrate(data_key: str, run_id: str, method: str, _split) -> dict:
         ``attribute`` (the grouping's name), ``ece_before`` / ``ece_after`` (largest group ECE
         on test), ``per_group`` (ECE of each group before and after, display text),
         ``curve_after`` (reliability points after calibration, by group), ``overall_after``
-        (the same for all test rows together) and ``fallbacks`` (group -> what
-        it used instead of its own map, and why).
+        (the same for all test rows together), ``fallbacks`` (group -> what
+        it used instead of its own map, and why) and ``worse`` (``(group, ECE before, ECE
+        after)`` of each group whose test ECE calibration raised).
     """
     check = calibrate_on_validation(ur.model(run_id), _split, method=method)
     table = check.per_group()
@@ -133,4 +135,36 @@ def calibrate(data_key: str, run_id: str, method: str, _split) -> dict:
         "per_group": per_group, "curve_after": check.after.calibration,
         "overall_after": reliability_curve(_split.test.y, check.scores_after),
         "fallbacks": {str(g): dict(v) for g, v in check.calibrator.fallback_.items()},
+        "worse": [(str(g), float(b), float(a)) for g, b, a in table[["group", "ece_before", "ece_after"]]
+                  .itertuples(index=False) if np.isfinite(b) and np.isfinite(a) and a > b],
+        "n_groups": len(table),
     }
+
+
+def calibration_words(cal: dict, method: str) -> str | None:
+    """In words, when group calibration made calibration worse on test (its headline ECE or a
+    group's); None when it made nothing worse.
+
+    Parameters
+    ----------
+    cal : dict
+        :func:`calibrate`'s result.
+    method : str
+        A key of :data:`CAL_METHODS`.
+    """
+    worse, label = cal["worse"], CAL_METHODS[method]
+    before, after = cal["ece_before"], cal["ece_after"]
+    if not after > before and not worse:
+        return None
+    if after > before:
+        text = (f"**Calibration made it worse here.** {label} calibration per group raised the largest "
+                f"group ECE on test from {before:.3f} to {after:.3f}.")
+    else:
+        text = (f"{label} calibration per group lowered the largest group ECE on test ({before:.3f} to "
+                f"{after:.3f}), but made some groups worse.")
+    if worse:
+        text += (f" It raised the ECE of {len(worse)} of {cal['n_groups']} group(s) of {md(cal['attribute'])}: "
+                 + "; ".join(f"{md(g)} ({b:.3f} to {a:.3f})" for g, b, a in worse) + ".")
+    return text + (" Each map is fitted on its group's validation rows, and with few rows it can fit "
+                   "their noise: try another method (temperature fits one parameter per group), or "
+                   "export without calibration.")

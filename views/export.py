@@ -7,7 +7,9 @@ from fairkit.export import DecisionRecord
 from fairkit.groups import SEP
 from fairkit.methods import FAIRNESS_DEFINITIONS
 from ui import auth
+from ui import data as ud
 from ui import export as ue
+from ui import groups as ug
 from ui import record as record_view
 from ui import results as ur
 from ui import state
@@ -63,6 +65,10 @@ with right:
                            help="The calibrator the Groups page shows for the same method. "
                                 "Calibrating per group uses the sensitive attribute at prediction "
                                 "time.")
+    if calibration != "none":
+        worse = ug.calibration_words(ug.calibrate(cur.data_key, row["run_id"], calibration, split), calibration)
+        if worse:
+            st.warning(worse, icon=":material/trending_up:")
 
 # The legal flag, read from the fitted model and the chosen calibrator (as the bundle records it).
 uses = ue.sensitive_uses(row["run_id"], ur.model, split, calibration)
@@ -96,6 +102,26 @@ with st.expander(f"What the decision threshold {threshold:.2f} changes (test dat
         else:
             st.caption("No baseline run in this sweep to compare with.")
 
+# The record's disparity audit (Aequitas): each group's rates over its reference group's, and the band.
+reference = {}
+with st.expander("Disparity audit: reference groups and pass band"):
+    st.caption("The record's audit divides each group's selection rate, TPR, FPR and precision on test by "
+               "those of its attribute's reference group; a ratio inside the band passes. Aequitas' default "
+               "is the largest group and 0.80-1.25 (the four-fifths rule and its inverse).")
+    choices = ue.audit_groups(cur.data_key, split)
+    ref_cols = st.columns(min(3, len(choices)))
+    for i, (attr, groups) in enumerate(choices.items()):
+        sizes = dict(groups)
+        state.prepare_widget(f"w.export.reference.{attr}", groups[0][0], list(sizes))
+        reference[attr] = ref_cols[i % len(ref_cols)].selectbox(
+            f"Reference group of {md(attr)}", list(sizes), key=f"w.export.reference.{attr}",
+            format_func=lambda g, sizes=sizes: f"{g} ({sizes[g]:,} test rows)")
+    low_col, high_col = st.columns(2)
+    state.prepare_widget("w.export.band_low", ue.AUDIT_BAND[0])
+    state.prepare_widget("w.export.band_high", ue.AUDIT_BAND[1])
+    band = (low_col.slider("Lowest passing ratio", *ue.AUDIT_LOW, step=0.01, key="w.export.band_low"),
+            high_col.slider("Highest passing ratio", *ue.AUDIT_HIGH, step=0.01, key="w.export.band_high"))
+
 missing = [name for name, value in (("a rationale", rationale), ("the decider's name", decider))
            if not value.strip()]
 if missing:
@@ -106,9 +132,10 @@ answers = dict(purpose=purpose, rationale=rationale, decider=decider, intended_u
                fairness_definition=fairness, fairness_rationale=fairness_rationale)
 build = dict(model=None, split=split, row=row, results=results, settings=settings,
              unfairness=unfairness, performance=performance, threshold=float(threshold),
-             calibration=calibration)
+             calibration=calibration, audit_reference=reference, audit_band=band,
+             sample=ud.sample_record(cur.data_hash))
 fingerprint = (row["run_id"], tuple(sorted(answers.items())), float(threshold), calibration,
-               unfairness, performance)
+               unfairness, performance, tuple(reference.items()), band)
 
 b1, b2 = st.columns(2)
 preview = b1.button("Preview the decision record", icon=":material/preview:",

@@ -92,6 +92,9 @@ largest = (f"Over the groups with at least {ug.MIN_GROUP_SIZE} test rows (smalle
 m1.metric("Largest group ECE on test, before", f"{cal['ece_before']:.3f}", help=largest)
 m2.metric("Largest group ECE on test, after", f"{cal['ece_after']:.3f}", help=largest,
           delta=f"{cal['ece_after'] - cal['ece_before']:+.3f}", delta_color="inverse")
+worse = ug.calibration_words(cal, method)
+if worse:
+    (st.warning if cal["ece_after"] > cal["ece_before"] else st.info)(worse, icon=":material/trending_up:")
 if cal["fallbacks"]:
     st.info("Some groups had too little validation data for their own map and use a broader one: "
             + "; ".join(f"{md(g)} uses {md(f['used'])} ({md(f['reason'])})"

@@ -184,3 +184,31 @@ def test_the_threshold_shows_its_effect_before_export(trained, fast_env):
     last = counts[counts["attribute"] == counts["attribute"].iloc[-1]]
     assert [int(v) for v in mine["True positives"]] == list(last["tp"])
     assert list(mine["Group"]) == list(base["Group"]) and [int(v) for v in base["n"]] == list(last["n"])
+
+
+def test_the_audit_takes_the_chosen_reference_group_and_band(trained, fast_env):
+    at = trained
+    at.switch_page("views/tradeoffs.py").run()
+    at.switch_page("views/export.py").run()
+    assert not at.exception, at.exception
+    # Defaults: each attribute's largest test group (Aequitas'), and 0.80-1.25.
+    sex = at.selectbox(key="w.export.reference.sex")
+    assert sex.value == "male" and sex.options[0].startswith("male (")
+    assert at.selectbox(key="w.export.reference.age_group").value == "25 and over"
+    assert (at.slider(key="w.export.band_low").value, at.slider(key="w.export.band_high").value) == (0.8, 1.25)
+    sex.set_value("female").run()
+    at.slider(key="w.export.band_low").set_value(0.9).run()
+    at.slider(key="w.export.band_high").set_value(1.1).run()
+    at.text_input(key="w.export.decider").input("D").run()
+    at.text_area(key="w.export.rationale").input("Audited against women.").run()
+    at.button(key="export.go").click().run()
+    assert not at.exception, at.exception
+    (saved,) = (fast_env / "exports").glob("*.zip")
+    audit = load_bundle(saved).record["content"]["audit"]
+    assert audit["band"] == [0.9, 1.1]
+    refs = {(r["attribute"], r["reference"]) for r in audit["rows"]}
+    assert refs == {("sex", "female"), ("age_group", "25 and over"), ("sex & age_group", "male & 25 and over")}
+    verdicts = {r["group"]: r["selection_rate_verdict"] for r in audit["rows"] if r["attribute"] == "sex"}
+    assert verdicts["female"] == "reference"
+    male = next(r for r in audit["rows"] if r["group"] == "male")
+    assert verdicts["male"] == ("pass" if 0.9 <= male["selection_rate_ratio"] <= 1.1 else "fail")

@@ -200,3 +200,53 @@ def test_reliability_is_one_panel_per_group_against_all_rows_with_bands_and_coun
     fig = _reliability(at)
     assert [t["name"] for t in fig["data"] if t.get("mode") == "lines+markers+text"] == ["female &amp; under 25"]
     assert not at.exception, at.exception
+
+
+def test_calibration_that_makes_things_worse_says_so_in_words():
+    cal = {"ece_before": 0.05, "ece_after": 0.08, "attribute": "sex & race", "n_groups": 3,
+           "worse": [("F & *x*", 0.04, 0.08)]}
+    words = ug.calibration_words(cal, "isotonic")
+    assert words.startswith("**Calibration made it worse here.** Isotonic calibration per group raised")
+    assert "from 0.050 to 0.080" in words and "1 of 3 group(s) of sex & race: F & \\*x\\* (0.040 to 0.080)" in words
+    assert "temperature" in words and "without calibration" in words
+    # Better at the top but worse for a group: said too, without the headline.
+    mixed = ug.calibration_words({**cal, "ece_after": 0.03}, "platt")
+    assert "lowered the largest group ECE on test (0.050 to 0.030), but made some groups worse" in mixed
+    assert "made it worse here" not in mixed
+    assert ug.calibration_words({**cal, "ece_after": 0.03, "worse": []}, "platt") is None
+
+
+def test_groups_and_export_pages_say_when_calibration_made_it_worse(trained, fast_env):
+    at = trained
+    at.switch_page("views/tradeoffs.py").run()
+    at.switch_page("views/groups.py").run()
+    split, model, _ = _independent(at, fast_env)
+    said = {}
+    for method in ug.CAL_METHODS:
+        at.radio(key=ug.W_CAL_METHOD).set_value(method).run()
+        assert not at.exception, at.exception
+        check = calibrate_on_validation(model, split, method=method)
+        table = check.per_group()
+        worse = table[table["ece_after"] > table["ece_before"]]
+        shown = [m for m in texts(at.warning) + texts(at.info) if "calibration per group" in m]
+        if check.ece_after > check.ece_before:
+            (words,) = [w for w in texts(at.warning) if "Calibration made it worse here" in w]
+            assert f"from {check.ece_before:.3f} to {check.ece_after:.3f}" in words
+        elif len(worse):
+            (words,) = [i for i in texts(at.info) if "but made some groups worse" in i]
+        else:
+            assert not shown
+            continue
+        assert f"{len(worse)} of {len(table)} group(s)" in words
+        said[method] = words
+    assert said, "no calibration method made anything worse on this run: the words went untested"
+    # The Export page says the same for the calibration chosen there, and the record notes it.
+    method = next(iter(said))
+    at.switch_page("views/export.py").run()
+    at.radio(key="w.export.calibration").set_value(method).run()
+    assert said[method] in texts(at.warning)
+    check = calibrate_on_validation(model, split, method=method)
+    note = load_bundle(export_calibrated(at, fast_env, method)).record["content"]["calibration_note"]
+    assert ("Calibration made it worse here: without it, " in note) == (check.ece_after > check.ece_before)
+    if check.ece_after > check.ece_before:
+        assert f"without it, {check.ece_before:.3f}" in note
