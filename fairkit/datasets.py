@@ -19,7 +19,24 @@ from .data import DatasetSpec, read_table
 
 @dataclass(frozen=True)
 class DatasetInfo:
-    """Description of a bundled dataset."""
+    """Description of a bundled dataset.
+
+    Attributes
+    ----------
+    name, title, file : str
+    rows : int
+    description : str
+    spec : DatasetSpec
+        The default spec (target, positive label, sensitive attributes).
+    positive_meaning : str
+        What the default positive label means for a person, in words.
+    positive_is_adverse : bool
+        True when the positive class is an adverse prediction (a risk score: being "selected"
+        harms the person), so a higher selection rate is worse for a group; False when it is
+        the favourable outcome (a loan granted).
+    positive_prediction : str
+        A positive prediction in words ("predicted to reoffend"), for the pages' rates.
+    """
 
     name: str
     title: str
@@ -27,6 +44,14 @@ class DatasetInfo:
     rows: int
     description: str
     spec: DatasetSpec
+    positive_meaning: str = ""
+    positive_is_adverse: bool = False
+    positive_prediction: str = "predicted positive"
+
+    def outcome_applies(self, spec: DatasetSpec) -> bool:
+        """Whether ``spec`` predicts this dataset's default target and positive label (so
+        :attr:`positive_meaning` and :attr:`positive_is_adverse` describe its positive class)."""
+        return spec.target == self.spec.target and spec.positive_label == self.spec.positive_label
 
 
 _DATASETS = {
@@ -41,6 +66,7 @@ _DATASETS = {
             # fnlwgt is a survey sampling weight, not a property of the person.
             exclude=["fnlwgt"], name="adult",
         ),
+        positive_meaning="earns more than $50K a year",
     ),
     "compas": DatasetInfo(
         name="compas",
@@ -53,6 +79,9 @@ _DATASETS = {
             # The COMPAS score is another model's output and the charge text is near-unique.
             exclude=["decile_score", "score_text", "c_charge_desc", "age_cat"], name="compas",
         ),
+        # A recidivism risk score: the positive class is the prediction that harms the defendant.
+        positive_meaning="reoffended within two years", positive_is_adverse=True,
+        positive_prediction="predicted to reoffend",
     ),
     "german": DatasetInfo(
         name="german",
@@ -64,6 +93,7 @@ _DATASETS = {
             target="credit", positive_label="good", sensitive=["sex", "age_group"],
             exclude=["personal_status"], name="german",
         ),
+        positive_meaning="is a good credit risk",
     ),
 }
 

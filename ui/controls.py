@@ -124,10 +124,9 @@ def spec_controls(source: Source) -> DatasetSpec:
         default_pos = d.positive_label if target == d.target and d.positive_label in values else None
         positive_key = key(f"positive.{target}")
         state.prepare_widget(positive_key, default_pos, [*values, None])
-        positive = st.selectbox(
-            "Positive label (the favourable outcome)", values, key=positive_key,
-            format_func=str, placeholder="Choose the favourable outcome",
-            help="Rows with this value count as positive; every other value is negative.")
+        label, label_help = ud.positive_label_text(source.key, target)
+        positive = st.selectbox(label, values, key=positive_key, format_func=str,
+                                placeholder="Choose the favourable outcome", help=label_help)
     with right:
         sens_options = [c for c in columns if c != target]
         state.prepare_widget(key("sensitive"), list(d.sensitive), sens_options, multi=True)

@@ -18,7 +18,7 @@ import pandas as pd
 import streamlit as st
 
 from fairkit.data import DataError, DatasetSpec, Problem, read_table, validate
-from fairkit.datasets import DatasetInfo, list_datasets, load_dataset
+from fairkit.datasets import DatasetInfo, dataset_info, list_datasets, load_dataset
 from fairkit.groups import MIN_GROUP_SIZE, POOLED
 from fairkit.groups import group_summaries as engine_group_summaries
 from fairkit.split import TEST_SIZE, VAL_SIZE, StratifiedSample, forecast_groups, frame_hash, stratified_sample
@@ -184,6 +184,48 @@ def guess_spec(frame: pd.DataFrame, name: str) -> DatasetSpec:
     says nothing about which outcome is favourable): they are the user's decisions.
     """
     return DatasetSpec(target=frame.columns[-1] if frame.shape[1] else "", name=name)
+
+
+# --------------------------------------------------------------------------- what "positive" means
+
+def bundled_info(source: str) -> DatasetInfo | None:
+    """The bundled dataset behind a source key (``"bundled:<name>"``), else None."""
+    kind, _, name = source.partition(":")
+    if kind != "bundled":
+        return None
+    try:
+        return dataset_info(name)
+    except ValueError:
+        return None
+
+
+def adverse_outcome(source: str, spec: DatasetSpec) -> DatasetInfo | None:
+    """The dataset's description when ``spec``'s positive class is, by the dataset's own
+    metadata, an adverse prediction (a risk score such as COMPAS'); None otherwise."""
+    info = bundled_info(source)
+    return info if info is not None and info.positive_is_adverse and info.outcome_applies(spec) else None
+
+
+def positive_label_text(source: str, target) -> tuple[str, str]:
+    """Label and help of the positive-label control for ``target`` of table ``source``: a
+    dataset whose positive class is adverse is not asked for "the favourable outcome"."""
+    info = bundled_info(source)
+    if info is not None and info.positive_is_adverse and target == info.spec.target:
+        return (f"Positive label (the predicted outcome; here adverse: {info.positive_meaning})",
+                "Rows with this value count as positive, the outcome the model predicts; every other "
+                "value is negative. In this dataset a positive prediction is a risk score's finding "
+                "against the person: the adverse outcome, not a favourable one.")
+    return ("Positive label (the favourable outcome)",
+            "Rows with this value count as positive; every other value is negative.")
+
+
+def rate_words(info: DatasetInfo) -> str:
+    """What the selection rate, TPR and FPR mean when the positive class is adverse (Markdown)."""
+    said, meaning = info.positive_prediction, info.positive_meaning
+    return (f"Here a positive prediction is adverse: **{said}**. The selection rate is the share "
+            f"{said} (the adverse outcome: a higher rate is worse for a group); TPR is the share of "
+            f"those who {meaning} who were {said}; FPR is the share of those who did not, yet were "
+            f"{said}: the harmful error.")
 
 
 # --------------------------------------------------------------------------- group summaries

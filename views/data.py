@@ -26,6 +26,10 @@ else:
     st.subheader("What to predict, for whom")
     spec = controls.spec_controls(source)
     spec_dict = spec.to_dict()
+    adverse = ud.adverse_outcome(source.key, spec)
+    if adverse is not None:  # a risk score: "selected" is not the favourable outcome here
+        st.info(f"{md(spec.target)} = {md(spec.positive_label)} means the person "
+                f"{md(adverse.positive_meaning)}. " + ud.rate_words(adverse), icon=":material/gavel:")
 
     problems = ud.check(source.key, spec_dict, frame)
     data_hash = ud.table_hash(source.key, frame)

@@ -3,6 +3,7 @@
 import streamlit as st
 
 from fairkit.plots import group_bars_figure, reliability_figure
+from ui import data as ud
 from ui import groups as ug
 from ui import results as ur
 from ui import state
@@ -39,6 +40,9 @@ if len(small):
 show_table(shown_table, alt=f"{ug.TABLE_ALT}{attribute}")
 st.caption("Brackets: 95% bootstrap intervals. TPR: share of actual positives selected; "
            "FPR: share of actual negatives selected; ECE: expected calibration error.")
+adverse = ud.adverse_outcome(cur.source, cur.spec)
+if adverse is not None:
+    st.info(ud.rate_words(adverse), icon=":material/gavel:")
 
 st.plotly_chart(group_bars_figure(table, attribute=attribute,
                                   title=f"Rates by {attribute} ({ug.PARTS[part].lower()})"),

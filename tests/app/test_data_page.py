@@ -368,3 +368,22 @@ def test_a_large_table_can_be_trained_on_a_stratified_sample(at, monkeypatch):
     at.toggle(key=state.spec_widget_key(source, "sample")).set_value(False).run()
     assert len(at.session_state[state.FRAME]) == 48_842 and at.session_state[state.DATA_HASH] == full_hash
     assert ud.SAMPLE not in at.session_state
+
+
+def test_compas_positive_class_is_worded_as_the_adverse_prediction(at):
+    from ui import data as ud
+
+    assert spec_widget(at, "selectbox", "positive").label == "Positive label (the favourable outcome)"
+    assert not any("adverse" in i for i in texts(at.info))
+    at.selectbox(key=state.W_BUNDLED).set_value("compas").run()
+    positive = spec_widget(at, "selectbox", "positive")
+    assert positive.label == "Positive label (the predicted outcome; here adverse: reoffended within two years)"
+    assert "not a favourable one" in positive.help
+    (note,) = [i for i in texts(at.info) if "adverse" in i]
+    assert note.startswith("two\\_year\\_recid = 1 means the person reoffended within two years.")
+    assert "The selection rate is the share predicted to reoffend (the adverse outcome" in note
+    assert "FPR is the share of those who did not, yet were predicted to reoffend: the harmful error" in note
+    # Another positive label is not the dataset's risk score: no such wording.
+    positive.set_value(0).run()
+    assert not any("adverse" in i for i in texts(at.info))
+    assert ud.adverse_outcome("upload:abc", at.session_state[state.SPEC]) is None
