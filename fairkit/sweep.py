@@ -16,6 +16,7 @@ the most accurate model within it and reports it on test. Constant and near-cons
 
 from __future__ import annotations
 
+import heapq
 import math
 import os
 import time
@@ -28,7 +29,7 @@ import pandas as pd
 from joblib import Parallel, delayed
 from scipy.special import expit
 
-from .frontier import constant_mask, constant_note, metric_column, pareto_front, select
+from .frontier import constant_mask, constant_note, metric_column, pareto_front, seed_summary, select
 from .methods import DEFAULT_FAIRNESS, DEFAULT_METHODS, get_definition, get_method, scores_rank
 from .metrics import GAP_METRICS, OVERALL_METRICS, fairness_report, summary_metrics
 from .store import ResultStore, cache_key
@@ -40,21 +41,27 @@ SWEEP_METRICS = OVERALL_METRICS + GAP_METRICS
 DEFAULT_SPACING = 0.02
 #: Refinement runs each method and seed may add beyond its grid, as a multiple of the grid size
 #: (``n_etas``), when ``run_sweep(budget=None)``.
-BUDGET_PER_GRID_POINT = 2
+BUDGET_PER_GRID_POINT = 3
 # An eta interval narrower than this (relative width on a log scale, a share of the range on a
 # linear one) is not split again: its two ends train nearly the same model, so a jump between
-# them is a cliff of the method, not a hole of the grid, and more etas there would only spend
-# the budget.
+# them is a cliff of the method, not a hole of the grid (find_cliffs names it in the sweep
+# table), and more etas there would only spend the budget.
 MIN_ETA_STEP = 0.02
 # A batchable method trains a round's etas as one stacked fit, whose time grows slowly with
-# their number, so a round is what costs: it gets BRACKET_POINTS etas between a usable model and
-# a constant neighbour or across a tolerance bracket (where the cliff or the crossing lies is
-# unknown), and FILL_FACTOR times the etas a hole needs if the unfairness were even in eta (it
-# is not). A method that fits one eta at a time pays per eta: it bisects, and fills exactly.
+# their number, so a round is what costs: it gets at least BRACKET_POINTS etas between a usable
+# model and a constant neighbour (one per spacing of that model's distance to parity when that
+# is more) or across a tolerance bracket (where the cliff or the crossing lies is unknown), and
+# FILL_FACTOR times the etas a hole needs if the unfairness were even in eta (it is not). A
+# method that fits one eta at a time pays per eta: it bisects, and fills exactly.
 BRACKET_POINTS = 6
 FILL_FACTOR = 1.5
 # Most etas one interval gets in one round.
 MAX_POINTS_PER_INTERVAL = 12
+# After the first refinement round, another round trains only while a hole wider than this
+# multiple of the spacing is left: each round pays a stacked fit's fixed cost again (about half
+# the grid's time on Adult), so it is spent on steps a user would notice, not on holes just
+# above the spacing (benchmarks/README.md, issue 19).
+LATER_ROUND_FACTOR = 1.5
 # An unbounded method whose largest eta is still usable and far from parity (or above the
 # tolerance) tries etas 2, 4, 8 times larger.
 EXTEND_FACTORS = (2.0, 4.0, 8.0)
@@ -315,36 +322,109 @@ def _extension(method, top: float, below: float) -> list[float]:
     return [float(f"{top + j * step:.4g}") for j in range(1, n + 1)]
 
 
+def _curve(etas, unfairness, constant):
+    """One method's trained etas sorted, their unfairness and which models are unusable."""
+    e = np.asarray(etas, dtype=float)
+    order = np.argsort(e, kind="stable")
+    u = np.asarray(unfairness, dtype=float)[order]
+    return e[order], u, np.asarray(constant, dtype=bool)[order] | ~np.isfinite(u)
+
+
+def _spacing_needs(method, e, u, c, spacing: float):
+    """What the spacing asks of a sorted curve (see :func:`place_etas`).
+
+    Returns
+    -------
+    needs : list of (size, want, kind, i)
+        The intervals a round would split: ``kind`` "fill" (two usable models ``size`` apart),
+        "edge" (a usable model ``size`` from parity beside a constant one) or "extend" (beyond
+        the largest eta); ``i`` the interval's left index, ``want`` the etas it asks for.
+    holes : list of (lo, hi, i)
+        Every gap wider than ``spacing`` between sorted usable unfairness values from parity
+        up to the least constrained model's. ``i`` is None unless only resolved intervals
+        (two etas closer than ``MIN_ETA_STEP``) span it: then the hole is a cliff, the method
+        jumps there and no eta fills it, and ``i`` is one such interval.
+    """
+    bracket, fill = (BRACKET_POINTS, FILL_FACTOR) if method.batchable else (1, 1)
+    # The frontier runs from parity up to the least constrained model's gap; a model less
+    # fair than that (noise, on small data) leaves no hole worth training for.
+    top = u[0] if not c[0] else np.max(u[~c], initial=0.0)
+    levels = np.concatenate([[0.0], np.sort(u[~c & (u <= top)])])
+    gaps = [(a, b) for a, b in zip(levels[:-1], levels[1:]) if b - a > spacing]
+    spans: dict = {hole: [] for hole in gaps}  # hole -> the intervals spanning it, resolved or not
+    needs = []
+    for i in range(len(e) - 1):
+        if not c[i] and not c[i + 1]:
+            lo_u, hi_u = sorted((u[i], u[i + 1]))
+            kind, size, want = "fill", hi_u - lo_u, math.ceil(fill * (hi_u - lo_u) / spacing) - 1
+        elif c[i] != c[i + 1] and (g := u[i + 1] if c[i] else u[i]) > spacing:
+            # Where the usable model's unfairness falls to a constant model's is unknown: a
+            # batchable method spreads at least ``bracket`` etas, and one per spacing of the way
+            # to parity, across the interval.
+            lo_u, hi_u = 0.0, g
+            kind, size, want = "edge", g, max(bracket, math.ceil(g / spacing) - 1) if bracket > 1 else 1
+        else:
+            continue
+        spanned = [h for h in gaps if lo_u < h[1] and hi_u > h[0]]
+        resolved = _resolved(e[i], e[i + 1], method)
+        for h in spanned:
+            spans[h].append((i, resolved))
+        if spanned and not resolved:
+            needs.append((size, min(max(want, 1), MAX_POINTS_PER_INTERVAL), kind, i))
+    if len(e) and not c[-1] and u[-1] > spacing and gaps and gaps[0][0] == 0.0:
+        needs.append((u[-1], len(EXTEND_FACTORS), "extend", len(e) - 1))
+    cliff = {h: s[0][0] if s and all(r for _, r in s) else None for h, s in spans.items()}
+    return needs, [(a, b, cliff[(a, b)]) for a, b in gaps]
+
+
+def _allocate(needs: list, limit: float) -> list[int]:
+    """Etas per need within ``limit``: one at a time to the need whose ``size / (etas + 1)``,
+    the step it would still leave, is largest, until each has its ``want``."""
+    counts = [0] * len(needs)
+    heap = [(-size, j) for j, (size, want, _, _) in enumerate(needs) if want > 0]
+    heapq.heapify(heap)
+    while heap and limit > 0:
+        _, j = heapq.heappop(heap)
+        counts[j] += 1
+        limit -= 1
+        if counts[j] < needs[j][1]:
+            heapq.heappush(heap, (-needs[j][0] / (counts[j] + 1), j))
+    return counts
+
+
 def place_etas(method, etas, unfairness, constant, *, spacing: float | None = DEFAULT_SPACING,
                tolerance: float | None = None, precision: float | None = None,
-               limit: int | None = None) -> list[float]:
-    """The etas one refinement round adds to a method's trained etas (one seed).
+               limit: int | None = None, trigger: float | None = None) -> list[float]:
+    """The etas one refinement round adds to a method's trained etas (one seed, or the mean of several).
 
     A model is usable unless it is flagged constant or its unfairness is missing. Sorted by
     validation unfairness, from parity (0) up to the gap of the smallest eta's model (the
     unconstrained one when the grid starts at 0), the usable models leave holes wider than
     ``spacing``. An interval between neighbouring etas whose two usable models span such a hole
-    gets ``ceil(difference / spacing) - 1`` new etas (``FILL_FACTOR`` times as many for a
+    asks for ``ceil(difference / spacing) - 1`` new etas (``FILL_FACTOR`` times as many for a
     batchable method), evenly spaced: geometrically for a log-scaled method, so a single new
     eta is the geometric midpoint, arithmetically from 0 and for linear methods. An interval
     between a usable model still further than ``spacing`` from parity and a constant model is
     bisected, backing off from the constant end (a batchable method gets ``BRACKET_POINTS``
-    evenly spaced etas there instead of one). When the largest eta is still usable and far from parity, etas
-    beyond it are tried (up to a bounded method's limit).
+    evenly spaced etas there, or one per ``spacing`` of the usable model's distance to parity
+    when that is more). When the largest eta is still usable and far from parity, etas beyond
+    it are tried (up to a bounded method's limit). Under a ``limit`` the etas go one at a time
+    to the interval whose hole would stay widest (its difference over its etas plus one), so
+    the widest holes are served first and no hole takes the whole budget.
 
     With ``tolerance``, every interval whose ends lie on either side of it (one usable above
     it, the other within it or constant) is bisected the same way, until a usable model lies
-    within ``precision`` below the tolerance.
+    within ``precision`` below the tolerance; these etas come before the spacing's.
 
     No interval narrower than ``MIN_ETA_STEP`` is split: there a jump is a cliff of the
-    method, and the round leaves it.
+    method, and the round leaves it (:func:`find_cliffs` names it).
 
     Parameters
     ----------
     method : fairkit.methods.Method
         Gives the eta scale (log or linear), the range and whether it is bounded.
     etas, unfairness, constant : array-like
-        One method and seed's trained etas, their validation unfairness and constant flags.
+        One method's trained etas, their validation unfairness and constant flags.
     spacing : float or None
         Target spacing; None places no etas for spacing (tolerance only).
     tolerance : float, optional
@@ -354,6 +434,10 @@ def place_etas(method, etas, unfairness, constant, *, spacing: float | None = DE
         ``spacing``, or of ``DEFAULT_SPACING`` when ``spacing`` is None).
     limit : int, optional
         Most etas to return; tolerance brackets come first, then the widest holes.
+    trigger : float, optional
+        Place etas for the spacing only when a hole that can still be split is wider than
+        this (default ``spacing``); the refinement's later rounds pass
+        ``LATER_ROUND_FACTOR * spacing``.
 
     Returns
     -------
@@ -361,44 +445,16 @@ def place_etas(method, etas, unfairness, constant, *, spacing: float | None = DE
         New etas, sorted, none of them in ``etas``; empty when the spacing (and the tolerance
         bracket) holds or nothing can be split further.
     """
-    e = np.asarray(etas, dtype=float)
-    order = np.argsort(e, kind="stable")
-    e = e[order]
-    u = np.asarray(unfairness, dtype=float)[order]
-    c = np.asarray(constant, dtype=bool)[order] | ~np.isfinite(u)
+    e, u, c = _curve(etas, unfairness, constant)
     log = method.eta_scale == "log"
-    bracket, fill = (BRACKET_POINTS, FILL_FACTOR) if method.batchable else (1, 1)
-    wanted = []  # (priority, the etas one interval gets)
-
-    def split_interval(i, k, priority):
-        if not _resolved(e[i], e[i + 1], method):
-            wanted.append((priority, _interior(e[i], e[i + 1], min(k, MAX_POINTS_PER_INTERVAL), log)))
-
-    def extend():
-        return _extension(method, e[-1], e[-2] if len(e) > 1 else 0.0)
-
+    bracket = BRACKET_POINTS if method.batchable else 1
+    needs: list = []
     if spacing is not None and spacing > 0 and len(e):
-        # The frontier runs from parity up to the least constrained model's gap; a model less
-        # fair than that (noise, on small data) leaves no hole worth training for.
-        top = u[0] if not c[0] else np.max(u[~c], initial=0.0)
-        levels = np.concatenate([[0.0], np.sort(u[~c & (u <= top)])])
-        holes = [(a, b) for a, b in zip(levels[:-1], levels[1:]) if b - a > spacing]
-
-        def spans_hole(lo_u, hi_u):
-            return any(lo_u < b and hi_u > a for a, b in holes)
-
-        for i in range(len(e) - 1):
-            if not c[i] and not c[i + 1]:
-                lo_u, hi_u = sorted((u[i], u[i + 1]))
-                if spans_hole(lo_u, hi_u):
-                    split_interval(i, math.ceil(fill * (hi_u - lo_u) / spacing) - 1, hi_u - lo_u)
-            elif c[i] != c[i + 1]:
-                g = u[i + 1] if c[i] else u[i]
-                if g > spacing and spans_hole(0.0, g):
-                    split_interval(i, bracket, g)
-        if not c[-1] and u[-1] > spacing and holes and holes[0][0] == 0.0:
-            wanted.append((u[-1], extend()))
-
+        needs, holes = _spacing_needs(method, e, u, c, spacing)
+        threshold = spacing if trigger is None else max(trigger, spacing)
+        if not any(i is None and b - a > threshold for a, b, i in holes):
+            needs = []
+    first: list = []  # the tolerance's intervals, served before the spacing's
     if tolerance is not None and len(e):
         within = u[~c & (u <= tolerance)]
         if precision is None:
@@ -406,19 +462,70 @@ def place_etas(method, etas, unfairness, constant, *, spacing: float | None = DE
         if not len(within) or within.max() < tolerance - precision:
             above = ~c & (u > tolerance)
             crossings = [i for i in range(len(e) - 1) if above[i] != above[i + 1]]
-            for i in crossings:
-                split_interval(i, bracket, math.inf)
+            first = [(math.inf, bracket, "edge", i) for i in crossings if not _resolved(e[i], e[i + 1], method)]
             if not crossings and above[-1]:
-                wanted.append((math.inf, extend()))
+                first.append((math.inf, len(EXTEND_FACTORS), "extend", len(e) - 1))
 
+    left = math.inf if limit is None else limit
+    counts = []
+    for _, want, _, _ in first:
+        counts.append(min(want, left))
+        left -= counts[-1]
+    counts += _allocate(needs, left)
     known = set(e.tolist())
     out: list[float] = []
-    for _, points in sorted(wanted, key=lambda w: -w[0]):
+    for (_, _, kind, i), k in zip(first + needs, counts):
+        if k <= 0:
+            continue
+        if kind == "extend":
+            points = _extension(method, e[-1], e[-2] if len(e) > 1 else 0.0)[:k]
+        else:
+            points = _interior(e[i], e[i + 1], k, log)
         for v in points:
-            if v not in known and (limit is None or len(out) < limit):
+            if v not in known:
                 known.add(v)
                 out.append(v)
     return sorted(method.check_etas(out))
+
+
+def find_cliffs(method, etas, unfairness, constant, *, spacing: float = DEFAULT_SPACING) -> list[dict]:
+    """Holes of a method's frontier that no eta can fill: the method jumps there.
+
+    A hole (neighbouring usable models, sorted by validation unfairness from parity, further
+    apart than ``spacing``) is a cliff when every eta interval that spans it is narrower than
+    ``MIN_ETA_STEP``: two etas that close train nearly the same model, yet one lies on each
+    side of the hole. :func:`place_etas` no longer splits such intervals, so the step stays
+    however large the budget.
+
+    Parameters
+    ----------
+    method : fairkit.methods.Method
+    etas, unfairness, constant : array-like
+        As for :func:`place_etas`.
+    spacing : float
+
+    Returns
+    -------
+    list of dict
+        One per cliff: ``eta_low``, ``eta_high`` (the interval's ends), ``unfairness_low`` and
+        ``unfairness_high`` (the hole's ends: the step it leaves), and ``constant_end`` (the
+        interval ends at a constant model: the method jumps to one).
+    """
+    e, u, c = _curve(etas, unfairness, constant)
+    if not len(e) or spacing is None or spacing <= 0:
+        return []
+    _, holes = _spacing_needs(method, e, u, c, spacing)
+    return [{"eta_low": float(e[i]), "eta_high": float(e[i + 1]), "unfairness_low": float(a),
+             "unfairness_high": float(b), "constant_end": bool(c[i] or c[i + 1])}
+            for a, b, i in holes if i is not None]
+
+
+def cliff_note(cliff: dict, metric: str) -> str:
+    """The ``warnings`` cell's note for a cliff found by :func:`find_cliffs`."""
+    to = " to a constant model" if cliff["constant_end"] else ""
+    return (f"cliff between eta {cliff['eta_low']:g} and {cliff['eta_high']:g}: etas that close (under "
+            f"{MIN_ETA_STEP:.0%} apart) jump{to} across validation {metric} {cliff['unfairness_low']:.3f}-"
+            f"{cliff['unfairness_high']:.3f}; no eta fills this step of the frontier")
 
 
 # run_sweep's arguments a refined sweep sets per round rather than passing through.
@@ -428,12 +535,18 @@ _REFINE_ARGS = ("split", "methods", "etas", "seeds", "n_etas", "progress", "adap
 
 def _refined_sweep(split, methods, etas, seeds, options: dict, *, progress, n_etas: int, adaptive: bool,
                    spacing: float, budget, tolerance, unfairness: str) -> SweepResult:
-    """The grid, then rounds of :func:`place_etas` per method and seed, each a plain sweep."""
+    """The grid, then rounds of :func:`place_etas` per method, each a plain sweep of every seed.
+
+    Every seed gets the same new etas: they are placed on each eta's mean validation
+    unfairness over the seeds (a setting whose model is constant for any seed counts as
+    constant, :func:`fairkit.frontier.seed_summary`), so the seeds aggregate per (method, eta).
+    """
     t0 = time.perf_counter()
     budget = BUDGET_PER_GRID_POINT * n_etas if budget is None else int(budget)
+    seeds = list(seeds)
     tables, models, base = [], {}, 0
 
-    def sweep(round_methods, round_etas, round_seeds):
+    def sweep(round_methods, round_etas):
         nonlocal base
         offset = base
 
@@ -441,35 +554,58 @@ def _refined_sweep(split, methods, etas, seeds, options: dict, *, progress, n_et
             if progress is not None:
                 progress(offset + done, offset + total)
 
-        res = run_sweep(split, round_methods, round_etas, round_seeds, n_etas=n_etas, progress=forward, **options)
+        res = run_sweep(split, round_methods, round_etas, seeds, n_etas=n_etas, progress=forward, **options)
         tables.append(res.results)
         models.update(res.models)
         base += len(res.results)
 
-    sweep(methods, etas, seeds)
+    sweep(methods, etas)
     spent: dict = {}
     rounds = 1
     while True:
         table = pd.concat(tables, ignore_index=True).drop_duplicates("run_id")
-        new: dict = {}  # seed -> method -> etas
-        for (method, seed), runs in table.groupby(["method", "seed"], sort=False):
+        settings = seed_summary(table)
+        new: dict = {}  # method -> etas
+        for method, runs in settings.groupby("method", sort=False):
             m = get_method(method)
-            left = budget - spent.get((method, seed), 0)
+            left = budget - spent.get(method, 0)
             if not m.sweeps_eta or left <= 0:
                 continue
             add = place_etas(m, runs["eta"], metric_column(runs, "val", unfairness), runs["constant"],
                              spacing=spacing if adaptive else None, tolerance=tolerance,
-                             precision=spacing / 4, limit=left)
+                             precision=spacing / 4, limit=left,
+                             trigger=LATER_ROUND_FACTOR * spacing if rounds > 1 else None)
             if add:
-                spent[(method, seed)] = spent.get((method, seed), 0) + len(add)
-                new.setdefault(int(seed), {})[method] = add
+                spent[method] = spent.get(method, 0) + len(add)
+                new[method] = add
         if not new:
             break
         rounds += 1
-        for seed, per_method in new.items():
-            sweep(list(per_method), per_method, [seed])
+        sweep(list(new), new)
+    if adaptive:
+        table = _note_cliffs(table, settings, spacing, unfairness)
     return SweepResult(results=table.reset_index(drop=True), store=options.get("store"), models=models,
                        wall_seconds=time.perf_counter() - t0, rounds=rounds)
+
+
+def _note_cliffs(table: pd.DataFrame, settings: pd.DataFrame, spacing: float, unfairness: str) -> pd.DataFrame:
+    """A refined sweep's table with each cliff (:func:`find_cliffs`) noted in ``warnings`` on the
+    runs at both of its etas."""
+    notes: dict = {}  # (method, eta) -> notes
+    for method, runs in settings.groupby("method", sort=False):
+        m = get_method(method)
+        if not m.sweeps_eta:
+            continue
+        for cliff in find_cliffs(m, runs["eta"], metric_column(runs, "val", unfairness), runs["constant"],
+                                 spacing=spacing):
+            for eta in (cliff["eta_low"], cliff["eta_high"]):
+                notes.setdefault((method, eta), []).append(cliff_note(cliff, unfairness))
+    if not notes:
+        return table
+    warned = table["warnings"].fillna("") if "warnings" in table else pd.Series("", index=table.index)
+    cells = ["; ".join(filter(None, [w, *notes.get((m, float(e)), [])]))
+             for w, m, e in zip(warned, table["method"], table["eta"])]
+    return table.assign(warnings=cells)
 
 
 def _flag_constant(table: pd.DataFrame) -> pd.DataFrame:
@@ -647,16 +783,21 @@ def run_sweep(
         (:func:`fairkit.estimators.batched.fit_eta_batch`): same results within floating-point
         tolerance, several times faster with mini-batches (see benchmarks/).
     adaptive : bool
-        After the grid, place new etas where neighbouring models of a method and seed differ by
-        more than ``spacing`` in validation unfairness, and back off from constant models
+        After the grid, place new etas where neighbouring models of a method differ by more
+        than ``spacing`` in validation unfairness, and back off from constant models
         (:func:`place_etas`); round after round, each round's new etas trained together like
         the grid's, until the spacing holds, no interval can be split further or ``budget``
-        is spent. Refined runs are stored like any other, so a rerun trains nothing.
+        is spent. After the first refinement round another one trains only while a hole wider
+        than ``LATER_ROUND_FACTOR * spacing`` is left. With several seeds the new etas are
+        placed on each eta's mean over the seeds and trained for every seed. A hole that only
+        etas closer than ``MIN_ETA_STEP`` span is a cliff of the method: a note in the
+        ``warnings`` of the runs at its two etas says so (:func:`find_cliffs`). Refined runs
+        are stored like any other, so a rerun trains nothing.
     spacing : float
         Target spacing of the adaptive placement (validation unfairness).
     budget : int, optional
         Most runs the refinement adds per method and seed (default
-        ``BUDGET_PER_GRID_POINT * n_etas``).
+        ``BUDGET_PER_GRID_POINT * n_etas``); every seed gets the same etas.
     tolerance : float, optional
         Also train, by bisection on eta, the models that bracket this validation unfairness
         (see :func:`sweep_to_tolerance`, which then picks and reports the model).

@@ -183,9 +183,13 @@ def test_place_etas_fills_holes_where_the_gap_jumps():
     # A linear (bounded) method: arithmetic midpoints.
     assert sweep_mod.place_etas(get_method("reductions"), [0.0, 0.5, 1.0], [0.2, 0.17, 0.0], [False] * 3,
                                 spacing=0.1) == [0.75]
-    # The limit keeps the widest hole's etas.
+    # Under a limit the etas go one at a time to the widest hole left: the 0.06 hole (etas 1-2)
+    # gets the first, which leaves it two 0.03 steps, so the second goes to the 0.05 hole
+    # (etas 0.5-1) rather than to the 0.06 hole again.
     assert sweep_mod.place_etas(one_at_a_time, [0.5, 1, 2, 4], [0.14, 0.09, 0.03, 0.01], [False] * 4,
-                                limit=2) == [1.26, 1.587]
+                                limit=2) == [0.7071, 1.414]
+    assert sweep_mod.place_etas(one_at_a_time, [0.5, 1, 2, 4], [0.14, 0.09, 0.03, 0.01], [False] * 4,
+                                limit=1) == [1.414]
     # Holes count from parity up to the least constrained model's gap (eta 0.5 here): a model
     # less fair than that (0.3, noise) asks for nothing; only the way to parity is still open.
     assert sweep_mod.place_etas(one_at_a_time, [0.5, 1, 2], [0.05, 0.30, 0.04], [False] * 3) == [4.0, 8.0, 16.0]
