@@ -62,7 +62,7 @@ def test_committee_reads_the_record_and_signs_off(trained, fast_env):
                                                                   "Download the record (HTML)"}
     assert len(at.get("plotly_chart")) == 1  # the frontier snapshot
     selections = next(t.value for t in at.table if t.proto.alt == "Recorded selections")
-    assert list(selections["By"]) == ["Ana"] and list(selections["Method"]) == ["regularized"]
+    assert list(selections["By"]) == ["Ana"] and list(selections["Method"]) == ["Fairness-regularized network"]
 
     # A verdict needs a name; a dissent needs a reason.
     form_submit = at.button[0]
@@ -244,3 +244,26 @@ def test_exports_of_one_run_are_told_apart(trained, fast_env):
     assert len(labels) == 2 and len(set(labels)) == 2
     assert any("threshold 0.40 · calibration none" in label for label in labels)
     assert any("threshold 0.50 · calibration none" in label for label in labels)
+
+
+def test_a_method_has_one_colour_and_name_on_trade_offs_and_review_both_at_full_width(trained, fast_env):
+    """The analyst's frontier and the committee's exported snapshot draw each method in the same
+    colour under the same name (the registry's title), each chart across the page's width."""
+    export_one(trained)
+    trained.switch_page("views/tradeoffs.py").run()
+    assert not any(col.get("plotly_chart") for col in trained.columns)
+    live = json.loads(trained.get("plotly_chart")[0].proto.spec)
+    at = new_session()
+    at.switch_page("views/review.py").run()
+    assert not at.exception, at.exception
+    (chart,) = at.get("plotly_chart")
+    assert not any(col.get("plotly_chart") for col in at.columns)
+    snapshot = json.loads(chart.proto.spec)
+
+    def lines(fig):
+        return {t["name"]: t["line"]["color"] for t in fig["data"] if t.get("mode") == "lines+markers"}
+
+    shared = lines(live).keys() & lines(snapshot).keys()
+    assert {"Fairness-regularized network", "Group thresholds (post-processing reference) · needs the attribute"} <= shared
+    assert {n: lines(live)[n] for n in shared} == {n: lines(snapshot)[n] for n in shared}
+    assert len({lines(live)[n] for n in shared}) == len(shared)
