@@ -355,11 +355,11 @@ def sample_controls(source: str, spec: dict, frame: pd.DataFrame, source_hash: s
     with st.expander("Train on a stratified sample", expanded=large):
         on_key, n_key = state.spec_widget_key(source, "sample"), state.spec_widget_key(source, "sample_rows")
         state.prepare_widget(on_key, False)
-        default = min(DEFAULT_SAMPLE_ROWS, rows // 2 // 1000 * 1000)
-        state.prepare_widget(n_key, default)
+        state.prepare_widget(n_key, default_sample_rows(rows))
         on = st.toggle("Train on a sample of the rows", key=on_key)
-        n = int(st.number_input("Rows in the sample", min_value=1_000, max_value=max(rows - 1, 1_000),
-                                step=1_000, key=n_key, disabled=not on,
+        step = sample_step(rows)
+        n = int(st.number_input("Rows in the sample", min_value=step, max_value=rows - 1,
+                                step=step, key=n_key, disabled=not on,
                                 help="Drawn per group and outcome, so every group keeps its share and "
                                      "its positive rate."))
         if not on:
@@ -377,6 +377,39 @@ def sample_controls(source: str, spec: dict, frame: pd.DataFrame, source_hash: s
             "Test rows (about)": (table["rows"] * TEST_SIZE).round().astype(int).map("{:,}".format),
         }), alt="Rows per group in the sample")
     return sample, sample_hash
+
+
+def sample_step(rows: int) -> int:
+    """The sample size control's step (and smallest value) for a table of ``rows`` rows."""
+    return 1_000 if rows >= 20_000 else 100
+
+
+def default_sample_rows(rows: int) -> int:
+    """The sample size offered first for a table of ``rows`` rows (at most half of it)."""
+    step = sample_step(rows)
+    return max(step, min(DEFAULT_SAMPLE_ROWS, rows // 2 // step * step))
+
+
+#: A sweep estimated to take longer than this is pointed to the Data page's sample.
+LONG_SWEEP_SECONDS = 600
+
+
+def sample_hint(seconds: float, rows: int, data_hash: str) -> str | None:
+    """For the Train page: what training on the Data page's default sample would save, when the
+    estimate is long and the data is a whole table large enough to sample (Markdown); else None.
+
+    The saving assumes training time in proportion to the rows, as the estimate does per run.
+    """
+    if seconds <= LONG_SWEEP_SECONDS or rows < SAMPLE_MIN_ROWS or sample_record(data_hash) is not None:
+        return None
+    from fairkit.sweep import duration_text
+
+    n = default_sample_rows(rows)
+    share = n / rows
+    return (f"**A long sweep.** Trained on a stratified sample of {n:,} of the {rows:,} rows (Data page, "
+            f"*Train on a stratified sample*), it would take roughly {duration_text(seconds * share)} instead "
+            f"of {duration_text(seconds)}: training time grows about in proportion to the rows. Every group "
+            f"keeps its share; the intervals widen about {1 / np.sqrt(share):.1f}x.")
 
 
 def sample_costs(sample: StratifiedSample) -> str:

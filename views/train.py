@@ -5,6 +5,7 @@ import streamlit as st
 from fairkit.methods import DEFAULT_METHODS, FAIRNESS_DEFINITIONS, METHODS, eta_grid
 from fairkit.sweep import BUDGET_PER_GRID_POINT, DEFAULT_SPACING, duration_text, estimate_seconds
 from ui import controls
+from ui import data as ud
 from ui import results as ur
 from ui import state
 from ui.display import md
@@ -149,6 +150,10 @@ st.markdown(f"**{est['runs']} {grid_word}** ({est['cached']} already stored, {es
                f"the grid leaves neighbours more than {spacing:g} apart)." if adaptive else ".")
             + (f" Models bracketing a validation gap of {tolerance:g} are trained by bisection"
                + ("." if adaptive else f" (up to {placed}).") if tolerance is not None else ""))
+sample_hint = ud.sample_hint(est["seconds"], len(cur.frame), cur.data_hash)
+if sample_hint:
+    st.info(sample_hint, icon=":material/speed:")
+    st.page_link("views/data.py", label="Choose a sample on the Data page", icon=":material/arrow_back:")
 with st.expander("Eta values per method"):
     for m, grid in settings.etas:
         st.markdown(f"- {METHODS[m].label}: {', '.join(f'{e:g}' for e in grid)}")

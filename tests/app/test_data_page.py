@@ -387,3 +387,20 @@ def test_compas_positive_class_is_worded_as_the_adverse_prediction(at):
     positive.set_value(0).run()
     assert not any("adverse" in i for i in texts(at.info))
     assert ud.adverse_outcome("upload:abc", at.session_state[state.SPEC]) is None
+
+
+def test_a_long_sweep_on_a_whole_table_points_to_the_sample(at, monkeypatch):
+    from ui import data as ud
+
+    at.switch_page("views/train.py").run()
+    assert not any("A long sweep" in i for i in texts(at.info))  # a short estimate says nothing
+    monkeypatch.setattr(ud, "LONG_SWEEP_SECONDS", 0)
+    at.run()
+    (hint,) = [i for i in texts(at.info) if "A long sweep" in i]
+    assert "a stratified sample of 24,000 of the 48,842 rows" in hint and "widen about 1.4x" in hint
+    # Once the data is a sample, the hint is gone.
+    at.switch_page("views/data.py").run()
+    at.toggle(key=state.spec_widget_key(at.session_state[state.DATA_SOURCE], "sample")).set_value(True).run()
+    at.switch_page("views/train.py").run()
+    assert not at.exception, at.exception
+    assert not any("A long sweep" in i for i in texts(at.info))

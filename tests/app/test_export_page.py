@@ -212,3 +212,43 @@ def test_the_audit_takes_the_chosen_reference_group_and_band(trained, fast_env):
     assert verdicts["female"] == "reference"
     male = next(r for r in audit["rows"] if r["group"] == "male")
     assert verdicts["male"] == ("pass" if 0.9 <= male["selection_rate_ratio"] <= 1.1 else "fail")
+
+
+def test_a_model_trained_on_a_sample_says_so_in_its_record(fast_env, monkeypatch):
+    from fairkit.split import frame_hash
+    from ui import data as ud
+    from ui import state
+
+    from .conftest import wait_for_sweep
+
+    monkeypatch.setattr(ud, "SAMPLE_MIN_ROWS", 500)  # German's 1,000 rows are offered a sample
+    at = new_session()
+    at.selectbox(key=state.W_BUNDLED).set_value("german").run()
+    source = at.session_state[state.DATA_SOURCE]
+    at.toggle(key=state.spec_widget_key(source, "sample")).set_value(True).run()
+    assert not at.exception, at.exception
+    assert len(at.session_state[state.FRAME]) == 500
+    at.switch_page("views/train.py").run()
+    at.multiselect(key="w.train.methods").set_value(["unconstrained"]).run()
+    at.toggle(key="w.train.adaptive").set_value(False).run()
+    at.button(key="train.start").click().run()
+    wait_for_sweep(at)
+    at.switch_page("views/tradeoffs.py").run()
+    at.switch_page("views/export.py").run()
+    at.text_input(key="w.export.decider").input("D").run()
+    at.text_area(key="w.export.rationale").input("Trained on a sample.").run()
+    at.button(key="export.go").click().run()
+    assert not at.exception, at.exception
+    (saved,) = (fast_env / "exports").glob("*.zip")
+    dataset = load_bundle(saved).record["content"]["dataset"]
+    assert dataset["sample"]["rows"] == 500 and dataset["sample"]["of_rows"] == 1000
+    assert dataset["data_hash"] == frame_hash(at.session_state[state.FRAME])
+    assert dataset["sample"]["source_hash"] == frame_hash(load_dataset_frame("german"))
+    record_md = next(m.value for m in at.markdown if m.value.startswith("### Decision record"))
+    assert "stratified sample: 500 of the table's 1,000 rows" in record_md.replace("\\", "")  # md-escaped
+
+
+def load_dataset_frame(name: str):
+    from fairkit.datasets import load_dataset
+
+    return load_dataset(name)[0]
