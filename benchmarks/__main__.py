@@ -22,6 +22,7 @@ from .common import (
     report,
     torch_params,
 )
+from .estimates import compare_estimates
 from .forml import FAIRNESS as FORML_FAIRNESS
 from .forml import METHODS as FORML_METHODS
 from .forml import TITLE as FORML_TITLE
@@ -31,7 +32,8 @@ from .reductions import REDUCTION_BOUNDS, compare_reductions
 from .speed import compare_sweep_speed, scale_benchmark
 from .training import TUNED_ETAS, TUNED_NETWORK, compare_training
 
-PARTS = ("training", "speed", "frontier", "reductions", "scale", "training-tuned", "adaptive", "forml")
+PARTS = ("training", "speed", "frontier", "reductions", "scale", "training-tuned", "adaptive", "forml",
+         "estimates")
 DEFAULT_PARTS = "training,speed,frontier,reductions"
 
 
@@ -177,6 +179,13 @@ def main(argv=None) -> int:
                                 params=fparams)
                   for name in datasets for f in FORML_FAIRNESS]
         report(FORML_TITLE, pd.concat(tables, ignore_index=True), out, "forml")
+
+    if "estimates" in parts:
+        # The Train page's estimate against the sweep's wall time (issue 20); --quick: the default sweeps only.
+        table = compare_estimates(datasets, parts=("default",) if args.quick else ("default", "reductions", "others"),
+                                  params=params)
+        report("Time estimates: the Train page's estimate vs measured wall time (ratio = measured / estimate)",
+               table, out, "estimates")
 
     print(f"\nTotal wall time: {time.perf_counter() - t_start:.0f} s")
     return 0

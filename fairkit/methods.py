@@ -157,8 +157,12 @@ class Method:
         Below this many training rows the method was measured to generalize its fairness poorly
         (the dashboard says so when it is chosen); 0 = no such limit.
     seconds_per_10k : float
-        Seconds per 10,000 training rows of one fit with the registry's defaults, measured on a
-        2-core machine (Adult); time estimates use it until the store holds this machine's own.
+        Seconds per 10,000 training rows of one fit with the registry's defaults: the time
+        estimate of a method whose estimator no cost model covers (see :meth:`cost`).
+    cost_model : callable, optional
+        ``cost_model(estimator, n_rows, n_features, k_etas) -> seconds`` of one fit (a stacked
+        fit of ``k_etas`` models for a batchable method). None: the model of the estimator's
+        kind (:func:`fairkit.costs.cost_model_for`).
     """
 
     name: str
@@ -177,6 +181,7 @@ class Method:
     description: str = ""
     min_train_rows: int = 0
     seconds_per_10k: float = 6.0
+    cost_model: Callable | None = field(default=None, repr=False)
 
     def __post_init__(self):
         if self.role not in ROLES:
@@ -246,6 +251,37 @@ class Method:
             raise RegistryError(f"Method '{self.name}' ({self.label}) cannot target {definition.label}; "
                                 f"it supports {', '.join(self.fairness)}.")
         return definition
+
+    def cost(self, n_rows: int, n_features: int, k_etas: int = 1, params=None,
+             fairness: str = DEFAULT_FAIRNESS) -> float:
+        """Predicted seconds of one fit on ``n_rows`` x ``n_features`` (before any store scaling).
+
+        The estimator is built as a sweep builds it (the registry's defaults with ``params``), so
+        its epochs, steps, batch size, trees or iterations enter the estimate
+        (:mod:`fairkit.costs`).
+
+        Parameters
+        ----------
+        n_rows, n_features : int
+            Training rows and model inputs (after encoding).
+        k_etas : int
+            Models of one stacked fit (a batchable method's etas of one seed); 1 otherwise.
+        params : dict, optional
+            Extra estimator parameters, as ``run_sweep(params=...)`` gives the method.
+        fairness : str
+
+        Returns
+        -------
+        float
+        """
+        from .costs import cost_model_for
+
+        k = max(int(k_etas), 1)
+        est = self.build(0.0, 0, fairness, **dict(params or {}))
+        model = self.cost_model or cost_model_for(est)
+        if model is None:
+            return self.seconds_per_10k * n_rows / 1e4 * k
+        return float(model(est, int(n_rows), int(n_features), k))
 
     def build(self, eta: float, seed: int, fairness: str = DEFAULT_FAIRNESS, **params):
         """A new, unfitted estimator at ``eta`` with ``seed``, targeting ``fairness``."""

@@ -208,6 +208,7 @@ def _rows(runs: list, models: list, split, fit_seconds: float, caught, batched: 
             "needs_sensitive_at_predict": bool(method.needs_sensitive_at_predict),
             "fit_seconds": fit_seconds, "batched_with": batched,
             "n_train": int(len(split.train)), "warnings": warned,
+            "predicted_fit_seconds": _predicted_or_none(run, split, batched),
         })
     from .estimators.batched import can_predict_stacked, stacked_decision_function
 
@@ -892,33 +893,261 @@ def run_sweep(
     return SweepResult(results=table, store=store, models=models, wall_seconds=time.perf_counter() - t0)
 
 
-def estimate_seconds(split, methods, etas=None, seeds=(0,), *, store: ResultStore | None = None,
-                     fairness: str = DEFAULT_FAIRNESS, params=None, n_etas: int = 8, n_jobs: int = 1) -> dict:
-    """Rough wall time of a sweep before it starts.
+#: Share of the refinement's upper bound a time estimate counts on: adaptive placement adds
+#: anything from no run (the grid's spacing already holds) to its whole budget, so the point
+#: estimate takes the middle of that range (benchmarks/README.md, "Issue #20: time estimates").
+REFINE_EXPECTED_SHARE = 0.5
+#: Rounds the refinement's upper bound allows a batchable method, each one stacked fit of a
+#: round's etas (the default sweeps of the bundled datasets took 1 to 3).
+REFINE_ROUNDS = 3
+#: Past runs of a method the store must hold before their measured / predicted fit times scale
+#: the registry's cost model.
+MIN_MEASURED_RUNS = 3
+# The store's ratio is clipped to this range: a ratio outside it is a different kind of run
+# (another machine's store copied over, a debugger pause), not this machine's pace.
+RATIO_RANGE = (0.05, 20.0)
+#: Predicted fit seconds of past runs at which the store's ratio counts half (see
+#: :func:`measured_ratios`).
+PRIOR_SECONDS = 10.0
+#: The store's most recent runs the ratio is measured on: this machine's pace lately (its load
+#: moves it several-fold), and a bounded read however large the store.
+RECENT_RUNS = 200
 
-    Runs already in ``store`` cost nothing. For the rest, the pace (seconds per 10k training rows)
-    of each method is taken from this store's past runs when there are any, and from the
-    registry's ``seconds_per_10k`` (measured on a 2-core machine) otherwise.
+
+def predicted_fit_seconds(method: str, split, k: int = 1, params=(), fairness: str = DEFAULT_FAIRNESS) -> float:
+    """The registry's cost model for one run of a fit of ``k`` stacked etas (its share: 1 / k).
+
+    Every sweep row carries it (``predicted_fit_seconds``) beside its measured ``fit_seconds``,
+    so later estimates scale the model by what this machine measured (:func:`measured_ratios`).
+    """
+    n, d = split.train.X.shape
+    k = max(int(k), 1)
+    return get_method(method).cost(n, d, k, dict(params), fairness=fairness) / k
+
+
+def _predicted_or_none(run, split, k: int) -> float | None:
+    # A sweep row never fails for its estimate: a method the cost models cannot build stores None.
+    try:
+        return float(predicted_fit_seconds(run.method, split, k, run.params, run.fairness))
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def _recent_keys(store: ResultStore, n: int) -> list:
+    """The keys of the ``n`` runs stored last (by their records' modification times)."""
+    stamped = []
+    for key in store.keys():
+        try:
+            stamped.append((store._json(key).stat().st_mtime, key))
+        except OSError:  # removed meanwhile
+            continue
+    return [key for _, key in sorted(stamped)[-n:]]
+
+
+def measured_ratios(store: ResultStore | None) -> dict:
+    """Measured over predicted fit time of the store's past runs: per method, and pooled (``"*"``).
+
+    The median of each run's ``fit_seconds / predicted_fit_seconds`` (robust to a run slowed by
+    something else), over the :data:`RECENT_RUNS` runs stored last, for methods with at least
+    :data:`MIN_MEASURED_RUNS` such runs. It counts as much as the predicted seconds behind it
+    allow: the ratio is ``median ** (P / (P + PRIOR_SECONDS))``, ``P`` the runs' predicted fit
+    seconds, so a few fits of a fraction of a second (where a process's first-call costs and
+    fixed overheads the model leaves out weigh most) barely move the model, and minutes of
+    fits replace it. Clipped to :data:`RATIO_RANGE`. Runs stored before rows carried a
+    prediction are left out.
+    """
+    if store is None:
+        return {}
+    past = store.records(_recent_keys(store, RECENT_RUNS))
+    if not len(past) or not {"method", "fit_seconds", "predicted_fit_seconds"} <= set(past.columns):
+        return {}
+    predicted = pd.to_numeric(past["predicted_fit_seconds"], errors="coerce")
+    ratio = pd.to_numeric(past["fit_seconds"], errors="coerce") / predicted
+    ok = np.isfinite(ratio) & (ratio > 0)
+    ratio, predicted, method = ratio[ok], predicted[ok], past["method"][ok]
+
+    def shrunk(values, seconds) -> float:
+        weight = float(seconds.sum()) / (float(seconds.sum()) + PRIOR_SECONDS)
+        return float(np.clip(float(values.median()) ** weight, *RATIO_RANGE))
+
+    out = {str(name): shrunk(values, predicted[values.index])
+           for name, values in ratio.groupby(method) if len(values) >= MIN_MEASURED_RUNS}
+    if len(ratio) >= MIN_MEASURED_RUNS:
+        out["*"] = shrunk(ratio, predicted)
+    return out
+
+
+def _makespan(costs: list, workers: int) -> float:
+    """Wall time of tasks of these costs on ``workers`` workers taking the next task when free."""
+    if workers <= 1 or len(costs) <= 1:
+        return float(sum(costs))
+    loads = [0.0] * min(workers, len(costs))
+    for c in sorted(costs, reverse=True):  # largest first: how far the last worker runs over
+        loads[loads.index(min(loads))] += c
+    return max(loads)
+
+
+def estimate_seconds(split, methods, etas=None, seeds=(0,), *, store: ResultStore | None = None,
+                     fairness: str = DEFAULT_FAIRNESS, params=None, n_etas: int = 8, n_jobs: int = 1,
+                     batched: bool = True, adaptive: bool = False, spacing: float = DEFAULT_SPACING,
+                     budget: int | None = None, tolerance: float | None = None,
+                     reporting: bool | None = None) -> dict:
+    """Wall time of a sweep before it starts: its grid, and a range for the placed runs.
+
+    Runs already in ``store`` cost nothing. The rest are grouped into tasks as :func:`run_sweep`
+    groups them (a batchable method's etas of one seed as one stacked fit); a task costs its
+    method's cost model (:meth:`fairkit.methods.Method.cost`, whose time grows with the data,
+    the features, the epochs or steps, and slowly with the stacked etas) scaled by what the
+    store's past runs measured on this machine (:func:`measured_ratios`), plus each run's
+    scoring and storing (and, with a reporting store, its intervals). ``n_jobs`` workers take
+    the tasks in turn. With ``adaptive`` or a ``tolerance`` the refinement adds up to
+    ``budget`` runs per method and seed (as :func:`run_sweep`): its upper bound is
+    ``refine_seconds`` (at most :data:`REFINE_ROUNDS` stacked fits for a batchable method, one
+    fit per run otherwise) and the point estimate ``expected_seconds`` counts
+    :data:`REFINE_EXPECTED_SHARE` of it. A Dask cluster's workers are not modelled.
+
+    Parameters
+    ----------
+    split, methods, etas, seeds, fairness, params, n_etas, n_jobs, batched, adaptive, budget, tolerance
+        As :func:`run_sweep` takes them.
+    spacing : float
+        Taken so a sweep's options pass as they are; where the placed runs go does not move the
+        upper bound, which the budget sets.
+    store : ResultStore, optional
+    reporting : bool, optional
+        Whether each run's intervals are computed as it is stored (:class:`ReportingStore`, as
+        the dashboard trains); default: whether ``store`` is one.
 
     Returns
     -------
     dict
-        ``seconds``, ``runs``, ``cached`` (runs already stored) and ``to_train``.
+        ``seconds`` (the grid's runs to train), ``runs``, ``cached`` (already stored),
+        ``to_train``, ``refine_runs`` and ``refine_seconds`` (the most the refinement adds),
+        ``expected_seconds`` (``seconds`` plus the expected share of the refinement),
+        ``run_seconds`` and ``placed_run_seconds`` (the average run of the grid and of the
+        refinement, which :class:`Countdown` counts with) and ``scale`` (the ratios applied).
     """
+    params = params or {}
     runs = plan_runs(methods, etas, seeds, fairness=fairness, n_etas=n_etas, params=params)
     keys = list(dict.fromkeys(r.key(split) for r in runs))
     by_key = {r.key(split): r for r in runs}
-    cached = [k for k in keys if store is not None and store.has(k)]
-    pace = {name: get_method(name).seconds_per_10k for name in dict.fromkeys(r.method for r in runs)}
-    if store is not None:
-        past = store.records()
-        if len(past) and {"method", "fit_seconds", "n_train"} <= set(past.columns):
-            measured = (past["fit_seconds"] / past["n_train"] * 1e4).groupby(past["method"]).median()
-            pace.update(measured.dropna().to_dict())
-    n = len(split.train)
-    todo = [by_key[k] for k in keys if k not in cached]
-    seconds = sum(pace[r.method] * n / 1e4 for r in todo) / max(1, min(n_jobs, len(todo) or 1))
-    return {"seconds": float(seconds), "runs": len(keys), "cached": len(cached), "to_train": len(todo)}
+    cached = {k for k in keys if store is not None and store.has(k)}
+    if reporting is None:
+        reporting = isinstance(store, ReportingStore)
+    n_eval = len(split.validation) + len(split.test)
+    scale = measured_ratios(store)
+    from .costs import RUN_OVERHEAD
+
+    per_run = RUN_OVERHEAD(n_eval, reporting) * scale.get("*", 1.0)
+    fit_cache: dict = {}
+
+    def fit_cost(run, k: int) -> float:
+        key = (run.method, run.params, run.fairness, k)
+        if key not in fit_cache:
+            m = get_method(run.method)
+            fit_cache[key] = m.cost(*split.train.X.shape, k, dict(run.params), fairness=run.fairness) * scale.get(
+                run.method, scale.get("*", 1.0))
+        return fit_cache[key]
+
+    def task_costs(todo):
+        return [fit_cost(task[0][0], len(task)) + len(task) * per_run for task in _tasks(todo, batched)]
+
+    todo = [(by_key[k], k) for k in keys if k not in cached]
+    workers = max(1, int(n_jobs))
+    seconds = _makespan(task_costs(todo), workers)
+    # The average run as if none were stored, for a count-down that only knows how many are left.
+    grid_total = sum(task_costs([(by_key[k], k) for k in keys]))
+    out = {"seconds": float(seconds), "runs": len(keys), "cached": len(cached), "to_train": len(todo),
+           "refine_runs": 0, "refine_seconds": 0.0, "expected_seconds": float(seconds),
+           "run_seconds": grid_total / max(len(keys), 1), "placed_run_seconds": 0.0, "scale": scale}
+    if not (adaptive or tolerance is not None):
+        return out
+    budget = BUDGET_PER_GRID_POINT * n_etas if budget is None else int(budget)
+    refine = []
+    n_placed = 0
+    for first in {(r.method, r.seed): r for r in reversed(runs)}.values():  # a method and seed's first run
+        m = get_method(first.method)
+        if not m.sweeps_eta or budget <= 0:
+            continue
+        n_placed += budget
+        if m.batchable and batched:
+            rounds = min(REFINE_ROUNDS, budget)
+            refine += [fit_cost(first, math.ceil(budget / rounds)) + budget / rounds * per_run] * rounds
+        else:
+            refine += [fit_cost(first, 1) + per_run] * budget
+    refine_seconds = _makespan(refine, workers)
+    out.update(refine_runs=n_placed, refine_seconds=float(refine_seconds),
+               expected_seconds=float(seconds + REFINE_EXPECTED_SHARE * refine_seconds),
+               placed_run_seconds=float(sum(refine) / n_placed) if n_placed else 0.0)
+    return out
+
+
+def duration_text(seconds: float) -> str:
+    """A duration as a page or the command line says it: "40 s", "2.5 min", "1.2 h"."""
+    if seconds >= 5400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 60:.1f} min" if seconds >= 90 else f"{seconds:.0f} s"
+
+
+@dataclass
+class Countdown:
+    """Seconds left of a running sweep, counting down with the clock between runs.
+
+    Starts from the estimate (:func:`estimate_seconds`) of the runs left and counts down with
+    wall time; each time a run finishes or a refinement round adds runs it is re-anchored: the
+    model's cost of the runs left (grid runs at ``run_seconds``, placed runs at
+    ``placed_run_seconds``, the refinement not yet started at its expected share) times the
+    measured / predicted pace of the runs finished so far, with one run's worth of prediction as
+    a prior so the first run does not swing it. Between re-anchors it never goes up, and it
+    stops at 0.
+
+    Parameters
+    ----------
+    estimate : dict
+        :func:`estimate_seconds` of the sweep.
+    done : int
+        Runs done when the sweep started training (the stored runs it found).
+    started : float
+        When it started training (``time.time()``).
+    """
+
+    estimate: dict
+    done: int = 0
+    started: float = field(default_factory=time.time)
+    _seen: tuple | None = None  # (done, total) at the last re-anchor
+    _anchor: tuple | None = None  # (time, seconds left then)
+
+    def update(self, done: int, total: int, now: float | None = None) -> None:
+        """Tell the count-down the sweep's progress (cheap when nothing changed)."""
+        now = time.time() if now is None else now
+        if self._seen == (done, total):
+            return
+        self._seen = (done, total)
+        est = self.estimate
+        grid = int(est.get("runs", total))
+        run, placed = float(est.get("run_seconds", 0.0)), float(est.get("placed_run_seconds", 0.0))
+        refine_left = REFINE_EXPECTED_SHARE * float(est.get("refine_seconds", 0.0))
+        d0 = self.done
+        # Runs of the grid and of the refinement rounds begun, finished and left.
+        grid_left = max(min(total, grid) - done, 0)
+        placed_total = max(total - grid, 0)
+        placed_left = max(total - max(done, grid), 0)
+        refine_left = max(refine_left - placed_total * placed, 0.0)
+        left = grid_left * run + placed_left * placed + refine_left
+        fresh_grid = max(min(done, grid) - d0, 0)
+        fresh_placed = max(done - max(d0, grid), 0)
+        predicted = fresh_grid * run + fresh_placed * placed
+        prior = run or placed
+        pace = (now - self.started + prior) / (predicted + prior) if prior > 0 else 1.0
+        self._anchor = (now, left * pace)
+
+    def left(self, now: float | None = None) -> float | None:
+        """Seconds left now (None before the first :meth:`update`)."""
+        if self._anchor is None:
+            return None
+        now = time.time() if now is None else now
+        t, value = self._anchor
+        return max(0.0, value - (now - t))
 
 
 @dataclass

@@ -1,0 +1,138 @@
+"""Time estimates against measured wall time (issue 20).
+
+:func:`compare_estimates` runs sweeps one after another into one results store, as a user of
+this machine would, and sets each beside the estimate made just before it started
+(:func:`fairkit.sweep.estimate_seconds`, what the Train page shows):
+
+* ``default``: the dashboard's default sweep of every dataset: the unconstrained and the
+  regularized networks, each method's 6-point grid, adaptive placement with 12 extra runs per
+  method and seed, each run's intervals computed as it is stored (the dashboard's
+  :class:`~fairkit.sweep.ReportingStore`);
+* ``reductions``: fairlearn's ExponentiatedGradient (``reductions``) on a 3-point grid, Adult
+  subsampled (:data:`REDUCTIONS_ROWS` rows before the split) so the part takes minutes;
+* ``others``: every other registered method on a 4-point grid, no placement.
+
+The process's one-off costs (imports, first calls) are paid by an untimed sweep first.
+
+Each row gives the estimate of the registry's cost model alone (``model_s``: a store with no
+runs of this machine) and the one the page shows (``estimate_s``: the model scaled by the
+measured / predicted fit times of the runs already in the store, the first sweep's alone), the
+grid's part and the placement's range, the measured wall time and the ratios measured /
+estimate. The target is every ``ratio`` in [0.5, 2].
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+import warnings
+
+import pandas as pd
+
+from fairkit.methods import DEFAULT_METHODS, METHODS
+from fairkit.store import ResultStore
+from fairkit.sweep import ReportingStore, estimate_seconds, run_sweep
+
+from .adaptive import default_split
+from .calibrate_costs import subsample_split
+from .common import ratio
+
+#: Rows of Adult (before the split) the reductions part trains on: a full-size fit takes about
+#: 80 s an eta on 2 quiet cores.
+REDUCTIONS_ROWS = 5000
+#: The dashboard's defaults (views/train.py): grid points and extra runs per method and seed.
+DASHBOARD_N_ETAS = 6
+DASHBOARD_BUDGET = 12
+PARTS = ("default", "reductions", "others")
+
+
+def timed_estimate(split, methods, store, *, dataset: str, sweep: str, n_etas: int, adaptive: bool,
+                   budget=None, params=None) -> dict:
+    """One sweep, trained into ``store``, beside its estimates made just before it started.
+
+    Returns
+    -------
+    dict
+        ``dataset``, ``sweep``, ``runs`` (trained), ``placed`` (beyond the grid), ``rounds``,
+        ``grid_s`` and ``placed_max_s`` (the estimate's grid and the placement's upper bound),
+        ``estimate_s`` (the point estimate, what the count-down starts from), ``model_s`` (the
+        same without the store's ratios), ``measured_s``, ``ratio`` (measured / estimate),
+        ``ratio_model`` (measured / model) and ``scaled_by`` (the ratio applied to the
+        methods' models, 1 when the store had none).
+    """
+    options = dict(n_etas=n_etas, adaptive=adaptive, budget=budget, params=params)
+    reporting = ReportingStore(store, split)
+    est = estimate_seconds(split, methods, store=reporting, **options)
+    cold = estimate_seconds(split, methods, store=None, reporting=True, **options)
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = run_sweep(split, methods, store=reporting, keep_models=False, **options)
+    wall = time.perf_counter() - t0
+    scale = [est["scale"].get(m, est["scale"].get("*", 1.0)) for m in methods]
+    return {"dataset": dataset, "sweep": sweep, "runs": int((~res.results["cached"]).sum()),
+            "placed": max(len(res.results) - est["runs"], 0), "rounds": res.rounds,
+            "grid_s": est["seconds"], "placed_max_s": est["refine_seconds"], "estimate_s": est["expected_seconds"],
+            "model_s": cold["expected_seconds"], "measured_s": wall,
+            "ratio": ratio(wall, est["expected_seconds"]), "ratio_model": ratio(wall, cold["expected_seconds"]),
+            "scaled_by": float(max(scale, key=lambda s: abs(s - 1.0)))}
+
+
+def compare_estimates(datasets=("german", "compas", "adult"), parts=PARTS, *, store_dir=None,
+                      reductions_rows: int = REDUCTIONS_ROWS, others=None, params=None) -> pd.DataFrame:
+    """Estimates against measured wall times of the sweeps listed in the module docstring.
+
+    Parameters
+    ----------
+    datasets : iterable of str
+    parts : iterable of str
+        Of :data:`PARTS`.
+    store_dir : path, optional
+        The results store (default a new temporary folder: every run trains).
+    reductions_rows : int
+        Adult's rows in the reductions part.
+    others : list of str, optional
+        The methods of the ``others`` part (default every registered one not in another part).
+    params : dict, optional
+        Estimator parameters per method (for smoke tests).
+
+    Returns
+    -------
+    DataFrame
+        One row per sweep (see :func:`timed_estimate`), plus ``within_2x``.
+    """
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        store = ResultStore(store_dir or tmp)
+        splits = {name: default_split(name) for name in datasets}
+        with warnings.catch_warnings():
+            # One-off costs of the process (imports, torch's and the batched path's first calls),
+            # which a dashboard pays once when it starts, before anything is timed; not stored.
+            warnings.simplefilter("ignore")
+            run_sweep(next(iter(splits.values())), list(DEFAULT_METHODS), n_etas=3, keep_models=False,
+                      params=params)
+        if "default" in parts:
+            for name, split in splits.items():
+                rows.append(timed_estimate(split, list(DEFAULT_METHODS), store, dataset=name, sweep="default",
+                                           n_etas=DASHBOARD_N_ETAS, adaptive=True, budget=DASHBOARD_BUDGET,
+                                           params=params))
+                print(rows[-1], flush=True)
+        if "reductions" in parts:
+            for name in datasets:
+                split = subsample_split(name, reductions_rows) if name == "adult" else splits[name]
+                label = f"{name} ({reductions_rows:,} rows)" if name == "adult" else name
+                rows.append(timed_estimate(split, ["reductions"], store, dataset=label, sweep="reductions",
+                                           n_etas=3, adaptive=False, params=params))
+                print(rows[-1], flush=True)
+        if "others" in parts:
+            names = others if others is not None else [
+                m for m in METHODS if m not in (*DEFAULT_METHODS, "reductions")]
+            for name, split in splits.items():
+                for method in names:
+                    rows.append(timed_estimate(split, [method], store, dataset=name, sweep=method, n_etas=4,
+                                               adaptive=False, params=params))
+                    print(rows[-1], flush=True)
+    table = pd.DataFrame(rows)
+    if len(table):
+        table["within_2x"] = table["ratio"].between(0.5, 2.0)
+    return table
