@@ -219,8 +219,6 @@ def test_a_model_trained_on_a_sample_says_so_in_its_record(fast_env, monkeypatch
     from ui import data as ud
     from ui import state
 
-    from .conftest import wait_for_sweep
-
     monkeypatch.setattr(ud, "SAMPLE_MIN_ROWS", 500)  # German's 1,000 rows are offered a sample
     at = new_session()
     at.selectbox(key=state.W_BUNDLED).set_value("german").run()
@@ -228,12 +226,7 @@ def test_a_model_trained_on_a_sample_says_so_in_its_record(fast_env, monkeypatch
     at.toggle(key=state.spec_widget_key(source, "sample")).set_value(True).run()
     assert not at.exception, at.exception
     assert len(at.session_state[state.FRAME]) == 500
-    at.switch_page("views/train.py").run()
-    at.multiselect(key="w.train.methods").set_value(["unconstrained"]).run()
-    at.toggle(key="w.train.adaptive").set_value(False).run()
-    at.button(key="train.start").click().run()
-    wait_for_sweep(at)
-    at.switch_page("views/tradeoffs.py").run()
+    train_unconstrained(at)
     at.switch_page("views/export.py").run()
     at.text_input(key="w.export.decider").input("D").run()
     at.text_area(key="w.export.rationale").input("Trained on a sample.").run()
@@ -252,3 +245,15 @@ def load_dataset_frame(name: str):
     from fairkit.datasets import load_dataset
 
     return load_dataset(name)[0]
+
+
+def train_unconstrained(at):
+    """Train the unconstrained model alone on the session's data and select it on Trade-offs."""
+    from .conftest import wait_for_sweep
+
+    at.switch_page("views/train.py").run()
+    at.multiselect(key="w.train.methods").set_value(["unconstrained"]).run()
+    at.toggle(key="w.train.adaptive").set_value(False).run()
+    at.button(key="train.start").click().run()
+    wait_for_sweep(at)
+    at.switch_page("views/tradeoffs.py").run()

@@ -253,16 +253,11 @@ def test_groups_and_export_pages_say_when_calibration_made_it_worse(trained, fas
 
 
 def test_a_risk_scores_rates_are_worded_as_adverse(fast_env):
-    from .conftest import wait_for_sweep
+    from .test_export_page import train_unconstrained
 
     at = new_session()
     at.selectbox(key=state.W_BUNDLED).set_value("compas").run()
-    at.switch_page("views/train.py").run()
-    at.multiselect(key="w.train.methods").set_value(["unconstrained"]).run()
-    at.toggle(key="w.train.adaptive").set_value(False).run()
-    at.button(key="train.start").click().run()
-    wait_for_sweep(at)
-    at.switch_page("views/tradeoffs.py").run()
+    train_unconstrained(at)
     at.switch_page("views/groups.py").run()
     assert not at.exception, at.exception
     (note,) = [i for i in texts(at.info) if "adverse" in i]
