@@ -203,3 +203,23 @@ def test_reweighting_figure_draws_each_label_with_escaped_groups():
     assert list(fig.data[1].y) == pytest.approx([1.1, 1.0])
     # Whiskers reach the 10th and 90th percentiles around the mean.
     assert fig.data[1].error_y.array[0] == pytest.approx(np.quantile([2.0, 0.2], 0.9) - 1.1)
+
+
+def test_the_lookahead_starts_from_the_network_being_trained():
+    """The functional copy of the network the meta-gradient differentiates gives the loop's own
+    logits (a square first layer, so a transposed weight would not fail on its shape)."""
+    from torch.func import functional_call
+
+    seen = []
+
+    class Probe(FairReweightingClassifier):
+        def _batch_loss(self, logits, batch):
+            z = functional_call(self._proxy, self._params(), (batch.X,))
+            seen.append(float((z - logits).detach().abs().max()))
+            return super()._batch_loss(logits, batch)
+
+    X, y, a = _under_predicted(300)
+    X = np.hstack([X, X[:, :1] ** 2])  # 4 inputs for a 4-unit hidden layer
+    Probe(eta=1.0, hidden_layer_sizes=(4,), max_epochs=2, batch_size=100, random_state=0).fit(
+        X, y, sensitive_features=a)
+    assert len(seen) >= 6 and max(seen) < 1e-5
