@@ -554,17 +554,42 @@ def test_decision_scores_have_no_roc_auc():
     assert NO_RANKING.startswith("n/a")
 
 
-def test_threshold_runs_have_no_roc_auc_in_sweep_rows(tiny_split, fast_params):
+@pytest.fixture(scope="module")
+def threshold_sweep(tiny_split, fast_params):
+    from fairkit.sweep import run_sweep
+
+    return run_sweep(tiny_split, ["unconstrained", "threshold"], {"threshold": [0.0, 1.0]}, [0], params=fast_params)
+
+
+def test_threshold_runs_have_no_roc_auc_in_sweep_rows(threshold_sweep):
     """The registry marks the group-threshold method's scores as decisions: its sweep rows carry
     no AUC, the unconstrained base's rows do (its ranking is the network's)."""
     from fairkit.methods import METHODS, scores_rank
-    from fairkit.sweep import run_sweep
 
     assert METHODS["threshold"].scores_are_decisions and not scores_rank("threshold")
     assert scores_rank("unconstrained") and scores_rank("not-a-registered-method")
-    res = run_sweep(tiny_split, ["unconstrained", "threshold"], {"threshold": [0.0, 1.0]}, [0],
-                    params=fast_params).results.set_index("method")
+    res = threshold_sweep.results.set_index("method")
     for part in ("val", "test"):
         assert res.loc[["threshold"], f"{part}_roc_auc"].isna().all()
         assert np.isfinite(res.loc["unconstrained", f"{part}_roc_auc"])
         assert res.loc[["threshold"], f"{part}_accuracy"].notna().all()
+
+
+def test_the_record_of_a_threshold_model_says_why_it_has_no_roc_auc(threshold_sweep, tiny_split):
+    """The exported record carries no AUC for group thresholds and its performance table says
+    why; the unconstrained network's record shows its AUC."""
+    from fairkit.export import DecisionRecord, build_record, render_record_markdown
+    from fairkit.metrics import NO_RANKING
+
+    record = DecisionRecord(purpose="p", rationale="r", decider="d")
+    rows = threshold_sweep.results.set_index("method", drop=False)
+    shown = {}
+    for method in ("threshold", "unconstrained"):
+        row = rows.loc[[method]].iloc[-1].to_dict()
+        built = build_record(model=threshold_sweep.model(row["run_id"]), split=tiny_split, run=row,
+                             record=record, n_boot=5)
+        auc = built.record["content"]["metrics"]["test"]["overall"]["roc_auc"]
+        line = next(x for x in render_record_markdown(built.record).splitlines() if x.startswith("| ROC AUC"))
+        shown[method] = (auc, line)
+    assert shown["threshold"][0] is None and NO_RANKING in shown["threshold"][1]
+    assert 0.5 < shown["unconstrained"][0] <= 1 and NO_RANKING not in shown["unconstrained"][1]
