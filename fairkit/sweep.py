@@ -1042,7 +1042,7 @@ def estimate_seconds(split, methods, etas=None, seeds=(0,), *, store: ResultStor
     fit_cache: dict = {}
 
     def fit_cost(run, k: int) -> float:
-        key = (run.method, run.params, run.fairness, k)
+        key = (run.method, repr(run.params), run.fairness, k)  # repr: parameters may hold dicts
         if key not in fit_cache:
             m = get_method(run.method)
             fit_cache[key] = m.cost(*split.train.X.shape, k, dict(run.params), fairness=run.fairness) * scale.get(

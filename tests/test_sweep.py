@@ -229,6 +229,57 @@ def test_place_etas_brackets_a_tolerance():
                                 tolerance=0.03) == [2.828]
 
 
+def test_place_etas_spreads_the_bracket_to_parity_and_waits_for_wide_holes_in_later_rounds():
+    batched = get_method("regularized")
+    # A usable model 0.26 from parity beside a constant one: one eta per spacing of the way
+    # (ceil(0.26 / 0.02) - 1 = 12, more than BRACKET_POINTS), geometrically spaced.
+    etas = sweep_mod.place_etas(batched, [1, 2, 4], [0.27, 0.26, 0.0], [False, False, True], spacing=0.02)
+    assert etas == [float(f"{2 * 2 ** (j / 13):.4g}") for j in range(1, 13)]
+    one_at_a_time = get_method("lagrangian")
+    # Holes of 0.025 and 0.04: a first round fills both; a later round (trigger 0.03) too,
+    # since one hole is wider than the trigger...
+    args = ([0.5, 1, 2, 4], [0.105, 0.08, 0.04, 0.0], [False] * 4)
+    assert sweep_mod.place_etas(one_at_a_time, *args) == [0.7071, 1.414, 2.828]
+    assert sweep_mod.place_etas(one_at_a_time, *args, trigger=0.03) == [0.7071, 1.414, 2.828]
+    # ... but holes of at most 0.03 wait: no later round for them.
+    args = ([0.5, 1, 2, 4, 8], [0.1, 0.075, 0.05, 0.025, 0.0], [False] * 5)
+    assert sweep_mod.place_etas(one_at_a_time, *args) == [0.7071, 1.414, 2.828, 5.657]
+    assert sweep_mod.place_etas(one_at_a_time, *args, trigger=0.03) == []
+
+
+def test_find_cliffs_names_holes_no_eta_can_fill():
+    one_at_a_time = get_method("lagrangian")
+    # Etas 1 and 1.01 jump from 0.30 to 0.05: nothing can be placed between them.
+    etas, gaps = [0.5, 1, 1.01, 2], [0.31, 0.30, 0.05, 0.04]
+    assert sweep_mod.find_cliffs(one_at_a_time, etas, gaps, [False] * 4) == [
+        {"eta_low": 1.0, "eta_high": 1.01, "unfairness_low": 0.05, "unfairness_high": 0.30, "constant_end": False}]
+    # The way from 0.04 to parity is a hole, not a cliff: larger etas are still tried.
+    assert sweep_mod.place_etas(one_at_a_time, etas, gaps, [False] * 4) == [4.0, 8.0, 16.0]
+    # A usable model 0.30 from parity next to a constant one 1 % further: a cliff to a constant model.
+    (cliff,) = sweep_mod.find_cliffs(one_at_a_time, [1, 2, 2.02], [0.31, 0.30, 0.0], [False, False, True])
+    assert (cliff["eta_low"], cliff["eta_high"], cliff["unfairness_high"], cliff["constant_end"]) == (2, 2.02, 0.30, True)
+    assert sweep_mod.place_etas(one_at_a_time, [1, 2, 2.02], [0.31, 0.30, 0.0], [False, False, True]) == []
+    # The same jump across a wide interval is a hole: it is bisected, and no cliff is named.
+    assert sweep_mod.find_cliffs(one_at_a_time, [1, 2, 4], [0.31, 0.30, 0.0], [False, False, True]) == []
+    assert sweep_mod.place_etas(one_at_a_time, [1, 2, 4], [0.31, 0.30, 0.0], [False, False, True]) == [2.828]
+
+
+def test_refined_sweep_notes_cliffs_on_both_etas_of_every_seed():
+    from fairkit.frontier import seed_summary
+
+    rows = [("regularized", eta, seed, gap, "" if eta != 1.0 else "earlier note")
+            for seed in (0, 1) for eta, gap in ((0.0, 0.31), (1.0, 0.30), (1.01, 0.05), (2.0, 0.04))]
+    table = pd.DataFrame(rows, columns=["method", "eta", "seed", DP, "warnings"]).assign(
+        run_id=[f"r{j}" for j in range(len(rows))], constant=False)
+    noted = sweep_mod._note_cliffs(table, seed_summary(table), 0.02, "demographic_parity_difference")
+    cells = noted.set_index(["eta", "seed"])["warnings"]
+    for seed in (0, 1):
+        assert "cliff between eta 1 and 1.01" in cells[(1.01, seed)]
+        assert cells[(1.0, seed)].startswith("earlier note; cliff between eta 1 and 1.01")
+        assert "0.050-0.300" in cells[(1.0, seed)]
+        assert cells[(0.0, seed)] == "" and cells[(2.0, seed)] == ""
+
+
 def _count_fits(monkeypatch):
     fitted = []
     real = sweep_mod.fit_group
@@ -259,7 +310,10 @@ def test_adaptive_sweep_places_etas_where_the_gap_jumps_until_spacing_or_budget(
     assert set(first) <= set(refined)  # the first round went where the grid's gaps jump
     # Either nothing is left to place (the spacing holds, or only cliffs narrower than
     # MIN_ETA_STEP remain) or the budget is spent.
-    left = sweep_mod.place_etas(get_method("regularized"), t["eta"], t[DP], t["constant"], spacing=0.05)
+    # Either no later round is called for (no hole wider than LATER_ROUND_FACTOR x the spacing
+    # is left, or only cliffs narrower than MIN_ETA_STEP) or the budget is spent.
+    left = sweep_mod.place_etas(get_method("regularized"), t["eta"], t[DP], t["constant"], spacing=0.05,
+                                trigger=sweep_mod.LATER_ROUND_FACTOR * 0.05)
     assert left == [] or len(refined) == budget
     assert t["run_id"].is_unique and len(t) == len(TRADE_ETAS) + len(refined)
 
@@ -282,6 +336,30 @@ def test_adaptive_sweep_batches_each_round(tiny_split, monkeypatch):
     assert sum(sizes) == len(res.results) and sizes.count(1) == 1
     # The baseline is never refined.
     assert (res.results["method"] == "unconstrained").sum() == 1
+
+
+def test_adaptive_sweep_places_the_same_etas_for_every_seed(tiny_split, monkeypatch):
+    from fairkit.frontier import seed_summary
+
+    triggers = []
+    real = sweep_mod.place_etas
+    monkeypatch.setattr(sweep_mod, "place_etas", lambda *a, **k: triggers.append(k["trigger"]) or real(*a, **k))
+    seeds = [0, 1]
+    grid = run_sweep(tiny_split, ["regularized"], TRADE_ETAS, seeds, params=TRADE).results
+    res = run_sweep(tiny_split, ["regularized"], TRADE_ETAS, seeds, params=TRADE, adaptive=True, spacing=0.05,
+                    budget=8)
+    t = res.results
+    refined = sorted(set(t["eta"]) - set(TRADE_ETAS))
+    assert refined and len(refined) <= 8
+    # Every eta, the refined ones too, has a run of each seed: the seeds aggregate per eta.
+    assert all(sorted(g) == seeds for g in t.groupby("eta")["seed"].apply(list))
+    assert (seed_summary(t)["n_seeds"] == 2).all()
+    # The first round placed its etas on the seeds' mean unfairness per eta.
+    mean = seed_summary(grid)
+    first = real(get_method("regularized"), mean["eta"], mean[DP], mean["constant"], spacing=0.05, limit=8)
+    assert set(first) <= set(refined)
+    # Later rounds wait for holes wider than LATER_ROUND_FACTOR x the spacing.
+    assert triggers[0] is None and set(triggers[1:]) <= {sweep_mod.LATER_ROUND_FACTOR * 0.05}
 
 
 def test_constant_models_are_flagged_in_the_sweep_table(tiny_split):
