@@ -162,7 +162,7 @@ def main(argv=None) -> int:
     if "adaptive" in parts:
         # The datasets' default sensitive attributes (Adult: sex and race), as the CLI sweeps them.
         tables = [compare_adaptive(default_split(name), dataset=name, repeats=1 if args.quick else 3, params=params,
-                                   more_budgets=() if args.quick else (24,))
+                                   more_budgets=() if args.quick else (16, 32))
                   for name in datasets]
         report("Adaptive eta placement: the CLI's default sweep, 8-point grid vs adaptive (regularized network)",
                pd.concat(tables, ignore_index=True), out, "adaptive")

@@ -64,8 +64,9 @@ def frontier_shape(results: pd.DataFrame, split, *, method: str = METHOD) -> dic
         ``runs``, ``usable`` (not constant), ``largest_step`` (validation DP, usable models from
         parity up to the smallest eta's gap), ``constant_flagged``, ``one_decision_unflagged``
         (models selecting <= 1 % or >= 99 % of validation rows without the flag: 0 when every
-        constant model is flagged), ``hv_val`` and ``hv_test`` of the validation-chosen front
-        of every method in ``results``.
+        constant model is flagged), ``cliffs`` (cliffs the sweep named in ``warnings``, see
+        :func:`fairkit.sweep.find_cliffs`), ``hv_val`` and ``hv_test`` of the validation-chosen
+        front of every method in ``results``.
     """
     runs = results[results["method"] == method].sort_values("eta")
     usable = runs[~runs["constant"]]
@@ -73,11 +74,14 @@ def frontier_shape(results: pd.DataFrame, split, *, method: str = METHOD) -> dic
     gaps = usable[f"val_{DP}"]
     alike = decides_alike(runs["val_selection_rate"])
     front = pareto_front(results)
+    notes = runs["warnings"].fillna("") if "warnings" in runs else pd.Series([], dtype=str)
     return {
         "runs": len(runs), "usable": len(usable),
         "largest_step": largest_step(gaps[gaps <= top]),
         "constant_flagged": int(runs["constant"].sum()),
         "one_decision_unflagged": int((alike & ~runs["constant"].to_numpy()).sum()),
+        # A cliff's note stands on the runs at both its etas: count each once.
+        "cliffs": len({n for cell in notes for n in cell.split("; ") if n.startswith("cliff between")}),
         "hv_val": hypervolume(1 - front["performance_val"], front["unfairness_val"],
                               ref=(majority_error(split.validation.y), 1.0)),
         "hv_test": hypervolume(1 - front["performance_test"], front["unfairness_test"],

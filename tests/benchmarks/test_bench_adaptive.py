@@ -39,6 +39,11 @@ def test_frontier_shape_by_hand():
     assert shape["hv_val"] == pytest.approx(hv_val)
     # Test: errors 0.01 higher (0.21, 0.23, 0.26), reference 0.4.
     assert shape["hv_test"] == pytest.approx(0.02 * 0.70 + 0.03 * 0.80 + 0.14 * 0.95)
+    assert shape["cliffs"] == 0  # no warnings column: no cliff named
+    # A cliff's note stands on both its etas (after other notes): it counts once.
+    cliff = "cliff between eta 2 and 2.02: etas that close jump"
+    noted = _table().assign(warnings=["", "", "", cliff, "constant model: ...; " + cliff, "constant model: ..."])
+    assert frontier_shape(noted, split)["cliffs"] == 1
 
 
 def test_compare_adaptive_columns_and_ratios():
