@@ -185,3 +185,10 @@ def test_duration_text():
     assert duration_text(40.2) == "40 s"
     assert duration_text(150) == "2.5 min"
     assert duration_text(7200) == "2.0 h"
+
+
+def test_estimate_takes_parameters_holding_dicts(tiny_split):
+    # The post-processor's base parameters are a dict (unhashable): they still key the estimate.
+    params = {"threshold": {"base_params": {}}}
+    est = estimate_seconds(tiny_split, ["threshold"], [0.0, 0.5], params=params)
+    assert est["seconds"] > 0 and est["to_train"] == 2

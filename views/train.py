@@ -146,8 +146,8 @@ grid_word = "grid runs" if adaptive or tolerance is not None else "runs"
 placed = duration_text(est["refine_seconds"])
 st.markdown(f"**{est['runs']} {grid_word}** ({est['cached']} already stored, {est['to_train']} to train). "
             f"Estimated time: **{duration_text(est['seconds'])}**"
-            + (f", plus up to {placed} for up to {int(budget)} placed runs per method and seed (only where "
-               f"the grid leaves neighbours more than {spacing:g} apart)." if adaptive else ".")
+            + (f", plus up to {int(budget)} placed runs per method and seed (up to {placed} more; only "
+               f"where the grid leaves neighbours more than {spacing:g} apart)." if adaptive else ".")
             + (f" Models bracketing a validation gap of {tolerance:g} are trained by bisection"
                + ("." if adaptive else f" (up to {placed}).") if tolerance is not None else ""))
 sample_hint = ud.sample_hint(est["seconds"], len(cur.frame), cur.data_hash)
