@@ -394,22 +394,37 @@ def default_sample_rows(rows: int) -> int:
 LONG_SWEEP_SECONDS = 600
 
 
-def sample_hint(seconds: float, rows: int, data_hash: str) -> str | None:
-    """For the Train page: what training on the Data page's default sample would save, when the
-    estimate is long and the data is a whole table large enough to sample (Markdown); else None.
+def offer_sample(seconds: float, rows: int, data_hash: str) -> bool:
+    """Whether the Train page should offer the Data page's sample: a long estimate (``seconds``)
+    on a whole table (``data_hash`` is not a sample's) large enough to sample."""
+    return seconds > LONG_SWEEP_SECONDS and rows >= SAMPLE_MIN_ROWS and sample_record(data_hash) is None
 
-    The saving assumes training time in proportion to the rows, as the estimate does per run.
+
+def default_sample_split(cur) -> tuple[StratifiedSample, object]:
+    """The Data page's default sample of the current whole table and its split, cached under the
+    keys the Data and Train pages use once it is chosen (so choosing it costs nothing more).
+
+    Parameters
+    ----------
+    cur : ui.state.CurrentData
     """
-    if seconds <= LONG_SWEEP_SECONDS or rows < SAMPLE_MIN_ROWS or sample_record(data_hash) is not None:
-        return None
+    from . import results as ur
+
+    sample, sample_hash = draw_sample(cur.source, cur.spec.to_dict(), default_sample_rows(len(cur.frame)),
+                                      cur.frame, cur.data_hash)
+    return sample, ur.split_for(state.data_key(sample_hash, cur.spec), ur.SPLIT_SEED, sample.frame, cur.spec)
+
+
+def sample_hint(seconds: float, sample_seconds: float, sample: StratifiedSample) -> str:
+    """For the Train page: the estimate on the whole table against the same sweep's estimate on
+    the Data page's default sample (Markdown)."""
     from fairkit.sweep import duration_text
 
-    n = default_sample_rows(rows)
-    share = n / rows
-    return (f"**A long sweep.** Trained on a stratified sample of {n:,} of the {rows:,} rows (Data page, "
-            f"*Train on a stratified sample*), it would take roughly {duration_text(seconds * share)} instead "
-            f"of {duration_text(seconds)}: training time grows about in proportion to the rows. Every group "
-            f"keeps its share; the intervals widen about {1 / np.sqrt(share):.1f}x.")
+    share = sample.rows / max(sample.of_rows, 1)
+    return (f"**A long sweep.** On a stratified sample of {sample.rows:,} of the {sample.of_rows:,} rows "
+            f"(Data page, *Train on a stratified sample*) the same sweep is estimated at "
+            f"{duration_text(sample_seconds)} instead of {duration_text(seconds)}. Every group keeps its "
+            f"share; the intervals widen about {1 / np.sqrt(share):.1f}x.")
 
 
 def sample_costs(sample: StratifiedSample) -> str:

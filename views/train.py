@@ -150,9 +150,11 @@ st.markdown(f"**{est['runs']} {grid_word}** ({est['cached']} already stored, {es
                f"where the grid leaves neighbours more than {spacing:g} apart)." if adaptive else ".")
             + (f" Models bracketing a validation gap of {tolerance:g} are trained by bisection"
                + ("." if adaptive else f" (up to {placed}).") if tolerance is not None else ""))
-sample_hint = ud.sample_hint(est["seconds"], len(cur.frame), cur.data_hash)
-if sample_hint:
-    st.info(sample_hint, icon=":material/speed:")
+if ud.offer_sample(est["seconds"], len(cur.frame), cur.data_hash):  # a long sweep on a large table
+    sample, sample_split = ud.default_sample_split(cur)
+    on_sample = estimate_seconds(sample_split, methods, settings.etas_dict(), settings.seeds, store=result_store(),
+                                 reporting=True, **settings.sweep_options())
+    st.info(ud.sample_hint(est["seconds"], on_sample["seconds"], sample), icon=":material/speed:")
     st.page_link("views/data.py", label="Choose a sample on the Data page", icon=":material/arrow_back:")
 with st.expander("Eta values per method"):
     for m, grid in settings.etas:

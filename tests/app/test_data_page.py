@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -398,9 +400,21 @@ def test_a_long_sweep_on_a_whole_table_points_to_the_sample(at, monkeypatch):
     at.run()
     (hint,) = [i for i in texts(at.info) if "A long sweep" in i]
     assert "a stratified sample of 24,000 of the 48,842 rows" in hint and "widen about 1.4x" in hint
+    # Beside the page's own estimate for the whole table, the same sweep's estimate on the sample.
+    whole = re.search(r"Estimated time: \*\*([^*]+)\*\*", " ".join(texts(at.markdown))).group(1)
+    on_sample = re.search(r"estimated at (.+) instead of (.+)\. Every group", hint)
+    assert on_sample.group(2) == whole and on_sample.group(1) != whole
+    ss = at.session_state
+    cur = state.CurrentData(frame=ss[state.FRAME], spec=ss[state.SPEC], data_hash=ss[state.DATA_HASH],
+                            data_key=ss[state.DATA_KEY], name="adult", source=ss[state.DATA_SOURCE],
+                            problems=[], ready=True)
+    sample_split = ud.default_sample_split(cur)[1]
+    assert len(sample_split.train) + len(sample_split.validation) + len(sample_split.test) == 24_000
     # Once the data is a sample, the hint is gone.
     at.switch_page("views/data.py").run()
     at.toggle(key=state.spec_widget_key(at.session_state[state.DATA_SOURCE], "sample")).set_value(True).run()
     at.switch_page("views/train.py").run()
     assert not at.exception, at.exception
     assert not any("A long sweep" in i for i in texts(at.info))
+    # The split the hint estimated on is the one the Train page now uses.
+    assert f"{len(sample_split.train):,} training" in " ".join(texts(at.markdown))
