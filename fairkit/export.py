@@ -564,7 +564,9 @@ def build_record(
         axes = frontier.attrs.get("axes")
         frontier = with_chosen_run(frontier, run)
         keep = [c for c in ["method", "eta", "seed", "run_id", "performance_val", "unfairness_val",
-                            "performance_test", "unfairness_test", "needs_sensitive_at_predict", "on_front"]
+                            "performance_test", "unfairness_test", "needs_sensitive_at_predict", "on_front",
+                            # which points an assistive search proposed (fairkit.search), and its terms
+                            "source", "search_trial", "search_budget", "search_objective", "unstable"]
                 if c in frontier]
         front_records = frontier[keep].assign(selected=frontier["run_id"] == run.get("run_id")).to_dict(orient="records")
     limitations = [

@@ -194,11 +194,37 @@ def _frontier_blocks(c: dict) -> list:
         status = ""
         if f.get("selected"):
             status = CHOSEN if f.get("on_front", True) else CHOSEN_OFF_FRONT
+        status = "; ".join(filter(None, [status, _search_status(f)]))
         rows.append([method_label(f["method"]), fmt(float(f["eta"]), 4), fmt(f.get("seed")),
                      fmt(f.get("performance_val")), fmt(f.get("unfairness_val")),
                      fmt(f.get("performance_test")), fmt(f.get("unfairness_test")), status])
     return blocks + [("table", ["Method", "eta", "Seed", f"{p} (val)", f"{u} (val)", f"{p} (test)",
-                                f"{u} (test)", "Status"], rows)]
+                                f"{u} (test)", "Status"], rows)] + _search_blocks(front)
+
+
+def _search_status(f: dict) -> str:
+    """A frontier row's note when an assistive search proposed it (fairkit.search)."""
+    if f.get("source") != "search":
+        return ""
+    trial = f.get("search_trial")
+    unstable = "; unstable across re-splits" if f.get("unstable") is True else ""
+    return f"proposed by search (trial {int(float(trial))}){unstable}" if trial is not None else \
+        f"proposed by search{unstable}"
+
+
+def _search_blocks(front: list) -> list:
+    """What the search proposed, its budget and objective, and that people chose (none without search rows)."""
+    found = [f for f in front if f.get("source") == "search"]
+    if not found:
+        return []
+    budget = next((f["search_budget"] for f in found if f.get("search_budget")), "not recorded")
+    objective = next((f["search_objective"] for f in found if f.get("search_objective")), "not recorded")
+    chosen = any(f.get("selected") for f in found)
+    return [("p", [f"{len(found)} of these models {'was' if len(found) == 1 else 'were'} proposed by an "
+                   f"assistive search (budget {budget}; "
+                   f"objective: {objective}). The search widened the set of candidates; it chose none of them. "
+                   + ("The chosen model is one of its proposals: a person chose it from the frontier."
+                      if chosen else "The chosen model came from the sweep.")])]
 
 
 def record_blocks(rec: dict, *, reviews: str | None = None) -> list:

@@ -129,9 +129,9 @@ TREES_SPACE = {
 }
 REDUCTIONS_SPACE = {"max_iter": Param(10, 100, log=True, integer=True)}
 #: Searched parameters per registry family; a family not listed searches eta alone.
-FAMILY_SPACES = {"network": NETWORK_SPACE, "trees": TREES_SPACE, "reductions": REDUCTIONS_SPACE,
-                 "post-processing": NETWORK_SPACE}
-#: Families whose searched parameters belong to the base estimator, under this factory argument.
+FAMILY_SPACES = {"network": NETWORK_SPACE, "trees": TREES_SPACE, "reductions": REDUCTIONS_SPACE}
+#: Families whose capacity is their base estimator's, passed under this factory argument; the
+#: base's space is the one whose parameters it takes (a network's or boosted trees').
 NESTED = {"post-processing": "base_params"}
 
 
@@ -143,18 +143,22 @@ def decode_hidden(text: str) -> tuple:
 def search_space(method: str, fixed: dict | None = None) -> dict:
     """The parameters a search tries for ``method`` (name -> :class:`Param`).
 
-    Its family's space (:data:`FAMILY_SPACES`) without the parameters ``fixed`` gives (those
-    are not searched), and without hidden layers for a network whose registry default has none
-    (the logistic regression stays linear).
+    Its family's space (:data:`FAMILY_SPACES`; for a post-processor, the space of its base
+    estimator, :data:`NESTED`) without the parameters ``fixed`` gives (those are not searched),
+    and without hidden layers for a network whose registry default has none (the logistic
+    regression stays linear).
     """
     m = get_method(method)
     fixed = fixed or {}
     nest = NESTED.get(m.family)
-    given = fixed.get(nest, {}) if nest else fixed
-    space = {k: p for k, p in FAMILY_SPACES.get(m.family, {}).items() if k not in given}
-    if "hidden_layer_sizes" in space and nest is None:
-        if m.build(0.0, 0).get_params().get("hidden_layer_sizes", ()) == ():
-            del space["hidden_layer_sizes"]
+    if nest:
+        base = m.build(0.0, 0, **fixed).get_params(deep=False).get("estimator")
+        takes = set(base.get_params(deep=False)) if base is not None else set()
+        space = next((sp for sp in (NETWORK_SPACE, TREES_SPACE) if set(sp) <= takes), {})
+        return {k: p for k, p in space.items() if k not in fixed.get(nest, {})}
+    space = {k: p for k, p in FAMILY_SPACES.get(m.family, {}).items() if k not in fixed}
+    if "hidden_layer_sizes" in space and m.build(0.0, 0).get_params().get("hidden_layer_sizes", ()) == ():
+        del space["hidden_layer_sizes"]
     return space
 
 
@@ -284,12 +288,33 @@ def _counts(study) -> dict:
     return {s: states.count(s) for s in TrialState}
 
 
-def _fail_stale(study) -> None:
+def _fail_stale(study, grace: int) -> None:
+    """Fail the trials of dead processes and queue their parameters again.
+
+    A trial whose heartbeat is older than the grace period (Optuna's own check), and a trial
+    still without the worker mark set with its first heartbeat (its process died inside
+    ``ask``, before the heartbeat Optuna's check reads) once it is older than the grace period.
+    """
+    import datetime
+
     import optuna
+    from optuna.trial import TrialState
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
+    storage = study._storage
+    now = datetime.datetime.now()
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if "worker" in t.user_attrs or t.datetime_start is None or (now - t.datetime_start).total_seconds() <= grace:
+            continue
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study._study_id, t.number)
+        try:
+            failed = storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
+        except optuna.exceptions.UpdateFinishedTrialError:  # another worker failed it first
+            continue
+        if failed:
+            storage.get_heartbeat_stale_trial_callback()(study, storage.get_trial(trial_id))
 
 
 @contextmanager
@@ -364,14 +389,14 @@ def _work(ctx: dict, split, *, progress=None, should_stop=None) -> str:
     study_id = storage.get_study_id_from_name(ctx["name"])
     store = ctx["store"] if ctx.get("store") is not None else ResultStore(ctx["store_root"])
     worker = f"{socket.gethostname()}:{os.getpid()}"
-    failures, last_error = 0, None
+    failures = 0
     while True:
         if (should_stop is not None and should_stop()) or _stopped(study, ctx["token"]):
             return "cancelled"
         if ctx["deadline"] is not None and time.time() >= ctx["deadline"]:
             return "time"
         with _locked(store, ctx["name"]):
-            _fail_stale(study)  # a dead process's trial: failed, and its parameters queued again
+            _fail_stale(study, ctx["grace"])  # a dead process's trial: failed, its parameters queued again
             counts = _counts(study)
             done, running = counts[TrialState.COMPLETE], counts[TrialState.RUNNING]
             trial = None
@@ -381,6 +406,11 @@ def _work(ctx: dict, split, *, progress=None, should_stop=None) -> str:
                     # ask/tell with a heartbeat this loop records itself (see _heartbeat)
                     warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed")
                     trial = study.ask()
+                # Before the lock is released, so a trial others see running is marked as one
+                # this worker took, with a first heartbeat (see _fail_stale).
+                trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+                storage.record_heartbeat(trial_id)
+                trial.set_user_attr("worker", worker)
         if progress is not None:
             progress(done, ctx["n_trials"])
         if trial is None:
@@ -388,31 +418,35 @@ def _work(ctx: dict, split, *, progress=None, should_stop=None) -> str:
                 return "budget"
             time.sleep(_POLL_SECONDS)  # others are finishing the budget; stay in case one dies
             continue
-        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+        error = values = row = None
         with _heartbeat(storage, trial_id, ctx["heartbeat"]):
             try:
                 run = _suggest(trial, ctx["methods"], ctx["fairness"], ctx["seed"], ctx["params"])
-                trial.set_user_attr("worker", worker)
                 tags = {"source": SOURCE, "search_study": ctx["name"], "search_trial": int(trial.number),
                         "search_budget": ctx["budget_text"], "search_objective": ctx["objective_text"],
                         "search_params": _params_text(run.params)}
                 row = _train(run, split, store, tags)
-                trial.set_user_attr("run_id", str(row["run_id"]))
                 values = [float(metric_column(pd.DataFrame([row]), "val", m).iloc[0])
                           for m in (ctx["performance"], ctx["unfairness"])]
             except Exception as exc:  # told as failed; the loop stops after MAX_FAILURES in a row
-                study.tell(trial, state=TrialState.FAIL)
-                failures, last_error = failures + 1, f"{type(exc).__name__}: {exc}"
-                if failures >= MAX_FAILURES:
-                    raise SearchError(f"{failures} search trials in a row failed to train; the last: "
-                                      f"{last_error}") from exc
+                error = exc
+        with _locked(store, ctx["name"]):  # stale trials are failed under this lock only
+            if storage.get_trial(trial_id).state != TrialState.RUNNING:
+                # Another worker took it for dead (no heartbeat within the grace period on a
+                # starved machine) and queued it again; the retry finds this run in the store.
                 continue
-        if all(math.isfinite(v) for v in values):
-            study.tell(trial, values)
-            failures = 0
-        else:  # an undefined gap (a group without positives on validation) cannot be compared
-            trial.set_user_attr("reason", "validation metric undefined")
-            study.tell(trial, state=TrialState.FAIL)
+            if error is not None:
+                study.tell(trial, state=TrialState.FAIL)
+            elif all(math.isfinite(v) for v in values):
+                trial.set_user_attr("run_id", str(row["run_id"]))
+                study.tell(trial, values)
+            else:  # an undefined gap (a group without positives on validation) cannot be compared
+                trial.set_user_attr("reason", "validation metric undefined")
+                study.tell(trial, state=TrialState.FAIL)
+        failures = 0 if error is None else failures + 1
+        if failures >= MAX_FAILURES:
+            raise SearchError(f"{failures} search trials in a row failed to train; the last: "
+                              f"{type(error).__name__}: {error}") from error
 
 
 def _work_in_process(ctx: dict, split) -> str:

@@ -1,0 +1,263 @@
+"""Assistive search: resumes after a kill, shares a study between workers, measures re-split spread.
+
+Trials train the regularized network with a step cap (``FAST``): the 50-trial budget of issue 22
+stays, each trial is small.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fairkit.__main__ import main
+from fairkit.datasets import load_dataset
+from fairkit.frontier import pareto_front
+from fairkit.methods import get_method
+from fairkit.search import (
+    NETWORK_SPACE,
+    SOURCE,
+    _suggest,
+    default_storage,
+    run_search,
+    search_space,
+    stability,
+    study_name,
+)
+from fairkit.split import split_dataset
+from fairkit.store import ResultStore
+
+optuna = pytest.importorskip("optuna")
+from optuna.trial import TrialState  # noqa: E402
+
+FAST = {"regularized": {"max_steps": 30}}
+METHODS = ["regularized"]
+
+
+@pytest.fixture(scope="module")
+def german():
+    frame, spec = load_dataset("german")
+    return frame, split_dataset(frame, spec, seed=0)
+
+
+def _script(store: str, n_trials: int, n_workers: int = 1) -> str:
+    """A search as its own process, as a user would start it (a heartbeat every second, dead after 8 s
+    without: a loaded test machine can starve a live one for a few seconds)."""
+    return textwrap.dedent(f"""
+        from fairkit.datasets import load_dataset
+        from fairkit.search import run_search
+        from fairkit.split import split_dataset
+        from fairkit.store import ResultStore
+        frame, spec = load_dataset("german")
+        run_search(split_dataset(frame, spec, seed=0), {METHODS!r}, n_trials={n_trials}, params={FAST!r},
+                   store=ResultStore({store!r}), n_workers={n_workers}, heartbeat=1, grace=8)
+    """)
+
+
+def _start(code: str, tmp_path):
+    env = {**os.environ, "FAIRKIT_HOME": str(tmp_path / "home"), "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def _study(split, store):
+    name = study_name(split, METHODS, params=FAST)
+    return optuna.load_study(study_name=name, storage=default_storage(store))
+
+
+def _wait_for_study(split, store, proc, timeout=120.0):
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        assert proc.poll() is None, proc.stderr.read()
+        try:
+            if (store.root / "search" / "studies.sqlite").exists():
+                return _study(split, store)
+        except KeyError:  # the database is there, the study not yet
+            pass
+        time.sleep(0.2)
+    raise AssertionError("the search process never created its study")
+
+
+def _states(study):
+    return [t.state for t in study.get_trials(deepcopy=False)]
+
+
+def _param_sets(trials):
+    return {json.dumps(t.params, sort_keys=True) for t in trials}
+
+
+def test_a_killed_search_resumes_and_finishes_its_budget(german, tmp_path):
+    frame, split = german
+    store = ResultStore(tmp_path / "store")
+    proc = _start(_script(str(store.root), 50), tmp_path)
+    try:
+        study = _wait_for_study(split, store, proc)
+        # Killed while a trial runs, once a few have finished.
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 180:
+            states = _states(study)
+            if states.count(TrialState.COMPLETE) >= 5 and TrialState.RUNNING in states:
+                break
+            assert proc.poll() is None, proc.stderr.read()
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    killed = [t for t in _study(split, store).get_trials() if t.state == TrialState.RUNNING]
+    done_before = [t for t in _study(split, store).get_trials() if t.state == TrialState.COMPLETE]
+    assert killed and 5 <= len(done_before) < 50
+
+    seen = []
+    res = run_search(split, METHODS, n_trials=50, params=FAST, store=store, heartbeat=1, grace=8,
+                     frame=frame, resplits=2, progress=lambda d, t: seen.append((d, t)))
+    study = _study(split, store)
+    complete = [t for t in study.get_trials() if t.state == TrialState.COMPLETE]
+    assert len(complete) == 50 and res.complete == 50 and res.stopped == "budget"
+    # The killed process's trial was failed (its heartbeat stopped) and its parameters run again.
+    for dead in killed:
+        assert study.trials[dead.number].state == TrialState.FAIL
+        retried = [t for t in complete if t.system_attrs.get("failed_trial") == dead.number]
+        assert len(retried) == 1 and retried[0].params == dead.params
+    # Finished trials of the killed run are kept, not trained again, and no proposal repeats.
+    assert {t.number for t in done_before} <= {t.number for t in complete}
+    assert len(_param_sets(complete)) == 50
+    assert seen[-1] == (50, 50)
+    # Every trial is a stored run tagged as the search's, and the table holds them all.
+    for t in complete:
+        record = store.get(t.user_attrs["run_id"])
+        assert record is not None and record["source"] == SOURCE and record["search_budget"] == "50 trials"
+        assert "validation" in record["search_objective"]
+    assert len(res.trials) == 50 and set(res.trials["source"]) == {SOURCE}
+    assert sorted(res.trials["search_trial"]) == sorted(t.number for t in complete)
+    # The searched front is the frontier's (chosen on validation), and it reaches a sweep's table.
+    front = pareto_front(res.trials, unfairness="demographic_parity_difference", choose_on="val")
+    assert list(res.front["run_id"]) == list(front["run_id"]) and len(front)
+    # Each candidate on the front carries its spread over the original split and 2 re-splits.
+    for _, cand in res.front.iterrows():
+        assert cand["resplit_n"] == 2
+        assert cand["resplit_accuracy_min"] <= cand["val_accuracy"] <= cand["resplit_accuracy_max"]
+        moves = cand["resplit_accuracy_max"] - cand["resplit_accuracy_min"]
+        assert cand["resplit_accuracy_moves"] == pytest.approx(moves)
+        width_acc = cand["val_accuracy_high"] - cand["val_accuracy_low"] if "val_accuracy_high" in cand else None
+        if width_acc is not None and np.isfinite(width_acc) and moves > width_acc:
+            assert cand["unstable"] and "accuracy" in cand["unstable_reason"]
+    resplit_runs = store.records()
+    resplit_runs = resplit_runs[resplit_runs.get("source") == "resplit"]
+    assert len(resplit_runs) == 2 * len(res.front)
+    assert set(resplit_runs["resplit_of"]) == set(res.front["run_id"])
+    # Run again: the study is complete, nothing new is asked for, the spread comes back from it.
+    again = run_search(split, METHODS, n_trials=50, params=FAST, store=store, heartbeat=1, grace=8)
+    assert len(_study(split, store).get_trials()) == len(study.get_trials())
+    assert again.front["unstable"].tolist() == res.front["unstable"].tolist()
+
+
+def test_two_processes_share_one_study_and_run_the_budget_once(german, tmp_path):
+    _, split = german
+    store = ResultStore(tmp_path / "store")
+    # One process with a single worker, one with two (it starts a second process itself).
+    procs = [_start(_script(str(store.root), 16, n_workers=n), tmp_path) for n in (1, 2)]
+    for p in procs:
+        p.wait(timeout=300)
+        assert p.returncode == 0, p.stderr.read()
+    study = _study(split, store)
+    trials = study.get_trials()
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert len(complete) == 16
+    assert len({t.number for t in trials}) == len(trials)
+    assert len(_param_sets(complete)) == 16
+    assert len({t.user_attrs["run_id"] for t in complete}) == 16
+    assert len({t.user_attrs["worker"] for t in complete}) >= 2
+
+
+@pytest.mark.parametrize("values, low, high, unstable", [
+    ([0.70, 0.72, 0.69], 0.65, 0.75, False),   # moves 0.03 within a 0.10 interval
+    ([0.70, 0.90, 0.71], 0.65, 0.75, True),    # moves 0.20
+    ([0.70, 0.90], float("nan"), 0.75, False),  # no interval: not judged
+    ([0.70, float("nan"), 0.74], 0.69, 0.72, True),  # NaN re-split ignored, 0.04 > 0.03
+])
+def test_a_candidate_is_unstable_when_it_moves_more_than_its_interval(values, low, high, unstable):
+    moves, flag = stability(values, low, high)
+    finite = [v for v in values if np.isfinite(v)]
+    assert moves == pytest.approx(max(finite) - min(finite))
+    assert flag is unstable
+
+
+def test_search_space_per_method():
+    assert "hidden_layer_sizes" in search_space("regularized")
+    assert "hidden_layer_sizes" not in search_space("linear")  # the logistic model stays linear
+    assert set(search_space("boosting")) == {"n_estimators", "num_leaves", "learning_rate"}
+    assert "lr" not in search_space("regularized", {"lr": 0.01})  # fixed parameters are not searched
+    # The threshold method's capacity is its base model's, passed as base_params.
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    fixed = {"threshold": {"base": "network", "base_params": {"lr": 0.1}}}
+    run = _suggest(study.ask(), ["threshold"], "demographic_parity", 0, fixed)
+    params = dict(run.params)
+    assert params["base_params"]["lr"] == 0.1 and set(params["base_params"]) == {"lr", *NETWORK_SPACE}
+    assert get_method("threshold").build(run.eta, 0, **params).estimator.lr == 0.1
+    trees = search_space("threshold", {"base": "trees"})
+    assert set(trees) == {"n_estimators", "num_leaves", "learning_rate"}
+    lo, hi = get_method("threshold").eta_range
+    assert lo <= run.eta <= hi
+
+
+def test_study_name_ignores_the_budget_and_follows_the_data(german, biased_frame):
+    _, split = german
+    assert study_name(split, METHODS) == study_name(split, METHODS)
+    assert study_name(split, METHODS) != study_name(split, METHODS, fairness="equal_opportunity")
+    assert study_name(split, METHODS) != study_name(split, ["regularized", "boosting"])
+    assert study_name(split, METHODS) != study_name(split, METHODS, params=FAST)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--trials", "0"], "at least 1"),
+    (["--workers", "0"], "at least 1"),
+    (["--resplits", "-1"], "at least 0"),
+    (["--timeout", "0"], "seconds above 0"),
+    (["--storage", "studies.sqlite"], "not a storage URL"),
+    (["--methods", "regularized,nonesuch"], "Unknown method"),
+    (["--csv", "x.csv"], "not found"),
+    (["--fairness", "equity"], "invalid choice"),
+])
+def test_search_cli_refuses_bad_arguments_with_exit_2(argv, message, tmp_path, capsys):
+    code = main(["search", "--dataset", "german", "--out", str(tmp_path / "out"), *argv])
+    assert code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out" / "results.csv").exists()
+
+
+def test_the_decision_record_says_which_points_came_from_search(tiny_split):
+    from fairkit.export import DecisionRecord, build_record
+    from fairkit.sweep import RunSpec, fit_and_evaluate
+
+    rows, models = [], {}
+    for i, eta in enumerate((0.0, 2.0)):
+        row, model = fit_and_evaluate(RunSpec("regularized", eta, 0, params=(("max_epochs", 3),)), tiny_split)
+        row["run_id"] = f"run{i}"
+        models[row["run_id"]] = model
+        rows.append(row)
+    rows[1].update(source=SOURCE, search_trial=3, search_budget="50 trials",
+                   search_objective="max validation accuracy, min validation demographic_parity_difference",
+                   unstable=True)
+    rows[0]["source"] = "sweep"
+    table = pd.DataFrame(rows)
+    front = pareto_front(table, exclude_constant=False)
+    record = DecisionRecord(purpose="p", rationale="Chosen by the committee.", decider="Committee")
+    chosen = rows[1]
+    text = build_record(model=models[chosen["run_id"]], split=tiny_split, run=chosen, record=record,
+                        frontier=front, n_boot=20).markdown()
+    assert "proposed by search (trial 3); unstable across re-splits" in text
+    assert "proposed by an assistive search (budget 50 trials; objective: max validation accuracy" in text
+    assert "it chose none of them" in text and "a person chose it" in text
+    # A record whose frontier has no search points says nothing of a search.
+    plain = build_record(model=models["run0"], split=tiny_split, run=rows[0], record=record,
+                         frontier=pareto_front(table.drop(columns=["source"]).iloc[:1], exclude_constant=False),
+                         n_boot=20).markdown()
+    assert "search" not in plain
