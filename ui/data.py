@@ -434,8 +434,9 @@ def sample_costs(sample: StratifiedSample) -> str:
     lost = groups[(groups["test"] < MIN_GROUP_SIZE) & (groups["of"] * TEST_SIZE >= MIN_GROUP_SIZE)]
     text = (f"**{sample.rows:,} of {sample.of_rows:,} rows ({share:.1%})**, drawn per group and outcome "
             f"(seed {sample.seed}): every group keeps its share and its positive rate. What it costs:\n\n"
-            f"- Time: training takes roughly {share:.0%} of the whole table's time (it grows about in "
-            f"proportion to the rows; the Train page gives the estimate), and splitting is quicker too.\n"
+            f"- Time: fitting a model takes roughly {share:.0%} as long (it grows about in proportion to "
+            "the rows); each run's fixed costs stay, so a whole sweep gains somewhat less (the Train page "
+            "shows its estimate). Splitting is quicker too.\n"
             f"- Certainty: 95% intervals widen about {1 / np.sqrt(share):.1f}x (they shrink with the square "
             "root of the rows), so smaller differences between models and groups stop being distinguishable.\n"
             "- The decision record says the model was trained and evaluated on this sample "

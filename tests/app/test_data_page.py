@@ -355,7 +355,7 @@ def test_a_large_table_can_be_trained_on_a_stratified_sample(at, monkeypatch):
     assert at.session_state[state.DATA_READY] is True
     # Every group keeps its share and positive rate; the costs are said.
     costs = next(m for m in texts(at.markdown) if "10,000 of 48,842 rows" in m)
-    assert "roughly 20% of the whole table's time" in costs and "widen about 2.2x" in costs
+    assert "fitting a model takes roughly 20% as long" in costs and "widen about 2.2x" in costs
     assert "decision record" in costs
     per_group = next(t.value for t in at.table if t.proto.alt == "Rows per group in the sample").set_index("Group")
     assert per_group.loc["Male & White", "Rows in the table"] == "28,735"
