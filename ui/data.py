@@ -317,7 +317,6 @@ SAMPLE_MIN_ROWS = 10_000
 LARGE_TABLE_ROWS = 100_000
 DEFAULT_SAMPLE_ROWS = 50_000
 SAMPLE_SEED = 0
-SAMPLE = "fk.sample"  # {"data_hash": the sample's table hash, "sample": StratifiedSample.to_dict()}
 
 
 @st.cache_data(show_spinner="Drawing a stratified sample...", max_entries=4)
@@ -448,16 +447,20 @@ def sample_costs(sample: StratifiedSample) -> str:
     return text
 
 
+# What each sample is, by the sample's table hash: the Export page reads it for the record. Kept for
+# the server process, not the session, so a reloaded session whose data was restored as a sample
+# (ui/restore.py) still records it. Descriptions are small (a few KB each).
+_samples = BoundedCache(1 << 22)
+
+
 def remember_sample(chosen: tuple[StratifiedSample, str] | None) -> None:
-    """Keep what was sampled for the Export page's record (forgotten when no sample is chosen)."""
-    if chosen is None:
-        st.session_state.pop(SAMPLE, None)
-    else:
-        st.session_state[SAMPLE] = {"data_hash": chosen[1], "sample": chosen[0].to_dict()}
+    """Keep what was sampled (the Data page's choice) for the record of models trained on it."""
+    if chosen is not None:
+        described = chosen[0].to_dict()
+        _samples.put(chosen[1], described, len(repr(described)))
 
 
 def sample_record(data_hash: str) -> dict | None:
-    """The sample behind the current data (``StratifiedSample.to_dict()``), or None when the
-    data with ``data_hash`` is a whole table."""
-    kept = st.session_state.get(SAMPLE)
-    return kept["sample"] if kept is not None and kept["data_hash"] == data_hash else None
+    """The sample behind the data with ``data_hash`` (``StratifiedSample.to_dict()``), or None
+    when that data is a whole table."""
+    return _samples.get(data_hash)

@@ -363,13 +363,12 @@ def test_a_large_table_can_be_trained_on_a_stratified_sample(at, monkeypatch):
     sex = group_tables(at)["sex"].set_index("Group")  # the groups shown are the sample's
     assert sex.loc["Male", "Rows"] == f"{(frame['sex'] == 'Male').sum():,}"
     assert (frame["income"] == ">50K").mean() == pytest.approx(11_687 / 48_842, abs=1e-4)
-    record = at.session_state[ud.SAMPLE]
-    assert record["data_hash"] == frame_hash(frame)
-    assert record["sample"]["rows"] == 10_000 and record["sample"]["source_hash"] == full_hash
+    record = ud.sample_record(frame_hash(frame))  # what the Export page puts in the record
+    assert record["rows"] == 10_000 and record["source_hash"] == full_hash
     # Off again: every row, and no sample for the record.
     at.toggle(key=state.spec_widget_key(source, "sample")).set_value(False).run()
     assert len(at.session_state[state.FRAME]) == 48_842 and at.session_state[state.DATA_HASH] == full_hash
-    assert ud.SAMPLE not in at.session_state
+    assert ud.sample_record(full_hash) is None
 
 
 def test_compas_positive_class_is_worded_as_the_adverse_prediction(at):
