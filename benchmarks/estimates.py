@@ -79,7 +79,8 @@ def timed_estimate(split, methods, store, *, dataset: str, sweep: str, n_etas: i
 
 
 def compare_estimates(datasets=("german", "compas", "adult"), parts=PARTS, *, store_dir=None,
-                      reductions_rows: int = REDUCTIONS_ROWS, others=None, params=None) -> pd.DataFrame:
+                      reductions_rows: int = REDUCTIONS_ROWS, others=None, params=None,
+                      n_etas: int = DASHBOARD_N_ETAS, budget: int = DASHBOARD_BUDGET) -> pd.DataFrame:
     """Estimates against measured wall times of the sweeps listed in the module docstring.
 
     Parameters
@@ -95,11 +96,14 @@ def compare_estimates(datasets=("german", "compas", "adult"), parts=PARTS, *, st
         The methods of the ``others`` part (default every registered one not in another part).
     params : dict, optional
         Estimator parameters per method (for smoke tests).
+    n_etas, budget : int
+        Grid points and extra runs per method and seed of the ``default`` part (the dashboard's).
 
     Returns
     -------
     DataFrame
-        One row per sweep (see :func:`timed_estimate`), plus ``within_2x``.
+        One row per sweep (see :func:`timed_estimate`), plus ``within_2x``; a method of
+        ``others`` whose sweep failed has its ``error`` instead.
     """
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -114,7 +118,7 @@ def compare_estimates(datasets=("german", "compas", "adult"), parts=PARTS, *, st
         if "default" in parts:
             for name, split in splits.items():
                 rows.append(timed_estimate(split, list(DEFAULT_METHODS), store, dataset=name, sweep="default",
-                                           n_etas=DASHBOARD_N_ETAS, adaptive=True, budget=DASHBOARD_BUDGET,
+                                           n_etas=n_etas, adaptive=True, budget=budget,
                                            params=params))
                 print(rows[-1], flush=True)
         if "reductions" in parts:
@@ -129,8 +133,11 @@ def compare_estimates(datasets=("german", "compas", "adult"), parts=PARTS, *, st
                 m for m in METHODS if m not in (*DEFAULT_METHODS, "reductions")]
             for name, split in splits.items():
                 for method in names:
-                    rows.append(timed_estimate(split, [method], store, dataset=name, sweep=method, n_etas=4,
-                                               adaptive=False, params=params))
+                    try:
+                        rows.append(timed_estimate(split, [method], store, dataset=name, sweep=method, n_etas=4,
+                                                   adaptive=False, params=params))
+                    except Exception as exc:  # noqa: BLE001 - one method failing leaves the others' rows
+                        rows.append({"dataset": name, "sweep": method, "error": f"{type(exc).__name__}: {exc}"})
                     print(rows[-1], flush=True)
     table = pd.DataFrame(rows)
     if len(table):

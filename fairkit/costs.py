@@ -78,19 +78,21 @@ class BoostingCost:
 class ReductionsCost:
     """Seconds of an ExponentiatedGradient fit around an L-BFGS logistic regression.
 
-    ``calls`` base fits (the oracle calls measured per fit, which move with eta and the data
-    between about 25 and 50; ``max_iter`` bounds the iterations, about one oracle call each
-    beyond the first few), each ``iters * (iter + iter_cell * n * d)`` with
-    ``iters = min(base max_iter, iters_per_feature * d)`` (L-BFGS needs more iterations on more
-    features and stops at ``max_iter``), plus ``setup``. What ExponentiatedGradient does
-    besides the calls (its own steps, choosing the decision rule) grows with them and is folded
-    into ``calls``.
+    ``calls`` oracle calls (their mean over the fits measured, which move with eta and the data
+    between about 20 and 70; ``max_iter`` bounds the iterations, about one oracle call each
+    beyond the first few), each a base fit of ``iters * (iter + iter_cell * n * d)`` seconds
+    with ``iters = min(base max_iter, iters_per_feature * d)`` (L-BFGS needs more iterations on
+    more features and stops at ``max_iter``) plus ``call + call_row * n`` for what
+    ExponentiatedGradient does around it (its moments and multipliers over the rows), plus
+    ``setup``.
     """
 
     calls: float
     iters_per_feature: float
     iter: float
     iter_cell: float
+    call: float
+    call_row: float
     setup: float
 
     def __call__(self, est, n_rows: int, n_features: int, k_etas: int = 1) -> float:
@@ -99,7 +101,7 @@ class ReductionsCost:
         cap = getattr(base, "max_iter", 100) if base is not None else 100
         iters = min(float(cap), self.iters_per_feature * d)
         calls = min(self.calls, float(est.max_iter) + 2.0)
-        one = iters * (self.iter + self.iter_cell * n * d)
+        one = iters * (self.iter + self.iter_cell * n * d) + self.call + self.call_row * n
         return k_etas * (self.setup + calls * one)
 
 
@@ -144,7 +146,8 @@ REGULARIZED_COST = TorchCost(setup=0.005118, setup_cell=5.277e-07, step=0.004541
 LAGRANGIAN_COST = TorchCost(setup=0.006383, setup_cell=6.581e-07, step=0.005663, row=0.0, row_weight=9.84e-10)
 ADVERSARIAL_COST = TorchCost(setup=0.006878, setup_cell=7.092e-07, step=0.006103, row=0.0, row_weight=1.06e-09)
 BOOSTING_COST = BoostingCost(setup=0.0, cell=4.42e-08, tree=0.003646, tree_row=1.844e-07, tree_cell=0.0)
-REDUCTIONS_COST = ReductionsCost(calls=41.58, iters_per_feature=0.8596, iter=0.007846, iter_cell=2.307e-08, setup=1.579)
+REDUCTIONS_COST = ReductionsCost(calls=34.11, iters_per_feature=0.8596, iter=0.007846, iter_cell=2.307e-08, call=0.0,
+                                 call_row=6.866e-05, setup=0.0)
 THRESHOLD_COST = ThresholdCost(setup=0.0, row=4.444e-05, per_eta=0.0)
 RUN_OVERHEAD = RunOverhead(run=0.04616, eval_row=4.076e-06, report=1.053, report_row=4.726e-05)
 

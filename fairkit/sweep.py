@@ -954,7 +954,8 @@ def measured_ratios(store: ResultStore | None) -> dict:
     seconds, so a few fits of a fraction of a second (where a process's first-call costs and
     fixed overheads the model leaves out weigh most) barely move the model, and minutes of
     fits replace it. Clipped to :data:`RATIO_RANGE`. Runs stored before rows carried a
-    prediction are left out.
+    prediction are left out. The pooled ratio (``"*"``, for methods without runs of their own
+    and for the work besides fitting) is the median of the methods' ratios.
     """
     if store is None:
         return {}
@@ -972,7 +973,10 @@ def measured_ratios(store: ResultStore | None) -> dict:
 
     out = {str(name): shrunk(values, predicted[values.index])
            for name, values in ratio.groupby(method) if len(values) >= MIN_MEASURED_RUNS}
-    if len(ratio) >= MIN_MEASURED_RUNS:
+    if out:
+        # One vote per method: the machine's pace, not the model error of the method run most.
+        out["*"] = float(np.median(list(out.values())))
+    elif len(ratio) >= MIN_MEASURED_RUNS:
         out["*"] = shrunk(ratio, predicted)
     return out
 

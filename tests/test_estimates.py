@@ -60,14 +60,16 @@ def test_boosting_and_reductions_models_by_hand():
     b = BoostingCost(setup=0.5, cell=1e-6, tree=0.01, tree_row=1e-5, tree_cell=1e-7)
     est = get_method("boosting").build(1.0, 0, n_estimators=50)
     assert b(est, 1000, 10) == pytest.approx(0.5 + 0.01 + 50 * (0.01 + 0.01 + 0.001))
-    r = ReductionsCost(calls=20.0, iters_per_feature=2.0, iter=0.001, iter_cell=1e-8, setup=0.3)
+    r = ReductionsCost(calls=20.0, iters_per_feature=2.0, iter=0.001, iter_cell=1e-8, call=0.05, call_row=1e-5,
+                       setup=0.3)
     red = get_method("reductions").build(0.5, 0)  # LogisticRegression(max_iter=300)
+    around = 0.05 + 1e-5 * 1000  # ExponentiatedGradient's own work per call on 1,000 rows
     # 10 features: 20 L-BFGS iterations; 400 features: capped at max_iter = 300.
-    assert r(red, 1000, 10) == pytest.approx(0.3 + 20 * 20 * (0.001 + 1e-8 * 1000 * 10))
-    assert r(red, 1000, 400) == pytest.approx(0.3 + 20 * 300 * (0.001 + 1e-8 * 1000 * 400))
+    assert r(red, 1000, 10) == pytest.approx(0.3 + 20 * (20 * (0.001 + 1e-8 * 1000 * 10) + around))
+    assert r(red, 1000, 400) == pytest.approx(0.3 + 20 * (300 * (0.001 + 1e-8 * 1000 * 400) + around))
     # ExponentiatedGradient's max_iter bounds the calls.
     assert r(get_method("reductions").build(0.5, 0, max_iter=5), 1000, 10) == pytest.approx(
-        0.3 + 7 * 20 * (0.001 + 1e-8 * 1000 * 10))
+        0.3 + 7 * (20 * (0.001 + 1e-8 * 1000 * 10) + around))
 
 
 def test_every_registered_method_has_a_cost_model():
@@ -192,3 +194,35 @@ def test_estimate_takes_parameters_holding_dicts(tiny_split):
     params = {"threshold": {"base_params": {}}}
     est = estimate_seconds(tiny_split, ["threshold"], [0.0, 0.5], params=params)
     assert est["seconds"] > 0 and est["to_train"] == 2
+
+
+class _RecordsStore:
+    """A store's reading side, holding the given records (run ids 0..n-1, oldest first)."""
+
+    def __init__(self, frame, tmp_path):
+        self.frame = frame
+        self.dir = tmp_path
+        for i in range(len(frame)):
+            (tmp_path / f"{i}.json").write_text("{}")
+
+    def keys(self):
+        return [str(i) for i in range(len(self.frame))]
+
+    def _json(self, key):
+        return self.dir / f"{key}.json"
+
+    def records(self, keys=None):
+        return self.frame.iloc[[int(k) for k in keys]]
+
+
+def test_pooled_ratio_is_one_vote_per_method(tmp_path, monkeypatch):
+    import pandas as pd
+
+    monkeypatch.setattr(sweep, "PRIOR_SECONDS", 1e-9)
+    rows = ([("a", 1.0)] * 10 + [("b", 4.0)] * 3 + [("c", 5.0)] * 3  # a has most runs
+            + [("d", 9.0)] * 2)  # too few runs of its own
+    frame = pd.DataFrame([{"method": m, "fit_seconds": r * 5.0, "predicted_fit_seconds": 5.0} for m, r in rows])
+    ratios = measured_ratios(_RecordsStore(frame, tmp_path))
+    assert set(ratios) == {"a", "b", "c", "*"}
+    assert (ratios["a"], ratios["b"], ratios["c"]) == pytest.approx((1.0, 4.0, 5.0))
+    assert ratios["*"] == pytest.approx(4.0)  # the median of 1, 4 and 5, not of the 18 runs (1)

@@ -1,0 +1,26 @@
+"""benchmarks.estimates: the table's columns and ratios, and a later sweep's estimate scaled by the store."""
+
+import pytest
+
+from benchmarks.estimates import compare_estimates
+from benchmarks.common import ratio
+
+TINY = {"max_epochs": 1, "hidden_layer_sizes": ()}
+
+
+def test_compare_estimates_columns_ratios_and_store_scaling(tmp_path):
+    params = {m: TINY for m in ("unconstrained", "regularized", "linear")}
+    table = compare_estimates(("german",), parts=("default", "others"), others=["linear"], params=params,
+                              n_etas=2, budget=1, store_dir=tmp_path)
+    assert list(table["sweep"]) == ["default", "linear"]
+    default, linear = table.iloc[0], table.iloc[1]
+    assert default["runs"] >= 2 and default["placed"] <= 1  # the grid (0 and one eta) and at most 1 placed run
+    assert default["estimate_s"] == pytest.approx(default["grid_s"] + 0.5 * default["placed_max_s"])
+    for row in (default, linear):
+        assert row["ratio"] == pytest.approx(ratio(row["measured_s"], row["estimate_s"]))
+        assert row["ratio_model"] == pytest.approx(ratio(row["measured_s"], row["model_s"]))
+        assert row["within_2x"] == (0.5 <= row["ratio"] <= 2.0)
+    # The first sweep meets an empty store (the registry's model alone); the second is scaled by
+    # the runs the first stored.
+    assert default["scaled_by"] == 1.0 and default["estimate_s"] == pytest.approx(default["model_s"])
+    assert linear["scaled_by"] != 1.0 and linear["estimate_s"] != linear["model_s"]
