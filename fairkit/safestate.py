@@ -39,7 +39,8 @@ TRUSTED_TYPES = (
     "fairkit.estimators.FairBoostingClassifier",
     "fairkit.estimators.ReductionsWrapper",
     "fairkit.estimators.ThresholdPostProcessor",
-    "fairkit.estimators.postprocess._ScoreColumn",
+    "fairkit.estimators.inferred.InferredGroupThresholdClassifier",
+    "fairkit.estimators.inferred._GroupBoosting",
     "fairkit.estimators.CalibratedGroupClassifier",
     "fairkit.calibration.GroupFairnessCalibrator",
     "fairkit.calibration.TemperatureScaling",
@@ -55,10 +56,6 @@ TRUSTED_TYPES = (
     "sklearn.linear_model.LogisticRegression",
     "sklearn.isotonic.IsotonicRegression",
     "sklearn.dummy.DummyClassifier",
-    # fairlearn's group thresholds
-    "fairlearn.postprocessing.ThresholdOptimizer",
-    "fairlearn.postprocessing._interpolated_thresholder.InterpolatedThresholder",
-    "fairlearn.postprocessing._threshold_operation.ThresholdOperation",
 )
 
 #: torch layers a stored network may be built from.

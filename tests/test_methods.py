@@ -106,7 +106,7 @@ def test_factories_translate_a_definition_through_the_table(fairness):
     d = FAIRNESS_DEFINITIONS[fairness]
     for name in ("unconstrained", "regularized", "linear", "boosting"):
         assert get_method(name).build(1.0, 0, fairness).fairness == d.loss
-    for name in ("reductions", "threshold"):
+    for name in ("reductions", "threshold", "inferred_threshold"):
         assert get_method(name).build(0.5, 0, fairness).constraint == d.fairlearn_constraint
     assert get_method("lagrangian").build(1.0, 0, fairness).constraints == fairness
 
@@ -123,8 +123,10 @@ def test_a_method_refuses_a_definition_it_does_not_support(toy):
 def test_roles_families_and_batching_of_the_built_in_methods():
     assert [n for n, m in METHODS.items() if m.role == "baseline"] == ["unconstrained"]
     assert [n for n, m in METHODS.items() if m.role == "reference"] == ["threshold"]
-    assert {n for n, m in METHODS.items() if m.batchable} == {"regularized", "linear"}
-    assert {n for n, m in METHODS.items() if m.eta_bounded and m.sweeps_eta} == {"reductions", "threshold"}
+    assert {n for n, m in METHODS.items() if m.batchable} == {"regularized", "linear", "threshold",
+                                                               "inferred_threshold"}
+    assert {n for n, m in METHODS.items() if m.eta_bounded and m.sweeps_eta} == {"reductions", "threshold",
+                                                                                  "inferred_threshold"}
     assert get_method("threshold").family == "post-processing" and get_method("boosting").family == "trees"
     assert role_of("fairlearn_eg") == "method"  # a benchmark table's foreign rows
 

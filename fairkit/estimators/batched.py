@@ -7,7 +7,9 @@ as one stack of K networks (:mod:`fairkit.estimators._stack`) instead of K passe
 per-step Python and dispatch overhead that dominates mini-batch training of small networks is
 paid once. The result matches training each eta alone with the same seed, up to floating-point
 reassociation. :func:`stacked_decision_function` scores the K fitted networks on new rows in one
-pass as well, which the sweep uses for its validation and test metrics.
+pass as well, which the sweep uses for its validation and test metrics. Estimators with a
+``fit_etas`` method (group thresholds) batch their etas their own way: one base fit, then each
+eta's thresholds from its scores.
 """
 
 from __future__ import annotations
@@ -23,7 +25,13 @@ from ._torch_base import TorchFairClassifierBase, _dense_chunks, fit_models
 
 
 def can_batch(estimator) -> bool:
-    """Whether :func:`fit_eta_batch` can train several etas of ``estimator`` in one pass."""
+    """Whether :func:`fit_eta_batch` can train several etas of ``estimator`` in one pass.
+
+    Torch estimators whose class trains stacked etas, and estimators with a ``fit_etas`` method
+    (post-processors: one base fit, then every eta's thresholds from its scores).
+    """
+    if callable(getattr(type(estimator), "fit_etas", None)):
+        return True
     return isinstance(estimator, TorchFairClassifierBase) and type(estimator)._batches_etas
 
 
@@ -32,7 +40,7 @@ def fit_eta_batch(template, etas, X, y, *, sensitive_features=None, sample_weigh
 
     Parameters
     ----------
-    template : FairRegularizedClassifier
+    template : FairRegularizedClassifier or an estimator with ``fit_etas``
         Every parameter except ``eta`` is shared (see :func:`can_batch`).
     etas : sequence of float
     X, y, sensitive_features, sample_weight
@@ -40,11 +48,13 @@ def fit_eta_batch(template, etas, X, y, *, sensitive_features=None, sample_weigh
 
     Returns
     -------
-    list of FairRegularizedClassifier
+    list of estimators
         Fitted estimators in the order of ``etas``, each as if fitted alone.
     """
     if not can_batch(template):
         raise ValueError(f"{type(template).__name__} trains one model at a time; fit each eta alone")
+    if callable(getattr(type(template), "fit_etas", None)):
+        return template.fit_etas(etas, X, y, sensitive_features=sensitive_features, sample_weight=sample_weight)
     models = [clone(template).set_params(eta=float(e)) for e in etas]
     return fit_models(models, X, y, sensitive_features=sensitive_features, sample_weight=sample_weight)
 

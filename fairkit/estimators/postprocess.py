@@ -1,9 +1,24 @@
-"""Group-specific thresholds (Hardt et al., 2016) on top of an unconstrained model.
+"""Group-specific thresholds (Hardt et al., 2016) on top of an unconstrained model, fitted once.
 
-:class:`ThresholdPostProcessor` wraps fairlearn's ``ThresholdOptimizer`` and adds one
-fairness knob ``eta`` from "the best thresholds per group, no constraint" (``eta=0``) to
-"exact parity" (``eta=1``), deterministic predictions, a ``predict_proba`` that is the
-probability of a positive decision, and a guard against fairlearn 0.15's float32 crash.
+:class:`ThresholdPostProcessor` scores rows with an unconstrained base model (LightGBM boosted
+trees by default: post-processing the most accurate model matches most in-processing, Cruz &
+Hardt 2024) and gives every group its own decision rule on that score. A group's rule is a
+mixture of thresholds: a point of the convex hull of the group's ROC curve, which is what a
+randomized threshold can reach. The most accurate rules whose constrained rates (selection rate,
+true or false positive rate, or both for equalized odds) differ across groups by at most a
+tolerance are the solution of one small linear program over the hull vertices. ``eta`` is the
+fraction of the unconstrained gap removed: ``eta=0`` gives each group its own best threshold,
+``eta=1`` exact parity on the data the thresholds were fitted on.
+
+The base is fitted once; :meth:`ThresholdPostProcessor.fit_etas` turns its scores into the
+thresholds of any number of etas (the sweep's batched fit), which is what makes a whole eta grid
+cost about one base fit.
+
+Randomized rules are resolved per row by a hash of the row's features (:func:`row_uniforms`), so
+the decision of a row never depends on the other rows of the batch, and ``predict_proba`` is the
+decision itself (0 or 1): reports computed from it measure the decisions ``predict`` ships
+(``decision_kind_ = "hard"``). :meth:`ThresholdPostProcessor.decision_probability` gives the
+probability of a positive decision before that draw, the expected decision.
 """
 
 from __future__ import annotations
@@ -12,9 +27,11 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from fairlearn.postprocessing import ThresholdOptimizer
+from scipy import sparse
+from scipy.optimize import linprog
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
-from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold, train_test_split
+from sklearn.utils import _safe_indexing
 from sklearn.utils.validation import check_is_fitted
 
 from fairkit.estimators.reductions import (
@@ -27,7 +44,7 @@ from fairkit.estimators.reductions import (
 from fairkit import stats
 from fairkit.groups import MIN_GROUP_SIZE, SmallGroupPooling, group_labels
 
-__all__ = ["ThresholdPostProcessor", "SIMPLE_CONSTRAINTS"]
+__all__ = ["ThresholdPostProcessor", "SIMPLE_CONSTRAINTS", "row_uniforms", "default_base"]
 
 #: Constraint name -> the per-group rate it equalises (fairlearn's "simple" constraints).
 SIMPLE_CONSTRAINTS = {
@@ -38,26 +55,225 @@ SIMPLE_CONSTRAINTS = {
     "false_negative_rate_parity": "false_negative_rate",
     "true_negative_rate_parity": "true_negative_rate",
 }
+#: Constraint name -> the hull coordinates whose spread is bounded ("sel", "tpr", "fpr").
+#: A false negative rate is 1 - TPR and a true negative rate 1 - FPR: the same spread.
+_BOUNDED = {
+    "demographic_parity": ("sel",), "selection_rate_parity": ("sel",),
+    "true_positive_rate_parity": ("tpr",), "false_negative_rate_parity": ("tpr",),
+    "false_positive_rate_parity": ("fpr",), "true_negative_rate_parity": ("fpr",),
+    "equalized_odds": ("tpr", "fpr"),
+}
+OBJECTIVES = ("accuracy_score", "balanced_accuracy_score")
+#: Where the thresholds are fitted (see ``thresholds_from``).
+THRESHOLD_SOURCES = ("train", "holdout", "crossfit")
 _ALL_GROUPS = "(all)"
 
 
-class _ScoreColumn(BaseEstimator):
-    """Stand-in 'model' whose scores are the first column of X.
+def default_base(random_state=None):
+    """The default base model: LightGBM boosted trees with fairkit's defaults and no fairness term."""
+    from fairkit.estimators.boosting import FairBoostingClassifier
 
-    fairlearn is handed precomputed float64 scores as X: the base model is scored once, and
-    fairlearn never sees a float32 array (fairlearn 0.15's ``InterpolatedThresholder`` writes
-    float64 probabilities into a Series of the scores' dtype, which pandas 3 refuses with a
-    TypeError when the scores are float32).
+    return FairBoostingClassifier(eta=0.0, random_state=random_state)
+
+
+# --------------------------------------------------------------------------- row-wise draws
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _mix(z: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser on a uint64 array (wrapping arithmetic)."""
+    with np.errstate(over="ignore"):
+        z = z + _GOLDEN
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def _entry_hashes(values: np.ndarray, cols: np.ndarray, seed: int) -> np.ndarray:
+    bits = np.ascontiguousarray(values, dtype=np.float64).view(np.uint64)
+    with np.errstate(over="ignore"):
+        salt = cols.astype(np.uint64) + np.uint64(seed & 0xFFFFFFFF) * _GOLDEN
+    return _mix(bits ^ _mix(salt))
+
+
+def row_uniforms(X, seed: int = 0) -> np.ndarray:
+    """A number in [0, 1) per row, a deterministic function of the row's values and ``seed``.
+
+    Randomized thresholds are resolved with these instead of a generator's stream, so a row's
+    decision does not depend on its position in the batch or on the other rows. Each non-zero
+    entry is hashed with its column (splitmix64) and the hashes summed, so a sparse row and its
+    dense copy draw the same number; a table that is not numeric is hashed by pandas.
+
+    Parameters
+    ----------
+    X : array-like, sparse matrix or DataFrame of shape (n_samples, n_features)
+    seed : int, default=0
+
+    Returns
+    -------
+    ndarray of shape (n_samples,)
     """
+    seed = int(seed)
+    if sparse.issparse(X):
+        X = sparse.csr_matrix(X)
+        X.sum_duplicates()
+        keep = X.data != 0
+        rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))[keep]
+        h = _entry_hashes(X.data[keep], X.indices[keep], seed)
+        total = np.zeros(X.shape[0], dtype=np.uint64)
+        with np.errstate(over="ignore"):
+            np.add.at(total, rows, h)
+    else:
+        try:
+            A = np.asarray(X, dtype=np.float64)
+        except (TypeError, ValueError):  # strings or categories: pandas' own row hash
+            frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(np.asarray(X, dtype=object))
+            total = pd.util.hash_pandas_object(frame, index=False).to_numpy(dtype=np.uint64)
+        else:
+            A = A.reshape(A.shape[0], -1)
+            total = np.zeros(A.shape[0], dtype=np.uint64)
+            for j in range(A.shape[1]):  # one column at a time: no (n, p) uint64 copy
+                col = A[:, j]
+                h = _entry_hashes(col, np.full(len(col), j), seed)
+                with np.errstate(over="ignore"):
+                    total += np.where(col != 0, h, np.uint64(0))
+    u = _mix(total ^ _mix(np.uint64(seed & 0xFFFFFFFF) + np.zeros(1, dtype=np.uint64)))
+    return (u >> np.uint64(11)).astype(np.float64) * 2.0 ** -53
 
-    def fit(self, X, y=None):
-        return self
 
-    def __sklearn_is_fitted__(self):
-        return True
+# --------------------------------------------------------------------------- group ROC hulls
 
-    def decision_function(self, X):
-        return np.asarray(X, dtype=np.float64)[:, 0]
+def _upper_hull(f: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Indices of the upper convex hull of ROC points sorted by (f, t), from (0, 0) to (1, 1)."""
+    hull: list = []
+    for i in range(len(f)):
+        while len(hull) >= 2:
+            o, a = hull[-2], hull[-1]
+            cross = (f[a] - f[o]) * (t[i] - t[o]) - (t[a] - t[o]) * (f[i] - f[o])
+            if cross < 0:  # a clockwise turn: a stays on the upper hull
+                break
+            hull.pop()
+        hull.append(i)
+    return np.asarray(hull, dtype=np.int64)
+
+
+def _group_hull(scores, y, w, grid_size: int):
+    """The ROC hull of one group: thresholds (accept ``score >= thr``) and their (FPR, TPR).
+
+    The cuts are the group's distinct scores (at most ``grid_size`` quantiles of them); each
+    threshold sits halfway between a cut and the next lower score, so held-out scores between
+    two training scores are decided by the nearer one. The first vertex accepts no one
+    (threshold +inf), the last everyone (-inf).
+    """
+    order = np.argsort(-scores, kind="stable")
+    s, yy, ww = scores[order], y[order], w[order]
+    pos_total, neg_total = float((ww * yy).sum()), float((ww * (1 - yy)).sum())
+    cum_pos = np.concatenate([[0.0], np.cumsum(ww * yy)])
+    cum_neg = np.concatenate([[0.0], np.cumsum(ww * (1 - yy))])
+    # Cut after position k (accept the k highest scores) only where the score changes.
+    ends = np.flatnonzero(np.diff(s) != 0) + 1  # first rows of lower scores
+    if len(ends) > grid_size:
+        ends = ends[np.unique(np.linspace(0, len(ends) - 1, grid_size).round().astype(int))]
+    ks = np.concatenate([[0], ends, [len(s)]])
+    thr = np.concatenate([[np.inf], (s[ends - 1] + s[ends]) / 2.0, [-np.inf]])
+    tpr = cum_pos[ks] / pos_total if pos_total > 0 else np.linspace(0, 1, len(ks))
+    fpr = cum_neg[ks] / neg_total if neg_total > 0 else np.linspace(0, 1, len(ks))
+    keep = _upper_hull(fpr, tpr)
+    return thr[keep], fpr[keep], tpr[keep]
+
+
+def _solve_thresholds(hulls, pos, neg, bounded, tol: float, objective: str):
+    """The most accurate hull points whose bounded rates lie within ``tol`` of each other.
+
+    One linear program: each group's point is a convex combination of its hull vertices (the
+    weights are the probabilities of using each vertex's threshold); each bounded rate of every
+    group lies in ``[L, L + tol]`` for a free ``L``. Returns per group the vertex weights.
+    """
+    G = len(hulls)
+    sizes = [len(h[0]) for h in hulls]
+    offsets = np.concatenate([[0], np.cumsum(sizes)])
+    nv, R = int(offsets[-1]), len(bounded)
+    P, N = float(np.sum(pos)), float(np.sum(neg))
+    c = np.zeros(nv + R)
+    rate_rows = {name: np.zeros((G, nv + R)) for name in ("sel", "tpr", "fpr")}
+    for g, (_, f, t) in enumerate(hulls):
+        sl = slice(offsets[g], offsets[g + 1])
+        if objective == "balanced_accuracy_score":
+            c[sl] = -(pos[g] / max(P, 1e-12)) * t + (neg[g] / max(N, 1e-12)) * f
+        else:
+            c[sl] = -pos[g] * t + neg[g] * f
+        rate_rows["tpr"][g, sl] = t
+        rate_rows["fpr"][g, sl] = f
+        rate_rows["sel"][g, sl] = (pos[g] * t + neg[g] * f) / max(pos[g] + neg[g], 1e-12)
+    A_ub, b_ub = [], []
+    for r, name in enumerate(bounded):
+        rows = rate_rows[name].copy()
+        rows[:, nv + r] = -1.0
+        A_ub += [rows, -rows]  # rate - L <= tol and L - rate <= 0
+        b_ub += [np.full(G, tol), np.zeros(G)]
+    A_eq = np.zeros((G, nv + R))
+    for g in range(G):
+        A_eq[g, offsets[g]:offsets[g + 1]] = 1.0
+    res = linprog(c / max(P + N, 1e-12), A_ub=np.vstack(A_ub) if A_ub else None,
+                  b_ub=np.concatenate(b_ub) if b_ub else None, A_eq=A_eq, b_eq=np.ones(G),
+                  bounds=[(0, 1)] * nv + [(None, None)] * R, method="highs")
+    if res.status != 0:  # parity is always feasible (everyone accepted), so this is numerical
+        raise RuntimeError(f"the threshold linear program failed: {res.message}")
+    lam = np.clip(res.x[:nv], 0.0, None)
+    lam[lam < 1e-9] = 0.0
+    return [lam[offsets[g]:offsets[g + 1]] / lam[offsets[g]:offsets[g + 1]].sum() for g in range(G)]
+
+
+def _best_vertices(hulls, pos, neg, objective: str):
+    """Each group's most accurate hull vertex alone (no constraint), as one-hot weights."""
+    P, N = float(np.sum(pos)), float(np.sum(neg))
+    out = []
+    for g, (_, f, t) in enumerate(hulls):
+        if objective == "balanced_accuracy_score":
+            value = (pos[g] / max(P, 1e-12)) * t - (neg[g] / max(N, 1e-12)) * f
+        else:
+            value = pos[g] * t - neg[g] * f
+        lam = np.zeros(len(f))
+        lam[int(np.argmax(value))] = 1.0
+        out.append(lam)
+    return out
+
+
+def constraint_gap(decision, y, codes, n_groups: int, constraint: str, sample_weight=None) -> float:
+    """Spread across groups of the rate(s) ``constraint`` equalises, for (expected) decisions.
+
+    Parameters
+    ----------
+    decision : ndarray of shape (n,)
+        Decisions, or probabilities of a positive decision (counted as expected decisions).
+    y : ndarray of shape (n,)
+        0/1 outcomes.
+    codes : ndarray of int, shape (n,)
+        Group of each row in ``0 .. n_groups - 1``.
+    n_groups : int
+    constraint : str
+        A key of :data:`SIMPLE_CONSTRAINTS` or ``"equalized_odds"``.
+    sample_weight : ndarray of shape (n,), optional
+
+    Returns
+    -------
+    float
+        The kernel's max-min gap (the larger of the two for equalized odds); 0 when no group
+        has the rate.
+    """
+    d = np.asarray(decision, dtype=np.float64)
+    gs = stats.group_sums(np.asarray(y, dtype=np.float64), np.clip(d, 0.0, 1.0), codes, n_groups,
+                          decisions=d, sample_weight=sample_weight)
+    rates = stats.group_rates(gs)
+    every = np.ones(n_groups, dtype=bool)
+    # A false negative rate is 1 - TPR and a true negative rate 1 - FPR: the same spread.
+    names = {"sel": "selection_rate", "tpr": "tpr", "fpr": "fpr"}
+    out = 0.0
+    for key in _BOUNDED[constraint]:
+        g = float(stats.gap(rates[names[key]][0, 0], every))
+        out = max(out, g if np.isfinite(g) else 0.0)
+    return out
 
 
 def _positive_index(estimator, positive_label) -> int:
@@ -73,37 +289,18 @@ def _positive_index(estimator, positive_label) -> int:
     return int(hits[0])
 
 
-def _group_rates(decision, y, labels, names, metric: str) -> np.ndarray:
-    """Per-group value of ``metric`` for (possibly fractional) positive decisions, on the kernel."""
-    codes = np.searchsorted(names, labels)
-    d = np.asarray(decision, dtype=np.float64)
-    gs = stats.group_sums(np.asarray(y, dtype=np.float64), np.clip(d, 0.0, 1.0), codes, len(names), decisions=d)
-    rates = {k: v[0, 0] for k, v in stats.group_rates(gs).items()}
-    if metric == "selection_rate":
-        return rates["selection_rate"]
-    if metric in ("true_positive_rate", "false_negative_rate"):
-        return rates["tpr"] if metric == "true_positive_rate" else 1.0 - rates["tpr"]
-    if metric in ("false_positive_rate", "true_negative_rate"):
-        return rates["fpr"] if metric == "false_positive_rate" else 1.0 - rates["fpr"]
-    raise ValueError(f"unknown metric {metric!r}")
-
-
-def _spread(rates) -> float:
-    """The kernel's gap over every group with a rate (0 when none has one)."""
-    rates = np.asarray(rates, dtype=np.float64)
-    g = float(stats.gap(rates, np.ones(len(rates), dtype=bool)))
-    return g if np.isfinite(g) else 0.0
-
-
-def _constraint_gap(decision, y, labels, names, constraint: str) -> float:
-    if constraint == "equalized_odds":
-        return max(
-            _spread(_group_rates(decision, y, labels, names, "true_positive_rate")),
-            _spread(_group_rates(decision, y, labels, names, "false_positive_rate")),
-        )
-    return _spread(_group_rates(decision, y, labels, names, SIMPLE_CONSTRAINTS[constraint]))
-
-
+def _scores_of(est, X, method: str, pos_index: int, positive_label) -> np.ndarray:
+    """Positive-class scores of a fitted model as float64 (``method``: "auto" picks the first of
+    predict_proba, decision_function, predict it has)."""
+    if method == "auto":
+        method = next((m for m in ("predict_proba", "decision_function") if hasattr(est, m)), "predict")
+    out = getattr(est, method)(X)
+    if method == "predict_proba":
+        out = np.asarray(out)[:, pos_index]
+    elif method == "predict":
+        out = np.asarray(out) == positive_label
+    # float64 from here on: float32 scores would tie rows a float64 model tells apart.
+    return np.asarray(out, dtype=np.float64).ravel()
 
 
 class ThresholdPostProcessor(BinaryWrapperTagsMixin, ClassifierMixin, BaseEstimator):
@@ -112,30 +309,36 @@ class ThresholdPostProcessor(BinaryWrapperTagsMixin, ClassifierMixin, BaseEstima
     Parameters
     ----------
     estimator : classifier, optional
-        The unconstrained model. Fitted here unless ``prefit=True``. Defaults to
-        ``LogisticRegression()``.
+        The unconstrained base model. Fitted here unless ``prefit=True``. Defaults to LightGBM
+        boosted trees (:func:`default_base`: ``FairBoostingClassifier(eta=0)``).
     constraint : str, default="demographic_parity"
         ``"demographic_parity"``, ``"equalized_odds"``, or ``"{true,false}_{positive,negative}
-        _rate_parity"``.
-    objective : str, default="accuracy_score"
-        What the thresholds maximise (fairlearn's ``objective``).
+        _rate_parity"`` (fairlearn's names).
+    objective : {"accuracy_score", "balanced_accuracy_score"}, default="accuracy_score"
+        What the thresholds maximise (weighted by ``sample_weight``).
     eta : float in [0, 1], default=1.0
-        Fairness strength. ``tolerance = (1 - eta) * max_tolerance_``, where
-        ``max_tolerance_`` is the spread of the constrained rate across groups under the
-        unconstrained optimum (each group's own best thresholds) on the training data.
-        ``eta=0`` gives those unconstrained thresholds, ``eta=1`` exact parity. For the simple
-        constraints the tolerance is fairlearn's ``tol`` (the optimal relaxed solution). For
-        ``equalized_odds``, which fairlearn cannot relax, the decision probability is the
-        mixture ``eta * p_parity + (1 - eta) * p_unconstrained`` per row, which bounds the
-        spread by the same ``(1 - eta) * max_tolerance_``.
+        Fairness strength: the fraction of the unconstrained gap removed. ``tolerance = (1 -
+        eta) * max_tolerance_``, where ``max_tolerance_`` is the gap of each group's own most
+        accurate threshold on the data the thresholds are fitted on; ``eta=1`` is exact parity
+        there. For equalized odds the gap is the larger of the TPR and FPR spreads, both
+        bounded at once (randomized thresholds on each group's ROC hull, Hardt et al. 2016).
     tolerance : float, optional
-        Absolute tolerance on the spread of the constrained rate; overrides ``eta``.
+        Absolute tolerance on the spread of the constrained rate(s); overrides ``eta``.
     prefit : bool, default=False
-        Use ``estimator`` as already fitted.
+        Use ``estimator`` as already fitted (``thresholds_from`` is then ignored: the
+        thresholds are fitted on the rows ``fit`` gets).
+    thresholds_from : {"train", "holdout", "crossfit"}, default="train"
+        Which scores the thresholds are fitted on. ``"train"``: the base model's scores on its
+        own training rows. ``"holdout"``: the base is fitted on ``1 - holdout_size`` of the
+        rows and the thresholds on the rest (OxonFair's held-out fitting, inside the training
+        data). ``"crossfit"``: out-of-fold scores of ``n_folds`` extra base fits, with the base
+        itself fitted on every row. The measured choice is in benchmarks/README.md (issue #21).
+    holdout_size : float, default=0.25
+        Share of the rows kept for the thresholds with ``thresholds_from="holdout"``.
+    n_folds : int, default=3
+        Folds of ``thresholds_from="crossfit"``.
     grid_size : int, default=1000
-        fairlearn's grid over the constrained rate.
-    flip : bool, default=False
-        Allow flipped decisions (fairlearn's ``flip``).
+        At most this many cut points per group's ROC curve (quantiles of its distinct scores).
     predict_method : {"auto", "predict_proba", "decision_function", "predict"}, default="auto"
         Which output of ``estimator`` is thresholded ("auto": the first that exists).
     sensitive_feature_names : list of str or int, optional
@@ -144,35 +347,43 @@ class ThresholdPostProcessor(BinaryWrapperTagsMixin, ClassifierMixin, BaseEstima
     drop_sensitive_features : bool, default=True
         Remove those columns before ``X`` reaches ``estimator``.
     min_group_size : int, default=30
-        Groups with fewer training rows than this, or with only one outcome in the training
-        data (fairlearn cannot fit thresholds for them), share the thresholds of one pooled
-        group ``"Other (small groups)"``; so do groups first seen at prediction time (with a
-        warning). This is the one small-group policy, :class:`fairkit.groups.SmallGroupPooling`.
-        Pooled groups are listed in ``pooled_groups_``.
+        Groups with fewer training rows than this, or with only one outcome, share the
+        thresholds of one pooled group (the one small-group policy,
+        :class:`fairkit.groups.SmallGroupPooling`); so do groups first seen at prediction time
+        (with a warning).
     random_state : int, default=0
-        Seed of the draws that resolve randomized thresholds in ``predict``.
+        Seed of the row hash that resolves randomized thresholds (:func:`row_uniforms`), of the
+        holdout split and folds, and of the default base model.
 
     Attributes
     ----------
     estimator_ : classifier
-        The fitted base model.
-    optimizer_ : fairlearn ThresholdOptimizer
-        The constrained (or relaxed) optimizer, fitted on the base model's float64 scores.
-    unconstrained_ : fairlearn ThresholdOptimizer
-        The optimizer with the constraint switched off (per-group best thresholds).
+        The fitted base model (shared by every model of one :meth:`fit_etas` call).
     group_names_ : ndarray
         Groups with thresholds of their own (plus the pooled group, if any).
     pooled_groups_ : list
         Training groups too small or one-sided for thresholds of their own.
     pool_target_ : str or None
         Group whose thresholds pooled and unseen groups use.
+    thresholds_ : ndarray of shape (n_groups, m)
+        Each group's thresholds (a row is accepted by threshold j when its score is >= it),
+        padded with +inf.
+    threshold_weights_ : ndarray of shape (n_groups, m)
+        Probability of using each threshold (rows sum to 1): P(positive decision | score,
+        group) is the summed weight of the thresholds the score passes.
     max_tolerance_ : float
-        Spread of the constrained rate under the unconstrained thresholds (training data).
+        Gap of the unconstrained thresholds on the threshold-fitting rows.
     tolerance_ : float
         The tolerance in effect.
     constraint_gap_ : float
-        Achieved spread of the constrained rate on the training data, in expectation over the
-        randomized thresholds.
+        Expected gap of the fitted rule on the threshold-fitting rows.
+    randomized_ : bool
+        Whether some group's rule mixes two or more thresholds.
+    decision_kind_ : str
+        ``"hard"``: ``predict_proba`` is the decision (0 or 1), not a score, so a ranking
+        metric (AUC) of it measures decisions only.
+    n_threshold_rows_ : int
+        Rows the thresholds were fitted on.
     classes_ : ndarray of shape (2,)
 
     Notes
@@ -180,13 +391,13 @@ class ThresholdPostProcessor(BinaryWrapperTagsMixin, ClassifierMixin, BaseEstima
     Thresholds are per group, so ``predict`` and ``predict_proba`` need ``sensitive_features``
     (or ``sensitive_feature_names`` columns) whenever ``fit`` had them.
 
-    The optimal thresholds are randomized: rows whose score lies between a group's two
-    thresholds are accepted with some probability. ``predict_proba[:, 1]`` is that
-    probability of a positive decision (0 or 1 for most rows); it is not a calibrated
-    probability of the outcome. ``predict`` draws the decisions with a generator seeded by
-    ``random_state``: the same input in the same order always gives the same output, but a
-    borderline row's decision can change with its position in the batch. Sample weights only
-    reach the base model; fairlearn's threshold search itself is unweighted.
+    ``predict_proba[:, 1]`` is 1 for a row that is accepted and 0 otherwise: a row whose score
+    lies where its group's rule mixes thresholds is accepted when its hash
+    (:func:`row_uniforms`) is below the probability of a positive decision
+    (:meth:`decision_probability`). So ``predict`` equals ``predict_proba >= 0.5``
+    (scikit-learn's consistency), every report computed from ``predict_proba`` measures the
+    decisions ``predict`` makes, and the same row always gets the same decision; identical
+    rows of one group get the same one.
     """
 
     #: Group-specific thresholds: the group of each row is needed to decide it.
@@ -200,8 +411,10 @@ class ThresholdPostProcessor(BinaryWrapperTagsMixin, ClassifierMixin, BaseEstima
         eta: float = 1.0,
         tolerance: float | None = None,
         prefit: bool = False,
+        thresholds_from: str = "train",
+        holdout_size: float = 0.25,
+        n_folds: int = 3,
         grid_size: int = 1000,
-        flip: bool = False,
         predict_method: str = "auto",
         sensitive_feature_names=None,
         drop_sensitive_features: bool = True,
@@ -214,30 +427,41 @@ class ThresholdPostProcessor(BinaryWrapperTagsMixin, ClassifierMixin, BaseEstima
         self.eta = eta
         self.tolerance = tolerance
         self.prefit = prefit
+        self.thresholds_from = thresholds_from
+        self.holdout_size = holdout_size
+        self.n_folds = n_folds
         self.grid_size = grid_size
-        self.flip = flip
         self.predict_method = predict_method
         self.sensitive_feature_names = sensitive_feature_names
         self.drop_sensitive_features = drop_sensitive_features
-        self.random_state = random_state
         self.min_group_size = min_group_size
+        self.random_state = random_state
 
-    # -- scores and groups ------------------------------------------------------------------
+    # -- checks -----------------------------------------------------------------------------
 
-    def _scores(self, X_model) -> np.ndarray:
-        est = self.estimator_
-        method = self.predict_method
-        if method == "auto":
-            method = next(
-                (m for m in ("predict_proba", "decision_function") if hasattr(est, m)), "predict"
-            )
-        out = getattr(est, method)(X_model)
-        if method == "predict_proba":
-            out = np.asarray(out)[:, self._pos_index_]
-        elif method == "predict":
-            out = np.asarray(out) == self._positive_label_
-        # The float32 guard: every score is float64 from here on.
-        return np.asarray(out, dtype=np.float64).ravel()
+    def _check_params(self):
+        if self.constraint not in _BOUNDED:
+            raise ValueError(f"unknown constraint {self.constraint!r}; use 'equalized_odds' or one of "
+                             f"{sorted(SIMPLE_CONSTRAINTS)}")
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
+        if self.thresholds_from not in THRESHOLD_SOURCES:
+            raise ValueError(f"thresholds_from must be one of {THRESHOLD_SOURCES}, got {self.thresholds_from!r}")
+        if not 0 < float(self.holdout_size) < 1:
+            raise ValueError(f"holdout_size must be in (0, 1), got {self.holdout_size!r}")
+        if int(self.n_folds) < 2:
+            raise ValueError(f"n_folds must be at least 2, got {self.n_folds!r}")
+
+    def _tolerance(self, max_tolerance: float) -> float:
+        if self.tolerance is not None:
+            tol = float(self.tolerance)
+            if not tol >= 0:
+                raise ValueError(f"tolerance must be >= 0, got {self.tolerance!r}")
+            return tol
+        eta = float(self.eta)
+        if not 0.0 <= eta <= 1.0:
+            raise ValueError(f"eta must be in [0, 1], got {self.eta!r}")
+        return (1.0 - eta) * max_tolerance
 
     def _labels(self, s, n: int) -> np.ndarray:
         if s is None:
@@ -247,7 +471,84 @@ class ThresholdPostProcessor(BinaryWrapperTagsMixin, ClassifierMixin, BaseEstima
             raise ValueError(f"sensitive_features has {len(labels)} rows but X has {n}")
         return labels
 
-    # -- fit --------------------------------------------------------------------------------
+    # -- the shared part: base model(s), scores and groups ----------------------------------
+
+    def _base_template(self):
+        return default_base(self.random_state) if self.estimator is None else self.estimator
+
+    def _models(self):
+        """The models fitted on the data: ``[(name, template, target)]``; target "y" (the outcome)."""
+        return [("estimator_", self._base_template(), "y")]
+
+    def _outputs(self, name, est, X) -> np.ndarray:
+        """What the threshold rule reads from a fitted model (the base's positive scores)."""
+        return _scores_of(est, X, self.predict_method, self._pos_index_, self._positive_label_)
+
+    def _fit_model(self, name, template, X, target, w):
+        kwargs = {} if w is None else {"sample_weight": w}
+        return clone(template, safe=False).fit(X, target, **kwargs)
+
+    def _fit_shared(self, X, y, sensitive_features, sample_weight) -> dict:
+        """Fit the base model(s) once and collect what every eta's thresholds are fitted on."""
+        self._check_params()
+        X, y_arr, self.classes_, w = _check_fit_inputs(self, X, y, sample_weight)
+        y_enc = (y_arr == self.classes_[1]).astype(int)
+        X_model, s = split_sensitive_columns(
+            X, sensitive_features, self.sensitive_feature_names, self.drop_sensitive_features)
+        n = len(y_enc)
+        labels = self._pool_fit(self._labels(s, n), y_enc)
+        self.fitted_with_groups_ = s is not None
+        self.group_names_ = np.array(sorted(set(labels.tolist())), dtype=object)
+        codes = np.searchsorted(self.group_names_, labels)
+        models = self._models()
+        X_model = _for_base(X_model, *[t for _, t, _ in models])
+        targets = {"y": y_enc, "group": codes}
+        # A prefit model was trained on the original labels, one fitted here on 0/1.
+        self._positive_label_ = self.classes_[1] if self.prefit else 1
+        self._pos_index_ = 1
+        source = "train" if self.prefit else self.thresholds_from
+        if source == "holdout":
+            strata = pd.Series(labels).astype(str) + "|" + pd.Series(y_enc).astype(str)
+            counts = strata.value_counts()
+            strat = strata if counts.min() >= 2 and len(counts) <= float(self.holdout_size) * n else None
+            fit_rows, rows = train_test_split(np.arange(n), test_size=float(self.holdout_size),
+                                              random_state=self.random_state, stratify=strat)
+            fit_rows, rows = np.sort(fit_rows), np.sort(rows)
+        else:
+            fit_rows = rows = np.arange(n)
+        fitted, outputs = {}, {}
+        for name, template, target in models:
+            wt = None if w is None else w[fit_rows]
+            if self.prefit and name == "estimator_":
+                check_is_fitted(template)
+                est = template
+            else:
+                est = self._fit_model(name, template, _safe_indexing(X_model, fit_rows), targets[target][fit_rows], wt)
+            if name == "estimator_":
+                self._pos_index_ = _positive_index(est, self._positive_label_)
+            fitted[name] = est
+            if source == "crossfit":
+                outputs[name] = self._out_of_fold(name, template, X_model, targets[target], w, strata=codes * 2 + y_enc)
+            else:
+                outputs[name] = self._outputs(name, est, _safe_indexing(X_model, rows))
+        return {"fitted": fitted, "outputs": outputs, "y": y_enc[rows],
+                "codes": codes[rows], "w": None if w is None else w[rows], "cache": {}}
+
+    def _out_of_fold(self, name, template, X, target, w, strata) -> np.ndarray:
+        """Each row's output from a model fitted without it (``n_folds`` extra fits)."""
+        counts = np.bincount(strata)
+        k = int(self.n_folds)
+        strat = strata if counts[counts > 0].min() >= k else np.zeros(len(strata), dtype=int)
+        out = None
+        for train, held in StratifiedKFold(k, shuffle=True, random_state=self.random_state).split(
+                np.zeros(len(strata)), strat):
+            est = self._fit_model(name, template, _safe_indexing(X, train), target[train],
+                                  None if w is None else w[train])
+            o = self._outputs(name, est, _safe_indexing(X, held))
+            if out is None:
+                out = np.zeros((len(strata),) + o.shape[1:])
+            out[held] = o
+        return out
 
     def _pool_fit(self, labels, y_enc):
         """Merge groups too small or one-sided for thresholds (the one policy of ``groups.py``)."""
@@ -256,186 +557,177 @@ class ThresholdPostProcessor(BinaryWrapperTagsMixin, ClassifierMixin, BaseEstima
         self.pool_target_ = pooling.target
         return pooling.transform(labels).to_numpy(dtype=object)
 
-    def _optimizer(self, constraint, tol):
-        return ThresholdOptimizer(
-            estimator=_ScoreColumn(),
-            constraints=constraint,
-            objective=self.objective,
-            grid_size=self.grid_size,
-            flip=self.flip,
-            prefit=True,
-            predict_method="decision_function",
-            tol=tol,
-        )
+    def _adopt(self, source: "ThresholdPostProcessor", shared: dict):
+        """Take the shared fitted state of ``source`` (the model that fitted the base)."""
+        for k in ("classes_", "fitted_with_groups_", "group_names_", "pooled_groups_", "pool_target_",
+                  "_positive_label_", "_pos_index_", "n_features_in_", "feature_names_in_"):
+            if hasattr(source, k):
+                setattr(self, k, getattr(source, k))
+        for name, est in shared["fitted"].items():
+            setattr(self, name, est)
+        return self
+
+    # -- fit --------------------------------------------------------------------------------
 
     def fit(self, X, y, *, sensitive_features=None, sample_weight=None):
         """Fit the base model (unless prefit) and the group thresholds.
 
         Parameters
         ----------
-        X : array-like or DataFrame of shape (n_samples, n_features)
+        X : array-like, sparse matrix or DataFrame of shape (n_samples, n_features)
         y : array-like of shape (n_samples,)
             Binary labels.
         sensitive_features : array-like, Series or DataFrame, optional
             Group of each row; several columns give intersections. ``None`` (and no
-            ``sensitive_feature_names``) optimises one threshold for everyone.
+            ``sensitive_feature_names``) fits one threshold for everyone.
         sample_weight : array-like of shape (n_samples,), optional
-            Passed to the base model's ``fit`` (the threshold search is unweighted).
+            Passed to the base model's ``fit`` and weighting the threshold search.
 
         Returns
         -------
         self
         """
-        X, y_arr, self.classes_, w = _check_fit_inputs(self, X, y, sample_weight)
-        if self.constraint not in SIMPLE_CONSTRAINTS and self.constraint != "equalized_odds":
-            raise ValueError(
-                f"unknown constraint {self.constraint!r}; use 'equalized_odds' or one of "
-                f"{sorted(SIMPLE_CONSTRAINTS)}"
-            )
-        y_enc = (y_arr == self.classes_[1]).astype(int)
-        X_model, s = split_sensitive_columns(
-            X, sensitive_features, self.sensitive_feature_names, self.drop_sensitive_features
-        )
-        base = LogisticRegression() if self.estimator is None else self.estimator
-        X_model = _for_base(X_model, base)
-        if self.prefit:
-            check_is_fitted(base)
-            self.estimator_ = base
-        else:
-            kwargs = {} if w is None else {"sample_weight": w}
-            self.estimator_ = clone(base, safe=False).fit(X_model, y_enc, **kwargs)
-        # A prefit model was trained on the original labels, one fitted here on 0/1.
-        self._positive_label_ = self.classes_[1] if self.prefit else 1
-        self._pos_index_ = _positive_index(self.estimator_, self._positive_label_)
-        scores = self._scores(X_model)
-        labels = self._pool_fit(self._labels(s, len(y_enc)), y_enc)
-        self.fitted_with_groups_ = s is not None
-        self.group_names_ = np.array(sorted(set(labels.tolist())), dtype=object)
-        self._fit_thresholds(scores, y_enc, labels)
-        return self
+        shared = self._fit_shared(X, y, sensitive_features, sample_weight)
+        self._adopt(self, shared)
+        return self._fit_rule(shared)
 
-    def _fit_thresholds(self, scores, y_enc, labels):
-        S = scores.reshape(-1, 1)
-        sf = pd.Series(labels)
-        y_s = pd.Series(y_enc)
-        # tol=1 spans the whole [0, 1] range of any rate: every group gets its own optimum.
-        self.unconstrained_ = self._optimizer("demographic_parity", 1.0).fit(
-            S, y_s, sensitive_features=sf
-        )
-        p_unc = self._pmf(self.unconstrained_, scores, labels)
-        self.max_tolerance_ = _constraint_gap(
-            p_unc, y_enc, labels, self.group_names_, self.constraint
-        )
-        if self.tolerance is not None:
-            tol = float(self.tolerance)
-            if tol < 0:
-                raise ValueError(f"tolerance must be >= 0, got {tol}")
-        else:
-            eta = float(self.eta)
-            if not 0.0 <= eta <= 1.0:
-                raise ValueError(f"eta must be in [0, 1], got {eta}")
-            tol = (1.0 - eta) * self.max_tolerance_
-        self.tolerance_ = tol
-        if self.constraint == "equalized_odds":
-            self.optimizer_ = self._optimizer("equalized_odds", None).fit(
-                S, y_s, sensitive_features=sf
-            )
-            # Mixing weight on the parity solution that caps the spread at ``tol``.
-            self.mix_weight_ = (
-                1.0 if self.max_tolerance_ <= 0 else float(np.clip(1 - tol / self.max_tolerance_,
-                                                                    0.0, 1.0))
-            )
-        else:
-            self.mix_weight_ = 1.0
-            if tol >= self.max_tolerance_:
-                self.optimizer_ = self.unconstrained_
-            else:
-                # fairlearn treats tol=0 (falsy) as exact parity, which is what we want.
-                self.optimizer_ = self._optimizer(self.constraint, tol).fit(
-                    S, y_s, sensitive_features=sf
-                )
-        p = self._decision_proba(scores, labels)
-        self.constraint_gap_ = _constraint_gap(
-            p, y_enc, labels, self.group_names_, self.constraint
-        )
-
-    # -- decision probabilities ---------------------------------------------------------------
-
-    @staticmethod
-    def _pmf(optimizer, scores, labels) -> np.ndarray:
-        """P(positive decision) per row from a fitted optimizer's interpolation rules."""
-        rules = optimizer.interpolated_thresholder_.interpolation_dict
-        out = np.zeros(len(scores), dtype=np.float64)
-        for group, rule in rules.items():
-            mask = labels == group
-            if not mask.any():
-                continue
-            sc = scores[mask]
-            prob = rule.p0 * rule.operation0(sc) + rule.p1 * rule.operation1(sc)
-            if "p_ignore" in rule:
-                prob = rule.p_ignore * rule.prediction_constant + (1 - rule.p_ignore) * prob
-            out[mask] = prob
-        return out
-
-    def _decision_proba(self, scores, labels) -> np.ndarray:
-        p = self._pmf(self.optimizer_, scores, labels)
-        if self.mix_weight_ < 1.0:
-            p = self.mix_weight_ * p + (1 - self.mix_weight_) * self._pmf(
-                self.unconstrained_, scores, labels
-            )
-        return np.clip(p, 0.0, 1.0)
-
-    def _predict_inputs(self, X, sensitive_features):
-        check_is_fitted(self, "optimizer_")
-        X = _check_predict_input(self, X)
-        X_model, s = split_sensitive_columns(
-            X, sensitive_features, self.sensitive_feature_names, self.drop_sensitive_features
-        )
-        X_model = _for_base(X_model, self.estimator_)
-        n = X_model.shape[0] if hasattr(X_model, "shape") else len(X_model)
-        if self.fitted_with_groups_:
-            if s is None:
-                raise ValueError(
-                    "ThresholdPostProcessor uses group-specific thresholds: pass "
-                    "sensitive_features= to predict / predict_proba (the same column(s) as in "
-                    "fit)"
-                )
-            labels = self._labels(s, n)
-            known = set(self.group_names_.tolist())
-            unseen = sorted(set(labels.tolist()) - known - set(self.pooled_groups_))
-            if unseen:
-                warnings.warn(
-                    f"groups {unseen} were not seen in fit; they use the thresholds of "
-                    f"'{self.pool_target_}'", UserWarning, stacklevel=3)
-            labels = np.where(np.isin(labels, list(known)), labels, self.pool_target_)
-        else:
-            labels = self._labels(None, n)
-        return self._scores(X_model), labels
-
-    def predict_proba(self, X, *, sensitive_features=None) -> np.ndarray:
-        """Probability of a positive decision under the randomized group thresholds.
+    def fit_etas(self, etas, X, y, *, sensitive_features=None, sample_weight=None) -> list:
+        """One fitted model per eta, all sharing one fit of the base model.
 
         Parameters
         ----------
-        X : array-like or DataFrame of shape (n_samples, n_features)
+        etas : sequence of float
+        X, y, sensitive_features, sample_weight
+            As in :meth:`fit`.
+
+        Returns
+        -------
+        list of ThresholdPostProcessor
+            ``clone(self).set_params(eta=e)`` fitted, for each ``e`` in ``etas``; each equals
+            fitting that clone alone.
+        """
+        lead = clone(self)
+        shared = lead._fit_shared(X, y, sensitive_features, sample_weight)
+        return [clone(self).set_params(eta=float(e))._adopt(lead, shared)._fit_rule(shared) for e in etas]
+
+    def _fit_rule(self, shared: dict):
+        """Fit this model's thresholds on the shared scores (the hulls are computed once)."""
+        G = len(self.group_names_)
+        scores, y, codes = shared["outputs"]["estimator_"], shared["y"], shared["codes"]
+        w = np.ones(len(y)) if shared["w"] is None else shared["w"]
+        cache = shared["cache"]
+        if "hulls" not in cache:
+            cache["hulls"] = [_group_hull(scores[codes == g], y[codes == g], w[codes == g], int(self.grid_size))
+                              for g in range(G)]
+            cache["pos"] = np.bincount(codes, weights=w * y, minlength=G)
+            cache["neg"] = np.bincount(codes, weights=w * (1 - y), minlength=G)
+        hulls, pos, neg = cache["hulls"], cache["pos"], cache["neg"]
+        self._set_rule(hulls, _best_vertices(hulls, pos, neg, self.objective))
+        if "max_tolerance" not in cache:
+            cache["max_tolerance"] = constraint_gap(self._decision_proba(scores, codes), y, codes, G, self.constraint, w)
+        self.max_tolerance_ = cache["max_tolerance"]
+        self.tolerance_ = self._tolerance(self.max_tolerance_)
+        if self.tolerance_ < self.max_tolerance_:
+            key = ("lp", round(self.tolerance_, 12))
+            if key not in cache:
+                cache[key] = _solve_thresholds(hulls, pos, neg, _BOUNDED[self.constraint], self.tolerance_,
+                                               self.objective)
+            self._set_rule(hulls, cache[key])
+        p = self._decision_proba(scores, codes)
+        self.constraint_gap_ = constraint_gap(p, y, codes, G, self.constraint, w)
+        self.n_threshold_rows_ = int(len(y))
+        self.decision_kind_ = "hard"
+        return self
+
+    def _set_rule(self, hulls, weights):
+        used = [np.flatnonzero(lam > 0) for lam in weights]
+        m = max(len(u) for u in used)
+        self.thresholds_ = np.full((len(hulls), m), np.inf)
+        self.threshold_weights_ = np.zeros((len(hulls), m))
+        for g, (u, lam, (thr, _, _)) in enumerate(zip(used, weights, hulls)):
+            self.thresholds_[g, :len(u)] = thr[u]
+            self.threshold_weights_[g, :len(u)] = lam[u]
+        self.randomized_ = bool(m > 1)
+
+    # -- decisions ----------------------------------------------------------------------------
+
+    def _decision_proba(self, scores, codes) -> np.ndarray:
+        """P(positive decision) per row: the summed weight of the group's thresholds passed."""
+        passed = scores[:, None] >= self.thresholds_[codes]
+        return np.clip((passed * self.threshold_weights_[codes]).sum(axis=1), 0.0, 1.0)
+
+    def _predict_inputs(self, X, sensitive_features):
+        check_is_fitted(self, "thresholds_")
+        X = _check_predict_input(self, X)
+        X_model, s = split_sensitive_columns(
+            X, sensitive_features, self.sensitive_feature_names, self.drop_sensitive_features)
+        X_model = _for_base(X_model, self.estimator_)
+        n = X_model.shape[0] if hasattr(X_model, "shape") else len(X_model)
+        return X_model, self._codes(s, n)
+
+    def _codes(self, s, n: int) -> np.ndarray:
+        if not self.fitted_with_groups_:
+            return np.zeros(n, dtype=np.int64)
+        if s is None:
+            raise ValueError(
+                f"{type(self).__name__} uses group-specific thresholds: pass sensitive_features= to "
+                "predict / predict_proba (the same column(s) as in fit)")
+        labels = self._labels(s, n)
+        known = set(self.group_names_.tolist())
+        unseen = sorted(set(labels.tolist()) - known - set(self.pooled_groups_))
+        if unseen:
+            warnings.warn(f"groups {unseen} were not seen in fit; they use the thresholds of "
+                          f"'{self.pool_target_}'", UserWarning, stacklevel=4)
+        labels = np.where(np.isin(labels, list(known)), labels, self.pool_target_)
+        return np.searchsorted(self.group_names_, labels)
+
+    def _expected(self, X_model, codes) -> np.ndarray:
+        return self._decision_proba(self._outputs("estimator_", self.estimator_, X_model), codes)
+
+    def decision_probability(self, X, *, sensitive_features=None) -> np.ndarray:
+        """Probability of a positive decision before the row's draw (the expected decision).
+
+        Parameters
+        ----------
+        X : array-like, sparse matrix or DataFrame of shape (n_samples, n_features)
+        sensitive_features : array-like, Series or DataFrame
+            Required when ``fit`` had sensitive features.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+            0 or 1 where the group's rule is a plain threshold at the row's score; in between
+            where it mixes thresholds.
+        """
+        return self._expected(*self._predict_inputs(X, sensitive_features))
+
+    def predict_proba(self, X, *, sensitive_features=None) -> np.ndarray:
+        """The decision as a probability: 1 for an accepted row, 0 otherwise.
+
+        Parameters
+        ----------
+        X : array-like, sparse matrix or DataFrame of shape (n_samples, n_features)
         sensitive_features : array-like, Series or DataFrame
             Required when ``fit`` had sensitive features.
 
         Returns
         -------
         ndarray of shape (n_samples, 2)
-            ``[:, 1]`` is P(decision = ``classes_[1]``); rows sum to 1.
+            ``[:, 1]`` is 1 where the decision is ``classes_[1]``; randomized thresholds are
+            resolved by the row's hash (see Notes of the class).
         """
-        scores, labels = self._predict_inputs(X, sensitive_features)
-        p = self._decision_proba(scores, labels)
-        return np.column_stack([1.0 - p, p])
+        X_model, codes = self._predict_inputs(X, sensitive_features)
+        d = self._expected(X_model, codes)
+        if self.randomized_:  # a plain threshold's decision is already 0 or 1
+            d = (row_uniforms(X_model, self.random_state) < d).astype(np.float64)
+        return np.column_stack([1.0 - d, d])
 
     def predict(self, X, *, sensitive_features=None) -> np.ndarray:
-        """Decisions, with randomized thresholds resolved by a ``random_state``-seeded draw.
+        """Decisions: ``classes_[1]`` where ``predict_proba[:, 1]`` is 1.
 
         Parameters
         ----------
-        X : array-like or DataFrame of shape (n_samples, n_features)
+        X : array-like, sparse matrix or DataFrame of shape (n_samples, n_features)
         sensitive_features : array-like, Series or DataFrame
             Required when ``fit`` had sensitive features.
 
@@ -444,5 +736,4 @@ class ThresholdPostProcessor(BinaryWrapperTagsMixin, ClassifierMixin, BaseEstima
         ndarray of shape (n_samples,)
         """
         p = self.predict_proba(X, sensitive_features=sensitive_features)[:, 1]
-        u = np.random.default_rng(self.random_state).random(len(p))
-        return self.classes_[(u < p).astype(int)]
+        return self.classes_[stats.decide(p).astype(int)]

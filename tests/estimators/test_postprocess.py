@@ -1,22 +1,28 @@
-"""ThresholdPostProcessor: eta frontier, group requirements, float32 guard, reference frontier."""
+"""ThresholdPostProcessor: hull thresholds for every definition, one base fit for every eta,
+row-hashed decisions, groups, bundles, scikit-learn conformance."""
 
 import pickle
 
 import numpy as np
 import pandas as pd
 import pytest
-from fairlearn.postprocessing import ThresholdOptimizer
+from scipy import sparse
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from fairkit.estimators.postprocess import ThresholdPostProcessor
+from fairkit.estimators import FairBoostingClassifier
+from fairkit.estimators.batched import can_batch, fit_eta_batch
+from fairkit.estimators.postprocess import ThresholdPostProcessor, constraint_gap, row_uniforms
+from fairkit.safestate import decode_state, encode_state
 
 GRID = {"grid_size": 200}
+CONSTRAINTS = ["demographic_parity", "true_positive_rate_parity", "false_positive_rate_parity",
+               "equalized_odds"]
 
 
-def _data(n=800, seed=0):
+def _data(n=1500, seed=0):
     rng = np.random.default_rng(seed)
     s = rng.choice(["a", "b"], n, p=[0.6, 0.4])
     X = rng.normal(size=(n, 3))
@@ -36,60 +42,138 @@ def base(data):
     return LogisticRegression().fit(X, y)
 
 
-def _dp(pred, s):
-    rates = pd.Series(pred).groupby(s).mean()
-    return float(rates.max() - rates.min())
+class Counting(LogisticRegression):
+    """A base that records the rows of each fit (in ``Counting.fits``)."""
+
+    fits: list = []
+
+    def fit(self, X, y, sample_weight=None):
+        Counting.fits.append(len(y))
+        return super().fit(X, y, sample_weight=sample_weight)
 
 
-@pytest.mark.parametrize("constraint", ["demographic_parity", "true_positive_rate_parity",
-                                        "equalized_odds"])
-def test_eta_sweep_goes_from_unconstrained_to_parity(data, base, constraint):
+def _codes(s):
+    return np.unique(s, return_inverse=True)[1]
+
+
+def _expected_accuracy(p, y):
+    return float(np.mean(np.where(y == 1, p, 1 - p)))
+
+
+@pytest.mark.parametrize("constraint", CONSTRAINTS)
+def test_eta_goes_from_each_groups_best_threshold_to_exact_parity(data, base, constraint):
     X, y, s = data
-    models = [
-        ThresholdPostProcessor(base, constraint=constraint, eta=eta, prefit=True, **GRID).fit(
-            X, y, sensitive_features=s
-        )
-        for eta in (0.0, 0.5, 1.0)
-    ]
+    models = [ThresholdPostProcessor(base, constraint=constraint, eta=eta, prefit=True, **GRID).fit(
+        X, y, sensitive_features=s) for eta in (0.0, 0.5, 0.9, 1.0)]
     gaps = [m.constraint_gap_ for m in models]
     max_tol = models[0].max_tolerance_
     assert max_tol > 0.05
-    assert gaps[0] == pytest.approx(max_tol, abs=1e-6)  # eta=0: unconstrained
-    assert gaps[1] <= 0.5 * max_tol + 0.01  # the tolerance is respected
-    assert gaps[2] < 0.01  # eta=1: parity
-    assert gaps[0] > gaps[1] > gaps[2]
+    assert gaps[0] == pytest.approx(max_tol, abs=1e-9)  # eta=0: each group's own best threshold
+    assert gaps[1] <= 0.5 * max_tol + 1e-6 and gaps[2] <= 0.1 * max_tol + 1e-6  # eta = share removed
+    assert gaps[3] < 1e-6  # eta=1: parity on the fitting rows, equalized odds included
+    # The expected decisions of the fitted rule have the gap the model reports.
+    p = models[2].decision_probability(X, sensitive_features=s)
+    assert constraint_gap(p, y, _codes(s), 2, constraint) == pytest.approx(gaps[2], abs=1e-9)
     # Expected training accuracy can only fall as the constraint tightens.
-    acc = [
-        float(np.mean(np.where(y == 1, p, 1 - p)))
-        for p in (m.predict_proba(X, sensitive_features=s)[:, 1] for m in models)
-    ]
-    assert acc[0] >= acc[1] - 1e-9 >= acc[2] - 2e-9
+    acc = [_expected_accuracy(m.decision_probability(X, sensitive_features=s), y) for m in models]
+    assert acc[0] >= acc[1] - 1e-9 >= acc[2] - 2e-9 >= acc[3] - 3e-9
+
+
+def test_equalized_odds_parity_is_a_randomized_rule_whose_drawn_decisions_keep_it(data, base):
+    X, y, s = data
+    m = ThresholdPostProcessor(base, constraint="equalized_odds", eta=1.0, prefit=True, **GRID).fit(
+        X, y, sensitive_features=s)
+    p = m.decision_probability(X, sensitive_features=s)
+    assert m.randomized_ and ((p > 0) & (p < 1)).mean() > 0.05  # some rows are decided by a draw
+    drawn = m.predict_proba(X, sensitive_features=s)[:, 1]
+    # The drawn decisions keep parity up to the draw's noise, and follow the rule exactly where it is sure.
+    assert constraint_gap(drawn, y, _codes(s), 2, "equalized_odds") < 0.04
+    sure = (p == 0) | (p == 1)
+    np.testing.assert_array_equal(drawn[sure], p[sure])
+    # Between two groups a threshold rule cannot equalise both rates; the mixture does.
+    plain = ThresholdPostProcessor(base, constraint="equalized_odds", eta=0.0, prefit=True, **GRID).fit(
+        X, y, sensitive_features=s)
+    assert not plain.randomized_ and plain.constraint_gap_ > 0.05
 
 
 def test_explicit_tolerance_overrides_eta(data, base):
     X, y, s = data
-    m = ThresholdPostProcessor(base, tolerance=0.05, eta=0.0, prefit=True, **GRID).fit(
-        X, y, sensitive_features=s
-    )
+    m = ThresholdPostProcessor(base, tolerance=0.05, eta=0.0, prefit=True, **GRID).fit(X, y, sensitive_features=s)
     assert m.tolerance_ == 0.05
-    assert m.constraint_gap_ <= 0.05 + 0.01
+    assert 0.05 - 1e-6 <= m.constraint_gap_ <= 0.05 + 1e-6  # the most accurate rule uses the slack
 
 
-def test_predictions_are_deterministic_and_probabilities_valid(data, base):
+def test_fit_etas_fits_the_base_once_and_equals_fitting_each_eta_alone(data):
     X, y, s = data
-    m = ThresholdPostProcessor(base, eta=0.7, prefit=True, random_state=4, **GRID).fit(
-        X, y, sensitive_features=s
-    )
-    first = m.predict(X, sensitive_features=s)
-    np.testing.assert_array_equal(first, m.predict(X, sensitive_features=s))
+    fits = Counting.fits = []
+    template = ThresholdPostProcessor(Counting(), constraint="equalized_odds", **GRID)
+    assert can_batch(template)
+    etas = [0.0, 0.3, 0.7, 1.0]
+    models = fit_eta_batch(template, etas, X, y, sensitive_features=s)
+    assert fits == [len(y)]  # one base fit for the four etas
+    assert [m.eta for m in models] == etas and len({id(m.estimator_) for m in models}) == 1
+    for eta, m in zip(etas, models):
+        alone = ThresholdPostProcessor(Counting(), constraint="equalized_odds", eta=eta, **GRID).fit(
+            X, y, sensitive_features=s)
+        np.testing.assert_array_equal(m.thresholds_, alone.thresholds_)
+        np.testing.assert_allclose(m.threshold_weights_, alone.threshold_weights_, atol=1e-9)
+        np.testing.assert_array_equal(m.predict(X, sensitive_features=s), alone.predict(X, sensitive_features=s))
+
+
+def test_the_default_base_is_boosted_trees(data):
+    X, y, s = data
+    m = ThresholdPostProcessor(eta=0.5, random_state=3, **GRID).fit(X, y, sensitive_features=s)
+    assert isinstance(m.estimator_, FairBoostingClassifier)
+    assert m.estimator_.eta == 0.0 and m.estimator_.random_state == 3
+
+
+def test_thresholds_from_a_holdout_or_out_of_fold_scores(data):
+    X, y, s = data
+    fits = Counting.fits = []
+    held = ThresholdPostProcessor(Counting(), thresholds_from="holdout", holdout_size=0.2, **GRID).fit(
+        X, y, sensitive_features=s)
+    assert held.n_threshold_rows_ == 300 and fits == [1200]  # base on 80 %, thresholds on the rest
+    fits.clear()
+    cross = ThresholdPostProcessor(Counting(), thresholds_from="crossfit", n_folds=3, **GRID).fit(
+        X, y, sensitive_features=s)
+    assert cross.n_threshold_rows_ == 1500 and fits == [1500, 1000, 1000, 1000]  # the base, then 3 folds
+    assert cross.constraint_gap_ < 1e-6
+
+
+def test_decisions_are_hard_consistent_and_do_not_depend_on_the_batch(data, base):
+    X, y, s = data
+    m = ThresholdPostProcessor(base, constraint="equalized_odds", eta=1.0, prefit=True, random_state=4,
+                               **GRID).fit(X, y, sensitive_features=s)
+    assert m.decision_kind_ == "hard"
     proba = m.predict_proba(X, sensitive_features=s)
-    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
-    assert proba.min() >= 0 and proba.max() <= 1
-    # Rows with a certain decision follow it; only in-band rows are drawn.
-    sure = (proba[:, 1] == 0) | (proba[:, 1] == 1)
-    np.testing.assert_array_equal(first[sure], proba[sure, 1].astype(int))
-    # The realised disparity follows the expected one.
-    assert abs(_dp(first, s) - _dp(proba[:, 1], s)) < 0.06
+    assert set(np.unique(proba)) <= {0.0, 1.0}
+    np.testing.assert_array_equal(m.predict(X, sensitive_features=s), proba[:, 1].astype(int))
+    # A row keeps its decision in any batch: reversed, or alone.
+    rev = m.predict(X[::-1], sensitive_features=s[::-1])[::-1]
+    np.testing.assert_array_equal(rev, proba[:, 1].astype(int))
+    p = m.decision_probability(X, sensitive_features=s)
+    i = int(np.flatnonzero((p > 0) & (p < 1))[0])
+    assert m.predict(X[i:i + 1], sensitive_features=s[i:i + 1])[0] == proba[i, 1]
+    # Another seed draws other rows.
+    other = ThresholdPostProcessor(base, constraint="equalized_odds", eta=1.0, prefit=True, random_state=5,
+                                   **GRID).fit(X, y, sensitive_features=s)
+    assert not np.array_equal(other.predict(X, sensitive_features=s), m.predict(X, sensitive_features=s))
+
+
+def test_row_uniforms_are_uniform_and_read_sparse_rows_as_dense_ones():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(4000, 5)) * (rng.random((4000, 5)) < 0.4)
+    X[:, 0] = rng.normal(size=4000)  # distinct rows (identical rows draw alike)
+    u = row_uniforms(X, 7)
+    assert ((u >= 0) & (u < 1)).all()
+    assert np.histogram(u, bins=10, range=(0, 1))[0].min() > 330  # ~400 a bin
+    np.testing.assert_array_equal(row_uniforms(sparse.csr_matrix(X), 7), u)
+    single = X.astype(np.float32)  # a float32 table draws as its (exact) float64 copy
+    np.testing.assert_array_equal(row_uniforms(single, 7), row_uniforms(single.astype(np.float64), 7))
+    assert not np.array_equal(row_uniforms(X, 8), u)
+    swapped = X.copy()
+    swapped[:, [0, 1]] = swapped[:, [1, 0]]
+    assert (row_uniforms(swapped, 7) != u).mean() > 0.5  # the column of a value matters
 
 
 def test_sensitive_features_required_at_predict(data, base):
@@ -106,7 +190,6 @@ def test_small_and_one_sided_groups_are_pooled(data, base):
     X, y, s = data
     s = np.asarray(s, dtype=object).copy()
     y = np.asarray(y).copy()
-    # Two tiny groups, one of them with a single outcome: fairlearn alone raises on these.
     s[:6] = "tiny"
     s[6:9] = "one-sided"
     y[6:9] = 1
@@ -119,10 +202,10 @@ def test_small_and_one_sided_groups_are_pooled(data, base):
 def test_without_groups_one_threshold_for_everyone(data):
     X, y, _ = data
     m = ThresholdPostProcessor(LogisticRegression(), **GRID).fit(X, y)
-    assert m.max_tolerance_ == 0.0
+    assert m.max_tolerance_ == 0.0 and m.thresholds_.shape[0] == 1
     assert m.predict(X).shape == (len(y),)
     # The single best-accuracy threshold is at least as accurate as 0.5 on training data.
-    assert m.score(X, y) >= LogisticRegression().fit(X, y).score(X, y) - 0.01
+    assert m.score(X, y) >= LogisticRegression().fit(X, y).score(X, y)
 
 
 def test_intersections_string_labels_and_pickle(data):
@@ -130,14 +213,23 @@ def test_intersections_string_labels_and_pickle(data):
     other = np.random.default_rng(2).choice(["x", "y"], len(y))
     frame = pd.DataFrame({"s": s, "t": other})
     labels = np.where(y == 1, "good", "bad")
-    m = ThresholdPostProcessor(LogisticRegression(), eta=1.0, **GRID).fit(
-        X, labels, sensitive_features=frame
-    )
+    m = ThresholdPostProcessor(LogisticRegression(), eta=1.0, **GRID).fit(X, labels, sensitive_features=frame)
     assert set(m.group_names_) == {"a & x", "a & y", "b & x", "b & y"}
     pred = m.predict(X, sensitive_features=frame)
     assert set(pred) <= {"good", "bad"}
     again = pickle.loads(pickle.dumps(m))
     np.testing.assert_array_equal(again.predict(X, sensitive_features=frame), pred)
+
+
+def test_safestate_stores_the_fitted_rule_as_data(data):
+    X, y, s = data
+    m = ThresholdPostProcessor(FairBoostingClassifier(eta=0.0, n_estimators=10, random_state=0),
+                               constraint="equalized_odds", eta=0.8, **GRID).fit(X, y, sensitive_features=s)
+    state = encode_state(m)
+    assert state.texts  # the trees as LightGBM's text model
+    back, _ = decode_state(state.tree, state.arrays, state.texts)
+    np.testing.assert_array_equal(back.predict_proba(X, sensitive_features=s),
+                                  m.predict_proba(X, sensitive_features=s))
 
 
 def test_prefit_model_with_original_labels_and_predict_method(data):
@@ -146,39 +238,38 @@ def test_prefit_model_with_original_labels_and_predict_method(data):
     fitted = LogisticRegression().fit(X, labels)
     m = ThresholdPostProcessor(fitted, prefit=True, **GRID).fit(X, labels, sensitive_features=s)
     ref = ThresholdPostProcessor(LogisticRegression().fit(X, y), prefit=True, **GRID).fit(
-        X, y, sensitive_features=s
-    )
-    np.testing.assert_allclose(
-        m.predict_proba(X, sensitive_features=s), ref.predict_proba(X, sensitive_features=s)
-    )
+        X, y, sensitive_features=s)
+    np.testing.assert_allclose(m.decision_probability(X, sensitive_features=s),
+                               ref.decision_probability(X, sensitive_features=s))
     hard = ThresholdPostProcessor(fitted, prefit=True, predict_method="predict", **GRID).fit(
-        X, labels, sensitive_features=s
-    )
-    assert hard.constraint_gap_ < 0.01
+        X, labels, sensitive_features=s)
+    assert hard.constraint_gap_ < 1e-6
 
 
 def test_pipeline_with_sensitive_column(data):
     X, y, s = data
     df = pd.DataFrame(X, columns=["x0", "x1", "x2"]).assign(group=s)
-    pipe = Pipeline([("clf", ThresholdPostProcessor(
-        LogisticRegression(), sensitive_feature_names=["group"], **GRID))])
+    pipe = Pipeline([("clf", ThresholdPostProcessor(LogisticRegression(), sensitive_feature_names=["group"],
+                                                    **GRID))])
     pipe.fit(df, y)
     assert pipe.predict(df).shape == (len(y),)
     direct = ThresholdPostProcessor(LogisticRegression(), **GRID).fit(X, y, sensitive_features=s)
-    np.testing.assert_allclose(
-        pipe.predict_proba(df), direct.predict_proba(X, sensitive_features=s)
-    )
+    np.testing.assert_allclose(pipe.predict_proba(df), direct.predict_proba(X, sensitive_features=s))
 
 
-def test_bad_arguments(data):
+@pytest.mark.parametrize("params, message", [
+    ({"constraint": "calibration"}, "unknown constraint"),
+    ({"eta": 2.0}, "eta"),
+    ({"tolerance": -0.1}, "tolerance"),
+    ({"objective": "f1"}, "objective"),
+    ({"thresholds_from": "validation"}, "thresholds_from"),
+    ({"holdout_size": 1.0}, "holdout_size"),
+    ({"n_folds": 1}, "n_folds"),
+])
+def test_bad_arguments(data, params, message):
     X, y, s = data
-    with pytest.raises(ValueError, match="unknown constraint"):
-        ThresholdPostProcessor(constraint="calibration").fit(X, y, sensitive_features=s)
-    with pytest.raises(ValueError, match="eta"):
-        ThresholdPostProcessor(eta=2.0, **GRID).fit(X, y, sensitive_features=s)
-
-
-# -- float32 regression ------------------------------------------------------------------------
+    with pytest.raises(ValueError, match=message):
+        ThresholdPostProcessor(LogisticRegression(), **params, **GRID).fit(X, y, sensitive_features=s)
 
 
 class _Float32Model(ClassifierMixin, BaseEstimator):
@@ -196,56 +287,19 @@ class _Float32Model(ClassifierMixin, BaseEstimator):
         return self.model_.predict(X)
 
 
-def test_fairlearn_float32_bug_is_reproduced(data):
-    """fairlearn 0.15's ThresholdOptimizer.predict writes float64 probabilities into a float32
-    Series; pandas 3 refuses that with a TypeError. If this starts passing, upstream fixed it
-    and the guard below is merely harmless."""
-    X, y, s = data
-    opt = ThresholdOptimizer(estimator=_Float32Model().fit(X, y), prefit=True,
-                             predict_method="predict_proba", grid_size=200)
-    opt.fit(X, y, sensitive_features=s)
-    try:
-        opt.predict(X, sensitive_features=s, random_state=0)
-    except TypeError as err:
-        assert "float32" in str(err)
-    else:
-        pytest.skip("fairlearn/pandas no longer raise on float32 scores")
-
-
-def test_float32_scores_are_guarded(data):
+def test_float32_scores_give_the_float64_decisions(data):
     X, y, s = data
     f32 = ThresholdPostProcessor(_Float32Model(), eta=0.5, **GRID).fit(X, y, sensitive_features=s)
-    f64 = ThresholdPostProcessor(LogisticRegression(), eta=0.5, **GRID).fit(
-        X, y, sensitive_features=s
-    )
-    np.testing.assert_allclose(
-        f32.predict_proba(X, sensitive_features=s), f64.predict_proba(X, sensitive_features=s),
-        atol=1e-6,
-    )
-    np.testing.assert_array_equal(
-        f32.predict(X, sensitive_features=s), f64.predict(X, sensitive_features=s)
-    )
+    f64 = ThresholdPostProcessor(LogisticRegression(), eta=0.5, **GRID).fit(X, y, sensitive_features=s)
+    agree = f32.predict(X, sensitive_features=s) == f64.predict(X, sensitive_features=s)
+    assert agree.mean() > 0.995  # float32 rounding moves a row across a threshold at most rarely
 
 
 # -- scikit-learn conformance ------------------------------------------------------------------
 
-_XFAIL = {
-    "check_sample_weight_equivalence_on_dense_data": (
-        "fairlearn's threshold search has no sample weights: weights reach the base model only"
-    ),
-    "check_classifiers_train": (
-        "predict resolves randomized thresholds with a seeded draw (so parity holds in "
-        "expectation); rows between a group's two thresholds can disagree with "
-        "argmax(predict_proba), by design"
-    ),
-}
-# The same reason with sparse X, which reaches the base model as it is.
-_XFAIL["check_sample_weight_equivalence_on_sparse_data"] = _XFAIL[
-    "check_sample_weight_equivalence_on_dense_data"]
-
-
 @parametrize_with_checks(
-    [ThresholdPostProcessor(grid_size=20)], expected_failed_checks=lambda est: _XFAIL
-)
+    [ThresholdPostProcessor(FairBoostingClassifier(eta=0.0, n_estimators=10, random_state=0), grid_size=50),
+     ThresholdPostProcessor(LogisticRegression(), constraint="equalized_odds", grid_size=50)],
+    xfail_strict=True)
 def test_sklearn_checks(estimator, check):
     check(estimator)

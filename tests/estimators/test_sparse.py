@@ -28,7 +28,8 @@ from fairkit.methods import METHODS
 FAST = {"max_epochs": 3, "hidden_layer_sizes": (), "batch_size": 128}
 FAST_PARAMS = {**{m: FAST for m in ("unconstrained", "regularized", "linear", "lagrangian",
                                     "adversarial")},
-               "threshold": {"base_params": FAST, "grid_size": 100},
+               "threshold": {"base_params": {"n_estimators": 10}, "grid_size": 100},
+               "inferred_threshold": {"base_params": {"n_estimators": 10}},
                "boosting": {"n_estimators": 20},
                "reductions": {"max_iter": 5}}
 

@@ -1,0 +1,123 @@
+"""InferredGroupThresholdClassifier: attribute-blind thresholds on inferred group probabilities."""
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from fairkit.estimators import FairBoostingClassifier
+from fairkit.estimators.batched import can_batch, fit_eta_batch
+from fairkit.estimators.inferred import InferredGroupThresholdClassifier, _best_cut, _frontier
+from fairkit.estimators.postprocess import constraint_gap
+from fairkit.methods import get_method
+from fairkit.safestate import decode_state, encode_state
+
+TREES = {"estimator": FairBoostingClassifier(eta=0.0, n_estimators=20, random_state=0)}
+
+
+def _data(n=2000, seed=0, groups=("a", "b")):
+    """The group shifts the outcome's feature and shows in a second, outcome-free feature."""
+    rng = np.random.default_rng(seed)
+    s = rng.choice(list(groups), n)
+    k = np.searchsorted(sorted(groups), s)
+    X = rng.normal(size=(n, 3))
+    X[:, 0] += 0.8 * k
+    X[:, 2] += 1.2 * k
+    y = (X[:, 0] + 0.5 * X[:, 1] + rng.normal(scale=0.8, size=n) > 0.5).astype(int)
+    return X, y, s
+
+
+@pytest.fixture(scope="module")
+def data():
+    return _data()
+
+
+def _gap(m, X, y, s, constraint):
+    codes = np.unique(s, return_inverse=True)[1]
+    return constraint_gap(m.predict_proba(X)[:, 1], y, codes, len(np.unique(s)), constraint)
+
+
+@pytest.mark.parametrize("constraint", ["demographic_parity", "equalized_odds"])
+def test_tight_gaps_without_the_attribute_and_without_a_constant_model(data, constraint):
+    X, y, s = data
+    models = fit_eta_batch(InferredGroupThresholdClassifier(constraint=constraint, **TREES),
+                           [0.0, 0.5], X, y, sensitive_features=s)
+    models.append(InferredGroupThresholdClassifier(constraint=constraint, tolerance=0.01, **TREES).fit(
+        X, y, sensitive_features=s))
+    gaps = [_gap(m, X, y, s, constraint) for m in models]  # predict reads X only
+    assert gaps[0] == pytest.approx(models[0].max_tolerance_) and gaps[0] > 0.1
+    assert gaps[1] <= 0.5 * gaps[0] + 1e-9 and gaps[2] <= 0.01
+    tight = models[2].predict(X)
+    assert 0.2 < tight.mean() < 0.8 and (tight == y).mean() > 0.7  # decides, and well
+    assert models[2].offsets_[1] != 0  # the group's probability moves the threshold
+    assert models[2].decision_kind_ == "hard" and not models[2].randomized_
+
+
+def test_predictions_need_no_attribute_and_the_method_says_so(data):
+    X, y, s = data
+    m = InferredGroupThresholdClassifier(eta=0.8, **TREES).fit(X, y, sensitive_features=s)
+    assert InferredGroupThresholdClassifier.needs_sensitive_at_predict is False
+    assert get_method("inferred_threshold").needs_sensitive_at_predict is False
+    assert get_method("inferred_threshold").scores_are_decisions
+    proba = m.predict_proba(X)
+    assert set(np.unique(proba)) <= {0.0, 1.0}
+    np.testing.assert_array_equal(m.predict(X), proba[:, 1].astype(int))
+
+
+def test_fit_etas_shares_the_fits_and_equals_fitting_each_eta_alone(data):
+    X, y, s = data
+    template = InferredGroupThresholdClassifier(**TREES)
+    assert can_batch(template)
+    models = fit_eta_batch(template, [0.2, 0.9], X, y, sensitive_features=s)
+    assert models[0].estimator_ is models[1].estimator_
+    assert models[0].group_estimator_ is models[1].group_estimator_
+    for m in models:
+        alone = InferredGroupThresholdClassifier(eta=m.eta, **TREES).fit(X, y, sensitive_features=s)
+        np.testing.assert_allclose(alone.offsets_, m.offsets_)
+        np.testing.assert_array_equal(alone.predict(X), m.predict(X))
+
+
+def test_three_groups_and_a_given_group_classifier():
+    X, y, s = _data(groups=("a", "b", "c"))
+    m = InferredGroupThresholdClassifier(group_estimator=LogisticRegression(), eta=0.9, **TREES).fit(
+        X, y, sensitive_features=s)
+    assert isinstance(m.group_estimator_, LogisticRegression) and m.offsets_.shape == (3,)
+    assert _gap(m, X, y, s, "demographic_parity") <= 0.1 * m.max_tolerance_ + 1e-9
+    default = InferredGroupThresholdClassifier(eta=0.9, **TREES).fit(X, y, sensitive_features=s)
+    assert default.group_estimator_.predict_proba(X).shape == (len(y), 3)
+
+
+def test_frontier_is_the_best_cut_of_every_gap():
+    rng = np.random.default_rng(3)
+    n = 300
+    z, y, codes = rng.normal(size=n), rng.integers(0, 2, n), rng.integers(0, 2, n)
+    w = np.ones(n)
+    front = _frontier(z, y, codes, w, 2, ("sel",), "accuracy_score", bins=64)
+    edges = np.linspace(z.min(), z.max(), 65)[1:64]
+    for tol in (0.0, 0.02, 0.1, 0.3):
+        best = None
+        for t in edges:  # brute force over the same cut points
+            d = (z >= t - 1e-12).astype(float)
+            gap = abs(d[codes == 0].mean() - d[codes == 1].mean())
+            acc = (d == y).mean()
+            if gap <= tol + 1e-12 and (best is None or acc > best):
+                best = acc
+        (feasible, acc), _ = _best_cut(front, tol)
+        assert (feasible == 1) == (best is not None)
+        if best is not None:
+            assert acc == pytest.approx(best)
+
+
+def test_safestate_round_trip(data):
+    X, y, s = data
+    m = InferredGroupThresholdClassifier(eta=0.9, **TREES).fit(X, y, sensitive_features=s)
+    state = encode_state(m)
+    back, _ = decode_state(state.tree, state.arrays, state.texts)
+    np.testing.assert_array_equal(back.predict_proba(X), m.predict_proba(X))
+
+
+@parametrize_with_checks(
+    [InferredGroupThresholdClassifier(FairBoostingClassifier(eta=0.0, n_estimators=10, random_state=0))],
+    xfail_strict=True)
+def test_sklearn_checks(estimator, check):
+    check(estimator)
