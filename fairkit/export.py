@@ -588,6 +588,7 @@ def build_record(
                     "split_seed": split.seed, "missing_values": missing, "group_sizes": sizes,
                     **({"sample": sample} if sample else {})},
         "spec": spec.to_dict(),
+        **_outcome(spec),
         "sweep": sweep or {"methods": [method], "etas": [eta], "seeds": [decision["seed"]]},
         "frontier": front_records,
         "frontier_axes": axes,
@@ -615,6 +616,21 @@ def build_record(
     built = BundleRecord(record=rec, decision=decision, state=state, spec=spec, frontier=frontier, model=model,
                          X_check=split.test.X)
     return built if audit_head is None else built.with_audit_head(audit_head)
+
+
+def _outcome(spec) -> dict:
+    """``{"outcome": ...}``: what a bundled dataset's positive class means (and whether it is an
+    adverse prediction, as COMPAS' reoffending), when ``spec`` predicts that dataset's own target
+    and label; empty otherwise."""
+    from .datasets import dataset_info
+
+    try:
+        info = dataset_info(spec.name)
+    except ValueError:
+        return {}
+    if not info.outcome_applies(spec):
+        return {}
+    return {"outcome": {"positive_meaning": info.positive_meaning, "positive_is_adverse": info.positive_is_adverse}}
 
 
 def write_bundle(path, built: BundleRecord, *, sign_key=None) -> dict:

@@ -306,7 +306,7 @@ def record_blocks(rec: dict, *, reviews: str | None = None) -> list:
         ("ul", [[f"Source: {ds['name']} (SHA-256 {ds['data_hash'][:16]}...), {ds['rows']:,} rows; train/validation/"
                  f"test {ds['split_sizes']} (split seed {ds['split_seed']})."],
                 *([[_sample_text(ds["sample"])]] if ds.get("sample") else []),
-                ["Target: ", ("code", spec["target"]), ", favourable outcome ", ("code", spec["positive_label"]), "."],
+                ["Target: ", ("code", spec["target"]), *_positive_class(spec, c.get("outcome"))],
                 ["Sensitive attributes: ", *_joined([("code", s) for s in spec["sensitive"]]),
                  " (not used as model inputs" + (" - except: they are features by choice"
                                                  if spec.get("sensitive_as_features") else "") + ")."],
@@ -319,6 +319,15 @@ def record_blocks(rec: dict, *, reviews: str | None = None) -> list:
         ("ul", [[x] for x in c.get("rereview_triggers") or []]),
     ]
     return blocks
+
+
+def _positive_class(spec: dict, outcome: dict | None) -> list:
+    """The record's words for the positive class: favourable, unless the dataset says it is an
+    adverse prediction (a risk score)."""
+    if outcome and outcome.get("positive_is_adverse"):
+        return [", positive class ", ("code", spec["positive_label"]), f" ({outcome['positive_meaning']}): an "
+                "adverse prediction for the person, so a higher selection rate is worse for a group."]
+    return [", favourable outcome ", ("code", spec["positive_label"]), "."]
 
 
 def _sample_text(sample: dict) -> str:

@@ -262,3 +262,22 @@ def test_a_risk_scores_rates_are_worded_as_adverse(fast_env):
     assert not at.exception, at.exception
     (note,) = [i for i in texts(at.info) if "adverse" in i]
     assert note.startswith("Here a positive prediction is adverse: **predicted to reoffend**.")
+    # The committee's record words it the same way.
+    at.switch_page("views/export.py").run()
+    at.text_input(key="w.export.decider").input("D").run()
+    at.text_area(key="w.export.rationale").input("Risk scores.").run()
+    at.button(key="export.go").click().run()
+    assert not at.exception, at.exception
+    (saved,) = (fast_env / "exports").glob("*.zip")
+    record = load_bundle(saved).record
+    assert record["content"]["outcome"] == {"positive_meaning": "reoffended within two years",
+                                            "positive_is_adverse": True}
+    assert ("positive class `1` (reoffended within two years): an adverse prediction for the person"
+            in zipfile_member(saved, "decision_record.md"))
+
+
+def zipfile_member(path, name: str) -> str:
+    import zipfile
+
+    with zipfile.ZipFile(path) as zf:
+        return zf.read(name).decode()
