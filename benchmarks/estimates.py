@@ -5,9 +5,9 @@ this machine would, and sets each beside the estimate made just before it starte
 (:func:`fairkit.sweep.estimate_seconds`, what the Train page shows):
 
 * ``default``: the dashboard's default sweep of every dataset: the unconstrained and the
-  regularized networks, each method's 6-point grid, adaptive placement with 12 extra runs per
-  method and seed, each run's intervals computed as it is stored (the dashboard's
-  :class:`~fairkit.sweep.ReportingStore`);
+  regularized networks, each method's 6-point grid, adaptive placement with
+  ``BUDGET_PER_GRID_POINT`` x 6 extra runs per method and seed, each run's intervals computed
+  as it is stored (the dashboard's :class:`~fairkit.sweep.ReportingStore`);
 * ``reductions``: fairlearn's ExponentiatedGradient (``reductions``) on a 3-point grid, Adult
   subsampled (:data:`REDUCTIONS_ROWS` rows before the split) so the part takes minutes;
 * ``others``: every other registered method on a 4-point grid, no placement.
@@ -23,6 +23,7 @@ estimate. The target is every ``ratio`` in [0.5, 2].
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 import warnings
@@ -31,7 +32,7 @@ import pandas as pd
 
 from fairkit.methods import DEFAULT_METHODS, METHODS
 from fairkit.store import ResultStore
-from fairkit.sweep import ReportingStore, estimate_seconds, run_sweep
+from fairkit.sweep import BUDGET_PER_GRID_POINT, Countdown, ReportingStore, estimate_seconds, run_sweep
 
 from .adaptive import default_split
 from .calibrate_costs import subsample_split
@@ -42,7 +43,7 @@ from .common import ratio
 REDUCTIONS_ROWS = 5000
 #: The dashboard's defaults (views/train.py): grid points and extra runs per method and seed.
 DASHBOARD_N_ETAS = 6
-DASHBOARD_BUDGET = 12
+DASHBOARD_BUDGET = BUDGET_PER_GRID_POINT * DASHBOARD_N_ETAS
 PARTS = ("default", "reductions", "others")
 
 
@@ -53,29 +54,48 @@ def timed_estimate(split, methods, store, *, dataset: str, sweep: str, n_etas: i
     Returns
     -------
     dict
-        ``dataset``, ``sweep``, ``runs`` (trained), ``placed`` (beyond the grid), ``rounds``,
+        ``dataset``, ``sweep``, ``load`` (the machine's 1-minute load average when the sweep
+        ended: other people's work on a shared machine slows every sweep), ``runs`` (trained),
+        ``placed`` (beyond the grid), ``rounds``,
         ``grid_s`` and ``placed_max_s`` (the estimate's grid and the placement's upper bound),
         ``estimate_s`` (the point estimate, what the count-down starts from), ``model_s`` (the
         same without the store's ratios), ``measured_s``, ``ratio`` (measured / estimate),
-        ``ratio_model`` (measured / model) and ``scaled_by`` (the ratio applied to the
-        methods' models, 1 when the store had none).
+        ``ratio_model`` (measured / model), ``scaled_by`` (the ratio applied to the
+        methods' models, 1 when the store had none), ``halfway_left_s`` (what the count-down,
+        :class:`~fairkit.sweep.Countdown`, said was left when half the runs were done) and
+        ``halfway_ratio`` (the time that was left / what it said).
     """
     options = dict(n_etas=n_etas, adaptive=adaptive, budget=budget, params=params)
     reporting = ReportingStore(store, split)
     est = estimate_seconds(split, methods, store=reporting, **options)
     cold = estimate_seconds(split, methods, store=None, reporting=True, **options)
+    clock: list = []  # the Train page's count-down, fed by the sweep's progress
+    seen: list = []  # (time, done, total, seconds left it said)
+
+    def progress(done, total):
+        now = time.time()
+        if not clock:
+            clock.append(Countdown(est, done=done, started=now))
+        clock[0].update(done, total, now)
+        seen.append((now, done, total, clock[0].left(now)))
+
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        res = run_sweep(split, methods, store=reporting, keep_models=False, **options)
+        res = run_sweep(split, methods, store=reporting, keep_models=False, progress=progress, **options)
     wall = time.perf_counter() - t0
+    end = time.time()
+    # Half way through the runs (as the page counts them), what the count-down said was left.
+    half = next(((t, left) for t, done, total, left in seen if total and done >= total / 2), (end, 0.0))
     scale = [est["scale"].get(m, est["scale"].get("*", 1.0)) for m in methods]
-    return {"dataset": dataset, "sweep": sweep, "runs": int((~res.results["cached"]).sum()),
+    return {"dataset": dataset, "sweep": sweep, "load": os.getloadavg()[0],
+            "runs": int((~res.results["cached"]).sum()),
             "placed": max(len(res.results) - est["runs"], 0), "rounds": res.rounds,
             "grid_s": est["seconds"], "placed_max_s": est["refine_seconds"], "estimate_s": est["expected_seconds"],
             "model_s": cold["expected_seconds"], "measured_s": wall,
             "ratio": ratio(wall, est["expected_seconds"]), "ratio_model": ratio(wall, cold["expected_seconds"]),
-            "scaled_by": float(max(scale, key=lambda s: abs(s - 1.0)))}
+            "scaled_by": float(max(scale, key=lambda s: abs(s - 1.0))),
+            "halfway_left_s": half[1], "halfway_ratio": ratio(end - half[0], half[1])}
 
 
 def compare_estimates(datasets=("german", "compas", "adult"), parts=PARTS, *, store_dir=None,

@@ -20,6 +20,7 @@ def test_compare_estimates_columns_ratios_and_store_scaling(tmp_path):
         assert row["ratio"] == pytest.approx(ratio(row["measured_s"], row["estimate_s"]))
         assert row["ratio_model"] == pytest.approx(ratio(row["measured_s"], row["model_s"]))
         assert row["within_2x"] == (0.5 <= row["ratio"] <= 2.0)
+        assert row["halfway_left_s"] >= 0 and row["load"] >= 0
     # The first sweep meets an empty store (the registry's model alone); the second is scaled by
     # the runs the first stored.
     assert default["scaled_by"] == 1.0 and default["estimate_s"] == pytest.approx(default["model_s"])
