@@ -369,13 +369,19 @@ def sample_controls(source: str, spec: dict, frame: pd.DataFrame, source_hash: s
             return None
         sample, sample_hash = draw_sample(source, spec, n, frame, source_hash)
         st.markdown(sample_costs(sample))
-        table = sample.groups
+        table = _sample_forecast(sample)
         show_table(pd.DataFrame({
             "Group": table["group"].astype(str), "Rows in the table": table["of"].map("{:,}".format),
             "Rows in the sample": table["rows"].map("{:,}".format),
-            "Test rows (about)": (table["rows"] * TEST_SIZE).round().astype(int).map("{:,}".format),
+            "Test rows (about)": table["test"].map("{:,}".format),
         }), alt="Rows per group in the sample")
     return sample, sample_hash
+
+
+def _sample_forecast(sample: StratifiedSample, whole: bool = False) -> pd.DataFrame:
+    """The split's forecast for the sample's groups (or, with ``whole``, the table's)."""
+    groups = sample.groups.assign(rows=sample.groups["of"]) if whole else sample.groups
+    return forecast_groups({"groups": groups})["groups"]
 
 
 def sample_step(rows: int) -> int:
@@ -429,8 +435,8 @@ def sample_hint(seconds: float, sample_seconds: float, sample: StratifiedSample)
 def sample_costs(sample: StratifiedSample) -> str:
     """What training on ``sample`` instead of the whole table costs, as Markdown."""
     share = sample.rows / max(sample.of_rows, 1)
-    groups = sample.groups.assign(test=(sample.groups["rows"] * TEST_SIZE).round().astype(int))
-    lost = groups[(groups["test"] < MIN_GROUP_SIZE) & (groups["of"] * TEST_SIZE >= MIN_GROUP_SIZE)]
+    groups = _sample_forecast(sample)
+    lost = groups[~groups["in_test_gaps"] & _sample_forecast(sample, whole=True)["in_test_gaps"]]
     text = (f"**{sample.rows:,} of {sample.of_rows:,} rows ({share:.1%})**, drawn per group and outcome "
             f"(seed {sample.seed}): every group keeps its share and its positive rate. What it costs:\n\n"
             f"- Time: fitting a model takes roughly {share:.0%} as long (it grows about in proportion to "

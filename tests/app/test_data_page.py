@@ -357,6 +357,10 @@ def test_a_large_table_can_be_trained_on_a_stratified_sample(at, monkeypatch):
     costs = next(m for m in texts(at.markdown) if "10,000 of 48,842 rows" in m)
     assert "fitting a model takes roughly 20% as long" in costs and "widen about 2.2x" in costs
     assert "decision record" in costs
+    # Groups the whole table keeps in the gaps but the sample does not are named (Female & Other:
+    # 155 rows, about 31 test rows whole, 6 in the sample).
+    assert "fall under it in the sample, and out of the gaps" in costs and "Female & Other (about 6)" in costs
+    assert "Male & White" not in costs.split("out of the gaps")[1]
     per_group = next(t.value for t in at.table if t.proto.alt == "Rows per group in the sample").set_index("Group")
     assert per_group.loc["Male & White", "Rows in the table"] == "28,735"
     assert abs(int(per_group.loc["Male & White", "Rows in the sample"].replace(",", "")) - 5883) <= 1
