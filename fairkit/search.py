@@ -673,8 +673,11 @@ def load_search(name: str, storage: str, store: ResultStore) -> SearchResult | N
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if storage.startswith("sqlite:///") and not Path(storage[len("sqlite:///"):]).exists():
+        return None  # nothing searched yet (and no empty database left behind)
     try:
-        study = optuna.load_study(study_name=name, storage=storage)
+        with _locked(store, name):  # a search creating the database's tables at this moment
+            study = optuna.load_study(study_name=name, storage=storage)
     except KeyError:
         return None
     s = study.user_attrs.get("settings", {})

@@ -107,20 +107,8 @@ class SweepJob:
         self.done, self.total = done, total
 
     def _run(self) -> None:
-        s = self.settings
         try:
-            # Each run's intervals are computed as it is stored (ReportingStore), so the
-            # Trade-offs slider reads them instead of bootstrapping on every move.
-            self.result = run_sweep(
-                self.split, list(s.methods), s.etas_dict(), list(s.seeds), **s.sweep_options(),
-                store=_JobStore(self.store, self.split, self.run_keys), progress=self._progress,
-                should_stop=self._cancel.is_set, keep_models=False,
-            )
-            results = self.result.results
-            record_sweep(AuditLog(), actor=self.actor or auth.actor(), dataset=self.split.spec.name,
-                         data_hash=self.split.data_hash, methods=list(s.methods),
-                         etas=results["eta"].tolist(), seeds=list(s.seeds), fairness=s.fairness,
-                         runs=len(results), cached=int(results["cached"].sum()))
+            self._execute()
             self.status = "done"
         except SweepCancelled:
             self.status = "cancelled"
@@ -128,6 +116,22 @@ class SweepJob:
             self.error = f"{type(exc).__name__}: {exc}"
             traceback.print_exc()
             self.status = "failed"
+
+    def _execute(self) -> None:
+        """The job's work (a subclass runs another kind: ``ui.search.SearchJob``)."""
+        s = self.settings
+        # Each run's intervals are computed as it is stored (ReportingStore), so the
+        # Trade-offs slider reads them instead of bootstrapping on every move.
+        self.result = run_sweep(
+            self.split, list(s.methods), s.etas_dict(), list(s.seeds), **s.sweep_options(),
+            store=_JobStore(self.store, self.split, self.run_keys), progress=self._progress,
+            should_stop=self._cancel.is_set, keep_models=False,
+        )
+        results = self.result.results
+        record_sweep(AuditLog(), actor=self.actor or auth.actor(), dataset=self.split.spec.name,
+                     data_hash=self.split.data_hash, methods=list(s.methods),
+                     etas=results["eta"].tolist(), seeds=list(s.seeds), fairness=s.fairness,
+                     runs=len(results), cached=int(results["cached"].sum()))
 
     @property
     def starting(self) -> bool:
@@ -208,16 +212,20 @@ class JobRegistry:
     def get(self, key: str) -> SweepJob | None:
         return self._jobs.get(key)
 
-    def start(self, split, settings: SweepSettings, store: ResultStore) -> SweepJob:
-        """Start a sweep, or return the one already running (or finished) with these settings."""
+    def start(self, split, settings: SweepSettings, store: ResultStore, *, job_class=None, **fields) -> SweepJob:
+        """Start a sweep, or return the one already running (or finished) with these settings.
+
+        ``job_class`` (a :class:`SweepJob` subclass, with its extra ``fields``) runs another kind
+        of job under the same rules: the assistive search (``ui.search.SearchJob``).
+        """
         key = settings.key(split)
         with self._lock:
             job = self._jobs.get(key)
             if job is not None and job.status in ("running", "done"):
                 return job
             # The page's session is known here, not in the job's thread.
-            job = SweepJob(key=key, settings=settings, split=split, store=store, actor=auth.actor(),
-                           owner=session_owner())
+            job = (job_class or SweepJob)(key=key, settings=settings, split=split, store=store, actor=auth.actor(),
+                                          owner=session_owner(), **fields)
             self._jobs[key] = job
         return job.start()
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pandas as pd
 import streamlit as st
@@ -150,6 +150,17 @@ def session_job() -> SweepJob | None:
 
 
 def shown_results() -> Shown | None:
+    """:func:`sweep_shown`, with this session's assistive search trials on the same data and
+    definition joined to its results (``ui.search.with_search``, which marks each row's ``source``)."""
+    shown = sweep_shown()
+    if shown is None:
+        return None
+    from .search import with_search
+
+    return replace(shown, results=with_search(shown.split, shown.settings, shown.results))
+
+
+def sweep_shown() -> Shown | None:
     """What the pages after Train show for the current data, or None (nothing to show yet).
 
     In order: the session's latest sweep when it is complete; the runs a cancelled or failed

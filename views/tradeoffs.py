@@ -97,8 +97,11 @@ def chooser(results, split, unfairness: str, performance: str, tolerance: float,
     _tolerance_pick(table, unfairness, performance, tolerance)
     fig = frontier_figure(view, unfairness=unfairness, performance=performance, split=plot_split,
                           selected_run=row["run_id"], tolerance=tolerance, base_rate=ut.base_rate(split, plot_split))
+    ut.mark_search(fig, view, unfairness, performance, plot_split)  # issue 22: the search's points, ringed
     st.plotly_chart(fig, key=ut.CHART_KEY, on_select=partial(ut.on_chart_select, view),
                     selection_mode="points", width="stretch")
+    if ut.search_caption(view):
+        st.caption(f":material/travel_explore: {md(ut.search_caption(view))}")
     _side_panel(table, split, row, shown, unfairness, performance, tolerance, seed, seeds)
 
 

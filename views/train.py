@@ -228,6 +228,11 @@ elif job is not None and job.status == "cancelled":
     st.warning(f"The sweep was cancelled after {job.done} of {job.total} runs; finished runs are "
                "stored and will not be trained again.", icon=":material/stop_circle:")
 
+# Assistive search (issue 22): its widgets, background job and proposals live in ui/search.py.
+from ui.search import search_panel  # noqa: E402
+
+search_panel(split, cur, methods, fairness, int(n_jobs))
+
 shown = ur.shown_results()
 if shown is not None:
     shown_settings, results = shown.settings, shown.results

@@ -1,0 +1,69 @@
+"""The Train page's Search option: a background search whose trials join the frontier, ringed."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+
+from ui import search as usearch
+from ui import tradeoffs as ut
+
+from .conftest import texts
+
+N_TRIALS = 6
+
+
+def _runs_ready(at) -> int:
+    (line,) = [s for s in texts(at.success) if "runs ready" in s]
+    return int(re.match(r"(\d+) runs ready", line).group(1))
+
+
+def _wait_for_search(at, timeout: float = 180.0):
+    deadline = time.monotonic() + timeout
+    while not any("The search stopped" in s for s in texts(at.success)):
+        assert not at.exception, at.exception
+        assert not any("search failed" in e for e in texts(at.error)), texts(at.error)
+        if time.monotonic() > deadline:
+            pytest.fail(f"The search did not finish within {timeout:.0f} s")
+        time.sleep(0.5)
+        at.run()
+    return at
+
+
+def test_search_option_adds_ringed_proposals_to_the_frontier(trained):
+    at = trained
+    swept = _runs_ready(at)
+    at.toggle(key=usearch.W_ON).set_value(True).run()
+    assert any("never selects or exports" in c for c in texts(at.caption))
+    at.multiselect(key=usearch.W_METHODS).set_value(["regularized"]).run()
+    at.number_input(key=usearch.W_TRIALS).set_value(N_TRIALS).run()
+    at.number_input(key=usearch.W_RESPLITS).set_value(1).run()
+    at.button(key="train.search.start").click().run()
+    assert not at.exception, at.exception
+    _wait_for_search(at)
+    (done,) = [s for s in texts(at.success) if "The search stopped" in s]
+    assert f"{N_TRIALS} trials" in done and "its trial budget" in done
+    # The searched front, with the spread over one re-split and a stability verdict per candidate.
+    front = at.dataframe[0].value
+    assert {"Trial", "Stable", "Gap over re-splits"} <= set(front.columns) and len(front)
+    assert set(front["Stable"]) <= {"yes", "no"}
+    # Its trials join the session's results, which every later page reads.
+    assert _runs_ready(at) == swept + N_TRIALS
+
+    at.switch_page("views/tradeoffs.py").run()
+    assert not at.exception, at.exception
+    (caption,) = [c for c in texts(at.caption) if "assistive search" in c]
+    assert f"{N_TRIALS} points" in caption and f"budget {N_TRIALS} trials" in caption
+    assert "chose none of them" in caption
+    chart = at.get("plotly_chart")[0].proto.spec
+    assert ut.SEARCH_LEGEND in chart or ut.UNSTABLE_LEGEND in chart
+
+
+def test_search_toggle_off_draws_nothing_of_the_search(trained):
+    at = trained
+    assert not at.toggle(key=usearch.W_ON).value
+    assert not [b for b in at.button if b.key == "train.search.start"]
+    at.switch_page("views/tradeoffs.py").run()
+    assert not [c for c in texts(at.caption) if "assistive search" in c]

@@ -1,0 +1,246 @@
+"""The Train page's assistive search: widgets, its background job, and its trials on the frontier.
+
+A search proposes, people choose: its trials join the session's results (``shown_results``)
+marked ``source`` "search", the Trade-offs page rings them and says the search's budget and
+objective, and nothing here selects or exports a model. The job runs
+:func:`fairkit.search.run_search` in a thread through the job registry, like a sweep; its study
+lives in the result store's folder, so a search started again after a restart resumes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+import streamlit as st
+
+from fairkit.audit import AuditLog, record_sweep
+from fairkit.methods import METHODS
+from fairkit.search import (
+    DEFAULT_RESPLITS,
+    DEFAULT_TRIALS,
+    SOURCE,
+    default_storage,
+    load_search,
+    run_search,
+    study_name,
+)
+from fairkit.store import cache_key
+from fairkit.sweep import ReportingStore
+
+from . import auth, state
+from .display import md
+from .jobs import SweepJob, registry, result_store, session_owner
+
+SEARCH_KEY = "fk.search_key"    # job key of this session's latest search
+SEARCH_INFO = "fk.search_info"  # where its study is and what it searched (data, split, definition)
+
+W_ON = "w.train.search"
+W_METHODS = "w.train.search_methods"
+W_TRIALS = "w.train.search_trials"
+W_MINUTES = "w.train.search_minutes"
+W_RESPLITS = "w.train.search_resplits"
+
+
+@dataclass
+class SearchSettings:
+    """What the Search option asks for; hashable into a job key.
+
+    ``params`` are fixed estimator parameters per method (the page's test-mode settings), as
+    ``SweepSettings.params``: a parameter given there is not searched.
+    """
+
+    methods: tuple
+    fairness: str
+    n_trials: int = DEFAULT_TRIALS
+    minutes: float = 0.0  # time budget; 0: none
+    resplits: int = DEFAULT_RESPLITS
+    params: tuple = ()
+    n_workers: int = 1
+
+    def params_dict(self) -> dict:
+        return {k: dict(v) for k, v in self.params}
+
+    def study(self, split) -> str:
+        return study_name(split, list(self.methods), fairness=self.fairness, params=self.params_dict())
+
+    def key(self, split) -> str:
+        return cache_key(search=self.study(split), n_trials=self.n_trials, minutes=self.minutes,
+                         resplits=self.resplits)
+
+
+@dataclass
+class SearchJob(SweepJob):
+    """A search in a background thread; cancelled like a sweep, by its owner only."""
+
+    frame: object = field(default=None, repr=False)
+
+    def _execute(self) -> None:
+        s = self.settings
+        # Intervals stored with each trial, as a dashboard sweep stores them (Trade-offs panel).
+        self.result = run_search(
+            self.split, list(s.methods), fairness=s.fairness, n_trials=s.n_trials,
+            timeout=s.minutes * 60 if s.minutes else None, store=ReportingStore(self.store, self.split),
+            params=s.params_dict(), n_workers=s.n_workers, progress=self._progress,
+            should_stop=self._cancel.is_set, frame=self.frame, resplits=s.resplits)
+        trials = self.result.trials
+        record_sweep(AuditLog(), actor=self.actor or auth.actor(), dataset=self.split.spec.name,
+                     data_hash=self.split.data_hash, methods=list(s.methods),
+                     etas=trials["eta"].tolist() if len(trials) else [], seeds=[0], fairness=s.fairness,
+                     runs=len(trials), cached=0)
+
+    def seconds_left(self) -> float | None:
+        """Not estimated: a trial's cost depends on the settings the sampler proposes."""
+        return None
+
+
+def session_search() -> SearchJob | None:
+    key = st.session_state.get(SEARCH_KEY)
+    return registry().get(key) if key else None
+
+
+# --------------------------------------------------------------------------- trials on the frontier
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _trials(name: str, storage: str, stamp) -> pd.DataFrame:
+    """A study's finished trials as sweep rows (``stamp`` changes while its job adds trials)."""
+    res = load_search(name, storage, result_store())
+    return pd.DataFrame() if res is None else res.trials
+
+
+def search_trials(split, fairness: str) -> pd.DataFrame:
+    """This session's search trials on ``split`` for ``fairness`` (empty when there are none)."""
+    info = st.session_state.get(SEARCH_INFO)
+    if not info or info["data_hash"] != split.data_hash or info["split_seed"] != split.seed \
+            or info["fairness"] != fairness:
+        return pd.DataFrame()
+    job = session_search()
+    stamp = (job.status, job.done) if job is not None else "stored"
+    return _trials(info["study"], info["storage"], stamp)
+
+
+def with_search(split, settings, results: pd.DataFrame) -> pd.DataFrame:
+    """``results`` (a sweep's) with this session's search trials on the same data and definition.
+
+    With trials, every row gets a ``source``: "sweep", or "search" for a trial; without, ``results``
+    is returned as it is.
+    """
+    trials = search_trials(split, settings.fairness)
+    if trials.empty:
+        return results
+    base = results.assign(source=results["source"].fillna("sweep") if "source" in results else "sweep")
+    trials = trials[~trials["run_id"].isin(base["run_id"])]
+    return pd.concat([base, trials], ignore_index=True)
+
+
+# --------------------------------------------------------------------------- the Train page's block
+
+def _start(split, cur, settings: SearchSettings) -> None:
+    store = result_store()
+    registry().start(split, settings, store, job_class=SearchJob, frame=cur.frame)
+    st.session_state[SEARCH_KEY] = settings.key(split)
+    st.session_state[SEARCH_INFO] = {"study": settings.study(split), "storage": default_storage(store),
+                                     "data_hash": split.data_hash, "split_seed": split.seed,
+                                     "fairness": settings.fairness}
+
+
+@st.fragment(run_every=1.0)
+def _progress(job_key: str) -> None:
+    job = registry().get(job_key)
+    if job is None:
+        return
+    total = max(job.total, 1)
+    st.progress(min(job.done / total, 1.0), text=f"Search: {job.done} / {job.total} trials done")
+    if job.status == "running" and job.can_cancel(session_owner()):
+        if st.button("Cancel search", icon=":material/stop:", key="train.search.cancel"):
+            job.cancel(session_owner())
+            st.toast("Cancelling the search after the current trial; finished trials are kept.")
+    elif job.status != "running":
+        st.rerun()
+
+
+def front_table(front: pd.DataFrame, unfairness: str, performance: str) -> pd.DataFrame:
+    """The searched front as the page shows it: each candidate's values and re-split spread."""
+    def spread(row, axis):
+        lo, hi = row.get(f"resplit_{axis}_min"), row.get(f"resplit_{axis}_max")
+        return "n/a" if lo is None or pd.isna(lo) else f"{lo:.3f}-{hi:.3f}"
+
+    rows = []
+    for _, r in front.iterrows():
+        unstable = r.get("unstable")
+        rows.append({"Trial": int(r["search_trial"]), "Method": METHODS[r["method"]].label if r["method"] in METHODS
+                     else r["method"], "eta": f"{float(r['eta']):.4g}",
+                     f"Validation {performance}": f"{r['performance_val']:.3f}",
+                     "Validation gap": f"{r['unfairness_val']:.3f}",
+                     f"{performance.capitalize()} over re-splits": spread(r, performance),
+                     "Gap over re-splits": spread(r, unfairness),
+                     "Stable": "n/a" if unstable is None or pd.isna(unstable) else ("no" if unstable else "yes")})
+    return pd.DataFrame(rows)
+
+
+def search_panel(split, cur, methods, fairness: str, n_jobs: int = 1) -> None:
+    """The Search option: a toggle, the budget, the background job, and what it proposed."""
+    state.prepare_widget(W_ON, False)
+    if not st.toggle("Search (assistive)", key=W_ON,
+                     help="Let a sampler try more settings of the chosen methods (capacity, training and "
+                          "eta) for more of the frontier. It proposes candidates; you choose."):
+        return
+    st.caption("Optuna's multi-objective sampler tries each method's capacity, training settings and eta, "
+               "maximising validation accuracy and minimising the validation gap of the definition above. "
+               "Its trials join the frontier on Trade-offs, marked as search points, with the budget and "
+               "objective. Tuning overfits the validation rows, so each candidate on the searched front is "
+               "retrained on other splits: one that moves more than its 95% interval is marked unstable. "
+               "The search never selects or exports a model.")
+    searchable = [m for m in methods if METHODS[m].sweeps_eta]
+    if not searchable:
+        st.info("Choose a method with a fairness strength (eta) above to search it.", icon=":material/info:")
+        return
+    state.prepare_widget(W_METHODS, searchable, searchable, multi=True)
+    chosen = st.multiselect("Methods to search", searchable, key=W_METHODS, format_func=lambda n: METHODS[n].label)
+    c1, c2, c3 = st.columns(3)
+    state.prepare_widget(W_TRIALS, DEFAULT_TRIALS)
+    state.prepare_widget(W_MINUTES, 0.0)
+    state.prepare_widget(W_RESPLITS, DEFAULT_RESPLITS)
+    n_trials = c1.number_input("Trials", min_value=2, max_value=1000, step=10, key=W_TRIALS,
+                               help="Finished trials the search should hold; a search run again resumes.")
+    minutes = c2.number_input("Time budget (minutes, 0: none)", min_value=0.0, max_value=600.0, step=5.0,
+                              key=W_MINUTES, help="No new trial starts after this.")
+    resplits = c3.number_input("Re-splits per candidate", min_value=0, max_value=10, key=W_RESPLITS,
+                               help="Other splits each candidate on the searched front is retrained on.")
+    if not chosen:
+        return
+    from . import results as ur  # the Train page's test-mode parameters, as its sweep uses them
+
+    settings = SearchSettings(methods=tuple(chosen), fairness=fairness, n_trials=int(n_trials),
+                              minutes=float(minutes), resplits=int(resplits),
+                              params=ur.training_params(chosen), n_workers=int(n_jobs))
+    job = session_search()
+    running = job is not None and job.status == "running"
+    if st.button("Run search", icon=":material/travel_explore:", key="train.search.start", disabled=running):
+        _start(split, cur, settings)
+        job, running = session_search(), True
+    if running:
+        _progress(st.session_state[SEARCH_KEY])
+        return
+    if job is None:
+        return
+    if job.status == "failed":
+        st.error(f"The search failed: {md(job.error)}", icon=":material/error:")
+    elif job.status == "cancelled":
+        st.warning(f"The search was cancelled after {job.done} of {job.total} trials; they are stored and "
+                   "join the frontier. Run it again to resume.", icon=":material/stop_circle:")
+    res = job.result
+    if job.status != "done" or res is None:
+        return
+    ended = "its trial budget" if res.stopped == "budget" else "its time budget"
+    st.success(f"The search stopped at {ended}: {res.complete} trials, {len(res.front)} on the searched front "
+               f"(objective: {md(res.objective)}). They are on the Trade-offs chart, marked as search points.",
+               icon=":material/check_circle:")
+    if len(res.front):
+        table = front_table(res.front, res.unfairness, res.performance)
+        st.dataframe(table, hide_index=True, width="stretch")
+        n_unstable = int((table["Stable"] == "no").sum())
+        if n_unstable:
+            st.warning(f"{n_unstable} of {len(table)} candidates moved more than their 95% interval when "
+                       "retrained on other splits: their place on the front owes much to this split's "
+                       "validation rows.", icon=":material/warning:")
