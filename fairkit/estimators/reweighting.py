@@ -8,7 +8,8 @@ one training loop (:func:`fairkit.estimators._torch_base.fit_models`):
    ``theta'(eps) = theta - alpha * grad_theta sum_i s_i eps_i l_i(theta) / sum_i s_i``
    (``s``: the caller's sample weights, ``eps``: the learned weights), differentiable in ``eps``
    (:func:`torch.func.functional_call` and :func:`torch.func.grad`);
-2. scores ``theta'`` on a meta batch of held-out training rows by the meta objective
+2. scores ``theta'`` on a meta batch (another stratified batch of training rows, or of a
+   held-out meta set with ``meta_fraction``) by the meta objective
    ``cross-entropy + eta * fairness violation`` (the registry's definitions, through
    :class:`fairkit.losses.FairnessRegularizerLoss`, the same group statistics and gaps the
    regularized network trains with);
@@ -94,7 +95,7 @@ class FairReweightingClassifier(TorchFairClassifierBase):
 
     The network and one weight per training row are learned together: each step moves the
     batch rows' weights along the gradient of ``meta cross-entropy + eta * fairness violation``
-    (measured on a held-out meta batch after a look-ahead step of the weighted loss), then
+    (measured on a separate meta batch after a look-ahead step of the weighted loss), then
     trains the network on the newly weighted batch. See :mod:`fairkit.estimators.reweighting`.
 
     Parameters
@@ -109,14 +110,16 @@ class FairReweightingClassifier(TorchFairClassifierBase):
 adaptive_shrinkage
         How the violation is measured, as in
         :class:`~fairkit.estimators.FairRegularizedClassifier` (the same penalty objects).
-    meta_fraction : float, default=0.2
+    meta_fraction : float, default=0.0
         Share of the training rows (stratified by group x label) held out as the meta set: they
-        never enter the network's loss, only the meta objective. 0 draws the meta batches from
-        all training rows. When the held-out part would lack a class (very small data), the meta
+        never enter the network's loss, only the meta objective. 0 (the default) draws each
+        step's meta batch from all training rows, independently of the step's own batch; it
+        gave the better validation frontiers on the bundled datasets (benchmarks/README.md,
+        issue #22). When the held-out part would lack a class (very small data), the meta
         batches are drawn from all training rows.
     meta_batch_size : int or None, default=None
         Rows of a meta batch (stratified by group x label); None uses ``batch_size``.
-    weight_lr : float, default=0.2
+    weight_lr : float, default=0.05
         How far one step moves the weights: the meta-gradient of the batch rows is divided by
         its mean absolute value, so a step moves a row's weight by ``weight_lr`` on average
         whatever the scale of the losses.
@@ -167,9 +170,9 @@ group_names_
         hierarchical=True,
         group_weights=None,
         adaptive_shrinkage=None,
-        meta_fraction=0.2,
+        meta_fraction=0.0,
         meta_batch_size=None,
-        weight_lr=0.2,
+        weight_lr=0.05,
         lookahead_lr=None,
         hidden_layer_sizes=(),
         activation="relu",

@@ -16,10 +16,9 @@ FAST = dict(max_epochs=5, lr=0.1, random_state=0)
 
 def _expected_failed_checks(estimator):
     reason = (
-        "each row has its own learned weight and the held-out meta set is drawn by rows, so a "
-        "row repeated twice is two rows with two weights (and may be split between the meta "
-        "set and the training part), not one row of weight 2; test_sample_weight_respected "
-        "checks what sample_weight does"
+        "each row has its own learned weight and the batches and meta batches are drawn by "
+        "rows, so a row repeated twice is two rows with two weights in different batches, not "
+        "one row of weight 2; test_sample_weight_respected checks what sample_weight does"
     )
     return {f"check_sample_weight_equivalence_on_{kind}_data": reason for kind in ("dense", "sparse")}
 
