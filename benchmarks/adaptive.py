@@ -195,3 +195,36 @@ def compare_tolerance(split, *, dataset: str = "", tolerance: float = 0.03, fact
     row["accuracy_vs_grid"] = row["tol_test_acc"] - row["grid_test_acc"]
     row["within_tolerance"] = bool(np.isfinite(row["tol_val_gap"]) and row["tol_val_gap"] <= tolerance)
     return pd.DataFrame([row])
+
+
+def eta_scan(split, lo: float, hi: float, n: int, *, params=None) -> pd.DataFrame:
+    """The regularized network at ``n`` geometrically spaced etas from ``lo`` to ``hi`` (one
+    batched fit): is a step the refinement leaves a cliff of the method or a hole of the budget?
+
+    Returns
+    -------
+    DataFrame
+        One row per eta: ``eta``, validation DP difference (``gap``), ``selection_rate``,
+        ``constant`` and ``step`` (the gap's change from the previous eta).
+    """
+    etas = sorted({float(f"{v:.4g}") for v in np.geomspace(lo, hi, n)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t = run_sweep(split, [METHOD], etas, params=params, keep_models=False).results.sort_values("eta")
+    out = pd.DataFrame({"eta": t["eta"].to_numpy(), "gap": t[f"val_{DP}"].to_numpy(),
+                        "selection_rate": t["val_selection_rate"].to_numpy(), "constant": t["constant"].to_numpy()})
+    return out.assign(step=out["gap"].diff())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    # python -m benchmarks.adaptive compas 0.3 3 70: the scan behind benchmarks/README.md (issue 19).
+    import sys
+
+    name, lo, hi, n = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
+    scan = eta_scan(default_split(name), lo, hi, n)
+    usable = scan[~scan["constant"]]
+    print(scan.to_string(index=False))
+    print(f"\n{name}: {len(scan)} etas from {lo:g} to {hi:g} ({(hi / lo) ** (1 / (n - 1)) - 1:.1%} apart); "
+          f"largest change between neighbours {scan['step'].abs().max():.4f}; "
+          f"smallest usable gap {usable['gap'].min():.4f}; constant {int(scan['constant'].sum())}")
+

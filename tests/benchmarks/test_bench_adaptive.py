@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmarks.adaptive import compare_adaptive, frontier_shape
+from benchmarks.adaptive import compare_adaptive, eta_scan, frontier_shape
 from benchmarks.common import load_split, ratio
 
 
@@ -56,3 +56,13 @@ def test_compare_adaptive_columns_and_ratios():
     assert grid["time_vs_grid"] == 1.0 and adaptive["time_vs_grid"] == pytest.approx(adaptive["wall_s"] / grid["wall_s"])
     assert adaptive["cpu_vs_grid"] == pytest.approx(adaptive["cpu_s"] / grid["cpu_s"])
     assert adaptive["hv_test_vs_grid"] == pytest.approx(ratio(adaptive["hv_test"], grid["hv_test"]), nan_ok=True)
+
+
+def test_eta_scan_steps_between_neighbouring_etas():
+    params = {"regularized": {"max_epochs": 2, "hidden_layer_sizes": ()}}
+    scan = eta_scan(load_split("german"), 0.5, 2.0, 3, params=params)
+    assert list(scan["eta"]) == [0.5, 1.0, 2.0]
+    assert np.isnan(scan["step"].iloc[0])
+    assert np.allclose(scan["step"].iloc[1:], np.diff(scan["gap"]))
+    assert scan["constant"].dtype == bool and scan["selection_rate"].between(0, 1).all()
+
