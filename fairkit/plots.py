@@ -39,7 +39,7 @@ GROUP_PALETTE = list(qualitative.Dark24[:20])
 #: Colours of the metrics in a bar chart of rates.
 METRIC_PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b"]
 #: Appended to the name of a method that needs the sensitive attribute at prediction time.
-NEEDS_ATTRIBUTE = " · needs the attribute"
+NEEDS_ATTRIBUTE = " (needs the attribute)"
 
 
 def method_colour(name: str) -> str:

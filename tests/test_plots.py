@@ -57,7 +57,7 @@ def test_frontier_figure_draws_runs_fronts_reference_and_baseline():
     np.testing.assert_allclose(reg.y, want["performance_test"])
     assert list(reg.customdata[:, 0]) == list(want["run_id"])
     assert "regularized-lucky" not in set(reg.customdata[:, 0]) and len(reg.x) >= 2
-    ref = _trace(fig, "Group thresholds (post-processing reference) · needs the attribute")
+    ref = _trace(fig, "Group thresholds (post-processing reference) (needs the attribute)")
     assert ref.line.dash == "dash"
     star = _trace(fig, "Unconstrained network")
     assert star.marker.symbol == "star" and list(star.customdata[:, 0]) == ["unconstrained-0.0"]

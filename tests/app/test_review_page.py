@@ -264,6 +264,6 @@ def test_a_method_has_one_colour_and_name_on_trade_offs_and_review_both_at_full_
         return {t["name"]: t["line"]["color"] for t in fig["data"] if t.get("mode") == "lines+markers"}
 
     shared = lines(live).keys() & lines(snapshot).keys()
-    assert {"Fairness-regularized network", "Group thresholds (post-processing reference) · needs the attribute"} <= shared
+    assert {"Fairness-regularized network", "Group thresholds (post-processing reference) (needs the attribute)"} <= shared
     assert {n: lines(live)[n] for n in shared} == {n: lines(snapshot)[n] for n in shared}
     assert len({lines(live)[n] for n in shared}) == len(shared)
