@@ -18,7 +18,8 @@ Each row gives the estimate of the registry's cost model alone (``model_s``: a s
 runs of this machine) and the one the page shows (``estimate_s``: the model scaled by the
 measured / predicted fit times of the runs already in the store, the first sweep's alone), the
 grid's part and the placement's range, the measured wall time and the ratios measured /
-estimate. The target is every ``ratio`` in [0.5, 2].
+estimate. The target is every ``ratio`` in [0.5, 2]. The point estimate of an adaptive sweep is the
+geometric middle of its range (see :func:`fairkit.sweep.estimate_seconds`).
 """
 
 from __future__ import annotations
@@ -63,7 +64,10 @@ def timed_estimate(split, methods, store, *, dataset: str, sweep: str, n_etas: i
         ``ratio_model`` (measured / model), ``scaled_by`` (the ratio applied to the
         methods' models, 1 when the store had none), ``halfway_left_s`` (what the count-down,
         :class:`~fairkit.sweep.Countdown`, said was left when half the runs were done) and
-        ``halfway_ratio`` (the time that was left / what it said).
+        ``halfway_ratio`` (the time that was left / what it said); ``given_placed_s`` and
+        ``ratio_given_placed``: the estimate had the number of placed runs been known (the grid
+        plus that many average placed runs), which separates the cost models' error from the
+        placement's, which no estimate before training can know.
     """
     options = dict(n_etas=n_etas, adaptive=adaptive, budget=budget, params=params)
     reporting = ReportingStore(store, split)
@@ -88,12 +92,16 @@ def timed_estimate(split, methods, store, *, dataset: str, sweep: str, n_etas: i
     # Half way through the runs (as the page counts them), what the count-down said was left.
     half = next(((t, left) for t, done, total, left in seen if total and done >= total / 2), (end, 0.0))
     scale = [est["scale"].get(m, est["scale"].get("*", 1.0)) for m in methods]
+    placed = max(len(res.results) - est["runs"], 0)
+    # The estimate had it known how many runs the placement would add: the cost models alone.
+    given = est["seconds"] + placed * est["placed_run_seconds"]
     return {"dataset": dataset, "sweep": sweep, "load": os.getloadavg()[0],
             "runs": int((~res.results["cached"]).sum()),
-            "placed": max(len(res.results) - est["runs"], 0), "rounds": res.rounds,
+            "placed": placed, "rounds": res.rounds,
             "grid_s": est["seconds"], "placed_max_s": est["refine_seconds"], "estimate_s": est["expected_seconds"],
             "model_s": cold["expected_seconds"], "measured_s": wall,
             "ratio": ratio(wall, est["expected_seconds"]), "ratio_model": ratio(wall, cold["expected_seconds"]),
+            "given_placed_s": given, "ratio_given_placed": ratio(wall, given),
             "scaled_by": float(max(scale, key=lambda s: abs(s - 1.0))),
             "halfway_left_s": half[1], "halfway_ratio": ratio(end - half[0], half[1])}
 

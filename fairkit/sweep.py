@@ -893,10 +893,6 @@ def run_sweep(
     return SweepResult(results=table, store=store, models=models, wall_seconds=time.perf_counter() - t0)
 
 
-#: Share of the refinement's upper bound a time estimate counts on: adaptive placement adds
-#: anything from no run (the grid's spacing already holds) to its whole budget, so the point
-#: estimate takes the middle of that range (benchmarks/README.md, "Issue #20: time estimates").
-REFINE_EXPECTED_SHARE = 0.5
 #: Rounds the refinement's upper bound allows a batchable method, each one stacked fit of a
 #: round's etas (the default sweeps of the bundled datasets took 1 to 3).
 REFINE_ROUNDS = 3
@@ -1007,8 +1003,12 @@ def estimate_seconds(split, methods, etas=None, seeds=(0,), *, store: ResultStor
     the tasks in turn. With ``adaptive`` or a ``tolerance`` the refinement adds up to
     ``budget`` runs per method and seed (as :func:`run_sweep`): its upper bound is
     ``refine_seconds`` (at most :data:`REFINE_ROUNDS` stacked fits for a batchable method, one
-    fit per run otherwise) and the point estimate ``expected_seconds`` counts
-    :data:`REFINE_EXPECTED_SHARE` of it. A Dask cluster's workers are not modelled.
+    fit per run otherwise). The placement adds anything from no run (the grid's spacing already
+    holds) to its whole budget, which cannot be told before the grid is trained, so the point
+    estimate ``expected_seconds`` is the geometric middle of the range, ``sqrt(G * (G + R))``
+    (``G`` the grid, ``R`` the upper bound): the estimate closest, as a ratio, to both ends
+    (benchmarks/README.md, "Issue #20: time estimates"). A Dask cluster's workers are not
+    modelled.
 
     Parameters
     ----------
@@ -1027,7 +1027,8 @@ def estimate_seconds(split, methods, etas=None, seeds=(0,), *, store: ResultStor
     dict
         ``seconds`` (the grid's runs to train), ``runs``, ``cached`` (already stored),
         ``to_train``, ``refine_runs`` and ``refine_seconds`` (the most the refinement adds),
-        ``expected_seconds`` (``seconds`` plus the expected share of the refinement),
+        ``placed_expected_seconds`` (the placement's part of the point estimate),
+        ``expected_seconds`` (``seconds`` plus that),
         ``run_seconds`` and ``placed_run_seconds`` (the average run of the grid and of the
         refinement, which :class:`Countdown` counts with) and ``scale`` (the ratios applied).
     """
@@ -1063,7 +1064,8 @@ def estimate_seconds(split, methods, etas=None, seeds=(0,), *, store: ResultStor
     grid_total = sum(task_costs([(by_key[k], k) for k in keys]))
     out = {"seconds": float(seconds), "runs": len(keys), "cached": len(cached), "to_train": len(todo),
            "refine_runs": 0, "refine_seconds": 0.0, "expected_seconds": float(seconds),
-           "run_seconds": grid_total / max(len(keys), 1), "placed_run_seconds": 0.0, "scale": scale}
+           "run_seconds": grid_total / max(len(keys), 1), "placed_run_seconds": 0.0,
+           "placed_expected_seconds": 0.0, "scale": scale}
     if not (adaptive or tolerance is not None):
         return out
     budget = BUDGET_PER_GRID_POINT * n_etas if budget is None else int(budget)
@@ -1080,8 +1082,11 @@ def estimate_seconds(split, methods, etas=None, seeds=(0,), *, store: ResultStor
         else:
             refine += [fit_cost(first, 1) + per_run] * budget
     refine_seconds = _makespan(refine, workers)
-    out.update(refine_runs=n_placed, refine_seconds=float(refine_seconds),
-               expected_seconds=float(seconds + REFINE_EXPECTED_SHARE * refine_seconds),
+    # The whole grid's time (stored runs included), so a stored grid still expects its placement.
+    grid_seconds = _makespan(task_costs([(by_key[k], k) for k in keys]), workers)
+    placed = math.sqrt(grid_seconds * (grid_seconds + refine_seconds)) - grid_seconds
+    out.update(refine_runs=n_placed, refine_seconds=float(refine_seconds), placed_expected_seconds=float(placed),
+               expected_seconds=float(seconds + placed),
                placed_run_seconds=float(sum(refine) / n_placed) if n_placed else 0.0)
     return out
 
@@ -1100,7 +1105,7 @@ class Countdown:
     Starts from the estimate (:func:`estimate_seconds`) of the runs left and counts down with
     wall time; each time a run finishes or a refinement round adds runs it is re-anchored: the
     model's cost of the runs left (grid runs at ``run_seconds``, placed runs at
-    ``placed_run_seconds``, the refinement not yet started at its expected share) times the
+    ``placed_run_seconds``, the refinement not yet started at its part of the point estimate) times the
     measured / predicted pace of the runs finished so far, with one run's worth of prediction as
     a prior so the first run does not swing it. Between re-anchors it never goes up, and it
     stops at 0.
@@ -1130,7 +1135,7 @@ class Countdown:
         est = self.estimate
         grid = int(est.get("runs", total))
         run, placed = float(est.get("run_seconds", 0.0)), float(est.get("placed_run_seconds", 0.0))
-        refine_left = REFINE_EXPECTED_SHARE * float(est.get("refine_seconds", 0.0))
+        refine_left = float(est.get("placed_expected_seconds", 0.0))
         d0 = self.done
         # Runs of the grid and of the refinement rounds begun, finished and left.
         grid_left = max(min(total, grid) - done, 0)

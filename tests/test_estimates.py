@@ -15,7 +15,6 @@ from fairkit.costs import BoostingCost, ReductionsCost, TorchCost, network_weigh
 from fairkit.methods import get_method, register, unregister
 from fairkit.store import ResultStore
 from fairkit.sweep import (
-    REFINE_EXPECTED_SHARE,
     REFINE_ROUNDS,
     Countdown,
     _makespan,
@@ -112,7 +111,10 @@ def test_estimate_adds_a_range_for_placed_runs(tiny_split, flat_method):
     rounds = REFINE_ROUNDS * (2.0 + 0.5 * math.ceil(7 / REFINE_ROUNDS)) + 7 * per_run
     assert est["refine_runs"] == 14
     assert est["refine_seconds"] == pytest.approx(2 * rounds)
-    assert est["expected_seconds"] == pytest.approx(est["seconds"] + REFINE_EXPECTED_SHARE * 2 * rounds)
+    # The point estimate: the geometric middle of the grid alone and the grid with every placed run.
+    grid = est["seconds"]
+    assert est["expected_seconds"] == pytest.approx(math.sqrt(grid * (grid + 2 * rounds)))
+    assert est["placed_expected_seconds"] == pytest.approx(est["expected_seconds"] - grid)
     # A method that fits one eta at a time pays for each placed run.
     single = estimate_seconds(tiny_split, ["flat_cost"], [0.0, 1.0], adaptive=True, budget=7, batched=False)
     assert single["refine_seconds"] == pytest.approx(7 * (2.5 + per_run))
@@ -155,11 +157,11 @@ def test_store_ratio_scales_the_model(tiny_split, tmp_path, monkeypatch):
 
 
 def test_countdown_counts_down_between_runs_and_reanchors():
-    est = {"runs": 4, "run_seconds": 10.0, "placed_run_seconds": 5.0, "refine_seconds": 20.0}
+    est = {"runs": 4, "run_seconds": 10.0, "placed_run_seconds": 5.0, "placed_expected_seconds": 10.0}
     clock = Countdown(est, done=0, started=100.0)
     assert clock.left(100.0) is None
     clock.update(0, 4, now=100.0)
-    start = 4 * 10.0 + REFINE_EXPECTED_SHARE * 20.0
+    start = 4 * 10.0 + 10.0
     assert clock.left(100.0) == pytest.approx(start)
     values = [clock.left(t) for t in np.linspace(100.0, 140.0, 9)]
     assert all(b <= a for a, b in zip(values, values[1:])) and values[-1] == pytest.approx(start - 40.0)
@@ -167,7 +169,7 @@ def test_countdown_counts_down_between_runs_and_reanchors():
     assert clock.left(140.0) == pytest.approx(start - 40.0)
     # One run took 30 s against a 10 s model: the pace (with one run's prior) is 40 / 20 = 2.
     clock.update(1, 4, now=130.0)
-    assert clock.left(130.0) == pytest.approx(2.0 * (3 * 10.0 + REFINE_EXPECTED_SHARE * 20.0))
+    assert clock.left(130.0) == pytest.approx(2.0 * (3 * 10.0 + 10.0))
     assert clock.left(10_000.0) == 0.0
     # A refinement round of 3 placed runs after the grid: they replace the expected placement.
     clock.update(4, 7, now=200.0)

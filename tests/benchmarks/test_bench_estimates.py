@@ -15,10 +15,13 @@ def test_compare_estimates_columns_ratios_and_store_scaling(tmp_path):
     assert list(table["sweep"]) == ["default", "linear"]
     default, linear = table.iloc[0], table.iloc[1]
     assert default["runs"] >= 2 and default["placed"] <= 1  # the grid (0 and one eta) and at most 1 placed run
-    assert default["estimate_s"] == pytest.approx(default["grid_s"] + 0.5 * default["placed_max_s"])
+    grid, top = default["grid_s"], default["grid_s"] + default["placed_max_s"]
+    assert default["estimate_s"] == pytest.approx((grid * top) ** 0.5)
+    assert grid <= default["given_placed_s"] <= top
     for row in (default, linear):
         assert row["ratio"] == pytest.approx(ratio(row["measured_s"], row["estimate_s"]))
         assert row["ratio_model"] == pytest.approx(ratio(row["measured_s"], row["model_s"]))
+        assert row["ratio_given_placed"] == pytest.approx(ratio(row["measured_s"], row["given_placed_s"]))
         assert row["within_2x"] == (0.5 <= row["ratio"] <= 2.0)
         assert row["halfway_left_s"] >= 0 and row["load"] >= 0
     # The first sweep meets an empty store (the registry's model alone); the second is scaled by
