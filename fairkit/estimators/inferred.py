@@ -31,6 +31,7 @@ from fairkit.estimators.postprocess import (
     _solve_thresholds,
     constraint_gap,
     default_base,
+    memoized_output,
 )
 from fairkit.estimators.reductions import _check_predict_input, _for_base, split_sensitive_columns
 from fairkit.groups import MIN_GROUP_SIZE
@@ -255,7 +256,7 @@ class InferredGroupThresholdClassifier(ThresholdPostProcessor):
 
     def _outputs(self, name, est, X) -> np.ndarray:
         if name == "group_estimator_":
-            proba = np.asarray(est.predict_proba(X), dtype=np.float64)
+            proba = memoized_output(est, ("groups",), X, lambda: np.asarray(est.predict_proba(X), dtype=np.float64))
             out = np.zeros((proba.shape[0], len(self.group_names_)))
             out[:, np.asarray(est.classes_, dtype=int)] = proba
             return out

@@ -43,13 +43,18 @@ def base(data):
 
 
 class Counting(LogisticRegression):
-    """A base that records the rows of each fit (in ``Counting.fits``)."""
+    """A base that records the rows of each fit (in ``Counting.fits``) and of each prediction."""
 
     fits: list = []
+    predictions: list = []
 
     def fit(self, X, y, sample_weight=None):
         Counting.fits.append(len(y))
         return super().fit(X, y, sample_weight=sample_weight)
+
+    def predict_proba(self, X):
+        Counting.predictions.append(X.shape[0])
+        return super().predict_proba(X)
 
 
 def _codes(s):
@@ -103,7 +108,7 @@ def test_explicit_tolerance_overrides_eta(data, base):
     assert 0.05 - 1e-6 <= m.constraint_gap_ <= 0.05 + 1e-6  # the most accurate rule uses the slack
 
 
-def test_fit_etas_fits_the_base_once_and_equals_fitting_each_eta_alone(data):
+def test_fit_etas_fits_the_base_once_and_equals_fitting_each_eta_alone(data, base):
     X, y, s = data
     fits = Counting.fits = []
     template = ThresholdPostProcessor(Counting(), constraint="equalized_odds", **GRID)
@@ -112,12 +117,29 @@ def test_fit_etas_fits_the_base_once_and_equals_fitting_each_eta_alone(data):
     models = fit_eta_batch(template, etas, X, y, sensitive_features=s)
     assert fits == [len(y)]  # one base fit for the four etas
     assert [m.eta for m in models] == etas and len({id(m.estimator_) for m in models}) == 1
+    # A prefit base stays the one fitted.
+    prefit = ThresholdPostProcessor(base, prefit=True, **GRID).fit_etas([0.0, 1.0], X, y, sensitive_features=s)
+    assert all(m.estimator_ is base for m in prefit)
     for eta, m in zip(etas, models):
         alone = ThresholdPostProcessor(Counting(), constraint="equalized_odds", eta=eta, **GRID).fit(
             X, y, sensitive_features=s)
         np.testing.assert_array_equal(m.thresholds_, alone.thresholds_)
         np.testing.assert_allclose(m.threshold_weights_, alone.threshold_weights_, atol=1e-9)
         np.testing.assert_array_equal(m.predict(X, sensitive_features=s), alone.predict(X, sensitive_features=s))
+
+
+def test_the_models_of_one_fit_score_a_table_with_their_shared_base_once(data):
+    X, y, s = data
+    models = ThresholdPostProcessor(Counting(), **GRID).fit_etas([0.0, 0.5, 1.0], X, y, sensitive_features=s)
+    new = X[:300].copy()
+    Counting.predictions = []
+    first = [m.predict_proba(new, sensitive_features=s[:300]) for m in models]
+    assert Counting.predictions == [300]  # three models, one prediction of the trees
+    new[0, 0] += 5.0  # a table changed in place is scored again
+    models[0].predict_proba(new, sensitive_features=s[:300])
+    assert Counting.predictions == [300, 300]
+    new[0, 0] -= 5.0
+    np.testing.assert_array_equal(models[2].predict_proba(new, sensitive_features=s[:300]), first[2])
 
 
 def test_the_default_base_is_boosted_trees(data):
