@@ -173,10 +173,10 @@ def main(argv=None) -> int:
                               for t in (0.03, 0.1)], ignore_index=True), out, "tolerance")
 
     if "forml" in parts:
-        # Adult subsampled before the split (benchmarks.forml.ADULT_ROWS) and one seed: minutes here.
+        # Adult subsampled before the split (benchmarks.forml.ADULT_ROWS): minutes here.
         fparams = {m: {"max_epochs": args.max_epochs} for m in FORML_METHODS} if args.max_epochs else None
         tables = [compare_forml(forml_split(name), dataset=name, fairness=f, n_etas=4 if args.quick else 8,
-                                params=fparams)
+                                params=fparams, seeds=seeds)
                   for name in datasets for f in FORML_FAIRNESS]
         report(FORML_TITLE, pd.concat(tables, ignore_index=True), out, "forml")
 

@@ -38,10 +38,11 @@ def test_method_scores_by_hand():
 
 def test_compare_forml_rows_and_ratios():
     params = {m: {"max_epochs": 2, "hidden_layer_sizes": ()} for m in ("unconstrained", "regularized", "forml")}
-    table = compare_forml(forml_split("german"), dataset="german", n_etas=2, params=params)
+    table = compare_forml(forml_split("german"), dataset="german", n_etas=2, params=params, seeds=(0, 1))
     assert list(table["method"]) == ["unconstrained", "regularized", "forml"]
-    assert list(table["runs"]) == [1, 2, 2]
+    assert list(table["runs"]) == [1, 2, 2] and set(table["seeds"]) == {2}  # runs per seed
     reg, forml = table.iloc[1], table.iloc[2]
+    assert 0 <= forml["hv_wins"] <= 2 and np.isnan(reg["hv_wins"])
     assert forml["hv_vs_regularized"] == pytest.approx(ratio(forml["hv_test"], reg["hv_test"]), nan_ok=True)
     assert forml["time_vs_regularized"] == pytest.approx(forml["fit_s"] / reg["fit_s"])
     assert np.isnan(reg["hv_vs_regularized"])
