@@ -59,10 +59,11 @@ if ut.rare_outcome(positive_rate):
                "accuracy, so the performance axis starts on balanced accuracy (the mean of the true positive "
                "and true negative rates: 0.5 for any such model). The dashed line marks what a model that "
                "tells nobody apart scores.")
-if performance == "roc_auc" and not all(map(scores_rank, results["method"].unique())):
-    st.caption(":material/info: Group thresholds are not on this chart: their scores are decisions (0 or 1 "
-               "for most people), which rank nobody, so they have no ROC AUC. Compare them on accuracy or "
-               "balanced accuracy.")
+unranked = [m for m in dict.fromkeys(results["method"]) if not scores_rank(m)]
+if performance == "roc_auc" and unranked:
+    st.caption(f":material/info: Not on this chart: {md('; '.join(map(ut.method_label, unranked)))}. Their scores "
+               "are decisions (0 or 1 for most people), which rank nobody, so they have no ROC AUC. Compare "
+               "them on accuracy or balanced accuracy.")
 
 
 @st.fragment
@@ -183,7 +184,7 @@ def _metrics(table, split, row, shown, seed, seeds):
                  else "this method at eta 0" if baseline else "no baseline run in this sweep")
     st.caption(f"{note} Change: test value minus that of {base_text}.")
     if not scores_rank(row["method"]):
-        st.caption(f":material/info: ROC AUC {NO_RANKING}: this model's scores are its decisions (group "
+        st.caption(f":material/info: ROC AUC {NO_RANKING}: this model's scores are its decisions (its "
                    "thresholds give most people 0 or 1), which rank nobody. Its base model's AUC would "
                    "describe another ranking than the one it deploys.")
     for line in str(row.get("test_report_notes") or "").splitlines():

@@ -282,7 +282,7 @@ def test_group_thresholds_have_no_roc_auc_and_say_why(tradeoffs):
     assert panel(at).loc["ROC AUC", "Test"].replace("\\", "")[0].isdigit()
     assert not any("this model's scores are its decisions" in c for c in texts(at.caption))
     at.selectbox(key=ut.W_PERFORMANCE).set_value("roc_auc").run()
-    assert any("Group thresholds are not on this chart" in c for c in texts(at.caption))
+    assert any("Not on this chart: Group thresholds (post-processing reference)" in c for c in texts(at.caption))
     fig = json.loads(at.get("plotly_chart")[0].proto.spec)
     assert not [t for t in fig["data"] if t.get("name", "").startswith("Group thresholds")]
 
