@@ -33,6 +33,7 @@ GAPS = {"demographic_parity": "demographic_parity_difference",
         "equalized_odds": "equalized_odds_difference"}
 TOLERANCES = (0.01, 0.02, 0.05)
 SOURCES = ("train", "holdout", "crossfit")
+DEFAULT_SEEDS = {"adult": range(3), "compas": range(5), "german": range(8)}
 
 
 def _grid(n: int = 16) -> list[float]:
@@ -56,13 +57,15 @@ def _rows(models, split, *, name, seed, fairness, fit_seconds) -> pd.DataFrame:
 
 
 def _front_figures(table: pd.DataFrame, fairness: str, ref_error: float) -> dict:
-    """Test hypervolume (whole and below 0.05) of the validation-chosen front, and the test
-    accuracy of the most accurate model within each validation tolerance."""
+    """Hypervolume of the validation-chosen front on validation (``hv_val``: the evidence a
+    choice may rest on) and on test (whole and below 0.05), the test accuracy of the most
+    accurate model within each validation tolerance (NaN when none is within it)."""
     from fairkit.frontier import best_at, hypervolume, pareto_front
 
     gap = GAPS[fairness]
     front = pareto_front(table, unfairness=gap)
-    out = {"hv": hypervolume(1 - front["performance_test"], front["unfairness_test"], ref=(ref_error, 1.0)),
+    out = {"hv_val": hypervolume(1 - front["performance_val"], front["unfairness_val"], ref=(ref_error, 1.0)),
+           "hv": hypervolume(1 - front["performance_test"], front["unfairness_test"], ref=(ref_error, 1.0)),
            "hv@0.05": hypervolume(1 - front["performance_test"], front["unfairness_test"], ref=(ref_error, 0.05))}
     for tol in TOLERANCES:
         out[f"acc@{tol:g}"] = best_at(table, tol, unfairness=gap)
@@ -71,9 +74,22 @@ def _front_figures(table: pd.DataFrame, fairness: str, ref_error: float) -> dict
     return out
 
 
-def _split(name: str, seed: int):
-    # German's 200-row test part decides nothing alone: a new split per seed (as --resplit does).
-    return load_split(name, seed=seed if name == "german" else 0)
+def _cases(datasets, seeds):
+    """``(dataset, seed, split, majority test error)``: a new split per seed (as ``--resplit``
+    does), since the trees' own seed barely moves them (no row or feature sampling)."""
+    for name in datasets:
+        for seed in (seeds or DEFAULT_SEEDS[name]):
+            split = load_split(name, seed=seed)
+            yield name, seed, split, majority_error(split.test.y)
+
+
+def _summary(runs: pd.DataFrame, keys) -> pd.DataFrame:
+    """Median over seeds; ``acc@t`` over the seeds that reach the tolerance, ``reached@t`` their count."""
+    grouped = runs.groupby(keys, sort=False)
+    out = grouped.median(numeric_only=True).drop(columns="seed")
+    for tol in TOLERANCES:
+        out[f"reached@{tol:g}"] = grouped[f"acc@{tol:g}"].count().astype(str) + "/" + grouped.size().astype(str)
+    return out.reset_index()
 
 
 def compare_sources(datasets=("adult", "compas", "german"), seeds=None, fairness=tuple(GAPS),
@@ -83,62 +99,54 @@ def compare_sources(datasets=("adult", "compas", "german"), seeds=None, fairness
     from fairkit.methods import FAIRNESS_DEFINITIONS
 
     rows = []
-    for name in datasets:
-        for seed in (seeds or {"german": range(5)}.get(name, range(2))):
-            split = _split(name, seed)
-            X, y, s = split.train.X, split.train.y, split.model_groups(split.train)
-            ref = majority_error(split.test.y)
-            for fair in fairness:
-                constraint = FAIRNESS_DEFINITIONS[fair].fairlearn_constraint
-                grid = _grid(n_etas)
-                trained = {}
-                for src in SOURCES:
-                    t0 = time.perf_counter()
-                    models = ThresholdPostProcessor(default_base(seed), constraint=constraint, thresholds_from=src,
-                                                    random_state=seed).fit_etas(grid, X, y, sensitive_features=s)
-                    seconds = time.perf_counter() - t0
-                    trained[src] = models
-                    table = _rows(models, split, name=src, seed=seed, fairness=fair, fit_seconds=seconds)
-                    rows.append({"dataset": name, "fairness": fair, "seed": seed, "source": src,
-                                 "fit_seconds": seconds, **_front_figures(table, fair, ref)})
-                # Reference only: thresholds on the validation part (the trees of the train source).
-                val = split.validation
-                models = ThresholdPostProcessor(trained["train"][0].estimator_, constraint=constraint, prefit=True,
-                                                random_state=seed).fit_etas(grid, val.X, val.y,
-                                                                            sensitive_features=split.model_groups(val))
-                table = _rows(models, split, name="validation*", seed=seed, fairness=fair, fit_seconds=np.nan)
-                rows.append({"dataset": name, "fairness": fair, "seed": seed, "source": "validation*",
-                             "fit_seconds": np.nan, **_front_figures(table, fair, ref)})
-    runs = pd.DataFrame(rows)
-    keys = ["dataset", "fairness", "source"]
-    return runs.groupby(keys, sort=False).median(numeric_only=True).drop(columns="seed").reset_index()
+    for name, seed, split, ref in _cases(datasets, seeds):
+        X, y, s = split.train.X, split.train.y, split.model_groups(split.train)
+        for fair in fairness:
+            constraint = FAIRNESS_DEFINITIONS[fair].fairlearn_constraint
+            grid = _grid(n_etas)
+            trained = {}
+            for src in SOURCES:
+                t0 = time.perf_counter()
+                models = ThresholdPostProcessor(default_base(seed), constraint=constraint, thresholds_from=src,
+                                                random_state=seed).fit_etas(grid, X, y, sensitive_features=s)
+                seconds = time.perf_counter() - t0
+                trained[src] = models
+                table = _rows(models, split, name=src, seed=seed, fairness=fair, fit_seconds=seconds)
+                rows.append({"dataset": name, "fairness": fair, "seed": seed, "source": src,
+                             "fit_seconds": seconds, **_front_figures(table, fair, ref)})
+            # Reference only: thresholds on the validation part (the trees of the train source).
+            val = split.validation
+            models = ThresholdPostProcessor(trained["train"][0].estimator_, constraint=constraint, prefit=True,
+                                            random_state=seed).fit_etas(grid, val.X, val.y,
+                                                                        sensitive_features=split.model_groups(val))
+            table = _rows(models, split, name="validation*", seed=seed, fairness=fair, fit_seconds=np.nan)
+            rows.append({"dataset": name, "fairness": fair, "seed": seed, "source": "validation*",
+                         "fit_seconds": np.nan, **_front_figures(table, fair, ref)})
+    return _summary(pd.DataFrame(rows), ["dataset", "fairness", "source"])
 
 
 def compare_blind(datasets=("adult", "compas", "german"), seeds=None, fairness=tuple(GAPS),
-                  n_etas: int = 16) -> pd.DataFrame:
-    """Inferred-group (attribute-blind) against group-aware thresholds, both from ``source``."""
+                  n_etas: int = 16, sources=SOURCES) -> pd.DataFrame:
+    """Inferred-group (attribute-blind) thresholds fitted on each of ``sources`` against the
+    group-aware ones (the registry's defaults)."""
     from fairkit.estimators.batched import fit_eta_batch
     from fairkit.methods import get_method
 
     rows = []
-    for name in datasets:
-        for seed in (seeds or {"german": range(5)}.get(name, range(2))):
-            split = _split(name, seed)
-            X, y, s = split.train.X, split.train.y, split.model_groups(split.train)
-            ref = majority_error(split.test.y)
-            for fair in fairness:
-                for method in ("threshold", "inferred_threshold"):
-                    template = get_method(method).build(0.0, seed, fair)
-                    grid = _grid(n_etas)
-                    t0 = time.perf_counter()
-                    models = fit_eta_batch(template, grid, X, y, sensitive_features=s)
-                    seconds = time.perf_counter() - t0
-                    table = _rows(models, split, name=method, seed=seed, fairness=fair, fit_seconds=seconds)
-                    rows.append({"dataset": name, "fairness": fair, "seed": seed, "method": method,
-                                 "fit_seconds": seconds, **_front_figures(table, fair, ref)})
-    runs = pd.DataFrame(rows)
-    keys = ["dataset", "fairness", "method"]
-    return runs.groupby(keys, sort=False).median(numeric_only=True).drop(columns="seed").reset_index()
+    for name, seed, split, ref in _cases(datasets, seeds):
+        X, y, s = split.train.X, split.train.y, split.model_groups(split.train)
+        for fair in fairness:
+            for method, source in [("threshold", None)] + [("inferred_threshold", src) for src in sources]:
+                params = {} if source is None else {"thresholds_from": source}
+                template = get_method(method).build(0.0, seed, fair, **params)
+                t0 = time.perf_counter()
+                models = fit_eta_batch(template, _grid(n_etas), X, y, sensitive_features=s)
+                seconds = time.perf_counter() - t0
+                table = _rows(models, split, name=method, seed=seed, fairness=fair, fit_seconds=seconds)
+                rows.append({"dataset": name, "fairness": fair, "seed": seed, "method": method,
+                             "source": template.thresholds_from, "fit_seconds": seconds,
+                             **_front_figures(table, fair, ref)})
+    return _summary(pd.DataFrame(rows), ["dataset", "fairness", "method", "source"])
 
 
 def compare_speed(name: str = "adult", *, repeats: int = 3, n_etas: int = 8) -> pd.DataFrame:

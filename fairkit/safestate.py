@@ -39,7 +39,7 @@ TRUSTED_TYPES = (
     "fairkit.estimators.FairBoostingClassifier",
     "fairkit.estimators.ReductionsWrapper",
     "fairkit.estimators.ThresholdPostProcessor",
-    "fairkit.estimators.inferred.InferredGroupThresholdClassifier",
+    "fairkit.estimators.InferredGroupThresholdClassifier",
     "fairkit.estimators.inferred._GroupBoosting",
     "fairkit.estimators.CalibratedGroupClassifier",
     "fairkit.calibration.GroupFairnessCalibrator",

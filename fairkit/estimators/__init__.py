@@ -11,6 +11,7 @@ from fairkit.estimators.adversarial import (
 )
 from fairkit.estimators.boosting import FairBoostingClassifier
 from fairkit.estimators.calibrated import CalibratedGroupClassifier
+from fairkit.estimators.inferred import InferredGroupThresholdClassifier
 from fairkit.estimators.lagrangian import LagrangianFairnessTrainer
 from fairkit.estimators.postprocess import ThresholdPostProcessor
 from fairkit.estimators.reductions import ReductionsWrapper
@@ -25,6 +26,7 @@ __all__ = [
     "FairReweightingClassifier",
     "GradientReversalFunction",
     "GradientReversalLayer",
+    "InferredGroupThresholdClassifier",
     "LagrangianFairnessTrainer",
     "ReductionsWrapper",
     "ThresholdPostProcessor",
