@@ -94,6 +94,22 @@ def default_performance(rate: float) -> str:
     return "balanced_accuracy" if rare_outcome(rate) else "accuracy"
 
 
+#: The data the performance axis was last chosen for (not a "w." key: not a choice to remember).
+AXIS_DATA = "tradeoffs.axis_data"
+
+
+def prepare_performance(data_key: str, rate: float) -> str:
+    """Give the performance axis its value before it is drawn: the one chosen for this data, or
+    :func:`default_performance` for data seen here for the first time (an axis chosen on Adult
+    does not carry accuracy over to rare positives)."""
+    ss = st.session_state
+    if ss.get(AXIS_DATA, data_key) != data_key:
+        ss.pop(W_PERFORMANCE, None)
+        ss.get(state.WIDGET_MEMORY, {}).pop(W_PERFORMANCE, None)
+    ss[AXIS_DATA] = data_key
+    return state.prepare_widget(W_PERFORMANCE, default_performance(rate), list(PERFORMANCE_AXES))
+
+
 def etas_of(results: pd.DataFrame, method: str) -> list[float]:
     """The trained eta values of ``method``, ascending."""
     return sorted({float(e) for e in results.loc[results["method"] == method, "eta"]})

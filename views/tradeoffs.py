@@ -41,7 +41,7 @@ state.prepare_widget(ut.W_UNFAIRNESS, unfair_keys[0], unfair_keys)
 unfairness = c1.selectbox("Unfairness axis", unfair_keys, key=ut.W_UNFAIRNESS,
                           format_func=UNFAIRNESS_AXES.get)
 positive_rate = ut.base_rate(split, "val")
-state.prepare_widget(ut.W_PERFORMANCE, ut.default_performance(positive_rate), perf_keys)
+ut.prepare_performance(cur.data_key, positive_rate)
 performance = c2.selectbox("Performance axis", perf_keys, key=ut.W_PERFORMANCE,
                            format_func=PERFORMANCE_AXES.get)
 # A sweep that bracketed a tolerance offers it first.
