@@ -264,12 +264,15 @@ def _open_study(ctx: dict):
                                    directions=["maximize", "minimize"], load_if_exists=True)
 
 
-def _sampler(seed: int, n: int):
-    """The sampler that proposes trial number ``n`` of a study searched with ``seed``.
+def _sampler(seed: int, n: int, waiting: int = 0):
+    """The sampler of the next proposal of a study searched with ``seed``, holding ``n`` trials
+    of which ``waiting`` are queued.
 
-    Seeded by both: one process on a new study proposes the same trials every time, while a
-    resumed study or a second worker (each proposing a later number) never replays the random
-    proposals of trials already made, as one sampler seeded by ``seed`` alone would.
+    Seeded by all three: one process on a new study proposes the same trials every time, while a
+    resumed study or a second worker never replays the random proposals of trials already made,
+    as one sampler seeded by ``seed`` alone would. ``waiting`` matters when a queued trial
+    without parameters (its process died inside ``ask``) is taken: that takes no new number,
+    so the next proposal is drawn with one waiting trial fewer, not with the same seed again.
     """
     import optuna
 
@@ -277,7 +280,7 @@ def _sampler(seed: int, n: int):
         # multivariate, group and constant_liar are marked experimental; they are what the
         # conditional space and concurrent workers need (see the module's docstring).
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.samplers.TPESampler(seed=int(np.random.SeedSequence([seed, n]).generate_state(1)[0]),
+        return optuna.samplers.TPESampler(seed=int(np.random.SeedSequence([seed, n, waiting]).generate_state(1)[0]),
                                           multivariate=True, group=True, constant_liar=True)
 
 
@@ -377,14 +380,15 @@ def _stopped(study, token: str) -> bool:
     return bool(study.user_attrs.get(f"stop:{token}"))
 
 
-def _work(ctx: dict, split, *, progress=None, should_stop=None) -> str:
+def _work(ctx: dict, split, *, progress=None, should_stop=None, study=None) -> str:
     """One worker's loop: ask for a trial while the budget allows, train it, tell its values.
 
-    Returns why it ended: "budget", "time" or "cancelled".
+    ``study``: the study already opened in this process (opening one checks the database's
+    schema, about 2 s). Returns why it ended: "budget", "time" or "cancelled".
     """
     from optuna.trial import TrialState
 
-    study = _open_study(ctx)
+    study = study if study is not None else _open_study(ctx)
     storage = study._storage
     study_id = storage.get_study_id_from_name(ctx["name"])
     store = ctx["store"] if ctx.get("store") is not None else ResultStore(ctx["store_root"])
@@ -401,7 +405,7 @@ def _work(ctx: dict, split, *, progress=None, should_stop=None) -> str:
             done, running = counts[TrialState.COMPLETE], counts[TrialState.RUNNING]
             trial = None
             if done + running < ctx["n_trials"]:
-                study.sampler = _sampler(ctx["seed"], sum(counts.values()))
+                study.sampler = _sampler(ctx["seed"], sum(counts.values()), counts[TrialState.WAITING])
                 with warnings.catch_warnings():
                     # ask/tell with a heartbeat this loop records itself (see _heartbeat)
                     warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed")
@@ -549,7 +553,8 @@ def run_search(split, methods=None, *, fairness: str = DEFAULT_FAIRNESS, unfairn
                performance: str = "accuracy", n_trials: int = DEFAULT_TRIALS, timeout: float | None = None,
                store: ResultStore | None = None, storage: str | None = None, params: dict | None = None,
                seed: int = 0, n_workers: int = 1, progress=None, should_stop=None, frame=None,
-               resplits: int = 0, heartbeat: int = HEARTBEAT_SECONDS, grace: int = GRACE_SECONDS) -> SearchResult:
+               resplits: int = 0, heartbeat: int = HEARTBEAT_SECONDS, grace: int = GRACE_SECONDS,
+               scheduler: str | None = None, security=None) -> SearchResult:
     """Search each method's capacity, training settings and eta for more of the frontier.
 
     Parameters
@@ -576,7 +581,8 @@ def run_search(split, methods=None, *, fairness: str = DEFAULT_FAIRNESS, unfairn
     seed : int
         The training seed of every trial and the sampler's seed.
     n_workers : int
-        Processes working on the study, this one included.
+        Workers on the study, this process included: the others are processes on this machine,
+        or tasks on the Dask cluster at ``scheduler``.
     progress : callable, optional
         ``progress(done, total)``: finished trials of the study and the budget.
     should_stop : callable, optional
@@ -590,6 +596,10 @@ def run_search(split, methods=None, *, fairness: str = DEFAULT_FAIRNESS, unfairn
     heartbeat, grace : int
         Seconds between a running trial's heartbeats, and the age of the last one after which
         the trial counts as dead and is run again.
+    scheduler : str, optional
+        A Dask scheduler address: the ``n_workers - 1`` other workers run as tasks there (each
+        must reach ``storage`` and the store's folder: one machine, or a shared file system
+        with a server database as ``storage``). ``security``: its TLS certificates.
 
     Returns
     -------
@@ -626,15 +636,20 @@ def run_search(split, methods=None, *, fairness: str = DEFAULT_FAIRNESS, unfairn
     study.set_user_attr("settings", {"methods": methods, "fairness": fairness, "unfairness": unfairness,
                                      "performance": performance, "seed": int(seed)})
     stopped = "budget"
-    pool = futures = None
-    if n_workers > 1:
+    pool = futures = client = None
+    if n_workers > 1 and scheduler:
+        from .sweep import DASK_TIMEOUT, _dask_client
+
+        pool = client = _dask_client(scheduler, security, DASK_TIMEOUT)
+        futures = [client.submit(_work_in_process, ctx, split, pure=False) for _ in range(n_workers - 1)]
+    elif n_workers > 1:
         from joblib.externals.loky import ProcessPoolExecutor
 
         pool = ProcessPoolExecutor(max_workers=n_workers - 1)
         futures = [pool.submit(_work_in_process, ctx, split) for _ in range(n_workers - 1)]
     try:
         # This process works too, with the store object it was given (a ReportingStore, say).
-        stopped = _work({**ctx, "store": store}, split, progress=progress, should_stop=should_stop)
+        stopped = _work({**ctx, "store": store}, split, progress=progress, should_stop=should_stop, study=study)
     finally:
         if pool is not None:
             if stopped == "cancelled" or any(f.done() and f.exception() for f in futures):
@@ -645,7 +660,7 @@ def run_search(split, methods=None, *, fairness: str = DEFAULT_FAIRNESS, unfairn
                     outcomes.append(f.result())
                 except Exception as exc:  # a worker's error is this search's error
                     outcomes.append(exc)
-            pool.shutdown()
+            client.close() if client is not None else pool.shutdown()  # a Client's shutdown() ends its cluster
     if pool is not None:
         errors = [o for o in outcomes if isinstance(o, Exception)]
         if errors:

@@ -125,7 +125,9 @@ def test_a_killed_search_resumes_and_finishes_its_budget(german, tmp_path):
     for dead in killed:
         assert study.trials[dead.number].state == TrialState.FAIL
         retried = [t for t in complete if t.system_attrs.get("failed_trial") == dead.number]
-        assert len(retried) == 1 and retried[0].params == dead.params
+        assert len(retried) == 1
+        # (killed inside ask, before its parameters were drawn, it is retried with new ones)
+        assert retried[0].params == dead.params or not dead.params
     # Finished trials of the killed run are kept, not trained again, and no proposal repeats.
     assert {t.number for t in done_before} <= {t.number for t in complete}
     assert len(_param_sets(complete)) == 50
@@ -261,3 +263,31 @@ def test_the_decision_record_says_which_points_came_from_search(tiny_split):
                          frontier=pareto_front(table.drop(columns=["source"]).iloc[:1], exclude_constant=False),
                          n_boot=20).markdown()
     assert "search" not in plain
+
+
+def test_dask_workers_share_the_study(german, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    _, split = german
+    store = ResultStore(tmp_path / "store")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None) as cluster:
+        with distributed.Client(cluster) as client:  # the worker imports the engine before the search starts
+            client.run(__import__, "fairkit.search")
+            client.run(__import__, "torch")
+        res = run_search(split, METHODS, n_trials=8, params=FAST, store=store, n_workers=2,
+                         scheduler=cluster.scheduler_address, heartbeat=1, grace=8)
+    complete = [t for t in _study(split, store).get_trials() if t.state == TrialState.COMPLETE]
+    assert res.complete == len(complete) == 8 and len(_param_sets(complete)) == 8
+    assert len({t.user_attrs["worker"] for t in complete}) == 2  # this process and the Dask worker
+
+
+def test_a_queued_trial_without_parameters_does_not_make_the_next_proposal_repeat(german, tmp_path):
+    # A process killed inside ask leaves a trial with no parameters; it is queued again as such,
+    # and taking it adds no trial number: the next proposal must still be a new one.
+    _, split = german
+    store = ResultStore(tmp_path / "store")
+    run_search(split, METHODS, n_trials=2, params=FAST, store=store)
+    _study(split, store).enqueue_trial({})
+    run_search(split, METHODS, n_trials=6, params=FAST, store=store)
+    complete = [t for t in _study(split, store).get_trials() if t.state == TrialState.COMPLETE]
+    assert len(complete) == 6 and len(_param_sets(complete)) == 6
