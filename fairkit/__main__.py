@@ -8,8 +8,8 @@ verify`` exits 1 when the audit log fails its check.
 
 Output conventions: results and messages go to stdout, problems to stderr. ``--quiet`` (before or
 after the command) silences the messages and the progress bar; the progress bar is drawn only when
-stderr is a terminal. ``sweep --json`` and ``score --json`` print one JSON document on stdout (what
-was written, what was found) and send their messages to stderr.
+stderr is a terminal. ``sweep --json``, ``search --json`` and ``score --json`` print one JSON
+document on stdout (what was written, what was found) and send their messages to stderr.
 """
 
 from __future__ import annotations
@@ -661,7 +661,7 @@ def _progress_wanted(args) -> bool:
 
 
 def _add_output_flags(parser, sub) -> None:
-    """``--quiet`` on every command (before or after its name) and ``--json`` on sweep and score."""
+    """``--quiet`` on every command (before or after its name) and ``--json`` on sweep, search and score."""
     quiet = "no messages or progress bar, only problems on stderr (and the --json document)"
     parser.add_argument("-q", "--quiet", action="store_true", help=quiet)
     for p in sub.choices.values():
