@@ -893,6 +893,9 @@ def run_sweep(
     return SweepResult(results=table, store=store, models=models, wall_seconds=time.perf_counter() - t0)
 
 
+#: The labels' own demographic-parity gap, in spacings beyond the first, at which an adaptive
+#: sweep's estimate counts on the whole placement budget (see :func:`placement_share`).
+PLACEMENT_FULL_SPACINGS = 8
 #: Rounds the refinement's upper bound allows a batchable method, each one stacked fit of a
 #: round's etas (the default sweeps of the bundled datasets took 1 to 3).
 REFINE_ROUNDS = 3
@@ -977,6 +980,25 @@ def measured_ratios(store: ResultStore | None) -> dict:
     return out
 
 
+def placement_share(split, spacing: float = DEFAULT_SPACING) -> float:
+    """The share of its budget adaptive placement is expected to spend on this split, before training.
+
+    Placement fills the frontier from the unconstrained model's validation gap down to parity
+    in steps of ``spacing``, so it trains nothing when that gap is within one spacing (German:
+    0.01) and its whole budget when the gap is many spacings wide (COMPAS: 0.34). Before
+    training, the gap of the validation labels themselves taken as decisions (the demographic
+    parity difference, by the evaluation kernel) stands in for the model's: the share is
+    ``(gap - spacing) / (PLACEMENT_FULL_SPACINGS * spacing)``, clipped to [0, 1].
+    """
+    part = split.validation
+    labels = np.asarray(part.y, dtype=float)
+    (metrics,) = summary_metrics(labels, labels[None], part.sensitive, ranks=False)
+    gap = float(metrics["demographic_parity_difference"])
+    if not math.isfinite(gap) or spacing <= 0:
+        return 1.0
+    return float(np.clip((gap - spacing) / (PLACEMENT_FULL_SPACINGS * spacing), 0.0, 1.0))
+
+
 def _makespan(costs: list, workers: int) -> float:
     """Wall time of tasks of these costs on ``workers`` workers taking the next task when free."""
     if workers <= 1 or len(costs) <= 1:
@@ -1004,19 +1026,18 @@ def estimate_seconds(split, methods, etas=None, seeds=(0,), *, store: ResultStor
     ``budget`` runs per method and seed (as :func:`run_sweep`): its upper bound is
     ``refine_seconds`` (at most :data:`REFINE_ROUNDS` stacked fits for a batchable method, one
     fit per run otherwise). The placement adds anything from no run (the grid's spacing already
-    holds) to its whole budget, which cannot be told before the grid is trained, so the point
-    estimate ``expected_seconds`` is the geometric middle of the range, ``sqrt(G * (G + R))``
-    (``G`` the grid, ``R`` the upper bound): the estimate closest, as a ratio, to both ends
-    (benchmarks/README.md, "Issue #20: time estimates"). A Dask cluster's workers are not
-    modelled.
+    holds) to its whole budget: the point estimate ``expected_seconds`` counts the share
+    :func:`placement_share` expects of an adaptive sweep, and the geometric middle of the range,
+    ``sqrt(G * (G + R))`` (``G`` the grid, ``R`` the upper bound), for a tolerance alone (the
+    estimate closest, as a ratio, to both ends); benchmarks/README.md, "Issue #20: time
+    estimates". A Dask cluster's workers are not modelled.
 
     Parameters
     ----------
     split, methods, etas, seeds, fairness, params, n_etas, n_jobs, batched, adaptive, budget, tolerance
         As :func:`run_sweep` takes them.
     spacing : float
-        Taken so a sweep's options pass as they are; where the placed runs go does not move the
-        upper bound, which the budget sets.
+        The placement's target spacing (:func:`placement_share`); the upper bound is the budget's.
     store : ResultStore, optional
     reporting : bool, optional
         Whether each run's intervals are computed as it is stored (:class:`ReportingStore`, as
@@ -1084,7 +1105,10 @@ def estimate_seconds(split, methods, etas=None, seeds=(0,), *, store: ResultStor
     refine_seconds = _makespan(refine, workers)
     # The whole grid's time (stored runs included), so a stored grid still expects its placement.
     grid_seconds = _makespan(task_costs([(by_key[k], k) for k in keys]), workers)
-    placed = math.sqrt(grid_seconds * (grid_seconds + refine_seconds)) - grid_seconds
+    if adaptive:
+        placed = placement_share(split, spacing) * refine_seconds
+    else:
+        placed = math.sqrt(grid_seconds * (grid_seconds + refine_seconds)) - grid_seconds
     out.update(refine_runs=n_placed, refine_seconds=float(refine_seconds), placed_expected_seconds=float(placed),
                expected_seconds=float(seconds + placed),
                placed_run_seconds=float(sum(refine) / n_placed) if n_placed else 0.0)

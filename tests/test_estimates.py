@@ -21,6 +21,7 @@ from fairkit.sweep import (
     duration_text,
     estimate_seconds,
     measured_ratios,
+    placement_share,
     predicted_fit_seconds,
     run_sweep,
 )
@@ -111,13 +112,32 @@ def test_estimate_adds_a_range_for_placed_runs(tiny_split, flat_method):
     rounds = REFINE_ROUNDS * (2.0 + 0.5 * math.ceil(7 / REFINE_ROUNDS)) + 7 * per_run
     assert est["refine_runs"] == 14
     assert est["refine_seconds"] == pytest.approx(2 * rounds)
-    # The point estimate: the geometric middle of the grid alone and the grid with every placed run.
+    # The point estimate counts the share of the placement the labels' gap leads one to expect.
     grid = est["seconds"]
-    assert est["expected_seconds"] == pytest.approx(math.sqrt(grid * (grid + 2 * rounds)))
-    assert est["placed_expected_seconds"] == pytest.approx(est["expected_seconds"] - grid)
+    share = placement_share(tiny_split)
+    assert est["placed_expected_seconds"] == pytest.approx(share * 2 * rounds)
+    assert est["expected_seconds"] == pytest.approx(grid + share * 2 * rounds)
+    # A tolerance alone: the geometric middle of the grid and the grid with every placed run.
+    bracket = estimate_seconds(tiny_split, ["flat_cost"], [0.0, 1.0], seeds=(0, 1), tolerance=0.05, budget=7)
+    assert bracket["refine_seconds"] == pytest.approx(2 * rounds)
+    assert bracket["expected_seconds"] == pytest.approx(math.sqrt(grid * (grid + 2 * rounds)))
     # A method that fits one eta at a time pays for each placed run.
     single = estimate_seconds(tiny_split, ["flat_cost"], [0.0, 1.0], adaptive=True, budget=7, batched=False)
     assert single["refine_seconds"] == pytest.approx(7 * (2.5 + per_run))
+
+
+@pytest.mark.parametrize("rates, share", [((0.5, 0.5), 0.0), ((0.55, 0.45), 0.5), ((0.9, 0.1), 1.0)])
+def test_placement_share_follows_the_labels_gap(rates, share):
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    # 200 rows a group, positive at the given rates: the labels' DP gap is the difference.
+    y = np.concatenate([np.arange(200) < round(200 * r) for r in rates]).astype(int)
+    groups = pd.Series(["a"] * 200 + ["b"] * 200, name="g")
+    split = SimpleNamespace(validation=SimpleNamespace(y=y, sensitive=groups.to_frame()))
+    # (gap - spacing) / (PLACEMENT_FULL_SPACINGS * spacing), within [0, 1]
+    assert placement_share(split, 0.02) == pytest.approx(share)
 
 
 def test_makespan_largest_first():

@@ -16,8 +16,7 @@ def test_compare_estimates_columns_ratios_and_store_scaling(tmp_path):
     default, linear = table.iloc[0], table.iloc[1]
     assert default["runs"] >= 2 and default["placed"] <= 1  # the grid (0 and one eta) and at most 1 placed run
     grid, top = default["grid_s"], default["grid_s"] + default["placed_max_s"]
-    assert default["estimate_s"] == pytest.approx((grid * top) ** 0.5)
-    assert grid <= default["given_placed_s"] <= top
+    assert grid <= default["estimate_s"] <= top and grid <= default["given_placed_s"] <= top
     for row in (default, linear):
         assert row["ratio"] == pytest.approx(ratio(row["measured_s"], row["estimate_s"]))
         assert row["ratio_model"] == pytest.approx(ratio(row["measured_s"], row["model_s"]))
