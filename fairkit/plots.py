@@ -107,13 +107,26 @@ def _texts(values) -> list[str]:
     return [plot_text(v) for v in values]
 
 
-def _value_text(rows: pd.DataFrame, split: str, metric: str) -> list[str]:
+def _value_text(rows: pd.DataFrame, split: str, metric: str, digits: int = 4) -> list[str]:
     """``0.1234 [0.1000, 0.1500]`` per row: the metric with its interval where the row has one."""
     value, low, high = metric_value(rows, metric, prefix=f"{split}_")
     low = pd.Series(np.nan, index=rows.index) if low is None else low
     high = pd.Series(np.nan, index=rows.index) if high is None else high
-    return [f"{v:.4f}" + (f" [{lo:.4f}, {hi:.4f}]" if np.isfinite(lo) and np.isfinite(hi) else "")
+    return [f"{v:.{digits}f}" + (f" [{lo:.{digits}f}, {hi:.{digits}f}]" if np.isfinite(lo) and np.isfinite(hi) else "")
             for v, lo, hi in zip(value.astype(float), low.astype(float), high.astype(float))]
+
+
+def _exported_text(rows: pd.DataFrame, metric: str, column: str) -> list[str]:
+    """A bundle frontier's ``column`` (the value drawn) as text, with the run's interval of
+    ``metric`` when the table carries it and it belongs to that value (older bundles and other
+    axes: the value alone)."""
+    plain = [f"{v:.3f}" for v in rows[column].astype(float)]
+    try:
+        shown = _value_text(rows, "test", metric, digits=3)
+        same = np.isclose(metric_value(rows, metric, prefix="test_")[0].astype(float), rows[column].astype(float))
+    except (KeyError, AttributeError):  # no such column, or a table without its runs' metrics
+        return plain
+    return [s if ok else p for s, p, ok in zip(shown, plain, same)]
 
 
 def _custom(rows: pd.DataFrame, split: str = "test", unfairness: str = "demographic_parity_difference",
@@ -333,7 +346,14 @@ def frontier_snapshot_figure(frontier: pd.DataFrame, *, selected_run: str | None
     on_front = frontier["on_front"].astype(bool) if "on_front" in frontier else pd.Series(True, index=frontier.index)
     u_label = plot_text(UNFAIRNESS_AXES.get(unfairness, unfairness))
     p_label = plot_text(PERFORMANCE_AXES.get(performance, performance))
-    point = f"<br>{u_label}: %{{x:.3f}}<br>{p_label}: %{{y:.3f}}<extra></extra>"
+    point = f"<br>{u_label}: %{{customdata[2]}}<br>{p_label}: %{{customdata[3]}}<extra></extra>"
+
+    def custom(rows, labels):
+        """``[label, eta, unfairness text, performance text]``: each axis value with the interval
+        the run carried at export (a dashboard sweep stores them), where the table has it."""
+        return np.column_stack([_texts(labels), rows["eta"].astype(float),
+                                _exported_text(rows, unfairness, "unfairness_test"),
+                                _exported_text(rows, performance, "performance_test")])
     for method, sub in frontier[on_front].groupby("method", sort=False):
         ref = bool(sub.get("needs_sensitive_at_predict", pd.Series([False])).any())
         label = method_label(method, needs_attribute=ref)
@@ -343,7 +363,7 @@ def frontier_snapshot_figure(frontier: pd.DataFrame, *, selected_run: str | None
             line=dict(color=method_colour(method), dash="dash" if ref else "solid"),
             # The method comes from the bundle's table: in the hover label as data, never as
             # part of the template (where "%{...}" in a name would be read as a field).
-            customdata=np.column_stack([_texts([label] * len(sub)), sub["eta"].astype(float)]),
+            customdata=custom(sub, [label] * len(sub)),
             hovertemplate="%{customdata[0]}<br>eta=%{customdata[1]:g}" + point))
     sel = frontier[frontier["run_id"] == selected_run]
     if not sel.empty:
@@ -356,7 +376,7 @@ def frontier_snapshot_figure(frontier: pd.DataFrame, *, selected_run: str | None
             fig.add_trace(go.Scatter(
                 x=sel["unfairness_test"], y=sel["performance_test"], mode="markers", showlegend=False,
                 marker=dict(size=9, color="#ff7f0e", symbol="x"),
-                customdata=np.column_stack([_texts(sel["method"].map(method_label)), sel["eta"].astype(float)]),
+                customdata=custom(sel, sel["method"].map(method_label)),
                 hovertemplate=f"{CHOSEN_OFF_FRONT}<br>%{{customdata[0]}}<br>eta=%{{customdata[1]:g}}" + point))
     fig.update_layout(
         title="Frontier at export (test data)", template="plotly_white", height=420,

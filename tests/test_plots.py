@@ -256,7 +256,13 @@ def test_a_method_has_one_colour_and_one_name_in_every_figure():
     reg = _trace(live, "Fairness-regularized network")
     assert set(reg.customdata[:, 1]) == {"Fairness-regularized network"}
     assert "eta=" in reg.hovertemplate and "Accuracy: %{customdata[4]}" in reg.hovertemplate
-    assert "Demographic parity difference: %{x:.3f}" in _trace(snapshot, "Fairness-regularized network").hovertemplate
+    # The exported frontier's hover: the same fields, with the interval each run carried at export.
+    front["test_accuracy_low"], front["test_accuracy_high"] = front["test_accuracy"] - 0.01, front["test_accuracy"] + 0.02
+    line = _trace(frontier_snapshot_figure(front, selected_run="none"), "Fairness-regularized network")
+    assert "eta=" in line.hovertemplate and "Accuracy: %{customdata[3]}" in line.hovertemplate
+    first = front[front.method == "regularized"].iloc[0]
+    acc, dp = first["test_accuracy"], first["unfairness_test"]
+    assert list(line.customdata[0, 2:]) == [f"{dp:.3f}", f"{acc:.3f} [{acc - 0.01:.3f}, {acc + 0.02:.3f}]"]
 
 
 def test_twenty_groups_get_twenty_distinct_colours_and_keep_them():

@@ -267,3 +267,7 @@ def test_a_method_has_one_colour_and_name_on_trade_offs_and_review_both_at_full_
     assert {"Fairness-regularized network", "Group thresholds (post-processing reference) (needs the attribute)"} <= shared
     assert {n: lines(live)[n] for n in shared} == {n: lines(snapshot)[n] for n in shared}
     assert len({lines(live)[n] for n in shared}) == len(shared)
+    # The committee's hover: method, eta, both axes with the intervals the sweep stored.
+    reg = next(t for t in snapshot["data"] if t["name"] == "Fairness-regularized network")
+    assert "eta=" in reg["hovertemplate"] and "Accuracy: %{customdata[3]}" in reg["hovertemplate"]
+    assert all(c[2].count("[") == 1 and c[3].count("[") == 1 for c in reg["customdata"])
