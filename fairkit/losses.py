@@ -81,6 +81,17 @@ def weighted_bce_with_logits(logits, labels, sample_weight=None) -> torch.Tensor
     return (sample_weight * per_row).sum() / sample_weight.sum().clamp_min(_TINY)
 
 
+
+def weighted_bce_models(logits, labels, sample_weight, total=None) -> torch.Tensor:
+    """:func:`weighted_bce_with_logits` of K models scored on the same rows, shape (K,).
+
+    ``logits`` has shape (n, K); ``labels`` and ``sample_weight`` shape (n,); ``total`` is the
+    weight sum when the caller has it (a mini-batch's, computed once per epoch).
+    """
+    total = sample_weight.sum() if total is None else total
+    per_row = F.softplus(logits) - labels[:, None] * logits
+    return (sample_weight[:, None] * per_row).sum(0) / total.clamp_min(_TINY)
+
 # --------------------------------------------------------------------------------------------
 # Group membership
 # --------------------------------------------------------------------------------------------

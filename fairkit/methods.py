@@ -474,8 +474,9 @@ for _m in [
            min_train_rows=10_000),
     Method(name="lagrangian", label="Lagrangian constrained network", factory=_lagrangian,
            eta_meaning="constraint tightness: the gap must stay below 0.2 / eta", eta_range=(0.5, 40.0),
-           eta_bounded=False, eta_scale="log", family="network", seconds_per_10k=6.0,
-           description="Min-max training with Lagrange multipliers (hard constraint on training data)."),
+           eta_bounded=False, eta_scale="log", family="network", batchable=True, seconds_per_10k=6.0,
+           description="Min-max training with Lagrange multipliers (hard constraint on training data); "
+                       "a sweep's bounds train together in one stacked pass, each with its own multipliers."),
     Method(name="adversarial", label="Adversarial debiasing", factory=_adversarial,
            eta_meaning="weight of the adversary's reversed gradient", eta_range=(0.05, 5.0), eta_bounded=False,
            eta_scale="log", family="network", seconds_per_10k=7.0,

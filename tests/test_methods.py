@@ -123,7 +123,7 @@ def test_a_method_refuses_a_definition_it_does_not_support(toy):
 def test_roles_families_and_batching_of_the_built_in_methods():
     assert [n for n, m in METHODS.items() if m.role == "baseline"] == ["unconstrained"]
     assert [n for n, m in METHODS.items() if m.role == "reference"] == ["threshold"]
-    assert {n for n, m in METHODS.items() if m.batchable} == {"regularized", "linear", "threshold",
+    assert {n for n, m in METHODS.items() if m.batchable} == {"regularized", "linear", "lagrangian", "threshold",
                                                                "inferred_threshold"}
     assert {n for n, m in METHODS.items() if m.eta_bounded and m.sweeps_eta} == {"reductions", "threshold",
                                                                                   "inferred_threshold"}

@@ -18,7 +18,7 @@ from fairkit.losses import (
     Membership,
     SelectionRate,
     TruePositiveRate,
-    weighted_bce_with_logits,
+    weighted_bce_models,
 )
 
 _CONSTRAINT_STATS = {
@@ -42,13 +42,12 @@ def _max_gap(stat: GroupStatistic, scores, labels, membership, w) -> torch.Tenso
     """Largest difference between two groups' rates (groups without eligible rows ignored)."""
     rates = stat(scores, labels, membership, w)
     present = rates.present
-    if int(present.sum()) < 2:
-        return scores.new_zeros(())
     r = rates.rate
     big = torch.finfo(r.dtype).max
-    hi = torch.where(present, r, torch.full_like(r, -big)).max()
-    lo = torch.where(present, r, torch.full_like(r, big)).min()
-    return hi - lo
+    hi = torch.where(present, r, torch.full_like(r, -big)).max(0).values
+    lo = torch.where(present, r, torch.full_like(r, big)).min(0).values
+    # A model (column) with fewer than two groups present has no gap.
+    return torch.where(present.sum(0) >= 2, hi - lo, torch.zeros_like(hi))
 
 
 class LagrangianFairnessTrainer(TorchFairClassifierBase):
@@ -250,6 +249,12 @@ verbose
         return math.inf if self.eta == 0 else c.bound / self.eta
 
     # ------------------------------------------------------------------ hooks
+    # fit_models may hand the lead K models differing only in eta (one stacked pass for K
+    # bounds). Every constraint then has K effective bounds and K independent multipliers:
+    # tensors of shape (K, C). A model with eta=0 has no active constraint (its bounds are
+    # infinite), which the mask ``_on`` keeps out of its Lagrangian and its multipliers.
+
+    _batches_etas = True
 
     def _validate_params(self):
         super()._validate_params()
@@ -263,27 +268,29 @@ verbose
             raise ValueError(f"temperature must be positive, got {self.temperature!r}")
         self._constraints = []
 
-    _training_attrs = ("_nets", "_constraints", "_active", "_bounds", "_lambda", "_dual_optimizer",
-                       "_selection", "_train_for_report", "_kept_multipliers")
+    _training_attrs = ("_nets", "_constraints", "_active", "_bounds", "_on", "_lambda", "_dual_optimizer",
+                       "_selection", "_train_for_report", "_kept_multipliers", "_models")
 
     def _setup(self, models, train: TrainData, seed: int) -> None:
-        cons = self._constraints if train.has_groups else []
-        # eta=0 makes every bound infinite: such constraints are dropped, not multiplied by 0.
-        self._active = [c for c in cons if math.isfinite(self._effective_bound(c))]
-        self._bounds = torch.tensor([self._effective_bound(c) for c in self._active],
-                                    dtype=torch.float32, device=self._device())
-        self._lambda = torch.zeros(len(self._active), dtype=torch.float32, device=self._device(),
-                                   requires_grad=True)
+        self._models = models
+        self._active = self._constraints if train.has_groups else []
+        bounds = np.array([[m._effective_bound(c) for c in self._active] for m in models], dtype=np.float64)
+        bounds = bounds.reshape(len(models), len(self._active))
+        on = np.isfinite(bounds)
+        dev = self._device()
+        self._on = torch.tensor(on, dtype=torch.float32, device=dev)
+        self._bounds = torch.tensor(np.where(on, bounds, 0.0), dtype=torch.float32, device=dev)
+        self._lambda = torch.zeros(bounds.shape, dtype=torch.float32, device=dev, requires_grad=True)
         # dual_lr is per epoch: spread over the epoch's batches so the multipliers move at the
         # same pace whatever the data size (small data has few steps per epoch).
         n_batches = max(1, math.ceil(len(train) / self.batch_size))
         self._dual_optimizer = torch.optim.SGD([self._lambda], lr=self.dual_lr / n_batches,
                                                maximize=True)
-        self._selection = None  # (key, epoch, state, multipliers) of the best iterate
+        self._selection = [None] * len(models)  # per model: (key, epoch, state, multipliers)
         self._train_for_report = train
 
     def _gaps(self, logits, data: TrainData, hard: bool) -> torch.Tensor:
-        """Gap of each active constraint on ``data`` (smooth or hard decisions)."""
+        """Gap of each constraint for each model, shape (K, C), from logits of shape (n, K)."""
         if hard:
             scores = decisions(logits.detach())
         else:
@@ -293,25 +300,25 @@ verbose
             lv = data.levels[c.level]
             m = Membership(data.groups[c.level], n_groups=lv.encoding.n_groups)
             g = [_max_gap(s, scores, data.y, m, data.w) for s in c.statistics]
-            gaps.append(torch.stack(g).max() if len(g) > 1 else g[0])
-        return torch.stack(gaps) if gaps else logits.new_zeros(0)
+            gaps.append(torch.stack(g).max(0).values if len(g) > 1 else g[0])
+        return torch.stack(gaps, dim=1) if gaps else logits.new_zeros(logits.shape[1], 0)
 
     def _bce(self, logits, data: TrainData) -> torch.Tensor:
-        return weighted_bce_with_logits(logits, data.y, data.w)
+        """Weighted cross-entropy of each model, shape (K,), from logits of shape (n, K)."""
+        return weighted_bce_models(logits, data.y, data.w, data.w_sum)
 
     def _batch_loss(self, logits, batch: TrainData):
-        logits = logits[:, 0]
         bce = self._bce(logits, batch)
         if not self._active:
-            return bce.reshape(1), {"loss": bce.detach(), "primal_loss": bce.detach()}
-        smooth_violation = self._gaps(logits, batch, hard=False) - self._bounds
-        lagrangian = bce + (self._lambda.detach() * smooth_violation).sum()
+            return bce, {"loss": bce.detach(), "primal_loss": bce.detach()}
+        smooth_violation = (self._gaps(logits, batch, hard=False) - self._bounds) * self._on
+        lagrangian = bce + (self._lambda.detach() * smooth_violation).sum(1)
         if self.dual_signal == "hard":
-            dual_grad = self._gaps(logits, batch, hard=True) - self._bounds
+            dual_grad = (self._gaps(logits, batch, hard=True) - self._bounds) * self._on
         else:
             dual_grad = smooth_violation.detach()
         self._lambda.grad = dual_grad.detach().clone()
-        return lagrangian.reshape(1), {"loss": lagrangian.detach(), "primal_loss": bce.detach()}
+        return lagrangian, {"loss": lagrangian.detach(), "primal_loss": bce.detach()}
 
     def _after_step(self) -> None:
         if self._active:
@@ -320,79 +327,100 @@ verbose
                 self._lambda.clamp_(min=0.0)  # projection onto the feasible multipliers
 
     def _train_state(self, logits, data: TrainData):
-        """Cross-entropy and hard-decision gaps of ``logits`` (shape ``(n,)``) on ``data``."""
+        """Cross-entropy (K,) and hard-decision gaps (K, C) of ``logits`` (n, K) on ``data``."""
         with torch.no_grad():
             return self._bce(logits, data), self._gaps(logits, data, hard=True)
 
     def _end_epoch(self, epoch: int, train: TrainData, records: list) -> None:
-        (record,) = records
         if not self._active:
-            record["fairness"] = 0.0
+            for record in records:
+                record["fairness"] = 0.0
             return
         with torch.no_grad():
-            bce, gaps = self._train_state(self._nets.forward(train.X)[:, 0], train)
+            bce, gaps = self._train_state(self._nets.forward(train.X), train)
         violation = (gaps - self._bounds).cpu().numpy().astype(float)
         lam = self._lambda.detach().cpu().numpy().astype(float)
-        record["fairness"] = float(violation.max())
-        for c, g, v, m in zip(self._active, gaps.cpu().numpy(), violation, lam):
-            record[f"gap:{c.name}"] = float(g)
-            record[f"violation:{c.name}"] = float(v)
-            record[f"multiplier:{c.name}"] = float(m)
-        if self.iterate == "best":
-            worst = float(violation.max())
-            # Prefer iterates meeting every bound exactly, then within the tolerance (lowest
-            # cross-entropy first), then the smallest worst violation.
-            if worst <= 0:
-                key = (0, float(bce))
-            elif worst <= self.constraint_tol:
-                key = (1, float(bce))
-            else:
-                key = (2, worst)
-            if self._selection is None or key < self._selection[0]:
-                self._selection = (key, record["epoch"], self._snapshot(), lam)
+        on = self._on.cpu().numpy() > 0
+        bce = bce.cpu().numpy().astype(float)
+        gaps = gaps.cpu().numpy().astype(float)
+        snapshot = None
+        for k, record in enumerate(records):
+            if not on[k].any():  # eta = 0: a plain classifier
+                record["fairness"] = 0.0
+                continue
+            worst = float(violation[k][on[k]].max())
+            record["fairness"] = worst
+            for j, c in enumerate(self._active):
+                record[f"gap:{c.name}"] = gaps[k, j]
+                record[f"violation:{c.name}"] = violation[k, j]
+                record[f"multiplier:{c.name}"] = lam[k, j]
+            if self.iterate == "best":
+                # Prefer iterates meeting every bound exactly, then within the tolerance (lowest
+                # cross-entropy first), then the smallest worst violation.
+                if worst <= 0:
+                    key = (0, bce[k])
+                elif worst <= self.constraint_tol:
+                    key = (1, bce[k])
+                else:
+                    key = (2, worst)
+                if self._selection[k] is None or key < self._selection[k][0]:
+                    snapshot = snapshot or self._snapshot()  # one copy for the models improving
+                    self._selection[k] = (key, record["epoch"], snapshot, lam[k])
 
     def _validation_metrics(self, logits, val: TrainData) -> list:
-        logits = logits[:, 0]
-        bce = self._bce(logits, val)
-        out = {"primal_loss": float(bce)}
-        loss = float(bce)
+        bce = self._bce(logits, val).cpu().numpy()
+        out = [{"primal_loss": float(b), "loss": float(b)} for b in bce]
         if self._active:
-            viol = (self._gaps(logits, val, hard=True) - self._bounds).cpu().numpy()
+            viol = ((self._gaps(logits, val, hard=True) - self._bounds) * self._on).cpu().numpy()
             lam = self._lambda.detach().cpu().numpy()
-            loss += float((lam * np.maximum(viol, 0)).sum())
-            for c, v in zip(self._active, viol):
-                out[f"violation:{c.name}"] = float(v)
-        out["loss"] = loss
-        out["accuracy"] = accuracy(logits, val)
-        return [out]
+            for k, rec in enumerate(out):
+                rec["loss"] += float((lam[k] * np.maximum(viol[k], 0)).sum())
+                for c, v in zip(self._active, viol[k]):
+                    rec[f"violation:{c.name}"] = float(v)
+        for k, rec in enumerate(out):
+            rec["accuracy"] = accuracy(logits[:, k], val)
+        return out
 
     def _final_states(self, best: list) -> list:
-        self._kept_multipliers = self._lambda.detach().cpu().numpy()
-        if self.iterate == "best" and self._selection is not None:
-            _, epoch, state, self._kept_multipliers = self._selection
-            return [(state, epoch)]
-        return best
+        lam = self._lambda.detach().cpu().numpy()
+        self._kept_multipliers = [lam[k] for k in range(len(best))]
+        if self.iterate != "best":
+            return best
+        kept = []
+        for k, (b, sel) in enumerate(zip(best, self._selection)):
+            if sel is None:
+                kept.append(b)
+            else:
+                _, epoch, state, self._kept_multipliers[k] = sel
+                kept.append((state, epoch))
+        return kept
 
     def _finish(self, models) -> None:
-        cons = self._constraints if self._train_for_report.has_groups else []
-        self.constraints_ = [
-            {"name": c.name, "type": c.type, "columns": list(c.columns or []), "bound": c.bound,
-             "effective_bound": self._effective_bound(c)}
-            for c in cons
-        ]
-        # The multipliers reported are those of the kept iterate.
-        self.multipliers_ = {c.name: float(v) for c, v in zip(self._active, self._kept_multipliers)}
-        self._report_violations()
-
-    def _report_violations(self) -> None:
-        self.violations_ = {}
-        if not self._active:
-            return
         data = self._train_for_report
+        cons = self._constraints if data.has_groups else []
+        on = self._on.cpu().numpy() > 0
+        for k, m in enumerate(models):
+            m.constraints_ = [
+                {"name": c.name, "type": c.type, "columns": list(c.columns or []), "bound": c.bound,
+                 "effective_bound": m._effective_bound(c)}
+                for c in cons
+            ]
+            # The multipliers reported are those of the kept iterate.
+            m.multipliers_ = {c.name: float(v) for c, v, a in zip(self._active, self._kept_multipliers[k], on[k])
+                              if a}
+            m._report_violations(self, data, on[k] if len(on) else ())
+
+    def _report_violations(self, lead, data, on) -> None:
+        self.violations_ = {}
+        active = [c for c, a in zip(lead._active, on) if a]
+        if not active:
+            return
         with torch.no_grad():
-            _, gaps = self._train_state(self.module_(data.X).reshape(-1), data)
+            gaps = lead._gaps(self.module_(data.X).reshape(-1, 1), data, hard=True)[0]
         missed = []
-        for c, g in zip(self._active, gaps.cpu().numpy()):
+        for c, g, a in zip(lead._active, gaps.cpu().numpy(), on):
+            if not a:
+                continue
             eff = self._effective_bound(c)
             self.violations_[c.name] = float(g - eff)
             if g > eff + self.constraint_tol:
@@ -400,7 +428,7 @@ verbose
                               f"{self.constraint_tol})")
         if missed:
             warnings.warn(
-                "LagrangianFairnessTrainer missed constraint(s) on the training data: "
+                f"LagrangianFairnessTrainer (eta={self.eta:g}) missed constraint(s) on the training data: "
                 + "; ".join(missed)
                 + ". Train longer (max_epochs), raise dual_lr, or loosen the bound.",
                 UserWarning,

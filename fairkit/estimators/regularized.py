@@ -14,6 +14,7 @@ from fairkit.losses import (
     IntersectionalFairnessLoss,
     Membership,
     make_fairness_loss,
+    weighted_bce_models,
     weighted_bce_with_logits,
 )
 
@@ -216,7 +217,7 @@ class FairRegularizedClassifier(TorchFairClassifierBase):
         if fair_loss.supports_models:
             # The losses take the K models along a second axis: a few vectorised ops per step
             # instead of vmap's per-op batching.
-            bce = (wb[:, None] * (F.softplus(logits) - yb[:, None] * logits)).sum(0) / w_total
+            bce = weighted_bce_models(logits, yb, wb, w_total)
             fair = (fair_loss.forward_models(logits, yb, mem, wb) if mem is not None
                     else torch.zeros_like(bce))
             loss = bce + self._eta_now * fair

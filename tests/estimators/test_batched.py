@@ -56,12 +56,33 @@ def test_same_models_as_separate_fits(data, hidden, options):
     assert gaps[-1] < gaps[0]
 
 
+@pytest.mark.parametrize("constraints", ["demographic_parity", "equalized_odds"])
+def test_lagrangian_bounds_train_together_as_separate_fits(data, constraints):
+    """K bounds in one stacked pass: each model, its multipliers, kept iterate and violations
+    are those of its own fit (independent multipliers; eta 0 has no constraint)."""
+    X, y, g = data
+    kw = dict(constraints=constraints, bound=0.1, max_epochs=5, batch_size=128, random_state=2)
+    etas = [0.0, 1.0, 4.0]
+    models = fit_eta_batch(LagrangianFairnessTrainer(**kw), etas, X, y, sensitive_features=g)
+    for eta, m in zip(etas, models):
+        alone = LagrangianFairnessTrainer(eta=eta, **kw).fit(X, y, sensitive_features=g)
+        np.testing.assert_allclose(m.predict_proba(X), alone.predict_proba(X), atol=1e-5)
+        assert m.best_epoch_ == alone.best_epoch_
+        assert m.multipliers_.keys() == alone.multipliers_.keys()
+        for k, v in alone.multipliers_.items():
+            assert m.multipliers_[k] == pytest.approx(v, rel=1e-4, abs=1e-6)
+        assert m.violations_ == pytest.approx(alone.violations_, abs=1e-6)
+        assert [r["fairness"] for r in m.history_] == pytest.approx([r["fairness"] for r in alone.history_], abs=1e-6)
+    assert models[0].multipliers_ == {} and models[2].multipliers_  # eta 0: a plain classifier
+    assert models[2].constraints_[0]["effective_bound"] == pytest.approx(0.025)
+
+
 def test_only_a_method_scoring_several_models_batches(data):
     X, y, g = data
     assert can_batch(FairRegularizedClassifier(early_stopping=True, warm_start=True))
-    assert not can_batch(LagrangianFairnessTrainer()) and not can_batch(AdversarialDebiasingClassifier())
+    assert can_batch(LagrangianFairnessTrainer()) and not can_batch(AdversarialDebiasingClassifier())
     with pytest.raises(ValueError, match="one model at a time"):
-        fit_eta_batch(LagrangianFairnessTrainer(), [0.0, 1.0], X, y, sensitive_features=g)
+        fit_eta_batch(AdversarialDebiasingClassifier(), [0.0, 1.0], X, y, sensitive_features=g)
     with pytest.raises(ValueError, match="every parameter but eta"):
         fit_models([FairRegularizedClassifier(lr=0.1), FairRegularizedClassifier(lr=0.2)], X, y)
 
