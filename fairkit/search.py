@@ -672,7 +672,9 @@ def run_search(split, methods=None, *, fairness: str = DEFAULT_FAIRNESS, unfairn
         progress(min(_n_complete(study), n_trials), n_trials)
     result = _result(study, ctx, store, stopped, time.perf_counter() - t0)
     if resplits:
-        result = resplit_front(result, split, frame, k=resplits, store=store, should_stop=should_stop)
+        # A plain store: a ReportingStore would add intervals measured on the original split.
+        result = resplit_front(result, split, frame, k=resplits, store=ResultStore(store.root),
+                               should_stop=should_stop)
     result.wall_seconds = time.perf_counter() - t0
     return result
 
