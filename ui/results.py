@@ -47,12 +47,14 @@ def current_split():
 # real ones.
 FAST_TRAINING_ENV = "FAIRKIT_FAST_TRAINING"
 FAST_PARAMS = (("max_epochs", 20), ("hidden_layer_sizes", ()), ("batch_size", 128), ("lr", 0.02))
-# Per registry family: networks train fast, the post-processor's base network too, trees are few;
-# a family not listed (fairlearn's reductions around logistic regression) is fast already.
+# Per registry family: networks train fast, trees are few, and so are those of the post-processors'
+# base (boosted trees by default, fairkit.methods._threshold_base); a family not listed (fairlearn's
+# reductions around logistic regression) is fast already.
+FAST_TREES = (("n_estimators", 30),)
 FAST_PARAMS_BY_FAMILY = {
     "network": FAST_PARAMS,
-    "post-processing": (("base_params", dict(FAST_PARAMS)),),
-    "trees": (("n_estimators", 30),),
+    "post-processing": (("base_params", dict(FAST_TREES)),),
+    "trees": FAST_TREES,
 }
 
 

@@ -60,3 +60,26 @@ def alert(page: Page, kind: str, text: str) -> Locator:
     test_id = {"error": "stAlertContentError", "warning": "stAlertContentWarning",
                "info": "stAlertContentInfo", "success": "stAlertContentSuccess"}[kind]
     return page.get_by_test_id(test_id).filter(has_text=text)
+
+
+def go_to(page: Page, title: str) -> None:
+    """Open a page from the sidebar navigation (keeps the session, unlike a new URL)."""
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name=title).click()
+    expect(page.get_by_role("heading", name=title, exact=True)).to_be_visible()
+    wait_for_app(page)
+
+
+def set_slider(page: Page, label: str, value: str, key: str) -> None:
+    """Press ``key`` (ArrowLeft, End, ...) on the slider labelled ``label`` until it shows ``value``.
+
+    One press at a time, each waited for: a press made while the app reruns from the previous one
+    can be lost when the slider is drawn again.
+    """
+    slider = page.get_by_role("slider", name=label)
+    for _ in range(50):
+        if slider.get_attribute("aria-valuetext") == value:
+            break
+        slider.focus()
+        page.keyboard.press(key)
+        wait_for_app(page)
+    expect(slider).to_have_attribute("aria-valuetext", value)
