@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from fairkit.plots import method_label
 from fairkit.methods import DEFAULT_METHODS, FAIRNESS_DEFINITIONS, METHODS, eta_grid
 from fairkit.sweep import BUDGET_PER_GRID_POINT, DEFAULT_SPACING, duration_text, estimate_seconds
 from ui import controls
@@ -251,7 +252,8 @@ if shown is not None:
         st.warning(f"{n_constant} of {len(results)} {they} (almost) every validation row the same "
                    "decision (column *constant*): such a model's gaps are small because it tells nobody "
                    "apart. It is kept off the frontier.", icon=":material/warning:")
-    st.dataframe(results[[c for c in cols if c in results]].sort_values(["method", "eta"]),
+    st.dataframe(results[[c for c in cols if c in results]].sort_values(["method", "eta"])
+                 .assign(method=lambda t: t["method"].map(method_label)),  # the name every page shows
                  hide_index=True, width="stretch")
     st.page_link("views/tradeoffs.py", label="Compare the trade-offs",
                  icon=":material/arrow_forward:")
