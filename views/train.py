@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from fairkit.plots import method_label
 from fairkit.methods import DEFAULT_METHODS, FAIRNESS_DEFINITIONS, METHODS, eta_grid
+from fairkit.plots import method_label
 from fairkit.sweep import BUDGET_PER_GRID_POINT, DEFAULT_SPACING, duration_text, estimate_seconds
 from ui import controls
 from ui import data as ud
