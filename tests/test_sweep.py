@@ -1,5 +1,7 @@
 """run_sweep: tidy results, store reuse, partial recompute, interruption, parallel and Dask."""
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -170,9 +172,14 @@ TRADE_ETAS = [0.0, 0.3, 1.0, 3.0, 10.0, 30.0]
 DP = "val_demographic_parity_difference"
 
 
+def _one_at_a_time():
+    """A log-scaled, unbounded method that fits one eta at a time: it bisects and fills exactly
+    (the registry's Lagrangian network, with its batching switched off)."""
+    return dataclasses.replace(get_method("lagrangian"), batchable=False)
+
+
 def test_place_etas_fills_holes_where_the_gap_jumps():
-    one_at_a_time = get_method("lagrangian")  # log scale, unbounded, not batchable: exact counts
-    assert not one_at_a_time.batchable
+    one_at_a_time = _one_at_a_time()
     # Sorted gaps 0.01, 0.03, 0.09, 0.10 leave one hole wider than 0.02: (0.03, 0.09), between
     # etas 1 and 2. It needs ceil(0.06 / 0.02) - 1 = 2 etas, geometrically spaced.
     assert sweep_mod.place_etas(one_at_a_time, [0.5, 1, 2, 4], [0.10, 0.09, 0.03, 0.01], [False] * 4) == [1.26, 1.587]
@@ -198,7 +205,7 @@ def test_place_etas_fills_holes_where_the_gap_jumps():
 
 
 def test_place_etas_backs_off_from_constant_models_and_extends_towards_parity():
-    one_at_a_time = get_method("lagrangian")
+    one_at_a_time = _one_at_a_time()
     # Eta 4 is constant: bisect between the last usable eta (2, gap 0.06) and it.
     assert sweep_mod.place_etas(one_at_a_time, [1, 2, 4], [0.10, 0.06, 0.0], [False, False, True],
                                 spacing=0.05) == [2.828]
@@ -217,7 +224,7 @@ def test_place_etas_backs_off_from_constant_models_and_extends_towards_parity():
 
 
 def test_place_etas_brackets_a_tolerance():
-    one_at_a_time = get_method("lagrangian")
+    one_at_a_time = _one_at_a_time()
     etas, gaps = [0.5, 1, 2, 4], [0.20, 0.10, 0.05, 0.01]
     # 0.05 (eta 2) is above 0.03 and 0.01 (eta 4) within it: bisect between them, and only there.
     assert sweep_mod.place_etas(one_at_a_time, etas, gaps, [False] * 4, spacing=None, tolerance=0.03) == [2.828]
@@ -235,7 +242,7 @@ def test_place_etas_spreads_the_bracket_to_parity_and_waits_for_wide_holes_in_la
     # (ceil(0.26 / 0.02) - 1 = 12, more than BRACKET_POINTS), geometrically spaced.
     etas = sweep_mod.place_etas(batched, [1, 2, 4], [0.27, 0.26, 0.0], [False, False, True], spacing=0.02)
     assert etas == [float(f"{2 * 2 ** (j / 13):.4g}") for j in range(1, 13)]
-    one_at_a_time = get_method("lagrangian")
+    one_at_a_time = _one_at_a_time()
     # Holes of 0.025 and 0.04: a first round fills both; a later round (trigger 0.03) too,
     # since one hole is wider than the trigger...
     args = ([0.5, 1, 2, 4], [0.105, 0.08, 0.04, 0.0], [False] * 4)
@@ -248,7 +255,7 @@ def test_place_etas_spreads_the_bracket_to_parity_and_waits_for_wide_holes_in_la
 
 
 def test_find_cliffs_names_holes_no_eta_can_fill():
-    one_at_a_time = get_method("lagrangian")
+    one_at_a_time = _one_at_a_time()
     # Etas 1 and 1.01 jump from 0.30 to 0.05: nothing can be placed between them.
     etas, gaps = [0.5, 1, 1.01, 2], [0.31, 0.30, 0.05, 0.04]
     assert sweep_mod.find_cliffs(one_at_a_time, etas, gaps, [False] * 4) == [
