@@ -382,7 +382,7 @@ sweep = run_sweep(
     etas={"regularized": [0, 0.3, 1, 3, 10] if not QUICK else [0, 1, 5],
           "lagrangian": [1, 2, 4, 8] if not QUICK else [2],
           "threshold": [0, 0.5, 0.9, 1.0] if not QUICK else [0, 1.0]},
-    params={"unconstrained": small, "regularized": small, "lagrangian": small, "threshold": {"base_params": small}},
+    params={"unconstrained": small, "regularized": small, "lagrangian": small},
     store=ResultStore(os.path.join(OUT, "store")),
 )
 front = pareto_front(sweep.results, by="method")

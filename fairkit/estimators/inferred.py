@@ -217,7 +217,7 @@ class InferredGroupThresholdClassifier(ThresholdPostProcessor):
         eta: float = 1.0,
         tolerance: float | None = None,
         prefit: bool = False,
-        thresholds_from: str = "train",
+        thresholds_from: str = "auto",
         holdout_size: float = 0.25,
         n_folds: int = 3,
         n_offsets: int = 21,

@@ -67,7 +67,13 @@ _BOUNDED = {
 }
 OBJECTIVES = ("accuracy_score", "balanced_accuracy_score")
 #: Where the thresholds are fitted (see ``thresholds_from``).
-THRESHOLD_SOURCES = ("train", "holdout", "crossfit")
+THRESHOLD_SOURCES = ("auto", "train", "holdout", "crossfit")
+#: Below this many training rows ``thresholds_from="auto"`` fits the thresholds on out-of-fold
+#: scores, at or above it on the base's own training scores (benchmarks/README.md, issue #21:
+#: on German's 600 rows the trees' training scores are optimistic and out-of-fold thresholds
+#: gave 27-68 % more validation hypervolume; on Adult's 29k the two tied within 0.5 %, and the
+#: extra fits would cost three base fits more).
+CROSSFIT_BELOW_ROWS = 10_000
 _ALL_GROUPS = "(all)"
 
 
@@ -196,15 +202,11 @@ def _solve_thresholds(hulls, pos, neg, bounded, tol: float, objective: str):
     sizes = [len(h[0]) for h in hulls]
     offsets = np.concatenate([[0], np.cumsum(sizes)])
     nv, R = int(offsets[-1]), len(bounded)
-    P, N = float(np.sum(pos)), float(np.sum(neg))
     c = np.zeros(nv + R)
     rate_rows = {name: np.zeros((G, nv + R)) for name in ("sel", "tpr", "fpr")}
-    for g, (_, f, t) in enumerate(hulls):
+    for g, ((_, f, t), value) in enumerate(zip(hulls, _vertex_values(hulls, pos, neg, objective))):
         sl = slice(offsets[g], offsets[g + 1])
-        if objective == "balanced_accuracy_score":
-            c[sl] = -(pos[g] / max(P, 1e-12)) * t + (neg[g] / max(N, 1e-12)) * f
-        else:
-            c[sl] = -pos[g] * t + neg[g] * f
+        c[sl] = -value
         rate_rows["tpr"][g, sl] = t
         rate_rows["fpr"][g, sl] = f
         rate_rows["sel"][g, sl] = (pos[g] * t + neg[g] * f) / max(pos[g] + neg[g], 1e-12)
@@ -217,7 +219,7 @@ def _solve_thresholds(hulls, pos, neg, bounded, tol: float, objective: str):
     A_eq = np.zeros((G, nv + R))
     for g in range(G):
         A_eq[g, offsets[g]:offsets[g + 1]] = 1.0
-    res = linprog(c / max(P + N, 1e-12), A_ub=np.vstack(A_ub) if A_ub else None,
+    res = linprog(c, A_ub=np.vstack(A_ub) if A_ub else None,
                   b_ub=np.concatenate(b_ub) if b_ub else None, A_eq=A_eq, b_eq=np.ones(G),
                   bounds=[(0, 1)] * nv + [(None, None)] * R, method="highs")
     if res.status != 0:  # parity is always feasible (everyone accepted), so this is numerical
@@ -227,15 +229,21 @@ def _solve_thresholds(hulls, pos, neg, bounded, tol: float, objective: str):
     return [lam[offsets[g]:offsets[g + 1]] / lam[offsets[g]:offsets[g + 1]].sum() for g in range(G)]
 
 
+def _vertex_values(hulls, pos, neg, objective: str) -> list:
+    """Each group's share of the objective at each hull vertex, up to a constant: accuracy
+    counts true positives less false positives (weighted rows), balanced accuracy the same
+    as shares of all positives and all negatives."""
+    P, N = float(np.sum(pos)), float(np.sum(neg))
+    if objective == "balanced_accuracy_score":
+        return [(pos[g] / max(P, 1e-12)) * t - (neg[g] / max(N, 1e-12)) * f for g, (_, f, t) in enumerate(hulls)]
+    total = max(P + N, 1e-12)
+    return [(pos[g] * t - neg[g] * f) / total for g, (_, f, t) in enumerate(hulls)]
+
+
 def _best_vertices(hulls, pos, neg, objective: str):
     """Each group's most accurate hull vertex alone (no constraint), as one-hot weights."""
-    P, N = float(np.sum(pos)), float(np.sum(neg))
     out = []
-    for g, (_, f, t) in enumerate(hulls):
-        if objective == "balanced_accuracy_score":
-            value = (pos[g] / max(P, 1e-12)) * t - (neg[g] / max(N, 1e-12)) * f
-        else:
-            value = pos[g] * t - neg[g] * f
+    for (_, f, _), value in zip(hulls, _vertex_values(hulls, pos, neg, objective)):
         lam = np.zeros(len(f))
         lam[int(np.argmax(value))] = 1.0
         out.append(lam)
@@ -369,12 +377,15 @@ class ThresholdPostProcessor(BinaryWrapperTagsMixin, ClassifierMixin, BaseEstima
     prefit : bool, default=False
         Use ``estimator`` as already fitted (``thresholds_from`` is then ignored: the
         thresholds are fitted on the rows ``fit`` gets).
-    thresholds_from : {"train", "holdout", "crossfit"}, default="train"
+    thresholds_from : {"auto", "train", "holdout", "crossfit"}, default="auto"
         Which scores the thresholds are fitted on. ``"train"``: the base model's scores on its
         own training rows. ``"holdout"``: the base is fitted on ``1 - holdout_size`` of the
         rows and the thresholds on the rest (OxonFair's held-out fitting, inside the training
         data). ``"crossfit"``: out-of-fold scores of ``n_folds`` extra base fits, with the base
-        itself fitted on every row. The measured choice is in benchmarks/README.md (issue #21).
+        itself fitted on every row (``"train"`` when an outcome has fewer rows than folds).
+        ``"auto"``: ``"crossfit"`` below :data:`CROSSFIT_BELOW_ROWS` training rows, ``"train"``
+        from there on (the measured choice, benchmarks/README.md, issue #21). The sweep's
+        validation part is never used: the frontier is chosen there.
     holdout_size : float, default=0.25
         Share of the rows kept for the thresholds with ``thresholds_from="holdout"``.
     n_folds : int, default=3
@@ -426,6 +437,8 @@ class ThresholdPostProcessor(BinaryWrapperTagsMixin, ClassifierMixin, BaseEstima
         metric (AUC) of it measures decisions only.
     n_threshold_rows_ : int
         Rows the thresholds were fitted on.
+    thresholds_from_ : str
+        The scores they were fitted on (``thresholds_from`` resolved; "train" when prefit).
     classes_ : ndarray of shape (2,)
 
     Notes
@@ -453,7 +466,7 @@ class ThresholdPostProcessor(BinaryWrapperTagsMixin, ClassifierMixin, BaseEstima
         eta: float = 1.0,
         tolerance: float | None = None,
         prefit: bool = False,
-        thresholds_from: str = "train",
+        thresholds_from: str = "auto",
         holdout_size: float = 0.25,
         n_folds: int = 3,
         grid_size: int = 1000,
@@ -553,6 +566,11 @@ class ThresholdPostProcessor(BinaryWrapperTagsMixin, ClassifierMixin, BaseEstima
         self._positive_label_ = self.classes_[1] if self.prefit else 1
         self._pos_index_ = 1
         source = "train" if self.prefit else self.thresholds_from
+        if source == "auto":
+            source = "crossfit" if n < CROSSFIT_BELOW_ROWS else "train"
+        if source == "crossfit" and np.bincount(y_enc, minlength=2).min() < int(self.n_folds):
+            source = "train"  # some fold would train on one outcome only
+        self.thresholds_from_ = source
         if source == "holdout":
             strata = pd.Series(labels).astype(str) + "|" + pd.Series(y_enc).astype(str)
             counts = strata.value_counts()
@@ -606,6 +624,7 @@ class ThresholdPostProcessor(BinaryWrapperTagsMixin, ClassifierMixin, BaseEstima
     def _adopt(self, source: "ThresholdPostProcessor", shared: dict):
         """Take the shared fitted state of ``source`` (the model that fitted the base)."""
         for k in ("classes_", "fitted_with_groups_", "group_names_", "pooled_groups_", "pool_target_",
+                  "thresholds_from_",
                   "_positive_label_", "_pos_index_", "n_features_in_", "feature_names_in_"):
             if hasattr(source, k):
                 setattr(self, k, getattr(source, k))
