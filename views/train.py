@@ -183,7 +183,8 @@ if running is not None and running.status != "running":
     running = None
 st.button("Run sweep", type="primary", icon=":material/play_arrow:", key="train.start",
           on_click=_start, args=(split, settings), disabled=running is not None,
-          help="A sweep of yours is running: wait for it, or cancel it below." if running else None)
+          help="This page follows a running sweep: wait for it, or cancel it (or stop watching it) "
+               "below." if running else None)
 
 
 @st.fragment(run_every=1.0)
