@@ -62,7 +62,7 @@ def tiny_split(biased_frame):
 
 
 FAST = {"max_epochs": 3, "hidden_layer_sizes": (), "batch_size": 128}
-FAST_PARAMS = {m: FAST for m in ("unconstrained", "regularized", "lagrangian", "adversarial")}
+FAST_PARAMS = {m: FAST for m in ("unconstrained", "regularized", "lagrangian", "adversarial", "forml")}
 # The post-processors threshold boosted trees: a few trees.
 FAST_PARAMS["threshold"] = FAST_PARAMS["inferred_threshold"] = {"base_params": {"n_estimators": 10}}
 

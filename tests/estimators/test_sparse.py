@@ -27,7 +27,7 @@ from fairkit.methods import METHODS
 # The registry's fast settings (tests/conftest.py) plus small budgets for the other methods.
 FAST = {"max_epochs": 3, "hidden_layer_sizes": (), "batch_size": 128}
 FAST_PARAMS = {**{m: FAST for m in ("unconstrained", "regularized", "linear", "lagrangian",
-                                    "adversarial")},
+                                    "adversarial", "forml")},
                "threshold": {"base_params": {"n_estimators": 10}, "grid_size": 100},
                "inferred_threshold": {"base_params": {"n_estimators": 10}},
                "boosting": {"n_estimators": 20},
