@@ -222,3 +222,11 @@ def test_the_lookahead_starts_from_the_network_being_trained():
     Probe(eta=1.0, hidden_layer_sizes=(4,), max_epochs=2, batch_size=100, random_state=0).fit(
         X, y, sensitive_features=a)
     assert len(seen) >= 6 and max(seen) < 1e-5
+
+
+def test_time_estimate_counts_the_lookahead():
+    from fairkit.methods import FORML_STEP_RATIO, get_method
+
+    forml, regularized = get_method("forml").cost(5000, 80), get_method("regularized").cost(5000, 80)
+    # Same steps and network; the step part is FORML_STEP_RATIO times as long, the set-up alike.
+    assert 0.9 * FORML_STEP_RATIO < forml / regularized <= FORML_STEP_RATIO
