@@ -41,7 +41,7 @@ from fairkit.estimators._torch_base import (
 )
 from fairkit.estimators.regularized import penalty_for_levels
 from fairkit.groups import encode_groups
-from fairkit.losses import FairnessRegularizerLoss, Membership
+from fairkit.losses import FairnessRegularizerLoss, Membership, weighted_bce_with_logits
 
 
 def lookahead_objective(eps, module, params: dict, batch: TrainData, meta: TrainData,
@@ -345,9 +345,7 @@ group_names_
                 terms = self._objective.terms(functional_call(self._proxy, self._params(),
                                                               (meta.X,)).reshape(-1),
                                               meta.y, meta_groups, meta.w)
-        z = logits[:, 0]
-        w = base * eps.detach()
-        loss = ((w * (F.softplus(z) - batch.y * z)).sum() / total.clamp_min(1e-12)).reshape(1)
+        loss = weighted_bce_with_logits(logits[:, 0], batch.y, base * eps.detach()).reshape(1)
         spread = eps[trains].std() if int(trains.sum()) > 1 else eps.new_zeros(())
         return loss, {"loss": loss.detach(), "meta_loss": terms["loss"].reshape(1),
                       "meta_bce": terms["bce"].reshape(1),
