@@ -146,6 +146,24 @@ def test_a_reload_keeps_the_uploaded_file(fast_env, browser):
     assert any(c.startswith("Using the file uploaded earlier: loans.csv") for c in texts(again.caption))
 
 
+def test_an_upload_over_the_memory_budget_is_asked_for_again(fast_env, browser, monkeypatch):
+    from ui import restore
+
+    monkeypatch.setattr(restore, "RECORD_BYTES", 4_000)  # this test's home gets a small record budget
+    at = new_session()
+    at.radio(key=state.W_SOURCE).set_value("Upload CSV/Parquet").run()
+    data = b"sex,income,approved\n" + b"F,1,yes\nM,2,no\n" * 500
+    at.session_state[state.UPLOAD] = {"name": "loans.csv", "sha": "1" * 64, "data": data}
+    at.run()
+    assert at.session_state[state.DATA_NAME] == "loans"
+
+    again = _reload("views/data.py")
+    # The choices come back (the Upload source), the file does not: the page asks for it.
+    assert again.radio(key=state.W_SOURCE).value == "Upload CSV/Parquet"
+    assert state.UPLOAD not in again.session_state and state.DATA_NAME not in again.session_state
+    assert any(i.startswith("Upload a table") for i in texts(again.info))
+
+
 def _cancel_sweeps_of(monkeypatch, methods_to_cancel, after: int):
     """Sweeps of ``methods_to_cancel`` are cancelled once ``after`` progress reports followed the
     first (0: before any run trains; 1: after the first task); other sweeps run as usual."""
