@@ -380,6 +380,9 @@ SUMMARY_QUANTILES = (0.1, 0.5, 0.9)
 def weight_summary(weights, y, groups, *, margin: float = 0.05) -> pd.DataFrame:
     """The learned row weights by group x label: how much each cell was up- or down-weighted.
 
+    Every row counts once (the caller's own ``sample_weight``, which the learned weights
+    multiply, is not folded in): the figures describe what the meta-learning did to each row.
+
     Parameters
     ----------
     weights : array-like of shape (n,)
