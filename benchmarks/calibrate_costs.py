@@ -15,6 +15,7 @@ import argparse
 import tempfile
 import time
 import warnings
+from dataclasses import fields
 
 import numpy as np
 import pandas as pd
@@ -63,7 +64,7 @@ def _fit(split, method: str, k: int = 1, params=None) -> tuple[float, object]:
         return _timed(lambda: est.fit(X, y, sensitive_features=s)), est
 
 
-KINDS = ("torch", "boosting", "reductions", "threshold", "overhead")
+KINDS = ("torch", "forml", "boosting", "reductions", "threshold", "inferred_threshold", "overhead")
 
 
 def measure(datasets, kinds=KINDS) -> pd.DataFrame:
@@ -80,7 +81,9 @@ def measure(datasets, kinds=KINDS) -> pd.DataFrame:
         torch_fits = (("regularized", "regularized", (1, 4, 12)), ("unconstrained", "regularized", (1,)),
                       ("linear", "regularized", (1, 8)), ("lagrangian", "lagrangian", (1,)),
                       ("adversarial", "adversarial", (1,)))
-        for method, kind, ks in torch_fits if "torch" in kinds else ():
+        torch_fits = ((torch_fits if "torch" in kinds else ())
+                      + ((("forml", "forml", (1,)),) if "forml" in kinds else ()))
+        for method, kind, ks in torch_fits:
             for k in ks:
                 secs, est = _fit(split, method, k)
                 rows.append({**base, "kind": kind, "method": method, "k": k, "seconds": secs,
@@ -93,11 +96,13 @@ def measure(datasets, kinds=KINDS) -> pd.DataFrame:
             print(rows[-1], flush=True)
         if "reductions" in kinds:
             rows += _reductions_rows(name, split, base)
-        m = get_method("threshold")
-        for k in ((1, 4) if m.batchable else (1,)) if "threshold" in kinds else ():
-            secs, est = _fit(split, "threshold", k)
-            rows.append({**base, "kind": "threshold", "method": "threshold", "k": k, "seconds": secs})
-            print(rows[-1], flush=True)
+        for method in ("threshold", "inferred_threshold"):
+            if method not in kinds:
+                continue
+            for k in ((1, 4) if get_method(method).batchable else (1,)):
+                secs, est = _fit(split, method, k)
+                rows.append({**base, "kind": method, "method": method, "k": k, "seconds": secs})
+                print(rows[-1], flush=True)
         if "overhead" in kinds:
             rows += _overhead_rows(split, base)
     return pd.DataFrame(rows)
@@ -165,14 +170,15 @@ def _nnls(columns: dict, seconds, relative: bool = True) -> dict:
 def fit_constants(t: pd.DataFrame) -> dict:
     """The cost models' constants from :func:`measure`'s table."""
     out = {}
-    for kind in ("regularized", "lagrangian", "adversarial"):
+    for kind in ("regularized", "lagrangian", "adversarial", "forml"):
         r = t[t["kind"] == kind]
         if len(r):
             kb = r["k"] * r["batch"] * r["steps"]
             cols = {"setup": np.ones(len(r)), "setup_cell": r["n"] * r["d"], "step": r["steps"], "row": kb,
                     "row_weight": kb * r["weights"]}
             if len(r) < len(cols):  # too few fits for every term: share the regularized network's shape
-                reg = out["regularized"]
+                reg = out.get("regularized") or {f.name: getattr(costs.REGULARIZED_COST, f.name)
+                                                 for f in fields(costs.TorchCost)}
                 per_step = reg["step"] + kb / r["steps"] * (reg["row"] + reg["row_weight"] * r["weights"])
                 pred = reg["setup"] + reg["setup_cell"] * r["n"] * r["d"] + r["steps"] * per_step
                 scale = float(np.median(r["seconds"] / pred))
@@ -207,17 +213,21 @@ def fit_constants(t: pd.DataFrame) -> dict:
         out["reductions"] = {"calls": float(f"{np.mean(eg['calls']):.4g}"),
                              "iters_per_feature": float(f"{per_feature:.4g}"), **one,
                              "call": rest["call"], "call_row": rest["call_row"], "setup": rest["setup"]}
-    th = t[t["kind"] == "threshold"]
-    if len(th) and "boosting" in out and "regularized" in out:
-        # The base model's fit by the constants just fitted for its kind.
-        fitted = {"FairBoostingClassifier": costs.BoostingCost(**out["boosting"]),
-                  "FairRegularizedClassifier": costs.TorchCost(**out["regularized"])}
-        base = get_method("threshold").build(0.5, 0).estimator
+    # The base model's fit by the constants just fitted for its kind (the module's otherwise).
+    fitted = {"FairBoostingClassifier": costs.BoostingCost(**out["boosting"]) if "boosting" in out else
+              costs.BOOSTING_COST,
+              "FairRegularizedClassifier": costs.TorchCost(**out["regularized"]) if "regularized" in out else
+              costs.REGULARIZED_COST}
+    for kind in ("threshold", "inferred_threshold"):
+        th = t[t["kind"] == kind]
+        if not len(th):
+            continue
+        base = get_method(kind).build(0.5, 0).estimator
         model = fitted.get(type(base).__name__)
         base_s = np.array([model(base, n, d, 1) if model is not None else 0.0 for n, d in zip(th["n"], th["d"])])
         # In seconds: what the thresholds add is a small remainder on small data.
-        out["threshold"] = _nnls({"setup": np.ones(len(th)), "row": th["n"], "per_eta": th["k"]},
-                                 np.maximum(th["seconds"] - base_s, 0.0), relative=False)
+        out[kind] = _nnls({"setup": np.ones(len(th)), "row": th["n"], "per_eta": th["k"]},
+                          np.maximum(th["seconds"] - base_s, 0.0), relative=False)
     ov, rp = t[t["kind"] == "overhead"], t[t["kind"] == "report"]
     if len(ov) and len(rp):
         a = _nnls({"run": np.ones(len(ov)), "eval_row": ov["n_eval"]}, ov["seconds"])

@@ -149,6 +149,11 @@ BOOSTING_COST = BoostingCost(setup=0.0, cell=4.42e-08, tree=0.003646, tree_row=1
 REDUCTIONS_COST = ReductionsCost(calls=34.11, iters_per_feature=0.8596, iter=0.007846, iter_cell=2.307e-08, call=0.0,
                                  call_row=6.866e-05, setup=0.0)
 THRESHOLD_COST = ThresholdCost(setup=0.0, row=4.444e-05, per_eta=0.0)
+# FORML and the inferred-group thresholds, measured alone (`--kinds forml,inferred_threshold`, load
+# 6-9): FORML's meta-gradient steps cost about 2.4 times the regularized network's; the inferred
+# thresholds add a group classifier to their base's fit and thresholds per eta.
+FORML_COST = TorchCost(setup=0.01242, setup_cell=1.281e-06, step=0.01102, row=0.0, row_weight=1.915e-09)
+INFERRED_THRESHOLD_COST = ThresholdCost(setup=1.012, row=8.074e-05, per_eta=0.6264)
 # Re-measured alone (`--kinds overhead`) once the intervals were timed as the median of three
 # calls: the first call in a process also pays one-off costs (1.1 s on German, then 0.5 s).
 RUN_OVERHEAD = RunOverhead(run=0.05804, eval_row=3.916e-06, report=0.4924, report_row=9.749e-05)
@@ -159,9 +164,11 @@ COST_MODELS = {
     "FairRegularizedClassifier": REGULARIZED_COST,
     "LagrangianFairnessTrainer": LAGRANGIAN_COST,
     "AdversarialDebiasingClassifier": ADVERSARIAL_COST,
+    "FairReweightingClassifier": FORML_COST,
     "TorchFairClassifierBase": REGULARIZED_COST,
     "FairBoostingClassifier": BOOSTING_COST,
     "ReductionsWrapper": REDUCTIONS_COST,
+    "InferredGroupThresholdClassifier": INFERRED_THRESHOLD_COST,
     "ThresholdPostProcessor": THRESHOLD_COST,
 }
 

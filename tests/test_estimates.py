@@ -81,6 +81,13 @@ def test_every_registered_method_has_a_cost_model():
         assert m.cost(1000, 10) > 0
 
 
+def test_the_nearest_class_in_the_mro_picks_the_model():
+    inferred = get_method("inferred_threshold").build(0.5, 0)
+    assert costs.cost_model_for(inferred) is costs.INFERRED_THRESHOLD_COST  # not its parent's
+    assert costs.cost_model_for(get_method("threshold").build(0.5, 0)) is costs.THRESHOLD_COST
+    assert costs.cost_model_for(object()) is None
+
+
 @pytest.fixture
 def flat_method():
     """The regularized network with a cost model of 2 + 0.5 K seconds a fit."""
