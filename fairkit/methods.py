@@ -416,21 +416,6 @@ def _forml(eta, seed, fairness, **params):
                                      **_torch_params(params, REGULARIZED_DEFAULTS))
 
 
-#: CPU time of a FORML step over a regularized network's step of the same shape: the look-ahead
-#: step and its second-order backward pass (3.1 on German, 3.4 on 4,800 Adult rows, measured side
-#: by side with one torch thread; issue #22).
-FORML_STEP_RATIO = 3.3
-
-
-def _forml_cost(est, n_rows, n_features, k_etas=1):
-    import dataclasses
-
-    from .costs import REGULARIZED_COST
-    step = dataclasses.replace(REGULARIZED_COST, step=REGULARIZED_COST.step * FORML_STEP_RATIO,
-                               row_weight=REGULARIZED_COST.row_weight * FORML_STEP_RATIO)
-    return step(est, n_rows, n_features, k_etas)
-
-
 METHODS: dict[str, Method] = {}
 
 
@@ -516,7 +501,7 @@ for _m in [
     Method(name="forml", label="Meta-learned reweighting (FORML)", factory=_forml,
            eta_meaning="weight of the fairness violation against the cross-entropy in the meta objective "
                        "that moves each training row's weight", eta_range=(0.1, 20.0), eta_bounded=False,
-           eta_scale="log", family="network", cost_model=_forml_cost,
+           eta_scale="log", family="network",
            description="Learns a weight per training row with the network: each step moves the weights "
                        "along the meta-gradient of a held-out batch's loss plus eta times its gap."),
 ]:

@@ -224,9 +224,12 @@ def test_the_lookahead_starts_from_the_network_being_trained():
     assert len(seen) >= 6 and max(seen) < 1e-5
 
 
-def test_time_estimate_counts_the_lookahead():
-    from fairkit.methods import FORML_STEP_RATIO, get_method
+def test_time_estimate_uses_formls_own_cost_model():
+    from fairkit import costs
+    from fairkit.methods import get_method
 
-    forml, regularized = get_method("forml").cost(5000, 80), get_method("regularized").cost(5000, 80)
-    # Same steps and network; the step part is FORML_STEP_RATIO times as long, the set-up alike.
-    assert 0.9 * FORML_STEP_RATIO < forml / regularized <= FORML_STEP_RATIO
+    method = get_method("forml")
+    est = method.build(1.0, 0)
+    assert costs.cost_model_for(est) is costs.FORML_COST  # its look-ahead steps, not the parent's
+    assert method.cost(5000, 80) == pytest.approx(costs.FORML_COST(est, 5000, 80, 1))
+    assert method.cost(5000, 80) > get_method("regularized").cost(5000, 80)
