@@ -1,53 +1,178 @@
-"""Fairness-regularized gradient boosting: LightGBM trees fitted to cross-entropy + eta x penalty.
+"""Fair gradient boosting: LightGBM trees under fairness constraints, or with a fairness penalty.
 
 Tabular data is where boosted trees beat small networks (on Adult, HistGradientBoosting is about
-two points more accurate than an MLP). This estimator keeps fairkit's in-processing recipe, the
-regularized objective of :class:`~fairkit.estimators.FairRegularizedClassifier`, and swaps the
-network for LightGBM trees through a custom objective: at every boosting round the gradient of
+two points more accurate than an MLP). The trees are fitted through a LightGBM custom objective,
+which sees every training row's raw score ``F`` at once and so can couple the rows of a group.
+Two objectives are available:
 
-    mean weighted cross-entropy(F) + eta * fairness_penalty(F)
+``objective="constrained"`` (the default): a proxy-Lagrangian game (Cotter et al., 2019; FairGBM,
+Cruz et al., ICLR 2023). For every pair of groups ``(g, h)`` and every rate the fairness
+definition equalises (selection rate; true- and false-positive rates) the constraint is
+``rate_g - rate_h <= tolerance`` on the *decisions* of the training rows. Each constraint has a
+multiplier that every boosting round moves by gradient ascent on its hard violation (projected
+onto ``>= 0``), and the round's tree is fitted to the gradient of the Lagrangian
+``cross-entropy + sum lambda_gh (proxy_upper_g - proxy_lower_h)``, whose proxies are
+cross-entropy bounds of the decisions (``softplus(F) / log 2`` above the step, ``1 -
+softplus(-F) / log 2`` below it). A multiplier thus keeps growing until the decisions, not a
+smooth stand-in for them, meet the bound, and a proxy's gradient does not vanish on the rows
+whose decision must change. ``eta`` is the constraint's tightness: ``tolerance = bound / eta``.
 
-with respect to the current raw scores ``F`` of all training rows is taken with torch autograd
-(the same penalties as the network: demographic parity, equal opportunity, equalized odds,
-dependence; pairwise or overall; intersections), and the next tree is fitted to it. The penalty
-couples rows of a group, which LightGBM's custom objectives allow because they see every row's
-score at once. The Newton step uses the cross-entropy's curvature only, the usual choice for
-non-separable penalties (FairGBM, Cruz et al., ICLR 2023, does likewise for its constraints).
+``objective="penalty"``: cross-entropy + ``eta`` x a differentiable gap (the penalties of
+:class:`~fairkit.estimators.FairRegularizedClassifier`: demographic parity, equal opportunity,
+equalized odds, dependence; pairwise or overall; intersections), its gradient taken with torch
+autograd. Why it stalls before parity is measured in benchmarks/README.md (issue #21).
 
 The trees read ``X`` only, so the model does not need the sensitive attribute at prediction.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 from scipy import sparse
+from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from fairkit import stats
 from fairkit.estimators._torch_base import FairFitMixin
 from fairkit.estimators.regularized import penalty_for_levels
+from fairkit.groups import MIN_GROUP_SIZE
 from fairkit.losses import Membership, weighted_bce_with_logits
+
+OBJECTIVES = ("constrained", "penalty")
+#: The rates each definition equalises, as the kernel names them (fairkit.stats.group_rates).
+CONSTRAINED_RATES = {
+    "demographic_parity": ("selection_rate",),
+    "equal_opportunity": ("tpr",),
+    "equalized_odds": ("tpr", "fpr"),
+}
+# Which training rows a rate counts: every row, the positives, the negatives.
+_ELIGIBLE = {"selection_rate": None, "tpr": 1, "fpr": 0}
+_LN2 = math.log(2.0)
+
+
+class _ProxyLagrangian:
+    """Pairwise rate constraints on hard decisions, their multipliers, and the proxies' derivatives.
+
+    One block per group level and rate: a ``(G, G)`` matrix of multipliers ``lambda_gh`` for the
+    constraints ``rate_g - rate_h <= tolerance`` between the groups the kernel's small-group rule
+    compares (:func:`fairkit.stats.gap_groups`), so the trees chase the gaps the reports measure.
+
+    Parameters
+    ----------
+    levels : list of GroupLevel
+    rates : tuple of str
+        Keys of :data:`CONSTRAINED_RATES` values.
+    y, w : ndarray of shape (n,)
+        0/1 labels and row weights.
+    tolerance : float
+    lr : float
+        Multiplier step per round per unit of violation.
+    """
+
+    def __init__(self, levels, rates, y, w, tolerance: float, lr: float):
+        self.y, self.w, self.tolerance, self.lr = y, w, float(tolerance), float(lr)
+        self.blocks = []
+        for lv in levels:
+            codes, G = lv.encoding.codes, lv.encoding.n_groups
+            include = stats.gap_groups(np.bincount(codes, minlength=G), MIN_GROUP_SIZE)
+            for rate in rates:
+                cond = _ELIGIBLE[rate]
+                e = np.ones_like(y, dtype=np.float64) if cond is None else (y == cond).astype(np.float64)
+                weight = np.bincount(codes, weights=w * e, minlength=G)
+                ok = include & (weight > 0)
+                pair = ok[:, None] & ok[None, :]
+                np.fill_diagonal(pair, False)
+                # Each row's share of its group's rate: w_i e_i / W_g (0 for rows the rate skips).
+                share = np.where(weight[codes] > 0, w * e / np.where(weight > 0, weight, 1.0)[codes], 0.0)
+                self.blocks.append({"name": f"{lv.name}:{rate}", "level": lv, "rate": rate, "pair": pair,
+                                    "share": share, "multipliers": np.zeros((G, G))})
+
+    def step(self, F, update: bool = True):
+        """Update the multipliers on the decisions of scores ``F``; the Lagrangian term's derivatives.
+
+        With ``update=False`` the multipliers stay as they are (the gap is only measured).
+
+        Returns
+        -------
+        grad, hess : ndarray of shape (n,)
+            Derivatives of ``sum lambda_gh (upper_g - lower_h)`` (a mean over rows of each group).
+        worst_gap : float
+            Largest hard gap over the blocks before the update.
+        violation : float
+            ``sum lambda_gh (rate_g - rate_h - tolerance)`` after the update (the Lagrangian's
+            constraint part on the decisions).
+        """
+        p = expit(F)
+        grad, hess = np.zeros_like(F), np.zeros_like(F)
+        worst, lagr = 0.0, 0.0
+        by_level = {}
+        for b in self.blocks:
+            lv = b["level"]
+            if lv.name not in by_level:
+                gs = stats.group_sums(self.y, p, lv.encoding.codes, lv.encoding.n_groups,
+                                      sample_weight=self.w, n_bins=1)
+                by_level[lv.name] = stats.group_rates(gs)
+            r = np.nan_to_num(by_level[lv.name][b["rate"]][0, 0])
+            diff = np.where(b["pair"], r[:, None] - r[None, :], 0.0)
+            worst = max(worst, float(diff.max(initial=0.0)))
+            if not (update and math.isfinite(self.tolerance)):  # the gap is only measured
+                continue
+            excess = np.where(b["pair"], diff - self.tolerance, 0.0)
+            lam = np.where(b["pair"], np.maximum(b["multipliers"] + self.lr * excess, 0.0), 0.0)
+            b["multipliers"] = lam
+            lagr += float((lam * excess).sum())
+            # sum_gh lambda_gh (upper_g - lower_h) = sum_g A_g upper_g - sum_h B_h lower_h.
+            codes = lv.encoding.codes
+            up, lo = lam.sum(1)[codes] * b["share"], lam.sum(0)[codes] * b["share"]
+            grad += (up * p - lo * (1.0 - p)) / _LN2
+            hess += (up + lo) * p * (1.0 - p) / _LN2
+        return grad, hess, worst, lagr
+
+    def multipliers(self) -> dict:
+        return {b["name"]: b["multipliers"].copy() for b in self.blocks}
 
 
 class FairBoostingClassifier(FairFitMixin, ClassifierMixin, BaseEstimator):
-    """Gradient-boosted trees trained on cross-entropy plus ``eta`` times a fairness penalty.
+    """Gradient-boosted trees under fairness constraints (or with a fairness penalty).
 
     Parameters
     ----------
     eta : float, default=1.0
-        Weight of the fairness penalty (0: plain boosted trees). Same scale as
-        :class:`~fairkit.estimators.FairRegularizedClassifier`'s ``eta``.
+        Fairness strength; 0 gives plain boosted trees. With ``objective="constrained"`` the
+        tightness of the constraints: every gap must stay within ``bound / eta`` on the training
+        rows' decisions. With ``objective="penalty"`` the weight of the penalty (the scale of
+        :class:`~fairkit.estimators.FairRegularizedClassifier`'s ``eta``).
     fairness : {"demographic_parity", "equal_opportunity", "equalized_odds", "dependence"}
-        The criterion the penalty measures.
+        The criterion. ``"dependence"`` has no rate to constrain: penalty objective only.
+    objective : {"constrained", "penalty"}, default="constrained"
+        ``"constrained"``: the proxy-Lagrangian game on hard decisions described in the module
+        docstring. ``"penalty"``: cross-entropy + ``eta`` x a differentiable gap.
+    bound : float, default=0.1
+        Gap allowed at ``eta=1`` (constrained objective): the tolerance is ``bound / eta``.
+    multiplier_lr : float, default=1.0
+        How fast the multipliers grow (constrained objective): each round adds ``multiplier_lr``
+        times each constraint's violation on the training decisions, in cross-entropy units
+        per unit of rate.
+    iterate : {"best", "last"}, default="best"
+        Which trees to keep (constrained objective): ``"best"`` keeps the prefix of the boosting
+        rounds, among the second half, with the lowest training cross-entropy whose decisions
+        meet every constraint (else the smallest worst gap); ``"last"`` keeps every tree.
     penalty : {"squared", "absolute"}, default="squared"
-        How a gap is punished. Squared by default, unlike the network: the absolute gap's
-        gradient does not shrink near parity, so Newton-step trees overshoot and oscillate
-        around it (measured on Adult: eta >= 2 collapsed to the majority class). Squared gaps
-        are smaller numbers, so useful ``eta`` values are larger (about 1-100 on Adult).
-    mode, dependence_measure, surrogate, temperature, hierarchical, group_weights, adaptive_shrinkage
-        The penalty's options, as in :class:`~fairkit.estimators.FairRegularizedClassifier`.
+        How a gap is punished (penalty objective). Squared by default, unlike the network: the
+        absolute gap's gradient does not shrink near parity, so Newton-step trees overshoot and
+        oscillate around it (measured on Adult: eta >= 2 collapsed to the majority class).
+        Squared gaps are smaller numbers, so useful ``eta`` values are larger (about 1-100 on Adult).
+    mode, dependence_measure, surrogate, temperature, group_weights, adaptive_shrinkage
+        The penalty's options, as in :class:`~fairkit.estimators.FairRegularizedClassifier`
+        (penalty objective).
+    hierarchical : bool, default=True
+        With several sensitive columns, constrain (or penalize) every marginal and their
+        intersection; otherwise the intersection only.
     n_estimators : int, default=100
         Boosting rounds (trees).
     learning_rate : float, default=0.05
@@ -84,15 +209,26 @@ class FairBoostingClassifier(FairFitMixin, ClassifierMixin, BaseEstimator):
     classes_ : ndarray of shape (2,)
     n_features_in_ : int
     feature_names_in_ : ndarray, optional
+    best_iteration_ : int
+        Trees kept (``n_estimators`` unless ``iterate="best"`` chose a shorter prefix; 0 when
+        no feature varies).
+    tolerance_ : float
+        The constraints' tolerance ``bound / eta`` (inf when nothing is constrained: ``eta=0``,
+        no sensitive features, or the penalty objective).
+    multipliers_ : dict
+        Constrained objective: the final multipliers of each group level and rate
+        (``"<level>:<rate>"``), an array of shape (G, G) whose entry ``[g, h]`` prices
+        ``rate_g - rate_h <= tolerance``. Empty otherwise.
     history_ : list of dict
-        Per round: ``round``, ``loss``, ``bce``, ``fairness`` on the training data (before the
-        round's tree).
+        Per round, on the training data before the round's tree: ``round``, ``loss``,
+        ``bce`` and ``fairness`` (the penalty; for the constrained objective the largest hard
+        gap), and for the constrained objective ``multipliers`` (their sum).
     sensitive_levels_ : list of str
     group_names_ : dict
 
     Examples
     --------
-    >>> clf = FairBoostingClassifier(eta=1.0, random_state=0)  # doctest: +SKIP
+    >>> clf = FairBoostingClassifier(eta=5.0, random_state=0)  # doctest: +SKIP
     >>> clf.fit(X, y, sensitive_features=df["sex"]).predict_proba(X)  # doctest: +SKIP
     """
 
@@ -104,6 +240,10 @@ class FairBoostingClassifier(FairFitMixin, ClassifierMixin, BaseEstimator):
         eta=1.0,
         fairness="demographic_parity",
         *,
+        objective="constrained",
+        bound=0.1,
+        multiplier_lr=1.0,
+        iterate="best",
         mode="pairwise",
         penalty="squared",
         dependence_measure="covariance",
@@ -126,6 +266,10 @@ class FairBoostingClassifier(FairFitMixin, ClassifierMixin, BaseEstimator):
     ):
         self.eta = eta
         self.fairness = fairness
+        self.objective = objective
+        self.bound = bound
+        self.multiplier_lr = multiplier_lr
+        self.iterate = iterate
         self.mode = mode
         self.penalty = penalty
         self.dependence_measure = dependence_measure
@@ -149,6 +293,19 @@ class FairBoostingClassifier(FairFitMixin, ClassifierMixin, BaseEstimator):
     def _validate_params(self):
         if not self.eta >= 0:
             raise ValueError(f"eta must be a non-negative number, got {self.eta!r}")
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
+        if self.objective == "constrained":
+            if self.fairness not in CONSTRAINED_RATES:
+                raise ValueError(
+                    f"fairness={self.fairness!r} has no rate to constrain; choose one of "
+                    f"{sorted(CONSTRAINED_RATES)} or objective='penalty'")
+            if not self.bound >= 0:
+                raise ValueError(f"bound must be a non-negative number, got {self.bound!r}")
+            if self.iterate not in ("best", "last"):
+                raise ValueError(f"iterate must be 'best' or 'last', got {self.iterate!r}")
+            if not self.multiplier_lr > 0:
+                raise ValueError(f"multiplier_lr must be positive, got {self.multiplier_lr!r}")
         if not (isinstance(self.n_estimators, (int, np.integer)) and self.n_estimators >= 1):
             raise ValueError(f"n_estimators must be a positive integer, got {self.n_estimators!r}")
         if not self.learning_rate > 0:
@@ -168,7 +325,8 @@ class FairBoostingClassifier(FairFitMixin, ClassifierMixin, BaseEstimator):
         y : array-like of shape (n_samples,)
             Binary labels.
         sensitive_features : array-like, Series or DataFrame, optional
-            Group of each row, used by the penalty only. Without it the model is plain boosting.
+            Group of each row, used by the constraints (or the penalty) only. Without it the
+            model is plain boosting.
         sample_weight : array-like of shape (n_samples,), optional
 
         Returns
@@ -180,15 +338,23 @@ class FairBoostingClassifier(FairFitMixin, ClassifierMixin, BaseEstimator):
         self._validate_params()
         X, y_enc, sw, classes = self._validate_xy(X, y, sample_weight)
         levels = self._group_levels(sensitive_features, X.shape[0])
-        penalty = penalty_for_levels(self, levels)
         n = X.shape[0]
         yt = torch.tensor(y_enc, dtype=torch.float64)
         wt = torch.tensor(sw, dtype=torch.float64)
-        mems = [Membership(torch.tensor(lv.encoding.codes, dtype=torch.long), n_groups=lv.encoding.n_groups)
-                for lv in levels]
         base_rate = float(np.clip(np.average(y_enc, weights=sw), 1e-6, 1 - 1e-6))
         init = float(np.log(base_rate / (1 - base_rate)))
         eta = float(self.eta)
+        constrained = self.objective == "constrained"
+        # The gaps are measured (history) even at eta 0, where nothing constrains them.
+        tolerance = float(self.bound) / eta if constrained and eta > 0 and levels else math.inf
+        game = penalty = None
+        if constrained and levels:
+            game = _ProxyLagrangian(levels, CONSTRAINED_RATES[self.fairness], y_enc, sw, tolerance,
+                                    float(self.multiplier_lr))
+        elif not constrained:
+            penalty = penalty_for_levels(self, levels)
+            mems = [Membership(torch.tensor(lv.encoding.codes, dtype=torch.long), n_groups=lv.encoding.n_groups)
+                    for lv in levels]
         # LightGBM wants per-row derivatives of a *sum* over rows; the objective is a weighted
         # mean, so both are scaled by the total weight: a row of weight 2 then counts exactly as
         # two copies of it (min_child_samples aside, which counts rows).
@@ -198,14 +364,28 @@ class FairBoostingClassifier(FairFitMixin, ClassifierMixin, BaseEstimator):
         def objective(preds, _dataset):
             F = torch.tensor(preds, dtype=torch.float64, requires_grad=True)
             bce = weighted_bce_with_logits(F, yt, wt)
-            fair = penalty(F, yt, mems, wt) if mems else bce.new_zeros(())
-            loss = bce + eta * fair if eta > 0 and mems else bce
+            record = {"round": len(history), "bce": float(bce.detach())}
+            if penalty is not None:
+                fair = penalty(F, yt, mems, wt) if mems else bce.new_zeros(())
+                loss = bce + eta * fair if eta > 0 and mems else bce
+                record.update(loss=float(loss.detach()), fairness=float(fair.detach()))
+            else:
+                loss = bce
             loss.backward()
-            history.append({"round": len(history), "loss": float(loss.detach()),
-                            "bce": float(bce.detach()), "fairness": float(fair.detach())})
             p = torch.sigmoid(F.detach())
-            hess = (wt * p * (1 - p)).numpy()
-            return F.grad.numpy() * wsum, np.maximum(hess, 1e-12)
+            grad, hess = F.grad.numpy() * wsum, (wt * p * (1 - p)).numpy()
+            if constrained:
+                worst, lagr = 0.0, 0.0
+                if game is not None:
+                    g_c, h_c, worst, lagr = game.step(preds)
+                    # The proxies' curvature joins the cross-entropy's: both are convex, and a
+                    # Newton step that ignored it would overshoot once the multipliers are large.
+                    grad, hess = grad + g_c * wsum, hess + h_c * wsum
+                record.update(loss=record["bce"] + lagr, fairness=worst,
+                              multipliers=0.0 if game is None else float(sum(b["multipliers"].sum()
+                                                                             for b in game.blocks)))
+            history.append(record)
+            return grad, np.maximum(hess, 1e-12)
 
         seed = int(check_random_state(self.random_state).randint(0, 2**31 - 1))
         params = {
@@ -225,6 +405,7 @@ class FairBoostingClassifier(FairFitMixin, ClassifierMixin, BaseEstimator):
         else:
             X = np.asarray(X, dtype=np.float64)
             constant = np.all(np.ptp(X, axis=0) == 0)
+        kept = 0
         if constant:
             # No feature varies, so no tree can split (LightGBM refuses such data): the model is
             # the base rate, which is what boosting would converge to.
@@ -235,12 +416,42 @@ class FairBoostingClassifier(FairFitMixin, ClassifierMixin, BaseEstimator):
             data = lgb.Dataset(X, label=y_enc.astype(np.float64), init_score=np.full(n, init),
                                params={"verbose": -1, "feature_pre_filter": False})
             self.booster_ = lgb.train(params, data, num_boost_round=int(self.n_estimators))
+            kept = int(self.n_estimators)
+            if game is not None and math.isfinite(tolerance) and self.iterate == "best":
+                self.booster_, kept = self._best_prefix(game, X, y_enc, sw, init, history)
         self.init_score_ = init
         self.classes_ = classes
+        self.best_iteration_ = kept
+        self.tolerance_ = tolerance
+        self.multipliers_ = {} if game is None or not math.isfinite(tolerance) else game.multipliers()
         self.history_ = history
         self.sensitive_levels_ = [lv.name for lv in levels]
         self.group_names_ = {lv.name: list(lv.encoding.names) for lv in levels}
         return self
+
+    def _best_prefix(self, game, X, y, w, init, history):
+        """The trees' prefix to keep: among the second half of the rounds, the one with the
+        lowest training cross-entropy whose decisions meet every constraint, else the one with
+        the smallest worst gap. The game's last iterate oscillates around the bound (a round's
+        multipliers answer the previous rounds' decisions), and Cotter et al. (2019) choose
+        among iterates for the same reason; the first half is left out because its early
+        prefixes decide alike for nearly everyone (small gaps, a near-constant model)."""
+        import lightgbm as lgb
+
+        n = int(self.n_estimators)
+        F = self.booster_.predict(X, raw_score=True) + init
+        _, _, worst, _ = game.step(F, update=False)
+        bce = float(weighted_bce_with_logits(torch.tensor(F), torch.tensor(y, dtype=torch.float64),
+                                             torch.tensor(w)))
+        # history[k] describes the prefix of k trees (measured before round k's tree).
+        gaps = np.array([h["fairness"] for h in history[:n]] + [worst])
+        losses = np.array([h["bce"] for h in history[:n]] + [bce])
+        ks = np.arange(n // 2, n + 1)
+        ok = ks[gaps[ks] <= game.tolerance]
+        k = int(ok[np.argmin(losses[ok])]) if len(ok) else int(ks[np.argmin(gaps[ks])])
+        if k == n:
+            return self.booster_, n
+        return lgb.Booster(model_str=self.booster_.model_to_string(num_iteration=k)), k
 
     def decision_function(self, X):
         """Raw score (log-odds of ``classes_[1]``).

@@ -1,5 +1,6 @@
-"""FairBoostingClassifier: LightGBM trees on cross-entropy + eta x fairness penalty."""
+"""FairBoostingClassifier: LightGBM trees under fairness constraints, or with a fairness penalty."""
 
+import json
 import pickle
 
 import lightgbm as lgb
@@ -12,8 +13,30 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from fairkit.estimators import FairBoostingClassifier
+from fairkit.metrics import summary_metrics
+from fairkit.safestate import decode_state, encode_state
 
 FAST = dict(n_estimators=60, learning_rate=0.2, num_leaves=8, random_state=0)
+PENALTY = dict(FAST, objective="penalty")
+
+
+def _same_mean_data(n=2000, seed=0):
+    """Two groups whose outcome probabilities have the same mean but not the same shape: group 0
+    one cluster just below 0.5, group 1 two clusters (about 0.15 and 0.65). A model can equalise
+    the groups' mean probabilities (the penalty's soft gap) while its decisions at 0.5 still
+    select a third of group 1 and few of group 0."""
+    rng = np.random.default_rng(seed)
+    a = rng.integers(0, 2, n)
+    centre = np.where(a == 0, 0.0, np.where(rng.random(n) < 0.5, -3.0, 3.0))
+    x = centre + rng.normal(scale=0.7, size=n)
+    p = np.where(a == 0, 0.4 + 0.1 * np.tanh(x), np.where(centre < 0, 0.15, 0.65) + 0.1 * np.tanh(x - centre))
+    y = (rng.random(n) < p).astype(int)
+    return np.column_stack([x, rng.normal(size=n)]), y, a
+
+
+def _train_dp(clf, X, y, a):
+    (m,) = summary_metrics(y, clf.predict_proba(X)[:, 1], a)
+    return m["demographic_parity_difference"], m["selection_rate"]
 
 
 def test_eta_zero_is_plain_logistic_boosting(biased_data):
@@ -32,9 +55,10 @@ def test_eta_zero_is_plain_logistic_boosting(biased_data):
     assert ours.history_[-1]["fairness"] > 1e-3
 
 
-def test_dp_gap_falls_as_eta_grows(biased_data, gaps):
+@pytest.mark.parametrize("kw", [FAST, PENALTY], ids=["constrained", "penalty"])
+def test_dp_gap_falls_as_eta_grows(biased_data, gaps, kw):
     X, y, a = biased_data(n=1500, seed=1)
-    gap = {eta: gaps.selection(FairBoostingClassifier(eta=eta, **FAST).fit(X, y, sensitive_features=a).predict(X), a)
+    gap = {eta: gaps.selection(FairBoostingClassifier(eta=eta, **kw).fit(X, y, sensitive_features=a).predict(X), a)
            for eta in (0.0, 3.0, 30.0)}
     assert gap[0.0] > 0.25  # the data really is biased
     assert gap[0.0] > gap[3.0] > gap[30.0]
@@ -43,8 +67,8 @@ def test_dp_gap_falls_as_eta_grows(biased_data, gaps):
 
 def test_training_penalty_recorded_and_decreasing(biased_data):
     X, y, a = biased_data(n=1000, seed=2)
-    plain = FairBoostingClassifier(eta=0.0, **FAST).fit(X, y, sensitive_features=a)
-    clf = FairBoostingClassifier(eta=20.0, **FAST).fit(X, y, sensitive_features=a)
+    plain = FairBoostingClassifier(eta=0.0, **PENALTY).fit(X, y, sensitive_features=a)
+    clf = FairBoostingClassifier(eta=20.0, **PENALTY).fit(X, y, sensitive_features=a)
     assert len(clf.history_) == FAST["n_estimators"]
     # Round 0 scores every row with the base rate: no gap yet.
     assert clf.history_[0]["fairness"] == pytest.approx(0.0, abs=1e-12)
@@ -53,15 +77,16 @@ def test_training_penalty_recorded_and_decreasing(biased_data):
     assert clf.history_[-1]["loss"] < clf.history_[0]["loss"]
 
 
-def test_equal_opportunity_and_intersections(biased_data, intersectional_data, gaps):
+@pytest.mark.parametrize("kw", [FAST, PENALTY], ids=["constrained", "penalty"])
+def test_equal_opportunity_and_intersections(biased_data, intersectional_data, gaps, kw):
     X, y, a = biased_data(n=1500, seed=3)
-    base = FairBoostingClassifier(eta=0.0, fairness="equal_opportunity", **FAST).fit(X, y, sensitive_features=a)
-    fair = FairBoostingClassifier(eta=30.0, fairness="equal_opportunity", **FAST).fit(X, y, sensitive_features=a)
+    base = FairBoostingClassifier(eta=0.0, fairness="equal_opportunity", **kw).fit(X, y, sensitive_features=a)
+    fair = FairBoostingClassifier(eta=30.0, fairness="equal_opportunity", **kw).fit(X, y, sensitive_features=a)
     assert gaps.tpr(fair.predict(X), y, a) < 0.5 * gaps.tpr(base.predict(X), y, a)
 
     Xs, ys, S = intersectional_data(n=1500)
-    clf = FairBoostingClassifier(eta=30.0, **FAST).fit(Xs, ys, sensitive_features=S)
-    plain = FairBoostingClassifier(eta=0.0, **FAST).fit(Xs, ys, sensitive_features=S)
+    clf = FairBoostingClassifier(eta=30.0, **kw).fit(Xs, ys, sensitive_features=S)
+    plain = FairBoostingClassifier(eta=0.0, **kw).fit(Xs, ys, sensitive_features=S)
     assert clf.sensitive_levels_ == ["sex", "race", "sex & race"]
     inter = S["sex"] + " & " + S["race"]
     for g in (S["sex"], S["race"], inter):
@@ -114,6 +139,10 @@ def test_clear_errors(biased_data):
         FairBoostingClassifier(n_estimators=0).fit(X, y)
     with pytest.raises(ValueError, match="subsample"):
         FairBoostingClassifier(subsample=1.5).fit(X, y)
+    with pytest.raises(ValueError, match="objective"):
+        FairBoostingClassifier(objective="lagrange").fit(X, y)
+    with pytest.raises(ValueError, match="iterate"):
+        FairBoostingClassifier(iterate="first").fit(X, y)
     with pytest.raises(ValueError, match="binary"):
         FairBoostingClassifier().fit(X, np.arange(len(y)) % 3)
     with pytest.raises(ValueError, match="sensitive_features has"):
@@ -122,3 +151,93 @@ def test_clear_errors(biased_data):
     assert accuracy_score(y, clf.predict(X)) > 0.7
     with pytest.raises(ValueError, match="features"):
         clf.predict(X[:, :2])
+
+
+def test_constraints_reach_parity_where_the_penalty_stalls():
+    """The penalty equalises mean probabilities, which the data allow without equal decisions:
+    its decisions' gap does not fall at any eta. The constraints price the decisions themselves."""
+    X, y, a = _same_mean_data()
+    plain, _ = _train_dp(FairBoostingClassifier(eta=0.0, **FAST).fit(X, y, sensitive_features=a), X, y, a)
+    assert plain > 0.1
+    for eta in (3.0, 30.0, 300.0):
+        gap, _ = _train_dp(FairBoostingClassifier(eta=eta, **PENALTY).fit(X, y, sensitive_features=a), X, y, a)
+        assert gap > 0.1
+    clf = FairBoostingClassifier(eta=30.0, **FAST).fit(X, y, sensitive_features=a)
+    gap, selected = _train_dp(clf, X, y, a)
+    assert clf.tolerance_ == pytest.approx(0.1 / 30.0)
+    assert gap <= 0.01
+    assert 0.2 < selected < 0.8  # parity without deciding alike for everyone
+    assert accuracy_score(y, clf.predict(X)) > 0.65
+
+
+def test_multipliers_grow_under_violation(biased_data):
+    X, y, a = biased_data(n=1000, seed=7)
+    lr = 0.5
+    clf = FairBoostingClassifier(eta=10.0, multiplier_lr=lr, iterate="last", **FAST).fit(X, y, sensitive_features=a)
+    tol = clf.tolerance_
+    assert tol == pytest.approx(0.01)
+    # Round by round: while every multiplier was 0, a violation raises the sum by lr x excess.
+    prev = 0.0
+    for h in clf.history_:
+        if prev == 0.0 and h["fairness"] > tol:
+            assert h["multipliers"] == pytest.approx(lr * (h["fairness"] - tol))
+            break
+        assert h["multipliers"] == 0.0
+        prev = h["multipliers"]
+    else:
+        pytest.fail("the biased data never violated the constraint")
+    # Group 1 is favoured: the multiplier of "rate_1 - rate_0 <= tol" is the one that grew.
+    lam = clf.multipliers_["group:selection_rate"]
+    assert lam.shape == (2, 2) and lam[1, 0] > 0 and lam[0, 1] == 0
+    assert max(h["multipliers"] for h in clf.history_) > 10 * clf.history_[1]["multipliers"]
+    # A bound the data never exceed leaves every multiplier at 0: no correction at all.
+    loose = FairBoostingClassifier(eta=1.0, bound=1.0, **FAST).fit(X, y, sensitive_features=a)
+    plain = FairBoostingClassifier(eta=0.0, **FAST).fit(X, y, sensitive_features=a)
+    assert all(h["multipliers"] == 0.0 for h in loose.history_)
+    np.testing.assert_array_equal(loose.predict_proba(X), plain.predict_proba(X))
+
+
+def test_constrained_fit_is_deterministic_and_stored_as_data(biased_data):
+    X, y, a = biased_data(n=800, seed=8)
+    fits = [FairBoostingClassifier(eta=20.0, fairness="equalized_odds", **FAST).fit(X, y, sensitive_features=a)
+            for _ in range(2)]
+    np.testing.assert_array_equal(fits[0].predict_proba(X), fits[1].predict_proba(X))
+    assert fits[0].history_ == fits[1].history_
+    assert fits[0].best_iteration_ == fits[1].best_iteration_ <= FAST["n_estimators"]
+    for k, v in fits[0].multipliers_.items():
+        np.testing.assert_array_equal(v, fits[1].multipliers_[k])
+    assert set(fits[0].multipliers_) == {"group:tpr", "group:fpr"}
+    state = encode_state(fits[0])
+    back, _ = decode_state(json.loads(json.dumps(state.tree)), state.arrays, state.texts)
+    np.testing.assert_array_equal(back.predict_proba(X), fits[0].predict_proba(X))
+    assert back.best_iteration_ == fits[0].best_iteration_ and back.tolerance_ == fits[0].tolerance_
+
+
+def test_best_iterate_keeps_a_prefix_that_meets_the_bound():
+    X, y, a = _same_mean_data(seed=1)
+    last = FairBoostingClassifier(eta=30.0, iterate="last", **FAST).fit(X, y, sensitive_features=a)
+    best = FairBoostingClassifier(eta=30.0, **FAST).fit(X, y, sensitive_features=a)
+    assert last.best_iteration_ == FAST["n_estimators"]
+    k = best.best_iteration_
+    assert FAST["n_estimators"] // 2 <= k <= FAST["n_estimators"]
+    assert best.booster_.num_trees() == k
+    # The kept prefix is the same trees as the first k of the full fit.
+    np.testing.assert_allclose(best.decision_function(X),
+                               last.booster_.predict(X, raw_score=True, num_iteration=k) + last.init_score_)
+    gap, _ = _train_dp(best, X, y, a)
+    n = FAST["n_estimators"]
+    # history_[j]: the decisions of the first j trees; the candidates are the second half's.
+    candidates = [h["fairness"] for h in last.history_[n // 2:]] + [_train_dp(last, X, y, a)[0]]
+    assert gap == pytest.approx(candidates[k - n // 2])
+    if min(candidates) <= best.tolerance_:
+        assert gap <= best.tolerance_
+    else:
+        assert gap == pytest.approx(min(candidates))
+    assert gap < 0.5 * _train_dp(FairBoostingClassifier(eta=0.0, **FAST).fit(X, y, sensitive_features=a), X, y, a)[0]
+
+
+def test_constrained_refuses_dependence(biased_data):
+    X, y, a = biased_data(n=200)
+    with pytest.raises(ValueError, match="objective='penalty'"):
+        FairBoostingClassifier(fairness="dependence").fit(X, y, sensitive_features=a)
+    FairBoostingClassifier(fairness="dependence", objective="penalty", n_estimators=5).fit(X, y, sensitive_features=a)
