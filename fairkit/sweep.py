@@ -609,8 +609,9 @@ def _note_cliffs(table: pd.DataFrame, settings: pd.DataFrame, spacing: float, un
     return table.assign(warnings=cells)
 
 
-def _flag_constant(table: pd.DataFrame) -> pd.DataFrame:
-    """A sweep table with its ``constant`` column and each constant model's note in ``warnings``."""
+def flag_constant(table: pd.DataFrame) -> pd.DataFrame:
+    """A sweep table with its ``constant`` column and each constant model's note in ``warnings``
+    (a sweep's own table, and one read back from the store, whose records hold neither)."""
     if "val_selection_rate" not in table:
         return table.assign(constant=False)
     flagged = constant_mask(table.drop(columns="constant", errors="ignore"))
@@ -887,7 +888,7 @@ def run_sweep(
                     # Leaving the generator stops joblib from dispatching the rest.
                     raise SweepCancelled(f"Sweep cancelled after {done} of {total} runs.")
 
-    table = _flag_constant(pd.DataFrame([rows[k] for k in dict.fromkeys(keys)]))
+    table = flag_constant(pd.DataFrame([rows[k] for k in dict.fromkeys(keys)]))
     lead = ["run_id", "method", "eta", "seed", "fairness", "needs_sensitive_at_predict", "fit_seconds", "cached"]
     table = table[[c for c in lead if c in table] + [c for c in table if c not in lead]]
     return SweepResult(results=table, store=store, models=models, wall_seconds=time.perf_counter() - t0)

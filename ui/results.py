@@ -8,7 +8,6 @@ from dataclasses import dataclass, replace
 import pandas as pd
 import streamlit as st
 
-from fairkit.frontier import constant_mask
 from fairkit.methods import get_method
 from fairkit.split import split_dataset
 
@@ -91,9 +90,12 @@ def sweep_results(split, settings: SweepSettings) -> pd.DataFrame | None:
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def _records(keys: tuple) -> pd.DataFrame:
+    from fairkit.sweep import flag_constant
+
     table = result_store().records(list(keys))
-    # A sweep adds this flag to its table, not to the stored records (a refined sweep's replay has it).
-    return table.assign(constant=constant_mask(table)) if len(table) else table
+    # A sweep adds the flag and its note to its table, not to the stored records (a refined
+    # sweep's replay has them): the same function adds both here.
+    return flag_constant(table) if len(table) else table
 
 
 class _Incomplete(Exception):

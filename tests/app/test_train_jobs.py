@@ -225,3 +225,17 @@ def test_trade_offs_fall_back_to_the_latest_complete_sweep(own_store, monkeypatc
     assert not at.exception, at.exception
     assert ("Your latest sweep on this data was cancelled before any run finished: these are the 1 runs "
             "of your latest complete sweep on it.") in texts(at.info)
+
+
+def test_a_grid_sweep_read_back_from_the_store_notes_its_constant_models(fast_env, tiny_split):
+    # What the pages show of a grid sweep (and of a cancelled sweep's finished runs) is read back
+    # from the store, whose records hold neither the constant flag nor its note in ``warnings``.
+    from fairkit.sweep import run_sweep
+
+    params = {"regularized": {"max_epochs": 15, "hidden_layer_sizes": (), "batch_size": 64, "lr": 0.05}}
+    swept = run_sweep(tiny_split, ["regularized"], [0.0, 30.0], params=params, store=jobs.result_store()).results
+    assert swept["constant"].tolist() == [False, True]  # eta 30 selects every validation row
+    back = ur._records(tuple(swept["run_id"])).set_index("run_id").loc[swept["run_id"]]
+    assert back["constant"].tolist() == [False, True]
+    assert back["warnings"].tolist() == swept["warnings"].tolist()
+    assert "constant" in back["warnings"].iloc[1]
