@@ -248,3 +248,13 @@ def test_registered_method_on_the_train_page(toy, tmp_path, monkeypatch):
     # A custom range is mapped onto a bounded method's own grid.
     at.radio(key="w.train.grid_mode").set_value("Custom range for all methods").run()
     assert any("keep their own range: Toy shrink-to-mean [0, 1]" in c.value for c in at.caption)
+
+
+def test_lagrangian_gets_the_regularized_step_budget():
+    """The Lagrangian sweep's cost target (at most 3x the regularized sweep, benchmarks.lagrangian)
+    rests on the same 600-step budget; a call's own params still win."""
+    from fairkit.methods import REGULARIZED_DEFAULTS
+
+    lag = get_method("lagrangian").factory(1.0, 0, "demographic_parity")
+    assert lag.max_steps == REGULARIZED_DEFAULTS["max_steps"] == 600
+    assert get_method("lagrangian").factory(1.0, 0, "demographic_parity", max_steps=50).max_steps == 50
