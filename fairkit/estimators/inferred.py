@@ -19,10 +19,9 @@ the tolerance. Prediction reads the features only.
 from __future__ import annotations
 
 import numpy as np
-from sklearn.base import clone
-from sklearn.utils.validation import validate_data
-from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.utils.validation import check_is_fitted
+from scipy import sparse
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from fairkit.estimators.postprocess import (
     _BOUNDED,
@@ -30,7 +29,6 @@ from fairkit.estimators.postprocess import (
     _group_hull,
     _solve_thresholds,
     constraint_gap,
-    default_base,
     memoized_output,
 )
 from fairkit.estimators.reductions import _check_predict_input, _for_base, split_sensitive_columns
@@ -103,7 +101,6 @@ class _GroupBoosting(ClassifierMixin, BaseEstimator):
 
     def fit(self, X, y):
         import lightgbm as lgb
-        from scipy import sparse
 
         X, y = validate_data(self, X, y, accept_sparse="csr", dtype=np.float64, ensure_all_finite=False)
         self.classes_, codes = np.unique(y, return_inverse=True)
@@ -115,19 +112,16 @@ class _GroupBoosting(ClassifierMixin, BaseEstimator):
                   **({"objective": "binary"} if K == 2 else {"objective": "multiclass", "num_class": K})}
         varies = (X.max(axis=0).toarray() != X.min(axis=0).toarray()).any() if sparse.issparse(X) \
             else bool(np.any(np.ptp(X, axis=0) > 0))
+        self.prior_ = np.bincount(codes, minlength=K) / len(codes)
         if K < 2 or not varies:
             # One group, or nothing to split on: the groups' shares are the prediction.
             self.booster_ = None
-            self.prior_ = np.bincount(codes, minlength=K) / len(codes)
         else:
             data = lgb.Dataset(X, label=codes.astype(np.float64), params={"verbose": -1, "feature_pre_filter": False})
             self.booster_ = lgb.train(params, data, num_boost_round=int(self.n_estimators))
-            self.prior_ = np.bincount(codes, minlength=K) / len(codes)
         return self
 
     def predict_proba(self, X):
-        from scipy import sparse
-
         X = validate_data(self, X, reset=False, accept_sparse="csr", dtype=np.float64, ensure_all_finite=False)
         if self.booster_ is None:
             return np.tile(self.prior_, (X.shape[0], 1))
