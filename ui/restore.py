@@ -14,7 +14,7 @@ It lives in the server's memory only (a restart forgets it) and is bounded by th
 tables and uploads hold (:data:`RECORD_BYTES` in all, least recently saved dropped first); a
 record over the budget keeps only the choices, and the reloaded Data page asks for the file
 again. Without a browser identity (XSRF protection off, or ``AppTest``) every session is its own
-owner and nothing is restored. All tabs of one browser share one record: a reload brings back
+owner and nothing is kept or restored. All tabs of one browser share one record: a reload brings back
 the latest choices made in any of them.
 """
 
@@ -29,7 +29,7 @@ from . import controls, state
 from . import results as ur
 from .data import BoundedCache, frame_nbytes
 from .display import md
-from .jobs import session_owner
+from .jobs import OWNER_KEY, session_owner
 
 RESTORED = "fk.restored"            # set on a session's first run: the record is read once per session
 RESTORED_SWEEP = "fk.restored_sweep"  # key of a running sweep this session found again (Train's banner)
@@ -65,6 +65,10 @@ def save() -> None:
     """Keep this session's state as its owner's record (call at the end of each run)."""
     ss = st.session_state
     owner = session_owner()
+    if owner == ss.get(OWNER_KEY):
+        # This session is its own owner (no browser or sign-in identity): no later session can
+        # ask for its record, which would only keep its table and upload in memory.
+        return
     records = _records()
     cur, kept = state.current_data(), ss.get(state.UPLOAD)
     before = records.get(owner)

@@ -239,3 +239,14 @@ def test_a_grid_sweep_read_back_from_the_store_notes_its_constant_models(fast_en
     assert back["constant"].tolist() == [False, True]
     assert back["warnings"].tolist() == swept["warnings"].tolist()
     assert "constant" in back["warnings"].iloc[1]
+
+
+def test_a_session_without_a_browser_identity_keeps_no_record(fast_env):
+    # AppTest sends no XSRF cookie: each session is its own owner, and no reload can find it again,
+    # so its data (held by reference in the record) is not kept for one.
+    from ui import restore
+
+    at = new_session()
+    assert at.session_state[state.DATA_NAME]  # the Data page chose its default dataset
+    owner = at.session_state[jobs.OWNER_KEY]
+    assert restore._records().get(owner) is None
