@@ -204,15 +204,46 @@ def select(front: pd.DataFrame, *, max_unfairness: float, on: str = "val") -> pd
     return ok.loc[ok[f"performance_{on}"].idxmax()]
 
 
+def best_within(results: pd.DataFrame, max_unfairness: float, *,
+                unfairness: str = "demographic_parity_difference", performance: str = "accuracy",
+                choose_on: str = "val") -> pd.Series | None:
+    """The run a committee's bound picks from a sweep table: the best-performing run on the
+    Pareto front whose unfairness is at most ``max_unfairness``, both judged on ``choose_on``.
+
+    The one pick behind :func:`best_at`, :func:`fairkit.sweep.sweep_to_tolerance` and the
+    dashboard's tolerance pick. Constant models never qualify (:func:`pareto_front` leaves them
+    out).
+
+    Parameters
+    ----------
+    results : DataFrame
+        A sweep table (``val_*`` / ``test_*`` metric columns).
+    max_unfairness : float
+        The largest unfairness allowed.
+    unfairness, performance : str
+        Keys of :data:`UNFAIRNESS_AXES` and :data:`PERFORMANCE_AXES`.
+    choose_on : {"val", "test"}
+        The split that decides the front and the bound. Keep "val" for honest reporting.
+
+    Returns
+    -------
+    Series or None
+        The run's row of the front (its sweep columns plus ``unfairness_val``,
+        ``unfairness_test``, ``performance_val``, ``performance_test``); None when no usable
+        run meets the bound.
+    """
+    front = pareto_front(results, unfairness=unfairness, performance=performance, choose_on=choose_on)
+    return select(front, max_unfairness=max_unfairness, on=choose_on)
+
+
 def best_at(results: pd.DataFrame, bound: float, *, unfairness="demographic_parity_difference",
             performance="accuracy", choose_on="val", report_on="test") -> float:
     """Test performance of the run chosen on validation under an unfairness bound (NaN if none).
 
     This is the honest "accuracy at DP <= bound" figure: the run is picked with validation data
-    and its test numbers are reported.
+    (:func:`best_within`) and its test numbers are reported.
     """
-    front = pareto_front(results, unfairness=unfairness, performance=performance, choose_on=choose_on)
-    row = select(front, max_unfairness=bound, on=choose_on)
+    row = best_within(results, bound, unfairness=unfairness, performance=performance, choose_on=choose_on)
     return float("nan") if row is None else float(row[f"performance_{report_on}"])
 
 

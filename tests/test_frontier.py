@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from fairkit.frontier import (
     ONE_DECISION_SHARE,
     best_at,
+    best_within,
     constant_mask,
     constant_note,
     decides_alike,
@@ -90,6 +91,22 @@ def test_select_and_best_at():
     assert np.isnan(best_at(table(), 0.0))
 
 
+def test_best_within_picks_on_validation_from_the_front():
+    t = table()
+    # On test, run ("a", 3) would look fairest of all; the pick must not see it.
+    t.loc[(t.method == "a") & (t.eta == 3), "test_demographic_parity_difference"] = 0.0
+    row = best_within(t, 0.07)
+    assert (row["method"], row["eta"]) == ("a", 2)
+    assert row["performance_val"] == pytest.approx(0.81) and row["performance_test"] == pytest.approx(0.805)
+    assert row["unfairness_val"] <= 0.07 < row["unfairness_test"]  # reported on test, chosen on validation
+    assert best_within(t, 0.01) is None
+    assert best_within(t, 0.2)["eta"] == 0
+    # Other axes: the disparate impact gap (1 - ratio) equals the DP gap here.
+    assert best_within(t, 0.07, unfairness="disparate_impact_gap")["eta"] == 2
+    # The same pick as best_at's figure.
+    assert best_at(t, 0.07) == pytest.approx(float(row["performance_test"]))
+
+
 def test_decides_alike_at_the_one_decision_share():
     rates = [0.0, ONE_DECISION_SHARE, 0.0101, 0.5, 0.9899, 1 - ONE_DECISION_SHARE, 1.0, np.nan]
     assert decides_alike(rates).tolist() == [True, True, False, False, False, True, True, False]
@@ -109,8 +126,8 @@ def test_constant_model_is_kept_off_the_front():
     assert 99 not in pareto_front(t)["eta"].tolist()
     assert 99 in pareto_front(t, exclude_constant=False)["eta"].tolist()
     assert 99 not in pareto_front(t, by="method")["eta"].tolist()
-    # select / best_at never pick it, however tight the bound.
-    assert np.isnan(best_at(t, 0.01))
+    # select / best_at / best_within never pick it, however tight the bound.
+    assert np.isnan(best_at(t, 0.01)) and best_within(t, 0.01) is None
     # The table's own column wins over the rate (a sweep table carries it).
     assert constant_mask(t.assign(constant=False)).sum() == 0
     assert constant_mask(table()).sum() == 0  # no rate, no flag

@@ -22,12 +22,11 @@ import streamlit as st
 from fairkit.frontier import (
     PERFORMANCE_AXES,
     UNFAIRNESS_AXES,
+    best_within,
     constant_mask,
     decides_alike,
     metric_column,
-    pareto_front,
     seed_summary,
-    select,
 )
 from fairkit import plots
 from fairkit.methods import METHODS, role_of, scores_rank
@@ -241,11 +240,10 @@ def slider_stops(table: pd.DataFrame, method: str, unfairness: str, performance:
 def tolerance_pick(table: pd.DataFrame, unfairness: str, performance: str, tolerance: float) -> dict | None:
     """The best-performing usable model within ``tolerance`` on validation (None if there is none).
 
-    The engine's pick (:func:`fairkit.frontier.select` on the validation front, as in
+    The engine's pick (:func:`fairkit.frontier.best_within`, as in
     :func:`fairkit.sweep.sweep_to_tolerance`); constant models are never picked.
     """
-    front = pareto_front(table, unfairness=unfairness, performance=performance, choose_on="val")
-    row = select(front, max_unfairness=tolerance, on="val")
+    row = best_within(table, tolerance, unfairness=unfairness, performance=performance)
     return None if row is None else row.to_dict()
 
 
