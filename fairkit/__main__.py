@@ -472,13 +472,13 @@ def _sweep_context(folder: Path):
     return meta, split, ResultStore(meta["store"])
 
 
-def _key(path, loader, what: str):
-    """A key file given on the command line, else the configured one (None: none)."""
+def _key(resolve, path, what: str):
+    """The key file given on the command line, else the configured one (None: none), by
+    :func:`fairkit.keys.resolve_private` or :func:`~fairkit.keys.resolve_public`."""
     from . import keys
 
     try:
-        return loader(path) if path else (keys.configured_private_key() if what == "signing"
-                                          else keys.configured_public_key())
+        return resolve(path)
     except keys.KeyFileError as exc:
         raise CLIError(f"The {what} key: {exc}") from exc
 
@@ -498,7 +498,7 @@ def cmd_export(args) -> int:
     front = pareto_front(results, unfairness=meta["unfairness"], performance=meta["performance"])
     record = DecisionRecord(purpose=args.purpose or "", rationale=args.rationale or "", decider=args.decider or "",
                             fairness_definition=meta["fairness"], fairness_rationale=args.fairness_rationale or "")
-    sign_key = _key(args.sign_key, keys.load_private_key, "signing")
+    sign_key = _key(keys.resolve_private, args.sign_key, "signing")
     log = AuditLog(args.audit)
     try:
         out = export_bundle(args.out, model=store.load_model(args.run), split=split, run=row, record=record,
@@ -547,10 +547,7 @@ def cmd_audit(args) -> int:
             print(f"#{e.id}  {e.ts}  {e.kind:9s}  by {e.actor} ({how})  subject {e.subject or '-'}")
     for bad in log.unreadable():
         print(f"#{bad['id']}  cannot be read: {bad['problem']}", file=sys.stderr)
-    try:
-        trusted = keys.load_public_key(args.trust) if args.trust else keys.configured_public_key()
-    except keys.KeyFileError as exc:
-        raise CLIError(str(exc)) from exc
+    trusted = _key(keys.resolve_public, args.trust, "trusted")
     anchors = []
     for bundle in args.bundle or []:
         try:
@@ -595,7 +592,7 @@ def cmd_score(args) -> int:
     from .export import BundleIntegrityError, load_bundle
     from .monitor import drift_report
 
-    trusted = _key(args.trust, keys.load_public_key, "trusted")
+    trusted = _key(keys.resolve_public, args.trust, "trusted")
     try:
         bundle = load_bundle(args.bundle, expected_manifest_sha256=args.expected_manifest_sha256,
                              trusted_key=trusted or False)

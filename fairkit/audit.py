@@ -506,13 +506,6 @@ def chain_head(log: AuditLog) -> tuple[int, str]:
 
 # --------------------------------------------------------------------------- the entry schema
 
-def _signing_key(value):
-    """``None``: the configured key (``FAIRKIT_SIGNING_KEY``), if any; ``False``: none."""
-    if value is False:
-        return None
-    return keys.configured_private_key() if value is None else value
-
-
 def record_upload(log: AuditLog, *, actor, name: str, data_hash: str, rows: int, columns: int,
                   size_bytes: int | None = None) -> int:
     """Log that a table was read in; returns the entry id.
@@ -644,13 +637,13 @@ def record_export(log: AuditLog, *, bundle_path, manifest_sha256: str, record: d
         Who exported; default the record's decider, self-declared.
     signing_key : Ed25519PrivateKey or False, optional
         Signs the head; default the configured key (``FAIRKIT_SIGNING_KEY``) if any, False for
-        none.
+        none (:func:`fairkit.keys.resolve_private`).
     """
     content = record["content"]
     sel = content["selected"]
     return log.append(
         "export", actor=record["decider"] if actor is None else actor, subject=manifest_sha256,
-        signing_key=_signing_key(signing_key),
+        signing_key=keys.resolve_private(signing_key),
         bundle=str(Path(bundle_path).resolve()), manifest_sha256=manifest_sha256,
         decider=record["decider"],
         run_id=sel["run_id"], method=sel["method"], eta=float(sel["eta"]), seed=int(sel["seed"]),
@@ -685,7 +678,8 @@ def check_for_review(log: AuditLog, manifest_sha256: str, bundle, *, trust_key=N
     bundle : path
         The bundle file.
     trust_key : Ed25519PublicKey or False, optional
-        Default the configured key (``FAIRKIT_TRUST_KEY``) if any; False for none.
+        Default the configured key (``FAIRKIT_TRUST_KEY``) if any; False for none
+        (:func:`fairkit.keys.resolve_public`).
 
     Returns
     -------
@@ -700,7 +694,7 @@ def check_for_review(log: AuditLog, manifest_sha256: str, bundle, *, trust_key=N
     """
     from .export import BundleIntegrityError, read_bundle_record
 
-    trust_key = keys.configured_public_key() if trust_key is None else (trust_key or None)
+    trust_key = keys.resolve_public(trust_key)
     if not any(e["subject"] == manifest_sha256 for e in export_entries(log)):
         raise VerdictRefused("No export of this bundle is in the audit log; only logged exports "
                              "are reviewed.")
@@ -754,7 +748,7 @@ def record_verdict(log: AuditLog, kind: str, *, actor, manifest_sha256: str, bun
     if kind not in VERDICT_KINDS:
         raise ValueError(f"A verdict is one of {', '.join(VERDICT_KINDS)}, not '{kind}'.")
     checked = check_for_review(log, manifest_sha256, bundle, trust_key=trust_key)["checked"]
-    key = _signing_key(signing_key) if kind in SIGNED_KINDS else None
+    key = keys.resolve_private(signing_key) if kind in SIGNED_KINDS else None
     return log.append(kind, actor=actor, subject=manifest_sha256, signing_key=key,
                       text=str(text).strip(), checked=checked)
 

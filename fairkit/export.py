@@ -212,13 +212,6 @@ def _check_signature(sig_bytes: bytes | None, manifest: dict, manifest_bytes: by
     return SignatureStatus("verified" if trusted_key is not None else "signed", kid)
 
 
-def _configured(value, loader):
-    """``None``: the configured key (environment), ``False``: none, else the key given."""
-    if value is False:
-        return None
-    return loader() if value is None else value
-
-
 # --------------------------------------------------------------------------- decision record
 
 IMPOSSIBILITY = (
@@ -643,7 +636,7 @@ def write_bundle(path, built: BundleRecord, *, sign_key=None) -> dict:
         From :func:`build_record`.
     sign_key : Ed25519PrivateKey or False, optional
         Signs the manifest (``manifest.sig``). Default: the configured key
-        (``FAIRKIT_SIGNING_KEY``) if any; False: unsigned.
+        (``FAIRKIT_SIGNING_KEY``) if any; False: unsigned (:func:`fairkit.keys.resolve_private`).
 
     Returns
     -------
@@ -651,7 +644,7 @@ def write_bundle(path, built: BundleRecord, *, sign_key=None) -> dict:
         ``path``, ``manifest_sha256`` (record it to recognise the bundle later: the audit log
         does), ``record`` (the decision record as a dict) and ``signed_by`` (key id or None).
     """
-    key = _configured(sign_key, keys.configured_private_key)
+    key = keys.resolve_private(sign_key)
     state = built.state
     files: dict[str, bytes] = {MODEL: json.dumps({"format": FORMAT_VERSION, "state": state.tree},
                                                  allow_nan=False).encode(),
@@ -876,7 +869,8 @@ def verify_bundle(path, *, expected_manifest_sha256: str | None = None, trusted_
         was rewritten to match changed files is refused too.
     trusted_key : Ed25519PublicKey or False, optional
         Require a signature by this key. Default: the configured key (``FAIRKIT_TRUST_KEY``) if
-        any; False: none required (a signature present is still checked).
+        any; False: none required (a signature present is still checked). See
+        :func:`fairkit.keys.resolve_public`.
 
     Returns
     -------
@@ -888,7 +882,7 @@ def verify_bundle(path, *, expected_manifest_sha256: str | None = None, trusted_
     BundleIntegrityError
         Naming what is wrong.
     """
-    opened = _open(path, expected_manifest_sha256, _configured(trusted_key, keys.configured_public_key))
+    opened = _open(path, expected_manifest_sha256, keys.resolve_public(trusted_key))
     _check_decision(opened)
     return opened.manifest
 
@@ -931,7 +925,7 @@ def read_bundle_record(path, *, expected_manifest_sha256: str | None = None, tru
         The bundle is missing, not a bundle, malformed, changed since export, or not signed as
         required.
     """
-    return _readable(_open(path, expected_manifest_sha256, _configured(trusted_key, keys.configured_public_key)))
+    return _readable(_open(path, expected_manifest_sha256, keys.resolve_public(trusted_key)))
 
 
 @dataclass
@@ -1015,7 +1009,7 @@ def load_bundle(path, *, expected_manifest_sha256: str | None = None, trusted_ke
         As :func:`read_bundle_record`; also when the model names an untrusted type, or reads
         the sensitive attribute while its record says it does not.
     """
-    opened = _open(path, expected_manifest_sha256, _configured(trusted_key, keys.configured_public_key))
+    opened = _open(path, expected_manifest_sha256, keys.resolve_public(trusted_key))
     readable = _readable(opened)
     model_json = opened.members[MODEL]
     try:

@@ -8,7 +8,9 @@ as ``openssl genpkey -algorithm ed25519`` and ``openssl pkey -pubout`` write the
 
 Where no path is passed, the environment names the organisation's keys:
 ``FAIRKIT_SIGNING_KEY`` (the private key file, for whoever exports and signs off) and
-``FAIRKIT_TRUST_KEY`` (the public key file, for whoever checks).
+``FAIRKIT_TRUST_KEY`` (the public key file, for whoever checks). :func:`resolve_private` and
+:func:`resolve_public` are the one way the command line, the engine and the dashboard find a key
+(an argument, else the environment, else a deployment's fallback such as the dashboard's secrets).
 """
 
 from __future__ import annotations
@@ -134,13 +136,70 @@ def write_key_pair(private_path, public_path, password: bytes | None = None) -> 
     return key
 
 
-def configured_private_key() -> Ed25519PrivateKey | None:
-    """The private key named by ``FAIRKIT_SIGNING_KEY``, or None when it is not set."""
-    path = os.environ.get(SIGNING_KEY_ENV, "").strip()
-    return load_private_key(path) if path else None
+def _resolve(key, fallback, env: str, kind: type, loader):
+    if key is False:
+        return None
+    if isinstance(key, kind):
+        return key
+    if key is not None and not isinstance(key, (str, os.PathLike)):
+        raise TypeError(f"A key is a path, an {kind.__name__}, None or False, not a {type(key).__name__}.")
+    path = str(key).strip() if key is not None else ""
+    if path:
+        return loader(path)
+    path = os.environ.get(env, "").strip()
+    if path:
+        try:
+            return loader(path)
+        except KeyFileError as exc:
+            # A file the caller never named: say where it came from.
+            raise KeyFileError(f"{exc} (It is named by ${env}.)") from exc
+    fallback = str(fallback).strip() if fallback is not None else ""
+    return loader(fallback) if fallback else None
 
 
-def configured_public_key() -> Ed25519PublicKey | None:
-    """The public key named by ``FAIRKIT_TRUST_KEY``, or None when it is not set."""
-    path = os.environ.get(TRUST_KEY_ENV, "").strip()
-    return load_public_key(path) if path else None
+def resolve_private(key=None, *, fallback=None) -> Ed25519PrivateKey | None:
+    """The private key a caller means, the one way every signer finds it.
+
+    Parameters
+    ----------
+    key : path, Ed25519PrivateKey, None or False
+        A key (returned as is), a PEM file to read, False for none (unsigned), or None (or an
+        empty path) for the organisation's configured key: the file ``FAIRKIT_SIGNING_KEY``
+        names, else ``fallback``.
+    fallback : path, optional
+        Where a deployment configures the key besides the environment (the dashboard's
+        secrets); the environment wins.
+
+    Returns
+    -------
+    Ed25519PrivateKey or None
+        None when no key is given or configured (or ``key`` is False).
+
+    Raises
+    ------
+    KeyFileError
+        The key file named (or configured) cannot be used; the message names it, and the
+        environment variable when that named it.
+    """
+    return _resolve(key, fallback, SIGNING_KEY_ENV, Ed25519PrivateKey, load_private_key)
+
+
+def resolve_public(key=None, *, fallback=None) -> Ed25519PublicKey | None:
+    """The public key a caller trusts, the one way every checker finds it.
+
+    As :func:`resolve_private`, with ``FAIRKIT_TRUST_KEY``: a key (a private key gives its
+    public half), a PEM file (public, or private: its public half), False for none, or None for
+    the configured key (the environment, else ``fallback``).
+
+    Returns
+    -------
+    Ed25519PublicKey or None
+
+    Raises
+    ------
+    KeyFileError
+    """
+    if isinstance(key, Ed25519PrivateKey):
+        key = key.public_key()
+    return _resolve(key, fallback, TRUST_KEY_ENV, Ed25519PublicKey, load_public_key)
+

@@ -5,11 +5,11 @@ import pytest
 
 from fairkit.keys import (
     KeyFileError,
-    configured_private_key,
-    configured_public_key,
     key_id,
     load_private_key,
     load_public_key,
+    resolve_private,
+    resolve_public,
     sign,
     verify_signature,
     write_key_pair,
@@ -50,8 +50,68 @@ def test_unusable_key_files_are_named(tmp_path):
 def test_the_environment_names_the_keys(tmp_path, monkeypatch):
     monkeypatch.delenv("FAIRKIT_SIGNING_KEY", raising=False)
     monkeypatch.delenv("FAIRKIT_TRUST_KEY", raising=False)
-    assert configured_private_key() is None and configured_public_key() is None
+    assert resolve_private() is None and resolve_public() is None
     write_key_pair(tmp_path / "org.pem", tmp_path / "org.pub")
     monkeypatch.setenv("FAIRKIT_SIGNING_KEY", str(tmp_path / "org.pem"))
     monkeypatch.setenv("FAIRKIT_TRUST_KEY", str(tmp_path / "org.pub"))
-    assert key_id(configured_private_key()) == key_id(configured_public_key())
+    assert key_id(resolve_private()) == key_id(resolve_public())
+
+
+def test_a_key_is_resolved_from_the_argument_then_the_environment_then_the_fallback(tmp_path, monkeypatch):
+    monkeypatch.delenv("FAIRKIT_SIGNING_KEY", raising=False)
+    monkeypatch.delenv("FAIRKIT_TRUST_KEY", raising=False)
+    pair = {}
+    for name in ("arg", "env", "fallback"):
+        write_key_pair(tmp_path / f"{name}.pem", tmp_path / f"{name}.pub")
+        pair[name] = key_id(load_public_key(tmp_path / f"{name}.pub"))
+    given = load_private_key(tmp_path / "arg.pem")
+    for resolve, suffix, env in ((resolve_private, "pem", "FAIRKIT_SIGNING_KEY"),
+                                 (resolve_public, "pub", "FAIRKIT_TRUST_KEY")):
+        fallback = tmp_path / f"fallback.{suffix}"
+        assert key_id(resolve(fallback=fallback)) == pair["fallback"]
+        monkeypatch.setenv(env, str(tmp_path / f"env.{suffix}"))
+        assert key_id(resolve(fallback=fallback)) == pair["env"]  # the environment wins
+        assert key_id(resolve(str(tmp_path / f"arg.{suffix}"), fallback=fallback)) == pair["arg"]
+        assert key_id(resolve(tmp_path / f"arg.{suffix}")) == pair["arg"]  # a Path too
+        assert key_id(resolve(" ")) == pair["env"]  # an empty argument gives none
+        assert resolve(False, fallback=fallback) is None  # False: no key, whatever is configured
+        monkeypatch.delenv(env)
+    assert resolve_private(given) is given
+    # A private key trusted gives its public half, which checks what it signs.
+    public = resolve_public(given)
+    assert verify_signature(public, b"x", sign(given, b"x"))
+    with pytest.raises(TypeError, match="bytes"):
+        resolve_private(b"not a key")
+
+
+def test_an_unusable_configured_key_names_the_variable(tmp_path, monkeypatch):
+    (tmp_path / "junk.pem").write_text("hello")
+    monkeypatch.setenv("FAIRKIT_SIGNING_KEY", str(tmp_path / "junk.pem"))
+    monkeypatch.setenv("FAIRKIT_TRUST_KEY", str(tmp_path / "gone.pub"))
+    with pytest.raises(KeyFileError, match=r"junk\.pem.*named by \$FAIRKIT_SIGNING_KEY"):
+        resolve_private()
+    with pytest.raises(KeyFileError, match=r"gone\.pub.*named by \$FAIRKIT_TRUST_KEY"):
+        resolve_public()
+    # A file the caller names is its own: its message does not blame the environment.
+    with pytest.raises(KeyFileError, match="junk.pem") as caught:
+        resolve_public(tmp_path / "junk.pem")
+    assert "FAIRKIT" not in str(caught.value)
+
+
+def test_the_command_line_refuses_an_unusable_key_with_exit_2(tmp_path, monkeypatch, capsys):
+    from fairkit.__main__ import main
+    from fairkit.audit import AuditLog
+
+    monkeypatch.delenv("FAIRKIT_TRUST_KEY", raising=False)
+    log = tmp_path / "audit.sqlite"
+    AuditLog(log).append("upload", actor="a", subject="x")
+    assert main(["audit", "verify", "--audit", str(log)]) == 0
+    capsys.readouterr()
+    assert main(["audit", "verify", "--audit", str(log), "--trust", str(tmp_path / "missing.pub")]) == 2
+    err = capsys.readouterr().err
+    assert "The trusted key: Cannot read the key file missing.pub" in err and "Traceback" not in err
+    (tmp_path / "junk.pub").write_text("hello")
+    monkeypatch.setenv("FAIRKIT_TRUST_KEY", str(tmp_path / "junk.pub"))
+    assert main(["audit", "verify", "--audit", str(log)]) == 2
+    err = capsys.readouterr().err
+    assert "The trusted key: junk.pub is not a usable" in err and "$FAIRKIT_TRUST_KEY" in err

@@ -94,9 +94,7 @@ def signing_key():
     fairkit.keys.KeyFileError
         A key is configured but unusable (the message names the file and why).
     """
-    key = keys.configured_private_key()
-    path = _secret_path("signing_key") if key is None else None
-    return keys.load_private_key(path) if path else key
+    return keys.resolve_private(fallback=_secret_path("signing_key"))
 
 
 def trusted_key():
@@ -106,9 +104,7 @@ def trusted_key():
     ------
     fairkit.keys.KeyFileError
     """
-    key = keys.configured_public_key()
-    path = _secret_path("trust_key") if key is None else None
-    return keys.load_public_key(path) if path else key
+    return keys.resolve_public(fallback=_secret_path("trust_key"))
 
 
 # --------------------------------------------------------------------------- building
