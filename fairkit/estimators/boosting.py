@@ -137,6 +137,10 @@ class _ProxyLagrangian:
         return {b["name"]: b["multipliers"].copy() for b in self.blocks}
 
 
+# The parameters added with the constrained objective, as a model trained before them had them.
+_BEFORE_CONSTRAINTS = {"objective": "penalty", "bound": 0.1, "multiplier_lr": 1.0, "iterate": "best"}
+
+
 class FairBoostingClassifier(FairFitMixin, ClassifierMixin, BaseEstimator):
     """Gradient-boosted trees under fairness constraints (or with a fairness penalty).
 
@@ -289,6 +293,11 @@ class FairBoostingClassifier(FairFitMixin, ClassifierMixin, BaseEstimator):
         self.colsample_bytree = colsample_bytree
         self.n_jobs = n_jobs
         self.random_state = random_state
+
+    def __setstate__(self, state):
+        # A model stored before the constrained objective existed (pickled, or a bundle's state)
+        # was trained with the penalty: its parameters say so, and get_params / clone work on it.
+        super().__setstate__({**_BEFORE_CONSTRAINTS, **state})
 
     def _validate_params(self):
         if not self.eta >= 0:

@@ -241,3 +241,29 @@ def test_constrained_refuses_dependence(biased_data):
     with pytest.raises(ValueError, match="objective='penalty'"):
         FairBoostingClassifier(fairness="dependence").fit(X, y, sensitive_features=a)
     FairBoostingClassifier(fairness="dependence", objective="penalty", n_estimators=5).fit(X, y, sensitive_features=a)
+
+
+def test_a_model_stored_before_the_constraints_loads_as_a_penalty_model(biased_data):
+    X, y, a = biased_data(n=300, seed=9)
+    clf = FairBoostingClassifier(eta=5.0, objective="penalty", n_estimators=10, random_state=0).fit(
+        X, y, sensitive_features=a)
+    state = encode_state(clf)
+    tree = json.loads(json.dumps(state.tree))
+    # The state as the estimator stored it before: no parameter or attribute of the constraints.
+    old = ("objective", "bound", "multiplier_lr", "iterate", "tolerance_", "multipliers_", "best_iteration_")
+    text = json.dumps(tree)
+    assert all(f'"{k}"' in text for k in old)
+
+    def strip(node):  # an object's state is a list of [name, value] pairs
+        if isinstance(node, dict):
+            return {k: strip(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [strip(v) for v in node if not (isinstance(v, list) and len(v) == 2 and v[0] in old)]
+        return node
+
+    stripped = strip(tree)
+    assert not any(f'"{k}"' in json.dumps(stripped) for k in old)
+    back, _ = decode_state(stripped, state.arrays, state.texts)
+    assert back.get_params()["objective"] == "penalty"
+    np.testing.assert_array_equal(back.predict_proba(X), clf.predict_proba(X))
+    assert clone(back).get_params() == clf.get_params()
