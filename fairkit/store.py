@@ -235,11 +235,26 @@ class ResultStore:
         return self.runs_dir / f"{key}.joblib"
 
     def has(self, key: str) -> bool:
-        """Whether the store holds run ``key`` and it passes every check (see :meth:`get`)."""
-        return self.get(key) is not None
+        """Whether the store holds run ``key``: its record passes every check (an edited record
+        counts as missing) and its model file is there.
+
+        The cheap question a sweep's estimate asks of every run: the model's bytes are not read
+        here. They are hashed where the run is used (:meth:`get`, :meth:`load_model`), so a model
+        file changed in place is still refused, and trained again, by the sweep itself.
+        """
+        envelope, problem = self._envelope(key)
+        return problem is None and (envelope.get("model_sha256") is None or self._model(key).is_file())
 
     def _read(self, key: str) -> tuple[dict | None, str | None]:
         """(envelope, None) for a run that passes every check, else (None, what failed)."""
+        envelope, problem = self._envelope(key)
+        if problem is None and envelope.get("model_sha256") is not None:
+            problem = self._model_check(key, envelope["model_sha256"])[1]
+        return (None, problem) if problem else (envelope, None)
+
+    def _envelope(self, key: str) -> tuple[dict | None, str | None]:
+        """(envelope, None) when the record file passes its checks (the model's hash aside),
+        else (None, what failed)."""
         path = self._json(key)
         try:
             envelope = json.loads(path.read_text(encoding="utf-8"))
@@ -257,25 +272,26 @@ class ResultStore:
         problem = _record_problem(envelope.get("record"))
         if problem is None and envelope["record"]["run_id"] != key:
             problem = "its record names another run"
-        if problem is None and envelope.get("model_sha256") is not None:
-            problem = self._model_problem(key, envelope["model_sha256"])
         return (None, problem) if problem else (envelope, None)
 
-    def _model_problem(self, key: str, expected: str, data: bytes | None = None) -> str | None:
+    def _model_check(self, key: str, expected: str, *, load: bool = False) -> tuple[bytes | None, str | None]:
+        """(bytes, None) when run ``key``'s model file matches ``expected``, else (None, what
+        failed). Without ``load``, a file whose (size, mtime) already matched is not read again
+        and the bytes are None; with it, the bytes returned are the bytes hashed."""
         path = self._model(key)
         try:
             st = path.stat()
+            if not load and (key, expected, st.st_size, st.st_mtime_ns) in self._model_ok:
+                return None, None
+            with open(path, "rb") as fh:
+                st = os.fstat(fh.fileno())  # the stamp of the file read, not of one renamed over it since
+                data = fh.read()
         except FileNotFoundError:
-            return f"its model file {path.name} is missing"
-        stamp = (key, expected, st.st_size, st.st_mtime_ns)
-        if data is None and stamp in self._model_ok:
-            return None
-        if data is None:
-            data = path.read_bytes()
+            return None, f"its model file {path.name} is missing"
         if hashlib.sha256(data).hexdigest() != expected:
-            return f"its model file {path.name} does not match the hash in its record (damaged or replaced)"
-        self._model_ok.add(stamp)
-        return None
+            return None, f"its model file {path.name} does not match the hash in its record (damaged or replaced)"
+        self._model_ok.add((key, expected, st.st_size, st.st_mtime_ns))
+        return data, None
 
     def problem(self, key: str) -> str | None:
         """Why run ``key`` cannot be used (missing, unreadable, edited, model missing or changed), or None."""
@@ -323,16 +339,13 @@ class ResultStore:
         StoreError
             Naming the run, what failed and what to do.
         """
-        envelope, problem = self._read(key)
-        if problem is None and envelope["model_sha256"] is None:
+        envelope, problem = self._envelope(key)
+        if problem is None and envelope.get("model_sha256") is None:
             problem = "it was stored without a model"
         data = None
         if problem is None:
-            try:
-                data = self._model(key).read_bytes()
-            except FileNotFoundError:
-                data = b""
-            problem = self._model_problem(key, envelope["model_sha256"], data)
+            # Hashed once, here: the bytes checked are the bytes unpickled.
+            data, problem = self._model_check(key, envelope["model_sha256"], load=True)
         if problem:
             raise StoreError(f"Run {key} in {self.root} cannot be used: {problem}. Run the sweep again "
                              "to train it afresh.")

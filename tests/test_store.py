@@ -82,11 +82,33 @@ def test_edited_or_malformed_records_are_refused_with_a_reason(tmp_path, change,
 def test_missing_or_changed_model_files_are_refused(tmp_path, damage, problem):
     s = ResultStore(tmp_path)
     s.put("k1", RECORD, model={"m": 1})
-    assert s.has("k1")  # the hash is remembered for an unchanged file ...
+    assert s.get("k1") is not None  # the hash is remembered for an unchanged file ...
     damage(s.runs_dir / "k1.joblib")
     assert s.get("k1") is None and problem in s.problem("k1")  # ... and checked again once it changed
+    # has() reads no model bytes: a missing file is missing, a changed one is left to get / load_model.
+    assert ResultStore(tmp_path).has("k1") == ("missing" not in problem)
     with pytest.raises(StoreError, match=problem):
         s.load_model("k1")
+
+
+def test_has_reads_the_record_only_and_load_hashes_the_model_once(tmp_path, monkeypatch):
+    ResultStore(tmp_path).put("k1", RECORD, model={"m": list(range(1000))})
+    size = (tmp_path / "runs" / "k1.joblib").stat().st_size
+    hashed = []
+    real = store_mod.hashlib.sha256
+
+    def sha256(data=b""):
+        hashed.append(len(data))
+        return real(data)
+
+    monkeypatch.setattr(store_mod.hashlib, "sha256", sha256)
+    s = ResultStore(tmp_path)  # a fresh store: nothing remembered
+    assert s.has("k1") and size not in hashed  # the record's checksum only
+    assert ResultStore(tmp_path).load_model("k1") == {"m": list(range(1000))}  # nothing remembered
+    assert hashed.count(size) == 1
+    # An edited record still counts as missing for has().
+    _rewrite(s, "k1", lambda e: {**e, "record": {**e["record"], "test_accuracy": 0.99}})
+    assert not ResultStore(tmp_path).has("k1")
 
 
 def test_report_fields_are_checked_by_type(tmp_path):
