@@ -135,7 +135,9 @@ def stratification_labels(groups: pd.Series, y: np.ndarray, min_count: int) -> n
     counts = pd.Series(strata).value_counts()
     rare = np.isin(strata, counts[counts < min_count].index)
     # Rare group x label cells are pooled by label so the split still runs and stays balanced.
-    strata = np.where(rare, "(rare)|" + y.astype(str), strata)
+    # np.char.add, not "+": adding a str to a str array needs numpy 2, and requirements.txt
+    # allows numpy 1.26 (checked in benchmarks/requirements-anchors.txt's numpy 1.26 environment).
+    strata = np.where(rare, np.char.add("(rare)|", y.astype(str)), strata)
     counts = pd.Series(strata).value_counts()
     if (counts < 2).any():
         return None
