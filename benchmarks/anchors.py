@@ -267,7 +267,8 @@ def summarise(scores: pd.DataFrame) -> pd.DataFrame:
             union = g.loc["anchors", k] if "anchors" in g.index else np.nan
             row[f"fairkit {k}"] = fk[k]
             row[f"anchors {k}"] = union
-            row[f"{k} ratio"] = fk[k] / union if union > 0 else np.inf
+            # No area on either side (nothing below the gap on test) is no comparison: NaN.
+            row[f"{k} ratio"] = fk[k] / union if union > 0 else (np.inf if fk[k] > 0 else np.nan)
         rows.append(row)
     return pd.DataFrame(rows)
 
