@@ -120,17 +120,22 @@ def _reductions_rows(name, split, base) -> list:
     rows.append({**base, "kind": "logistic", "method": "reductions", "k": 1, "seconds": secs,
                  "iters": float(np.max(lr.n_iter_))})
     print(rows[-1], flush=True)
-    eg_split = subsample_split(name, 3000) if n > 3000 else split
-    en, ed = eg_split.train.X.shape
-    for eta in (0.0, 0.5, 1.0):
-        est = get_method("reductions").build(eta, 0)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            secs = _timed(lambda: est.fit(eg_split.train.X, eg_split.train.y,
-                                          sensitive_features=eg_split.model_groups(eg_split.train)))
-        rows.append({**base, "n": en, "d": ed, "kind": "reductions", "method": "reductions", "k": 1,
-                     "seconds": secs, "calls": est.n_oracle_calls_, "eta": eta})
-        print(rows[-1], flush=True)
+    # Two table sizes where the table allows (3,000 and 8,000 rows before the split): with one
+    # size the per-row terms were extrapolated from the full-table logistic regression alone,
+    # which overestimated ExponentiatedGradient on 3,000 Adult training rows 2x.
+    sizes = [size for size in (3000, 8000) if n > size * 0.6] + ([None] if n <= 8000 * 0.6 else [])
+    for size in sizes:
+        eg_split = subsample_split(name, size) if size is not None else split
+        en, ed = eg_split.train.X.shape
+        for eta in (0.0, 0.5, 1.0):
+            est = get_method("reductions").build(eta, 0)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                secs = _timed(lambda: est.fit(eg_split.train.X, eg_split.train.y,
+                                              sensitive_features=eg_split.model_groups(eg_split.train)))
+            rows.append({**base, "n": en, "d": ed, "kind": "reductions", "method": "reductions", "k": 1,
+                         "seconds": secs, "calls": est.n_oracle_calls_, "eta": eta})
+            print(rows[-1], flush=True)
     return rows
 
 
@@ -204,11 +209,13 @@ def fit_constants(t: pd.DataFrame) -> dict:
         # seconds, so the long fits (the ones an estimate must get right) weigh most.
         rest = _nnls({"setup": np.ones(len(eg)), "base": eg["calls"] * base_fit, "call": eg["calls"],
                       "call_row": eg["calls"] * eg["n"]}, eg["seconds"], relative=False)
-        # The base fits' measured time stays (a weight below 1 would say L-BFGS ran faster inside
-        # the reduction than alone, which it cannot); what they leave goes to the per-call terms.
-        if rest["base"] < 1.0:
-            rest = _nnls({"setup": np.ones(len(eg)), "call": eg["calls"], "call_row": eg["calls"] * eg["n"]},
-                         eg["seconds"] - eg["calls"] * base_fit, relative=False)
+        # The oracle's fits inside the reduction are cheaper than the full-table fit predicts
+        # (measured on 3,000 and 8,000 Adult rows: about 0.4x): its cost-sensitive problems on
+        # reweighted labels converge in fewer L-BFGS iterations than plain data, so the base term
+        # keeps the weight the reductions' own timings give it, scaling the iterations' cost.
+        if rest["base"] > 0:
+            one = {k: float(f"{v * rest['base']:.4g}") for k, v in one.items()}
+            print(f"ExponentiatedGradient's oracle fits: {rest['base']:.3g} x a plain fit's time", flush=True)
         # The mean calls: a grid reaching eta = 1 runs ExponentiatedGradient to its max_iter.
         out["reductions"] = {"calls": float(f"{np.mean(eg['calls']):.4g}"),
                              "iters_per_feature": float(f"{per_feature:.4g}"), **one,
