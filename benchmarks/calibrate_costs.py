@@ -212,10 +212,10 @@ def fit_constants(t: pd.DataFrame) -> dict:
         # The oracle's fits inside the reduction are cheaper than the full-table fit predicts
         # (measured on 3,000 and 8,000 Adult rows: about 0.4x): its cost-sensitive problems on
         # reweighted labels converge in fewer L-BFGS iterations than plain data, so the base term
-        # keeps the weight the reductions' own timings give it, scaling the iterations' cost.
-        if rest["base"] > 0:
-            one = {k: float(f"{v * rest['base']:.4g}") for k, v in one.items()}
-            print(f"ExponentiatedGradient's oracle fits: {rest['base']:.3g} x a plain fit's time", flush=True)
+        # keeps the weight the reductions' own timings give it, scaling the iterations' cost (a
+        # weight of 0 puts all of it in the per-call terms, which the fit then already holds).
+        one = {k: float(f"{v * rest['base']:.4g}") for k, v in one.items()}
+        print(f"ExponentiatedGradient's oracle fits: {rest['base']:.3g} x a plain fit's time", flush=True)
         # The mean calls: a grid reaching eta = 1 runs ExponentiatedGradient to its max_iter.
         out["reductions"] = {"calls": float(f"{np.mean(eg['calls']):.4g}"),
                              "iters_per_feature": float(f"{per_feature:.4g}"), **one,
