@@ -17,6 +17,7 @@ from .common import (
     QUICK_ETAS,
     add_out_argument,
     fairlearn_eg_runs,
+    limit_threads,
     load_split,
     out_dir,
     report,
@@ -92,11 +93,7 @@ def main(argv=None) -> int:
     bases = [b for b in args.bases.split(",") if b]
     params = torch_params(max_epochs=args.max_epochs) if args.max_epochs else None
     if args.threads:
-        import torch
-        from threadpoolctl import threadpool_limits
-
-        torch.set_num_threads(args.threads)
-        threadpool_limits(args.threads)
+        limit_threads(args.threads)
     print(f"fairkit benchmarks: datasets={datasets} seeds={n_seeds} quick={args.quick} parts={sorted(parts)} "
           f"cpus={os.cpu_count()} threads={args.threads or 'default'}")
     t_start = time.perf_counter()

@@ -42,7 +42,7 @@ from fairkit.frontier import constant_mask, decides_alike, hypervolume, pareto_f
 from fairkit.methods import FAIRNESS_DEFINITIONS, METHODS
 from fairkit.metrics import summary_metrics
 
-from .common import DEFAULT_SENSITIVE, load_split, majority_error, out_dir, report
+from .common import DEFAULT_SENSITIVE, limit_threads, load_split, majority_error, out_dir, report
 
 #: The definitions compared (keys of FAIRNESS_DEFINITIONS).
 DEFINITIONS = ("demographic_parity", "equalized_odds")
@@ -303,11 +303,7 @@ def main(argv=None) -> int:
             k, _, v = item.partition("=")
             n_seeds[k] = int(v)
     methods = args.methods.split(",") if args.methods else default_methods()
-    import torch
-    from threadpoolctl import threadpool_limits
-
-    torch.set_num_threads(args.threads)
-    threadpool_limits(args.threads)
+    limit_threads(args.threads)
     out = out_dir(args.out)
     all_scores, all_runs = [], []
     t0 = time.perf_counter()

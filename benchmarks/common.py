@@ -282,6 +282,19 @@ def fairlearn_threshold_runs(split, seeds=(0,), *, base="lr", tols=None, fit_see
     return pd.DataFrame(rows)
 
 
+def limit_threads(n: int) -> None:
+    """Limit torch and BLAS/OpenMP threads to ``n`` for the rest of the process.
+
+    Both sides of a comparison run in this process, so one limit applies to fairkit and its
+    baseline alike (e.g. ``n=1`` on a loaded 2-core machine).
+    """
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(n)
+    threadpool_limits(n)
+
+
 def torch_params(**kw) -> dict:
     """``run_sweep`` params giving every torch method ``kw`` (the threshold method's base is
     boosted trees since issue #21: torch settings do not apply to it)."""

@@ -17,7 +17,7 @@ import warnings
 
 import pandas as pd
 
-from .common import load_split, report
+from .common import limit_threads, load_split, out_dir, report
 
 
 def time_sweeps(split, repeats: int = 1) -> pd.DataFrame:
@@ -57,15 +57,9 @@ def main(argv=None) -> int:
     p.add_argument("--repeats", type=int, default=1)
     p.add_argument("--out", default="benchmarks/results/lagrangian")
     args = p.parse_args(argv)
-    import torch
-    from threadpoolctl import threadpool_limits
-
-    torch.set_num_threads(1)
-    threadpool_limits(1)
-    from pathlib import Path
-
+    limit_threads(1)
     report(f"Lagrangian vs regularized sweep ({args.dataset}, 8 etas, one thread)",
-           time_sweeps(load_split(args.dataset), args.repeats), Path(args.out) if args.out else None, "lagrangian")
+           time_sweeps(load_split(args.dataset), args.repeats), out_dir(args.out), "lagrangian")
     return 0
 
 
