@@ -101,8 +101,9 @@ def chooser(results, split, unfairness: str, performance: str, tolerance: float,
     ut.mark_search(fig, view, unfairness, performance, plot_split)  # issue 22: the search's points, ringed
     st.plotly_chart(fig, key=ut.CHART_KEY, on_select=partial(ut.on_chart_select, view),
                     selection_mode="points", width="stretch")
-    if ut.search_caption(view):
-        st.caption(f":material/travel_explore: {md(ut.search_caption(view))}")
+    search_note = ut.search_caption(view)
+    if search_note:
+        st.caption(f":material/travel_explore: {md(search_note)}")
     _side_panel(table, split, row, shown, unfairness, performance, tolerance, seed, seeds)
 
 
