@@ -26,7 +26,6 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from fairkit.estimators.postprocess import (
     _BOUNDED,
     ThresholdPostProcessor,
-    _group_hull,
     _solve_thresholds,
     constraint_gap,
     memoized_output,
@@ -289,19 +288,11 @@ class InferredGroupThresholdClassifier(ThresholdPostProcessor):
     def _aware_offsets(self, shared, tol) -> np.ndarray:
         """Offsets that give each group, were its probability 1, the threshold the group-aware
         rule (:class:`ThresholdPostProcessor`'s linear program) gives it at ``tol``."""
-        cache = shared["cache"]
-        z, y, codes = shared["outputs"]["estimator_"], shared["y"], shared["codes"]
-        w = np.ones(len(y)) if shared["w"] is None else shared["w"]
-        G = len(self.group_names_)
-        if "aware_hulls" not in cache:
-            cache["aware_hulls"] = [_group_hull(z[codes == g], y[codes == g], w[codes == g], int(self.grid_size))
-                                   for g in range(G)]
-        hulls = cache["aware_hulls"]
-        pos = np.bincount(codes, weights=w * y, minlength=G)
-        neg = np.bincount(codes, weights=w * (1 - y), minlength=G)
+        z = shared["outputs"]["estimator_"]
+        hulls, pos, neg = self._group_hulls(shared)
         weights = _solve_thresholds(hulls, pos, neg, _BOUNDED[self.constraint], tol, self.objective)
         lo, hi = float(z.min()) - 1.0, float(z.max()) + 1.0
-        T = np.empty(G)
+        T = np.empty(len(hulls))
         for g, (lam, (thr, _, _)) in enumerate(zip(weights, hulls)):
             # The threshold where the group's mixture accepts with probability 1/2.
             order = np.argsort(-thr)
@@ -343,7 +334,7 @@ class InferredGroupThresholdClassifier(ThresholdPostProcessor):
         return offsets, best
 
     def _fit_rule(self, shared: dict):
-        w = None if shared["w"] is None else shared["w"]
+        w = shared["w"]
         self.offsets_ = np.zeros(len(self.group_names_))
         gap, acc, thr = self._front(shared, self.offsets_)
         unconstrained = int(np.argmax(acc))  # the most accurate cut, whatever its gap

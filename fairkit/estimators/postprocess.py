@@ -677,18 +677,27 @@ class ThresholdPostProcessor(BinaryWrapperTagsMixin, ClassifierMixin, BaseEstima
         shared = lead._fit_shared(X, y, sensitive_features, sample_weight)
         return [clone(self).set_params(eta=float(e))._adopt(lead, shared)._fit_rule(shared) for e in etas]
 
+    def _group_hulls(self, shared: dict):
+        """Each group's ROC hull of the base scores and its positive and negative weight,
+        computed once per shared fit: ``(hulls, pos, neg)``."""
+        cache = shared["cache"]
+        if "hulls" not in cache:
+            G = len(self.group_names_)
+            scores, y, codes = shared["outputs"]["estimator_"], shared["y"], shared["codes"]
+            w = np.ones(len(y)) if shared["w"] is None else shared["w"]
+            cache["hulls"] = [_group_hull(scores[codes == g], y[codes == g], w[codes == g], int(self.grid_size))
+                              for g in range(G)]
+            cache["pos"] = np.bincount(codes, weights=w * y, minlength=G)
+            cache["neg"] = np.bincount(codes, weights=w * (1 - y), minlength=G)
+        return cache["hulls"], cache["pos"], cache["neg"]
+
     def _fit_rule(self, shared: dict):
         """Fit this model's thresholds on the shared scores (the hulls are computed once)."""
         G = len(self.group_names_)
         scores, y, codes = shared["outputs"]["estimator_"], shared["y"], shared["codes"]
         w = np.ones(len(y)) if shared["w"] is None else shared["w"]
         cache = shared["cache"]
-        if "hulls" not in cache:
-            cache["hulls"] = [_group_hull(scores[codes == g], y[codes == g], w[codes == g], int(self.grid_size))
-                              for g in range(G)]
-            cache["pos"] = np.bincount(codes, weights=w * y, minlength=G)
-            cache["neg"] = np.bincount(codes, weights=w * (1 - y), minlength=G)
-        hulls, pos, neg = cache["hulls"], cache["pos"], cache["neg"]
+        hulls, pos, neg = self._group_hulls(shared)
         self._set_rule(hulls, _best_vertices(hulls, pos, neg, self.objective))
         if "max_tolerance" not in cache:
             cache["max_tolerance"] = constraint_gap(self._decision_proba(scores, codes), y, codes, G, self.constraint, w)
