@@ -24,11 +24,11 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from fairkit.frontier import decides_alike, hypervolume, largest_step, pareto_front, select
+from fairkit.frontier import decides_alike, largest_step, pareto_front, select
 from fairkit.methods import get_method
 from fairkit.sweep import run_sweep, sweep_to_tolerance
 
-from .common import DP, load_split, majority_error, ratio
+from .common import DP, front_hypervolume, load_split, majority_error, ratio
 
 #: The CLI's default sweep.
 METHODS = ["unconstrained", "regularized"]
@@ -82,10 +82,8 @@ def frontier_shape(results: pd.DataFrame, split, *, method: str = METHOD) -> dic
         "one_decision_unflagged": int((alike & ~runs["constant"].to_numpy()).sum()),
         # A cliff's note stands on the runs at both its etas: count each once.
         "cliffs": len({n for cell in notes for n in cell.split("; ") if n.startswith("cliff between")}),
-        "hv_val": hypervolume(1 - front["performance_val"], front["unfairness_val"],
-                              ref=(majority_error(split.validation.y), 1.0)),
-        "hv_test": hypervolume(1 - front["performance_test"], front["unfairness_test"],
-                               ref=(majority_error(split.test.y), 1.0)),
+        "hv_val": front_hypervolume(front, majority_error(split.validation.y), part="val"),
+        "hv_test": front_hypervolume(front, majority_error(split.test.y)),
     }
 
 

@@ -38,11 +38,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fairkit.frontier import constant_mask, decides_alike, hypervolume, pareto_front, select
+from fairkit.frontier import constant_mask, decides_alike, pareto_front, select
 from fairkit.methods import FAIRNESS_DEFINITIONS, METHODS
 from fairkit.metrics import summary_metrics
 
-from .common import DEFAULT_SENSITIVE, limit_threads, load_split, majority_error, out_dir, report
+from .common import DEFAULT_SENSITIVE, front_hypervolume, limit_threads, load_split, majority_error, out_dir, report
 
 #: The definitions compared (keys of FAIRNESS_DEFINITIONS).
 DEFINITIONS = ("demographic_parity", "equalized_odds")
@@ -196,10 +196,8 @@ def family_scores(table: pd.DataFrame, split, definition: str) -> dict:
         # What the pick's gap turned out to be on test: a threshold fitted on validation rows
         # meets the tolerance there by construction, so this is where it shows.
         out[f"testgap@{t:g}"] = np.nan if row is None else float(row["unfairness_test"])
-    err = 1.0 - front["performance_test"].to_numpy()
-    u = front["unfairness_test"].to_numpy()
-    out["hv@0.05"] = hypervolume(err, u, ref=(err_ref, 0.05))
-    out["hv"] = hypervolume(err, u, ref=(err_ref, 1.0))
+    out["hv@0.05"] = front_hypervolume(front, err_ref, max_gap=0.05)
+    out["hv"] = front_hypervolume(front, err_ref)
     return out
 
 

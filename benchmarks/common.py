@@ -314,6 +314,17 @@ def best_at_by_seed(table: pd.DataFrame, bound: float) -> float:
     return float(np.nanmedian(vals)) if np.isfinite(vals).any() else float("nan")
 
 
+def front_hypervolume(front: pd.DataFrame, ref_error: float, *, part: str = "test", max_gap: float = 1.0) -> float:
+    """Hypervolume of a :func:`fairkit.frontier.pareto_front` table's (error, gap) points on ``part``.
+
+    The reference point is ``(ref_error, max_gap)``: with the majority-class error of ``part``
+    (:func:`majority_error`) a model no better than that constant adds nothing.
+    """
+    from fairkit.frontier import hypervolume
+
+    return hypervolume(1 - front[f"performance_{part}"], front[f"unfairness_{part}"], ref=(ref_error, max_gap))
+
+
 def ratio(a, b) -> float:
     """``a / b``, NaN when either is not finite or ``b`` is zero."""
     return float(a / b) if b and np.isfinite(a) and np.isfinite(b) else float("nan")

@@ -25,14 +25,13 @@ from __future__ import annotations
 import time
 import warnings
 
-import numpy as np
 import pandas as pd
 
-from fairkit.frontier import best_at, hypervolume, pareto_front
+from fairkit.frontier import best_at, pareto_front
 from fairkit.methods import FAIRNESS_DEFINITIONS, get_method
 from fairkit.sweep import run_sweep
 
-from .common import DEFAULT_SENSITIVE, majority_error, ratio
+from .common import DEFAULT_SENSITIVE, front_hypervolume, majority_error, ratio
 
 #: The compared methods: the baseline, the reference in-processing method and FORML.
 METHODS = ("unconstrained", "regularized", "forml")
@@ -63,8 +62,7 @@ def method_scores(results: pd.DataFrame, split, method: str, gap: str, tolerance
     front = pareto_front(rows, unfairness=gap)
     out = {
         "runs": int((results["method"] == method).sum()),
-        "hv_test": hypervolume(1 - front["performance_test"], front["unfairness_test"],
-                               ref=(majority_error(split.test.y), 1.0)),
+        "hv_test": front_hypervolume(front, majority_error(split.test.y)),
     }
     for tol in tolerances:
         out[f"acc_at_{tol:g}"] = best_at(rows, tol, unfairness=gap)

@@ -27,7 +27,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from .common import add_out_argument, load_split, majority_error, out_dir, report
+from .common import add_out_argument, front_hypervolume, load_split, majority_error, out_dir, report
 
 GAPS = {"demographic_parity": "demographic_parity_difference",
         "equalized_odds": "equalized_odds_difference"}
@@ -60,13 +60,13 @@ def _front_figures(table: pd.DataFrame, fairness: str, ref_error: float) -> dict
     """Hypervolume of the validation-chosen front on validation (``hv_val``: the evidence a
     choice may rest on) and on test (whole and below 0.05), the test accuracy of the most
     accurate model within each validation tolerance (NaN when none is within it)."""
-    from fairkit.frontier import best_at, hypervolume, pareto_front
+    from fairkit.frontier import best_at, pareto_front
 
     gap = GAPS[fairness]
     front = pareto_front(table, unfairness=gap)
-    out = {"hv_val": hypervolume(1 - front["performance_val"], front["unfairness_val"], ref=(ref_error, 1.0)),
-           "hv": hypervolume(1 - front["performance_test"], front["unfairness_test"], ref=(ref_error, 1.0)),
-           "hv@0.05": hypervolume(1 - front["performance_test"], front["unfairness_test"], ref=(ref_error, 0.05))}
+    out = {"hv_val": front_hypervolume(front, ref_error, part="val"),
+           "hv": front_hypervolume(front, ref_error),
+           "hv@0.05": front_hypervolume(front, ref_error, max_gap=0.05)}
     for tol in TOLERANCES:
         out[f"acc@{tol:g}"] = best_at(table, tol, unfairness=gap)
     out["min_val_gap"] = float(table[f"val_{gap}"].min())
