@@ -791,7 +791,7 @@ def resplit_front(result: SearchResult, split, frame, *, k: int = DEFAULT_RESPLI
             original.update(report_fields(store.load_model(cand["run_id"]), split, n_boot))
         spread = {"resplit_n": len(rows)}
         reasons = []
-        for axis, label in ((perf, perf), (unfair, unfair)):
+        for axis in (perf, unfair):
             value, low, high = _value_and_interval(original, axis)
             values = [value] + [float(metric_column(pd.DataFrame([r]), "val", axis).iloc[0]) for r in rows]
             moves, unstable = stability(values, low, high)
@@ -801,7 +801,7 @@ def resplit_front(result: SearchResult, split, frame, *, k: int = DEFAULT_RESPLI
                            f"resplit_{axis}_mean": float(np.mean(finite)) if finite else float("nan"),
                            f"resplit_{axis}_moves": moves})
             if unstable:
-                reasons.append(f"validation {label} moves {moves:.3f} across {len(rows)} re-splits, more than "
+                reasons.append(f"validation {axis} moves {moves:.3f} across {len(rows)} re-splits, more than "
                                f"its 95% interval ({float(high) - float(low):.3f})")
         spread.update({"unstable": bool(reasons), "unstable_reason": "; ".join(reasons)})
         study.set_user_attr(f"resplit:{cand['run_id']}", _plain(spread))
