@@ -603,10 +603,14 @@ def _note_cliffs(table: pd.DataFrame, settings: pd.DataFrame, spacing: float, un
                 notes.setdefault((method, eta), []).append(cliff_note(cliff, unfairness))
     if not notes:
         return table
-    warned = table["warnings"].fillna("") if "warnings" in table else pd.Series("", index=table.index)
-    cells = ["; ".join(filter(None, [w, *notes.get((m, float(e)), [])]))
-             for w, m, e in zip(warned, table["method"], table["eta"])]
-    return table.assign(warnings=cells)
+    return _add_warnings(table, [notes.get((m, float(e)), []) for m, e in zip(table["method"], table["eta"])])
+
+
+def _add_warnings(table: pd.DataFrame, notes) -> pd.DataFrame:
+    """``table`` with each row's notes (a list of texts, empty for none) added to its
+    ``warnings`` cell."""
+    warned = table["warnings"].fillna("") if "warnings" in table else [""] * len(table)
+    return table.assign(warnings=["; ".join(filter(None, [w, *n])) for w, n in zip(warned, notes)])
 
 
 def flag_constant(table: pd.DataFrame) -> pd.DataFrame:
@@ -615,9 +619,8 @@ def flag_constant(table: pd.DataFrame) -> pd.DataFrame:
     if "val_selection_rate" not in table:
         return table.assign(constant=False)
     flagged = constant_mask(table.drop(columns="constant", errors="ignore"))
-    notes = [constant_note(r) if f else None for r, f in zip(table["val_selection_rate"], flagged)]
-    warned = table["warnings"].fillna("") if "warnings" in table else [""] * len(table)
-    return table.assign(constant=flagged, warnings=["; ".join(filter(None, [w, n])) for w, n in zip(warned, notes)])
+    notes = [[constant_note(r)] if f else [] for r, f in zip(table["val_selection_rate"], flagged)]
+    return _add_warnings(table.assign(constant=flagged), notes)
 
 
 def _dask_scheduler(explicit: str | None) -> str | None:
