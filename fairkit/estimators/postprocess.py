@@ -217,8 +217,7 @@ def _solve_thresholds(hulls, pos, neg, bounded, tol: float, objective: str):
         A_ub += [rows, -rows]  # rate - L <= tol and L - rate <= 0
         b_ub += [np.full(G, tol), np.zeros(G)]
     A_eq = np.zeros((G, nv + R))
-    for g in range(G):
-        A_eq[g, offsets[g]:offsets[g + 1]] = 1.0
+    A_eq[np.repeat(np.arange(G), sizes), np.arange(nv)] = 1.0  # each group's weights sum to 1
     res = linprog(c, A_ub=np.vstack(A_ub) if A_ub else None,
                   b_ub=np.concatenate(b_ub) if b_ub else None, A_eq=A_eq, b_eq=np.ones(G),
                   bounds=[(0, 1)] * nv + [(None, None)] * R, method="highs")
@@ -226,7 +225,7 @@ def _solve_thresholds(hulls, pos, neg, bounded, tol: float, objective: str):
         raise RuntimeError(f"the threshold linear program failed: {res.message}")
     lam = np.clip(res.x[:nv], 0.0, None)
     lam[lam < 1e-9] = 0.0
-    return [lam[offsets[g]:offsets[g + 1]] / lam[offsets[g]:offsets[g + 1]].sum() for g in range(G)]
+    return [part / part.sum() for part in np.split(lam, offsets[1:-1])]
 
 
 def _vertex_values(hulls, pos, neg, objective: str) -> list:
