@@ -55,6 +55,14 @@ _ELIGIBLE = {"selection_rate": None, "tpr": 1, "fpr": 0}
 _LN2 = math.log(2.0)
 
 
+def features_vary(X) -> bool:
+    """Whether any column of ``X`` (dense or sparse) takes two values: LightGBM refuses to
+    train on a table where none does."""
+    if sparse.issparse(X):
+        return bool((X.max(axis=0).toarray() != X.min(axis=0).toarray()).any())
+    return bool(np.any(np.ptp(X, axis=0) > 0))
+
+
 class _ProxyLagrangian:
     """Pairwise rate constraints on hard decisions, their multipliers, and the proxies' derivatives.
 
@@ -408,14 +416,9 @@ class FairBoostingClassifier(FairFitMixin, ClassifierMixin, BaseEstimator):
         if self.subsample < 1:
             params.update(bagging_fraction=float(self.subsample), bagging_freq=1)
         # LightGBM reads a sparse table as it is (CSR), never expanded.
-        if sparse.issparse(X):
-            X = sparse.csr_matrix(X, dtype=np.float64)
-            constant = np.all(X.max(axis=0).toarray() == X.min(axis=0).toarray())
-        else:
-            X = np.asarray(X, dtype=np.float64)
-            constant = np.all(np.ptp(X, axis=0) == 0)
+        X = sparse.csr_matrix(X, dtype=np.float64) if sparse.issparse(X) else np.asarray(X, dtype=np.float64)
         kept = 0
-        if constant:
+        if not features_vary(X):
             # No feature varies, so no tree can split (LightGBM refuses such data): the model is
             # the base rate, which is what boosting would converge to.
             self.booster_ = None

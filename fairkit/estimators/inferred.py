@@ -23,6 +23,7 @@ from scipy import sparse
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from fairkit.estimators.boosting import features_vary
 from fairkit.estimators.postprocess import (
     _BOUNDED,
     ThresholdPostProcessor,
@@ -109,8 +110,7 @@ class _GroupBoosting(ClassifierMixin, BaseEstimator):
                   "min_child_samples": int(self.min_child_samples), "num_threads": int(self.n_jobs),
                   "seed": seed, "deterministic": True, "force_row_wise": True, "verbose": -1,
                   **({"objective": "binary"} if K == 2 else {"objective": "multiclass", "num_class": K})}
-        varies = (X.max(axis=0).toarray() != X.min(axis=0).toarray()).any() if sparse.issparse(X) \
-            else bool(np.any(np.ptp(X, axis=0) > 0))
+        varies = features_vary(X)
         self.prior_ = np.bincount(codes, minlength=K) / len(codes)
         if K < 2 or not varies:
             # One group, or nothing to split on: the groups' shares are the prediction.

@@ -6,6 +6,7 @@ import pickle
 import lightgbm as lgb
 import numpy as np
 import pytest
+from scipy import sparse
 from sklearn.base import clone
 from sklearn.metrics import accuracy_score
 from sklearn.model_selection import GridSearchCV
@@ -267,3 +268,12 @@ def test_a_model_stored_before_the_constraints_loads_as_a_penalty_model(biased_d
     assert back.get_params()["objective"] == "penalty"
     np.testing.assert_array_equal(back.predict_proba(X), clf.predict_proba(X))
     assert clone(back).get_params() == clf.get_params()
+
+
+@pytest.mark.parametrize("to_table", [np.asarray, sparse.csr_matrix], ids=["dense", "sparse"])
+def test_no_varying_feature_gives_the_base_rate(to_table):
+    X = to_table(np.ones((40, 2)))
+    y = np.r_[np.zeros(30), np.ones(10)]
+    clf = FairBoostingClassifier(eta=0.0, n_estimators=5, random_state=0).fit(X, y)
+    assert clf.booster_ is None and clf.best_iteration_ == 0
+    np.testing.assert_allclose(clf.predict_proba(X)[:, 1], y.mean())
