@@ -39,7 +39,7 @@ from fairkit.estimators._torch_base import (
     stratified_batches,
     stratified_holdout,
 )
-from fairkit.estimators.regularized import penalty_for_levels
+from fairkit.estimators.regularized import FairRegularizedClassifier, penalty_for_levels
 from fairkit.groups import encode_groups
 from fairkit.losses import FairnessRegularizerLoss, Membership, weighted_bce_with_logits
 
@@ -353,12 +353,8 @@ group_names_
                       "weight_spread": spread.detach().reshape(1)}
 
     def _validation_metrics(self, logits, val: TrainData) -> list:
-        groups = None
-        if val.has_groups:
-            groups = [Membership(g, n_groups=lv.encoding.n_groups)
-                      for g, lv in zip(val.groups, val.levels)]
         z = logits[:, 0]
-        terms = self._objective.terms(z, val.y, groups, val.w)
+        terms = self._objective.terms(z, val.y, FairRegularizedClassifier._memberships(val), val.w)
         return [{**{k: float(v) for k, v in terms.items()}, "accuracy": accuracy(z, val)}]
 
     def _snapshot(self) -> dict:
