@@ -118,7 +118,10 @@ class ThresholdCost:
     def __call__(self, est, n_rows: int, n_features: int, k_etas: int = 1) -> float:
         base = getattr(est, "estimator", None)
         model = cost_model_for(base) if base is not None else None
-        fits = 1 + (int(est.n_folds) if getattr(est, "thresholds_from", "train") == "crossfit" else 0)
+        from .estimators.postprocess import threshold_source
+
+        # "auto" cross-fits on small tables: n_folds more base fits (the fit's own rule).
+        fits = 1 + (int(est.n_folds) if threshold_source(est, n_rows) == "crossfit" else 0)
         base_s = fits * model(base, n_rows, n_features, 1) if model is not None else 0.0
         return base_s + self.setup + self.row * n_rows + k_etas * self.per_eta
 

@@ -255,3 +255,18 @@ def test_pooled_ratio_is_one_vote_per_method(tmp_path, monkeypatch):
     assert set(ratios) == {"a", "b", "c", "*"}
     assert (ratios["a"], ratios["b"], ratios["c"]) == pytest.approx((1.0, 4.0, 5.0))
     assert ratios["*"] == pytest.approx(4.0)  # the median of 1, 4 and 5, not of the 18 runs (1)
+
+
+def test_threshold_cost_counts_the_folds_auto_fits_on_small_tables():
+    """thresholds_from="auto" cross-fits below CROSSFIT_BELOW_ROWS: the estimate counts the
+    n_folds extra base fits there (it counted one fit whatever the table), and one above."""
+    from fairkit.costs import THRESHOLD_COST, cost_model_for
+    from fairkit.estimators.postprocess import CROSSFIT_BELOW_ROWS
+
+    est = get_method("threshold").build(0.5, 0)  # as a sweep builds it: boosted trees as the base
+    assert est.thresholds_from == "auto" and est.estimator is not None
+    base_cost = cost_model_for(est.estimator)
+    for n, fits in ((600, 1 + est.n_folds), (CROSSFIT_BELOW_ROWS + 1, 1)):
+        expected = (fits * base_cost(est.estimator, n, 20, 1) + THRESHOLD_COST.setup + THRESHOLD_COST.row * n
+                    + 4 * THRESHOLD_COST.per_eta)
+        assert THRESHOLD_COST(est, n, 20, 4) == pytest.approx(expected)

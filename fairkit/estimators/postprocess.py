@@ -352,6 +352,18 @@ def _scores_of(est, X, method: str, pos_index: int, positive_label) -> np.ndarra
     return np.asarray(out, dtype=np.float64).ravel()
 
 
+def threshold_source(est, n_rows: int) -> str:
+    """The scores ``est`` (a post-processor) fits its thresholds on for ``n_rows`` training rows:
+    its ``thresholds_from`` with "auto" resolved (out-of-fold below ``CROSSFIT_BELOW_ROWS``), "train"
+    when prefit. Read by its fit and by its cost model (:mod:`fairkit.costs`)."""
+    if getattr(est, "prefit", False):
+        return "train"
+    source = getattr(est, "thresholds_from", "train")
+    if source == "auto":
+        return "crossfit" if n_rows < CROSSFIT_BELOW_ROWS else "train"
+    return source
+
+
 class ThresholdPostProcessor(BinaryWrapperTagsMixin, ClassifierMixin, BaseEstimator):
     """Group-specific (randomized) thresholds on an unconstrained model's scores.
 
@@ -564,9 +576,7 @@ class ThresholdPostProcessor(BinaryWrapperTagsMixin, ClassifierMixin, BaseEstima
         # A prefit model was trained on the original labels, one fitted here on 0/1.
         self._positive_label_ = self.classes_[1] if self.prefit else 1
         self._pos_index_ = 1
-        source = "train" if self.prefit else self.thresholds_from
-        if source == "auto":
-            source = "crossfit" if n < CROSSFIT_BELOW_ROWS else "train"
+        source = threshold_source(self, n)
         if source == "crossfit" and np.bincount(y_enc, minlength=2).min() < int(self.n_folds):
             source = "train"  # some fold would train on one outcome only
         self.thresholds_from_ = source
