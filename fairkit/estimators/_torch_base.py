@@ -115,10 +115,9 @@ class TrainData:
             return TrainData(*(t.index_select(0, idx) for t in src[:3]),
                              [g.index_select(0, idx) for g in self.groups], self.levels,
                              index=index)
+        dst = [out.X, out.y, out.w, *out.groups]
         if self.index is not None:
-            src, dst = src + [self.index], [out.X, out.y, out.w, *out.groups, out.index]
-        else:
-            dst = [out.X, out.y, out.w, *out.groups]
+            src, dst = src + [self.index], dst + [out.index]
         for t, o in zip(src, dst):
             torch.index_select(t, 0, idx, out=o)
         return out
