@@ -26,7 +26,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 from torch import nn
 
 from fairkit.estimators._stack import _SparseRows, _Stack, _use_sparse_inputs
-from fairkit.estimators.reductions import densify
+from fairkit.estimators._inputs import densify
 from fairkit.groups import GroupLevel, encode_groups, group_hierarchy
 from fairkit.stats import decide
 

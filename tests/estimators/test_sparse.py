@@ -20,7 +20,7 @@ from fairkit.estimators import (
     ReductionsWrapper,
     ThresholdPostProcessor,
 )
-from fairkit.estimators import reductions
+from fairkit.estimators import _inputs
 from fairkit.estimators.batched import fit_eta_batch, stacked_decision_function
 from fairkit.methods import METHODS
 
@@ -163,7 +163,7 @@ def test_a_table_too_large_to_expand_is_refused_with_its_shape():
 
 def test_the_limit_applies_to_the_wrappers_where_fairlearn_needs_dense(one_hot, monkeypatch):
     X, y, group = one_hot
-    monkeypatch.setattr(reductions, "MAX_DENSE_CELLS", X.shape[0] * X.shape[1] - 1)
+    monkeypatch.setattr(_inputs, "MAX_DENSE_CELLS", X.shape[0] * X.shape[1] - 1)
     with pytest.raises(ValueError, match=f"{X.shape[0]} rows x {X.shape[1]} columns"):
         ReductionsWrapper(max_iter=2).fit(X, y, sensitive_features=group)
     # Where nothing needs the dense table, the limit does not apply.
