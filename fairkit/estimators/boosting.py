@@ -38,6 +38,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from fairkit import stats
+from fairkit.estimators._memo import forget_outputs, memoized_output, remember_output
 from fairkit.estimators._torch_base import FairFitMixin
 from fairkit.estimators.regularized import penalty_for_levels
 from fairkit.groups import MIN_GROUP_SIZE
@@ -53,6 +54,19 @@ CONSTRAINED_RATES = {
 # Which training rows a rate counts: every row, the positives, the negatives.
 _ELIGIBLE = {"selection_rate": None, "tpr": 1, "fpr": 0}
 _LN2 = math.log(2.0)
+
+
+def _training_scores(booster) -> np.ndarray:
+    """The raw scores a LightGBM booster trained with a custom objective holds for its training
+    rows (the trees' sum), read through the public ``eval_train`` hook."""
+    out = {}
+
+    def capture(preds, _data):
+        out["scores"] = np.array(preds, dtype=np.float64)
+        return "scores", 0.0, False
+
+    booster.eval_train(feval=capture)
+    return out["scores"]
 
 
 def features_vary(X) -> bool:
@@ -353,6 +367,7 @@ class FairBoostingClassifier(FairFitMixin, ClassifierMixin, BaseEstimator):
         import lightgbm as lgb
 
         self._validate_params()
+        forget_outputs(self)
         X, y_enc, sw, classes = self._validate_xy(X, y, sample_weight)
         levels = self._group_levels(sensitive_features, X.shape[0])
         n = X.shape[0]
@@ -379,6 +394,7 @@ class FairBoostingClassifier(FairFitMixin, ClassifierMixin, BaseEstimator):
         history = []
 
         def objective(preds, _dataset):
+            preds = preds + init  # the trees' sum; the model's score adds the base rate's log-odds
             F = torch.tensor(preds, dtype=torch.float64, requires_grad=True)
             bce = weighted_bce_with_logits(F, yt, wt)
             record = {"round": len(history), "bce": float(bce.detach())}
@@ -425,12 +441,24 @@ class FairBoostingClassifier(FairFitMixin, ClassifierMixin, BaseEstimator):
         else:
             # feature_pre_filter off: on small data LightGBM would otherwise drop every feature
             # that cannot split under min_child_samples, and then fail.
-            data = lgb.Dataset(X, label=y_enc.astype(np.float64), init_score=np.full(n, init),
+            # No init_score in the Dataset: the objective adds it, as decision_function does,
+            # so the training scores LightGBM holds are the trees' sum accumulated in the order
+            # predict sums them, and equal its output bit for bit.
+            data = lgb.Dataset(X, label=y_enc.astype(np.float64),
                                params={"verbose": -1, "feature_pre_filter": False})
-            self.booster_ = lgb.train(params, data, num_boost_round=int(self.n_estimators))
+            # The training booster is kept only to read those scores, then reloaded from its
+            # model text, as lgb.train does itself: a post-processor thresholding the training
+            # scores, or the choice of the kept prefix below, would otherwise pass the trees
+            # over the training table again (half a fit on Adult).
+            booster = lgb.train(params, data, num_boost_round=int(self.n_estimators), keep_training_booster=True)
+            train_raw = _training_scores(booster) + init
+            self.booster_ = lgb.Booster(model_str=booster.model_to_string())
+            del booster, data
             kept = int(self.n_estimators)
             if game is not None and math.isfinite(tolerance) and self.iterate == "best":
-                self.booster_, kept = self._best_prefix(game, X, y_enc, sw, init, history)
+                self.booster_, kept = self._best_prefix(game, train_raw, y_enc, sw, history)
+            if kept == int(self.n_estimators):
+                remember_output(self, "decision_function", X, train_raw)
         self.init_score_ = init
         self.classes_ = classes
         self.best_iteration_ = kept
@@ -441,7 +469,7 @@ class FairBoostingClassifier(FairFitMixin, ClassifierMixin, BaseEstimator):
         self.group_names_ = {lv.name: list(lv.encoding.names) for lv in levels}
         return self
 
-    def _best_prefix(self, game, X, y, w, init, history):
+    def _best_prefix(self, game, F, y, w, history):
         """The trees' prefix to keep: among the second half of the rounds, the one with the
         lowest training cross-entropy whose decisions meet every constraint, else the one with
         the smallest worst gap. The game's last iterate oscillates around the bound (a round's
@@ -451,7 +479,6 @@ class FairBoostingClassifier(FairFitMixin, ClassifierMixin, BaseEstimator):
         import lightgbm as lgb
 
         n = int(self.n_estimators)
-        F = self.booster_.predict(X, raw_score=True) + init
         _, _, worst, _ = game.step(F, update=False)
         bce = float(weighted_bce_with_logits(torch.tensor(F), torch.tensor(y, dtype=torch.float64),
                                              torch.tensor(w)))
@@ -482,4 +509,6 @@ class FairBoostingClassifier(FairFitMixin, ClassifierMixin, BaseEstimator):
             return np.full(X.shape[0], self.init_score_)
         if sparse.issparse(X):
             X = sparse.csr_matrix(X)  # LightGBM takes scipy's matrix classes, not its arrays
-        return self.booster_.predict(X, raw_score=True) + self.init_score_
+        # A copy: the remembered array is read-only and callers may write to theirs.
+        return np.array(memoized_output(self, "decision_function", X,
+                                        lambda: self.booster_.predict(X, raw_score=True) + self.init_score_))

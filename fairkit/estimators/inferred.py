@@ -23,13 +23,13 @@ from scipy import sparse
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from fairkit.estimators._memo import memoized_output
 from fairkit.estimators.boosting import features_vary
 from fairkit.estimators.postprocess import (
     _BOUNDED,
     ThresholdPostProcessor,
     _solve_thresholds,
     constraint_gap,
-    memoized_output,
 )
 from fairkit.estimators.reductions import _check_predict_input, _for_base, split_sensitive_columns
 from fairkit.groups import MIN_GROUP_SIZE

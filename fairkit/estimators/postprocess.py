@@ -23,9 +23,7 @@ probability of a positive decision before that draw, the expected decision.
 
 from __future__ import annotations
 
-import hashlib
 import warnings
-import weakref
 
 import numpy as np
 import pandas as pd
@@ -36,6 +34,7 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 from sklearn.utils import _safe_indexing
 from sklearn.utils.validation import check_is_fitted
 
+from fairkit.estimators._memo import memoized_output
 from fairkit.estimators.reductions import (
     BinaryWrapperTagsMixin,
     _check_fit_inputs,
@@ -46,7 +45,7 @@ from fairkit.estimators.reductions import (
 from fairkit import stats
 from fairkit.groups import MIN_GROUP_SIZE, SmallGroupPooling, group_labels
 
-__all__ = ["ThresholdPostProcessor", "SIMPLE_CONSTRAINTS", "row_uniforms", "default_base", "memoized_output"]
+__all__ = ["ThresholdPostProcessor", "SIMPLE_CONSTRAINTS", "row_uniforms", "default_base"]
 
 #: Constraint name -> the per-group rate it equalises (fairlearn's "simple" constraints).
 SIMPLE_CONSTRAINTS = {
@@ -283,46 +282,6 @@ def constraint_gap(decision, y, codes, n_groups: int, constraint: str, sample_we
         g = float(stats.gap(rates[names[key]][0, 0], every))
         out = max(out, g if np.isfinite(g) else 0.0)
     return out
-
-
-# The last output of each fitted model on one table: the models of one ``fit_etas`` call share
-# their base, and a sweep scores all of them on the same validation and test rows, which would
-# otherwise predict with the same trees once per eta (measured on Adult: an 8-eta sweep spent
-# more time scoring than fitting). Weak keys: a model's entry goes with the model.
-_MEMO: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-
-
-def _fingerprint(X) -> bytes | None:
-    """A digest of a table's contents (None for a table it cannot read as bytes: no memo)."""
-    h = hashlib.blake2b(digest_size=16)
-    h.update(repr((type(X).__name__, X.shape, str(getattr(X, "dtype", "")))).encode())
-    if sparse.issparse(X):
-        X = sparse.csr_matrix(X)
-        parts = [X.data, X.indices, X.indptr]
-    elif isinstance(X, np.ndarray) and X.dtype.kind in "biuf":
-        parts = [X]
-    else:
-        return None
-    for part in parts:
-        h.update(np.ascontiguousarray(part).view(np.uint8))
-    return h.digest()
-
-
-def memoized_output(est, key, X, compute) -> np.ndarray:
-    """``compute()``, the output ``key`` of the fitted model ``est`` on ``X``, remembered for the
-    last table ``est`` scored (matched by content, so a table changed in place is scored again)."""
-    fp = _fingerprint(X)
-    if fp is None:
-        return compute()
-    try:
-        hit = _MEMO.get(est, {}).get((key, fp))
-    except TypeError:  # not weakly referenceable
-        return compute()
-    if hit is None:
-        hit = np.asarray(compute())
-        hit.setflags(write=False)
-        _MEMO[est] = {(key, fp): hit}
-    return hit
 
 
 def _positive_index(estimator, positive_label) -> int:

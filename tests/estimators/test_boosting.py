@@ -277,3 +277,31 @@ def test_no_varying_feature_gives_the_base_rate(to_table):
     clf = FairBoostingClassifier(eta=0.0, n_estimators=5, random_state=0).fit(X, y)
     assert clf.booster_ is None and clf.best_iteration_ == 0
     np.testing.assert_allclose(clf.predict_proba(X)[:, 1], y.mean())
+
+
+@pytest.mark.parametrize("to_table", [np.asarray, sparse.csr_matrix], ids=["dense", "sparse"])
+@pytest.mark.parametrize("kw", [dict(eta=0.0), dict(eta=0.0, subsample=0.7), dict(eta=2.0)],
+                         ids=["plain", "bagged", "constrained-prefix"])
+def test_training_scores_are_the_predictions_bit_for_bit(biased_data, monkeypatch, to_table, kw):
+    """The fit hands over the training scores LightGBM holds, so scoring the training table
+    does not pass the trees over it again, and what it hands over is what predict computes,
+    bit for bit (a bundle reloaded elsewhere scores the same rows the same)."""
+    X, y, a = biased_data(n=800, seed=4)
+    X = to_table(X)
+    clf = FairBoostingClassifier(**{**FAST, **kw}).fit(X, y, sensitive_features=a)
+    calls = []
+    real = lgb.Booster.predict
+    monkeypatch.setattr(lgb.Booster, "predict", lambda self, *args, **kws: calls.append(1) or real(self, *args, **kws))
+    remembered = clf.decision_function(X)
+    full = clf.best_iteration_ == FAST["n_estimators"]
+    assert full == (kw["eta"] == 0)  # eta 2 keeps a shorter prefix on these rows
+    assert len(calls) == (0 if full else 1)  # a shorter kept prefix has other training scores
+    fresh = real(clf.booster_, sparse.csr_matrix(X) if sparse.issparse(X) else X, raw_score=True) + clf.init_score_
+    np.testing.assert_array_equal(remembered, fresh)
+    # Another table is predicted, and a refit forgets what the last fit remembered.
+    clf.decision_function(X[:50])
+    assert len(calls) == (1 if full else 2)
+    clf.fit(X[:400], y[:400], sensitive_features=a[:400])
+    clf.decision_function(X)
+    assert len(calls) == (2 if full else 3)
+    assert remembered.flags.writeable  # callers get their own copy of what is remembered

@@ -13,7 +13,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from fairkit.estimators import FairBoostingClassifier
-from fairkit.estimators import postprocess
+from fairkit.estimators import _memo, postprocess
 from fairkit.estimators.batched import can_batch, fit_eta_batch
 from fairkit.estimators.postprocess import ThresholdPostProcessor, constraint_gap, row_uniforms
 from fairkit.safestate import decode_state, encode_state
@@ -365,3 +365,23 @@ def expected_failed_checks(estimator):
     expected_failed_checks=expected_failed_checks, xfail_strict=True)
 def test_sklearn_checks(estimator, check):
     check(estimator)
+
+
+def test_training_thresholds_read_the_trees_training_scores(data, monkeypatch):
+    """With thresholds on the training scores, a grid of etas costs one base fit: the trees'
+    training scores come from the fit, so no tree passes over the training table again."""
+    import lightgbm as lgb
+
+    X, y, s = data
+    calls = []
+    real = lgb.Booster.predict
+    monkeypatch.setattr(lgb.Booster, "predict", lambda self, *a, **k: calls.append(len(a[0])) or real(self, *a, **k))
+    models = ThresholdPostProcessor(thresholds_from="train", random_state=0).fit_etas(
+        [0.0, 0.5, 1.0], X, y, sensitive_features=s)
+    assert calls == []
+    # The thresholds are those fitted on the predicted training scores.
+    monkeypatch.setattr(lgb.Booster, "predict", real)
+    one = ThresholdPostProcessor(thresholds_from="train", random_state=0, eta=0.5).fit(X, y, sensitive_features=s)
+    _memo.forget_outputs(one.estimator_)
+    np.testing.assert_array_equal(one.estimator_.decision_function(X), models[1].estimator_.decision_function(X))
+    np.testing.assert_array_equal(one.predict(X, sensitive_features=s), models[1].predict(X, sensitive_features=s))
