@@ -33,7 +33,7 @@ import pandas as pd
 from fairkit.frontier import best_at
 
 #: The sensitive attribute used for each bundled dataset (the literature's usual choice).
-DEFAULT_SENSITIVE = {"adult": ["sex"], "compas": ["race"], "german": ["age_group"]}
+DEFAULT_SENSITIVE = {"adult": ["sex"], "compas": ["race"], "german": ["age_group"], "adult200k": ["sex"]}
 
 #: fairkit eta grids. The first grids (8 values) came from quick Adult runs (regularized:
 #: eta = weight of the absolute DP penalty; lagrangian: gap bound = 0.2 / eta; linear: the
@@ -86,7 +86,8 @@ def load_split(name: str, *, sensitive=None, seed: int = 0):
     Parameters
     ----------
     name : str
-        A key of :data:`DEFAULT_SENSITIVE`.
+        A key of :data:`DEFAULT_SENSITIVE` (a bundled dataset, or a generated one of
+        :mod:`benchmarks.generated`).
     sensitive : list of str, optional
         Sensitive columns; default ``DEFAULT_SENSITIVE[name]``.
     seed : int
@@ -102,7 +103,9 @@ def load_split(name: str, *, sensitive=None, seed: int = 0):
     sensitive = list(sensitive or DEFAULT_SENSITIVE[name])
     key = (name, tuple(sensitive), seed)
     if key not in _SPLITS:
-        frame, spec = load_dataset(name)
+        from .generated import GENERATED, adult_like
+
+        frame, spec = adult_like(*GENERATED[name]) if name in GENERATED else load_dataset(name)
         _SPLITS[key] = split_dataset(frame, spec.replace(sensitive=sensitive), seed=seed)
     return _SPLITS[key]
 
