@@ -11,7 +11,8 @@ features, 0/1 labels and integer group codes of the three parts (``X_train``, ``
 ``g_train``, ``X_val`` ...), the shared base model's validation and test probabilities
 (``s_val``, ``s_test``: an unconstrained LightGBM fitted by the benchmark on the training part)
 and a group classifier's probabilities (``q_val``, ``q_test``, one column per group; it reads the
-features only). Output (``--out``): ``names``, ``anchor``, ``aware`` (needs the attribute at
+features only). With a ``fit`` part (``X_fit``, ``y_fit``, ``g_fit``, ``s_fit``, ``q_fit``) the
+post-processors fit there instead of on the validation part. Output (``--out``): ``names``, ``anchor``, ``aware`` (needs the attribute at
 prediction), ``definition`` (the constraint it was fitted for), ``fit_seconds`` and the decision
 matrices ``d_val`` / ``d_test`` (one row per configuration, 0/1 or FairGBM's probabilities).
 
@@ -52,9 +53,16 @@ def _fairgbm(a, seed, rows):
                          m.predict_proba(a["X_val"])[:, 1], m.predict_proba(a["X_test"])[:, 1]))
 
 
+def _fit_part(a) -> str:
+    """Where the post-processors fit: the "fit" arrays when the benchmark saved them (the
+    validation part's other half, ``--selection heldout``), else the validation part."""
+    return "fit" if "y_fit" in a else "val"
+
+
 def _error_parity(a, seed, rows):
     from error_parity import RelaxedThresholdOptimizer
 
+    fit = _fit_part(a)
     # Fitted on validation scores, as its authors and OxonFair do; chosen on validation too (the
     # benchmark says so: the anchors' validation figures are in-sample, their test figures not).
     for definition in DEFINITIONS:
@@ -63,7 +71,7 @@ def _error_parity(a, seed, rows):
                                            seed=seed)
             t0 = time.perf_counter()
             try:
-                ep.fit(a["s_val"][:, None], a["y_val"], group=a["g_val"])
+                ep.fit(a[f"s_{fit}"][:, None], a[f"y_{fit}"], group=a[f"g_{fit}"])
             except Exception as exc:  # an infeasible LP at tolerance 0 on a tiny group: skip, say so
                 print(f"error-parity {definition} tol={tol:g}: {type(exc).__name__}: {exc}")
                 continue
@@ -78,6 +86,7 @@ def _oxonfair(a, rows, *, inferred: bool):
     from oxonfair import group_metrics as gm
 
     metric = {"demographic_parity": gm.demographic_parity, "equalized_odds": gm.equalized_odds}
+    fit = _fit_part(a)
 
     def data(part):
         p = a[f"s_{part}"]
@@ -90,10 +99,10 @@ def _oxonfair(a, rows, *, inferred: bool):
         t0 = time.perf_counter()
         if inferred:
             # Copies: OxonFair adds its offsets to the array the predictor returns, in place.
-            fp = oxonfair.FairPredictor(lambda x: x[:, :2].copy(), data("val"),
+            fp = oxonfair.FairPredictor(lambda x: x[:, :2].copy(), data(fit),
                                         inferred_groups=lambda x: x[:, 2:].copy(), threshold=0)
         else:
-            fp = oxonfair.FairPredictor(None, data("val"))
+            fp = oxonfair.FairPredictor(None, data(fit))
         base_secs = time.perf_counter() - t0
         for i, tol in enumerate(POST_TOLERANCES):
             t0 = time.perf_counter()

@@ -21,12 +21,16 @@ never count), HV@0.05 (hypervolume of the test points of the validation front, r
 
 The post-processing anchors (error-parity, OxonFair, fairlearn's ThresholdOptimizer) fit their
 thresholds on the validation part, as their authors do: their validation figures are in-sample,
-their test figures are not. fairkit's methods fit on the training part only.
+their test figures are not. fairkit's methods fit on the training part only. With
+``--selection heldout`` the anchors fit on one half of the validation part (stratified by group
+and outcome) and every method is chosen on the other half, which no method has seen: a pick's
+validation gap is then evidence for every family alike.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import subprocess
 import sys
@@ -65,34 +69,69 @@ def default_methods() -> list:
     return [m for m, spec in METHODS.items() if m not in SLOW and spec.role != "baseline"]
 
 
-def _base_and_groups(split, seed: int):
+def _parts(split, fit_part=None) -> dict:
+    """The parts the anchors see, by the names of the saved arrays ("fit": where the
+    post-processing anchors fit their thresholds when it is not the validation part)."""
+    parts = {"train": split.train, "val": split.validation, "test": split.test}
+    if fit_part is not None:
+        parts["fit"] = fit_part
+    return parts
+
+
+def _take(part, rows):
+    """The rows ``rows`` of a split part."""
+    return type(part)(X=part.X[rows], y=part.y[rows], sensitive=part.sensitive.iloc[rows].reset_index(drop=True),
+                      groups=part.groups.iloc[rows].reset_index(drop=True),
+                      raw=part.raw.iloc[rows].reset_index(drop=True), index=part.index[rows])
+
+
+def heldout_split(split, seed: int):
+    """``(split_for_choosing, fit_part)``: the validation part in two halves, stratified by group
+    and outcome. The post-processing anchors fit their thresholds on ``fit_part``; every method
+    is chosen on the other half, which no method has fitted on (``--selection heldout``)."""
+    from sklearn.model_selection import train_test_split
+
+    v = split.validation
+    strata = pd.Series(v.groups.astype(str).to_numpy()) + "|" + pd.Series(v.y.astype(str))
+    counts = strata.map(strata.value_counts())
+    strata[counts < 2] = "rare"  # a cell of one row cannot be halved
+    fit_rows, sel_rows = train_test_split(np.arange(len(v)), test_size=0.5, random_state=seed,
+                                          stratify=strata if strata.value_counts().min() >= 2 else None)
+    chosen = dataclasses.replace(split, validation=_take(v, np.sort(sel_rows)),
+                                 data_hash=f"{split.data_hash}:heldout{seed}")
+    return chosen, _take(v, np.sort(fit_rows))
+
+
+def _base_and_groups(split, seed: int, fit_part=None):
     """The shared unconstrained base (LightGBM) and the group classifier, fitted on training rows."""
     from lightgbm import LGBMClassifier
 
     base = LGBMClassifier(n_estimators=200, learning_rate=0.05, n_jobs=1, random_state=seed, verbose=-1)
     base.fit(split.train.X, split.train.y)
-    cats = pd.Index(sorted(set(split.train.groups) | set(split.validation.groups) | set(split.test.groups)))
-    codes = {p: cats.get_indexer(part.groups) for p, part in
-             (("train", split.train), ("val", split.validation), ("test", split.test))}
+    parts = _parts(split, fit_part)
+    cats = pd.Index(sorted(set().union(*(set(part.groups) for part in parts.values()))))
+    codes = {p: cats.get_indexer(part.groups) for p, part in parts.items()}
     groups = LGBMClassifier(n_estimators=200, learning_rate=0.05, n_jobs=1, random_state=seed, verbose=-1)
     groups.fit(split.train.X, codes["train"])
     q = {}
-    for p, part in (("val", split.validation), ("test", split.test)):
+    for p, part in parts.items():
+        if p == "train":
+            continue
         proba = np.zeros((len(part), len(cats)))
         proba[:, groups.classes_] = groups.predict_proba(part.X)
         q[p] = proba
     return base, codes, q
 
 
-def save_arrays(split, path, seed: int):
+def save_arrays(split, path, seed: int, fit_part=None):
     """Write what :mod:`benchmarks.anchor_runner` reads; return the base model (for fairlearn)."""
-    base, codes, q = _base_and_groups(split, seed)
-    np.savez(path,
-             X_train=split.train.X, y_train=split.train.y, g_train=codes["train"],
-             X_val=split.validation.X, y_val=split.validation.y, g_val=codes["val"],
-             X_test=split.test.X, y_test=split.test.y, g_test=codes["test"],
-             s_val=base.predict_proba(split.validation.X)[:, 1], s_test=base.predict_proba(split.test.X)[:, 1],
-             q_val=q["val"], q_test=q["test"])
+    base, codes, q = _base_and_groups(split, seed, fit_part)
+    arrays = {}
+    for p, part in _parts(split, fit_part).items():
+        arrays.update({f"X_{p}": part.X, f"y_{p}": part.y, f"g_{p}": codes[p]})
+        if p != "train":
+            arrays.update({f"s_{p}": base.predict_proba(part.X)[:, 1], f"q_{p}": q[p]})
+    np.savez(path, **arrays)
     return base, codes
 
 
@@ -105,10 +144,11 @@ def _measure(split, d_val, d_test, *, ranks: bool) -> list[dict]:
     return rows
 
 
-def anchor_rows(split, seed: int, python: str, anchors: str, workdir: Path) -> pd.DataFrame:
-    """Every public anchor's models on this split, measured with fairkit's kernel."""
+def anchor_rows(split, seed: int, python: str, anchors: str, workdir: Path, fit_part=None) -> pd.DataFrame:
+    """Every public anchor's models on this split, measured with fairkit's kernel (thresholds
+    fitted on ``fit_part`` when given, else on the validation part)."""
     data, out = workdir / f"arrays_{seed}.npz", workdir / f"anchors_{seed}.npz"
-    base, codes = save_arrays(split, data, seed)
+    base, codes = save_arrays(split, data, seed, fit_part)
     rows = []
     external = ",".join(a for a in anchors.split(",") if a != "fairlearn")
     if external:
@@ -122,11 +162,11 @@ def anchor_rows(split, seed: int, python: str, anchors: str, workdir: Path) -> p
                              "aware": bool(z["aware"][i]), "fitted_for": str(z["definition"][i]),
                              "fit_seconds": float(z["fit_seconds"][i]), **m})
     if "fairlearn" in anchors.split(","):
-        rows += _fairlearn_rows(split, seed, base, codes)
+        rows += _fairlearn_rows(split, seed, base, codes, fit_part)
     return pd.DataFrame(rows)
 
 
-def _fairlearn_rows(split, seed: int, base, codes) -> list[dict]:
+def _fairlearn_rows(split, seed: int, base, codes, fit_part=None) -> list[dict]:
     from fairlearn.postprocessing import ThresholdOptimizer
     from fairlearn.reductions import DemographicParity, EqualizedOdds, ExponentiatedGradient
     from sklearn.linear_model import LogisticRegression
@@ -150,7 +190,8 @@ def _fairlearn_rows(split, seed: int, base, codes) -> list[dict]:
                 to = ThresholdOptimizer(estimator=base, constraints=definition, prefit=True,
                                         predict_method="predict_proba", tol=tol)
                 t0 = time.perf_counter()
-                to.fit(split.validation.X.astype(np.float64), split.validation.y, sensitive_features=codes["val"])
+                fit = split.validation if fit_part is None else fit_part
+                to.fit(fit.X.astype(np.float64), fit.y, sensitive_features=codes["val" if fit_part is None else "fit"])
                 secs = time.perf_counter() - t0
                 d = [to.predict(p.X.astype(np.float64), sensitive_features=codes[k], random_state=seed)
                      for k, p in (("val", split.validation), ("test", split.test))]
@@ -201,11 +242,15 @@ def family_scores(table: pd.DataFrame, split, definition: str) -> dict:
     return out
 
 
-def compare(name: str, seed: int, *, python: str, methods, anchors: str, workdir: Path):
+def compare(name: str, seed: int, *, python: str, methods, anchors: str, workdir: Path,
+            selection: str = "validation"):
     """One dataset and seed: every family's scores per definition and setting, and every run."""
     split = load_split(name, seed=seed if name in RESPLIT else 0)
-    print(f"{name} seed {seed}: {len(split.train)} training rows")
-    theirs = anchor_rows(split, seed, python, anchors, workdir)
+    fit_part = None
+    if selection == "heldout":
+        split, fit_part = heldout_split(split, seed)
+    print(f"{name} seed {seed}: {len(split.train)} training rows, choosing on {len(split.validation)}")
+    theirs = anchor_rows(split, seed, python, anchors, workdir, fit_part)
     ours = fairkit_rows(split, seed, methods)
     cols = ["family", "method", "aware", "fitted_for", "fit_seconds"]
     runs = pd.concat([ours, theirs], ignore_index=True)
@@ -284,6 +329,10 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default="benchmarks/results/anchors")
     p.add_argument("--rescore", default=None, help="summarise a saved anchors_runs.csv again (no training)")
+    p.add_argument("--selection", choices=("validation", "heldout"), default="validation",
+                   help="validation: the anchors fit their thresholds on the validation part and every "
+                        "method is chosen there (the issue's protocol); heldout: they fit on one half of "
+                        "it and every method is chosen on the other")
     args = p.parse_args(argv)
     if args.rescore:
         scores = rescore(args.rescore)
@@ -310,7 +359,7 @@ def main(argv=None) -> int:
             for seed in range(n_seeds.get(name, 1)):
                 # (A DataFrame in .attrs breaks pd.concat, which compares the frames' attrs.)
                 s, runs = compare(name, seed, python=args.anchor_python, methods=methods, anchors=args.anchors,
-                                  workdir=Path(tmp))
+                                  workdir=Path(tmp), selection=args.selection)
                 all_scores.append(s)
                 all_runs.append(runs)
     scores = pd.concat(all_scores, ignore_index=True)

@@ -54,3 +54,32 @@ def test_summary_compares_with_best_single_anchor_and_the_union():
     assert out["best anchor acc@0.01"] == pytest.approx(0.80) and out["who acc@0.01"] == "b"
     assert out["diff acc@0.01"] == pytest.approx(0.02)
     assert out["hv@0.05 ratio"] == pytest.approx(0.004 / 0.003)
+
+
+def test_heldout_selection_halves_validation_by_group_and_outcome(tmp_path):
+    """--selection heldout: the anchors fit on one half of the validation rows, every method is
+    chosen on the other; the halves are disjoint, cover the part and keep each group x outcome
+    cell's share, and the saved arrays carry the fit half under its own name."""
+    from benchmarks.anchors import heldout_split, save_arrays
+    from benchmarks.common import load_split
+
+    split = load_split("german")
+    chosen, fit = heldout_split(split, seed=3)
+    v = split.validation
+    assert chosen.train is split.train and chosen.test is split.test
+    assert chosen.data_hash != split.data_hash  # nothing cached for the whole part is reused
+    assert len(chosen.validation) + len(fit) == len(v)
+    assert set(chosen.validation.index).isdisjoint(fit.index)
+    assert set(chosen.validation.index) | set(fit.index) == set(v.index)
+    for part in (chosen.validation, fit):
+        rows = pd.Index(v.index).get_indexer(part.index)  # each row where it was in the part
+        np.testing.assert_array_equal(part.X, v.X[rows])
+        np.testing.assert_array_equal(part.y, v.y[rows])
+        np.testing.assert_array_equal(part.groups.to_numpy(), v.groups.to_numpy()[rows])
+        cells = pd.crosstab(part.groups.to_numpy(), part.y)
+        whole = pd.crosstab(v.groups.to_numpy(), v.y)
+        assert (abs(cells * 2 - whole) <= 1).all().all()
+    save_arrays(chosen, tmp_path / "a.npz", seed=0, fit_part=fit)
+    with np.load(tmp_path / "a.npz", allow_pickle=False) as z:
+        assert len(z["y_fit"]) == len(fit) and len(z["y_val"]) == len(chosen.validation)
+        assert z["q_fit"].shape[0] == len(fit) and len(z["s_fit"]) == len(fit)
