@@ -24,13 +24,24 @@ from ._stack import _LAYERS, _Stack
 from ._torch_base import TorchFairClassifierBase, _dense_chunks, fit_models
 
 
+def can_fit_etas(estimator) -> bool:
+    """Whether ``estimator``'s class fits several etas its own way, through a ``fit_etas`` method.
+
+    The one test of that protocol (post-processors: one base fit, then every eta's thresholds
+    from its scores): :func:`can_batch` and :func:`fit_eta_batch` both ask it. The method is
+    looked up on the class, as Python looks up special methods, so an instance attribute named
+    ``fit_etas`` (a parameter, say) does not make an estimator batchable.
+    """
+    return callable(getattr(type(estimator), "fit_etas", None))
+
+
 def can_batch(estimator) -> bool:
     """Whether :func:`fit_eta_batch` can train several etas of ``estimator`` in one pass.
 
     Torch estimators whose class trains stacked etas, and estimators with a ``fit_etas`` method
-    (post-processors: one base fit, then every eta's thresholds from its scores).
+    (:func:`can_fit_etas`).
     """
-    if callable(getattr(type(estimator), "fit_etas", None)):
+    if can_fit_etas(estimator):
         return True
     return isinstance(estimator, TorchFairClassifierBase) and type(estimator)._batches_etas
 
@@ -51,10 +62,10 @@ def fit_eta_batch(template, etas, X, y, *, sensitive_features=None, sample_weigh
     list of estimators
         Fitted estimators in the order of ``etas``, each as if fitted alone.
     """
+    if can_fit_etas(template):
+        return template.fit_etas(etas, X, y, sensitive_features=sensitive_features, sample_weight=sample_weight)
     if not can_batch(template):
         raise ValueError(f"{type(template).__name__} trains one model at a time; fit each eta alone")
-    if callable(getattr(type(template), "fit_etas", None)):
-        return template.fit_etas(etas, X, y, sensitive_features=sensitive_features, sample_weight=sample_weight)
     models = [clone(template).set_params(eta=float(e)) for e in etas]
     return fit_models(models, X, y, sensitive_features=sensitive_features, sample_weight=sample_weight)
 

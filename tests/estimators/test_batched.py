@@ -15,7 +15,7 @@ from fairkit.estimators import (
     LagrangianFairnessTrainer,
 )
 from fairkit.estimators._torch_base import fit_models
-from fairkit.estimators.batched import can_batch, fit_eta_batch
+from fairkit.estimators.batched import can_batch, can_fit_etas, fit_eta_batch
 
 
 @pytest.fixture(scope="module")
@@ -85,6 +85,32 @@ def test_only_a_method_scoring_several_models_batches(data):
         fit_eta_batch(AdversarialDebiasingClassifier(), [0.0, 1.0], X, y, sensitive_features=g)
     with pytest.raises(ValueError, match="every parameter but eta"):
         fit_models([FairRegularizedClassifier(lr=0.1), FairRegularizedClassifier(lr=0.2)], X, y)
+
+
+class _EtasOwnWay:
+    """An estimator that fits a list of etas itself (the ``fit_etas`` protocol)."""
+
+    def __init__(self, eta=0.0):
+        self.eta = eta
+
+    def fit_etas(self, etas, X, y, *, sensitive_features=None, sample_weight=None):
+        return [("own way", float(e), len(X), sensitive_features is not None) for e in etas]
+
+
+def test_fit_etas_is_one_protocol_asked_of_the_class(data):
+    X, y, g = data
+    own = _EtasOwnWay()
+    assert can_fit_etas(own) and can_batch(own)
+    assert fit_eta_batch(own, [0.0, 2.0], X, y, sensitive_features=g) == [
+        ("own way", 0.0, len(X), True), ("own way", 2.0, len(X), True)]
+    # A torch network stacks its etas: no fit_etas of its own.
+    assert not can_fit_etas(FairRegularizedClassifier()) and can_batch(FairRegularizedClassifier())
+    # An attribute of an instance is not the method of its class.
+    net = AdversarialDebiasingClassifier()
+    net.fit_etas = lambda *a, **k: []
+    assert not can_fit_etas(net) and not can_batch(net)
+    with pytest.raises(ValueError, match="one model at a time"):
+        fit_eta_batch(net, [0.0, 1.0], X, y, sensitive_features=g)
 
 
 def test_early_stopping_stops_each_model_on_its_own(data):
