@@ -70,6 +70,11 @@ class _Stack:
                      for i in range(1, len(layers)) if isinstance(layers[i], nn.Linear)}
         self.leaves = [self.W0, self.b0] + [t for pair in self.rest.values() for t in pair]
 
+    @property
+    def widest(self) -> int:
+        """Units of the widest layer's output, the largest activation a row has."""
+        return max([self.width] + [W.shape[1] for W, _ in self.rest.values()])
+
     def forward(self, X, sparse=None):
         """Logits of shape ``(n, K)``; ``sparse`` is ``(indices, offsets, values)`` of ``X``."""
         n, K = X.shape[0], self.K
@@ -111,17 +116,26 @@ class _Stack:
         """A copy of the stacked weights, for :meth:`copy_to` (the best epoch of early stopping)."""
         return [t.detach().clone() for t in self.leaves]
 
+    def model_params(self, k: int, leaves=None) -> dict:
+        """Model ``k``'s weights (from ``leaves``, a :meth:`snapshot`, when given) by the names
+        of its ``make_mlp`` module's parameters (``"0.weight"``, ``"0.bias"``, ...).
+
+        Views of the stacked tensors, in the module's layout: ``torch.func.functional_call``
+        runs a module of this architecture with them, and gradients reach the stack through them.
+        """
+        leaves = self.leaves if leaves is None else leaves
+        W0, b0 = self._model_views(leaves[:2])
+        params = {"0.weight": W0[:, k, :].T, "0.bias": b0[k]}
+        for i, W, b in zip(self.rest, leaves[2::2], leaves[3::2]):  # (K, out, in), (K, out)
+            params[f"{i}.weight"], params[f"{i}.bias"] = W[k], b[k]
+        return params
+
     def copy_to(self, module: nn.Sequential, k: int, leaves=None) -> None:
         """Write model ``k``'s weights (from ``leaves``, a :meth:`snapshot`, when given) into
         ``module`` (same architecture)."""
-        leaves = self.leaves if leaves is None else leaves
-        W0, b0 = self._model_views(leaves[:2])
         with torch.no_grad():
-            module[0].weight.copy_(W0[:, k, :].T)
-            module[0].bias.copy_(b0[k])
-            for i, W, b in zip(self.rest, leaves[2::2], leaves[3::2]):  # (K, out, in), (K, out)
-                module[i].weight.copy_(W[k])
-                module[i].bias.copy_(b[k])
+            for name, value in self.model_params(k, leaves).items():
+                module.get_parameter(name).copy_(value)
 
 
 class _SparseLinear(torch.autograd.Function):

@@ -313,11 +313,7 @@ group_names_
     def _params(self) -> dict:
         """The network's current weights by the proxy module's names (K = 1), detached: the
         meta-gradient is taken with respect to the row weights only."""
-        nets = self._nets
-        params = {"0.weight": nets.W0.detach().T, "0.bias": nets.b0.detach()}
-        for i, (W, b) in nets.rest.items():
-            params[f"{i}.weight"], params[f"{i}.bias"] = W.detach()[0], b.detach()[0]
-        return params
+        return {name: value.detach() for name, value in self._nets.model_params(0).items()}
 
     def _batch_loss(self, logits, batch: TrainData):
         rows = batch.index

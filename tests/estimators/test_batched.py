@@ -265,3 +265,31 @@ def test_stacked_predictions_equal_each_model(onehot_data, hidden):
     assert not can_predict_stacked(models[:1])
     other = FairRegularizedClassifier(hidden_layer_sizes=(3,), max_epochs=1).fit(X, y)
     assert not can_predict_stacked(models + [other])  # another architecture
+
+
+def test_a_stack_hands_out_each_models_weights_by_its_modules_names():
+    """``_Stack.model_params(k)`` is model k's own network: the same tensors by the same names,
+    a functional call with them gives column k of the stack's logits, and gradients reach the
+    stack through them; ``copy_to`` writes exactly them."""
+    from torch.func import functional_call
+
+    from fairkit.estimators._torch_base import make_mlp
+
+    torch.manual_seed(0)
+    modules = [make_mlp(3, (5, 4)).double() for _ in range(3)]
+    nets = stack._Stack(modules)
+    X = torch.randn(7, 3, dtype=torch.float64)
+    logits = nets.forward(X)
+    for k, module in enumerate(modules):
+        params = nets.model_params(k)
+        assert list(params) == [name for name, _ in module.named_parameters()]
+        assert all(torch.equal(params[name], p) for name, p in module.named_parameters())
+        z = functional_call(module, params, (X,)).reshape(-1)
+        assert torch.allclose(z, logits[:, k], rtol=0, atol=1e-12)
+    z.sum().backward()  # model 2's logits reach model 2's block of every stacked tensor only
+    W0 = nets.W0.grad.view(3, 3, 5)
+    assert W0[:, 2].abs().sum() > 0 and W0[:, :2].abs().sum() == 0
+    assert nets.widest == 5
+    copy = make_mlp(3, (5, 4)).double()
+    nets.copy_to(copy, 1, nets.snapshot())
+    assert all(torch.equal(p, q) for p, q in zip(copy.parameters(), modules[1].parameters()))
