@@ -48,7 +48,7 @@ import pandas as pd
 
 from . import __version__, keys, stats
 from .data import DatasetSpec
-from .metrics import AUDIT_BAND
+from .metrics import AUDIT_BAND, HEADLINE_GAPS, SWEEP_THRESHOLD
 from .record import fmt as _fmt
 from .safestate import EncodedState, UntrustedState, arrays_from_bytes, arrays_to_bytes, decode_state, encode_state
 from .store import _jsonable, atomic_write_bytes
@@ -387,6 +387,94 @@ def with_chosen_run(frontier: pd.DataFrame, run: dict) -> pd.DataFrame:
     return pd.concat([table, pd.DataFrame([row])], ignore_index=True)
 
 
+#: The figures the threshold's effect compares, at the frontier's threshold and the chosen one.
+EFFECT_METRICS = ("accuracy", "balanced_accuracy", "selection_rate", *HEADLINE_GAPS)
+
+
+@dataclass(frozen=True)
+class ThresholdEffect:
+    """What deciding at ``threshold`` instead of the frontier's threshold changes, on test data.
+
+    Attributes
+    ----------
+    threshold : float
+        The threshold the model would decide at.
+    at_frontier, at_threshold : dict
+        :data:`EFFECT_METRICS` -> value (:func:`fairkit.metrics.metric_value` of
+        :func:`fairkit.metrics.summary_metrics`) at :data:`fairkit.metrics.SWEEP_THRESHOLD`
+        (the threshold the frontier compared the models at) and at ``threshold``.
+    confusion : DataFrame
+        Per-group counts at ``threshold`` (:func:`fairkit.metrics.confusion_by_group`).
+    baseline : DataFrame or None
+        The same counts for a baseline model at the frontier's threshold, when one was given.
+    """
+
+    threshold: float
+    at_frontier: dict
+    at_threshold: dict
+    confusion: pd.DataFrame
+    baseline: pd.DataFrame | None = None
+
+    @property
+    def moved(self) -> bool:
+        """Whether ``threshold`` differs from the frontier's."""
+        return not math.isclose(self.threshold, SWEEP_THRESHOLD)
+
+    def record(self) -> dict | None:
+        """The decision record's ``at_frontier_threshold``: both sets of figures when the
+        threshold moved (the frontier's figures are then not the model's), else None."""
+        if not self.moved:
+            return None
+        return {"threshold": SWEEP_THRESHOLD, "values": dict(self.at_frontier), "chosen": dict(self.at_threshold)}
+
+
+def threshold_effect(y, scores, sensitive, *, threshold: float, baseline_scores=None) -> ThresholdEffect:
+    """:class:`ThresholdEffect` of one model's test ``scores`` (as the bundle gives them).
+
+    Parameters
+    ----------
+    y, scores, sensitive
+        The test part's labels, the model's positive-class probabilities (calibrated when the
+        bundle calibrates) and its sensitive columns.
+    threshold : float
+    baseline_scores : array-like, optional
+        A baseline model's test scores, counted at the frontier's threshold.
+    """
+    from .metrics import confusion_by_group, metric_value, summary_metrics
+
+    there, here = (summary_metrics(y, scores, sensitive, threshold=t)[0] for t in (SWEEP_THRESHOLD, threshold))
+    baseline = (None if baseline_scores is None
+                else confusion_by_group(y, baseline_scores, sensitive, threshold=SWEEP_THRESHOLD))
+    return ThresholdEffect(
+        threshold=float(threshold),
+        at_frontier={k: float(metric_value(there, k)[0]) for k in EFFECT_METRICS},
+        at_threshold={k: float(metric_value(here, k)[0]) for k in EFFECT_METRICS},
+        confusion=confusion_by_group(y, scores, sensitive, threshold=threshold), baseline=baseline)
+
+
+def model_threshold_effect(model, split, *, threshold: float, calibrator=None, baseline=None) -> ThresholdEffect:
+    """:func:`threshold_effect` of ``model`` (with ``calibrator``) on ``split``'s test part, the
+    figures its decision record would carry (the Export page shows them before exporting).
+
+    Parameters
+    ----------
+    model : fitted estimator
+    split : DatasetSplit
+    threshold : float
+    calibrator : fitted GroupFairnessCalibrator, optional
+    baseline : fitted estimator, optional
+        A model to compare with (uncalibrated, at the frontier's threshold).
+    """
+    from .sweep import predict_scores
+
+    test = split.test
+    scores = predict_scores(model, split, test)
+    if calibrator is not None:
+        scores = apply_calibrator(calibrator, scores, test.sensitive)
+    return threshold_effect(test.y, scores, test.sensitive, threshold=threshold,
+                            baseline_scores=None if baseline is None else predict_scores(baseline, split, test))
+
+
 @dataclass
 class BundleRecord:
     """Everything a bundle will hold, built from the fitted objects; nothing written yet.
@@ -496,16 +584,7 @@ def build_record(
         stored as data.
     """
     from .groups import group_hierarchy
-    from .metrics import (
-        AUDIT_METRICS,
-        HEADLINE_GAPS,
-        SWEEP_THRESHOLD,
-        confusion_by_group,
-        disparity_audit,
-        fairness_report,
-        metric_value,
-        summary_metrics,
-    )
+    from .metrics import AUDIT_METRICS, disparity_audit, fairness_report
     from .methods import scores_rank
     from .sweep import predict_scores
 
@@ -535,15 +614,7 @@ def build_record(
                                         ranks=scores_rank(method))  # decisions have no AUC (NO_RANKING)
     test = split.test
     audit = disparity_audit(reports["test"].by_group, reference=audit_reference, band=audit_band)
-    at_frontier = None
-    if not math.isclose(threshold, SWEEP_THRESHOLD):
-        # The frontier's figures are at the sweep's threshold: show what the move changes.
-        keys_ = ("accuracy", "balanced_accuracy", "selection_rate", *HEADLINE_GAPS)
-        there = summary_metrics(test.y, scores["test"], test.sensitive, threshold=SWEEP_THRESHOLD)[0]
-        here = reports["test"].summary()
-        at_frontier = {"threshold": SWEEP_THRESHOLD,
-                       "values": {k: float(metric_value(there, k)[0]) for k in keys_},
-                       "chosen": {k: float(metric_value(here, k)[0]) for k in keys_}}
+    effect = threshold_effect(test.y, scores["test"], test.sensitive, threshold=threshold)
 
     all_sens = pd.concat([p.sensitive for p in split.parts.values()], ignore_index=True)
     sizes = []
@@ -588,11 +659,10 @@ def build_record(
         "frontier_threshold": SWEEP_THRESHOLD,
         "selected": {**decision, "calibrated": calibrator is not None},
         "metrics": {k: _report_dict(v) for k, v in reports.items()},
-        "at_frontier_threshold": at_frontier,
+        "at_frontier_threshold": effect.record(),
         "audit": {"band": [float(b) for b in audit_band], "metrics": list(AUDIT_METRICS),
                   "rows": audit.to_dict(orient="records")},
-        "confusion_test": confusion_by_group(test.y, scores["test"], test.sensitive,
-                                             threshold=threshold).to_dict(orient="records"),
+        "confusion_test": effect.confusion.to_dict(orient="records"),
         "calibration_note": f"Largest expected calibration error of any group on test: {_fmt(ece)}"
                             + (" (after group calibration)." if calibrator is not None else ".")
                             + (f" Calibration made it worse here: without it, {_fmt(uncalibrated_ece)}."

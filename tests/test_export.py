@@ -556,6 +556,28 @@ def test_the_record_carries_the_audit_counts_and_the_threshold_effect(committee_
     assert same.record["content"]["at_frontier_threshold"] is None
 
 
+def test_the_page_and_the_record_read_one_threshold_effect(swept, tiny_split):
+    """The Export page's threshold table (fairkit.export.model_threshold_effect) carries the
+    figures the record does, calibrated or not; the baseline is counted at the frontier's threshold."""
+    from fairkit.export import model_threshold_effect
+    from fairkit.metrics import confusion_by_group
+
+    row = _row(swept, "regularized")
+    model, base = swept.model(row["run_id"]), swept.model(_row(swept, "unconstrained")["run_id"])
+    test = tiny_split.test
+    for calibrator in (None, calibrate_on_validation(model, tiny_split, method="platt").calibrator):
+        content = build_record(model=model, split=tiny_split, run=row, record=RECORD, calibrator=calibrator,
+                               threshold=0.4, n_boot=0).record["content"]
+        effect = model_threshold_effect(model, tiny_split, threshold=0.4, calibrator=calibrator, baseline=base)
+        assert effect.moved and effect.record() == content["at_frontier_threshold"]
+        assert effect.confusion.to_dict(orient="records") == content["confusion_test"]
+        expected = confusion_by_group(test.y, predict_scores(base, tiny_split, test), test.sensitive, threshold=0.5)
+        pd.testing.assert_frame_equal(effect.baseline, expected)
+    still = model_threshold_effect(model, tiny_split, threshold=0.5)
+    assert not still.moved and still.record() is None and still.baseline is None
+    assert still.at_frontier == still.at_threshold
+
+
 def test_the_record_reads_headline_first_in_plain_words(committee_record):
     from fairkit.record import render_markdown
 

@@ -16,7 +16,6 @@ by ``signing_key`` / ``trust_key`` in the ``[fairkit]`` table of ``.streamlit/se
 from __future__ import annotations
 
 import datetime as dt
-import math
 import re
 
 import pandas as pd
@@ -26,29 +25,21 @@ from fairkit import keys
 from fairkit.audit import AuditLog, chain_head, record_export
 from fairkit.calibration import calibrate_on_validation
 from fairkit.export import (
+    EFFECT_METRICS,
     BundleIntegrityError,
     BundleRecord,
     DecisionRecord,
-    apply_calibrator,
     build_record,
     model_sensitive_uses,
+    model_threshold_effect,
     read_bundle_record,
     write_bundle,
 )
 from fairkit.frontier import pareto_front
 from fairkit.groups import group_hierarchy
-from fairkit.metrics import (
-    AUDIT_BAND,
-    HEADLINE_GAPS,
-    METRIC_LABELS,
-    SWEEP_THRESHOLD,
-    confusion_by_group,
-    metric_value,
-    summary_metrics,
-)
+from fairkit.metrics import AUDIT_BAND, METRIC_LABELS, SWEEP_THRESHOLD
 from fairkit.record import fmt, render_markdown
 from fairkit.store import default_home
-from fairkit.sweep import predict_scores
 
 from .display import md
 
@@ -195,7 +186,8 @@ def record_markdown(rec: dict) -> str:
 @st.cache_data(show_spinner="Measuring the model at this threshold...", max_entries=64)
 def threshold_effect(data_key: str, run_id: str, baseline_run_id: str | None, calibration: str,
                      threshold: float, _split, _load_model) -> dict:
-    """What the decision threshold changes, on test data, before anything is exported.
+    """What the decision threshold changes, on test data, before anything is exported:
+    :func:`fairkit.export.model_threshold_effect` (the figures the record carries) as tables.
 
     Parameters
     ----------
@@ -214,27 +206,16 @@ def threshold_effect(data_key: str, run_id: str, baseline_run_id: str | None, ca
         of the selected model at ``threshold``; ``baseline``: the same for the baseline at the
         sweep's threshold (None without a baseline run).
     """
-    test = _split.test
     model = _load_model(run_id)
-    scores = predict_scores(model, _split, test)
-    calibrator = fit_calibrator(calibration, model, _split)
-    if calibrator is not None:
-        scores = apply_calibrator(calibrator, scores, test.sensitive)
-    keys_ = ("accuracy", "balanced_accuracy", "selection_rate", *HEADLINE_GAPS)
-    there, here = (summary_metrics(test.y, scores, test.sensitive, threshold=t)[0]
-                   for t in (SWEEP_THRESHOLD, threshold))
+    effect = model_threshold_effect(
+        model, _split, threshold=threshold, calibrator=fit_calibrator(calibration, model, _split),
+        baseline=None if baseline_run_id is None else _load_model(baseline_run_id))
     table = pd.DataFrame({
-        "Metric (test)": [METRIC_LABELS[k] for k in keys_],
-        f"At {SWEEP_THRESHOLD:.2f} (the frontier's)": [fmt(metric_value(there, k)[0]) for k in keys_],
-        f"At {threshold:.2f}": [fmt(metric_value(here, k)[0]) for k in keys_],
+        "Metric (test)": [METRIC_LABELS[k] for k in EFFECT_METRICS],
+        f"At {SWEEP_THRESHOLD:.2f} (the frontier's)": [fmt(effect.at_frontier[k]) for k in EFFECT_METRICS],
+        f"At {threshold:.2f}": [fmt(effect.at_threshold[k]) for k in EFFECT_METRICS],
     })
-    baseline = None
-    if baseline_run_id is not None:
-        base_scores = predict_scores(_load_model(baseline_run_id), _split, test)
-        baseline = confusion_by_group(test.y, base_scores, test.sensitive, threshold=SWEEP_THRESHOLD)
-    return {"table": table, "moved": not math.isclose(threshold, SWEEP_THRESHOLD),
-            "confusion": confusion_by_group(test.y, scores, test.sensitive, threshold=threshold),
-            "baseline": baseline}
+    return {"table": table, "moved": effect.moved, "confusion": effect.confusion, "baseline": effect.baseline}
 
 
 def confusion_table(counts: pd.DataFrame, attribute: str) -> pd.DataFrame:
