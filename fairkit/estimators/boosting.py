@@ -393,20 +393,27 @@ class FairBoostingClassifier(FairFitMixin, ClassifierMixin, BaseEstimator):
         wsum = float(sw.sum())
         history = []
 
+        # Only a penalty in the loss needs autograd: the cross-entropy's derivatives have a
+        # closed form, w (p - y) and w p (1 - p) once scaled by the total weight.
+        penalized = penalty is not None and eta > 0 and bool(mems)
+
         def objective(preds, _dataset):
             preds = preds + init  # the trees' sum; the model's score adds the base rate's log-odds
-            F = torch.tensor(preds, dtype=torch.float64, requires_grad=True)
+            F = torch.tensor(preds, dtype=torch.float64, requires_grad=penalized)
             bce = weighted_bce_with_logits(F, yt, wt)
             record = {"round": len(history), "bce": float(bce.detach())}
-            if penalty is not None:
-                fair = penalty(F, yt, mems, wt) if mems else bce.new_zeros(())
-                loss = bce + eta * fair if eta > 0 and mems else bce
+            p = torch.sigmoid(F.detach())
+            if penalized:
+                fair = penalty(F, yt, mems, wt)
+                loss = bce + eta * fair
+                loss.backward()
+                grad = F.grad.numpy() * wsum
                 record.update(loss=float(loss.detach()), fairness=float(fair.detach()))
             else:
-                loss = bce
-            loss.backward()
-            p = torch.sigmoid(F.detach())
-            grad, hess = F.grad.numpy() * wsum, (wt * p * (1 - p)).numpy()
+                grad = (wt * (p - yt)).numpy()
+                if penalty is not None:  # measured only
+                    record.update(loss=record["bce"], fairness=float(penalty(F, yt, mems, wt)) if mems else 0.0)
+            hess = (wt * p * (1 - p)).numpy()
             if constrained:
                 worst, lagr = 0.0, 0.0
                 if game is not None:

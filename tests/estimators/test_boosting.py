@@ -305,3 +305,38 @@ def test_training_scores_are_the_predictions_bit_for_bit(biased_data, monkeypatc
     clf.decision_function(X)
     assert len(calls) == (2 if full else 3)
     assert remembered.flags.writeable  # callers get their own copy of what is remembered
+
+
+@pytest.mark.parametrize("kw, groups", [(dict(eta=0.0), True), (dict(eta=0.0, objective="penalty"), True),
+                                        (dict(eta=3.0, objective="penalty"), False), (dict(eta=3.0), False)],
+                         ids=["constrained-eta0", "penalty-eta0", "penalty-no-groups", "no-groups"])
+def test_cross_entropy_derivatives_are_autograds(biased_data, monkeypatch, kw, groups):
+    """Where no penalty is in the loss, the objective hands LightGBM the closed-form derivatives
+    of the weighted cross-entropy: autograd's gradient and curvature of its weighted mean, times
+    the total weight; ``history_`` records that mean."""
+    import torch
+
+    from fairkit.losses import weighted_bce_with_logits
+
+    X, y, a = biased_data(n=600, seed=5)
+    w = np.random.default_rng(0).uniform(0.2, 3.0, len(y))
+    captured = {}
+    real = lgb.train
+
+    def train(params, *args, **kws):
+        captured["objective"] = params["objective"]
+        return real(params, *args, **kws)
+
+    monkeypatch.setattr(lgb, "train", train)
+    clf = FairBoostingClassifier(**{**FAST, "n_estimators": 3, **kw}).fit(
+        X, y, sensitive_features=a if groups else None, sample_weight=w)
+    trees = np.random.default_rng(1).normal(scale=2.0, size=len(y))  # the trees' sum, before the init score
+    grad, hess = captured["objective"](trees, None)
+    F = torch.tensor(trees + clf.init_score_, requires_grad=True)
+    wt = torch.tensor(w)
+    mean = weighted_bce_with_logits(F, torch.tensor(y, dtype=torch.float64), wt)
+    (g,) = torch.autograd.grad(mean * wt.sum(), F, create_graph=True)
+    (h,) = torch.autograd.grad(g.sum(), F)  # each row's gradient depends on its own score only
+    np.testing.assert_allclose(grad, g.detach().numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(hess, h.numpy(), rtol=1e-12, atol=1e-12)
+    assert clf.history_[-1]["bce"] == float(mean)
