@@ -23,7 +23,6 @@ import streamlit as st
 
 from fairkit import keys
 from fairkit.audit import AuditLog, chain_head, record_export
-from fairkit.calibration import calibrate_on_validation
 from fairkit.export import (
     EFFECT_METRICS,
     BundleIntegrityError,
@@ -41,12 +40,13 @@ from fairkit.metrics import AUDIT_BAND, METRIC_LABELS, SWEEP_THRESHOLD
 from fairkit.record import fmt, render_markdown
 from fairkit.store import default_home
 
+from . import groups as ug
 from .display import md
 
 CALIBRATION_CHOICES = {"none": "No calibration", "platt": "Platt (logistic) per group",
                        "isotonic": "Isotonic per group", "temperature": "Temperature per group"}
 N_BOOT = 200
-USES = "fk.export_uses"  # {(run_id, calibration, data hash): how the bundle would read the attribute}
+USES = "fk.export_uses"  # {(run_id, calibration, data key): how the bundle would read the attribute}
 
 
 def exports_dir():
@@ -100,38 +100,39 @@ def trusted_key():
 
 # --------------------------------------------------------------------------- building
 
-def fit_calibrator(method: str, model, split):
-    """The calibrator of :func:`fairkit.calibration.calibrate_on_validation` (the one the
-    Groups page shows), or None for ``"none"``."""
-    if method == "none":
+def calibrator(data_key: str, run_id: str, calibration: str, split):
+    """The group calibrator a bundle of run ``run_id`` with ``calibration`` holds: the one the
+    Groups page shows (:func:`ui.groups.calibration_check`, fitted once per data, run and method
+    for the warning, the threshold table and the bundle alike), or None for ``"none"``."""
+    if calibration == "none":
         return None
-    return calibrate_on_validation(model, split, method=method).calibrator
+    return ug.calibration_check(data_key, run_id, calibration, split).calibrator
 
 
-def sensitive_uses(run_id: str, load_model, split, calibration: str) -> list[str]:
+def sensitive_uses(data_key: str, run_id: str, load_model, split, calibration: str) -> list[str]:
     """How the bundle of run ``run_id`` (``load_model(run_id)``) with ``calibration`` would read
     the sensitive attribute at prediction time (:func:`fairkit.export.model_sensitive_uses`),
-    kept per session so a rerun of the page neither loads the model nor fits a calibrator."""
+    kept per session so a rerun of the page does not load the model."""
     cache = st.session_state.setdefault(USES, {})
-    key = (run_id, calibration, split.data_hash)
+    key = (run_id, calibration, data_key)
     if key not in cache:
-        model = load_model(run_id)
-        cache[key] = model_sensitive_uses(model, split, fit_calibrator(calibration, model, split))
+        cache[key] = model_sensitive_uses(load_model(run_id), split, calibrator(data_key, run_id, calibration, split))
     return cache[key]
 
 
-def build(*, model, split, row: dict, results: pd.DataFrame, settings, record: DecisionRecord,
+def build(*, data_key: str, model, split, row: dict, results: pd.DataFrame, settings, record: DecisionRecord,
           unfairness: str, performance: str, threshold: float, calibration: str,
           audit_reference: dict | None = None, audit_band: tuple = AUDIT_BAND,
           sample: dict | None = None) -> BundleRecord:
     """:func:`fairkit.export.build_record` with the sweep's frontier (on the chosen axes) and
-    its settings; nothing is written. ``audit_reference`` and ``audit_band`` set the record's
-    disparity audit; ``sample`` is the stratified sample the data is (``ui.data.sample_record``)."""
+    its settings; nothing is written. ``data_key`` is the current data's (``model`` is the run
+    ``row`` of its split); ``audit_reference`` and ``audit_band`` set the record's disparity
+    audit; ``sample`` is the stratified sample the data is (``ui.data.sample_record``)."""
     frontier = pareto_front(results, unfairness=unfairness, performance=performance, by="method")
     sweep = {"methods": list(settings.methods),
              "etas": {m: list(g) for m, g in settings.etas}, "seeds": list(settings.seeds)}
     return build_record(model=model, split=split, run=row, record=record, frontier=frontier, sweep=sweep,
-                        calibrator=fit_calibrator(calibration, model, split), threshold=threshold,
+                        calibrator=calibrator(data_key, row["run_id"], calibration, split), threshold=threshold,
                         n_boot=N_BOOT, audit_reference=audit_reference, audit_band=audit_band, sample=sample)
 
 
@@ -206,9 +207,8 @@ def threshold_effect(data_key: str, run_id: str, baseline_run_id: str | None, ca
         of the selected model at ``threshold``; ``baseline``: the same for the baseline at the
         sweep's threshold (None without a baseline run).
     """
-    model = _load_model(run_id)
     effect = model_threshold_effect(
-        model, _split, threshold=threshold, calibrator=fit_calibrator(calibration, model, _split),
+        _load_model(run_id), _split, threshold=threshold, calibrator=calibrator(data_key, run_id, calibration, _split),
         baseline=None if baseline_run_id is None else _load_model(baseline_run_id))
     table = pd.DataFrame({
         "Metric (test)": [METRIC_LABELS[k] for k in EFFECT_METRICS],

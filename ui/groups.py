@@ -104,6 +104,19 @@ ALL_GROUPS = "All groups"
 W_RELIABILITY_GROUP = "w.groups.reliability_group"
 
 
+@st.cache_resource(show_spinner=False, max_entries=32)
+def calibration_check(data_key: str, run_id: str, method: str, _split):
+    """:func:`fairkit.calibration.calibrate_on_validation` of a run, fitted once per data, run and
+    method for every page that needs it (this one's figures, the Export page's warning, threshold
+    table and bundle). Shared, not copied: nothing reading it changes it.
+
+    Returns
+    -------
+    fairkit.calibration.CalibrationCheck
+    """
+    return calibrate_on_validation(ur.model(run_id), _split, method=method)
+
+
 @st.cache_data(show_spinner="Fitting group calibration...", max_entries=32)
 def calibrate(data_key: str, run_id: str, method: str, _split) -> dict:
     """:func:`fairkit.calibration.calibrate_on_validation` for a run, as display data.
@@ -121,7 +134,7 @@ def calibrate(data_key: str, run_id: str, method: str, _split) -> dict:
         it used instead of its own map, and why) and ``worse`` (``(group, ECE before, ECE
         after)`` of each group whose test ECE calibration raised).
     """
-    check = calibrate_on_validation(ur.model(run_id), _split, method=method)
+    check = calibration_check(data_key, run_id, method, _split)
     table = check.per_group()
     per_group = pd.DataFrame({
         "Group": table["group"].astype(str),

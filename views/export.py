@@ -71,7 +71,7 @@ with right:
             st.warning(worse, icon=":material/trending_up:")
 
 # The legal flag, read from the fitted model and the chosen calibrator (as the bundle records it).
-uses = ue.sensitive_uses(row["run_id"], ur.model, split, calibration)
+uses = ue.sensitive_uses(cur.data_key, row["run_id"], ur.model, split, calibration)
 if uses:
     st.warning(f"This model reads the sensitive attribute at prediction time ({md('; '.join(uses))}): "
                "scoring needs it for every row. The record, the manifest and the bundle say so; check "
@@ -130,7 +130,7 @@ if missing:
 unfairness, performance = ut.chosen_axes()
 answers = dict(purpose=purpose, rationale=rationale, decider=decider, intended_use=intended_use,
                fairness_definition=fairness, fairness_rationale=fairness_rationale)
-build = dict(model=None, split=split, row=row, results=results, settings=settings,
+build = dict(data_key=cur.data_key, model=None, split=split, row=row, results=results, settings=settings,
              unfairness=unfairness, performance=performance, threshold=float(threshold),
              calibration=calibration, audit_reference=reference, audit_band=band,
              sample=ud.sample_record(cur.data_hash))

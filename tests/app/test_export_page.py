@@ -257,3 +257,37 @@ def train_unconstrained(at):
     at.button(key="train.start").click().run()
     wait_for_sweep(at)
     at.switch_page("views/tradeoffs.py").run()
+
+
+def test_the_page_fits_the_group_calibrator_once(trained, fast_env, monkeypatch):
+    """The warning, the legal flag, the threshold table, the preview and the bundle all read one
+    calibrator, fitted once per data, run and method (and the Groups page's is the same one)."""
+    from fairkit.calibration import GroupFairnessCalibrator
+    from ui import groups as ug
+
+    fits = []
+    fit = GroupFairnessCalibrator.fit
+
+    def counted(self, *args, **kwargs):
+        fits.append(self.method)
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(GroupFairnessCalibrator, "fit", counted)
+    for cached in (ug.calibration_check, ug.calibrate, ue.threshold_effect):  # earlier tests' fits
+        cached.clear()
+    at = trained
+    at.switch_page("views/tradeoffs.py").run()
+    at.selectbox(key=ut.W_METHOD).set_value("regularized").run()
+    at.switch_page("views/export.py").run()
+    at.radio(key="w.export.calibration").set_value("platt").run()
+    at.slider(key="w.export.threshold").set_value(0.4).run()
+    at.text_input(key="w.export.decider").input("D").run()
+    at.text_area(key="w.export.rationale").input("Calibrated once.").run()
+    at.button(key="export.preview").click().run()
+    at.button(key="export.go").click().run()
+    assert not at.exception, at.exception
+    (saved,) = (fast_env / "exports").glob("*.zip")
+    assert load_bundle(saved).calibrator is not None
+    at.switch_page("views/groups.py").run()
+    assert not at.exception, at.exception
+    assert fits == ["platt"]
