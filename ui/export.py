@@ -16,7 +16,6 @@ by ``signing_key`` / ``trust_key`` in the ``[fairkit]`` table of ``.streamlit/se
 from __future__ import annotations
 
 import datetime as dt
-import re
 
 import pandas as pd
 import streamlit as st
@@ -42,6 +41,7 @@ from fairkit.store import default_home
 
 from . import groups as ug
 from .display import md
+from .record import file_stem
 
 CALIBRATION_CHOICES = {"none": "No calibration", "platt": "Platt (logistic) per group",
                        "isotonic": "Isotonic per group", "temperature": "Temperature per group"}
@@ -54,16 +54,12 @@ def exports_dir():
     return default_home() / "exports"
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_-]+", "-", str(text)).strip("-")[:40] or "model"
-
-
 def bundle_file_name(dataset: str, row: dict, threshold: float = SWEEP_THRESHOLD, calibration: str = "none") -> str:
-    """``<dataset>-<method>-eta<eta>-t<threshold>-<calibration>-<UTC time>.zip``, safe as a file
-    name: two exports of one run at other thresholds or calibrations have other names."""
+    """``<dataset>-<method>-eta<eta>-t<threshold>-<calibration>-<UTC time>.zip``
+    (:func:`ui.record.file_stem`): two exports of one run at other thresholds or calibrations
+    have other names."""
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
-    return (f"{_slug(dataset)}-{_slug(row['method'])}-eta{float(row['eta']):g}-t{float(threshold):.2f}-"
-            f"{_slug(calibration)}-{stamp}.zip")
+    return f"{file_stem(dataset, row['method'], row['eta'], threshold, calibration, stamp)}.zip"
 
 
 # --------------------------------------------------------------------------- keys

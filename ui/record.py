@@ -28,16 +28,23 @@ def show_body(rec: dict) -> None:
     st.markdown(render_markdown(rec, escape=md, heading_offset=2, card=False))
 
 
-def _file_stem(rec: dict) -> str:
-    sel = rec["content"]["selected"]
-    name = f"decision-record-{rec['content']['dataset']['name']}-{sel['method']}-eta{float(sel['eta']):g}-" \
-           f"t{float(sel['threshold']):.2f}"
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name)[:90]
+def _slug(text) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", str(text)).strip("-")[:40] or "model"
+
+
+def file_stem(dataset: str, method: str, eta: float, threshold: float, *more) -> str:
+    """``<dataset>-<method>-eta<eta>-t<threshold>[-<more>...]``, safe as a file name: the one
+    naming of the files an export gives (the bundle, the record's PDF and HTML copies). Every
+    text part is reduced to letters, digits, ``_`` and ``-`` (at most 40 characters each)."""
+    return "-".join([_slug(dataset), _slug(method), f"eta{float(eta):g}", f"t{float(threshold):.2f}",
+                     *map(_slug, more)])
 
 
 def downloads(rec: dict, *, key: str, reviews: str | None = None) -> None:
     """Download buttons for the printable record (PDF) and its HTML copy."""
-    stem = _file_stem(rec)
+    sel = rec["content"]["selected"]
+    stem = "decision-record-" + file_stem(rec["content"]["dataset"]["name"], sel["method"], sel["eta"],
+                                          sel["threshold"])
     left, right = st.columns(2)
     left.download_button("Download the record (PDF)", data=lambda: render_pdf(rec, reviews=reviews),
                          file_name=f"{stem}.pdf", mime="application/pdf", icon=":material/picture_as_pdf:",

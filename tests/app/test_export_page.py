@@ -291,3 +291,27 @@ def test_the_page_fits_the_group_calibrator_once(trained, fast_env, monkeypatch)
     at.switch_page("views/groups.py").run()
     assert not at.exception, at.exception
     assert fits == ["platt"]
+
+
+def test_the_bundle_and_the_record_copies_share_one_name(monkeypatch):
+    """One naming (ui.record.file_stem) for the bundle and the record's PDF and HTML copies;
+    markup and punctuation in a dataset's name do not reach a file name."""
+    import re
+    from types import SimpleNamespace
+
+    from ui import record as record_view
+
+    name = "loans v2.csv <b>x</b>"
+    names = []
+
+    class Column:
+        def download_button(self, *args, file_name, **kwargs):
+            names.append(file_name)
+
+    monkeypatch.setattr(record_view, "st", SimpleNamespace(columns=lambda n: [Column() for _ in range(n)]))
+    rec = {"content": {"dataset": {"name": name}, "selected": {"method": "regularized", "eta": 0.5, "threshold": 0.45}}}
+    record_view.downloads(rec, key="k")
+    stem = "loans-v2-csv-b-x-b-regularized-eta0.5-t0.45"
+    assert names == [f"decision-record-{stem}.pdf", f"decision-record-{stem}.html"]
+    bundle = ue.bundle_file_name(name, {"method": "regularized", "eta": 0.5}, 0.45, "platt")
+    assert re.fullmatch(re.escape(stem) + r"-platt-\d{8}T\d{12}Z\.zip", bundle), bundle
