@@ -295,6 +295,53 @@ def frontier_figure(
     return fig
 
 
+#: Legend entries of the points an assistive search proposed (:mod:`fairkit.search`).
+SEARCH_LEGEND = "proposed by the assistive search"
+UNSTABLE_LEGEND = "proposed by the search, unstable across re-splits"
+
+
+def search_rows(results: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a sweep table that an assistive search proposed (``source`` "search")."""
+    return results[results["source"] == "search"] if "source" in results else results.iloc[:0]
+
+
+def unstable_flags(rows: pd.DataFrame) -> np.ndarray:
+    """Which rows a re-split marked ``unstable`` (a stored table may hold it as text)."""
+    if "unstable" not in rows:
+        return np.zeros(len(rows), dtype=bool)
+    return rows["unstable"].map(lambda v: v is True or v == 1 or v == "True").to_numpy(dtype=bool)
+
+
+def mark_search(fig: go.Figure, results: pd.DataFrame, unfairness: str, performance: str,
+                split: str = "test") -> go.Figure:
+    """Ring the points an assistive search proposed on a :func:`frontier_figure` (a legend
+    entry each), in place; ``fig`` is returned.
+
+    The rings carry no run (a click on one selects the point under it), and candidates marked
+    unstable across re-splits get a ring of their own.
+
+    Parameters
+    ----------
+    fig : Figure
+        The frontier figure of ``results``.
+    results : DataFrame
+        The sweep table drawn, with ``source`` (and ``unstable``) when a search added rows.
+    unfairness, performance, split
+        The figure's axes and split, as given to :func:`frontier_figure`.
+    """
+    rows = search_rows(results)
+    flag = unstable_flags(rows)
+    for name, part, symbol in ((SEARCH_LEGEND, rows[~flag], "diamond-open"),
+                               (UNSTABLE_LEGEND, rows[flag], "diamond-x-open")):
+        if part.empty:
+            continue
+        fig.add_trace(go.Scatter(x=metric_column(part, split, unfairness), y=metric_column(part, split, performance),
+                                 mode="markers", name=name, hoverinfo="skip", legendrank=999,
+                                 marker=dict(symbol=symbol, size=14, color="rgba(20,20,20,0.75)",
+                                             line=dict(width=1.5))))
+    return fig
+
+
 def chance_performance(performance: str, base_rate: float) -> tuple[float, str]:
     """What a model that tells nobody apart scores on a performance axis, and a label for it.
 

@@ -7,10 +7,13 @@ import pytest
 
 from fairkit.frontier import pareto_front
 from fairkit.plots import (
+    SEARCH_LEGEND,
+    UNSTABLE_LEGEND,
     calibration_figure,
     frontier_figure,
     frontier_snapshot_figure,
     group_bars_figure,
+    mark_search,
     method_label,
     plot_text,
     save_figure,
@@ -308,3 +311,21 @@ def test_frontier_figure_marks_what_a_model_that_tells_nobody_apart_scores():
     assert chance_performance("accuracy", 0.7)[0] == pytest.approx(0.7)
     assert chance_performance("balanced_accuracy", 0.061)[0] == 0.5
     assert not [s for s in frontier_figure(res).layout.shapes if s.y0 == s.y1]
+
+
+def test_search_points_are_ringed_stable_and_unstable_apart():
+    res = _results().assign(source="sweep", unstable=None)
+    res.loc[[1, 2], "source"] = "search"
+    res.loc[[5, 6], ["source", "unstable"]] = ["search", "True"]  # a stored table may hold it as text
+    res.loc[2, "unstable"] = False
+    fig = mark_search(frontier_figure(res), res, DP, "accuracy", "val")
+    n_before = len(frontier_figure(res).data)
+    assert len(fig.data) == n_before + 2
+    stable, unstable = _trace(fig, SEARCH_LEGEND), _trace(fig, UNSTABLE_LEGEND)
+    assert list(stable.x) == list(res.loc[[1, 2], f"val_{DP}"]) and list(stable.y) == list(res.loc[[1, 2], "val_accuracy"])
+    assert list(unstable.x) == list(res.loc[[5, 6], f"val_{DP}"])
+    assert stable.marker.symbol == "diamond-open" and unstable.marker.symbol == "diamond-x-open"
+    assert stable.hoverinfo == "skip" and stable.customdata is None  # a click selects the run under the ring
+    # No search rows (or no source at all): nothing added.
+    for table in (res.assign(source="sweep"), res.drop(columns=["source"])):
+        assert len(mark_search(frontier_figure(table), table, DP, "accuracy").data) == n_before

@@ -350,49 +350,15 @@ def axis_value(row: dict, split: str, metric: str) -> float:
 
 # --------------------------------------------------------------------------- assistive search
 
-SEARCH_LEGEND = "proposed by the assistive search"
-UNSTABLE_LEGEND = "proposed by the search, unstable across re-splits"
-
-
-def _search_rows(view: pd.DataFrame) -> pd.DataFrame:
-    return view[view["source"] == "search"] if "source" in view else view.iloc[:0]
-
-
-def _unstable(rows: pd.DataFrame) -> np.ndarray:
-    if "unstable" not in rows:
-        return np.zeros(len(rows), dtype=bool)
-    return rows["unstable"].map(lambda v: v is True or v == 1 or v == "True").to_numpy(dtype=bool)
-
-
-def mark_search(fig, view: pd.DataFrame, unfairness: str, performance: str, split: str) -> None:
-    """Ring the points an assistive search proposed on the frontier chart (a legend entry each).
-
-    The rings carry no run (a click on one selects the point under it), and candidates marked
-    unstable across re-splits get a ring of their own.
-    """
-    import plotly.graph_objects as go
-
-    rows = _search_rows(view)
-    flag = _unstable(rows)
-    for name, part, symbol in ((SEARCH_LEGEND, rows[~flag], "diamond-open"),
-                               (UNSTABLE_LEGEND, rows[flag], "diamond-x-open")):
-        if part.empty:
-            continue
-        fig.add_trace(go.Scatter(x=metric_column(part, split, unfairness), y=metric_column(part, split, performance),
-                                 mode="markers", name=name, hoverinfo="skip", legendrank=999,
-                                 marker=dict(symbol=symbol, size=14, color="rgba(20,20,20,0.75)",
-                                             line=dict(width=1.5))))
-
-
 def search_caption(view: pd.DataFrame) -> str | None:
     """What the chart's search points are: how many, the search's budget and objective, and that
     it chose none of them (None without search points)."""
-    rows = _search_rows(view)
+    rows = plots.search_rows(view)
     if rows.empty:
         return None
     budget = next(iter(rows["search_budget"].dropna()), "?") if "search_budget" in rows else "?"
     objective = next(iter(rows["search_objective"].dropna()), "?") if "search_objective" in rows else "?"
-    n_unstable = int(_unstable(rows).sum())
+    n_unstable = int(plots.unstable_flags(rows).sum())
     unstable = (f" {n_unstable} of them moved more than their 95% interval when retrained on other splits "
                 "(marked unstable)." if n_unstable else "")
     return (f"{len(rows)} points (ringed) were proposed by an assistive search (budget {budget}; objective: "

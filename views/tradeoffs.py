@@ -8,7 +8,7 @@ from fairkit.audit import AuditLog, record_selection
 from fairkit.frontier import PERFORMANCE_AXES, UNFAIRNESS_AXES
 from fairkit.methods import METHODS, role_of, scores_rank
 from fairkit.metrics import NO_RANKING
-from fairkit.plots import frontier_figure
+from fairkit.plots import frontier_figure, mark_search
 from ui import results as ur
 from ui import state
 from ui import tradeoffs as ut
@@ -98,7 +98,7 @@ def chooser(results, split, unfairness: str, performance: str, tolerance: float,
     _tolerance_pick(table, unfairness, performance, tolerance)
     fig = frontier_figure(view, unfairness=unfairness, performance=performance, split=plot_split,
                           selected_run=row["run_id"], tolerance=tolerance, base_rate=ut.base_rate(split, plot_split))
-    ut.mark_search(fig, view, unfairness, performance, plot_split)  # issue 22: the search's points, ringed
+    mark_search(fig, view, unfairness, performance, plot_split)  # issue 22: the search's points, ringed
     st.plotly_chart(fig, key=ut.CHART_KEY, on_select=partial(ut.on_chart_select, view),
                     selection_mode="points", width="stretch")
     search_note = ut.search_caption(view)

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
+from fairkit import plots
 from ui import search as usearch
-from ui import tradeoffs as ut
 
 from .conftest import texts
 
@@ -58,7 +58,7 @@ def test_search_option_adds_ringed_proposals_to_the_frontier(trained):
     assert f"{N_TRIALS} points" in caption and f"budget {N_TRIALS} trials" in caption
     assert "chose none of them" in caption
     chart = at.get("plotly_chart")[0].proto.spec
-    assert ut.SEARCH_LEGEND in chart or ut.UNSTABLE_LEGEND in chart
+    assert plots.SEARCH_LEGEND in chart or plots.UNSTABLE_LEGEND in chart
 
 
 def test_search_toggle_off_draws_nothing_of_the_search(trained):
