@@ -16,6 +16,7 @@ import streamlit as st
 
 from fairkit.audit import AuditLog, record_sweep
 from fairkit.methods import METHODS
+from fairkit.plots import method_label
 from fairkit.search import (
     DEFAULT_RESPLITS,
     DEFAULT_TRIALS,
@@ -168,8 +169,8 @@ def front_table(front: pd.DataFrame, unfairness: str, performance: str) -> pd.Da
     rows = []
     for _, r in front.iterrows():
         unstable = r.get("unstable")
-        rows.append({"Trial": int(r["search_trial"]), "Method": METHODS[r["method"]].label if r["method"] in METHODS
-                     else r["method"], "eta": f"{float(r['eta']):.4g}",
+        rows.append({"Trial": int(r["search_trial"]), "Method": method_label(r["method"]),
+                     "eta": f"{float(r['eta']):.4g}",
                      f"Validation {performance}": f"{r['performance_val']:.3f}",
                      "Validation gap": f"{r['unfairness_val']:.3f}",
                      f"{performance.capitalize()} over re-splits": spread(r, performance),
@@ -196,7 +197,7 @@ def search_panel(split, cur, methods, fairness: str, n_jobs: int = 1) -> None:
         st.info("Choose a method with a fairness strength (eta) above to search it.", icon=":material/info:")
         return
     state.prepare_widget(W_METHODS, searchable, searchable, multi=True)
-    chosen = st.multiselect("Methods to search", searchable, key=W_METHODS, format_func=lambda n: METHODS[n].label)
+    chosen = st.multiselect("Methods to search", searchable, key=W_METHODS, format_func=method_label)
     c1, c2, c3 = st.columns(3)
     state.prepare_widget(W_TRIALS, DEFAULT_TRIALS)
     state.prepare_widget(W_MINUTES, 0.0)

@@ -38,7 +38,7 @@ with left:
     by_role = {r: [n for n in names if METHODS[n].role == r] for r in ("baseline", "reference")}
     state.prepare_widget("w.train.methods", [*DEFAULT_METHODS, *by_role["reference"]], names, multi=True)
     methods = st.multiselect(
-        "Methods", names, key="w.train.methods", format_func=lambda n: METHODS[n].label,
+        "Methods", names, key="w.train.methods", format_func=method_label,
         help=f"The accuracy baseline, trained once: {', '.join(by_role['baseline']) or 'none'}. The "
              f"reference frontier: {', '.join(by_role['reference']) or 'none'} (it may need the "
              "sensitive attribute at prediction time).",

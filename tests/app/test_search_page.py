@@ -67,3 +67,24 @@ def test_search_toggle_off_draws_nothing_of_the_search(trained):
     assert not [b for b in at.button if b.key == "train.search.start"]
     at.switch_page("views/tradeoffs.py").run()
     assert not [c for c in texts(at.caption) if "assistive search" in c]
+
+
+def test_the_search_names_each_method_as_every_page_does(trained):
+    """One name per method (fairkit.plots.method_label): the Train page's methods, the methods
+    to search and the searched front's table, the flag of a method that reads the attribute included."""
+    import pandas as pd
+
+    from fairkit.methods import METHODS
+
+    at = trained
+    assert at.multiselect(key="w.train.methods").options == [plots.method_label(m) for m in METHODS]
+    at.toggle(key=usearch.W_ON).set_value(True).run()
+    assert not at.exception, at.exception
+    chosen = at.session_state["w.train.methods"]
+    searchable = [m for m in chosen if METHODS[m].sweeps_eta]
+    assert "threshold" in searchable and plots.method_label("threshold").endswith(plots.NEEDS_ATTRIBUTE)
+    assert at.multiselect(key=usearch.W_METHODS).options == [plots.method_label(m) for m in searchable]
+    front = pd.DataFrame({"search_trial": [0, 1], "method": ["threshold", "not-registered"], "eta": [0.1, 0.2],
+                          "performance_val": [0.8, 0.7], "unfairness_val": [0.1, 0.05]})
+    table = usearch.front_table(front, "demographic_parity_difference", "accuracy")
+    assert list(table["Method"]) == [plots.method_label("threshold"), "not-registered"]
