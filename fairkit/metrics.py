@@ -472,6 +472,24 @@ def confusion_by_group(y_true, y_score, sensitive, *, threshold: float = SWEEP_T
     return out
 
 
+def reference_order(n) -> np.ndarray:
+    """The order in which an attribute's groups are offered as the disparity audit's reference:
+    largest first, a tie in the given order (the kernel's, sorted by name). The first is the
+    default reference (Aequitas'), in :func:`disparity_audit` and on the Export page alike.
+
+    Parameters
+    ----------
+    n : array-like of int
+        Each group's rows, in the kernel's group order.
+
+    Returns
+    -------
+    ndarray of int
+        Indices into ``n``.
+    """
+    return np.argsort(-np.asarray(n, dtype=np.int64), kind="stable")
+
+
 def disparity_audit(by_group: pd.DataFrame, *, reference: dict | None = None, band=AUDIT_BAND,
                     metrics=AUDIT_METRICS) -> pd.DataFrame:
     """Each group's rates as a ratio to a reference group's, passing inside a band (Aequitas).
@@ -508,7 +526,7 @@ def disparity_audit(by_group: pd.DataFrame, *, reference: dict | None = None, ba
         part = part.reset_index(drop=True)
         groups = part["group"].astype(str)
         ref = str(reference.get(attr)) if str(reference.get(attr)) in set(groups) else None
-        ref_i = int(np.flatnonzero(groups == ref)[0]) if ref is not None else int(part["n"].to_numpy().argmax())
+        ref_i = int(np.flatnonzero(groups == ref)[0]) if ref is not None else int(reference_order(part["n"])[0])
         out = pd.DataFrame({"attribute": attr, "group": part["group"], "n": part["n"],
                             "reference": groups[ref_i]})
         is_ref = np.arange(len(part)) == ref_i
@@ -545,5 +563,5 @@ __all__ = [
     "metric_frame", "GAP_METRICS", "OVERALL_METRICS", "SEP", "encode_groups", "calibration_by_group",
     "multicalibration_audit", "debiased_calibration_error", "calibration_noise_floor",
     "CalibrationNoiseFloor", "METRIC_LABELS", "HEADLINE_GAPS", "AUDIT_METRICS", "AUDIT_BAND", "SWEEP_THRESHOLD",
-    "metric_value", "confusion_by_group", "disparity_audit",
+    "metric_value", "confusion_by_group", "disparity_audit", "reference_order",
 ]

@@ -35,7 +35,7 @@ from fairkit.export import (
 )
 from fairkit.frontier import pareto_front
 from fairkit.groups import group_hierarchy
-from fairkit.metrics import AUDIT_BAND, METRIC_LABELS, SWEEP_THRESHOLD
+from fairkit.metrics import AUDIT_BAND, METRIC_LABELS, SWEEP_THRESHOLD, reference_order
 from fairkit.record import fmt, render_markdown
 from fairkit.store import default_home
 
@@ -256,12 +256,12 @@ AUDIT_HIGH = (1.0, 2.0)  # range of its upper bound
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def audit_groups(data_key: str, _split) -> dict[str, list]:
-    """Each attribute (and the intersection) -> its groups in the test data, largest first: the
-    reference groups the disparity audit may take, the first its default (Aequitas')."""
+    """Each attribute (and the intersection) -> its groups in the test data with their rows, in
+    :func:`fairkit.metrics.reference_order` (largest first): the reference groups the disparity
+    audit may take, the first the default :func:`fairkit.metrics.disparity_audit` takes."""
     out = {}
     for level in group_hierarchy(_split.test.sensitive):
         enc = level.encoding
         counts = enc.counts()
-        order = sorted(range(enc.n_groups), key=lambda i: (-counts[i], str(enc.names[i])))
-        out[level.name] = [(str(enc.names[i]), int(counts[i])) for i in order]
+        out[level.name] = [(str(enc.names[i]), int(counts[i])) for i in reference_order(counts)]
     return out

@@ -315,3 +315,24 @@ def test_the_bundle_and_the_record_copies_share_one_name(monkeypatch):
     assert names == [f"decision-record-{stem}.pdf", f"decision-record-{stem}.html"]
     bundle = ue.bundle_file_name(name, {"method": "regularized", "eta": 0.5}, 0.45, "platt")
     assert re.fullmatch(re.escape(stem) + r"-platt-\d{8}T\d{12}Z\.zip", bundle), bundle
+
+
+def test_the_audit_offers_the_engine_default_reference_first_in_a_tie():
+    """Groups of equal size: the Export page's default reference group (the first offered) is
+    the one fairkit.metrics.disparity_audit takes without a choice, for every attribute."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from fairkit.metrics import disparity_audit, fairness_report
+
+    # "b" comes first in the rows, "a" first by name; both have 40 rows.
+    sens = pd.DataFrame({"sex": ["b"] * 40 + ["a"] * 40 + ["c"] * 20, "age": ["old", "young"] * 50})
+    rng = np.random.default_rng(0)
+    y, scores = rng.integers(0, 2, 100), rng.random(100)
+    choices = ue.audit_groups("tie", SimpleNamespace(test=SimpleNamespace(sensitive=sens)))
+    assert choices["sex"] == [("a", 40), ("b", 40), ("c", 20)]
+    audit = disparity_audit(fairness_report(y, scores, sens).by_group)
+    defaults = audit.groupby("attribute", sort=False)["reference"].first().to_dict()
+    assert {attr: groups[0][0] for attr, groups in choices.items()} == defaults
+    assert defaults["sex"] == "a"
