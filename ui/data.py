@@ -420,16 +420,21 @@ def default_sample_split(cur) -> tuple[StratifiedSample, object]:
     return sample, ur.split_for(state.data_key(sample_hash, cur.spec), ur.SPLIT_SEED, sample.frame, cur.spec)
 
 
+def interval_widening(sample: StratifiedSample) -> str:
+    """How much wider the 95% intervals are on ``sample`` than on the whole table, in the words
+    both the Data and the Train page use: they shrink with the square root of the rows."""
+    return f"95% intervals widen about {1 / np.sqrt(sample.rows / max(sample.of_rows, 1)):.1f}x"
+
+
 def sample_hint(seconds: float, sample_seconds: float, sample: StratifiedSample) -> str:
     """For the Train page: the estimate on the whole table against the same sweep's estimate on
     the Data page's default sample (Markdown)."""
     from fairkit.sweep import duration_text
 
-    share = sample.rows / max(sample.of_rows, 1)
     return (f"**A long sweep.** On a stratified sample of {sample.rows:,} of the {sample.of_rows:,} rows "
             f"(Data page, *Train on a stratified sample*) the same sweep is estimated at "
             f"{duration_text(sample_seconds)} instead of {duration_text(seconds)}. Every group keeps its "
-            f"share; the intervals widen about {1 / np.sqrt(share):.1f}x.")
+            f"share; {interval_widening(sample)}.")
 
 
 def sample_costs(sample: StratifiedSample) -> str:
@@ -442,8 +447,8 @@ def sample_costs(sample: StratifiedSample) -> str:
             f"- Time: fitting a model takes roughly {share:.0%} as long (it grows about in proportion to "
             "the rows); each run's fixed costs stay, so a whole sweep gains somewhat less (the Train page "
             "shows its estimate). Splitting is quicker too.\n"
-            f"- Certainty: 95% intervals widen about {1 / np.sqrt(share):.1f}x (they shrink with the square "
-            "root of the rows), so smaller differences between models and groups stop being distinguishable.\n"
+            f"- Certainty: {interval_widening(sample)} (they shrink with the square root of the rows), so "
+            "smaller differences between models and groups stop being distinguishable.\n"
             "- The decision record says the model was trained and evaluated on this sample "
             "(its rows, seed and the whole table's hash).")
     if len(lost):

@@ -355,7 +355,7 @@ def test_a_large_table_can_be_trained_on_a_stratified_sample(at, monkeypatch):
     assert at.session_state[state.DATA_READY] is True
     # Every group keeps its share and positive rate; the costs are said.
     costs = next(m for m in texts(at.markdown) if "10,000 of 48,842 rows" in m)
-    assert "fitting a model takes roughly 20% as long" in costs and "widen about 2.2x" in costs
+    assert "fitting a model takes roughly 20% as long" in costs and "95% intervals widen about 2.2x" in costs
     assert "decision record" in costs
     # Groups the whole table keeps in the gaps but the sample does not are named (Female & Other:
     # 155 rows, about 31 test rows whole, 6 in the sample).
@@ -402,7 +402,7 @@ def test_a_long_sweep_on_a_whole_table_points_to_the_sample(at, monkeypatch):
     monkeypatch.setattr(ud, "LONG_SWEEP_SECONDS", 0)
     at.run()
     (hint,) = [i for i in texts(at.info) if "A long sweep" in i]
-    assert "a stratified sample of 24,000 of the 48,842 rows" in hint and "widen about 1.4x" in hint
+    assert "a stratified sample of 24,000 of the 48,842 rows" in hint and "95% intervals widen about 1.4x" in hint
     # Beside the page's own estimate for the whole table, the same sweep's estimate on the sample.
     whole = re.search(r"Estimated time: \*\*([^*]+)\*\*", " ".join(texts(at.markdown))).group(1)
     on_sample = re.search(r"estimated at (.+) instead of (.+)\. Every group", hint)
