@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 
 from fairkit.frontier import constant_mask, decides_alike, pareto_front, select
+from fairkit.groups import stratification_labels
 from fairkit.methods import FAIRNESS_DEFINITIONS, METHODS
 from fairkit.metrics import summary_metrics
 
@@ -92,11 +93,8 @@ def heldout_split(split, seed: int):
     from sklearn.model_selection import train_test_split
 
     v = split.validation
-    strata = pd.Series(v.groups.astype(str).to_numpy()) + "|" + pd.Series(v.y.astype(str))
-    counts = strata.map(strata.value_counts())
-    strata[counts < 2] = "rare"  # a cell of one row cannot be halved
     fit_rows, sel_rows = train_test_split(np.arange(len(v)), test_size=0.5, random_state=seed,
-                                          stratify=strata if strata.value_counts().min() >= 2 else None)
+                                          stratify=stratification_labels(v.groups, v.y, 2))
     chosen = dataclasses.replace(split, validation=_take(v, np.sort(sel_rows)),
                                  data_hash=f"{split.data_hash}:heldout{seed}")
     return chosen, _take(v, np.sort(fit_rows))

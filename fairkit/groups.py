@@ -244,6 +244,28 @@ class SmallGroupPooling:
 # Who is in a table before anything is trained (the Data page): sizes, shares, base rates.
 
 
+def stratification_labels(groups, y, min_count: int) -> np.ndarray | None:
+    """Group x label strata for a stratified split, rare cells pooled by label (the one rule of
+    every stratified split: train / validation / test, a calibration part, a holdout).
+
+    Cells with fewer than ``min_count`` rows become ``"(rare)|<label>"``; None when even the
+    pooled strata have a cell of one row (no stratified split is possible).
+    """
+    # Object arrays of Python str: "+" on numpy str arrays needs numpy 2, and the declared floor
+    # is numpy 1.26 (tests/test_packaging.py runs the floors).
+    strata = (pd.Series(groups).astype(str).to_numpy(dtype=object) + "|"
+              + np.asarray(y).astype(str).astype(object))
+    counts = pd.Series(strata).value_counts()
+    rare = np.isin(strata, counts[counts < min_count].index)
+    # Rare group x label cells are pooled by label so the split still runs and stays balanced.
+    strata = np.where(rare, "(rare)|" + np.asarray(y).astype(str).astype(object), strata)
+    counts = pd.Series(strata).value_counts()
+    if (counts < 2).any():
+        return None
+    return strata
+
+
+
 def _known_outcomes(frame: pd.DataFrame, spec) -> np.ndarray | None:
     """0/1 outcome per row (-1 where missing), or None while the target or its positive label
     is not usable (the Data page summarises groups while the user is still choosing them)."""

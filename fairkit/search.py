@@ -28,6 +28,7 @@ exactly, with distinct trial numbers.
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import os
@@ -238,10 +239,15 @@ def _storage(url: str, heartbeat: int, grace: int):
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        # Optuna 4.9 renamed the callback that handles trials whose heartbeat stopped (the old
+        # name is deprecated there); the declared floor, 4.3, knows only the old one.
+        stale = ("heartbeat_stale_trial_callback"
+                 if "heartbeat_stale_trial_callback" in inspect.signature(optuna.storages.RDBStorage).parameters
+                 else "failed_trial_callback")
         storage = optuna.storages.RDBStorage(
             url, engine_kwargs={"connect_args": {"timeout": 60}} if url.startswith("sqlite") else None,
             heartbeat_interval=int(heartbeat), grace_period=int(grace),
-            heartbeat_stale_trial_callback=_retry_callback()(max_retry=MAX_RETRY))
+            **{stale: _retry_callback()(max_retry=MAX_RETRY)})
     if url.startswith("sqlite"):
         # A trial makes about 20 small transactions; with SQLite's default each waits for an
         # fsync (15 ms on a busy disk, a third of a second per trial). Write-ahead logging with

@@ -20,7 +20,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from .data import DataError, DatasetSpec, binary_target, errors, usable_feature_columns, validate
-from .groups import MIN_GROUP_SIZE, SmallGroupPooling, group_labels, group_summaries
+from .groups import MIN_GROUP_SIZE, SmallGroupPooling, group_labels, group_summaries, stratification_labels
 from .stats import gap_groups
 
 #: The split's default fractions of the rows with an outcome (the rest is for training).
@@ -123,25 +123,6 @@ def make_preprocessor(raw: pd.DataFrame) -> ColumnTransformer:
         remainder="drop",
         verbose_feature_names_out=False,
     )
-
-
-def stratification_labels(groups: pd.Series, y: np.ndarray, min_count: int) -> np.ndarray | None:
-    """Group x label strata for a stratified split, rare cells pooled by label.
-
-    Cells with fewer than ``min_count`` rows become ``"(rare)|<label>"``; None when even the
-    pooled strata have a cell of one row (no stratified split is possible).
-    """
-    strata = groups.astype(str).to_numpy() + "|" + y.astype(str)
-    counts = pd.Series(strata).value_counts()
-    rare = np.isin(strata, counts[counts < min_count].index)
-    # Rare group x label cells are pooled by label so the split still runs and stays balanced.
-    # np.char.add, not "+": adding a str to a str array needs numpy 2, and requirements.txt
-    # allows numpy 1.26 (checked in benchmarks/requirements-anchors.txt's numpy 1.26 environment).
-    strata = np.where(rare, np.char.add("(rare)|", y.astype(str)), strata)
-    counts = pd.Series(strata).value_counts()
-    if (counts < 2).any():
-        return None
-    return strata
 
 
 # The strata tried in turn: a table too small for one gets the next (see _split_indices).

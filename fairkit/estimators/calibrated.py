@@ -26,7 +26,7 @@ from fairkit.estimators.reductions import (
     _for_base,
 )
 from fairkit import stats
-from fairkit.groups import MIN_GROUP_SIZE, group_labels
+from fairkit.groups import MIN_GROUP_SIZE, group_labels, stratification_labels
 
 __all__ = ["CalibratedGroupClassifier"]
 
@@ -119,11 +119,7 @@ class CalibratedGroupClassifier(BinaryWrapperTagsMixin, ClassifierMixin, BaseEst
         idx = np.arange(n)
         strata_options = []
         if groups is not None:
-            strata_options.append(
-                group_labels(groups).to_numpy(dtype=object).astype(str)
-                + "|"
-                + y_enc.astype(str)
-            )
+            strata_options.append(stratification_labels(group_labels(groups), y_enc, 2))
         strata_options.append(y_enc)
         for strata in strata_options + [None]:
             if strata is not None:

@@ -43,7 +43,7 @@ from fairkit.estimators.reductions import (
     split_sensitive_columns,
 )
 from fairkit import stats
-from fairkit.groups import MIN_GROUP_SIZE, SmallGroupPooling, group_labels
+from fairkit.groups import MIN_GROUP_SIZE, SmallGroupPooling, group_labels, stratification_labels
 
 __all__ = ["ThresholdPostProcessor", "SIMPLE_CONSTRAINTS", "row_uniforms", "default_base"]
 
@@ -540,9 +540,9 @@ class ThresholdPostProcessor(BinaryWrapperTagsMixin, ClassifierMixin, BaseEstima
             source = "train"  # some fold would train on one outcome only
         self.thresholds_from_ = source
         if source == "holdout":
-            strata = pd.Series(labels).astype(str) + "|" + pd.Series(y_enc).astype(str)
-            counts = strata.value_counts()
-            strat = strata if counts.min() >= 2 and len(counts) <= float(self.holdout_size) * n else None
+            strata = stratification_labels(labels, y_enc, 2)
+            fits = strata is not None and len(set(strata)) <= float(self.holdout_size) * n
+            strat = strata if fits else None
             fit_rows, rows = train_test_split(np.arange(n), test_size=float(self.holdout_size),
                                               random_state=self.random_state, stratify=strat)
             fit_rows, rows = np.sort(fit_rows), np.sort(rows)

@@ -332,8 +332,8 @@ def test_fairlearn_keywords_port_unchanged(data):
 def test_grid_search_options_reach_fairlearn(data):
     X, y, s = data
     kw = {"grid_size": 5, "grid_limit": 1.0, "constraint_weight": 0.3}
-    gs = GridSearch(LogisticRegression(), constraints=DemographicParity(), **kw).fit(
-        X, y, sensitive_features=s)
+    gs = GridSearch(LogisticRegression(), constraints=DemographicParity(), **kw)
+    gs.fit(X, y, sensitive_features=s)  # fairlearn 0.12's GridSearch.fit returns None
     rw = ReductionsWrapper(LogisticRegression(), constraints=DemographicParity(),
                            reduction="grid_search", **kw).fit(X, y, sensitive_features=s)
     best = gs.predictors_[gs.best_idx_]
