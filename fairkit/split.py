@@ -253,8 +253,11 @@ def forecast_groups(summaries: dict, *, val_size: float = VAL_SIZE, test_size: f
                     min_size: int = MIN_GROUP_SIZE) -> dict:
     """Each group's expected rows in each part of the split, and what the small-group policy does.
 
-    The split is stratified by group x outcome, so a group's share of each part is, to a row,
-    its share of the table. The rules applied are the engine's own: the gaps compare the groups
+    The split is stratified by group x outcome, so a group's share of each part is about its
+    share of the table: a few rows off where the split drops rows (a missing outcome, say) or a
+    group x outcome cell is too small to stratify and is pooled with others by outcome
+    (:func:`fairkit.groups.stratification_labels`): the forecast is an expectation. The rules
+    applied are the engine's own: the gaps compare the groups
     :func:`fairkit.stats.gap_groups` keeps (validation gaps choose the frontier, test gaps are
     reported), and training pools the finest groups :class:`fairkit.groups.SmallGroupPooling`
     pools.
