@@ -93,8 +93,11 @@ def heldout_split(split, seed: int):
     from sklearn.model_selection import train_test_split
 
     v = split.validation
+    # By the groups the methods fit with (small ones pooled): COMPAS's raw groups leave cells of
+    # one row that no rule can halve; by outcome alone if even those cannot be.
+    strata = stratification_labels(split.model_groups(v), v.y, 2)
     fit_rows, sel_rows = train_test_split(np.arange(len(v)), test_size=0.5, random_state=seed,
-                                          stratify=stratification_labels(v.groups, v.y, 2))
+                                          stratify=v.y if strata is None else strata)
     chosen = dataclasses.replace(split, validation=_take(v, np.sort(sel_rows)),
                                  data_hash=f"{split.data_hash}:heldout{seed}")
     return chosen, _take(v, np.sort(fit_rows))
