@@ -247,7 +247,7 @@ def _storage(url: str, heartbeat: int, grace: int):
         storage = optuna.storages.RDBStorage(
             url, engine_kwargs={"connect_args": {"timeout": 60}} if url.startswith("sqlite") else None,
             heartbeat_interval=int(heartbeat), grace_period=int(grace),
-            **{stale: _retry_callback()(max_retry=MAX_RETRY)})
+            **{stale: _retry_callback()})
     if url.startswith("sqlite"):
         # A trial makes about 20 small transactions; with SQLite's default each waits for an
         # fsync (15 ms on a busy disk, a third of a second per trial). Write-ahead logging with
@@ -268,10 +268,13 @@ def _sqlite_pragmas(connection, _record) -> None:
 
 
 def _retry_callback():
-    """Optuna's callback that queues a dead trial's parameters again (renamed in Optuna 4.9)."""
+    """The callback that queues a dead trial's parameters again (at most ``MAX_RETRY`` times):
+    Optuna's, whose class was renamed in Optuna 4.9. The storage is given it, and the sweep of
+    trials left running calls it directly (the storage's getter was renamed too)."""
     import optuna
 
-    return getattr(optuna.storages, "RetryHeartbeatStaleTrialCallback", None) or optuna.storages.RetryFailedTrialCallback
+    cls = getattr(optuna.storages, "RetryHeartbeatStaleTrialCallback", None) or optuna.storages.RetryFailedTrialCallback
+    return cls(max_retry=MAX_RETRY)
 
 
 def _open_study(ctx: dict):
@@ -340,7 +343,7 @@ def _fail_stale(study, grace: int) -> None:
         except optuna.exceptions.UpdateFinishedTrialError:  # another worker failed it first
             continue
         if failed:
-            storage.get_heartbeat_stale_trial_callback()(study, storage.get_trial(trial_id))
+            _retry_callback()(study, storage.get_trial(trial_id))
 
 
 @contextmanager

@@ -291,3 +291,26 @@ def test_a_queued_trial_without_parameters_does_not_make_the_next_proposal_repea
     run_search(split, METHODS, n_trials=6, params=FAST, store=store)
     complete = [t for t in _study(split, store).get_trials() if t.state == TrialState.COMPLETE]
     assert len(complete) == 6 and len(_param_sets(complete)) == 6
+
+
+def test_a_trial_left_running_by_a_dead_process_is_failed_and_queued_again(tmp_path):
+    """The sweep for trials a dead process left running (``_fail_stale``) fails such a trial and
+    queues its parameters again through the retry callback the storage was given; the callback
+    is called directly, so it works on every Optuna the floors allow (4.3 has no
+    ``get_heartbeat_stale_trial_callback``)."""
+    import optuna
+    from optuna.trial import TrialState
+
+    from fairkit.search import _fail_stale, _retry_callback, _storage
+
+    storage = _storage(f"sqlite:///{tmp_path / 'study.db'}", heartbeat=1, grace=1)
+    study = optuna.create_study(storage=storage, study_name="s")
+    trial = study.ask()  # no heartbeat and no worker mark: its process died inside ask
+    trial.suggest_float("eta", 0.0, 1.0)
+    time.sleep(1.2)
+    _fail_stale(study, grace=1)
+    states = [t.state for t in study.get_trials(deepcopy=False)]
+    assert states == [TrialState.FAIL, TrialState.WAITING]
+    retry = study.get_trials(deepcopy=False)[1]
+    assert retry.params == trial.params
+    assert type(_retry_callback()).retried_trial_number(retry) == trial.number

@@ -21,6 +21,15 @@ def wait_for_app(page: Page) -> None:
     expect(page.locator('[data-stale="true"]')).to_have_count(0)
 
 
+def button(page: Page, name: str) -> Locator:
+    """The button ``name`` of the app's current run: while a rerun draws the page again Streamlit
+    keeps the last run's elements, marked stale, beside the new ones, and two buttons of one name
+    would make a plain role locator fail (seen in CI: the disabled Export button and its enabled
+    successor)."""
+    return page.locator('[data-testid="stElementContainer"]:not([data-stale="true"])').get_by_role(
+        "button", name=name)
+
+
 def choose(page: Page, label: str, option: str) -> None:
     """Pick ``option`` in the selectbox or multiselect labelled ``label``.
 

@@ -15,7 +15,7 @@ import subprocess
 import pytest
 from playwright.sync_api import Page, expect
 
-from .helpers import alert, choose, go_to, set_slider, table, wait_for_app
+from .helpers import alert, button, choose, go_to, set_slider, table, wait_for_app
 from .server import SCREENSHOTS
 
 pytestmark = pytest.mark.e2e
@@ -44,7 +44,7 @@ def export_a_decision(page: Page) -> None:
     page.get_by_label("Rationale: why this model, at this trade-off (required)").fill(
         "The smallest parity gap the committee can accept at this accuracy.")
     page.keyboard.press("Tab")  # a text area sends its value when it loses focus
-    export = page.get_by_role("button", name="Export the bundle")
+    export = button(page, "Export the bundle")
     expect(export).to_be_enabled()
     export.click()
     expect(alert(page, "success", "Exported and logged")).to_be_visible()

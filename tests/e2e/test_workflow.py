@@ -16,7 +16,7 @@ from playwright.sync_api import Page, expect
 
 from fairkit.export import load_bundle
 
-from .helpers import alert, choose, go_to, set_slider, table, upload, wait_for_app
+from .helpers import alert, button, choose, go_to, set_slider, table, upload, wait_for_app
 
 pytestmark = pytest.mark.e2e
 
@@ -121,7 +121,7 @@ def test_workflow(app_page: Page, screenshot, tmp_path):
 
     # Export: disabled until the rationale and the decider's name are written.
     go_to(page, "Export")
-    export = page.get_by_role("button", name="Export the bundle")
+    export = button(page, "Export the bundle")
     expect(export).to_be_disabled()
     page.get_by_label("Decider's name (required)").fill("Dr. Decider")
     page.get_by_label("Rationale: why this model, at this trade-off (required)").fill(
