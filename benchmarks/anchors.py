@@ -79,13 +79,6 @@ def _parts(split, fit_part=None) -> dict:
     return parts
 
 
-def _take(part, rows):
-    """The rows ``rows`` of a split part."""
-    return type(part)(X=part.X[rows], y=part.y[rows], sensitive=part.sensitive.iloc[rows].reset_index(drop=True),
-                      groups=part.groups.iloc[rows].reset_index(drop=True),
-                      raw=part.raw.iloc[rows].reset_index(drop=True), index=part.index[rows])
-
-
 def heldout_split(split, seed: int):
     """``(split_for_choosing, fit_part)``: the validation part in two halves, stratified by group
     and outcome. The post-processing anchors fit their thresholds on ``fit_part``; every method
@@ -98,9 +91,9 @@ def heldout_split(split, seed: int):
     strata = stratification_labels(split.model_groups(v), v.y, 2)
     fit_rows, sel_rows = train_test_split(np.arange(len(v)), test_size=0.5, random_state=seed,
                                           stratify=v.y if strata is None else strata)
-    chosen = dataclasses.replace(split, validation=_take(v, np.sort(sel_rows)),
+    chosen = dataclasses.replace(split, validation=v.take(np.sort(sel_rows)),
                                  data_hash=f"{split.data_hash}:heldout{seed}")
-    return chosen, _take(v, np.sort(fit_rows))
+    return chosen, v.take(np.sort(fit_rows))
 
 
 def _base_and_groups(split, seed: int, fit_part=None):

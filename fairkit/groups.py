@@ -252,7 +252,7 @@ def stratification_labels(groups, y, min_count: int) -> np.ndarray | None:
     pooled strata have a cell of one row (no stratified split is possible).
     """
     # Object arrays of Python str: "+" on numpy str arrays needs numpy 2, and the declared floor
-    # is numpy 1.26 (tests/test_packaging.py runs the floors).
+    # is numpy 1.26 (tests/test_floors.py runs the floors).
     strata = (pd.Series(groups).astype(str).to_numpy(dtype=object) + "|"
               + np.asarray(y).astype(str).astype(object))
     counts = pd.Series(strata).value_counts()
@@ -263,7 +263,6 @@ def stratification_labels(groups, y, min_count: int) -> np.ndarray | None:
     if (counts < 2).any():
         return None
     return strata
-
 
 
 def _known_outcomes(frame: pd.DataFrame, spec) -> np.ndarray | None:

@@ -66,6 +66,13 @@ class SplitPart:
     def __len__(self) -> int:
         return len(self.y)
 
+    def take(self, rows) -> "SplitPart":
+        """The part's rows at positions ``rows`` (features, labels, groups and raw columns alike)."""
+        rows = np.asarray(rows)
+        return SplitPart(X=self.X[rows], y=self.y[rows], sensitive=self.sensitive.iloc[rows].reset_index(drop=True),
+                         groups=self.groups.iloc[rows].reset_index(drop=True),
+                         raw=self.raw.iloc[rows].reset_index(drop=True), index=self.index[rows])
+
 
 @dataclass
 class DatasetSplit:

@@ -201,3 +201,18 @@ def test_stratified_sample_keeps_each_cells_share(german):
     assert everything.rows == len(frame) - 100 and everything.frame["two_year_recid"].notna().all()
     with pytest.raises(ValueError, match="at least one row"):
         stratified_sample(frame, spec, 0)
+
+
+def test_a_part_takes_its_rows_together():
+    """SplitPart.take keeps features, labels, groups, raw columns and positions row for row."""
+    frame, spec = load_dataset("german")
+    part = split_dataset(frame, spec, seed=0).validation
+    rows = np.array([5, 0, 17])
+    sub = part.take(rows)
+    np.testing.assert_array_equal(sub.X, part.X[rows])
+    np.testing.assert_array_equal(sub.y, part.y[rows])
+    np.testing.assert_array_equal(sub.index, part.index[rows])
+    assert list(sub.groups) == [part.groups.iloc[r] for r in rows]
+    pd.testing.assert_frame_equal(sub.raw, part.raw.iloc[rows].reset_index(drop=True))
+    pd.testing.assert_frame_equal(sub.sensitive, part.sensitive.iloc[rows].reset_index(drop=True))
+    assert len(sub) == 3
