@@ -11,6 +11,12 @@ probabilities: blind). fairlearn runs here; the other three run in their own env
 through :mod:`benchmarks.anchor_runner`, on arrays this module saves: the same split, the same
 encoded features, the same base scores for every post-processor.
 
+fairkit runs its sweep (adaptive placement) told the tolerances the cells read, 0.01, 0.02 and
+0.05 (``run_sweep(tolerance=...)``: each method also gets a model just within each, as a committee
+that states its tolerances gets; the anchors are given theirs too), family ``fairkit``; its default
+sweep runs beside it, family ``fairkit-default`` (the summary's ``default`` columns), unless
+``--no-bracket``. Neither fairkit family counts among the anchors.
+
 Every model of every family is measured here with fairkit's kernel
 (:func:`fairkit.metrics.summary_metrics`), on every definition, whatever it was fitted for: a
 model is a model. Per dataset, seed, definition and setting (``blind``: models that do not read
@@ -199,8 +205,20 @@ def _fairlearn_rows(split, seed: int, base, codes, fit_part=None) -> list[dict]:
     return out
 
 
-def fairkit_rows(split, seed: int, methods) -> pd.DataFrame:
-    """fairkit's default sweep (adaptive placement on) of ``methods``, once per definition."""
+#: fairkit's families: its sweep told the tolerances the cells read (``fairkit``, what is
+#: compared) and its default sweep (``fairkit-default``, beside it for the ratio of the two).
+FAIRKIT = "fairkit"
+FAIRKIT_DEFAULT = "fairkit-default"
+
+
+def is_fairkit(family) -> bool:
+    return str(family).startswith(FAIRKIT)
+
+
+def fairkit_rows(split, seed: int, methods, *, tolerance=None, family: str = FAIRKIT) -> pd.DataFrame:
+    """fairkit's sweep (adaptive placement on) of ``methods``, once per definition; with
+    ``tolerance`` it also brackets those validation gaps (``run_sweep``'s tolerances: a committee
+    that states the tolerances it will choose at, as the anchors are given theirs)."""
     from fairkit.sweep import run_sweep
 
     tables = []
@@ -209,10 +227,11 @@ def fairkit_rows(split, seed: int, methods) -> pd.DataFrame:
         t0 = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            res = run_sweep(split, ok, seeds=[seed], fairness=definition, adaptive=True, keep_models=False)
-        print(f"  fairkit {definition}: {len(res.results)} runs in {time.perf_counter() - t0:.0f} s")
+            res = run_sweep(split, ok, seeds=[seed], fairness=definition, adaptive=True, keep_models=False,
+                            tolerance=tolerance)
+        print(f"  {family} {definition}: {len(res.results)} runs in {time.perf_counter() - t0:.0f} s")
         t = res.results.copy()
-        t["family"] = "fairkit"
+        t["family"] = family
         t["aware"] = t["needs_sensitive_at_predict"].astype(bool)
         t["fitted_for"] = definition
         t["method"] = t["method"] + " eta=" + t["eta"].map("{:g}".format)
@@ -241,7 +260,7 @@ def family_scores(table: pd.DataFrame, split, definition: str) -> dict:
 
 
 def compare(name: str, seed: int, *, python: str, methods, anchors: str, workdir: Path,
-            selection: str = "validation"):
+            selection: str = "validation", tolerances=TOLERANCES, default: bool = True):
     """One dataset and seed: every family's scores per definition and setting, and every run."""
     split = load_split(name, seed=seed if name in RESPLIT else 0)
     fit_part = None
@@ -249,7 +268,10 @@ def compare(name: str, seed: int, *, python: str, methods, anchors: str, workdir
         split, fit_part = heldout_split(split, seed)
     print(f"{name} seed {seed}: {len(split.train)} training rows, choosing on {len(split.validation)}")
     theirs = anchor_rows(split, seed, python, anchors, workdir, fit_part)
-    ours = fairkit_rows(split, seed, methods)
+    ours = [fairkit_rows(split, seed, methods, tolerance=tolerances or None)]
+    if default and tolerances:
+        ours.append(fairkit_rows(split, seed, methods, family=FAIRKIT_DEFAULT))
+    ours = pd.concat(ours, ignore_index=True)
     cols = ["family", "method", "aware", "fitted_for", "fit_seconds"]
     runs = pd.concat([ours, theirs], ignore_index=True)
     runs["constant"] = constant_mask(runs) | decides_alike(runs["val_selection_rate"])
@@ -265,7 +287,7 @@ def score_runs(runs: pd.DataFrame, split, name: str, seed: int) -> pd.DataFrame:
         for setting in ("blind", "aware"):
             pool = runs if setting == "aware" else runs[~runs["aware"]]
             fams = {f: g for f, g in pool.groupby("family")}
-            fams["anchors"] = pool[pool["family"] != "fairkit"]
+            fams["anchors"] = pool[~pool["family"].map(is_fairkit)]
             for fam, g in fams.items():
                 rows.append({"dataset": name, "seed": seed, "definition": definition, "setting": setting,
                              "family": fam, **family_scores(g, split, definition)})
@@ -288,16 +310,19 @@ def summarise(scores: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for (d, definition, setting), g in med.groupby(level=[0, 1, 2]):
         g = g.droplevel([0, 1, 2])
-        if "fairkit" not in g.index:
+        if FAIRKIT not in g.index:
             continue
-        fk = g.loc["fairkit"]
-        single = g.drop(index=[i for i in ("fairkit", "anchors") if i in g.index])
+        fk = g.loc[FAIRKIT]
+        plain = g.loc[FAIRKIT_DEFAULT] if FAIRKIT_DEFAULT in g.index else None
+        single = g.drop(index=[i for i in g.index if is_fairkit(i) or i == "anchors"])
         row = {"dataset": d, "definition": definition, "setting": setting}
         for t in TOLERANCES:
             k = f"acc@{t:g}"
             best = single[k].max() if len(single) else np.nan
             who = single[k].idxmax() if len(single) and single[k].notna().any() else "-"
             row[f"fairkit {k}"] = fk[k]
+            if plain is not None:
+                row[f"default {k}"] = plain[k]
             row[f"best anchor {k}"] = best
             row[f"who {k}"] = who
             row[f"diff {k}"] = fk[k] - best if np.isfinite(best) else (np.inf if np.isfinite(fk[k]) else np.nan)
@@ -310,6 +335,9 @@ def summarise(scores: pd.DataFrame) -> pd.DataFrame:
             row[f"anchors {k}"] = union
             # No area on either side (nothing below the gap on test) is no comparison: NaN.
             row[f"{k} ratio"] = fk[k] / union if union > 0 else (np.inf if fk[k] > 0 else np.nan)
+            if plain is not None:
+                row[f"default {k} ratio"] = (plain[k] / union if union > 0
+                                             else (np.inf if plain[k] > 0 else np.nan))
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -331,6 +359,9 @@ def main(argv=None) -> int:
                    help="validation: the anchors fit their thresholds on the validation part and every "
                         "method is chosen there (the issue's protocol); heldout: they fit on one half of "
                         "it and every method is chosen on the other")
+    p.add_argument("--no-bracket", action="store_true",
+                   help="fairkit's default sweep only (by default its sweep also brackets the tolerances "
+                        f"{', '.join(map(str, TOLERANCES))}, with the default sweep beside it)")
     args = p.parse_args(argv)
     if args.rescore:
         scores = rescore(args.rescore)
@@ -357,7 +388,8 @@ def main(argv=None) -> int:
             for seed in range(n_seeds.get(name, 1)):
                 # (A DataFrame in .attrs breaks pd.concat, which compares the frames' attrs.)
                 s, runs = compare(name, seed, python=args.anchor_python, methods=methods, anchors=args.anchors,
-                                  workdir=Path(tmp), selection=args.selection)
+                                  workdir=Path(tmp), selection=args.selection,
+                                  tolerances=() if args.no_bracket else TOLERANCES)
                 all_scores.append(s)
                 all_runs.append(runs)
     scores = pd.concat(all_scores, ignore_index=True)

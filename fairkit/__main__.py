@@ -74,6 +74,16 @@ def _floats(text: str) -> list[float]:
         raise argparse.ArgumentTypeError(f"Could not read the list '{text}': {exc}") from exc
 
 
+def _tolerances(text: str) -> tuple[float, ...]:
+    """``--tolerances``: validation gaps of at least 0 (the engine's own check words the refusal)."""
+    from .sweep import tolerances
+
+    try:
+        return tolerances(_floats(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"Could not read the tolerances '{text}': {exc}") from exc
+
+
 def _number(cast, ok, message: str):
     """An argparse type: ``cast(text)`` where ``ok`` holds for it, else ``message`` (``{text}`` filled in)."""
     def parse(text: str):
@@ -282,7 +292,7 @@ def cmd_sweep(args) -> int:
                         dask_timeout=args.dask_timeout, n_etas=args.n_etas, keep_models=False,
                         # Etas typed on the command line are trained as given; a default grid is refined.
                         adaptive=not args.no_adaptive and args.etas is None, spacing=args.spacing,
-                        budget=args.budget, unfairness=args.unfairness)
+                        budget=args.budget, unfairness=args.unfairness, tolerance=args.tolerances)
     except SchedulerError as exc:
         raise CLIError(str(exc)) from exc
     finally:
@@ -301,6 +311,7 @@ def cmd_sweep(args) -> int:
         "methods": methods, "etas": sorted(set(res.results["eta"].tolist())), "seeds": seeds,
         "fairness": args.fairness, "unfairness": args.unfairness, "performance": args.performance,
         "adaptive": not args.no_adaptive and args.etas is None, "spacing": args.spacing, "budget": args.budget,
+        "tolerances": list(args.tolerances or ()),
         "store": str(store.root.resolve()), "sample": sample,
     }, indent=1, default=str))
     fig = frontier_figure(res.results, unfairness=args.unfairness, performance=args.performance,
@@ -720,6 +731,9 @@ def main(argv=None) -> int:
     p.add_argument("--budget", type=_int_at_least(0, "runs"),
                    help="adaptive placement: most runs added per method and seed "
                         f"(default {BUDGET_PER_GRID_POINT} x --n-etas)")
+    p.add_argument("--tolerances", type=_tolerances,
+                   help="comma-separated validation gaps the committee will choose at, e.g. 0.01,0.02,0.05: "
+                        "each method also gets, by bisection on eta, a model just within each of them")
     p.add_argument("--no-adaptive", action="store_true",
                    help="train the default grids only (with --etas, exactly those etas are trained anyway)")
     p.add_argument("--seeds", type=_seeds, help="comma-separated seeds (default 0)")

@@ -323,6 +323,38 @@ def _extension(method, top: float, below: float) -> list[float]:
     return [float(f"{top + j * step:.4g}") for j in range(1, n + 1)]
 
 
+def tolerances(tolerance) -> tuple[float, ...]:
+    """The validation gaps a sweep brackets: ``tolerance`` as a sorted tuple (None: none).
+
+    Parameters
+    ----------
+    tolerance : float, sequence of float or None
+        One tolerance or several (a committee that will choose at 0.01, 0.02 or 0.05).
+
+    Returns
+    -------
+    tuple of float
+
+    Raises
+    ------
+    ValueError
+        A tolerance that is not a finite number of at least 0.
+    """
+    if tolerance is None:
+        return ()
+    values = [tolerance] if np.ndim(tolerance) == 0 else list(tolerance)
+    out = []
+    for v in values:
+        try:
+            f = float(v)
+        except (TypeError, ValueError):
+            f = math.nan
+        if not (math.isfinite(f) and f >= 0):
+            raise ValueError(f"a tolerance is a validation gap of at least 0, got {v!r}")
+        out.append(f)
+    return tuple(sorted(set(out)))
+
+
 def _curve(etas, unfairness, constant):
     """One method's trained etas sorted, their unfairness and which models are unusable."""
     e = np.asarray(etas, dtype=float)
@@ -394,7 +426,7 @@ def _allocate(needs: list, limit: float) -> list[int]:
 
 
 def place_etas(method, etas, unfairness, constant, *, spacing: float | None = DEFAULT_SPACING,
-               tolerance: float | None = None, precision: float | None = None,
+               tolerance=None, precision: float | None = None,
                limit: int | None = None, trigger: float | None = None) -> list[float]:
     """The etas one refinement round adds to a method's trained etas (one seed, or the mean of several).
 
@@ -428,10 +460,11 @@ def place_etas(method, etas, unfairness, constant, *, spacing: float | None = DE
         One method's trained etas, their validation unfairness and constant flags.
     spacing : float or None
         Target spacing; None places no etas for spacing (tolerance only).
-    tolerance : float, optional
-        Validation unfairness to bracket.
+    tolerance : float or sequence of float, optional
+        Validation unfairness to bracket; several are bracketed each in turn (an interval
+        that crosses two of them is split once).
     precision : float, optional
-        How close below ``tolerance`` a usable model ends the bracketing (default a quarter of
+        How close below a tolerance a usable model ends its bracketing (default a quarter of
         ``spacing``, or of ``DEFAULT_SPACING`` when ``spacing`` is None).
     limit : int, optional
         Most etas to return; tolerance brackets come first, then the widest holes.
@@ -455,17 +488,21 @@ def place_etas(method, etas, unfairness, constant, *, spacing: float | None = DE
         threshold = spacing if trigger is None else max(trigger, spacing)
         if not any(i is None and b - a > threshold for a, b, i in holes):
             needs = []
-    first: list = []  # the tolerance's intervals, served before the spacing's
-    if tolerance is not None and len(e):
-        within = u[~c & (u <= tolerance)]
-        if precision is None:
-            precision = (spacing or DEFAULT_SPACING) / 4
-        if not len(within) or within.max() < tolerance - precision:
-            above = ~c & (u > tolerance)
-            crossings = [i for i in range(len(e) - 1) if above[i] != above[i + 1]]
-            first = [(math.inf, bracket, "edge", i) for i in crossings if not _resolved(e[i], e[i + 1], method)]
-            if not crossings and above[-1]:
-                first.append((math.inf, len(EXTEND_FACTORS), "extend", len(e) - 1))
+    first: list = []  # the tolerances' intervals, served before the spacing's
+    if precision is None:
+        precision = (spacing or DEFAULT_SPACING) / 4
+    for tol in tolerances(tolerance) if len(e) else ():
+        within = u[~c & (u <= tol)]
+        if len(within) and within.max() >= tol - precision:
+            continue
+        above = ~c & (u > tol)
+        crossings = [i for i in range(len(e) - 1) if above[i] != above[i + 1]]
+        wanted = [("edge", i) for i in crossings if not _resolved(e[i], e[i + 1], method)]
+        if not crossings and above[-1]:
+            wanted.append(("extend", len(e) - 1))
+        # Two tolerances crossed in one interval share its etas.
+        first += [(math.inf, bracket if kind == "edge" else len(EXTEND_FACTORS), kind, i)
+                  for kind, i in wanted if all(f[2:] != (kind, i) for f in first)]
 
     left = math.inf if limit is None else limit
     counts = []
@@ -743,7 +780,7 @@ def run_sweep(
     adaptive: bool = False,
     spacing: float = DEFAULT_SPACING,
     budget: int | None = None,
-    tolerance: float | None = None,
+    tolerance=None,
     unfairness: str | None = None,
 ) -> SweepResult:
     """Train and evaluate every method x eta x seed, reusing stored runs.
@@ -803,9 +840,11 @@ def run_sweep(
     budget : int, optional
         Most runs the refinement adds per method and seed (default
         ``BUDGET_PER_GRID_POINT * n_etas``); every seed gets the same etas.
-    tolerance : float, optional
+    tolerance : float or sequence of float, optional
         Also train, by bisection on eta, the models that bracket this validation unfairness
-        (see :func:`sweep_to_tolerance`, which then picks and reports the model).
+        (see :func:`sweep_to_tolerance`, which then picks and reports the model), or each of
+        several: the tolerances a committee will choose at, so every one has a model of each
+        method just within it (benchmarks/README.md, "Issue #21: the committee's tolerances").
     unfairness : str, optional
         The unfairness axis the refinement reads (a key of
         :data:`fairkit.frontier.UNFAIRNESS_AXES`); default the gap metric of ``fairness``.
@@ -826,6 +865,7 @@ def run_sweep(
         The Dask scheduler is unreachable or has (or is left with) no workers; every run
         finished before is in ``store``.
     """
+    tolerance = tolerances(tolerance) or None  # a bad value fails before anything trains
     if adaptive or tolerance is not None:
         # Each round is a plain sweep of its runs with this call's other arguments.
         options = {k: v for k, v in locals().items() if k not in _REFINE_ARGS}
@@ -1016,7 +1056,7 @@ def _makespan(costs: list, workers: int) -> float:
 def estimate_seconds(split, methods, etas=None, seeds=(0,), *, store: ResultStore | None = None,
                      fairness: str = DEFAULT_FAIRNESS, params=None, n_etas: int = 8, n_jobs: int = 1,
                      batched: bool = True, adaptive: bool = False, spacing: float = DEFAULT_SPACING,
-                     budget: int | None = None, tolerance: float | None = None,
+                     budget: int | None = None, tolerance=None,
                      reporting: bool | None = None) -> dict:
     """Wall time of a sweep before it starts: its grid, and a range for the placed runs.
 
@@ -1091,7 +1131,7 @@ def estimate_seconds(split, methods, etas=None, seeds=(0,), *, store: ResultStor
            "refine_runs": 0, "refine_seconds": 0.0, "expected_seconds": float(seconds),
            "run_seconds": grid_total / max(len(keys), 1), "placed_run_seconds": 0.0,
            "placed_expected_seconds": 0.0, "scale": scale}
-    if not (adaptive or tolerance is not None):
+    if not (adaptive or tolerances(tolerance)):
         return out
     budget = BUDGET_PER_GRID_POINT * n_etas if budget is None else int(budget)
     refine = []

@@ -103,6 +103,7 @@ def test_score_names_missing_columns(sweep_dir, tmp_path, capsys, monkeypatch):
     (["sweep", "--csv", "/no/such.csv", "--target", "y", "--out", "x"], "not found"),
     (["sweep", "--dataset", "german", "--sensitive", "nationality", "--out", "x"], "nationality"),
     (["sweep", "--dataset", "german", "--etas", "a,b", "--out", "x"], "Could not read"),
+    (["sweep", "--dataset", "german", "--tolerances", "0.05,-1", "--out", "x"], "a tolerance is a validation gap"),
     (["export", "--store", "/nonexistent", "--run", "x", "--rationale", "r", "--decider", "d", "--out", "x.zip"], "sweep.json"),
 ])
 def test_bad_arguments_give_messages_not_tracebacks(argv, message, capsys, tmp_path, monkeypatch):

@@ -236,6 +236,33 @@ def test_place_etas_brackets_a_tolerance():
                                 tolerance=0.03) == [2.828]
 
 
+
+def test_place_etas_brackets_each_of_several_tolerances():
+    one_at_a_time = _one_at_a_time()
+    etas, gaps = [0.5, 1, 2, 4], [0.20, 0.10, 0.05, 0.01]
+    # 0.03 lies between etas 2 and 4, 0.08 between 1 and 2: both intervals are bisected.
+    assert sweep_mod.place_etas(one_at_a_time, etas, gaps, [False] * 4, spacing=None,
+                                tolerance=[0.08, 0.03]) == [1.414, 2.828]
+    # A tolerance that already has a model just below it asks for nothing (0.012 has eta 4's 0.01).
+    assert sweep_mod.place_etas(one_at_a_time, etas, gaps, [False] * 4, spacing=None,
+                                tolerance=(0.03, 0.012)) == [2.828]
+    # Two tolerances crossed in the same interval split it once.
+    assert sweep_mod.place_etas(one_at_a_time, etas, gaps, [False] * 4, spacing=None,
+                                tolerance=(0.03, 0.04)) == [2.828]
+    # A tolerance above the least fair model is bracketed by nothing; one is the same as [one].
+    assert sweep_mod.place_etas(one_at_a_time, etas, gaps, [False] * 4, spacing=None,
+                                tolerance=[0.03]) == sweep_mod.place_etas(
+        one_at_a_time, etas, gaps, [False] * 4, spacing=None, tolerance=0.03)
+
+
+@pytest.mark.parametrize("bad", [-0.01, float("nan"), float("inf"), "a lot", [0.01, None]])
+def test_a_bad_tolerance_fails_before_anything_trains(tiny_split, monkeypatch, bad):
+    fitted = _count_fits(monkeypatch)
+    with pytest.raises(ValueError, match="tolerance"):
+        run_sweep(tiny_split, ["regularized"], TRADE_ETAS, params=TRADE, tolerance=bad)
+    assert not fitted
+    assert sweep_mod.tolerances(None) == () and sweep_mod.tolerances([0.05, 0.01, 0.05]) == (0.01, 0.05)
+
 def test_place_etas_spreads_the_bracket_to_parity_and_waits_for_wide_holes_in_later_rounds():
     batched = get_method("regularized")
     # A usable model 0.26 from parity beside a constant one: one eta per spacing of the way
@@ -420,3 +447,19 @@ def test_cli_sweep_refines_the_default_grid_within_its_budget(tmp_path, monkeypa
     assert main(base + ["--no-adaptive", "--out", str(tmp_path / "b")]) == 0
     grid = pd.read_csv(tmp_path / "b" / "results.csv")
     assert len(grid) == 1 + 8 and grid["cached"].all()
+    # --tolerances brackets each stated gap (here on the stored grid, adaptive placement off):
+    # every run it adds lies between two grid etas whose models fall on either side of one.
+    tols = [0.02, 0.05]
+    assert main(base + ["--no-adaptive", "--tolerances", "0.05,0.02", "--budget", "4",
+                        "--out", str(tmp_path / "c")]) == 0
+    meta = pd.read_json(tmp_path / "c" / "sweep.json", typ="series")
+    assert list(meta["tolerances"]) == tols
+    bracketed = pd.read_csv(tmp_path / "c" / "results.csv")
+    reg = bracketed[bracketed["method"] == "regularized"]
+    new = reg[~reg["cached"]].sort_values("eta")
+    assert 0 < len(new) <= 4
+    old = reg[reg["cached"] & ~reg["constant"]].sort_values("eta")
+    gap = "val_demographic_parity_difference"
+    for eta in new["eta"]:
+        lo, hi = old[old["eta"] < eta].iloc[-1], old[old["eta"] > eta].iloc[0]
+        assert any(min(lo[gap], hi[gap]) <= t < max(lo[gap], hi[gap]) for t in tols)

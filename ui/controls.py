@@ -188,6 +188,33 @@ def parse_etas(text: str) -> list[float]:
     return sorted(set(values))
 
 
+def tolerance_input() -> tuple | None:
+    """A text box of the validation gaps a sweep brackets (``"0.01, 0.02, 0.05"``).
+
+    Returns
+    -------
+    tuple of float or None
+        The tolerances, sorted; None when the text was refused (the message is on the page).
+    """
+    from fairkit.sweep import tolerances
+
+    state.prepare_widget("w.train.tolerance", "0.05")
+    text = st.text_input("Tolerances (largest acceptable validation gaps)", key="w.train.tolerance",
+                         help="One or several, separated by commas (0.01, 0.02, 0.05: the gaps the "
+                              "committee may choose at). Each method gets a model just within each.")
+    try:
+        out = tolerances(parse_etas(str(text)))
+    except ValueError as exc:
+        st.error(f"The tolerances cannot be read: {md(exc)}. Type gaps between 0 and 1, such as 0.02, "
+                 "separated by commas.", icon=":material/error:")
+        return None
+    if out[-1] > 1:
+        st.error(f"A tolerance of {out[-1]:g} is no limit: a gap is at most 1. Type gaps between 0 and 1.",
+                 icon=":material/error:")
+        return None
+    return out
+
+
 def eta_lists(methods, n_etas: int) -> dict | None:
     """A text box of etas per method that sweeps eta, each checked against the method's range.
 

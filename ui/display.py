@@ -46,6 +46,14 @@ def md(text) -> str:
     return _MD_LEADING.sub(lambda m: m.group(1) + "\\" + m.group(2), s)
 
 
+def gaps_text(tolerances) -> str:
+    """``(0.01, 0.02, 0.05)`` as "validation gaps of 0.01, 0.02 and 0.05" (one: "a validation gap of 0.05")."""
+    values = [f"{t:g}" for t in tolerances]
+    if len(values) == 1:
+        return f"a validation gap of {values[0]}"
+    return f"validation gaps of {', '.join(values[:-1])} and {values[-1]}"
+
+
 def show_problems(problems: list[Problem]) -> None:
     """Errors with ``st.error`` and warnings with ``st.warning``, each naming its column."""
     for p in problems:

@@ -46,7 +46,7 @@ class SweepSettings:
     adaptive: bool = False  # refine each method's grid (run_sweep's adaptive placement)
     spacing: float = DEFAULT_SPACING
     budget: int | None = None
-    tolerance: float | None = None  # also bracket this validation gap (run_sweep's tolerance)
+    tolerance: float | tuple | None = None  # also bracket these validation gaps (run_sweep's tolerance)
 
     def etas_dict(self) -> dict:
         """``etas`` is a tuple of (method, tuple of etas) pairs; empty means registry defaults."""

@@ -9,7 +9,7 @@ from ui import controls
 from ui import data as ud
 from ui import results as ur
 from ui import state
-from ui.display import md
+from ui.display import gaps_text, md
 from ui.jobs import SweepSettings, registry, result_store, session_owner
 from ui.restore import RESTORED_SWEEP
 
@@ -94,15 +94,11 @@ with right:
                                  key="w.train.budget",
                                  help="The most runs the placement adds to each method's grid, per seed.")
     state.prepare_widget("w.train.use_tolerance", False)
-    use_tolerance = st.checkbox("Also bracket a tolerance", key="w.train.use_tolerance",
+    use_tolerance = st.checkbox("Also bracket tolerances", key="w.train.use_tolerance",
                                 help="Train, by bisection on eta per method, the models on either side of "
-                                     "this validation gap, so the Trade-offs page can pick the most "
-                                     "accurate model within it.")
-    tolerance = None
-    if use_tolerance:
-        state.prepare_widget("w.train.tolerance", 0.05)
-        tolerance = st.number_input("Tolerance (largest acceptable validation gap)", min_value=0.001,
-                                    max_value=1.0, step=0.01, format="%.3f", key="w.train.tolerance")
+                                     "each of these validation gaps, so the Trade-offs page can pick the "
+                                     "most accurate model within the one the committee chooses.")
+    tolerance = controls.tolerance_input() if use_tolerance else None
     state.prepare_widget("w.train.seeds", 1)
     n_seeds = st.number_input("Seeds per setting", 1, 10, key="w.train.seeds",
                               help="Several seeds show how much results vary from training noise.")
@@ -119,6 +115,8 @@ if fairness is None:
 if custom and hi <= lo:
     st.error("The largest eta must be above the smallest.", icon=":material/error:")
     st.stop()
+if use_tolerance and tolerance is None:
+    st.stop()  # the tolerances were refused: the message under them says why
 if grid_mode == GRID_MODES[2] and lists is None:
     st.stop()  # a list was refused: the message names the method and its range
 
@@ -139,7 +137,8 @@ settings = SweepSettings(methods=tuple(methods), etas=tuple((m, tuple(etas[m])) 
                          seeds=tuple(range(int(n_seeds))), fairness=fairness, n_jobs=int(n_jobs),
                          params=ur.training_params(methods), adaptive=bool(adaptive), spacing=float(spacing),
                          budget=None if budget is None else int(budget),
-                         tolerance=None if tolerance is None else float(tolerance))
+                         # One tolerance keeps the float (and the cache key) it always had.
+                         tolerance=None if tolerance is None else tolerance[0] if len(tolerance) == 1 else tolerance)
 # The job computes each run's intervals as it stores it (reporting): part of the time.
 est = estimate_seconds(split, methods, settings.etas_dict(), settings.seeds, store=result_store(),
                        reporting=True, **settings.sweep_options())
@@ -149,7 +148,7 @@ st.markdown(f"**{est['runs']} {grid_word}** ({est['cached']} already stored, {es
             f"Estimated time: **{duration_text(est['seconds'])}**"
             + (f", plus up to {int(budget)} placed runs per method and seed (up to {placed} more; only "
                f"where the grid leaves neighbours more than {spacing:g} apart)." if adaptive else ".")
-            + (f" Models bracketing a validation gap of {tolerance:g} are trained by bisection"
+            + (f" Models bracketing {gaps_text(tolerance)} are trained by bisection"
                + ("." if adaptive else f" (up to {placed}).") if tolerance is not None else ""))
 if ud.offer_sample(est["seconds"], len(cur.frame), cur.data_hash):  # a long sweep on a large table
     sample, sample_split = ud.default_sample_split(cur)

@@ -145,7 +145,7 @@ def test_adaptive_placement_is_the_default_and_its_settings_reach_run_sweep(fast
     at.number_input(key="w.train.spacing").set_value(0.05).run()
     at.number_input(key="w.train.budget").set_value(7).run()
     at.checkbox(key="w.train.use_tolerance").check().run()
-    at.number_input(key="w.train.tolerance").set_value(0.03).run()
+    at.text_input(key="w.train.tolerance").input("0.03").run()
     assert any("plus up to 7 placed runs per method and seed" in m for m in texts(at.markdown))
     at.button(key="train.start").click().run()
     job = jobs.registry().get(at.session_state[ur.SWEEP_KEY])
@@ -158,6 +158,30 @@ def test_adaptive_placement_is_the_default_and_its_settings_reach_run_sweep(fast
     # Runs are stored with their intervals (the slider reads them instead of bootstrapping).
     assert isinstance(call["store"], ReportingStore)
     assert job is not None
+
+
+@pytest.mark.parametrize("typed, message", [("0.01, nope", "'nope' is not a number"), ("0.02, 3", "a gap is at most 1"),
+                                            ("-0.1", "a tolerance is a validation gap of at least 0")])
+def test_tolerances_that_cannot_apply_are_refused_with_a_message(fast_env, sweep_calls, typed, message):
+    at = _train_page(("regularized",))
+    at.checkbox(key="w.train.use_tolerance").check().run()
+    at.text_input(key="w.train.tolerance").input(typed).run()
+    assert not at.exception
+    assert any(message in e.value for e in at.error)
+    assert not [b for b in at.button if b.key == "train.start"]
+
+
+def test_several_tolerances_reach_run_sweep(fast_env, sweep_calls):
+    at = _train_page(("regularized",))
+    at.checkbox(key="w.train.use_tolerance").check().run()
+    at.text_input(key="w.train.tolerance").input("0.05; 0.01 0.02").run()
+    assert any("bracketing validation gaps of 0.01, 0.02 and 0.05" in m for m in texts(at.markdown))
+    at.button(key="train.start").click().run()
+    deadline = time.monotonic() + 30
+    while not sweep_calls and time.monotonic() < deadline:
+        time.sleep(0.05)
+    (call,) = sweep_calls
+    assert call["tolerance"] == (0.01, 0.02, 0.05)
 
     # Off: a plain grid sweep, the spacing and budget controls gone.
     at.toggle(key="w.train.adaptive").set_value(False).run()
