@@ -237,6 +237,15 @@ def slider_stops(table: pd.DataFrame, method: str, unfairness: str, performance:
     return stops
 
 
+def offered_tolerance(bracketed) -> float:
+    """The tolerance the page offers first: a sweep's bracketed tolerance, the strictest of
+    several (the committee loosens it if nothing there will do), else 0.2 (the 80% rule on
+    '1 - disparate impact ratio')."""
+    from fairkit.sweep import tolerances
+
+    return tolerances(bracketed)[0] if tolerances(bracketed) else 0.2
+
+
 def tolerance_pick(table: pd.DataFrame, unfairness: str, performance: str, tolerance: float) -> dict | None:
     """The best-performing usable model within ``tolerance`` on validation (None if there is none).
 

@@ -321,3 +321,21 @@ def test_rare_positives_start_on_balanced_accuracy_with_the_majority_line(traine
     assert level_lines(at) == ([0.5], ["chance: 0.5 (6.1% positive)"])
     at.selectbox(key=ut.W_PERFORMANCE).set_value("accuracy").run()
     assert level_lines(at) == ([pytest.approx(0.939)], ["always the majority class: 0.939 (6.1% positive)"])
+
+
+def test_a_sweep_that_bracketed_several_tolerances_offers_the_strictest(fast_env):
+    at = new_session()
+    at.selectbox(key=state.W_BUNDLED).set_value("german").run()
+    at.switch_page("views/train.py").run()
+    at.multiselect(key="w.train.methods").set_value(["regularized"]).run()
+    at.slider(key="w.train.n_etas").set_value(4).run()
+    at.toggle(key="w.train.adaptive").set_value(False).run()
+    at.checkbox(key="w.train.use_tolerance").check().run()
+    at.text_input(key="w.train.tolerance").input("0.1, 0.05").run()
+    at.button(key="train.start").click().run()
+    assert not at.exception, at.exception
+    at = wait_for_sweep(at)
+    at.switch_page("views/tradeoffs.py").run()
+    assert not at.exception, at.exception
+    assert at.number_input(key=ut.W_TOLERANCE).value == pytest.approx(0.05)
+    assert ut.offered_tolerance(None) == 0.2 and ut.offered_tolerance(0.03) == 0.03
