@@ -148,9 +148,9 @@ def _measure(split, d_val, d_test, *, ranks: bool) -> list[dict]:
     return rows
 
 
-def anchor_rows(split, seed: int, python: str, anchors: str, workdir: Path, fit_part=None) -> pd.DataFrame:
+def anchor_rows(split, seed: int, python: str, anchors: str, workdir: Path, fit_part=None):
     """Every public anchor's models on this split, measured with fairkit's kernel (thresholds
-    fitted on ``fit_part`` when given, else on the validation part)."""
+    fitted on ``fit_part`` when given, else on the validation part), and the shared base."""
     data, out = workdir / f"arrays_{seed}.npz", workdir / f"anchors_{seed}.npz"
     base, codes = save_arrays(split, data, seed, fit_part)
     rows = []
@@ -167,7 +167,25 @@ def anchor_rows(split, seed: int, python: str, anchors: str, workdir: Path, fit_
                              "fit_seconds": float(z["fit_seconds"][i]), **m})
     if "fairlearn" in anchors.split(","):
         rows += _fairlearn_rows(split, seed, base, codes, fit_part)
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows), base
+
+
+def noise_floors(split, base) -> dict:
+    """Per definition, the gap a model fair in the population shows by chance on the validation
+    part (median and 95th percentile) and on test (median): the shared base's decisions shuffled
+    (:func:`fairkit.metrics.gap_noise_floor`). A tolerance below the validation median is met
+    by luck more often than by design, for every method alike."""
+    from fairkit.metrics import gap_noise_floor
+
+    out = {}
+    floors = {k: gap_noise_floor(p.y, base.predict_proba(p.X)[:, 1], p.sensitive)
+              for k, p in (("val", split.validation), ("test", split.test))}
+    for definition in DEFINITIONS:
+        gap = FAIRNESS_DEFINITIONS[definition].gap_metric
+        out[definition] = {"chance_val": floors["val"].loc[gap, "median"],
+                           "chance_val_q95": floors["val"].loc[gap, "q95"],
+                           "chance_test": floors["test"].loc[gap, "median"]}
+    return out
 
 
 def _fairlearn_rows(split, seed: int, base, codes, fit_part=None) -> list[dict]:
@@ -267,7 +285,7 @@ def compare(name: str, seed: int, *, python: str, methods, anchors: str, workdir
     if selection == "heldout":
         split, fit_part = heldout_split(split, seed)
     print(f"{name} seed {seed}: {len(split.train)} training rows, choosing on {len(split.validation)}")
-    theirs = anchor_rows(split, seed, python, anchors, workdir, fit_part)
+    theirs, base = anchor_rows(split, seed, python, anchors, workdir, fit_part)
     ours = [fairkit_rows(split, seed, methods, tolerance=tolerances or None)]
     if default and tolerances:
         ours.append(fairkit_rows(split, seed, methods, family=FAIRKIT_DEFAULT))
@@ -277,7 +295,10 @@ def compare(name: str, seed: int, *, python: str, methods, anchors: str, workdir
     runs["constant"] = constant_mask(runs) | decides_alike(runs["val_selection_rate"])
     keep = cols + ["constant"] + [c for c in runs if c.startswith(("val_", "test_"))]
     runs = runs[keep]
-    return score_runs(runs, split, name, seed), runs.assign(dataset=name, seed=seed)
+    scores = score_runs(runs, split, name, seed)
+    chance = pd.DataFrame.from_dict(noise_floors(split, base), orient="index")
+    scores = scores.join(chance, on="definition")
+    return scores, runs.assign(dataset=name, seed=seed)
 
 
 def score_runs(runs: pd.DataFrame, split, name: str, seed: int) -> pd.DataFrame:
@@ -329,6 +350,10 @@ def summarise(scores: pd.DataFrame) -> pd.DataFrame:
             row[f"fairkit testgap@{t:g}"] = fk.get(f"testgap@{t:g}", np.nan)
             row[f"anchor testgap@{t:g}"] = (single.loc[who].get(f"testgap@{t:g}", np.nan)
                                             if who in single.index else np.nan)
+        # The chance gap: tolerances below it pick by luck (absent when rescored from runs).
+        for k in ("chance_val", "chance_val_q95", "chance_test"):
+            if k in fk:
+                row[k] = fk[k]
         for k in ("hv@0.05", "hv"):
             union = g.loc["anchors", k] if "anchors" in g.index else np.nan
             row[f"fairkit {k}"] = fk[k]

@@ -396,6 +396,83 @@ def summary_metrics(
     return [{k: float(table[k][i]) for k in OVERALL_METRICS + GAP_METRICS} for i in range(P.shape[0])]
 
 
+#: The gaps :func:`gap_noise_floor` simulates, and how each is made fair by chance: shuffling the
+#: decisions over every row equalises the groups' selection rates in expectation, shuffling them
+#: within each outcome equalises their true and false positive rates.
+NOISE_FLOOR_SHUFFLE = {
+    "demographic_parity_difference": "rows",
+    "equal_opportunity_difference": "outcome",
+    "equalized_odds_difference": "outcome",
+}
+
+
+def gap_noise_floor(y_true, y_score, sensitive, *, n_sim: int = 200, threshold: float = SWEEP_THRESHOLD,
+                    sample_weight=None, pos_label=None, min_group_size: int = MIN_GROUP_SIZE,
+                    random_state=0) -> pd.DataFrame:
+    """The gaps a model that is fair in the population shows on these rows by chance.
+
+    A committee reading "validation gap 0.012 <= 0.02" should know how large a gap pure sampling
+    noise gives on rows this few. The model's decisions are shuffled ``n_sim`` times, over every
+    row for demographic parity, within each outcome for equal opportunity and equalized odds, so
+    they no longer depend on the group (or, within an outcome, on it), while the groups' sizes and
+    outcomes and the model's overall rates stay as they are; each shuffle is measured by the
+    kernel (:func:`summary_metrics`, the sweep's gaps, small groups left out alike). A tolerance
+    below the floor's median is met by luck more often than by design.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n,)
+    y_score : array-like of shape (n,)
+        One model's scores or decisions (thresholded at ``threshold`` as the sweep does).
+    sensitive : array-like, Series or DataFrame
+    n_sim : int, default=200
+    threshold, sample_weight, pos_label, min_group_size
+        As in :func:`summary_metrics`.
+    random_state : int, Generator or None, default=0
+
+    Returns
+    -------
+    DataFrame
+        Indexed by the gaps of :data:`NOISE_FLOOR_SHUFFLE`; columns ``median``, ``q95`` (95 % of
+        the shuffles lie below it), ``mean``, ``shuffle`` and ``n_sim``. The groups compared
+        are the sweep's (:func:`fairkit.stats.gap_groups`: those of ``min_group_size`` rows).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> g = rng.choice(["a", "b"], 400); y = rng.integers(0, 2, 400); s = rng.uniform(size=400)
+    >>> floor = gap_noise_floor(y, s, g, n_sim=100)
+    >>> bool(0.02 < floor.loc["demographic_parity_difference", "median"] < 0.1)
+    True
+    """
+    n_sim = int(n_sim)
+    if n_sim < 1:
+        raise ValueError(f"n_sim must be >= 1, got {n_sim}")
+    y, P, frame, w = _inputs(y_true, y_score, sensitive, sample_weight, pos_label)
+    if P.shape[0] != 1:
+        raise ValueError(f"y_score holds {P.shape[0]} models' scores; the noise floor reads one model's")
+    rng = np.random.default_rng(random_state)
+    D = np.tile(P[0], (n_sim, 1))
+    rows = rng.permuted(D, axis=1)
+    for c in (0, 1):  # within each outcome
+        idx = np.flatnonzero(y == c)
+        D[:, idx] = rng.permuted(D[:, idx], axis=1)
+    out = {}
+    for shuffle, draws in (("rows", rows), ("outcome", D)):
+        table = summary_metrics(y, draws, frame, threshold=threshold, sample_weight=w,
+                                min_group_size=min_group_size, ranks=False)
+        for key, how in NOISE_FLOOR_SHUFFLE.items():
+            if how != shuffle:
+                continue
+            v = np.array([t[key] for t in table], dtype=float)
+            ok = v[np.isfinite(v)]
+            out[key] = {"median": float(np.median(ok)) if len(ok) else np.nan,
+                        "q95": float(np.quantile(ok, 0.95)) if len(ok) else np.nan,
+                        "mean": float(ok.mean()) if len(ok) else np.nan, "shuffle": how, "n_sim": n_sim}
+    return pd.DataFrame.from_dict(out, orient="index").loc[list(NOISE_FLOOR_SHUFFLE)]
+
+
 def metric_value(values, key: str, prefix: str = ""):
     """A metric, with its interval when ``values`` has one, under the key shown to people.
 

@@ -31,7 +31,7 @@ from scipy.special import expit
 
 from .frontier import best_within, constant_mask, constant_note, metric_column, seed_summary
 from .methods import DEFAULT_FAIRNESS, DEFAULT_METHODS, get_definition, get_method, scores_rank
-from .metrics import GAP_METRICS, OVERALL_METRICS, fairness_report, summary_metrics
+from .metrics import GAP_METRICS, OVERALL_METRICS, fairness_report, gap_noise_floor, summary_metrics
 from .store import ResultStore, cache_key
 
 SWEEP_METRICS = OVERALL_METRICS + GAP_METRICS
@@ -1310,6 +1310,35 @@ def sweep_to_tolerance(split, methods=DEFAULT_METHODS, tolerance: float = 0.03, 
 REPORT_N_BOOT = 200
 #: The metrics whose 95% intervals :func:`report_fields` stores, on validation and test.
 REPORT_INTERVAL_METRICS = ("accuracy", "balanced_accuracy", *GAP_METRICS)
+
+
+def chance_gaps(model, split, part: str = "validation", *, n_sim: int = 200, random_state=0) -> pd.DataFrame:
+    """The gaps a model fair in the population would show by chance on a part of the split.
+
+    :func:`fairkit.metrics.gap_noise_floor` of ``model``'s scores on ``split``'s ``part``, on
+    the rows and groups the sweep's metrics of that part read: a validation gap under the
+    floor's median tells the committee little about the model.
+
+    Parameters
+    ----------
+    model : fitted estimator
+        A sweep's model.
+    split : DatasetSplit
+    part : {"validation", "test"}, default="validation"
+    n_sim, random_state
+        As in :func:`fairkit.metrics.gap_noise_floor`.
+
+    Returns
+    -------
+    DataFrame
+        As :func:`fairkit.metrics.gap_noise_floor` returns it, with the part's rows in ``rows``.
+    """
+    if part not in ("validation", "test"):
+        raise ValueError(f"part must be 'validation' or 'test', got {part!r}")
+    p = getattr(split, part)
+    floor = gap_noise_floor(p.y, predict_scores(model, split, p), p.sensitive, n_sim=n_sim,
+                            random_state=random_state)
+    return floor.assign(rows=len(p))
 
 
 def report_fields(model, split, n_boot: int = REPORT_N_BOOT) -> dict:

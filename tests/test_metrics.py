@@ -593,3 +593,68 @@ def test_the_record_of_a_threshold_model_says_why_it_has_no_roc_auc(threshold_sw
         shown[method] = (auc, line)
     assert shown["threshold"][0] is None and NO_RANKING in shown["threshold"][1]
     assert 0.5 < shown["unconstrained"][0] <= 1 and NO_RANKING not in shown["unconstrained"][1]
+
+
+# --- the gaps of a model fair in the population, by chance (gap_noise_floor) ----------------
+
+from fairkit.metrics import NOISE_FLOOR_SHUFFLE, gap_noise_floor, summary_metrics  # noqa: E402
+
+
+def _two_groups(n_a: int, n_b: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    g = np.array(["a"] * n_a + ["b"] * n_b)
+    y = rng.integers(0, 2, n_a + n_b)
+    return g, y, rng
+
+
+def test_gap_noise_floor_matches_the_sampling_spread_of_two_rates():
+    # Decisions that select 30 % of the rows: a shuffle's DP gap is |p_a - p_b| of a
+    # hypergeometric split, close to half-normal with sigma^2 = p(1-p)(1/n_a + 1/n_b); its
+    # median is 0.674 sigma.
+    g, y, rng = _two_groups(300, 900)
+    d = (rng.uniform(size=len(y)) < 0.3).astype(float)
+    floor = gap_noise_floor(y, d, g, n_sim=2000, random_state=1)
+    p = d.mean()
+    sigma = np.sqrt(p * (1 - p) * (1 / 300 + 1 / 900))
+    assert floor.loc["demographic_parity_difference", "median"] == pytest.approx(0.674 * sigma, rel=0.1)
+    assert floor.loc["demographic_parity_difference", "q95"] == pytest.approx(1.96 * sigma, rel=0.1)
+    assert list(floor.index) == list(NOISE_FLOOR_SHUFFLE) and (floor["n_sim"] == 2000).all()
+    # Four times the rows, half the noise.
+    g4, y4, rng4 = _two_groups(1200, 3600, seed=2)
+    d4 = (rng4.uniform(size=len(y4)) < 0.3).astype(float)
+    floor4 = gap_noise_floor(y4, d4, g4, n_sim=2000, random_state=1)
+    ratio = floor4.loc["demographic_parity_difference", "median"] / floor.loc["demographic_parity_difference", "median"]
+    assert ratio == pytest.approx(0.5, rel=0.15)
+
+
+def test_gap_noise_floor_shuffles_error_rates_within_each_outcome():
+    # A model that decides exactly the outcome: within an outcome every decision is alike, so a
+    # shuffle there changes nothing (every group's TPR 1, FPR 0: no gap), while a shuffle over
+    # every row mixes them (a selection-rate gap by chance).
+    g, y, _ = _two_groups(200, 400)
+    floor = gap_noise_floor(y, y.astype(float), g, n_sim=100)
+    assert floor.loc["equalized_odds_difference", "median"] == 0.0
+    assert floor.loc["equal_opportunity_difference", "q95"] == 0.0
+    assert floor.loc["demographic_parity_difference", "median"] > 0.01
+    # The gaps are the kernel's: one shuffle by hand gives the same value.
+    rng = np.random.default_rng(0)
+    d = rng.permuted(np.tile(y.astype(float), (1, 1)), axis=1)
+    (one,) = summary_metrics(y, d, g)
+    assert np.isfinite(one["demographic_parity_difference"])
+
+
+def test_gap_noise_floor_leaves_small_groups_out_like_the_sweep_and_refuses_bad_input():
+    rng = np.random.default_rng(0)
+    g = np.array(["a"] * 10 + ["b"] * 400 + ["c"] * 400)  # a is under the 30 rows a gap needs
+    y = rng.integers(0, 2, len(g))
+    d = rng.uniform(size=len(y))
+    floor = gap_noise_floor(y, d, g, n_sim=200)
+    # Ten rows swing a rate by 0.1 or more: counted, they would set the floor.
+    with_a = gap_noise_floor(y, d, g, n_sim=200, min_group_size=5)
+    assert (with_a["median"] > 2 * floor["median"]).all()
+    with pytest.raises(ValueError, match="n_sim"):
+        gap_noise_floor(y, d, g, n_sim=0)
+    with pytest.raises(ValueError, match="one model"):
+        gap_noise_floor(y, np.vstack([d, d]), g)
+    with pytest.raises(ValueError, match="NaN"):
+        gap_noise_floor(y, np.where(np.arange(len(y)) == 3, np.nan, d), g)

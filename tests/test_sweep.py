@@ -463,3 +463,21 @@ def test_cli_sweep_refines_the_default_grid_within_its_budget(tmp_path, monkeypa
     for eta in new["eta"]:
         lo, hi = old[old["eta"] < eta].iloc[-1], old[old["eta"] > eta].iloc[0]
         assert any(min(lo[gap], hi[gap]) <= t < max(lo[gap], hi[gap]) for t in tols)
+
+
+def test_chance_gaps_read_a_sweep_model_on_the_rows_its_metrics_read(tiny_split):
+    from fairkit.metrics import gap_noise_floor
+
+    res = run_sweep(tiny_split, ["regularized"], [0.0], params=TRADE)
+    (run_id,) = res.results["run_id"]
+    model = res.model(run_id)
+    floor = sweep_mod.chance_gaps(model, tiny_split, n_sim=50)
+    v = tiny_split.validation
+    direct = gap_noise_floor(v.y, sweep_mod.predict_scores(model, tiny_split, v), v.sensitive, n_sim=50)
+    pd.testing.assert_frame_equal(floor.drop(columns="rows"), direct)
+    assert (floor["rows"] == len(v)).all()
+    # A fair-by-chance gap is well above 0 on a few hundred rows, and the test part has its own.
+    assert floor.loc["demographic_parity_difference", "median"] > 0
+    assert (sweep_mod.chance_gaps(model, tiny_split, "test", n_sim=50)["rows"] == len(tiny_split.test)).all()
+    with pytest.raises(ValueError, match="part"):
+        sweep_mod.chance_gaps(model, tiny_split, "train")

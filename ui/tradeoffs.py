@@ -30,8 +30,8 @@ from fairkit.frontier import (
 )
 from fairkit import plots
 from fairkit.methods import METHODS, role_of, scores_rank
-from fairkit.metrics import NO_RANKING, metric_value
-from fairkit.sweep import REPORT_N_BOOT, report_fields
+from fairkit.metrics import NO_RANKING, NOISE_FLOOR_SHUFFLE, metric_value
+from fairkit.sweep import REPORT_N_BOOT, chance_gaps, report_fields
 
 from . import results as ur
 from . import state
@@ -280,6 +280,34 @@ def run_metrics(data_key: str, run_id: str, _split) -> dict:
     from elsewhere (the CLI, an older store) get them here, once.
     """
     return report_fields(ur.model(run_id), _split, N_BOOT)
+
+
+#: Shuffles behind the chance gap shown beside a model's validation gap (fewer than the
+#: engine's default: it is computed as the slider reaches a model, about 0.5 s on Adult).
+CHANCE_N_SIM = 100
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def chance_gap(data_key: str, run_id: str, unfairness: str, _split) -> dict | None:
+    """The validation gap on ``unfairness`` a model fair in the population would show by chance
+    (:func:`fairkit.sweep.chance_gaps` of this run: ``median``, ``q95``, ``rows``, ``n_sim``);
+    None for an axis it does not simulate."""
+    if unfairness not in NOISE_FLOOR_SHUFFLE:
+        return None
+    floor = chance_gaps(ur.model(run_id), _split, "validation", n_sim=CHANCE_N_SIM)
+    return {k: floor.loc[unfairness, k] for k in ("median", "q95", "rows", "n_sim")}
+
+
+def chance_note(floor: dict, unfairness: str, tolerance: float) -> str:
+    """What the chance gap says of a validation gap and the tolerance, in words."""
+    axis = UNFAIRNESS_AXES[unfairness].lower()
+    text = (f"By chance alone, a model that treats the groups alike in the population would show a "
+            f"validation {axis} of about {floor['median']:.3f} on these {int(floor['rows']):,} rows (95% of "
+            f"{int(floor['n_sim'])} shuffles of this model's decisions below {floor['q95']:.3f}).")
+    if tolerance < floor["median"]:
+        text += (f" The tolerance {tolerance:g} is below that: a model meets it on validation by luck more "
+                 "often than by design; read its test gap and intervals, or loosen the tolerance.")
+    return text
 
 
 def _fmt(value, low=None, high=None) -> str:

@@ -154,6 +154,9 @@ def _side_panel(table, split, row, shown, unfairness, performance, tolerance, se
         st.markdown(f"{UNFAIRNESS_AXES[unfairness]}: {u_val:.3f} on validation "
                     f"({verdict(u_val)} the tolerance {tolerance:g}), {u_test:.3f} on test "
                     f"({verdict(u_test)}).")
+        floor = ut.chance_gap(cur.data_key, row["run_id"], unfairness, split)
+        if floor is not None:
+            st.caption(f":material/casino: {md(ut.chance_note(floor, unfairness, tolerance))}")
     with left:
         _metrics(table, split, row, shown, seed, seeds)
     _record(row, unfairness, performance, tolerance)

@@ -339,3 +339,23 @@ def test_a_sweep_that_bracketed_several_tolerances_offers_the_strictest(fast_env
     assert not at.exception, at.exception
     assert at.number_input(key=ut.W_TOLERANCE).value == pytest.approx(0.05)
     assert ut.offered_tolerance(None) == 0.2 and ut.offered_tolerance(0.03) == 0.03
+
+
+def test_the_side_panel_says_what_gap_chance_alone_gives(tradeoffs):
+    at = tradeoffs
+    at.number_input(key=ut.W_TOLERANCE).set_value(0.001).run()
+    notes = [c for c in texts(at.caption) if "By chance alone" in c]
+    assert len(notes) == 1, texts(at.caption)
+    # German's 200 validation rows: a model fair in the population shows a DP gap of several
+    # hundredths by chance, so a tolerance of 0.001 is met by luck: the note says so.
+    m = re.search(r"about (\d\.\d{3}) on these 200 rows \(95% of 100 shuffles of this model's decisions below "
+                  r"(\d\.\d{3})\)", notes[0])
+    assert m and 0 < float(m.group(1)) <= float(m.group(2)), notes[0]
+    assert "The tolerance 0.001 is below that" in notes[0]
+    at.number_input(key=ut.W_TOLERANCE).set_value(0.9).run()
+    (note,) = [c for c in texts(at.caption) if "By chance alone" in c]
+    assert "below that" not in note
+    # An axis the shuffles do not speak for (a ratio's distance from 1) gets no such note.
+    at.selectbox(key=ut.W_UNFAIRNESS).set_value("disparate_impact_gap").run()
+    assert not [c for c in texts(at.caption) if "By chance alone" in c]
+    assert not at.exception

@@ -54,6 +54,34 @@ def test_summary_compares_with_best_single_anchor_and_the_union():
     assert out["best anchor acc@0.01"] == pytest.approx(0.80) and out["who acc@0.01"] == "b"
     assert out["diff acc@0.01"] == pytest.approx(0.02)
     assert out["hv@0.05 ratio"] == pytest.approx(0.004 / 0.003)
+    assert "chance_val" not in out  # rescored runs carry no noise floor: none is invented
+    # fairkit's default sweep beside its bracketed one: its own columns, never an anchor.
+    rows += [{**r, "family": "fairkit-default", "acc@0.01": r["acc@0.01"] - 0.1, "hv@0.05": 0.001}
+             for r in rows if r["family"] == "fairkit"]
+    for r in rows:
+        r.update(chance_val=0.03 if r["seed"] else 0.01, chance_val_q95=0.08, chance_test=0.02)
+    out = summarise(pd.DataFrame(rows)).iloc[0]
+    assert out["who acc@0.01"] == "b" and out["fairkit acc@0.01"] == pytest.approx(0.82)
+    assert out["default acc@0.01"] == pytest.approx(0.72)
+    assert out["default hv@0.05 ratio"] == pytest.approx(0.001 / 0.003)
+    assert out["chance_val"] == pytest.approx(0.03) and out["chance_val_q95"] == pytest.approx(0.08)
+
+
+def test_noise_floors_measure_the_shared_base_by_chance():
+    from lightgbm import LGBMClassifier
+
+    from benchmarks.anchors import noise_floors
+    from benchmarks.common import load_split
+
+    split = load_split("german")
+    base = LGBMClassifier(n_estimators=20, n_jobs=1, verbose=-1, random_state=0).fit(split.train.X, split.train.y)
+    floors = noise_floors(split, base)
+    assert set(floors) == {"demographic_parity", "equalized_odds"}
+    for f in floors.values():
+        assert 0 < f["chance_val"] <= f["chance_val_q95"] < 1 and 0 < f["chance_test"] < 1
+    # German's 200 validation rows: equalized odds (two rates, positives and negatives split)
+    # is noisier by chance than demographic parity.
+    assert floors["equalized_odds"]["chance_val"] > floors["demographic_parity"]["chance_val"]
 
 
 @pytest.mark.parametrize("name", ["german", "compas"])
