@@ -79,6 +79,9 @@ def test_workflow(app_page: Page, screenshot, tmp_path):
     expect(table(page, PANEL)).to_be_visible()
     main = page.get_by_test_id("stMain")
     expect(main).to_contain_text("Fairness-regularized network at eta 0")
+    # Beside the validation gap: the gap chance alone gives on these rows.
+    expect(main).to_contain_text(re.compile(r"By chance alone, a model that treats the groups alike in the "
+                                            r"population would show a validation [a-z ]+ of about \d\.\d{3}"))
     before = panel_cell(page, "Demographic parity difference", 2)
     assert re.fullmatch(r"\d\.\d{3} \[\d\.\d{3}, \d\.\d{3}\]", before), before
     eta = page.get_by_role("slider", name="Model along the trade-off")
