@@ -31,6 +31,7 @@ from fairkit.frontier import (
 from fairkit import plots
 from fairkit.methods import METHODS, role_of, scores_rank
 from fairkit.metrics import NO_RANKING, NOISE_FLOOR_SHUFFLE, metric_value
+from fairkit.store import StoreError
 from fairkit.sweep import REPORT_N_BOOT, chance_gaps, report_fields
 
 from . import results as ur
@@ -288,19 +289,29 @@ CHANCE_N_SIM = 100
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def chance_gap(data_key: str, run_id: str, unfairness: str, _split) -> dict | None:
-    """The validation gap on ``unfairness`` a model fair in the population would show by chance
-    (:func:`fairkit.sweep.chance_gaps` of this run: ``median``, ``q95``, ``rows``, ``n_sim``);
-    None for an axis it does not simulate."""
-    if unfairness not in NOISE_FLOOR_SHUFFLE:
-        return None
+def _chance_floor(data_key: str, run_id: str, unfairness: str, _split) -> dict:
     floor = chance_gaps(ur.model(run_id), _split, "validation", n_sim=CHANCE_N_SIM)
     return {k: floor.loc[unfairness, k] for k in ("median", "q95", "rows", "n_sim")}
+
+
+def chance_gap(data_key: str, run_id: str, unfairness: str, split) -> dict | None:
+    """The validation gap on ``unfairness`` a model fair in the population would show by chance
+    (:func:`fairkit.sweep.chance_gaps` of this run: ``median``, ``q95``, ``rows``, ``n_sim``,
+    cached per run); ``{"error": ...}`` when the run's model cannot be loaded (the panel's stored
+    figures still show; a failure is not cached), None for an axis it does not simulate."""
+    if unfairness not in NOISE_FLOOR_SHUFFLE:
+        return None
+    try:
+        return _chance_floor(data_key, run_id, unfairness, split)
+    except StoreError as exc:
+        return {"error": str(exc)}
 
 
 def chance_note(floor: dict, unfairness: str, tolerance: float) -> str:
     """What the chance gap says of a validation gap and the tolerance, in words."""
     axis = UNFAIRNESS_AXES[unfairness].lower()
+    if "error" in floor:
+        return f"The validation {axis} chance alone gives could not be measured: {floor['error']}"
     text = (f"By chance alone, a model that treats the groups alike in the population would show a "
             f"validation {axis} of about {floor['median']:.3f} on these {int(floor['rows']):,} rows (95% of "
             f"{int(floor['n_sim'])} shuffles of this model's decisions below {floor['q95']:.3f}).")

@@ -359,3 +359,26 @@ def test_the_side_panel_says_what_gap_chance_alone_gives(tradeoffs):
     at.selectbox(key=ut.W_UNFAIRNESS).set_value("disparate_impact_gap").run()
     assert not [c for c in texts(at.caption) if "By chance alone" in c]
     assert not at.exception
+
+
+def test_a_model_that_cannot_be_loaded_leaves_a_note_not_a_traceback(tradeoffs):
+    from fairkit.store import StoreError
+
+    at = tradeoffs
+    run_id = at.session_state[ur.SELECTED_RUN]
+
+    def unreadable(key):  # as the store refuses a model file changed after it was listed
+        raise StoreError(f"Run {key} in /store cannot be used: its model file changed. Run the sweep again "
+                         "to train it afresh.")
+
+    ut._chance_floor.clear()
+    with pytest.MonkeyPatch.context() as mp:  # its own: undoing it leaves the fixtures' settings
+        mp.setattr(ur, "model", unreadable)
+        at.number_input(key=ut.W_TOLERANCE).set_value(0.07).run()
+        assert not at.exception
+        notes = [c for c in texts(at.caption) if "chance alone gives could not be measured" in c]
+        assert len(notes) == 1 and run_id in notes[0] and "Run the sweep again" in notes[0], texts(at.caption)
+        assert len(panel(at))  # the stored figures still show
+    # A failure is not remembered: once the model loads again, the note is back.
+    at.number_input(key=ut.W_TOLERANCE).set_value(0.08).run()
+    assert [c for c in texts(at.caption) if "By chance alone" in c], texts(at.caption)
