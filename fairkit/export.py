@@ -519,6 +519,26 @@ class BundleRecord:
         return dataclasses.replace(self, record=record)
 
 
+def chance_limitation(part, scores, definition: str, threshold: float) -> str | None:
+    """The record's sentence on the gap chance alone gives on the rows the choice was made on.
+
+    :func:`fairkit.metrics.gap_noise_floor` of the exported model's decisions on the validation
+    part, for the chosen definition's gap; None for a definition it does not simulate.
+    """
+    from .methods import FAIRNESS_DEFINITIONS
+    from .metrics import METRIC_LABELS, NOISE_FLOOR_SHUFFLE, gap_noise_floor
+
+    spec = FAIRNESS_DEFINITIONS.get(definition)
+    if spec is None or spec.gap_metric not in NOISE_FLOOR_SHUFFLE:
+        return None
+    floor = gap_noise_floor(part.y, scores, part.sensitive, threshold=threshold).loc[spec.gap_metric]
+    return (f"By chance alone, a model that treats the groups alike in the population would show a "
+            f"{METRIC_LABELS[spec.gap_metric].lower()} of about {_fmt(floor['median'])} on the {len(part):,} "
+            f"validation rows this choice was made on (95% of {int(floor['n_sim'])} shuffles of this model's "
+            f"decisions below {_fmt(floor['q95'])}): a validation gap or tolerance below that is weak evidence; "
+            "read the test gap and its interval.")
+
+
 def build_record(
     *,
     model,
@@ -641,6 +661,9 @@ def build_record(
         "nor that the data's labels are free of historical bias.",
         "The chosen trade-off is a value judgement by the people named in this record, not a property of the software.",
     ]
+    chance = chance_limitation(split.validation, scores["validation"], record.fairness_definition, threshold)
+    if chance:
+        limitations.append(chance)
     if uses:
         limitations.append(f"This model reads the sensitive attribute at prediction time ({'; '.join(uses)}); "
                            "check that this is lawful and acceptable for the intended use.")

@@ -617,3 +617,29 @@ def test_html_and_pdf_records_are_escaped_and_render(committee_record, tmp_path)
     for expected in ("Decision record: synthetic", "Decision threshold", "0.40", "A. Committee",
                      "1 sign-off, 0 dissents", "<script>alert(1)</script>", "Disparity audit"):
         assert expected in text, expected
+
+
+def test_the_record_says_what_gap_chance_alone_gives_on_the_rows_chosen_on(tmp_path, swept, tiny_split):
+    import dataclasses
+
+    from fairkit.metrics import gap_noise_floor
+    from fairkit.record import fmt
+    from fairkit.sweep import predict_scores
+
+    row = _row(swept, "regularized")
+    model = swept.model(row["run_id"])
+    built = build_record(model=model, split=tiny_split, run=row, record=RECORD, n_boot=5)
+    v = tiny_split.validation
+    floor = gap_noise_floor(v.y, predict_scores(model, tiny_split, v), v.sensitive)
+    (line,) = [t for t in built.record["content"]["limitations"] if t.startswith("By chance alone")]
+    assert (f"demographic parity difference of about {fmt(floor.loc['demographic_parity_difference', 'median'])} "
+            f"on the {len(v):,} validation rows") in line
+    assert f"below {fmt(floor.loc['demographic_parity_difference', 'q95'])})" in line
+    assert line in built.markdown()
+    # The chosen definition's gap; a definition the shuffles do not speak for adds no sentence.
+    eo = build_record(model=model, split=tiny_split, run=row, n_boot=5,
+                      record=dataclasses.replace(RECORD, fairness_definition="equalized_odds"))
+    assert any("equalized odds difference of about" in t for t in eo.record["content"]["limitations"])
+    other = build_record(model=model, split=tiny_split, run=row, n_boot=5,
+                         record=dataclasses.replace(RECORD, fairness_definition="individual_fairness"))
+    assert not any(t.startswith("By chance alone") for t in other.record["content"]["limitations"])
