@@ -401,6 +401,7 @@ def summary_metrics(
 #: within each outcome equalises their true and false positive rates.
 NOISE_FLOOR_SHUFFLE = {
     "demographic_parity_difference": "rows",
+    "disparate_impact_gap": "rows",
     "equal_opportunity_difference": "outcome",
     "equalized_odds_difference": "outcome",
 }
@@ -416,7 +417,8 @@ def gap_noise_floor(y_true, y_score, sensitive, *, n_sim: int = 200, threshold: 
     row for demographic parity, within each outcome for equal opportunity and equalized odds, so
     they no longer depend on the group (or, within an outcome, on it), while the groups' sizes and
     outcomes and the model's overall rates stay as they are; each shuffle is measured by the
-    kernel (:func:`summary_metrics`, the sweep's gaps, small groups left out alike). A tolerance
+    kernel (:func:`summary_metrics`, the sweep's gaps, small groups left out alike; 1 - disparate
+    impact ratio as :func:`metric_value` shows it). A tolerance
     below the floor's median is met by luck more often than by design.
 
     Parameters
@@ -465,7 +467,7 @@ def gap_noise_floor(y_true, y_score, sensitive, *, n_sim: int = 200, threshold: 
         for key, how in NOISE_FLOOR_SHUFFLE.items():
             if how != shuffle:
                 continue
-            v = np.array([t[key] for t in table], dtype=float)
+            v = np.array([metric_value(t, key)[0] for t in table], dtype=float)  # shown as people see it
             ok = v[np.isfinite(v)]
             out[key] = {"median": float(np.median(ok)) if len(ok) else np.nan,
                         "q95": float(np.quantile(ok, 0.95)) if len(ok) else np.nan,

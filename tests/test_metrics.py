@@ -619,6 +619,8 @@ def test_gap_noise_floor_matches_the_sampling_spread_of_two_rates():
     assert floor.loc["demographic_parity_difference", "median"] == pytest.approx(0.674 * sigma, rel=0.1)
     assert floor.loc["demographic_parity_difference", "q95"] == pytest.approx(1.96 * sigma, rel=0.1)
     assert list(floor.index) == list(NOISE_FLOOR_SHUFFLE) and (floor["n_sim"] == 2000).all()
+    # 1 - disparate impact ratio, as shown: about the DP gap over the larger selection rate.
+    assert floor.loc["disparate_impact_gap", "median"] == pytest.approx(0.674 * sigma / p, rel=0.15)
     # Four times the rows, half the noise.
     g4, y4, rng4 = _two_groups(1200, 3600, seed=2)
     d4 = (rng4.uniform(size=len(y4)) < 0.3).astype(float)
