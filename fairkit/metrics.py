@@ -173,17 +173,16 @@ def _overall(y, P, w, gs: stats.GroupSums, ranks=True) -> dict:
     ww = np.ones(n) if w is None else w
     wsum = ww.sum()
     yf = y.astype(np.float64)
-    if both and w is None:
+    ranking = _ranks(ranks, K)
+    auc = np.full(K, np.nan)  # only the models whose scores rank are ranked (decisions are not)
+    if both and ranking.any() and w is None:
         # Mann-Whitney with average ranks: sklearn's ROC AUC, ties counted as half, K at once.
         from scipy.stats import rankdata
 
         n_pos, n_neg = yf.sum(), n - yf.sum()
-        auc = (rankdata(P, axis=1) @ yf - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
-    elif both:
-        auc = np.array([roc_auc_score(y, p, sample_weight=w) for p in P])
-    else:
-        auc = np.full(K, np.nan)
-    auc = np.where(_ranks(ranks, K), auc, np.nan)
+        auc[ranking] = (rankdata(P[ranking], axis=1) @ yf - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+    elif both and ranking.any():
+        auc[ranking] = [roc_auc_score(y, p, sample_weight=w) for p in P[ranking]]
     eps = np.finfo(np.float64).eps  # sklearn's log_loss clips float64 probabilities to [eps, 1 - eps]
     ll = -(yf * np.log(np.clip(P, eps, 1 - eps)) + (1 - yf) * np.log(np.clip(1 - P, eps, 1 - eps))) @ ww / wsum
     return {
