@@ -278,7 +278,7 @@ def family_scores(table: pd.DataFrame, split, definition: str) -> dict:
 
 
 def compare(name: str, seed: int, *, python: str, methods, anchors: str, workdir: Path,
-            selection: str = "validation", tolerances=TOLERANCES, default: bool = True):
+            selection: str = "validation", tolerances=TOLERANCES):
     """One dataset and seed: every family's scores per definition and setting, and every run."""
     split = load_split(name, seed=seed if name in RESPLIT else 0)
     fit_part = None
@@ -287,7 +287,7 @@ def compare(name: str, seed: int, *, python: str, methods, anchors: str, workdir
     print(f"{name} seed {seed}: {len(split.train)} training rows, choosing on {len(split.validation)}")
     theirs, base = anchor_rows(split, seed, python, anchors, workdir, fit_part)
     ours = [fairkit_rows(split, seed, methods, tolerance=tolerances or None)]
-    if default and tolerances:
+    if tolerances:  # the default sweep beside the bracketed one (the summary's "default" columns)
         ours.append(fairkit_rows(split, seed, methods, family=FAIRKIT_DEFAULT))
     ours = pd.concat(ours, ignore_index=True)
     cols = ["family", "method", "aware", "fitted_for", "fit_seconds"]

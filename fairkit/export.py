@@ -526,17 +526,15 @@ def chance_limitation(part, scores, definition: str, threshold: float) -> str | 
     part, for the chosen definition's gap; None for a definition it does not simulate.
     """
     from .methods import FAIRNESS_DEFINITIONS
-    from .metrics import METRIC_LABELS, NOISE_FLOOR_SHUFFLE, gap_noise_floor
+    from .metrics import METRIC_LABELS, NOISE_FLOOR_SHUFFLE, gap_noise_floor, noise_floor_sentence
 
     spec = FAIRNESS_DEFINITIONS.get(definition)
     if spec is None or spec.gap_metric not in NOISE_FLOOR_SHUFFLE:
         return None
     floor = gap_noise_floor(part.y, scores, part.sensitive, threshold=threshold).loc[spec.gap_metric]
-    return (f"By chance alone, a model that treats the groups alike in the population would show a "
-            f"{METRIC_LABELS[spec.gap_metric].lower()} of about {_fmt(floor['median'])} on the {len(part):,} "
-            f"validation rows this choice was made on (95% of {int(floor['n_sim'])} shuffles of this model's "
-            f"decisions below {_fmt(floor['q95'])}): a validation gap or tolerance below that is weak evidence; "
-            "read the test gap and its interval.")
+    return (noise_floor_sentence(floor, METRIC_LABELS[spec.gap_metric].lower(),
+                                 f"the {len(part):,} validation rows this choice was made on")
+            + ": a validation gap or tolerance below that is weak evidence; read the test gap and its interval.")
 
 
 def build_record(

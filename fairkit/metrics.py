@@ -467,11 +467,27 @@ def gap_noise_floor(y_true, y_score, sensitive, *, n_sim: int = 200, threshold: 
             if how != shuffle:
                 continue
             v = np.array([metric_value(t, key)[0] for t in table], dtype=float)  # shown as people see it
-            ok = v[np.isfinite(v)]
-            out[key] = {"median": float(np.median(ok)) if len(ok) else np.nan,
-                        "q95": float(np.quantile(ok, 0.95)) if len(ok) else np.nan,
-                        "mean": float(ok.mean()) if len(ok) else np.nan, "shuffle": how, "n_sim": n_sim}
+            ok = v[np.isfinite(v)] if np.isfinite(v).any() else np.array([np.nan])
+            out[key] = {"median": float(np.median(ok)), "q95": float(np.quantile(ok, 0.95)),
+                        "mean": float(ok.mean()), "shuffle": how, "n_sim": n_sim}
     return pd.DataFrame.from_dict(out, orient="index").loc[list(NOISE_FLOOR_SHUFFLE)]
+
+
+def noise_floor_sentence(floor, label: str, rows: str) -> str:
+    """The one wording of a chance gap for people (the Trade-offs panel, the decision record).
+
+    Parameters
+    ----------
+    floor : mapping
+        One gap's row of :func:`gap_noise_floor` (``median``, ``q95``, ``n_sim``).
+    label : str
+        The gap as people read it, e.g. "validation demographic parity difference".
+    rows : str
+        Which rows, e.g. "these 9,769 rows".
+    """
+    return (f"By chance alone, a model that treats the groups alike in the population would show a {label} of "
+            f"about {floor['median']:.3f} on {rows} (95% of {int(floor['n_sim'])} shuffles of this model's "
+            f"decisions below {floor['q95']:.3f})")
 
 
 def metric_value(values, key: str, prefix: str = ""):

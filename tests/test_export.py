@@ -623,7 +623,6 @@ def test_the_record_says_what_gap_chance_alone_gives_on_the_rows_chosen_on(tmp_p
     import dataclasses
 
     from fairkit.metrics import gap_noise_floor
-    from fairkit.record import fmt
     from fairkit.sweep import predict_scores
 
     row = _row(swept, "regularized")
@@ -632,9 +631,9 @@ def test_the_record_says_what_gap_chance_alone_gives_on_the_rows_chosen_on(tmp_p
     v = tiny_split.validation
     floor = gap_noise_floor(v.y, predict_scores(model, tiny_split, v), v.sensitive)
     (line,) = [t for t in built.record["content"]["limitations"] if t.startswith("By chance alone")]
-    assert (f"demographic parity difference of about {fmt(floor.loc['demographic_parity_difference', 'median'])} "
+    assert (f"demographic parity difference of about {floor.loc['demographic_parity_difference', 'median']:.3f} "
             f"on the {len(v):,} validation rows") in line
-    assert f"below {fmt(floor.loc['demographic_parity_difference', 'q95'])})" in line
+    assert f"below {floor.loc['demographic_parity_difference', 'q95']:.3f})" in line
     assert line in built.markdown()
     # The chosen definition's gap; a definition the shuffles do not speak for adds no sentence.
     eo = build_record(model=model, split=tiny_split, run=row, n_boot=5,

@@ -30,7 +30,7 @@ from fairkit.frontier import (
 )
 from fairkit import plots
 from fairkit.methods import METHODS, role_of, scores_rank
-from fairkit.metrics import NO_RANKING, NOISE_FLOOR_SHUFFLE, metric_value
+from fairkit.metrics import NO_RANKING, NOISE_FLOOR_SHUFFLE, metric_value, noise_floor_sentence
 from fairkit.store import StoreError
 from fairkit.sweep import REPORT_N_BOOT, chance_gaps, report_fields
 
@@ -244,7 +244,7 @@ def offered_tolerance(bracketed) -> float:
     '1 - disparate impact ratio')."""
     from fairkit.sweep import tolerances
 
-    return tolerances(bracketed)[0] if tolerances(bracketed) else 0.2
+    return next(iter(tolerances(bracketed)), 0.2)
 
 
 def tolerance_pick(table: pd.DataFrame, unfairness: str, performance: str, tolerance: float) -> dict | None:
@@ -312,9 +312,7 @@ def chance_note(floor: dict, unfairness: str, tolerance: float) -> str:
     axis = UNFAIRNESS_AXES[unfairness].lower()
     if "error" in floor:
         return f"The validation {axis} chance alone gives could not be measured: {floor['error']}"
-    text = (f"By chance alone, a model that treats the groups alike in the population would show a "
-            f"validation {axis} of about {floor['median']:.3f} on these {int(floor['rows']):,} rows (95% of "
-            f"{int(floor['n_sim'])} shuffles of this model's decisions below {floor['q95']:.3f}).")
+    text = noise_floor_sentence(floor, f"validation {axis}", f"these {int(floor['rows']):,} rows") + "."
     if tolerance < floor["median"]:
         text += (f" The tolerance {tolerance:g} is below that: a model meets it on validation by luck more "
                  "often than by design; read its test gap and intervals, or loosen the tolerance.")

@@ -49,15 +49,22 @@ def wait_for_sweep(at: AppTest, timeout: float = SWEEP_TIMEOUT) -> AppTest:
     return at
 
 
-def run_tiny_sweep(at: AppTest, methods=METHODS, n_etas: int = N_ETAS, adaptive: bool = False) -> AppTest:
+def run_tiny_sweep(at: AppTest, methods=METHODS, n_etas: int = N_ETAS, adaptive: bool = False, *,
+                   seeds: int = 1, tolerances: str | None = None) -> AppTest:
     """Choose German on the Data page, then train ``methods`` with ``n_etas`` etas each (the
-    grid only unless ``adaptive``: the page's default adaptive placement adds etas)."""
+    grid only unless ``adaptive``: the page's default adaptive placement adds etas), for
+    ``seeds`` seeds, bracketing ``tolerances`` (as typed in the Train page's box) when given."""
     at.selectbox(key=state.W_BUNDLED).set_value("german").run()
     assert not at.exception, at.exception
     at.switch_page("views/train.py").run()
     at.multiselect(key="w.train.methods").set_value(list(methods)).run()
     at.slider(key="w.train.n_etas").set_value(n_etas).run()
     at.toggle(key="w.train.adaptive").set_value(adaptive).run()
+    if seeds != 1:
+        at.number_input(key="w.train.seeds").set_value(seeds).run()
+    if tolerances is not None:
+        at.checkbox(key="w.train.use_tolerance").check().run()
+        at.text_input(key="w.train.tolerance").input(tolerances).run()
     at.button(key="train.start").click().run()
     assert not at.exception, at.exception
     return wait_for_sweep(at)

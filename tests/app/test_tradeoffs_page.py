@@ -16,7 +16,7 @@ from ui import results as ur
 from ui import state
 from ui import tradeoffs as ut
 
-from .conftest import new_session, texts, wait_for_sweep
+from .conftest import new_session, run_tiny_sweep, texts, wait_for_sweep
 
 
 @pytest.fixture
@@ -226,15 +226,7 @@ def test_tolerance_pick_is_the_most_accurate_model_within_it(tradeoffs):
 
 
 def test_several_seeds_show_the_mean_with_a_band_and_one_seed_can_be_opened(fast_env):
-    at = new_session()
-    at.selectbox(key=state.W_BUNDLED).set_value("german").run()
-    at.switch_page("views/train.py").run()
-    at.multiselect(key="w.train.methods").set_value(["regularized"]).run()
-    at.slider(key="w.train.n_etas").set_value(3).run()
-    at.toggle(key="w.train.adaptive").set_value(False).run()
-    at.number_input(key="w.train.seeds").set_value(2).run()
-    at.button(key="train.start").click().run()
-    wait_for_sweep(at)
+    at = run_tiny_sweep(new_session(), ["regularized"], 3, seeds=2)
     at.switch_page("views/tradeoffs.py").run()
     assert not at.exception, at.exception
     assert at.selectbox(key=ut.W_SEED).value == ut.MEAN
@@ -324,17 +316,7 @@ def test_rare_positives_start_on_balanced_accuracy_with_the_majority_line(traine
 
 
 def test_a_sweep_that_bracketed_several_tolerances_offers_the_strictest(fast_env):
-    at = new_session()
-    at.selectbox(key=state.W_BUNDLED).set_value("german").run()
-    at.switch_page("views/train.py").run()
-    at.multiselect(key="w.train.methods").set_value(["regularized"]).run()
-    at.slider(key="w.train.n_etas").set_value(4).run()
-    at.toggle(key="w.train.adaptive").set_value(False).run()
-    at.checkbox(key="w.train.use_tolerance").check().run()
-    at.text_input(key="w.train.tolerance").input("0.1, 0.05").run()
-    at.button(key="train.start").click().run()
-    assert not at.exception, at.exception
-    at = wait_for_sweep(at)
+    at = run_tiny_sweep(new_session(), ["regularized"], 4, tolerances="0.1, 0.05")
     at.switch_page("views/tradeoffs.py").run()
     assert not at.exception, at.exception
     assert at.number_input(key=ut.W_TOLERANCE).value == pytest.approx(0.05)
