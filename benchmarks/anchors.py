@@ -52,6 +52,7 @@ from fairkit.frontier import constant_mask, decides_alike, pareto_front, select
 from fairkit.groups import stratification_labels
 from fairkit.methods import FAIRNESS_DEFINITIONS, METHODS
 from fairkit.metrics import summary_metrics
+from fairkit.stats import decide, paired_difference
 
 from .common import DEFAULT_SENSITIVE, front_hypervolume, limit_threads, load_split, majority_error, out_dir, report
 
@@ -139,12 +140,29 @@ def save_arrays(split, path, seed: int, fit_part=None):
     return base, codes
 
 
+#: The key under which a run's row carries which test rows it decides correctly, until
+#: :func:`compare` takes it out of the table (the paired comparison of two picks reads it).
+CORRECT = "_test_correct"
+
+
+def test_correct(split, scores, accuracy: float) -> np.ndarray:
+    """Which test rows a model's scores or decisions decide correctly (int8), by the kernel's one
+    decision rule; checked against the accuracy the kernel reported for the same model, so the
+    paired comparison reads the very decisions the cells counted."""
+    correct = (decide(scores) == split.test.y.astype(bool)).astype(np.int8)
+    if not np.isclose(correct.mean(), accuracy, rtol=0, atol=1e-9):
+        raise RuntimeError(f"test decisions give accuracy {correct.mean():.6f}, the kernel {accuracy:.6f}")
+    return correct
+
+
 def _measure(split, d_val, d_test, *, ranks: bool) -> list[dict]:
     """fairkit's sweep metrics of K models' validation and test scores or decisions."""
     rows = [{} for _ in range(len(d_val))]
     for prefix, part, D in (("val", split.validation, d_val), ("test", split.test, d_test)):
         for row, m in zip(rows, summary_metrics(part.y, np.asarray(D, dtype=float), part.sensitive, ranks=ranks)):
             row.update({f"{prefix}_{k}": v for k, v in m.items()})
+    for row, d in zip(rows, d_test):
+        row[CORRECT] = test_correct(split, np.asarray(d, dtype=float), row["test_accuracy"])
     return rows
 
 
@@ -237,7 +255,7 @@ def fairkit_rows(split, seed: int, methods, *, tolerance=None, family: str = FAI
     """fairkit's sweep (adaptive placement on) of ``methods``, once per definition; with
     ``tolerance`` it also brackets those validation gaps (``run_sweep``'s tolerances: a committee
     that states the tolerances it will choose at, as the anchors are given theirs)."""
-    from fairkit.sweep import run_sweep
+    from fairkit.sweep import predict_scores, run_sweep
 
     tables = []
     for definition in DEFINITIONS:
@@ -253,6 +271,9 @@ def fairkit_rows(split, seed: int, methods, *, tolerance=None, family: str = FAI
         t["aware"] = t["needs_sensitive_at_predict"].astype(bool)
         t["fitted_for"] = definition
         t["method"] = t["method"] + " eta=" + t["eta"].map("{:g}".format)
+        # Kept in memory without a store (keep_models=False keeps nothing only with one).
+        t[CORRECT] = [test_correct(split, predict_scores(res.model(r), split, split.test), a)
+                      for r, a in zip(t["run_id"], t["test_accuracy"])]
         tables.append(t)
     return pd.concat(tables, ignore_index=True)
 
@@ -269,6 +290,8 @@ def family_scores(table: pd.DataFrame, split, definition: str) -> dict:
     for t in TOLERANCES:
         row = select(front, max_unfairness=t, on="val")
         out[f"acc@{t:g}"] = np.nan if row is None else float(row["performance_test"])
+        # Which run it is (the runs table's "row"), for the paired comparison of two picks.
+        out[f"pick@{t:g}"] = np.nan if row is None or "row" not in row else int(row["row"])
         # What the pick's gap turned out to be on test: a threshold fitted on validation rows
         # meets the tolerance there by construction, so this is where it shows.
         out[f"testgap@{t:g}"] = np.nan if row is None else float(row["unfairness_test"])
@@ -293,26 +316,60 @@ def compare(name: str, seed: int, *, python: str, methods, anchors: str, workdir
     cols = ["family", "method", "aware", "fitted_for", "fit_seconds"]
     runs = pd.concat([ours, theirs], ignore_index=True)
     runs["constant"] = constant_mask(runs) | decides_alike(runs["val_selection_rate"])
-    keep = cols + ["constant"] + [c for c in runs if c.startswith(("val_", "test_"))]
+    runs["row"] = np.arange(len(runs))
+    correct = np.stack(runs.pop(CORRECT).to_list())
+    keep = cols + ["constant", "row"] + [c for c in runs if c.startswith(("val_", "test_"))]
     runs = runs[keep]
-    scores = score_runs(runs, split, name, seed)
+    scores = score_runs(runs, split, name, seed, correct=correct)
     chance = pd.DataFrame.from_dict(noise_floors(split, base), orient="index")
     scores = scores.join(chance, on="definition")
     return scores, runs.assign(dataset=name, seed=seed)
 
 
-def score_runs(runs: pd.DataFrame, split, name: str, seed: int) -> pd.DataFrame:
-    """Every family's scores per definition and setting, from one dataset and seed's runs."""
+def score_runs(runs: pd.DataFrame, split, name: str, seed: int, correct=None) -> pd.DataFrame:
+    """Every family's scores per definition and setting, from one dataset and seed's runs.
+
+    With ``correct`` (which test rows each run decides correctly, by the runs' ``row``), each
+    anchor's row also carries fairkit's pick against its pick at every tolerance on the same test
+    rows (``paired@t``, ``paired_se@t``: :func:`fairkit.stats.paired_difference`)."""
     rows = []
     for definition in DEFINITIONS:
         for setting in ("blind", "aware"):
             pool = runs if setting == "aware" else runs[~runs["aware"]]
             fams = {f: g for f, g in pool.groupby("family")}
             fams["anchors"] = pool[~pool["family"].map(is_fairkit)]
-            for fam, g in fams.items():
+            cell = {fam: family_scores(g, split, definition) for fam, g in fams.items()}
+            for fam, sc in cell.items():
+                if correct is not None and FAIRKIT in cell and not is_fairkit(fam):
+                    for t in TOLERANCES:
+                        ours, theirs = cell[FAIRKIT].get(f"pick@{t:g}"), sc.get(f"pick@{t:g}")
+                        diff = se = np.nan
+                        if np.isfinite(ours) and np.isfinite(theirs):
+                            diff, se, _ = paired_difference(correct[int(ours)], correct[int(theirs)])
+                        sc[f"paired@{t:g}"], sc[f"paired_se@{t:g}"] = diff, se
                 rows.append({"dataset": name, "seed": seed, "definition": definition, "setting": setting,
-                             "family": fam, **family_scores(g, split, definition)})
+                             "family": fam, **sc})
     return pd.DataFrame(rows)
+
+
+def paired_over_seeds(scores: pd.DataFrame, dataset: str, definition: str, setting: str, family: str,
+                      t: float, ci: float = 0.95) -> tuple[float, float, int]:
+    """fairkit's pick against ``family``'s at tolerance ``t``, over the seeds where both picked:
+    the mean paired difference in test accuracy, the half width of its ``ci`` interval (the
+    seeds' test parts are independent draws, so their variances add), and how many seeds."""
+    from scipy.stats import norm
+
+    k = f"paired@{t:g}"
+    if k not in scores:
+        return np.nan, np.nan, 0
+    sel = scores[(scores["dataset"] == dataset) & (scores["definition"] == definition)
+                 & (scores["setting"] == setting) & (scores["family"] == family)]
+    both = sel[np.isfinite(sel[k]) & np.isfinite(sel[f"paired_se@{t:g}"])]
+    if both.empty:
+        return np.nan, np.nan, 0
+    n = len(both)
+    se = float(np.sqrt((both[f"paired_se@{t:g}"] ** 2).sum()) / n)
+    return float(both[k].mean()), float(norm.ppf(1 - (1 - ci) / 2) * se), n
 
 
 def rescore(path) -> pd.DataFrame:
@@ -347,6 +404,8 @@ def summarise(scores: pd.DataFrame) -> pd.DataFrame:
             row[f"best anchor {k}"] = best
             row[f"who {k}"] = who
             row[f"diff {k}"] = fk[k] - best if np.isfinite(best) else (np.inf if np.isfinite(fk[k]) else np.nan)
+            row[f"paired {k}"], row[f"paired half {k}"], row[f"paired seeds {k}"] = paired_over_seeds(
+                scores, d, definition, setting, who, t)
             row[f"fairkit testgap@{t:g}"] = fk.get(f"testgap@{t:g}", np.nan)
             row[f"anchor testgap@{t:g}"] = (single.loc[who].get(f"testgap@{t:g}", np.nan)
                                             if who in single.index else np.nan)

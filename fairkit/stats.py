@@ -11,7 +11,8 @@ a decision record shows is computed here, from one set of per-group sufficient s
 * :func:`group_rates` and :func:`gap` turn those sums into rates and max-min gaps, with one rule
   for which groups a gap compares (:func:`gap_groups`);
 * :func:`wilson_interval`, :func:`bootstrap_weights` and :func:`recentred_interval` are the one
-  way intervals are made.
+  way intervals are made; :func:`paired_difference` the one comparison of two models on the same
+  rows.
 
 See ``docs/ARCHITECTURE.md`` ("The evaluation kernel") for why there is exactly one copy.
 """
@@ -490,6 +491,37 @@ def wilson_interval(successes, total, total_sq=None, rows=None, ci: float = 0.95
     low = np.where(enough, np.clip(np.minimum(centre - half, p), 0.0, 1.0), np.nan)
     high = np.where(enough, np.clip(np.maximum(centre + half, p), 0.0, 1.0), np.nan)
     return low, high
+
+
+def paired_difference(a, b, ci: float = 0.95) -> tuple[float, float, float]:
+    """Difference of two models' mean per-row values on the same rows, with its standard error.
+
+    Two models scored on the same rows are compared through their per-row differences, not their
+    two means: most rows they decide alike add nothing to the noise, so a difference of 0.002 in
+    accuracy between two models that disagree on 3 % of 9,769 rows is within noise (standard error
+    0.0017) while the same 0.002 between models that disagree on 0.3 % is not (McNemar's
+    comparison, as a normal interval on the mean paired difference).
+
+    Parameters
+    ----------
+    a, b : array-like of shape (n,)
+        The two models' values on each row: 1 when the row is decided correctly and 0 when not
+        gives the difference in accuracy (an expected decision gives an expected correctness).
+    ci : float, default=0.95
+
+    Returns
+    -------
+    (difference, standard_error, half_width) : floats
+        ``mean(a) - mean(b)``, the standard error of that mean over rows, and the half width of
+        its ``ci`` normal interval. NaN with fewer than 2 rows.
+    """
+    d = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
+    if d.ndim != 1:
+        raise ValueError(f"a and b must be one value per row of the same rows, got shape {d.shape}")
+    if len(d) < 2:
+        return float("nan"), float("nan"), float("nan")
+    se = float(d.std(ddof=1) / np.sqrt(len(d)))
+    return float(d.mean()), se, float(norm.ppf(1 - (1 - ci) / 2) * se)
 
 
 def rate_intervals(gs: GroupSums, ci: float = 0.95) -> dict:

@@ -131,3 +131,36 @@ def test_bootstrap_weights_resample_every_row_count():
     assert R.shape == (5, 17)
     assert (R.sum(1) == 17).all()
     assert not np.array_equal(R[0], R[1])
+
+
+def test_paired_difference_by_hand_and_mcnemar():
+    # 1,000 rows: model a right and b wrong on 30, the reverse on 10, alike elsewhere.
+    a = np.zeros(1000)
+    b = np.zeros(1000)
+    a[:30] = 1
+    b[30:40] = 1
+    a[40:700] = b[40:700] = 1
+    diff, se, half = stats.paired_difference(a, b)
+    assert diff == pytest.approx(0.02)
+    # Variance of the per-row differences (+1 on 30 rows, -1 on 10) over n - 1, then of their mean.
+    assert se == pytest.approx(np.sqrt((40 - 20 ** 2 / 1000) / 999 / 1000))
+    assert half == pytest.approx(1.959964 * se, rel=1e-6)
+    # McNemar's statistic (30 - 10) / sqrt(30 + 10) is the same comparison, to a few per cent.
+    assert diff / se == pytest.approx(20 / np.sqrt(40), rel=0.03)
+    # Models that decide alike differ by exactly nothing; too few rows give no figure.
+    assert stats.paired_difference(a, a) == (0.0, 0.0, 0.0)
+    assert all(np.isnan(stats.paired_difference([1.0], [0.0])))
+    with pytest.raises(ValueError, match="one value per row"):
+        stats.paired_difference(np.ones((2, 3)), np.ones((2, 3)))
+
+
+def test_paired_difference_interval_covers_a_null_difference_95_percent_of_the_time():
+    rng = np.random.default_rng(0)
+    covered = 0
+    for _ in range(2000):
+        truth = rng.random(500) < 0.8
+        a = truth ^ (rng.random(500) < 0.05)  # two models of equal accuracy, erring independently
+        b = truth ^ (rng.random(500) < 0.05)
+        diff, _, half = stats.paired_difference(a, b)
+        covered += abs(diff) <= half
+    assert 0.93 <= covered / 2000 <= 0.97

@@ -113,3 +113,51 @@ def test_heldout_selection_halves_validation_by_group_and_outcome(tmp_path, name
     with np.load(tmp_path / "a.npz", allow_pickle=False) as z:
         assert len(z["y_fit"]) == len(fit) and len(z["y_val"]) == len(chosen.validation)
         assert z["q_fit"].shape[0] == len(fit) and len(z["s_fit"]) == len(fit)
+
+
+def test_score_runs_pairs_fairkit_pick_with_each_anchor_pick_on_the_same_test_rows():
+    from benchmarks.anchors import score_runs
+
+    runs = _runs([(0.80, 0.04, 0.75, 0.03),   # fairkit's pick within 0.05
+                  (0.82, 0.03, 0.50, 0.03),   # the anchor's pick within 0.05
+                  (0.90, 0.30, 0.75, 0.30)])  # the anchor's, never within a tolerance
+    runs = runs.assign(family=["fairkit", "a", "a"], aware=[True, True, False], row=[0, 1, 2],
+                       val_equalized_odds_difference=0.5, test_equalized_odds_difference=0.5)
+    correct = np.array([[1, 1, 1, 0], [1, 0, 0, 1], [1, 1, 1, 0]], dtype=np.int8)
+    s = score_runs(runs, SPLIT, "d", 0, correct=correct).set_index(["definition", "setting", "family"])
+    a = s.loc[("demographic_parity", "aware", "a")]
+    assert a["pick@0.05"] == 1 and s.loc[("demographic_parity", "aware", "fairkit"), "pick@0.05"] == 0
+    # Per-row differences (0, 1, 1, -1): mean 0.25, their standard deviation over n - 1 rows
+    # sqrt((3 - 4 * 0.25 ** 2) / 3), over sqrt(4) rows for the mean's.
+    assert a["paired@0.05"] == pytest.approx(0.25)
+    assert a["paired_se@0.05"] == pytest.approx(np.sqrt((3 - 4 * 0.0625) / 3) / 2)
+    assert np.isnan(a["paired@0.01"])  # neither family picks within 0.01: no comparison
+    # Without the test decisions (a rescore from a saved runs table) nothing is paired.
+    assert "paired@0.05" not in score_runs(runs, SPLIT, "d", 0).columns
+
+
+def test_summary_pairs_over_seeds_with_the_best_single_anchor():
+    from scipy.stats import norm
+
+    rows = []
+    for seed, (d, se) in enumerate([(-0.002, 0.003), (0.001, 0.004)]):
+        for fam, acc in (("fairkit", 0.80), ("b", 0.81)):
+            rows.append({"dataset": "d", "seed": seed, "definition": "demographic_parity", "setting": "aware",
+                         "family": fam, "acc@0.01": acc, "acc@0.02": acc, "acc@0.05": acc, "hv@0.05": 1, "hv": 1,
+                         **({} if fam == "fairkit" else {f"paired@{t:g}": d for t in (0.01, 0.02, 0.05)}),
+                         **({} if fam == "fairkit" else {f"paired_se@{t:g}": se for t in (0.01, 0.02, 0.05)})})
+    out = summarise(pd.DataFrame(rows)).iloc[0]
+    assert out["who acc@0.05"] == "b"
+    # The seeds' test parts are independent: the mean difference's variance is the sum over 2 squared.
+    assert out["paired acc@0.05"] == pytest.approx(-0.0005)
+    assert out["paired half acc@0.05"] == pytest.approx(norm.ppf(0.975) * np.sqrt(0.003 ** 2 + 0.004 ** 2) / 2)
+    assert out["paired seeds acc@0.05"] == 2
+
+
+def test_test_correct_refuses_decisions_the_kernel_did_not_count():
+    from benchmarks.anchors import test_correct
+
+    split = SimpleNamespace(test=SimpleNamespace(y=np.array([1, 0, 1, 0])))
+    np.testing.assert_array_equal(test_correct(split, np.array([0.9, 0.2, 0.4, 0.5]), 0.5), [1, 1, 0, 0])
+    with pytest.raises(RuntimeError, match="kernel"):
+        test_correct(split, np.array([0.9, 0.2, 0.4, 0.5]), 0.75)
