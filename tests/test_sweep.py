@@ -481,3 +481,23 @@ def test_chance_gaps_read_a_sweep_model_on_the_rows_its_metrics_read(tiny_split)
     assert (sweep_mod.chance_gaps(model, tiny_split, "test", n_sim=50)["rows"] == len(tiny_split.test)).all()
     with pytest.raises(ValueError, match="part"):
         sweep_mod.chance_gaps(model, tiny_split, "train")
+
+
+def test_accuracy_change_pairs_two_sweep_models_on_the_same_rows(tiny_split, fast_params):
+    res = run_sweep(tiny_split, ["unconstrained", "threshold"], [0.0, 1.0], params=fast_params)
+    t = res.results.set_index(["method", "eta"])
+    fair, base = (res.model(t.loc[k, "run_id"]) for k in (("threshold", 1.0), ("unconstrained", 0.0)))
+    out = sweep_mod.accuracy_change(fair, base, tiny_split)
+    # The change is the difference of the accuracies the sweep's kernel reported for the two runs.
+    expected = t.loc[("threshold", 1.0), "test_accuracy"] - t.loc[("unconstrained", 0.0), "test_accuracy"]
+    assert out["change"] == pytest.approx(expected)
+    assert out["low"] < out["change"] < out["high"] and out["rows"] == len(tiny_split.test)
+    # The interval is the paired one: it is as wide as the rows the two decide differently allow.
+    a, b = (sweep_mod.predict_scores(m, tiny_split, tiny_split.test) >= 0.5 for m in (fair, base))
+    assert out["disagree"] == pytest.approx(np.mean(a != b)) and 0 < out["disagree"] < 1
+    n, k = len(a), np.sum(a != b)
+    assert out["high"] - out["change"] <= 1.96 * np.sqrt(k / n / (n - 1)) + 1e-12
+    same = sweep_mod.accuracy_change(base, base, tiny_split, "validation")
+    assert (same["change"], same["low"], same["high"], same["disagree"]) == (0.0, 0.0, 0.0, 0.0)
+    with pytest.raises(ValueError, match="part"):
+        sweep_mod.accuracy_change(fair, base, tiny_split, "train")

@@ -32,7 +32,7 @@ from fairkit import plots
 from fairkit.methods import METHODS, role_of, scores_rank
 from fairkit.metrics import NO_RANKING, NOISE_FLOOR_SHUFFLE, metric_value, noise_floor_sentence
 from fairkit.store import StoreError
-from fairkit.sweep import REPORT_N_BOOT, chance_gaps, report_fields
+from fairkit.sweep import REPORT_N_BOOT, accuracy_change, chance_gaps, report_fields
 
 from . import results as ur
 from . import state
@@ -307,6 +307,38 @@ def chance_gap(data_key: str, run_id: str, unfairness: str, split) -> dict | Non
         return {"error": str(exc)}
 
 
+@st.cache_data(show_spinner=False, max_entries=64)
+def _accuracy_change(data_key: str, run_id: str, baseline_run_id: str, _split) -> dict:
+    return accuracy_change(ur.model(run_id), ur.model(baseline_run_id), _split, "test")
+
+
+def paired_change(data_key: str, row: dict, baseline: dict | None, split) -> dict | None:
+    """The selected run's test accuracy against the unconstrained run's, paired on the same rows
+    (:func:`fairkit.sweep.accuracy_change`: ``change``, ``low``, ``high``, ``disagree``,
+    ``rows``; cached per pair). None without a second run to compare with; ``{"error": ...}``
+    when a model cannot be loaded (the stored figures still show; a failure is not cached)."""
+    if baseline is None or not row.get("run_id") or not baseline.get("run_id") or row["run_id"] == baseline["run_id"]:
+        return None
+    try:
+        return _accuracy_change(data_key, str(row["run_id"]), str(baseline["run_id"]), split)
+    except StoreError as exc:
+        return {"error": str(exc)}
+
+
+def paired_change_note(change: dict) -> str:
+    """What the accuracy change's interval means, in words."""
+    if "error" in change:
+        return f"The interval of the accuracy change could not be computed: {change['error']}"
+    if change["disagree"] == 0:
+        return (f"The two models decide all {change['rows']:,} test rows alike: their accuracies are the "
+                "same, not by chance.")
+    real = ("a real cost" if change["high"] < 0 else "a real gain" if change["low"] > 0
+            else "within what chance gives")
+    return (f"Accuracy's change in brackets: the 95% interval of the paired difference on the same "
+            f"{change['rows']:,} test rows (the two models decide {change['disagree']:.1%} of them "
+            f"differently), so the change is {real}.")
+
+
 def chance_note(floor: dict, unfairness: str, tolerance: float) -> str:
     """What the chance gap says of a validation gap and the tolerance, in words."""
     axis = UNFAIRNESS_AXES[unfairness].lower()
@@ -345,10 +377,12 @@ def shown_value(row: dict, split: str, key: str) -> str:
     return _fmt(*clean)
 
 
-def panel_table(row: dict, baseline: dict | None) -> pd.DataFrame:
+def panel_table(row: dict, baseline: dict | None, change: dict | None = None) -> pd.DataFrame:
     """The side panel's table: one row per metric, validation and test with the intervals the
     row carries, and the test change against the unconstrained model. A model whose scores are
     decisions (group thresholds) has no ROC AUC (:data:`fairkit.metrics.NO_RANKING`).
+
+    ``change`` (:func:`paired_change`) gives the accuracy change its paired interval.
 
     ``row`` is a run's row (its intervals from :func:`fairkit.sweep.report_fields`, or none
     yet: the values alone) or a setting's mean over seeds (:func:`fairkit.frontier.seed_summary`,
@@ -357,17 +391,19 @@ def panel_table(row: dict, baseline: dict | None) -> pd.DataFrame:
     rows = []
     ranked = scores_rank(row["method"])
     for label, key, _ in PANEL_ROWS:
-        change = "n/a"
+        cell = "n/a"
         if key == "roc_auc" and not ranked:  # whatever an older store holds for it
             rows.append({"Metric": label, "Validation": NO_RANKING, "Test": NO_RANKING,
-                         "Change vs unconstrained (test)": change})
+                         "Change vs unconstrained (test)": cell})
             continue
         if baseline is not None:
             a, b = _row_value(row, "test", key), _row_value(baseline, "test", key)
             if a is not None and b is not None:
-                change = f"{a - b:+.3f}"
+                cell = f"{a - b:+.3f}"
+                if key == "accuracy" and change is not None and change.get("disagree", 0) > 0:
+                    cell = f"{change['change']:+.3f} [{change['low']:+.3f}, {change['high']:+.3f}]"
         rows.append({"Metric": label, "Validation": shown_value(row, "val", key), "Test": shown_value(row, "test", key),
-                     "Change vs unconstrained (test)": change})
+                     "Change vs unconstrained (test)": cell})
     return pd.DataFrame(rows)
 
 

@@ -167,6 +167,7 @@ def _metrics(table, split, row, shown, seed, seeds):
     intervals shows its own values at once, marked as updating, until they are computed."""
     baseline = ut.baseline_row(table, shown)
     slot = st.empty()
+    change = None
     if len(seeds) > 1 and seed == ut.MEAN:
         with slot.container():
             show_table(ut.panel_table(shown, baseline), alt=ut.METRICS_ALT)
@@ -178,14 +179,17 @@ def _metrics(table, split, row, shown, seed, seeds):
                 st.caption(":material/hourglass_top: Updating: computing this model's 95% intervals...")
             with st.spinner("Computing bootstrap intervals..."):
                 row = {**row, **ut.run_metrics(cur.data_key, row["run_id"], split)}
+        change = ut.paired_change(cur.data_key, row, baseline, split)
         with slot.container():
-            show_table(ut.panel_table(row, baseline), alt=ut.METRICS_ALT)
+            show_table(ut.panel_table(row, baseline, change), alt=ut.METRICS_ALT)
         note = (f"Gaps across the groups of {md(row.get('report_attribute', ''))}. Brackets: 95% bootstrap "
                 f"intervals ({int(row['report_n_boot'])} resamples; Wilson for accuracy).")
     is_baseline = baseline is not None and role_of(baseline["method"]) == "baseline"
     base_text = (f"the {METHODS[baseline['method']].label.lower()}" if is_baseline
                  else "this method at eta 0" if baseline else "no baseline run in this sweep")
     st.caption(f"{note} Change: test value minus that of {base_text}.")
+    if change is not None:
+        st.caption(f":material/compare_arrows: {md(ut.paired_change_note(change))}")
     if not scores_rank(row["method"]):
         st.caption(f":material/info: ROC AUC {NO_RANKING}: this model's scores are its decisions (its "
                    "thresholds give most people 0 or 1), which rank nobody. Its base model's AUC would "

@@ -366,3 +366,60 @@ def test_a_model_that_cannot_be_loaded_leaves_a_note_not_a_traceback(tradeoffs):
     # A failure is not remembered: once the model loads again, the note is back.
     at.number_input(key=ut.W_TOLERANCE).set_value(0.08).run()
     assert [c for c in texts(at.caption) if "By chance alone" in c], texts(at.caption)
+
+
+def _split(at):
+    """The session's split, made as the page makes it (the Data page's frame and spec)."""
+    from fairkit.split import split_dataset
+
+    return split_dataset(at.session_state[state.FRAME], at.session_state[state.SPEC], seed=ur.SPLIT_SEED)
+
+
+CHANGE = re.compile(r"([+-]\d\.\d{3}) \[([+-]\d\.\d{3}), ([+-]\d\.\d{3})\]")
+
+
+def test_the_accuracy_change_carries_its_paired_interval(tradeoffs):
+    from fairkit.sweep import accuracy_change
+
+    at = tradeoffs
+    # At eta 0 the network decides every test row as the unconstrained one: no interval.
+    assert panel(at).loc["Accuracy", "Change vs unconstrained (test)"] == "+0.000"
+    assert not [c for c in texts(at.caption) if "paired difference" in c]
+    assert [c for c in texts(at.caption) if "decide all 200 test rows alike" in c], texts(at.caption)
+    at.select_slider(key=ut.W_ETA).set_value(20.0).run()
+    cell = panel(at).loc["Accuracy", "Change vs unconstrained (test)"].replace("\\", "")
+    m = CHANGE.fullmatch(cell)
+    assert m, cell
+    change, low, high = map(float, m.groups())
+    assert low <= change <= high and low < high
+    # The figures are the engine's paired comparison of the two models on the test rows, and the
+    # change is the difference of the two runs' stored test accuracies.
+    run_id = at.session_state[ur.SELECTED_RUN]
+    table = _swept(at)
+    base_id = table[(table["method"] == "regularized") & (table["eta"] == 0)]["run_id"].iloc[0]
+    split = _split(at)
+    direct = accuracy_change(ur.model(run_id), ur.model(base_id), split)
+    assert change == pytest.approx(direct["change"], abs=5e-4)
+    assert (low, high) == pytest.approx((direct["low"], direct["high"]), abs=5e-4)
+    stored = ur.result_store().records([run_id, base_id]).set_index("run_id")["test_accuracy"]
+    assert direct["change"] == pytest.approx(stored[run_id] - stored[base_id])
+    (note,) = [c for c in texts(at.caption) if "paired difference" in c]
+    assert f"on the same {len(split.test)} test rows" in note
+    assert f"decide {direct['disagree']:.1%} of them differently" in note
+    verdict = ("a real cost" if direct["high"] < 0 else "a real gain" if direct["low"] > 0
+               else "within what chance gives")
+    assert verdict in note
+
+    # A model the store refuses: the stored change shows without an interval, and a note says why.
+    from fairkit.store import StoreError
+
+    def unreadable(key):
+        raise StoreError(f"Run {key} cannot be used: its model file changed. Run the sweep again.")
+
+    ut._accuracy_change.clear()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(ur, "model", unreadable)
+        at.select_slider(key=ut.W_ETA).set_value(20.0).run()
+        assert not at.exception
+        assert CHANGE.fullmatch(panel(at).loc["Accuracy", "Change vs unconstrained (test)"].replace("\\", "")) is None
+        assert [c for c in texts(at.caption) if "could not be computed" in c and "Run the sweep again" in c]
