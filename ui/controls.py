@@ -167,8 +167,9 @@ def bounded_note(methods) -> str:
     return text + " To give each method its own values, choose *Custom list per method*."
 
 
-def parse_etas(text: str) -> list[float]:
-    """Etas typed as a list (``"0, 0.3, 3, 30"``; commas, semicolons or spaces), sorted and unique.
+def parse_numbers(text: str) -> list[float]:
+    """Numbers typed as a list (etas ``"0, 0.3, 3, 30"``, tolerances ``"0.01 0.05"``; commas,
+    semicolons or spaces), sorted and unique: the one reader of the Train page's typed lists.
 
     Raises
     ------
@@ -203,7 +204,7 @@ def tolerance_input() -> tuple | None:
                          help="One or several, separated by commas (0.01, 0.02, 0.05: the gaps the "
                               "committee may choose at). Each method gets a model just within each.")
     try:
-        out = tolerances(parse_etas(str(text)))
+        out = tolerances(parse_numbers(str(text)))
     except ValueError as exc:
         st.error(f"The tolerances cannot be read: {md(exc)}. Type gaps between 0 and 1, such as 0.02, "
                  "separated by commas.", icon=":material/error:")
@@ -237,7 +238,7 @@ def eta_lists(methods, n_etas: int) -> dict | None:
         text = st.text_input(f"Etas of {m.label}", key=key, help=f"Valid range: {m.valid_range}; "
                              f"eta = {m.eta_meaning}. Separate values with commas.")
         try:
-            out[name] = m.check_etas(parse_etas(text))
+            out[name] = m.check_etas(parse_numbers(text))
         except RegistryError as exc:
             st.error(md(exc), icon=":material/error:")
             ok = False
