@@ -446,9 +446,12 @@ def place_etas(method, etas, unfairness, constant, *, spacing: float | None = DE
     to the interval whose hole would stay widest (its difference over its etas plus one), so
     the widest holes are served first and no hole takes the whole budget.
 
-    With ``tolerance``, every interval whose ends lie on either side of it (one usable above
-    it, the other within it or constant) is bisected the same way, until a usable model lies
-    within ``precision`` below the tolerance; these etas come before the spacing's.
+    With ``tolerance``, the interval where the method first comes within it (from its smallest
+    eta: one usable model above it, the next within it or constant) is bisected the same way,
+    until the first model within it lies within ``precision`` below it; when every model is
+    above it, larger etas are tried. These etas come before the spacing's. Only the first
+    crossing counts: the most accurate models within a tolerance lie there, and a model
+    further on whose validation gap climbs back to just below it is less accurate.
 
     No interval narrower than ``MIN_ETA_STEP`` is split: there a jump is a cliff of the
     method, and the round leaves it (:func:`find_cliffs` names it).
@@ -493,14 +496,18 @@ def place_etas(method, etas, unfairness, constant, *, spacing: float | None = DE
     if precision is None:
         precision = (spacing or DEFAULT_SPACING) / 4
     for tol in tolerances(tolerance) if len(e) else ():
-        within = u[~c & (u <= tol)]
-        if len(within) and within.max() >= tol - precision:
-            continue
+        # Where the method first comes within the tolerance, from its least constrained model:
+        # the most accurate models within it lie there. A model further on that happens to lie
+        # just below it (a validation gap that climbs back up with eta) is less accurate, so it
+        # does not end the bracketing, and its interval is not bisected.
         above = ~c & (u > tol)
-        crossings = [i for i in range(len(e) - 1) if above[i] != above[i + 1]]
-        wanted = [("edge", i) for i in crossings if not _resolved(e[i], e[i + 1], method)]
-        if not crossings and above[-1]:
-            wanted.append(("extend", len(e) - 1))
+        j = int(np.argmin(above)) if not above.all() else None  # the first model not above it
+        if j is None:
+            wanted = [("extend", len(e) - 1)]
+        elif j == 0 or (not c[j] and u[j] >= tol - precision) or _resolved(e[j - 1], e[j], method):
+            continue
+        else:
+            wanted = [("edge", j - 1)]
         # Two tolerances crossed in one interval share its etas.
         first += [(math.inf, bracket if kind == "edge" else len(EXTEND_FACTORS), kind, i)
                   for kind, i in wanted if all(f[2:] != (kind, i) for f in first)]

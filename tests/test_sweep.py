@@ -234,6 +234,13 @@ def test_place_etas_brackets_a_tolerance():
     # A constant model is no model within the tolerance: the bracket still needs a usable one.
     assert sweep_mod.place_etas(one_at_a_time, etas, gaps, [False, False, False, True], spacing=None,
                                 tolerance=0.03) == [2.828]
+    # Only where the method first comes within it: a later model just below the tolerance (a gap
+    # that climbs back up with eta) is less accurate and does not end the bracketing...
+    assert sweep_mod.place_etas(one_at_a_time, etas, [0.20, 0.01, 0.028, 0.04], [False] * 4, spacing=None,
+                                tolerance=0.03) == [0.7071]
+    # ...and a least constrained model within the tolerance leaves nothing to look for.
+    assert sweep_mod.place_etas(one_at_a_time, etas, [0.02, 0.01, 0.06, 0.005], [False] * 4, spacing=None,
+                                tolerance=0.03) == []
 
 
 
@@ -448,9 +455,11 @@ def test_cli_sweep_refines_the_default_grid_within_its_budget(tmp_path, monkeypa
     grid = pd.read_csv(tmp_path / "b" / "results.csv")
     assert len(grid) == 1 + 8 and grid["cached"].all()
     # --tolerances brackets each stated gap (here on the stored grid, adaptive placement off):
-    # every run it adds lies between two grid etas whose models fall on either side of one.
-    tols = [0.02, 0.05]
-    assert main(base + ["--no-adaptive", "--tolerances", "0.05,0.02", "--budget", "4",
+    # every run it adds lies between two grid etas whose models fall on either side of one, where
+    # the method first comes within it (0.008: between eta 0 and the next; 0.05: the unconstrained
+    # model is within it already, and the grid's later climb above it is no place to look).
+    tols = [0.008, 0.05]
+    assert main(base + ["--no-adaptive", "--tolerances", "0.05,0.008", "--budget", "4",
                         "--out", str(tmp_path / "c")]) == 0
     meta = pd.read_json(tmp_path / "c" / "sweep.json", typ="series")
     assert list(meta["tolerances"]) == tols
@@ -463,6 +472,7 @@ def test_cli_sweep_refines_the_default_grid_within_its_budget(tmp_path, monkeypa
     for eta in new["eta"]:
         lo, hi = old[old["eta"] < eta].iloc[-1], old[old["eta"] > eta].iloc[0]
         assert any(min(lo[gap], hi[gap]) <= t < max(lo[gap], hi[gap]) for t in tols)
+        assert lo[gap] > 0.008 >= hi[gap] and lo["eta"] == old["eta"].min()
 
 
 def test_chance_gaps_read_a_sweep_model_on_the_rows_its_metrics_read(tiny_split):
