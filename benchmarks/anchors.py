@@ -145,7 +145,7 @@ def save_arrays(split, path, seed: int, fit_part=None):
 CORRECT = "_test_correct"
 
 
-def test_correct(split, scores, accuracy: float) -> np.ndarray:
+def correct_rows(split, scores, accuracy: float) -> np.ndarray:
     """Which test rows a model's scores or decisions decide correctly (int8), by the kernel's one
     decision rule; checked against the accuracy the kernel reported for the same model, so the
     paired comparison reads the very decisions the cells counted."""
@@ -162,7 +162,7 @@ def _measure(split, d_val, d_test, *, ranks: bool) -> list[dict]:
         for row, m in zip(rows, summary_metrics(part.y, np.asarray(D, dtype=float), part.sensitive, ranks=ranks)):
             row.update({f"{prefix}_{k}": v for k, v in m.items()})
     for row, d in zip(rows, d_test):
-        row[CORRECT] = test_correct(split, np.asarray(d, dtype=float), row["test_accuracy"])
+        row[CORRECT] = correct_rows(split, np.asarray(d, dtype=float), row["test_accuracy"])
     return rows
 
 
@@ -272,7 +272,7 @@ def fairkit_rows(split, seed: int, methods, *, tolerance=None, family: str = FAI
         t["fitted_for"] = definition
         t["method"] = t["method"] + " eta=" + t["eta"].map("{:g}".format)
         # Kept in memory without a store (keep_models=False keeps nothing only with one).
-        t[CORRECT] = [test_correct(split, predict_scores(res.model(r), split, split.test), a)
+        t[CORRECT] = [correct_rows(split, predict_scores(res.model(r), split, split.test), a)
                       for r, a in zip(t["run_id"], t["test_accuracy"])]
         tables.append(t)
     return pd.concat(tables, ignore_index=True)
@@ -355,8 +355,11 @@ def score_runs(runs: pd.DataFrame, split, name: str, seed: int, correct=None) ->
 def paired_over_seeds(scores: pd.DataFrame, dataset: str, definition: str, setting: str, family: str,
                       t: float, ci: float = 0.95) -> tuple[float, float, int]:
     """fairkit's pick against ``family``'s at tolerance ``t``, over the seeds where both picked:
-    the mean paired difference in test accuracy, the half width of its ``ci`` interval (the
-    seeds' test parts are independent draws, so their variances add), and how many seeds."""
+    the mean paired difference in test accuracy, the half width of its ``ci`` interval, and how
+    many seeds. A re-split dataset's seeds have test parts of their own, independent draws whose
+    variances add; the others' seeds share one test part, so their differences may be correlated
+    and the interval takes the largest variance any correlation gives (the seeds' standard
+    errors averaged)."""
     from scipy.stats import norm
 
     k = f"paired@{t:g}"
@@ -368,7 +371,8 @@ def paired_over_seeds(scores: pd.DataFrame, dataset: str, definition: str, setti
     if both.empty:
         return np.nan, np.nan, 0
     n = len(both)
-    se = float(np.sqrt((both[f"paired_se@{t:g}"] ** 2).sum()) / n)
+    ses = both[f"paired_se@{t:g}"]
+    se = float(np.sqrt((ses ** 2).sum()) / n if dataset in RESPLIT else ses.mean())
     return float(both[k].mean()), float(norm.ppf(1 - (1 - ci) / 2) * se), n
 
 

@@ -148,16 +148,20 @@ def test_summary_pairs_over_seeds_with_the_best_single_anchor():
                          **({} if fam == "fairkit" else {f"paired_se@{t:g}": se for t in (0.01, 0.02, 0.05)})})
     out = summarise(pd.DataFrame(rows)).iloc[0]
     assert out["who acc@0.05"] == "b"
-    # The seeds' test parts are independent: the mean difference's variance is the sum over 2 squared.
+    # Seeds that share one test part: the largest variance any correlation gives (the standard
+    # errors averaged, as if the two differences moved together).
     assert out["paired acc@0.05"] == pytest.approx(-0.0005)
-    assert out["paired half acc@0.05"] == pytest.approx(norm.ppf(0.975) * np.sqrt(0.003 ** 2 + 0.004 ** 2) / 2)
+    assert out["paired half acc@0.05"] == pytest.approx(norm.ppf(0.975) * (0.003 + 0.004) / 2)
     assert out["paired seeds acc@0.05"] == 2
+    # German is re-split per seed: independent test parts, whose variances add.
+    out = summarise(pd.DataFrame(rows).assign(dataset="german")).iloc[0]
+    assert out["paired half acc@0.05"] == pytest.approx(norm.ppf(0.975) * np.sqrt(0.003 ** 2 + 0.004 ** 2) / 2)
 
 
-def test_test_correct_refuses_decisions_the_kernel_did_not_count():
-    from benchmarks.anchors import test_correct
+def test_correct_rows_refuses_decisions_the_kernel_did_not_count():
+    from benchmarks.anchors import correct_rows
 
     split = SimpleNamespace(test=SimpleNamespace(y=np.array([1, 0, 1, 0])))
-    np.testing.assert_array_equal(test_correct(split, np.array([0.9, 0.2, 0.4, 0.5]), 0.5), [1, 1, 0, 0])
+    np.testing.assert_array_equal(correct_rows(split, np.array([0.9, 0.2, 0.4, 0.5]), 0.5), [1, 1, 0, 0])
     with pytest.raises(RuntimeError, match="kernel"):
-        test_correct(split, np.array([0.9, 0.2, 0.4, 0.5]), 0.75)
+        correct_rows(split, np.array([0.9, 0.2, 0.4, 0.5]), 0.75)
