@@ -93,6 +93,15 @@ def test_workflow(app_page: Page, screenshot, tmp_path):
     after = panel_cell(page, "Demographic parity difference", 2)
     assert after != before
     assert panel_cell(page, "Demographic parity difference", 3).startswith("-")
+    # The accuracy change against the unconstrained model, with the interval of the two models'
+    # paired difference on the same test rows (unless they decide every row alike).
+    change = panel_cell(page, "Accuracy", 3)
+    if change == "+0.000":
+        expect(main).to_contain_text(re.compile(r"The two models decide all \d+ test rows alike"))
+    else:
+        assert re.fullmatch(r"[+-]\d\.\d{3} \[[+-]\d\.\d{3}, [+-]\d\.\d{3}\]", change), change
+        expect(main).to_contain_text(re.compile(r"the 95% interval of the paired difference on the same \d+ "
+                                                r"test rows \(the two models decide \d+\.\d% of them differently\)"))
 
     # A click on a point of the threshold reference curve selects that model; the method
     # box and the eta slider follow.
