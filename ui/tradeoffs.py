@@ -330,8 +330,7 @@ def paired_change_note(change: dict) -> str:
     if "error" in change:
         return f"The interval of the accuracy change could not be computed: {change['error']}"
     if change["disagree"] == 0:
-        return (f"The two models decide all {change['rows']:,} test rows alike: their accuracies are the "
-                "same, not by chance.")
+        return f"The two models decide all {change['rows']:,} test rows alike, so their accuracies are equal."
     real = ("a real cost" if change["high"] < 0 else "a real gain" if change["low"] > 0
             else "within what chance gives")
     return (f"Accuracy's change in brackets: the 95% interval of the paired difference on the same "
