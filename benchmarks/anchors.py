@@ -54,7 +54,7 @@ import pandas as pd
 from fairkit.frontier import constant_mask, decides_alike, pareto_front, select
 from fairkit.groups import stratification_labels
 from fairkit.methods import FAIRNESS_DEFINITIONS, METHODS
-from fairkit.metrics import summary_metrics
+from fairkit.metrics import SWEEP_THRESHOLD, summary_metrics
 from fairkit.stats import decide, paired_difference
 
 from .common import DEFAULT_SENSITIVE, front_hypervolume, limit_threads, load_split, majority_error, out_dir, report
@@ -152,7 +152,7 @@ def correct_rows(split, scores, accuracy: float) -> np.ndarray:
     """Which test rows a model's scores or decisions decide correctly (int8), by the kernel's one
     decision rule; checked against the accuracy the kernel reported for the same model, so the
     paired comparison reads the very decisions the cells counted."""
-    correct = (decide(scores) == split.test.y.astype(bool)).astype(np.int8)
+    correct = (decide(scores, SWEEP_THRESHOLD) == split.test.y.astype(bool)).astype(np.int8)
     if not np.isclose(correct.mean(), accuracy, rtol=0, atol=1e-9):
         raise RuntimeError(f"test decisions give accuracy {correct.mean():.6f}, the kernel {accuracy:.6f}")
     return correct

@@ -31,7 +31,7 @@ from scipy.special import expit
 
 from .frontier import best_within, constant_mask, constant_note, metric_column, seed_summary
 from .methods import DEFAULT_FAIRNESS, DEFAULT_METHODS, get_definition, get_method, scores_rank
-from .metrics import GAP_METRICS, OVERALL_METRICS, fairness_report, gap_noise_floor, summary_metrics
+from .metrics import GAP_METRICS, OVERALL_METRICS, SWEEP_THRESHOLD, fairness_report, gap_noise_floor, summary_metrics
 from .stats import decide, paired_difference
 from .store import ResultStore, cache_key
 
@@ -1376,7 +1376,8 @@ def accuracy_change(model, baseline, split, part: str = "test", ci: float = 0.95
         raise ValueError(f"part must be 'validation' or 'test', got {part!r}")
     p = getattr(split, part)
     y = p.y.astype(bool)
-    a, b = (decide(predict_scores(m, split, p)) for m in (model, baseline))
+    # Decided at the threshold the sweep's rows were measured at, so the change is theirs.
+    a, b = (decide(predict_scores(m, split, p), SWEEP_THRESHOLD) for m in (model, baseline))
     change, _, half = paired_difference(a == y, b == y, ci)
     return {"change": change, "low": change - half, "high": change + half,
             "disagree": float(np.mean(a != b)) if len(y) else float("nan"), "rows": int(len(y))}
