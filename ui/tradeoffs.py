@@ -301,8 +301,15 @@ def chance_gap(data_key: str, run_id: str, unfairness: str, split) -> dict | Non
     figures still show; a failure is not cached), None for an axis it does not simulate."""
     if unfairness not in NOISE_FLOOR_SHUFFLE:
         return None
+    return _or_refusal(_chance_floor, data_key, run_id, unfairness, split)
+
+
+def _or_refusal(cached, *args) -> dict:
+    """``cached(*args)``, or ``{"error": ...}`` when the store refuses a model it reads: the
+    panel's stored figures still show, and the failure is not cached (a model that loads again
+    is measured)."""
     try:
-        return _chance_floor(data_key, run_id, unfairness, split)
+        return cached(*args)
     except StoreError as exc:
         return {"error": str(exc)}
 
@@ -319,10 +326,7 @@ def paired_change(data_key: str, row: dict, baseline: dict | None, split) -> dic
     when a model cannot be loaded (the stored figures still show; a failure is not cached)."""
     if baseline is None or not row.get("run_id") or not baseline.get("run_id") or row["run_id"] == baseline["run_id"]:
         return None
-    try:
-        return _accuracy_change(data_key, str(row["run_id"]), str(baseline["run_id"]), split)
-    except StoreError as exc:
-        return {"error": str(exc)}
+    return _or_refusal(_accuracy_change, data_key, str(row["run_id"]), str(baseline["run_id"]), split)
 
 
 def paired_change_note(change: dict) -> str:
