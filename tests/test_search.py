@@ -7,6 +7,7 @@ stays, each trial is small.
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -265,10 +266,35 @@ def test_the_decision_record_says_which_points_came_from_search(tiny_split):
     assert "search" not in plain
 
 
+class _WaitsForAnotherWorker(ResultStore):
+    """A store whose first ``put`` in this process waits until another process has taken a trial.
+
+    Why: which worker asks first is a race. On a slow machine the Dask worker (deserializing the
+    split, opening the study) may start after this process has trained the whole budget, and the
+    test would then prove nothing about sharing the study; waiting here makes both take trials.
+    """
+
+    def __init__(self, root, split, timeout=180.0):
+        super().__init__(root)
+        self.split, self.timeout, self.waited = split, timeout, False
+
+    def put(self, key, record, model=None):
+        if not self.waited:
+            self.waited = True
+            me = f"{socket.gethostname()}:{os.getpid()}"
+            t0 = time.monotonic()
+            while time.monotonic() - t0 < self.timeout:
+                workers = {t.user_attrs.get("worker") for t in _study(self.split, self).get_trials(deepcopy=False)}
+                if workers - {me, None}:
+                    break
+                time.sleep(0.2)
+        super().put(key, record, model)
+
+
 def test_dask_workers_share_the_study(german, tmp_path):
     distributed = pytest.importorskip("distributed")
     _, split = german
-    store = ResultStore(tmp_path / "store")
+    store = _WaitsForAnotherWorker(tmp_path / "store", split)
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
                                   dashboard_address=None) as cluster:
         with distributed.Client(cluster) as client:  # the worker imports the engine before the search starts
