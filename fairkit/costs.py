@@ -70,7 +70,9 @@ class BoostingCost:
     tree_cell: float
 
     def __call__(self, est, n_rows: int, n_features: int, k_etas: int = 1) -> float:
-        n, d, t = max(int(n_rows), 1), int(n_features), int(est.n_estimators)
+        from .estimators.boosting import boosting_rounds
+
+        n, d, t = max(int(n_rows), 1), int(n_features), boosting_rounds(est.n_estimators, n_rows)
         return k_etas * (self.setup + self.cell * n * d + t * (self.tree + self.tree_row * n + self.tree_cell * n * d))
 
 

@@ -391,8 +391,8 @@ def _threshold_base(seed, params: dict):
         from .estimators import FairRegularizedClassifier
         return FairRegularizedClassifier(eta=0.0, random_state=seed, **_torch_params(base_params, REGULARIZED_DEFAULTS))
     if kind == "trees":
-        from .estimators import FairBoostingClassifier
-        return FairBoostingClassifier(eta=0.0, random_state=seed, **base_params)
+        from .estimators.postprocess import default_base
+        return default_base(seed).set_params(**base_params)
     raise RegistryError(f"Unknown base '{kind}' for a post-processor. Choose from: {', '.join(THRESHOLD_BASES)}.")
 
 

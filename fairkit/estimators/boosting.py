@@ -53,6 +53,21 @@ CONSTRAINED_RATES = {
 }
 # Which training rows a rate counts: every row, the positives, the negatives.
 _ELIGIBLE = {"selection_rate": None, "tpr": 1, "fpr": 0}
+#: ``n_estimators="auto"``: this many rounds below ``AUTO_ROUNDS_FROM_ROWS`` training rows, and
+#: ``AUTO_ROUNDS_LARGE`` from there. Measured as the thresholds' unconstrained base (validation
+#: accuracy, 100 / 200 rounds at 0.05): German (600 training rows) better with 100 on 3 of 5
+#: splits, COMPAS (3.7k) on 3 of 3; Adult (29k) better with 200 on 3 of 3 (+0.0011 to +0.0027),
+#: the 200k-row table +0.0010 (benchmarks/README.md, issue #21, session 28). The row boundary
+#: is the one the thresholds' ``"auto"`` source uses: the trees' small-data regime.
+AUTO_ROUNDS_SMALL, AUTO_ROUNDS_LARGE, AUTO_ROUNDS_FROM_ROWS = 100, 200, 10_000
+
+
+def boosting_rounds(n_estimators, n_rows: int) -> int:
+    """The rounds a fit on ``n_rows`` rows makes: ``n_estimators``, with "auto" resolved (see
+    :data:`AUTO_ROUNDS_FROM_ROWS`). Read by the fit and by its cost model (:mod:`fairkit.costs`)."""
+    if isinstance(n_estimators, str) and n_estimators == "auto":
+        return AUTO_ROUNDS_LARGE if int(n_rows) >= AUTO_ROUNDS_FROM_ROWS else AUTO_ROUNDS_SMALL
+    return int(n_estimators)
 _LN2 = math.log(2.0)
 
 
@@ -199,8 +214,9 @@ class FairBoostingClassifier(FairFitMixin, ClassifierMixin, BaseEstimator):
     hierarchical : bool, default=True
         With several sensitive columns, constrain (or penalize) every marginal and their
         intersection; otherwise the intersection only.
-    n_estimators : int, default=100
-        Boosting rounds (trees).
+    n_estimators : int or "auto", default=100
+        Boosting rounds (trees). ``"auto"``: 100 below 10,000 training rows, 200 from there
+        (:func:`boosting_rounds`; the post-processors' unconstrained base uses it).
     learning_rate : float, default=0.05
         Shrinkage of every tree. The default budget (100 trees at 0.05) replaced 200 at 0.1
         after an eta sweep's validation hypervolume was measured with both (16 etas): German
@@ -236,8 +252,10 @@ class FairBoostingClassifier(FairFitMixin, ClassifierMixin, BaseEstimator):
     n_features_in_ : int
     feature_names_in_ : ndarray, optional
     best_iteration_ : int
-        Trees kept (``n_estimators`` unless ``iterate="best"`` chose a shorter prefix; 0 when
+        Trees kept (``n_estimators_`` unless ``iterate="best"`` chose a shorter prefix; 0 when
         no feature varies).
+    n_estimators_ : int
+        The rounds made (``n_estimators`` with "auto" resolved for the training rows).
     tolerance_ : float
         The constraints' tolerance ``bound / eta`` (inf when nothing is constrained: ``eta=0``,
         no sensitive features, or the penalty objective).
@@ -337,8 +355,10 @@ class FairBoostingClassifier(FairFitMixin, ClassifierMixin, BaseEstimator):
                 raise ValueError(f"iterate must be 'best' or 'last', got {self.iterate!r}")
             if not self.multiplier_lr > 0:
                 raise ValueError(f"multiplier_lr must be positive, got {self.multiplier_lr!r}")
-        if not (isinstance(self.n_estimators, (int, np.integer)) and self.n_estimators >= 1):
-            raise ValueError(f"n_estimators must be a positive integer, got {self.n_estimators!r}")
+        auto = isinstance(self.n_estimators, str) and self.n_estimators == "auto"
+        if not (auto or (isinstance(self.n_estimators, (int, np.integer)) and not isinstance(self.n_estimators, bool)
+                         and self.n_estimators >= 1)):
+            raise ValueError(f"n_estimators must be a positive integer or 'auto', got {self.n_estimators!r}")
         if not self.learning_rate > 0:
             raise ValueError(f"learning_rate must be positive, got {self.learning_rate!r}")
         for name in ("subsample", "colsample_bytree"):
@@ -371,6 +391,7 @@ class FairBoostingClassifier(FairFitMixin, ClassifierMixin, BaseEstimator):
         X, y_enc, sw, classes = self._validate_xy(X, y, sample_weight)
         levels = self._group_levels(sensitive_features, X.shape[0])
         n = X.shape[0]
+        rounds = boosting_rounds(self.n_estimators, n)
         yt = torch.tensor(y_enc, dtype=torch.float64)
         wt = torch.tensor(sw, dtype=torch.float64)
         base_rate = float(np.clip(np.average(y_enc, weights=sw), 1e-6, 1 - 1e-6))
@@ -457,18 +478,19 @@ class FairBoostingClassifier(FairFitMixin, ClassifierMixin, BaseEstimator):
             # model text, as lgb.train does itself: a post-processor thresholding the training
             # scores, or the choice of the kept prefix below, would otherwise pass the trees
             # over the training table again (half a fit on Adult).
-            booster = lgb.train(params, data, num_boost_round=int(self.n_estimators), keep_training_booster=True)
+            booster = lgb.train(params, data, num_boost_round=rounds, keep_training_booster=True)
             train_raw = _training_scores(booster) + init
             self.booster_ = lgb.Booster(model_str=booster.model_to_string())
             del booster, data
-            kept = int(self.n_estimators)
+            kept = rounds
             if game is not None and math.isfinite(tolerance) and self.iterate == "best":
-                self.booster_, kept = self._best_prefix(game, train_raw, y_enc, sw, history)
-            if kept == int(self.n_estimators):
+                self.booster_, kept = self._best_prefix(game, train_raw, y_enc, sw, history, rounds)
+            if kept == rounds:
                 remember_output(self, "decision_function", X, train_raw)
         self.init_score_ = init
         self.classes_ = classes
         self.best_iteration_ = kept
+        self.n_estimators_ = rounds
         self.tolerance_ = tolerance
         self.multipliers_ = {} if game is None or not math.isfinite(tolerance) else game.multipliers()
         self.history_ = history
@@ -476,7 +498,7 @@ class FairBoostingClassifier(FairFitMixin, ClassifierMixin, BaseEstimator):
         self.group_names_ = {lv.name: list(lv.encoding.names) for lv in levels}
         return self
 
-    def _best_prefix(self, game, F, y, w, history):
+    def _best_prefix(self, game, F, y, w, history, n: int):
         """The trees' prefix to keep: among the second half of the rounds, the one with the
         lowest training cross-entropy whose decisions meet every constraint, else the one with
         the smallest worst gap. The game's last iterate oscillates around the bound (a round's
@@ -485,7 +507,6 @@ class FairBoostingClassifier(FairFitMixin, ClassifierMixin, BaseEstimator):
         prefixes decide alike for nearly everyone (small gaps, a near-constant model)."""
         import lightgbm as lgb
 
-        n = int(self.n_estimators)
         _, _, worst, _ = game.step(F, update=False)
         bce = float(weighted_bce_with_logits(torch.tensor(F), torch.tensor(y, dtype=torch.float64),
                                              torch.tensor(w)))

@@ -138,6 +138,9 @@ def test_clear_errors(biased_data):
         FairBoostingClassifier(eta=-1).fit(X, y)
     with pytest.raises(ValueError, match="n_estimators"):
         FairBoostingClassifier(n_estimators=0).fit(X, y)
+    for bad in ("many", True, 2.5):
+        with pytest.raises(ValueError, match="n_estimators must be a positive integer or 'auto'"):
+            FairBoostingClassifier(n_estimators=bad).fit(X, y)
     with pytest.raises(ValueError, match="subsample"):
         FairBoostingClassifier(subsample=1.5).fit(X, y)
     with pytest.raises(ValueError, match="objective"):
@@ -212,6 +215,31 @@ def test_constrained_fit_is_deterministic_and_stored_as_data(biased_data):
     back, _ = decode_state(json.loads(json.dumps(state.tree)), state.arrays, state.texts)
     np.testing.assert_array_equal(back.predict_proba(X), fits[0].predict_proba(X))
     assert back.best_iteration_ == fits[0].best_iteration_ and back.tolerance_ == fits[0].tolerance_
+
+
+def test_auto_rounds_follow_the_training_rows(biased_data, monkeypatch):
+    """``n_estimators="auto"`` makes AUTO_ROUNDS_SMALL rounds below AUTO_ROUNDS_FROM_ROWS training
+    rows and AUTO_ROUNDS_LARGE from there; the cost model reads the same rule."""
+    from fairkit.costs import cost_model_for
+    from fairkit.estimators import boosting
+
+    assert boosting.boosting_rounds("auto", boosting.AUTO_ROUNDS_FROM_ROWS - 1) == boosting.AUTO_ROUNDS_SMALL
+    assert boosting.boosting_rounds("auto", boosting.AUTO_ROUNDS_FROM_ROWS) == boosting.AUTO_ROUNDS_LARGE
+    assert boosting.boosting_rounds(37, 10**6) == 37
+    X, y, a = biased_data(n=400)
+    # The boundary moved to this table's size, so both sides are a small, fast fit.
+    monkeypatch.setattr(boosting, "AUTO_ROUNDS_SMALL", 7)
+    monkeypatch.setattr(boosting, "AUTO_ROUNDS_LARGE", 13)
+    monkeypatch.setattr(boosting, "AUTO_ROUNDS_FROM_ROWS", 400)
+    for rows, rounds in ((399, 7), (400, 13)):
+        clf = FairBoostingClassifier(eta=0.0, n_estimators="auto", random_state=0).fit(X[:rows], y[:rows])
+        assert clf.n_estimators_ == clf.best_iteration_ == clf.booster_.num_trees() == rounds
+        same = FairBoostingClassifier(eta=0.0, n_estimators=rounds, random_state=0).fit(X[:rows], y[:rows])
+        np.testing.assert_array_equal(clf.decision_function(X), same.decision_function(X))
+    est = FairBoostingClassifier(n_estimators="auto")
+    model = cost_model_for(est)
+    per_round = model(FairBoostingClassifier(n_estimators=2), 400, 5) - model(FairBoostingClassifier(n_estimators=1), 400, 5)
+    assert model(est, 400, 5) - model(est, 399, 5) == pytest.approx((13 - 7) * per_round, rel=1e-3)
 
 
 def test_best_iterate_keeps_a_prefix_that_meets_the_bound():

@@ -165,6 +165,7 @@ def test_the_default_base_is_boosted_trees(data):
     m = ThresholdPostProcessor(eta=0.5, random_state=3, **GRID).fit(X, y, sensitive_features=s)
     assert isinstance(m.estimator_, FairBoostingClassifier)
     assert m.estimator_.eta == 0.0 and m.estimator_.random_state == 3
+    assert m.estimator_.n_estimators == "auto" and m.estimator_.n_estimators_ == 100  # 1,500 rows: the small budget
 
 
 def test_thresholds_from_a_holdout_or_out_of_fold_scores(data, monkeypatch):
