@@ -165,3 +165,40 @@ def test_correct_rows_refuses_decisions_the_kernel_did_not_count():
     np.testing.assert_array_equal(correct_rows(split, np.array([0.9, 0.2, 0.4, 0.5]), 0.5), [1, 1, 0, 0])
     with pytest.raises(RuntimeError, match="kernel"):
         correct_rows(split, np.array([0.9, 0.2, 0.4, 0.5]), 0.75)
+
+
+def _summary_row(definition, fk, best, paired, half, chance, hv):
+    row = {"dataset": "d", "definition": definition, "setting": "aware", "chance_val": chance,
+           "hv@0.05 ratio": hv, "default hv@0.05 ratio": hv}
+    for t, a, b, d, h in zip((0.01, 0.02, 0.05), fk, best, paired, half):
+        row.update({f"fairkit acc@{t:g}": a, f"default acc@{t:g}": a, f"best anchor acc@{t:g}": b,
+                    f"who acc@{t:g}": "b" if np.isfinite(b) else "-", f"paired acc@{t:g}": d,
+                    f"paired half acc@{t:g}": h, f"fairkit testgap@{t:g}": 0.01, f"anchor testgap@{t:g}": 0.02})
+    return row
+
+
+def test_the_tally_counts_cells_chance_and_paired_intervals_as_the_readme_reads_them():
+    from benchmarks.anchors import cells_table, tally
+
+    nan = np.nan
+    summary = pd.DataFrame([
+        # chance gap 0.015: t=0.01 below it. Cells: 0.01 met (below chance); 0.02 missed, within
+        # the interval; 0.05 missed and significantly worse.
+        _summary_row("demographic_parity", (0.80, 0.80, 0.80), (0.79, 0.81, 0.82), (0.01, -0.01, -0.02),
+                     (0.02, 0.02, 0.01), 0.015, 1.10),
+        # No anchor reached 0.01 (no cell); 0.02 met and significantly better; 0.05 met without a pair.
+        _summary_row("equalized_odds", (0.70, 0.75, 0.78), (nan, 0.74, 0.78), (nan, 0.01, nan), (nan, 0.005, nan),
+                     0.005, 1.0),
+    ])
+    c = tally(summary)
+    assert (c["cells"], c["met"], c["above_chance"], c["met_above_chance"]) == (5, 3, 4, 2)
+    assert (c["worse"], c["better"], c["misses_above_chance"], c["real_misses_above_chance"]) == (1, 1, 2, 1)
+    assert (c["hv_met"], c["hv_settings"]) == (1, 2)
+    text = cells_table(summary)
+    first = text.splitlines()[2]
+    assert "| 0.015 | 0.800 [0.800] (0.010) vs 0.790 b (0.020); paired +0.0100 ± 0.0200 ~ |" in first
+    assert "paired -0.0200 ± 0.0100 **worse** | 1.10x [1.10x] |" in first
+    assert "0.750 [0.750] (0.010) vs 0.740 b (0.020); paired +0.0100 ± 0.0050 **better**" in text.splitlines()[3]
+    assert text.splitlines()[-1] == ("Cells met: 3 of 5; at or above the chance gap 2 of 4. Paired: significantly "
+                                     "worse in 1, better in 1; of the 2 misses at or above the chance gap, 1 "
+                                     "significantly worse. HV@0.05 >= 1.05x: 1 of 2.")
