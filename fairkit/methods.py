@@ -476,8 +476,7 @@ for _m in [
            # German (600) the training gap closed while validation gaps stayed wide. Over 10
            # German splits (third benchmark run) it still had the best single-method frontier:
            # the warning is advice to check validation points, not a ban. (Measured with the
-           # earlier 200 trees at 0.1; the current 100 trees at 0.05 below 10,000 training rows
-           # overfit small data less.)
+           # earlier 200-tree budget; the current 100 trees at 0.05 overfit small data less.)
            min_train_rows=10_000),
     Method(name="lagrangian", label="Lagrangian constrained network", factory=_lagrangian,
            eta_meaning="constraint tightness: the gap must stay below 0.2 / eta", eta_range=(0.5, 40.0),

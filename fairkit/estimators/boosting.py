@@ -53,14 +53,12 @@ CONSTRAINED_RATES = {
 }
 # Which training rows a rate counts: every row, the positives, the negatives.
 _ELIGIBLE = {"selection_rate": None, "tpr": 1, "fpr": 0}
-#: ``n_estimators="auto"`` (the default): this many rounds below ``AUTO_ROUNDS_FROM_ROWS``
-#: training rows, and ``AUTO_ROUNDS_LARGE`` from there. Measured (benchmarks/README.md, issue
-#: #21, session 28) as the thresholds' unconstrained base, validation accuracy with 100 / 200
-#: rounds at 0.05: German (600 training rows) better with 100 on 3 of 5 splits, COMPAS (3.7k) on
-#: 3 of 3; Adult (29k) better with 200 on 3 of 3 (+0.0011 to +0.0027), the 200k-row table
-#: +0.0010; and as the boosted-trees family's adaptive sweep on Adult, validation hypervolume
-#: +2.6 % (DP) and +1.4 % (equalized odds) at 1.8x its time. The row boundary is the one the
-#: thresholds' ``"auto"`` source uses: the trees' small-data regime.
+#: ``n_estimators="auto"``: this many rounds below ``AUTO_ROUNDS_FROM_ROWS`` training rows, and
+#: ``AUTO_ROUNDS_LARGE`` from there. Measured as the thresholds' unconstrained base (validation
+#: accuracy, 100 / 200 rounds at 0.05): German (600 training rows) better with 100 on 3 of 5
+#: splits, COMPAS (3.7k) on 3 of 3; Adult (29k) better with 200 on 3 of 3 (+0.0011 to +0.0027),
+#: the 200k-row table +0.0010 (benchmarks/README.md, issue #21, session 28). The row boundary
+#: is the one the thresholds' ``"auto"`` source uses: the trees' small-data regime.
 AUTO_ROUNDS_SMALL, AUTO_ROUNDS_LARGE, AUTO_ROUNDS_FROM_ROWS = 100, 200, 10_000
 
 
@@ -216,15 +214,14 @@ class FairBoostingClassifier(FairFitMixin, ClassifierMixin, BaseEstimator):
     hierarchical : bool, default=True
         With several sensitive columns, constrain (or penalize) every marginal and their
         intersection; otherwise the intersection only.
-    n_estimators : int or "auto", default="auto"
+    n_estimators : int or "auto", default=100
         Boosting rounds (trees). ``"auto"``: 100 below 10,000 training rows, 200 from there
-        (:func:`boosting_rounds`).
+        (:func:`boosting_rounds`; the post-processors' unconstrained base uses it).
     learning_rate : float, default=0.05
-        Shrinkage of every tree. 100 trees at 0.05 replaced 200 at 0.1 after an eta sweep's
-        validation hypervolume was measured with both (16 etas): German 0.0588 vs 0.0492 (10
-        splits; 600 training rows, where the larger budget overfits), COMPAS 0.1116 vs 0.1105,
-        Adult 0.1092 vs 0.1095, in about 60 % of the time. On Adult 200 trees at 0.05 then gave
-        the adaptive sweep 1.4-2.6 % more validation hypervolume (hence "auto").
+        Shrinkage of every tree. The default budget (100 trees at 0.05) replaced 200 at 0.1
+        after an eta sweep's validation hypervolume was measured with both (16 etas): German
+        0.0588 vs 0.0492 (10 splits; 600 training rows, where the larger budget overfits),
+        COMPAS 0.1116 vs 0.1105, Adult 0.1092 vs 0.1095, in about 60 % of the time.
     num_leaves : int, default=31
         Maximum leaves per tree.
     max_depth : int, default=-1
@@ -299,7 +296,7 @@ class FairBoostingClassifier(FairFitMixin, ClassifierMixin, BaseEstimator):
         hierarchical=True,
         group_weights=None,
         adaptive_shrinkage=None,
-        n_estimators="auto",
+        n_estimators=100,
         learning_rate=0.05,
         num_leaves=31,
         max_depth=-1,
