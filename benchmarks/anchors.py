@@ -441,6 +441,14 @@ def _f3(x) -> str:
     return "-" if not np.isfinite(x) else f"{x:.3f}"
 
 
+def _significance(d, h) -> str | None:
+    """"worse" / "better" when the paired interval ``d ± h`` excludes 0, "" when it holds 0, None
+    without a pair (one side picked nothing)."""
+    if not (np.isfinite(d) and np.isfinite(h)):
+        return None
+    return "" if abs(d) <= h else ("worse" if d < 0 else "better")
+
+
 def _cell(r, t: float) -> str:
     """One tolerance's cell: fairkit's pick [its default sweep's] (its test gap) against the best
     single anchor's (its test gap), the paired difference ± its 95 % half width (**worse** /
@@ -450,9 +458,9 @@ def _cell(r, t: float) -> str:
             f"({_f3(r.get(f'fairkit testgap@{t:g}', np.nan))}) vs {_f3(r[f'best anchor {k}'])} "
             f"{r[f'who {k}']} ({_f3(r.get(f'anchor testgap@{t:g}', np.nan))})")
     d, h = r.get(f"paired {k}", np.nan), r.get(f"paired half {k}", np.nan)
-    if np.isfinite(d) and np.isfinite(h):
-        mark = "" if abs(d) <= h else (" **worse**" if d < 0 else " **better**")
-        text += f"; paired {d:+.4f} ± {h:.4f}{mark}"
+    sig = _significance(d, h)
+    if sig is not None:
+        text += f"; paired {d:+.4f} ± {h:.4f}" + (f" **{sig}**" if sig else "")
     if t < r.get("chance_val", np.nan):
         text += " ~"
     return text
@@ -476,16 +484,15 @@ def tally(summary: pd.DataFrame) -> dict:
                 continue
             above = bool(t >= r.get("chance_val", np.nan))
             met = bool(np.isfinite(ours) and ours >= best)
-            d, h = r.get(f"paired {k}", np.nan), r.get(f"paired half {k}", np.nan)
-            paired = np.isfinite(d) and np.isfinite(h)
+            sig = _significance(r.get(f"paired {k}", np.nan), r.get(f"paired half {k}", np.nan))
             out["cells"] += 1
             out["met"] += met
             out["above_chance"] += above
             out["met_above_chance"] += met and above
-            out["worse"] += bool(paired and d < -h)
-            out["better"] += bool(paired and d > h)
+            out["worse"] += sig == "worse"
+            out["better"] += sig == "better"
             out["misses_above_chance"] += above and not met
-            out["real_misses_above_chance"] += bool(above and not met and paired and d < -h)
+            out["real_misses_above_chance"] += above and not met and sig == "worse"
     hv = summary["hv@0.05 ratio"]
     out["hv_settings"] = int((np.isfinite(hv) | np.isinf(hv)).sum())
     out["hv_met"] = int((hv >= HV_TARGET).sum())

@@ -58,8 +58,9 @@ def _rows(models, split, *, name, seed, fairness, fit_seconds) -> pd.DataFrame:
 
 def _front_figures(table: pd.DataFrame, fairness: str, ref_error: float) -> dict:
     """Hypervolume of the validation-chosen front on validation (``hv_val``, and ``hv_val@0.05``
-    below a gap of 0.05: the evidence a choice may rest on) and on test (whole and below 0.05), the test accuracy of the most
-    accurate model within each validation tolerance (NaN when none is within it)."""
+    below a gap of 0.05: the evidence a choice may rest on) and on test (whole and below 0.05),
+    the test accuracy of the most accurate model within each validation tolerance (NaN when none
+    is within it)."""
     from fairkit.frontier import best_at, pareto_front
 
     gap = GAPS[fairness]
@@ -67,7 +68,6 @@ def _front_figures(table: pd.DataFrame, fairness: str, ref_error: float) -> dict
     out = {"hv_val": front_hypervolume(front, ref_error, part="val"),
            "hv": front_hypervolume(front, ref_error),
            "hv@0.05": front_hypervolume(front, ref_error, max_gap=0.05),
-           # The validation evidence for the region a committee's tolerances lie in.
            "hv_val@0.05": front_hypervolume(front, ref_error, part="val", max_gap=0.05)}
     for tol in TOLERANCES:
         out[f"acc@{tol:g}"] = best_at(table, tol, unfairness=gap)

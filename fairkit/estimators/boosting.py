@@ -71,6 +71,8 @@ def boosting_rounds(n_estimators, n_rows: int) -> int:
     if isinstance(n_estimators, str) and n_estimators == "auto":
         return AUTO_ROUNDS_LARGE if int(n_rows) >= AUTO_ROUNDS_FROM_ROWS else AUTO_ROUNDS_SMALL
     return int(n_estimators)
+
+
 _LN2 = math.log(2.0)
 
 

@@ -78,12 +78,9 @@ _ALL_GROUPS = "(all)"
 
 def default_base(random_state=None):
     """The default base model: LightGBM boosted trees with no fairness term, their rounds set by
-    the training rows (``n_estimators="auto"``: 100 below 10,000 rows, 200 from there).
-
-    Why "auto" here and not in the boosted-trees family: every eta's thresholds trade accuracy
-    away from this one model, so its accuracy bounds the whole post-processed front; 200 rounds
-    were more accurate on validation on the larger tables and 100 on the smaller ones
-    (:data:`fairkit.estimators.boosting.AUTO_ROUNDS_FROM_ROWS`).
+    the training rows (``n_estimators="auto"``): every eta's thresholds trade accuracy away from
+    this one model, so its accuracy bounds the whole post-processed front (the measurements, and
+    why the boosted-trees family keeps 100: :data:`fairkit.estimators.boosting.AUTO_ROUNDS_FROM_ROWS`).
     """
     from fairkit.estimators.boosting import FairBoostingClassifier
 

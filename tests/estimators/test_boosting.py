@@ -238,7 +238,8 @@ def test_auto_rounds_follow_the_training_rows(biased_data, monkeypatch):
         np.testing.assert_array_equal(clf.decision_function(X), same.decision_function(X))
     est = FairBoostingClassifier(n_estimators="auto")
     model = cost_model_for(est)
-    per_round = model(FairBoostingClassifier(n_estimators=2), 400, 5) - model(FairBoostingClassifier(n_estimators=1), 400, 5)
+    one, two = FairBoostingClassifier(n_estimators=1), FairBoostingClassifier(n_estimators=2)
+    per_round = model(two, 400, 5) - model(one, 400, 5)
     assert model(est, 400, 5) - model(est, 399, 5) == pytest.approx((13 - 7) * per_round, rel=1e-3)
 
 
