@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import time
+
 from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 UI_TIMEOUT = 30_000  # milliseconds for Playwright actions and expect()
 
@@ -35,9 +38,23 @@ def choose(page: Page, label: str, option: str) -> None:
 
     Streamlit's selectbox and multiselect are ARIA comboboxes named by their label; the
     options appear in a listbox once the combobox is clicked.
+
+    Right after an upload the box clicked may belong to a run about to be replaced: its list can
+    lack the new table's option, or close when the next run draws the page (a pick that never
+    found its option was seen once, with the suite on two workers). A pick that finds no option
+    in 5 s closes the list, waits for the run to end and tries again, for up to ``UI_TIMEOUT``.
     """
-    page.get_by_role("combobox", name=label, exact=True).click()
-    page.get_by_role("option", name=option, exact=True).click()
+    deadline = time.monotonic() + UI_TIMEOUT / 1000
+    while True:
+        page.get_by_role("combobox", name=label, exact=True).click()
+        try:
+            page.get_by_role("option", name=option, exact=True).click(timeout=5_000)
+            return
+        except PlaywrightTimeoutError:
+            if time.monotonic() > deadline:
+                raise
+            page.keyboard.press("Escape")
+            wait_for_app(page)
 
 
 def upload(page: Page, path) -> None:
