@@ -12,9 +12,9 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 def pytest_collection_modifyitems(items):
-    # The slow tests first (a stable sort: the others keep their order). ./fk test spreads the
-    # files over two workers in this order, so the longest file (the floors run, about 4 minutes
-    # alone) starts at once instead of after the rest, and the two workers end together.
+    # The slow tests first (a stable sort: the others keep their order). ./fk test hands the
+    # files to its workers in this order, so the longest file (the floors run, about 4 minutes
+    # alone) starts at once instead of after the rest, and the workers end closer together.
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
