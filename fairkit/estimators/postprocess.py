@@ -35,6 +35,7 @@ from sklearn.utils import _safe_indexing
 from sklearn.utils.validation import check_is_fitted
 
 from fairkit.estimators._memo import memoized_output
+from fairkit.estimators.boosting import AUTO_ROUNDS_FROM_ROWS
 from fairkit.estimators.reductions import (
     BinaryWrapperTagsMixin,
     _check_fit_inputs,
@@ -71,8 +72,9 @@ THRESHOLD_SOURCES = ("auto", "train", "holdout", "crossfit")
 #: scores, at or above it on the base's own training scores (benchmarks/README.md, issue #21:
 #: on German's 600 rows the trees' training scores are optimistic and out-of-fold thresholds
 #: gave 27-68 % more validation hypervolume; on Adult's 29k the two tied within 0.5 %, and the
-#: extra fits would cost three base fits more).
-CROSSFIT_BELOW_ROWS = 10_000
+#: extra fits would cost three base fits more). The trees' one small-data boundary: the default
+#: base's rounds change at the same row count.
+CROSSFIT_BELOW_ROWS = AUTO_ROUNDS_FROM_ROWS
 _ALL_GROUPS = "(all)"
 
 
