@@ -42,14 +42,15 @@ def wait_for_sweep(at: AppTest, timeout: float = SWEEP_TIMEOUT) -> AppTest:
     # finishing: wait for it too.
     key = at.session_state[ur.SWEEP_KEY] if ur.SWEEP_KEY in at.session_state else None
     job = jobs.registry().get(key) if key else None
-    if job is None or job.status != "running":
+    if job is None:
         return at
     while job.status == "running":
         if time.monotonic() > deadline:
             pytest.fail(f"The sweep job did not finish within {timeout:.0f} s")
         time.sleep(0.05)
-    # The page last drawn still showed the job running (its Run button disabled, as the page
-    # draws it for a running sweep); draw it again as a user's next interaction would.
+    # The page last drawn may have been drawn while the job was still running (its Run button
+    # disabled), even when the job has finished by the time it is looked up here: draw it again,
+    # as a user's next interaction would.
     return at.run()
 
 
