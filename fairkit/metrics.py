@@ -395,6 +395,69 @@ def summary_metrics(
     return [{k: float(table[k][i]) for k in OVERALL_METRICS + GAP_METRICS} for i in range(P.shape[0])]
 
 
+def bootstrap_metrics(
+    y_true,
+    y_scores,
+    sensitive,
+    *,
+    n_boot: int = 200,
+    random_state=0,
+    resample=None,
+    threshold: float = SWEEP_THRESHOLD,
+    sample_weight=None,
+    pos_label=None,
+    min_group_size: int = MIN_GROUP_SIZE,
+    gap_min_group_size: int | None = None,
+) -> dict:
+    """Accuracy and every gap of K models on ``n_boot`` bootstrap resamples of the rows.
+
+    Replicate ``b`` is what :func:`summary_metrics` gives with the rows counted as often as
+    resample ``b`` draws them (its ``sample_weight`` times their multiplicities), read from the
+    same kernel sums in one product; the groups a gap compares are those of the rows as they are
+    (:func:`fairkit.stats.gap_groups`), as :func:`fairness_report`'s intervals keep them. For how
+    far a figure computed on these rows (a hypervolume of the test points of a front, say) moves
+    with the draw of the rows.
+
+    Parameters
+    ----------
+    y_true, y_scores, sensitive, threshold, sample_weight, pos_label, min_group_size, gap_min_group_size
+        As in :func:`summary_metrics`.
+    n_boot : int, default=200
+        Resamples (ignored with ``resample``).
+    random_state : int, Generator or None, default=0
+        Seed of the resamples (:func:`fairkit.stats.bootstrap_weights`): the same seed draws the
+        same resamples of the same number of rows, so figures of several runs on one test part
+        can be compared replicate by replicate.
+    resample : ndarray of shape (B, n), optional
+        Row multiplicities to use instead of drawing them.
+
+    Returns
+    -------
+    dict
+        ``"accuracy"`` and each of ``GAP_METRICS`` -> array of shape (B, K), and ``"resample"``:
+        the (B, n) multiplicities used.
+    """
+    if gap_min_group_size is None:
+        gap_min_group_size = min_group_size
+    y, P, frame, w = _inputs(y_true, y_scores, sensitive, sample_weight, pos_label)
+    if resample is None:
+        if int(n_boot) < 1:
+            raise ValueError(f"n_boot must be >= 1, got {n_boot}")
+        R = stats.bootstrap_weights(len(y), int(n_boot), random_state)
+    else:
+        R = np.asarray(resample, dtype=np.float64)
+        if R.ndim != 2 or R.shape[1] != len(y):
+            raise ValueError(f"resample must have shape (B, {len(y)}), got {R.shape}")
+    enc = encode_groups(frame)
+    rows = np.bincount(enc.codes[enc.codes >= 0], minlength=enc.n_groups)
+    include = stats.gap_groups(rows, gap_min_group_size)
+    gs = stats.group_sums(y, P, enc.codes, enc.n_groups, threshold=threshold, sample_weight=w, resample=R)
+    out = {"accuracy": stats.group_rates(gs.total())["accuracy"][..., 0]}
+    out.update(stats.group_gaps(stats.group_rates(gs), include))
+    out["resample"] = R
+    return out
+
+
 #: The gaps :func:`gap_noise_floor` simulates, and how each is made fair by chance: shuffling the
 #: decisions over every row equalises the groups' selection rates in expectation, shuffling them
 #: within each outcome equalises their true and false positive rates.
@@ -653,7 +716,7 @@ def metric_frame(y_true, y_pred, sensitive, sample_weight=None) -> MetricFrame:
 
 
 __all__ = [
-    "FairnessReport", "fairness_report", "summary_metrics", "expected_calibration_error", "reliability_curve",
+    "FairnessReport", "fairness_report", "summary_metrics", "bootstrap_metrics", "expected_calibration_error", "reliability_curve",
     "metric_frame", "GAP_METRICS", "OVERALL_METRICS", "SEP", "encode_groups", "calibration_by_group",
     "multicalibration_audit", "debiased_calibration_error", "calibration_noise_floor",
     "CalibrationNoiseFloor", "METRIC_LABELS", "HEADLINE_GAPS", "AUDIT_METRICS", "AUDIT_BAND", "SWEEP_THRESHOLD",

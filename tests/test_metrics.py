@@ -16,12 +16,14 @@ from hypothesis import strategies as st
 
 from fairkit.metrics import (
     GAP_METRICS,
+    bootstrap_metrics,
     expected_calibration_error,
     fairness_report,
     metric_frame,
     reliability_curve,
     summary_metrics,
 )
+from fairkit.stats import bootstrap_weights
 
 
 @st.composite
@@ -238,6 +240,54 @@ def test_summary_metrics_checks_its_inputs():
         summary_metrics(np.array([0, 2, 1, 0]), np.zeros(4), ["a", "b", "a", "b"])
     with pytest.raises(ValueError, match="sensitive has 3 rows"):
         summary_metrics(y, np.zeros(4), ["a", "b", "a"])
+
+
+def _weighted_case(n=400, seed=3):
+    rng = np.random.default_rng(seed)
+    # A group of 12 rows, under the default 30: the gaps leave it out, here as in the sweep.
+    groups = np.array(["a"] * 200 + ["b"] * 188 + ["c"] * 12)
+    y = rng.integers(0, 2, n)
+    P = rng.random((3, n))
+    P[2] = (P[2] > 0.7).astype(float)  # decisions, as a threshold method's scores are
+    w = rng.uniform(0.5, 2.0, n)
+    return y, P, groups, w
+
+
+def test_bootstrap_metrics_replicate_is_summary_metrics_with_the_resample_as_weights():
+    y, P, groups, w = _weighted_case()
+    R = bootstrap_weights(len(y), 4, random_state=7)
+    boot = bootstrap_metrics(y, P, groups, sample_weight=w, resample=R)
+    assert np.array_equal(boot["resample"], R)
+    for b in range(len(R)):
+        ref = summary_metrics(y, P, groups, sample_weight=w * R[b], ranks=False)
+        for k, row in enumerate(ref):
+            for key in ["accuracy"] + GAP_METRICS:
+                assert boot[key][b, k] == pytest.approx(row[key], abs=1e-12, nan_ok=True), (b, k, key)
+
+
+def test_bootstrap_metrics_draws_from_its_seed_and_centres_on_the_estimate():
+    y, P, groups, _ = _weighted_case()
+    a = bootstrap_metrics(y, P, groups, n_boot=300, random_state=1)
+    b = bootstrap_metrics(y, P, groups, n_boot=300, random_state=1)
+    c = bootstrap_metrics(y, P, groups, n_boot=300, random_state=2)
+    assert a["accuracy"].shape == (300, 3)
+    assert np.array_equal(a["equalized_odds_difference"], b["equalized_odds_difference"])
+    assert not np.array_equal(a["accuracy"], c["accuracy"])
+    point = summary_metrics(y, P, groups, ranks=False)
+    for k in range(3):
+        acc = point[k]["accuracy"]
+        # The replicates' spread is the accuracy's standard error, sqrt(p (1 - p) / n) ~ 0.025.
+        se = np.sqrt(acc * (1 - acc) / len(y))
+        assert a["accuracy"][:, k].std() == pytest.approx(se, rel=0.25)
+        assert abs(a["accuracy"][:, k].mean() - acc) < 3 * se / np.sqrt(300) + 1e-3
+
+
+def test_bootstrap_metrics_checks_its_arguments():
+    y, P, groups, _ = _weighted_case()
+    with pytest.raises(ValueError, match="n_boot must be >= 1"):
+        bootstrap_metrics(y, P, groups, n_boot=0)
+    with pytest.raises(ValueError, match=r"resample must have shape \(B, 400\)"):
+        bootstrap_metrics(y, P, groups, resample=np.ones((2, 399)))
 
 
 # --------------------------------------------------------------------------------------------

@@ -122,9 +122,10 @@ def test_score_runs_pairs_fairkit_pick_with_each_anchor_pick_on_the_same_test_ro
                   (0.82, 0.03, 0.50, 0.03),   # the anchor's pick within 0.05
                   (0.90, 0.30, 0.75, 0.30)])  # the anchor's, never within a tolerance
     runs = runs.assign(family=["fairkit", "a", "a"], aware=[True, True, False], row=[0, 1, 2],
-                       val_equalized_odds_difference=0.5, test_equalized_odds_difference=0.5)
+                       val_equalized_odds_difference=0.5)
     correct = np.array([[1, 1, 1, 0], [1, 0, 0, 1], [1, 1, 1, 0]], dtype=np.int8)
-    s = score_runs(runs, SPLIT, "d", 0, correct=correct).set_index(["definition", "setting", "family"])
+    runs, split = _measured_on_test(runs, correct, ["a", "a", "b", "b"])
+    s = score_runs(runs, split, "d", 0, correct=correct).set_index(["definition", "setting", "family"])
     a = s.loc[("demographic_parity", "aware", "a")]
     assert a["pick@0.05"] == 1 and s.loc[("demographic_parity", "aware", "fairkit"), "pick@0.05"] == 0
     # Per-row differences (0, 1, 1, -1): mean 0.25, their standard deviation over n - 1 rows
@@ -133,7 +134,71 @@ def test_score_runs_pairs_fairkit_pick_with_each_anchor_pick_on_the_same_test_ro
     assert a["paired_se@0.05"] == pytest.approx(np.sqrt((3 - 4 * 0.0625) / 3) / 2)
     assert np.isnan(a["paired@0.01"])  # neither family picks within 0.01: no comparison
     # Without the test decisions (a rescore from a saved runs table) nothing is paired.
-    assert "paired@0.05" not in score_runs(runs, SPLIT, "d", 0).columns
+    assert "paired@0.05" not in score_runs(runs, split, "d", 0).columns
+
+
+def _measured_on_test(runs, correct, groups):
+    """``runs`` with their test columns measured by the kernel from the decisions ``correct``
+    gives (as the benchmark measures every run), and a split whose test part has ``groups``."""
+    from fairkit.metrics import summary_metrics
+
+    y = np.array([1, 0, 0, 0] * (len(groups) // 4))
+    split = SimpleNamespace(test=SimpleNamespace(y=y, sensitive=pd.Series(groups, name="g")))
+    decisions = np.where(correct == 1, y, 1 - y).astype(float)
+    for i, m in enumerate(summary_metrics(y, decisions, split.test.sensitive)):
+        for k in ("accuracy", DP, "equalized_odds_difference"):
+            runs.loc[i, f"test_{k}"] = m[k]
+    return runs, split
+
+
+def test_hv_replicates_measure_the_validation_front_again_on_each_test_resample():
+    from fairkit.frontier import hypervolume
+    from fairkit.metrics import summary_metrics
+    from fairkit.stats import bootstrap_weights
+
+    from benchmarks.anchors import _front, hv_replicates
+
+    rng = np.random.default_rng(0)
+    n = 200
+    correct = (rng.random((4, n)) < [[0.9], [0.85], [0.8], [0.6]]).astype(np.int8)
+    groups = np.where(np.arange(n) % 3 == 0, "a", "b")
+    runs = _runs([(0.90, 0.04, 0.0, 0.0), (0.85, 0.02, 0.0, 0.0), (0.80, 0.01, 0.0, 0.0), (0.60, 0.30, 0.0, 0.0)])
+    runs, split = _measured_on_test(runs.assign(row=np.arange(4)), correct, groups)
+    front = _front(runs, "demographic_parity")
+    ones = hv_replicates(front, split, np.where(correct == 1, split.test.y, 1 - split.test.y), "demographic_parity",
+                         np.ones((1, n)))
+    assert ones[0] == pytest.approx(family_scores(runs, split, "demographic_parity")["hv@0.05"], abs=1e-12)
+    assert ones[0] > 0 and len(front) == 3  # the fourth run is dominated on validation
+    R = bootstrap_weights(n, 3, random_state=5)
+    boot = hv_replicates(front, split, np.where(correct == 1, split.test.y, 1 - split.test.y),
+                         "demographic_parity", R)
+    y = split.test.y
+    for b in range(3):  # each replicate by hand: the kernel with the resample as weights
+        d = np.where(correct[front["row"]] == 1, y, 1 - y).astype(float)
+        m = summary_metrics(y, d, split.test.sensitive, sample_weight=R[b])
+        p = R[b] @ y / R[b].sum()
+        hv = hypervolume([1 - r["accuracy"] for r in m], [r[DP] for r in m], ref=(min(p, 1 - p), 0.05))
+        assert boot[b] == pytest.approx(hv, abs=1e-12)
+    # The test decisions must be the ones the table was measured on.
+    wrong = runs.copy()
+    wrong.loc[0, "test_accuracy"] += 0.01
+    with pytest.raises(RuntimeError, match="kernel reported"):
+        hv_replicates(_front(wrong, "demographic_parity"), split, np.where(correct == 1, y, 1 - y),
+                      "demographic_parity", R)
+    assert np.array_equal(hv_replicates(front.iloc[:0], split, correct, "demographic_parity", R), np.zeros(3))
+
+
+def test_ratio_interval_takes_medians_over_seeds_then_order_statistics():
+    from benchmarks.anchors import ratio_interval
+
+    ours = np.array([[1.0, 2.0, 3.0, 0.0, 4.0], [3.0, 4.0, 5.0, 0.0, 2.0], [2.0, 3.0, 4.0, 0.0, 6.0]])
+    theirs = np.array([[1.0, 1.0, 1.0, 0.0, 0.0], [1.0, 1.0, 1.0, 0.0, 0.0], [1.0, 1.0, 1.0, 0.0, 0.0]])
+    # Medians over the three seeds: ours (2, 3, 4, 0, 4), theirs (1, 1, 1, 0, 0). Ratios 2, 3, 4,
+    # no comparison (left out), infinite: sorted (2, 3, 4, inf).
+    lo, hi, share = ratio_interval(ours, theirs, ci=0.5, target=3.0)
+    assert (lo, hi) == (2.0, np.inf)  # the 25th percentile rounds down to 2, the 75th up to inf
+    assert share == pytest.approx(3 / 4)
+    assert all(np.isnan(ratio_interval(np.zeros((2, 3)), np.zeros((2, 3)))))
 
 
 def test_summary_pairs_over_seeds_with_the_best_single_anchor():
@@ -202,3 +267,36 @@ def test_the_tally_counts_cells_chance_and_paired_intervals_as_the_readme_reads_
     assert text.splitlines()[-1] == ("Cells met: 3 of 5; at or above the chance gap 2 of 4. Paired: significantly "
                                      "worse in 1, better in 1; of the 2 misses at or above the chance gap, 1 "
                                      "significantly worse. HV@0.05 >= 1.05x: 1 of 2.")
+
+
+def test_summary_gives_the_hv_ratio_an_interval_over_test_resamples_and_the_tally_reads_it():
+    from benchmarks.anchors import HV_BOOT_KEY, cells_table, ratio_interval, tally
+
+    rng = np.random.default_rng(1)
+    rows, boots = [], {}
+    for setting, scale in (("aware", 1.0), ("blind", 0.5)):
+        for seed in range(3):
+            for fam in ("fairkit", "a", "anchors"):
+                boot = rng.uniform(0.002, 0.004, 50) * (scale if fam == "fairkit" else 1.0)
+                boots[setting, seed, fam] = boot
+                rows.append({"dataset": "d", "seed": seed, "definition": "demographic_parity", "setting": setting,
+                             "family": fam, "acc@0.01": 0.8, "acc@0.02": 0.8, "acc@0.05": 0.8,
+                             "hv@0.05": float(np.median(boot)), "hv": 1.0,
+                             **({HV_BOOT_KEY: boot} if fam != "a" else {})})
+    summary = summarise(pd.DataFrame(rows))
+    for _, r in summary.iterrows():
+        ours = np.stack([boots[r["setting"], s, "fairkit"] for s in range(3)])
+        theirs = np.stack([boots[r["setting"], s, "anchors"] for s in range(3)])
+        lo, hi, share = ratio_interval(ours, theirs, target=1.05)
+        assert (r["hv@0.05 ratio low"], r["hv@0.05 ratio high"], r["hv@0.05 share at target"]) == (lo, hi, share)
+    aware, blind = summary.set_index("setting").loc["aware"], summary.set_index("setting").loc["blind"]
+    # Two equal draws: the target lies inside the interval; half the area: beyond it.
+    assert aware["hv@0.05 ratio low"] < 1.05 <= aware["hv@0.05 ratio high"]
+    assert blind["hv@0.05 ratio high"] < 1.05
+    c = tally(summary)
+    short = int((summary["hv@0.05 ratio"] < 1.05).sum())
+    assert c["hv_short_within_interval"] + c["hv_short_beyond_interval"] == short
+    assert c["hv_short_beyond_interval"] == 1
+    text = cells_table(summary)
+    assert f"({blind['hv@0.05 ratio low']:.2f}-{blind['hv@0.05 ratio high']:.2f}) |" in text
+    assert text.endswith(f"within and {c['hv_short_beyond_interval']} beyond the 95 % interval of the test rows' draw.")
