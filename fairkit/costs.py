@@ -110,9 +110,8 @@ class ReductionsCost:
 @dataclass(frozen=True)
 class ThresholdCost:
     """Seconds of a post-processor: its base model's fits (one, or ``n_folds + 1`` when the
-    thresholds are cross-fitted; one on ``1 - holdout_size`` of the rows when they are held out),
-    each by the base's own cost model, once for a stacked fit of K etas, plus ``setup + row * n``
-    for scoring the rows and ``per_eta`` for each eta's thresholds."""
+    thresholds are cross-fitted), each by the base's own cost model, once for a stacked fit of
+    K etas, plus ``setup + row * n`` for scoring the rows and ``per_eta`` for each eta's thresholds."""
 
     setup: float
     row: float
@@ -123,13 +122,9 @@ class ThresholdCost:
         model = cost_model_for(base) if base is not None else None
         from .estimators.postprocess import threshold_source
 
-        # The fit's own rule: "auto" cross-fits on small tables (n_folds more base fits) and holds
-        # rows out for rates given the outcome on large ones (the base sees the rest).
-        source = threshold_source(est, n_rows)
-        fits = 1 + (int(est.n_folds) if source == "crossfit" else 0)
-        # (train_test_split holds out ceil(holdout_size * n) rows.)
-        base_rows = n_rows - math.ceil(float(est.holdout_size) * n_rows) if source == "holdout" else n_rows
-        base_s = fits * model(base, base_rows, n_features, 1) if model is not None else 0.0
+        # "auto" cross-fits on small tables: n_folds more base fits (the fit's own rule).
+        fits = 1 + (int(est.n_folds) if threshold_source(est, n_rows) == "crossfit" else 0)
+        base_s = fits * model(base, n_rows, n_features, 1) if model is not None else 0.0
         return base_s + self.setup + self.row * n_rows + k_etas * self.per_eta
 
 

@@ -270,12 +270,3 @@ def test_threshold_cost_counts_the_folds_auto_fits_on_small_tables():
         expected = (fits * base_cost(est.estimator, n, 20, 1) + THRESHOLD_COST.setup + THRESHOLD_COST.row * n
                     + 4 * THRESHOLD_COST.per_eta)
         assert THRESHOLD_COST(est, n, 20, 4) == pytest.approx(expected)
-    # Equalized odds on a large table holds a quarter of the rows out: one base fit on the rest
-    # (train_test_split holds out ceil(0.25 n) rows).
-    odds = get_method("threshold").build(0.5, 0, fairness="equalized_odds")
-    n = 4 * CROSSFIT_BELOW_ROWS + 2
-    held = n - int(np.ceil(odds.holdout_size * n))
-    assert held < 0.76 * n
-    expected = (base_cost(odds.estimator, held, 20, 1) + THRESHOLD_COST.setup + THRESHOLD_COST.row * n
-                + 4 * THRESHOLD_COST.per_eta)
-    assert THRESHOLD_COST(odds, n, 20, 4) == pytest.approx(expected)

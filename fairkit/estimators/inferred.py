@@ -162,9 +162,8 @@ class InferredGroupThresholdClassifier(ThresholdPostProcessor):
         LightGBM trees (binary for two groups, multiclass for more: one booster either way).
     constraint, objective, eta, tolerance, prefit, thresholds_from, holdout_size, n_folds
         As in :class:`~fairkit.estimators.ThresholdPostProcessor` (``prefit`` concerns the base
-        model only; the group classifier is always fitted; ``"auto"`` keeps the training scores
-        from ``CROSSFIT_BELOW_ROWS`` rows on, for every constraint). The gap is measured on the
-        true groups of the threshold-fitting rows.
+        model only; the group classifier is always fitted). The gap is measured on the true
+        groups of the threshold-fitting rows.
     n_offsets : int, default=21
         Scales (0 to 2) of the offsets that turn the group-aware thresholds into inferred ones,
         and values of each group's offset in the first pass of the coordinate search.
@@ -201,12 +200,6 @@ class InferredGroupThresholdClassifier(ThresholdPostProcessor):
 
     #: The group is inferred from the features: predictions read ``X`` only.
     needs_sensitive_at_predict = False
-    #: ``thresholds_from="auto"`` keeps the training scores for every constraint from
-    #: ``CROSSFIT_BELOW_ROWS`` on. Held-out rows help the group-aware thresholds at equalized odds,
-    #: but not these: on ten Adult splits they gave less validation area below a gap of 0.05 on 6
-    #: at equalized odds and 5 at demographic parity (their group classifier fits on fewer rows
-    #: too; benchmarks/README.md, issue #21, session 30).
-    auto_holdout_for = ()
 
     def __init__(
         self,

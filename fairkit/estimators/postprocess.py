@@ -69,22 +69,12 @@ OBJECTIVES = ("accuracy_score", "balanced_accuracy_score")
 #: Where the thresholds are fitted (see ``thresholds_from``).
 THRESHOLD_SOURCES = ("auto", "train", "holdout", "crossfit")
 #: Below this many training rows ``thresholds_from="auto"`` fits the thresholds on out-of-fold
-#: scores (benchmarks/README.md, issue #21: on German's 600 rows the trees' training scores are
-#: optimistic and out-of-fold thresholds gave 27-68 % more validation hypervolume; on Adult's 29k
-#: they would cost three base fits more for no steady gain). The trees' one small-data boundary:
-#: the default base's rounds change at the same row count.
+#: scores, at or above it on the base's own training scores (benchmarks/README.md, issue #21:
+#: on German's 600 rows the trees' training scores are optimistic and out-of-fold thresholds
+#: gave 27-68 % more validation hypervolume; on Adult's 29k the two tied within 0.5 %, and the
+#: extra fits would cost three base fits more). The trees' one small-data boundary: the default
+#: base's rounds change at the same row count.
 CROSSFIT_BELOW_ROWS = AUTO_ROUNDS_FROM_ROWS
-#: From ``CROSSFIT_BELOW_ROWS`` on, ``"auto"`` fits a constraint on rates given the outcome (true
-#: or false positive rates: equalized odds and its halves) on a held-out share of the rows, and
-#: one on selection rates (demographic parity) on the training scores. The rates given the
-#: outcome are counted in group x outcome cells, far smaller than the groups (Adult: 1,061 women
-#: earning over 50K in 29,304 rows), and the trees' training scores are most optimistic there:
-#: Adult's exact equalized-odds rule on them showed a validation gap of 0.05-0.13. On ten Adult
-#: splits held-out thresholds (a quarter of the rows) gave more validation area below a gap of
-#: 0.05 on 9 (on 3 of 4 splits of the 200k-row table) and reached a validation gap of 0.01 on 4
-#: against 1; at demographic parity the training scores led on 8 of 10. The base then fits on
-#: the other rows, so it costs less.
-HOLDOUT_FOR = ("tpr", "fpr")
 _ALL_GROUPS = "(all)"
 
 
@@ -329,18 +319,13 @@ def _scores_of(est, X, method: str, pos_index: int, positive_label) -> np.ndarra
 
 def threshold_source(est, n_rows: int) -> str:
     """The scores ``est`` (a post-processor) fits its thresholds on for ``n_rows`` training rows:
-    its ``thresholds_from`` with "auto" resolved (out-of-fold below ``CROSSFIT_BELOW_ROWS``; from
-    there on held out for a constraint on the rates of its class's ``auto_holdout_for``, else
-    the training scores), "train" when prefit. Read by its fit and by its cost model
-    (:mod:`fairkit.costs`)."""
+    its ``thresholds_from`` with "auto" resolved (out-of-fold below ``CROSSFIT_BELOW_ROWS``), "train"
+    when prefit. Read by its fit and by its cost model (:mod:`fairkit.costs`)."""
     if getattr(est, "prefit", False):
         return "train"
     source = getattr(est, "thresholds_from", "train")
     if source == "auto":
-        if n_rows < CROSSFIT_BELOW_ROWS:
-            return "crossfit"
-        bounded = _BOUNDED.get(getattr(est, "constraint", "demographic_parity"), ())
-        return "holdout" if set(bounded) & set(getattr(est, "auto_holdout_for", ())) else "train"
+        return "crossfit" if n_rows < CROSSFIT_BELOW_ROWS else "train"
     return source
 
 
@@ -374,11 +359,9 @@ class ThresholdPostProcessor(BinaryWrapperTagsMixin, ClassifierMixin, BaseEstima
         rows and the thresholds on the rest (OxonFair's held-out fitting, inside the training
         data). ``"crossfit"``: out-of-fold scores of ``n_folds`` extra base fits, with the base
         itself fitted on every row (``"train"`` when an outcome has fewer rows than folds).
-        ``"auto"``: ``"crossfit"`` below :data:`CROSSFIT_BELOW_ROWS` training rows; from there
-        on ``"holdout"`` for equalized odds and the true / false positive (negative) rate
-        parities, ``"train"`` for demographic parity (the measured choice,
-        :data:`HOLDOUT_FOR`, benchmarks/README.md, issue #21). The sweep's validation part is
-        never used: the frontier is chosen there.
+        ``"auto"``: ``"crossfit"`` below :data:`CROSSFIT_BELOW_ROWS` training rows, ``"train"``
+        from there on (the measured choice, benchmarks/README.md, issue #21). The sweep's
+        validation part is never used: the frontier is chosen there.
     holdout_size : float, default=0.25
         Share of the rows kept for the thresholds with ``thresholds_from="holdout"``.
     n_folds : int, default=3
@@ -450,9 +433,6 @@ class ThresholdPostProcessor(BinaryWrapperTagsMixin, ClassifierMixin, BaseEstima
 
     #: Group-specific thresholds: the group of each row is needed to decide it.
     needs_sensitive_at_predict = True
-    #: The rates whose constraints ``thresholds_from="auto"`` fits on held-out rows from
-    #: ``CROSSFIT_BELOW_ROWS`` on (:data:`HOLDOUT_FOR`, the measured choice).
-    auto_holdout_for = HOLDOUT_FOR
 
     def __init__(
         self,

@@ -117,23 +117,6 @@ def test_out_of_fold_group_probabilities_on_small_tables(data):
     assert m.constraint_gap_ <= 0.02 and 0.2 < m.predict(X).mean() < 0.8
 
 
-def test_large_tables_keep_the_training_scores_at_every_constraint(data, monkeypatch):
-    """Unlike the group-aware thresholds, which hold rows out for equalized odds on large tables
-    (the measured choice for each: benchmarks/README.md, issue #21, session 30)."""
-    from fairkit.estimators import postprocess
-
-    X, y, s = data
-    monkeypatch.setattr(postprocess, "CROSSFIT_BELOW_ROWS", len(y) // 2)
-    trees = FairBoostingClassifier(eta=0.0, n_estimators=20, random_state=0)
-    for constraint in ("equalized_odds", "demographic_parity"):
-        m = InferredGroupThresholdClassifier(trees, constraint=constraint, tolerance=0.05).fit(
-            X, y, sensitive_features=s)
-        assert m.thresholds_from_ == "train" and m.n_threshold_rows_ == len(y)
-    aware = postprocess.ThresholdPostProcessor(trees, constraint="equalized_odds", tolerance=0.05).fit(
-        X, y, sensitive_features=s)
-    assert aware.thresholds_from_ == "holdout" and aware.n_threshold_rows_ == int(np.ceil(0.25 * len(y)))
-
-
 def test_safestate_round_trip(data):
     X, y, s = data
     m = InferredGroupThresholdClassifier(eta=0.9, **TREES).fit(X, y, sensitive_features=s)
