@@ -23,7 +23,9 @@ model is a model. Per dataset, seed, definition and setting (``blind``: models t
 the attribute at prediction; ``aware``: all models), each family's validation-chosen front is
 reported on test: best test accuracy at validation gap <= 0.01 / 0.02 / 0.05 (constant models
 never count), HV@0.05 (hypervolume of the test points of the validation front, reference
-(majority-class test error, gap 0.05)) and HV (reference gap 1.0). At each tolerance fairkit's pick
+(majority-class test error, gap 0.05)) and HV (reference gap 1.0); fairkit's HV@0.05 ratio to the
+anchors' union also gets a 95 % interval over 200 bootstrap resamples of the test rows, the fronts
+kept as chosen (:func:`hv_replicates`, :func:`ratio_interval`). At each tolerance fairkit's pick
 is also compared with each anchor's pick on the same test rows (:func:`fairkit.stats.paired_difference`
 of the rows each decides correctly); the summary gives the mean over seeds and its 95 % interval
 for the best single anchor, so a difference within noise reads as one.
