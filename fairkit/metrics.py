@@ -716,7 +716,8 @@ def metric_frame(y_true, y_pred, sensitive, sample_weight=None) -> MetricFrame:
 
 
 __all__ = [
-    "FairnessReport", "fairness_report", "summary_metrics", "bootstrap_metrics", "expected_calibration_error", "reliability_curve",
+    "FairnessReport", "fairness_report", "summary_metrics", "bootstrap_metrics", "expected_calibration_error",
+    "reliability_curve",
     "metric_frame", "GAP_METRICS", "OVERALL_METRICS", "SEP", "encode_groups", "calibration_by_group",
     "multicalibration_audit", "debiased_calibration_error", "calibration_noise_floor",
     "CalibrationNoiseFloor", "METRIC_LABELS", "HEADLINE_GAPS", "AUDIT_METRICS", "AUDIT_BAND", "SWEEP_THRESHOLD",
