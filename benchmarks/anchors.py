@@ -283,19 +283,23 @@ def fairkit_rows(split, seed: int, methods, *, tolerance=None, family: str = FAI
     return pd.concat(tables, ignore_index=True)
 
 
+def _with_constant(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with its ``constant`` column (models that decide alike for everyone), which a
+    saved runs table has and hand-made rows may not."""
+    return table if "constant" in table else table.assign(constant=decides_alike(table["val_selection_rate"]))
+
+
 def _front(table: pd.DataFrame, definition: str) -> pd.DataFrame:
     """A family's validation-chosen front (accuracy against the definition's gap)."""
-    if "constant" not in table:
-        table = table.assign(constant=decides_alike(table["val_selection_rate"]))
     gap = FAIRNESS_DEFINITIONS[definition].gap_metric
-    return pareto_front(table, unfairness=gap, performance="accuracy", choose_on="val")
+    return pareto_front(_with_constant(table), unfairness=gap, performance="accuracy", choose_on="val")
 
 
-def family_scores(table: pd.DataFrame, split, definition: str) -> dict:
-    """Best test accuracy at each validation tolerance, HV@0.05 and HV of one family's models."""
-    table = table.copy()
-    if "constant" not in table:
-        table["constant"] = decides_alike(table["val_selection_rate"])
+def family_scores(table: pd.DataFrame, split, definition: str, *, decisions=None, resample=None) -> dict:
+    """Best test accuracy at each validation tolerance, HV@0.05 and HV of one family's models;
+    with every run's test ``decisions`` and the test rows' ``resample``, also its HV@0.05 on
+    each resample (:data:`HV_BOOT_KEY`, :func:`hv_replicates`) from the same front."""
+    table = _with_constant(table)
     front = _front(table, definition)
     err_ref = majority_error(split.test.y)
     out = {"models": int(len(table)), "usable": int((~constant_mask(table)).sum())}
@@ -309,6 +313,8 @@ def family_scores(table: pd.DataFrame, split, definition: str) -> dict:
         out[f"testgap@{t:g}"] = np.nan if row is None else float(row["unfairness_test"])
     out["hv@0.05"] = front_hypervolume(front, err_ref, max_gap=0.05)
     out["hv"] = front_hypervolume(front, err_ref)
+    if decisions is not None:
+        out[HV_BOOT_KEY] = hv_replicates(front, split, decisions, definition, resample)
     return out
 
 
@@ -354,11 +360,13 @@ def ratio_interval(ours: np.ndarray, theirs: np.ndarray, ci: float = 0.95, targe
     a, b = np.median(np.atleast_2d(ours), 0), np.median(np.atleast_2d(theirs), 0)
     with np.errstate(divide="ignore", invalid="ignore"):
         r = np.where(b > 0, a / np.where(b > 0, b, 1.0), np.where(a > 0, np.inf, np.nan))
-    r = np.sort(r[~np.isnan(r)])
+    r = r[~np.isnan(r)]
     if not len(r):
         return np.nan, np.nan, np.nan
-    lo = r[int(np.floor((1 - ci) / 2 * (len(r) - 1)))]
-    hi = r[int(np.ceil((1 - (1 - ci) / 2) * (len(r) - 1)))]
+    # Order statistics, outward ("lower" / "higher"): no interpolation, which an infinite
+    # ratio would turn into NaN.
+    lo = np.quantile(r, (1 - ci) / 2, method="lower")
+    hi = np.quantile(r, 1 - (1 - ci) / 2, method="higher")
     share = float(np.mean(r >= target)) if target is not None else np.nan
     return float(lo), float(hi), share
 
@@ -408,12 +416,10 @@ def score_runs(runs: pd.DataFrame, split, name: str, seed: int, correct=None) ->
             pool = runs if setting == "aware" else runs[~runs["aware"]]
             fams = {f: g for f, g in pool.groupby("family")}
             fams["anchors"] = pool[~pool["family"].map(is_fairkit)]
-            cell = {fam: family_scores(g, split, definition) for fam, g in fams.items()}
-            if correct is not None:
-                for fam in (FAIRKIT, "anchors"):
-                    if fam in cell:
-                        cell[fam][HV_BOOT_KEY] = hv_replicates(_front(fams[fam], definition), split, decisions,
-                                                               definition, resample)
+            # The interval's replicates: fairkit's and the anchors' union's fronts only.
+            boot = {"decisions": decisions, "resample": resample} if correct is not None else {}
+            cell = {fam: family_scores(g, split, definition, **(boot if fam in (FAIRKIT, "anchors") else {}))
+                    for fam, g in fams.items()}
             for fam, sc in cell.items():
                 if correct is not None and FAIRKIT in cell and not is_fairkit(fam):
                     for t in TOLERANCES:

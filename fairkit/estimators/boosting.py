@@ -59,10 +59,10 @@ _ELIGIBLE = {"selection_rate": None, "tpr": 1, "fpr": 0}
 #: splits, COMPAS (3.7k) on 2 of 3; Adult (29k) better with 200 on 3 of 3 (+0.0011 to +0.0027),
 #: the 200k-row table +0.0010 (benchmarks/README.md, issue #21, session 28). The row boundary
 #: is also the thresholds' ``"auto"`` source's (``postprocess.CROSSFIT_BELOW_ROWS`` is this
-#: constant): the trees' small-data regime. Not the
-#: estimator's default: the constrained family with 200 rounds was more accurate at tight
-#: equalized-odds tolerances on Adult, but its test HV@0.05 fell by 1-14 % in 9 of the 16
-#: settings measured and rose in none, so it keeps 100.
+#: constant): the trees' small-data regime. Not the estimator's default: the constrained
+#: family with 200 rounds was more accurate at tight equalized-odds tolerances on Adult, but
+#: its test HV@0.05 fell by 1-14 % in 9 of the 16 settings measured and rose in none, so it
+#: keeps 100.
 AUTO_ROUNDS_SMALL, AUTO_ROUNDS_LARGE, AUTO_ROUNDS_FROM_ROWS = 100, 200, 10_000
 
 

@@ -133,6 +133,12 @@ def test_score_runs_pairs_fairkit_pick_with_each_anchor_pick_on_the_same_test_ro
     assert a["paired@0.05"] == pytest.approx(0.25)
     assert a["paired_se@0.05"] == pytest.approx(np.sqrt((3 - 4 * 0.0625) / 3) / 2)
     assert np.isnan(a["paired@0.01"])  # neither family picks within 0.01: no comparison
+    # Test-resample areas for the two sides of the HV@0.05 ratio only: fairkit and the union.
+    from benchmarks.anchors import HV_BOOT, HV_BOOT_KEY
+
+    boots = s[HV_BOOT_KEY].xs(("demographic_parity", "aware"), level=("definition", "setting"))
+    assert boots["fairkit"].shape == boots["anchors"].shape == (HV_BOOT,)
+    assert not isinstance(boots["a"], np.ndarray)
     # Without the test decisions (a rescore from a saved runs table) nothing is paired.
     assert "paired@0.05" not in score_runs(runs, split, "d", 0).columns
 
