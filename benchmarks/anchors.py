@@ -54,9 +54,9 @@ import numpy as np
 import pandas as pd
 
 from fairkit.frontier import constant_mask, decides_alike, hypervolume, pareto_front, select
-from fairkit.groups import stratification_labels
 from fairkit.methods import FAIRNESS_DEFINITIONS, METHODS
 from fairkit.metrics import SWEEP_THRESHOLD, bootstrap_metrics, summary_metrics
+from fairkit.split import reserve_threshold_rows
 from fairkit.stats import bootstrap_weights, decide, paired_difference
 
 from .common import DEFAULT_SENSITIVE, front_hypervolume, limit_threads, load_split, majority_error, out_dir, report
@@ -93,19 +93,25 @@ def _parts(split, fit_part=None) -> dict:
 
 def heldout_split(split, seed: int):
     """``(split_for_choosing, fit_part)``: the validation part in two halves, stratified by group
-    and outcome. The post-processing anchors fit their thresholds on ``fit_part``; every method
-    is chosen on the other half, which no method has fitted on (``--selection heldout``)."""
-    from sklearn.model_selection import train_test_split
+    and outcome (:func:`fairkit.split.reserve_threshold_rows`). The post-processing anchors fit
+    their thresholds on ``fit_part`` (the returned split's ``thresholds``); every method is
+    chosen on the other half, which no method has fitted on (``--selection heldout``)."""
+    reserved = reserve_threshold_rows(split, 0.5, seed=seed)
+    return dataclasses.replace(reserved, data_hash=f"{split.data_hash}:heldout{seed}"), reserved.thresholds
 
-    v = split.validation
-    # By the groups the methods fit with (small ones pooled): COMPAS's raw groups leave cells of
-    # one row that no rule can halve; by outcome alone if even those cannot be.
-    strata = stratification_labels(split.model_groups(v), v.y, 2)
-    fit_rows, sel_rows = train_test_split(np.arange(len(v)), test_size=0.5, random_state=seed,
-                                          stratify=v.y if strata is None else strata)
-    chosen = dataclasses.replace(split, validation=v.take(np.sort(sel_rows)),
-                                 data_hash=f"{split.data_hash}:heldout{seed}")
-    return chosen, v.take(np.sort(fit_rows))
+
+def fairkit_split(split, thresholds: str):
+    """The split fairkit's sweep gets: its post-processors fit their thresholds on the rows the
+    anchors' post-processors fit on (``thresholds="anchors"``: the reserved half with
+    ``--selection heldout``, else the validation part itself, in-sample as the anchors' are), or
+    on the training part only (``"train"``)."""
+    if thresholds == "train":
+        return dataclasses.replace(split, thresholds=None, thresholds_source="")
+    if thresholds != "anchors":
+        raise ValueError(f"thresholds must be 'anchors' or 'train', got {thresholds!r}")
+    if split.thresholds is not None:
+        return split
+    return dataclasses.replace(split, thresholds=split.validation, thresholds_source="validation, in-sample")
 
 
 def _base_and_groups(split, seed: int, fit_part=None):
@@ -372,17 +378,19 @@ def ratio_interval(ours: np.ndarray, theirs: np.ndarray, ci: float = 0.95, targe
 
 
 def compare(name: str, seed: int, *, python: str, methods, anchors: str, workdir: Path,
-            selection: str = "validation", tolerances=TOLERANCES):
-    """One dataset and seed: every family's scores per definition and setting, and every run."""
+            selection: str = "validation", tolerances=TOLERANCES, thresholds: str = "anchors"):
+    """One dataset and seed: every family's scores per definition and setting, and every run.
+    ``thresholds``: where fairkit's post-processors fit their thresholds (:func:`fairkit_split`)."""
     split = load_split(name, seed=seed if name in RESPLIT else 0)
     fit_part = None
     if selection == "heldout":
         split, fit_part = heldout_split(split, seed)
     print(f"{name} seed {seed}: {len(split.train)} training rows, choosing on {len(split.validation)}")
     theirs, base = anchor_rows(split, seed, python, anchors, workdir, fit_part)
-    ours = [fairkit_rows(split, seed, methods, tolerance=tolerances or None)]
+    mine = fairkit_split(split, thresholds)
+    ours = [fairkit_rows(mine, seed, methods, tolerance=tolerances or None)]
     if tolerances:  # the default sweep beside the bracketed one (the summary's "default" columns)
-        ours.append(fairkit_rows(split, seed, methods, family=FAIRKIT_DEFAULT))
+        ours.append(fairkit_rows(mine, seed, methods, family=FAIRKIT_DEFAULT))
     ours = pd.concat(ours, ignore_index=True)
     cols = ["family", "method", "aware", "fitted_for", "fit_seconds"]
     runs = pd.concat([ours, theirs], ignore_index=True)
@@ -642,6 +650,10 @@ def main(argv=None) -> int:
                    help="validation: the anchors fit their thresholds on the validation part and every "
                         "method is chosen there (the issue's protocol); heldout: they fit on one half of "
                         "it and every method is chosen on the other")
+    p.add_argument("--fairkit-thresholds", choices=("anchors", "train"), default="anchors",
+                   help="anchors: fairkit's post-processors fit their thresholds on the rows the anchors' "
+                        "post-processors fit on (the validation part, or its reserved half with "
+                        "--selection heldout); train: on the training part only")
     p.add_argument("--no-bracket", action="store_true",
                    help="fairkit's default sweep only (by default its sweep also brackets the tolerances "
                         f"{', '.join(map(str, TOLERANCES))}, with the default sweep beside it)")
@@ -672,7 +684,8 @@ def main(argv=None) -> int:
                 # (A DataFrame in .attrs breaks pd.concat, which compares the frames' attrs.)
                 s, runs = compare(name, seed, python=args.anchor_python, methods=methods, anchors=args.anchors,
                                   workdir=Path(tmp), selection=args.selection,
-                                  tolerances=() if args.no_bracket else TOLERANCES)
+                                  tolerances=() if args.no_bracket else TOLERANCES,
+                                  thresholds=args.fairkit_thresholds)
                 all_scores.append(s)
                 all_runs.append(runs)
     scores = pd.concat(all_scores, ignore_index=True)

@@ -124,6 +124,8 @@ _threshold = _number(float, lambda v: 0.0 < v < 1.0,
 _seconds = _number(float, lambda v: 0.0 < v < math.inf, "'{text}' is not a number of seconds above 0")
 _spacing = _number(float, lambda v: 0.0 < v < 1.0,
                    "'{text}' is not a spacing; give a difference in unfairness between 0 and 1, e.g. 0.02")
+_share = _number(float, lambda v: 0.0 < v < 1.0,
+                 "'{text}' is not a share of the validation rows; give a number between 0 and 1, e.g. 0.5")
 
 
 def _input_file(text: str) -> str:
@@ -275,7 +277,7 @@ def cmd_sweep(args) -> int:
         raise CLIError(str(exc)) from exc
     frame, spec = _load(args)
     frame, sample = _sampled(frame, spec, args.sample, args.split_seed)
-    split = split_dataset(frame, spec, seed=args.split_seed)
+    split = _reserved(split_dataset(frame, spec, seed=args.split_seed), args.threshold_rows)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     store = ResultStore(args.store) if args.store else ResultStore(out / "store")
@@ -311,7 +313,7 @@ def cmd_sweep(args) -> int:
         "methods": methods, "etas": sorted(set(res.results["eta"].tolist())), "seeds": seeds,
         "fairness": args.fairness, "unfairness": args.unfairness, "performance": args.performance,
         "adaptive": not args.no_adaptive and args.etas is None, "spacing": args.spacing, "budget": args.budget,
-        "tolerances": list(args.tolerances or ()),
+        "tolerances": list(args.tolerances or ()), "threshold_rows": args.threshold_rows,
         "store": str(store.root.resolve()), "sample": sample,
     }, indent=1, default=str))
     fig = frontier_figure(res.results, unfairness=args.unfairness, performance=args.performance,
@@ -340,6 +342,18 @@ def cmd_sweep(args) -> int:
         "frontier": json.loads(front[cols].to_json(orient="records")), "sample": sample,
     }
     return EXIT_NO_PNG if saved["png_error"] else 0
+
+
+def _reserved(split, share):
+    """``split`` with ``share`` of its validation rows reserved for the thresholds (``--threshold-rows``)."""
+    if share is None:
+        return split
+    from .split import reserve_threshold_rows
+
+    try:
+        return reserve_threshold_rows(split, share)
+    except ValueError as exc:
+        raise CLIError(f"--threshold-rows {share:g}: {exc}; give a smaller share or use more rows.") from exc
 
 
 def cmd_search(args) -> int:
@@ -480,6 +494,7 @@ def _sweep_context(folder: Path):
     split = split_dataset(frame, spec, seed=meta["split_seed"])
     if split.data_hash != meta["data_hash"]:
         raise CLIError("The data changed since the sweep ran (content hash differs); run the sweep again.")
+    split = _reserved(split, meta.get("threshold_rows"))  # the rows the sweep chose on, drawn again
     return meta, split, ResultStore(meta["store"])
 
 
@@ -743,6 +758,11 @@ def main(argv=None) -> int:
                    choices=list(UNFAIRNESS_AXES), help="the frontier's unfairness axis")
     p.add_argument("--performance", default="accuracy", choices=list(PERFORMANCE_AXES))
     p.add_argument("--split-seed", type=_seed, default=0)
+    p.add_argument("--threshold-rows", type=_share, metavar="SHARE",
+                   help="reserve this share of the validation rows (e.g. 0.5) for the post-processors "
+                        "(threshold, inferred_threshold): at equalized odds and the TPR / FPR parities they fit "
+                        "their thresholds there, on scores their base model never saw; every method is then "
+                        "chosen on the other validation rows (default: none reserved)")
     p.add_argument("--sample", type=_int_at_least(100, "rows to train on"),
                    help="train on a stratified sample of this many rows (per group and outcome, drawn with "
                         "--split-seed) instead of the whole table; the decision record says so")

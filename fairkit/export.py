@@ -671,7 +671,9 @@ def build_record(
         "dataset": {"name": spec.name, "data_hash": split.data_hash, "rows": n_rows + split.dropped_rows,
                     "split_sizes": f"{len(split.train)}/{len(split.validation)}/{len(split.test)}",
                     "split_seed": split.seed, "missing_values": missing, "group_sizes": sizes,
-                    **({"sample": sample} if sample else {})},
+                    **({"sample": sample} if sample else {}),
+                    **({"threshold_rows": {"rows": len(split.thresholds), "source": split.thresholds_source}}
+                       if getattr(split, "thresholds", None) is not None else {})},
         "spec": spec.to_dict(),
         **_outcome(spec),
         "sweep": sweep or {"methods": [method], "etas": [eta], "seeds": [decision["seed"]]},

@@ -306,6 +306,9 @@ def record_blocks(rec: dict, *, reviews: str | None = None) -> list:
         ("ul", [[f"Source: {ds['name']} (SHA-256 {ds['data_hash'][:16]}...), {ds['rows']:,} rows; train/validation/"
                  f"test {ds['split_sizes']} (split seed {ds['split_seed']})."],
                 *([[_sample_text(ds["sample"])]] if ds.get("sample") else []),
+                *([[f"{ds['threshold_rows']['rows']:,} further validation rows ({ds['threshold_rows']['source']}) "
+                    "were reserved for the post-processors' thresholds; the frontier was chosen on the "
+                    "validation rows above."]] if ds.get("threshold_rows") else []),
                 ["Target: ", ("code", spec["target"]), *_positive_class(spec, c.get("outcome"))],
                 ["Sensitive attributes: ", *_joined([("code", s) for s in spec["sensitive"]]),
                  " (not used as model inputs" + (" - except: they are features by choice"

@@ -9,7 +9,7 @@ the training part only.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -89,6 +89,12 @@ class DatasetSplit:
     dropped_rows: int = 0
     notes: list = field(default_factory=list)
     pooling: SmallGroupPooling | None = None
+    #: Rows the post-processing methods fit their thresholds on (``threshold_set``), held out
+    #: from the base model they threshold and from the choice of the frontier; None: they fit
+    #: on the training part (:func:`reserve_threshold_rows`).
+    thresholds: SplitPart | None = None
+    #: What :attr:`thresholds` holds, for the result store's keys ("" when None).
+    thresholds_source: str = ""
 
     def model_groups(self, part: SplitPart) -> pd.Series:
         """The group labels estimators train and predict with (small groups pooled).
@@ -102,6 +108,12 @@ class DatasetSplit:
     @property
     def parts(self) -> dict:
         return {"train": self.train, "validation": self.validation, "test": self.test}
+
+    def threshold_set(self) -> tuple | None:
+        """``(X, y, groups)`` of :attr:`thresholds` as a post-processor's ``fit`` takes it
+        (``threshold_set=``), or None."""
+        t = self.thresholds
+        return None if t is None else (t.X, t.y, self.model_groups(t))
 
     def transform(self, frame: pd.DataFrame) -> np.ndarray:
         """Preprocess new rows with the preprocessing fitted on the training part."""
@@ -249,6 +261,55 @@ def split_dataset(
         preprocessor=pre, feature_names=list(pre.get_feature_names_out()), seed=seed,
         data_hash=frame_hash(frame), dropped_rows=dropped, notes=notes,
     )
+
+
+def reserve_threshold_rows(split: DatasetSplit, share: float = 0.5, *, seed: int | None = None) -> DatasetSplit:
+    """The split with ``share`` of its validation rows set aside for the thresholds.
+
+    The post-processing methods (group thresholds, aware or on inferred groups) then fit their
+    base model on every training row and their thresholds on the reserved rows, which neither
+    the base model nor the frontier's choice sees: OxonFair's and error-parity's practice of
+    thresholding held-out scores, without spending validation rows on in-sample choices
+    (benchmarks/README.md, issue #21: on Adult at equalized odds, thresholds on the base's own
+    training scores miss their gap on new rows). Every method is chosen on the other rows.
+
+    Parameters
+    ----------
+    split : DatasetSplit
+    share : float in (0, 1), default=0.5
+        Share of the validation rows reserved.
+    seed : int, optional
+        Seed of the stratified draw (default: the split's own).
+
+    Returns
+    -------
+    DatasetSplit
+        ``validation`` is the rows kept for choosing, ``thresholds`` the reserved ones.
+
+    Raises
+    ------
+    ValueError
+        On a ``share`` outside (0, 1) or a validation part too small to halve.
+    """
+    share = float(share)
+    if not 0.0 < share < 1.0:
+        raise ValueError(f"share must be in (0, 1), got {share!r}")
+    v = split.validation
+    seed = split.seed if seed is None else int(seed)
+    n_keep = int(np.ceil((1.0 - share) * len(v)))  # as train_test_split counts test_size
+    if n_keep < 2 or len(v) - n_keep < 2:
+        raise ValueError(f"the validation part's {len(v)} rows cannot spare {share:.0%} for thresholds")
+    # By the groups the methods fit with (small ones pooled), then by outcome, then not at all.
+    strata = stratification_labels(split.model_groups(v), v.y, 2)
+    rows = np.arange(len(v))
+    for strat in ([v.y] if strata is None else [strata, v.y]) + [None]:
+        try:
+            fit_rows, keep = train_test_split(rows, test_size=1.0 - share, random_state=seed, stratify=strat)
+            break
+        except ValueError:
+            continue
+    return replace(split, validation=v.take(np.sort(keep)), thresholds=v.take(np.sort(fit_rows)),
+                   thresholds_source=f"reserved {share:g} of validation, seed {seed}")
 
 
 # --------------------------------------------------------------------------- before splitting

@@ -17,6 +17,7 @@ the most accurate model within it and reports it on test. Constant and near-cons
 from __future__ import annotations
 
 import heapq
+import inspect
 import math
 import os
 import time
@@ -95,10 +96,13 @@ class RunSpec:
     params: tuple = ()
 
     def key(self, split) -> str:
+        # Rows reserved for the thresholds change what every run is chosen on (the validation
+        # part); a split without them keeps the keys it always had.
+        reserved = {"thresholds": split.thresholds_source} if getattr(split, "thresholds", None) is not None else {}
         return cache_key(
             data=split.data_hash, spec=split.spec.to_dict(), split_seed=split.seed,
             features=split.feature_names, method=self.method, eta=self.eta, seed=self.seed,
-            fairness=self.fairness, params=dict(self.params),
+            fairness=self.fairness, params=dict(self.params), **reserved,
         )
 
 
@@ -226,6 +230,15 @@ def _rows(runs: list, models: list, split, fit_seconds: float, caught, batched: 
     return rows
 
 
+def _fit_kwargs(model, split) -> dict:
+    """What ``model.fit`` gets besides the training rows: the groups, and the split's reserved
+    threshold rows for a method that fits thresholds on held-out rows (``threshold_set``)."""
+    kwargs = {"sensitive_features": split.model_groups(split.train)}
+    if getattr(split, "thresholds", None) is not None and "threshold_set" in inspect.signature(model.fit).parameters:
+        kwargs["threshold_set"] = split.threshold_set()
+    return kwargs
+
+
 def fit_and_evaluate(run: RunSpec, split):
     """Train one run on the training part and report it on validation and test.
 
@@ -238,7 +251,7 @@ def fit_and_evaluate(run: RunSpec, split):
     with torch_threads(1), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         t0 = time.perf_counter()
-        model.fit(split.train.X, split.train.y, sensitive_features=split.model_groups(split.train))
+        model.fit(split.train.X, split.train.y, **_fit_kwargs(model, split))
         fit_seconds = time.perf_counter() - t0
         (row,) = _rows([run], [model], split, fit_seconds, caught)
     return row, model
@@ -261,7 +274,7 @@ def fit_group(task: list, split) -> list:
         warnings.simplefilter("always")
         t0 = time.perf_counter()
         models = fit_eta_batch(template, [r.eta for r, _ in task], split.train.X, split.train.y,
-                               sensitive_features=split.model_groups(split.train))
+                               **_fit_kwargs(template, split))
         share = (time.perf_counter() - t0) / len(task)
         rows = _rows([run for run, _ in task], models, split, share, caught, batched=len(task))
         return [(key, row, m) for (_, key), row, m in zip(task, rows, models)]

@@ -255,6 +255,37 @@ def test_sweep_on_a_stratified_sample_is_recorded_and_exported_from_the_same_row
     assert json.loads((tmp_path / "whole" / "sweep.json").read_text())["sample"] is None
 
 
+def test_reserved_threshold_rows_reach_the_thresholds_and_the_record(tmp_path, monkeypatch):
+    from fairkit.split import reserve_threshold_rows, split_dataset
+
+    monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path / "home"))
+    out = tmp_path / "sweep"
+    assert main(["sweep", "--dataset", "german", "--methods", "threshold", "--etas", "0,1", "--fairness",
+                 "equalized_odds", "--threshold-rows", "0.5", "--no-png", "--out", str(out)]) == 0
+    meta = json.loads((out / "sweep.json").read_text())
+    assert meta["threshold_rows"] == 0.5
+    frame, spec = load_dataset("german")
+    reserved = reserve_threshold_rows(split_dataset(frame, spec, seed=0), 0.5)
+    results = pd.read_csv(out / "results.csv")
+    run = results[results.eta == 1.0].run_id.iloc[0]
+    bundle = tmp_path / "b.zip"
+    # export draws the same reserved rows again: the record's validation figures are the sweep's.
+    assert main(["export", "--store", str(out), "--run", run, "--rationale", "r", "--decider", "D",
+                 "--n-boot", "50", "--out", str(bundle)]) == 0
+    b = load_bundle(bundle)
+    ds = b.record["content"]["dataset"]
+    assert ds["threshold_rows"]["rows"] == len(reserved.thresholds) == 100
+    assert ds["split_sizes"] == f"600/{len(reserved.validation)}/200"
+    assert b.estimator.thresholds_from_ == "threshold_set" and b.estimator.n_threshold_rows_ == 100
+    assert "reserved for the post-processors' thresholds" in zipfile_text(bundle, "decision_record.md")
+
+
+@pytest.mark.parametrize("share", ["0", "1", "x", "nan"])
+def test_a_bad_threshold_rows_share_is_a_message(share, tmp_path, capsys):
+    assert main(["sweep", "--dataset", "german", "--threshold-rows", share, "--out", str(tmp_path)]) == 2
+    assert "share of the validation rows" in capsys.readouterr().err
+
+
 def zipfile_text(path, member: str) -> str:
     import zipfile
 

@@ -216,3 +216,28 @@ def test_a_part_takes_its_rows_together():
     pd.testing.assert_frame_equal(sub.raw, part.raw.iloc[rows].reset_index(drop=True))
     pd.testing.assert_frame_equal(sub.sensitive, part.sensitive.iloc[rows].reset_index(drop=True))
     assert len(sub) == 3
+
+
+def test_reserved_threshold_rows_halve_validation_by_group_and_outcome(german):
+    from fairkit.split import reserve_threshold_rows
+
+    frame, spec = german
+    s = split_dataset(frame, spec, seed=2)
+    r = reserve_threshold_rows(s, 0.5)
+    assert s.thresholds is None and s.threshold_set() is None
+    # The two parts are disjoint, together the validation part, and drawn again alike.
+    both = np.concatenate([r.validation.index, r.thresholds.index])
+    assert sorted(both) == sorted(s.validation.index) and len(r.thresholds) == 100
+    assert np.array_equal(reserve_threshold_rows(s, 0.5).thresholds.index, r.thresholds.index)
+    assert not np.array_equal(reserve_threshold_rows(s, 0.5, seed=9).thresholds.index, r.thresholds.index)
+    for part in (r.validation, r.thresholds):
+        assert (pd.crosstab(part.groups, part.y) > 0).all().all()
+    # Training and test rows stay as they were; the reserved rows reach a fit as model groups.
+    assert np.array_equal(r.train.index, s.train.index) and np.array_equal(r.test.index, s.test.index)
+    X, y, g = r.threshold_set()
+    assert np.array_equal(X, r.thresholds.X) and np.array_equal(y, r.thresholds.y)
+    assert g.equals(r.model_groups(r.thresholds)) and r.thresholds_source
+    assert len(reserve_threshold_rows(s, 0.25).thresholds) == 50
+    for share in (0.0, 1.0, -0.5, 2):
+        with pytest.raises(ValueError, match="share"):
+            reserve_threshold_rows(s, share)

@@ -116,6 +116,39 @@ def test_threshold_reference_flags_attribute_use(tiny_split, fast_params):
     assert t.loc[1.0, "test_demographic_parity_difference"] <= t.loc[0.0, "test_demographic_parity_difference"] + 0.02
 
 
+def test_reserved_rows_reach_the_post_processors_only(tiny_split, fast_params, tmp_path):
+    from fairkit.split import reserve_threshold_rows
+
+    reserved = reserve_threshold_rows(tiny_split, 0.5)
+    store = ResultStore(tmp_path)
+    methods = ["regularized", "threshold", "inferred_threshold"]
+    eo = "equalized_odds"  # "auto" fits equalized-odds thresholds on the reserved rows
+    plain = run_sweep(tiny_split, methods, [0.0, 1.0], params=fast_params, store=store, fairness=eo)
+    res = run_sweep(reserved, methods, [0.0, 1.0], params=fast_params, store=store, fairness=eo)
+    # Another validation part, other runs: nothing comes from the plain split's store entries.
+    assert not res.results["cached"].any()
+    assert set(res.results["run_id"]).isdisjoint(plain.results["run_id"])
+    n = len(reserved.thresholds)
+    for (method, eta), rid in res.results.set_index(["method", "eta"])["run_id"].items():
+        model = res.model(rid)
+        if method == "regularized":  # trained as before: the same test decisions
+            other = plain.results.set_index(["method", "eta"]).loc[(method, eta)]
+            assert res.results.set_index(["method", "eta"]).loc[(method, eta), "test_accuracy"] == \
+                other["test_accuracy"]
+            continue
+        assert model.thresholds_from_ == "threshold_set" and model.n_threshold_rows_ == n
+    # The batched fit (one base for both etas) and a fit alone agree.
+    t = res.results.set_index(["method", "eta"])
+    alone = get_method("threshold").build(1.0, 0, eo, **fast_params["threshold"])
+    alone.fit(reserved.train.X, reserved.train.y, sensitive_features=reserved.model_groups(reserved.train),
+              threshold_set=reserved.threshold_set())
+    p = alone.predict_proba(reserved.test.X, sensitive_features=reserved.model_groups(reserved.test))[:, 1]
+    assert float(((p >= 0.5) == reserved.test.y).mean()) == pytest.approx(t.loc[("threshold", 1.0), "test_accuracy"])
+    # At demographic parity the thresholds stay on the training side.
+    dp = run_sweep(reserved, ["threshold"], [1.0], params=fast_params)
+    assert dp.model(dp.results["run_id"].iloc[0]).thresholds_from_ in ("train", "crossfit")
+
+
 def test_dask_local_cluster_matches_local_run(tiny_split, fast_params, monkeypatch):
     distributed = pytest.importorskip("distributed")
     local = run_sweep(tiny_split, ["regularized"], ETAS, params=fast_params)

@@ -47,6 +47,8 @@ class SweepSettings:
     spacing: float = DEFAULT_SPACING
     budget: int | None = None
     tolerance: float | tuple | None = None  # also bracket these validation gaps (run_sweep's tolerance)
+    # Share of the validation rows reserved for the post-processors' thresholds (ui.results.sweep_split).
+    threshold_rows: float | None = None
 
     def etas_dict(self) -> dict:
         """``etas`` is a tuple of (method, tuple of etas) pairs; empty means registry defaults."""
@@ -63,6 +65,8 @@ class SweepSettings:
                      if self.adaptive else {})
         if self.tolerance is not None:
             placement["tolerance"] = self.tolerance
+        if self.threshold_rows is not None:
+            placement["threshold_rows"] = self.threshold_rows
         return cache_key(data=split.data_hash, spec=split.spec.to_dict(), split_seed=split.seed,
                          methods=list(self.methods), etas=self.etas_dict(), seeds=list(self.seeds),
                          fairness=self.fairness, params=dict(self.params), **placement)

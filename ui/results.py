@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from fairkit.methods import get_method
-from fairkit.split import split_dataset
+from fairkit.split import reserve_threshold_rows, split_dataset
 
 from . import state
 from .jobs import SweepJob, SweepSettings, registry, result_store
@@ -38,6 +38,20 @@ def current_split():
     if cur is None or not cur.ready:
         return None
     return split_for(cur.data_key, SPLIT_SEED, cur.frame, cur.spec)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _reserved(data_hash: str, seed: int, share: float, _split):
+    return reserve_threshold_rows(_split, share)
+
+
+def sweep_split(split, settings: SweepSettings | None):
+    """The split a sweep of ``settings`` trains and chooses on: ``split``, or with its share of
+    validation rows reserved for the post-processors' thresholds (``settings.threshold_rows``)."""
+    share = None if settings is None else settings.threshold_rows
+    if split is None or share is None:
+        return split
+    return _reserved(split.data_hash, split.seed, float(share), split)
 
 
 # Test hook: FAIRKIT_FAST_TRAINING=1 makes every torch method train a logistic model for a few
@@ -182,8 +196,10 @@ def sweep_shown() -> Shown | None:
     data_key = state.current_data().data_key
     complete = ss.setdefault(COMPLETE_SWEEPS, {})
     settings = ss.get(SWEEP_SETTINGS)
-    job, mine = None, settings is not None and ss.get(SWEEP_KEY) == settings.key(split)
+    plain = split
+    job, mine = None, settings is not None and ss.get(SWEEP_KEY) == settings.key(plain)
     if mine:
+        split = sweep_split(plain, settings)
         results = sweep_results(split, settings)
         if results is not None and not results.empty:
             complete[data_key] = settings
@@ -197,6 +213,7 @@ def sweep_shown() -> Shown | None:
                 f"the {len(results)} runs it finished. Press **Run sweep** on the Train page to train "
                 "the rest (finished runs are not trained again)."))
     earlier = complete.get(data_key)
+    split = sweep_split(plain, earlier)
     results = sweep_results(split, earlier) if earlier is not None else None
     if results is None or results.empty:
         return None

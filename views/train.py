@@ -99,6 +99,16 @@ with right:
                                      "each of these validation gaps, so the Trade-offs page can pick the "
                                      "most accurate model within the one the committee chooses.")
     tolerance = controls.tolerance_input() if use_tolerance else None
+    threshold_rows = None
+    if any(METHODS[m].family == "post-processing" for m in methods):
+        state.prepare_widget("w.train.threshold_rows", False)
+        if st.checkbox("Fit the thresholds on held-out validation rows", key="w.train.threshold_rows",
+                       help="Half of the validation rows are set aside for the threshold methods: at "
+                            "equalized odds and the TPR / FPR parities they fit their thresholds there, on "
+                            "scores their base model never saw, which keep their gaps on new rows better "
+                            "than the base's own training scores (at demographic parity they keep the "
+                            "training rows). Every method is then chosen on the other half."):
+            threshold_rows = 0.5
     state.prepare_widget("w.train.seeds", 1)
     n_seeds = st.number_input("Seeds per setting", 1, 10, key="w.train.seeds",
                               help="Several seeds show how much results vary from training noise.")
@@ -138,9 +148,19 @@ settings = SweepSettings(methods=tuple(methods), etas=tuple((m, tuple(etas[m])) 
                          params=ur.training_params(methods), adaptive=bool(adaptive), spacing=float(spacing),
                          budget=None if budget is None else int(budget),
                          # One tolerance keeps the float (and the cache key) it always had.
-                         tolerance=None if tolerance is None else tolerance[0] if len(tolerance) == 1 else tolerance)
+                         tolerance=None if tolerance is None else tolerance[0] if len(tolerance) == 1 else tolerance,
+                         threshold_rows=threshold_rows)
+try:
+    run_split = ur.sweep_split(split, settings)  # the split this sweep trains and chooses on
+except ValueError as exc:  # a validation part too small to halve
+    st.error(f"The validation rows cannot be halved for the thresholds: {md(exc)}. Untick the option or "
+             "use more rows.", icon=":material/error:")
+    st.stop()
+if threshold_rows is not None:
+    st.caption(f"{len(run_split.thresholds):,} validation rows are set aside for the thresholds; every "
+               f"method is chosen on the other {len(run_split.validation):,}.")
 # The job computes each run's intervals as it stores it (reporting): part of the time.
-est = estimate_seconds(split, methods, settings.etas_dict(), settings.seeds, store=result_store(),
+est = estimate_seconds(run_split, methods, settings.etas_dict(), settings.seeds, store=result_store(),
                        reporting=True, **settings.sweep_options())
 grid_word = "grid runs" if adaptive or tolerance is not None else "runs"
 placed = duration_text(est["refine_seconds"])
@@ -162,10 +182,10 @@ with st.expander("Eta values per method"):
 
 key = settings.key(split)
 if (st.session_state.get(ur.SWEEP_KEY) is None and est["runs"] and not est["to_train"]
-        and ur.sweep_results(split, settings) is not None):
+        and ur.sweep_results(run_split, settings) is not None):
     # Every run of these settings is stored (an earlier visit, before a reload or a restart):
     # show them without training. Only this session's own data can produce this key.
-    ur.set_sweep(split, settings)
+    ur.set_sweep(run_split, settings)
     st.caption("These settings were trained before: the results come from the store.")
 
 
@@ -181,7 +201,7 @@ running = registry().get(mine) if mine else None
 if running is not None and running.status != "running":
     running = None
 st.button("Run sweep", type="primary", icon=":material/play_arrow:", key="train.start",
-          on_click=_start, args=(split, settings), disabled=running is not None,
+          on_click=_start, args=(run_split, settings), disabled=running is not None,
           help="This page follows a running sweep: wait for it, or cancel it (or stop watching it) "
                "below." if running else None)
 

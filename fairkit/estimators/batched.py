@@ -46,7 +46,7 @@ def can_batch(estimator) -> bool:
     return isinstance(estimator, TorchFairClassifierBase) and type(estimator)._batches_etas
 
 
-def fit_eta_batch(template, etas, X, y, *, sensitive_features=None, sample_weight=None) -> list:
+def fit_eta_batch(template, etas, X, y, *, sensitive_features=None, sample_weight=None, **fit_params) -> list:
     """Fit ``clone(template).set_params(eta=e)`` for every ``e`` in ``etas`` at once.
 
     Parameters
@@ -56,6 +56,9 @@ def fit_eta_batch(template, etas, X, y, *, sensitive_features=None, sample_weigh
     etas : sequence of float
     X, y, sensitive_features, sample_weight
         As in :meth:`FairRegularizedClassifier.fit`.
+    **fit_params
+        Passed to ``template.fit_etas`` (a post-processor's ``threshold_set``); the stacked
+        networks take none.
 
     Returns
     -------
@@ -63,7 +66,10 @@ def fit_eta_batch(template, etas, X, y, *, sensitive_features=None, sample_weigh
         Fitted estimators in the order of ``etas``, each as if fitted alone.
     """
     if can_fit_etas(template):
-        return template.fit_etas(etas, X, y, sensitive_features=sensitive_features, sample_weight=sample_weight)
+        return template.fit_etas(etas, X, y, sensitive_features=sensitive_features, sample_weight=sample_weight,
+                                 **fit_params)
+    if fit_params:
+        raise TypeError(f"{type(template).__name__} takes no fit parameters {sorted(fit_params)}")
     if not can_batch(template):
         raise ValueError(f"{type(template).__name__} trains one model at a time; fit each eta alone")
     models = [clone(template).set_params(eta=float(e)) for e in etas]

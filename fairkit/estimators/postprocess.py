@@ -67,7 +67,7 @@ _BOUNDED = {
 }
 OBJECTIVES = ("accuracy_score", "balanced_accuracy_score")
 #: Where the thresholds are fitted (see ``thresholds_from``).
-THRESHOLD_SOURCES = ("auto", "train", "holdout", "crossfit")
+THRESHOLD_SOURCES = ("auto", "train", "holdout", "crossfit", "threshold_set")
 #: Below this many training rows ``thresholds_from="auto"`` fits the thresholds on out-of-fold
 #: scores, at or above it on the base's own training scores (benchmarks/README.md, issue #21:
 #: on German's 600 rows the trees' training scores are optimistic and out-of-fold thresholds
@@ -317,14 +317,23 @@ def _scores_of(est, X, method: str, pos_index: int, positive_label) -> np.ndarra
     return np.asarray(out, dtype=np.float64).ravel()
 
 
-def threshold_source(est, n_rows: int) -> str:
-    """The scores ``est`` (a post-processor) fits its thresholds on for ``n_rows`` training rows:
-    its ``thresholds_from`` with "auto" resolved (out-of-fold below ``CROSSFIT_BELOW_ROWS``), "train"
-    when prefit. Read by its fit and by its cost model (:mod:`fairkit.costs`)."""
+def threshold_source(est, n_rows: int, has_set: bool = False) -> str:
+    """The scores ``est`` (a post-processor) fits its thresholds on for ``n_rows`` training rows,
+    ``has_set``: whether ``fit`` got a ``threshold_set``. Its ``thresholds_from`` with "auto"
+    resolved: the set for a constraint on rates given the outcome (equalized odds, the TPR / FPR
+    parities), else out-of-fold below ``CROSSFIT_BELOW_ROWS`` and the training scores from there
+    on; a prefit base: the set when given, else ``fit``'s rows ("train"). Read by its fit and by
+    its cost model (:mod:`fairkit.costs`)."""
     if getattr(est, "prefit", False):
-        return "train"
+        return "threshold_set" if has_set else "train"
     source = getattr(est, "thresholds_from", "train")
     if source == "auto":
+        # Measured (benchmarks/README.md, issue #21, sessions 29-31): rows the base has not seen
+        # give equalized-odds thresholds that keep their gap on new rows (the trees' training
+        # scores separate the outcomes too well), while for parity of selection rates the
+        # training rows' numbers win over a few thousand held-out ones.
+        if has_set and set(_BOUNDED.get(getattr(est, "constraint", ""), ())) & {"tpr", "fpr"}:
+            return "threshold_set"
         return "crossfit" if n_rows < CROSSFIT_BELOW_ROWS else "train"
     return source
 
@@ -352,16 +361,23 @@ class ThresholdPostProcessor(BinaryWrapperTagsMixin, ClassifierMixin, BaseEstima
         Absolute tolerance on the spread of the constrained rate(s); overrides ``eta``.
     prefit : bool, default=False
         Use ``estimator`` as already fitted (``thresholds_from`` is then ignored: the
-        thresholds are fitted on the rows ``fit`` gets).
-    thresholds_from : {"auto", "train", "holdout", "crossfit"}, default="auto"
+        thresholds are fitted on ``fit``'s ``threshold_set`` when given, else on the rows
+        ``fit`` gets).
+    thresholds_from : {"auto", "train", "holdout", "crossfit", "threshold_set"}, default="auto"
         Which scores the thresholds are fitted on. ``"train"``: the base model's scores on its
         own training rows. ``"holdout"``: the base is fitted on ``1 - holdout_size`` of the
         rows and the thresholds on the rest (OxonFair's held-out fitting, inside the training
         data). ``"crossfit"``: out-of-fold scores of ``n_folds`` extra base fits, with the base
         itself fitted on every row (``"train"`` when an outcome has fewer rows than folds).
         ``"auto"``: ``"crossfit"`` below :data:`CROSSFIT_BELOW_ROWS` training rows, ``"train"``
-        from there on (the measured choice, benchmarks/README.md, issue #21). The sweep's
-        validation part is never used: the frontier is chosen there.
+        from there on (the measured choice, benchmarks/README.md, issue #21).
+        ``"threshold_set"``: the rows ``fit`` gets as ``threshold_set`` (held out from the base
+        model, such as a sweep's reserved rows, :func:`fairkit.split.reserve_threshold_rows`),
+        the base fitted on every training row; ``"auto"`` takes them when given for a
+        constraint on rates given the outcome (equalized odds, the TPR / FPR parities), where
+        the trees' own training scores give thresholds that miss their gap on new rows, and
+        keeps the above for parity of selection rates, where the training rows' numbers did
+        better (measured, same section). The rows the frontier is chosen on are never used.
     holdout_size : float, default=0.25
         Share of the rows kept for the thresholds with ``thresholds_from="holdout"``.
     n_folds : int, default=3
@@ -414,7 +430,8 @@ class ThresholdPostProcessor(BinaryWrapperTagsMixin, ClassifierMixin, BaseEstima
     n_threshold_rows_ : int
         Rows the thresholds were fitted on.
     thresholds_from_ : str
-        The scores they were fitted on (``thresholds_from`` resolved; "train" when prefit).
+        The scores they were fitted on (``thresholds_from`` resolved, see
+        :func:`threshold_source`: "train" when prefit without a ``threshold_set``).
     classes_ : ndarray of shape (2,)
 
     Notes
@@ -523,7 +540,30 @@ class ThresholdPostProcessor(BinaryWrapperTagsMixin, ClassifierMixin, BaseEstima
         kwargs = {} if w is None else {"sample_weight": w}
         return clone(template, safe=False).fit(X, target, **kwargs)
 
-    def _fit_shared(self, X, y, sensitive_features, sample_weight) -> dict:
+    def _threshold_rows(self, threshold_set, with_groups: bool):
+        """``threshold_set`` checked: ``(X_model, y 0/1, raw group labels)`` of the rows the
+        thresholds are fitted on."""
+        if not isinstance(threshold_set, (tuple, list)) or len(threshold_set) not in (2, 3):
+            raise ValueError("threshold_set must be a tuple (X, y) or (X, y, sensitive_features)")
+        X_t, y_t = threshold_set[0], np.asarray(threshold_set[1])
+        s_t = threshold_set[2] if len(threshold_set) == 3 else None
+        if y_t.ndim != 1 or len(y_t) == 0:
+            raise ValueError(f"threshold_set's y must be a non-empty 1-d array, got shape {y_t.shape}")
+        unknown = sorted(set(y_t.tolist()) - set(self.classes_.tolist()), key=str)
+        if unknown:
+            raise ValueError(f"threshold_set's y has labels {unknown} that fit's y does not "
+                             f"({list(self.classes_)}): pass the same two classes")
+        X_t = _check_predict_input(self, X_t)
+        X_t, s_t = split_sensitive_columns(X_t, s_t, self.sensitive_feature_names, self.drop_sensitive_features)
+        if (s_t is None) == with_groups:
+            raise ValueError("threshold_set must carry sensitive features exactly when fit does: "
+                             "(X, y, sensitive_features) with them, (X, y) without")
+        n_t = X_t.shape[0] if hasattr(X_t, "shape") else len(X_t)
+        if n_t != len(y_t):
+            raise ValueError(f"threshold_set has {n_t} rows of X but {len(y_t)} labels")
+        return X_t, (y_t == self.classes_[1]).astype(int), self._labels(s_t, n_t)
+
+    def _fit_shared(self, X, y, sensitive_features, sample_weight, threshold_set=None) -> dict:
         """Fit the base model(s) once and collect what every eta's thresholds are fitted on."""
         self._check_params()
         X, y_arr, self.classes_, w = _check_fit_inputs(self, X, y, sample_weight)
@@ -531,9 +571,23 @@ class ThresholdPostProcessor(BinaryWrapperTagsMixin, ClassifierMixin, BaseEstima
         X_model, s = split_sensitive_columns(
             X, sensitive_features, self.sensitive_feature_names, self.drop_sensitive_features)
         n = len(y_enc)
-        labels = self._pool_fit(self._labels(s, n), y_enc)
         self.fitted_with_groups_ = s is not None
-        self.group_names_ = np.array(sorted(set(labels.tolist())), dtype=object)
+        source = threshold_source(self, n, has_set=threshold_set is not None)
+        if source == "threshold_set" and threshold_set is None:
+            raise ValueError("thresholds_from='threshold_set' needs fit(..., threshold_set=(X, y[, sensitive_features]))")
+        if threshold_set is not None:  # checked even where the rule's source is another
+            X_t, y_t, raw_t = self._threshold_rows(threshold_set, s is not None)
+        if source != "threshold_set":
+            threshold_set = None  # thresholds_from, or "auto"'s choice, names another source
+        if threshold_set is None:
+            labels = self._pool_fit(self._labels(s, n), y_enc)
+        else:
+            # Groups keep thresholds of their own by the rows the thresholds are fitted on; the
+            # training rows' groups (the group classifier's target) follow the same pooling.
+            labels_t, pooling = self._pool_fit(raw_t, y_t, return_pooling=True)
+            labels = pooling.transform(self._labels(s, n)).to_numpy(dtype=object)
+        self.group_names_ = np.array(sorted(set(labels.tolist()) if threshold_set is None
+                                            else set(labels_t.tolist())), dtype=object)
         codes = np.searchsorted(self.group_names_, labels)
         models = self._models()
         X_model = _for_base(X_model, *[t for _, t, _ in models])
@@ -541,7 +595,8 @@ class ThresholdPostProcessor(BinaryWrapperTagsMixin, ClassifierMixin, BaseEstima
         # A prefit model was trained on the original labels, one fitted here on 0/1.
         self._positive_label_ = self.classes_[1] if self.prefit else 1
         self._pos_index_ = 1
-        source = threshold_source(self, n)
+        if threshold_set is not None:
+            return self._fit_on_threshold_set(models, X_model, targets, w, X_t, y_t, labels_t)
         if source == "crossfit" and np.bincount(y_enc, minlength=2).min() < int(self.n_folds):
             source = "train"  # some fold would train on one outcome only
         self.thresholds_from_ = source
@@ -572,6 +627,25 @@ class ThresholdPostProcessor(BinaryWrapperTagsMixin, ClassifierMixin, BaseEstima
         return {"fitted": fitted, "outputs": outputs, "y": y_enc[rows],
                 "codes": codes[rows], "w": None if w is None else w[rows], "cache": {}}
 
+    def _fit_on_threshold_set(self, models, X_model, targets, w, X_t, y_t, labels_t) -> dict:
+        """The base model(s) fitted on every training row (unless prefit), the thresholds'
+        inputs read on ``threshold_set``'s rows, which the base has not seen."""
+        self.thresholds_from_ = "threshold_set"
+        X_t = _for_base(X_t, *[t for _, t, _ in models])
+        fitted, outputs = {}, {}
+        for name, template, target in models:
+            if self.prefit and name == "estimator_":
+                check_is_fitted(template)
+                est = template
+            else:
+                est = self._fit_model(name, template, X_model, targets[target], w)
+            if name == "estimator_":
+                self._pos_index_ = _positive_index(est, self._positive_label_)
+            fitted[name] = est
+            outputs[name] = self._outputs(name, est, X_t)
+        return {"fitted": fitted, "outputs": outputs, "y": y_t,
+                "codes": np.searchsorted(self.group_names_, labels_t), "w": None, "cache": {}}
+
     def _out_of_fold(self, name, template, X, target, w, strata) -> np.ndarray:
         """Each row's output from a model fitted without it (``n_folds`` extra fits)."""
         counts = np.bincount(strata)
@@ -588,12 +662,13 @@ class ThresholdPostProcessor(BinaryWrapperTagsMixin, ClassifierMixin, BaseEstima
             out[held] = o
         return out
 
-    def _pool_fit(self, labels, y_enc):
+    def _pool_fit(self, labels, y_enc, return_pooling: bool = False):
         """Merge groups too small or one-sided for thresholds (the one policy of ``groups.py``)."""
         pooling = SmallGroupPooling.fit(labels, self.min_group_size, y=y_enc)
         self.pooled_groups_ = list(pooling.pooled)
         self.pool_target_ = pooling.target
-        return pooling.transform(labels).to_numpy(dtype=object)
+        pooled = pooling.transform(labels).to_numpy(dtype=object)
+        return (pooled, pooling) if return_pooling else pooled
 
     def _adopt(self, source: "ThresholdPostProcessor", shared: dict):
         """Take the shared fitted state of ``source`` (the model that fitted the base)."""
@@ -608,7 +683,7 @@ class ThresholdPostProcessor(BinaryWrapperTagsMixin, ClassifierMixin, BaseEstima
 
     # -- fit --------------------------------------------------------------------------------
 
-    def fit(self, X, y, *, sensitive_features=None, sample_weight=None):
+    def fit(self, X, y, *, sensitive_features=None, sample_weight=None, threshold_set=None):
         """Fit the base model (unless prefit) and the group thresholds.
 
         Parameters
@@ -620,23 +695,31 @@ class ThresholdPostProcessor(BinaryWrapperTagsMixin, ClassifierMixin, BaseEstima
             Group of each row; several columns give intersections. ``None`` (and no
             ``sensitive_feature_names``) fits one threshold for everyone.
         sample_weight : array-like of shape (n_samples,), optional
-            Passed to the base model's ``fit`` and weighting the threshold search.
+            Passed to the base model's ``fit`` and weighting the threshold search (of the
+            training rows: ``threshold_set``'s rows weigh one each).
+        threshold_set : tuple, optional
+            ``(X_t, y_t)`` or ``(X_t, y_t, sensitive_t)`` (with sensitive features exactly when
+            ``fit`` has them): rows the base model is not fitted on, where the thresholds are
+            fitted when ``thresholds_from`` says so (OxonFair's and error-parity's practice:
+            thresholds on held-out scores; see ``thresholds_from`` for what "auto" does). The
+            base is then fitted on every row of ``X``, ``thresholds_from_`` is
+            ``"threshold_set"`` and small groups are pooled by the set's rows.
 
         Returns
         -------
         self
         """
-        shared = self._fit_shared(X, y, sensitive_features, sample_weight)
+        shared = self._fit_shared(X, y, sensitive_features, sample_weight, threshold_set)
         self._adopt(self, shared)
         return self._fit_rule(shared)
 
-    def fit_etas(self, etas, X, y, *, sensitive_features=None, sample_weight=None) -> list:
+    def fit_etas(self, etas, X, y, *, sensitive_features=None, sample_weight=None, threshold_set=None) -> list:
         """One fitted model per eta, all sharing one fit of the base model.
 
         Parameters
         ----------
         etas : sequence of float
-        X, y, sensitive_features, sample_weight
+        X, y, sensitive_features, sample_weight, threshold_set
             As in :meth:`fit`.
 
         Returns
@@ -648,7 +731,7 @@ class ThresholdPostProcessor(BinaryWrapperTagsMixin, ClassifierMixin, BaseEstima
         lead = clone(self)
         if self.prefit:  # clone() would hand the lead an unfitted copy of the prefit base
             lead.estimator = self.estimator
-        shared = lead._fit_shared(X, y, sensitive_features, sample_weight)
+        shared = lead._fit_shared(X, y, sensitive_features, sample_weight, threshold_set)
         return [clone(self).set_params(eta=float(e))._adopt(lead, shared)._fit_rule(shared) for e in etas]
 
     def _group_hulls(self, shared: dict):

@@ -336,3 +336,35 @@ def test_the_audit_offers_the_engine_default_reference_first_in_a_tie():
     defaults = audit.groupby("attribute", sort=False)["reference"].first().to_dict()
     assert {attr: groups[0][0] for attr, groups in choices.items()} == defaults
     assert defaults["sex"] == "a"
+
+
+def test_thresholds_fitted_on_held_out_rows_carry_into_the_bundle_and_record(fast_env):
+    from ui import state
+
+    from .conftest import wait_for_sweep
+
+    at = new_session()
+    at.selectbox(key=state.W_BUNDLED).set_value("german").run()
+    at.switch_page("views/train.py").run()
+    at.multiselect(key="w.train.methods").set_value(["threshold"]).run()
+    at.selectbox(key="w.train.fairness").set_value("equalized_odds").run()
+    at.slider(key="w.train.n_etas").set_value(2).run()
+    at.toggle(key="w.train.adaptive").set_value(False).run()
+    at.checkbox(key="w.train.threshold_rows").check().run()
+    at.button(key="train.start").click().run()
+    wait_for_sweep(at)
+    at.switch_page("views/tradeoffs.py").run()
+    assert not at.exception, at.exception
+    at.switch_page("views/export.py").run()
+    at.text_input(key="w.export.decider").input("D").run()
+    at.text_area(key="w.export.rationale").input("Thresholds on held-out rows.").run()
+    at.button(key="export.go").click().run()
+    assert not at.exception, at.exception
+    (saved,) = (fast_env / "exports").glob("*.zip")
+    bundle = load_bundle(saved)
+    dataset = bundle.record["content"]["dataset"]
+    # The validation figures are the kept half's; the reserved half is named in the record.
+    assert dataset["threshold_rows"]["rows"] == 100 and dataset["split_sizes"] == "600/100/200"
+    assert bundle.estimator.thresholds_from_ == "threshold_set" and bundle.estimator.n_threshold_rows_ == 100
+    record_md = next(m.value for m in at.markdown if m.value.startswith("### Decision record"))
+    assert "reserved for the post" in record_md.replace("\\", "")

@@ -231,3 +231,36 @@ def test_run_sweep_is_disabled_while_its_sweep_runs_and_says_starting_first(fast
     finally:
         planned.set()
         finished.set()
+
+
+def test_held_out_threshold_rows_reach_the_sweep_and_are_said(fast_env, monkeypatch):
+    splits = []
+
+    def run_sweep(split, methods, etas, seeds, **kwargs):
+        splits.append(split)
+        raise SweepCancelled("recorded")
+
+    monkeypatch.setattr(jobs, "run_sweep", run_sweep)
+    at = _train_page(("regularized",))
+    assert not [c for c in at.checkbox if c.key == "w.train.threshold_rows"]  # no post-processor chosen
+    at.multiselect(key="w.train.methods").set_value(["regularized", "threshold"]).run()
+    at.checkbox(key="w.train.threshold_rows").check().run()
+    assert not at.exception, at.exception
+    assert any("100 validation rows are set aside for the thresholds; every method is chosen on the other 100"
+               in c for c in texts(at.caption))
+    at.button(key="train.start").click().run()
+    deadline = time.monotonic() + 30
+    while not splits and time.monotonic() < deadline:
+        time.sleep(0.05)
+    (split,) = splits
+    assert len(split.thresholds) == 100 and len(split.validation) == 100
+    assert at.session_state[ur.SWEEP_SETTINGS].threshold_rows == 0.5
+    # Unticked, the same methods train on the whole validation part, under another key.
+    key = at.session_state[ur.SWEEP_KEY]
+    at.checkbox(key="w.train.threshold_rows").uncheck().run()
+    at.button(key="train.start").click().run()
+    deadline = time.monotonic() + 30
+    while len(splits) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert splits[1].thresholds is None and len(splits[1].validation) == 200
+    assert at.session_state[ur.SWEEP_KEY] != key

@@ -115,6 +115,23 @@ def test_heldout_selection_halves_validation_by_group_and_outcome(tmp_path, name
         assert z["q_fit"].shape[0] == len(fit) and len(z["s_fit"]) == len(fit)
 
 
+def test_fairkit_thresholds_fit_where_the_anchors_thresholds_fit():
+    """--fairkit-thresholds anchors: fairkit's post-processors get the rows the anchors' do (the
+    reserved half with --selection heldout, else the validation part); train: none."""
+    from benchmarks.anchors import fairkit_split, heldout_split
+    from benchmarks.common import load_split
+
+    split = load_split("german")
+    chosen, fit = heldout_split(split, seed=1)
+    assert chosen.thresholds is fit and fairkit_split(chosen, "anchors") is chosen
+    issue = fairkit_split(split, "anchors")
+    assert issue.thresholds is split.validation and issue.validation is split.validation
+    for s in (split, chosen):
+        assert fairkit_split(s, "train").thresholds is None
+    with pytest.raises(ValueError, match="anchors"):
+        fairkit_split(split, "validation")
+
+
 def test_score_runs_pairs_fairkit_pick_with_each_anchor_pick_on_the_same_test_rows():
     from benchmarks.anchors import score_runs
 

@@ -117,6 +117,23 @@ def test_out_of_fold_group_probabilities_on_small_tables(data):
     assert m.constraint_gap_ <= 0.02 and 0.2 < m.predict(X).mean() < 0.8
 
 
+def test_a_threshold_set_gets_the_offsets_and_cut_the_models_fit_on_every_training_row(data):
+    X, y, s = data
+    Xt, yt, st = _data(n=800, seed=4)
+    held = dict(TREES, thresholds_from="threshold_set")
+    m = InferredGroupThresholdClassifier(tolerance=0.02, **held).fit(
+        X, y, sensitive_features=s, threshold_set=(Xt, yt, st))
+    assert m.thresholds_from_ == "threshold_set" and m.n_threshold_rows_ == 800
+    # Both models see every training row: the base and the group classifier.
+    assert m.estimator_.n_features_in_ == 3
+    np.testing.assert_array_equal(
+        m.group_estimator_.predict_proba(X), InferredGroupThresholdClassifier(
+            tolerance=0.02, **TREES).fit(X, y, sensitive_features=s).group_estimator_.predict_proba(X))
+    # The gap within tolerance is the rule's on the set's rows (predictions read X only).
+    assert m.constraint_gap_ == pytest.approx(_gap(m, Xt, yt, st, "demographic_parity"), abs=1e-12)
+    assert m.constraint_gap_ <= 0.02 and 0.2 < m.predict(Xt).mean() < 0.8
+
+
 def test_safestate_round_trip(data):
     X, y, s = data
     m = InferredGroupThresholdClassifier(eta=0.9, **TREES).fit(X, y, sensitive_features=s)

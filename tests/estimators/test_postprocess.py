@@ -386,3 +386,89 @@ def test_training_thresholds_read_the_trees_training_scores(data, monkeypatch):
     _memo.forget_outputs(one.estimator_)
     np.testing.assert_array_equal(one.estimator_.decision_function(X), models[1].estimator_.decision_function(X))
     np.testing.assert_array_equal(one.predict(X, sensitive_features=s), models[1].predict(X, sensitive_features=s))
+
+
+def test_thresholds_fitted_on_a_threshold_set_the_base_never_sees(data):
+    X, y, s = data
+    Xt, yt, st = _data(n=700, seed=5)
+    fits = Counting.fits = []
+    m = ThresholdPostProcessor(Counting(), constraint="equalized_odds", eta=1.0, **GRID).fit(
+        X, y, sensitive_features=s, threshold_set=(Xt, yt, st))
+    # The base is fitted once, on every training row; the thresholds on the set's 700 rows.
+    assert fits == [len(y)] and m.thresholds_from_ == "threshold_set" and m.n_threshold_rows_ == 700
+    np.testing.assert_allclose(m.estimator_.coef_, LogisticRegression().fit(X, y).coef_)
+    # The gap it reports is the rule's on the set's rows, as the kernel's helper measures it there.
+    p = m.decision_probability(Xt, sensitive_features=st)
+    assert m.constraint_gap_ == pytest.approx(constraint_gap(p, yt, _codes(st), 2, "equalized_odds", None), abs=1e-12)
+    assert m.constraint_gap_ < 1e-6
+    # ... and not on the training rows, where the same rule leaves a gap.
+    on_train = constraint_gap(m.decision_probability(X, sensitive_features=s), y, _codes(s), 2, "equalized_odds", None)
+    assert on_train > 1e-3
+    # The same rows as a prefit base's fit rows give the same rule.
+    prefit = ThresholdPostProcessor(m.estimator_, constraint="equalized_odds", eta=1.0, prefit=True, **GRID).fit(
+        Xt, yt, sensitive_features=st)
+    np.testing.assert_array_equal(prefit.thresholds_, m.thresholds_)
+    np.testing.assert_allclose(prefit.threshold_weights_, m.threshold_weights_, atol=1e-12)
+    # Every eta of one fit_etas call shares the base and equals fitting alone.
+    etas = [0.0, 0.5, 1.0]
+    fits.clear()
+    models = ThresholdPostProcessor(Counting(), constraint="equalized_odds", **GRID).fit_etas(
+        etas, X, y, sensitive_features=s, threshold_set=(Xt, yt, st))
+    assert fits == [len(y)]
+    for eta, mod in zip(etas, models):
+        alone = ThresholdPostProcessor(Counting(), constraint="equalized_odds", eta=eta, **GRID).fit(
+            X, y, sensitive_features=s, threshold_set=(Xt, yt, st))
+        np.testing.assert_array_equal(mod.predict(X, sensitive_features=s), alone.predict(X, sensitive_features=s))
+
+
+def test_a_threshold_set_pools_small_groups_by_its_own_rows(data):
+    X, y, s = data
+    Xt, yt, st = _data(n=400, seed=6)
+    st = st.astype(object)
+    st[:10] = "c"  # ten rows of a group the training rows lack: too few for thresholds of its own
+    m = ThresholdPostProcessor(LogisticRegression(), min_group_size=30, thresholds_from="threshold_set", **GRID).fit(
+        X, y, sensitive_features=s, threshold_set=(Xt, yt, st))
+    assert m.pooled_groups_ == ["c"] and set(m.group_names_) == {"a", "b", m.pool_target_}
+    assert m.n_threshold_rows_ == 400
+    with pytest.warns(UserWarning, match="not seen"):
+        m.predict(X[:3], sensitive_features=np.array(["d", "a", "b"]))
+
+
+def test_auto_takes_the_threshold_set_for_rates_given_the_outcome_only(data, monkeypatch):
+    X, y, s = data
+    Xt, yt, st = _data(n=500, seed=7)
+    given = {"sensitive_features": s, "threshold_set": (Xt, yt, st)}
+    monkeypatch.setattr(postprocess, "CROSSFIT_BELOW_ROWS", 1000)  # the training scores otherwise
+    for constraint in CONSTRAINTS:
+        m = ThresholdPostProcessor(LogisticRegression(), constraint=constraint, **GRID).fit(X, y, **given)
+        held = constraint != "demographic_parity"
+        assert m.thresholds_from_ == ("threshold_set" if held else "train")
+        assert m.n_threshold_rows_ == (500 if held else len(y))
+    # Asked for by name, the set is taken at DP too; without one, that is an error.
+    dp = ThresholdPostProcessor(LogisticRegression(), thresholds_from="threshold_set", **GRID).fit(X, y, **given)
+    assert dp.thresholds_from_ == "threshold_set" and dp.n_threshold_rows_ == 500
+    with pytest.raises(ValueError, match="needs fit"):
+        ThresholdPostProcessor(LogisticRegression(), thresholds_from="threshold_set", **GRID).fit(
+            X, y, sensitive_features=s)
+    # A prefit base takes the set whenever given; a named other source ignores it.
+    base = LogisticRegression().fit(X, y)
+    assert ThresholdPostProcessor(base, prefit=True, **GRID).fit(X, y, **given).n_threshold_rows_ == 500
+    assert ThresholdPostProcessor(LogisticRegression(), constraint="equalized_odds", thresholds_from="train",
+                                  **GRID).fit(X, y, **given).thresholds_from_ == "train"
+
+
+@pytest.mark.parametrize("threshold_set, message", [
+    ("rows", "tuple"),
+    ((np.zeros((5, 3)),), "tuple"),
+    ((np.zeros((5, 3)), np.zeros(5)), "sensitive features exactly when"),
+    ((np.zeros((5, 3)), np.array([0, 1, 2, 0, 1]), np.array(["a"] * 5)), "labels \\[2\\]"),
+    ((np.zeros((4, 3)), np.array([0, 1, 0, 1, 0]), np.array(["a"] * 5)), "rows"),
+    ((np.zeros((5, 2)), np.array([0, 1, 0, 1, 0]), np.array(["a"] * 5)), "features"),
+])
+def test_bad_threshold_sets_say_what_is_wrong(data, threshold_set, message):
+    X, y, s = data
+    with pytest.raises(ValueError, match=message):
+        ThresholdPostProcessor(LogisticRegression(), **GRID).fit(X, y, sensitive_features=s, threshold_set=threshold_set)
+    without = ThresholdPostProcessor(LogisticRegression(), **GRID)
+    with pytest.raises(ValueError, match="sensitive features exactly when"):
+        without.fit(X, y, threshold_set=(X[:20], y[:20], s[:20]))
