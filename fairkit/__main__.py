@@ -348,7 +348,14 @@ def _reserved(split, share):
     """``split`` with ``share`` of its validation rows reserved for the thresholds (``--threshold-rows``)."""
     if share is None:
         return split
+    from .estimators import postprocess
     from .split import reserve_threshold_rows
+
+    if len(split.train) < postprocess.CROSSFIT_BELOW_ROWS:
+        raise CLIError(f"--threshold-rows: on {len(split.train):,} training rows (fewer than "
+                       f"{postprocess.CROSSFIT_BELOW_ROWS:,}) the threshold methods fit on out-of-fold scores "
+                       "of every training row, so reserved rows would only shrink the validation part; "
+                       "leave the option out.")
 
     try:
         return reserve_threshold_rows(split, share)

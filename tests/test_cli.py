@@ -256,8 +256,10 @@ def test_sweep_on_a_stratified_sample_is_recorded_and_exported_from_the_same_row
 
 
 def test_reserved_threshold_rows_reach_the_thresholds_and_the_record(tmp_path, monkeypatch):
+    from fairkit.estimators import postprocess
     from fairkit.split import reserve_threshold_rows, split_dataset
 
+    monkeypatch.setattr(postprocess, "CROSSFIT_BELOW_ROWS", 500)  # German's 600 training rows take the set
     monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path / "home"))
     out = tmp_path / "sweep"
     assert main(["sweep", "--dataset", "german", "--methods", "threshold", "--etas", "0,1", "--fairness",
@@ -284,6 +286,12 @@ def test_reserved_threshold_rows_reach_the_thresholds_and_the_record(tmp_path, m
 def test_a_bad_threshold_rows_share_is_a_message(share, tmp_path, capsys):
     assert main(["sweep", "--dataset", "german", "--threshold-rows", share, "--out", str(tmp_path)]) == 2
     assert "share of the validation rows" in capsys.readouterr().err
+
+
+def test_threshold_rows_on_a_small_table_are_refused_with_the_reason(tmp_path, capsys):
+    assert main(["sweep", "--dataset", "german", "--methods", "threshold", "--threshold-rows", "0.5",
+                 "--out", str(tmp_path)]) == 2
+    assert "on 600 training rows (fewer than 10,000) the threshold methods fit on out-of-fold" in capsys.readouterr().err
 
 
 def zipfile_text(path, member: str) -> str:

@@ -116,8 +116,11 @@ def test_threshold_reference_flags_attribute_use(tiny_split, fast_params):
     assert t.loc[1.0, "test_demographic_parity_difference"] <= t.loc[0.0, "test_demographic_parity_difference"] + 0.02
 
 
-def test_reserved_rows_reach_the_post_processors_only(tiny_split, fast_params, tmp_path):
+def test_reserved_rows_reach_the_post_processors_only(tiny_split, fast_params, tmp_path, monkeypatch):
+    from fairkit.estimators import postprocess
     from fairkit.split import reserve_threshold_rows
+
+    monkeypatch.setattr(postprocess, "CROSSFIT_BELOW_ROWS", 100)  # "auto" takes the set from here on
 
     reserved = reserve_threshold_rows(tiny_split, 0.5)
     store = ResultStore(tmp_path)

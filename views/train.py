@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from fairkit.estimators import postprocess
 from fairkit.methods import DEFAULT_METHODS, FAIRNESS_DEFINITIONS, METHODS, eta_grid
 from fairkit.plots import method_label
 from fairkit.sweep import BUDGET_PER_GRID_POINT, DEFAULT_SPACING, duration_text, estimate_seconds
@@ -100,7 +101,10 @@ with right:
                                      "most accurate model within the one the committee chooses.")
     tolerance = controls.tolerance_input() if use_tolerance else None
     threshold_rows = None
-    if any(METHODS[m].family == "post-processing" for m in methods):
+    # Below CROSSFIT_BELOW_ROWS training rows the threshold methods fit on out-of-fold scores of
+    # every training row: reserved rows would only shrink the validation part.
+    if (any(METHODS[m].family == "post-processing" for m in methods)
+            and len(split.train) >= postprocess.CROSSFIT_BELOW_ROWS):
         state.prepare_widget("w.train.threshold_rows", False)
         if st.checkbox("Fit the thresholds on held-out validation rows", key="w.train.threshold_rows",
                        help="Half of the validation rows are set aside for the threshold methods: at "

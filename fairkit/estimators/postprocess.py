@@ -320,21 +320,25 @@ def _scores_of(est, X, method: str, pos_index: int, positive_label) -> np.ndarra
 def threshold_source(est, n_rows: int, has_set: bool = False) -> str:
     """The scores ``est`` (a post-processor) fits its thresholds on for ``n_rows`` training rows,
     ``has_set``: whether ``fit`` got a ``threshold_set``. Its ``thresholds_from`` with "auto"
-    resolved: the set for a constraint on rates given the outcome (equalized odds, the TPR / FPR
-    parities), else out-of-fold below ``CROSSFIT_BELOW_ROWS`` and the training scores from there
-    on; a prefit base: the set when given, else ``fit``'s rows ("train"). Read by its fit and by
-    its cost model (:mod:`fairkit.costs`)."""
+    resolved: out-of-fold scores below ``CROSSFIT_BELOW_ROWS`` training rows; from there on the
+    set, when given, for a constraint on rates given the outcome (equalized odds, the TPR / FPR
+    parities), else the training scores. A prefit base: the set when given, else ``fit``'s rows
+    ("train"). Read by its fit and by its cost model (:mod:`fairkit.costs`)."""
     if getattr(est, "prefit", False):
         return "threshold_set" if has_set else "train"
     source = getattr(est, "thresholds_from", "train")
     if source == "auto":
+        if n_rows < CROSSFIT_BELOW_ROWS:
+            # Out-of-fold scores are unseen by the model that scores them already, and there are
+            # as many as training rows: on German, a 100-row set gave worse thresholds.
+            return "crossfit"
         # Measured (benchmarks/README.md, issue #21, sessions 29-31): rows the base has not seen
         # give equalized-odds thresholds that keep their gap on new rows (the trees' training
         # scores separate the outcomes too well), while for parity of selection rates the
         # training rows' numbers win over a few thousand held-out ones.
         if has_set and set(_BOUNDED.get(getattr(est, "constraint", ""), ())) & {"tpr", "fpr"}:
             return "threshold_set"
-        return "crossfit" if n_rows < CROSSFIT_BELOW_ROWS else "train"
+        return "train"
     return source
 
 
@@ -373,11 +377,12 @@ class ThresholdPostProcessor(BinaryWrapperTagsMixin, ClassifierMixin, BaseEstima
         from there on (the measured choice, benchmarks/README.md, issue #21).
         ``"threshold_set"``: the rows ``fit`` gets as ``threshold_set`` (held out from the base
         model, such as a sweep's reserved rows, :func:`fairkit.split.reserve_threshold_rows`),
-        the base fitted on every training row; ``"auto"`` takes them when given for a
-        constraint on rates given the outcome (equalized odds, the TPR / FPR parities), where
-        the trees' own training scores give thresholds that miss their gap on new rows, and
-        keeps the above for parity of selection rates, where the training rows' numbers did
-        better (measured, same section). The rows the frontier is chosen on are never used.
+        the base fitted on every training row. From :data:`CROSSFIT_BELOW_ROWS` training rows
+        on, ``"auto"`` takes them when given for a constraint on rates given the outcome
+        (equalized odds, the TPR / FPR parities), where the trees' own training scores give
+        thresholds that miss their gap on new rows, and keeps the training scores for parity
+        of selection rates, where their numbers did better (measured, same section). The rows
+        the frontier is chosen on are never used.
     holdout_size : float, default=0.25
         Share of the rows kept for the thresholds with ``thresholds_from="holdout"``.
     n_folds : int, default=3

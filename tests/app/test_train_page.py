@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from fairkit.estimators import postprocess
 from fairkit.plots import method_label
 from fairkit.sweep import ReportingStore, SweepCancelled
 from ui import jobs
@@ -241,6 +242,10 @@ def test_held_out_threshold_rows_reach_the_sweep_and_are_said(fast_env, monkeypa
         raise SweepCancelled("recorded")
 
     monkeypatch.setattr(jobs, "run_sweep", run_sweep)
+    at = _train_page(("regularized", "threshold"))
+    # On German's 600 training rows the thresholds fit on out-of-fold scores: not offered.
+    assert not [c for c in at.checkbox if c.key == "w.train.threshold_rows"]
+    monkeypatch.setattr(postprocess, "CROSSFIT_BELOW_ROWS", 500)
     at = _train_page(("regularized",))
     assert not [c for c in at.checkbox if c.key == "w.train.threshold_rows"]  # no post-processor chosen
     at.multiselect(key="w.train.methods").set_value(["regularized", "threshold"]).run()

@@ -391,8 +391,9 @@ def test_training_thresholds_read_the_trees_training_scores(data, monkeypatch):
 def test_thresholds_fitted_on_a_threshold_set_the_base_never_sees(data):
     X, y, s = data
     Xt, yt, st = _data(n=700, seed=5)
+    held = dict(GRID, thresholds_from="threshold_set")
     fits = Counting.fits = []
-    m = ThresholdPostProcessor(Counting(), constraint="equalized_odds", eta=1.0, **GRID).fit(
+    m = ThresholdPostProcessor(Counting(), constraint="equalized_odds", eta=1.0, **held).fit(
         X, y, sensitive_features=s, threshold_set=(Xt, yt, st))
     # The base is fitted once, on every training row; the thresholds on the set's 700 rows.
     assert fits == [len(y)] and m.thresholds_from_ == "threshold_set" and m.n_threshold_rows_ == 700
@@ -412,11 +413,11 @@ def test_thresholds_fitted_on_a_threshold_set_the_base_never_sees(data):
     # Every eta of one fit_etas call shares the base and equals fitting alone.
     etas = [0.0, 0.5, 1.0]
     fits.clear()
-    models = ThresholdPostProcessor(Counting(), constraint="equalized_odds", **GRID).fit_etas(
+    models = ThresholdPostProcessor(Counting(), constraint="equalized_odds", **held).fit_etas(
         etas, X, y, sensitive_features=s, threshold_set=(Xt, yt, st))
     assert fits == [len(y)]
     for eta, mod in zip(etas, models):
-        alone = ThresholdPostProcessor(Counting(), constraint="equalized_odds", eta=eta, **GRID).fit(
+        alone = ThresholdPostProcessor(Counting(), constraint="equalized_odds", eta=eta, **held).fit(
             X, y, sensitive_features=s, threshold_set=(Xt, yt, st))
         np.testing.assert_array_equal(mod.predict(X, sensitive_features=s), alone.predict(X, sensitive_features=s))
 
@@ -444,6 +445,10 @@ def test_auto_takes_the_threshold_set_for_rates_given_the_outcome_only(data, mon
         held = constraint != "demographic_parity"
         assert m.thresholds_from_ == ("threshold_set" if held else "train")
         assert m.n_threshold_rows_ == (500 if held else len(y))
+    # Below CROSSFIT_BELOW_ROWS training rows, out-of-fold scores of every training row instead.
+    monkeypatch.setattr(postprocess, "CROSSFIT_BELOW_ROWS", 2000)
+    small = ThresholdPostProcessor(LogisticRegression(), constraint="equalized_odds", **GRID).fit(X, y, **given)
+    assert small.thresholds_from_ == "crossfit" and small.n_threshold_rows_ == len(y)
     # Asked for by name, the set is taken at DP too; without one, that is an error.
     dp = ThresholdPostProcessor(LogisticRegression(), thresholds_from="threshold_set", **GRID).fit(X, y, **given)
     assert dp.thresholds_from_ == "threshold_set" and dp.n_threshold_rows_ == 500
