@@ -111,6 +111,15 @@ def fast_env(shared_store, tmp_path, monkeypatch):
     return tmp_path
 
 
+@pytest.fixture
+def own_store(fast_env):
+    """``fast_env`` with a result store of its own: runs a test trains stay out of the shared
+    store, whose tests read every run in it."""
+    (fast_env / "store").unlink()
+    (fast_env / "store").mkdir()
+    return fast_env
+
+
 def new_session() -> AppTest:
     """A new browser session on the app (the Data page drawn)."""
     at = AppTest.from_file("../../app.py", default_timeout=TIMEOUT)

@@ -338,7 +338,7 @@ def test_the_audit_offers_the_engine_default_reference_first_in_a_tie():
     assert defaults["sex"] == "a"
 
 
-def test_thresholds_fitted_on_held_out_rows_carry_into_the_bundle_and_record(fast_env, monkeypatch):
+def test_thresholds_fitted_on_held_out_rows_carry_into_the_bundle_and_record(own_store, monkeypatch):
     from fairkit.estimators import postprocess
     from ui import state
 
@@ -363,7 +363,7 @@ def test_thresholds_fitted_on_held_out_rows_carry_into_the_bundle_and_record(fas
     at.text_area(key="w.export.rationale").input("Thresholds on held-out rows.").run()
     at.button(key="export.go").click().run()
     assert not at.exception, at.exception
-    (saved,) = (fast_env / "exports").glob("*.zip")
+    (saved,) = (own_store / "exports").glob("*.zip")
     bundle = load_bundle(saved)
     dataset = bundle.record["content"]["dataset"]
     # The validation figures are the kept half's; the reserved half is named in the record.

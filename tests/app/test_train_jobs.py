@@ -183,13 +183,6 @@ def _cancel_sweeps_of(monkeypatch, methods_to_cancel, after: int):
     monkeypatch.setattr(jobs, "run_sweep", run_sweep)
 
 
-@pytest.fixture
-def own_store(fast_env):
-    (fast_env / "store").unlink()
-    (fast_env / "store").mkdir()
-    return fast_env
-
-
 def _sweep(at, methods):
     """German, ``methods`` with 3 etas each (the grid only); the finished (or stopped) job."""
     run_tiny_sweep(at.switch_page("views/data.py").run(), methods, n_etas=3)
