@@ -90,11 +90,18 @@ def _assert_stops_follow_the_curve(labels, runs, method, n):
 
 
 def _swept(at) -> pd.DataFrame:
-    """The runs of this session's sweep (from the store, nothing of the page's code)."""
-    etas = dict(at.session_state[ur.SWEEP_SETTINGS].etas)
-    runs = _results()
-    keep = [eta in etas.get(m, ()) for m, eta in zip(runs["method"], runs["eta"])]
-    return runs[keep]
+    """The runs of this session's sweep, by the engine's run keys (from the store, nothing of
+    the page's code): runs other tests stored at the same etas with other settings are not them."""
+    from fairkit.datasets import load_dataset
+    from fairkit.split import split_dataset
+    from fairkit.sweep import plan_runs
+    from ui.jobs import result_store
+
+    settings = at.session_state[ur.SWEEP_SETTINGS]
+    split = split_dataset(*load_dataset("german"), seed=ur.SPLIT_SEED)
+    runs = plan_runs(list(settings.methods), settings.etas_dict(), list(settings.seeds),
+                     fairness=settings.fairness, params={k: dict(v) for k, v in settings.params})
+    return result_store().records(list(dict.fromkeys(r.key(split) for r in runs)))
 
 
 def test_axes_and_tolerance(tradeoffs):
