@@ -269,3 +269,21 @@ def test_held_out_threshold_rows_reach_the_sweep_and_are_said(fast_env, monkeypa
         time.sleep(0.05)
     assert splits[1].thresholds is None and len(splits[1].validation) == 200
     assert at.session_state[ur.SWEEP_KEY] != key
+
+
+def test_reserved_rows_are_drawn_for_each_spec_of_one_table():
+    import dataclasses
+
+    from fairkit.datasets import load_dataset
+    from fairkit.split import split_dataset
+
+    frame, spec = load_dataset("german")
+    by_sex = dataclasses.replace(spec, sensitive=["sex"])
+    plain = jobs.SweepSettings(methods=("threshold",), etas=(), seeds=(0,))
+    reserved = dataclasses.replace(plain, threshold_rows=0.5)
+    first, second = split_dataset(frame, spec, seed=0), split_dataset(frame, by_sex, seed=0)
+    assert first.data_hash == second.data_hash  # one table
+    a, b = ur.sweep_split(first, reserved), ur.sweep_split(second, reserved)
+    assert a.spec == spec and b.spec == by_sex  # not the first spec's split again
+    assert len(a.thresholds) == len(b.thresholds) == 100
+    assert ur.sweep_split(first, plain) is first and ur.sweep_split(first, None) is first
