@@ -210,7 +210,7 @@ def study_name(split, methods, *, fairness: str = DEFAULT_FAIRNESS, unfairness: 
     key = cache_key(data=split.data_hash, spec=split.spec.to_dict(), split_seed=split.seed,
                     features=split.feature_names, methods=list(methods), fairness=fairness,
                     unfairness=unfairness, performance=performance, seed=int(seed),
-                    params=params or {}, spaces=spaces)
+                    params=params or {}, spaces=spaces, **split.reservation())
     return f"{split.spec.name}-{fairness}-{key[:16]}"
 
 

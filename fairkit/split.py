@@ -109,6 +109,11 @@ class DatasetSplit:
     def parts(self) -> dict:
         return {"train": self.train, "validation": self.validation, "test": self.test}
 
+    def reservation(self) -> dict:
+        """What a cache key adds for the reserved threshold rows (``{}`` without them, so a
+        split without them keeps the keys it always had)."""
+        return {} if self.thresholds is None else {"thresholds": self.thresholds_source}
+
     def threshold_set(self) -> tuple | None:
         """``(X, y, groups)`` of :attr:`thresholds` as a post-processor's ``fit`` takes it
         (``threshold_set=``), or None."""

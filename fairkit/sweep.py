@@ -96,13 +96,11 @@ class RunSpec:
     params: tuple = ()
 
     def key(self, split) -> str:
-        # Rows reserved for the thresholds change what every run is chosen on (the validation
-        # part); a split without them keeps the keys it always had.
-        reserved = {"thresholds": split.thresholds_source} if getattr(split, "thresholds", None) is not None else {}
+        # Rows reserved for the thresholds change what every run is chosen on (the validation part).
         return cache_key(
             data=split.data_hash, spec=split.spec.to_dict(), split_seed=split.seed,
             features=split.feature_names, method=self.method, eta=self.eta, seed=self.seed,
-            fairness=self.fairness, params=dict(self.params), **reserved,
+            fairness=self.fairness, params=dict(self.params), **split.reservation(),
         )
 
 

@@ -340,3 +340,12 @@ def test_a_trial_left_running_by_a_dead_process_is_failed_and_queued_again(tmp_p
     retry = study.get_trials(deepcopy=False)[1]
     assert retry.params == trial.params
     assert type(_retry_callback()).retried_trial_number(retry) == trial.number
+
+
+def test_a_search_on_reserved_threshold_rows_is_a_study_of_its_own(tiny_split):
+    from fairkit.split import reserve_threshold_rows
+
+    reserved = reserve_threshold_rows(tiny_split, 0.5)
+    assert tiny_split.reservation() == {} and reserved.reservation() == {"thresholds": reserved.thresholds_source}
+    # Other validation rows, other objective values: the study is not resumed across them.
+    assert study_name(reserved, METHODS, params=FAST) != study_name(tiny_split, METHODS, params=FAST)
