@@ -314,7 +314,7 @@ def reserve_threshold_rows(split: DatasetSplit, share: float = 0.5, *, seed: int
         except ValueError:
             continue
     return replace(split, validation=v.take(np.sort(keep)), thresholds=v.take(np.sort(fit_rows)),
-                   thresholds_source=f"reserved {share:g} of validation, seed {seed}")
+                   thresholds_source=f"{share:g} of the validation part, drawn with seed {seed}")
 
 
 # --------------------------------------------------------------------------- before splitting
