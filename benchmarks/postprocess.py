@@ -4,7 +4,8 @@
 
 * **speed**: one fit of the base model (LightGBM, fairkit's defaults) against the threshold
   method's whole grid (``ThresholdPostProcessor.fit_etas``: one base fit, then every eta's
-  thresholds), and the same at the sweep's level (``run_sweep`` of the threshold method's grid
+  thresholds, on each source of scores, the reserved half of the validation part included), and
+  the same at the sweep's level (``run_sweep`` of the threshold method's grid
   against ``run_sweep`` of the boosted trees at eta 0), interleaved repeats, medians;
 * **sources**: the test frontier of thresholds fitted on the base's own training scores
   (``train``), on a holdout of the training part (``holdout``) and on out-of-fold scores
@@ -157,8 +158,11 @@ def compare_speed(name: str = "adult", *, repeats: int = 3, n_etas: int = 8) -> 
     from fairkit.methods import get_method
     from fairkit.sweep import run_sweep
 
+    from fairkit.split import reserve_threshold_rows
+
     split = load_split(name)
     X, y, s = split.train.X, split.train.y, split.model_groups(split.train)
+    held = reserve_threshold_rows(split, 0.5).threshold_set()  # the sweep's --threshold-rows 0.5
     grid = get_method("threshold").grid(n_etas)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -173,6 +177,8 @@ def compare_speed(name: str = "adult", *, repeats: int = 3, n_etas: int = 8) -> 
                  .fit_etas(grid, X, y, sensitive_features=s)),
                 ("grid (crossfit)", lambda: ThresholdPostProcessor(default_base(0), thresholds_from="crossfit")
                  .fit_etas(grid, X, y, sensitive_features=s)),
+                ("grid (threshold set)", lambda: ThresholdPostProcessor(default_base(0), thresholds_from="threshold_set")
+                 .fit_etas(grid, X, y, sensitive_features=s, threshold_set=held)),
                 ("sweep: boosting at eta 0", lambda: run_sweep(split, ["boosting"], [0.0], keep_models=False)),
                 ("sweep: threshold grid", lambda: run_sweep(split, ["threshold"], grid, keep_models=False)),
             ]:
