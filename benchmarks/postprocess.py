@@ -156,9 +156,8 @@ def compare_speed(name: str = "adult", *, repeats: int = 3, n_etas: int = 8) -> 
     """One base fit against the threshold method's ``n_etas`` grid, estimator and sweep level."""
     from fairkit.estimators.postprocess import ThresholdPostProcessor, default_base
     from fairkit.methods import get_method
-    from fairkit.sweep import run_sweep
-
     from fairkit.split import reserve_threshold_rows
+    from fairkit.sweep import run_sweep
 
     split = load_split(name)
     X, y, s = split.train.X, split.train.y, split.model_groups(split.train)

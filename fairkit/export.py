@@ -673,7 +673,7 @@ def build_record(
                     "split_seed": split.seed, "missing_values": missing, "group_sizes": sizes,
                     **({"sample": sample} if sample else {}),
                     **({"threshold_rows": {"rows": len(split.thresholds), "source": split.thresholds_source}}
-                       if getattr(split, "thresholds", None) is not None else {})},
+                       if split.thresholds is not None else {})},
         "spec": spec.to_dict(),
         **_outcome(spec),
         "sweep": sweep or {"methods": [method], "etas": [eta], "seeds": [decision["seed"]]},

@@ -232,7 +232,7 @@ def _fit_kwargs(model, split) -> dict:
     """What ``model.fit`` gets besides the training rows: the groups, and the split's reserved
     threshold rows for a method that fits thresholds on held-out rows (``threshold_set``)."""
     kwargs = {"sensitive_features": split.model_groups(split.train)}
-    if getattr(split, "thresholds", None) is not None and "threshold_set" in inspect.signature(model.fit).parameters:
+    if split.thresholds is not None and "threshold_set" in inspect.signature(model.fit).parameters:
         kwargs["threshold_set"] = split.threshold_set()
     return kwargs
 

@@ -154,12 +154,9 @@ settings = SweepSettings(methods=tuple(methods), etas=tuple((m, tuple(etas[m])) 
                          # One tolerance keeps the float (and the cache key) it always had.
                          tolerance=None if tolerance is None else tolerance[0] if len(tolerance) == 1 else tolerance,
                          threshold_rows=threshold_rows)
-try:
-    run_split = ur.sweep_split(split, settings)  # the split this sweep trains and chooses on
-except ValueError as exc:  # a validation part too small to halve
-    st.error(f"The validation rows cannot be halved for the thresholds: {md(exc)}. Untick the option or "
-             "use more rows.", icon=":material/error:")
-    st.stop()
+# The split this sweep trains and chooses on (offered from CROSSFIT_BELOW_ROWS training rows on,
+# whose validation part always halves).
+run_split = ur.sweep_split(split, settings)
 if threshold_rows is not None:
     st.caption(f"{len(run_split.thresholds):,} validation rows are set aside for the thresholds; every "
                f"method is chosen on the other {len(run_split.validation):,}.")

@@ -580,19 +580,18 @@ class ThresholdPostProcessor(BinaryWrapperTagsMixin, ClassifierMixin, BaseEstima
         source = threshold_source(self, n, has_set=threshold_set is not None)
         if source == "threshold_set" and threshold_set is None:
             raise ValueError("thresholds_from='threshold_set' needs fit(..., threshold_set=(X, y[, sensitive_features]))")
-        if threshold_set is not None:  # checked even where the rule's source is another
-            X_t, y_t, raw_t = self._threshold_rows(threshold_set, s is not None)
+        held = None if threshold_set is None else self._threshold_rows(threshold_set, s is not None)  # checked always
         if source != "threshold_set":
-            threshold_set = None  # thresholds_from, or "auto"'s choice, names another source
-        if threshold_set is None:
+            held = None  # thresholds_from, or "auto"'s choice, names another source
+        if held is None:
             labels = self._pool_fit(self._labels(s, n), y_enc)
+            rule_labels = labels
         else:
             # Groups keep thresholds of their own by the rows the thresholds are fitted on; the
             # training rows' groups (the group classifier's target) follow the same pooling.
-            labels_t, pooling = self._pool_fit(raw_t, y_t, return_pooling=True)
+            rule_labels, pooling = self._pool_fit(held[2], held[1], return_pooling=True)
             labels = pooling.transform(self._labels(s, n)).to_numpy(dtype=object)
-        self.group_names_ = np.array(sorted(set(labels.tolist()) if threshold_set is None
-                                            else set(labels_t.tolist())), dtype=object)
+        self.group_names_ = np.array(sorted(set(rule_labels.tolist())), dtype=object)
         codes = np.searchsorted(self.group_names_, labels)
         models = self._models()
         X_model = _for_base(X_model, *[t for _, t, _ in models])
@@ -600,8 +599,6 @@ class ThresholdPostProcessor(BinaryWrapperTagsMixin, ClassifierMixin, BaseEstima
         # A prefit model was trained on the original labels, one fitted here on 0/1.
         self._positive_label_ = self.classes_[1] if self.prefit else 1
         self._pos_index_ = 1
-        if threshold_set is not None:
-            return self._fit_on_threshold_set(models, X_model, targets, w, X_t, y_t, labels_t)
         if source == "crossfit" and np.bincount(y_enc, minlength=2).min() < int(self.n_folds):
             source = "train"  # some fold would train on one outcome only
         self.thresholds_from_ = source
@@ -614,6 +611,12 @@ class ThresholdPostProcessor(BinaryWrapperTagsMixin, ClassifierMixin, BaseEstima
             fit_rows, rows = np.sort(fit_rows), np.sort(rows)
         else:
             fit_rows = rows = np.arange(n)
+        # The rows the thresholds are fitted on: some of the training rows, or the set's.
+        if held is None:
+            read = (_safe_indexing(X_model, rows), y_enc[rows], codes[rows], None if w is None else w[rows])
+        else:
+            read = (_for_base(held[0], *[t for _, t, _ in models]), held[1],
+                    np.searchsorted(self.group_names_, rule_labels), None)
         fitted, outputs = {}, {}
         for name, template, target in models:
             wt = None if w is None else w[fit_rows]
@@ -628,28 +631,8 @@ class ThresholdPostProcessor(BinaryWrapperTagsMixin, ClassifierMixin, BaseEstima
             if source == "crossfit":
                 outputs[name] = self._out_of_fold(name, template, X_model, targets[target], w, strata=codes * 2 + y_enc)
             else:
-                outputs[name] = self._outputs(name, est, _safe_indexing(X_model, rows))
-        return {"fitted": fitted, "outputs": outputs, "y": y_enc[rows],
-                "codes": codes[rows], "w": None if w is None else w[rows], "cache": {}}
-
-    def _fit_on_threshold_set(self, models, X_model, targets, w, X_t, y_t, labels_t) -> dict:
-        """The base model(s) fitted on every training row (unless prefit), the thresholds'
-        inputs read on ``threshold_set``'s rows, which the base has not seen."""
-        self.thresholds_from_ = "threshold_set"
-        X_t = _for_base(X_t, *[t for _, t, _ in models])
-        fitted, outputs = {}, {}
-        for name, template, target in models:
-            if self.prefit and name == "estimator_":
-                check_is_fitted(template)
-                est = template
-            else:
-                est = self._fit_model(name, template, X_model, targets[target], w)
-            if name == "estimator_":
-                self._pos_index_ = _positive_index(est, self._positive_label_)
-            fitted[name] = est
-            outputs[name] = self._outputs(name, est, X_t)
-        return {"fitted": fitted, "outputs": outputs, "y": y_t,
-                "codes": np.searchsorted(self.group_names_, labels_t), "w": None, "cache": {}}
+                outputs[name] = self._outputs(name, est, read[0])
+        return {"fitted": fitted, "outputs": outputs, "y": read[1], "codes": read[2], "w": read[3], "cache": {}}
 
     def _out_of_fold(self, name, template, X, target, w, strata) -> np.ndarray:
         """Each row's output from a model fitted without it (``n_folds`` extra fits)."""

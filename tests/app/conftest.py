@@ -75,17 +75,23 @@ def run_tiny_sweep(at: AppTest, methods=METHODS, n_etas: int = N_ETAS, adaptive:
     return wait_for_sweep(at)
 
 
-def export_calibrated(at: AppTest, home, method: str = "platt"):
-    """Export the selected run from the Export page with group calibration ``method``; the
-    bundle's path (the only one under ``home/exports``)."""
+def export_selected(at: AppTest, home, rationale: str, calibration: str | None = None):
+    """Export the selected run from the Export page (decider "D", ``rationale``, with group
+    calibration ``calibration`` when given); the bundle's path (the only one under ``home/exports``)."""
     at.switch_page("views/export.py").run()
     at.text_input(key="w.export.decider").input("D").run()
-    at.text_area(key="w.export.rationale").input("Calibrated per group.").run()
-    at.radio(key="w.export.calibration").set_value(method).run()
+    at.text_area(key="w.export.rationale").input(rationale).run()
+    if calibration is not None:
+        at.radio(key="w.export.calibration").set_value(calibration).run()
     at.button(key="export.go").click().run()
     assert not at.exception, at.exception
     (saved,) = (home / "exports").glob("*.zip")
     return saved
+
+
+def export_calibrated(at: AppTest, home, method: str = "platt"):
+    """:func:`export_selected` with group calibration ``method``."""
+    return export_selected(at, home, "Calibrated per group.", method)
 
 
 @pytest.fixture(autouse=True)

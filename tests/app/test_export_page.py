@@ -14,7 +14,7 @@ from ui import export as ue
 from ui import results as ur
 from ui import tradeoffs as ut
 
-from .conftest import export_calibrated, new_session, texts
+from .conftest import export_calibrated, export_selected, new_session, texts
 
 
 def buttons(at) -> dict:
@@ -227,13 +227,7 @@ def test_a_model_trained_on_a_sample_says_so_in_its_record(fast_env, monkeypatch
     assert not at.exception, at.exception
     assert len(at.session_state[state.FRAME]) == 500
     train_unconstrained(at)
-    at.switch_page("views/export.py").run()
-    at.text_input(key="w.export.decider").input("D").run()
-    at.text_area(key="w.export.rationale").input("Trained on a sample.").run()
-    at.button(key="export.go").click().run()
-    assert not at.exception, at.exception
-    (saved,) = (fast_env / "exports").glob("*.zip")
-    dataset = load_bundle(saved).record["content"]["dataset"]
+    dataset = load_bundle(export_selected(at, fast_env, "Trained on a sample.")).record["content"]["dataset"]
     assert dataset["sample"]["rows"] == 500 and dataset["sample"]["of_rows"] == 1000
     assert dataset["data_hash"] == frame_hash(at.session_state[state.FRAME])
     assert dataset["sample"]["source_hash"] == frame_hash(load_dataset_frame("german"))
@@ -358,13 +352,7 @@ def test_thresholds_fitted_on_held_out_rows_carry_into_the_bundle_and_record(own
     wait_for_sweep(at)
     at.switch_page("views/tradeoffs.py").run()
     assert not at.exception, at.exception
-    at.switch_page("views/export.py").run()
-    at.text_input(key="w.export.decider").input("D").run()
-    at.text_area(key="w.export.rationale").input("Thresholds on held-out rows.").run()
-    at.button(key="export.go").click().run()
-    assert not at.exception, at.exception
-    (saved,) = (own_store / "exports").glob("*.zip")
-    bundle = load_bundle(saved)
+    bundle = load_bundle(export_selected(at, own_store, "Thresholds on held-out rows."))
     dataset = bundle.record["content"]["dataset"]
     # The validation figures are the kept half's; the reserved half is named in the record.
     assert dataset["threshold_rows"]["rows"] == 100 and dataset["split_sizes"] == "600/100/200"

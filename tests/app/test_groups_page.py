@@ -22,7 +22,7 @@ from ui import results as ur
 from ui import state
 from ui import tradeoffs as ut
 
-from .conftest import export_calibrated, new_session, texts
+from .conftest import export_calibrated, export_selected, new_session, texts
 
 
 def group_table(at, attribute: str) -> pd.DataFrame:
@@ -263,12 +263,7 @@ def test_a_risk_scores_rates_are_worded_as_adverse(fast_env):
     (note,) = [i for i in texts(at.info) if "adverse" in i]
     assert note.startswith("Here a positive prediction is adverse: **predicted to reoffend**.")
     # The committee's record words it the same way.
-    at.switch_page("views/export.py").run()
-    at.text_input(key="w.export.decider").input("D").run()
-    at.text_area(key="w.export.rationale").input("Risk scores.").run()
-    at.button(key="export.go").click().run()
-    assert not at.exception, at.exception
-    (saved,) = (fast_env / "exports").glob("*.zip")
+    saved = export_selected(at, fast_env, "Risk scores.")
     record = load_bundle(saved).record
     assert record["content"]["outcome"] == {"positive_meaning": "reoffended within two years",
                                             "positive_is_adverse": True}
