@@ -74,8 +74,18 @@ def _frontier(z, y, codes, w, G, bounded, objective, bins: int = _BINS):
         gap = np.maximum(gap, np.nanmax(r, axis=1) - np.nanmin(r, axis=1))
     if objective == "balanced_accuracy_score":
         acc = 0.5 * (tp.sum(1) / max(pos.sum(), 1e-12) + (neg.sum() - fp.sum(1)) / max(neg.sum(), 1e-12))
+        alike = 0.5
     else:
         acc = (tp.sum(1) + neg.sum() - fp.sum(1)) / max(pos.sum() + neg.sum(), 1e-12)
+        alike = max(pos.sum(), neg.sum()) / max(pos.sum() + neg.sum(), 1e-12)
+    # Nor is a cut that scores no better than the majority decision for everyone: that rule has
+    # no gap and a better objective, so such a cut is dominated. Kept, the cut with the smallest
+    # gap at a tolerance no informative cut meets is one that accepts almost everyone (Adult,
+    # equalized odds at eta=1 on 4,885 rows: 97 % accepted, accuracy 0.27 against 0.76). When no
+    # cut beats it (a score that tells nothing), every cut stays.
+    informative = acc > alike + 1e-12
+    if informative.any():
+        gap, acc, thr = gap[informative], acc[informative], thr[informative]
     o = np.lexsort((-acc, gap))
     gap, acc, thr = gap[o], acc[o], thr[o]
     keep = acc > np.maximum.accumulate(np.concatenate([[-np.inf], acc[:-1]]))

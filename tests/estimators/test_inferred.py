@@ -95,18 +95,40 @@ def test_frontier_is_the_best_cut_of_every_gap():
     w = np.ones(n)
     front = _frontier(z, y, codes, w, 2, ("sel",), "accuracy_score", bins=64)
     edges = np.linspace(z.min(), z.max(), 65)[1:64]
+    # A cut no better than the majority decision for everyone is no candidate (it is dominated).
+    alike = max(y.mean(), 1 - y.mean())
     for tol in (0.0, 0.02, 0.1, 0.3):
         best = None
         for t in edges:  # brute force over the same cut points
             d = (z >= t - 1e-12).astype(float)
             gap = abs(d[codes == 0].mean() - d[codes == 1].mean())
             acc = (d == y).mean()
-            if gap <= tol + 1e-12 and (best is None or acc > best):
+            if gap <= tol + 1e-12 and acc > alike + 1e-12 and (best is None or acc > best):
                 best = acc
         (feasible, acc), _ = _best_cut(front, tol)
         assert (feasible == 1) == (best is not None)
         if best is not None:
             assert acc == pytest.approx(best)
+
+
+@pytest.mark.parametrize("seed,constraint", [(0, "equalized_odds"), (3, "true_positive_rate_parity")])
+def test_an_unreachable_tolerance_never_gives_a_rule_worse_than_one_decision_for_everyone(seed, constraint):
+    # At eta=1 no single cut meets the gap exactly; the cut with the smallest gap used to be one
+    # accepting almost everyone, less accurate than the majority decision (Adult, equalized odds:
+    # 97 % accepted, accuracy 0.27). Here it was 0.477 and 0.478 against majorities of 0.523, 0.543.
+    X, y, s = _data(seed=seed)
+    m = InferredGroupThresholdClassifier(constraint=constraint, eta=1.0, **TREES).fit(X, y, sensitive_features=s)
+    assert m.tolerance_ == 0.0 and m.constraint_gap_ > 0  # the tolerance is out of a cut's reach
+    assert (m.predict(X) == y).mean() > max(y.mean(), 1 - y.mean())
+
+
+def test_a_score_that_tells_nothing_keeps_every_cut():
+    # No cut beats the majority decision: the staircase is not emptied (the rule still fits).
+    y = np.array([0] * 30 + [1] * 10)
+    z = np.zeros(40)
+    z[::2] = 1.0  # half of each outcome scores high: every cut is at best the majority's accuracy
+    gap, acc, thr = _frontier(z, y, np.arange(40) % 2, np.ones(40), 2, ("sel",), "accuracy_score", bins=4)
+    assert len(gap) >= 1 and acc.max() <= 0.75 + 1e-12
 
 
 def test_out_of_fold_group_probabilities_on_small_tables(data):
