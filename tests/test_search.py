@@ -24,6 +24,7 @@ from fairkit.methods import get_method
 from fairkit.search import (
     NETWORK_SPACE,
     SOURCE,
+    _locked,
     _suggest,
     default_storage,
     run_search,
@@ -69,7 +70,10 @@ def _start(code: str, tmp_path):
 
 def _study(split, store):
     name = study_name(split, METHODS, params=FAST)
-    return optuna.load_study(study_name=name, storage=default_storage(store))
+    # Under the search's own lock, as the engine reads a study: opened while a starting search
+    # creates the database's tables, both would stamp its schema (IntegrityError, seen in CI).
+    with _locked(store, name):
+        return optuna.load_study(study_name=name, storage=default_storage(store))
 
 
 def _wait_for_study(split, store, proc, timeout=120.0):
