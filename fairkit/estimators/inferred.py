@@ -13,7 +13,9 @@ offsets that would reproduce the group-aware thresholds (the linear program of
 :mod:`fairkit.estimators.postprocess`) were the group known, scales them, and refines each
 group's offset in turn; the intercept is the best cut of the combined score. It keeps the most
 accurate rule whose gap, measured on the *true* groups of the threshold-fitting rows, is within
-the tolerance. Prediction reads the features only.
+the tolerance, or where no cut reaches it, the one with the smallest gap. A cut that scores no
+better than the majority decision for everyone is never a candidate: that rule has no gap and
+scores better. Prediction reads the features only.
 """
 
 from __future__ import annotations
@@ -353,7 +355,7 @@ class InferredGroupThresholdClassifier(ThresholdPostProcessor):
         self.max_tolerance_ = constraint_gap(self._rule(shared), y, codes, G, self.constraint, w)
         self.tolerance_ = self._tolerance(self.max_tolerance_)
         if self.tolerance_ < self.max_tolerance_:
-            # Below the smallest gap a cut reaches, the cut with the smallest gap.
+            # Below the smallest gap a cut reaches, the (informative) cut with the smallest gap.
             offsets, cut = self._search(shared, self.tolerance_)
             self.offsets_, self.intercept_ = offsets, -cut[1]
         self.constraint_gap_ = constraint_gap(self._rule(shared), y, codes, G, self.constraint, w)
