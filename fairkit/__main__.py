@@ -351,7 +351,7 @@ def _reserved(split, share):
     from .estimators import postprocess
     from .split import reserve_threshold_rows
 
-    if len(split.train) < postprocess.CROSSFIT_BELOW_ROWS:
+    if not postprocess.held_out_rows_serve(len(split.train)):
         raise CLIError(f"--threshold-rows: on {len(split.train):,} training rows (fewer than "
                        f"{postprocess.CROSSFIT_BELOW_ROWS:,}) the threshold methods fit on out-of-fold scores "
                        "of every training row, so reserved rows would only shrink the validation part; "

@@ -553,6 +553,29 @@ def noise_floor_sentence(floor, label: str, rows: str) -> str:
             f"decisions below {floor['q95']:.3f})")
 
 
+def chance_level(metric: str, base_rate: float) -> float:
+    """What deciding alike for everyone scores on ``metric`` when ``base_rate`` of the rows are
+    positive: the majority decision's accuracy (the larger of the base rate and its complement),
+    0.5 for balanced accuracy and ROC AUC.
+
+    Parameters
+    ----------
+    metric : str
+        ``"accuracy"``, ``"balanced_accuracy"`` or ``"roc_auc"``.
+    base_rate : float
+        Share of positive outcomes.
+
+    Returns
+    -------
+    float
+    """
+    if metric == "accuracy":
+        return float(max(base_rate, 1.0 - base_rate))
+    if metric in ("balanced_accuracy", "roc_auc"):
+        return 0.5
+    raise ValueError(f"no chance level for metric {metric!r}")
+
+
 def metric_value(values, key: str, prefix: str = ""):
     """A metric, with its interval when ``values`` has one, under the key shown to people.
 
@@ -721,5 +744,5 @@ __all__ = [
     "metric_frame", "GAP_METRICS", "OVERALL_METRICS", "SEP", "encode_groups", "calibration_by_group",
     "multicalibration_audit", "debiased_calibration_error", "calibration_noise_floor",
     "CalibrationNoiseFloor", "METRIC_LABELS", "HEADLINE_GAPS", "AUDIT_METRICS", "AUDIT_BAND", "SWEEP_THRESHOLD",
-    "metric_value", "confusion_by_group", "disparity_audit", "reference_order",
+    "metric_value", "chance_level", "confusion_by_group", "disparity_audit", "reference_order",
 ]

@@ -21,7 +21,7 @@ from plotly.colors import hex_to_rgb, qualitative
 
 from .frontier import PERFORMANCE_AXES, UNFAIRNESS_AXES, constant_mask, metric_column, pareto_front, seed_summary
 from .methods import METHODS, role_of
-from .metrics import metric_value
+from .metrics import chance_level, metric_value
 from .record import method_label as registry_label
 from .stats import wilson_interval
 
@@ -360,10 +360,10 @@ def chance_performance(performance: str, base_rate: float) -> tuple[float, str]:
     -------
     (float, str)
     """
+    level = chance_level(performance, base_rate)
     if performance == "accuracy":
-        level = max(base_rate, 1.0 - base_rate)
         return level, f"always the majority class: {level:.3f} ({base_rate:.1%} positive)"
-    return 0.5, f"chance: 0.5 ({base_rate:.1%} positive)"
+    return level, f"chance: {level:g} ({base_rate:.1%} positive)"
 
 
 def frontier_snapshot_figure(frontier: pd.DataFrame, *, selected_run: str | None = None,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, replace
 
@@ -42,8 +41,8 @@ def current_split():
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
-def _reserved(data_hash: str, spec: str, seed: int, share: float, _split):
-    # The table's hash alone does not tell two specs (target, attributes) on one table apart.
+def _reserved(data_key: str, seed: int, share: float, _split):
+    # Keyed by table and spec (state.data_key): the hash alone does not tell two specs apart.
     return reserve_threshold_rows(_split, share)
 
 
@@ -53,8 +52,7 @@ def sweep_split(split, settings: SweepSettings | None):
     share = None if settings is None else settings.threshold_rows
     if split is None or share is None:
         return split
-    return _reserved(split.data_hash, json.dumps(split.spec.to_dict(), sort_keys=True, default=str), split.seed,
-                     float(share), split)
+    return _reserved(state.data_key(split.data_hash, split.spec), split.seed, float(share), split)
 
 
 # Test hook: FAIRKIT_FAST_TRAINING=1 makes every torch method train a logistic model for a few

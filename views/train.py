@@ -101,10 +101,8 @@ with right:
                                      "most accurate model within the one the committee chooses.")
     tolerance = controls.tolerance_input() if use_tolerance else None
     threshold_rows = None
-    # Below CROSSFIT_BELOW_ROWS training rows the threshold methods fit on out-of-fold scores of
-    # every training row: reserved rows would only shrink the validation part.
     if (any(METHODS[m].family == "post-processing" for m in methods)
-            and len(split.train) >= postprocess.CROSSFIT_BELOW_ROWS):
+            and postprocess.held_out_rows_serve(len(split.train))):
         state.prepare_widget("w.train.threshold_rows", False)
         if st.checkbox("Fit the thresholds on held-out validation rows", key="w.train.threshold_rows",
                        help="Half of the validation rows are set aside for the threshold methods: at "

@@ -35,6 +35,7 @@ from fairkit.estimators.postprocess import (
 )
 from fairkit.estimators.reductions import _check_predict_input, _for_base, split_sensitive_columns
 from fairkit.groups import MIN_GROUP_SIZE
+from fairkit.metrics import chance_level
 
 __all__ = ["InferredGroupThresholdClassifier"]
 
@@ -76,10 +77,9 @@ def _frontier(z, y, codes, w, G, bounded, objective, bins: int = _BINS):
         gap = np.maximum(gap, np.nanmax(r, axis=1) - np.nanmin(r, axis=1))
     if objective == "balanced_accuracy_score":
         acc = 0.5 * (tp.sum(1) / max(pos.sum(), 1e-12) + (neg.sum() - fp.sum(1)) / max(neg.sum(), 1e-12))
-        alike = 0.5
     else:
         acc = (tp.sum(1) + neg.sum() - fp.sum(1)) / max(pos.sum() + neg.sum(), 1e-12)
-        alike = max(pos.sum(), neg.sum()) / max(pos.sum() + neg.sum(), 1e-12)
+    alike = chance_level(objective.removesuffix("_score"), pos.sum() / max(pos.sum() + neg.sum(), 1e-12))
     # Nor is a cut that scores no better than the majority decision for everyone: that rule has
     # no gap and a better objective, so such a cut is dominated. Kept, the cut with the smallest
     # gap at a tolerance no informative cut meets is one that accepts almost everyone (Adult,

@@ -317,6 +317,15 @@ def _scores_of(est, X, method: str, pos_index: int, positive_label) -> np.ndarra
     return np.asarray(out, dtype=np.float64).ravel()
 
 
+def held_out_rows_serve(n_rows: int) -> bool:
+    """Whether rows held out for the thresholds (a ``threshold_set``) can serve ``"auto"`` on
+    ``n_rows`` training rows: from :data:`CROSSFIT_BELOW_ROWS` on. Below it every training row's
+    out-of-fold score is already unseen by the model that scores it, so reserved rows would only
+    shrink the validation part (on German a 100-row set gave worse thresholds). The CLI's
+    ``--threshold-rows`` and the Train page offer the rows by this rule."""
+    return int(n_rows) >= CROSSFIT_BELOW_ROWS
+
+
 def threshold_source(est, n_rows: int, has_set: bool = False) -> str:
     """The scores ``est`` (a post-processor) fits its thresholds on for ``n_rows`` training rows,
     ``has_set``: whether ``fit`` got a ``threshold_set``. Its ``thresholds_from`` with "auto"
@@ -328,9 +337,7 @@ def threshold_source(est, n_rows: int, has_set: bool = False) -> str:
         return "threshold_set" if has_set else "train"
     source = getattr(est, "thresholds_from", "train")
     if source == "auto":
-        if n_rows < CROSSFIT_BELOW_ROWS:
-            # Out-of-fold scores are unseen by the model that scores them already, and there are
-            # as many as training rows: on German, a 100-row set gave worse thresholds.
+        if not held_out_rows_serve(n_rows):
             return "crossfit"
         # Measured (benchmarks/README.md, issue #21, sessions 29-31): rows the base has not seen
         # give equalized-odds thresholds that keep their gap on new rows (the trees' training
