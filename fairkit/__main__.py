@@ -257,7 +257,7 @@ def cmd_validate(args) -> int:
 def cmd_sweep(args) -> int:
     from tqdm import tqdm
 
-    from .frontier import pareto_front
+    from .frontier import below_chance_mask, pareto_front
     from .methods import DEFAULT_METHODS, METHODS, RegistryError
     from .plots import PNG_NOT_WRITTEN, frontier_figure, save_figure
     from .split import split_dataset
@@ -333,12 +333,16 @@ def cmd_sweep(args) -> int:
     if res.results["constant"].any():
         print(f"{int(res.results['constant'].sum())} constant model(s) (almost every validation row gets the same "
               "decision) flagged in results.csv and kept off the frontier.")
+    below = int((below_chance_mask(res.results, args.performance) & ~res.results["constant"].to_numpy(dtype=bool)).sum())
+    if below:
+        print(f"{below} model(s) score no better on validation {args.performance} than one decision for everyone "
+              "(val_base_rate in results.csv) and are kept off the frontier.")
     wrote = [out / "results.csv", saved["html"]] + ([saved["png"]] if saved["png"] else [])
     print(f"Wrote {', '.join(map(str, wrote))}" + (f"; {saved['png_error']}" if saved["png_error"] else ""))
     args.summary = {
         "command": "sweep", "files": [str(p) for p in [*wrote, out / "sweep.json"]],
         "png_error": saved["png_error"], "runs": len(res.results), "cached": int(res.results["cached"].sum()),
-        "constant": int(res.results["constant"].sum()), "wall_seconds": res.wall_seconds,
+        "constant": int(res.results["constant"].sum()), "below_chance": below, "wall_seconds": res.wall_seconds,
         "frontier": json.loads(front[cols].to_json(orient="records")), "sample": sample,
     }
     return EXIT_NO_PNG if saved["png_error"] else 0

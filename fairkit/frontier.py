@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from .methods import FAIRNESS_DEFINITIONS
-from .metrics import METRIC_LABELS, metric_value
+from .metrics import METRIC_LABELS, chance_level, metric_value
 
 # Unfairness axes the dashboard offers, each read "lower is fairer": column name -> label. The
 # gap of every fairness definition, and 1 - disparate impact ratio (see metric_column).
@@ -48,6 +48,40 @@ def constant_mask(results: pd.DataFrame) -> np.ndarray:
     if "val_selection_rate" in results:
         return decides_alike(results["val_selection_rate"])
     return np.zeros(len(results), dtype=bool)
+
+
+def below_chance_mask(results: pd.DataFrame, performance: str = "accuracy", split: str = "val") -> np.ndarray:
+    """Which runs score no better on ``split`` than deciding alike for everyone.
+
+    Giving everyone the majority decision has no gap and scores the chance level of
+    ``performance`` (:func:`fairkit.metrics.chance_level` of the split's ``<split>_base_rate``),
+    so a model that does not beat it is dominated by a rule that needs no model: such a model
+    can sit at a small gap only by being worse than doing nothing, and is kept off the frontier.
+    It is found where a fairness constraint pushes a method past what its scores can give (a
+    cut accepting almost every row at a tight tolerance) or on a small validation part by noise.
+
+    Parameters
+    ----------
+    results : DataFrame
+        A sweep table, or any table with ``<split>_<performance>`` columns.
+    performance : str
+        A key of ``PERFORMANCE_AXES``.
+    split : {"val", "test"}
+        The split whose scores are compared (the one the frontier is chosen on).
+
+    Returns
+    -------
+    ndarray of bool
+        All False for accuracy when the table has no ``<split>_base_rate`` (tables stored before
+        the base rate was recorded); NaN scores are not flagged.
+    """
+    if results.empty or f"{split}_{performance}" not in results:
+        return np.zeros(len(results), dtype=bool)
+    base = results.get(f"{split}_base_rate", pd.Series(np.nan, index=results.index)).to_numpy(dtype=float)
+    level = np.array([chance_level(performance, b) for b in base], dtype=float)
+    score = metric_column(results, split, performance).to_numpy(dtype=float)
+    # The majority decision scores the level up to rounding of the sums it is computed from.
+    return score <= level + 1e-12
 
 
 def constant_note(selection_rate: float) -> str | None:
@@ -130,7 +164,9 @@ def pareto_front(
     exclude_constant : bool
         Leave out constant and near-constant models (:func:`constant_mask`): their gaps are
         about zero because they tell nobody apart, which would put a useless model at the
-        fair end of every front.
+        fair end of every front. Leave out, too, the models that score no better on
+        ``choose_on`` than deciding alike for everyone (:func:`below_chance_mask`): that rule
+        dominates them.
 
     Returns
     -------
@@ -139,7 +175,7 @@ def pareto_front(
         ``performance_val``, ``performance_test`` columns.
     """
     if exclude_constant:
-        results = results[~constant_mask(results)]
+        results = results[~(constant_mask(results) | below_chance_mask(results, performance, choose_on))]
     axes = {"unfairness": unfairness, "performance": performance, "choose_on": choose_on}
     if results.empty:
         empty = results.assign(unfairness_val=[], unfairness_test=[], performance_val=[], performance_test=[])

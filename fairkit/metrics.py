@@ -28,8 +28,10 @@ from .groups import MIN_GROUP_SIZE, SEP, _as_frame, encode_groups, group_hierarc
 
 GAP_METRICS = list(stats.GAPS)
 # selection_rate (share of rows given the positive decision) shows a model that decides the same
-# for everyone, whose gaps are zero for no useful reason.
-OVERALL_METRICS = ["accuracy", "balanced_accuracy", "roc_auc", "log_loss", "brier", "selection_rate"]
+# for everyone, whose gaps are zero for no useful reason. base_rate (share of positive outcomes,
+# the same for every model on the same rows) says what deciding alike for everyone scores
+# (chance_level), which a model must beat to be on a frontier (frontier.below_chance_mask).
+OVERALL_METRICS = ["accuracy", "balanced_accuracy", "roc_auc", "log_loss", "brier", "selection_rate", "base_rate"]
 TOO_FEW = "too few to estimate"
 #: The threshold a sweep's table (and so the frontier) is measured at.
 SWEEP_THRESHOLD = 0.5
@@ -81,8 +83,8 @@ class FairnessReport:
     Attributes
     ----------
     overall : dict
-        accuracy, balanced_accuracy, roc_auc, log_loss, brier, precision, selection_rate, ece,
-        n, threshold (weighted when sample weights were given); with ``n_boot > 0`` also
+        accuracy, balanced_accuracy, roc_auc, log_loss, brier, precision, selection_rate,
+        base_rate, ece, n, threshold (weighted when sample weights were given); with ``n_boot > 0`` also
         ``<metric>_low`` / ``<metric>_high`` for accuracy, selection_rate and precision (Wilson)
         and balanced_accuracy and ece (the kernel's bootstrap).
     by_group : DataFrame
@@ -193,6 +195,7 @@ def _overall(y, P, w, gs: stats.GroupSums, ranks=True) -> dict:
         "brier": ((P - yf) ** 2) @ ww / wsum,
         "precision": np.nan_to_num(r["precision"], nan=0.0),
         "selection_rate": r["selection_rate"],
+        "base_rate": r["base_rate"],
         "ece": r["ece"],
     }
 

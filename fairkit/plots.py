@@ -19,7 +19,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.colors import hex_to_rgb, qualitative
 
-from .frontier import PERFORMANCE_AXES, UNFAIRNESS_AXES, constant_mask, metric_column, pareto_front, seed_summary
+from .frontier import PERFORMANCE_AXES, UNFAIRNESS_AXES, below_chance_mask, constant_mask, metric_column, pareto_front, seed_summary
 from .methods import METHODS, role_of
 from .metrics import chance_level, metric_value
 from .record import method_label as registry_label
@@ -147,6 +147,10 @@ def _several_seeds(results: pd.DataFrame) -> bool:
     return "seed" in results and bool((results.groupby(["method", "eta"])["seed"].nunique() > 1).any())
 
 
+#: Hover note of a model that scores no better than deciding alike for everyone (off the front).
+BELOW_CHANCE_HOVER = "<br>scores no better than one decision for everyone; off the front"
+
+
 def frontier_figure(
     results: pd.DataFrame,
     *,
@@ -188,8 +192,10 @@ def frontier_figure(
     Every marker carries ``[run_id, method, eta, ...]`` in ``customdata``, so a click in the
     dashboard maps back to a run; the hover label shows the method, eta and both coordinates,
     with their intervals where the table has them. Constant models (``constant``, see
-    :func:`fairkit.frontier.constant_mask`) are drawn apart, as crosses, and never on a front.
-    Each method has its colour and name of every page (:func:`method_colour`,
+    :func:`fairkit.frontier.constant_mask`) are drawn apart, as crosses, and never on a front;
+    models no better than deciding alike for everyone on ``choose_on``
+    (:func:`fairkit.frontier.below_chance_mask`) are never on a front either, and their hover
+    label says so. Each method has its colour and name of every page (:func:`method_colour`,
     :func:`method_label`). Methods the registry calls a "reference" (the threshold
     post-processor, which needs the sensitive attribute at prediction time) are drawn dashed, a
     "baseline" (the unconstrained network) as a star.
@@ -209,7 +215,9 @@ def frontier_figure(
 
     def custom(rows, note=""):
         if n_seeds > 1:  # adaptive placement may train an eta for some seeds only
-            note = [f"<br>mean of {k} seed{'s' if k > 1 else ''} [range over the seeds]{note}" for k in rows["n_seeds"]]
+            notes = [note] * len(rows) if isinstance(note, str) else list(note)
+            note = [f"<br>mean of {k} seed{'s' if k > 1 else ''} [range over the seeds]{t}"
+                    for k, t in zip(rows["n_seeds"], notes)]
         return _custom(rows, split, unfairness, performance, note)
 
     def bars(rows):
@@ -225,10 +233,11 @@ def frontier_figure(
 
     constant = constant_mask(table)
     usable, flat = table[~constant], table[constant]
+    below = below_chance_mask(usable, performance, choose_on)
     fig.add_trace(go.Scatter(
         x=metric_column(usable, split, unfairness), y=metric_column(usable, split, performance), mode="markers",
         name="all runs" if n_seeds == 1 else f"all settings (mean of {n_seeds} seeds)",
-        customdata=custom(usable), hovertemplate=hover,
+        customdata=custom(usable, np.where(below, BELOW_CHANCE_HOVER, "")), hovertemplate=hover,
         marker=dict(color="rgba(120,120,120,0.35)", size=7), legendrank=1000, **bars(usable),
     ))
     front = pareto_front(table, unfairness=unfairness, performance=performance, choose_on=choose_on, by="method")

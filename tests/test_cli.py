@@ -10,6 +10,7 @@ import sys
 import termios
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -184,6 +185,10 @@ def test_sweep_json_is_all_of_stdout_and_no_progress_bar_off_a_terminal(sweep_di
     assert all(Path(f).is_file() for f in doc["files"])
     results = pd.read_csv(out / "results.csv")
     assert doc["frontier"] and {r["run_id"] for r in doc["frontier"]} <= set(results.run_id)
+    # The models no better than one decision for everyone, by the validation base rate the table carries.
+    majority = np.maximum(results.val_base_rate, 1 - results.val_base_rate)
+    assert doc["below_chance"] == int(((results.val_accuracy <= majority) & ~results.constant).sum())
+    assert not set(results.run_id[results.val_accuracy <= majority]) & {r["run_id"] for r in doc["frontier"]}
     # The messages moved to stderr; no progress bar there, stderr being a pipe.
     assert "3 runs (3 from the store)" in run.stderr
     assert "sweep:" not in run.stderr and "\r" not in run.stderr

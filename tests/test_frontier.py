@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from fairkit.frontier import (
     ONE_DECISION_SHARE,
     best_at,
+    below_chance_mask,
     best_within,
     constant_mask,
     constant_note,
@@ -131,6 +132,38 @@ def test_constant_model_is_kept_off_the_front():
     # The table's own column wins over the rate (a sweep table carries it).
     assert constant_mask(t.assign(constant=False)).sum() == 0
     assert constant_mask(table()).sum() == 0  # no rate, no flag
+
+
+def test_a_model_no_better_than_one_decision_is_kept_off_the_front():
+    # 24 % of validation rows are positive: "no" for everyone scores 0.76 at no gap, so a model
+    # at 0.75 (or at 0.76) with a small gap is worse than doing nothing. Neither is constant.
+    t = table().assign(val_selection_rate=0.3, val_base_rate=0.24, val_balanced_accuracy=0.7,
+                       test_balanced_accuracy=0.7)
+    near = {**t.iloc[0].to_dict(), "val_selection_rate": 0.9}
+    t = pd.concat([t, pd.DataFrame([
+        {**near, "eta": 99, "val_accuracy": 0.75, "val_demographic_parity_difference": 0.001,
+         "val_balanced_accuracy": 0.55},
+        {**near, "eta": 98, "val_accuracy": 0.76, "val_demographic_parity_difference": 0.0005,
+         "val_balanced_accuracy": 0.5},
+        {**near, "eta": 97, "val_accuracy": 0.77, "val_demographic_parity_difference": 0.002,
+         "val_balanced_accuracy": 0.6},
+    ])], ignore_index=True)
+    assert constant_mask(t).sum() == 0
+    assert below_chance_mask(t).tolist() == [False] * 8 + [True, True, False]
+    assert {99, 98} & set(pareto_front(t)["eta"]) == set()
+    assert 97 in pareto_front(t)["eta"].tolist()
+    assert 98 in pareto_front(t, exclude_constant=False)["eta"].tolist()  # (99 is below 98)
+    assert best_within(t, 0.0015) is None  # both within the bound are worse than doing nothing
+    # Balanced accuracy's chance level is 0.5 whatever the base rate: 0.55 beats it, 0.5 does not.
+    assert below_chance_mask(t, "balanced_accuracy").tolist() == [False] * 8 + [False, True, False]
+    assert 99 in pareto_front(t, performance="balanced_accuracy")["eta"].tolist()
+    # Whatever the majority is: at 80 % positive, "yes" for everyone scores 0.8 (table()'s
+    # accuracies run 0.85 to 0.78; eta 3 of "a" is at 0.79, eta 2 of "b" at 0.80).
+    assert below_chance_mask(t.assign(val_base_rate=0.8)).tolist() == [False] * 3 + [True] + [False] * 2 + [True] * 5
+    # A table stored before the base rate was recorded flags nothing on accuracy; the split a
+    # front is chosen on is the one compared.
+    assert not below_chance_mask(t.drop(columns="val_base_rate")).any()
+    assert not below_chance_mask(t, split="test").any()
 
 
 def test_largest_step_counts_from_parity():

@@ -449,6 +449,9 @@ def test_one_number_has_one_value_in_every_route(case, weighted):
         assert np.isclose(fast[k], r.gap(k), rtol=1e-9, atol=1e-12, equal_nan=True), k
     for k in OVERALL_METRICS_CHECKED:
         assert np.isclose(fast[k], r.overall[k], rtol=1e-9, atol=1e-12, equal_nan=True), k
+    # The base rate (what deciding alike for everyone is measured against) is the share of
+    # positive outcomes, weighted as every other rate.
+    assert fast["base_rate"] == pytest.approx(np.average(np.asarray(y, dtype=float), weights=w), abs=1e-12)
     # max_group_ece is the largest ECE of the groups that enter the gaps, as the table shows them.
     inc = finest[finest["in_gaps"]]
     if inc["ece"].notna().any():
@@ -465,7 +468,8 @@ def test_one_number_has_one_value_in_every_route(case, weighted):
             assert (part["weight"] == part["count"]).all()
 
 
-OVERALL_METRICS_CHECKED = ["accuracy", "balanced_accuracy", "roc_auc", "log_loss", "brier", "selection_rate"]
+OVERALL_METRICS_CHECKED = ["accuracy", "balanced_accuracy", "roc_auc", "log_loss", "brier", "selection_rate",
+                           "base_rate"]
 
 
 def test_overall_intervals_come_from_the_kernel():

@@ -313,6 +313,29 @@ def test_frontier_figure_marks_what_a_model_that_tells_nobody_apart_scores():
     assert not [s for s in frontier_figure(res).layout.shapes if s.y0 == s.y1]
 
 
+def test_a_model_below_one_decision_for_everyone_is_off_the_fronts_and_says_so():
+    from fairkit.plots import BELOW_CHANCE_HOVER
+
+    # 18 % positive: "no" for everyone scores 0.82 on validation. The lagrangian run at eta 10
+    # (about 0.75) and the lucky regularized run (0.70) do not beat it; the others do.
+    res = _results().assign(val_base_rate=0.18)
+    below = res["val_accuracy"] <= 0.82
+    assert below.any() and (~below).any()
+    fig = frontier_figure(res)
+    everything = _trace(fig, "all runs")
+    notes = dict(zip(everything.customdata[:, 0], everything.customdata[:, 5]))
+    assert {r for r, n in notes.items() if n == BELOW_CHANCE_HOVER} == set(res.run_id[below])
+    drawn = {r for t in fig.data if t.name not in ("all runs", "selected") for r in t.customdata[:, 0]}
+    on_fronts = {r for t in fig.data if t.mode == "lines+markers" for r in t.customdata[:, 0]}
+    assert not on_fronts & set(res.run_id[below])
+    assert on_fronts and drawn >= on_fronts
+    # With several seeds the note follows each setting's mean.
+    seeds = pd.concat([res.assign(seed=k, run_id=res.run_id + f"-{k}") for k in (0, 1)], ignore_index=True)
+    means = _trace(frontier_figure(seeds), "all settings (mean of 2 seeds)")
+    assert sum(BELOW_CHANCE_HOVER in n for n in means.customdata[:, 5]) == int(below.sum())
+    assert all("mean of 2 seeds" in n for n in means.customdata[:, 5])
+
+
 def test_search_points_are_ringed_stable_and_unstable_apart():
     res = _results().assign(source="sweep", unstable=None)
     res.loc[[1, 2], "source"] = "search"

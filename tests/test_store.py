@@ -221,7 +221,9 @@ def test_sweep_retrains_edited_empty_list_and_model_less_runs(tiny_split, fast_p
     cols = ["run_id", "val_accuracy", "test_accuracy", "test_demographic_parity_difference"]
     pd.testing.assert_frame_equal(again[cols], first[cols])  # ... to its true values
     front = pareto_front(again, unfairness="demographic_parity_difference", performance="accuracy")
-    assert front["performance_test"].max() < 0.99
+    # The forged 0.99 is gone from every front (the true models may not beat one decision for
+    # everyone on these few rows, and then no front has them either).
+    assert not (front["performance_test"] >= 0.99).any()
     assert all(ResultStore(tmp_path).problem(k) is None for k in keys)
 
 

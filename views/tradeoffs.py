@@ -109,7 +109,8 @@ def chooser(results, split, unfairness: str, performance: str, tolerance: float,
 def _tolerance_pick(table, unfairness, performance, tolerance):
     pick = ut.tolerance_pick(table, unfairness, performance, tolerance)
     if pick is None:
-        st.caption(f"No usable model is within the tolerance {tolerance:g} on validation.")
+        st.caption(f"No usable model is within the tolerance {tolerance:g} on validation (a model that decides "
+                   "alike for everyone, or scores no better than doing so, does not count).")
         return
     text = (f"Best {PERFORMANCE_AXES[performance].lower()} within the tolerance {tolerance:g} on validation: "
             f"**{md(ut.method_label(pick['method']))}** at eta {pick['eta']:g} (validation gap "
