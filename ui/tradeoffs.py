@@ -22,6 +22,7 @@ import streamlit as st
 from fairkit.frontier import (
     PERFORMANCE_AXES,
     UNFAIRNESS_AXES,
+    below_chance_mask,
     best_within,
     constant_mask,
     decides_alike,
@@ -30,7 +31,7 @@ from fairkit.frontier import (
 )
 from fairkit import plots
 from fairkit.methods import METHODS, role_of, scores_rank
-from fairkit.metrics import NO_RANKING, NOISE_FLOOR_SHUFFLE, metric_value, noise_floor_sentence
+from fairkit.metrics import NO_RANKING, NOISE_FLOOR_SHUFFLE, chance_level, metric_value, noise_floor_sentence
 from fairkit.store import StoreError
 from fairkit.sweep import REPORT_N_BOOT, accuracy_change, chance_gaps, report_fields
 
@@ -215,6 +216,10 @@ def setting_row(table: pd.DataFrame, row: dict) -> dict:
     return rows.iloc[0].to_dict()
 
 
+#: What a slider stop adds for a model no better than one decision for everyone.
+BELOW_CHANCE_STOP = ", no better than one decision for everyone"
+
+
 def slider_stops(table: pd.DataFrame, method: str, unfairness: str, performance: str) -> dict:
     """The eta slider's stops for ``method``: eta -> label, in slider order.
 
@@ -222,11 +227,14 @@ def slider_stops(table: pd.DataFrame, method: str, unfairness: str, performance:
     validation unfairness (so one step is one step along the curve, however unevenly the etas
     lie), each labelled with its validation gap and performance and, beside them, its eta.
     Constant models come last, labelled as such: their zero gaps are no place on the curve.
+    A model that scores no better than one decision for everyone (off every front,
+    :func:`fairkit.frontier.below_chance_mask`) keeps its place and says so.
     """
     rows = table[table["method"] == method]
     u = metric_column(rows, "val", unfairness).to_numpy(dtype=float)
     p = metric_column(rows, "val", performance).to_numpy(dtype=float)
     flat = constant_mask(rows)
+    below = below_chance_mask(rows, performance)
     order = sorted(range(len(rows)), key=lambda i: (bool(flat[i]), -u[i] if np.isfinite(u[i]) else math.inf,
                                                     float(rows["eta"].iloc[i])))
     perf = PERFORMANCE_AXES[performance].lower()
@@ -234,7 +242,7 @@ def slider_stops(table: pd.DataFrame, method: str, unfairness: str, performance:
     for i in order:
         eta = float(rows["eta"].iloc[i])
         stops[eta] = (f"constant model (eta {eta:g})" if flat[i]
-                      else f"gap {u[i]:.3f} · {perf} {p[i]:.3f} (eta {eta:g})")
+                      else f"gap {u[i]:.3f} · {perf} {p[i]:.3f}{BELOW_CHANCE_STOP if below[i] else ''} (eta {eta:g})")
     return stops
 
 
@@ -425,6 +433,23 @@ def one_decision_note(row: dict) -> str | None:
     return (f"This model gives {who} the {decision} decision. Its fairness gaps are "
             "small because it tells almost nobody apart, not because it treats groups alike: treat "
             "it as a reference point, not a candidate.")
+
+
+def below_chance_note(row: dict, performance: str = "accuracy") -> str | None:
+    """A warning when the run scores no better on validation ``performance`` than one decision
+    for everyone (the frontier's rule, :func:`fairkit.frontier.below_chance_mask`), else None.
+
+    None, too, for a constant model (:func:`one_decision_note` warns about it) and for runs
+    stored before the base rate was recorded.
+    """
+    if one_decision_note(row) or not below_chance_mask(pd.DataFrame([row]), performance)[0]:
+        return None
+    base = _row_value(row, "val", "base_rate")
+    level = chance_level(performance, math.nan if base is None else base)
+    label = PERFORMANCE_AXES[performance].lower()
+    return (f"This model's validation {label} ({_row_value(row, 'val', performance):.3f}) is no better than "
+            f"giving everyone the same decision ({level:.3f}), which has no gap at all: it is kept off the "
+            "frontier. Treat it as a reference point, not a candidate.")
 
 
 def axis_value(row: dict, split: str, metric: str) -> float:

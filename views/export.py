@@ -30,9 +30,9 @@ if not auth.sign_in_gate("export a decision"):
 cur = state.current_data()
 st.markdown(f"Selected: **{md(ut.method_label(row['method']))}** at eta **{row['eta']:g}** "
             f"(run `{row['run_id']}`) on **{md(cur.name)}**.")
-one_decision = ut.one_decision_note(row)
-if one_decision:
-    st.warning(one_decision, icon=":material/warning:")
+not_a_candidate = ut.one_decision_note(row) or ut.below_chance_note(row, ut.chosen_axes()[1])
+if not_a_candidate:
+    st.warning(not_a_candidate, icon=":material/warning:")
 
 left, right = st.columns(2)
 with left:

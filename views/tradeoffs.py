@@ -145,11 +145,14 @@ def _side_panel(table, split, row, shown, unfairness, performance, tolerance, se
                        icon=":material/check_circle:")
         flat = int(shown.get("constant_seeds", 0) or 0)
         one_decision = ut.one_decision_note(row)
+        below = ut.below_chance_note(shown, performance)
         if one_decision:
             st.warning(one_decision, icon=":material/warning:")
         elif flat:
             st.warning(f"With {flat} of the seeds this setting gives (almost) everyone the same decision: "
                        "it is kept off the frontier.", icon=":material/warning:")
+        elif below:
+            st.warning(below, icon=":material/warning:")
         u_val, u_test = (ut.axis_value(shown, s, unfairness) for s in ("val", "test"))
         verdict = lambda u: "within" if u <= tolerance else "above"  # noqa: E731
         st.markdown(f"{UNFAIRNESS_AXES[unfairness]}: {u_val:.3f} on validation "

@@ -3,6 +3,7 @@ recording a selection."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 
@@ -168,6 +169,59 @@ def test_one_decision_note():
     assert ut.one_decision_note({"val_selection_rate": 0.02}) is None
     # Runs stored before the selection rate was recorded.
     assert ut.one_decision_note({}) is None and ut.one_decision_note({"val_selection_rate": float("nan")}) is None
+
+
+def test_below_chance_note_and_slider_stop():
+    # 30 % positive: "no" for everyone scores 0.70 on validation accuracy, 0.5 balanced accuracy.
+    worse = {"val_selection_rate": 0.4, "val_base_rate": 0.3, "val_accuracy": 0.68, "val_balanced_accuracy": 0.6,
+             "val_demographic_parity_difference": 0.004}
+    note = ut.below_chance_note(worse)
+    assert "validation accuracy (0.680) is no better than giving everyone the same decision (0.700)" in note
+    assert ut.below_chance_note(worse, "balanced_accuracy") is None  # 0.6 beats 0.5
+    assert ut.below_chance_note({**worse, "val_accuracy": 0.71}) is None
+    # A constant model gets the one-decision warning instead; a run stored before the base rate
+    # was recorded gets none.
+    assert ut.below_chance_note({**worse, "val_selection_rate": 0.0, "val_accuracy": 0.7}) is None
+    assert ut.below_chance_note({k: v for k, v in worse.items() if k != "val_base_rate"}) is None
+    table = pd.DataFrame([{**worse, "method": "regularized", "eta": 8.0},
+                          {**worse, "method": "regularized", "eta": 0.0, "val_accuracy": 0.8,
+                           "val_demographic_parity_difference": 0.1}])
+    stops = ut.slider_stops(table, "regularized", "demographic_parity_difference", "accuracy")
+    assert stops == {0.0: "gap 0.100 · accuracy 0.800 (eta 0)",
+                     8.0: f"gap 0.004 · accuracy 0.680{ut.BELOW_CHANCE_STOP} (eta 8)"}
+
+
+def test_a_model_below_one_decision_for_everyone_is_named_on_the_slider_and_in_the_panel(tradeoffs, monkeypatch):
+    at = tradeoffs
+    shown = ur.shown_results
+
+    def worse(*args, **kwargs):
+        # The threshold model at eta 0, made to score under the validation majority rate.
+        out = shown(*args, **kwargs)
+        res = out.results.copy()
+        at_zero = (res["method"] == "threshold") & (res["eta"] == 0.0)
+        res.loc[at_zero, "val_accuracy"] = res.loc[at_zero, "val_base_rate"].map(lambda b: max(b, 1 - b)) - 0.01
+        return dataclasses.replace(out, results=res)
+
+    monkeypatch.setattr(ur, "shown_results", worse)
+    at.run()
+    at.selectbox(key=ut.W_METHOD).set_value("threshold").run()
+    at.select_slider(key=ut.W_ETA).set_value(0.0).run()
+    assert not at.exception, at.exception
+    assert ut.BELOW_CHANCE_STOP in at.select_slider(key=ut.W_ETA).format_func(0.0)
+    warned = [w for w in texts(at.warning) if "is no better than giving everyone the same decision" in w]
+    assert len(warned) == 1
+    fig = json.loads(at.get("plotly_chart")[0].proto.spec)
+    run_id = at.session_state[ur.SELECTED_RUN]
+    front_ids = {c[0] for t in fig["data"] if t.get("mode") == "lines+markers" for c in t["customdata"]}
+    assert run_id not in front_ids
+    at.switch_page("views/export.py").run()  # and before it is exported
+    assert not at.exception, at.exception
+    assert [w for w in texts(at.warning) if "is no better than giving everyone the same decision" in w]
+    at.switch_page("views/tradeoffs.py").run()
+    # Another threshold model (above the majority rate) gets no such warning.
+    at.select_slider(key=ut.W_ETA).set_value(1.0).run()
+    assert not [w for w in texts(at.warning) if "no better than giving everyone" in w]
 
 
 def test_a_slider_step_reads_the_stored_intervals_and_a_run_without_them_gets_its_own(tradeoffs, monkeypatch):
