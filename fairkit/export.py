@@ -537,6 +537,28 @@ def chance_limitation(part, scores, definition: str, threshold: float) -> str | 
             + ": a validation gap or tolerance below that is weak evidence; read the test gap and its interval.")
 
 
+def below_chance_limitation(report, performance: str = "accuracy") -> str | None:
+    """The record's sentence when the exported model scores no better on the validation rows
+    than giving everyone the same decision (the frontier's rule,
+    :func:`fairkit.frontier.below_chance_mask`), else None.
+
+    ``report`` is the model's :class:`fairkit.metrics.FairnessReport` on the validation part.
+    """
+    from .frontier import below_chance_mask
+    from .metrics import METRIC_LABELS, chance_level
+
+    ov = report.overall
+    if performance not in ov or "base_rate" not in ov:
+        return None
+    row = pd.DataFrame([{f"val_{performance}": ov[performance], "val_base_rate": ov["base_rate"]}])
+    if not below_chance_mask(row, performance)[0]:
+        return None
+    level = chance_level(performance, ov["base_rate"])
+    return (f"On the validation rows this model's {METRIC_LABELS[performance].lower()} ({ov[performance]:.3f}) is no "
+            f"better than giving everyone the same decision ({level:.3f}), a rule with no gap that needs no model: "
+            "it is off the frontier, and a small gap here says little about fair treatment.")
+
+
 def build_record(
     *,
     model,
@@ -662,6 +684,9 @@ def build_record(
     chance = chance_limitation(split.validation, scores["validation"], record.fairness_definition, threshold)
     if chance:
         limitations.append(chance)
+    below = below_chance_limitation(reports["validation"], (axes or {}).get("performance", "accuracy"))
+    if below:
+        limitations.append(below)
     if uses:
         limitations.append(f"This model reads the sensitive attribute at prediction time ({'; '.join(uses)}); "
                            "check that this is lawful and acceptable for the intended use.")

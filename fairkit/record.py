@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from .methods import scores_rank
-from .metrics import HEADLINE_GAPS, METRIC_LABELS, NO_RANKING, SWEEP_THRESHOLD, metric_value
+from .metrics import HEADLINE_GAPS, METRIC_LABELS, NO_RANKING, SWEEP_THRESHOLD, chance_level, metric_value
 
 #: Status of the chosen run in the record's frontier table.
 CHOSEN = "chosen"
@@ -174,6 +174,17 @@ def _audit_blocks(audit: dict | None) -> list:
     ]
 
 
+def _chance_blocks(ov: dict) -> list:
+    """What deciding alike for everyone scores on the test rows (records made before the base
+    rate was recorded have none)."""
+    if ov.get("base_rate") is None:
+        return []
+    level = chance_level("accuracy", float(ov["base_rate"]))
+    return [("p", [f"Giving everyone the majority decision would score accuracy {level:.3f} on these test rows "
+                   f"({float(ov['base_rate']):.1%} positive), with no gap; the model's figures are to be read "
+                   "against that."])]
+
+
 def _frontier_blocks(c: dict) -> list:
     front = c.get("frontier") or []
     sweep = c["sweep"]
@@ -258,7 +269,8 @@ def record_blocks(rec: dict, *, reviews: str | None = None) -> list:
         ("h", 2, "Performance and gaps (test, 95% intervals)"),
         ("table", ["Metric", "Test"],
          [[METRIC_LABELS[k], NO_RANKING if k == "roc_auc" and not scores_rank(sel["method"]) else with_interval(ov, k)]
-          for k in ("accuracy", "balanced_accuracy", "roc_auc", "brier", "selection_rate") if k in ov]),
+          for k in ("accuracy", "balanced_accuracy", "roc_auc", "brier", "selection_rate", "base_rate") if k in ov]),
+        *_chance_blocks(ov),
         _gap_table(test["gaps"]),
     ]
     at = c.get("at_frontier_threshold")

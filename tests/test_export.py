@@ -642,3 +642,29 @@ def test_the_record_says_what_gap_chance_alone_gives_on_the_rows_chosen_on(tmp_p
     other = build_record(model=model, split=tiny_split, run=row, n_boot=5,
                          record=dataclasses.replace(RECORD, fairness_definition="individual_fairness"))
     assert not any(t.startswith("By chance alone") for t in other.record["content"]["limitations"])
+
+
+def test_the_record_reads_the_model_against_one_decision_for_everyone(swept, tiny_split):
+    from fairkit.metrics import fairness_report
+    from fairkit.sweep import predict_scores
+
+    v, t = tiny_split.validation, tiny_split.test
+    majority = {name: max(np.mean(p.y), 1 - np.mean(p.y)) for name, p in (("val", v), ("test", t))}
+    below = None
+    for method in ("regularized", "threshold"):
+        row = _row(swept, method)
+        model = swept.model(row["run_id"])
+        built = build_record(model=model, split=tiny_split, run=row, record=RECORD, n_boot=5)
+        val_accuracy = fairness_report(v.y, predict_scores(model, tiny_split, v), v.sensitive).overall["accuracy"]
+        lines = [x for x in built.record["content"]["limitations"] if "no better than giving everyone" in x]
+        # The sentence is there exactly when the model does not beat the validation majority.
+        assert len(lines) == int(val_accuracy <= majority["val"]), (method, val_accuracy, majority)
+        if lines:
+            below = method
+            assert f"accuracy ({val_accuracy:.3f}) is no better than giving everyone the same decision " \
+                   f"({majority['val']:.3f})" in lines[0]
+            assert lines[0] in built.markdown()
+        # Every record says what the majority decision scores on the test rows.
+        assert (f"Giving everyone the majority decision would score accuracy {majority['test']:.3f} on these "
+                "test rows") in built.markdown()
+    assert below == "regularized"  # the fast tiny network does not beat it; the thresholds do
