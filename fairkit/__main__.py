@@ -333,7 +333,8 @@ def cmd_sweep(args) -> int:
     if res.results["constant"].any():
         print(f"{int(res.results['constant'].sum())} constant model(s) (almost every validation row gets the same "
               "decision) flagged in results.csv and kept off the frontier.")
-    below = int((below_chance_mask(res.results, args.performance) & ~res.results["constant"].to_numpy(dtype=bool)).sum())
+    flat = res.results["constant"].to_numpy(dtype=bool)
+    below = int((below_chance_mask(res.results, args.performance) & ~flat).sum())
     if below:
         print(f"{below} model(s) score no better on validation {args.performance} than one decision for everyone "
               "(val_base_rate in results.csv) and are kept off the frontier.")

@@ -19,7 +19,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.colors import hex_to_rgb, qualitative
 
-from .frontier import PERFORMANCE_AXES, UNFAIRNESS_AXES, below_chance_mask, constant_mask, metric_column, pareto_front, seed_summary
+from .frontier import (PERFORMANCE_AXES, UNFAIRNESS_AXES, below_chance_mask, constant_mask, metric_column,
+                       pareto_front, seed_summary)
 from .methods import METHODS, role_of
 from .metrics import chance_level, metric_value
 from .record import method_label as registry_label
