@@ -435,6 +435,23 @@ def one_decision_note(row: dict) -> str | None:
             "it as a reference point, not a candidate.")
 
 
+def below_chance_caption(results: pd.DataFrame, performance: str) -> str | None:
+    """How many of the sweep's non-constant models score no better on validation ``performance``
+    than one decision for everyone (off every front), and what to do when none beats it; None
+    when every model does."""
+    usable = results[~constant_mask(results)]
+    below = int(below_chance_mask(usable, performance).sum())
+    if not below:
+        return None
+    label = PERFORMANCE_AXES[performance].lower()
+    text = (f"{below} of {len(usable)} models score no better on validation {label} than giving everyone the same "
+            "decision (the dashed line) and are kept off the fronts.")
+    if below == len(usable):
+        other = "balanced accuracy" if performance == "accuracy" else "another performance axis"
+        text += f" No model beats it, so no front is drawn: compare on {other}, or revisit the features."
+    return text
+
+
 def below_chance_note(row: dict, performance: str = "accuracy") -> str | None:
     """A warning when the run scores no better on validation ``performance`` than one decision
     for everyone (the frontier's rule, :func:`fairkit.frontier.below_chance_mask`), else None.

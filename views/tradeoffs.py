@@ -58,6 +58,9 @@ if ut.rare_outcome(positive_rate):
                "accuracy, so the performance axis starts on balanced accuracy (the mean of the true positive "
                "and true negative rates: 0.5 for any such model). The dashed line marks what a model that "
                "tells nobody apart scores.")
+below_chance = ut.below_chance_caption(results, performance)
+if below_chance:
+    st.caption(f":material/info: {md(below_chance)}")
 unranked = [m for m in dict.fromkeys(results["method"]) if not scores_rank(m)]
 if performance == "roc_auc" and unranked:
     st.caption(f":material/info: Not on this chart: {md('; '.join(map(ut.method_label, unranked)))}. Their scores "

@@ -189,6 +189,10 @@ def test_below_chance_note_and_slider_stop():
     stops = ut.slider_stops(table, "regularized", "demographic_parity_difference", "accuracy")
     assert stops == {0.0: "gap 0.100 · accuracy 0.800 (eta 0)",
                      8.0: f"gap 0.004 · accuracy 0.680{ut.BELOW_CHANCE_STOP} (eta 8)"}
+    assert ut.below_chance_caption(table, "accuracy").startswith("1 of 2 models score no better")
+    assert ut.below_chance_caption(table, "balanced_accuracy") is None
+    none_beat = ut.below_chance_caption(table.assign(val_accuracy=0.6), "accuracy")
+    assert none_beat.startswith("2 of 2") and "no front is drawn: compare on balanced accuracy" in none_beat
 
 
 def test_a_model_below_one_decision_for_everyone_is_named_on_the_slider_and_in_the_panel(tradeoffs, monkeypatch):
@@ -209,6 +213,9 @@ def test_a_model_below_one_decision_for_everyone_is_named_on_the_slider_and_in_t
     at.select_slider(key=ut.W_ETA).set_value(0.0).run()
     assert not at.exception, at.exception
     assert ut.BELOW_CHANCE_STOP in at.select_slider(key=ut.W_ETA).format_func(0.0)
+    usable = int((~constant_mask(_swept(at))).sum())
+    assert any(f"1 of {usable} models score no better on validation accuracy than giving everyone" in c
+               for c in texts(at.caption))
     warned = [w for w in texts(at.warning) if "is no better than giving everyone the same decision" in w]
     assert len(warned) == 1
     fig = json.loads(at.get("plotly_chart")[0].proto.spec)
@@ -219,6 +226,12 @@ def test_a_model_below_one_decision_for_everyone_is_named_on_the_slider_and_in_t
     assert not at.exception, at.exception
     assert [w for w in texts(at.warning) if "is no better than giving everyone the same decision" in w]
     at.switch_page("views/tradeoffs.py").run()
+    # Unchanged results say nothing of the kind.
+    monkeypatch.setattr(ur, "shown_results", shown)
+    at.run()
+    assert not any("score no better on validation" in c for c in texts(at.caption))
+    monkeypatch.setattr(ur, "shown_results", worse)
+    at.run()
     # Another threshold model (above the majority rate) gets no such warning.
     at.select_slider(key=ut.W_ETA).set_value(1.0).run()
     assert not [w for w in texts(at.warning) if "no better than giving everyone" in w]
