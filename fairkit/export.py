@@ -540,18 +540,15 @@ def chance_limitation(part, scores, definition: str, threshold: float) -> str | 
 def below_chance_limitation(report, performance: str = "accuracy") -> str | None:
     """The record's sentence when the exported model scores no better on the validation rows
     than giving everyone the same decision (the frontier's rule,
-    :func:`fairkit.frontier.below_chance_mask`), else None.
+    :func:`fairkit.metrics.no_better_than_chance`), else None.
 
     ``report`` is the model's :class:`fairkit.metrics.FairnessReport` on the validation part.
     """
-    from .frontier import below_chance_mask
-    from .metrics import METRIC_LABELS, chance_level
+    from .metrics import METRIC_LABELS, chance_level, no_better_than_chance
 
     ov = report.overall
-    if performance not in ov or "base_rate" not in ov:
-        return None
-    row = pd.DataFrame([{f"val_{performance}": ov[performance], "val_base_rate": ov["base_rate"]}])
-    if not below_chance_mask(row, performance)[0]:
+    if performance not in ov or "base_rate" not in ov or not no_better_than_chance(
+            ov[performance], performance, ov["base_rate"]):
         return None
     level = chance_level(performance, ov["base_rate"])
     return (f"On the validation rows this model's {METRIC_LABELS[performance].lower()} ({ov[performance]:.3f}) is no "

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from .methods import FAIRNESS_DEFINITIONS
-from .metrics import METRIC_LABELS, chance_level, metric_value
+from .metrics import METRIC_LABELS, metric_value, no_better_than_chance
 
 # Unfairness axes the dashboard offers, each read "lower is fairer": column name -> label. The
 # gap of every fairness definition, and 1 - disparate impact ratio (see metric_column).
@@ -78,10 +78,7 @@ def below_chance_mask(results: pd.DataFrame, performance: str = "accuracy", spli
     if results.empty or f"{split}_{performance}" not in results:
         return np.zeros(len(results), dtype=bool)
     base = results.get(f"{split}_base_rate", pd.Series(np.nan, index=results.index)).to_numpy(dtype=float)
-    level = np.array([chance_level(performance, b) for b in base], dtype=float)
-    score = metric_column(results, split, performance).to_numpy(dtype=float)
-    # The majority decision scores the level up to rounding of the sums it is computed from.
-    return score <= level + 1e-12
+    return no_better_than_chance(metric_column(results, split, performance).to_numpy(dtype=float), performance, base)
 
 
 def constant_note(selection_rate: float) -> str | None:

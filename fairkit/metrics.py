@@ -556,7 +556,7 @@ def noise_floor_sentence(floor, label: str, rows: str) -> str:
             f"decisions below {floor['q95']:.3f})")
 
 
-def chance_level(metric: str, base_rate: float) -> float:
+def chance_level(metric: str, base_rate):
     """What deciding alike for everyone scores on ``metric`` when ``base_rate`` of the rows are
     positive: the majority decision's accuracy (the larger of the base rate and its complement),
     0.5 for balanced accuracy and ROC AUC.
@@ -565,18 +565,34 @@ def chance_level(metric: str, base_rate: float) -> float:
     ----------
     metric : str
         ``"accuracy"``, ``"balanced_accuracy"`` or ``"roc_auc"``.
-    base_rate : float
-        Share of positive outcomes.
+    base_rate : float or array-like
+        Share of positive outcomes (NaN where unknown: the accuracy level is then NaN).
 
     Returns
     -------
-    float
+    float, or ndarray of the shape of ``base_rate``
     """
+    b = np.asarray(base_rate, dtype=float)
     if metric == "accuracy":
-        return float(max(base_rate, 1.0 - base_rate))
-    if metric in ("balanced_accuracy", "roc_auc"):
-        return 0.5
-    raise ValueError(f"no chance level for metric {metric!r}")
+        level = np.maximum(b, 1.0 - b)
+    elif metric in ("balanced_accuracy", "roc_auc"):
+        level = np.full_like(b, 0.5)
+    else:
+        raise ValueError(f"no chance level for metric {metric!r}")
+    return float(level) if level.ndim == 0 else level
+
+
+def no_better_than_chance(score, metric: str, base_rate):
+    """Whether ``score`` on ``metric`` is no better than deciding alike for everyone
+    (:func:`chance_level` of ``base_rate``): such a model is dominated by a rule with no gap.
+
+    The one comparison behind the frontier's rule (:func:`fairkit.frontier.below_chance_mask`),
+    the inferred thresholds' candidate cuts and the record's and dashboard's warnings. Vectorised
+    over ``score`` and ``base_rate``; a NaN score or level is not flagged.
+    """
+    # The majority decision scores the level up to rounding of the sums it is computed from.
+    out = np.asarray(score, dtype=float) <= np.asarray(chance_level(metric, base_rate)) + 1e-12
+    return bool(out) if out.ndim == 0 else out
 
 
 def metric_value(values, key: str, prefix: str = ""):
@@ -747,5 +763,5 @@ __all__ = [
     "metric_frame", "GAP_METRICS", "OVERALL_METRICS", "SEP", "encode_groups", "calibration_by_group",
     "multicalibration_audit", "debiased_calibration_error", "calibration_noise_floor",
     "CalibrationNoiseFloor", "METRIC_LABELS", "HEADLINE_GAPS", "AUDIT_METRICS", "AUDIT_BAND", "SWEEP_THRESHOLD",
-    "metric_value", "chance_level", "confusion_by_group", "disparity_audit", "reference_order",
+    "metric_value", "chance_level", "no_better_than_chance", "confusion_by_group", "disparity_audit", "reference_order",
 ]

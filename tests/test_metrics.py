@@ -715,3 +715,19 @@ def test_gap_noise_floor_leaves_small_groups_out_like_the_sweep_and_refuses_bad_
         gap_noise_floor(y, np.vstack([d, d]), g)
     with pytest.raises(ValueError, match="NaN"):
         gap_noise_floor(y, np.where(np.arange(len(y)) == 3, np.nan, d), g)
+
+
+def test_no_better_than_chance_is_one_comparison_for_scalars_and_arrays():
+    from fairkit.metrics import chance_level, no_better_than_chance
+
+    # 30 % positive: the majority decision ("no") scores 0.7; balanced accuracy's level is 0.5.
+    assert chance_level("accuracy", 0.3) == pytest.approx(0.7) and chance_level("accuracy", 0.8) == pytest.approx(0.8)
+    np.testing.assert_allclose(chance_level("accuracy", [0.3, 0.8, np.nan]), [0.7, 0.8, np.nan])
+    np.testing.assert_allclose(chance_level("roc_auc", [0.3, 0.9]), [0.5, 0.5])
+    assert no_better_than_chance(0.7, "accuracy", 0.3) is True  # a tie is no better
+    assert no_better_than_chance(0.7 + 1e-9, "accuracy", 0.3) is False
+    got = no_better_than_chance([0.69, 0.71, np.nan, 0.75], "accuracy", [0.3, 0.3, 0.3, np.nan])
+    assert got.tolist() == [True, False, False, False]  # NaN score or unknown base rate: not flagged
+    assert no_better_than_chance([0.5, 0.51], "balanced_accuracy", np.nan).tolist() == [True, False]
+    with pytest.raises(ValueError, match="no chance level"):
+        chance_level("brier", 0.3)

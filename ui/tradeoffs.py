@@ -31,7 +31,8 @@ from fairkit.frontier import (
 )
 from fairkit import plots
 from fairkit.methods import METHODS, role_of, scores_rank
-from fairkit.metrics import NO_RANKING, NOISE_FLOOR_SHUFFLE, chance_level, metric_value, noise_floor_sentence
+from fairkit.metrics import (NO_RANKING, NOISE_FLOOR_SHUFFLE, chance_level, metric_value, no_better_than_chance,
+                             noise_floor_sentence)
 from fairkit.store import StoreError
 from fairkit.sweep import REPORT_N_BOOT, accuracy_change, chance_gaps, report_fields
 
@@ -454,17 +455,18 @@ def below_chance_caption(results: pd.DataFrame, performance: str) -> str | None:
 
 def below_chance_note(row: dict, performance: str = "accuracy") -> str | None:
     """A warning when the run scores no better on validation ``performance`` than one decision
-    for everyone (the frontier's rule, :func:`fairkit.frontier.below_chance_mask`), else None.
+    for everyone (the frontier's rule, :func:`fairkit.metrics.no_better_than_chance`), else None.
 
     None, too, for a constant model (:func:`one_decision_note` warns about it) and for runs
     stored before the base rate was recorded.
     """
-    if one_decision_note(row) or not below_chance_mask(pd.DataFrame([row]), performance)[0]:
+    base, score = _row_value(row, "val", "base_rate"), _row_value(row, "val", performance)
+    if one_decision_note(row) or score is None or not no_better_than_chance(
+            score, performance, math.nan if base is None else base):
         return None
-    base = _row_value(row, "val", "base_rate")
     level = chance_level(performance, math.nan if base is None else base)
     label = PERFORMANCE_AXES[performance].lower()
-    return (f"This model's validation {label} ({_row_value(row, 'val', performance):.3f}) is no better than "
+    return (f"This model's validation {label} ({score:.3f}) is no better than "
             f"giving everyone the same decision ({level:.3f}), which has no gap at all: it is kept off the "
             "frontier. Treat it as a reference point, not a candidate.")
 
