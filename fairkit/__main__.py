@@ -152,7 +152,7 @@ def _output_folder(text: str) -> str:
     """A folder to write in: created if missing, as long as its nearest existing parent takes files."""
     path = Path(text)
     if path.exists() and not path.is_dir():
-        raise argparse.ArgumentTypeError(f"{text} is a file, not a folder; give a folder for the results")
+        raise argparse.ArgumentTypeError(f"{text} is a file, not a folder; give a folder to write in")
     existing = next(p for p in (path.absolute(), *path.absolute().parents) if p.exists())
     if not existing.is_dir():
         raise argparse.ArgumentTypeError(f"{existing} is a file, so {text} cannot be a folder; choose another path")
@@ -257,7 +257,7 @@ def cmd_validate(args) -> int:
 def cmd_sweep(args) -> int:
     from tqdm import tqdm
 
-    from .frontier import below_chance_mask, pareto_front
+    from .frontier import below_chance_mask
     from .methods import DEFAULT_METHODS, METHODS, RegistryError
     from .plots import PNG_NOT_WRITTEN, frontier_figure, save_figure
     from .split import split_dataset
@@ -322,7 +322,7 @@ def cmd_sweep(args) -> int:
         # The "Wrote" line reports a missing PNG; the warning would say it a second time.
         warnings.filterwarnings("ignore", message=PNG_NOT_WRITTEN, category=RuntimeWarning)
         saved = save_figure(fig, out / "frontier", png=not args.no_png)
-    front = pareto_front(res.results, unfairness=args.unfairness, performance=args.performance, by="method")
+    front = _frontier(res.results, args.unfairness, args.performance)
     cols = ["method", "eta", "performance_val", "unfairness_val", "performance_test", "unfairness_test",
             "needs_sensitive_at_predict", "run_id"]
     with pd.option_context("display.width", 160, "display.max_columns", 20, "display.float_format", "{:.4f}".format):
@@ -347,6 +347,18 @@ def cmd_sweep(args) -> int:
         "frontier": json.loads(front[cols].to_json(orient="records")), "sample": sample,
     }
     return EXIT_NO_PNG if saved["png_error"] else 0
+
+
+def _frontier(results: pd.DataFrame, unfairness: str, performance: str) -> pd.DataFrame:
+    """The frontier ``sweep`` prints (and ``--json`` lists) and ``export`` records: one front per method.
+
+    The dashboard's export (``ui/export.py``) and ``frontier.html`` (:func:`fairkit.plots.frontier_figure`)
+    draw per-method fronts too; an overall front here would record as "not on the frontier" a run
+    the sweep printed as on it.
+    """
+    from .frontier import pareto_front
+
+    return pareto_front(results, unfairness=unfairness, performance=performance, by="method")
 
 
 def _reserved(split, share):
@@ -525,7 +537,6 @@ def cmd_export(args) -> int:
     from . import keys
     from .audit import AuditLog, chain_head, record_export
     from .export import DecisionRecord, export_bundle
-    from .frontier import pareto_front
 
     meta, split, store = _sweep_context(Path(args.store))
     row = store.get(args.run)
@@ -533,7 +544,7 @@ def cmd_export(args) -> int:
         raise CLIError(f"Run {args.run} in {store.root} cannot be exported: {store.problem(args.run)}. See the "
                        "run_id column of results.csv, or run the sweep again to train it afresh.")
     results = pd.read_csv(Path(args.store) / "results.csv") if (Path(args.store) / "results.csv").exists() else store.records()
-    front = pareto_front(results, unfairness=meta["unfairness"], performance=meta["performance"])
+    front = _frontier(results, meta["unfairness"], meta["performance"])
     record = DecisionRecord(purpose=args.purpose or "", rationale=args.rationale or "", decider=args.decider or "",
                             fairness_definition=meta["fairness"], fairness_rationale=args.fairness_rationale or "")
     sign_key = _key(keys.resolve_private, args.sign_key, "signing")
@@ -628,7 +639,7 @@ def cmd_score(args) -> int:
     from .data import DataError, read_table
     from . import keys
     from .export import BundleIntegrityError, load_bundle
-    from .monitor import drift_report
+    from .monitor import drift_report, unchecked_reason
 
     trusted = _key(keys.resolve_public, args.trust, "trusted")
     try:
@@ -673,7 +684,7 @@ def cmd_score(args) -> int:
     print(f"Logged as audit entry {entry}.")
     summary["audit_entry"] = entry
     if report is None:
-        print("No fairness check: the file lacks the target or the sensitive columns.")
+        print(f"No fairness check: {unchecked_reason(bundle.spec, frame)}.")
         return 0
     report_path = Path(args.out).with_suffix(".fairness.json")
     report_path.write_text(json.dumps(report, indent=1, default=str))
@@ -725,7 +736,7 @@ def _run(args) -> int:
 
 def main(argv=None) -> int:
     from .audit import KINDS as AUDIT_KINDS
-    from .monitor import ALPHA as DRIFT_ALPHA
+    from .monitor import ALPHA as DRIFT_ALPHA, alpha_ok
 
     # Raw text: the version line names a folder, and argparse would wrap a long one.
     parser = argparse.ArgumentParser(prog="python -m fairkit", description="fairkit: fair training and trade-offs",
@@ -842,7 +853,8 @@ def main(argv=None) -> int:
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("keygen", help="create an Ed25519 key pair for signing bundles")
-    p.add_argument("--out", required=True, help="folder for fairkit-signing-key.pem and fairkit-public-key.pem")
+    p.add_argument("--out", type=_output_folder, required=True,
+                   help="folder for fairkit-signing-key.pem and fairkit-public-key.pem")
     p.set_defaults(func=cmd_keygen)
 
     p = sub.add_parser("audit", help="list the audit log's entries and verify it (exit 1 if it fails)")
@@ -867,9 +879,13 @@ def main(argv=None) -> int:
                                                       "export's output): refuse any other manifest")
     p.add_argument("--fail-on-drift", action="store_true",
                    help=f"exit {EXIT_DRIFT} when a fairness gap drifted (default: report it, exit 0)")
-    p.add_argument("--drift-alpha", type=float, default=DRIFT_ALPHA,
-                   help="family-wise false-alarm rate over the gaps checked (default %(default)s)")
-    p.add_argument("--drift-n-boot", type=int, default=200,
+    p.add_argument("--drift-alpha", default=DRIFT_ALPHA,
+                   type=_number(float, alpha_ok, "'{text}' is not a false-alarm rate; give a number above 0 "
+                                                 f"and below 1 (default {DRIFT_ALPHA:g})"),
+                   help="family-wise false-alarm rate over the gaps checked, above 0 and below 1 "
+                        "(default %(default)s)")
+    p.add_argument("--drift-n-boot", default=200,
+                   type=_int_at_least(1, "the drift check compares the batch's own bootstrap intervals"),
                    help="bootstrap resamples for the batch's own intervals (default %(default)s)")
     p.add_argument("--audit", help="audit log file (default $FAIRKIT_HOME/audit.sqlite)")
     p.set_defaults(func=cmd_score)

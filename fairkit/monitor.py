@@ -10,11 +10,14 @@ recorded interval's and the batch's own interval (the evaluation kernel's bootst
 together (Holm), so checking 15 gaps does not give 15 chances of a false alarm.
 
 Gaps watched (:data:`WATCHED`) are those of decisions (parity, opportunity, odds, impact ratio)
-and the calibration disparity between groups. A group's own ECE (``max_group_ece``) is not
-compared across sample sizes: sampling noise raises an ECE, more in a smaller sample, so a
-2,000-row batch reads as worse calibrated than a 10,000-row test split of the same population
-(measured on Adult: a mean z of +1.8 for sex, against +0.3 or less for the decision gaps).
-Calibration disparity, a difference of ECEs, cancels much of that.
+and the calibration disparity between groups, each under the key and in the orientation the
+record and the pages show (:func:`fairkit.metrics.metric_value`: the impact ratio as 1 - ratio,
+so every gap reads "lower is fairer" and a positive z is a batch less fair than the record).
+A group's own ECE (``max_group_ece``) is not compared across sample sizes: sampling noise
+raises an ECE, more in a smaller sample, so a 2,000-row batch reads as worse calibrated than a
+10,000-row test split of the same population (measured on Adult: a mean z of +1.8 for sex,
+against +0.3 or less for the decision gaps). Calibration disparity, a difference of ECEs,
+cancels much of that.
 """
 
 from __future__ import annotations
@@ -24,10 +27,12 @@ import pandas as pd
 from scipy.stats import norm
 
 from .data import binary_target
-from .metrics import GAP_METRICS, fairness_report
+from .methods import scores_rank
+from .metrics import GAP_METRICS, METRIC_LABELS, fairness_report, metric_value
 
+#: Keys of :data:`fairkit.metrics.METRIC_LABELS`, read with :func:`fairkit.metrics.metric_value`.
 WATCHED = ("demographic_parity_difference", "equal_opportunity_difference",
-           "equalized_odds_difference", "disparate_impact_ratio", "calibration_disparity")
+           "equalized_odds_difference", "disparate_impact_gap", "calibration_disparity")
 #: Family-wise false-alarm rate over all the gaps checked in one batch. Below the usual 0.05
 #: because the batches of one deployment are all compared with the same recorded test split, so
 #: its own sampling error is shared by every check (measured on Adult, 100 batches of 2,000 rows
@@ -35,6 +40,53 @@ WATCHED = ("demographic_parity_difference", "equal_opportunity_difference",
 ALPHA = 0.01
 #: Level of the intervals a bundle records (fairness_report's default at export).
 RECORDED_CI = 0.95
+
+
+def alpha_ok(alpha: float) -> bool:
+    """Whether ``alpha`` is a false-alarm rate the drift check can use: above 0 and below 1.
+
+    At 1 or more every gap is flagged (an adjusted p-value is at most 1); at 0 or below, or NaN,
+    none ever is.
+    """
+    return bool(0.0 < alpha < 1.0)
+
+
+def _check_alpha(alpha: float) -> None:
+    if not alpha_ok(alpha):
+        raise ValueError(f"alpha {alpha!r} is not a false-alarm rate; give a number above 0 and below 1, "
+                         f"e.g. {ALPHA}.")
+
+
+def unchecked_reason(spec, frame: pd.DataFrame) -> str | None:
+    """Why a batch's fairness cannot be compared with the record, in words; None when it can.
+
+    Parameters
+    ----------
+    spec : DatasetSpec
+        The bundle's spec (its target and sensitive columns).
+    frame : DataFrame
+        The batch.
+
+    Returns
+    -------
+    str or None
+        The columns the batch lacks, or that its target column holds no label (new rows whose
+        outcomes are not known yet: scored, but not compared).
+    """
+    missing = [c for c in (spec.target, *spec.sensitive) if c not in frame]
+    if missing:
+        return f"the file lacks the column(s) {', '.join(missing)}"
+    if not (binary_target(frame, spec) >= 0).any():
+        return f"the target column {spec.target} holds no label in any of the {len(frame):,} row(s)"
+    return None
+
+
+def _shown(values, key: str) -> list:
+    """``key``'s value and interval as shown (:func:`fairkit.metrics.metric_value`); Nones when absent."""
+    try:
+        return list(metric_value(values, key))
+    except KeyError:
+        return [None, None, None]
 
 
 def _standard_error(estimate: float, low: float, high: float, ci: float) -> float:
@@ -73,9 +125,10 @@ def compare_gaps(recorded: list[dict], batch: pd.DataFrame, *, metrics=WATCHED,
         The batch's ``FairnessReport.gaps`` (indexed by attribute), with intervals
         (``n_boot > 0``).
     metrics : sequence of str
-        The gaps compared.
+        The gaps compared, as keys of :data:`fairkit.metrics.METRIC_LABELS` (values and
+        messages in the orientation :func:`fairkit.metrics.metric_value` shows).
     alpha : float
-        Family-wise false-alarm rate over every gap compared.
+        Family-wise false-alarm rate over every gap compared, above 0 and below 1.
     recorded_ci, batch_ci : float
         Levels of the two sets of intervals.
 
@@ -85,7 +138,13 @@ def compare_gaps(recorded: list[dict], batch: pd.DataFrame, *, metrics=WATCHED,
         ``tests`` (one dict per gap compared: attribute, metric, recorded, recorded_interval,
         new, interval, z, p_value, p_adjusted, drift, message), ``drift`` (those that drifted),
         ``checked`` (how many were compared), ``drifted`` (any drift) and ``alpha``.
+
+    Raises
+    ------
+    ValueError
+        ``alpha`` is not above 0 and below 1 (:func:`alpha_ok`).
     """
+    _check_alpha(alpha)
     by_attribute = {g["attribute"]: g for g in recorded}
     tests = []
     for attribute, row in batch.iterrows():
@@ -93,8 +152,7 @@ def compare_gaps(recorded: list[dict], batch: pd.DataFrame, *, metrics=WATCHED,
         if ref is None:
             continue
         for m in metrics:
-            values = [row.get(m), row.get(f"{m}_low"), row.get(f"{m}_high"),
-                      ref.get(m), ref.get(f"{m}_low"), ref.get(f"{m}_high")]
+            values = _shown(row, m) + _shown(ref, m)
             if any(v is None or not np.isfinite(float(v)) for v in values):
                 continue  # no interval on one side (too few rows): nothing to compare
             new, lo, hi, old, old_lo, old_hi = map(float, values)
@@ -112,7 +170,7 @@ def compare_gaps(recorded: list[dict], batch: pd.DataFrame, *, metrics=WATCHED,
         t["drift"] = bool(p_adj <= alpha)
         lo, hi = t["interval"]
         old_lo, old_hi = t["recorded_interval"]
-        t["message"] = (f"{t['metric'].replace('_', ' ')} for {t['attribute']} is {t['new']:.3f} "
+        t["message"] = (f"{METRIC_LABELS[t['metric']]} for {t['attribute']} is {t['new']:.3f} "
                         f"[{lo:.3f}, {hi:.3f}], recorded {t['recorded']:.3f} "
                         f"[{old_lo:.3f}, {old_hi:.3f}]: z = {t['z']:+.2f}, p = {t['p_value']:.2g} "
                         f"(Holm-adjusted {p_adj:.2g} over {len(tests)} gaps).")
@@ -142,19 +200,30 @@ def drift_report(bundle, frame: pd.DataFrame, scores, *, n_boot: int = 200,
     -------
     dict or None
         :func:`compare_gaps`'s result plus ``summary`` (one line), ``overall``, ``gaps`` and
-        ``by_group`` of the batch, ``watched`` and ``gap_metrics``. None when the batch lacks
-        the target or a sensitive column (nothing to compare).
+        ``by_group`` of the batch, ``watched`` and ``gap_metrics``. None when there is nothing
+        to compare (:func:`unchecked_reason` says why): the batch lacks the target or a
+        sensitive column, or no row has a label.
+
+    Raises
+    ------
+    ValueError
+        ``n_boot`` below 1, or ``alpha`` not above 0 and below 1.
     """
-    spec = bundle.spec
-    if spec.target not in frame or not all(c in frame for c in spec.sensitive):
-        return None
+    # Arguments first: a bad one is refused whether or not this batch can be compared.
     if n_boot < 1:
         raise ValueError("The drift check needs the batch's own intervals: n_boot >= 1.")
+    _check_alpha(alpha)
+    spec = bundle.spec
+    if unchecked_reason(spec, frame) is not None:
+        return None
     y = binary_target(frame, spec)
     keep = y >= 0
     rep = fairness_report(y[keep], np.asarray(scores)[keep],
                           frame.loc[keep, spec.sensitive].reset_index(drop=True),
-                          threshold=bundle.threshold, n_boot=n_boot)
+                          threshold=bundle.threshold, n_boot=n_boot,
+                          # as the record and the sweep table: a group-threshold model's scores are
+                          # decisions, which have no ROC AUC (metrics.NO_RANKING)
+                          ranks=scores_rank(bundle.decision["method"]))
     result = compare_gaps(bundle.metrics["test"]["gaps"], rep.gaps, alpha=alpha)
     acc_then = bundle.metrics["test"]["overall"]["accuracy"]
     summary = (f"New batch: {int(keep.sum()):,} labelled rows, accuracy "

@@ -304,3 +304,115 @@ def zipfile_text(path, member: str) -> str:
 
     with zipfile.ZipFile(path) as zf:
         return zf.read(member).decode()
+
+
+# ---------------------------------------------------------------- one frontier, arguments checked first
+
+def test_export_records_the_frontier_status_sweep_json_gives(sweep_dir, tmp_path, capsys, monkeypatch):
+    from fairkit.frontier import pareto_front
+    from fairkit.record import CHOSEN, CHOSEN_OFF_FRONT
+
+    monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path / "home"))
+    out = tmp_path / "out"
+    assert main([*SWEEP, "--store", str(sweep_dir / "store"), "--out", str(out), "--no-png", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    printed = {r["run_id"] for r in doc["frontier"]}
+    results = pd.read_csv(out / "results.csv")
+    # The case that split the surfaces: regularized at eta 0 ties the unconstrained model, so it
+    # is on its method's front (printed) but not on one front over every method.
+    assert printed - set(pareto_front(results).run_id)
+    for run in results.run_id:
+        bundle = tmp_path / f"{run}.zip"
+        assert main(["export", "--store", str(out), "--run", run, "--rationale", "r", "--decider", "d",
+                     "--n-boot", "50", "--out", str(bundle)]) == 0
+        front = load_bundle(bundle).record["content"]["frontier"]
+        (chosen,) = [f for f in front if f["selected"]]
+        assert chosen["on_front"] == (run in printed), run
+        assert {f["run_id"] for f in front if f["on_front"]} == printed
+        status = CHOSEN if run in printed else CHOSEN_OFF_FRONT
+        assert f"| {status} |" in zipfile_text(bundle, "decision_record.md")
+
+
+def test_score_gives_no_roc_auc_for_a_threshold_model(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path / "home"))
+    out = tmp_path / "sweep"
+    assert main(["sweep", "--dataset", "german", "--methods", "threshold", "--etas", "1", "--no-png",
+                 "--out", str(out)]) == 0
+    run = pd.read_csv(out / "results.csv").run_id.iloc[0]
+    bundle, scored = tmp_path / "b.zip", tmp_path / "scored.csv"
+    assert main(["export", "--store", str(out), "--run", run, "--rationale", "r", "--decider", "d",
+                 "--n-boot", "50", "--out", str(bundle)]) == 0
+    b = load_bundle(bundle)
+    # The record stores NaN as null (JSON); fairness.json keeps it as NaN.
+    assert b.metrics["test"]["overall"]["roc_auc"] is None  # the record: decisions, not scores
+    frame, _ = load_dataset("german")
+    rows = tmp_path / "rows.csv"
+    frame.sample(300, random_state=2).to_csv(rows, index=False)
+    assert main(["score", "--bundle", str(bundle), "--csv", str(rows), "--out", str(scored)]) == 0
+    overall = json.loads(scored.with_suffix(".fairness.json").read_text())["overall"]
+    assert overall["roc_auc"] is None or np.isnan(overall["roc_auc"])
+    assert np.isfinite(overall["accuracy"])
+
+
+@pytest.fixture(scope="module")
+def exported(sweep_dir, tmp_path_factory):
+    """A bundle of the unconstrained run, and German rows to score with it."""
+    folder = tmp_path_factory.mktemp("exported")
+    run = pd.read_csv(sweep_dir / "results.csv").run_id.iloc[0]
+    bundle = folder / "b.zip"
+    assert main(["export", "--store", str(sweep_dir), "--run", run, "--rationale", "r", "--decider", "d",
+                 "--n-boot", "50", "--out", str(bundle), "--audit", str(folder / "a.sqlite")]) == 0
+    frame, _ = load_dataset("german")
+    rows = folder / "rows.csv"
+    frame.sample(200, random_state=3).to_csv(rows, index=False)
+    return bundle, rows, frame
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--drift-n-boot", "0", "'0' is not a whole number of at least 1"),
+    ("--drift-n-boot", "-5", "'-5' is not a whole number of at least 1"),
+    ("--drift-alpha", "2", "'2' is not a false-alarm rate; give a number above 0 and below 1"),
+    ("--drift-alpha", "1", "'1' is not a false-alarm rate"),
+    ("--drift-alpha", "0", "'0' is not a false-alarm rate"),
+    ("--drift-alpha", "-1", "'-1' is not a false-alarm rate"),
+    ("--drift-alpha", "nan", "'nan' is not a false-alarm rate"),
+])
+def test_bad_drift_options_are_refused_before_anything_is_written(exported, option, value, message,
+                                                                 tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path / "home"))
+    bundle, rows, _ = exported
+    scored = tmp_path / "scored.csv"
+    assert main(["score", "--bundle", str(bundle), "--csv", str(rows), "--out", str(scored),
+                 option, value, "--fail-on-drift"]) == 2
+    err = capsys.readouterr().err
+    assert f"argument {option}: {message}" in err and "internal error" not in err
+    assert list(tmp_path.iterdir()) == []  # no scores, no report, no audit log
+
+
+def test_score_of_rows_without_labels_writes_scores_and_says_why_nothing_is_compared(exported, tmp_path,
+                                                                                    capsys, monkeypatch):
+    # New rows whose outcomes are not known yet: the target column is there but empty, which
+    # is scored as a file without the column is.
+    monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path / "home"))
+    bundle, _, frame = exported
+    rows, scored = tmp_path / "rows.csv", tmp_path / "scored.csv"
+    frame.head(50).assign(credit=np.nan).to_csv(rows, index=False)
+    assert main(["score", "--bundle", str(bundle), "--csv", str(rows), "--out", str(scored),
+                 "--fail-on-drift"]) == 0
+    captured = capsys.readouterr()
+    assert "No fairness check: the target column credit holds no label in any of the 50 row(s)." in captured.out
+    assert "internal error" not in captured.err
+    assert len(pd.read_csv(scored)) == 50 and not scored.with_suffix(".fairness.json").exists()
+    (details,) = AuditLog().entries(kind="score")["details"]
+    assert details["drift"] is None
+
+
+def test_keygen_into_a_file_is_refused(tmp_path, capsys):
+    taken = tmp_path / "afile.txt"
+    taken.write_text("keep me")
+    assert main(["keygen", "--out", str(taken)]) == 2
+    err = capsys.readouterr().err
+    assert f"argument --out: {taken} is a file, not a folder" in err and "internal error" not in err
+    assert taken.read_text() == "keep me" and [p.name for p in tmp_path.iterdir()] == ["afile.txt"]
+    assert main(["keygen", "--out", str(taken / "keys")]) == 2
+    assert "is a file, so" in capsys.readouterr().err

@@ -4,12 +4,13 @@ the test split's own population raise no alarm in at least 95 of 100 draws; a sh
 from types import SimpleNamespace
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 
 from fairkit.datasets import load_dataset
-from fairkit.metrics import fairness_report
-from fairkit.monitor import ALPHA, WATCHED, compare_gaps, drift_report, holm_adjust
+from fairkit.metrics import METRIC_LABELS, fairness_report, metric_value
+from fairkit.monitor import ALPHA, WATCHED, compare_gaps, drift_report, holm_adjust, unchecked_reason
 from fairkit.split import split_dataset
 
 BATCH = 2_000
@@ -46,7 +47,8 @@ def test_same_population_batches_raise_no_alarm_in_95_of_100(adult):
         assert result["checked"] == 3 * len(WATCHED)  # sex, race, sex & race
         alarms += result["drifted"]
         # The old rule: the batch's point estimate against the recorded interval.
-        outside += any(not (r[f"{m}_low"] <= gaps.loc[r["attribute"], m] <= r[f"{m}_high"])
+        outside += any(not (metric_value(r, m)[1] <= metric_value(gaps.loc[r["attribute"]], m)[0]
+                                <= metric_value(r, m)[2])
                        for r in adult.recorded for m in WATCHED)
     print(f"alarms {alarms}/100, old rule flagged {outside}/100")
     assert alarms <= 5, alarms
@@ -90,12 +92,58 @@ def test_drift_report_on_a_bundle(adult):
     for c in adult.spec.sensitive:
         frame[c] = adult.sensitive[c].to_numpy()[idx]
     frame[adult.spec.target] = np.where(adult.y[idx] == 1, adult.spec.positive_label, "<=50K")
-    bundle = SimpleNamespace(spec=adult.spec, threshold=0.5, metrics={"test": {
-        "gaps": adult.recorded, "overall": {"accuracy": 0.85}}})
+    bundle = SimpleNamespace(spec=adult.spec, threshold=0.5, decision={"method": "unconstrained"},
+                             metrics={"test": {"gaps": adult.recorded, "overall": {"accuracy": 0.85}}})
     report = drift_report(bundle, frame, adult.p[idx], n_boot=30)
     assert report["checked"] == 3 * len(WATCHED) and not report["drifted"]
+    assert 0.5 < report["overall"]["roc_auc"] < 1
     assert report["summary"].startswith(f"New batch: {BATCH:,} labelled rows")
     assert f"0 of {report['checked']}" in report["summary"]
     assert drift_report(bundle, frame.drop(columns=["sex"]), adult.p[idx]) is None
     with pytest.raises(ValueError, match="n_boot"):
         drift_report(bundle, frame, adult.p[idx], n_boot=0)
+    for alpha in (0, 1, 2, -1, float("nan")):
+        with pytest.raises(ValueError, match="not a false-alarm rate"):
+            drift_report(bundle, frame, adult.p[idx], n_boot=30, alpha=alpha)
+    # The scores of a group-threshold model are decisions: no ROC AUC, as in the record and the
+    # sweep table (fairkit.metrics.NO_RANKING).
+    thresholds = SimpleNamespace(**{**vars(bundle), "decision": {"method": "threshold"}})
+    assert np.isnan(drift_report(bundle=thresholds, frame=frame, scores=adult.p[idx], n_boot=30)["overall"]["roc_auc"])
+
+
+def test_rows_without_labels_are_not_compared(adult):
+    frame = adult.split.validation.raw.head(40).copy()
+    for c in adult.spec.sensitive:
+        frame[c] = adult.sensitive[c].to_numpy()[:40]
+    frame[adult.spec.target] = pd.Series([None] * 40, dtype=object, index=frame.index)
+    bundle = SimpleNamespace(spec=adult.spec, threshold=0.5, decision={"method": "unconstrained"},
+                             metrics={"test": {"gaps": adult.recorded, "overall": {"accuracy": 0.85}}})
+    assert unchecked_reason(adult.spec, frame) == (f"the target column {adult.spec.target} holds no label in "
+                                                   "any of the 40 row(s)")
+    assert drift_report(bundle, frame, adult.p[:40]) is None
+    assert unchecked_reason(adult.spec, frame.drop(columns=["sex"])) == "the file lacks the column(s) sex"
+    frame.loc[0, adult.spec.target] = adult.spec.positive_label  # one label is enough to try
+    assert unchecked_reason(adult.spec, frame) is None
+
+
+def test_drift_messages_show_the_gaps_as_the_record_does(adult):
+    gaps = _batch(adult, np.random.default_rng(10), 0).gaps
+    result = compare_gaps(adult.recorded, gaps, alpha=0.5)
+    assert {t["metric"] for t in result["tests"]} == set(WATCHED)
+    for t in result["tests"]:
+        assert t["message"].startswith(f"{METRIC_LABELS[t['metric']]} for {t['attribute']} is {t['new']:.3f} ")
+    impact = [t for t in result["tests"] if t["metric"] == "disparate_impact_gap"]
+    assert len(impact) == 3
+    for t in impact:
+        # 1 - ratio, its interval flipped, on both sides: lower is fairer, as every other gap.
+        ratio = gaps.loc[t["attribute"]]
+        assert t["new"] == pytest.approx(1 - ratio["disparate_impact_ratio"])
+        assert t["interval"] == pytest.approx([1 - ratio["disparate_impact_ratio_high"],
+                                               1 - ratio["disparate_impact_ratio_low"]])
+        (ref,) = [r for r in adult.recorded if r["attribute"] == t["attribute"]]
+        assert t["recorded"] == pytest.approx(1 - ref["disparate_impact_ratio"])
+        assert t["message"].startswith(f"1 - disparate impact ratio for {t['attribute']} is {t['new']:.3f} "
+                                       f"[{t['interval'][0]:.3f}, {t['interval'][1]:.3f}], recorded "
+                                       f"{t['recorded']:.3f}")
+    with pytest.raises(ValueError, match="not a false-alarm rate"):
+        compare_gaps(adult.recorded, gaps, alpha=1.0)
