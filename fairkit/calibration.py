@@ -556,6 +556,39 @@ class CalibrationCheck:
     after: object
     scores_after: np.ndarray
 
+    @classmethod
+    def on(cls, calibrator, part, before, after=None) -> "CalibrationCheck":
+        """The check of a fitted ``calibrator`` on ``part``: reports of the scores ``before`` and
+        ``after`` calibration (``after`` computed when not given) by the groups it calibrates
+        (every sensitive column of ``part`` for one global map), at its own small-group size.
+
+        Parameters
+        ----------
+        calibrator : GroupFairnessCalibrator
+            Fitted.
+        part : DataPart
+            The rows checked (the test part).
+        before : ndarray
+            The model's uncalibrated probabilities on ``part``.
+        after : ndarray, optional
+            ``calibrator``'s output on them.
+
+        Returns
+        -------
+        CalibrationCheck
+        """
+        # metrics imports this module (through the estimators); importing it here keeps that one-way.
+        from .metrics import fairness_report
+
+        cols = list(getattr(calibrator, "group_columns_", None) or part.sensitive.columns)
+        size = int(getattr(calibrator, "min_group_size", MIN_GROUP_SIZE))
+        groups = part.sensitive[cols]
+        if after is None:
+            after = calibrator.transform(before, groups)
+        return cls(calibrator=calibrator, grouping=tuple(cols), attribute=SEP.join(map(str, cols)),
+                   before=fairness_report(part.y, before, groups, min_group_size=size),
+                   after=fairness_report(part.y, after, groups, min_group_size=size), scores_after=after)
+
     @property
     def ece_before(self) -> float:
         """Largest group ECE on test before calibration (groups the report's gaps compare)."""
@@ -610,18 +643,11 @@ def calibrate_on_validation(model, split, *, method: str = "platt", grouping=Non
     -------
     CalibrationCheck
     """
-    # Both import this module (through the estimators); importing them here keeps that one-way.
-    from .metrics import fairness_report
+    # sweep imports this module (through the estimators); importing it here keeps that one-way.
     from .sweep import predict_scores
 
     val, test = split.validation, split.test
     cols = list(calibration_grouping(split) if grouping is None else grouping)
     cal = GroupFairnessCalibrator(method=method, min_group_size=min_group_size)
     cal.fit(predict_scores(model, split, val), val.y, val.sensitive[cols])
-    before = predict_scores(model, split, test)
-    after = cal.transform(before, test.sensitive[cols])
-    return CalibrationCheck(
-        calibrator=cal, grouping=tuple(cols), attribute=SEP.join(map(str, cols)),
-        before=fairness_report(test.y, before, test.sensitive[cols], min_group_size=min_group_size),
-        after=fairness_report(test.y, after, test.sensitive[cols], min_group_size=min_group_size),
-        scores_after=after)
+    return CalibrationCheck.on(cal, test, predict_scores(model, split, test))

@@ -519,6 +519,41 @@ class BundleRecord:
         return dataclasses.replace(self, record=record)
 
 
+def calibration_note(report, check=None) -> str:
+    """The record's sentence on calibration: the largest group ECE on test, and whether group
+    calibration made it worse.
+
+    Parameters
+    ----------
+    report : FairnessReport
+        The exported model's report on the test part (of its calibrated scores, when it has a
+        calibrator).
+    check : CalibrationCheck, optional
+        The calibrator on the test part (:class:`fairkit.calibration.CalibrationCheck`); None
+        for a model without one.
+
+    Returns
+    -------
+    str
+    """
+    # "Any group" is read beside the record's gap table, which shows max_group_ece for every
+    # attribute and their intersection: the note gives the largest of those and names the
+    # grouping, not the finest grouping's alone (a marginal group can carry more error than
+    # any intersection the gaps compare, when a small intersection is left out of them). Like
+    # the gap table, it leaves out groups too small for the gaps (the by-group table flags them).
+    per = report.gaps["max_group_ece"].astype(float)
+    per = per[np.isfinite(per.to_numpy())]
+    after = ", after group calibration" if check is not None else ""
+    text = f"Largest expected calibration error on test of any group the gaps compare{after}: " + (
+        f"{_fmt(float(per.max()))}, in {per.idxmax()}." if len(per) else f"{_fmt(None)}.")
+    # Whether calibrating made it worse is the pages' verdict (CalibrationCheck, by the groups the
+    # calibrator maps), so the Export page's warning and the record never disagree.
+    if check is not None and check.ece_after > check.ece_before:
+        text += (f" Calibration made it worse here: without it, {_fmt(check.ece_before)} for the groups of "
+                 f"{check.attribute} ({_fmt(check.ece_after)} with it).")
+    return text
+
+
 def chance_limitation(part, scores, definition: str, threshold: float) -> str | None:
     """The record's sentence on the gap chance alone gives on the rows the choice was made on.
 
@@ -639,27 +674,30 @@ def build_record(
                 "group_pooling": split.pooling.to_dict() if split.pooling is not None else None,
                 "calibration": calibration_info(calibrator)}
 
-    reports, scores, uncalibrated_ece = {}, {}, None
+    reports, scores, check = {}, {}, None
     for name, part in (("validation", split.validation), ("test", split.test)):
         scores[name] = predict_scores(model, split, part)
         if calibrator is not None:
+            calibrated = apply_calibrator(calibrator, scores[name], part.sensitive)
             if name == "test":  # the record says when calibrating made the calibration worse
-                uncalibrated_ece = fairness_report(part.y, scores[name], part.sensitive,
-                                                   threshold=threshold).gap("max_group_ece")
-            scores[name] = apply_calibrator(calibrator, scores[name], part.sensitive)
+                from .calibration import CalibrationCheck
+
+                check = CalibrationCheck.on(calibrator, part, scores[name], calibrated)
+            scores[name] = calibrated
         reports[name] = fairness_report(part.y, scores[name], part.sensitive, threshold=threshold, n_boot=n_boot,
                                         ranks=scores_rank(method))  # decisions have no AUC (NO_RANKING)
     test = split.test
     audit = disparity_audit(reports["test"].by_group, reference=audit_reference, band=audit_band)
     effect = threshold_effect(test.y, scores["test"], test.sensitive, threshold=threshold)
 
-    all_sens = pd.concat([p.sensitive for p in split.parts.values()], ignore_index=True)
+    table = _table_parts(split)
+    all_sens = pd.concat([p.sensitive for p in table], ignore_index=True)
     sizes = []
     for level in group_hierarchy(all_sens):
         for name, n in zip(level.encoding.names, level.encoding.counts()):
             sizes.append({"attribute": level.name, "group": name, "n": int(n)})
-    n_rows = sum(len(p) for p in split.parts.values())
-    missing = int(sum(p.raw.isna().any(axis=1).sum() for p in split.parts.values()))
+    n_rows = sum(len(p) for p in table)
+    missing = int(sum(p.raw.isna().any(axis=1).sum() for p in table))
     front_records, axes = [], None
     if frontier is not None:
         axes = frontier.attrs.get("axes")
@@ -687,7 +725,6 @@ def build_record(
     if uses:
         limitations.append(f"This model reads the sensitive attribute at prediction time ({'; '.join(uses)}); "
                            "check that this is lawful and acceptable for the intended use.")
-    ece = reports["test"].gap("max_group_ece")
     content = {
         "versions": library_versions(),
         "dataset": {"name": spec.name, "data_hash": split.data_hash, "rows": n_rows + split.dropped_rows,
@@ -708,10 +745,7 @@ def build_record(
         "audit": {"band": [float(b) for b in audit_band], "metrics": list(AUDIT_METRICS),
                   "rows": audit.to_dict(orient="records")},
         "confusion_test": effect.confusion.to_dict(orient="records"),
-        "calibration_note": f"Largest expected calibration error of any group on test: {_fmt(ece)}"
-                            + (" (after group calibration)." if calibrator is not None else ".")
-                            + (f" Calibration made it worse here: without it, {_fmt(uncalibrated_ece)}."
-                               if uncalibrated_ece is not None and ece > uncalibrated_ece else ""),
+        "calibration_note": calibration_note(reports["test"], check),
         "limitations": limitations,
         "rereview_triggers": REREVIEW_TRIGGERS,
     }
@@ -724,6 +758,16 @@ def build_record(
     built = BundleRecord(record=rec, decision=decision, state=state, spec=spec, frontier=frontier, model=model,
                          X_check=split.test.X)
     return built if audit_head is None else built.with_audit_head(audit_head)
+
+
+def _table_parts(split) -> list:
+    """Every part of ``split`` that holds rows of the table: train, validation, test, and the
+    validation rows reserved for the thresholds (:func:`fairkit.split.reserve_threshold_rows`).
+
+    What the record says of the whole table (its rows, missing values, group sizes) counts
+    these; its validation figures are those of ``split.validation``, the rows chosen on.
+    """
+    return [*split.parts.values(), *([split.thresholds] if split.thresholds is not None else [])]
 
 
 def _outcome(spec) -> dict:

@@ -74,6 +74,10 @@ HEADLINE_GAPS = ("demographic_parity_difference", "equal_opportunity_difference"
 AUDIT_METRICS = ("selection_rate", "tpr", "fpr", "precision")
 #: Aequitas' default fairness band: a group's ratio to the reference passes inside it.
 AUDIT_BAND = (0.8, 1.25)
+#: Relative slack at the band's edges in :func:`disparity_audit`: a ratio of two rates is a
+#: quotient of quotients, so one that equals an edge in real arithmetic can land an ulp or two
+#: outside it ((10/12) / (32/48) is 1.2500000000000002). Far below any difference of counts.
+AUDIT_BAND_RTOL = 1e-9
 
 
 @dataclass
@@ -248,8 +252,13 @@ def fairness_report(
         a 4-person group's selection rate is mostly noise, and a max-min gap over it would be
         decided by that noise. They stay in ``by_group`` (flagged, ``in_gaps`` False), and
         the report's ``left_out`` table and ``gaps["left_out"]`` name them. Use 0 to include
-        every group: the gaps then equal fairlearn's ``demographic_parity_difference`` /
-        ``equalized_odds_difference``.
+        every group: the gaps then equal fairlearn's ``demographic_parity_difference``,
+        ``equal_opportunity_difference`` and ``equalized_odds_difference``, except where a
+        group has one outcome only. Such a group's true positive rate (no positives) or false
+        positive rate (no negatives) is undefined: fairkit shows it as NaN and leaves it out of
+        the gaps that compare it (``left_out`` names the group, "no positives" / "no
+        negatives"), while fairlearn counts it as 0, so its equal opportunity and equalized
+        odds differences can be larger. Demographic parity has no such rate.
     random_state : int or None
     ranks : bool
         Whether ``y_score`` ranks rows. False for decision probabilities (group thresholds,
@@ -340,7 +349,9 @@ def _notes(by_group: pd.DataFrame, left: pd.DataFrame, min_group_size: int) -> l
                      + ", ".join(f"{g} ({n})" for g, n in zip(small["group"], small["n"])))
     if len(left):
         for (attr, metric), part in left.groupby(["attribute", "metric"], sort=False):
-            notes.append(f"{metric.replace('_', ' ')} ({attr}) leaves out "
+            # The labels the record and the pages give the metric (a raw key where there is none).
+            label = METRIC_LABELS.get(metric, metric.replace("_", " "))
+            notes.append(f"{label} ({attr}) leaves out "
                          + ", ".join(f"{g} ({why})" for g, why in zip(part["group"], part["reason"])))
     thin = by_group[by_group["too_few"] != ""]
     if len(thin):
@@ -702,7 +713,8 @@ def disparity_audit(by_group: pd.DataFrame, *, reference: dict | None = None, ba
         ``{attribute: group}``, the reference group of each attribute; an attribute not named
         (or naming a group it does not have) takes its largest group, Aequitas' default.
     band : (float, float)
-        A ratio inside ``[low, high]`` passes.
+        A ratio inside ``[low, high]`` passes; a ratio equal to an edge up to floating-point
+        rounding (within :data:`AUDIT_BAND_RTOL`, relative) passes too.
     metrics : sequence of str
         Rates of ``by_group`` to compare.
 
@@ -719,6 +731,9 @@ def disparity_audit(by_group: pd.DataFrame, *, reference: dict | None = None, ba
     low, high = (float(b) for b in band)
     if not 0 < low <= 1 <= high:
         raise ValueError(f"The band {band!r} must hold 1 between two positive bounds (Aequitas uses 0.8-1.25).")
+    # The record prints the band as "from 0.8 to 1.25 passes" and the ratio rounded: a ratio
+    # that is the edge in real numbers must pass, not fail by its last bit.
+    inside_low, inside_high = low * (1 - AUDIT_BAND_RTOL), high * (1 + AUDIT_BAND_RTOL)
     reference = dict(reference or {})
     parts = []
     for attr, part in by_group.groupby("attribute", sort=False):
@@ -737,7 +752,7 @@ def disparity_audit(by_group: pd.DataFrame, *, reference: dict | None = None, ba
             base = v[ref_i] if usable[ref_i] else np.nan
             with np.errstate(divide="ignore", invalid="ignore"):
                 r = np.where(usable & (base > 0), v / base, np.nan)
-            verdict = np.where(np.isfinite(r), np.where((r >= low) & (r <= high), "pass", "fail"), "n/a")
+            verdict = np.where(np.isfinite(r), np.where((r >= inside_low) & (r <= inside_high), "pass", "fail"), "n/a")
             verdict = np.where(small, "too few rows", verdict)
             out[m], out[f"{m}_ratio"], out[f"{m}_verdict"] = v, r, np.where(is_ref, "reference", verdict)
         parts.append(out)
@@ -745,7 +760,28 @@ def disparity_audit(by_group: pd.DataFrame, *, reference: dict | None = None, ba
 
 
 def metric_frame(y_true, y_pred, sensitive, sample_weight=None) -> MetricFrame:
-    """fairlearn's MetricFrame with the rates fairkit reports (for users who want its API)."""
+    """fairlearn's own MetricFrame of selection rate, TPR and FPR (for users who want its API).
+
+    The rates are fairlearn's functions, not the kernel's: they equal
+    :attr:`FairnessReport.by_group`'s except for a rate a group cannot have. The true positive
+    rate of a group with no positives, or the false positive rate of a group with no negatives,
+    is undefined; :func:`fairness_report` shows it as NaN and leaves it out of its gaps, while
+    fairlearn counts it as 0, and so does this frame.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+    y_pred : array-like of shape (n_samples,)
+        Decisions (0/1).
+    sensitive : array-like, Series or DataFrame
+    sample_weight : array-like of shape (n_samples,), optional
+        Weights of the rates; ``count`` stays the number of rows.
+
+    Returns
+    -------
+    fairlearn.metrics.MetricFrame
+        Metrics ``count``, ``selection_rate``, ``tpr`` and ``fpr``.
+    """
     # count takes no weights: it stays the number of rows, as fairness_report's ``n``.
     sp = None if sample_weight is None else {k: {"sample_weight": np.asarray(sample_weight)}
                                              for k in ("selection_rate", "tpr", "fpr")}
@@ -762,6 +798,7 @@ __all__ = [
     "reliability_curve",
     "metric_frame", "GAP_METRICS", "OVERALL_METRICS", "SEP", "encode_groups", "calibration_by_group",
     "multicalibration_audit", "debiased_calibration_error", "calibration_noise_floor",
-    "CalibrationNoiseFloor", "METRIC_LABELS", "HEADLINE_GAPS", "AUDIT_METRICS", "AUDIT_BAND", "SWEEP_THRESHOLD",
+    "CalibrationNoiseFloor", "METRIC_LABELS", "HEADLINE_GAPS", "AUDIT_METRICS", "AUDIT_BAND", "AUDIT_BAND_RTOL",
+    "SWEEP_THRESHOLD",
     "metric_value", "chance_level", "no_better_than_chance", "confusion_by_group", "disparity_audit", "reference_order",
 ]

@@ -55,6 +55,28 @@ def fmt(v, digits: int = 3) -> str:
     return str(v)
 
 
+def fmt_eta(eta) -> str:
+    """An eta for people, the one way every eta in a record is written: "n/a" when missing.
+
+    Python's ``g`` format: up to six significant digits, in exponent form below 1e-4, as the
+    dashboard's pages write an eta. Every eta a sweep places (four significant digits,
+    :func:`fairkit.methods.eta_grid`) is shown exactly, and a small non-zero eta is never
+    rounded to 0 (4e-05, not 0.0000, which reads as the unconstrained model).
+
+    Parameters
+    ----------
+    eta : float or None
+
+    Returns
+    -------
+    str
+    """
+    if eta is None:
+        return "n/a"
+    eta = float(eta)
+    return f"{eta:g}" if math.isfinite(eta) else "n/a"
+
+
 def with_interval(values, key: str, prefix: str = "") -> str:
     """``key`` of ``values`` as "value [low, high]" (:func:`fairkit.metrics.metric_value`)."""
     try:
@@ -85,7 +107,7 @@ def calibration_text(calibration) -> str:
 
 def decision_label(selected: dict) -> str:
     """What tells two exports of one run apart: method, eta, threshold and calibration."""
-    return (f"{method_label(selected.get('method', '?'))} eta {float(selected.get('eta', 0)):g} · "
+    return (f"{method_label(selected.get('method', '?'))} eta {fmt_eta(selected.get('eta', 0))} · "
             f"threshold {float(selected.get('threshold', SWEEP_THRESHOLD)):.2f} · "
             f"calibration {calibration_text(selected.get('calibration'))}")
 
@@ -120,7 +142,7 @@ def headline(rec: dict, *, reviews: str | None = None) -> list[tuple[str, list]]
     threshold = float(sel["threshold"])
     at = float(c.get("frontier_threshold", SWEEP_THRESHOLD))
     card = [
-        ("Model", [_b(method_label(sel["method"])), f" ({sel['method']}), eta ", _b(f"{float(sel['eta']):.4f}"),
+        ("Model", [_b(method_label(sel["method"])), f" ({sel['method']}), eta ", _b(fmt_eta(sel["eta"])),
                    f", seed {sel['seed']}"]),
         ("Decision threshold", [_b(f"{threshold:.2f}")]
          + ([f" (the frontier was measured at {at:.2f})"] if not math.isclose(threshold, at) else [])),
@@ -189,8 +211,8 @@ def _frontier_blocks(c: dict) -> list:
     front = c.get("frontier") or []
     sweep = c["sweep"]
     etas = sweep["etas"]
-    eta_text = ("; ".join(f"{m}: {', '.join(f'{float(e):g}' for e in g)}" for m, g in etas.items())
-                if isinstance(etas, dict) else ", ".join(f"{float(e):g}" for e in etas))
+    eta_text = ("; ".join(f"{m}: {', '.join(map(fmt_eta, g))}" for m, g in etas.items())
+                if isinstance(etas, dict) else ", ".join(map(fmt_eta, etas)))
     blocks = [("h", 2, "What was compared"),
               ("p", [f"Methods: {', '.join(map(str, sweep['methods']))}. Etas: {eta_text}. Seeds: "
                      f"{', '.join(map(str, sweep['seeds']))}. The frontier was chosen on validation data; test "
@@ -206,7 +228,7 @@ def _frontier_blocks(c: dict) -> list:
         if f.get("selected"):
             status = CHOSEN if f.get("on_front", True) else CHOSEN_OFF_FRONT
         status = "; ".join(filter(None, [status, _search_status(f)]))
-        rows.append([method_label(f["method"]), fmt(float(f["eta"]), 4), fmt(f.get("seed")),
+        rows.append([method_label(f["method"]), fmt_eta(f.get("eta")), fmt(f.get("seed")),
                      fmt(f.get("performance_val")), fmt(f.get("unfairness_val")),
                      fmt(f.get("performance_test")), fmt(f.get("unfairness_test")), status])
     return blocks + [("table", ["Method", "eta", "Seed", f"{p} (val)", f"{u} (val)", f"{p} (test)",
@@ -299,7 +321,7 @@ def record_blocks(rec: dict, *, reviews: str | None = None) -> list:
     uses = sel.get("sensitive_uses") or []
     blocks += [
         ("h", 2, "The selected model"),
-        ("ul", [[f"Method ", _b(sel["method"]), ", eta ", _b(f"{float(sel['eta']):.4f}"),
+        ("ul", [[f"Method ", _b(sel["method"]), ", eta ", _b(fmt_eta(sel["eta"])),
                  f", seed {sel['seed']}, threshold {float(sel['threshold']):.2f}, run ", ("code", sel["run_id"]), "."],
                 ["Needs the sensitive attribute at prediction time: ",
                  _b("yes" if sel["needs_sensitive_at_predict"] else "no"),

@@ -374,7 +374,9 @@ GAP_RATES = {
 def group_gaps(rates: dict, include) -> dict:
     """Every gap of ``GAPS`` from :func:`group_rates`, shape (B, K) each.
 
-    Equalized odds is the larger of the TPR and FPR gaps (fairlearn's ``equalized_odds_difference``).
+    Equalized odds is the larger of the TPR and FPR gaps (fairlearn's ``equalized_odds_difference``,
+    except that a group whose rate is undefined, with no positives or no negatives, is left out
+    of that rate's gap, where fairlearn counts the rate as 0: see :func:`fairkit.metrics.fairness_report`).
     """
     with np.errstate(invalid="ignore"):
         eo = gap(rates["tpr"], include)

@@ -2,6 +2,7 @@
 run, signatures, decision fields the loader checks, the legal flag read from the model, and
 bounded reading."""
 
+import dataclasses
 import hashlib
 import json
 import pickle
@@ -668,3 +669,130 @@ def test_the_record_reads_the_model_against_one_decision_for_everyone(swept, tin
         assert (f"Giving everyone the majority decision would score accuracy {majority['test']:.3f} on these "
                 "test rows") in built.markdown()
     assert below == "regularized"  # the fast tiny network does not beat it; the thresholds do
+
+
+# --------------------------------------------------------------------------- the data section
+
+
+def test_the_record_counts_the_reserved_threshold_rows_as_part_of_the_table(biased_frame, fast_params):
+    """Rows reserved for the thresholds (split.reserve_threshold_rows) are still rows of the
+    table: the record's row count, missing values and whole-table group sizes include them,
+    while its validation part stays the rows the model was chosen on."""
+    from fairkit.data import DatasetSpec
+    from fairkit.split import reserve_threshold_rows, split_dataset
+
+    frame = biased_frame.copy()
+    frame.loc[::7, "x2"] = np.nan
+    spec = DatasetSpec(target="y", positive_label=1, sensitive=["sex", "race"], name="synthetic")
+    plain = split_dataset(frame, spec, seed=0)
+    reserved = reserve_threshold_rows(plain, 0.5)
+    res = run_sweep(reserved, ["unconstrained"], None, [0], params=fast_params)
+    row = res.results.iloc[0].to_dict()
+    data = {name: build_record(model=res.model(row["run_id"]), split=split, run=row, record=RECORD,
+                               n_boot=0).record["content"]["dataset"]
+            for name, split in (("plain", plain), ("reserved", reserved))}
+    whole = {"rows": len(frame), "missing_values": int(frame.isna().any(axis=1).sum())}
+    for name, ds in data.items():
+        assert {k: ds[k] for k in whole} == whole, name
+        sizes = {(g["attribute"], g["group"]): g["n"] for g in ds["group_sizes"]}
+        for attr in spec.sensitive:
+            assert {grp: n for (a, grp), n in sizes.items() if a == attr} == frame[attr].value_counts().to_dict()
+        assert sum(n for (a, _), n in sizes.items() if a == "sex & race") == len(frame)
+    assert data["reserved"]["group_sizes"] == data["plain"]["group_sizes"]
+    # The validation figure is the rows chosen on; the reserved rows are named beside it.
+    n_val, n_thr = len(reserved.validation), len(reserved.thresholds)
+    assert n_val + n_thr == len(plain.validation)
+    assert data["reserved"]["split_sizes"] == f"{len(plain.train)}/{n_val}/{len(plain.test)}"
+    assert data["reserved"]["threshold_rows"]["rows"] == n_thr and "threshold_rows" not in data["plain"]
+
+
+def _ece_in_a_marginal_only():
+    """Scores calibrated for every group but F & B, whose 20 rows (too few for the gaps) are
+    all scored 0.9 and negative: sex F and race B carry that error, every intersection the gaps
+    compare has ECE 0. Race B (220 rows) carries it most: 20 / 220 x 0.9."""
+    cells = {("F", "A"): 400, ("M", "A"): 200, ("M", "B"): 200}
+    sex, race, y, p = [], [], [], []
+    for (s, r), n in cells.items():
+        sex += [s] * n
+        race += [r] * n
+        y += [0, 1] * (n // 2)
+        p += [0.5] * n
+    sex += ["F"] * 20
+    race += ["B"] * 20
+    y += [0] * 20
+    p += [0.9] * 20
+    return np.array(y), np.array(p), pd.DataFrame({"sex": sex, "race": race})
+
+
+def test_the_calibration_note_reads_the_largest_ece_of_every_grouping_the_record_shows():
+    from fairkit.calibration import CalibrationCheck
+    from fairkit.export import calibration_note
+    from fairkit.metrics import fairness_report
+
+    y, p, sens = _ece_in_a_marginal_only()
+    report = fairness_report(y, p, sens)
+    per = report.gaps["max_group_ece"]
+    assert per["sex & race"] == 0.0 and per["race"] == pytest.approx(20 / 220 * 0.9)  # the finest is not the largest
+    note = calibration_note(report)
+    assert f": {per.max():.3f}, in race." in note and "any group the gaps compare" in note
+    # A calibrator is judged as the pages judge it (CalibrationCheck, by the groups it calibrates),
+    # and the note says so with both figures and the grouping.
+    flat = fairness_report(y, np.full(len(y), 0.5), sens[["race"]])  # race B: 0.5 against 100 / 220
+    worse = CalibrationCheck(calibrator=None, grouping=("race",), attribute="race", before=flat,
+                             after=fairness_report(y, p, sens[["race"]]), scores_after=p)
+    assert worse.ece_after > worse.ece_before > 0
+    note = calibration_note(report, worse)
+    assert "after group calibration" in note
+    assert f"Calibration made it worse here: without it, {worse.ece_before:.3f} for the groups of race " \
+           f"({worse.ece_after:.3f} with it)." in note
+    better = dataclasses.replace(worse, before=worse.after, after=flat)
+    assert "made it worse" not in calibration_note(report, better)
+
+
+def test_the_record_notes_the_largest_ece_over_both_attributes_and_the_calibrators_check(biased_frame, fast_params):
+    """The record's note (two sensitive attributes) is :func:`calibration_note` of its own test
+    report; with a calibrator, of the check the Groups and Export pages show."""
+    from fairkit.calibration import calibrate_on_validation
+    from fairkit.data import DatasetSpec
+    from fairkit.export import calibration_note
+    from fairkit.metrics import fairness_report
+    from fairkit.split import split_dataset
+
+    split = split_dataset(biased_frame, DatasetSpec(target="y", positive_label=1, sensitive=["sex", "race"],
+                                                    name="synthetic"), seed=0)
+    res = run_sweep(split, ["unconstrained"], None, [0], params=fast_params)
+    row = res.results.iloc[0].to_dict()
+    model, test = res.model(row["run_id"]), split.test
+    content = build_record(model=model, split=split, run=row, record=RECORD, n_boot=0).record["content"]
+    assert [g["attribute"] for g in content["metrics"]["test"]["gaps"]] == ["sex", "race", "sex & race"]
+    largest = max(g["max_group_ece"] for g in content["metrics"]["test"]["gaps"])
+    assert f": {largest:.3f}, in " in content["calibration_note"]
+    report = fairness_report(test.y, predict_scores(model, split, test), test.sensitive)
+    assert content["calibration_note"] == calibration_note(report)
+    for method in ("platt", "isotonic"):
+        check = calibrate_on_validation(model, split, method=method)
+        note = build_record(model=model, split=split, run=row, record=RECORD, calibrator=check.calibrator,
+                            n_boot=0).record["content"]["calibration_note"]
+        assert note == calibration_note(fairness_report(test.y, check.scores_after, test.sensitive), check)
+        assert ("Calibration made it worse here" in note) == (check.ece_after > check.ece_before)
+
+
+def test_the_record_shows_a_small_eta_one_way_and_never_as_zero(tiny_split, fast_params):
+    """One formatter (fairkit.record.fmt_eta) for every eta in the record: the export label, the
+    headline card, the selected model, the sweep's etas and the frontier table."""
+    from fairkit.record import fmt_eta
+
+    res = run_sweep(tiny_split, ["regularized"], {"regularized": [0.0, 4e-05]}, params=fast_params)
+    row = res.results[res.results["eta"] > 0].iloc[0].to_dict()
+    built = build_record(model=res.model(row["run_id"]), split=tiny_split, run=row, record=RECORD, n_boot=0,
+                         frontier=pareto_front(res.results),
+                         sweep={"methods": ["regularized"], "etas": [0.0, 4e-05], "seeds": [0]})
+    md = built.markdown()
+    assert fmt_eta(4e-05) == "4e-05" and fmt_eta(0.0) == "0" and fmt_eta(0.5) == "0.5"
+    assert fmt_eta(None) == fmt_eta(float("nan")) == "n/a"
+    assert "eta 4e-05 ·" in md  # Exported as: ...
+    assert "eta **4e-05**, seed 0" in md  # the headline card
+    assert "eta **4e-05**, seed 0, threshold" in md  # the selected model
+    assert "Etas: 0, 4e-05." in md
+    assert re.search(r"^\| [^|]+ \| 4e-05 \| 0 \|", md, flags=re.M)  # the frontier table
+    assert "0.0000" not in md

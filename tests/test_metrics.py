@@ -182,7 +182,7 @@ def test_tiny_groups_are_reported_but_left_out_of_gaps():
     sel = t.loc[["a", "b"], "selection_rate"]
     assert default.gap("demographic_parity_difference") == pytest.approx(sel.max() - sel.min())
     assert everyone.gap("demographic_parity_difference") > default.gap("demographic_parity_difference")
-    assert "demographic parity difference (g) leaves out tiny (too few rows)" in default.notes
+    assert "Demographic parity difference (g) leaves out tiny (too few rows)" in default.notes
     assert ("g", "demographic_parity_difference", "tiny", "too few rows") in set(default.left_out.itertuples(index=False, name=None))
     assert default.gaps.loc["g", "left_out"] == "tiny (too few rows)"
     assert everyone.left_out.empty and everyone.gaps.loc["g", "left_out"] == ""
@@ -363,7 +363,7 @@ def test_a_twenty_row_group_is_named_when_left_out_and_counted_at_zero():
     assert default.gap("equalized_odds_difference") != pytest.approx(fl)
     left = default.left_out[default.left_out.metric == "equalized_odds_difference"]
     assert left[["group", "reason"]].values.tolist() == [["small", "too few rows"]]
-    assert any("equalized odds difference" in note and "small (too few rows)" in note for note in default.notes)
+    assert any("Equalized odds difference" in note and "small (too few rows)" in note for note in default.notes)
 
 
 def _intervals_contain(frame, names):
@@ -731,3 +731,69 @@ def test_no_better_than_chance_is_one_comparison_for_scalars_and_arrays():
     assert no_better_than_chance([0.5, 0.51], "balanced_accuracy", np.nan).tolist() == [True, False]
     with pytest.raises(ValueError, match="no chance level"):
         chance_level("brier", 0.3)
+
+
+def _fpr_case(fp_b, neg_b, fp_a, neg_a, pos=60):
+    """Groups a (reference, the larger) and b whose false positive rates are fp / neg exactly;
+    every positive is selected, so only the FPR ratio is near a band edge."""
+    y, p, g = [], [], []
+    for name, fp, neg in (("a", fp_a, neg_a), ("b", fp_b, neg_b)):
+        y += [0] * neg + [1] * pos
+        p += [1.0] * fp + [0.0] * (neg - fp) + [0.9] * pos
+        g += [name] * (neg + pos)
+    return np.array(y), np.array(p), np.array(g)
+
+
+@pytest.mark.parametrize("counts, edge", [((10, 12, 32, 48), 1.25), ((18, 30, 36, 48), 0.8)])
+def test_disparity_audit_passes_a_ratio_on_the_band_edge_up_to_rounding(counts, edge):
+    from fairkit.metrics import disparity_audit
+
+    audit = disparity_audit(fairness_report(*_fpr_case(*counts)).by_group).set_index("group")
+    ratio = audit.loc["b", "fpr_ratio"]
+    # (10/12)/(32/48) is 1.25 in real arithmetic and 1.2500000000000002 in floating point;
+    # (18/30)/(36/48) is 0.8 and 0.7999999999999999: the band's edges pass, as the record says.
+    assert ratio != edge and ratio == pytest.approx(edge, rel=1e-12)
+    assert audit.loc["b", "fpr_verdict"] == "pass"
+    assert audit.loc["a", "fpr_verdict"] == "reference"
+    # Just outside the band (by far more than rounding) still fails.
+    outside = disparity_audit(fairness_report(*_fpr_case(*counts)).by_group,
+                              band=(0.8 + 1e-6, 1.25) if edge == 0.8 else (0.8, 1.25 - 1e-6))
+    assert outside.set_index("group").loc["b", "fpr_verdict"] == "fail"
+
+
+def test_an_undefined_rate_is_left_out_of_the_gap_where_fairlearn_counts_it_as_zero():
+    """The one documented exception to "gap_min_group_size=0 equals fairlearn" (the
+    fairness_report docstring, metric_frame's, docs/ARCHITECTURE.md): a group with one outcome
+    only has no FPR (no negatives) or no TPR (no positives). fairkit leaves that rate out of the
+    gap and names the group in ``left_out``; fairlearn's rates count it as 0."""
+    from pathlib import Path
+
+    rng = np.random.default_rng(7)
+    g = rng.choice(["A", "B", "C", "D"], 700, p=[0.5, 0.4, 0.03, 0.07])
+    y = rng.integers(0, 2, 700)
+    y[g == "D"] = 1  # D has no negatives: its false positive rate is undefined
+    p = np.clip(rng.random(700) * 0.8 + 0.15 * y, 0, 1)
+    yhat = (p >= 0.5).astype(int)
+    r = fairness_report(y, p, pd.Series(g, name="grp"), gap_min_group_size=0)
+    t = r.by_group.set_index("group")
+    assert np.isnan(t.loc["D", "fpr"]) and np.isfinite(t.loc["D", "tpr"])
+    defined = t.drop(index="D")["fpr"]
+    eo = max(t["tpr"].max() - t["tpr"].min(), defined.max() - defined.min())
+    assert r.gap("equalized_odds_difference") == pytest.approx(eo, abs=1e-12)  # 0.1417 here
+    left = set(r.left_out.itertuples(index=False, name=None))
+    assert ("grp", "equalized_odds_difference", "D", "no negatives") in left
+    # fairlearn counts D's FPR as 0, so its gap is the largest FPR (0.3696 here), not fairkit's.
+    with_zero = max(t["tpr"].max() - t["tpr"].min(), defined.max() - 0.0)
+    fl = equalized_odds_difference(y, yhat, sensitive_features=g)
+    assert fl == pytest.approx(with_zero, abs=1e-12) and fl > r.gap("equalized_odds_difference") + 0.2
+    # Demographic parity has no undefined rate (every group has rows): still fairlearn's value.
+    assert r.gap("demographic_parity_difference") == pytest.approx(
+        demographic_parity_difference(y, yhat, sensitive_features=g), abs=1e-12)
+    # metric_frame is fairlearn's own MetricFrame: it shows fairlearn's 0, the report NaN.
+    mf = metric_frame(y, yhat, g).by_group
+    assert mf.loc["D", "fpr"] == 0.0
+    np.testing.assert_allclose(mf.drop(index="D")["fpr"], defined.loc[mf.drop(index="D").index], atol=1e-12)
+    # Every place that promises fairlearn's values states the exception.
+    architecture = " ".join((Path(__file__).parents[1] / "docs" / "ARCHITECTURE.md").read_text().split())
+    for text in (fairness_report.__doc__, metric_frame.__doc__, architecture):
+        assert "undefined" in text and "fairlearn counts it as 0" in " ".join(text.split()), text[:80]
