@@ -64,10 +64,14 @@ def _sidebar_status() -> None:
             return
         spec = current.spec
         sensitive = ", ".join(md(c) for c in spec.sensitive) or "none chosen"
+        # Until the user chooses them, the spec holds "" and None: say so, not "= None".
+        target = ("not chosen yet" if not spec.target
+                  else f"{md(spec.target)} (positive label not chosen yet)" if spec.positive_label is None
+                  else f"{md(spec.target)} = {md(spec.positive_label)}")
         st.markdown(
             f"Dataset: **{md(current.name)}**  \n"
             f"Rows: {len(current.frame):,}  \n"
-            f"Target: {md(spec.target)} = {md(spec.positive_label)}  \n"
+            f"Target: {target}  \n"
             f"Sensitive: {sensitive}"
         )
         n_errors = sum(p.severity == "error" for p in current.problems)

@@ -74,8 +74,8 @@ def sign_in_gate(purpose: str) -> bool:
     button) or that names are self-declared, and returns True.
     """
     if not configured():
-        st.caption(f"Sign-in is not configured: names given here are recorded as "
-                   f"**self-declared** ({purpose}).")
+        st.caption(f"Sign-in is not configured, so the name you give to {purpose} is recorded as typed "
+                   "(**self-declared**), not verified.")
         return True
     who = identity()
     if who is None:

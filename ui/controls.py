@@ -219,9 +219,10 @@ def tolerance_input() -> tuple | None:
 def eta_lists(methods, n_etas: int) -> dict | None:
     """A text box of etas per method that sweeps eta, each checked against the method's range.
 
-    Each box starts with the method's own grid. A list that cannot apply to its method (not
-    numbers, or outside the range of :meth:`fairkit.methods.Method.check_etas`) is refused
-    with a message naming the method and its range, and nothing trains.
+    Each box starts with the method's own grid of ``n_etas`` values; an emptied box stands for
+    that grid again. A list that cannot apply to its method (not numbers, or outside the range
+    of :meth:`fairkit.methods.Method.check_etas`) is refused with a message naming the method
+    and its range, and nothing trains.
 
     Returns
     -------
@@ -234,16 +235,37 @@ def eta_lists(methods, n_etas: int) -> dict | None:
         if not m.sweeps_eta:
             continue
         key = f"w.train.etas.{name}"
-        state.prepare_widget(key, ", ".join(f"{e:g}" for e in m.grid(n_etas)))
+        own = m.grid(n_etas)
+        own_text = ", ".join(f"{e:g}" for e in own)
+        state.prepare_widget(key, own_text)
         text = st.text_input(f"Etas of {m.label}", key=key, help=f"Valid range: {m.valid_range}; "
-                             f"eta = {m.eta_meaning}. Separate values with commas.")
+                             f"eta = {m.eta_meaning}. Separate values with commas; leave the box empty "
+                             f"for its own grid ({own_text}).")
+        if not str(text).replace(",", " ").replace(";", " ").split():
+            out[name] = own
+            st.caption(f"{md(m.label)}: its own grid ({own_text}).")
+            continue
         try:
             out[name] = m.check_etas(parse_numbers(text))
-        except RegistryError as exc:
-            st.error(md(exc), icon=":material/error:")
+        except RegistryError:
+            # The engine's message suggests its grid of four; here the box's own grid is the one
+            # an emptied box trains, so the message names that one.
+            bad = [e for e in parse_numbers(text) if not _in_range(m, e)]
+            st.error(f"{md(m.label)} takes eta in {m.valid_range} (eta = {md(m.eta_meaning)}); got "
+                     f"{', '.join(f'{e:g}' for e in bad)}. Give it etas in that range, or empty the box "
+                     f"to use its own grid ({own_text}).", icon=":material/error:")
             ok = False
         except ValueError as exc:
-            st.error(f"The etas of {md(m.label)} ({m.valid_range}) cannot be read: {md(exc)}.",
-                     icon=":material/error:")
+            st.error(f"The etas of {md(m.label)} ({m.valid_range}) cannot be read: {md(exc)}. Empty the "
+                     f"box to use its own grid ({own_text}).", icon=":material/error:")
             ok = False
     return out if ok else None
+
+
+def _in_range(method, eta: float) -> bool:
+    """Whether ``method`` takes ``eta`` (its own check, :meth:`fairkit.methods.Method.check_etas`)."""
+    try:
+        method.check_etas([eta])
+    except RegistryError:
+        return False
+    return True

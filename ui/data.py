@@ -304,8 +304,20 @@ def small_after_split(forecast: dict, min_size: int = MIN_GROUP_SIZE,
     if len(pooled):
         text += (f" For training, the groups with fewer than {min_size} training rows share one label, "
                  f"'{md(POOLED)}' (expected training rows in brackets): {_named(pooled, 'train')}.")
-    return text + ("\n\nTo compare them, merge small groups into a larger one (recode the column in "
-                   "your table, for example into 'Other'), or choose another sensitive attribute.")
+    # Merging helps only where an attribute keeps two groups or more after it: one of two groups
+    # merged into the other leaves nothing to compare.
+    levels = list(forecast.items())
+    attributes = levels[:-1] if len(levels) > 1 else levels
+    most = max(len(t) for _, t in attributes)
+    small_levels = {level for level, t in levels if ((t["validation"] < min_size) | (t["test"] < min_size)).any()}
+    merge_helps = any(len(t) > 2 for level, t in attributes if level in small_levels) or (
+        len(levels) > 1 and levels[-1][0] in small_levels and most > 2)
+    if merge_helps:
+        return text + ("\n\nTo compare them, merge small groups into a larger one (recode the column in "
+                       "your table, for example into 'Other'), or choose another sensitive attribute.")
+    return text + ("\n\nMerging a small group into the other one would leave a single group, with nothing to "
+                   "compare: to compare them, add rows of these groups to the table, or choose another "
+                   "sensitive attribute.")
 
 
 # --------------------------------------------------------------------------- large tables

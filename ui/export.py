@@ -40,6 +40,7 @@ from fairkit.record import fmt, render_markdown
 from fairkit.store import default_home
 
 from . import groups as ug
+from . import state
 from .display import md
 from .record import file_stem
 
@@ -47,6 +48,21 @@ CALIBRATION_CHOICES = {"none": "No calibration", "platt": "Platt (logistic) per 
                        "isotonic": "Isotonic per group", "temperature": "Temperature per group"}
 N_BOOT = 200
 USES = "fk.export_uses"  # {(run_id, calibration, data key): how the bundle would read the attribute}
+
+# The decision record's answers on the Export page.
+W_DECIDER = "w.export.decider"
+W_RATIONALE = "w.export.rationale"
+W_PURPOSE = "w.export.purpose"
+W_INTENDED_USE = "w.export.intended_use"
+W_FAIRNESS_RATIONALE = "w.export.fairness_rationale"
+#: Answers about one model: forgotten when another model is selected, so a rationale never ships
+#: with a model it was not written for. The decider is a person and stays.
+PER_MODEL = (W_RATIONALE,)
+#: Answers about the data's use: forgotten when the data (table or spec) change.
+PER_DATA = (W_PURPOSE, W_INTENDED_USE, W_FAIRNESS_RATIONALE)
+#: (data key, run id) the answers were written for. A "w." key, so it is remembered and restored
+#: with the answers themselves (ui.state.remember_widgets, ui.restore): a reload keeps both.
+ANSWERS_FOR = "w.export.answers_for"
 
 
 def exports_dir():
@@ -92,6 +108,42 @@ def trusted_key():
     fairkit.keys.KeyFileError
     """
     return keys.resolve_public(fallback=_secret_path("trust_key"))
+
+
+# --------------------------------------------------------------------------- the answers
+
+def answers_for(data_key: str, run_id: str) -> str | None:
+    """Forget the answers written for another model (:data:`PER_MODEL`) or other data
+    (:data:`PER_DATA`) before the Export page draws them; call first on the page.
+
+    Returns
+    -------
+    str or None
+        What was forgotten and why, to show once; None when nothing written was forgotten.
+    """
+    ss = st.session_state
+    memory = ss.setdefault(state.WIDGET_MEMORY, {})
+    was = ss.get(ANSWERS_FOR, memory.get(ANSWERS_FOR))
+    now = [data_key, run_id]
+    ss[ANSWERS_FOR] = now
+    if was is not None and list(was) == now:
+        return None
+    # Answers kept without a record of what they were for (an older session's) are treated as
+    # another model's: nothing unchecked reaches a record.
+    stale = PER_MODEL + (PER_DATA if was is None or list(was)[0] != data_key else ())
+    cleared = [key for key in stale if str(ss.get(key, memory.get(key)) or "").strip()]
+    for key in stale:
+        ss.pop(key, None)
+        memory.pop(key, None)
+    if not cleared:
+        return None
+    what = "the data and the model" if any(k in PER_DATA for k in cleared) else "the model"
+    names = {W_RATIONALE: "rationale", W_PURPOSE: "purpose", W_INTENDED_USE: "intended use",
+             W_FAIRNESS_RATIONALE: "reason for the fairness definition"}
+    one = len(cleared) == 1
+    return (f"The {', '.join(names[k] for k in cleared)} written earlier {'was' if one else 'were'} for "
+            f"another selection; {what} changed since, so {'it was' if one else 'they were'} cleared. "
+            f"Write {'it' if one else 'them'} for this one.")
 
 
 # --------------------------------------------------------------------------- building
@@ -183,8 +235,8 @@ def record_markdown(rec: dict) -> str:
 @st.cache_data(show_spinner="Measuring the model at this threshold...", max_entries=64)
 def threshold_effect(data_key: str, run_id: str, baseline_run_id: str | None, calibration: str,
                      threshold: float, _split, _load_model) -> dict:
-    """What the decision threshold changes, on test data, before anything is exported:
-    :func:`fairkit.export.model_threshold_effect` (the figures the record carries) as tables.
+    """What the decision threshold and the calibration change, on test data, before anything is
+    exported: :func:`fairkit.export.model_threshold_effect` as tables.
 
     Parameters
     ----------
@@ -197,21 +249,29 @@ def threshold_effect(data_key: str, run_id: str, baseline_run_id: str | None, ca
     Returns
     -------
     dict
-        ``table``: one row per metric (plain label) with the selected model at the sweep's
-        threshold and at ``threshold``; ``moved``: whether ``threshold`` differs from the
-        sweep's; ``confusion``: per-group counts (:func:`fairkit.metrics.confusion_by_group`)
-        of the selected model at ``threshold``; ``baseline``: the same for the baseline at the
-        sweep's threshold (None without a baseline run).
+        ``table``: one row per metric (plain label) with the model as the frontier measured it
+        (uncalibrated, at the sweep's threshold: the Trade-offs and Groups pages' figures) and
+        as it would ship (with ``calibration``, at ``threshold``); ``moved``: whether
+        ``threshold`` differs from the sweep's; ``calibrated``: whether the export calibrates;
+        ``confusion``: per-group counts (:func:`fairkit.metrics.confusion_by_group`) of the
+        model as it would ship; ``baseline``: the same for the baseline at the sweep's
+        threshold (None without a baseline run).
     """
-    effect = model_threshold_effect(
-        _load_model(run_id), _split, threshold=threshold, calibrator=calibrator(data_key, run_id, calibration, _split),
-        baseline=None if baseline_run_id is None else _load_model(baseline_run_id))
+    model = _load_model(run_id)
+    cal = calibrator(data_key, run_id, calibration, _split)
+    effect = model_threshold_effect(model, _split, threshold=threshold, calibrator=cal,
+                                    baseline=None if baseline_run_id is None else _load_model(baseline_run_id))
+    # The engine's "at the frontier's threshold" figures are of the scores it was given, calibrated
+    # ones included; the frontier compared the models uncalibrated, so that column reads them.
+    frontier = effect if cal is None else model_threshold_effect(model, _split, threshold=SWEEP_THRESHOLD)
+    shipped = f"At {threshold:.2f}" + (f", calibrated ({CALIBRATION_CHOICES[calibration]})" if cal is not None else "")
     table = pd.DataFrame({
         "Metric (test)": [METRIC_LABELS[k] for k in EFFECT_METRICS],
-        f"At {SWEEP_THRESHOLD:.2f} (the frontier's)": [fmt(effect.at_frontier[k]) for k in EFFECT_METRICS],
-        f"At {threshold:.2f}": [fmt(effect.at_threshold[k]) for k in EFFECT_METRICS],
+        f"At {SWEEP_THRESHOLD:.2f} (the frontier's)": [fmt(frontier.at_frontier[k]) for k in EFFECT_METRICS],
+        shipped: [fmt(effect.at_threshold[k]) for k in EFFECT_METRICS],
     })
-    return {"table": table, "moved": effect.moved, "confusion": effect.confusion, "baseline": effect.baseline}
+    return {"table": table, "moved": effect.moved, "calibrated": cal is not None,
+            "confusion": effect.confusion, "baseline": effect.baseline}
 
 
 def confusion_table(counts: pd.DataFrame, attribute: str) -> pd.DataFrame:

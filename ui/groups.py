@@ -8,11 +8,13 @@ bundles from.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import streamlit as st
 
-from fairkit.calibration import calibrate_on_validation
+from fairkit.calibration import GLOBAL, calibrate_on_validation
 from fairkit.diagnostics import reliability_curve
 from fairkit.groups import MIN_GROUP_SIZE, group_hierarchy
 from fairkit.metrics import TOO_FEW, fairness_report
@@ -141,17 +143,49 @@ def calibrate(data_key: str, run_id: str, method: str, _split) -> dict:
         "Test rows": table["n"].map("{:,}".format),
         "ECE before": table["ece_before"].map("{:.3f}".format),
         "ECE after": table["ece_after"].map("{:.3f}".format),
-        "Calibration map": table["map"].map(lambda m: m if m == "own" else f"falls back to {m}"),
+        "Calibration map": table["map"].map(lambda m: m if m == "own" else f"falls back to {map_name(m)}"),
     })
     return {
         "attribute": check.attribute, "ece_before": check.ece_before, "ece_after": check.ece_after,
         "per_group": per_group, "curve_after": check.after.calibration,
         "overall_after": reliability_curve(_split.test.y, check.scores_after),
-        "fallbacks": {str(g): dict(v) for g, v in check.calibrator.fallback_.items()},
+        "fallbacks": {str(g): {"used": map_name(v["used"]), "reason": fallback_reason(v["reason"])}
+                      for g, v in check.calibrator.fallback_.items()},
         "worse": [(str(g), float(b), float(a)) for g, b, a in table[["group", "ece_before", "ece_after"]]
                   .itertuples(index=False) if np.isfinite(b) and np.isfinite(a) and a > b],
         "n_groups": len(table),
     }
+
+
+def map_name(used: str) -> str:
+    """A calibration map a group falls back to, in words: the map of all rows, or of a marginal
+    group (the calibrator names them ``(global)`` and ``column=group``)."""
+    if used == GLOBAL:
+        return "the map of all rows"
+    column, _, group = str(used).partition("=")
+    return f"the map of {column} = {group}" if group else str(used)
+
+
+# The calibrator's reasons for a fallback (fairkit.calibration.GroupFairnessCalibrator.fit).
+_TOO_FEW = re.compile(r"n=(\d+) < min_group_size=(\d+)")
+_ONE_OUTCOME = re.compile(r"only one outcome class among its n=(\d+) rows")
+
+
+def fallback_reason(reason: str) -> str:
+    """Why a group has no calibration map of its own, in words (the calibrator's own text when it
+    is not one of the two reasons it gives)."""
+    if m := _TOO_FEW.fullmatch(str(reason)):
+        return f"{m[1]} validation rows, fewer than {m[2]}: a map of its own would be uncertain"
+    if m := _ONE_OUTCOME.fullmatch(str(reason)):
+        return f"its {m[1]} validation rows all have the same outcome"
+    return str(reason)
+
+
+def ece_change(cal: dict) -> tuple[str, str, str]:
+    """The largest group ECE before and after calibration, and the change, as shown: the change
+    is that of the shown (rounded) figures, so the three always agree."""
+    before, after = (f"{cal[k]:.3f}" for k in ("ece_before", "ece_after"))
+    return before, after, f"{float(after) - float(before):+.3f}"
 
 
 def calibration_words(cal: dict, method: str) -> str | None:

@@ -98,6 +98,9 @@ class SweepJob:
     _cancel: threading.Event = field(default_factory=threading.Event, repr=False)
     _first_fresh: tuple | None = field(default=None, repr=False)
     _countdown: Countdown | None = field(default=None, repr=False)  # seconds_left's clock
+    _estimate: dict | None = field(default=None, repr=False)  # estimate_seconds of the settings, once
+    # The grid's runs: the first total the sweep reports (its refinement rounds raise it later).
+    grid_total: int | None = field(default=None, repr=False)
 
     def start(self) -> "SweepJob":
         threading.Thread(target=self._run, name=f"fairkit-sweep-{self.key}", daemon=True).start()
@@ -108,6 +111,7 @@ class SweepJob:
             # Runs already in the store arrive together at the start; time left is estimated
             # from the runs trained after that.
             self._first_fresh = (done, time.time())
+            self.grid_total = total
         self.done, self.total = done, total
 
     def _run(self) -> None:
@@ -176,12 +180,39 @@ class SweepJob:
         if self._first_fresh is None or self.status != "running":
             return None
         if self._countdown is None:
-            s = self.settings
-            estimate = estimate_seconds(self.split, list(s.methods), s.etas_dict(), list(s.seeds),
-                                        store=self.store, reporting=True, **s.sweep_options())
-            self._countdown = Countdown(estimate, done=self._first_fresh[0], started=self._first_fresh[1])
+            self._countdown = Countdown(self.estimate(), done=self._first_fresh[0], started=self._first_fresh[1])
         self._countdown.update(self.done, self.total)
         return self._countdown.left()
+
+    def estimate(self) -> dict:
+        """:func:`fairkit.sweep.estimate_seconds` of the job's settings (computed once)."""
+        if self._estimate is None:
+            s = self.settings
+            self._estimate = estimate_seconds(self.split, list(s.methods), s.etas_dict(), list(s.seeds),
+                                              store=self.store, reporting=True, **s.sweep_options())
+        return self._estimate
+
+    def progress_text(self, sep: str = " / ") -> str:
+        """The runs done (``done<sep>total``), said so that a total the refinement will raise is
+        not read as final.
+
+        The sweep reports the grid's runs first; adaptive placement (or bracketing tolerances)
+        then adds rounds, each raising the total (:func:`fairkit.sweep.run_sweep`'s progress).
+        While they may still come, the text says how many at most (the estimate's
+        ``refine_runs``) and how many were placed so far.
+        """
+        s = self.settings
+        refines = bool(s.adaptive) or s.tolerance is not None
+        if not refines or self.grid_total is None:
+            return f"{self.done}{sep}{self.total} runs done"
+        how = "adaptive placement" if s.adaptive else "bracketing the tolerances"
+        placed = max(self.total - self.grid_total, 0)
+        more = max(int(self.estimate().get("refine_runs", 0)) - placed, 0)
+        if not placed:
+            return (f"{self.done}{sep}{self.total} grid runs done ({how} may then add up to {more} more)"
+                    if more else f"{self.done}{sep}{self.total} runs done")
+        return (f"{self.done}{sep}{self.total} runs done ({self.grid_total} from the grid, {placed} added by {how}"
+                + (f", which may add up to {more} more)" if more else ")"))
 
 
 class _JobStore(ReportingStore):

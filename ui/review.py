@@ -57,6 +57,13 @@ def tally(subject: str) -> str:
     return verdict_tally(verdict_entries(AuditLog(), subject))["text"]
 
 
+def unsigned_note(signature: str) -> str:
+    """What an unsigned bundle's signature status says, without its leading "unsigned:" (the
+    page heads it "Unsigned bundle.")."""
+    text = str(signature).removeprefix("unsigned").lstrip(": ")
+    return text[:1].upper() + text[1:]
+
+
 # An absolute path in a message (the server's folders are nobody's business on the page).
 _PATH = re.compile(r"(?<![\w.~:/])(?:/[^\s/'\"`()]+)+/([^\s/'\"`()]+)")
 
@@ -100,23 +107,47 @@ def verdicts(subject: str) -> pd.DataFrame:
     })
 
 
-def submit_verdict(subject: str, bundle: str) -> None:
+#: The verdicts that count in where a review stands (:func:`fairkit.audit.verdict_tally`).
+COUNTED = ("signoff", "dissent")
+
+
+def _same_name(a, b) -> bool:
+    norm = lambda x: " ".join(str(x or "").split()).casefold()  # noqa: E731
+    return bool(norm(a)) and norm(a) == norm(b)
+
+
+def is_decider(reviewer, decision: dict) -> bool:
+    """Whether ``reviewer`` (an :class:`~fairkit.audit.Identity`) made the decision under review:
+    the record's decider by name (case and spacing aside), or the identity that exported it."""
+    return (_same_name(reviewer.name, decision.get("decider"))
+            or _same_name(reviewer.actor, decision.get("actor")))
+
+
+def submit_verdict(subject: str, bundle: str, decision: dict | None = None) -> None:
     """Form callback: append the verdict, or keep the answers and say what is missing (or why
     the engine refused it).
 
     The reviewer is the signed-in identity when sign-in is configured (the name field is not
-    shown then), else the typed name, recorded as self-declared.
+    shown then), else the typed name, recorded as self-declared. ``decision`` (the export entry,
+    :func:`exports`) names the decider, who may comment but not sign off or dissent: a review
+    is someone else's.
     """
     ss = st.session_state
     signed_in = auth.identity()
     reviewer, kind, text = ss.get(W_REVIEWER, ""), ss.get(W_VERDICT, "comment"), ss.get(W_TEXT, "")
+    actor = signed_in or auth.actor(reviewer)
     if signed_in is None and not reviewer.strip():
         ss[VERDICT_PROBLEM] = "Enter your name: every review entry says who made it."
     elif kind != "signoff" and not text.strip():
         ss[VERDICT_PROBLEM] = "Write the comment or the reason for the dissent."
+    elif kind in COUNTED and decision is not None and is_decider(actor, decision):
+        ss[VERDICT_PROBLEM] = (f"{actor.name} made this decision (the record's decider), so cannot "
+                               f"{'sign it off' if kind == 'signoff' else 'dissent from it'}: a review "
+                               "must come from someone else. Add a comment instead, or ask another "
+                               "member of the committee.")
     else:
         try:
-            record_verdict(AuditLog(), kind, actor=signed_in or auth.actor(reviewer),
+            record_verdict(AuditLog(), kind, actor=actor,
                            manifest_sha256=subject, bundle=bundle, text=text,
                            trust_key=trusted_key() or False, signing_key=signing_key() or False)
         except (VerdictRefused, KeyFileError) as exc:

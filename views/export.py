@@ -34,25 +34,28 @@ not_a_candidate = ut.one_decision_note(row) or ut.below_chance_note(row, ut.chos
 if not_a_candidate:
     st.warning(not_a_candidate, icon=":material/warning:")
 
+forgotten = ue.answers_for(cur.data_key, row["run_id"])
+if forgotten:
+    st.info(forgotten, icon=":material/edit_note:")
 left, right = st.columns(2)
 with left:
-    state.prepare_widget("w.export.decider", "")
-    decider = st.text_input("Decider's name (required)", key="w.export.decider")
-    state.prepare_widget("w.export.rationale", "")
+    state.prepare_widget(ue.W_DECIDER, "")
+    decider = st.text_input("Decider's name (required)", key=ue.W_DECIDER)
+    state.prepare_widget(ue.W_RATIONALE, "")
     rationale = st.text_area("Rationale: why this model, at this trade-off (required)",
-                             key="w.export.rationale", height=120)
-    state.prepare_widget("w.export.purpose", "")
-    purpose = st.text_area("Purpose of the model", key="w.export.purpose", height=80)
-    state.prepare_widget("w.export.intended_use", "")
+                             key=ue.W_RATIONALE, height=120)
+    state.prepare_widget(ue.W_PURPOSE, "")
+    purpose = st.text_area("Purpose of the model", key=ue.W_PURPOSE, height=80)
+    state.prepare_widget(ue.W_INTENDED_USE, "")
     intended_use = st.text_input("Intended use (who uses the predictions, for what)",
-                                 key="w.export.intended_use")
+                                 key=ue.W_INTENDED_USE)
 with right:
     state.prepare_widget("w.export.fairness", settings.fairness, list(FAIRNESS_DEFINITIONS))
     fairness = st.selectbox("Fairness definition", list(FAIRNESS_DEFINITIONS), key="w.export.fairness",
                             format_func=lambda d: FAIRNESS_DEFINITIONS[d].label)
-    state.prepare_widget("w.export.fairness_rationale", "")
+    state.prepare_widget(ue.W_FAIRNESS_RATIONALE, "")
     fairness_rationale = st.text_area("Why this fairness definition", height=80,
-                                      key="w.export.fairness_rationale")
+                                      key=ue.W_FAIRNESS_RATIONALE)
     state.prepare_widget("w.export.threshold", 0.5)
     threshold = st.slider("Decision threshold", 0.05, 0.95, step=0.01, key="w.export.threshold",
                           help="A row is predicted positive when its probability is at least this.")
@@ -82,11 +85,17 @@ baseline = ut.baseline_row(results, row)
 effect = ue.threshold_effect(cur.data_key, row["run_id"],
                              baseline["run_id"] if baseline and baseline["run_id"] != row["run_id"] else None,
                              calibration, float(threshold), split, ur.model)
-with st.expander(f"What the decision threshold {threshold:.2f} changes (test data)", expanded=effect["moved"]):
+changed = f"decision threshold {threshold:.2f}" + (" and the calibration" if effect["calibrated"] else "")
+with st.expander(f"What the {changed} change{'' if effect['calibrated'] else 's'} (test data)",
+                 expanded=effect["moved"] or effect["calibrated"]):
     if effect["moved"]:
         st.warning(f"The frontier compared the models at threshold {ue.SWEEP_THRESHOLD:.2f}; this export "
                    f"decides at {threshold:.2f}, so its accuracy and gaps are not the ones the frontier "
                    "showed. Check them below against your tolerance.", icon=":material/warning:")
+    if effect["calibrated"]:
+        st.caption("The frontier compared the models uncalibrated (left column); this export calibrates "
+                   "per group (right column), which moves its calibration error and, through its "
+                   "decisions, its accuracy and gaps.")
     show_table(effect["table"], alt="Threshold effect")
     attrs = list(dict.fromkeys(effect["confusion"]["attribute"]))
     state.prepare_widget("w.export.confusion_by", attrs[-1], attrs)

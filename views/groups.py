@@ -93,9 +93,9 @@ st.caption(f"A separate calibration map per group of **{md(cal['attribute'])}**,
 m1, m2 = st.columns(2)
 largest = (f"Over the groups with at least {ug.MIN_GROUP_SIZE} test rows (smaller ones are "
            "too noisy to rank; the table lists every group).")
-m1.metric("Largest group ECE on test, before", f"{cal['ece_before']:.3f}", help=largest)
-m2.metric("Largest group ECE on test, after", f"{cal['ece_after']:.3f}", help=largest,
-          delta=f"{cal['ece_after'] - cal['ece_before']:+.3f}", delta_color="inverse")
+before, after, change = ug.ece_change(cal)
+m1.metric("Largest group ECE on test, before", before, help=largest)
+m2.metric("Largest group ECE on test, after", after, help=largest, delta=change, delta_color="inverse")
 worse = ug.calibration_words(cal, method)
 if worse:
     (st.warning if cal["ece_after"] > cal["ece_before"] else st.info)(worse, icon=":material/trending_up:")

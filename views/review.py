@@ -48,7 +48,7 @@ else:
         st.success(f"Integrity verified: every file matches the manifest recorded at export "
                    f"(SHA-256 `{subject[:16]}...`).", icon=":material/verified:")
         if bundle["signature"].startswith("unsigned"):
-            st.warning(f"**Unsigned bundle.** {md(bundle['signature'])}.",
+            st.warning(f"**Unsigned bundle.** {md(rv.unsigned_note(bundle['signature']))}.",
                        icon=":material/no_encryption:")
         else:
             st.caption(f":material/key: Bundle {md(bundle['signature'])}.")
@@ -81,10 +81,11 @@ else:
             if auth.identity() is None:
                 st.text_input("Your name (required)", key=rv.W_REVIEWER)
             st.radio("Verdict", list(rv.VERDICTS), format_func=rv.VERDICTS.get, horizontal=True,
-                     key=rv.W_VERDICT)
+                     key=rv.W_VERDICT, help=f"The decider ({md(chosen.get('decider') or 'not named')}) may "
+                                            "comment, but a sign-off or a dissent is someone else's.")
             st.text_area("Comment (required for a comment or a dissent)", height=90, key=rv.W_TEXT)
             st.form_submit_button("Add to the record", icon=":material/send:",
-                                  on_click=rv.submit_verdict, args=(subject, chosen["bundle"]))
+                                  on_click=rv.submit_verdict, args=(subject, chosen["bundle"], chosen))
         problem = st.session_state.pop(rv.VERDICT_PROBLEM, None)
         if problem:
             st.error(md(problem), icon=":material/error:")

@@ -24,7 +24,7 @@ shown = ur.shown_results()
 if shown is None:
     job = ur.session_job()
     if job is not None and job.status == "running" and ur.current_split() is not None:
-        st.info(f"Your sweep is running ({job.done}/{job.total} runs done): its trade-offs appear here "
+        st.info(f"Your sweep is running: {job.progress_text('/')}. Its trade-offs appear here "
                 "when it finishes.", icon=":material/model_training:")
     else:
         st.info("Run a sweep on the Train page first.", icon=":material/model_training:")

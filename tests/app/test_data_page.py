@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -232,6 +233,9 @@ def test_favourable_label_of_an_upload_is_unset_until_chosen(at):
     upload(at, "prêts.csv", text.encode("latin-1"))
     positive = spec_widget(at, "selectbox", "positive")
     assert positive.value is None and positive.options == ["accepté", "refusé"]
+    # The sidebar says so too, rather than "décision = None".
+    sidebar = " ".join(texts(at.sidebar.markdown))
+    assert "Target: décision (positive label not chosen yet)" in sidebar and "None" not in sidebar
     spec_widget(at, "multiselect", "sensitive").set_value(["sexe"]).run()
     errors = texts(at.main.error)
     assert len(errors) == 1 and "favourable is not chosen" in errors[0] and "décision" in errors[0]
@@ -334,6 +338,26 @@ def test_groups_small_in_the_test_split_are_named_before_training(at):
     spec_widget(at, "multiselect", "sensitive").set_value(["sex"]).run()
     assert not any("small after the split" in w for w in texts(at.warning))
     assert any("Every group will have at least 30 rows in validation and in test" in c for c in texts(at.caption))
+
+
+def test_merging_is_not_advised_when_it_would_leave_one_group():
+    from fairkit.data import DatasetSpec
+    from fairkit.split import forecast_groups
+    from ui.data import small_after_split
+
+    rng = np.random.default_rng(0)
+    n = 300
+    frame = pd.DataFrame({"sex": np.where(np.arange(n) < 40, "F", "M"),
+                          "region": np.array(["north", "south", "east", "west", "far"])[np.arange(n) % 5],
+                          "y": rng.integers(0, 2, n)})
+    frame.loc[frame.index[:12], "region"] = "isle"  # a sixth, small region
+    two = small_after_split(forecast_groups(group_summaries(frame, DatasetSpec(
+        target="y", positive_label=1, sensitive=["sex"]))))
+    assert "F (about" in two and "merge" not in two and "'Other'" not in two
+    assert "would leave a single group" in two and "another sensitive attribute" in two
+    many = small_after_split(forecast_groups(group_summaries(frame, DatasetSpec(
+        target="y", positive_label=1, sensitive=["region"]))))
+    assert "merge small groups into a larger one" in many
 
 
 def test_a_large_table_can_be_trained_on_a_stratified_sample(at, monkeypatch):

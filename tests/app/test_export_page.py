@@ -21,6 +21,16 @@ def buttons(at) -> dict:
     return {b.key: b for b in at.button}
 
 
+def open_export(at, method: str, eta: float) -> str:
+    """Select ``method`` at ``eta`` on the Trade-offs page, open the Export page; the run's id."""
+    at.switch_page("views/tradeoffs.py").run()
+    at.selectbox(key=ut.W_METHOD).set_value(method).run()
+    at.select_slider(key=ut.W_ETA).set_value(eta).run()
+    run_id = at.session_state[ur.SELECTED_RUN]
+    at.switch_page("views/export.py").run()
+    return run_id
+
+
 def test_needs_a_selected_model(fast_env):
     at = new_session()
     at.switch_page("views/export.py").run()
@@ -158,11 +168,7 @@ def test_the_threshold_shows_its_effect_before_export(trained, fast_env):
     from ui import state
 
     at = trained
-    at.switch_page("views/tradeoffs.py").run()
-    at.selectbox(key=ut.W_METHOD).set_value("regularized").run()
-    at.select_slider(key=ut.W_ETA).set_value(1.0).run()
-    run_id = at.session_state[ur.SELECTED_RUN]
-    at.switch_page("views/export.py").run()
+    run_id = open_export(at, "regularized", 1.0)
     assert not at.exception, at.exception
     assert not any("frontier compared the models at threshold" in w for w in texts(at.warning))
     at.slider(key="w.export.threshold").set_value(0.4).run()
@@ -184,6 +190,102 @@ def test_the_threshold_shows_its_effect_before_export(trained, fast_env):
     last = counts[counts["attribute"] == counts["attribute"].iloc[-1]]
     assert [int(v) for v in mine["True positives"]] == list(last["tp"])
     assert list(mine["Group"]) == list(base["Group"]) and [int(v) for v in base["n"]] == list(last["n"])
+
+
+def test_the_frontiers_column_is_the_frontiers_model_and_the_other_the_exported_one(trained, fast_env):
+    """With group calibration, the threshold table's "frontier's" column keeps the figures the
+    frontier showed (uncalibrated, at 0.50: the Trade-offs and Groups pages' ones); the other
+    column is the model as it would ship (calibrated, at the chosen threshold)."""
+    from fairkit.export import model_threshold_effect
+    from fairkit.metrics import METRIC_LABELS
+    from fairkit.record import fmt
+    from fairkit.split import split_dataset
+    from ui import state
+
+    at = trained
+    run_id = open_export(at, "regularized", 1.0)
+    at.radio(key="w.export.calibration").set_value("platt").run()
+    at.slider(key="w.export.threshold").set_value(0.4).run()
+    assert not at.exception, at.exception
+    table = next(t.value for t in at.table if t.proto.alt == "Threshold effect").set_index("Metric (test)")
+    frontier_col = next(c for c in table.columns if "the frontier's" in c)
+    shipped_col = next(c for c in table.columns if c != frontier_col)
+    assert frontier_col.startswith("At 0.50") and shipped_col.startswith("At 0.40") and "calibrated" in shipped_col
+    split_ = split_dataset(at.session_state[state.FRAME], at.session_state[state.SPEC], seed=ur.SPLIT_SEED)
+    model = ur.model(run_id)
+    frontier = model_threshold_effect(model, split_, threshold=0.5).at_frontier
+    # The calibrator the page bundles (fitted once per data, run and method, ui.groups).
+    calibrator = ue.calibrator(at.session_state[state.DATA_KEY], run_id, "platt", split_)
+    shipped = model_threshold_effect(model, split_, threshold=0.4, calibrator=calibrator).at_threshold
+    ece = METRIC_LABELS["max_group_ece"]
+    # The frontier's ECE is the stored run's (what Trade-offs and Groups show), not the calibrated one.
+    stored = ur.result_store().records([run_id])["test_max_group_ece"].iloc[0]
+    assert table.loc[ece, frontier_col].replace("\\", "") == fmt(stored) == fmt(frontier["max_group_ece"])
+    for key, label in METRIC_LABELS.items():
+        if label in table.index:
+            assert table.loc[label, frontier_col].replace("\\", "") == fmt(frontier[key]), label
+            assert table.loc[label, shipped_col].replace("\\", "") == fmt(shipped[key]), label
+    assert any("uncalibrated" in c for c in texts(at.caption) + texts(at.warning))
+
+
+def test_a_rationale_is_forgotten_when_another_model_is_selected(trained, fast_env):
+    """The decider (a person) stays; the rationale, written for one model, is cleared when another
+    is selected, so the export waits for one written for this model; the purpose (about the
+    data's use) stays while the data do."""
+    at = trained
+    at.switch_page("views/tradeoffs.py").run()
+    at.selectbox(key=ut.W_METHOD).set_value("regularized").run()
+    at.select_slider(key=ut.W_ETA).set_value(1.0).run()
+    at.switch_page("views/export.py").run()
+    at.text_input(key=ue.W_DECIDER).input("Dr. Decider").run()
+    at.text_area(key=ue.W_RATIONALE).input("Halves the gap of the unconstrained network.").run()
+    at.text_area(key=ue.W_PURPOSE).input("Credit pre-screening").run()
+    assert not buttons(at)["export.go"].disabled
+    # A visit elsewhere and back to the same model keeps everything.
+    at.switch_page("views/tradeoffs.py").run()
+    at.switch_page("views/export.py").run()
+    assert at.text_area(key=ue.W_RATIONALE).value == "Halves the gap of the unconstrained network."
+    assert not any("for another selection" in i for i in texts(at.info))
+    # Another model: the rationale is gone, and the page says why.
+    at.switch_page("views/tradeoffs.py").run()
+    at.selectbox(key=ut.W_METHOD).set_value("threshold").run()
+    at.switch_page("views/export.py").run()
+    assert not at.exception, at.exception
+    assert at.text_input(key=ue.W_DECIDER).value == "Dr. Decider"
+    assert at.text_area(key=ue.W_RATIONALE).value == ""
+    assert at.text_area(key=ue.W_PURPOSE).value == "Credit pre-screening"
+    assert any("rationale written earlier was for another selection" in i for i in texts(at.info))
+    assert buttons(at)["export.go"].disabled and any("write a rationale." in i for i in texts(at.info))
+    # Back to the first model: what was cleared stays cleared (it was not written for this visit).
+    at.switch_page("views/tradeoffs.py").run()
+    at.selectbox(key=ut.W_METHOD).set_value("regularized").run()
+    at.switch_page("views/export.py").run()
+    assert at.text_area(key=ue.W_RATIONALE).value == ""
+
+
+def test_the_purpose_is_forgotten_when_the_data_change(own_store):
+    from ui import state
+
+    from .test_export_page import train_unconstrained
+
+    at = new_session()
+    at.selectbox(key=state.W_BUNDLED).set_value("german").run()
+    train_unconstrained(at)
+    at.switch_page("views/export.py").run()
+    at.text_input(key=ue.W_DECIDER).input("Dr. Decider").run()
+    at.text_area(key=ue.W_RATIONALE).input("The only model.").run()
+    at.text_area(key=ue.W_PURPOSE).input("Credit pre-screening").run()
+    # Other data (here the same table with another sensitive attribute), trained and selected.
+    at.switch_page("views/data.py").run()
+    source = at.session_state[state.DATA_SOURCE]
+    at.multiselect(key=state.spec_widget_key(source, "sensitive")).set_value(["sex"]).run()
+    train_unconstrained(at)
+    at.switch_page("views/export.py").run()
+    assert not at.exception, at.exception
+    assert at.text_input(key=ue.W_DECIDER).value == "Dr. Decider"
+    assert at.text_area(key=ue.W_RATIONALE).value == "" and at.text_area(key=ue.W_PURPOSE).value == ""
+    assert any("rationale, purpose written earlier were for another selection; the data and the model "
+               "changed" in i for i in texts(at.info)), texts(at.info)
 
 
 def test_the_audit_takes_the_chosen_reference_group_and_band(trained, fast_env):

@@ -107,8 +107,11 @@ def test_groups_page_shows_the_calibrator_export_bundles(trained, fast_env):
     after = float({m.label: m.value for m in at.metric}["Largest group ECE on test, after"])
     chart = next(c for c in at.get("plotly_chart") if "after calibration" in c.proto.spec)
     curve = {t["name"]: _array(t["x"]) for t in json.loads(chart.proto.spec)["data"]}
-    # The two small intersections fall back to their age group's map, and the page says so.
-    assert any("too little validation data" in i and "under 25" in i for i in texts(at.info))
+    # The two small intersections fall back to their age group's map, and the page says so in words.
+    (note,) = [i.replace("\\", "") for i in texts(at.info) if "too little validation data" in i]  # md escapes
+    assert "under 25 uses the map of age_group = under 25 (" in note, note
+    assert "validation rows, fewer than 30: a map of its own would be uncertain" in note, note
+    assert "min_group_size" not in note and "n=" not in note and "(global)" not in note
     assert "falls back to" in " ".join(shown["Calibration map"])
 
     bundle = load_bundle(export_calibrated(at, fast_env, "platt"))
@@ -132,6 +135,22 @@ def test_groups_page_shows_the_calibrator_export_bundles(trained, fast_env):
     assert after == pytest.approx(report.gap("max_group_ece"), abs=5e-4)
     for group, points in report.calibration.groupby("group"):
         np.testing.assert_allclose(curve[plot_text(group)], points["mean_predicted"], rtol=1e-12)
+
+
+def test_the_shown_ece_change_is_that_of_the_shown_figures():
+    # 0.1074 -> 0.1106 shows as 0.107 -> 0.111: the change shown is +0.004, not the unrounded +0.003.
+    assert ug.ece_change({"ece_before": 0.1074, "ece_after": 0.1106}) == ("0.107", "0.111", "+0.004")
+    assert ug.ece_change({"ece_before": 0.2, "ece_after": 0.15}) == ("0.200", "0.150", "-0.050")
+
+
+def test_fallbacks_are_said_in_words():
+    assert ug.map_name("(global)") == "the map of all rows"
+    assert ug.map_name("sex=female") == "the map of sex = female"
+    assert ug.fallback_reason("n=26 < min_group_size=30") == (
+        "26 validation rows, fewer than 30: a map of its own would be uncertain")
+    assert ug.fallback_reason("only one outcome class among its n=31 rows") == (
+        "its 31 validation rows all have the same outcome")
+    assert ug.fallback_reason("something new") == "something new"
 
 
 def test_every_calibration_method_runs(trained):

@@ -55,7 +55,7 @@ def test_committee_reads_the_record_and_signs_off(trained, fast_env):
     # The headline card comes first: the decision, its numbers, who decided and why.
     card = card_of(at)
     assert "Within tolerance; smallest accuracy loss." in card and "**Decided by:** **Dr. Decider**" in card
-    assert "eta **1.0000**" in card and "**Decision threshold:** **0.50**" in card
+    assert "eta **1**" in card and "**Decision threshold:** **0.50**" in card
     assert "**Sign-off status:** **not reviewed yet**" in card
     assert [m.value for m in at.markdown].index(card) < [m.value for m in at.markdown].index(record)
     assert {d.proto.label for d in at.get("download_button")} == {"Download the record (PDF)",
@@ -89,9 +89,46 @@ def test_committee_reads_the_record_and_signs_off(trained, fast_env):
     assert signoff.subject == export.subject  # the verdict is tied to the manifest hash
     assert signoff.details["identity"]["verified_by"] == "self-declared"
     assert signoff.details["checked"]["bundle_signature"].startswith("unsigned")
-    # The bundle was exported without a key: the page says it is unsigned.
-    assert any("Unsigned bundle" in w for w in texts(at.warning))
+    # The bundle was exported without a key: the page says it is unsigned (once).
+    (unsigned,) = [w for w in texts(at.warning) if "Unsigned bundle" in w]
+    assert unsigned.startswith("**Unsigned bundle.** Its hashes detect corruption, not tampering"), unsigned
+    # The sign-in note reads as a sentence.
+    (note,) = [c for c in texts(at.caption) if c.startswith("Sign-in is not configured")]
+    assert note == ("Sign-in is not configured, so the name you give to record a verdict is recorded as typed "
+                    "(**self-declared**), not verified.")
     assert any("unbroken hash chain" in c for c in texts(at.caption))
+
+
+def test_the_decider_cannot_review_their_own_decision(trained, fast_env):
+    export_one(trained)  # decided by "Dr. Decider"
+    at = new_session()
+    at.switch_page("views/review.py").run()
+    for kind, text in (("signoff", ""), ("dissent", "Changed my mind.")):
+        at.text_input[0].input("  dr.  DECIDER ")  # the same name, however typed
+        at.radio[0].set_value(kind)
+        at.text_area[0].input(text)
+        at.button[0].click().run()
+        assert not at.exception, at.exception
+        assert any("made this decision (the record's decider)" in e and "someone else" in e
+                   for e in texts(at.error)), texts(at.error)
+    assert AuditLog().entries(kind="signoff").empty and AuditLog().entries(kind="dissent").empty
+    assert "**Sign-off status:** **not reviewed yet**" in card_of(at)
+    # The decider may comment; someone else signs off, and only that counts.
+    at.text_input[0].input("Dr. Decider")
+    at.radio[0].set_value("comment")
+    at.text_area[0].input("Happy to answer questions.")
+    at.button[0].click().run()
+    at.text_input[0].input("Prof. Reviewer")
+    at.radio[0].set_value("signoff")
+    at.button[0].click().run()
+    assert not texts(at.error), texts(at.error)
+    assert "**Sign-off status:** **1 sign-off, 0 dissents (1 comment)**" in card_of(at)
+    assert rv.is_decider(rv.auth.Identity(name="Dr. Decider", email="d@example.org", issuer="x"),
+                         {"decider": "dr. decider"})
+    assert rv.is_decider(rv.auth.Identity(name="D", email="d@example.org", issuer="x"),
+                         {"decider": "Someone", "actor": "D <d@example.org>"})  # who exported it
+    assert not rv.is_decider(rv.auth.Identity(name="Prof. Reviewer"),
+                             {"decider": "Dr. Decider", "actor": "Dr. Decider"})
 
 
 def test_a_modified_bundle_is_refused(trained, fast_env):

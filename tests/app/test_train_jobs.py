@@ -113,8 +113,9 @@ def test_a_reload_finds_the_running_sweep_with_its_data_and_settings(fast_env, s
     assert again.multiselect(key="w.train.methods").value == ["regularized"]
     assert again.slider(key="w.train.n_etas").value == 3
     banner = [i for i in texts(again.info) if i.startswith("A sweep for this data is running")]
-    assert banner == ["A sweep for this data is running: 1/3 runs done. It was started before this page "
-                      "was reloaded."]
+    # The page's default adaptive placement will add runs to these 3: the banner says so.
+    assert banner == ["A sweep for this data is running: 1/3 grid runs done (adaptive placement may then add "
+                      f"up to {job.estimate()['refine_runs']} more). It was started before this page was reloaded."]
     assert again.button(key="train.start").disabled
     # The same browser owns it: the reloaded page can cancel it.
     assert "train.cancel" in _buttons(again)
@@ -243,3 +244,32 @@ def test_a_session_without_a_browser_identity_keeps_no_record(fast_env):
     assert at.session_state[state.DATA_NAME]  # the Data page chose its default dataset
     owner = at.session_state[jobs.OWNER_KEY]
     assert restore._records().get(owner) is None
+
+
+def test_the_progress_counts_the_runs_placement_adds(fast_env):
+    """The sweep reports the grid's runs first and raises the total with each placement round
+    (fairkit.sweep's progress): the text says the grid's total is not the last word, and later
+    counts what was trained, grid and placed."""
+    from ui.jobs import SweepJob, SweepSettings
+
+    settings = SweepSettings(methods=("regularized",), etas=(), seeds=(0,), adaptive=True)
+    job = SweepJob(key="k", settings=settings, split=None, store=None)
+    job._estimate = {"refine_runs": 36}  # estimate_seconds' most the placement adds
+    job._progress(6, 13)
+    assert job.progress_text() == "6 / 13 grid runs done (adaptive placement may then add up to 36 more)"
+    job._progress(13, 13)
+    job._progress(15, 21)  # a placement round of 8 runs
+    assert job.progress_text() == ("15 / 21 runs done (13 from the grid, 8 added by adaptive placement, "
+                                   "which may add up to 28 more)")
+    assert job.progress_text("/").startswith("15/21 runs done")
+    job._progress(25, 25)
+    assert job.progress_text().startswith("25 / 25 runs done (13 from the grid, 12 added by adaptive placement")
+    plain = SweepJob(key="p", settings=SweepSettings(methods=("regularized",), etas=(), seeds=(0,)),
+                     split=None, store=None)
+    plain._progress(6, 13)
+    assert plain.progress_text() == "6 / 13 runs done"
+    bracket = SweepJob(key="t", settings=SweepSettings(methods=("regularized",), etas=(), seeds=(0,), tolerance=0.05),
+                       split=None, store=None)
+    bracket._estimate = {"refine_runs": 0}
+    bracket._progress(6, 13)
+    assert bracket.progress_text() == "6 / 13 runs done"

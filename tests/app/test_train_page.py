@@ -119,12 +119,32 @@ def test_per_method_eta_lists_are_accepted_or_refused_naming_the_method(fast_env
     # 30 is no fraction: the threshold method refuses it, by name and range, and nothing can start.
     at.text_input(key="w.train.etas.threshold").input("0, 0.3, 30").run()
     (error,) = [e.replace("\\", "") for e in texts(at.error)]  # as shown: markdown escapes dropped
-    assert "Method 'threshold'" in error and "[0, 1]" in error and "30" in error
+    assert "Group thresholds" in error and "[0, 1]" in error and "got 30." in error
     assert "train.start" not in [b.key for b in at.button]
     at.text_input(key="w.train.etas.threshold").input("0, 0.5, x").run()
     assert any("'x' is not a number" in e and "[0, 1]" in e.replace("\\", "") for e in texts(at.error))
     at.text_input(key="w.train.etas.threshold").input("0, 0.5, 1").run()
     assert not at.error and "train.start" in [b.key for b in at.button]
+
+
+def test_an_emptied_eta_box_trains_the_grid_its_message_names(fast_env):
+    """The refusal suggests emptying the box for the method's own grid, names the grid the box
+    started with, and an emptied box is accepted as that grid."""
+    from fairkit.methods import METHODS
+
+    at = _train_page()
+    at.radio(key="w.train.grid_mode").set_value("Custom list per method").run()
+    box = at.text_input(key="w.train.etas.threshold")
+    grid = box.value
+    assert grid == ", ".join(f"{e:g}" for e in METHODS["threshold"].grid(at.slider(key="w.train.n_etas").value))
+    box.input("0, 0.5, 2").run()
+    (error,) = [e.replace("\\", "") for e in texts(at.error)]
+    assert "got 2." in error and f"empty the box to use its own grid ({grid})" in error, error
+    at.text_input(key="w.train.etas.threshold").input("").run()
+    assert not at.error and "train.start" in [b.key for b in at.button]
+    assert _eta_lines(at)["Group thresholds (post-processing reference)"] == grid
+    at.text_input(key="w.train.etas.threshold").input(" , ").run()  # separators only: empty too
+    assert not at.error and _eta_lines(at)["Group thresholds (post-processing reference)"] == grid
 
 
 @pytest.fixture
@@ -221,7 +241,9 @@ def test_run_sweep_is_disabled_while_its_sweep_runs_and_says_starting_first(fast
             time.sleep(0.02)
         at.run()
         assert at.button(key="train.start").disabled
-        assert _progress_texts(at)[0].startswith("1 / 3 runs done")
+        # The page's default adaptive placement may add runs to the grid's 3: the bar says so.
+        assert _progress_texts(at)[0].startswith(f"1 / 3 grid runs done (adaptive placement may then add up to "
+                                                 f"{job.estimate()['refine_runs']} more)")
 
         at.button(key="train.cancel").click().run()
         while job.status == "running" and time.monotonic() < deadline:
