@@ -407,6 +407,9 @@ class ThresholdEffect:
         Per-group counts at ``threshold`` (:func:`fairkit.metrics.confusion_by_group`).
     baseline : DataFrame or None
         The same counts for a baseline model at the frontier's threshold, when one was given.
+    calibrated : bool
+        Whether the model ships calibrated: ``at_threshold`` is then of its calibrated scores,
+        ``at_frontier`` of its scores as the frontier compared them (uncalibrated).
     """
 
     threshold: float
@@ -414,6 +417,7 @@ class ThresholdEffect:
     at_threshold: dict
     confusion: pd.DataFrame
     baseline: pd.DataFrame | None = None
+    calibrated: bool = False
 
     @property
     def moved(self) -> bool:
@@ -422,13 +426,16 @@ class ThresholdEffect:
 
     def record(self) -> dict | None:
         """The decision record's ``at_frontier_threshold``: both sets of figures when the
-        threshold moved (the frontier's figures are then not the model's), else None."""
-        if not self.moved:
+        threshold moved or the model ships calibrated (the frontier's figures are then not the
+        model's), else None."""
+        if not (self.moved or self.calibrated):
             return None
-        return {"threshold": SWEEP_THRESHOLD, "values": dict(self.at_frontier), "chosen": dict(self.at_threshold)}
+        return {"threshold": SWEEP_THRESHOLD, "values": dict(self.at_frontier), "chosen": dict(self.at_threshold),
+                "calibrated": self.calibrated}
 
 
-def threshold_effect(y, scores, sensitive, *, threshold: float, baseline_scores=None) -> ThresholdEffect:
+def threshold_effect(y, scores, sensitive, *, threshold: float, baseline_scores=None,
+                     frontier_scores=None) -> ThresholdEffect:
     """:class:`ThresholdEffect` of one model's test ``scores`` (as the bundle gives them).
 
     Parameters
@@ -439,17 +446,23 @@ def threshold_effect(y, scores, sensitive, *, threshold: float, baseline_scores=
     threshold : float
     baseline_scores : array-like, optional
         A baseline model's test scores, counted at the frontier's threshold.
+    frontier_scores : array-like, optional
+        The model's scores as the frontier compared them, when the bundle's differ (its
+        uncalibrated scores, for a calibrated bundle): the frontier's figures are read from them.
     """
     from .metrics import confusion_by_group, metric_value, summary_metrics
 
-    there, here = (summary_metrics(y, scores, sensitive, threshold=t)[0] for t in (SWEEP_THRESHOLD, threshold))
+    there = summary_metrics(y, scores if frontier_scores is None else frontier_scores, sensitive,
+                            threshold=SWEEP_THRESHOLD)[0]
+    here = summary_metrics(y, scores, sensitive, threshold=threshold)[0]
     baseline = (None if baseline_scores is None
                 else confusion_by_group(y, baseline_scores, sensitive, threshold=SWEEP_THRESHOLD))
     return ThresholdEffect(
         threshold=float(threshold),
         at_frontier={k: float(metric_value(there, k)[0]) for k in EFFECT_METRICS},
         at_threshold={k: float(metric_value(here, k)[0]) for k in EFFECT_METRICS},
-        confusion=confusion_by_group(y, scores, sensitive, threshold=threshold), baseline=baseline)
+        confusion=confusion_by_group(y, scores, sensitive, threshold=threshold), baseline=baseline,
+        calibrated=frontier_scores is not None)
 
 
 def model_threshold_effect(model, split, *, threshold: float, calibrator=None, baseline=None) -> ThresholdEffect:
@@ -468,11 +481,11 @@ def model_threshold_effect(model, split, *, threshold: float, calibrator=None, b
     from .sweep import predict_scores
 
     test = split.test
-    scores = predict_scores(model, split, test)
-    if calibrator is not None:
-        scores = apply_calibrator(calibrator, scores, test.sensitive)
+    raw = predict_scores(model, split, test)
+    scores = raw if calibrator is None else apply_calibrator(calibrator, raw, test.sensitive)
     return threshold_effect(test.y, scores, test.sensitive, threshold=threshold,
-                            baseline_scores=None if baseline is None else predict_scores(baseline, split, test))
+                            baseline_scores=None if baseline is None else predict_scores(baseline, split, test),
+                            frontier_scores=None if calibrator is None else raw)
 
 
 @dataclass
@@ -677,6 +690,8 @@ def build_record(
     reports, scores, check = {}, {}, None
     for name, part in (("validation", split.validation), ("test", split.test)):
         scores[name] = predict_scores(model, split, part)
+        if name == "test":  # as the frontier compared it: the threshold effect's first column
+            frontier_scores = None if calibrator is None else scores[name]
         if calibrator is not None:
             calibrated = apply_calibrator(calibrator, scores[name], part.sensitive)
             if name == "test":  # the record says when calibrating made the calibration worse
@@ -688,7 +703,8 @@ def build_record(
                                         ranks=scores_rank(method))  # decisions have no AUC (NO_RANKING)
     test = split.test
     audit = disparity_audit(reports["test"].by_group, reference=audit_reference, band=audit_band)
-    effect = threshold_effect(test.y, scores["test"], test.sensitive, threshold=threshold)
+    effect = threshold_effect(test.y, scores["test"], test.sensitive, threshold=threshold,
+                              frontier_scores=frontier_scores)
 
     table = _table_parts(split)
     all_sens = pd.concat([p.sensitive for p in table], ignore_index=True)

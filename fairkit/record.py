@@ -297,10 +297,17 @@ def record_blocks(rec: dict, *, reviews: str | None = None) -> list:
     ]
     at = c.get("at_frontier_threshold")
     if at:
-        blocks += [("h", 2, "Effect of the decision threshold"),
-                   ("p", [f"The frontier was measured at threshold {float(at['threshold']):.2f}; this model "
-                          f"ships at {float(sel['threshold']):.2f}. Test figures at both:"]),
-                   ("table", ["Metric", f"At {float(at['threshold']):.2f}", f"At {float(sel['threshold']):.2f}"],
+        # Records before the calibrated flag compared thresholds only (of calibrated scores).
+        calibrated = bool(at.get("calibrated"))
+        t0, t1 = float(at["threshold"]), float(sel["threshold"])
+        shipped = f"At {t1:.2f}" + (", calibrated" if calibrated else "")
+        said = (f"The frontier was measured at threshold {t0:.2f} without calibration; this model ships at "
+                f"{t1:.2f} with {calibration_text(sel.get('calibration'))}. Test figures of both:" if calibrated
+                else f"The frontier was measured at threshold {t0:.2f}; this model ships at {t1:.2f}. "
+                     "Test figures at both:")
+        blocks += [("h", 2, "Effect of the decision threshold" + (" and calibration" if calibrated else "")),
+                   ("p", [said]),
+                   ("table", ["Metric", f"At {float(at['threshold']):.2f} (the frontier's)", shipped],
                     [[METRIC_LABELS[k], fmt(at["values"].get(k)), fmt(v)]
                      for k, v in at["chosen"].items()])]
     blocks += _audit_blocks(c.get("audit"))

@@ -579,6 +579,31 @@ def test_the_page_and_the_record_read_one_threshold_effect(swept, tiny_split):
     assert still.at_frontier == still.at_threshold
 
 
+def test_the_frontiers_figures_are_the_uncalibrated_models_in_page_and_record(swept, tiny_split):
+    """A calibrated bundle's "frontier's" figures are the model as the frontier compared it
+    (uncalibrated, at 0.50: the sweep's own figures), its other figures the bundle's; the record
+    carries both even when the threshold did not move, and says calibration is what differs."""
+    from fairkit.export import model_threshold_effect
+    from fairkit.metrics import metric_value
+    from fairkit.record import render_markdown
+
+    row = _row(swept, "regularized")
+    model = swept.model(row["run_id"])
+    calibrator = calibrate_on_validation(model, tiny_split, method="platt").calibrator
+    effect = model_threshold_effect(model, tiny_split, threshold=0.5, calibrator=calibrator)
+    plain = model_threshold_effect(model, tiny_split, threshold=0.5)
+    assert not effect.moved and effect.calibrated and effect.at_frontier == plain.at_frontier
+    assert effect.at_frontier["accuracy"] == pytest.approx(float(row["test_accuracy"]), abs=1e-12)
+    assert effect.at_frontier["disparate_impact_gap"] == pytest.approx(
+        metric_value({k[5:]: v for k, v in row.items() if k.startswith("test_")}, "disparate_impact_gap")[0], abs=1e-12)
+    assert effect.at_threshold != effect.at_frontier  # calibration moved the scores
+    built = build_record(model=model, split=tiny_split, run=row, record=RECORD, calibrator=calibrator,
+                         threshold=0.5, n_boot=0).record
+    assert built["content"]["at_frontier_threshold"] == effect.record()
+    md = render_markdown(built)
+    assert "## Effect of the decision threshold and calibration" in md and "without calibration" in md
+
+
 def test_the_record_reads_headline_first_in_plain_words(committee_record):
     from fairkit.record import render_markdown
 

@@ -261,13 +261,10 @@ def threshold_effect(data_key: str, run_id: str, baseline_run_id: str | None, ca
     cal = calibrator(data_key, run_id, calibration, _split)
     effect = model_threshold_effect(model, _split, threshold=threshold, calibrator=cal,
                                     baseline=None if baseline_run_id is None else _load_model(baseline_run_id))
-    # The engine's "at the frontier's threshold" figures are of the scores it was given, calibrated
-    # ones included; the frontier compared the models uncalibrated, so that column reads them.
-    frontier = effect if cal is None else model_threshold_effect(model, _split, threshold=SWEEP_THRESHOLD)
     shipped = f"At {threshold:.2f}" + (f", calibrated ({CALIBRATION_CHOICES[calibration]})" if cal is not None else "")
     table = pd.DataFrame({
         "Metric (test)": [METRIC_LABELS[k] for k in EFFECT_METRICS],
-        f"At {SWEEP_THRESHOLD:.2f} (the frontier's)": [fmt(frontier.at_frontier[k]) for k in EFFECT_METRICS],
+        f"At {SWEEP_THRESHOLD:.2f} (the frontier's)": [fmt(effect.at_frontier[k]) for k in EFFECT_METRICS],
         shipped: [fmt(effect.at_threshold[k]) for k in EFFECT_METRICS],
     })
     return {"table": table, "moved": effect.moved, "calibrated": cal is not None,
