@@ -716,6 +716,39 @@ def check_for_review(log: AuditLog, manifest_sha256: str, bundle, *, trust_key=N
         "recorded_head": head}}
 
 
+#: The verdicts that count in where a review stands (:func:`verdict_tally`); a decider may not
+#: give them on their own decision (:func:`is_decider`), only comment on it.
+COUNTED_VERDICTS = ("signoff", "dissent")
+
+
+def _same_name(a, b) -> bool:
+    def norm(x) -> str:  # case and spacing aside: "dr.  DECIDER" is "Dr. Decider"
+        return " ".join(str(x or "").split()).casefold()
+
+    return bool(norm(a)) and norm(a) == norm(b)
+
+
+def is_decider(reviewer, decision: dict) -> bool:
+    """Whether ``reviewer`` made the decision under review.
+
+    Parameters
+    ----------
+    reviewer : Identity or str
+        The reviewer (a plain name is self-declared).
+    decision : dict
+        The bundle's export entry (:func:`export_entries`): its record's ``decider`` and the
+        ``actor`` that exported it.
+
+    Returns
+    -------
+    bool
+        The record's decider by name, or the identity that exported the bundle (case and spacing
+        aside).
+    """
+    who = reviewer if isinstance(reviewer, Identity) else Identity(name=str(reviewer))
+    return _same_name(who.name, decision.get("decider")) or _same_name(who.actor, decision.get("actor"))
+
+
 def record_verdict(log: AuditLog, kind: str, *, actor, manifest_sha256: str, bundle,
                    text: str = "", trust_key=None, signing_key=None) -> int:
     """Log a reviewer's comment, sign-off or dissent on an exported bundle; returns the entry id.
@@ -743,11 +776,19 @@ def record_verdict(log: AuditLog, kind: str, *, actor, manifest_sha256: str, bun
     Raises
     ------
     VerdictRefused
-        The bundle or the log fails its check.
+        The bundle or the log fails its check, or the decider signs off or dissents from their
+        own decision (:func:`is_decider`): a review is someone else's.
     """
     if kind not in VERDICT_KINDS:
         raise ValueError(f"A verdict is one of {', '.join(VERDICT_KINDS)}, not '{kind}'.")
     checked = check_for_review(log, manifest_sha256, bundle, trust_key=trust_key)["checked"]
+    decision = next(e for e in export_entries(log) if e["subject"] == manifest_sha256)
+    if kind in COUNTED_VERDICTS and is_decider(actor, decision):
+        name = actor.name if isinstance(actor, Identity) else str(actor).strip()
+        raise VerdictRefused(f"{name} made this decision (the record's decider), so cannot "
+                             f"{'sign it off' if kind == 'signoff' else 'dissent from it'}: a review must "
+                             "come from someone else. Add a comment instead, or ask another member of the "
+                             "committee.")
     key = keys.resolve_private(signing_key) if kind in SIGNED_KINDS else None
     return log.append(kind, actor=actor, subject=manifest_sha256, signing_key=key,
                       text=str(text).strip(), checked=checked)

@@ -26,6 +26,7 @@ from fairkit.audit import (
     record_verdict,
     selection_entries,
     verdict_entries,
+    verdict_tally,
 )
 from fairkit.keys import key_id, load_private_key, load_public_key, sign, write_key_pair
 
@@ -391,6 +392,30 @@ def bundle(tiny_split, fast_params, tmp_path_factory):
     out = export_bundle(folder / "b.zip", model=res.model(row["run_id"]), split=tiny_split,
                         run=row, record=record, frontier=res.results, n_boot=0, sign_key=private)
     return {**out, "keys": folder}
+
+
+def test_the_decider_may_comment_on_their_decision_but_not_sign_it_off_or_dissent(tmp_path, bundle):
+    """A review is someone else's: the record's decider (by name, case and spacing aside) or
+    whoever exported the bundle is refused a sign-off or a dissent, in the engine, so the CLI and
+    the dashboard alike; a comment is taken, and another reviewer's sign-off counts."""
+    import shutil
+
+    private = load_private_key(bundle["keys"] / "org.pem")
+    public = load_public_key(bundle["keys"] / "org.pub")
+    log = AuditLog(tmp_path / "a.sqlite")
+    path = shutil.copy(bundle["path"], tmp_path / "b.zip")
+    sha = bundle["manifest_sha256"]
+    exporter = Identity(name="Analyst", email="a@example.org", issuer="https://sso.example.org")
+    record_export(log, bundle_path=path, manifest_sha256=sha, record=bundle["record"], actor=exporter,
+                  unfairness_axis="demographic_parity_difference", performance_axis="accuracy",
+                  signing_key=private)
+    keys_ = {"trust_key": public, "signing_key": private}
+    for actor, kind in (("  dr.  d ", "signoff"), ("Dr. D", "dissent"), (exporter, "signoff")):
+        with pytest.raises(VerdictRefused, match="made this decision .* someone else"):
+            record_verdict(log, kind, actor=actor, manifest_sha256=sha, bundle=path, text="no", **keys_)
+    record_verdict(log, "comment", actor="Dr. D", manifest_sha256=sha, bundle=path, text="Ask me.", **keys_)
+    record_verdict(log, "signoff", actor="Chair", manifest_sha256=sha, bundle=path, **keys_)
+    assert verdict_tally(verdict_entries(log, sha))["text"] == "1 sign-off, 0 dissents (1 comment)"
 
 
 def test_a_verdict_is_recorded_only_on_a_bundle_that_passes_its_checks(tmp_path, bundle):

@@ -107,30 +107,13 @@ def verdicts(subject: str) -> pd.DataFrame:
     })
 
 
-#: The verdicts that count in where a review stands (:func:`fairkit.audit.verdict_tally`).
-COUNTED = ("signoff", "dissent")
-
-
-def _same_name(a, b) -> bool:
-    norm = lambda x: " ".join(str(x or "").split()).casefold()  # noqa: E731
-    return bool(norm(a)) and norm(a) == norm(b)
-
-
-def is_decider(reviewer, decision: dict) -> bool:
-    """Whether ``reviewer`` (an :class:`~fairkit.audit.Identity`) made the decision under review:
-    the record's decider by name (case and spacing aside), or the identity that exported it."""
-    return (_same_name(reviewer.name, decision.get("decider"))
-            or _same_name(reviewer.actor, decision.get("actor")))
-
-
-def submit_verdict(subject: str, bundle: str, decision: dict | None = None) -> None:
+def submit_verdict(subject: str, bundle: str) -> None:
     """Form callback: append the verdict, or keep the answers and say what is missing (or why
-    the engine refused it).
+    the engine refused it: an untrusted bundle, or the decider's own sign-off or dissent,
+    :func:`fairkit.audit.is_decider`).
 
     The reviewer is the signed-in identity when sign-in is configured (the name field is not
-    shown then), else the typed name, recorded as self-declared. ``decision`` (the export entry,
-    :func:`exports`) names the decider, who may comment but not sign off or dissent: a review
-    is someone else's.
+    shown then), else the typed name, recorded as self-declared.
     """
     ss = st.session_state
     signed_in = auth.identity()
@@ -140,11 +123,6 @@ def submit_verdict(subject: str, bundle: str, decision: dict | None = None) -> N
         ss[VERDICT_PROBLEM] = "Enter your name: every review entry says who made it."
     elif kind != "signoff" and not text.strip():
         ss[VERDICT_PROBLEM] = "Write the comment or the reason for the dissent."
-    elif kind in COUNTED and decision is not None and is_decider(actor, decision):
-        ss[VERDICT_PROBLEM] = (f"{actor.name} made this decision (the record's decider), so cannot "
-                               f"{'sign it off' if kind == 'signoff' else 'dissent from it'}: a review "
-                               "must come from someone else. Add a comment instead, or ask another "
-                               "member of the committee.")
     else:
         try:
             record_verdict(AuditLog(), kind, actor=actor,

@@ -85,7 +85,7 @@ else:
                                             "comment, but a sign-off or a dissent is someone else's.")
             st.text_area("Comment (required for a comment or a dissent)", height=90, key=rv.W_TEXT)
             st.form_submit_button("Add to the record", icon=":material/send:",
-                                  on_click=rv.submit_verdict, args=(subject, chosen["bundle"], chosen))
+                                  on_click=rv.submit_verdict, args=(subject, chosen["bundle"]))
         problem = st.session_state.pop(rv.VERDICT_PROBLEM, None)
         if problem:
             st.error(md(problem), icon=":material/error:")
