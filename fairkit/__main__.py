@@ -536,7 +536,7 @@ def _key(resolve, path, what: str):
 def cmd_export(args) -> int:
     from . import keys
     from .audit import AuditLog, chain_head, record_export
-    from .export import DecisionRecord, export_bundle
+    from .export import DecisionRecord, export_bundle, sweep_compared
 
     meta, split, store = _sweep_context(Path(args.store))
     row = store.get(args.run)
@@ -551,7 +551,7 @@ def cmd_export(args) -> int:
     log = AuditLog(args.audit)
     try:
         out = export_bundle(args.out, model=store.load_model(args.run), split=split, run=row, record=record,
-                            frontier=front, sweep={k: meta[k] for k in ("methods", "etas", "seeds")},
+                            frontier=front, sweep=sweep_compared(results),
                             threshold=args.threshold, n_boot=args.n_boot, audit_head=chain_head(log),
                             sign_key=sign_key or False, sample=meta.get("sample"))
     except ValueError as exc:

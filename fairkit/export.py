@@ -362,6 +362,28 @@ def _report_dict(rep) -> dict:
 
 # --------------------------------------------------------------------------- build / write
 
+def sweep_compared(results: pd.DataFrame) -> dict:
+    """What a sweep compared, as its decision record says it, read from the runs themselves.
+
+    Parameters
+    ----------
+    results : DataFrame
+        The sweep's runs (``method``, ``eta``, ``seed`` columns).
+
+    Returns
+    -------
+    dict
+        ``methods`` (in the order first run), ``etas`` (per method, every eta it trained,
+        ascending: the grid and what adaptive placement and the stated tolerances added) and
+        ``seeds``. The grid a sweep was asked for is not enough: the exported model may sit at
+        an eta placement added, which the record must list.
+    """
+    methods = list(dict.fromkeys(results["method"].astype(str)))
+    etas = {m: sorted({float(e) for e in results.loc[results["method"].astype(str) == m, "eta"]}) for m in methods}
+    seeds = sorted({int(s) for s in results["seed"]}) if "seed" in results else []
+    return {"methods": methods, "etas": etas, "seeds": seeds}
+
+
 def with_chosen_run(frontier: pd.DataFrame, run: dict) -> pd.DataFrame:
     """``frontier`` with an ``on_front`` column, and the chosen ``run`` added when it is not on it.
 

@@ -579,6 +579,29 @@ def test_the_page_and_the_record_read_one_threshold_effect(swept, tiny_split):
     assert still.at_frontier == still.at_threshold
 
 
+def test_the_record_lists_every_eta_the_sweep_trained_placement_included(swept, tiny_split):
+    """"What was compared" names the etas the runs were trained at, not the grid asked for: an
+    eta adaptive placement added (here a run re-labelled at a new eta) is listed, and so the
+    exported model's own eta always is."""
+    from fairkit.export import sweep_compared
+    from fairkit.record import fmt_eta, render_markdown
+
+    results = swept.results.copy()
+    row = _row(swept, "regularized")
+    other = results.index[results["run_id"] != row["run_id"]][0]
+    results.loc[other, "eta"] = 0.0123  # as if placement had trained a run between two grid etas
+    placed = str(results.loc[other, "method"])
+    compared = sweep_compared(results)
+    assert compared["methods"] == list(dict.fromkeys(results["method"]))
+    for method, etas in compared["etas"].items():
+        assert etas == sorted(set(results.loc[results["method"] == method, "eta"].astype(float)))
+    assert 0.0123 in compared["etas"][placed] and compared["seeds"] == sorted(set(results["seed"]))
+    md = render_markdown(build_record(model=swept.model(row["run_id"]), split=tiny_split, run=row, record=RECORD,
+                                      sweep=compared, n_boot=0).record)
+    etas_line = next(line for line in md.splitlines() if line.startswith("Methods:"))
+    assert f"{placed}: " in etas_line and fmt_eta(0.0123) in etas_line and fmt_eta(row["eta"]) in etas_line
+
+
 def test_the_frontiers_figures_are_the_uncalibrated_models_in_page_and_record(swept, tiny_split):
     """A calibrated bundle's "frontier's" figures are the model as the frontier compared it
     (uncalibrated, at 0.50: the sweep's own figures), its other figures the bundle's; the record

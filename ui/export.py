@@ -31,6 +31,7 @@ from fairkit.export import (
     model_sensitive_uses,
     model_threshold_effect,
     read_bundle_record,
+    sweep_compared,
     write_bundle,
 )
 from fairkit.frontier import pareto_front
@@ -168,18 +169,17 @@ def sensitive_uses(data_key: str, run_id: str, load_model, split, calibration: s
     return cache[key]
 
 
-def build(*, data_key: str, model, split, row: dict, results: pd.DataFrame, settings, record: DecisionRecord,
+def build(*, data_key: str, model, split, row: dict, results: pd.DataFrame, record: DecisionRecord,
           unfairness: str, performance: str, threshold: float, calibration: str,
           audit_reference: dict | None = None, audit_band: tuple = AUDIT_BAND,
           sample: dict | None = None) -> BundleRecord:
     """:func:`fairkit.export.build_record` with the sweep's frontier (on the chosen axes) and
-    its settings; nothing is written. ``data_key`` is the current data's (``model`` is the run
+    what it compared (:func:`fairkit.export.sweep_compared` of its runs); nothing is written. ``data_key`` is the current data's (``model`` is the run
     ``row`` of its split); ``audit_reference`` and ``audit_band`` set the record's disparity
     audit; ``sample`` is the stratified sample the data is (``ui.data.sample_record``)."""
     frontier = pareto_front(results, unfairness=unfairness, performance=performance, by="method")
-    sweep = {"methods": list(settings.methods),
-             "etas": {m: list(g) for m, g in settings.etas}, "seeds": list(settings.seeds)}
-    return build_record(model=model, split=split, run=row, record=record, frontier=frontier, sweep=sweep,
+    return build_record(model=model, split=split, run=row, record=record, frontier=frontier,
+                        sweep=sweep_compared(results),
                         calibrator=calibrator(data_key, row["run_id"], calibration, split), threshold=threshold,
                         n_boot=N_BOOT, audit_reference=audit_reference, audit_band=audit_band, sample=sample)
 

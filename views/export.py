@@ -139,7 +139,7 @@ if missing:
 unfairness, performance = ut.chosen_axes()
 answers = dict(purpose=purpose, rationale=rationale, decider=decider, intended_use=intended_use,
                fairness_definition=fairness, fairness_rationale=fairness_rationale)
-build = dict(data_key=cur.data_key, model=None, split=split, row=row, results=results, settings=settings,
+build = dict(data_key=cur.data_key, model=None, split=split, row=row, results=results,
              unfairness=unfairness, performance=performance, threshold=float(threshold),
              calibration=calibration, audit_reference=reference, audit_band=band,
              sample=ud.sample_record(cur.data_hash))
