@@ -355,10 +355,11 @@ class GroupFairnessCalibrator(BaseEstimator):
 
         def usable(mask):
             n = int(mask.sum())
+            # Said in words, as the Groups page and the record show them.
             if n < min_n:
-                return False, f"n={n} < min_group_size={min_n}"
+                return False, f"{n} rows, fewer than {min_n}: a map of its own would be uncertain"
             if len(np.unique(t[mask])) < 2:
-                return False, f"only one outcome class among its n={n} rows"
+                return False, f"its {n} rows all have the same outcome"
             return True, ""
 
         # Marginal maps are the parents of intersections (only needed with several columns).

@@ -241,7 +241,7 @@ class Method:
                 f"Method '{self.name}' ({self.label}) takes eta in {self.valid_range} "
                 f"(eta = {self.eta_meaning}); got {', '.join(f'{e:g}' for e in bad)}. "
                 f"Give it etas in that range, or leave the etas out to use its own grid "
-                f"({', '.join(f'{e:g}' for e in self.grid(4))}, ...).")
+                f"({', '.join(f'{e:g}' for e in self.grid())}).")
         return values
 
     def check_fairness(self, fairness: str) -> FairnessDefinition:

@@ -7,6 +7,7 @@ the sweep table's columns) are the two entry points; both read every number from
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -78,6 +79,39 @@ AUDIT_BAND = (0.8, 1.25)
 #: quotient of quotients, so one that equals an edge in real arithmetic can land an ulp or two
 #: outside it ((10/12) / (32/48) is 1.2500000000000002). Far below any difference of counts.
 AUDIT_BAND_RTOL = 1e-9
+#: Stored gaps where a higher value is fairer (every other gap: lower is fairer).
+HIGHER_IS_FAIRER = ("disparate_impact_ratio",)
+
+
+def _least_fair(stack: np.ndarray, key: str, axis: int = 0) -> np.ndarray:
+    """The least fair value of gap ``key`` along ``axis`` (one entry per grouping), NaN skipped."""
+    with warnings.catch_warnings():  # an all-NaN slice (no grouping has the gap) stays NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmin(stack, axis) if key in HIGHER_IS_FAIRER else np.nanmax(stack, axis)
+
+
+def least_fair_grouping(rows, key: str):
+    """Which grouping shows gap ``key`` at its least fair: the one the headline reads.
+
+    Parameters
+    ----------
+    rows : sequence of mappings
+        One per grouping (each attribute, then their intersection): a report's ``gaps`` rows or
+        a record's.
+    key : str
+        A stored gap (:data:`GAP_METRICS`) or one as shown (:data:`HEADLINE_GAPS`, read with
+        :func:`metric_value`).
+
+    Returns
+    -------
+    int or None
+        Its position in ``rows``; None when no grouping has the gap. Ties go to the first.
+    """
+    shown = [metric_value(r, key)[0] for r in rows]
+    v = np.array([np.nan if x is None else float(x) for x in shown], dtype=float)
+    if not np.isfinite(v).any():
+        return None
+    return int(np.nanargmin(v) if key in HIGHER_IS_FAIRER else np.nanargmax(v))
 
 
 @dataclass
@@ -121,14 +155,51 @@ class FairnessReport:
         """The finest grouping: the intersection when there are several attributes."""
         return self.gaps.index[-1]
 
+    @property
+    def headline_grouping(self) -> str:
+        """What the headline gaps are taken over, in words: the one grouping, or every grouping
+        (each attribute and their intersection), of which each gap reads the least fair."""
+        names = list(map(str, self.gaps.index))
+        return names[0] if len(names) == 1 else ", ".join(names[:-1]) + f" and {names[-1]} (the least fair of each gap)"
+
+    def headline(self) -> dict:
+        """Each gap as the headline, the sweep tables and the frontier read it.
+
+        With one sensitive attribute, its gaps. With several, each gap at its least fair over
+        every grouping the report shows (each attribute and their intersection): the gaps leave
+        out groups too small to compare (``gap_min_group_size``), so the intersection's alone
+        can be fairer than an attribute's (two attributes whose small intersections are left
+        out), and a headline below a gap the same report shows would not be believed.
+
+        Returns
+        -------
+        dict
+            ``GAP_METRICS`` -> value, with ``<metric>_low`` / ``<metric>_high`` (that
+            grouping's interval, when bootstrapped) and ``<metric>_attribute`` (the grouping).
+        """
+        rows = [self.gaps.loc[a] for a in self.gaps.index]
+        out = {}
+        for k in GAP_METRICS:
+            at = least_fair_grouping(rows, k)
+            row = rows[-1] if at is None else rows[at]
+            out[k] = float(row[k])
+            out[f"{k}_attribute"] = str(self.gaps.index[-1 if at is None else at])
+            for end in ("low", "high"):
+                if f"{k}_{end}" in row:
+                    out[f"{k}_{end}"] = float(row[f"{k}_{end}"])
+        return out
+
     def gap(self, metric: str, attribute: str | None = None) -> float:
-        """A gap metric for an attribute (default: the finest grouping)."""
-        return float(self.gaps.loc[attribute or self.primary_attribute, metric])
+        """A gap metric for an attribute (default: the headline's, :meth:`headline`)."""
+        if attribute is None:
+            return float(self.headline()[metric])
+        return float(self.gaps.loc[attribute, metric])
 
     def summary(self, attribute: str | None = None) -> dict:
-        """Overall metrics and the gaps of one attribute in a flat dict (for result tables)."""
+        """Overall metrics and the gaps of one attribute (default: the headline's) in a flat dict
+        (for result tables)."""
         out = {k: self.overall[k] for k in OVERALL_METRICS}
-        row = self.gaps.loc[attribute or self.primary_attribute]
+        row = self.headline() if attribute is None else self.gaps.loc[attribute]
         out.update({k: float(row[k]) for k in GAP_METRICS})
         return out
 
@@ -376,7 +447,8 @@ def summary_metrics(
     """The sweep table's metrics of K score vectors on the same rows, in one vectorised pass.
 
     Gives what ``fairness_report(y_true, y_scores[k], sensitive, ...).summary()`` gives for
-    every k (``OVERALL_METRICS`` and the finest grouping's ``GAP_METRICS``), from the same
+    every k (``OVERALL_METRICS`` and the headline's ``GAP_METRICS``: with several attributes,
+    each gap's least fair over every grouping, :meth:`FairnessReport.headline`), from the same
     kernel sums, without the by-group tables, intervals and notes a sweep does not keep.
 
     Parameters
@@ -400,11 +472,15 @@ def summary_metrics(
     if gap_min_group_size is None:
         gap_min_group_size = min_group_size
     y, P, frame, w = _inputs(y_true, y_scores, sensitive, sample_weight, pos_label)
-    enc = encode_groups(frame)  # the finest grouping: the intersection when there are several
-    gs = stats.group_sums(y, P, enc.codes, enc.n_groups, threshold=threshold, sample_weight=w, n_bins=n_bins)
-    overall = _overall(y, P, w, gs, ranks)
-    include = stats.gap_groups(gs.rows, gap_min_group_size)
-    gaps = {k: v[0] for k, v in stats.group_gaps(stats.group_rates(gs), include).items()}
+    overall, levels = None, []
+    for level in group_hierarchy(frame):  # each attribute, then their intersection
+        enc = level.encoding
+        gs = stats.group_sums(y, P, enc.codes, enc.n_groups, threshold=threshold, sample_weight=w, n_bins=n_bins)
+        if overall is None:  # every row is in one group of a level: its total is everyone
+            overall = _overall(y, P, w, gs, ranks)
+        include = stats.gap_groups(gs.rows, gap_min_group_size)
+        levels.append({k: v[0] for k, v in stats.group_gaps(stats.group_rates(gs), include).items()})
+    gaps = {k: _least_fair(np.stack([lv[k] for lv in levels]), k) for k in GAP_METRICS}
     table = {**overall, **gaps}
     return [{k: float(table[k][i]) for k in OVERALL_METRICS + GAP_METRICS} for i in range(P.shape[0])]
 
@@ -462,12 +538,16 @@ def bootstrap_metrics(
         R = np.asarray(resample, dtype=np.float64)
         if R.ndim != 2 or R.shape[1] != len(y):
             raise ValueError(f"resample must have shape (B, {len(y)}), got {R.shape}")
-    enc = encode_groups(frame)
-    rows = np.bincount(enc.codes[enc.codes >= 0], minlength=enc.n_groups)
-    include = stats.gap_groups(rows, gap_min_group_size)
-    gs = stats.group_sums(y, P, enc.codes, enc.n_groups, threshold=threshold, sample_weight=w, resample=R)
-    out = {"accuracy": stats.group_rates(gs.total())["accuracy"][..., 0]}
-    out.update(stats.group_gaps(stats.group_rates(gs), include))
+    out, levels = None, []
+    for level in group_hierarchy(frame):  # the headline's groupings, as summary_metrics reads them
+        enc = level.encoding
+        rows = np.bincount(enc.codes[enc.codes >= 0], minlength=enc.n_groups)
+        include = stats.gap_groups(rows, gap_min_group_size)
+        gs = stats.group_sums(y, P, enc.codes, enc.n_groups, threshold=threshold, sample_weight=w, resample=R)
+        if out is None:
+            out = {"accuracy": stats.group_rates(gs.total())["accuracy"][..., 0]}
+        levels.append(stats.group_gaps(stats.group_rates(gs), include))
+    out.update({k: _least_fair(np.stack([lv[k] for lv in levels]), k) for k in GAP_METRICS})
     out["resample"] = R
     return out
 
@@ -483,7 +563,12 @@ NOISE_FLOOR_SHUFFLE = {
 }
 
 
-def gap_noise_floor(y_true, y_score, sensitive, *, n_sim: int = 200, threshold: float = SWEEP_THRESHOLD,
+#: Shuffles behind every chance gap fairkit shows (:func:`gap_noise_floor`): the Trade-offs page's
+#: and the decision record's figure for one model are then one computation.
+CHANCE_N_SIM = 200
+
+
+def gap_noise_floor(y_true, y_score, sensitive, *, n_sim: int = CHANCE_N_SIM, threshold: float = SWEEP_THRESHOLD,
                     sample_weight=None, pos_label=None, min_group_size: int = MIN_GROUP_SIZE,
                     random_state=0) -> pd.DataFrame:
     """The gaps a model that is fair in the population shows on these rows by chance.
@@ -503,7 +588,7 @@ def gap_noise_floor(y_true, y_score, sensitive, *, n_sim: int = 200, threshold: 
     y_score : array-like of shape (n,)
         One model's scores or decisions (thresholded at ``threshold`` as the sweep does).
     sensitive : array-like, Series or DataFrame
-    n_sim : int, default=200
+    n_sim : int, default=CHANCE_N_SIM
     threshold, sample_weight, pos_label, min_group_size
         As in :func:`summary_metrics`.
     random_state : int, Generator or None, default=0
@@ -800,5 +885,6 @@ __all__ = [
     "multicalibration_audit", "debiased_calibration_error", "calibration_noise_floor",
     "CalibrationNoiseFloor", "METRIC_LABELS", "HEADLINE_GAPS", "AUDIT_METRICS", "AUDIT_BAND", "AUDIT_BAND_RTOL",
     "SWEEP_THRESHOLD",
-    "metric_value", "chance_level", "no_better_than_chance", "confusion_by_group", "disparity_audit", "reference_order",
+    "metric_value", "chance_level", "no_better_than_chance", "least_fair_grouping", "HIGHER_IS_FAIRER", "CHANCE_N_SIM",
+    "confusion_by_group", "disparity_audit", "reference_order",
 ]

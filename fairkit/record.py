@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from .methods import scores_rank
-from .metrics import HEADLINE_GAPS, METRIC_LABELS, NO_RANKING, SWEEP_THRESHOLD, chance_level, metric_value
+from .metrics import HEADLINE_GAPS, METRIC_LABELS, NO_RANKING, SWEEP_THRESHOLD, chance_level, least_fair_grouping, metric_value
 
 #: Status of the chosen run in the record's frontier table.
 CHOSEN = "chosen"
@@ -112,9 +112,13 @@ def decision_label(selected: dict) -> str:
             f"calibration {calibration_text(selected.get('calibration'))}")
 
 
-def _finest(gaps: list) -> dict:
-    """The finest grouping's gaps row (the intersection when there are several attributes)."""
-    return gaps[-1] if gaps else {}
+def _headline_row(gaps: list, key: str) -> dict:
+    """The gaps row the headline reads ``key`` from: the grouping where it is least fair
+    (:func:`fairkit.metrics.least_fair_grouping`, as the sweep tables and the frontier read it)."""
+    if not gaps:
+        return {}
+    at = least_fair_grouping(gaps, key)
+    return gaps[-1 if at is None else at]
 
 
 # --------------------------------------------------------------------------- the outline
@@ -137,8 +141,6 @@ def headline(rec: dict, *, reviews: str | None = None) -> list[tuple[str, list]]
     c = rec["content"]
     sel = c["selected"]
     test = c["metrics"]["test"]
-    finest = _finest(test["gaps"])
-    attr = finest.get("attribute", "")
     threshold = float(sel["threshold"])
     at = float(c.get("frontier_threshold", SWEEP_THRESHOLD))
     card = [
@@ -155,7 +157,8 @@ def headline(rec: dict, *, reviews: str | None = None) -> list[tuple[str, list]]
     definition = str(rec.get("fairness_definition", ""))
     for key in HEADLINE_GAPS:
         mark = " (the chosen definition)" if key == f"{definition}_difference" else ""
-        card.append((f"{METRIC_LABELS[key]} ({attr}, test){mark}", [with_interval(finest, key)]))
+        row = _headline_row(test["gaps"], key)
+        card.append((f"{METRIC_LABELS[key]} ({row.get('attribute', '')}, test){mark}", [with_interval(row, key)]))
     card += [("Decided by", [_b(rec["decider"])]), ("Rationale", [str(rec["rationale"])])]
     if reviews is not None:
         card.append(("Sign-off status", [_b(reviews)]))

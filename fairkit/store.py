@@ -61,12 +61,21 @@ def _jsonable(obj):
     return repr(obj)
 
 
+#: Raised whenever a change alters what a stored run would hold for the same inputs (its model
+#: or its metrics) within one fairkit version, so no stale run is served beside fresh ones.
+#: 2: with several sensitive attributes the sweep's gaps are each gap's least fair over every
+#: grouping (metrics.FairnessReport.headline).
+RESULTS_REVISION = 2
+
+
 def cache_key(**parts) -> str:
     """A stable key for a computation from its inputs (canonical JSON, then SHA-256).
 
-    The fairkit version is always part of the key, so an upgrade never serves stale results.
+    The fairkit version and :data:`RESULTS_REVISION` are always part of the key, so an upgrade
+    never serves stale results.
     """
-    payload = json.dumps(_jsonable({**parts, "fairkit": __version__}), sort_keys=True, separators=(",", ":"))
+    payload = json.dumps(_jsonable({**parts, "fairkit": __version__, "revision": RESULTS_REVISION}),
+                         sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(payload.encode()).hexdigest()[:24]
 
 

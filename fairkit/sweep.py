@@ -32,7 +32,15 @@ from scipy.special import expit
 
 from .frontier import best_within, constant_mask, constant_note, metric_column, seed_summary
 from .methods import DEFAULT_FAIRNESS, DEFAULT_METHODS, get_definition, get_method, scores_rank
-from .metrics import GAP_METRICS, OVERALL_METRICS, SWEEP_THRESHOLD, fairness_report, gap_noise_floor, summary_metrics
+from .metrics import (
+    CHANCE_N_SIM,
+    GAP_METRICS,
+    OVERALL_METRICS,
+    SWEEP_THRESHOLD,
+    fairness_report,
+    gap_noise_floor,
+    summary_metrics,
+)
 from .stats import decide, paired_difference
 from .store import ResultStore, cache_key
 
@@ -1331,7 +1339,7 @@ REPORT_N_BOOT = 200
 REPORT_INTERVAL_METRICS = ("accuracy", "balanced_accuracy", *GAP_METRICS)
 
 
-def chance_gaps(model, split, part: str = "validation", *, n_sim: int = 200, random_state=0) -> pd.DataFrame:
+def chance_gaps(model, split, part: str = "validation", *, n_sim: int = CHANCE_N_SIM, random_state=0) -> pd.DataFrame:
     """The gaps a model fair in the population would show by chance on a part of the split.
 
     :func:`fairkit.metrics.gap_noise_floor` of ``model``'s scores on ``split``'s ``part``, on
@@ -1415,18 +1423,19 @@ def report_fields(model, split, n_boot: int = REPORT_N_BOOT) -> dict:
     dict
         ``<part>_<metric>_low`` / ``<part>_<metric>_high`` (``part`` ``val`` and ``test``; NaN
         where the report gives none), ``<part>_report_notes`` (the notes, one per line),
-        ``report_attribute`` (the grouping of the gaps) and ``report_n_boot``.
+        ``report_attribute`` (the grouping(s) of the gaps, :attr:`FairnessReport.headline_grouping`)
+        and ``report_n_boot``.
     """
     out: dict = {"report_n_boot": int(n_boot)}
     for prefix, part in (("val", split.validation), ("test", split.test)):
         rep = fairness_report(part.y, predict_scores(model, split, part), part.sensitive, n_boot=n_boot)
-        values = {**rep.overall, **rep.gaps.loc[rep.primary_attribute].to_dict()}
+        values = {**rep.overall, **rep.headline()}  # the gaps the sweep table holds, and their intervals
         for metric in REPORT_INTERVAL_METRICS:
             for end in ("low", "high"):
                 v = values.get(f"{metric}_{end}")
                 out[f"{prefix}_{metric}_{end}"] = float("nan") if v is None else float(v)
         out[f"{prefix}_report_notes"] = "\n".join(rep.notes)
-        out["report_attribute"] = str(rep.primary_attribute)
+        out["report_attribute"] = rep.headline_grouping
     return out
 
 

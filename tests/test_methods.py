@@ -173,7 +173,8 @@ def test_check_etas_maps_a_baseline_and_refuses_out_of_range_values(toy):
         toy.check_etas([0, 0.3, 3, 30])
     message = str(info.value)
     assert "'toy'" in message and "[0, 1]" in message and "got 3, 30." in message
-    assert "0.3" not in message.split("got")[1]  # only the values out of range are named
+    assert message.split("got ")[1].split(". ")[0] == "3, 30"  # only the values out of range are named
+    assert f"its own grid ({', '.join(f'{e:g}' for e in toy.grid())})." in message  # the grid it would use
     for bad in (-0.1, math.nan, math.inf):
         with pytest.raises(RegistryError, match="eta >= 0"):
             get_method("regularized").check_etas([bad])

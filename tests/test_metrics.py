@@ -455,7 +455,13 @@ def test_one_number_has_one_value_in_every_route(case, weighted):
     # max_group_ece is the largest ECE of the groups that enter the gaps, as the table shows them.
     inc = finest[finest["in_gaps"]]
     if inc["ece"].notna().any():
-        assert r.gap("max_group_ece") == pytest.approx(inc["ece"].max(), abs=1e-12)
+        assert r.gap("max_group_ece", r.primary_attribute) == pytest.approx(inc["ece"].max(), abs=1e-12)
+    # The headline (and so the sweep's table) reads each gap at its least fair over every grouping.
+    for k in GAP_METRICS:
+        column = r.gaps[k].astype(float)
+        if column.notna().any():
+            worst = column.min() if k == "disparate_impact_ratio" else column.max()
+            assert r.gap(k) == pytest.approx(worst, abs=1e-12), k
     if w is None:  # calibration_by_group takes no weights
         cal = calibration_by_group(y, p, sens)
         np.testing.assert_allclose(cal.loc[finest.index, "ece_uniform"], finest["ece"], atol=1e-12)
@@ -797,3 +803,43 @@ def test_an_undefined_rate_is_left_out_of_the_gap_where_fairlearn_counts_it_as_z
     architecture = " ".join((Path(__file__).parents[1] / "docs" / "ARCHITECTURE.md").read_text().split())
     for text in (fairness_report.__doc__, metric_frame.__doc__, architecture):
         assert "undefined" in text and "fairlearn counts it as 0" in " ".join(text.split()), text[:80]
+
+
+def test_the_headline_gap_is_never_below_a_gap_the_report_shows():
+    """Two attributes whose small intersections are left out of the gaps (German's sex and age
+    group): the intersection's gap alone is smaller than sex's, which the same report shows.
+    The headline, the sweep's table (summary_metrics) and the bootstrap all read each gap at its
+    least fair over every grouping, and the record's card names the grouping it comes from."""
+    from fairkit.record import headline
+
+    rng = np.random.default_rng(3)
+    n = 1000
+    sex = np.where(rng.random(n) < 0.3, "female", "male")
+    # The under-25s are few: every under-25 intersection has fewer than 30 rows.
+    age = np.where(rng.random(n) < 0.05, "under 25", "25 and over")
+    sens = pd.DataFrame({"sex": sex, "age": age})
+    p = np.clip(0.55 + 0.08 * (sex == "male") + rng.normal(0, 0.2, n), 0, 1)
+    y = (rng.random(n) < p).astype(int)
+    young_women = (sex == "female") & (age == "under 25")
+    p[young_women] = 0.01  # a group the intersection's gap cannot see, that moves sex's
+    r = fairness_report(y, p, sens, n_boot=50)
+    dp = r.gaps["demographic_parity_difference"]
+    assert r.gaps.loc["sex & age", "left_out"]  # the small intersections are out of its gaps
+    assert dp["sex"] > dp["sex & age"]  # the finest grouping alone would under-state it
+    assert r.gap("demographic_parity_difference") == dp.max()
+    assert r.headline()["demographic_parity_difference_attribute"] == dp.idxmax()
+    assert r.gap("disparate_impact_ratio") == r.gaps["disparate_impact_ratio"].min()
+    fast = summary_metrics(y, p, sens)[0]
+    for k in GAP_METRICS:
+        assert fast[k] == pytest.approx(r.gap(k), abs=1e-12, nan_ok=True), k
+    boot = bootstrap_metrics(y, p, sens, resample=np.ones((1, n)))
+    for k in GAP_METRICS:
+        assert boot[k][0, 0] == pytest.approx(r.gap(k), abs=1e-12, nan_ok=True), k
+    rows = [{"attribute": a, **r.gaps.loc[a].drop("left_out").to_dict()} for a in r.gaps.index]
+    rec = {"content": {"selected": {"method": "unconstrained", "eta": 0.0, "seed": 0, "threshold": 0.5,
+                                    "needs_sensitive_at_predict": False},
+                       "metrics": {"test": {"gaps": rows, "overall": r.overall}}},
+           "fairness_definition": "demographic_parity", "decider": "D", "rationale": "R"}
+    card = dict((label, runs) for label, runs in headline(rec))
+    label = next(k for k in card if k.startswith("Demographic parity difference"))
+    assert f"({dp.idxmax()}, test)" in label

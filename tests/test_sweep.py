@@ -492,8 +492,9 @@ def test_cli_sweep_refines_the_default_grid_within_its_budget(tmp_path, monkeypa
     assert len(grid) == 1 + 8 and grid["cached"].all()
     # --tolerances brackets each stated gap (here on the stored grid, adaptive placement off):
     # every run it adds lies between two grid etas whose models fall on either side of one, where
-    # the method first comes within it (0.008: between eta 0 and the next; 0.05: the unconstrained
-    # model is within it already, and the grid's later climb above it is no place to look).
+    # the method first comes within it (0.008: just below the first grid eta within it; 0.05: the
+    # unconstrained model is within it already, and the grid's later climb above it is no place
+    # to look).
     tols = [0.008, 0.05]
     assert main(base + ["--no-adaptive", "--tolerances", "0.05,0.008", "--budget", "4",
                         "--out", str(tmp_path / "c")]) == 0
@@ -503,12 +504,13 @@ def test_cli_sweep_refines_the_default_grid_within_its_budget(tmp_path, monkeypa
     reg = bracketed[bracketed["method"] == "regularized"]
     new = reg[~reg["cached"]].sort_values("eta")
     assert 0 < len(new) <= 4
-    old = reg[reg["cached"] & ~reg["constant"]].sort_values("eta")
+    old = reg[reg["cached"]].sort_values("eta")
     gap = "val_demographic_parity_difference"
+    first_within = old.loc[old[gap] <= 0.008, "eta"].min()
     for eta in new["eta"]:
         lo, hi = old[old["eta"] < eta].iloc[-1], old[old["eta"] > eta].iloc[0]
         assert any(min(lo[gap], hi[gap]) <= t < max(lo[gap], hi[gap]) for t in tols)
-        assert lo[gap] > 0.008 >= hi[gap] and lo["eta"] == old["eta"].min()
+        assert lo[gap] > 0.008 >= hi[gap] and hi["eta"] == first_within
 
 
 def test_chance_gaps_read_a_sweep_model_on_the_rows_its_metrics_read(tiny_split):

@@ -8,8 +8,6 @@ bundles from.
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -149,7 +147,7 @@ def calibrate(data_key: str, run_id: str, method: str, _split) -> dict:
         "attribute": check.attribute, "ece_before": check.ece_before, "ece_after": check.ece_after,
         "per_group": per_group, "curve_after": check.after.calibration,
         "overall_after": reliability_curve(_split.test.y, check.scores_after),
-        "fallbacks": {str(g): {"used": map_name(v["used"]), "reason": fallback_reason(v["reason"])}
+        "fallbacks": {str(g): {"used": map_name(v["used"]), "reason": v["reason"]}
                       for g, v in check.calibrator.fallback_.items()},
         "worse": [(str(g), float(b), float(a)) for g, b, a in table[["group", "ece_before", "ece_after"]]
                   .itertuples(index=False) if np.isfinite(b) and np.isfinite(a) and a > b],
@@ -164,21 +162,6 @@ def map_name(used: str) -> str:
         return "the map of all rows"
     column, _, group = str(used).partition("=")
     return f"the map of {column} = {group}" if group else str(used)
-
-
-# The calibrator's reasons for a fallback (fairkit.calibration.GroupFairnessCalibrator.fit).
-_TOO_FEW = re.compile(r"n=(\d+) < min_group_size=(\d+)")
-_ONE_OUTCOME = re.compile(r"only one outcome class among its n=(\d+) rows")
-
-
-def fallback_reason(reason: str) -> str:
-    """Why a group has no calibration map of its own, in words (the calibrator's own text when it
-    is not one of the two reasons it gives)."""
-    if m := _TOO_FEW.fullmatch(str(reason)):
-        return f"{m[1]} validation rows, fewer than {m[2]}: a map of its own would be uncertain"
-    if m := _ONE_OUTCOME.fullmatch(str(reason)):
-        return f"its {m[1]} validation rows all have the same outcome"
-    return str(reason)
 
 
 def ece_change(cal: dict) -> tuple[str, str, str]:
