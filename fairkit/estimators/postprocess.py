@@ -6,11 +6,9 @@ Hardt 2024) and gives every group its own decision rule on that score. A group's
 mixture of thresholds: a point of the convex hull of the group's ROC curve, which is what a
 randomized threshold can reach. The most accurate rules whose constrained rates (selection rate,
 true or false positive rate, or both for equalized odds) differ across groups by at most a
-tolerance are the solution of one small linear program over the hull vertices; a group whose
-point lies inside its hull reaches it by the mixture of vertices whose draws move its rates
-least (:func:`_least_variance_mixture`), so the gap measured on new rows stays near the fitted
-one. ``eta`` is the fraction of the unconstrained gap removed: ``eta=0`` gives each group its own
-best threshold, ``eta=1`` exact parity on the data the thresholds were fitted on.
+tolerance are the solution of one small linear program over the hull vertices. ``eta`` is the
+fraction of the unconstrained gap removed: ``eta=0`` gives each group its own best threshold,
+``eta=1`` exact parity on the data the thresholds were fitted on.
 
 The base is fitted once; :meth:`ThresholdPostProcessor.fit_etas` turns its scores into the
 thresholds of any number of etas (the sweep's batched fit), which is what makes a whole eta grid
@@ -173,133 +171,29 @@ def _upper_hull(f: np.ndarray, t: np.ndarray) -> np.ndarray:
     return np.asarray(hull, dtype=np.int64)
 
 
-def _group_roc(scores, y, w, grid_size: int) -> dict:
-    """One group's ROC curve: its cuts and what each accepts, from accepting no one to everyone.
+def _group_hull(scores, y, w, grid_size: int):
+    """The ROC hull of one group: thresholds (accept ``score >= thr``) and their (FPR, TPR).
 
     The cuts are the group's distinct scores (at most ``grid_size`` quantiles of them); each
     threshold sits halfway between a cut and the next lower score, so held-out scores between
-    two training scores are decided by the nearer one. The first threshold accepts no one
-    (+inf), the last everyone (-inf). ``pos`` / ``neg``: the weighted positives and negatives
-    accepted at each threshold; ``pos2`` / ``neg2``: the same sums of squared weights (the
-    variance of a randomized rule's rates, :func:`_rate_variance`).
+    two training scores are decided by the nearer one. The first vertex accepts no one
+    (threshold +inf), the last everyone (-inf).
     """
     order = np.argsort(-scores, kind="stable")
     s, yy, ww = scores[order], y[order], w[order]
+    pos_total, neg_total = float((ww * yy).sum()), float((ww * (1 - yy)).sum())
+    cum_pos = np.concatenate([[0.0], np.cumsum(ww * yy)])
+    cum_neg = np.concatenate([[0.0], np.cumsum(ww * (1 - yy))])
     # Cut after position k (accept the k highest scores) only where the score changes.
     ends = np.flatnonzero(np.diff(s) != 0) + 1  # first rows of lower scores
     if len(ends) > grid_size:
         ends = ends[np.unique(np.linspace(0, len(ends) - 1, grid_size).round().astype(int))]
     ks = np.concatenate([[0], ends, [len(s)]])
-
-    def accepted(v):
-        return np.concatenate([[0.0], np.cumsum(v)])[ks]
-
-    return {"thr": np.concatenate([[np.inf], (s[ends - 1] + s[ends]) / 2.0, [-np.inf]]),
-            "pos": accepted(ww * yy), "neg": accepted(ww * (1 - yy)),
-            "pos2": accepted(ww * ww * yy), "neg2": accepted(ww * ww * (1 - yy))}
-
-
-def _roc_rates(roc: dict):
-    """(FPR, TPR) of each threshold of :func:`_group_roc` (a diagonal when an outcome is absent)."""
-    n = len(roc["thr"])
-    P, N = float(roc["pos"][-1]), float(roc["neg"][-1])
-    tpr = roc["pos"] / P if P > 0 else np.linspace(0, 1, n)
-    fpr = roc["neg"] / N if N > 0 else np.linspace(0, 1, n)
-    return fpr, tpr
-
-
-def _group_hull(roc: dict):
-    """The ROC hull of one group (:func:`_group_roc`): ``(thresholds, FPR, TPR)`` of its vertices,
-    and the vertices' indices among the curve's thresholds."""
-    fpr, tpr = _roc_rates(roc)
+    thr = np.concatenate([[np.inf], (s[ends - 1] + s[ends]) / 2.0, [-np.inf]])
+    tpr = cum_pos[ks] / pos_total if pos_total > 0 else np.linspace(0, 1, len(ks))
+    fpr = cum_neg[ks] / neg_total if neg_total > 0 else np.linspace(0, 1, len(ks))
     keep = _upper_hull(fpr, tpr)
-    return (roc["thr"][keep], fpr[keep], tpr[keep]), keep
-
-
-def _rate_variance(roc: dict, idx: np.ndarray, weights: np.ndarray, bounded) -> np.ndarray:
-    """Summed variance of the bounded rates that mixtures of thresholds give a group's rows.
-
-    ``idx`` (C, m): each mixture's thresholds as ascending indices into ``roc`` (more rows
-    accepted with each), ``weights`` (C, m) their probabilities. Rows the first accepts are
-    always accepted; rows between the b-th and the next are accepted with the summed weight of
-    the thresholds after the b-th, each by its own draw. A rate is a (weighted) mean of those
-    draws, so its variance is the sum over such rows of w^2 q (1 - q), over the squared total.
-    """
-    q = 1.0 - np.cumsum(weights, axis=-1)[..., :-1]  # acceptance between consecutive thresholds
-    spread = q * (1.0 - q)
-    var = {}
-    for k in ("pos2", "neg2"):
-        c = roc[k][idx]
-        var[k] = ((c[..., 1:] - c[..., :-1]) * spread).sum(-1)
-    P, N = float(roc["pos"][-1]), float(roc["neg"][-1])
-    out = np.zeros(idx.shape[:-1])
-    for name in bounded:
-        if name == "tpr" and P > 0:
-            out = out + var["pos2"] / P ** 2
-        elif name == "fpr" and N > 0:
-            out = out + var["neg2"] / N ** 2
-        elif name == "sel" and P + N > 0:
-            out = out + (var["pos2"] + var["neg2"]) / (P + N) ** 2
-    return out
-
-
-def _least_variance_mixture(roc: dict, target, bounded, candidates):
-    """The mixture of a group's hull thresholds that reaches ``target`` = (FPR, TPR) with the least
-    variance of the bounded rates: ``(indices into roc, weights)``, or None when none is found.
-
-    The linear program fixes each group's expected (FPR, TPR), hence its expected accuracy and
-    every expected rate; but a point inside the ROC hull is reached by many mixtures, and the
-    program's is any one of them, often of two thresholds far apart (Adult, equalized odds: 14 %
-    of the women's rows drawn at random). Each row's draw moves the realized rates on new rows,
-    so the gap a committee reads on the test rows is the fitted one plus that noise. The mixture
-    whose draws move the rates least keeps the same expected rule with a realized gap nearer it.
-    It needs at most three thresholds (Carathéodory in the plane; the variance is concave in
-    the weights), so the search takes, for each vertex i, the ray from its point through
-    ``target`` to where it leaves the hull between two consecutive vertices j, j + 1: the three
-    weights follow, and the cheapest of all i wins.
-
-    ``candidates``: the hull vertices' indices into ``roc``, ascending. Only hull vertices, as
-    the program's: with every point of the curve a candidate the search also finds short chords
-    through the sample's own dips below the hull, which new rows do not share (on COMPAS's small
-    groups the realized gap on test grew; benchmarks/README.md, issue #21, session 34).
-    """
-    fpr, tpr = _roc_rates(roc)
-    pts = np.asarray(candidates, dtype=np.int64)
-    f, t = fpr[pts], tpr[pts]
-    tf, tt = float(target[0]), float(target[1])
-    hit = np.flatnonzero(np.abs(f - tf) + np.abs(t - tt) <= 1e-12)
-    if len(hit):  # the target is a threshold of its own: no draw at all
-        return pts[hit[:1]], np.ones(1)
-    ex, ey = np.diff(f)[None, :], np.diff(t)[None, :]
-    best_cost, best = np.inf, None
-    for lo in range(0, len(pts), 64):  # a block of rays at a time: (64, points) arrays
-        i = np.arange(lo, min(lo + 64, len(pts)))[:, None]
-        dx, dy = tf - f[i], tt - t[i]
-        px, py = f[None, :-1] - f[i], t[None, :-1] - t[i]
-        den = dx * ey - dy * ex
-        with np.errstate(divide="ignore", invalid="ignore"):
-            s = (px * ey - py * ex) / den  # where along the ray (1 = the target)
-            u = (px * dy - py * dx) / den  # where along the segment j, j + 1
-        ok = (np.abs(den) > 1e-15) & (s >= 1.0 - 1e-12) & (u >= -1e-12) & (u <= 1.0 + 1e-12)
-        if not ok.any():
-            continue
-        ii, jj = np.nonzero(ok)
-        a = 1.0 - 1.0 / s[ii, jj]  # the ray's start's share; the rest at the crossing
-        uu = np.clip(u[ii, jj], 0.0, 1.0)
-        idx = np.stack([i[ii, 0], jj, jj + 1], axis=1)
-        w = np.stack([a, (1.0 - a) * (1.0 - uu), (1.0 - a) * uu], axis=1)
-        order = np.argsort(idx, axis=1, kind="stable")
-        idx, w = np.take_along_axis(idx, order, 1), np.take_along_axis(w, order, 1)
-        cost = _rate_variance(roc, pts[idx], w, bounded)
-        k = int(np.argmin(cost))
-        if cost[k] < best_cost:
-            best_cost, best = cost[k], (pts[idx[k]], w[k])
-    if best is None:
-        return None
-    idx, w = best
-    idx, at = np.unique(idx[w > 1e-12], return_inverse=True)  # one threshold once
-    w = np.bincount(at, weights=w[w > 1e-12])
-    return idx, w / w.sum()
+    return thr[keep], fpr[keep], tpr[keep]
 
 
 def _solve_thresholds(hulls, pos, neg, bounded, tol: float, objective: str):
@@ -837,45 +731,17 @@ class ThresholdPostProcessor(BinaryWrapperTagsMixin, ClassifierMixin, BaseEstima
 
     def _group_hulls(self, shared: dict):
         """Each group's ROC hull of the base scores and its positive and negative weight,
-        computed once per shared fit: ``(hulls, pos, neg)`` (the curves themselves, and the
-        hull vertices' places on them, stay in the cache for :meth:`_least_variance_rules`)."""
+        computed once per shared fit: ``(hulls, pos, neg)``."""
         cache = shared["cache"]
         if "hulls" not in cache:
             G = len(self.group_names_)
             scores, y, codes = shared["outputs"]["estimator_"], shared["y"], shared["codes"]
             w = np.ones(len(y)) if shared["w"] is None else shared["w"]
-            cache["rocs"] = [_group_roc(scores[codes == g], y[codes == g], w[codes == g], int(self.grid_size))
-                             for g in range(G)]
-            cache["hulls"], cache["hull_index"] = map(list, zip(*(_group_hull(r) for r in cache["rocs"])))
+            cache["hulls"] = [_group_hull(scores[codes == g], y[codes == g], w[codes == g], int(self.grid_size))
+                              for g in range(G)]
             cache["pos"] = np.bincount(codes, weights=w * y, minlength=G)
             cache["neg"] = np.bincount(codes, weights=w * (1 - y), minlength=G)
         return cache["hulls"], cache["pos"], cache["neg"]
-
-    def _least_variance_rules(self, shared: dict, weights) -> list:
-        """Each group's rule as ``(thresholds, weights)``: the linear program's hull point, reached
-        by the mixture whose draws move the constrained rates least (:func:`_least_variance_mixture`).
-
-        The expected decisions of each group keep their (FPR, TPR), so the expected accuracy and
-        gap are the program's to rounding (checked; the program's own mixture is kept otherwise,
-        and whenever it varies no more)."""
-        cache = shared["cache"]
-        bounded = _BOUNDED[self.constraint]
-        rules = []
-        for roc, (thr, f, t), at, lam in zip(cache["rocs"], cache["hulls"], cache["hull_index"], weights):
-            used = np.flatnonzero(lam > 0)
-            rule = (thr[used], lam[used])
-            if len(used) > 1:
-                target = (float(lam @ f), float(lam @ t))
-                found = _least_variance_mixture(roc, target, bounded, at)
-                if found is not None:
-                    idx, w = found
-                    fpr, tpr = _roc_rates(roc)
-                    reached = np.allclose([w @ fpr[idx], w @ tpr[idx]], target, rtol=0, atol=1e-9)
-                    if reached and (_rate_variance(roc, idx[None], w[None], bounded)[0]
-                                    < _rate_variance(roc, at[used][None], lam[used][None], bounded)[0]):
-                        rule = (roc["thr"][idx], w)
-            rules.append(rule)
-        return rules
 
     def _fit_rule(self, shared: dict):
         """Fit this model's thresholds on the shared scores (the hulls are computed once)."""
@@ -884,32 +750,31 @@ class ThresholdPostProcessor(BinaryWrapperTagsMixin, ClassifierMixin, BaseEstima
         w = np.ones(len(y)) if shared["w"] is None else shared["w"]
         cache = shared["cache"]
         hulls, pos, neg = self._group_hulls(shared)
-        self._set_rule([(thr[lam > 0], lam[lam > 0])
-                        for lam, (thr, _, _) in zip(_best_vertices(hulls, pos, neg, self.objective), hulls)])
+        self._set_rule(hulls, _best_vertices(hulls, pos, neg, self.objective))
         if "max_tolerance" not in cache:
             cache["max_tolerance"] = constraint_gap(self._decision_proba(scores, codes), y, codes, G, self.constraint, w)
         self.max_tolerance_ = cache["max_tolerance"]
         self.tolerance_ = self._tolerance(self.max_tolerance_)
         if self.tolerance_ < self.max_tolerance_:
-            key = ("rules", round(self.tolerance_, 12))
+            key = ("lp", round(self.tolerance_, 12))
             if key not in cache:
-                lam = _solve_thresholds(hulls, pos, neg, _BOUNDED[self.constraint], self.tolerance_, self.objective)
-                cache[key] = self._least_variance_rules(shared, lam)
-            self._set_rule(cache[key])
+                cache[key] = _solve_thresholds(hulls, pos, neg, _BOUNDED[self.constraint], self.tolerance_,
+                                               self.objective)
+            self._set_rule(hulls, cache[key])
         p = self._decision_proba(scores, codes)
         self.constraint_gap_ = constraint_gap(p, y, codes, G, self.constraint, w)
         self.n_threshold_rows_ = int(len(y))
         self.decision_kind_ = "hard"
         return self
 
-    def _set_rule(self, rules):
-        """Store each group's ``(thresholds, weights)``, padded to one width (+inf, weight 0)."""
-        m = max(len(thr) for thr, _ in rules)
-        self.thresholds_ = np.full((len(rules), m), np.inf)
-        self.threshold_weights_ = np.zeros((len(rules), m))
-        for g, (thr, lam) in enumerate(rules):
-            self.thresholds_[g, :len(thr)] = thr
-            self.threshold_weights_[g, :len(thr)] = lam
+    def _set_rule(self, hulls, weights):
+        used = [np.flatnonzero(lam > 0) for lam in weights]
+        m = max(len(u) for u in used)
+        self.thresholds_ = np.full((len(hulls), m), np.inf)
+        self.threshold_weights_ = np.zeros((len(hulls), m))
+        for g, (u, lam, (thr, _, _)) in enumerate(zip(used, weights, hulls)):
+            self.thresholds_[g, :len(u)] = thr[u]
+            self.threshold_weights_[g, :len(u)] = lam[u]
         self.randomized_ = bool(m > 1)
 
     # -- decisions ----------------------------------------------------------------------------

@@ -23,12 +23,12 @@ CONSTRAINTS = ["demographic_parity", "true_positive_rate_parity", "false_positiv
                "equalized_odds"]
 
 
-def _data(n=1500, seed=0, share_b=0.4, cut=0.3):
+def _data(n=1500, seed=0):
     rng = np.random.default_rng(seed)
-    s = rng.choice(["a", "b"], n, p=[1 - share_b, share_b])
+    s = rng.choice(["a", "b"], n, p=[0.6, 0.4])
     X = rng.normal(size=(n, 3))
     X[:, 0] += np.where(s == "a", 1.0, 0.0)
-    y = (X[:, 0] + 0.5 * X[:, 1] + rng.normal(scale=0.8, size=n) > cut).astype(int)
+    y = (X[:, 0] + 0.5 * X[:, 1] + rng.normal(scale=0.8, size=n) > 0.3).astype(int)
     return X, y, s
 
 
@@ -90,7 +90,7 @@ def test_equalized_odds_parity_is_a_randomized_rule_whose_drawn_decisions_keep_i
     m = ThresholdPostProcessor(base, constraint="equalized_odds", eta=1.0, prefit=True, **GRID).fit(
         X, y, sensitive_features=s)
     p = m.decision_probability(X, sensitive_features=s)
-    assert m.randomized_ and ((p > 0) & (p < 1)).any()  # some rows are decided by a draw
+    assert m.randomized_ and ((p > 0) & (p < 1)).mean() > 0.05  # some rows are decided by a draw
     drawn = m.predict_proba(X, sensitive_features=s)[:, 1]
     # The drawn decisions keep parity up to the draw's noise, and follow the rule exactly where it is sure.
     assert constraint_gap(drawn, y, _codes(s), 2, "equalized_odds") < 0.04
@@ -100,51 +100,6 @@ def test_equalized_odds_parity_is_a_randomized_rule_whose_drawn_decisions_keep_i
     plain = ThresholdPostProcessor(base, constraint="equalized_odds", eta=0.0, prefit=True, **GRID).fit(
         X, y, sensitive_features=s)
     assert not plain.randomized_ and plain.constraint_gap_ > 0.05
-
-
-def _unequal(n, seed):
-    """Group "b" 30 % of rows and a rarer outcome, so that equalized odds pulls one group's point
-    well inside its ROC hull."""
-    return _data(n, seed, share_b=0.3, cut=1.0)
-
-
-def _rate_spread(p, y, s) -> float:
-    """Summed variance of each group's drawn TPR and FPR: sum of p (1 - p) over the group's
-    positives (negatives), over their number squared."""
-    out = 0.0
-    for g in np.unique(s):
-        for outcome in (0, 1):
-            q = p[(s == g) & (y == outcome)]
-            out += float((q * (1 - q)).sum()) / len(q) ** 2
-    return out
-
-
-@pytest.mark.parametrize("eta", [1.0, 0.9])
-def test_a_point_inside_the_hull_is_reached_by_the_mixture_that_draws_least(eta, monkeypatch):
-    """Equalized odds puts a group's point inside its ROC hull, which many mixtures of its hull
-    thresholds reach: the fitted one has the linear program's expected rates (so its expected
-    accuracy and gap) but moves them least by the rows' draws, and on new rows its drawn gap
-    over many draws is smaller than the program's own mixture's."""
-    X, y, s = _unequal(6000, seed=2)
-    base = LogisticRegression().fit(X, y)
-    kw = dict(constraint="equalized_odds", eta=eta, prefit=True)
-    steady = ThresholdPostProcessor(base, **kw).fit(X, y, sensitive_features=s)
-    monkeypatch.setattr(postprocess, "_least_variance_mixture", lambda *a, **k: None)
-    program = ThresholdPostProcessor(base, **kw).fit(X, y, sensitive_features=s)
-    monkeypatch.undo()
-    ps, pp = (m.decision_probability(X, sensitive_features=s) for m in (steady, program))
-    for g in np.unique(s):
-        for outcome in (0, 1):
-            rows = (s == g) & (y == outcome)
-            assert ps[rows].mean() == pytest.approx(pp[rows].mean(), abs=1e-9)
-    assert steady.constraint_gap_ == pytest.approx(program.constraint_gap_, abs=1e-9)
-    assert _expected_accuracy(ps, y) == pytest.approx(_expected_accuracy(pp, y), abs=1e-9)
-    assert _rate_spread(ps, y, s) < 0.7 * _rate_spread(pp, y, s)
-    Xn, yn, sn = _unequal(20000, seed=3)
-    gaps = {name: np.mean([constraint_gap(m.set_params(random_state=h).predict_proba(Xn, sensitive_features=sn)[:, 1],
-                                          yn, _codes(sn), 2, "equalized_odds") for h in range(30)])
-            for name, m in (("steady", steady), ("program", program))}
-    assert gaps["steady"] < gaps["program"]
 
 
 def test_balanced_accuracy_objective_weighs_the_two_outcomes_alike(data, base):
