@@ -55,11 +55,6 @@ def _as_frame(sensitive) -> pd.DataFrame:
     raise ValueError(f"sensitive features must be 1-D or 2-D, got {arr.ndim}-D")
 
 
-def _column_labels(col: pd.Series) -> pd.Series:
-    out = col.astype(object).where(col.notna(), MISSING)
-    return out.map(str)
-
-
 def group_labels(sensitive, columns=None, sep: str = SEP) -> pd.Series:
     """One label per row: the value of a single sensitive column, or the intersection of several.
 
@@ -82,13 +77,23 @@ def group_labels(sensitive, columns=None, sep: str = SEP) -> pd.Series:
         frame = frame[list(columns)]
     if frame.shape[1] == 0:
         raise ValueError("no sensitive column given")
-    parts = [_column_labels(frame[c]) for c in frame.columns]
-    labels = parts[0]
-    for p in parts[1:]:
-        labels = labels + sep + p
-    labels.index = frame.index
-    labels.name = sep.join(map(str, frame.columns))
-    return labels
+    # Each column's distinct values first, then text for each distinct combination only: a
+    # sweep's evaluation labels the same few groups of thousands of rows on every call, and
+    # str() and string concatenation per row were most of its time (measured on Adult).
+    parts = [pd.factorize(frame[c], use_na_sentinel=True) for c in frame.columns]
+    names = [np.array([str(u) for u in uniques] + [MISSING], dtype=object) for _, uniques in parts]
+    codes = [np.where(c < 0, len(n) - 1, c) for (c, _), n in zip(parts, names)]
+    sizes = [len(n) for n in names]
+    if np.prod(np.asarray(sizes, dtype=float)) < 2.0 ** 62:
+        combos, at = np.unique(np.ravel_multi_index(codes, sizes), return_inverse=True)
+        text = np.array([sep.join(n[i] for n, i in zip(names, ix))
+                         for ix in zip(*np.unravel_index(combos, sizes))], dtype=object)
+        values = text[np.asarray(at).reshape(-1)]
+    else:  # too many combinations to number: join the labels row by row
+        values = names[0][codes[0]]
+        for n, c in zip(names[1:], codes[1:]):
+            values = values + sep + n[c]
+    return pd.Series(values, index=frame.index, name=sep.join(map(str, frame.columns)), dtype=object)
 
 
 def encode_groups(sensitive, names=None) -> GroupEncoding:

@@ -83,6 +83,27 @@ AUDIT_BAND_RTOL = 1e-9
 HIGHER_IS_FAIRER = ("disparate_impact_ratio",)
 
 
+def _grouping_sums(y, P, frame, **kernel) -> list:
+    """``[(level, GroupSums), ...]`` of every grouping (:func:`fairkit.groups.group_hierarchy`:
+    each attribute, then their intersection): the intersection's sums in one pass over the rows,
+    each attribute's added up from them (:meth:`fairkit.stats.GroupSums.merge`), unless some row
+    is in no intersection (then each attribute has its own pass). ``kernel``: the keyword
+    arguments of :func:`fairkit.stats.group_sums`."""
+    levels = group_hierarchy(frame)
+    finest = levels[-1].encoding
+    gs = stats.group_sums(y, P, finest.codes, finest.n_groups, **kernel)
+    out = []
+    for level in levels[:-1]:
+        enc = level.encoding
+        if (finest.codes < 0).any():
+            out.append((level, stats.group_sums(y, P, enc.codes, enc.n_groups, **kernel)))
+            continue
+        parent = np.zeros(finest.n_groups, dtype=np.int64)
+        parent[finest.codes] = enc.codes  # an intersection lies in one group of each attribute
+        out.append((level, gs.merge(parent, enc.n_groups)))
+    return out + [(levels[-1], gs)]
+
+
 def _least_fair(stack: np.ndarray, key: str, axis: int = 0) -> np.ndarray:
     """The least fair value of gap ``key`` along ``axis`` (one entry per grouping), NaN skipped."""
     with warnings.catch_warnings():  # an all-NaN slice (no grouping has the gap) stays NaN
@@ -346,10 +367,11 @@ def fairness_report(
 
     R = stats.bootstrap_weights(len(y), n_boot, random_state) if n_boot > 0 else None
     group_tables, gap_rows, dropped = [], [], []
-    for level in group_hierarchy(frame):
+    levels = _grouping_sums(y, P, frame, threshold=threshold, sample_weight=w, n_bins=n_bins)
+    boots = (_grouping_sums(y, P, frame, threshold=threshold, sample_weight=w, n_bins=n_bins, resample=R)
+             if R is not None else [(level, None) for level, _ in levels])
+    for (level, gs), (_, boot) in zip(levels, boots):
         enc = level.encoding
-        gs = stats.group_sums(y, P, enc.codes, enc.n_groups, threshold=threshold, sample_weight=w,
-                              n_bins=n_bins)
         if "accuracy" not in overall:  # every row is in one group of a level: its total is everyone
             overall.update({k: float(v[0]) for k, v in _overall(y, P, w, gs, ranks).items()})
         include = stats.gap_groups(gs.rows, gap_min_group_size)
@@ -372,8 +394,6 @@ def fairness_report(
         if R is not None:
             for name, (lo, hi) in stats.rate_intervals(gs, ci).items():
                 table[f"{name}_low"], table[f"{name}_high"] = lo[0], hi[0]
-            boot = stats.group_sums(y, P, enc.codes, enc.n_groups, threshold=threshold, sample_weight=w,
-                                    n_bins=n_bins, resample=R)
             brates = stats.group_rates(boot)
             lo, hi = stats.recentred_interval(rates["ece"], brates["ece"][:, 0], ci)
             enough = ~few["ece"]
@@ -473,9 +493,7 @@ def summary_metrics(
         gap_min_group_size = min_group_size
     y, P, frame, w = _inputs(y_true, y_scores, sensitive, sample_weight, pos_label)
     overall, levels = None, []
-    for level in group_hierarchy(frame):  # each attribute, then their intersection
-        enc = level.encoding
-        gs = stats.group_sums(y, P, enc.codes, enc.n_groups, threshold=threshold, sample_weight=w, n_bins=n_bins)
+    for level, gs in _grouping_sums(y, P, frame, threshold=threshold, sample_weight=w, n_bins=n_bins):
         if overall is None:  # every row is in one group of a level: its total is everyone
             overall = _overall(y, P, w, gs, ranks)
         include = stats.gap_groups(gs.rows, gap_min_group_size)
@@ -539,11 +557,9 @@ def bootstrap_metrics(
         if R.ndim != 2 or R.shape[1] != len(y):
             raise ValueError(f"resample must have shape (B, {len(y)}), got {R.shape}")
     out, levels = None, []
-    for level in group_hierarchy(frame):  # the headline's groupings, as summary_metrics reads them
-        enc = level.encoding
-        rows = np.bincount(enc.codes[enc.codes >= 0], minlength=enc.n_groups)
-        include = stats.gap_groups(rows, gap_min_group_size)
-        gs = stats.group_sums(y, P, enc.codes, enc.n_groups, threshold=threshold, sample_weight=w, resample=R)
+    for level, gs in _grouping_sums(y, P, frame, threshold=threshold, sample_weight=w, resample=R):
+        enc = level.encoding  # the groups compared are those of the rows as they are
+        include = stats.gap_groups(np.bincount(enc.codes[enc.codes >= 0], minlength=enc.n_groups), gap_min_group_size)
         if out is None:
             out = {"accuracy": stats.group_rates(gs.total())["accuracy"][..., 0]}
         levels.append(stats.group_gaps(stats.group_rates(gs), include))

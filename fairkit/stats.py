@@ -195,6 +195,14 @@ class GroupSums:
         """Unweighted rows per group in the first resample of the first model, shape (G,)."""
         return self.sums[0, 0, :, _IDX["n_rows"]]
 
+    def merge(self, parent: np.ndarray, n_parents: int) -> "GroupSums":
+        """The sums of groups of groups: group ``g``'s sums added into group ``parent[g]`` (every
+        statistic and calibration bin is a sum over rows, so an attribute's groups are read off
+        their intersections' sums instead of a second pass over the rows)."""
+        M = np.zeros((len(parent), int(n_parents)))
+        M[np.arange(len(parent)), np.asarray(parent, dtype=np.int64)] = 1.0
+        return GroupSums(np.einsum("bkgs,gp->bkps", self.sums, M), np.einsum("bkgnc,gp->bkpnc", self.bins, M))
+
 
 def group_sums(y, scores, codes, n_groups: int, *, threshold: float = 0.5, sample_weight=None,
                n_bins: int = 10, edges=None, resample=None, decisions=None) -> GroupSums:
