@@ -592,13 +592,16 @@ class CalibrationCheck:
 
     @property
     def ece_before(self) -> float:
-        """Largest group ECE on test before calibration (groups the report's gaps compare)."""
-        return self.before.gap("max_group_ece", self.attribute)
+        """Largest group ECE on test before calibration, as the headline reads it: over the
+        groups the report's gaps compare in every grouping of ``grouping`` (each column and
+        their intersection, :meth:`fairkit.metrics.FairnessReport.headline`), so "made it
+        worse" compares the figure the Export page's table and the record's card show."""
+        return self.before.gap("max_group_ece")
 
     @property
     def ece_after(self) -> float:
-        """Largest group ECE on test after calibration."""
-        return self.after.gap("max_group_ece", self.attribute)
+        """Largest group ECE on test after calibration (as :attr:`ece_before` reads it)."""
+        return self.after.gap("max_group_ece")
 
     def per_group(self) -> pd.DataFrame:
         """One row per group of ``grouping``: ``group``, ``n`` (test rows), ``ece_before``,

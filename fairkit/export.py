@@ -218,7 +218,7 @@ IMPOSSIBILITY = (
     "When base rates differ between groups, no classifier other than a perfect one can satisfy "
     "demographic parity, equalized odds and calibration within groups at the same time "
     "(Kleinberg, Mullainathan and Raghavan 2016; Chouldechova 2017). Choosing one definition "
-    "means accepting gaps in the others; the gaps of all of them are reported below."
+    "means accepting gaps in the others; the gaps of all of them are in this record's gap table."
 )
 
 REREVIEW_TRIGGERS = [
@@ -584,8 +584,7 @@ def calibration_note(report, check=None) -> str:
     # Whether calibrating made it worse is the pages' verdict (CalibrationCheck, by the groups the
     # calibrator maps), so the Export page's warning and the record never disagree.
     if check is not None and check.ece_after > check.ece_before:
-        text += (f" Calibration made it worse here: without it, {_fmt(check.ece_before)} for the groups of "
-                 f"{check.attribute} ({_fmt(check.ece_after)} with it).")
+        text += f" Calibration made it worse here: without it, {_fmt(check.ece_before)} ({_fmt(check.ece_after)} with it)."
     return text
 
 

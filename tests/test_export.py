@@ -784,15 +784,14 @@ def test_the_calibration_note_reads_the_largest_ece_of_every_grouping_the_record
     note = calibration_note(report)
     assert f": {per.max():.3f}, in race." in note and "any group the gaps compare" in note
     # A calibrator is judged as the pages judge it (CalibrationCheck, by the groups it calibrates),
-    # and the note says so with both figures and the grouping.
+    # and the note gives both figures.
     flat = fairness_report(y, np.full(len(y), 0.5), sens[["race"]])  # race B: 0.5 against 100 / 220
     worse = CalibrationCheck(calibrator=None, grouping=("race",), attribute="race", before=flat,
                              after=fairness_report(y, p, sens[["race"]]), scores_after=p)
     assert worse.ece_after > worse.ece_before > 0
     note = calibration_note(report, worse)
     assert "after group calibration" in note
-    assert f"Calibration made it worse here: without it, {worse.ece_before:.3f} for the groups of race " \
-           f"({worse.ece_after:.3f} with it)." in note
+    assert f"Calibration made it worse here: without it, {worse.ece_before:.3f} ({worse.ece_after:.3f} with it)." in note
     better = dataclasses.replace(worse, before=worse.after, after=flat)
     assert "made it worse" not in calibration_note(report, better)
 

@@ -142,7 +142,9 @@ def answers_for(data_key: str, run_id: str) -> str | None:
     names = {W_RATIONALE: "rationale", W_PURPOSE: "purpose", W_INTENDED_USE: "intended use",
              W_FAIRNESS_RATIONALE: "reason for the fairness definition"}
     one = len(cleared) == 1
-    return (f"The {', '.join(names[k] for k in cleared)} written earlier {'was' if one else 'were'} for "
+    said = [names[k] for k in cleared]
+    listed = said[0] if one else ", ".join(said[:-1]) + f" and {said[-1]}"
+    return (f"The {listed} written earlier {'was' if one else 'were'} for "
             f"another selection; {what} changed since, so {'it was' if one else 'they were'} cleared. "
             f"Write {'it' if one else 'them'} for this one.")
 

@@ -92,7 +92,8 @@ st.caption(f"A separate calibration map per group of **{md(cal['attribute'])}**,
            "Calibrated scores need the sensitive attribute at prediction time.")
 m1, m2 = st.columns(2)
 largest = (f"Over the groups with at least {ug.MIN_GROUP_SIZE} test rows (smaller ones are "
-           "too noisy to rank; the table lists every group).")
+           "too noisy to rank; the table lists every group) of each attribute and their "
+           "intersection: the figure the Trade-offs page, the Export page and the record show.")
 before, after, change = ug.ece_change(cal)
 m1.metric("Largest group ECE on test, before", before, help=largest)
 m2.metric("Largest group ECE on test, after", after, help=largest, delta=change, delta_color="inverse")

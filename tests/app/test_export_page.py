@@ -284,7 +284,7 @@ def test_the_purpose_is_forgotten_when_the_data_change(own_store):
     assert not at.exception, at.exception
     assert at.text_input(key=ue.W_DECIDER).value == "Dr. Decider"
     assert at.text_area(key=ue.W_RATIONALE).value == "" and at.text_area(key=ue.W_PURPOSE).value == ""
-    assert any("rationale, purpose written earlier were for another selection; the data and the model "
+    assert any("rationale and purpose written earlier were for another selection; the data and the model "
                "changed" in i for i in texts(at.info)), texts(at.info)
 
 
