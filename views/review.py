@@ -69,7 +69,7 @@ else:
         record_view.show_body(rec)
 
     st.subheader("Reviews of this decision")
-    st.caption(f"Status: {md(rv.tally(subject))} (the latest sign-off or dissent of each reviewer).")
+    st.caption(f"Status: {md(rv.tally(subject))}. Each reviewer counts once, by their latest sign-off or dissent.")
     verdicts = rv.verdicts(subject)
     if verdicts.empty:
         st.caption("No comments, sign-offs or dissents yet.")
