@@ -112,6 +112,17 @@ def decision_label(selected: dict) -> str:
             f"calibration {calibration_text(selected.get('calibration'))}")
 
 
+def _small_in_gaps(by_group: list, attribute) -> list:
+    """A warning run for a headline gap whose grouping compares a group flagged small (kept in
+    its gaps when leaving the small ones out would leave fewer than two groups,
+    :func:`fairkit.stats.gap_groups`): the figure rests on a few rows."""
+    small = [r for r in by_group if r.get("attribute") == attribute and r.get("small") and r.get("in_gaps")]
+    if not small:
+        return []
+    named = ", ".join(f"{r['group']} ({fmt(r['n'])} rows)" for r in small)
+    return [f" (compares {named}, flagged small below: a figure resting on few rows)"]
+
+
 def _headline_row(gaps: list, key: str) -> dict:
     """The gaps row the headline reads ``key`` from: the grouping where it is least fair
     (:func:`fairkit.metrics.least_fair_grouping`, as the sweep tables and the frontier read it)."""
@@ -158,7 +169,8 @@ def headline(rec: dict, *, reviews: str | None = None) -> list[tuple[str, list]]
     for key in HEADLINE_GAPS:
         mark = " (the chosen definition)" if key == f"{definition}_difference" else ""
         row = _headline_row(test["gaps"], key)
-        card.append((f"{METRIC_LABELS[key]} ({row.get('attribute', '')}, test){mark}", [with_interval(row, key)]))
+        card.append((f"{METRIC_LABELS[key]} ({row.get('attribute', '')}, test){mark}",
+                     [with_interval(row, key)] + _small_in_gaps(test.get("by_group") or [], row.get("attribute"))))
     card += [("Decided by", [_b(rec["decider"])]), ("Rationale", [str(rec["rationale"])])]
     if reviews is not None:
         card.append(("Sign-off status", [_b(reviews)]))

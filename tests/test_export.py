@@ -843,3 +843,31 @@ def test_the_record_shows_a_small_eta_one_way_and_never_as_zero(tiny_split, fast
     assert "Etas: 0, 4e-05." in md
     assert re.search(r"^\| [^|]+ \| 4e-05 \| 0 \|", md, flags=re.M)  # the frontier table
     assert "0.0000" not in md
+
+
+def test_the_card_says_when_a_headline_gap_rests_on_a_small_group():
+    """A grouping of two groups, one of them under the minimum size, keeps both in its gaps
+    (fairkit.stats.gap_groups); the record's card says the headline figure rests on it, and
+    says nothing when every group compared is large enough."""
+    from fairkit.metrics import fairness_report
+    from fairkit.record import headline
+
+    rng = np.random.default_rng(1)
+    n = 400
+    young = np.where(np.arange(n) < 20, "under 25", "25 and over")  # 20 rows: flagged small
+    p = rng.random(n)
+    y = (rng.random(n) < p).astype(int)
+
+    def card_for(groups):
+        r = fairness_report(y, p, pd.DataFrame({"age": groups}))
+        rec = {"content": {"selected": {"method": "unconstrained", "eta": 0.0, "seed": 0, "threshold": 0.5,
+                                        "needs_sensitive_at_predict": False},
+                           "metrics": {"test": {"gaps": r.gaps.reset_index().to_dict(orient="records"),
+                                                "by_group": r.by_group.to_dict(orient="records"),
+                                                "overall": r.overall}}},
+               "fairness_definition": "demographic_parity", "decider": "D", "rationale": "R"}
+        label, runs = next((k, v) for k, v in headline(rec) if k.startswith("Demographic parity difference"))
+        return "".join(x if isinstance(x, str) else x[1] for x in runs)
+
+    assert "under 25 (20 rows), flagged small below" in card_for(young)
+    assert "flagged small" not in card_for(np.where(np.arange(n) < 200, "under 25", "25 and over"))
