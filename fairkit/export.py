@@ -576,11 +576,11 @@ def calibration_note(report, check=None) -> str:
     # grouping, not the finest grouping's alone (a marginal group can carry more error than
     # any intersection the gaps compare, when a small intersection is left out of them). Like
     # the gap table, it leaves out groups too small for the gaps (the by-group table flags them).
-    per = report.gaps["max_group_ece"].astype(float)
-    per = per[np.isfinite(per.to_numpy())]
+    head = report.headline()
+    ece = head["max_group_ece"]
     after = ", after group calibration" if check is not None else ""
     text = f"Largest expected calibration error on test of any group the gaps compare{after}: " + (
-        f"{_fmt(float(per.max()))}, in {per.idxmax()}." if len(per) else f"{_fmt(None)}.")
+        f"{_fmt(ece)}, in {head['max_group_ece_attribute']}." if np.isfinite(ece) else f"{_fmt(None)}.")
     # Whether calibrating made it worse is the pages' verdict (CalibrationCheck, by the groups the
     # calibrator maps), so the Export page's warning and the record never disagree.
     if check is not None and check.ece_after > check.ece_before:
@@ -727,7 +727,7 @@ def build_record(
     effect = threshold_effect(test.y, scores["test"], test.sensitive, threshold=threshold,
                               frontier_scores=frontier_scores)
 
-    table = _table_parts(split)
+    table = split.table_parts
     all_sens = pd.concat([p.sensitive for p in table], ignore_index=True)
     sizes = []
     for level in group_hierarchy(all_sens):
@@ -795,16 +795,6 @@ def build_record(
     built = BundleRecord(record=rec, decision=decision, state=state, spec=spec, frontier=frontier, model=model,
                          X_check=split.test.X)
     return built if audit_head is None else built.with_audit_head(audit_head)
-
-
-def _table_parts(split) -> list:
-    """Every part of ``split`` that holds rows of the table: train, validation, test, and the
-    validation rows reserved for the thresholds (:func:`fairkit.split.reserve_threshold_rows`).
-
-    What the record says of the whole table (its rows, missing values, group sizes) counts
-    these; its validation figures are those of ``split.validation``, the rows chosen on.
-    """
-    return [*split.parts.values(), *([split.thresholds] if split.thresholds is not None else [])]
 
 
 def _outcome(spec) -> dict:

@@ -212,7 +212,7 @@ class Method:
         lo, hi = self.eta_range
         return eta_grid(lo, hi, n, log=self.eta_scale == "log", include_zero=include_zero)
 
-    def check_etas(self, etas) -> list[float]:
+    def check_etas(self, etas, *, grid=None, leave_out: str = "leave the etas out") -> list[float]:
         """The etas this method trains for a requested grid, or a refusal.
 
         A baseline's grid maps to ``[0.0]`` (its eta is ignored). Every other eta must be a
@@ -221,6 +221,12 @@ class Method:
         Parameters
         ----------
         etas : iterable of float
+        grid : sequence of float, optional
+            The grid the caller trains when no etas are given, named in the refusal (default
+            :meth:`grid`).
+        leave_out : str
+            How the caller's user asks for that grid ("leave the etas out" on the command line,
+            "empty the box" on the Train page).
 
         Returns
         -------
@@ -240,8 +246,8 @@ class Method:
             raise RegistryError(
                 f"Method '{self.name}' ({self.label}) takes eta in {self.valid_range} "
                 f"(eta = {self.eta_meaning}); got {', '.join(f'{e:g}' for e in bad)}. "
-                f"Give it etas in that range, or leave the etas out to use its own grid "
-                f"({', '.join(f'{e:g}' for e in self.grid())}).")
+                f"Give it etas in that range, or {leave_out} to use its own grid "
+                f"({', '.join(f'{e:g}' for e in (self.grid() if grid is None else grid))}).")
         return values
 
     def check_fairness(self, fairness: str) -> FairnessDefinition:

@@ -92,16 +92,30 @@ def _grouping_sums(y, P, frame, **kernel) -> list:
     levels = group_hierarchy(frame)
     finest = levels[-1].encoding
     gs = stats.group_sums(y, P, finest.codes, finest.n_groups, **kernel)
+    unplaced = (finest.codes < 0).any()
     out = []
     for level in levels[:-1]:
         enc = level.encoding
-        if (finest.codes < 0).any():
+        if unplaced:
             out.append((level, stats.group_sums(y, P, enc.codes, enc.n_groups, **kernel)))
             continue
         parent = np.zeros(finest.n_groups, dtype=np.int64)
         parent[finest.codes] = enc.codes  # an intersection lies in one group of each attribute
         out.append((level, gs.merge(parent, enc.n_groups)))
     return out + [(levels[-1], gs)]
+
+
+def _headline_gaps(groupings, gap_min_group_size: int) -> dict:
+    """Each gap of ``GAP_METRICS`` at its least fair over ``groupings`` (:func:`_grouping_sums`),
+    shape (B, K): what the sweep table and its bootstrap read. The groups a gap compares are
+    those of the rows as they are (:func:`fairkit.stats.gap_groups`), resampled or not."""
+    levels = []
+    for level, gs in groupings:
+        enc = level.encoding
+        include = stats.gap_groups(np.bincount(enc.codes[enc.codes >= 0], minlength=enc.n_groups),
+                                   gap_min_group_size)
+        levels.append(stats.group_gaps(stats.group_rates(gs), include))
+    return {k: _least_fair(np.stack([lv[k] for lv in levels]), k) for k in GAP_METRICS}
 
 
 def _least_fair(stack: np.ndarray, key: str, axis: int = 0) -> np.ndarray:
@@ -410,7 +424,7 @@ def fairness_report(
     by_group = pd.concat(group_tables, ignore_index=True)
     gaps = pd.DataFrame(gap_rows).set_index("attribute")
     left = pd.DataFrame(dropped, columns=["attribute", "metric", "group", "reason"])
-    finest = encode_groups(frame)
+    finest = levels[-1][0].encoding  # the intersection, encoded once above
     calibration = reliability_curve(y, P[0], finest.names[finest.codes], n_bins=n_bins, sample_weight=w)
     return FairnessReport(overall=overall, by_group=by_group, gaps=gaps, calibration=calibration,
                           n_boot=n_boot, notes=_notes(by_group, left, min_group_size), left_out=left)
@@ -492,13 +506,9 @@ def summary_metrics(
     if gap_min_group_size is None:
         gap_min_group_size = min_group_size
     y, P, frame, w = _inputs(y_true, y_scores, sensitive, sample_weight, pos_label)
-    overall, levels = None, []
-    for level, gs in _grouping_sums(y, P, frame, threshold=threshold, sample_weight=w, n_bins=n_bins):
-        if overall is None:  # every row is in one group of a level: its total is everyone
-            overall = _overall(y, P, w, gs, ranks)
-        include = stats.gap_groups(gs.rows, gap_min_group_size)
-        levels.append({k: v[0] for k, v in stats.group_gaps(stats.group_rates(gs), include).items()})
-    gaps = {k: _least_fair(np.stack([lv[k] for lv in levels]), k) for k in GAP_METRICS}
+    groupings = _grouping_sums(y, P, frame, threshold=threshold, sample_weight=w, n_bins=n_bins)
+    overall = _overall(y, P, w, groupings[0][1], ranks)  # every row is in one group of a level
+    gaps = {k: v[0] for k, v in _headline_gaps(groupings, gap_min_group_size).items()}
     table = {**overall, **gaps}
     return [{k: float(table[k][i]) for k in OVERALL_METRICS + GAP_METRICS} for i in range(P.shape[0])]
 
@@ -556,14 +566,9 @@ def bootstrap_metrics(
         R = np.asarray(resample, dtype=np.float64)
         if R.ndim != 2 or R.shape[1] != len(y):
             raise ValueError(f"resample must have shape (B, {len(y)}), got {R.shape}")
-    out, levels = None, []
-    for level, gs in _grouping_sums(y, P, frame, threshold=threshold, sample_weight=w, resample=R):
-        enc = level.encoding  # the groups compared are those of the rows as they are
-        include = stats.gap_groups(np.bincount(enc.codes[enc.codes >= 0], minlength=enc.n_groups), gap_min_group_size)
-        if out is None:
-            out = {"accuracy": stats.group_rates(gs.total())["accuracy"][..., 0]}
-        levels.append(stats.group_gaps(stats.group_rates(gs), include))
-    out.update({k: _least_fair(np.stack([lv[k] for lv in levels]), k) for k in GAP_METRICS})
+    groupings = _grouping_sums(y, P, frame, threshold=threshold, sample_weight=w, resample=R)
+    out = {"accuracy": stats.group_rates(groupings[0][1].total())["accuracy"][..., 0]}
+    out.update(_headline_gaps(groupings, gap_min_group_size))
     out["resample"] = R
     return out
 

@@ -109,6 +109,14 @@ class DatasetSplit:
     def parts(self) -> dict:
         return {"train": self.train, "validation": self.validation, "test": self.test}
 
+    @property
+    def table_parts(self) -> list:
+        """Every part that holds rows of the table: train, validation, test, and the validation
+        rows reserved for the thresholds (:func:`reserve_threshold_rows`), when there are some.
+        What is said of the whole table (its rows, missing values, group sizes) counts them all;
+        :attr:`parts` are the parts models are trained, chosen and tested on."""
+        return [*self.parts.values(), *([self.thresholds] if self.thresholds is not None else [])]
+
     def reservation(self) -> dict:
         """What a cache key adds for the reserved threshold rows (``{}`` without them, so a
         split without them keeps the keys it always had)."""

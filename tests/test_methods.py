@@ -175,6 +175,8 @@ def test_check_etas_maps_a_baseline_and_refuses_out_of_range_values(toy):
     assert "'toy'" in message and "[0, 1]" in message and "got 3, 30." in message
     assert message.split("got ")[1].split(". ")[0] == "3, 30"  # only the values out of range are named
     assert f"its own grid ({', '.join(f'{e:g}' for e in toy.grid())})." in message  # the grid it would use
+    with pytest.raises(RegistryError, match=r"or empty the box to use its own grid \(0, 0\.5\)\."):
+        toy.check_etas([3], grid=[0, 0.5], leave_out="empty the box")  # the caller's grid, in its words
     for bad in (-0.1, math.nan, math.inf):
         with pytest.raises(RegistryError, match="eta >= 0"):
             get_method("regularized").check_etas([bad])

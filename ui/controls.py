@@ -246,14 +246,9 @@ def eta_lists(methods, n_etas: int) -> dict | None:
             st.caption(f"{md(m.label)}: its own grid ({own_text}).")
             continue
         try:
-            out[name] = m.check_etas(parse_numbers(text))
-        except RegistryError:
-            # The engine's message suggests its grid of four; here the box's own grid is the one
-            # an emptied box trains, so the message names that one.
-            bad = [e for e in parse_numbers(text) if not _in_range(m, e)]
-            st.error(f"{md(m.label)} takes eta in {m.valid_range} (eta = {md(m.eta_meaning)}); got "
-                     f"{', '.join(f'{e:g}' for e in bad)}. Give it etas in that range, or empty the box "
-                     f"to use its own grid ({own_text}).", icon=":material/error:")
+            out[name] = m.check_etas(parse_numbers(text), grid=own, leave_out="empty the box")
+        except RegistryError as exc:  # names the values out of range and the grid an emptied box trains
+            st.error(md(exc), icon=":material/error:")
             ok = False
         except ValueError as exc:
             st.error(f"The etas of {md(m.label)} ({m.valid_range}) cannot be read: {md(exc)}. Empty the "
@@ -262,10 +257,3 @@ def eta_lists(methods, n_etas: int) -> dict | None:
     return out if ok else None
 
 
-def _in_range(method, eta: float) -> bool:
-    """Whether ``method`` takes ``eta`` (its own check, :meth:`fairkit.methods.Method.check_etas`)."""
-    try:
-        method.check_etas([eta])
-    except RegistryError:
-        return False
-    return True
