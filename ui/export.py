@@ -56,11 +56,17 @@ W_RATIONALE = "w.export.rationale"
 W_PURPOSE = "w.export.purpose"
 W_INTENDED_USE = "w.export.intended_use"
 W_FAIRNESS_RATIONALE = "w.export.fairness_rationale"
+W_CALIBRATION = "w.export.calibration"
+W_THRESHOLD = "w.export.threshold"
 #: Answers about one model: forgotten when another model is selected, so a rationale never ships
-#: with a model it was not written for. The decider is a person and stays.
-PER_MODEL = (W_RATIONALE,)
+#: with a model it was not written for, nor a calibration or threshold checked on another model's
+#: scores (each is judged on this model's: the calibration warning, the threshold table). The
+#: decider is a person and stays.
+PER_MODEL = (W_RATIONALE, W_CALIBRATION, W_THRESHOLD)
 #: Answers about the data's use: forgotten when the data (table or spec) change.
 PER_DATA = (W_PURPOSE, W_INTENDED_USE, W_FAIRNESS_RATIONALE)
+#: What an answer is when nothing was given (text: empty).
+DEFAULTS = {W_CALIBRATION: "none", W_THRESHOLD: SWEEP_THRESHOLD}
 #: (data key, run id) the answers were written for. A "w." key, so it is remembered and restored
 #: with the answers themselves (ui.state.remember_widgets, ui.restore): a reload keeps both.
 ANSWERS_FOR = "w.export.answers_for"
@@ -132,7 +138,7 @@ def answers_for(data_key: str, run_id: str) -> str | None:
     # Answers kept without a record of what they were for (an older session's) are treated as
     # another model's: nothing unchecked reaches a record.
     stale = PER_MODEL + (PER_DATA if was is None or list(was)[0] != data_key else ())
-    cleared = [key for key in stale if str(ss.get(key, memory.get(key)) or "").strip()]
+    cleared = [key for key in stale if _given(key, ss.get(key, memory.get(key)))]
     for key in stale:
         ss.pop(key, None)
         memory.pop(key, None)
@@ -140,13 +146,28 @@ def answers_for(data_key: str, run_id: str) -> str | None:
         return None
     what = "the data and the model" if any(k in PER_DATA for k in cleared) else "the model"
     names = {W_RATIONALE: "rationale", W_PURPOSE: "purpose", W_INTENDED_USE: "intended use",
-             W_FAIRNESS_RATIONALE: "reason for the fairness definition"}
+             W_FAIRNESS_RATIONALE: "reason for the fairness definition",
+             W_CALIBRATION: "group calibration", W_THRESHOLD: "decision threshold"}
     one = len(cleared) == 1
     said = [names[k] for k in cleared]
     listed = said[0] if one else ", ".join(said[:-1]) + f" and {said[-1]}"
-    return (f"The {listed} written earlier {'was' if one else 'were'} for "
+    reset = [k for k in cleared if k in DEFAULTS]
+    back = "" if not reset else (
+        " The " + " and ".join(f"{names[k]} is back to {_shown(k, DEFAULTS[k])}" for k in reset) + ".")
+    return (f"The {listed} given earlier {'was' if one else 'were'} for "
             f"another selection; {what} changed since, so {'it was' if one else 'they were'} cleared. "
-            f"Write {'it' if one else 'them'} for this one.")
+            f"{'Give it' if one else 'Give them'} for this one.{back}")
+
+
+def _given(key: str, value) -> bool:
+    """Whether ``value`` of answer ``key`` is one the user gave (not empty, not the default)."""
+    if key in DEFAULTS:
+        return value is not None and value != DEFAULTS[key]
+    return bool(str(value or "").strip())
+
+
+def _shown(key: str, value) -> str:
+    return CALIBRATION_CHOICES[value].lower() if key == W_CALIBRATION else f"{value:.2f}"
 
 
 # --------------------------------------------------------------------------- building

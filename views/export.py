@@ -56,14 +56,14 @@ with right:
     state.prepare_widget(ue.W_FAIRNESS_RATIONALE, "")
     fairness_rationale = st.text_area("Why this fairness definition", height=80,
                                       key=ue.W_FAIRNESS_RATIONALE)
-    state.prepare_widget("w.export.threshold", 0.5)
-    threshold = st.slider("Decision threshold", 0.05, 0.95, step=0.01, key="w.export.threshold",
+    state.prepare_widget(ue.W_THRESHOLD, ue.DEFAULTS[ue.W_THRESHOLD])
+    threshold = st.slider("Decision threshold", 0.05, 0.95, step=0.01, key=ue.W_THRESHOLD,
                           help="A row is predicted positive when its probability is at least this.")
     choices = list(ue.CALIBRATION_CHOICES)
-    state.prepare_widget("w.export.calibration", "none", choices)
+    state.prepare_widget(ue.W_CALIBRATION, ue.DEFAULTS[ue.W_CALIBRATION], choices)
     grouping = SEP.join(map(str, calibration_grouping(split)))
     calibration = st.radio(f"Group calibration (fitted on validation, per group of {md(grouping)})",
-                           choices, key="w.export.calibration",
+                           choices, key=ue.W_CALIBRATION,
                            format_func=ue.CALIBRATION_CHOICES.get,
                            help="The calibrator the Groups page shows for the same method. "
                                 "Calibrating per group uses the sensitive attribute at prediction "
@@ -192,8 +192,12 @@ else:
         record_view.show_headline(kept[2].record)
         record_view.downloads(kept[2].record, key="export.preview_record")
         record_view.show_body(kept[2].record)
+    elif kept is not None and kept[0][0] != row["run_id"]:
+        st.caption("The last preview was of another model" + ("." if missing else ": preview again to see "
+                   "this one's record."))
     elif kept is not None:
-        st.caption("The answers changed since the last preview: preview again to see them.")
+        st.caption("The answers changed since the last preview" + ("." if missing else ": preview again "
+                   "to see them."))
 
 st.caption("A bundle holds no pickle: loading it (`fairkit.export.load_bundle`, `python -m fairkit score`) "
            "runs none of its content, and checks every member's hash, the decision fields and the "

@@ -254,13 +254,66 @@ def test_a_rationale_is_forgotten_when_another_model_is_selected(trained, fast_e
     assert at.text_input(key=ue.W_DECIDER).value == "Dr. Decider"
     assert at.text_area(key=ue.W_RATIONALE).value == ""
     assert at.text_area(key=ue.W_PURPOSE).value == "Credit pre-screening"
-    assert any("rationale written earlier was for another selection" in i for i in texts(at.info))
+    assert any("rationale given earlier was for another selection" in i for i in texts(at.info))
     assert buttons(at)["export.go"].disabled and any("write a rationale." in i for i in texts(at.info))
     # Back to the first model: what was cleared stays cleared (it was not written for this visit).
     at.switch_page("views/tradeoffs.py").run()
     at.selectbox(key=ut.W_METHOD).set_value("regularized").run()
     at.switch_page("views/export.py").run()
     assert at.text_area(key=ue.W_RATIONALE).value == ""
+
+
+def test_a_calibration_and_threshold_chosen_for_one_model_do_not_carry_over(trained, fast_env):
+    """The calibration and threshold are checked on one model's scores (the warning, the
+    threshold table): another model starts from none and the frontier's 0.50, and the page says
+    what was reset; the same model keeps them."""
+    at = trained
+    at.switch_page("views/tradeoffs.py").run()
+    at.selectbox(key=ut.W_METHOD).set_value("regularized").run()
+    at.switch_page("views/export.py").run()
+    at.radio(key=ue.W_CALIBRATION).set_value("platt").run()
+    at.slider(key=ue.W_THRESHOLD).set_value(0.4).run()
+    at.switch_page("views/tradeoffs.py").run()
+    at.switch_page("views/export.py").run()
+    assert (at.radio(key=ue.W_CALIBRATION).value, at.slider(key=ue.W_THRESHOLD).value) == ("platt", 0.4)
+    at.switch_page("views/tradeoffs.py").run()
+    at.selectbox(key=ut.W_METHOD).set_value("threshold").run()
+    at.switch_page("views/export.py").run()
+    assert not at.exception, at.exception
+    assert (at.radio(key=ue.W_CALIBRATION).value, at.slider(key=ue.W_THRESHOLD).value) == ("none", 0.5)
+    (said,) = [i for i in texts(at.info) if "for another selection" in i]
+    assert said.startswith("The group calibration and decision threshold given earlier were for another "
+                           "selection; the model changed since"), said
+    assert said.endswith("The group calibration is back to no calibration and decision threshold is "
+                         "back to 0.50."), said
+    # Defaults are not "given": a model left at them clears nothing and says nothing.
+    at.switch_page("views/tradeoffs.py").run()
+    at.selectbox(key=ut.W_METHOD).set_value("regularized").run()
+    at.switch_page("views/export.py").run()
+    assert not any("for another selection" in i for i in texts(at.info))
+
+
+def test_the_preview_caption_names_what_changed(trained, fast_env):
+    """After a preview, another model's page says the preview was of another model; emptied
+    answers (preview disabled) are not told to preview again."""
+    at = trained
+    at.switch_page("views/tradeoffs.py").run()
+    at.selectbox(key=ut.W_METHOD).set_value("regularized").run()
+    at.switch_page("views/export.py").run()
+    at.text_input(key=ue.W_DECIDER).input("Dr. Decider").run()
+    at.text_area(key=ue.W_RATIONALE).input("Halves the gap.").run()
+    at.button(key="export.preview").click().run()
+    assert any(m.value.startswith("### Decision record") for m in at.markdown)
+    at.text_input(key=ue.W_DECIDER).input("").run()
+    assert buttons(at)["export.preview"].disabled
+    assert "The answers changed since the last preview." in texts(at.caption)
+    assert not any("preview again" in c for c in texts(at.caption))
+    at.text_input(key=ue.W_DECIDER).input("Dr. Other").run()
+    assert "The answers changed since the last preview: preview again to see them." in texts(at.caption)
+    at.switch_page("views/tradeoffs.py").run()
+    at.selectbox(key=ut.W_METHOD).set_value("threshold").run()
+    at.switch_page("views/export.py").run()
+    assert "The last preview was of another model." in texts(at.caption)
 
 
 def test_the_purpose_is_forgotten_when_the_data_change(own_store):
@@ -284,7 +337,7 @@ def test_the_purpose_is_forgotten_when_the_data_change(own_store):
     assert not at.exception, at.exception
     assert at.text_input(key=ue.W_DECIDER).value == "Dr. Decider"
     assert at.text_area(key=ue.W_RATIONALE).value == "" and at.text_area(key=ue.W_PURPOSE).value == ""
-    assert any("rationale and purpose written earlier were for another selection; the data and the model "
+    assert any("rationale and purpose given earlier were for another selection; the data and the model "
                "changed" in i for i in texts(at.info)), texts(at.info)
 
 
