@@ -48,6 +48,7 @@ import datetime as dt
 import getpass
 import hashlib
 import json
+import unicodedata
 import sqlite3
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -721,11 +722,26 @@ def check_for_review(log: AuditLog, manifest_sha256: str, bundle, *, trust_key=N
 COUNTED_VERDICTS = ("signoff", "dissent")
 
 
-def _same_name(a, b) -> bool:
-    def norm(x) -> str:  # case and spacing aside: "dr.  DECIDER" is "Dr. Decider"
-        return " ".join(str(x or "").split()).casefold()
+#: Titles a self-declared name may carry or drop: "Dr. Decider", "Dr Decider" and "Decider" are
+#: one person to every check that compares names (:func:`is_decider`, :func:`verdict_tally`).
+HONORIFICS = frozenset({"dr", "prof", "professor", "mr", "mrs", "ms", "miss", "mx", "sir", "dame"})
 
-    return bool(norm(a)) and norm(a) == norm(b)
+
+def name_key(name) -> str:
+    """The form in which two typed names are compared: Unicode-normalized, case, spacing and
+    punctuation aside, titles (:data:`HONORIFICS`) dropped; "" for no name.
+
+    A typed name proves nothing about who typed it; this only keeps a second spelling of the
+    same name from counting as a second person.
+    """
+    text = unicodedata.normalize("NFKC", str(name or "")).casefold()
+    words = "".join(c if c.isalnum() else " " for c in text).split()
+    kept = [w for w in words if w not in HONORIFICS]
+    return " ".join(kept or words)
+
+
+def _same_name(a, b) -> bool:
+    return bool(name_key(a)) and name_key(a) == name_key(b)
 
 
 def is_decider(reviewer, decision: dict) -> bool:
@@ -742,8 +758,8 @@ def is_decider(reviewer, decision: dict) -> bool:
     Returns
     -------
     bool
-        The record's decider by name, or the identity that exported the bundle (case and spacing
-        aside).
+        The record's decider by name, or the identity that exported the bundle (by
+        :func:`name_key`: case, spacing, punctuation and titles aside).
     """
     who = reviewer if isinstance(reviewer, Identity) else Identity(name=str(reviewer))
     return _same_name(who.name, decision.get("decider")) or _same_name(who.actor, decision.get("actor"))
@@ -856,8 +872,8 @@ def verdict_entries(log: AuditLog, manifest_sha256: str) -> pd.DataFrame:
 def verdict_tally(verdicts: pd.DataFrame) -> dict:
     """Where the review of one bundle stands: the latest sign-off or dissent of each reviewer.
 
-    A reviewer is an actor with the identity that vouched for them (a signed-in name and the
-    same name self-declared are two reviewers). Comments change nobody's verdict; a reviewer
+    A reviewer is a name (by :func:`name_key`) with the identity that vouched for it (a signed-in
+    name and the same name self-declared are two reviewers). Comments change nobody's verdict; a reviewer
     who signed off and later dissented counts as a dissent.
 
     Parameters
@@ -868,19 +884,32 @@ def verdict_tally(verdicts: pd.DataFrame) -> dict:
     Returns
     -------
     dict
-        ``signoffs``, ``dissents``, ``comments`` (counts) and ``text``, e.g.
-        "2 sign-offs, 1 dissent" ("not reviewed yet" when nobody has signed off or dissented).
+        ``signoffs``, ``dissents``, ``comments``, ``self_declared`` (how many counted reviewers
+        vouched for themselves only) and ``text``, e.g. "2 sign-offs, 1 dissent" ("not reviewed
+        yet" when nobody has signed off or dissented), which says when counted verdicts rest on
+        self-declared names.
     """
-    decided = verdicts[verdicts["kind"].isin(["signoff", "dissent"])]
-    latest = decided.groupby([decided["actor"], decided["verified_by"]], sort=False)["kind"].last()
-    signoffs, dissents = int((latest == "signoff").sum()), int((latest == "dissent").sum())
+    decided = verdicts[verdicts["kind"].isin(COUNTED_VERDICTS)]
+    # One reviewer per name (by name_key: "Prof. Ada" and "Prof Ada" are one) and vouching identity.
+    latest = decided.groupby([decided["actor"].map(name_key), decided["verified_by"]], sort=False).last()
+    signoffs, dissents = int((latest["kind"] == "signoff").sum()), int((latest["kind"] == "dissent").sum())
+    self_declared = int((latest.index.get_level_values(1) == SELF_DECLARED).sum())
     comments = int((verdicts["kind"] == "comment").sum())
     plural = lambda n, word: f"{n} {word}{'' if n == 1 else 's'}"  # noqa: E731
     text = (f"{plural(signoffs, 'sign-off')}, {plural(dissents, 'dissent')}" if signoffs or dissents
             else "not reviewed yet")
     if comments:
         text += f" ({plural(comments, 'comment')})"
-    return {"signoffs": signoffs, "dissents": dissents, "comments": comments, "text": text}
+    if self_declared:
+        # A typed name is not a person: anyone can give or overturn a verdict under it.
+        counted = signoffs + dissents
+        one = self_declared == 1
+        who = ("the verdict is" if counted == 1 else f"all {counted} are" if self_declared == counted
+               else f"{self_declared} of the {counted} {'is' if one else 'are'}")
+        text += (f"; {who} under {'a self-declared name' if one else 'self-declared names'}, which "
+                 "anyone with the dashboard can type (sign-in verifies names)")
+    return {"signoffs": signoffs, "dissents": dissents, "comments": comments,
+            "self_declared": self_declared, "text": text}
 
 
 def selection_entries(log: AuditLog) -> pd.DataFrame:

@@ -5,6 +5,7 @@ import json
 import sqlite3
 from concurrent.futures import ProcessPoolExecutor
 
+import pandas as pd
 import pytest
 
 from fairkit.audit import (
@@ -18,6 +19,7 @@ from fairkit.audit import (
     entry_hash,
     export_entries,
     head_message,
+    name_key,
     record_export,
     record_score,
     record_selection,
@@ -395,7 +397,8 @@ def bundle(tiny_split, fast_params, tmp_path_factory):
 
 
 def test_the_decider_may_comment_on_their_decision_but_not_sign_it_off_or_dissent(tmp_path, bundle):
-    """A review is someone else's: the record's decider (by name, case and spacing aside) or
+    """A review is someone else's: the record's decider (by name: case, spacing, punctuation and
+    titles aside) or
     whoever exported the bundle is refused a sign-off or a dissent, in the engine, so the CLI and
     the dashboard alike; a comment is taken, and another reviewer's sign-off counts."""
     import shutil
@@ -410,12 +413,47 @@ def test_the_decider_may_comment_on_their_decision_but_not_sign_it_off_or_dissen
                   unfairness_axis="demographic_parity_difference", performance_axis="accuracy",
                   signing_key=private)
     keys_ = {"trust_key": public, "signing_key": private}
-    for actor, kind in (("  dr.  d ", "signoff"), ("Dr. D", "dissent"), (exporter, "signoff")):
+    for actor, kind in (("  dr.  d ", "signoff"), ("Dr. D", "dissent"), ("Dr D", "signoff"),
+                        ("D", "dissent"), ("Prof. D.", "signoff"), (exporter, "signoff")):
         with pytest.raises(VerdictRefused, match="made this decision .* someone else"):
             record_verdict(log, kind, actor=actor, manifest_sha256=sha, bundle=path, text="no", **keys_)
     record_verdict(log, "comment", actor="Dr. D", manifest_sha256=sha, bundle=path, text="Ask me.", **keys_)
     record_verdict(log, "signoff", actor="Chair", manifest_sha256=sha, bundle=path, **keys_)
-    assert verdict_tally(verdict_entries(log, sha))["text"] == "1 sign-off, 0 dissents (1 comment)"
+    assert verdict_tally(verdict_entries(log, sha))["text"] == (
+        "1 sign-off, 0 dissents (1 comment); the verdict is under a self-declared name, which anyone "
+        "with the dashboard can type (sign-in verifies names)")
+
+
+def test_a_tally_counts_a_name_once_however_it_is_spelled_and_says_when_names_are_self_declared():
+    """"Prof. Ada" and "Prof Ada" are one reviewer (her latest verdict counts); a name vouched for
+    by sign-in and the same name typed are two; the status says which verdicts rest on typed
+    names, and says nothing of it when none do."""
+    def tally(rows):
+        frame = pd.DataFrame(rows, columns=["kind", "actor", "verified_by"])
+        return verdict_tally(frame)
+
+    sso = "https://sso.example.org"
+    typed = tally([("dissent", "Prof. Ada", SELF_DECLARED), ("signoff", "Dr. Bo", sso),
+                   ("signoff", "prof ada", SELF_DECLARED), ("comment", "Cy", SELF_DECLARED)])
+    assert (typed["signoffs"], typed["dissents"], typed["self_declared"]) == (2, 0, 1)
+    assert typed["text"] == ("2 sign-offs, 0 dissents (1 comment); 1 of the 2 is under a self-declared "
+                             "name, which anyone with the dashboard can type (sign-in verifies names)")
+    both = tally([("signoff", "Ada", sso), ("dissent", "Ada", SELF_DECLARED)])
+    assert (both["signoffs"], both["dissents"], both["self_declared"]) == (1, 1, 1)
+    assert "1 of the 2 is under a self-declared name" in both["text"]
+    all_typed = tally([("signoff", "Ada", SELF_DECLARED), ("dissent", "Bo", SELF_DECLARED)])
+    assert "; all 2 are under self-declared names," in all_typed["text"]
+    signed_in = tally([("signoff", "Ada", sso), ("dissent", "Bo", sso)])
+    assert signed_in["text"] == "1 sign-off, 1 dissent" and signed_in["self_declared"] == 0
+    assert tally([("comment", "Ada", SELF_DECLARED)])["text"] == "not reviewed yet (1 comment)"
+
+
+@pytest.mark.parametrize("a, b, same", [
+    ("Dr. Decider", "Dr Decider", True), ("Dr. Decider", "decider", True),
+    ("  PROF.  Ada  Lovelace ", "Ada Lovelace", True), ("Ａｄａ", "ada", True),
+    ("Ada Lovelace", "Ada", False), ("Ada", "Bo", False), ("Dr", "dr.", True)])
+def test_names_are_compared_without_case_spacing_punctuation_or_titles(a, b, same):
+    assert (name_key(a) == name_key(b)) is same
 
 
 def test_a_verdict_is_recorded_only_on_a_bundle_that_passes_its_checks(tmp_path, bundle):

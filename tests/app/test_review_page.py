@@ -82,7 +82,8 @@ def test_committee_reads_the_record_and_signs_off(trained, fast_env):
     assert list(reviews["Reviewer"]) == ["Prof. Reviewer"] and list(reviews["Verdict"]) == ["Sign off"]
     # Without sign-in configured, the page and the record say the name is self-declared.
     assert list(reviews["Identity"]) == ["self-declared"]
-    assert "**Sign-off status:** **1 sign-off, 0 dissents**" in card_of(at)
+    assert ("**Sign-off status:** **1 sign-off, 0 dissents; the verdict is under a self-declared name, "
+            "which anyone with the dashboard can type (sign-in verifies names)**") in card_of(at)
     assert any("self-declared" in c for c in texts(at.caption))
     (export,) = AuditLog().entries(kind="export").itertuples()
     (signoff,) = AuditLog().entries(kind="signoff").itertuples()
@@ -122,7 +123,7 @@ def test_the_decider_cannot_review_their_own_decision(trained, fast_env):
     at.radio[0].set_value("signoff")
     at.button[0].click().run()
     assert not texts(at.error), texts(at.error)
-    assert "**Sign-off status:** **1 sign-off, 0 dissents (1 comment)**" in card_of(at)
+    assert "**Sign-off status:** **1 sign-off, 0 dissents (1 comment); the verdict is under" in card_of(at)
     from fairkit.audit import is_decider
 
     assert is_decider(rv.auth.Identity(name="Dr. Decider", email="d@example.org", issuer="x"),

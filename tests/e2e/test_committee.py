@@ -95,7 +95,7 @@ def test_review_card_chart_pdf_and_tally(app_page: Page, screenshot, tmp_path):
     add_verdict(page, "Prof. Ada", "Sign off")
     add_verdict(page, "Dr. Bo", "Dissent", "The gap for the youngest group is still too wide.")
     add_verdict(page, "Ms. Cy", "Sign off")
-    expect(main).to_contain_text("Status: 2 sign-offs, 1 dissent")
+    expect(main).to_contain_text("Status: 2 sign-offs, 1 dissent; all 3 are under self-declared names")
     expect(card).to_contain_text("2 sign-offs, 1 dissent")
     wait_for_app(page)
     screenshot(page, "review-committee")
