@@ -16,6 +16,11 @@ from ui.display import md
 # Google's font servers on every page load (a privacy leak, and an error offline).
 FAVICON = Path(__file__).parent / "ui" / "favicon.png"
 st.set_page_config(page_title="fairkit", page_icon=str(FAVICON), layout="wide")
+exposed = auth.unprotected_listener()
+if exposed:
+    # Before any page: nothing of the data or the audit log is served on an open interface.
+    st.error(exposed, icon=":material/gpp_bad:")
+    st.stop()
 
 # One line per screen, in the order of the workflow.
 PAGES = [

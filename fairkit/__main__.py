@@ -325,10 +325,17 @@ def cmd_sweep(args) -> int:
     front = _frontier(res.results, args.unfairness, args.performance)
     cols = ["method", "eta", "performance_val", "unfairness_val", "performance_test", "unfairness_test",
             "needs_sensitive_at_predict", "run_id"]
-    with pd.option_context("display.width", 160, "display.max_columns", 20, "display.float_format", "{:.4f}".format):
-        print(front[cols].rename(columns={"performance_val": f"val_{args.performance}",
-                                          "unfairness_val": "val_unfair", "performance_test": f"test_{args.performance}",
-                                          "unfairness_test": "test_unfair"}).to_string(index=False))
+    if front.empty:
+        print("No model reached the frontier: every run is constant, scores no better than one decision "
+              "for everyone, or has no figure on these axes (counts below). Check the target's positive "
+              "label (`fairkit validate`), or try other methods or etas.")
+    else:
+        shown = front[cols].rename(columns={"performance_val": f"val_{args.performance}",
+                                            "unfairness_val": "val_unfair", "performance_test": f"test_{args.performance}",
+                                            "unfairness_test": "test_unfair"})
+        with pd.option_context("display.width", 160, "display.max_columns", 20,
+                               "display.float_format", "{:.4f}".format):
+            print(shown.to_string(index=False))
     print(f"\n{len(res.results)} runs ({int(res.results['cached'].sum())} from the store) in {res.wall_seconds:.1f}s.")
     if res.results["constant"].any():
         print(f"{int(res.results['constant'].sum())} constant model(s) (almost every validation row gets the same "
@@ -657,6 +664,12 @@ def cmd_score(args) -> int:
     except DataError as exc:
         raise CLIError(str(exc)) from exc
     _print_read_notes(frame)
+    if frame.shape[1] == 0:
+        raise CLIError(f"{args.csv} is empty: no header and no rows to score. Export the rows with "
+                       "their header and run again.")
+    if len(frame) == 0:
+        raise CLIError(f"{args.csv} has a header but no rows to score (an empty query or filter?). "
+                       "Export the rows to score and run again.")
     missing = bundle.missing_columns(frame)
     if missing:
         raise CLIError(f"{args.csv} lacks column(s) the model needs: {', '.join(missing)}.")

@@ -98,6 +98,49 @@ def test_score_names_missing_columns(sweep_dir, tmp_path, capsys, monkeypatch):
     assert "duration_months" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("content, message", [
+    (b"", "is empty: no header and no rows to score"),
+    (b"status,duration_months,credit_amount\n", "has a header but no rows to score"),
+])
+def test_score_of_a_file_without_rows_exits_2_with_a_message(sweep_dir, tmp_path, capsys, monkeypatch,
+                                                              content, message):
+    """An empty query result exported with its header (or a 0-byte file) is bad input, not an
+    internal error: exit 2, saying the file has no rows; nothing is written."""
+    monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path / "home"))
+    results = pd.read_csv(sweep_dir / "results.csv")
+    bundle = tmp_path / "b.zip"
+    main(["export", "--store", str(sweep_dir), "--run", results.run_id.iloc[0], "--rationale", "r",
+          "--decider", "d", "--n-boot", "50", "--out", str(bundle)])
+    capsys.readouterr()
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(content)
+    out = tmp_path / "s.csv"
+    assert main(["score", "--bundle", str(bundle), "--csv", str(empty), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "internal error" not in err
+    assert not out.exists()
+
+
+def test_a_sweep_with_no_model_on_the_frontier_says_so_in_words(tmp_path, capsys, monkeypatch):
+    """Labels that tell nothing (noise with a rare outcome): every model is constant or no better
+    than the majority decision; the command says no model reached the frontier, not a bare
+    empty table."""
+    monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path / "home"))
+    rng = np.random.default_rng(0)
+    n = 400
+    frame = pd.DataFrame({"x1": rng.normal(size=n), "x2": rng.normal(size=n),
+                          "group": rng.choice(["a", "b"], size=n),
+                          "y": (rng.random(n) < 0.9).astype(int)})
+    path = tmp_path / "noise.csv"
+    frame.to_csv(path, index=False)
+    assert main(["sweep", "--csv", str(path), "--target", "y", "--positive", "1", "--sensitive", "group",
+                 "--methods", "unconstrained", "--no-png", "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "No model reached the frontier" in out and "Empty DataFrame" not in out
+    results = pd.read_csv(tmp_path / "out" / "results.csv")
+    assert results["constant"].all() or (results["val_accuracy"] <= results["val_base_rate"]).all()
+
+
 @pytest.mark.parametrize("argv, message", [
     (["sweep", "--dataset", "mnist", "--out", "x"], "Unknown dataset"),
     (["sweep", "--dataset", "german", "--methods", "magic", "--out", "x"], "Unknown method"),
