@@ -86,7 +86,7 @@ def _uploaded() -> Source | None:
     if file is None:
         # The uploader is empty after a visit to another page; the file is still in memory.
         left, right = st.columns([4, 1], vertical_alignment="center")
-        left.caption(f"Using the file uploaded earlier: {kept['name']}")
+        left.caption(f"Using the file uploaded earlier: {md(kept['name'])}")
         if right.button("Forget this file", key="data.forget_upload"):
             st.session_state.pop(state.UPLOAD, None)
             st.rerun()

@@ -168,3 +168,18 @@ def test_uploads_are_cached_within_a_byte_budget(monkeypatch):
     assert ud._uploads.nbytes <= 3 * size and len(ud._uploads) <= 3
     ud.read_upload(small, "small.csv")
     assert reads.count("small.csv") == 2
+
+
+def test_an_uploaded_files_name_is_shown_as_text_not_markdown(at):
+    """A file name is the uploader's text: bold, colour, a link or an outside image in it stay
+    literal (no request leaves for the image's server)."""
+    from ui.display import md
+
+    name = "**APPROVED** :red[ok] [signed record](https://e.invalid/x) ![p](https://e.invalid/p.png).csv"
+    at.file_uploader(key=state.W_UPLOAD).set_value((name, table().encode(), "text/csv")).run()
+    at.switch_page("views/train.py").run()
+    at.switch_page("views/data.py").run()
+    assert not at.exception, at.exception
+    (shown,) = [c for c in texts(at.caption) if c.startswith("Using the file uploaded earlier")]
+    assert shown == f"Using the file uploaded earlier: {md(name)}"
+    assert "](" not in shown.replace("\\]", "") and "**APPROVED**" not in shown
