@@ -61,8 +61,11 @@ from .store import _jsonable, default_home
 
 KINDS = ("upload", "sweep", "selection", "export", "score", "comment", "signoff", "dissent")
 VERDICT_KINDS = ("comment", "signoff", "dissent")
-#: Entries at which the chain head is signed (the decisions a committee relies on).
-SIGNED_KINDS = ("export", "signoff")
+#: How a signed kind of entry is named in a sentence.
+SIGNED_WORDS = {"export": "an export", "signoff": "a sign-off", "dissent": "a dissent"}
+#: Entries at which the chain head is signed (the decisions a committee relies on). A dissent is
+#: one: unsigned, it could be rewritten into a sign-off with the chain recomputed after it.
+SIGNED_KINDS = ("export", "signoff", "dissent")
 GENESIS = "0" * 64
 """The ``prev_hash`` of the first chained entry."""
 SELF_DECLARED = "self-declared"
@@ -215,6 +218,9 @@ class ChainCheck:
         The newest entry covered by a valid signed head of that key.
     heads : int
         Signed heads in the log.
+    altered : bool
+        When not ``ok``: the log's content was changed (True), or it holds a decision the key
+        never signed (False; see :meth:`AuditLog.verify`).
     """
 
     ok: bool
@@ -225,11 +231,13 @@ class ChainCheck:
     key_id: str | None = None
     signed_through: int | None = None
     heads: int = 0
+    altered: bool = True
 
     def __str__(self) -> str:
         if not self.ok:
             where = f" at entry {self.broken_id}" if self.broken_id is not None else ""
-            return f"The audit log was altered{where}: {self.problem}"
+            what = "was altered" if self.altered else "fails its check"
+            return f"The audit log {what}{where}: {self.problem}"
         text = f"The audit log's {self.entries} entries form an unbroken hash chain"
         if self.unchained:
             text += f"; the first {self.unchained} predate the hash chain and are not covered"
@@ -489,6 +497,18 @@ class AuditLog:
                 if signed_by == wanted and id_ not in signed:
                     return fail(id_, f"it was signed with key {wanted} when written, and that "
                                      "signature was removed.")
+            # Anyone who can write the file can append, or rewrite the tail after the last
+            # signature and drop the signatures there: a decision (export, sign-off, dissent)
+            # counts only when a head the key signed covers it (a head covers every entry up to it).
+            for id_, (_, kind, _) in sorted(hashes.items()):
+                if kind in SIGNED_KINDS and id_ > (signed_through or 0):
+                    return ChainCheck(
+                        False, n, unchained, id_,
+                        f"it is {SIGNED_WORDS[kind]} that key {wanted} "
+                        "never signed (written without the organisation's signing key, or by someone "
+                        "who has no access to it). Decisions and verdicts count only when signed: "
+                        "record it again where the signing key is configured.",
+                        key_id=wanted, signed_through=signed_through, heads=len(heads), altered=False)
         return ChainCheck(True, n, unchained, key_id=wanted, signed_through=signed_through,
                           heads=len(heads))
 
@@ -727,6 +747,33 @@ COUNTED_VERDICTS = ("signoff", "dissent")
 HONORIFICS = frozenset({"dr", "prof", "professor", "mr", "mrs", "ms", "miss", "mx", "sir", "dame"})
 
 
+LOOK_ALIKE_SCRIPTS = frozenset({"LATIN", "GREEK", "CYRILLIC"})
+
+
+def unusable_name(name) -> str | None:
+    """Why ``name`` cannot stand for a reviewer, or None.
+
+    Invisible characters (zero-width spaces, joiners, direction marks) and a word mixing scripts
+    ("Аlice" with a Cyrillic "А") make a name look like another one: on the page one reviewer
+    would seem to count twice, or a decider seem to be someone else.
+    """
+    text = unicodedata.normalize("NFKC", str(name or ""))
+    hidden = sorted({f"U+{ord(c):04X}" for c in text if unicodedata.category(c) in ("Cf", "Cc", "Co", "Cn")
+                     and c not in "\t"})
+    if hidden:
+        return (f"The name holds invisible characters ({', '.join(hidden[:4])}), which make it look "
+                "like another name. Type it again without them.")
+    for word in text.split():
+        # Latin, Greek and Cyrillic share look-alike letters; other scripts mix legitimately
+        # (Japanese kanji and kana) and are left alone.
+        scripts = {unicodedata.name(c, "?").split()[0] for c in word if c.isalpha()} & LOOK_ALIKE_SCRIPTS
+        if len(scripts) > 1:
+            return (f"The word {word!r} of the name mixes letters of several alphabets "
+                    f"({', '.join(sorted(s.title() for s in scripts))}), so it looks like a name it is "
+                    "not. Type it in one alphabet.")
+    return None
+
+
 def name_key(name) -> str:
     """The form in which two typed names are compared: Unicode-normalized, case, spacing and
     punctuation aside, titles (:data:`HONORIFICS`) dropped; "" for no name.
@@ -735,6 +782,8 @@ def name_key(name) -> str:
     same name from counting as a second person.
     """
     text = unicodedata.normalize("NFKC", str(name or "")).casefold()
+    # Invisible characters (category Cf: zero-width space, joiners) are dropped, not spaces.
+    text = "".join(c for c in text if unicodedata.category(c) != "Cf")
     words = "".join(c if c.isalnum() else " " for c in text).split()
     kept = [w for w in words if w not in HONORIFICS]
     return " ".join(kept or words)
@@ -797,7 +846,8 @@ def record_verdict(log: AuditLog, kind: str, *, actor, manifest_sha256: str, bun
     """
     if kind not in VERDICT_KINDS:
         raise ValueError(f"A verdict is one of {', '.join(VERDICT_KINDS)}, not '{kind}'.")
-    checked = check_for_review(log, manifest_sha256, bundle, trust_key=trust_key)["checked"]
+    review = check_for_review(log, manifest_sha256, bundle, trust_key=trust_key)
+    checked = review["checked"]
     decision = next(e for e in export_entries(log) if e["subject"] == manifest_sha256)
     if kind in COUNTED_VERDICTS and is_decider(actor, decision):
         name = actor.name if isinstance(actor, Identity) else str(actor).strip()
@@ -805,7 +855,18 @@ def record_verdict(log: AuditLog, kind: str, *, actor, manifest_sha256: str, bun
                              f"{'sign it off' if kind == 'signoff' else 'dissent from it'}: a review must "
                              "come from someone else. Add a comment instead, or ask another member of the "
                              "committee.")
+    refused = unusable_name(actor.name if isinstance(actor, Identity) else actor)
+    if refused:
+        raise VerdictRefused(refused)
     key = keys.resolve_private(signing_key) if kind in SIGNED_KINDS else None
+    trusted = review["chain"].key_id
+    if kind in SIGNED_KINDS and trusted is not None and (key is None or keys.key_id(key) != trusted):
+        # Unsigned by the trusted key, it would not count (AuditLog.verify): refuse it now.
+        raise VerdictRefused(
+            f"A {'sign-off' if kind == 'signoff' else 'dissent'} here must be signed with the "
+            f"organisation's key {trusted}, which the audit log is checked against, and "
+            + ("no signing key is configured" if key is None else f"the signing key given is {keys.key_id(key)}")
+            + ". Configure FAIRKIT_SIGNING_KEY (or the dashboard's signing_key secret), or add a comment.")
     return log.append(kind, actor=actor, subject=manifest_sha256, signing_key=key,
                       text=str(text).strip(), checked=checked)
 
@@ -869,7 +930,7 @@ def verdict_entries(log: AuditLog, manifest_sha256: str) -> pd.DataFrame:
                         ).reset_index(drop=True)
 
 
-def verdict_tally(verdicts: pd.DataFrame) -> dict:
+def verdict_tally(verdicts: pd.DataFrame, chain: ChainCheck | None = None) -> dict:
     """Where the review of one bundle stands: the latest sign-off or dissent of each reviewer.
 
     A reviewer is a name (by :func:`name_key`) with the identity that vouched for it (a signed-in
@@ -880,16 +941,24 @@ def verdict_tally(verdicts: pd.DataFrame) -> dict:
     ----------
     verdicts : DataFrame
         :func:`verdict_entries` of the bundle (oldest first).
+    chain : ChainCheck, optional
+        The log's check (:meth:`AuditLog.verify`). When it checked a key, only sign-offs and
+        dissents a head signed by that key covers are counted: anyone who can write the log's
+        file can add others.
 
     Returns
     -------
     dict
         ``signoffs``, ``dissents``, ``comments``, ``self_declared`` (how many counted reviewers
-        vouched for themselves only) and ``text``, e.g. "2 sign-offs, 1 dissent" ("not reviewed
+        vouched for themselves only), ``uncounted`` (verdicts left out as unsigned) and ``text``, e.g. "2 sign-offs, 1 dissent" ("not reviewed
         yet" when nobody has signed off or dissented), which says when counted verdicts rest on
         self-declared names.
     """
     decided = verdicts[verdicts["kind"].isin(COUNTED_VERDICTS)]
+    uncounted = 0
+    if chain is not None and chain.key_id is not None:
+        covered = decided["id"] <= (chain.signed_through or 0)
+        uncounted, decided = int((~covered).sum()), decided[covered]
     # One reviewer per name (by name_key: "Prof. Ada" and "Prof Ada" are one) and vouching identity.
     latest = decided.groupby([decided["actor"].map(name_key), decided["verified_by"]], sort=False).last()
     signoffs, dissents = int((latest["kind"] == "signoff").sum()), int((latest["kind"] == "dissent").sum())
@@ -908,8 +977,11 @@ def verdict_tally(verdicts: pd.DataFrame) -> dict:
                else f"{self_declared} of the {counted} {'is' if one else 'are'}")
         text += (f"; {who} under {'a self-declared name' if one else 'self-declared names'}, which "
                  "anyone with the dashboard can type (sign-in verifies names)")
+    if uncounted:
+        text += (f"; {uncounted} sign-off(s) or dissent(s) not signed by the organisation's key "
+                 f"{chain.key_id} are not counted")
     return {"signoffs": signoffs, "dissents": dissents, "comments": comments,
-            "self_declared": self_declared, "text": text}
+            "self_declared": self_declared, "uncounted": uncounted, "text": text}
 
 
 def selection_entries(log: AuditLog) -> pd.DataFrame:

@@ -2,6 +2,7 @@
 one entry schema, and logs from before the chain read with a fallback."""
 
 import json
+import re
 import sqlite3
 from concurrent.futures import ProcessPoolExecutor
 
@@ -505,3 +506,106 @@ def test_a_verdict_is_recorded_only_on_a_bundle_that_passes_its_checks(tmp_path,
         record_verdict(log, "comment", actor="x", manifest_sha256=sha, bundle=path, text="t",
                        trust_key=public)
     assert len(log.entries()) == 2
+
+
+# --------------------------------------------------------------------------- forged verdicts
+
+def _signed_review(tmp_path, bundle):
+    """A log with a signed export and a signed dissent, as the dashboard writes them."""
+    import shutil
+
+    private = load_private_key(bundle["keys"] / "org.pem")
+    public = load_public_key(bundle["keys"] / "org.pub")
+    log = AuditLog(tmp_path / "a.sqlite")
+    path = shutil.copy(bundle["path"], tmp_path / "b.zip")
+    sha = bundle["manifest_sha256"]
+    record_export(log, bundle_path=path, manifest_sha256=sha, record=bundle["record"],
+                  unfairness_axis="demographic_parity_difference", performance_axis="accuracy",
+                  signing_key=private)
+    sso = "https://sso.example.org"
+    record_verdict(log, "dissent", actor=Identity("Dr. Dissent", "dd@example.org", sso, "1"),
+                   manifest_sha256=sha, bundle=path, text="Too wide a gap.",
+                   trust_key=public, signing_key=private)
+    return log, path, sha, public, private
+
+
+def test_a_dissent_is_signed_so_it_cannot_be_rewritten_into_a_sign_off(tmp_path, bundle):
+    """The attack: with write access to the file, turn the dissent into a sign-off, recompute the
+    chain after it and drop the signatures from there on. The key's check fails, and the tally
+    read with that check counts no sign-off."""
+    import json as json_
+
+    log, path, sha, public, _ = _signed_review(tmp_path, bundle)
+    (dissent,) = log.entries(kind="dissent").itertuples()
+    assert dissent.details["signed_by"] == key_id(public)
+    assert log.verify(public_key=public).signed_through == dissent.id
+    con = sqlite3.connect(log.path, isolation_level=None)
+    for (trigger,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
+        con.execute(f"DROP TRIGGER {trigger}")
+    rows = con.execute("SELECT id, ts, actor, kind, subject, details FROM events ORDER BY id").fetchall()
+    prev = GENESIS
+    for id_, ts, actor, kind, subject, details in rows:
+        d = json_.loads(details)
+        if id_ >= dissent.id:
+            d.pop("signed_by", None)
+            kind = "signoff" if kind == "dissent" else kind
+        details = json_.dumps(d, sort_keys=True)
+        digest = entry_hash(prev, ts, actor, kind, subject, details)
+        con.execute("UPDATE events SET kind=?, details=?, prev_hash=?, entry_hash=? WHERE id=?",
+                    (kind, details, prev, digest, id_))
+        prev = digest
+    con.execute("DELETE FROM heads WHERE entry_id >= ?", (dissent.id,))
+    con.close()
+    check = AuditLog(log.path).verify(public_key=public)
+    assert not check.ok and check.broken_id == dissent.id and not check.altered
+    assert "is a sign-off that key" in str(check) and "never signed" in str(check)
+    tally = verdict_tally(verdict_entries(AuditLog(log.path), sha), check)
+    assert (tally["signoffs"], tally["uncounted"]) == (0, 1)
+    assert "1 sign-off(s) or dissent(s) not signed by the organisation's key" in tally["text"]
+
+
+def test_a_verdict_the_trusted_key_did_not_sign_is_refused_and_never_counted(tmp_path, bundle):
+    """record_verdict refuses a sign-off it cannot sign with the trusted key; one appended
+    anyway (by someone without the key, claiming a sign-in) fails the key's check and is left
+    out of the tally, whatever identity it claims."""
+    log, path, sha, public, private = _signed_review(tmp_path, bundle)
+    forged = Identity("Prof. Chair", "chair@example.org", "https://sso.example.org", "forged")
+    with pytest.raises(VerdictRefused, match=f"must be signed with the organisation's key {key_id(public)}"):
+        record_verdict(log, "signoff", actor=forged, manifest_sha256=sha, bundle=path,
+                       trust_key=public, signing_key=False)
+    other = write_key_pair(tmp_path / "other.pem", tmp_path / "other.pub")
+    with pytest.raises(VerdictRefused, match="the signing key given is"):
+        record_verdict(log, "signoff", actor=forged, manifest_sha256=sha, bundle=path,
+                       trust_key=public, signing_key=other)
+    # A comment needs no signature; it counts for nothing.
+    record_verdict(log, "comment", actor=forged, manifest_sha256=sha, bundle=path, text="Hm.",
+                   trust_key=public, signing_key=False)
+    assert log.verify(public_key=public).ok
+    log.append("signoff", actor=forged, subject=sha, text="")  # written around record_verdict
+    check = log.verify(public_key=public)
+    assert not check.ok and "never signed" in check.problem
+    tally = verdict_tally(verdict_entries(log, sha), check)
+    assert (tally["signoffs"], tally["dissents"], tally["uncounted"]) == (0, 1, 1)
+    # Without a key nothing can tell them apart: the tally says the names are only claims then.
+    assert verdict_tally(verdict_entries(log, sha))["signoffs"] == 1
+
+
+@pytest.mark.parametrize("name, why", [
+    ("Alice\u200b", "invisible characters (U+200B)"), ("Carol\u2060", "invisible characters (U+2060)"),
+    ("\u0410lice", "mixes letters of several alphabets (Cyrillic, Latin)"),
+])
+def test_a_name_that_looks_like_another_is_refused(tmp_path, bundle, name, why):
+    import shutil
+
+    log = AuditLog(tmp_path / "a.sqlite")
+    path = shutil.copy(bundle["path"], tmp_path / "b.zip")
+    sha = bundle["manifest_sha256"]
+    record_export(log, bundle_path=path, manifest_sha256=sha, record=bundle["record"],
+                  unfairness_axis="demographic_parity_difference", performance_axis="accuracy",
+                  signing_key=False)
+    with pytest.raises(VerdictRefused, match=re.escape(why)):
+        record_verdict(log, "signoff", actor=name, manifest_sha256=sha, bundle=path,
+                       trust_key=False, signing_key=False)
+    for fine in ("Алиса", "山田たろう", "José Núñez", "O'Brien"):
+        record_verdict(log, "comment", actor=fine, manifest_sha256=sha, bundle=path, text="ok",
+                       trust_key=False, signing_key=False)

@@ -13,8 +13,10 @@ import pandas as pd
 import streamlit as st
 
 from fairkit.audit import (
+    COUNTED_VERDICTS,
     SELF_DECLARED,
     AuditLog,
+    ChainCheck,
     VerdictRefused,
     export_entries,
     record_verdict,
@@ -52,9 +54,10 @@ def export_label(e: dict) -> str:
             f"{decision_label(e)} · by {e['actor']}")
 
 
-def tally(subject: str) -> str:
-    """Where the review stands, e.g. "2 sign-offs, 1 dissent" (:func:`fairkit.audit.verdict_tally`)."""
-    return verdict_tally(verdict_entries(AuditLog(), subject))["text"]
+def tally(subject: str, log: LogState) -> str:
+    """Where the review stands, e.g. "2 sign-offs, 1 dissent" (:func:`fairkit.audit.verdict_tally`):
+    with a trusted key, only the verdicts its signatures cover count."""
+    return verdict_tally(verdict_entries(AuditLog(), subject), log.chain)["text"]
 
 
 def unsigned_note(signature: str) -> str:
@@ -80,6 +83,7 @@ class LogState:
     ok: bool
     text: str
     unreadable: tuple = ()
+    chain: ChainCheck | None = None  # None: the configured key could not be read
 
 
 def log_state() -> LogState:
@@ -91,17 +95,28 @@ def log_state() -> LogState:
     except KeyFileError as exc:
         return LogState(False, f"The configured public key cannot be used: {without_paths(exc)}")
     check = log.verify(public_key=key)
-    return LogState(check.ok, without_paths(check), tuple(b["id"] for b in log.unreadable()))
+    return LogState(check.ok, without_paths(check), tuple(b["id"] for b in log.unreadable()), check)
 
 
-def verdicts(subject: str) -> pd.DataFrame:
-    """Comments, sign-offs and dissents on one export, oldest first, as display text."""
+def verdicts(subject: str, state: LogState) -> pd.DataFrame:
+    """Comments, sign-offs and dissents on one export, oldest first, as display text.
+
+    With a trusted key, a sign-off or dissent its signatures do not cover is marked unsigned and
+    its identity a claim: the tally leaves it out (:func:`fairkit.audit.verdict_tally`).
+    """
     log = verdict_entries(AuditLog(), subject)
+    chain = state.chain
+    unsigned = (log["kind"].isin(COUNTED_VERDICTS) & (log["id"] > (chain.signed_through or 0))
+                if chain is not None and chain.key_id is not None else pd.Series(False, index=log.index))
+
+    def identity(v, unsigned_) -> str:
+        said = "self-declared" if v == SELF_DECLARED else f"verified by {v}"
+        return f"{'claims ' + said if v != SELF_DECLARED else said}; unsigned, not counted" if unsigned_ else said
+
     return pd.DataFrame({
         "When (UTC)": log["ts"].str[:19].str.replace("T", " "),
         "Reviewer": log["actor"],
-        "Identity": log["verified_by"].map(
-            lambda v: "self-declared" if v == SELF_DECLARED else f"verified by {v}"),
+        "Identity": [identity(v, u) for v, u in zip(log["verified_by"], unsigned)],
         "Verdict": log["kind"].map(VERDICTS),
         "Comment": log["text"],
     })

@@ -53,7 +53,7 @@ else:
         else:
             st.caption(f":material/key: Bundle {md(bundle['signature'])}.")
         rec = bundle["record"]
-        status = rv.tally(subject)
+        status = rv.tally(subject, log)
         st.subheader("Decision record")
         record_view.show_headline(rec, reviews=status)
         record_view.downloads(rec, key="review.record", reviews=status)
@@ -69,8 +69,8 @@ else:
         record_view.show_body(rec)
 
     st.subheader("Reviews of this decision")
-    st.caption(f"Status: {md(rv.tally(subject))}. Each reviewer counts once, by their latest sign-off or dissent.")
-    verdicts = rv.verdicts(subject)
+    st.caption(f"Status: {md(rv.tally(subject, log))}. Each reviewer counts once, by their latest sign-off or dissent.")
+    verdicts = rv.verdicts(subject, log)
     if verdicts.empty:
         st.caption("No comments, sign-offs or dissents yet.")
     else:
