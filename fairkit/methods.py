@@ -470,7 +470,7 @@ for _m in [
            family="network", batchable=True, seconds_per_10k=3.0,
            description="The regularized objective on a linear model: one coefficient per feature, "
                        "easy to explain, and no random initialisation to move its frontier."),
-    Method(name="boosting", label="Fairness-regularized boosted trees", factory=_boosting,
+    Method(name="boosting", label="Fairness-constrained boosted trees", factory=_boosting,
            eta_meaning="constraint tightness: the training decisions' gap must stay within 0.1 / eta",
            eta_range=(1.0, 100.0), eta_bounded=False, eta_scale="log", family="trees", seconds_per_10k=1.5,
            description="LightGBM trees fitted to a Lagrangian whose multipliers price the gaps of the "
@@ -498,14 +498,16 @@ for _m in [
            eta_range=(0.1, 1.0), eta_bounded=True, eta_scale="linear", family="reductions", seconds_per_10k=8.0,
            description="fairlearn's ExponentiatedGradient around logistic regression, with real probabilities."),
     Method(name="threshold", label="Group thresholds (post-processing reference)", factory=_threshold,
-           eta_meaning="fraction of the gap removed by group-specific thresholds", eta_range=(0.1, 1.0),
+           eta_meaning=("fraction of the gap removed by group-specific thresholds, on the rows they are fitted "
+                        "on (training scores, or reserved validation rows); on new rows less of it"), eta_range=(0.1, 1.0),
            eta_bounded=True, eta_scale="linear", family="post-processing", role="reference", batchable=True,
            needs_sensitive_at_predict=True, scores_are_decisions=True, seconds_per_10k=1.5,
            description="Randomized group thresholds on the ROC hulls of unconstrained boosted trees, fitted "
                        "once for every eta; needs the attribute at prediction."),
     Method(name="inferred_threshold", label="Thresholds on inferred groups (attribute-blind post-processing)",
            factory=_inferred_threshold,
-           eta_meaning="fraction of the gap removed by thresholds that move with the inferred group",
+           eta_meaning=("fraction of the gap removed by thresholds that move with the inferred group, on the "
+                        "rows they are fitted on; on new rows less of it"),
            eta_range=(0.1, 1.0), eta_bounded=True, eta_scale="linear", family="post-processing", batchable=True,
            scores_are_decisions=True, seconds_per_10k=3.0,
            description="Boosted trees plus a group classifier: each row's threshold moves with its inferred "

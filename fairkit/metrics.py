@@ -68,6 +68,18 @@ METRIC_LABELS = {
     "max_group_ece": "Largest group calibration error (ECE)",
     "calibration_disparity": "Calibration error gap between groups",
 }
+
+
+def in_sentence(label: str) -> str:
+    """A metric's label as it reads inside a sentence: lower case but for acronyms
+    ("ROC AUC" stays, "Balanced accuracy" is "balanced accuracy", "(ECE)" stays)."""
+    return " ".join(w if (sum(c.isalpha() for c in w) > 1 and w.isupper()) or w in _PROPER else w.lower()
+                    for w in str(label).split())
+
+
+_PROPER = ("Brier",)  # named after a person: "Brier score" keeps its capital
+
+
 #: The gaps a decision record and its headline show, in this order ("lower is fairer" each).
 HEADLINE_GAPS = ("demographic_parity_difference", "equal_opportunity_difference", "equalized_odds_difference",
                  "disparate_impact_gap", "max_group_ece")

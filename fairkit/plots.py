@@ -22,7 +22,7 @@ from plotly.colors import hex_to_rgb, qualitative
 from .frontier import (PERFORMANCE_AXES, UNFAIRNESS_AXES, below_chance_mask, constant_mask, metric_column,
                        pareto_front, seed_summary)
 from .methods import METHODS, role_of
-from .metrics import chance_level, metric_value
+from .metrics import chance_level, in_sentence, metric_value
 from .record import method_label as registry_label
 from .stats import wilson_interval
 
@@ -295,7 +295,7 @@ def frontier_figure(
                           yanchor="top", font=dict(size=11, color="#555555")))
     fig.update_layout(
         shapes=shapes, annotations=notes,
-        title=plot_text(title or f"Fairness / {p_label.lower()} trade-off "
+        title=plot_text(title or f"Fairness / {in_sentence(p_label)} trade-off "
                                  f"({'test' if split == 'test' else 'validation'})"),
         xaxis_title=plot_text(f"{u_label} (lower is fairer)"),
         yaxis_title=plot_text(p_label),

@@ -843,3 +843,13 @@ def test_the_headline_gap_is_never_below_a_gap_the_report_shows():
     card = dict((label, runs) for label, runs in headline(rec))
     label = next(k for k in card if k.startswith("Demographic parity difference"))
     assert f"({dp.idxmax()}, test)" in label
+
+
+def test_a_metric_label_in_a_sentence_keeps_its_acronyms_and_proper_names():
+    from fairkit.metrics import METRIC_LABELS, in_sentence
+
+    assert in_sentence(METRIC_LABELS["roc_auc"]) == "ROC AUC"
+    assert in_sentence(METRIC_LABELS["balanced_accuracy"]) == "balanced accuracy"
+    assert in_sentence(METRIC_LABELS["max_group_ece"]) == "largest group calibration error (ECE)"
+    assert in_sentence(METRIC_LABELS["brier"]) == "Brier score"
+    assert in_sentence(METRIC_LABELS["disparate_impact_gap"]) == "1 - disparate impact ratio"

@@ -31,8 +31,8 @@ from fairkit.frontier import (
 )
 from fairkit import plots
 from fairkit.methods import METHODS, role_of, scores_rank
-from fairkit.metrics import (NO_RANKING, NOISE_FLOOR_SHUFFLE, chance_level, metric_value, no_better_than_chance,
-                             noise_floor_sentence)
+from fairkit.metrics import (NO_RANKING, NOISE_FLOOR_SHUFFLE, chance_level, in_sentence, metric_value,
+                             no_better_than_chance, noise_floor_sentence)
 from fairkit.store import StoreError
 from fairkit.sweep import REPORT_N_BOOT, accuracy_change, chance_gaps, report_fields
 
@@ -238,12 +238,19 @@ def slider_stops(table: pd.DataFrame, method: str, unfairness: str, performance:
     below = below_chance_mask(rows, performance)
     order = sorted(range(len(rows)), key=lambda i: (bool(flat[i]), -u[i] if np.isfinite(u[i]) else math.inf,
                                                     float(rows["eta"].iloc[i])))
-    perf = PERFORMANCE_AXES[performance].lower()
-    stops = {}
+    perf = in_sentence(PERFORMANCE_AXES[performance])
+    # Runs whose every figure agrees (an eta that moved no decision: thresholds at the same
+    # points, a constraint never active) would be stops that change nothing: each says so.
+    figures = rows[[c for c in rows.columns if c.startswith(("val_", "test_"))]].round(12)
+    fingerprint = [tuple(figures.iloc[i].astype(str)) for i in range(len(rows))]
+    stops, first = {}, {}
     for i in order:
         eta = float(rows["eta"].iloc[i])
-        stops[eta] = (f"constant model (eta {eta:g})" if flat[i]
-                      else f"gap {u[i]:.3f} · {perf} {p[i]:.3f}{BELOW_CHANCE_STOP if below[i] else ''} (eta {eta:g})")
+        twin = first.setdefault(fingerprint[i], eta)
+        same = f" · same figures as eta {twin:g}" if twin != eta else ""
+        stops[eta] = (f"constant model (eta {eta:g}){same}" if flat[i]
+                      else f"gap {u[i]:.3f} · {perf} {p[i]:.3f}{BELOW_CHANCE_STOP if below[i] else ''} "
+                           f"(eta {eta:g}){same}")
     return stops
 
 
@@ -350,7 +357,7 @@ def paired_change_note(change: dict) -> str:
 
 def chance_note(floor: dict, unfairness: str, tolerance: float) -> str:
     """What the chance gap says of a validation gap and the tolerance, in words."""
-    axis = UNFAIRNESS_AXES[unfairness].lower()
+    axis = in_sentence(UNFAIRNESS_AXES[unfairness])
     if "error" in floor:
         return f"The validation {axis} chance alone gives could not be measured: {floor['error']}"
     text = noise_floor_sentence(floor, f"validation {axis}", f"these {int(floor['rows']):,} rows") + "."
@@ -441,7 +448,7 @@ def below_chance_caption(results: pd.DataFrame, performance: str) -> str | None:
     below = int(below_chance_mask(usable, performance).sum())
     if not below:
         return None
-    label = PERFORMANCE_AXES[performance].lower()
+    label = in_sentence(PERFORMANCE_AXES[performance])
     text = (f"{below} of {len(usable)} models score no better on validation {label} than giving everyone the same "
             "decision (the dashed line) and are kept off the fronts.")
     if below == len(usable):
@@ -462,7 +469,7 @@ def below_chance_note(row: dict, performance: str = "accuracy") -> str | None:
             score, performance, math.nan if base is None else base):
         return None
     level = chance_level(performance, math.nan if base is None else base)
-    label = PERFORMANCE_AXES[performance].lower()
+    label = in_sentence(PERFORMANCE_AXES[performance])
     return (f"This model's validation {label} ({score:.3f}) is no better than "
             f"giving everyone the same decision ({level:.3f}), which has no gap at all: it is kept off the "
             "frontier. Treat it as a reference point, not a candidate.")

@@ -7,7 +7,7 @@ import streamlit as st
 from fairkit.audit import AuditLog, record_selection
 from fairkit.frontier import PERFORMANCE_AXES, UNFAIRNESS_AXES
 from fairkit.methods import METHODS, role_of, scores_rank
-from fairkit.metrics import NO_RANKING
+from fairkit.metrics import NO_RANKING, in_sentence
 from fairkit.plots import frontier_figure, mark_search
 from ui import results as ur
 from ui import state
@@ -89,8 +89,8 @@ def chooser(results, split, unfairness: str, performance: str, tolerance: float,
         eta = e_col.select_slider(
             "Model along the trade-off", options=list(stops), key=ut.W_ETA, format_func=stops.get,
             help=f"{METHODS[method].label}'s models from the least to the most fair by validation "
-                 f"{UNFAIRNESS_AXES[unfairness].lower()}, each with its validation gap and "
-                 f"{PERFORMANCE_AXES[performance].lower()} (eta = {METHODS[method].eta_meaning}). "
+                 f"{in_sentence(UNFAIRNESS_AXES[unfairness])}, each with its validation gap and "
+                 f"{in_sentence(PERFORMANCE_AXES[performance])} (eta = {METHODS[method].eta_meaning}). "
                  "Constant models come last.")
     else:
         eta = next(iter(stops))
@@ -115,10 +115,10 @@ def _tolerance_pick(table, unfairness, performance, tolerance):
         st.caption(f"No usable model is within the tolerance {tolerance:g} on validation (a model that decides "
                    "alike for everyone, or scores no better than doing so, does not count).")
         return
-    text = (f"Best {PERFORMANCE_AXES[performance].lower()} within the tolerance {tolerance:g} on validation: "
+    text = (f"Best {in_sentence(PERFORMANCE_AXES[performance])} within the tolerance {tolerance:g} on validation: "
             f"**{md(ut.method_label(pick['method']))}** at eta {pick['eta']:g} (validation gap "
-            f"{pick['unfairness_val']:.3f}; on test {PERFORMANCE_AXES[performance].lower()} "
-            f"{md(ut.shown_value(pick, 'test', performance))}, {UNFAIRNESS_AXES[unfairness].lower()} "
+            f"{pick['unfairness_val']:.3f}; on test {in_sentence(PERFORMANCE_AXES[performance])} "
+            f"{md(ut.shown_value(pick, 'test', performance))}, {in_sentence(UNFAIRNESS_AXES[unfairness])} "
             f"{md(ut.shown_value(pick, 'test', unfairness))}).")
     left, right = st.columns([5, 1], vertical_alignment="center")
     left.markdown(text)

@@ -195,6 +195,24 @@ def test_below_chance_note_and_slider_stop():
     assert none_beat.startswith("2 of 2") and "no front is drawn: compare on balanced accuracy" in none_beat
 
 
+def test_slider_stops_with_the_same_figures_say_which_eta_they_repeat():
+    """Thresholds at etas that move no decision are the same model: their stops say so, and
+    the axis label keeps its acronym ("ROC AUC", not "roc auc")."""
+    row = {"val_selection_rate": 0.4, "val_base_rate": 0.3, "val_accuracy": 0.8, "val_roc_auc": 0.81,
+           "val_demographic_parity_difference": 0.2, "test_accuracy": 0.79}
+    table = pd.DataFrame([{**row, "method": "threshold", "eta": 0.1},
+                          {**row, "method": "threshold", "eta": 0.2},
+                          {**row, "method": "threshold", "eta": 0.3, "test_accuracy": 0.78},
+                          {**row, "method": "threshold", "eta": 0.9, "val_demographic_parity_difference": 0.05}])
+    stops = ut.slider_stops(table, "threshold", "demographic_parity_difference", "accuracy")
+    assert stops == {0.1: "gap 0.200 · accuracy 0.800 (eta 0.1)",
+                     0.2: "gap 0.200 · accuracy 0.800 (eta 0.2) · same figures as eta 0.1",
+                     0.3: "gap 0.200 · accuracy 0.800 (eta 0.3)",  # another test figure: another model
+                     0.9: "gap 0.050 · accuracy 0.800 (eta 0.9)"}
+    auc = ut.slider_stops(table, "threshold", "demographic_parity_difference", "roc_auc")
+    assert auc[0.9] == "gap 0.050 · ROC AUC 0.810 (eta 0.9)"
+
+
 def test_a_model_below_one_decision_for_everyone_is_named_on_the_slider_and_in_the_panel(tradeoffs, monkeypatch):
     at = tradeoffs
     shown = ur.shown_results

@@ -76,7 +76,7 @@ def test_small_data_warning_for_boosted_trees(fast_env):
     at.selectbox(key=state.W_BUNDLED).set_value("german").run()
     at.switch_page("views/train.py").run()
     at.multiselect(key="w.train.methods").set_value(["unconstrained", "boosting"]).run()
-    warnings = [w for w in texts(at.warning) if "Fairness-regularized boosted trees" in w]
+    warnings = [w for w in texts(at.warning) if "Fairness-constrained boosted trees" in w]
     assert len(warnings) == 1
     assert "about 10,000 training rows (this data has 600)" in warnings[0]  # German: 60 % of 1,000
     at.multiselect(key="w.train.methods").set_value(["unconstrained", "regularized"]).run()
