@@ -21,7 +21,7 @@ import pandas as pd
 import streamlit as st
 
 from fairkit import keys
-from fairkit.audit import AuditLog, chain_head, record_export
+from fairkit.audit import AuditLog, chain_head, export_entries, record_export
 from fairkit.export import (
     EFFECT_METRICS,
     BundleIntegrityError,
@@ -37,7 +37,7 @@ from fairkit.export import (
 from fairkit.frontier import pareto_front
 from fairkit.groups import group_hierarchy
 from fairkit.metrics import AUDIT_BAND, METRIC_LABELS, SWEEP_THRESHOLD, reference_order
-from fairkit.record import fmt, render_markdown
+from fairkit.record import decision_label, fmt, render_markdown
 from fairkit.store import default_home
 
 from . import groups as ug
@@ -118,6 +118,20 @@ def trusted_key():
 
 
 # --------------------------------------------------------------------------- the answers
+
+def earlier_exports_note(run_id: str) -> str | None:
+    """What the audit log holds of exports of run ``run_id`` (by anyone: a session before a
+    reload, another analyst, the command line), or None: a second export of the same model is a
+    second decision on the Review page, so the page says so before it is made."""
+    before = [e for e in export_entries(AuditLog(), bundle_folder=exports_dir()) if e.get("run_id") == run_id]
+    if not before:
+        return None
+    e = before[0]  # the newest
+    more = f" (and {len(before) - 1} earlier)" if len(before) > 1 else ""
+    return (f"This model was exported before: audit entry {e['id']}{more}, {e['ts'][:16].replace('T', ' ')} UTC, "
+            f"by {md(e['actor'])}, {md(decision_label(e))}. Exporting it again records another decision "
+            "for the committee; if it is the same decision, review that one on the Review page.")
+
 
 def answers_for(data_key: str, run_id: str) -> str | None:
     """Forget the answers written for another model (:data:`PER_MODEL`) or other data

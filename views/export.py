@@ -166,6 +166,11 @@ if go:
                                                 actor=auth.identity(), **build)
 
 done = st.session_state.get(EXPORT)
+if done is None or done["run_id"] != row["run_id"]:
+    # Not exported in this session (a reload forgets that): the log still knows.
+    earlier = ue.earlier_exports_note(row["run_id"])
+    if earlier:
+        st.info(earlier, icon=":material/history:")
 if done is not None and done["run_id"] == row["run_id"]:
     path = ue.exports_dir() / done["file"]
     st.success(f"Exported and logged (audit entry {done['entry']}). Manifest SHA-256: "

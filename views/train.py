@@ -211,8 +211,10 @@ def _progress(job_key: str) -> None:
     job = registry().get(job_key)
     if job is None:
         return
+    # One reading of the counts for the banner and the bar: the job moves on between two.
+    done, counted = job.done, job.progress_text()
     if st.session_state.get(RESTORED_SWEEP) == job_key:
-        st.info(f"A sweep for this data is running: {job.progress_text('/')}. It was started "
+        st.info(f"A sweep for this data is running: {counted}. It was started "
                 "before this page was reloaded.", icon=":material/autorenew:")
     if job.starting:
         # Before the first progress: the runs are planned and looked up in the store.
@@ -222,7 +224,7 @@ def _progress(job_key: str) -> None:
         left = job.seconds_left()
         eta_text = "" if left is None else (f", about {duration_text(left)} left" if left >= 1 else
                                             ", finishing")
-        st.progress(min(job.done / total, 1.0), text=f"{job.progress_text()}{eta_text}")
+        st.progress(min(done / total, 1.0), text=f"{counted}{eta_text}")
     if job.status == "running" and job.cancelling:
         st.caption("Cancelling after the current run; finished runs are kept.")
     elif job.status == "running" and job.can_cancel(session_owner()):

@@ -514,3 +514,20 @@ def test_thresholds_fitted_on_held_out_rows_carry_into_the_bundle_and_record(own
     assert bundle.estimator.thresholds_from_ == "threshold_set" and bundle.estimator.n_threshold_rows_ == 100
     record_md = next(m.value for m in at.markdown if m.value.startswith("### Decision record"))
     assert "reserved for the post" in record_md.replace("\\", "")
+
+
+def test_a_model_exported_before_says_so_after_the_session_forgot_it(trained, fast_env):
+    """A reload forgets the session's export; the audit log does not: the page names the earlier
+    export before a second one records another decision."""
+    at = trained
+    at.switch_page("views/tradeoffs.py").run()
+    at.switch_page("views/export.py").run()
+    assert not any("exported before" in i for i in texts(at.info))
+    export_selected(at, fast_env, "The only model.")
+    assert not any("exported before" in i for i in texts(at.info))  # the success box says it
+    at.session_state["fk.export"] = None  # what a reload leaves
+    at.run()
+    (said,) = [i for i in texts(at.info) if "exported before" in i]
+    (entry,) = AuditLog().entries(kind="export").itertuples()
+    assert said.startswith(f"This model was exported before: audit entry {entry.id}, ")
+    assert "threshold 0.50" in said and "records another decision" in said

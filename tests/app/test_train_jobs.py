@@ -114,7 +114,7 @@ def test_a_reload_finds_the_running_sweep_with_its_data_and_settings(fast_env, s
     assert again.slider(key="w.train.n_etas").value == 3
     banner = [i for i in texts(again.info) if i.startswith("A sweep for this data is running")]
     # The page's default adaptive placement will add runs to these 3: the banner says so.
-    assert banner == ["A sweep for this data is running: 1/3 grid runs done (adaptive placement may then add "
+    assert banner == ["A sweep for this data is running: 1 / 3 grid runs done (adaptive placement may then add "
                       f"up to {job.estimate()['refine_runs']} more). It was started before this page was reloaded."]
     assert again.button(key="train.start").disabled
     # The same browser owns it: the reloaded page can cancel it.

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.e2e
 GERMAN = "Statlog German Credit (1994)"
 PROGRESS = re.compile(r"^([1-9]\d*) / (\d+) runs done")
 SLOW = 240_000  # ms: a first run, or the run a cancel waits for, on two cores shared with other work
-BANNER = re.compile(r"A sweep for this data is running: (\d+)/(\d+) runs done")
+BANNER = re.compile(r"A sweep for this data is running: (\d+) / (\d+) runs done")
 SELECTED = "Selected model decisions by group"
 
 
