@@ -12,15 +12,20 @@ import csv
 import gzip
 import io
 import re
+from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Callable, NamedTuple
 
 import numpy as np
 import pandas as pd
 
 from .groups import MIN_GROUP_SIZE, group_labels, small_groups
 
-NA_VALUES = ["?", "", "NA", "N/A", "NaN", "nan", "null", "NULL", "None"]
+# Cells of a CSV file read as missing. '#N/A' is what Excel writes for =NA() and failed lookups
+# (pandas reads it as missing too). Excel's other error values (#VALUE!, #DIV/0!) stay text: they
+# are broken formulas, which validate names (see non_numeric_cells) rather than hides.
+NA_VALUES = ["?", "", "NA", "N/A", "NaN", "nan", "null", "NULL", "None", "#N/A"]
 PARQUET_MAGIC = b"PAR1"
 GZIP_MAGIC = b"\x1f\x8b"
 
@@ -137,12 +142,21 @@ def _read_bytes(source, max_bytes: int) -> tuple[bytes, str]:
             raise DataError(f"File not found: {path}. Check the path.")
         if path.is_dir():
             raise DataError(f"{path} is a folder, not a file. Give the path of a CSV or Parquet file.")
+        if not path.is_file():
+            # A device or a pipe reports no size and may never end (/dev/zero, a FIFO nobody
+            # writes to): refused before any read.
+            raise DataError(f"{path} is not a regular file (a device, a pipe or a socket). "
+                            "Give the path of a CSV or Parquet file.")
         try:
             # The size is known before reading: an oversized file is refused without loading it.
             size = path.stat().st_size
             if size > max_bytes:
                 raise DataError(_too_big(size, max_bytes))
-            return path.read_bytes(), str(path)
+            with path.open("rb") as fh:
+                data = fh.read(max_bytes + 1)  # a file that grew since its size was read stays bounded
+            if len(data) > max_bytes:
+                raise DataError(_too_big(len(data), max_bytes))
+            return data, str(path)
         except OSError as exc:
             raise DataError(f"{path} could not be read ({exc.strerror or exc}). "
                             "Check that the file exists and that you may read it.") from exc
@@ -267,15 +281,131 @@ def _fresh_name(base: str, taken: set) -> str:
     return name
 
 
-def _tidy_columns(frame: pd.DataFrame, header: list, *, decimal_comma: bool) -> pd.DataFrame:
-    """Resolve blank column names and decimal commas; record what was done in ``attrs``.
+def _is_text(values: pd.Series) -> bool:
+    """Text columns as read: object (text, possibly mixed with other values) or string dtype."""
+    return values.dtype == object or (pd.api.types.is_string_dtype(values.dtype)
+                                      and not isinstance(values.dtype, pd.CategoricalDtype))
 
-    A blank-named column with no values is dropped (trailing delimiters); a blank-named first
-    column of unique integers is a row index and is dropped; any other blank-named column gets
-    the name ``unnamed_<position>`` (listed in ``attrs["unnamed"]`` for :func:`validate` to
-    warn about). With ``decimal_comma``, text columns holding numbers like ``35,07`` become
-    numbers.
+
+def _stripped(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """``values`` with blanks around each text cell removed, and which cells are text."""
+    if values.dtype != object or pd.api.types.infer_dtype(values, skipna=True) == "string":
+        return values.str.strip(), values.notna().to_numpy(dtype=bool)
+    # Mixed cells (Parquet lists and records, booleans among text): .str would turn non-text
+    # cells into NaN, and comparing or hashing a list cell fails, so only text cells are touched.
+    text = np.fromiter((isinstance(v, str) for v in values), dtype=bool, count=len(values))
+    out = values.copy()
+    if text.any():
+        out[text] = values[text].str.strip()
+    return out, text
+
+
+def _strip_text(frame: pd.DataFrame, na_values, *, retype: bool) -> list[str]:
+    """Remove blanks around column names and text cells of ``frame``, in place; notes saying so.
+
+    SQL ``CHAR(n)``, SAS and fixed-width exports pad values ('Male  '), and pandas'
+    ``skipinitialspace`` removes leading blanks only: left alone, 'Male' and 'Male  ' would be
+    two groups that look the same on screen. A cell that is one of ``na_values`` once stripped
+    (all blanks, 'NA  ') is missing, as it would be unpadded. With ``retype`` (a text file, where
+    types are guessed from the text), a column left with numbers only is read as numbers.
     """
+    notes = []
+    names = [c.strip() if isinstance(c, str) else c for c in frame.columns]
+    renamed = [f"{c!r} is read as {n!r}" for c, n in zip(frame.columns, names) if c != n]
+    if renamed:
+        frame.columns = names
+        more = f" and {len(renamed) - 3} more" if len(renamed) > 3 else ""
+        notes.append(f"Removed blanks around column names ({'; '.join(renamed[:3])}{more}).")
+    markers = list(na_values)
+    changed, example, n_missing = [], None, 0
+    for i in range(frame.shape[1]):
+        values = frame.iloc[:, i]
+        if not _is_text(values):
+            continue
+        stripped, text = _stripped(values)
+        edited, gone = np.zeros_like(text), np.zeros_like(text)
+        edited[text] = (stripped[text] != values[text]).to_numpy(dtype=bool, na_value=False)
+        gone[text] = stripped[text].isin(markers).to_numpy(dtype=bool)
+        if not (edited.any() or gone.any()):
+            continue
+        changed.append((frame.columns[i], int((edited | gone).sum())))
+        if example is None and (edited & ~gone).any():
+            at = int(np.flatnonzero(edited & ~gone)[0])
+            example = f"{values.iloc[at]!r} is read as {stripped.iloc[at]!r}"
+        n_missing += int(gone.sum())
+        stripped = stripped.mask(gone)
+        if retype and gone.any():
+            try:  # numbers that were padded with a missing-value marker ('12', 'NA  ')
+                stripped = pd.to_numeric(stripped)
+            except (ValueError, TypeError):
+                pass
+        frame.isetitem(i, stripped)
+    if changed:
+        listing = ", ".join(f"'{c}' ({n:,} cell{'s' if n != 1 else ''})" for c, n in changed[:6])
+        listing += " and more columns" if len(changed) > 6 else ""
+        shown = f", e.g. {example}" if example else ""
+        gaps = ""
+        if n_missing:
+            held = "1 of those cells holds" if n_missing == 1 else f"{n_missing:,} of those cells hold"
+            what = "only blanks" if set(markers) == {""} else "only blanks, or a missing-value marker with blanks ('NA  ')"
+            gaps = f" {held} {what}: read as missing."
+        notes.append(f"Removed blanks around text in {listing}{shown}: values that differ only in "
+                     f"surrounding blanks are one value.{gaps}")
+    return notes
+
+
+def _missing_markers(data: bytes, encoding: str, sep: str, n_fields: int, fields: dict,
+                     n_rows: int) -> dict:
+    """Which texts of NA_VALUES (empty cells aside) were read as missing: ``{key: {text: cells}}``
+    for ``fields``, a dict of key -> 0-based field position in a data row.
+
+    pandas turns the texts into NaN without saying which matched, so the fields are parsed again
+    as raw text: only those fields, a chunk of rows at a time, so the cost is one more pass over
+    those columns and memory stays at one chunk whatever the file's size.
+    """
+    markers = [m for m in NA_VALUES if m]
+    counts = {key: Counter() for key in fields}
+    if not fields:
+        return {}
+    try:
+        # names= replaces the header, so rows with a row name (one field more than the header)
+        # line up too; blank lines are skipped as in the first parse.
+        chunks = pd.read_csv(
+            io.BytesIO(data), sep=sep, encoding=encoding, header=0, names=list(range(n_fields)),
+            usecols=sorted(set(fields.values())), dtype=str, na_filter=False,
+            skipinitialspace=True, nrows=n_rows, chunksize=_MARKER_CHUNK,
+        )
+        for chunk in chunks:
+            for key, position in fields.items():
+                text = chunk[position].str.strip()
+                counts[key].update(text[text.isin(markers)].value_counts().to_dict())
+    except (pd.errors.ParserError, csv.Error, ValueError, UnicodeError):
+        return {}  # the counts only add detail to a message, which reads well without them
+    return {key: dict(c.most_common()) for key, c in counts.items() if c}
+
+
+_MARKER_CHUNK = 1 << 17  # rows per step of the missing-marker count
+
+
+def _tidy_columns(frame: pd.DataFrame, header: list, *, decimal_comma: bool, na_values=("",),
+                  typed: bool = True,
+                  missing_markers: Callable[[dict], dict] | None = None) -> pd.DataFrame:
+    """Strip blanks, resolve blank column names and decimal commas; record what was done in
+    ``attrs``. Every reader ends here, so every format gets the same treatment.
+
+    Blanks around column names and text cells are removed, and a cell that is one of
+    ``na_values`` once stripped becomes missing (see :func:`_strip_text`; ``typed`` is False for
+    text files, whose types are guessed). A blank-named column with no values is dropped
+    (trailing delimiters); a blank-named first column of unique integers is a row index and is
+    dropped; any other blank-named column gets the name ``unnamed_<position>`` (listed in
+    ``attrs["unnamed"]`` for :func:`validate` to warn about). With ``decimal_comma``, text
+    columns holding numbers like ``35,07`` become numbers. ``missing_markers``, given
+    ``{column position: position}`` for the columns with missing values, counts the texts read as
+    missing there (see :func:`_missing_markers`); the counts go to ``attrs["missing_markers"]``
+    under the final column names.
+    """
+    strip_notes = _strip_text(frame, na_values, retype=not typed)
+    header = [h.strip() if isinstance(h, str) else h for h in header]
     written = header if len(header) == frame.shape[1] else [str(c) for c in frame.columns]
     notes, keep, names, unnamed = [], [], [], {}
     taken = {str(c) for c, h in zip(frame.columns, written) if not _is_blank_name(h)}
@@ -296,6 +426,11 @@ def _tidy_columns(frame: pd.DataFrame, header: list, *, decimal_comma: bool) -> 
             unnamed[name] = i + 1
             keep.append(i)
             names.append(name)
+    markers = {}
+    if missing_markers is not None:
+        gaps = {i: i for i in keep if frame.iloc[:, i].isna().any()}
+        found = missing_markers(gaps) if gaps else {}
+        markers = {names[keep.index(i)]: texts for i, texts in found.items()}
     if len(keep) < frame.shape[1]:
         frame = frame.iloc[:, keep]
     frame = frame.set_axis(names, axis=1)
@@ -310,8 +445,9 @@ def _tidy_columns(frame: pd.DataFrame, header: list, *, decimal_comma: bool) -> 
             shown = _quoted(converted)
             notes.append(f"Read {shown} as numbers written with decimal commas (35,07 = 35.07).")
     frame.attrs["header"] = list(header)
-    frame.attrs["notes"] = notes
+    frame.attrs["notes"] = notes + strip_notes
     frame.attrs["unnamed"] = unnamed
+    frame.attrs["missing_markers"] = markers
     return frame
 
 
@@ -335,6 +471,7 @@ def _read_parquet(data: bytes, name: str, limits: Limits) -> pd.DataFrame:
     except Exception as exc:
         raise DataError(f"{name} looks like Parquet but could not be read ({exc}). "
                         "Write it again, or export the data as CSV.") from exc
+    # Parquet stores types and real missing values: only blank text cells become missing.
     frame = _tidy_columns(frame, [str(c) for c in frame.columns], decimal_comma=False)
     # Lists, structs and maps arrive as arrays and dicts, which nothing downstream can group,
     # hash or encode; as text they can at least be seen, and excluded.
@@ -470,6 +607,13 @@ def _read_csv(data: bytes, name: str, limits: Limits) -> pd.DataFrame:
                         "spreadsheet or another program, export the data as CSV (UTF-8) or Parquet.") from exc
     if not header:
         return pd.DataFrame()
+    if len(header) > limits.max_columns:
+        # Parsing a header of millions of fields takes minutes and gigabytes; the sample's
+        # count (a lower bound when the first line runs past it) is enough to refuse it.
+        cut = len(sample) < len(data) and "\n" not in sample  # the first line runs past the sample
+        raise DataError(f"{name} has {'at least ' if cut else ''}"
+                        f"{len(header):,} columns, over the limit of {limits.max_columns:,}. "
+                        "Drop unused columns or raise the column limit.")
     try:
         # One row past the limit tells "over the limit" apart from "at the limit" without
         # parsing the rest of a huge file.
@@ -500,7 +644,15 @@ def _read_csv(data: bytes, name: str, limits: Limits) -> pd.DataFrame:
         frame = frame.reset_index(drop=True)
         notes.append("The header has one name fewer than the rows: the first value of each "
                      "row was read as a row name and left out.")
-    frame = _tidy_columns(frame, [h.strip() for h in header], decimal_comma=sep == ";")
+    n_fields, n_rows = frame.shape[1] + row_names, len(frame)
+
+    def count_markers(columns: dict) -> dict:
+        # A data row's fields: the row name(s) first, if any, then the parsed columns.
+        fields = {key: position + row_names for key, position in columns.items()}
+        return _missing_markers(data, encoding, sep, n_fields, fields, n_rows)
+
+    frame = _tidy_columns(frame, header, decimal_comma=sep == ";", na_values=NA_VALUES,
+                          typed=False, missing_markers=count_markers)
     frame.attrs["notes"] = notes + frame.attrs["notes"]
     return frame
 
@@ -513,10 +665,13 @@ def read_table(source, *, limits: Limits = DEFAULT_LIMITS) -> pd.DataFrame:
     source : str, Path, bytes or file object
         The table. Parquet is recognised by its magic bytes; anything else is read as CSV with
         the delimiter (comma, semicolon, tab, pipe) and encoding (UTF-8, UTF-8 with BOM,
-        UTF-16 with BOM, Windows-1252/Latin-1) detected. ``"?"`` and blank cells are missing
-        values. In a semicolon-separated file (the European spreadsheet export), text
-        columns of numbers written with decimal commas (``35,07``) are read as numbers; with
-        other delimiters a comma may be a thousands separator, so such columns stay text.
+        UTF-16 with BOM, Windows-1252/Latin-1) detected. Blank cells and the texts in
+        ``NA_VALUES`` (``?``, ``NA``, ``None``, Excel's ``#N/A`` ...) are missing values. In a
+        semicolon-separated file (the European spreadsheet export), text columns of numbers
+        written with decimal commas (``35,07``) are read as numbers; with other delimiters a
+        comma may be a thousands separator, so such columns stay text. In every format,
+        blanks around column names and text cells are removed ('Male  ' is 'Male'), and a
+        text cell of blanks only is missing.
     limits : Limits
         ``max_bytes`` is checked before parsing; ``max_rows`` before decoding a Parquet file's
         rows and, for CSV, by reading at most one row past the limit.
@@ -528,9 +683,12 @@ def read_table(source, *, limits: Limits = DEFAULT_LIMITS) -> pd.DataFrame:
         names, as R's ``write.csv`` writes them) and nameless empty columns are left out;
         other nameless columns are called ``unnamed_<position>``. ``frame.attrs`` records
         ``"header"`` (the header as written, for :func:`validate` to report duplicates),
-        ``"unnamed"`` (generated name -> 1-based position) and ``"notes"`` (what was changed,
-        in plain words, to show the user; rows with fewer fields than the header, which are
-        padded with missing values, are counted there with the line of the first).
+        ``"unnamed"`` (generated name -> 1-based position), ``"missing_markers"`` (column ->
+        {text of ``NA_VALUES`` -> cells read as missing}, empty cells aside, for
+        :func:`validate` to name) and ``"notes"`` (what was changed, in plain words, to show
+        the user; rows with fewer fields than the header, which are padded with missing values,
+        are counted there with the line of the first, and the columns whose text lost blanks
+        with how many cells).
 
     Raises
     ------
@@ -551,7 +709,8 @@ def read_table(source, *, limits: Limits = DEFAULT_LIMITS) -> pd.DataFrame:
 
 def read_notes(frame: pd.DataFrame) -> list[str]:
     """What :func:`read_table` changed while reading ``frame`` (dropped row names, decimal
-    commas, padded short rows), in plain words; empty for a frame it did not read."""
+    commas, padded short rows, blanks removed around text), in plain words; empty for a frame
+    it did not read."""
     return list(frame.attrs.get("notes", []))
 
 
@@ -767,12 +926,9 @@ def validate(
                                "Choose one of the target's values as the positive label."))
         else:
             target_ok = True
-            if len(values) > 2:
-                problems.append(_p("warning", "target_binarized", target,
-                                   f"The target '{target}' has {len(values)} values; '{spec.positive_label}' is positive and all others negative.",
-                                   "Check that this grouping of outcomes is what you mean."))
             positive = label_mask(y.dropna(), spec.positive_label)
             counts = {"positive": int(positive.sum()), "negative": int((~positive).sum())}
+            problems.extend(_outcome_grouping(y, spec.positive_label, counts))
             scarce = min(counts, key=counts.get)
             if counts[scarce] < MIN_OUTCOME_ROWS:
                 problems.append(_p("error", "too_few_outcomes", target,
@@ -782,9 +938,10 @@ def validate(
                                    f"Add rows so that each outcome has at least {MIN_OUTCOME_ROWS}, or choose "
                                    "another target or positive label."))
         if n_missing_y:
+            read, recode = _read_as_missing(frame, target, n_missing_y)
             problems.append(_p("warning", "target_missing_values", target,
-                               f"{n_missing_y:,} rows have no target value and will be left out.",
-                               "Fill in the outcome for those rows if you have it."))
+                               f"{n_missing_y:,} rows have no target value and will be left out.{read}",
+                               f"{recode}Fill in the outcome for those rows if you have it."))
 
     if not spec.sensitive:
         problems.append(_p("error", "no_sensitive", None, "No sensitive attribute is chosen.",
@@ -815,9 +972,10 @@ def validate(
             continue
         n_missing = int(s.isna().sum())
         if n_missing:
+            read, recode = _read_as_missing(frame, col, n_missing)
             problems.append(_p("warning", "sensitive_missing_values", col,
-                               f"{n_missing:,} rows have no value for '{col}'; they form their own group '(missing)'.",
-                               "Fill in the attribute if you can; otherwise review that group's results."))
+                               f"{n_missing:,} rows have no value for '{col}'; they form their own group '(missing)'.{read}",
+                               f"{recode}Fill in the attribute if you can; otherwise review that group's results."))
         if n_groups > 50:
             problems.append(_p("warning", "sensitive_many_groups", col,
                                f"'{col}' has {n_groups} groups; most will be too small to measure.",
@@ -878,7 +1036,24 @@ def validate(
                                "Exclude this column: a model using it learns nothing real."))
         n = len(nn)
         is_text = col.dtype == object or isinstance(col.dtype, (pd.StringDtype, pd.CategoricalDtype)) or pd.api.types.is_string_dtype(col.dtype)
-        if n >= 50 and (
+        # A date or a number column with a few bad cells is many distinct texts too: each gets
+        # its own words instead of the identifier warning, whose advice (exclude) would be wrong.
+        dates = _date_text(col)
+        mixed = _numbers_with_text(col) if dates is None else None
+        if dates is not None:
+            problems.append(_p("warning", "date_like", c,
+                               f"'{c}' holds dates ({dates}): a model would learn "
+                               "calendar days, which never recur in new data.",
+                               "Exclude it, or derive features from it first (month, weekday, age of "
+                               "the record) and exclude the date itself."))
+        elif mixed is not None:
+            at = int(mixed.text[0])
+            problems.append(_p("warning", "numbers_with_text", c,
+                               f"'{c}' is numbers except {_cells(len(mixed.text))}, e.g. "
+                               f"{_shown(col.iloc[at])} in data row {at + 1}: as it is, the column is "
+                               "read as text and each distinct value is a category of its own.",
+                               "Fix those cells or leave them empty, which is read as missing."))
+        elif n >= 50 and (
             (is_text and nunique > 0.5 * n and nunique > 50)
             or (pd.api.types.is_integer_dtype(col.dtype) and nunique == n and _looks_like_counter(c, nn))
         ):
@@ -887,9 +1062,10 @@ def validate(
                                "Exclude it: identifiers let a model memorise rows instead of learning."))
         n_miss = int(col.isna().sum())
         if n_miss:
+            read, recode = _read_as_missing(frame, c, n_miss)
             problems.append(_p("warning", "missing_values", c,
-                               f"'{c}' has {n_miss:,} missing values ({n_miss / len(frame):.1%}); they will be imputed.",
-                               "Fill them in if the gaps mean something, or exclude the column."))
+                               f"'{c}' has {n_miss:,} missing values ({n_miss / len(frame):.1%}); they will be imputed.{read}",
+                               f"{recode}Fill them in if the gaps mean something, or exclude the column."))
 
     problems.sort(key=lambda p: p.severity != "error")
     return problems
@@ -904,16 +1080,227 @@ def _looks_like_counter(name, values: pd.Series) -> bool:
     return bool(_ID_NAME.search(str(name))) or span <= 1.5 * len(values)
 
 
+# A target's values are listed with their rows, largest first, up to this many (the rest counted).
+_SHOWN_VALUES = 8
+
+
+def _label_key(value) -> str | None:
+    """A text label as compared for near misses: case, surrounding blanks and a trailing '.'
+    (UCI Adult's test file writes '>50K.' where its training file writes '>50K') aside."""
+    return value.strip().rstrip(".").rstrip().casefold() if isinstance(value, str) else None
+
+
+def _outcome_grouping(y: pd.Series, label, counts: dict) -> list[Problem]:
+    """Warnings on how the target ``y`` becomes two outcomes with ``label`` positive
+    (``counts``: positive and negative rows): every value with its rows when there are more
+    than two, and the values that differ from ``label`` only in spelling and count as negative.
+    """
+    target = y.name
+    rows = y.value_counts()  # largest first, missing values left out
+    rows = rows[rows > 0]  # a categorical column counts its unused categories too
+    problems = []
+    if len(rows) > 2:
+        listing = ", ".join(f"{_shown(v)} ({n:,})" for v, n in rows.head(_SHOWN_VALUES).items())
+        more = f" and {len(rows) - _SHOWN_VALUES} more" if len(rows) > _SHOWN_VALUES else ""
+        problems.append(_p("warning", "target_binarized", target,
+                           f"The target '{target}' has {len(rows)} values (rows: {listing}{more}); "
+                           f"{_shown(label)} is positive ({_rows(counts['positive'])}) and all others "
+                           f"negative ({_rows(counts['negative'])}).",
+                           "Check that this grouping of outcomes is what you mean."))
+    key = _label_key(label)
+    hit = label_mask(pd.Series(rows.index), label)
+    near = [(v, n) for (v, n), h in zip(rows.items(), hit) if not h and key is not None and _label_key(v) == key]
+    if near:
+        one = len(near) == 1
+        shown = ", ".join(f"{_shown(v)} ({_rows(n)})" for v, n in near)
+        problems.append(_p("warning", "positive_label_variants", target,
+                           f"{shown} {'differs' if one else 'differ'} from the positive label {_shown(label)} "
+                           f"only in case, blanks or a trailing '.', and {'counts' if one else 'count'} as negative.",
+                           f"If {'it means' if one else 'they mean'} the same outcome, recode "
+                           f"{'it' if one else 'them'} to {_shown(label)} in the file (UCI Adult's test file "
+                           "writes '>50K.' for '>50K'); if the favourable outcome is "
+                           f"{'this one' if one else 'one of these'} instead, choose it as the positive label."))
+    return problems
+
+
+def _read_as_missing(frame: pd.DataFrame, column, n_missing: int) -> tuple[str, str]:
+    """The texts of ``column`` that :func:`read_table` read as missing (``attrs["missing_markers"]``):
+    a sentence for a message and one for its action, or two empty strings when every missing
+    cell was empty. 'NA' may be North America and 'None' a category: the user must see which."""
+    texts = (frame.attrs.get("missing_markers") or {}).get(column) or {}
+    if not texts:
+        return "", ""
+    parts = [f"{t!r} in {_rows(n)}" for t, n in list(texts.items())[:4]]
+    said = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+    empty = n_missing - sum(texts.values())
+    rest = ""
+    if empty > 0:
+        rest = f"; the other {'one is an empty cell' if empty == 1 else f'{empty:,} are empty cells'}"
+    message = f" In the file, {said} {'was' if len(parts) == 1 else 'were'} read as missing{rest}."
+    values = frame.get(column)
+    if values is None or not (_is_text(values) or isinstance(values.dtype, pd.CategoricalDtype)):
+        return message, ""  # numbers around it: the text was a gap, not a category
+    first = next(iter(texts))
+    return message, (f"If {first!r} is a real value here (a category, not a gap), write it otherwise "
+                     "in the file, as fairkit reads it as missing. ")
+
+
+# Dates as exports write them: ISO (2020-01-31, as databases and pandas write them) or with the
+# day and month first (31/01/2020, 01.31.2020, as spreadsheets do), each with an optional time.
+_TIME = r"(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?"
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}" + _TIME)
+_DMY_DATE = re.compile(r"\d{1,2}([/.-])\d{1,2}\1\d{4}" + _TIME)
+
+
+def _date_text(values: pd.Series) -> str | None:
+    """How a column of dates is described in a message ('2020-01-01 to 2021-08-22, 600 distinct'),
+    or None when the column holds anything but dates: date or datetime values, or text of
+    dates in one of the forms above, each checked with an explicit format (impossible dates
+    such as 2021-02-30 are not dates)."""
+    known = values.dropna()
+    if not len(known):
+        return None
+    distinct = f"{known.nunique():,} distinct"
+    if pd.api.types.is_datetime64_any_dtype(values.dtype) or (
+            values.dtype == object and pd.api.types.infer_dtype(known) in ("date", "datetime", "datetime64")):
+        first, last = (str(v).removesuffix(" 00:00:00") for v in (known.min(), known.max()))
+        return f"{first} to {last}, {distinct}"
+    if not _is_text(values):
+        return None
+    text = known.iloc[:200].astype(str).str.strip()
+    form = next((f for f in (_ISO_DATE, _DMY_DATE) if text.str.fullmatch(f).all()), None)
+    # The first values rule out most text columns before the full pass.
+    if form is None or not (text := known.astype(str).str.strip()).str.fullmatch(form).all():
+        return None
+    if form is _ISO_DATE:
+        when = pd.to_datetime(text, format="ISO8601", utc=True, errors="coerce")
+        if when.isna().any():
+            return None
+        return f"{text.iloc[int(when.argmin())]} to {text.iloc[int(when.argmax())]}, {distinct}"
+    day = text.str.split(r"[T ]", n=1, regex=True).str[0]
+    sep = _DMY_DATE.match(day.iloc[0]).group(1)
+    # 03/04/2020 is 3 April or March 4: either order will do to tell dates, not to order them.
+    for order in ("%d{0}%m{0}%Y", "%m{0}%d{0}%Y"):
+        if pd.to_datetime(day, format=order.format(sep), errors="coerce").notna().all():
+            return f"e.g. {text.iloc[0]!r}, {distinct}"
+    return None
+
+
+class NonNumeric(NamedTuple):
+    """The cells of a column that are not numbers, as :func:`non_numeric_cells` finds them.
+
+    Attributes
+    ----------
+    numbers : int
+        Filled cells holding a number (infinite ones included).
+    text : ndarray of int
+        0-based positions of filled cells that are not numbers ('#VALUE!', 'n.a.').
+    infinite : ndarray of int
+        0-based positions of infinite values.
+    """
+
+    numbers: int
+    text: np.ndarray
+    infinite: np.ndarray
+
+
+# A text column is "numbers with a few bad cells" when at least this share of its filled cells,
+# and at least MIN_NUMBERS of them, are numbers; below that, text is more than a slip.
+MOSTLY_NUMBERS = 0.9
+MIN_NUMBERS = 20
+
+
+def non_numeric_cells(values: pd.Series) -> NonNumeric:
+    """Which cells of ``values`` are not numbers: text where numbers belong, and infinite values.
+
+    One check for every place that needs numbers: :func:`validate` warns about a text column
+    that is mostly numbers (a few cells of Excel's '#VALUE!' or '#DIV/0!' make the whole column
+    text), and scoring refuses text in a column the model was trained on as numbers. Missing
+    cells are neither numbers nor text.
+
+    Parameters
+    ----------
+    values : Series
+        One column, of any dtype.
+
+    Returns
+    -------
+    NonNumeric
+        ``numbers`` (how many cells are numbers), ``text`` and ``infinite`` (0-based positions
+        of the cells that are not numbers or are infinite; ``values.iloc[pos]`` is the cell and
+        ``pos + 1`` its data row).
+
+    Examples
+    --------
+    >>> found = non_numeric_cells(pd.Series(["12", "#VALUE!", None, "3.5", "inf"]))
+    >>> found.numbers, found.text.tolist(), found.infinite.tolist()
+    (3, [1], [4])
+    """
+    try:
+        as_num = pd.to_numeric(values, errors="coerce")
+    except (TypeError, ValueError):  # categories, containers: compared cell by cell
+        as_num = pd.to_numeric(values.astype(object), errors="coerce")
+    x = pd.Series(as_num).to_numpy(dtype=float, na_value=np.nan)
+    filled = values.notna().to_numpy(dtype=bool)
+    is_number = ~np.isnan(x)
+    return NonNumeric(int((filled & is_number).sum()), np.flatnonzero(filled & ~is_number),
+                      np.flatnonzero(np.isinf(x)))
+
+
+def _cells(n: int) -> str:
+    return "1 cell" if n == 1 else f"{n:,} cells"
+
+
+def _rows(n: int) -> str:
+    return "1 row" if n == 1 else f"{n:,} rows"
+
+
+def _numbers_with_text(values: pd.Series) -> NonNumeric | None:
+    """The non-numeric cells of a text column that is numbers but for a few cells (see
+    MOSTLY_NUMBERS), or None for any other column."""
+    if not _is_text(values):
+        return None
+    # Cells spread over the column (a sort may have put the text first) rule out most text
+    # columns before the full pass, which parses every cell.
+    known = values.dropna()
+    sample = non_numeric_cells(known.iloc[::max(len(known) // 500, 1)])
+    if sample.numbers < 0.5 * (sample.numbers + len(sample.text)):
+        return None
+    found = non_numeric_cells(values)
+    n_text = len(found.text)
+    if n_text and found.numbers >= MIN_NUMBERS and found.numbers >= MOSTLY_NUMBERS * (found.numbers + n_text):
+        return found
+    return None
+
+
+# Words a boolean column's values are written as (R, Excel and SQL write TRUE/FALSE); pandas
+# reads them as True/False, so a label typed as written must still match.
+_TRUTH_WORDS = {"true": True, "false": False}
+
+
+def _is_bool_column(values: pd.Series) -> bool:
+    if pd.api.types.is_bool_dtype(values.dtype):
+        return True
+    known = values.dropna()
+    return values.dtype == object and len(known) > 0 and all(isinstance(v, (bool, np.bool_)) for v in known)
+
+
 def label_mask(values, label) -> np.ndarray:
     """Which of ``values`` equal ``label``, tolerating type differences ("1" vs 1 vs 1.0).
 
     A label chosen in a UI arrives as text while the column may be numeric, and a column with
-    missing values is float: 1 must still match 1.0.
+    missing values is float: 1 must still match 1.0. A boolean column (TRUE/FALSE in the file)
+    matches the words true and false in any case. An exact match wins over the looser ones;
+    the last, text with blanks around it removed, finds a label typed or saved with blanks
+    (:func:`read_table` removes them from the values).
     """
     values = pd.Series(values)
-    exact = (values == label).to_numpy()
+    exact = (values == label).to_numpy(dtype=bool, na_value=False)
     if exact.any():
         return exact
+    truth = _TRUTH_WORDS.get(label.strip().casefold()) if isinstance(label, str) else None
+    if truth is not None and _is_bool_column(values):
+        return (values == truth).to_numpy(dtype=bool, na_value=False)
     try:
         num = float(label)
         as_num = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)

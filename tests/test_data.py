@@ -13,6 +13,8 @@ from fairkit.data import (
     Limits,
     binary_target,
     errors,
+    label_mask,
+    non_numeric_cells,
     read_notes,
     read_table,
     validate,
@@ -511,3 +513,244 @@ def test_cli_prints_read_notes_on_stderr(tmp_path, capsys):
 def test_blank_lines_before_the_header_are_skipped():
     frame = read_table(("\n  \n" + GOOD).encode())
     assert frame.shape == (80, 5) and validate(frame, SPEC) == []
+
+
+# ---------------------------------------------------------------- blanks, spellings and gaps
+
+def padded(text: str, column: str, every: int = 4) -> str:
+    """``text`` with the values of ``column`` padded with blanks on every ``every``-th row, as SQL
+    CHAR(n) and fixed-width exports write them."""
+    lines = text.splitlines()
+    at = lines[0].split(",").index(column)
+    for i in range(1, len(lines), every):
+        cells = lines[i].split(",")
+        cells[at] += "  "
+        lines[i] = ",".join(cells)
+    return "\n".join(lines) + "\n"
+
+
+def test_blanks_around_text_are_removed_with_a_note_naming_columns_and_cells():
+    frame = read_table(padded(GOOD, "sex").encode())
+    assert sorted(frame["sex"].unique()) == ["F", "M"]  # not four groups, two looking alike
+    (note,) = [n for n in read_notes(frame) if "blanks" in n]
+    assert "'sex' (20 cells)" in note and "'F  ' is read as 'F'" in note
+    assert validate(frame, SPEC) == []
+    # The Parquet reader ends in the same place.
+    table = pd.DataFrame({"sex": ["F  ", "M", " M\t", "F"] * 5, "y": [1, 0] * 10})
+    buffer = io.BytesIO()
+    table.to_parquet(buffer)
+    back = read_table(buffer.getvalue())
+    assert sorted(back["sex"].unique()) == ["F", "M"]
+    assert any("'sex' (10 cells)" in n for n in read_notes(back))
+
+
+def test_blank_cells_and_padded_markers_are_missing_and_names_are_stripped():
+    text = "sex , score,y\nF,NA  ,1\nM, 2 ,0\n\t,3,1\nF,4,0\n"
+    frame = read_table(text.encode())
+    assert list(frame.columns) == ["sex", "score", "y"]
+    assert any("'sex ' is read as 'sex'" in n for n in read_notes(frame))
+    # 'NA  ' is missing as 'NA' is, and the column is numbers once it is.
+    assert frame["score"].dtype.kind == "f" and frame["score"].isna().tolist() == [True, False, False, False]
+    assert frame["sex"].isna().tolist() == [False, False, True, False]
+    assert any("2 of those cells hold only blanks" in n for n in read_notes(frame))
+    # In Parquet (which stores real missing values) a cell of blanks is missing too.
+    buffer = io.BytesIO()
+    pd.DataFrame({"g": ["a", "  ", "", "b"], "y": [0, 1, 0, 1]}).to_parquet(buffer)
+    assert read_table(buffer.getvalue())["g"].isna().tolist() == [False, True, True, False]
+
+
+def adult_like_target() -> pd.DataFrame:
+    """UCI Adult's train and test files concatenated: the test file writes '>50K.' and '<=50K.'."""
+    frame = read_table(GOOD.encode())
+    frame["income"] = [">50K.", "<=50K", "<=50K.", ">50K"] * 5 + [">50K.", "<=50K", "<=50K."] * 15 + [">50K."] * 15
+    return frame
+
+
+def test_a_target_with_several_values_lists_them_with_their_rows():
+    frame = adult_like_target()
+    spec = DatasetSpec(target="income", positive_label=">50K", sensitive=["sex"])
+    p = problem(frame, "target_binarized", spec)
+    assert p.severity == "warning"
+    assert "4 values (rows: '>50K.' (35), '<=50K' (20), '<=50K.' (20), '>50K' (5))" in p.message
+    assert "'>50K' is positive (5 rows) and all others negative (75 rows)" in p.message
+    # Many values: the largest are listed, the rest counted.
+    frame["many"] = np.arange(len(frame)) % 12
+    p = problem(frame, "target_binarized", spec.replace(target="many", positive_label=0))
+    assert "12 values" in p.message and "and 4 more" in p.message
+
+
+def test_a_positive_label_spelt_with_a_trailing_dot_elsewhere_is_named():
+    frame = adult_like_target()
+    spec = DatasetSpec(target="income", positive_label=">50K", sensitive=["sex"])
+    p = problem(frame, "positive_label_variants", spec)
+    assert p.severity == "warning" and p.column == "income"
+    assert "'>50K.' (35 rows) differs from the positive label '>50K'" in p.message
+    assert "counts as negative" in p.message and "recode it to '>50K' in the file" in p.action
+    assert not errors(validate(frame, spec))
+    # Case too; the negative class's spellings do not matter.
+    frame.loc[0, "income"] = ">50k"
+    p = problem(frame, "positive_label_variants", spec)
+    assert "'>50K.' (34 rows), '>50k' (1 row) differ" in p.message and "'<=50K" not in p.message
+    assert "positive_label_variants" not in codes(read_table(GOOD.encode()))
+
+
+def test_label_mask_exact_match_first_after_blanks_are_removed():
+    values = read_table(padded(GOOD, "label", every=2).encode())["label"]
+    assert label_mask(values, "yes").sum() == (values == "yes").sum() > 0
+    # A label typed or saved with blanks still finds the stripped values.
+    assert label_mask(values, " yes  ").tolist() == label_mask(values, "yes").tolist()
+    # An exact match wins over the number and text readings.
+    mixed = pd.Series(["1", 1, "1.0", "x"], dtype=object)
+    assert label_mask(mixed, "1").tolist() == [True, False, False, False]
+
+
+def test_true_false_target_matches_the_label_as_written_in_the_file():
+    text = "g,x,approved\n" + "".join(f"{'ab'[i % 2]},{i},{'TRUE' if i % 3 else 'FALSE'}\n" for i in range(30))
+    frame = read_table(text.encode())
+    assert frame["approved"].dtype == bool
+    for label in ("TRUE", "true", " True", True):
+        spec = DatasetSpec(target="approved", positive_label=label, sensitive=["g"])
+        assert not errors(validate(frame, spec)), label
+        assert binary_target(frame, spec).sum() == 20
+    assert label_mask(frame["approved"], "FALSE").sum() == 10
+    # With a gap the column holds True/False among NaN (object dtype): the same words match.
+    values = pd.Series([True, None, False, True], dtype=object)
+    assert label_mask(values, "TRUE").tolist() == [True, False, False, True]
+    # Words that are not unambiguous stay unmatched.
+    assert not label_mask(frame["approved"], "yes").any()
+    assert not label_mask(pd.Series(["TRUE", "FALSE"]), "true").any()  # text stays exact
+
+
+def with_texts(every: int = 3) -> str:
+    """GOOD with two more columns: a category 'None' (no prior defaults) and a continent 'NA'
+    (North America), and a few empty cells."""
+    lines = GOOD.splitlines()
+    lines[0] += ",prior_defaults,continent"
+    for i in range(1, len(lines)):
+        prior = "None" if i % every == 0 else ("One", "Several")[i % 2]
+        continent = "" if i in (1, 2) else ("NA" if i % every == 0 else ("EU", "AS")[i % 2])
+        lines[i] += f",{prior},{continent}"
+    return "\n".join(lines) + "\n"
+
+
+def test_texts_read_as_missing_are_named_in_the_warning():
+    frame = read_table(with_texts().encode())
+    p = [q for q in validate(frame, SPEC) if q.column == "prior_defaults"][0]
+    assert p.code == "missing_values"
+    assert "'None' in 26 rows was read as missing." in p.message
+    assert "If 'None' is a real value here" in p.action
+    p = [q for q in validate(frame, SPEC) if q.column == "continent"][0]
+    assert "'NA' in 26 rows was read as missing; the other 2 are empty cells" in p.message
+    # As a sensitive attribute, its gaps form a group: its warning names the text too.
+    p = problem(frame, "sensitive_missing_values", SPEC.replace(sensitive=["continent"]))
+    assert "'NA' in 26 rows" in p.message and "If 'NA' is a real value here" in p.action
+    # Empty cells only: the warning stays as it was.
+    frame = read_table(GOOD.replace(",1000,", ",,").replace(",1037,", ",?,").encode())
+    p = problem(frame, "missing_values")
+    assert "'?' in 1 row was read as missing; the other one is an empty cell." in p.message
+    assert "real value" not in p.action  # a number column: '?' was a gap, not a category
+
+
+def test_texts_read_as_missing_are_counted_in_the_columns_with_gaps_only(monkeypatch):
+    import fairkit.data as fd
+
+    calls = []
+    real = pd.read_csv
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pd, "read_csv", spy)
+    read_table(GOOD.encode())
+    assert len(calls) == 1  # no gaps, no second pass
+    calls.clear()
+    monkeypatch.setattr(fd, "_MARKER_CHUNK", 7)  # counts add up across chunks
+    frame = read_table(with_texts().encode())
+    assert len(calls) == 2 and calls[1]["usecols"] == [5, 6] and calls[1]["chunksize"] == 7
+    assert frame.attrs["missing_markers"] == {"prior_defaults": {"None": 26}, "continent": {"NA": 26}}
+    # R's write.csv: the row names come first in each row; the counts stay with their column.
+    r_rows = [(30, "F", None, "good"), (31, "M", 2.5, "bad")] * 10
+    assert read_table(r_write_csv(r_rows)).attrs["missing_markers"] == {"income": {"NA": 10}}
+
+
+def test_excel_na_is_missing():
+    frame = read_table(GOOD.replace(",1000,", ",#N/A,").encode())
+    assert frame["income"].dtype.kind in "if" and frame["income"].isna().sum() == 1
+    assert "'#N/A' in 1 row was read as missing" in problem(frame, "missing_values").message
+
+
+def test_numbers_with_a_few_text_cells_are_named_not_called_identifiers():
+    lines = GOOD.splitlines()
+    for i, bad in ((3, "#VALUE!"), (10, "#DIV/0!"), (40, "#VALUE!")):
+        cells = lines[i].split(",")
+        cells[3] = bad
+        lines[i] = ",".join(cells)
+    frame = read_table(("\n".join(lines) + "\n").encode())
+    found = codes(frame)
+    assert "id_like" not in found
+    p = problem(frame, "numbers_with_text")
+    assert p.column == "income" and p.severity == "warning"
+    assert "'income' is numbers except 3 cells, e.g. '#VALUE!' in data row 3" in p.message
+    assert "leave them empty, which is read as missing" in p.action
+    # Mostly text is not a slip: an identifier stays an identifier.
+    frame["customer_id"] = [f"C{i:05d}" if i % 2 else str(i) for i in range(len(frame))]
+    assert problem(frame, "id_like").column == "customer_id"
+
+
+def test_non_numeric_cells():
+    found = non_numeric_cells(pd.Series(["12", "#VALUE!", None, "3.5", "inf", "x"]))
+    assert found.numbers == 3 and found.text.tolist() == [1, 5] and found.infinite.tolist() == [4]
+    found = non_numeric_cells(pd.Series([1.0, np.nan, -np.inf]))
+    assert found.numbers == 2 and found.text.tolist() == [] and found.infinite.tolist() == [2]
+
+
+def test_date_columns_are_named_as_dates_not_identifiers():
+    frame = read_table(GOOD.encode())
+    days = pd.date_range("2020-01-01", periods=len(frame), freq="D")
+    frame["applied"] = days.strftime("%Y-%m-%d")
+    p = problem(frame, "date_like")
+    assert p.column == "applied" and p.severity == "warning" and "id_like" not in codes(frame)
+    assert "(2020-01-01 to 2020-03-20, 80 distinct)" in p.message and "never recur" in p.message
+    assert "month, weekday, age of the record" in p.action
+    # Repeating days in a spreadsheet's order, with times, and as datetime values: dates too.
+    frame["applied"] = days.strftime("%d/%m/%Y")[np.arange(len(frame)) % 10]
+    assert "e.g. '01/01/2020', 10 distinct" in problem(frame, "date_like").message
+    frame["applied"] = days.strftime("%Y-%m-%dT%H:%M:%S")
+    assert problem(frame, "date_like").column == "applied"
+    frame["applied"] = days
+    assert problem(frame, "date_like").column == "applied"
+    # Impossible dates are not dates; excluding the column clears the warning.
+    frame["applied"] = [f"2021-02-{10 + i % 25}" for i in range(len(frame))]
+    assert "date_like" not in codes(frame)
+    frame["applied"] = days
+    assert "date_like" not in codes(frame, SPEC.replace(exclude=["applied"]))
+
+
+def test_a_device_or_a_pipe_is_refused_before_any_read(tmp_path):
+    """/dev/zero never ends and a FIFO nobody writes to never returns: both are refused by what
+    they are, not read until memory runs out or forever."""
+    import os
+
+    fifo = tmp_path / "pipe.csv"
+    os.mkfifo(fifo)
+    for source in ("/dev/zero", fifo):
+        with pytest.raises(DataError, match="is not a regular file"):
+            read_table(source)
+
+
+def test_a_header_over_the_column_limit_is_refused_before_parsing(tmp_path):
+    """Two million columns in 20 MB took minutes and gigabytes to parse before the limit was
+    checked; the header's sample is enough to refuse it."""
+    wide = tmp_path / "wide.csv"
+    n = 2_000_000
+    wide.write_text(",".join(f"c{i}" for i in range(n)) + "\n" + ",".join("1" for _ in range(n)) + "\n")
+    with pytest.raises(DataError, match=r"has at least [\d,]+ columns, over the limit of 500"):
+        read_table(wide)
+    just_over = tmp_path / "w501.csv"
+    just_over.write_text(",".join(f"c{i}" for i in range(501)) + "\n" + ",".join("1" for _ in range(501)) + "\n")
+    with pytest.raises(DataError, match=r"has 501 columns, over the limit of 500"):
+        read_table(just_over)
+    at_limit = tmp_path / "w500.csv"
+    at_limit.write_text(",".join(f"c{i}" for i in range(500)) + "\n" + ",".join("1" for _ in range(500)) + "\n")
+    assert read_table(at_limit).shape == (1, 500)
