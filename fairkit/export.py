@@ -26,7 +26,10 @@ What loading proves
   loader refuses a bundle where they disagree, or where the loaded model reads the sensitive
   attribute and the record says it does not.
 - Every member's declared and actual size is capped before it is read, hashes are computed in a
-  stream, and member names with ``..`` or absolute paths are refused.
+  stream, and member names with ``..`` or absolute paths are refused. What the model's state
+  decodes to is capped too, in proportion to its stored size (:func:`fairkit.safestate.decode_state`).
+- The loaded model runs: it is tried on a few rows made from its own fitted preprocessing and
+  must give one finite probability per row, or the bundle is refused (:func:`check_runs`).
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ import pandas as pd
 
 from . import __version__, keys, stats
 from .data import DatasetSpec
-from .metrics import AUDIT_BAND, HEADLINE_GAPS, SWEEP_THRESHOLD
+from .metrics import AUDIT_BAND, HEADLINE_GAPS, SWEEP_THRESHOLD, in_sentence
 from .record import fmt as _fmt
 from .safestate import EncodedState, UntrustedState, arrays_from_bytes, arrays_to_bytes, decode_state, encode_state
 from .store import _jsonable, atomic_write_bytes
@@ -66,6 +69,9 @@ REQUIRED_MEMBERS = (MODEL, ARRAYS, "spec.json", "metrics.json", RECORD_JSON, REC
 DECISION_FIELDS = ("run_id", "method", "eta", "seed", "threshold", "needs_sensitive_at_predict",
                    "sensitive_uses", "group_pooling", "calibration")
 
+#: Rows a loaded model is tried on before its bundle is accepted (:func:`check_runs`); a few
+#: keep loading cheap.
+CHECK_ROWS = 8
 #: Reading limits. A bundle is megabytes; these only stop a crafted zip from filling memory.
 MAX_MEMBERS = 64
 MAX_MANIFEST_BYTES = 1 << 20
@@ -601,7 +607,7 @@ def chance_limitation(part, scores, definition: str, threshold: float) -> str | 
     if spec is None or spec.gap_metric not in NOISE_FLOOR_SHUFFLE:
         return None
     floor = gap_noise_floor(part.y, scores, part.sensitive, threshold=threshold).loc[spec.gap_metric]
-    return (noise_floor_sentence(floor, METRIC_LABELS[spec.gap_metric].lower(),
+    return (noise_floor_sentence(floor, in_sentence(METRIC_LABELS[spec.gap_metric]),
                                  f"the {len(part):,} validation rows this choice was made on")
             + ": a validation gap or tolerance below that is weak evidence; read the test gap and its interval.")
 
@@ -620,7 +626,7 @@ def below_chance_limitation(report, performance: str = "accuracy") -> str | None
             ov[performance], performance, ov["base_rate"]):
         return None
     level = chance_level(performance, ov["base_rate"])
-    return (f"On the validation rows this model's {METRIC_LABELS[performance].lower()} ({ov[performance]:.3f}) is no "
+    return (f"On the validation rows this model's {in_sentence(METRIC_LABELS[performance])} ({ov[performance]:.3f}) is no "
             f"better than giving everyone the same decision ({level:.3f}), a rule with no gap that needs no model: "
             "it is off the frontier, and a small gap here says little about fair treatment.")
 
@@ -942,6 +948,7 @@ class _Opened:
     manifest_sha256: str
     signature: SignatureStatus
     members: dict  # name -> parsed content
+    sizes: dict = field(default_factory=dict)  # name -> bytes read (what decoding is bounded by)
 
 
 def _open(path, expected_manifest_sha256, trusted_key) -> _Opened:
@@ -1017,7 +1024,7 @@ def _open(path, expected_manifest_sha256, trusted_key) -> _Opened:
         raise BundleIntegrityError(f"The bundle {p.name} was modified after export ({'; '.join(problems)}); "
                                    "refusing to load it.")
     members = {name: _parse_member(name, data) for name, data in raw.items()}
-    return _Opened(manifest, manifest_sha, signature, members)
+    return _Opened(manifest, manifest_sha, signature, members, {name: len(data) for name, data in raw.items()})
 
 
 def _check_decision(opened: _Opened) -> dict:
@@ -1202,7 +1209,8 @@ def load_bundle(path, *, expected_manifest_sha256: str | None = None, trusted_ke
         if not isinstance(model_json, dict) or model_json.get("format") != FORMAT_VERSION:
             raise UntrustedState("not a fairkit model state")
         texts = {n: t for n, t in opened.members.items() if n.startswith("lightgbm-") and n.endswith(".txt")}
-        parts, objects = decode_state(model_json["state"], opened.members[ARRAYS], texts)
+        stored = sum(opened.sizes.get(n, 0) for n in (MODEL, ARRAYS, *texts))
+        parts, objects = decode_state(model_json["state"], opened.members[ARRAYS], texts, stored_bytes=stored)
         if not isinstance(parts, dict) or not {"estimator", "preprocessor", "raw_columns", "calibrator"} <= set(parts):
             raise UntrustedState("it lacks the estimator, preprocessor, columns or calibrator")
         spec = DatasetSpec.from_dict(opened.members["spec.json"])
@@ -1218,8 +1226,90 @@ def load_bundle(path, *, expected_manifest_sha256: str | None = None, trusted_ke
             f"{decision['sensitive_uses'] or 'nothing'}; refusing the bundle.")
     if (parts["calibrator"] is None) != (decision["calibration"] is None):
         raise BundleIntegrityError("The record's calibration disagrees with the bundled model.")
-    return ModelBundle(estimator=parts["estimator"], preprocessor=parts["preprocessor"],
-                       raw_columns=list(parts["raw_columns"]), spec=spec, manifest=readable["manifest"],
-                       record=readable["record"], metrics=readable["metrics"], decision=decision,
-                       calibrator=parts["calibrator"], frontier=readable["frontier"],
-                       manifest_sha256=readable["manifest_sha256"], signature_status=readable["signature_status"])
+    bundle = ModelBundle(estimator=parts["estimator"], preprocessor=parts["preprocessor"],
+                         raw_columns=list(parts["raw_columns"]), spec=spec, manifest=readable["manifest"],
+                         record=readable["record"], metrics=readable["metrics"], decision=decision,
+                         calibrator=parts["calibrator"], frontier=readable["frontier"],
+                         manifest_sha256=readable["manifest_sha256"], signature_status=readable["signature_status"])
+    check_runs(bundle)
+    return bundle
+
+
+def check_rows(bundle: ModelBundle, n: int = CHECK_ROWS) -> pd.DataFrame:
+    """Raw rows made from a loaded model's own fitted preprocessing, to try the model on.
+
+    A bundle holds no data rows. Each category the one-hot encoders learnt is taken in turn
+    (so every categorical input is exercised), numeric columns take the value their imputer
+    fills in, and a last row has every input missing (so the imputers run). The sensitive
+    columns a prediction reads cycle through the groups the record counts.
+
+    Parameters
+    ----------
+    bundle : ModelBundle
+    n : int
+        Rows before the one with every input missing.
+
+    Returns
+    -------
+    DataFrame
+        ``n + 1`` rows: the model's raw columns, and the sensitive ones when it reads them.
+    """
+    choices = {c: [np.nan] for c in bundle.raw_columns}
+    for _, part, columns in getattr(bundle.preprocessor, "transformers_", []):
+        steps = [step for _, step in getattr(part, "steps", [(None, part)])]
+        filled = next((s.statistics_ for s in steps if hasattr(s, "statistics_")), None)
+        categories = next((s.categories_ for s in steps if hasattr(s, "categories_")), None)
+        for j, c in enumerate(columns if isinstance(columns, (list, tuple)) else []):
+            if c not in choices:
+                continue
+            if categories is not None and j < len(categories) and len(categories[j]):
+                choices[c] = list(categories[j])
+            elif filled is not None and j < len(filled):
+                choices[c] = [filled[j]]
+    inputs = set(choices)
+    if bundle.needs_sensitive_at_predict:
+        groups = (bundle.record.get("content", {}).get("dataset", {}).get("group_sizes") or [])
+        for s in bundle.spec.sensitive:
+            if s not in inputs:
+                choices[s] = [g["group"] for g in groups if g.get("attribute") == s] or [np.nan]
+    n = max(1, min(n, max(map(len, choices.values()), default=1)))
+    rows = {c: [v[i % len(v)] for i in range(n)] + [np.nan if c in inputs else v[0]] for c, v in choices.items()}
+    return pd.DataFrame(rows)
+
+
+def check_runs(bundle: ModelBundle) -> None:
+    """Refuse a loaded model that does not run: on :func:`check_rows` it must give one finite
+    probability in [0, 1] per row.
+
+    Weights of the wrong shape or dtype, NaN or infinite values anywhere on the path from the
+    raw row to the probability, or state a class cannot use show here, at load, rather than
+    as NaN scores or an internal error when new data is scored.
+
+    Parameters
+    ----------
+    bundle : ModelBundle
+
+    Raises
+    ------
+    BundleIntegrityError
+        "The model in this bundle does not run: ...", saying what failed.
+    """
+    import warnings
+
+    try:
+        rows = check_rows(bundle)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the outcome is checked; a model's warnings say nothing more
+            p = np.asarray(bundle.predict_proba(rows))
+    except Exception as exc:  # noqa: BLE001 - the model is the bundle's: any failure means it does not run
+        # The first line: libraries' messages go on with advice for whoever trains a model.
+        said = (str(exc).strip().splitlines() or [""])[0]
+        raise BundleIntegrityError(f"The model in this bundle does not run: {type(exc).__name__}: {said}"[:300]
+                                   + "; refusing the bundle.") from exc
+    if p.shape != (len(rows),):
+        raise BundleIntegrityError(f"The model in this bundle does not run: it gave an array of shape {p.shape} "
+                                   f"for {len(rows)} rows; refusing the bundle.")
+    if p.dtype.kind not in "fiub" or not np.isfinite(p).all() or (p < 0).any() or (p > 1).any():
+        raise BundleIntegrityError("The model in this bundle does not run: its scores for rows made from its own "
+                                   "preprocessing are not all probabilities (NaN, infinite or outside 0-1); "
+                                   "refusing the bundle.")

@@ -11,7 +11,9 @@ pages and the printable copies say the same thing in the same words.
 Every label comes from :data:`fairkit.metrics.METRIC_LABELS`, and every shown value through
 :func:`fairkit.metrics.metric_value` (the disparate impact ratio is shown as 1 - ratio, as on
 the Trade-offs page). Text from users and data (answers, column and group names) is escaped by
-each renderer for its format; the PDF holds it as plain text.
+each renderer for its format: :func:`escape_markdown` for Markdown (the bundle's
+``decision_record.md`` and the pages), :func:`html.escape` for HTML; the PDF holds it as plain
+text. The record's JSON keeps the text as it was written.
 
 Records written before a section existed (the disparity audit, the chosen run's place on the
 frontier, the counts) are rendered without that section.
@@ -41,8 +43,59 @@ PDF_FONTS = (
 )
 _AUDIT_LABELS = {"selection_rate": "Selection rate", "tpr": "TPR", "fpr": "FPR", "precision": "Precision"}
 
+# Characters that change inline Markdown anywhere: \ escapes, ` code, * _ ~ emphasis, [ ] links,
+# < > HTML and autolinks, | tables, $ maths (GitHub, Streamlit), and a colon that could open an
+# emoji shortcode or Streamlit's :color[...] and :material/icon: directives (one before a space
+# opens nothing, so "Label: value" stays as written) ...
+_MD_INLINE = re.compile(r"([\\`*_\[\]<>|~$]|:(?!\s))")
+# ... and ones that only matter at the start of a line: a heading (a run of # then a space), a
+# list bullet (+ or - then a space; * is escaped above), a setext underline or thematic break (a
+# line of = or - only) or an ordered item (1. 1)). "+0.5" and "-0.5" start nothing: left as read.
+_MD_LEADING = re.compile(r"^(#+(?=\s|$)|[+\-=](?=\s|$)|[=\-](?=[=\-\s]*$))")
+_MD_ORDERED = re.compile(r"^(\d+)([.)])(?=\s|$)")
+_MD_ENTITY = re.compile(r"&(?=#?\w+;)")
+# GitHub-flavoured Markdown turns bare "http(s)://...", "www. ..." and "name@host.tld" into links
+# after escapes are resolved, so no backslash stops it: an invisible word joiner after the
+# scheme, after "www" and after "@" breaks each pattern and leaves the text as it reads.
+_AUTOLINK = re.compile(r"(?i)(?<=https:)(?=//)|(?<=http:)(?=//)|(?<=www)(?=\.)|(?<=@)")
+WORD_JOINER = "\u2060"
+
 
 # --------------------------------------------------------------------------- formatting
+
+def escape_markdown(text) -> str:
+    """``text`` as Markdown that shows it literally, on one line (whitespace runs, newlines
+    included, become one space).
+
+    No part of it can become markup: inline syntax (emphasis, code, links, images, HTML, tables,
+    maths, entities, emoji and Streamlit directives) is backslash-escaped, and so is what would
+    start a block where the text starts a line (heading, setext underline, list, quote). A bare
+    URL or e-mail address stays text, not a link (an invisible word joiner breaks it).
+
+    The one Markdown escaper: the bundle's ``decision_record.md`` and the pages' record use it.
+
+    Parameters
+    ----------
+    text : object
+        Converted with ``str``.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> escape_markdown("income_>50K")
+    'income\\\\_\\\\>50K'
+    >>> escape_markdown("## Approved")
+    '\\\\## Approved'
+    """
+    s = _AUTOLINK.sub(WORD_JOINER, " ".join(str(text).split()))
+    s = _MD_INLINE.sub(r"\\\1", s)
+    s = _MD_ENTITY.sub(r"\\&", s)
+    s = _MD_ORDERED.sub(r"\1\\\2", s)
+    return _MD_LEADING.sub(r"\\\1", s)
+
 
 def fmt(v, digits: int = 3) -> str:
     """A number for people: ``digits`` decimals, "n/a" for a missing or non-finite value."""
@@ -406,10 +459,6 @@ def _joined(runs: list, sep: str = ", ") -> list:
 
 # --------------------------------------------------------------------------- Markdown
 
-def _raw_cell(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
-
-
 def _edges(text: str, escape) -> str:
     """``escape`` of ``text`` on one line, keeping one space where ``text`` starts or ends with
     whitespace (escapers collapse it, and runs are joined without separators)."""
@@ -432,9 +481,10 @@ def render_markdown(rec: dict, *, escape=None, heading_offset: int = 0, reviews:
     ----------
     rec : dict
     escape : callable, optional
-        Applied to every piece of text (a page passes :func:`ui.display.md` so that no user
-        text is read as Markdown); default none, as in the bundle's ``decision_record.md``.
-        Line breaks inside an answer are kept outside tables.
+        Applied to every piece of text, so that no user text is read as Markdown (default
+        :func:`escape_markdown`, as in the bundle's ``decision_record.md``). It must escape what
+        would start a block where its text starts a line: each line of a multi-line answer is
+        escaped alone and ends in a hard break, in the same paragraph.
     heading_offset : int
         Added to every heading level (2: the record's title becomes ``###``).
     reviews : str, optional
@@ -442,49 +492,49 @@ def render_markdown(rec: dict, *, escape=None, heading_offset: int = 0, reviews:
     card : bool
         Include the headline card (a page that draws its own card passes False).
     """
-    esc = escape or str
-    cell = escape or _raw_cell
+    esc = escape or escape_markdown
     lines = []
     for block in record_blocks(rec, reviews=reviews):
         kind = block[0]
         if kind == "h":
             lines += ["#" * (block[1] + heading_offset) + " " + esc(block[2]), ""]
         elif kind == "p":
-            lines += [_md_runs(block[1], escape), ""]
+            lines += [_md_runs(block[1], esc), ""]
         elif kind == "kv" and card:
-            lines += _md_card(block[1], escape) + [""]
+            lines += _md_card(block[1], esc) + [""]
         elif kind == "table":
             header, rows = block[1], block[2]
-            lines += ["| " + " | ".join(cell(h) for h in header) + " |", "|" + "---|" * len(header)]
-            lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+            lines += ["| " + " | ".join(esc(h) for h in header) + " |", "|" + "---|" * len(header)]
+            lines += ["| " + " | ".join(esc(v) for v in row) + " |" for row in rows]
             lines.append("")
         elif kind == "ul":
-            lines += [f"- {_md_runs(item, escape, one_line=True)}" for item in block[1]] + [""]
+            lines += [f"- {_md_runs(item, esc, one_line=True)}" for item in block[1]] + [""]
     return "\n".join(lines)
 
 
-def _md_runs(items, escape=None, *, one_line: bool = False) -> str:
-    esc, cell = escape or str, escape or _raw_cell
+def _md_runs(items, esc, *, one_line: bool = False) -> str:
     out = []
     for r in items:
         if isinstance(r, tuple):
             kind, text = r
-            out.append(_code_span(text) if kind == "code" else f"**{cell(text) if one_line else esc(text)}**")
+            out.append(_code_span(text) if kind == "code" else f"**{esc(text)}**")
         elif one_line:
-            out.append(_edges(str(r), cell))
+            out.append(_edges(str(r), esc))
         else:
-            out.append("  \n".join(_edges(line, esc) for line in str(r).splitlines()))
+            # Each line of an answer escaped alone, so none can open a block; a hard break
+            # between them keeps the line breaks, blank lines dropped so it stays one paragraph.
+            out.append("  \n".join(_edges(line, esc) for line in str(r).splitlines() if line.strip()))
     return "".join(out)
 
 
-def _md_card(items, escape=None) -> list[str]:
-    return [f"- **{(escape or str)(label)}:** {_md_runs(value, escape, one_line=True)}" for label, value in items]
+def _md_card(items, esc) -> list[str]:
+    return [f"- **{esc(label)}:** {_md_runs(value, esc, one_line=True)}" for label, value in items]
 
 
 def card_markdown(rec: dict, *, escape=None, reviews: str | None = None) -> str:
     """The headline card alone, as the Markdown list :func:`render_markdown` puts first (for a
-    page that draws it in its own box)."""
-    return "\n".join(_md_card(headline(rec, reviews=reviews), escape))
+    page that draws it in its own box); ``escape`` as there."""
+    return "\n".join(_md_card(headline(rec, reviews=reviews), escape or escape_markdown))
 
 
 # --------------------------------------------------------------------------- HTML

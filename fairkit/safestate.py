@@ -16,6 +16,12 @@ is not trusted is refused with the member and the name.
 Every kind of value has one :class:`Codec` in :data:`CODECS` (plain containers, NumPy arrays and
 scalars, pandas frames, torch modules, LightGBM boosters, trusted objects): the estimator
 families need no code of their own beyond being listed as trusted.
+
+Decoding is bounded: every array it builds is charged, before it is allocated, against
+:data:`MAX_DECODED_BYTES` and a limit in proportion to the stored bytes, so a few bytes of JSON
+that declare a wide text dtype, or one stored array referenced many times, are refused rather
+than filling memory. A stored network's weights must be finite floating-point numbers of the
+shapes its layers declare.
 """
 
 from __future__ import annotations
@@ -81,6 +87,18 @@ TRUSTED_SCALAR_TYPES = ("numpy.float16", "numpy.float32", "numpy.float64", "nump
                         "builtins.object")
 
 _NUMERIC_KINDS = "biuf"  # bool, signed, unsigned, float: what safetensors holds
+
+#: The most that decoding one state may allocate (bytes), whatever its size ...
+MAX_DECODED_BYTES = 1 << 30
+#: ... and in proportion to the stored bytes (model.json, the arrays, the text models), above a
+#: floor: a fitted state decodes to about its stored size; text arrays of uneven lengths to a few
+#: times it. Only a crafted state declares a width or a shape its data does not carry.
+DECODED_BYTES_PER_STORED_BYTE = 16
+DECODED_BYTES_FLOOR = 64 << 20
+#: The widest dtype (bytes per element) a state may name: 16,384 characters of text. A fitted
+#: model's text dtypes are as wide as its longest category; a wider one only inflates later
+#: allocations (a transform's output) that no decoding limit sees.
+MAX_ITEMSIZE = 1 << 16
 
 
 class UntrustedState(ValueError):
@@ -223,23 +241,56 @@ def encode_state(obj, path: str = "model") -> EncodedState:
 # --------------------------------------------------------------------------- decoding state
 
 class _Decoder:
-    def __init__(self, arrays: dict, texts: dict):
+    def __init__(self, arrays: dict, texts: dict, limit: int):
         self.arrays = arrays
         self.texts = texts
         self.refs: dict = {}
         self.objects: list = []
+        self.limit = limit
+        self.allocated = 0
+        self.used_keys: set = set()
+        # Where decoding is, as attribute and item steps from the root. Left as it is when a
+        # node fails, so the error names the node (see decode_state).
+        self.path: list = []
+
+    def where(self) -> str:
+        text = "model" + "".join(self.path)
+        return text if len(text) <= 200 else "..." + text[-197:]
+
+    def charge(self, nbytes: int, what: str) -> None:
+        """Count ``nbytes`` about to be allocated for ``what``; refuse past the limit."""
+        self.allocated += int(nbytes)
+        if self.allocated > self.limit:
+            raise UntrustedState(f"{what} would take {int(nbytes):,} bytes, and decoding this state may "
+                                 f"allocate at most {self.limit:,} in all (in proportion to its stored size)")
 
     def array(self, node) -> np.ndarray:
         if not isinstance(node, dict) or node.get("key") not in self.arrays:
             raise UntrustedState(f"array reference {node!r:.60} names no stored array")
-        arr = np.array(self.arrays[node["key"]], copy=True)  # writable, owned
+        key = node["key"]
+        # The encoder stores each array once; a key named again would copy it again, so a
+        # short model.json could multiply the arrays' size.
+        if key in self.used_keys:
+            raise UntrustedState(f"stored array {key!r:.20} is referenced twice")
+        self.used_keys.add(key)
+        stored = self.arrays[key]
+        self.charge(stored.nbytes, f"stored array {key!r:.20}")
+        arr = np.array(stored, copy=True)  # writable, owned
         return np.asfortranarray(arr) if node.get("order") == "F" else arr
 
-    def __call__(self, node):
+    def __call__(self, node, at: str | None = None):
+        if at is None:
+            return self._decode(node)
+        self.path.append(at)
+        out = self._decode(node)
+        self.path.pop()  # not on failure: the error's message names the failing node
+        return out
+
+    def _decode(self, node):
         if node is None or type(node) in (bool, int, str, float):
             return node
         if type(node) is list:
-            return [self(v) for v in node]
+            return [self(v, f"[{i}]") for i, v in enumerate(node)]
         if type(node) is not dict:
             raise UntrustedState(f"unexpected value {node!r:.60}")
         if "$ref" in node:
@@ -260,7 +311,7 @@ class _Decoder:
         return obj
 
 
-def decode_state(tree, arrays: dict, texts: dict) -> tuple[Any, list]:
+def decode_state(tree, arrays: dict, texts: dict, *, stored_bytes: int | None = None) -> tuple[Any, list]:
     """Rebuild what :func:`encode_state` stored.
 
     Parameters
@@ -268,6 +319,11 @@ def decode_state(tree, arrays: dict, texts: dict) -> tuple[Any, list]:
     tree : JSON value
     arrays : dict of str to ndarray
     texts : dict of str to str
+    stored_bytes : int, optional
+        The size of what ``tree``, ``arrays`` and ``texts`` were read from (bytes). Decoding
+        may allocate at most :data:`DECODED_BYTES_FLOOR` plus
+        :data:`DECODED_BYTES_PER_STORED_BYTE` times it, and never more than
+        :data:`MAX_DECODED_BYTES`. Default: the arrays' and texts' size (the tree uncounted).
 
     Returns
     -------
@@ -278,17 +334,23 @@ def decode_state(tree, arrays: dict, texts: dict) -> tuple[Any, list]:
     Raises
     ------
     UntrustedState
-        A type outside the trusted lists, or a malformed tree.
+        A type outside the trusted lists, a malformed tree, a declared size past the limits,
+        or a network whose weights are not finite numbers of its layers' shapes; the message
+        names the node (``model['estimator'].module_...``).
     """
-    dec = _Decoder(arrays, texts)
+    if stored_bytes is None:
+        stored_bytes = sum(a.nbytes for a in arrays.values()) + sum(len(t) for t in texts.values())
+    limit = min(MAX_DECODED_BYTES, DECODED_BYTES_FLOOR + DECODED_BYTES_PER_STORED_BYTE * int(stored_bytes))
+    dec = _Decoder(arrays, texts, limit)
     try:
         obj = dec(tree)
     except RecursionError as exc:
         raise UntrustedState("the stored state is nested too deeply") from exc
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
-        if isinstance(exc, UntrustedState):
-            raise
-        raise UntrustedState(f"malformed state ({type(exc).__name__}: {exc})"[:300]) from exc
+    except UntrustedState as exc:
+        raise UntrustedState(f"at {dec.where()}: {exc}"[:400]) from exc
+    # OverflowError: a number too large for its dtype; RuntimeError: torch refusing a tensor.
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError, RuntimeError) as exc:
+        raise UntrustedState(f"malformed state at {dec.where()} ({type(exc).__name__}: {exc})"[:400]) from exc
     return obj, dec.objects
 
 
@@ -333,7 +395,8 @@ def _dec_mapping(payload, dec, ref):
     out = cls()
     dec.register(ref, out)
     for k, v in payload["items"]:
-        out[dec(k)] = dec(v)
+        key = dec(k, " key")
+        out[key] = dec(v, f"[{key!r:.40}]")
     return out
 
 
@@ -357,19 +420,54 @@ def _enc_ndarray(arr, enc, path):
     raise TypeError(f"cannot store {path} (array of dtype {arr.dtype}) as data")
 
 
+def _plain_dtype(text, kinds: str) -> np.dtype:
+    """The dtype named ``text``, refused unless of one of ``kinds``, without fields, and at most
+    :data:`MAX_ITEMSIZE` bytes an element."""
+    if not isinstance(text, str):
+        raise UntrustedState(f"not a dtype: {text!r:.20}")
+    dtype = np.dtype(text)
+    if dtype.kind not in kinds or dtype.fields is not None or dtype.subdtype is not None:
+        raise UntrustedState(f"not a plain dtype of kind {kinds!r}: {text!r:.20}")
+    if dtype.itemsize > MAX_ITEMSIZE:
+        raise UntrustedState(f"the dtype {text!r:.20} is {dtype.itemsize:,} bytes an element, over the "
+                             f"{MAX_ITEMSIZE:,}-byte limit")
+    return dtype
+
+
+def _shape(payload, n: int) -> tuple:
+    """A declared shape, refused unless it holds exactly the ``n`` values stored with it."""
+    shape = payload.get("shape")
+    if (not isinstance(shape, list) or len(shape) > 32
+            or not all(type(d) is int and d >= 0 for d in shape)):
+        raise UntrustedState(f"not an array shape: {shape!r:.60}")
+    if math.prod(shape) != n:  # Python integers: no overflow
+        raise UntrustedState(f"the shape {shape!r:.60} does not hold the {n:,} values stored")
+    return tuple(shape)
+
+
 def _dec_ndarray(payload, dec, ref):
     if "key" in payload:
         return dec.array(payload)
     if "object" in payload:
-        values = [dec(v) for v in payload["object"]]
+        items = payload["object"]
+        if not isinstance(items, list):
+            raise UntrustedState("malformed object array")
+        shape = _shape(payload, len(items))
+        dec.charge(8 * len(items), "an object array")
+        values = [dec(v, f"[{i}]") for i, v in enumerate(items)]
         out = np.empty(len(values), dtype=object)
         out[:] = values
-        return out.reshape(payload["shape"])
+        return out.reshape(shape)
     if "unicode" in payload:
-        dtype = np.dtype(payload["dtype"])
-        if dtype.kind != "U":
-            raise UntrustedState(f"not a text dtype: {payload['dtype']!r:.20}")
-        return np.array(payload["unicode"], dtype=dtype).reshape(payload["shape"])
+        dtype = _plain_dtype(payload.get("dtype"), "U")
+        values = payload["unicode"]
+        if not isinstance(values, list) or not all(type(v) is str for v in values):
+            raise UntrustedState("a text array's values are not a list of strings")
+        shape = _shape(payload, len(values))
+        # The width is declared, not read from the values: a 1-character value in a
+        # 10^9-character dtype takes 4 GB. Charge it before NumPy allocates.
+        dec.charge(dtype.itemsize * len(values), f"a text array of {len(values):,} x {dtype.str}")
+        return np.array(values, dtype=dtype).reshape(shape)
     raise UntrustedState("malformed array node")
 
 
@@ -382,9 +480,7 @@ def _enc_scalar(obj, enc, path):
 
 
 def _dec_scalar(payload, dec, ref):
-    dtype = np.dtype(payload["dtype"])
-    if dtype.kind not in _NUMERIC_KINDS + "U":
-        raise UntrustedState(f"not a numeric dtype: {payload['dtype']!r:.20}")
+    dtype = _plain_dtype(payload["dtype"], _NUMERIC_KINDS + "U")
     return dtype.type(dec(payload["value"]))
 
 
@@ -395,10 +491,7 @@ def _enc_dtype(obj, enc, path):
 
 
 def _dec_dtype(payload, dec, ref):
-    dtype = np.dtype(str(payload))
-    if dtype.kind not in _NUMERIC_KINDS + "OU" or dtype.fields is not None:
-        raise UntrustedState(f"not a plain dtype: {payload!r:.20}")
-    return dtype
+    return _plain_dtype(payload, _NUMERIC_KINDS + "OU")
 
 
 def _enc_frame(frame: pd.DataFrame, enc, path):
@@ -409,10 +502,22 @@ def _enc_frame(frame: pd.DataFrame, enc, path):
             "data": [enc(frame.iloc[:, i].to_numpy(), f"{path}[{c!r}]") for i, c in enumerate(frame.columns)]}
 
 
+def _column(values, n: int, what: str) -> np.ndarray:
+    """``values`` if it is a 1-d array of ``n`` values, as the encoder writes a column or an index.
+
+    Anything else would let pandas broadcast a scalar or a shared mapping over a long index: a
+    few bytes of JSON making a frame of rows times columns.
+    """
+    if type(values) is not np.ndarray or values.ndim != 1 or (n >= 0 and len(values) != n):
+        raise UntrustedState(f"{what} is not a 1-d array" + (f" of {n:,} values" if n >= 0 else ""))
+    return values
+
+
 def _dec_frame(payload, dec, ref):
-    columns = dec(payload["columns"])
-    data = [dec(v) for v in payload["data"]]
-    index = pd.Index(dec(payload["index"]), name=dec(payload["index_name"]))
+    columns = dec(payload["columns"], ".columns")
+    values = _column(dec(payload["index"], ".index"), -1, "the frame's index")
+    data = [_column(dec(v, f"[{i}]"), len(values), f"column {i}") for i, v in enumerate(payload["data"])]
+    index = pd.Index(values, name=dec(payload["index_name"]))
     frame = pd.DataFrame({i: d for i, d in enumerate(data)}, index=index)
     frame.columns = columns
     return frame
@@ -426,7 +531,9 @@ def _enc_series(s: pd.Series, enc, path):
 
 
 def _dec_series(payload, dec, ref):
-    return pd.Series(dec(payload["values"]), index=pd.Index(dec(payload["index"])), name=dec(payload["name"]))
+    index = _column(dec(payload["index"], ".index"), -1, "the series' index")
+    values = _column(dec(payload["values"], ".values"), len(index), "the series' values")
+    return pd.Series(values, index=pd.Index(index), name=dec(payload["name"]))
 
 
 def _is_module(obj) -> bool:
@@ -466,20 +573,47 @@ def _dec_module(payload, dec, ref):
     for k, v in payload["attrs"].items():
         if not isinstance(k, str) or k.startswith("_"):
             raise UntrustedState(f"bad module attribute {k!r:.40}")
-        setattr(m, k, dec(v))
+        setattr(m, k, dec(v, f".{k}"))
     for k, p in payload["params"].items():
-        m._parameters[str(k)] = None if p is None else torch.nn.Parameter(
-            torch.from_numpy(dec.array(p["array"])), requires_grad=bool(p["requires_grad"]))
+        if p is None:
+            m._parameters[str(k)] = None
+            continue
+        arr = _weights(dec.array(p["array"]), k, floating=True)
+        m._parameters[str(k)] = torch.nn.Parameter(torch.from_numpy(arr), requires_grad=bool(p["requires_grad"]))
     for k, b in payload["buffers"].items():
-        m._buffers[str(k)] = None if b is None else torch.from_numpy(dec.array(b))
+        m._buffers[str(k)] = None if b is None else torch.from_numpy(_weights(dec.array(b), k))
     m._non_persistent_buffers_set = {str(k) for k in payload["non_persistent"]}
     for k, c in payload["children"].items():
-        child = dec(c)
+        child = dec(c, f".{k}")
         if child is not None and not isinstance(child, torch.nn.Module):
             raise UntrustedState(f"module child {k!r:.40} is not a module")
         m._modules[str(k)] = child
     m.train(bool(payload["training"]))
+    if isinstance(m, torch.nn.Linear):
+        _check_linear(m)
     return m
+
+
+def _weights(arr: np.ndarray, name, *, floating: bool = False) -> np.ndarray:
+    """A network's stored tensor ``name``, refused unless its floating-point values are all
+    finite; with ``floating``, unless it is floating point at all (a parameter is learnt)."""
+    if floating and arr.dtype.kind != "f":
+        raise UntrustedState(f"the weights {str(name)!r:.40} are {arr.dtype}, not floating point")
+    # A network's weights are never NaN or infinite once trained; its scores would be.
+    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        raise UntrustedState(f"the weights {str(name)!r:.40} hold NaN or infinite values")
+    return arr
+
+
+def _check_linear(m) -> None:
+    """A linear layer's weight and bias of the shapes its sizes declare."""
+    want = {"weight": (m.out_features, m.in_features), "bias": (m.out_features,)}
+    for name, shape in want.items():
+        p = m._parameters.get(name)
+        if (p is not None or name == "weight") and (p is None or tuple(p.shape) != shape):
+            got = None if p is None else tuple(p.shape)
+            raise UntrustedState(f"the linear layer's {name} has shape {got}, not the {shape} its sizes "
+                                 f"({m.in_features} in, {m.out_features} out) declare")
 
 
 def _is_tensor(obj) -> bool:
@@ -499,7 +633,7 @@ def _enc_tensor(t, enc, path):
 def _dec_tensor(payload, dec, ref):
     import torch
 
-    return torch.from_numpy(dec.array(payload))
+    return torch.from_numpy(_weights(dec.array(payload), "tensor"))
 
 
 def _is_booster(obj) -> bool:
@@ -551,7 +685,7 @@ def _dec_object(payload, dec, ref):
     for k, v in payload["state"]:
         if not isinstance(k, str) or k.startswith("__"):
             raise UntrustedState(f"bad attribute name {k!r:.40} in {payload['type']}")
-        state[k] = dec(v)
+        state[k] = dec(v, f".{k}")
     if hasattr(obj, "__setstate__"):
         obj.__setstate__(state)
     else:
@@ -576,7 +710,7 @@ def _enc_type(obj, enc, path):
 #: The one registry: the first codec whose ``matches`` accepts a value encodes it.
 CODECS: tuple = (
     Codec("$tuple", lambda o: type(o) is tuple, lambda o, e, p: [e(v, f"{p}[{i}]") for i, v in enumerate(o)],
-          lambda v, d, r: tuple(d(x) for x in v)),
+          lambda v, d, r: tuple(d(x, f"[{i}]") for i, x in enumerate(v))),
     Codec("$set", lambda o: type(o) in (set, frozenset), lambda o, e, p: [e(v, p) for v in sorted(o, key=repr)],
           lambda v, d, r: {d(x) for x in v}),
     Codec("$map", _is_mapping, _enc_mapping, _dec_mapping, shared=True),

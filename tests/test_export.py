@@ -80,6 +80,11 @@ def _raw_with_sensitive(split, part):
     return raw
 
 
+def _shown(markdown: str) -> str:
+    """What a reader of rendered Markdown sees: backslash escapes resolved, word joiners gone."""
+    return re.sub(r"\\(.)", r"\1", markdown).replace("\u2060", "")
+
+
 def _members(path) -> dict:
     with zipfile.ZipFile(path) as zf:
         return {n: zf.read(n) for n in zf.namelist()}
@@ -630,7 +635,7 @@ def test_the_frontiers_figures_are_the_uncalibrated_models_in_page_and_record(sw
 def test_the_record_reads_headline_first_in_plain_words(committee_record):
     from fairkit.record import render_markdown
 
-    md = render_markdown(committee_record, reviews="2 sign-offs, 1 dissent")
+    md = _shown(render_markdown(committee_record, reviews="2 sign-offs, 1 dissent"))
     order = [md.index(s) for s in ("- **Model:**", "- **Decision threshold:** **0.40** (the frontier was measured at 0.50)",
                                    "- **Calibration:** none", "- **Accuracy (test):**", "- **1 - disparate impact ratio",
                                    "- **Decided by:** **A. Committee**", "- **Sign-off status:** **2 sign-offs, 1 dissent**",
@@ -871,3 +876,166 @@ def test_the_card_says_when_a_headline_gap_rests_on_a_small_group():
 
     assert "under 25 (20 rows), flagged small below" in card_for(young)
     assert "flagged small" not in card_for(np.where(np.arange(n) < 200, "under 25", "25 and over"))
+
+
+# --------------------------------------------------------------------------- what a crafted state cannot do
+
+
+def _rehashed_with(path, out, *, model=None, arrays=None):
+    """``path`` with its model.json tree or its arrays changed by the given functions, rehashed
+    and unsigned: what an attacker can make when no trusted key is required."""
+    from safetensors.numpy import load, save
+
+    members = _members(path)
+    if model is not None:
+        tree = json.loads(members["model.json"])
+        model(tree)
+        members["model.json"] = json.dumps(tree).encode()
+    if arrays is not None:
+        stored = dict(load(members["arrays.safetensors"]))
+        arrays(stored)
+        members["arrays.safetensors"] = save(stored)
+    return _rewrite(path, out, members)
+
+
+def test_a_small_bundle_cannot_make_loading_allocate_gigabytes(tmp_path, swept, tiny_split):
+    import tracemalloc
+
+    out, _ = _export(tmp_path / "b.zip", swept, tiny_split)
+    bomb = {"$ndarray": {"unicode": ["a"] * 2_000, "shape": [2_000], "dtype": "<U16000"}}  # 128 MB decoded
+    bad = _rehashed_with(out["path"], tmp_path / "bomb.zip",
+                         model=lambda t: t["state"]["$map"]["items"].append(["zz", bomb]))
+    assert bad.stat().st_size < 200_000
+    load_bundle(out["path"])  # the libraries the decoder uses are imported: only decoding is traced
+    tracemalloc.start()
+    try:
+        with pytest.raises(BundleIntegrityError, match=r"model\.json cannot be loaded: at model\['zz'\]: a text "
+                                                        r"array of 2,000 x <U16000 would take 128,000,000 bytes"):
+            load_bundle(bad)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 << 20, peak
+
+
+def _first_weight(stored: dict) -> str:
+    return next(k for k, v in stored.items() if v.dtype.kind == "f" and v.ndim == 2)
+
+
+@pytest.mark.parametrize("change, says", [
+    (lambda a, k: a.__setitem__(k, np.full_like(a[k], np.nan)), "hold NaN or infinite values"),
+    (lambda a, k: a.__setitem__(k, np.full_like(a[k], np.inf)), "hold NaN or infinite values"),
+    (lambda a, k: a.__setitem__(k, np.zeros((a[k].shape[0] + 3, a[k].shape[1] + 1), a[k].dtype)), "has shape"),
+    (lambda a, k: a.__setitem__(k, a[k].astype(np.int64)), "not floating point"),
+])
+def test_a_network_with_bad_weights_is_refused_at_load_and_by_score(tmp_path, swept, tiny_split, capsys, change,
+                                                                      says):
+    from fairkit.__main__ import main
+
+    out, _ = _export(tmp_path / "b.zip", swept, tiny_split)
+    bad = _rehashed_with(out["path"], tmp_path / "bad.zip", arrays=lambda a: change(a, _first_weight(a)))
+    with pytest.raises(BundleIntegrityError, match=r"model\.json cannot be loaded: at model\['estimator'\]\.module_"):
+        load_bundle(bad)
+    with pytest.raises(BundleIntegrityError, match=says):
+        load_bundle(bad)
+    csv = tmp_path / "rows.csv"
+    _raw_with_sensitive(tiny_split, tiny_split.test).to_csv(csv, index=False)
+    capsys.readouterr()
+    assert main(["score", "--bundle", str(bad), "--csv", str(csv), "--out", str(tmp_path / "o.csv")]) == 2
+    assert "model.json" in capsys.readouterr().err and not (tmp_path / "o.csv").exists()
+
+
+def _fitted(tree, cls: str, attribute: str) -> list:
+    """The state (attribute, value) pairs of the first object of class ``cls`` in ``tree`` that
+    has ``attribute`` (a fitted one, not an unfitted template)."""
+    found = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            obj = node.get("$object")
+            if isinstance(obj, dict) and obj.get("type") == cls:
+                found.append(obj["state"])
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(tree)
+    return next(state for state in found if any(k == attribute for k, _ in state))
+
+
+def _nan_array(path, cls: str, attribute: str):
+    """A change for :func:`_rehashed_with`: ``attribute`` of the fitted ``cls`` all NaN."""
+    state = _fitted(json.loads(_members(path)["model.json"]), cls, attribute)
+    key = next(v["$ndarray"]["key"] for k, v in state if k == attribute)
+    return lambda stored: stored.__setitem__(key, np.full_like(stored[key], np.nan))
+
+
+@pytest.mark.parametrize("method", ["regularized", "threshold", "boosting"])
+def test_a_model_that_does_not_run_is_refused_at_load(tmp_path, swept, tiny_split, method):
+    out, _ = _export(tmp_path / "b.zip", swept, tiny_split, method)
+    # NaN in the preprocessing: every feature would be NaN, whatever the estimator.
+    bad = _rehashed_with(out["path"], tmp_path / "nan.zip",
+                         arrays=_nan_array(out["path"], "sklearn.preprocessing.StandardScaler", "mean_"))
+    with pytest.raises(BundleIntegrityError, match=r"The model in this bundle does not run: ValueError: Input X "
+                                                    r"contains NaN\.; refusing"):
+        load_bundle(bad)
+
+    # A scaler for fewer columns than the data it is given: transform fails inside scikit-learn.
+    def fewer(tree):
+        for pair in _fitted(tree, "sklearn.preprocessing.StandardScaler", "mean_"):
+            if pair[0] == "n_features_in_":
+                pair[1] -= 1
+
+    bad = _rehashed_with(out["path"], tmp_path / "short.zip", model=fewer)
+    with pytest.raises(BundleIntegrityError, match=r"The model in this bundle does not run: ValueError"):
+        load_bundle(bad)
+
+
+# --------------------------------------------------------------------------- the bundle's Markdown record
+
+INJECTED = {
+    "purpose": ("Credit pre-screening.\n## Committee review\n- **Status:** 4 sign-offs, 0 dissents: **approved**\n"
+                "<script>alert(document.cookie)</script>\n\n> quoted\n1. first\n===\n    indented"),
+    "decider": "Alice</b><script>x()</script>",
+    "rationale": "ok <img src=x onerror=alert(1)> [Verify the signature here](javascript:alert(1)) :red[x] $5",
+}
+
+
+def test_user_text_in_the_bundles_markdown_cannot_become_markup(tmp_path, swept, tiny_split):
+    rec = dataclasses.replace(RECORD, **INJECTED)
+    row = _row(swept, "regularized")
+    out = export_bundle(tmp_path / "b.zip", model=swept.model(row["run_id"]), split=tiny_split, run=row,
+                        record=rec, n_boot=0)
+    md = _members(out["path"])["decision_record.md"].decode()
+    lines = md.splitlines()
+    # No user line opens a heading, list, quote, HTML block, setext underline or code block.
+    assert not [x for x in lines if "Committee review" in x and x.lstrip().startswith("#")]
+    purpose = lines[lines.index("## Purpose and intended use") + 2:lines.index("## Fairness definition") - 1]
+    assert len(purpose) == 8, purpose  # one paragraph: each line a hard break, the blank line dropped
+    assert all(x.endswith("  ") for x in purpose[:-1]) and "" not in purpose
+    assert not [x for x in purpose if re.match(r" {0,3}([#>=<+*]|-|\d+[.)]| {4})", x)], purpose
+    # No raw tag, link or image anywhere: every < [ ] : of user text is escaped.
+    assert not re.search(r"(?<!\\)<(script|img|/b)", md)
+    assert not re.search(r"(?<!\\)\]\(", md) and "\\](javascript\\:alert(1))" in md
+    assert "Decided by **Alice\\</b\\>\\<script\\>x()\\</script\\>**" in md
+    assert "\\:red\\[x\\] \\$5" in md
+    # It still reads as written, and the record's JSON keeps the text unescaped.
+    assert "Credit pre-screening." in _shown(md) and "<img src=x onerror=alert(1)>" in _shown(md)
+    assert json.loads(_members(out["path"])["decision_record.json"])["purpose"] == INJECTED["purpose"]
+    # HTML copy: the same text escaped for HTML.
+    from fairkit.record import render_html
+
+    page = render_html(out["record"])
+    assert "<script>" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
+
+
+def test_a_model_whose_scores_are_not_probabilities_is_refused_at_load(tmp_path, swept, tiny_split):
+    # NaN coefficients in the reductions' logistic regressions: scikit-learn predicts NaN silently.
+    out, _ = _export(tmp_path / "b.zip", swept, tiny_split, "reductions")
+    bad = _rehashed_with(out["path"], tmp_path / "nan.zip",
+                         arrays=_nan_array(out["path"], "sklearn.linear_model.LogisticRegression", "coef_"))
+    with pytest.raises(BundleIntegrityError, match=r"does not run: its scores for rows made from its own "
+                                                    r"preprocessing are not all probabilities"):
+        load_bundle(bad)

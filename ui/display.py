@@ -8,42 +8,23 @@ their own text (:func:`fairkit.plots.plot_text`).
 
 from __future__ import annotations
 
-import re
-
 import pandas as pd
 import streamlit as st
 
 from fairkit.data import Problem
-
-# Characters that change inline Markdown anywhere ($ starts maths, : starts Streamlit's
-# :color[...] and :material/icon: directives) ...
-_MD_INLINE = re.compile(r"([\\`*_\[\]<>|~$:])")
-# ... and ones that only matter at the start of a line (headings, lists, quotes).
-_MD_LEADING = re.compile(r"^(\s*)(>|[#+\-](?=\s|$))")
-_MD_ORDERED = re.compile(r"^(\s*\d+)([.)])(?=\s|$)")
-_MD_ENTITY = re.compile(r"&(?=#?\w+;)")
-# GitHub-flavoured Markdown turns bare "http(s)://...", "www. ..." and "name@host.tld" into links
-# after escapes are resolved, so no backslash stops it: an invisible word joiner after the
-# scheme, after "www" and after "@" breaks each pattern and leaves the text as it reads.
-_AUTOLINK = re.compile(r"(?i)(?<=https:)(?=//)|(?<=http:)(?=//)|(?<=www)(?=\.)|(?<=@)")
-WORD_JOINER = "\u2060"
+from fairkit.record import WORD_JOINER, escape_markdown  # noqa: F401  (WORD_JOINER: part of this module's API)
 
 
 def md(text) -> str:
-    """Escape ``text`` so Markdown shows it literally (one line; newlines become spaces).
-
-    A bare URL or e-mail address stays text, not a link (an invisible word joiner breaks it).
+    """Escape ``text`` so Markdown shows it literally (one line; newlines become spaces): the
+    engine's one escaper, :func:`fairkit.record.escape_markdown`, which the bundle's record uses.
 
     Examples
     --------
     >>> md("income_>50K")
     'income\\\\_\\\\>50K'
     """
-    s = _AUTOLINK.sub(WORD_JOINER, " ".join(str(text).split()))
-    s = _MD_INLINE.sub(r"\\\1", s)
-    s = _MD_ENTITY.sub(r"\\&", s)
-    s = _MD_ORDERED.sub(lambda m: m.group(1) + "\\" + m.group(2), s)
-    return _MD_LEADING.sub(lambda m: m.group(1) + "\\" + m.group(2), s)
+    return escape_markdown(text)
 
 
 def gaps_text(tolerances) -> str:

@@ -261,10 +261,10 @@ def export(*, dataset: str, unfairness: str, performance: str, row: dict, built:
 # --------------------------------------------------------------------------- safe display
 
 def record_markdown(rec: dict) -> str:
-    """The decision record as Markdown that is safe to render in the page: every piece of text
-    (answers, column and group names) is escaped, and headings start at level 3. The bundle's
-    own ``decision_record.md`` is unescaped."""
-    return render_markdown(rec, escape=md, heading_offset=2)
+    """The decision record as Markdown for the page: the bundle's own ``decision_record.md``
+    (every piece of text escaped, :func:`fairkit.record.escape_markdown`) with headings from
+    level 3."""
+    return render_markdown(rec, heading_offset=2)
 
 
 # --------------------------------------------------------------------------- the threshold's effect
