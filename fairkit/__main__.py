@@ -18,8 +18,10 @@ import argparse
 import contextlib
 import hashlib
 import json
-import os
 import math
+import os
+import sqlite3
+import stat
 import sys
 import tempfile
 import warnings
@@ -110,9 +112,23 @@ def _seeds(text: str) -> list[int]:
     return seeds
 
 
-def _int_at_least(low: int, why: str):
-    """An integer option of at least ``low``; ``why`` ends the message."""
-    return _number(int, lambda v: v >= low, f"'{{text}}' is not a whole number of at least {low} ({why})")
+def _int_at_least(low: int, why: str, most: int | None = None):
+    """An integer option of at least ``low`` (and at most ``most``, when given); ``why`` ends the message."""
+    if most is None:
+        return _number(int, lambda v: v >= low, f"'{{text}}' is not a whole number of at least {low} ({why})")
+    return _number(int, lambda v: low <= v <= most,
+                   f"'{{text}}' is not a whole number of at least {low} and at most {most:,} ({why})")
+
+
+#: Most bootstrap resamples ``export --n-boot`` and ``score --drift-n-boot`` take. Beyond a few
+#: thousand, a 95% percentile interval's ends move by less than its own rounding; each resample
+#: costs a row of 8-byte weights per scored row, so a larger count only costs memory and time
+#: (10,000 resamples of 10,000 rows are 800 MB).
+MAX_BOOT = 10_000
+#: Largest default eta grid (``sweep --n-etas``): each eta is a model trained per method and seed
+#: (and adaptive placement may add up to 3 runs per grid point), so 200 is already thousands of
+#: runs; more only delays a sweep for hours without changing its frontier.
+MAX_N_ETAS = 200
 
 
 _jobs = _number(int, lambda v: v >= 1 or v == -1,
@@ -128,14 +144,50 @@ _share = _number(float, lambda v: 0.0 < v < 1.0,
                  "'{text}' is not a share of the validation rows; give a number between 0 and 1, e.g. 0.5")
 
 
-def _input_file(text: str) -> str:
-    """A file to read: it exists and is not a folder."""
-    path = Path(text)
-    if path.is_dir():
-        raise argparse.ArgumentTypeError(f"{text} is a folder; give a file in it")
-    if not path.exists():
-        raise argparse.ArgumentTypeError(f"{text} not found; check the path")
+def _not_a_file(text, mode: int) -> str | None:
+    """Why the file ``text`` (of ``st_mode`` ``mode``) cannot be read or written as a file; None if it can."""
+    from .store import not_a_file
+
+    problem = not_a_file(text, mode)
+    return None if problem is None else f"{problem}; give {'a file in it' if stat.S_ISDIR(mode) else 'the path of a file'}"
+
+
+def _regular_file(text: str, *, missing_ok: bool = False) -> str:
+    """A path that is a regular file (or, with ``missing_ok``, nothing yet), else an argparse error."""
+    if not str(text).strip():
+        raise argparse.ArgumentTypeError("an empty path; give the path of a file")
+    try:
+        mode = os.stat(text).st_mode
+    except FileNotFoundError:
+        if missing_ok:
+            return text
+        raise argparse.ArgumentTypeError(f"{text} not found; check the path") from None
+    except OSError as exc:
+        raise argparse.ArgumentTypeError(f"cannot read {text} ({exc.strerror or exc}); check the path") from exc
+    problem = _not_a_file(text, mode)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
     return text
+
+
+def _input_file(text: str) -> str:
+    """A file to read: it exists and is a regular file (not a folder, device or FIFO)."""
+    return _regular_file(text)
+
+
+def _log_file(text: str) -> str:
+    """A file read and appended to (the audit log): a regular file, or a new one to start."""
+    return _regular_file(text, missing_ok=True)
+
+
+def _read_input(path, limit: int) -> bytes:
+    """At most ``limit + 1`` bytes of the regular file ``path`` (:func:`fairkit.store.read_regular_file`)."""
+    from .store import FileRefused, read_regular_file
+
+    try:
+        return read_regular_file(path, limit)
+    except FileRefused as exc:
+        raise CLIError(f"{exc}; give the path of a file.") from exc
 
 
 def _check_writable(folder: Path) -> None:
@@ -161,15 +213,169 @@ def _output_folder(text: str) -> str:
 
 
 def _output_file(text: str) -> str:
-    """A file to write: its folder exists and takes files."""
+    """A file to write: its folder exists and takes files, and it is not a folder, device or FIFO.
+
+    It is written atomically (a new file replaces the old), which a device must not be. That it
+    is none of the command's inputs is checked once every argument is read (:func:`_check_outputs`).
+    """
     path = Path(text)
-    if path.is_dir():
-        raise argparse.ArgumentTypeError(f"{text} is a folder; give a file name in it")
+    if path.exists():
+        problem = _not_a_file(text, path.stat().st_mode)
+        if problem:
+            raise argparse.ArgumentTypeError(problem.replace("give a file in it", "give a file name in it"))
     folder = path.absolute().parent
     if not folder.is_dir():
         raise argparse.ArgumentTypeError(f"the folder {folder} does not exist; create it or choose another --out")
     _check_writable(folder)
     return text
+
+
+#: Extensions pandas would compress by (``to_csv`` infers it): ``score`` writes a plain CSV only.
+_COMPRESSED = (".gz", ".bz2", ".zip", ".xz", ".zst", ".tar", ".tgz")
+
+
+def _csv_output_file(text: str) -> str:
+    """``score --out``: a file to write (:func:`_output_file`) whose name says it is a plain CSV."""
+    if text.lower().endswith(_COMPRESSED):
+        raise argparse.ArgumentTypeError(
+            f"{text} names a compressed file; score writes a plain CSV: give a name such as scored.csv")
+    return _output_file(text)
+
+
+def _audit_path(args) -> Path:
+    """The audit log the command appends to: ``--audit``, else ``$FAIRKIT_HOME/audit.sqlite``."""
+    from .store import default_home
+
+    return Path(args.audit) if getattr(args, "audit", None) else default_home() / "audit.sqlite"
+
+
+def _audit_log(args):
+    """The command's :class:`~fairkit.audit.AuditLog`, opened before the command writes anything.
+
+    A path that is not a regular file is refused before SQLite opens it (a FIFO would hang it);
+    an SQLite error (not a database, unreadable) is reported by :func:`main` naming the file.
+    """
+    from .audit import AuditLog
+
+    path = _audit_path(args)
+    try:
+        _log_file(str(path))
+    except argparse.ArgumentTypeError as exc:
+        raise CLIError(f"The audit log: {exc}.") from exc
+    return AuditLog(path)
+
+
+def _report_path(out) -> Path:
+    """The fairness report ``score`` writes beside its ``--out``."""
+    return Path(out).with_suffix(".fairness.json")
+
+
+@contextlib.contextmanager
+def _writing(path):
+    """An OSError in the block (disk full, quota, a folder gone) is a message naming ``path``."""
+    try:
+        yield
+    except OSError as exc:
+        raise CLIError(f"Could not write {path} ({exc.strerror or exc}); it was left as it was. "
+                       "Free some space or choose another path, and run again.") from exc
+
+
+def _write_output(path, data: bytes) -> None:
+    """Write an output file atomically: readers, and a failed write, leave the old file or the new one."""
+    from .store import atomic_write_bytes
+
+    with _writing(path):
+        atomic_write_bytes(Path(path), data)
+
+
+def _written(args) -> list[tuple[str, Path]]:
+    """The files the command writes, each with the option that names it."""
+    if args.command == "export":
+        return [("--out", Path(args.out))]
+    if args.command == "score":
+        return [("--out", Path(args.out)), ("--out (its fairness report)", _report_path(args.out))]
+    names = {"sweep": ("results.csv", "sweep.json", "frontier.html", "frontier.png"),
+             "search": ("results.csv", "front.csv", "sweep.json")}.get(args.command, ())
+    return [("--out", Path(args.out) / name) for name in names]
+
+
+def _kept(args) -> list[tuple[str, Path]]:
+    """The files (and, for ``export``, the sweep folder) the command reads or keeps: its inputs,
+    its keys and its audit log with SQLite's files beside it."""
+    from .keys import SIGNING_KEY_ENV, TRUST_KEY_ENV
+
+    kept = []
+    if getattr(args, "csv", None):
+        kept.append(("--csv", args.csv))
+    bundles = getattr(args, "bundle", None)
+    kept += [("--bundle", b) for b in ([bundles] if isinstance(bundles, str) else bundles or [])]
+    for option in ("tls_ca_file", "tls_cert", "tls_key"):
+        if getattr(args, option, None):
+            kept.append((f"--{option.replace('_', '-')}", getattr(args, option)))
+    for option, env in (("sign_key", SIGNING_KEY_ENV), ("trust", TRUST_KEY_ENV)):
+        if hasattr(args, option):
+            given = getattr(args, option)
+            path = given or os.environ.get(env, "").strip()
+            if path:
+                kept.append((f"--{option.replace('_', '-')}" if given else f"${env}", path))
+    if hasattr(args, "audit"):
+        log = _audit_path(args)
+        what = "--audit" if args.audit else "the audit log ($FAIRKIT_HOME/audit.sqlite)"
+        kept += [(what, log)] + [(f"{what} (SQLite's {end} file)", Path(f"{log}{end}"))
+                                 for end in ("-wal", "-shm", "-journal")]
+    if args.command == "export":
+        kept.append(("--store", args.store))
+    return [(what, Path(path)) for what, path in kept]
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether ``a`` and ``b`` are one file: the same path once links are followed, or (both
+    existing) the same inode, as a hard link is."""
+    with contextlib.suppress(OSError, RuntimeError):  # a symlink loop: the inodes decide
+        if a.resolve() == b.resolve():
+            return True
+    try:
+        sa, sb = a.stat(), b.stat()
+    except OSError:
+        return False
+    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
+
+
+def _holds(folder: Path, path: Path) -> bool:
+    """Whether the existing file ``path`` is one of ``folder``'s files (inside it, or a hard link
+    to a file inside it)."""
+    if not path.is_file():
+        return False
+    if path.resolve().is_relative_to(folder.resolve()):
+        return True
+    st = path.stat()
+    if st.st_nlink < 2:
+        return False
+    for root, _, files in os.walk(folder):
+        for name in files:
+            with contextlib.suppress(OSError):
+                other = os.stat(os.path.join(root, name))
+                if (other.st_dev, other.st_ino) == (st.st_dev, st.st_ino):
+                    return True
+    return False
+
+
+def _check_outputs(args, also=()) -> None:
+    """Refuse, before anything is written, a file the command would write that is one of its
+    inputs, keys, audit log or (``export``) a file of its sweep folder: nothing is overwritten
+    that the command reads or keeps. ``also``: more (what, path) pairs the command found since."""
+    kept = [*_kept(args), *((what, Path(p)) for what, p in also)]
+    for option, out in _written(args):
+        for what, path in kept:
+            if path.is_dir():
+                clash = _holds(path, out)
+            else:
+                clash = _same_file(out, path)
+            if clash:
+                where = (f"is one of the files of {what} {path}" if path.is_dir()
+                         else f"is the same file as {what} {path}")
+                raise CLIError(f"{option} {out} {where}, which this command reads or keeps; writing it would "
+                               f"destroy that. Choose another {option.split(' ')[0]} path.")
 
 
 def _scheduler(text: str) -> str:
@@ -189,8 +395,28 @@ def _print_read_notes(frame) -> None:
         print(f"NOTE: {note}", file=sys.stderr)
 
 
+def _read_table(path) -> tuple[pd.DataFrame, str]:
+    """The table in the file ``path`` and the SHA-256 of the very bytes it was read from.
+
+    The file is opened and read once (at most one byte past the size limit, whatever the file
+    claims), so the hash an audit entry records is the input's, whatever is written afterwards.
+    """
+    import io
+
+    from .data import DEFAULT_LIMITS, DataError, read_table
+
+    data = _read_input(path, DEFAULT_LIMITS.max_bytes)
+    source = io.BytesIO(data)
+    source.name = str(path)  # read_table's messages name the file
+    try:
+        frame = read_table(source)
+    except DataError as exc:
+        raise CLIError(str(exc)) from exc
+    return frame, hashlib.sha256(data).hexdigest()
+
+
 def _load(args):
-    from .data import DataError, DatasetSpec, errors, read_table, validate
+    from .data import DatasetSpec, errors, validate
     from .datasets import load_dataset
 
     if args.dataset and args.csv:
@@ -201,10 +427,7 @@ def _load(args):
         except ValueError as exc:
             raise CLIError(str(exc)) from exc
     elif args.csv:
-        try:
-            frame = read_table(args.csv)
-        except DataError as exc:
-            raise CLIError(str(exc)) from exc
+        frame, _ = _read_table(args.csv)
         _print_read_notes(frame)
         if not args.target:
             raise CLIError("With --csv, give --target (the outcome column).")
@@ -278,6 +501,7 @@ def cmd_sweep(args) -> int:
     frame, spec = _load(args)
     frame, sample = _sampled(frame, spec, args.sample, args.split_seed)
     split = _reserved(split_dataset(frame, spec, seed=args.split_seed), args.threshold_rows)
+    log = _audit_log(args)  # a log that cannot be used is found before hours of training
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     store = ResultStore(args.store) if args.store else ResultStore(out / "store")
@@ -299,9 +523,9 @@ def cmd_sweep(args) -> int:
         raise CLIError(str(exc)) from exc
     finally:
         bar.close()
-    from .audit import AuditLog, command_line_user, record_sweep
+    from .audit import command_line_user, record_sweep
 
-    record_sweep(AuditLog(args.audit), actor=command_line_user(), dataset=spec.name,
+    record_sweep(log, actor=command_line_user(), dataset=spec.name,
                  data_hash=split.data_hash, methods=methods, etas=res.results["eta"].tolist(),
                  seeds=seeds, fairness=args.fairness, runs=len(res.results),
                  cached=int(res.results["cached"].sum()))
@@ -390,7 +614,7 @@ def _reserved(split, share):
 def cmd_search(args) -> int:
     from tqdm import tqdm
 
-    from .audit import AuditLog, command_line_user, record_sweep
+    from .audit import command_line_user, record_sweep
     from .methods import DEFAULT_METHODS, METHODS, RegistryError
     from .search import SearchError, run_search
     from .split import split_dataset
@@ -407,6 +631,7 @@ def cmd_search(args) -> int:
         raise CLIError(str(exc)) from exc
     frame, spec = _load(args)
     split = split_dataset(frame, spec, seed=args.split_seed)
+    log = _audit_log(args)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     store = ResultStore(args.store) if args.store else ResultStore(out / "store")
@@ -427,7 +652,7 @@ def cmd_search(args) -> int:
     finally:
         bar.close()
     trials = res.trials
-    record_sweep(AuditLog(args.audit), actor=command_line_user(), dataset=spec.name, data_hash=split.data_hash,
+    record_sweep(log, actor=command_line_user(), dataset=spec.name, data_hash=split.data_hash,
                  methods=methods, etas=trials["eta"].tolist() if len(trials) else [], seeds=[args.seed],
                  fairness=args.fairness, runs=len(trials), cached=0)
     trials.to_csv(out / "results.csv", index=False)
@@ -506,17 +731,35 @@ def _security(args):
     return Security(**{k: v for k, v in files.items() if v}, require_encryption=True)
 
 
-def _sweep_context(folder: Path):
-    from .data import DatasetSpec, read_table
+#: sweep.json is a few kilobytes (its etas and settings); a larger file is not one a sweep wrote.
+MAX_SWEEP_JSON_BYTES = 16 * 2**20
+
+
+def _sweep_meta(folder: Path) -> dict:
+    """The settings a sweep (or search) wrote in ``folder/sweep.json``."""
+    meta_path = folder / "sweep.json"
+    if not meta_path.exists():
+        raise CLIError(f"{folder} has no sweep.json; give the --out folder of a 'python -m fairkit sweep' run.")
+    data = _read_input(meta_path, MAX_SWEEP_JSON_BYTES)
+    try:
+        if len(data) > MAX_SWEEP_JSON_BYTES:
+            raise ValueError(f"over {MAX_SWEEP_JSON_BYTES:,} bytes")
+        meta = json.loads(data)
+        if not isinstance(meta, dict) or not {"spec", "split_seed", "data_hash", "store"} <= meta.keys():
+            raise ValueError("settings missing")
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise CLIError(f"{meta_path} is not the sweep.json a sweep writes ({exc}); give the --out folder "
+                       "of a 'python -m fairkit sweep' run, or run the sweep again.") from exc
+    return meta
+
+
+def _sweep_context(folder: Path, meta: dict):
+    from .data import DatasetSpec
     from .datasets import load_dataset
     from .split import split_dataset
     from .store import ResultStore
 
-    meta_path = folder / "sweep.json"
-    if not meta_path.exists():
-        raise CLIError(f"{folder} has no sweep.json; give the --out folder of a 'python -m fairkit sweep' run.")
-    meta = json.loads(meta_path.read_text())
-    frame = load_dataset(meta["dataset"])[0] if meta.get("dataset") else read_table(meta["csv"])
+    frame = load_dataset(meta["dataset"])[0] if meta.get("dataset") else _read_table(meta["csv"])[0]
     spec = DatasetSpec.from_dict(meta["spec"])
     if meta.get("sample"):  # the sweep's sample, drawn again (its seed makes it the same rows)
         from .split import stratified_sample
@@ -526,7 +769,7 @@ def _sweep_context(folder: Path):
     if split.data_hash != meta["data_hash"]:
         raise CLIError("The data changed since the sweep ran (content hash differs); run the sweep again.")
     split = _reserved(split, meta.get("threshold_rows"))  # the rows the sweep chose on, drawn again
-    return meta, split, ResultStore(meta["store"])
+    return split, ResultStore(meta["store"])
 
 
 def _key(resolve, path, what: str):
@@ -542,10 +785,15 @@ def _key(resolve, path, what: str):
 
 def cmd_export(args) -> int:
     from . import keys
-    from .audit import AuditLog, chain_head, record_export
+    from .audit import chain_head, record_export
     from .export import DecisionRecord, export_bundle, sweep_compared
 
-    meta, split, store = _sweep_context(Path(args.store))
+    sign_key = _key(keys.resolve_private, args.sign_key, "signing")
+    meta = _sweep_meta(Path(args.store))
+    # The sweep's data and results store are the export's inputs too: neither may be its --out.
+    _check_outputs(args, also=[(what, meta[key]) for what, key in (("the sweep's data", "csv"),
+                                                                    ("the results store", "store")) if meta.get(key)])
+    split, store = _sweep_context(Path(args.store), meta)
     row = store.get(args.run)
     if row is None:
         raise CLIError(f"Run {args.run} in {store.root} cannot be exported: {store.problem(args.run)}. See the "
@@ -554,13 +802,14 @@ def cmd_export(args) -> int:
     front = _frontier(results, meta["unfairness"], meta["performance"])
     record = DecisionRecord(purpose=args.purpose or "", rationale=args.rationale or "", decider=args.decider or "",
                             fairness_definition=meta["fairness"], fairness_rationale=args.fairness_rationale or "")
-    sign_key = _key(keys.resolve_private, args.sign_key, "signing")
-    log = AuditLog(args.audit)
+    log = _audit_log(args)
+    model = store.load_model(args.run)
     try:
-        out = export_bundle(args.out, model=store.load_model(args.run), split=split, run=row, record=record,
-                            frontier=front, sweep=sweep_compared(results),
-                            threshold=args.threshold, n_boot=args.n_boot, audit_head=chain_head(log),
-                            sign_key=sign_key or False, sample=meta.get("sample"))
+        with _writing(args.out):
+            out = export_bundle(args.out, model=model, split=split, run=row, record=record,
+                                frontier=front, sweep=sweep_compared(results),
+                                threshold=args.threshold, n_boot=args.n_boot, audit_head=chain_head(log),
+                                sign_key=sign_key or False, sample=meta.get("sample"))
     except ValueError as exc:
         raise CLIError(str(exc)) from exc
     entry = record_export(log, bundle_path=out["path"], manifest_sha256=out["manifest_sha256"],
@@ -589,13 +838,12 @@ def cmd_keygen(args) -> int:
 
 def cmd_audit(args) -> int:
     from . import keys
-    from .audit import AuditLog, recorded_head
+    from .audit import recorded_head
     from .export import BundleIntegrityError, read_bundle_record
 
-    path = Path(args.audit) if args.audit else None
-    if path is not None and not path.exists():
-        raise CLIError(f"No audit log at {path}.")
-    log = AuditLog(path)
+    if args.audit and not Path(args.audit).exists():
+        raise CLIError(f"No audit log at {args.audit}.")
+    log = _audit_log(args)
     if args.action == "list":
         entries = log.entries(kind=args.kind)
         for e in entries.itertuples():
@@ -629,13 +877,13 @@ def _numeric_inputs(bundle) -> list:
 
 def _not_numbers(frame: pd.DataFrame, columns) -> list[str]:
     """One line per column holding text or an infinite value where a number belongs."""
+    from .data import non_numeric_cells
+
     out = []
     for col in columns:
         values = frame[col]
-        as_num = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
-        for what, mask in (("text", np.isnan(as_num) & values.notna().to_numpy()),
-                           ("an infinite value", np.isinf(as_num))):
-            rows = np.flatnonzero(mask)
+        found = non_numeric_cells(values)
+        for what, rows in (("text", found.text), ("an infinite value", found.infinite)):
             if len(rows):
                 out.append(f"column {col} has {what} in {len(rows):,} row(s), e.g. {values.iloc[rows[0]]!r} "
                            f"in data row {rows[0] + 1}")
@@ -643,7 +891,6 @@ def _not_numbers(frame: pd.DataFrame, columns) -> list[str]:
 
 
 def cmd_score(args) -> int:
-    from .data import DataError, read_table
     from . import keys
     from .export import BundleIntegrityError, load_bundle
     from .monitor import drift_report, unchecked_reason
@@ -659,10 +906,8 @@ def cmd_score(args) -> int:
              "(--expected-manifest-sha256)") + ".")
     if bundle.needs_sensitive_at_predict:
         print(f"This model reads the sensitive attribute at prediction time: {'; '.join(bundle.decision['sensitive_uses'])}.")
-    try:
-        frame = read_table(args.csv)
-    except DataError as exc:
-        raise CLIError(str(exc)) from exc
+    # The hash the audit entry records is of the bytes scored, read before anything is written.
+    frame, input_hash = _read_table(args.csv)
     _print_read_notes(frame)
     if frame.shape[1] == 0:
         raise CLIError(f"{args.csv} is empty: no header and no rows to score. Export the rows with "
@@ -677,21 +922,22 @@ def cmd_score(args) -> int:
     if bad:
         raise CLIError(f"{args.csv}: {'; '.join(bad)}. The model was trained on numbers there; fix those "
                        "cells (or leave them empty, which is treated as missing) and run again.")
+    log = _audit_log(args)
     scores = bundle.predict_proba(frame)
     out = frame.copy()
     out["score"] = scores
     out["decision"] = (scores >= bundle.threshold).astype(int)
-    out.to_csv(args.out, index=False)
-    print(f"Wrote {len(out):,} scored rows to {args.out}.")
+    # A plain CSV whatever the name (pandas would infer compression from a path's extension).
+    _write_output(args.out, out.to_csv(index=False).encode())
+    del out
+    print(f"Wrote {len(frame):,} scored rows to {args.out}.")
     summary = args.summary = {"command": "score", "bundle": str(args.bundle),
                               "signature_status": bundle.signature_status, "files": [str(args.out)],
-                              "rows": len(out), "drift_checked": False, "drifted": False, "drift": []}
+                              "rows": len(frame), "drift_checked": False, "drifted": False, "drift": []}
     report = drift_report(bundle, frame, scores, n_boot=args.drift_n_boot, alpha=args.drift_alpha)
-    from .audit import AuditLog, command_line_user, record_score
+    from .audit import command_line_user, record_score
 
-    with open(args.csv, "rb") as fh:
-        input_hash = hashlib.file_digest(fh, "sha256").hexdigest()
-    entry = record_score(AuditLog(args.audit), actor=command_line_user(),
+    entry = record_score(log, actor=command_line_user(),
                          manifest_sha256=bundle.manifest_sha256, input_hash=input_hash,
                          rows=len(frame), drift=report)
     print(f"Logged as audit entry {entry}.")
@@ -699,8 +945,8 @@ def cmd_score(args) -> int:
     if report is None:
         print(f"No fairness check: {unchecked_reason(bundle.spec, frame)}.")
         return 0
-    report_path = Path(args.out).with_suffix(".fairness.json")
-    report_path.write_text(json.dumps(report, indent=1, default=str))
+    report_path = _report_path(args.out)
+    _write_output(report_path, json.dumps(report, indent=1, default=str).encode())
     summary["files"].append(str(report_path))
     summary.update(drift_checked=True, drifted=bool(report["drifted"]), drift=report["drift"],
                    fairness=report["summary"])
@@ -736,6 +982,7 @@ def _run(args) -> int:
     """Run the command; under --json its messages go to stderr and its summary alone to stdout."""
     stdout = sys.stdout
     as_json = getattr(args, "json", False)
+    _check_outputs(args)
     with contextlib.ExitStack() as stack:
         if args.quiet:
             stack.enter_context(contextlib.redirect_stdout(stack.enter_context(open(os.devnull, "w"))))
@@ -774,7 +1021,8 @@ def main(argv=None) -> int:
                                      f"(default {','.join(DEFAULT_METHODS)})")
     p.add_argument("--etas", type=_floats, help="comma-separated eta values for every method (default: each method's grid; "
                                   "a baseline ignores them, a value out of a method's range is refused)")
-    p.add_argument("--n-etas", type=_int_at_least(2, "a grid holds 0 and at least one other eta"), default=8,
+    p.add_argument("--n-etas", type=_int_at_least(2, "a grid holds 0 and at least one other eta", MAX_N_ETAS),
+                   default=8,
                    help="size of the default grids")
     p.add_argument("--spacing", type=_spacing, default=DEFAULT_SPACING,
                    help="adaptive placement: add etas until neighbouring models differ by at most this much "
@@ -814,7 +1062,7 @@ def main(argv=None) -> int:
                         f"(default {DASK_TIMEOUT:g})")
     p.add_argument("--store", type=_output_folder, help="results store folder (default OUT/store)")
     p.add_argument("--out", type=_output_folder, required=True, help="output folder")
-    p.add_argument("--audit", help="audit log file (default $FAIRKIT_HOME/audit.sqlite)")
+    p.add_argument("--audit", type=_log_file, help="audit log file (default $FAIRKIT_HOME/audit.sqlite)")
     p.add_argument("--no-png", action="store_true",
                    help=f"skip frontier.png (it needs a Chrome or Chromium; without one a sweep exits {EXIT_NO_PNG})")
     p.set_defaults(func=cmd_sweep)
@@ -845,7 +1093,7 @@ def main(argv=None) -> int:
     p.add_argument("--storage", type=_storage_url,
                    help="Optuna storage URL shared by the workers (default: SQLite in the store, STORE/search/)")
     p.add_argument("--out", type=_output_folder, required=True, help="output folder")
-    p.add_argument("--audit", help="audit log file (default $FAIRKIT_HOME/audit.sqlite)")
+    p.add_argument("--audit", type=_log_file, help="audit log file (default $FAIRKIT_HOME/audit.sqlite)")
     p.set_defaults(func=cmd_search)
 
     p = sub.add_parser("export", help="export a stored run as a bundle with its decision record")
@@ -857,9 +1105,9 @@ def main(argv=None) -> int:
     p.add_argument("--fairness-rationale", default="", help="why this fairness definition")
     p.add_argument("--threshold", type=_threshold, default=0.5, help="decision threshold, between 0 and 1")
     p.add_argument("--n-boot", type=_int_at_least(MIN_BOOT, "the recorded intervals, which score's drift check "
-                                                  "compares against, need resamples"),
-                   default=200, help=f"bootstrap resamples for the recorded intervals (at least {MIN_BOOT})")
-    p.add_argument("--audit", help="audit log file (default $FAIRKIT_HOME/audit.sqlite)")
+                                                  "compares against, need resamples", MAX_BOOT),
+                   default=200, help=f"bootstrap resamples for the recorded intervals ({MIN_BOOT} to {MAX_BOOT:,})")
+    p.add_argument("--audit", type=_log_file, help="audit log file (default $FAIRKIT_HOME/audit.sqlite)")
     p.add_argument("--sign-key", help="Ed25519 private key (PEM) that signs the bundle's manifest "
                                       "(default $FAIRKIT_SIGNING_KEY; see 'keygen')")
     p.add_argument("--out", type=_output_file, required=True, help="bundle zip to write")
@@ -875,9 +1123,9 @@ def main(argv=None) -> int:
                    help="list the entries and verify (default), or only verify")
     p.add_argument("--trust", help="Ed25519 public key (PEM): check the signed chain heads with it "
                                    "(default $FAIRKIT_TRUST_KEY)")
-    p.add_argument("--bundle", action="append",
+    p.add_argument("--bundle", action="append", type=_input_file,
                    help="a bundle whose recorded audit head must still be in the log (repeatable)")
-    p.add_argument("--audit", help="audit log file (default $FAIRKIT_HOME/audit.sqlite)")
+    p.add_argument("--audit", type=_log_file, help="audit log file (default $FAIRKIT_HOME/audit.sqlite)")
     p.add_argument("--kind", choices=AUDIT_KINDS,
                    help="list only entries of this kind (the whole chain is verified regardless)")
     p.set_defaults(func=cmd_audit)
@@ -885,7 +1133,8 @@ def main(argv=None) -> int:
     p = sub.add_parser("score", help="score new data with an exported bundle and check fairness drift")
     p.add_argument("--bundle", type=_input_file, required=True)
     p.add_argument("--csv", type=_input_file, required=True, help="new rows (CSV or Parquet)")
-    p.add_argument("--out", type=_output_file, required=True, help="scored CSV to write")
+    p.add_argument("--out", type=_csv_output_file, required=True,
+                   help="scored CSV to write (plain CSV; its fairness report goes beside it, NAME.fairness.json)")
     p.add_argument("--trust", help="Ed25519 public key (PEM): accept only bundles it signed "
                                    "(default $FAIRKIT_TRUST_KEY)")
     p.add_argument("--expected-manifest-sha256", help="the manifest hash recorded at export (audit log, "
@@ -898,9 +1147,9 @@ def main(argv=None) -> int:
                    help="family-wise false-alarm rate over the gaps checked, above 0 and below 1 "
                         "(default %(default)s)")
     p.add_argument("--drift-n-boot", default=200,
-                   type=_int_at_least(1, "the drift check compares the batch's own bootstrap intervals"),
-                   help="bootstrap resamples for the batch's own intervals (default %(default)s)")
-    p.add_argument("--audit", help="audit log file (default $FAIRKIT_HOME/audit.sqlite)")
+                   type=_int_at_least(1, "the drift check compares the batch's own bootstrap intervals", MAX_BOOT),
+                   help=f"bootstrap resamples for the batch's own intervals, 1 to {MAX_BOOT:,} (default %(default)s)")
+    p.add_argument("--audit", type=_log_file, help="audit log file (default $FAIRKIT_HOME/audit.sqlite)")
     p.set_defaults(func=cmd_score)
 
     _add_output_flags(parser, sub)
@@ -912,6 +1161,10 @@ def main(argv=None) -> int:
         return _run(args)
     except CLIError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except sqlite3.DatabaseError as exc:  # only the audit log is an SQLite file
+        print(f"error: {_audit_path(args)} is not a usable fairkit audit log (SQLite: {exc}); give the path of "
+              "the audit log (--audit), or a new file name to start one.", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("Interrupted (a sweep keeps every run it finished in its store).", file=sys.stderr)

@@ -142,24 +142,24 @@ def _read_bytes(source, max_bytes: int) -> tuple[bytes, str]:
             raise DataError(f"File not found: {path}. Check the path.")
         if path.is_dir():
             raise DataError(f"{path} is a folder, not a file. Give the path of a CSV or Parquet file.")
-        if not path.is_file():
-            # A device or a pipe reports no size and may never end (/dev/zero, a FIFO nobody
-            # writes to): refused before any read.
-            raise DataError(f"{path} is not a regular file (a device, a pipe or a socket). "
-                            "Give the path of a CSV or Parquet file.")
+        from .store import FileRefused, read_regular_file
+
         try:
             # The size is known before reading: an oversized file is refused without loading it.
             size = path.stat().st_size
             if size > max_bytes:
                 raise DataError(_too_big(size, max_bytes))
-            with path.open("rb") as fh:
-                data = fh.read(max_bytes + 1)  # a file that grew since its size was read stays bounded
-            if len(data) > max_bytes:
-                raise DataError(_too_big(len(data), max_bytes))
-            return data, str(path)
+            # A device or a FIFO (no size, maybe no end) is refused unread; a file that grew
+            # since its size was read stays bounded.
+            data = read_regular_file(path, max_bytes)
+        except FileRefused as exc:
+            raise DataError(f"{exc}. Give the path of a CSV or Parquet file you may read.") from exc
         except OSError as exc:
             raise DataError(f"{path} could not be read ({exc.strerror or exc}). "
                             "Check that the file exists and that you may read it.") from exc
+        if len(data) > max_bytes:
+            raise DataError(_too_big(len(data), max_bytes))
+        return data, str(path)
     if hasattr(source, "read"):
         data = source.read()
         if isinstance(data, str):

@@ -35,15 +35,24 @@ class KeyFileError(ValueError):
 
 
 def _read(path) -> bytes:
+    """The bytes of the key file ``path``: a regular file of at most :data:`MAX_KEY_BYTES`,
+    read by :func:`fairkit.store.read_regular_file` (a device or a FIFO is refused, never read)."""
+    from .store import FileRefused, read_regular_file
+
     path = Path(path)
     try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise KeyFileError(f"Cannot read the key file {path.name}: {exc.strerror or exc}.") from exc
-    if size > MAX_KEY_BYTES:
-        raise KeyFileError(f"{path.name} is {size:,} bytes: not a key file (Ed25519 PEM keys are "
-                        "a few hundred bytes).")
-    return path.read_bytes()
+        data = read_regular_file(path, MAX_KEY_BYTES)
+    except FileRefused as exc:
+        if isinstance(exc.__cause__, OSError):  # missing or unreadable: the name says which file
+            raise KeyFileError(f"Cannot read the key file {path.name}: "
+                               f"{exc.__cause__.strerror or exc.__cause__}.") from exc
+        what = str(exc).replace(" is a folder", " is a folder, not a key file", 1)
+        raise KeyFileError(f"{what}{'' if what != str(exc) else ', so not a key file'}; "
+                           "give the path of a PEM key file.") from exc
+    if len(data) > MAX_KEY_BYTES:
+        raise KeyFileError(f"{path.name} is over {MAX_KEY_BYTES:,} bytes: not a key file (Ed25519 PEM keys "
+                           "are a few hundred bytes).")
+    return data
 
 
 def load_private_key(path, password: bytes | None = None) -> Ed25519PrivateKey:
@@ -65,12 +74,17 @@ def load_private_key(path, password: bytes | None = None) -> Ed25519PrivateKey:
     KeyFileError
         The file is missing, too large, not PEM, encrypted without a passphrase, or not Ed25519.
     """
+    return _private_key(_read(path), Path(path).name, password)
+
+
+def _private_key(data: bytes, name: str, password: bytes | None) -> Ed25519PrivateKey:
+    # The file is read (and a file that is no key refused, KeyFileError) before this parses it.
     try:
-        key = serialization.load_pem_private_key(_read(path), password=password)
+        key = serialization.load_pem_private_key(data, password=password)
     except (ValueError, TypeError) as exc:
-        raise KeyFileError(f"{Path(path).name} is not a usable private key: {exc}") from exc
+        raise KeyFileError(f"{name} is not a usable private key: {exc}") from exc
     if not isinstance(key, Ed25519PrivateKey):
-        raise KeyFileError(f"{Path(path).name} holds a {type(key).__name__}; fairkit signs with "
+        raise KeyFileError(f"{name} holds a {type(key).__name__}; fairkit signs with "
                         "Ed25519 keys (openssl genpkey -algorithm ed25519).")
     return key
 
@@ -88,7 +102,7 @@ def load_public_key(path) -> Ed25519PublicKey:
     try:
         key = serialization.load_pem_public_key(data)
     except ValueError:
-        key = load_private_key(path).public_key()
+        key = _private_key(data, Path(path).name, None).public_key()
     if not isinstance(key, Ed25519PublicKey):
         raise KeyFileError(f"{Path(path).name} holds a {type(key).__name__}; fairkit checks "
                         "Ed25519 signatures.")

@@ -30,6 +30,7 @@ import json
 import math
 import os
 import re
+import stat
 import tempfile
 import time
 from contextlib import contextmanager
@@ -77,6 +78,51 @@ def cache_key(**parts) -> str:
     payload = json.dumps(_jsonable({**parts, "fairkit": __version__, "revision": RESULTS_REVISION}),
                          sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(payload.encode()).hexdigest()[:24]
+
+
+class FileRefused(ValueError):
+    """A path that cannot be read as a file; the message says what it is instead (callers add
+    what to do, in their own terms)."""
+
+
+def not_a_file(path, mode: int) -> str | None:
+    """What ``path`` (of ``st_mode`` ``mode``) is when it is not a regular file, else None."""
+    if stat.S_ISDIR(mode):
+        return f"{path} is a folder"
+    if not stat.S_ISREG(mode):
+        # A device is read without end (/dev/zero); a FIFO waits for a writer that may never come.
+        return f"{path} is not a regular file (a device, FIFO or socket)"
+    return None
+
+
+def read_regular_file(path, limit: int) -> bytes:
+    """At most ``limit + 1`` bytes of the regular file ``path``: the one way fairkit reads a file
+    a user names (tables, key files, the command line's inputs).
+
+    The file is opened without waiting (a FIFO with no writer does not hang) and checked on the
+    open handle, so a device or FIFO put in its place after any earlier check is refused, not
+    read; the read is bounded whatever size the file system reports. More than ``limit`` bytes
+    back means the file is over the caller's limit.
+
+    Raises
+    ------
+    FileRefused
+        ``path`` is a folder, a device, FIFO or socket, or cannot be opened or read.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        raise FileRefused(f"{path} cannot be read ({exc.strerror or exc})") from exc
+    try:
+        problem = not_a_file(path, os.fstat(fd).st_mode)
+        if problem:
+            raise FileRefused(problem)
+        with open(fd, "rb", closefd=False) as fh:
+            return fh.read(limit + 1)
+    except OSError as exc:
+        raise FileRefused(f"{path} cannot be read ({exc.strerror or exc})") from exc
+    finally:
+        os.close(fd)
 
 
 # A temporary file: ".<target name>.<writer's pid>.<random>.tmp".

@@ -1,9 +1,13 @@
 """The command line end to end on German credit: sweep -> export -> score, and bad input."""
 
+import errno
 import fcntl
+import hashlib
 import json
 import os
 import pty
+import resource
+import shutil
 import struct
 import subprocess
 import sys
@@ -18,6 +22,7 @@ from fairkit.__main__ import EXIT_DRIFT, main
 from fairkit.audit import AuditLog, export_entries
 from fairkit.datasets import load_dataset
 from fairkit.export import load_bundle
+from fairkit.keys import write_key_pair
 
 
 @pytest.fixture(scope="module")
@@ -149,6 +154,13 @@ def test_a_sweep_with_no_model_on_the_frontier_says_so_in_words(tmp_path, capsys
     (["sweep", "--dataset", "german", "--etas", "a,b", "--out", "x"], "Could not read"),
     (["sweep", "--dataset", "german", "--tolerances", "0.05,-1", "--out", "x"], "a tolerance is a validation gap"),
     (["export", "--store", "/nonexistent", "--run", "x", "--rationale", "r", "--decider", "d", "--out", "x.zip"], "sweep.json"),
+    # Counts that would exhaust memory or run for days are refused with the range allowed.
+    (["sweep", "--dataset", "mnist", "--n-etas", "201", "--out", "x"],
+     "argument --n-etas: '201' is not a whole number of at least 2 and at most 200"),
+    (["export", "--store", "/nonexistent", "--run", "x", "--rationale", "r", "--decider", "d", "--out", "x.zip",
+      "--n-boot", "99999999999"], "argument --n-boot: '99999999999' is not a whole number of at least 50 and at most 10,000"),
+    (["export", "--store", "/nonexistent", "--run", "x", "--rationale", "r", "--decider", "d", "--out", "x.zip",
+      "--n-boot", "10001"], "at most 10,000"),
 ])
 def test_bad_arguments_give_messages_not_tracebacks(argv, message, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -414,6 +426,7 @@ def exported(sweep_dir, tmp_path_factory):
 @pytest.mark.parametrize("option, value, message", [
     ("--drift-n-boot", "0", "'0' is not a whole number of at least 1"),
     ("--drift-n-boot", "-5", "'-5' is not a whole number of at least 1"),
+    ("--drift-n-boot", "10001", "'10001' is not a whole number of at least 1 and at most 10,000"),
     ("--drift-alpha", "2", "'2' is not a false-alarm rate; give a number above 0 and below 1"),
     ("--drift-alpha", "1", "'1' is not a false-alarm rate"),
     ("--drift-alpha", "0", "'0' is not a false-alarm rate"),
@@ -459,3 +472,253 @@ def test_keygen_into_a_file_is_refused(tmp_path, capsys):
     assert taken.read_text() == "keep me" and [p.name for p in tmp_path.iterdir()] == ["afile.txt"]
     assert main(["keygen", "--out", str(taken / "keys")]) == 2
     assert "is a file, so" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- nothing an output overwrites
+
+def _kept_bytes(*paths):
+    return {p: p.read_bytes() for p in paths}
+
+
+@pytest.mark.parametrize("case, option, clash", [
+    ("csv", "--out", "is the same file as --csv"),
+    ("report", "--out (its fairness report)", "is the same file as --csv"),
+    ("bundle_hard_link", "--out", "is the same file as --bundle"),
+    ("audit", "--out", "is the same file as --audit"),
+    ("audit_symlink", "--out", "is the same file as --audit"),
+    ("audit_wal", "--out", "is the same file as --audit (SQLite's -wal file)"),
+    ("default_audit", "--out", "is the same file as the audit log ($FAIRKIT_HOME/audit.sqlite)"),
+    ("trust", "--out", "is the same file as --trust"),
+])
+def test_score_refuses_an_out_that_is_one_of_its_inputs(exported, case, option, clash, tmp_path, capsys,
+                                                         monkeypatch):
+    """score --out over its input, its bundle (a hard link too), its key or its audit log (a
+    symlink too, the default one too) is refused before anything is written; all are intact."""
+    monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("FAIRKIT_TRUST_KEY", raising=False)
+    bundle, rows, _ = exported
+    local = tmp_path / "bundle"
+    shutil.copy(bundle, local)
+    data = tmp_path / ("s.fairness.json" if case == "report" else "rows.csv")
+    shutil.copy(rows, data)
+    log, default = tmp_path / "a.sqlite", tmp_path / "home" / "audit.sqlite"
+    for path in (log, default):
+        AuditLog(path).append("comment", actor="a", subject="s", text="keep me")
+    (tmp_path / "a.sqlite-wal").write_bytes(b"")
+    write_key_pair(tmp_path / "k.pem", tmp_path / "k.pub")
+    os.link(local, tmp_path / "scores.csv")
+    (tmp_path / "log.csv").symlink_to(log)
+    out = {"csv": data, "report": tmp_path / "s.csv", "bundle_hard_link": tmp_path / "scores.csv",
+           "audit": log, "audit_symlink": tmp_path / "log.csv", "audit_wal": tmp_path / "a.sqlite-wal",
+           "default_audit": default, "trust": tmp_path / "k.pub"}[case]
+    extra = ([] if case == "default_audit" else ["--audit", str(log)]) + (
+        ["--trust", str(tmp_path / "k.pub")] if case == "trust" else [])
+    before = _kept_bytes(data, local, log, default, tmp_path / "k.pub", tmp_path / "a.sqlite-wal")
+    assert main(["score", "--bundle", str(local), "--csv", str(data), "--out", str(out), *extra]) == 2
+    err = capsys.readouterr().err
+    written = tmp_path / "s.fairness.json" if case == "report" else out
+    assert f"error: {option} {written} {clash}" in err and "internal error" not in err, err
+    assert _kept_bytes(*before) == before
+    assert len(AuditLog(log).entries()) == len(AuditLog(default).entries()) == 1
+
+
+@pytest.fixture
+def sweep_copy(sweep_dir, tmp_path):
+    """A copy of the sweep folder, its results store beside it (sweep.json names it)."""
+    folder, store = tmp_path / "sweep", tmp_path / "results-store"
+    shutil.copytree(sweep_dir, folder, ignore=shutil.ignore_patterns("store"))
+    shutil.copytree(sweep_dir / "store", store)
+    meta = json.loads((folder / "sweep.json").read_text())
+    (folder / "sweep.json").write_text(json.dumps({**meta, "store": str(store)}))
+    return folder, store
+
+
+@pytest.mark.parametrize("case, clash", [
+    ("audit", "is the same file as --audit"),
+    ("audit_hard_link", "is the same file as --audit"),
+    ("sweep_json", "is one of the files of --store"),
+    ("results_csv_hard_link", "is one of the files of --store"),
+    ("results_store", "is one of the files of the results store"),
+    ("sign_key", "is the same file as --sign-key"),
+])
+def test_export_refuses_an_out_that_is_one_of_its_inputs(sweep_copy, case, clash, tmp_path, capsys, monkeypatch):
+    """export --out over the audit log (the whole trail), a file of the sweep folder or of its
+    results store, or the signing key, is refused before anything is written."""
+    monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("FAIRKIT_SIGNING_KEY", raising=False)
+    folder, store = sweep_copy
+    log = tmp_path / "a.sqlite"
+    AuditLog(log).append("comment", actor="a", subject="s", text="keep me")
+    write_key_pair(tmp_path / "k.pem", tmp_path / "k.pub")
+    os.link(log, tmp_path / "audit-copy.zip")
+    os.link(folder / "results.csv", tmp_path / "results.zip")
+    run_file = next(p for p in store.rglob("*") if p.is_file())
+    out = {"audit": log, "audit_hard_link": tmp_path / "audit-copy.zip", "sweep_json": folder / "sweep.json",
+           "results_csv_hard_link": tmp_path / "results.zip", "results_store": run_file,
+           "sign_key": tmp_path / "k.pem"}[case]
+    run = pd.read_csv(folder / "results.csv").run_id.iloc[0]
+    before = _kept_bytes(log, folder / "sweep.json", folder / "results.csv", run_file, tmp_path / "k.pem")
+    assert main(["export", "--store", str(folder), "--run", run, "--rationale", "r", "--decider", "d",
+                 "--n-boot", "50", "--audit", str(log), "--sign-key", str(tmp_path / "k.pem"),
+                 "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"error: --out {out} {clash}" in err and "internal error" not in err, err
+    assert _kept_bytes(*before) == before
+    assert len(AuditLog(log).entries()) == 1
+
+
+@pytest.mark.parametrize("name", ["scored.zip", "scored.csv.gz", "scored.CSV.BZ2"])
+def test_score_writes_a_plain_csv_only(exported, name, tmp_path, capsys, monkeypatch):
+    """pandas would compress by the extension; score refuses a compressing name instead."""
+    monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path / "home"))
+    bundle, rows, _ = exported
+    assert main(["score", "--bundle", str(bundle), "--csv", str(rows), "--out", str(tmp_path / name)]) == 2
+    err = capsys.readouterr().err
+    assert f"argument --out: {tmp_path / name} names a compressed file; score writes a plain CSV" in err
+    assert not (tmp_path / name).exists()
+
+
+def test_score_logs_the_hash_of_the_bytes_it_scored(exported, tmp_path, monkeypatch):
+    """The audit entry's input_hash is of the rows scored, even if the file changes after it was read."""
+    import fairkit.monitor
+
+    monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path / "home"))
+    bundle, rows, _ = exported
+    data = tmp_path / "rows.csv"
+    shutil.copy(rows, data)
+    scored_hash = hashlib.sha256(data.read_bytes()).hexdigest()
+    drift_report = fairkit.monitor.drift_report
+
+    def meanwhile(*args, **kwargs):  # another process rewrites the input while it is scored
+        data.write_text("changed\n")
+        return drift_report(*args, **kwargs)
+
+    monkeypatch.setattr(fairkit.monitor, "drift_report", meanwhile)
+    assert main(["score", "--bundle", str(bundle), "--csv", str(data), "--out", str(tmp_path / "s.csv")]) == 0
+    (details,) = AuditLog().entries(kind="score")["details"]
+    assert details["input_hash"] == scored_hash
+
+
+# ---------------------------------------------------------------- devices, FIFOs, files of the wrong kind
+
+_EACH_MAIN = """
+import contextlib, io, json, sys
+from fairkit.__main__ import main
+for argv in json.loads(sys.argv[1]):
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        try:
+            code = main(argv)
+        except BaseException as exc:
+            code = repr(exc)
+    print(json.dumps([argv, code, err.getvalue()]), flush=True)
+"""
+
+
+def _capped_mains(argvs, tmp_path, timeout=90):
+    """``main(argv)`` for each argv in one child process held to 3 GB and ``timeout`` seconds, so
+    a command that reads a device without end or waits on a FIFO fails this test instead of
+    taking the machine down or hanging it: [(argv, exit status, stderr)]."""
+    def cap():
+        resource.setrlimit(resource.RLIMIT_AS, (3 * 2**30, 3 * 2**30))
+
+    proc = subprocess.run([sys.executable, "-c", _EACH_MAIN, json.dumps([list(map(str, a)) for a in argvs])],
+                          capture_output=True, text=True, cwd=ROOT, env=_env(tmp_path), timeout=timeout,
+                          preexec_fn=cap)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return [json.loads(line) for line in proc.stdout.splitlines()]
+
+
+def test_devices_and_fifos_are_refused_unread(exported, sweep_dir, tmp_path):
+    """A FIFO (nobody writes to it) or a device, given as any file to read, is refused by its name
+    with exit 2 before it is opened: no hang, no reading /dev/zero until memory runs out. So is a
+    device as the --out (it would be replaced or fail mid-write)."""
+    bundle, rows, _ = exported
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    (tmp_path / "sw").mkdir()
+    os.mkfifo(tmp_path / "sw" / "sweep.json")
+    log = tmp_path / "a.sqlite"
+    AuditLog(log).append("comment", actor="a", subject="s", text="t")
+    export = ["export", "--store", sweep_dir, "--run", "r", "--rationale", "r", "--decider", "d",
+              "--out", tmp_path / "b.zip"]
+    cases = []
+    for bad in (fifo, "/dev/zero"):
+        cases += [
+            (["validate", "--csv", bad, "--target", "y"], f"argument --csv: {bad} is not a regular file"),
+            (["score", "--bundle", bad, "--csv", rows, "--out", tmp_path / "s.csv"], f"argument --bundle: {bad}"),
+            (["score", "--bundle", bundle, "--csv", bad, "--out", tmp_path / "s.csv"], f"argument --csv: {bad}"),
+            (["audit", "verify", "--audit", log, "--trust", bad], f"The trusted key: {bad} is not a regular file"),
+            (["audit", "verify", "--audit", log, "--bundle", bad], f"argument --bundle: {bad}"),
+            (["audit", "verify", "--audit", bad], f"argument --audit: {bad} is not a regular file"),
+            ([*export, "--sign-key", bad], f"The signing key: {bad} is not a regular file"),
+        ]
+    cases += [
+        (["score", "--bundle", bundle, "--csv", rows, "--out", "/dev/full"],
+         "argument --out: /dev/full is not a regular file"),
+        (["export", "--store", tmp_path / "sw", "--run", "r", "--rationale", "r", "--decider", "d",
+          "--out", tmp_path / "b.zip"], f"{tmp_path / 'sw' / 'sweep.json'} is not a regular file"),
+    ]
+    results = _capped_mains([argv for argv, _ in cases], tmp_path)
+    assert len(results) == len(cases)
+    for (argv, message), (_, code, err) in zip(cases, results):
+        assert code == 2 and message in err and "internal error" not in err, (argv, code, err[-1500:])
+    assert not (tmp_path / "s.csv").exists() and not (tmp_path / "b.zip").exists()
+
+
+def test_an_audit_log_that_is_not_one_is_named(exported, tmp_path, capsys, monkeypatch):
+    """A CSV or a folder given as --audit is a message naming it (exit 2), and score writes no
+    scores it cannot log."""
+    monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path / "home"))
+    bundle, rows, _ = exported
+    table = tmp_path / "table.csv"
+    shutil.copy(rows, table)
+    before = table.read_bytes()
+    assert main(["audit", "verify", "--audit", str(table)]) == 2
+    err = capsys.readouterr().err
+    assert (f"error: {table} is not a usable fairkit audit log (SQLite: file is not a database)" in err
+            and "internal error" not in err)
+    assert table.read_bytes() == before
+    assert main(["audit", "verify", "--audit", str(tmp_path)]) == 2
+    assert f"argument --audit: {tmp_path} is a folder" in capsys.readouterr().err
+    scored = tmp_path / "s.csv"
+    assert main(["score", "--bundle", str(bundle), "--csv", str(rows), "--out", str(scored),
+                 "--audit", str(table)]) == 2
+    assert "is not a usable fairkit audit log" in capsys.readouterr().err
+    assert not scored.exists() and table.read_bytes() == before
+
+
+def test_a_sweep_json_that_is_not_one_is_named(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path / "home"))
+    for content in (b"\xff\xfe\x00junk", b'{"x":', b"[1, 2]"):
+        (tmp_path / "sweep.json").write_bytes(content)
+        assert main(["export", "--store", str(tmp_path), "--run", "r", "--rationale", "r", "--decider", "d",
+                     "--out", str(tmp_path / "b.zip")]) == 2
+        err = capsys.readouterr().err
+        assert f"{tmp_path / 'sweep.json'} is not the sweep.json a sweep writes" in err, err
+        assert "internal error" not in err
+
+
+def test_a_full_disk_is_a_message_and_leaves_no_partial_file(exported, sweep_dir, tmp_path, capsys, monkeypatch):
+    """An OSError while an output is written (the disk is full) names the file and the reason,
+    exit 2; the file written atomically is left as it was, with no temporary beside it."""
+    monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path / "home"))
+    bundle, rows, _ = exported
+    scored, made = tmp_path / "s.csv", tmp_path / "b.zip"
+    scored.write_text("earlier scores\n")
+    AuditLog()  # the log exists before the disk fills
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", full)
+    assert main(["score", "--bundle", str(bundle), "--csv", str(rows), "--out", str(scored)]) == 2
+    err = capsys.readouterr().err
+    assert f"Could not write {scored} (No space left on device)" in err and "internal error" not in err
+    run = pd.read_csv(sweep_dir / "results.csv").run_id.iloc[0]
+    assert main(["export", "--store", str(sweep_dir), "--run", run, "--rationale", "r", "--decider", "d",
+                 "--n-boot", "50", "--out", str(made)]) == 2
+    err = capsys.readouterr().err
+    assert f"Could not write {made} (No space left on device)" in err and "internal error" not in err
+    assert scored.read_text() == "earlier scores\n" and not made.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["home", "s.csv"]

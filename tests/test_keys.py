@@ -1,6 +1,12 @@
 """The organisation's key: PEM files read back, signatures that hold only for the signed bytes
 and the signing key, and key files that cannot be used refused with their name."""
 
+import json
+import os
+import resource
+import subprocess
+import sys
+
 import pytest
 
 from fairkit.keys import (
@@ -115,3 +121,66 @@ def test_the_command_line_refuses_an_unusable_key_with_exit_2(tmp_path, monkeypa
     assert main(["audit", "verify", "--audit", str(log)]) == 2
     err = capsys.readouterr().err
     assert "The trusted key: junk.pub is not a usable" in err and "$FAIRKIT_TRUST_KEY" in err
+
+
+_LOAD_EACH = """
+import json, sys
+from fairkit.keys import KeyFileError, load_private_key, load_public_key, resolve_public
+for path in sys.argv[1:]:
+    for load in (load_private_key, load_public_key):
+        try:
+            load(path)
+            print(json.dumps([path, "read"]), flush=True)
+        except KeyFileError as exc:
+            print(json.dumps([path, str(exc)]), flush=True)
+try:
+    resolve_public()  # the file $FAIRKIT_TRUST_KEY names
+except KeyFileError as exc:
+    print(json.dumps(["$FAIRKIT_TRUST_KEY", str(exc)]), flush=True)
+"""
+
+
+def test_a_device_fifo_or_folder_is_refused_unread(tmp_path):
+    """A key path that is a FIFO (nobody writes to it), a device (st_size 0, endless) or a folder
+    is refused by name without being read. Run in a child held to 2 GB and 60 s, so the old
+    behaviour (read until memory runs out, or wait for ever) fails the test, not the machine."""
+    fifo = tmp_path / "key.pem"
+    os.mkfifo(fifo)
+    paths = [str(fifo), "/dev/zero", "/dev/urandom", str(tmp_path)]
+
+    def cap():
+        resource.setrlimit(resource.RLIMIT_AS, (2 * 2**30, 2 * 2**30))
+
+    proc = subprocess.run([sys.executable, "-c", _LOAD_EACH, *paths], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "FAIRKIT_TRUST_KEY": str(fifo)}, preexec_fn=cap)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    results = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [path for path, _ in results] == [p for p in paths for _ in (1, 2)] + ["$FAIRKIT_TRUST_KEY"]
+    for path, message in results[:-3]:
+        assert f"{path} is not a regular file (a device, FIFO or socket), so not a key file" in message
+    assert all(f"{tmp_path} is a folder, not a key file" in message for _, message in results[-3:-1])
+    assert results[-1][1] == (f"{fifo} is not a regular file (a device, FIFO or socket), so not a key file; give the "
+                              "path of a PEM key file. (It is named by $FAIRKIT_TRUST_KEY.)")
+
+
+def test_a_key_file_is_read_no_further_than_the_limit_whatever_its_size_says(tmp_path, monkeypatch):
+    """A file whose reported size is small (a file still growing, a file system that does not say)
+    is still read only up to the limit and refused past it."""
+    import fairkit.keys as keys
+
+    big = tmp_path / "big.pem"
+    big.write_bytes(b"x" * 100_000)
+    ino = big.stat().st_ino
+    real_stat, real_fstat = os.stat, os.fstat
+
+    def told_small(st):
+        if st.st_ino != ino:
+            return st
+        fields = list(st[:10])
+        fields[6] = 10  # st_size
+        return os.stat_result(fields)
+
+    monkeypatch.setattr(os, "stat", lambda *a, **k: told_small(real_stat(*a, **k)))
+    monkeypatch.setattr(os, "fstat", lambda fd: told_small(real_fstat(fd)))
+    with pytest.raises(KeyFileError, match=f"big.pem is over {keys.MAX_KEY_BYTES:,} bytes: not a key file"):
+        load_private_key(big)
