@@ -1157,9 +1157,14 @@ def main(argv=None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse has printed its message (or --help / --version)
         return exc.code
+    from .audit import AuditLogError
+
     try:
         return _run(args)
     except CLIError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except AuditLogError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except sqlite3.DatabaseError as exc:  # only the audit log is an SQLite file

@@ -263,6 +263,10 @@ def _parse_details(text) -> dict:
     return value
 
 
+class AuditLogError(ValueError):
+    """A file given as the audit log that is not one; the message names it and says what to do."""
+
+
 class AuditLog:
     """Append-only, hash-chained log of uploads, sweeps, selections, exports, scoring and
     reviewers' verdicts (SQLite).
@@ -280,6 +284,7 @@ class AuditLog:
     def __init__(self, path=None):
         self.path = Path(path) if path is not None else default_home() / "audit.sqlite"
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._check_kind()
         con = self._connect()
         try:
             con.executescript(_SCHEMA)
@@ -291,6 +296,26 @@ class AuditLog:
             for col in ("prev_hash", "entry_hash"):
                 if col not in cols:
                     con.execute(f"ALTER TABLE events ADD COLUMN {col} TEXT")
+
+    def _check_kind(self) -> None:
+        """Refuse a file that is not a fairkit audit log before anything is written to it:
+        opening it as one would create tables in (and switch the journal of) any SQLite file."""
+        if not self.path.exists() or self.path.stat().st_size == 0:
+            return  # a new log
+        try:
+            con = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+            try:
+                tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            finally:
+                con.close()
+        except sqlite3.DatabaseError as exc:
+            raise AuditLogError(f"{self.path} is not a fairkit audit log (not an SQLite database: {exc}). "
+                                "Give the path of the audit log, or a new file name to start one.") from exc
+        if tables - {"sqlite_sequence"} and "events" not in tables:
+            shown = ", ".join(sorted(tables - {"sqlite_sequence"})[:5])
+            raise AuditLogError(f"{self.path} is an SQLite database of something else (tables: {shown}), not a "
+                                "fairkit audit log; nothing was written to it. Give the path of the audit "
+                                "log, or a new file name to start one.")
 
     def _connect(self) -> sqlite3.Connection:
         con = sqlite3.connect(self.path, timeout=30, isolation_level=None)

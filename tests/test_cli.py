@@ -9,6 +9,7 @@ import pty
 import resource
 import shutil
 import struct
+import sqlite3
 import subprocess
 import sys
 import termios
@@ -676,7 +677,7 @@ def test_an_audit_log_that_is_not_one_is_named(exported, tmp_path, capsys, monke
     before = table.read_bytes()
     assert main(["audit", "verify", "--audit", str(table)]) == 2
     err = capsys.readouterr().err
-    assert (f"error: {table} is not a usable fairkit audit log (SQLite: file is not a database)" in err
+    assert (f"error: {table} is not a fairkit audit log (not an SQLite database: file is not a database)" in err
             and "internal error" not in err)
     assert table.read_bytes() == before
     assert main(["audit", "verify", "--audit", str(tmp_path)]) == 2
@@ -684,8 +685,18 @@ def test_an_audit_log_that_is_not_one_is_named(exported, tmp_path, capsys, monke
     scored = tmp_path / "s.csv"
     assert main(["score", "--bundle", str(bundle), "--csv", str(rows), "--out", str(scored),
                  "--audit", str(table)]) == 2
-    assert "is not a usable fairkit audit log" in capsys.readouterr().err
+    assert "is not a fairkit audit log" in capsys.readouterr().err
     assert not scored.exists() and table.read_bytes() == before
+    # Another program's SQLite database is named as such and left exactly as it was.
+    other = tmp_path / "crm.sqlite"
+    con = sqlite3.connect(other)
+    con.execute("CREATE TABLE customers (id INTEGER)")
+    con.commit()
+    con.close()
+    kept = other.read_bytes()
+    assert main(["audit", "verify", "--audit", str(other)]) == 2
+    assert "is an SQLite database of something else (tables: customers)" in capsys.readouterr().err
+    assert other.read_bytes() == kept and not Path(f"{other}-wal").exists()
 
 
 def test_a_sweep_json_that_is_not_one_is_named(tmp_path, capsys, monkeypatch):
