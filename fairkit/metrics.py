@@ -426,6 +426,9 @@ def fairness_report(
             table["ece_low"], table["ece_high"] = np.where(enough, lo, np.nan), np.where(enough, hi, np.nan)
             if "accuracy_low" not in overall:
                 overall.update(_overall_intervals(gs, boot, overall, ci))
+                if w is None and np.isfinite(overall.get("roc_auc", np.nan)):
+                    # DeLong's closed form: the bootstrap would re-sort the scores per replicate.
+                    overall["roc_auc_low"], overall["roc_auc_high"] = stats.auc_interval(y, P[0], ci)
             bgaps = stats.group_gaps(brates, include)
             for k, v in bgaps.items():
                 lo, hi = stats.recentred_interval(gaps[k], v[:, 0], ci)

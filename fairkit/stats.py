@@ -534,6 +534,41 @@ def paired_difference(a, b, ci: float = 0.95) -> tuple[float, float, float]:
     return float(d.mean()), se, float(norm.ppf(1 - (1 - ci) / 2) * se)
 
 
+def auc_interval(y, score, ci: float = 0.95) -> tuple[float, float]:
+    """The ROC AUC's interval by DeLong's variance (DeLong, DeLong & Clarke-Pearson, 1988).
+
+    The AUC is the Mann-Whitney statistic; each positive's and each negative's share of it (its
+    "placement") gives the variance, ``var(V10) / n1 + var(V01) / n0``, from midranks in one sort:
+    no resampling, so it costs what the AUC costs. A normal interval, clipped to [0, 1].
+
+    Parameters
+    ----------
+    y : array-like of shape (n_samples,)
+        0/1 outcomes (unweighted: the variance is the rows' own).
+    score : array-like of shape (n_samples,)
+    ci : float, default=0.95
+
+    Returns
+    -------
+    (low, high) : floats
+        NaN when either outcome has fewer than two rows.
+    """
+    from scipy.stats import rankdata
+
+    y = np.asarray(y).astype(bool)
+    score = np.asarray(score, dtype=np.float64)
+    n1, n0 = int(y.sum()), int((~y).sum())
+    if n1 < 2 or n0 < 2:
+        return float("nan"), float("nan")
+    everyone = rankdata(score)
+    v10 = (everyone[y] - rankdata(score[y])) / n0          # share of negatives each positive outranks
+    v01 = 1.0 - (everyone[~y] - rankdata(score[~y])) / n1  # share of positives outranking each negative
+    auc = v10.mean()
+    se = np.sqrt(v10.var(ddof=1) / n1 + v01.var(ddof=1) / n0)
+    z = norm.ppf(1 - (1 - ci) / 2)
+    return float(np.clip(auc - z * se, 0.0, 1.0)), float(np.clip(auc + z * se, 0.0, 1.0))
+
+
 def rate_intervals(gs: GroupSums, ci: float = 0.95) -> dict:
     """Wilson intervals of every fraction rate of ``RATES`` (not ECE), ``{rate: (low, high)}``.
 

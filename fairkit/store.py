@@ -65,8 +65,8 @@ def _jsonable(obj):
 #: Raised whenever a change alters what a stored run would hold for the same inputs (its model
 #: or its metrics) within one fairkit version, so no stale run is served beside fresh ones.
 #: 2: with several sensitive attributes the sweep's gaps are each gap's least fair over every
-#: grouping (metrics.FairnessReport.headline).
-RESULTS_REVISION = 2
+#: grouping (metrics.FairnessReport.headline). 3: a run's stored intervals include ROC AUC's.
+RESULTS_REVISION = 3
 
 
 def cache_key(**parts) -> str:

@@ -1336,7 +1336,7 @@ def sweep_to_tolerance(split, methods=DEFAULT_METHODS, tolerance: float = 0.03, 
 #: Bootstrap resamples of a run's stored intervals (:func:`report_fields`).
 REPORT_N_BOOT = 200
 #: The metrics whose 95% intervals :func:`report_fields` stores, on validation and test.
-REPORT_INTERVAL_METRICS = ("accuracy", "balanced_accuracy", *GAP_METRICS)
+REPORT_INTERVAL_METRICS = ("accuracy", "balanced_accuracy", "roc_auc", *GAP_METRICS)
 
 
 def chance_gaps(model, split, part: str = "validation", *, n_sim: int = CHANCE_N_SIM, random_state=0) -> pd.DataFrame:

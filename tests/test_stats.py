@@ -189,3 +189,43 @@ def test_an_attributes_sums_are_its_intersections_sums_added_up():
         direct = stats.group_sums(y, P, level.encoding.codes, level.encoding.n_groups, **kernel)
         np.testing.assert_allclose(merged.sums, direct.sums, rtol=1e-12, atol=1e-9)
         np.testing.assert_allclose(merged.bins, direct.bins, rtol=1e-12, atol=1e-9)
+
+
+def test_the_auc_interval_is_delongs_and_covers_as_it_says():
+    """DeLong's variance against the bootstrap's on one sample, and the 95% interval's coverage
+    of the population AUC over repeated samples (binormal scores: AUC = Phi(d / sqrt(2)))."""
+    from scipy.stats import norm as normal
+    from sklearn.metrics import roc_auc_score
+
+    from fairkit.stats import auc_interval
+
+    rng = np.random.default_rng(0)
+    n, d = 1500, 1.0
+    y = rng.random(n) < 0.3
+    s = rng.normal(size=n) + d * y
+    lo, hi = auc_interval(y, s)
+    boot = [roc_auc_score(y[i], s[i]) for i in (rng.integers(0, n, n) for _ in range(400))]
+    b_lo, b_hi = np.quantile(boot, [0.025, 0.975])
+    assert abs((hi - lo) - (b_hi - b_lo)) < 0.15 * (b_hi - b_lo)
+    assert lo < roc_auc_score(y, s) < hi
+    truth, hits = normal.cdf(d / np.sqrt(2)), 0
+    for _ in range(300):
+        y = rng.random(400) < 0.3
+        lo, hi = auc_interval(y, rng.normal(size=400) + d * y)
+        hits += lo <= truth <= hi
+    assert 0.91 <= hits / 300 <= 0.985
+    assert all(np.isnan(auc_interval([1, 0, 0, 0], [0.9, 0.1, 0.2, 0.3])))  # one positive: no variance
+
+
+def test_a_report_gives_roc_auc_its_interval():
+    from fairkit.metrics import fairness_report
+    from fairkit.stats import auc_interval
+
+    rng = np.random.default_rng(1)
+    y = (rng.random(600) < 0.4).astype(int)
+    p = np.clip(0.4 + 0.3 * (y - 0.4) + rng.normal(scale=0.2, size=600), 0, 1)
+    groups = rng.choice(["a", "b"], size=600)
+    rep = fairness_report(y, p, groups, n_boot=50)
+    assert (rep.overall["roc_auc_low"], rep.overall["roc_auc_high"]) == auc_interval(y, p)
+    assert rep.overall["roc_auc_low"] < rep.overall["roc_auc"] < rep.overall["roc_auc_high"]
+    assert "roc_auc_low" not in fairness_report(y, p, groups, n_boot=0).overall
