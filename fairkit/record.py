@@ -162,7 +162,7 @@ def decision_label(selected: dict) -> str:
     """What tells two exports of one run apart: method, eta, threshold and calibration."""
     return (f"{method_label(selected.get('method', '?'))} eta {fmt_eta(selected.get('eta', 0))} · "
             f"threshold {float(selected.get('threshold', SWEEP_THRESHOLD)):.2f} · "
-            f"calibration {calibration_text(selected.get('calibration'))}")
+            + (f"calibration {calibration_text(cal)}" if (cal := selected.get("calibration")) else "no calibration"))
 
 
 def _small_in_gaps(by_group: list, attribute) -> list:

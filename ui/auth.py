@@ -69,17 +69,18 @@ def actor(typed_name: str = "") -> Identity:
 def unprotected_listener() -> str | None:
     """Why this server must not serve pages, or None.
 
-    Streamlit reads ``.streamlit/config.toml`` from the folder it is started in only. Started
-    elsewhere (``streamlit run /path/to/app.py``) it listens on every network interface, with no
-    login, full tracebacks and usage statistics: the project's settings were never read. An
-    address of none at all is that case (an operator who means to listen widely names one).
+    Streamlit reads ``.streamlit/config.toml`` from the folder it is started in (and, in recent
+    versions, the app's own folder). Where neither holds the project's settings, or a flag
+    clears the address, it listens on every network interface, with no login, full tracebacks and
+    usage statistics. An address of none at all is that case (an operator who means to listen
+    widely names one).
     """
     if st.get_option("server.address") or configured():
         return None
-    return ("**This dashboard was started without its settings**, so it listens on every network "
-            "interface with no sign-in. Streamlit reads `.streamlit/config.toml` only from the folder "
-            "it is started in. Stop it and start it from the project folder (`./fk app`, or "
-            "`streamlit run app.py` there), or pass `--server.address 127.0.0.1`.")
+    return ("**This dashboard was started without an address to listen on**, so it listens on every "
+            "network interface with no sign-in: the project's settings (`.streamlit/config.toml`, "
+            "address 127.0.0.1) were not read or were overridden. Stop it and start it from the project "
+            "folder (`./fk app`), or pass `--server.address 127.0.0.1`.")
 
 
 def sign_in_gate(purpose: str) -> bool:

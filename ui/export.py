@@ -167,7 +167,7 @@ def answers_for(data_key: str, run_id: str) -> str | None:
     listed = said[0] if one else ", ".join(said[:-1]) + f" and {said[-1]}"
     reset = [k for k in cleared if k in DEFAULTS]
     back = "" if not reset else (
-        " The " + " and ".join(f"{names[k]} is back to {_shown(k, DEFAULTS[k])}" for k in reset) + ".")
+        " The " + " and the ".join(f"{names[k]} is back to {_shown(k, DEFAULTS[k])}" for k in reset) + ".")
     return (f"The {listed} given earlier {'was' if one else 'were'} for "
             f"another selection; {what} changed since, so {'it was' if one else 'they were'} cleared. "
             f"{'Give it' if one else 'Give them'} for this one.{back}")

@@ -23,13 +23,13 @@ def test_the_project_settings_are_what_the_tests_run_with():
 
 @pytest.mark.parametrize("address", [None, ""])
 def test_a_server_started_without_its_settings_serves_no_page(server_address, address):
-    """Streamlit read no .streamlit/config.toml (started from another folder): it listens on
-    every interface with no sign-in, so the app says how to start it and shows nothing else."""
+    """Streamlit read none of the project's settings (or a flag cleared the address): it listens
+    on every interface with no sign-in, so the app says how to start it and shows nothing else."""
     server_address(address)
     at = new_session().run()
     assert not at.exception, at.exception
     (said,) = texts(at.error)
-    assert "started without its settings" in said and "--server.address 127.0.0.1" in said
+    assert "started without an address to listen on" in said and "--server.address 127.0.0.1" in said
     assert not at.selectbox  # no page ran: not even the Data page's dataset choice
 
 

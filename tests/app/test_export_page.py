@@ -284,7 +284,7 @@ def test_a_calibration_and_threshold_chosen_for_one_model_do_not_carry_over(trai
     (said,) = [i for i in texts(at.info) if "for another selection" in i]
     assert said.startswith("The group calibration and decision threshold given earlier were for another "
                            "selection; the model changed since"), said
-    assert said.endswith("The group calibration is back to no calibration and decision threshold is "
+    assert said.endswith("The group calibration is back to no calibration and the decision threshold is "
                          "back to 0.50."), said
     # Defaults are not "given": a model left at them clears nothing and says nothing.
     at.switch_page("views/tradeoffs.py").run()

@@ -283,8 +283,8 @@ def test_exports_of_one_run_are_told_apart(trained, fast_env):
     review.switch_page("views/review.py").run()
     labels = review.selectbox(key=rv.W_EXPORT).options
     assert len(labels) == 2 and len(set(labels)) == 2
-    assert any("threshold 0.40 · calibration none" in label for label in labels)
-    assert any("threshold 0.50 · calibration none" in label for label in labels)
+    assert any("threshold 0.40 · no calibration" in label for label in labels)
+    assert any("threshold 0.50 · no calibration" in label for label in labels)
 
 
 def test_a_method_has_one_colour_and_name_on_trade_offs_and_review_both_at_full_width(trained, fast_env):

@@ -211,6 +211,9 @@ def test_slider_stops_with_the_same_figures_say_which_eta_they_repeat():
                      0.9: "gap 0.050 · accuracy 0.800 (eta 0.9)"}
     auc = ut.slider_stops(table, "threshold", "demographic_parity_difference", "roc_auc")
     assert auc[0.9] == "gap 0.050 · ROC AUC 0.810 (eta 0.9)"
+    decisions = ut.slider_stops(table.assign(val_roc_auc=float("nan")), "threshold",
+                                "demographic_parity_difference", "roc_auc")
+    assert decisions[0.9] == "gap 0.050 · ROC AUC n/a (eta 0.9)"  # decisions rank nothing: no "nan"
 
 
 def test_a_model_below_one_decision_for_everyone_is_named_on_the_slider_and_in_the_panel(tradeoffs, monkeypatch):
