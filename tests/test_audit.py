@@ -510,8 +510,9 @@ def test_a_verdict_is_recorded_only_on_a_bundle_that_passes_its_checks(tmp_path,
 
 # --------------------------------------------------------------------------- forged verdicts
 
-def _signed_review(tmp_path, bundle):
-    """A log with a signed export and a signed dissent, as the dashboard writes them."""
+def _exported(tmp_path, bundle, *, signed: bool):
+    """A new log holding the bundle's export (signed with the organisation's key or not), the
+    bundle's copy, its manifest hash and the key pair."""
     import shutil
 
     private = load_private_key(bundle["keys"] / "org.pem")
@@ -521,7 +522,13 @@ def _signed_review(tmp_path, bundle):
     sha = bundle["manifest_sha256"]
     record_export(log, bundle_path=path, manifest_sha256=sha, record=bundle["record"],
                   unfairness_axis="demographic_parity_difference", performance_axis="accuracy",
-                  signing_key=private)
+                  signing_key=private if signed else False)
+    return log, path, sha, public, private
+
+
+def _signed_review(tmp_path, bundle):
+    """A log with a signed export and a signed dissent, as the dashboard writes them."""
+    log, path, sha, public, private = _exported(tmp_path, bundle, signed=True)
     sso = "https://sso.example.org"
     record_verdict(log, "dissent", actor=Identity("Dr. Dissent", "dd@example.org", sso, "1"),
                    manifest_sha256=sha, bundle=path, text="Too wide a gap.",
@@ -595,14 +602,7 @@ def test_a_verdict_the_trusted_key_did_not_sign_is_refused_and_never_counted(tmp
     ("\u0410lice", "mixes letters of several alphabets (Cyrillic, Latin)"),
 ])
 def test_a_name_that_looks_like_another_is_refused(tmp_path, bundle, name, why):
-    import shutil
-
-    log = AuditLog(tmp_path / "a.sqlite")
-    path = shutil.copy(bundle["path"], tmp_path / "b.zip")
-    sha = bundle["manifest_sha256"]
-    record_export(log, bundle_path=path, manifest_sha256=sha, record=bundle["record"],
-                  unfairness_axis="demographic_parity_difference", performance_axis="accuracy",
-                  signing_key=False)
+    log, path, sha, _, _ = _exported(tmp_path, bundle, signed=False)
     with pytest.raises(VerdictRefused, match=re.escape(why)):
         record_verdict(log, "signoff", actor=name, manifest_sha256=sha, bundle=path,
                        trust_key=False, signing_key=False)
