@@ -1158,13 +1158,11 @@ def main(argv=None) -> int:
     except SystemExit as exc:  # argparse has printed its message (or --help / --version)
         return exc.code
     from .audit import AuditLogError
+    from .stats import TooManyResamples
 
     try:
         return _run(args)
-    except CLIError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except AuditLogError as exc:
+    except (CLIError, AuditLogError, TooManyResamples) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except sqlite3.DatabaseError as exc:  # only the audit log is an SQLite file

@@ -421,12 +421,34 @@ def left_out(names, rates: dict, include) -> dict:
     return out
 
 
+#: Memory the resamples' row multiplicities may take (float64, ``n_boot`` x rows). Within it the
+#: default 200 resamples reach 2.6 million rows (the row limit is 2 million); past it a request
+#: (``--n-boot 10000`` on a large part) is refused with the largest count that fits, instead of
+#: failing (or swapping) on the allocation.
+RESAMPLE_BYTES = 4 << 30
+
+
+class TooManyResamples(ValueError):
+    """More bootstrap resamples than :data:`RESAMPLE_BYTES` holds for this many rows."""
+
+
 def bootstrap_weights(n: int, n_boot: int, random_state=0) -> np.ndarray:
     """Row multiplicities of ``n_boot`` ordinary bootstrap resamples, shape (n_boot, n).
 
     Shared by every grouping of a report, so the intervals of marginal and intersectional gaps
     come from the same replicates.
+
+    Raises
+    ------
+    TooManyResamples
+        ``n_boot * n`` multiplicities would take more than :data:`RESAMPLE_BYTES`.
     """
+    need = 8 * int(n_boot) * int(n)
+    if need > RESAMPLE_BYTES:
+        most = RESAMPLE_BYTES // (8 * max(int(n), 1))
+        raise TooManyResamples(f"{int(n_boot):,} bootstrap resamples of {int(n):,} rows would take "
+                               f"{need / 2**30:,.1f} GiB, over the {RESAMPLE_BYTES / 2**30:g} GiB budget: use "
+                               f"at most {most:,} resamples for this many rows (or a sample of the rows).")
     rng = np.random.default_rng(random_state)
     return rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot).astype(np.float64) if n else np.zeros((n_boot, 0))
 

@@ -127,6 +127,21 @@ def test_score_of_a_file_without_rows_exits_2_with_a_message(sweep_dir, tmp_path
     assert not out.exists()
 
 
+def test_more_resamples_than_memory_holds_exit_2_naming_the_most_that_fit(sweep_dir, tmp_path, capsys,
+                                                                         monkeypatch):
+    from fairkit import stats
+
+    monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(stats, "RESAMPLE_BYTES", 8 * 100 * 50)  # 50 resamples of 100 rows
+    results = pd.read_csv(sweep_dir / "results.csv")
+    out = tmp_path / "b.zip"
+    assert main(["export", "--store", str(sweep_dir), "--run", results.run_id.iloc[0], "--rationale", "r",
+                 "--decider", "d", "--n-boot", "5000", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "bootstrap resamples of" in err and "use at most" in err and "internal error" not in err
+    assert not out.exists()
+
+
 def test_a_sweep_with_no_model_on_the_frontier_says_so_in_words(tmp_path, capsys, monkeypatch):
     """Labels that tell nothing (noise with a rare outcome): every model is constant or no better
     than the majority decision; the command says no model reached the frontier, not a bare

@@ -229,3 +229,16 @@ def test_a_report_gives_roc_auc_its_interval():
     assert (rep.overall["roc_auc_low"], rep.overall["roc_auc_high"]) == auc_interval(y, p)
     assert rep.overall["roc_auc_low"] < rep.overall["roc_auc"] < rep.overall["roc_auc_high"]
     assert "roc_auc_low" not in fairness_report(y, p, groups, n_boot=0).overall
+
+
+def test_more_resamples_than_the_memory_budget_holds_are_refused_with_the_most_that_fit(monkeypatch):
+    from fairkit import stats
+
+    from fairkit.data import DEFAULT_LIMITS
+
+    # The default 200 resamples fit a part as large as the whole row limit.
+    assert stats.RESAMPLE_BYTES >= 8 * 200 * DEFAULT_LIMITS.max_rows
+    monkeypatch.setattr(stats, "RESAMPLE_BYTES", 8 * 1000 * 50)  # 50 resamples of 1,000 rows
+    assert stats.bootstrap_weights(1000, 50).shape == (50, 1000)
+    with pytest.raises(stats.TooManyResamples, match="use at most 50 resamples for this many rows"):
+        stats.bootstrap_weights(1000, 51)
