@@ -453,7 +453,7 @@ def bootstrap_weights(n: int, n_boot: int, random_state=0) -> np.ndarray:
     return rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot).astype(np.float64) if n else np.zeros((n_boot, 0))
 
 
-def recentred_interval(estimate, replicates, ci: float = 0.95):
+def recentred_interval(estimate, replicates, ci: float = 0.95, bounds: tuple = (0.0, 1.0)):
     """The one bootstrap interval: the replicates' percentile range, moved so its median is the estimate.
 
     A max-min gap or an ECE is biased upward under resampling (noise widens a spread and adds to
@@ -468,6 +468,9 @@ def recentred_interval(estimate, replicates, ci: float = 0.95):
     estimate : ndarray of shape (...)
     replicates : ndarray of shape (B, ...)
     ci : float, default=0.95
+    bounds : (float, float), default=(0.0, 1.0)
+        The range the interval is clipped to: a rate's or a gap's, or (-1, 1) for the
+        difference of two models' gaps.
 
     Returns
     -------
@@ -483,8 +486,8 @@ def recentred_interval(estimate, replicates, ci: float = 0.95):
         q_lo, med, q_hi = np.nanquantile(rep, [a, 0.5, 1 - a], axis=0)
     shift = est - med
     ok = np.isfinite(est) & (defined >= max(1, len(rep) // 2))
-    low = np.where(ok, np.clip(q_lo + shift, 0.0, 1.0), np.nan)
-    high = np.where(ok, np.clip(q_hi + shift, 0.0, 1.0), np.nan)
+    low = np.where(ok, np.clip(q_lo + shift, *bounds), np.nan)
+    high = np.where(ok, np.clip(q_hi + shift, *bounds), np.nan)
     return low, high
 
 

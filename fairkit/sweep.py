@@ -37,11 +37,12 @@ from .metrics import (
     GAP_METRICS,
     OVERALL_METRICS,
     SWEEP_THRESHOLD,
+    bootstrap_metrics,
     fairness_report,
     gap_noise_floor,
     summary_metrics,
 )
-from .stats import decide, paired_difference
+from .stats import decide, paired_difference, recentred_interval
 from .store import ResultStore, cache_key
 
 SWEEP_METRICS = OVERALL_METRICS + GAP_METRICS
@@ -1400,6 +1401,48 @@ def accuracy_change(model, baseline, split, part: str = "test", ci: float = 0.95
     change, _, half = paired_difference(a == y, b == y, ci)
     return {"change": change, "low": change - half, "high": change + half,
             "disagree": float(np.mean(a != b)) if len(y) else float("nan"), "rows": int(len(y))}
+
+
+def gap_changes(model, baseline, split, part: str = "test", *, n_boot: int = REPORT_N_BOOT,
+                ci: float = 0.95) -> dict:
+    """How each gap of ``model`` differs from ``baseline``'s on a part of the split, with the
+    interval of the paired comparison.
+
+    Both models are measured on the same resamples of the same rows (one
+    :func:`fairkit.metrics.bootstrap_metrics` call for the two), so what the interval holds is
+    how the difference moves with the rows, not the sum of two gaps' noise: a gap halved on the
+    same rows is a real change even where the two gaps' own intervals overlap. The interval is
+    the bootstrap's, centred on the difference as :func:`fairkit.stats.recentred_interval`
+    centres a gap's.
+
+    Parameters
+    ----------
+    model, baseline : fitted estimators
+    split : DatasetSplit
+    part : {"validation", "test"}, default="test"
+    n_boot : int, default=REPORT_N_BOOT
+    ci : float, default=0.95
+
+    Returns
+    -------
+    dict
+        For each of ``GAP_METRICS`` and ``disparate_impact_gap``: ``{"change", "low", "high"}``
+        (model's gap minus the baseline's; NaN where either gap is undefined).
+    """
+    if part not in ("validation", "test"):
+        raise ValueError(f"part must be 'validation' or 'test', got {part!r}")
+    p = getattr(split, part)
+    P = np.vstack([predict_scores(m, split, p) for m in (model, baseline)])
+    point = summary_metrics(p.y, P, p.sensitive)
+    boot = bootstrap_metrics(p.y, P, p.sensitive, n_boot=n_boot)
+    out = {}
+    for key in GAP_METRICS:
+        change = float(point[0][key]) - float(point[1][key])
+        low, high = recentred_interval(change, boot[key][:, 0] - boot[key][:, 1], ci, bounds=(-1.0, 1.0))
+        out[key] = {"change": change, "low": float(low), "high": float(high)}
+    ratio = out["disparate_impact_ratio"]  # "1 - ratio" changes by minus the ratio's change
+    out["disparate_impact_gap"] = {"change": -ratio["change"], "low": -ratio["high"], "high": -ratio["low"]}
+    return out
 
 
 def report_fields(model, split, n_boot: int = REPORT_N_BOOT) -> dict:

@@ -549,3 +549,25 @@ def test_accuracy_change_pairs_two_sweep_models_on_the_same_rows(tiny_split, fas
     assert (same["change"], same["low"], same["high"], same["disagree"]) == (0.0, 0.0, 0.0, 0.0)
     with pytest.raises(ValueError, match="part"):
         sweep_mod.accuracy_change(fair, base, tiny_split, "train")
+
+
+def test_gap_changes_are_the_rows_differences_with_paired_intervals(tiny_split, fast_params):
+    """Each gap's change is the difference of the two runs' gaps on the same rows; a model
+    against itself changes nothing, with an interval of width 0; the disparate impact gap moves
+    opposite to the ratio."""
+    from fairkit.sweep import gap_changes
+
+    res = run_sweep(tiny_split, ["regularized"], [0.0, 8.0], [0], params=fast_params)
+    rows = res.results.set_index("eta")
+    model, base = res.model(rows.loc[8.0, "run_id"]), res.model(rows.loc[0.0, "run_id"])
+    changes = gap_changes(model, base, tiny_split, n_boot=50)
+    for key in ("demographic_parity_difference", "equalized_odds_difference", "max_group_ece"):
+        c = changes[key]
+        assert c["change"] == pytest.approx(rows.loc[8.0, f"test_{key}"] - rows.loc[0.0, f"test_{key}"])
+        assert c["low"] <= c["change"] <= c["high"] and -1 <= c["low"] and c["high"] <= 1
+    di = changes["disparate_impact_gap"]
+    assert di["change"] == pytest.approx(-changes["disparate_impact_ratio"]["change"])
+    assert (di["low"], di["high"]) == pytest.approx((-changes["disparate_impact_ratio"]["high"],
+                                                     -changes["disparate_impact_ratio"]["low"]))
+    same = gap_changes(model, model, tiny_split, n_boot=50)["demographic_parity_difference"]
+    assert (same["change"], same["low"], same["high"]) == (0.0, 0.0, 0.0)

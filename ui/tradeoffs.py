@@ -34,7 +34,7 @@ from fairkit.methods import METHODS, role_of, scores_rank
 from fairkit.metrics import (NO_RANKING, NOISE_FLOOR_SHUFFLE, chance_level, in_sentence, metric_value,
                              no_better_than_chance, noise_floor_sentence)
 from fairkit.store import StoreError
-from fairkit.sweep import REPORT_N_BOOT, accuracy_change, chance_gaps, report_fields
+from fairkit.sweep import REPORT_N_BOOT, accuracy_change, chance_gaps, gap_changes, report_fields
 
 from . import results as ur
 from . import state
@@ -331,13 +331,15 @@ def _or_refusal(cached, *args) -> dict:
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _accuracy_change(data_key: str, run_id: str, baseline_run_id: str, _split) -> dict:
-    return accuracy_change(ur.model(run_id), ur.model(baseline_run_id), _split, "test")
+    model, baseline = ur.model(run_id), ur.model(baseline_run_id)
+    return {**accuracy_change(model, baseline, _split, "test"), "gaps": gap_changes(model, baseline, _split, "test")}
 
 
 def paired_change(data_key: str, row: dict, baseline: dict | None, split) -> dict | None:
     """The selected run's test accuracy against the unconstrained run's, paired on the same rows
     (:func:`fairkit.sweep.accuracy_change`: ``change``, ``low``, ``high``, ``disagree``,
-    ``rows``; cached per pair). None without a second run to compare with; ``{"error": ...}``
+    ``rows``), and each gap's change with its paired interval (``gaps``,
+    :func:`fairkit.sweep.gap_changes`); cached per pair. None without a second run to compare with; ``{"error": ...}``
     when a model cannot be loaded (the stored figures still show; a failure is not cached)."""
     if baseline is None or not row.get("run_id") or not baseline.get("run_id") or row["run_id"] == baseline["run_id"]:
         return None
@@ -354,7 +356,8 @@ def paired_change_note(change: dict) -> str:
             else "within what chance gives")
     return (f"Accuracy's change in brackets: the 95% interval of the paired difference on the same "
             f"{change['rows']:,} test rows (the two models decide {change['disagree']:.1%} of them "
-            f"differently), so the change is {real}.")
+            f"differently), so the change is {real}. The gaps' changes in brackets: the 95% interval of "
+            "the two models' difference on the same bootstrap resamples of those rows.")
 
 
 def chance_note(floor: dict, unfairness: str, tolerance: float) -> str:
@@ -400,7 +403,8 @@ def panel_table(row: dict, baseline: dict | None, change: dict | None = None) ->
     row carries, and the test change against the unconstrained model. A model whose scores are
     decisions (group thresholds) has no ROC AUC (:data:`fairkit.metrics.NO_RANKING`).
 
-    ``change`` (:func:`paired_change`) gives the accuracy change its paired interval.
+    ``change`` (:func:`paired_change`) gives the accuracy change and each gap's change their
+    paired intervals.
 
     ``row`` is a run's row (its intervals from :func:`fairkit.sweep.report_fields`, or none
     yet: the values alone) or a setting's mean over seeds (:func:`fairkit.frontier.seed_summary`,
@@ -418,8 +422,10 @@ def panel_table(row: dict, baseline: dict | None, change: dict | None = None) ->
             a, b = _row_value(row, "test", key), _row_value(baseline, "test", key)
             if a is not None and b is not None:
                 cell = f"{a - b:+.3f}"
-                if key == "accuracy" and change is not None and change.get("disagree", 0) > 0:
-                    cell = f"{change['change']:+.3f} [{change['low']:+.3f}, {change['high']:+.3f}]"
+                paired = (change if key == "accuracy" and change and change.get("disagree", 0) > 0
+                          else (change or {}).get("gaps", {}).get(key))
+                if paired is not None and np.isfinite(paired["low"]) and np.isfinite(paired["high"]):
+                    cell = f"{paired['change']:+.3f} [{paired['low']:+.3f}, {paired['high']:+.3f}]"
         rows.append({"Metric": label, "Validation": shown_value(row, "val", key), "Test": shown_value(row, "test", key),
                      "Change vs unconstrained (test)": cell})
     return pd.DataFrame(rows)

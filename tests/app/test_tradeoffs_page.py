@@ -526,6 +526,21 @@ def test_the_accuracy_change_carries_its_paired_interval(tradeoffs):
     verdict = ("a real cost" if direct["high"] < 0 else "a real gain" if direct["low"] > 0
                else "within what chance gives")
     assert verdict in note
+    # Each gap's change carries the interval of the two models on the same resamples, and its
+    # value is the difference of the two runs' stored test gaps.
+    from fairkit.sweep import gap_changes
+
+    gaps = gap_changes(ur.model(run_id), ur.model(base_id), split)
+    shown = panel(at)
+    stored = ur.result_store().records([run_id, base_id]).set_index("run_id")
+    for label, key in (("Demographic parity difference", "demographic_parity_difference"),
+                       ("Largest group calibration error (ECE)", "max_group_ece")):
+        m = CHANGE.fullmatch(shown.loc[label, "Change vs unconstrained (test)"].replace("\\", ""))
+        assert m, shown.loc[label]
+        assert tuple(map(float, m.groups())) == pytest.approx(
+            (gaps[key]["change"], gaps[key]["low"], gaps[key]["high"]), abs=5e-4)
+        assert gaps[key]["change"] == pytest.approx(stored.loc[run_id, f"test_{key}"] - stored.loc[base_id, f"test_{key}"])
+    assert "same bootstrap resamples" in note
 
     # A model the store refuses: the stored change shows without an interval, and a note says why.
     from fairkit.store import StoreError
