@@ -300,8 +300,8 @@ def _written(args) -> list[tuple[str, Path]]:
 
 
 def _kept(args) -> list[tuple[str, Path]]:
-    """The files (and, for ``export``, the sweep folder) the command reads or keeps: its inputs,
-    its keys and its audit log with SQLite's files beside it."""
+    """The files the command reads or keeps: its inputs (for ``export``, the sweep folder's
+    ``sweep.json`` and ``results.csv``), its keys and its audit log with SQLite's files beside it."""
     from .keys import SIGNING_KEY_ENV, TRUST_KEY_ENV
 
     kept = []
@@ -324,7 +324,9 @@ def _kept(args) -> list[tuple[str, Path]]:
         kept += [(what, log)] + [(f"{what} (SQLite's {end} file)", Path(f"{log}{end}"))
                                  for end in ("-wal", "-shm", "-journal")]
     if args.command == "export":
-        kept.append(("--store", args.store))
+        # The sweep folder's files export reads (its runs' store and data are added from
+        # sweep.json); a bundle exported into the folder earlier is not one, and may be replaced.
+        kept += [(f"--store's {name}", Path(args.store) / name) for name in ("sweep.json", "results.csv")]
     return [(what, Path(path)) for what, path in kept]
 
 

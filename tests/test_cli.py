@@ -552,8 +552,8 @@ def sweep_copy(sweep_dir, tmp_path):
 @pytest.mark.parametrize("case, clash", [
     ("audit", "is the same file as --audit"),
     ("audit_hard_link", "is the same file as --audit"),
-    ("sweep_json", "is one of the files of --store"),
-    ("results_csv_hard_link", "is one of the files of --store"),
+    ("sweep_json", "is the same file as --store's sweep.json"),
+    ("results_csv_hard_link", "is the same file as --store's results.csv"),
     ("results_store", "is one of the files of the results store"),
     ("sign_key", "is the same file as --sign-key"),
 ])
@@ -581,6 +581,19 @@ def test_export_refuses_an_out_that_is_one_of_its_inputs(sweep_copy, case, clash
     assert f"error: --out {out} {clash}" in err and "internal error" not in err, err
     assert _kept_bytes(*before) == before
     assert len(AuditLog(log).entries()) == 1
+
+
+def test_export_may_replace_its_own_earlier_bundle_in_the_sweep_folder(sweep_copy, tmp_path, capsys, monkeypatch):
+    """A bundle exported into the sweep folder is no input of the next export: exporting again
+    under the same name replaces it (and logs a second export)."""
+    monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("FAIRKIT_SIGNING_KEY", raising=False)
+    folder, _ = sweep_copy
+    run = pd.read_csv(folder / "results.csv").run_id.iloc[0]
+    argv = ["export", "--store", str(folder), "--run", run, "--rationale", "r", "--decider", "d",
+            "--n-boot", "50", "--out", str(folder / "model.zip")]
+    assert main(argv) == 0 and main(argv) == 0, capsys.readouterr().err
+    assert len(AuditLog().entries(kind="export")) == 2
 
 
 @pytest.mark.parametrize("name", ["scored.zip", "scored.csv.gz", "scored.CSV.BZ2"])
