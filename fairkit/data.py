@@ -311,6 +311,12 @@ def _strip_text(frame: pd.DataFrame, na_values, *, retype: bool) -> list[str]:
     """
     notes = []
     names = [c.strip() if isinstance(c, str) else c for c in frame.columns]
+    clash = {n for c, n in zip(frame.columns, names) if c != n and names.count(n) > 1}
+    if clash:
+        # Two columns would become one name ('age' and 'age '): which is which cannot be guessed.
+        shown = ", ".join(repr(c) for c, n in zip(frame.columns, names) if n in clash)
+        raise DataError(f"Columns {shown} differ only in blanks around their names. Rename one of "
+                        "them and read the file again.")
     renamed = [f"{c!r} is read as {n!r}" for c, n in zip(frame.columns, names) if c != n]
     if renamed:
         frame.columns = names

@@ -754,3 +754,11 @@ def test_a_header_over_the_column_limit_is_refused_before_parsing(tmp_path):
     at_limit = tmp_path / "w500.csv"
     at_limit.write_text(",".join(f"c{i}" for i in range(500)) + "\n" + ",".join("1" for _ in range(500)) + "\n")
     assert read_table(at_limit).shape == (1, 500)
+
+
+def test_two_columns_whose_names_differ_only_in_blanks_are_refused_by_name(tmp_path):
+    """Stripping names would make 'age' and 'age ' one name: the file is refused, naming both."""
+    path = tmp_path / "dup.csv"
+    path.write_text("age,age ,sex,y\n30,31,M,1\n40,41,F,0\n")
+    with pytest.raises(DataError, match=r"Columns 'age', 'age ' differ only in blanks around their names"):
+        read_table(path)
