@@ -21,7 +21,6 @@ import json
 import math
 import os
 import sqlite3
-import stat
 import sys
 import tempfile
 import warnings
@@ -149,7 +148,7 @@ def _not_a_file(text, mode: int) -> str | None:
     from .store import not_a_file
 
     problem = not_a_file(text, mode)
-    return None if problem is None else f"{problem}; give {'a file in it' if stat.S_ISDIR(mode) else 'the path of a file'}"
+    return None if problem is None else f"{problem}; give {'a file in it' if problem.kind == 'folder' else 'the path of a file'}"
 
 
 def _regular_file(text: str, *, missing_ok: bool = False) -> str:

@@ -43,12 +43,11 @@ def _read(path) -> bytes:
     try:
         data = read_regular_file(path, MAX_KEY_BYTES)
     except FileRefused as exc:
-        if isinstance(exc.__cause__, OSError):  # missing or unreadable: the name says which file
+        if exc.kind == "unreadable":  # missing or unreadable: the name says which file
             raise KeyFileError(f"Cannot read the key file {path.name}: "
                                f"{exc.__cause__.strerror or exc.__cause__}.") from exc
-        what = str(exc).replace(" is a folder", " is a folder, not a key file", 1)
-        raise KeyFileError(f"{what}{'' if what != str(exc) else ', so not a key file'}; "
-                           "give the path of a PEM key file.") from exc
+        said = {"folder": ", not a key file", "special": ", so not a key file"}[exc.kind]
+        raise KeyFileError(f"{exc}{said}; give the path of a PEM key file.") from exc
     if len(data) > MAX_KEY_BYTES:
         raise KeyFileError(f"{path.name} is over {MAX_KEY_BYTES:,} bytes: not a key file (Ed25519 PEM keys "
                            "are a few hundred bytes).")

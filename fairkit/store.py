@@ -82,16 +82,26 @@ def cache_key(**parts) -> str:
 
 class FileRefused(ValueError):
     """A path that cannot be read as a file; the message says what it is instead (callers add
-    what to do, in their own terms)."""
+    what to do, in their own terms).
+
+    Attributes
+    ----------
+    kind : {"folder", "special", "unreadable"}
+        A folder, a device / FIFO / socket, or a file the system would not open or read.
+    """
+
+    def __init__(self, message: str, kind: str):
+        super().__init__(message)
+        self.kind = kind
 
 
-def not_a_file(path, mode: int) -> str | None:
-    """What ``path`` (of ``st_mode`` ``mode``) is when it is not a regular file, else None."""
+def not_a_file(path, mode: int) -> FileRefused | None:
+    """Why ``path`` (of ``st_mode`` ``mode``) is not a regular file, else None."""
     if stat.S_ISDIR(mode):
-        return f"{path} is a folder"
+        return FileRefused(f"{path} is a folder", "folder")
     if not stat.S_ISREG(mode):
         # A device is read without end (/dev/zero); a FIFO waits for a writer that may never come.
-        return f"{path} is not a regular file (a device, FIFO or socket)"
+        return FileRefused(f"{path} is not a regular file (a device, FIFO or socket)", "special")
     return None
 
 
@@ -112,15 +122,15 @@ def read_regular_file(path, limit: int) -> bytes:
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as exc:
-        raise FileRefused(f"{path} cannot be read ({exc.strerror or exc})") from exc
+        raise FileRefused(f"{path} cannot be read ({exc.strerror or exc})", "unreadable") from exc
     try:
         problem = not_a_file(path, os.fstat(fd).st_mode)
         if problem:
-            raise FileRefused(problem)
+            raise problem
         with open(fd, "rb", closefd=False) as fh:
             return fh.read(limit + 1)
     except OSError as exc:
-        raise FileRefused(f"{path} cannot be read ({exc.strerror or exc})") from exc
+        raise FileRefused(f"{path} cannot be read ({exc.strerror or exc})", "unreadable") from exc
     finally:
         os.close(fd)
 

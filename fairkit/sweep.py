@@ -1361,11 +1361,8 @@ def chance_gaps(model, split, part: str = "validation", *, n_sim: int = CHANCE_N
     DataFrame
         As :func:`fairkit.metrics.gap_noise_floor` returns it, with the part's rows in ``rows``.
     """
-    if part not in ("validation", "test"):
-        raise ValueError(f"part must be 'validation' or 'test', got {part!r}")
-    p = getattr(split, part)
-    floor = gap_noise_floor(p.y, predict_scores(model, split, p), p.sensitive, n_sim=n_sim,
-                            random_state=random_state)
+    p, (scores,) = _part_scores((model,), split, part)
+    floor = gap_noise_floor(p.y, scores, p.sensitive, n_sim=n_sim, random_state=random_state)
     return floor.assign(rows=len(p))
 
 
@@ -1392,12 +1389,22 @@ def accuracy_change(model, baseline, split, part: str = "test", ci: float = 0.95
         ``change`` (model's accuracy minus the baseline's), ``low`` / ``high`` (its ``ci``
         interval), ``disagree`` (share of the rows the two decide differently) and ``rows``.
     """
+    p, P = _part_scores((model, baseline), split, part)
+    return _accuracy_change(p.y, P, ci)
+
+
+def _part_scores(models, split, part: str):
+    """The part ``part`` of ``split`` and each model's scores on it, shape (len(models), rows)."""
     if part not in ("validation", "test"):
         raise ValueError(f"part must be 'validation' or 'test', got {part!r}")
     p = getattr(split, part)
-    y = p.y.astype(bool)
+    return p, np.vstack([predict_scores(m, split, p) for m in models])
+
+
+def _accuracy_change(y, P, ci: float) -> dict:
+    y = np.asarray(y).astype(bool)
     # Decided at the threshold the sweep's rows were measured at, so the change is theirs.
-    a, b = (decide(predict_scores(m, split, p), SWEEP_THRESHOLD) for m in (model, baseline))
+    a, b = decide(P, SWEEP_THRESHOLD)
     change, _, half = paired_difference(a == y, b == y, ci)
     return {"change": change, "low": change - half, "high": change + half,
             "disagree": float(np.mean(a != b)) if len(y) else float("nan"), "rows": int(len(y))}
@@ -1429,10 +1436,19 @@ def gap_changes(model, baseline, split, part: str = "test", *, n_boot: int = REP
         For each of ``GAP_METRICS`` and ``disparate_impact_gap``: ``{"change", "low", "high"}``
         (model's gap minus the baseline's; NaN where either gap is undefined).
     """
-    if part not in ("validation", "test"):
-        raise ValueError(f"part must be 'validation' or 'test', got {part!r}")
-    p = getattr(split, part)
-    P = np.vstack([predict_scores(m, split, p) for m in (model, baseline)])
+    p, P = _part_scores((model, baseline), split, part)
+    return _gap_changes(p, P, n_boot, ci)
+
+
+def paired_changes(model, baseline, split, part: str = "test", *, n_boot: int = REPORT_N_BOOT,
+                   ci: float = 0.95) -> dict:
+    """:func:`accuracy_change` and, under ``"gaps"``, :func:`gap_changes`, from one scoring of
+    each model (the Trade-offs panel's comparison)."""
+    p, P = _part_scores((model, baseline), split, part)
+    return {**_accuracy_change(p.y, P, ci), "gaps": _gap_changes(p, P, n_boot, ci)}
+
+
+def _gap_changes(p, P, n_boot: int, ci: float) -> dict:
     point = summary_metrics(p.y, P, p.sensitive)
     boot = bootstrap_metrics(p.y, P, p.sensitive, n_boot=n_boot)
     out = {}

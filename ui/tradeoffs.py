@@ -34,7 +34,7 @@ from fairkit.methods import METHODS, role_of, scores_rank
 from fairkit.metrics import (NO_RANKING, NOISE_FLOOR_SHUFFLE, chance_level, in_sentence, metric_value,
                              no_better_than_chance, noise_floor_sentence)
 from fairkit.store import StoreError
-from fairkit.sweep import REPORT_N_BOOT, accuracy_change, chance_gaps, gap_changes, report_fields
+from fairkit.sweep import REPORT_N_BOOT, chance_gaps, paired_changes, report_fields
 
 from . import results as ur
 from . import state
@@ -241,8 +241,8 @@ def slider_stops(table: pd.DataFrame, method: str, unfairness: str, performance:
     perf = in_sentence(PERFORMANCE_AXES[performance])
     # Runs whose every figure agrees (an eta that moved no decision: thresholds at the same
     # points, a constraint never active) would be stops that change nothing: each says so.
-    figures = rows[[c for c in rows.columns if c.startswith(("val_", "test_"))]].round(12)
-    fingerprint = [tuple(figures.iloc[i].astype(str)) for i in range(len(rows))]
+    figures = rows[[c for c in rows.columns if c.startswith(("val_", "test_"))]]
+    fingerprint = pd.util.hash_pandas_object(figures.round(12), index=False).to_numpy()
     stops, first = {}, {}
     for i in order:
         eta = float(rows["eta"].iloc[i])
@@ -330,20 +330,20 @@ def _or_refusal(cached, *args) -> dict:
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def _accuracy_change(data_key: str, run_id: str, baseline_run_id: str, _split) -> dict:
-    model, baseline = ur.model(run_id), ur.model(baseline_run_id)
-    return {**accuracy_change(model, baseline, _split, "test"), "gaps": gap_changes(model, baseline, _split, "test")}
+def _paired_changes(data_key: str, run_id: str, baseline_run_id: str, _split) -> dict:
+    return paired_changes(ur.model(run_id), ur.model(baseline_run_id), _split, "test")
 
 
 def paired_change(data_key: str, row: dict, baseline: dict | None, split) -> dict | None:
     """The selected run's test accuracy against the unconstrained run's, paired on the same rows
     (:func:`fairkit.sweep.accuracy_change`: ``change``, ``low``, ``high``, ``disagree``,
     ``rows``), and each gap's change with its paired interval (``gaps``,
-    :func:`fairkit.sweep.gap_changes`); cached per pair. None without a second run to compare with; ``{"error": ...}``
+    :func:`fairkit.sweep.gap_changes`), from one scoring of each model
+    (:func:`fairkit.sweep.paired_changes`); cached per pair. None without a second run to compare with; ``{"error": ...}``
     when a model cannot be loaded (the stored figures still show; a failure is not cached)."""
     if baseline is None or not row.get("run_id") or not baseline.get("run_id") or row["run_id"] == baseline["run_id"]:
         return None
-    return _or_refusal(_accuracy_change, data_key, str(row["run_id"]), str(baseline["run_id"]), split)
+    return _or_refusal(_paired_changes, data_key, str(row["run_id"]), str(baseline["run_id"]), split)
 
 
 def paired_change_note(change: dict) -> str:

@@ -548,7 +548,7 @@ def test_the_accuracy_change_carries_its_paired_interval(tradeoffs):
     def unreadable(key):
         raise StoreError(f"Run {key} cannot be used: its model file changed. Run the sweep again.")
 
-    ut._accuracy_change.clear()
+    ut._paired_changes.clear()
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(ur, "model", unreadable)
         at.select_slider(key=ut.W_ETA).set_value(20.0).run()
