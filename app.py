@@ -9,6 +9,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from fairkit.data import label_text
 from ui import auth, restore, state
 from ui.display import md
 
@@ -72,7 +73,7 @@ def _sidebar_status() -> None:
         # Until the user chooses them, the spec holds "" and None: say so, not "= None".
         target = ("not chosen yet" if not spec.target
                   else f"{md(spec.target)} (positive label not chosen yet)" if spec.positive_label is None
-                  else f"{md(spec.target)} = {md(spec.positive_label)}")
+                  else f"{md(spec.target)} = {label_text(spec.positive_label, quote=md)}")
         st.markdown(
             f"Dataset: **{md(current.name)}**  \n"
             f"Rows: {len(current.frame):,}  \n"

@@ -457,24 +457,30 @@ def _add_data_args(p):
     p.add_argument("--dataset", help="bundled dataset: adult, compas or german")
     p.add_argument("--csv", type=_input_file, help="a CSV or Parquet file of your own")
     p.add_argument("--target", help="outcome column")
-    p.add_argument("--positive", help="positive (favourable) label of the target")
+    p.add_argument("--positive", action="append",
+                   help="positive (favourable) label of the target; give it once per value when "
+                        "several values mean that outcome (--positive '>50K' --positive '>50K.')")
     p.add_argument("--sensitive", type=_names,
                    help="sensitive columns, comma-separated (several give intersections)")
     p.add_argument("--exclude", type=_names, help="columns not to use as features, comma-separated")
 
 
 def cmd_datasets(args) -> int:
+    from .data import label_text
     from .datasets import list_datasets
 
     for d in list_datasets():
-        print(f"{d.name:8s} {d.rows:>7,} rows  target={d.spec.target} ({d.spec.positive_label})  "
+        print(f"{d.name:8s} {d.rows:>7,} rows  target={d.spec.target} ({label_text(d.spec.positive_label, quote=str)})  "
               f"sensitive={','.join(d.spec.sensitive)}  {d.title}")
     return 0
 
 
 def cmd_validate(args) -> int:
     frame, spec = _load(args)
-    print(f"OK: {len(frame):,} rows, {frame.shape[1]} columns; target {spec.target}, sensitive {', '.join(spec.sensitive)}.")
+    from .data import label_text
+
+    print(f"OK: {len(frame):,} rows, {frame.shape[1]} columns; target {spec.target} (positive: "
+          f"{label_text(spec.positive_label)}), sensitive {', '.join(spec.sensitive)}.")
     return 0
 
 

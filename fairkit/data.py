@@ -54,10 +54,12 @@ class DatasetSpec:
     ----------
     target : str
         Column holding the outcome.
-    positive_label : object, optional
+    positive_label : object or list, optional
         Target value that counts as the favourable/positive outcome; all other values become
-        the negative class. Never guessed: :func:`validate` reports it as missing until it is
-        chosen (a bundled dataset's spec carries its own).
+        the negative class. A list of values counts each of them as positive, for a file that
+        spells one outcome several ways (UCI Adult's '>50K' and '>50K.'). Never guessed:
+        :func:`validate` reports it as missing until it is chosen (a bundled dataset's spec
+        carries its own).
     sensitive : list of str
         Sensitive attribute columns. Several give intersections (``Female & Black``).
     features : list of str, optional
@@ -78,6 +80,11 @@ class DatasetSpec:
     sensitive_as_features: bool = False
     name: str = "data"
 
+    def __post_init__(self):
+        # One spelling per meaning, so specs compare and hash alike whichever way they were
+        # built (a list from JSON, a tuple from code, one value in a list from a form).
+        self.positive_label = _normal_label(self.positive_label)
+
     def feature_columns(self, frame: pd.DataFrame) -> list:
         """The columns used as model inputs for ``frame``."""
         if self.features is not None:
@@ -90,8 +97,8 @@ class DatasetSpec:
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        if isinstance(d["positive_label"], np.generic):
-            d["positive_label"] = d["positive_label"].item()
+        label = d["positive_label"]
+        d["positive_label"] = [_plain(v) for v in label] if isinstance(label, list) else _plain(label)
         return d
 
     @classmethod
@@ -100,6 +107,43 @@ class DatasetSpec:
 
     def replace(self, **changes) -> "DatasetSpec":
         return replace(self, **changes)
+
+
+def _plain(value):
+    """A numpy scalar as the Python value JSON writes."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _normal_label(label):
+    """``positive_label`` in its one spelling: None, one value, or a list of two or more
+    distinct values in the order given."""
+    if isinstance(label, (list, tuple, set, frozenset, np.ndarray, pd.Index, pd.Series)):
+        values = []
+        for value in (sorted(label, key=str) if isinstance(label, (set, frozenset)) else label):
+            value = _plain(value)
+            if value not in values:
+                values.append(value)
+        return None if not values else values[0] if len(values) == 1 else values
+    return label
+
+
+def positive_labels(label) -> list:
+    """The values ``positive_label`` counts as positive, as a list (empty when unset).
+
+    Examples
+    --------
+    >>> positive_labels(">50K"), positive_labels([">50K", ">50K."]), positive_labels(None)
+    (['>50K'], ['>50K', '>50K.'], [])
+    """
+    label = _normal_label(label)
+    return [] if label is None else list(label) if isinstance(label, list) else [label]
+
+
+def label_text(label, *, quote=repr) -> str:
+    """``positive_label`` in words: ``'>50K'``, or ``'>50K' or '>50K.'`` for several values
+    (``quote`` renders each value)."""
+    values = positive_labels(label)
+    return " or ".join(quote(v) for v in values) if values else "(not chosen)"
 
 
 @dataclass(frozen=True)
@@ -926,10 +970,14 @@ def validate(
                 problems.append(_p("error", "positive_label_unset", target,
                                    f"Which outcome of '{target}' is favourable is not chosen (values: {shown}).",
                                    "Choose the positive label: the favourable outcome (for example the loan granted)."))
-        elif not _contains(values, spec.positive_label):
+        elif absent := [v for v in positive_labels(spec.positive_label) if not _contains(values, v)]:
+            several = len(positive_labels(spec.positive_label)) > 1
             problems.append(_p("error", "positive_label_absent", target,
-                               f"The positive label {spec.positive_label!r} does not occur in '{target}' (values: {shown}).",
-                               "Choose one of the target's values as the positive label."))
+                               f"The positive label{' ' if len(absent) == 1 else 's '}"
+                               f"{label_text(absent, quote=_shown)} {'does' if len(absent) == 1 else 'do'} not occur in "
+                               f"'{target}' (values: {shown}).",
+                               "Choose one of the target's values as the positive label"
+                               + (", or leave out the values that do not occur." if several else ".")))
         else:
             target_ok = True
             positive = label_mask(y.dropna(), spec.positive_label)
@@ -1090,6 +1138,10 @@ def _looks_like_counter(name, values: pd.Series) -> bool:
 _SHOWN_VALUES = 8
 
 
+def _shown_label(label) -> str:
+    return label_text(label, quote=_shown)
+
+
 def _label_key(value) -> str | None:
     """A text label as compared for near misses: case, surrounding blanks and a trailing '.'
     (UCI Adult's test file writes '>50K.' where its training file writes '>50K') aside."""
@@ -1110,20 +1162,21 @@ def _outcome_grouping(y: pd.Series, label, counts: dict) -> list[Problem]:
         more = f" and {len(rows) - _SHOWN_VALUES} more" if len(rows) > _SHOWN_VALUES else ""
         problems.append(_p("warning", "target_binarized", target,
                            f"The target '{target}' has {len(rows)} values (rows: {listing}{more}); "
-                           f"{_shown(label)} is positive ({_rows(counts['positive'])}) and all others "
+                           f"{_shown_label(label)} {'is' if len(positive_labels(label)) == 1 else 'are'} positive ({_rows(counts['positive'])}) and all others "
                            f"negative ({_rows(counts['negative'])}).",
                            "Check that this grouping of outcomes is what you mean."))
-    key = _label_key(label)
+    keys = {_label_key(v) for v in positive_labels(label)} - {None}
     hit = label_mask(pd.Series(rows.index), label)
-    near = [(v, n) for (v, n), h in zip(rows.items(), hit) if not h and key is not None and _label_key(v) == key]
+    near = [(v, n) for (v, n), h in zip(rows.items(), hit) if not h and _label_key(v) in keys]
     if near:
         one = len(near) == 1
         shown = ", ".join(f"{_shown(v)} ({_rows(n)})" for v, n in near)
         problems.append(_p("warning", "positive_label_variants", target,
-                           f"{shown} {'differs' if one else 'differ'} from the positive label {_shown(label)} "
+                           f"{shown} {'differs' if one else 'differ'} from the positive label {_shown_label(label)} "
                            f"only in case, blanks or a trailing '.', and {'counts' if one else 'count'} as negative.",
-                           f"If {'it means' if one else 'they mean'} the same outcome, recode "
-                           f"{'it' if one else 'them'} to {_shown(label)} in the file (UCI Adult's test file "
+                           f"If {'it means' if one else 'they mean'} the same outcome, count "
+                           f"{'it' if one else 'them'} as positive too (the dashboard's 'Also positive', "
+                           "the command line's --positive given once per value; UCI Adult's test file "
                            "writes '>50K.' for '>50K'); if the favourable outcome is "
                            f"{'this one' if one else 'one of these'} instead, choose it as the positive label."))
     return problems
@@ -1292,7 +1345,8 @@ def _is_bool_column(values: pd.Series) -> bool:
 
 
 def label_mask(values, label) -> np.ndarray:
-    """Which of ``values`` equal ``label``, tolerating type differences ("1" vs 1 vs 1.0).
+    """Which of ``values`` equal ``label`` (any of them, for a list), tolerating type
+    differences ("1" vs 1 vs 1.0).
 
     A label chosen in a UI arrives as text while the column may be numeric, and a column with
     missing values is float: 1 must still match 1.0. A boolean column (TRUE/FALSE in the file)
@@ -1301,6 +1355,10 @@ def label_mask(values, label) -> np.ndarray:
     (:func:`read_table` removes them from the values).
     """
     values = pd.Series(values)
+    labels = positive_labels(label)
+    if len(labels) > 1:  # several values mean the positive outcome: each is matched on its own
+        return np.logical_or.reduce([label_mask(values, one) for one in labels])
+    label = labels[0] if labels else label
     exact = (values == label).to_numpy(dtype=bool, na_value=False)
     if exact.any():
         return exact

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .data import positive_labels
 from .methods import scores_rank
 from .metrics import HEADLINE_GAPS, METRIC_LABELS, NO_RANKING, SWEEP_THRESHOLD, chance_level, least_fair_grouping, metric_value
 
@@ -436,10 +437,13 @@ def record_blocks(rec: dict, *, reviews: str | None = None) -> list:
 def _positive_class(spec: dict, outcome: dict | None) -> list:
     """The record's words for the positive class: favourable, unless the dataset says it is an
     adverse prediction (a risk score)."""
+    labels = []
+    for i, value in enumerate(positive_labels(spec["positive_label"])):
+        labels += [" or "] * (i > 0) + [("code", value)]
     if outcome and outcome.get("positive_is_adverse"):
-        return [", positive class ", ("code", spec["positive_label"]), f" ({outcome['positive_meaning']}): an "
+        return [", positive class ", *labels, f" ({outcome['positive_meaning']}): an "
                 "adverse prediction for the person, so a higher selection rate is worse for a group."]
-    return [", favourable outcome ", ("code", spec["positive_label"]), "."]
+    return [", favourable outcome ", *labels, "."]
 
 
 def _sample_text(sample: dict) -> str:

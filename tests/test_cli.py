@@ -22,7 +22,7 @@ import pytest
 from fairkit.__main__ import EXIT_DRIFT, main
 from fairkit.audit import AuditLog, export_entries
 from fairkit.datasets import load_dataset
-from fairkit.export import load_bundle
+from fairkit.export import load_bundle, render_record_markdown
 from fairkit.keys import write_key_pair
 
 
@@ -160,6 +160,40 @@ def test_a_sweep_with_no_model_on_the_frontier_says_so_in_words(tmp_path, capsys
     assert "No model reached the frontier" in out and "Empty DataFrame" not in out
     results = pd.read_csv(tmp_path / "out" / "results.csv")
     assert results["constant"].all() or (results["val_accuracy"] <= results["val_base_rate"]).all()
+
+
+def test_positive_given_once_per_value_counts_each_as_positive(tmp_path, capsys, monkeypatch):
+    """A file that spells one outcome two ways (UCI Adult's test file: '>50K.' for '>50K'):
+    --positive once per value counts both, in the check, the sweep and the exported record."""
+    monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path / "home"))
+    rng = np.random.default_rng(0)
+    n = 400
+    x = rng.normal(size=n)
+    y = np.where(x + rng.normal(scale=0.5, size=n) > 0, np.where(rng.random(n) < 0.5, ">50K", ">50K."), "<=50K")
+    path = tmp_path / "adult_test.csv"
+    pd.DataFrame({"x": x, "group": rng.choice(["a", "b"], size=n), "income": y}).to_csv(path, index=False)
+    args = ["--csv", str(path), "--target", "income", "--sensitive", "group"]
+    assert main(["validate", *args, "--positive", ">50K"]) == 0
+    err = capsys.readouterr().err
+    assert "'>50K.'" in err and "counts as negative" in err and "count it as positive too" in err
+    assert main(["validate", *args, "--positive", ">50K", "--positive", ">50K."]) == 0
+    out, err = capsys.readouterr()
+    assert "(positive: '>50K' or '>50K.')" in out and "counts as negative" not in err
+    folder = tmp_path / "out"
+    assert main(["sweep", *args, "--positive", ">50K", "--positive", ">50K.", "--methods", "unconstrained",
+                 "--n-etas", "2", "--no-png", "--out", str(folder)]) == 0
+    meta = json.loads((folder / "sweep.json").read_text())
+    assert meta["spec"]["positive_label"] == [">50K", ">50K."]
+    results = pd.read_csv(folder / "results.csv")
+    # The base rate the sweep measured counts both spellings (about half the rows are positive).
+    assert 0.35 < results["test_base_rate"].iloc[0] < 0.65
+    capsys.readouterr()
+    bundle = tmp_path / "model.zip"
+    assert main(["export", "--store", str(folder), "--run", str(results["run_id"].iloc[0]),
+                 "--rationale", "r", "--decider", "Ada", "--out", str(bundle)]) == 0
+    loaded = load_bundle(bundle)
+    assert loaded.spec.positive_label == [">50K", ">50K."]
+    assert "favourable outcome `>50K` or `>50K.`" in render_record_markdown(loaded.record)
 
 
 @pytest.mark.parametrize("argv, message", [

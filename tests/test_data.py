@@ -1,6 +1,7 @@
 """read_table and validate: every rule is exercised by a small bad file."""
 
 import gzip
+import json
 import io
 
 import numpy as np
@@ -14,7 +15,9 @@ from fairkit.data import (
     binary_target,
     errors,
     label_mask,
+    label_text,
     non_numeric_cells,
+    positive_labels,
     read_notes,
     read_table,
     validate,
@@ -585,13 +588,48 @@ def test_a_positive_label_spelt_with_a_trailing_dot_elsewhere_is_named():
     p = problem(frame, "positive_label_variants", spec)
     assert p.severity == "warning" and p.column == "income"
     assert "'>50K.' (35 rows) differs from the positive label '>50K'" in p.message
-    assert "counts as negative" in p.message and "recode it to '>50K' in the file" in p.action
+    assert "counts as negative" in p.message and "count it as positive too" in p.action
+    assert "--positive given once per value" in p.action
     assert not errors(validate(frame, spec))
     # Case too; the negative class's spellings do not matter.
     frame.loc[0, "income"] = ">50k"
     p = problem(frame, "positive_label_variants", spec)
     assert "'>50K.' (34 rows), '>50k' (1 row) differ" in p.message and "'<=50K" not in p.message
     assert "positive_label_variants" not in codes(read_table(GOOD.encode()))
+
+
+def test_several_values_can_mean_the_positive_outcome():
+    frame = adult_like_target()
+    both = DatasetSpec(target="income", positive_label=[">50K", ">50K."], sensitive=["sex"])
+    # Both spellings count: 5 + 35 positive rows, not 5.
+    assert binary_target(frame, both).sum() == 40
+    assert label_mask(frame["income"], [">50K", ">50K."]).sum() == 40
+    found = codes(frame, both)
+    assert "positive_label_variants" not in found and not errors(validate(frame, both))
+    p = problem(frame, "target_binarized", both)
+    assert "'>50K' or '>50K.' are positive (40 rows) and all others negative (40 rows)" in p.message
+    # A value left out is still named, beside the ones counted.
+    frame.loc[0, "income"] = ">50k"
+    p = problem(frame, "positive_label_variants", both)
+    assert "'>50k' (1 row) differs from the positive label '>50K' or '>50K.'" in p.message
+    # A listed value the column does not hold is an error naming it.
+    absent = both.replace(positive_label=[">50K", "rich"])
+    p = problem(frame, "positive_label_absent", absent)
+    assert p.severity == "error" and "The positive label 'rich' does not occur" in p.message
+    assert "leave out the values that do not occur" in p.action
+
+
+def test_a_spec_spells_its_positive_labels_one_way():
+    # One value in a list is that value; duplicates go; the order given is kept; JSON round-trips.
+    assert DatasetSpec(target="y", positive_label=["yes"]).positive_label == "yes"
+    assert DatasetSpec(target="y", positive_label=()).positive_label is None
+    spec = DatasetSpec(target="y", positive_label=(np.int64(2), 1, 2))
+    assert spec.positive_label == [2, 1] and type(spec.positive_label[0]) is int
+    assert DatasetSpec.from_dict(json.loads(json.dumps(spec.to_dict()))) == spec
+    assert positive_labels(spec.positive_label) == [2, 1] and positive_labels("a") == ["a"]
+    assert label_text([">50K", ">50K."]) == "'>50K' or '>50K.'" and label_text(None) == "(not chosen)"
+    # Numbers match across types as a single label does.
+    assert label_mask(pd.Series([1.0, 2.0, 3.0, None]), ["1", 3]).tolist() == [True, False, True, False]
 
 
 def test_label_mask_exact_match_first_after_blanks_are_removed():

@@ -13,7 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from fairkit.audit import AuditLog, record_upload
-from fairkit.data import DataError, DatasetSpec
+from fairkit.data import DataError, DatasetSpec, positive_labels
 from fairkit.methods import METHODS, RegistryError
 
 from . import auth
@@ -121,12 +121,25 @@ def spec_controls(source: Source) -> DatasetSpec:
         # dataset's spec presets it. Until the user chooses, the box is empty and the checks
         # below say what to choose. One widget per target, so a choice made for one column is
         # not carried over to another.
-        default_pos = d.positive_label if target == d.target and d.positive_label in values else None
+        preset = positive_labels(d.positive_label) if target == d.target else []
+        default_pos = preset[0] if preset and preset[0] in values else None
         positive_key = key(f"positive.{target}")
         state.prepare_widget(positive_key, default_pos, [*values, None])
         label, label_help = ud.positive_label_text(source.key, target)
         positive = st.selectbox(label, values, key=positive_key, format_func=str,
                                 placeholder="Choose the favourable outcome", help=label_help)
+        if positive is not None and len(values) > 2:
+            # A file may spell one outcome several ways ('>50K' and '>50K.'): the user says
+            # which other values mean it too. Never guessed; the checks name likely ones.
+            others = [v for v in values if v != positive]
+            also_key = key(f"also_positive.{target}")
+            state.prepare_widget(also_key, [v for v in preset[1:] if v in others], others, multi=True)
+            also = st.multiselect(
+                "Also positive (other values that mean the same outcome)", others, key=also_key,
+                format_func=str, placeholder="None",
+                help="Rows with these values count as positive too, for a file that spells one "
+                     "outcome several ways (for example '>50K' and '>50K.').")
+            positive = [positive, *also] if also else positive
     with right:
         sens_options = [c for c in columns if c != target]
         state.prepare_widget(key("sensitive"), list(d.sensitive), sens_options, multi=True)

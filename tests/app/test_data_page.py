@@ -226,6 +226,31 @@ def test_r_csv_upload_reaches_a_usable_spec_without_editing(at):
     assert at.session_state[state.SPEC].positive_label == "granted"
 
 
+def test_values_spelling_the_positive_outcome_another_way_can_count_as_positive(at):
+    """UCI Adult's train and test files joined: '>50K.' is '>50K'. The page names the variant,
+    offers it as also positive, and the spec (what the sweep trains on) then counts both."""
+    lines = ["age,sex,income"] + [f"{20 + i % 40},{'FM'[i % 2]},{['>50K', '>50K.', '<=50K', '<=50K.'][i % 4]}"
+                                  for i in range(120)]
+    upload(at, "adult_joined.csv", "\n".join(lines) + "\n")
+    spec_widget(at, "multiselect", "sensitive").set_value(["sex"]).run()
+    also_key = state.spec_widget_key(at.session_state[state.DATA_SOURCE], "also_positive.income")
+    assert also_key not in [w.key for w in at.multiselect]  # offered once a positive label is chosen
+    spec_widget(at, "selectbox", "positive").set_value(">50K").run()
+    assert any(md("'>50K.' (30 rows) differs from the positive label '>50K'") in w for w in texts(at.warning))
+    also = spec_widget(at, "multiselect", "also_positive.income")
+    assert also.value == [] and ">50K." in also.options and ">50K" not in also.options
+    also.set_value([">50K."]).run()
+    assert not at.exception, at.exception
+    spec = at.session_state[state.SPEC]
+    assert spec.positive_label == [">50K", ">50K."]
+    assert not any("differs from the positive label" in w for w in texts(at.warning))
+    assert any(md("'>50K' or '>50K.' are positive (60 rows)") in w for w in texts(at.warning))
+    assert any(md("income = >50K or >50K.") in c for c in texts(at.caption))  # the positive rate's line
+    # Another main label drops the stale choice rather than counting one value twice.
+    spec_widget(at, "selectbox", "positive").set_value(">50K.").run()
+    assert at.session_state[state.SPEC].positive_label == ">50K."
+
+
 def test_favourable_label_of_an_upload_is_unset_until_chosen(at):
     text = "revenu;sexe;décision\n" + "".join(
         f"{30 + i * 0.37:.2f};{'HF'[i % 2]};{'accepté' if i % 3 else 'refusé'}\n".replace(".", ",")
