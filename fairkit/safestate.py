@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -657,9 +658,182 @@ def _dec_booster(payload, dec, ref):
     if not text.startswith("tree\n"):
         raise UntrustedState(f"{payload['text']} is not a LightGBM text model")
     try:
-        return dec.register(ref, lgb.Booster(model_str=text))
+        checked = lightgbm_model_text(text)
+    except ValueError as exc:
+        raise UntrustedState(f"{payload['text']} is not a LightGBM model fairkit wrote: {exc}"[:300]) from exc
+    try:
+        return dec.register(ref, lgb.Booster(model_str=checked))
     except lgb.basic.LightGBMError as exc:
         raise UntrustedState(f"{payload['text']} is not a readable LightGBM model: {exc}"[:300]) from exc
+
+
+# What a LightGBM model text may hold before LightGBM's own parser reads it. That parser trusts
+# its input: a tree of a crafted size aborts the whole process (it parses trees in parallel
+# threads, where its errors end in std::terminate), and a child or feature index out of range
+# is read out of bounds at prediction. A bundle is untrusted until verified, and the dashboard
+# serves everyone from one process, so every count and index is checked here first.
+_LGB_HEADER = {"version", "num_class", "num_tree_per_iteration", "label_index", "max_feature_idx",
+               "objective", "feature_names", "feature_infos", "tree_sizes", "monotone_constraints"}
+_LGB_MAX_LEAVES = 131_072       # LightGBM's own upper bound on num_leaves
+_LGB_MAX_CLASSES = 10_000
+_LGB_MAX_FEATURES = 1_000_000
+_LGB_TREE_KEYS = ("num_leaves", "num_cat", "split_feature", "split_gain", "threshold", "decision_type",
+                  "left_child", "right_child", "leaf_value", "leaf_weight", "leaf_count", "internal_value",
+                  "internal_weight", "internal_count", "is_linear", "shrinkage")
+_LGB_CATEGORY_KEYS = ("cat_boundaries", "cat_threshold")
+_INT = re.compile(r"-?\d{1,10}\Z")
+
+
+def _lgb_ints(text: str, what: str, lo: int, hi: int) -> list:
+    values = text.split()
+    if not all(_INT.match(v) for v in values):
+        raise ValueError(f"{what} holds a value that is not a whole number")
+    out = [int(v) for v in values]
+    if any(v < lo or v > hi for v in out):
+        raise ValueError(f"{what} holds a value outside {lo}..{hi}")
+    return out
+
+
+def _lgb_floats(text: str, what: str, *, finite: bool) -> list:
+    try:
+        out = [float(v) for v in text.split()]
+    except ValueError:
+        raise ValueError(f"{what} holds a value that is not a number") from None
+    if any(math.isnan(v) or (finite and math.isinf(v)) for v in out):
+        raise ValueError(f"{what} holds NaN{' or infinite' if finite else ''} values")
+    return out
+
+
+def _lgb_sized(values: list, what: str, *sizes: int) -> list:
+    if len(values) not in sizes:
+        raise ValueError(f"{what} has {len(values)} values, not {' or '.join(map(str, sizes))}")
+    return values
+
+
+def lightgbm_model_text(text: str) -> str:
+    """``text`` checked as a LightGBM model of the kind fairkit trains, as LightGBM may read it.
+
+    Every count must agree with the values written and every index must point inside its tree
+    or the feature list, so LightGBM's parser and predictor (which trust their input) meet
+    nothing they would read out of bounds; a tree's structure must be a tree (each node and leaf
+    reached once, children after their parent). The result holds the header and the trees only,
+    without ``tree_sizes`` (so LightGBM parses trees one after another, raising on an error
+    instead of aborting) and without the training parameters after the trees.
+
+    Raises
+    ------
+    ValueError
+        Naming the first thing that is not as LightGBM writes it.
+    """
+    head, sep, _ = text.partition("\nend of trees")
+    if not sep:
+        raise ValueError("it has no 'end of trees'")
+    blocks = head.split("\n\n")
+    header_lines = blocks[0].split("\n")
+    if header_lines[0] != "tree":
+        raise ValueError("it does not start with 'tree'")
+    header = {}
+    for line in header_lines[1:]:
+        key, eq, value = line.partition("=")
+        if not eq or key not in _LGB_HEADER or key in header:
+            raise ValueError(f"its header line {line[:40]!r} is not one LightGBM writes once")
+        header[key] = value
+    for key in ("version", "num_class", "num_tree_per_iteration", "max_feature_idx", "feature_names"):
+        if key not in header:
+            raise ValueError(f"its header has no {key}")
+    (n_class,) = _lgb_ints(header["num_class"], "num_class", 1, _LGB_MAX_CLASSES)
+    (per_iteration,) = _lgb_ints(header["num_tree_per_iteration"], "num_tree_per_iteration", 1, n_class)
+    (max_feature,) = _lgb_ints(header["max_feature_idx"], "max_feature_idx", 0, _LGB_MAX_FEATURES - 1)
+    if per_iteration not in (1, n_class):
+        raise ValueError(f"num_tree_per_iteration {per_iteration} is neither 1 nor num_class {n_class}")
+    _lgb_ints(header.get("label_index", "0"), "label_index", 0, 0)
+    _lgb_sized(header["feature_names"].split(), "feature_names", max_feature + 1)
+    if "feature_infos" in header:
+        _lgb_sized(header["feature_infos"].split(), "feature_infos", max_feature + 1)
+    if "monotone_constraints" in header:
+        _lgb_sized(_lgb_ints(header["monotone_constraints"], "monotone_constraints", -1, 1),
+                   "monotone_constraints", max_feature + 1)
+    objective = header.get("objective")
+    if objective is not None and not re.fullmatch(r"(binary sigmoid:[0-9.eE+]+|multiclass num_class:(\d+))",
+                                                  objective):
+        raise ValueError(f"objective {objective[:40]!r} is not binary or multiclass")
+    if objective is not None and objective.startswith("multiclass") and int(objective.split(":")[1]) != n_class:
+        raise ValueError("the objective's num_class differs from the header's")
+    trees = [b.strip("\n") for b in blocks[1:] if b.strip("\n")]
+    if not trees or len(trees) % per_iteration:
+        raise ValueError(f"it has {len(trees)} trees, not a positive multiple of {per_iteration}")
+    if "tree_sizes" in header:
+        _lgb_sized(header["tree_sizes"].split(), "tree_sizes", len(trees))
+    for number, block in enumerate(trees):
+        _lgb_check_tree(block, number, max_feature)
+    kept = [line for line in header_lines if not line.startswith("tree_sizes=")]
+    return "\n".join(kept) + "\n\n" + "".join(f"{t}\n\n\n" for t in trees) + "end of trees\n"
+
+
+def _lgb_check_tree(block: str, number: int, max_feature: int) -> None:
+    lines = block.split("\n")
+    if lines[0] != f"Tree={number}":
+        raise ValueError(f"tree {number} is headed {lines[0][:20]!r}")
+    fields = {}
+    for line in lines[1:]:
+        key, eq, value = line.partition("=")
+        if not eq or key not in (*_LGB_TREE_KEYS, *_LGB_CATEGORY_KEYS) or key in fields:
+            raise ValueError(f"tree {number}'s line {line[:40]!r} is not one LightGBM writes once")
+        fields[key] = value
+    what = f"tree {number}'s "
+    missing = [k for k in _LGB_TREE_KEYS if k not in fields]
+    if missing:
+        raise ValueError(f"{what}{missing[0]} is missing")
+    (n,) = _lgb_ints(fields["num_leaves"], what + "num_leaves", 1, _LGB_MAX_LEAVES)
+    (n_cat,) = _lgb_ints(fields["num_cat"], what + "num_cat", 0, n - 1)
+    if _lgb_ints(fields["is_linear"], what + "is_linear", 0, 1) != [0]:
+        raise ValueError(f"{what}is a linear tree, which fairkit never trains")
+    _lgb_sized(_lgb_floats(fields["shrinkage"], what + "shrinkage", finite=True), what + "shrinkage", 1)
+    nodes = n - 1
+    _lgb_sized(_lgb_ints(fields["split_feature"], what + "split_feature", 0, max_feature), what + "split_feature", nodes)
+    _lgb_sized(_lgb_floats(fields["split_gain"], what + "split_gain", finite=False), what + "split_gain", nodes)
+    thresholds = _lgb_sized(_lgb_floats(fields["threshold"], what + "threshold", finite=False),
+                            what + "threshold", nodes)
+    # decision_type bits: 1 categorical, 2 default left, 4 and 8 the missing type (0, 1 or 2).
+    kinds = _lgb_sized(_lgb_ints(fields["decision_type"], what + "decision_type", 0, 11), what + "decision_type", nodes)
+    left = _lgb_sized(_lgb_ints(fields["left_child"], what + "left_child", -n, max(nodes - 1, 0)), what + "left_child", nodes)
+    right = _lgb_sized(_lgb_ints(fields["right_child"], what + "right_child", -n, max(nodes - 1, 0)), what + "right_child", nodes)
+    _lgb_sized(_lgb_floats(fields["leaf_value"], what + "leaf_value", finite=True), what + "leaf_value", n)
+    for key in ("leaf_weight", "leaf_count"):
+        _lgb_sized(_lgb_floats(fields[key], what + key, finite=False), what + key, 0, n)
+    for key in ("internal_value", "internal_weight", "internal_count"):
+        _lgb_sized(_lgb_floats(fields[key], what + key, finite=False), what + key, 0, nodes)
+    if n_cat:
+        if not all(k in fields for k in _LGB_CATEGORY_KEYS):
+            raise ValueError(f"{what}categorical splits have no cat_boundaries or cat_threshold")
+        bounds = _lgb_sized(_lgb_ints(fields["cat_boundaries"], what + "cat_boundaries", 0, 10**9),
+                            what + "cat_boundaries", n_cat + 1)
+        if bounds[0] != 0 or any(b < a for a, b in zip(bounds, bounds[1:])):
+            raise ValueError(f"{what}cat_boundaries do not rise from 0")
+        _lgb_sized(_lgb_ints(fields["cat_threshold"], what + "cat_threshold", 0, 2**32 - 1),
+                   what + "cat_threshold", bounds[-1])
+    elif any(k in fields for k in _LGB_CATEGORY_KEYS):
+        raise ValueError(f"{what}has categories but num_cat=0")
+    for i, (kind, value) in enumerate(zip(kinds, thresholds)):
+        if (kind >> 2) > 2:
+            raise ValueError(f"{what}node {i} has an unknown missing-value type")
+        if kind & 1 and not (value == int(value) and 0 <= value < n_cat):
+            raise ValueError(f"{what}node {i}'s category set {value:g} is not one of its {n_cat}")
+    # A tree: node 0 is the root; every other node has one parent made before it, and every
+    # leaf one parent. (LightGBM numbers a node after its parent when it splits a leaf.)
+    seen_nodes, seen_leaves = [False] * nodes, [False] * n
+    for parent, children in enumerate(zip(left, right)):
+        for child in children:
+            if child >= 0:
+                if child <= parent or seen_nodes[child]:
+                    raise ValueError(f"{what}node {child} is not a child of one node made before it")
+                seen_nodes[child] = True
+            else:
+                if seen_leaves[~child]:
+                    raise ValueError(f"{what}leaf {~child} has two parents")
+                seen_leaves[~child] = True
+    if nodes and (not all(seen_leaves) or not all(seen_nodes[1:])):
+        raise ValueError(f"{what}nodes or leaves are not reached from its root")
 
 
 def _is_trusted_object(obj) -> bool:

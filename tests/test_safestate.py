@@ -2,6 +2,7 @@
 network's weights must be."""
 
 import tracemalloc
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -107,3 +108,68 @@ def test_a_networks_weights_must_be_finite_floats_of_the_declared_shape(change, 
     with pytest.raises(UntrustedState, match=r"model\['net'\]\.2") as info:
         decode_state(state.tree, arrays, {})
     assert says in str(info.value)
+
+
+def _booster_state():
+    from fairkit.estimators.boosting import FairBoostingClassifier
+
+    rng = np.random.default_rng(0)
+    X = rng.random((300, 4))
+    g = rng.choice(2, 300)
+    y = (X[:, 0] + 0.3 * g > 0.7).astype(int)
+    model = FairBoostingClassifier(n_estimators=3, num_leaves=4).fit(X, y, sensitive_features=g)
+    state = encode_state({"model": model})
+    (key,) = state.texts
+    return model, state, key, X
+
+
+def test_a_stored_lightgbm_model_decodes_to_the_same_predictions():
+    model, state, key, X = _booster_state()
+    decoded, _ = decode_state(state.tree, dict(state.arrays), dict(state.texts))
+    assert np.array_equal(decoded["model"].predict_proba(X), model.predict_proba(X))
+
+
+@pytest.mark.parametrize("old, new, says", [
+    ("num_leaves=4", "num_leaves=2000000000", "num_leaves holds a value outside 1..131072"),
+    ("left_child=1 -1 -2", "left_child=1 -1 9", "left_child holds a value outside -4..2"),
+    ("left_child=1 -1 -2", "left_child=1 -1 -3", "leaf 2 has two parents"),
+    ("left_child=1 -1 -2", "left_child=0 -1 -2", "node 0 is not a child of one node made before it"),
+    ("split_feature=0 0 0", "split_feature=0 0 70000", "split_feature holds a value outside 0..3"),
+    ("leaf_value=", "leaf_value=nan ", "leaf_value holds NaN or infinite values"),
+    ("max_feature_idx=3", "max_feature_idx=2000000000", "max_feature_idx holds a value outside"),
+    ("decision_type=2 2 2", "decision_type=3 2 2", "node 0's category set"),
+    ("is_linear=0", "is_linear=1", "is a linear tree"),
+])
+def test_a_lightgbm_model_out_of_bounds_is_refused_before_lightgbm_reads_it(old, new, says):
+    """LightGBM's parser trusts its input: the first of these aborted the whole process
+    (std::terminate), and an index out of its tree or feature list is read out of bounds at
+    prediction. Each is refused by name before LightGBM sees the text."""
+    _, state, key, _ = _booster_state()
+    text = state.texts[key]
+    assert old in text
+    with pytest.raises(UntrustedState, match="is not a LightGBM model fairkit wrote") as info:
+        decode_state(state.tree, dict(state.arrays), {key: text.replace(old, new, 1)})
+    assert says in str(info.value)
+
+
+def test_a_crafted_lightgbm_tree_no_longer_kills_the_process(tmp_path):
+    """The crafted tree that aborted the interpreter (SIGABRT) before the check: decoded in a
+    child process, which must end normally with the refusal."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "decode.py"
+    script.write_text(
+        "import sys\n"
+        f"sys.path.insert(0, {str(Path(__file__).resolve().parents[1])!r})\n"
+        "from tests.test_safestate import _booster_state\n"
+        "from fairkit.safestate import UntrustedState, decode_state\n"
+        "_, state, key, _ = _booster_state()\n"
+        "text = state.texts[key].replace('num_leaves=4', 'num_leaves=2000000000', 1)\n"
+        "try:\n"
+        "    decode_state(state.tree, dict(state.arrays), {key: text})\n"
+        "except UntrustedState as exc:\n"
+        "    print('refused:', exc)\n")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, (done.returncode, done.stderr[-500:])
+    assert "refused:" in done.stdout
