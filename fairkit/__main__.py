@@ -561,6 +561,10 @@ def cmd_sweep(args) -> int:
               "for everyone, or has no figure on these axes (counts below). Check the target's positive "
               "label (`fairkit validate`), or try other methods or etas.")
     else:
+        n_seeds = front.attrs["axes"].get("seeds", 1)
+        if n_seeds > 1:
+            print(f"Frontier: each row is a setting (method, eta) at its mean over {n_seeds} seeds, as frontier.html "
+                  "and the dashboard draw it; run_id is its lowest seed's run (export any seed's).")
         shown = front[cols].rename(columns={"performance_val": f"val_{args.performance}",
                                             "unfairness_val": "val_unfair", "performance_test": f"test_{args.performance}",
                                             "unfairness_test": "test_unfair"})
@@ -582,21 +586,19 @@ def cmd_sweep(args) -> int:
         "command": "sweep", "files": [str(p) for p in [*wrote, out / "sweep.json"]],
         "png_error": saved["png_error"], "runs": len(res.results), "cached": int(res.results["cached"].sum()),
         "constant": int(res.results["constant"].sum()), "below_chance": below, "wall_seconds": res.wall_seconds,
-        "frontier": json.loads(front[cols].to_json(orient="records")), "sample": sample,
+        "frontier": json.loads(front[cols].to_json(orient="records")),
+        "frontier_seeds": front.attrs["axes"].get("seeds", 1), "sample": sample,
     }
     return EXIT_NO_PNG if saved["png_error"] else 0
 
 
 def _frontier(results: pd.DataFrame, unfairness: str, performance: str) -> pd.DataFrame:
-    """The frontier ``sweep`` prints (and ``--json`` lists) and ``export`` records: one front per method.
+    """The frontier ``sweep`` prints (and ``--json`` lists) and ``export`` records: the sweep's
+    front as every surface shows it (:func:`fairkit.frontier.sweep_front`: one front per
+    method; with several seeds, over each setting's mean)."""
+    from .frontier import sweep_front
 
-    The dashboard's export (``ui/export.py``) and ``frontier.html`` (:func:`fairkit.plots.frontier_figure`)
-    draw per-method fronts too; an overall front here would record as "not on the frontier" a run
-    the sweep printed as on it.
-    """
-    from .frontier import pareto_front
-
-    return pareto_front(results, unfairness=unfairness, performance=performance, by="method")
+    return sweep_front(results, unfairness=unfairness, performance=performance)
 
 
 def _reserved(split, share):

@@ -391,7 +391,9 @@ def sweep_compared(results: pd.DataFrame) -> dict:
 
 
 def with_chosen_run(frontier: pd.DataFrame, run: dict) -> pd.DataFrame:
-    """``frontier`` with an ``on_front`` column, and the chosen ``run`` added when it is not on it.
+    """``frontier`` with ``on_front`` and ``selected`` columns, and the chosen ``run`` added when
+    it is not on it (:func:`fairkit.frontier.on_sweep_front`: on a front of settings' means over
+    seeds, a run is on it when its setting is).
 
     A dominated run is placed on the axes the front was chosen on (``frontier.attrs["axes"]``,
     set by :func:`fairkit.frontier.pareto_front`), from its own sweep row; on a table that
@@ -399,19 +401,26 @@ def with_chosen_run(frontier: pd.DataFrame, run: dict) -> pd.DataFrame:
     """
     from .metrics import metric_value
 
-    table = frontier.assign(on_front=frontier["on_front"] if "on_front" in frontier else True)
-    run_id = run.get("run_id")
-    if "run_id" in table and (table["run_id"] == run_id).any():
-        return table
-    row = {c: run[c] for c in table.columns if c in run}
+    from .frontier import on_sweep_front
+
     axes = frontier.attrs.get("axes") or {}
+    table = frontier.assign(on_front=frontier["on_front"] if "on_front" in frontier else True)
+    if "run_id" in table and on_sweep_front(frontier, run):
+        # On a front of settings' means over seeds, the chosen run's setting is its row.
+        return table.assign(selected=(table["method"] == run["method"])
+                            & np.isclose(table["eta"].astype(float), float(run["eta"]))
+                            if axes.get("seeds", 1) > 1 else table["run_id"] == run.get("run_id"))
+    table = table.assign(selected=False)
+    row = {c: run[c] for c in table.columns if c in run}
     for split in ("val", "test"):
         for what in ("unfairness", "performance"):
             try:
                 row[f"{what}_{split}"] = float(metric_value(run, axes[what], prefix=f"{split}_")[0])
             except KeyError:
                 row[f"{what}_{split}"] = float("nan")
-    row["on_front"] = False
+    row["on_front"], row["selected"] = False, True
+    if axes.get("seeds", 1) > 1:
+        row["n_seeds"] = 1  # the chosen run itself, not a mean
     return pd.concat([table, pd.DataFrame([row])], ignore_index=True)
 
 
@@ -745,12 +754,12 @@ def build_record(
     if frontier is not None:
         axes = frontier.attrs.get("axes")
         frontier = with_chosen_run(frontier, run)
-        keep = [c for c in ["method", "eta", "seed", "run_id", "performance_val", "unfairness_val",
+        keep = [c for c in ["method", "eta", "seed", "n_seeds", "run_id", "performance_val", "unfairness_val",
                             "performance_test", "unfairness_test", "needs_sensitive_at_predict", "on_front",
                             # which points an assistive search proposed (fairkit.search), and its terms
                             "source", "search_trial", "search_budget", "search_objective", "unstable"]
                 if c in frontier]
-        front_records = frontier[keep].assign(selected=frontier["run_id"] == run.get("run_id")).to_dict(orient="records")
+        front_records = frontier[keep + ["selected"]].to_dict(orient="records")
     limitations = [
         IMPOSSIBILITY,
         "Metrics are estimates from finite samples; small groups have wide intervals and intersections below the "

@@ -280,6 +280,47 @@ def best_at(results: pd.DataFrame, bound: float, *, unfairness="demographic_pari
     return float("nan") if row is None else float(row[f"performance_{report_on}"])
 
 
+def settings(results: pd.DataFrame) -> pd.DataFrame:
+    """What a sweep's frontier is drawn over: each run, or, when a setting (method, eta) was
+    trained with several seeds, each setting at its mean over them (:func:`seed_summary`).
+
+    The one definition behind every surface's front and pick: the command line's printout and
+    ``--json``, ``frontier.html``, the Trade-offs chart, slider and tolerance pick, and the
+    record's frontier table (:func:`sweep_front`). With several seeds one run's point carries its
+    seed's training noise; a committee compares settings.
+    """
+    if {"seed", "method", "eta"} <= set(results.columns) and not results.empty \
+            and results.groupby(["method", "eta"])["seed"].nunique().max() > 1:
+        return seed_summary(results)
+    return results
+
+
+def sweep_front(results: pd.DataFrame, *, unfairness: str = "demographic_parity_difference",
+                performance: str = "accuracy", by: str | None = "method") -> pd.DataFrame:
+    """The frontier of a sweep as every surface shows it: :func:`pareto_front` of its
+    :func:`settings`, one front per method by default.
+
+    Its ``attrs["axes"]`` say, besides the axes, over how many seeds a point is a mean
+    (``seeds``; 1 for runs), so a record can place a run on it by its setting.
+    """
+    table = settings(results)
+    front = pareto_front(table, unfairness=unfairness, performance=performance, by=by)
+    front.attrs["axes"] = {**front.attrs["axes"],
+                           "seeds": int(table["n_seeds"].max()) if table is not results else 1}
+    return front
+
+
+def on_sweep_front(front: pd.DataFrame, run) -> bool:
+    """Whether ``run`` (a sweep row) is on ``front`` (:func:`sweep_front`): by its run id, or,
+    on a front of settings' means over seeds, by its method and eta."""
+    if front.empty:
+        return False
+    if (front.attrs.get("axes") or {}).get("seeds", 1) > 1:
+        return bool(((front["method"] == run["method"])
+                     & np.isclose(front["eta"].astype(float), float(run["eta"]))).any())
+    return bool((front["run_id"] == run["run_id"]).any())
+
+
 def seed_summary(results: pd.DataFrame) -> pd.DataFrame:
     """One row per (method, eta): the mean over seeds of every metric and its range across seeds.
 

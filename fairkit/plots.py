@@ -20,7 +20,7 @@ import plotly.graph_objects as go
 from plotly.colors import hex_to_rgb, qualitative
 
 from .frontier import (PERFORMANCE_AXES, UNFAIRNESS_AXES, below_chance_mask, constant_mask, metric_column,
-                       pareto_front, seed_summary)
+                       pareto_front, settings)
 from .methods import METHODS, role_of
 from .metrics import chance_level, in_sentence, metric_value
 from .record import method_label as registry_label
@@ -144,10 +144,6 @@ def _custom(rows: pd.DataFrame, split: str = "test", unfairness: str = "demograp
                             [note] * n if isinstance(note, str) else list(note)])
 
 
-def _several_seeds(results: pd.DataFrame) -> bool:
-    return "seed" in results and bool((results.groupby(["method", "eta"])["seed"].nunique() > 1).any())
-
-
 #: Hover note of a model that scores no better than deciding alike for everyone (off the front).
 BELOW_CHANCE_HOVER = "<br>scores no better than one decision for everyone; off the front"
 
@@ -206,9 +202,9 @@ def frontier_figure(
         fig.update_layout(title="No runs yet")
         return fig
     table, n_seeds = results, 1
-    if aggregate_seeds and _several_seeds(results):
-        table = seed_summary(results)
-        n_seeds = int(table["n_seeds"].max())
+    if aggregate_seeds:
+        table = settings(results)  # the one definition of what a sweep's front is drawn over
+        n_seeds = int(table["n_seeds"].max()) if table is not results else 1
     u_label, p_label = UNFAIRNESS_AXES[unfairness], PERFORMANCE_AXES[performance]
     hover = ("%{customdata[1]}<br>eta=%{customdata[2]:.4g}<br>"
              f"{u_label}: %{{customdata[3]}}<br>{p_label}: %{{customdata[4]}}%{{customdata[5]}}"

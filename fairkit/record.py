@@ -289,6 +289,11 @@ def _frontier_blocks(c: dict) -> list:
     if not front:
         return blocks + [("p", ["(no frontier table)"])]
     axes = c.get("frontier_axes") or {}
+    n_seeds = int(axes.get("seeds") or 1)
+    if n_seeds > 1:
+        blocks.append(("p", [f"Each frontier row is a setting (method and eta) at its mean over {n_seeds} seeds, "
+                             "as the sweep and the dashboard compare them; the exported model is one seed's run of "
+                             "its setting, whose own figures are given in this record."]))
     u = METRIC_LABELS.get(axes.get("unfairness"), "Unfairness")
     p = METRIC_LABELS.get(axes.get("performance"), "Performance")
     rows = []
@@ -297,7 +302,8 @@ def _frontier_blocks(c: dict) -> list:
         if f.get("selected"):
             status = CHOSEN if f.get("on_front", True) else CHOSEN_OFF_FRONT
         status = "; ".join(filter(None, [status, _search_status(f)]))
-        rows.append([method_label(f["method"]), fmt_eta(f.get("eta")), fmt(f.get("seed")),
+        seed = f"mean of {int(f['n_seeds'])}" if (f.get("n_seeds") or 1) > 1 else fmt(f.get("seed"))
+        rows.append([method_label(f["method"]), fmt_eta(f.get("eta")), seed,
                      fmt(f.get("performance_val")), fmt(f.get("unfairness_val")),
                      fmt(f.get("performance_test")), fmt(f.get("unfairness_test")), status])
     return blocks + [("table", ["Method", "eta", "Seed", f"{p} (val)", f"{u} (val)", f"{p} (test)",

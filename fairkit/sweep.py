@@ -30,7 +30,7 @@ import pandas as pd
 from joblib import Parallel, delayed
 from scipy.special import expit
 
-from .frontier import best_within, constant_mask, constant_note, metric_column, seed_summary
+from .frontier import best_within, constant_mask, constant_note, metric_column, seed_summary, settings
 from .methods import DEFAULT_FAIRNESS, DEFAULT_METHODS, get_definition, get_method, scores_rank
 from .metrics import (
     CHANCE_N_SIM,
@@ -1292,7 +1292,9 @@ def sweep_to_tolerance(split, methods=DEFAULT_METHODS, tolerance: float = 0.03, 
     Trains each method's grid, then, per method and seed, bisects eta between the models on
     either side of the tolerance (:func:`run_sweep` with ``tolerance``) until one lies just
     within it, or the budget is spent. The pick is the best-performing usable run within the
-    tolerance on validation (:func:`fairkit.frontier.best_within`); its test
+    tolerance on validation (:func:`fairkit.frontier.best_within`; with several seeds, the
+    setting whose mean over them is, :func:`fairkit.frontier.settings`, and its lowest seed's
+    run is reported, as the dashboard's pick is); its test
     metrics come from :func:`fairkit.metrics.fairness_report` with ``n_boot`` bootstrap
     resamples. Constant models are never picked.
 
@@ -1325,7 +1327,7 @@ def sweep_to_tolerance(split, methods=DEFAULT_METHODS, tolerance: float = 0.03, 
     unfairness = unfairness or get_definition(options.get("fairness", DEFAULT_FAIRNESS)).gap_metric
     res = run_sweep(split, methods, etas, seeds, tolerance=tolerance, unfairness=unfairness, adaptive=adaptive,
                     **options)
-    row = best_within(res.results, tolerance, unfairness=unfairness, performance=performance)
+    row = best_within(settings(res.results), tolerance, unfairness=unfairness, performance=performance)
     out = ToleranceResult(sweep=res, tolerance=float(tolerance), unfairness=unfairness, performance=performance,
                           selected=row)
     if row is not None:

@@ -196,6 +196,34 @@ def test_positive_given_once_per_value_counts_each_as_positive(tmp_path, capsys,
     assert "favourable outcome `>50K` or `>50K.`" in render_record_markdown(loaded.record)
 
 
+def test_with_two_seeds_the_printed_front_and_the_record_read_the_settings_means(tmp_path, capsys, monkeypatch):
+    """The printout, --json and the record's frontier are each setting's mean over the seeds,
+    as frontier.html draws it; any seed's run of a front setting records as on the frontier."""
+    monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path / "home"))
+    folder = tmp_path / "g"
+    assert main(["sweep", "--dataset", "german", "--methods", "unconstrained,regularized", "--n-etas", "3",
+                 "--seeds", "0,1", "--no-adaptive", "--no-png", "--out", str(folder), "--json", "-q"]) == 0
+    out = capsys.readouterr().out
+    summary = json.loads(out[out.index("{"):])
+    assert summary["frontier_seeds"] == 2
+    results = pd.read_csv(folder / "results.csv")
+    from fairkit.frontier import seed_summary
+
+    means = seed_summary(results).set_index("run_id")
+    for row in summary["frontier"]:
+        assert row["performance_val"] == pytest.approx(means.loc[row["run_id"], "val_accuracy"])
+    first = summary["frontier"][0]
+    other_seed = results[(results["method"] == first["method"]) & np.isclose(results["eta"], first["eta"])
+                         & (results["seed"] == 1)]["run_id"].iloc[0]
+    bundle = tmp_path / "m.zip"
+    assert main(["export", "--store", str(folder), "--run", other_seed, "--rationale", "r", "--decider", "Ann",
+                 "--out", str(bundle)]) == 0
+    record = load_bundle(bundle).record
+    chosen = [f for f in record["content"]["frontier"] if f.get("selected")]
+    assert len(chosen) == 1 and chosen[0]["on_front"] and chosen[0]["n_seeds"] == 2
+    assert "at its mean over 2 seeds" in render_record_markdown(record)
+
+
 @pytest.mark.parametrize("argv, message", [
     (["sweep", "--dataset", "mnist", "--out", "x"], "Unknown dataset"),
     (["sweep", "--dataset", "german", "--methods", "magic", "--out", "x"], "Unknown method"),

@@ -171,3 +171,48 @@ def test_largest_step_counts_from_parity():
     assert largest_step([0.3, 0.25, 0.2]) == pytest.approx(0.2)  # parity -> 0.2
     assert largest_step([0.3, 0.25, 0.2], from_parity=False) == pytest.approx(0.05)
     assert np.isnan(largest_step([np.nan]))
+
+
+def two_seeds() -> pd.DataFrame:
+    """Method "a" at two etas, two seeds. Seed 0's eta 0 is the most accurate single run, but
+    over both seeds eta 1 dominates eta 0 (more accurate and fairer on average)."""
+    rows = []
+    figures = {(0, 0): (0.80, 0.04), (0, 1): (0.70, 0.04), (1, 0): (0.76, 0.04), (1, 1): (0.76, 0.03)}
+    for (eta, seed), (acc, dp) in figures.items():
+        rows.append({"method": "a", "eta": float(eta), "seed": seed, "run_id": f"a{eta}s{seed}",
+                     "val_accuracy": acc, "test_accuracy": acc, "val_base_rate": 0.5, "test_base_rate": 0.5,
+                     "val_demographic_parity_difference": dp, "test_demographic_parity_difference": dp})
+    return pd.DataFrame(rows)
+
+
+def test_with_several_seeds_every_surface_reads_one_front_over_the_settings():
+    """The CLI's printout and record (sweep_front), frontier.html and the Trade-offs chart
+    (frontier_figure), the tolerance pick (best_within on settings) and the record's "on the
+    frontier" all read one definition; they had disagreed (per run vs per setting's mean)."""
+    from fairkit.export import with_chosen_run
+    from fairkit.frontier import on_sweep_front, settings, sweep_front
+    from fairkit.plots import frontier_figure
+
+    t = two_seeds()
+    per_run = pareto_front(t, by="method")
+    assert set(per_run["run_id"]) == {"a0s0", "a1s1"}  # what the CLI printed before
+    front = sweep_front(t)
+    assert front["eta"].tolist() == [1.0] and front.attrs["axes"]["seeds"] == 2
+    assert front["performance_val"].iloc[0] == pytest.approx(0.76)  # the mean of both seeds
+    # The chart draws the same front.
+    fig = frontier_figure(t, split="val")
+    line = next(tr for tr in fig.data if tr.mode and "lines" in tr.mode)
+    assert list(line.customdata[:, 2].astype(float)) == [1.0]
+    # The pick within 0.05 is that setting (its lowest seed's run), not seed 0's eta 0.
+    pick = best_within(settings(t), 0.05)
+    assert (pick["eta"], pick["run_id"]) == (1.0, "a1s0")
+    # Either seed's run of the setting is on the front; a run of another setting is not.
+    for run_id, on in [("a1s0", True), ("a1s1", True), ("a0s0", False)]:
+        run = t[t["run_id"] == run_id].iloc[0].to_dict()
+        assert on_sweep_front(front, run) is on
+        table = with_chosen_run(front, run)
+        chosen = table[table["selected"]]
+        assert len(chosen) == 1 and bool(chosen["on_front"].iloc[0]) is on
+    # One seed: the front is over runs, as before.
+    one = t[t["seed"] == 0]
+    assert sweep_front(one).attrs["axes"]["seeds"] == 1 and sweep_front(one)["run_id"].tolist() == ["a0s0"]

@@ -34,7 +34,7 @@ from fairkit.export import (
     sweep_compared,
     write_bundle,
 )
-from fairkit.frontier import pareto_front
+from fairkit.frontier import sweep_front
 from fairkit.groups import group_hierarchy
 from fairkit.metrics import AUDIT_BAND, METRIC_LABELS, SWEEP_THRESHOLD, reference_order
 from fairkit.record import decision_label, fmt, render_markdown
@@ -214,7 +214,7 @@ def build(*, data_key: str, model, split, row: dict, results: pd.DataFrame, reco
     what it compared (:func:`fairkit.export.sweep_compared` of its runs); nothing is written. ``data_key`` is the current data's (``model`` is the run
     ``row`` of its split); ``audit_reference`` and ``audit_band`` set the record's disparity
     audit; ``sample`` is the stratified sample the data is (``ui.data.sample_record``)."""
-    frontier = pareto_front(results, unfairness=unfairness, performance=performance, by="method")
+    frontier = sweep_front(results, unfairness=unfairness, performance=performance)
     return build_record(model=model, split=split, run=row, record=record, frontier=frontier,
                         sweep=sweep_compared(results),
                         calibrator=calibrator(data_key, row["run_id"], calibration, split), threshold=threshold,

@@ -27,7 +27,7 @@ from fairkit.frontier import (
     constant_mask,
     decides_alike,
     metric_column,
-    seed_summary,
+    settings,
 )
 from fairkit import plots
 from fairkit.methods import METHODS, role_of, scores_rank
@@ -205,10 +205,9 @@ def seed_view(results: pd.DataFrame, seed) -> pd.DataFrame:
 
 
 def points(view: pd.DataFrame) -> pd.DataFrame:
-    """What the chart and the slider show: each run, or with several seeds each setting's mean."""
-    if "seed" in view and view.groupby(["method", "eta"])["seed"].nunique().max() > 1:
-        return seed_summary(view)
-    return view
+    """What the chart and the slider show: each run, or with several seeds each setting's mean
+    (:func:`fairkit.frontier.settings`, what every surface's front is drawn over)."""
+    return settings(view)
 
 
 def setting_row(table: pd.DataFrame, row: dict) -> dict:

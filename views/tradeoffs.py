@@ -120,6 +120,11 @@ def _tolerance_pick(table, unfairness, performance, tolerance):
             f"{pick['unfairness_val']:.3f}; on test {in_sentence(PERFORMANCE_AXES[performance])} "
             f"{md(ut.shown_value(pick, 'test', performance))}, {in_sentence(UNFAIRNESS_AXES[unfairness])} "
             f"{md(ut.shown_value(pick, 'test', unfairness))}).")
+    n_seeds = int(pick.get("n_seeds", 1) or 1)
+    if n_seeds > 1:  # a setting's mean: its brackets span the seeds, and one seed's run is selected
+        text += (f" Mean of {n_seeds} seeds; brackets: the range over the seeds, not a 95% interval. "
+                 f"*Select it* selects seed {int(pick['seed'])}'s run; choose that seed with the Seeds control "
+                 "for its own figures and intervals.")
     left, right = st.columns([5, 1], vertical_alignment="center")
     left.markdown(text)
     right.button("Select it", key="tradeoffs.pick", on_click=ut.on_pick, args=(pick,),
@@ -163,7 +168,8 @@ def _side_panel(table, split, row, shown, unfairness, performance, tolerance, se
                     f"({verdict(u_test)}).")
         floor = ut.chance_gap(cur.data_key, row["run_id"], unfairness, split)
         if floor is not None:
-            st.caption(f":material/casino: {md(ut.chance_note(floor, unfairness, tolerance))}")
+            whose = f"Seed {int(row['seed'])}'s run: " if len(seeds) > 1 and seed == ut.MEAN else ""
+            st.caption(f":material/casino: {md(whose + ut.chance_note(floor, unfairness, tolerance))}")
     with left:
         _metrics(table, split, row, shown, seed, seeds)
     _record(row, unfairness, performance, tolerance)

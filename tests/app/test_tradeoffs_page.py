@@ -340,6 +340,12 @@ def test_several_seeds_show_the_mean_with_a_band_and_one_seed_can_be_opened(fast
     eta = float(at.select_slider(key=ut.W_ETA).value)
     acc = runs[runs["eta"] == eta]["test_accuracy"]
     assert panel(at).loc["Accuracy", "Test"].replace("\\", "") == f"{acc.mean():.3f} [{acc.min():.3f}, {acc.max():.3f}]"
+    # The tolerance pick's brackets are named as the seeds' range, and the run it selects by its seed;
+    # the chance gap beside the means is that run's.
+    at.number_input(key=ut.W_TOLERANCE).set_value(0.5).run()  # loose enough for a pick to exist
+    pick = next(m for m in texts(at.markdown) if m.startswith("Best "))
+    assert "brackets: the range over the seeds, not a 95% interval" in pick and "selects seed 0's run" in pick
+    assert all(c.startswith(":material/casino: Seed 0's run: ") for c in texts(at.caption) if "casino" in c)
 
     at.selectbox(key=ut.W_SEED).set_value(1).run()
     assert not at.exception, at.exception
