@@ -22,6 +22,8 @@ if exposed:
     # Before any page: nothing of the data or the audit log is served on an open interface.
     st.error(exposed, icon=":material/gpp_bad:")
     st.stop()
+if not auth.dashboard_gate():
+    st.stop()  # sign-in is set up and nobody usable is signed in: no page, no data, no log
 
 # One line per screen, in the order of the workflow.
 PAGES = [

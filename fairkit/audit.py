@@ -221,6 +221,9 @@ class ChainCheck:
     altered : bool
         When not ``ok``: the log's content was changed (True), or it holds a decision the key
         never signed (False; see :meth:`AuditLog.verify`).
+    checked_through : int
+        The newest entry the check read (0 for an empty log). Entries after it were appended
+        since, by another session: nothing here vouches for them yet.
     """
 
     ok: bool
@@ -232,6 +235,7 @@ class ChainCheck:
     signed_through: int | None = None
     heads: int = 0
     altered: bool = True
+    checked_through: int = 0
 
     def __str__(self) -> str:
         if not self.ok:
@@ -392,9 +396,19 @@ class AuditLog:
         return new_id
 
     def _rows(self, sql: str, args=()) -> list[tuple]:
+        return self._snapshot((sql, args))[0]
+
+    def _snapshot(self, *queries) -> list[list[tuple]]:
+        """The rows of each ``(sql, args)`` query, all read in one read transaction: one
+        snapshot of the log, whatever other writers append meanwhile. (Read on separate
+        connections, the entries, SQLite's counter and the heads could come from different
+        moments, and a check would take another session's append for a removed entry.)"""
         con = self._connect()
         try:
-            return con.execute(sql, args).fetchall()
+            con.execute("BEGIN")
+            out = [con.execute(sql, args).fetchall() for sql, args in queries]
+            con.execute("COMMIT")
+            return out
         finally:
             con.close()
 
@@ -462,10 +476,13 @@ class AuditLog:
             ``ok``, or the id of the first entry that was changed, inserted out of band, follows
             one that was removed or changed, or no longer matches a signed or recorded head.
         """
-        rows = self._rows("SELECT id, ts, actor, kind, subject, details, prev_hash, entry_hash "
-                          "FROM events ORDER BY id")
+        rows, seq, heads = self._snapshot(
+            ("SELECT id, ts, actor, kind, subject, details, prev_hash, entry_hash FROM events ORDER BY id", ()),
+            ("SELECT seq FROM sqlite_sequence WHERE name = 'events'", ()),
+            ("SELECT entry_id, entry_hash, key_id, signature FROM heads ORDER BY id", ()))
         n = len(rows)
-        fail = lambda id_, why: ChainCheck(False, n, 0, id_, why)  # noqa: E731
+        last_id = rows[-1][0] if rows else 0
+        fail = lambda id_, why: ChainCheck(False, n, 0, id_, why, checked_through=last_id)  # noqa: E731
         prev, unchained, hashes = None, 0, {}
         for id_, ts, actor, kind, subject, details, stored_prev, stored_hash in rows:
             if stored_hash is None:
@@ -488,8 +505,6 @@ class AuditLog:
             prev = stored_hash
 
         # Removing the newest entries leaves a valid chain; AUTOINCREMENT's counter remembers.
-        seq = self._rows("SELECT seq FROM sqlite_sequence WHERE name = 'events'")
-        last_id = rows[-1][0] if rows else 0
         if seq and isinstance(seq[0][0], int) and seq[0][0] > last_id:
             return fail(last_id + 1, f"entries {last_id + 1} to {seq[0][0]} were removed from the "
                                      "end of the log.")
@@ -501,7 +516,6 @@ class AuditLog:
                 return fail(int(index), "a head recorded in a bundle no longer matches the log "
                                         "(history up to it was rewritten or removed).")
 
-        heads = self._rows("SELECT entry_id, entry_hash, key_id, signature FROM heads ORDER BY id")
         wanted = keys.key_id(public_key) if public_key is not None else None
         signed, signed_through = set(), None
         for entry_id, digest, kid, signature in heads:
@@ -533,9 +547,10 @@ class AuditLog:
                         "never signed (written without the organisation's signing key, or by someone "
                         "who has no access to it). Decisions and verdicts count only when signed: "
                         "record it again where the signing key is configured.",
-                        key_id=wanted, signed_through=signed_through, heads=len(heads), altered=False)
+                        key_id=wanted, signed_through=signed_through, heads=len(heads), altered=False,
+                        checked_through=last_id)
         return ChainCheck(True, n, unchained, key_id=wanted, signed_through=signed_through,
-                          heads=len(heads))
+                          heads=len(heads), checked_through=last_id)
 
 
 def chain_head(log: AuditLog) -> tuple[int, str]:
@@ -832,10 +847,16 @@ def is_decider(reviewer, decision: dict) -> bool:
     Returns
     -------
     bool
-        The record's decider by name, or the identity that exported the bundle (by
-        :func:`name_key`: case, spacing, punctuation and titles aside).
+        When both the reviewer and the exporter were verified by sign-in: the same person by
+        the provider's subject (names do not decide: two people may share one, and the exporter's
+        decider was their own verified name). Otherwise the record's decider by name, or the
+        identity that exported the bundle (by :func:`name_key`: case, spacing, punctuation and
+        titles aside).
     """
     who = reviewer if isinstance(reviewer, Identity) else Identity(name=str(reviewer))
+    exporter = decision.get("identity") or {}
+    if who.verified and who.subject and exporter.get("issuer") and exporter.get("subject"):
+        return (who.issuer, who.subject) == (exporter["issuer"], exporter["subject"])
     return _same_name(who.name, decision.get("decider")) or _same_name(who.actor, decision.get("actor"))
 
 
@@ -880,7 +901,10 @@ def record_verdict(log: AuditLog, kind: str, *, actor, manifest_sha256: str, bun
                              f"{'sign it off' if kind == 'signoff' else 'dissent from it'}: a review must "
                              "come from someone else. Add a comment instead, or ask another member of the "
                              "committee.")
-    refused = unusable_name(actor.name if isinstance(actor, Identity) else actor)
+    # A typed name must be one a person could tell apart; a provider's name is the provider's
+    # word, and the person is told apart by the provider's subject.
+    verified = isinstance(actor, Identity) and actor.verified and bool(actor.subject)
+    refused = None if verified else unusable_name(actor.name if isinstance(actor, Identity) else actor)
     if refused:
         raise VerdictRefused(refused)
     key = keys.resolve_private(signing_key) if kind in SIGNED_KINDS else None
@@ -941,9 +965,10 @@ def verdict_entries(log: AuditLog, manifest_sha256: str) -> pd.DataFrame:
 
     Returns
     -------
-    DataFrame with columns id, ts, actor, kind, text, verified_by
+    DataFrame with columns id, ts, actor, kind, text, verified_by, reviewer
         ``verified_by`` is the sign-in issuer that vouched for the actor, or
-        :data:`SELF_DECLARED` (entries from before identities were recorded included).
+        :data:`SELF_DECLARED` (entries from before identities were recorded included);
+        ``reviewer`` who counts as one reviewer (:func:`reviewer_key`).
     """
     log_rows = log.entries(subject=manifest_sha256)
     log_rows = log_rows[log_rows["kind"].isin(VERDICT_KINDS)]
@@ -951,8 +976,19 @@ def verdict_entries(log: AuditLog, manifest_sha256: str) -> pd.DataFrame:
     return pd.DataFrame({"id": log_rows["id"], "ts": log_rows["ts"], "actor": log_rows["actor"],
                          "kind": log_rows["kind"], "text": details.map(lambda d: d.get("text", "")),
                          "verified_by": details.map(lambda d: (d.get("identity") or {}).get(
-                             "verified_by", SELF_DECLARED))}
+                             "verified_by", SELF_DECLARED)),
+                         "reviewer": [reviewer_key(a, d.get("identity") or {})
+                                      for a, d in zip(log_rows["actor"], details)]}
                         ).reset_index(drop=True)
+
+
+def reviewer_key(actor: str, identity: dict) -> str:
+    """Who a verdict counts for: a signed-in person by the provider's issuer and subject (two
+    people may share a name), anyone else by name (:func:`name_key`) and who vouched for it
+    (a signed-in name and the same name typed are two reviewers)."""
+    if identity.get("issuer") and identity.get("subject"):
+        return f"oidc:{identity['issuer']}#{identity['subject']}"
+    return f"name:{identity.get('verified_by', SELF_DECLARED)}#{name_key(actor)}"
 
 
 def verdict_tally(verdicts: pd.DataFrame, chain: ChainCheck | None = None) -> dict:
@@ -967,9 +1003,10 @@ def verdict_tally(verdicts: pd.DataFrame, chain: ChainCheck | None = None) -> di
     verdicts : DataFrame
         :func:`verdict_entries` of the bundle (oldest first).
     chain : ChainCheck, optional
-        The log's check (:meth:`AuditLog.verify`). When it checked a key, only sign-offs and
-        dissents a head signed by that key covers are counted: anyone who can write the log's
-        file can add others.
+        The log's check (:meth:`AuditLog.verify`). Verdicts written after it read the log
+        (another session's, since) are left for the next check. When it checked a key, only
+        sign-offs and dissents a head signed by that key covers are counted: anyone who can
+        write the log's file can add others.
 
     Returns
     -------
@@ -979,15 +1016,21 @@ def verdict_tally(verdicts: pd.DataFrame, chain: ChainCheck | None = None) -> di
         yet" when nobody has signed off or dissented), which says when counted verdicts rest on
         self-declared names.
     """
+    if chain is not None:
+        verdicts = verdicts[verdicts["id"] <= chain.checked_through]
     decided = verdicts[verdicts["kind"].isin(COUNTED_VERDICTS)]
     uncounted = 0
     if chain is not None and chain.key_id is not None:
         covered = decided["id"] <= (chain.signed_through or 0)
         uncounted, decided = int((~covered).sum()), decided[covered]
-    # One reviewer per name (by name_key: "Prof. Ada" and "Prof Ada" are one) and vouching identity.
-    latest = decided.groupby([decided["actor"].map(name_key), decided["verified_by"]], sort=False).last()
+    # One reviewer per person (reviewer_key: a signed-in person by subject, a typed name by
+    # name_key, so "Prof. Ada" and "Prof Ada" are one).
+    who = decided["reviewer"] if "reviewer" in decided else pd.Series(
+        [reviewer_key(a, {"verified_by": v}) for a, v in zip(decided["actor"], decided["verified_by"])],
+        index=decided.index, dtype=object)
+    latest = decided.groupby(who, sort=False).last()
     signoffs, dissents = int((latest["kind"] == "signoff").sum()), int((latest["kind"] == "dissent").sum())
-    self_declared = int((latest.index.get_level_values(1) == SELF_DECLARED).sum())
+    self_declared = int((latest["verified_by"] == SELF_DECLARED).sum())
     comments = int((verdicts["kind"] == "comment").sum())
     plural = lambda n, word: f"{n} {word}{'' if n == 1 else 's'}"  # noqa: E731
     text = (f"{plural(signoffs, 'sign-off')}, {plural(dissents, 'dissent')}" if signoffs or dissents

@@ -64,6 +64,25 @@ def test_concurrent_writers_lose_nothing_and_form_one_chain(tmp_path):
     assert prevs == [GENESIS] + hashes[:-1]
 
 
+def test_a_check_while_others_write_sees_one_snapshot_and_raises_no_false_alarm(tmp_path):
+    """Several sessions write while one checks (a reviewer's page, a verdict's own check): the
+    entries, SQLite's counter and the heads are read in one snapshot. Read apart, another
+    session's append between two reads looked like "entries removed from the end of the log"."""
+    path = tmp_path / "audit.sqlite"
+    AuditLog(path)
+    log = AuditLog(path)
+    with ProcessPoolExecutor(max_workers=2) as ex:
+        writers = [ex.submit(_writer, (path, f"w{k}", 150)) for k in range(2)]
+        checks = []
+        while not all(w.done() for w in writers) or not checks:
+            checks.append(log.verify())
+    assert sum(w.result() for w in writers) == 300
+    failed = [str(c) for c in checks if not c.ok]
+    assert not failed, failed[:3]
+    assert len(checks) > 3 and all(c.checked_through == c.entries for c in checks)
+    assert log.verify().checked_through == 300
+
+
 def test_append_only_and_entries_need_a_known_kind_and_an_actor(tmp_path):
     log = AuditLog(tmp_path / "a.sqlite")
     log.append("signoff", actor="ana", subject="m1", text="")
@@ -609,3 +628,40 @@ def test_a_name_that_looks_like_another_is_refused(tmp_path, bundle, name, why):
     for fine in ("Алиса", "山田たろう", "José Núñez", "O'Brien"):
         record_verdict(log, "comment", actor=fine, manifest_sha256=sha, bundle=path, text="ok",
                        trust_key=False, signing_key=False)
+
+
+def test_signed_in_people_are_told_apart_by_the_providers_subject_not_their_names(tmp_path, bundle):
+    """Two signed-in reviewers who share a display name are two reviewers; the decider is the
+    exporter's verified identity, so a name the exporter typed (a committee member's) does not
+    bar that member; and a provider's name is not refused for its characters (the person cannot
+    retype it; the subject tells them apart)."""
+    import shutil
+
+    private = load_private_key(bundle["keys"] / "org.pem")
+    public = load_public_key(bundle["keys"] / "org.pub")
+    log = AuditLog(tmp_path / "a.sqlite")
+    path = shutil.copy(bundle["path"], tmp_path / "b.zip")
+    sha = bundle["manifest_sha256"]
+    sso = "https://sso.example.org"
+    exporter = Identity(name="Analyst", email="a@example.org", issuer=sso, subject="analyst")
+    record_export(log, bundle_path=path, manifest_sha256=sha, record=bundle["record"], actor=exporter,
+                  unfairness_axis="demographic_parity_difference", performance_axis="accuracy",
+                  signing_key=private)
+    keys_ = {"trust_key": public, "signing_key": private}
+    # The record's typed decider is "Dr. D"; the verified Dr. D is another person than the exporter.
+    record_verdict(log, "signoff", actor=Identity(name="Dr. D", issuer=sso, subject="drd"),
+                   manifest_sha256=sha, bundle=path, **keys_)
+    with pytest.raises(VerdictRefused, match="made this decision"):
+        record_verdict(log, "signoff", actor=Identity(name="Someone Else", issuer=sso, subject="analyst"),
+                       manifest_sha256=sha, bundle=path, **keys_)
+    for subject in ("twin1", "twin2"):
+        record_verdict(log, "signoff", actor=Identity(name="Sam Same", issuer=sso, subject=subject),
+                       manifest_sha256=sha, bundle=path, **keys_)
+    # Mixed Latin and Cyrillic letters in one word: refused when typed, taken from a provider.
+    mixed = "Ivan Pеtrov"  # the 'е' is Cyrillic
+    with pytest.raises(VerdictRefused):
+        record_verdict(log, "comment", actor=mixed, manifest_sha256=sha, bundle=path, text="x", **keys_)
+    record_verdict(log, "signoff", actor=Identity(name=mixed, issuer=sso, subject="ivan"),
+                   manifest_sha256=sha, bundle=path, **keys_)
+    tally = verdict_tally(verdict_entries(log, sha), log.verify(public_key=public))
+    assert (tally["signoffs"], tally["self_declared"]) == (4, 0), tally

@@ -10,6 +10,9 @@ single sign-on, and every audit entry they make carries the identity the provide
 
 from __future__ import annotations
 
+import datetime as dt
+import time
+import unicodedata
 from collections.abc import Mapping
 
 import streamlit as st
@@ -50,14 +53,102 @@ def configured() -> bool:
     return "client_id" in section or provider() is not None
 
 
+#: When this session first saw its signed-in identity (a sign-out elsewhere after it ends it).
+SIGNED_IN_AT = "fk.signed_in_at"
+
+
+@st.cache_resource
+def _sign_outs() -> dict:
+    """(issuer, subject) -> when that person last pressed Sign out, in any tab (server memory).
+
+    Streamlit reads the sign-in cookie when a session starts: a tab opened before a sign-out in
+    another tab would otherwise go on recording verdicts under the identity that signed out.
+    """
+    return {}
+
+
+def _person(who: Identity) -> tuple:
+    return who.issuer, who.subject or who.email or who.name
+
+
+def _provider_name(value) -> str:
+    # A provider's name is the provider's word, not typed: characters that show nothing (zero
+    # widths, joiners) are dropped rather than refused, as the person cannot retype it.
+    text = "".join(ch for ch in str(value or "") if unicodedata.category(ch) != "Cf")
+    return " ".join(text.split())
+
+
 def identity() -> Identity | None:
-    """The signed-in person as the provider vouched for them, or None (not signed in, or sign-in
-    not configured)."""
+    """The signed-in person as the provider vouched for them, or None (not signed in, sign-in not
+    configured, signed out in another tab since this one started, or a sign-in that names nobody:
+    no name, e-mail or subject).
+
+    A provider that gives no name is recorded by e-mail, else by its subject id.
+    """
     if not configured() or not st.user.get("is_logged_in"):
         return None
-    email = str(st.user.get("email") or "")
-    return Identity(name=str(st.user.get("name") or email), email=email,
-                    issuer=str(st.user.get("iss") or ""), subject=str(st.user.get("sub") or ""))
+    email = _provider_name(st.user.get("email"))
+    subject = str(st.user.get("sub") or "")
+    name = _provider_name(st.user.get("name")) or email or (f"user {subject}" if subject else "")
+    if not name:
+        return None
+    who = Identity(name=name, email=email, issuer=str(st.user.get("iss") or ""), subject=subject)
+    first_seen = st.session_state.setdefault(SIGNED_IN_AT, time.time())
+    signed_out = _sign_outs().get(_person(who))
+    if signed_out is not None and signed_out >= first_seen:
+        return None
+    return who
+
+
+def sign_in_expired() -> str | None:
+    """When the provider's token behind this sign-in expired (UTC, as text), or None while it
+    holds (or the provider gave no expiry). Streamlit keeps a sign-in for 30 days whatever the
+    provider says; a decision (an export, a sign-off, a dissent) is recorded only under a
+    sign-in the provider still vouches for."""
+    exp = st.user.get("exp") if configured() and st.user.get("is_logged_in") else None
+    if not isinstance(exp, (int, float)) or exp > time.time():
+        return None
+    return dt.datetime.fromtimestamp(exp, dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def sign_out() -> None:
+    """Sign out here and in every other tab of this person (their next run asks them to sign in)."""
+    who = identity()
+    if who is not None:
+        _sign_outs()[_person(who)] = time.time()
+    st.logout()
+
+
+def _login() -> None:
+    if provider():
+        st.login(provider())
+    else:
+        st.login()
+
+
+def dashboard_gate() -> bool:
+    """With sign-in configured, the whole dashboard is for signed-in people: True when the page
+    may be drawn, else shows why and a sign-in button and returns False.
+
+    The records, reviewers' names and dissents on the Review page, and the data on the others,
+    are the organisation's: with sign-in set up, nobody reads them without it.
+    """
+    if not configured() or identity() is not None:
+        return True
+    st.title("fairkit")
+    if st.user.get("is_logged_in"):
+        st.info("You signed out in another tab, or your sign-in names nobody (no name, e-mail or id "
+                "from the provider). Sign in again to go on.", icon=":material/login:")
+    else:
+        st.info("Sign in with your organisation's account to use this dashboard: its data, decisions "
+                "and reviews are the organisation's, and the audit log records the identity your "
+                "sign-in provider confirms.", icon=":material/login:")
+    if st.button("Sign in", icon=":material/login:", key="auth.login_all", type="primary"):
+        if st.user.get("is_logged_in"):
+            st.logout()  # the stale cookie first; the next visit signs in afresh
+        else:
+            _login()
+    return False
 
 
 def actor(typed_name: str = "") -> Identity:
@@ -75,6 +166,8 @@ def unprotected_listener() -> str | None:
     usage statistics. An address of none at all is that case (an operator who means to listen
     widely names one).
     """
+    # With sign-in configured every page asks for it (dashboard_gate): an operator may then
+    # listen widely, behind the organisation's sign-in.
     if st.get_option("server.address") or configured():
         return None
     return ("**This dashboard was started without an address to listen on**, so it listens on every "
@@ -99,13 +192,15 @@ def sign_in_gate(purpose: str) -> bool:
         st.info(f"Sign in with your organisation's account to {purpose}: the audit log records "
                 "the identity your sign-in provider confirms.", icon=":material/login:")
         if st.button("Sign in", icon=":material/login:", key="auth.login", type="primary"):
-            if provider():
-                st.login(provider())
-            else:
-                st.login()
+            _login()
         return False
     left, right = st.columns([5, 1], vertical_alignment="center")
+    expired = sign_in_expired()
+    if expired:
+        left.warning(f"Your sign-in as **{md(who.actor)}** expired at {expired} (your provider's limit): "
+                     f"sign out and in again to {purpose}.", icon=":material/timer_off:")
+        right.button("Sign out", key="auth.logout", on_click=sign_out)
+        return False
     left.caption(f"Signed in as **{md(who.actor)}** (verified by {md(who.issuer)}).")
-    if right.button("Sign out", key="auth.logout"):
-        st.logout()
+    right.button("Sign out", key="auth.logout", on_click=sign_out)
     return True

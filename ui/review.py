@@ -106,6 +106,8 @@ def verdicts(subject: str, state: LogState) -> pd.DataFrame:
     """
     log = verdict_entries(AuditLog(), subject)
     chain = state.chain
+    if chain is not None:  # verdicts written since the check are shown once it has read them
+        log = log[log["id"] <= chain.checked_through]
     unsigned = (log["kind"].isin(COUNTED_VERDICTS) & (log["id"] > (chain.signed_through or 0))
                 if chain is not None and chain.key_id is not None else pd.Series(False, index=log.index))
 
@@ -134,7 +136,13 @@ def submit_verdict(subject: str, bundle: str) -> None:
     signed_in = auth.identity()
     reviewer, kind, text = ss.get(W_REVIEWER, ""), ss.get(W_VERDICT, "comment"), ss.get(W_TEXT, "")
     actor = signed_in or auth.actor(reviewer)
-    if signed_in is None and not reviewer.strip():
+    if auth.configured() and signed_in is None:
+        # Signed out (here or in another tab) since the form was drawn: nobody to record it as.
+        ss[VERDICT_PROBLEM] = "You are no longer signed in: sign in again to record a verdict."
+    elif auth.configured() and auth.sign_in_expired():
+        ss[VERDICT_PROBLEM] = ("Your sign-in expired (your provider's limit) since the form was drawn: "
+                               "sign out and in again to record a verdict.")
+    elif signed_in is None and not reviewer.strip():
         ss[VERDICT_PROBLEM] = "Enter your name: every review entry says who made it."
     elif kind != "signoff" and not text.strip():
         ss[VERDICT_PROBLEM] = "Write the comment or the reason for the dissent."
@@ -143,7 +151,8 @@ def submit_verdict(subject: str, bundle: str) -> None:
             record_verdict(AuditLog(), kind, actor=actor,
                            manifest_sha256=subject, bundle=bundle, text=text,
                            trust_key=trusted_key() or False, signing_key=signing_key() or False)
-        except (VerdictRefused, KeyFileError) as exc:
+        except (VerdictRefused, KeyFileError, ValueError) as exc:
+            # ValueError: what the engine refuses to record at all (an entry with no actor).
             ss[VERDICT_PROBLEM] = without_paths(exc)
             return
         ss[W_TEXT] = ""  # the name and verdict stay for the next entry

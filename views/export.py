@@ -39,8 +39,14 @@ if forgotten:
     st.info(forgotten, icon=":material/edit_note:")
 left, right = st.columns(2)
 with left:
+    signed_in = auth.identity()
+    if signed_in is not None:
+        # Signed in, the decision is the signed-in person's: a typed name could be anyone's (and
+        # would bar that person from reviewing it, fairkit.audit.is_decider).
+        st.session_state[ue.W_DECIDER] = signed_in.name
     state.prepare_widget(ue.W_DECIDER, "")
-    decider = st.text_input("Decider's name (required)", key=ue.W_DECIDER)
+    decider = st.text_input("Decider's name (required)", key=ue.W_DECIDER, disabled=signed_in is not None,
+                            help="Your verified name: the decision is recorded as yours." if signed_in else None)
     state.prepare_widget(ue.W_RATIONALE, "")
     rationale = st.text_area("Rationale: why this model, at this trade-off (required)",
                              key=ue.W_RATIONALE, height=120)
