@@ -681,30 +681,29 @@ _LGB_TREE_KEYS = ("num_leaves", "num_cat", "split_feature", "split_gain", "thres
                   "left_child", "right_child", "leaf_value", "leaf_weight", "leaf_count", "internal_value",
                   "internal_weight", "internal_count", "is_linear", "shrinkage")
 _LGB_CATEGORY_KEYS = ("cat_boundaries", "cat_threshold")
-_INT = re.compile(r"-?\d{1,10}\Z")
+_INTS = re.compile(r"(-?\d{1,10}(?: -?\d{1,10})*)?")  # whole numbers, one blank apart
 
 
-def _lgb_ints(text: str, what: str, lo: int, hi: int) -> list:
-    values = text.split()
-    if not all(_INT.match(v) for v in values):
+def _lgb_ints(text: str, what: str, lo: int, hi: int) -> np.ndarray:
+    if not _INTS.fullmatch(text.strip()):
         raise ValueError(f"{what} holds a value that is not a whole number")
-    out = [int(v) for v in values]
-    if any(v < lo or v > hi for v in out):
+    out = np.array(text.split(), dtype=np.int64)
+    if out.size and (out.min() < lo or out.max() > hi):
         raise ValueError(f"{what} holds a value outside {lo}..{hi}")
     return out
 
 
-def _lgb_floats(text: str, what: str, *, finite: bool) -> list:
+def _lgb_floats(text: str, what: str, *, finite: bool) -> np.ndarray:
     try:
-        out = [float(v) for v in text.split()]
+        out = np.array(text.split(), dtype=np.float64)
     except ValueError:
         raise ValueError(f"{what} holds a value that is not a number") from None
-    if any(math.isnan(v) or (finite and math.isinf(v)) for v in out):
+    if np.isnan(out).any() or (finite and np.isinf(out).any()):
         raise ValueError(f"{what} holds NaN{' or infinite' if finite else ''} values")
     return out
 
 
-def _lgb_sized(values: list, what: str, *sizes: int) -> list:
+def _lgb_sized(values, what: str, *sizes: int):
     if len(values) not in sizes:
         raise ValueError(f"{what} has {len(values)} values, not {' or '.join(map(str, sizes))}")
     return values
@@ -786,7 +785,7 @@ def _lgb_check_tree(block: str, number: int, max_feature: int) -> None:
         raise ValueError(f"{what}{missing[0]} is missing")
     (n,) = _lgb_ints(fields["num_leaves"], what + "num_leaves", 1, _LGB_MAX_LEAVES)
     (n_cat,) = _lgb_ints(fields["num_cat"], what + "num_cat", 0, n - 1)
-    if _lgb_ints(fields["is_linear"], what + "is_linear", 0, 1) != [0]:
+    if _lgb_ints(fields["is_linear"], what + "is_linear", 0, 1).tolist() != [0]:
         raise ValueError(f"{what}is a linear tree, which fairkit never trains")
     _lgb_sized(_lgb_floats(fields["shrinkage"], what + "shrinkage", finite=True), what + "shrinkage", 1)
     nodes = n - 1
@@ -808,31 +807,37 @@ def _lgb_check_tree(block: str, number: int, max_feature: int) -> None:
             raise ValueError(f"{what}categorical splits have no cat_boundaries or cat_threshold")
         bounds = _lgb_sized(_lgb_ints(fields["cat_boundaries"], what + "cat_boundaries", 0, 10**9),
                             what + "cat_boundaries", n_cat + 1)
-        if bounds[0] != 0 or any(b < a for a, b in zip(bounds, bounds[1:])):
+        if bounds[0] != 0 or (np.diff(bounds) < 0).any():
             raise ValueError(f"{what}cat_boundaries do not rise from 0")
         _lgb_sized(_lgb_ints(fields["cat_threshold"], what + "cat_threshold", 0, 2**32 - 1),
-                   what + "cat_threshold", bounds[-1])
+                   what + "cat_threshold", int(bounds[-1]))
     elif any(k in fields for k in _LGB_CATEGORY_KEYS):
         raise ValueError(f"{what}has categories but num_cat=0")
-    for i, (kind, value) in enumerate(zip(kinds, thresholds)):
-        if (kind >> 2) > 2:
-            raise ValueError(f"{what}node {i} has an unknown missing-value type")
-        if kind & 1 and not (value == int(value) and 0 <= value < n_cat):
-            raise ValueError(f"{what}node {i}'s category set {value:g} is not one of its {n_cat}")
+    bad = np.flatnonzero((kinds >> 2) > 2)
+    if bad.size:
+        raise ValueError(f"{what}node {bad[0]} has an unknown missing-value type")
+    categorical = (kinds & 1).astype(bool)
+    sets = thresholds[categorical]
+    bad = np.flatnonzero((sets != np.floor(sets)) | (sets < 0) | (sets >= n_cat))
+    if bad.size:
+        raise ValueError(f"{what}node {np.flatnonzero(categorical)[bad[0]]}'s category set {sets[bad[0]]:g} "
+                         f"is not one of its {n_cat}")
     # A tree: node 0 is the root; every other node has one parent made before it, and every
     # leaf one parent. (LightGBM numbers a node after its parent when it splits a leaf.)
-    seen_nodes, seen_leaves = [False] * nodes, [False] * n
-    for parent, children in enumerate(zip(left, right)):
-        for child in children:
-            if child >= 0:
-                if child <= parent or seen_nodes[child]:
-                    raise ValueError(f"{what}node {child} is not a child of one node made before it")
-                seen_nodes[child] = True
-            else:
-                if seen_leaves[~child]:
-                    raise ValueError(f"{what}leaf {~child} has two parents")
-                seen_leaves[~child] = True
-    if nodes and (not all(seen_leaves) or not all(seen_nodes[1:])):
+    children, parents = np.concatenate([left, right]), np.concatenate([np.arange(nodes)] * 2)
+    inner = children >= 0
+    late = np.flatnonzero(inner & (children <= parents))
+    if late.size:
+        raise ValueError(f"{what}node {children[late[0]]} is not a child of one node made before it")
+    node_parents = np.bincount(children[inner], minlength=nodes)
+    twice = np.flatnonzero(node_parents > 1)
+    if twice.size:
+        raise ValueError(f"{what}node {twice[0]} is not a child of one node made before it")
+    leaf_parents = np.bincount(~children[~inner], minlength=n)
+    twice = np.flatnonzero(leaf_parents > 1)
+    if twice.size:
+        raise ValueError(f"{what}leaf {twice[0]} has two parents")
+    if nodes and ((leaf_parents == 0).any() or (node_parents[1:] == 0).any()):
         raise ValueError(f"{what}nodes or leaves are not reached from its root")
 
 
