@@ -388,7 +388,8 @@ def frontier_snapshot_figure(frontier: pd.DataFrame, *, selected_run: str | None
         ``performance_test`` and optionally ``needs_sensitive_at_predict``.
     selected_run : str, optional
         Run id of the exported model: ringed, and labelled "chosen (not on the frontier)"
-        when its row has ``on_front`` False.
+        when its row has ``on_front`` False. A table with a ``selected`` column (a record's)
+        rings that row instead.
     unfairness, performance : str
         The axes the frontier was chosen on (for the axis titles).
     """
@@ -418,7 +419,11 @@ def frontier_snapshot_figure(frontier: pd.DataFrame, *, selected_run: str | None
             # part of the template (where "%{...}" in a name would be read as a field).
             customdata=custom(sub, [label] * len(sub)),
             hovertemplate="%{customdata[0]}<br>eta=%{customdata[1]:g}" + point))
-    sel = frontier[frontier["run_id"] == selected_run]
+    # The record marks the chosen row ("selected"): on a front of settings' means over seeds it
+    # is the chosen run's setting, whose row carries the lowest seed's run id. Older bundles
+    # have no such column: their chosen row is the run's own.
+    sel = (frontier[frontier["selected"].astype(bool)] if "selected" in frontier
+           else frontier[frontier["run_id"] == selected_run])
     if not sel.empty:
         off = not bool(on_front[sel.index].all())
         fig.add_trace(go.Scatter(x=sel["unfairness_test"], y=sel["performance_test"],

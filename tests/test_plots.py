@@ -94,6 +94,11 @@ def test_frontier_snapshot_draws_the_exported_table_as_it_is():
     assert "Demographic parity" in fig.layout.xaxis.title.text
     # A run that is not on the exported frontier gets no ring.
     assert "chosen" not in {t.name for t in frontier_snapshot_figure(front, selected_run="nope").data}
+    # A record's table marks its chosen row: with several seeds that row is the chosen run's
+    # setting, whose run id is another seed's.
+    marked = front.assign(selected=front["run_id"] == chosen["run_id"])
+    ring = _trace(frontier_snapshot_figure(marked, selected_run="seed-1-run", unfairness=DP), "chosen")
+    assert (ring.x[0], ring.y[0]) == (chosen["unfairness_test"], chosen["performance_test"])
 
 
 def test_calibration_and_group_bar_figures():
