@@ -1039,3 +1039,19 @@ def test_a_model_whose_scores_are_not_probabilities_is_refused_at_load(tmp_path,
     with pytest.raises(BundleIntegrityError, match=r"does not run: its scores for rows made from its own "
                                                     r"preprocessing are not all probabilities"):
         load_bundle(bad)
+
+
+def test_a_number_that_rounds_to_zero_is_written_without_a_sign():
+    """The record's one formatter: a value that rounds to zero at the shown precision has no sign
+    (not "-0.000", not "+0.000"), for a value and its interval ends; others keep theirs."""
+    from fairkit.record import fmt, fmt_interval, with_interval
+
+    assert [fmt(v) for v in (-0.0, 0.0, -0.0004, 0.0004, 0.0006, -0.0006)] == [
+        "0.000", "0.000", "0.000", "0.000", "0.001", "-0.001"]
+    assert [fmt(v, signed=True) for v in (-0.0, 0.0, 2.5e-9, -5.3e-9, 0.0006, -0.0006)] == [
+        "0.000", "0.000", "0.000", "0.000", "+0.001", "-0.001"]
+    assert fmt(-0.004, 2, signed=True) == "0.00" and fmt(np.float64(-0.0)) == "0.000"
+    assert fmt_interval(2.5e-9, -5.3e-9, 8.8e-9, signed=True) == "0.000 [0.000, 0.000]"
+    assert fmt_interval(-0.0, -0.0, 0.02) == "0.000 [0.000, 0.020]"
+    assert fmt_interval(0.1, float("nan"), 0.2) == "0.100"
+    assert with_interval({"accuracy": -0.0, "accuracy_low": -1e-5, "accuracy_high": 0.0}, "accuracy") == "0.000 [0.000, 0.000]"
