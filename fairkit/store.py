@@ -66,7 +66,9 @@ def _jsonable(obj):
 #: or its metrics) within one fairkit version, so no stale run is served beside fresh ones.
 #: 2: with several sensitive attributes the sweep's gaps are each gap's least fair over every
 #: grouping (metrics.FairnessReport.headline). 3: a run's stored intervals include ROC AUC's.
-RESULTS_REVISION = 3
+#: 4: the equalized odds interval is read from the TPR and FPR gaps' recentred replicates
+#: (stats.gap_intervals), never ending below equal opportunity's.
+RESULTS_REVISION = 4
 
 
 def cache_key(**parts) -> str:
