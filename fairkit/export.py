@@ -54,7 +54,7 @@ from .data import DatasetSpec
 from .metrics import AUDIT_BAND, HEADLINE_GAPS, SWEEP_THRESHOLD, in_sentence
 from .record import fmt as _fmt
 from .safestate import EncodedState, UntrustedState, arrays_from_bytes, arrays_to_bytes, decode_state, encode_state
-from .store import _jsonable, atomic_write_bytes
+from .store import _jsonable, atomic_write_bytes, strict_json
 
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.sig"
@@ -884,11 +884,12 @@ def write_bundle(path, built: BundleRecord, *, sign_key=None) -> dict:
     onnx_bytes, onnx_info = _onnx_export(built.model, built.X_check)
     if onnx_bytes is not None:
         files["model.onnx"] = onnx_bytes
-    files["spec.json"] = json.dumps(_jsonable(built.spec.to_dict()), indent=1).encode()
-    files["metrics.json"] = json.dumps(built.record["content"]["metrics"], indent=1).encode()
+    # Strict JSON (NaN as null), as every JSON fairkit writes: a reader outside Python accepts it.
+    files["spec.json"] = strict_json(built.spec.to_dict(), indent=1).encode()
+    files["metrics.json"] = strict_json(built.record["content"]["metrics"], indent=1).encode()
     if built.frontier is not None:
         files["frontier.csv"] = built.frontier.to_csv(index=False).encode()
-    files[RECORD_JSON] = json.dumps(built.record, indent=1).encode()
+    files[RECORD_JSON] = strict_json(built.record, indent=1).encode()
     files[RECORD_MD] = built.markdown().encode()
     manifest = {
         "format": FORMAT_VERSION, "created": built.record["created"], "versions": library_versions(),
@@ -896,7 +897,7 @@ def write_bundle(path, built: BundleRecord, *, sign_key=None) -> dict:
         "signature": {"algorithm": "Ed25519", "key_id": keys.key_id(key)} if key is not None else None,
         "files": {name: sha256_bytes(data) for name, data in sorted(files.items())},
     }
-    manifest_bytes = json.dumps(manifest, indent=1, sort_keys=True).encode()
+    manifest_bytes = strict_json(manifest, indent=1, sort_keys=True).encode()
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for name, data in sorted(files.items()):

@@ -54,12 +54,33 @@ def _jsonable(obj):
     if isinstance(obj, (list, tuple)):
         return [_jsonable(v) for v in obj]
     if isinstance(obj, np.generic):
-        return obj.item()
+        return _jsonable(obj.item())  # a NumPy NaN is a NaN too
     if isinstance(obj, float) and not np.isfinite(obj):
         return None if np.isnan(obj) else ("inf" if obj > 0 else "-inf")
     if isinstance(obj, (str, int, float, bool)) or obj is None:
         return obj
     return repr(obj)
+
+
+def strict_json(obj, **kwargs) -> str:
+    """``obj`` as strict JSON, the one way fairkit writes a JSON file or document: NaN as null,
+    infinities as "inf" / "-inf", NumPy scalars as numbers, anything else JSON lacks as its repr.
+
+    Python's ``json`` writes a bare ``NaN``, which JavaScript, jq and most tools outside Python
+    refuse; ``allow_nan=False`` makes any non-finite number that escapes the conversion fail here,
+    loudly, instead of in a reader.
+
+    Parameters
+    ----------
+    obj : JSON-like (dicts, lists, tuples, str, numbers, bool, None, NumPy scalars)
+    **kwargs
+        Passed to :func:`json.dumps` (``indent``, ``sort_keys``, ``separators``).
+
+    Returns
+    -------
+    str
+    """
+    return json.dumps(_jsonable(obj), allow_nan=False, **kwargs)
 
 
 #: Raised whenever a change alters what a stored run would hold for the same inputs (its model
@@ -77,8 +98,8 @@ def cache_key(**parts) -> str:
     The fairkit version and :data:`RESULTS_REVISION` are always part of the key, so an upgrade
     never serves stale results.
     """
-    payload = json.dumps(_jsonable({**parts, "fairkit": __version__, "revision": RESULTS_REVISION}),
-                         sort_keys=True, separators=(",", ":"))
+    payload = strict_json({**parts, "fairkit": __version__, "revision": RESULTS_REVISION},
+                          sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(payload.encode()).hexdigest()[:24]
 
 
@@ -393,7 +414,7 @@ class ResultStore:
                     "model_sha256": atomic_dump(model, self._model(key)) if model is not None else None,
                     "record": record}
         envelope["checksum"] = _checksum(envelope)
-        atomic_write_bytes(self._json(key), json.dumps(envelope, indent=1).encode())
+        atomic_write_bytes(self._json(key), strict_json(envelope, indent=1).encode())
 
     def load_model(self, key: str):
         """The fitted model of a run, once its record and model file pass every check.
