@@ -56,6 +56,7 @@ import pandas as pd
 from fairkit.frontier import constant_mask, decides_alike, hypervolume, pareto_front, select
 from fairkit.methods import FAIRNESS_DEFINITIONS, METHODS
 from fairkit.metrics import SWEEP_THRESHOLD, bootstrap_metrics, summary_metrics
+from fairkit.record import fmt
 from fairkit.split import reserve_threshold_rows
 from fairkit.stats import bootstrap_weights, decide, paired_difference
 
@@ -554,7 +555,7 @@ def _cell(r, t: float) -> str:
     d, h = r.get(f"paired {k}", np.nan), r.get(f"paired half {k}", np.nan)
     sig = _significance(d, h)
     if sig is not None:
-        text += f"; paired {d:+.4f} ± {h:.4f}" + (f" **{sig}**" if sig else "")
+        text += f"; paired {fmt(d, 4, signed=True)} ± {h:.4f}" + (f" **{sig}**" if sig else "")
     if t < r.get("chance_val", np.nan):
         text += " ~"
     return text

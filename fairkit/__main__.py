@@ -491,7 +491,7 @@ def cmd_sweep(args) -> int:
     from .methods import DEFAULT_METHODS, METHODS, RegistryError
     from .plots import PNG_NOT_WRITTEN, frontier_figure, save_figure
     from .split import split_dataset
-    from .store import ResultStore
+    from .store import ResultStore, strict_json
     from .sweep import SchedulerError, plan_runs, run_sweep
 
     methods = args.methods or list(DEFAULT_METHODS)
@@ -538,7 +538,7 @@ def cmd_sweep(args) -> int:
                  cached=int(res.results["cached"].sum()))
     res.results.to_csv(out / "results.csv", index=False)
     # Enough to rebuild the split later (python -m fairkit export --store OUT ...).
-    (out / "sweep.json").write_text(json.dumps({
+    (out / "sweep.json").write_text(strict_json({
         "dataset": args.dataset, "csv": str(Path(args.csv).resolve()) if args.csv else None,
         "spec": spec.to_dict(), "split_seed": args.split_seed, "data_hash": split.data_hash,
         "methods": methods, "etas": sorted(set(res.results["eta"].tolist())), "seeds": seeds,
@@ -546,7 +546,7 @@ def cmd_sweep(args) -> int:
         "adaptive": not args.no_adaptive and args.etas is None, "spacing": args.spacing, "budget": args.budget,
         "tolerances": list(args.tolerances or ()), "threshold_rows": args.threshold_rows,
         "store": str(store.root.resolve()), "sample": sample,
-    }, indent=1, default=str))
+    }, indent=1))
     fig = frontier_figure(res.results, unfairness=args.unfairness, performance=args.performance,
                           title=f"{spec.name}: fairness / accuracy trade-off (test; frontier chosen on validation)")
     with warnings.catch_warnings():
@@ -627,7 +627,7 @@ def cmd_search(args) -> int:
     from .methods import DEFAULT_METHODS, METHODS, RegistryError
     from .search import SearchError, run_search
     from .split import split_dataset
-    from .store import ResultStore
+    from .store import ResultStore, strict_json
 
     methods = args.methods or [m for m in DEFAULT_METHODS if METHODS[m].sweeps_eta]
     unknown = [m for m in methods if m not in METHODS]
@@ -667,7 +667,7 @@ def cmd_search(args) -> int:
     trials.to_csv(out / "results.csv", index=False)
     res.front.to_csv(out / "front.csv", index=False)
     # sweep.json as a sweep writes it, so 'export --store OUT' can export a trial a person chose.
-    (out / "sweep.json").write_text(json.dumps({
+    (out / "sweep.json").write_text(strict_json({
         "dataset": args.dataset, "csv": str(Path(args.csv).resolve()) if args.csv else None,
         "spec": spec.to_dict(), "split_seed": args.split_seed, "data_hash": split.data_hash,
         "methods": methods, "etas": sorted(set(trials["eta"].tolist())) if len(trials) else [],
@@ -675,7 +675,7 @@ def cmd_search(args) -> int:
         "performance": res.performance, "store": str(store.root.resolve()), "source": "search",
         "study": res.study_name, "storage": res.storage, "budget": args.trials, "timeout": args.timeout,
         "objective": res.objective, "resplits": args.resplits,
-    }, indent=1, default=str))
+    }, indent=1))
     cols = ["search_trial", "method", "eta", "performance_val", "unfairness_val", "performance_test",
             "unfairness_test", "run_id"]
     spread = [c for c in (f"resplit_{res.performance}_moves", f"resplit_{res.unfairness}_moves", "unstable")
@@ -903,6 +903,7 @@ def cmd_score(args) -> int:
     from . import keys
     from .export import BundleIntegrityError, load_bundle
     from .monitor import drift_report, unchecked_reason
+    from .store import strict_json
 
     trusted = _key(keys.resolve_public, args.trust, "trusted")
     try:
@@ -955,7 +956,8 @@ def cmd_score(args) -> int:
         print(f"No fairness check: {unchecked_reason(bundle.spec, frame)}.")
         return 0
     report_path = _report_path(args.out)
-    _write_output(report_path, json.dumps(report, indent=1, default=str).encode())
+    # Strict JSON, as the bundle's metrics.json: a group with no selections has no precision (null).
+    _write_output(report_path, strict_json(report, indent=1).encode())
     summary["files"].append(str(report_path))
     summary.update(drift_checked=True, drifted=bool(report["drifted"]), drift=report["drift"],
                    fairness=report["summary"])
@@ -999,7 +1001,9 @@ def _run(args) -> int:
             stack.enter_context(contextlib.redirect_stdout(sys.stderr))
         status = args.func(args)
     if as_json:
-        print(json.dumps({**args.summary, "exit_status": status}, default=str), file=stdout)
+        from .store import strict_json
+
+        print(strict_json({**args.summary, "exit_status": status}), file=stdout)
     return status
 
 

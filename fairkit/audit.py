@@ -57,7 +57,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import keys
-from .store import _jsonable, default_home
+from .store import default_home, strict_json
 
 KINDS = ("upload", "sweep", "selection", "export", "score", "comment", "signoff", "dissent")
 VERDICT_KINDS = ("comment", "signoff", "dissent")
@@ -374,7 +374,7 @@ class AuditLog:
         details = {**details, "identity": who.as_dict()}
         if signing_key is not None:
             details["signed_by"] = keys.key_id(signing_key)
-        text = json.dumps(_jsonable(details), sort_keys=True)
+        text = strict_json(details, sort_keys=True)
         # The last hash, the timestamp and the insert in one write transaction: no two writers
         # link to the same predecessor, and time order is chain order.
         with self._write() as con:

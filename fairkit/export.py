@@ -54,7 +54,7 @@ from .data import DatasetSpec
 from .metrics import AUDIT_BAND, HEADLINE_GAPS, SWEEP_THRESHOLD, in_sentence
 from .record import fmt as _fmt
 from .safestate import EncodedState, UntrustedState, arrays_from_bytes, arrays_to_bytes, decode_state, encode_state
-from .store import _jsonable, atomic_write_bytes
+from .store import _jsonable, atomic_write_bytes, strict_json
 
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.sig"
@@ -621,12 +621,33 @@ def chance_limitation(part, scores, definition: str, threshold: float) -> str | 
             + ": a validation gap or tolerance below that is weak evidence; read the test gap and its interval.")
 
 
-def below_chance_limitation(report, performance: str = "accuracy") -> str | None:
+def below_chance_limitation(report, performance: str = "accuracy", *, threshold: float = SWEEP_THRESHOLD,
+                            on_front: bool | None = None) -> str | None:
     """The record's sentence when the exported model scores no better on the validation rows
     than giving everyone the same decision (the frontier's rule,
     :func:`fairkit.metrics.no_better_than_chance`), else None.
 
-    ``report`` is the model's :class:`fairkit.metrics.FairnessReport` on the validation part.
+    The finding holds at the export's threshold (and calibration); the frontier compared the
+    runs as the sweep measured them, at :data:`fairkit.metrics.SWEEP_THRESHOLD`. So the
+    sentence names the threshold it speaks of, and says where the run stands on the frontier
+    only from the record's own frontier table: a run on the front at the sweep's threshold can
+    be no better than one decision for everyone at another one.
+
+    Parameters
+    ----------
+    report : FairnessReport
+        The exported model's report on the validation part, at ``threshold``.
+    performance : str, default="accuracy"
+        The frontier's performance axis.
+    threshold : float, default=SWEEP_THRESHOLD
+        The threshold ``report`` was measured at.
+    on_front : bool or None
+        Whether the chosen run is on the record's frontier (its ``on_front``,
+        :func:`with_chosen_run`); None when the record has no frontier: nothing is said of it.
+
+    Returns
+    -------
+    str or None
     """
     from .metrics import METRIC_LABELS, chance_level, no_better_than_chance
 
@@ -635,9 +656,15 @@ def below_chance_limitation(report, performance: str = "accuracy") -> str | None
             ov[performance], performance, ov["base_rate"]):
         return None
     level = chance_level(performance, ov["base_rate"])
-    return (f"On the validation rows this model's {in_sentence(METRIC_LABELS[performance])} ({ov[performance]:.3f}) is no "
-            f"better than giving everyone the same decision ({level:.3f}), a rule with no gap that needs no model: "
-            "it is off the frontier, and a small gap here says little about fair treatment.")
+    text = (f"On the validation rows, at the threshold {threshold:.2f}, this model's "
+            f"{in_sentence(METRIC_LABELS[performance])} ({_fmt(ov[performance])}) is no better than giving everyone "
+            f"the same decision ({_fmt(level)}), a rule with no gap that needs no model")
+    where = f"the frontier, which compares the runs as the sweep measured them (at the threshold {SWEEP_THRESHOLD:.2f})"
+    if on_front is None:
+        return text + ": a small gap here says little about fair treatment."
+    if not on_front:
+        return text + f": it is off {where}, and a small gap here says little about fair treatment."
+    return text + f": a small gap here says little about fair treatment. Its run is on {where} all the same."
 
 
 def build_record(
@@ -771,7 +798,9 @@ def build_record(
     chance = chance_limitation(split.validation, scores["validation"], record.fairness_definition, threshold)
     if chance:
         limitations.append(chance)
-    below = below_chance_limitation(reports["validation"], (axes or {}).get("performance", "accuracy"))
+    below = below_chance_limitation(reports["validation"], (axes or {}).get("performance", "accuracy"),
+                                    threshold=threshold, on_front=None if frontier is None else bool(
+                                        frontier.loc[frontier["selected"], "on_front"].any()))
     if below:
         limitations.append(below)
     if uses:
@@ -855,11 +884,12 @@ def write_bundle(path, built: BundleRecord, *, sign_key=None) -> dict:
     onnx_bytes, onnx_info = _onnx_export(built.model, built.X_check)
     if onnx_bytes is not None:
         files["model.onnx"] = onnx_bytes
-    files["spec.json"] = json.dumps(_jsonable(built.spec.to_dict()), indent=1).encode()
-    files["metrics.json"] = json.dumps(built.record["content"]["metrics"], indent=1).encode()
+    # Strict JSON (NaN as null), as every JSON fairkit writes: a reader outside Python accepts it.
+    files["spec.json"] = strict_json(built.spec.to_dict(), indent=1).encode()
+    files["metrics.json"] = strict_json(built.record["content"]["metrics"], indent=1).encode()
     if built.frontier is not None:
         files["frontier.csv"] = built.frontier.to_csv(index=False).encode()
-    files[RECORD_JSON] = json.dumps(built.record, indent=1).encode()
+    files[RECORD_JSON] = strict_json(built.record, indent=1).encode()
     files[RECORD_MD] = built.markdown().encode()
     manifest = {
         "format": FORMAT_VERSION, "created": built.record["created"], "versions": library_versions(),
@@ -867,7 +897,7 @@ def write_bundle(path, built: BundleRecord, *, sign_key=None) -> dict:
         "signature": {"algorithm": "Ed25519", "key_id": keys.key_id(key)} if key is not None else None,
         "files": {name: sha256_bytes(data) for name, data in sorted(files.items())},
     }
-    manifest_bytes = json.dumps(manifest, indent=1, sort_keys=True).encode()
+    manifest_bytes = strict_json(manifest, indent=1, sort_keys=True).encode()
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for name, data in sorted(files.items()):

@@ -429,10 +429,8 @@ def fairness_report(
                 if w is None and np.isfinite(overall.get("roc_auc", np.nan)):
                     # DeLong's closed form: the bootstrap would re-sort the scores per replicate.
                     overall["roc_auc_low"], overall["roc_auc_high"] = stats.auc_interval(y, P[0], ci)
-            bgaps = stats.group_gaps(brates, include)
-            for k, v in bgaps.items():
-                lo, hi = stats.recentred_interval(gaps[k], v[:, 0], ci)
-                gap_row[f"{k}_low"], gap_row[f"{k}_high"] = float(lo), float(hi)
+            for k, (lo, hi) in stats.gap_intervals(all_rates, brates, include, ci).items():
+                gap_row[f"{k}_low"], gap_row[f"{k}_high"] = float(lo[0]), float(hi[0])
         group_tables.append(table)
         gap_rows.append(gap_row)
 

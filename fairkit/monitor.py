@@ -29,6 +29,7 @@ from scipy.stats import norm
 from .data import binary_target
 from .methods import scores_rank
 from .metrics import GAP_METRICS, METRIC_LABELS, fairness_report, metric_value
+from .record import fmt, fmt_interval
 
 #: Keys of :data:`fairkit.metrics.METRIC_LABELS`, read with :func:`fairkit.metrics.metric_value`.
 WATCHED = ("demographic_parity_difference", "equal_opportunity_difference",
@@ -170,9 +171,9 @@ def compare_gaps(recorded: list[dict], batch: pd.DataFrame, *, metrics=WATCHED,
         t["drift"] = bool(p_adj <= alpha)
         lo, hi = t["interval"]
         old_lo, old_hi = t["recorded_interval"]
-        t["message"] = (f"{METRIC_LABELS[t['metric']]} for {t['attribute']} is {t['new']:.3f} "
-                        f"[{lo:.3f}, {hi:.3f}], recorded {t['recorded']:.3f} "
-                        f"[{old_lo:.3f}, {old_hi:.3f}]: z = {t['z']:+.2f}, p = {t['p_value']:.2g} "
+        t["message"] = (f"{METRIC_LABELS[t['metric']]} for {t['attribute']} is {fmt_interval(t['new'], lo, hi)}, "
+                        f"recorded {fmt_interval(t['recorded'], old_lo, old_hi)}: "
+                        f"z = {fmt(t['z'], 2, signed=True)}, p = {t['p_value']:.2g} "
                         f"(Holm-adjusted {p_adj:.2g} over {len(tests)} gaps).")
     drift = [t for t in tests if t["drift"]]
     return {"tests": tests, "drift": drift, "checked": len(tests), "drifted": bool(drift),

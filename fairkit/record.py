@@ -98,15 +98,41 @@ def escape_markdown(text) -> str:
     return _MD_LEADING.sub(r"\\\1", s)
 
 
-def fmt(v, digits: int = 3) -> str:
-    """A number for people: ``digits`` decimals, "n/a" for a missing or non-finite value."""
+def fmt(v, digits: int = 3, *, signed: bool = False) -> str:
+    """A number for people: ``digits`` decimals, "n/a" for a missing or non-finite value.
+
+    Every number a record or a page shows goes through here, so one rule holds everywhere: a
+    value that rounds to zero at ``digits`` decimals is written "0.000", with no sign (never
+    "-0.000" for a -0.0 or a tiny negative value, never "+0.000" for a change that shows as
+    none), for a value and its interval ends alike.
+
+    Parameters
+    ----------
+    v : float, int, bool or None
+    digits : int, default=3
+    signed : bool, default=False
+        Write the sign of a non-zero number ("+0.012", "-0.004"): a change.
+
+    Returns
+    -------
+    str
+    """
     if v is None or (isinstance(v, (float, np.floating)) and not math.isfinite(v)):
         return "n/a"
     if isinstance(v, (bool, np.bool_)):
         return "yes" if v else "no"
-    if isinstance(v, (float, np.floating)):
-        return f"{v:.{digits}f}"
+    if isinstance(v, (float, np.floating)) or (signed and isinstance(v, (int, np.integer))):
+        text = f"{float(v):{'+' if signed else ''}.{digits}f}"
+        return f"{0.0:.{digits}f}" if float(text) == 0 else text
     return str(v)
+
+
+def fmt_interval(v, low=None, high=None, digits: int = 3, *, signed: bool = False) -> str:
+    """"value [low, high]" through :func:`fmt` (its zero rule on each), the value alone when
+    either end is missing or non-finite."""
+    if low is None or high is None or not (math.isfinite(float(low)) and math.isfinite(float(high))):
+        return fmt(v, digits, signed=signed)
+    return f"{fmt(v, digits, signed=signed)} [{fmt(low, digits, signed=signed)}, {fmt(high, digits, signed=signed)}]"
 
 
 def fmt_eta(eta) -> str:
@@ -137,9 +163,7 @@ def with_interval(values, key: str, prefix: str = "") -> str:
         v, lo, hi = metric_value(values, key, prefix)
     except KeyError:
         return "n/a"
-    if lo is None or hi is None or not (math.isfinite(float(lo)) and math.isfinite(float(hi))):
-        return fmt(v)
-    return f"{fmt(v)} [{fmt(lo)}, {fmt(hi)}]"
+    return fmt_interval(v, lo, hi)
 
 
 def method_label(method: str) -> str:

@@ -11,7 +11,7 @@ a decision record shows is computed here, from one set of per-group sufficient s
 * :func:`group_rates` and :func:`gap` turn those sums into rates and max-min gaps, with one rule
   for which groups a gap compares (:func:`gap_groups`);
 * :func:`wilson_interval`, :func:`bootstrap_weights` and :func:`recentred_interval` are the one
-  way intervals are made; :func:`paired_difference` the one comparison of two models on the same
+  way intervals are made (:func:`gap_intervals` applies the last to every gap of a report); :func:`paired_difference` the one comparison of two models on the same
   rows.
 
 See ``docs/ARCHITECTURE.md`` ("The evaluation kernel") for why there is exactly one copy.
@@ -489,6 +489,54 @@ def recentred_interval(estimate, replicates, ci: float = 0.95, bounds: tuple = (
     low = np.where(ok, np.clip(q_lo + shift, *bounds), np.nan)
     high = np.where(ok, np.clip(q_hi + shift, *bounds), np.nan)
     return low, high
+
+
+def gap_intervals(rates: dict, replicates: dict, include, ci: float = 0.95) -> dict:
+    """The interval of every gap of :data:`GAPS`, from one model's rates and their bootstrap
+    replicates: the one way a report's gap intervals are made.
+
+    Each gap's interval is :func:`recentred_interval`'s. A gap that is the larger of several
+    rates' gaps (equalized odds: the TPR gap, which is equal opportunity's, and the FPR gap;
+    :data:`GAP_RATES`) is read from its parts' replicates, each recentred on its own estimate
+    as :func:`recentred_interval` recentres it, the larger taken per replicate. Recentring the
+    max instead by its own median would move it by a different shift than equal opportunity's,
+    and its interval could end below equal opportunity's for the same estimate (as a max, it is
+    at least each part on every resample). So the interval is at least each part's at both ends,
+    and still contains its estimate.
+
+    Parameters
+    ----------
+    rates : dict of ndarray of shape (1, K, G)
+        :func:`group_rates` of the point sums.
+    replicates : dict of ndarray of shape (B, K, G)
+        :func:`group_rates` of the resampled sums.
+    include : ndarray of bool, shape (G,)
+        The groups the gaps compare (:func:`gap_groups`).
+    ci : float, default=0.95
+
+    Returns
+    -------
+    dict
+        ``{gap: (low, high)}``, ndarrays of shape (K,).
+    """
+    point = {k: v[0] for k, v in group_gaps(rates, include).items()}
+    boot = group_gaps(replicates, include)
+    out = {k: recentred_interval(point[k], boot[k], ci) for k in GAPS if len(GAP_RATES[k]) == 1}
+    for k in (k for k in GAPS if len(GAP_RATES[k]) > 1):
+        parts = [(gap(rates[r], include)[0], gap(replicates[r], include)) for r in GAP_RATES[k]]
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN part: masked below
+            moved = [rep + (est - np.nanmedian(rep, axis=0)) for est, rep in parts]
+            top = np.fmax.reduce(moved)  # the larger part per replicate, as group_gaps takes it
+            q_lo, q_hi = np.nanquantile(top, [(1 - ci) / 2, 1 - (1 - ci) / 2], axis=0)
+        est = point[k]
+        ok = np.isfinite(est) & (np.isfinite(top).sum(0) >= max(1, len(top) // 2))
+        low, high = np.fmin(q_lo, est), np.fmax(q_hi, est)  # contains its estimate
+        for part_low, part_high in (recentred_interval(e, r, ci) for e, r in parts):
+            # At least each part's interval, to the last digit (a part undefined here is skipped).
+            low, high = np.fmax(low, part_low), np.fmax(high, part_high)
+        out[k] = (np.where(ok, np.clip(low, 0.0, 1.0), np.nan), np.where(ok, np.clip(high, 0.0, 1.0), np.nan))
+    return {k: out[k] for k in GAPS}
 
 
 def wilson_interval(successes, total, total_sq=None, rows=None, ci: float = 0.95):

@@ -54,7 +54,7 @@ def _jsonable(obj):
     if isinstance(obj, (list, tuple)):
         return [_jsonable(v) for v in obj]
     if isinstance(obj, np.generic):
-        return obj.item()
+        return _jsonable(obj.item())  # a NumPy NaN is a NaN too
     if isinstance(obj, float) and not np.isfinite(obj):
         return None if np.isnan(obj) else ("inf" if obj > 0 else "-inf")
     if isinstance(obj, (str, int, float, bool)) or obj is None:
@@ -62,11 +62,34 @@ def _jsonable(obj):
     return repr(obj)
 
 
+def strict_json(obj, **kwargs) -> str:
+    """``obj`` as strict JSON, the one way fairkit writes a JSON file or document: NaN as null,
+    infinities as "inf" / "-inf", NumPy scalars as numbers, anything else JSON lacks as its repr.
+
+    Python's ``json`` writes a bare ``NaN``, which JavaScript, jq and most tools outside Python
+    refuse; ``allow_nan=False`` makes any non-finite number that escapes the conversion fail here,
+    loudly, instead of in a reader.
+
+    Parameters
+    ----------
+    obj : JSON-like (dicts, lists, tuples, str, numbers, bool, None, NumPy scalars)
+    **kwargs
+        Passed to :func:`json.dumps` (``indent``, ``sort_keys``, ``separators``).
+
+    Returns
+    -------
+    str
+    """
+    return json.dumps(_jsonable(obj), allow_nan=False, **kwargs)
+
+
 #: Raised whenever a change alters what a stored run would hold for the same inputs (its model
 #: or its metrics) within one fairkit version, so no stale run is served beside fresh ones.
 #: 2: with several sensitive attributes the sweep's gaps are each gap's least fair over every
 #: grouping (metrics.FairnessReport.headline). 3: a run's stored intervals include ROC AUC's.
-RESULTS_REVISION = 3
+#: 4: the equalized odds interval is read from the TPR and FPR gaps' recentred replicates
+#: (stats.gap_intervals), never ending below equal opportunity's.
+RESULTS_REVISION = 4
 
 
 def cache_key(**parts) -> str:
@@ -75,8 +98,8 @@ def cache_key(**parts) -> str:
     The fairkit version and :data:`RESULTS_REVISION` are always part of the key, so an upgrade
     never serves stale results.
     """
-    payload = json.dumps(_jsonable({**parts, "fairkit": __version__, "revision": RESULTS_REVISION}),
-                         sort_keys=True, separators=(",", ":"))
+    payload = strict_json({**parts, "fairkit": __version__, "revision": RESULTS_REVISION},
+                          sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(payload.encode()).hexdigest()[:24]
 
 
@@ -391,7 +414,7 @@ class ResultStore:
                     "model_sha256": atomic_dump(model, self._model(key)) if model is not None else None,
                     "record": record}
         envelope["checksum"] = _checksum(envelope)
-        atomic_write_bytes(self._json(key), json.dumps(envelope, indent=1).encode())
+        atomic_write_bytes(self._json(key), strict_json(envelope, indent=1).encode())
 
     def load_model(self, key: str):
         """The fitted model of a run, once its record and model file pass every check.

@@ -1459,7 +1459,9 @@ def _gap_changes(p, P, n_boot: int, ci: float) -> dict:
         low, high = recentred_interval(change, boot[key][:, 0] - boot[key][:, 1], ci, bounds=(-1.0, 1.0))
         out[key] = {"change": change, "low": float(low), "high": float(high)}
     ratio = out["disparate_impact_ratio"]  # "1 - ratio" changes by minus the ratio's change
-    out["disparate_impact_gap"] = {"change": -ratio["change"], "low": -ratio["high"], "high": -ratio["low"]}
+    # 0.0 - x, not -x: no change stays +0.0 (-0.0 would show as "-0.000").
+    out["disparate_impact_gap"] = {"change": 0.0 - ratio["change"], "low": 0.0 - ratio["high"],
+                                   "high": 0.0 - ratio["low"]}
     return out
 
 

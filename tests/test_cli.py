@@ -466,24 +466,39 @@ def test_export_records_the_frontier_status_sweep_json_gives(sweep_dir, tmp_path
         assert f"| {status} |" in zipfile_text(bundle, "decision_record.md")
 
 
+def _strict(text: str):
+    """JSON as a reader outside Python takes it: a bare NaN or Infinity is an error."""
+    def refuse(constant):
+        raise ValueError(f"not strict JSON: bare {constant}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
 def test_score_gives_no_roc_auc_for_a_threshold_model(tmp_path, capsys, monkeypatch):
+    """...and its fairness report is strict JSON: null where the bundle's metrics.json has null,
+    as are sweep.json and the --json summaries."""
     monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path / "home"))
     out = tmp_path / "sweep"
     assert main(["sweep", "--dataset", "german", "--methods", "threshold", "--etas", "1", "--no-png",
-                 "--out", str(out)]) == 0
+                 "--out", str(out), "--json"]) == 0
+    _strict(capsys.readouterr().out)
+    _strict((out / "sweep.json").read_text())
     run = pd.read_csv(out / "results.csv").run_id.iloc[0]
     bundle, scored = tmp_path / "b.zip", tmp_path / "scored.csv"
     assert main(["export", "--store", str(out), "--run", run, "--rationale", "r", "--decider", "d",
                  "--n-boot", "50", "--out", str(bundle)]) == 0
     b = load_bundle(bundle)
-    # The record stores NaN as null (JSON); fairness.json keeps it as NaN.
     assert b.metrics["test"]["overall"]["roc_auc"] is None  # the record: decisions, not scores
     frame, _ = load_dataset("german")
     rows = tmp_path / "rows.csv"
     frame.sample(300, random_state=2).to_csv(rows, index=False)
-    assert main(["score", "--bundle", str(bundle), "--csv", str(rows), "--out", str(scored)]) == 0
-    overall = json.loads(scored.with_suffix(".fairness.json").read_text())["overall"]
-    assert overall["roc_auc"] is None or np.isnan(overall["roc_auc"])
+    capsys.readouterr()
+    assert main(["score", "--bundle", str(bundle), "--csv", str(rows), "--out", str(scored), "--json"]) == 0
+    doc = _strict(capsys.readouterr().out)
+    report = _strict(scored.with_suffix(".fairness.json").read_text())
+    assert doc["files"][-1] == str(scored.with_suffix(".fairness.json"))
+    overall = report["overall"]
+    assert overall["roc_auc"] is None  # as in the bundle's metrics.json: null, not a bare NaN
     assert np.isfinite(overall["accuracy"])
 
 

@@ -32,7 +32,7 @@ from fairkit.export import (
     read_bundle_record,
     verify_bundle,
 )
-from fairkit.frontier import pareto_front
+from fairkit.frontier import on_sweep_front, pareto_front
 from fairkit.methods import METHODS
 from fairkit.sweep import predict_scores, run_sweep
 
@@ -724,6 +724,40 @@ def test_the_record_reads_the_model_against_one_decision_for_everyone(swept, tin
     assert below == "regularized"  # the fast tiny network does not beat it; the thresholds do
 
 
+def test_a_record_at_another_threshold_says_where_its_below_chance_finding_holds(swept, tiny_split):
+    """Exported at 0.4, a run the frontier has on it (at the sweep's 0.5) can be no better than
+    one decision for everyone: the record names the threshold of that finding and says the run
+    is on the frontier, as its own table marks it, never "off the frontier"."""
+    from fairkit.metrics import SWEEP_THRESHOLD
+
+    front = pareto_front(swept.results)
+    row = _row(swept, "boosting")
+    assert on_sweep_front(front, row)  # the tiny boosted run is on the front at the sweep's threshold
+    built = build_record(model=swept.model(row["run_id"]), split=tiny_split, run=row, record=RECORD,
+                         frontier=front, threshold=0.4, n_boot=5)
+    content = built.record["content"]
+    (chosen,) = [f for f in content["frontier"] if f["selected"]]
+    assert chosen["on_front"]
+    (line,) = [x for x in content["limitations"] if "no better than giving everyone" in x]
+    assert "at the threshold 0.40" in line and "off the frontier" not in line
+    assert f"is on the frontier, which compares the runs as the sweep measured them (at the threshold " \
+           f"{SWEEP_THRESHOLD:.2f}) all the same" in line
+    assert line in built.markdown()
+    # The same run exported at the sweep's threshold beats one decision for everyone: no sentence.
+    at_sweep = build_record(model=swept.model(row["run_id"]), split=tiny_split, run=row, record=RECORD,
+                            frontier=front, n_boot=5)
+    assert not [x for x in at_sweep.record["content"]["limitations"] if "no better than giving everyone" in x]
+    # A run off the front says so, and without a frontier nothing is said of it.
+    below = _row(swept, "regularized")
+    off = build_record(model=swept.model(below["run_id"]), split=tiny_split, run=below, record=RECORD,
+                       frontier=front, n_boot=5)
+    (line,) = [x for x in off.record["content"]["limitations"] if "no better than giving everyone" in x]
+    assert "at the threshold 0.50" in line and "it is off the frontier" in line
+    alone = build_record(model=swept.model(below["run_id"]), split=tiny_split, run=below, record=RECORD, n_boot=5)
+    (line,) = [x for x in alone.record["content"]["limitations"] if "no better than giving everyone" in x]
+    assert "frontier" not in line
+
+
 # --------------------------------------------------------------------------- the data section
 
 
@@ -1039,3 +1073,19 @@ def test_a_model_whose_scores_are_not_probabilities_is_refused_at_load(tmp_path,
     with pytest.raises(BundleIntegrityError, match=r"does not run: its scores for rows made from its own "
                                                     r"preprocessing are not all probabilities"):
         load_bundle(bad)
+
+
+def test_a_number_that_rounds_to_zero_is_written_without_a_sign():
+    """The record's one formatter: a value that rounds to zero at the shown precision has no sign
+    (not "-0.000", not "+0.000"), for a value and its interval ends; others keep theirs."""
+    from fairkit.record import fmt, fmt_interval, with_interval
+
+    assert [fmt(v) for v in (-0.0, 0.0, -0.0004, 0.0004, 0.0006, -0.0006)] == [
+        "0.000", "0.000", "0.000", "0.000", "0.001", "-0.001"]
+    assert [fmt(v, signed=True) for v in (-0.0, 0.0, 2.5e-9, -5.3e-9, 0.0006, -0.0006)] == [
+        "0.000", "0.000", "0.000", "0.000", "+0.001", "-0.001"]
+    assert fmt(-0.004, 2, signed=True) == "0.00" and fmt(np.float64(-0.0)) == "0.000"
+    assert fmt_interval(2.5e-9, -5.3e-9, 8.8e-9, signed=True) == "0.000 [0.000, 0.000]"
+    assert fmt_interval(-0.0, -0.0, 0.02) == "0.000 [0.000, 0.020]"
+    assert fmt_interval(0.1, float("nan"), 0.2) == "0.100"
+    assert with_interval({"accuracy": -0.0, "accuracy_low": -1e-5, "accuracy_high": 0.0}, "accuracy") == "0.000 [0.000, 0.000]"

@@ -853,3 +853,53 @@ def test_a_metric_label_in_a_sentence_keeps_its_acronyms_and_proper_names():
     assert in_sentence(METRIC_LABELS["max_group_ece"]) == "largest group calibration error (ECE)"
     assert in_sentence(METRIC_LABELS["brier"]) == "Brier score"
     assert in_sentence(METRIC_LABELS["disparate_impact_gap"]) == "1 - disparate impact ratio"
+
+
+def _tpr_gap_data(seed):
+    """Groups that differ most in true positive rate: equalized odds often equals equal opportunity."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(80, 400))
+    g = rng.choice(["a", "b", "c"][: int(rng.integers(2, 4))], n)
+    y = rng.binomial(1, 0.3 + 0.3 * (g == "a"))
+    s = np.clip(rng.normal(0.3 + 0.3 * y + 0.1 * (g == "b"), 0.25), 0, 1)
+    return y, s, g
+
+
+def test_the_equalized_odds_interval_never_ends_below_equal_opportunitys():
+    """Equalized odds is the larger of the TPR gap (equal opportunity) and the FPR gap, on every
+    resample: for the same estimate its interval cannot end below equal opportunity's. Each
+    recentred by its own median, it did (0.290 against 0.291 here)."""
+    y, s, g = _tpr_gap_data(1)
+    row = fairness_report(y, s, g, n_boot=100, gap_min_group_size=0, random_state=1).gaps.iloc[0]
+    eo, eodds = "equal_opportunity_difference", "equalized_odds_difference"
+    assert row[eo] == row[eodds]
+    assert row[f"{eo}_high"] == pytest.approx(0.2915, abs=1e-4)
+    assert row[f"{eo}_high"] <= row[f"{eodds}_high"] and row[f"{eo}_low"] <= row[f"{eodds}_low"]
+    # Still the one recentred bootstrap: the interval contains its estimate.
+    assert row[f"{eodds}_low"] <= row[eodds] <= row[f"{eodds}_high"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**31 - 1), st.integers(20, 300), st.booleans())
+def test_equalized_odds_intervals_are_at_least_equal_opportunitys(seed, n_boot, two_attributes):
+    """On random data, every grouping's equalized odds interval is at least equal opportunity's
+    at both ends (so whenever the two estimates are equal, eo_high <= eodds_high and eo_low <=
+    eodds_low), in the report, its headline, and the intervals a sweep run stores."""
+    from fairkit.sweep import REPORT_INTERVAL_METRICS
+
+    y, s, g = _tpr_gap_data(seed)
+    rng = np.random.default_rng(seed + 1)
+    sens = (pd.DataFrame({"grp": g, "other": rng.choice(["x", "y"], len(g))}) if two_attributes
+            else pd.Series(g, name="grp"))
+    r = fairness_report(y, s, sens, n_boot=n_boot, gap_min_group_size=int(rng.integers(0, 40)), random_state=seed)
+    eo, eodds = "equal_opportunity_difference", "equalized_odds_difference"
+    rows = [r.gaps.loc[a] for a in r.gaps.index]
+    head = r.headline()
+    if head[f"{eo}_attribute"] == head[f"{eodds}_attribute"]:
+        rows.append(head)
+    assert {eo, eodds} <= set(REPORT_INTERVAL_METRICS)  # what report_fields stores for a run
+    for row in rows:
+        assert row[eo] <= row[eodds]
+        if all(np.isfinite(row[f"{k}_{end}"]) for k in (eo, eodds) for end in ("low", "high")):
+            assert row[f"{eo}_high"] <= row[f"{eodds}_high"] and row[f"{eo}_low"] <= row[f"{eodds}_low"]
+            assert row[f"{eodds}_low"] <= row[eodds] <= row[f"{eodds}_high"]

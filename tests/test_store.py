@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import joblib
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -238,3 +239,15 @@ def test_load_hashes_the_bytes_it_unpickles(tmp_path):
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))  # ... and timestamp: the remembered check holds
     with pytest.raises(StoreError, match="does not match the hash"):
         s.load_model("k1")
+
+
+def test_strict_json_writes_null_for_nan_and_refuses_what_escapes(monkeypatch):
+    """The one JSON writer: NaN (NumPy's too) as null, infinities as "inf" / "-inf", NumPy
+    scalars as numbers; a non-finite number that escapes the conversion fails loudly."""
+    text = store_mod.strict_json({"a": float("nan"), "b": np.float64("nan"), "c": [np.float32(1.5), float("inf")],
+                              "d": (np.int64(2), -np.inf), "e": np.bool_(True)})
+    assert json.loads(text, parse_constant=lambda c: pytest.fail(c)) == {
+        "a": None, "b": None, "c": [1.5, "inf"], "d": [2, "-inf"], "e": True}
+    monkeypatch.setattr(store_mod, "_jsonable", lambda obj: obj)  # a converter that let a NaN through
+    with pytest.raises(ValueError, match="JSON compliant"):
+        store_mod.strict_json({"a": float("nan")})

@@ -1,6 +1,7 @@
 """run_sweep: tidy results, store reuse, partial recompute, interruption, parallel and Dask."""
 
 import dataclasses
+import math
 
 import numpy as np
 import pandas as pd
@@ -571,3 +572,15 @@ def test_gap_changes_are_the_rows_differences_with_paired_intervals(tiny_split, 
                                                      -changes["disparate_impact_ratio"]["low"]))
     same = gap_changes(model, model, tiny_split, n_boot=50)["demographic_parity_difference"]
     assert (same["change"], same["low"], same["high"]) == (0.0, 0.0, 0.0)
+
+
+def test_a_change_that_is_exactly_zero_carries_no_negative_sign(tiny_split, fast_params):
+    """A model against itself changes no gap: every change and interval end is +0.0, the disparate
+    impact gap's too (minus the ratio's change: -0.0 there had shown as "-0.000")."""
+    from fairkit.sweep import gap_changes
+
+    res = run_sweep(tiny_split, ["regularized"], [0.0], [0], params=fast_params)
+    model = res.model(res.results["run_id"].iloc[0])
+    for key, c in gap_changes(model, model, tiny_split, n_boot=20).items():
+        for end in ("change", "low", "high"):
+            assert c[end] == 0.0 and math.copysign(1.0, c[end]) == 1.0, (key, end, c)

@@ -16,6 +16,7 @@ from fairkit.calibration import GLOBAL, calibrate_on_validation
 from fairkit.diagnostics import reliability_curve
 from fairkit.groups import MIN_GROUP_SIZE, group_hierarchy
 from fairkit.metrics import TOO_FEW, fairness_report
+from fairkit.record import fmt
 from fairkit.sweep import predict_scores
 
 from . import results as ur
@@ -168,7 +169,7 @@ def ece_change(cal: dict) -> tuple[str, str, str]:
     """The largest group ECE before and after calibration, and the change, as shown: the change
     is that of the shown (rounded) figures, so the three always agree."""
     before, after = (f"{cal[k]:.3f}" for k in ("ece_before", "ece_after"))
-    return before, after, f"{float(after) - float(before):+.3f}"
+    return before, after, fmt(float(after) - float(before), signed=True)
 
 
 def calibration_words(cal: dict, method: str) -> str | None:

@@ -33,6 +33,7 @@ from fairkit import plots
 from fairkit.methods import METHODS, role_of, scores_rank
 from fairkit.metrics import (NO_RANKING, NOISE_FLOOR_SHUFFLE, chance_level, in_sentence, metric_value,
                              no_better_than_chance, noise_floor_sentence)
+from fairkit.record import fmt, fmt_interval, with_interval
 from fairkit.store import StoreError
 from fairkit.sweep import REPORT_N_BOOT, chance_gaps, paired_changes, report_fields
 
@@ -371,14 +372,6 @@ def chance_note(floor: dict, unfairness: str, tolerance: float) -> str:
     return text
 
 
-def _fmt(value, low=None, high=None) -> str:
-    if value is None:
-        return "n/a"
-    if low is None or high is None:
-        return f"{value:.3f}"
-    return f"{value:.3f} [{low:.3f}, {high:.3f}]"
-
-
 def _row_value(row: dict, split: str, key: str) -> float | None:
     try:
         v = metric_value(row, key, prefix=f"{split}_")[0]
@@ -388,13 +381,9 @@ def _row_value(row: dict, split: str, key: str) -> float | None:
 
 
 def shown_value(row: dict, split: str, key: str) -> str:
-    """A metric as the panel shows it: ``value [low, high]`` when the row has the interval."""
-    try:
-        value, low, high = metric_value(row, key, prefix=f"{split}_")
-    except KeyError:  # runs stored before the metric was recorded
-        return "n/a"
-    clean = [None if x is None or not math.isfinite(float(x)) else float(x) for x in (value, low, high)]
-    return _fmt(*clean)
+    """A metric as the panel shows it: ``value [low, high]`` when the row has the interval
+    (:func:`fairkit.record.with_interval`, as the record writes it)."""
+    return with_interval(row, key, prefix=f"{split}_")
 
 
 def panel_table(row: dict, baseline: dict | None, change: dict | None = None) -> pd.DataFrame:
@@ -420,11 +409,11 @@ def panel_table(row: dict, baseline: dict | None, change: dict | None = None) ->
         if baseline is not None:
             a, b = _row_value(row, "test", key), _row_value(baseline, "test", key)
             if a is not None and b is not None:
-                cell = f"{a - b:+.3f}"
+                cell = fmt(a - b, signed=True)
                 paired = (change if key == "accuracy" and change and change.get("disagree", 0) > 0
                           else (change or {}).get("gaps", {}).get(key))
                 if paired is not None and np.isfinite(paired["low"]) and np.isfinite(paired["high"]):
-                    cell = f"{paired['change']:+.3f} [{paired['low']:+.3f}, {paired['high']:+.3f}]"
+                    cell = fmt_interval(paired["change"], paired["low"], paired["high"], signed=True)
         rows.append({"Metric": label, "Validation": shown_value(row, "val", key), "Test": shown_value(row, "test", key),
                      "Change vs unconstrained (test)": cell})
     return pd.DataFrame(rows)

@@ -46,7 +46,7 @@ def test_slider_moves_change_the_side_panel(tradeoffs):
     # Intervals from the bootstrap: "value [low, high]"; eta 0 is the unconstrained network.
     assert before.loc["Accuracy", "Test"].count("[") == 1
     assert before.loc["Demographic parity difference", "Validation"].count("[") == 1
-    assert before.loc["Accuracy", "Change vs unconstrained (test)"] == "+0.000"
+    assert before.loc["Accuracy", "Change vs unconstrained (test)"] == "0.000"
     assert "Does not need the sensitive attribute at prediction time." in texts(at.success)
     assert not any("tells almost nobody apart" in w for w in texts(at.warning))
 
@@ -498,7 +498,8 @@ def _split(at):
     return split_dataset(at.session_state[state.FRAME], at.session_state[state.SPEC], seed=ur.SPLIT_SEED)
 
 
-CHANGE = re.compile(r"([+-]\d\.\d{3}) \[([+-]\d\.\d{3}), ([+-]\d\.\d{3})\]")
+SIGNED = r"([+-]\d\.\d{3}|0\.000)"  # a change shown as none has no sign (fairkit.record.fmt)
+CHANGE = re.compile(rf"{SIGNED} \[{SIGNED}, {SIGNED}\]")
 
 
 def test_the_accuracy_change_carries_its_paired_interval(tradeoffs):
@@ -506,7 +507,7 @@ def test_the_accuracy_change_carries_its_paired_interval(tradeoffs):
 
     at = tradeoffs
     # At eta 0 the network decides every test row as the unconstrained one: no interval.
-    assert panel(at).loc["Accuracy", "Change vs unconstrained (test)"] == "+0.000"
+    assert panel(at).loc["Accuracy", "Change vs unconstrained (test)"] == "0.000"
     assert not [c for c in texts(at.caption) if "paired difference" in c]
     assert [c for c in texts(at.caption) if "decide all 200 test rows alike" in c], texts(at.caption)
     at.select_slider(key=ut.W_ETA).set_value(20.0).run()
@@ -561,3 +562,26 @@ def test_the_accuracy_change_carries_its_paired_interval(tradeoffs):
         assert not at.exception
         assert CHANGE.fullmatch(panel(at).loc["Accuracy", "Change vs unconstrained (test)"].replace("\\", "")) is None
         assert [c for c in texts(at.caption) if "could not be computed" in c and "Run the sweep again" in c]
+
+
+def test_a_change_that_shows_as_zero_has_no_sign():
+    """The panel's changes: an exact zero (a -0.0 from the disparate impact gap's sign flip
+    included) and a tiny non-zero change that rounds to 0.000 show "0.000", never "-0.000" or
+    "+0.000", for the value and each interval end alike; other changes keep their sign."""
+    keys = [key for _, key, _ in ut.PANEL_ROWS]
+    row = {"method": "regularized", **{f"test_{k}": 0.5 for k in keys}, "test_disparate_impact_ratio": 0.8}
+    base = {**row, "test_accuracy": 0.52}
+    gaps = {k: {"change": 2.5e-9, "low": -5.3e-9, "high": 8.8e-9} for k in keys}
+    gaps["disparate_impact_gap"] = {"change": -0.0, "low": -0.0, "high": -0.0}
+    gaps["demographic_parity_difference"] = {"change": -0.031, "low": -0.0004, "high": 0.012}
+    table = ut.panel_table(row, base, {"change": -0.02, "low": -0.04, "high": -0.0, "disagree": 0.1,
+                                       "gaps": gaps}).set_index("Metric")["Change vs unconstrained (test)"]
+    assert table["Accuracy"] == "-0.020 [-0.040, 0.000]"
+    assert table["1 - disparate impact ratio"] == "0.000 [0.000, 0.000]"
+    assert table["Largest group calibration error (ECE)"] == "0.000 [0.000, 0.000]"
+    assert table["Demographic parity difference"] == "-0.031 [0.000, +0.012]"
+    assert not any("-0.000" in c or "+0.000" in c for c in table)
+    # The values beside them, through the record's formatter: no signed zero either.
+    shown = ut.shown_value({"test_accuracy": -0.0, "test_accuracy_low": -1e-6, "test_accuracy_high": 0.01},
+                           "test", "accuracy")
+    assert shown == "0.000 [0.000, 0.010]"
