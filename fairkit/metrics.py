@@ -266,9 +266,7 @@ def _inputs(y_true, y_score, sensitive, sample_weight, pos_label):
         P = P[None, :]
     if P.ndim != 2 or P.shape[1] != len(y):
         raise ValueError(f"y_score has shape {np.shape(y_score)} but y_true has {len(y)} rows")
-    if not np.isfinite(P).all():
-        raise ValueError("y_score holds NaN or infinite values; every row needs a probability")
-    P = np.clip(P, 0.0, 1.0)
+    P = stats.probabilities(P)
     w = None
     if sample_weight is not None:
         w = np.asarray(sample_weight, dtype=np.float64)
@@ -345,7 +343,9 @@ def fairness_report(
     y_true : array-like of shape (n_samples,)
         Outcomes: 0/1, or any two labels with ``pos_label``.
     y_score : array-like of float
-        Predicted probability of the positive class.
+        Predicted probability of the positive class, within [0, 1] (e.g.
+        ``predict_proba(X)[:, 1]``); logits or percentages are refused, not clipped
+        (:func:`fairkit.stats.probabilities`).
     sensitive : array-like, Series or DataFrame
         One or several sensitive attributes; several add their intersection.
     threshold : float
