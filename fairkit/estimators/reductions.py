@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from fairkit.estimators._inputs import MAX_DENSE_CELLS, densify  # noqa: F401 (re-exported)
+from fairkit.estimators._inputs import MAX_DENSE_CELLS, densify, row_uniforms  # noqa: F401 (re-exported)
 from fairlearn.reductions import (
     DemographicParity,
     EqualizedOdds,
@@ -547,14 +547,17 @@ class ReductionsWrapper(BinaryWrapperTagsMixin, ClassifierMixin, BaseEstimator):
           reduction).
         * ``False``: always deterministically: the rule above, or, when none keeps the bound,
           the one that exceeds it least (with a warning).
-        * ``True``: fairlearn's randomized mixture (each row draws a base learner with
-          probability ``mixture_weights_``), seeded by ``random_state`` so repeated calls
-          agree; the classifier the reduction's guarantee is about, in expectation.
+        * ``True``: fairlearn's randomized mixture (each row is decided positive with the
+          probability ``mixture_weights_`` give it); the classifier the reduction's guarantee
+          is about, in expectation. The draw is a hash of the row's features and
+          ``random_state`` (:func:`fairkit.estimators._inputs.row_uniforms`, as the threshold
+          post-processors' randomized thresholds), so a row's decision is the same on every
+          call, alone or in any batch, in any order.
 
         With ``reduction="grid_search"`` predict is GridSearch's chosen learner, as in
         fairlearn.
     random_state : int, default=0
-        Seed of the randomized rule.
+        Seed of the randomized rule's row hash.
     constraints : str or fairlearn Moment, optional
         fairlearn's name for ``constraint`` (``ExponentiatedGradient`` and ``GridSearch``); pass
         one of the two.
@@ -979,8 +982,9 @@ class ReductionsWrapper(BinaryWrapperTagsMixin, ClassifierMixin, BaseEstimator):
 
     def _predict_encoded(self, X_model) -> np.ndarray:
         if self.decision_rule_ == "randomized":
-            rng = np.random.default_rng(self.random_state)
-            return (rng.random(_n_rows(X_model)) < self._hard_mixture(X_model)).astype(int)
+            # A hash of each row, not a generator's stream: a person's decision must not depend
+            # on their position in the batch or on who else is scored with them.
+            return (row_uniforms(X_model, self.random_state) < self._hard_mixture(X_model)).astype(int)
         return stats.decide(self._proba_encoded(X_model), 0.5).astype(int)
 
     def _model_X(self, X):
