@@ -40,6 +40,7 @@ from fairkit.estimators.reductions import (
     _check_fit_inputs,
     _check_predict_input,
     _for_base,
+    constraint_name,
     split_sensitive_columns,
 )
 from fairkit import stats
@@ -290,9 +291,10 @@ class ThresholdPostProcessor(BinaryWrapperTagsMixin, ClassifierMixin, BaseEstima
     estimator : classifier, optional
         The unconstrained base model. Fitted here unless ``prefit=True``. Defaults to LightGBM
         boosted trees (:func:`default_base`: ``FairBoostingClassifier(eta=0)``).
-    constraint : str, default="demographic_parity"
-        ``"demographic_parity"``, ``"equalized_odds"``, or ``"{true,false}_{positive,negative}
-        _rate_parity"`` (fairlearn's names).
+    constraint : str, optional
+        ``"demographic_parity"`` (the default), ``"equalized_odds"``, or
+        ``"{true,false}_{positive,negative}_rate_parity"`` (fairlearn's names; the registry's
+        ``"equal_opportunity"`` reads as ``"true_positive_rate_parity"``).
     objective : {"accuracy_score", "balanced_accuracy_score"}, default="accuracy_score"
         What the thresholds maximise (weighted by ``sample_weight``).
     eta : float in [0, 1], default=1.0
@@ -344,6 +346,9 @@ class ThresholdPostProcessor(BinaryWrapperTagsMixin, ClassifierMixin, BaseEstima
     random_state : int, default=0
         Seed of the row hash that resolves randomized thresholds (:func:`row_uniforms`), of the
         holdout split and folds, and of the default base model.
+    constraints : str, optional
+        fairlearn's name for ``constraint`` (``ThresholdOptimizer``'s keyword); pass one of the
+        two (:func:`fairkit.estimators.reductions.constraint_name`).
 
     Attributes
     ----------
@@ -399,7 +404,7 @@ class ThresholdPostProcessor(BinaryWrapperTagsMixin, ClassifierMixin, BaseEstima
     def __init__(
         self,
         estimator=None,
-        constraint: str = "demographic_parity",
+        constraint: str | None = None,
         objective: str = "accuracy_score",
         eta: float = 1.0,
         tolerance: float | None = None,
@@ -413,6 +418,8 @@ class ThresholdPostProcessor(BinaryWrapperTagsMixin, ClassifierMixin, BaseEstima
         drop_sensitive_features: bool = True,
         min_group_size: int = MIN_GROUP_SIZE,
         random_state: int = 0,
+        *,
+        constraints: str | None = None,
     ):
         self.estimator = estimator
         self.constraint = constraint
@@ -429,12 +436,18 @@ class ThresholdPostProcessor(BinaryWrapperTagsMixin, ClassifierMixin, BaseEstima
         self.drop_sensitive_features = drop_sensitive_features
         self.min_group_size = min_group_size
         self.random_state = random_state
+        self.constraints = constraints
 
     # -- checks -----------------------------------------------------------------------------
 
+    def _constraint(self) -> str:
+        """The constraint, from ``constraint`` or fairlearn's ``constraints`` (not both)."""
+        return constraint_name(self.constraint, self.constraints)
+
     def _check_params(self):
-        if self.constraint not in _BOUNDED:
-            raise ValueError(f"unknown constraint {self.constraint!r}; use 'equalized_odds' or one of "
+        constraint = self._constraint()
+        if not isinstance(constraint, str) or constraint not in _BOUNDED:
+            raise ValueError(f"unknown constraint {constraint!r}; use 'equalized_odds' or one of "
                              f"{sorted(SIMPLE_CONSTRAINTS)}")
         if self.objective not in OBJECTIVES:
             raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
@@ -685,17 +698,17 @@ class ThresholdPostProcessor(BinaryWrapperTagsMixin, ClassifierMixin, BaseEstima
         hulls, pos, neg = self._group_hulls(shared)
         self._set_rule(hulls, _best_vertices(hulls, pos, neg, self.objective))
         if "max_tolerance" not in cache:
-            cache["max_tolerance"] = constraint_gap(self._decision_proba(scores, codes), y, codes, G, self.constraint, w)
+            cache["max_tolerance"] = constraint_gap(self._decision_proba(scores, codes), y, codes, G, self._constraint(), w)
         self.max_tolerance_ = cache["max_tolerance"]
         self.tolerance_ = self._tolerance(self.max_tolerance_)
         if self.tolerance_ < self.max_tolerance_:
             key = ("lp", round(self.tolerance_, 12))
             if key not in cache:
-                cache[key] = _solve_thresholds(hulls, pos, neg, _BOUNDED[self.constraint], self.tolerance_,
+                cache[key] = _solve_thresholds(hulls, pos, neg, _BOUNDED[self._constraint()], self.tolerance_,
                                                self.objective)
             self._set_rule(hulls, cache[key])
         p = self._decision_proba(scores, codes)
-        self.constraint_gap_ = constraint_gap(p, y, codes, G, self.constraint, w)
+        self.constraint_gap_ = constraint_gap(p, y, codes, G, self._constraint(), w)
         self.n_threshold_rows_ = int(len(y))
         self.decision_kind_ = "hard"
         return self

@@ -167,6 +167,40 @@ for _cls in _WEIGHTED.values():
     _cls.__module__ = __name__
 
 
+def constraint_name(constraint, constraints, default: str = "demographic_parity"):
+    """The constraint a fairlearn-style wrapper was given, in fairlearn's terms.
+
+    The one reading of ``constraint`` and fairlearn's spelling ``constraints`` (house rule 1:
+    where fairkit wraps fairlearn it accepts fairlearn's keyword), shared by
+    :class:`ReductionsWrapper` and the threshold post-processors. A name of
+    :data:`fairkit.methods.FAIRNESS_DEFINITIONS` (``"equal_opportunity"``) is read as its
+    fairlearn constraint (``"true_positive_rate_parity"``), so the registry's names work too.
+
+    Parameters
+    ----------
+    constraint : str, fairlearn Moment or None
+    constraints : str, fairlearn Moment or None
+        fairlearn's keyword for the same thing; at most one of the two may be given.
+    default : str, default="demographic_parity"
+        The constraint when neither is given.
+
+    Returns
+    -------
+    str or fairlearn Moment
+    """
+    from fairkit.methods import FAIRNESS_DEFINITIONS  # the registry imports the estimators lazily
+
+    if constraint is not None and constraints is not None:
+        raise ValueError(
+            "pass the constraint once: constraint= or constraints= (fairlearn's keyword), not both")
+    spec = constraints if constraints is not None else constraint
+    if spec is None:
+        return default
+    if isinstance(spec, str) and spec in FAIRNESS_DEFINITIONS:
+        return FAIRNESS_DEFINITIONS[spec].fairlearn_constraint
+    return spec
+
+
 def make_moment(constraint, bound: float | None = None) -> Moment:
     """A fresh, unloaded fairlearn moment for a constraint name or moment.
 
@@ -494,7 +528,8 @@ class ReductionsWrapper(BinaryWrapperTagsMixin, ClassifierMixin, BaseEstimator):
     constraint : str or fairlearn Moment, optional
         ``"demographic_parity"`` (the default), ``"equalized_odds"``,
         ``"true_positive_rate_parity"``, ``"false_positive_rate_parity"``,
-        ``"error_rate_parity"``, or a fairlearn ``Moment`` (``DemographicParity(ratio_bound=0.8)``,
+        ``"error_rate_parity"`` (the registry's ``"equal_opportunity"`` reads as
+        ``"true_positive_rate_parity"``), or a fairlearn ``Moment`` (``DemographicParity(ratio_bound=0.8)``,
         ``BoundedGroupLoss(ZeroOneLoss(), upper_bound=0.2)``, ...). A moment carries its own
         bound, so ``eta`` and ``max_bound`` must then be left unset.
     eta : float in [0, 1], optional
@@ -560,7 +595,7 @@ class ReductionsWrapper(BinaryWrapperTagsMixin, ClassifierMixin, BaseEstimator):
         Seed of the randomized rule's row hash.
     constraints : str or fairlearn Moment, optional
         fairlearn's name for ``constraint`` (``ExponentiatedGradient`` and ``GridSearch``); pass
-        one of the two.
+        one of the two (:func:`constraint_name`).
     objective : fairlearn ErrorRate, optional
         ExponentiatedGradient's objective, e.g. ``ErrorRate(costs={"fp": 2, "fn": 1})``; the
         deterministic rule is chosen by the same costs. Default: the error rate.
@@ -715,13 +750,7 @@ class ReductionsWrapper(BinaryWrapperTagsMixin, ClassifierMixin, BaseEstimator):
 
     def _constraint_spec(self):
         """The constraint, from ``constraint`` or fairlearn's ``constraints`` (not both)."""
-        if self.constraint is not None and self.constraints is not None:
-            raise ValueError(
-                "pass the constraint once: constraint= or constraints= (fairlearn's keyword), "
-                "not both"
-            )
-        spec = self.constraints if self.constraints is not None else self.constraint
-        return "demographic_parity" if spec is None else spec
+        return constraint_name(self.constraint, self.constraints)
 
     def _rule_mode(self):
         """``randomized`` checked: "auto", True or False."""

@@ -475,3 +475,11 @@ def test_constraint_bound_for_ratio_bounds_and_bounded_group_loss(data):
     errors = pd.Series(bgl.predict(X) != y).groupby(s).mean()
     assert bgl.constraint_gap_ == pytest.approx(errors.max())
     assert bgl.constraint_violation_ == pytest.approx(max(0.0, errors.max() - 0.3))
+
+
+def test_the_registry_name_equal_opportunity_is_fairlearns_true_positive_rate_parity(data):
+    X, y, s = data
+    ours = ReductionsWrapper(LogisticRegression(), constraints="equal_opportunity", eta=1.0, **FAST)
+    theirs = ReductionsWrapper(LogisticRegression(), constraint="true_positive_rate_parity", eta=1.0, **FAST)
+    np.testing.assert_array_equal(ours.fit(X, y, sensitive_features=s).predict_proba(X),
+                                  theirs.fit(X, y, sensitive_features=s).predict_proba(X))
