@@ -268,6 +268,28 @@ def test_float_round_off_at_the_ends_of_0_1_is_still_a_probability():
     assert summary_metrics(y, p, g)[0]["accuracy"] == 1.0
 
 
+def test_bad_report_arguments_name_the_argument_and_the_valid_choices():
+    rng = np.random.default_rng(0)
+    y, p = rng.integers(0, 2, 200), rng.random(200)
+    S = pd.DataFrame({"sex": rng.choice(["F", "M"], 200), "race": rng.choice(["A", "B"], 200)})
+    rep = fairness_report(y, p, S[["sex"]])
+    with pytest.raises(ValueError, match="Unknown gap metric 'dp'. Choose from: demographic_parity_difference"):
+        rep.gap("dp")
+    with pytest.raises(ValueError, match="Unknown attribute of this report 'race'. Choose from: sex"):
+        rep.gap("demographic_parity_difference", "race")
+    with pytest.raises(ValueError, match="Unknown attribute of this report 'race'"):
+        rep.summary("race")
+    assert rep.gap("demographic_parity_difference", "sex") == rep.gap("demographic_parity_difference")
+    for bad in (-5, 2.5, "100", True):
+        with pytest.raises(ValueError, match="n_boot must be an integer >= 0"):
+            fairness_report(y, p, S, n_boot=bad)
+    for bad in (95, 0.0, 1.0, "0.9"):
+        with pytest.raises(ValueError, match=r"ci must be a confidence level in \(0, 1\)"):
+            fairness_report(y, p, S, n_boot=10, ci=bad)
+    with pytest.raises(ValueError, match=r"y_score must be one score per row .* lengths \[200, 199\]"):
+        summary_metrics(y, [p, p[:-1]], S)
+
+
 def _weighted_case(n=400, seed=3):
     rng = np.random.default_rng(seed)
     # A group of 12 rows, under the default 30: the gaps leave it out, here as in the sweep.
