@@ -500,3 +500,21 @@ def test_fairlearns_constraints_keyword_and_the_registry_names_are_accepted(data
         make(constraint="equalized_odds", constraints="equalized_odds", **kw).fit(X, y, sensitive_features=s)
     with pytest.raises(ValueError, match="unknown constraint 'parity'"):
         make(constraints="parity", **kw).fit(X, y, sensitive_features=s)
+
+
+def test_the_readme_names_the_threshold_methods_whose_predict_proba_is_the_decision(data, base):
+    # The README promised real probabilities from every estimator; these two return 0/1.
+    import re
+    from pathlib import Path
+
+    from fairkit.estimators.inferred import InferredGroupThresholdClassifier
+
+    X, y, s = data
+    readme = Path(__file__).resolve().parents[2].joinpath("README.md").read_text()
+    promise = next(p for p in re.split(r"\n\s*\n", readme) if "real probabilities from `predict_proba`" in p)
+    for make in (ThresholdPostProcessor, InferredGroupThresholdClassifier):
+        m = make(estimator=base, prefit=True, **GRID).fit(X, y, sensitive_features=s)
+        assert m.decision_kind_ == "hard"
+        assert set(np.unique(m.predict_proba(X, sensitive_features=s))) <= {0.0, 1.0}
+        assert f"`{make.__name__}`" in promise
+    assert "0 or 1" in promise
