@@ -596,7 +596,7 @@ def bootstrap_metrics(
 
     Parameters
     ----------
-    y_true, y_scores, sensitive, threshold, sample_weight, pos_label, min_group_size, gap_min_group_size
+    y_true, y_scores, sensitive
         As in :func:`summary_metrics`.
     n_boot : int, default=200
         Resamples (ignored with ``resample``).
@@ -606,6 +606,8 @@ def bootstrap_metrics(
         can be compared replicate by replicate.
     resample : ndarray of shape (B, n), optional
         Row multiplicities to use instead of drawing them.
+    threshold, sample_weight, pos_label, min_group_size, gap_min_group_size
+        As in :func:`summary_metrics`.
 
     Returns
     -------

@@ -245,7 +245,18 @@ class FairFitMixin:
         return np.column_stack([1.0 - p, p])
 
     def predict_log_proba(self, X):
-        """Log of :meth:`predict_proba`."""
+        """Log of :meth:`predict_proba`, computed from the logit without rounding to 0.
+
+        Parameters
+        ----------
+        X
+            As in :meth:`predict_proba`.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, 2)
+            Log-probabilities of ``classes_``.
+        """
         z = self.decision_function(X)
         # log(sigmoid(z)) = -log1p(exp(-z)), computed stably for both classes.
         return np.column_stack([-np.logaddexp(0, z), -np.logaddexp(0, -z)])

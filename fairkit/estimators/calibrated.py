@@ -253,6 +253,17 @@ class CalibratedGroupClassifier(BinaryWrapperTagsMixin, ClassifierMixin, BaseEst
         return np.column_stack([1 - p, p])
 
     def predict(self, X, *, sensitive_features=None) -> np.ndarray:
-        """Class with calibrated probability above 0.5."""
+        """Class with calibrated probability of at least 0.5 (:func:`fairkit.stats.decide`).
+
+        Parameters
+        ----------
+        X, sensitive_features
+            As in :meth:`predict_proba`.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+            Labels of ``classes_``.
+        """
         p = self.predict_proba(X, sensitive_features=sensitive_features)[:, 1]
         return self.classes_[stats.decide(p).astype(int)]
