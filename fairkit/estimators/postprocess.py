@@ -37,10 +37,12 @@ from fairkit.estimators._memo import memoized_output
 from fairkit.estimators.boosting import AUTO_ROUNDS_FROM_ROWS
 from fairkit.estimators.reductions import (
     BinaryWrapperTagsMixin,
+    GroupScoreMixin,
     _check_fit_inputs,
     _check_predict_input,
     _for_base,
     constraint_name,
+    missing_groups_message,
     split_sensitive_columns,
 )
 from fairkit import stats
@@ -283,7 +285,7 @@ def threshold_source(est, n_rows: int, has_set: bool = False) -> str:
     return source
 
 
-class ThresholdPostProcessor(BinaryWrapperTagsMixin, ClassifierMixin, BaseEstimator):
+class ThresholdPostProcessor(BinaryWrapperTagsMixin, GroupScoreMixin, ClassifierMixin, BaseEstimator):
     """Group-specific (randomized) thresholds on an unconstrained model's scores.
 
     Parameters
@@ -743,9 +745,9 @@ class ThresholdPostProcessor(BinaryWrapperTagsMixin, ClassifierMixin, BaseEstima
         if not self.fitted_with_groups_:
             return np.zeros(n, dtype=np.int64)
         if s is None:
-            raise ValueError(
-                f"{type(self).__name__} uses group-specific thresholds: pass sensitive_features= to "
-                "predict / predict_proba (the same column(s) as in fit)")
+            raise ValueError(missing_groups_message(
+                self, "; or fit and predict with sensitive_feature_names= naming the column(s) of X "
+                "that hold the groups, which needs no routing"))
         labels = self._labels(s, n)
         known = set(self.group_names_.tolist())
         unseen = sorted(set(labels.tolist()) - known - set(self.pooled_groups_))

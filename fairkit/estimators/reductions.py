@@ -407,6 +407,46 @@ class BinaryWrapperTagsMixin:
         return tags
 
 
+class GroupScoreMixin:
+    """``score`` for the wrappers whose predictions need the group (per-group thresholds or
+    calibration maps), placed before ClassifierMixin in their bases.
+
+    scikit-learn's ``ClassifierMixin.score`` takes no ``sensitive_features``, so such a model
+    could not be scored at all; with this one, ``est.score(X, y, sensitive_features=S)`` works,
+    and under metadata routing ``set_score_request(sensitive_features=True)`` lets
+    ``cross_val_score`` / ``GridSearchCV`` (default scoring) route the column to it.
+    """
+
+    def score(self, X, y, sample_weight=None, *, sensitive_features=None) -> float:
+        """Accuracy of ``predict(X, sensitive_features=...)`` against ``y``.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), optional
+        sensitive_features : array-like, Series or DataFrame, optional
+            The same column(s) as in ``fit``; required when ``fit`` had them.
+
+        Returns
+        -------
+        float
+        """
+        from sklearn.metrics import accuracy_score
+
+        return float(accuracy_score(y, self.predict(X, sensitive_features=sensitive_features),
+                                    sample_weight=sample_weight))
+
+
+def missing_groups_message(est, also: str = "") -> str:
+    """What a wrapper that needs the group at prediction says when it gets none: how to pass
+    it directly, through a Pipeline, or in ``X``."""
+    return (f"{type(est).__name__} needs each row's group to predict: pass sensitive_features= (the same "
+            f"column(s) as in fit) to predict / predict_proba / score{also}. In a Pipeline or cross-validation, "
+            "enable metadata routing (sklearn.set_config(enable_metadata_routing=True)) and call "
+            "set_predict_request / set_predict_proba_request / set_score_request(sensitive_features=True)")
+
+
 def _for_base(X, *estimators):
     """``X`` as ``estimators`` can take it: sparse passed through when they all accept it,
     else expanded by :func:`densify`."""
