@@ -23,7 +23,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
 from fairkit import stats
 from fairkit.groups import MIN_GROUP_SIZE, SEP, group_hierarchy, group_labels
@@ -76,12 +76,19 @@ def _as_scores(scores) -> np.ndarray:
     return arr
 
 
-def _as_binary(y, n: int) -> np.ndarray:
+def _as_binary(y, n: int, pos_label=None) -> np.ndarray:
     arr = np.asarray(y)
     if arr.ndim != 1 or len(arr) != n:
         raise ValueError(f"y must be 1-D with {n} entries, got shape {arr.shape}")
-    # The kernel's one reading of labels: 0/1 (or booleans), anything else named in the error.
-    return stats.binary_labels(arr).astype(np.float64)
+    # The kernel's one reading of labels: 0/1 (or booleans), else pos_label names the favourable one.
+    return stats.binary_labels(arr, pos_label).astype(np.float64)
+
+
+def _groups_argument(groups, sensitive_features):
+    """``groups`` or fairlearn's spelling ``sensitive_features`` (one of the two)."""
+    if groups is not None and sensitive_features is not None:
+        raise ValueError("pass the groups once: groups= or sensitive_features= (the same thing), not both")
+    return sensitive_features if groups is None else groups
 
 
 # --------------------------------------------------------------------------------------------
@@ -303,7 +310,7 @@ class GroupFairnessCalibrator(BaseEstimator):
 
     # -- fit --------------------------------------------------------------------------------
 
-    def fit(self, scores, y, groups=None, sample_weight=None):
+    def fit(self, scores, y, groups=None, sample_weight=None, *, sensitive_features=None, pos_label=None):
         """Fit the global map and one map per (large enough) group.
 
         Parameters
@@ -311,23 +318,32 @@ class GroupFairnessCalibrator(BaseEstimator):
         scores : array-like of shape (n_samples,)
             Uncalibrated probabilities or logits (see ``input``).
         y : array-like of shape (n_samples,)
-            Binary 0/1 outcomes.
+            Outcomes: 0/1 (or booleans), or any two labels with ``pos_label``.
         groups : array-like, Series or DataFrame, optional
             Group of each row. A DataFrame with several columns calibrates every intersection,
             with the marginal groups as parents for fallback and shrinkage. ``None`` fits the
             global map only.
         sample_weight : array-like of shape (n_samples,), optional
-            Row weights passed to every map.
+            Non-negative row weights passed to every map.
+        sensitive_features : array-like, Series or DataFrame, optional
+            The same as ``groups``, in fairlearn's and the estimators' spelling; pass one of
+            the two.
+        pos_label : scalar, optional
+            The favourable (positive) label, when ``y`` is not 0/1.
 
         Returns
         -------
         self
         """
+        groups = _groups_argument(groups, sensitive_features)
         if self.method not in _METHODS:
             raise ValueError(f"method must be one of {_METHODS}, got {self.method!r}")
         z, p = self._z_p(scores)
-        t = _as_binary(y, len(z))
-        w = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+        t = _as_binary(y, len(z), pos_label)
+        w = None
+        if sample_weight is not None:
+            # The estimators' check (negative weights refused), as FairFitMixin's fit does.
+            w = _check_sample_weight(sample_weight, z, dtype=np.float64, ensure_non_negative=True)
         if len(np.unique(t)) < 2:
             raise ValueError("y contains a single class; calibration needs both outcomes")
         self.global_map_ = _fit_map(self.method, z, p, t, w)
@@ -445,7 +461,7 @@ class GroupFairnessCalibrator(BaseEstimator):
             return self.global_map_(z, p)
         return self.parent_maps_[prior](z, p)
 
-    def transform(self, scores, groups=None) -> np.ndarray:
+    def transform(self, scores, groups=None, *, sensitive_features=None) -> np.ndarray:
         """Calibrated probabilities of the positive outcome.
 
         Parameters
@@ -455,18 +471,21 @@ class GroupFairnessCalibrator(BaseEstimator):
         groups : array-like, Series or DataFrame
             Group of each row, with the same column(s) as in ``fit``. Required when the
             calibrator was fitted per group.
+        sensitive_features : array-like, Series or DataFrame, optional
+            The same as ``groups`` (fairlearn's spelling); pass one of the two.
 
         Returns
         -------
         ndarray of shape (n_samples,)
         """
+        groups = _groups_argument(groups, sensitive_features)
         check_is_fitted(self, "global_map_")
         z, p = self._z_p(scores)
         if len(self.group_names_) == 0:
             return np.clip(self.global_map_(z, p), 0.0, 1.0)
         if groups is None:
             raise ValueError(
-                "this calibrator was fitted per group; pass groups= with the column(s) "
+                "this calibrator was fitted per group; pass groups= (or sensitive_features=) with the column(s) "
                 f"{self.group_columns_}"
             )
         frame = _group_frame(groups, len(z))
@@ -502,9 +521,22 @@ class GroupFairnessCalibrator(BaseEstimator):
                 out[mask] = self._apply_prior(prior, zm, pm)
         return np.clip(out, 0.0, 1.0)
 
-    def fit_transform(self, scores, y, groups=None, sample_weight=None) -> np.ndarray:
-        """``fit`` then ``transform`` on the same rows."""
-        return self.fit(scores, y, groups, sample_weight=sample_weight).transform(scores, groups)
+    def fit_transform(self, scores, y, groups=None, sample_weight=None, *, sensitive_features=None,
+                      pos_label=None) -> np.ndarray:
+        """``fit`` then ``transform`` on the same rows.
+
+        Parameters
+        ----------
+        scores, y, groups, sample_weight, sensitive_features, pos_label
+            As in :meth:`fit`.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+            The calibrated probabilities of ``scores``.
+        """
+        groups = _groups_argument(groups, sensitive_features)
+        return self.fit(scores, y, groups, sample_weight=sample_weight, pos_label=pos_label).transform(scores, groups)
 
 
 def _group_frame(groups, n: int) -> pd.DataFrame:

@@ -61,11 +61,14 @@ class DatasetSpec:
         :func:`validate` reports it as missing until it is chosen (a bundled dataset's spec
         carries its own).
     sensitive : list of str
-        Sensitive attribute columns. Several give intersections (``Female & Black``).
+        Sensitive attribute columns. Several give intersections (``Female & Black``). One
+        column name on its own means a list of it (``"sex"`` is ``["sex"]``).
     features : list of str, optional
-        Model features. Default: every other column except ``exclude``.
+        Model features. Default: every other column except ``exclude``. One name means a list
+        of it.
     exclude : list of str
-        Columns never used as features (identifiers, leaks, scores of other models).
+        Columns never used as features (identifiers, leaks, scores of other models). One name
+        means a list of it.
     sensitive_as_features : bool
         Whether the sensitive attributes are also model inputs (default False).
     name : str
@@ -84,6 +87,11 @@ class DatasetSpec:
         # One spelling per meaning, so specs compare and hash alike whichever way they were
         # built (a list from JSON, a tuple from code, one value in a list from a form).
         self.positive_label = _normal_label(self.positive_label)
+        # A column name on its own is that one column, never a sequence of its letters.
+        self.sensitive = as_list(self.sensitive)
+        self.exclude = as_list(self.exclude)
+        if self.features is not None:
+            self.features = as_list(self.features)
 
     def feature_columns(self, frame: pd.DataFrame) -> list:
         """The columns used as model inputs for ``frame``."""
@@ -112,6 +120,33 @@ class DatasetSpec:
 def _plain(value):
     """A numpy scalar as the Python value JSON writes."""
     return value.item() if isinstance(value, np.generic) else value
+
+
+def as_list(value) -> list:
+    """One value or several as a list: a string (a column or method name) or any other single
+    value is a list of it, never the sequence of its letters; ``None`` is empty.
+
+    The one reading of "one name or several" for the engine's arguments (``DatasetSpec``'s
+    columns, a sweep's methods and seeds).
+
+    Parameters
+    ----------
+    value : str, scalar, iterable or None
+
+    Returns
+    -------
+    list
+
+    Examples
+    --------
+    >>> as_list("sex"), as_list(["sex", "race"]), as_list(0), as_list(None)
+    (['sex'], ['sex', 'race'], [0], [])
+    """
+    if value is None:
+        return []
+    if isinstance(value, (str, bytes)) or not np.iterable(value):
+        return [value]
+    return list(value)
 
 
 def _normal_label(label):

@@ -41,9 +41,7 @@ def _check_yp(y, p):
         p = p[:, 1]
     p = p.ravel()
     y = _as_binary(np.asarray(y).ravel(), len(p))
-    if len(p) and (p.min() < 0 or p.max() > 1 or not np.all(np.isfinite(p))):
-        raise ValueError("probabilities must be finite and within [0, 1]")
-    return y, p
+    return y, stats.probabilities(p, "p")
 
 
 _ESTIMATORS = ("plugin", "debiased", "sweep")
@@ -304,8 +302,7 @@ def calibration_noise_floor(
     p = _as_scores(p)
     if len(p) == 0:
         raise ValueError("p is empty; the noise floor needs at least one score")
-    if p.min() < 0 or p.max() > 1:
-        raise ValueError("probabilities must be within [0, 1]")
+    p = stats.probabilities(p, "p")
     n_sim = int(n_sim)
     if n_sim < 1:
         raise ValueError(f"n_sim must be >= 1, got {n_sim}")

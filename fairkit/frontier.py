@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .methods import FAIRNESS_DEFINITIONS
+from .methods import FAIRNESS_DEFINITIONS, lookup
 from .metrics import METRIC_LABELS, metric_value, no_better_than_chance
 
 # Unfairness axes the dashboard offers, each read "lower is fairer": column name -> label. The
@@ -20,6 +20,19 @@ UNFAIRNESS_AXES = {
     "disparate_impact_gap": METRIC_LABELS["disparate_impact_gap"],
 }
 PERFORMANCE_AXES = {k: METRIC_LABELS[k] for k in ("accuracy", "balanced_accuracy", "roc_auc")}
+#: The splits a front is chosen on and reported on: the prefix of their columns -> name.
+SPLITS = {"val": "validation", "test": "test"}
+
+
+def _check_axes(unfairness=None, performance=None, **splits) -> None:
+    """Axis and split names checked at the public entry points, each refusal naming the valid
+    choices (a name missing from a table used to surface as a bare KeyError of a column)."""
+    if unfairness is not None:
+        lookup(UNFAIRNESS_AXES, unfairness, "unfairness axis")
+    if performance is not None:
+        lookup(PERFORMANCE_AXES, performance, "performance axis")
+    for argument, split in splits.items():
+        lookup(SPLITS, split, f"split for {argument}")
 
 #: A model selecting at most this share of validation rows, or at least 1 minus it, decides
 #: (almost) the same for everyone: its small gaps say nothing about fair treatment, so it is
@@ -171,6 +184,7 @@ def pareto_front(
         The front's rows, sorted by unfairness, with added ``unfairness_val``, ``unfairness_test``,
         ``performance_val``, ``performance_test`` columns.
     """
+    _check_axes(unfairness, performance, choose_on=choose_on)
     if exclude_constant:
         results = results[~(constant_mask(results) | below_chance_mask(results, performance, choose_on))]
     axes = {"unfairness": unfairness, "performance": performance, "choose_on": choose_on}
@@ -209,9 +223,23 @@ def hypervolume(error, unfairness, ref=(1.0, 1.0)) -> float:
     ref : (float, float)
         Reference (worst acceptable) error and unfairness; points beyond it add nothing. Use the
         same reference for every method being compared.
+
+    Returns
+    -------
+    float
+        The dominated area, 0 when no point is within ``ref``.
+
+    Raises
+    ------
+    ValueError
+        When ``error`` and ``unfairness`` differ in length or ``ref`` is not two numbers.
     """
-    e = np.asarray(error, dtype=float)
-    u = np.asarray(unfairness, dtype=float)
+    e = np.asarray(error, dtype=float).ravel()
+    u = np.asarray(unfairness, dtype=float).ravel()
+    if len(e) != len(u):
+        raise ValueError(f"error has {len(e)} points but unfairness has {len(u)}; pass one of each per point")
+    if np.ndim(ref) != 1 or len(ref) != 2:
+        raise ValueError(f"ref must be two numbers, (worst error, worst unfairness), got {ref!r}")
     keep = np.isfinite(e) & np.isfinite(u) & (e < ref[0]) & (u < ref[1])
     e, u = e[keep], u[keep]
     if len(e) == 0:
@@ -229,8 +257,30 @@ def hypervolume(error, unfairness, ref=(1.0, 1.0)) -> float:
 def select(front: pd.DataFrame, *, max_unfairness: float, on: str = "val") -> pd.Series | None:
     """The best-performing run whose unfairness (on ``on``) is at most ``max_unfairness``.
 
-    Returns None when no run meets the bound.
+    Parameters
+    ----------
+    front : DataFrame
+        A front from :func:`pareto_front` (its ``unfairness_*`` / ``performance_*`` columns).
+    max_unfairness : float
+        The largest unfairness allowed.
+    on : {"val", "test"}, default="val"
+        The split whose unfairness and performance decide. Keep "val" for honest reporting.
+
+    Returns
+    -------
+    Series or None
+        The chosen run's row of ``front``; None when no run meets the bound.
+
+    Raises
+    ------
+    ValueError
+        For a split other than "val" / "test", or a table that is not a front.
     """
+    _check_axes(on=on)
+    missing = [c for c in (f"unfairness_{on}", f"performance_{on}") if c not in front]
+    if missing:
+        raise ValueError(f"select needs a front, with the columns {missing}: pass pareto_front(results), "
+                         "not the sweep table itself")
     ok = front[front[f"unfairness_{on}"] <= max_unfairness]
     if ok.empty:
         return None
@@ -275,7 +325,24 @@ def best_at(results: pd.DataFrame, bound: float, *, unfairness="demographic_pari
 
     This is the honest "accuracy at DP <= bound" figure: the run is picked with validation data
     (:func:`best_within`) and its test numbers are reported.
+
+    Parameters
+    ----------
+    results : DataFrame
+        A sweep table.
+    bound : float
+        The largest unfairness allowed (``best_within``'s ``max_unfairness``).
+    unfairness, performance, choose_on
+        As in :func:`best_within`.
+    report_on : {"val", "test"}, default="test"
+        The split whose performance is returned.
+
+    Returns
+    -------
+    float
+        The chosen run's performance on ``report_on``; NaN when no run meets the bound.
     """
+    _check_axes(report_on=report_on)
     row = best_within(results, bound, unfairness=unfairness, performance=performance, choose_on=choose_on)
     return float("nan") if row is None else float(row[f"performance_{report_on}"])
 

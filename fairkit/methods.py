@@ -24,7 +24,8 @@ import numpy as np
 
 
 class RegistryError(ValueError):
-    """A method name, eta grid or fairness definition the registry refuses.
+    """A method name, eta grid or fairness definition the registry refuses, or any other name
+    not among the engine's choices (:func:`lookup`).
 
     The message names what was asked for and what is valid; the CLI reports it with exit code 2.
     """
@@ -90,16 +91,40 @@ FAIRNESS_DEFINITIONS: dict[str, FairnessDefinition] = {
 DEFAULT_FAIRNESS = "demographic_parity"
 
 
-def _lookup(table: dict, name: str, what: str):
+def lookup(table: dict, name, what: str):
+    """``table[name]``, or a :class:`RegistryError` naming ``name`` and every valid choice.
+
+    The one check of a name against the engine's tables of choices: methods, fairness
+    definitions, and the frontier's and reports' axes, splits, metrics and attributes.
+
+    Parameters
+    ----------
+    table : dict
+        The valid names (its keys).
+    name : hashable
+        The name asked for.
+    what : str
+        What a name of ``table`` is, for the message ("method", "unfairness axis").
+
+    Returns
+    -------
+    object
+        ``table[name]``.
+
+    Raises
+    ------
+    RegistryError
+        A ``ValueError``: "Unknown <what> '<name>'. Choose from: ...".
+    """
     try:
         return table[name]
-    except KeyError:
-        raise RegistryError(f"Unknown {what} '{name}'. Choose from: {', '.join(table)}.") from None
+    except (KeyError, TypeError):
+        raise RegistryError(f"Unknown {what} {name!r}. Choose from: {', '.join(map(str, table))}.") from None
 
 
 def get_definition(name: str) -> FairnessDefinition:
     """The fairness definition called ``name`` (a :class:`RegistryError` naming the known ones if none)."""
-    return _lookup(FAIRNESS_DEFINITIONS, name, "fairness definition")
+    return lookup(FAIRNESS_DEFINITIONS, name, "fairness definition")
 
 
 ROLES = ("baseline", "reference", "method")
@@ -528,7 +553,7 @@ DEFAULT_METHODS = ("unconstrained", "regularized")
 
 def get_method(name: str) -> Method:
     """The registered method called ``name`` (a :class:`RegistryError` naming the registered ones if none)."""
-    return _lookup(METHODS, name, "method")
+    return lookup(METHODS, name, "method")
 
 
 def role_of(name: str) -> str:

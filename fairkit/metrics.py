@@ -26,6 +26,7 @@ from .diagnostics import (  # noqa: F401  (calibration diagnostics are part of t
     reliability_curve,
 )
 from .groups import MIN_GROUP_SIZE, SEP, _as_frame, encode_groups, group_hierarchy
+from .methods import lookup
 
 GAP_METRICS = list(stats.GAPS)
 # selection_rate (share of rows given the positive decision) shows a model that decides the same
@@ -236,17 +237,51 @@ class FairnessReport:
                     out[f"{k}_{end}"] = float(row[f"{k}_{end}"])
         return out
 
+    def _attribute(self, attribute: str) -> str:
+        """``attribute`` checked against the groupings the report has."""
+        lookup({str(a): a for a in self.gaps.index}, attribute, "attribute of this report")
+        return attribute
+
     def gap(self, metric: str, attribute: str | None = None) -> float:
-        """A gap metric for an attribute (default: the headline's, :meth:`headline`)."""
+        """A gap metric for an attribute (default: the headline's, :meth:`headline`).
+
+        Parameters
+        ----------
+        metric : str
+            One of :data:`GAP_METRICS`.
+        attribute : str, optional
+            A grouping of the report (an index of ``gaps``: an attribute or the intersection).
+
+        Returns
+        -------
+        float
+
+        Raises
+        ------
+        ValueError
+            For a metric or attribute the report does not have, naming the ones it has.
+        """
+        lookup(dict.fromkeys(GAP_METRICS), metric, "gap metric")
         if attribute is None:
             return float(self.headline()[metric])
-        return float(self.gaps.loc[attribute, metric])
+        return float(self.gaps.loc[self._attribute(attribute), metric])
 
     def summary(self, attribute: str | None = None) -> dict:
         """Overall metrics and the gaps of one attribute (default: the headline's) in a flat dict
-        (for result tables)."""
+        (for result tables).
+
+        Parameters
+        ----------
+        attribute : str, optional
+            A grouping of the report (an index of ``gaps``); default the headline's.
+
+        Returns
+        -------
+        dict
+            :data:`OVERALL_METRICS` and :data:`GAP_METRICS` -> value.
+        """
         out = {k: self.overall[k] for k in OVERALL_METRICS}
-        row = self.headline() if attribute is None else self.gaps.loc[attribute]
+        row = self.headline() if attribute is None else self.gaps.loc[self._attribute(attribute)]
         out.update({k: float(row[k]) for k in GAP_METRICS})
         return out
 
@@ -261,14 +296,16 @@ def _group_frame(sensitive, n: int) -> pd.DataFrame:
 def _inputs(y_true, y_score, sensitive, sample_weight, pos_label):
     """Checked labels (0/1), scores (K, n) in [0, 1], the group frame and weights (or None)."""
     y = stats.binary_labels(np.asarray(y_true), pos_label)
-    P = np.asarray(y_score, dtype=np.float64)
+    try:
+        P = np.asarray(y_score, dtype=np.float64)
+    except ValueError:  # a ragged list of score vectors
+        raise ValueError(f"y_score must be one score per row of y_true ({len(y)}), or K score vectors of "
+                         f"that length each; got vectors of lengths {[np.size(v) for v in y_score]}") from None
     if P.ndim == 1:
         P = P[None, :]
     if P.ndim != 2 or P.shape[1] != len(y):
         raise ValueError(f"y_score has shape {np.shape(y_score)} but y_true has {len(y)} rows")
-    if not np.isfinite(P).all():
-        raise ValueError("y_score holds NaN or infinite values; every row needs a probability")
-    P = np.clip(P, 0.0, 1.0)
+    P = stats.probabilities(P)
     w = None
     if sample_weight is not None:
         w = np.asarray(sample_weight, dtype=np.float64)
@@ -345,7 +382,9 @@ def fairness_report(
     y_true : array-like of shape (n_samples,)
         Outcomes: 0/1, or any two labels with ``pos_label``.
     y_score : array-like of float
-        Predicted probability of the positive class.
+        Predicted probability of the positive class, within [0, 1] (e.g.
+        ``predict_proba(X)[:, 1]``); logits or percentages are refused, not clipped
+        (:func:`fairkit.stats.probabilities`).
     sensitive : array-like, Series or DataFrame
         One or several sensitive attributes; several add their intersection.
     threshold : float
@@ -357,10 +396,10 @@ def fairness_report(
     pos_label : scalar, optional
         The favourable label, when ``y_true`` is not 0/1.
     n_boot : int
-        Bootstrap resamples for the intervals of gaps and ECEs (0: no intervals). Group rates
-        get Wilson intervals whenever ``n_boot > 0``.
+        Bootstrap resamples for the intervals of gaps and ECEs, >= 0 (0: no intervals). Group
+        rates get Wilson intervals whenever ``n_boot > 0``.
     ci : float
-        Confidence level of the intervals.
+        Confidence level of the intervals, in (0, 1).
     n_bins : int
         Equal-width bins for the ECE (:func:`fairkit.stats.bin_edges`).
     min_group_size : int
@@ -388,6 +427,10 @@ def fairness_report(
     """
     if gap_min_group_size is None:
         gap_min_group_size = min_group_size
+    if isinstance(n_boot, (bool, np.bool_)) or not isinstance(n_boot, (int, np.integer)) or n_boot < 0:
+        raise ValueError(f"n_boot must be an integer >= 0 (0: no intervals), got {n_boot!r}")
+    if not isinstance(ci, (int, float, np.number)) or not 0.0 < float(ci) < 1.0:
+        raise ValueError(f"ci must be a confidence level in (0, 1), e.g. 0.95, got {ci!r}")
     y, P, frame, w = _inputs(y_true, y_score, sensitive, sample_weight, pos_label)
     overall = {"n": int(len(y)), "threshold": float(threshold)}
 
@@ -551,7 +594,7 @@ def bootstrap_metrics(
 
     Parameters
     ----------
-    y_true, y_scores, sensitive, threshold, sample_weight, pos_label, min_group_size, gap_min_group_size
+    y_true, y_scores, sensitive
         As in :func:`summary_metrics`.
     n_boot : int, default=200
         Resamples (ignored with ``resample``).
@@ -561,6 +604,8 @@ def bootstrap_metrics(
         can be compared replicate by replicate.
     resample : ndarray of shape (B, n), optional
         Row multiplicities to use instead of drawing them.
+    threshold, sample_weight, pos_label, min_group_size, gap_min_group_size
+        As in :func:`summary_metrics`.
 
     Returns
     -------

@@ -196,6 +196,20 @@ def _split_indices(groups: pd.Series, y: np.ndarray, seed: int, val_size: float,
                     "Add rows or reduce the validation and test fractions.") from error
 
 
+def _check_split_arguments(seed, val_size, test_size) -> None:
+    """Arguments checked before the split, so a wrong one is named as such and not reported as
+    a table too small to split."""
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
+        raise ValueError(f"seed must be an integer, got {seed!r}")
+    for name, value in (("val_size", val_size), ("test_size", test_size)):
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)) \
+                or not 0.0 < float(value) < 1.0:
+            raise ValueError(f"{name} must be a fraction of the rows in (0, 1), got {value!r}")
+    if not float(val_size) + float(test_size) < 1.0:
+        raise ValueError(f"val_size + test_size must be below 1 to leave rows for training, got "
+                         f"{val_size!r} + {test_size!r} = {float(val_size) + float(test_size):g}")
+
+
 def split_dataset(
     frame: pd.DataFrame,
     spec: DatasetSpec,
@@ -228,9 +242,13 @@ def split_dataset(
 
     Raises
     ------
+    ValueError
+        On a ``seed`` that is not an integer, or fractions that leave no training rows
+        (the message names the argument).
     DataError
         When :func:`fairkit.data.validate` finds errors (the message lists them).
     """
+    _check_split_arguments(seed, val_size, test_size)
     problems = errors(validate(frame, spec, min_group_size=0))
     if problems:
         raise DataError("The data cannot be split: " + " ".join(str(p) for p in problems))

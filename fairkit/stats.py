@@ -111,6 +111,54 @@ def binary_labels(y, pos_label=None) -> np.ndarray:
         "favourable (positive) outcome")
 
 
+# How far outside [0, 1] a probability may stray and still count as one: sums and products of
+# probabilities (a mixture of models, a calibration map, a sigmoid in float32) land a few ulps
+# outside the range, and refusing those would fail users for float round-off.
+PROBABILITY_TOLERANCE = 1e-9
+
+
+def probabilities(scores, name: str = "y_score") -> np.ndarray:
+    """Scores checked to be probabilities of the positive class: finite and within [0, 1].
+
+    The one check of every kernel input that must be a probability (reports, sweep rows,
+    diagnostics). Values within :data:`PROBABILITY_TOLERANCE` of the range are round-off and are
+    clipped into it; anything further out is refused rather than clipped, because logits or
+    percentages clipped to [0, 1] give plausible but wrong accuracies, gaps and ECEs.
+
+    Parameters
+    ----------
+    scores : array-like of float
+        Any shape.
+    name : str, default="y_score"
+        The argument's name, for the message.
+
+    Returns
+    -------
+    ndarray of float64
+        ``scores`` within [0, 1], the same shape.
+
+    Raises
+    ------
+    ValueError
+        Naming how many values are NaN, infinite or out of range, the range found, and what to
+        pass instead.
+    """
+    P = np.asarray(scores, dtype=np.float64)
+    finite = np.isfinite(P)
+    if not finite.all():
+        raise ValueError(
+            f"{name} holds {int((~finite).sum())} NaN or infinite value(s); every row needs a "
+            "probability of the positive class in [0, 1]")
+    outside = (P < -PROBABILITY_TOLERANCE) | (P > 1 + PROBABILITY_TOLERANCE)
+    if outside.any():
+        raise ValueError(
+            f"{name} must be probabilities within [0, 1], but {int(outside.sum())} of {P.size} values are "
+            f"outside it (range found: {P.min():.6g} to {P.max():.6g}). Pass probabilities of the "
+            "positive class, e.g. estimator.predict_proba(X)[:, 1], or a sigmoid of logits / "
+            "decision_function output; divide percentages by 100")
+    return np.clip(P, 0.0, 1.0)
+
+
 def _unique(arr) -> list:
     try:
         return sorted(set(arr.tolist()))

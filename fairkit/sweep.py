@@ -30,6 +30,7 @@ import pandas as pd
 from joblib import Parallel, delayed
 from scipy.special import expit
 
+from .data import as_list
 from .frontier import best_within, constant_mask, constant_note, metric_column, seed_summary, settings
 from .methods import DEFAULT_FAIRNESS, DEFAULT_METHODS, get_definition, get_method, scores_rank
 from .metrics import (
@@ -42,6 +43,7 @@ from .metrics import (
     gap_noise_floor,
     summary_metrics,
 )
+from .split import DatasetSplit
 from .stats import decide, paired_difference, recentred_interval
 from .store import ResultStore, cache_key
 
@@ -149,10 +151,11 @@ def plan_runs(methods, etas=None, seeds=(0,), *, fairness=DEFAULT_FAIRNESS, n_et
 
     Parameters
     ----------
-    methods : list of str
+    methods : str or list of str
+        Registry names (one name is a list of it).
     etas : list of float, dict of method -> list, or None
         A list applies to every method that sweeps eta; None uses each method's default grid.
-    seeds : iterable of int
+    seeds : int or iterable of int
     n_etas : int
         Size of the default grids.
     params : dict of method -> dict, optional
@@ -165,6 +168,10 @@ def plan_runs(methods, etas=None, seeds=(0,), *, fairness=DEFAULT_FAIRNESS, n_et
         message names the method, the value and the valid range).
     """
     params = params or {}
+    methods, seeds = as_list(methods), as_list(seeds)
+    bad = [s for s in seeds if isinstance(s, (bool, np.bool_)) or not isinstance(s, (int, np.integer))]
+    if bad or not seeds:
+        raise ValueError(f"seeds must be one integer or a list of integers, got {bad[0] if bad else seeds!r}")
     runs = []
     for name in methods:
         m = get_method(name)
@@ -816,11 +823,11 @@ def run_sweep(
     Parameters
     ----------
     split : DatasetSplit
-    methods : list of str
-        Registry names (see :data:`fairkit.methods.METHODS`).
+    methods : str or list of str
+        Registry names (see :data:`fairkit.methods.METHODS`); one name is a list of it.
     etas : list, dict or None
         See :func:`plan_runs`.
-    seeds : iterable of int
+    seeds : int or iterable of int
     fairness : str
         The fairness definition every method targets (a key of
         :data:`fairkit.methods.FAIRNESS_DEFINITIONS`).
@@ -893,6 +900,10 @@ def run_sweep(
         The Dask scheduler is unreachable or has (or is left with) no workers; every run
         finished before is in ``store``.
     """
+    if not isinstance(split, DatasetSplit):
+        raise ValueError(f"split must be a DatasetSplit (fairkit.split.split_dataset(frame, spec)), "
+                         f"got {type(split).__name__}")
+    methods, seeds = as_list(methods), as_list(seeds)  # "regularized" is ["regularized"], 0 is [0]
     tolerance = tolerances(tolerance) or None  # a bad value fails before anything trains
     if adaptive or tolerance is not None:
         # Each round is a plain sweep of its runs with this call's other arguments.

@@ -170,6 +170,39 @@ def test_bad_inputs_give_clear_errors(miscalibrated):
         GroupFairnessCalibrator().fit(p, y + 1, g)
 
 
+def test_sensitive_features_is_the_estimators_spelling_of_groups(miscalibrated):
+    p, y, g, _ = miscalibrated(500, 4)
+    ref = GroupFairnessCalibrator().fit(p, y, g)
+    cal = GroupFairnessCalibrator().fit(p, y, sensitive_features=g)
+    np.testing.assert_array_equal(cal.group_names_, ref.group_names_)
+    np.testing.assert_array_equal(cal.transform(p, sensitive_features=g), ref.transform(p, g))
+    np.testing.assert_array_equal(GroupFairnessCalibrator().fit_transform(p, y, sensitive_features=g),
+                                  ref.transform(p, groups=g))
+    with pytest.raises(ValueError, match="not both"):
+        GroupFairnessCalibrator().fit(p, y, g, sensitive_features=g)
+    with pytest.raises(ValueError, match="sensitive_features="):
+        cal.transform(p)
+
+
+def test_labels_other_than_0_1_take_the_pos_label_the_message_asks_for(miscalibrated):
+    p, y, g, _ = miscalibrated(500, 4)
+    words = np.where(y == 1, "good", "bad")
+    with pytest.raises(ValueError, match="pass pos_label="):
+        GroupFairnessCalibrator().fit(p, words, g)
+    cal = GroupFairnessCalibrator().fit(p, words, g, pos_label="good")
+    np.testing.assert_allclose(cal.transform(p, g), GroupFairnessCalibrator().fit(p, y, g).transform(p, g))
+
+
+def test_negative_sample_weights_are_refused_as_by_the_estimators(miscalibrated):
+    p, y, g, _ = miscalibrated(300, 4)
+    with pytest.raises(ValueError, match="Negative values"):
+        GroupFairnessCalibrator().fit(p, y, g, sample_weight=-np.ones(len(p)))
+    with pytest.raises(ValueError, match="non-zero"):
+        GroupFairnessCalibrator().fit(p, y, g, sample_weight=np.zeros(len(p)))
+    with pytest.raises(ValueError, match="sample_weight"):
+        GroupFairnessCalibrator().fit(p, y, g, sample_weight=np.ones(len(p) - 1))
+
+
 def test_fixed_shrinkage_blends_with_weight_n_over_n_plus_k(miscal):
     (p, y, g, z), _ = miscal
     k = 500.0

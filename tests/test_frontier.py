@@ -92,6 +92,27 @@ def test_select_and_best_at():
     assert np.isnan(best_at(table(), 0.0))
 
 
+def test_bad_axis_split_and_table_names_list_the_valid_choices():
+    # These were bare KeyErrors of a column ('val_dp', 'performance_validation') or numpy errors.
+    res = table()
+    with pytest.raises(ValueError, match="Unknown unfairness axis 'dp'. Choose from: demographic_parity_difference"):
+        pareto_front(res, unfairness="dp")
+    with pytest.raises(ValueError, match="Unknown performance axis 'auc'. Choose from: accuracy, balanced_accuracy"):
+        pareto_front(res, performance="auc")
+    with pytest.raises(ValueError, match="Unknown split for choose_on 'validation'. Choose from: val, test"):
+        pareto_front(res, choose_on="validation")
+    with pytest.raises(ValueError, match="select needs a front.*pareto_front\\(results\\)"):
+        select(res, max_unfairness=0.1)
+    with pytest.raises(ValueError, match="Unknown split for on 'validation'"):
+        select(pareto_front(res), max_unfairness=0.1, on="validation")
+    with pytest.raises(ValueError, match="Unknown split for report_on 'validation'"):
+        best_at(res, 0.1, report_on="validation")
+    with pytest.raises(ValueError, match="error has 2 points but unfairness has 1"):
+        hypervolume([0.2, 0.3], [0.1])
+    with pytest.raises(ValueError, match="ref must be two numbers"):
+        hypervolume([0.2, 0.3], [0.1, 0.05], ref=0.5)
+
+
 def test_best_within_picks_on_validation_from_the_front():
     t = table()
     # On test, run ("a", 3) would look fairest of all; the pick must not see it.

@@ -242,6 +242,54 @@ def test_summary_metrics_checks_its_inputs():
         summary_metrics(y, np.zeros(4), ["a", "b", "a"])
 
 
+
+@pytest.mark.parametrize("bad, found", [
+    (np.array([0.2, 1.58, -0.3, 0.9]), r"2 of 4 values are outside it \(range found: -0.3 to 1.58\)"),
+    (np.array([20.0, 80.0, 55.0, 90.0]), r"4 of 4 values are outside it"),
+    (np.array([0.2, np.nan, 0.5, np.inf]), r"2 NaN or infinite"),
+])
+def test_scores_outside_0_1_are_refused_not_clipped(bad, found):
+    # Logits or percentages clipped to [0, 1] gave plausible but wrong accuracies and gaps.
+    y, g = np.array([0, 1, 1, 0]), ["a", "b", "a", "b"]
+    for call in (fairness_report, summary_metrics, bootstrap_metrics):
+        with pytest.raises(ValueError, match=found) as err:
+            call(y, bad, g)
+        if "outside" in found:
+            assert "predict_proba(X)[:, 1]" in str(err.value) and "sigmoid" in str(err.value)
+    with pytest.raises(ValueError, match=found):
+        expected_calibration_error(y, bad)
+
+
+def test_float_round_off_at_the_ends_of_0_1_is_still_a_probability():
+    y, g = np.array([0, 1, 1, 0]), ["a", "b", "a", "b"]
+    p = np.array([-1e-12, 1 + 1e-12, 0.7, 0.2])
+    rep = fairness_report(y, p, g)
+    assert rep.overall["accuracy"] == fairness_report(y, np.clip(p, 0, 1), g).overall["accuracy"] == 1.0
+    assert summary_metrics(y, p, g)[0]["accuracy"] == 1.0
+
+
+def test_bad_report_arguments_name_the_argument_and_the_valid_choices():
+    rng = np.random.default_rng(0)
+    y, p = rng.integers(0, 2, 200), rng.random(200)
+    S = pd.DataFrame({"sex": rng.choice(["F", "M"], 200), "race": rng.choice(["A", "B"], 200)})
+    rep = fairness_report(y, p, S[["sex"]])
+    with pytest.raises(ValueError, match="Unknown gap metric 'dp'. Choose from: demographic_parity_difference"):
+        rep.gap("dp")
+    with pytest.raises(ValueError, match="Unknown attribute of this report 'race'. Choose from: sex"):
+        rep.gap("demographic_parity_difference", "race")
+    with pytest.raises(ValueError, match="Unknown attribute of this report 'race'"):
+        rep.summary("race")
+    assert rep.gap("demographic_parity_difference", "sex") == rep.gap("demographic_parity_difference")
+    for bad in (-5, 2.5, "100", True):
+        with pytest.raises(ValueError, match="n_boot must be an integer >= 0"):
+            fairness_report(y, p, S, n_boot=bad)
+    for bad in (95, 0.0, 1.0, "0.9"):
+        with pytest.raises(ValueError, match=r"ci must be a confidence level in \(0, 1\)"):
+            fairness_report(y, p, S, n_boot=10, ci=bad)
+    with pytest.raises(ValueError, match=r"y_score must be one score per row .* lengths \[200, 199\]"):
+        summary_metrics(y, [p, p[:-1]], S)
+
+
 def _weighted_case(n=400, seed=3):
     rng = np.random.default_rng(seed)
     # A group of 12 rows, under the default 30: the gaps leave it out, here as in the sweep.

@@ -241,3 +241,32 @@ def test_reserved_threshold_rows_halve_validation_by_group_and_outcome(german):
     for share in (0.0, 1.0, -0.5, 2):
         with pytest.raises(ValueError, match="share"):
             reserve_threshold_rows(s, share)
+
+
+@pytest.mark.parametrize("kwargs, named", [
+    ({"test_size": 1.5}, r"test_size must be a fraction of the rows in \(0, 1\), got 1.5"),
+    ({"val_size": 0.0}, r"val_size must be a fraction of the rows in \(0, 1\), got 0.0"),
+    ({"val_size": "0.2"}, r"val_size must be a fraction"),
+    ({"val_size": 0.6, "test_size": 0.5}, r"val_size \+ test_size must be below 1 .* = 1.1"),
+    ({"seed": "0"}, r"seed must be an integer, got '0'"),
+    ({"seed": 1.5}, r"seed must be an integer, got 1.5"),
+])
+def test_bad_arguments_are_named_not_blamed_on_the_data(german, kwargs, named):
+    # A 1000-row table was called "too small to split" for an argument out of range.
+    frame, spec = german
+    with pytest.raises(ValueError, match=named) as err:
+        split_dataset(frame, spec, **kwargs)
+    assert "too small" not in str(err.value)
+    split_dataset(frame, spec, seed=np.int64(1))  # numpy integers are integers
+
+
+def test_one_sensitive_column_as_a_string_is_that_column(german):
+    frame, spec = german
+    one = spec.replace(sensitive="sex")
+    assert one.sensitive == ["sex"] and one == spec.replace(sensitive=("sex",))
+    assert DatasetSpec(target="y", exclude="id", features="x").exclude == ["id"]
+    assert DatasetSpec(target="y", features="x").features == ["x"]
+    assert DatasetSpec(target="y").features is None
+    a, b = split_dataset(frame, one, seed=0), split_dataset(frame, spec.replace(sensitive=["sex"]), seed=0)
+    assert list(a.train.sensitive.columns) == ["sex"]
+    np.testing.assert_array_equal(a.train.X, b.train.X)

@@ -36,6 +36,20 @@ def test_plan_runs_shapes():
     assert [r.eta for r in runs] == [0.5]
 
 
+def test_one_method_name_or_one_seed_is_a_list_of_it():
+    assert plan_runs("regularized", [0.5], seeds=0) == plan_runs(["regularized"], [0.5], seeds=[0])
+    for bad in ("0", 1.5, [0, None], []):
+        with pytest.raises(ValueError, match="seeds must be one integer or a list of integers"):
+            plan_runs(["regularized"], [0.5], seeds=bad)
+
+
+def test_run_sweep_takes_one_method_name_and_refuses_what_is_not_a_split(tiny_split, fast_params):
+    one = run_sweep(tiny_split, "unconstrained", seeds=0, params=fast_params)
+    assert list(one.results["method"]) == ["unconstrained"]
+    with pytest.raises(ValueError, match="split must be a DatasetSplit .*got DataFrame"):
+        run_sweep(pd.DataFrame({"a": [1]}), ["unconstrained"])
+
+
 def test_sweep_table_and_models(tiny_split, fast_params, tmp_path):
     calls = []
     res = run_sweep(tiny_split, ["unconstrained", "regularized"], ETAS, seeds=[0],

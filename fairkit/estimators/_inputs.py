@@ -6,6 +6,8 @@ wrapper's module, so the one training loop depended on that wrapper.
 
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
 from scipy import sparse
 
 #: Largest table (rows x columns) a sparse ``X`` is expanded to where a method needs it dense:
@@ -50,3 +52,70 @@ def densify(X, max_cells: int | None = None):
             "CalibratedGroupClassifier around a base estimator that accepts sparse X)."
         )
     return X.toarray()
+
+
+# --------------------------------------------------------------------------- row-wise draws
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _mix(z: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser on a uint64 array (wrapping arithmetic)."""
+    with np.errstate(over="ignore"):
+        z = z + _GOLDEN
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def _entry_hashes(values: np.ndarray, cols: np.ndarray, seed: int) -> np.ndarray:
+    bits = np.ascontiguousarray(values, dtype=np.float64).view(np.uint64)
+    with np.errstate(over="ignore"):
+        salt = cols.astype(np.uint64) + np.uint64(seed & 0xFFFFFFFF) * _GOLDEN
+    return _mix(bits ^ _mix(salt))
+
+
+def row_uniforms(X, seed: int = 0) -> np.ndarray:
+    """A number in [0, 1) per row, a deterministic function of the row's values and ``seed``.
+
+    Every randomized rule is resolved with these instead of a generator's stream (the threshold
+    post-processors' randomized thresholds, ``ReductionsWrapper``'s randomized mixture), so a
+    row's decision does not depend on its position in the batch or on the other rows. Each non-zero
+    entry is hashed with its column (splitmix64) and the hashes summed, so a sparse row and its
+    dense copy draw the same number; a table that is not numeric is hashed by pandas.
+
+    Parameters
+    ----------
+    X : array-like, sparse matrix or DataFrame of shape (n_samples, n_features)
+    seed : int, default=0
+
+    Returns
+    -------
+    ndarray of shape (n_samples,)
+    """
+    seed = int(seed)
+    if sparse.issparse(X):
+        X = sparse.csr_matrix(X)
+        X.sum_duplicates()
+        keep = X.data != 0
+        rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))[keep]
+        h = _entry_hashes(X.data[keep], X.indices[keep], seed)
+        total = np.zeros(X.shape[0], dtype=np.uint64)
+        with np.errstate(over="ignore"):
+            np.add.at(total, rows, h)
+    else:
+        try:
+            A = np.asarray(X, dtype=np.float64)
+        except (TypeError, ValueError):  # strings or categories: pandas' own row hash
+            frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(np.asarray(X, dtype=object))
+            total = pd.util.hash_pandas_object(frame, index=False).to_numpy(dtype=np.uint64)
+        else:
+            A = A.reshape(A.shape[0], -1)
+            total = np.zeros(A.shape[0], dtype=np.uint64)
+            for j in range(A.shape[1]):  # one column at a time: no (n, p) uint64 copy
+                col = A[:, j]
+                h = _entry_hashes(col, np.full(len(col), j), seed)
+                with np.errstate(over="ignore"):
+                    total += np.where(col != 0, h, np.uint64(0))
+    u = _mix(total ^ _mix(np.uint64(seed & 0xFFFFFFFF) + np.zeros(1, dtype=np.uint64)))
+    return (u >> np.uint64(11)).astype(np.float64) * 2.0 ** -53

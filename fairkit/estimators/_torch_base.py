@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -244,7 +245,18 @@ class FairFitMixin:
         return np.column_stack([1.0 - p, p])
 
     def predict_log_proba(self, X):
-        """Log of :meth:`predict_proba`."""
+        """Log of :meth:`predict_proba`, computed from the logit without rounding to 0.
+
+        Parameters
+        ----------
+        X
+            As in :meth:`predict_proba`.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, 2)
+            Log-probabilities of ``classes_``.
+        """
         z = self.decision_function(X)
         # log(sigmoid(z)) = -log1p(exp(-z)), computed stably for both classes.
         return np.column_stack([-np.logaddexp(0, z), -np.logaddexp(0, -z)])
@@ -287,8 +299,27 @@ class FairFitMixin:
             raise ValueError("only one class has a positive sample_weight; a classifier needs two classes")
         return X, y_enc, sw, classes
 
-    def _group_levels(self, sensitive_features, n_samples: int) -> list[GroupLevel]:
-        """Encode ``sensitive_features`` (validated length) as the levels this method uses."""
+    def _group_levels(self, sensitive_features, n_samples: int, etas=None) -> list[GroupLevel]:
+        """Encode ``sensitive_features`` (validated length) as the levels this method uses.
+
+        Warns once when a fairness strength in ``etas`` (default: this estimator's ``eta``; the
+        K stacked models' when they train together) is above 0 but there are fewer than two
+        groups to compare: the fairness term is then zero and the model is a plain one.
+        """
+        levels = self._encoded_levels(sensitive_features, n_samples)
+        etas = [self.eta] if etas is None else etas
+        if any(float(e) > 0 for e in etas) and max((lv.encoding.n_groups for lv in levels), default=0) < 2:
+            found = ("no sensitive_features were passed to fit" if sensitive_features is None else
+                     "sensitive_features hold a single group")
+            warnings.warn(
+                f"{type(self).__name__} has eta > 0 but {found}, so the fairness term has no groups to "
+                "compare and the model is trained unconstrained. Pass sensitive_features= with at least "
+                "two groups to fit (in a Pipeline: set_fit_request(sensitive_features=True) with "
+                "metadata routing enabled), or set eta=0 for a plain model.",
+                UserWarning, stacklevel=3)
+        return levels
+
+    def _encoded_levels(self, sensitive_features, n_samples: int) -> list[GroupLevel]:
         if sensitive_features is None:
             return []
         if isinstance(sensitive_features, (pd.DataFrame, pd.Series)):
@@ -603,7 +634,7 @@ def _train(models, X, y, sensitive_features, sample_weight, warm: bool) -> None:
             "warm_start=True needs the same classes as the previous fit "
             f"({list(lead.classes_)}), got {list(classes)}"
         )
-    levels = lead._group_levels(sensitive_features, X.shape[0])
+    levels = lead._group_levels(sensitive_features, X.shape[0], etas=[m.eta for m in models])
     dev = lead._device()
     data = TrainData(
         X=torch.tensor(X, dtype=torch.float32, device=dev),

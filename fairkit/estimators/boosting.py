@@ -209,17 +209,21 @@ class FairBoostingClassifier(FairFitMixin, ClassifierMixin, BaseEstimator):
         Which trees to keep (constrained objective): ``"best"`` keeps the prefix of the boosting
         rounds, among the second half, with the lowest training cross-entropy whose decisions
         meet every constraint (else the smallest worst gap); ``"last"`` keeps every tree.
+    mode
+        The penalty's option, as in :class:`~fairkit.estimators.FairRegularizedClassifier`
+        (penalty objective).
     penalty : {"squared", "absolute"}, default="squared"
         How a gap is punished (penalty objective). Squared by default, unlike the network: the
         absolute gap's gradient does not shrink near parity, so Newton-step trees overshoot and
         oscillate around it (measured on Adult: eta >= 2 collapsed to the majority class).
         Squared gaps are smaller numbers, so useful ``eta`` values are larger (about 1-100 on Adult).
-    mode, dependence_measure, surrogate, temperature, group_weights, adaptive_shrinkage
-        The penalty's options, as in :class:`~fairkit.estimators.FairRegularizedClassifier`
-        (penalty objective).
+    dependence_measure, surrogate, temperature
+        The penalty's options, as ``mode``.
     hierarchical : bool, default=True
         With several sensitive columns, constrain (or penalize) every marginal and their
         intersection; otherwise the intersection only.
+    group_weights, adaptive_shrinkage
+        The penalty's options, as ``mode``.
     n_estimators : int or "auto", default=100
         Boosting rounds (trees). ``"auto"``: 100 below 10,000 training rows, 200 from there
         (:func:`boosting_rounds`; the post-processors' unconstrained base uses it).

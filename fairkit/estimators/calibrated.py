@@ -21,9 +21,11 @@ from sklearn.utils.validation import check_is_fitted
 from fairkit.calibration import GroupFairnessCalibrator, _group_frame
 from fairkit.estimators.reductions import (
     BinaryWrapperTagsMixin,
+    GroupScoreMixin,
     _check_fit_inputs,
     _check_predict_input,
     _for_base,
+    missing_groups_message,
 )
 from fairkit import stats
 from fairkit.groups import MIN_GROUP_SIZE, group_labels, stratification_labels
@@ -52,7 +54,7 @@ def _positive_scores(estimator, X, positive_index: int = 1):
     )
 
 
-class CalibratedGroupClassifier(BinaryWrapperTagsMixin, ClassifierMixin, BaseEstimator):
+class CalibratedGroupClassifier(BinaryWrapperTagsMixin, GroupScoreMixin, ClassifierMixin, BaseEstimator):
     """A classifier whose probabilities are calibrated per group on held-out data.
 
     ``fit`` trains ``estimator`` on one part of the data and a :class:`GroupFairnessCalibrator`
@@ -243,16 +245,24 @@ class CalibratedGroupClassifier(BinaryWrapperTagsMixin, ClassifierMixin, BaseEst
         check_is_fitted(self, "calibrator_")
         X = _for_base(_check_predict_input(self, X), self.estimator_)
         if self.fitted_with_groups_ and sensitive_features is None:
-            raise ValueError(
-                "CalibratedGroupClassifier was fitted with per-group calibration: pass "
-                "sensitive_features= to predict / predict_proba"
-            )
+            raise ValueError(missing_groups_message(self, " (it was fitted with per-group calibration)"))
         scores, _ = _positive_scores(self.estimator_, X, self._positive_index())
         groups = sensitive_features if self.fitted_with_groups_ else None
         p = self.calibrator_.transform(scores, groups)
         return np.column_stack([1 - p, p])
 
     def predict(self, X, *, sensitive_features=None) -> np.ndarray:
-        """Class with calibrated probability above 0.5."""
+        """Class with calibrated probability of at least 0.5 (:func:`fairkit.stats.decide`).
+
+        Parameters
+        ----------
+        X, sensitive_features
+            As in :meth:`predict_proba`.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+            Labels of ``classes_``.
+        """
         p = self.predict_proba(X, sensitive_features=sensitive_features)[:, 1]
         return self.classes_[stats.decide(p).astype(int)]

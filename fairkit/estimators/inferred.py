@@ -181,8 +181,9 @@ class InferredGroupThresholdClassifier(ThresholdPostProcessor):
         and values of each group's offset in the first pass of the coordinate search.
     grid_size : int, default=1000
         Cut points per group of the group-aware thresholds the search starts from.
-    predict_method, sensitive_feature_names, drop_sensitive_features, min_group_size, random_state
-        As in :class:`~fairkit.estimators.ThresholdPostProcessor`.
+    predict_method, sensitive_feature_names, drop_sensitive_features, min_group_size, random_state, constraints
+        As in :class:`~fairkit.estimators.ThresholdPostProcessor` (``constraints`` is fairlearn's
+        name for ``constraint``).
 
     Attributes
     ----------
@@ -217,7 +218,7 @@ class InferredGroupThresholdClassifier(ThresholdPostProcessor):
         self,
         estimator=None,
         group_estimator=None,
-        constraint: str = "demographic_parity",
+        constraint: str | None = None,
         objective: str = "accuracy_score",
         eta: float = 1.0,
         tolerance: float | None = None,
@@ -232,13 +233,15 @@ class InferredGroupThresholdClassifier(ThresholdPostProcessor):
         drop_sensitive_features: bool = True,
         min_group_size: int = MIN_GROUP_SIZE,
         random_state: int = 0,
+        *,
+        constraints: str | None = None,
     ):
         super().__init__(
             estimator=estimator, constraint=constraint, objective=objective, eta=eta, tolerance=tolerance,
             prefit=prefit, thresholds_from=thresholds_from, holdout_size=holdout_size, n_folds=n_folds,
             grid_size=grid_size, predict_method=predict_method, sensitive_feature_names=sensitive_feature_names,
             drop_sensitive_features=drop_sensitive_features, min_group_size=min_group_size,
-            random_state=random_state)
+            random_state=random_state, constraints=constraints)
         self.group_estimator = group_estimator
         self.n_offsets = n_offsets
 
@@ -290,11 +293,11 @@ class InferredGroupThresholdClassifier(ThresholdPostProcessor):
 
     def _front(self, shared, offsets):
         cache = shared["cache"]
-        key = ("front", self.constraint, self.objective, tuple(np.round(offsets, 9)))
+        key = ("front", self._constraint(), self.objective, tuple(np.round(offsets, 9)))
         if key not in cache:
             w = np.ones(len(shared["y"])) if shared["w"] is None else shared["w"]
             cache[key] = _frontier(self._combined(shared, offsets), shared["y"], shared["codes"], w,
-                                   len(self.group_names_), _BOUNDED[self.constraint], self.objective)
+                                   len(self.group_names_), _BOUNDED[self._constraint()], self.objective)
         return cache[key]
 
     def _aware_offsets(self, shared, tol) -> np.ndarray:
@@ -302,7 +305,7 @@ class InferredGroupThresholdClassifier(ThresholdPostProcessor):
         rule (:class:`ThresholdPostProcessor`'s linear program) gives it at ``tol``."""
         z = shared["outputs"]["estimator_"]
         hulls, pos, neg = self._group_hulls(shared)
-        weights = _solve_thresholds(hulls, pos, neg, _BOUNDED[self.constraint], tol, self.objective)
+        weights = _solve_thresholds(hulls, pos, neg, _BOUNDED[self._constraint()], tol, self.objective)
         lo, hi = float(z.min()) - 1.0, float(z.max()) + 1.0
         T = np.empty(len(hulls))
         for g, (lam, (thr, _, _)) in enumerate(zip(weights, hulls)):
@@ -352,13 +355,13 @@ class InferredGroupThresholdClassifier(ThresholdPostProcessor):
         unconstrained = int(np.argmax(acc))  # the most accurate cut, whatever its gap
         self.intercept_ = -float(thr[unconstrained])
         y, codes, G = shared["y"], shared["codes"], len(self.group_names_)
-        self.max_tolerance_ = constraint_gap(self._rule(shared), y, codes, G, self.constraint, w)
+        self.max_tolerance_ = constraint_gap(self._rule(shared), y, codes, G, self._constraint(), w)
         self.tolerance_ = self._tolerance(self.max_tolerance_)
         if self.tolerance_ < self.max_tolerance_:
             # Below the smallest gap a cut reaches, the (informative) cut with the smallest gap.
             offsets, cut = self._search(shared, self.tolerance_)
             self.offsets_, self.intercept_ = offsets, -cut[1]
-        self.constraint_gap_ = constraint_gap(self._rule(shared), y, codes, G, self.constraint, w)
+        self.constraint_gap_ = constraint_gap(self._rule(shared), y, codes, G, self._constraint(), w)
         self.n_threshold_rows_ = int(len(y))
         self.randomized_ = False
         self.decision_kind_ = "hard"

@@ -26,21 +26,23 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-import pandas as pd
-from scipy import sparse
 from scipy.optimize import linprog
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.model_selection import StratifiedKFold, train_test_split
 from sklearn.utils import _safe_indexing
 from sklearn.utils.validation import check_is_fitted
 
+from fairkit.estimators._inputs import row_uniforms
 from fairkit.estimators._memo import memoized_output
 from fairkit.estimators.boosting import AUTO_ROUNDS_FROM_ROWS
 from fairkit.estimators.reductions import (
     BinaryWrapperTagsMixin,
+    GroupScoreMixin,
     _check_fit_inputs,
     _check_predict_input,
     _for_base,
+    constraint_name,
+    missing_groups_message,
     split_sensitive_columns,
 )
 from fairkit import stats
@@ -87,72 +89,6 @@ def default_base(random_state=None):
     from fairkit.estimators.boosting import FairBoostingClassifier
 
     return FairBoostingClassifier(eta=0.0, n_estimators="auto", random_state=random_state)
-
-
-# --------------------------------------------------------------------------- row-wise draws
-
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-
-
-def _mix(z: np.ndarray) -> np.ndarray:
-    """splitmix64's finaliser on a uint64 array (wrapping arithmetic)."""
-    with np.errstate(over="ignore"):
-        z = z + _GOLDEN
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return z ^ (z >> np.uint64(31))
-
-
-def _entry_hashes(values: np.ndarray, cols: np.ndarray, seed: int) -> np.ndarray:
-    bits = np.ascontiguousarray(values, dtype=np.float64).view(np.uint64)
-    with np.errstate(over="ignore"):
-        salt = cols.astype(np.uint64) + np.uint64(seed & 0xFFFFFFFF) * _GOLDEN
-    return _mix(bits ^ _mix(salt))
-
-
-def row_uniforms(X, seed: int = 0) -> np.ndarray:
-    """A number in [0, 1) per row, a deterministic function of the row's values and ``seed``.
-
-    Randomized thresholds are resolved with these instead of a generator's stream, so a row's
-    decision does not depend on its position in the batch or on the other rows. Each non-zero
-    entry is hashed with its column (splitmix64) and the hashes summed, so a sparse row and its
-    dense copy draw the same number; a table that is not numeric is hashed by pandas.
-
-    Parameters
-    ----------
-    X : array-like, sparse matrix or DataFrame of shape (n_samples, n_features)
-    seed : int, default=0
-
-    Returns
-    -------
-    ndarray of shape (n_samples,)
-    """
-    seed = int(seed)
-    if sparse.issparse(X):
-        X = sparse.csr_matrix(X)
-        X.sum_duplicates()
-        keep = X.data != 0
-        rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))[keep]
-        h = _entry_hashes(X.data[keep], X.indices[keep], seed)
-        total = np.zeros(X.shape[0], dtype=np.uint64)
-        with np.errstate(over="ignore"):
-            np.add.at(total, rows, h)
-    else:
-        try:
-            A = np.asarray(X, dtype=np.float64)
-        except (TypeError, ValueError):  # strings or categories: pandas' own row hash
-            frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(np.asarray(X, dtype=object))
-            total = pd.util.hash_pandas_object(frame, index=False).to_numpy(dtype=np.uint64)
-        else:
-            A = A.reshape(A.shape[0], -1)
-            total = np.zeros(A.shape[0], dtype=np.uint64)
-            for j in range(A.shape[1]):  # one column at a time: no (n, p) uint64 copy
-                col = A[:, j]
-                h = _entry_hashes(col, np.full(len(col), j), seed)
-                with np.errstate(over="ignore"):
-                    total += np.where(col != 0, h, np.uint64(0))
-    u = _mix(total ^ _mix(np.uint64(seed & 0xFFFFFFFF) + np.zeros(1, dtype=np.uint64)))
-    return (u >> np.uint64(11)).astype(np.float64) * 2.0 ** -53
 
 
 # --------------------------------------------------------------------------- group ROC hulls
@@ -349,7 +285,7 @@ def threshold_source(est, n_rows: int, has_set: bool = False) -> str:
     return source
 
 
-class ThresholdPostProcessor(BinaryWrapperTagsMixin, ClassifierMixin, BaseEstimator):
+class ThresholdPostProcessor(BinaryWrapperTagsMixin, GroupScoreMixin, ClassifierMixin, BaseEstimator):
     """Group-specific (randomized) thresholds on an unconstrained model's scores.
 
     Parameters
@@ -357,9 +293,10 @@ class ThresholdPostProcessor(BinaryWrapperTagsMixin, ClassifierMixin, BaseEstima
     estimator : classifier, optional
         The unconstrained base model. Fitted here unless ``prefit=True``. Defaults to LightGBM
         boosted trees (:func:`default_base`: ``FairBoostingClassifier(eta=0)``).
-    constraint : str, default="demographic_parity"
-        ``"demographic_parity"``, ``"equalized_odds"``, or ``"{true,false}_{positive,negative}
-        _rate_parity"`` (fairlearn's names).
+    constraint : str, optional
+        ``"demographic_parity"`` (the default), ``"equalized_odds"``, or
+        ``"{true,false}_{positive,negative}_rate_parity"`` (fairlearn's names; the registry's
+        ``"equal_opportunity"`` reads as ``"true_positive_rate_parity"``).
     objective : {"accuracy_score", "balanced_accuracy_score"}, default="accuracy_score"
         What the thresholds maximise (weighted by ``sample_weight``).
     eta : float in [0, 1], default=1.0
@@ -411,6 +348,9 @@ class ThresholdPostProcessor(BinaryWrapperTagsMixin, ClassifierMixin, BaseEstima
     random_state : int, default=0
         Seed of the row hash that resolves randomized thresholds (:func:`row_uniforms`), of the
         holdout split and folds, and of the default base model.
+    constraints : str, optional
+        fairlearn's name for ``constraint`` (``ThresholdOptimizer``'s keyword); pass one of the
+        two (:func:`fairkit.estimators.reductions.constraint_name`).
 
     Attributes
     ----------
@@ -466,7 +406,7 @@ class ThresholdPostProcessor(BinaryWrapperTagsMixin, ClassifierMixin, BaseEstima
     def __init__(
         self,
         estimator=None,
-        constraint: str = "demographic_parity",
+        constraint: str | None = None,
         objective: str = "accuracy_score",
         eta: float = 1.0,
         tolerance: float | None = None,
@@ -480,6 +420,8 @@ class ThresholdPostProcessor(BinaryWrapperTagsMixin, ClassifierMixin, BaseEstima
         drop_sensitive_features: bool = True,
         min_group_size: int = MIN_GROUP_SIZE,
         random_state: int = 0,
+        *,
+        constraints: str | None = None,
     ):
         self.estimator = estimator
         self.constraint = constraint
@@ -496,12 +438,18 @@ class ThresholdPostProcessor(BinaryWrapperTagsMixin, ClassifierMixin, BaseEstima
         self.drop_sensitive_features = drop_sensitive_features
         self.min_group_size = min_group_size
         self.random_state = random_state
+        self.constraints = constraints
 
     # -- checks -----------------------------------------------------------------------------
 
+    def _constraint(self) -> str:
+        """The constraint, from ``constraint`` or fairlearn's ``constraints`` (not both)."""
+        return constraint_name(self.constraint, self.constraints)
+
     def _check_params(self):
-        if self.constraint not in _BOUNDED:
-            raise ValueError(f"unknown constraint {self.constraint!r}; use 'equalized_odds' or one of "
+        constraint = self._constraint()
+        if not isinstance(constraint, str) or constraint not in _BOUNDED:
+            raise ValueError(f"unknown constraint {constraint!r}; use 'equalized_odds' or one of "
                              f"{sorted(SIMPLE_CONSTRAINTS)}")
         if self.objective not in OBJECTIVES:
             raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
@@ -752,17 +700,17 @@ class ThresholdPostProcessor(BinaryWrapperTagsMixin, ClassifierMixin, BaseEstima
         hulls, pos, neg = self._group_hulls(shared)
         self._set_rule(hulls, _best_vertices(hulls, pos, neg, self.objective))
         if "max_tolerance" not in cache:
-            cache["max_tolerance"] = constraint_gap(self._decision_proba(scores, codes), y, codes, G, self.constraint, w)
+            cache["max_tolerance"] = constraint_gap(self._decision_proba(scores, codes), y, codes, G, self._constraint(), w)
         self.max_tolerance_ = cache["max_tolerance"]
         self.tolerance_ = self._tolerance(self.max_tolerance_)
         if self.tolerance_ < self.max_tolerance_:
             key = ("lp", round(self.tolerance_, 12))
             if key not in cache:
-                cache[key] = _solve_thresholds(hulls, pos, neg, _BOUNDED[self.constraint], self.tolerance_,
+                cache[key] = _solve_thresholds(hulls, pos, neg, _BOUNDED[self._constraint()], self.tolerance_,
                                                self.objective)
             self._set_rule(hulls, cache[key])
         p = self._decision_proba(scores, codes)
-        self.constraint_gap_ = constraint_gap(p, y, codes, G, self.constraint, w)
+        self.constraint_gap_ = constraint_gap(p, y, codes, G, self._constraint(), w)
         self.n_threshold_rows_ = int(len(y))
         self.decision_kind_ = "hard"
         return self
@@ -797,9 +745,9 @@ class ThresholdPostProcessor(BinaryWrapperTagsMixin, ClassifierMixin, BaseEstima
         if not self.fitted_with_groups_:
             return np.zeros(n, dtype=np.int64)
         if s is None:
-            raise ValueError(
-                f"{type(self).__name__} uses group-specific thresholds: pass sensitive_features= to "
-                "predict / predict_proba (the same column(s) as in fit)")
+            raise ValueError(missing_groups_message(
+                self, "; or fit and predict with sensitive_feature_names= naming the column(s) of X "
+                "that hold the groups, which needs no routing"))
         labels = self._labels(s, n)
         known = set(self.group_names_.tolist())
         unseen = sorted(set(labels.tolist()) - known - set(self.pooled_groups_))

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from fairkit.estimators._inputs import MAX_DENSE_CELLS, densify  # noqa: F401 (re-exported)
+from fairkit.estimators._inputs import MAX_DENSE_CELLS, densify, row_uniforms  # noqa: F401 (re-exported)
 from fairlearn.reductions import (
     DemographicParity,
     EqualizedOdds,
@@ -165,6 +165,40 @@ _WEIGHTED = {
 }
 for _cls in _WEIGHTED.values():
     _cls.__module__ = __name__
+
+
+def constraint_name(constraint, constraints, default: str = "demographic_parity"):
+    """The constraint a fairlearn-style wrapper was given, in fairlearn's terms.
+
+    The one reading of ``constraint`` and fairlearn's spelling ``constraints`` (house rule 1:
+    where fairkit wraps fairlearn it accepts fairlearn's keyword), shared by
+    :class:`ReductionsWrapper` and the threshold post-processors. A name of
+    :data:`fairkit.methods.FAIRNESS_DEFINITIONS` (``"equal_opportunity"``) is read as its
+    fairlearn constraint (``"true_positive_rate_parity"``), so the registry's names work too.
+
+    Parameters
+    ----------
+    constraint : str, fairlearn Moment or None
+    constraints : str, fairlearn Moment or None
+        fairlearn's keyword for the same thing; at most one of the two may be given.
+    default : str, default="demographic_parity"
+        The constraint when neither is given.
+
+    Returns
+    -------
+    str or fairlearn Moment
+    """
+    from fairkit.methods import FAIRNESS_DEFINITIONS  # the registry imports the estimators lazily
+
+    if constraint is not None and constraints is not None:
+        raise ValueError(
+            "pass the constraint once: constraint= or constraints= (fairlearn's keyword), not both")
+    spec = constraints if constraints is not None else constraint
+    if spec is None:
+        return default
+    if isinstance(spec, str) and spec in FAIRNESS_DEFINITIONS:
+        return FAIRNESS_DEFINITIONS[spec].fairlearn_constraint
+    return spec
 
 
 def make_moment(constraint, bound: float | None = None) -> Moment:
@@ -373,6 +407,46 @@ class BinaryWrapperTagsMixin:
         return tags
 
 
+class GroupScoreMixin:
+    """``score`` for the wrappers whose predictions need the group (per-group thresholds or
+    calibration maps), placed before ClassifierMixin in their bases.
+
+    scikit-learn's ``ClassifierMixin.score`` takes no ``sensitive_features``, so such a model
+    could not be scored at all; with this one, ``est.score(X, y, sensitive_features=S)`` works,
+    and under metadata routing ``set_score_request(sensitive_features=True)`` lets
+    ``cross_val_score`` / ``GridSearchCV`` (default scoring) route the column to it.
+    """
+
+    def score(self, X, y, sample_weight=None, *, sensitive_features=None) -> float:
+        """Accuracy of ``predict(X, sensitive_features=...)`` against ``y``.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), optional
+        sensitive_features : array-like, Series or DataFrame, optional
+            The same column(s) as in ``fit``; required when ``fit`` had them.
+
+        Returns
+        -------
+        float
+        """
+        from sklearn.metrics import accuracy_score
+
+        return float(accuracy_score(y, self.predict(X, sensitive_features=sensitive_features),
+                                    sample_weight=sample_weight))
+
+
+def missing_groups_message(est, also: str = "") -> str:
+    """What a wrapper that needs the group at prediction says when it gets none: how to pass
+    it directly, through a Pipeline, or in ``X``."""
+    return (f"{type(est).__name__} needs each row's group to predict: pass sensitive_features= (the same "
+            f"column(s) as in fit) to predict / predict_proba / score{also}. In a Pipeline or cross-validation, "
+            "enable metadata routing (sklearn.set_config(enable_metadata_routing=True)) and call "
+            "set_predict_request / set_predict_proba_request / set_score_request(sensitive_features=True)")
+
+
 def _for_base(X, *estimators):
     """``X`` as ``estimators`` can take it: sparse passed through when they all accept it,
     else expanded by :func:`densify`."""
@@ -494,7 +568,8 @@ class ReductionsWrapper(BinaryWrapperTagsMixin, ClassifierMixin, BaseEstimator):
     constraint : str or fairlearn Moment, optional
         ``"demographic_parity"`` (the default), ``"equalized_odds"``,
         ``"true_positive_rate_parity"``, ``"false_positive_rate_parity"``,
-        ``"error_rate_parity"``, or a fairlearn ``Moment`` (``DemographicParity(ratio_bound=0.8)``,
+        ``"error_rate_parity"`` (the registry's ``"equal_opportunity"`` reads as
+        ``"true_positive_rate_parity"``), or a fairlearn ``Moment`` (``DemographicParity(ratio_bound=0.8)``,
         ``BoundedGroupLoss(ZeroOneLoss(), upper_bound=0.2)``, ...). A moment carries its own
         bound, so ``eta`` and ``max_bound`` must then be left unset.
     eta : float in [0, 1], optional
@@ -547,17 +622,20 @@ class ReductionsWrapper(BinaryWrapperTagsMixin, ClassifierMixin, BaseEstimator):
           reduction).
         * ``False``: always deterministically: the rule above, or, when none keeps the bound,
           the one that exceeds it least (with a warning).
-        * ``True``: fairlearn's randomized mixture (each row draws a base learner with
-          probability ``mixture_weights_``), seeded by ``random_state`` so repeated calls
-          agree; the classifier the reduction's guarantee is about, in expectation.
+        * ``True``: fairlearn's randomized mixture (each row is decided positive with the
+          probability ``mixture_weights_`` give it); the classifier the reduction's guarantee
+          is about, in expectation. The draw is a hash of the row's features and
+          ``random_state`` (:func:`fairkit.estimators._inputs.row_uniforms`, as the threshold
+          post-processors' randomized thresholds), so a row's decision is the same on every
+          call, alone or in any batch, in any order.
 
         With ``reduction="grid_search"`` predict is GridSearch's chosen learner, as in
         fairlearn.
     random_state : int, default=0
-        Seed of the randomized rule.
+        Seed of the randomized rule's row hash.
     constraints : str or fairlearn Moment, optional
         fairlearn's name for ``constraint`` (``ExponentiatedGradient`` and ``GridSearch``); pass
-        one of the two.
+        one of the two (:func:`constraint_name`).
     objective : fairlearn ErrorRate, optional
         ExponentiatedGradient's objective, e.g. ``ErrorRate(costs={"fp": 2, "fn": 1})``; the
         deterministic rule is chosen by the same costs. Default: the error rate.
@@ -712,13 +790,7 @@ class ReductionsWrapper(BinaryWrapperTagsMixin, ClassifierMixin, BaseEstimator):
 
     def _constraint_spec(self):
         """The constraint, from ``constraint`` or fairlearn's ``constraints`` (not both)."""
-        if self.constraint is not None and self.constraints is not None:
-            raise ValueError(
-                "pass the constraint once: constraint= or constraints= (fairlearn's keyword), "
-                "not both"
-            )
-        spec = self.constraints if self.constraints is not None else self.constraint
-        return "demographic_parity" if spec is None else spec
+        return constraint_name(self.constraint, self.constraints)
 
     def _rule_mode(self):
         """``randomized`` checked: "auto", True or False."""
@@ -979,8 +1051,9 @@ class ReductionsWrapper(BinaryWrapperTagsMixin, ClassifierMixin, BaseEstimator):
 
     def _predict_encoded(self, X_model) -> np.ndarray:
         if self.decision_rule_ == "randomized":
-            rng = np.random.default_rng(self.random_state)
-            return (rng.random(_n_rows(X_model)) < self._hard_mixture(X_model)).astype(int)
+            # A hash of each row, not a generator's stream: a person's decision must not depend
+            # on their position in the batch or on who else is scored with them.
+            return (row_uniforms(X_model, self.random_state) < self._hard_mixture(X_model)).astype(int)
         return stats.decide(self._proba_encoded(X_model), 0.5).astype(int)
 
     def _model_X(self, X):

@@ -477,3 +477,44 @@ def test_bad_threshold_sets_say_what_is_wrong(data, threshold_set, message):
     without = ThresholdPostProcessor(LogisticRegression(), **GRID)
     with pytest.raises(ValueError, match="sensitive features exactly when"):
         without.fit(X, y, threshold_set=(X[:20], y[:20], s[:20]))
+
+
+@pytest.mark.parametrize("cls", ["ThresholdPostProcessor", "InferredGroupThresholdClassifier"])
+def test_fairlearns_constraints_keyword_and_the_registry_names_are_accepted(data, base, cls):
+    # ThresholdOptimizer(estimator, constraints=...) is fairlearn's spelling; ReductionsWrapper
+    # took it already, and every wrapper reads names through the one constraint_name.
+    from fairkit.estimators.inferred import InferredGroupThresholdClassifier
+
+    make = {"ThresholdPostProcessor": ThresholdPostProcessor,
+            "InferredGroupThresholdClassifier": InferredGroupThresholdClassifier}[cls]
+    X, y, s = data
+    kw = {"estimator": base, "prefit": True, **GRID}
+    ref = make(constraint="true_positive_rate_parity", **kw).fit(X, y, sensitive_features=s)
+    for spelling in ({"constraints": "true_positive_rate_parity"}, {"constraint": "equal_opportunity"},
+                     {"constraints": "equal_opportunity"}):
+        m = make(**spelling, **kw).fit(X, y, sensitive_features=s)
+        assert m.constraint_gap_ == ref.constraint_gap_
+        np.testing.assert_array_equal(m.predict(X, sensitive_features=s), ref.predict(X, sensitive_features=s))
+    assert make(**kw).get_params()["constraints"] is None
+    with pytest.raises(ValueError, match="not both"):
+        make(constraint="equalized_odds", constraints="equalized_odds", **kw).fit(X, y, sensitive_features=s)
+    with pytest.raises(ValueError, match="unknown constraint 'parity'"):
+        make(constraints="parity", **kw).fit(X, y, sensitive_features=s)
+
+
+def test_the_readme_names_the_threshold_methods_whose_predict_proba_is_the_decision(data, base):
+    # The README promised real probabilities from every estimator; these two return 0/1.
+    import re
+    from pathlib import Path
+
+    from fairkit.estimators.inferred import InferredGroupThresholdClassifier
+
+    X, y, s = data
+    readme = Path(__file__).resolve().parents[2].joinpath("README.md").read_text()
+    promise = next(p for p in re.split(r"\n\s*\n", readme) if "real probabilities from `predict_proba`" in p)
+    for make in (ThresholdPostProcessor, InferredGroupThresholdClassifier):
+        m = make(estimator=base, prefit=True, **GRID).fit(X, y, sensitive_features=s)
+        assert m.decision_kind_ == "hard"
+        assert set(np.unique(m.predict_proba(X, sensitive_features=s))) <= {0.0, 1.0}
+        assert f"`{make.__name__}`" in promise
+    assert "0 or 1" in promise

@@ -108,6 +108,20 @@ def test_randomized_predict_is_seeded(data):
     assert model.constraint_gap_ == pytest.approx(model.constraint_gap_randomized_, abs=0.1)
 
 
+def test_a_randomized_decision_does_not_depend_on_the_rest_of_the_batch(data):
+    # Scoring one applicant alone, in a batch, or in another order gives them the same decision:
+    # the draw is a hash of the row (row_uniforms), as ThresholdPostProcessor's.
+    X, y, s = data
+    model = ReductionsWrapper(LogisticRegression(), eta=1.0, randomized=True, **FAST)
+    model.fit(X, y, sensitive_features=s)
+    p = model._hard_mixture(X)
+    assert ((p > 0) & (p < 1)).sum() >= 5  # rows whose decision is a draw
+    whole = model.predict(X)
+    np.testing.assert_array_equal(np.array([model.predict(X[i:i + 1])[0] for i in range(len(X))]), whole)
+    np.testing.assert_array_equal(model.predict(X[::-1])[::-1], whole)
+    np.testing.assert_array_equal(model.predict(X[50:80]), whole[50:80])
+
+
 def test_integer_weights_equal_duplicated_rows(data):
     X, y, s = data
     w = np.random.default_rng(1).integers(0, 4, len(y))
@@ -461,3 +475,11 @@ def test_constraint_bound_for_ratio_bounds_and_bounded_group_loss(data):
     errors = pd.Series(bgl.predict(X) != y).groupby(s).mean()
     assert bgl.constraint_gap_ == pytest.approx(errors.max())
     assert bgl.constraint_violation_ == pytest.approx(max(0.0, errors.max() - 0.3))
+
+
+def test_the_registry_name_equal_opportunity_is_fairlearns_true_positive_rate_parity(data):
+    X, y, s = data
+    ours = ReductionsWrapper(LogisticRegression(), constraints="equal_opportunity", eta=1.0, **FAST)
+    theirs = ReductionsWrapper(LogisticRegression(), constraint="true_positive_rate_parity", eta=1.0, **FAST)
+    np.testing.assert_array_equal(ours.fit(X, y, sensitive_features=s).predict_proba(X),
+                                  theirs.fit(X, y, sensitive_features=s).predict_proba(X))

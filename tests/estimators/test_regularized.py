@@ -8,7 +8,7 @@ import pytest
 import torch
 from sklearn.base import clone
 
-from fairkit.estimators import FairRegularizedClassifier
+from fairkit.estimators import FairBoostingClassifier, FairRegularizedClassifier
 
 FAST = dict(lr=0.05, max_epochs=20, random_state=0)
 
@@ -252,3 +252,32 @@ def test_step_budget_caps_epochs_on_large_data_only(biased_data):
     small = FairRegularizedClassifier(max_epochs=6, max_steps=25, batch_size=100, random_state=0).fit(X[:100], y[:100])
     assert small.n_epochs_ == 6  # one step an epoch: the epoch limit binds first
     assert FairRegularizedClassifier(max_epochs=6, batch_size=100, random_state=0).fit(X, y).n_epochs_ == 6
+
+
+@pytest.mark.parametrize("make", [
+    lambda eta: FairRegularizedClassifier(eta=eta, max_epochs=2, random_state=0),
+    lambda eta: FairBoostingClassifier(eta=eta, n_estimators=5, random_state=0),
+], ids=["torch", "boosting"])
+def test_a_fairness_term_with_no_groups_to_compare_warns_once(biased_data, make):
+    # Forgetting sensitive_features= (a Pipeline without routing) used to give a plain model
+    # without a word; the shared fit path (FairFitMixin) says so, once per fit.
+    import warnings
+
+    X, y, a = biased_data(n=300)
+    for groups, said in ((None, "no sensitive_features"), (np.zeros(len(y)), "sensitive_features hold a single group")):
+        with pytest.warns(UserWarning, match=f"eta > 0 but {said}.*trained unconstrained") as got:
+            make(1.0).fit(X, y, sensitive_features=groups)
+        assert sum("eta > 0" in str(w.message) for w in got) == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        make(0.0).fit(X, y)  # a plain model asked for: nothing to say
+        make(1.0).fit(X, y, sensitive_features=a)
+
+
+def test_a_batch_of_etas_warns_once_when_one_of_them_has_no_groups_to_act_on(biased_data):
+    from fairkit.estimators.batched import fit_eta_batch
+
+    X, y, _ = biased_data(n=300)
+    with pytest.warns(UserWarning, match="eta > 0") as got:
+        fit_eta_batch(FairRegularizedClassifier(max_epochs=2, random_state=0), [0.0, 0.5, 1.0], X, y)
+    assert sum("eta > 0" in str(w.message) for w in got) == 1

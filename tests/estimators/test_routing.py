@@ -50,3 +50,33 @@ def test_fairlearn_exponentiated_gradient_cannot_be_routed_to():
     from fairlearn.reductions import DemographicParity, ExponentiatedGradient
 
     assert not hasattr(ExponentiatedGradient(LogisticRegression(), DemographicParity()), "set_fit_request")
+
+
+@pytest.mark.parametrize("name", ["threshold", "calibrated"])
+def test_the_group_wrappers_score_with_the_group_and_cross_validate_under_routing(name, biased_data):
+    # Every fold failed (all-NaN scores): ClassifierMixin.score takes no sensitive_features.
+    from sklearn.model_selection import cross_val_score
+
+    from fairkit.estimators import ThresholdPostProcessor
+    from fairkit.estimators.calibrated import CalibratedGroupClassifier
+
+    make = {"threshold": lambda: ThresholdPostProcessor(LogisticRegression(), thresholds_from="train"),
+            "calibrated": lambda: CalibratedGroupClassifier(LogisticRegression())}[name]
+    X, y, a = biased_data(n=600)
+    est = make().fit(X, y, sensitive_features=a)
+    assert est.score(X, y, sensitive_features=a) == np.mean(est.predict(X, sensitive_features=a) == y)
+    with pytest.raises(ValueError, match="pass sensitive_features=.*set_score_request"):
+        est.score(X, y)
+    with sklearn.config_context(enable_metadata_routing=True):
+        routed = make().set_fit_request(sensitive_features=True).set_score_request(sensitive_features=True)
+        scores = cross_val_score(routed, X, y, params={"sensitive_features": a}, cv=3, error_score="raise")
+    assert np.isfinite(scores).all() and (scores > 0.5).all()
+
+
+def test_the_missing_group_message_names_the_columns_workaround(biased_data):
+    from fairkit.estimators import ThresholdPostProcessor
+
+    X, y, a = biased_data(n=600)
+    est = ThresholdPostProcessor(LogisticRegression(), thresholds_from="train").fit(X, y, sensitive_features=a)
+    with pytest.raises(ValueError, match="sensitive_feature_names="):
+        est.predict(X)
