@@ -403,6 +403,10 @@ class ThresholdPostProcessor(BinaryWrapperTagsMixin, GroupScoreMixin, Classifier
     #: Group-specific thresholds: the group of each row is needed to decide it.
     needs_sensitive_at_predict = True
 
+    #: A model stored before fairlearn's ``constraints`` spelling was accepted (a bundle, a
+    #: pickle) has no such attribute: read as not given, so get_params, clone and repr still work.
+    constraints = None
+
     def __init__(
         self,
         estimator=None,

@@ -518,3 +518,14 @@ def test_the_readme_names_the_threshold_methods_whose_predict_proba_is_the_decis
         assert set(np.unique(m.predict_proba(X, sensitive_features=s))) <= {0.0, 1.0}
         assert f"`{make.__name__}`" in promise
     assert "0 or 1" in promise
+
+
+def test_a_model_stored_before_the_constraints_spelling_still_gives_its_params():
+    """Bundles and pickles of ThresholdPostProcessor made before fairlearn's ``constraints=``
+    was accepted lack that attribute: get_params (and so repr and clone) must still work."""
+    from sklearn.base import clone
+
+    model = ThresholdPostProcessor(constraint="equalized_odds")
+    del model.__dict__["constraints"]
+    assert model.get_params()["constraints"] is None and "equalized_odds" in repr(model)
+    assert clone(model).constraint == "equalized_odds"
