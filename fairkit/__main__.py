@@ -488,12 +488,15 @@ def cmd_sweep(args) -> int:
     from tqdm import tqdm
 
     from .frontier import below_chance_mask
-    from .methods import DEFAULT_METHODS, METHODS, RegistryError
+    from .methods import DEFAULT_METHODS, FAIRNESS_DEFINITIONS, METHODS, RegistryError
     from .plots import PNG_NOT_WRITTEN, frontier_figure, save_figure
     from .split import split_dataset
     from .store import ResultStore, strict_json
     from .sweep import SchedulerError, plan_runs, run_sweep
 
+    # The frontier, the pick and adaptive placement judge the gap of the definition the
+    # methods target, unless another axis is asked for: one gap per sweep on every surface.
+    args.unfairness = args.unfairness or FAIRNESS_DEFINITIONS[args.fairness].gap_metric
     methods = args.methods or list(DEFAULT_METHODS)
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
@@ -565,9 +568,11 @@ def cmd_sweep(args) -> int:
         if n_seeds > 1:
             print(f"Frontier: each row is a setting (method, eta) at its mean over {n_seeds} seeds, as frontier.html "
                   "and the dashboard draw it; run_id is its lowest seed's run (export any seed's).")
+        # Each axis by its metric's name: a gap with no name could be any definition's.
         shown = front[cols].rename(columns={"performance_val": f"val_{args.performance}",
-                                            "unfairness_val": "val_unfair", "performance_test": f"test_{args.performance}",
-                                            "unfairness_test": "test_unfair"})
+                                            "unfairness_val": f"val_{args.unfairness}",
+                                            "performance_test": f"test_{args.performance}",
+                                            "unfairness_test": f"test_{args.unfairness}"})
         with pd.option_context("display.width", 160, "display.max_columns", 20,
                                "display.float_format", "{:.4f}".format):
             print(shown.to_string(index=False))
@@ -1051,8 +1056,8 @@ def main(argv=None) -> int:
     p.add_argument("--seeds", type=_seeds, help="comma-separated seeds (default 0)")
     p.add_argument("--fairness", default=DEFAULT_FAIRNESS, choices=list(FAIRNESS_DEFINITIONS),
                    help="the fairness definition the methods target")
-    p.add_argument("--unfairness", default=FAIRNESS_DEFINITIONS[DEFAULT_FAIRNESS].gap_metric,
-                   choices=list(UNFAIRNESS_AXES), help="the frontier's unfairness axis")
+    p.add_argument("--unfairness", choices=list(UNFAIRNESS_AXES),
+                   help="the frontier's unfairness axis (default: the --fairness definition's gap)")
     p.add_argument("--performance", default="accuracy", choices=list(PERFORMANCE_AXES))
     p.add_argument("--split-seed", type=_seed, default=0)
     p.add_argument("--threshold-rows", type=_share, metavar="SHARE",

@@ -51,6 +51,7 @@ import pandas as pd
 
 from . import __version__, keys, stats
 from .data import DatasetSpec
+from .methods import FAIRNESS_DEFINITIONS
 from .metrics import AUDIT_BAND, HEADLINE_GAPS, SWEEP_THRESHOLD, in_sentence
 from .record import fmt as _fmt
 from .safestate import EncodedState, UntrustedState, arrays_from_bytes, arrays_to_bytes, decode_state, encode_state
@@ -603,20 +604,19 @@ def calibration_note(report, check=None) -> str:
     return text
 
 
-def chance_limitation(part, scores, definition: str, threshold: float) -> str | None:
+def chance_limitation(part, scores, gap: str, threshold: float) -> str | None:
     """The record's sentence on the gap chance alone gives on the rows the choice was made on.
 
     :func:`fairkit.metrics.gap_noise_floor` of the exported model's decisions on the validation
-    part, for the chosen definition's gap; None for a definition it does not simulate.
+    part, for ``gap``: the unfairness axis the choice was made on (the Trade-offs page's chance
+    caption reads the same one); None for a gap it does not simulate.
     """
-    from .methods import FAIRNESS_DEFINITIONS
     from .metrics import METRIC_LABELS, NOISE_FLOOR_SHUFFLE, gap_noise_floor, noise_floor_sentence
 
-    spec = FAIRNESS_DEFINITIONS.get(definition)
-    if spec is None or spec.gap_metric not in NOISE_FLOOR_SHUFFLE:
+    if gap not in NOISE_FLOOR_SHUFFLE:
         return None
-    floor = gap_noise_floor(part.y, scores, part.sensitive, threshold=threshold).loc[spec.gap_metric]
-    return (noise_floor_sentence(floor, in_sentence(METRIC_LABELS[spec.gap_metric]),
+    floor = gap_noise_floor(part.y, scores, part.sensitive, threshold=threshold).loc[gap]
+    return (noise_floor_sentence(floor, in_sentence(METRIC_LABELS[gap]),
                                  f"the {len(part):,} validation rows this choice was made on")
             + ": a validation gap or tolerance below that is weak evidence; read the test gap and its interval.")
 
@@ -795,7 +795,10 @@ def build_record(
         "nor that the data's labels are free of historical bias.",
         "The chosen trade-off is a value judgement by the people named in this record, not a property of the software.",
     ]
-    chance = chance_limitation(split.validation, scores["validation"], record.fairness_definition, threshold)
+    # On the axis the choice was made on; with no frontier, the declared definition's gap.
+    chance_gap = (axes or {}).get("unfairness") or getattr(
+        FAIRNESS_DEFINITIONS.get(record.fairness_definition), "gap_metric", None)
+    chance = chance_limitation(split.validation, scores["validation"], chance_gap, threshold)
     if chance:
         limitations.append(chance)
     below = below_chance_limitation(reports["validation"], (axes or {}).get("performance", "accuracy"),

@@ -453,8 +453,10 @@ def record_blocks(rec: dict, *, reviews: str | None = None) -> list:
                 ["Sensitive attributes: ", *_joined([("code", s) for s in spec["sensitive"]]),
                  " (not used as model inputs" + (" - except: they are features by choice"
                                                  if spec.get("sensitive_as_features") else "") + ")."],
-                [f"Rows with any missing value: {ds['missing_values']}."]]),
-        ("table", ["Attribute", "Group", "Rows (whole table)"],
+                [f"Rows with any missing value{' in the sample' if ds.get('sample') else ''}: "
+                 f"{ds['missing_values']}."]]),
+        # Counted on the data the model was trained and measured on: the sample, when there is one.
+        ("table", ["Attribute", "Group", "Rows (the sample)" if ds.get("sample") else "Rows (whole table)"],
          [[g["attribute"], g["group"], fmt(g["n"])] for g in ds["group_sizes"]]),
         ("h", 2, "Known limitations"),
         ("ul", [[x] for x in c["limitations"]]),

@@ -196,6 +196,28 @@ def test_positive_given_once_per_value_counts_each_as_positive(tmp_path, capsys,
     assert "favourable outcome `>50K` or `>50K.`" in render_record_markdown(loaded.record)
 
 
+def test_the_frontier_judges_the_gap_of_the_definition_the_methods_target(tmp_path, capsys, monkeypatch):
+    """--fairness equalized_odds: the printed front, --json, sweep.json and the record's chance
+    gap are on equalized odds (they were on demographic parity unless --unfairness was given),
+    and the printout names the metric of each column."""
+    monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path / "home"))
+    folder = tmp_path / "eo"
+    assert main(["sweep", "--dataset", "german", "--methods", "unconstrained,threshold", "--fairness",
+                 "equalized_odds", "--n-etas", "3", "--no-adaptive", "--no-png", "--out", str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert "val_equalized_odds_difference" in out and "test_equalized_odds_difference" in out
+    meta = json.loads((folder / "sweep.json").read_text())
+    assert meta["unfairness"] == "equalized_odds_difference"
+    results = pd.read_csv(folder / "results.csv")
+    run = results[results["method"] == "threshold"]["run_id"].iloc[0]
+    bundle = tmp_path / "m.zip"
+    assert main(["export", "--store", str(folder), "--run", run, "--rationale", "r", "--decider", "Ann",
+                 "--out", str(bundle)]) == 0
+    record = load_bundle(bundle).record
+    assert record["content"]["frontier_axes"]["unfairness"] == "equalized_odds_difference"
+    assert any("By chance alone" in x and "equalized odds" in x for x in record["content"]["limitations"])
+
+
 def test_with_two_seeds_the_printed_front_and_the_record_read_the_settings_means(tmp_path, capsys, monkeypatch):
     """The printout, --json and the record's frontier are each setting's mean over the seeds,
     as frontier.html draws it; any seed's run of a front setting records as on the frontier."""
@@ -386,6 +408,11 @@ def test_sweep_on_a_stratified_sample_is_recorded_and_exported_from_the_same_row
     assert record["content"]["dataset"]["rows"] == 400
     markdown = zipfile_text(bundle, "decision_record.md")
     assert "stratified sample: 400 of the table's 1,000 rows" in markdown
+    # The group counts and missing values are the sample's, and labelled so.
+    assert "| Attribute | Group | Rows (the sample) |" in markdown and "whole table)" not in markdown
+    assert "Rows with any missing value in the sample:" in markdown
+    sizes = {(g["attribute"], g["group"]): g["n"] for g in record["content"]["dataset"]["group_sizes"]}
+    assert sizes[("sex", "female")] == int((drawn.frame["sex"] == "female").sum())
     # A sample as large as the table is the table.
     assert main(["sweep", "--dataset", "german", "--sample", "5000", "--methods", "unconstrained", "--etas", "0",
                  "--no-png", "--out", str(tmp_path / "whole"), "--audit", str(tmp_path / "a.sqlite")]) == 0

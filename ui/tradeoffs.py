@@ -30,7 +30,7 @@ from fairkit.frontier import (
     settings,
 )
 from fairkit import plots
-from fairkit.methods import METHODS, role_of, scores_rank
+from fairkit.methods import FAIRNESS_DEFINITIONS, METHODS, role_of, scores_rank
 from fairkit.metrics import (NO_RANKING, NOISE_FLOOR_SHUFFLE, chance_level, in_sentence, metric_value,
                              no_better_than_chance, noise_floor_sentence)
 from fairkit.record import fmt, fmt_interval, with_interval
@@ -64,13 +64,42 @@ PANEL_ROWS = [
 ]
 
 
-def chosen_axes() -> tuple[str, str]:
-    """The unfairness and performance axes last chosen on the Trade-offs page."""
+#: The fairness definition the unfairness axis was last set for (a ``w.`` key: a reload keeps it).
+W_AXIS_FOR = "w.tradeoffs.axis_for"
+
+
+def definition_gap(fairness: str | None) -> str:
+    """The unfairness axis of a sweep's fairness definition (its gap), demographic parity's when
+    the definition has none among the axes."""
+    gap = FAIRNESS_DEFINITIONS[fairness].gap_metric if fairness in FAIRNESS_DEFINITIONS else None
+    return gap if gap in UNFAIRNESS_AXES else "demographic_parity_difference"
+
+
+def prepare_unfairness(fairness: str | None) -> str:
+    """Before the unfairness axis is drawn: the gap of the definition the sweep's methods
+    targeted, unless the user chose another axis for a sweep of that definition. A sweep of
+    another definition starts on its own gap again (a choice made for one definition would
+    otherwise show another gap than the Train page, the record and the search judge)."""
+    ss = st.session_state
+    memory = ss.setdefault(state.WIDGET_MEMORY, {})
+    default = definition_gap(fairness)
+    if ss.get(W_AXIS_FOR, memory.get(W_AXIS_FOR)) != fairness:
+        ss[W_AXIS_FOR] = fairness
+        ss[W_UNFAIRNESS] = memory[W_UNFAIRNESS] = default
+    return state.prepare_widget(W_UNFAIRNESS, default, list(UNFAIRNESS_AXES))
+
+
+def chosen_axes(fairness: str | None = None) -> tuple[str, str]:
+    """The unfairness and performance axes last chosen on the Trade-offs page (before any
+    choice, the gap of ``fairness``, the sweep's definition, and accuracy)."""
     ss = st.session_state
     memory = ss.get(state.WIDGET_MEMORY, {})
     pick = lambda key, default: ss.get(key) or memory.get(key) or default  # noqa: E731
-    return (pick(W_UNFAIRNESS, "demographic_parity_difference"),
-            pick(W_PERFORMANCE, "accuracy"))
+    if ss.get(W_AXIS_FOR, memory.get(W_AXIS_FOR)) != fairness and fairness is not None:
+        unfairness = definition_gap(fairness)  # the axis not yet set for this sweep's definition
+    else:
+        unfairness = pick(W_UNFAIRNESS, definition_gap(fairness))
+    return unfairness, pick(W_PERFORMANCE, "accuracy")
 
 
 #: A method's name on every page, flagged when it needs the sensitive attribute to predict.

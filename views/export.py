@@ -30,7 +30,7 @@ if not auth.sign_in_gate("export a decision"):
 cur = state.current_data()
 st.markdown(f"Selected: **{md(ut.method_label(row['method']))}** at eta **{row['eta']:g}** "
             f"(run `{row['run_id']}`) on **{md(cur.name)}**.")
-not_a_candidate = ut.one_decision_note(row) or ut.below_chance_note(row, ut.chosen_axes()[1])
+not_a_candidate = ut.one_decision_note(row) or ut.below_chance_note(row, ut.chosen_axes(settings.fairness)[1])
 if not_a_candidate:
     st.warning(not_a_candidate, icon=":material/warning:")
 
@@ -142,7 +142,7 @@ missing = [name for name, value in (("a rationale", rationale), ("the decider's 
 if missing:
     st.info(f"To export, write {' and '.join(missing)}.", icon=":material/edit_note:")
 
-unfairness, performance = ut.chosen_axes()
+unfairness, performance = ut.chosen_axes(settings.fairness)
 answers = dict(purpose=purpose, rationale=rationale, decider=decider, intended_use=intended_use,
                fairness_definition=fairness, fairness_rationale=fairness_rationale)
 build = dict(data_key=cur.data_key, model=None, split=split, row=row, results=results,

@@ -37,7 +37,7 @@ cur = state.current_data()
 
 c1, c2, c3, c4 = st.columns([3, 2, 2, 2], vertical_alignment="bottom")
 unfair_keys, perf_keys = list(UNFAIRNESS_AXES), list(PERFORMANCE_AXES)
-state.prepare_widget(ut.W_UNFAIRNESS, unfair_keys[0], unfair_keys)
+ut.prepare_unfairness(settings.fairness)  # the gap of the definition the sweep targeted
 unfairness = c1.selectbox("Unfairness axis", unfair_keys, key=ut.W_UNFAIRNESS,
                           format_func=UNFAIRNESS_AXES.get)
 positive_rate = ut.base_rate(split, "val")

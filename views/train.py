@@ -27,8 +27,16 @@ if cur is None or not cur.ready:
     st.stop()
 
 split = ur.current_split()
-st.markdown(f"**{md(cur.name)}**: {len(split.train):,} training, {len(split.validation):,} validation "
-            f"and {len(split.test):,} test rows; {len(split.feature_names)} model inputs after encoding.")
+
+def split_sizes(s, reserved: str = "") -> str:
+    return (f"**{md(cur.name)}**: {len(s.train):,} training, {len(s.validation):,} validation{reserved} and "
+            f"{len(s.test):,} test rows; {len(s.feature_names)} model inputs after encoding.")
+
+
+# Written again once the controls below have said whether validation rows are set aside for the
+# thresholds: the sizes shown are then the ones the sweep trains and chooses on.
+sizes = st.empty()
+sizes.markdown(split_sizes(split))
 if ur.fast_training():
     st.caption(f"Test mode ({ur.FAST_TRAINING_ENV}=1): every network is a small logistic model "
                "trained for a few epochs.")
@@ -156,6 +164,7 @@ settings = SweepSettings(methods=tuple(methods), etas=tuple((m, tuple(etas[m])) 
 # whose validation part always halves).
 run_split = ur.sweep_split(split, settings)
 if threshold_rows is not None:
+    sizes.markdown(split_sizes(run_split, f" (and {len(run_split.thresholds):,} set aside for the thresholds)"))
     st.caption(f"{len(run_split.thresholds):,} validation rows are set aside for the thresholds; every "
                f"method is chosen on the other {len(run_split.validation):,}.")
 # The job computes each run's intervals as it stores it (reporting): part of the time.

@@ -462,7 +462,7 @@ def test_the_chance_gap_is_the_decision_records(tradeoffs):
         split = _split(at)
         model = ur.model(at.session_state[ur.SELECTED_RUN])
         record = chance_limitation(split.validation, predict_scores(model, split, split.validation),
-                                   "demographic_parity", 0.5)
+                                   "demographic_parity_difference", 0.5)
         page, rec = CHANCE.search(note.replace("\\", "")), CHANCE.search(record)
         assert page and rec, (note, record)
         assert page.groups() == rec.groups(), (note, record)
@@ -585,3 +585,33 @@ def test_a_change_that_shows_as_zero_has_no_sign():
     shown = ut.shown_value({"test_accuracy": -0.0, "test_accuracy_low": -1e-6, "test_accuracy_high": 0.01},
                            "test", "accuracy")
     assert shown == "0.000 [0.000, 0.010]"
+
+
+def test_the_unfairness_axis_starts_on_the_gap_the_sweep_targeted(own_store):
+    """A sweep for equalized odds is compared, picked and recorded on equalized odds unless the
+    user chooses another axis; a sweep of another definition starts on its own gap again."""
+    at = new_session()
+    at.selectbox(key=state.W_BUNDLED).set_value("german").run()
+    at.switch_page("views/train.py").run()
+    at.multiselect(key="w.train.methods").set_value(["unconstrained", "threshold"]).run()
+    at.slider(key="w.train.n_etas").set_value(3).run()
+    at.toggle(key="w.train.adaptive").set_value(False).run()
+    at.selectbox(key="w.train.fairness").set_value("equalized_odds").run()
+    at.button(key="train.start").click().run()
+    wait_for_sweep(at)
+    at.switch_page("views/tradeoffs.py").run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key=ut.W_UNFAIRNESS).value == "equalized_odds_difference"
+    assert ut.chosen_axes("equalized_odds")[0] == "equalized_odds_difference"
+    # A choice made for this sweep's definition stays.
+    at.selectbox(key=ut.W_UNFAIRNESS).set_value("demographic_parity_difference").run()
+    at.switch_page("views/groups.py").run()
+    at.switch_page("views/tradeoffs.py").run()
+    assert at.selectbox(key=ut.W_UNFAIRNESS).value == "demographic_parity_difference"
+    # A sweep of another definition starts on its own gap.
+    at.switch_page("views/train.py").run()
+    at.selectbox(key="w.train.fairness").set_value("equal_opportunity").run()
+    at.button(key="train.start").click().run()
+    wait_for_sweep(at)
+    at.switch_page("views/tradeoffs.py").run()
+    assert at.selectbox(key=ut.W_UNFAIRNESS).value == "equal_opportunity_difference"

@@ -275,6 +275,9 @@ def test_held_out_threshold_rows_reach_the_sweep_and_are_said(fast_env, monkeypa
     assert not at.exception, at.exception
     assert any("100 validation rows are set aside for the thresholds; every method is chosen on the other 100"
                in c for c in texts(at.caption))
+    # The sizes at the top of the page are the ones the sweep chooses on.
+    assert any("600 training, 100 validation (and 100 set aside for the thresholds) and 200 test rows" in m
+               for m in texts(at.markdown)), texts(at.markdown)[:3]
     at.button(key="train.start").click().run()
     deadline = time.monotonic() + 30
     while not splits and time.monotonic() < deadline:
