@@ -101,6 +101,28 @@ WHEN EXISTS (SELECT 1 FROM heads WHERE id = NEW.id) BEGIN {_APPEND_ONLY}; END;
 """
 
 
+def _schema_objects() -> dict:
+    """The audit log's own SQLite objects: (type, name) -> their SQL, whitespace aside."""
+    con = sqlite3.connect(":memory:")
+    try:
+        con.executescript(_SCHEMA)
+        return {(kind, name): " ".join(str(sql).split())
+                for kind, name, sql in con.execute("SELECT type, name, sql FROM sqlite_master")}
+    finally:
+        con.close()
+
+
+_OWN_OBJECTS = _schema_objects()
+
+
+def _own_object(kind: str, name: str, sql) -> bool:
+    """Whether an object of an audit log's file is one the log itself creates: its tables (by
+    name: a log from before the hash chain has fewer columns) and its triggers, SQL and all."""
+    if (kind, name) not in _OWN_OBJECTS:
+        return False
+    return kind == "table" or " ".join(str(sql).split()) == _OWN_OBJECTS[(kind, name)]
+
+
 class VerdictRefused(ValueError):
     """A verdict that must not be recorded: the bundle fails its checks, or the log does."""
 
@@ -224,6 +246,9 @@ class ChainCheck:
     checked_through : int
         The newest entry the check read (0 for an empty log). Entries after it were appended
         since, by another session: nothing here vouches for them yet.
+    first_chained : int or None
+        The first entry of the hash chain (None: no chained entry). The entries before it
+        predate the chain: nothing vouches for them, and no signature covers them.
     """
 
     ok: bool
@@ -236,6 +261,13 @@ class ChainCheck:
     heads: int = 0
     altered: bool = True
     checked_through: int = 0
+    first_chained: int | None = None
+
+    def covers(self, entry_id) -> bool:
+        """Whether a signature of the checked key vouches for entry ``entry_id``: in the chain
+        and at or before the newest signed head (always False when no key was checked)."""
+        return (self.key_id is not None and self.first_chained is not None
+                and self.first_chained <= entry_id <= (self.signed_through or 0))
 
     def __str__(self) -> str:
         if not self.ok:
@@ -309,17 +341,27 @@ class AuditLog:
         try:
             con = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
             try:
-                tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+                objects = con.execute("SELECT type, name, sql FROM sqlite_master").fetchall()
             finally:
                 con.close()
         except sqlite3.DatabaseError as exc:
             raise AuditLogError(f"{self.path} is not a fairkit audit log (not an SQLite database: {exc}). "
                                 "Give the path of the audit log, or a new file name to start one.") from exc
+        tables = {name for kind, name, _ in objects if kind == "table"}
         if tables - {"sqlite_sequence"} and "events" not in tables:
             shown = ", ".join(sorted(tables - {"sqlite_sequence"})[:5])
             raise AuditLogError(f"{self.path} is an SQLite database of something else (tables: {shown}), not a "
                                 "fairkit audit log; nothing was written to it. Give the path of the audit "
                                 "log, or a new file name to start one.")
+        # Only the log's own objects: a view or trigger of someone else's runs its SQL whenever
+        # fairkit reads or appends (an endless view hung `audit verify`; a trigger named like
+        # one of ours would have been kept by CREATE ... IF NOT EXISTS).
+        foreign = [name for kind, name, sql in objects if not _own_object(kind, name, sql)]
+        if foreign:
+            raise AuditLogError(f"{self.path} holds SQLite objects a fairkit audit log does not have "
+                                f"({', '.join(sorted(map(str, foreign))[:5])}): it was changed outside fairkit, "
+                                "and nothing was read from or written to it. Restore the log from a copy, or "
+                                "give a new file name to start one.")
 
     def _connect(self) -> sqlite3.Connection:
         con = sqlite3.connect(self.path, timeout=30, isolation_level=None)
@@ -485,6 +527,11 @@ class AuditLog:
         fail = lambda id_, why: ChainCheck(False, n, 0, id_, why, checked_through=last_id)  # noqa: E731
         prev, unchained, hashes = None, 0, {}
         for id_, ts, actor, kind, subject, details, stored_prev, stored_hash in rows:
+            if not isinstance(id_, int) or id_ < 1:
+                # AUTOINCREMENT numbers entries from 1: a lower id sorts before the chain, where
+                # an entry would pass for one written before the log had a chain.
+                return fail(id_, "its id is not a positive whole number: fairkit never writes such an "
+                                 "entry (it was inserted outside fairkit).")
             if stored_hash is None:
                 if prev is None:
                     unchained += 1
@@ -548,9 +595,9 @@ class AuditLog:
                         "who has no access to it). Decisions and verdicts count only when signed: "
                         "record it again where the signing key is configured.",
                         key_id=wanted, signed_through=signed_through, heads=len(heads), altered=False,
-                        checked_through=last_id)
+                        checked_through=last_id, first_chained=min(hashes, default=None))
         return ChainCheck(True, n, unchained, key_id=wanted, signed_through=signed_through,
-                          heads=len(heads), checked_through=last_id)
+                          heads=len(heads), checked_through=last_id, first_chained=min(hashes, default=None))
 
 
 def chain_head(log: AuditLog) -> tuple[int, str]:
@@ -1017,11 +1064,12 @@ def verdict_tally(verdicts: pd.DataFrame, chain: ChainCheck | None = None) -> di
         self-declared names.
     """
     if chain is not None:
-        verdicts = verdicts[verdicts["id"] <= chain.checked_through]
+        verdicts = verdicts[(verdicts["id"] >= 1) & (verdicts["id"] <= chain.checked_through)]
     decided = verdicts[verdicts["kind"].isin(COUNTED_VERDICTS)]
     uncounted = 0
     if chain is not None and chain.key_id is not None:
-        covered = decided["id"] <= (chain.signed_through or 0)
+        # Only what a signature vouches for: in the chain (not before it) and under a signed head.
+        covered = decided["id"].map(chain.covers).astype(bool)
         uncounted, decided = int((~covered).sum()), decided[covered]
     # One reviewer per person (reviewer_key: a signed-in person by subject, a typed name by
     # name_key, so "Prof. Ada" and "Prof Ada" are one).

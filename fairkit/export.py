@@ -956,7 +956,7 @@ def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, cap: int) -> tuple[
                                                f"{info.file_size:,}); refusing to read it.")
                 h.update(chunk)
                 parts.append(chunk)
-    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, NotImplementedError) as exc:
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, NotImplementedError, RuntimeError, ValueError) as exc:
         # zipfile stops at the declared size and then finds the CRC wrong, among others.
         raise BundleIntegrityError(f"{info.filename} cannot be read as stored ({exc}); refusing to load "
                                    "the bundle.") from exc
@@ -1002,8 +1002,10 @@ def _open(path, expected_manifest_sha256, trusted_key) -> _Opened:
         raise BundleIntegrityError(f"{p.name} is {p.stat().st_size:,} bytes, over the {MAX_BUNDLE_BYTES:,}-byte limit.")
     try:
         zf = zipfile.ZipFile(p)
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise BundleIntegrityError(f"{p.name} is not a fairkit bundle (not a readable zip: {exc}).") from exc
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, RuntimeError, NotImplementedError) as exc:
+        # ValueError: a member name flagged UTF-8 that is not (UnicodeDecodeError), among others.
+        raise BundleIntegrityError(f"{p.name} is not a fairkit bundle (not a readable zip: "
+                                   f"{type(exc).__name__}).") from exc
     with zf:
         infos = zf.infolist()
         if len(infos) > MAX_MEMBERS:
@@ -1015,6 +1017,9 @@ def _open(path, expected_manifest_sha256, trusted_key) -> _Opened:
                                            "absolute paths or drive letters are refused.")
             if info.filename in by_name:
                 raise BundleIntegrityError(f"{p.name} holds {info.filename} twice; refusing to load it.")
+            if info.flag_bits & 0x1:
+                raise BundleIntegrityError(f"{info.filename} in {p.name} is encrypted; fairkit never writes "
+                                           "encrypted members, so it is not a fairkit bundle.")
             cap = MAX_MANIFEST_BYTES if info.filename in (MANIFEST, SIGNATURE) else MAX_MEMBER_BYTES
             if info.file_size > cap:
                 raise BundleIntegrityError(f"{info.filename} declares {info.file_size:,} bytes, over the "

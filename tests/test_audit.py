@@ -13,6 +13,8 @@ from fairkit.audit import (
     GENESIS,
     SELF_DECLARED,
     AuditLog,
+    AuditLogError,
+    ChainCheck,
     Identity,
     VerdictRefused,
     chain_head,
@@ -665,3 +667,69 @@ def test_signed_in_people_are_told_apart_by_the_providers_subject_not_their_name
                    manifest_sha256=sha, bundle=path, **keys_)
     tally = verdict_tally(verdict_entries(log, sha), log.verify(public_key=public))
     assert (tally["signoffs"], tally["self_declared"]) == (4, 0), tally
+
+
+def test_entries_slipped_in_before_the_chain_are_refused_and_never_counted(tmp_path, bundle):
+    """Someone who can write the file but has no key inserts sign-offs with ids below 1 and no
+    hash: sorted before the chain, they passed for entries from before it, and the tally counted
+    them as signed. Ids below 1 fail the check; entries before the chain are never counted
+    under a key (no signature covers them)."""
+    import json as json_
+    import shutil
+
+    private = load_private_key(bundle["keys"] / "org.pem")
+    public = load_public_key(bundle["keys"] / "org.pub")
+    log = AuditLog(tmp_path / "a.sqlite")
+    path = shutil.copy(bundle["path"], tmp_path / "b.zip")
+    sha = bundle["manifest_sha256"]
+    record_export(log, bundle_path=path, manifest_sha256=sha, record=bundle["record"], actor="Analyst",
+                  unfairness_axis="demographic_parity_difference", performance_axis="accuracy",
+                  signing_key=private)
+    con = sqlite3.connect(log.path)
+    identity = {"name": "Grace", "issuer": "https://sso.example.org", "subject": "grace",
+                "verified_by": "https://sso.example.org"}
+    con.execute("INSERT INTO events (id, ts, actor, kind, subject, details) VALUES (?, ?, ?, ?, ?, ?)",
+                (-1, "2026-12-06T05:00:00.000+00:00", "Grace", "signoff", sha,
+                 json_.dumps({"text": "", "identity": identity, "signed_by": key_id(private)})))
+    con.commit()
+    con.close()
+    check = log.verify(public_key=public)
+    assert not check.ok and check.broken_id == -1 and "inserted outside fairkit" in str(check)
+    assert verdict_tally(verdict_entries(log, sha), check)["signoffs"] == 0
+    # A check that covers entries from the chain's first on only.
+    assert not ChainCheck(True, 3, 1, key_id="k", signed_through=3, first_chained=2).covers(1)
+    assert ChainCheck(True, 3, 1, key_id="k", signed_through=3, first_chained=2).covers(2)
+
+
+def test_a_file_with_sqlite_objects_a_log_does_not_have_is_refused_unread(tmp_path):
+    """A view named events (an endless recursive query hung `audit verify`) or a trigger named
+    like the log's own with other SQL: refused before anything is read or written."""
+    endless = tmp_path / "view.sqlite"
+    con = sqlite3.connect(endless)
+    con.execute("CREATE VIEW events AS WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) "
+                "SELECT i AS id, '' AS ts, '' AS actor, '' AS kind, '' AS subject, '' AS details, "
+                "NULL AS prev_hash, NULL AS entry_hash FROM n")
+    con.commit()
+    con.close()
+    before = endless.read_bytes()
+    with pytest.raises(AuditLogError, match=r"objects a fairkit audit log does not have \(events\)"):
+        AuditLog(endless)
+    assert endless.read_bytes() == before and not (tmp_path / "view.sqlite-wal").exists()
+    # A real log whose trigger was swapped for another with the same name.
+    swapped = tmp_path / "swapped.sqlite"
+    AuditLog(swapped).append("comment", actor="a", text="x")
+    con = sqlite3.connect(swapped)
+    con.execute("DROP TRIGGER events_no_update")
+    con.execute("CREATE TRIGGER events_no_update AFTER INSERT ON events BEGIN SELECT 1; END")
+    con.commit()
+    con.close()
+    with pytest.raises(AuditLogError, match="events_no_update"):
+        AuditLog(swapped)
+    # Dropped triggers alone are the log's own objects missing: it opens (and verify judges it).
+    dropped = tmp_path / "dropped.sqlite"
+    AuditLog(dropped).append("comment", actor="a", text="x")
+    con = sqlite3.connect(dropped)
+    con.execute("DROP TRIGGER events_no_delete")
+    con.commit()
+    con.close()
+    assert AuditLog(dropped).verify().ok

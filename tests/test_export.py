@@ -1089,3 +1089,36 @@ def test_a_number_that_rounds_to_zero_is_written_without_a_sign():
     assert fmt_interval(-0.0, -0.0, 0.02) == "0.000 [0.000, 0.020]"
     assert fmt_interval(0.1, float("nan"), 0.2) == "0.100"
     assert with_interval({"accuracy": -0.0, "accuracy_low": -1e-5, "accuracy_high": 0.0}, "accuracy") == "0.000 [0.000, 0.000]"
+
+
+def _patch_member_header(src, dst, name: str, *, set_bits: int = 0, new_name: bytes | None = None):
+    """``src`` with the zip headers (local and central) of member ``name`` changed in place."""
+    import struct
+
+    data = bytearray(Path(src).read_bytes())
+    for sig, flag_at, name_len_at, name_at in ((b"PK\x03\x04", 6, 26, 30), (b"PK\x01\x02", 8, 28, 46)):
+        i = 0
+        while (i := data.find(sig, i)) >= 0:
+            n = struct.unpack_from("<H", data, i + name_len_at)[0]
+            if bytes(data[i + name_at:i + name_at + n]) == name.encode():
+                struct.pack_into("<H", data, i + flag_at, struct.unpack_from("<H", data, i + flag_at)[0] | set_bits)
+                if new_name is not None:
+                    data[i + name_at:i + name_at + n] = new_name
+            i += 4
+    Path(dst).write_bytes(bytes(data))
+    return dst
+
+
+@pytest.mark.parametrize("bits, new_name, says", [
+    (0x1, None, "metrics.json in bad.zip is encrypted"),
+    (0x800, b"metrics\xff\xfeson", r"not a readable zip: UnicodeDecodeError"),
+])
+def test_zip_flags_fairkit_never_writes_are_refused_by_name(tmp_path, swept, tiny_split, bits, new_name, says):
+    """An encrypted member or a name flagged UTF-8 that is not: an internal error (exit 1) on
+    the command line and a stopped Review page before; now the bundle is refused in words."""
+    out, _ = _export(tmp_path / "b.zip", swept, tiny_split)
+    bad = _patch_member_header(out["path"], tmp_path / "bad.zip", "metrics.json", set_bits=bits, new_name=new_name)
+    with pytest.raises(BundleIntegrityError, match=says):
+        load_bundle(bad)
+    with pytest.raises(BundleIntegrityError, match=says):
+        read_bundle_record(bad, expected_manifest_sha256=out["manifest_sha256"])

@@ -139,6 +139,11 @@ def test_a_stored_lightgbm_model_decodes_to_the_same_predictions():
     ("max_feature_idx=3", "max_feature_idx=2000000000", "max_feature_idx holds a value outside"),
     ("decision_type=2 2 2", "decision_type=3 2 2", "node 0's category set"),
     ("is_linear=0", "is_linear=1", "is a linear tree"),
+    # LightGBM ends a header line at '\r': these reached it unchecked (SIGSEGV, SIGABRT, a heap
+    # overwritten at prediction) before control characters were refused.
+    ("version=v4", "version=v4\rtree_sizes=5 5 5 5 5", "control character '\\r'"),
+    ("version=v4", "version=v4\rnum_tree_per_iteration=64", "control character '\\r'"),
+    ("version=v4", "version=lambdarank", "version 'lambdarank' is not one LightGBM writes"),
 ])
 def test_a_lightgbm_model_out_of_bounds_is_refused_before_lightgbm_reads_it(old, new, says):
     """LightGBM's parser trusts its input: the first of these aborted the whole process

@@ -16,6 +16,7 @@ by ``signing_key`` / ``trust_key`` in the ``[fairkit]`` table of ``.streamlit/se
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 import pandas as pd
 import streamlit as st
@@ -338,6 +339,10 @@ def read_export(entry: dict) -> dict:
                                     trusted_key=trusted_key() or False)
     except (BundleIntegrityError, keys.KeyFileError) as exc:
         return {"ok": False, "error": str(exc)}
+    except Exception as exc:  # noqa: BLE001 - one unreadable file must not take the Review page down
+        logging.getLogger("fairkit.review").exception("Reading the bundle of export %s failed", entry.get("id"))
+        return {"ok": False, "error": f"The bundle file could not be read ({type(exc).__name__}); the details are in "
+                                      "the dashboard's log."}
     return {"ok": True, "record": bundle["record"], "markdown": record_markdown(bundle["record"]),
             "frontier": bundle["frontier"], "signature": str(bundle["signature_status"])}
 

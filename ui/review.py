@@ -107,8 +107,8 @@ def verdicts(subject: str, state: LogState) -> pd.DataFrame:
     log = verdict_entries(AuditLog(), subject)
     chain = state.chain
     if chain is not None:  # verdicts written since the check are shown once it has read them
-        log = log[log["id"] <= chain.checked_through]
-    unsigned = (log["kind"].isin(COUNTED_VERDICTS) & (log["id"] > (chain.signed_through or 0))
+        log = log[(log["id"] >= 1) & (log["id"] <= chain.checked_through)]
+    unsigned = (log["kind"].isin(COUNTED_VERDICTS) & ~log["id"].map(chain.covers).astype(bool)
                 if chain is not None and chain.key_id is not None else pd.Series(False, index=log.index))
 
     def identity(v, unsigned_) -> str:
