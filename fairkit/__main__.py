@@ -663,7 +663,7 @@ def cmd_search(args) -> int:
     trials = res.trials
     record_sweep(log, actor=command_line_user(), dataset=spec.name, data_hash=split.data_hash,
                  methods=methods, etas=trials["eta"].tolist() if len(trials) else [], seeds=[args.seed],
-                 fairness=args.fairness, runs=len(trials), cached=0)
+                 fairness=args.fairness, runs=res.complete, cached=res.cached, search=res)
     trials.to_csv(out / "results.csv", index=False)
     res.front.to_csv(out / "front.csv", index=False)
     # sweep.json as a sweep writes it, so 'export --store OUT' can export a trial a person chose.
@@ -689,8 +689,8 @@ def cmd_search(args) -> int:
             }).to_string(index=False))
     n_unstable = int(res.front["unstable"].fillna(False).astype(bool).sum()) if "unstable" in res.front else 0
     ended = {"budget": "its trial budget", "time": "its time budget"}[res.stopped]
-    print(f"\n{res.complete} of {args.trials} trials finished (study {res.study_name}; it stopped at {ended}) in "
-          f"{res.wall_seconds:.1f}s; {len(res.front)} on the searched front"
+    print(f"\n{res.complete} of {args.trials} trials finished ({res.trained} trained now, {res.cached} from the "
+          f"study or store; study {res.study_name}; it stopped at {ended}) in {res.wall_seconds:.1f}s; {len(res.front)} on the searched front"
           + (f", {n_unstable} unstable across {args.resplits} re-splits (moved more than their 95% interval)"
              if args.resplits else "") + ".")
     print("The search proposes candidates; it does not choose one. Compare them with a sweep's frontier and "
@@ -698,6 +698,8 @@ def cmd_search(args) -> int:
     print(f"Wrote {out / 'results.csv'}, {out / 'front.csv'}")
     args.summary = {"command": "search", "files": [str(out / n) for n in ("results.csv", "front.csv", "sweep.json")],
                     "study": res.study_name, "storage": res.storage, "trials": res.complete, "budget": args.trials,
+                    "trained": res.trained, "from_store": res.cached, "resplit_runs": res.resplit_runs,
+                    "resplit_trained": res.resplit_trained,
                     "stopped": res.stopped, "objective": res.objective, "unstable": n_unstable,
                     "front": json.loads(res.front.to_json(orient="records")) if len(res.front) else []}
     return 0
@@ -857,7 +859,9 @@ def cmd_audit(args) -> int:
         entries = log.entries(kind=args.kind)
         for e in entries.itertuples():
             how = (e.details.get("identity") or {}).get("verified_by", "self-declared")
-            print(f"#{e.id}  {e.ts}  {e.kind:9s}  by {e.actor} ({how})  subject {e.subject or '-'}")
+            search = e.details.get("search") if e.details.get("source") == "search" else None
+            what = f"  (search, study {search.get('study', '?')})" if isinstance(search, dict) else ""
+            print(f"#{e.id}  {e.ts}  {e.kind:9s}  by {e.actor} ({how})  subject {e.subject or '-'}{what}")
     for bad in log.unreadable():
         print(f"#{bad['id']}  cannot be read: {bad['problem']}", file=sys.stderr)
     trusted = _key(keys.resolve_public, args.trust, "trusted")

@@ -469,6 +469,8 @@ def _work(ctx: dict, split, *, progress=None, should_stop=None, study=None) -> s
                 study.tell(trial, state=TrialState.FAIL)
             elif all(math.isfinite(v) for v in values):
                 trial.set_user_attr("run_id", str(row["run_id"]))
+                if not row["cached"]:  # trained by this call (any of its workers), not found in the store
+                    trial.set_user_attr("trained_by", ctx["token"])
                 study.tell(trial, values)
             else:  # an undefined gap (a group without positives on validation) cannot be compared
                 trial.set_user_attr("reason", "validation metric undefined")
@@ -508,6 +510,14 @@ class SearchResult:
         constant models left out), with the re-split spread once measured.
     stopped : str
         "budget", "time" or "cancelled".
+    budget : str
+        The budget as the search states it ("50 trials", "50 trials or 600 s").
+    trained : int
+        Trials this call trained; the other finished trials came from the study (earlier calls)
+        or their runs from the store (:attr:`cached`).
+    resplit_runs, resplit_trained : int
+        Runs :func:`resplit_front` asked for in this call (candidates x re-splits), and how many
+        of them it trained (the others were in the store).
     """
 
     study_name: str
@@ -523,10 +533,19 @@ class SearchResult:
     wall_seconds: float = 0.0
     failed: int = 0
     store: object = field(default=None, repr=False)
+    budget: str = ""
+    trained: int = 0
+    resplit_runs: int = 0
+    resplit_trained: int = 0
 
     @property
     def complete(self) -> int:
         return len(self.trials)
+
+    @property
+    def cached(self) -> int:
+        """Finished trials this call did not train (from the study or the store)."""
+        return self.complete - self.trained
 
 
 def search_table(study, store) -> pd.DataFrame:
@@ -568,11 +587,16 @@ def _result(study, ctx: dict, store, stopped: str, wall: float) -> SearchResult:
     from optuna.trial import TrialState
 
     trials = search_table(study, store)
+    token = ctx.get("token")
+    trained = {t.user_attrs["run_id"] for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+               if token is not None and t.user_attrs.get("trained_by") == token and "run_id" in t.user_attrs}
     return SearchResult(study_name=ctx["name"], storage=ctx["storage"], n_trials=ctx["n_trials"],
                         timeout=ctx["timeout"], objective=ctx["objective_text"], unfairness=ctx["unfairness"],
                         performance=ctx["performance"], trials=trials,
                         front=searched_front(trials, ctx["unfairness"], ctx["performance"]), stopped=stopped,
-                        wall_seconds=wall, failed=_counts(study)[TrialState.FAIL], store=store)
+                        wall_seconds=wall, failed=_counts(study)[TrialState.FAIL], store=store,
+                        budget=ctx.get("budget_text") or study.user_attrs.get("budget_text", ""),
+                        trained=int(trials["run_id"].isin(trained).sum()) if len(trials) else 0)
 
 
 def run_search(split, methods=None, *, fairness: str = DEFAULT_FAIRNESS, unfairness: str | None = None,
@@ -795,6 +819,8 @@ def resplit_front(result: SearchResult, split, frame, *, k: int = DEFAULT_RESPLI
         run = RunSpec(cand["method"], float(cand["eta"]), int(cand["seed"]), cand["fairness"], params)
         tags = {"source": RESPLIT_SOURCE, "resplit_of": cand["run_id"]}
         rows = [_train(run, s, store, {**tags, "split_seed": int(s.seed)}) for s in splits]
+        result.resplit_runs += len(rows)
+        result.resplit_trained += sum(not r["cached"] for r in rows)
         original = cand.to_dict()
         if pd.isna(original.get("report_n_boot", np.nan)):  # stored without its intervals
             original.update(report_fields(store.load_model(cand["run_id"]), split, n_boot))

@@ -88,7 +88,7 @@ class SearchJob(SweepJob):
         record_sweep(AuditLog(), actor=self.actor or auth.actor(), dataset=self.split.spec.name,
                      data_hash=self.split.data_hash, methods=list(s.methods),
                      etas=trials["eta"].tolist() if len(trials) else [], seeds=[0], fairness=s.fairness,
-                     runs=len(trials), cached=0)
+                     runs=self.result.complete, cached=self.result.cached, search=self.result)
 
     def seconds_left(self) -> float | None:
         """Not estimated: a trial's cost depends on the settings the sampler proposes."""

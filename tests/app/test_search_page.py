@@ -51,6 +51,15 @@ def test_search_option_adds_ringed_proposals_to_the_frontier(trained):
     assert set(front["Stable"]) <= {"yes", "no"}
     # Its trials join the session's results, which every later page reads.
     assert _runs_ready(at) == swept + N_TRIALS
+    # The audit log says it was a search, and what it trained (audit finding 4).
+    from fairkit.audit import AuditLog
+
+    entry = AuditLog().entries(kind="sweep").iloc[-1]["details"]
+    assert entry["source"] == "search" and entry["runs"] == N_TRIALS
+    search = entry["search"]
+    assert search["budget"] == f"{N_TRIALS} trials" and search["study"]
+    assert search["trained"] + search["from_store"] == N_TRIALS == search["trained"] + entry["cached"]
+    assert search["resplit_runs"] == len(front)  # one re-split per candidate
 
     at.switch_page("views/tradeoffs.py").run()
     assert not at.exception, at.exception
