@@ -625,7 +625,7 @@ def cmd_search(args) -> int:
 
     from .audit import command_line_user, record_sweep
     from .methods import DEFAULT_METHODS, METHODS, RegistryError
-    from .search import SearchError, run_search
+    from .search import SearchError, run_search, splits_text
     from .split import split_dataset
     from .store import ResultStore, strict_json
 
@@ -690,10 +690,11 @@ def cmd_search(args) -> int:
     n_unstable = int(res.front["unstable"].fillna(False).astype(bool).sum()) if "unstable" in res.front else 0
     ended = {"budget": "its trial budget", "time": "its time budget"}[res.stopped]
     print(f"\n{res.complete} of {args.trials} trials finished ({res.trained} trained now, {res.cached} from the "
-          f"study or store; study {res.study_name}; it stopped at {ended}) in {res.wall_seconds:.1f}s; {len(res.front)} on the searched front"
-          + (f", {n_unstable} unstable across {args.resplits} re-splits (moved more than their 95% interval)"
+          f"study or store; study {res.study_name}; it stopped at {ended}) in {res.wall_seconds:.1f}s; {len(res.front)} on the front of the search's own trials"
+          + (f", {n_unstable} unstable over {splits_text(args.resplits)} (moved more than their 95% interval)"
              if args.resplits else "") + ".")
-    print("The search proposes candidates; it does not choose one. Compare them with a sweep's frontier and "
+    print("The search proposes candidates; it does not choose one. Its front is drawn over its own trials only: "
+          "a sweep's run may beat a candidate on validation. Compare them with a sweep's frontier and "
           "export only what a person decided (python -m fairkit export --store OUT --run RUN_ID ...).")
     print(f"Wrote {out / 'results.csv'}, {out / 'front.csv'}")
     args.summary = {"command": "search", "files": [str(out / n) for n in ("results.csv", "front.csv", "sweep.json")],

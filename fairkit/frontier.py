@@ -213,6 +213,33 @@ def pareto_front(
     return front
 
 
+def dominated_by(candidates: pd.DataFrame, others: pd.DataFrame, *,
+                 unfairness: str = "demographic_parity_difference", performance: str = "accuracy",
+                 choose_on: str = "val") -> np.ndarray:
+    """Which ``candidates`` a run of ``others`` dominates on ``choose_on``.
+
+    A candidate is dominated when a run of ``others`` that could be on a front (not constant,
+    not below chance: :func:`pareto_front`'s rule) is no worse on both axes and better on one:
+    :func:`pareto_mask` over that front with the candidate first, so an exact tie leaves it
+    undominated. A search's candidates against a sweep's runs, for instance.
+
+    Returns
+    -------
+    ndarray of bool
+        One per candidate; False for a candidate without finite values on the axes.
+    """
+    ref = pareto_front(others, unfairness=unfairness, performance=performance, choose_on=choose_on)
+    ref_u = ref[f"unfairness_{choose_on}"].to_numpy(dtype=float)
+    ref_p = ref[f"performance_{choose_on}"].to_numpy(dtype=float)
+    cand_u = metric_column(candidates, choose_on, unfairness).to_numpy(dtype=float)
+    cand_p = metric_column(candidates, choose_on, performance).to_numpy(dtype=float)
+    out = np.zeros(len(candidates), dtype=bool)
+    for i, (u, p) in enumerate(zip(cand_u, cand_p)):
+        if np.isfinite(u) and np.isfinite(p):
+            out[i] = not pareto_mask(np.r_[-p, -ref_p], np.r_[u, ref_u])[0]
+    return out
+
+
 def hypervolume(error, unfairness, ref=(1.0, 1.0)) -> float:
     """Area dominated by the points (both costs minimised) and bounded by the reference point.
 

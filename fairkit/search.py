@@ -577,7 +577,9 @@ def search_table(study, store) -> pd.DataFrame:
 
 
 def searched_front(trials: pd.DataFrame, unfairness: str, performance: str) -> pd.DataFrame:
-    """The searched Pareto front on validation (constant models left out)."""
+    """The searched Pareto front on validation (constant models left out): the front of the
+    search's own trials, which another table's runs (a sweep's) may still dominate
+    (:func:`fairkit.frontier.dominated_by`)."""
     if trials.empty:
         return trials
     return pareto_front(trials, unfairness=unfairness, performance=performance, choose_on="val")
@@ -781,6 +783,12 @@ def stability(values, low, high) -> tuple[float, bool]:
     return moves, bool(np.isfinite(width) and np.isfinite(moves) and moves > width)
 
 
+def splits_text(k: int) -> str:
+    """The splits a candidate's spread is measured over, counted as people count them: the
+    original split and ``k`` re-splits (``k + 1`` values)."""
+    return f"the original split and {int(k)} re-split{'' if int(k) == 1 else 's'}"
+
+
 def resplit_front(result: SearchResult, split, frame, *, k: int = DEFAULT_RESPLITS, store=None,
                   n_boot: int = REPORT_N_BOOT, should_stop=None) -> SearchResult:
     """Retrain each candidate on the searched front on ``k`` other splits and measure its spread.
@@ -836,7 +844,7 @@ def resplit_front(result: SearchResult, split, frame, *, k: int = DEFAULT_RESPLI
                            f"resplit_{axis}_mean": float(np.mean(finite)) if finite else float("nan"),
                            f"resplit_{axis}_moves": moves})
             if unstable:
-                reasons.append(f"validation {axis} moves {moves:.3f} across {len(rows)} re-splits, more than "
+                reasons.append(f"validation {axis} moves {moves:.3f} over {splits_text(len(rows))}, more than "
                                f"its 95% interval ({float(high) - float(low):.3f})")
         spread.update({"unstable": bool(reasons), "unstable_reason": "; ".join(reasons)})
         study.set_user_attr(f"resplit:{cand['run_id']}", _plain(spread))

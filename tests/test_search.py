@@ -387,3 +387,27 @@ def test_the_audit_log_records_a_search_with_what_it_trained_and_what_it_found(t
     assert again["search"]["resplit_trained"] == 0
     # A larger budget trains the new trials only.
     assert (larger["search"]["trained"], larger["search"]["from_store"]) == (2, 4)
+
+
+def test_the_resplit_reason_counts_the_original_split_and_the_printout_names_whose_front(german, tmp_path,
+                                                                                          monkeypatch, capsys):
+    """Audit 2 finding 5: a spread over the original split and k re-splits covers k + 1 values, and
+    the CLI says its front is the front of the search's own trials."""
+    import fairkit.search as search
+
+    frame, split = german
+    monkeypatch.setattr(search, "stability", lambda values, low, high: (0.5, True))  # every candidate unstable
+    res = run_search(split, METHODS, n_trials=3, params=FAST, store=ResultStore(tmp_path / "store"),
+                     frame=frame, resplits=2)
+    assert len(res.front)
+    for reason in res.front["unstable_reason"]:
+        assert "over the original split and 2 re-splits" in reason and "across 2 re-splits" not in reason
+    assert search.splits_text(1) == "the original split and 1 re-split"
+    monkeypatch.undo()
+
+    code = main(["search", "--dataset", "german", "--methods", "linear,boosting", "--trials", "4", "--resplits", "1",
+                 "--out", str(tmp_path / "out"), "--audit", str(tmp_path / "audit.sqlite")])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "on the front of the search's own trials" in out and "unstable over the original split and 1 re-split" in out
+    assert "a sweep's run may beat a candidate on validation" in out
