@@ -487,7 +487,7 @@ def cmd_validate(args) -> int:
 def cmd_sweep(args) -> int:
     from tqdm import tqdm
 
-    from .frontier import below_chance_mask
+    from .frontier import below_chance_mask, decides_alike_on
     from .methods import DEFAULT_METHODS, METHODS, RegistryError
     from .plots import PNG_NOT_WRITTEN, frontier_figure, save_figure
     from .split import split_dataset
@@ -571,6 +571,11 @@ def cmd_sweep(args) -> int:
         with pd.option_context("display.width", 160, "display.max_columns", 20,
                                "display.float_format", "{:.4f}".format):
             print(shown.to_string(index=False))
+    test_alike = front["run_id"][decides_alike_on(front, "test")].tolist() if len(front) else []
+    if test_alike:
+        print(f"{len(test_alike)} model(s) on the frontier give (almost) every test row the same decision "
+              f"({', '.join(test_alike)}): their test gaps are about 0 because they tell nobody apart on test, "
+              "not because they treat groups alike (chosen on validation, where they decide otherwise for more rows).")
     print(f"\n{len(res.results)} runs ({int(res.results['cached'].sum())} from the store) in {res.wall_seconds:.1f}s.")
     if res.results["constant"].any():
         print(f"{int(res.results['constant'].sum())} constant model(s) (almost every validation row gets the same "
@@ -586,6 +591,7 @@ def cmd_sweep(args) -> int:
         "command": "sweep", "files": [str(p) for p in [*wrote, out / "sweep.json"]],
         "png_error": saved["png_error"], "runs": len(res.results), "cached": int(res.results["cached"].sum()),
         "constant": int(res.results["constant"].sum()), "below_chance": below, "wall_seconds": res.wall_seconds,
+        "frontier_decides_alike_on_test": test_alike,
         "frontier": json.loads(front[cols].to_json(orient="records")),
         "frontier_seeds": front.attrs["axes"].get("seeds", 1), "sample": sample,
     }

@@ -58,9 +58,22 @@ def constant_mask(results: pd.DataFrame) -> np.ndarray:
     """
     if "constant" in results:
         return results["constant"].fillna(False).to_numpy(dtype=bool)
-    if "val_selection_rate" in results:
-        return decides_alike(results["val_selection_rate"])
-    return np.zeros(len(results), dtype=bool)
+    return decides_alike_on(results, "val")
+
+
+def decides_alike_on(results: pd.DataFrame, split: str = "val") -> np.ndarray:
+    """Which runs of a table give (almost) every row of ``split`` the same decision:
+    :func:`decides_alike` of ``<split>_selection_rate`` (all False without that column).
+
+    On validation this is the ``constant`` rule that keeps a run off the frontier. On test it
+    flags a run the frontier kept (it told validation rows apart) whose test gaps are about zero
+    because it tells nobody apart on test: its place on the front is validation's, and its test
+    gap says nothing about fair treatment, so where its test numbers are read they say so.
+    """
+    column = f"{split}_selection_rate"
+    if column not in results:
+        return np.zeros(len(results), dtype=bool)
+    return decides_alike(results[column])
 
 
 def below_chance_mask(results: pd.DataFrame, performance: str = "accuracy", split: str = "val") -> np.ndarray:
