@@ -487,7 +487,7 @@ def cmd_validate(args) -> int:
 def cmd_sweep(args) -> int:
     from tqdm import tqdm
 
-    from .frontier import below_chance_mask
+    from .frontier import below_chance_mask, decides_alike_on
     from .methods import DEFAULT_METHODS, FAIRNESS_DEFINITIONS, METHODS, RegistryError
     from .plots import PNG_NOT_WRITTEN, frontier_figure, save_figure
     from .split import split_dataset
@@ -576,6 +576,11 @@ def cmd_sweep(args) -> int:
         with pd.option_context("display.width", 160, "display.max_columns", 20,
                                "display.float_format", "{:.4f}".format):
             print(shown.to_string(index=False))
+    test_alike = front["run_id"][decides_alike_on(front, "test")].tolist() if len(front) else []
+    if test_alike:
+        print(f"{len(test_alike)} model(s) on the frontier give (almost) every test row the same decision "
+              f"({', '.join(test_alike)}): their test gaps are about 0 because they tell nobody apart on test, "
+              "not because they treat groups alike (chosen on validation, where they decide otherwise for more rows).")
     print(f"\n{len(res.results)} runs ({int(res.results['cached'].sum())} from the store) in {res.wall_seconds:.1f}s.")
     if res.results["constant"].any():
         print(f"{int(res.results['constant'].sum())} constant model(s) (almost every validation row gets the same "
@@ -591,6 +596,7 @@ def cmd_sweep(args) -> int:
         "command": "sweep", "files": [str(p) for p in [*wrote, out / "sweep.json"]],
         "png_error": saved["png_error"], "runs": len(res.results), "cached": int(res.results["cached"].sum()),
         "constant": int(res.results["constant"].sum()), "below_chance": below, "wall_seconds": res.wall_seconds,
+        "frontier_decides_alike_on_test": test_alike,
         "frontier": json.loads(front[cols].to_json(orient="records")),
         "frontier_seeds": front.attrs["axes"].get("seeds", 1), "sample": sample,
     }
@@ -630,7 +636,7 @@ def cmd_search(args) -> int:
 
     from .audit import command_line_user, record_sweep
     from .methods import DEFAULT_METHODS, METHODS, RegistryError
-    from .search import SearchError, run_search
+    from .search import SearchError, run_search, splits_text
     from .split import split_dataset
     from .store import ResultStore, strict_json
 
@@ -668,7 +674,7 @@ def cmd_search(args) -> int:
     trials = res.trials
     record_sweep(log, actor=command_line_user(), dataset=spec.name, data_hash=split.data_hash,
                  methods=methods, etas=trials["eta"].tolist() if len(trials) else [], seeds=[args.seed],
-                 fairness=args.fairness, runs=len(trials), cached=0)
+                 fairness=args.fairness, runs=res.complete, cached=res.cached, search=res)
     trials.to_csv(out / "results.csv", index=False)
     res.front.to_csv(out / "front.csv", index=False)
     # sweep.json as a sweep writes it, so 'export --store OUT' can export a trial a person chose.
@@ -694,15 +700,18 @@ def cmd_search(args) -> int:
             }).to_string(index=False))
     n_unstable = int(res.front["unstable"].fillna(False).astype(bool).sum()) if "unstable" in res.front else 0
     ended = {"budget": "its trial budget", "time": "its time budget"}[res.stopped]
-    print(f"\n{res.complete} of {args.trials} trials finished (study {res.study_name}; it stopped at {ended}) in "
-          f"{res.wall_seconds:.1f}s; {len(res.front)} on the searched front"
-          + (f", {n_unstable} unstable across {args.resplits} re-splits (moved more than their 95% interval)"
+    print(f"\n{res.complete} of {args.trials} trials finished ({res.trained} trained now, {res.cached} from the "
+          f"study or store; study {res.study_name}; it stopped at {ended}) in {res.wall_seconds:.1f}s; {len(res.front)} on the front of the search's own trials"
+          + (f", {n_unstable} unstable over {splits_text(args.resplits)} (moved more than their 95% interval)"
              if args.resplits else "") + ".")
-    print("The search proposes candidates; it does not choose one. Compare them with a sweep's frontier and "
+    print("The search proposes candidates; it does not choose one. Its front is drawn over its own trials only: "
+          "a sweep's run may beat a candidate on validation. Compare them with a sweep's frontier and "
           "export only what a person decided (python -m fairkit export --store OUT --run RUN_ID ...).")
     print(f"Wrote {out / 'results.csv'}, {out / 'front.csv'}")
     args.summary = {"command": "search", "files": [str(out / n) for n in ("results.csv", "front.csv", "sweep.json")],
                     "study": res.study_name, "storage": res.storage, "trials": res.complete, "budget": args.trials,
+                    "trained": res.trained, "from_store": res.cached, "resplit_runs": res.resplit_runs,
+                    "resplit_trained": res.resplit_trained,
                     "stopped": res.stopped, "objective": res.objective, "unstable": n_unstable,
                     "front": json.loads(res.front.to_json(orient="records")) if len(res.front) else []}
     return 0
@@ -862,7 +871,9 @@ def cmd_audit(args) -> int:
         entries = log.entries(kind=args.kind)
         for e in entries.itertuples():
             how = (e.details.get("identity") or {}).get("verified_by", "self-declared")
-            print(f"#{e.id}  {e.ts}  {e.kind:9s}  by {e.actor} ({how})  subject {e.subject or '-'}")
+            search = e.details.get("search") if e.details.get("source") == "search" else None
+            what = f"  (search, study {search.get('study', '?')})" if isinstance(search, dict) else ""
+            print(f"#{e.id}  {e.ts}  {e.kind:9s}  by {e.actor} ({how})  subject {e.subject or '-'}{what}")
     for bad in log.unreadable():
         print(f"#{bad['id']}  cannot be read: {bad['problem']}", file=sys.stderr)
     trusted = _key(keys.resolve_public, args.trust, "trusted")

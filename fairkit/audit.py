@@ -22,7 +22,9 @@ dashboard both call; the schema of an entry of each kind is therefore written in
 ``upload`` (subject: content hash of the data)
     A table was read into the dashboard.
 ``sweep`` (subject: content hash of the data)
-    A sweep trained methods over etas and seeds.
+    A sweep trained methods over etas and seeds (``source`` "sweep"), or an assistive search
+    ran its trials (``source`` "search", with its study, budget, objective, the trials it
+    trained and those it found in the study or store, and its re-split runs).
 ``selection`` (subject: run id)
     A person marked a run on the trade-off chart as their choice.
 ``export`` (subject: manifest SHA-256 of the bundle)
@@ -636,8 +638,8 @@ def record_upload(log: AuditLog, *, actor, name: str, data_hash: str, rows: int,
 
 
 def record_sweep(log: AuditLog, *, actor, dataset: str, data_hash: str, methods, etas, seeds,
-                 fairness: str, runs: int, cached: int) -> int:
-    """Log a sweep that finished; returns the entry id.
+                 fairness: str, runs: int, cached: int, search=None) -> int:
+    """Log a sweep or a search that finished; returns the entry id.
 
     Parameters
     ----------
@@ -650,16 +652,29 @@ def record_sweep(log: AuditLog, *, actor, dataset: str, data_hash: str, methods,
     fairness : str
         The fairness definition the methods targeted.
     runs, cached : int
-        Runs in the result, and how many of them came from the store.
+        Runs in the result, and how many of them came from the store (for a search: finished
+        trials, and those this call did not train).
+    search : fairkit.search.SearchResult, optional
+        The search these runs are the trials of: the entry's ``source`` is "search" (else
+        "sweep") and its ``search`` detail holds the study, the budget and objective as the
+        search states them, why it stopped, the trials trained and those from the study or
+        store, and the re-split runs (``resplit_runs``, ``resplit_trained``).
     """
     if isinstance(etas, dict):
         etas = {str(m): [float(e) for e in g] for m, g in etas.items()}
     elif etas is not None:
         etas = sorted({float(e) for e in etas})
+    about = {"source": "sweep"}
+    if search is not None:
+        about = {"source": "search", "search": {
+            "study": str(search.study_name), "budget": str(search.budget), "objective": str(search.objective),
+            "stopped": str(search.stopped), "trials": int(search.complete), "trained": int(search.trained),
+            "from_store": int(search.cached), "failed": int(search.failed),
+            "resplit_runs": int(search.resplit_runs), "resplit_trained": int(search.resplit_trained)}}
     return log.append("sweep", actor=actor, subject=data_hash, dataset=dataset,
                       data_hash=data_hash, methods=[str(m) for m in methods], etas=etas,
                       seeds=[int(s) for s in seeds], fairness=fairness, runs=int(runs),
-                      cached=int(cached))
+                      cached=int(cached), **about)
 
 
 def record_score(log: AuditLog, *, actor, manifest_sha256: str, input_hash: str, rows: int,

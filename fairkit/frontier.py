@@ -58,9 +58,22 @@ def constant_mask(results: pd.DataFrame) -> np.ndarray:
     """
     if "constant" in results:
         return results["constant"].fillna(False).to_numpy(dtype=bool)
-    if "val_selection_rate" in results:
-        return decides_alike(results["val_selection_rate"])
-    return np.zeros(len(results), dtype=bool)
+    return decides_alike_on(results, "val")
+
+
+def decides_alike_on(results: pd.DataFrame, split: str = "val") -> np.ndarray:
+    """Which runs of a table give (almost) every row of ``split`` the same decision:
+    :func:`decides_alike` of ``<split>_selection_rate`` (all False without that column).
+
+    On validation this is the ``constant`` rule that keeps a run off the frontier. On test it
+    flags a run the frontier kept (it told validation rows apart) whose test gaps are about zero
+    because it tells nobody apart on test: its place on the front is validation's, and its test
+    gap says nothing about fair treatment, so where its test numbers are read they say so.
+    """
+    column = f"{split}_selection_rate"
+    if column not in results:
+        return np.zeros(len(results), dtype=bool)
+    return decides_alike(results[column])
 
 
 def below_chance_mask(results: pd.DataFrame, performance: str = "accuracy", split: str = "val") -> np.ndarray:
@@ -211,6 +224,33 @@ def pareto_front(
     # Which axes the front was chosen on, for a record that must place a run off the front.
     front.attrs["axes"] = axes
     return front
+
+
+def dominated_by(candidates: pd.DataFrame, others: pd.DataFrame, *,
+                 unfairness: str = "demographic_parity_difference", performance: str = "accuracy",
+                 choose_on: str = "val") -> np.ndarray:
+    """Which ``candidates`` a run of ``others`` dominates on ``choose_on``.
+
+    A candidate is dominated when a run of ``others`` that could be on a front (not constant,
+    not below chance: :func:`pareto_front`'s rule) is no worse on both axes and better on one:
+    :func:`pareto_mask` over that front with the candidate first, so an exact tie leaves it
+    undominated. A search's candidates against a sweep's runs, for instance.
+
+    Returns
+    -------
+    ndarray of bool
+        One per candidate; False for a candidate without finite values on the axes.
+    """
+    ref = pareto_front(others, unfairness=unfairness, performance=performance, choose_on=choose_on)
+    ref_u = ref[f"unfairness_{choose_on}"].to_numpy(dtype=float)
+    ref_p = ref[f"performance_{choose_on}"].to_numpy(dtype=float)
+    cand_u = metric_column(candidates, choose_on, unfairness).to_numpy(dtype=float)
+    cand_p = metric_column(candidates, choose_on, performance).to_numpy(dtype=float)
+    out = np.zeros(len(candidates), dtype=bool)
+    for i, (u, p) in enumerate(zip(cand_u, cand_p)):
+        if np.isfinite(u) and np.isfinite(p):
+            out[i] = not pareto_mask(np.r_[-p, -ref_p], np.r_[u, ref_u])[0]
+    return out
 
 
 def hypervolume(error, unfairness, ref=(1.0, 1.0)) -> float:

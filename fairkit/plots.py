@@ -19,8 +19,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.colors import hex_to_rgb, qualitative
 
-from .frontier import (PERFORMANCE_AXES, UNFAIRNESS_AXES, below_chance_mask, constant_mask, metric_column,
-                       pareto_front, settings)
+from .frontier import (PERFORMANCE_AXES, SPLITS, UNFAIRNESS_AXES, below_chance_mask, constant_mask, decides_alike_on,
+                       metric_column, pareto_front, settings)
 from .methods import METHODS, role_of
 from .metrics import chance_level, in_sentence, metric_value
 from .record import method_label as registry_label
@@ -146,6 +146,9 @@ def _custom(rows: pd.DataFrame, split: str = "test", unfairness: str = "demograp
 
 #: Hover note of a model that scores no better than deciding alike for everyone (off the front).
 BELOW_CHANCE_HOVER = "<br>scores no better than one decision for everyone; off the front"
+#: Hover note of a model that gives (almost) every row of the plotted split the same decision
+#: (:func:`fairkit.frontier.decides_alike_on`): its gaps there tell nobody apart.
+ALIKE_HOVER = "<br>gives (almost) every {split} row the same decision: its {split} gaps tell nobody apart"
 
 
 def frontier_figure(
@@ -228,13 +231,19 @@ def frontier_figure(
                                        arrayminus=(v - lo).clip(lower=0), thickness=1, width=3)
         return out
 
+    def alike(rows, note=""):
+        """``note`` with :data:`ALIKE_HOVER` added for the rows that decide alike on the plotted split."""
+        text = ALIKE_HOVER.format(split=SPLITS[split])
+        notes = [note] * len(rows) if isinstance(note, str) else list(note)
+        return [n + text if a else n for n, a in zip(notes, decides_alike_on(rows, split))]
+
     constant = constant_mask(table)
     usable, flat = table[~constant], table[constant]
     below = below_chance_mask(usable, performance, choose_on)
     fig.add_trace(go.Scatter(
         x=metric_column(usable, split, unfairness), y=metric_column(usable, split, performance), mode="markers",
         name="all runs" if n_seeds == 1 else f"all settings (mean of {n_seeds} seeds)",
-        customdata=custom(usable, np.where(below, BELOW_CHANCE_HOVER, "")), hovertemplate=hover,
+        customdata=custom(usable, alike(usable, np.where(below, BELOW_CHANCE_HOVER, ""))), hovertemplate=hover,
         marker=dict(color="rgba(120,120,120,0.35)", size=7), legendrank=1000, **bars(usable),
     ))
     front = pareto_front(table, unfairness=unfairness, performance=performance, choose_on=choose_on, by="method")
@@ -247,7 +256,7 @@ def frontier_figure(
             x=sub[f"unfairness_{split}"], y=sub[f"performance_{split}"], mode="lines+markers",
             name=plot_text(method_label(method)),
             line=dict(color=method_colour(method), dash="dash" if role_of(method) == "reference" else "solid"),
-            marker=dict(size=9), hovertemplate=hover, customdata=custom(sub), **bars(sub),
+            marker=dict(size=9), hovertemplate=hover, customdata=custom(sub, alike(sub)), **bars(sub),
         ))
     base = table[table["method"].map(role_of) == "baseline"]
     if not base.empty:
@@ -255,7 +264,7 @@ def frontier_figure(
         fig.add_trace(go.Scatter(
             x=metric_column(base, split, unfairness), y=metric_column(base, split, performance),
             mode="markers", name=plot_text(" / ".join(map(method_label, names))),
-            hovertemplate=hover, customdata=custom(base), **bars(base),
+            hovertemplate=hover, customdata=custom(base, alike(base)), **bars(base),
             marker=dict(symbol="star", size=16, color=method_colour(names[0])),
         ))
     if not flat.empty:  # after the fronts: the traces before keep their places

@@ -469,6 +469,8 @@ def _work(ctx: dict, split, *, progress=None, should_stop=None, study=None) -> s
                 study.tell(trial, state=TrialState.FAIL)
             elif all(math.isfinite(v) for v in values):
                 trial.set_user_attr("run_id", str(row["run_id"]))
+                if not row["cached"]:  # trained by this call (any of its workers), not found in the store
+                    trial.set_user_attr("trained_by", ctx["token"])
                 study.tell(trial, values)
             else:  # an undefined gap (a group without positives on validation) cannot be compared
                 trial.set_user_attr("reason", "validation metric undefined")
@@ -508,6 +510,14 @@ class SearchResult:
         constant models left out), with the re-split spread once measured.
     stopped : str
         "budget", "time" or "cancelled".
+    budget : str
+        The budget as the search states it ("50 trials", "50 trials or 600 s").
+    trained : int
+        Trials this call trained; the other finished trials came from the study (earlier calls)
+        or their runs from the store (:attr:`cached`).
+    resplit_runs, resplit_trained : int
+        Runs :func:`resplit_front` asked for in this call (candidates x re-splits), and how many
+        of them it trained (the others were in the store).
     """
 
     study_name: str
@@ -523,10 +533,19 @@ class SearchResult:
     wall_seconds: float = 0.0
     failed: int = 0
     store: object = field(default=None, repr=False)
+    budget: str = ""
+    trained: int = 0
+    resplit_runs: int = 0
+    resplit_trained: int = 0
 
     @property
     def complete(self) -> int:
         return len(self.trials)
+
+    @property
+    def cached(self) -> int:
+        """Finished trials this call did not train (from the study or the store)."""
+        return self.complete - self.trained
 
 
 def search_table(study, store) -> pd.DataFrame:
@@ -558,7 +577,9 @@ def search_table(study, store) -> pd.DataFrame:
 
 
 def searched_front(trials: pd.DataFrame, unfairness: str, performance: str) -> pd.DataFrame:
-    """The searched Pareto front on validation (constant models left out)."""
+    """The searched Pareto front on validation (constant models left out): the front of the
+    search's own trials, which another table's runs (a sweep's) may still dominate
+    (:func:`fairkit.frontier.dominated_by`)."""
     if trials.empty:
         return trials
     return pareto_front(trials, unfairness=unfairness, performance=performance, choose_on="val")
@@ -568,11 +589,16 @@ def _result(study, ctx: dict, store, stopped: str, wall: float) -> SearchResult:
     from optuna.trial import TrialState
 
     trials = search_table(study, store)
+    token = ctx.get("token")
+    trained = {t.user_attrs["run_id"] for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+               if token is not None and t.user_attrs.get("trained_by") == token and "run_id" in t.user_attrs}
     return SearchResult(study_name=ctx["name"], storage=ctx["storage"], n_trials=ctx["n_trials"],
                         timeout=ctx["timeout"], objective=ctx["objective_text"], unfairness=ctx["unfairness"],
                         performance=ctx["performance"], trials=trials,
                         front=searched_front(trials, ctx["unfairness"], ctx["performance"]), stopped=stopped,
-                        wall_seconds=wall, failed=_counts(study)[TrialState.FAIL], store=store)
+                        wall_seconds=wall, failed=_counts(study)[TrialState.FAIL], store=store,
+                        budget=ctx.get("budget_text") or study.user_attrs.get("budget_text", ""),
+                        trained=int(trials["run_id"].isin(trained).sum()) if len(trials) else 0)
 
 
 def run_search(split, methods=None, *, fairness: str = DEFAULT_FAIRNESS, unfairness: str | None = None,
@@ -757,6 +783,12 @@ def stability(values, low, high) -> tuple[float, bool]:
     return moves, bool(np.isfinite(width) and np.isfinite(moves) and moves > width)
 
 
+def splits_text(k: int) -> str:
+    """The splits a candidate's spread is measured over, counted as people count them: the
+    original split and ``k`` re-splits (``k + 1`` values)."""
+    return f"the original split and {int(k)} re-split{'' if int(k) == 1 else 's'}"
+
+
 def resplit_front(result: SearchResult, split, frame, *, k: int = DEFAULT_RESPLITS, store=None,
                   n_boot: int = REPORT_N_BOOT, should_stop=None) -> SearchResult:
     """Retrain each candidate on the searched front on ``k`` other splits and measure its spread.
@@ -795,6 +827,8 @@ def resplit_front(result: SearchResult, split, frame, *, k: int = DEFAULT_RESPLI
         run = RunSpec(cand["method"], float(cand["eta"]), int(cand["seed"]), cand["fairness"], params)
         tags = {"source": RESPLIT_SOURCE, "resplit_of": cand["run_id"]}
         rows = [_train(run, s, store, {**tags, "split_seed": int(s.seed)}) for s in splits]
+        result.resplit_runs += len(rows)
+        result.resplit_trained += sum(not r["cached"] for r in rows)
         original = cand.to_dict()
         if pd.isna(original.get("report_n_boot", np.nan)):  # stored without its intervals
             original.update(report_fields(store.load_model(cand["run_id"]), split, n_boot))
@@ -810,7 +844,7 @@ def resplit_front(result: SearchResult, split, frame, *, k: int = DEFAULT_RESPLI
                            f"resplit_{axis}_mean": float(np.mean(finite)) if finite else float("nan"),
                            f"resplit_{axis}_moves": moves})
             if unstable:
-                reasons.append(f"validation {axis} moves {moves:.3f} across {len(rows)} re-splits, more than "
+                reasons.append(f"validation {axis} moves {moves:.3f} over {splits_text(len(rows))}, more than "
                                f"its 95% interval ({float(high) - float(low):.3f})")
         spread.update({"unstable": bool(reasons), "unstable_reason": "; ".join(reasons)})
         study.set_user_attr(f"resplit:{cand['run_id']}", _plain(spread))

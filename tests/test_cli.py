@@ -162,6 +162,27 @@ def test_a_sweep_with_no_model_on_the_frontier_says_so_in_words(tmp_path, capsys
     assert results["constant"].all() or (results["val_accuracy"] <= results["val_base_rate"]).all()
 
 
+def test_a_frontier_model_that_decides_every_test_row_alike_is_named_in_the_printout(tmp_path, capsys, monkeypatch):
+    """Audit 2 finding 6: thresholds on inferred groups at eta 1 tell 2.4 % of German's validation rows
+    apart (on the front) but approve every test row (test gap 0.000); the printout says so, by the
+    engine's one rule (frontier.decides_alike_on)."""
+    from fairkit.frontier import decides_alike_on
+
+    monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path / "home"))
+    out_dir = tmp_path / "out"
+    assert main(["sweep", "--dataset", "german", "--methods", "inferred_threshold", "--n-etas", "3", "--no-adaptive",
+                 "--no-png", "--json", "--out", str(out_dir)]) == 0
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out)
+    front_ids = {r["run_id"] for r in summary["frontier"]}
+    results = pd.read_csv(out_dir / "results.csv")
+    alike = set(results["run_id"][decides_alike_on(results, "test") & ~decides_alike_on(results, "val")])
+    assert alike & front_ids, "the German sweep no longer has such a model: pick another"
+    assert set(summary["frontier_decides_alike_on_test"]) == alike & front_ids
+    line = [s for s in captured.err.splitlines() if "give (almost) every test row the same decision" in s]
+    assert len(line) == 1 and all(r in line[0] for r in alike & front_ids)
+
+
 def test_positive_given_once_per_value_counts_each_as_positive(tmp_path, capsys, monkeypatch):
     """A file that spells one outcome two ways (UCI Adult's test file: '>50K.' for '>50K'):
     --positive once per value counts both, in the check, the sweep and the exported record."""

@@ -237,3 +237,26 @@ def test_with_several_seeds_every_surface_reads_one_front_over_the_settings():
     # One seed: the front is over runs, as before.
     one = t[t["seed"] == 0]
     assert sweep_front(one).attrs["axes"]["seeds"] == 1 and sweep_front(one)["run_id"].tolist() == ["a0s0"]
+
+
+def test_a_search_candidate_is_dominated_only_by_a_run_that_could_be_on_a_front():
+    """Audit 2 finding 5: the searched front is of the search's own trials; a sweep run beats a
+    candidate when it is no worse on both validation axes and better on one."""
+    from fairkit.frontier import dominated_by
+
+    def rows(points, **extra):
+        return pd.DataFrame([{"val_accuracy": a, "val_demographic_parity_difference": g,
+                              "test_accuracy": a, "test_demographic_parity_difference": g,
+                              "val_selection_rate": 0.5, "val_base_rate": 0.3, **extra} for a, g in points])
+
+    sweep = rows([(0.760, 0.037), (0.770, 0.057)])
+    # The audit's three candidates, all beaten; then one better on accuracy, one tied exactly with a
+    # sweep run, one unfairer but not less accurate than the best, and one with no value.
+    cands = rows([(0.720, 0.043), (0.730, 0.092), (0.765, 0.149),
+                  (0.800, 0.200), (0.760, 0.037), (0.770, 0.030), (np.nan, 0.1)])
+    assert dominated_by(cands, sweep).tolist() == [True, True, True, False, False, False, False]
+    # A constant sweep run, or one no better than chance, beats nobody (it is on no front).
+    flat = rows([(0.99, 0.0)], constant=True)
+    assert not dominated_by(cands, flat).any()
+    assert not dominated_by(cands, rows([(0.60, 0.0)])).any()  # chance is 0.7 at base rate 0.3
+    assert not dominated_by(cands, sweep.iloc[:0]).any()

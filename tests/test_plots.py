@@ -341,6 +341,27 @@ def test_a_model_below_one_decision_for_everyone_is_off_the_fronts_and_says_so()
     assert all("mean of 2 seeds" in n for n in means.customdata[:, 5])
 
 
+def test_a_model_that_decides_every_test_row_alike_says_so_in_its_hover():
+    """Audit 2 finding 6: a model on the front (it tells validation rows apart) that gives every test
+    row the same decision has test gaps of 0 that say nothing; its hover label says so, on the
+    front's line and among all runs, and no other marker does."""
+    from fairkit.frontier import decides_alike_on
+    from fairkit.plots import ALIKE_HOVER
+
+    res = _results().assign(val_selection_rate=0.4, test_selection_rate=0.4)
+    res.loc[res.run_id == "regularized-2.0", ["val_selection_rate", "test_selection_rate"]] = [0.985, 1.0]
+    assert decides_alike_on(res, "test").sum() == 1 and not decides_alike_on(res, "val").any()
+    note = ALIKE_HOVER.format(split="test")
+    fig = frontier_figure(res)
+    flagged = {c[0] for t in fig.data if t.customdata is not None for c in t.customdata if note in c[5]}
+    assert flagged == {"regularized-2.0"}
+    front = _trace(fig, method_label("regularized"))
+    assert "regularized-2.0" in set(front.customdata[:, 0])  # drawn on the front, and now labelled
+    # Drawn on validation, where it tells rows apart, nothing is said.
+    assert not any(note in c[5] or ALIKE_HOVER.format(split="validation") in c[5]
+                   for t in frontier_figure(res, split="val").data if t.customdata is not None for c in t.customdata)
+
+
 def test_search_points_are_ringed_stable_and_unstable_apart():
     res = _results().assign(source="sweep", unstable=None)
     res.loc[[1, 2], "source"] = "search"

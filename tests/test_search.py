@@ -353,3 +353,61 @@ def test_a_search_on_reserved_threshold_rows_is_a_study_of_its_own(tiny_split):
     assert tiny_split.reservation() == {} and reserved.reservation() == {"thresholds": reserved.thresholds_source}
     # Other validation rows, other objective values: the study is not resumed across them.
     assert study_name(reserved, METHODS, params=FAST) != study_name(tiny_split, METHODS, params=FAST)
+
+
+def test_the_audit_log_records_a_search_with_what_it_trained_and_what_it_found(tmp_path, capsys):
+    """Audit finding 4: a search is logged as one (source, study, budget, objective), with the trials
+    and re-split runs it trained counted apart from those it found in the study or the store."""
+    from fairkit.audit import AuditLog
+
+    audit = tmp_path / "audit.sqlite"
+    argv = ["search", "--dataset", "german", "--methods", "linear,boosting", "--resplits", "1",
+            "--out", str(tmp_path / "out"), "--audit", str(audit), "--json"]
+    summaries = []
+    for trials in (4, 4, 6):  # a first search, the same again (nothing new), a larger budget
+        assert main([*argv, "--trials", str(trials)]) == 0
+        summaries.append(json.loads(capsys.readouterr().out))
+    entries = AuditLog(audit).entries(kind="sweep")
+    assert len(entries) == 3
+    first, again, larger = (e["details"] for _, e in entries.iterrows())
+    for entry, summary, trials in zip((first, again, larger), summaries, (4, 4, 6)):
+        assert entry["source"] == "search" and entry["runs"] == trials
+        search = entry["search"]
+        assert search["study"] == summary["study"] and search["budget"] == f"{trials} trials"
+        assert search["objective"].startswith("max validation accuracy")
+        assert search["trials"] == trials and search["trained"] + search["from_store"] == trials
+        assert entry["cached"] == search["from_store"] == summary["from_store"]
+        assert search["trained"] == summary["trained"]
+        n_front = len(summary["front"])
+        assert search["resplit_runs"] == n_front  # one re-split per candidate
+    assert (first["search"]["trained"], first["search"]["from_store"]) == (4, 0)
+    assert first["search"]["resplit_trained"] == first["search"]["resplit_runs"]
+    # Run again at its budget: nothing is trained, every trial and re-split comes from the study / store.
+    assert (again["search"]["trained"], again["search"]["from_store"]) == (0, 4)
+    assert again["search"]["resplit_trained"] == 0
+    # A larger budget trains the new trials only.
+    assert (larger["search"]["trained"], larger["search"]["from_store"]) == (2, 4)
+
+
+def test_the_resplit_reason_counts_the_original_split_and_the_printout_names_whose_front(german, tmp_path,
+                                                                                          monkeypatch, capsys):
+    """Audit 2 finding 5: a spread over the original split and k re-splits covers k + 1 values, and
+    the CLI says its front is the front of the search's own trials."""
+    import fairkit.search as search
+
+    frame, split = german
+    monkeypatch.setattr(search, "stability", lambda values, low, high: (0.5, True))  # every candidate unstable
+    res = run_search(split, METHODS, n_trials=3, params=FAST, store=ResultStore(tmp_path / "store"),
+                     frame=frame, resplits=2)
+    assert len(res.front)
+    for reason in res.front["unstable_reason"]:
+        assert "over the original split and 2 re-splits" in reason and "across 2 re-splits" not in reason
+    assert search.splits_text(1) == "the original split and 1 re-split"
+    monkeypatch.undo()
+
+    code = main(["search", "--dataset", "german", "--methods", "linear,boosting", "--trials", "4", "--resplits", "1",
+                 "--out", str(tmp_path / "out"), "--audit", str(tmp_path / "audit.sqlite")])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "on the front of the search's own trials" in out and "unstable over the original split and 1 re-split" in out
+    assert "a sweep's run may beat a candidate on validation" in out

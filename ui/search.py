@@ -15,6 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from fairkit.audit import AuditLog, record_sweep
+from fairkit.frontier import dominated_by
 from fairkit.methods import METHODS
 from fairkit.plots import method_label
 from fairkit.search import (
@@ -24,6 +25,7 @@ from fairkit.search import (
     default_storage,
     load_search,
     run_search,
+    splits_text,
     study_name,
 )
 from fairkit.store import cache_key
@@ -88,7 +90,7 @@ class SearchJob(SweepJob):
         record_sweep(AuditLog(), actor=self.actor or auth.actor(), dataset=self.split.spec.name,
                      data_hash=self.split.data_hash, methods=list(s.methods),
                      etas=trials["eta"].tolist() if len(trials) else [], seeds=[0], fairness=s.fairness,
-                     runs=len(trials), cached=0)
+                     runs=self.result.complete, cached=self.result.cached, search=self.result)
 
     def seconds_left(self) -> float | None:
         """Not estimated: a trial's cost depends on the settings the sampler proposes."""
@@ -160,23 +162,45 @@ def _progress(job_key: str) -> None:
         st.rerun()
 
 
-def front_table(front: pd.DataFrame, unfairness: str, performance: str) -> pd.DataFrame:
-    """The searched front as the page shows it: each candidate's values and re-split spread."""
+#: The front table's column saying whether a run of the session's sweep beats a candidate.
+BEATEN_COLUMN = "Beaten by a sweep run (validation)"
+
+
+def front_table(front: pd.DataFrame, unfairness: str, performance: str, beaten=None) -> pd.DataFrame:
+    """The front of the search's own trials as the page shows it: each candidate's values, its
+    spread over the original split and the re-splits, and with ``beaten`` (one bool per
+    candidate, :func:`fairkit.frontier.dominated_by`) whether a sweep run dominates it."""
     def spread(row, axis):
         lo, hi = row.get(f"resplit_{axis}_min"), row.get(f"resplit_{axis}_max")
         return "n/a" if lo is None or pd.isna(lo) else f"{lo:.3f}-{hi:.3f}"
 
     rows = []
-    for _, r in front.iterrows():
+    for i, (_, r) in enumerate(front.iterrows()):
         unstable = r.get("unstable")
         rows.append({"Trial": int(r["search_trial"]), "Method": method_label(r["method"]),
                      "eta": f"{float(r['eta']):.4g}",
                      f"Validation {performance}": f"{r['performance_val']:.3f}",
                      "Validation gap": f"{r['unfairness_val']:.3f}",
-                     f"{performance.capitalize()} over re-splits": spread(r, performance),
-                     "Gap over re-splits": spread(r, unfairness),
+                     **({BEATEN_COLUMN: "yes" if beaten[i] else "no"} if beaten is not None else {}),
+                     f"{performance.capitalize()} over all splits": spread(r, performance),
+                     "Gap over all splits": spread(r, unfairness),
                      "Stable": "n/a" if unstable is None or pd.isna(unstable) else ("no" if unstable else "yes")})
     return pd.DataFrame(rows)
+
+
+def beaten_by_sweep(split, front: pd.DataFrame, unfairness: str, performance: str):
+    """Which candidates a run of the session's sweep dominates on validation, or None when the
+    session has no sweep on the same rows (same data, split seed and reserved rows) to compare."""
+    from . import results as ur
+
+    shown = ur.sweep_shown()
+    if shown is None or shown.results.empty or front.empty:
+        return None
+    same = (shown.split.data_hash == split.data_hash and shown.split.seed == split.seed
+            and shown.split.reservation() == split.reservation())
+    if not same:
+        return None
+    return dominated_by(front, shown.results, unfairness=unfairness, performance=performance, choose_on="val")
 
 
 def search_panel(split, cur, methods, fairness: str, n_jobs: int = 1) -> None:
@@ -234,12 +258,20 @@ def search_panel(split, cur, methods, fairness: str, n_jobs: int = 1) -> None:
     if job.status != "done" or res is None:
         return
     ended = "its trial budget" if res.stopped == "budget" else "its time budget"
-    st.success(f"The search stopped at {ended}: {res.complete} trials, {len(res.front)} on the searched front "
-               f"(objective: {md(res.objective)}). They are on the Trade-offs chart, marked as search points.",
-               icon=":material/check_circle:")
+    st.success(f"The search stopped at {ended}: {res.complete} trials, {len(res.front)} on the front of the "
+               f"search's own trials (objective: {md(res.objective)}). They are on the Trade-offs chart, marked "
+               "as search points.", icon=":material/check_circle:")
     if len(res.front):
-        table = front_table(res.front, res.unfairness, res.performance)
+        beaten = beaten_by_sweep(split, res.front, res.unfairness, res.performance)
+        table = front_table(res.front, res.unfairness, res.performance, beaten)
         st.dataframe(table, hide_index=True, width="stretch")
+        k = pd.to_numeric(res.front.get("resplit_n"), errors="coerce").max() if "resplit_n" in res.front else None
+        about = ("This front is drawn over the search's own trials only, not over your sweep's runs. "
+                 + ("No sweep of this session on the same rows to compare it with. " if beaten is None else
+                    f"{int(beaten.sum())} of {len(beaten)} candidates are beaten on validation by a run of "
+                    "your sweep (better on both axes, or as good on one and better on the other). ")
+                 + (f"Ranges over all splits: over {splits_text(int(k))}." if k is not None and pd.notna(k) else ""))
+        st.caption(about)
         n_unstable = int((table["Stable"] == "no").sum())
         if n_unstable:
             st.warning(f"{n_unstable} of {len(table)} candidates moved more than their 95% interval when "

@@ -21,6 +21,7 @@ import streamlit as st
 
 from fairkit.frontier import (
     PERFORMANCE_AXES,
+    SPLITS,
     UNFAIRNESS_AXES,
     below_chance_mask,
     best_within,
@@ -448,18 +449,25 @@ def panel_table(row: dict, baseline: dict | None, change: dict | None = None) ->
     return pd.DataFrame(rows)
 
 
-def one_decision_note(row: dict) -> str | None:
-    """A warning when the run gives (almost) every validation row the same decision, else None.
+def one_decision_note(row: dict, split: str = "val") -> str | None:
+    """A warning when the run gives (almost) every row of ``split`` the same decision, else None.
 
     Strong fairness terms can end in such a model: every gap is about zero because nobody is
-    told apart. Runs stored before ``selection_rate`` was recorded give None.
+    told apart. On validation it is off the frontier; on test (``split="test"``) it can be on the
+    frontier, chosen on validation, with a test gap of about zero that says nothing about fair
+    treatment. Runs stored before ``selection_rate`` was recorded give None.
     """
-    rate = _row_value(row, "val", "selection_rate")
+    rate = _row_value(row, split, "selection_rate")
     if rate is None or not decides_alike(rate):  # the engine's one constant-model rule
         return None
     decision = "positive" if rate >= 0.5 else "negative"
     share = rate if decision == "positive" else 1 - rate
-    who = "every validation row" if share == 1 else f"{share:.1%} of validation rows"
+    where = SPLITS[split]
+    who = f"every {where} row" if share == 1 else f"{share:.1%} of {where} rows"
+    if split != "val":
+        return (f"This model gives {who} the {decision} decision. Its {where} gaps are small because it "
+                f"tells almost nobody apart on {where}, not because it treats groups alike there: its place "
+                "on the frontier is validation's; do not read its test gap as fair treatment.")
     return (f"This model gives {who} the {decision} decision. Its fairness gaps are "
             "small because it tells almost nobody apart, not because it treats groups alike: treat "
             "it as a reference point, not a candidate.")

@@ -161,6 +161,9 @@ def _side_panel(table, split, row, shown, unfairness, performance, tolerance, se
                        "it is kept off the frontier.", icon=":material/warning:")
         elif below:
             st.warning(below, icon=":material/warning:")
+        test_alike = None if one_decision else ut.one_decision_note(shown, "test")
+        if test_alike:
+            st.warning(test_alike, icon=":material/warning:")
         u_val, u_test = (ut.axis_value(shown, s, unfairness) for s in ("val", "test"))
         verdict = lambda u: "within" if u <= tolerance else "above"  # noqa: E731
         st.markdown(f"{UNFAIRNESS_AXES[unfairness]}: {u_val:.3f} on validation "

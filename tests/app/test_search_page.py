@@ -45,12 +45,28 @@ def test_search_option_adds_ringed_proposals_to_the_frontier(trained):
     _wait_for_search(at)
     (done,) = [s for s in texts(at.success) if "The search stopped" in s]
     assert f"{N_TRIALS} trials" in done and "its trial budget" in done
-    # The searched front, with the spread over one re-split and a stability verdict per candidate.
+    assert "on the front of the search's own trials" in done
+    # The searched front, with the spread over one re-split and a stability verdict per candidate,
+    # and whether a run of the session's sweep beats each candidate on validation (audit 2 finding 5).
     front = at.dataframe[0].value
-    assert {"Trial", "Stable", "Gap over re-splits"} <= set(front.columns) and len(front)
+    assert {"Trial", "Stable", "Gap over all splits", usearch.BEATEN_COLUMN} <= set(front.columns) and len(front)
     assert set(front["Stable"]) <= {"yes", "no"}
+    assert set(front[usearch.BEATEN_COLUMN]) <= {"yes", "no"}
+    (about,) = [c for c in texts(at.caption) if "search's own trials only" in c]
+    n_beaten = int((front[usearch.BEATEN_COLUMN] == "yes").sum())
+    assert f"{n_beaten} of {len(front)} candidates are beaten on validation" in about
+    assert "over the original split and 1 re-split." in about
     # Its trials join the session's results, which every later page reads.
     assert _runs_ready(at) == swept + N_TRIALS
+    # The audit log says it was a search, and what it trained (audit finding 4).
+    from fairkit.audit import AuditLog
+
+    entry = AuditLog().entries(kind="sweep").iloc[-1]["details"]
+    assert entry["source"] == "search" and entry["runs"] == N_TRIALS
+    search = entry["search"]
+    assert search["budget"] == f"{N_TRIALS} trials" and search["study"]
+    assert search["trained"] + search["from_store"] == N_TRIALS == search["trained"] + entry["cached"]
+    assert search["resplit_runs"] == len(front)  # one re-split per candidate
 
     at.switch_page("views/tradeoffs.py").run()
     assert not at.exception, at.exception
@@ -88,3 +104,6 @@ def test_the_search_names_each_method_as_every_page_does(trained):
                           "performance_val": [0.8, 0.7], "unfairness_val": [0.1, 0.05]})
     table = usearch.front_table(front, "demographic_parity_difference", "accuracy")
     assert list(table["Method"]) == [plots.method_label("threshold"), "not-registered"]
+    assert usearch.BEATEN_COLUMN not in table  # no sweep to compare with: nothing said
+    beaten = usearch.front_table(front, "demographic_parity_difference", "accuracy", [True, False])
+    assert list(beaten[usearch.BEATEN_COLUMN]) == ["yes", "no"]

@@ -171,6 +171,53 @@ def test_one_decision_note():
     assert ut.one_decision_note({}) is None and ut.one_decision_note({"val_selection_rate": float("nan")}) is None
 
 
+def _edited(shown, method, eta, edit):
+    """``shown`` (ur.shown_results) with ``edit(results, mask)`` applied to a copy of its results,
+    ``mask`` selecting the runs of ``method`` at ``eta``."""
+    def edited(*args, **kwargs):
+        out = shown(*args, **kwargs)
+        res = out.results.copy()
+        edit(res, (res["method"] == method) & (res["eta"] == eta))
+        return dataclasses.replace(out, results=res)
+
+    return edited
+
+
+def test_one_decision_note_on_test():
+    """Audit 2 finding 6: the same rule (decides_alike), read on the test selection rate."""
+    note = ut.one_decision_note({"val_selection_rate": 0.985, "test_selection_rate": 1.0}, "test")
+    assert "every test row the positive decision" in note and "test gaps are small" in note
+    assert ut.one_decision_note({"val_selection_rate": 0.985, "test_selection_rate": 1.0}) is None  # 1.5 % on val
+    assert ut.one_decision_note({"test_selection_rate": 0.98}, "test") is None
+    assert ut.one_decision_note({"val_selection_rate": 0.5}, "test") is None
+
+
+def test_a_front_model_that_decides_every_test_row_alike_is_flagged_in_the_panel_and_hover(tradeoffs, monkeypatch):
+    from fairkit.plots import ALIKE_HOVER
+
+    at = tradeoffs
+
+    def alike(res, at_one):
+        # The threshold model at eta 1 approves every test row; on validation it tells rows apart.
+        res.loc[at_one, ["val_selection_rate", "test_selection_rate"]] = [0.9, 1.0]
+
+    monkeypatch.setattr(ur, "shown_results", _edited(ur.shown_results, "threshold", 1.0, alike))
+    at.run()
+    at.selectbox(key=ut.W_METHOD).set_value("threshold").run()
+    at.select_slider(key=ut.W_ETA).set_value(1.0).run()
+    assert not at.exception, at.exception
+    warned = [w for w in texts(at.warning) if "every test row the positive decision" in w]
+    assert len(warned) == 1 and "test gaps are small" in warned[0]
+    run_id = at.session_state[ur.SELECTED_RUN]
+    fig = json.loads(at.get("plotly_chart")[0].proto.spec)
+    notes = {c[0]: c[5] for t in fig["data"] if t.get("customdata") for c in t["customdata"]}
+    assert ALIKE_HOVER.format(split="test") in notes[run_id]
+    assert sum(ALIKE_HOVER.format(split="test") in n for n in notes.values()) == 1
+    # Another eta of the method says nothing of the kind.
+    at.select_slider(key=ut.W_ETA).set_value(0.0).run()
+    assert not [w for w in texts(at.warning) if "every test row" in w]
+
+
 def test_below_chance_note_and_slider_stop():
     # 30 % positive: "no" for everyone scores 0.70 on validation accuracy, 0.5 balanced accuracy.
     worse = {"val_selection_rate": 0.4, "val_base_rate": 0.3, "val_accuracy": 0.68, "val_balanced_accuracy": 0.6,
@@ -220,14 +267,11 @@ def test_a_model_below_one_decision_for_everyone_is_named_on_the_slider_and_in_t
     at = tradeoffs
     shown = ur.shown_results
 
-    def worse(*args, **kwargs):
+    def below(res, at_zero):
         # The threshold model at eta 0, made to score under the validation majority rate.
-        out = shown(*args, **kwargs)
-        res = out.results.copy()
-        at_zero = (res["method"] == "threshold") & (res["eta"] == 0.0)
         res.loc[at_zero, "val_accuracy"] = res.loc[at_zero, "val_base_rate"].map(lambda b: max(b, 1 - b)) - 0.01
-        return dataclasses.replace(out, results=res)
 
+    worse = _edited(shown, "threshold", 0.0, below)
     monkeypatch.setattr(ur, "shown_results", worse)
     at.run()
     at.selectbox(key=ut.W_METHOD).set_value("threshold").run()
