@@ -30,6 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .methods import FAIRNESS_DEFINITIONS
+
 __all__ = [
     "Membership",
     "GroupRates",
@@ -683,6 +685,18 @@ FAIRNESS_LOSSES = {
 }
 
 
+#: fairlearn's names of the criteria whose names here differ (where fairkit wraps fairlearn it
+#: accepts fairlearn's spelling), read from the one table of definitions.
+FAIRLEARN_NAMES = {d.fairlearn_constraint: key for key, d in FAIRNESS_DEFINITIONS.items()
+                   if d.fairlearn_constraint and d.fairlearn_constraint != key}
+
+
+def fairness_name(name):
+    """A fairness criterion's name here, given in fairkit's or fairlearn's spelling
+    (``"true_positive_rate_parity"`` is ``"equal_opportunity"``); other values unchanged."""
+    return FAIRLEARN_NAMES.get(name, name) if isinstance(name, str) else name
+
+
 def make_fairness_loss(name: str, **kwargs) -> FairnessLoss:
     """Build a fairness loss by name.
 
@@ -697,7 +711,7 @@ def make_fairness_loss(name: str, **kwargs) -> FairnessLoss:
     FairnessLoss
     """
     try:
-        cls = FAIRNESS_LOSSES[name]
+        cls = FAIRNESS_LOSSES[fairness_name(name)]
     except KeyError:
         raise ValueError(
             f"unknown fairness criterion {name!r}; choose one of {sorted(FAIRNESS_LOSSES)}"

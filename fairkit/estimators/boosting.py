@@ -42,7 +42,7 @@ from fairkit.estimators._memo import forget_outputs, memoized_output, remember_o
 from fairkit.estimators._torch_base import FairFitMixin
 from fairkit.estimators.regularized import penalty_for_levels
 from fairkit.groups import MIN_GROUP_SIZE
-from fairkit.losses import Membership, weighted_bce_with_logits
+from fairkit.losses import Membership, fairness_name, weighted_bce_with_logits
 
 OBJECTIVES = ("constrained", "penalty")
 #: The rates each definition equalises, as the kernel names them (fairkit.stats.group_rates).
@@ -355,7 +355,7 @@ class FairBoostingClassifier(FairFitMixin, ClassifierMixin, BaseEstimator):
         if self.objective not in OBJECTIVES:
             raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
         if self.objective == "constrained":
-            if self.fairness not in CONSTRAINED_RATES:
+            if fairness_name(self.fairness) not in CONSTRAINED_RATES:
                 raise ValueError(
                     f"fairness={self.fairness!r} has no rate to constrain; choose one of "
                     f"{sorted(CONSTRAINED_RATES)} or objective='penalty'")
@@ -412,7 +412,7 @@ class FairBoostingClassifier(FairFitMixin, ClassifierMixin, BaseEstimator):
         tolerance = float(self.bound) / eta if constrained and eta > 0 and levels else math.inf
         game = penalty = None
         if constrained and levels:
-            game = _ProxyLagrangian(levels, CONSTRAINED_RATES[self.fairness], y_enc, sw, tolerance,
+            game = _ProxyLagrangian(levels, CONSTRAINED_RATES[fairness_name(self.fairness)], y_enc, sw, tolerance,
                                     float(self.multiplier_lr))
         elif not constrained:
             penalty = penalty_for_levels(self, levels)

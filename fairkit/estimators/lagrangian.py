@@ -18,6 +18,7 @@ from fairkit.losses import (
     Membership,
     SelectionRate,
     TruePositiveRate,
+    fairness_name,
     weighted_bce_models,
 )
 
@@ -209,7 +210,7 @@ verbose
             if unknown:
                 raise ValueError(f"constraint {i}: unknown keys {sorted(unknown)}; use type, "
                                  "columns, bound and name")
-            ctype = spec.get("type")
+            ctype = fairness_name(spec.get("type"))  # fairlearn's spelling too
             if ctype not in _CONSTRAINT_STATS:
                 raise ValueError(f"constraint {i}: type must be one of "
                                  f"{sorted(_CONSTRAINT_STATS)}, got {ctype!r}")

@@ -558,8 +558,10 @@ class ThresholdPostProcessor(BinaryWrapperTagsMixin, GroupScoreMixin, Classifier
         # A prefit model was trained on the original labels, one fitted here on 0/1.
         self._positive_label_ = self.classes_[1] if self.prefit else 1
         self._pos_index_ = 1
-        if source == "crossfit" and np.bincount(y_enc, minlength=2).min() < int(self.n_folds):
-            source = "train"  # some fold would train on one outcome only
+        # Rows of each outcome that carry weight: a row of weight 0 teaches a fold nothing.
+        weighted = y_enc if w is None else y_enc[np.asarray(w) > 0]
+        if source == "crossfit" and np.bincount(weighted, minlength=2).min() < int(self.n_folds):
+            source = "train"  # some fold would train on one (weighted) outcome only
         self.thresholds_from_ = source
         if source == "holdout":
             strata = stratification_labels(labels, y_enc, 2)

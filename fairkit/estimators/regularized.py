@@ -9,10 +9,12 @@ from torch.nn import functional as F
 
 from fairkit.estimators._torch_base import TorchFairClassifierBase, TrainData, accuracy
 from fairkit.losses import (
+    FAIRLEARN_NAMES,
     FAIRNESS_LOSSES,
     FairnessRegularizerLoss,
     IntersectionalFairnessLoss,
     Membership,
+    fairness_name,
     make_fairness_loss,
     weighted_bce_models,
     weighted_bce_with_logits,
@@ -251,10 +253,13 @@ def penalty_for_levels(est, levels) -> IntersectionalFairnessLoss:
     ``adaptive_shrinkage``, ``dependence_measure``); other estimators with the same parameters
     (the boosted trees) share it.
     """
+    fairness = fairness_name(est.fairness)  # fairlearn's spelling too
+
     def level_loss(names):
-        if est.fairness not in FAIRNESS_LOSSES:
+        if fairness not in FAIRNESS_LOSSES:
             raise ValueError(
-                f"fairness must be one of {sorted(FAIRNESS_LOSSES)}, got {est.fairness!r}"
+                f"fairness must be one of {sorted(FAIRNESS_LOSSES)} (or fairlearn's "
+                f"{', '.join(FAIRLEARN_NAMES)}), got {est.fairness!r}"
             )
         kwargs = dict(mode=est.mode, penalty=est.penalty, surrogate=est.surrogate,
                       temperature=est.temperature)
@@ -263,11 +268,11 @@ def penalty_for_levels(est, levels) -> IntersectionalFairnessLoss:
             kwargs["group_weights"] = np.array([float(gw.get(n, 1.0)) for n in names])
         if est.adaptive_shrinkage is not None:
             kwargs.update(adaptive=True, shrinkage=float(est.adaptive_shrinkage))
-        if est.fairness == "dependence":
+        if fairness == "dependence":
             kwargs["measure"] = est.dependence_measure
             if est.dependence_measure == "mutual_information":
                 kwargs.pop("mode")
-        return make_fairness_loss(est.fairness, **kwargs)
+        return make_fairness_loss(fairness, **kwargs)
 
     if levels:
         return IntersectionalFairnessLoss([level_loss(lv.encoding.names) for lv in levels],

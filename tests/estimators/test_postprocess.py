@@ -351,12 +351,11 @@ def test_float32_scores_give_the_float64_decisions(data):
 # -- scikit-learn conformance ------------------------------------------------------------------
 
 def expected_failed_checks(estimator):
-    if estimator.thresholds_from == "train":
-        return {}
-    # The checks' tables are small: "auto" fits the thresholds on out-of-fold scores.
-    reason = ("out-of-fold scores: a row repeated and the same row weighted fall into different folds, so "
-              "their base models and thresholds differ (with thresholds_from='train' the check passes)")
-    return {f"check_sample_weight_equivalence_on_{kind}_data": reason for kind in ("dense", "sparse")}
+    # The weight-equivalence checks pass for "auto" too: their tables weight most rows 0, and
+    # out-of-fold scores are used only when every fold keeps rows of weight of both outcomes
+    # (test_out_of_fold_thresholds_count_the_rows_that_carry_weight); otherwise, as here, the
+    # thresholds are fitted on the training scores, where a repeated row is a weighted one.
+    return {}
 
 
 @parametrize_with_checks(
@@ -529,3 +528,19 @@ def test_a_model_stored_before_the_constraints_spelling_still_gives_its_params()
     del model.__dict__["constraints"]
     assert model.get_params()["constraints"] is None and "equalized_odds" in repr(model)
     assert clone(model).constraint == "equalized_odds"
+
+
+def test_out_of_fold_thresholds_count_the_rows_that_carry_weight():
+    """With most rows weighted 0, a fold could train on one weighted outcome: the default falls
+    back to fitting on the training scores (as for too few rows), rather than failing with a
+    message that blames the weights of a table that has both outcomes."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 3))
+    y = (X[:, 0] + rng.normal(scale=0.5, size=300) > 0).astype(int)
+    s = rng.choice(["a", "b"], size=300)
+    w = np.zeros(300)
+    w[rng.choice(np.flatnonzero(y == 1), 1, replace=False)] = 1.0
+    w[rng.choice(np.flatnonzero(y == 0), 10, replace=False)] = 1.0
+    model = ThresholdPostProcessor(LogisticRegression(), thresholds_from="crossfit").fit(
+        X, y, sensitive_features=s, sample_weight=w)
+    assert model.thresholds_from_ == "train"

@@ -281,3 +281,31 @@ def test_a_batch_of_etas_warns_once_when_one_of_them_has_no_groups_to_act_on(bia
     with pytest.warns(UserWarning, match="eta > 0") as got:
         fit_eta_batch(FairRegularizedClassifier(max_epochs=2, random_state=0), [0.0, 0.5, 1.0], X, y)
     assert sum("eta > 0" in str(w.message) for w in got) == 1
+
+
+def test_fairlearns_name_of_equal_opportunity_is_taken_by_the_in_processing_estimators():
+    """fairlearn spells equal opportunity 'true_positive_rate_parity' (the registry records the
+    pair): the regularized network, FORML, the boosted trees (penalty and constraints) and the
+    Lagrangian trainer take it and fit what 'equal_opportunity' fits."""
+    from fairkit.estimators import FairReweightingClassifier, LagrangianFairnessTrainer
+    from fairkit.estimators.boosting import FairBoostingClassifier
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(240, 3))
+    y = (X[:, 0] + rng.normal(scale=0.5, size=240) > 0).astype(int)
+    s = rng.choice(["a", "b"], size=240)
+    makers = [
+        lambda f: FairRegularizedClassifier(fairness=f, eta=1.0, max_epochs=3, random_state=0),
+        lambda f: FairReweightingClassifier(fairness=f, eta=1.0, max_epochs=2, random_state=0),
+        lambda f: FairBoostingClassifier(fairness=f, objective="penalty", eta=1.0, n_estimators=5, random_state=0),
+        lambda f: FairBoostingClassifier(fairness=f, objective="constrained", n_estimators=5, random_state=0),
+    ]
+    for make in makers:
+        ours = make("equal_opportunity").fit(X, y, sensitive_features=s).predict_proba(X)
+        theirs = make("true_positive_rate_parity").fit(X, y, sensitive_features=s).predict_proba(X)
+        np.testing.assert_array_equal(ours, theirs)
+    lag = {c: LagrangianFairnessTrainer(constraints=c, max_epochs=2, random_state=0).fit(
+        X, y, sensitive_features=s).predict_proba(X) for c in ("equal_opportunity", "true_positive_rate_parity")}
+    np.testing.assert_array_equal(*lag.values())
+    with pytest.raises(ValueError, match="or fairlearn's true_positive_rate_parity"):
+        FairRegularizedClassifier(fairness="error_rate_parity", max_epochs=1).fit(X, y, sensitive_features=s)
