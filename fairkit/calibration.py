@@ -344,6 +344,9 @@ class GroupFairnessCalibrator(BaseEstimator):
         if sample_weight is not None:
             # The estimators' check (negative weights refused), as FairFitMixin's fit does.
             w = _check_sample_weight(sample_weight, z, dtype=np.float64, ensure_non_negative=True)
+            if not w.any():  # scikit-learn checks this itself only from 1.8 on (the floor is 1.7)
+                raise ValueError("sample_weight must contain at least one non-zero weight: every map "
+                                 "is fitted on the weighted rows")
         if len(np.unique(t)) < 2:
             raise ValueError("y contains a single class; calibration needs both outcomes")
         self.global_map_ = _fit_map(self.method, z, p, t, w)

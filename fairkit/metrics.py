@@ -726,7 +726,8 @@ def noise_floor_sentence(floor, label: str, rows: str) -> str:
     rows : str
         Which rows, e.g. "these 9,769 rows".
     """
-    return (f"By chance alone, a model that treats the groups alike in the population would show a {label} of "
+    article = "an" if label[:1].lower() in "aeiou" else "a"  # "an equalized odds difference"
+    return (f"By chance alone, a model that treats the groups alike in the population would show {article} {label} of "
             f"about {floor['median']:.3f} on {rows} (95% of {int(floor['n_sim'])} shuffles of this model's "
             f"decisions below {floor['q95']:.3f})")
 

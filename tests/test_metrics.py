@@ -951,3 +951,13 @@ def test_equalized_odds_intervals_are_at_least_equal_opportunitys(seed, n_boot, 
         if all(np.isfinite(row[f"{k}_{end}"]) for k in (eo, eodds) for end in ("low", "high")):
             assert row[f"{eo}_high"] <= row[f"{eodds}_high"] and row[f"{eo}_low"] <= row[f"{eodds}_low"]
             assert row[f"{eodds}_low"] <= row[eodds] <= row[f"{eodds}_high"]
+
+
+def test_the_chance_sentence_takes_an_before_a_vowel():
+    from fairkit.metrics import noise_floor_sentence
+
+    floor = {"median": 0.2, "q95": 0.3, "n_sim": 200}
+    assert "show an equalized odds difference of about 0.200" in noise_floor_sentence(
+        floor, "equalized odds difference", "these rows")
+    assert "show a demographic parity difference" in noise_floor_sentence(
+        floor, "demographic parity difference", "these rows")

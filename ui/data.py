@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from fairkit.data import DataError, DatasetSpec, Problem, read_table, validate
+from fairkit.data import DataError, DatasetSpec, Problem, label_text, read_table, validate
 from fairkit.datasets import DatasetInfo, dataset_info, list_datasets, load_dataset
 from fairkit.groups import MIN_GROUP_SIZE, POOLED
 from fairkit.groups import group_summaries as engine_group_summaries
@@ -204,6 +204,12 @@ def adverse_outcome(source: str, spec: DatasetSpec) -> DatasetInfo | None:
     metadata, an adverse prediction (a risk score such as COMPAS'); None otherwise."""
     info = bundled_info(source)
     return info if info is not None and info.positive_is_adverse and info.outcome_applies(spec) else None
+
+
+def positive_text(label) -> str:
+    """The positive label(s) in a sentence, each quoted as written ('>50K' or '>50K.'), so a
+    value ending in a full stop is not read as the sentence's end (Markdown-escaped)."""
+    return label_text(label, quote=lambda v: md(repr(v)))
 
 
 def positive_label_text(source: str, target) -> tuple[str, str]:

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from fairkit.data import label_text, read_notes
+from fairkit.data import read_notes
 from fairkit.groups import positive_rate
 from ui import controls, state
 from ui import data as ud
@@ -28,7 +28,7 @@ else:
     spec_dict = spec.to_dict()
     adverse = ud.adverse_outcome(source.key, spec)
     if adverse is not None:  # a risk score: "selected" is not the favourable outcome here
-        st.info(f"{md(spec.target)} = {label_text(spec.positive_label, quote=md)} means the person "
+        st.info(f"{md(spec.target)} = {ud.positive_text(spec.positive_label)} means the person "
                 f"{md(adverse.positive_meaning)}. " + ud.rate_words(adverse), icon=":material/gavel:")
 
     problems = ud.check(source.key, spec_dict, frame)
@@ -62,7 +62,7 @@ else:
         rate = positive_rate(used, spec)
         if rate is not None:
             st.caption(f"Positive rate overall: {rate:.1%} of rows have "
-                       f"{md(spec.target)} = {label_text(spec.positive_label, quote=md)}. Groups smaller than "
+                       f"{md(spec.target)} = {ud.positive_text(spec.positive_label)}. Groups smaller than "
                        f"{ud.MIN_GROUP_SIZE} rows are flagged: their metrics will be uncertain.")
         small = ud.small_after_split(summaries)
         if small:

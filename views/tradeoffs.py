@@ -9,6 +9,7 @@ from fairkit.frontier import PERFORMANCE_AXES, UNFAIRNESS_AXES
 from fairkit.methods import METHODS, role_of, scores_rank
 from fairkit.metrics import NO_RANKING, in_sentence
 from fairkit.plots import frontier_figure, mark_search
+from ui import auth
 from ui import results as ur
 from ui import state
 from ui import tradeoffs as ut
@@ -216,11 +217,17 @@ def _metrics(table, split, row, shown, seed, seeds):
 
 def _record(row, unfairness, performance, tolerance):
     st.markdown("**Record this selection** in the audit log (for the committee's review)")
-    state.prepare_widget(ut.W_ACTOR, "")
-    actor = st.text_input("Your name", key=ut.W_ACTOR, placeholder="Who is choosing")
+    signed_in = auth.identity()  # signed in, the selection is the verified person's, as an export is
+    if signed_in is None:
+        state.prepare_widget(ut.W_ACTOR, "")
+        typed = st.text_input("Your name", key=ut.W_ACTOR, placeholder="Who is choosing")
+    else:
+        typed = signed_in.name
+        st.caption(f"Recorded as {md(signed_in.actor)} (signed in).")
+    actor = signed_in or auth.actor(typed)
     note = st.text_input("Note (optional)", key=ut.W_NOTE, placeholder="Why this model")
     if st.button("Record this selection", icon=":material/bookmark_add:", key="tradeoffs.record"):
-        if not actor.strip():
+        if not typed.strip():
             st.error("Enter your name to record the selection.", icon=":material/error:")
         else:
             u_val, u_test = (ut.axis_value(row, s, unfairness) for s in ("val", "test"))

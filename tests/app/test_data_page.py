@@ -245,7 +245,8 @@ def test_values_spelling_the_positive_outcome_another_way_can_count_as_positive(
     assert spec.positive_label == [">50K", ">50K."]
     assert not any("differs from the positive label" in w for w in texts(at.warning))
     assert any(md("'>50K' or '>50K.' are positive (60 rows)") in w for w in texts(at.warning))
-    assert any(md("income = >50K or >50K.") in c for c in texts(at.caption))  # the positive rate's line
+    # The positive rate's line, each value quoted ('>50K.' ends in a full stop).
+    assert any(md("income = '>50K' or '>50K.'. Groups") in c for c in texts(at.caption))
     # Another main label drops the stale choice rather than counting one value twice.
     spec_widget(at, "selectbox", "positive").set_value(">50K.").run()
     assert at.session_state[state.SPEC].positive_label == ">50K."

@@ -351,3 +351,17 @@ def test_signed_in_the_decider_is_the_signed_in_person(trained, fast_env):
     assert not trained.exception, trained.exception
     decider = trained.text_input(key="w.export.decider")
     assert decider.value == "Dee Cider" and decider.disabled
+
+
+def test_signed_in_a_recorded_selection_is_the_signed_in_persons(trained, fast_env):
+    from .test_auth import AUTH, ISSUER
+
+    trained.secrets["auth"] = AUTH
+    trained.user.update({"is_logged_in": True, "iss": ISSUER, "name": "Sel Ector", "sub": "sel"})
+    trained.switch_page("views/tradeoffs.py").run()
+    assert not trained.exception, trained.exception
+    assert ut.W_ACTOR not in [w.key for w in trained.text_input]  # no name to type
+    trained.button(key="tradeoffs.record").click().run()
+    (entry,) = AuditLog().entries(kind="selection").itertuples()
+    assert entry.actor.startswith("Sel Ector")
+    assert (entry.details["identity"]["issuer"], entry.details["identity"]["subject"]) == (ISSUER, "sel")
