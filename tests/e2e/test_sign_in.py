@@ -98,9 +98,23 @@ def test_a_sign_off_carries_the_identity_the_provider_vouched_for(browser, provi
             page.get_by_text("Sign off", exact=True).click()
             page.get_by_role("button", name=re.compile("Add to the record")).click()
             expect(page.get_by_role("cell").filter(has_text=issuer).first).to_be_visible()
+            # A second tab, open before the first signs out: Streamlit read the sign-in when that
+            # tab's session started, so only the server's sign-out record ends it there.
+            other = context.new_page()
+            other.goto(f"{url}/review")
+            wait_for_app(other)
+            expect(other.get_by_text(f"Signed in as {USER['name']}").first).to_be_visible()
+            page.get_by_role("button", name="Sign out").click()
+            page.wait_for_url(re.compile(re.escape(provider)))  # the provider's end of session
+            # The second tab's form, drawn while signed in, is sent after the sign-out: refused.
+            other.get_by_test_id("stRadioGroup").get_by_text("Sign off", exact=True).click()
+            other.get_by_role("button", name=re.compile("Add to the record")).click()
+            expect(other.get_by_text("You signed out in another tab")).to_be_visible()
+            expect(other.get_by_role("button", name=re.compile("Add to the record"))).to_have_count(0)
         finally:
             context.close()
 
+    # One sign-off: the second tab's, sent after the sign-out, was not recorded.
     (signoff,) = AuditLog(exported / "audit.sqlite").entries(kind="signoff").itertuples()
     identity = signoff.details["identity"]
     assert identity["issuer"] == identity["verified_by"] == provider
