@@ -53,6 +53,12 @@ def configured() -> bool:
     return "client_id" in section or provider() is not None
 
 
+def _user() -> Mapping:
+    """The sign-in's claims as Streamlit holds them for this session (``st.user``): the one
+    place they are read, so tests can stand in for a provider."""
+    return st.user
+
+
 #: When this session first saw its signed-in identity (a sign-out elsewhere after it ends it).
 SIGNED_IN_AT = "fk.signed_in_at"
 
@@ -85,14 +91,14 @@ def identity() -> Identity | None:
 
     A provider that gives no name is recorded by e-mail, else by its subject id.
     """
-    if not configured() or not st.user.get("is_logged_in"):
+    if not configured() or not _user().get("is_logged_in"):
         return None
-    email = _provider_name(st.user.get("email"))
-    subject = str(st.user.get("sub") or "")
-    name = _provider_name(st.user.get("name")) or email or (f"user {subject}" if subject else "")
+    email = _provider_name(_user().get("email"))
+    subject = str(_user().get("sub") or "")
+    name = _provider_name(_user().get("name")) or email or (f"user {subject}" if subject else "")
     if not name:
         return None
-    who = Identity(name=name, email=email, issuer=str(st.user.get("iss") or ""), subject=subject)
+    who = Identity(name=name, email=email, issuer=str(_user().get("iss") or ""), subject=subject)
     first_seen = st.session_state.setdefault(SIGNED_IN_AT, time.time())
     signed_out = _sign_outs().get(_person(who))
     if signed_out is not None and signed_out >= first_seen:
@@ -105,7 +111,7 @@ def sign_in_expired() -> str | None:
     holds (or the provider gave no expiry). Streamlit keeps a sign-in for 30 days whatever the
     provider says; a decision (an export, a sign-off, a dissent) is recorded only under a
     sign-in the provider still vouches for."""
-    exp = st.user.get("exp") if configured() and st.user.get("is_logged_in") else None
+    exp = _user().get("exp") if configured() and _user().get("is_logged_in") else None
     if not isinstance(exp, (int, float)) or exp > time.time():
         return None
     return dt.datetime.fromtimestamp(exp, dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -136,7 +142,7 @@ def dashboard_gate() -> bool:
     if not configured() or identity() is not None:
         return True
     st.title("fairkit")
-    if st.user.get("is_logged_in"):
+    if _user().get("is_logged_in"):
         st.info("You signed out in another tab, or your sign-in names nobody (no name, e-mail or id "
                 "from the provider). Sign in again to go on.", icon=":material/login:")
     else:
@@ -144,7 +150,7 @@ def dashboard_gate() -> bool:
                 "and reviews are the organisation's, and the audit log records the identity your "
                 "sign-in provider confirms.", icon=":material/login:")
     if st.button("Sign in", icon=":material/login:", key="auth.login_all", type="primary"):
-        if st.user.get("is_logged_in"):
+        if _user().get("is_logged_in"):
             st.logout()  # the stale cookie first; the next visit signs in afresh
         else:
             _login()

@@ -47,14 +47,23 @@ AUTH = {"redirect_uri": "http://127.0.0.1:8501/oauth2callback", "cookie_secret":
 ISSUER = "http://127.0.0.1:9"
 
 
-def signed_in_session(page: str | None = None, **claims) -> "AppTest":
-    """A session of the app with sign-in configured and the provider's ``claims`` (a signed-in
-    user unless ``is_logged_in`` is given)."""
+def sign_in(monkeypatch, **claims) -> None:
+    """Stand in for the provider: ``st.user`` holds ``claims`` (a signed-in user unless
+    ``is_logged_in`` is given) for the sessions run after this call. (AppTest's own ``user``
+    is not in Streamlit 1.65, the declared floor.)"""
+    from ui import auth
+
+    user = {"is_logged_in": True, "iss": ISSUER, **claims}
+    monkeypatch.setattr(auth, "_user", lambda: user)
+
+
+def signed_in_session(monkeypatch, page: str | None = None, **claims) -> "AppTest":
+    """A session of the app with sign-in configured and the provider's ``claims``."""
     from streamlit.testing.v1 import AppTest
 
     at = AppTest.from_file("../../app.py", default_timeout=60)
     at.secrets["auth"] = AUTH
-    at.user.update({"is_logged_in": True, "iss": ISSUER, **claims})
+    sign_in(monkeypatch, **claims)
     at.run()
     if page is not None:
         at.switch_page(page).run()
@@ -62,13 +71,13 @@ def signed_in_session(page: str | None = None, **claims) -> "AppTest":
     return at
 
 
-def test_with_sign_in_configured_no_page_is_served_before_sign_in(fast_env):
+def test_with_sign_in_configured_no_page_is_served_before_sign_in(fast_env, monkeypatch):
     """The Review page's records, reviewers' e-mails and dissents, and the data on the others,
     are not for whoever reaches the server: before sign-in, only the sign-in prompt."""
-    at = signed_in_session(is_logged_in=False)
+    at = signed_in_session(monkeypatch, is_logged_in=False)
     assert any("Sign in with your organisation's account to use this dashboard" in i for i in texts(at.info))
     assert not at.selectbox and [b.label for b in at.button] == ["Sign in"]
-    signed = signed_in_session(name="Ana Reviewer", email="ana@example.org", sub="ana")
+    signed = signed_in_session(monkeypatch, name="Ana Reviewer", email="ana@example.org", sub="ana")
     assert signed.selectbox  # the Data page
     assert "Signed in as " + md("Ana Reviewer <ana@example.org>") in texts(signed.sidebar.caption)
 
@@ -78,24 +87,24 @@ def test_with_sign_in_configured_no_page_is_served_before_sign_in(fast_env):
     ({"name": "", "email": "bo@example.org", "sub": "bo"}, "bo@example.org"),
     ({"name": "Eve\u200bReviewer", "email": "", "sub": "eve"}, "EveReviewer"),
 ])
-def test_a_provider_name_that_is_empty_or_holds_invisible_characters_still_names_the_person(fast_env, claims, shown):
-    at = signed_in_session(**claims)
+def test_a_provider_name_that_is_empty_or_holds_invisible_characters_still_names_the_person(fast_env, monkeypatch, claims, shown):
+    at = signed_in_session(monkeypatch, **claims)
     assert "Signed in as " + md(shown) in texts(at.sidebar.caption), texts(at.sidebar.caption)
 
 
-def test_a_sign_in_that_names_nobody_is_asked_to_sign_in_again(fast_env):
-    at = signed_in_session(name="", email="", sub="")
+def test_a_sign_in_that_names_nobody_is_asked_to_sign_in_again(fast_env, monkeypatch):
+    at = signed_in_session(monkeypatch, name="", email="", sub="")
     assert any("names nobody" in i for i in texts(at.info)) and not at.selectbox
 
 
-def test_a_sign_out_in_another_tab_ends_this_tabs_sign_in(fast_env):
+def test_a_sign_out_in_another_tab_ends_this_tabs_sign_in(fast_env, monkeypatch):
     """Streamlit reads the sign-in cookie when a session starts: a tab opened before a sign-out
     elsewhere would go on recording verdicts as the person who signed out."""
     import time
 
     from ui import auth
 
-    at = signed_in_session(name="Bob", email="bob@example.org", sub="bob")
+    at = signed_in_session(monkeypatch, name="Bob", email="bob@example.org", sub="bob")
     assert at.selectbox
     # Another tab of the same person presses Sign out (ui.auth.sign_out records it).
     auth._sign_outs.clear()
@@ -103,6 +112,6 @@ def test_a_sign_out_in_another_tab_ends_this_tabs_sign_in(fast_env):
     at.run()
     assert any("signed out in another tab" in i for i in texts(at.info)) and not at.selectbox
     # Somebody else is not affected, and a new sign-in (a new session) is.
-    assert signed_in_session(name="Ana", email="ana@example.org", sub="ana").selectbox
-    assert signed_in_session(name="Bob", email="bob@example.org", sub="bob").selectbox
+    assert signed_in_session(monkeypatch, name="Ana", email="ana@example.org", sub="ana").selectbox
+    assert signed_in_session(monkeypatch, name="Bob", email="bob@example.org", sub="bob").selectbox
     auth._sign_outs.clear()

@@ -314,7 +314,7 @@ def test_a_method_has_one_colour_and_name_on_trade_offs_and_review_both_at_full_
     assert all(c[2].count("[") == 1 and c[3].count("[") == 1 for c in reg["customdata"])
 
 
-def test_signed_in_a_verdict_needs_a_sign_in_the_provider_still_vouches_for(fast_env, tmp_path_factory):
+def test_signed_in_a_verdict_needs_a_sign_in_the_provider_still_vouches_for(fast_env, tmp_path_factory, monkeypatch):
     """Streamlit keeps a sign-in for 30 days; a sign-off or dissent is taken only while the
     provider's token holds. The decider on the Export page is the signed-in person."""
     import time
@@ -328,9 +328,9 @@ def test_signed_in_a_verdict_needs_a_sign_in_the_provider_still_vouches_for(fast
     assert cli(["export", "--store", str(work / "sweep"), "--run", run, "--rationale", "r",
                 "--decider", "CLI Committee", "--n-boot", "50", "--out", str(work / "bundle.zip")]) == 0
     ana = {"name": "Ana Reviewer", "email": "ana@example.org", "sub": "ana"}
-    stale = signed_in_session("views/review.py", exp=time.time() - 60, **ana)
+    stale = signed_in_session(monkeypatch, "views/review.py", exp=time.time() - 60, **ana)
     assert any("expired at" in w for w in texts(stale.warning)) and not stale.radio
-    fresh = signed_in_session("views/review.py", exp=time.time() + 3600, **ana)
+    fresh = signed_in_session(monkeypatch, "views/review.py", exp=time.time() + 3600, **ana)
     assert not fresh.text_input  # no name to type: the provider's is recorded
     fresh.radio[0].set_value("signoff")
     fresh.button(key="FormSubmitter:review.form-Add to the record").click().run()
@@ -341,11 +341,11 @@ def test_signed_in_a_verdict_needs_a_sign_in_the_provider_still_vouches_for(fast
     assert AUTH["client_id"]  # the same configuration as the sign-in tests
 
 
-def test_signed_in_the_decider_is_the_signed_in_person(trained, fast_env):
-    from .test_auth import AUTH, ISSUER
+def test_signed_in_the_decider_is_the_signed_in_person(trained, fast_env, monkeypatch):
+    from .test_auth import AUTH, sign_in
 
     trained.secrets["auth"] = AUTH
-    trained.user.update({"is_logged_in": True, "iss": ISSUER, "name": "Dee Cider", "sub": "dee"})
+    sign_in(monkeypatch, name="Dee Cider", sub="dee")
     trained.switch_page("views/tradeoffs.py").run()  # a model is selected there
     trained.switch_page("views/export.py").run()
     assert not trained.exception, trained.exception
@@ -353,11 +353,11 @@ def test_signed_in_the_decider_is_the_signed_in_person(trained, fast_env):
     assert decider.value == "Dee Cider" and decider.disabled
 
 
-def test_signed_in_a_recorded_selection_is_the_signed_in_persons(trained, fast_env):
-    from .test_auth import AUTH, ISSUER
+def test_signed_in_a_recorded_selection_is_the_signed_in_persons(trained, fast_env, monkeypatch):
+    from .test_auth import AUTH, ISSUER, sign_in
 
     trained.secrets["auth"] = AUTH
-    trained.user.update({"is_logged_in": True, "iss": ISSUER, "name": "Sel Ector", "sub": "sel"})
+    sign_in(monkeypatch, name="Sel Ector", email="sel@example.org", sub="sel")
     trained.switch_page("views/tradeoffs.py").run()
     assert not trained.exception, trained.exception
     assert ut.W_ACTOR not in [w.key for w in trained.text_input]  # no name to type
