@@ -29,6 +29,7 @@ from fairkit.frontier import (
     decides_alike,
     metric_column,
     settings,
+    sweep_front,
 )
 from fairkit import plots
 from fairkit.methods import FAIRNESS_DEFINITIONS, METHODS, role_of, scores_rank
@@ -171,11 +172,14 @@ def baseline_row(results: pd.DataFrame, row: dict) -> dict | None:
     return None
 
 
-def sync_selection(results: pd.DataFrame) -> None:
+def sync_selection(results: pd.DataFrame, unfairness: str | None = None, performance: str = "accuracy") -> None:
     """Give the method and eta widgets valid values that agree with ``SELECTED_RUN``.
 
     Call before drawing the two widgets. A selected run that is not in ``results`` (another
-    sweep) is dropped; with nothing selected, the first method's smallest eta is chosen.
+    sweep) is dropped; with nothing selected, the first method is chosen at the most accurate
+    model of its front on ``unfairness`` and ``performance`` (:func:`fairkit.frontier.sweep_front`):
+    a model exported without moving the slider is then on the frontier. With no front (every
+    model constant or no better than one decision for everyone), or no axes given, its smallest eta.
     """
     ss = st.session_state
     methods = list(dict.fromkeys(results["method"]))
@@ -186,7 +190,13 @@ def sync_selection(results: pd.DataFrame) -> None:
     default_method = row["method"] if row else (swept or methods)[0]
     method = state.prepare_widget(W_METHOD, default_method, methods)
     etas = etas_of(results, method)
-    default_eta = float(row["eta"]) if row and row["method"] == method else etas[0]
+    default_eta = etas[0]
+    if row and row["method"] == method:
+        default_eta = float(row["eta"])
+    elif unfairness is not None:
+        front = sweep_front(results[results["method"] == method], unfairness=unfairness, performance=performance)
+        if not front.empty:
+            default_eta = float(front.loc[front["performance_val"].idxmax(), "eta"])
     state.prepare_widget(W_ETA, default_eta, etas)
 
 

@@ -82,7 +82,7 @@ def chooser(results, split, unfairness: str, performance: str, tolerance: float,
                                     "they span, or one seed's runs.")
     view = ut.seed_view(results, seed)
     table = ut.points(view)  # with several seeds: each setting's mean over them
-    ut.sync_selection(view)
+    ut.sync_selection(view, unfairness, performance)
     methods = list(dict.fromkeys(view["method"]))
     method = m_col.selectbox("Method", methods, key=ut.W_METHOD, format_func=ut.method_label)
     stops = ut.slider_stops(table, method, unfairness, performance)

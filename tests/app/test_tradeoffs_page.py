@@ -12,7 +12,7 @@ import pytest
 from streamlit.elements.plotly_chart import PlotlySelectionState, PlotlyState
 
 from fairkit.audit import AuditLog
-from fairkit.frontier import constant_mask
+from fairkit.frontier import constant_mask, sweep_front
 from ui import results as ur
 from ui import state
 from ui import tradeoffs as ut
@@ -35,8 +35,10 @@ def panel(at) -> pd.DataFrame:
 
 def test_slider_moves_change_the_side_panel(tradeoffs):
     at = tradeoffs
-    # Default: the first method that sweeps eta, at its smallest eta.
+    # Default: the first method that sweeps eta, at the most accurate model of its front
+    # (test_the_page_opens_on_a_model_on_the_frontier); eta 0 is the unconstrained network.
     assert at.selectbox(key=ut.W_METHOD).value == "regularized"
+    at.select_slider(key=ut.W_ETA).set_value(0.0).run()
     slider = at.select_slider(key=ut.W_ETA)
     assert slider.value == 0.0
     _assert_stops_follow_the_curve(slider.options, _swept(at), "regularized", 4)
@@ -551,6 +553,7 @@ def test_the_accuracy_change_carries_its_paired_interval(tradeoffs):
 
     at = tradeoffs
     # At eta 0 the network decides every test row as the unconstrained one: no interval.
+    at.select_slider(key=ut.W_ETA).set_value(0.0).run()
     assert panel(at).loc["Accuracy", "Change vs unconstrained (test)"] == "0.000"
     assert not [c for c in texts(at.caption) if "paired difference" in c]
     assert [c for c in texts(at.caption) if "decide all 200 test rows alike" in c], texts(at.caption)
@@ -659,3 +662,25 @@ def test_the_unfairness_axis_starts_on_the_gap_the_sweep_targeted(own_store):
     wait_for_sweep(at)
     at.switch_page("views/tradeoffs.py").run()
     assert at.selectbox(key=ut.W_UNFAIRNESS).value == "equal_opportunity_difference"
+
+
+def test_the_page_opens_on_a_model_on_the_frontier(trained, monkeypatch):
+    """With nothing selected the page opens on the first method's most accurate model of its
+    front: before, its smallest eta, which a model with more accuracy and a smaller gap can
+    dominate, so exporting without moving the slider recorded "chosen (not on the frontier)"."""
+    def dominated(res, at_zero):
+        reg = res[(res["method"] == "regularized") & (res["eta"] > 0)].sort_values("eta")
+        better = reg.iloc[0]
+        res.loc[at_zero, "val_accuracy"] = better["val_accuracy"] - 0.01
+        res.loc[at_zero, "val_demographic_parity_difference"] = better["val_demographic_parity_difference"] + 0.05
+
+    monkeypatch.setattr(ur, "shown_results", _edited(ur.shown_results, "regularized", 0.0, dominated))
+    trained.session_state[ur.SELECTED_RUN] = None
+    trained.switch_page("views/tradeoffs.py").run()
+    assert not trained.exception, trained.exception
+    eta = float(trained.select_slider(key=ut.W_ETA).value)
+    assert eta > 0.0
+    res = _swept(trained).copy()  # the same edit on the stored runs: the front the page read
+    dominated(res, (res["method"] == "regularized") & (res["eta"] == 0.0))
+    front = sweep_front(res[res["method"] == "regularized"])
+    assert eta == float(front.loc[front["performance_val"].idxmax(), "eta"])
