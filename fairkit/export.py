@@ -51,6 +51,7 @@ import pandas as pd
 
 from . import __version__, keys, stats
 from .data import DatasetSpec
+from .frontier import one_decision_note
 from .methods import FAIRNESS_DEFINITIONS
 from .metrics import AUDIT_BAND, HEADLINE_GAPS, SWEEP_THRESHOLD, in_sentence
 from .record import fmt as _fmt
@@ -806,6 +807,11 @@ def build_record(
                                         frontier.loc[frontier["selected"], "on_front"].any()))
     if below:
         limitations.append(below)
+    # A model that gives (almost) every test row one decision: its small test gaps are no
+    # evidence (the Trade-offs panel says the same, in the same words).
+    alike = one_decision_note(reports["test"].overall.get("selection_rate"), "test")
+    if alike:
+        limitations.append(f"At the threshold {threshold:.2f}: {alike}")
     if uses:
         limitations.append(f"This model reads the sensitive attribute at prediction time ({'; '.join(uses)}); "
                            "check that this is lawful and acceptable for the intended use.")

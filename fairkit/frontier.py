@@ -49,6 +49,31 @@ def decides_alike(selection_rate) -> np.ndarray:
     return (rate <= ONE_DECISION_SHARE) | (rate >= 1.0 - ONE_DECISION_SHARE)
 
 
+def one_decision_note(rate, split: str = "val") -> str | None:
+    """The warning for a model that gives (almost) every row of ``split`` one decision
+    (:func:`decides_alike` of its selection ``rate``), else None (a missing rate included).
+
+    Strong fairness terms can end in such a model: every gap is about zero because nobody is
+    told apart. On validation it is off the frontier; on test (``split="test"``) it can be on the
+    frontier, chosen on validation, with a test gap of about zero that says nothing about fair
+    treatment. The one wording of the Trade-offs panel and the decision record.
+    """
+    if rate is None or not np.isfinite(float(rate)) or not decides_alike(float(rate)):
+        return None
+    rate = float(rate)
+    decision = "positive" if rate >= 0.5 else "negative"
+    share = rate if decision == "positive" else 1 - rate
+    where = SPLITS[split]
+    who = f"every {where} row" if share == 1 else f"{share:.1%} of {where} rows"
+    if split != "val":
+        return (f"This model gives {who} the {decision} decision. Its {where} gaps are small because it "
+                f"tells almost nobody apart on {where}, not because it treats groups alike there: its place "
+                "on the frontier is validation's; do not read its test gap as fair treatment.")
+    return (f"This model gives {who} the {decision} decision. Its fairness gaps are "
+            "small because it tells almost nobody apart, not because it treats groups alike: treat "
+            "it as a reference point, not a candidate.")
+
+
 def constant_mask(results: pd.DataFrame) -> np.ndarray:
     """The ``constant`` flag of each run of a sweep table.
 

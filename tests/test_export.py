@@ -1122,3 +1122,21 @@ def test_zip_flags_fairkit_never_writes_are_refused_by_name(tmp_path, swept, tin
         load_bundle(bad)
     with pytest.raises(BundleIntegrityError, match=says):
         read_bundle_record(bad, expected_manifest_sha256=out["manifest_sha256"])
+
+
+def test_a_record_of_a_model_that_decides_every_test_row_alike_says_its_test_gaps_are_no_evidence(
+        swept, tiny_split):
+    """At a threshold where the model approves (almost) every test row its test gaps are about
+    zero: the record says why, in the Trade-offs panel's words (frontier.one_decision_note); at
+    the sweep's threshold it says nothing of it."""
+    from fairkit.frontier import one_decision_note
+
+    row = _row(swept, "regularized")
+    model = swept.model(row["run_id"])
+    approve_all = build_record(model=model, split=tiny_split, run=row, record=RECORD, threshold=0.01, n_boot=5)
+    rate = approve_all.record["content"]["metrics"]["test"]["overall"]["selection_rate"]
+    (line,) = [x for x in approve_all.record["content"]["limitations"] if "tells almost nobody apart on test" in x]
+    assert line == f"At the threshold 0.01: {one_decision_note(rate, 'test')}"
+    assert "the positive decision" in line and line in approve_all.markdown()
+    at_sweep = build_record(model=model, split=tiny_split, run=row, record=RECORD, n_boot=5)
+    assert not [x for x in at_sweep.record["content"]["limitations"] if "tells almost nobody apart" in x]

@@ -21,16 +21,15 @@ import streamlit as st
 
 from fairkit.frontier import (
     PERFORMANCE_AXES,
-    SPLITS,
     UNFAIRNESS_AXES,
     below_chance_mask,
     best_within,
     constant_mask,
-    decides_alike,
     metric_column,
     settings,
     sweep_front,
 )
+from fairkit.frontier import one_decision_note as engine_one_decision_note
 from fairkit import plots
 from fairkit.methods import FAIRNESS_DEFINITIONS, METHODS, role_of, scores_rank
 from fairkit.metrics import (NO_RANKING, NOISE_FLOOR_SHUFFLE, chance_level, in_sentence, metric_value,
@@ -467,20 +466,8 @@ def one_decision_note(row: dict, split: str = "val") -> str | None:
     frontier, chosen on validation, with a test gap of about zero that says nothing about fair
     treatment. Runs stored before ``selection_rate`` was recorded give None.
     """
-    rate = _row_value(row, split, "selection_rate")
-    if rate is None or not decides_alike(rate):  # the engine's one constant-model rule
-        return None
-    decision = "positive" if rate >= 0.5 else "negative"
-    share = rate if decision == "positive" else 1 - rate
-    where = SPLITS[split]
-    who = f"every {where} row" if share == 1 else f"{share:.1%} of {where} rows"
-    if split != "val":
-        return (f"This model gives {who} the {decision} decision. Its {where} gaps are small because it "
-                f"tells almost nobody apart on {where}, not because it treats groups alike there: its place "
-                "on the frontier is validation's; do not read its test gap as fair treatment.")
-    return (f"This model gives {who} the {decision} decision. Its fairness gaps are "
-            "small because it tells almost nobody apart, not because it treats groups alike: treat "
-            "it as a reference point, not a candidate.")
+    # The engine's one constant-model rule and its one wording (the record's too).
+    return engine_one_decision_note(_row_value(row, split, "selection_rate"), split)
 
 
 def below_chance_caption(results: pd.DataFrame, performance: str) -> str | None:
