@@ -265,12 +265,6 @@ class ChainCheck:
     checked_through: int = 0
     first_chained: int | None = None
 
-    def covers(self, entry_id) -> bool:
-        """Whether a signature of the checked key vouches for entry ``entry_id``: in the chain
-        and at or before the newest signed head (always False when no key was checked)."""
-        return (self.key_id is not None and self.first_chained is not None
-                and self.first_chained <= entry_id <= (self.signed_through or 0))
-
     def __str__(self) -> str:
         if not self.ok:
             where = f" at entry {self.broken_id}" if self.broken_id is not None else ""
@@ -1053,6 +1047,26 @@ def reviewer_key(actor: str, identity: dict) -> str:
     return f"name:{identity.get('verified_by', SELF_DECLARED)}#{name_key(actor)}"
 
 
+def checked_verdicts(verdicts: pd.DataFrame, chain: ChainCheck | None = None) -> pd.DataFrame:
+    """The verdicts a check vouches for, as the tally and the Review page read them.
+
+    With a check (:meth:`AuditLog.verify`), only entries it read (ids 1 to its
+    ``checked_through``: later ones, another session's since, wait for the next check), and an
+    ``unsigned`` column: a sign-off or dissent no signature of the checked key covers
+    (before the chain, or after the newest signed head), which is
+    not counted. Without a check, or a key, nothing is unsigned.
+    """
+    if chain is None:
+        return verdicts.assign(unsigned=False)
+    ids = verdicts["id"]
+    verdicts = verdicts[(ids >= 1) & (ids <= chain.checked_through)]
+    ids = verdicts["id"]
+    covered = ((ids >= chain.first_chained) & (ids <= (chain.signed_through or 0))
+               if chain.key_id is not None and chain.first_chained is not None
+               else pd.Series(chain.key_id is None, index=verdicts.index))
+    return verdicts.assign(unsigned=verdicts["kind"].isin(COUNTED_VERDICTS) & ~covered)
+
+
 def verdict_tally(verdicts: pd.DataFrame, chain: ChainCheck | None = None) -> dict:
     """Where the review of one bundle stands: the latest sign-off or dissent of each reviewer.
 
@@ -1078,14 +1092,10 @@ def verdict_tally(verdicts: pd.DataFrame, chain: ChainCheck | None = None) -> di
         yet" when nobody has signed off or dissented), which says when counted verdicts rest on
         self-declared names.
     """
-    if chain is not None:
-        verdicts = verdicts[(verdicts["id"] >= 1) & (verdicts["id"] <= chain.checked_through)]
+    verdicts = checked_verdicts(verdicts, chain)
     decided = verdicts[verdicts["kind"].isin(COUNTED_VERDICTS)]
-    uncounted = 0
-    if chain is not None and chain.key_id is not None:
-        # Only what a signature vouches for: in the chain (not before it) and under a signed head.
-        covered = decided["id"].map(chain.covers).astype(bool)
-        uncounted, decided = int((~covered).sum()), decided[covered]
+    uncounted = int(decided["unsigned"].sum())
+    decided = decided[~decided["unsigned"]]
     # One reviewer per person (reviewer_key: a signed-in person by subject, a typed name by
     # name_key, so "Prof. Ada" and "Prof Ada" are one).
     who = decided["reviewer"] if "reviewer" in decided else pd.Series(

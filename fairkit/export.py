@@ -394,7 +394,7 @@ def sweep_compared(results: pd.DataFrame) -> dict:
 
 def with_chosen_run(frontier: pd.DataFrame, run: dict) -> pd.DataFrame:
     """``frontier`` with ``on_front`` and ``selected`` columns, and the chosen ``run`` added when
-    it is not on it (:func:`fairkit.frontier.on_sweep_front`: on a front of settings' means over
+    it is not on it (:func:`fairkit.frontier.run_rows`: on a front of settings' means over
     seeds, a run is on it when its setting is).
 
     A dominated run is placed on the axes the front was chosen on (``frontier.attrs["axes"]``,
@@ -403,15 +403,13 @@ def with_chosen_run(frontier: pd.DataFrame, run: dict) -> pd.DataFrame:
     """
     from .metrics import metric_value
 
-    from .frontier import on_sweep_front
+    from .frontier import run_rows
 
     axes = frontier.attrs.get("axes") or {}
     table = frontier.assign(on_front=frontier["on_front"] if "on_front" in frontier else True)
-    if "run_id" in table and on_sweep_front(frontier, run):
-        # On a front of settings' means over seeds, the chosen run's setting is its row.
-        return table.assign(selected=(table["method"] == run["method"])
-                            & np.isclose(table["eta"].astype(float), float(run["eta"]))
-                            if axes.get("seeds", 1) > 1 else table["run_id"] == run.get("run_id"))
+    chosen = run_rows(frontier, run)  # on a front of settings' means, the run's setting
+    if chosen.any():
+        return table.assign(selected=chosen)
     table = table.assign(selected=False)
     row = {c: run[c] for c in table.columns if c in run}
     for split in ("val", "test"):

@@ -442,15 +442,20 @@ def sweep_front(results: pd.DataFrame, *, unfairness: str = "demographic_parity_
     return front
 
 
-def on_sweep_front(front: pd.DataFrame, run) -> bool:
-    """Whether ``run`` (a sweep row) is on ``front`` (:func:`sweep_front`): by its run id, or,
-    on a front of settings' means over seeds, by its method and eta."""
-    if front.empty:
-        return False
+def run_rows(front: pd.DataFrame, run) -> np.ndarray:
+    """Which rows of ``front`` (:func:`sweep_front`) are ``run``'s (a sweep row): by its run id,
+    or, on a front of settings' means over seeds, its setting's row (by method and eta)."""
+    if front.empty or "run_id" not in front:
+        return np.zeros(len(front), dtype=bool)
     if (front.attrs.get("axes") or {}).get("seeds", 1) > 1:
-        return bool(((front["method"] == run["method"])
-                     & np.isclose(front["eta"].astype(float), float(run["eta"]))).any())
-    return bool((front["run_id"] == run["run_id"]).any())
+        return ((front["method"] == run["method"])
+                & np.isclose(front["eta"].astype(float), float(run["eta"]))).to_numpy()
+    return (front["run_id"] == run.get("run_id")).to_numpy()
+
+
+def on_sweep_front(front: pd.DataFrame, run) -> bool:
+    """Whether ``run`` (a sweep row) is on ``front`` (:func:`sweep_front`, :func:`run_rows`)."""
+    return bool(run_rows(front, run).any())
 
 
 def seed_summary(results: pd.DataFrame) -> pd.DataFrame:

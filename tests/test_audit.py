@@ -18,6 +18,7 @@ from fairkit.audit import (
     Identity,
     VerdictRefused,
     chain_head,
+    checked_verdicts,
     command_line_user,
     entry_hash,
     export_entries,
@@ -696,9 +697,12 @@ def test_entries_slipped_in_before_the_chain_are_refused_and_never_counted(tmp_p
     check = log.verify(public_key=public)
     assert not check.ok and check.broken_id == -1 and "inserted outside fairkit" in str(check)
     assert verdict_tally(verdict_entries(log, sha), check)["signoffs"] == 0
-    # A check that covers entries from the chain's first on only.
-    assert not ChainCheck(True, 3, 1, key_id="k", signed_through=3, first_chained=2).covers(1)
-    assert ChainCheck(True, 3, 1, key_id="k", signed_through=3, first_chained=2).covers(2)
+    # Under a key only entries in the chain and under a signed head count; with no key, all.
+    table = pd.DataFrame({"id": [1, 2, 3, 4], "kind": ["signoff"] * 3 + ["comment"]})
+    signed = ChainCheck(True, 4, 1, key_id="k", signed_through=2, first_chained=2, checked_through=4)
+    assert checked_verdicts(table, signed)["unsigned"].tolist() == [True, False, True, False]
+    unkeyed = ChainCheck(True, 4, 1, first_chained=2, checked_through=3)
+    assert checked_verdicts(table, unkeyed)["unsigned"].tolist() == [False, False, False]
 
 
 def test_a_file_with_sqlite_objects_a_log_does_not_have_is_refused_unread(tmp_path):

@@ -18,6 +18,7 @@ from fairkit.audit import (
     AuditLog,
     ChainCheck,
     VerdictRefused,
+    checked_verdicts,
     export_entries,
     record_verdict,
     selection_entries,
@@ -104,12 +105,8 @@ def verdicts(subject: str, state: LogState) -> pd.DataFrame:
     With a trusted key, a sign-off or dissent its signatures do not cover is marked unsigned and
     its identity a claim: the tally leaves it out (:func:`fairkit.audit.verdict_tally`).
     """
-    log = verdict_entries(AuditLog(), subject)
-    chain = state.chain
-    if chain is not None:  # verdicts written since the check are shown once it has read them
-        log = log[(log["id"] >= 1) & (log["id"] <= chain.checked_through)]
-    unsigned = (log["kind"].isin(COUNTED_VERDICTS) & ~log["id"].map(chain.covers).astype(bool)
-                if chain is not None and chain.key_id is not None else pd.Series(False, index=log.index))
+    # The tally's own reading (verdicts written since the check wait for it; unsigned ones marked).
+    log = checked_verdicts(verdict_entries(AuditLog(), subject), state.chain)
 
     def identity(v, unsigned_) -> str:
         said = "self-declared" if v == SELF_DECLARED else f"verified by {v}"
@@ -118,7 +115,7 @@ def verdicts(subject: str, state: LogState) -> pd.DataFrame:
     return pd.DataFrame({
         "When (UTC)": log["ts"].str[:19].str.replace("T", " "),
         "Reviewer": log["actor"],
-        "Identity": [identity(v, u) for v, u in zip(log["verified_by"], unsigned)],
+        "Identity": [identity(v, u) for v, u in zip(log["verified_by"], log["unsigned"])],
         "Verdict": log["kind"].map(VERDICTS),
         "Comment": log["text"],
     })

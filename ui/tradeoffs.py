@@ -7,7 +7,7 @@ drawn), and a widget change picks the run of that method and eta.
 
 The slider's stops are a method's models ordered along its trade-off (:func:`slider_stops`);
 with several seeds the chart, the stops and the panel show each setting's mean over the seeds
-(:func:`points`) unless one seed is opened. The panel reads each run's intervals from its
+(:func:`fairkit.frontier.settings`) unless one seed is opened. The panel reads each run's intervals from its
 record (the sweep computed them); :func:`run_metrics` computes them for a run stored without.
 """
 
@@ -26,7 +26,6 @@ from fairkit.frontier import (
     best_within,
     constant_mask,
     metric_column,
-    settings,
     sweep_front,
 )
 from fairkit.frontier import one_decision_note as engine_one_decision_note
@@ -76,6 +75,12 @@ def definition_gap(fairness: str | None) -> str:
     return gap if gap in UNFAIRNESS_AXES else "demographic_parity_difference"
 
 
+def _axis_set_for() -> str | None:
+    """The fairness definition the unfairness axis was last set for (this run, else remembered)."""
+    ss = st.session_state
+    return ss.get(W_AXIS_FOR, ss.get(state.WIDGET_MEMORY, {}).get(W_AXIS_FOR))
+
+
 def prepare_unfairness(fairness: str | None) -> str:
     """Before the unfairness axis is drawn: the gap of the definition the sweep's methods
     targeted, unless the user chose another axis for a sweep of that definition. A sweep of
@@ -84,7 +89,7 @@ def prepare_unfairness(fairness: str | None) -> str:
     ss = st.session_state
     memory = ss.setdefault(state.WIDGET_MEMORY, {})
     default = definition_gap(fairness)
-    if ss.get(W_AXIS_FOR, memory.get(W_AXIS_FOR)) != fairness:
+    if _axis_set_for() != fairness:
         ss[W_AXIS_FOR] = fairness
         ss[W_UNFAIRNESS] = memory[W_UNFAIRNESS] = default
     return state.prepare_widget(W_UNFAIRNESS, default, list(UNFAIRNESS_AXES))
@@ -96,7 +101,7 @@ def chosen_axes(fairness: str | None = None) -> tuple[str, str]:
     ss = st.session_state
     memory = ss.get(state.WIDGET_MEMORY, {})
     pick = lambda key, default: ss.get(key) or memory.get(key) or default  # noqa: E731
-    if ss.get(W_AXIS_FOR, memory.get(W_AXIS_FOR)) != fairness and fairness is not None:
+    if fairness is not None and _axis_set_for() != fairness:
         unfairness = definition_gap(fairness)  # the axis not yet set for this sweep's definition
     else:
         unfairness = pick(W_UNFAIRNESS, definition_gap(fairness))
@@ -244,14 +249,8 @@ def seed_view(results: pd.DataFrame, seed) -> pd.DataFrame:
     return results if seed == MEAN else results[results["seed"] == seed]
 
 
-def points(view: pd.DataFrame) -> pd.DataFrame:
-    """What the chart and the slider show: each run, or with several seeds each setting's mean
-    (:func:`fairkit.frontier.settings`, what every surface's front is drawn over)."""
-    return settings(view)
-
-
 def setting_row(table: pd.DataFrame, row: dict) -> dict:
-    """The row of ``table`` (a :func:`points` table) for the method and eta of run ``row``."""
+    """The row of ``table`` (a :func:`fairkit.frontier.settings` table) for the method and eta of run ``row``."""
     rows = table[(table["method"] == row["method"]) & np.isclose(table["eta"].astype(float), float(row["eta"]))]
     return rows.iloc[0].to_dict()
 

@@ -6,6 +6,7 @@ import streamlit as st
 
 from fairkit.audit import AuditLog, record_selection
 from fairkit.frontier import PERFORMANCE_AXES, UNFAIRNESS_AXES
+from fairkit.frontier import settings as front_table
 from fairkit.methods import METHODS, role_of, scores_rank
 from fairkit.metrics import NO_RANKING, in_sentence
 from fairkit.plots import frontier_figure, mark_search
@@ -81,7 +82,7 @@ def chooser(results, split, unfairness: str, performance: str, tolerance: float,
                                help=f"{len(seeds)} seeds per setting: the mean over them, with the range "
                                     "they span, or one seed's runs.")
     view = ut.seed_view(results, seed)
-    table = ut.points(view)  # with several seeds: each setting's mean over them
+    table = front_table(view)  # what every surface's front is drawn over: with several seeds, each setting's mean
     ut.sync_selection(view, unfairness, performance)
     methods = list(dict.fromkeys(view["method"]))
     method = m_col.selectbox("Method", methods, key=ut.W_METHOD, format_func=ut.method_label)
