@@ -33,6 +33,10 @@ st.markdown(f"Selected: **{md(ut.method_label(row['method']))}** at eta **{row['
 not_a_candidate = ut.one_decision_note(row) or ut.below_chance_note(row, ut.chosen_axes(settings.fairness)[1])
 if not_a_candidate:
     st.warning(not_a_candidate, icon=":material/warning:")
+else:  # chosen on validation, it can still decide (almost) every test row alike: the panel's note
+    test_alike = ut.one_decision_note(row, "test")
+    if test_alike:
+        st.warning(test_alike, icon=":material/warning:")
 
 forgotten = ue.answers_for(cur.data_key, row["run_id"])
 if forgotten:

@@ -161,6 +161,30 @@ def test_export_warns_about_a_model_that_decides_the_same_for_everyone(trained, 
     assert not any("tells almost nobody apart" in w for w in texts(at.warning))
 
 
+def test_export_warns_about_a_model_that_decides_every_test_row_alike(trained, fast_env, monkeypatch):
+    """The Trade-offs panel's test-side note reaches the page where the decision is written."""
+    import dataclasses
+
+    shown = ur.shown_results
+
+    def edited(*args, **kwargs):
+        out = shown(*args, **kwargs)
+        res = out.results.copy()
+        at_one = (res["method"] == "threshold") & (res["eta"] == 1.0)
+        # Tells validation rows apart (so it is a candidate) but approves every test row.
+        res.loc[at_one, ["val_selection_rate", "test_selection_rate"]] = [0.9, 1.0]
+        return dataclasses.replace(out, results=res)
+
+    monkeypatch.setattr(ur, "shown_results", edited)
+    open_export(trained, "threshold", 1.0)
+    assert not trained.exception, trained.exception
+    warned = [w for w in texts(trained.warning) if "every test row the positive decision" in w]
+    assert len(warned) == 1 and "test gaps are small" in warned[0]
+    assert not any("every validation row" in w for w in texts(trained.warning))
+    open_export(trained, "threshold", 0.0)
+    assert not any("every test row" in w for w in texts(trained.warning))
+
+
 def test_the_threshold_shows_its_effect_before_export(trained, fast_env):
     from fairkit.metrics import confusion_by_group, summary_metrics
     from fairkit.split import split_dataset
