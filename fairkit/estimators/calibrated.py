@@ -26,6 +26,7 @@ from fairkit.estimators.reductions import (
     _check_predict_input,
     _for_base,
     missing_groups_message,
+    split_sensitive_columns,
 )
 from fairkit import stats
 from fairkit.groups import MIN_GROUP_SIZE, group_labels, stratification_labels
@@ -83,6 +84,13 @@ class CalibratedGroupClassifier(BinaryWrapperTagsMixin, GroupScoreMixin, Classif
         ``estimator`` is already fitted: all of ``fit``'s rows are used for calibration.
     random_state : int, default=0
         Seed of the train / calibration split.
+    sensitive_feature_names : list of str or int, optional
+        Columns of ``X`` that hold the sensitive features (used when ``sensitive_features`` is
+        not passed), so the model runs in a ``Pipeline`` without metadata routing, as
+        :class:`~fairkit.estimators.ThresholdPostProcessor` and
+        :class:`~fairkit.estimators.ReductionsWrapper` take them.
+    drop_sensitive_features : bool, default=True
+        Remove those columns before ``X`` reaches ``estimator``.
 
     Attributes
     ----------
@@ -105,6 +113,8 @@ class CalibratedGroupClassifier(BinaryWrapperTagsMixin, GroupScoreMixin, Classif
         shrinkage: bool | float = False,
         prefit: bool = False,
         random_state: int = 0,
+        sensitive_feature_names=None,
+        drop_sensitive_features: bool = True,
     ):
         self.estimator = estimator
         self.method = method
@@ -113,6 +123,8 @@ class CalibratedGroupClassifier(BinaryWrapperTagsMixin, GroupScoreMixin, Classif
         self.shrinkage = shrinkage
         self.prefit = prefit
         self.random_state = random_state
+        self.sensitive_feature_names = sensitive_feature_names
+        self.drop_sensitive_features = drop_sensitive_features
 
     def _split(self, n, y_enc, groups):
         frac = float(self.calibration_fraction)
@@ -146,18 +158,20 @@ class CalibratedGroupClassifier(BinaryWrapperTagsMixin, GroupScoreMixin, Classif
             Binary labels.
         sensitive_features : array-like, Series or DataFrame, optional
             Groups to calibrate separately (several columns give intersections). ``None``
-            calibrates globally.
+            calibrates globally (or by the ``sensitive_feature_names`` columns of ``X``).
         sample_weight : array-like of shape (n_samples,), optional
             Passed to the base model's ``fit`` and to the calibrator.
         calibration_set : tuple, optional
             ``(X_cal, y_cal)`` or ``(X_cal, y_cal, sensitive_cal)``: calibrate on this data
-            and train the base model on all of ``X``.
+            and train the base model on all of ``X`` (``X_cal`` with the same columns as ``X``:
+            with ``sensitive_feature_names`` its groups are read from them too).
 
         Returns
         -------
         self
         """
         X, y_arr, self.classes_, sw = _check_fit_inputs(self, X, y, sample_weight)
+        X, sensitive_features = self._split_columns(X, sensitive_features)
         y_enc = (y_arr == self.classes_[1]).astype(int)
         n = len(y_enc)
         groups = None if sensitive_features is None else _group_frame(sensitive_features, n)
@@ -179,9 +193,10 @@ class CalibratedGroupClassifier(BinaryWrapperTagsMixin, GroupScoreMixin, Classif
             cal = (X, y_enc, groups, sw)
         elif calibration_set is not None:
             self.estimator_ = self._fit_base(base, X, y_enc, groups, sw)
-            X_cal, y_cal = _for_base(calibration_set[0], base), np.asarray(calibration_set[1])
+            X_cal, g_cal = self._split_columns(_check_predict_input(self, calibration_set[0]),
+                                               calibration_set[2] if len(calibration_set) > 2 else None)
+            X_cal, y_cal = _for_base(X_cal, base), np.asarray(calibration_set[1])
             y_cal = (y_cal == self.classes_[1]).astype(int)
-            g_cal = calibration_set[2] if len(calibration_set) > 2 else None
             if (g_cal is None) != (groups is None):
                 raise ValueError(
                     "calibration_set must carry sensitive features exactly when fit does"
@@ -210,6 +225,12 @@ class CalibratedGroupClassifier(BinaryWrapperTagsMixin, GroupScoreMixin, Classif
         self.calibrator_.fit(scores, y_cal, g_cal, sample_weight=w_cal)
         self.fitted_with_groups_ = groups is not None
         return self
+
+    def _split_columns(self, X, sensitive_features):
+        """``(X for the base model, sensitive features)``: the explicit ones, else the
+        ``sensitive_feature_names`` columns of ``X`` (removed with ``drop_sensitive_features``)."""
+        return split_sensitive_columns(X, sensitive_features, self.sensitive_feature_names,
+                                       self.drop_sensitive_features)
 
     def _positive_index(self) -> int:
         # The base model is trained on 0/1 labels, so 1 is its positive class.
@@ -243,9 +264,12 @@ class CalibratedGroupClassifier(BinaryWrapperTagsMixin, GroupScoreMixin, Classif
         ndarray of shape (n_samples, 2)
         """
         check_is_fitted(self, "calibrator_")
-        X = _for_base(_check_predict_input(self, X), self.estimator_)
+        X, sensitive_features = self._split_columns(_check_predict_input(self, X), sensitive_features)
+        X = _for_base(X, self.estimator_)
         if self.fitted_with_groups_ and sensitive_features is None:
-            raise ValueError(missing_groups_message(self, " (it was fitted with per-group calibration)"))
+            raise ValueError(missing_groups_message(
+                self, " (it was fitted with per-group calibration); or fit and predict with "
+                "sensitive_feature_names= naming the column(s) of X that hold the groups"))
         scores, _ = _positive_scores(self.estimator_, X, self._positive_index())
         groups = sensitive_features if self.fitted_with_groups_ else None
         p = self.calibrator_.transform(scores, groups)

@@ -99,3 +99,30 @@ def test_predict_decides_with_the_one_rule(monkeypatch):
     half = np.column_stack([np.full(len(X), 0.5), np.full(len(X), 0.5)])
     monkeypatch.setattr(type(clf), "predict_proba", lambda self, X, sensitive_features=None: half)
     assert (clf.predict(X, sensitive_features=g) == clf.classes_[1]).all()
+
+
+def test_groups_read_from_named_columns_of_X_in_a_pipeline():
+    """``sensitive_feature_names``, as the threshold models take it: a Pipeline without routing
+    gives the same probabilities as passing the groups directly, with or without the column."""
+    import pandas as pd
+    from sklearn.pipeline import Pipeline
+
+    X, y, g = _group_shift_data(2000, 4)
+    df = pd.DataFrame(X, columns=["x0", "x1"]).assign(group=g)
+    direct = CalibratedGroupClassifier(LogisticRegression()).fit(X, y, sensitive_features=g)
+    pipe = Pipeline([("clf", CalibratedGroupClassifier(LogisticRegression(), sensitive_feature_names=["group"]))])
+    pipe.fit(df, y)
+    np.testing.assert_allclose(pipe.predict_proba(df), direct.predict_proba(X, sensitive_features=g))
+    assert list(pipe[-1].estimator_.feature_names_in_) == ["x0", "x1"]  # the column is dropped
+    assert pipe[-1].fitted_with_groups_
+    # Explicit groups win over the column; the calibration set's groups come from its column.
+    explicit = CalibratedGroupClassifier(LogisticRegression(), sensitive_feature_names="group").fit(
+        df.iloc[:1200], y[:1200], calibration_set=(df.iloc[1200:], y[1200:]))
+    ref = CalibratedGroupClassifier(LogisticRegression()).fit(
+        X[:1200], y[:1200], sensitive_features=g[:1200], calibration_set=(X[1200:], y[1200:], g[1200:]))
+    np.testing.assert_allclose(explicit.predict_proba(df), ref.predict_proba(X, sensitive_features=g))
+    with pytest.raises(ValueError, match=r"sensitive_feature_names \['sex'\] are not columns"):
+        CalibratedGroupClassifier(sensitive_feature_names=["sex"]).fit(df, y)
+    # Without names and without groups the message says both ways.
+    with pytest.raises(ValueError, match="sensitive_feature_names="):
+        direct.predict_proba(X)
