@@ -27,6 +27,7 @@ shapes its layers declare.
 from __future__ import annotations
 
 import importlib
+import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -921,11 +922,12 @@ _BY_TAG = {c.tag: c for c in CODECS}
 
 # --------------------------------------------------------------------------- arrays blob
 
-def arrays_to_bytes(arrays: dict) -> bytes:
-    """The arrays as one safetensors blob (a JSON header and raw little-endian data)."""
+def arrays_to_bytes(arrays: dict, metadata: dict | None = None) -> bytes:
+    """The arrays as one safetensors blob (a JSON header and raw little-endian data);
+    ``metadata`` (str -> str) goes into the header's ``__metadata__``."""
     from safetensors.numpy import save
 
-    return save({k: np.ascontiguousarray(v) for k, v in arrays.items()})
+    return save({k: np.ascontiguousarray(v) for k, v in arrays.items()}, metadata=metadata)
 
 
 def arrays_from_bytes(data: bytes) -> dict:
@@ -936,3 +938,53 @@ def arrays_from_bytes(data: bytes) -> dict:
         return load(data)
     except Exception as exc:  # safetensors raises its own error types for a bad header
         raise UntrustedState(f"not a safetensors file ({type(exc).__name__}: {exc})"[:300]) from exc
+
+
+# --------------------------------------------------------------------------- a state in one blob
+
+#: The ``__metadata__`` key of a state blob (:func:`state_to_bytes`): the JSON tree and texts.
+STATE_METADATA_KEY = "fairkit_state"
+#: Format of a state blob's metadata.
+STATE_FORMAT = "fairkit-state/1"
+
+
+def state_to_bytes(obj, path: str = "model") -> bytes:
+    """``obj`` (:func:`encode_state`) as one safetensors blob: the arrays as tensors, the JSON
+    tree and the text members (LightGBM models) in the header's metadata.
+
+    What the result store keeps of a run's model: a file fairkit reads back with
+    :func:`state_from_bytes`, which, like a bundle, builds only trusted types and runs nothing.
+
+    Raises
+    ------
+    TypeError
+        Some part of ``obj`` is not data and not of a trusted type (named by its path).
+    """
+    state = encode_state(obj, path)
+    meta = json.dumps({"format": STATE_FORMAT, "tree": state.tree, "texts": state.texts}, allow_nan=False)
+    return arrays_to_bytes(state.arrays, {STATE_METADATA_KEY: meta})
+
+
+def state_from_bytes(data: bytes):
+    """The object :func:`state_to_bytes` stored (:func:`decode_state`, bounded by ``len(data)``).
+
+    Raises
+    ------
+    UntrustedState
+        Not such a blob, or a state :func:`decode_state` refuses; the message says which.
+    """
+    arrays = arrays_from_bytes(data)  # checks the header's framing and every tensor's extent
+    # safetensors' numpy reader drops the metadata: read it from the header it has just checked.
+    size = int.from_bytes(data[:8], "little")
+    try:
+        meta = json.loads(data[8:8 + size])["__metadata__"][STATE_METADATA_KEY]
+        stored = json.loads(meta)
+        if not isinstance(stored, dict) or stored.get("format") != STATE_FORMAT:
+            raise ValueError(f"format {stored.get('format') if isinstance(stored, dict) else None!r}")
+        texts = stored["texts"]
+        if not isinstance(texts, dict) or not all(isinstance(t, str) for t in texts.values()):
+            raise ValueError("its texts are not strings")
+        tree = stored["tree"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise UntrustedState(f"not a fairkit state ({type(exc).__name__}: {exc})"[:300]) from exc
+    return decode_state(tree, arrays, texts, stored_bytes=len(data))[0]

@@ -1,7 +1,7 @@
 """On-disk results store: cache keys, atomic writes, and the run index.
 
-Each run is two files under ``<root>/runs/``: ``<key>.joblib`` (the fitted model) and
-``<key>.json`` (its record). The model is written and flushed to disk first, then the record,
+Each run is two files under ``<root>/runs/``: ``<key>.safetensors`` (the fitted model, as data:
+:func:`fairkit.safestate.state_to_bytes`) and ``<key>.json`` (its record). The model is written and flushed to disk first, then the record,
 each by atomic rename, so a record's presence means the run is complete: a sweep interrupted
 at any point keeps every finished run and never leaves a half-written entry that would be read
 back. Temporary files a killed writer left behind are removed by the next writer.
@@ -10,22 +10,24 @@ What is read back is checked, not trusted. A record must have the run format's f
 (:data:`RUN_FIELDS`, scalar values only; the optional :data:`OPTIONAL_RUN_FIELDS` and interval
 ends of their types), carry its own run id, and match its checksum: a
 SHA-256 over the record and the SHA-256 of its model file. The model file must match that hash
-before joblib reads it (the bytes hashed are the bytes loaded). A record that fails any check
+before it is decoded (the bytes hashed are the bytes loaded). A record that fails any check
 counts as missing, so a sweep trains that run again; :meth:`ResultStore.problem` says what
 failed.
 
 This detects damage and hand edits (an accuracy rewritten to 0.99, a model file swapped or
 truncated, ``{}`` or a list in place of a record). It is not a signature: anyone who can write
 the store can also recompute the checksums, so a local attacker with write access can still
-forge a run. The store holds only what fairkit itself wrote; models are loaded with joblib,
-which runs code, so never point a store at files from an untrusted source (bundles, which are
-shared, are signed and never unpickled).
+forge a run's numbers. It cannot make fairkit run code: a model is stored as data, as in a bundle,
+and decoding builds only trusted types (:mod:`fairkit.safestate`), so a sweep folder from someone
+else (``fairkit export --store DIR``) is as safe to read as their bundle. Nothing is unpickled.
+A model whose class is not trusted (a method registered outside fairkit) is not stored: its run's
+record says why, and :meth:`ResultStore.load_model` says how to keep such models
+(:func:`fairkit.safestate.trust`).
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import math
 import os
@@ -36,7 +38,6 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-import joblib
 import numpy as np
 import pandas as pd
 
@@ -239,18 +240,26 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         os.fsync(fh.fileno())
 
 
-def atomic_dump(obj, path: Path) -> str:
-    """joblib-dump ``obj`` atomically and durably; returns the SHA-256 of the file written."""
-    with _replacing(path) as tmp:
-        joblib.dump(obj, tmp)
-        with open(tmp, "rb+") as fh:
-            digest = hashlib.sha256(fh.read()).hexdigest()
-            os.fsync(fh.fileno())
-    return digest
+def atomic_write_state(obj, path: Path) -> str:
+    """Write ``obj`` as data (:func:`fairkit.safestate.state_to_bytes`) atomically and durably;
+    returns the SHA-256 of the bytes written.
+
+    Raises
+    ------
+    TypeError
+        Some part of ``obj`` is not data and not of a trusted type; nothing is written.
+    """
+    from .safestate import state_to_bytes
+
+    data = state_to_bytes(obj)
+    atomic_write_bytes(path, data)
+    return hashlib.sha256(data).hexdigest()
 
 
 #: Format tag of a run record file; a file without it (older fairkit, or not a record) is not read.
-RUN_FORMAT = "fairkit-run/2"
+RUN_FORMAT = "fairkit-run/3"
+#: Earlier formats, named when one is met: their models were pickles, which fairkit no longer reads.
+_PICKLED_RUN_FORMATS = ("fairkit-run/2",)
 
 #: Fields every run record has, and the type each must be (besides any further scalar fields).
 RUN_FIELDS = {"run_id": str, "method": str, "eta": float, "seed": int}
@@ -271,6 +280,8 @@ class StoreError(KeyError):
 
 def _checksum(envelope: dict) -> str:
     body = {k: envelope.get(k) for k in ("format", "run_id", "model_sha256", "record")}
+    if envelope.get("model_problem") is not None:  # absent from records that stored their model
+        body["model_problem"] = envelope["model_problem"]
     return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
@@ -320,7 +331,7 @@ class ResultStore:
         return self.runs_dir / f"{key}.json"
 
     def _model(self, key: str) -> Path:
-        return self.runs_dir / f"{key}.joblib"
+        return self.runs_dir / f"{key}.safetensors"
 
     def has(self, key: str) -> bool:
         """Whether the store holds run ``key``: its record passes every check (an edited record
@@ -350,6 +361,9 @@ class ResultStore:
             return None, "it is not in the store"
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             return None, f"its record {path.name} is not readable JSON ({exc})"
+        if isinstance(envelope, dict) and envelope.get("format") in _PICKLED_RUN_FORMATS:
+            return None, (f"its record {path.name} was written by an earlier fairkit, which stored models as "
+                          "pickles; fairkit no longer reads them")
         if not isinstance(envelope, dict) or envelope.get("format") != RUN_FORMAT:
             what = envelope.get("format") if isinstance(envelope, dict) else type(envelope).__name__
             return None, f"its record {path.name} is not a fairkit run record (format {what!r})"
@@ -410,34 +424,55 @@ class ResultStore:
             # A killed writer's temporaries are cleared by the next writer, once per store object.
             remove_stale_temporaries(self.runs_dir)
             self._cleaned = True
-        envelope = {"format": RUN_FORMAT, "run_id": key,
-                    "model_sha256": atomic_dump(model, self._model(key)) if model is not None else None,
-                    "record": record}
+        digest = model_problem = None
+        if model is not None:
+            try:
+                digest = atomic_write_state(model, self._model(key))
+            except TypeError as exc:
+                # A class fairkit does not trust (a method registered outside it): its numbers are
+                # kept, its model is not, and load_model says why and what to do.
+                model_problem = (f"its model was not stored because it is not data fairkit can read back safely "
+                                 f"({exc}). A class that holds only data can be trusted with "
+                                 "fairkit.safestate.trust('package.module.Class') before the sweep; then delete "
+                                 f"{self._json(key).name} from {self.runs_dir} so the sweep trains the run again")
+        (self.runs_dir / f"{key}.joblib").unlink(missing_ok=True)  # an earlier fairkit's pickle
+        envelope = {"format": RUN_FORMAT, "run_id": key, "model_sha256": digest, "record": record}
+        if model_problem is not None:
+            envelope["model_problem"] = model_problem
         envelope["checksum"] = _checksum(envelope)
         atomic_write_bytes(self._json(key), strict_json(envelope, indent=1).encode())
 
     def load_model(self, key: str):
         """The fitted model of a run, once its record and model file pass every check.
 
-        The bytes hashed are the bytes unpickled, so a file swapped after the check is never
-        loaded (joblib runs code: only for stores this tool wrote).
+        The bytes hashed are the bytes decoded, so a file swapped after the check is never
+        read; decoding builds only trusted types (:func:`fairkit.safestate.state_from_bytes`)
+        and runs nothing, whoever wrote the store.
 
         Raises
         ------
         StoreError
             Naming the run, what failed and what to do.
         """
+        from .safestate import UntrustedState, state_from_bytes
+
         envelope, problem = self._envelope(key)
         if problem is None and envelope.get("model_sha256") is None:
+            kept = envelope.get("model_problem")
+            if isinstance(kept, str):
+                raise StoreError(f"Run {key} in {self.root} has no model: {kept}.")
             problem = "it was stored without a model"
         data = None
         if problem is None:
-            # Hashed once, here: the bytes checked are the bytes unpickled.
+            # Hashed once, here: the bytes checked are the bytes decoded.
             data, problem = self._model_check(key, envelope["model_sha256"], load=True)
-        if problem:
-            raise StoreError(f"Run {key} in {self.root} cannot be used: {problem}. Run the sweep again "
-                             "to train it afresh.")
-        return joblib.load(io.BytesIO(data))
+        if problem is None:
+            try:
+                return state_from_bytes(data)
+            except UntrustedState as exc:
+                problem = f"its model file {self._model(key).name} is not a model fairkit can read ({exc})"
+        raise StoreError(f"Run {key} in {self.root} cannot be used: {problem}. Run the sweep again "
+                         "to train it afresh.")
 
     def keys(self) -> list[str]:
         if not self.runs_dir.exists():

@@ -5,14 +5,14 @@ import os
 import subprocess
 import sys
 
-import joblib
 import numpy as np
 import pandas as pd
 import pytest
 
 from fairkit import store as store_mod
 from fairkit.frontier import pareto_front
-from fairkit.store import (ResultStore, StoreError, atomic_dump, atomic_write_bytes, cache_key,
+from fairkit.safestate import state_from_bytes, state_to_bytes
+from fairkit.store import (ResultStore, StoreError, atomic_write_bytes, atomic_write_state, cache_key,
                            remove_stale_temporaries)
 from fairkit.sweep import run_sweep
 
@@ -76,15 +76,15 @@ def test_edited_or_malformed_records_are_refused_with_a_reason(tmp_path, change,
 
 
 @pytest.mark.parametrize("damage, problem", [
-    (lambda p: p.unlink(), "model file k1.joblib is missing"),
+    (lambda p: p.unlink(), "model file k1.safetensors is missing"),
     (lambda p: p.write_bytes(b"garbage"), "does not match the hash in its record"),
-    (lambda p: joblib.dump({"m": 2}, p), "does not match the hash in its record"),  # a swapped model
+    (lambda p: p.write_bytes(state_to_bytes({"m": 2})), "does not match the hash in its record"),  # a swapped model
 ])
 def test_missing_or_changed_model_files_are_refused(tmp_path, damage, problem):
     s = ResultStore(tmp_path)
     s.put("k1", RECORD, model={"m": 1})
     assert s.get("k1") is not None  # the hash is remembered for an unchanged file ...
-    damage(s.runs_dir / "k1.joblib")
+    damage(s.runs_dir / "k1.safetensors")
     assert s.get("k1") is None and problem in s.problem("k1")  # ... and checked again once it changed
     # has() reads no model bytes: a missing file is missing, a changed one is left to get / load_model.
     assert ResultStore(tmp_path).has("k1") == ("missing" not in problem)
@@ -94,7 +94,7 @@ def test_missing_or_changed_model_files_are_refused(tmp_path, damage, problem):
 
 def test_has_reads_the_record_only_and_load_hashes_the_model_once(tmp_path, monkeypatch):
     ResultStore(tmp_path).put("k1", RECORD, model={"m": list(range(1000))})
-    size = (tmp_path / "runs" / "k1.joblib").stat().st_size
+    size = (tmp_path / "runs" / "k1.safetensors").stat().st_size
     hashed = []
     real = store_mod.hashlib.sha256
 
@@ -154,11 +154,11 @@ def test_model_is_on_disk_before_the_record_that_marks_it_done(tmp_path, monkeyp
     monkeypatch.setattr(store_mod.os, "fsync", fsync)
     monkeypatch.setattr(store_mod.os, "replace", replace)
     ResultStore(tmp_path).put("k1", RECORD, model={"m": 1})
-    model, record = str(tmp_path / "runs" / "k1.joblib"), str(tmp_path / "runs" / "k1.json")
+    model, record = str(tmp_path / "runs" / "k1.safetensors"), str(tmp_path / "runs" / "k1.json")
     i_model = events.index(("replace", model))
     i_record = events.index(("replace", record))
     # The model's temporary is flushed before its rename; the folder after it; then the record.
-    assert any(e[0] == "fsync" and ".k1.joblib." in e[1] for e in events[:i_model])
+    assert any(e[0] == "fsync" and ".k1.safetensors." in e[1] for e in events[:i_model])
     assert ("fsync", str(tmp_path / "runs")) in events[i_model:i_record]
     assert i_model < i_record
 
@@ -181,7 +181,7 @@ def test_temporaries_of_a_killed_writer_are_removed_by_the_next(tmp_path):
             os.utime(path, (old, old))
         return path
 
-    killed = temp(_dead_pid(), "k9.joblib")
+    killed = temp(_dead_pid(), "k9.safetensors")
     alive = temp(os.getpid(), "k8.json")  # a writer still running (this one)
     young = temp(_dead_pid(), "k7.json", age_old=False)  # may still be renamed by its writer
     ancient = temp(os.getpid(), "k6.json")
@@ -197,12 +197,12 @@ def test_failed_writes_keep_the_old_file_and_leave_no_temporary(tmp_path):
     atomic_write_bytes(target, b"old")
     with pytest.raises(TypeError):
         atomic_write_bytes(target, "text is not bytes")
-    model = tmp_path / "run.joblib"
-    atomic_dump({"m": 1}, model)
-    with pytest.raises(Exception):
-        atomic_dump(lambda: None, model)  # a lambda cannot be pickled
-    assert target.read_bytes() == b"old" and joblib.load(model) == {"m": 1}
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.joblib", "run.json"]
+    model = tmp_path / "run.safetensors"
+    atomic_write_state({"m": 1}, model)
+    with pytest.raises(TypeError, match="cannot store"):
+        atomic_write_state(lambda: None, model)  # a function is not data
+    assert target.read_bytes() == b"old" and state_from_bytes(model.read_bytes()) == {"m": 1}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.json", "run.safetensors"]
 
 
 def test_sweep_retrains_edited_empty_list_and_model_less_runs(tiny_split, fast_params, tmp_path):
@@ -216,7 +216,7 @@ def test_sweep_retrains_edited_empty_list_and_model_less_runs(tiny_split, fast_p
                                                        "test_demographic_parity_difference": 0.0}})
     _rewrite(store, keys[1], lambda e: {})
     _rewrite(store, keys[2], lambda e: [e])
-    (store.runs_dir / f"{keys[3]}.joblib").unlink()
+    (store.runs_dir / f"{keys[3]}.safetensors").unlink()
     again = run_sweep(tiny_split, ["regularized"], etas, params=fast_params, store=ResultStore(tmp_path)).results
     assert not again["cached"].any()  # every damaged run trained afresh ...
     cols = ["run_id", "val_accuracy", "test_accuracy", "test_demographic_parity_difference"]
@@ -228,10 +228,10 @@ def test_sweep_retrains_edited_empty_list_and_model_less_runs(tiny_split, fast_p
     assert all(ResultStore(tmp_path).problem(k) is None for k in keys)
 
 
-def test_load_hashes_the_bytes_it_unpickles(tmp_path):
+def test_load_hashes_the_bytes_it_decodes(tmp_path):
     s = ResultStore(tmp_path)
-    s.put("k1", RECORD, model={"m": 1})
-    path = s.runs_dir / "k1.joblib"
+    s.put("k1", RECORD, model={"m": np.arange(4, dtype=np.uint8)})
+    path = s.runs_dir / "k1.safetensors"
     assert s.has("k1")
     st = path.stat()
     data = path.read_bytes()
@@ -251,3 +251,85 @@ def test_strict_json_writes_null_for_nan_and_refuses_what_escapes(monkeypatch):
     monkeypatch.setattr(store_mod, "_jsonable", lambda obj: obj)  # a converter that let a NaN through
     with pytest.raises(ValueError, match="JSON compliant"):
         store_mod.strict_json({"a": float("nan")})
+
+
+class _Payload:
+    """Unpickling this runs code: it creates ``marker``."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def _forge_model_file(store, key, data: bytes):
+    """What someone who can write the store does: a model file of their own, the record's hash
+    and checksum recomputed so every check but the decoding passes."""
+    import hashlib
+
+    (store.runs_dir / f"{key}.safetensors").write_bytes(data)
+    _rewrite(store, key, lambda e: _with_checksum({**e, "model_sha256": hashlib.sha256(data).hexdigest()}))
+
+
+def test_a_sweep_folder_from_someone_else_runs_no_code(tmp_path):
+    """A store is read as data, like a bundle: a pickle in a model file (with every hash made to
+    match) is refused, unopened, and so is an earlier fairkit's pickled run."""
+    import pickle
+
+    marker = tmp_path / "ran"
+    s = ResultStore(tmp_path / "store")
+    s.put("k1", RECORD, model={"m": 1})
+    _forge_model_file(s, "k1", pickle.dumps(_Payload(marker)))
+    with pytest.raises(StoreError, match="k1.safetensors is not a model fairkit can read"):
+        ResultStore(s.root).load_model("k1")
+    assert not marker.exists()
+    # A run of an earlier fairkit: its pickle beside a record of the old format.
+    s.put("k2", RECORD, model={"m": 1})
+    (s.runs_dir / "k2.safetensors").unlink()
+    (s.runs_dir / "k2.joblib").write_bytes(pickle.dumps(_Payload(marker)))
+    _rewrite(s, "k2", lambda e: _with_checksum({**e, "format": "fairkit-run/2"}))
+    fresh = ResultStore(s.root)
+    assert not fresh.has("k2") and "earlier fairkit, which stored models as pickles" in fresh.problem("k2")
+    with pytest.raises(StoreError, match="no longer reads them. Run the sweep again"):
+        fresh.load_model("k2")
+    assert not marker.exists()
+    # Storing the run again replaces the old pickle.
+    fresh.put("k2", RECORD, model={"m": 3})
+    assert fresh.load_model("k2") == {"m": 3} and not (s.runs_dir / "k2.joblib").exists()
+
+
+class _Opaque:
+    """A model class fairkit does not trust (a method registered outside fairkit)."""
+
+    def __init__(self):
+        self.coef_ = np.ones(3)
+
+
+def test_a_model_of_an_untrusted_class_keeps_its_numbers_and_says_why_it_has_no_model(tmp_path):
+    s = ResultStore(tmp_path)
+    s.put("k1", RECORD, model=_Opaque())
+    assert not (s.runs_dir / "k1.safetensors").exists()
+    fresh = ResultStore(tmp_path)
+    assert fresh.has("k1") and fresh.get("k1")["test_accuracy"] == 0.69  # the sweep's cache holds
+    with pytest.raises(StoreError, match=r"_Opaque\) as data.*fairkit.safestate.trust\('package.module.Class'\)"):
+        fresh.load_model("k1")
+    # The reason is part of what the checksum covers.
+    _rewrite(s, "k1", lambda e: {**e, "model_problem": "nothing to see"})
+    assert not ResultStore(tmp_path).has("k1") and "checksum" in ResultStore(tmp_path).problem("k1")
+
+
+def test_a_stored_model_gives_back_the_runs_numbers(tiny_split, fast_params, tmp_path):
+    """Stored as data and decoded, each kind of model (network, boosted trees, thresholds on
+    trees) scores the test rows as the sweep recorded."""
+    from fairkit.metrics import summary_metrics
+    from fairkit.sweep import predict_scores
+
+    store = ResultStore(tmp_path)
+    methods = ["regularized", "boosting", "threshold"]
+    res = run_sweep(tiny_split, methods, {m: [0.0, 1.0] for m in methods}, params=fast_params, store=store).results
+    fresh = ResultStore(tmp_path)
+    for run in res.itertuples():
+        scores = predict_scores(fresh.load_model(run.run_id), tiny_split, tiny_split.test)
+        again = summary_metrics(tiny_split.test.y, scores[None], tiny_split.test.sensitive)
+        assert again[0]["accuracy"] == run.test_accuracy, run.method
