@@ -682,8 +682,9 @@ _LGB_TREE_KEYS = ("num_leaves", "num_cat", "split_feature", "split_gain", "thres
                   "left_child", "right_child", "leaf_value", "leaf_weight", "leaf_count", "internal_value",
                   "internal_weight", "internal_count", "is_linear", "shrinkage")
 _LGB_CATEGORY_KEYS = ("cat_boundaries", "cat_threshold")
-_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f]")
-_INTS = re.compile(r"(-?\d{1,10}(?: -?\d{1,10})*)?")  # whole numbers, one blank apart
+# Anything but the newline and printable ASCII (fairkit names LightGBM's features Column_<i>).
+_STRAY = re.compile(r"[^\n\x20-\x7e]")
+_INTS = re.compile(r"(-?[0-9]{1,10}(?: -?[0-9]{1,10})*)?")  # whole numbers, one blank apart
 
 
 def _lgb_ints(text: str, what: str, lo: int, hi: int) -> np.ndarray:
@@ -730,11 +731,14 @@ def lightgbm_model_text(text: str) -> str:
     if not sep:
         raise ValueError("it has no 'end of trees'")
     # LightGBM ends a line at '\r' too: one hidden in a value would reach it as a header line
-    # nobody checked (a tree_sizes that sends its parallel parse to chosen offsets). No control
-    # character but the newline belongs in a model text.
-    stray = _CONTROL.search(head)
+    # nobody checked (a tree_sizes that sends its parallel parse to chosen offsets). And Python
+    # reads digits of every script ('\u0661' is 1) where LightGBM's parser reads 0-9 only: a
+    # child index written so is a valid tree to the check and a loop to LightGBM (prediction
+    # never ends). LightGBM writes printable ASCII and newlines only.
+    stray = _STRAY.search(head)
     if stray:
-        raise ValueError(f"it holds the control character {stray.group()!r} at offset {stray.start()}")
+        kind = "control" if stray.group() < " " or stray.group() == "\x7f" else "non-ASCII"
+        raise ValueError(f"it holds the {kind} character {stray.group()!r} at offset {stray.start()}")
     blocks = head.split("\n\n")
     header_lines = blocks[0].split("\n")
     if header_lines[0] != "tree":
@@ -773,82 +777,188 @@ def lightgbm_model_text(text: str) -> str:
         raise ValueError(f"it has {len(trees)} trees, not a positive multiple of {per_iteration}")
     if "tree_sizes" in header:
         _lgb_sized(header["tree_sizes"].split(), "tree_sizes", len(trees))
-    for number, block in enumerate(trees):
-        _lgb_check_tree(block, number, max_feature)
+    _lgb_check_trees(trees, max_feature)
     kept = [line for line in header_lines if not line.startswith("tree_sizes=")]
     return "\n".join(kept) + "\n\n" + "".join(f"{t}\n\n\n" for t in trees) + "end of trees\n"
 
 
-def _lgb_check_tree(block: str, number: int, max_feature: int) -> None:
-    lines = block.split("\n")
-    if lines[0] != f"Tree={number}":
-        raise ValueError(f"tree {number} is headed {lines[0][:20]!r}")
-    fields = {}
-    for line in lines[1:]:
-        key, eq, value = line.partition("=")
-        if not eq or key not in (*_LGB_TREE_KEYS, *_LGB_CATEGORY_KEYS) or key in fields:
-            raise ValueError(f"tree {number}'s line {line[:40]!r} is not one LightGBM writes once")
-        fields[key] = value
-    what = f"tree {number}'s "
-    missing = [k for k in _LGB_TREE_KEYS if k not in fields]
-    if missing:
-        raise ValueError(f"{what}{missing[0]} is missing")
-    (n,) = _lgb_ints(fields["num_leaves"], what + "num_leaves", 1, _LGB_MAX_LEAVES)
-    (n_cat,) = _lgb_ints(fields["num_cat"], what + "num_cat", 0, n - 1)
-    if _lgb_ints(fields["is_linear"], what + "is_linear", 0, 1).tolist() != [0]:
-        raise ValueError(f"{what}is a linear tree, which fairkit never trains")
-    _lgb_sized(_lgb_floats(fields["shrinkage"], what + "shrinkage", finite=True), what + "shrinkage", 1)
+def _lgb_tree_fields(trees: list) -> list:
+    """Each tree's ``key=value`` lines as a dict: headed by its number, no key unknown,
+    repeated or missing."""
+    known = (*_LGB_TREE_KEYS, *_LGB_CATEGORY_KEYS)
+    out = []
+    for number, block in enumerate(trees):
+        lines = block.split("\n")
+        if lines[0] != f"Tree={number}":
+            raise ValueError(f"tree {number} is headed {lines[0][:20]!r}")
+        fields = {}
+        for line in lines[1:]:
+            key, eq, value = line.partition("=")
+            if not eq or key not in known or key in fields:
+                raise ValueError(f"tree {number}'s line {line[:40]!r} is not one LightGBM writes once")
+            fields[key] = value
+        missing = [k for k in _LGB_TREE_KEYS if k not in fields]
+        if missing:
+            raise ValueError(f"tree {number}'s {missing[0]} is missing")
+        out.append(fields)
+    return out
+
+
+class _LgbColumn:
+    """One field of every tree, end to end: ``values``, ``counts`` (per tree) and ``tree_of``
+    (the tree an element belongs to), so each check runs once over all trees and still names
+    the tree and node it fails at."""
+
+    def __init__(self, texts: list, key: str, *, ints: bool, finite: bool = False):
+        self.key = key
+        if ints:
+            for number, text in enumerate(texts):
+                if not _INTS.fullmatch(text.strip()):
+                    raise ValueError(f"tree {number}'s {key} holds a value that is not a whole number")
+        parts = [text.split() for text in texts]
+        self.counts = np.fromiter(map(len, parts), dtype=np.int64, count=len(parts))
+        self.starts = np.cumsum(self.counts) - self.counts
+        flat = [v for part in parts for v in part]
+        try:
+            self.values = np.array(flat, dtype=np.int64 if ints else np.float64)
+        except ValueError:
+            bad = next(i for i, v in enumerate(flat) if not _is_float(v))
+            raise ValueError(f"{self.where(bad)}{key} holds a value that is not a number") from None
+        if not ints:
+            bad = np.flatnonzero(np.isnan(self.values) | (np.isinf(self.values) if finite else False))
+            if bad.size:
+                raise ValueError(f"{self.where(bad[0])}{key} holds NaN{' or infinite' if finite else ''} values")
+
+    def tree_of(self, index: int) -> int:
+        return int(np.searchsorted(self.starts + self.counts, index, side="right"))
+
+    def where(self, index: int) -> str:
+        return f"tree {self.tree_of(index)}'s "
+
+    def within(self, lo, hi) -> None:
+        """Every value of tree t in ``lo[t]..hi[t]`` (arrays over the trees, or numbers)."""
+        lo, hi = (np.broadcast_to(np.asarray(b, dtype=np.int64), self.counts.shape) for b in (lo, hi))
+        bad = np.flatnonzero((self.values < np.repeat(lo, self.counts)) | (self.values > np.repeat(hi, self.counts)))
+        if bad.size:
+            t = self.tree_of(bad[0])
+            raise ValueError(f"tree {t}'s {self.key} holds a value outside {lo[t]}..{hi[t]}")
+
+    def sized(self, *sizes):
+        """Tree t holds one of ``sizes[k][t]`` values (arrays over the trees, or numbers)."""
+        sizes = [np.broadcast_to(np.asarray(n, dtype=np.int64), self.counts.shape) for n in sizes]
+        bad = np.flatnonzero(~np.logical_or.reduce([self.counts == n for n in sizes]))
+        if bad.size:
+            t = int(bad[0])
+            raise ValueError(f"tree {t}'s {self.key} has {self.counts[t]} values, "
+                             f"not {' or '.join(str(n[t]) for n in sizes)}")
+        return self.values
+
+
+def _is_float(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _lgb_check_trees(trees: list, max_feature: int) -> None:
+    """The trees of a LightGBM text checked as :func:`lightgbm_model_text` says, each check
+    vectorised over all trees (a boosted model has hundreds)."""
+    fields = _lgb_tree_fields(trees)
+
+    def column(key, *, ints, finite=False):
+        return _LgbColumn([f[key] for f in fields], key, ints=ints, finite=finite)
+
+    def one(key, lo, hi):
+        col = column(key, ints=True)
+        col.within(lo, hi)
+        return col.sized(1)
+
+    n = one("num_leaves", 1, _LGB_MAX_LEAVES)
+    n_cat = one("num_cat", 0, n - 1)
+    linear = np.flatnonzero(one("is_linear", 0, 1))
+    if linear.size:
+        raise ValueError(f"tree {linear[0]}'s is a linear tree, which fairkit never trains")
+    column("shrinkage", ints=False, finite=True).sized(1)
     nodes = n - 1
-    _lgb_sized(_lgb_ints(fields["split_feature"], what + "split_feature", 0, max_feature), what + "split_feature", nodes)
-    _lgb_sized(_lgb_floats(fields["split_gain"], what + "split_gain", finite=False), what + "split_gain", nodes)
-    thresholds = _lgb_sized(_lgb_floats(fields["threshold"], what + "threshold", finite=False),
-                            what + "threshold", nodes)
+    feature = column("split_feature", ints=True)
+    feature.within(0, max_feature)
+    feature.sized(nodes)
+    column("split_gain", ints=False).sized(nodes)
+    thresholds = column("threshold", ints=False).sized(nodes)
     # decision_type bits: 1 categorical, 2 default left, 4 and 8 the missing type (0, 1 or 2).
-    kinds = _lgb_sized(_lgb_ints(fields["decision_type"], what + "decision_type", 0, 11), what + "decision_type", nodes)
-    left = _lgb_sized(_lgb_ints(fields["left_child"], what + "left_child", -n, max(nodes - 1, 0)), what + "left_child", nodes)
-    right = _lgb_sized(_lgb_ints(fields["right_child"], what + "right_child", -n, max(nodes - 1, 0)), what + "right_child", nodes)
-    _lgb_sized(_lgb_floats(fields["leaf_value"], what + "leaf_value", finite=True), what + "leaf_value", n)
+    kinds = column("decision_type", ints=True)
+    kinds.within(0, 11)
+    kinds = kinds.sized(nodes)
+    sides = []
+    for key in ("left_child", "right_child"):
+        col = column(key, ints=True)
+        col.within(-n, np.maximum(nodes - 1, 0))
+        sides.append(col.sized(nodes))
+    column("leaf_value", ints=False, finite=True).sized(n)
     for key in ("leaf_weight", "leaf_count"):
-        _lgb_sized(_lgb_floats(fields[key], what + key, finite=False), what + key, 0, n)
+        column(key, ints=False).sized(0, n)
     for key in ("internal_value", "internal_weight", "internal_count"):
-        _lgb_sized(_lgb_floats(fields[key], what + key, finite=False), what + key, 0, nodes)
-    if n_cat:
-        if not all(k in fields for k in _LGB_CATEGORY_KEYS):
-            raise ValueError(f"{what}categorical splits have no cat_boundaries or cat_threshold")
-        bounds = _lgb_sized(_lgb_ints(fields["cat_boundaries"], what + "cat_boundaries", 0, 10**9),
-                            what + "cat_boundaries", n_cat + 1)
-        if bounds[0] != 0 or (np.diff(bounds) < 0).any():
-            raise ValueError(f"{what}cat_boundaries do not rise from 0")
-        _lgb_sized(_lgb_ints(fields["cat_threshold"], what + "cat_threshold", 0, 2**32 - 1),
-                   what + "cat_threshold", int(bounds[-1]))
-    elif any(k in fields for k in _LGB_CATEGORY_KEYS):
-        raise ValueError(f"{what}has categories but num_cat=0")
+        column(key, ints=False).sized(0, nodes)
+    for number, f in enumerate(fields):  # categorical splits: rare, checked tree by tree
+        what = f"tree {number}'s "
+        if n_cat[number]:
+            if not all(k in f for k in _LGB_CATEGORY_KEYS):
+                raise ValueError(f"{what}categorical splits have no cat_boundaries or cat_threshold")
+            bounds = _lgb_sized(_lgb_ints(f["cat_boundaries"], what + "cat_boundaries", 0, 10**9),
+                                what + "cat_boundaries", n_cat[number] + 1)
+            if bounds[0] != 0 or (np.diff(bounds) < 0).any():
+                raise ValueError(f"{what}cat_boundaries do not rise from 0")
+            _lgb_sized(_lgb_ints(f["cat_threshold"], what + "cat_threshold", 0, 2**32 - 1),
+                       what + "cat_threshold", int(bounds[-1]))
+        elif any(k in f for k in _LGB_CATEGORY_KEYS):
+            raise ValueError(f"{what}has categories but num_cat=0")
+
+    # Nodes of all trees end to end: node i is node local[i] of tree tree[i].
+    node_start = np.cumsum(nodes) - nodes
+    tree = np.repeat(np.arange(len(trees)), nodes)
+    local = np.arange(len(tree)) - node_start[tree]
+
+    def node_error(i, says):
+        return ValueError(f"tree {tree[i]}'s node {local[i]}{says}")
+
     bad = np.flatnonzero((kinds >> 2) > 2)
     if bad.size:
-        raise ValueError(f"{what}node {bad[0]} has an unknown missing-value type")
-    categorical = (kinds & 1).astype(bool)
+        raise node_error(bad[0], " has an unknown missing-value type")
+    categorical = np.flatnonzero(kinds & 1)
     sets = thresholds[categorical]
-    bad = np.flatnonzero((sets != np.floor(sets)) | (sets < 0) | (sets >= n_cat))
+    bad = np.flatnonzero((sets != np.floor(sets)) | (sets < 0) | (sets >= n_cat[tree[categorical]]))
     if bad.size:
-        raise ValueError(f"{what}node {np.flatnonzero(categorical)[bad[0]]}'s category set {sets[bad[0]]:g} "
-                         f"is not one of its {n_cat}")
+        i = categorical[bad[0]]
+        raise node_error(i, f"'s category set {thresholds[i]:g} is not one of its {n_cat[tree[i]]}")
     # A tree: node 0 is the root; every other node has one parent made before it, and every
     # leaf one parent. (LightGBM numbers a node after its parent when it splits a leaf.)
-    children, parents = np.concatenate([left, right]), np.concatenate([np.arange(nodes)] * 2)
+    children = np.concatenate(sides)
+    parent = np.concatenate([np.arange(len(tree))] * 2)  # the parent's index end to end
     inner = children >= 0
-    late = np.flatnonzero(inner & (children <= parents))
+    late = np.flatnonzero(inner & (children <= local[parent]))
     if late.size:
-        raise ValueError(f"{what}node {children[late[0]]} is not a child of one node made before it")
-    node_parents = np.bincount(children[inner], minlength=nodes)
+        i = parent[late[0]]
+        raise ValueError(f"tree {tree[i]}'s node {children[late[0]]} is not a child of one node made before it")
+    node_parents = np.bincount(node_start[tree[parent[inner]]] + children[inner], minlength=len(tree))
     twice = np.flatnonzero(node_parents > 1)
     if twice.size:
-        raise ValueError(f"{what}node {twice[0]} is not a child of one node made before it")
-    leaf_parents = np.bincount(~children[~inner], minlength=n)
+        raise node_error(twice[0], " is not a child of one node made before it")
+    leaf_start = np.cumsum(n) - n
+    leaf_parents = np.bincount(leaf_start[tree[parent[~inner]]] + ~children[~inner], minlength=int(n.sum()))
     twice = np.flatnonzero(leaf_parents > 1)
     if twice.size:
-        raise ValueError(f"{what}leaf {twice[0]} has two parents")
-    if nodes and ((leaf_parents == 0).any() or (node_parents[1:] == 0).any()):
-        raise ValueError(f"{what}nodes or leaves are not reached from its root")
+        t = int(np.searchsorted(leaf_start + n, twice[0], side="right"))
+        raise ValueError(f"tree {t}'s leaf {twice[0] - leaf_start[t]} has two parents")
+    # Every leaf of a tree with a split has a parent, and every node but the root.
+    orphan_leaf = (leaf_parents == 0) & np.repeat(nodes > 0, n)
+    orphan_node = (node_parents == 0) & (local > 0)
+    if orphan_leaf.any() or orphan_node.any():
+        t = min(int(np.searchsorted(leaf_start + n, np.flatnonzero(orphan_leaf)[0], side="right"))
+                if orphan_leaf.any() else len(trees),
+                int(tree[np.flatnonzero(orphan_node)[0]]) if orphan_node.any() else len(trees))
+        raise ValueError(f"tree {t}'s nodes or leaves are not reached from its root")
 
 
 def _is_trusted_object(obj) -> bool:

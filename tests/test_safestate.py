@@ -144,6 +144,10 @@ def test_a_stored_lightgbm_model_decodes_to_the_same_predictions():
     ("version=v4", "version=v4\rtree_sizes=5 5 5 5 5", "control character '\\r'"),
     ("version=v4", "version=v4\rnum_tree_per_iteration=64", "control character '\\r'"),
     ("version=v4", "version=lambdarank", "version 'lambdarank' is not one LightGBM writes"),
+    # Python reads '\u0661' (ARABIC-INDIC DIGIT ONE) as 1, LightGBM as nothing: the root's left
+    # child became the root itself, and the bundle loaded and then predicted forever.
+    ("left_child=1 -1 -2", "left_child=\u0661 -1 -2", "non-ASCII character '\u0661'"),
+    ("split_feature=0 0 0", "split_feature=0 0 \uff10", "non-ASCII character"),  # FULLWIDTH ZERO
 ])
 def test_a_lightgbm_model_out_of_bounds_is_refused_before_lightgbm_reads_it(old, new, says):
     """LightGBM's parser trusts its input: the first of these aborted the whole process
