@@ -743,12 +743,7 @@ def lightgbm_model_text(text: str) -> str:
     header_lines = blocks[0].split("\n")
     if header_lines[0] != "tree":
         raise ValueError("it does not start with 'tree'")
-    header = {}
-    for line in header_lines[1:]:
-        key, eq, value = line.partition("=")
-        if not eq or key not in _LGB_HEADER or key in header:
-            raise ValueError(f"its header line {line[:40]!r} is not one LightGBM writes once")
-        header[key] = value
+    header = _lgb_lines(header_lines[1:], _LGB_HEADER, "its header")
     for key in ("version", "num_class", "num_tree_per_iteration", "max_feature_idx", "feature_names"):
         if key not in header:
             raise ValueError(f"its header has no {key}")
@@ -782,6 +777,17 @@ def lightgbm_model_text(text: str) -> str:
     return "\n".join(kept) + "\n\n" + "".join(f"{t}\n\n\n" for t in trees) + "end of trees\n"
 
 
+def _lgb_lines(lines: list, known, where: str) -> dict:
+    """``key=value`` lines as a dict; each key one LightGBM writes there, once."""
+    out = {}
+    for line in lines:
+        key, eq, value = line.partition("=")
+        if not eq or key not in known or key in out:
+            raise ValueError(f"{where} line {line[:40]!r} is not one LightGBM writes once")
+        out[key] = value
+    return out
+
+
 def _lgb_tree_fields(trees: list) -> list:
     """Each tree's ``key=value`` lines as a dict: headed by its number, no key unknown,
     repeated or missing."""
@@ -791,12 +797,7 @@ def _lgb_tree_fields(trees: list) -> list:
         lines = block.split("\n")
         if lines[0] != f"Tree={number}":
             raise ValueError(f"tree {number} is headed {lines[0][:20]!r}")
-        fields = {}
-        for line in lines[1:]:
-            key, eq, value = line.partition("=")
-            if not eq or key not in known or key in fields:
-                raise ValueError(f"tree {number}'s line {line[:40]!r} is not one LightGBM writes once")
-            fields[key] = value
+        fields = _lgb_lines(lines[1:], known, f"tree {number}'s")
         missing = [k for k in _LGB_TREE_KEYS if k not in fields]
         if missing:
             raise ValueError(f"tree {number}'s {missing[0]} is missing")
