@@ -930,6 +930,9 @@ def cmd_score(args) -> int:
     print(f"Bundle {Path(args.bundle).name}: {bundle.signature_status}"
           + ("" if args.expected_manifest_sha256 else "; manifest not checked against a recorded hash "
              "(--expected-manifest-sha256)") + ".")
+    if bundle.version_changes:
+        print(f"Note: the bundle was made with {', '.join(bundle.version_changes)}; its scores here may differ "
+              "from its record's in the last digits, or more. Use those versions to reproduce it exactly.")
     if bundle.needs_sensitive_at_predict:
         print(f"This model reads the sensitive attribute at prediction time: {'; '.join(bundle.decision['sensitive_uses'])}.")
     # The hash the audit entry records is of the bytes scored, read before anything is written.

@@ -41,7 +41,6 @@ import hashlib
 import io
 import json
 import math
-import platform
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,14 +48,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import __version__, keys, stats
+from . import keys, stats
 from .data import DatasetSpec
 from .frontier import one_decision_note
 from .methods import FAIRNESS_DEFINITIONS
 from .metrics import AUDIT_BAND, HEADLINE_GAPS, SWEEP_THRESHOLD, in_sentence
 from .record import fmt as _fmt
 from .safestate import EncodedState, UntrustedState, arrays_from_bytes, arrays_to_bytes, decode_state, encode_state
-from .store import _jsonable, atomic_write_bytes, strict_json
+from .store import _jsonable, atomic_write_bytes, library_versions, strict_json, version_changes
 
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.sig"
@@ -90,17 +89,6 @@ class BundleIntegrityError(ValueError):
 def sha256_bytes(data: bytes) -> str:
     """Hex SHA-256 of ``data``."""
     return hashlib.sha256(data).hexdigest()
-
-
-def library_versions() -> dict:
-    """Versions of the libraries a bundle's model depends on."""
-    import fairlearn
-    import sklearn
-    import torch
-
-    return {"fairkit": __version__, "torch": torch.__version__, "scikit-learn": sklearn.__version__,
-            "fairlearn": fairlearn.__version__, "pandas": pd.__version__, "numpy": np.__version__,
-            "python": platform.python_version()}
 
 
 # --------------------------------------------------------------------------- ONNX
@@ -342,6 +330,16 @@ def model_sensitive_uses(model, split, calibrator=None) -> list[str]:
     except TypeError as exc:
         raise ValueError(f"This model cannot be exported: {exc}") from exc
     return sensitive_uses(objects, raw_columns=split.raw_columns, sensitive=split.spec.sensitive)
+
+
+def _trained_with(run: dict) -> dict | None:
+    """The library versions a run was trained with (its ``trained_with``), or None for runs
+    stored before runs recorded them (or a run dict without it)."""
+    try:
+        versions = json.loads(run.get("trained_with") or "null")
+    except (TypeError, ValueError):
+        return None
+    return versions if isinstance(versions, dict) else None
 
 
 def _method_and_eta(model, run: dict) -> tuple[str, float]:
@@ -813,8 +811,15 @@ def build_record(
     if uses:
         limitations.append(f"This model reads the sensitive attribute at prediction time ({'; '.join(uses)}); "
                            "check that this is lawful and acceptable for the intended use.")
+    trained_with = _trained_with(run)
+    moved = version_changes(trained_with)
+    if moved:
+        limitations.append(
+            f"The model was trained, and its sweep's frontier computed, with {', '.join(moved)}: this record's "
+            "metrics were computed here, under other versions. Train it again here to compare like with like.")
     content = {
         "versions": library_versions(),
+        **({"trained_with": trained_with} if trained_with else {}),
         "dataset": {"name": spec.name, "data_hash": split.data_hash, "rows": n_rows + split.dropped_rows,
                     "split_sizes": f"{len(split.train)}/{len(split.validation)}/{len(split.test)}",
                     "split_seed": split.seed, "missing_values": missing, "group_sizes": sizes,
@@ -1194,6 +1199,13 @@ class ModelBundle:
         return float(self.decision["threshold"])
 
     @property
+    def version_changes(self) -> list[str]:
+        """How this environment's library versions differ from those the bundle was made with
+        (``"scikit-learn 1.9.1 (here 1.7.0)"``); empty when they agree. Its model is stored as
+        data, so it may load elsewhere, but only those versions reproduce its record exactly."""
+        return version_changes(self.manifest.get("versions"))
+
+    @property
     def needs_sensitive_at_predict(self) -> bool:
         """Whether a prediction reads the sensitive attribute (see ``decision["sensitive_uses"]``)."""
         return bool(self.decision["needs_sensitive_at_predict"])
@@ -1271,7 +1283,9 @@ def load_bundle(path, *, expected_manifest_sha256: str | None = None, trusted_ke
         raise BundleIntegrityError(f"spec.json is not a dataset spec ({exc}).") from exc
     decision = readable["decision"]
     uses = sensitive_uses(objects, raw_columns=parts["raw_columns"], sensitive=spec.sensitive)
-    if uses != decision["sensitive_uses"]:
+    # As sets: decoding builds a nested part before its container, encoding after, so a model
+    # with several such parts (a CalibratedGroupClassifier) lists them in another order.
+    if sorted(uses) != sorted(decision["sensitive_uses"]):
         raise BundleIntegrityError(
             f"The loaded model reads the sensitive attribute as {uses or 'nothing'}, but its record says "
             f"{decision['sensitive_uses'] or 'nothing'}; refusing the bundle.")
@@ -1355,8 +1369,10 @@ def check_runs(bundle: ModelBundle) -> None:
     except Exception as exc:  # noqa: BLE001 - the model is the bundle's: any failure means it does not run
         # The first line: libraries' messages go on with advice for whoever trains a model.
         said = (str(exc).strip().splitlines() or [""])[0]
+        moved = bundle.version_changes
+        why = (f" It was made with {', '.join(moved)}: load it with those versions." if moved else "")
         raise BundleIntegrityError(f"The model in this bundle does not run: {type(exc).__name__}: {said}"[:300]
-                                   + "; refusing the bundle.") from exc
+                                   + "; refusing the bundle." + why) from exc
     if p.shape != (len(rows),):
         raise BundleIntegrityError(f"The model in this bundle does not run: it gave an array of shape {p.shape} "
                                    f"for {len(rows)} rows; refusing the bundle.")

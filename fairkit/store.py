@@ -27,10 +27,12 @@ record says why, and :meth:`ResultStore.load_model` says how to keep such models
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
 import os
+import platform
 import re
 import stat
 import tempfile
@@ -93,13 +95,46 @@ def strict_json(obj, **kwargs) -> str:
 RESULTS_REVISION = 4
 
 
+#: The libraries whose versions can change what fairkit computes or reads back (a model, its
+#: metrics, a bundle's decoding), besides fairkit and Python themselves.
+LIBRARIES = ("torch", "scikit-learn", "lightgbm", "fairlearn", "numpy", "scipy", "pandas", "safetensors")
+
+
+@functools.cache
+def library_versions() -> dict:
+    """fairkit's, Python's and :data:`LIBRARIES`' versions in this environment (read from the
+    installed distributions, without importing them): what a run, a record and a bundle name."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"fairkit": __version__, "python": platform.python_version()}
+    for name in LIBRARIES:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def version_changes(recorded) -> list[str]:
+    """How this environment's :func:`library_versions` differ from ``recorded`` (a mapping of
+    the same kind, e.g. a bundle's or a run's), one ``"scikit-learn 1.9.1 (here 1.7.0)"`` per
+    library both name; empty when they agree or ``recorded`` is not a mapping."""
+    if not isinstance(recorded, dict):
+        return []
+    here = library_versions()
+    return [f"{name} {recorded[name]} (here {here[name]})" for name in here
+            if name in recorded and str(recorded[name]) != here[name]]
+
+
 def cache_key(**parts) -> str:
     """A stable key for a computation from its inputs (canonical JSON, then SHA-256).
 
-    The fairkit version and :data:`RESULTS_REVISION` are always part of the key, so an upgrade
-    never serves stale results.
+    The versions of fairkit, Python and the libraries that compute (:func:`library_versions`)
+    and :data:`RESULTS_REVISION` are always part of the key, so neither an upgrade nor another
+    environment is ever served results it did not compute (scikit-learn 1.7 and 1.9 fit
+    fairlearn's reductions to different gaps).
     """
-    payload = strict_json({**parts, "fairkit": __version__, "revision": RESULTS_REVISION},
+    payload = strict_json({**parts, "versions": library_versions(), "revision": RESULTS_REVISION},
                           sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(payload.encode()).hexdigest()[:24]
 

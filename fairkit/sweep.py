@@ -45,7 +45,7 @@ from .metrics import (
 )
 from .split import DatasetSplit
 from .stats import decide, paired_difference, recentred_interval
-from .store import ResultStore, cache_key
+from .store import ResultStore, cache_key, library_versions, strict_json
 
 SWEEP_METRICS = OVERALL_METRICS + GAP_METRICS
 
@@ -930,7 +930,9 @@ def run_sweep(
 
     def finish(key, row, model):
         nonlocal done
-        row = {**row, "run_id": key, "cached": False}
+        # The environment that trained it: its key holds the same, but a record read elsewhere
+        # (fairkit export --store DIR) must say where its numbers were computed.
+        row = {**row, "run_id": key, "cached": False, "trained_with": strict_json(library_versions(), sort_keys=True)}
         if store is not None:
             store.put(key, row, model)
         rows[key] = row

@@ -171,6 +171,60 @@ def test_group_calibrated_bundle_says_it_reads_the_attribute(tmp_path, swept, ti
     assert bundle.missing_columns(tiny_split.test.raw) == ["sex"]
 
 
+def test_a_model_group_calibrated_inside_round_trips(tmp_path, tiny_split):
+    """A CalibratedGroupClassifier reads the attribute in two nested parts; decoding meets them in
+    another order than encoding, which made its bundle unloadable (repro audit finding 4)."""
+    from fairkit.estimators import CalibratedGroupClassifier, FairRegularizedClassifier
+
+    model = CalibratedGroupClassifier(FairRegularizedClassifier(max_epochs=2, random_state=0), random_state=0)
+    model.fit(tiny_split.train.X, tiny_split.train.y, sensitive_features=tiny_split.model_groups(tiny_split.train))
+    out = export_bundle(tmp_path / "cgc.zip", model=model, split=tiny_split, record=RECORD, n_boot=0,
+                        run={"run_id": "cgc", "method": "CalibratedGroupClassifier", "eta": 0.0, "seed": 0})
+    assert len(out["record"]["content"]["selected"]["sensitive_uses"]) == 2
+    bundle = load_bundle(out["path"])
+    raw = _raw_with_sensitive(tiny_split, tiny_split.test)
+    np.testing.assert_array_equal(bundle.predict_proba(raw), predict_scores(model, tiny_split, tiny_split.test))
+
+
+def test_versions_a_run_was_trained_with_go_into_the_record_and_a_bundle_names_other_ones(tmp_path, swept,
+                                                                                           tiny_split, monkeypatch):
+    """Repro audit findings 1 and 3: a record names the versions its model was trained with when
+    they are not the exporter's, and a bundle loaded under other versions says which."""
+    from fairkit import export as export_mod
+    from fairkit.store import library_versions
+
+    row = _row(swept, "regularized")
+    assert json.loads(row["trained_with"]) == library_versions()
+    out, _ = _export(tmp_path / "same.zip", swept, tiny_split)
+    content = out["record"]["content"]
+    assert content["trained_with"] == content["versions"] == library_versions()
+    assert not any("was trained" in lim for lim in content["limitations"])
+    assert load_bundle(out["path"]).version_changes == []
+    # Trained elsewhere (the run's record says so): the record says where its numbers come from.
+    elsewhere = {**library_versions(), "scikit-learn": "1.7.0", "lightgbm": "4.3.0"}
+    row = {**row, "trained_with": json.dumps(elsewhere)}
+    moved = export_bundle(tmp_path / "moved.zip", model=swept.model(row["run_id"]), split=tiny_split, run=row,
+                          record=RECORD, n_boot=0)
+    content = moved["record"]["content"]
+    assert content["trained_with"] == elsewhere
+    here = library_versions()
+    assert any(f"scikit-learn 1.7.0 (here {here['scikit-learn']}), lightgbm 4.3.0 (here {here['lightgbm']})" in lim
+               for lim in content["limitations"])
+    # Loaded under other versions, the bundle says so, and a model that then fails to run says why.
+    monkeypatch.setattr(export_mod, "version_changes",
+                        lambda recorded: ["scikit-learn 1.9.1 (here 1.7.0)"] if recorded else [])
+    bundle = load_bundle(out["path"])
+    assert bundle.version_changes == ["scikit-learn 1.9.1 (here 1.7.0)"]
+
+    def fails(self, frame):
+        raise AttributeError("'LogisticRegression' object has no attribute 'multi_class'")
+
+    monkeypatch.setattr(export_mod.ModelBundle, "predict_proba", fails)
+    with pytest.raises(BundleIntegrityError, match=r"multi_class'; refusing the bundle. It was made with "
+                                                   r"scikit-learn 1.9.1 \(here 1.7.0\): load it with those"):
+        load_bundle(out["path"])
+
+
 def test_the_record_is_read_from_the_model(swept, tiny_split):
     row = _row(swept, "regularized")
     model = swept.model(row["run_id"])
@@ -462,7 +516,16 @@ def test_score_and_keygen_on_the_command_line(tmp_path, swept, tiny_split, capsy
     capsys.readouterr()
     assert main(["score", "--bundle", str(unsigned["path"]), "--csv", str(csv), "--out", str(tmp_path / "o.csv"),
                  "--expected-manifest-sha256", unsigned["manifest_sha256"]]) == 0
-    assert "unsigned" in capsys.readouterr().out
+    said = capsys.readouterr().out
+    assert "unsigned" in said and "the bundle was made with" not in said
+    # Made under other library versions, scoring says which (repro audit finding 3).
+    with pytest.MonkeyPatch.context() as mp:
+        from fairkit import export as export_mod
+
+        mp.setattr(export_mod, "version_changes", lambda recorded: ["lightgbm 4.7.0 (here 4.3.0)"])
+        assert main(["score", "--bundle", str(unsigned["path"]), "--csv", str(csv),
+                     "--out", str(tmp_path / "o.csv")]) == 0
+    assert "Note: the bundle was made with lightgbm 4.7.0 (here 4.3.0)" in capsys.readouterr().out
     assert main(["score", "--bundle", str(unsigned["path"]), "--csv", str(csv), "--out", str(tmp_path / "o.csv"),
                  "--expected-manifest-sha256", "0" * 64]) == 2
     assert "recorded hash" in capsys.readouterr().err

@@ -333,3 +333,18 @@ def test_a_stored_model_gives_back_the_runs_numbers(tiny_split, fast_params, tmp
         scores = predict_scores(fresh.load_model(run.run_id), tiny_split, tiny_split.test)
         again = summary_metrics(tiny_split.test.y, scores[None], tiny_split.test.sensitive)
         assert again[0]["accuracy"] == run.test_accuracy, run.method
+
+
+def test_runs_trained_under_other_library_versions_are_not_served(tiny_split, fast_params, tmp_path, monkeypatch):
+    """Repro audit finding 1: scikit-learn 1.7 and 1.9 fit the reductions to different gaps, yet a
+    store filled under one was served whole under the other. The versions are part of every key."""
+    store = ResultStore(tmp_path)
+    first = run_sweep(tiny_split, ["regularized"], [0.0, 1.0], params=fast_params, store=store).results
+    assert first["trained_with"].map(json.loads).eq(store_mod.library_versions()).all()
+    assert run_sweep(tiny_split, ["regularized"], [0.0, 1.0], params=fast_params, store=store).results["cached"].all()
+    here = store_mod.library_versions()
+    monkeypatch.setattr(store_mod, "library_versions", lambda: {**here, "scikit-learn": "1.7.0"})
+    elsewhere = run_sweep(tiny_split, ["regularized"], [0.0, 1.0], params=fast_params, store=store).results
+    assert not elsewhere["cached"].any() and set(elsewhere.run_id).isdisjoint(first.run_id)
+    assert store_mod.version_changes(here) == [f"scikit-learn {here['scikit-learn']} (here 1.7.0)"]
+    assert store_mod.version_changes(None) == [] and store_mod.version_changes(store_mod.library_versions()) == []
