@@ -172,11 +172,18 @@ if go:
     kept = st.session_state.get(PREVIEW)
     previewed = kept[2] if kept is not None and kept[0] == fingerprint else None
     with st.spinner("Writing the bundle..."):
-        st.session_state[EXPORT] = ue.export(dataset=cur.name, record=record, built=previewed,
-                                                actor=auth.identity(), **build)
+        # With the settings it was made under: a download offered is of what the page shows.
+        st.session_state[EXPORT] = {**ue.export(dataset=cur.name, record=record, built=previewed,
+                                                 actor=auth.identity(), **build), "fingerprint": fingerprint}
 
 done = st.session_state.get(EXPORT)
-if done is None or done["run_id"] != row["run_id"]:
+if done is not None and done["run_id"] == row["run_id"] and done.get("fingerprint") != fingerprint:
+    # The threshold, calibration, answers or audit changed since: that bundle is not this one.
+    st.info(f"This model's export of this session ({md(done['file'])}, audit entry {done['entry']}) was made "
+            "with other settings or answers than these; it stays on the Review page. Export again to save a "
+            "bundle of what this page shows.", icon=":material/history:")
+    done = None
+elif done is None or done["run_id"] != row["run_id"]:
     # Not exported in this session (a reload forgets that): the log still knows.
     earlier = ue.earlier_exports_note(row["run_id"])
     if earlier:

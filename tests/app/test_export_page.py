@@ -185,6 +185,27 @@ def test_export_warns_about_a_model_that_decides_every_test_row_alike(trained, f
     assert not any("every test row" in w for w in texts(trained.warning))
 
 
+def test_a_finished_export_is_not_offered_for_settings_it_was_not_made_with(trained, fast_env):
+    """Repro audit finding 2: after an export, moving the threshold (or the calibration) kept
+    "Exported and logged" and a download of the old bundle beside the new settings' figures."""
+    open_export(trained, "threshold", 1.0)
+    saved = export_selected(trained, fast_env, "Meets the tolerance.")
+    labels = lambda: [d.proto.label for d in trained.get("download_button")]  # noqa: E731
+    assert "Download the bundle (.zip)" in labels() and any("Exported and logged" in x for x in texts(trained.success))
+    trained.slider(key="w.export.threshold").set_value(0.6).run()
+    assert not trained.exception, trained.exception
+    assert "Download the bundle (.zip)" not in labels()
+    assert not any("Exported and logged" in x for x in texts(trained.success))
+    note = next(i for i in texts(trained.info) if "made with other settings or answers" in i)
+    assert saved.name in note.replace("\\", "")
+    # Back to the settings it was made with, it is offered again; a new export writes a new bundle.
+    trained.slider(key="w.export.threshold").set_value(0.5).run()
+    assert "Download the bundle (.zip)" in labels()
+    trained.slider(key="w.export.threshold").set_value(0.6).run()
+    trained.button(key="export.go").click().run()
+    assert "Download the bundle (.zip)" in labels() and len(list((fast_env / "exports").glob("*.zip"))) == 2
+
+
 def test_the_threshold_shows_its_effect_before_export(trained, fast_env):
     from fairkit.metrics import confusion_by_group, summary_metrics
     from fairkit.split import split_dataset
