@@ -472,7 +472,7 @@ def fairness_report(
                 if w is None and np.isfinite(overall.get("roc_auc", np.nan)):
                     # DeLong's closed form: the bootstrap would re-sort the scores per replicate.
                     overall["roc_auc_low"], overall["roc_auc_high"] = stats.auc_interval(y, P[0], ci)
-            for k, (lo, hi) in stats.gap_intervals(all_rates, brates, include, ci).items():
+            for k, (lo, hi) in stats.gap_intervals(gs, all_rates, brates, include, ci).items():
                 gap_row[f"{k}_low"], gap_row[f"{k}_high"] = float(lo[0]), float(hi[0])
         group_tables.append(table)
         gap_rows.append(gap_row)

@@ -91,8 +91,10 @@ def strict_json(obj, **kwargs) -> str:
 #: 2: with several sensitive attributes the sweep's gaps are each gap's least fair over every
 #: grouping (metrics.FairnessReport.headline). 3: a run's stored intervals include ROC AUC's.
 #: 4: the equalized odds interval is read from the TPR and FPR gaps' recentred replicates
-#: (stats.gap_intervals), never ending below equal opportunity's.
-RESULTS_REVISION = 4
+#: (stats.gap_intervals), never ending below equal opportunity's. 5: gaps between proportions get
+#: simultaneous score intervals (stats.difference_gap_interval), and a gap over fewer than two
+#: groups with a value is undefined, not 0.
+RESULTS_REVISION = 5
 
 
 #: The libraries whose versions can change what fairkit computes or reads back (a model, its

@@ -913,26 +913,24 @@ def _tpr_gap_data(seed):
     return y, s, g
 
 
-def test_the_equalized_odds_interval_never_ends_below_equal_opportunitys():
-    """Equalized odds is the larger of the TPR gap (equal opportunity) and the FPR gap, on every
-    resample: for the same estimate its interval cannot end below equal opportunity's. Each
-    recentred by its own median, it did (0.290 against 0.291 here)."""
+def test_the_equalized_odds_interval_is_a_statement_about_both_gaps():
+    """Equalized odds is the larger of the TPR gap (equal opportunity) and the FPR gap: its
+    interval holds both parts at 97.5 % so that it holds at 95 %, so it ends above equal
+    opportunity's (the TPR gap's at 95 %) and contains its estimate."""
     y, s, g = _tpr_gap_data(1)
     row = fairness_report(y, s, g, n_boot=100, gap_min_group_size=0, random_state=1).gaps.iloc[0]
     eo, eodds = "equal_opportunity_difference", "equalized_odds_difference"
     assert row[eo] == row[eodds]
-    assert row[f"{eo}_high"] == pytest.approx(0.2915, abs=1e-4)
-    assert row[f"{eo}_high"] <= row[f"{eodds}_high"] and row[f"{eo}_low"] <= row[f"{eodds}_low"]
-    # Still the one recentred bootstrap: the interval contains its estimate.
+    assert row[f"{eodds}_high"] > row[f"{eo}_high"] and row[f"{eodds}_low"] <= row[f"{eo}_low"]
     assert row[f"{eodds}_low"] <= row[eodds] <= row[f"{eodds}_high"]
 
 
 @settings(max_examples=60, deadline=None)
 @given(st.integers(0, 2**31 - 1), st.integers(20, 300), st.booleans())
-def test_equalized_odds_intervals_are_at_least_equal_opportunitys(seed, n_boot, two_attributes):
-    """On random data, every grouping's equalized odds interval is at least equal opportunity's
-    at both ends (so whenever the two estimates are equal, eo_high <= eodds_high and eo_low <=
-    eodds_low), in the report, its headline, and the intervals a sweep run stores."""
+def test_equalized_odds_intervals_end_above_equal_opportunitys(seed, n_boot, two_attributes):
+    """On random data, every grouping's equalized odds interval ends at or above equal
+    opportunity's and contains its estimate, in the report, its headline, and the intervals a
+    sweep run stores."""
     from fairkit.sweep import REPORT_INTERVAL_METRICS
 
     y, s, g = _tpr_gap_data(seed)
@@ -949,7 +947,7 @@ def test_equalized_odds_intervals_are_at_least_equal_opportunitys(seed, n_boot, 
     for row in rows:
         assert row[eo] <= row[eodds]
         if all(np.isfinite(row[f"{k}_{end}"]) for k in (eo, eodds) for end in ("low", "high")):
-            assert row[f"{eo}_high"] <= row[f"{eodds}_high"] and row[f"{eo}_low"] <= row[f"{eodds}_low"]
+            assert row[f"{eo}_high"] <= row[f"{eodds}_high"]
             assert row[f"{eodds}_low"] <= row[eodds] <= row[f"{eodds}_high"]
 
 
