@@ -597,7 +597,8 @@ def cmd_sweep(args) -> int:
         "png_error": saved["png_error"], "runs": len(res.results), "cached": int(res.results["cached"].sum()),
         "constant": int(res.results["constant"].sum()), "below_chance": below, "wall_seconds": res.wall_seconds,
         "frontier_decides_alike_on_test": test_alike,
-        "frontier": json.loads(front[cols].to_json(orient="records")),
+        # Every digit, as results.csv and the record hold it (pandas' to_json rounds to 10).
+        "frontier": front[cols].to_dict(orient="records"),
         "frontier_seeds": front.attrs["axes"].get("seeds", 1), "sample": sample,
     }
     return EXIT_NO_PNG if saved["png_error"] else 0
@@ -713,7 +714,7 @@ def cmd_search(args) -> int:
                     "trained": res.trained, "from_store": res.cached, "resplit_runs": res.resplit_runs,
                     "resplit_trained": res.resplit_trained,
                     "stopped": res.stopped, "objective": res.objective, "unstable": n_unstable,
-                    "front": json.loads(res.front.to_json(orient="records")) if len(res.front) else []}
+                    "front": res.front.to_dict(orient="records") if len(res.front) else []}
     return 0
 
 

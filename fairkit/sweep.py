@@ -308,7 +308,9 @@ def _tasks(todo: list, batched: bool) -> list:
     for members in groups.values():
         first = members[0][0]
         method = get_method(first.method)
-        # Batched only when the trainer reproduces this estimator's own fit exactly.
+        # Batched only when the trainer reproduces this estimator's own fit: the same steps and
+        # decisions, its probabilities to about 1e-7 (stacked kernels sum in another order), so a
+        # run's last digits depend on which etas were trained with it (its batched_with).
         if len(members) > 1 and method.batchable and can_batch(
                 method.build(0.0, first.seed, first.fairness, **dict(first.params))):
             tasks.insert(0, members)

@@ -365,6 +365,11 @@ def test_sweep_json_is_all_of_stdout_and_no_progress_bar_off_a_terminal(sweep_di
     majority = np.maximum(results.val_base_rate, 1 - results.val_base_rate)
     assert doc["below_chance"] == int(((results.val_accuracy <= majority) & ~results.constant).sum())
     assert not set(results.run_id[results.val_accuracy <= majority]) & {r["run_id"] for r in doc["frontier"]}
+    # Every digit of results.csv (pandas' to_json had rounded them to 10 significant digits).
+    by_run = results.set_index("run_id")
+    for r in doc["frontier"]:
+        assert r["performance_test"] == by_run.loc[r["run_id"], "test_accuracy"]
+        assert r["unfairness_val"] == by_run.loc[r["run_id"], "val_demographic_parity_difference"]
     # The messages moved to stderr; no progress bar there, stderr being a pipe.
     assert "3 runs (3 from the store)" in run.stderr
     assert "sweep:" not in run.stderr and "\r" not in run.stderr
