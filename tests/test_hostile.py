@@ -256,3 +256,13 @@ def test_audit_list_shows_an_actors_bidi_override_as_a_marker(tmp_path, capsys):
     out, err = capsys.readouterr()
     assert_shown_as_markers(out, err)
     assert "A. Committee <U+001B>]8;;" in out
+
+
+def test_score_help_warns_that_input_cells_stay_formulas(capsys):
+    """score copies the input's cells unchanged (audit 3, §11): its help says a spreadsheet reads
+    those starting with = + - @ as formulas, rather than the data being altered silently."""
+    from fairkit.__main__ import main
+
+    assert main(["score", "--help"]) == 0
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "starts with =, +, - or @ as a formula" in shown
