@@ -10,6 +10,12 @@ Output conventions: results and messages go to stdout, problems to stderr. ``--q
 after the command) silences the messages and the progress bar; the progress bar is drawn only when
 stderr is a terminal. ``sweep --json``, ``search --json`` and ``score --json`` print one JSON
 document on stdout (what was written, what was found) and send their messages to stderr.
+
+Everything printed while a command runs (its messages, errors, the audit list, the warnings of the
+libraries it calls) shows invisible controls and format characters as markers such as
+``<U+001B>`` (:func:`fairkit.data.visible_text`): column names, bundles and audit entries are
+outside text, and an escape sequence or a right-to-left override in them would otherwise drive or
+garble the terminal.
 """
 
 from __future__ import annotations
@@ -42,6 +48,52 @@ EXIT_DRIFT = 4
 
 class CLIError(Exception):
     """A problem to report to the user in plain words (exit code 2)."""
+
+
+class _Visible:
+    """A text stream that writes to ``raw`` what it is given with every invisible control and
+    format character as a marker (:func:`fairkit.data.visible_text`).
+
+    One filter on the streams rather than one at each print: what reaches the terminal includes
+    text no print of ours formats (the warnings module's lines, which quote a bundle's stored
+    version string, argparse's messages), and a print added later is covered too.
+    """
+
+    def __init__(self, raw):
+        self.raw = raw
+
+    def write(self, text) -> int:
+        from .data import visible_text
+
+        self.raw.write(visible_text(text))
+        return len(text)
+
+    def writelines(self, lines) -> None:
+        for line in lines:
+            self.write(line)
+
+    def __getattr__(self, name):  # flush, isatty, encoding, fileno: the stream's own
+        return getattr(self.raw, name)
+
+
+@contextlib.contextmanager
+def _visible_output():
+    """``sys.stdout`` and ``sys.stderr`` as :class:`_Visible` streams until the block ends."""
+    kept = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = (s if isinstance(s, _Visible) else _Visible(s) for s in kept)
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = kept
+
+
+def _progress_bar(args, total: int, unit: str):
+    """The command's progress bar (tqdm) on the raw stderr: it redraws its line with a carriage
+    return, which :class:`_Visible` would show, and its text is ours alone."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit=unit, desc=args.command, file=getattr(sys.stderr, "raw", sys.stderr),
+                disable=not _progress_wanted(args))
 
 
 def _version() -> str:
@@ -485,8 +537,6 @@ def cmd_validate(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    from tqdm import tqdm
-
     from .frontier import below_chance_mask, decides_alike_on
     from .methods import DEFAULT_METHODS, FAIRNESS_DEFINITIONS, METHODS, RegistryError
     from .plots import PNG_NOT_WRITTEN, frontier_figure, save_figure
@@ -515,7 +565,7 @@ def cmd_sweep(args) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     store = ResultStore(args.store) if args.store else ResultStore(out / "store")
-    bar = tqdm(total=1, unit="run", desc="sweep", file=sys.stderr, disable=not _progress_wanted(args))
+    bar = _progress_bar(args, 1, "run")
 
     def progress(done, total):
         bar.total = total
@@ -633,8 +683,6 @@ def _reserved(split, share):
 
 
 def cmd_search(args) -> int:
-    from tqdm import tqdm
-
     from .audit import command_line_user, record_sweep
     from .methods import DEFAULT_METHODS, METHODS, RegistryError
     from .search import SearchError, run_search, splits_text
@@ -656,7 +704,7 @@ def cmd_search(args) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     store = ResultStore(args.store) if args.store else ResultStore(out / "store")
-    bar = tqdm(total=args.trials, unit="trial", desc="search", file=sys.stderr, disable=not _progress_wanted(args))
+    bar = _progress_bar(args, args.trials, "trial")
 
     def progress(done, total):
         bar.total = total
@@ -1028,6 +1076,22 @@ def _run(args) -> int:
 
 
 def main(argv=None) -> int:
+    """Run the command line ``argv`` (default ``sys.argv[1:]``); return its exit status.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+
+    Returns
+    -------
+    int
+        0, or the status the module docstring lists (2: bad arguments or data).
+    """
+    with _visible_output():
+        return _main(argv)
+
+
+def _main(argv) -> int:
     from .audit import KINDS as AUDIT_KINDS
     from .monitor import ALPHA as DRIFT_ALPHA, alpha_ok
 
@@ -1167,7 +1231,9 @@ def main(argv=None) -> int:
     p.add_argument("--bundle", type=_input_file, required=True)
     p.add_argument("--csv", type=_input_file, required=True, help="new rows (CSV or Parquet)")
     p.add_argument("--out", type=_csv_output_file, required=True,
-                   help="scored CSV to write (plain CSV; its fairness report goes beside it, NAME.fairness.json)")
+                   help="scored CSV to write (plain CSV; its fairness report goes beside it, NAME.fairness.json). "
+                        "The input's cells are copied as they are: a spreadsheet opening it runs a cell that "
+                        "starts with =, +, - or @ as a formula, so import a batch from elsewhere as text")
     p.add_argument("--trust", help="Ed25519 public key (PEM): accept only bundles it signed "
                                    "(default $FAIRKIT_TRUST_KEY)")
     p.add_argument("--expected-manifest-sha256", help="the manifest hash recorded at export (audit log, "

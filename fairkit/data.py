@@ -12,6 +12,7 @@ import csv
 import gzip
 import io
 import re
+import unicodedata
 from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -179,6 +180,60 @@ def label_text(label, *, quote=repr) -> str:
     (``quote`` renders each value)."""
     values = positive_labels(label)
     return " or ".join(quote(v) for v in values) if values else "(not chosen)"
+
+
+# Characters kept among those :func:`visible_text` replaces: line breaks and tabs lay text out, and
+# the zero-width (non-)joiners shape letters in Persian, Indic scripts and emoji, moving nothing.
+_SHOWN_AS_IS = frozenset("\n\t\u200c\u200d")
+
+
+def _hidden(ch: str) -> bool:
+    # Controls (C0, C1: a terminal acts on ESC sequences, a lone CR overwrites its line), format
+    # characters (bidi overrides, embeddings, isolates and marks reorder the digits beside them,
+    # "0.048" read as "840.0"; zero widths, the BOM and tags hide text) and lone surrogates.
+    return ch not in _SHOWN_AS_IS and unicodedata.category(ch) in ("Cc", "Cf", "Cs")
+
+
+def hidden_characters(text) -> list[str]:
+    """The invisible controls and format characters in ``str(text)`` that :func:`visible_text`
+    replaces, as a sorted list of ``"U+202E"``-style code points (empty when there are none)."""
+    text = str(text)
+    if text.isprintable():  # the common case, checked in C
+        return []
+    return sorted({f"U+{ord(c):04X}" for c in text if _hidden(c)})
+
+
+def visible_text(text) -> str:
+    """``text`` with every invisible control or format character replaced by a visible marker
+    (``<U+202E>``): the one way text from users, data and bundles is made safe to show.
+
+    A right-to-left override in a column name would otherwise reverse the figures printed after
+    it (on a page, in a record), and an escape sequence in a bundle would drive the terminal
+    that prints it. Line breaks, tabs and the zero-width (non-)joiners that shape letters stay;
+    a CR before a line break is read as part of the line break.
+
+    Parameters
+    ----------
+    text : object
+        A column or group name, a cell, an answer, a message; not a string: its ``str``.
+
+    Returns
+    -------
+    str
+        The same text, each hidden character as ``<U+XXXX>``.
+
+    Examples
+    --------
+    >>> visible_text("sex \u202e: 0.048")
+    'sex <U+202E>: 0.048'
+    >>> visible_text("\x1b[2Jcleared")
+    '<U+001B>[2Jcleared'
+    """
+    text = str(text)
+    if text.isprintable():
+        return text
+    text = text.replace("\r\n", "\n")
+    return "".join(f"<U+{ord(c):04X}>" if _hidden(c) else c for c in text)
 
 
 @dataclass(frozen=True)
@@ -871,6 +926,31 @@ def _delimiter_hint(only: str) -> str:
     return hint + f": its name holds {_DELIMITER_NAMES[found]}, which fairkit does not read as a delimiter."
 
 
+def _hidden_text(frame: pd.DataFrame, grouping) -> list[Problem]:
+    """A warning for each column whose name, or (for the target and sensitive ``grouping``
+    columns, whose values name the groups in every result) whose values, hold invisible
+    controls or format characters: shown, they reorder or hide the text around them, so the
+    pages and records show them as markers (:func:`visible_text`)."""
+    found = []
+    for c in frame.columns:
+        name = hidden_characters(c)
+        values = []
+        if c in grouping and not pd.api.types.is_numeric_dtype(frame[c].dtype):
+            texts = pd.unique(frame[c].dropna().astype(str))
+            values = sorted({h for t in texts for h in hidden_characters(t)})
+        if not (name or values):
+            continue
+        where = {(True, False): f"The name '{c}' holds", (False, True): f"Values of '{c}' hold",
+                 (True, True): f"The name '{c}' and its values hold"}[bool(name), bool(values)]
+        codes = ", ".join(sorted(set(name) | set(values))[:4])
+        found.append(_p("warning", "hidden_characters", c,
+                        f"{where} invisible control or format characters ({codes}), which can reverse or hide "
+                        "the text around them (a right-to-left override shows 0.048 as 840.0); fairkit shows "
+                        "each as a marker such as <U+202E>.",
+                        "Remove them from the file (or rename the column) unless they are meant to be there."))
+    return found
+
+
 def usable_feature_columns(frame: pd.DataFrame, spec: DatasetSpec) -> list:
     """The spec's feature columns that can inform a model: not empty and not constant."""
     return [c for c in spec.feature_columns(frame)
@@ -955,6 +1035,8 @@ def validate(
                                "Flatten it into plain columns, turn it into text, or exclude it."))
     if nested:
         frame = frame.drop(columns=nested)
+
+    problems.extend(_hidden_text(frame, [spec.target, *spec.sensitive]))
 
     unnamed = dict(frame.attrs.get("unnamed", {}))
     unnamed.update({c: i + 1 for i, c in enumerate(frame.columns)

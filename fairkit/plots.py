@@ -19,6 +19,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.colors import hex_to_rgb, qualitative
 
+from .data import visible_text
 from .frontier import (PERFORMANCE_AXES, SPLITS, UNFAIRNESS_AXES, below_chance_mask, constant_mask, decides_alike_on,
                        metric_column, pareto_front, settings)
 from .methods import METHODS, role_of
@@ -85,7 +86,9 @@ def plot_text(value) -> str:
     Plotly reads a subset of HTML in every text it draws (titles, legends, axis ticks, hover
     labels, annotations): a group named ``<a href="https://...">G1</a>`` would become a link,
     ``<b>`` bold and ``<br>`` a line break. With ``&``, ``<`` and ``>`` written as entities,
-    which Plotly decodes only after it has read the tags, the text appears as typed.
+    which Plotly decodes only after it has read the tags, the text appears as typed; invisible
+    controls and format characters (a right-to-left override) appear as markers
+    (:func:`fairkit.data.visible_text`).
 
     Parameters
     ----------
@@ -101,7 +104,7 @@ def plot_text(value) -> str:
     >>> plot_text("<b>G1</b> & G2")
     '&lt;b&gt;G1&lt;/b&gt; &amp; G2'
     """
-    return html.escape(str(value), quote=False)
+    return html.escape(visible_text(value), quote=False)
 
 
 def _texts(values) -> list[str]:

@@ -13,7 +13,8 @@ Every label comes from :data:`fairkit.metrics.METRIC_LABELS`, and every shown va
 the Trade-offs page). Text from users and data (answers, column and group names) is escaped by
 each renderer for its format: :func:`escape_markdown` for Markdown (the bundle's
 ``decision_record.md`` and the pages), :func:`html.escape` for HTML; the PDF holds it as plain
-text. The record's JSON keeps the text as it was written.
+text. All three first show invisible controls and format characters (a right-to-left override)
+as markers, :func:`fairkit.data.visible_text`. The record's JSON keeps the text as it was written.
 
 Records written before a section existed (the disparity audit, the chosen run's place on the
 frontier, the counts) are rendered without that section.
@@ -28,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import positive_labels
+from .data import positive_labels, visible_text
 from .methods import scores_rank
 from .metrics import HEADLINE_GAPS, METRIC_LABELS, NO_RANKING, SWEEP_THRESHOLD, chance_level, least_fair_grouping, metric_value
 
@@ -68,7 +69,9 @@ def escape_markdown(text) -> str:
     """``text`` as Markdown that shows it literally, on one line (whitespace runs, newlines
     included, become one space).
 
-    No part of it can become markup: inline syntax (emphasis, code, links, images, HTML, tables,
+    Invisible controls and format characters are shown as markers (:func:`fairkit.data.visible_text`):
+    a right-to-left override in a name would otherwise reverse the figures after it. No part of it
+    can become markup: inline syntax (emphasis, code, links, images, HTML, tables,
     maths, entities, emoji and Streamlit directives) is backslash-escaped, and so is what would
     start a block where the text starts a line (heading, setext underline, list, quote). A bare
     URL or e-mail address stays text, not a link (an invisible word joiner breaks it).
@@ -91,7 +94,7 @@ def escape_markdown(text) -> str:
     >>> escape_markdown("## Approved")
     '\\\\## Approved'
     """
-    s = _AUTOLINK.sub(WORD_JOINER, " ".join(str(text).split()))
+    s = _AUTOLINK.sub(WORD_JOINER, visible_text(" ".join(str(text).split())))
     s = _MD_INLINE.sub(r"\\\1", s)
     s = _MD_ENTITY.sub(r"\\&", s)
     s = _MD_ORDERED.sub(r"\1\\\2", s)
@@ -505,8 +508,9 @@ def _edges(text: str, escape) -> str:
 
 
 def _code_span(text) -> str:
-    # Inside a code span only a backtick ends it; everything else is shown literally.
-    return "`" + str(text).replace("`", "'").replace("\n", " ") + "`"
+    # Inside a code span only a backtick ends it; everything else is shown literally, so only
+    # invisible characters need markers.
+    return "`" + visible_text(text).replace("`", "'").replace("\n", " ") + "`"
 
 
 def render_markdown(rec: dict, *, escape=None, heading_offset: int = 0, reviews: str | None = None,
@@ -591,7 +595,9 @@ code{font-family:"DejaVu Sans Mono",monospace;background:#f4f4f4;padding:0 .2em}
 def render_html(rec: dict, *, reviews: str | None = None) -> str:
     """The decision record as one self-contained, printable HTML page (no external resource;
     all text escaped)."""
-    e = html.escape
+
+    def e(text) -> str:
+        return html.escape(visible_text(text))
 
     def runs(items) -> str:
         out = []
@@ -677,7 +683,7 @@ def render_pdf(rec: dict, *, reviews: str | None = None) -> bytes:
     title = f"Decision record: {rec['content']['dataset']['name']}"
 
     def text(t) -> str:
-        t = str(t)
+        t = visible_text(t)
         return t.encode("latin-1", "replace").decode("latin-1") if lossy else t
 
     pdf.set_title(text(title))

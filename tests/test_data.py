@@ -169,6 +169,23 @@ def test_sensitive_missing_all_missing_single_group():
     assert problem(frame, "no_sensitive", SPEC.replace(sensitive=[])).severity == "error"
 
 
+def test_invisible_controls_in_names_and_group_values_warn():
+    """A right-to-left override (or an escape) in a column name, or in the values that name the
+    groups, reorders the figures shown beside it (audit 3, §4): validate names the column and the
+    code point; the table can still be trained on."""
+    frame = read_table(GOOD.encode()).rename(columns={"sex": "sex \u202e", "age": "age\x1b[2J"})
+    frame["label"] = frame["label"].map({"yes": "yes", "no": "no\u2066"})
+    frame["race"] = frame["race"] + "\u202e"  # not a grouping column: its values are left alone
+    spec = SPEC.replace(sensitive=["sex \u202e"], positive_label="yes")
+    found = {p.column: p for p in validate(frame, spec) if p.code == "hidden_characters"}
+    assert set(found) == {"sex \u202e", "age\x1b[2J", "label"}
+    assert all(p.severity == "warning" for p in found.values())
+    assert "U+202E" in found["sex \u202e"].message and "U+001B" in found["age\x1b[2J"].message
+    assert "Values of 'label'" in found["label"].message and "U+2066" in found["label"].message
+    assert not errors(validate(frame, spec))
+    assert "hidden_characters" not in codes(read_table(GOOD.encode()))
+
+
 def test_small_group_and_small_intersection_warn():
     frame = read_table(GOOD.encode())
     assert "small_group" not in codes(frame, min_group_size=30)

@@ -736,6 +736,45 @@ def test_html_and_pdf_records_are_escaped_and_render(committee_record, tmp_path)
         assert expected in text, expected
 
 
+BIDI = "\u202e"  # RIGHT-TO-LEFT OVERRIDE: "0.048" after it reads "840.0"
+
+
+def test_a_bidi_override_in_names_shows_as_a_marker_in_every_rendering(biased_frame, fast_params, tmp_path):
+    """A right-to-left override in the sensitive column's name, a group's value, the file's name
+    or an answer reversed the card's figures on the Review and Export pages (audit 3, §4): every
+    rendering shows it as a visible marker, so the numbers after it stay in order."""
+    import shutil
+
+    from fairkit.data import DatasetSpec
+    from fairkit.record import card_markdown, render_html, render_markdown, render_pdf
+    from fairkit.split import split_dataset
+
+    frame = biased_frame.rename(columns={"sex": f"sex {BIDI}"})
+    frame[f"sex {BIDI}"] = frame[f"sex {BIDI}"].map({"F": f"F{BIDI}", "M": "M"})
+    spec = DatasetSpec(target="y", positive_label=1, sensitive=[f"sex {BIDI}"], name=f"loans{BIDI}.csv")
+    split = split_dataset(frame, spec, seed=0)
+    res = run_sweep(split, ["unconstrained"], {"unconstrained": [0.0]}, params=fast_params)
+    row = res.results.iloc[0].to_dict()
+    answers = DecisionRecord(purpose=f"Screen {BIDI}loans.", rationale=f"Within {BIDI}0.05.",
+                             decider=f"A. Committee {BIDI}evil")
+    rec = build_record(model=res.model(row["run_id"]), split=split, run=row, record=answers, n_boot=20).record
+    markdown = render_markdown(rec) + card_markdown(rec)
+    page = render_html(rec)
+    for shown in (markdown, page):
+        assert BIDI not in shown
+        assert "U+202E" in shown and "evil" in shown
+    assert "A. Committee <U+202E>evil" in _shown(markdown) and "A. Committee &lt;U+202E&gt;evil" in page
+    # The card's gap line: the name, its marker, then the figures in reading order.
+    gap = next(line for line in _shown(card_markdown(rec)).splitlines() if "(sex <U+202E>" in line)
+    assert re.search(r"\d\.\d{3} \[\d\.\d{3}, \d\.\d{3}\]", gap), gap
+    pdf = render_pdf(rec)
+    assert shutil.which("pdftotext"), "pdftotext (Debian's poppler-utils) is needed: ./fk test installs it"
+    (tmp_path / "record.pdf").write_bytes(pdf)
+    text = subprocess.run(["pdftotext", str(tmp_path / "record.pdf"), "-"], capture_output=True, text=True,
+                          timeout=60).stdout
+    assert BIDI not in text and "<U+202E>" in text
+
+
 def test_the_record_says_what_gap_chance_alone_gives_on_the_rows_chosen_on(tmp_path, swept, tiny_split):
     import dataclasses
 

@@ -10,8 +10,10 @@ and ``validate`` in tests/test_data.py.
 """
 
 import os
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -174,3 +176,93 @@ def test_dashboard_listens_on_localhost_only():
     config = tomllib.loads((Path(__file__).parents[1] / ".streamlit" / "config.toml").read_text())
     assert config["server"]["address"] == "127.0.0.1"
     assert config["server"]["enableXsrfProtection"] is True
+
+
+# --------------------------------------------------------------------------- terminal escapes
+
+# An OSC 8 hyperlink, a screen clear, a window title and a right-to-left override: what a column
+# name, a bundle's stored text or an audit entry may carry to the terminal that prints it.
+ESCAPES = "\x1b]8;;http://e.invalid/pixel\x07LINK\x1b]8;;\x07\x1b[2J\x1b]0;title\x07\u202eevil\x9b2J"
+
+
+def assert_shown_as_markers(*texts):
+    """No raw control, escape or bidi character in what was printed; their markers instead."""
+    for text in texts:
+        assert not any(c in text for c in "\x1b\x07\u202e\x9b"), ascii(text[-2000:])
+    assert "<U+001B>" in "".join(texts) and "<U+202E>" in "".join(texts)
+
+
+def test_a_csvs_column_names_reach_the_terminal_as_markers(work, biased_frame, monkeypatch, capsys):
+    """Column names in the messages (audit 3, §7): the validate line names the sensitive column,
+    and validate's own warning names the characters."""
+    biased_frame.head(200).rename(columns={"sex": f"sex{ESCAPES}"}).to_csv(work / "esc.csv", index=False)
+    proc = in_process(["validate", "--csv", "esc.csv", "--target", "y", "--positive", "1",
+                       "--sensitive", f"sex{ESCAPES}"], work, monkeypatch, capsys)
+    assert proc.returncode == 0, proc.stderr
+    assert_shown_as_markers(proc.stdout, proc.stderr)
+    assert "U+202E" in proc.stderr and "sex<U+001B>]8;;http://e.invalid/pixel<U+0007>LINK" in proc.stdout
+
+
+def test_a_bundles_column_names_and_version_strings_reach_the_terminal_as_markers(work, tiny_split, fast_params,
+                                                                                   biased_frame, tmp_path):
+    """A bundle's text (audit 3, §7): the column names an error lists, and scikit-learn's version
+    warning, which repeats the version string the bundle stores, in a fresh process (warnings on)."""
+    import hashlib
+    import json
+    import zipfile
+
+    from fairkit.data import DatasetSpec
+    from fairkit.export import DecisionRecord, export_bundle
+    from fairkit.split import split_dataset
+    from fairkit.sweep import run_sweep
+
+    frame = biased_frame.rename(columns={"cat": f"cat{ESCAPES}"})
+    split = split_dataset(frame, DatasetSpec(target="y", positive_label=1, sensitive=["sex"]), seed=0)
+    res = run_sweep(split, ["unconstrained"], params=fast_params)
+    row = res.results.iloc[0].to_dict()
+    path = tmp_path / "b.zip"
+    export_bundle(path, model=res.model(row["run_id"]), split=split, run=row, n_boot=0,
+                  record=DecisionRecord(purpose="p", rationale="r", decider="d"))
+    with zipfile.ZipFile(path) as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    # An attacker's edit, the manifest's hashes recomputed (an unsigned bundle).
+    model = re.sub(r'"_sklearn_version", "[^"]*"', lambda m: '"_sklearn_version", ' + json.dumps(ESCAPES),
+                   members["model.json"].decode())
+    assert model != members["model.json"].decode()
+    members["model.json"] = model.encode()
+    manifest = json.loads(members["manifest.json"])
+    manifest["files"] = {n: hashlib.sha256(d).hexdigest() for n, d in members.items()
+                         if n not in ("manifest.json", "manifest.sig")}
+    members["manifest.json"] = json.dumps(manifest, indent=1, sort_keys=True).encode()
+    with zipfile.ZipFile(path, "w") as zf:
+        for n, d in members.items():
+            zf.writestr(n, d)
+    biased_frame.head(50).drop(columns=["cat"]).to_csv(tmp_path / "rows.csv", index=False)
+    proc = subprocess.run([sys.executable, "-m", "fairkit", "score", "--bundle", path, "--csv", "rows.csv",
+                           "--out", "s.csv"], cwd=tmp_path, env={**ENV, "PYTHONWARNINGS": "default",
+                                                                  "PYTHONPATH": str(Path(__file__).parents[1])},
+                          capture_output=True, text=True, timeout=90)
+    assert_refused(proc, "lacks column(s) the model needs: cat<U+001B>]8;;http", "InconsistentVersionWarning")
+    assert_shown_as_markers(proc.stdout, proc.stderr)
+
+
+def test_audit_list_shows_an_actors_bidi_override_as_a_marker(tmp_path, capsys):
+    from fairkit.__main__ import main
+    from fairkit.audit import AuditLog, Identity
+
+    log = tmp_path / "a.sqlite"
+    AuditLog(log).append("upload", actor=Identity(name=f"A. Committee {ESCAPES}"), subject="x")
+    assert main(["audit", "list", "--audit", str(log)]) == 0
+    out, err = capsys.readouterr()
+    assert_shown_as_markers(out, err)
+    assert "A. Committee <U+001B>]8;;" in out
+
+
+def test_score_help_warns_that_input_cells_stay_formulas(capsys):
+    """score copies the input's cells unchanged (audit 3, §11): its help says a spreadsheet reads
+    those starting with = + - @ as formulas, rather than the data being altered silently."""
+    from fairkit.__main__ import main
+
+    assert main(["score", "--help"]) == 0
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "starts with =, +, - or @ as a formula" in shown

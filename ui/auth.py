@@ -170,12 +170,25 @@ def unprotected_listener() -> str | None:
     versions, the app's own folder). Where neither holds the project's settings, or a flag
     clears the address, it listens on every network interface, with no login, full tracebacks and
     usage statistics. An address of none at all is that case (an operator who means to listen
-    widely names one).
+    widely names one). Without sign-in, the names the server answers to must be listed too
+    (``server.allowedHosts``, not ``*``): Streamlit otherwise accepts any name, and a web page can
+    reach a localhost dashboard through DNS rebinding.
     """
     # With sign-in configured every page asks for it (dashboard_gate): an operator may then
     # listen widely, behind the organisation's sign-in.
-    if st.get_option("server.address") or configured():
+    if configured():
         return None
+    hosts = [str(h).strip() for h in st.get_option("server.allowedHosts") or []]
+    if st.get_option("server.address") and hosts and "*" not in hosts:
+        return None
+    if st.get_option("server.address"):
+        # Streamlit accepts any Host when the list is empty: a web page whose name is made to
+        # resolve to 127.0.0.1 (DNS rebinding) could then read and drive the dashboard.
+        return ("**This dashboard was started without a list of the names it answers to** "
+                "(`server.allowedHosts`), so any web page open in your browser could read and drive it "
+                "under a name of its own. Stop it and start it from the project folder (`./fk app`, which "
+                "reads `.streamlit/config.toml`), or pass `--server.allowedHosts localhost --server.allowedHosts "
+                "127.0.0.1` (and the name a proxy serves it under).")
     return ("**This dashboard was started without an address to listen on**, so it listens on every "
             "network interface with no sign-in: the project's settings (`.streamlit/config.toml`, "
             "address 127.0.0.1) were not read or were overridden. Stop it and start it from the project "

@@ -16,8 +16,9 @@ from fairkit.record import WORD_JOINER, escape_markdown  # noqa: F401  (WORD_JOI
 
 
 def md(text) -> str:
-    """Escape ``text`` so Markdown shows it literally (one line; newlines become spaces): the
-    engine's one escaper, :func:`fairkit.record.escape_markdown`, which the bundle's record uses.
+    """Escape ``text`` so Markdown shows it literally (one line; newlines become spaces; invisible
+    controls and format characters, such as a right-to-left override, as ``<U+202E>`` markers):
+    the engine's one escaper, :func:`fairkit.record.escape_markdown`, which the bundle's record uses.
 
     Examples
     --------

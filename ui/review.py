@@ -25,6 +25,7 @@ from fairkit.audit import (
     verdict_entries,
     verdict_tally,
 )
+from fairkit.data import visible_text
 from fairkit.frontier import UNFAIRNESS_AXES
 from fairkit.keys import KeyFileError
 from fairkit.plots import method_label
@@ -50,9 +51,11 @@ def exports() -> list[dict]:
 
 def export_label(e: dict) -> str:
     """One line naming an export in the chooser, with what tells two exports of one run apart
-    (threshold and calibration, :func:`fairkit.record.decision_label`)."""
-    return (f"#{e['id']} · {e['ts'][:16].replace('T', ' ')} · {e.get('dataset', '?')} · "
-            f"{decision_label(e)} · by {e['actor']}")
+    (threshold and calibration, :func:`fairkit.record.decision_label`). The options are plain
+    text, not Markdown: only invisible characters are made visible (a right-to-left override in
+    the dataset's name would reverse the threshold after it)."""
+    return visible_text(f"#{e['id']} · {e['ts'][:16].replace('T', ' ')} · {e.get('dataset', '?')} · "
+                        f"{decision_label(e)} · by {e['actor']}")
 
 
 def tally(subject: str, log: LogState) -> str:

@@ -18,9 +18,31 @@ def server_address():
     config.set_option("server.address", kept)
 
 
+@pytest.fixture
+def allowed_hosts():
+    """Set ``server.allowedHosts`` for one test and put the project's value back after it."""
+    kept = config.get_option("server.allowedHosts")
+    yield lambda value: config.set_option("server.allowedHosts", value)
+    config.set_option("server.allowedHosts", kept)
+
+
 def test_the_project_settings_are_what_the_tests_run_with():
     # Read from .streamlit/config.toml in the folder the tests start in (the project's).
     assert config.get_option("server.address") == "127.0.0.1"
+    assert config.get_option("server.allowedHosts") == ["localhost", "127.0.0.1", "::1"]
+
+
+@pytest.mark.parametrize("hosts", [[], ["*"]])
+def test_a_server_that_answers_to_any_name_serves_no_page(allowed_hosts, hosts):
+    """Without a list of the names it answers to, Streamlit takes any Host: a web page that
+    rebinds its own name to 127.0.0.1 reads and drives the dashboard (audit 3, §2). The app says
+    how to start it and shows nothing else."""
+    allowed_hosts(hosts)
+    at = new_session().run()
+    assert not at.exception, at.exception
+    (said,) = texts(at.error)
+    assert "server.allowedHosts" in said and "--server.allowedHosts localhost" in said
+    assert not at.selectbox
 
 
 @pytest.mark.parametrize("address", [None, ""])

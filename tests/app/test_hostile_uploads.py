@@ -183,3 +183,18 @@ def test_an_uploaded_files_name_is_shown_as_text_not_markdown(at):
     (shown,) = [c for c in texts(at.caption) if c.startswith("Using the file uploaded earlier")]
     assert shown == f"Using the file uploaded earlier: {md(name)}"
     assert "](" not in shown.replace("\\]", "") and "**APPROVED**" not in shown
+
+
+def test_a_bidi_override_in_an_upload_is_named_and_shown_as_a_marker(at):
+    """A right-to-left override in a column name or a group reverses the figures shown after it
+    (audit 3, §4): the Data page warns, naming the column, and shows the character as a marker."""
+    data = table().replace("age,", "age \u202e,").replace(",F,", ",F\u202e,").encode()
+    at.file_uploader(key=state.W_UPLOAD).set_value(("loans\u202e.csv", data, "text/csv")).run()
+    spec_widget(at, "multiselect", "sensitive").set_value(["sex"]).run()
+    spec_widget(at, "selectbox", "positive").set_value(1).run()
+    assert not at.exception, at.exception
+    warned = [w for w in texts(at.warning) if "U+202E" in w]
+    assert any("age <U+202E>" in w.replace("\\", "") for w in warned), texts(at.warning)
+    assert any("Values of 'sex'" in w for w in warned), texts(at.warning)
+    shown = "\n".join(messages(at).splitlines() + texts(at.markdown) + texts(at.caption))
+    assert "\u202e" not in shown and "loans<U+202E>.csv" in shown.replace("\\", "")

@@ -364,3 +364,12 @@ def test_signed_in_a_recorded_selection_is_the_signed_in_persons(trained, fast_e
     (entry,) = AuditLog().entries(kind="selection").itertuples()
     assert entry.actor.startswith("Sel Ector")
     assert (entry.details["identity"]["issuer"], entry.details["identity"]["subject"]) == (ISSUER, "sel")
+
+
+def test_the_export_chooser_shows_a_bidi_override_as_a_marker():
+    """The chooser's options are plain text: a right-to-left override in the dataset's name
+    reversed the threshold after it (audit 3, §4)."""
+    label = rv.export_label({"id": 3, "ts": "2026-12-06T07:00:00", "dataset": "loans\u202e.csv",
+                             "method": "regularized", "eta": 0.5, "threshold": 0.4, "actor": "A. \u202eevil"})
+    assert "\u202e" not in label
+    assert "loans<U+202E>.csv · " in label and "threshold 0.40" in label and label.endswith("by A. <U+202E>evil")
