@@ -1246,8 +1246,10 @@ def _main(argv) -> int:
                    help="family-wise false-alarm rate over the gaps checked, above 0 and below 1 "
                         "(default %(default)s)")
     p.add_argument("--drift-n-boot", default=200,
-                   type=_int_at_least(1, "the drift check compares the batch's own bootstrap intervals", MAX_BOOT),
-                   help=f"bootstrap resamples for the batch's own intervals, 1 to {MAX_BOOT:,} (default %(default)s)")
+                   type=_int_at_least(MIN_BOOT, "the drift check compares the batch's own bootstrap intervals, "
+                                      "and a handful of resamples gives falsely narrow ones", MAX_BOOT),
+                   help=f"bootstrap resamples for the batch's own intervals, {MIN_BOOT} to {MAX_BOOT:,} "
+                        "(default %(default)s)")
     p.add_argument("--audit", type=_log_file, help="audit log file (default $FAIRKIT_HOME/audit.sqlite)")
     p.set_defaults(func=cmd_score)
 

@@ -570,9 +570,10 @@ def exported(sweep_dir, tmp_path_factory):
 
 
 @pytest.mark.parametrize("option, value, message", [
-    ("--drift-n-boot", "0", "'0' is not a whole number of at least 1"),
-    ("--drift-n-boot", "-5", "'-5' is not a whole number of at least 1"),
-    ("--drift-n-boot", "10001", "'10001' is not a whole number of at least 1 and at most 10,000"),
+    ("--drift-n-boot", "0", "'0' is not a whole number of at least 50"),
+    ("--drift-n-boot", "20", "'20' is not a whole number of at least 50"),  # falsely narrow intervals
+    ("--drift-n-boot", "-5", "'-5' is not a whole number of at least 50"),
+    ("--drift-n-boot", "10001", "'10001' is not a whole number of at least 50 and at most 10,000"),
     ("--drift-alpha", "2", "'2' is not a false-alarm rate; give a number above 0 and below 1"),
     ("--drift-alpha", "1", "'1' is not a false-alarm rate"),
     ("--drift-alpha", "0", "'0' is not a false-alarm rate"),
