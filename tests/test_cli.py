@@ -615,6 +615,18 @@ def test_keygen_into_a_file_is_refused(tmp_path, capsys):
     assert "is a file, so" in capsys.readouterr().err
 
 
+def test_keygen_refuses_a_dangling_link_where_the_key_goes(tmp_path, capsys):
+    """A dangling link named like the private key sent the key where its maker pointed it."""
+    keys_dir, stolen = tmp_path / "keys", tmp_path / "elsewhere.pem"
+    keys_dir.mkdir()
+    (keys_dir / "fairkit-signing-key.pem").symlink_to(stolen)
+    assert main(["keygen", "--out", str(keys_dir)]) == 2
+    err = capsys.readouterr().err
+    assert (f"fairkit-signing-key.pem already in {keys_dir} (a file or a link); a new key would replace the "
+            "organisation's. Choose another folder.") in err and "internal error" not in err
+    assert not stolen.exists() and not (keys_dir / "fairkit-public-key.pem").exists()
+
+
 # ---------------------------------------------------------------- nothing an output overwrites
 
 def _kept_bytes(*paths):
