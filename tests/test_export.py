@@ -1203,3 +1203,27 @@ def test_a_record_of_a_model_that_decides_every_test_row_alike_says_its_test_gap
     assert "the positive decision" in line and line in approve_all.markdown()
     at_sweep = build_record(model=model, split=tiny_split, run=row, record=RECORD, n_boot=5)
     assert not [x for x in at_sweep.record["content"]["limitations"] if "tells almost nobody apart" in x]
+
+
+@pytest.mark.parametrize("columns", [True, "x0", [], [["x0"]], ["x0", "x0"], None, {"$map": {"type": "builtins.dict",
+                                                                                           "items": []}}])
+def test_raw_columns_that_are_not_a_list_of_names_refuse_the_bundle(tmp_path, swept, tiny_split, capsys, columns):
+    """``raw_columns: true`` ended score in "internal error" (round 3, finding 13)."""
+    from fairkit.__main__ import main
+
+    out, _ = _export(tmp_path / "b.zip", swept, tiny_split)
+
+    def change(tree):
+        items = tree["state"]["$map"]["items"]
+        next(pair for pair in items if pair[0] == "raw_columns")[1] = columns
+
+    bad = _rehashed_with(out["path"], tmp_path / "bad.zip", model=change)
+    with pytest.raises(BundleIntegrityError, match=r"model\.json cannot be loaded: its raw_columns .* is not a list "
+                                                    "of distinct column names; refusing the bundle"):
+        load_bundle(bad)
+    csv = tmp_path / "rows.csv"
+    _raw_with_sensitive(tiny_split, tiny_split.test).to_csv(csv, index=False)
+    capsys.readouterr()
+    assert main(["score", "--bundle", str(bad), "--csv", str(csv), "--out", str(tmp_path / "o.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "raw_columns" in err and "internal error" not in err
