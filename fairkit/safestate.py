@@ -977,22 +977,26 @@ def _same(a, b) -> bool:
 
 def _sorted_categories(cats, i: int) -> None:
     """Feature ``i``'s categories as fit leaves them: a non-empty 1-D array of unique values,
-    numbers in increasing order with at most one NaN, last (transform finds a number's code
-    by binary search: in an unsorted array that code can be one past the last category)."""
+    numbers in increasing order with at most one NaN, last. Transform finds a number's code by
+    binary search, also in an object array of numbers: in an unsorted array that code can be one
+    past the last category. Text is looked up by value, in any order."""
     if type(cats) is not np.ndarray or cats.ndim != 1 or cats.size == 0:
         raise UntrustedState(f"OneHotEncoder.categories_[{i}] is not a non-empty 1-D array")
-    if cats.dtype.kind in _NUMERIC_KINDS:
-        values = cats.astype(np.float64)
-        nan = np.isnan(values)
-        if nan[:-1].any() or not (np.diff(values[~nan]) > 0).all():
-            raise UntrustedState(f"OneHotEncoder.categories_[{i}] is not in increasing order without repeats")
-        return
-    try:
-        unique = len(set(cats.tolist())) == cats.size
-    except TypeError:  # an unhashable category
-        unique = False
-    if not unique:
-        raise UntrustedState(f"OneHotEncoder.categories_[{i}] holds a category twice or one that is not a value")
+    values = cats
+    if cats.dtype.kind not in _NUMERIC_KINDS:
+        items = cats.tolist()
+        if all(type(v) is str for v in items):
+            if len(set(items)) != len(items):
+                raise UntrustedState(f"OneHotEncoder.categories_[{i}] holds a category twice")
+            return
+        if not all(type(v) in (int, float) for v in items):
+            raise UntrustedState(f"OneHotEncoder.categories_[{i}] holds values that are neither all text nor "
+                                 "all numbers")
+        values = np.array(items, dtype=np.float64)
+    values = values.astype(np.float64)
+    nan = np.isnan(values)
+    if nan[:-1].any() or not (np.diff(values[~nan]) > 0).all():
+        raise UntrustedState(f"OneHotEncoder.categories_[{i}] is not in increasing order without repeats")
 
 
 def _infrequent_mapping(n: int, infrequent: np.ndarray) -> np.ndarray:

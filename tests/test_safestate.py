@@ -241,6 +241,13 @@ def _change_array(attr_index, change):
     ({}, "categories_", _change_array(0, lambda c: c[::-1].copy()),
      r"OneHotEncoder.categories_\[0\] is not in increasing order"),
     ({}, "n_features_in_", lambda pair, arrays: pair.__setitem__(1, 3), "n_features_in_ 3 is not the number"),
+    ({}, "categories_", lambda pair, arrays: pair[1].__setitem__(0, {"$ndarray": {"object": [3.0, 1.0, 2.0],
+                                                                                   "shape": [3]}}),
+     r"OneHotEncoder.categories_\[0\] is not in increasing order"),  # numbers in an object array: searched too
+    ({}, "categories_", lambda pair, arrays: pair[1].__setitem__(1, {"$ndarray": {"object": ["a", "a"], "shape": [2]}}),
+     r"OneHotEncoder.categories_\[1\] holds a category twice"),
+    ({}, "categories_", lambda pair, arrays: pair[1].__setitem__(1, {"$ndarray": {"object": ["a", 1], "shape": [2]}}),
+     r"OneHotEncoder.categories_\[1\] holds values that are neither all text nor all numbers"),
 ])
 def test_a_one_hot_encoders_derived_state_must_be_what_its_categories_give(params, attr, change, says):
     """Transform turns codes and the offsets of ``_n_features_outs`` into a sparse matrix whose
