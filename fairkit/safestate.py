@@ -985,11 +985,14 @@ def _sorted_categories(cats, i: int) -> None:
     values = cats
     if cats.dtype.kind not in _NUMERIC_KINDS:
         items = cats.tolist()
+        # fit puts a missing value (None or NaN) last
+        if items[-1] is None or (type(items[-1]) is float and math.isnan(items[-1])):
+            items = items[:-1]
         if all(type(v) is str for v in items):
             if len(set(items)) != len(items):
                 raise UntrustedState(f"OneHotEncoder.categories_[{i}] holds a category twice")
             return
-        if not all(type(v) in (int, float) for v in items):
+        if not all(type(v) in (bool, int, float) for v in items):  # fit refuses a column of both
             raise UntrustedState(f"OneHotEncoder.categories_[{i}] holds values that are neither all text nor "
                                  "all numbers")
         values = np.array(items, dtype=np.float64)
