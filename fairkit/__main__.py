@@ -898,11 +898,15 @@ def cmd_keygen(args) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     private, public = out / "fairkit-signing-key.pem", out / "fairkit-public-key.pem"
-    taken = [p.name for p in (private, public) if p.exists()]
+    # lexists: a dangling link counts as taken (writing through it puts the key where its maker chose).
+    taken = [p.name for p in (private, public) if os.path.lexists(p)]
     if taken:
-        raise CLIError(f"{', '.join(taken)} already in {out}; a new key would replace the organisation's. "
-                       "Choose another folder.")
-    key = keys.write_key_pair(private, public)
+        raise CLIError(f"{', '.join(taken)} already in {out} (a file or a link); a new key would replace the "
+                       "organisation's. Choose another folder.")
+    try:
+        key = keys.write_key_pair(private, public)
+    except keys.KeyFileError as exc:  # made since the check above
+        raise CLIError(str(exc)) from exc
     print(f"Wrote {private} (private: keep it secret; export --sign-key, {keys.SIGNING_KEY_ENV}) and {public} "
           f"(public: score --trust, {keys.TRUST_KEY_ENV}); key id {keys.key_id(key)}.")
     return 0

@@ -312,6 +312,11 @@ def _too_many_rows(name: str, rows: str, max_rows: int) -> str:
             "Use a sample of the rows or raise the row limit.")
 
 
+def _too_many_columns(name: str, columns: str, max_columns: int) -> str:
+    return (f"{name} has {columns} columns, over the limit of {max_columns:,}. "
+            "Drop unused columns or raise the column limit.")
+
+
 def _gunzip(data: bytes, name: str, max_bytes: int) -> bytes:
     # Read in bounded chunks so a small file that inflates enormously is refused, not swallowed.
     out = io.BytesIO()
@@ -605,6 +610,15 @@ def _read_parquet(data: bytes, name: str, limits: Limits) -> pd.DataFrame:
     # of rows, so the limit is checked before any row is decoded.
     if n_rows > limits.max_rows:
         raise DataError(_too_many_rows(name, f"{n_rows:,}", limits.max_rows))
+    # So are the columns: 100 MB of Parquet can declare 400,000 of them (minutes and gigabytes to
+    # read). The footer counts leaf columns: a nested field's parts, and a stored pandas index,
+    # each count, so only past the limit are the table's own columns counted.
+    if parquet.metadata.num_columns > limits.max_columns:
+        schema = parquet.schema_arrow
+        index = [c for c in (schema.pandas_metadata or {}).get("index_columns", []) if isinstance(c, str)]
+        n_columns = len(schema) - sum(c in schema.names for c in index)
+        if n_columns > limits.max_columns:
+            raise DataError(_too_many_columns(name, f"{n_columns:,}", limits.max_columns))
     try:
         table = parquet.read(use_pandas_metadata=True)
         frame = table.to_pandas()
@@ -729,31 +743,76 @@ def _short_rows_note(frame: pd.DataFrame, data: bytes, encoding: str, sep: str,
             "the end were read as missing values. If a field was left out in the middle of a row, "
             "its values sit in the wrong columns: correct the file.")
 
+#: Characters of a CSV file's header (from its first line that is not blank) read to count its
+#: columns before parsing: 500 column names of 2,000 characters each fit.
+HEADER_WINDOW = 1 << 20
+
+
+def _header_too_long(name: str) -> str:
+    return (f"{name}'s header (its first line that is not blank) is not a row of column names: it runs "
+            f"on past {HEADER_WINDOW:,} characters, or one of its fields past {csv.field_size_limit():,}. "
+            "A quote in it may be left open: check the first line's quotes, or export the data as CSV again.")
+
+
+def _header_text(data: bytes, encoding: str, window: int) -> tuple[str, bool]:
+    """The text of ``data`` from its first line that is not blank, at most ``window``
+    characters, and whether that is the rest of the file.
+
+    Decoded in chunks, blank lines dropped as they come: any number of them costs no memory, and
+    an ordinary file decodes one chunk.
+    """
+    decoder = codecs.getincrementaldecoder(encoding)(errors="ignore")
+    text, pos, started = "", 0, False
+    step = min(window, _CHUNK)
+    while pos < len(data) and len(text) < window:
+        text += decoder.decode(data[pos:pos + step], final=pos + step >= len(data))
+        pos += step
+        if not started:
+            text = text[_BLANK_LINES.match(text).end():]  # whole blank lines; a partial one may start the header
+            started = bool(text.strip())
+    return text[:window], pos >= len(data) and len(text) <= window
+
+
+_BLANK_LINES = re.compile(r"(?:[ \t\f\v]*(?:\r\n|\r|\n))*")
+
+
 def _read_csv(data: bytes, name: str, limits: Limits) -> pd.DataFrame:
     utf16 = data[:2] in UTF16_BOMS
     if not utf16 and _looks_binary(data[:4096]):
         raise DataError(f"{name} is a binary file, not CSV or Parquet. Export the data as CSV.")
     encoding = _encoding(data)
-    sample = data[:65536].decode(encoding, errors="ignore")
-    sep = _sniff_delimiter(sample)
-    try:
-        # Blank lines before the header are skipped, as pandas skips them.
-        header = next((row for row in csv.reader(io.StringIO(sample), delimiter=sep)
-                       if any(field.strip() for field in row)), [])
-    except csv.Error as exc:
-        # csv's own wording ("universal-newline mode") speaks to programmers, not to users.
-        raise DataError(f"{name} is not a readable CSV table: its first line cannot be split into "
-                        "fields (a stray carriage return or binary content). If it comes from a "
-                        "spreadsheet or another program, export the data as CSV (UTF-8) or Parquet.") from exc
+    # A header fits the first 64 KiB but for hundreds of long names: only then is more decoded.
+    for window in (1 << 16, HEADER_WINDOW):
+        sample, whole = _header_text(data, encoding, window)
+        if window == 1 << 16:
+            sep = _sniff_delimiter(sample)
+        text = io.StringIO(sample)
+        try:
+            # Blank lines before the header are skipped, as pandas skips them.
+            header = next((row for row in csv.reader(text, delimiter=sep) if any(field.strip() for field in row)), [])
+        except csv.Error as exc:
+            if "field limit" in str(exc):  # a quoted field running on: the header cannot be that wide
+                raise DataError(_header_too_long(name)) from exc
+            # csv's own wording ("universal-newline mode") speaks to programmers, not to users.
+            raise DataError(f"{name} is not a readable CSV table: its first line cannot be split into "
+                            "fields (a stray carriage return or binary content). If it comes from a "
+                            "spreadsheet or another program, export the data as CSV (UTF-8) or Parquet.") from exc
+        end = text.tell()
+        # The header ended inside the window when the text goes on past it or it ends a line.
+        ended = whole or end < len(sample) or sample[end - 1:end] in ("\n", "\r")
+        if len(header) > limits.max_columns:
+            # Parsing a header of millions of fields takes minutes and gigabytes; the window's
+            # count (a lower bound when the header runs past it) is enough to refuse it.
+            raise DataError(_too_many_columns(name, f"{'' if ended else 'at least '}{len(header):,}",
+                                              limits.max_columns))
+        if ended:
+            break
+    else:
+        # The header runs past the window (a quoted field left open): how many columns it has is
+        # only known by parsing it all, which is what the limit is there to avoid.
+        raise DataError(_header_too_long(name))
     if not header:
         return pd.DataFrame()
-    if len(header) > limits.max_columns:
-        # Parsing a header of millions of fields takes minutes and gigabytes; the sample's
-        # count (a lower bound when the first line runs past it) is enough to refuse it.
-        cut = len(sample) < len(data) and "\n" not in sample  # the first line runs past the sample
-        raise DataError(f"{name} has {'at least ' if cut else ''}"
-                        f"{len(header):,} columns, over the limit of {limits.max_columns:,}. "
-                        "Drop unused columns or raise the column limit.")
     try:
         # One row past the limit tells "over the limit" apart from "at the limit" without
         # parsing the rest of a huge file.

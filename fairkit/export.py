@@ -298,6 +298,15 @@ def _reads_sensitive(obj) -> str | None:
     return f"{_SENSITIVE_USE.get(name, 'predictions that depend on each row group')} ({name})" if with_groups else None
 
 
+def _check_raw_columns(columns) -> None:
+    """A bundle's input columns: a non-empty list of distinct names (text, or whole numbers for a
+    frame whose columns are numbered). Anything else (``true``, one string, nested lists) would
+    reach the sensitive-use check and the model's inputs as something else."""
+    if (not isinstance(columns, list) or not columns
+            or not all(type(c) in (str, int) for c in columns) or len(set(columns)) != len(columns)):
+        raise UntrustedState(f"its raw_columns {columns!r:.60} is not a list of distinct column names")
+
+
 def sensitive_uses(objects, *, raw_columns, sensitive) -> list[str]:
     """Every way a model reads the sensitive attribute at prediction time (empty: it does not).
 
@@ -1276,6 +1285,7 @@ def load_bundle(path, *, expected_manifest_sha256: str | None = None, trusted_ke
         parts, objects = decode_state(model_json["state"], opened.members[ARRAYS], texts, stored_bytes=stored)
         if not isinstance(parts, dict) or not {"estimator", "preprocessor", "raw_columns", "calibrator"} <= set(parts):
             raise UntrustedState("it lacks the estimator, preprocessor, columns or calibrator")
+        _check_raw_columns(parts["raw_columns"])
         spec = DatasetSpec.from_dict(opened.members["spec.json"])
     except UntrustedState as exc:
         raise BundleIntegrityError(f"{MODEL} cannot be loaded: {exc}; refusing the bundle.") from exc

@@ -134,18 +134,43 @@ def verify_signature(public_key: Ed25519PublicKey, data: bytes, signature: str) 
     return True
 
 
+def _taken(path: Path) -> KeyFileError:
+    return KeyFileError(f"{path} already exists (a file or a link); a new key is never written over one. "
+                        "Choose another folder.")
+
+
+def _write_new(path: Path, data: bytes, mode: int) -> None:
+    """Write ``data`` to a new file ``path`` created with ``mode``: never through a link (one
+    left dangling there would send the key where whoever made it chose) and never over a file,
+    and never readable by others, not even for the moment before a chmod."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), mode)
+    except FileExistsError:
+        raise _taken(path) from None
+    with open(fd, "wb") as fh:
+        fh.write(data)
+
+
 def write_key_pair(private_path, public_path, password: bytes | None = None) -> Ed25519PrivateKey:
     """Create a new Ed25519 key pair and write it as PEM files (the private one readable by its
-    owner only). Returns the private key."""
+    owner only). Returns the private key.
+
+    Raises
+    ------
+    KeyFileError
+        Either path already exists, as a file or a link (dangling or not); nothing is written.
+    """
+    private_path, public_path = Path(private_path), Path(public_path)
+    for path in (private_path, public_path):
+        if os.path.lexists(path):
+            raise _taken(path)
     key = Ed25519PrivateKey.generate()
     encryption = (serialization.BestAvailableEncryption(password) if password
                   else serialization.NoEncryption())
-    private_path, public_path = Path(private_path), Path(public_path)
-    private_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                               serialization.PrivateFormat.PKCS8, encryption))
-    private_path.chmod(0o600)
-    public_path.write_bytes(key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    _write_new(private_path, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                               encryption), 0o600)
+    _write_new(public_path, key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                          serialization.PublicFormat.SubjectPublicKeyInfo), 0o644)
     return key
 
 

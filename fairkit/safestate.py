@@ -962,6 +962,128 @@ def _lgb_check_trees(trees: list, max_feature: int) -> None:
         raise ValueError(f"tree {t}'s nodes or leaves are not reached from its root")
 
 
+# --------------------------------------------------------------------------- fitted state that compiled code trusts
+
+def _same(a, b) -> bool:
+    """Stored and recomputed values equal, for ``None``, lists and (object) arrays alike."""
+    if a is None or b is None:
+        return a is None and b is None
+    try:
+        a, b = np.asarray(a, dtype=object), np.asarray(b, dtype=object)
+    except (ValueError, TypeError):
+        return False
+    return a.shape == b.shape and all(x is y or x == y for x, y in zip(a.ravel(), b.ravel()))
+
+
+def _sorted_categories(cats, i: int) -> None:
+    """Feature ``i``'s categories as fit leaves them: a non-empty 1-D array of unique values,
+    numbers in increasing order with at most one NaN, last. Transform finds a number's code by
+    binary search, also in an object array of numbers: in an unsorted array that code can be one
+    past the last category. Text is looked up by value, in any order."""
+    if type(cats) is not np.ndarray or cats.ndim != 1 or cats.size == 0:
+        raise UntrustedState(f"OneHotEncoder.categories_[{i}] is not a non-empty 1-D array")
+    values = cats
+    if cats.dtype.kind not in _NUMERIC_KINDS:
+        items = cats.tolist()
+        # fit puts a missing value (None or NaN) last
+        if items[-1] is None or (type(items[-1]) is float and math.isnan(items[-1])):
+            items = items[:-1]
+        if all(type(v) is str for v in items):
+            if len(set(items)) != len(items):
+                raise UntrustedState(f"OneHotEncoder.categories_[{i}] holds a category twice")
+            return
+        if not all(type(v) in (bool, int, float) for v in items):  # fit refuses a column of both
+            raise UntrustedState(f"OneHotEncoder.categories_[{i}] holds values that are neither all text nor "
+                                 "all numbers")
+        values = np.array(items, dtype=np.float64)
+    values = values.astype(np.float64)
+    nan = np.isnan(values)
+    if nan[:-1].any() or not (np.diff(values[~nan]) > 0).all():
+        raise UntrustedState(f"OneHotEncoder.categories_[{i}] is not in increasing order without repeats")
+
+
+def _infrequent_mapping(n: int, infrequent: np.ndarray) -> np.ndarray:
+    """Code of each of ``n`` categories after the ``infrequent`` ones are grouped (into the last
+    code), as fit computes it."""
+    mapping = np.empty(n, dtype=np.int64)
+    mapping[infrequent] = n - infrequent.size
+    mapping[np.setdiff1d(np.arange(n), infrequent)] = np.arange(n - infrequent.size)
+    return mapping
+
+
+def _check_one_hot(enc) -> None:
+    """A decoded OneHotEncoder whose derived attributes are what fit would compute from its
+    categories, infrequent groups and drop setting.
+
+    ``transform`` builds a sparse matrix from codes and column offsets taken from
+    ``_n_features_outs``, ``_drop_idx_after_grouping`` and the infrequent mappings, and SciPy's
+    compiled ``toarray`` writes where the codes point without checking them: a stored value
+    that disagrees with the categories writes outside the output (round 3, finding 1).
+    """
+    needed = ("_compute_n_features_outs", "_set_drop_idx", "_check_infrequent_enabled")
+    if not all(callable(getattr(enc, name, None)) for name in needed):  # a scikit-learn that renamed them
+        raise UntrustedState("this scikit-learn's OneHotEncoder cannot be checked (its private "
+                             f"{', '.join(needed)} changed): install scikit-learn 1.7 to 1.9")
+    if not set(vars(enc)) - set(enc._get_param_names()) - {"_sklearn_version"}:
+        return  # not fitted (a template, as ColumnTransformer.transformers holds): transform refuses it
+    cats = getattr(enc, "categories_", None)
+    if not isinstance(cats, list) or not cats:
+        raise UntrustedState("OneHotEncoder.categories_ is not a list of arrays")
+    n_in = getattr(enc, "n_features_in_", None)
+    if type(n_in) is not int or n_in != len(cats):
+        raise UntrustedState(f"OneHotEncoder.n_features_in_ {n_in!r:.20} is not the number of categories_ "
+                             f"lists ({len(cats)})")
+    for i, c in enumerate(cats):
+        _sorted_categories(c, i)
+    stored = {k: getattr(enc, k, None) for k in ("_infrequent_enabled", "drop_idx_", "_drop_idx_after_grouping",
+                                                   "_n_features_outs")}
+    try:
+        enc._check_infrequent_enabled()
+        if enc._infrequent_enabled is not stored["_infrequent_enabled"]:
+            raise UntrustedState("OneHotEncoder._infrequent_enabled disagrees with its min_frequency and "
+                                 "max_categories")
+        if enc._infrequent_enabled:
+            groups = getattr(enc, "_infrequent_indices", None)
+            maps = getattr(enc, "_default_to_infrequent_mappings", None)
+            if not isinstance(groups, list) or not isinstance(maps, list) or not len(groups) == len(maps) == len(cats):
+                raise UntrustedState("OneHotEncoder._infrequent_indices or _default_to_infrequent_mappings is "
+                                     "not one entry per feature")
+            for i, (c, group, mapping) in enumerate(zip(cats, groups, maps)):
+                if group is None:
+                    if mapping is not None:
+                        raise UntrustedState(f"OneHotEncoder._default_to_infrequent_mappings[{i}] groups no "
+                                             "infrequent categories")
+                    continue
+                n = c.size
+                if (type(group) is not np.ndarray or group.ndim != 1 or group.dtype.kind not in "iu"
+                        or group.size == 0 or group[0] < 0 or group[-1] >= n or (np.diff(group) <= 0).any()):
+                    raise UntrustedState(f"OneHotEncoder._infrequent_indices[{i}] is not increasing indices of "
+                                         "its categories")
+                if not _same(mapping, _infrequent_mapping(n, group)):
+                    raise UntrustedState(f"OneHotEncoder._default_to_infrequent_mappings[{i}] disagrees with "
+                                         "its infrequent categories")
+        enc._set_drop_idx()
+    except (ValueError, TypeError, IndexError, AttributeError) as exc:
+        if isinstance(exc, UntrustedState):
+            raise
+        raise UntrustedState(f"OneHotEncoder's drop or infrequent settings do not fit its categories "
+                             f"({type(exc).__name__}: {exc})"[:300]) from exc
+    for name in ("drop_idx_", "_drop_idx_after_grouping"):
+        if not _same(stored[name], getattr(enc, name)):
+            raise UntrustedState(f"OneHotEncoder.{name} disagrees with its drop setting and categories")
+    computed = enc._compute_n_features_outs()
+    if not _same(stored["_n_features_outs"], computed):
+        raise UntrustedState(f"OneHotEncoder._n_features_outs {stored['_n_features_outs']!r:.60} is not the "
+                             f"{computed} its categories give")
+    enc._n_features_outs = computed  # plain ints, whatever types stored values that compared equal had
+
+
+#: Checks of decoded objects whose fitted state reaches compiled code, by trusted name.
+_STATE_CHECKS = {
+    "sklearn.preprocessing.OneHotEncoder": _check_one_hot,
+}
+
+
 def _is_trusted_object(obj) -> bool:
     return _OBJECTS.name_of(type(obj)) is not None
 
@@ -990,6 +1112,9 @@ def _dec_object(payload, dec, ref):
         obj.__setstate__(state)
     else:
         obj.__dict__.update(state)
+    check = _STATE_CHECKS.get(payload["type"])
+    if check is not None:
+        check(obj)
     dec.objects.append(obj)
     return obj
 

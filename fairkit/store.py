@@ -299,6 +299,38 @@ RUN_FORMAT = "fairkit-run/3"
 _PICKLED_RUN_FORMATS = ("fairkit-run/2",)
 
 #: Fields every run record has, and the type each must be (besides any further scalar fields).
+#: The largest run record file the store reads: a record is a few kilobytes of numbers.
+MAX_RECORD_BYTES = 1 << 20
+#: The largest model file the store reads: a bundle's largest member (export.MAX_MEMBER_BYTES),
+#: since a model beyond it could not be exported anyway.
+MAX_MODEL_BYTES = 256 << 20
+
+
+def _read_store_file(path: Path, limit: int, what: str) -> bytes:
+    """The bytes of the store's file ``path`` (:func:`read_regular_file`): a FIFO, a device or a
+    link to one, or a file over ``limit`` bytes, is a damaged run, never waited on or read
+    without end (whoever can write the store's folder can put one there).
+
+    Raises
+    ------
+    FileNotFoundError
+        ``path`` does not exist.
+    FileRefused
+        Anything else that stops it being read; the message names it and why.
+    """
+    if not os.path.lexists(path):
+        raise FileNotFoundError(path)
+    data = read_regular_file(path, limit)
+    if len(data) > limit:
+        raise FileRefused(f"{what} {path.name} is over the {limit:,}-byte limit", "unreadable")
+    return data
+
+
+def _stamp(st: os.stat_result) -> tuple:
+    """What identifies one version of a file: inode, size and modification time."""
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+
+
 RUN_FIELDS = {"run_id": str, "method": str, "eta": float, "seed": int}
 #: Fields a run record may have (:func:`fairkit.sweep.report_fields`), and the type each must be
 #: when present. Besides these, a field ending in ``_low`` or ``_high`` is an interval end: a
@@ -393,10 +425,12 @@ class ResultStore:
         else (None, what failed)."""
         path = self._json(key)
         try:
-            envelope = json.loads(path.read_text(encoding="utf-8"))
+            envelope = json.loads(_read_store_file(path, MAX_RECORD_BYTES, "its record").decode("utf-8"))
         except FileNotFoundError:
             return None, "it is not in the store"
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except FileRefused as exc:
+            return None, f"its record cannot be read: {exc}"
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             return None, f"its record {path.name} is not readable JSON ({exc})"
         if isinstance(envelope, dict) and envelope.get("format") in _PICKLED_RUN_FORMATS:
             return None, (f"its record {path.name} was written by an earlier fairkit, which stored models as "
@@ -415,21 +449,26 @@ class ResultStore:
 
     def _model_check(self, key: str, expected: str, *, load: bool = False) -> tuple[bytes | None, str | None]:
         """(bytes, None) when run ``key``'s model file matches ``expected``, else (None, what
-        failed). Without ``load``, a file whose (size, mtime) already matched is not read again
+        failed). Without ``load``, a file whose (inode, size, mtime) already matched is not read again
         and the bytes are None; with it, the bytes returned are the bytes hashed."""
         path = self._model(key)
         try:
-            st = path.stat()
-            if not load and (key, expected, st.st_size, st.st_mtime_ns) in self._model_ok:
+            stamp = _stamp(path.stat())
+            if not load and (key, expected, stamp) in self._model_ok:
                 return None, None
-            with open(path, "rb") as fh:
-                st = os.fstat(fh.fileno())  # the stamp of the file read, not of one renamed over it since
-                data = fh.read()
+            data = _read_store_file(path, MAX_MODEL_BYTES, "its model file")
+            # Remembered only when the file read is the file stamped (not one renamed over it since).
+            same = _stamp(path.stat()) == stamp
         except FileNotFoundError:
             return None, f"its model file {path.name} is missing"
+        except FileRefused as exc:
+            return None, f"its model file cannot be read: {exc}"
+        except OSError as exc:  # stat of a path the system will not look at
+            return None, f"its model file {path.name} cannot be read ({exc.strerror or exc})"
         if hashlib.sha256(data).hexdigest() != expected:
             return None, f"its model file {path.name} does not match the hash in its record (damaged or replaced)"
-        self._model_ok.add((key, expected, st.st_size, st.st_mtime_ns))
+        if same:
+            self._model_ok.add((key, expected, stamp))
         return data, None
 
     def problem(self, key: str) -> str | None:

@@ -32,7 +32,7 @@ from scipy.special import expit
 
 from .data import as_list
 from .frontier import best_within, constant_mask, constant_note, metric_column, seed_summary, settings
-from .methods import DEFAULT_FAIRNESS, DEFAULT_METHODS, get_definition, get_method, scores_rank
+from .methods import DEFAULT_FAIRNESS, DEFAULT_METHODS, RegistryError, get_definition, get_method, scores_rank
 from .metrics import (
     CHANCE_N_SIM,
     GAP_METRICS,
@@ -143,6 +143,13 @@ class SweepResult:
         return self.store.load_model(run_id)
 
 
+#: Most runs (etas x seeds) a sweep plans for one method: 200 etas (the command line's largest
+#: default grid) for each of 10 seeds. A method's runs can train as one stack of models, whose
+#: memory grows with their number: 20,000 etas ran out of memory after a minute, where a refusal
+#: before anything trains tells the user what to change.
+MAX_RUNS_PER_METHOD = 2_000
+
+
 def plan_runs(methods, etas=None, seeds=(0,), *, fairness=DEFAULT_FAIRNESS, n_etas=8, params=None) -> list[RunSpec]:
     """The runs of a sweep, every method, eta and fairness definition checked against the registry.
 
@@ -164,8 +171,9 @@ def plan_runs(methods, etas=None, seeds=(0,), *, fairness=DEFAULT_FAIRNESS, n_et
     Raises
     ------
     fairkit.methods.RegistryError
-        An unknown method or fairness definition, or an eta outside a method's range (the
-        message names the method, the value and the valid range).
+        An unknown method or fairness definition, an eta outside a method's range (the
+        message names the method, the value and the valid range), or more than
+        :data:`MAX_RUNS_PER_METHOD` etas x seeds for a method.
     """
     params = params or {}
     methods, seeds = as_list(methods), as_list(seeds)
@@ -183,6 +191,10 @@ def plan_runs(methods, etas=None, seeds=(0,), *, fairness=DEFAULT_FAIRNESS, n_et
         else:
             grid = m.grid(n_etas)
         grid = m.check_etas(grid)
+        if len(grid) * len(seeds) > MAX_RUNS_PER_METHOD:
+            counts = " x ".join(f"{n:,} {what}{'s' * (n != 1)}" for n, what in ((len(grid), "eta"), (len(seeds), "seed")))
+            raise RegistryError(f"{name}: {counts} are {len(grid) * len(seeds):,} runs, over the limit of "
+                                f"{MAX_RUNS_PER_METHOD:,} a method. Give fewer etas or seeds.")
         p = tuple(sorted(params.get(name, {}).items()))
         runs += [RunSpec(name, float(e), int(s), fairness, p) for e in grid for s in seeds]
     return runs

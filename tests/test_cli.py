@@ -278,6 +278,11 @@ def test_with_two_seeds_the_printed_front_and_the_record_read_the_settings_means
     # Counts that would exhaust memory or run for days are refused with the range allowed.
     (["sweep", "--dataset", "mnist", "--n-etas", "201", "--out", "x"],
      "argument --n-etas: '201' is not a whole number of at least 2 and at most 200"),
+    (["sweep", "--dataset", "german", "--methods", "regularized", "--out", "x",
+      "--etas", ",".join(str(i / 1000) for i in range(20_000))],  # ran out of memory (round 3, finding 12)
+     "regularized: 20,000 etas x 1 seed are 20,000 runs, over the limit of 2,000 a method. Give fewer etas or seeds."),
+    (["sweep", "--dataset", "german", "--methods", "regularized", "--etas", "0,1", "--out", "x",
+      "--seeds", ",".join(map(str, range(1_001)))], "2 etas x 1,001 seeds are 2,002 runs, over the limit of 2,000"),
     (["export", "--store", "/nonexistent", "--run", "x", "--rationale", "r", "--decider", "d", "--out", "x.zip",
       "--n-boot", "99999999999"], "argument --n-boot: '99999999999' is not a whole number of at least 50 and at most 10,000"),
     (["export", "--store", "/nonexistent", "--run", "x", "--rationale", "r", "--decider", "d", "--out", "x.zip",
@@ -619,6 +624,18 @@ def test_keygen_into_a_file_is_refused(tmp_path, capsys):
     assert taken.read_text() == "keep me" and [p.name for p in tmp_path.iterdir()] == ["afile.txt"]
     assert main(["keygen", "--out", str(taken / "keys")]) == 2
     assert "is a file, so" in capsys.readouterr().err
+
+
+def test_keygen_refuses_a_dangling_link_where_the_key_goes(tmp_path, capsys):
+    """A dangling link named like the private key sent the key where its maker pointed it."""
+    keys_dir, stolen = tmp_path / "keys", tmp_path / "elsewhere.pem"
+    keys_dir.mkdir()
+    (keys_dir / "fairkit-signing-key.pem").symlink_to(stolen)
+    assert main(["keygen", "--out", str(keys_dir)]) == 2
+    err = capsys.readouterr().err
+    assert (f"fairkit-signing-key.pem already in {keys_dir} (a file or a link); a new key would replace the "
+            "organisation's. Choose another folder.") in err and "internal error" not in err
+    assert not stolen.exists() and not (keys_dir / "fairkit-public-key.pem").exists()
 
 
 # ---------------------------------------------------------------- nothing an output overwrites

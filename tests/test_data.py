@@ -406,19 +406,24 @@ def test_folder_and_utf16_and_single_column_hint(tmp_path):
     assert "single column" in p.message and "commas" in p.action
 
 
-def test_parquet_row_count_is_refused_from_the_metadata(tmp_path, monkeypatch):
+def _forbid_parquet_reads(monkeypatch, says: str) -> None:
+    """Every way of decoding a Parquet file's data fails the test with ``says``."""
     import pyarrow.parquet as pq
 
+    def no_data(*args, **kwargs):
+        raise AssertionError(says)
+
+    monkeypatch.setattr(pq.ParquetFile, "read", no_data)
+    monkeypatch.setattr(pq, "read_table", no_data)
+    monkeypatch.setattr(pd, "read_parquet", no_data)
+
+
+def test_parquet_row_count_is_refused_from_the_metadata(tmp_path, monkeypatch):
     path = tmp_path / "many.parquet"
     pd.DataFrame({"a": np.zeros(50_000, dtype=np.int8), "y": 1}).to_parquet(path)
     assert path.stat().st_size < 10_000  # small on disk, many rows inside
 
-    def no_row_data(*args, **kwargs):
-        raise AssertionError("row data was decoded before the row limit was checked")
-
-    monkeypatch.setattr(pq.ParquetFile, "read", no_row_data)
-    monkeypatch.setattr(pq, "read_table", no_row_data)
-    monkeypatch.setattr(pd, "read_parquet", no_row_data)
+    _forbid_parquet_reads(monkeypatch, "row data was decoded before the row limit was checked")
     with pytest.raises(DataError, match="50,000 rows, over the limit of 1,000"):
         read_table(path, limits=Limits(max_rows=1_000))
 
@@ -809,6 +814,47 @@ def test_a_header_over_the_column_limit_is_refused_before_parsing(tmp_path):
     at_limit = tmp_path / "w500.csv"
     at_limit.write_text(",".join(f"c{i}" for i in range(500)) + "\n" + ",".join("1" for _ in range(500)) + "\n")
     assert read_table(at_limit).shape == (1, 500)
+
+
+def test_a_long_quoted_first_field_does_not_hide_the_columns_after_it(monkeypatch):
+    """A quoted first name longer than the first 64 KiB left the header's count at 1, so a
+    million columns after it were parsed (minutes, gigabytes; round 3, finding 6). The columns
+    are counted over a larger window, and a header that does not end within it is refused."""
+    def no_parse(*args, **kwargs):
+        raise AssertionError("the table was parsed before its columns were counted")
+
+    monkeypatch.setattr(pd, "read_csv", no_parse)
+    quoted = '"' + "a" * 70_000 + '",' + ",".join(f"c{i}" for i in range(100_000)) + "\n1\n"
+    with pytest.raises(DataError, match="has 100,001 columns, over the limit of 500"):
+        read_table(quoted.encode())
+    open_quote = '"' + "a" * 1_100_000 + ",b\n1,2\n"  # a quote never closed
+    with pytest.raises(DataError, match="header .* is not a row of column names: it runs on past 1,048,576"):
+        read_table(open_quote.encode())
+    monkeypatch.undo()
+    # A long name that ends is read as it was.
+    long_name = '"' + "n" * 70_000 + '",y\n1,0\n2,1\n'
+    assert read_table(long_name.encode()).shape == (2, 2)
+
+
+def test_blank_lines_before_the_header_past_64_kib_are_skipped():
+    """70,000 blank lines before the header read as an empty table (round 3, finding 14)."""
+    frame = read_table(("\n" * 70_000 + " \r\n" * 10 + GOOD).encode())
+    assert frame.shape == (80, 5) and validate(frame, SPEC) == []
+
+
+def test_parquet_column_count_is_refused_from_the_metadata(tmp_path, monkeypatch):
+    """100 MB of Parquet can declare 400,000 columns (49 s and 3 GB to read): the footer's
+    count is checked before any column is decoded (round 3, finding 6)."""
+    wide = tmp_path / "wide.parquet"
+    pd.DataFrame(np.zeros((3, 600), dtype=np.int8), columns=[f"c{i}" for i in range(600)]).to_parquet(wide)
+    at_limit = tmp_path / "at_limit.parquet"  # 500 columns and a stored index: the index does not count
+    pd.DataFrame(np.zeros((3, 500), dtype=np.int8), columns=[f"c{i}" for i in range(500)],
+                 index=pd.Index(["a", "b", "c"], name="id")).to_parquet(at_limit)
+    assert read_table(at_limit).shape[1] == 500
+
+    _forbid_parquet_reads(monkeypatch, "column data was decoded before the column limit was checked")
+    with pytest.raises(DataError, match="has 600 columns, over the limit of 500. Drop unused columns"):
+        read_table(wide)
 
 
 def test_two_columns_whose_names_differ_only_in_blanks_are_refused_by_name(tmp_path):

@@ -1242,3 +1242,63 @@ def test_a_record_of_a_model_that_decides_every_test_row_alike_says_its_test_gap
     assert "the positive decision" in line and line in approve_all.markdown()
     at_sweep = build_record(model=model, split=tiny_split, run=row, record=RECORD, n_boot=5)
     assert not [x for x in at_sweep.record["content"]["limitations"] if "tells almost nobody apart" in x]
+
+
+@pytest.mark.parametrize("columns", [True, "x0", [], [["x0"]], ["x0", "x0"], None, {"$map": {"type": "builtins.dict",
+                                                                                           "items": []}}])
+def test_raw_columns_that_are_not_a_list_of_names_refuse_the_bundle(tmp_path, swept, tiny_split, capsys, columns):
+    """``raw_columns: true`` ended score in "internal error" (round 3, finding 13)."""
+    from fairkit.__main__ import main
+
+    out, _ = _export(tmp_path / "b.zip", swept, tiny_split)
+
+    def change(tree):
+        items = tree["state"]["$map"]["items"]
+        next(pair for pair in items if pair[0] == "raw_columns")[1] = columns
+
+    bad = _rehashed_with(out["path"], tmp_path / "bad.zip", model=change)
+    with pytest.raises(BundleIntegrityError, match=r"model\.json cannot be loaded: its raw_columns .* is not a list "
+                                                    "of distinct column names; refusing the bundle"):
+        load_bundle(bad)
+    csv = tmp_path / "rows.csv"
+    _raw_with_sensitive(tiny_split, tiny_split.test).to_csv(csv, index=False)
+    capsys.readouterr()
+    assert main(["score", "--bundle", str(bad), "--csv", str(csv), "--out", str(tmp_path / "o.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "raw_columns" in err and "internal error" not in err
+
+
+_SCORE_IN_A_CHILD = """
+import sys
+from fairkit.__main__ import main
+sys.exit(main(["score", "--bundle", sys.argv[1], "--csv", sys.argv[2], "--out", sys.argv[3]]))
+"""
+
+
+def test_a_one_hot_encoder_whose_offsets_disagree_is_refused_before_anything_runs(tmp_path, swept, tiny_split):
+    """``_n_features_outs`` [-2, ...] made the loader's own check write before its output (heap
+    corruption, exit 134; round 3, finding 1): score exits 2 naming the attribute. In a child,
+    so the old behaviour kills the child, not the test run."""
+    import resource
+    import subprocess
+    import sys
+
+    out, _ = _export(tmp_path / "b.zip", swept, tiny_split)
+
+    def negative(tree):
+        pair = next(p for p in _fitted(tree, "sklearn.preprocessing.OneHotEncoder", "_n_features_outs")
+                    if p[0] == "_n_features_outs")
+        pair[1] = [-2] + pair[1][1:]
+
+    bad = _rehashed_with(out["path"], tmp_path / "bad.zip", model=negative)
+    csv = tmp_path / "rows.csv"
+    _raw_with_sensitive(tiny_split, tiny_split.test).to_csv(csv, index=False)
+
+    def cap():
+        resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
+
+    proc = subprocess.run([sys.executable, "-c", _SCORE_IN_A_CHILD, str(bad), str(csv), str(tmp_path / "o.csv")],
+                          capture_output=True, text=True, timeout=300, preexec_fn=cap)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "OneHotEncoder._n_features_outs [-2" in proc.stderr and "refusing the bundle" in proc.stderr
+    assert not (tmp_path / "o.csv").exists()

@@ -184,3 +184,32 @@ def test_a_key_file_is_read_no_further_than_the_limit_whatever_its_size_says(tmp
     monkeypatch.setattr(os, "fstat", lambda fd: told_small(real_fstat(fd)))
     with pytest.raises(KeyFileError, match=f"big.pem is over {keys.MAX_KEY_BYTES:,} bytes: not a key file"):
         load_private_key(big)
+
+
+def test_a_new_private_key_is_never_readable_by_others_nor_written_through_a_link(tmp_path, monkeypatch):
+    """keygen wrote the key with the umask's mode (0644) and chmodded it after, and followed a
+    dangling link to wherever its maker pointed it (round 3, finding 10). The key is created
+    0600 (no chmod is relied on), and an existing file or link, dangling or not, is refused."""
+    import stat
+    from pathlib import Path
+
+    monkeypatch.setattr(Path, "chmod", lambda self, mode: None)  # nothing fixes the mode afterwards
+    monkeypatch.setattr(os, "chmod", lambda *args, **kwargs: None)
+    old = os.umask(0o022)
+    try:
+        write_key_pair(tmp_path / "k.pem", tmp_path / "k.pub")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "k.pem").stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "k.pub").stat().st_mode) == 0o644
+
+    stolen = tmp_path / "elsewhere" / "stolen.pem"
+    stolen.parent.mkdir()
+    (tmp_path / "link.pem").symlink_to(stolen)  # dangling
+    with pytest.raises(KeyFileError, match=r"link.pem already exists \(a file or a link\); a new key is never "
+                                           "written over one. Choose another folder."):
+        write_key_pair(tmp_path / "link.pem", tmp_path / "link.pub")
+    assert not stolen.exists() and not (tmp_path / "link.pub").exists()
+    with pytest.raises(KeyFileError, match="k.pub already exists"):
+        write_key_pair(tmp_path / "new.pem", tmp_path / "k.pub")
+    assert not (tmp_path / "new.pem").exists()

@@ -182,3 +182,81 @@ def test_a_crafted_lightgbm_tree_no_longer_kills_the_process(tmp_path):
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, (done.returncode, done.stderr[-500:])
     assert "refused:" in done.stdout
+
+
+def _one_hot(**params):
+    from sklearn.preprocessing import OneHotEncoder
+
+    X = pd.DataFrame({"n": [1.0, 2.0, 2.0, 3.0, 3.0, 3.0, 4.0, np.nan] * 3,
+                      "s": ["a", "b", "b", "c", "c", "c", "d", "d"] * 3,
+                      "b": pd.Series([True, False] * 12, dtype=object)})  # booleans in text columns (German)
+    enc = OneHotEncoder(handle_unknown="infrequent_if_exist", sparse_output=False, **params).fit(X)
+    return enc, X
+
+
+def _state_of(state) -> dict:
+    """The stored attributes of an encoded object, by name (edits go into the tree)."""
+    return {k: pair for pair in state.tree["$object"]["state"] for k in pair[:1]}
+
+
+@pytest.mark.parametrize("params", [
+    {"min_frequency": 4}, {"max_categories": 2, "drop": "first"}, {"drop": "if_binary"},
+    {"drop": [2.0, "c", True], "min_frequency": 2}, {},
+])
+def test_a_fitted_one_hot_encoder_decodes_and_transforms_as_it_was(params):
+    enc, X = _one_hot(**params)
+    state = encode_state(enc)
+    back, _ = decode_state(state.tree, state.arrays, {})
+    np.testing.assert_array_equal(back.transform(X), enc.transform(X))
+
+
+def _set_object_array(values):
+    return lambda pair, arrays: pair.__setitem__(1, {"$ndarray": {"object": values, "shape": [len(values)]}})
+
+
+def _change_array(attr_index, change):
+    """Change the stored array of an attribute (``attr_index`` picks one of a list's)."""
+    def apply(pair, arrays):
+        node = pair[1] if attr_index is None else pair[1][attr_index]
+        key = node["$ndarray"]["key"]
+        arrays[key] = change(arrays[key])
+    return apply
+
+
+@pytest.mark.parametrize("params, attr, change, says", [
+    # round 3, finding 1: [-2, ...] made transform write before its output (exit 134)
+    ({"min_frequency": 4}, "_n_features_outs", lambda pair, arrays: pair[1].__setitem__(0, -2),
+     r"OneHotEncoder._n_features_outs \[-2, 4, 2\] is not the \[3, 4, 2\] its categories give"),
+    ({"min_frequency": 4}, "_n_features_outs", lambda pair, arrays: pair[1].__setitem__(1, 9), "_n_features_outs"),
+    ({"drop": "first"}, "_drop_idx_after_grouping", _set_object_array([-1, 0, 0]),
+     "OneHotEncoder._drop_idx_after_grouping disagrees with its drop setting"),
+    ({"drop": "first"}, "drop_idx_", _set_object_array([3, 0, 0]), "OneHotEncoder.drop_idx_ disagrees"),
+    ({"min_frequency": 4}, "_infrequent_enabled", lambda pair, arrays: pair.__setitem__(1, False),
+     "OneHotEncoder._infrequent_enabled disagrees with its min_frequency"),
+    ({"min_frequency": 4}, "_default_to_infrequent_mappings", _change_array(1, lambda m: m + 5),
+     r"OneHotEncoder._default_to_infrequent_mappings\[1\] disagrees with its infrequent categories"),
+    ({"min_frequency": 4}, "_infrequent_indices", _change_array(0, lambda m: m[::-1].copy()),
+     r"OneHotEncoder._infrequent_indices\[0\] is not increasing indices"),
+    ({"min_frequency": 4}, "_infrequent_indices", _change_array(1, lambda m: m + 7),
+     r"OneHotEncoder._infrequent_indices\[1\] is not increasing indices"),
+    ({}, "categories_", _change_array(0, lambda c: c[::-1].copy()),
+     r"OneHotEncoder.categories_\[0\] is not in increasing order"),
+    ({}, "n_features_in_", lambda pair, arrays: pair.__setitem__(1, 2), "n_features_in_ 2 is not the number"),
+    ({}, "categories_", lambda pair, arrays: pair[1].__setitem__(0, {"$ndarray": {"object": [3.0, 1.0, 2.0],
+                                                                                   "shape": [3]}}),
+     r"OneHotEncoder.categories_\[0\] is not in increasing order"),  # numbers in an object array: searched too
+    ({}, "categories_", lambda pair, arrays: pair[1].__setitem__(1, {"$ndarray": {"object": ["a", "a"], "shape": [2]}}),
+     r"OneHotEncoder.categories_\[1\] holds a category twice"),
+    ({}, "categories_", lambda pair, arrays: pair[1].__setitem__(1, {"$ndarray": {"object": ["a", 1], "shape": [2]}}),
+     r"OneHotEncoder.categories_\[1\] holds values that are neither all text nor all numbers"),
+])
+def test_a_one_hot_encoders_derived_state_must_be_what_its_categories_give(params, attr, change, says):
+    """Transform turns codes and the offsets of ``_n_features_outs`` into a sparse matrix whose
+    compiled ``toarray`` writes where they point: every derived attribute is recomputed from
+    the categories and settings, and a stored one that disagrees refuses the state by name."""
+    enc, _ = _one_hot(**params)
+    state = encode_state(enc)
+    arrays = dict(state.arrays)
+    change(_state_of(state)[attr], arrays)
+    with pytest.raises(UntrustedState, match=says):
+        decode_state(state.tree, arrays, {})

@@ -348,3 +348,58 @@ def test_runs_trained_under_other_library_versions_are_not_served(tiny_split, fa
     assert not elsewhere["cached"].any() and set(elsewhere.run_id).isdisjoint(first.run_id)
     assert store_mod.version_changes(here) == [f"scikit-learn {here['scikit-learn']} (here 1.7.0)"]
     assert store_mod.version_changes(None) == [] and store_mod.version_changes(store_mod.library_versions()) == []
+
+
+_PROBLEMS = """
+import json, sys
+from fairkit.store import ResultStore, StoreError
+s = ResultStore(sys.argv[1])
+for key in sys.argv[2:]:
+    try:
+        s.load_model(key)
+        said = "loaded"
+    except StoreError as exc:
+        said = str(exc)
+    print(json.dumps([key, s.problem(key), s.has(key), len(s.records([key])), said]), flush=True)
+"""
+
+
+def test_a_fifo_device_or_oversized_store_file_is_a_damaged_run_not_a_hang(tmp_path):
+    """Whoever can write the store's folder can put a FIFO (no writer: a read waits for ever), a
+    link to /dev/zero (a read never ends) or a huge file where a record or model belongs. Each is
+    a damaged run, refused by name without being read. Run in a child held to 2 GB and 60 s, so
+    the old behaviour (wait, or read until memory runs out) fails the test, not the machine."""
+    import resource
+
+    s = ResultStore(tmp_path)
+    for key in ("fifo_rec", "zero_rec", "big_rec", "fifo_model", "zero_model"):
+        s.put(key, RECORD, model={"m": 1})
+    runs = s.runs_dir
+    for name in ("fifo_rec.json", "fifo_model.safetensors"):
+        (runs / name).unlink()
+        os.mkfifo(runs / name)
+    for name in ("zero_rec.json", "zero_model.safetensors"):
+        (runs / name).unlink()
+        (runs / name).symlink_to("/dev/zero")
+    with open(runs / "big_rec.json", "r+b") as fh:  # sparse: a size, not disk space
+        fh.truncate(64 << 20)
+
+    def cap():
+        resource.setrlimit(resource.RLIMIT_AS, (2 * 2**30, 2 * 2**30))
+
+    keys = ["fifo_rec", "zero_rec", "big_rec", "fifo_model", "zero_model"]
+    proc = subprocess.run([sys.executable, "-c", _PROBLEMS, str(tmp_path), *keys], capture_output=True, text=True,
+                          timeout=60, preexec_fn=cap)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    seen = {key: rest for key, *rest in map(json.loads, proc.stdout.splitlines())}
+    special = "is not a regular file (a device, FIFO or socket)"
+    expected = {"fifo_rec": f"its record cannot be read: {runs / 'fifo_rec.json'} {special}",
+                "zero_rec": f"its record cannot be read: {runs / 'zero_rec.json'} {special}",
+                "big_rec": "its record cannot be read: its record big_rec.json is over the 1,048,576-byte limit",
+                "fifo_model": f"its model file cannot be read: {runs / 'fifo_model.safetensors'} {special}",
+                "zero_model": f"its model file cannot be read: {runs / 'zero_model.safetensors'} {special}"}
+    for key, problem in expected.items():
+        got, has, n_records, said = seen[key]
+        assert got == problem
+        assert n_records == 0 and not has
+        assert said == f"Run {key} in {tmp_path} cannot be used: {problem}. Run the sweep again to train it afresh."

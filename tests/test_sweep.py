@@ -43,6 +43,17 @@ def test_one_method_name_or_one_seed_is_a_list_of_it():
             plan_runs(["regularized"], [0.5], seeds=bad)
 
 
+def test_a_grid_of_more_runs_than_a_method_may_train_is_refused_before_anything_trains(tiny_split):
+    """20,000 etas ran out of memory a minute into training (round 3, finding 12)."""
+    from fairkit.methods import RegistryError
+
+    with pytest.raises(RegistryError, match="regularized: 1,001 etas x 2 seeds are 2,002 runs, over the limit"):
+        plan_runs(["unconstrained", "regularized"], np.linspace(0, 1, 1_001), seeds=[0, 1])
+    assert len(plan_runs(["regularized"], np.linspace(0, 1, 2_000))) == 2_000  # the limit itself
+    with pytest.raises(RegistryError, match="1 eta x 2,001 seeds"):
+        run_sweep(tiny_split, ["regularized"], [0.5], seeds=list(range(2_001)))
+
+
 def test_run_sweep_takes_one_method_name_and_refuses_what_is_not_a_split(tiny_split, fast_params):
     one = run_sweep(tiny_split, "unconstrained", seeds=0, params=fast_params)
     assert list(one.results["method"]) == ["unconstrained"]

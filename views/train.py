@@ -3,7 +3,7 @@
 import streamlit as st
 
 from fairkit.estimators import postprocess
-from fairkit.methods import DEFAULT_METHODS, FAIRNESS_DEFINITIONS, METHODS, eta_grid
+from fairkit.methods import DEFAULT_METHODS, FAIRNESS_DEFINITIONS, METHODS, RegistryError, eta_grid
 from fairkit.plots import method_label
 from fairkit.sweep import BUDGET_PER_GRID_POINT, DEFAULT_SPACING, duration_text, estimate_seconds
 from ui import controls
@@ -168,8 +168,12 @@ if threshold_rows is not None:
     st.caption(f"{len(run_split.thresholds):,} validation rows are set aside for the thresholds; every "
                f"method is chosen on the other {len(run_split.validation):,}.")
 # The job computes each run's intervals as it stores it (reporting): part of the time.
-est = estimate_seconds(run_split, methods, settings.etas_dict(), settings.seeds, store=result_store(),
-                       reporting=True, **settings.sweep_options())
+try:
+    est = estimate_seconds(run_split, methods, settings.etas_dict(), settings.seeds, store=result_store(),
+                           reporting=True, **settings.sweep_options())
+except RegistryError as exc:  # more runs than a method may train (the plan names the counts)
+    st.error(md(exc), icon=":material/error:")
+    st.stop()
 grid_word = "grid runs" if adaptive or tolerance is not None else "runs"
 placed = duration_text(est["refine_seconds"])
 st.markdown(f"**{est['runs']} {grid_word}** ({est['cached']} already stored, {est['to_train']} to train). "

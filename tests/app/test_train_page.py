@@ -127,6 +127,17 @@ def test_per_method_eta_lists_are_accepted_or_refused_naming_the_method(fast_env
     assert not at.error and "train.start" in [b.key for b in at.button]
 
 
+def test_more_etas_than_a_method_may_train_are_refused_with_the_counts(fast_env):
+    """A box of 2,001 etas: the plan's limit is said on the page, and nothing can start."""
+    at = _train_page()
+    at.radio(key="w.train.grid_mode").set_value("Custom list per method").run()
+    at.text_input(key="w.train.etas.regularized").input(", ".join(str(i / 100) for i in range(2_001))).run()
+    assert not at.exception
+    assert any("2,001 etas x 1 seed are 2,001 runs, over the limit of 2,000" in e.replace("\\", "")
+               for e in texts(at.error))
+    assert "train.start" not in [b.key for b in at.button]
+
+
 def test_an_emptied_eta_box_trains_the_grid_its_message_names(fast_env):
     """The refusal suggests emptying the box for the method's own grid, names the grid the box
     started with, and an emptied box is accepted as that grid."""
