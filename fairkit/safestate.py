@@ -696,16 +696,6 @@ def _lgb_ints(text: str, what: str, lo: int, hi: int) -> np.ndarray:
     return out
 
 
-def _lgb_floats(text: str, what: str, *, finite: bool) -> np.ndarray:
-    try:
-        out = np.array(text.split(), dtype=np.float64)
-    except ValueError:
-        raise ValueError(f"{what} holds a value that is not a number") from None
-    if np.isnan(out).any() or (finite and np.isinf(out).any()):
-        raise ValueError(f"{what} holds NaN{' or infinite' if finite else ''} values")
-    return out
-
-
 def _lgb_sized(values, what: str, *sizes: int):
     if len(values) not in sizes:
         raise ValueError(f"{what} has {len(values)} values, not {' or '.join(map(str, sizes))}")
