@@ -1172,6 +1172,9 @@ def arrays_from_bytes(data: bytes) -> dict:
 STATE_METADATA_KEY = "fairkit_state"
 #: Format of a state blob's metadata.
 STATE_FORMAT = "fairkit-state/1"
+#: The placeholder tensor of a state without arrays (:func:`state_to_bytes`); encoded arrays are
+#: named by number, so it names none of them.
+_NO_ARRAYS = "none"
 
 
 def state_to_bytes(obj, path: str = "model") -> bytes:
@@ -1188,7 +1191,9 @@ def state_to_bytes(obj, path: str = "model") -> bytes:
     """
     state = encode_state(obj, path)
     meta = json.dumps({"format": STATE_FORMAT, "tree": state.tree, "texts": state.texts}, allow_nan=False)
-    return arrays_to_bytes(state.arrays, {STATE_METADATA_KEY: meta})
+    # safetensors 0.4.0 (the declared floor) writes a header it cannot read back for metadata
+    # without tensors: a state with no arrays carries one empty placeholder.
+    return arrays_to_bytes(state.arrays or {_NO_ARRAYS: np.zeros(0, np.uint8)}, {STATE_METADATA_KEY: meta})
 
 
 def state_from_bytes(data: bytes):
@@ -1200,6 +1205,7 @@ def state_from_bytes(data: bytes):
         Not such a blob, or a state :func:`decode_state` refuses; the message says which.
     """
     arrays = arrays_from_bytes(data)  # checks the header's framing and every tensor's extent
+    arrays.pop(_NO_ARRAYS, None)
     # safetensors' numpy reader drops the metadata: read it from the header it has just checked.
     size = int.from_bytes(data[:8], "little")
     try:

@@ -201,14 +201,15 @@ def test_versions_a_run_was_trained_with_go_into_the_record_and_a_bundle_names_o
     assert not any("was trained" in lim for lim in content["limitations"])
     assert load_bundle(out["path"]).version_changes == []
     # Trained elsewhere (the run's record says so): the record says where its numbers come from.
-    elsewhere = {**library_versions(), "scikit-learn": "1.7.0", "lightgbm": "4.3.0"}
+    # Versions no environment has (the floors run has scikit-learn 1.7.0 and LightGBM 4.3.0 itself).
+    elsewhere = {**library_versions(), "scikit-learn": "1.6.99", "lightgbm": "4.2.99"}
     row = {**row, "trained_with": json.dumps(elsewhere)}
     moved = export_bundle(tmp_path / "moved.zip", model=swept.model(row["run_id"]), split=tiny_split, run=row,
                           record=RECORD, n_boot=0)
     content = moved["record"]["content"]
     assert content["trained_with"] == elsewhere
     here = library_versions()
-    assert any(f"scikit-learn 1.7.0 (here {here['scikit-learn']}), lightgbm 4.3.0 (here {here['lightgbm']})" in lim
+    assert any(f"scikit-learn 1.6.99 (here {here['scikit-learn']}), lightgbm 4.2.99 (here {here['lightgbm']})" in lim
                for lim in content["limitations"])
     # Loaded under other versions, the bundle says so, and a model that then fails to run says why.
     monkeypatch.setattr(export_mod, "version_changes",

@@ -343,10 +343,10 @@ def test_runs_trained_under_other_library_versions_are_not_served(tiny_split, fa
     assert first["trained_with"].map(json.loads).eq(store_mod.library_versions()).all()
     assert run_sweep(tiny_split, ["regularized"], [0.0, 1.0], params=fast_params, store=store).results["cached"].all()
     here = store_mod.library_versions()
-    monkeypatch.setattr(store_mod, "library_versions", lambda: {**here, "scikit-learn": "1.7.0"})
+    monkeypatch.setattr(store_mod, "library_versions", lambda: {**here, "scikit-learn": "1.6.99"})
     elsewhere = run_sweep(tiny_split, ["regularized"], [0.0, 1.0], params=fast_params, store=store).results
     assert not elsewhere["cached"].any() and set(elsewhere.run_id).isdisjoint(first.run_id)
-    assert store_mod.version_changes(here) == [f"scikit-learn {here['scikit-learn']} (here 1.7.0)"]
+    assert store_mod.version_changes(here) == [f"scikit-learn {here['scikit-learn']} (here 1.6.99)"]
     assert store_mod.version_changes(None) == [] and store_mod.version_changes(store_mod.library_versions()) == []
 
 
