@@ -111,11 +111,12 @@ def test_a_sign_off_carries_the_identity_the_provider_vouched_for(browser, provi
             # cleared the browser's cookie: then it shows the refusal without a form to send.)
             radio = other.get_by_test_id("stRadioGroup").get_by_text("Sign off", exact=True)
             refused = other.get_by_text("You signed out in another tab")
-            expect(radio.or_(refused).first).to_be_visible()
+            # As long as a click waits (30 s): under CI's load a rerun takes more than expect's 5 s.
+            expect(radio.or_(refused).first).to_be_visible(timeout=30_000)
             if radio.count():
                 radio.click()
                 other.get_by_role("button", name=re.compile("Add to the record")).click()
-            expect(refused).to_be_visible()
+            expect(refused).to_be_visible(timeout=30_000)
             expect(other.get_by_role("button", name=re.compile("Add to the record"))).to_have_count(0)
         finally:
             context.close()
