@@ -60,12 +60,13 @@ class _Visible:
     """
 
     def __init__(self, raw):
-        self.raw = raw
-
-    def write(self, text) -> int:
         from .data import visible_text
 
-        self.raw.write(visible_text(text))
+        self.raw = raw
+        self._visible = visible_text
+
+    def write(self, text) -> int:
+        self.raw.write(self._visible(text))
         return len(text)
 
     def writelines(self, lines) -> None:

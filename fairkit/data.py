@@ -232,8 +232,10 @@ def visible_text(text) -> str:
     text = str(text)
     if text.isprintable():
         return text
-    text = text.replace("\r\n", "\n")
-    return "".join(f"<U+{ord(c):04X}>" if _hidden(c) else c for c in text)
+    # Line by line, each checked in C first: only a line that holds something other than
+    # printable text is read character by character (the CLI passes all its output through here).
+    return "\n".join(line if line.isprintable() else "".join(f"<U+{ord(c):04X}>" if _hidden(c) else c for c in line)
+                     for line in text.replace("\r\n", "\n").split("\n"))
 
 
 @dataclass(frozen=True)

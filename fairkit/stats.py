@@ -398,21 +398,24 @@ def gap(values, include) -> np.ndarray:
         NaN when fewer than two included groups have a value: a gap needs two groups (one
         group's "gap" of 0 would read as perfect parity).
     """
+    ok, hi, lo = _extremes(values, include)
+    return np.where(ok, hi - lo, np.nan)
+
+
+def _extremes(values, include):
+    """``(ok, max, min)`` over the included groups with a value; ``ok`` where there are two."""
     v = np.where(include, values, np.nan)
     with np.errstate(invalid="ignore"):
         ok = np.isfinite(v).sum(-1) >= 2
         hi = np.nanmax(np.where(ok[..., None], v, 0.0), -1)
         lo = np.nanmin(np.where(ok[..., None], v, 0.0), -1)
-    return np.where(ok, hi - lo, np.nan)
+    return ok, hi, lo
 
 
 def ratio(values, include) -> np.ndarray:
     """min / max over the included groups (the disparate-impact ratio); 1 when every value is 0;
     NaN when fewer than two included groups have a value (as :func:`gap`)."""
-    v = np.where(include, values, np.nan)
-    ok = np.isfinite(v).sum(-1) >= 2
-    hi = np.nanmax(np.where(ok[..., None], v, 0.0), -1)
-    lo = np.nanmin(np.where(ok[..., None], v, 0.0), -1)
+    ok, hi, lo = _extremes(values, include)
     with np.errstate(invalid="ignore", divide="ignore"):
         r = np.where(hi > 0, lo / np.where(hi > 0, hi, 1.0), 1.0)
     return np.where(ok, r, np.nan)
@@ -441,17 +444,23 @@ def group_gaps(rates: dict, include) -> dict:
     with np.errstate(invalid="ignore"):
         eo = gap(rates["tpr"], include)
         fpr = gap(rates["fpr"], include)
-        e = np.where(include, rates["ece"], np.nan)
-        ok = np.isfinite(e).any(-1)
-        max_ece = np.where(ok, np.nanmax(np.where(ok[..., None], e, -np.inf), -1), np.nan)
     return {
         "demographic_parity_difference": gap(rates["selection_rate"], include),
         "equal_opportunity_difference": eo,
         "equalized_odds_difference": np.fmax(eo, fpr),
         "disparate_impact_ratio": ratio(rates["selection_rate"], include),
-        "max_group_ece": max_ece,
-        "calibration_disparity": gap(rates["ece"], include),
+        **calibration_gaps(rates["ece"], include),
     }
+
+
+def calibration_gaps(ece, include) -> dict:
+    """``max_group_ece`` and ``calibration_disparity`` of the groups' ECEs (shape (..., G)):
+    the gaps of :data:`GAPS` that are not between proportions."""
+    e = np.where(include, ece, np.nan)
+    with np.errstate(invalid="ignore"):
+        ok = np.isfinite(e).any(-1)
+        max_ece = np.where(ok, np.nanmax(np.where(ok[..., None], e, -np.inf), -1), np.nan)
+    return {"max_group_ece": max_ece, "calibration_disparity": gap(ece, include)}
 
 
 def left_out(names, rates: dict, include) -> dict:
@@ -543,9 +552,13 @@ def recentred_interval(estimate, replicates, ci: float = 0.95, bounds: tuple = (
     return low, high
 
 
-def _defined_groups(p, include) -> np.ndarray:
-    """(K, G) bool: the groups a gap compares for each model (included, rate defined)."""
-    return np.asarray(include, dtype=bool) & np.isfinite(p)
+def _compared(successes, total, include):
+    """``(x, t, p, ok, n_ok)``: the sums as floats, the proportions, which groups a gap compares
+    for each model (included, proportion defined; (K, G) bool) and how many."""
+    x, t = np.asarray(successes, dtype=np.float64), np.asarray(total, dtype=np.float64)
+    p = _ratio(x, t)
+    ok = np.asarray(include, dtype=bool) & np.isfinite(p)
+    return x, t, p, ok, ok.sum(-1)
 
 
 def _family_level(ci: float, tests) -> np.ndarray:
@@ -586,10 +599,7 @@ def difference_gap_interval(successes, total, total_sq, include, ci: float = 0.9
     (low, high) : ndarrays of shape (K,)
         In [0, 1]; they contain the estimate. NaN where fewer than two groups are compared.
     """
-    x, t = np.asarray(successes, dtype=np.float64), np.asarray(total, dtype=np.float64)
-    p = _ratio(x, t)
-    ok = _defined_groups(p, include)
-    n_ok = ok.sum(-1)
+    x, t, p, ok, n_ok = _compared(successes, total, include)
     level = _family_level(ci, n_ok * (n_ok - 1) / 2)[..., None]
     lo, hi = wilson_interval(x, t, total_sq, ci=level)
     i, j = np.triu_indices(p.shape[-1], 1)
@@ -626,10 +636,7 @@ def ratio_gap_interval(successes, total, total_sq, include, ci: float = 0.95):
     (low, high) : ndarrays of shape (K,)
         In [0, 1], containing the estimate; NaN where fewer than two groups are compared.
     """
-    x, t = np.asarray(successes, dtype=np.float64), np.asarray(total, dtype=np.float64)
-    p = _ratio(x, t)
-    ok = _defined_groups(p, include)
-    n_ok = ok.sum(-1)
+    x, t, p, ok, n_ok = _compared(successes, total, include)
     lo, hi = wilson_interval(x, t, total_sq, ci=_family_level(ci, n_ok)[..., None])
     with np.errstate(invalid="ignore", divide="ignore"):
         least_lo = np.where(ok, lo, np.inf).min(-1, initial=np.inf)
@@ -686,10 +693,11 @@ def gap_intervals(gs: "GroupSums", rates: dict, replicates: dict, include, ci: f
     }
     parts = [difference_gap_interval(*sums(r, _family_level(ci, 2))) for r in GAP_RATES["equalized_odds_difference"]]
     out["equalized_odds_difference"] = (np.fmax.reduce([lo for lo, _ in parts]), np.fmax.reduce([hi for _, hi in parts]))
-    point = {k: v[0] for k, v in group_gaps(rates, include).items()}
-    boot = group_gaps(replicates, include)
-    for k in ("max_group_ece", "calibration_disparity"):
-        out[k] = recentred_interval(point[k], boot[k], ci)
+    # Only the calibration gaps need the replicates (the proportions' intervals are closed form).
+    point = calibration_gaps(rates["ece"][0], include)
+    boot = calibration_gaps(replicates["ece"], include)
+    for k, est in point.items():
+        out[k] = recentred_interval(est, boot[k], ci)
     return {k: out[k] for k in GAPS}
 
 

@@ -942,11 +942,13 @@ def run_sweep(
     if progress is not None:
         progress(done, total)
 
+    # The environment that trains the runs: their keys hold the same, but a record read elsewhere
+    # (fairkit export --store DIR) must say where its numbers were computed.
+    trained_with = strict_json(library_versions(), sort_keys=True)
+
     def finish(key, row, model):
         nonlocal done
-        # The environment that trained it: its key holds the same, but a record read elsewhere
-        # (fairkit export --store DIR) must say where its numbers were computed.
-        row = {**row, "run_id": key, "cached": False, "trained_with": strict_json(library_versions(), sort_keys=True)}
+        row = {**row, "run_id": key, "cached": False, "trained_with": trained_with}
         if store is not None:
             store.put(key, row, model)
         rows[key] = row

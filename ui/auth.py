@@ -91,14 +91,15 @@ def identity() -> Identity | None:
 
     A provider that gives no name is recorded by e-mail, else by its subject id.
     """
-    if not configured() or not _user().get("is_logged_in"):
+    user = _user()
+    if not configured() or not user.get("is_logged_in"):
         return None
-    email = _provider_name(_user().get("email"))
-    subject = str(_user().get("sub") or "")
-    name = _provider_name(_user().get("name")) or email or (f"user {subject}" if subject else "")
+    email = _provider_name(user.get("email"))
+    subject = str(user.get("sub") or "")
+    name = _provider_name(user.get("name")) or email or (f"user {subject}" if subject else "")
     if not name:
         return None
-    who = Identity(name=name, email=email, issuer=str(_user().get("iss") or ""), subject=subject)
+    who = Identity(name=name, email=email, issuer=str(user.get("iss") or ""), subject=subject)
     first_seen = st.session_state.setdefault(SIGNED_IN_AT, time.time())
     signed_out = _sign_outs().get(_person(who))
     if signed_out is not None and signed_out >= first_seen:
@@ -111,7 +112,8 @@ def sign_in_expired() -> str | None:
     holds (or the provider gave no expiry). Streamlit keeps a sign-in for 30 days whatever the
     provider says; a decision (an export, a sign-off, a dissent) is recorded only under a
     sign-in the provider still vouches for."""
-    exp = _user().get("exp") if configured() and _user().get("is_logged_in") else None
+    user = _user()
+    exp = user.get("exp") if configured() and user.get("is_logged_in") else None
     if not isinstance(exp, (int, float)) or exp > time.time():
         return None
     return dt.datetime.fromtimestamp(exp, dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
