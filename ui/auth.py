@@ -144,19 +144,27 @@ def dashboard_gate() -> bool:
     if not configured() or identity() is not None:
         return True
     st.title("fairkit")
-    if _user().get("is_logged_in"):
+    _ask_to_sign_in("use this dashboard: its data, decisions and reviews are the organisation's, and "
+                    "the audit log records the identity your sign-in provider confirms", "auth.login_all")
+    return False
+
+
+def _ask_to_sign_in(why: str, key: str) -> None:
+    """Say why a sign-in is needed and offer the button: one prompt for the dashboard's gate and a
+    page's. A session whose cookie still says signed in (a sign-out in another tab, or a sign-in
+    that names nobody) is told so, and its button clears that cookie first: signing in over it
+    would bring the same stale sign-in back."""
+    stale = bool(_user().get("is_logged_in"))
+    if stale:
         st.info("You signed out in another tab, or your sign-in names nobody (no name, e-mail or id "
                 "from the provider). Sign in again to go on.", icon=":material/login:")
     else:
-        st.info("Sign in with your organisation's account to use this dashboard: its data, decisions "
-                "and reviews are the organisation's, and the audit log records the identity your "
-                "sign-in provider confirms.", icon=":material/login:")
-    if st.button("Sign in", icon=":material/login:", key="auth.login_all", type="primary"):
-        if _user().get("is_logged_in"):
+        st.info(f"Sign in with your organisation's account to {why}.", icon=":material/login:")
+    if st.button("Sign in", icon=":material/login:", key=key, type="primary"):
+        if stale:
             st.logout()  # the stale cookie first; the next visit signs in afresh
         else:
             _login()
-    return False
 
 
 def actor(typed_name: str = "") -> Identity:
@@ -210,10 +218,8 @@ def sign_in_gate(purpose: str) -> bool:
         return True
     who = identity()
     if who is None:
-        st.info(f"Sign in with your organisation's account to {purpose}: the audit log records "
-                "the identity your sign-in provider confirms.", icon=":material/login:")
-        if st.button("Sign in", icon=":material/login:", key="auth.login", type="primary"):
-            _login()
+        _ask_to_sign_in(f"{purpose}: the audit log records the identity your sign-in provider confirms",
+                        "auth.login")
         return False
     left, right = st.columns([5, 1], vertical_alignment="center")
     expired = sign_in_expired()

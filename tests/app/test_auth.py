@@ -137,3 +137,39 @@ def test_a_sign_out_in_another_tab_ends_this_tabs_sign_in(fast_env, monkeypatch)
     assert signed_in_session(monkeypatch, name="Ana", email="ana@example.org", sub="ana").selectbox
     assert signed_in_session(monkeypatch, name="Bob", email="bob@example.org", sub="bob").selectbox
     auth._sign_outs.clear()
+
+
+def _page_gate():
+    from ui import auth
+
+    auth.sign_in_gate("record a verdict")
+
+
+def test_a_sign_out_between_the_dashboards_gate_and_a_pages_gate_is_told_as_one(fast_env, monkeypatch):
+    """A sign-out in another tab can land while this tab's run is between the dashboard's gate
+    and a page's (seen in a browser under load): the page's gate then says what happened, and
+    its button clears the stale cookie first, as the dashboard's does; signing in over that
+    cookie would bring the stale sign-in back."""
+    import time
+
+    import streamlit
+    from streamlit.testing.v1 import AppTest
+
+    from ui import auth
+
+    sign_in(monkeypatch, name="Bob", email="bob@example.org", sub="bob")
+    at = AppTest.from_function(_page_gate)
+    at.secrets["auth"] = AUTH
+    at.run()
+    assert not at.info and [b.label for b in at.button] == ["Sign out"]  # signed in: the form may show
+    auth._sign_outs.clear()
+    auth._sign_outs()[(ISSUER, "bob")] = time.time()
+    calls = []
+    monkeypatch.setattr(streamlit, "logout", lambda: calls.append("logout"))
+    monkeypatch.setattr(streamlit, "login", lambda *a: calls.append("login"))
+    at.run()
+    assert not at.exception, at.exception
+    assert any("signed out in another tab" in i for i in texts(at.info)), texts(at.info)
+    at.button(key="auth.login").click().run()
+    assert calls == ["logout"]
+    auth._sign_outs.clear()
