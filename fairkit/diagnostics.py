@@ -505,11 +505,19 @@ def reliability_curve(
     return pd.concat(parts, ignore_index=True)[cols]
 
 
-def _bootstrap_ece(y, p, n_bins, strategy, n_boot, rng) -> np.ndarray:
-    """ECE of ``n_boot`` bootstrap resamples on the kernel (bins fixed from the full sample)."""
-    gs = stats.group_sums(y, p, np.zeros(len(p), dtype=np.int64), 1, edges=stats.bin_edges(p, n_bins, strategy),
-                          resample=stats.bootstrap_weights(len(p), n_boot, rng))
-    return stats.group_rates(gs)["ece"][:, 0, 0]
+def _bootstrap_ece(y, p, n_bins, strategy, n_boot, rng, ci) -> tuple:
+    """The ECE's interval (:func:`fairkit.stats.calibration_interval`) and its bootstrap
+    bias-corrected value, from ``n_boot`` resamples on the kernel (bins fixed from the full
+    sample): ``(low, high, debiased)``."""
+    edges = stats.bin_edges(p, n_bins, strategy)
+    one = np.zeros(len(p), dtype=np.int64)
+    gs = stats.group_sums(y, p, one, 1, edges=edges)
+    boot = stats.group_sums(y, p, one, 1, edges=edges, resample=stats.bootstrap_weights(len(p), n_boot, rng))
+    ece = stats.group_rates(gs)["ece"][0, 0, 0]
+    down, up = stats.calibration_noise(gs, boot)
+    lo, hi = stats.calibration_interval(ece, down[:, 0, 0], up[:, 0, 0], ci)
+    debiased = max(0.0, 2 * ece - float(stats.group_rates(boot)["ece"][:, 0, 0].mean()))
+    return float(lo), float(hi), debiased
 
 
 def multicalibration_audit(
@@ -555,8 +563,8 @@ def multicalibration_audit(
     DataFrame
         Columns ``attributes``, ``subgroup``, ``order``, ``n``, ``mean_predicted``,
         ``fraction_positive``, ``gap`` (fraction_positive - mean_predicted), ``ece``,
-        ``ece_low`` / ``ece_high`` (the kernel's bootstrap interval,
-        :func:`fairkit.stats.recentred_interval`), ``ece_debiased``
+        ``ece_low`` / ``ece_high`` (the kernel's interval of an ECE,
+        :func:`fairkit.stats.calibration_interval`), ``ece_debiased``
         (bootstrap bias-corrected ECE, ``max(0, 2 ece - mean(bootstrap))``), ``excess`` (ECE
         above the overall ECE). Sorted by ``ece``, worst first. The overall population's ECE is
         in ``attrs["overall_ece"]``.
@@ -565,8 +573,9 @@ def multicalibration_audit(
     -----
     ECE is biased upwards (bin noise adds in absolute value) and resampling adds the bias
     again, so a plain percentile interval can lie entirely above the point estimate; the
-    kernel's interval keeps the bootstrap's width but is centred on the estimate. Read
-    ``ece_debiased`` as the better estimate for small subgroups. The bootstrap keeps the bin
+    kernel's interval reaches below the estimate by as much as the noise can add, so it covers
+    a perfectly calibrated subgroup. Read ``ece_debiased`` as the better estimate for small
+    subgroups. The bootstrap keeps the bin
     edges of the full subgroup sample.
     """
     y, p = _check_yp(y, p)
@@ -587,9 +596,7 @@ def multicalibration_audit(
                 yg, pg = y[mask], p[mask]
                 ece = expected_calibration_error(yg, pg, n_bins, strategy)
                 if n_boot > 0:
-                    boot = _bootstrap_ece(yg, pg, n_bins, strategy, int(n_boot), rng)
-                    lo, hi = (float(v) for v in stats.recentred_interval(ece, boot, ci))
-                    debiased = max(0.0, 2 * ece - float(boot.mean()))
+                    lo, hi, debiased = _bootstrap_ece(yg, pg, n_bins, strategy, int(n_boot), rng, ci)
                 else:
                     lo = hi = debiased = float("nan")
                 rows.append(

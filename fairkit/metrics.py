@@ -463,8 +463,8 @@ def fairness_report(
         if R is not None:
             for name, (lo, hi) in stats.rate_intervals(gs, ci).items():
                 table[f"{name}_low"], table[f"{name}_high"] = lo[0], hi[0]
-            brates = stats.group_rates(boot)
-            lo, hi = stats.recentred_interval(rates["ece"], brates["ece"][:, 0], ci)
+            down, up = stats.calibration_noise(gs, boot)
+            lo, hi = stats.calibration_interval(rates["ece"], down[:, 0], up[:, 0], ci)
             enough = ~few["ece"]
             table["ece_low"], table["ece_high"] = np.where(enough, lo, np.nan), np.where(enough, hi, np.nan)
             if "accuracy_low" not in overall:
@@ -472,8 +472,13 @@ def fairness_report(
                 if w is None and np.isfinite(overall.get("roc_auc", np.nan)):
                     # DeLong's closed form: the bootstrap would re-sort the scores per replicate.
                     overall["roc_auc_low"], overall["roc_auc_high"] = stats.auc_interval(y, P[0], ci)
-            for k, (lo, hi) in stats.gap_intervals(gs, all_rates, brates, include, ci).items():
+            for k, (lo, hi) in stats.gap_intervals(gs, all_rates, boot, include, ci).items():
                 gap_row[f"{k}_low"], gap_row[f"{k}_high"] = float(lo[0]), float(hi[0])
+            # The calibration gaps' intervals bound the noise's worst case (so they cover at a
+            # perfectly calibrated group), which is wider than the estimate's spread: comparing
+            # two samples' gaps (fairkit.monitor) needs the spread itself.
+            for k, rep in stats.calibration_gaps(stats.group_rates(boot)["ece"], include).items():
+                gap_row[f"{k}_se"] = stats.bootstrap_se(rep[:, 0])
         group_tables.append(table)
         gap_rows.append(gap_row)
 
@@ -494,10 +499,11 @@ def _overall_intervals(gs: stats.GroupSums, boot: stats.GroupSums, overall: dict
         lo, hi = wilson[name]
         out[f"{name}_low"], out[f"{name}_high"] = float(lo[0, 0]), float(hi[0, 0])
     r = stats.group_rates(boot.total())
-    reps = {"balanced_accuracy": (r["tpr"] + 1 - r["fpr"]) / 2, "ece": r["ece"]}
-    for name, rep in reps.items():
-        lo, hi = stats.recentred_interval(overall[name], rep[:, 0, 0], ci)
-        out[f"{name}_low"], out[f"{name}_high"] = float(lo), float(hi)
+    lo, hi = stats.recentred_interval(overall["balanced_accuracy"], ((r["tpr"] + 1 - r["fpr"]) / 2)[:, 0, 0], ci)
+    out["balanced_accuracy_low"], out["balanced_accuracy_high"] = float(lo), float(hi)
+    down, up = stats.calibration_noise(gs.total(), boot.total())
+    lo, hi = stats.calibration_interval(overall["ece"], down[:, 0, 0], up[:, 0, 0], ci)
+    out["ece_low"], out["ece_high"] = float(lo), float(hi)
     return out
 
 

@@ -90,7 +90,13 @@ def _shown(values, key: str) -> list:
         return [None, None, None]
 
 
-def _standard_error(estimate: float, low: float, high: float, ci: float) -> float:
+def _standard_error(values, key: str, estimate: float, low: float, high: float, ci: float) -> float:
+    # The calibration gaps carry their bootstrap standard error: their intervals bound the noise's
+    # worst case (stats.calibration_interval), far wider than 1.96 standard errors. Records made
+    # before they did (results revision 6) hold recentred intervals: the bootstrap's spread.
+    se = values.get(f"{key}_se") if hasattr(values, "get") else None
+    if se is not None and np.isfinite(float(se)):
+        return float(se)
     # Intervals are clipped to [0, 1] and may be asymmetric; the wider side is the honest one.
     return max(high - estimate, estimate - low) / norm.ppf((1 + ci) / 2)
 
@@ -121,7 +127,8 @@ def compare_gaps(recorded: list[dict], batch: pd.DataFrame, *, metrics=WATCHED,
     ----------
     recorded : list of dict
         The recorded gaps (a bundle's ``metrics["test"]["gaps"]``): ``attribute``, each metric
-        and its ``_low`` / ``_high``.
+        and its ``_low`` / ``_high`` (and, for the calibration gaps, ``_se``: their bootstrap
+        standard error, which compares two samples where their intervals are not normal ones).
     batch : DataFrame
         The batch's ``FairnessReport.gaps`` (indexed by attribute), with intervals
         (``n_boot > 0``).
@@ -157,8 +164,8 @@ def compare_gaps(recorded: list[dict], batch: pd.DataFrame, *, metrics=WATCHED,
             if any(v is None or not np.isfinite(float(v)) for v in values):
                 continue  # no interval on one side (too few rows): nothing to compare
             new, lo, hi, old, old_lo, old_hi = map(float, values)
-            se = np.hypot(_standard_error(new, lo, hi, batch_ci),
-                          _standard_error(old, old_lo, old_hi, recorded_ci))
+            se = np.hypot(_standard_error(row, m, new, lo, hi, batch_ci),
+                          _standard_error(ref, m, old, old_lo, old_hi, recorded_ci))
             if se == 0:
                 continue
             z = (new - old) / se

@@ -93,8 +93,9 @@ def strict_json(obj, **kwargs) -> str:
 #: 4: the equalized odds interval is read from the TPR and FPR gaps' recentred replicates
 #: (stats.gap_intervals), never ending below equal opportunity's. 5: gaps between proportions get
 #: simultaneous score intervals (stats.difference_gap_interval), and a gap over fewer than two
-#: groups with a value is undefined, not 0.
-RESULTS_REVISION = 5
+#: groups with a value is undefined, not 0. 6: ECE intervals (by group, overall, the calibration
+#: gaps) from the bootstrap's noise bounds (stats.calibration_interval), not a recentred bootstrap.
+RESULTS_REVISION = 6
 
 
 #: The libraries whose versions can change what fairkit computes or reads back (a model, its

@@ -11,7 +11,7 @@ from ui.display import md, show_table
 from ui.tradeoffs import method_label
 
 st.title("Groups")
-st.caption("How the selected model treats each group, with 95% bootstrap intervals, and whether "
+st.caption("How the selected model treats each group, with 95% intervals, and whether "
            "its probabilities mean the same thing for every group.")
 
 split, _, _, row = ur.require_selection()
@@ -38,8 +38,10 @@ if len(small):
                "are uncertain (see the wide intervals); do not read much into their gaps.",
                icon=":material/warning:")
 show_table(shown_table, alt=f"{ug.TABLE_ALT}{attribute}")
-st.caption("Brackets: 95% bootstrap intervals. TPR: share of actual positives selected; "
-           "FPR: share of actual negatives selected; ECE: expected calibration error.")
+st.caption("Brackets: 95% intervals (score intervals for the rates; an ECE's reaches as far below it "
+           "as sampling noise can raise an ECE, so a small, well-calibrated group's reaches 0). TPR: "
+           "share of actual positives selected; FPR: share of actual negatives selected; ECE: expected "
+           "calibration error.")
 adverse = ud.adverse_outcome(cur.source, cur.spec)
 if adverse is not None:
     st.info(ud.rate_words(adverse), icon=":material/gavel:")

@@ -200,8 +200,9 @@ def _metrics(table, split, row, shown, seed, seeds):
         change = ut.paired_change(cur.data_key, row, baseline, split)
         with slot.container():
             show_table(ut.panel_table(row, baseline, change), alt=ut.METRICS_ALT)
-        note = (f"Gaps across the groups of {md(row.get('report_attribute', ''))}. Brackets: 95% bootstrap "
-                f"intervals ({int(row['report_n_boot'])} resamples; Wilson for accuracy).")
+        note = (f"Gaps across the groups of {md(row.get('report_attribute', ''))}. Brackets: 95% intervals "
+                "(score intervals for accuracy and the gaps between rates; calibration errors from "
+                f"{int(row['report_n_boot'])} bootstrap resamples).")
     is_baseline = baseline is not None and role_of(baseline["method"]) == "baseline"
     base_text = (f"the {METHODS[baseline['method']].label.lower()}" if is_baseline
                  else "this method at eta 0" if baseline else "no baseline run in this sweep")
