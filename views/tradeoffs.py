@@ -209,6 +209,9 @@ def _metrics(table, split, row, shown, seed, seeds):
     st.caption(f"{note} Change: test value minus that of {base_text}.")
     if change is not None:
         st.caption(f":material/compare_arrows: {md(ut.paired_change_note(change))}")
+        reaching = ut.gaps_reaching_zero(row, baseline)
+        if reaching:
+            st.caption(f":material/warning: {md(ut.zero_gap_note(reaching))}")
     if not scores_rank(row["method"]):
         st.caption(f":material/info: ROC AUC {NO_RANKING}: this model's scores are its decisions (its "
                    "thresholds give most people 0 or 1), which rank nobody. Its base model's AUC would "

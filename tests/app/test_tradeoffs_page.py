@@ -595,6 +595,16 @@ def test_the_accuracy_change_carries_its_paired_interval(tradeoffs):
             (gaps[key]["change"], gaps[key]["low"], gaps[key]["high"]), abs=5e-4)
         assert gaps[key]["change"] == pytest.approx(stored.loc[run_id, f"test_{key}"] - stored.loc[base_id, f"test_{key}"])
     assert "same bootstrap resamples" in note
+    # The caution on changes of gaps that may be 0: shown exactly when a panel gap's stored test
+    # interval (the model's or the baseline's) reaches 0.
+    lows = {"Demographic parity difference": "demographic_parity_difference_low",
+            "Largest group calibration error (ECE)": "max_group_ece_low"}
+    assert all(stored.loc[[run_id, base_id], f"test_{low}"].notna().all() for low in lows.values())
+    reaching = [label for label, low in lows.items() if (stored.loc[[run_id, base_id], f"test_{low}"] <= 0).any()]
+    cautions = [c for c in texts(at.caption) if "its interval reaches 0" in c]
+    assert bool(cautions) == bool(ut.gaps_reaching_zero(stored.loc[run_id].to_dict(), stored.loc[base_id].to_dict()))
+    for label in reaching:
+        assert cautions and label.lower() in cautions[0].lower()
 
     # A model the store refuses: the stored change shows without an interval, and a note says why.
     from fairkit.store import StoreError
@@ -684,3 +694,22 @@ def test_the_page_opens_on_a_model_on_the_frontier(trained, monkeypatch):
     dominated(res, (res["method"] == "regularized") & (res["eta"] == 0.0))
     front = sweep_front(res[res["method"] == "regularized"])
     assert eta == float(front.loc[front["performance_val"].idxmax(), "eta"])
+
+
+def test_a_change_of_a_gap_that_may_be_zero_is_flagged():
+    """Coverage audit finding 6: the bracket of a gap's change held the true change in 67-92 % of
+    samples where a gap was 0 or 0.01; the panel says which changes that concerns."""
+    keys = [key for _, key, kind in ut.PANEL_ROWS if kind == "gap"]
+    row = {"method": "regularized", **{f"test_{k}": 0.1 for k in keys}, **{f"test_{k}_low": 0.05 for k in keys},
+           **{f"test_{k}_high": 0.15 for k in keys}, "test_disparate_impact_ratio": 0.8,
+           "test_disparate_impact_ratio_low": 0.7, "test_disparate_impact_ratio_high": 0.9}
+    base = dict(row)
+    assert ut.gaps_reaching_zero(row, base) == [] and ut.gaps_reaching_zero(row, None) == []
+    base["test_equal_opportunity_difference_low"] = 0.0  # the baseline's gap may be 0
+    row["test_disparate_impact_ratio_high"] = 1.0  # 1 - ratio reaches 0 for the model
+    flagged = ut.gaps_reaching_zero(row, base)
+    labels = dict((key, label) for label, key, _ in ut.PANEL_ROWS)
+    assert flagged == [labels["equal_opportunity_difference"], labels["disparate_impact_gap"]]
+    note = ut.zero_gap_note(flagged)
+    assert "equal opportunity difference" in note and "1 - disparate impact ratio" in note
+    assert "67-92 %" in note
