@@ -407,8 +407,8 @@ def gaps_reaching_zero(row: dict, baseline: dict | None) -> list[str]:
     simulations (2026-12-06; groups of 700 and 300, two models deciding nearly the same rows)
     those brackets held the true change in 67-92 % of samples where a gap was 0 or 0.01,
     against 91-99 % where both were 0.06 or more. The intervals tried that hold there (bounds
-    on the noise of a max, with or without the pairing) were 1.7-9 times as wide in every case,
-    so the panel says so instead.
+    on the noise of a max, with or without the pairing) were 1.4-12 times as wide in every case
+    (benchmarks/README.md), so the panel says so instead.
     """
     if baseline is None:
         return []
