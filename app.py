@@ -10,6 +10,7 @@ from pathlib import Path
 import streamlit as st
 
 from fairkit.data import label_text
+from fairkit.store import home_exposure
 from ui import auth, restore, state
 from ui.display import md
 
@@ -44,6 +45,9 @@ if restored:
 with st.sidebar:
     st.markdown("### fairkit")
     st.caption("Fair-by-design training and the fairness/accuracy trade-off.")
+    home_warning = home_exposure()
+    if home_warning:
+        st.warning(md(home_warning), icon=":material/folder_shared:")
     # Filled after the page has run, so it shows the choices made in this very run.
     status = st.container()
     who = auth.identity()

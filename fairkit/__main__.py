@@ -1062,11 +1062,21 @@ def _add_output_flags(parser, sub) -> None:
             help="print one JSON summary on stdout (files written, counts, findings); messages go to stderr")
 
 
+#: Commands that read or write fairkit's home (its run store, audit log and exports).
+HOME_COMMANDS = ("sweep", "search", "export", "audit", "score")
+
+
 def _run(args) -> int:
     """Run the command; under --json its messages go to stderr and its summary alone to stdout."""
     stdout = sys.stdout
     as_json = getattr(args, "json", False)
     _check_outputs(args)
+    if args.command in HOME_COMMANDS:
+        from .store import home_exposure
+
+        exposed = home_exposure()
+        if exposed:  # a problem, so on stderr even under --quiet
+            print(f"WARNING: {exposed}", file=sys.stderr)
     with contextlib.ExitStack() as stack:
         if args.quiet:
             stack.enter_context(contextlib.redirect_stdout(stack.enter_context(open(os.devnull, "w"))))

@@ -51,6 +51,53 @@ def default_home() -> Path:
     return Path(os.environ.get("FAIRKIT_HOME", Path.cwd() / ".fairkit"))
 
 
+def home_exposure(home=None) -> str | None:
+    """Why another account could change what fairkit reads from its home, or None.
+
+    The stored runs' figures (what the Trade-offs and Export pages show and a record is made
+    from) and an unsigned audit log carry checksums anyone can recompute, so whoever can write
+    the home can plant a run or rewrite the log unseen. The home (or, before it exists, the
+    folder it will be made in) and each folder above it, up to the first one the system owns,
+    must be writable by this account only: not owned by another, and not writable by the group
+    or everyone unless sticky (as ``/tmp`` is, where others cannot replace what is not theirs).
+
+    Parameters
+    ----------
+    home : path, optional
+        Default :func:`default_home`.
+
+    Returns
+    -------
+    str or None
+        The folder and what is wrong with it, with the remedy.
+    """
+    if not hasattr(os, "geteuid"):  # Windows: permissions are ACLs, not these bits
+        return None
+    me = os.geteuid()
+    folder = Path(home if home is not None else default_home()).absolute()
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    for d in (folder, *folder.parents):
+        try:
+            info = d.stat()
+        except OSError:
+            return None
+        if info.st_uid not in (0, me):
+            why = f"belongs to another account (user id {info.st_uid})"
+        elif info.st_mode & 0o022 and not info.st_mode & stat.S_ISVTX:
+            why = f"can be written by other accounts (mode {stat.filemode(info.st_mode)})"
+        else:
+            if info.st_uid == 0:
+                return None
+            continue
+        return (f"fairkit's home folder is not yours alone: {d} {why}. Anyone who can write there can "
+                "replace the stored runs (the figures the dashboard shows and records are made from) "
+                "and rewrite an unsigned audit log. Use a folder only you can write (chmod go-w, or "
+                "set FAIRKIT_HOME to one); a shared log stays checkable when its decisions are signed "
+                "(python -m fairkit keygen, then FAIRKIT_SIGNING_KEY).")
+    return None
+
+
 def _jsonable(obj):
     if isinstance(obj, dict):
         return {str(k): _jsonable(v) for k, v in obj.items()}

@@ -403,3 +403,56 @@ def test_a_fifo_device_or_oversized_store_file_is_a_damaged_run_not_a_hang(tmp_p
         assert got == problem
         assert n_records == 0 and not has
         assert said == f"Run {key} in {tmp_path} cannot be used: {problem}. Run the sweep again to train it afresh."
+
+
+def _owned_by_another(path, monkeypatch):
+    """Make ``path`` another account's: chown it as root, else take another id for ourselves."""
+    import os
+
+    if os.geteuid() == 0:
+        os.chown(path, 4242, -1)
+    else:
+        me = os.geteuid()
+        monkeypatch.setattr(os, "geteuid", lambda: me + 1)
+
+
+def test_a_home_others_can_write_is_named_with_the_remedy(tmp_path, monkeypatch):
+    """Attacker audit 3, finding 5: whoever can write fairkit's home can plant runs (their
+    checksums are recomputable) and rewrite an unsigned audit log."""
+    from fairkit.store import home_exposure
+
+    mine = tmp_path / "mine"
+    mine.mkdir(mode=0o700)
+    tmp_path.chmod(0o700)
+    assert home_exposure(mine) is None
+    assert home_exposure(mine / "not-made-yet") is None
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    said = home_exposure(shared / "home")  # not made yet: the folder it would be made in counts
+    assert said and str(shared) in said and "can be written by other accounts" in said and "chmod go-w" in said
+    sticky = tmp_path / "sticky"
+    sticky.mkdir()
+    sticky.chmod(0o1777)  # as /tmp: others cannot replace what is ours
+    (sticky / "home").mkdir(mode=0o700)
+    assert home_exposure(sticky / "home") is None
+    theirs = tmp_path / "theirs"
+    theirs.mkdir(mode=0o700)
+    _owned_by_another(theirs, monkeypatch)
+    said = home_exposure(theirs)
+    assert said and "belongs to another account" in said
+
+
+def test_the_cli_warns_when_its_home_is_not_its_own(tmp_path, monkeypatch, capsys):
+    from fairkit.__main__ import main
+
+    home = tmp_path / "home"
+    home.mkdir()
+    home.chmod(0o777)
+    monkeypatch.setenv("FAIRKIT_HOME", str(home))
+    assert main(["audit", "-q"]) == 0
+    assert "WARNING: fairkit's home folder is not yours alone" in capsys.readouterr().err
+    home.chmod(0o700)
+    tmp_path.chmod(0o700)
+    assert main(["audit", "-q"]) == 0
+    assert "not yours alone" not in capsys.readouterr().err

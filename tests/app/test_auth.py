@@ -173,3 +173,18 @@ def test_a_sign_out_between_the_dashboards_gate_and_a_pages_gate_is_told_as_one(
     at.button(key="auth.login").click().run()
     assert calls == ["logout"]
     auth._sign_outs.clear()
+
+
+def test_a_home_others_can_write_is_named_in_the_sidebar(fast_env, tmp_path):
+    """Attacker audit 3, finding 5: the dashboard reads its runs and audit log from its home;
+    one others can write is named on every page, with the remedy."""
+    import os
+
+    at = new_session()
+    assert not [w for w in texts(at.sidebar.warning) if "not yours alone" in w]
+    os.chmod(tmp_path, 0o777)  # fast_env's FAIRKIT_HOME
+    at = new_session()
+    (said,) = [w for w in texts(at.sidebar.warning) if "not yours alone" in w]
+    assert "can be written by other accounts" in said and "chmod go-w" in said
+    assert at.selectbox  # a warning: the pages still work
+    os.chmod(tmp_path, 0o700)
