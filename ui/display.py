@@ -11,7 +11,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from fairkit.data import Problem
+from fairkit.data import Problem, visible_text
 from fairkit.record import WORD_JOINER, escape_markdown  # noqa: F401  (WORD_JOINER: part of this module's API)
 
 
@@ -26,6 +26,24 @@ def md(text) -> str:
     'income\\\\_\\\\>50K'
     """
     return escape_markdown(text)
+
+
+def shown(value) -> str:
+    """An option as a select box shows it: its text with hidden characters (a right-to-left
+    override, an escape) as ``<U+XXXX>`` markers, :func:`fairkit.data.visible_text`. Widgets show
+    options as plain text, not Markdown, so they need the markers but not the escaping."""
+    return visible_text(value)
+
+
+def visible_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` for ``st.dataframe``, which draws cells as plain text: the column names and text
+    cells with hidden characters as markers (:func:`shown`); numbers as they are."""
+    out = frame.copy()
+    for col in out.columns:
+        if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
+            out[col] = out[col].map(lambda v: shown(v) if isinstance(v, str) else v)
+    out.columns = [shown(c) for c in out.columns]
+    return out
 
 
 def gaps_text(tolerances) -> str:
@@ -55,7 +73,7 @@ def show_table(frame: pd.DataFrame, *, max_rows: int = 60, alt: str | None = Non
     fall back to a scrollable ``st.dataframe``.
     """
     if len(frame) > max_rows:
-        st.dataframe(frame, hide_index=True, width="stretch")
+        st.dataframe(visible_frame(frame), hide_index=True, width="stretch")
         return
     escaped = frame.copy()
     for col in escaped.columns:

@@ -6,7 +6,7 @@ from fairkit.data import read_notes
 from fairkit.groups import positive_rate
 from ui import controls, state
 from ui import data as ud
-from ui.display import md, show_group_summaries, show_problems
+from ui.display import md, show_group_summaries, show_problems, visible_frame
 
 st.title("Data")
 st.caption("Choose a table, the outcome to predict and the groups across which fairness is "
@@ -19,7 +19,7 @@ else:
     frame = source.frame
     st.markdown(f"**{md(source.label)}**: {len(frame):,} rows × {frame.shape[1]} columns "
                 f"(first {min(len(frame), ud.PREVIEW_ROWS)} shown)")
-    st.dataframe(frame.head(ud.PREVIEW_ROWS), hide_index=True, width="stretch", height=245)
+    st.dataframe(visible_frame(frame.head(ud.PREVIEW_ROWS)), hide_index=True, width="stretch", height=245)
     for note in read_notes(frame):  # what reading changed: dropped row names, decimal commas
         st.info(md(note), icon=":material/info:")
 

@@ -198,3 +198,9 @@ def test_a_bidi_override_in_an_upload_is_named_and_shown_as_a_marker(at):
     assert any("Values of 'sex'" in w for w in warned), texts(at.warning)
     shown = "\n".join(messages(at).splitlines() + texts(at.markdown) + texts(at.caption))
     assert "\u202e" not in shown and "loans<U+202E>.csv" in shown.replace("\\", "")
+    # Widgets and the preview table show plain text: the override as a marker there too.
+    options = spec_widget(at, "selectbox", "target").options + spec_widget(at, "multiselect", "sensitive").options
+    assert "age <U+202E>" in options and not any("\u202e" in o for o in options), options
+    (preview,) = at.dataframe
+    assert "age <U+202E>" in preview.value.columns
+    assert "F<U+202E>" in set(preview.value["sex"]) and not preview.value["sex"].str.contains("\u202e").any()
