@@ -48,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
                         "run on Adult only, when it is listed)")
     p.add_argument("--seeds", type=int, default=None,
                    help="training seeds (default 3; 10 for German in the frontier comparison)")
-    p.add_argument("--quick", action="store_true", help="small grids and one seed: a few minutes")
+    p.add_argument("--quick", action="store_true", help="small grids and one seed (15 minutes on 2 shared cores)")
     p.add_argument("--parts", default=DEFAULT_PARTS, help=f"comma-separated, of: {', '.join(PARTS)}")
     add_out_argument(p)
     p.add_argument("--max-epochs", type=int, default=None,

@@ -1247,8 +1247,9 @@ def _main(argv) -> int:
     p.add_argument("--csv", type=_input_file, required=True, help="new rows (CSV or Parquet)")
     p.add_argument("--out", type=_csv_output_file, required=True,
                    help="scored CSV to write (plain CSV; its fairness report goes beside it, NAME.fairness.json). "
-                        "The input's cells are copied as they are: a spreadsheet opening it runs a cell that "
-                        "starts with =, +, - or @ as a formula, so import a batch from elsewhere as text")
+                        "The input's rows are written as read (numbers as numbers, missing markers as empty "
+                        "cells); a spreadsheet opening it runs a cell that starts with =, +, - or @ as a "
+                        "formula, so import a batch from elsewhere as text")
     p.add_argument("--trust", help="Ed25519 public key (PEM): accept only bundles it signed "
                                    "(default $FAIRKIT_TRUST_KEY)")
     p.add_argument("--expected-manifest-sha256", help="the manifest hash recorded at export (audit log, "

@@ -715,14 +715,19 @@ def _dask_scheduler(explicit: str | None) -> str | None:
 
 def _dask_client(address: str, security, timeout: float):
     """A client of a scheduler that has at least one worker, or a :class:`SchedulerError`."""
-    from distributed import Client
+    from distributed import Client, Security
 
+    tls_help = ("give them (--tls-ca-file, --tls-cert, --tls-key, or Dask's distributed.comm.tls "
+                "configuration; see README).")
+    # Checked before a Client exists: one that fails half-made prints a traceback when collected.
+    # Security() reads Dask's configuration, as the Client would.
+    given = security if security is not None else Security()
+    if address.startswith("tls://") and not (given.tls_ca_file or given.tls_client_cert):
+        raise SchedulerError(f"The Dask scheduler at {address} needs TLS certificates, and none are set; {tls_help}")
     try:
         client = Client(address, security=security, timeout=timeout, set_as_default=False)
     except TypeError as exc:  # distributed's word for a tls:// address without certificates
-        raise SchedulerError(f"The Dask scheduler at {address} needs TLS certificates ({exc}); give them "
-                             "(--tls-ca-file, --tls-cert, --tls-key, or Dask's distributed.comm.tls "
-                             "configuration; see README).") from exc
+        raise SchedulerError(f"The Dask scheduler at {address} needs TLS certificates ({exc}); {tls_help}") from exc
     except (OSError, TimeoutError, ValueError) as exc:
         tls = " and, for tls://, the certificates (see README)" if address.startswith("tls://") else ""
         raise SchedulerError(f"Cannot reach the Dask scheduler at {address} within {timeout:g} s ({exc}). "

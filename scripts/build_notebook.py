@@ -83,7 +83,7 @@ report.gaps[["demographic_parity_difference", "demographic_parity_difference_low
              "demographic_parity_difference_high", "equalized_odds_difference", "max_group_ece"]]"""),
     ("code", """report.by_group[["attribute", "group", "n", "base_rate", "selection_rate", "selection_rate_low",
                   "selection_rate_high", "tpr", "fpr", "small"]]"""),
-    ("md", """Small intersections (for example Native American women) are flagged rather than hidden; their
+    ("md", """Small intersections (for example Asian women, or Native American men) are flagged rather than hidden; their
 intervals are wide. Read them, but do not let them drive decisions alone."""),
     ("md", """## 3. Fairness losses in a hand-written PyTorch loop
 
@@ -172,8 +172,8 @@ model inputs, so the model can shift one intersection only through features corr
 All follow scikit-learn's conventions: `fit(X, y, *, sensitive_features=None, sample_weight=None)`,
 fitted state ending in `_`, real `predict_proba`, and one fairness knob `eta`.
 
-**Small groups.** COMPAS has 4 Native American and a handful of Asian defendants in the training
-part. A parity constraint over 4 people is decided by noise and can force a constant classifier,
+**Small groups.** COMPAS has 9 Native American and 22 Asian defendants in the training
+part (31 in all, at the full size). A parity constraint over 9 people is decided by noise and can force a constant classifier,
 so training uses a small-group policy: groups with fewer than 30 training rows share one label
 (`split.model_groups`, which the sweep uses; metrics still report every group, flagged). The
 race column pooled the same way by hand in section 3 (`sens_pooled`) lets the Lagrangian trainer

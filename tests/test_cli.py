@@ -909,3 +909,13 @@ def test_a_full_disk_is_a_message_and_leaves_no_partial_file(exported, sweep_dir
     assert f"Could not write {made} (No space left on device)" in err and "internal error" not in err
     assert scored.read_text() == "earlier scores\n" and not made.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["home", "s.csv"]
+
+
+def test_a_tls_scheduler_without_certificates_ends_with_the_message_alone(tmp_path):
+    """Docs audit finding 7: the message and exit 2 came, then distributed's traceback from the
+    half-made Client being collected. Certificates are now checked before any Client exists."""
+    run = _fairkit(["sweep", "--dataset", "german", "--scheduler", "tls://127.0.0.1:9", "--dask-timeout", "3",
+                    "--no-png", "--out", str(tmp_path / "out")], tmp_path)
+    assert run.returncode == 2, run.stderr
+    assert "needs TLS certificates" in run.stderr and "--tls-ca-file" in run.stderr
+    assert "Traceback" not in run.stderr and "Exception ignored" not in run.stderr
