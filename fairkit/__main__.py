@@ -449,8 +449,9 @@ def _print_read_notes(frame) -> None:
         print(f"NOTE: {note}", file=sys.stderr)
 
 
-def _read_table(path) -> tuple[pd.DataFrame, str]:
-    """The table in the file ``path`` and the SHA-256 of the very bytes it was read from.
+def _read_table(path, keep_bytes: bool = False):
+    """The table in the file ``path`` and the SHA-256 of the very bytes it was read from (and,
+    with ``keep_bytes``, those bytes).
 
     The file is opened and read once (at most one byte past the size limit, whatever the file
     claims), so the hash an audit entry records is the input's, whatever is written afterwards.
@@ -466,7 +467,8 @@ def _read_table(path) -> tuple[pd.DataFrame, str]:
         frame = read_table(source)
     except DataError as exc:
         raise CLIError(str(exc)) from exc
-    return frame, hashlib.sha256(data).hexdigest()
+    digest = hashlib.sha256(data).hexdigest()
+    return (frame, digest, data) if keep_bytes else (frame, digest)
 
 
 def _load(args):
@@ -971,6 +973,7 @@ def _not_numbers(frame: pd.DataFrame, columns) -> list[str]:
 
 def cmd_score(args) -> int:
     from . import keys
+    from .data import with_columns_appended
     from .export import BundleIntegrityError, load_bundle
     from .monitor import drift_report, unchecked_reason
     from .store import strict_json
@@ -990,7 +993,7 @@ def cmd_score(args) -> int:
     if bundle.needs_sensitive_at_predict:
         print(f"This model reads the sensitive attribute at prediction time: {'; '.join(bundle.decision['sensitive_uses'])}.")
     # The hash the audit entry records is of the bytes scored, read before anything is written.
-    frame, input_hash = _read_table(args.csv)
+    frame, input_hash, raw = _read_table(args.csv, keep_bytes=True)
     _print_read_notes(frame)
     if frame.shape[1] == 0:
         raise CLIError(f"{args.csv} is empty: no header and no rows to score. Export the rows with "
@@ -1007,12 +1010,22 @@ def cmd_score(args) -> int:
                        "cells (or leave them empty, which is treated as missing) and run again.")
     log = _audit_log(args)
     scores = bundle.predict_proba(frame)
-    out = frame.copy()
-    out["score"] = scores
-    out["decision"] = (scores >= bundle.threshold).astype(int)
-    # A plain CSV whatever the name (pandas would infer compression from a path's extension).
-    _write_output(args.out, out.to_csv(index=False).encode())
-    del out
+    decisions = (scores >= bundle.threshold).astype(int)
+    # The input's cells as written (an identifier's leading zeros, a code's spelling), with the
+    # two columns added; a Parquet input (typed cells) or rows that cannot be matched one to one
+    # are written as read.
+    scored = with_columns_appended(raw, {"score": [repr(float(s)) for s in scores], "decision": decisions},
+                                   len(frame))
+    del raw
+    if scored is None:
+        out = frame.copy()
+        out["score"] = scores
+        out["decision"] = decisions
+        # A plain CSV whatever the name (pandas would infer compression from a path's extension).
+        scored = out.to_csv(index=False).encode()
+        del out
+    _write_output(args.out, scored)
+    del scored
     print(f"Wrote {len(frame):,} scored rows to {args.out}.")
     summary = args.summary = {"command": "score", "bundle": str(args.bundle),
                               "signature_status": bundle.signature_status, "files": [str(args.out)],
@@ -1247,9 +1260,8 @@ def _main(argv) -> int:
     p.add_argument("--csv", type=_input_file, required=True, help="new rows (CSV or Parquet)")
     p.add_argument("--out", type=_csv_output_file, required=True,
                    help="scored CSV to write (plain CSV; its fairness report goes beside it, NAME.fairness.json). "
-                        "The input's rows are written as read (numbers as numbers, missing markers as empty "
-                        "cells); a spreadsheet opening it runs a cell that starts with =, +, - or @ as a "
-                        "formula, so import a batch from elsewhere as text")
+                        "A CSV input's cells are copied as written, so a spreadsheet opening it runs a cell "
+                        "that starts with =, +, - or @ as a formula: import a batch from elsewhere as text")
     p.add_argument("--trust", help="Ed25519 public key (PEM): accept only bundles it signed "
                                    "(default $FAIRKIT_TRUST_KEY)")
     p.add_argument("--expected-manifest-sha256", help="the manifest hash recorded at export (audit log, "

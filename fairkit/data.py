@@ -908,6 +908,62 @@ def read_table(source, *, limits: Limits = DEFAULT_LIMITS) -> pd.DataFrame:
     return _read_csv(data, name, limits)
 
 
+def with_columns_appended(data: bytes, columns: dict, n_rows: int) -> bytes | None:
+    """A CSV table's bytes with ``columns`` added at the end of each row, every other cell's text
+    as it was written (UTF-8): ``034`` stays ``034``, ``#N/A`` stays ``#N/A``.
+
+    What :func:`read_table` gives is parsed (numbers as numbers, missing markers as missing, blanks
+    trimmed); a file of results written from it would change identifiers with leading zeros
+    and codes a join relies on. The file is read again as text, with the delimiter and encoding
+    :func:`read_table` detects; rows shorter than the header get empty cells, as reading pads them.
+
+    Parameters
+    ----------
+    data : bytes
+        The CSV file as read (gzip-compressed or not).
+    columns : dict of str to sequence
+        New column name -> one value per data row (written with ``str``).
+    n_rows : int
+        The data rows :func:`read_table` read from ``data``.
+
+    Returns
+    -------
+    bytes or None
+        None for Parquet, or when the file's rows cannot be matched one to one with what was
+        read (the caller then writes the parsed rows).
+    """
+    if data[:2] == GZIP_MAGIC:
+        data = _gunzip(data, "the file", DEFAULT_LIMITS.max_bytes)
+    if not data or data.isspace() or data[:4] == PARQUET_MAGIC:
+        return None
+    encoding = _encoding(data)
+    sep = _sniff_delimiter(_header_text(data, encoding, 1 << 16)[0])
+    rows = csv.reader(io.StringIO(data.decode(encoding), newline=""), delimiter=sep)
+    # pandas skips blank lines (no field, or blanks only), before the header too.
+    rows = (row for row in rows if len(row) > 1 or (row and row[0].strip()))
+    header = next(rows, None)
+    values = [list(v) for v in columns.values()]
+    if header is None or any(len(v) != n_rows for v in values):
+        return None
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=sep, lineterminator="\n")
+    writer.writerow(header + list(columns))
+    width, written = len(header), 0
+    # Row by row, so the copy costs about the file's text once more, not a list of its cells.
+    for row in rows:
+        if written == n_rows:
+            return None
+        if written == 0 and len(row) == width + 1:
+            # R's write.table writes a header one name short of its rows (their row names): the
+            # header keeps that shape, so the new names still sit over the new cells.
+            width += 1
+        writer.writerow(row + [""] * (width - len(row)) + [str(v[written]) for v in values])
+        written += 1
+    if written != n_rows:
+        return None
+    return out.getvalue().encode()
+
+
 def read_notes(frame: pd.DataFrame) -> list[str]:
     """What :func:`read_table` changed while reading ``frame`` (dropped row names, decimal
     commas, padded short rows, blanks removed around text), in plain words; empty for a frame

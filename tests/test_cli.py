@@ -919,3 +919,35 @@ def test_a_tls_scheduler_without_certificates_ends_with_the_message_alone(tmp_pa
     assert run.returncode == 2, run.stderr
     assert "needs TLS certificates" in run.stderr and "--tls-ca-file" in run.stderr
     assert "Traceback" not in run.stderr and "Exception ignored" not in run.stderr
+
+
+def test_score_keeps_the_inputs_cells_as_written(sweep_dir, tmp_path, monkeypatch):
+    """Docs audit finding 1: the scored file rewrote the input's cells ('034' as '34', '6850' as
+    '6850.0' once a column held a decimal, ' none ' trimmed, '#N/A' emptied)."""
+    import csv
+
+    monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path / "home"))
+    results = pd.read_csv(sweep_dir / "results.csv")
+    bundle = tmp_path / "b.zip"
+    assert main(["export", "--store", str(sweep_dir), "--run", results.run_id.iloc[-1], "--rationale", "r",
+                 "--decider", "d", "--n-boot", "50", "--out", str(bundle), "-q"]) == 0
+    frame, _ = load_dataset("german")
+    new = tmp_path / "new.csv"
+    frame.head(40).to_csv(new, index=False)
+    lines = new.read_text().splitlines()
+    cells = [next(csv.reader([line])) for line in lines]
+    header = cells[0]
+    cells[1][header.index("age")] = "034"
+    cells[2][header.index("credit_amount")] = "1e3"
+    cells[3][header.index("telephone")] = f" {cells[3][header.index('telephone')]} "
+    cells[4][header.index("savings")] = "#N/A"
+    with new.open("w", newline="") as f:
+        csv.writer(f, lineterminator="\n").writerows(cells)
+    scored = tmp_path / "scored.csv"
+    assert main(["score", "--bundle", str(bundle), "--csv", str(new), "--out", str(scored), "-q"]) == 0
+    with scored.open(newline="") as f:
+        written = list(csv.reader(f))
+    assert written[0] == header + ["score", "decision"]
+    assert [row[:-2] for row in written[1:]] == cells[1:]
+    scores = pd.read_csv(scored)["score"]
+    assert scores.between(0, 1).all() and len(scores) == 40

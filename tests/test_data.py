@@ -863,3 +863,48 @@ def test_two_columns_whose_names_differ_only_in_blanks_are_refused_by_name(tmp_p
     path.write_text("age,age ,sex,y\n30,31,M,1\n40,41,F,0\n")
     with pytest.raises(DataError, match=r"Columns 'age', 'age ' differ only in blanks around their names"):
         read_table(path)
+
+
+@pytest.mark.parametrize("text, sep", [
+    ("id,zip,code,amount,note\n001,02134,#N/A,6850,\" padded \"\n002,10001,NA,12.5,\"a, b\"\n", ","),
+    ("\n\nid;amount;note\n001;35,07;x\n002;1.234,5;\"two\nlines\"\n", ";"),  # European export, blank lines first
+    ("id\tv\n007\t?\n008\t\n", "\t"),
+    ("\"id\",\"v\"\n\"1\",\"x\"\n\"2\",\"y\"\n", ","),  # R's write.csv quoting
+])
+def test_appended_columns_keep_every_cell_as_written(text, sep):
+    """Docs audit finding 1: score's output rewrote cells (034 as 34, 6850 as 6850.0, #N/A as
+    empty); a file of results must keep the identifiers and codes a join relies on."""
+    import csv
+    import io
+
+    from fairkit.data import read_table, with_columns_appended
+
+    data = text.encode()
+    n = len(read_table(io.BytesIO(data)))
+    out = with_columns_appended(data, {"score": [f"0.{i}" for i in range(n)], "decision": list(range(n))}, n)
+    written = list(csv.reader(io.StringIO(out.decode(), newline=""), delimiter=sep))
+    original = [r for r in csv.reader(io.StringIO(text, newline=""), delimiter=sep) if r]
+    assert written[0] == original[0] + ["score", "decision"]
+    assert [r[:-2] for r in written[1:]] == original[1:]
+    assert [r[-2:] for r in written[1:]] == [[f"0.{i}", str(i)] for i in range(n)]
+
+
+def test_appended_columns_pad_short_rows_and_keep_r_row_names():
+    import csv
+    import io
+
+    from fairkit.data import with_columns_appended
+
+    short = b"a,b,c\n1,2\n3,4,5\n"  # read_table pads the short row with a missing value
+    rows = list(csv.reader(io.StringIO(with_columns_appended(short, {"s": [1, 2]}, 2).decode())))
+    assert rows == [["a", "b", "c", "s"], ["1", "2", "", "1"], ["3", "4", "5", "2"]]
+    r_table = b'"x","y"\n"1",0.5,"u"\n"2",0.7,"v"\n'  # write.table: a header one name short of its rows
+    rows = list(csv.reader(io.StringIO(with_columns_appended(r_table, {"s": [1, 2]}, 2).decode())))
+    assert rows == [["x", "y", "s"], ["1", "0.5", "u", "1"], ["2", "0.7", "v", "2"]]
+
+
+def test_appended_columns_refuse_what_they_cannot_match():
+    from fairkit.data import with_columns_appended
+
+    assert with_columns_appended(b"a\n1\n2\n", {"s": [1, 2, 3]}, 3) is None  # rows differ from the parse
+    assert with_columns_appended(b"PAR1....", {"s": []}, 0) is None  # Parquet: typed cells
