@@ -77,17 +77,27 @@ def home_exposure(home=None) -> str | None:
     folder = Path(home if home is not None else default_home()).absolute()
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent
+    # Both where the path is written and where its links lead: a link in a folder others can
+    # write can be pointed elsewhere, and the folder it leads to can be written directly.
+    for chain in (folder, folder.resolve()):
+        why = _not_yours(chain, me)
+        if why:
+            return why
+    return None
+
+
+def _not_yours(folder: Path, me: int) -> str | None:
     for d in (folder, *folder.parents):
         try:
-            info = d.stat()
+            info = d.lstat() if d.is_symlink() else d.stat()
         except OSError:
             return None
         if info.st_uid not in (0, me):
             why = f"belongs to another account (user id {info.st_uid})"
-        elif info.st_mode & 0o022 and not info.st_mode & stat.S_ISVTX:
+        elif info.st_mode & 0o022 and not info.st_mode & stat.S_ISVTX and not stat.S_ISLNK(info.st_mode):
             why = f"can be written by other accounts (mode {stat.filemode(info.st_mode)})"
         else:
-            if info.st_uid == 0:
+            if info.st_uid == 0 and not stat.S_ISLNK(info.st_mode):
                 return None
             continue
         return (f"fairkit's home folder is not yours alone: {d} {why}. Anyone who can write there can "

@@ -436,6 +436,10 @@ def test_a_home_others_can_write_is_named_with_the_remedy(tmp_path, monkeypatch)
     sticky.chmod(0o1777)  # as /tmp: others cannot replace what is ours
     (sticky / "home").mkdir(mode=0o700)
     assert home_exposure(sticky / "home") is None
+    link = mine / "home"
+    link.symlink_to(shared)  # a home that leads into a folder others can write
+    said = home_exposure(link)
+    assert said and str(shared) in said
     theirs = tmp_path / "theirs"
     theirs.mkdir(mode=0o700)
     _owned_by_another(theirs, monkeypatch)
