@@ -399,6 +399,34 @@ def sweep_compared(results: pd.DataFrame) -> dict:
     return {"methods": methods, "etas": etas, "seeds": seeds}
 
 
+def _seed_spread(frontier: pd.DataFrame | None, axes: dict | None) -> dict | None:
+    """How the chosen setting's seeds spread on test, on the front's two axes, or None.
+
+    With several seeds the front compares settings at their means, and the exported model is one
+    seed's run: its own figures are in the record, and this says how far the setting's other
+    seeds fell from them (training noise, which the test intervals do not hold).
+    """
+    from .metrics import metric_value
+
+    if frontier is None or not axes or "n_seeds" not in frontier:
+        return None
+    chosen = frontier[frontier["selected"] & frontier["n_seeds"].gt(1)]
+    if chosen.empty:
+        return None
+    row = chosen.iloc[0].to_dict()
+    out = {"n_seeds": int(row["n_seeds"])}
+    for what in ("performance", "unfairness"):
+        key = axes.get(what)
+        try:
+            mean, low, high = metric_value(row, key, prefix="test_")
+        except KeyError:
+            return None
+        if low is None or high is None:
+            return None
+        out[what] = {"metric": key, "mean": float(mean), "low": float(low), "high": float(high)}
+    return out
+
+
 def with_chosen_run(frontier: pd.DataFrame, run: dict) -> pd.DataFrame:
     """``frontier`` with ``on_front`` and ``selected`` columns, and the chosen ``run`` added when
     it is not on it (:func:`fairkit.frontier.run_rows`: on a front of settings' means over
@@ -820,6 +848,7 @@ def build_record(
     if uses:
         limitations.append(f"This model reads the sensitive attribute at prediction time ({'; '.join(uses)}); "
                            "check that this is lawful and acceptable for the intended use.")
+    spread = _seed_spread(frontier, axes)
     trained_with = _trained_with(run)
     moved = version_changes(trained_with)
     if moved:
@@ -841,6 +870,7 @@ def build_record(
         "frontier": front_records,
         "frontier_axes": axes,
         "frontier_threshold": SWEEP_THRESHOLD,
+        **({"seed_spread": spread} if spread else {}),
         "selected": {**decision, "calibrated": calibrator is not None},
         "metrics": {k: _report_dict(v) for k, v in reports.items()},
         "at_frontier_threshold": effect.record(),

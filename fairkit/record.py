@@ -31,7 +31,7 @@ import numpy as np
 
 from .data import positive_labels, visible_text
 from .methods import scores_rank
-from .metrics import HEADLINE_GAPS, METRIC_LABELS, NO_RANKING, SWEEP_THRESHOLD, chance_level, least_fair_grouping, metric_value
+from .metrics import HEADLINE_GAPS, METRIC_LABELS, NO_RANKING, SWEEP_THRESHOLD, chance_level, in_sentence, least_fair_grouping, metric_value
 
 #: Status of the chosen run in the record's frontier table.
 CHOSEN = "chosen"
@@ -246,6 +246,12 @@ def headline(rec: dict, *, reviews: str | None = None) -> list[tuple[str, list]]
          else [_b("no")]),
         ("Accuracy (test)", [with_interval(test["overall"], "accuracy")]),
     ]
+    spread = c.get("seed_spread")
+    if spread:
+        # Training noise, which the test intervals above do not hold: the setting's other seeds.
+        parts = [f"{in_sentence(METRIC_LABELS.get(v['metric'], v['metric']))} {fmt(v['low'])} to {fmt(v['high'])} "
+                 f"(mean {fmt(v['mean'])})" for v in (spread["performance"], spread["unfairness"])]
+        card.append((f"Across this setting's {int(spread['n_seeds'])} seeds (test)", ["; ".join(parts)]))
     definition = str(rec.get("fairness_definition", ""))
     for key in HEADLINE_GAPS:
         mark = " (the chosen definition)" if key == f"{definition}_difference" else ""

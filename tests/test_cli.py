@@ -265,6 +265,16 @@ def test_with_two_seeds_the_printed_front_and_the_record_read_the_settings_means
     chosen = [f for f in record["content"]["frontier"] if f.get("selected")]
     assert len(chosen) == 1 and chosen[0]["on_front"] and chosen[0]["n_seeds"] == 2
     assert "at its mean over 2 seeds" in render_record_markdown(record)
+    # The headline says how far the setting's seeds spread on test: the two runs' own figures.
+    spread = record["content"]["seed_spread"]
+    runs = results[(results["method"] == first["method"]) & np.isclose(results["eta"], first["eta"])]
+    assert spread["n_seeds"] == 2 and spread["performance"]["metric"] == "accuracy"
+    assert (spread["performance"]["low"], spread["performance"]["high"]) == pytest.approx(
+        (runs["test_accuracy"].min(), runs["test_accuracy"].max()))
+    gap = spread["unfairness"]["metric"]
+    assert (spread["unfairness"]["low"], spread["unfairness"]["high"]) == pytest.approx(
+        (runs[f"test_{gap}"].min(), runs[f"test_{gap}"].max()))
+    assert "Across this setting's 2 seeds (test)" in render_record_markdown(record)
 
 
 @pytest.mark.parametrize("argv, message", [
