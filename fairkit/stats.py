@@ -512,10 +512,10 @@ def calibration_interval(estimate, down, up, ci: float = 0.95):
     each end holds with that probability and both together with at least ``ci``
     (:func:`calibration_noise`; :func:`calibration_gap_noise` for the gaps), clipped to [0, 1].
 
-    Measured (score ~ Beta(2, 2), 10 bins, 400 samples a cell): a true ECE of 0, 0.03, 0.064
-    and 0.079 covered in 95-100 % of samples at 50, 200, 1,000 and 5,000 rows; the intervals
-    are about 1.5 times as wide as the recentred bootstrap's, which covered 0.5-16 % at an ECE
-    of 0 and 0.03 (benchmarks/README.md, "Calibration intervals").
+    Measured (score ~ Beta(2, 2), 10 bins, 400 samples a cell, at 50, 200, 1,000 and 5,000
+    rows): a true ECE of 0 covered in 94-98 % of samples, of 0.064 and 0.079 in 97-100 %; the
+    intervals are about 1.5 times as wide as the recentred bootstrap's, which covered a true ECE
+    of 0 in 1-2 % (benchmarks/README.md, "Calibration intervals").
 
     Parameters
     ----------
