@@ -1301,6 +1301,11 @@ def _main(argv) -> int:
     except KeyboardInterrupt:
         print("Interrupted (a sweep keeps every run it finished in its store).", file=sys.stderr)
         return 130
+    except MemoryError as exc:  # a table too large for this machine's memory: not a bug to report
+        print(f"error: this machine ran out of memory ({exc or 'MemoryError'}). Use fewer rows (sweep --sample N "
+              "trains on a stratified sample, which export then reads too), fewer bootstrap resamples "
+              "(--n-boot, --drift-n-boot), or a machine with more memory.", file=sys.stderr)
+        return 2
     except Exception as exc:  # a bug: one plain line, not a traceback
         print(f"fairkit: internal error: {type(exc).__name__}: {exc}; please report it with the command you ran",
               file=sys.stderr)

@@ -304,14 +304,20 @@ def _read_bytes(source, max_bytes: int) -> tuple[bytes, str]:
     raise DataError(f"Cannot read a table from {type(source).__name__}; give a path, bytes or a file.")
 
 
+#: What to do about a table over a limit of :class:`Limits`: the CLI and the dashboard read with
+#: the defaults, which a Python caller can raise.
+LIMIT_HINT = ("Draw a sample of the rows into a smaller file first (the limit applies when the file is read, "
+              "before any sampling); in Python, read_table(..., limits=Limits(...)) raises it on a machine "
+              "with the memory.")
+
+
 def _too_big(size: int, max_bytes: int) -> str:
     return (f"The file is {size / 2**20:,.0f} MiB, over the {max_bytes / 2**20:,.0f} MiB limit. "
-            "Use a sample of the rows or raise the limit.")
+            + LIMIT_HINT)
 
 
 def _too_many_rows(name: str, rows: str, max_rows: int) -> str:
-    return (f"{name} has {rows} rows, over the limit of {max_rows:,}. "
-            "Use a sample of the rows or raise the row limit.")
+    return (f"{name} has {rows} rows, over the limit of {max_rows:,}. " + LIMIT_HINT)
 
 
 def _too_many_columns(name: str, columns: str, max_columns: int) -> str:
@@ -1110,7 +1116,7 @@ def validate(
     if n_rows > limits.max_rows:
         problems.append(_p("error", "too_many_rows", None,
                            f"The table has {n_rows:,} rows, over the limit of {limits.max_rows:,}.",
-                           "Use a sample of the rows or raise the row limit."))
+                           LIMIT_HINT))
     if n_cols > limits.max_columns:
         problems.append(_p("error", "too_many_columns", None,
                            f"The table has {n_cols:,} columns, over the limit of {limits.max_columns:,}.",

@@ -96,13 +96,13 @@ AUDIT_BAND_RTOL = 1e-9
 HIGHER_IS_FAIRER = ("disparate_impact_ratio",)
 
 
-def _grouping_sums(y, P, frame, **kernel) -> list:
+def _grouping_sums(y, P, frame, levels=None, **kernel) -> list:
     """``[(level, GroupSums), ...]`` of every grouping (:func:`fairkit.groups.group_hierarchy`:
     each attribute, then their intersection): the intersection's sums in one pass over the rows,
     each attribute's added up from them (:meth:`fairkit.stats.GroupSums.merge`), unless some row
-    is in no intersection (then each attribute has its own pass). ``kernel``: the keyword
-    arguments of :func:`fairkit.stats.group_sums`."""
-    levels = group_hierarchy(frame)
+    is in no intersection (then each attribute has its own pass). ``levels``: ``group_hierarchy(frame)``
+    when already made. ``kernel``: the keyword arguments of :func:`fairkit.stats.group_sums`."""
+    levels = group_hierarchy(frame) if levels is None else levels
     finest = levels[-1].encoding
     gs = stats.group_sums(y, P, finest.codes, finest.n_groups, **kernel)
     unplaced = (finest.codes < 0).any()
@@ -653,6 +653,13 @@ NOISE_FLOOR_SHUFFLE = {
 CHANCE_N_SIM = 200
 
 
+#: Bytes the evaluation kernel (:func:`fairkit.stats.group_sums`) holds per model and row while it
+#: sums (measured: about 190 for 16 models on 1M rows), and the memory a simulation of many
+#: shuffled models may take at once (:func:`gap_noise_floor` measures its shuffles in chunks).
+KERNEL_BYTES_PER_SCORE = 200
+SIM_BYTES = 512 << 20
+
+
 def gap_noise_floor(y_true, y_score, sensitive, *, n_sim: int = CHANCE_N_SIM, threshold: float = SWEEP_THRESHOLD,
                     sample_weight=None, pos_label=None, min_group_size: int = MIN_GROUP_SIZE,
                     random_state=0) -> pd.DataFrame:
@@ -707,9 +714,17 @@ def gap_noise_floor(y_true, y_score, sensitive, *, n_sim: int = CHANCE_N_SIM, th
         idx = np.flatnonzero(y == c)
         D[:, idx] = rng.permuted(D[:, idx], axis=1)
     out = {}
+    # The kernel holds about KERNEL_BYTES_PER_SCORE bytes per model and row at once: the shuffles
+    # are measured a few at a time (each on its own, so the figures are the same), which kept a
+    # 1M-row table's export at 8.8 GiB, and failed at 2M rows (scale audit, 2026-12-06).
+    chunk = max(1, SIM_BYTES // (KERNEL_BYTES_PER_SCORE * max(len(y), 1)))
+    levels = group_hierarchy(frame)  # the groups are the same in every shuffle: encoded once
     for shuffle, draws in (("rows", rows), ("outcome", D)):
-        table = summary_metrics(y, draws, frame, threshold=threshold, sample_weight=w,
-                                min_group_size=min_group_size, ranks=False)
+        parts = [_headline_gaps(_grouping_sums(y, draws[start:start + chunk], frame, levels=levels,
+                                               threshold=threshold, sample_weight=w), min_group_size)
+                 for start in range(0, n_sim, chunk)]
+        gaps = {k: np.concatenate([part[k][0] for part in parts]) for k in GAP_METRICS}
+        table = [{k: gaps[k][i] for k in GAP_METRICS} for i in range(n_sim)]  # as summary_metrics gives them
         for key, how in NOISE_FLOOR_SHUFFLE.items():
             if how != shuffle:
                 continue

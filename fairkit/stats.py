@@ -590,8 +590,10 @@ def left_out(names, rates: dict, include) -> dict:
     return out
 
 
-#: Memory the resamples' row multiplicities may take (float64, ``n_boot`` x rows). Within it the
-#: default 200 resamples reach 2.6 million rows (the row limit is 2 million); past it a request
+#: Memory the resamples' row multiplicities may take (float64, ``n_boot`` x rows; drawn in chunks
+#: of 64 MiB, so the draw adds little to it). Within it the default 200 resamples reach 2.6
+#: million rows (the row limit is 2 million); the kernel's product with them needs about as much
+#: again (a 1M-row report with 200 resamples peaked at 3.4 GiB). Past it a request
 #: (``--n-boot 10000`` on a large part) is refused with the largest count that fits, instead of
 #: failing (or swapping) on the allocation.
 RESAMPLE_BYTES = 4 << 30
@@ -619,7 +621,16 @@ def bootstrap_weights(n: int, n_boot: int, random_state=0) -> np.ndarray:
                                f"{need / 2**30:,.1f} GiB, over the {RESAMPLE_BYTES / 2**30:g} GiB budget: use "
                                f"at most {most:,} resamples for this many rows (or a sample of the rows).")
     rng = np.random.default_rng(random_state)
-    return rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot).astype(np.float64) if n else np.zeros((n_boot, 0))
+    out = np.zeros((int(n_boot), int(n)))
+    if n:
+        # Drawn a few resamples at a time into the float64 array: the whole int64 draw and its
+        # float64 copy were two arrays of the budget's size at once (scale audit, 2026-12-06).
+        # Each resample is its own draw from the same stream, so the multiplicities are the same.
+        p = np.full(n, 1.0 / n)
+        step = max(1, (64 << 20) // (8 * int(n)))
+        for start in range(0, int(n_boot), step):
+            out[start:start + step] = rng.multinomial(n, p, size=min(step, int(n_boot) - start))
+    return out
 
 
 def recentred_interval(estimate, replicates, ci: float = 0.95, bounds: tuple = (0.0, 1.0)):

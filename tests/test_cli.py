@@ -961,3 +961,17 @@ def test_score_keeps_the_inputs_cells_as_written(sweep_dir, tmp_path, monkeypatc
     assert [row[:-2] for row in written[1:]] == cells[1:]
     scores = pd.read_csv(scored)["score"]
     assert scores.between(0, 1).all() and len(scores) == 40
+
+
+def test_running_out_of_memory_is_a_message_with_what_to_do(monkeypatch, capsys):
+    """Scale audit finding 1: a 2M-row export ended in "internal error: MemoryError ... please
+    report it", which names no remedy; the table is too large for the machine, not a bug."""
+    import fairkit.__main__ as cli
+
+    def too_big(args):
+        raise MemoryError("Unable to allocate 7.15 GiB for an array")
+
+    monkeypatch.setattr(cli, "cmd_datasets", too_big)
+    assert main(["datasets"]) == 2
+    err = capsys.readouterr().err
+    assert "ran out of memory" in err and "--sample" in err and "internal error" not in err

@@ -362,3 +362,11 @@ def test_a_calibration_interval_is_undefined_without_rows_and_stays_in_range():
     lo, hi = stats.calibration_interval(ece, *(v[:, 0] for v in stats.calibration_noise(gs, boot)))
     assert np.isnan(lo[1]) and np.isnan(hi[1])
     assert 0.0 <= lo[0] <= ece[0] <= hi[0] <= 1.0
+
+
+@pytest.mark.parametrize("n, n_boot", [(10, 7), (1_000, 200), (600_000, 30)])  # the last in 3 chunks
+def test_bootstrap_weights_drawn_in_chunks_are_the_one_draw(n, n_boot):
+    """Scale audit finding 3: the int64 draw and its float64 copy were two arrays of the budget's
+    size at once; drawn a few resamples at a time they are the same multiplicities."""
+    whole = np.random.default_rng(5).multinomial(n, np.full(n, 1.0 / n), size=n_boot).astype(np.float64)
+    np.testing.assert_array_equal(stats.bootstrap_weights(n, n_boot, 5), whole)
