@@ -256,7 +256,7 @@ class GroupSums:
 
 
 def group_sums(y, scores, codes, n_groups: int, *, threshold: float = 0.5, sample_weight=None,
-               n_bins: int = 10, edges=None, resample=None, decisions=None) -> GroupSums:
+               n_bins: int = 10, edges=None, resample=None, decisions=None, only=None) -> GroupSums:
     """Per-group sufficient statistics of K models on the same rows, in one sparse product.
 
     Parameters
@@ -281,6 +281,10 @@ def group_sums(y, scores, codes, n_groups: int, *, threshold: float = 0.5, sampl
     decisions : ndarray of shape (n,) or (K, n), optional
         Decisions to count instead of thresholding ``scores``; may be probabilities of a
         positive decision (a randomized threshold), which count as expected decisions.
+    only : tuple of str, optional
+        Sum only these of :data:`STATS` (the others, and the calibration bins, are NaN), for a
+        caller that reads a few rates many times (a boosting objective, every round). Without
+        resamples; the sums made are those of a full call, bit for bit.
 
     Returns
     -------
@@ -325,6 +329,14 @@ def group_sums(y, scores, codes, n_groups: int, *, threshold: float = 0.5, sampl
     r_idx = np.tile(rows, K)
     cell = k_idx * n_groups + codes[r_idx]  # (model, group) of each kept (model, row) pair
     bcell = cell * n_bins + bin_ids(P if kept is None else P[:, kept], edges).ravel()  # ... and its calibration bin
+    if only is not None:
+        if resample is not None:
+            raise ValueError("only= sums without resamples")
+        wanted = [_IDX[name] for name in only]
+        sums = np.full((K * n_groups, S), np.nan)
+        for i in wanted:
+            sums[:, i] = np.bincount(cell, weights=column(stats_of[i]), minlength=K * n_groups)
+        return GroupSums(sums=sums.reshape(1, K, n_groups, S), bins=np.full((1, K, n_groups, n_bins, C), np.nan))
     if resample is None:
         # One pass: a bincount per statistic over the (model, group) cells, the cheapest sum
         # there is (a 16-model sweep evaluates each data part with this call).

@@ -370,3 +370,20 @@ def test_bootstrap_weights_drawn_in_chunks_are_the_one_draw(n, n_boot):
     size at once; drawn a few resamples at a time they are the same multiplicities."""
     whole = np.random.default_rng(5).multinomial(n, np.full(n, 1.0 / n), size=n_boot).astype(np.float64)
     np.testing.assert_array_equal(stats.bootstrap_weights(n, n_boot, 5), whole)
+
+
+def test_only_some_sums_are_those_of_a_full_call():
+    """A boosting objective reads three rates every round: the kernel sums only what they need
+    (a full call per round cost more than LightGBM's own trees), bit for bit the same."""
+    rng = np.random.default_rng(2)
+    y, P = rng.integers(0, 2, 500), rng.random((2, 500))
+    codes, w = rng.integers(-1, 4, 500), rng.choice([0.5, 1.0, 3.0], 500)
+    full = stats.group_sums(y, P, codes, 4, sample_weight=w, n_bins=1)
+    some = stats.group_sums(y, P, codes, 4, sample_weight=w, n_bins=1, only=("n", "pos", "sel", "tp", "fp"))
+    for name in ("n", "pos", "sel", "tp", "fp", "neg"):
+        np.testing.assert_array_equal(some.stat(name), full.stat(name))
+    assert np.isnan(some.stat("correct")).all() and np.isnan(some.bins).all()
+    for rate in ("selection_rate", "tpr", "fpr"):
+        np.testing.assert_array_equal(stats.group_rates(some)[rate], stats.group_rates(full)[rate])
+    with pytest.raises(ValueError, match="without resamples"):
+        stats.group_sums(y, P, codes, 4, only=("n",), resample=stats.bootstrap_weights(500, 3, 0))

@@ -98,6 +98,12 @@ def features_vary(X) -> bool:
     return bool(np.any(np.ptp(X, axis=0) > 0))
 
 
+#: The kernel's sums the constrained rates read (selection rate, TPR, FPR = fp / (n - pos)): summed
+#: every boosting round, so only these (a full kernel call per round cost more than LightGBM's own
+#: tree building, scale audit 2026-12-06).
+_RATE_SUMS = ("n", "pos", "sel", "tp", "fp")
+
+
 class _ProxyLagrangian:
     """Pairwise rate constraints on hard decisions, their multipliers, and the proxies' derivatives.
 
@@ -158,7 +164,7 @@ class _ProxyLagrangian:
             lv = b["level"]
             if lv.name not in by_level:
                 gs = stats.group_sums(self.y, p, lv.encoding.codes, lv.encoding.n_groups,
-                                      sample_weight=self.w, n_bins=1)
+                                      sample_weight=self.w, n_bins=1, only=_RATE_SUMS)
                 by_level[lv.name] = stats.group_rates(gs)
             r = np.nan_to_num(by_level[lv.name][b["rate"]][0, 0])
             diff = np.where(b["pair"], r[:, None] - r[None, :], 0.0)
