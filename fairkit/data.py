@@ -321,8 +321,8 @@ def _too_many_rows(name: str, rows: str, max_rows: int) -> str:
 
 
 def _too_many_columns(name: str, columns: str, max_columns: int) -> str:
-    return (f"{name} has {columns} columns, over the limit of {max_columns:,}. "
-            "Drop unused columns or raise the column limit.")
+    return (f"{name} has {columns} columns, over the limit of {max_columns:,}. Drop unused columns from "
+            "the file first; in Python, read_table(..., limits=Limits(...)) raises the limit.")
 
 
 def _gunzip(data: bytes, name: str, max_bytes: int) -> bytes:
@@ -784,16 +784,25 @@ def _header_text(data: bytes, encoding: str, window: int) -> tuple[str, bool]:
 _BLANK_LINES = re.compile(r"(?:[ \t\f\v]*(?:\r\n|\r|\n))*")
 
 
+#: Characters from the first line that is not blank from which the delimiter is read.
+SNIFF_WINDOW = 1 << 16
+
+
+def _csv_dialect(data: bytes) -> tuple[str, str]:
+    """``(encoding, delimiter)`` of CSV bytes: the one reading of a file's dialect (the table and
+    the scored copy of its cells must split rows alike)."""
+    encoding = _encoding(data)
+    return encoding, _sniff_delimiter(_header_text(data, encoding, SNIFF_WINDOW)[0])
+
+
 def _read_csv(data: bytes, name: str, limits: Limits) -> pd.DataFrame:
     utf16 = data[:2] in UTF16_BOMS
     if not utf16 and _looks_binary(data[:4096]):
         raise DataError(f"{name} is a binary file, not CSV or Parquet. Export the data as CSV.")
-    encoding = _encoding(data)
+    encoding, sep = _csv_dialect(data)
     # A header fits the first 64 KiB but for hundreds of long names: only then is more decoded.
-    for window in (1 << 16, HEADER_WINDOW):
+    for window in (SNIFF_WINDOW, HEADER_WINDOW):
         sample, whole = _header_text(data, encoding, window)
-        if window == 1 << 16:
-            sep = _sniff_delimiter(sample)
         text = io.StringIO(sample)
         try:
             # Blank lines before the header are skipped, as pandas skips them.
@@ -942,8 +951,7 @@ def with_columns_appended(data: bytes, columns: dict, n_rows: int) -> bytes | No
         data = _gunzip(data, "the file", DEFAULT_LIMITS.max_bytes)
     if not data or data.isspace() or data[:4] == PARQUET_MAGIC:
         return None
-    encoding = _encoding(data)
-    sep = _sniff_delimiter(_header_text(data, encoding, 1 << 16)[0])
+    encoding, sep = _csv_dialect(data)
     rows = csv.reader(io.StringIO(data.decode(encoding), newline=""), delimiter=sep)
     # pandas skips blank lines (no field, or blanks only), before the header too.
     rows = (row for row in rows if len(row) > 1 or (row and row[0].strip()))
@@ -1120,7 +1128,8 @@ def validate(
     if n_cols > limits.max_columns:
         problems.append(_p("error", "too_many_columns", None,
                            f"The table has {n_cols:,} columns, over the limit of {limits.max_columns:,}.",
-                           "Drop unused columns or raise the column limit."))
+                           "Drop unused columns from the file first; in Python, read_table(..., "
+                           "limits=Limits(...)) raises the limit."))
 
     header = [str(h) for h in frame.attrs.get("header", [str(c) for c in frame.columns])]
     seen, dups = set(), []

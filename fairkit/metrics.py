@@ -463,8 +463,8 @@ def fairness_report(
         if R is not None:
             for name, (lo, hi) in stats.rate_intervals(gs, ci).items():
                 table[f"{name}_low"], table[f"{name}_high"] = lo[0], hi[0]
-            down, up = stats.calibration_noise(gs, boot)
-            lo, hi = stats.calibration_interval(rates["ece"], down[:, 0], up[:, 0], ci)
+            noise = stats.calibration_noise(gs, boot)
+            lo, hi = stats.calibration_interval(rates["ece"], noise[0][:, 0], noise[1][:, 0], ci)
             enough = ~few["ece"]
             table["ece_low"], table["ece_high"] = np.where(enough, lo, np.nan), np.where(enough, hi, np.nan)
             if "accuracy_low" not in overall:
@@ -472,7 +472,7 @@ def fairness_report(
                 if w is None and np.isfinite(overall.get("roc_auc", np.nan)):
                     # DeLong's closed form: the bootstrap would re-sort the scores per replicate.
                     overall["roc_auc_low"], overall["roc_auc_high"] = stats.auc_interval(y, P[0], ci)
-            for k, (lo, hi) in stats.gap_intervals(gs, all_rates, boot, include, ci).items():
+            for k, (lo, hi) in stats.gap_intervals(gs, all_rates, noise, include, ci).items():
                 gap_row[f"{k}_low"], gap_row[f"{k}_high"] = float(lo[0]), float(hi[0])
             # The calibration gaps' intervals bound the noise's worst case (so they cover at a
             # perfectly calibrated group), which is wider than the estimate's spread: comparing
@@ -723,12 +723,12 @@ def gap_noise_floor(y_true, y_score, sensitive, *, n_sim: int = CHANCE_N_SIM, th
         parts = [_headline_gaps(_grouping_sums(y, draws[start:start + chunk], frame, levels=levels,
                                                threshold=threshold, sample_weight=w), min_group_size)
                  for start in range(0, n_sim, chunk)]
-        gaps = {k: np.concatenate([part[k][0] for part in parts]) for k in GAP_METRICS}
-        table = [{k: gaps[k][i] for k in GAP_METRICS} for i in range(n_sim)]  # as summary_metrics gives them
+        # One row per shuffle, as a sweep table holds its runs' gaps.
+        table = pd.DataFrame({k: np.concatenate([part[k][0] for part in parts]) for k in GAP_METRICS})
         for key, how in NOISE_FLOOR_SHUFFLE.items():
             if how != shuffle:
                 continue
-            v = np.array([metric_value(t, key)[0] for t in table], dtype=float)  # shown as people see it
+            v = np.asarray(metric_value(table, key)[0], dtype=float)  # shown as people see it
             ok = v[np.isfinite(v)] if np.isfinite(v).any() else np.array([np.nan])
             out[key] = {"median": float(np.median(ok)), "q95": float(np.quantile(ok, 0.95)),
                         "mean": float(ok.mean()), "shuffle": how, "n_sim": n_sim}

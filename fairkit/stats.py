@@ -328,7 +328,6 @@ def group_sums(y, scores, codes, n_groups: int, *, threshold: float = 0.5, sampl
     k_idx = np.repeat(np.arange(K), len(rows))
     r_idx = np.tile(rows, K)
     cell = k_idx * n_groups + codes[r_idx]  # (model, group) of each kept (model, row) pair
-    bcell = cell * n_bins + bin_ids(P if kept is None else P[:, kept], edges).ravel()  # ... and its calibration bin
     if only is not None:
         if resample is not None:
             raise ValueError("only= sums without resamples")
@@ -337,6 +336,7 @@ def group_sums(y, scores, codes, n_groups: int, *, threshold: float = 0.5, sampl
         for i in wanted:
             sums[:, i] = np.bincount(cell, weights=column(stats_of[i]), minlength=K * n_groups)
         return GroupSums(sums=sums.reshape(1, K, n_groups, S), bins=np.full((1, K, n_groups, n_bins, C), np.nan))
+    bcell = cell * n_bins + bin_ids(P if kept is None else P[:, kept], edges).ravel()  # ... and its calibration bin
     if resample is None:
         # One pass: a bincount per statistic over the (model, group) cells, the cheapest sum
         # there is (a 16-model sweep evaluates each data part with this call).
@@ -508,8 +508,9 @@ def calibration_noise(gs: "GroupSums", boot: "GroupSums") -> tuple:
     ----------
     gs : GroupSums
         The point sums, shape (1, K, G).
-    boot : GroupSums
-        The resampled sums, shape (B, K, G).
+    noise : (down, up)
+        :func:`calibration_noise` of ``gs`` and its resamples, shape (B, K, G) each (the
+        groups' own ECE intervals read it too, so it is computed once).
 
     Returns
     -------
@@ -556,7 +557,7 @@ def calibration_interval(estimate, down, up, ci: float = 0.95):
     with np.errstate(invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices give NaN, masked below
         below, above = np.nanquantile(down, q, axis=0), np.nanquantile(up, q, axis=0)
-    ok = np.isfinite(est) & (np.isfinite(down).sum(0) >= max(1, len(down) // 2))
+    ok = _enough_replicates(est, down)
     low = np.where(ok, np.clip(est - below, 0.0, 1.0), np.nan)
     high = np.where(ok, np.clip(est + np.fmax(above, 0.0), 0.0, 1.0), np.nan)
     return low, high
@@ -682,15 +683,19 @@ def recentred_interval(estimate, replicates, ci: float = 0.95, bounds: tuple = (
     est = np.asarray(estimate, dtype=np.float64)
     rep = np.asarray(replicates, dtype=np.float64)
     a = (1 - ci) / 2
-    defined = np.isfinite(rep).sum(0)
     with np.errstate(invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices give NaN, masked below
         q_lo, med, q_hi = np.nanquantile(rep, [a, 0.5, 1 - a], axis=0)
     shift = est - med
-    ok = np.isfinite(est) & (defined >= max(1, len(rep) // 2))
+    ok = _enough_replicates(est, rep)
     low = np.where(ok, np.clip(q_lo + shift, *bounds), np.nan)
     high = np.where(ok, np.clip(q_hi + shift, *bounds), np.nan)
     return low, high
+
+
+def _enough_replicates(estimate, replicates) -> np.ndarray:
+    """Where an interval is given: a defined estimate, and at least half the replicates defined."""
+    return np.isfinite(estimate) & (np.isfinite(replicates).sum(0) >= max(1, len(replicates) // 2))
 
 
 def _compared(successes, total, include):
@@ -790,7 +795,7 @@ def ratio_gap_interval(successes, total, total_sq, include, ci: float = 0.95):
     return np.where(enough, np.clip(low, 0.0, 1.0), np.nan), np.where(enough, high, np.nan)
 
 
-def gap_intervals(gs: "GroupSums", rates: dict, boot: "GroupSums", include, ci: float = 0.95) -> dict:
+def gap_intervals(gs: "GroupSums", rates: dict, noise: tuple, include, ci: float = 0.95) -> dict:
     """The interval of every gap of :data:`GAPS`: the one way a report's gap intervals are made.
 
     Gaps between proportions (demographic parity, equal opportunity, the disparate-impact
@@ -812,8 +817,9 @@ def gap_intervals(gs: "GroupSums", rates: dict, boot: "GroupSums", include, ci: 
         The point sums (the first resample is the data as observed), shape (1, K, G).
     rates : dict of ndarray of shape (1, K, G)
         :func:`group_rates` of ``gs``.
-    boot : GroupSums
-        The resampled sums, shape (B, K, G).
+    noise : (down, up)
+        :func:`calibration_noise` of ``gs`` and its resamples, shape (B, K, G) each (the
+        groups' own ECE intervals read it too, so it is computed once).
     include : ndarray of bool, shape (G,)
         The groups the gaps compare (:func:`gap_groups`).
     ci : float, default=0.95
@@ -835,9 +841,9 @@ def gap_intervals(gs: "GroupSums", rates: dict, boot: "GroupSums", include, ci: 
     parts = [difference_gap_interval(*sums(r, _family_level(ci, 2))) for r in GAP_RATES["equalized_odds_difference"]]
     out["equalized_odds_difference"] = (np.fmax.reduce([lo for lo, _ in parts]), np.fmax.reduce([hi for _, hi in parts]))
     # Only the calibration gaps need the bootstrap (the proportions' intervals are closed form).
-    noise = calibration_gap_noise(*calibration_noise(gs, boot), include)
+    gap_noise = calibration_gap_noise(*noise, include)
     for k, est in calibration_gaps(rates["ece"][0], include).items():
-        out[k] = calibration_interval(est, *noise[k], ci)
+        out[k] = calibration_interval(est, *gap_noise[k], ci)
     return {k: out[k] for k in GAPS}
 
 

@@ -19,7 +19,7 @@ from fairkit.methods import METHODS, RegistryError
 from . import auth
 from . import data as ud
 from . import state
-from .display import md, shown
+from .display import md, visible_text
 
 BUNDLED = "Bundled sample"
 UPLOAD = "Upload CSV/Parquet"
@@ -115,7 +115,7 @@ def spec_controls(source: Source) -> DatasetSpec:
     with left:
         state.prepare_widget(key("target"), d.target, columns)
         target = st.selectbox(
-            "Target (the outcome to predict)", columns, key=key("target"), format_func=shown)
+            "Target (the outcome to predict)", columns, key=key("target"), format_func=visible_text)
         values = ud.column_values(frame, target) if target is not None else []
         # Which outcome is favourable is never guessed from the values: only a bundled
         # dataset's spec presets it. Until the user chooses, the box is empty and the checks
@@ -126,7 +126,7 @@ def spec_controls(source: Source) -> DatasetSpec:
         positive_key = key(f"positive.{target}")
         state.prepare_widget(positive_key, default_pos, [*values, None])
         label, label_help = ud.positive_label_text(source.key, target)
-        positive = st.selectbox(label, values, key=positive_key, format_func=shown,
+        positive = st.selectbox(label, values, key=positive_key, format_func=visible_text,
                                 placeholder="Choose the favourable outcome", help=label_help)
         if positive is not None and len(values) > 2:
             # A file may spell one outcome several ways ('>50K' and '>50K.'): the user says
@@ -136,7 +136,7 @@ def spec_controls(source: Source) -> DatasetSpec:
             state.prepare_widget(also_key, [v for v in preset[1:] if v in others], others, multi=True)
             also = st.multiselect(
                 "Also positive (other values that mean the same outcome)", others, key=also_key,
-                format_func=shown, placeholder="None",
+                format_func=visible_text, placeholder="None",
                 help="Rows with these values count as positive too, for a file that spells one "
                      "outcome several ways (for example '>50K' and '>50K.').")
             positive = [positive, *also] if also else positive
@@ -144,7 +144,7 @@ def spec_controls(source: Source) -> DatasetSpec:
         sens_options = [c for c in columns if c != target]
         state.prepare_widget(key("sensitive"), list(d.sensitive), sens_options, multi=True)
         sensitive = st.multiselect(
-            "Sensitive attributes", sens_options, key=key("sensitive"), format_func=shown,
+            "Sensitive attributes", sens_options, key=key("sensitive"), format_func=visible_text,
             help="Fairness is measured across the groups of these columns and their "
                  "intersections (for example sex & race).",
             placeholder="Choose one or more columns")
@@ -152,7 +152,7 @@ def spec_controls(source: Source) -> DatasetSpec:
         state.prepare_widget(key("exclude"), list(d.exclude), excl_options, multi=True)
         exclude = st.multiselect(
             "Columns to leave out of the model", excl_options, key=key("exclude"),
-            format_func=shown, placeholder="None",
+            format_func=visible_text, placeholder="None",
             help="Identifiers, other models' scores, or anything that leaks the outcome.")
         state.prepare_widget(key("sens_feat"), bool(d.sensitive_as_features))
         as_features = st.checkbox(

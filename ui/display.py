@@ -28,21 +28,15 @@ def md(text) -> str:
     return escape_markdown(text)
 
 
-def shown(value) -> str:
-    """An option as a select box shows it: its text with hidden characters (a right-to-left
-    override, an escape) as ``<U+XXXX>`` markers, :func:`fairkit.data.visible_text`. Widgets show
-    options as plain text, not Markdown, so they need the markers but not the escaping."""
-    return visible_text(value)
-
-
 def visible_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` for ``st.dataframe``, which draws cells as plain text: the column names and text
-    cells with hidden characters as markers (:func:`shown`); numbers as they are."""
+    cells with hidden characters as markers (:func:`fairkit.data.visible_text`, which select boxes
+    take as ``format_func``); numbers as they are."""
     out = frame.copy()
     for col in out.columns:
         if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
-            out[col] = out[col].map(lambda v: shown(v) if isinstance(v, str) else v)
-    out.columns = [shown(c) for c in out.columns]
+            out[col] = out[col].map(lambda v: visible_text(v) if isinstance(v, str) else v)
+    out.columns = [visible_text(c) for c in out.columns]
     return out
 
 

@@ -14,7 +14,7 @@ from ui import record as record_view
 from ui import results as ur
 from ui import state
 from ui import tradeoffs as ut
-from ui.display import md, show_table, shown
+from ui.display import md, show_table, visible_text
 
 EXPORT = "fk.export"      # the last export of this session (see ui.export.export)
 PREVIEW = "fk.export_preview"  # (fingerprint of the answers, Markdown, the built record)
@@ -109,7 +109,7 @@ with st.expander(f"What the {changed} change{'' if effect['calibrated'] else 's'
     show_table(effect["table"], alt="Threshold effect")
     attrs = list(dict.fromkeys(effect["confusion"]["attribute"]))
     state.prepare_widget("w.export.confusion_by", attrs[-1], attrs)
-    attr = st.selectbox("Decisions by group of", attrs, key="w.export.confusion_by", format_func=shown)
+    attr = st.selectbox("Decisions by group of", attrs, key="w.export.confusion_by", format_func=visible_text)
     sel_col, base_col = st.columns(2)
     with sel_col:
         st.markdown(f"**This model at {threshold:.2f}**")

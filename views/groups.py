@@ -7,7 +7,7 @@ from ui import data as ud
 from ui import groups as ug
 from ui import results as ur
 from ui import state
-from ui.display import md, show_table, shown
+from ui.display import md, show_table, visible_text
 from ui.tradeoffs import method_label
 
 st.title("Groups")
@@ -26,7 +26,7 @@ part = left.radio("Data", list(ug.PARTS), key=ug.W_PART, format_func=ug.PARTS.ge
                   horizontal=True)
 levels = list(ug.attribute_columns(split.test.sensitive))
 state.prepare_widget(ug.W_ATTRIBUTE, levels[-1], levels)
-attribute = right.selectbox("Groups of", levels, key=ug.W_ATTRIBUTE, format_func=shown,
+attribute = right.selectbox("Groups of", levels, key=ug.W_ATTRIBUTE, format_func=visible_text,
                             help="Each sensitive attribute, and their intersection.")
 
 table, notes = ug.by_group(cur.data_key, run_id, part, split)
@@ -70,7 +70,7 @@ curve = ug.reliability(cur.data_key, run_id, part, attribute, split)
 group_names = sorted(curve["group"].unique(), key=str)
 options = [ug.ALL_GROUPS, *group_names]
 state.prepare_widget(ug.W_RELIABILITY_GROUP, ug.ALL_GROUPS, options)
-one = st.selectbox("Reliability of", options, key=ug.W_RELIABILITY_GROUP, format_func=shown,
+one = st.selectbox("Reliability of", options, key=ug.W_RELIABILITY_GROUP, format_func=visible_text,
                    help="Every group as a small panel against the curve of all rows, or one group.")
 shown_groups = group_names if one == ug.ALL_GROUPS else [one]
 st.plotly_chart(reliability_figure(curve, ug.reliability_overall(cur.data_key, run_id, part, split),
