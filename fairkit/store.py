@@ -152,7 +152,9 @@ def strict_json(obj, **kwargs) -> str:
 #: simultaneous score intervals (stats.difference_gap_interval), and a gap over fewer than two
 #: groups with a value is undefined, not 0. 6: ECE intervals (by group, overall, the calibration
 #: gaps) from the bootstrap's noise bounds (stats.calibration_interval), not a recentred bootstrap.
-RESULTS_REVISION = 6
+#: 7: with sample weights, rate and gap intervals use the linearised effective size where it is
+#: smaller than Kish's (stats.effective_rows).
+RESULTS_REVISION = 7
 
 
 #: The libraries whose versions can change what fairkit computes or reads back (a model, its

@@ -113,6 +113,69 @@ def test_wilson_interval_by_hand_and_too_few():
     assert hi_w[0] - lo_w[0] > hi_u[0] - lo_u[0]
 
 
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 2**31 - 1), st.booleans())
+def test_squared_weight_sums_match_a_loop(seed, resampled):
+    rng = np.random.default_rng(seed)
+    n, G = 50, 3
+    y, codes = rng.integers(0, 2, n), rng.integers(-1, G, n)
+    p = (rng.integers(0, 1000, n) + 0.5) / 1000
+    w = rng.random(n) * 4 + 0.1
+    R = stats.bootstrap_weights(n, 2, seed) if resampled else np.ones((1, n))
+    gs = stats.group_sums(y, p, codes, G, sample_weight=w, resample=R if resampled else None)
+    d = p >= 0.5
+    rows = {"n2": np.ones(n, bool), "pos2": y == 1, "sel2": d, "tp2": d & (y == 1), "fp2": d & (y == 0),
+            "correct2": d == (y == 1)}
+    for b in range(len(R)):
+        for name, member in rows.items():
+            expect = [np.sum((R[b] * w * w)[member & (codes == g)]) for g in range(G)]
+            np.testing.assert_allclose(gs.stat(name)[b, 0], expect, rtol=1e-12, err_msg=name)
+
+
+def test_effective_rows_of_weights_that_go_with_the_outcome():
+    # One event of weight 5 among nine non-events of weight 1: the proportion's variance is
+    # sum w^2 (x - p)^2 / (sum w)^2, computed here from the rows, not from the kernel's sums.
+    x, w = np.array([1.0] + [0.0] * 9), np.array([5.0] + [1.0] * 9)
+    p = np.sum(w * x) / w.sum()
+    variance = np.sum(w**2 * (x - p) ** 2) / w.sum() ** 2
+    kish = w.sum() ** 2 / np.sum(w**2)
+    args = (np.array([np.sum(w * x)]), np.array([w.sum()]), np.array([np.sum(w**2)]))
+    n = stats.effective_rows(*args, successes_sq=np.array([np.sum(w**2 * x)]))
+    assert n[0] == pytest.approx(p * (1 - p) / variance) and n[0] < kish
+    assert stats.effective_rows(*args)[0] == pytest.approx(kish)  # without the numerator's sums
+    # Three non-events of weight 1 beside the heavy event (p = 0.625): the linearised size (3.2)
+    # exceeds Kish's (64 / 28), which is kept, the smaller.
+    x, w = np.array([1.0, 0.0, 0.0, 0.0]), np.array([5.0, 1.0, 1.0, 1.0])
+    n = stats.effective_rows(np.array([5.0]), np.array([8.0]), np.array([28.0]), successes_sq=np.array([25.0]))
+    p = 5.0 / 8.0
+    assert p * (1 - p) / (np.sum(w**2 * (x - p) ** 2) / 64.0) == pytest.approx(3.2)
+    assert n[0] == pytest.approx(64.0 / 28.0)
+    # Unit weights: the row count, exactly; a proportion of 0 or 1 keeps Kish's.
+    assert stats.effective_rows(np.array([3.0]), np.array([10.0]), np.array([10.0]), successes_sq=np.array([3.0]))[0] == 10.0
+    assert stats.effective_rows(np.array([0.0]), np.array([14.0]), np.array([34.0]), successes_sq=np.array([0.0]))[0] \
+        == pytest.approx(14.0**2 / 34.0)
+
+
+def test_rate_and_gap_intervals_widen_when_weights_go_with_the_decision():
+    # Weights five times as likely on the selected rows (the coverage audit's design): the rates'
+    # and the gap's intervals use the linearised size, which Kish's alone overstated.
+    rng = np.random.default_rng(3)
+    n = 4000
+    codes = np.repeat([0, 1], n // 2)
+    d = rng.random(n) < np.where(codes == 0, 0.05, 0.08)
+    w = np.where(rng.random(n) < np.where(d, 0.8, 0.2), 5.0, 1.0)
+    y = rng.integers(0, 2, n)
+    gs = stats.group_sums(y, np.where(d, 0.75, 0.25), codes, 2, sample_weight=w)
+    x, t, t2 = gs.stat("sel")[0], gs.stat("n")[0], gs.stat("n2")[0]
+    lo, hi = stats.rate_intervals(gs)["selection_rate"]
+    kish_lo, kish_hi = stats.wilson_interval(x, t, t2)
+    assert np.all(hi - lo > 1.1 * (kish_hi - kish_lo))
+    gaps = stats.gap_intervals(gs, stats.group_rates(gs), stats.calibration_noise(gs, gs), np.array([True, True]))
+    kish_gap = stats.difference_gap_interval(x, t, t2, np.array([True, True]))
+    low, high = gaps["demographic_parity_difference"]
+    assert high[0] - low[0] > 1.1 * (kish_gap[1][0] - kish_gap[0][0])
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.integers(0, 2**31 - 1), st.floats(0.0, 1.0))
 def test_recentred_interval_contains_its_estimate(seed, estimate):
