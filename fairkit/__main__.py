@@ -592,7 +592,13 @@ def cmd_sweep(args) -> int:
                  data_hash=split.data_hash, methods=methods, etas=res.results["eta"].tolist(),
                  seeds=seeds, fairness=args.fairness, runs=len(res.results),
                  cached=int(res.results["cached"].sum()))
+    replaced = (out / "results.csv").exists()
     res.results.to_csv(out / "results.csv", index=False)
+    if replaced:
+        print(f"Note: replaced the results of an earlier sweep in {out} (results.csv, sweep.json, frontier.html).")
+    # A frontier.png this sweep does not write (--no-png, or no browser) would show an earlier
+    # sweep's frontier beside this one's results.
+    (out / "frontier.png").unlink(missing_ok=True)
     # Enough to rebuild the split later (python -m fairkit export --store OUT ...).
     (out / "sweep.json").write_text(strict_json({
         "dataset": args.dataset, "csv": str(Path(args.csv).resolve()) if args.csv else None,
@@ -635,6 +641,11 @@ def cmd_sweep(args) -> int:
               f"({', '.join(test_alike)}): their test gaps are about 0 because they tell nobody apart on test, "
               "not because they treat groups alike (chosen on validation, where they decide otherwise for more rows).")
     print(f"\n{len(res.results)} runs ({int(res.results['cached'].sum())} from the store) in {res.wall_seconds:.1f}s.")
+    earlier = store.earlier_runs()
+    if earlier:
+        print(f"Note: {len(earlier)} run(s) in {store.runs_dir} were stored by an earlier fairkit (models kept as "
+              "pickles, or figures computed under an earlier results revision), so this sweep trained its runs "
+              "afresh and is never served those. Their files (run id .json, .joblib, .safetensors) can be deleted.")
     if res.results["constant"].any():
         print(f"{int(res.results['constant'].sum())} constant model(s) (almost every validation row gets the same "
               "decision) flagged in results.csv and kept off the frontier.")
@@ -858,6 +869,22 @@ def _key(resolve, path, what: str):
         raise CLIError(f"The {what} key: {exc}") from exc
 
 
+def _retrained_hint(store, key: str, results: pd.DataFrame) -> str:
+    """What to export instead of a run that cannot be: the run that trained the same setting again
+    (a sweep of this fairkit gives a run of an earlier one a new id), else where to look."""
+    setting = store.earlier_setting(key)
+    if setting and {"run_id", "method", "eta", "seed"} <= set(results.columns):
+        same = results[(results["method"].astype(str) == setting["method"]) & (results["seed"] == setting["seed"])
+                       & np.isclose(pd.to_numeric(results["eta"], errors="coerce"), setting["eta"])
+                       & (results["run_id"].astype(str) != key)]
+        if len(same):
+            other = str(same["run_id"].iloc[0])
+            return (f"The same setting ({setting['method']}, eta {setting['eta']:g}, seed {setting['seed']}) was "
+                    f"trained again by a later sweep as run {other}: export that one (--run {other}); a sweep "
+                    "of this fairkit gives such runs new ids.")
+    return "See the run_id column of results.csv, or run the sweep again to train it afresh (under a new run id)."
+
+
 def cmd_export(args) -> int:
     from . import keys
     from .audit import chain_head, record_export
@@ -870,10 +897,10 @@ def cmd_export(args) -> int:
                                                                     ("the results store", "store")) if meta.get(key)])
     split, store = _sweep_context(Path(args.store), meta)
     row = store.get(args.run)
-    if row is None:
-        raise CLIError(f"Run {args.run} in {store.root} cannot be exported: {store.problem(args.run)}. See the "
-                       "run_id column of results.csv, or run the sweep again to train it afresh.")
     results = pd.read_csv(Path(args.store) / "results.csv") if (Path(args.store) / "results.csv").exists() else store.records()
+    if row is None:
+        raise CLIError(f"Run {args.run} in {store.root} cannot be exported: {store.problem(args.run)}. "
+                       + _retrained_hint(store, args.run, results))
     front = _frontier(results, meta["unfairness"], meta["performance"])
     record = DecisionRecord(purpose=args.purpose or "", rationale=args.rationale or "", decider=args.decider or "",
                             fairness_definition=meta["fairness"], fairness_rationale=args.fairness_rationale or "")
@@ -929,6 +956,9 @@ def cmd_audit(args) -> int:
             how = (e.details.get("identity") or {}).get("verified_by", "self-declared")
             search = e.details.get("search") if e.details.get("source") == "search" else None
             what = f"  (search, study {search.get('study', '?')})" if isinstance(search, dict) else ""
+            if e.kind == "sweep" and "source" not in e.details:
+                # Entries of an earlier fairkit did not say whether a sweep or a search made the runs.
+                what = "  (sweep or search: not recorded by the earlier fairkit that logged it)"
             print(f"#{e.id}  {e.ts}  {e.kind:9s}  by {e.actor} ({how})  subject {e.subject or '-'}{what}")
     for bad in log.unreadable():
         print(f"#{bad['id']}  cannot be read: {bad['problem']}", file=sys.stderr)
@@ -976,6 +1006,7 @@ def cmd_score(args) -> int:
     from .data import with_columns_appended
     from .export import BundleIntegrityError, load_bundle
     from .monitor import drift_report, unchecked_reason
+    from .record import revision_note
     from .store import strict_json
 
     trusted = _key(keys.resolve_public, args.trust, "trusted")
@@ -990,6 +1021,11 @@ def cmd_score(args) -> int:
     if bundle.version_changes:
         print(f"Note: the bundle was made with {', '.join(bundle.version_changes)}; its scores here may differ "
               "from its record's in the last digits, or more. Use those versions to reproduce it exactly.")
+    older = revision_note(bundle.record)
+    if older:
+        # The drift check reads the record's intervals beside the batch's, made by this version.
+        print(f"Note: {older} The drift check compares the record's intervals with this version's, so its "
+              "false-alarm rate is approximate.")
     if bundle.needs_sensitive_at_predict:
         print(f"This model reads the sensitive attribute at prediction time: {'; '.join(bundle.decision['sensitive_uses'])}.")
     # The hash the audit entry records is of the bytes scored, read before anything is written.

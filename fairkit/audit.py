@@ -1011,9 +1011,37 @@ def export_entries(log: AuditLog, *, bundle_folder=None) -> list[dict]:
             legacy = "command-line export entry (subject was the run id)"
             d.setdefault("run_id", r.subject)
         subject = d.get("manifest_sha256") or r.subject
+        found = _moved_bundle(d.get("bundle"), log.path.parent)
+        if found is not None:
+            d["recorded_bundle"], d["bundle"] = d["bundle"], found
         out.append({"id": int(r.id), "ts": r.ts, "actor": r.actor, **d, "subject": subject,
                     "legacy": legacy})
     return out[::-1]
+
+
+def _moved_bundle(recorded, home: Path) -> str | None:
+    """Where a bundle the log names by a path that no longer exists now lies in the log's own
+    folder, if it does: the longest tail of the recorded path found under ``home``.
+
+    Entries record absolute paths; a fairkit home copied or moved elsewhere (a new server, a
+    restored backup) would otherwise send every export to the old place and read it as missing.
+    Whatever is found is only a candidate: the bundle is still checked against the manifest hash
+    its entry recorded, so a different file with the same name fails that check.
+    """
+    if not recorded:
+        return None
+    path = Path(str(recorded))
+    try:
+        if path.exists() or not path.is_absolute():
+            return None
+        parts = path.parts[1:]
+        for k in range(len(parts)):
+            candidate = home.joinpath(*parts[k:])
+            if candidate.is_file():
+                return str(candidate)
+    except OSError:  # a path the system will not look at (too long, a name it refuses)
+        return None
+    return None
 
 
 def verdict_entries(log: AuditLog, manifest_sha256: str) -> pd.DataFrame:

@@ -55,7 +55,7 @@ from .methods import FAIRNESS_DEFINITIONS
 from .metrics import AUDIT_BAND, HEADLINE_GAPS, SWEEP_THRESHOLD, in_sentence
 from .record import fmt as _fmt
 from .safestate import EncodedState, UntrustedState, arrays_from_bytes, arrays_to_bytes, decode_state, encode_state
-from .store import _jsonable, atomic_write_bytes, library_versions, strict_json, version_changes
+from .store import RESULTS_REVISION, _jsonable, atomic_write_bytes, library_versions, strict_json, version_changes
 
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.sig"
@@ -857,6 +857,9 @@ def build_record(
             "metrics were computed here, under other versions. Train it again here to compare like with like.")
     content = {
         "versions": library_versions(),
+        # Which rules computed its figures (store.REVISIONS): a later fairkit reading this record
+        # says what has changed since, instead of showing older intervals as its own.
+        "results_revision": RESULTS_REVISION,
         **({"trained_with": trained_with} if trained_with else {}),
         "dataset": {"name": spec.name, "data_hash": split.data_hash, "rows": n_rows + split.dropped_rows,
                     "split_sizes": f"{len(split.train)}/{len(split.validation)}/{len(split.test)}",

@@ -31,6 +31,7 @@ import numpy as np
 
 from .data import positive_labels, visible_text
 from .methods import scores_rank
+from .store import RESULTS_REVISION, REVISIONS
 from .metrics import HEADLINE_GAPS, METRIC_LABELS, NO_RANKING, SWEEP_THRESHOLD, chance_level, in_sentence, least_fair_grouping, metric_value
 
 #: Status of the chosen run in the record's frontier table.
@@ -213,6 +214,43 @@ def _headline_row(gaps: list, key: str) -> dict:
     return gaps[-1 if at is None else at]
 
 
+def results_revision(rec: dict) -> int | None:
+    """The results revision a record's figures were computed under (``store.REVISIONS``), or
+    None for a record made before records carried it (revision 6 or earlier)."""
+    value = rec.get("content", {}).get("results_revision")
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def revision_note(rec: dict) -> str | None:
+    """What a reader of an older record should know: its figures were computed under earlier
+    rules, and which rules have changed since (None for a record of this revision).
+
+    The record is shown as it was made (it may be signed, and a committee may have signed off on
+    it); the note says why the same model measured by this fairkit can show other intervals.
+    """
+    made = results_revision(rec)
+    if made is not None and made >= RESULTS_REVISION:
+        return None
+    since = [text for r, text in sorted(REVISIONS.items()) if made is None or r > made]
+    when = (f"results revision {made}" if made is not None
+            else f"revision {RESULTS_REVISION - 1} or earlier: records did not name it then")
+    return (f"This record was computed by an earlier fairkit ({when}; this one computes results revision "
+            f"{RESULTS_REVISION}). Its figures are shown as recorded; the same model measured here may "
+            f"show other intervals. Changed since{' (possibly)' if made is None else ''}: "
+            + "; ".join(since) + ". Export the model again to have them recomputed.")
+
+
+def _older_headline(rec: dict, gaps: list, key: str) -> list:
+    """For a record without a results revision (it may predate revision 2), the last grouping's
+    figure where the headline reads another: an older fairkit headlined the last grouping (the
+    attributes' intersection), and such a record's frontier and selections still read it."""
+    if results_revision(rec) is not None or len(gaps) < 2 or least_fair_grouping(gaps, key) in (None, len(gaps) - 1):
+        return []
+    last = gaps[-1]
+    return [f" (the last grouping, {last.get('attribute', '')}, reads {with_interval(last, key)}; records made "
+            "before results revision 2 headlined that grouping)"]
+
+
 # --------------------------------------------------------------------------- the outline
 
 def _b(text) -> tuple:
@@ -257,7 +295,8 @@ def headline(rec: dict, *, reviews: str | None = None) -> list[tuple[str, list]]
         mark = " (the chosen definition)" if key == f"{definition}_difference" else ""
         row = _headline_row(test["gaps"], key)
         card.append((f"{METRIC_LABELS[key]} ({row.get('attribute', '')}, test){mark}",
-                     [with_interval(row, key)] + _small_in_gaps(test.get("by_group") or [], row.get("attribute"))))
+                     [with_interval(row, key)] + _small_in_gaps(test.get("by_group") or [], row.get("attribute"))
+                     + _older_headline(rec, test["gaps"], key)))
     card += [("Decided by", [_b(rec["decider"])]), ("Rationale", [str(rec["rationale"])])]
     if reviews is not None:
         card.append(("Sign-off status", [_b(reviews)]))

@@ -143,18 +143,24 @@ def strict_json(obj, **kwargs) -> str:
     return json.dumps(_jsonable(obj), allow_nan=False, **kwargs)
 
 
-#: Raised whenever a change alters what a stored run would hold for the same inputs (its model
-#: or its metrics) within one fairkit version, so no stale run is served beside fresh ones.
-#: 2: with several sensitive attributes the sweep's gaps are each gap's least fair over every
-#: grouping (metrics.FairnessReport.headline). 3: a run's stored intervals include ROC AUC's.
-#: 4: the equalized odds interval is read from the TPR and FPR gaps' recentred replicates
-#: (stats.gap_intervals), never ending below equal opportunity's. 5: gaps between proportions get
-#: simultaneous score intervals (stats.difference_gap_interval), and a gap over fewer than two
-#: groups with a value is undefined, not 0. 6: ECE intervals (by group, overall, the calibration
-#: gaps) from the bootstrap's noise bounds (stats.calibration_interval), not a recentred bootstrap.
-#: 7: with sample weights, rate and gap intervals use the linearised effective size where it is
-#: smaller than Kish's (stats.effective_rows).
-RESULTS_REVISION = 7
+#: What each results revision changed: a revision is raised whenever a change alters what a
+#: stored run would hold for the same inputs (its model or its metrics) within one fairkit
+#: version, so no stale run is served beside fresh ones. Decision records carry the revision they
+#: were computed under (``results_revision``); :func:`fairkit.record.revision_note` tells a reader
+#: of an older record what has changed since, from this table.
+REVISIONS = {
+    2: "with several sensitive attributes, each headline gap is its least fair grouping (before: "
+       "the last grouping, the attributes' intersection)",
+    3: "a run's stored intervals include ROC AUC's",
+    4: "the equalized odds interval is read from the TPR and FPR gaps' replicates",
+    5: "gaps between proportions get simultaneous score intervals (before: a bootstrap of the max-min "
+       "gap, which rarely covered a gap of 0), and a gap over fewer than two groups is undefined, not 0",
+    6: "calibration errors (ECE) get intervals from the bootstrap's noise bounds (before: a recentred "
+       "bootstrap, which did not cover a well-calibrated group)",
+    7: "with sample weights, rate and gap intervals use the linearised effective size where weights "
+       "that go with the outcome make it smaller than Kish's",
+}
+RESULTS_REVISION = max(REVISIONS)
 
 
 #: The libraries whose versions can change what fairkit computes or reads back (a model, its
@@ -409,8 +415,9 @@ class StoreError(KeyError):
 
 def _checksum(envelope: dict) -> str:
     body = {k: envelope.get(k) for k in ("format", "run_id", "model_sha256", "record")}
-    if envelope.get("model_problem") is not None:  # absent from records that stored their model
-        body["model_problem"] = envelope["model_problem"]
+    for optional in ("model_problem", "revision"):  # absent from some records (the revision: before 7)
+        if envelope.get(optional) is not None:
+            body[optional] = envelope[optional]
     return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
@@ -572,7 +579,9 @@ class ResultStore:
                                  "fairkit.safestate.trust('package.module.Class') before the sweep; then delete "
                                  f"{self._json(key).name} from {self.runs_dir} so the sweep trains the run again")
         (self.runs_dir / f"{key}.joblib").unlink(missing_ok=True)  # an earlier fairkit's pickle
-        envelope = {"format": RUN_FORMAT, "run_id": key, "model_sha256": digest, "record": record}
+        # The revision first, beside the format: earlier_runs reads only a file's first bytes.
+        envelope = {"format": RUN_FORMAT, "revision": RESULTS_REVISION, "run_id": key, "model_sha256": digest,
+                    "record": record}
         if model_problem is not None:
             envelope["model_problem"] = model_problem
         envelope["checksum"] = _checksum(envelope)
@@ -614,6 +623,40 @@ class ResultStore:
         if not self.runs_dir.exists():
             return []
         return sorted(p.stem for p in self.runs_dir.glob("*.json"))
+
+    def earlier_runs(self) -> list[str]:
+        """Runs an earlier fairkit stored, which no sweep of this one is served: a record of a
+        pickled model's format, or of an earlier results revision (its key holds the revision, so
+        no sweep asks for it again). Their files only take space; sweeps say so.
+
+        Reads the first bytes of each record, where the format and the revision are written.
+        """
+        out = []
+        for key in self.keys():
+            try:
+                with open(self._json(key), "rb") as fh:
+                    head = fh.read(256).decode("utf-8", "replace")
+            except OSError:
+                continue
+            form = re.search(r'"format":\s*"([^"]*)"', head)
+            if form is None:
+                continue
+            revision = re.search(r'"revision":\s*(\d+)', head)
+            if form.group(1) in _PICKLED_RUN_FORMATS or (
+                    form.group(1) == RUN_FORMAT and (revision is None or int(revision.group(1)) < RESULTS_REVISION)):
+                out.append(key)
+        return out
+
+    def earlier_setting(self, key: str) -> dict | None:
+        """``{"method", "eta", "seed"}`` of a run an earlier fairkit stored as a pickle (its record is
+        JSON and still readable), so a user can find the run that trained the same setting again;
+        None when its record says nothing of the kind."""
+        try:
+            envelope = json.loads(_read_store_file(self._json(key), MAX_RECORD_BYTES, "its record").decode("utf-8"))
+            record = envelope["record"]
+            return {"method": str(record["method"]), "eta": float(record["eta"]), "seed": int(record["seed"])}
+        except (OSError, FileRefused, ValueError, KeyError, TypeError):
+            return None
 
     def records(self, keys=None) -> pd.DataFrame:
         """Records of the given (default: all) runs as a table; missing and failing runs are skipped."""

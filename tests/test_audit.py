@@ -258,6 +258,33 @@ def test_record_export_takes_the_decision_from_the_record(tmp_path):
     assert entry["dataset"] == "german" and entry["data_hash"] == "h1"
 
 
+def test_a_moved_home_finds_its_bundles_in_its_own_folder(tmp_path):
+    """Entries record absolute paths; a fairkit home copied or moved elsewhere finds each bundle
+    by the longest tail of its recorded path under the log's folder (upgrade audit, finding 4).
+    A path that still exists is read where it is; one found nowhere stays as recorded."""
+    import shutil
+
+    old = tmp_path / "old-home"
+    (old / "exports").mkdir(parents=True)
+    (old / "exports" / "b.zip").write_bytes(b"bundle")
+    (old / "elsewhere.zip").write_bytes(b"other")
+    log = AuditLog(old / "audit.sqlite")
+    for name, path in (("m1", old / "exports" / "b.zip"), ("m2", tmp_path / "outside.zip"),
+                       ("m3", old / "gone.zip")):
+        record_export(log, bundle_path=path, manifest_sha256=name, record=_bundle_record(),
+                      unfairness_axis="demographic_parity_difference", performance_axis="accuracy")
+    (tmp_path / "outside.zip").write_bytes(b"kept outside")
+    new = tmp_path / "new-home"
+    shutil.copytree(old, new)
+    shutil.rmtree(old)
+    by_subject = {e["subject"]: e for e in export_entries(AuditLog(new / "audit.sqlite"))}
+    assert by_subject["m1"]["bundle"] == str(new / "exports" / "b.zip")
+    assert by_subject["m1"]["recorded_bundle"] == str((old / "exports" / "b.zip").resolve())
+    assert by_subject["m2"]["bundle"] == str((tmp_path / "outside.zip").resolve())  # still there
+    assert "recorded_bundle" not in by_subject["m2"]
+    assert by_subject["m3"]["bundle"] == str((old / "gone.zip").resolve()) and "recorded_bundle" not in by_subject["m3"]
+
+
 def test_selections_read_back_as_written(tmp_path):
     log = AuditLog(tmp_path / "a.sqlite")
     run = {"run_id": "r1", "method": "threshold", "eta": 1.0, "seed": 0,

@@ -975,3 +975,51 @@ def test_running_out_of_memory_is_a_message_with_what_to_do(monkeypatch, capsys)
     assert main(["datasets"]) == 2
     err = capsys.readouterr().err
     assert "ran out of memory" in err and "--sample" in err and "internal error" not in err
+
+
+def test_a_store_an_earlier_fairkit_wrote_is_explained_not_silently_passed_over(tmp_path, capsys, monkeypatch):
+    """Upgrade audit, findings 3, 5 and 7: a sweep names the runs an earlier fairkit stored (never
+    served, their files only take space) and says it replaced an earlier sweep's results; no
+    frontier.png of an earlier sweep is left beside this one's; exporting the old run by its id
+    names the run that trained the same setting again; an old sweep entry that does not say
+    whether a sweep or a search made it is listed as such."""
+    monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path / "home"))
+    out = tmp_path / "sweep"
+    argv = ["sweep", "--dataset", "german", "--methods", "unconstrained", "--etas", "0", "--out", str(out), "--no-png"]
+    assert main(argv) == 0
+    runs = out / "store" / "runs"
+    # What an earlier fairkit left: a record of its pickled format for the same setting, an image.
+    envelope = {"format": "fairkit-run/2", "run_id": "0ld0ld0ld0ld0ld0ld0ld0ld", "model_sha256": "x",
+                "record": {"method": "unconstrained", "eta": 0.0, "seed": 0}, "checksum": "x"}
+    (runs / "0ld0ld0ld0ld0ld0ld0ld0ld.json").write_text(json.dumps(envelope))
+    (out / "frontier.png").write_bytes(b"an earlier sweep's image")
+    capsys.readouterr()
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "1 from the store" in printed and "Note: 1 run(s)" in printed and "earlier fairkit" in printed
+    assert "replaced the results of an earlier sweep" in printed
+    assert not (out / "frontier.png").exists()
+    now = pd.read_csv(out / "results.csv")["run_id"].iloc[0]
+    assert main(["export", "--store", str(out), "--run", "0ld0ld0ld0ld0ld0ld0ld0ld", "--rationale", "r",
+                 "--decider", "D", "--n-boot", "50", "--out", str(tmp_path / "b.zip")]) == 2
+    err = capsys.readouterr().err
+    assert "stored models as pickles" in err and f"trained again by a later sweep as run {now}" in err
+    log = AuditLog()
+    log.append("sweep", actor="old", subject="s", details={"dataset": "german"})
+    assert main(["audit", "--kind", "sweep"]) == 0
+    listed = [line for line in capsys.readouterr().out.splitlines() if " sweep " in line]
+    assert len(listed) == 3  # this fairkit's two sweeps, and the old entry
+    assert [("not recorded by the earlier fairkit" in line) for line in listed] == [False, False, True]
+    # A bundle whose record an earlier results revision computed: score says so, and that its
+    # drift check compares that record's intervals with this version's (upgrade audit, finding 6).
+    with monkeypatch.context() as patch:
+        patch.setattr("fairkit.export.RESULTS_REVISION", 6)
+        assert main(["export", "--store", str(out), "--run", now, "--rationale", "r", "--decider", "D",
+                     "--n-boot", "50", "--out", str(tmp_path / "b6.zip")]) == 0
+    frame, _ = load_dataset("german")
+    frame.sample(200, random_state=0).to_csv(tmp_path / "batch.csv", index=False)
+    capsys.readouterr()
+    assert main(["score", "--bundle", str(tmp_path / "b6.zip"), "--csv", str(tmp_path / "batch.csv"),
+                 "--out", str(tmp_path / "scored.csv"), "--drift-n-boot", "50"]) == 0
+    printed = capsys.readouterr().out
+    assert "earlier fairkit (results revision 6" in printed and "false-alarm rate is approximate" in printed

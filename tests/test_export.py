@@ -1303,3 +1303,48 @@ def test_a_one_hot_encoder_whose_offsets_disagree_is_refused_before_anything_run
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert "OneHotEncoder._n_features_outs [-2" in proc.stderr and "refusing the bundle" in proc.stderr
     assert not (tmp_path / "o.csv").exists()
+
+
+def test_a_record_says_which_rules_computed_it_and_a_reader_of_an_older_one_is_told(committee_record):
+    """Records carry their results revision; a record of an earlier one is shown as recorded, with
+    what has changed since (the upgrade audit: older intervals read as if this fairkit's)."""
+    from fairkit.record import revision_note
+    from fairkit.store import RESULTS_REVISION, REVISIONS
+
+    assert committee_record["content"]["results_revision"] == RESULTS_REVISION
+    assert revision_note(committee_record) is None
+    five = {**committee_record, "content": {**committee_record["content"], "results_revision": 5}}
+    note = revision_note(five)
+    assert "results revision 5" in note and REVISIONS[6] in note and REVISIONS[7] in note and REVISIONS[5] not in note
+    unstamped = {**committee_record, "content": {k: v for k, v in committee_record["content"].items()
+                                                 if k != "results_revision"}}
+    note = revision_note(unstamped)
+    assert f"revision {RESULTS_REVISION - 1} or earlier" in note and all(text in note for text in REVISIONS.values())
+
+
+def test_an_unstamped_record_whose_headline_grouping_changed_shows_the_last_groupings_figure_too():
+    """Before results revision 2 a record's headline read the last grouping (the intersection);
+    the card now reads the least fair one, and for a record that names no revision it gives the
+    last grouping's figure beside it, which that record's frontier and selections show."""
+    from fairkit.record import headline
+
+    from fairkit.metrics import HEADLINE_GAPS
+
+    others = {**{k: 0.01 for k in HEADLINE_GAPS}, "disparate_impact_ratio": 0.99}
+    gaps = [{**others, "attribute": "sex", "demographic_parity_difference": 0.034},
+            {**others, "attribute": "age", "demographic_parity_difference": 0.146},
+            {**others, "attribute": "sex & age", "demographic_parity_difference": 0.004}]
+    content = {"selected": {"method": "unconstrained", "eta": 0.0, "seed": 0, "threshold": 0.5,
+                            "needs_sensitive_at_predict": False},
+               "metrics": {"test": {"gaps": gaps, "by_group": [], "overall": {"accuracy": 0.7}}}}
+
+    def card(content):
+        rec = {"content": content, "fairness_definition": "demographic_parity", "decider": "D", "rationale": "R"}
+        label, runs = next((k, v) for k, v in headline(rec) if k.startswith("Demographic parity difference"))
+        return label, "".join(x if isinstance(x, str) else x[1] for x in runs)
+
+    label, text = card(content)
+    assert "(age, test)" in label and text.startswith("0.146")
+    assert "the last grouping, sex & age, reads 0.004" in text
+    label, text = card({**content, "results_revision": 7})
+    assert "(age, test)" in label and "last grouping" not in text

@@ -460,3 +460,28 @@ def test_the_cli_warns_when_its_home_is_not_its_own(tmp_path, monkeypatch, capsy
     tmp_path.chmod(0o700)
     assert main(["audit", "-q"]) == 0
     assert "not yours alone" not in capsys.readouterr().err
+
+
+def test_runs_an_earlier_fairkit_stored_are_named_and_their_setting_read(tmp_path):
+    """A sweep of this fairkit is never served an earlier one's runs (pickled models, or figures
+    of an earlier results revision, whose keys no sweep asks for again); the store names them so
+    a sweep can say their files only take space, and reads an old run's setting so an export can
+    name the run that trained it again."""
+    s = ResultStore(tmp_path / "store")
+    s.put("now", RECORD, model={"m": 1})
+    s.put("pickled", RECORD, model={"m": 1})
+    _rewrite(s, "pickled", lambda e: _with_checksum({**e, "format": "fairkit-run/2"}))
+    s.put("rev6", RECORD, model={"m": 1})  # the current format, written before records named a revision
+    _rewrite(s, "rev6", lambda e: _with_checksum({k: v for k, v in e.items() if k != "revision"}))
+    s.put("rev5", RECORD, model={"m": 1})
+    _rewrite(s, "rev5", lambda e: _with_checksum({**e, "revision": 5}))
+    (s.runs_dir / "junk.json").write_text("not json")
+    fresh = ResultStore(s.root)
+    assert fresh.earlier_runs() == ["pickled", "rev5", "rev6"]
+    assert fresh.has("rev6") and fresh.has("now")  # still readable runs, by their own keys
+    assert fresh.earlier_setting("pickled") == {"method": RECORD["method"], "eta": float(RECORD["eta"]),
+                                                "seed": int(RECORD["seed"])}
+    assert fresh.earlier_setting("junk") is None and fresh.earlier_setting("absent") is None
+    # A current record names its revision first, where earlier_runs reads it.
+    head = (s.runs_dir / "now.json").read_text()[:120]
+    assert f'"revision": {store_mod.RESULTS_REVISION}' in head

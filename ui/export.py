@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from pathlib import Path
 
 import pandas as pd
 import streamlit as st
@@ -330,7 +331,8 @@ def read_export(entry: dict) -> dict:
     Returns
     -------
     dict
-        ``ok``; with ``ok`` False an ``error`` to show; otherwise ``record`` (dict),
+        ``ok``; with ``ok`` False an ``error`` to show and ``missing`` (the file is not there);
+        otherwise ``record`` (dict),
         ``markdown`` (escaped decision record), ``frontier`` (DataFrame or None) and
         ``signature`` (what the bundle's signature proves, as text).
     """
@@ -338,7 +340,8 @@ def read_export(entry: dict) -> dict:
         bundle = read_bundle_record(entry.get("bundle", ""), expected_manifest_sha256=entry.get("manifest_sha256"),
                                     trusted_key=trusted_key() or False)
     except (BundleIntegrityError, keys.KeyFileError) as exc:
-        return {"ok": False, "error": str(exc)}
+        # A file that is not there is not evidence of tampering: the page says which it is.
+        return {"ok": False, "error": str(exc), "missing": not Path(str(entry.get("bundle", ""))).exists()}
     except Exception as exc:  # noqa: BLE001 - one unreadable file must not take the Review page down
         logging.getLogger("fairkit.review").exception("Reading the bundle of export %s failed", entry.get("id"))
         return {"ok": False, "error": f"The bundle file could not be read ({type(exc).__name__}); the details are in "

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 import streamlit as st
@@ -32,6 +33,7 @@ from fairkit.plots import method_label
 from fairkit.record import decision_label
 
 from . import auth
+from .display import md
 from .export import exports_dir, signing_key, trusted_key
 
 VERDICTS = {"comment": "Comment", "signoff": "Sign off", "dissent": "Dissent"}
@@ -73,6 +75,14 @@ def unsigned_note(signature: str) -> str:
 
 # An absolute path in a message (the server's folders are nobody's business on the page).
 _PATH = re.compile(r"(?<![\w.~:/])(?:/[^\s/'\"`()]+)+/([^\s/'\"`()]+)")
+
+
+def moved_note(entry: dict) -> str:
+    """The caption of an export whose bundle was found in this home, not where the log recorded
+    it (:func:`fairkit.audit.export_entries`): names only the folders' last parts."""
+    return md(f"Read from this fairkit home's copy of {Path(entry['bundle']).name}: the log recorded it in another "
+              "folder, so fairkit's home was moved or copied. It is checked against the manifest hash the log "
+              "recorded, as always.")
 
 
 def without_paths(text) -> str:

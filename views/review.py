@@ -3,6 +3,7 @@
 import streamlit as st
 
 from fairkit.plots import frontier_snapshot_figure
+from fairkit.record import revision_note
 from ui import auth
 from ui import export as ue
 from ui import record as record_view
@@ -40,7 +41,14 @@ else:
     if chosen["legacy"]:
         st.caption(f"Logged by an older fairkit ({md(chosen['legacy'])}); read with a fallback.")
     bundle = ue.read_export(chosen)
-    if not bundle["ok"]:
+    if chosen.get("recorded_bundle"):
+        st.caption(rv.moved_note(chosen))
+    if not bundle["ok"] and bundle.get("missing"):
+        st.error(f"**This bundle's file is missing**, so it cannot be checked. {md(rv.without_paths(bundle['error']))} "
+                 "Was it moved or deleted, or fairkit's home moved? Put it back where the log says (see "
+                 "`fairkit audit`), or ask whoever exported it to export again. No verdict can be recorded "
+                 "on it until it is back.", icon=":material/help:")
+    elif not bundle["ok"]:
         st.error(f"**This bundle cannot be trusted.** {md(rv.without_paths(bundle['error']))} "
                  "Do not deploy it; ask whoever exported it to export again. No verdict can be "
                  "recorded on it.", icon=":material/gpp_bad:")
@@ -53,6 +61,9 @@ else:
         else:
             st.caption(f":material/key: Bundle {md(bundle['signature'])}.")
         rec = bundle["record"]
+        older = revision_note(rec)
+        if older:
+            st.info(md(older), icon=":material/history:")
         status = rv.tally(subject, log)
         st.subheader("Decision record")
         record_view.show_headline(rec, reviews=status)

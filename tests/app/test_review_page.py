@@ -373,3 +373,30 @@ def test_the_export_chooser_shows_a_bidi_override_as_a_marker():
                              "method": "regularized", "eta": 0.5, "threshold": 0.4, "actor": "A. \u202eevil"})
     assert "\u202e" not in label
     assert "loans<U+202E>.csv · " in label and "threshold 0.40" in label and label.endswith("by A. <U+202E>evil")
+
+
+def test_an_older_record_is_shown_as_recorded_with_what_changed_and_a_missing_file_is_not_tampering(
+        fast_env, tmp_path_factory, monkeypatch):
+    """Upgrade audit, findings 1 and 4: a record an earlier fairkit computed says so above its
+    card (its intervals may differ from this fairkit's for the same model); a bundle whose file
+    is gone is named missing, with what to do, not "cannot be trusted"."""
+    work = tmp_path_factory.mktemp("older")
+    assert cli(["sweep", "--dataset", "german", "--methods", "unconstrained", "--etas", "0",
+                "--out", str(work / "sweep"), "--no-png"]) == 0
+    run = pd.read_csv(work / "sweep" / "results.csv")["run_id"].iloc[0]
+    with monkeypatch.context() as patch:
+        patch.setattr("fairkit.export.RESULTS_REVISION", 5)  # a record as revision 5 made it
+        assert cli(["export", "--store", str(work / "sweep"), "--run", run, "--rationale", "Older.",
+                    "--decider", "CLI Committee", "--n-boot", "50", "--out", str(work / "bundle.zip")]) == 0
+    at = new_session()
+    at.switch_page("views/review.py").run()
+    assert not at.exception, at.exception
+    assert any("Integrity verified" in s for s in texts(at.success)), (texts(at.error), texts(at.warning))
+    (note,) = [i for i in texts(at.info) if "earlier fairkit" in i]
+    assert "results revision 5" in note and "calibration errors (ECE)" in note and "Export the model again" in note
+    (work / "bundle.zip").rename(work / "put-away.zip")
+    at = new_session()
+    at.switch_page("views/review.py").run()
+    assert not at.exception, at.exception
+    (error,) = texts(at.error)
+    assert "file is missing" in error and "cannot be trusted" not in error and "No verdict can be recorded" in error
