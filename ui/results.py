@@ -10,6 +10,7 @@ import streamlit as st
 
 from fairkit.methods import get_method
 from fairkit.split import reserve_threshold_rows, split_dataset
+from fairkit.store import ResultStore
 
 from . import state
 from .jobs import SweepJob, SweepSettings, registry, result_store
@@ -269,3 +270,21 @@ def require_selection():
         st.page_link("views/tradeoffs.py", label="Go to Trade-offs", icon=":material/arrow_forward:")
         st.stop()
     return (*shown, row)
+
+
+# Re-read at most every few minutes: it opens the first bytes of every record in the store.
+@st.cache_data(ttl=300, show_spinner=False, max_entries=4)
+def _earlier_runs(root: str) -> int:
+    return len(ResultStore(root).earlier_runs())
+
+
+def earlier_runs_note() -> str | None:
+    """What to say about runs an earlier fairkit left in the dashboard's store (never served to
+    a sweep of this one, :meth:`fairkit.store.ResultStore.earlier_runs`), or None."""
+    n = _earlier_runs(str(result_store().root))
+    if not n:
+        return None
+    return (f"{n} run(s) in this dashboard's results store were stored by an earlier fairkit (models kept as "
+            "pickles, or figures computed under an earlier results revision): no sweep of this version is "
+            "served them, so their settings were trained afresh. Their files (run id .json, .joblib, "
+            ".safetensors, in the store's runs folder on the server) can be deleted.")

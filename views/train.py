@@ -277,6 +277,9 @@ if shown is not None:
         st.info("The results below are from the last sweep you ran; press **Run sweep** to train "
                 "the settings above.", icon=":material/info:")
     st.success(f"{len(results)} runs ready.", icon=":material/check_circle:")
+    earlier = ur.earlier_runs_note()
+    if earlier:
+        st.caption(f":material/history: {md(earlier)}")
     gap = FAIRNESS_DEFINITIONS[shown_settings.fairness].gap_metric
     cols = ["method", "eta", "seed", "val_accuracy", f"val_{gap}", "test_accuracy", f"test_{gap}", "constant",
             "needs_sensitive_at_predict", "fit_seconds", "warnings"]

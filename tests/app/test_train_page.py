@@ -323,3 +323,20 @@ def test_reserved_rows_are_drawn_for_each_spec_of_one_table():
     assert a.spec == spec and b.spec == by_sex  # not the first spec's split again
     assert len(a.thresholds) == len(b.thresholds) == 100
     assert ur.sweep_split(first, plain) is first and ur.sweep_split(first, None) is first
+
+
+def test_runs_an_earlier_fairkit_left_in_the_store_are_named(own_store):
+    """Upgrade audit, finding 3: the dashboard's sweep says that runs an earlier fairkit stored
+    are never served (their settings were trained afresh) and that their files can go."""
+    import json
+
+    from .conftest import run_tiny_sweep
+
+    runs = own_store / "store" / "runs"
+    runs.mkdir(parents=True, exist_ok=True)
+    (runs / "0ld0ld0ld0ld0ld0ld0ld0ld.json").write_text(json.dumps(
+        {"format": "fairkit-run/2", "run_id": "0ld0ld0ld0ld0ld0ld0ld0ld", "record": {}}))
+    at = run_tiny_sweep(new_session())
+    assert any("runs ready" in s for s in texts(at.success))
+    (note,) = [c for c in texts(at.caption) if "earlier fairkit" in c]
+    assert note.startswith(":material/history: 1 run(s)") and "can be deleted" in note
