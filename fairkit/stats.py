@@ -45,6 +45,11 @@ BIN_STATS = ("w", "y", "p", "rows")
 # reported as missing ("too few to estimate") instead of a falsely tight one such as [0, 0].
 MIN_EVENTS = 5
 
+# Without weights (every weight 1) a squared-weight sum is its weighted sum and a row count is
+# the weighted count: those statistics are made once and copied, the same numbers to the bit.
+_UNWEIGHTED_COPIES = {"n2": "n", "pos2": "pos", "sel2": "sel", "tp2": "tp", "fp2": "fp", "correct2": "correct",
+                      "n_rows": "n", "pos_rows": "pos", "sel_rows": "sel"}
+
 RATES = ("base_rate", "selection_rate", "tpr", "fpr", "precision", "accuracy", "ece")
 # Each rate's (numerator, denominator) sums; ECE is built from the bin sums instead.
 _FRACTIONS = {
@@ -341,26 +346,32 @@ def group_sums(y, scores, codes, n_groups: int, *, threshold: float = 0.5, sampl
             sums[:, i] = np.bincount(cell, weights=column(stats_of[i]), minlength=K * n_groups)
         return GroupSums(sums=sums.reshape(1, K, n_groups, S), bins=np.full((1, K, n_groups, n_bins, C), np.nan))
     bcell = cell * n_bins + bin_ids(P if kept is None else P[:, kept], edges).ravel()  # ... and its calibration bin
+    # The statistics made (the others are copies of them; see _UNWEIGHTED_COPIES).
+    source = [_IDX[_UNWEIGHTED_COPIES.get(s, s)] if sample_weight is None else _IDX[s] for s in STATS]
+    made = sorted(set(source))
+    copies = [made.index(i) for i in source]
+    M = len(made)
     if resample is None:
         # One pass: a bincount per statistic over the (model, group) cells, the cheapest sum
         # there is (a 16-model sweep evaluates each data part with this call).
-        sums = np.stack([np.bincount(cell, weights=column(f), minlength=K * n_groups) for f in stats_of], axis=-1)
+        sums = np.stack([np.bincount(cell, weights=column(stats_of[i]), minlength=K * n_groups) for i in made],
+                        axis=-1)[:, copies]
         bins = np.stack([np.bincount(bcell, weights=column(f), minlength=K * n_groups * n_bins) for f in cal_of],
                         axis=-1)
         return GroupSums(sums=sums.reshape(1, K, n_groups, S), bins=bins.reshape(1, K, n_groups, n_bins, C))
-    cols = np.stack([column(f) for f in stats_of])  # (S, K * rows)
+    cols = np.stack([column(stats_of[i]) for i in made])  # (M, K * rows)
     cal = np.stack([column(f) for f in cal_of])  # (C, K * rows)
     # B resamples: each statistic of each cell is a column of a sparse (n, cells) design matrix,
     # so one product with the (B, n) row multiplicities gives every replicate's sums at once.
     stat_cols = sparse.csr_matrix(
-        (cols.T.ravel(), (np.repeat(r_idx, S), (cell[:, None] * S + np.arange(S)).ravel())),
-        shape=(n, K * n_groups * S))
+        (cols.T.ravel(), (np.repeat(r_idx, M), (cell[:, None] * M + np.arange(M)).ravel())),
+        shape=(n, K * n_groups * M))
     bin_cols = sparse.csr_matrix(
         (cal.T.ravel(), (np.repeat(r_idx, C), (bcell[:, None] * C + np.arange(C)).ravel())),
         shape=(n, K * n_groups * n_bins * C))
     R = np.asarray(resample, dtype=np.float64)
     # (X.T @ R.T).T keeps the sparse matrix on the left, where scipy multiplies fastest.
-    sums = np.asarray((stat_cols.T @ R.T).T).reshape(len(R), K, n_groups, S)
+    sums = np.asarray((stat_cols.T @ R.T).T).reshape(len(R), K, n_groups, M)[..., copies]
     bins = np.asarray((bin_cols.T @ R.T).T).reshape(len(R), K, n_groups, n_bins, C)
     return GroupSums(sums=sums, bins=bins)
 
