@@ -458,3 +458,16 @@ def test_only_some_sums_are_those_of_a_full_call():
         np.testing.assert_array_equal(stats.group_rates(some)[rate], stats.group_rates(full)[rate])
     with pytest.raises(ValueError, match="without resamples"):
         stats.group_sums(y, P, codes, 4, only=("n",), resample=stats.bootstrap_weights(500, 3, 0))
+
+
+@pytest.mark.parametrize("resampled", [False, True])
+def test_without_weights_the_copied_sums_are_those_weights_of_one_make(resampled):
+    """The kernel makes six sums without weights and copies the rest (squared weights, row
+    counts); they must be, to the bit, what weights of 1 make with every sum computed."""
+    rng = np.random.default_rng(5)
+    n, G = 400, 3
+    y, codes, P = rng.integers(0, 2, n), rng.integers(-1, G, n), rng.random((2, n))
+    R = stats.bootstrap_weights(n, 5, 1) if resampled else None
+    plain = stats.group_sums(y, P, codes, G, resample=R)
+    ones = stats.group_sums(y, P, codes, G, sample_weight=np.ones(n), resample=R)
+    assert np.array_equal(plain.sums, ones.sums) and np.array_equal(plain.bins, ones.bins)
