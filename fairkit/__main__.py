@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import hashlib
 import json
 import math
@@ -317,6 +318,11 @@ def _audit_log(args):
     return AuditLog(path)
 
 
+#: OSErrors that are the machine's state, not fairkit's bug: no space, no quota, a read-only or
+#: forbidden folder, a failing disk.
+_DISK_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO}
+
+
 def _report_path(out) -> Path:
     """The fairness report ``score`` writes beside its ``--out``."""
     return Path(out).with_suffix(".fairness.json")
@@ -593,14 +599,16 @@ def cmd_sweep(args) -> int:
                  seeds=seeds, fairness=args.fairness, runs=len(res.results),
                  cached=int(res.results["cached"].sum()))
     replaced = (out / "results.csv").exists()
-    res.results.to_csv(out / "results.csv", index=False)
+    # Each output replaced whole (an interrupted or failed write leaves the earlier file, never a
+    # cut one that export would read as the sweep); sweep.json, which export starts from, last.
+    _write_output(out / "results.csv", res.results.to_csv(index=False).encode())
     if replaced:
         print(f"Note: replaced the results of an earlier sweep in {out} (results.csv, sweep.json, frontier.html).")
     # A frontier.png this sweep does not write (--no-png, or no browser) would show an earlier
     # sweep's frontier beside this one's results.
     (out / "frontier.png").unlink(missing_ok=True)
     # Enough to rebuild the split later (python -m fairkit export --store OUT ...).
-    (out / "sweep.json").write_text(strict_json({
+    _write_output(out / "sweep.json", strict_json({
         "dataset": args.dataset, "csv": str(Path(args.csv).resolve()) if args.csv else None,
         "spec": spec.to_dict(), "split_seed": args.split_seed, "data_hash": split.data_hash,
         "methods": methods, "etas": sorted(set(res.results["eta"].tolist())), "seeds": seeds,
@@ -608,7 +616,7 @@ def cmd_sweep(args) -> int:
         "adaptive": not args.no_adaptive and args.etas is None, "spacing": args.spacing, "budget": args.budget,
         "tolerances": list(args.tolerances or ()), "threshold_rows": args.threshold_rows,
         "store": str(store.root.resolve()), "sample": sample,
-    }, indent=1))
+    }, indent=1).encode())
     fig = frontier_figure(res.results, unfairness=args.unfairness, performance=args.performance,
                           title=f"{spec.name}: fairness / accuracy trade-off (test; frontier chosen on validation)")
     with warnings.catch_warnings():
@@ -738,10 +746,10 @@ def cmd_search(args) -> int:
     record_sweep(log, actor=command_line_user(), dataset=spec.name, data_hash=split.data_hash,
                  methods=methods, etas=trials["eta"].tolist() if len(trials) else [], seeds=[args.seed],
                  fairness=args.fairness, runs=res.complete, cached=res.cached, search=res)
-    trials.to_csv(out / "results.csv", index=False)
-    res.front.to_csv(out / "front.csv", index=False)
+    _write_output(out / "results.csv", trials.to_csv(index=False).encode())
+    _write_output(out / "front.csv", res.front.to_csv(index=False).encode())
     # sweep.json as a sweep writes it, so 'export --store OUT' can export a trial a person chose.
-    (out / "sweep.json").write_text(strict_json({
+    _write_output(out / "sweep.json", strict_json({
         "dataset": args.dataset, "csv": str(Path(args.csv).resolve()) if args.csv else None,
         "spec": spec.to_dict(), "split_seed": args.split_seed, "data_hash": split.data_hash,
         "methods": methods, "etas": sorted(set(trials["eta"].tolist())) if len(trials) else [],
@@ -749,7 +757,7 @@ def cmd_search(args) -> int:
         "performance": res.performance, "store": str(store.root.resolve()), "source": "search",
         "study": res.study_name, "storage": res.storage, "budget": args.trials, "timeout": args.timeout,
         "objective": res.objective, "resplits": args.resplits,
-    }, indent=1))
+    }, indent=1).encode())
     cols = ["search_trial", "method", "eta", "performance_val", "unfairness_val", "performance_test",
             "unfairness_test", "run_id"]
     spread = [c for c in (f"resplit_{res.performance}_moves", f"resplit_{res.unfairness}_moves", "unstable")
@@ -869,6 +877,30 @@ def _key(resolve, path, what: str):
         raise CLIError(f"The {what} key: {exc}") from exc
 
 
+def _sweep_results(folder: Path, meta: dict, store) -> pd.DataFrame:
+    """The sweep's results.csv, checked against the sweep.json beside it: a table that does not
+    parse, or lacks a method the sweep trained, is refused (a record built from it would misstate
+    what was compared). Without the file, the store's records."""
+    path = folder / "results.csv"
+    if not path.exists():
+        return store.records()
+    again = ("It was cut short or damaged (by an earlier fairkit's interrupted sweep, or another program). "
+             "Run the sweep again: its runs come back from the store.")
+    try:
+        results = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
+        raise CLIError(f"{path} cannot be read as the sweep's results ({type(exc).__name__}). {again}") from exc
+    missing = {"run_id", "method", "eta", "seed"} - set(results.columns)
+    # A sweep trains every method it names; a search's trials need not have tried each.
+    lost = (sorted(set(meta.get("methods") or ()) - set(results["method"].astype(str)))
+            if not missing and meta.get("source") != "search" else [])
+    if missing or results.empty or lost:
+        what = (f"no column {', '.join(sorted(missing))}" if missing else "no runs" if results.empty
+                else f"no run of {', '.join(lost)}, which sweep.json says it trained")
+        raise CLIError(f"{path} has {what}. {again}")
+    return results
+
+
 def _retrained_hint(store, key: str, results: pd.DataFrame) -> str:
     """What to export instead of a run that cannot be: the run that trained the same setting again
     (a sweep of this fairkit gives a run of an earlier one a new id), else where to look."""
@@ -897,7 +929,7 @@ def cmd_export(args) -> int:
                                                                     ("the results store", "store")) if meta.get(key)])
     split, store = _sweep_context(Path(args.store), meta)
     row = store.get(args.run)
-    results = pd.read_csv(Path(args.store) / "results.csv") if (Path(args.store) / "results.csv").exists() else store.records()
+    results = _sweep_results(Path(args.store), meta, store)
     if row is None:
         raise CLIError(f"Run {args.run} in {store.root} cannot be exported: {store.problem(args.run)}. "
                        + _retrained_hint(store, args.run, results))
@@ -1060,6 +1092,11 @@ def cmd_score(args) -> int:
         # A plain CSV whatever the name (pandas would infer compression from a path's extension).
         scored = out.to_csv(index=False).encode()
         del out
+    report_path = _report_path(args.out)
+    # An earlier batch's report must not stay beside this batch's scores: it would describe other
+    # rows (an interrupted run, or this batch with no check, would leave it there).
+    with _writing(report_path):
+        report_path.unlink(missing_ok=True)
     _write_output(args.out, scored)
     del scored
     print(f"Wrote {len(frame):,} scored rows to {args.out}.")
@@ -1077,7 +1114,6 @@ def cmd_score(args) -> int:
     if report is None:
         print(f"No fairness check: {unchecked_reason(bundle.spec, frame)}.")
         return 0
-    report_path = _report_path(args.out)
     # Strict JSON, as the bundle's metrics.json: a group with no selections has no precision (null).
     _write_output(report_path, strict_json(report, indent=1).encode())
     summary["files"].append(str(report_path))
@@ -1330,9 +1366,19 @@ def _main(argv) -> int:
     except (CLIError, AuditLogError, TooManyResamples) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except sqlite3.DatabaseError as exc:  # only the audit log is an SQLite file
-        print(f"error: {_audit_path(args)} is not a usable fairkit audit log (SQLite: {exc}); give the path of "
-              "the audit log (--audit), or a new file name to start one.", file=sys.stderr)
+    except sqlite3.DatabaseError as exc:  # the audit log (a search's trial database says its own)
+        from .audit import sqlite_problem
+
+        print(f"error: {sqlite_problem(_audit_path(args), exc)}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        if exc.errno not in _DISK_ERRORS:
+            print(f"fairkit: internal error: {type(exc).__name__}: {exc}; please report it with the command you ran",
+                  file=sys.stderr)
+            return 1
+        print(f"error: could not write {exc.filename or 'a file'} ({exc.strerror or exc}). Free some space, or "
+              "make the folder writable, and run again: a sweep or search keeps every run it finished in its "
+              "store, and files it had not replaced are as they were.", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("Interrupted (a sweep keeps every run it finished in its store).", file=sys.stderr)

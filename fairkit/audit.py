@@ -299,6 +299,31 @@ class AuditLogError(ValueError):
     """A file given as the audit log that is not one; the message names it and says what to do."""
 
 
+def sqlite_problem(path, exc: sqlite3.Error) -> str:
+    """What an SQLite error on the audit log at ``path`` means for its user, and what to do.
+
+    A full disk, a read-only folder and a damaged file each get their own message: advice to
+    start a new log (right for a file that is not a log) would abandon the hash chain of one
+    that is merely unwritable or damaged.
+    """
+    name = str(getattr(exc, "sqlite_errorname", "") or "")
+    text = str(exc)
+    if name == "SQLITE_FULL" or "disk is full" in text:
+        return (f"The audit log {path} cannot be written: the disk is full (SQLite: {text}). Free some space "
+                "and run again; the log is as it was.")
+    if name.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_IOERR", "SQLITE_PERM")) or \
+            "readonly" in text or "unable to open" in text or "disk I/O error" in text:
+        return (f"The audit log {path} cannot be opened for writing (SQLite: {text}): its folder may be "
+                "read-only, or its disk full. Make the folder writable (or free space) and run again; the log "
+                "is as it was. Do not start a new log: it would begin a new hash chain.")
+    if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")) or "malformed" in text or "not a database" in text:
+        return (f"The audit log {path} is damaged or not an SQLite file (SQLite: {text}). Restore it from a "
+                "copy; if it never was a fairkit audit log, give the path of the log, or a new file name to "
+                "start one.")
+    return (f"The audit log {path} could not be used (SQLite: {text}). Check the file and its folder, "
+            "and run again.")
+
+
 class AuditLog:
     """Append-only, hash-chained log of uploads, sweeps, selections, exports, scoring and
     reviewers' verdicts (SQLite).
@@ -341,8 +366,7 @@ class AuditLog:
             finally:
                 con.close()
         except sqlite3.DatabaseError as exc:
-            raise AuditLogError(f"{self.path} is not a fairkit audit log (not an SQLite database: {exc}). "
-                                "Give the path of the audit log, or a new file name to start one.") from exc
+            raise AuditLogError(sqlite_problem(self.path, exc)) from exc
         tables = {name for kind, name, _ in objects if kind == "table"}
         if tables - {"sqlite_sequence"} and "events" not in tables:
             shown = ", ".join(sorted(tables - {"sqlite_sequence"})[:5])

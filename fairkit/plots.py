@@ -657,7 +657,10 @@ def save_figure(fig: go.Figure, path, *, png: bool = True) -> dict:
         base = base.with_suffix("")
     base.parent.mkdir(parents=True, exist_ok=True)
     html = base.with_suffix(".html")
-    fig.write_html(html, include_plotlyjs=True, full_html=True)
+    from .store import atomic_write_bytes
+
+    # Replaced whole: a full disk or an interrupt mid-write leaves the earlier file, not half a page.
+    atomic_write_bytes(html, fig.to_html(include_plotlyjs=True, full_html=True).encode("utf-8"))
     out = {"html": html, "png": None, "png_error": None}
     if png:
         # kaleido starts a Chromium per export; on a busy machine that start can fail once

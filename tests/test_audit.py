@@ -764,3 +764,18 @@ def test_a_file_with_sqlite_objects_a_log_does_not_have_is_refused_unread(tmp_pa
     con.commit()
     con.close()
     assert AuditLog(dropped).verify().ok
+
+
+def test_sqlite_problems_are_told_apart():
+    """Interruption audit, finding 3: a full disk, a read-only folder and a damaged file each get
+    their own message; only a file that is not a log is told to start a new one, and an
+    unwritable one is told not to (a new log begins a new hash chain)."""
+    from fairkit.audit import sqlite_problem
+
+    full = sqlite_problem("a.sqlite", sqlite3.OperationalError("database or disk is full"))
+    assert "the disk is full" in full and "Free some space" in full and "new file" not in full
+    ro = sqlite_problem("a.sqlite", sqlite3.OperationalError("attempt to write a readonly database"))
+    assert "cannot be opened for writing" in ro and "Do not start a new log" in ro
+    bad = sqlite_problem("a.sqlite", sqlite3.DatabaseError("database disk image is malformed"))
+    assert "damaged" in bad and "Restore it from a copy" in bad
+

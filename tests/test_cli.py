@@ -863,15 +863,15 @@ def test_an_audit_log_that_is_not_one_is_named(exported, tmp_path, capsys, monke
     before = table.read_bytes()
     assert main(["audit", "verify", "--audit", str(table)]) == 2
     err = capsys.readouterr().err
-    assert (f"error: {table} is not a fairkit audit log (not an SQLite database: file is not a database)" in err
-            and "internal error" not in err)
+    assert (f"error: The audit log {table} is damaged or not an SQLite file (SQLite: file is not a database)"
+            in err and "internal error" not in err)
     assert table.read_bytes() == before
     assert main(["audit", "verify", "--audit", str(tmp_path)]) == 2
     assert f"argument --audit: {tmp_path} is a folder" in capsys.readouterr().err
     scored = tmp_path / "s.csv"
     assert main(["score", "--bundle", str(bundle), "--csv", str(rows), "--out", str(scored),
                  "--audit", str(table)]) == 2
-    assert "is not a fairkit audit log" in capsys.readouterr().err
+    assert "is damaged or not an SQLite file" in capsys.readouterr().err
     assert not scored.exists() and table.read_bytes() == before
     # Another program's SQLite database is named as such and left exactly as it was.
     other = tmp_path / "crm.sqlite"
@@ -1023,3 +1023,80 @@ def test_a_store_an_earlier_fairkit_wrote_is_explained_not_silently_passed_over(
                  "--out", str(tmp_path / "scored.csv"), "--drift-n-boot", "50"]) == 0
     printed = capsys.readouterr().out
     assert "earlier fairkit (results revision 6" in printed and "false-alarm rate is approximate" in printed
+
+
+def test_an_interrupted_or_cut_sweep_table_is_never_read_as_the_sweep(tmp_path, capsys, monkeypatch):
+    """Interruption audit, finding 1: results.csv is replaced whole (an interrupt while it is
+    written leaves the earlier table), and export refuses a table that is cut short, damaged or
+    lacks a method sweep.json says was trained, instead of writing a record from it."""
+    import fairkit.store
+
+    monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path / "home"))
+    out = tmp_path / "sweep"
+    argv = ["sweep", "--dataset", "german", "--methods", "unconstrained,regularized", "--etas", "0,2",
+            "--out", str(out), "--no-png"]
+    assert main(argv) == 0
+    before = (out / "results.csv").read_bytes()
+    real = fairkit.store.atomic_write_bytes
+
+    def interrupted(path, data):
+        if Path(path).name == "results.csv":
+            raise KeyboardInterrupt
+        return real(path, data)
+
+    monkeypatch.setattr(fairkit.store, "atomic_write_bytes", interrupted)
+    assert main(argv) == 130
+    monkeypatch.setattr(fairkit.store, "atomic_write_bytes", real)
+    assert (out / "results.csv").read_bytes() == before  # the earlier table, whole
+    run = pd.read_csv(out / "results.csv")["run_id"].iloc[0]
+    export = ["export", "--store", str(out), "--run", run, "--rationale", "r", "--decider", "D", "--n-boot", "50"]
+    header = before.split(b"\n")[0] + b"\n"
+    regularized_only = pd.read_csv(out / "results.csv").query("method == 'regularized'").to_csv(index=False).encode()
+    for damaged, message in ((header, "has no runs"), (b"\x00\xff\xfe garbage", "cannot be read as the sweep's results"),
+                             (b"", "cannot be read as the sweep's results"),
+                             (regularized_only, "no run of unconstrained, which sweep.json says it trained")):
+        (out / "results.csv").write_bytes(damaged)
+        assert main([*export, "--out", str(tmp_path / "b.zip")]) == 2
+        err = capsys.readouterr().err
+        assert message in err and "Run the sweep again" in err
+        assert not (tmp_path / "b.zip").exists()
+
+
+def test_a_full_disk_is_a_message_not_an_internal_error(tmp_path, capsys, monkeypatch):
+    """Interruption audit, finding 2: no space (or a read-only folder) while a sweep writes is
+    exit 2 with the file and what to do, not "internal error"."""
+    import errno
+
+    import fairkit.plots
+
+    monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path / "home"))
+
+    def full(fig, path, **kw):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path) + ".html")
+
+    monkeypatch.setattr(fairkit.plots, "save_figure", full)
+    assert main(["sweep", "--dataset", "german", "--methods", "unconstrained", "--etas", "0",
+                 "--out", str(tmp_path / "s"), "--no-png"]) == 2
+    err = capsys.readouterr().err
+    assert "could not write" in err and "frontier.html (No space left on device)" in err
+    assert "internal error" not in err and "keeps every run it finished" in err
+
+
+def test_an_earlier_batchs_report_never_stays_beside_new_scores(sweep_dir, tmp_path, capsys, monkeypatch):
+    """Interruption audit, finding 6: scoring a batch with no fairness check (no labels) to the
+    --out of an earlier checked batch removes that batch's report."""
+    monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path / "home"))
+    run = pd.read_csv(sweep_dir / "results.csv")["run_id"].iloc[0]
+    bundle = tmp_path / "b.zip"
+    assert main(["export", "--store", str(sweep_dir), "--run", run, "--rationale", "r", "--decider", "D",
+                 "--n-boot", "50", "--out", str(bundle)]) == 0
+    frame, spec = load_dataset("german")
+    frame.sample(300, random_state=2).to_csv(tmp_path / "labelled.csv", index=False)
+    frame.sample(50, random_state=3).drop(columns=[spec.target]).to_csv(tmp_path / "unlabelled.csv", index=False)
+    out = tmp_path / "scored.csv"
+    score = ["score", "--bundle", str(bundle), "--out", str(out), "--drift-n-boot", "50", "--csv"]
+    assert main([*score, str(tmp_path / "labelled.csv")]) == 0
+    assert out.with_suffix(".fairness.json").exists()
+    assert main([*score, str(tmp_path / "unlabelled.csv")]) == 0
+    assert len(pd.read_csv(out)) == 50 and not out.with_suffix(".fairness.json").exists()
+    assert "No fairness check" in capsys.readouterr().out
