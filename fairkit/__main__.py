@@ -943,12 +943,15 @@ def cmd_export(args) -> int:
             out = export_bundle(args.out, model=model, split=split, run=row, record=record,
                                 frontier=front, sweep=sweep_compared(results),
                                 threshold=args.threshold, n_boot=args.n_boot, audit_head=chain_head(log),
-                                sign_key=sign_key or False, sample=meta.get("sample"))
+                                sign_key=sign_key or False, sample=meta.get("sample"),
+                                # Logged before the bundle appears at --out: never one without the other.
+                                before_publish=lambda b: record_export(
+                                    log, bundle_path=b["path"], manifest_sha256=b["manifest_sha256"],
+                                    record=b["record"], unfairness_axis=meta["unfairness"],
+                                    performance_axis=meta["performance"], signing_key=sign_key or False))
     except ValueError as exc:
         raise CLIError(str(exc)) from exc
-    entry = record_export(log, bundle_path=out["path"], manifest_sha256=out["manifest_sha256"],
-                          record=out["record"], unfairness_axis=meta["unfairness"],
-                          performance_axis=meta["performance"], signing_key=sign_key or False)
+    entry = out["audit_entry"]
     signed = f"signed by key {out['signed_by']}" if out["signed_by"] else "unsigned (give --sign-key to sign it)"
     print(f"Wrote {out['path']} (manifest SHA-256 {out['manifest_sha256']}; {signed}; audit entry {entry}).")
     return 0

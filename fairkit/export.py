@@ -40,6 +40,7 @@ import datetime as _dt
 import hashlib
 import io
 import json
+import os
 import math
 import zipfile
 from dataclasses import dataclass, field
@@ -55,7 +56,8 @@ from .methods import FAIRNESS_DEFINITIONS
 from .metrics import AUDIT_BAND, HEADLINE_GAPS, SWEEP_THRESHOLD, in_sentence
 from .record import fmt as _fmt
 from .safestate import EncodedState, UntrustedState, arrays_from_bytes, arrays_to_bytes, decode_state, encode_state
-from .store import RESULTS_REVISION, _jsonable, atomic_write_bytes, library_versions, strict_json, version_changes
+from .store import (RESULTS_REVISION, _jsonable, _replacing, atomic_write_bytes, library_versions, strict_json,
+                    version_changes)
 
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.sig"
@@ -910,7 +912,7 @@ def _outcome(spec) -> dict:
     return {"outcome": {"positive_meaning": info.positive_meaning, "positive_is_adverse": info.positive_is_adverse}}
 
 
-def write_bundle(path, built: BundleRecord, *, sign_key=None) -> dict:
+def write_bundle(path, built: BundleRecord, *, sign_key=None, before_publish=None) -> dict:
     """Write the bundle (zip, atomically) that ``built`` describes.
 
     Parameters
@@ -921,12 +923,19 @@ def write_bundle(path, built: BundleRecord, *, sign_key=None) -> dict:
     sign_key : Ed25519PrivateKey or False, optional
         Signs the manifest (``manifest.sig``). Default: the configured key
         (``FAIRKIT_SIGNING_KEY``) if any; False: unsigned (:func:`fairkit.keys.resolve_private`).
+    before_publish : callable, optional
+        Called with the result (below) once the bundle is written to a temporary file beside
+        ``path`` and before it is renamed to ``path``; what it returns is the result's
+        ``audit_entry``. The audit log's entry goes here, so no bundle appears at ``path``
+        without its entry (an interrupted export left a scorable bundle Review never listed); if
+        it raises, nothing is published.
 
     Returns
     -------
     dict
         ``path``, ``manifest_sha256`` (record it to recognise the bundle later: the audit log
-        does), ``record`` (the decision record as a dict) and ``signed_by`` (key id or None).
+        does), ``record`` (the decision record as a dict), ``signed_by`` (key id or None) and,
+        with ``before_publish``, ``audit_entry``.
     """
     key = keys.resolve_private(sign_key)
     state = built.state
@@ -959,14 +968,24 @@ def write_bundle(path, built: BundleRecord, *, sign_key=None) -> dict:
         zf.writestr(MANIFEST, manifest_bytes)
         if key is not None:
             zf.writestr(SIGNATURE, _sign(manifest_bytes, key))
-    atomic_write_bytes(Path(path), out.getvalue())
-    return {"path": Path(path), "manifest_sha256": sha256_bytes(manifest_bytes), "record": built.record,
-            "signed_by": keys.key_id(key) if key is not None else None}
+    result = {"path": Path(path), "manifest_sha256": sha256_bytes(manifest_bytes), "record": built.record,
+              "signed_by": keys.key_id(key) if key is not None else None}
+    if before_publish is None:
+        atomic_write_bytes(Path(path), out.getvalue())
+        return result
+    with _replacing(Path(path)) as tmp:
+        with open(tmp, "wb") as fh:
+            fh.write(out.getvalue())
+            fh.flush()
+            os.fsync(fh.fileno())
+        result["audit_entry"] = before_publish(result)
+    return result
 
 
 def export_bundle(path, *, model, split, run: dict, record: DecisionRecord, frontier: pd.DataFrame | None = None,
                   sweep: dict | None = None, calibrator=None, threshold: float = 0.5, n_boot: int = 200,
-                  audit_head: tuple | None = None, sign_key=None, sample: dict | None = None) -> dict:
+                  audit_head: tuple | None = None, sign_key=None, sample: dict | None = None,
+                  before_publish=None) -> dict:
     """:func:`build_record` then :func:`write_bundle`: the bundle with its decision record.
 
     Parameters are those of :func:`build_record` and :func:`write_bundle`.
@@ -979,7 +998,7 @@ def export_bundle(path, *, model, split, run: dict, record: DecisionRecord, fron
     built = build_record(model=model, split=split, run=run, record=record, frontier=frontier, sweep=sweep,
                          calibrator=calibrator, threshold=threshold, n_boot=n_boot, audit_head=audit_head,
                          sample=sample)
-    return write_bundle(path, built, sign_key=sign_key)
+    return write_bundle(path, built, sign_key=sign_key, before_publish=before_publish)
 
 
 # --------------------------------------------------------------------------- bounded reading

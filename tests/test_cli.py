@@ -1100,3 +1100,31 @@ def test_an_earlier_batchs_report_never_stays_beside_new_scores(sweep_dir, tmp_p
     assert main([*score, str(tmp_path / "unlabelled.csv")]) == 0
     assert len(pd.read_csv(out)) == 50 and not out.with_suffix(".fairness.json").exists()
     assert "No fairness check" in capsys.readouterr().out
+
+
+def test_an_export_interrupted_before_it_is_logged_leaves_no_bundle(sweep_dir, tmp_path, monkeypatch):
+    """Interruption audit, finding 5: the bundle is renamed into place only once the audit log
+    holds its export entry, so an interrupt (or a log that refuses the entry) leaves no scorable
+    bundle that Review would never list, and no temporary file either."""
+    import fairkit.audit
+
+    monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path / "home"))
+    run = pd.read_csv(sweep_dir / "results.csv")["run_id"].iloc[0]
+    out = tmp_path / "out" / "b.zip"
+    out.parent.mkdir()
+    seen = {}
+
+    def interrupted(log, **kw):
+        seen["exists_while_logging"] = Path(kw["bundle_path"]).exists()
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(fairkit.audit, "record_export", interrupted)
+    argv = ["export", "--store", str(sweep_dir), "--run", run, "--rationale", "r", "--decider", "D",
+            "--n-boot", "50", "--out", str(out)]
+    assert main(argv) == 130
+    assert seen == {"exists_while_logging": False} and list(out.parent.iterdir()) == []
+    monkeypatch.undo()
+    monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path / "home"))
+    assert main(argv) == 0
+    (entry,) = export_entries(AuditLog())
+    assert entry["bundle"] == str(out.resolve()) and entry["subject"] == load_bundle(out).manifest_sha256

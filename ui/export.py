@@ -251,10 +251,11 @@ def export(*, dataset: str, unfairness: str, performance: str, row: dict, built:
     built = built.with_audit_head(chain_head(log))
     name = bundle_file_name(dataset, row, built.decision["threshold"],
                             (built.decision["calibration"] or {}).get("method", "none"))
-    out = write_bundle(exports_dir() / name, built, sign_key=key or False)
-    entry = record_export(log, bundle_path=out["path"], manifest_sha256=out["manifest_sha256"],
-                          record=out["record"], unfairness_axis=unfairness, performance_axis=performance,
-                          actor=actor, signing_key=key or False)
+    # Logged before the bundle appears among the exports: never one without the other.
+    out = write_bundle(exports_dir() / name, built, sign_key=key or False, before_publish=lambda b: record_export(
+        log, bundle_path=b["path"], manifest_sha256=b["manifest_sha256"], record=b["record"],
+        unfairness_axis=unfairness, performance_axis=performance, actor=actor, signing_key=key or False))
+    entry = out["audit_entry"]
     return {"file": name, "manifest_sha256": out["manifest_sha256"], "entry": entry, "run_id": row["run_id"],
             "signed_by": out["signed_by"], "sensitive_uses": built.decision["sensitive_uses"],
             "markdown": record_markdown(out["record"]), "record": out["record"]}
