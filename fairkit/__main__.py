@@ -1190,8 +1190,43 @@ def main(argv=None) -> int:
     int
         0, or the status the module docstring lists (2: bad arguments or data).
     """
-    with _visible_output():
+    with _visible_output(), _terminate_as_interrupt():
         return _main(argv)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a service manager, ``kill``), handled as Ctrl-C is: the same clean-up and message."""
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt():
+    """While a command runs, SIGTERM raises :class:`Terminated` (in the main thread only, where
+    Python delivers signals; the previous handler comes back after)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+#: What an interrupted command leaves, said after "Interrupted".
+INTERRUPTED = {
+    "sweep": "the runs it finished are kept in its store; the same command goes on from there",
+    "search": "the runs of the trials it finished are kept in its store; the same command goes on from there",
+    "export": "a bundle appears at --out only once its audit entry is written, so there is none unless its "
+              "'Wrote' line was printed",
+    "score": "the scores are written whole or not at all, and no earlier batch's fairness report is left beside them",
+}
 
 
 def _main(argv) -> int:
@@ -1383,9 +1418,10 @@ def _main(argv) -> int:
               "make the folder writable, and run again: a sweep or search keeps every run it finished in its "
               "store, and files it had not replaced are as they were.", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("Interrupted (a sweep keeps every run it finished in its store).", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        left = INTERRUPTED.get(args.command)
+        print("Interrupted" + (f": {left}." if left else "."), file=sys.stderr)
+        return 143 if isinstance(exc, Terminated) else 130
     except MemoryError as exc:  # a table too large for this machine's memory: not a bug to report
         print(f"error: this machine ran out of memory ({exc or 'MemoryError'}). Use fewer rows (sweep --sample N "
               "trains on a stratified sample, which export then reads too), fewer bootstrap resamples "

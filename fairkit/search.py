@@ -284,10 +284,20 @@ def _open_study(ctx: dict):
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if ctx["storage"].startswith("sqlite:///"):
         Path(ctx["storage"][len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    from sqlalchemy.exc import DatabaseError, OperationalError
+
     with _locked(ResultStore(ctx["store_root"]), ctx["name"]):  # first-time table creation races
-        storage = _storage(ctx["storage"], ctx["heartbeat"], ctx["grace"])
-        return optuna.create_study(study_name=ctx["name"], storage=storage, sampler=_sampler(ctx["seed"], 0),
-                                   directions=["maximize", "minimize"], load_if_exists=True)
+        try:
+            storage = _storage(ctx["storage"], ctx["heartbeat"], ctx["grace"])
+            return optuna.create_study(study_name=ctx["name"], storage=storage, sampler=_sampler(ctx["seed"], 0),
+                                       directions=["maximize", "minimize"], load_if_exists=True)
+        except (DatabaseError, OperationalError) as exc:
+            # SQLAlchemy's message holds its SQL and a web link: the database's own words suffice.
+            cause = getattr(exc, "orig", None) or exc
+            raise SearchError(
+                f"The trial database {ctx['storage']} cannot be used ({cause}): it is damaged, or its folder "
+                "is full or read-only. Move the file aside (or free space, or make the folder writable) and run "
+                "again: a new study starts, and the runs of finished trials come back from the store.") from exc
 
 
 def _sampler(seed: int, n: int, waiting: int = 0):

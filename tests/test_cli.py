@@ -1128,3 +1128,25 @@ def test_an_export_interrupted_before_it_is_logged_leaves_no_bundle(sweep_dir, t
     assert main(argv) == 0
     (entry,) = export_entries(AuditLog())
     assert entry["bundle"] == str(out.resolve()) and entry["subject"] == load_bundle(out).manifest_sha256
+
+
+def test_sigterm_is_handled_as_ctrl_c_with_the_commands_own_words(tmp_path):
+    """Interruption audit, findings 10 and 12: SIGTERM (a service manager's stop) ends a command
+    with its message and status 143, not silently; each command says what it left."""
+    import signal
+    import time
+
+    env = {**os.environ, "FAIRKIT_HOME": str(tmp_path / "home")}
+    proc = subprocess.Popen([sys.executable, "-m", "fairkit", "sweep", "--dataset", "adult", "--methods",
+                             "adversarial", "--n-etas", "8", "--no-adaptive", "--out", str(tmp_path / "s"), "--no-png"],
+                            cwd=Path(__file__).resolve().parents[1], env=env, stderr=subprocess.PIPE, text=True)
+    # The command has opened its audit log (after its imports and arguments): then it trains
+    # (8 adversarial networks on Adult take minutes).
+    deadline = time.monotonic() + 120
+    while not (tmp_path / "home" / "audit.sqlite").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(1)
+    proc.send_signal(signal.SIGTERM)
+    err = proc.communicate(timeout=120)[1]
+    assert proc.returncode == 143, err[-2000:]
+    assert "Interrupted: the runs it finished are kept in its store" in err and "Traceback" not in err

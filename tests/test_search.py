@@ -411,3 +411,18 @@ def test_the_resplit_reason_counts_the_original_split_and_the_printout_names_who
     out = capsys.readouterr().out
     assert "on the front of the search's own trials" in out and "unstable over the original split and 1 re-split" in out
     assert "a sweep's run may beat a candidate on validation" in out
+
+
+def test_a_damaged_trial_database_is_a_message_naming_it(tmp_path, capsys):
+    """Interruption audit, finding 8: a trial database cut short or overwritten is exit 2 naming
+    the file and the remedy, not an internal error quoting SQLAlchemy's SQL."""
+    out = tmp_path / "out"
+    db = out / "store" / "search" / "studies.sqlite"
+    db.parent.mkdir(parents=True)
+    db.write_bytes(b"SQLite format 3\x00" + b"\x13" * 4000)  # a header, then garbage
+    code = main(["search", "--dataset", "german", "--methods", "linear", "--trials", "2", "--resplits", "0",
+                 "--out", str(out), "--audit", str(tmp_path / "audit.sqlite")])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "The trial database" in err and "Move the file aside" in err and "internal error" not in err
+    assert "sqlalche.me" not in err and "[SQL:" not in err

@@ -16,6 +16,7 @@ a shared link never grants a cancel.
 from __future__ import annotations
 
 import binascii
+import errno
 import hashlib
 import threading
 import time
@@ -31,6 +32,25 @@ from . import auth
 from fairkit.audit import AuditLog, Identity, record_sweep
 from fairkit.store import ResultStore, cache_key, default_home
 from fairkit.sweep import DEFAULT_SPACING, Countdown, ReportingStore, SweepCancelled, estimate_seconds, run_sweep
+
+
+#: OSErrors that are the server's state (its disk, its folders), not a bug: said in words.
+_DISK_PROBLEMS = {errno.ENOSPC: "the server's disk is full", errno.EDQUOT: "the server's disk quota is used up",
+                  errno.EROFS: "fairkit's folder on the server is read-only",
+                  errno.EACCES: "fairkit may not write its folder on the server",
+                  errno.EPERM: "fairkit may not write its folder on the server",
+                  errno.ENOTDIR: "fairkit's home on the server (FAIRKIT_HOME) is a file, not a folder",
+                  errno.EIO: "the server's disk failed a read or write"}
+
+
+def failure_text(exc: BaseException) -> str:
+    """What a background job's failure says on the page: a disk or folder problem in words, with
+    what to do and no server path; anything else by its type and message."""
+    problem = _DISK_PROBLEMS.get(getattr(exc, "errno", None)) if isinstance(exc, OSError) else None
+    if problem:
+        return (f"{problem} ({exc.strerror or type(exc).__name__}). The runs it finished are kept in the "
+                "store; ask whoever runs the dashboard to free space or fix the folder, then run it again.")
+    return f"{type(exc).__name__}: {exc}"
 
 
 @dataclass
@@ -121,7 +141,7 @@ class SweepJob:
         except SweepCancelled:
             self.status = "cancelled"
         except Exception as exc:  # shown on the page; the traceback goes to the server log
-            self.error = f"{type(exc).__name__}: {exc}"
+            self.error = failure_text(exc)
             traceback.print_exc()
             self.status = "failed"
 

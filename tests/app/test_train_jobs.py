@@ -273,3 +273,18 @@ def test_the_progress_counts_the_runs_placement_adds(fast_env):
     bracket._estimate = {"refine_runs": 0}
     bracket._progress(6, 13)
     assert bracket.progress_text() == "6 / 13 runs done"
+
+
+def test_a_job_that_fails_on_the_servers_disk_says_so_in_words_without_its_paths():
+    """Interruption audit, finding 9: "OSError: [Errno 30] Read-only file system: '/srv/.../x.tmp'"
+    becomes what happened and what to do, without the server's paths."""
+    import errno
+
+    from ui.jobs import failure_text
+
+    text = failure_text(OSError(errno.EROFS, "Read-only file system", "/srv/fairkit/store/runs/.x.tmp"))
+    assert text.startswith("fairkit's folder on the server is read-only (Read-only file system)")
+    assert "/srv" not in text and "kept in the store" in text
+    full = failure_text(OSError(errno.ENOSPC, "No space left on device", "/srv/a"))
+    assert "disk is full" in full and "/srv" not in full
+    assert failure_text(ValueError("bad eta")) == "ValueError: bad eta"
