@@ -444,6 +444,24 @@ def calibration_by_group(
     return table
 
 
+def reliability_intervals(curve: pd.DataFrame, ci: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """Each bin's Wilson interval of its observed rate, from its rows (missing below
+    ``stats.MIN_EVENTS`` rows): what the reliability figure's band and its table show.
+
+    Parameters
+    ----------
+    curve : DataFrame
+        From :func:`reliability_curve` (``fraction_positive``, ``count``).
+    ci : float, default=0.95
+
+    Returns
+    -------
+    (low, high) : ndarrays of shape (len(curve),)
+    """
+    n = curve["count"].to_numpy(dtype=float)
+    return stats.wilson_interval(curve["fraction_positive"].to_numpy(dtype=float) * n, n, rows=n, ci=ci)
+
+
 def reliability_curve(
     y, p, groups=None, n_bins: int = 10, strategy: str = "uniform", sample_weight=None
 ) -> pd.DataFrame:

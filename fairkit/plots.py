@@ -25,7 +25,7 @@ from .frontier import (PERFORMANCE_AXES, SPLITS, UNFAIRNESS_AXES, below_chance_m
 from .methods import METHODS, role_of
 from .metrics import chance_level, in_sentence, metric_value
 from .record import method_label as registry_label
-from .stats import wilson_interval
+from .diagnostics import reliability_intervals
 
 #: Colours of the registry's methods, given out in registry order (so a method has the same
 #: colour on every page and in every figure, whichever methods a table holds). Orange is left
@@ -522,7 +522,7 @@ def reliability_figure(curve: pd.DataFrame, overall: pd.DataFrame, *, groups=Non
             continue
         colour = colours[group]
         n = sub["count"].to_numpy(dtype=float)
-        low, high = wilson_interval(sub["fraction_positive"].to_numpy(dtype=float) * n, n, rows=n)
+        low, high = reliability_intervals(sub)
         ok = np.isfinite(low) & np.isfinite(high)
         if ok.any():
             x = sub["mean_predicted"].to_numpy()[ok]

@@ -13,7 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from fairkit.calibration import GLOBAL, calibrate_on_validation
-from fairkit.diagnostics import reliability_curve
+from fairkit.diagnostics import reliability_curve, reliability_intervals
 from fairkit.groups import MIN_GROUP_SIZE, group_hierarchy
 from fairkit.metrics import TOO_FEW, fairness_report
 from fairkit.record import fmt
@@ -98,6 +98,22 @@ def reliability_overall(data_key: str, run_id: str, part: str, _split) -> pd.Dat
     """Reliability-curve points of all rows of one part together (each group's comparison)."""
     p = _part(_split, part)
     return reliability_curve(p.y, scores(data_key, run_id, part, _split))
+
+
+def reliability_table(curve: pd.DataFrame) -> pd.DataFrame:
+    """The reliability figure's numbers as a table (a screen reader, a keyboard, or a reader who
+    wants the figures gets them without hovering): each group's bins with the mean predicted
+    probability, the observed rate with its interval (the figure's band) and the rows."""
+    low, high = reliability_intervals(curve)
+    observed = [f"{v:.3f} [{lo:.3f}, {hi:.3f}]" if np.isfinite(lo) and np.isfinite(hi) else f"{v:.3f} ({TOO_FEW})"
+                for v, lo, hi in zip(curve["fraction_positive"], low, high)]
+    return pd.DataFrame({
+        "Group": curve["group"].astype(str).to_numpy(),
+        "Scores in bin": [f"{a:.1f} to {b:.1f}" for a, b in zip(curve["bin_lower"], curve["bin_upper"])],
+        "Mean predicted": [f"{v:.3f}" for v in curve["mean_predicted"]],
+        "Observed rate and 95% interval": observed,
+        "Rows": [f"{int(n):,}" for n in curve["count"]],
+    })
 
 
 #: The reliability plot's choice: every group as a small multiple, or one group.

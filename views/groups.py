@@ -77,6 +77,9 @@ st.plotly_chart(reliability_figure(curve, ug.reliability_overall(cur.data_key, r
                                    groups=shown_groups,
                                    title=f"Reliability by {attribute} ({ug.PARTS[part].lower()})"),
                 key="groups.reliability", width="stretch")
+with st.expander("Reliability as a table"):
+    show_table(ug.reliability_table(curve[curve["group"].isin(shown_groups)]), max_rows=300,
+               alt=f"Reliability bins by {attribute} ({ug.PARTS[part].lower()})")
 
 st.subheader("Group calibration")
 methods = list(ug.CAL_METHODS)
@@ -113,3 +116,5 @@ show_table(cal["per_group"], alt=f"Calibration by {cal['attribute']} before and 
 st.plotly_chart(reliability_figure(cal["curve_after"], cal["overall_after"],
                                    title=f"Reliability by {cal['attribute']} after calibration (test)"),
                 key="groups.calibrated", width="stretch")
+with st.expander("Reliability after calibration as a table"):
+    show_table(ug.reliability_table(cal["curve_after"]), max_rows=300, alt=f"Reliability bins by {cal['attribute']} after calibration (test)")

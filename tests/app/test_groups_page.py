@@ -291,3 +291,28 @@ def zipfile_member(path, name: str) -> str:
 
     with zipfile.ZipFile(path) as zf:
         return zf.read(name).decode()
+
+
+def test_the_reliability_figures_numbers_are_a_table_too(trained, fast_env):
+    """Accessibility audit, finding 1: each bin's observed rate, its interval and its rows were
+    in the chart's hover labels only (a mouse, and sight); a table beside each figure gives them,
+    computed independently here from the test scores."""
+    from fairkit.diagnostics import reliability_curve
+    from fairkit.stats import wilson_interval
+
+    at = trained
+    at.switch_page("views/tradeoffs.py").run()
+    at.switch_page("views/groups.py").run()
+    at.selectbox(key=ug.W_ATTRIBUTE).set_value("sex").run()
+    table = next(t.value for t in at.table if t.proto.alt.startswith("Reliability bins by sex"))
+    split, _, scores = _independent(at, fast_env)
+    want = reliability_curve(split.test.y, scores, split.test.sensitive[["sex"]])
+    assert len(table) == len(want) and set(table["Group"]) == {"female", "male"}
+    row = want[want["group"] == "male"].iloc[3]
+    low, high = wilson_interval(np.array([row["fraction_positive"] * row["count"]]), np.array([row["count"]]),
+                                rows=np.array([row["count"]]))
+    shown = table[(table["Group"] == "male") & (table["Mean predicted"] == f"{row['mean_predicted']:.3f}")]
+    assert shown["Observed rate and 95% interval"].iloc[0].replace("\\", "") == (
+        f"{row['fraction_positive']:.3f} [{low[0]:.3f}, {high[0]:.3f}]")
+    assert shown["Rows"].iloc[0] == f"{int(row['count']):,}"
+    assert any(t.proto.alt.startswith("Reliability bins by") and "after calibration" in t.proto.alt for t in at.table)
