@@ -43,6 +43,7 @@ W_REVIEWER = "review.reviewer"
 W_VERDICT = "review.verdict"
 W_TEXT = "review.text"
 VERDICT_PROBLEM = "review.problem"
+VERDICT_DONE = "review.done"
 
 
 def exports() -> list[dict]:
@@ -158,14 +159,17 @@ def submit_verdict(subject: str, bundle: str) -> None:
         ss[VERDICT_PROBLEM] = "Write the comment or the reason for the dissent."
     else:
         try:
-            record_verdict(AuditLog(), kind, actor=actor,
-                           manifest_sha256=subject, bundle=bundle, text=text,
-                           trust_key=trusted_key() or False, signing_key=signing_key() or False)
+            entry = record_verdict(AuditLog(), kind, actor=actor,
+                                   manifest_sha256=subject, bundle=bundle, text=text,
+                                   trust_key=trusted_key() or False, signing_key=signing_key() or False)
         except (VerdictRefused, KeyFileError, ValueError) as exc:
             # ValueError: what the engine refuses to record at all (an entry with no actor).
             ss[VERDICT_PROBLEM] = without_paths(exc)
             return
         ss[W_TEXT] = ""  # the name and verdict stay for the next entry
+        # Said in words: only the table below changed, which a screen reader does not announce.
+        noun = {"comment": "comment", "signoff": "sign-off", "dissent": "dissent"}.get(kind, kind)
+        ss[VERDICT_DONE] = f"Your {noun} was added to the record (audit entry {entry})."
 
 
 def selections() -> pd.DataFrame:

@@ -100,6 +100,9 @@ else:
         problem = st.session_state.pop(rv.VERDICT_PROBLEM, None)
         if problem:
             st.error(md(problem), icon=":material/error:")
+        done = st.session_state.pop(rv.VERDICT_DONE, None)
+        if done:
+            st.success(md(done), icon=":material/check_circle:")
 
 st.subheader("Recorded selections")
 selections = rv.selections()

@@ -80,6 +80,9 @@ def test_committee_reads_the_record_and_signs_off(trained, fast_env):
     assert not at.exception, at.exception
     reviews = next(t.value for t in at.table if t.proto.alt == "Reviews of this decision")
     assert list(reviews["Reviewer"]) == ["Prof. Reviewer"] and list(reviews["Verdict"]) == ["Sign off"]
+    # Said in words too (only the table changed, which a screen reader does not announce).
+    (signoff_id,) = [e.id for e in AuditLog().entries(kind="signoff").itertuples()]
+    assert f"Your sign-off was added to the record (audit entry {signoff_id})." in texts(at.success)
     # Without sign-in configured, the page and the record say the name is self-declared.
     assert list(reviews["Identity"]) == ["self-declared"]
     assert ("**Sign-off status:** **1 sign-off, 0 dissents; the verdict is under a self-declared name, "
