@@ -339,6 +339,7 @@ class AuditLog:
     """
 
     def __init__(self, path=None):
+        self._sound = False  # damage() has passed for this object (checked before its first append)
         self.path = Path(path) if path is not None else default_home() / "audit.sqlite"
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._check_kind()
@@ -437,6 +438,14 @@ class AuditLog:
         if signing_key is not None:
             details["signed_by"] = keys.key_id(signing_key)
         text = strict_json(details, sort_keys=True)
+        if not self._sound:
+            # Once per log object: a file cut short or overwritten in part would take the entry
+            # and pass it on, damaged (interruption audit: a truncated log was appended to).
+            damage = self.damage()
+            if damage:
+                raise AuditLogError(f"The audit log {self.path} is damaged ({damage}); nothing was written to it. "
+                                    "Restore it from a copy, then run again.")
+            self._sound = True
         # The last hash, the timestamp and the insert in one write transaction: no two writers
         # link to the same predecessor, and time order is chain order.
         with self._write() as con:
@@ -459,6 +468,24 @@ class AuditLog:
 
     def _rows(self, sql: str, args=()) -> list[tuple]:
         return self._snapshot((sql, args))[0]
+
+    def damage(self) -> str | None:
+        """SQLite's own check of the file (``PRAGMA quick_check``): what is broken, or None.
+
+        A damaged file is not a changed entry: it is reported as damage, with the remedy (restore
+        a copy), not as an insertion or an alteration at some entry.
+        """
+        con = self._connect()
+        try:
+            found = [str(r[0]) for r in con.execute("PRAGMA quick_check").fetchall()]
+        except sqlite3.DatabaseError as exc:
+            return f"SQLite cannot check it: {exc}"
+        finally:
+            con.close()
+        if found == ["ok"]:
+            return None
+        lines = [line for r in found for line in r.splitlines() if line and not line.startswith("***")]
+        return "SQLite's check: " + "; ".join(lines[:3])
 
     def _snapshot(self, *queries) -> list[list[tuple]]:
         """The rows of each ``(sql, args)`` query, all read in one read transaction: one
@@ -538,6 +565,10 @@ class AuditLog:
             ``ok``, or the id of the first entry that was changed, inserted out of band, follows
             one that was removed or changed, or no longer matches a signed or recorded head.
         """
+        damage = self.damage()
+        if damage:
+            return ChainCheck(False, 0, problem=f"the file is damaged ({damage}), not an entry changed: restore "
+                                                "the log from a copy.", altered=False)
         rows, seq, heads = self._snapshot(
             ("SELECT id, ts, actor, kind, subject, details, prev_hash, entry_hash FROM events ORDER BY id", ()),
             ("SELECT seq FROM sqlite_sequence WHERE name = 'events'", ()),

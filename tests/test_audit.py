@@ -779,3 +779,27 @@ def test_sqlite_problems_are_told_apart():
     bad = sqlite_problem("a.sqlite", sqlite3.DatabaseError("database disk image is malformed"))
     assert "damaged" in bad and "Restore it from a copy" in bad
 
+
+
+def test_a_damaged_log_is_named_damaged_and_never_appended_to(tmp_path):
+    """Interruption audit, finding 4: a log cut short was appended to, and verify called the
+    damage an insertion "at entry 0". SQLite's own check now names it damage, with the remedy,
+    and no writer adds to it."""
+    import os
+
+    from fairkit.audit import AuditLogError
+
+    path = tmp_path / "a.sqlite"
+    log = AuditLog(path)
+    for i in range(300):
+        log.append("comment", actor=f"r{i}", subject="m", text="x" * 200)
+    assert log.damage() is None and log.verify().ok
+    os.truncate(path, path.stat().st_size - 1000)
+    before = path.read_bytes()
+    damaged = AuditLog(path)
+    check = damaged.verify()
+    assert not check.ok and "the file is damaged (SQLite's check:" in str(check) and "restore the log" in str(check)
+    assert "entry 0" not in str(check) and "inserted outside fairkit" not in str(check)
+    with pytest.raises(AuditLogError, match="is damaged .* nothing was written to it. Restore it from a copy"):
+        damaged.append("comment", actor="z", subject="m", text="y")
+    assert path.read_bytes() == before
