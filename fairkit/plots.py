@@ -52,9 +52,30 @@ def method_colour(name: str) -> str:
     """
     if role_of(name) == "baseline":
         return BASELINE_COLOUR
+    return METHOD_PALETTE[_method_place(name) % len(METHOD_PALETTE)]
+
+
+def _method_place(name: str) -> int:
+    """A method's place among the registry's methods (not the baseline); a name the registry
+    lacks gets one from a hash of its name, the same in every figure."""
     names = [m for m, spec in METHODS.items() if spec.role != "baseline"]
-    i = names.index(name) if name in names else len(names) + zlib.crc32(str(name).encode())
-    return METHOD_PALETTE[i % len(METHOD_PALETTE)]
+    return names.index(name) if name in names else len(names) + zlib.crc32(str(name).encode())
+
+
+#: Marker shapes of the methods, in the registry's order as their colours: a reader who cannot
+#: tell two colours apart (under protanopia the regularized and boosting colours are almost one,
+#: accessibility audit 2026-12-06) tells the shapes apart. Not the shapes other marks use (the
+#: baseline's star, a constant model's x, the search's diamonds).
+METHOD_SYMBOLS = ["circle", "square", "triangle-up", "hexagon", "triangle-down", "pentagon", "cross",
+                  "triangle-left", "triangle-right", "hourglass"]
+
+
+def method_symbol(name: str) -> str:
+    """The marker shape of a method in every figure, by the same place as :func:`method_colour`
+    (the baseline's is the star it is drawn with)."""
+    if role_of(name) == "baseline":
+        return "star"
+    return METHOD_SYMBOLS[_method_place(name) % len(METHOD_SYMBOLS)]
 
 
 def method_label(name: str, needs_attribute: bool | None = None) -> str:
@@ -259,7 +280,8 @@ def frontier_figure(
             x=sub[f"unfairness_{split}"], y=sub[f"performance_{split}"], mode="lines+markers",
             name=plot_text(method_label(method)),
             line=dict(color=method_colour(method), dash="dash" if role_of(method) == "reference" else "solid"),
-            marker=dict(size=9), hovertemplate=hover, customdata=custom(sub, alike(sub)), **bars(sub),
+            marker=dict(size=9, symbol=method_symbol(method)), hovertemplate=hover,
+            customdata=custom(sub, alike(sub)), **bars(sub),
         ))
     base = table[table["method"].map(role_of) == "baseline"]
     if not base.empty:
@@ -427,6 +449,7 @@ def frontier_snapshot_figure(frontier: pd.DataFrame, *, selected_run: str | None
             x=sub["unfairness_test"], y=sub["performance_test"], mode="lines+markers",
             name=plot_text(label),
             line=dict(color=method_colour(method), dash="dash" if ref else "solid"),
+            marker=dict(symbol=method_symbol(method)),
             # The method comes from the bundle's table: in the hover label as data, never as
             # part of the template (where "%{...}" in a name would be read as a field).
             customdata=custom(sub, [label] * len(sub)),

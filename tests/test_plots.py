@@ -378,3 +378,23 @@ def test_search_points_are_ringed_stable_and_unstable_apart():
     # No search rows (or no source at all): nothing added.
     for table in (res.assign(source="sweep"), res.drop(columns=["source"])):
         assert len(mark_search(frontier_figure(table), table, DP, "accuracy").data) == n_before
+
+
+def test_methods_differ_by_marker_shape_not_colour_alone_and_keep_it_across_figures():
+    """Accessibility audit, finding 5: two methods whose colours a colour-blind reader cannot
+    tell apart (regularized and boosting under protanopia) differ by shape, the same on the
+    Trade-offs chart and the record's snapshot."""
+    from fairkit.plots import METHOD_SYMBOLS, frontier_snapshot_figure, method_symbol
+
+    res = _results()
+    fig = frontier_figure(res)
+    drawn = {t.name: t.marker.symbol for t in fig.data if t.mode == "lines+markers"}
+    assert drawn["Fairness-regularized network"] == method_symbol("regularized")
+    shapes = [s for name, s in drawn.items()]
+    assert len(set(shapes)) == len(shapes)  # every method on the chart its own shape
+    assert method_symbol("regularized") != method_symbol("boosting")
+    assert not {"star", "x", "diamond-open"} & set(METHOD_SYMBOLS)  # shapes other marks use
+    front = pareto_front(res, by="method").assign(on_front=True)
+    snap = frontier_snapshot_figure(front)
+    snapped = {t.name: t.marker.symbol for t in snap.data if t.mode == "lines+markers"}
+    assert snapped["Fairness-regularized network"] == drawn["Fairness-regularized network"]
