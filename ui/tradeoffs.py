@@ -26,6 +26,7 @@ from fairkit.frontier import (
     best_within,
     constant_mask,
     metric_column,
+    pareto_front,
     sweep_front,
 )
 from fairkit.frontier import one_decision_note as engine_one_decision_note
@@ -468,6 +469,28 @@ def _row_value(row: dict, split: str, key: str) -> float | None:
     except KeyError:  # runs stored before the metric was recorded
         return None
     return None if v is None or not math.isfinite(float(v)) else float(v)
+
+
+FRONT_TABLE_ALT = "The frontier as a table"
+
+
+def front_rows(table: pd.DataFrame, unfairness: str, performance: str) -> pd.DataFrame:
+    """The chart's frontier as a table, for a reader who cannot hover a chart (a keyboard, a
+    screen reader): each method's front from its least to its fairest model, with validation
+    figures (where it was chosen) and test figures with the intervals the runs carry."""
+    front = pareto_front(table, unfairness=unfairness, performance=performance, by="method")
+    if front.empty:
+        return pd.DataFrame()
+    rows = table.drop_duplicates("run_id").set_index("run_id")
+    out = []
+    for _, f in front.iterrows():
+        row = {**rows.loc[f["run_id"]].to_dict(), "run_id": f["run_id"]} if f["run_id"] in rows.index else f.to_dict()
+        out.append({"Method": method_label(f["method"]), "eta": f"{float(f['eta']):g}",
+                    f"Validation {in_sentence(UNFAIRNESS_AXES[unfairness])}": f"{f['unfairness_val']:.3f}",
+                    f"Validation {in_sentence(PERFORMANCE_AXES[performance])}": f"{f['performance_val']:.3f}",
+                    f"Test {in_sentence(UNFAIRNESS_AXES[unfairness])}": shown_value(row, "test", unfairness),
+                    f"Test {in_sentence(PERFORMANCE_AXES[performance])}": shown_value(row, "test", performance)})
+    return pd.DataFrame(out)
 
 
 def shown_value(row: dict, split: str, key: str) -> str:

@@ -105,6 +105,12 @@ def chooser(results, split, unfairness: str, performance: str, tolerance: float,
     mark_search(fig, view, unfairness, performance, plot_split)  # issue 22: the search's points, ringed
     st.plotly_chart(fig, key=ut.CHART_KEY, on_select=partial(ut.on_chart_select, view),
                     selection_mode="points", width="stretch")
+    with st.expander("The frontier as a table"):
+        front = ut.front_rows(table, unfairness, performance)
+        if front.empty:
+            st.caption("No model is on the frontier.")
+        else:
+            show_table(front, max_rows=300, alt=ut.FRONT_TABLE_ALT)
     search_note = ut.search_caption(view)
     if search_note:
         st.caption(f":material/travel_explore: {md(search_note)}")

@@ -8,8 +8,10 @@ model trained for 20 epochs), and ``FAIRKIT_HOME`` is a temporary folder per tes
 
 from __future__ import annotations
 
+import base64
 import time
 
+import numpy as np
 import pytest
 from streamlit import config
 from streamlit.testing.v1 import AppTest
@@ -139,3 +141,10 @@ def trained(fast_env) -> AppTest:
     """A session with German chosen and a tiny sweep done (runs come from the shared store
     after the session's first sweep, so later tests start in a few seconds)."""
     return run_tiny_sweep(new_session())
+
+
+def chart_array(value) -> np.ndarray:
+    """A trace's array from a chart's JSON (Plotly writes numeric arrays as typed base64)."""
+    if isinstance(value, dict):
+        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
+    return np.asarray(value)

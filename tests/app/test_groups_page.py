@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import html
 import json
 
@@ -22,7 +21,7 @@ from ui import results as ur
 from ui import state
 from ui import tradeoffs as ut
 
-from .conftest import export_calibrated, export_selected, new_session, texts
+from .conftest import chart_array, export_calibrated, export_selected, new_session, texts
 
 
 def group_table(at, attribute: str) -> pd.DataFrame:
@@ -58,13 +57,6 @@ def test_groups_of_the_selected_model(trained):
     assert sex.loc["female", "Rows"] == "62"
     at.radio(key=ug.W_PART).set_value("validation").run()
     assert not group_table(at, "sex").set_index("Group").equals(sex)
-
-
-def _array(value) -> np.ndarray:
-    """A trace's array from a chart's JSON (Plotly writes numeric arrays as typed base64)."""
-    if isinstance(value, dict):
-        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
-    return np.asarray(value)
 
 
 def _independent(at, fast_env):
@@ -107,7 +99,7 @@ def test_groups_page_shows_the_calibrator_export_bundles(trained, fast_env):
     shown = next(t.value for t in at.table if t.proto.alt.startswith("Calibration by"))
     after = float({m.label: m.value for m in at.metric}["Largest group ECE on test, after"])
     chart = next(c for c in at.get("plotly_chart") if "after calibration" in c.proto.spec)
-    curve = {t["name"]: _array(t["x"]) for t in json.loads(chart.proto.spec)["data"]}
+    curve = {t["name"]: chart_array(t["x"]) for t in json.loads(chart.proto.spec)["data"]}
     # The two small intersections fall back to their age group's map, and the page says so in words.
     (note,) = [i.replace("\\", "") for i in texts(at.info) if "too little validation data" in i]  # md escapes
     assert "under 25 uses the map of age_group = under 25 (" in note, note
@@ -208,7 +200,7 @@ def test_reliability_is_one_panel_per_group_against_all_rows_with_bands_and_coun
     xaxis = lines["male & 25 and over"]["xaxis"]
     band = next(t for t in fig["data"] if t.get("fill") == "toself" and t["xaxis"] == xaxis)
     ok = np.isfinite(low)
-    np.testing.assert_allclose(_array(band["y"]), np.r_[high[ok], low[ok][::-1]])
+    np.testing.assert_allclose(chart_array(band["y"]), np.r_[high[ok], low[ok][::-1]])
 
     # One group at a time, still against all rows.
     at.selectbox(key=ug.W_RELIABILITY_GROUP).set_value("female & under 25").run()

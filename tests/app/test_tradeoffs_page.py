@@ -4,6 +4,7 @@ recording a selection."""
 from __future__ import annotations
 
 import dataclasses
+import html
 import json
 import re
 
@@ -17,7 +18,7 @@ from ui import results as ur
 from ui import state
 from ui import tradeoffs as ut
 
-from .conftest import new_session, run_tiny_sweep, texts, wait_for_sweep
+from .conftest import chart_array, new_session, run_tiny_sweep, texts, wait_for_sweep
 
 
 @pytest.fixture
@@ -730,3 +731,20 @@ def test_an_accuracy_change_on_a_few_differing_rows_is_not_read_as_an_interval(d
     note = ut.paired_change_note(change)
     assert said in note
     assert ("so the change is" in note) == (differ >= ut.FEW_DISAGREEMENTS)
+
+
+def test_the_frontier_is_a_table_too_with_the_charts_points(tradeoffs):
+    """Accessibility audit, finding 2: the frontier's points were hover-only; a table under the
+    chart lists each method's front with its validation and test figures, the chart's points."""
+    at = tradeoffs
+    table = next(t.value for t in at.table if t.proto.alt == ut.FRONT_TABLE_ALT)
+    fig = json.loads(at.get("plotly_chart")[0].proto.spec)
+    lines = [t for t in fig["data"] if t.get("mode") == "lines+markers"]
+    for line in lines:
+        name = html.unescape(line["name"])
+        mine = table[table["Method"] == name]
+        assert len(mine) == len(chart_array(line["x"])), (name, set(table["Method"]))
+        # The test gap's first number is the chart's x, to the table's three decimals.
+        gaps = sorted(float(v.replace("\\", "").split(" ")[0]) for v in mine["Test demographic parity difference"])
+        assert gaps == sorted(round(x, 3) for x in chart_array(line["x"]))
+    assert all("[" in v for v in table["Test accuracy"])  # with the runs' stored intervals
