@@ -709,12 +709,16 @@ def run_search(split, methods=None, *, fairness: str = DEFAULT_FAIRNESS, unfairn
 
         pool = ProcessPoolExecutor(max_workers=n_workers - 1)
         futures = [pool.submit(_work_in_process, ctx, split) for _ in range(n_workers - 1)]
+    interrupted = True
     try:
         # This process works too, with the store object it was given (a ReportingStore, say).
         stopped = _work({**ctx, "store": store}, split, progress=progress, should_stop=should_stop, study=study)
+        interrupted = False
     finally:
         if pool is not None:
-            if stopped == "cancelled" or any(f.done() and f.exception() for f in futures):
+            # An interrupt here (Ctrl-C, SIGTERM) stops the workers too, after their current trial:
+            # without the flag this process waited for them to spend the whole budget.
+            if interrupted or stopped == "cancelled" or any(f.done() and f.exception() for f in futures):
                 study.set_user_attr(f"stop:{ctx['token']}", True)
             outcomes = []
             for f in futures:

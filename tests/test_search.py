@@ -426,3 +426,22 @@ def test_a_damaged_trial_database_is_a_message_naming_it(tmp_path, capsys):
     assert code == 2, err
     assert "The trial database" in err and "Move the file aside" in err and "internal error" not in err
     assert "sqlalche.me" not in err and "[SQL:" not in err
+
+
+def test_an_interrupt_in_the_searching_process_stops_its_workers_too(german, tmp_path):
+    """Interruption audit, finding 7: Ctrl-C in the process that runs a search with workers
+    returned only once the workers had spent the whole budget; now they stop after the trial
+    they are in."""
+    _, split = german
+    store = ResultStore(tmp_path / "store")
+    calls = []
+
+    def progress(*args):
+        calls.append(args)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_search(split, METHODS, n_trials=40, params=FAST, store=store, n_workers=2, progress=progress)
+    (summary,) = optuna.get_all_study_summaries(default_storage(store))
+    assert summary.n_trials < 20, summary.n_trials  # the budget was 40: the worker stopped early
