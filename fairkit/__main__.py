@@ -649,6 +649,12 @@ def cmd_sweep(args) -> int:
               f"({', '.join(test_alike)}): their test gaps are about 0 because they tell nobody apart on test, "
               "not because they treat groups alike (chosen on validation, where they decide otherwise for more rows).")
     print(f"\n{len(res.results)} runs ({int(res.results['cached'].sum())} from the store) in {res.wall_seconds:.1f}s.")
+    if res.failed_checks:
+        shown = "; ".join(f"{k}: {why}" for k, why in list(res.failed_checks.items())[:3])
+        more = f"; and {len(res.failed_checks) - 3} more" if len(res.failed_checks) > 3 else ""
+        print(f"Note: {len(res.failed_checks)} stored run(s) failed the store's checks and were trained again "
+              f"(damaged, or edited outside fairkit: if nobody here did, find out who could write {store.root}): "
+              f"{shown}{more}.")
     earlier = store.earlier_runs()
     if earlier:
         print(f"Note: {len(earlier)} run(s) in {store.runs_dir} were stored by an earlier fairkit (models kept as "

@@ -361,6 +361,10 @@ def atomic_write_state(obj, path: Path) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+#: :meth:`ResultStore.problem` of a run the store does not hold (every other problem is a file
+#: that failed a check: damaged, edited, or of an earlier fairkit).
+NOT_STORED = "it is not in the store"
+
 #: Format tag of a run record file; a file without it (older fairkit, or not a record) is not read.
 RUN_FORMAT = "fairkit-run/3"
 #: Earlier formats, named when one is met: their models were pickles, which fairkit no longer reads.
@@ -496,7 +500,7 @@ class ResultStore:
         try:
             envelope = json.loads(_read_store_file(path, MAX_RECORD_BYTES, "its record").decode("utf-8"))
         except FileNotFoundError:
-            return None, "it is not in the store"
+            return None, NOT_STORED
         except FileRefused as exc:
             return None, f"its record cannot be read: {exc}"
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:

@@ -45,7 +45,7 @@ from .metrics import (
 )
 from .split import DatasetSplit
 from .stats import decide, paired_difference, recentred_interval
-from .store import ResultStore, cache_key, library_versions, strict_json
+from .store import NOT_STORED, ResultStore, cache_key, library_versions, strict_json
 
 SWEEP_METRICS = OVERALL_METRICS + GAP_METRICS
 
@@ -133,6 +133,9 @@ class SweepResult:
     models: dict = field(default_factory=dict, repr=False)
     wall_seconds: float = 0.0
     rounds: int = 1
+    #: Stored runs that failed the store's checks (damaged, edited, or stored by an earlier
+    #: fairkit) and were trained again: run id -> what failed.
+    failed_checks: dict = field(default_factory=dict)
 
     def model(self, run_id: str):
         """The fitted estimator of a run (from memory, or loaded from the store)."""
@@ -631,7 +634,7 @@ def _refined_sweep(split, methods, etas, seeds, options: dict, *, progress, n_et
     t0 = time.perf_counter()
     budget = BUDGET_PER_GRID_POINT * n_etas if budget is None else int(budget)
     seeds = list(seeds)
-    tables, models, base = [], {}, 0
+    tables, models, base, failed = [], {}, 0, {}
 
     def sweep(round_methods, round_etas):
         nonlocal base
@@ -644,6 +647,7 @@ def _refined_sweep(split, methods, etas, seeds, options: dict, *, progress, n_et
         res = run_sweep(split, round_methods, round_etas, seeds, n_etas=n_etas, progress=forward, **options)
         tables.append(res.results)
         models.update(res.models)
+        failed.update(res.failed_checks)
         base += len(res.results)
 
     sweep(methods, etas)
@@ -672,7 +676,7 @@ def _refined_sweep(split, methods, etas, seeds, options: dict, *, progress, n_et
     if adaptive:
         table = _note_cliffs(table, settings, spacing, unfairness)
     return SweepResult(results=table.reset_index(drop=True), store=options.get("store"), models=models,
-                       wall_seconds=time.perf_counter() - t0, rounds=rounds)
+                       wall_seconds=time.perf_counter() - t0, rounds=rounds, failed_checks=failed)
 
 
 def _note_cliffs(table: pd.DataFrame, settings: pd.DataFrame, spacing: float, unfairness: str) -> pd.DataFrame:
@@ -936,12 +940,17 @@ def run_sweep(
     rows: dict[str, dict] = {}
     models: dict = {}
     todo = []
+    failed: dict = {}
     for run, key in zip(runs, keys):
         rec = store.get(key) if store is not None else None
         if rec is not None:
             rows[key] = {**rec, "cached": True}
         elif key not in {k for _, k in todo}:
             todo.append((run, key))
+            # (A store's wrapper, such as a search's, may not say why; then nothing is said.)
+            problem = getattr(store, "problem", lambda _key: NOT_STORED)(key) if store is not None else NOT_STORED
+            if problem != NOT_STORED:
+                failed[key] = problem  # retrained, and said (a damaged file may be tampering)
     total = len(set(keys))
     done = len(rows)
     if progress is not None:
@@ -996,7 +1005,8 @@ def run_sweep(
     table = flag_constant(pd.DataFrame([rows[k] for k in dict.fromkeys(keys)]))
     lead = ["run_id", "method", "eta", "seed", "fairness", "needs_sensitive_at_predict", "fit_seconds", "cached"]
     table = table[[c for c in lead if c in table] + [c for c in table if c not in lead]]
-    return SweepResult(results=table, store=store, models=models, wall_seconds=time.perf_counter() - t0)
+    return SweepResult(results=table, store=store, models=models, wall_seconds=time.perf_counter() - t0,
+                       failed_checks=failed)
 
 
 #: The labels' own demographic-parity gap, in spacings beyond the first, at which an adaptive

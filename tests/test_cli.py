@@ -1150,3 +1150,22 @@ def test_sigterm_is_handled_as_ctrl_c_with_the_commands_own_words(tmp_path):
     err = proc.communicate(timeout=120)[1]
     assert proc.returncode == 143, err[-2000:]
     assert "Interrupted: the runs it finished are kept in its store" in err and "Traceback" not in err
+
+
+def test_stored_runs_that_fail_their_checks_are_retrained_and_named(tmp_path, capsys, monkeypatch):
+    """Interruption audit, finding 13: a damaged or edited stored run was retrained without a
+    word ("2 runs (1 from the store)"), though it may be tampering."""
+    monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path / "home"))
+    out = tmp_path / "sweep"
+    argv = ["sweep", "--dataset", "german", "--methods", "unconstrained,regularized", "--etas", "0",
+            "--out", str(out), "--no-png"]
+    assert main(argv) == 0
+    runs = pd.read_csv(out / "results.csv")["run_id"].tolist()
+    record = out / "store" / "runs" / f"{runs[0]}.json"
+    record.write_text(record.read_text()[:200])  # cut short
+    capsys.readouterr()
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "2 runs (1 from the store)" in printed
+    assert "Note: 1 stored run(s) failed the store's checks and were trained again" in printed
+    assert f"{runs[0]}: its record" in printed
