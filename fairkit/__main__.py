@@ -1,6 +1,7 @@
 """Command line: ``python -m fairkit {datasets,validate,sweep,search,export,audit,score}``.
 
-Bad arguments and bad data end with the validation messages and exit code 2, never a traceback.
+Bad arguments and bad data (and a full disk, a read-only folder, a damaged audit log) end with a
+message and exit code 2, never a traceback. Ctrl-C ends a command with 130, SIGTERM with 143.
 A sweep whose ``frontier.png`` could not be written (no browser for kaleido) writes everything
 else, says so in its "Wrote ..." line and exits 3. ``score --fail-on-drift`` exits 4 when the
 batch's fairness gaps differ from the recorded ones beyond noise (``fairkit.monitor``); ``audit
