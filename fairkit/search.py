@@ -347,13 +347,22 @@ def _fail_stale(study, grace: int) -> None:
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         if "worker" in t.user_attrs or t.datetime_start is None or (now - t.datetime_start).total_seconds() <= grace:
             continue
-        trial_id = storage.get_trial_id_from_study_id_trial_number(study._study_id, t.number)
-        try:
-            failed = storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
-        except optuna.exceptions.UpdateFinishedTrialError:  # another worker failed it first
-            continue
-        if failed:
-            _retry_callback()(study, storage.get_trial(trial_id))
+        _give_back(study, storage.get_trial_id_from_study_id_trial_number(study._study_id, t.number))
+
+
+def _give_back(study, trial_id: int) -> None:
+    """Fail a running trial and queue its parameters again (at most ``MAX_RETRY`` times): one
+    whose process died, or was interrupted."""
+    import optuna
+    from optuna.trial import TrialState
+
+    storage = study._storage
+    try:
+        failed = storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
+    except optuna.exceptions.UpdateFinishedTrialError:  # another worker failed it first
+        return
+    if failed:
+        _retry_callback()(study, storage.get_trial(trial_id))
 
 
 @contextmanager
@@ -451,40 +460,48 @@ def _work(ctx: dict, split, *, progress=None, should_stop=None, study=None) -> s
                 trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
                 storage.record_heartbeat(trial_id)
                 trial.set_user_attr("worker", worker)
-        if progress is not None:
-            progress(done, ctx["n_trials"])
-        if trial is None:
-            if not running:
-                return "budget"
-            time.sleep(_POLL_SECONDS)  # others are finishing the budget; stay in case one dies
-            continue
-        error = values = row = None
-        with _heartbeat(storage, trial_id, ctx["heartbeat"]):
-            try:
-                run = _suggest(trial, ctx["methods"], ctx["fairness"], ctx["seed"], ctx["params"])
-                tags = {"source": SOURCE, "search_study": ctx["name"], "search_trial": int(trial.number),
-                        "search_budget": ctx["budget_text"], "search_objective": ctx["objective_text"],
-                        "search_params": _params_text(run.params)}
-                row = _train(run, split, store, tags)
-                values = [float(metric_column(pd.DataFrame([row]), "val", m).iloc[0])
-                          for m in (ctx["performance"], ctx["unfairness"])]
-            except Exception as exc:  # told as failed; the loop stops after MAX_FAILURES in a row
-                error = exc
-        with _locked(store, ctx["name"]):  # stale trials are failed under this lock only
-            if storage.get_trial(trial_id).state != TrialState.RUNNING:
-                # Another worker took it for dead (no heartbeat within the grace period on a
-                # starved machine) and queued it again; the retry finds this run in the store.
+        try:
+            if progress is not None:
+                progress(done, ctx["n_trials"])
+            if trial is None:
+                if not running:
+                    return "budget"
+                time.sleep(_POLL_SECONDS)  # others are finishing the budget; stay in case one dies
                 continue
-            if error is not None:
-                study.tell(trial, state=TrialState.FAIL)
-            elif all(math.isfinite(v) for v in values):
-                trial.set_user_attr("run_id", str(row["run_id"]))
-                if not row["cached"]:  # trained by this call (any of its workers), not found in the store
-                    trial.set_user_attr("trained_by", ctx["token"])
-                study.tell(trial, values)
-            else:  # an undefined gap (a group without positives on validation) cannot be compared
-                trial.set_user_attr("reason", "validation metric undefined")
-                study.tell(trial, state=TrialState.FAIL)
+            error = values = row = None
+            with _heartbeat(storage, trial_id, ctx["heartbeat"]):
+                try:
+                    run = _suggest(trial, ctx["methods"], ctx["fairness"], ctx["seed"], ctx["params"])
+                    tags = {"source": SOURCE, "search_study": ctx["name"], "search_trial": int(trial.number),
+                            "search_budget": ctx["budget_text"], "search_objective": ctx["objective_text"],
+                            "search_params": _params_text(run.params)}
+                    row = _train(run, split, store, tags)
+                    values = [float(metric_column(pd.DataFrame([row]), "val", m).iloc[0])
+                              for m in (ctx["performance"], ctx["unfairness"])]
+                except Exception as exc:  # told as failed; the loop stops after MAX_FAILURES in a row
+                    error = exc
+            with _locked(store, ctx["name"]):  # stale trials are failed under this lock only
+                if storage.get_trial(trial_id).state != TrialState.RUNNING:
+                    # Another worker took it for dead (no heartbeat within the grace period on a
+                    # starved machine) and queued it again; the retry finds this run in the store.
+                    continue
+                if error is not None:
+                    study.tell(trial, state=TrialState.FAIL)
+                elif all(math.isfinite(v) for v in values):
+                    trial.set_user_attr("run_id", str(row["run_id"]))
+                    if not row["cached"]:  # trained by this call (any of its workers), not found in the store
+                        trial.set_user_attr("trained_by", ctx["token"])
+                    study.tell(trial, values)
+                else:  # an undefined gap (a group without positives on validation) cannot be compared
+                    trial.set_user_attr("reason", "validation metric undefined")
+                    study.tell(trial, state=TrialState.FAIL)
+        except KeyboardInterrupt:
+            # Ctrl-C or SIGTERM: the trial this worker holds is failed and its parameters
+            # queued again now, not after the heartbeat's grace (an immediate rerun waited
+            # 25-30 s for it, interruption audit).
+            if trial is not None and storage.get_trial(trial_id).state == TrialState.RUNNING:
+                _give_back(study, trial_id)
+            raise
         failures = 0 if error is None else failures + 1
         if failures >= MAX_FAILURES:
             raise SearchError(f"{failures} search trials in a row failed to train; the last: "

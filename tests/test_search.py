@@ -445,3 +445,27 @@ def test_an_interrupt_in_the_searching_process_stops_its_workers_too(german, tmp
         run_search(split, METHODS, n_trials=40, params=FAST, store=store, n_workers=2, progress=progress)
     (summary,) = optuna.get_all_study_summaries(default_storage(store))
     assert summary.n_trials < 20, summary.n_trials  # the budget was 40: the worker stopped early
+
+
+def test_an_interrupted_trial_is_given_back_at_once(german, tmp_path):
+    """Interruption audit, finding 11: the trial an interrupted search held stayed RUNNING until
+    its heartbeat's grace passed, so an immediate rerun sat idle for 25-30 s; now it is failed
+    and its parameters queued again as the interrupt leaves."""
+    _, split = german
+    store = ResultStore(tmp_path / "store")
+    calls = []
+
+    def progress(*args):
+        calls.append(args)
+        if len(calls) == 2:  # called just after the second trial was asked for
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_search(split, METHODS, n_trials=4, params=FAST, store=store, progress=progress)
+    (summary,) = optuna.get_all_study_summaries(default_storage(store))
+    study = optuna.load_study(study_name=summary.study_name, storage=default_storage(store))
+    states = [t.state for t in study.get_trials(deepcopy=False)]
+    assert TrialState.RUNNING not in states
+    assert states.count(TrialState.FAIL) == 1 and states.count(TrialState.WAITING) == 1
+    res = run_search(split, METHODS, n_trials=4, params=FAST, store=store)
+    assert res.complete == 4  # the rerun finishes the budget, the given-back trial among it
