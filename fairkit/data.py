@@ -320,9 +320,13 @@ def _too_many_rows(name: str, rows: str, max_rows: int) -> str:
     return (f"{name} has {rows} rows, over the limit of {max_rows:,}. " + LIMIT_HINT)
 
 
+#: What to do about a table with more columns than :class:`Limits` allows.
+COLUMN_HINT = ("Drop unused columns from the file first; in Python, read_table(..., limits=Limits(...)) "
+               "raises the limit.")
+
+
 def _too_many_columns(name: str, columns: str, max_columns: int) -> str:
-    return (f"{name} has {columns} columns, over the limit of {max_columns:,}. Drop unused columns from "
-            "the file first; in Python, read_table(..., limits=Limits(...)) raises the limit.")
+    return f"{name} has {columns} columns, over the limit of {max_columns:,}. " + COLUMN_HINT
 
 
 def _gunzip(data: bytes, name: str, max_bytes: int) -> bytes:
@@ -1128,8 +1132,7 @@ def validate(
     if n_cols > limits.max_columns:
         problems.append(_p("error", "too_many_columns", None,
                            f"The table has {n_cols:,} columns, over the limit of {limits.max_columns:,}.",
-                           "Drop unused columns from the file first; in Python, read_table(..., "
-                           "limits=Limits(...)) raises the limit."))
+                           COLUMN_HINT))
 
     header = [str(h) for h in frame.attrs.get("header", [str(c) for c in frame.columns])]
     seen, dups = set(), []

@@ -40,7 +40,6 @@ import datetime as _dt
 import hashlib
 import io
 import json
-import os
 import math
 import zipfile
 from dataclasses import dataclass, field
@@ -56,8 +55,7 @@ from .methods import FAIRNESS_DEFINITIONS
 from .metrics import AUDIT_BAND, HEADLINE_GAPS, SWEEP_THRESHOLD, in_sentence
 from .record import fmt as _fmt
 from .safestate import EncodedState, UntrustedState, arrays_from_bytes, arrays_to_bytes, decode_state, encode_state
-from .store import (RESULTS_REVISION, _jsonable, _replacing, atomic_write_bytes, library_versions, strict_json,
-                    version_changes)
+from .store import RESULTS_REVISION, _jsonable, atomic_write_bytes, library_versions, strict_json, version_changes
 
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.sig"
@@ -970,15 +968,10 @@ def write_bundle(path, built: BundleRecord, *, sign_key=None, before_publish=Non
             zf.writestr(SIGNATURE, _sign(manifest_bytes, key))
     result = {"path": Path(path), "manifest_sha256": sha256_bytes(manifest_bytes), "record": built.record,
               "signed_by": keys.key_id(key) if key is not None else None}
-    if before_publish is None:
-        atomic_write_bytes(Path(path), out.getvalue())
-        return result
-    with _replacing(Path(path)) as tmp:
-        with open(tmp, "wb") as fh:
-            fh.write(out.getvalue())
-            fh.flush()
-            os.fsync(fh.fileno())
-        result["audit_entry"] = before_publish(result)
+    entry = atomic_write_bytes(Path(path), out.getvalue(),
+                               before_replace=None if before_publish is None else lambda: before_publish(result))
+    if before_publish is not None:
+        result["audit_entry"] = entry
     return result
 
 

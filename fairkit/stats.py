@@ -523,9 +523,8 @@ def calibration_noise(gs: "GroupSums", boot: "GroupSums") -> tuple:
     ----------
     gs : GroupSums
         The point sums, shape (1, K, G).
-    noise : (down, up)
-        :func:`calibration_noise` of ``gs`` and its resamples, shape (B, K, G) each (the
-        groups' own ECE intervals read it too, so it is computed once).
+    boot : GroupSums
+        The resampled sums, shape (B, K, G).
 
     Returns
     -------

@@ -337,12 +337,18 @@ def remove_stale_temporaries(folder: Path) -> int:
     return removed
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so readers see the old file or the new one, never a part."""
+def atomic_write_bytes(path: Path, data: bytes, *, before_replace=None):
+    """Write ``data`` to ``path`` so readers see the old file or the new one, never a part.
+
+    ``before_replace``: called once ``data`` is durable in the temporary file and before it
+    replaces ``path`` (an export logs its bundle there, so no bundle appears unlogged); if it
+    raises, ``path`` is left as it was. Returns what it returned (None without it).
+    """
     with _replacing(path) as tmp, open(tmp, "wb") as fh:
         fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())
+        return before_replace() if before_replace is not None else None
 
 
 def atomic_write_state(obj, path: Path) -> str:
@@ -640,9 +646,9 @@ class ResultStore:
         out = []
         for key in self.keys():
             try:
-                with open(self._json(key), "rb") as fh:
-                    head = fh.read(256).decode("utf-8", "replace")
-            except OSError:
+                # Bounded and never waiting: a FIFO planted in runs/ must not hang every sweep.
+                head = read_regular_file(self._json(key), 256).decode("utf-8", "replace")
+            except FileRefused:
                 continue
             form = re.search(r'"format":\s*"([^"]*)"', head)
             if form is None:

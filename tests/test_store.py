@@ -485,3 +485,18 @@ def test_runs_an_earlier_fairkit_stored_are_named_and_their_setting_read(tmp_pat
     # A current record names its revision first, where earlier_runs reads it.
     head = (s.runs_dir / "now.json").read_text()[:120]
     assert f'"revision": {store_mod.RESULTS_REVISION}' in head
+
+
+def test_a_fifo_among_the_records_does_not_hang_the_earlier_runs_check(tmp_path):
+    """earlier_runs reads each record's first bytes on every sweep: a FIFO planted in runs/ (by
+    whoever can write the store) is skipped, never waited on, as every other store read."""
+    import threading
+
+    s = ResultStore(tmp_path / "store")
+    s.put("now", RECORD, model={"m": 1})
+    os.mkfifo(s.runs_dir / "planted.json")
+    found = []
+    worker = threading.Thread(target=lambda: found.append(ResultStore(s.root).earlier_runs()), daemon=True)
+    worker.start()
+    worker.join(timeout=20)
+    assert found == [[]], "earlier_runs waited on the FIFO"
