@@ -12,6 +12,8 @@ per group (gaps); a weight of 5 with probability 0.8 for a selected row and 0.2 
 with probability ``p`` is ``4.2 p / (4.2 p + 1.8 (1 - p))``; the gaps' truths follow from it.
 Rates: one group per test set, the selection rate's Wilson interval. Gaps: demographic parity's
 simultaneous score interval (:func:`fairkit.stats.difference_gap_interval`) over two groups.
+Paired (:func:`paired`): two models' accuracy change on the same rows when few rows differ, the
+normal interval against Tango's score interval (coverage audit, finding 9).
 """
 
 from __future__ import annotations
@@ -94,6 +96,41 @@ def gaps(reps: int, seed: int = 0) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def paired(reps: int, seed: int = 0) -> pd.DataFrame:
+    """The accuracy change of two models on the same rows, when they decide few rows differently.
+
+    Each test set has ``rows`` rows; model a alone is right on a row with probability ``pb`` and
+    model b alone with ``pc`` (the rest they decide alike), so the true change is ``pb - pc``.
+    Two intervals on the same draws: the normal interval of the mean paired difference
+    (:func:`fairkit.stats.paired_difference`, the Trade-offs panel's bracket before session 41)
+    and Tango's score interval (:func:`fairkit.stats.paired_proportion_interval`, now).
+    """
+    from fairkit import stats
+
+    rng = np.random.default_rng(seed)
+    z = 1.959963984540054
+    out = []
+    for rows in (300, 3000, 10000):
+        for expected in (1, 2, 4, 10, 40):
+            for share in (0.5, 0.8, 1.0):  # of the differing rows, the share model a gets right
+                pb, pc = expected / rows * share, expected / rows * (1 - share)
+                truth = pb - pc
+                cells = rng.multinomial(rows, [pb, pc, 1 - pb - pc], size=reps).astype(np.float64)
+                b, c = cells[:, 0], cells[:, 1]
+                # paired_difference on each set's rows, from its counts: the differences are +1 on
+                # b rows and -1 on c rows, their variance over rows - 1.
+                est = (b - c) / rows
+                half = z * np.sqrt(np.maximum((b + c) / rows - est ** 2, 0.0) / (rows - 1))
+                score = np.array([stats._tango_interval(bi, ci, float(rows), 0.95)[1:] for bi, ci in zip(b, c)])
+                lows, highs = [est - half, score[:, 0]], [est + half, score[:, 1]]
+                for name, lo, hi in zip(("normal", "fairkit"), lows, highs):
+                    out.append({"rows": rows, "differing (expected)": expected, "a's share": share,
+                                "truth": round(truth, 5), "method": name,
+                                "coverage": float(np.mean((lo <= truth + 1e-15) & (truth <= hi + 1e-15))),
+                                "mean_width": float(np.mean(hi - lo))})
+    return pd.DataFrame(out)
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(prog="python -m benchmarks.coverage", description=__doc__.split("\n\n")[0])
     p.add_argument("--reps", type=int, default=2000, help="test sets per cell (default 2,000)")
@@ -104,6 +141,8 @@ def main(argv=None) -> None:
            rates(args.reps), out, "coverage_rates", float_format="{:.3f}")
     report(f"Demographic parity intervals, two groups, low rates ({args.reps:,} test sets a cell)",
            gaps(args.reps), out, "coverage_gaps", float_format="{:.3f}")
+    report(f"Paired accuracy change, few rows decided differently ({args.reps:,} test sets a cell)",
+           paired(args.reps), out, "coverage_paired", float_format="{:.4f}")
 
 
 if __name__ == "__main__":

@@ -44,7 +44,7 @@ from .metrics import (
     summary_metrics,
 )
 from .split import DatasetSplit
-from .stats import decide, paired_difference, recentred_interval
+from .stats import decide, paired_proportion_interval, recentred_interval
 from .store import NOT_STORED, ResultStore, cache_key, library_versions, strict_json
 
 SWEEP_METRICS = OVERALL_METRICS + GAP_METRICS
@@ -1414,12 +1414,14 @@ def chance_gaps(model, split, part: str = "validation", *, n_sim: int = CHANCE_N
 
 def accuracy_change(model, baseline, split, part: str = "test", ci: float = 0.95) -> dict:
     """How much more accurate ``model`` is than ``baseline`` on a part of the split, with the
-    interval of the paired comparison (:func:`fairkit.stats.paired_difference`).
+    interval of the paired comparison (:func:`fairkit.stats.paired_proportion_interval`).
 
     Both models decide the same rows, so their accuracies are not two independent estimates:
     what is uncertain is only how the rows they decide differently split between them. A
     change of -0.004 is a real cost when the two disagree on 1 % of 9,769 rows and within
-    noise when they disagree on 10 %; the interval says which.
+    noise when they disagree on 10 %; the interval says which, from the first few such rows on
+    (Tango's score interval: with none observed it still says how large a change the rows
+    leave possible).
 
     Parameters
     ----------
@@ -1451,8 +1453,8 @@ def _accuracy_change(y, P, ci: float) -> dict:
     y = np.asarray(y).astype(bool)
     # Decided at the threshold the sweep's rows were measured at, so the change is theirs.
     a, b = decide(P, SWEEP_THRESHOLD)
-    change, _, half = paired_difference(a == y, b == y, ci)
-    return {"change": change, "low": change - half, "high": change + half,
+    change, low, high = paired_proportion_interval(a == y, b == y, ci)
+    return {"change": change, "low": low, "high": high,
             "disagree": float(np.mean(a != b)) if len(y) else float("nan"), "rows": int(len(y))}
 
 
