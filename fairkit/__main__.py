@@ -303,8 +303,9 @@ def _audit_path(args) -> Path:
     return Path(args.audit) if getattr(args, "audit", None) else default_home() / "audit.sqlite"
 
 
-def _audit_log(args):
-    """The command's :class:`~fairkit.audit.AuditLog`, opened before the command writes anything.
+def _audit_log(args, read_only: bool = False):
+    """The command's :class:`~fairkit.audit.AuditLog`, opened before the command writes anything
+    (``read_only``: a command that only reads it, which then works on read-only media too).
 
     A path that is not a regular file is refused before SQLite opens it (a FIFO would hang it);
     an SQLite error (not a database, unreadable) is reported by :func:`main` naming the file.
@@ -316,7 +317,7 @@ def _audit_log(args):
         _log_file(str(path))
     except argparse.ArgumentTypeError as exc:
         raise CLIError(f"The audit log: {exc}.") from exc
-    return AuditLog(path)
+    return AuditLog(path, read_only=read_only)
 
 
 #: OSErrors that are the machine's state, not fairkit's bug: no space, no quota, a read-only or
@@ -991,7 +992,9 @@ def cmd_audit(args) -> int:
 
     if args.audit and not Path(args.audit).exists():
         raise CLIError(f"No audit log at {args.audit}.")
-    log = _audit_log(args)
+    # Listing and verifying only read the log: an archived copy on read-only media is checked as
+    # it is. A default log that does not exist yet is still made (empty, and it verifies).
+    log = _audit_log(args, read_only=_audit_path(args).exists())
     if args.action == "list":
         entries = log.entries(kind=args.kind)
         for e in entries.itertuples():

@@ -336,11 +336,19 @@ class AuditLog:
     ----------
     path : path, optional
         Database file. Default ``default_home() / "audit.sqlite"``.
+    read_only : bool, default=False
+        Open an existing log only to read and verify it: nothing is created or written (not even
+        SQLite's journal setting), so a log on read-only media (an archived copy, a read-only
+        share) can be listed and verified; :meth:`append` refuses.
     """
 
-    def __init__(self, path=None):
+    def __init__(self, path=None, *, read_only: bool = False):
         self._sound = False  # damage() has passed for this object (checked before its first append)
+        self.read_only = bool(read_only)
         self.path = Path(path) if path is not None else default_home() / "audit.sqlite"
+        if self.read_only:
+            self._open_read_only()
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._check_kind()
         con = self._connect()
@@ -355,13 +363,42 @@ class AuditLog:
                 if col not in cols:
                     con.execute(f"ALTER TABLE events ADD COLUMN {col} TEXT")
 
+    def _open_read_only(self) -> None:
+        if not self.path.is_file():
+            raise AuditLogError(f"No audit log at {self.path}.")
+        self._check_kind()
+        try:
+            columns = {row[1] for row in self._rows("PRAGMA table_info(events)")}
+        except sqlite3.DatabaseError as exc:
+            raise AuditLogError(sqlite_problem(self.path, exc)) from exc
+        if not {"prev_hash", "entry_hash"} <= columns:
+            missing = "no entries table" if not columns else "no hash chain (an earlier fairkit wrote it)"
+            raise AuditLogError(f"The audit log {self.path} has {missing}, and opened read-only it cannot be "
+                                "brought up to date. Copy it to a writable folder and run again on the copy.")
+
+    def _read_connection(self) -> sqlite3.Connection:
+        """A connection that cannot write. A log in WAL mode needs its shared-memory file to be
+        read; on read-only media, where none can be made, no one can be writing to the log
+        either, so it is read as the immutable file it is there."""
+        uri = self.path.resolve().as_uri()
+        con = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=30, isolation_level=None)
+        try:
+            con.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.OperationalError:
+            con.close()
+            con = sqlite3.connect(f"{uri}?immutable=1", uri=True, timeout=30, isolation_level=None)
+        con.execute("PRAGMA busy_timeout=30000")
+        return con
+
     def _check_kind(self) -> None:
         """Refuse a file that is not a fairkit audit log before anything is written to it:
         opening it as one would create tables in (and switch the journal of) any SQLite file."""
         if not self.path.exists() or self.path.stat().st_size == 0:
+            if self.read_only:
+                raise AuditLogError(f"{self.path} is empty: it holds no audit log entries.")
             return  # a new log
         try:
-            con = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+            con = self._read_connection()
             try:
                 objects = con.execute("SELECT type, name, sql FROM sqlite_master").fetchall()
             finally:
@@ -385,6 +422,8 @@ class AuditLog:
                                 "give a new file name to start one.")
 
     def _connect(self) -> sqlite3.Connection:
+        if self.read_only:
+            return self._read_connection()
         con = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         con.execute("PRAGMA journal_mode=WAL")
         con.execute("PRAGMA busy_timeout=30000")
@@ -430,6 +469,8 @@ class AuditLog:
         """
         if kind not in KINDS:
             raise ValueError(f"Unknown audit entry kind '{kind}'; use one of {', '.join(KINDS)}.")
+        if self.read_only:
+            raise AuditLogError(f"The audit log {self.path} was opened read-only; nothing was written to it.")
         who = Identity.coerce(actor)
         actor = who.actor
         if not actor:

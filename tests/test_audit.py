@@ -803,3 +803,80 @@ def test_a_damaged_log_is_named_damaged_and_never_appended_to(tmp_path):
     with pytest.raises(AuditLogError, match="is damaged .* nothing was written to it. Restore it from a copy"):
         damaged.append("comment", actor="z", subject="m", text="y")
     assert path.read_bytes() == before
+
+
+def _three_comments(path, n=3):
+    log = AuditLog(path)
+    for i in range(n):
+        log.append("comment", actor="ana", subject=f"run-{i}", text="looks fine")
+    return log
+
+
+def test_a_log_opened_read_only_is_listed_and_verified_and_never_written(tmp_path):
+    path = tmp_path / "audit.sqlite"
+    _three_comments(path)
+    before = path.read_bytes()
+    log = AuditLog(path, read_only=True)
+    assert list(log.entries()["subject"]) == ["run-0", "run-1", "run-2"]
+    assert log.verify().ok and log.damage() is None
+    with pytest.raises(AuditLogError, match="opened read-only; nothing was written"):
+        log.append("comment", actor="ana", subject="run-3", text="x")
+    assert path.read_bytes() == before
+    with pytest.raises(AuditLogError, match="No audit log at"):
+        AuditLog(tmp_path / "none.sqlite", read_only=True)
+    assert not (tmp_path / "none.sqlite").exists()
+    # A log from before the hash chain cannot be brought up to date read-only: say what to do.
+    old = tmp_path / "old.sqlite"
+    con = sqlite3.connect(old)
+    con.execute("CREATE TABLE events (id INTEGER PRIMARY KEY AUTOINCREMENT, ts TEXT, actor TEXT, kind TEXT, "
+                "subject TEXT, details TEXT)")
+    con.commit()
+    con.close()
+    with pytest.raises(AuditLogError, match="Copy it to a writable folder"):
+        AuditLog(old, read_only=True)
+
+
+@pytest.fixture
+def read_only_folder(tmp_path):
+    """A folder on a read-only file system: a read-only bind mount where this machine allows one
+    (root in a container; a file's permissions do not stop root), else a folder without write
+    permission (not root)."""
+    import os
+    import shutil
+    import subprocess
+
+    src, mnt = tmp_path / "src", tmp_path / "mnt"
+    src.mkdir()
+    mnt.mkdir()
+    if os.geteuid() != 0:
+        yield src, src
+        src.chmod(0o755)
+        return
+    mount = shutil.which("mount")
+    ok = mount and subprocess.run([mount, "--bind", str(src), str(mnt)], capture_output=True).returncode == 0
+    if ok and subprocess.run([mount, "-o", "remount,ro,bind", str(mnt)], capture_output=True).returncode != 0:
+        subprocess.run(["umount", str(mnt)], capture_output=True)
+        ok = False
+    if not ok:
+        pytest.skip("root without a read-only mount: no way here to make a folder read-only")
+    try:
+        yield src, mnt
+    finally:
+        subprocess.run(["umount", str(mnt)], capture_output=True)
+
+
+def test_audit_lists_and_verifies_a_log_on_read_only_media(read_only_folder, capsys):
+    """Interruption audit: an archived log on read-only media could not be listed or verified
+    ("cannot be opened for writing", exit 2): `fairkit audit` only reads it now."""
+    from fairkit.__main__ import main
+
+    src, ro = read_only_folder
+    _three_comments(src / "audit.sqlite")
+    if ro == src:
+        src.chmod(0o555)
+        (src / "audit.sqlite").chmod(0o444)
+    assert main(["audit", "--audit", str(ro / "audit.sqlite"), "list"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("comment") == 3 and "unbroken hash chain" in out
+    assert main(["audit", "--audit", str(ro / "audit.sqlite"), "verify"]) == 0
+    assert not [p.name for p in ro.iterdir() if p.name != "audit.sqlite"]  # nothing made beside it
