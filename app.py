@@ -43,7 +43,9 @@ if restored:
     st.toast(restored, icon=":material/restore:")
 
 with st.sidebar:
-    st.markdown("### fairkit")
+    # Bold, not a heading: the sidebar comes first on the page, and a heading there stood before
+    # each page's own title (its h1) in the page's outline.
+    st.markdown("**fairkit**")
     st.caption("Fair-by-design training and the fairness/accuracy trade-off.")
     home_warning = home_exposure()
     if home_warning:

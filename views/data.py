@@ -23,7 +23,7 @@ else:
     for note in read_notes(frame):  # what reading changed: dropped row names, decimal commas
         st.info(md(note), icon=":material/info:")
 
-    st.subheader("What to predict, for whom")
+    st.header("What to predict, for whom")
     spec = controls.spec_controls(source)
     spec_dict = spec.to_dict()
     adverse = ud.adverse_outcome(source.key, spec)
@@ -36,7 +36,7 @@ else:
     state.set_data(frame, spec, data_hash=data_hash, name=source.name, source=source.key,
                    problems=problems)
 
-    st.subheader("Checks")
+    st.header("Checks")
     if not problems:
         st.success("No problems found: the data is ready for training.", icon=":material/check_circle:")
     elif state.data_ready():
@@ -53,7 +53,7 @@ else:
         state.set_data(used, spec, data_hash=sample[1], name=source.name, source=source.key,
                        problems=problems)
 
-    st.subheader("Groups")
+    st.header("Groups")
     summaries = ud.group_forecast(used_key, spec_dict, used)
     if not summaries:
         st.info("Choose at least one sensitive attribute to see its groups.",

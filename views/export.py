@@ -203,14 +203,14 @@ if done is not None and done["run_id"] == row["run_id"]:
         st.download_button("Download the bundle (.zip)", data=path.read_bytes(),
                            file_name=done["file"], mime="application/zip",
                            icon=":material/download:", key="export.download", on_click="ignore")
-    st.subheader("Decision record")
+    st.header("Decision record")
     record_view.show_headline(done["record"])
     record_view.downloads(done["record"], key="export.record")
     record_view.show_body(done["record"])
 else:
     kept = st.session_state.get(PREVIEW)
     if kept is not None and kept[0] == fingerprint:
-        st.subheader("Decision record (preview, not saved)")
+        st.header("Decision record (preview, not saved)")
         record_view.show_headline(kept[2].record)
         record_view.downloads(kept[2].record, key="export.preview_record")
         record_view.show_body(kept[2].record)

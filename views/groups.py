@@ -56,7 +56,7 @@ if row["method"] == "forml":
     from fairkit.estimators.reweighting import weight_summary
     from fairkit.plots import reweighting_figure
 
-    st.subheader("Learned training weights")
+    st.header("Learned training weights")
     cols = ug.attribute_columns(split.train.sensitive)[attribute]
     weights = ur.model(run_id).sample_weight_
     st.caption("The weight FORML learned for each training row (1 = as given), by group and label: "
@@ -81,7 +81,7 @@ with st.expander("Reliability as a table"):
     show_table(ug.reliability_table(curve[curve["group"].isin(shown_groups)]), max_rows=300,
                alt=f"Reliability bins by {attribute} ({ug.PARTS[part].lower()})")
 
-st.subheader("Group calibration")
+st.header("Group calibration")
 methods = list(ug.CAL_METHODS)
 state.prepare_widget(ug.W_CAL_METHOD, methods[0], methods)
 method = st.radio("Calibration method", methods, key=ug.W_CAL_METHOD,

@@ -65,7 +65,7 @@ else:
         if older:
             st.info(md(older), icon=":material/history:")
         status = rv.tally(subject, log)
-        st.subheader("Decision record")
+        st.header("Decision record")
         record_view.show_headline(rec, reviews=status)
         record_view.downloads(rec, key="review.record", reviews=status)
         # At full width, below the card: half a page squeezed the frontier's lines together.
@@ -79,7 +79,7 @@ else:
             st.caption("This bundle holds no frontier table.")
         record_view.show_body(rec)
 
-    st.subheader("Reviews of this decision")
+    st.header("Reviews of this decision")
     st.caption(f"Status: {md(rv.tally(subject, log))}. Each reviewer counts once, by their latest sign-off or dissent.")
     verdicts = rv.verdicts(subject, log)
     if verdicts.empty:
@@ -104,7 +104,7 @@ else:
         if done:
             st.success(md(done), icon=":material/check_circle:")
 
-st.subheader("Recorded selections")
+st.header("Recorded selections")
 selections = rv.selections()
 if selections.empty:
     st.caption("No selection has been recorded yet (Trade-offs page, 'Record this selection').")

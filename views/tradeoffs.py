@@ -140,7 +140,7 @@ def _tolerance_pick(table, unfairness, performance, tolerance):
 
 
 def _side_panel(table, split, row, shown, unfairness, performance, tolerance, seed, seeds):
-    st.subheader("Selected model")
+    st.header("Selected model")
     head = f"**{md(ut.method_label(row['method']))}** at eta **{row['eta']:g}**"
     if len(seeds) > 1 and seed == ut.MEAN:
         n = int(shown.get("n_seeds", 1))

@@ -38,7 +38,7 @@ def test_weights_figure_for_a_forml_run_only(fast_env):
     at.select_slider(key=ut.W_ETA).set_value(0.1).run()  # the grid of 2: 0 and 0.1
     at.switch_page("views/groups.py").run()
     assert not at.exception, at.exception
-    assert TITLE in texts(at.subheader)
+    assert TITLE in texts(at.header)
     (chart,) = _charts(at)
 
     # The bars are the engine's summary of the weights stored with the selected model, over the
@@ -56,4 +56,4 @@ def test_weights_figure_for_a_forml_run_only(fast_env):
     at.selectbox(key=ut.W_METHOD).set_value("unconstrained").run()
     at.switch_page("views/groups.py").run()
     assert not at.exception, at.exception
-    assert TITLE not in texts(at.subheader) and not _charts(at)
+    assert TITLE not in texts(at.header) and not _charts(at)
