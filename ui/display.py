@@ -98,3 +98,34 @@ def _group_table(name: str, table: pd.DataFrame) -> None:
     flag = f" · {n_small} small" if n_small else ""
     st.markdown(f"**Groups by {md(name)}** ({len(table)} groups{flag})")
     show_table(table, alt=f"Group sizes and positive rates by {name}")
+
+
+# --------------------------------------------------------------------------- charts
+
+#: Plotly's settings for every chart of the dashboard (:func:`show_chart`). Plotly's full toolbar put
+#: eight buttons in the keyboard's tab order per chart (24 stops on the Groups page's three charts);
+#: its PNG download stays, as it is the one way the dashboard offers to save a chart, and so does
+#: Streamlit's full screen, which gives a chart the whole window at a high zoom (zooming and panning
+#: by mouse drag, and a double click to reset, work without their buttons). ``responsive``: the
+#: chart redraws at its container's width when the window (or the zoom) changes.
+CHART_CONFIG = {"modeBarButtonsToRemove": ["zoom2d", "pan2d", "select2d", "lasso2d", "zoomIn2d", "zoomOut2d",
+                                          "autoScale2d", "resetScale2d"],
+                "displaylogo": False, "responsive": True}
+
+
+def show_chart(fig, **kwargs):
+    """``st.plotly_chart`` at the container's width with :data:`CHART_CONFIG`: the one way a page
+    draws a chart.
+
+    Parameters
+    ----------
+    fig : plotly Figure
+        The chart (built by :mod:`fairkit.plots`).
+    **kwargs
+        Passed on to ``st.plotly_chart`` (``key``, ``on_select``, ``selection_mode``).
+
+    Returns
+    -------
+    The value of ``st.plotly_chart`` (the selection when ``on_select`` is given).
+    """
+    return st.plotly_chart(fig, width="stretch", config=CHART_CONFIG, **kwargs)

@@ -7,7 +7,7 @@ from ui import data as ud
 from ui import groups as ug
 from ui import results as ur
 from ui import state
-from ui.display import md, show_table, visible_text
+from ui.display import md, show_chart, show_table, visible_text
 from ui.tradeoffs import method_label
 
 st.title("Groups")
@@ -46,9 +46,9 @@ adverse = ud.adverse_outcome(cur.source, cur.spec)
 if adverse is not None:
     st.info(ud.rate_words(adverse), icon=":material/gavel:")
 
-st.plotly_chart(group_bars_figure(table, attribute=attribute,
-                                  title=f"Rates by {attribute} ({ug.PARTS[part].lower()})"),
-                key="groups.bars", width="stretch")
+show_chart(group_bars_figure(table, attribute=attribute,
+                             title=f"Rates by {attribute} ({ug.PARTS[part].lower()})"),
+           key="groups.bars")
 
 if row["method"] == "forml":
     # FORML learned one weight per training row; they are stored with the model (run store and
@@ -62,9 +62,9 @@ if row["method"] == "forml":
     st.caption("The weight FORML learned for each training row (1 = as given), by group and label: "
                "which rows it up- and down-weighted to close the gap. Rows held out for its meta "
                "objective have no weight.")
-    st.plotly_chart(reweighting_figure(weight_summary(weights, split.train.y, split.train.sensitive[cols]),
-                                       title=f"Learned training weights by {attribute} (training data)"),
-                    key="groups.weights", width="stretch")
+    show_chart(reweighting_figure(weight_summary(weights, split.train.y, split.train.sensitive[cols]),
+                                  title=f"Learned training weights by {attribute} (training data)"),
+               key="groups.weights")
 
 curve = ug.reliability(cur.data_key, run_id, part, attribute, split)
 group_names = sorted(curve["group"].unique(), key=str)
@@ -73,10 +73,10 @@ state.prepare_widget(ug.W_RELIABILITY_GROUP, ug.ALL_GROUPS, options)
 one = st.selectbox("Reliability of", options, key=ug.W_RELIABILITY_GROUP, format_func=visible_text,
                    help="Every group as a small panel against the curve of all rows, or one group.")
 shown_groups = group_names if one == ug.ALL_GROUPS else [one]
-st.plotly_chart(reliability_figure(curve, ug.reliability_overall(cur.data_key, run_id, part, split),
-                                   groups=shown_groups,
-                                   title=f"Reliability by {attribute} ({ug.PARTS[part].lower()})"),
-                key="groups.reliability", width="stretch")
+show_chart(reliability_figure(curve, ug.reliability_overall(cur.data_key, run_id, part, split),
+                              groups=shown_groups,
+                              title=f"Reliability by {attribute} ({ug.PARTS[part].lower()})"),
+           key="groups.reliability")
 with st.expander("Reliability as a table"):
     show_table(ug.reliability_table(curve[curve["group"].isin(shown_groups)]), max_rows=300,
                alt=f"Reliability bins by {attribute} ({ug.PARTS[part].lower()})")
@@ -113,8 +113,8 @@ if cal["fallbacks"]:
 else:
     st.caption("Every group had enough validation data for its own calibration map.")
 show_table(cal["per_group"], alt=f"Calibration by {cal['attribute']} before and after")
-st.plotly_chart(reliability_figure(cal["curve_after"], cal["overall_after"],
-                                   title=f"Reliability by {cal['attribute']} after calibration (test)"),
-                key="groups.calibrated", width="stretch")
+show_chart(reliability_figure(cal["curve_after"], cal["overall_after"],
+                              title=f"Reliability by {cal['attribute']} after calibration (test)"),
+           key="groups.calibrated")
 with st.expander("Reliability after calibration as a table"):
     show_table(ug.reliability_table(cal["curve_after"]), max_rows=300, alt=f"Reliability bins by {cal['attribute']} after calibration (test)")

@@ -9,7 +9,7 @@ from ui import export as ue
 from ui import record as record_view
 from ui import review as rv
 from ui import state
-from ui.display import md, show_table
+from ui.display import md, show_chart, show_table
 
 st.title("Review")
 st.caption("For the committee: every exported decision with its record and the frontier it was "
@@ -70,11 +70,11 @@ else:
         record_view.downloads(rec, key="review.record", reviews=status)
         # At full width, below the card: half a page squeezed the frontier's lines together.
         if bundle["frontier"] is not None and len(bundle["frontier"]):
-            st.plotly_chart(frontier_snapshot_figure(
-                bundle["frontier"], selected_run=chosen.get("run_id"),
-                unfairness=chosen.get("unfairness_axis", "demographic_parity_difference"),
-                performance=chosen.get("performance_axis", "accuracy")),
-                key="review.frontier", width="stretch")
+            show_chart(frontier_snapshot_figure(
+           bundle["frontier"], selected_run=chosen.get("run_id"),
+           unfairness=chosen.get("unfairness_axis", "demographic_parity_difference"),
+           performance=chosen.get("performance_axis", "accuracy")),
+           key="review.frontier")
         else:
             st.caption("This bundle holds no frontier table.")
         record_view.show_body(rec)

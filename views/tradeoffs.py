@@ -14,7 +14,7 @@ from ui import auth
 from ui import results as ur
 from ui import state
 from ui import tradeoffs as ut
-from ui.display import md, show_table
+from ui.display import md, show_chart, show_table
 
 st.title("Trade-offs")
 st.caption("Each point is a trained model (with several seeds, a setting's mean over them). Lines "
@@ -103,8 +103,8 @@ def chooser(results, split, unfairness: str, performance: str, tolerance: float,
     fig = frontier_figure(view, unfairness=unfairness, performance=performance, split=plot_split,
                           selected_run=row["run_id"], tolerance=tolerance, base_rate=ut.base_rate(split, plot_split))
     mark_search(fig, view, unfairness, performance, plot_split)  # issue 22: the search's points, ringed
-    st.plotly_chart(fig, key=ut.CHART_KEY, on_select=partial(ut.on_chart_select, view),
-                    selection_mode="points", width="stretch")
+    show_chart(fig, key=ut.CHART_KEY, on_select=partial(ut.on_chart_select, view),
+               selection_mode="points")
     with st.expander("The frontier as a table"):
         front = ut.front_rows(table, unfairness, performance)
         if front.empty:

@@ -1,8 +1,12 @@
-"""Accessibility through AppTest: each page's outline of headings (WCAG 2.1 AA, 1.3.1)."""
+"""Accessibility through AppTest: each page's outline of headings and the charts' toolbar (WCAG 2.1
+AA)."""
 
 from __future__ import annotations
 
+import json
 import re
+
+from ui.display import CHART_CONFIG
 
 PAGES = ["views/data.py", "views/train.py", "views/tradeoffs.py", "views/groups.py", "views/export.py",
          "views/review.py"]
@@ -60,3 +64,17 @@ def test_every_page_has_one_h1_and_skips_no_level(trained, fast_env):
     at.switch_page("views/review.py").run()
     assert any(text.startswith("Decision record:") for _, text in headings(at))
     assert_outline(at, "Review")
+
+
+def test_charts_keep_only_the_png_download_in_their_toolbar(trained, fast_env):
+    at = trained
+    shown = 0
+    for page in ["views/tradeoffs.py", "views/groups.py"]:
+        at.switch_page(page).run()
+        for chart in at.get("plotly_chart"):
+            config = json.loads(chart.proto.config)
+            assert config == CHART_CONFIG
+            shown += 1
+    assert shown >= 4
+    removed = set(CHART_CONFIG["modeBarButtonsToRemove"])
+    assert "toImage" not in removed and {"zoom2d", "pan2d", "zoomIn2d", "resetScale2d"} <= removed
