@@ -12,12 +12,13 @@ import streamlit as st
 from fairkit.data import label_text
 from fairkit.store import home_exposure
 from ui import auth, restore, state
-from ui.display import md
+from ui.display import accessibility_styles, md
 
 # A local image, not ":material/balance:": Streamlit turns a Material icon favicon into a request to
 # Google's font servers on every page load (a privacy leak, and an error offline).
 FAVICON = Path(__file__).parent / "ui" / "favicon.png"
 st.set_page_config(page_title="fairkit", page_icon=str(FAVICON), layout="wide")
+accessibility_styles()  # focus rings and reflow for every page, the refusals below included
 exposed = auth.unprotected_listener()
 if exposed:
     # Before any page: nothing of the data or the audit log is served on an open interface.

@@ -102,8 +102,9 @@ def _group_table(name: str, table: pd.DataFrame) -> None:
 
 # --------------------------------------------------------------------------- charts
 
-#: Plotly's settings for every chart of the dashboard (:func:`show_chart`). Plotly's full toolbar put
-#: eight buttons in the keyboard's tab order per chart (24 stops on the Groups page's three charts);
+#: Plotly's settings for every chart of the dashboard (:func:`show_chart`). A chart's toolbar put
+#: eight buttons in the keyboard's tab order (Plotly's seven and Streamlit's full screen; 24 stops
+#: on the Groups page's three charts);
 #: its PNG download stays, as it is the one way the dashboard offers to save a chart, and so does
 #: Streamlit's full screen, which gives a chart the whole window at a high zoom (zooming and panning
 #: by mouse drag, and a double click to reset, work without their buttons). ``responsive``: the
@@ -126,6 +127,85 @@ def show_chart(fig, **kwargs):
 
     Returns
     -------
-    The value of ``st.plotly_chart`` (the selection when ``on_select`` is given).
+    object
+        What ``st.plotly_chart`` returns (the selection when ``on_select`` is given).
     """
     return st.plotly_chart(fig, width="stretch", config=CHART_CONFIG, **kwargs)
+
+
+# --------------------------------------------------------------------------- accessibility
+
+# Streamlit's own look, adjusted where an accessibility audit (axe-core in Chromium, keyboard-only
+# runs, 400 % zoom; WCAG 2.1 AA) found it short. Every rule names the criterion it is for.
+# {focus} is the theme's primaryColor (#1f5fbf: 6.1:1 on white, 5.6:1 on the sidebar's #f3f5f8).
+# !important: Streamlit's rules for these elements are more specific (generated classes) and set
+# "outline: none".
+_ACCESSIBILITY_CSS = """
+/* 2.4.7 Focus visible: Streamlit marks keyboard focus with a half-transparent shadow (2.2:1 on
+   white, under the 3:1 a focus indicator needs) or with nothing (sidebar links, tabs, select
+   boxes, data grid). One solid 2px ring for whatever Tab reaches, 2px off the element so that it
+   shows against a primary-coloured button too. */
+:focus-visible {{
+  outline: 2px solid {focus} !important;
+  outline-offset: 2px !important;
+}}
+/* The main area, scroll boxes, tables and the data grid fill their column: a ring outside them is
+   cut off by the column or the window, so theirs is drawn inside. */
+[data-testid="stMain"]:focus-visible, [data-testid="stVerticalBlock"]:focus-visible,
+[data-testid="stTable"]:focus-visible, [data-testid="stDataFrame"] :focus-visible {{
+  outline-offset: -2px !important;
+}}
+/* 2.4.7: radio buttons, checkboxes and toggles focus an input Streamlit hides in a 1px box; the
+   ring goes around the option's label instead. */
+label:has(input:focus-visible) {{
+  outline: 2px solid {focus} !important;
+  outline-offset: 2px !important;
+  border-radius: 4px;
+}}
+/* 2.4.7: a slider focuses a hidden input inside its thumb; the ring goes around the thumb. */
+[data-testid="stSlider"] div:has(> div > input:focus-visible) {{
+  outline: 2px solid {focus} !important;
+  outline-offset: 2px !important;
+}}
+/* 2.4.7: select boxes, multiselects, text and number fields focus an input inside a bordered
+   box, which only turned its 1px border blue; the ring goes around the whole box, and not around
+   the input inside it as well. */
+[data-testid="stSelectbox"] [role="group"]:has(input:focus-visible),
+[data-testid="stMultiSelect"] [role="group"]:has(input:focus-visible),
+[data-testid="stTextInputRootElement"]:has(input:focus-visible),
+[data-testid="stNumberInputContainer"]:has(input:focus-visible),
+[data-testid="stTextAreaRootElement"]:has(textarea:focus-visible) {{
+  outline: 2px solid {focus} !important;
+  outline-offset: 2px !important;
+}}
+[data-testid="stSelectbox"] input:focus-visible, [data-testid="stMultiSelect"] input:focus-visible,
+[data-testid="stTextInputRootElement"] input:focus-visible,
+[data-testid="stNumberInputContainer"] input:focus-visible,
+[data-testid="stTextAreaRootElement"] textarea:focus-visible {{
+  outline: none !important;
+}}
+/* 2.4.7: a table's toolbar (columns, CSV download, search, full screen) appears on mouse hover
+   only, yet its buttons are in the tab order: it stayed invisible while they had the focus. */
+[data-testid="stElementToolbar"]:focus-within {{
+  opacity: 1 !important;
+}}
+/* 1.4.10 Reflow: a table was as wide as its longest cells, which Streamlit keeps on one line: a
+   Markdown table (the decision record's, on the Export and Review pages) made the whole page scroll
+   sideways at 320 px (400 % zoom), and a table drawn by st.table scrolled in a box that nothing
+   puts in the tab order (axe: scrollable-region-focusable; 2.1.1: only some browsers let a
+   keyboard reach such a box). Cells wrap instead, between words where they can, so a table fits
+   its column. */
+[data-testid="stMarkdownContainer"] :is(th, td), [data-testid="stTable"] :is(th, td),
+[data-testid="stTable"] :is(th, td) * {{
+  white-space: normal !important;
+  overflow-wrap: anywhere !important;
+}}
+"""
+
+
+def accessibility_styles() -> None:
+    """Add the dashboard's accessibility rules to the page (focus rings, reflow; see
+    ``_ACCESSIBILITY_CSS`` for each rule's reason). Called once per run, by ``app.py``, before
+    any page draws; style-only HTML takes no room on the page."""
+    focus = st.get_option("theme.primaryColor") or "#1f5fbf"
+    st.html(f"<style>{_ACCESSIBILITY_CSS.format(focus=focus)}</style>")

@@ -1,12 +1,16 @@
-"""Accessibility through AppTest: each page's outline of headings and the charts' toolbar (WCAG 2.1
-AA)."""
+"""Accessibility through AppTest: each page's outline of headings, the charts' toolbar and the
+styles every page carries (WCAG 2.1 AA; the browser checks are in tests/e2e/test_accessibility.py)."""
 
 from __future__ import annotations
 
 import json
 import re
 
+import pytest
+
 from ui.display import CHART_CONFIG
+
+from .conftest import new_session
 
 PAGES = ["views/data.py", "views/train.py", "views/tradeoffs.py", "views/groups.py", "views/export.py",
          "views/review.py"]
@@ -78,3 +82,14 @@ def test_charts_keep_only_the_png_download_in_their_toolbar(trained, fast_env):
     assert shown >= 4
     removed = set(CHART_CONFIG["modeBarButtonsToRemove"])
     assert "toImage" not in removed and {"zoom2d", "pan2d", "zoomIn2d", "resetScale2d"} <= removed
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_carries_the_focus_and_reflow_styles(page, fast_env):
+    at = new_session()
+    at.switch_page(page).run()
+    styles = [h.proto.body for h in at.get("html") if h.proto.body.startswith("<style>")]
+    assert len(styles) == 1, "the styles are added once per run"
+    (css,) = styles
+    assert re.search(r":focus-visible \{\s*outline: 2px solid #1f5fbf !important;", css)
+    assert "white-space: normal !important" in css  # tables wrap at 320 px rather than scroll

@@ -116,3 +116,34 @@ def set_slider(page: Page, label: str, value: str, key: str) -> None:
         slider.focus()
         page.keyboard.press(key)
     expect(slider).to_have_attribute("aria-valuetext", value)
+
+
+SWEEP_TIMEOUT = 300_000  # ms: a few tiny runs, on two cores shared with other work
+
+
+def tiny_german_sweep(page: Page) -> None:
+    """German credit chosen on the Data page, and the default methods trained at 2 etas (no
+    adaptive placement: 5 tiny runs under the fast-training hook); ends on the Train page."""
+    choose(page, "Sample dataset", "Statlog German Credit (1994)")
+    expect(page.get_by_test_id("stSidebar")).to_contain_text("Dataset: german")
+    wait_for_app(page)
+    go_to(page, "Train")
+    set_slider(page, "Number of eta values (0 included)", "2", "Home")
+    page.get_by_text("Adaptive eta placement").click()
+    wait_for_app(page)
+    page.get_by_role("button", name="Run sweep").click()
+    expect(alert(page, "success", "runs ready.")).to_be_visible(timeout=SWEEP_TIMEOUT)
+    wait_for_app(page)
+
+
+def export_decision(page: Page, rationale: str, decider: str = "Dr. Decider") -> None:
+    """Export the selected model from the Export page, by ``decider`` with ``rationale``."""
+    go_to(page, "Export")
+    page.get_by_label("Decider's name (required)").fill(decider)
+    page.get_by_label("Rationale: why this model, at this trade-off (required)").fill(rationale)
+    page.keyboard.press("Tab")  # a text area sends its value when it loses focus
+    export = button(page, "Export the bundle")
+    expect(export).to_be_enabled()
+    export.click()
+    expect(alert(page, "success", "Exported and logged")).to_be_visible()
+    wait_for_app(page)

@@ -15,40 +15,21 @@ import subprocess
 import pytest
 from playwright.sync_api import Page, expect
 
-from .helpers import alert, button, choose, go_to, set_slider, table, wait_for_app
+from .helpers import alert, export_decision, go_to, table, tiny_german_sweep, wait_for_app
 from .server import SCREENSHOTS
 
 pytestmark = pytest.mark.e2e
 
-SWEEP_TIMEOUT = 300_000  # ms: 5 tiny runs, on two cores shared with other work
 REVIEWS = "Reviews of this decision"
 
 
 def export_a_decision(page: Page) -> None:
     """German credit, the default methods at 2 etas, the Trade-offs page's model, exported."""
-    choose(page, "Sample dataset", "Statlog German Credit (1994)")
-    expect(page.get_by_test_id("stSidebar")).to_contain_text("Dataset: german")
-    wait_for_app(page)
-    go_to(page, "Train")
-    set_slider(page, "Number of eta values (0 included)", "2", "Home")
-    page.get_by_text("Adaptive eta placement").click()
-    wait_for_app(page)
-    page.get_by_role("button", name="Run sweep").click()
-    expect(alert(page, "success", "runs ready.")).to_be_visible(timeout=SWEEP_TIMEOUT)
-    wait_for_app(page)
+    tiny_german_sweep(page)
     go_to(page, "Trade-offs")
     expect(table(page, "Selected model metrics")).to_be_visible()
     wait_for_app(page)
-    go_to(page, "Export")
-    page.get_by_label("Decider's name (required)").fill("Dr. Decider")
-    page.get_by_label("Rationale: why this model, at this trade-off (required)").fill(
-        "The smallest parity gap the committee can accept at this accuracy.")
-    page.keyboard.press("Tab")  # a text area sends its value when it loses focus
-    export = button(page, "Export the bundle")
-    expect(export).to_be_enabled()
-    export.click()
-    expect(alert(page, "success", "Exported and logged")).to_be_visible()
-    wait_for_app(page)
+    export_decision(page, "The smallest parity gap the committee can accept at this accuracy.")
 
 
 def add_verdict(page: Page, name: str, verdict: str, comment: str = "") -> None:
