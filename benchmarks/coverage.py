@@ -13,7 +13,9 @@ with probability ``p`` is ``4.2 p / (4.2 p + 1.8 (1 - p))``; the gaps' truths fo
 Rates: one group per test set, the selection rate's Wilson interval. Gaps: demographic parity's
 simultaneous score interval (:func:`fairkit.stats.difference_gap_interval`) over two groups.
 Paired (:func:`paired`): two models' accuracy change on the same rows when few rows differ, the
-normal interval against Tango's score interval (coverage audit, finding 9).
+normal interval against Tango's score interval (coverage audit, finding 9). Headline
+(:func:`headline`): the least fair gap over several groupings, with its grouping's interval
+(finding 12).
 """
 
 from __future__ import annotations
@@ -131,6 +133,37 @@ def paired(reps: int, seed: int = 0) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def headline(reps: int, seed: int = 0) -> pd.DataFrame:
+    """The headline gap over several groupings: the least fair of each attribute's and their
+    intersection's gap, with that grouping's interval (coverage audit, finding 12).
+
+    Two independent attributes, A (40 % in its second group) and B (25 %); outcome ~
+    Bernoulli(0.35); a row is selected with probability 0.6 (positives) or 0.2 (negatives) plus
+    ``dA`` in A's second group and ``dB`` in B's, so each grouping's demographic parity and
+    equalized odds gap in the population is ``dA`` (A), ``dB`` (B) and ``dA + dB`` (the
+    intersection), and the headline's truth is the largest of them. ``reps`` test sets a cell.
+    """
+    from fairkit.metrics import fairness_report
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for rows in (600, 3000):
+        for dA, dB in ((0.0, 0.0), (0.06, 0.0), (0.0, 0.06), (0.04, 0.08)):
+            hits = {k: [] for k in ("demographic_parity_difference", "equalized_odds_difference")}
+            for r in range(reps):
+                A, B = rng.random(rows) < 0.4, rng.random(rows) < 0.25
+                y = (rng.random(rows) < 0.35).astype(np.int64)
+                p = np.where(y == 1, 0.6, 0.2) + dA * A + dB * B
+                score = np.where(rng.random(rows) < p, 0.8, 0.2)
+                sens = pd.DataFrame({"A": np.where(A, "a1", "a0"), "B": np.where(B, "b1", "b0")})
+                head = fairness_report(y, score, sens, n_boot=20, random_state=r).headline()
+                for k in hits:
+                    hits[k].append(head[f"{k}_low"] <= max(dA, dB, dA + dB) + 1e-12 <= head[f"{k}_high"] + 2e-12)
+            out += [{"rows": rows, "dA": dA, "dB": dB, "gap": k, "truth": max(dA, dB, dA + dB),
+                     "coverage": float(np.mean(h))} for k, h in hits.items()]
+    return pd.DataFrame(out)
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(prog="python -m benchmarks.coverage", description=__doc__.split("\n\n")[0])
     p.add_argument("--reps", type=int, default=2000, help="test sets per cell (default 2,000)")
@@ -143,6 +176,9 @@ def main(argv=None) -> None:
            gaps(args.reps), out, "coverage_gaps", float_format="{:.3f}")
     report(f"Paired accuracy change, few rows decided differently ({args.reps:,} test sets a cell)",
            paired(args.reps), out, "coverage_paired", float_format="{:.4f}")
+    sets = max(args.reps * 3 // 20, 1)  # a fairness report a set: 300 at the default
+    report(f"The headline gap over two attributes and their intersection ({sets:,} test sets a cell)",
+           headline(sets), out, "coverage_headline", float_format="{:.3f}")
 
 
 if __name__ == "__main__":

@@ -37,3 +37,11 @@ def test_the_paired_cells_read_the_engines_two_intervals():
     est = (only_a - only_b) / rows
     assert half == pytest.approx(1.959963984540054 * np.sqrt(((only_a + only_b) / rows - est ** 2) / (rows - 1)))
     assert stats.paired_proportion_interval(a, b) == stats._tango_interval(only_a, only_b, rows, 0.95)
+
+
+def test_the_headline_cells_count_the_reports_headline_interval():
+    from benchmarks.coverage import headline
+
+    table = headline(3)
+    assert len(table) == 16 and table["coverage"].isin([0, 1 / 3, 2 / 3, 1]).all()
+    assert set(table["gap"]) == {"demographic_parity_difference", "equalized_odds_difference"}
