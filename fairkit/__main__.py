@@ -1005,7 +1005,7 @@ def cmd_audit(args) -> int:
                 # Entries of an earlier fairkit did not say whether a sweep or a search made the runs.
                 what = "  (sweep or search: not recorded by the earlier fairkit that logged it)"
             print(f"#{e.id}  {e.ts}  {e.kind:9s}  by {e.actor} ({how})  subject {e.subject or '-'}{what}")
-    for bad in log.unreadable():
+    for bad in entries.attrs["skipped"] if args.action == "list" and not args.kind else log.unreadable():
         print(f"#{bad['id']}  cannot be read: {bad['problem']}", file=sys.stderr)
     trusted = _key(keys.resolve_public, args.trust, "trusted")
     anchors = []

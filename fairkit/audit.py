@@ -251,6 +251,9 @@ class ChainCheck:
     first_chained : int or None
         The first entry of the hash chain (None: no chained entry). The entries before it
         predate the chain: nothing vouches for them, and no signature covers them.
+    unreadable : tuple of dict
+        The rows :meth:`AuditLog.entries` skips (``{"id", "problem"}``), from the same reading
+        of the log as the check.
     """
 
     ok: bool
@@ -264,6 +267,7 @@ class ChainCheck:
     altered: bool = True
     checked_through: int = 0
     first_chained: int | None = None
+    unreadable: tuple = ()
 
     def __str__(self) -> str:
         if not self.ok:
@@ -284,6 +288,16 @@ class ChainCheck:
                      + (f" ({later} later entries not yet covered by a signature)"
                         if later > 0 else ""))
         return text + "."
+
+
+def _read_row(ts, actor, kind, subject, details) -> dict:
+    """A row's details, parsed; ValueError saying why the row cannot be read (written outside
+    fairkit). The one reading :meth:`AuditLog.entries` and :meth:`AuditLog.verify` share."""
+    if not all(isinstance(v, str) for v in (ts, actor, kind)):
+        raise ValueError("its time, actor or kind is not text")
+    if subject is not None and not isinstance(subject, str):
+        raise ValueError("its subject is not text")
+    return _parse_details(details)
 
 
 def _parse_details(text) -> dict:
@@ -566,11 +580,7 @@ class AuditLog:
         good, skipped = [], []
         for id_, ts, actor, kind_, subject_, details in self._rows(sql + " ORDER BY id", args):
             try:
-                if not all(isinstance(v, str) for v in (ts, actor, kind_)):
-                    raise ValueError("its time, actor or kind is not text")
-                if subject_ is not None and not isinstance(subject_, str):
-                    raise ValueError("its subject is not text")
-                good.append((id_, ts, actor, kind_, subject_, _parse_details(details)))
+                good.append((id_, ts, actor, kind_, subject_, _read_row(ts, actor, kind_, subject_, details)))
             except ValueError as exc:
                 skipped.append({"id": id_, "problem": str(exc)})
         frame = pd.DataFrame(good, columns=["id", "ts", "actor", "kind", "subject", "details"])
@@ -616,7 +626,17 @@ class AuditLog:
             ("SELECT entry_id, entry_hash, key_id, signature FROM heads ORDER BY id", ()))
         n = len(rows)
         last_id = rows[-1][0] if rows else 0
-        fail = lambda id_, why: ChainCheck(False, n, 0, id_, why, checked_through=last_id)  # noqa: E731
+        # Every row read once, here: the check and the list of unreadable rows come from one
+        # reading (the Review page re-read the whole log for the list on every interaction).
+        parsed, unreadable = {}, []
+        for id_, ts, actor, kind, subject, details, _, _ in rows:
+            try:
+                parsed[id_] = _read_row(ts, actor, kind, subject, details)
+            except ValueError as exc:
+                unreadable.append({"id": id_, "problem": str(exc)})
+        unreadable = tuple(unreadable)
+        fail = lambda id_, why: ChainCheck(False, n, 0, id_, why, checked_through=last_id,  # noqa: E731
+                                           unreadable=unreadable)
         prev, unchained, hashes = None, 0, {}
         for id_, ts, actor, kind, subject, details, stored_prev, stored_hash in rows:
             if not isinstance(id_, int) or id_ < 1:
@@ -667,12 +687,8 @@ class AuditLog:
                 signed.add(entry_id)
                 signed_through = max(entry_id, signed_through or 0)
         if wanted is not None:
-            for id_, (_, kind, details) in hashes.items():
-                try:
-                    signed_by = _parse_details(details).get("signed_by")
-                except ValueError:
-                    signed_by = None
-                if signed_by == wanted and id_ not in signed:
+            for id_ in hashes:
+                if parsed.get(id_, {}).get("signed_by") == wanted and id_ not in signed:
                     return fail(id_, f"it was signed with key {wanted} when written, and that "
                                      "signature was removed.")
             # Anyone who can write the file can append, or rewrite the tail after the last
@@ -687,9 +703,10 @@ class AuditLog:
                         "who has no access to it). Decisions and verdicts count only when signed: "
                         "record it again where the signing key is configured.",
                         key_id=wanted, signed_through=signed_through, heads=len(heads), altered=False,
-                        checked_through=last_id, first_chained=min(hashes, default=None))
+                        checked_through=last_id, first_chained=min(hashes, default=None), unreadable=unreadable)
         return ChainCheck(True, n, unchained, key_id=wanted, signed_through=signed_through,
-                          heads=len(heads), checked_through=last_id, first_chained=min(hashes, default=None))
+                          heads=len(heads), checked_through=last_id, first_chained=min(hashes, default=None),
+                          unreadable=unreadable)
 
 
 def chain_head(log: AuditLog) -> tuple[int, str]:

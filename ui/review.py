@@ -110,7 +110,7 @@ def log_state() -> LogState:
     except KeyFileError as exc:
         return LogState(False, f"The configured public key cannot be used: {without_paths(exc)}")
     check = log.verify(public_key=key)
-    return LogState(check.ok, without_paths(check), tuple(b["id"] for b in log.unreadable()), check)
+    return LogState(check.ok, without_paths(check), tuple(b["id"] for b in check.unreadable), check)
 
 
 def verdicts(subject: str, state: LogState) -> pd.DataFrame:
