@@ -38,6 +38,10 @@ from .export import exports_dir, signing_key, trusted_key
 
 VERDICTS = {"comment": "Comment", "signoff": "Sign off", "dissent": "Dissent"}
 W_EXPORT = "w.review.export"
+W_AWAITING = "w.review.awaiting"
+#: "Recorded selections" shows this many, newest first, in the page's text; older ones follow in
+#: an expander (a long history had 512 there, and 2,240 in a longer one: history audit).
+SHOWN_SELECTIONS = 50
 # Form fields: not "w." keys, a half-written verdict is not remembered across pages.
 W_REVIEWER = "review.reviewer"
 W_VERDICT = "review.verdict"
@@ -50,6 +54,14 @@ def exports() -> list[dict]:
     """Export entries from the dashboard and the CLI, newest first
     (:func:`fairkit.audit.export_entries`)."""
     return export_entries(AuditLog(), bundle_folder=exports_dir())
+
+
+def with_verdict() -> set[str]:
+    """The manifest hashes (export subjects) that have at least one sign-off or dissent recorded,
+    counted or not: the chooser's "no sign-off or dissent recorded" filter leaves them out. Read
+    with SQL's filter on the kind, so a long log is not read whole for it."""
+    log = AuditLog()
+    return {str(s) for kind in COUNTED_VERDICTS for s in log.entries(kind=kind)["subject"]}
 
 
 def export_label(e: dict) -> str:

@@ -28,9 +28,17 @@ if log.unreadable:
                icon=":material/warning:")
 
 exports = rv.exports()
-if not exports:
+every = len(exports)
+if exports and st.toggle("Only decisions with no sign-off or dissent recorded", key=rv.W_AWAITING,
+                         help="To find what still waits for a review among many exports."):
+    reviewed = rv.with_verdict()
+    exports = [e for e in exports if e["subject"] not in reviewed]
+if not every:
     st.info("No decision has been exported yet. Exports made on the Export page appear here.",
             icon=":material/inbox:")
+elif not exports:
+    st.info(f"Each of the {every:,} exported decisions has a sign-off or dissent recorded. Turn the filter "
+            "off to see them.", icon=":material/done_all:")
 else:
     ids = [e["id"] for e in exports]
     by_id = {e["id"]: e for e in exports}
@@ -109,4 +117,8 @@ selections = rv.selections()
 if selections.empty:
     st.caption("No selection has been recorded yet (Trade-offs page, 'Record this selection').")
 else:
-    show_table(selections, alt="Recorded selections")
+    show_table(selections.head(rv.SHOWN_SELECTIONS), alt="Recorded selections")
+    older = selections.iloc[rv.SHOWN_SELECTIONS:]
+    if len(older):
+        with st.expander(f"Older selections ({len(older):,})"):
+            show_table(older, alt="Older recorded selections")

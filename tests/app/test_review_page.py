@@ -403,3 +403,42 @@ def test_an_older_record_is_shown_as_recorded_with_what_changed_and_a_missing_fi
     assert not at.exception, at.exception
     (error,) = texts(at.error)
     assert "file is missing" in error and "cannot be trusted" not in error and "No verdict can be recorded" in error
+
+
+def test_the_chooser_can_show_only_decisions_waiting_for_a_review_and_long_lists_stay_short(trained, fast_env,
+                                                                                          monkeypatch):
+    """A long history audit: 512 exports in the chooser with nothing to find the unreviewed ones,
+    and every selection ever recorded in one list (a canvas grid past 60 rows)."""
+    export_one(trained)
+    trained.switch_page("views/export.py").run()
+    trained.slider(key="w.export.threshold").set_value(0.4).run()
+    trained.button(key="export.go").click().run()
+    trained.switch_page("views/tradeoffs.py").run()
+    trained.button(key="tradeoffs.record").click().run()  # a second selection
+    at = new_session()
+    at.switch_page("views/review.py").run()
+    both = at.selectbox(key=rv.W_EXPORT).options
+    assert len(both) == 2
+    # A sign-off on the newest export (the chooser's first).
+    at.text_input[0].input("Prof. Reviewer")
+    at.radio[0].set_value("signoff")
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    at.toggle(key=rv.W_AWAITING).set_value(True).run()
+    assert at.selectbox(key=rv.W_EXPORT).options == [both[1]]
+    # A comment is not a verdict: the decision still waits. A dissent is one.
+    for kind, text in (("comment", "Looks fine."), ("dissent", "Not convinced.")):
+        at.text_input[0].input("Dr. Other")
+        at.radio[0].set_value(kind)
+        at.text_area[0].input(text)
+        at.button[0].click().run()
+        assert not at.exception, at.exception
+    assert any("Each of the 2 exported decisions has a sign-off or dissent recorded" in i for i in texts(at.info))
+    at.toggle(key=rv.W_AWAITING).set_value(False).run()
+    assert at.selectbox(key=rv.W_EXPORT).options == both
+    # Selections: the newest few in the page's text, the older ones in an expander.
+    monkeypatch.setattr(rv, "SHOWN_SELECTIONS", 1)
+    at.run()
+    tables = {t.proto.alt: t.value for t in at.table}
+    assert len(tables["Recorded selections"]) == 1 and len(tables["Older recorded selections"]) == 1
+    assert any(e.label == "Older selections (1)" for e in at.expander)
