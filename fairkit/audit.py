@@ -400,6 +400,15 @@ class AuditLog:
             con.execute("SELECT count(*) FROM sqlite_master").fetchone()
         except sqlite3.OperationalError:
             con.close()
+            # Read as immutable, SQLite ignores the write-ahead file: entries still only there
+            # (a copy taken while fairkit was writing) would be left out without a word, and the
+            # shorter log would verify. Refuse instead.
+            wal = self.path.with_name(self.path.name + "-wal")
+            if wal.exists() and wal.stat().st_size > 0:
+                raise AuditLogError(
+                    f"The audit log {self.path} has entries in its write-ahead file ({wal.name}) that SQLite "
+                    "cannot read where the folder is read-only. Copy the log and that file together to a "
+                    "writable folder and run again there.") from None
             con = sqlite3.connect(f"{uri}?immutable=1", uri=True, timeout=30, isolation_level=None)
         con.execute("PRAGMA busy_timeout=30000")
         return con

@@ -884,3 +884,32 @@ def test_audit_lists_and_verifies_a_log_on_read_only_media(read_only_folder, cap
     assert out.count("comment") == 3 and "unbroken hash chain" in out
     assert main(["audit", "--audit", str(ro / "audit.sqlite"), "verify"]) == 0
     assert not [p.name for p in ro.iterdir() if p.name != "audit.sqlite"]  # nothing made beside it
+
+
+def test_a_log_copied_with_entries_still_in_its_write_ahead_file_is_refused_on_read_only_media(
+        read_only_folder, tmp_path, capsys):
+    """Read as immutable (read-only media), SQLite ignores the write-ahead file: a log copied
+    while fairkit was writing listed 0 entries and verified as an unbroken chain. It is refused,
+    saying what to do."""
+    import shutil
+
+    from fairkit.__main__ import main
+
+    src, ro = read_only_folder
+    live = tmp_path / "live.sqlite"
+    log = AuditLog(live)
+    reader = sqlite3.connect(live)  # a reader holding a snapshot keeps the entries in the WAL
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM events").fetchone()
+    for i in range(3):
+        log.append("comment", actor="ana", subject=f"run-{i}", text="x")
+    for suffix in ("", "-wal"):
+        shutil.copy(f"{live}{suffix}", src / f"audit.sqlite{suffix}")
+    reader.rollback()
+    reader.close()
+    assert (src / "audit.sqlite-wal").stat().st_size > 0
+    if ro == src:
+        src.chmod(0o555)
+    assert main(["audit", "--audit", str(ro / "audit.sqlite"), "list"]) == 2
+    err = capsys.readouterr().err
+    assert "write-ahead file (audit.sqlite-wal)" in err and "writable folder" in err
