@@ -992,9 +992,13 @@ def cmd_audit(args) -> int:
 
     if args.audit and not Path(args.audit).exists():
         raise CLIError(f"No audit log at {args.audit}.")
-    # Listing and verifying only read the log: an archived copy on read-only media is checked as
-    # it is. A default log that does not exist yet is still made (empty, and it verifies).
-    log = _audit_log(args, read_only=_audit_path(args).exists())
+    # Listing and verifying only read the log, so a log this user cannot write (an archived copy
+    # on read-only media) is opened read-only and checked as it is. Where it can be written it is
+    # opened as before: a log from before the hash chain is brought up to date, and a default log
+    # that does not exist yet is made (empty, and it verifies).
+    path = _audit_path(args)
+    writable = os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
+    log = _audit_log(args, read_only=path.exists() and not writable)
     if args.action == "list":
         entries = log.entries(kind=args.kind)
         for e in entries.itertuples():

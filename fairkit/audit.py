@@ -359,6 +359,7 @@ class AuditLog:
     def __init__(self, path=None, *, read_only: bool = False):
         self._sound = False  # damage() has passed for this object (checked before its first append)
         self.read_only = bool(read_only)
+        self._frozen = None  # read as immutable: the file's stamp when it was opened so
         self.path = Path(path) if path is not None else default_home() / "audit.sqlite"
         if self.read_only:
             self._open_read_only()
@@ -391,27 +392,49 @@ class AuditLog:
                                 "brought up to date. Copy it to a writable folder and run again on the copy.")
 
     def _read_connection(self) -> sqlite3.Connection:
-        """A connection that cannot write. A log in WAL mode needs its shared-memory file to be
-        read; on read-only media, where none can be made, no one can be writing to the log
-        either, so it is read as the immutable file it is there."""
+        """A connection that cannot write.
+
+        A log in WAL mode needs its shared-memory file to be read. Where none can be made (a
+        read-only folder) it is read as an immutable file, which is right only if no one writes
+        it meanwhile: that read is refused while SQLite's shared-memory file is there (a writer
+        has the log open) or its write-ahead file holds entries (SQLite would leave them out
+        without a word, and the shorter log would verify), and :meth:`_still_frozen` checks after
+        each read that the file did not change (a writer's checkpoint during the read gave false
+        alarms of removed entries or damage: review of session 41)."""
         uri = self.path.resolve().as_uri()
         con = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=30, isolation_level=None)
         try:
             con.execute("SELECT count(*) FROM sqlite_master").fetchone()
         except sqlite3.OperationalError:
             con.close()
-            # Read as immutable, SQLite ignores the write-ahead file: entries still only there
-            # (a copy taken while fairkit was writing) would be left out without a word, and the
-            # shorter log would verify. Refuse instead.
             wal = self.path.with_name(self.path.name + "-wal")
             if wal.exists() and wal.stat().st_size > 0:
                 raise AuditLogError(
                     f"The audit log {self.path} has entries in its write-ahead file ({wal.name}) that SQLite "
                     "cannot read where the folder is read-only. Copy the log and that file together to a "
                     "writable folder and run again there.") from None
+            stamp = self._stamp()
+            if stamp[2]:
+                raise AuditLogError(self._in_use())
+            self._frozen = stamp
             con = sqlite3.connect(f"{uri}?immutable=1", uri=True, timeout=30, isolation_level=None)
         con.execute("PRAGMA busy_timeout=30000")
         return con
+
+    def _stamp(self) -> tuple:
+        st = self.path.stat()
+        return st.st_size, st.st_mtime_ns, self.path.with_name(self.path.name + "-shm").exists()
+
+    def _in_use(self) -> str:
+        return (f"The audit log {self.path} is open for writing elsewhere (SQLite's shared-memory file "
+                f"{self.path.name}-shm is beside it, or the log changed while it was read), and from this "
+                "read-only folder its newest entries cannot be read safely. Run the check where the log is "
+                "written, or on a copy of its files taken when no one writes it.")
+
+    def _still_frozen(self) -> None:
+        """After a read as immutable: refuse what was read if the file changed meanwhile."""
+        if self._frozen is not None and self._stamp() != self._frozen:
+            raise AuditLogError(self._in_use())
 
     def _check_kind(self) -> None:
         """Refuse a file that is not a fairkit audit log before anything is written to it:
@@ -543,9 +566,11 @@ class AuditLog:
         try:
             found = [str(r[0]) for r in con.execute("PRAGMA quick_check").fetchall()]
         except sqlite3.DatabaseError as exc:
+            self._still_frozen()  # a file changing under an immutable read is not damage
             return f"SQLite cannot check it: {exc}"
         finally:
             con.close()
+        self._still_frozen()
         if found == ["ok"]:
             return None
         lines = [line for r in found for line in r.splitlines() if line and not line.startswith("***")]
@@ -561,9 +586,13 @@ class AuditLog:
             con.execute("BEGIN")
             out = [con.execute(sql, args).fetchall() for sql, args in queries]
             con.execute("COMMIT")
-            return out
+        except sqlite3.DatabaseError:
+            self._still_frozen()
+            raise
         finally:
             con.close()
+        self._still_frozen()
+        return out
 
     def entries(self, kind: str | None = None, subject: str | None = None) -> pd.DataFrame:
         """Entries, oldest first, with ``details`` parsed.

@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import threading
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
@@ -126,6 +127,7 @@ def sign(private_key: Ed25519PrivateKey, data: bytes) -> str:
 #: this many are remembered (about 10 MB), the oldest forgotten first.
 VERIFIED_MEMORY = 100_000
 _verified: dict = {}
+_verified_lock = threading.Lock()  # the dashboard's sessions check signatures in threads
 
 
 def verify_signature(public_key: Ed25519PublicKey, data: bytes, signature: str) -> bool:
@@ -150,9 +152,10 @@ def verify_signature(public_key: Ed25519PublicKey, data: bytes, signature: str) 
         public_key.verify(base64.b64decode(text, validate=True), data)
     except (InvalidSignature, ValueError):
         return False
-    if len(_verified) >= VERIFIED_MEMORY:
-        del _verified[next(iter(_verified))]  # the oldest (dicts keep insertion order)
-    _verified[memo] = None
+    with _verified_lock:
+        if len(_verified) >= VERIFIED_MEMORY:
+            del _verified[next(iter(_verified))]  # the oldest (dicts keep insertion order)
+        _verified[memo] = None
     return True
 
 

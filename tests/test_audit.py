@@ -915,3 +915,34 @@ def test_a_log_copied_with_entries_still_in_its_write_ahead_file_is_refused_on_r
     assert main(["audit", "--audit", str(ro / "audit.sqlite"), "list"]) == 2
     err = capsys.readouterr().err
     assert "write-ahead file (audit.sqlite-wal)" in err and "writable folder" in err
+
+
+def test_fairkit_audit_still_brings_a_writable_log_from_before_the_chain_up_to_date(tmp_path, capsys):
+    """Review of session 41: opened read-only whenever it existed, a log from before the hash chain
+    (and an empty log file) was refused even in a writable folder. Read-only is for a log this
+    user cannot write."""
+    from fairkit.__main__ import main
+
+    old = tmp_path / "old.sqlite"
+    _old_log(old)
+    assert main(["audit", "--audit", str(old), "verify"]) == 0
+    assert "predate the hash chain" in capsys.readouterr().out
+    empty = tmp_path / "empty.sqlite"
+    empty.touch()
+    assert main(["audit", "--audit", str(empty), "verify"]) == 0
+    assert not [p.name for p in tmp_path.iterdir() if p.name.endswith(("-shm", "-wal"))]
+
+
+def test_a_log_being_written_elsewhere_is_not_read_as_immutable(read_only_folder, capsys):
+    """Review of session 41: from a read-only view of a log that another process was writing, an
+    immutable read gave false alarms ("entries removed from the end", "damaged") in about 3 % of
+    checks. While SQLite's shared-memory file is beside it, such a read is refused."""
+    from fairkit.__main__ import main
+
+    src, ro = read_only_folder
+    _three_comments(src / "audit.sqlite")
+    (src / "audit.sqlite-shm").write_bytes(b"\0" * 32768)  # what a writer holding the log open keeps
+    if ro == src:
+        src.chmod(0o555)
+    assert main(["audit", "--audit", str(ro / "audit.sqlite"), "verify"]) == 2
+    assert "open for writing elsewhere" in capsys.readouterr().err

@@ -258,6 +258,13 @@ def test_paired_proportion_interval_at_the_edges():
     assert all(np.isnan(stats.paired_proportion_interval([], [])))
     with pytest.raises(ValueError, match="same rows"):
         stats.paired_proportion_interval(np.ones(3), np.ones(4))
+    # Only 0/1: a NaN, a 2, a probability or text would have counted as a correct decision.
+    for bad in ([np.nan, 1.0], [2, 0], [0.5, 1.0], ["0", "1"]):
+        with pytest.raises(ValueError, match="only 0/1"):
+            stats.paired_proportion_interval(np.array(bad), np.array([1, 0]))
+    with pytest.raises(ValueError, match="ci must be"):
+        stats.paired_proportion_interval([1, 0], [0, 1], ci=95)
+    assert stats.paired_proportion_interval(np.array([1, 0]), np.array([0.0, 1.0]))[0] == 0.0
 
 
 def test_paired_proportion_interval_holds_its_level_when_few_rows_differ():

@@ -193,12 +193,19 @@ label:has(input:focus-visible) {{
    Markdown table (the decision record's, on the Export and Review pages) made the whole page scroll
    sideways at 320 px (400 % zoom), and a table drawn by st.table scrolled in a box that nothing
    puts in the tab order (axe: scrollable-region-focusable; 2.1.1: only some browsers let a
-   keyboard reach such a box). Cells wrap instead, between words where they can, so a table fits
-   its column. */
+   keyboard reach such a box). Cells wrap between words instead; at 640 px and below (200 % zoom
+   and more) also inside a word where they must, so a table fits its column. Not wider: there
+   "anywhere" split numbers in two at desktop widths (a group of 138 read "13" over "8"). */
 [data-testid="stMarkdownContainer"] :is(th, td), [data-testid="stTable"] :is(th, td),
 [data-testid="stTable"] :is(th, td) * {{
   white-space: normal !important;
-  overflow-wrap: anywhere !important;
+  overflow-wrap: break-word !important;
+}}
+@media (max-width: 640px) {{
+  [data-testid="stMarkdownContainer"] :is(th, td), [data-testid="stTable"] :is(th, td),
+  [data-testid="stTable"] :is(th, td) * {{
+    overflow-wrap: anywhere !important;
+  }}
 }}
 """
 

@@ -57,11 +57,27 @@ def exports() -> list[dict]:
 
 
 def with_verdict() -> set[str]:
-    """The manifest hashes (export subjects) that have at least one sign-off or dissent recorded,
-    counted or not: the chooser's "no sign-off or dissent recorded" filter leaves them out. Read
-    with SQL's filter on the kind, so a long log is not read whole for it."""
+    """The manifest hashes (export subjects) with at least one sign-off or dissent recorded.
+
+    Counted or not (:func:`fairkit.audit.verdict_tally` says which count): this only finds what
+    still waits for a first verdict. Read with SQL's filter on the kind, so a long log is not
+    read whole for it.
+
+    Returns
+    -------
+    set of str
+    """
     log = AuditLog()
     return {str(s) for kind in COUNTED_VERDICTS for s in log.entries(kind=kind)["subject"]}
+
+
+def awaiting(exports: list[dict], chosen_id=None) -> list[dict]:
+    """The exports with no sign-off or dissent recorded (:func:`with_verdict`), and the one
+    chosen (``chosen_id``) whatever its verdicts: a reviewer who just signed it off stays on it,
+    with the confirmation, instead of being moved to another decision that a second press of
+    the button would then sign off (review of session 41)."""
+    reviewed = with_verdict()
+    return [e for e in exports if e["subject"] not in reviewed or e["id"] == chosen_id]
 
 
 def export_label(e: dict) -> str:

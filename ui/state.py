@@ -61,6 +61,13 @@ def get(key: str, default=None):
     return st.session_state.get(key, default)
 
 
+def widget_value(key: str, default=None):
+    """Widget ``key``'s live value, else its remembered one (drawn on an earlier visit to the
+    page: Streamlit drops the state of widgets a page run did not draw), else ``default``."""
+    ss = st.session_state
+    return ss[key] if key in ss else ss.setdefault(WIDGET_MEMORY, {}).get(key, default)
+
+
 def prepare_widget(key: str, default, options=None, multi: bool = False):
     """Give widget ``key`` a valid value before it is drawn, and return that value.
 
@@ -73,8 +80,7 @@ def prepare_widget(key: str, default, options=None, multi: bool = False):
     the value from session state.
     """
     ss = st.session_state
-    memory = ss.setdefault(WIDGET_MEMORY, {})
-    value = ss[key] if key in ss else memory.get(key, default)
+    value = widget_value(key, default)
     if options is not None:
         opts = list(options)
         if multi:

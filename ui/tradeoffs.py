@@ -395,7 +395,7 @@ def paired_change_note(change: dict) -> str:
                 f"{fmt(change['high'], signed=True)}, is how large a difference on new rows those rows "
                 "leave possible (95% score interval).")
     # Tango's score interval holds its level from the first few rows decided differently (92-100 %
-    # of simulated samples with 1-4 such rows expected, where the normal interval held 60-94 %:
+    # of simulated samples with 1-4 such rows expected, where the normal interval held 63-94 %:
     # benchmarks/README.md, session 41), so the bracket is read as an interval at any count.
     real = ("a real cost" if change["high"] < 0 else "a real gain" if change["low"] > 0
             else "within what chance gives")

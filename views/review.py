@@ -29,10 +29,10 @@ if log.unreadable:
 
 exports = rv.exports()
 every = len(exports)
+state.prepare_widget(rv.W_AWAITING, False)
 if exports and st.toggle("Only decisions with no sign-off or dissent recorded", key=rv.W_AWAITING,
                          help="To find what still waits for a review among many exports."):
-    reviewed = rv.with_verdict()
-    exports = [e for e in exports if e["subject"] not in reviewed]
+    exports = rv.awaiting(exports, state.widget_value(rv.W_EXPORT))
 if not every:
     st.info("No decision has been exported yet. Exports made on the Export page appear here.",
             icon=":material/inbox:")
@@ -79,10 +79,10 @@ else:
         # At full width, below the card: half a page squeezed the frontier's lines together.
         if bundle["frontier"] is not None and len(bundle["frontier"]):
             show_chart(frontier_snapshot_figure(
-           bundle["frontier"], selected_run=chosen.get("run_id"),
-           unfairness=chosen.get("unfairness_axis", "demographic_parity_difference"),
-           performance=chosen.get("performance_axis", "accuracy")),
-           key="review.frontier")
+                bundle["frontier"], selected_run=chosen.get("run_id"),
+                unfairness=chosen.get("unfairness_axis", "demographic_parity_difference"),
+                performance=chosen.get("performance_axis", "accuracy")),
+                key="review.frontier")
         else:
             st.caption("This bundle holds no frontier table.")
         record_view.show_body(rec)

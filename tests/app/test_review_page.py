@@ -425,17 +425,32 @@ def test_the_chooser_can_show_only_decisions_waiting_for_a_review_and_long_lists
     at.button[0].click().run()
     assert not at.exception, at.exception
     at.toggle(key=rv.W_AWAITING).set_value(True).run()
+    # The decision just signed off stays while it is the one chosen; the other waits.
+    assert at.selectbox(key=rv.W_EXPORT).options == both
+    at.selectbox(key=rv.W_EXPORT).select_index(1).run()
     assert at.selectbox(key=rv.W_EXPORT).options == [both[1]]
-    # A comment is not a verdict: the decision still waits. A dissent is one.
+    # A comment is not a verdict: the decision still waits. A dissent is one, and the page stays
+    # on the decision it was given on, with its confirmation (it moved to another decision, which
+    # a second press would have signed off: review of session 41).
     for kind, text in (("comment", "Looks fine."), ("dissent", "Not convinced.")):
         at.text_input[0].input("Dr. Other")
         at.radio[0].set_value(kind)
         at.text_area[0].input(text)
         at.button[0].click().run()
         assert not at.exception, at.exception
-    assert any("Each of the 2 exported decisions has a sign-off or dissent recorded" in i for i in texts(at.info))
+        chooser = at.selectbox(key=rv.W_EXPORT)
+        assert chooser.options[chooser.index] == both[1]
+        assert any(f"Your {kind} was added" in m for m in texts(at.success)), texts(at.success)
+    # The toggle is remembered across pages, like the page's other choices.
+    at.switch_page("views/data.py").run()
+    at.switch_page("views/review.py").run()
+    assert at.toggle(key=rv.W_AWAITING).value is True
+    assert at.selectbox(key=rv.W_EXPORT).options == [both[1]]
     at.toggle(key=rv.W_AWAITING).set_value(False).run()
     assert at.selectbox(key=rv.W_EXPORT).options == both
+    # Nothing chosen: no decision waits any more.
+    exports = rv.exports()
+    assert rv.awaiting(exports) == [] and rv.awaiting(exports, exports[0]["id"]) == exports[:1]
     # Selections: the newest few in the page's text, the older ones in an expander.
     monkeypatch.setattr(rv, "SHOWN_SELECTIONS", 1)
     at.run()
