@@ -50,6 +50,7 @@ import datetime as dt
 import getpass
 import hashlib
 import json
+import os
 import unicodedata
 import sqlite3
 from contextlib import contextmanager
@@ -359,7 +360,7 @@ class AuditLog:
     def __init__(self, path=None, *, read_only: bool = False):
         self._sound = False  # damage() has passed for this object (checked before its first append)
         self.read_only = bool(read_only)
-        self._frozen = None  # read as immutable: the file's stamp when it was opened so
+        self._frozen = None  # read as immutable: the file's stamp at opening, checked after each read
         self.path = Path(path) if path is not None else default_home() / "audit.sqlite"
         if self.read_only:
             self._open_read_only()
@@ -407,6 +408,10 @@ class AuditLog:
             con.execute("SELECT count(*) FROM sqlite_master").fetchone()
         except sqlite3.OperationalError:
             con.close()
+            # Immutable only for a log opened read-only in a folder where the shared-memory file
+            # cannot be made; any other failure (a lock) is SQLite's to report as it is.
+            if not self.read_only or os.access(self.path.parent, os.W_OK):
+                raise
             wal = self.path.with_name(self.path.name + "-wal")
             if wal.exists() and wal.stat().st_size > 0:
                 raise AuditLogError(
