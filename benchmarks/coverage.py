@@ -123,7 +123,7 @@ def paired(reps: int, seed: int = 0) -> pd.DataFrame:
                 # b rows and -1 on c rows, their variance over rows - 1.
                 est = (b - c) / rows
                 half = z * np.sqrt(np.maximum((b + c) / rows - est ** 2, 0.0) / (rows - 1))
-                score = np.array([stats._tango_interval(bi, ci, float(rows), 0.95)[1:] for bi, ci in zip(b, c)])
+                score = np.array([stats.paired_counts_interval(bi, ci, float(rows), 0.95)[1:] for bi, ci in zip(b, c)])
                 lows, highs = [est - half, score[:, 0]], [est + half, score[:, 1]]
                 for name, lo, hi in zip(("normal", "fairkit"), lows, highs):
                     out.append({"rows": rows, "differing (expected)": expected, "a's share": share,

@@ -1009,8 +1009,6 @@ def cmd_audit(args) -> int:
                 # Entries of an earlier fairkit did not say whether a sweep or a search made the runs.
                 what = "  (sweep or search: not recorded by the earlier fairkit that logged it)"
             print(f"#{e.id}  {e.ts}  {e.kind:9s}  by {e.actor} ({how})  subject {e.subject or '-'}{what}")
-    for bad in entries.attrs["skipped"] if args.action == "list" and not args.kind else log.unreadable():
-        print(f"#{bad['id']}  cannot be read: {bad['problem']}", file=sys.stderr)
     trusted = _key(keys.resolve_public, args.trust, "trusted")
     anchors = []
     for bundle in args.bundle or []:
@@ -1024,6 +1022,8 @@ def cmd_audit(args) -> int:
         else:
             anchors.append(head)
     check = log.verify(public_key=trusted, anchors=anchors)
+    for bad in check.unreadable:  # from the check's own reading of the log
+        print(f"#{bad['id']}  cannot be read: {bad['problem']}", file=sys.stderr)
     if anchors and check.ok:
         print(f"The head recorded in each of the {len(anchors)} bundle(s) is in the log.")
     print(str(check), file=sys.stdout if check.ok else sys.stderr)

@@ -703,7 +703,7 @@ class AuditLog:
                 matches = False
             if not matches:
                 return fail(id_, "its content no longer matches its hash (it was changed).")
-            hashes[id_] = (stored_hash, kind, details)
+            hashes[id_] = (stored_hash, kind)
             prev = stored_hash
 
         # Removing the newest entries leaves a valid chain; AUTOINCREMENT's counter remembers.
@@ -737,7 +737,7 @@ class AuditLog:
             # Anyone who can write the file can append, or rewrite the tail after the last
             # signature and drop the signatures there: a decision (export, sign-off, dissent)
             # counts only when a head the key signed covers it (a head covers every entry up to it).
-            for id_, (_, kind, _) in sorted(hashes.items()):
+            for id_, (_, kind) in sorted(hashes.items()):
                 if kind in SIGNED_KINDS and id_ > (signed_through or 0):
                     return ChainCheck(
                         False, n, unchained, id_,

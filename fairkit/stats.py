@@ -1022,10 +1022,17 @@ def paired_proportion_interval(a, b, ci: float = 0.95) -> tuple[float, float, fl
     if n == 0:
         return float("nan"), float("nan"), float("nan")
     only_a, only_b = float(np.sum(a & ~b)), float(np.sum(b & ~a))
-    return _tango_interval(only_a, only_b, float(n), ci)
+    return paired_counts_interval(only_a, only_b, float(n), ci)
 
 
-def _tango_interval(only_a: float, only_b: float, n: float, ci: float) -> tuple[float, float, float]:
+def paired_counts_interval(only_a: float, only_b: float, n: float, ci: float = 0.95) -> tuple[float, float, float]:
+    """:func:`paired_proportion_interval` from the counts: ``only_a`` rows where ``a`` alone is 1,
+    ``only_b`` where ``b`` alone is, of ``n`` rows (``n`` > 0).
+
+    Returns
+    -------
+    (difference, low, high) : floats
+    """
     from scipy.optimize import brentq
 
     z = float(norm.ppf(1 - (1 - ci) / 2))

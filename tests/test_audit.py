@@ -946,3 +946,16 @@ def test_a_log_being_written_elsewhere_is_not_read_as_immutable(read_only_folder
         src.chmod(0o555)
     assert main(["audit", "--audit", str(ro / "audit.sqlite"), "verify"]) == 2
     assert "open for writing elsewhere" in capsys.readouterr().err
+
+
+def test_fairkit_audit_names_each_unreadable_row_once_from_its_check(tmp_path, capsys):
+    from fairkit.__main__ import main
+
+    log = _chained_log(tmp_path, n=3)
+    con = _untriggered(log)
+    con.execute("UPDATE events SET details = 'not json' WHERE id = 2")
+    con.close()
+    for action in (["list"], ["list", "--kind", "comment"], ["verify"]):
+        main(["audit", "--audit", str(log.path), *action])
+        err = capsys.readouterr().err
+        assert err.count("#2  cannot be read") == 1, (action, err)

@@ -515,8 +515,10 @@ def panel_table(row: dict, baseline: dict | None, change: dict | None = None) ->
             a, b = _row_value(row, "test", key), _row_value(baseline, "test", key)
             if a is not None and b is not None:
                 cell = fmt(a - b, signed=True)
-                paired = ((change if "low" in change else None) if key == "accuracy" and change
-                          else (change or {}).get("gaps", {}).get(key))
+                if key == "accuracy":  # a refusal ({"error": ...}) has no interval
+                    paired = change if change and "low" in change else None
+                else:
+                    paired = (change or {}).get("gaps", {}).get(key)
                 if paired is not None and np.isfinite(paired["low"]) and np.isfinite(paired["high"]):
                     cell = fmt_interval(paired["change"], paired["low"], paired["high"], signed=True)
         rows.append({"Metric": label, "Validation": shown_value(row, "val", key), "Test": shown_value(row, "test", key),

@@ -36,7 +36,7 @@ def test_the_paired_cells_read_the_engines_two_intervals():
     diff, _, half = stats.paired_difference(a, b)
     est = (only_a - only_b) / rows
     assert half == pytest.approx(1.959963984540054 * np.sqrt(((only_a + only_b) / rows - est ** 2) / (rows - 1)))
-    assert stats.paired_proportion_interval(a, b) == stats._tango_interval(only_a, only_b, rows, 0.95)
+    assert stats.paired_proportion_interval(a, b) == stats.paired_counts_interval(only_a, only_b, rows, 0.95)
 
 
 def test_the_headline_cells_count_the_reports_headline_interval():
