@@ -528,11 +528,17 @@ def _notes(by_group: pd.DataFrame, left: pd.DataFrame, min_group_size: int) -> l
         notes.append(f"{len(small)} group(s) have fewer than {min_group_size} rows; their rates are uncertain: "
                      + ", ".join(f"{g} ({n})" for g, n in zip(small["group"], small["n"])))
     if len(left):
+        # One line per grouping and set of groups left out, naming every gap that leaves out
+        # exactly those: a committee read the same groups six times over, one line per gap.
+        lines: dict = {}
         for (attr, metric), part in left.groupby(["attribute", "metric"], sort=False):
+            what = ", ".join(f"{g} ({why})" for g, why in zip(part["group"], part["reason"]))
             # The labels the record and the pages give the metric (a raw key where there is none).
-            label = METRIC_LABELS.get(metric, metric.replace("_", " "))
-            notes.append(f"{label} ({attr}) leaves out "
-                         + ", ".join(f"{g} ({why})" for g, why in zip(part["group"], part["reason"])))
+            lines.setdefault((attr, what), []).append(METRIC_LABELS.get(metric, metric.replace("_", " ")))
+        for (attr, what), labels in lines.items():
+            names = labels[0] if len(labels) == 1 else (
+                ", ".join([labels[0]] + [in_sentence(x) for x in labels[1:-1]]) + f" and {in_sentence(labels[-1])}")
+            notes.append(f"{names} ({attr}) {'leaves' if len(labels) == 1 else 'leave'} out {what}")
     thin = by_group[by_group["too_few"] != ""]
     if len(thin):
         notes.append(f"{TOO_FEW} (fewer than {stats.MIN_EVENTS} rows in the denominator): "

@@ -1435,7 +1435,8 @@ def accuracy_change(model, baseline, split, part: str = "test", ci: float = 0.95
     -------
     dict
         ``change`` (model's accuracy minus the baseline's), ``low`` / ``high`` (its ``ci``
-        interval), ``disagree`` (share of the rows the two decide differently) and ``rows``.
+        interval), ``disagree`` (share of the rows the two decide differently), ``rows``, and
+        ``same_scores`` (whether the two score every row alike, within :data:`SAME_SCORE`).
     """
     p, P = _part_scores((model, baseline), split, part)
     return _accuracy_change(p.y, P, ci)
@@ -1449,13 +1450,23 @@ def _part_scores(models, split, part: str):
     return p, np.vstack([predict_scores(m, split, p) for m in models])
 
 
+#: Scores closer than this on every row are one model's (``same_scores``): far below any
+#: figure's third decimal, far above float rounding between two trainings of one model.
+SAME_SCORE = 1e-6
+
+
 def _accuracy_change(y, P, ci: float) -> dict:
     y = np.asarray(y).astype(bool)
     # Decided at the threshold the sweep's rows were measured at, so the change is theirs.
     a, b = decide(P, SWEEP_THRESHOLD)
     change, low, high = paired_proportion_interval(a == y, b == y, ci)
+    # Scores equal on every row (the regularized network at eta 0 trains as the unconstrained
+    # one; trained in another stacked pass they differ by about 1e-9, float rounding) make every
+    # paired change 0 on every resample: the pages say so instead of cautioning about brackets
+    # that are, here, exact.
     return {"change": change, "low": low, "high": high,
-            "disagree": float(np.mean(a != b)) if len(y) else float("nan"), "rows": int(len(y))}
+            "disagree": float(np.mean(a != b)) if len(y) else float("nan"), "rows": int(len(y)),
+            "same_scores": bool(len(y)) and bool(np.allclose(P[0], P[1], rtol=0.0, atol=SAME_SCORE))}
 
 
 def gap_changes(model, baseline, split, part: str = "test", *, n_boot: int = REPORT_N_BOOT,

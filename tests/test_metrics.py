@@ -182,10 +182,26 @@ def test_tiny_groups_are_reported_but_left_out_of_gaps():
     sel = t.loc[["a", "b"], "selection_rate"]
     assert default.gap("demographic_parity_difference") == pytest.approx(sel.max() - sel.min())
     assert everyone.gap("demographic_parity_difference") > default.gap("demographic_parity_difference")
-    assert "Demographic parity difference (g) leaves out tiny (too few rows)" in default.notes
+    # One line for the grouping, naming every gap that leaves the group out (not one line a gap).
+    left = [n for n in default.notes if "(g) leave" in n]
+    assert left == ["Demographic parity difference, equal opportunity difference, equalized odds difference, "
+                    "disparate impact ratio, largest group calibration error (ECE) and calibration error gap "
+                    "between groups (g) leave out tiny (too few rows)"]
     assert ("g", "demographic_parity_difference", "tiny", "too few rows") in set(default.left_out.itertuples(index=False, name=None))
     assert default.gaps.loc["g", "left_out"] == "tiny (too few rows)"
     assert everyone.left_out.empty and everyone.gaps.loc["g", "left_out"] == ""
+
+
+def test_gaps_leaving_out_different_groups_get_a_line_each():
+    rng = np.random.default_rng(4)
+    n = 900
+    g = np.where(np.arange(n) < 4, "tiny", rng.choice(["a", "b", "c"], n))
+    y = np.where(g == "c", 0, rng.integers(0, 2, n))  # c has no positives: out of the rate-of-positives gaps
+    notes = [n for n in fairness_report(y, rng.random(n), pd.Series(g, name="h")).notes if "(h) leave" in n]
+    assert len(notes) == 2
+    assert "Equal opportunity difference and equalized odds difference (h) leave out c (no positives), tiny (too few rows)" in notes
+    assert any(n.startswith("Demographic parity difference, ") and n.endswith("(h) leave out tiny (too few rows)")
+               for n in notes)
 
 
 def test_metric_frame_agrees_with_the_by_group_table():
@@ -411,7 +427,7 @@ def test_a_twenty_row_group_is_named_when_left_out_and_counted_at_zero():
     assert default.gap("equalized_odds_difference") != pytest.approx(fl)
     left = default.left_out[default.left_out.metric == "equalized_odds_difference"]
     assert left[["group", "reason"]].values.tolist() == [["small", "too few rows"]]
-    assert any("Equalized odds difference" in note and "small (too few rows)" in note for note in default.notes)
+    assert any("equalized odds difference" in note.lower() and "small (too few rows)" in note for note in default.notes)
 
 
 def _intervals_contain(frame, names):

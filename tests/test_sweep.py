@@ -577,6 +577,7 @@ def test_accuracy_change_pairs_two_sweep_models_on_the_same_rows(tiny_split, fas
     same = sweep_mod.accuracy_change(base, base, tiny_split, "validation")
     assert (same["change"], same["disagree"]) == (0.0, 0.0)
     assert same["low"] == pytest.approx(-same["high"]) and same["high"] > 0
+    assert same["same_scores"] and not out["same_scores"]
     with pytest.raises(ValueError, match="part"):
         sweep_mod.accuracy_change(fair, base, tiny_split, "train")
 
@@ -601,6 +602,24 @@ def test_gap_changes_are_the_rows_differences_with_paired_intervals(tiny_split, 
                                                      -changes["disparate_impact_ratio"]["low"]))
     same = gap_changes(model, model, tiny_split, n_boot=50)["demographic_parity_difference"]
     assert (same["change"], same["low"], same["high"]) == (0.0, 0.0, 0.0)
+
+
+def test_the_network_at_eta_0_is_its_unconstrained_twin_and_the_change_says_so(tiny_split, fast_params):
+    """The regularized network at eta 0 trains as the unconstrained one: equal scores on every
+    test row, so every paired change is exactly 0 and ``same_scores`` tells the pages (which
+    then do not caution that a bracket of a gap near 0 may be too narrow: it is exact)."""
+    from fairkit.sweep import paired_changes
+
+    res = run_sweep(tiny_split, ["unconstrained", "regularized"], [0.0, 8.0], [0], params=fast_params)
+    t = res.results.set_index(["method", "eta"])
+    base, twin, fair = (res.model(t.loc[k, "run_id"]) for k in
+                        (("unconstrained", 0.0), ("regularized", 0.0), ("regularized", 8.0)))
+    same = paired_changes(twin, base, tiny_split, n_boot=20)
+    assert same["same_scores"] and same["disagree"] == 0.0
+    # Trained in another stacked pass, equal but for float rounding: every change about 0.
+    assert all(max(abs(c["change"]), abs(c["low"]), abs(c["high"])) < 1e-6 for c in same["gaps"].values())
+    other = paired_changes(fair, base, tiny_split, n_boot=20)
+    assert not other["same_scores"]
 
 
 def test_a_change_that_is_exactly_zero_carries_no_negative_sign(tiny_split, fast_params):

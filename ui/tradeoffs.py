@@ -389,6 +389,11 @@ def paired_change_note(change: dict) -> str:
     """What the accuracy change's interval means, in words."""
     if "error" in change:
         return f"The interval of the accuracy change could not be computed: {change['error']}"
+    if change.get("same_scores"):
+        return (f"The two models give each of the {change['rows']:,} test rows the same score (to 6 decimals): on these rows "
+                "they are one model, so every change is 0 and its bracket exact. The bracket of the "
+                f"accuracy change, {fmt(change['low'], signed=True)} to {fmt(change['high'], signed=True)}, is "
+                "how large a difference on new rows those rows leave possible (95% score interval).")
     if change["disagree"] == 0:
         return (f"The two models decide all {change['rows']:,} test rows alike, so their test accuracies "
                 f"are equal; the bracket of the accuracy change, {fmt(change['low'], signed=True)} to "
@@ -406,8 +411,11 @@ def paired_change_note(change: dict) -> str:
             "the two models' difference on the same bootstrap resamples of those rows.")
 
 
-def gaps_reaching_zero(row: dict, baseline: dict | None) -> list[str]:
+def gaps_reaching_zero(row: dict, baseline: dict | None, change: dict | None = None) -> list[str]:
     """The panel's gaps whose test interval, for the model or its baseline, reaches 0.
+
+    None when ``change`` (:func:`paired_change`) found the two models' test scores equal: then
+    every change and its bracket are exactly 0.
 
     The change of such a gap is less certain than its bracket: the bracket comes from the two
     gaps' difference on the same resamples, and a gap that may be 0 is biased under resampling
@@ -418,7 +426,7 @@ def gaps_reaching_zero(row: dict, baseline: dict | None) -> list[str]:
     on the noise of a max, with or without the pairing) were 1.4-12 times as wide in every case
     (benchmarks/README.md), so the panel says so instead.
     """
-    if baseline is None:
+    if baseline is None or (change or {}).get("same_scores"):
         return []
     out = []
     for label, key, kind in PANEL_ROWS:

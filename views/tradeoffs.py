@@ -215,7 +215,7 @@ def _metrics(table, split, row, shown, seed, seeds):
     st.caption(f"{note} Change: test value minus that of {base_text}.")
     if change is not None:
         st.caption(f":material/compare_arrows: {md(ut.paired_change_note(change))}")
-        reaching = ut.gaps_reaching_zero(row, baseline)
+        reaching = ut.gaps_reaching_zero(row, baseline, change)
         if reaching:
             st.caption(f":material/warning: {md(ut.zero_gap_note(reaching))}")
     if not scores_rank(row["method"]):

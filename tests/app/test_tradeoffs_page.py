@@ -557,14 +557,16 @@ def test_the_accuracy_change_carries_its_paired_interval(tradeoffs):
     from fairkit.sweep import accuracy_change
 
     at = tradeoffs
-    # At eta 0 the network decides every test row as the unconstrained one: no change on these
-    # rows, and a bracket that says how large a change they leave possible.
+    # At eta 0 the network is the unconstrained one trained again (its scores equal to float
+    # rounding): no change on these rows, said so, no caution on the gaps' exact brackets, and a
+    # bracket that says how large an accuracy change the rows leave possible.
     at.select_slider(key=ut.W_ETA).set_value(0.0).run()
     m = CHANGE.fullmatch(panel(at).loc["Accuracy", "Change vs unconstrained (test)"].replace("\\", ""))
     assert m and float(m.group(1)) == 0.0 and float(m.group(2)) < 0 < float(m.group(3)), m
     assert not [c for c in texts(at.caption) if "paired difference" in c]
-    (alike,) = [c for c in texts(at.caption) if "decide all 200 test rows alike" in c]
+    (alike,) = [c for c in texts(at.caption) if "each of the 200 test rows the same score" in c]
     assert f"{m.group(2)} to {m.group(3)}" in alike.replace("\\", ""), alike
+    assert not [c for c in texts(at.caption) if "its interval reaches 0" in c]
     at.select_slider(key=ut.W_ETA).set_value(20.0).run()
     cell = panel(at).loc["Accuracy", "Change vs unconstrained (test)"].replace("\\", "")
     m = CHANGE.fullmatch(cell)
@@ -721,6 +723,25 @@ def test_a_change_of_a_gap_that_may_be_zero_is_flagged():
     note = ut.zero_gap_note(flagged)
     assert "equal opportunity difference" in note and "1 - disparate impact ratio" in note
     assert "67-92 %" in note
+
+
+def test_a_twin_of_the_baseline_is_named_and_its_exact_changes_are_not_flagged():
+    """A selected model that scores every test row as the baseline does (the regularized network
+    at eta 0 and the unconstrained one) changes nothing: the panel says they are one model on
+    these rows, and the caution on brackets of gaps near 0 (67-92 %) is not shown: they are exact."""
+    keys = [key for _, key, kind in ut.PANEL_ROWS if kind == "gap"]
+    row = {"method": "regularized", **{f"test_{k}": 0.1 for k in keys}, **{f"test_{k}_low": 0.0 for k in keys},
+           **{f"test_{k}_high": 0.15 for k in keys}, "test_disparate_impact_ratio": 0.8,
+           "test_disparate_impact_ratio_low": 0.7, "test_disparate_impact_ratio_high": 1.0}
+    change = {"change": 0.0, "low": -0.019, "high": 0.019, "disagree": 0.0, "rows": 200, "same_scores": True}
+    assert ut.gaps_reaching_zero(row, dict(row))  # gaps that may be 0 ...
+    assert ut.gaps_reaching_zero(row, dict(row), change) == []  # ... but the changes are exact
+    note = ut.paired_change_note(change)
+    assert "each of the 200 test rows the same score (to 6 decimals)" in note and "-0.019 to +0.019" in note
+    # Deciding alike with other scores is not the same model: the caution and the old note stay.
+    alike = {**change, "same_scores": False}
+    assert ut.gaps_reaching_zero(row, dict(row), alike)
+    assert "decide all 200 test rows alike" in ut.paired_change_note(alike)
 
 
 @pytest.mark.parametrize("differ, low, high, said", [(3, 0.0005, 0.0040, "a real gain"),
