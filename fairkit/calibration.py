@@ -26,7 +26,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
 from fairkit import stats
-from fairkit.groups import MIN_GROUP_SIZE, SEP, group_hierarchy, group_labels
+from fairkit.groups import (MIN_GROUP_SIZE, SEP, _as_frame, check_group_columns, group_hierarchy, group_labels,
+                            unseen_groups)
 
 __all__ = [
     "TemperatureScaling",
@@ -492,15 +493,11 @@ class GroupFairnessCalibrator(BaseEstimator):
                 f"{self.group_columns_}"
             )
         frame = _group_frame(groups, len(z))
-        if frame.shape[1] != len(self.group_columns_):
-            raise ValueError(
-                f"groups has {frame.shape[1]} column(s) but the calibrator was fitted on "
-                f"{len(self.group_columns_)}: {self.group_columns_}"
-            )
+        check_group_columns(self.group_columns_, frame, type(self).__name__)
         labels = group_labels(frame).to_numpy(dtype=object)
         out = np.empty(len(z), dtype=np.float64)
         seen = set(self.group_names_.tolist())
-        unseen = sorted(set(labels.tolist()) - seen)
+        unseen = unseen_groups(labels, seen, type(self).__name__)
         if unseen:
             warnings.warn(
                 f"groups not seen during calibration fit use the global map: {unseen}",
@@ -543,20 +540,7 @@ class GroupFairnessCalibrator(BaseEstimator):
 
 
 def _group_frame(groups, n: int) -> pd.DataFrame:
-    if isinstance(groups, pd.DataFrame):
-        frame = groups.reset_index(drop=True)
-    elif isinstance(groups, pd.Series):
-        frame = groups.reset_index(drop=True).to_frame(
-            name=groups.name if groups.name is not None else "group"
-        )
-    else:
-        arr = np.asarray(groups, dtype=object)
-        if arr.ndim == 1:
-            frame = pd.DataFrame({"group": arr})
-        elif arr.ndim == 2:
-            frame = pd.DataFrame(arr, columns=[f"s{i}" for i in range(arr.shape[1])])
-        else:
-            raise ValueError(f"groups must be 1-D or 2-D, got {arr.ndim}-D")
+    frame = _as_frame(groups).reset_index(drop=True)
     if len(frame) != n:
         raise ValueError(f"groups has {len(frame)} rows but scores has {n}")
     return frame

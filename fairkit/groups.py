@@ -55,6 +55,105 @@ def _as_frame(sensitive) -> pd.DataFrame:
     raise ValueError(f"sensitive features must be 1-D or 2-D, got {arr.ndim}-D")
 
 
+def _named(columns) -> bool:
+    """Whether column names are the caller's (not the ones :func:`_as_frame` gives an unnamed
+    Series or array: ``group``, ``s0``, ``s1``, ...)."""
+    return not (list(columns) == ["group"] or list(columns) == [f"s{i}" for i in range(len(columns))])
+
+
+def group_columns(sensitive) -> list[str]:
+    """The names of the sensitive column(s), as :func:`group_labels` reads them.
+
+    Parameters
+    ----------
+    sensitive : DataFrame, Series or array-like
+
+    Returns
+    -------
+    list of str
+        A DataFrame's columns, a Series' name, or ``group`` / ``s0``, ``s1``, ... for unnamed
+        values.
+    """
+    return [str(c) for c in _as_frame(sensitive).columns]
+
+
+def check_group_columns(fitted, sensitive, who: str) -> None:
+    """Refuse sensitive features at prediction that are not the column(s) ``fit`` had.
+
+    Intersection labels join the columns' values in order, so columns swapped, or one of two,
+    would name groups fit never saw, and every row would silently take one group's rule. As
+    scikit-learn refuses ``X`` with columns renamed or reordered, this refuses them; values
+    without names (an array) are compared by their count only.
+
+    Parameters
+    ----------
+    fitted : list of str
+        :func:`group_columns` of ``fit``'s sensitive features.
+    sensitive : DataFrame, Series or array-like
+        The sensitive features given at prediction.
+    who : str
+        The estimator's name, for the message.
+
+    Raises
+    ------
+    ValueError
+        When the count of columns differs, or both sides have names and they differ.
+    """
+    given = group_columns(sensitive)
+    fitted = [str(c) for c in fitted]
+    if len(given) != len(fitted):
+        raise ValueError(f"sensitive_features has {len(given)} column(s) ({', '.join(given)}) but {who} was "
+                         f"fitted on {len(fitted)}: {', '.join(fitted)}. Pass the same column(s), in the same order.")
+    if _named(given) and _named(fitted) and given != fitted:
+        how = "in another order" if sorted(given) == sorted(fitted) else "with other names"
+        raise ValueError(f"sensitive_features has the columns {', '.join(given)}, {how} than in fit "
+                         f"({', '.join(fitted)}): the groups would be read wrong. Pass the columns "
+                         f"{who} was fitted on, in that order.")
+
+
+def unseen_groups(labels, known, who: str, most: int = 8) -> list:
+    """The groups in ``labels`` that are not in ``known``; an error when none of them is.
+
+    A few groups fit never saw are a fact of new data, and the caller gives them a fallback
+    rule (with a warning). Rows none of whose groups were seen are a mistake in the call (other
+    columns, values spelled otherwise: ``"f"`` for ``"F"``), and a fallback would give every
+    row one group's rule without a word: that is refused.
+
+    Parameters
+    ----------
+    labels : array-like of str
+        Each row's group label (:func:`group_labels`).
+    known : collection of str
+        The labels fit saw (including those it pooled).
+    who : str
+        The estimator's name, for the message.
+    most : int, default=8
+        How many labels the message lists of each side.
+
+    Returns
+    -------
+    list of str
+        The unseen labels, sorted.
+
+    Raises
+    ------
+    ValueError
+        When there are rows and none of their groups is in ``known``.
+    """
+    present = set(np.asarray(labels, dtype=object).tolist())
+    known = set(known)
+    unseen = sorted(present - known)
+    if present and not present & known:
+        def shown(values):
+            values = sorted(values)
+            return ", ".join(map(repr, values[:most])) + (f" and {len(values) - most} more" if len(values) > most else "")
+
+        raise ValueError(f"None of the groups in sensitive_features ({shown(present)}) was seen when {who} was "
+                         f"fitted (it knows {shown(known)}). Check that the column(s) and their values are "
+                         "the ones fit had (spelling, case, codes).")
+    return unseen
+
+
 def group_labels(sensitive, columns=None, sep: str = SEP) -> pd.Series:
     """One label per row: the value of a single sensitive column, or the intersection of several.
 

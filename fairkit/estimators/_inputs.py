@@ -6,6 +6,8 @@ wrapper's module, so the one training loop depended on that wrapper.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 from scipy import sparse
@@ -119,3 +121,31 @@ def row_uniforms(X, seed: int = 0) -> np.ndarray:
                     total += np.where(col != 0, h, np.uint64(0))
     u = _mix(total ^ _mix(np.uint64(seed & 0xFFFFFFFF) + np.zeros(1, dtype=np.uint64)))
     return (u >> np.uint64(11)).astype(np.float64) * 2.0 ** -53
+
+
+def warn_no_groups(est, sensitive_given: bool, strength: str = "eta > 0", stacklevel: int = 3) -> None:
+    """Warn that ``est`` was asked for fairness (``strength``) but has fewer than two groups.
+
+    Forgetting ``sensitive_features=`` (in a Pipeline without routing, the easiest slip) or
+    passing one group fits a plain model: every fair estimator says so with this one warning,
+    once per fit, rather than return an unconstrained model without a word.
+
+    Parameters
+    ----------
+    est : estimator
+        The estimator being fitted (named in the message).
+    sensitive_given : bool
+        Whether ``sensitive_features`` (or ``sensitive_feature_names``) gave any groups.
+    strength : str, default="eta > 0"
+        What asked for fairness, as the message names it.
+    stacklevel : int, default=3
+        As in :func:`warnings.warn`, counted from the caller.
+    """
+    found = ("sensitive_features hold a single group" if sensitive_given
+             else "no sensitive_features were passed to fit")
+    warnings.warn(
+        f"{type(est).__name__} has {strength} but {found}, so there are no groups to compare and the "
+        "model is trained unconstrained. Pass sensitive_features= with at least two groups to fit (in a "
+        "Pipeline: set_fit_request(sensitive_features=True) with metadata routing enabled, or "
+        "sensitive_feature_names= naming the column(s) of X), or ask for no fairness (eta=0) for a plain model.",
+        UserWarning, stacklevel=stacklevel + 1)

@@ -27,7 +27,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 from torch import nn
 
 from fairkit.estimators._stack import _SparseRows, _Stack, _use_sparse_inputs
-from fairkit.estimators._inputs import densify
+from fairkit.estimators._inputs import densify, warn_no_groups
 from fairkit.groups import GroupLevel, encode_groups, group_hierarchy
 from fairkit.stats import decide
 
@@ -309,14 +309,7 @@ class FairFitMixin:
         levels = self._encoded_levels(sensitive_features, n_samples)
         etas = [self.eta] if etas is None else etas
         if any(float(e) > 0 for e in etas) and max((lv.encoding.n_groups for lv in levels), default=0) < 2:
-            found = ("no sensitive_features were passed to fit" if sensitive_features is None else
-                     "sensitive_features hold a single group")
-            warnings.warn(
-                f"{type(self).__name__} has eta > 0 but {found}, so the fairness term has no groups to "
-                "compare and the model is trained unconstrained. Pass sensitive_features= with at least "
-                "two groups to fit (in a Pipeline: set_fit_request(sensitive_features=True) with "
-                "metadata routing enabled), or set eta=0 for a plain model.",
-                UserWarning, stacklevel=3)
+            warn_no_groups(self, sensitive_features is not None, stacklevel=3)
         return levels
 
     def _encoded_levels(self, sensitive_features, n_samples: int) -> list[GroupLevel]:

@@ -13,9 +13,11 @@ import inspect
 
 import numpy as np
 from scipy import sparse
+from sklearn import get_config
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
+from sklearn.utils.metadata_routing import get_routing_for_object
 from sklearn.utils.validation import check_is_fitted
 
 from fairkit.calibration import GroupFairnessCalibrator, _group_frame
@@ -34,12 +36,23 @@ from fairkit.groups import MIN_GROUP_SIZE, group_labels, stratification_labels
 __all__ = ["CalibratedGroupClassifier"]
 
 
-def _accepts(method, name: str) -> bool:
+def _accepts(estimator, name: str) -> bool:
+    """Whether ``estimator.fit`` takes the keyword ``name``: by name, or, for a ``fit(**params)``
+    (a Pipeline, a search, a bagging ensemble), only when metadata routing is on and the object
+    requests it. Such a ``fit`` refuses keywords it cannot route, so passing one by default made a
+    Pipeline base fail ("Pipeline.fit does not accept the sensitive_features parameter")."""
     try:
-        params = inspect.signature(method).parameters
+        params = inspect.signature(estimator.fit).parameters
     except (TypeError, ValueError):
         return False
-    return name in params or any(p.kind == p.VAR_KEYWORD for p in params.values())
+    if name in params:
+        return True
+    if not any(p.kind == p.VAR_KEYWORD for p in params.values()) or not get_config().get("enable_metadata_routing"):
+        return False
+    try:
+        return name in get_routing_for_object(estimator).consumes("fit", [name])
+    except Exception:  # an object without routing support consumes nothing
+        return False
 
 
 def _positive_scores(estimator, X, positive_index: int = 1):
@@ -246,7 +259,7 @@ class CalibratedGroupClassifier(BinaryWrapperTagsMixin, GroupScoreMixin, Classif
         kwargs = {}
         if sw is not None:
             kwargs["sample_weight"] = sw
-        if groups is not None and _accepts(est.fit, "sensitive_features"):
+        if groups is not None and _accepts(est, "sensitive_features"):
             kwargs["sensitive_features"] = groups
         return est.fit(X, y, **kwargs)
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import sparse
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from fairkit.estimators._memo import memoized_output
@@ -171,7 +172,9 @@ class InferredGroupThresholdClassifier(ThresholdPostProcessor):
         :class:`~fairkit.estimators.ThresholdPostProcessor`).
     group_estimator : classifier, optional
         Predicts the group from the features (``predict_proba`` over the groups). Defaults to
-        LightGBM trees (binary for two groups, multiclass for more: one booster either way).
+        LightGBM trees (binary for two groups, multiclass for more: one booster either way),
+        which read ``X`` as numbers; with a :class:`~sklearn.pipeline.Pipeline` base, after a
+        fresh copy of the base's own preprocessing steps.
     constraint, objective, eta, tolerance, prefit, thresholds_from, holdout_size, n_folds
         As in :class:`~fairkit.estimators.ThresholdPostProcessor` (``prefit`` concerns the base
         model only; the group classifier is always fitted). The gap is measured on the true
@@ -251,15 +254,29 @@ class InferredGroupThresholdClassifier(ThresholdPostProcessor):
         models = [("estimator_", self._base_template(), "y")]
         G = len(self.group_names_)
         if G > 1:
-            inner = _GroupBoosting(random_state=self.random_state) if self.group_estimator is None \
-                else self.group_estimator
+            inner = self.group_estimator
+            if inner is None:
+                inner = _GroupBoosting(random_state=self.random_state)
+                base = self._base_template()
+                if isinstance(base, Pipeline) and len(base.steps) > 1:
+                    # The base reads raw X through its preprocessing (text columns encoded, ...);
+                    # the group model reads it the same way, not raw (it failed there on text).
+                    inner = Pipeline(clone(base, safe=False).steps[:-1] + [("groups", inner)])
             models.append(("group_estimator_", inner, "group"))
         return models
 
     def _fit_model(self, name, template, X, target, w):
         if name == "group_estimator_":
             # Which group a row belongs to is not weighted by the outcome's sample weights.
-            return clone(template, safe=False).fit(X, target)
+            try:
+                return clone(template, safe=False).fit(X, target)
+            except ValueError as exc:
+                if self.group_estimator is not None:
+                    raise
+                raise ValueError(
+                    f"{type(self).__name__}'s default group classifier (LightGBM trees) could not read X: "
+                    f"{exc}. It reads X as numbers; pass group_estimator= a classifier that reads X as your "
+                    "base model does (for example a Pipeline with the same preprocessing).") from exc
         return super()._fit_model(name, template, X, target, w)
 
     def _outputs(self, name, est, X) -> np.ndarray:

@@ -32,7 +32,7 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 from sklearn.utils import _safe_indexing
 from sklearn.utils.validation import check_is_fitted
 
-from fairkit.estimators._inputs import row_uniforms
+from fairkit.estimators._inputs import row_uniforms, warn_no_groups
 from fairkit.estimators._memo import memoized_output
 from fairkit.estimators.boosting import AUTO_ROUNDS_FROM_ROWS
 from fairkit.estimators.reductions import (
@@ -46,7 +46,8 @@ from fairkit.estimators.reductions import (
     split_sensitive_columns,
 )
 from fairkit import stats
-from fairkit.groups import MIN_GROUP_SIZE, SmallGroupPooling, group_labels, stratification_labels
+from fairkit.groups import (MIN_GROUP_SIZE, SmallGroupPooling, check_group_columns, group_columns, group_labels,
+                            stratification_labels, unseen_groups)
 
 __all__ = ["ThresholdPostProcessor", "SIMPLE_CONSTRAINTS", "row_uniforms", "default_base"]
 
@@ -527,8 +528,9 @@ class ThresholdPostProcessor(BinaryWrapperTagsMixin, GroupScoreMixin, Classifier
             raise ValueError(f"threshold_set has {n_t} rows of X but {len(y_t)} labels")
         return X_t, (y_t == self.classes_[1]).astype(int), self._labels(s_t, n_t)
 
-    def _fit_shared(self, X, y, sensitive_features, sample_weight, threshold_set=None) -> dict:
-        """Fit the base model(s) once and collect what every eta's thresholds are fitted on."""
+    def _fit_shared(self, X, y, sensitive_features, sample_weight, threshold_set=None, etas=None) -> dict:
+        """Fit the base model(s) once and collect what every eta's thresholds are fitted on
+        (``etas``: the strengths that will be fitted on it, this model's when None)."""
         self._check_params()
         X, y_arr, self.classes_, w = _check_fit_inputs(self, X, y, sample_weight)
         y_enc = (y_arr == self.classes_[1]).astype(int)
@@ -536,20 +538,24 @@ class ThresholdPostProcessor(BinaryWrapperTagsMixin, GroupScoreMixin, Classifier
             X, sensitive_features, self.sensitive_feature_names, self.drop_sensitive_features)
         n = len(y_enc)
         self.fitted_with_groups_ = s is not None
+        self.group_columns_ = [] if s is None else group_columns(s)  # prediction's must match
         source = threshold_source(self, n, has_set=threshold_set is not None)
         if source == "threshold_set" and threshold_set is None:
             raise ValueError("thresholds_from='threshold_set' needs fit(..., threshold_set=(X, y[, sensitive_features]))")
         held = None if threshold_set is None else self._threshold_rows(threshold_set, s is not None)  # checked always
         if source != "threshold_set":
             held = None  # thresholds_from, or "auto"'s choice, names another source
+        raw = self._labels(s, n)
+        if any(float(e) > 0 for e in ([self.eta] if etas is None else etas)) and len(set(raw.tolist())) < 2:
+            warn_no_groups(self, s is not None, stacklevel=3)
         if held is None:
-            labels = self._pool_fit(self._labels(s, n), y_enc)
+            labels = self._pool_fit(raw, y_enc)
             rule_labels = labels
         else:
             # Groups keep thresholds of their own by the rows the thresholds are fitted on; the
             # training rows' groups (the group classifier's target) follow the same pooling.
             rule_labels, pooling = self._pool_fit(held[2], held[1], return_pooling=True)
-            labels = pooling.transform(self._labels(s, n)).to_numpy(dtype=object)
+            labels = pooling.transform(raw).to_numpy(dtype=object)
         self.group_names_ = np.array(sorted(set(rule_labels.tolist())), dtype=object)
         codes = np.searchsorted(self.group_names_, labels)
         models = self._models()
@@ -621,7 +627,7 @@ class ThresholdPostProcessor(BinaryWrapperTagsMixin, GroupScoreMixin, Classifier
 
     def _adopt(self, source: "ThresholdPostProcessor", shared: dict):
         """Take the shared fitted state of ``source`` (the model that fitted the base)."""
-        for k in ("classes_", "fitted_with_groups_", "group_names_", "pooled_groups_", "pool_target_",
+        for k in ("classes_", "fitted_with_groups_", "group_columns_", "group_names_", "pooled_groups_", "pool_target_",
                   "thresholds_from_",
                   "_positive_label_", "_pos_index_", "n_features_in_", "feature_names_in_"):
             if hasattr(source, k):
@@ -677,10 +683,11 @@ class ThresholdPostProcessor(BinaryWrapperTagsMixin, GroupScoreMixin, Classifier
             ``clone(self).set_params(eta=e)`` fitted, for each ``e`` in ``etas``; each equals
             fitting that clone alone.
         """
+        etas = list(etas)
         lead = clone(self)
         if self.prefit:  # clone() would hand the lead an unfitted copy of the prefit base
             lead.estimator = self.estimator
-        shared = lead._fit_shared(X, y, sensitive_features, sample_weight, threshold_set)
+        shared = lead._fit_shared(X, y, sensitive_features, sample_weight, threshold_set, etas=etas)
         return [clone(self).set_params(eta=float(e))._adopt(lead, shared)._fit_rule(shared) for e in etas]
 
     def _group_hulls(self, shared: dict):
@@ -754,9 +761,12 @@ class ThresholdPostProcessor(BinaryWrapperTagsMixin, GroupScoreMixin, Classifier
             raise ValueError(missing_groups_message(
                 self, "; or fit and predict with sensitive_feature_names= naming the column(s) of X "
                 "that hold the groups, which needs no routing"))
+        who = type(self).__name__
+        if getattr(self, "group_columns_", None):  # a model saved before they were kept: unchecked
+            check_group_columns(self.group_columns_, s, who)
         labels = self._labels(s, n)
         known = set(self.group_names_.tolist())
-        unseen = sorted(set(labels.tolist()) - known - set(self.pooled_groups_))
+        unseen = unseen_groups(labels, known | set(self.pooled_groups_), who)
         if unseen:
             warnings.warn(f"groups {unseen} were not seen in fit; they use the thresholds of "
                           f"'{self.pool_target_}'", UserWarning, stacklevel=4)

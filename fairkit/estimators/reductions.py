@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from fairkit.estimators._inputs import MAX_DENSE_CELLS, densify, row_uniforms  # noqa: F401 (re-exported)
+from fairkit.estimators._inputs import MAX_DENSE_CELLS, densify, row_uniforms, warn_no_groups  # noqa: F401 (re-exported)
 from fairlearn.reductions import (
     DemographicParity,
     EqualizedOdds,
@@ -444,7 +444,9 @@ def missing_groups_message(est, also: str = "") -> str:
     return (f"{type(est).__name__} needs each row's group to predict: pass sensitive_features= (the same "
             f"column(s) as in fit) to predict / predict_proba / score{also}. In a Pipeline or cross-validation, "
             "enable metadata routing (sklearn.set_config(enable_metadata_routing=True)) and call "
-            "set_predict_request / set_predict_proba_request / set_score_request(sensitive_features=True)")
+            "set_predict_request / set_predict_proba_request / set_score_request(sensitive_features=True); "
+            "cross_val_predict, multi-metric scoring and a search's own predict pass no metadata to predict "
+            "even then: there keep the groups in X and name them with sensitive_feature_names=")
 
 
 def _for_base(X, *estimators):
@@ -865,6 +867,11 @@ class ReductionsWrapper(BinaryWrapperTagsMixin, ClassifierMixin, BaseEstimator):
         n = len(y_enc)
         base = LogisticRegression() if self.estimator is None else self.estimator
 
+        labels = None if s is None else group_labels(s).to_numpy(dtype=object)
+        if labels is None or len(set(labels.tolist())) < 2:
+            # The plain base, as documented; said, so a forgotten sensitive_features= (or a
+            # single group) does not pass for a constrained model.
+            warn_no_groups(self, s is not None, strength="a fairness constraint", stacklevel=2)
         if s is None:
             est = self._fit_base(base, _for_base(X_model, base), y_enc, w)
             self.predictors_ = [est]
@@ -877,7 +884,6 @@ class ReductionsWrapper(BinaryWrapperTagsMixin, ClassifierMixin, BaseEstimator):
             self.constraint_violation_ = self.constraint_gap_randomized_ = float("nan")
             return self
 
-        labels = group_labels(s).to_numpy(dtype=object)
         if len(labels) != n:
             raise ValueError(f"sensitive_features has {len(labels)} rows but y has {n}")
         # fairlearn's mitigators and moments validate X with check_array, which refuses sparse

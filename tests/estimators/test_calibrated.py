@@ -3,6 +3,7 @@
 import pickle
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy.special import expit as _sigmoid
 from sklearn.linear_model import LogisticRegression
@@ -126,3 +127,50 @@ def test_groups_read_from_named_columns_of_X_in_a_pipeline():
     # Without names and without groups the message says both ways.
     with pytest.raises(ValueError, match="sensitive_feature_names="):
         direct.predict_proba(X)
+
+
+def _mixed_frame(n=900, seed=0):
+    """A frame with a text column a Pipeline encodes (an estimator on raw X cannot read it)."""
+    rng = np.random.default_rng(seed)
+    sex = rng.choice(["F", "M"], n)
+    job = rng.choice(["clerk", "nurse", "driver"], n)
+    x = rng.normal(size=n) + (sex == "M")
+    y = (x + (job == "nurse") + rng.normal(size=n) > 0.7).astype(int)
+    return pd.DataFrame({"x": x, "job": job}), y, pd.Series(sex, name="sex")
+
+
+def _pipeline():
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    pre = ColumnTransformer([("num", StandardScaler(), ["x"]), ("cat", OneHotEncoder(), ["job"])])
+    return make_pipeline(pre, LogisticRegression())
+
+
+def test_a_pipeline_base_is_fitted_without_the_groups_it_cannot_take():
+    """A fit(**params) (a Pipeline, bagging) counted as taking sensitive_features, which it then
+    refused ("Pipeline.fit does not accept the sensitive_features parameter"); it is handed them
+    only when routing is on and it asks for them."""
+    import sklearn
+    from sklearn.ensemble import BaggingClassifier
+
+    X, y, s = _mixed_frame()
+    for base in (_pipeline(), BaggingClassifier(LogisticRegression(), n_estimators=3, random_state=0)):
+        data = X if base.__class__.__name__ == "Pipeline" else X[["x"]]
+        est = CalibratedGroupClassifier(base, method="platt").fit(data, y, sensitive_features=s)
+        assert est.predict_proba(data, sensitive_features=s).shape == (len(y), 2)
+    with sklearn.config_context(enable_metadata_routing=True):
+        pipe = _pipeline()
+        pipe.steps[-1][1].set_fit_request(sample_weight=False)
+        CalibratedGroupClassifier(pipe, method="platt").fit(X, y, sensitive_features=s)
+
+
+def test_calibrated_prediction_refuses_groups_that_are_not_fits():
+    X, y, s = _mixed_frame()
+    S = pd.DataFrame({"sex": s, "band": np.where(X["x"] > 0, "hi", "lo")})
+    est = CalibratedGroupClassifier(_pipeline(), method="platt").fit(X, y, sensitive_features=S)
+    for bad, said in ((S[["band", "sex"]], "in another order"), (S[["sex"]], "1 column"),
+                      (S.apply(lambda c: c.str.upper()), "None of the groups")):
+        with pytest.raises(ValueError, match=said):
+            est.predict(X, sensitive_features=bad)

@@ -1,6 +1,7 @@
 """InferredGroupThresholdClassifier: attribute-blind thresholds on inferred group probabilities."""
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils.estimator_checks import parametrize_with_checks
@@ -173,3 +174,34 @@ def test_safestate_round_trip(data):
     xfail_strict=True)  # out-of-fold fitting (the default on small tables) is checked in test_postprocess.py
 def test_sklearn_checks(estimator, check):
     check(estimator)
+
+
+def test_a_pipeline_base_gives_the_default_group_classifier_its_preprocessing():
+    """The default group classifier read raw X, so a Pipeline base on a frame with a text column
+    failed inside it ("could not convert string to float: 'clerk'"); it now reads X through a
+    fresh copy of the base's preprocessing, and with another base a clear message says what to pass."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import Pipeline, make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    rng = np.random.default_rng(0)
+    n = 900
+    sex = rng.choice(["F", "M"], n)
+    job = np.where(rng.random(n) < 0.7, np.where(sex == "M", "driver", "nurse"), "clerk")
+    x = rng.normal(size=n) + (sex == "M")
+    y = (x + (job == "nurse") + rng.normal(size=n) > 0.7).astype(int)
+    X = pd.DataFrame({"x": x, "job": job})
+    pre = ColumnTransformer([("num", StandardScaler(), ["x"]), ("cat", OneHotEncoder(), ["job"])])
+    est = InferredGroupThresholdClassifier(make_pipeline(pre, LogisticRegression())).fit(X, y, sensitive_features=sex)
+    assert isinstance(est.group_estimator_, Pipeline) and est.predict(X).shape == (n,)
+    assert est.group_estimator_.steps[0][1] is not est.estimator_.steps[0][1]  # its own copy, fitted on groups
+
+    class _TextBase(LogisticRegression):  # a base that reads the frame itself, not a Pipeline
+        def fit(self, X, y, sample_weight=None):
+            return super().fit(pd.get_dummies(X, dtype=float), y, sample_weight)
+
+        def predict_proba(self, X):
+            return super().predict_proba(pd.get_dummies(X, dtype=float))
+
+    with pytest.raises(ValueError, match="default group classifier.*group_estimator="):
+        InferredGroupThresholdClassifier(_TextBase()).fit(X, y, sensitive_features=sex)

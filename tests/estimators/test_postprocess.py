@@ -2,6 +2,7 @@
 row-hashed decisions, groups, bundles, scikit-learn conformance."""
 
 import pickle
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -12,7 +13,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from fairkit.estimators import FairBoostingClassifier
+from fairkit.estimators import FairBoostingClassifier, InferredGroupThresholdClassifier
+from fairkit.estimators.reductions import ReductionsWrapper
 from fairkit.estimators import _memo, postprocess
 from fairkit.estimators.batched import can_batch, fit_eta_batch
 from fairkit.estimators.postprocess import ThresholdPostProcessor, constraint_gap, row_uniforms
@@ -544,3 +546,51 @@ def test_out_of_fold_thresholds_count_the_rows_that_carry_weight():
     model = ThresholdPostProcessor(LogisticRegression(), thresholds_from="crossfit").fit(
         X, y, sensitive_features=s, sample_weight=w)
     assert model.thresholds_from_ == "train"
+
+
+# -- the groups at prediction must be fit's (sklearn-ecosystem audit, findings 1-2) -----------
+
+@pytest.mark.parametrize("make", [
+    lambda: ThresholdPostProcessor(LogisticRegression(), eta=1.0),
+    lambda: ReductionsWrapper(LogisticRegression(), constraints="demographic_parity", max_iter=5),
+    lambda: InferredGroupThresholdClassifier(LogisticRegression(), eta=1.0),
+], ids=["threshold", "reductions", "inferred"])
+def test_a_fair_wrapper_without_two_groups_says_it_fits_a_plain_model(make, biased_data):
+    """Forgetting sensitive_features= (a Pipeline without routing) or passing one group fitted
+    an unconstrained model without a word; the in-processing estimators' warning now comes from
+    these wrappers too, pointing at the caller's line."""
+    X, y, a = biased_data(n=400)
+    for groups, said in ((None, "no sensitive_features"), (np.zeros(len(y)), "sensitive_features hold a single group")):
+        with pytest.warns(UserWarning, match=f"but {said}.*trained unconstrained") as got:
+            make().fit(X, y, sensitive_features=groups)
+        assert [w.filename for w in got if "groups to compare" in str(w.message)] == [__file__]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        make().fit(X, y, sensitive_features=a)
+
+
+def test_fit_etas_warns_once_without_groups(biased_data):
+    X, y, _ = biased_data(n=400)
+    with pytest.warns(UserWarning, match="groups to compare") as got:
+        ThresholdPostProcessor(LogisticRegression()).fit_etas(iter([0.0, 0.5, 1.0]), X, y)
+    assert sum("groups to compare" in str(w.message) for w in got) == 1
+
+
+def test_prediction_refuses_groups_that_are_not_fits(intersectional_data):
+    """Columns swapped, one of two, renamed, or values spelled otherwise gave every row one
+    group's thresholds (6 % of decisions changed) with a warning only; they are refused now, as
+    scikit-learn refuses X with its columns reordered. A few new groups keep their fallback."""
+    X, y, S = intersectional_data(n=1200)
+    est = ThresholdPostProcessor(LogisticRegression(), eta=1.0).fit(X, y, sensitive_features=S)
+    right = est.predict(X, sensitive_features=S)
+    for bad, said in ((S[["race", "sex"]], "in another order"), (S["sex"], "1 column"),
+                      (S.rename(columns={"sex": "gender"}), "other names"),
+                      (S.apply(lambda c: c.str.lower()), "None of the groups")):
+        with pytest.raises(ValueError, match=said):
+            est.predict(X, sensitive_features=bad)
+    # Values without names are read by position, as in fit; the decisions are the same.
+    np.testing.assert_array_equal(est.predict(X, sensitive_features=S.to_numpy()), right)
+    some_new = S.copy()
+    some_new.loc[:9, "race"] = "D"
+    with pytest.warns(UserWarning, match="not seen in fit"):
+        est.predict(X, sensitive_features=some_new)
