@@ -28,6 +28,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import sqlite3
 import sys
 import tempfile
@@ -1053,7 +1054,7 @@ def _not_numbers(frame: pd.DataFrame, columns) -> list[str]:
 def cmd_score(args) -> int:
     from . import keys
     from .data import with_columns_appended
-    from .export import BundleIntegrityError, load_bundle
+    from .export import UNSEEN_GROUPS, BundleIntegrityError, load_bundle, unseen_groups_note
     from .monitor import drift_report, unchecked_reason
     from .record import revision_note
     from .store import strict_json
@@ -1093,8 +1094,16 @@ def cmd_score(args) -> int:
     if bad:
         raise CLIError(f"{args.csv}: {'; '.join(bad)}. The model was trained on numbers there; fix those "
                        "cells (or leave them empty, which is treated as missing) and run again.")
+    try:
+        unseen = bundle.unseen_groups(frame)
+    except ValueError as exc:  # none of the rows' groups was seen in training
+        raise CLIError(f"{args.csv}: {exc}") from exc
+    if unseen:
+        print(f"Note: {unseen_groups_note(unseen, bundle.decision['group_pooling']['target'])}")
     log = _audit_log(args)
-    scores = bundle.predict_proba(frame)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=re.escape(UNSEEN_GROUPS), category=UserWarning)  # said above
+        scores = bundle.predict_proba(frame)
     decisions = (scores >= bundle.threshold).astype(int)
     # The input's cells as written (an identifier's leading zeros, a code's spelling), with the
     # two columns added; a Parquet input (typed cells) or rows that cannot be matched one to one

@@ -1231,6 +1231,18 @@ def read_bundle_record(path, *, expected_manifest_sha256: str | None = None, tru
     return _readable(_open(path, expected_manifest_sha256, keys.resolve_public(trusted_key)))
 
 
+#: How :func:`unseen_groups_note` begins (the command line prints the note itself, and keeps
+#: the warning of :meth:`ModelBundle.predict_proba` from saying it twice).
+UNSEEN_GROUPS = "Group(s) the model did not see in training"
+
+
+def unseen_groups_note(unseen, target: str, most: int = 8) -> str:
+    """What scoring rows of groups the model never saw means, in words."""
+    shown = ", ".join(map(repr, unseen[:most])) + (f" and {len(unseen) - most} more" if len(unseen) > most else "")
+    return (f"{UNSEEN_GROUPS}: {shown}. Their rows are scored with the rule of {target!r}, as its small "
+            "groups were in training; check the values are spelled as in training, or retrain with them.")
+
+
 @dataclass
 class ModelBundle:
     """A loaded bundle: predict on raw rows exactly as the exported run did."""
@@ -1276,20 +1288,62 @@ class ModelBundle:
             raise ValueError(f"The data lacks column(s) the model needs: {', '.join(missing)}.")
         return np.asarray(self.preprocessor.transform(frame[self.raw_columns]), dtype=np.float32)
 
+    def unseen_groups(self, frame: pd.DataFrame) -> list[str]:
+        """The groups of ``frame`` the model did not see in training (scored as its pooled groups are).
+
+        Parameters
+        ----------
+        frame : DataFrame
+            Raw rows, with the sensitive column(s) when the model reads them.
+
+        Returns
+        -------
+        list of str
+            Unseen group labels, sorted; empty when the model reads no group, or for a bundle
+            that records no pooling (made before it was recorded).
+
+        Raises
+        ------
+        ValueError
+            When none of the rows' groups was seen in training: values spelled or coded otherwise
+            ("FEMALE" for "female") would all be scored as one group, so they are refused.
+        """
+        return self._model_groups(frame)[1]
+
+    def _model_groups(self, frame: pd.DataFrame):
+        """``(each row's group as the model saw them in training, the unseen groups)``; None
+        for a model that reads no group."""
+        from .groups import SmallGroupPooling, group_labels, unseen_groups
+
+        if not self.needs_sensitive_at_predict:
+            return None, []
+        labels = group_labels(frame[self.spec.sensitive].reset_index(drop=True))
+        pooling = self.decision["group_pooling"]
+        if not pooling:
+            return labels.rename("group"), []
+        # The model saw each row's group (intersection) with small groups pooled: map rows the same way.
+        pool = SmallGroupPooling.from_dict(pooling)
+        unseen = unseen_groups(labels, set(pool.kept) | set(pool.pooled), "this model",
+                               where=f"the column(s) {', '.join(map(str, self.spec.sensitive))}")
+        return pool.transform(labels), unseen
+
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
-        """Positive-class probabilities for raw rows (columns as in the training table)."""
-        from .groups import SmallGroupPooling, group_labels
+        """Positive-class probabilities for raw rows (columns as in the training table).
+
+        Groups the model did not see in training are scored as its pooled groups are, with a
+        ``UserWarning`` naming them; rows none of whose groups it saw are refused
+        (:meth:`unseen_groups`).
+        """
+        import warnings
+
         from .sweep import _predict_scores
 
         X = self.transform(frame)
         sens = frame[self.spec.sensitive].reset_index(drop=True) if self.needs_sensitive_at_predict else None
-        model_groups = None
-        if sens is not None:
-            # The model saw each row's group (intersection) with small groups pooled: map rows the same way.
-            labels = group_labels(sens)
-            pooling = self.decision["group_pooling"]
-            model_groups = (SmallGroupPooling.from_dict(pooling).transform(labels) if pooling
-                            else labels.rename("group"))
+        model_groups, unseen = self._model_groups(frame)
+        if unseen:
+            warnings.warn(unseen_groups_note(unseen, self.decision["group_pooling"]["target"]), UserWarning,
+                          stacklevel=2)
         p = _predict_scores(self.estimator, X, model_groups)
         if self.calibrator is not None:
             p = apply_calibrator(self.calibrator, p, sens)

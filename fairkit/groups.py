@@ -111,7 +111,7 @@ def check_group_columns(fitted, sensitive, who: str) -> None:
                          f"{who} was fitted on, in that order.")
 
 
-def unseen_groups(labels, known, who: str, most: int = 8) -> list:
+def unseen_groups(labels, known, who: str, most: int = 8, where: str = "sensitive_features") -> list:
     """The groups in ``labels`` that are not in ``known``; an error when none of them is.
 
     A few groups fit never saw are a fact of new data, and the caller gives them a fallback
@@ -129,6 +129,8 @@ def unseen_groups(labels, known, who: str, most: int = 8) -> list:
         The estimator's name, for the message.
     most : int, default=8
         How many labels the message lists of each side.
+    where : str, default="sensitive_features"
+        What holds the groups, for the message.
 
     Returns
     -------
@@ -148,7 +150,7 @@ def unseen_groups(labels, known, who: str, most: int = 8) -> list:
             values = sorted(values)
             return ", ".join(map(repr, values[:most])) + (f" and {len(values) - most} more" if len(values) > most else "")
 
-        raise ValueError(f"None of the groups in sensitive_features ({shown(present)}) was seen when {who} was "
+        raise ValueError(f"None of the groups in {where} ({shown(present)}) was seen when {who} was "
                          f"fitted (it knows {shown(known)}). Check that the column(s) and their values are "
                          "the ones fit had (spelling, case, codes).")
     return unseen

@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import pty
+import re
 import resource
 import shutil
 import struct
@@ -568,6 +569,46 @@ def test_score_gives_no_roc_auc_for_a_threshold_model(tmp_path, capsys, monkeypa
     overall = report["overall"]
     assert overall["roc_auc"] is None  # as in the bundle's metrics.json: null, not a bare NaN
     assert np.isfinite(overall["accuracy"])
+
+
+def test_score_refuses_groups_the_model_never_saw_and_names_a_few_new_ones(tmp_path, capsys, monkeypatch):
+    """A model that reads the group at prediction scored rows whose values were spelled otherwise
+    ("FEMALE" for "female") with the rule of one group, silently (3 of 50 decisions changed in
+    the audit); rows none of whose groups it saw are refused, and a few new groups are named."""
+    monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path / "home"))
+    out = tmp_path / "sweep"
+    assert main(["sweep", "--dataset", "german", "--methods", "threshold", "--etas", "1", "--no-png",
+                 "--out", str(out)]) == 0
+    run = pd.read_csv(out / "results.csv").run_id.iloc[0]
+    bundle = tmp_path / "b.zip"
+    assert main(["export", "--store", str(out), "--run", run, "--rationale", "r", "--decider", "d",
+                 "--n-boot", "50", "--out", str(bundle)]) == 0
+    frame, spec = load_dataset("german")
+    rows = frame.sample(120, random_state=4).reset_index(drop=True)
+    upper = rows.copy()
+    for col in spec.sensitive:
+        upper[col] = upper[col].astype(str).str.upper()
+    upper.to_csv(tmp_path / "upper.csv", index=False)
+    capsys.readouterr()
+    scored = tmp_path / "scored.csv"
+    assert main(["score", "--bundle", str(bundle), "--csv", str(tmp_path / "upper.csv"), "--out", str(scored)]) == 2
+    err = capsys.readouterr().err
+    assert "None of the groups in the column(s) sex, age_group" in err and "internal error" not in err
+    assert not scored.exists()
+    new = rows.copy()
+    new["sex"] = new["sex"].astype(object)
+    new.loc[:4, "sex"] = "nonbinary"
+    new.to_csv(tmp_path / "new.csv", index=False)
+    assert main(["score", "--bundle", str(bundle), "--csv", str(tmp_path / "new.csv"), "--out", str(scored)]) == 0
+    said = capsys.readouterr()
+    assert "Note: Group(s) the model did not see in training: 'nonbinary & " in said.out
+    assert "UserWarning" not in said.err  # said once, as a note
+    # The Python API warns with the same words, and scores the known rows as before.
+    b = load_bundle(bundle)
+    with pytest.warns(UserWarning, match=re.escape("Group(s) the model did not see in training")):
+        b.predict(new)
+    with pytest.raises(ValueError, match="None of the groups"):
+        b.predict(upper)
 
 
 @pytest.fixture(scope="module")
