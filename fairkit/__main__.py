@@ -1,4 +1,4 @@
-"""Command line: ``python -m fairkit {datasets,validate,sweep,search,export,audit,score}``.
+"""Command line: ``python -m fairkit {datasets,validate,sweep,search,export,audit,score,keygen}``.
 
 Bad arguments and bad data (and a full disk, a read-only folder, a damaged audit log) end with a
 message and exit code 2, never a traceback. Ctrl-C ends a command with 130, SIGTERM with 143.
@@ -67,10 +67,31 @@ class _Visible:
 
         self.raw = raw
         self._visible = visible_text
+        self._reader_gone = False
 
     def write(self, text) -> int:
-        self.raw.write(self._visible(text))
+        if not self._reader_gone:
+            try:
+                self.raw.write(self._visible(text))
+            except BrokenPipeError:
+                self._gone()
         return len(text)
+
+    def flush(self) -> None:
+        if not self._reader_gone:
+            try:
+                self.raw.flush()
+            except BrokenPipeError:
+                self._gone()
+
+    def _gone(self) -> None:
+        # The reader went away (``fairkit score ... | head -1``): the command still finishes what
+        # it writes and logs (the scored file, its audit entry), its messages going nowhere. A
+        # broken pipe raised from a print ended it as an "internal error" before its audit entry.
+        self._reader_gone = True
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            # Python's own flush of the stream at exit would report the broken pipe again.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), self.raw.fileno())
 
     def writelines(self, lines) -> None:
         for line in lines:
@@ -522,7 +543,8 @@ def _add_data_args(p):
     p.add_argument("--csv", type=_input_file, help="a CSV or Parquet file of your own")
     p.add_argument("--target", help="outcome column")
     p.add_argument("--positive", action="append",
-                   help="positive (favourable) label of the target; give it once per value when "
+                   help="positive label of the target: the outcome predicted as 1, the favourable one for most "
+                        "tables (for the bundled COMPAS, 1 = reoffended, an adverse one); give it once per value when "
                         "several values mean that outcome (--positive '>50K' --positive '>50K.')")
     p.add_argument("--sensitive", type=_names,
                    help="sensitive columns, comma-separated (several give intersections)")
@@ -671,10 +693,10 @@ def cmd_sweep(args) -> int:
     if below:
         print(f"{below} model(s) score no better on validation {args.performance} than one decision for everyone "
               "(val_base_rate in results.csv) and are kept off the frontier.")
-    wrote = [out / "results.csv", saved["html"]] + ([saved["png"]] if saved["png"] else [])
+    wrote = [out / "results.csv", out / "sweep.json", saved["html"]] + ([saved["png"]] if saved["png"] else [])
     print(f"Wrote {', '.join(map(str, wrote))}" + (f"; {saved['png_error']}" if saved["png_error"] else ""))
     args.summary = {
-        "command": "sweep", "files": [str(p) for p in [*wrote, out / "sweep.json"]],
+        "command": "sweep", "files": [str(p) for p in wrote],
         "png_error": saved["png_error"], "runs": len(res.results), "cached": int(res.results["cached"].sum()),
         "constant": int(res.results["constant"].sum()), "below_chance": below, "wall_seconds": res.wall_seconds,
         "frontier_decides_alike_on_test": test_alike,
@@ -787,7 +809,7 @@ def cmd_search(args) -> int:
     print("The search proposes candidates; it does not choose one. Its front is drawn over its own trials only: "
           "a sweep's run may beat a candidate on validation. Compare them with a sweep's frontier and "
           "export only what a person decided (python -m fairkit export --store OUT --run RUN_ID ...).")
-    print(f"Wrote {out / 'results.csv'}, {out / 'front.csv'}")
+    print(f"Wrote {out / 'results.csv'}, {out / 'front.csv'}, {out / 'sweep.json'}")
     args.summary = {"command": "search", "files": [str(out / n) for n in ("results.csv", "front.csv", "sweep.json")],
                     "study": res.study_name, "storage": res.storage, "trials": res.complete, "budget": args.trials,
                     "trained": res.trained, "from_store": res.cached, "resplit_runs": res.resplit_runs,
@@ -990,14 +1012,18 @@ def cmd_audit(args) -> int:
     from . import keys
     from .audit import recorded_head
     from .export import BundleIntegrityError, read_bundle_record
+    from .store import default_home
 
     if args.audit and not Path(args.audit).exists():
         raise CLIError(f"No audit log at {args.audit}.")
+    path = _audit_path(args)
+    if not path.exists():
+        # Made empty here, it verified: a mistyped FAIRKIT_HOME read as an unbroken record.
+        raise CLIError(f"No audit log at {path}: nothing has been logged in this home. Check FAIRKIT_HOME "
+                       f"(now {default_home()}), or give the log with --audit.")
     # Listing and verifying only read the log, so a log this user cannot write (an archived copy
     # on read-only media) is opened read-only and checked as it is. Where it can be written it is
-    # opened as before: a log from before the hash chain is brought up to date, and a default log
-    # that does not exist yet is made (empty, and it verifies).
-    path = _audit_path(args)
+    # opened as before: a log from before the hash chain is brought up to date.
     writable = os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
     log = _audit_log(args, read_only=path.exists() and not writable)
     if args.action == "list":

@@ -193,7 +193,7 @@ def plan_runs(methods, etas=None, seeds=(0,), *, fairness=DEFAULT_FAIRNESS, n_et
             grid = list(etas)
         else:
             grid = m.grid(n_etas)
-        grid = m.check_etas(grid)
+        grid = m.check_etas(grid, grid=m.grid(n_etas))  # a refusal names the grid n_etas gives
         if len(grid) * len(seeds) > MAX_RUNS_PER_METHOD:
             counts = " x ".join(f"{n:,} {what}{'s' * (n != 1)}" for n, what in ((len(grid), "eta"), (len(seeds), "seed")))
             raise RegistryError(f"{name}: {counts} are {len(grid) * len(seeds):,} runs, over the limit of "

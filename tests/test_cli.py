@@ -323,6 +323,18 @@ def test_audit_command_reports_a_broken_chain(tmp_path, capsys):
     assert main(["audit", "--audit", str(tmp_path / "none.sqlite")]) == 2
 
 
+@pytest.mark.parametrize("action", [[], ["list"], ["verify"]])
+def test_audit_of_a_home_with_no_log_says_so_and_makes_none(action, tmp_path, capsys, monkeypatch):
+    """A mistyped FAIRKIT_HOME made an empty log there, which then verified as "an unbroken hash
+    chain" (docs audit): it is refused, naming the home, and nothing is written."""
+    home = tmp_path / "hoem"
+    monkeypatch.setenv("FAIRKIT_HOME", str(home))
+    assert main(["audit", *action]) == 2
+    err = capsys.readouterr().err
+    assert f"No audit log at {home / 'audit.sqlite'}" in err and "Check FAIRKIT_HOME" in err
+    assert not home.exists()
+
+
 def test_datasets_listing(capsys):
     assert main(["datasets"]) == 0
     assert "german" in capsys.readouterr().out
@@ -1210,3 +1222,21 @@ def test_stored_runs_that_fail_their_checks_are_retrained_and_named(tmp_path, ca
     assert "2 runs (1 from the store)" in printed
     assert "Note: 1 stored run(s) failed the store's checks and were trained again" in printed
     assert f"{runs[0]}: its record" in printed
+
+
+def test_a_reader_that_goes_away_does_not_stop_the_score_or_its_audit_entry(exported, tmp_path):
+    """``fairkit score ... | head -1`` ended as an "internal error: BrokenPipeError", exit 1, with
+    the scores written but no audit entry (docs audit): the command now finishes, quietly."""
+    from fairkit.audit import AuditLog
+
+    bundle, rows, _ = exported
+    scored, log = tmp_path / "scored.csv", tmp_path / "log.sqlite"
+    proc = subprocess.Popen([sys.executable, "-m", "fairkit", "score", "--bundle", str(bundle), "--csv", str(rows),
+                             "--out", str(scored), "--audit", str(log)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, cwd=ROOT, env=_env(tmp_path))
+    proc.stdout.close()  # the reader is gone before the first line
+    err = proc.stderr.read().decode()
+    assert proc.wait() == 0, err
+    assert "internal error" not in err and "BrokenPipe" not in err
+    assert scored.is_file()
+    assert list(AuditLog(log).entries(kind="score").kind) == ["score"]

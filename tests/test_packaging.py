@@ -82,7 +82,7 @@ def test_installed_wheel_runs_a_sweep_from_another_folder(installed, tmp_path):
     sweep = _run(site, elsewhere, sys.executable, "-m", "fairkit", "sweep", "--dataset", "german",
                  "--methods", "unconstrained", "--out", str(out))
     assert sweep.returncode == 0, sweep.stderr
-    assert f"Wrote {out / 'results.csv'}, {out / 'frontier.html'}, {out / 'frontier.png'}\n" in sweep.stdout
+    assert f"Wrote {out / 'results.csv'}, {out / 'sweep.json'}, {out / 'frontier.html'}, {out / 'frontier.png'}\n" in sweep.stdout
     assert (out / "frontier.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not list(elsewhere.iterdir())
 
@@ -94,7 +94,7 @@ def test_installed_wheel_runs_a_sweep_from_another_folder(installed, tmp_path):
                  "--methods", "unconstrained", "--out", str(out), env=no_browser)
     assert sweep.returncode == 3, sweep.stderr
     wrote = next(line for line in sweep.stdout.splitlines() if line.startswith("Wrote "))
-    assert wrote.startswith(f"Wrote {out / 'results.csv'}, {out / 'frontier.html'}; PNG not written: "
+    assert wrote.startswith(f"Wrote {out / 'results.csv'}, {out / 'sweep.json'}, {out / 'frontier.html'}; PNG not written: "
                             "no Chrome or Chromium for kaleido")
     assert "1 from the store" in sweep.stdout and "PNG not written" not in sweep.stderr
     assert not (out / "frontier.png").exists()
@@ -102,4 +102,4 @@ def test_installed_wheel_runs_a_sweep_from_another_folder(installed, tmp_path):
     skip = _run(site, elsewhere, sys.executable, "-m", "fairkit", "sweep", "--dataset", "german",
                 "--methods", "unconstrained", "--out", str(out), "--no-png", env=no_browser)
     assert skip.returncode == 0, skip.stderr
-    assert f"Wrote {out / 'results.csv'}, {out / 'frontier.html'}\n" in skip.stdout
+    assert f"Wrote {out / 'results.csv'}, {out / 'sweep.json'}, {out / 'frontier.html'}\n" in skip.stdout

@@ -2,6 +2,7 @@
 
 import dataclasses
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -632,3 +633,14 @@ def test_a_change_that_is_exactly_zero_carries_no_negative_sign(tiny_split, fast
     for key, c in gap_changes(model, model, tiny_split, n_boot=20).items():
         for end in ("change", "low", "high"):
             assert c[end] == 0.0 and math.copysign(1.0, c[end]) == 1.0, (key, end, c)
+
+
+def test_an_eta_refusal_names_the_grid_n_etas_gives():
+    """The refusal of an eta out of range offered "its own grid" as the default 8 points even
+    with another n_etas, whose grid is what leaving the etas out trains (docs audit)."""
+    from fairkit.methods import RegistryError, get_method
+    from fairkit.sweep import plan_runs
+
+    grid = get_method("threshold").grid(3)
+    with pytest.raises(RegistryError, match=re.escape(f"its own grid ({', '.join(f'{e:g}' for e in grid)})")):
+        plan_runs(["threshold"], [2.0], [0], n_etas=3)

@@ -1,7 +1,8 @@
 """scikit-learn compatible fairness-aware classifiers, one module per method.
 
-Every estimator follows ``fit(X, y, *, sensitive_features=None, sample_weight=None)`` and exposes
-its fairness strength as the parameter ``eta``.
+Every estimator follows ``fit(X, y, *, sensitive_features=None, sample_weight=None)``; each one
+that trains for fairness exposes its fairness strength as the parameter ``eta``
+(:class:`CalibratedGroupClassifier` only calibrates, and has none).
 """
 
 from fairkit.estimators.adversarial import (
