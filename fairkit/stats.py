@@ -89,9 +89,9 @@ def binary_labels(y, pos_label=None) -> np.ndarray:
     ----------
     y : array-like of shape (n_samples,)
     pos_label : scalar, optional
-        The favourable (positive) label. Optional when the labels are already 0/1 (or
-        booleans); required otherwise, as in scikit-learn, because no order of the labels says
-        which outcome is favourable.
+        The favourable (positive) label. Optional when the labels are already 0/1, -1/1 (1
+        positive) or booleans; required otherwise, as in scikit-learn, because no order of the
+        labels says which outcome is favourable.
 
     Returns
     -------
@@ -116,6 +116,8 @@ def binary_labels(y, pos_label=None) -> np.ndarray:
         return arr.astype(np.int64)
     if arr.dtype.kind in "iuf" and np.isin(arr, (0, 1)).all():
         return arr.astype(np.int64)
+    if arr.dtype.kind in "iuf" and np.isin(arr, (-1, 1)).all():
+        return (arr == 1).astype(np.int64)  # scikit-learn's reading of {-1, 1}: 1 is positive
     values = _unique(arr)
     raise ValueError(
         f"y_true holds the labels {values[:5]}, not 0/1: pass pos_label= to say which label is the "

@@ -20,6 +20,10 @@ def test_binary_labels_needs_pos_label_for_other_labels():
     assert stats.binary_labels(np.array(["no", "yes", "yes"]), pos_label="yes").tolist() == [0, 1, 1]
     with pytest.raises(ValueError, match=r"pos_label=.*favourable"):
         stats.binary_labels(np.array(["no", "yes"]))
+    # -1/1 as scikit-learn reads it: 1 is positive (the group calibrator demanded pos_label).
+    assert stats.binary_labels(np.array([-1, 1, 1])).tolist() == [0, 1, 1]
+    with pytest.raises(ValueError, match=r"pos_label=.*favourable"):
+        stats.binary_labels(np.array([1, 2, 2]))
     with pytest.raises(ValueError, match="two labels"):
         stats.binary_labels(np.array([0, 1, 2]), pos_label=1)
     with pytest.raises(ValueError, match="not one of the labels"):

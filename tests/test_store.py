@@ -450,8 +450,11 @@ def test_a_home_others_can_write_is_named_with_the_remedy(tmp_path, monkeypatch)
 def test_the_cli_warns_when_its_home_is_not_its_own(tmp_path, monkeypatch, capsys):
     from fairkit.__main__ import main
 
+    from fairkit.audit import AuditLog
+
     home = tmp_path / "home"
     home.mkdir()
+    AuditLog(home / "audit.sqlite").append("comment", actor="a", subject="m", text="t")  # a log to read
     home.chmod(0o777)
     monkeypatch.setenv("FAIRKIT_HOME", str(home))
     assert main(["audit", "-q"]) == 0

@@ -149,3 +149,37 @@ def warn_no_groups(est, sensitive_given: bool, strength: str = "eta > 0", stackl
         "Pipeline: set_fit_request(sensitive_features=True) with metadata routing enabled, or "
         "sensitive_feature_names= naming the column(s) of X), or ask for no fairness (eta=0) for a plain model.",
         UserWarning, stacklevel=stacklevel + 1)
+
+
+def fit_weighted(est, X, y, sample_weight=None, **fit_params):
+    """``est.fit(X, y, **fit_params)`` with the row weights given as ``est`` takes them.
+
+    A :class:`~sklearn.pipeline.Pipeline` without metadata routing refuses a bare
+    ``sample_weight`` ("Pipeline.fit does not accept the sample_weight parameter") and takes it
+    as ``<last step>__sample_weight``: the wrappers that fit a base model hand it over that way,
+    as a user would, so a Pipeline base takes weights with routing off as well as on.
+
+    Parameters
+    ----------
+    est : estimator
+        Unfitted (it is fitted in place).
+    X, y
+        Training data.
+    sample_weight : array-like of shape (n_samples,), optional
+    **fit_params
+        Other keywords for ``fit``.
+
+    Returns
+    -------
+    estimator
+        ``est``, fitted.
+    """
+    if sample_weight is not None:
+        from sklearn import get_config
+        from sklearn.pipeline import Pipeline
+
+        if isinstance(est, Pipeline) and not get_config().get("enable_metadata_routing"):
+            fit_params[f"{est.steps[-1][0]}__sample_weight"] = sample_weight
+        else:
+            fit_params["sample_weight"] = sample_weight
+    return est.fit(X, y, **fit_params)

@@ -21,6 +21,7 @@ from sklearn.utils.metadata_routing import get_routing_for_object
 from sklearn.utils.validation import check_is_fitted
 
 from fairkit.calibration import GroupFairnessCalibrator, _group_frame
+from fairkit.estimators._inputs import fit_weighted
 from fairkit.estimators.reductions import (
     BinaryWrapperTagsMixin,
     GroupScoreMixin,
@@ -257,11 +258,9 @@ class CalibratedGroupClassifier(BinaryWrapperTagsMixin, GroupScoreMixin, Classif
     def _fit_base(base, X, y, groups, sw):
         est = clone(base, safe=False)
         kwargs = {}
-        if sw is not None:
-            kwargs["sample_weight"] = sw
         if groups is not None and _accepts(est, "sensitive_features"):
             kwargs["sensitive_features"] = groups
-        return est.fit(X, y, **kwargs)
+        return fit_weighted(est, X, y, sw, **kwargs)
 
     def predict_proba(self, X, *, sensitive_features=None) -> np.ndarray:
         """Calibrated class probabilities, columns ordered as ``classes_``.

@@ -90,7 +90,8 @@ class LagrangianFairnessTrainer(TorchFairClassifierBase):
         track the hard decisions more closely but give sparser gradients.
     iterate : {"best", "last"}, default="best"
         ``"best"`` keeps, among the end-of-epoch weights, the one with the lowest training
-        cross-entropy that meets every bound on the training data (hard decisions); failing
+        cross-entropy that meets every bound on the training data (hard decisions) and fits
+        better than the constant prediction of the base rate (which meets every bound); failing
         that, the lowest-loss one within ``constraint_tol`` of every bound; failing that, the one
         with the smallest worst violation. (The last iterate of a min-max game oscillates;
         Cotter et al. 2019 recommend choosing among iterates.) ``"last"`` keeps the final
@@ -344,6 +345,12 @@ verbose
         on = self._on.cpu().numpy() > 0
         bce = bce.cpu().numpy().astype(float)
         gaps = gaps.cpu().numpy().astype(float)
+        # The constant prediction of the base rate meets every bound: an iterate that fits worse
+        # than it is no better kept for meeting the bounds exactly (a 10-epoch fit kept its second
+        # epoch, accuracy 0.39 against the majority's 0.61, over a later one within tolerance).
+        w = train.w.double()
+        rate = float((w * train.y.double()).sum() / w.sum())
+        constant = -(rate * math.log(rate) + (1 - rate) * math.log(1 - rate)) if 0 < rate < 1 else 0.0
         snapshot = None
         for k, record in enumerate(records):
             if not on[k].any():  # eta = 0: a plain classifier
@@ -356,9 +363,10 @@ verbose
                 record[f"violation:{c.name}"] = violation[k, j]
                 record[f"multiplier:{c.name}"] = lam[k, j]
             if self.iterate == "best":
-                # Prefer iterates meeting every bound exactly, then within the tolerance (lowest
-                # cross-entropy first), then the smallest worst violation.
-                if worst <= 0:
+                # Prefer iterates meeting every bound exactly (and fitting better than the
+                # constant), then within the tolerance (lowest cross-entropy first), then the
+                # smallest worst violation.
+                if worst <= 0 and bce[k] <= constant:
                     key = (0, bce[k])
                 elif worst <= self.constraint_tol:
                     key = (1, bce[k])

@@ -32,7 +32,7 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 from sklearn.utils import _safe_indexing
 from sklearn.utils.validation import check_is_fitted
 
-from fairkit.estimators._inputs import row_uniforms, warn_no_groups
+from fairkit.estimators._inputs import fit_weighted, row_uniforms, warn_no_groups
 from fairkit.estimators._memo import memoized_output
 from fairkit.estimators.boosting import AUTO_ROUNDS_FROM_ROWS
 from fairkit.estimators.reductions import (
@@ -502,8 +502,7 @@ class ThresholdPostProcessor(BinaryWrapperTagsMixin, GroupScoreMixin, Classifier
                                                   self._positive_label_))
 
     def _fit_model(self, name, template, X, target, w):
-        kwargs = {} if w is None else {"sample_weight": w}
-        return clone(template, safe=False).fit(X, target, **kwargs)
+        return fit_weighted(clone(template, safe=False), X, target, w)
 
     def _threshold_rows(self, threshold_set, with_groups: bool):
         """``threshold_set`` checked: ``(X_model, y 0/1, raw group labels)`` of the rows the

@@ -647,7 +647,10 @@ class ReductionsWrapper(BinaryWrapperTagsMixin, ClassifierMixin, BaseEstimator):
         Name of the ``estimator.fit`` argument that takes sample weights (fairlearn's), for
         example ``"logisticregression__sample_weight"`` for
         ``make_pipeline(StandardScaler(), LogisticRegression())``. The reduction always
-        reweights, so a ``Pipeline`` base needs it with or without user weights.
+        reweights, so a ``Pipeline`` base needs it with or without user weights. With metadata
+        routing on, keep the default and request the weights on the step instead
+        (``LogisticRegression().set_fit_request(sample_weight=True)``): a routed ``Pipeline``
+        refuses ``step__sample_weight`` (as with fairlearn's own reductions).
     selection_rule : str, default="tradeoff_optimization"
         GridSearch's rule for picking the best learner.
     grid_limit : float, default=2.0

@@ -174,3 +174,25 @@ def test_calibrated_prediction_refuses_groups_that_are_not_fits():
                       (S.apply(lambda c: c.str.upper()), "None of the groups")):
         with pytest.raises(ValueError, match=said):
             est.predict(X, sensitive_features=bad)
+
+
+def test_a_pipeline_base_takes_row_weights_with_routing_off_and_on():
+    """A Pipeline base refused a bare sample_weight without routing, and the wrappers had no way
+    to name its step; they hand it over as <last step>__sample_weight (on: as routed)."""
+    import sklearn
+
+    from fairkit.estimators import ThresholdPostProcessor
+
+    X, y, s = _mixed_frame()
+    w = np.where(np.arange(len(y)) % 3 == 0, 2.0, 1.0)
+    for make in (lambda base: CalibratedGroupClassifier(base, method="platt"),
+                 lambda base: ThresholdPostProcessor(base, thresholds_from="train")):
+        plain = make(_pipeline()).fit(X, y, sensitive_features=s)
+        weighted = make(_pipeline()).fit(X, y, sensitive_features=s, sample_weight=w)
+        assert not np.allclose(plain.estimator_.steps[-1][1].coef_, weighted.estimator_.steps[-1][1].coef_)
+        with sklearn.config_context(enable_metadata_routing=True):
+            pipe = _pipeline()
+            pipe.steps[0][1].transformers[0][1].set_fit_request(sample_weight=False)  # the scaler: unweighted
+            pipe.steps[-1][1].set_fit_request(sample_weight=True)
+            routed = make(pipe).fit(X, y, sensitive_features=s, sample_weight=w)
+        np.testing.assert_allclose(routed.estimator_.steps[-1][1].coef_, weighted.estimator_.steps[-1][1].coef_)
