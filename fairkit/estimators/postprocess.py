@@ -792,7 +792,7 @@ class ThresholdPostProcessor(BinaryWrapperTagsMixin, GroupScoreMixin, Classifier
         """
         return self._expected(*self._predict_inputs(X, sensitive_features))
 
-    def predict_proba(self, X, *, sensitive_features=None) -> np.ndarray:
+    def predict_proba(self, X, *, sensitive_features=None, random_state=None) -> np.ndarray:
         """The decision as a probability: 1 for an accepted row, 0 otherwise.
 
         Parameters
@@ -800,6 +800,10 @@ class ThresholdPostProcessor(BinaryWrapperTagsMixin, GroupScoreMixin, Classifier
         X : array-like, sparse matrix or DataFrame of shape (n_samples, n_features)
         sensitive_features : array-like, Series or DataFrame
             Required when ``fit`` had sensitive features.
+        random_state : int, optional
+            Seed of the row hash that resolves randomized thresholds (fairlearn's keyword);
+            default the estimator's ``random_state``. One seed gives a row one decision, wherever
+            it is in the batch.
 
         Returns
         -------
@@ -810,10 +814,11 @@ class ThresholdPostProcessor(BinaryWrapperTagsMixin, GroupScoreMixin, Classifier
         X_model, codes = self._predict_inputs(X, sensitive_features)
         d = self._expected(X_model, codes)
         if self.randomized_:  # a plain threshold's decision is already 0 or 1
-            d = (row_uniforms(X_model, self.random_state) < d).astype(np.float64)
+            seed = self.random_state if random_state is None else random_state
+            d = (row_uniforms(X_model, seed) < d).astype(np.float64)
         return np.column_stack([1.0 - d, d])
 
-    def predict(self, X, *, sensitive_features=None) -> np.ndarray:
+    def predict(self, X, *, sensitive_features=None, random_state=None) -> np.ndarray:
         """Decisions: ``classes_[1]`` where ``predict_proba[:, 1]`` is 1.
 
         Parameters
@@ -821,10 +826,12 @@ class ThresholdPostProcessor(BinaryWrapperTagsMixin, GroupScoreMixin, Classifier
         X : array-like, sparse matrix or DataFrame of shape (n_samples, n_features)
         sensitive_features : array-like, Series or DataFrame
             Required when ``fit`` had sensitive features.
+        random_state : int, optional
+            As in :meth:`predict_proba`.
 
         Returns
         -------
         ndarray of shape (n_samples,)
         """
-        p = self.predict_proba(X, sensitive_features=sensitive_features)[:, 1]
+        p = self.predict_proba(X, sensitive_features=sensitive_features, random_state=random_state)[:, 1]
         return self.classes_[stats.decide(p).astype(int)]

@@ -1058,11 +1058,12 @@ class ReductionsWrapper(BinaryWrapperTagsMixin, ClassifierMixin, BaseEstimator):
         """Probability of a positive decision under the randomized rule."""
         return self._mixture(self.mixture_weights_, X_model, _hard_labels)
 
-    def _predict_encoded(self, X_model) -> np.ndarray:
+    def _predict_encoded(self, X_model, random_state=None) -> np.ndarray:
         if self.decision_rule_ == "randomized":
             # A hash of each row, not a generator's stream: a person's decision must not depend
             # on their position in the batch or on who else is scored with them.
-            return (row_uniforms(X_model, self.random_state) < self._hard_mixture(X_model)).astype(int)
+            seed = self.random_state if random_state is None else random_state
+            return (row_uniforms(X_model, seed) < self._hard_mixture(X_model)).astype(int)
         return stats.decide(self._proba_encoded(X_model), 0.5).astype(int)
 
     def _model_X(self, X):
@@ -1086,18 +1087,22 @@ class ReductionsWrapper(BinaryWrapperTagsMixin, ClassifierMixin, BaseEstimator):
         p = self._proba_encoded(self._model_X(X))
         return np.column_stack([1.0 - p, p])
 
-    def predict(self, X) -> np.ndarray:
+    def predict(self, X, random_state=None) -> np.ndarray:
         """Class predictions by ``decision_rule_`` (see ``randomized``).
 
         Parameters
         ----------
         X : array-like or DataFrame of shape (n_samples, n_features)
+        random_state : int, optional
+            Seed of the row hash that resolves the randomized rule (fairlearn's keyword, as in
+            ``ExponentiatedGradient.predict``); default the estimator's ``random_state``. A
+            deterministic rule ignores it.
 
         Returns
         -------
         ndarray of shape (n_samples,)
         """
-        encoded = self._predict_encoded(self._model_X(X))
+        encoded = self._predict_encoded(self._model_X(X), random_state)
         return self.classes_[encoded]
 
 

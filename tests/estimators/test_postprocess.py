@@ -594,3 +594,23 @@ def test_prediction_refuses_groups_that_are_not_fits(intersectional_data):
     some_new.loc[:9, "race"] = "D"
     with pytest.warns(UserWarning, match="not seen in fit"):
         est.predict(X, sensitive_features=some_new)
+
+
+def test_predict_takes_fairlearns_random_state(intersectional_data):
+    """fairlearn's predict(X, ..., random_state=) was a TypeError (sklearn-ecosystem audit): it
+    seeds the row hash of a randomized rule; the estimator's own seed is the default."""
+    X, y, S = intersectional_data(n=1500)
+    s = S["sex"]
+    thr = ThresholdPostProcessor(LogisticRegression(), constraint="equalized_odds", eta=1.0, random_state=3)
+    thr.fit(X, y, sensitive_features=s)
+    assert thr.randomized_
+    np.testing.assert_array_equal(thr.predict(X, sensitive_features=s, random_state=3),
+                                  thr.predict(X, sensitive_features=s))
+    other = thr.predict(X, sensitive_features=s, random_state=4)
+    assert (other != thr.predict(X, sensitive_features=s)).any()
+    red = ReductionsWrapper(LogisticRegression(), constraints="demographic_parity", randomized=True,
+                            max_iter=10, random_state=3).fit(X, y, sensitive_features=s)
+    assert red.decision_rule_ == "randomized"
+    np.testing.assert_array_equal(red.predict(X, random_state=3), red.predict(X))
+    if len(red.predictors_) > 1 and (red.mixture_weights_ > 0).sum() > 1:  # a mixture: seeds differ somewhere
+        assert (red.predict(X, random_state=4) != red.predict(X)).any()
