@@ -290,7 +290,7 @@ def slider_stops(table: pd.DataFrame, method: str, unfairness: str, performance:
         # A model that decides has no ROC AUC (NO_RANKING): its stop says so, not "nan".
         shown = f"{p[i]:.3f}" if np.isfinite(p[i]) else "n/a"
         stops[eta] = (f"constant model (eta {eta:g}){same}" if flat[i]
-                      else f"gap {u[i]:.3f} · {perf} {shown}{BELOW_CHANCE_STOP if below[i] else ''} "
+                      else f"validation: gap {u[i]:.3f} · {perf} {shown}{BELOW_CHANCE_STOP if below[i] else ''} "
                            f"(eta {eta:g}){same}")
     return stops
 

@@ -72,7 +72,7 @@ def test_slider_moves_change_the_side_panel(tradeoffs):
     assert not at.exception
 
 
-STOP = re.compile(r"gap (\d\.\d{3}) · accuracy (\d\.\d{3}) \(eta ([\d.e+-]+)\)")
+STOP = re.compile(r"validation: gap (\d\.\d{3}) · accuracy (\d\.\d{3}) \(eta ([\d.e+-]+)\)")
 
 
 def _assert_stops_follow_the_curve(labels, runs, method, n):
@@ -237,8 +237,8 @@ def test_below_chance_note_and_slider_stop():
                           {**worse, "method": "regularized", "eta": 0.0, "val_accuracy": 0.8,
                            "val_demographic_parity_difference": 0.1}])
     stops = ut.slider_stops(table, "regularized", "demographic_parity_difference", "accuracy")
-    assert stops == {0.0: "gap 0.100 · accuracy 0.800 (eta 0)",
-                     8.0: f"gap 0.004 · accuracy 0.680{ut.BELOW_CHANCE_STOP} (eta 8)"}
+    assert stops == {0.0: "validation: gap 0.100 · accuracy 0.800 (eta 0)",
+                     8.0: f"validation: gap 0.004 · accuracy 0.680{ut.BELOW_CHANCE_STOP} (eta 8)"}
     assert ut.below_chance_caption(table, "accuracy").startswith("1 of 2 models score no better")
     assert ut.below_chance_caption(table, "balanced_accuracy") is None
     none_beat = ut.below_chance_caption(table.assign(val_accuracy=0.6), "accuracy")
@@ -255,15 +255,15 @@ def test_slider_stops_with_the_same_figures_say_which_eta_they_repeat():
                           {**row, "method": "threshold", "eta": 0.3, "test_accuracy": 0.78},
                           {**row, "method": "threshold", "eta": 0.9, "val_demographic_parity_difference": 0.05}])
     stops = ut.slider_stops(table, "threshold", "demographic_parity_difference", "accuracy")
-    assert stops == {0.1: "gap 0.200 · accuracy 0.800 (eta 0.1)",
-                     0.2: "gap 0.200 · accuracy 0.800 (eta 0.2) · same figures as eta 0.1",
-                     0.3: "gap 0.200 · accuracy 0.800 (eta 0.3)",  # another test figure: another model
-                     0.9: "gap 0.050 · accuracy 0.800 (eta 0.9)"}
+    assert stops == {0.1: "validation: gap 0.200 · accuracy 0.800 (eta 0.1)",
+                     0.2: "validation: gap 0.200 · accuracy 0.800 (eta 0.2) · same figures as eta 0.1",
+                     0.3: "validation: gap 0.200 · accuracy 0.800 (eta 0.3)",  # another test figure: another model
+                     0.9: "validation: gap 0.050 · accuracy 0.800 (eta 0.9)"}
     auc = ut.slider_stops(table, "threshold", "demographic_parity_difference", "roc_auc")
-    assert auc[0.9] == "gap 0.050 · ROC AUC 0.810 (eta 0.9)"
+    assert auc[0.9] == "validation: gap 0.050 · ROC AUC 0.810 (eta 0.9)"
     decisions = ut.slider_stops(table.assign(val_roc_auc=float("nan")), "threshold",
                                 "demographic_parity_difference", "roc_auc")
-    assert decisions[0.9] == "gap 0.050 · ROC AUC n/a (eta 0.9)"  # decisions rank nothing: no "nan"
+    assert decisions[0.9] == "validation: gap 0.050 · ROC AUC n/a (eta 0.9)"  # decisions rank nothing: no "nan"
 
 
 def test_a_model_below_one_decision_for_everyone_is_named_on_the_slider_and_in_the_panel(tradeoffs, monkeypatch):

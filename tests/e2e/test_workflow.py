@@ -85,7 +85,7 @@ def test_workflow(app_page: Page, screenshot, tmp_path):
     before = panel_cell(page, "Demographic parity difference", 2)
     assert re.fullmatch(r"\d\.\d{3} \[\d\.\d{3}, \d\.\d{3}\]", before), before
     eta = page.get_by_role("slider", name="Model along the trade-off")
-    expect(eta).to_have_attribute("aria-valuetext", re.compile(r"^gap \d\.\d{3} · accuracy \d\.\d{3} \(eta 0\)$"))
+    expect(eta).to_have_attribute("aria-valuetext", re.compile(r"^validation: gap \d\.\d{3} · accuracy \d\.\d{3} \(eta 0\)$"))
     eta.focus()
     page.keyboard.press("End")  # the fairest model (or a constant one, labelled: they come last)
     expect(main).to_contain_text(re.compile(r"Fairness-regularized network at eta (0\.05|1|20)\b"))
