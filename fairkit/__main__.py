@@ -535,6 +535,15 @@ def _load(args):
         print(str(p), file=sys.stderr)
     if errors(problems):
         raise CLIError("The data has errors (listed above); fix them and run again.")
+    # Validation counts a group's rows in the whole table; the gaps judge it on validation and
+    # test, a fifth of them each: the groups that will be small there are named, as the Data
+    # page names them (a group of 100 rows passed in silence and was judged on 20).
+    from .groups import group_summaries
+    from .split import forecast_groups, small_after_split
+
+    small = small_after_split(forecast_groups(group_summaries(frame, spec)))
+    if small:
+        print(f"WARNING: {small}", file=sys.stderr)
     return frame, spec
 
 
@@ -652,9 +661,17 @@ def cmd_sweep(args) -> int:
     cols = ["method", "eta", "performance_val", "unfairness_val", "performance_test", "unfairness_test",
             "needs_sensitive_at_predict", "run_id"]
     if front.empty:
+        from .data import RARE_OUTCOME_SHARE
+
+        rate = float(res.results["val_base_rate"].iloc[0]) if len(res.results) else float("nan")
+        scarce = min(rate, 1.0 - rate)
+        advice = (f"With {scarce:.1%} of the validation rows of one outcome, models give every row the majority "
+                  "decision at the threshold of 0.5 even where they rank the rows well (val_roc_auc in "
+                  "results.csv): export a run with a decision threshold of its own (--threshold), and judge "
+                  "it by balanced accuracy." if scarce < RARE_OUTCOME_SHARE else
+                  "Check the target's positive label (`fairkit validate`), or try other methods or etas.")
         print("No model reached the frontier: every run is constant, scores no better than one decision "
-              "for everyone, or has no figure on these axes (counts below). Check the target's positive "
-              "label (`fairkit validate`), or try other methods or etas.")
+              f"for everyone, or has no figure on these axes (counts below). {advice}")
     else:
         n_seeds = front.attrs["axes"].get("seeds", 1)
         if n_seeds > 1:

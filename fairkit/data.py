@@ -1092,6 +1092,15 @@ def usable_feature_columns(frame: pd.DataFrame, spec: DatasetSpec) -> list:
             if frame[c].notna().any() and frame[c].nunique(dropna=True) > 1]
 
 
+#: Below this share of rows with one outcome, decisions at the sweeps' threshold of 0.5 are mostly
+#: the majority's, and validation says so.
+RARE_OUTCOME_SHARE = 0.05
+
+#: Above this many distinct values a numeric sensitive column is flagged: each value is a group
+#: of its own (a decile's 10 groups are kept without a word).
+NUMERIC_GROUPS = 10
+
+
 def validate(
     frame: pd.DataFrame,
     spec: DatasetSpec,
@@ -1243,6 +1252,18 @@ def validate(
                                    "validation and test each need rows of both outcomes.",
                                    f"Add rows so that each outcome has at least {MIN_OUTCOME_ROWS}, or choose "
                                    "another target or positive label."))
+            elif counts[scarce] < RARE_OUTCOME_SHARE * (counts["positive"] + counts["negative"]):
+                # A 2% outcome made every model of a sweep constant at its threshold of 0.5 (they
+                # ranked well, ROC AUC 0.89), and the sweep suggested checking the positive label.
+                share = counts[scarce] / (counts["positive"] + counts["negative"])
+                problems.append(_p("warning", "rare_outcome", target,
+                                   f"Only {share:.1%} of the rows have the {scarce} outcome: at the decision "
+                                   "threshold of 0.5 the sweeps judge models at, most models give every row "
+                                   "the majority decision (constant models, kept off the frontier), and "
+                                   "accuracy mostly measures the majority.",
+                                   "Judge the models by balanced accuracy or ROC AUC, and choose the decision "
+                                   "threshold at export (--threshold; the Export page's slider); or resample "
+                                   "the table so the outcome is less rare."))
         if n_missing_y:
             read, recode = _read_as_missing(frame, target, n_missing_y)
             problems.append(_p("warning", "target_missing_values", target,
@@ -1286,6 +1307,12 @@ def validate(
             problems.append(_p("warning", "sensitive_many_groups", col,
                                f"'{col}' has {n_groups} groups; most will be too small to measure.",
                                "Merge rare values into broader groups before training."))
+        if n_groups > NUMERIC_GROUPS and s.dtype.kind in "iuf":
+            # Age in years made 63 groups of about 10 test rows each, compared value by value.
+            problems.append(_p("warning", "sensitive_numeric", col,
+                               f"'{col}' holds numbers with {n_groups:,} distinct values: each value is a group of its "
+                               "own, compared with every other one by one.",
+                               f"Bin '{col}' into ranges first (for example age bands) and use that column."))
         sens_ok.append(col)
 
     if sens_ok:
@@ -1340,6 +1367,17 @@ def validate(
             problems.append(_p("error", "target_leak", c,
                                f"'{c}' is the target in disguise (each of its values maps to one outcome and back).",
                                "Exclude this column: a model using it learns nothing real."))
+        for attr in sens_ok:
+            # A one-to-one relabelling needs as many values on each side: the count rules out
+            # almost every column before the comparison.
+            if attr != c and nunique > 1 and col.nunique(dropna=False) == frame[attr].nunique(dropna=False) \
+                    and _same_partition(col, frame[attr]):
+                problems.append(_p("warning", "sensitive_proxy", c,
+                                   f"'{c}' determines the sensitive attribute '{attr}' exactly (each value of one "
+                                   f"matches one value of the other): a model that reads '{c}' reads '{attr}', "
+                                   f"whether or not '{attr}' is an input.",
+                                   f"Leave '{c}' out of the model inputs if '{attr}' must not be used in decisions; "
+                                   "the fairness methods measure and reduce the gap either way."))
         n = len(nn)
         is_text = col.dtype == object or isinstance(col.dtype, (pd.StringDtype, pd.CategoricalDtype)) or pd.api.types.is_string_dtype(col.dtype)
         # A date or a number column with a few bad cells is many distinct texts too: each gets

@@ -524,7 +524,9 @@ for _m in [
            description="fairlearn's ExponentiatedGradient around logistic regression, with real probabilities."),
     Method(name="threshold", label="Group thresholds (post-processing reference)", factory=_threshold,
            eta_meaning=("fraction of the gap removed by group-specific thresholds, on the rows they are fitted "
-                        "on (training scores, or reserved validation rows); on new rows less of it"), eta_range=(0.1, 1.0),
+                        "on (training scores, or reserved validation rows); on new rows less of it. The gap "
+                        "removed is that of each group's own most accurate threshold (eta 0), which can be far "
+                        "less fair than the unconstrained model's single threshold"), eta_range=(0.1, 1.0),
            eta_bounded=True, eta_scale="linear", family="post-processing", role="reference", batchable=True,
            needs_sensitive_at_predict=True, scores_are_decisions=True, seconds_per_10k=1.5,
            description="Randomized group thresholds on the ROC hulls of unconstrained boosted trees, fitted "

@@ -496,6 +496,10 @@ def calibration_figure(curve: pd.DataFrame, *, title: str = "Reliability by grou
     return fig
 
 
+#: Most panels :func:`reliability_figure` draws: beyond, the largest groups by rows.
+MAX_PANELS = 24
+
+
 def reliability_figure(curve: pd.DataFrame, overall: pd.DataFrame, *, groups=None, columns: int = 3,
                        title: str = "Reliability by group") -> go.Figure:
     """Reliability curves as small multiples: each group in its own panel against the overall curve.
@@ -513,7 +517,8 @@ def reliability_figure(curve: pd.DataFrame, overall: pd.DataFrame, *, groups=Non
     overall : DataFrame
         The same for all rows together (``reliability_curve`` without groups).
     groups : list, optional
-        The groups to draw, in this order (default every group of ``curve``, sorted).
+        The groups to draw, in this order (default every group of ``curve``, sorted); of more
+        than :data:`MAX_PANELS`, the largest by rows, which the subtitle says.
     columns : int
         Panels per row.
     title : str
@@ -524,10 +529,19 @@ def reliability_figure(curve: pd.DataFrame, overall: pd.DataFrame, *, groups=Non
     colours = group_colours(every)  # a group keeps its colour when drawn alone
     names = every if groups is None else list(groups)
     names = names or ["(no group)"]
+    note = ""
+    if len(names) > MAX_PANELS:
+        # A panel per group of a country column x sex (100 groups) was an unreadable wall, and
+        # past 69 groups Plotly refused the grid's spacing (the Groups page stopped on it).
+        rows_of = curve.groupby("group")["count"].sum()
+        largest = set(sorted(names, key=lambda g: (-float(rows_of.get(g, 0)), str(g)))[:MAX_PANELS])
+        note = f"The {MAX_PANELS} largest of {len(names):,} groups (by rows). "
+        names = [g for g in names if g in largest]
     cols = max(1, min(columns, len(names)))
     rows = -(-len(names) // cols)
     fig = make_subplots(rows=rows, cols=cols, shared_xaxes=True, shared_yaxes=True,
-                        subplot_titles=_texts(names), vertical_spacing=0.12 / max(rows, 1) + 0.04,
+                        subplot_titles=_texts(names),
+                        vertical_spacing=min(0.12 / max(rows, 1) + 0.04, 0.5 / max(rows - 1, 1)),
                         horizontal_spacing=0.04)
     hover = ("%{fullData.name}<br>predicted=%{x:.3f}<br>observed=%{y:.3f} %{customdata[1]}"
              "<br>rows in bin=%{customdata[0]}<extra></extra>")
@@ -567,8 +581,8 @@ def reliability_figure(curve: pd.DataFrame, overall: pd.DataFrame, *, groups=Non
         fig.update_xaxes(title_text="Mean predicted probability", row=rows, col=c)
     for r in range(1, rows + 1):
         fig.update_yaxes(title_text="Observed positive rate", row=r, col=1)
-    fig.update_layout(title=plot_text(title) + "<br><sup>Numbers: rows in each bin. Band: 95% Wilson interval "
-                                               "of the observed rate. Grey: all rows.</sup>",
+    fig.update_layout(title=plot_text(title) + f"<br><sup>{note}Numbers: rows in each bin. Band: 95% Wilson "
+                                               "interval of the observed rate. Grey: all rows.</sup>",
                       template="plotly_white", height=max(340, 260 * rows + 110),
                       legend=dict(orientation="h", y=-0.3 / rows - 0.02), margin=dict(l=60, r=20, t=90, b=60))
     return fig

@@ -20,7 +20,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from .data import DataError, DatasetSpec, binary_target, errors, usable_feature_columns, validate
-from .groups import MIN_GROUP_SIZE, SmallGroupPooling, group_labels, group_summaries, stratification_labels
+from .groups import MIN_GROUP_SIZE, POOLED, SmallGroupPooling, group_labels, group_summaries, stratification_labels
 from .stats import gap_groups
 
 #: The split's default fractions of the rows with an outcome (the rest is for training).
@@ -394,6 +394,85 @@ def forecast_groups(summaries: dict, *, val_size: float = VAL_SIZE, test_size: f
             t["pooled"] = ~t["group"].astype(str).isin(pooling.kept) & (len(pooling.pooled) > 0)
         out[level] = t
     return out
+
+
+#: How many small groups of a level :func:`small_after_split` names (the Data page's table lists
+#: every group): a country column can have dozens.
+NAMED_GROUPS = 20
+
+
+def named_groups(table: pd.DataFrame, column: str, *, quote=str, most: int = NAMED_GROUPS) -> str:
+    """The first ``most`` groups of ``table`` with their expected rows in ``column`` ("F (about
+    17), ..."), and how many more there are."""
+    shown = ", ".join(f"{quote(str(g))} (about {n:,})" for g, n in zip(table["group"][:most], table[column][:most]))
+    return shown + (f", and {len(table) - most:,} more" if len(table) > most else "")
+
+
+def small_after_split(forecast: dict, min_size: int = MIN_GROUP_SIZE, val_size: float = VAL_SIZE,
+                      test_size: float = TEST_SIZE, *, quote=str, strong=str) -> str | None:
+    """What the split will do to the groups that end up under ``min_size`` rows in validation
+    or test: which groups, what the reports do with them and what the user can do.
+
+    The command line prints it (``validate``, ``sweep``, ``search``) and the Data page shows it,
+    so a group judged on a handful of rows is named wherever a sweep starts.
+
+    Parameters
+    ----------
+    forecast : dict of str -> DataFrame
+        :func:`forecast_groups` of the table.
+    min_size : int
+        The small-group size.
+    val_size, test_size : float
+        The split's fractions.
+    quote : callable, default=str
+        Applied to each group and level name (the dashboard escapes Markdown).
+    strong : callable, default=str
+        Applied to the heading (the dashboard makes it bold).
+
+    Returns
+    -------
+    str or None
+        None when every group keeps enough rows. Each level lists at most
+        :data:`NAMED_GROUPS` of its small groups, largest first.
+    """
+    lines = []
+    for level, t in forecast.items():
+        few = t[(t["validation"] < min_size) | (t["test"] < min_size)]
+        if len(few):
+            lines.append(f"- {strong(quote(level))}: {named_groups(few, 'test', quote=quote)}")
+    if not lines:
+        return None
+    finest = list(forecast.values())[-1]
+    pooled = finest[finest["pooled"]]
+    compared = [quote(level) for level, t in forecast.items()
+                if ((t["test"] < min_size) & t["in_test_gaps"]).any()]
+    text = (strong("Groups that will be small after the split.") + " The split keeps "
+            f"{1 - val_size - test_size:.0%} of the rows for training, {val_size:.0%} for validation "
+            f"and {test_size:.0%} for test, so these groups will have fewer than {min_size} rows in "
+            f"validation or test (expected test rows in brackets):\n\n" + "\n".join(lines) + "\n\n"
+            "The reports show their rates, with wide intervals, but leave them out of the fairness "
+            "gaps and of the disparity audit, on validation (so the choice of a model on the frontier "
+            "does not weigh how they are treated) and on test.")
+    if compared:
+        text += (f" Fewer than two groups of {', '.join(compared)} are that large, so its gaps compare "
+                 "every group anyway: read them with their intervals.")
+    if len(pooled):
+        text += (f" For training, the groups with fewer than {min_size} training rows share one label, "
+                 f"'{quote(POOLED)}' (expected training rows in brackets): {named_groups(pooled, 'train', quote=quote)}.")
+    # Merging helps only where an attribute keeps two groups or more after it: one of two groups
+    # merged into the other leaves nothing to compare.
+    levels = list(forecast.items())
+    attributes = levels[:-1] if len(levels) > 1 else levels
+    most = max(len(t) for _, t in attributes)
+    small_levels = {level for level, t in levels if ((t["validation"] < min_size) | (t["test"] < min_size)).any()}
+    merge_helps = any(len(t) > 2 for level, t in attributes if level in small_levels) or (
+        len(levels) > 1 and levels[-1][0] in small_levels and most > 2)
+    if merge_helps:
+        return text + ("\n\nTo compare them, merge small groups into a larger one (recode the column in "
+                       "your table, for example into 'Other'), or choose another sensitive attribute.")
+    return text + ("\n\nMerging a small group into the other one would leave a single group, with nothing to "
+                   "compare: to compare them, add rows of these groups to the table, or choose another "
+                   "sensitive attribute.")
 
 
 @dataclass(frozen=True)

@@ -1240,3 +1240,20 @@ def test_a_reader_that_goes_away_does_not_stop_the_score_or_its_audit_entry(expo
     assert "internal error" not in err and "BrokenPipe" not in err
     assert scored.is_file()
     assert list(AuditLog(log).entries(kind="score").kind) == ["score"]
+
+
+def test_a_sweep_of_a_rare_outcome_says_why_no_model_reached_the_frontier(tmp_path, capsys, monkeypatch):
+    """Every model constant at 0.5 on a 2% outcome; the advice was to check the positive label."""
+    monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path / "home"))
+    rng = np.random.default_rng(1)
+    n = 3000
+    x = rng.normal(size=n)
+    frame = pd.DataFrame({"sex": rng.choice(["F", "M"], n), "x": x,
+                          "y": np.where(rng.random(n) < 1 / (1 + np.exp(-(2 * x - 5.5))), "pos", "neg")})
+    frame.to_csv(tmp_path / "rare.csv", index=False)
+    assert main(["sweep", "--csv", str(tmp_path / "rare.csv"), "--target", "y", "--positive", "pos",
+                 "--sensitive", "sex", "--methods", "unconstrained", "--no-png", "--out", str(tmp_path / "out")]) == 0
+    said = capsys.readouterr()
+    assert "rare_outcome" not in said.err and "of the rows have the positive outcome" in said.err
+    assert "No model reached the frontier" in said.out and "--threshold" in said.out
+    assert "Check the target's positive label" not in said.out

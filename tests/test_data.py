@@ -201,6 +201,28 @@ def test_feature_identical_to_target_is_a_leak():
     assert p.column == "approved" and p.severity == "error"
 
 
+def test_a_feature_that_copies_a_sensitive_attribute_is_named_a_proxy():
+    """A column that determines the attribute exactly (title Ms/Mr for sex) was not mentioned:
+    a record then says the model does not read the attribute while it reads a copy (shapes audit)."""
+    frame = read_table(GOOD.encode())
+    frame["title"] = frame["sex"].map({"F": "Ms", "M": "Mr"})
+    p = problem(frame, "sensitive_proxy")
+    assert p.column == "title" and p.severity == "warning" and "'title' determines the sensitive attribute 'sex'" in p.message
+    frame["title"] = np.where(np.arange(len(frame)) % 9 == 0, "Dr", frame["title"])  # no longer one to one
+    assert "sensitive_proxy" not in codes(frame)
+    # The attribute used as a model input is the attribute itself, not a proxy of it.
+    assert "sensitive_proxy" not in codes(read_table(GOOD.encode()), SPEC.replace(sensitive=["sex", "race"]))
+
+
+def test_a_numeric_sensitive_attribute_with_many_values_asks_for_bins():
+    """Age in years made 63 groups of about 10 test rows, compared value by value, without a word."""
+    frame = read_table(GOOD.encode())
+    p = problem(frame, "sensitive_numeric", SPEC.replace(sensitive=["age"]))
+    assert p.column == "age" and "40 distinct values" in p.message and "Bin 'age'" in p.action
+    frame["decile"] = np.arange(len(frame)) % 10 + 1  # ten values: kept as groups without a word
+    assert "sensitive_numeric" not in codes(frame, SPEC.replace(sensitive=["decile"]))
+
+
 def test_id_like_column_warns():
     frame = read_table(GOOD.encode())
     frame["customer_id"] = [f"C{i:05d}" for i in range(len(frame))]
@@ -908,3 +930,19 @@ def test_appended_columns_refuse_what_they_cannot_match():
 
     assert with_columns_appended(b"a\n1\n2\n", {"s": [1, 2, 3]}, 3) is None  # rows differ from the parse
     assert with_columns_appended(b"PAR1....", {"s": []}, 0) is None  # Parquet: typed cells
+
+
+def test_a_rare_outcome_is_named_with_what_it_does_to_decisions_at_one_half():
+    """A 2% outcome made every model of a sweep constant at the threshold of 0.5, and validation
+    said OK (shapes audit)."""
+    n = 2000
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"sex": rng.choice(["F", "M"], n), "x": rng.normal(size=n),
+                          "y": np.where(np.arange(n) % 50 == 0, "yes", "no")})
+    spec = DatasetSpec(target="y", positive_label="yes", sensitive=["sex"])
+    p = problem(frame, "rare_outcome", spec)
+    assert p.severity == "warning" and "Only 2.0% of the rows have the positive outcome" in p.message
+    assert "--threshold" in p.action
+    common = frame.assign(y=np.where(np.arange(n) % 50 == 0, "no", "yes"))
+    assert "negative outcome" in problem(common, "rare_outcome", spec).message
+    assert "rare_outcome" not in codes(read_table(GOOD.encode()))

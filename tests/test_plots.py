@@ -7,6 +7,7 @@ import pytest
 
 from fairkit.frontier import pareto_front
 from fairkit.plots import (
+    MAX_PANELS,
     SEARCH_LEGEND,
     UNSTABLE_LEGEND,
     calibration_figure,
@@ -398,3 +399,22 @@ def test_methods_differ_by_marker_shape_not_colour_alone_and_keep_it_across_figu
     snap = frontier_snapshot_figure(front)
     snapped = {t.name: t.marker.symbol for t in snap.data if t.mode == "lines+markers"}
     assert snapped["Fairness-regularized network"] == drawn["Fairness-regularized network"]
+
+
+@pytest.mark.parametrize("k", [70, 100])
+def test_reliability_panels_of_many_groups_are_the_largest_and_say_so(k):
+    """70 or more groups made Plotly refuse the grid's spacing, and the Groups page stopped on an
+    unexpected error (shapes audit); the largest groups are drawn, and the subtitle says so."""
+    from fairkit.diagnostics import reliability_curve
+    from fairkit.plots import reliability_figure
+
+    rng = np.random.default_rng(0)
+    sizes = np.arange(1, k + 1) * 3  # G{k-1} the largest
+    g = pd.Series(np.repeat([f"G{i:03d}" for i in range(k)], sizes))
+    y, p = rng.integers(0, 2, len(g)), rng.random(len(g))
+    curve = reliability_curve(y, p, g)
+    fig = reliability_figure(curve, reliability_curve(y, p), groups=sorted(g.unique()))
+    titles = [a.text for a in fig.layout.annotations]
+    assert len(titles) == MAX_PANELS
+    assert set(titles) == {f"G{i:03d}" for i in range(k - MAX_PANELS, k)}
+    assert f"The {MAX_PANELS} largest of {k} groups (by rows)" in fig.layout.title.text

@@ -270,3 +270,29 @@ def test_one_sensitive_column_as_a_string_is_that_column(german):
     a, b = split_dataset(frame, one, seed=0), split_dataset(frame, spec.replace(sensitive=["sex"]), seed=0)
     assert list(a.train.sensitive.columns) == ["sex"]
     np.testing.assert_array_equal(a.train.X, b.train.X)
+
+
+def test_the_command_line_names_the_groups_small_after_the_split(capsys):
+    """Validation counted a group's rows in the whole table, and the command line never named
+    the groups the split leaves small where the gaps judge them (the Data page did; shapes audit).
+    The engine's text is the Data page's, in plain words, and names at most NAMED_GROUPS a level."""
+    import pandas as pd
+
+    from fairkit.__main__ import main
+    from fairkit.split import NAMED_GROUPS, small_after_split
+
+    assert main(["validate", "--dataset", "german"]) == 0
+    err = capsys.readouterr().err
+    assert "WARNING: Groups that will be small after the split." in err
+    assert "- sex & age_group: female & under 25 (about 17), male & under 25 (about 13)" in err
+    assert "**" not in err
+    n = 3000
+    frame = pd.DataFrame({"country": [f"C{(i // 2) % 60:02d}" if i % 2 else "big" for i in range(n)],
+                          "y": [i % 3 == 0 for i in range(n)]})
+    from fairkit.data import DatasetSpec
+    from fairkit.groups import group_summaries
+    from fairkit.split import forecast_groups
+
+    text = small_after_split(forecast_groups(group_summaries(frame, DatasetSpec(target="y", positive_label=True,
+                                                                                sensitive=["country"]))))
+    assert f"and {60 - NAMED_GROUPS} more" in text

@@ -19,9 +19,11 @@ import streamlit as st
 
 from fairkit.data import DataError, DatasetSpec, Problem, label_text, read_table, validate
 from fairkit.datasets import DatasetInfo, dataset_info, list_datasets, load_dataset
-from fairkit.groups import MIN_GROUP_SIZE, POOLED
+from fairkit.groups import MIN_GROUP_SIZE
 from fairkit.groups import group_summaries as engine_group_summaries
 from fairkit.split import TEST_SIZE, VAL_SIZE, StratifiedSample, forecast_groups, frame_hash, stratified_sample
+from fairkit.split import named_groups
+from fairkit.split import small_after_split as engine_small_after_split
 
 from . import state
 from .display import md, show_table
@@ -277,53 +279,11 @@ def format_summary(summary: pd.DataFrame, min_size: int = MIN_GROUP_SIZE) -> pd.
     return out
 
 
-def _named(table: pd.DataFrame, column: str) -> str:
-    return ", ".join(f"{md(g)} (about {n:,})" for g, n in zip(table["group"], table[column]))
-
-
 def small_after_split(forecast: dict, min_size: int = MIN_GROUP_SIZE,
                       val_size: float = VAL_SIZE, test_size: float = TEST_SIZE) -> str | None:
-    """What the split will do to the groups that end up under ``min_size`` rows in validation
-    or test, as Markdown: which groups, what the report does with them and what the user can
-    do. None when every group keeps enough rows."""
-    lines = []
-    for level, t in forecast.items():
-        few = t[(t["validation"] < min_size) | (t["test"] < min_size)]
-        if len(few):
-            lines.append(f"- **{md(level)}**: {_named(few, 'test')}")
-    if not lines:
-        return None
-    finest = list(forecast.values())[-1]
-    pooled = finest[finest["pooled"]]
-    compared = [md(level) for level, t in forecast.items()
-                if ((t["test"] < min_size) & t["in_test_gaps"]).any()]
-    text = (f"**Groups that will be small after the split.** The split keeps "
-            f"{1 - val_size - test_size:.0%} of the rows for training, {val_size:.0%} for validation "
-            f"and {test_size:.0%} for test, so these groups will have fewer than {min_size} rows in "
-            f"validation or test (expected test rows in brackets):\n\n" + "\n".join(lines) + "\n\n"
-            "The reports show their rates, with wide intervals, but leave them out of the fairness "
-            "gaps and of the disparity audit, on validation (so the choice of a model on the frontier "
-            "does not weigh how they are treated) and on test.")
-    if compared:
-        text += (f" Fewer than two groups of {', '.join(compared)} are that large, so its gaps compare "
-                 "every group anyway: read them with their intervals.")
-    if len(pooled):
-        text += (f" For training, the groups with fewer than {min_size} training rows share one label, "
-                 f"'{md(POOLED)}' (expected training rows in brackets): {_named(pooled, 'train')}.")
-    # Merging helps only where an attribute keeps two groups or more after it: one of two groups
-    # merged into the other leaves nothing to compare.
-    levels = list(forecast.items())
-    attributes = levels[:-1] if len(levels) > 1 else levels
-    most = max(len(t) for _, t in attributes)
-    small_levels = {level for level, t in levels if ((t["validation"] < min_size) | (t["test"] < min_size)).any()}
-    merge_helps = any(len(t) > 2 for level, t in attributes if level in small_levels) or (
-        len(levels) > 1 and levels[-1][0] in small_levels and most > 2)
-    if merge_helps:
-        return text + ("\n\nTo compare them, merge small groups into a larger one (recode the column in "
-                       "your table, for example into 'Other'), or choose another sensitive attribute.")
-    return text + ("\n\nMerging a small group into the other one would leave a single group, with nothing to "
-                   "compare: to compare them, add rows of these groups to the table, or choose another "
-                   "sensitive attribute.")
+    """:func:`fairkit.split.small_after_split` as Markdown: group names escaped, the heading bold."""
+    return engine_small_after_split(forecast, min_size, val_size, test_size, quote=md,
+                                    strong=lambda text: f"**{text}**")
 
 
 # --------------------------------------------------------------------------- large tables
@@ -471,7 +431,7 @@ def sample_costs(sample: StratifiedSample) -> str:
             "(its rows, seed and the whole table's hash).")
     if len(lost):
         text += (f"\n- Groups that the whole table would keep above {MIN_GROUP_SIZE} test rows fall under it "
-                 f"in the sample, and out of the gaps: {_named(lost, 'test')}. "
+                 f"in the sample, and out of the gaps: {named_groups(lost, 'test', quote=md)}. "
                  "A larger sample keeps them.")
     return text
 

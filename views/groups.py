@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from fairkit.plots import group_bars_figure, reliability_figure
+from fairkit.plots import MAX_PANELS, group_bars_figure, reliability_figure
 from ui import data as ud
 from ui import groups as ug
 from ui import results as ur
@@ -77,6 +77,9 @@ show_chart(reliability_figure(curve, ug.reliability_overall(cur.data_key, run_id
                               groups=shown_groups,
                               title=f"Reliability by {attribute} ({ug.PARTS[part].lower()})"),
            key="groups.reliability")
+if len(shown_groups) > MAX_PANELS:
+    st.caption(f"The chart draws the {MAX_PANELS} largest of the {len(shown_groups):,} groups; choose a group "
+               "under 'Reliability of' to see any other, or read them all in the table below.")
 with st.expander("Reliability as a table"):
     show_table(ug.reliability_table(curve[curve["group"].isin(shown_groups)]), max_rows=300,
                alt=f"Reliability bins by {attribute} ({ug.PARTS[part].lower()})")
@@ -116,5 +119,7 @@ show_table(cal["per_group"], alt=f"Calibration by {cal['attribute']} before and 
 show_chart(reliability_figure(cal["curve_after"], cal["overall_after"],
                               title=f"Reliability by {cal['attribute']} after calibration (test)"),
            key="groups.calibrated")
+if cal["curve_after"]["group"].nunique() > MAX_PANELS:
+    st.caption(f"The chart draws the {MAX_PANELS} largest groups; the table below lists them all.")
 with st.expander("Reliability after calibration as a table"):
     show_table(ug.reliability_table(cal["curve_after"]), max_rows=300, alt=f"Reliability bins by {cal['attribute']} after calibration (test)")
