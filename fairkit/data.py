@@ -1016,6 +1016,14 @@ def _same_partition(a: pd.Series, b: pd.Series) -> bool:
     )
 
 
+def _determines(a: pd.Series, b: pd.Series) -> bool:
+    """True when each value of ``a`` (missing values one value) occurs with a single value of ``b``."""
+    ca, _ = pd.factorize(a, use_na_sentinel=False)
+    cb, ub = pd.factorize(b, use_na_sentinel=False)
+    pairs = np.unique(ca.astype(np.int64) * (len(ub) + 1) + cb)
+    return len(pairs) == len(np.unique(ca))
+
+
 def _shown(value, width: int = 40) -> str:
     text = repr(value.item() if isinstance(value, np.generic) else value)
     return text if len(text) <= width else text[:width - 3] + "..."
@@ -1095,6 +1103,10 @@ def usable_feature_columns(frame: pd.DataFrame, spec: DatasetSpec) -> list:
 #: Below this share of rows with one outcome, decisions at the sweeps' threshold of 0.5 are mostly
 #: the majority's, and validation says so.
 RARE_OUTCOME_SHARE = 0.05
+
+#: A feature with fewer rows per value than this (an identifier, a measurement) is not checked
+#: as a proxy of a sensitive attribute: with a value per row it would "determine" any column.
+PROXY_ROWS_PER_VALUE = 10
 
 #: Above this many distinct values a numeric sensitive column is flagged: each value is a group
 #: of its own (a decile's 10 groups are kept without a word).
@@ -1368,13 +1380,14 @@ def validate(
                                f"'{c}' is the target in disguise (each of its values maps to one outcome and back).",
                                "Exclude this column: a model using it learns nothing real."))
         for attr in sens_ok:
-            # A one-to-one relabelling needs as many values on each side: the count rules out
-            # almost every column before the comparison.
-            if attr != c and nunique > 1 and col.nunique(dropna=False) == frame[attr].nunique(dropna=False) \
-                    and _same_partition(col, frame[attr]):
+            # German's personal_status ("female: divorced/married", "male: single", ...) tells
+            # sex exactly, as a copy (title Ms/Mr) does. A column with a value per few rows (an
+            # identifier) "determines" anything and is named elsewhere.
+            if attr != c and nunique > 1 and nunique * PROXY_ROWS_PER_VALUE <= len(frame) \
+                    and _determines(col, frame[attr]):
                 problems.append(_p("warning", "sensitive_proxy", c,
-                                   f"'{c}' determines the sensitive attribute '{attr}' exactly (each value of one "
-                                   f"matches one value of the other): a model that reads '{c}' reads '{attr}', "
+                                   f"'{c}' determines the sensitive attribute '{attr}' exactly (each of its values "
+                                   f"occurs with one value of '{attr}'): a model that reads '{c}' reads '{attr}', "
                                    f"whether or not '{attr}' is an input.",
                                    f"Leave '{c}' out of the model inputs if '{attr}' must not be used in decisions; "
                                    "the fairness methods measure and reduce the gap either way."))

@@ -212,6 +212,16 @@ def test_a_feature_that_copies_a_sensitive_attribute_is_named_a_proxy():
     assert "sensitive_proxy" not in codes(frame)
     # The attribute used as a model input is the attribute itself, not a proxy of it.
     assert "sensitive_proxy" not in codes(read_table(GOOD.encode()), SPEC.replace(sensitive=["sex", "race"]))
+    # Many values to one: German's personal_status tells sex exactly (its spec leaves it out).
+    from fairkit.datasets import load_dataset
+
+    german, spec = load_dataset("german")
+    assert {q.column for q in validate(german, spec) if q.code == "sensitive_proxy"} == {"age"}
+    assert {q.column for q in validate(german, spec.replace(exclude=[])) if q.code == "sensitive_proxy"} == \
+        {"personal_status", "age"}  # age tells age_group too: the bins are of it
+    # An identifier (a value per row) is not called a proxy of anything.
+    ids = read_table(GOOD.encode()).assign(row_id=lambda f: [f"r{i}" for i in range(len(f))])
+    assert "sensitive_proxy" not in codes(ids)
 
 
 def test_a_numeric_sensitive_attribute_with_many_values_asks_for_bins():
