@@ -1016,12 +1016,16 @@ def _same_partition(a: pd.Series, b: pd.Series) -> bool:
     )
 
 
-def _determines(a: pd.Series, b: pd.Series) -> bool:
-    """True when each value of ``a`` (missing values one value) occurs with a single value of ``b``."""
-    ca, _ = pd.factorize(a, use_na_sentinel=False)
-    cb, ub = pd.factorize(b, use_na_sentinel=False)
-    pairs = np.unique(ca.astype(np.int64) * (len(ub) + 1) + cb)
-    return len(pairs) == len(np.unique(ca))
+def _codes(values: pd.Series) -> tuple[np.ndarray, int]:
+    """Each row's value as an integer code (missing values one value) and how many values there are."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=False)
+    return codes.astype(np.int64), len(uniques)
+
+
+def _determines(a: tuple[np.ndarray, int], b: tuple[np.ndarray, int]) -> bool:
+    """True when each value of ``a`` occurs with a single value of ``b`` (both :func:`_codes`)."""
+    (ca, na), (cb, nb) = a, b
+    return len(np.unique(ca * nb + cb)) == na
 
 
 def _shown(value, width: int = 40) -> str:
@@ -1355,6 +1359,7 @@ def validate(
                            f"Every feature column is empty or has one value in every row ({shown}): there is nothing to learn from.",
                            "Include columns that vary between rows (remove them from the excluded columns, or add them to the file)."))
     y_obs = frame[target].notna() if target_ok else None
+    sens_codes: dict = {}  # each sensitive column's codes, made once for the proxy check
     for c in feature_cols:
         col = frame[c]
         extreme = _extreme_values(col)
@@ -1379,12 +1384,17 @@ def validate(
             problems.append(_p("error", "target_leak", c,
                                f"'{c}' is the target in disguise (each of its values maps to one outcome and back).",
                                "Exclude this column: a model using it learns nothing real."))
+        coded = None
         for attr in sens_ok:
             # German's personal_status ("female: divorced/married", "male: single", ...) tells
             # sex exactly, as a copy (title Ms/Mr) does. A column with a value per few rows (an
             # identifier) "determines" anything and is named elsewhere.
-            if attr != c and nunique > 1 and nunique * PROXY_ROWS_PER_VALUE <= len(frame) \
-                    and _determines(col, frame[attr]):
+            if attr == c or nunique < 2 or nunique * PROXY_ROWS_PER_VALUE > len(frame):
+                continue
+            coded = coded or _codes(col)
+            if attr not in sens_codes:
+                sens_codes[attr] = _codes(frame[attr])
+            if _determines(coded, sens_codes[attr]):
                 problems.append(_p("warning", "sensitive_proxy", c,
                                    f"'{c}' determines the sensitive attribute '{attr}' exactly (each of its values "
                                    f"occurs with one value of '{attr}'): a model that reads '{c}' reads '{attr}', "
