@@ -535,16 +535,22 @@ def _load(args):
         print(str(p), file=sys.stderr)
     if errors(problems):
         raise CLIError("The data has errors (listed above); fix them and run again.")
-    # Validation counts a group's rows in the whole table; the gaps judge it on validation and
-    # test, a fifth of them each: the groups that will be small there are named, as the Data
-    # page names them (a group of 100 rows passed in silence and was judged on 20).
+    return frame, spec
+
+
+def _print_small_after_split(frame, spec) -> None:
+    """Name the groups the split will leave small, on the table that is split (after ``--sample``).
+
+    Validation counts a group's rows in the whole table; the gaps judge it on validation and
+    test, a fifth of them each: the groups that will be small there are named, as the Data page
+    names them (a group of 100 rows passed in silence and was judged on 20).
+    """
     from .groups import group_summaries
     from .split import forecast_groups, small_after_split
 
     small = small_after_split(forecast_groups(group_summaries(frame, spec)))
     if small:
         print(f"WARNING: {small}", file=sys.stderr)
-    return frame, spec
 
 
 def _add_data_args(p):
@@ -572,6 +578,7 @@ def cmd_datasets(args) -> int:
 
 def cmd_validate(args) -> int:
     frame, spec = _load(args)
+    _print_small_after_split(frame, spec)
     from .data import label_text
 
     print(f"OK: {len(frame):,} rows, {frame.shape[1]} columns; target {spec.target} (positive: "
@@ -603,6 +610,7 @@ def cmd_sweep(args) -> int:
         raise CLIError(str(exc)) from exc
     frame, spec = _load(args)
     frame, sample = _sampled(frame, spec, args.sample, args.split_seed)
+    _print_small_after_split(frame, spec)
     split = _reserved(split_dataset(frame, spec, seed=args.split_seed), args.threshold_rows)
     log = _audit_log(args)  # a log that cannot be used is found before hours of training
     out = Path(args.out)
@@ -769,6 +777,7 @@ def cmd_search(args) -> int:
     except RegistryError as exc:
         raise CLIError(str(exc)) from exc
     frame, spec = _load(args)
+    _print_small_after_split(frame, spec)
     split = split_dataset(frame, spec, seed=args.split_seed)
     log = _audit_log(args)
     out = Path(args.out)
@@ -1031,12 +1040,11 @@ def cmd_audit(args) -> int:
     from .export import BundleIntegrityError, read_bundle_record
     from .store import default_home
 
-    if args.audit and not Path(args.audit).exists():
-        raise CLIError(f"No audit log at {args.audit}.")
     path = _audit_path(args)
     if not path.exists():
-        # Made empty here, it verified: a mistyped FAIRKIT_HOME read as an unbroken record.
-        raise CLIError(f"No audit log at {path}: nothing has been logged in this home. Check FAIRKIT_HOME "
+        # A default log made empty here verified: a mistyped FAIRKIT_HOME read as an unbroken record.
+        raise CLIError(f"No audit log at {path}." if args.audit else
+                       f"No audit log at {path}: nothing has been logged in this home. Check FAIRKIT_HOME "
                        f"(now {default_home()}), or give the log with --audit.")
     # Listing and verifying only read the log, so a log this user cannot write (an archived copy
     # on read-only media) is opened read-only and checked as it is. Where it can be written it is
@@ -1097,7 +1105,7 @@ def _not_numbers(frame: pd.DataFrame, columns) -> list[str]:
 def cmd_score(args) -> int:
     from . import keys
     from .data import with_columns_appended
-    from .export import UNSEEN_GROUPS, BundleIntegrityError, load_bundle, unseen_groups_note
+    from .export import UNSEEN_GROUPS, BundleIntegrityError, load_bundle
     from .monitor import drift_report, unchecked_reason
     from .record import revision_note
     from .store import strict_json
@@ -1137,12 +1145,9 @@ def cmd_score(args) -> int:
     if bad:
         raise CLIError(f"{args.csv}: {'; '.join(bad)}. The model was trained on numbers there; fix those "
                        "cells (or leave them empty, which is treated as missing) and run again.")
-    try:
-        unseen = bundle.unseen_groups(frame)
-    except ValueError as exc:  # none of the rows' groups was seen in training
-        raise CLIError(f"{args.csv}: {exc}") from exc
-    if unseen:
-        print(f"Note: {unseen_groups_note(unseen, bundle.decision['group_pooling']['target'])}")
+    unseen = bundle.unseen_groups(frame)
+    if unseen:  # a problem, so on stderr even under --quiet; the summary and the audit entry keep it
+        print(f"WARNING: {unseen}", file=sys.stderr)
     log = _audit_log(args)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=re.escape(UNSEEN_GROUPS), category=UserWarning)  # said above
@@ -1171,13 +1176,14 @@ def cmd_score(args) -> int:
     print(f"Wrote {len(frame):,} scored rows to {args.out}.")
     summary = args.summary = {"command": "score", "bundle": str(args.bundle),
                               "signature_status": bundle.signature_status, "files": [str(args.out)],
-                              "rows": len(frame), "drift_checked": False, "drifted": False, "drift": []}
+                              "rows": len(frame), "drift_checked": False, "drifted": False, "drift": [],
+                              "unseen_groups": unseen}
     report = drift_report(bundle, frame, scores, n_boot=args.drift_n_boot, alpha=args.drift_alpha)
     from .audit import command_line_user, record_score
 
     entry = record_score(log, actor=command_line_user(),
                          manifest_sha256=bundle.manifest_sha256, input_hash=input_hash,
-                         rows=len(frame), drift=report)
+                         rows=len(frame), drift=report, unseen_groups=unseen)
     print(f"Logged as audit entry {entry}.")
     summary["audit_entry"] = entry
     if report is None:

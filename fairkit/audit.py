@@ -828,7 +828,7 @@ def record_sweep(log: AuditLog, *, actor, dataset: str, data_hash: str, methods,
 
 
 def record_score(log: AuditLog, *, actor, manifest_sha256: str, input_hash: str, rows: int,
-                 drift: dict | None) -> int:
+                 drift: dict | None, unseen_groups: str | None = None) -> int:
     """Log that rows were scored with a bundle; returns the entry id.
 
     Parameters
@@ -843,15 +843,19 @@ def record_score(log: AuditLog, *, actor, manifest_sha256: str, input_hash: str,
     drift : dict or None
         :func:`fairkit.monitor.drift_report`'s outcome (None: no fairness check was possible);
         the entry keeps whether drift was found and the gaps flagged.
+    unseen_groups : str, optional
+        :meth:`fairkit.export.ModelBundle.unseen_groups`: rows of groups the model never saw,
+        scored by its rule for groups without one of their own (kept only when there were any).
     """
     summary = None
     if drift is not None:
         summary = {"drifted": bool(drift["drifted"]), "checked": int(drift["checked"]),
                    "flags": [{"attribute": f["attribute"], "metric": f["metric"],
                               "p_value": f["p_value"]} for f in drift["drift"]]}
+    extra = {"unseen_groups": unseen_groups} if unseen_groups else {}
     return log.append("score", actor=actor, subject=manifest_sha256,
                       manifest_sha256=manifest_sha256, input_hash=input_hash, rows=int(rows),
-                      drift=summary)
+                      drift=summary, **extra)
 
 
 def record_selection(log: AuditLog, *, actor, run: dict, dataset: str, data_hash: str,

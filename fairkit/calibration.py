@@ -26,8 +26,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
 from fairkit import stats
-from fairkit.groups import (MIN_GROUP_SIZE, SEP, _as_frame, check_group_columns, group_hierarchy, group_labels,
-                            unseen_groups)
+from fairkit.groups import (MIN_GROUP_SIZE, SEP, check_group_columns, group_frame, group_hierarchy, group_labels,
+                            unseen_groups_note)
 
 __all__ = [
     "TemperatureScaling",
@@ -81,7 +81,7 @@ def _as_binary(y, n: int, pos_label=None) -> np.ndarray:
     arr = np.asarray(y)
     if arr.ndim != 1 or len(arr) != n:
         raise ValueError(f"y must be 1-D with {n} entries, got shape {arr.shape}")
-    # The kernel's one reading of labels: 0/1 (or booleans), else pos_label names the favourable one.
+    # The kernel's one reading of labels: 0/1, -1/1 or booleans, else pos_label names the favourable one.
     return stats.binary_labels(arr, pos_label).astype(np.float64)
 
 
@@ -497,13 +497,9 @@ class GroupFairnessCalibrator(BaseEstimator):
         labels = group_labels(frame).to_numpy(dtype=object)
         out = np.empty(len(z), dtype=np.float64)
         seen = set(self.group_names_.tolist())
-        unseen = unseen_groups(labels, seen, type(self).__name__)
-        if unseen:
-            warnings.warn(
-                f"groups not seen during calibration fit use the global map: {unseen}",
-                UserWarning,
-                stacklevel=2,
-            )
+        note = unseen_groups_note(labels, seen, type(self).__name__, "they use the global map (of all rows)")
+        if note:
+            warnings.warn(note, UserWarning, stacklevel=2)
         for name in np.unique(labels):
             mask = labels == name
             zm, pm = z[mask], p[mask]
@@ -540,10 +536,7 @@ class GroupFairnessCalibrator(BaseEstimator):
 
 
 def _group_frame(groups, n: int) -> pd.DataFrame:
-    frame = _as_frame(groups).reset_index(drop=True)
-    if len(frame) != n:
-        raise ValueError(f"groups has {len(frame)} rows but scores has {n}")
-    return frame
+    return group_frame(groups, n, name="groups", against="scores")
 
 
 # --------------------------------------------------------------------------------------------

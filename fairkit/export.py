@@ -1231,16 +1231,9 @@ def read_bundle_record(path, *, expected_manifest_sha256: str | None = None, tru
     return _readable(_open(path, expected_manifest_sha256, keys.resolve_public(trusted_key)))
 
 
-#: How :func:`unseen_groups_note` begins (the command line prints the note itself, and keeps
-#: the warning of :meth:`ModelBundle.predict_proba` from saying it twice).
-UNSEEN_GROUPS = "Group(s) the model did not see in training"
-
-
-def unseen_groups_note(unseen, target: str, most: int = 8) -> str:
-    """What scoring rows of groups the model never saw means, in words."""
-    shown = ", ".join(map(repr, unseen[:most])) + (f" and {len(unseen) - most} more" if len(unseen) > most else "")
-    return (f"{UNSEEN_GROUPS}: {shown}. Their rows are scored with the rule of {target!r}, as its small "
-            "groups were in training; check the values are spelled as in training, or retrain with them.")
+#: How a bundle's note on groups it never saw begins (the command line prints the note itself, and
+#: keeps the warning of :meth:`ModelBundle.predict_proba` from saying it twice).
+UNSEEN_GROUPS = "Group(s) in the column(s)"
 
 
 @dataclass
@@ -1288,8 +1281,13 @@ class ModelBundle:
             raise ValueError(f"The data lacks column(s) the model needs: {', '.join(missing)}.")
         return np.asarray(self.preprocessor.transform(frame[self.raw_columns]), dtype=np.float32)
 
-    def unseen_groups(self, frame: pd.DataFrame) -> list[str]:
-        """The groups of ``frame`` the model did not see in training (scored as its pooled groups are).
+    def unseen_groups(self, frame: pd.DataFrame) -> str | None:
+        """What scoring ``frame`` does with groups the model did not see in training, in words;
+        None when it saw every one (or reads no group, or records no pooling: made before it was
+        recorded).
+
+        Their rows get the rule the model gives groups without one of their own, as they would in
+        any batch (:func:`fairkit.groups.unseen_groups_note`).
 
         Parameters
         ----------
@@ -1298,41 +1296,51 @@ class ModelBundle:
 
         Returns
         -------
-        list of str
-            Unseen group labels, sorted; empty when the model reads no group, or for a bundle
-            that records no pooling (made before it was recorded).
-
-        Raises
-        ------
-        ValueError
-            When none of the rows' groups was seen in training: values spelled or coded otherwise
-            ("FEMALE" for "female") would all be scored as one group, so they are refused.
+        str or None
         """
         return self._model_groups(frame)[1]
 
     def _model_groups(self, frame: pd.DataFrame):
-        """``(each row's group as the model saw them in training, the unseen groups)``; None
-        for a model that reads no group."""
-        from .groups import SmallGroupPooling, group_labels, unseen_groups
+        """``(each row's group as the model saw them in training, the note on unseen groups)``;
+        ``(None, None)`` for a model that reads no group.
+
+        The note covers the two parts that read the group: the model (its rule for groups
+        without one of their own) and a group calibrator (its map of all rows), each checked
+        against the groups it was fitted on (a calibrator fitted on validation rows may lack a
+        group the model saw)."""
+        from .groups import SmallGroupPooling, group_labels, unseen_groups_note
 
         if not self.needs_sensitive_at_predict:
-            return None, []
+            return None, None
         labels = group_labels(frame[self.spec.sensitive].reset_index(drop=True))
         pooling = self.decision["group_pooling"]
-        if not pooling:
-            return labels.rename("group"), []
-        # The model saw each row's group (intersection) with small groups pooled: map rows the same way.
-        pool = SmallGroupPooling.from_dict(pooling)
-        unseen = unseen_groups(labels, set(pool.kept) | set(pool.pooled), "this model",
-                               where=f"the column(s) {', '.join(map(str, self.spec.sensitive))}")
-        return pool.transform(labels), unseen
+        notes = []
+        model_groups = labels.rename("group")
+        model_knows = False  # whether the model saw every row's group in training
+        if pooling:
+            # The model saw each row's group (intersection) with small groups pooled: map rows the same way.
+            pool = SmallGroupPooling.from_dict(pooling)
+            model_groups = pool.transform(labels)
+            model_knows = set(labels.tolist()) <= set(pool.kept) | set(pool.pooled)
+            if _reads_sensitive(self.estimator) is not None:
+                notes.append(unseen_groups_note(
+                    labels, set(pool.kept) | set(pool.pooled), "this model",
+                    f"their rows are scored as group {pool.target!r} is (the rule for groups without one of their own)",
+                    where=f"the column(s) {', '.join(map(str, self.spec.sensitive))}"))
+        cal = self.calibrator
+        if cal is not None and len(getattr(cal, "group_names_", ())):
+            cols = list(getattr(cal, "group_columns_", None) or self.spec.sensitive)
+            notes.append(unseen_groups_note(
+                group_labels(frame[cols].reset_index(drop=True)), set(cal.group_names_.tolist()),
+                "the group calibrator", "they are calibrated with its map of all rows",
+                where=f"the column(s) {', '.join(map(str, cols))}", suspect=not model_knows))
+        return model_groups, " ".join(n for n in notes if n) or None
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         """Positive-class probabilities for raw rows (columns as in the training table).
 
-        Groups the model did not see in training are scored as its pooled groups are, with a
-        ``UserWarning`` naming them; rows none of whose groups it saw are refused
-        (:meth:`unseen_groups`).
+        Groups the model did not see in training are scored by its rule for groups without one of
+        their own, with a ``UserWarning`` naming them (:meth:`unseen_groups`).
         """
         import warnings
 
@@ -1340,13 +1348,14 @@ class ModelBundle:
 
         X = self.transform(frame)
         sens = frame[self.spec.sensitive].reset_index(drop=True) if self.needs_sensitive_at_predict else None
-        model_groups, unseen = self._model_groups(frame)
-        if unseen:
-            warnings.warn(unseen_groups_note(unseen, self.decision["group_pooling"]["target"]), UserWarning,
-                          stacklevel=2)
+        model_groups, note = self._model_groups(frame)
+        if note:
+            warnings.warn(note, UserWarning, stacklevel=2)
         p = _predict_scores(self.estimator, X, model_groups)
         if self.calibrator is not None:
-            p = apply_calibrator(self.calibrator, p, sens)
+            with warnings.catch_warnings():  # its unseen groups are in the note above
+                warnings.filterwarnings("ignore", message=r"Group\(s\) in sensitive_features not seen", category=UserWarning)
+                p = apply_calibrator(self.calibrator, p, sens)
         return p
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:

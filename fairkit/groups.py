@@ -56,13 +56,13 @@ def _as_frame(sensitive) -> pd.DataFrame:
 
 
 def _named(columns) -> bool:
-    """Whether column names are the caller's (not the ones :func:`_as_frame` gives an unnamed
-    Series or array: ``group``, ``s0``, ``s1``, ...)."""
+    """Whether column names are the caller's (not the ones :func:`group_columns` gives values
+    without names: ``group``, ``s0``, ``s1``, ...)."""
     return not (list(columns) == ["group"] or list(columns) == [f"s{i}" for i in range(len(columns))])
 
 
 def group_columns(sensitive) -> list[str]:
-    """The names of the sensitive column(s), as :func:`group_labels` reads them.
+    """The names of the sensitive column(s), as fit records them and prediction must repeat them.
 
     Parameters
     ----------
@@ -71,19 +71,24 @@ def group_columns(sensitive) -> list[str]:
     Returns
     -------
     list of str
-        A DataFrame's columns, a Series' name, or ``group`` / ``s0``, ``s1``, ... for unnamed
-        values.
+        A DataFrame's columns or a Series' name when they are strings (scikit-learn's rule for
+        feature names: ``pd.DataFrame(array)``'s 0, 1, ... are no names), else ``group`` /
+        ``s0``, ``s1``, ... by position.
     """
-    return [str(c) for c in _as_frame(sensitive).columns]
+    columns = list(_as_frame(sensitive).columns)
+    if all(isinstance(c, str) for c in columns):
+        return columns
+    return ["group"] if isinstance(sensitive, pd.Series) or np.ndim(sensitive) == 1 else \
+        [f"s{i}" for i in range(len(columns))]
 
 
 def check_group_columns(fitted, sensitive, who: str) -> None:
     """Refuse sensitive features at prediction that are not the column(s) ``fit`` had.
 
     Intersection labels join the columns' values in order, so columns swapped, or one of two,
-    would name groups fit never saw, and every row would silently take one group's rule. As
-    scikit-learn refuses ``X`` with columns renamed or reordered, this refuses them; values
-    without names (an array) are compared by their count only.
+    would name groups fit never saw, and every row would take another group's rule. As
+    scikit-learn refuses ``X`` with its named columns renamed or reordered, this refuses them;
+    values without names (an array, integer column labels) are compared by their count only.
 
     Parameters
     ----------
@@ -111,13 +116,42 @@ def check_group_columns(fitted, sensitive, who: str) -> None:
                          f"{who} was fitted on, in that order.")
 
 
-def unseen_groups(labels, known, who: str, most: int = 8, where: str = "sensitive_features") -> list:
-    """The groups in ``labels`` that are not in ``known``; an error when none of them is.
+def group_frame(sensitive, n: int, name: str = "sensitive", against: str = "y_true") -> pd.DataFrame:
+    """``sensitive`` as a frame indexed 0..n-1, refused when it has not ``n`` rows.
 
-    A few groups fit never saw are a fact of new data, and the caller gives them a fallback
-    rule (with a warning). Rows none of whose groups were seen are a mistake in the call (other
-    columns, values spelled otherwise: ``"f"`` for ``"F"``), and a fallback would give every
-    row one group's rule without a word: that is refused.
+    Parameters
+    ----------
+    sensitive : DataFrame, Series or array-like
+    n : int
+        The rows it must have.
+    name, against : str
+        What the message calls the groups and what they must match.
+
+    Returns
+    -------
+    DataFrame
+    """
+    frame = _as_frame(sensitive).reset_index(drop=True)
+    if len(frame) != n:
+        raise ValueError(f"{name} has {len(frame)} rows but {against} has {n}")
+    return frame
+
+
+def first_few(values, most: int = 8, quote=repr) -> str:
+    """``values`` for a message: the first ``most``, quoted, and how many more there are."""
+    values = list(values)
+    shown = ", ".join(quote(v) for v in values[:most])
+    return shown + (f" and {len(values) - most:,} more" if len(values) > most else "")
+
+
+def unseen_groups_note(labels, known, who: str, then: str, *, where: str = "sensitive_features",
+                       suspect: bool = True) -> str | None:
+    """What a warning says of the groups in ``labels`` that ``fit`` never saw; None when it saw them all.
+
+    A group fit never saw gets a fallback rule (``then`` says which), as it does whatever else
+    is scored with it: a person's decision must not depend on who else is in the batch, so rows
+    are never refused for their group. When none of the rows' groups was seen, the likelier
+    cause is a call that reads other columns or values spelled otherwise, and the note says so.
 
     Parameters
     ----------
@@ -126,34 +160,30 @@ def unseen_groups(labels, known, who: str, most: int = 8, where: str = "sensitiv
     known : collection of str
         The labels fit saw (including those it pooled).
     who : str
-        The estimator's name, for the message.
-    most : int, default=8
-        How many labels the message lists of each side.
+        What was fitted ("ThresholdPostProcessor", "this model"), for the message.
+    then : str
+        What the rows of those groups get ("they use the thresholds of 'M'").
     where : str, default="sensitive_features"
         What holds the groups, for the message.
+    suspect : bool, default=True
+        Whether rows none of whose groups was seen point to a wrong call (False where another
+        part of the model knows those groups: a calibrator fitted on fewer rows).
 
     Returns
     -------
-    list of str
-        The unseen labels, sorted.
-
-    Raises
-    ------
-    ValueError
-        When there are rows and none of their groups is in ``known``.
+    str or None
     """
     present = set(np.asarray(labels, dtype=object).tolist())
     known = set(known)
-    unseen = sorted(present - known)
-    if present and not present & known:
-        def shown(values):
-            values = sorted(values)
-            return ", ".join(map(repr, values[:most])) + (f" and {len(values) - most} more" if len(values) > most else "")
-
-        raise ValueError(f"None of the groups in {where} ({shown(present)}) was seen when {who} was "
-                         f"fitted (it knows {shown(known)}). Check that the column(s) and their values are "
-                         "the ones fit had (spelling, case, codes).")
-    return unseen
+    unseen = sorted(present - known, key=str)
+    if not unseen:
+        return None
+    text = f"Group(s) in {where} not seen when {who} was fitted: {first_few(unseen)}; {then}."
+    if suspect and not present & known:
+        text += (f" None of the rows' groups was seen (it knows {first_few(sorted(known, key=str))}): check that "
+                 "the column(s) and their values are the ones fit had (spelling, case, codes, a number read as "
+                 "1.0 where fit had 1).")
+    return text
 
 
 def group_labels(sensitive, columns=None, sep: str = SEP) -> pd.Series:

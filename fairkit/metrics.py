@@ -25,7 +25,7 @@ from .diagnostics import (  # noqa: F401  (calibration diagnostics are part of t
     multicalibration_audit,
     reliability_curve,
 )
-from .groups import MIN_GROUP_SIZE, SEP, _as_frame, encode_groups, group_hierarchy
+from .groups import MIN_GROUP_SIZE, SEP, encode_groups, group_frame, group_hierarchy
 from .methods import lookup
 
 GAP_METRICS = list(stats.GAPS)
@@ -288,10 +288,7 @@ class FairnessReport:
 
 
 def _group_frame(sensitive, n: int) -> pd.DataFrame:
-    frame = _as_frame(sensitive).reset_index(drop=True)
-    if len(frame) != n:
-        raise ValueError(f"sensitive has {len(frame)} rows but y_true has {n}")
-    return frame
+    return group_frame(sensitive, n)
 
 
 def _inputs(y_true, y_score, sensitive, sample_weight, pos_label):

@@ -20,7 +20,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from .data import DataError, DatasetSpec, binary_target, errors, usable_feature_columns, validate
-from .groups import MIN_GROUP_SIZE, POOLED, SmallGroupPooling, group_labels, group_summaries, stratification_labels
+from .groups import (MIN_GROUP_SIZE, POOLED, SmallGroupPooling, first_few, group_labels, group_summaries,
+                     stratification_labels)
 from .stats import gap_groups
 
 #: The split's default fractions of the rows with an outcome (the rest is for training).
@@ -402,10 +403,25 @@ NAMED_GROUPS = 20
 
 
 def named_groups(table: pd.DataFrame, column: str, *, quote=str, most: int = NAMED_GROUPS) -> str:
-    """The first ``most`` groups of ``table`` with their expected rows in ``column`` ("F (about
-    17), ..."), and how many more there are."""
-    shown = ", ".join(f"{quote(str(g))} (about {n:,})" for g, n in zip(table["group"][:most], table[column][:most]))
-    return shown + (f", and {len(table) - most:,} more" if len(table) > most else "")
+    """The first ``most`` groups of ``table`` with their expected rows, for a message.
+
+    Parameters
+    ----------
+    table : DataFrame
+        A level of :func:`forecast_groups` (``group`` and the part's expected rows).
+    column : str
+        The part whose rows are given (``"test"``, ``"train"``).
+    quote : callable, default=str
+        Applied to each group name (the dashboard escapes Markdown).
+    most : int, default=NAMED_GROUPS
+
+    Returns
+    -------
+    str
+        ``"F (about 17), M (about 13)"``, and how many more there are.
+    """
+    return first_few([f"{quote(str(g))} (about {n:,})" for g, n in zip(table["group"], table[column])], most,
+                     quote=str)
 
 
 def small_after_split(forecast: dict, min_size: int = MIN_GROUP_SIZE, val_size: float = VAL_SIZE,

@@ -583,10 +583,14 @@ def test_score_gives_no_roc_auc_for_a_threshold_model(tmp_path, capsys, monkeypa
     assert np.isfinite(overall["accuracy"])
 
 
-def test_score_refuses_groups_the_model_never_saw_and_names_a_few_new_ones(tmp_path, capsys, monkeypatch):
+def test_score_names_groups_the_model_never_saw_wherever_it_says_anything(tmp_path, capsys, monkeypatch):
     """A model that reads the group at prediction scored rows whose values were spelled otherwise
-    ("FEMALE" for "female") with the rule of one group, silently (3 of 50 decisions changed in
-    the audit); rows none of whose groups it saw are refused, and a few new groups are named."""
+    ("FEMALE" for "female") with another group's rule, silently (3 of 50 decisions changed in
+    the audit). Such rows keep the rule for groups without one of their own (a row's decision
+    must not depend on the batch: one applicant alone would be refused where a batch is not),
+    and the groups are named on stderr (under --quiet too), in --json and in the audit entry."""
+    from fairkit.audit import AuditLog
+
     monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path / "home"))
     out = tmp_path / "sweep"
     assert main(["sweep", "--dataset", "german", "--methods", "threshold", "--etas", "1", "--no-png",
@@ -603,24 +607,30 @@ def test_score_refuses_groups_the_model_never_saw_and_names_a_few_new_ones(tmp_p
     upper.to_csv(tmp_path / "upper.csv", index=False)
     capsys.readouterr()
     scored = tmp_path / "scored.csv"
-    assert main(["score", "--bundle", str(bundle), "--csv", str(tmp_path / "upper.csv"), "--out", str(scored)]) == 2
-    err = capsys.readouterr().err
-    assert "None of the groups in the column(s) sex, age_group" in err and "internal error" not in err
-    assert not scored.exists()
+    assert main(["score", "--bundle", str(bundle), "--csv", str(tmp_path / "upper.csv"), "--out", str(scored),
+                 "-q", "--json"]) == 0
+    said = capsys.readouterr()
+    assert "WARNING: Group(s) in the column(s) sex, age_group not seen when this model was fitted" in said.err
+    assert "None of the rows' groups was seen" in said.err and "UserWarning" not in said.err
+    doc = json.loads(said.out)
+    assert "None of the rows' groups was seen" in doc["unseen_groups"]
+    entry = AuditLog(tmp_path / "home" / "audit.sqlite").entries(kind="score").iloc[-1]
+    assert entry.details["unseen_groups"] == doc["unseen_groups"]
     new = rows.copy()
     new["sex"] = new["sex"].astype(object)
     new.loc[:4, "sex"] = "nonbinary"
     new.to_csv(tmp_path / "new.csv", index=False)
     assert main(["score", "--bundle", str(bundle), "--csv", str(tmp_path / "new.csv"), "--out", str(scored)]) == 0
     said = capsys.readouterr()
-    assert "Note: Group(s) the model did not see in training: 'nonbinary & " in said.out
-    assert "UserWarning" not in said.err  # said once, as a note
-    # The Python API warns with the same words, and scores the known rows as before.
+    assert "'nonbinary & " in said.err and "None of the rows" not in said.err
+    assert "'nonbinary & " in AuditLog(tmp_path / "home" / "audit.sqlite").entries(kind="score").iloc[-1].details[
+        "unseen_groups"]
+    # The Python API warns with the same words; one row scores alike alone and in its batch.
     b = load_bundle(bundle)
-    with pytest.warns(UserWarning, match=re.escape("Group(s) the model did not see in training")):
-        b.predict(new)
-    with pytest.raises(ValueError, match="None of the groups"):
-        b.predict(upper)
+    with pytest.warns(UserWarning, match=re.escape("Group(s) in the column(s) sex, age_group")):
+        batch = b.predict(new)
+    with pytest.warns(UserWarning):
+        assert b.predict(new.iloc[:1])[0] == batch[0]
 
 
 @pytest.fixture(scope="module")

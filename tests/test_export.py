@@ -1348,3 +1348,66 @@ def test_an_unstamped_record_whose_headline_grouping_changed_shows_the_last_grou
     assert "the last grouping, sex & age, reads 0.004" in text
     label, text = card({**content, "results_revision": 7})
     assert "(age, test)" in label and "last grouping" not in text
+
+
+def test_a_group_the_calibrator_never_saw_gets_its_map_of_all_rows_and_is_named(tmp_path):
+    """A group the model saw in training (pooled) but the group calibrator did not (no row of it
+    in validation): the bundle scores it with the calibrator's map of all rows, as before, and
+    says so, once; the calibrator's refusal of such a batch had ended `score` as an internal
+    error (review of session 42, finding 3)."""
+    import warnings
+
+    from fairkit.calibration import calibrate_on_validation
+    from fairkit.data import DatasetSpec
+    from fairkit.split import split_dataset
+    from fairkit.sweep import run_sweep
+
+    rng = np.random.default_rng(3)
+    n = 1500
+    df = pd.DataFrame({"x1": rng.normal(size=n), "x2": rng.normal(size=n), "grp": rng.choice(["a", "b"], n, p=[.6, .4])})
+    df.loc[1, "grp"] = "z"  # one row: in one part only
+    df["y"] = (df.x1 + 0.4 * (df.grp == "a") + rng.normal(size=n) > 0).astype(int)
+    split = split_dataset(df, DatasetSpec(target="y", positive_label=1, sensitive=["grp"], name="toyz"), seed=0)
+    res = run_sweep(split, ["unconstrained"], [0.0], params={"unconstrained": {"max_epochs": 3, "hidden_layer_sizes": ()}})
+    row = res.results.iloc[0].to_dict()
+    model = res.model(row["run_id"])
+    cal = calibrate_on_validation(model, split, method="platt", min_group_size=2).calibrator
+    assert "z" not in set(cal.group_names_)
+    export_bundle(tmp_path / "b.zip", model=model, split=split, run=row, calibrator=cal, n_boot=20,
+                  record=DecisionRecord(purpose="t", rationale="t", decider="me", fairness_rationale="t"))
+    b = load_bundle(tmp_path / "b.zip")
+    z = df[df.grp == "z"]
+    note = b.unseen_groups(z)
+    assert note.startswith("Group(s) in the column(s) grp not seen when the group calibrator was fitted: 'z'")
+    assert "None of the rows" not in note  # the model knows z: no call to check
+    with warnings.catch_warnings(record=True) as got:
+        warnings.simplefilter("always")
+        p = b.predict_proba(z)
+    assert [str(w.message) for w in got] == [note]  # said once, by the bundle
+    raw = model.predict_proba(b.transform(z))[:, 1]
+    z_logit = np.log(raw / (1 - raw))
+    np.testing.assert_allclose(p, cal.global_map_(z_logit, raw), atol=1e-3)
+
+
+def test_a_bundle_whose_numeric_sensitive_column_is_an_input_loads(tmp_path):
+    """The load check tries the model on rows made from its preprocessing: a numeric sensitive
+    input takes the imputer's fill value (2.0) and a missing cell, no training group; a first
+    version of the unseen-group check refused such a bundle at load (review finding 1)."""
+    from fairkit.data import DatasetSpec
+    from fairkit.split import split_dataset
+    from fairkit.sweep import run_sweep
+
+    rng = np.random.default_rng(1)
+    n = 1500
+    df = pd.DataFrame({"x1": rng.normal(size=n), "x2": rng.normal(size=n),
+                       "grp": rng.choice([1, 2, 3], n, p=[.5, .35, .15])})
+    df["y"] = (df.x1 + 0.4 * (df.grp == 1) + rng.normal(size=n) > 0).astype(int)
+    spec = DatasetSpec(target="y", positive_label=1, sensitive=["grp"], sensitive_as_features=True, name="toy")
+    split = split_dataset(df, spec, seed=0)
+    res = run_sweep(split, ["threshold"], [1.0], params={"threshold": {"base_params": {"n_estimators": 10}}})
+    row = res.results.iloc[0].to_dict()
+    export_bundle(tmp_path / "b.zip", model=res.model(row["run_id"]), split=split, run=row, n_boot=20,
+                  record=DecisionRecord(purpose="t", rationale="t", decider="me", fairness_rationale="t"))
+    b = load_bundle(tmp_path / "b.zip")
+    assert b.needs_sensitive_at_predict and b.unseen_groups(df.head(20)) is None
+    assert b.predict(df.head(20)).shape == (20,)

@@ -272,7 +272,7 @@ def test_one_sensitive_column_as_a_string_is_that_column(german):
     np.testing.assert_array_equal(a.train.X, b.train.X)
 
 
-def test_the_command_line_names_the_groups_small_after_the_split(capsys):
+def test_the_command_line_names_the_groups_small_after_the_split(capsys, tmp_path, monkeypatch):
     """Validation counted a group's rows in the whole table, and the command line never named
     the groups the split leaves small where the gaps judge them (the Data page did; shapes audit).
     The engine's text is the Data page's, in plain words, and names at most NAMED_GROUPS a level."""
@@ -286,6 +286,11 @@ def test_the_command_line_names_the_groups_small_after_the_split(capsys):
     assert "WARNING: Groups that will be small after the split." in err
     assert "- sex & age_group: female & under 25 (about 17), male & under 25 (about 13)" in err
     assert "**" not in err
+    # On the table that is split: after --sample 300, sex's groups are small too (review finding 8).
+    monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path / "home"))
+    assert main(["sweep", "--dataset", "german", "--sample", "300", "--methods", "unconstrained", "--no-png",
+                 "--out", str(tmp_path / "out")]) == 0
+    assert "\n- sex: female (about " in capsys.readouterr().err
     n = 3000
     frame = pd.DataFrame({"country": [f"C{(i // 2) % 60:02d}" if i % 2 else "big" for i in range(n)],
                           "y": [i % 3 == 0 for i in range(n)]})

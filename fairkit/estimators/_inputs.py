@@ -123,7 +123,8 @@ def row_uniforms(X, seed: int = 0) -> np.ndarray:
     return (u >> np.uint64(11)).astype(np.float64) * 2.0 ** -53
 
 
-def warn_no_groups(est, sensitive_given: bool, strength: str = "eta > 0", stacklevel: int = 3) -> None:
+def warn_no_groups(est, sensitive_given: bool, strength: str = "eta > 0", stacklevel: int = 3,
+                   found: str | None = None) -> None:
     """Warn that ``est`` was asked for fairness (``strength``) but has fewer than two groups.
 
     Forgetting ``sensitive_features=`` (in a Pipeline without routing, the easiest slip) or
@@ -140,9 +141,12 @@ def warn_no_groups(est, sensitive_given: bool, strength: str = "eta > 0", stackl
         What asked for fairness, as the message names it.
     stacklevel : int, default=3
         As in :func:`warnings.warn`, counted from the caller.
+    found : str, optional
+        What was found instead, when neither "no sensitive_features" nor "a single group" says it
+        (groups too small to keep apart, pooled into one).
     """
-    found = ("sensitive_features hold a single group" if sensitive_given
-             else "no sensitive_features were passed to fit")
+    found = found or ("sensitive_features hold a single group" if sensitive_given
+                      else "no sensitive_features were passed to fit")
     warnings.warn(
         f"{type(est).__name__} has {strength} but {found}, so there are no groups to compare and the "
         "model is trained unconstrained. Pass sensitive_features= with at least two groups to fit (in a "

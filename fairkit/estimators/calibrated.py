@@ -81,7 +81,11 @@ class CalibratedGroupClassifier(BinaryWrapperTagsMixin, GroupScoreMixin, Classif
     estimator : classifier, optional
         Any binary classifier with ``predict_proba`` or ``decision_function`` (scikit-learn,
         XGBoost-style, or a fairkit estimator; ``sensitive_features`` is passed to its ``fit``
-        when it accepts it). Defaults to ``LogisticRegression()``.
+        when that names the parameter, or, for a ``fit(**params)`` such as a ``Pipeline``'s,
+        when metadata routing is on and it requests them: a ``Pipeline`` refuses keywords it
+        cannot route, so a base that reads the groups through ``**kwargs`` needs routing).
+        Sample weights reach a ``Pipeline`` base as ``<last step>__sample_weight`` without
+        routing. Defaults to ``LogisticRegression()``.
     method : {"platt", "isotonic", "temperature"}, default="platt"
         Calibration method, see :class:`GroupFairnessCalibrator`. Platt by default: in the
         cross-fitted COMPAS benchmark (benchmarks/calibration_results.md) isotonic maps

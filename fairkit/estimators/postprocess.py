@@ -47,7 +47,7 @@ from fairkit.estimators.reductions import (
 )
 from fairkit import stats
 from fairkit.groups import (MIN_GROUP_SIZE, SmallGroupPooling, check_group_columns, group_columns, group_labels,
-                            stratification_labels, unseen_groups)
+                            stratification_labels, unseen_groups_note)
 
 __all__ = ["ThresholdPostProcessor", "SIMPLE_CONSTRAINTS", "row_uniforms", "default_base"]
 
@@ -545,7 +545,8 @@ class ThresholdPostProcessor(BinaryWrapperTagsMixin, GroupScoreMixin, Classifier
         if source != "threshold_set":
             held = None  # thresholds_from, or "auto"'s choice, names another source
         raw = self._labels(s, n)
-        if any(float(e) > 0 for e in ([self.eta] if etas is None else etas)) and len(set(raw.tolist())) < 2:
+        asked = any(float(e) > 0 for e in ([self.eta] if etas is None else etas))
+        if asked and len(set(raw.tolist())) < 2:
             warn_no_groups(self, s is not None, stacklevel=3)
         if held is None:
             labels = self._pool_fit(raw, y_enc)
@@ -556,6 +557,11 @@ class ThresholdPostProcessor(BinaryWrapperTagsMixin, GroupScoreMixin, Classifier
             rule_labels, pooling = self._pool_fit(held[2], held[1], return_pooling=True)
             labels = pooling.transform(raw).to_numpy(dtype=object)
         self.group_names_ = np.array(sorted(set(rule_labels.tolist())), dtype=object)
+        if asked and len(set(raw.tolist())) >= 2 and len(self.group_names_) < 2:
+            # Two groups given, but the others too small to keep apart: pooled into one, a plain model.
+            warn_no_groups(self, True, stacklevel=3, found=(
+                f"only one group has the rows to keep apart (at least {self.min_group_size}, of both outcomes; "
+                "the others are pooled into it)"))
         codes = np.searchsorted(self.group_names_, labels)
         models = self._models()
         X_model = _for_base(X_model, *[t for _, t, _ in models])
@@ -765,10 +771,10 @@ class ThresholdPostProcessor(BinaryWrapperTagsMixin, GroupScoreMixin, Classifier
             check_group_columns(self.group_columns_, s, who)
         labels = self._labels(s, n)
         known = set(self.group_names_.tolist())
-        unseen = unseen_groups(labels, known | set(self.pooled_groups_), who)
-        if unseen:
-            warnings.warn(f"groups {unseen} were not seen in fit; they use the thresholds of "
-                          f"'{self.pool_target_}'", UserWarning, stacklevel=4)
+        note = unseen_groups_note(labels, known | set(self.pooled_groups_), who,
+                                  f"they use the thresholds of '{self.pool_target_}'")
+        if note:
+            warnings.warn(note, UserWarning, stacklevel=4)
         labels = np.where(np.isin(labels, list(known)), labels, self.pool_target_)
         return np.searchsorted(self.group_names_, labels)
 

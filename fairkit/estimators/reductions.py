@@ -871,7 +871,8 @@ class ReductionsWrapper(BinaryWrapperTagsMixin, ClassifierMixin, BaseEstimator):
         base = LogisticRegression() if self.estimator is None else self.estimator
 
         labels = None if s is None else group_labels(s).to_numpy(dtype=object)
-        if labels is None or len(set(labels.tolist())) < 2:
+        unconstrained = self.eta is not None and float(self.eta) == 0  # asks for no fairness: nothing to say
+        if not unconstrained and (labels is None or len(set(labels.tolist())) < 2):
             # The plain base, as documented; said, so a forgotten sensitive_features= (or a
             # single group) does not pass for a constrained model.
             warn_no_groups(self, s is not None, strength="a fairness constraint", stacklevel=2)

@@ -170,10 +170,10 @@ def test_calibrated_prediction_refuses_groups_that_are_not_fits():
     X, y, s = _mixed_frame()
     S = pd.DataFrame({"sex": s, "band": np.where(X["x"] > 0, "hi", "lo")})
     est = CalibratedGroupClassifier(_pipeline(), method="platt").fit(X, y, sensitive_features=S)
-    for bad, said in ((S[["band", "sex"]], "in another order"), (S[["sex"]], "1 column"),
-                      (S.apply(lambda c: c.str.upper()), "None of the groups")):
-        with pytest.raises(ValueError, match=said):
-            est.predict(X, sensitive_features=bad)
+    with pytest.raises(ValueError, match="in another order"):
+        est.predict(X, sensitive_features=S[["band", "sex"]])
+    with pytest.warns(UserWarning, match="None of the rows' groups was seen.*spelling"):
+        est.predict(X, sensitive_features=S.apply(lambda c: c.str.upper()))
 
 
 def test_a_pipeline_base_takes_row_weights_with_routing_off_and_on():
