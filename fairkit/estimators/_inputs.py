@@ -187,3 +187,29 @@ def fit_weighted(est, X, y, sample_weight=None, **fit_params):
         else:
             fit_params["sample_weight"] = sample_weight
     return est.fit(X, y, **fit_params)
+
+
+def warn_missing_groups(est, sensitive, stacklevel: int = 3) -> None:
+    """Warn when rows of ``sensitive`` have no value: they form a group of their own.
+
+    fairkit keeps such rows (``"(missing)"``, :func:`fairkit.groups.group_labels`) where
+    fairlearn refuses them; the group then takes part in the fairness term or thresholds like
+    any other, which a user who meant a blank as "unknown" should be told.
+
+    Parameters
+    ----------
+    est : estimator
+        The estimator being fitted (named in the message).
+    sensitive : DataFrame, Series, array-like or None
+    stacklevel : int, default=3
+        As in :func:`warnings.warn`, counted from the caller.
+    """
+    if sensitive is None:
+        return
+    frame = sensitive if isinstance(sensitive, pd.DataFrame) else pd.DataFrame(np.asarray(sensitive, dtype=object))
+    missing = int(frame.isna().any(axis=1).sum())
+    if missing:
+        warnings.warn(
+            f"{type(est).__name__}: {missing:,} row(s) have no value in sensitive_features; they form a group of "
+            "their own, '(missing)', which the fairness term and the group thresholds treat like any other. "
+            "Fill them in, or leave those rows out, if that is not meant.", UserWarning, stacklevel=stacklevel + 1)

@@ -32,7 +32,7 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 from sklearn.utils import _safe_indexing
 from sklearn.utils.validation import check_is_fitted
 
-from fairkit.estimators._inputs import fit_weighted, row_uniforms, warn_no_groups
+from fairkit.estimators._inputs import fit_weighted, row_uniforms, warn_missing_groups, warn_no_groups
 from fairkit.estimators._memo import memoized_output
 from fairkit.estimators.boosting import AUTO_ROUNDS_FROM_ROWS
 from fairkit.estimators.reductions import (
@@ -545,6 +545,7 @@ class ThresholdPostProcessor(BinaryWrapperTagsMixin, GroupScoreMixin, Classifier
         if source != "threshold_set":
             held = None  # thresholds_from, or "auto"'s choice, names another source
         raw = self._labels(s, n)
+        warn_missing_groups(self, s, stacklevel=3)
         asked = any(float(e) > 0 for e in ([self.eta] if etas is None else etas))
         if asked and len(set(raw.tolist())) < 2:
             warn_no_groups(self, s is not None, stacklevel=3)

@@ -26,7 +26,8 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from fairkit.estimators._inputs import MAX_DENSE_CELLS, densify, row_uniforms, warn_no_groups  # noqa: F401 (re-exported)
+from fairkit.estimators._inputs import (MAX_DENSE_CELLS, densify, row_uniforms,  # noqa: F401 (re-exported)
+                                        warn_missing_groups, warn_no_groups)
 from fairlearn.reductions import (
     DemographicParity,
     EqualizedOdds,
@@ -867,6 +868,7 @@ class ReductionsWrapper(BinaryWrapperTagsMixin, ClassifierMixin, BaseEstimator):
         self._check_reduction()
         y_enc = (y_arr == self.classes_[1]).astype(int)
         X_model, s = self._split_sensitive(X, sensitive_features)
+        warn_missing_groups(self, s, stacklevel=2)
         n = len(y_enc)
         base = LogisticRegression() if self.estimator is None else self.estimator
 

@@ -639,3 +639,21 @@ def test_predict_takes_fairlearns_random_state(intersectional_data):
     np.testing.assert_array_equal(red.predict(X, random_state=3), red.predict(X))
     assert (red.mixture_weights_ > 0).sum() > 1  # a mixture of two rules: another seed draws some rows otherwise
     assert (red.predict(X, random_state=4) != red.predict(X)).any()
+
+
+@pytest.mark.parametrize("make", [
+    lambda: ThresholdPostProcessor(LogisticRegression()),
+    lambda: ReductionsWrapper(LogisticRegression(), max_iter=3),
+    lambda: FairBoostingClassifier(n_estimators=3),
+], ids=["threshold", "reductions", "boosting"])
+def test_rows_without_a_group_value_are_said_to_form_a_group(make, biased_data):
+    """fairlearn refuses missing sensitive values; fairkit keeps them as a group '(missing)' that
+    the fairness term compares like any other, which went unsaid (sklearn-ecosystem audit)."""
+    X, y, a = biased_data(n=400)
+    s = pd.Series(np.asarray(a, dtype=object), name="sex")
+    s[:5] = None
+    with pytest.warns(UserWarning, match="5 row\\(s\\) have no value in sensitive_features.*'\\(missing\\)'"):
+        make().fit(X, y, sensitive_features=s)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        make().fit(X, y, sensitive_features=a)
