@@ -28,7 +28,6 @@ import hashlib
 import json
 import math
 import os
-import re
 import sqlite3
 import sys
 import tempfile
@@ -1105,7 +1104,7 @@ def _not_numbers(frame: pd.DataFrame, columns) -> list[str]:
 def cmd_score(args) -> int:
     from . import keys
     from .data import with_columns_appended
-    from .export import UNSEEN_GROUPS, BundleIntegrityError, load_bundle
+    from .export import BundleIntegrityError, load_bundle
     from .monitor import drift_report, unchecked_reason
     from .record import revision_note
     from .store import strict_json
@@ -1145,13 +1144,10 @@ def cmd_score(args) -> int:
     if bad:
         raise CLIError(f"{args.csv}: {'; '.join(bad)}. The model was trained on numbers there; fix those "
                        "cells (or leave them empty, which is treated as missing) and run again.")
-    unseen = bundle.unseen_groups(frame)
+    log = _audit_log(args)
+    scores, unseen = bundle.scored(frame)
     if unseen:  # a problem, so on stderr even under --quiet; the summary and the audit entry keep it
         print(f"WARNING: {unseen}", file=sys.stderr)
-    log = _audit_log(args)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=re.escape(UNSEEN_GROUPS), category=UserWarning)  # said above
-        scores = bundle.predict_proba(frame)
     decisions = (scores >= bundle.threshold).astype(int)
     # The input's cells as written (an identifier's leading zeros, a code's spelling), with the
     # two columns added; a Parquet input (typed cells) or rows that cannot be matched one to one

@@ -1008,14 +1008,6 @@ def _is_blank_name(name) -> bool:
     return s == "" or s.startswith("Unnamed: ")
 
 
-def _same_partition(a: pd.Series, b: pd.Series) -> bool:
-    """True when ``a`` and ``b`` determine each other (a relabelling of the same values)."""
-    both = pd.DataFrame({"a": a.astype(str), "b": b.astype(str)})
-    return bool(
-        both.groupby("a")["b"].nunique().max() == 1 and both.groupby("b")["a"].nunique().max() == 1
-    )
-
-
 def _codes(values: pd.Series) -> tuple[np.ndarray, int]:
     """Each row's value as an integer code (missing values one value) and how many values there are."""
     codes, uniques = pd.factorize(values, use_na_sentinel=False)
@@ -1026,6 +1018,12 @@ def _determines(a: tuple[np.ndarray, int], b: tuple[np.ndarray, int]) -> bool:
     """True when each value of ``a`` occurs with a single value of ``b`` (both :func:`_codes`)."""
     (ca, na), (cb, nb) = a, b
     return len(np.unique(ca * nb + cb)) == na
+
+
+def _same_partition(a: pd.Series, b: pd.Series) -> bool:
+    """True when ``a`` and ``b`` determine each other (a relabelling of the same values)."""
+    ca, cb = _codes(a), _codes(b)
+    return _determines(ca, cb) and _determines(cb, ca)
 
 
 def _shown(value, width: int = 40) -> str:
@@ -1319,11 +1317,12 @@ def validate(
             problems.append(_p("warning", "sensitive_missing_values", col,
                                f"{n_missing:,} rows have no value for '{col}'; they form their own group '(missing)'.{read}",
                                f"{recode}Fill in the attribute if you can; otherwise review that group's results."))
-        if n_groups > 50:
+        numeric = n_groups > NUMERIC_GROUPS and s.dtype.kind in "iuf"
+        if n_groups > 50 and not numeric:  # a numeric column's own warning says more
             problems.append(_p("warning", "sensitive_many_groups", col,
                                f"'{col}' has {n_groups} groups; most will be too small to measure.",
                                "Merge rare values into broader groups before training."))
-        if n_groups > NUMERIC_GROUPS and s.dtype.kind in "iuf":
+        if numeric:
             # Age in years made 63 groups of about 10 test rows each, compared value by value.
             problems.append(_p("warning", "sensitive_numeric", col,
                                f"'{col}' holds numbers with {n_groups:,} distinct values: each value is a group of its "

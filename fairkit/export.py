@@ -1231,11 +1231,6 @@ def read_bundle_record(path, *, expected_manifest_sha256: str | None = None, tru
     return _readable(_open(path, expected_manifest_sha256, keys.resolve_public(trusted_key)))
 
 
-#: How a bundle's note on groups it never saw begins (the command line prints the note itself, and
-#: keeps the warning of :meth:`ModelBundle.predict_proba` from saying it twice).
-UNSEEN_GROUPS = "Group(s) in the column(s)"
-
-
 @dataclass
 class ModelBundle:
     """A loaded bundle: predict on raw rows exactly as the exported run did."""
@@ -1321,7 +1316,7 @@ class ModelBundle:
             # The model saw each row's group (intersection) with small groups pooled: map rows the same way.
             pool = SmallGroupPooling.from_dict(pooling)
             model_groups = pool.transform(labels)
-            model_knows = set(labels.tolist()) <= set(pool.kept) | set(pool.pooled)
+            model_knows = set(labels.unique()) <= set(pool.kept) | set(pool.pooled)
             if _reads_sensitive(self.estimator) is not None:
                 notes.append(unseen_groups_note(
                     labels, set(pool.kept) | set(pool.pooled), "this model",
@@ -1336,11 +1331,18 @@ class ModelBundle:
                 where=f"the column(s) {', '.join(map(str, cols))}", suspect=not model_knows))
         return model_groups, " ".join(n for n in notes if n) or None
 
-    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
-        """Positive-class probabilities for raw rows (columns as in the training table).
+    def scored(self, frame: pd.DataFrame) -> tuple[np.ndarray, str | None]:
+        """:meth:`predict_proba` and :meth:`unseen_groups` from one reading of the groups (the
+        command line prints the note itself, where it prints every problem).
 
-        Groups the model did not see in training are scored by its rule for groups without one of
-        their own, with a ``UserWarning`` naming them (:meth:`unseen_groups`).
+        Parameters
+        ----------
+        frame : DataFrame
+            Raw rows (columns as in the training table).
+
+        Returns
+        -------
+        (ndarray of shape (n_samples,), str or None)
         """
         import warnings
 
@@ -1349,13 +1351,24 @@ class ModelBundle:
         X = self.transform(frame)
         sens = frame[self.spec.sensitive].reset_index(drop=True) if self.needs_sensitive_at_predict else None
         model_groups, note = self._model_groups(frame)
-        if note:
-            warnings.warn(note, UserWarning, stacklevel=2)
         p = _predict_scores(self.estimator, X, model_groups)
         if self.calibrator is not None:
-            with warnings.catch_warnings():  # its unseen groups are in the note above
+            with warnings.catch_warnings():  # its unseen groups are in the note
                 warnings.filterwarnings("ignore", message=r"Group\(s\) in sensitive_features not seen", category=UserWarning)
                 p = apply_calibrator(self.calibrator, p, sens)
+        return p, note
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        """Positive-class probabilities for raw rows (columns as in the training table).
+
+        Groups the model did not see in training are scored by its rule for groups without one of
+        their own, with a ``UserWarning`` naming them (:meth:`unseen_groups`).
+        """
+        import warnings
+
+        p, note = self.scored(frame)
+        if note:
+            warnings.warn(note, UserWarning, stacklevel=2)
         return p
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:

@@ -173,7 +173,7 @@ def unseen_groups_note(labels, known, who: str, then: str, *, where: str = "sens
     -------
     str or None
     """
-    present = set(np.asarray(labels, dtype=object).tolist())
+    present = set(pd.unique(np.asarray(labels, dtype=object)).tolist())
     known = set(known)
     unseen = sorted(present - known, key=str)
     if not unseen:

@@ -81,6 +81,12 @@ def in_sentence(label: str) -> str:
 _PROPER = ("Brier",)  # named after a person: "Brier score" keeps its capital
 
 
+def listed(words) -> str:
+    """Words as a sentence lists them: "a", "a and b", "a, b and c"."""
+    words = list(map(str, words))
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + f" and {words[-1]}"
+
+
 #: The gaps a decision record and its headline show, in this order ("lower is fairer" each).
 HEADLINE_GAPS = ("demographic_parity_difference", "equal_opportunity_difference", "equalized_odds_difference",
                  "disparate_impact_gap", "max_group_ece")
@@ -209,7 +215,7 @@ class FairnessReport:
         """What the headline gaps are taken over, in words: the one grouping, or every grouping
         (each attribute and their intersection), of which each gap reads the least fair."""
         names = list(map(str, self.gaps.index))
-        return names[0] if len(names) == 1 else ", ".join(names[:-1]) + f" and {names[-1]} (the least fair of each gap)"
+        return names[0] if len(names) == 1 else f"{listed(names)} (the least fair of each gap)"
 
     def headline(self) -> dict:
         """Each gap as the headline, the sweep tables and the frontier read it.
@@ -533,8 +539,7 @@ def _notes(by_group: pd.DataFrame, left: pd.DataFrame, min_group_size: int) -> l
             # The labels the record and the pages give the metric (a raw key where there is none).
             lines.setdefault((attr, what), []).append(METRIC_LABELS.get(metric, metric.replace("_", " ")))
         for (attr, what), labels in lines.items():
-            names = labels[0] if len(labels) == 1 else (
-                ", ".join([labels[0]] + [in_sentence(x) for x in labels[1:-1]]) + f" and {in_sentence(labels[-1])}")
+            names = listed([labels[0]] + [in_sentence(x) for x in labels[1:]])
             notes.append(f"{names} ({attr}) {'leaves' if len(labels) == 1 else 'leave'} out {what}")
     thin = by_group[by_group["too_few"] != ""]
     if len(thin):

@@ -231,6 +231,12 @@ def test_a_numeric_sensitive_attribute_with_many_values_asks_for_bins():
     assert p.column == "age" and "40 distinct values" in p.message and "Bin 'age'" in p.action
     frame["decile"] = np.arange(len(frame)) % 10 + 1  # ten values: kept as groups without a word
     assert "sensitive_numeric" not in codes(frame, SPEC.replace(sensitive=["decile"]))
+    # Past 50 values the numeric column's own warning is the one given, not a second, vaguer one.
+    frame["years"] = np.arange(len(frame)) % 60
+    found = codes(frame, SPEC.replace(sensitive=["years"]))
+    assert "sensitive_numeric" in found and "sensitive_many_groups" not in found
+    frame["city"] = [f"c{i % 60}" for i in range(len(frame))]
+    assert "sensitive_many_groups" in codes(frame, SPEC.replace(sensitive=["city"]))
 
 
 def test_id_like_column_warns():

@@ -1384,6 +1384,9 @@ def test_a_group_the_calibrator_never_saw_gets_its_map_of_all_rows_and_is_named(
         warnings.simplefilter("always")
         p = b.predict_proba(z)
     assert [str(w.message) for w in got] == [note]  # said once, by the bundle
+    again, said = b.scored(z)  # the command line's one reading: the same scores and note, no warning
+    np.testing.assert_array_equal(again, p)
+    assert said == note
     raw = model.predict_proba(b.transform(z))[:, 1]
     z_logit = np.log(raw / (1 - raw))
     np.testing.assert_allclose(p, cal.global_map_(z_logit, raw), atol=1e-3)

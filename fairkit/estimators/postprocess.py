@@ -26,6 +26,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import pandas as pd
 from scipy.optimize import linprog
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.model_selection import StratifiedKFold, train_test_split
@@ -547,7 +548,8 @@ class ThresholdPostProcessor(BinaryWrapperTagsMixin, GroupScoreMixin, Classifier
         raw = self._labels(s, n)
         warn_missing_groups(self, s, stacklevel=3)
         asked = any(float(e) > 0 for e in ([self.eta] if etas is None else etas))
-        if asked and len(set(raw.tolist())) < 2:
+        given = len(pd.unique(raw))
+        if asked and given < 2:
             warn_no_groups(self, s is not None, stacklevel=3)
         if held is None:
             labels = self._pool_fit(raw, y_enc)
@@ -558,7 +560,7 @@ class ThresholdPostProcessor(BinaryWrapperTagsMixin, GroupScoreMixin, Classifier
             rule_labels, pooling = self._pool_fit(held[2], held[1], return_pooling=True)
             labels = pooling.transform(raw).to_numpy(dtype=object)
         self.group_names_ = np.array(sorted(set(rule_labels.tolist())), dtype=object)
-        if asked and len(set(raw.tolist())) >= 2 and len(self.group_names_) < 2:
+        if asked and given >= 2 and len(self.group_names_) < 2:
             # Two groups given, but the others too small to keep apart: pooled into one, a plain model.
             warn_no_groups(self, True, stacklevel=3, found=(
                 f"only one group has the rows to keep apart (at least {self.min_group_size}, of both outcomes; "
