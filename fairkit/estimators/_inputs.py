@@ -155,13 +155,80 @@ def warn_no_groups(est, sensitive_given: bool, strength: str = "eta > 0", stackl
         UserWarning, stacklevel=stacklevel + 1)
 
 
-def fit_weighted(est, X, y, sample_weight=None, **fit_params):
-    """``est.fit(X, y, **fit_params)`` with the row weights given as ``est`` takes them.
+def check_fit_groups(est, sensitive, asked: bool, *, labels=None, strength: str = "eta > 0",
+                     stacklevel: int = 3) -> int:
+    """The one check of the groups a fair estimator is fitted on; returns how many there are.
+
+    Warns when rows have no sensitive value (:func:`warn_missing_groups`) and, when fairness
+    was ``asked`` for, when there are fewer than two groups to compare (:func:`warn_no_groups`).
+    Groups are the distinct values of :func:`fairkit.groups.group_labels` (the intersection of
+    the columns, missing values one group of their own), counted by pandas once.
+
+    Parameters
+    ----------
+    est : estimator
+        The estimator being fitted (named in the messages).
+    sensitive : DataFrame, Series, array-like or None
+        The sensitive features as given to ``fit``.
+    asked : bool
+        Whether a fairness strength above 0 was asked for.
+    labels : array-like, optional
+        ``group_labels(sensitive)`` when the caller has them already.
+    strength : str, default="eta > 0"
+        What asked for fairness, as the message names it.
+    stacklevel : int, default=3
+        As in :func:`warnings.warn`, counted from the caller.
+
+    Returns
+    -------
+    int
+        The number of distinct groups (0 without sensitive features).
+    """
+    warn_missing_groups(est, sensitive, stacklevel=stacklevel + 1)
+    if sensitive is None:
+        n_groups = 0
+    else:
+        if labels is None:
+            from fairkit.groups import group_labels
+
+            labels = group_labels(sensitive)
+        n_groups = len(pd.unique(np.asarray(labels, dtype=object)))
+    if asked and n_groups < 2:
+        warn_no_groups(est, sensitive is not None, strength=strength, stacklevel=stacklevel + 1)
+    return n_groups
+
+
+def weight_keyword(est, name: str = "sample_weight") -> str:
+    """The keyword under which ``est.fit`` takes row weights.
 
     A :class:`~sklearn.pipeline.Pipeline` without metadata routing refuses a bare
     ``sample_weight`` ("Pipeline.fit does not accept the sample_weight parameter") and takes it
-    as ``<last step>__sample_weight``: the wrappers that fit a base model hand it over that way,
-    as a user would, so a Pipeline base takes weights with routing off as well as on.
+    as ``<last step>__sample_weight``: the wrappers that fit a base model hand weights over that
+    way, as a user would, so a Pipeline base takes them with routing off as well as on. Any
+    other ``name`` is the caller's explicit choice (fairlearn's ``sample_weight_name``) and is
+    kept.
+
+    Parameters
+    ----------
+    est : estimator
+    name : str, default="sample_weight"
+        The keyword asked for; only the default is resolved for a Pipeline.
+
+    Returns
+    -------
+    str
+    """
+    if name == "sample_weight":
+        from sklearn import get_config
+        from sklearn.pipeline import Pipeline
+
+        if isinstance(est, Pipeline) and not get_config().get("enable_metadata_routing"):
+            return f"{est.steps[-1][0]}__sample_weight"
+    return name
+
+
+def fit_weighted(est, X, y, sample_weight=None, *, weight_name: str = "sample_weight", **fit_params):
+    """``est.fit(X, y, **fit_params)`` with the row weights given as ``est`` takes them.
 
     Parameters
     ----------
@@ -170,6 +237,8 @@ def fit_weighted(est, X, y, sample_weight=None, **fit_params):
     X, y
         Training data.
     sample_weight : array-like of shape (n_samples,), optional
+    weight_name : str, default="sample_weight"
+        The keyword asked for, resolved by :func:`weight_keyword` (a Pipeline's last step).
     **fit_params
         Other keywords for ``fit``.
 
@@ -179,13 +248,7 @@ def fit_weighted(est, X, y, sample_weight=None, **fit_params):
         ``est``, fitted.
     """
     if sample_weight is not None:
-        from sklearn import get_config
-        from sklearn.pipeline import Pipeline
-
-        if isinstance(est, Pipeline) and not get_config().get("enable_metadata_routing"):
-            fit_params[f"{est.steps[-1][0]}__sample_weight"] = sample_weight
-        else:
-            fit_params["sample_weight"] = sample_weight
+        fit_params[weight_keyword(est, weight_name)] = sample_weight
     return est.fit(X, y, **fit_params)
 
 

@@ -27,7 +27,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 from torch import nn
 
 from fairkit.estimators._stack import _SparseRows, _Stack, _use_sparse_inputs
-from fairkit.estimators._inputs import densify, warn_missing_groups, warn_no_groups
+from fairkit.estimators._inputs import check_fit_groups, densify
 from fairkit.groups import GroupLevel, encode_groups, group_hierarchy
 from fairkit.stats import decide
 
@@ -307,10 +307,8 @@ class FairFitMixin:
         groups to compare: the fairness term is then zero and the model is a plain one.
         """
         levels = self._encoded_levels(sensitive_features, n_samples)
-        warn_missing_groups(self, sensitive_features, stacklevel=3)
         etas = [self.eta] if etas is None else etas
-        if any(float(e) > 0 for e in etas) and max((lv.encoding.n_groups for lv in levels), default=0) < 2:
-            warn_no_groups(self, sensitive_features is not None, stacklevel=3)
+        check_fit_groups(self, sensitive_features, any(float(e) > 0 for e in etas), stacklevel=3)
         return levels
 
     def _encoded_levels(self, sensitive_features, n_samples: int) -> list[GroupLevel]:

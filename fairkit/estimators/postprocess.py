@@ -33,7 +33,7 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 from sklearn.utils import _safe_indexing
 from sklearn.utils.validation import check_is_fitted
 
-from fairkit.estimators._inputs import fit_weighted, row_uniforms, warn_missing_groups, warn_no_groups
+from fairkit.estimators._inputs import check_fit_groups, fit_weighted, row_uniforms, warn_no_groups
 from fairkit.estimators._memo import memoized_output
 from fairkit.estimators.boosting import AUTO_ROUNDS_FROM_ROWS
 from fairkit.estimators.reductions import (
@@ -546,11 +546,8 @@ class ThresholdPostProcessor(BinaryWrapperTagsMixin, GroupScoreMixin, Classifier
         if source != "threshold_set":
             held = None  # thresholds_from, or "auto"'s choice, names another source
         raw = self._labels(s, n)
-        warn_missing_groups(self, s, stacklevel=3)
         asked = any(float(e) > 0 for e in ([self.eta] if etas is None else etas))
-        given = len(pd.unique(raw))
-        if asked and given < 2:
-            warn_no_groups(self, s is not None, stacklevel=3)
+        given = check_fit_groups(self, s, asked, labels=raw, stacklevel=3)
         if held is None:
             labels = self._pool_fit(raw, y_enc)
             rule_labels = labels

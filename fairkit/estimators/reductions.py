@@ -26,8 +26,8 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from fairkit.estimators._inputs import (MAX_DENSE_CELLS, densify, row_uniforms,  # noqa: F401 (re-exported)
-                                        warn_missing_groups, warn_no_groups)
+from fairkit.estimators._inputs import (MAX_DENSE_CELLS, check_fit_groups, densify,  # noqa: F401 (re-exported)
+                                        fit_weighted, row_uniforms, weight_keyword)
 from fairlearn.reductions import (
     DemographicParity,
     EqualizedOdds,
@@ -566,7 +566,7 @@ class ReductionsWrapper(BinaryWrapperTagsMixin, ClassifierMixin, BaseEstimator):
     ----------
     estimator : classifier, optional
         Any classifier whose ``fit`` accepts sample weights (scikit-learn, XGBoost-style,
-        fairkit's torch estimators); see ``sample_weight_name`` for a ``Pipeline``. Defaults to
+        fairkit's torch estimators), or a ``Pipeline`` ending in one (``sample_weight_name``). Defaults to
         ``LogisticRegression()``.
     constraint : str or fairlearn Moment, optional
         ``"demographic_parity"`` (the default), ``"equalized_odds"``,
@@ -645,12 +645,14 @@ class ReductionsWrapper(BinaryWrapperTagsMixin, ClassifierMixin, BaseEstimator):
     run_linprog_step : bool, default=True
         ExponentiatedGradient's linear-programming step over the learners found so far.
     sample_weight_name : str, default="sample_weight"
-        Name of the ``estimator.fit`` argument that takes sample weights (fairlearn's), for
-        example ``"logisticregression__sample_weight"`` for
-        ``make_pipeline(StandardScaler(), LogisticRegression())``. The reduction always
-        reweights, so a ``Pipeline`` base needs it with or without user weights. With metadata
-        routing on, keep the default and request the weights on the step instead
-        (``LogisticRegression().set_fit_request(sample_weight=True)``): a routed ``Pipeline``
+        Name of the ``estimator.fit`` argument that takes sample weights (fairlearn's). The
+        reduction always reweights; with the default, a ``Pipeline`` base takes the weights on
+        its last step (``"logisticregression__sample_weight"`` for
+        ``make_pipeline(StandardScaler(), LogisticRegression())``), where fairlearn's own
+        reductions refuse it (:func:`fairkit.estimators._inputs.weight_keyword`, as every
+        wrapper hands weights over). Name another step's to weight that one. With metadata
+        routing on, the default is passed as is: request the weights on the step
+        (``LogisticRegression().set_fit_request(sample_weight=True)``); a routed ``Pipeline``
         refuses ``step__sample_weight`` (as with fairlearn's own reductions).
     selection_rule : str, default="tradeoff_optimization"
         GridSearch's rule for picking the best learner.
@@ -838,8 +840,7 @@ class ReductionsWrapper(BinaryWrapperTagsMixin, ClassifierMixin, BaseEstimator):
 
     def _fit_base(self, base, X, y, w):
         """The base estimator fitted without constraint, user weights under fairlearn's name."""
-        est = clone(base, safe=False)
-        return est.fit(X, y, **({} if w is None else {self.sample_weight_name: w}))
+        return fit_weighted(clone(base, safe=False), X, y, w, weight_name=self.sample_weight_name)
 
     # -- fit --------------------------------------------------------------------------------
 
@@ -868,16 +869,15 @@ class ReductionsWrapper(BinaryWrapperTagsMixin, ClassifierMixin, BaseEstimator):
         self._check_reduction()
         y_enc = (y_arr == self.classes_[1]).astype(int)
         X_model, s = self._split_sensitive(X, sensitive_features)
-        warn_missing_groups(self, s, stacklevel=2)
         n = len(y_enc)
         base = LogisticRegression() if self.estimator is None else self.estimator
 
         labels = None if s is None else group_labels(s).to_numpy(dtype=object)
-        unconstrained = self.eta is not None and float(self.eta) == 0  # asks for no fairness: nothing to say
-        if not unconstrained and (labels is None or len(set(labels.tolist())) < 2):
-            # The plain base, as documented; said, so a forgotten sensitive_features= (or a
-            # single group) does not pass for a constrained model.
-            warn_no_groups(self, s is not None, strength="a fairness constraint", stacklevel=2)
+        # eta=0 asks for no fairness: nothing to say of the groups then. Otherwise the plain base,
+        # as documented, but said, so a forgotten sensitive_features= (or a single group) does
+        # not pass for a constrained model.
+        check_fit_groups(self, s, asked=not (self.eta is not None and float(self.eta) == 0), labels=labels,
+                         strength="a fairness constraint", stacklevel=2)
         if s is None:
             est = self._fit_base(base, _for_base(X_model, base), y_enc, w)
             self.predictors_ = [est]
@@ -1018,7 +1018,7 @@ class ReductionsWrapper(BinaryWrapperTagsMixin, ClassifierMixin, BaseEstimator):
                 nu=self.nu,
                 eta0=self.eta0,
                 run_linprog_step=self.run_linprog_step,
-                sample_weight_name=self.sample_weight_name,
+                sample_weight_name=weight_keyword(base, self.sample_weight_name),
             )
         return GridSearch(
             clone(base, safe=False),
@@ -1029,7 +1029,7 @@ class ReductionsWrapper(BinaryWrapperTagsMixin, ClassifierMixin, BaseEstimator):
             grid_limit=self.grid_limit,
             grid_offset=self.grid_offset,
             grid=self.grid,
-            sample_weight_name=self.sample_weight_name,
+            sample_weight_name=weight_keyword(base, self.sample_weight_name),
         )
 
     # -- predict ----------------------------------------------------------------------------

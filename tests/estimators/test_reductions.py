@@ -378,9 +378,13 @@ def test_pipeline_base_takes_weights_by_sample_weight_name(data):
     direct = ReductionsWrapper(LogisticRegression(), eta=0.5, max_iter=5).fit(
         Xs, y, sensitive_features=s, sample_weight=w)
     np.testing.assert_allclose(piped.predict_proba(X), direct.predict_proba(Xs), atol=1e-6)
-    # fairlearn always reweights: without the name the Pipeline cannot take the weights.
-    with pytest.raises((TypeError, ValueError)):
-        ReductionsWrapper(base, max_iter=2).fit(X, y, sensitive_features=s)
+    # fairlearn always reweights, and its own reductions refuse a Pipeline base without the
+    # name; the default name reaches the last step as the other wrappers hand weights over.
+    unnamed = ReductionsWrapper(base, eta=0.5, max_iter=5).fit(X, y, sensitive_features=s, sample_weight=w)
+    np.testing.assert_allclose(unnamed.predict_proba(X), piped.predict_proba(X), atol=1e-12)
+    for reduction in ("exponentiated_gradient", "grid_search"):
+        ReductionsWrapper(base, reduction=reduction, eta=0.5, max_iter=2, grid_size=3).fit(
+            X, y, sensitive_features=s)
 
 
 @pytest.mark.parametrize("given", [{"eta": 0.5}, {"eta": 1.0}, {"max_bound": 0.2}])

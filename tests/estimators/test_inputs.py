@@ -1,0 +1,67 @@
+"""The shared fit-time checks of fairkit.estimators._inputs, through every family that uses them."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import LogisticRegression
+
+from fairkit.estimators import (FairBoostingClassifier, FairRegularizedClassifier, ReductionsWrapper,
+                                ThresholdPostProcessor)
+from fairkit.estimators._inputs import check_fit_groups, weight_keyword
+
+FAMILIES = {
+    "torch": lambda: FairRegularizedClassifier(eta=1.0, max_epochs=2, random_state=0),
+    "boosting": lambda: FairBoostingClassifier(eta=1.0, n_estimators=5, random_state=0),
+    "thresholds": lambda: ThresholdPostProcessor(LogisticRegression(), eta=1.0),
+    "reductions": lambda: ReductionsWrapper(LogisticRegression(), eta=1.0, max_iter=3),
+}
+
+
+def _said(got, text):
+    return sum(text in str(w.message) for w in got)
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_groups_are_counted_alike_by_every_family(biased_data, family):
+    # Each family counted "fewer than two groups" its own way (encoded levels, a Python set, pandas):
+    # one count now, over the intersection of the columns, a missing value a group of its own.
+    X, y, a = biased_data(n=400)
+    one = np.zeros(len(y), dtype=int)
+    cases = [
+        (pd.DataFrame({"s": one, "t": one}), 1),  # two columns, one value each: one group
+        (pd.DataFrame({"s": one, "t": a}), 0),  # one constant column beside a two-valued one
+        (pd.Series(np.where(np.arange(len(y)) < 40, np.nan, 0.0)), 0),  # blank rows: a second group
+    ]
+    for groups, warned in cases:
+        with warnings.catch_warnings(record=True) as got:
+            warnings.simplefilter("always")
+            FAMILIES[family]().fit(X, y, sensitive_features=groups)
+        assert _said(got, "trained unconstrained") == warned, (family, groups.head(2))
+        assert _said(got, "'(missing)'") == int(groups.isna().any(axis=None)), family
+
+
+def test_check_fit_groups_returns_the_count_and_says_nothing_when_no_fairness_is_asked():
+    s = pd.DataFrame({"sex": ["F", "M", "F", None], "race": ["A", "A", "B", "A"]})
+    with pytest.warns(UserWarning, match="1 row"):
+        assert check_fit_groups(LogisticRegression(), s, asked=False) == 4
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert check_fit_groups(LogisticRegression(), None, asked=False) == 0
+        assert check_fit_groups(LogisticRegression(), ["a", "a"], asked=False) == 1
+    with pytest.warns(UserWarning, match="no sensitive_features were passed"):
+        check_fit_groups(LogisticRegression(), None, asked=True)
+
+
+def test_the_weight_keyword_of_a_pipeline_is_its_last_steps_unless_routing_or_named():
+    from sklearn import config_context
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    pipe = make_pipeline(StandardScaler(), LogisticRegression())
+    assert weight_keyword(pipe) == "logisticregression__sample_weight"
+    assert weight_keyword(LogisticRegression()) == "sample_weight"
+    assert weight_keyword(pipe, "standardscaler__sample_weight") == "standardscaler__sample_weight"
+    with config_context(enable_metadata_routing=True):
+        assert weight_keyword(pipe) == "sample_weight"
