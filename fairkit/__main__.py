@@ -1051,7 +1051,12 @@ def cmd_audit(args) -> int:
     writable = os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
     log = _audit_log(args, read_only=path.exists() and not writable)
     if args.action == "list":
-        entries = log.entries(kind=args.kind)
+        entries = log.entries(kind=args.kind, last=args.last)
+        if args.last is not None:
+            total = log.count(args.kind)
+            if total > len(entries):
+                of = f"{total:,} {args.kind} entries" if args.kind else f"{total:,} entries"
+                print(f"The newest {len(entries):,} of {of} (leave out --last to list them all):")
         for e in entries.itertuples():
             how = (e.details.get("identity") or {}).get("verified_by", "self-declared")
             search = e.details.get("search") if e.details.get("source") == "search" else None
@@ -1431,6 +1436,8 @@ def _main(argv) -> int:
     p.add_argument("--audit", type=_log_file, help="audit log file (default $FAIRKIT_HOME/audit.sqlite)")
     p.add_argument("--kind", choices=AUDIT_KINDS,
                    help="list only entries of this kind (the whole chain is verified regardless)")
+    p.add_argument("--last", type=_int_at_least(1, "entries to list"), metavar="N",
+                   help="list only the N newest entries (the whole chain is verified regardless)")
     p.set_defaults(func=cmd_audit)
 
     p = sub.add_parser("score", help="score new data with an exported bundle and check fairness drift")

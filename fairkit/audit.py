@@ -599,8 +599,11 @@ class AuditLog:
         self._still_frozen()
         return out
 
-    def entries(self, kind: str | None = None, subject: str | None = None) -> pd.DataFrame:
+    def entries(self, kind: str | None = None, subject: str | None = None, last: int | None = None) -> pd.DataFrame:
         """Entries, oldest first, with ``details`` parsed.
+
+        ``last`` keeps only the newest ``last`` entries (of ``kind`` and ``subject``), read as
+        such from the log rather than all read and cut: a long history lists its end quickly.
 
         A row that cannot be read (details that are not a JSON object, columns of the wrong
         type: written outside fairkit) is skipped, never raised: it is listed in
@@ -620,6 +623,10 @@ class AuditLog:
             args.append(subject)
         if cond:
             sql += " WHERE " + " AND ".join(cond)
+        if last is not None:
+            # The newest ``last`` by id, then oldest first again.
+            sql = f"SELECT * FROM ({sql} ORDER BY id DESC LIMIT ?)"
+            args.append(max(int(last), 0))
         good, skipped = [], []
         for id_, ts, actor, kind_, subject_, details in self._rows(sql + " ORDER BY id", args):
             try:
@@ -629,6 +636,11 @@ class AuditLog:
         frame = pd.DataFrame(good, columns=["id", "ts", "actor", "kind", "subject", "details"])
         frame.attrs["skipped"] = skipped
         return frame
+
+    def count(self, kind: str | None = None) -> int:
+        """How many entries the log holds (of ``kind``), readable or not."""
+        sql, args = ("SELECT COUNT(*) FROM events WHERE kind = ?", [kind]) if kind else ("SELECT COUNT(*) FROM events", [])
+        return int(self._rows(sql, args)[0][0])
 
     def unreadable(self) -> list[dict]:
         """Rows :meth:`entries` skips: ``{"id", "problem"}`` for each."""

@@ -323,6 +323,34 @@ def test_audit_command_reports_a_broken_chain(tmp_path, capsys):
     assert main(["audit", "--audit", str(tmp_path / "none.sqlite")]) == 2
 
 
+def test_audit_last_lists_the_newest_entries_and_still_verifies_the_whole_chain(tmp_path, capsys):
+    """A committee's log grows to thousands of entries; ``--last N`` lists its end, oldest first
+    and says how many it left out, while the check still reads every entry."""
+    import sqlite3
+
+    path = tmp_path / "audit.sqlite"
+    for i in range(7):
+        AuditLog(path).append("comment" if i % 2 else "upload", actor=f"p{i}", subject="m", text="t")
+    assert main(["audit", "--audit", str(path), "--last", "3"]) == 0
+    out = capsys.readouterr().out
+    listed = [line.split()[0] for line in out.splitlines() if line.startswith("#")]
+    assert listed == ["#5", "#6", "#7"]
+    assert "The newest 3 of 7 entries" in out
+    assert main(["audit", "--audit", str(path), "--last", "2", "--kind", "comment"]) == 0
+    out = capsys.readouterr().out
+    assert [line.split()[0] for line in out.splitlines() if line.startswith("#")] == ["#4", "#6"]
+    assert "The newest 2 of 3 comment entries" in out
+    assert main(["audit", "--audit", str(path), "--last", "50"]) == 0
+    assert "The newest" not in capsys.readouterr().out  # nothing left out: nothing to say
+    con = sqlite3.connect(path, isolation_level=None)
+    con.execute("DROP TRIGGER events_no_update")
+    con.execute("UPDATE events SET actor = 'mallory' WHERE id = 1")  # outside the listed end
+    con.close()
+    assert main(["audit", "--audit", str(path), "--last", "1"]) == 1
+    assert "altered at entry 1" in capsys.readouterr().err
+    assert main(["audit", "--audit", str(path), "--last", "0"]) == 2
+
+
 @pytest.mark.parametrize("action", [[], ["list"], ["verify"]])
 def test_audit_of_a_home_with_no_log_says_so_and_makes_none(action, tmp_path, capsys, monkeypatch):
     """A mistyped FAIRKIT_HOME made an empty log there, which then verified as "an unbroken hash
