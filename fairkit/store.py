@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import heapq
 import json
 import math
 import os
@@ -635,6 +636,33 @@ class ResultStore:
         if not self.runs_dir.exists():
             return []
         return sorted(p.stem for p in self.runs_dir.glob("*.json"))
+
+    def newest_keys(self, n: int) -> list[str]:
+        """The keys of the ``n`` runs stored last, by their records' modification times, oldest first.
+
+        One pass over the folder's entries keeping the ``n`` newest (not a sort of every record):
+        the Train page asks on every render, and a dashboard's store is never pruned.
+        """
+        if n <= 0 or not self.runs_dir.exists():
+            return []
+        stamped = []
+        with os.scandir(self.runs_dir) as entries:
+            for entry in entries:
+                if not entry.name.endswith(".json") or entry.name.startswith("."):  # as keys() globs
+                    continue
+                try:
+                    stamped.append((entry.stat().st_mtime, entry.name[:-len(".json")]))
+                except OSError:  # removed meanwhile
+                    continue
+        return [key for _, key in sorted(heapq.nlargest(n, stamped))]
+
+    def changed_at(self) -> int | None:
+        """The runs folder's modification time (ns): it changes whenever a run is stored or
+        removed (each is written by a rename into the folder); None when there is no folder."""
+        try:
+            return self.runs_dir.stat().st_mtime_ns
+        except OSError:
+            return None
 
     def earlier_runs(self) -> list[str]:
         """Runs an earlier fairkit stored, which no sweep of this one is served: a record of a

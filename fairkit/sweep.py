@@ -1048,15 +1048,10 @@ def _predicted_or_none(run, split, k: int) -> float | None:
         return None
 
 
-def _recent_keys(store: ResultStore, n: int) -> list:
-    """The keys of the ``n`` runs stored last (by their records' modification times)."""
-    stamped = []
-    for key in store.keys():
-        try:
-            stamped.append((store._json(key).stat().st_mtime, key))
-        except OSError:  # removed meanwhile
-            continue
-    return [key for _, key in sorted(stamped)[-n:]]
+#: measured_ratios of a store, by its runs folder and that folder's modification time: the Train
+#: page estimates on every render (twice with a sample), and at tens of thousands of runs reading
+#: the newest records took a quarter of a second each time (benchmarks/README.md, session 43).
+_RATIOS_SEEN: dict = {}
 
 
 def measured_ratios(store: ResultStore | None) -> dict:
@@ -1074,7 +1069,22 @@ def measured_ratios(store: ResultStore | None) -> dict:
     """
     if store is None:
         return {}
-    past = store.records(_recent_keys(store, RECENT_RUNS))
+    changed = store.changed_at()
+    if changed is None:
+        return _measured_ratios(store)
+    # Everything the ratios are computed from: the folder as it is, and the rule's constants.
+    seen = (str(store.runs_dir.resolve()), changed, RECENT_RUNS, MIN_MEASURED_RUNS, PRIOR_SECONDS, RATIO_RANGE)
+    ratios = _RATIOS_SEEN.get(seen)
+    if ratios is None:
+        ratios = _measured_ratios(store)
+        if len(_RATIOS_SEEN) >= 8:  # a few stores at a time; clear() is safe beside other threads
+            _RATIOS_SEEN.clear()
+        _RATIOS_SEEN[seen] = ratios
+    return dict(ratios)
+
+
+def _measured_ratios(store: ResultStore) -> dict:
+    past = store.records(store.newest_keys(RECENT_RUNS))
     if not len(past) or not {"method", "fit_seconds", "predicted_fit_seconds"} <= set(past.columns):
         return {}
     predicted = pd.to_numeric(past["predicted_fit_seconds"], errors="coerce")

@@ -183,6 +183,26 @@ def test_store_ratio_scales_the_model(tiny_split, tmp_path, monkeypatch):
     assert (again["cached"], again["to_train"], again["seconds"]) == (2, 0, 0.0)
 
 
+def test_ratios_are_remembered_until_a_run_is_stored(tiny_split, tmp_path, monkeypatch):
+    """The Train page estimates on every render: the ratios are read from the store once per
+    change of its runs folder (a quarter of a second at 25,000 runs), and anew after a sweep."""
+    monkeypatch.setattr(sweep, "PRIOR_SECONDS", 1e-3)
+    sweep._RATIOS_SEEN.clear()
+    store = ResultStore(tmp_path)
+    params = {"linear": TINY}
+    run_sweep(tiny_split, ["linear"], [0.0, 0.5, 1.0], store=store, params=params, batched=False)
+    read = []
+    records = store.records
+    monkeypatch.setattr(store, "records", lambda keys=None: read.append(len(keys)) or records(keys))
+    first = measured_ratios(store)
+    assert measured_ratios(store) == first and read == [3]  # the second call read nothing
+    run_sweep(tiny_split, ["linear"], [2.0], store=store, params=params, batched=False)
+    measured_ratios(store)
+    assert read == [3, 4]  # a run was stored: read again, the new one with them
+    assert store.newest_keys(1) == [max(store.keys(), key=lambda k: store._json(k).stat().st_mtime)]
+    assert store.newest_keys(0) == [] and sorted(store.newest_keys(10)) == store.keys()
+
+
 def test_countdown_counts_down_between_runs_and_reanchors():
     est = {"runs": 4, "run_seconds": 10.0, "placed_run_seconds": 5.0, "placed_expected_seconds": 10.0}
     clock = Countdown(est, done=0, started=100.0)
@@ -236,6 +256,12 @@ class _RecordsStore:
 
     def keys(self):
         return [str(i) for i in range(len(self.frame))]
+
+    def newest_keys(self, n):
+        return self.keys()[-n:]
+
+    def changed_at(self):
+        return None  # nothing to remember the ratios by
 
     def _json(self, key):
         return self.dir / f"{key}.json"
