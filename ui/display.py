@@ -64,10 +64,11 @@ def show_table(frame: pd.DataFrame, *, max_rows: int = 60, alt: str | None = Non
 
     ``st.dataframe`` draws on a canvas; ``st.table`` puts the text in the page. Cells are
     escaped because ``st.table`` renders Markdown in them. Tables longer than ``max_rows``
-    fall back to a scrollable ``st.dataframe``.
+    fall back to a scrollable ``st.dataframe``, which keeps ``alt`` (its accessible name), so a
+    table does not lose it as the history behind it grows.
     """
     if len(frame) > max_rows:
-        st.dataframe(visible_frame(frame), hide_index=True, width="stretch")
+        st.dataframe(visible_frame(frame), hide_index=True, width="stretch", alt=alt)
         return
     escaped = frame.copy()
     for col in escaped.columns:

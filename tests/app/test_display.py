@@ -33,3 +33,22 @@ def test_the_autolink_patterns_do_find_unescaped_urls():
     """The oracle above can fail: it finds the links in the raw text."""
     assert GFM_URL.search("https://evil.example") and GFM_URL.search("www.evil.example")
     assert GFM_EMAIL.search("admin@evil.example")
+
+
+def test_a_long_table_keeps_its_accessible_name():
+    """Past ``max_rows`` a table becomes a canvas ``st.dataframe``: it lost its ``alt`` there, so a
+    screen reader's name for the Review page's selections depended on how long the history was."""
+    from streamlit.testing.v1 import AppTest
+
+    def page():
+        import pandas as pd
+
+        from ui.display import show_table
+
+        show_table(pd.DataFrame({"a": range(3)}), alt="short one")
+        show_table(pd.DataFrame({"a": range(61)}), alt="long one")
+
+    at = AppTest.from_function(page).run()
+    assert not at.exception
+    assert [t.proto.alt for t in at.table] == ["short one"]
+    assert [d.proto.alt for d in at.dataframe] == ["long one"]
