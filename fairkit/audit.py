@@ -255,6 +255,8 @@ class ChainCheck:
     unreadable : tuple of dict
         The rows :meth:`AuditLog.entries` skips (``{"id", "problem"}``), from the same reading
         of the log as the check.
+    signed_ids : frozenset of int
+        The entries that carry a valid head of that key of their own.
     """
 
     ok: bool
@@ -269,6 +271,18 @@ class ChainCheck:
     checked_through: int = 0
     first_chained: int | None = None
     unreadable: tuple = ()
+    signed_ids: frozenset = frozenset()
+
+    def vouches_for(self, id_: int, kind: str) -> bool:
+        """Whether the checked key vouches for entry ``id_`` of ``kind`` (always, without a key).
+
+        See :func:`signature_covers`.
+        """
+        if self.key_id is None:
+            return True
+        if self.first_chained is None or id_ < self.first_chained:
+            return False  # before the chain: nothing vouches for it
+        return signature_covers(id_, kind, self.signed_ids, self.signed_through)
 
     def __str__(self) -> str:
         if not self.ok:
@@ -289,6 +303,30 @@ class ChainCheck:
                      + (f" ({later} later entries not yet covered by a signature)"
                         if later > 0 else ""))
         return text + "."
+
+
+def signature_covers(id_: int, kind: str, signed_ids, signed_through: int | None) -> bool:
+    """Whether the organisation's signatures vouch for chained entry ``id_`` of ``kind``.
+
+    A sign-off or a dissent needs a signed head of its own, made when it was recorded: a head
+    covers the chain up to it, so a verdict appended by someone who can write the log's file but
+    has no key was covered, and counted, once anyone's next signed export followed it (attack
+    audit, session 43). Only verdicts from before the key's first signature (a log that adopted
+    the key later) are vouched for by that first signature. Any other entry (an export among
+    them) is covered by a later signed head, as before.
+
+    Parameters
+    ----------
+    id_ : int
+    kind : str
+    signed_ids : collection of int
+        The entries carrying a valid signed head of the key.
+    signed_through : int or None
+        The newest of them.
+    """
+    if kind in COUNTED_VERDICTS:
+        return id_ in signed_ids or (bool(signed_ids) and id_ < min(signed_ids))
+    return id_ <= (signed_through or 0)
 
 
 def _read_row(ts, actor, kind, subject, details) -> dict:
@@ -748,20 +786,28 @@ class AuditLog:
                                      "signature was removed.")
             # Anyone who can write the file can append, or rewrite the tail after the last
             # signature and drop the signatures there: a decision (export, sign-off, dissent)
-            # counts only when a head the key signed covers it (a head covers every entry up to it).
+            # counts only when the key vouches for it (signature_covers: a verdict by a head of
+            # its own, an export by any later head).
             for id_, (_, kind) in sorted(hashes.items()):
-                if kind in SIGNED_KINDS and id_ > (signed_through or 0):
+                if kind in SIGNED_KINDS and not signature_covers(id_, kind, signed, signed_through):
+                    later = kind in COUNTED_VERDICTS and id_ < (signed_through or 0)
                     return ChainCheck(
                         False, n, unchained, id_,
                         f"it is {SIGNED_WORDS[kind]} that key {wanted} "
-                        "never signed (written without the organisation's signing key, or by someone "
-                        "who has no access to it). Decisions and verdicts count only when signed: "
-                        "record it again where the signing key is configured.",
+                        + ("never signed when it was recorded (a later signature does not vouch for a "
+                           "verdict: it was written without the organisation's signing key, or into the "
+                           "file by someone who has no access to it). It is not counted. Restore the log "
+                           "from a copy made before it if it was not recorded through fairkit; record the "
+                           "verdict again where the signing key is configured." if later else
+                           "never signed (written without the organisation's signing key, or by someone "
+                           "who has no access to it). Decisions and verdicts count only when signed: "
+                           "record it again where the signing key is configured."),
                         key_id=wanted, signed_through=signed_through, heads=len(heads), altered=False,
-                        checked_through=last_id, first_chained=min(hashes, default=None), unreadable=unreadable)
+                        checked_through=last_id, first_chained=min(hashes, default=None), unreadable=unreadable,
+                        signed_ids=frozenset(signed))
         return ChainCheck(True, n, unchained, key_id=wanted, signed_through=signed_through,
                           heads=len(heads), checked_through=last_id, first_chained=min(hashes, default=None),
-                          unreadable=unreadable)
+                          unreadable=unreadable, signed_ids=frozenset(signed))
 
 
 def chain_head(log: AuditLog) -> tuple[int, str]:
@@ -1252,18 +1298,16 @@ def checked_verdicts(verdicts: pd.DataFrame, chain: ChainCheck | None = None) ->
 
     With a check (:meth:`AuditLog.verify`), only entries it read (ids 1 to its
     ``checked_through``: later ones, another session's since, wait for the next check), and an
-    ``unsigned`` column: a sign-off or dissent no signature of the checked key covers
-    (before the chain, or after the newest signed head), which is
-    not counted. Without a check, or a key, nothing is unsigned.
+    ``unsigned`` column: a sign-off or dissent the checked key does not vouch for
+    (:meth:`ChainCheck.vouches_for`: before the chain, or without a signed head of its own after
+    the key's first), which is not counted. Without a check, or a key, nothing is unsigned.
     """
     if chain is None:
         return verdicts.assign(unsigned=False)
     ids = verdicts["id"]
     verdicts = verdicts[(ids >= 1) & (ids <= chain.checked_through)]
-    ids = verdicts["id"]
-    covered = ((ids >= chain.first_chained) & (ids <= (chain.signed_through or 0))
-               if chain.key_id is not None and chain.first_chained is not None
-               else pd.Series(chain.key_id is None, index=verdicts.index))
+    covered = pd.Series([chain.vouches_for(int(i), k) for i, k in zip(verdicts["id"], verdicts["kind"])],
+                        index=verdicts.index, dtype=bool)
     return verdicts.assign(unsigned=verdicts["kind"].isin(COUNTED_VERDICTS) & ~covered)
 
 

@@ -650,6 +650,49 @@ def test_a_verdict_the_trusted_key_did_not_sign_is_refused_and_never_counted(tmp
     assert verdict_tally(verdict_entries(log, sha))["signoffs"] == 1
 
 
+def test_a_verdict_written_without_the_key_is_not_vouched_for_by_a_later_signature(tmp_path, bundle):
+    """The attack (session 43): someone who can write the file but holds no key appends a sign-off
+    under a reviewer's sign-in, and one under the dissenter's own identity; the next signed export,
+    anyone's, signs a head over them. A head covered the chain up to it, so the check passed and
+    the tally counted both, turning a signed dissent into a sign-off. A verdict now needs a head
+    of its own: the check fails at the forged one, and neither is counted, before or after."""
+    log, path, sha, public, private = _signed_review(tmp_path, bundle)
+    chair = Identity("Prof. Chair", "chair@example.org", "https://sso.example.org", "chair")
+    forged = log.append("signoff", actor=chair, subject=sha, text="Approved.")
+    dissenter = Identity("Dr. Dissent", "dd@example.org", "https://sso.example.org", "1")
+    log.append("signoff", actor=dissenter, subject=sha, text="")  # overturning the signed dissent
+    record_export(log, bundle_path=path, manifest_sha256=sha, record=bundle["record"], actor="Analyst",
+                  unfairness_axis="demographic_parity_difference", performance_axis="accuracy",
+                  signing_key=private)  # a legitimate, signed export after them
+    check = log.verify(public_key=public)
+    assert check.signed_through > forged  # a signed head now follows the forged entries
+    assert not check.ok and check.broken_id == forged and not check.altered
+    assert "never signed when it was recorded" in check.problem and "not counted" in check.problem
+    tally = verdict_tally(verdict_entries(log, sha), check)
+    assert (tally["signoffs"], tally["dissents"], tally["uncounted"]) == (0, 1, 2)
+
+
+def test_verdicts_from_before_the_key_count_under_its_first_signature(tmp_path, bundle):
+    """A log that adopted the organisation's key later: its earlier verdicts (no head, no key then)
+    are vouched for by the key's first signature, as before; later ones need their own."""
+    import shutil
+
+    private = load_private_key(bundle["keys"] / "org.pem")
+    public = load_public_key(bundle["keys"] / "org.pub")
+    log = AuditLog(tmp_path / "a.sqlite")
+    path = shutil.copy(bundle["path"], tmp_path / "b.zip")
+    sha = bundle["manifest_sha256"]
+    record_export(log, bundle_path=path, manifest_sha256=sha, record=bundle["record"], actor="Analyst",
+                  unfairness_axis="demographic_parity_difference", performance_axis="accuracy")
+    record_verdict(log, "signoff", actor="Grace", manifest_sha256=sha, bundle=path, signing_key=False)
+    record_export(log, bundle_path=path, manifest_sha256=sha, record=bundle["record"], actor="Analyst",
+                  unfairness_axis="demographic_parity_difference", performance_axis="accuracy",
+                  signing_key=private)  # the key's first signature
+    check = log.verify(public_key=public)
+    assert check.ok, check
+    assert verdict_tally(verdict_entries(log, sha), check)["signoffs"] == 1
+
+
 @pytest.mark.parametrize("name, why", [
     ("Alice\u200b", "invisible characters (U+200B)"), ("Carol\u2060", "invisible characters (U+2060)"),
     ("\u0410lice", "mixes letters of several alphabets (Cyrillic, Latin)"),
@@ -728,9 +771,10 @@ def test_entries_slipped_in_before_the_chain_are_refused_and_never_counted(tmp_p
     check = log.verify(public_key=public)
     assert not check.ok and check.broken_id == -1 and "inserted outside fairkit" in str(check)
     assert verdict_tally(verdict_entries(log, sha), check)["signoffs"] == 0
-    # Under a key only entries in the chain and under a signed head count; with no key, all.
+    # Under a key only entries in the chain with a signed head count; with no key, all.
     table = pd.DataFrame({"id": [1, 2, 3, 4], "kind": ["signoff"] * 3 + ["comment"]})
-    signed = ChainCheck(True, 4, 1, key_id="k", signed_through=2, first_chained=2, checked_through=4)
+    signed = ChainCheck(True, 4, 1, key_id="k", signed_through=2, first_chained=2, checked_through=4,
+                        signed_ids=frozenset({2}))
     assert checked_verdicts(table, signed)["unsigned"].tolist() == [True, False, True, False]
     unkeyed = ChainCheck(True, 4, 1, first_chained=2, checked_through=3)
     assert checked_verdicts(table, unkeyed)["unsigned"].tolist() == [False, False, False]
