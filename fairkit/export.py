@@ -195,11 +195,14 @@ def _check_signature(sig_bytes: bytes | None, manifest: dict, manifest_bytes: by
     except (ValueError, KeyError, TypeError) as exc:
         raise BundleIntegrityError(f"{SIGNATURE} is not a fairkit signature ({type(exc).__name__}).") from exc
     kid = keys.key_id(public)
-    if trusted_key is not None and kid != keys.key_id(trusted_key):
+    if trusted_key is not None and not keys.same_key(public, trusted_key):
+        # The whole key, not its 64-bit id; and the signature is then checked with the trusted
+        # key itself, never with the key the bundle carries.
         raise BundleIntegrityError(
-            f"The bundle is signed by key {kid}, not by the trusted key {keys.key_id(trusted_key)}; "
-            "refusing to load it.")
-    if not keys.verify_signature(public, manifest_bytes, text):
+            f"The bundle is signed by key {kid}, not by the trusted key {keys.key_id(trusted_key)}"
+            + (" (another key with the same id)" if kid == keys.key_id(trusted_key) else "")
+            + "; refusing to load it.")
+    if not keys.verify_signature(public if trusted_key is None else trusted_key, manifest_bytes, text):
         raise BundleIntegrityError(
             f"{MANIFEST} was changed after the bundle was signed (key {kid}'s signature does not match "
             "it): the manifest was edited or its hashes recomputed; refusing to load it.")

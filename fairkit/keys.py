@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import os
 import threading
 from pathlib import Path
@@ -116,6 +117,18 @@ def key_id(key: Ed25519PublicKey | Ed25519PrivateKey) -> str:
         key = key.public_key()
     raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return hashlib.sha256(raw).hexdigest()[:16]
+
+
+def same_key(a: Ed25519PublicKey | Ed25519PrivateKey, b: Ed25519PublicKey | Ed25519PrivateKey) -> bool:
+    """Whether two keys are one key pair, by their whole raw public keys.
+
+    :func:`key_id` names a key in 64 bits, enough to tell a few keys apart but not to decide
+    trust: a key made to share the organisation's id (a 2**64 search, far below Ed25519's
+    strength) must not pass for it.
+    """
+    raw = [(k.public_key() if isinstance(k, Ed25519PrivateKey) else k).public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw) for k in (a, b)]
+    return hmac.compare_digest(raw[0], raw[1])
 
 
 def sign(private_key: Ed25519PrivateKey, data: bytes) -> str:

@@ -351,7 +351,7 @@ def test_an_edited_decision_field_is_refused(tmp_path, swept, tiny_split):
         load_bundle(_rewrite(out["path"], tmp_path / "e2.zip", edited))
 
 
-def test_signed_bundles(tmp_path, swept, tiny_split, keypair):
+def test_signed_bundles(tmp_path, swept, tiny_split, keypair, monkeypatch):
     key, public = keypair
     out, _ = _export(tmp_path / "s.zip", swept, tiny_split, sign_key=key)
     assert out["signed_by"] == keys.key_id(key)
@@ -391,6 +391,12 @@ def test_signed_bundles(tmp_path, swept, tiny_split, keypair):
     _export(resigned, swept, tiny_split, sign_key=other)
     with pytest.raises(BundleIntegrityError, match="not by the trusted key"):
         load_bundle(resigned, trusted_key=public)
+    # A key that shares the organisation's 64-bit id (a 2**64 search; here every id made equal)
+    # is still another key: trust compares whole keys and checks with the trusted one.
+    with monkeypatch.context() as m:
+        m.setattr(keys, "key_id", lambda key: "c0ffee00c0ffee00")
+        with pytest.raises(BundleIntegrityError, match="not by the trusted key.*another key with the same id"):
+            load_bundle(resigned, trusted_key=public)
     bad_sig = _rewrite(out["path"], tmp_path / "b.zip", {**members, SIGNATURE: pickle.dumps([1])}, rehash=False)
     with pytest.raises(BundleIntegrityError, match=re.escape(SIGNATURE)):
         load_bundle(bad_sig)
