@@ -976,7 +976,7 @@ def _retrained_hint(store, key: str, results: pd.DataFrame) -> str:
 def cmd_export(args) -> int:
     from . import keys
     from .audit import chain_head, record_export
-    from .export import DecisionRecord, export_bundle, sweep_compared
+    from .export import DecisionRecord, check_run_figures, export_bundle, sweep_compared
 
     sign_key = _key(keys.resolve_private, args.sign_key, "signing")
     meta = _sweep_meta(Path(args.store))
@@ -989,6 +989,11 @@ def cmd_export(args) -> int:
     if row is None:
         raise CLIError(f"Run {args.run} in {store.root} cannot be exported: {store.problem(args.run)}. "
                        + _retrained_hint(store, args.run, results))
+    try:
+        # The table is text anyone with the folder can edit: its figures must be its models'.
+        check_run_figures(results, store.load_model, split)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from exc
     front = _frontier(results, meta["unfairness"], meta["performance"])
     record = DecisionRecord(purpose=args.purpose or "", rationale=args.rationale or "", decider=args.decider or "",
                             fairness_definition=meta["fairness"], fairness_rationale=args.fairness_rationale or "")

@@ -402,6 +402,67 @@ def sweep_compared(results: pd.DataFrame) -> dict:
     return {"methods": methods, "etas": etas, "seeds": seeds}
 
 
+#: How far a table's figure may lie from its model's. The sweep scores a batch of networks in one
+#: stacked pass and this check one model at a time: scores then differ by float64 round-off
+#: (~1e-16), which reorders near-ties and moves ROC AUC by up to 4e-7 (Adult's default sweep);
+#: every other figure matched to 1e-15. A changed decision moves a rate by 1 / rows, above this
+#: for any part under a million rows; figures are shown to three or four decimals.
+FIGURE_TOLERANCE = 1e-6
+
+
+def check_run_figures(results: pd.DataFrame, load_model, split) -> None:
+    """Refuse a sweep's table whose figures are not the ones its models compute.
+
+    A sweep folder's ``results.csv`` (and a store's records, whose checksums anyone who can
+    write them can recompute) is text: edited, it would put a model that does not exist on the
+    signed frontier, or take better ones off it (attack audit, session 43). Every run's
+    validation and test figures are computed again from its model on ``split``
+    (:func:`fairkit.sweep.run_figures`, the sweep's own evaluation) and compared with the
+    table's.
+
+    Parameters
+    ----------
+    results : DataFrame
+        The sweep's runs: ``run_id``, ``method`` and their ``val_*`` / ``test_*`` figures.
+    load_model : callable
+        ``run_id -> fitted model`` (:meth:`fairkit.store.ResultStore.load_model`).
+    split : DatasetSplit
+        The split the sweep ran on.
+
+    Raises
+    ------
+    ValueError
+        Naming the runs whose figures differ (or whose model cannot be read) and what to do.
+    """
+    from .store import StoreError
+    from .sweep import run_figures
+
+    again = "Run the sweep again (its stored runs are not retrained) and export from its folder."
+    wrong = []
+    for run in results.to_dict("records"):
+        key = str(run["run_id"])
+        try:
+            model = load_model(key)
+        except StoreError as exc:
+            raise ValueError(f"The sweep's table lists run {key}, whose model cannot be read ({exc}). {again}") from exc
+        (computed,) = run_figures([str(run["method"])], [model], split)
+        for column, value in computed.items():
+            if column not in run:
+                continue
+            given = pd.to_numeric(pd.Series([run[column]]), errors="coerce").iloc[0]
+            same = (np.isnan(given) and np.isnan(value)) if (np.isnan(given) or np.isnan(value)) else \
+                abs(float(given) - float(value)) <= FIGURE_TOLERANCE
+            if not same:
+                wrong.append(f"run {key} ({run['method']}, eta {run.get('eta')}): {column} {given:.6g} in the "
+                             f"table, {value:.6g} by its model")
+                break
+    if wrong:
+        raise ValueError(
+            f"The sweep's table does not hold the figures its models compute, for {len(wrong)} of "
+            f"{len(results)} runs (e.g. {'; '.join(wrong[:3])}): it was edited, or belongs to other data or "
+            f"another store. Nothing was exported. {again}")
+
+
 def _seed_spread(frontier: pd.DataFrame | None, axes: dict | None) -> dict | None:
     """How the chosen setting's seeds spread on test, on the front's two axes, or None.
 

@@ -244,8 +244,32 @@ def _rows(runs: list, models: list, split, fit_seconds: float, caught, batched: 
             "n_train": int(len(split.train)), "warnings": warned,
             "predicted_fit_seconds": _predicted_or_none(run, split, batched),
         })
+    for row, figures in zip(rows, run_figures([run.method for run in runs], models, split)):
+        row.update(figures)
+    return rows
+
+
+def run_figures(methods: list, models: list, split) -> list[dict]:
+    """The ``val_*`` and ``test_*`` figures of fitted models on their split, as a sweep stores them.
+
+    One scoring pass per part (networks of one batched fit in one stacked pass), then the
+    evaluation kernel (:func:`fairkit.metrics.summary_metrics`) for all of them.
+
+    Parameters
+    ----------
+    methods : list of str
+        Each model's method (whether its scores rank: no AUC of decisions).
+    models : list of fitted estimators
+    split : DatasetSplit
+
+    Returns
+    -------
+    list of dict
+        One per model.
+    """
     from .estimators.batched import can_predict_stacked, stacked_decision_function
 
+    out = [{} for _ in models]
     stacked = can_predict_stacked(models)  # networks of one batched fit: one pass for all K
     for prefix, part in (("val", split.validation), ("test", split.test)):
         if stacked:
@@ -253,10 +277,10 @@ def _rows(runs: list, models: list, split, fit_seconds: float, caught, batched: 
         else:
             groups = split.model_groups(part)  # encoded once for the K models
             scores = np.stack([_predict_scores(model, part.X, groups) for model in models])
-        ranks = [scores_rank(run.method) for run in runs]  # no AUC of decisions (metrics.NO_RANKING)
-        for row, metrics in zip(rows, summary_metrics(part.y, scores, part.sensitive, ranks=ranks)):
+        ranks = [scores_rank(m) for m in methods]  # no AUC of decisions (metrics.NO_RANKING)
+        for row, metrics in zip(out, summary_metrics(part.y, scores, part.sensitive, ranks=ranks)):
             row.update({f"{prefix}_{k}": v for k, v in metrics.items()})
-    return rows
+    return out
 
 
 def _fit_kwargs(model, split) -> dict:

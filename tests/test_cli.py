@@ -218,6 +218,38 @@ def test_positive_given_once_per_value_counts_each_as_positive(tmp_path, capsys,
     assert "favourable outcome `>50K` or `>50K.`" in render_record_markdown(loaded.record)
 
 
+def test_an_edited_results_table_is_refused_before_anything_is_signed(sweep_dir, tmp_path, capsys, monkeypatch):
+    """results.csv is text: edited (the chosen run shown at accuracy 0.91 and no gap, the others
+    made worse), export signed a frontier no model produced (attack audit, session 43). Every
+    run's figures are computed again from its model; a table that differs is refused, exit 2,
+    and no bundle or audit entry is written. The same table unedited exports."""
+    monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path / "home"))
+    folder = tmp_path / "sent"
+    shutil.copytree(sweep_dir, folder)
+    meta = json.loads((folder / "sweep.json").read_text())
+    meta["store"] = str(folder / "store") if (folder / "store").exists() else meta["store"]
+    (folder / "sweep.json").write_text(json.dumps(meta))
+    table = pd.read_csv(folder / "results.csv")
+    run = str(table["run_id"].iloc[-1])
+    args = ["export", "--store", str(folder), "--run", run, "--rationale", "r", "--decider", "Ada"]
+    assert main([*args, "--out", str(tmp_path / "clean.zip")]) == 0
+    capsys.readouterr()
+    edited = table.copy()
+    edited.loc[edited["run_id"] == run, "test_accuracy"] = 0.91
+    edited.loc[edited["run_id"] != run, "val_accuracy"] -= 0.05
+    edited.to_csv(folder / "results.csv", index=False)
+    before = AuditLog(tmp_path / "home" / "audit.sqlite").count()
+    assert main([*args, "--out", str(tmp_path / "edited.zip")]) == 2
+    err = capsys.readouterr().err
+    assert f"for {len(table)} of {len(table)} runs" in err and "test_accuracy 0.91 in the table" in err
+    assert "Nothing was exported" in err
+    assert not (tmp_path / "edited.zip").exists()
+    assert AuditLog(tmp_path / "home" / "audit.sqlite").count() == before
+    # A table that differs only in the last digits a CSV keeps is the same table.
+    table.to_csv(folder / "results.csv", index=False, float_format="%.15g")
+    assert main([*args, "--out", str(tmp_path / "again.zip")]) == 0
+
+
 def test_the_frontier_judges_the_gap_of_the_definition_the_methods_target(tmp_path, capsys, monkeypatch):
     """--fairness equalized_odds: the printed front, --json, sweep.json and the record's chance
     gap are on equalized odds (they were on demographic parity unless --unfairness was given),
