@@ -89,12 +89,15 @@ def identity() -> Identity | None:
     configured, signed out in another tab since this one started, or a sign-in that names nobody:
     no name, e-mail or subject).
 
-    A provider that gives no name is recorded by e-mail, else by its subject id.
+    A provider that gives no name is recorded by e-mail, else by its subject id. An e-mail the
+    provider says it has not verified (``email_verified`` false: a self-registered address, which
+    could be anyone's) is not recorded, so it never reads as the provider's word.
     """
     user = _user()
     if not configured() or not user.get("is_logged_in"):
         return None
-    email = _provider_name(user.get("email"))
+    # OpenID Connect's claim; a provider that does not send it vouches for the address it gives.
+    email = "" if user.get("email_verified") in (False, "false", "False") else _provider_name(user.get("email"))
     subject = str(user.get("sub") or "")
     name = _provider_name(user.get("name")) or email or (f"user {subject}" if subject else "")
     if not name:

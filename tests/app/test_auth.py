@@ -108,6 +108,12 @@ def test_with_sign_in_configured_no_page_is_served_before_sign_in(fast_env, monk
     ({"name": "", "email": "", "sub": "u-17"}, "user u-17"),
     ({"name": "", "email": "bo@example.org", "sub": "bo"}, "bo@example.org"),
     ({"name": "Eve\u200bReviewer", "email": "", "sub": "eve"}, "EveReviewer"),
+    # An address the provider did not verify (self-registered: could be anyone's) is not shown
+    # or recorded as the provider's word (attack audit, session 43); one it did verify is.
+    ({"name": "Prof. Chair", "email": "chair@example.org", "email_verified": False, "sub": "x9"}, "Prof. Chair"),
+    ({"name": "", "email": "chair@example.org", "email_verified": False, "sub": "x9"}, "user x9"),
+    ({"name": "Prof. Chair", "email": "chair@example.org", "email_verified": True, "sub": "c1"},
+     "Prof. Chair <chair@example.org>"),
 ])
 def test_a_provider_name_that_is_empty_or_holds_invisible_characters_still_names_the_person(fast_env, monkeypatch, claims, shown):
     at = signed_in_session(monkeypatch, **claims)
