@@ -12,6 +12,7 @@ import streamlit as st
 from fairkit.data import label_text
 from fairkit.store import home_exposure
 from ui import auth, restore, state
+from ui.export import signing_key_path
 from ui.display import accessibility_styles, md
 
 # A local image, not ":material/balance:": Streamlit turns a Material icon favicon into a request to
@@ -48,7 +49,7 @@ with st.sidebar:
     # each page's own title (its h1) in the page's outline.
     st.markdown("**fairkit**")
     st.caption("Fair-by-design training and the fairness/accuracy trade-off.")
-    home_warning = home_exposure()
+    home_warning = home_exposure(key_file=signing_key_path())
     if home_warning:
         st.warning(md(home_warning), icon=":material/folder_shared:")
     # Filled after the page has run, so it shows the choices made in this very run.

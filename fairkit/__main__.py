@@ -1240,7 +1240,9 @@ def _run(args) -> int:
     if args.command in HOME_COMMANDS:
         from .store import home_exposure
 
-        exposed = home_exposure()
+        from .keys import private_key_path
+
+        exposed = home_exposure(key_file=private_key_path(getattr(args, "sign_key", None)))
         if exposed:  # a problem, so on stderr even under --quiet
             print(f"WARNING: {exposed}", file=sys.stderr)
     with contextlib.ExitStack() as stack:

@@ -233,6 +233,18 @@ def _resolve(key, fallback, env: str, kind: type, loader):
     return loader(fallback) if fallback else None
 
 
+def private_key_path(key=None, *, fallback=None) -> str | None:
+    """The file :func:`resolve_private` would read the private key from (the same precedence:
+    ``key``, then ``FAIRKIT_SIGNING_KEY``, then ``fallback``), or None when none is named."""
+    if key is False or isinstance(key, Ed25519PrivateKey):
+        return None
+    for path in (key, os.environ.get(SIGNING_KEY_ENV), fallback):
+        text = str(path).strip() if path is not None else ""
+        if text:
+            return text
+    return None
+
+
 def resolve_private(key=None, *, fallback=None) -> Ed25519PrivateKey | None:
     """The private key a caller means, the one way every signer finds it.
 

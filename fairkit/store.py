@@ -52,7 +52,7 @@ def default_home() -> Path:
     return Path(os.environ.get("FAIRKIT_HOME", Path.cwd() / ".fairkit"))
 
 
-def home_exposure(home=None) -> str | None:
+def home_exposure(home=None, key_file=None) -> str | None:
     """Why another account could change what fairkit reads from its home, or None.
 
     The stored runs' figures (what the Trade-offs and Export pages show and a record is made
@@ -62,20 +62,28 @@ def home_exposure(home=None) -> str | None:
     must be writable by this account only: not owned by another, and not writable by the group
     or everyone unless sticky (as ``/tmp`` is, where others cannot replace what is not theirs).
 
+    The files in it too (attack audit, session 43: a folder's mode says nothing of a file's):
+    the audit log, its write-ahead files and the run store's folders must be writable by this
+    account only, and the organisation's signing key (``key_file``), when one is configured,
+    readable by it only, as ssh asks of a private key.
+
     Parameters
     ----------
     home : path, optional
         Default :func:`default_home`.
+    key_file : path, optional
+        The signing key's file (:func:`fairkit.keys.private_key_path`).
 
     Returns
     -------
     str or None
-        The folder and what is wrong with it, with the remedy.
+        The folder or file and what is wrong with it, with the remedy.
     """
     if not hasattr(os, "geteuid"):  # Windows: permissions are ACLs, not these bits
         return None
     me = os.geteuid()
-    folder = Path(home if home is not None else default_home()).absolute()
+    root = Path(home if home is not None else default_home()).absolute()
+    folder = root
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent
     # Both where the path is written and where its links lead: a link in a folder others can
@@ -84,6 +92,39 @@ def home_exposure(home=None) -> str | None:
         why = _not_yours(chain, me)
         if why:
             return why
+    for inner in (root / "store", root / "store" / "runs"):
+        why = _not_yours(inner, me) if inner.is_dir() else None
+        if why:
+            return why
+    for name in ("audit.sqlite", "audit.sqlite-wal", "audit.sqlite-shm"):
+        why = _file_not_yours(root / name, me, 0o022, "written")
+        if why:
+            return (f"fairkit's audit log is not yours alone: {why}. Anyone who can write it can append "
+                    "entries to it or rewrite the unsigned ones. Make it writable by you only (chmod go-w); a "
+                    "shared log stays checkable when its decisions are signed (python -m fairkit keygen, then "
+                    "FAIRKIT_SIGNING_KEY).")
+    if key_file:
+        why = _file_not_yours(Path(key_file), me, 0o066, "read or written")
+        if why:
+            return (f"The organisation's signing key is not yours alone: {why}. Whoever can read it can sign "
+                    "exports, sign-offs and dissents as the organisation. Make it readable by you only "
+                    "(chmod 600), as ssh asks of a private key.")
+    return None
+
+
+def _file_not_yours(path: Path, me: int, others: int, how: str) -> str | None:
+    """What is wrong with a file another account could use (``others``: the mode bits of the
+    group and everyone that must be clear), or None (fine, or not there)."""
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    if not stat.S_ISREG(info.st_mode):
+        return None
+    if info.st_uid not in (0, me):
+        return f"{path} belongs to another account (user id {info.st_uid})"
+    if info.st_mode & others:
+        return f"{path} can be {how} by other accounts (mode {stat.filemode(info.st_mode)})"
     return None
 
 

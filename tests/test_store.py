@@ -447,6 +447,43 @@ def test_a_home_others_can_write_is_named_with_the_remedy(tmp_path, monkeypatch)
     assert said and "belongs to another account" in said
 
 
+def test_files_others_can_use_are_named_though_their_folders_are_private(tmp_path, monkeypatch, capsys):
+    """Attack audit, session 43: an audit log anyone can write and a signing key anyone can read
+    raised no warning (only folders were checked). Each is named, with the remedy, in the
+    engine's check the CLI and the sidebar read; 0644 public keys and the owner's files are fine."""
+    from fairkit.__main__ import main
+    from fairkit.audit import AuditLog
+    from fairkit.keys import SIGNING_KEY_ENV, write_key_pair
+    from fairkit.store import home_exposure
+
+    tmp_path.chmod(0o700)
+    home = tmp_path / "home"
+    home.mkdir(mode=0o700)
+    AuditLog(home / "audit.sqlite").append("comment", actor="a", subject="m", text="t")
+    keys_dir = tmp_path / "keys"
+    keys_dir.mkdir(mode=0o700)
+    write_key_pair(keys_dir / "org.pem", keys_dir / "org.pub")
+    key = keys_dir / "org.pem"
+    assert home_exposure(home, key_file=key) is None
+    (home / "audit.sqlite").chmod(0o666)
+    said = home_exposure(home, key_file=key)
+    assert said and "audit log is not yours alone" in said and "audit.sqlite can be written" in said
+    (home / "audit.sqlite").chmod(0o600)
+    (home / "store" / "runs").mkdir(parents=True, mode=0o700)
+    (home / "store" / "runs").chmod(0o777)
+    said = home_exposure(home, key_file=key)
+    assert said and str(home / "store" / "runs") in said
+    (home / "store" / "runs").chmod(0o700)
+    key.chmod(0o644)
+    said = home_exposure(home, key_file=key)
+    assert said and "signing key is not yours alone" in said and "chmod 600" in said
+    assert home_exposure(home) is None  # no key configured: nothing to say of it
+    monkeypatch.setenv("FAIRKIT_HOME", str(home))
+    monkeypatch.setenv(SIGNING_KEY_ENV, str(key))
+    assert main(["audit", "-q"]) == 0
+    assert "WARNING: The organisation's signing key is not yours alone" in capsys.readouterr().err
+
+
 def test_the_cli_warns_when_its_home_is_not_its_own(tmp_path, monkeypatch, capsys):
     from fairkit.__main__ import main
 

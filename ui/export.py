@@ -98,6 +98,11 @@ def _secret_path(name: str) -> str | None:
     return (str(value).strip() or None) if value else None
 
 
+def signing_key_path() -> str | None:
+    """The file the organisation's private key is read from (environment, then Streamlit secrets), or None."""
+    return keys.private_key_path(fallback=_secret_path("signing_key"))
+
+
 def signing_key():
     """The organisation's private key, if configured (environment, then Streamlit secrets), else None.
 
