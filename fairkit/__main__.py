@@ -975,7 +975,7 @@ def _retrained_hint(store, key: str, results: pd.DataFrame) -> str:
 
 def cmd_export(args) -> int:
     from . import keys
-    from .audit import chain_head, record_export
+    from .audit import chain_head, command_line_user, record_export
     from .export import DecisionRecord, check_run_figures, export_bundle, sweep_compared
 
     sign_key = _key(keys.resolve_private, args.sign_key, "signing")
@@ -1009,7 +1009,10 @@ def cmd_export(args) -> int:
                                 before_publish=lambda b: record_export(
                                     log, bundle_path=b["path"], manifest_sha256=b["manifest_sha256"],
                                     record=b["record"], unfairness_axis=meta["unfairness"],
-                                    performance_axis=meta["performance"], signing_key=sign_key or False))
+                                    performance_axis=meta["performance"], signing_key=sign_key or False,
+                                    # Who ran the export, beside the decider it names (typed: anyone's
+                                    # name), as sweeps and scores are logged.
+                                    actor=command_line_user()))
     except ValueError as exc:
         raise CLIError(str(exc)) from exc
     entry = out["audit_entry"]

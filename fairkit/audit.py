@@ -1169,7 +1169,14 @@ def record_verdict(log: AuditLog, kind: str, *, actor, manifest_sha256: str, bun
     review = check_for_review(log, manifest_sha256, bundle, trust_key=trust_key)
     checked = review["checked"]
     decision = next(e for e in export_entries(log) if e["subject"] == manifest_sha256)
-    if kind in COUNTED_VERDICTS and is_decider(actor, decision):
+    verified = isinstance(actor, Identity) and actor.verified and bool(actor.subject)
+    exporter = decision.get("identity") or {}
+    # A signed-in reviewer whom only a typed decider name matches (an export by the command line
+    # or without sign-in, where anyone can type any name) may still dissent: naming the chair as
+    # the decider must not silence the chair's dissent (attack audit, session 43), and a dissent
+    # approves nothing. A sign-off stays refused on the name.
+    named_only = verified and not (exporter.get("issuer") and exporter.get("subject"))
+    if kind in COUNTED_VERDICTS and not (kind == "dissent" and named_only) and is_decider(actor, decision):
         name = actor.name if isinstance(actor, Identity) else str(actor).strip()
         raise VerdictRefused(f"{name} made this decision (the record's decider), so cannot "
                              f"{'sign it off' if kind == 'signoff' else 'dissent from it'}: a review must "
@@ -1177,7 +1184,6 @@ def record_verdict(log: AuditLog, kind: str, *, actor, manifest_sha256: str, bun
                              "committee.")
     # A typed name must be one a person could tell apart; a provider's name is the provider's
     # word, and the person is told apart by the provider's subject.
-    verified = isinstance(actor, Identity) and actor.verified and bool(actor.subject)
     refused = None if verified else unusable_name(actor.name if isinstance(actor, Identity) else actor)
     if refused:
         raise VerdictRefused(refused)

@@ -478,6 +478,31 @@ def test_the_decider_may_comment_on_their_decision_but_not_sign_it_off_or_dissen
         "with the dashboard can type (sign-in verifies names)")
 
 
+def test_a_typed_decider_name_does_not_silence_a_signed_in_reviewers_dissent(tmp_path, bundle):
+    """Attack audit, session 43: an analyst exporting from the command line (or without sign-in)
+    types anyone's name as the decider, e.g. the chair's, and the signed-in chair was refused a
+    dissent. A typed name is anyone's claim: a signed-in reviewer it names may still dissent (which
+    approves nothing), but not sign off; one whose sign-in is the exporter's stays refused both."""
+    log, path, sha, public, private = _exported(tmp_path, bundle, signed=True)
+    keys_ = {"trust_key": public, "signing_key": private}
+    decider = bundle["record"]["decider"]
+    named = Identity(decider, "chair@example.org", "https://sso.example.org", "chair-1")
+    with pytest.raises(VerdictRefused, match="made this decision"):
+        record_verdict(log, "signoff", actor=named, manifest_sha256=sha, bundle=path, **keys_)
+    record_verdict(log, "dissent", actor=named, manifest_sha256=sha, bundle=path, text="Too wide.", **keys_)
+    assert verdict_tally(verdict_entries(log, sha), log.verify(public_key=public))["dissents"] == 1
+    with pytest.raises(VerdictRefused, match="made this decision"):  # typed, as the decider's own
+        record_verdict(log, "dissent", actor=decider, manifest_sha256=sha, bundle=path, text="x", **keys_)
+    # Exported under a sign-in: the same person by the provider's subject is refused both.
+    exporter = Identity("Ana", "ana@example.org", "https://sso.example.org", "ana-1")
+    record_export(log, bundle_path=path, manifest_sha256=sha, record=bundle["record"], actor=exporter,
+                  unfairness_axis="demographic_parity_difference", performance_axis="accuracy",
+                  signing_key=private)
+    for kind in ("signoff", "dissent"):
+        with pytest.raises(VerdictRefused, match="made this decision"):
+            record_verdict(log, kind, actor=exporter, manifest_sha256=sha, bundle=path, text="x", **keys_)
+
+
 def test_a_tally_counts_a_name_once_however_it_is_spelled_and_says_when_names_are_self_declared():
     """"Prof. Ada" and "Prof Ada" are one reviewer (her latest verdict counts); a name vouched for
     by sign-in and the same name typed are two; the status says which verdicts rest on typed

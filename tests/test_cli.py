@@ -61,7 +61,12 @@ def test_export_then_score_with_drift_check(sweep_dir, tmp_path, capsys, monkeyp
     (entry,) = export_entries(AuditLog())
     assert entry["subject"] == b.manifest_sha256 and entry["legacy"] is None
     assert entry["bundle"] == str(bundle.resolve()) and entry["run_id"] == run
-    assert entry["actor"] == "Committee" and entry["unfairness_axis"] == "demographic_parity_difference"
+    # Logged under the account that ran it, beside the decider the record names (attack audit,
+    # session 43: the typed decider was the entry's actor).
+    from fairkit.audit import command_line_user
+
+    assert entry["actor"] == command_line_user().actor and entry["decider"] == "Committee"
+    assert entry["unfairness_axis"] == "demographic_parity_difference"
     assert main(["audit", "--kind", "export"]) == 0
     listed = capsys.readouterr().out
     assert f"subject {b.manifest_sha256}" in listed and "unbroken hash chain" in listed
