@@ -1090,11 +1090,27 @@ def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, cap: int) -> tuple[
     return b"".join(parts), h.hexdigest()
 
 
+def _unique_keys(pairs):
+    """A JSON object whose names are each given once: with a name twice, a reader in another
+    language may keep the other value than Python's last one, so a signed manifest or record
+    could be read two ways."""
+    out = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"the name {key!r:.60} is given twice")
+        out[key] = value
+    return out
+
+
+def _bundle_json(data: bytes):
+    return json.loads(data.decode("utf-8"), object_pairs_hook=_unique_keys)
+
+
 def _parse_member(name: str, data: bytes):
     """A member read as what its name says it is; refused, naming it, when it is not."""
     try:
         if name.endswith(".json"):
-            return json.loads(data.decode("utf-8"))
+            return _bundle_json(data)
         if name.endswith((".md", ".csv", ".txt")):
             return data.decode("utf-8")
         if name.endswith(".safetensors"):
@@ -1162,9 +1178,11 @@ def _open(path, expected_manifest_sha256, trusted_key) -> _Opened:
                 f"The manifest of {p.name} does not match the recorded hash taken at export; it is not the "
                 "approved bundle.")
         try:
-            manifest = json.loads(manifest_bytes.decode("utf-8"))
+            manifest = _bundle_json(manifest_bytes)
         except (ValueError, RecursionError) as exc:
-            raise BundleIntegrityError(f"{MANIFEST} of {p.name} is not JSON; refusing to load it.") from exc
+            raise BundleIntegrityError(f"{MANIFEST} of {p.name} is not JSON ({exc}); refusing to load it."
+                                       if "given twice" in str(exc) else
+                                       f"{MANIFEST} of {p.name} is not JSON; refusing to load it.") from exc
         listed = manifest.get("files") if isinstance(manifest, dict) else None
         if not isinstance(listed, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in listed.items()):
             raise BundleIntegrityError(f"{MANIFEST} of {p.name} is malformed: it needs a 'files' table of "
@@ -1217,7 +1235,8 @@ def _check_decision(opened: _Opened) -> dict:
                 f"The manifest's '{f}' ({opened.manifest[f]!r:.80}) differs from the decision record's "
                 f"({selected[f]!r:.80}): a decision field was edited; refusing to load the bundle.")
         decision[f] = selected[f]
-    if not isinstance(decision["threshold"], (int, float)) or not 0.0 <= decision["threshold"] <= 1.0:
+    if (isinstance(decision["threshold"], bool) or not isinstance(decision["threshold"], (int, float))
+            or not 0.0 <= decision["threshold"] <= 1.0):  # JSON true is no probability
         raise BundleIntegrityError(f"The threshold {decision['threshold']!r:.40} is not a probability.")
     if decision["needs_sensitive_at_predict"] != bool(decision["sensitive_uses"]):
         raise BundleIntegrityError("The record's needs_sensitive_at_predict disagrees with its own list of "

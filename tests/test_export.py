@@ -349,6 +349,14 @@ def test_an_edited_decision_field_is_refused(tmp_path, swept, tiny_split):
     edited = {**members, MANIFEST: json.dumps(manifest).encode(), "decision_record.json": json.dumps(rec).encode()}
     with pytest.raises(BundleIntegrityError, match="loaded model reads the sensitive attribute"):
         load_bundle(_rewrite(out["path"], tmp_path / "e2.zip", edited))
+    # JSON true is a Python int, not a probability (it loaded as threshold 1.0).
+    manifest = json.loads(members[MANIFEST])
+    rec = json.loads(members["decision_record.json"])
+    for d in (manifest, rec["content"]["selected"]):
+        d["threshold"] = True
+    edited = {**members, MANIFEST: json.dumps(manifest).encode(), "decision_record.json": json.dumps(rec).encode()}
+    with pytest.raises(BundleIntegrityError, match="The threshold True is not a probability"):
+        load_bundle(_rewrite(out["path"], tmp_path / "e3.zip", edited))
 
 
 def test_signed_bundles(tmp_path, swept, tiny_split, keypair, monkeypatch):
@@ -425,6 +433,9 @@ def test_malformed_manifests_and_member_names(tmp_path, swept, tiny_split):
         "a required member missing": ({n: d for n, d in members.items() if n != "model.json"}, r"model\.json"),
         "a parent path": ({**members, "../evil.txt": b"x"}, r"'\.\./evil\.txt'"),
         "an absolute path": ({**members, "/etc/evil": b"x"}, "absolute paths"),
+        # A name twice: another language's reader may keep the other hash (attack audit, session 43).
+        "a name twice": ({**members, MANIFEST: members[MANIFEST].replace(b"{", b'{"format": 0, ', 1)},
+                         "'format' is given twice"),
     }
     for content, message in cases.values():
         # Rehashed where the manifest is the original: the refusal is then for the case itself.
