@@ -366,6 +366,44 @@ def test_latin1_semicolon_file_with_decimal_commas():
     assert read_table(b"a\tb\n1,234\tx\n2,500\ty\n")["a"].tolist() == ["1,234", "2,500"]
 
 
+def test_whole_numbers_with_thousands_dots_in_a_semicolon_file_are_read_as_written():
+    """Files audit, session 43: in Excel's semicolon export '1.852' is 1852, and pandas read it as
+    1.852 beside '849' (a thousandth of its value, silently). Such a column is read as whole
+    numbers, with a note; decimals written with dots, and a lone '1.852' column in a file that
+    gives no sign of its locale, stay as pandas reads them."""
+    rows = [("849", "0,72"), ("1.852", "0,28"), ("12.345.678", "1,5"), ("", "2,0")] * 10
+    frame = read_table(("income;ratio\n" + "".join(f"{a};{b}\n" for a, b in rows)).encode())
+    assert frame["income"].iloc[:3].tolist() == [849, 1852, 12_345_678] and np.isnan(frame["income"].iloc[3])
+    assert any("'income' as whole numbers written with dots between thousands" in n for n in read_notes(frame))
+    # Every cell has one dot: a decimal comma elsewhere in the file says which mark is the decimal one.
+    rows = [("18.520", "0,72"), ("29.181", "0,28")] * 10
+    frame = read_table(("income;ratio\n" + "".join(f"{a};{b}\n" for a, b in rows)).encode())
+    assert frame["income"].iloc[:2].tolist() == [18520, 29181]
+    for text in ("x;y\n" + "0.125;a\n2.5;b\n1.852;c\n" * 5,  # decimals written with dots
+                 "x;y\n" + "1.852;a\n2.918;b\n" * 5):  # one dot each, nothing else to go by
+        frame = read_table(text.encode())
+        assert frame["x"].iloc[:2].tolist() in ([0.125, 2.5], [1.852, 2.918])
+        assert not any("thousands" in n for n in read_notes(frame))
+    # Elsewhere a dot is a decimal point.
+    assert read_table(b"x,y\n849,a\n1.852,b\n")["x"].tolist() == [849.0, 1.852]
+
+
+def test_text_in_two_unicode_forms_is_one_value_and_groups_spelled_apart_are_named():
+    """Files audit, session 43: 'Hispánico' composed and decomposed (the same on screen) were two
+    groups, and 'F' / 'f' two more, with no word; the validation gap went from 0.089 to 0.225."""
+    composed, decomposed = "Hisp\u00e1nico", "Hispa\u0301nico"
+    races = [composed, decomposed, "White", "White"] * 30
+    sexes = ["F", "M", "f", "M"] * 30
+    text = "y,sex,race\n" + "".join(f"{i % 2},{s},{r}\n" for i, (s, r) in enumerate(zip(sexes, races)))
+    frame = read_table(text.encode())
+    assert set(frame["race"]) == {composed, "White"}
+    assert any("one Unicode form (NFC)" in n and "'race' (30 cells)" in n for n in read_notes(frame))
+    spec = DatasetSpec(target="y", positive_label=1, sensitive=["sex", "race"])
+    p = problem(frame, "sensitive_spellings", spec)
+    assert p.column == "sex" and "'F' (30 rows) and 'f' (30 rows)" in p.message
+    assert "sensitive_spellings" not in codes(frame.assign(sex=frame["sex"].str.upper()), spec)
+
+
 def test_favourable_label_is_never_guessed():
     frame = read_table(GOOD.encode())
     p = problem(frame, "positive_label_unset", SPEC.replace(positive_label=None))
