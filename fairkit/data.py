@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import decimal
 import gzip
 import io
 import re
@@ -26,7 +27,9 @@ from .groups import MIN_GROUP_SIZE, group_labels, small_groups
 # Cells of a CSV file read as missing. '#N/A' is what Excel writes for =NA() and failed lookups
 # (pandas reads it as missing too). Excel's other error values (#VALUE!, #DIV/0!) stay text: they
 # are broken formulas, which validate names (see non_numeric_cells) rather than hides.
-NA_VALUES = ["?", "", "NA", "N/A", "NaN", "nan", "null", "NULL", "None", "#N/A"]
+#: A lone '.' is SAS's and Stata's missing value, and '#NV', '#N/B' and '#N/D' are '#N/A' in German,
+#: Dutch and Italian/Portuguese Excel (files audit, session 43: '.' targets were trained as negatives).
+NA_VALUES = ["?", "", "NA", "N/A", "NaN", "nan", "null", "NULL", "None", "#N/A", ".", "#NV", "#N/B", "#N/D"]
 PARQUET_MAGIC = b"PAR1"
 GZIP_MAGIC = b"\x1f\x8b"
 
@@ -119,8 +122,13 @@ class DatasetSpec:
 
 
 def _plain(value):
-    """A numpy scalar as the Python value JSON writes."""
-    return value.item() if isinstance(value, np.generic) else value
+    """A numpy scalar (or a Decimal, from a database or Parquet) as the Python value JSON writes:
+    a Decimal label was recorded as the text "Decimal('1')", which matched no row (files audit)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, decimal.Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value
 
 
 def as_list(value) -> list:
@@ -376,9 +384,47 @@ def _encoding(data: bytes) -> str:
                 decoder.decode(view[start:start + _CHUNK])
             decoder.decode(b"", final=True)
             return enc
-        except UnicodeDecodeError:
+        except UnicodeDecodeError as exc:
+            # The first chunk's positions are counted after the byte-order mark.
+            at = max(start + exc.start + (3 if start == 0 and data[:3] == codecs.BOM_UTF8 else 0), 0)
+            if enc == "utf-8-sig" and _mostly_utf8_text(data, at):
+                # UTF-8 up to here (its mark, or characters only UTF-8 writes): read as Windows-1252
+                # the whole file would turn every such character into two ('Hispánico' into
+                # 'HispÃ¡nico', the mark into a column name 'ï»¿age'), silently (files audit).
+                raise MixedEncoding(at) from exc
             continue
     return "latin-1"
+
+
+#: A character of two to four bytes as UTF-8 writes it, which Windows-1252 text almost never holds.
+_UTF8_SEQUENCE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
+
+
+def _mostly_utf8_text(data: bytes, at: int) -> bool:
+    """Whether ``data`` before ``at`` is UTF-8 text: its byte-order mark, or characters only
+    UTF-8 writes among mostly ASCII (bytes of binary junk are mostly above 127)."""
+    if data[:3] == codecs.BOM_UTF8:
+        return True
+    prefix = data[:at]
+    high = len(prefix.translate(None, bytes(range(128))))
+    return bool(prefix) and high < 0.3 * len(prefix) and _UTF8_SEQUENCE.search(prefix) is not None
+
+
+class MixedEncoding(ValueError):
+    """A file that is UTF-8 but for a byte at ``position`` (an export in another encoding appended)."""
+
+    def __init__(self, position: int):
+        super().__init__(position)
+        self.position = position
+
+
+def _mixed_encoding_message(data: bytes, name: str, position: int) -> str:
+    line = data.count(b"\n", 0, position) + 1
+    start = max(data.rfind(b"\n", 0, position) + 1, position - 20)
+    return (f"{name} is UTF-8 but for byte 0x{data[position]:02X} on line {line:,} (after "
+            f"{data[start:position].decode('utf-8', 'replace')!r}): the file mixes encodings (rows appended from "
+            "an export in another encoding, or a character typed in one), and read in one encoding some of its "
+            "text would be garbled. Save the whole file as UTF-8 (in Excel: CSV UTF-8) and read it again.")
 
 
 def _sniff_delimiter(text: str) -> str:
@@ -693,6 +739,14 @@ def _read_parquet(data: bytes, name: str, limits: Limits) -> pd.DataFrame:
     frame = _tidy_columns(frame, [str(c) for c in frame.columns], decimal_comma=False)
     # Lists, structs and maps arrive as arrays and dicts, which nothing downstream can group,
     # hash or encode; as text they can at least be seen, and excluded.
+    # Decimal columns (databases', Spark's and DuckDB's type for money) arrive as Python Decimal
+    # objects, which nothing downstream reads as numbers: a model saw a category per amount, and
+    # a Decimal target's positive label was recorded as the text "Decimal('1')" (files audit).
+    decimals = [f.name for f in table.schema if pa.types.is_decimal(f.type) and f.name in frame.columns]
+    for c in decimals:
+        frame[c] = pd.to_numeric(frame[c].astype(object).map(float, na_action="ignore"))
+    if decimals:
+        frame.attrs["notes"].append(f"Read {_quoted(decimals)} (Parquet decimals) as numbers.")
     nested = [f.name for f in table.schema if pa.types.is_nested(f.type) and f.name in frame.columns]
     for c in nested:
         frame[c] = frame[c].map(_cell_text, na_action="ignore").astype(object)
@@ -844,18 +898,46 @@ _BLANK_LINES = re.compile(r"(?:[ \t\f\v]*(?:\r\n|\r|\n))*")
 SNIFF_WINDOW = 1 << 16
 
 
-def _csv_dialect(data: bytes) -> tuple[str, str]:
-    """``(encoding, delimiter)`` of CSV bytes: the one reading of a file's dialect (the table and
-    the scored copy of its cells must split rows alike)."""
+# Excel writes "sep=;" as a file's first line when it exports for another locale's delimiter.
+_SEP_LINE = re.compile(rb'(?:\xef\xbb\xbf)?"?sep=([^\r\n"])"?[ \t]*\r?\n')
+
+
+def _csv_dialect(data: bytes) -> tuple[str, str, int]:
+    """``(encoding, delimiter, start)`` of CSV bytes: the one reading of a file's dialect (the
+    table and the scored copy of its cells must split rows alike). ``start`` is where the table
+    begins: after Excel's ``sep=;`` line, whose delimiter is then the file's."""
     encoding = _encoding(data)
-    return encoding, _sniff_delimiter(_header_text(data, encoding, SNIFF_WINDOW)[0])
+    hint = _SEP_LINE.match(data)
+    if hint:
+        sep = hint.group(1).decode("latin-1")
+        return encoding, sep, hint.end()
+    return encoding, _sniff_delimiter(_header_text(data, encoding, SNIFF_WINDOW)[0]), 0
+
+
+#: Files that are not tables fairkit reads, by their first bytes: what they are, in words.
+_NOT_TABLES = ((b"PK\x03\x04", "a zip archive (an Excel .xlsx workbook is one)"),
+               (b"\xd0\xcf\x11\xe0", "an Office file (an Excel .xls workbook?)"),
+               (b"$FL2", "an SPSS .sav file"), (b"$FL3", "an SPSS .sav file"),
+               (b"%PDF", "a PDF document"))
 
 
 def _read_csv(data: bytes, name: str, limits: Limits) -> pd.DataFrame:
     utf16 = data[:2] in UTF16_BOMS
     if not utf16 and _looks_binary(data[:4096]):
-        raise DataError(f"{name} is a binary file, not CSV or Parquet. Export the data as CSV.")
-    encoding, sep = _csv_dialect(data)
+        what = next((w for magic, w in _NOT_TABLES if data.startswith(magic)), "a binary file")
+        raise DataError(f"{name} is {what}, not CSV or Parquet. Export the data as CSV (or Parquet).")
+    if data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] in (b"[", b"{"):
+        raise DataError(f"{name} looks like JSON, not CSV or Parquet. Write the table as CSV "
+                        "(pandas: to_csv) or Parquet (to_parquet) and read that.")
+    try:
+        encoding, sep, start = _csv_dialect(data)
+    except MixedEncoding as exc:
+        raise DataError(_mixed_encoding_message(data, name, exc.position)) from exc
+    hint = []
+    if start:
+        data = (codecs.BOM_UTF8 if data[:3] == codecs.BOM_UTF8 else b"") + data[start:]
+        hint = [f"Skipped the first line, 'sep={sep}' (Excel's note of the delimiter), and read the table "
+                f"below it with that delimiter."]
     # A header fits the first 64 KiB but for hundreds of long names: only then is more decoded.
     for window in (SNIFF_WINDOW, HEADER_WINDOW):
         sample, whole = _header_text(data, encoding, window)
@@ -908,14 +990,29 @@ def _read_csv(data: bytes, name: str, limits: Limits) -> pd.DataFrame:
     named = [i for i, c in enumerate(frame.columns) if not _is_blank_name(c) or frame.iloc[:, i].notna().any()]
     # Row names R's write.table writes (1..n) parse to a RangeIndex too, but not to the default one.
     row_names = 0 if frame.index.equals(pd.RangeIndex(len(frame))) else frame.index.nlevels
+    if row_names > 1:
+        # Only R's write.table leaves one name out (the row names); a header several names short
+        # had its first fields dropped and the rest shifted under the wrong names (files audit).
+        raise DataError(f"{name}: the header has {len(header):,} names but the rows have {len(header) + row_names:,} "
+                        "fields, so the columns cannot be matched with their names. Give every column a name "
+                        "in the header (an empty name between two delimiters will do) and read it again.")
     short_note = named and _short_rows_note(frame, data, encoding, sep, named[-1], named[-1] + 1 + row_names)
-    notes = [short_note] if short_note else []
+    notes = hint + ([short_note] if short_note else [])
     if row_names:
         # A header one field shorter than the rows (R's write.table): pandas takes the first
         # field of each row as the index.
         frame = frame.reset_index(drop=True)
         notes.append("The header has one name fewer than the rows: the first value of each "
                      "row was read as a row name and left out.")
+    # Rows of delimiters only at the end (cells a spreadsheet once formatted): not data. Kept,
+    # they were counted as rows and drew warnings of missing groups and imputed values that
+    # were not so (files audit, session 43). with_columns_appended skips them alike.
+    filled = frame.notna().any(axis=1).to_numpy()
+    trailing = len(frame) - (int(np.flatnonzero(filled)[-1]) + 1 if filled.any() else 0)
+    if trailing and filled.any():
+        frame = frame.iloc[:len(frame) - trailing]
+        notes.append(f"Left out {_rows(trailing)} at the end of the file with no value in any cell "
+                     "(only delimiters, as a spreadsheet leaves them).")
     n_fields, n_rows = frame.shape[1] + row_names, len(frame)
 
     def count_markers(columns: dict) -> dict:
@@ -1012,8 +1109,10 @@ def read_table(source, *, limits: Limits = DEFAULT_LIMITS) -> pd.DataFrame:
     source : str, Path, bytes or file object
         The table. Parquet is recognised by its magic bytes; anything else is read as CSV with
         the delimiter (comma, semicolon, tab, pipe) and encoding (UTF-8, UTF-8 with BOM,
-        UTF-16 with BOM, Windows-1252/Latin-1) detected. Blank cells and the texts in
-        ``NA_VALUES`` (``?``, ``NA``, ``None``, Excel's ``#N/A`` ...) are missing values. In a
+        UTF-16 with BOM, Windows-1252/Latin-1) detected; a UTF-8 file with bytes of another
+        encoding is refused, naming the line. Blank cells and the texts in ``NA_VALUES``
+        (``?``, ``NA``, ``None``, Excel's ``#N/A``, SAS's and Stata's ``.`` ...) are missing
+        values. Excel's ``sep=;`` first line and rows of delimiters only at the end are skipped. In a
         semicolon-separated file (the European spreadsheet export), text columns of numbers
         written with decimal commas (``35,07``) are read as numbers; with other delimiters a
         comma may be a thousands separator, so such columns stay text. In every format,
@@ -1082,8 +1181,14 @@ def with_columns_appended(data: bytes, columns: dict, n_rows: int) -> bytes | No
         data = _gunzip(data, "the file", DEFAULT_LIMITS.max_bytes)
     if not data or data.isspace() or data[:4] == PARQUET_MAGIC:
         return None
-    encoding, sep = _csv_dialect(data)
-    rows = csv.reader(io.StringIO(data.decode(encoding), newline=""), delimiter=sep)
+    encoding, sep, start = _csv_dialect(data)
+    if start:  # Excel's sep= line stays first in the copy, above the header
+        text = data.decode(encoding)
+        cut = text.index("\n") + 1
+        lead, text = text[:cut], text[cut:]
+    else:
+        lead, text = "", data.decode(encoding)
+    rows = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
     # pandas skips blank lines (no field, or blanks only), before the header too.
     rows = (row for row in rows if len(row) > 1 or (row and row[0].strip()))
     header = next(rows, None)
@@ -1091,12 +1196,15 @@ def with_columns_appended(data: bytes, columns: dict, n_rows: int) -> bytes | No
     if header is None or any(len(v) != n_rows for v in values):
         return None
     out = io.StringIO()
+    out.write(lead.lstrip("\ufeff"))
     writer = csv.writer(out, delimiter=sep, lineterminator="\n")
     writer.writerow(header + list(columns))
     width, written = len(header), 0
     # Row by row, so the copy costs about the file's text once more, not a list of its cells.
     for row in rows:
         if written == n_rows:
+            if not any(field.strip() for field in row):
+                continue  # a row of delimiters only at the end, which read_table leaves out
             return None
         if written == 0 and len(row) == width + 1:
             # R's write.table writes a header one name short of its rows (their row names): the
@@ -1543,8 +1651,15 @@ def validate(
         # A date or a number column with a few bad cells is many distinct texts too: each gets
         # its own words instead of the identifier warning, whose advice (exclude) would be wrong.
         dates = _date_text(col)
-        mixed = _numbers_with_text(col) if dates is None else None
-        if dates is not None:
+        notation = _number_notation(col) if dates is None and is_text else None
+        mixed = _numbers_with_text(col) if dates is None and notation is None else None
+        if notation is not None:
+            what, example, others, action = notation
+            problems.append(_p("warning", "numbers_as_text", c,
+                               f"'{c}' holds numbers written with {what} (e.g. {_shown(example)}){others}: they "
+                               "were read as text, so each distinct value would be a category of its own.",
+                               action))
+        elif dates is not None:
             problems.append(_p("warning", "date_like", c,
                                f"'{c}' holds dates ({dates}): a model would learn "
                                "calendar days, which never recur in new data.",
@@ -1775,6 +1890,53 @@ def _cells(n: int) -> str:
 
 def _rows(n: int) -> str:
     return "1 row" if n == 1 else f"{n:,} rows"
+
+
+# Numbers as spreadsheets and locales write them, which pandas reads as text: (what, pattern, what
+# to do). Commas are named, not read: '1,234' is 1234 in a US export and 1.234 in a German one.
+_NOTATIONS = (
+    ("commas", re.compile(r"[+-]?(?:\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d*,\d+)"),
+     "Save the file with decimal points and no thousands separators, or, if the commas are decimal "
+     "commas, with semicolons between fields (read as a European export: decimal commas become numbers)."),
+    ("percent signs", re.compile(r"[+-]?\d+(?:[.,]\d+)?\s?%"),
+     "Write the column as plain numbers (0.72 or 72, without '%')."),
+    ("currency signs", re.compile(r"(?:[$€£¥]\s?[+-]?[\d.,]+|[+-]?[\d.,]+\s?[$€£¥])"),
+     "Write the column as plain numbers, without currency signs."),
+)
+
+
+def _number_notation(values: pd.Series) -> tuple | None:
+    """``(what, example, others, action)`` when a text column is numbers in a notation pandas
+    does not read (thousands or decimal commas where commas are not converted, percent or
+    currency signs), nearly every cell: else None.
+
+    Such a column drew the identifier warning ('Exclude it'), or none at all, while a model got a
+    category per amount (files audit, session 43: test ROC AUC 0.629 -> 0.534 without income).
+    """
+    known = values.dropna()
+    if len(known) < MIN_NUMBERS or pd.api.types.infer_dtype(known.iloc[:500], skipna=True) != "string":
+        return None
+    text = known.astype(str).str.strip()
+    sample = text.iloc[::max(len(text) // 500, 1)]
+    plain = pd.to_numeric(sample, errors="coerce").notna()
+    best = None
+    for what, pattern, action in _NOTATIONS:
+        hits = sample[~plain].str.fullmatch(pattern)
+        if hits.sum() and (best is None or hits.sum() > best[0]):
+            best = (int(hits.sum()), what, pattern, action)
+    if best is None:
+        return None
+    _, what, pattern, action = best
+    written = text.str.fullmatch(pattern) | pd.to_numeric(text, errors="coerce").notna().to_numpy()
+    if written.mean() < MOSTLY_NUMBERS or not text.str.fullmatch(pattern).any():
+        return None
+    example = text[text.str.fullmatch(pattern)].iloc[0]
+    rest = text[~written]
+    others = (f", and {_cells(len(rest))} that are not numbers, e.g. {_shown(rest.iloc[0])}"
+              if len(rest) else "")
+    if len(rest):  # a spreadsheet's error cells keep even a convertible column text
+        action = "Fix the cells that are not numbers or leave them empty (read as missing). " + action
+    return what, example, others, action
 
 
 def _numbers_with_text(values: pd.Series) -> NonNumeric | None:

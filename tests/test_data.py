@@ -1,5 +1,6 @@
 """read_table and validate: every rule is exercised by a small bad file."""
 
+import codecs
 import gzip
 import json
 import io
@@ -402,6 +403,86 @@ def test_text_in_two_unicode_forms_is_one_value_and_groups_spelled_apart_are_nam
     p = problem(frame, "sensitive_spellings", spec)
     assert p.column == "sex" and "'F' (30 rows) and 'f' (30 rows)" in p.message
     assert "sensitive_spellings" not in codes(frame.assign(sex=frame["sex"].str.upper()), spec)
+
+
+def _people(n=60):
+    return "".join(f"{30 + i % 7},{'FM'[i % 2]},{i % 2}\n" for i in range(n))
+
+
+def test_files_as_spreadsheets_and_statistics_packages_write_them():
+    """Files audit, session 43: each of these was read wrong without a word, or refused for
+    another reason than its own."""
+    from fairkit.data import with_columns_appended
+
+    header = "age,sex,y\n"
+    # Rows of delimiters only at the end: not rows (they drew missing-group and imputation warnings).
+    data = (header + _people() + ",,\n" * 4).encode()
+    frame = read_table(data)
+    assert len(frame) == 60 and any("Left out 4 rows at the end" in n for n in read_notes(frame))
+    copied = with_columns_appended(data, {"score": [0.5] * 60}, 60).decode()
+    assert copied.count("\n") == 61 and copied.splitlines()[1] == "30,F,0,0.5"
+    # Excel's "sep=;" first line: skipped, its delimiter used; the scored copy keeps it first.
+    data = ("sep=;\n" + (header + _people()).replace(",", ";")).encode()
+    frame = read_table(data)
+    assert list(frame.columns) == ["age", "sex", "y"] and len(frame) == 60
+    assert any("sep=;" in n for n in read_notes(frame))
+    copied = with_columns_appended(data, {"score": [1] * 60}, 60).decode().splitlines()
+    assert copied[:3] == ["sep=;", "age;sex;y;score", "30;F;0;1"]
+    # SAS's and Stata's '.', German Excel's '#NV': missing, and said so.
+    frame = read_table((header + _people(58) + ".,F,1\n30,.,#NV\n").encode())
+    assert frame.isna().sum().tolist() == [1, 1, 1]
+    spec = DatasetSpec(target="y", positive_label=1, sensitive=["sex"])
+    assert "'.' in 1 row was read as missing" in problem(frame, "sensitive_missing_values", spec).message
+    # A header two names short: refused, not shifted under the wrong names.
+    with pytest.raises(DataError, match="the header has 1 names but the rows have 3 fields"):
+        read_table(("y\n" + _people()).encode())
+    # JSON and workbooks are named.
+    with pytest.raises(DataError, match="looks like JSON"):
+        read_table(b'[{"age": 30, "sex": "F"}]')
+    with pytest.raises(DataError, match=r"zip archive \(an Excel \.xlsx workbook is one\)"):
+        read_table(b"PK\x03\x04\x14\x00\x06\x00" + bytes(range(1, 200)) * 20)
+
+
+def test_a_utf8_file_with_a_byte_of_another_encoding_is_refused_where_it_is():
+    """Files audit, session 43: one Windows-1252 byte switched a UTF-8 file to Windows-1252 whole,
+    garbling every accent ('HispÃ¡nico') and the mark into a column name, silently."""
+    good = ("age,race,y\n" + "30,Hisp\u00e1nico,1\n31,White,0\n" * 30).encode()
+    assert set(read_table(good)["race"]) == {"Hisp\u00e1nico", "White"}
+    for data in (codecs.BOM_UTF8 + good + b"32,Caf\xe9,1\n", good + b"32,Caf\xe9,1\n"):
+        with pytest.raises(DataError, match=r"is UTF-8 but for byte 0xE9 on line 62 \(after '32,Caf'\)"):
+            read_table(data)
+    # A Windows-1252 file throughout is read as one.
+    legacy = "age,race,y\n30,Hisp\u00e1nico,1\n31,White,0\n".encode("cp1252") * 1
+    assert read_table(legacy)["race"].iloc[0] == "Hisp\u00e1nico"
+
+
+def test_numbers_in_another_notation_are_named_not_called_identifiers():
+    """Files audit, session 43: '18,520.50', '18520,50' (outside semicolon files) and '72%' were
+    read as text and drew 'looks like an identifier. Exclude it', or nothing."""
+    rows = "".join(f'"{1000 + i * 37:,}.50","{i % 97},{i % 10}",{i % 100}%,{i % 2}\n' for i in range(120))
+    frame = read_table(("income,ratio,share,y\n" + rows).encode())
+    spec = DatasetSpec(target="y", positive_label=1, sensitive=["y"])
+    found = {p.column: p for p in validate(frame, spec) if p.code == "numbers_as_text"}
+    assert set(found) == {"income", "ratio", "share"}
+    assert "written with commas (e.g. '1,000.50')" in found["income"].message
+    assert "percent signs" in found["share"].message and "without '%'" in found["share"].action
+    assert "id_like" not in codes(frame, spec)
+
+
+def test_parquet_decimals_are_numbers_and_a_decimal_label_is_recorded_as_one(tmp_path):
+    import decimal
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table({"income": pa.array([decimal.Decimal("18520.50"), None], pa.decimal128(12, 2)),
+                      "y": pa.array([decimal.Decimal("1"), decimal.Decimal("0")], pa.decimal128(1, 0))})
+    pq.write_table(table, tmp_path / "d.parquet")
+    frame = read_table(tmp_path / "d.parquet")
+    assert frame["income"].dtype == float and frame["income"].iloc[0] == 18520.5
+    assert any("(Parquet decimals) as numbers" in n for n in read_notes(frame))
+    spec = DatasetSpec(target="y", positive_label=decimal.Decimal("1"), sensitive=["income"])
+    assert spec.to_dict()["positive_label"] == 1  # was the text "Decimal('1')"
 
 
 def test_favourable_label_is_never_guessed():
