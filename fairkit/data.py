@@ -1299,6 +1299,9 @@ def _delimiter_hint(only: str) -> str:
     hint = f"The table has a single column ('{only[:60]}')"
     found = max(_DELIMITER_NAMES, key=only.count)
     if not only.count(found):
+        if len(only.split()) > 1:  # R's write.table writes spaces between fields by default
+            return (hint + ": its fields seem to be separated by spaces (R's write.table does so unless "
+                    "told sep=','), which fairkit does not read as a delimiter.")
         return hint + ": its fields may be separated by a character fairkit does not recognise."
     if found in ";\t|":
         return (hint + f": its name holds {_DELIMITER_NAMES[found]}, which fairkit reads as delimiters "

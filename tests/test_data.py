@@ -561,6 +561,9 @@ def test_folder_and_utf16_and_single_column_hint(tmp_path):
     colon = read_table(GOOD.replace(",", ":").encode())
     p = problem(colon, "target_missing")
     assert "single column" in p.message and "commas" in p.action
+    # R's write.table separates fields with spaces unless told otherwise: said so (files audit).
+    spaced = read_table(GOOD.replace(",", " ").encode())
+    assert "separated by spaces (R's write.table" in problem(spaced, "target_missing").message
 
 
 def _forbid_parquet_reads(monkeypatch, says: str) -> None:
