@@ -991,9 +991,15 @@ def cmd_export(args) -> int:
                        + _retrained_hint(store, args.run, results))
     try:
         # The table is text anyone with the folder can edit: its figures must be its models'.
-        check_run_figures(results, store.load_model, split)
+        unchecked = check_run_figures(results, store.load_model, split)
     except ValueError as exc:
         raise CLIError(str(exc)) from exc
+    if unchecked:
+        # Nothing signed rests on figures no model backs (the chosen run's model is loaded below).
+        results = results[~results["run_id"].astype(str).isin(list(unchecked))]
+        first = next(iter(unchecked.values()))
+        print(f"NOTE: {len(unchecked):,} run(s) of the sweep have no model to check their figures against "
+              f"({first}); they are left off the exported frontier.")
     front = _frontier(results, meta["unfairness"], meta["performance"])
     record = DecisionRecord(purpose=args.purpose or "", rationale=args.rationale or "", decider=args.decider or "",
                             fairness_definition=meta["fairness"], fairness_rationale=args.fairness_rationale or "")

@@ -253,6 +253,16 @@ def test_an_edited_results_table_is_refused_before_anything_is_signed(sweep_dir,
     # A table that differs only in the last digits a CSV keeps is the same table.
     table.to_csv(folder / "results.csv", index=False, float_format="%.15g")
     assert main([*args, "--out", str(tmp_path / "again.zip")]) == 0
+    # A run with no model to check (a registered method's untrusted class keeps only its figures;
+    # here its model file is gone) is left off the signed frontier, said, not a refusal.
+    on_front = set(load_bundle(tmp_path / "clean.zip").frontier["run_id"].astype(str)) - {run}
+    other = sorted(on_front)[0]
+    (folder / "store" / "runs" / f"{other}.safetensors").unlink()
+    capsys.readouterr()
+    assert main([*args, "--out", str(tmp_path / "fewer.zip")]) == 0
+    assert "1 run(s) of the sweep have no model to check their figures against" in capsys.readouterr().out
+    frontier = load_bundle(tmp_path / "fewer.zip").frontier
+    assert other not in set(frontier["run_id"].astype(str))
 
 
 def test_the_frontier_judges_the_gap_of_the_definition_the_methods_target(tmp_path, capsys, monkeypatch):
