@@ -257,6 +257,9 @@ class ChainCheck:
         of the log as the check.
     signed_ids : frozenset of int
         The entries that carry a valid head of that key of their own.
+    unsigned_verdicts : tuple of int
+        Sign-offs and dissents a later signature covers but that carry none of their own
+        (:func:`signature_covers`): in the chain, not counted.
     """
 
     ok: bool
@@ -272,6 +275,7 @@ class ChainCheck:
     first_chained: int | None = None
     unreadable: tuple = ()
     signed_ids: frozenset = frozenset()
+    unsigned_verdicts: tuple = ()
 
     def vouches_for(self, id_: int, kind: str) -> bool:
         """Whether the checked key vouches for entry ``id_`` of ``kind`` (always, without a key).
@@ -302,6 +306,11 @@ class ChainCheck:
             text += (f"; signed by key {self.key_id} through entry {self.signed_through}"
                      + (f" ({later} later entries not yet covered by a signature)"
                         if later > 0 else ""))
+        if self.unsigned_verdicts:
+            ids = ", ".join(map(str, self.unsigned_verdicts[:8])) + (" ..." if len(self.unsigned_verdicts) > 8 else "")
+            text += (f"; {len(self.unsigned_verdicts)} sign-off(s) or dissent(s) carry no signature of their own "
+                     f"(entries {ids}: recorded where the signing key was not configured, or written into the "
+                     "file by someone without it) and are not counted")
         return text + "."
 
 
@@ -312,8 +321,9 @@ def signature_covers(id_: int, kind: str, signed_ids, signed_through: int | None
     covers the chain up to it, so a verdict appended by someone who can write the log's file but
     has no key was covered, and counted, once anyone's next signed export followed it (attack
     audit, session 43). Only verdicts from before the key's first signature (a log that adopted
-    the key later) are vouched for by that first signature. Any other entry (an export among
-    them) is covered by a later signed head, as before.
+    the key later) are vouched for by that first signature; after a key rotation that includes
+    the verdicts of the old key's time, which a check with the old key reads as they were signed.
+    Any other entry (an export among them) is covered by a later signed head, as before.
 
     Parameters
     ----------
@@ -785,29 +795,27 @@ class AuditLog:
                     return fail(id_, f"it was signed with key {wanted} when written, and that "
                                      "signature was removed.")
             # Anyone who can write the file can append, or rewrite the tail after the last
-            # signature and drop the signatures there: a decision (export, sign-off, dissent)
-            # counts only when the key vouches for it (signature_covers: a verdict by a head of
-            # its own, an export by any later head).
+            # signature and drop the signatures there: a decision (export, sign-off, dissent) no
+            # signed head covers fails the check (a head covers every entry up to it) until one does.
             for id_, (_, kind) in sorted(hashes.items()):
-                if kind in SIGNED_KINDS and not signature_covers(id_, kind, signed, signed_through):
-                    later = kind in COUNTED_VERDICTS and id_ < (signed_through or 0)
+                if kind in SIGNED_KINDS and id_ > (signed_through or 0):
                     return ChainCheck(
                         False, n, unchained, id_,
                         f"it is {SIGNED_WORDS[kind]} that key {wanted} "
-                        + ("never signed when it was recorded (a later signature does not vouch for a "
-                           "verdict: it was written without the organisation's signing key, or into the "
-                           "file by someone who has no access to it). It is not counted. Restore the log "
-                           "from a copy made before it if it was not recorded through fairkit; record the "
-                           "verdict again where the signing key is configured." if later else
-                           "never signed (written without the organisation's signing key, or by someone "
-                           "who has no access to it). Decisions and verdicts count only when signed: "
-                           "record it again where the signing key is configured."),
+                        "never signed (written without the organisation's signing key, or by someone "
+                        "who has no access to it). Decisions and verdicts count only when signed: "
+                        "record it again where the signing key is configured.",
                         key_id=wanted, signed_through=signed_through, heads=len(heads), altered=False,
                         checked_through=last_id, first_chained=min(hashes, default=None), unreadable=unreadable,
                         signed_ids=frozenset(signed))
+        # Covered is not counted: a verdict counts only with a head of its own (signature_covers),
+        # and those without one (slipped in before a later signature, or recorded where no key
+        # was configured) are named, not counted; the chain itself is sound.
+        uncounted = tuple(id_ for id_, (_, kind) in sorted(hashes.items()) if wanted is not None
+                          and kind in COUNTED_VERDICTS and not signature_covers(id_, kind, signed, signed_through))
         return ChainCheck(True, n, unchained, key_id=wanted, signed_through=signed_through,
                           heads=len(heads), checked_through=last_id, first_chained=min(hashes, default=None),
-                          unreadable=unreadable, signed_ids=frozenset(signed))
+                          unreadable=unreadable, signed_ids=frozenset(signed), unsigned_verdicts=uncounted)
 
 
 def chain_head(log: AuditLog) -> tuple[int, str]:
