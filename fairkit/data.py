@@ -14,6 +14,7 @@ import gzip
 import io
 import re
 import unicodedata
+import warnings
 from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -401,13 +402,19 @@ _UTF8_SEQUENCE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|
 
 
 def _mostly_utf8_text(data: bytes, at: int) -> bool:
-    """Whether ``data`` before ``at`` is UTF-8 text: its byte-order mark, or characters only
-    UTF-8 writes among mostly ASCII (bytes of binary junk are mostly above 127)."""
+    """Whether ``data`` (not UTF-8 at ``at``) is UTF-8 text with a few bytes of another encoding:
+    its byte-order mark, or mostly ASCII whose other bytes are mostly UTF-8 characters (at least
+    two, and as many as the stray bytes). A Windows-1252 file rarely holds a pair of bytes that
+    happens to be a UTF-8 character ('É' then a no-break space): one such pair beside its many
+    accents is no UTF-8 (review, session 43); binary junk is mostly bytes above 127."""
     if data[:3] == codecs.BOM_UTF8:
         return True
-    prefix = data[:at]
-    high = len(prefix.translate(None, bytes(range(128))))
-    return bool(prefix) and high < 0.3 * len(prefix) and _UTF8_SEQUENCE.search(prefix) is not None
+    high = len(data) - len(data.translate(None, bytes(range(128, 256))))
+    if not high or high > 0.3 * len(data):
+        return False
+    chars = _UTF8_SEQUENCE.findall(data)
+    stray = high - sum(len(m) for m in chars)
+    return len(chars) >= 2 and len(chars) >= stray
 
 
 class MixedEncoding(ValueError):
@@ -557,58 +564,6 @@ def _strip_text(frame: pd.DataFrame, na_values, *, retype: bool) -> list[str]:
     return notes
 
 
-def _one_unicode_form(frame: pd.DataFrame) -> list[str]:
-    """Write every text cell and column name of ``frame`` in one Unicode form (NFC), in place;
-    a note saying which values changed, or none.
-
-    'Hispánico' typed on one machine and 'Hispa\u0301nico' (an 'a' and a combining accent, as
-    macOS text and some merges write it) look the same on screen but would be two groups (files
-    audit, session 43). Only distinct values that are not ASCII are looked at, once each.
-    """
-    def nfc(value):
-        return unicodedata.normalize("NFC", value) if isinstance(value, str) and not value.isascii() else value
-
-    names = [nfc(c) for c in frame.columns]
-    changed, example = [], None
-    if names != list(frame.columns):
-        if len(set(names)) < len(names):
-            clash = ", ".join(repr(c) for c, n in zip(frame.columns, names) if names.count(n) > 1)
-            raise DataError(f"Columns {clash} are one name written in two Unicode forms (they look the same). "
-                            "Rename one of them and read the file again.")
-        frame.columns = names
-    for i in range(frame.shape[1]):
-        values = frame.iloc[:, i]
-        if not _is_text(values):
-            continue
-        if isinstance(values.dtype, pd.StringDtype):
-            is_text, uniques = None, values.dropna().unique()
-        else:  # object: lists, records or numbers may stand beside text (Parquet)
-            is_text = np.fromiter((isinstance(v, str) for v in values), dtype=bool, count=len(values))
-            uniques = pd.unique(values.to_numpy(dtype=object)[is_text])
-        forms = {u: nfc(u) for u in uniques if not u.isascii()}
-        forms = {u: v for u, v in forms.items() if u != v}
-        if not forms:
-            continue
-        arr = values.to_numpy(dtype=object)
-        if is_text is None:
-            is_text = values.notna().to_numpy(dtype=bool)
-        hit = np.zeros(len(arr), dtype=bool)
-        hit[is_text] = pd.Series(arr[is_text]).isin(list(forms)).to_numpy(dtype=bool)
-        arr = arr.copy()
-        arr[hit] = [forms[v] for v in arr[hit]]
-        frame.isetitem(i, pd.Series(arr, index=values.index, dtype=values.dtype))
-        changed.append((frame.columns[i], int(hit.sum())))
-        if example is None:  # escaped: the two forms look the same on screen
-            before = next(iter(forms))
-            example = f"{ascii(before)} is read as {ascii(forms[before])}"
-    if not changed:
-        return []
-    listing = ", ".join(f"'{c}' ({n:,} cell{'s' if n != 1 else ''})" for c, n in changed[:6])
-    listing += " and more columns" if len(changed) > 6 else ""
-    return [f"Wrote the text in {listing} in one Unicode form (NFC), e.g. {example}: values that look "
-            "the same are one value."]
-
-
 def _missing_markers(data: bytes, encoding: str, sep: str, n_fields: int, fields: dict,
                      n_rows: int) -> dict:
     """Which texts of NA_VALUES (empty cells aside) were read as missing: ``{key: {text: cells}}``
@@ -659,7 +614,7 @@ def _tidy_columns(frame: pd.DataFrame, header: list, *, decimal_comma: bool, na_
     missing there (see :func:`_missing_markers`); the counts go to ``attrs["missing_markers"]``
     under the final column names.
     """
-    strip_notes = _strip_text(frame, na_values, retype=not typed) + _one_unicode_form(frame)
+    strip_notes = _strip_text(frame, na_values, retype=not typed)
     header = [h.strip() if isinstance(h, str) else h for h in header]
     written = header if len(header) == frame.shape[1] else [str(c) for c in frame.columns]
     notes, keep, names, unnamed = [], [], [], {}
@@ -742,9 +697,14 @@ def _read_parquet(data: bytes, name: str, limits: Limits) -> pd.DataFrame:
     # Decimal columns (databases', Spark's and DuckDB's type for money) arrive as Python Decimal
     # objects, which nothing downstream reads as numbers: a model saw a category per amount, and
     # a Decimal target's positive label was recorded as the text "Decimal('1')" (files audit).
-    decimals = [f.name for f in table.schema if pa.types.is_decimal(f.type) and f.name in frame.columns]
-    for c in decimals:
-        frame[c] = pd.to_numeric(frame[c].astype(object).map(float, na_action="ignore"))
+    decimals = []
+    for f in table.schema:
+        if not (pa.types.is_decimal(f.type) and f.name in frame.columns):
+            continue
+        numbers = _decimal_numbers(frame[f.name], f.type.scale)
+        if numbers is not None:
+            frame[f.name] = numbers
+            decimals.append(f.name)
     if decimals:
         frame.attrs["notes"].append(f"Read {_quoted(decimals)} (Parquet decimals) as numbers.")
     nested = [f.name for f in table.schema if pa.types.is_nested(f.type) and f.name in frame.columns]
@@ -755,6 +715,24 @@ def _read_parquet(data: bytes, name: str, limits: Limits) -> pd.DataFrame:
         frame.attrs["notes"].append(f"Read {shown} (lists or records in each cell) as text: exclude "
                                     "them, or flatten them into plain columns before uploading.")
     return frame
+
+
+def _decimal_numbers(values: pd.Series, scale: int) -> pd.Series | None:
+    """A Parquet decimal column as numbers, or None where that would change a value.
+
+    Whole numbers (scale 0: Snowflake's and Oracle's integers, ids of 17 digits and more) become
+    integers, exactly; as floats, ids above 2**53 merged (review, session 43). With missing
+    values they are floats only while every one is below 2**53. Fractions (money) are floats.
+    """
+    known = values.dropna()
+    if scale > 0:
+        return pd.to_numeric(values.astype(object).map(float, na_action="ignore"))
+    ints = known.map(int)
+    if len(known) == len(values) and (not len(ints) or (ints.abs().max() < 2 ** 63)):
+        return pd.Series(ints.to_numpy(dtype=np.int64), index=values.index)
+    if not len(ints) or ints.abs().max() < 2 ** 53:
+        return pd.to_numeric(values.astype(object).map(float, na_action="ignore"))
+    return None
 
 
 def _cell_text(value) -> str:
@@ -914,6 +892,10 @@ def _csv_dialect(data: bytes) -> tuple[str, str, int]:
     return encoding, _sniff_delimiter(_header_text(data, encoding, SNIFF_WINDOW)[0]), 0
 
 
+#: The start of a JSON document of records ({"a": ...}, [{...}], [[...]]): not a CSV header such as
+#: "[Total],[Sales]" (Power BI's and DAX Studio's names), which a bracket alone would take for one.
+_JSON_START = re.compile(rb'(?:\xef\xbb\xbf)?\s*(?:\{\s*["}]|\[\s*[\[{\]])')
+
 #: Files that are not tables fairkit reads, by their first bytes: what they are, in words.
 _NOT_TABLES = ((b"PK\x03\x04", "a zip archive (an Excel .xlsx workbook is one)"),
                (b"\xd0\xcf\x11\xe0", "an Office file (an Excel .xls workbook?)"),
@@ -926,7 +908,7 @@ def _read_csv(data: bytes, name: str, limits: Limits) -> pd.DataFrame:
     if not utf16 and _looks_binary(data[:4096]):
         what = next((w for magic, w in _NOT_TABLES if data.startswith(magic)), "a binary file")
         raise DataError(f"{name} is {what}, not CSV or Parquet. Export the data as CSV (or Parquet).")
-    if data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] in (b"[", b"{"):
+    if _JSON_START.match(data):
         raise DataError(f"{name} looks like JSON, not CSV or Parquet. Write the table as CSV "
                         "(pandas: to_csv) or Parquet (to_parquet) and read that.")
     try:
@@ -971,11 +953,23 @@ def _read_csv(data: bytes, name: str, limits: Limits) -> pd.DataFrame:
     try:
         # One row past the limit tells "over the limit" apart from "at the limit" without
         # parsing the rest of a huge file.
-        frame = pd.read_csv(
-            io.BytesIO(data), sep=sep, encoding=encoding, na_values=NA_VALUES,
-            keep_default_na=False, skipinitialspace=True, low_memory=False,
-            nrows=limits.max_rows + 1,
-        )
+        def parse(**how):
+            return pd.read_csv(
+                io.BytesIO(data), sep=sep, encoding=encoding, na_values=NA_VALUES,
+                keep_default_na=False, skipinitialspace=True, low_memory=False,
+                nrows=limits.max_rows + 1, **how,
+            )
+
+        frame = parse()
+        extra = 0 if frame.index.equals(pd.RangeIndex(len(frame))) else frame.index.nlevels
+        if extra and frame.shape[1] > extra and frame.iloc[:, -extra:].isna().all().all():
+            # Rows that end in delimiters the header lacks (a spreadsheet's trailing empty cells):
+            # pandas took the first fields as row names and shifted the rest under the wrong
+            # names, emptying the last columns (review, session 43). Their empty ends are dropped.
+            with warnings.catch_warnings():  # "loss of data": the fields dropped are empty, checked above
+                warnings.simplefilter("ignore", pd.errors.ParserWarning)
+                frame = parse(index_col=False)
+            frame.attrs["trailing_delimiters"] = extra
     except pd.errors.EmptyDataError:
         return pd.DataFrame()
     except (pd.errors.ParserError, csv.Error, ValueError, UnicodeError) as exc:
@@ -998,6 +992,9 @@ def _read_csv(data: bytes, name: str, limits: Limits) -> pd.DataFrame:
                         "in the header (an empty name between two delimiters will do) and read it again.")
     short_note = named and _short_rows_note(frame, data, encoding, sep, named[-1], named[-1] + 1 + row_names)
     notes = hint + ([short_note] if short_note else [])
+    if frame.attrs.pop("trailing_delimiters", 0):
+        notes.append("The rows end in more delimiters than the header has names, with nothing after them: "
+                     "those empty fields were left out.")
     if row_names:
         # A header one field shorter than the rows (R's write.table): pandas takes the first
         # field of each row as the index.
@@ -1009,8 +1006,17 @@ def _read_csv(data: bytes, name: str, limits: Limits) -> pd.DataFrame:
     # were not so (files audit, session 43). with_columns_appended skips them alike.
     filled = frame.notna().any(axis=1).to_numpy()
     trailing = len(frame) - (int(np.flatnonzero(filled)[-1]) + 1 if filled.any() else 0)
-    if trailing and filled.any():
-        frame = frame.iloc[:len(frame) - trailing]
+    trailing = _delimiter_rows_at_end(data, encoding, sep, trailing) if trailing and filled.any() else 0
+    if trailing:
+        kept = frame.iloc[:len(frame) - trailing].copy()
+        # Whole numbers that were floats only for the empty rows' gaps are whole again (R's row
+        # numbers are then found as such).
+        for i in range(kept.shape[1]):
+            col = kept.iloc[:, i]
+            if col.dtype.kind == "f" and col.notna().all() and len(col) and (col % 1 == 0).all() \
+                    and np.abs(col).max() < 2 ** 53:
+                kept.isetitem(i, col.astype(np.int64))
+        frame = kept
         notes.append(f"Left out {_rows(trailing)} at the end of the file with no value in any cell "
                      "(only delimiters, as a spreadsheet leaves them).")
     n_fields, n_rows = frame.shape[1] + row_names, len(frame)
@@ -1030,8 +1036,25 @@ def _read_csv(data: bytes, name: str, limits: Limits) -> pd.DataFrame:
     return frame
 
 
-# A whole number as a European spreadsheet writes it: 849, 1.852 or 12.345.678.
-_THOUSANDS_DOT = re.compile(r"[+-]?\d{1,3}(?:\.\d{3})*")
+def _delimiter_rows_at_end(data: bytes, encoding: str, sep: str, most: int) -> int:
+    """How many of the last ``most`` rows of ``data`` are only delimiters, quotes and blanks as
+    written (a row of missing-value marks, 'NA,NA', is a row of data: review, session 43); the
+    test :func:`with_columns_appended` applies to the same rows."""
+    if encoding == "utf-16":
+        return 0
+    tail = data[-(1 << 16):].decode(encoding, errors="replace")
+    lines = [line for line in tail.splitlines() if line.strip()][-most:]
+    empty = 0
+    for line in reversed(lines):
+        if line.strip(sep + ' \t"'):
+            break
+        empty += 1
+    return empty
+
+
+# A whole number as a European spreadsheet writes it: 849, 1.852 or 12.345.678 (never 0.125: a
+# number with dots between thousands does not start with 0).
+_THOUSANDS_DOT = re.compile(r"[+-]?(?:[1-9]\d{0,2}(?:\.\d{3})+|\d{1,3})")
 
 
 def _thousands_dots(frame: pd.DataFrame, data: bytes, encoding: str, sep: str, n_fields: int,
@@ -1060,8 +1083,9 @@ def _thousands_dots(frame: pd.DataFrame, data: bytes, encoding: str, sep: str, n
         if values.dtype.kind != "f":
             continue
         known = values.dropna().to_numpy()
-        # Read as decimals, such numbers are below 1000 with at most three decimals, some of them.
-        if not len(known) or np.abs(known).max() >= 1000 or not (known % 1 != 0).any():
+        # Read as decimals, such numbers are below 1000 with at most three decimals ('5.000' is 5.0:
+        # a column of round thousands beside '800' is all whole numbers, and float only for its dots).
+        if not len(known) or np.abs(known).max() >= 1000:
             continue
         if not np.allclose(known * 1000, np.round(known * 1000), rtol=0, atol=1e-6):
             continue
@@ -1206,7 +1230,9 @@ def with_columns_appended(data: bytes, columns: dict, n_rows: int) -> bytes | No
             if not any(field.strip() for field in row):
                 continue  # a row of delimiters only at the end, which read_table leaves out
             return None
-        if written == 0 and len(row) == width + 1:
+        if len(row) > width and not any(field.strip() for field in row[width:]):
+            row = row[:width]  # empty fields past the header's names, which read_table leaves out
+        elif written == 0 and len(row) == width + 1:
             # R's write.table writes a header one name short of its rows (their row names): the
             # header keeps that shape, so the new names still sit over the new cells.
             width += 1
@@ -1559,11 +1585,12 @@ def validate(
         if variants:
             # 'F' and 'f' are two groups, each compared with the other (files audit, session 43: a
             # tenth of the rows typed in lower case moved the validation gap from 0.089 to 0.225).
-            shown = "; ".join(" and ".join(f"{_shown(v)} ({_rows(n)})" for v, n in group) for group in variants[:3])
+            shown = "; ".join(" and ".join(f"{_spelled(v, group)} ({_rows(n)})" for v, n in group)
+                              for group in variants[:3])
             more = f" and {len(variants) - 3} more" if len(variants) > 3 else ""
             problems.append(_p("warning", "sensitive_spellings", col,
-                               f"'{col}' has values that differ only in case, blanks or a trailing '.': {shown}{more}. "
-                               "Each is a group of its own.",
+                               f"'{col}' has values that differ only in case, blanks, a trailing '.' or how their "
+                               f"characters are encoded (the same on screen): {shown}{more}. Each is a group of its own.",
                                "If they are one group, write them one way in the file (or map them before "
                                "training); split, each part is measured as a group of its own."))
         numeric = n_groups > NUMERIC_GROUPS and s.dtype.kind in "iuf"
@@ -1711,9 +1738,20 @@ def _shown_label(label) -> str:
 
 
 def _label_key(value) -> str | None:
-    """A text label as compared for near misses: case, surrounding blanks and a trailing '.'
-    (UCI Adult's test file writes '>50K.' where its training file writes '>50K') aside."""
-    return value.strip().rstrip(".").rstrip().casefold() if isinstance(value, str) else None
+    """A text label as compared for near misses: case, surrounding blanks, a trailing '.' (UCI
+    Adult's test file writes '>50K.' where its training file writes '>50K') and Unicode form
+    ('Hispánico' composed, or an 'a' and a combining accent, as macOS text may write it: the
+    same on screen) aside."""
+    if not isinstance(value, str):
+        return None
+    return unicodedata.normalize("NFKC", value).strip().rstrip(".").rstrip().casefold()
+
+
+def _spelled(value, group) -> str:
+    """A value as a message shows it; escaped when another of ``group`` looks the same."""
+    if sum(unicodedata.normalize("NFC", str(v)) == unicodedata.normalize("NFC", str(value)) for v, _ in group) > 1:
+        return ascii(value)
+    return _shown(value)
 
 
 def _spelling_variants(values: pd.Series) -> list[list[tuple]]:
