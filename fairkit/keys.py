@@ -219,18 +219,26 @@ def _resolve(key, fallback, env: str, kind: type, loader):
         return key
     if key is not None and not isinstance(key, (str, os.PathLike)):
         raise TypeError(f"A key is a path, an {kind.__name__}, None or False, not a {type(key).__name__}.")
-    path = str(key).strip() if key is not None else ""
-    if path:
+    path, source = _key_path(key, env, fallback)
+    if path is None:
+        return None
+    try:
         return loader(path)
-    path = os.environ.get(env, "").strip()
-    if path:
-        try:
-            return loader(path)
-        except KeyFileError as exc:
-            # A file the caller never named: say where it came from.
-            raise KeyFileError(f"{exc} (It is named by ${env}.)") from exc
-    fallback = str(fallback).strip() if fallback is not None else ""
-    return loader(fallback) if fallback else None
+    except KeyFileError as exc:
+        if source != env:
+            raise
+        # A file the caller never named: say where it came from.
+        raise KeyFileError(f"{exc} (It is named by ${env}.)") from exc
+
+
+def _key_path(key, env: str, fallback) -> tuple[str | None, str | None]:
+    """The key file meant, and where it was named ("key", ``env`` or "fallback"): the one order
+    of precedence, the argument, then the environment, then the deployment's setting."""
+    for path, source in ((key, "key"), (os.environ.get(env), env), (fallback, "fallback")):
+        text = str(path).strip() if path is not None else ""
+        if text:
+            return text, source
+    return None, None
 
 
 def private_key_path(key=None, *, fallback=None) -> str | None:
@@ -238,11 +246,7 @@ def private_key_path(key=None, *, fallback=None) -> str | None:
     ``key``, then ``FAIRKIT_SIGNING_KEY``, then ``fallback``), or None when none is named."""
     if key is False or isinstance(key, Ed25519PrivateKey):
         return None
-    for path in (key, os.environ.get(SIGNING_KEY_ENV), fallback):
-        text = str(path).strip() if path is not None else ""
-        if text:
-            return text
-    return None
+    return _key_path(key, SIGNING_KEY_ENV, fallback)[0]
 
 
 def resolve_private(key=None, *, fallback=None) -> Ed25519PrivateKey | None:

@@ -96,7 +96,8 @@ def identity() -> Identity | None:
     user = _user()
     if not configured() or not user.get("is_logged_in"):
         return None
-    # OpenID Connect's claim; a provider that does not send it vouches for the address it gives.
+    # OpenID Connect's claim. A provider that does not send it is taken at its word for the address
+    # (Microsoft Entra ID sends none: configure such a provider to give only addresses it verified).
     email = "" if user.get("email_verified") in (False, "false", "False") else _provider_name(user.get("email"))
     subject = str(user.get("sub") or "")
     name = _provider_name(user.get("name")) or email or (f"user {subject}" if subject else "")
