@@ -845,6 +845,18 @@ def build_record(
 
     record.validate()
     spec = split.spec
+    trained_on = run.get("split_seed")
+    if trained_on is not None and not pd.isna(trained_on) and int(trained_on) != int(split.seed):
+        # A search's re-split runs retrain a candidate on other splits to measure its spread: this
+        # split's test rows were among their training rows, so every test figure of the record
+        # would be inflated (search audit, session 43: 0.770 recorded against its row's 0.740).
+        of = run.get("resplit_of")
+        raise ValueError(
+            f"Run {run.get('run_id')} was trained on split {int(trained_on)}, not on this sweep's split "
+            f"{int(split.seed)}"
+            + (f" (a search's re-split of candidate {of}, which only measures its spread)" if of else "")
+            + ": its figures on this split's test rows would be inflated. Export "
+            + (f"the candidate itself (run {of})." if of else "a run of this split."))
     method, eta = _method_and_eta(model, run)
     try:
         state = encode_state({"estimator": model, "preprocessor": split.preprocessor,

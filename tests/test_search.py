@@ -411,6 +411,15 @@ def test_the_resplit_reason_counts_the_original_split_and_the_printout_names_who
     out = capsys.readouterr().out
     assert "on the front of the search's own trials" in out and "unstable over the original split and 1 re-split" in out
     assert "a sweep's run may beat a candidate on validation" in out
+    # A re-split run (trained on split 1, whose training rows hold split 0's test rows) cannot be
+    # exported as if it were of split 0: its test figures would be inflated (search audit, session 43).
+    store = ResultStore(tmp_path / "out" / "store")
+    resplit = next(r for r in (store.get(k) for k in store.keys()) if r and r.get("source") == "resplit")
+    code = main(["export", "--store", str(tmp_path / "out"), "--run", resplit["run_id"], "--rationale", "r",
+                 "--decider", "Ada", "--out", str(tmp_path / "r.zip"), "--audit", str(tmp_path / "audit.sqlite")])
+    err = capsys.readouterr().err
+    assert code == 2 and f"was trained on split {resplit['split_seed']}, not on this sweep's split 0" in err
+    assert f"Export the candidate itself (run {resplit['resplit_of']})" in err and not (tmp_path / "r.zip").exists()
 
 
 def test_a_damaged_trial_database_is_a_message_naming_it(tmp_path, capsys):
