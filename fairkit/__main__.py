@@ -377,7 +377,13 @@ def _written(args) -> list[tuple[str, Path]]:
         return [("--out", Path(args.out)), ("--out (its fairness report)", _report_path(args.out))]
     names = {"sweep": ("results.csv", "sweep.json", "frontier.html", "frontier.png"),
              "search": ("results.csv", "front.csv", "sweep.json")}.get(args.command, ())
-    return [("--out", Path(args.out) / name) for name in names]
+    written = [("--out", Path(args.out) / name) for name in names]
+    storage = getattr(args, "storage", None)
+    if storage and storage.lower().startswith("sqlite:///") and len(storage) > len("sqlite:///"):
+        # The study's database is written too: pointed at the audit log it added tables a log
+        # may not hold; at OUT/results.csv the CSV overwrote it (search audit, session 43).
+        written.append(("--storage", Path(storage[len("sqlite:///"):].split("?")[0])))
+    return written
 
 
 def _kept(args) -> list[tuple[str, Path]]:
@@ -448,8 +454,12 @@ def _check_outputs(args, also=()) -> None:
     inputs, keys, audit log or (``export``) a file of its sweep folder: nothing is overwritten
     that the command reads or keeps. ``also``: more (what, path) pairs the command found since."""
     kept = [*_kept(args), *((what, Path(p)) for what, p in also)]
-    for option, out in _written(args):
+    written = _written(args)
+    kept += [(option, path) for option, path in written if option == "--storage"]  # written, then read
+    for option, out in written:
         for what, path in kept:
+            if what == option:
+                continue
             if path.is_dir():
                 clash = _holds(path, out)
             else:

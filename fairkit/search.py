@@ -292,12 +292,17 @@ def _open_study(ctx: dict):
             return optuna.create_study(study_name=ctx["name"], storage=storage, sampler=_sampler(ctx["seed"], 0),
                                        directions=["maximize", "minimize"], load_if_exists=True)
         except (DatabaseError, OperationalError) as exc:
-            # SQLAlchemy's message holds its SQL and a web link: the database's own words suffice.
-            cause = getattr(exc, "orig", None) or exc
-            raise SearchError(
-                f"The trial database {ctx['storage']} cannot be used ({cause}): it is damaged, or its folder "
-                "is full or read-only. Move the file aside (or free space, or make the folder writable) and run "
-                "again: a new study starts, and the runs of finished trials come back from the store.") from exc
+            raise _database_problem(ctx["storage"], exc) from exc
+
+
+def _database_problem(storage: str, exc) -> "SearchError":
+    """The one message for a trial database that cannot be used, without SQLAlchemy's SQL and web
+    link (the database's own words suffice)."""
+    cause = getattr(exc, "orig", None) or exc
+    return SearchError(
+        f"The trial database {storage} cannot be used ({cause}): it is damaged, or its folder "
+        "is full or read-only. Move the file aside (or free space, or make the folder writable) and run "
+        "again: a new study starts, and the runs of finished trials come back from the store.")
 
 
 def _sampler(seed: int, n: int, waiting: int = 0):
@@ -495,6 +500,12 @@ def _work(ctx: dict, split, *, progress=None, should_stop=None, study=None) -> s
                 else:  # an undefined gap (a group without positives on validation) cannot be compared
                     trial.set_user_attr("reason", "validation metric undefined")
                     study.tell(trial, state=TrialState.FAIL)
+                    # Counted as a failure: when every trial's metric is undefined (ROC AUC of a
+                    # method that outputs decisions) the search trained without end (search audit).
+                    error = SearchError(
+                        f"the validation {' or '.join(m for m, v in zip((ctx['performance'], ctx['unfairness']), values) if not math.isfinite(v))} "
+                        f"of {run.method} is undefined (a method that outputs decisions has no ROC AUC; a gap needs "
+                        "positives in every group). Choose another --performance or other --methods")
         except KeyboardInterrupt:
             # Ctrl-C or SIGTERM: the trial this worker holds is failed and its parameters
             # queued again now, not after the heartbeat's grace (an immediate rerun waited
@@ -504,6 +515,8 @@ def _work(ctx: dict, split, *, progress=None, should_stop=None, study=None) -> s
             raise
         failures = 0 if error is None else failures + 1
         if failures >= MAX_FAILURES:
+            if isinstance(error, SearchError):
+                raise SearchError(f"{failures} search trials in a row could not be compared: {error}.")
             raise SearchError(f"{failures} search trials in a row failed to train; the last: "
                               f"{type(error).__name__}: {error}") from error
 
@@ -769,22 +782,34 @@ def _n_complete(study) -> int:
 
 
 def load_search(name: str, storage: str, store: ResultStore) -> SearchResult | None:
-    """A search's trials and front as stored (None when the study does not exist)."""
+    """A search's trials and front as stored (None when the study does not exist).
+
+    Raises
+    ------
+    SearchError
+        The trial database cannot be read (damaged, unreadable), saying what to do.
+    """
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if storage.startswith("sqlite:///") and not Path(storage[len("sqlite:///"):]).exists():
         return None  # nothing searched yet (and no empty database left behind)
+    from sqlalchemy.exc import DatabaseError, OperationalError
+
     try:
         with _locked(store, name):  # a search creating the database's tables at this moment
             study = optuna.load_study(study_name=name, storage=storage)
+        s = study.user_attrs.get("settings", {})
+        ctx = {"name": name, "storage": storage, "n_trials": None, "timeout": None,
+               "objective_text": study.user_attrs.get("objective_text", ""),
+               "unfairness": s.get("unfairness"), "performance": s.get("performance", "accuracy")}
+        result = _result(study, ctx, store, "budget", 0.0)
     except KeyError:
         return None
-    s = study.user_attrs.get("settings", {})
-    ctx = {"name": name, "storage": storage, "n_trials": None, "timeout": None,
-           "objective_text": study.user_attrs.get("objective_text", ""),
-           "unfairness": s.get("unfairness"), "performance": s.get("performance", "accuracy")}
-    result = _result(study, ctx, store, "budget", 0.0)
+    except (DatabaseError, OperationalError) as exc:
+        # Every page that shows the session's search reads it: a damaged database stopped them
+        # all for the rest of the session (search audit, session 43).
+        raise _database_problem(storage, exc) from exc
     result.n_trials = len(result.trials)
     return result
 

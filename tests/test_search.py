@@ -422,6 +422,29 @@ def test_the_resplit_reason_counts_the_original_split_and_the_printout_names_who
     assert f"Export the candidate itself (run {resplit['resplit_of']})" in err and not (tmp_path / "r.zip").exists()
 
 
+@pytest.mark.parametrize("target", ["audit.sqlite", "out/results.csv"])
+def test_a_storage_that_is_one_of_the_commands_files_is_refused(tmp_path, capsys, target):
+    """Search audit, session 43: --storage at the audit log added Optuna's tables to it (the log
+    then failed its check); at OUT/results.csv the CSV overwrote the study. Refused, exit 2."""
+    code = main(["search", "--dataset", "german", "--methods", "linear", "--trials", "2", "--resplits", "0",
+                 "--out", str(tmp_path / "out"), "--audit", str(tmp_path / "audit.sqlite"),
+                 "--storage", f"sqlite:///{tmp_path / target}"])
+    err = capsys.readouterr().err
+    assert code == 2 and "which this command reads or keeps" in err
+    assert not (tmp_path / "audit.sqlite").exists() or target != "audit.sqlite"
+
+
+def test_a_search_whose_every_trial_is_undefined_stops_with_the_reason(tmp_path, capsys):
+    """Search audit, session 43: with ROC AUC for a method that outputs decisions every trial's
+    metric is undefined; those failures were not counted, and the search trained without end."""
+    code = main(["search", "--dataset", "german", "--methods", "threshold", "--performance", "roc_auc",
+                 "--trials", "4", "--resplits", "0", "--out", str(tmp_path / "out"),
+                 "--audit", str(tmp_path / "audit.sqlite")])
+    err = capsys.readouterr().err
+    assert code == 2 and "5 search trials in a row could not be compared" in err
+    assert "the validation roc_auc of threshold is undefined" in err
+
+
 def test_a_damaged_trial_database_is_a_message_naming_it(tmp_path, capsys):
     """Interruption audit, finding 8: a trial database cut short or overwritten is exit 2 naming
     the file and the remedy, not an internal error quoting SQLAlchemy's SQL."""

@@ -22,6 +22,7 @@ from fairkit.search import (
     DEFAULT_RESPLITS,
     DEFAULT_TRIALS,
     SOURCE,
+    SearchError,
     default_storage,
     load_search,
     run_search,
@@ -119,7 +120,11 @@ def search_trials(split, fairness: str) -> pd.DataFrame:
         return pd.DataFrame()
     job = session_search()
     stamp = (job.status, job.done) if job is not None else "stored"
-    return _trials(info["study"], info["storage"], stamp)
+    try:
+        return _trials(info["study"], info["storage"], stamp)
+    except SearchError as exc:  # the page goes on without the search's trials, and says why
+        st.warning(f"The search's trials are left out: {md(str(exc))}", icon=":material/warning:")
+        return pd.DataFrame()
 
 
 def with_search(split, settings, results: pd.DataFrame) -> pd.DataFrame:
