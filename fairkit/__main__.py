@@ -837,7 +837,8 @@ def cmd_search(args) -> int:
             }).to_string(index=False))
     n_unstable = int(res.front["unstable"].fillna(False).astype(bool).sum()) if "unstable" in res.front else 0
     ended = {"budget": "its trial budget", "time": "its time budget"}[res.stopped]
-    print(f"\n{res.complete} of {args.trials} trials finished ({res.trained} trained now, {res.cached} from the "
+    # The study's budget (the largest any call asked for), not this call's: "9 of 3" misread (search audit).
+    print(f"\n{res.complete} trials finished, budget {res.budget} ({res.trained} trained now, {res.cached} from the "
           f"study or store; study {res.study_name}; it stopped at {ended}) in {res.wall_seconds:.1f}s; {len(res.front)} on the front of the search's own trials"
           + (f", {n_unstable} unstable over {splits_text(args.resplits)} (moved more than their 95% interval)"
              if args.resplits else "") + ".")

@@ -723,6 +723,13 @@ def run_search(split, methods=None, *, fairness: str = DEFAULT_FAIRNESS, unfairn
            "heartbeat": int(heartbeat), "grace": int(grace), "token": uuid.uuid4().hex,
            "budget_text": _budget_text(n_trials, timeout), "objective_text": _objective_text(performance, unfairness)}
     study = _open_study(ctx)
+    # The study's budget is the largest any call asked for: a later call with fewer trials trains
+    # none and must not relabel the study's trials with its smaller budget (the record then said
+    # "budget 3 trials" beside trial 8: search audit, session 43).
+    budget = max(int(n_trials), int(study.user_attrs.get("budget_trials") or 0))
+    if budget != int(n_trials):
+        ctx["budget_text"] = _budget_text(budget, timeout)
+    study.set_user_attr("budget_trials", budget)
     for k in ("budget_text", "objective_text"):
         study.set_user_attr(k, ctx[k])
     study.set_user_attr("settings", {"methods": methods, "fairness": fairness, "unfairness": unfairness,

@@ -434,6 +434,18 @@ def test_a_storage_that_is_one_of_the_commands_files_is_refused(tmp_path, capsys
     assert not (tmp_path / "audit.sqlite").exists() or target != "audit.sqlite"
 
 
+def test_a_later_call_with_a_smaller_budget_keeps_the_studys(tmp_path, capsys):
+    """Search audit, session 43: after 4 trials, '--trials 2' printed "4 of 2 trials finished" and
+    relabelled every trial (and a record exported from the folder) "budget 2 trials"."""
+    args = ["search", "--dataset", "german", "--methods", "linear", "--resplits", "0", "--out", str(tmp_path / "out"),
+            "--audit", str(tmp_path / "audit.sqlite")]
+    assert main([*args, "--trials", "4"]) == 0
+    capsys.readouterr()
+    assert main([*args, "--trials", "2"]) == 0
+    assert "4 trials finished, budget 4 trials (0 trained now" in capsys.readouterr().out
+    assert set(pd.read_csv(tmp_path / "out" / "results.csv")["search_budget"]) == {"4 trials"}
+
+
 def test_a_search_whose_every_trial_is_undefined_stops_with_the_reason(tmp_path, capsys):
     """Search audit, session 43: with ROC AUC for a method that outputs decisions every trial's
     metric is undefined; those failures were not counted, and the search trained without end."""
