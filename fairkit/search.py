@@ -632,6 +632,10 @@ def _result(study, ctx: dict, store, stopped: str, wall: float) -> SearchResult:
     token = ctx.get("token")
     trained = {t.user_attrs["run_id"] for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
                if token is not None and t.user_attrs.get("trained_by") == token and "run_id" in t.user_attrs}
+    if len(trials) and token is not None:
+        # As a sweep's table says it: the store's record keeps the flag of the call that trained
+        # the run, so a rerun's table said False for trials it took from the store (search audit).
+        trials = trials.assign(cached=~trials["run_id"].isin(trained))
     return SearchResult(study_name=ctx["name"], storage=ctx["storage"], n_trials=ctx["n_trials"],
                         timeout=ctx["timeout"], objective=ctx["objective_text"], unfairness=ctx["unfairness"],
                         performance=ctx["performance"], trials=trials,

@@ -443,7 +443,9 @@ def test_a_later_call_with_a_smaller_budget_keeps_the_studys(tmp_path, capsys):
     capsys.readouterr()
     assert main([*args, "--trials", "2"]) == 0
     assert "4 trials finished, budget 4 trials (0 trained now" in capsys.readouterr().out
-    assert set(pd.read_csv(tmp_path / "out" / "results.csv")["search_budget"]) == {"4 trials"}
+    table = pd.read_csv(tmp_path / "out" / "results.csv")
+    assert set(table["search_budget"]) == {"4 trials"}
+    assert table["cached"].all()  # every trial came from the study this time, as the line above says
 
 
 def test_a_search_whose_every_trial_is_undefined_stops_with_the_reason(tmp_path, capsys):
