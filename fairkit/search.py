@@ -274,7 +274,9 @@ def _retry_callback():
     import optuna
 
     cls = getattr(optuna.storages, "RetryHeartbeatStaleTrialCallback", None) or optuna.storages.RetryFailedTrialCallback
-    return cls(max_retry=MAX_RETRY)
+    with warnings.catch_warnings():  # "experimental": a note for Optuna's developers, not our users (search audit)
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return cls(max_retry=MAX_RETRY)
 
 
 def _open_study(ctx: dict):

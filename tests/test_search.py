@@ -515,3 +515,15 @@ def test_an_interrupted_trial_is_given_back_at_once(german, tmp_path):
     assert states.count(TrialState.FAIL) == 1 and states.count(TrialState.WAITING) == 1
     res = run_search(split, METHODS, n_trials=4, params=FAST, store=store)
     assert res.complete == 4  # the rerun finishes the budget, the given-back trial among it
+
+
+def test_optuna_notes_for_its_developers_are_not_printed_to_users():
+    """Search audit, session 43: Ctrl-C printed Optuna's ExperimentalWarning with a source line."""
+    import warnings
+
+    from fairkit.search import _retry_callback
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _retry_callback()
+    assert not [w for w in caught if "experimental" in str(w.message)]
