@@ -713,8 +713,14 @@ def run_search(split, methods=None, *, fairness: str = DEFAULT_FAIRNESS, unfairn
     methods = list(methods or [m for m in DEFAULT_METHODS if get_method(m).sweeps_eta])
     for m in methods:
         get_method(m).check_fairness(fairness)
-    if n_trials < 1 or n_workers < 1:
-        raise ValueError("a search needs at least one trial and one worker")
+    # As the command line checks them (search audit: timeout=-1 and n_trials=2.5 were taken).
+    if isinstance(n_trials, bool) or not isinstance(n_trials, (int, np.integer)) or n_trials < 1 or n_workers < 1:
+        raise ValueError(f"a search needs a whole number of trials, at least one, and a worker; got n_trials={n_trials!r}")
+    if timeout is not None and not (isinstance(timeout, (int, float, np.number)) and math.isfinite(timeout)
+                                    and timeout > 0):
+        raise ValueError(f"timeout must be a number of seconds above 0 (or None for none), got {timeout!r}")
+    if isinstance(resplits, bool) or not isinstance(resplits, (int, np.integer)) or resplits < 0:
+        raise ValueError(f"resplits must be a whole number of at least 0, got {resplits!r}")
     if resplits and frame is None:
         raise ValueError("re-splitting the front needs the table the split was made from (frame)")
     unfairness = unfairness or get_definition(fairness).gap_metric

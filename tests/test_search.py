@@ -527,3 +527,13 @@ def test_optuna_notes_for_its_developers_are_not_printed_to_users():
         warnings.simplefilter("always")
         _retry_callback()
     assert not [w for w in caught if "experimental" in str(w.message)]
+
+
+@pytest.mark.parametrize("bad", [{"n_trials": 2.5}, {"n_trials": 0}, {"timeout": -1}, {"timeout": float("nan")},
+                                 {"resplits": -1}])
+def test_run_search_refuses_what_the_command_line_refuses(german, tmp_path, bad):
+    """Search audit, session 43: Python took timeout=-1 and n_trials=2.5, which the CLI refuses."""
+    frame, split = german
+    with pytest.raises(ValueError, match=next(iter(bad)).split("_")[-1]):
+        run_search(split, METHODS, params=FAST, store=ResultStore(tmp_path / "store"), frame=frame,
+                   **{"n_trials": 2, **bad})
