@@ -842,6 +842,11 @@ def cmd_search(args) -> int:
           f"study or store; study {res.study_name}; it stopped at {ended}) in {res.wall_seconds:.1f}s; {len(res.front)} on the front of the search's own trials"
           + (f", {n_unstable} unstable over {splits_text(args.resplits)} (moved more than their 95% interval)"
              if args.resplits else "") + ".")
+    if res.missing_runs:
+        # They count towards the study's budget, so no later call trains them again (search audit).
+        print(f"NOTE: {res.missing_runs:,} finished trial(s) of this study have no run in this store ({store.root}): "
+              "they were trained into another --store sharing the --storage, or their files were removed. They "
+              "are not shown; use the store they were trained into, or move the study aside to train afresh.")
     print("The search proposes candidates; it does not choose one. Its front is drawn over its own trials only: "
           "a sweep's run may beat a candidate on validation. Compare them with a sweep's frontier and "
           "export only what a person decided (python -m fairkit export --store OUT --run RUN_ID ...).")

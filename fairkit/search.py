@@ -557,6 +557,9 @@ class SearchResult:
     trained : int
         Trials this call trained; the other finished trials came from the study (earlier calls)
         or their runs from the store (:attr:`cached`).
+    missing_runs : int
+        Finished trials whose runs this store does not hold (another ``store`` with a shared
+        ``storage``, or removed since): counted in the budget, not in ``trials``.
     resplit_runs, resplit_trained : int
         Runs :func:`resplit_front` asked for in this call (candidates x re-splits), and how many
         of them it trained (the others were in the store).
@@ -579,6 +582,7 @@ class SearchResult:
     trained: int = 0
     resplit_runs: int = 0
     resplit_trained: int = 0
+    missing_runs: int = 0
 
     @property
     def complete(self) -> int:
@@ -602,7 +606,10 @@ def search_table(study, store) -> pd.DataFrame:
     trials = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if "run_id" in t.user_attrs]
     ids = [t.user_attrs["run_id"] for t in trials]
     records = store.records(ids)
+    have = set() if records.empty else set(records["run_id"])
+    missing = len(set(ids) - have)
     if records.empty:
+        records.attrs["missing_runs"] = missing
         return records
     records = records.drop_duplicates("run_id").set_index("run_id")
     rows = []
@@ -610,12 +617,14 @@ def search_table(study, store) -> pd.DataFrame:
     for t in trials:
         rid = t.user_attrs["run_id"]
         if rid not in records.index:
-            continue  # its run was removed from the store since
+            continue  # its run was removed from the store since, or lives in another store (counted)
         rows.append({**records.loc[rid].to_dict(), "run_id": rid, "source": SOURCE, "search_trial": int(t.number),
                      "search_study": study.study_name, "search_budget": attrs.get("budget_text", ""),
                      "search_objective": attrs.get("objective_text", ""), **attrs.get(f"resplit:{rid}", {})})
     table = pd.DataFrame(rows)
-    return table.assign(constant=constant_mask(table.drop(columns="constant", errors="ignore")))
+    table = table.assign(constant=constant_mask(table.drop(columns="constant", errors="ignore")))
+    table.attrs["missing_runs"] = missing
+    return table
 
 
 def searched_front(trials: pd.DataFrame, unfairness: str, performance: str) -> pd.DataFrame:
@@ -644,7 +653,8 @@ def _result(study, ctx: dict, store, stopped: str, wall: float) -> SearchResult:
                         front=searched_front(trials, ctx["unfairness"], ctx["performance"]), stopped=stopped,
                         wall_seconds=wall, failed=_counts(study)[TrialState.FAIL], store=store,
                         budget=ctx.get("budget_text") or study.user_attrs.get("budget_text", ""),
-                        trained=int(trials["run_id"].isin(trained).sum()) if len(trials) else 0)
+                        trained=int(trials["run_id"].isin(trained).sum()) if len(trials) else 0,
+                        missing_runs=int(trials.attrs.get("missing_runs", 0)))
 
 
 def run_search(split, methods=None, *, fairness: str = DEFAULT_FAIRNESS, unfairness: str | None = None,

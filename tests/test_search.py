@@ -537,3 +537,17 @@ def test_run_search_refuses_what_the_command_line_refuses(german, tmp_path, bad)
     with pytest.raises(ValueError, match=next(iter(bad)).split("_")[-1]):
         run_search(split, METHODS, params=FAST, store=ResultStore(tmp_path / "store"), frame=frame,
                    **{"n_trials": 2, **bad})
+
+
+def test_trials_whose_runs_are_in_another_store_are_counted_and_named(tmp_path, capsys):
+    """Search audit, session 43: with a shared --storage and another --store, a search printed "0 of
+    6 trials finished ... stopped at its trial budget" and exit 0: the trials count towards the
+    budget, so none is ever trained again, and nothing said where they were."""
+    first = ["search", "--dataset", "german", "--methods", "linear", "--trials", "3", "--resplits", "0",
+             "--audit", str(tmp_path / "audit.sqlite")]
+    assert main([*first, "--out", str(tmp_path / "a")]) == 0
+    storage = f"sqlite:///{tmp_path / 'a' / 'store' / 'search' / 'studies.sqlite'}"
+    capsys.readouterr()
+    assert main([*first, "--out", str(tmp_path / "b"), "--storage", storage]) == 0
+    out = capsys.readouterr().out
+    assert "NOTE: 3 finished trial(s) of this study have no run in this store" in out
