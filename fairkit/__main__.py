@@ -842,6 +842,9 @@ def cmd_search(args) -> int:
           f"study or store; study {res.study_name}; it stopped at {ended}) in {res.wall_seconds:.1f}s; {len(res.front)} on the front of the search's own trials"
           + (f", {n_unstable} unstable over {splits_text(args.resplits)} (moved more than their 95% interval)"
              if args.resplits else "") + ".")
+    if res.resplit_skipped:
+        print(f"NOTE: {res.resplit_skipped:,} candidate(s) of the front were not re-split: the time budget "
+              "(--timeout) ran out first, so their stability is not measured. Run again with more time.")
     if res.missing_runs:
         # They count towards the study's budget, so no later call trains them again (search audit).
         print(f"NOTE: {res.missing_runs:,} finished trial(s) of this study have no run in this store ({store.root}): "

@@ -557,6 +557,8 @@ class SearchResult:
     trained : int
         Trials this call trained; the other finished trials came from the study (earlier calls)
         or their runs from the store (:attr:`cached`).
+    resplit_skipped : int
+        Candidates of the front not re-split because the time budget ran out first.
     missing_runs : int
         Finished trials whose runs this store does not hold (another ``store`` with a shared
         ``storage``, or removed since): counted in the budget, not in ``trials``.
@@ -583,6 +585,7 @@ class SearchResult:
     resplit_runs: int = 0
     resplit_trained: int = 0
     missing_runs: int = 0
+    resplit_skipped: int = 0
 
     @property
     def complete(self) -> int:
@@ -799,7 +802,7 @@ def run_search(split, methods=None, *, fairness: str = DEFAULT_FAIRNESS, unfairn
     if resplits:
         # A plain store: a ReportingStore would add intervals measured on the original split.
         result = resplit_front(result, split, frame, k=resplits, store=ResultStore(store.root),
-                               should_stop=should_stop)
+                               should_stop=should_stop, deadline=ctx["deadline"])
     result.wall_seconds = time.perf_counter() - t0
     return result
 
@@ -875,7 +878,7 @@ def splits_text(k: int) -> str:
 
 
 def resplit_front(result: SearchResult, split, frame, *, k: int = DEFAULT_RESPLITS, store=None,
-                  n_boot: int = REPORT_N_BOOT, should_stop=None) -> SearchResult:
+                  n_boot: int = REPORT_N_BOOT, should_stop=None, deadline: float | None = None) -> SearchResult:
     """Retrain each candidate on the searched front on ``k`` other splits and measure its spread.
 
     A search picks settings that did well on one validation set, and some owe it to that set.
@@ -889,7 +892,8 @@ def resplit_front(result: SearchResult, split, frame, *, k: int = DEFAULT_RESPLI
     Adds to the candidates' rows (in ``result.front`` and ``result.trials``, and kept in the
     study so a reload shows them): ``resplit_n``, ``resplit_<axis>_min`` / ``_max`` /
     ``_mean`` / ``_moves`` for the performance and unfairness axes, ``unstable`` and
-    ``unstable_reason``.
+    ``unstable_reason``. Past ``deadline`` (``time.time()``: the search's time budget) no further
+    candidate is re-split; ``result.resplit_skipped`` counts them (their spread is unmeasured).
     """
     import optuna
 
@@ -903,9 +907,13 @@ def resplit_front(result: SearchResult, split, frame, *, k: int = DEFAULT_RESPLI
     splits = [split_dataset(frame, split.spec, seed=split.seed + i) for i in range(1, k + 1)]
     study = optuna.load_study(study_name=result.study_name, storage=result.storage)
     spread_by_run = {}
-    for _, cand in front.iterrows():
+    for position, (_, cand) in enumerate(front.iterrows()):
         if should_stop is not None and should_stop():
             raise SearchCancelled("Search cancelled while re-splitting its front; its trials are stored.")
+        if deadline is not None and time.time() >= deadline:
+            # The time budget covers the re-splits too: they went on past --timeout (search audit).
+            result.resplit_skipped = len(front) - position
+            break
         from .sweep import RunSpec
 
         params = tuple(sorted(_decode_params(cand.get("search_params")).items()))

@@ -551,3 +551,15 @@ def test_trials_whose_runs_are_in_another_store_are_counted_and_named(tmp_path, 
     assert main([*first, "--out", str(tmp_path / "b"), "--storage", storage]) == 0
     out = capsys.readouterr().out
     assert "NOTE: 3 finished trial(s) of this study have no run in this store" in out
+
+
+def test_re_splitting_stops_at_the_time_budget(german, tmp_path):
+    """Search audit, session 43: the re-splits went on past --timeout. Past the deadline no further
+    candidate is re-split, and the result counts those left unmeasured."""
+    from fairkit.search import resplit_front
+
+    frame, split = german
+    res = run_search(split, METHODS, n_trials=3, params=FAST, store=ResultStore(tmp_path / "store"), frame=frame)
+    assert len(res.front)
+    late = resplit_front(res, split, frame, k=1, deadline=0.0)
+    assert (late.resplit_skipped, late.resplit_runs) == (len(res.front), 0)
