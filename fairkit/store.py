@@ -121,10 +121,17 @@ def _file_not_yours(path: Path, me: int, others: int, how: str) -> str | None:
         return None
     if not stat.S_ISREG(info.st_mode):
         return None
+    why = _others_can(info, me, others, how)
+    return None if why is None else f"{path} {why}"
+
+
+def _others_can(info, me: int, others: int, how: str) -> str | None:
+    """Why another account could use what ``info`` describes (another owner, or any of the mode
+    bits ``others`` set), or None: the one test of folders and files."""
     if info.st_uid not in (0, me):
-        return f"{path} belongs to another account (user id {info.st_uid})"
+        return f"belongs to another account (user id {info.st_uid})"
     if info.st_mode & others:
-        return f"{path} can be {how} by other accounts (mode {stat.filemode(info.st_mode)})"
+        return f"can be {how} by other accounts (mode {stat.filemode(info.st_mode)})"
     return None
 
 
@@ -134,11 +141,10 @@ def _not_yours(folder: Path, me: int) -> str | None:
             info = d.lstat() if d.is_symlink() else d.stat()
         except OSError:
             return None
-        if info.st_uid not in (0, me):
-            why = f"belongs to another account (user id {info.st_uid})"
-        elif info.st_mode & 0o022 and not info.st_mode & stat.S_ISVTX and not stat.S_ISLNK(info.st_mode):
-            why = f"can be written by other accounts (mode {stat.filemode(info.st_mode)})"
-        else:
+        # A sticky folder (as /tmp) lets others add files but not replace ours; a link's mode means nothing.
+        loose = not info.st_mode & stat.S_ISVTX and not stat.S_ISLNK(info.st_mode)
+        why = _others_can(info, me, 0o022 if loose else 0, "written")
+        if why is None:
             if info.st_uid == 0 and not stat.S_ISLNK(info.st_mode):
                 return None
             continue

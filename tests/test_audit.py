@@ -705,15 +705,7 @@ def test_a_verdict_written_without_the_key_is_not_vouched_for_by_a_later_signatu
 def test_verdicts_from_before_the_key_count_under_its_first_signature(tmp_path, bundle):
     """A log that adopted the organisation's key later: its earlier verdicts (no head, no key then)
     are vouched for by the key's first signature, as before; later ones need their own."""
-    import shutil
-
-    private = load_private_key(bundle["keys"] / "org.pem")
-    public = load_public_key(bundle["keys"] / "org.pub")
-    log = AuditLog(tmp_path / "a.sqlite")
-    path = shutil.copy(bundle["path"], tmp_path / "b.zip")
-    sha = bundle["manifest_sha256"]
-    record_export(log, bundle_path=path, manifest_sha256=sha, record=bundle["record"], actor="Analyst",
-                  unfairness_axis="demographic_parity_difference", performance_axis="accuracy")
+    log, path, sha, public, private = _exported(tmp_path, bundle, signed=False)
     record_verdict(log, "signoff", actor="Grace", manifest_sha256=sha, bundle=path, signing_key=False)
     record_export(log, bundle_path=path, manifest_sha256=sha, record=bundle["record"], actor="Analyst",
                   unfairness_axis="demographic_parity_difference", performance_axis="accuracy",
