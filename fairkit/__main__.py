@@ -995,7 +995,7 @@ def _retrained_hint(store, key: str, results: pd.DataFrame) -> str:
 def cmd_export(args) -> int:
     from . import keys
     from .audit import chain_head, command_line_user, record_export
-    from .export import DecisionRecord, check_run_figures, export_bundle, sweep_compared
+    from .export import DecisionRecord, check_run_figures, export_bundle, sweep_compared, without_unchecked
 
     sign_key = _key(keys.resolve_private, args.sign_key, "signing")
     meta = _sweep_meta(Path(args.store))
@@ -1010,15 +1010,13 @@ def cmd_export(args) -> int:
                        + _retrained_hint(store, args.run, results))
     try:
         # The table is text anyone with the folder can edit: its figures must be its models'.
-        unchecked = check_run_figures(results, store.load_model, split)
+        unchecked = check_run_figures(results, store.load_model, split, remedy=(
+            "Run the sweep again (its stored runs are not retrained) and export from its folder."))
     except ValueError as exc:
         raise CLIError(str(exc)) from exc
-    if unchecked:
-        # Nothing signed rests on figures no model backs (the chosen run's model is loaded below).
-        results = results[~results["run_id"].astype(str).isin(list(unchecked))]
-        first = next(iter(unchecked.values()))
-        print(f"NOTE: {len(unchecked):,} run(s) of the sweep have no model to check their figures against "
-              f"({first}); they are left off the exported frontier.")
+    results, note = without_unchecked(results, unchecked)  # the chosen run's model is loaded below
+    if note:
+        print(f"NOTE: {note}")
     front = _frontier(results, meta["unfairness"], meta["performance"])
     record = DecisionRecord(purpose=args.purpose or "", rationale=args.rationale or "", decider=args.decider or "",
                             fairness_definition=meta["fairness"], fairness_rationale=args.fairness_rationale or "")

@@ -410,7 +410,7 @@ def sweep_compared(results: pd.DataFrame) -> dict:
 FIGURE_TOLERANCE = 1e-6
 
 
-def check_run_figures(results: pd.DataFrame, load_model, split) -> dict:
+def check_run_figures(results: pd.DataFrame, load_model, split, *, remedy: str = "") -> dict:
     """Refuse a sweep's table whose figures are not the ones its models compute.
 
     A sweep folder's ``results.csv`` (and a store's records, whose checksums anyone who can
@@ -428,6 +428,8 @@ def check_run_figures(results: pd.DataFrame, load_model, split) -> dict:
         ``run_id -> fitted model`` (:meth:`fairkit.store.ResultStore.load_model`).
     split : DatasetSplit
         The split the sweep ran on.
+    remedy : str, optional
+        What to do, said after the refusal (the command line's and the dashboard's differ).
 
     Returns
     -------
@@ -444,7 +446,6 @@ def check_run_figures(results: pd.DataFrame, load_model, split) -> dict:
     from .store import StoreError
     from .sweep import run_figures
 
-    again = "Run the sweep again (its stored runs are not retrained) and export from its folder."
     wrong, unchecked = [], {}
     for run in results.to_dict("records"):
         key = str(run["run_id"])
@@ -468,8 +469,34 @@ def check_run_figures(results: pd.DataFrame, load_model, split) -> dict:
         raise ValueError(
             f"The sweep's table does not hold the figures its models compute, for {len(wrong)} of "
             f"{len(results)} runs (e.g. {'; '.join(wrong[:3])}): it was edited, or belongs to other data or "
-            f"another store. Nothing was exported. {again}")
+            f"another store. Nothing was exported. {remedy}".rstrip())
     return unchecked
+
+
+def without_unchecked(results: pd.DataFrame, unchecked: dict) -> tuple[pd.DataFrame, str | None]:
+    """``results`` without the runs :func:`check_run_figures` could not check, and what to say.
+
+    Nothing signed rests on figures no model backs: such runs are left off the exported frontier
+    and the sweep's summary, and the note says how many and why (the first reason).
+
+    Parameters
+    ----------
+    results : DataFrame
+        The sweep's runs, with ``run_id``.
+    unchecked : dict
+        Run id -> why its model cannot be read (:func:`check_run_figures`'s return).
+
+    Returns
+    -------
+    tuple of (DataFrame, str or None)
+        The runs kept, and the note (None when every run was checked).
+    """
+    if not unchecked:
+        return results, None
+    first = next(iter(unchecked.values()))
+    kept = results[~results["run_id"].astype(str).isin([str(k) for k in unchecked])]
+    return kept, (f"{len(unchecked):,} run(s) of the sweep have no model to check their figures against "
+                  f"({first}); they are left off the exported frontier.")
 
 
 def _seed_spread(frontier: pd.DataFrame | None, axes: dict | None) -> dict | None:

@@ -30,10 +30,12 @@ from fairkit.export import (
     BundleRecord,
     DecisionRecord,
     build_record,
+    check_run_figures,
     model_sensitive_uses,
     model_threshold_effect,
     read_bundle_record,
     sweep_compared,
+    without_unchecked,
     write_bundle,
 )
 from fairkit.frontier import sweep_front
@@ -50,6 +52,7 @@ from .record import file_stem
 CALIBRATION_CHOICES = {"none": "No calibration", "platt": "Platt (logistic) per group",
                        "isotonic": "Isotonic per group", "temperature": "Temperature per group"}
 N_BOOT = 200
+CHECKED = "fk.export_checked"  # {(data key, run id, row hash): why its model cannot be read, or None}
 USES = "fk.export_uses"  # {(run_id, calibration, data key): how the bundle would read the attribute}
 
 # The decision record's answers on the Export page.
@@ -211,6 +214,35 @@ def sensitive_uses(data_key: str, run_id: str, load_model, split, calibration: s
     if key not in cache:
         cache[key] = model_sensitive_uses(load_model(run_id), split, calibrator(data_key, run_id, calibration, split))
     return cache[key]
+
+
+def checked_results(data_key: str, results: pd.DataFrame, split, load_model) -> tuple[pd.DataFrame, str | None]:
+    """The sweep's runs an export may sign, and a note on those left off, after checking every
+    run's figures against its model (:func:`fairkit.export.check_run_figures`, as the command
+    line's export does).
+
+    The runs come from the results store's records, which anyone who can write the server's
+    store can edit (and whose checksums they can recompute): a run shown better than its model
+    would reach the signed frontier. Each row is checked once per session (keyed by its values).
+
+    Raises
+    ------
+    ValueError
+        Naming the runs whose figures are not their models', and what to do.
+    """
+    cache = st.session_state.setdefault(CHECKED, {})
+    rows = pd.util.hash_pandas_object(results, index=False).tolist()
+    keys = [(data_key, str(run), digest) for run, digest in zip(results["run_id"], rows)]
+    todo = [k not in cache for k in keys]
+    if any(todo):
+        unchecked = check_run_figures(results[todo], load_model, split, remedy=(
+            "Its runs come from the results store on the server, whose records were changed after their models "
+            "were trained: ask whoever runs the server to delete those runs' files from the store's runs folder, "
+            "then run the sweep again (it trains them afresh)."))
+        for key, needed in zip(keys, todo):
+            if needed:
+                cache[key] = unchecked.get(key[1])
+    return without_unchecked(results, {k[1]: cache[k] for k in keys if cache[k] is not None})
 
 
 def build(*, data_key: str, model, split, row: dict, results: pd.DataFrame, record: DecisionRecord,

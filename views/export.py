@@ -162,6 +162,14 @@ preview = b1.button("Preview the decision record", icon=":material/preview:",
 go = b2.button("Export the bundle", type="primary", icon=":material/download:",
                key="export.go", disabled=bool(missing))
 if preview or go:
+    try:
+        with st.spinner("Checking each run's figures against its model..."):
+            build["results"], unchecked = ue.checked_results(cur.data_key, results, split, ur.model)
+    except ValueError as exc:
+        st.error(md(str(exc)), icon=":material/gpp_bad:")
+        st.stop()
+    if unchecked:
+        st.warning(md(unchecked), icon=":material/warning:")
     build["model"] = ur.model(row["run_id"])
     record = DecisionRecord(**answers)
 if preview:

@@ -14,7 +14,7 @@ from ui import export as ue
 from ui import results as ur
 from ui import tradeoffs as ut
 
-from .conftest import export_calibrated, export_selected, new_session, texts
+from .conftest import export_calibrated, export_selected, new_session, run_tiny_sweep, texts
 
 
 def buttons(at) -> dict:
@@ -576,3 +576,48 @@ def test_a_model_exported_before_says_so_after_the_session_forgot_it(trained, fa
     (entry,) = AuditLog().entries(kind="export").itertuples()
     assert said.startswith(f"This model was exported before: audit entry {entry.id}, ")
     assert "threshold 0.50" in said and "records another decision" in said
+
+
+def test_a_store_record_edited_on_the_server_is_refused_before_anything_is_signed(own_store):
+    """The Export page's runs are the results store's records, which anyone who can write the
+    server's store can edit, checksum included: a run shown better than its model reached the
+    signed frontier (the command line's export checked its table; the dashboard's did not). Every
+    run's figures are computed again from its model; an edited one is refused with a message, and
+    nothing is written or logged."""
+    from fairkit.store import ResultStore
+
+    at = run_tiny_sweep(new_session(), methods=["unconstrained", "regularized"], n_etas=2)
+    at.switch_page("views/tradeoffs.py").run()
+    at.selectbox(key=ut.W_METHOD).set_value("regularized").run()
+    chosen = at.session_state[ur.SELECTED_RUN]
+    store = ResultStore(own_store / "store")
+    results = store.records(store.keys())
+    others = sorted(set(results["run_id"].astype(str)) - {chosen})
+    edited = others[0]
+    record = store.get(edited)
+    store.put(edited, {**record, "val_accuracy": record["val_accuracy"] + 0.05}, model=store.load_model(edited))
+    ur._records.clear()
+
+    at.switch_page("views/export.py").run()
+    at.text_input(key="w.export.decider").input("D").run()
+    at.text_area(key="w.export.rationale").input("r").run()
+    before = AuditLog(own_store / "audit.sqlite").count()
+    at.button(key="export.go").click().run()
+    assert not at.exception, at.exception
+    error = " ".join(texts(at.error))
+    assert "does not hold the figures its models compute, for 1 of" in error and f"run {edited}" in error
+    assert "Nothing was exported" in error and "delete those runs' files" in error
+    assert not list((own_store / "exports").glob("*.zip"))
+    assert AuditLog(own_store / "audit.sqlite").count() == before
+    at.button(key="export.preview").click().run()
+    assert any("does not hold the figures" in e for e in texts(at.error))
+
+    # Put back as trained, the same session exports, the run on the signed frontier's sweep.
+    store.put(edited, record, model=store.load_model(edited))
+    ur._records.clear()
+    at.run()
+    at.button(key="export.go").click().run()
+    assert not at.exception, at.exception
+    assert not at.error
+    (saved,) = (own_store / "exports").glob("*.zip")
+    assert chosen in set(load_bundle(saved).frontier["run_id"].astype(str))
