@@ -793,11 +793,13 @@ def run_search(split, methods=None, *, fairness: str = DEFAULT_FAIRNESS, unfairn
         errors = [o for o in outcomes if isinstance(o, Exception)]
         if errors:
             raise SearchError(f"A search worker stopped: {errors[0]}") from errors[0]
+    # Before a cancellation too: the reports are taken as each trial starts, and the last finished
+    # one would go unreported (the dashboard's bar read one short of the trials stored).
+    if progress is not None:
+        progress(min(_n_complete(study), n_trials), n_trials)
     if stopped == "cancelled":
         raise SearchCancelled(f"Search cancelled; {_n_complete(study)} of {n_trials} trials finished and are "
                               "stored (run it again to resume).")
-    if progress is not None:
-        progress(min(_n_complete(study), n_trials), n_trials)
     result = _result(study, ctx, store, stopped, time.perf_counter() - t0)
     if resplits:
         # A plain store: a ReportingStore would add intervals measured on the original split.

@@ -563,3 +563,22 @@ def test_re_splitting_stops_at_the_time_budget(german, tmp_path):
     assert len(res.front)
     late = resplit_front(res, split, frame, k=1, deadline=0.0)
     assert (late.resplit_skipped, late.resplit_runs) == (len(res.front), 0)
+
+
+def test_a_cancelled_search_reports_every_trial_it_finished(german, tmp_path):
+    """The progress a search reports is taken as each trial starts: cancelled, it raised without
+    reporting the trial that had just finished, so the dashboard's bar read one short of the
+    trials stored ("2 / 6 trials done" beside 3 on the frontier). The last report is the study's."""
+    from fairkit.search import SearchCancelled
+
+    _, split = german
+    store = ResultStore(tmp_path / "store")
+    seen = []
+
+    def stop():
+        return len(seen) >= 3  # asked between trials: after the third has started and finished
+
+    with pytest.raises(SearchCancelled, match="3 of 6 trials finished"):
+        run_search(split, METHODS, n_trials=6, params=FAST, store=store, progress=lambda d, t: seen.append((d, t)),
+                   should_stop=stop)
+    assert seen[-1] == (3, 6), seen

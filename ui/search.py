@@ -152,13 +152,20 @@ def _start(split, cur, settings: SearchSettings) -> None:
                                      "fairness": settings.fairness}
 
 
+def progress_text(job) -> tuple[float, str]:
+    """The search bar's fraction and text for ``job``: its trials done of the budget."""
+    # Before its first report the job's total is 0 ("0 / 0"): the budget asked for stands in.
+    total = job.total or job.settings.n_trials
+    return min(job.done / max(total, 1), 1.0), f"Search: {job.done} / {total} trials done"
+
+
 @st.fragment(run_every=1.0)
 def _progress(job_key: str) -> None:
     job = registry().get(job_key)
     if job is None:
         return
-    total = max(job.total, 1)
-    st.progress(min(job.done / total, 1.0), text=f"Search: {job.done} / {job.total} trials done")
+    fraction, text = progress_text(job)
+    st.progress(fraction, text=text)
     if job.status == "running" and job.can_cancel(session_owner()):
         if st.button("Cancel search", icon=":material/stop:", key="train.search.cancel"):
             job.cancel(session_owner())

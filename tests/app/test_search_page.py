@@ -117,3 +117,13 @@ def test_the_search_names_each_method_as_every_page_does(trained):
     assert usearch.BEATEN_COLUMN not in table  # no sweep to compare with: nothing said
     beaten = usearch.front_table(front, "demographic_parity_difference", "accuracy", [True, False])
     assert list(beaten[usearch.BEATEN_COLUMN]) == ["yes", "no"]
+
+
+def test_the_search_bar_counts_against_the_budget_before_the_first_report():
+    """Until the search's first report its job's total is 0: the bar read "0 / 0 trials done"
+    (search audit); the budget asked for stands in for it."""
+    settings = usearch.SearchSettings(methods=("regularized",), fairness="demographic_parity", n_trials=12)
+    job = usearch.SearchJob(key="k", settings=settings, split=None, store=None)
+    assert usearch.progress_text(job) == (0.0, "Search: 0 / 12 trials done")
+    job.done, job.total = 3, 12
+    assert usearch.progress_text(job) == (0.25, "Search: 3 / 12 trials done")
