@@ -1095,6 +1095,8 @@ def cmd_audit(args) -> int:
             if e.kind == "sweep" and "source" not in e.details:
                 # Entries of an earlier fairkit did not say whether a sweep or a search made the runs.
                 what = "  (sweep or search: not recorded by the earlier fairkit that logged it)"
+            if e.details.get("stopped") == "cancelled":
+                what += f"  (cancelled: the {e.details.get('runs', '?')} run(s) it finished)"
             print(f"#{e.id}  {e.ts}  {e.kind:9s}  by {e.actor} ({how})  subject {e.subject or '-'}{what}")
     trusted = _key(keys.resolve_public, args.trust, "trusted")
     anchors = []

@@ -854,8 +854,8 @@ def record_upload(log: AuditLog, *, actor, name: str, data_hash: str, rows: int,
 
 
 def record_sweep(log: AuditLog, *, actor, dataset: str, data_hash: str, methods, etas, seeds,
-                 fairness: str, runs: int, cached: int, search=None) -> int:
-    """Log a sweep or a search that finished; returns the entry id.
+                 fairness: str, runs: int, cached: int, search=None, cancelled: bool = False) -> int:
+    """Log a sweep or a search that finished, or was cancelled; returns the entry id.
 
     Parameters
     ----------
@@ -875,6 +875,10 @@ def record_sweep(log: AuditLog, *, actor, dataset: str, data_hash: str, methods,
         "sweep") and its ``search`` detail holds the study, the budget and objective as the
         search states them, why it stopped, the trials trained and those from the study or
         store, and the re-split runs (``resplit_runs``, ``resplit_trained``).
+    cancelled : bool
+        The sweep or search was cancelled and ``runs`` are those it finished: the entry says so
+        (``stopped`` "cancelled"). They are logged because the dashboard shows such runs, and
+        they can be exported.
     """
     if isinstance(etas, dict):
         etas = {str(m): [float(e) for e in g] for m, g in etas.items()}
@@ -887,6 +891,8 @@ def record_sweep(log: AuditLog, *, actor, dataset: str, data_hash: str, methods,
             "stopped": str(search.stopped), "trials": int(search.complete), "trained": int(search.trained),
             "from_store": int(search.cached), "failed": int(search.failed),
             "resplit_runs": int(search.resplit_runs), "resplit_trained": int(search.resplit_trained)}}
+    if cancelled:
+        about["stopped"] = "cancelled"
     return log.append("sweep", actor=actor, subject=data_hash, dataset=dataset,
                       data_hash=data_hash, methods=[str(m) for m in methods], etas=etas,
                       seeds=[int(s) for s in seeds], fairness=fairness, runs=int(runs),

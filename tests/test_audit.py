@@ -1025,3 +1025,20 @@ def test_fairkit_audit_names_each_unreadable_row_once_from_its_check(tmp_path, c
         main(["audit", "--audit", str(log.path), *action])
         err = capsys.readouterr().err
         assert err.count("#2  cannot be read") == 1, (action, err)
+
+
+def test_a_cancelled_sweep_is_listed_as_cancelled(tmp_path, capsys):
+    """A dashboard sweep or search cancelled part-way logs the runs it finished (they can be
+    exported); the command line's list says the entry is of a cancelled one."""
+    from fairkit.__main__ import main
+    from fairkit.audit import record_sweep
+
+    log = AuditLog(tmp_path / "audit.sqlite")
+    record_sweep(log, actor="ada", dataset="german", data_hash="abc", methods=["regularized"], etas=[0.0, 1.0],
+                 seeds=[0], fairness="demographic_parity", runs=2, cached=0, cancelled=True)
+    record_sweep(log, actor="ada", dataset="german", data_hash="abc", methods=["regularized"], etas=[0.0, 1.0],
+                 seeds=[0], fairness="demographic_parity", runs=4, cached=2)
+    assert main(["audit", "--audit", str(tmp_path / "audit.sqlite"), "list"]) == 0
+    first, second = capsys.readouterr().out.splitlines()[:2]
+    assert first.endswith("(cancelled: the 2 run(s) it finished)") and "cancelled" not in second
+    assert "stopped" not in log.entries(kind="sweep").iloc[1]["details"]

@@ -140,6 +140,10 @@ class SweepJob:
             self.status = "done"
         except SweepCancelled:
             self.status = "cancelled"
+            try:
+                self._log_cancelled()
+            except Exception:  # the runs stay shown; the server log says why the entry is missing
+                traceback.print_exc()
         except Exception as exc:  # shown on the page; the traceback goes to the server log
             self.error = failure_text(exc)
             traceback.print_exc()
@@ -160,6 +164,19 @@ class SweepJob:
                      data_hash=self.split.data_hash, methods=list(s.methods),
                      etas=results["eta"].tolist(), seeds=list(s.seeds), fairness=s.fairness,
                      runs=len(results), cached=int(results["cached"].sum()))
+
+    def _log_cancelled(self) -> None:
+        """Log the runs a cancelled sweep finished: the pages show them, and one can be exported,
+        so the log holds what trained it (a finished sweep is logged by :meth:`_execute`)."""
+        keys = self.finished_keys()
+        if not keys:
+            return
+        s, results = self.settings, self.store.records(keys)
+        record_sweep(AuditLog(), actor=self.actor or auth.actor(), dataset=self.split.spec.name,
+                     data_hash=self.split.data_hash, methods=list(s.methods), etas=results["eta"].tolist(),
+                     seeds=list(s.seeds), fairness=s.fairness, runs=len(results),
+                     # the runs found stored arrive together, as the first report
+                     cached=min(self._first_fresh[0] if self._first_fresh else 0, len(results)), cancelled=True)
 
     @property
     def starting(self) -> bool:

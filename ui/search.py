@@ -93,6 +93,20 @@ class SearchJob(SweepJob):
                      etas=trials["eta"].tolist() if len(trials) else [], seeds=[0], fairness=s.fairness,
                      runs=self.result.complete, cached=self.result.cached, search=self.result)
 
+    def _log_cancelled(self) -> None:
+        """Log the trials a cancelled search finished (the frontier shows them), read back from
+        its study."""
+        s = self.settings
+        res = load_search(s.study(self.split), default_storage(self.store), self.store)
+        if res is None or not res.complete:
+            return
+        res.stopped = "cancelled"
+        trials = res.trials
+        record_sweep(AuditLog(), actor=self.actor or auth.actor(), dataset=self.split.spec.name,
+                     data_hash=self.split.data_hash, methods=list(s.methods),
+                     etas=trials["eta"].tolist() if len(trials) else [], seeds=[0], fairness=s.fairness,
+                     runs=res.complete, cached=res.cached, search=res, cancelled=True)
+
     def seconds_left(self) -> float | None:
         """Not estimated: a trial's cost depends on the settings the sampler proposes."""
         return None

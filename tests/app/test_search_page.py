@@ -127,3 +127,32 @@ def test_the_search_bar_counts_against_the_budget_before_the_first_report():
     assert usearch.progress_text(job) == (0.0, "Search: 0 / 12 trials done")
     job.done, job.total = 3, 12
     assert usearch.progress_text(job) == (0.25, "Search: 3 / 12 trials done")
+
+
+def test_a_cancelled_search_is_logged_with_the_trials_it_finished(own_store):
+    """A cancelled search's finished trials join the frontier and can be exported: the log holds
+    the search that trained them, said to be cancelled (it was not logged at all)."""
+    from fairkit.audit import AuditLog
+    from fairkit.datasets import load_dataset
+    from fairkit.split import split_dataset
+    from fairkit.store import ResultStore
+
+    frame, spec = load_dataset("german")
+    settings = usearch.SearchSettings(methods=("regularized",), fairness="demographic_parity", n_trials=6,
+                                      resplits=0, params=(("regularized", (("max_steps", 30),)),))
+    job = usearch.SearchJob(key="k", settings=settings, split=split_dataset(frame, spec, seed=0),
+                            store=ResultStore(own_store / "store"), frame=frame)
+    report = job._progress
+
+    def progress(done, total):
+        report(done, total)
+        if done >= 2:  # reported as the third trial starts: it finishes, then the search stops
+            job._cancel.set()
+
+    job._progress = progress
+    job._run()
+    assert job.status == "cancelled" and job.done == 3
+    (entry,) = AuditLog(own_store / "audit.sqlite").entries(kind="sweep").itertuples()
+    assert entry.details["stopped"] == "cancelled" and entry.details["source"] == "search"
+    assert entry.details["runs"] == 3 and entry.details["search"]["trials"] == 3
+    assert entry.details["search"]["stopped"] == "cancelled"

@@ -204,6 +204,13 @@ def test_trade_offs_show_the_finished_runs_of_a_cancelled_sweep(own_store, monke
                             f"are the {n} runs it finished.") for i in texts(at.info))
     assert not any("Run a sweep on the Train page first" in i for i in texts(at.info))
     assert at.selectbox(key="w.tradeoffs.method").options == ["Fairness-regularized network"]
+    # Those runs can be exported: the log holds the sweep that trained them, said to be cancelled
+    # (a cancelled sweep was not logged at all).
+    from fairkit.audit import AuditLog
+
+    (entry,) = AuditLog(own_store / "audit.sqlite").entries(kind="sweep").itertuples()
+    assert entry.details["stopped"] == "cancelled" and entry.details["runs"] == n
+    assert entry.details["methods"] == ["regularized", "unconstrained"]
 
 
 def test_trade_offs_fall_back_to_the_latest_complete_sweep(own_store, monkeypatch):
