@@ -52,6 +52,7 @@ from .record import file_stem
 CALIBRATION_CHOICES = {"none": "No calibration", "platt": "Platt (logistic) per group",
                        "isotonic": "Isotonic per group", "temperature": "Temperature per group"}
 N_BOOT = 200
+LAST_EXPORT = "fk.export"  # the last export of this session (see export), read by the Review page too
 CHECKED = "fk.export_checked"  # {(data key, run id, row hash): why its model cannot be read, or None}
 USES = "fk.export_uses"  # {(run_id, calibration, data key): how the bundle would read the attribute}
 

@@ -32,13 +32,14 @@ from fairkit.keys import KeyFileError
 from fairkit.plots import method_label
 from fairkit.record import decision_label
 
-from . import auth
+from . import auth, state
 from .display import md
-from .export import exports_dir, signing_key, trusted_key
+from .export import LAST_EXPORT, exports_dir, signing_key, trusted_key
 
 VERDICTS = {"comment": "Comment", "signoff": "Sign off", "dissent": "Dissent"}
 W_EXPORT = "w.review.export"
 W_AWAITING = "w.review.awaiting"
+OPENED_EXPORT = "fk.review_opened_export"  # the session's last export the page has opened on
 #: "Recorded selections" shows this many, newest first, in the page's text; older ones follow in
 #: an expander (a long history had 512 there, and 2,240 in a longer one: history audit).
 SHOWN_SELECTIONS = 50
@@ -48,6 +49,22 @@ W_VERDICT = "review.verdict"
 W_TEXT = "review.text"
 VERDICT_PROBLEM = "review.problem"
 VERDICT_DONE = "review.done"
+
+
+def prepare_export_choice(ids: list) -> None:
+    """Give the export picker (:data:`W_EXPORT`) its value before it is drawn.
+
+    The first time the page is drawn after an export of this session, it opens on that export:
+    the Export page says it was "saved for the Review page", and the picker kept the one viewed
+    before, a decision other than the one just made, offered for sign-off (state audit,
+    session 44). Otherwise the choice made stays, else the newest.
+    """
+    ss = st.session_state
+    done = ss.get(LAST_EXPORT)
+    entry = done.get("entry") if done else None
+    if entry in ids and ss.get(OPENED_EXPORT) != entry:
+        ss[OPENED_EXPORT] = ss[W_EXPORT] = entry
+    state.prepare_widget(W_EXPORT, ids[0], ids)
 
 
 def exports() -> list[dict]:

@@ -16,7 +16,6 @@ from ui import state
 from ui import tradeoffs as ut
 from ui.display import md, show_table, visible_text
 
-EXPORT = "fk.export"      # the last export of this session (see ui.export.export)
 PREVIEW = "fk.export_preview"  # (fingerprint of the answers, Markdown, the built record)
 
 st.title("Export")
@@ -181,10 +180,10 @@ if go:
     previewed = kept[2] if kept is not None and kept[0] == fingerprint else None
     with st.spinner("Writing the bundle..."):
         # With the settings it was made under: a download offered is of what the page shows.
-        st.session_state[EXPORT] = {**ue.export(dataset=cur.name, record=record, built=previewed,
+        st.session_state[ue.LAST_EXPORT] = {**ue.export(dataset=cur.name, record=record, built=previewed,
                                                  actor=auth.identity(), **build), "fingerprint": fingerprint}
 
-done = st.session_state.get(EXPORT)
+done = st.session_state.get(ue.LAST_EXPORT)
 if done is not None and done["run_id"] == row["run_id"] and done.get("fingerprint") != fingerprint:
     # The threshold, calibration, answers or audit changed since: that bundle is not this one.
     st.info(f"This model's export of this session ({md(done['file'])}, audit entry {done['entry']}) was made "

@@ -42,7 +42,7 @@ elif not exports:
 else:
     ids = [e["id"] for e in exports]
     by_id = {e["id"]: e for e in exports}
-    state.prepare_widget(rv.W_EXPORT, ids[0], ids)
+    rv.prepare_export_choice(ids)
     chosen = by_id[st.selectbox("Exported decision", ids, key=rv.W_EXPORT,
                                 format_func=lambda i: rv.export_label(by_id[i]))]
     subject = chosen["subject"]

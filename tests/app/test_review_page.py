@@ -457,3 +457,30 @@ def test_the_chooser_can_show_only_decisions_waiting_for_a_review_and_long_lists
     tables = {t.proto.alt: t.value for t in at.table}
     assert len(tables["Recorded selections"]) == 1 and len(tables["Older recorded selections"]) == 1
     assert any(e.label == "Older selections (1)" for e in at.expander)
+
+
+def test_review_opens_on_the_export_just_made(trained, fast_env):
+    """Export, Review, export another model, Review: the page kept the first one chosen, so the
+    committee read (and could sign off) a decision other than the one the Export page had just
+    "saved for the Review page" (state audit, session 44). It opens on the newest export of the
+    session once; a choice made after that stays."""
+    at = trained
+    export_one(at, "first")
+    at.switch_page("views/review.py").run()
+    first = at.selectbox(key=rv.W_EXPORT).value
+    at.switch_page("views/tradeoffs.py").run()
+    at.select_slider(key=ut.W_ETA).set_value(0.0).run()
+    at.switch_page("views/export.py").run()
+    at.text_area(key="w.export.rationale").input("second").run()
+    at.button(key="export.go").click().run()
+    assert not at.exception, at.exception
+    second = at.session_state["fk.export"]["entry"]
+    assert second != first
+    at.switch_page("views/review.py").run()
+    assert at.selectbox(key=rv.W_EXPORT).value == second
+    assert "second" in " ".join(m.value for m in at.markdown)
+    # The reader's own choice is kept on later visits.
+    at.selectbox(key=rv.W_EXPORT).set_value(first).run()
+    at.switch_page("views/export.py").run()
+    at.switch_page("views/review.py").run()
+    assert at.selectbox(key=rv.W_EXPORT).value == first
