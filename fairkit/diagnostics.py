@@ -484,7 +484,7 @@ def reliability_curve(
     DataFrame
         Columns ``group``, ``bin``, ``bin_lower``, ``bin_upper``, ``mean_predicted``,
         ``fraction_positive``, ``count`` (rows), ``weight`` (their summed sample weight; rows without
-        weights); empty bins are omitted. The ``weight``-weighted mean of
+        weights); empty bins (no rows, or only rows of weight 0) are omitted. The ``weight``-weighted mean of
         ``|fraction_positive - mean_predicted|`` over a group's bins is its ECE in every report.
     """
     y, p = _check_yp(y, p)
@@ -506,7 +506,8 @@ def reliability_curve(
                                  sample_weight=None if w is None else w[mask], edges=e).bins[0, 0, 0]
         else:
             e, b = edges, sums[i]
-        keep = b[:, 3] > 0
+        # Rows of weight 0 only: no mean to show (a NaN row, oracle audit, session 44), no ECE share.
+        keep = (b[:, 3] > 0) & (b[:, 0] > 0)
         with np.errstate(invalid="ignore", divide="ignore"):
             parts.append(pd.DataFrame({
                 "group": name,

@@ -202,6 +202,13 @@ def group_labels(sensitive, columns=None, sep: str = SEP) -> pd.Series:
     -------
     Series of str
         Missing values become ``"(missing)"`` rather than being dropped, so no row is lost.
+
+    Notes
+    -----
+    Groups are their values as text: ``1`` and ``"1"`` in one column are one group (as a file
+    read twice may spell them), and so are a missing value and the text ``"(missing)"``;
+    fairlearn's ``MetricFrame`` keeps such values apart. Two intersections whose labels would read
+    the same (a value holding ``sep``) are told apart by quoting the parts that hold it.
     """
     frame = _as_frame(sensitive)
     if columns is not None:
@@ -217,8 +224,14 @@ def group_labels(sensitive, columns=None, sep: str = SEP) -> pd.Series:
     sizes = [len(n) for n in names]
     if np.prod(np.asarray(sizes, dtype=float)) < 2.0 ** 62:
         combos, at = np.unique(np.ravel_multi_index(codes, sizes), return_inverse=True)
-        text = np.array([sep.join(n[i] for n, i in zip(names, ix))
-                         for ix in zip(*np.unravel_index(combos, sizes))], dtype=object)
+        parts_of = list(zip(*np.unravel_index(combos, sizes)))
+        text = np.array([sep.join(n[i] for n, i in zip(names, ix)) for ix in parts_of], dtype=object)
+        if len(names) > 1 and len(set(text)) < len(text):
+            # Values holding the separator made two intersections read the same ("x & y" with "z",
+            # "x" with "y & z"): merged, their gap was wrong (oracle audit, session 44). Such parts
+            # are quoted, only then, so every other data's labels stay as bundles recorded them.
+            quoted = [np.array([f'"{v}"' if sep in v else v for v in n], dtype=object) for n in names]
+            text = np.array([sep.join(n[i] for n, i in zip(quoted, ix)) for ix in parts_of], dtype=object)
         values = text[np.asarray(at).reshape(-1)]
     else:  # too many combinations to number: join the labels row by row
         values = names[0][codes[0]]

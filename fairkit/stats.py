@@ -36,7 +36,7 @@ from scipy.stats import norm
 # :func:`wilson_interval`); ``*_rows`` are unweighted row counts, which decide the small-group
 # and "too few to estimate" policies so a weighting never turns 3 people into a large group.
 STATS = ("n", "pos", "sel", "tp", "fp", "correct", "n2", "pos2", "sel2", "tp2", "fp2", "correct2",
-         "n_rows", "pos_rows", "sel_rows")
+         "n_rows", "pos_rows", "sel_rows", "neg", "neg2")
 _IDX = {s: i for i, s in enumerate(STATS)}
 # Per group x bin sums for calibration: weight, weighted outcome, weighted score, rows.
 BIN_STATS = ("w", "y", "p", "rows")
@@ -49,7 +49,11 @@ MIN_EVENTS = 5
 # Without weights (every weight 1) a squared-weight sum is its weighted sum and a row count is
 # the weighted count: those statistics are made once and copied, the same numbers to the bit.
 _UNWEIGHTED_COPIES = {"n2": "n", "pos2": "pos", "sel2": "sel", "tp2": "tp", "fp2": "fp", "correct2": "correct",
-                      "n_rows": "n", "pos_rows": "pos", "sel_rows": "sel"}
+                      "n_rows": "n", "pos_rows": "pos", "sel_rows": "sel", "neg2": "neg"}
+# The negatives' sums are summed as they are with weights: ``n - pos`` cancelled when the
+# positives weighed 1e7 times the negatives and more (an FPR of 1.0016, intervals missing: oracle
+# audit, session 44). Without weights the difference of two counts is exact, and is what is made.
+_UNWEIGHTED_DIFFERENCES = {"neg": ("n", "pos")}
 
 RATES = ("base_rate", "selection_rate", "tpr", "fpr", "precision", "accuracy", "ece")
 # Each rate's (numerator, denominator) sums; ECE is built from the bin sums instead.
@@ -241,8 +245,8 @@ class GroupSums:
     bins: np.ndarray
 
     def stat(self, name: str) -> np.ndarray:
-        """One statistic, shape (B, K, G); ``neg*`` are derived from ``n*`` and ``pos*``."""
-        if name.startswith("neg"):
+        """One statistic, shape (B, K, G); ``neg_rows`` is ``n_rows - pos_rows``."""
+        if name not in _IDX and name.startswith("neg"):
             suffix = name[3:]
             return self.stat("n" + suffix) - self.stat("pos" + suffix)
         return self.sums[..., _IDX[name]]
@@ -323,7 +327,7 @@ def group_sums(y, scores, codes, n_groups: int, *, threshold: float = 0.5, sampl
         lambda: w1 * (1 - yk) * yhat, lambda: w1 * (yk * yhat + (1 - yk) * (1 - yhat)),
         lambda: w2 * ones, lambda: w2 * yk, lambda: w2 * yhat, lambda: w2 * yk * yhat,
         lambda: w2 * (1 - yk) * yhat, lambda: w2 * (yk * yhat + (1 - yk) * (1 - yhat)),
-        lambda: ones, lambda: yk, lambda: yhat,
+        lambda: ones, lambda: yk, lambda: yhat, lambda: w1 * (1 - yk), lambda: w2 * (1 - yk),
     )
     cal_of = (lambda: w1 * ones, lambda: w1 * yk, lambda: w1 * P, lambda: ones)
     S, C = len(STATS), len(BIN_STATS)
@@ -350,7 +354,11 @@ def group_sums(y, scores, codes, n_groups: int, *, threshold: float = 0.5, sampl
         return GroupSums(sums=sums.reshape(1, K, n_groups, S), bins=np.full((1, K, n_groups, n_bins, C), np.nan))
     bcell = cell * n_bins + bin_ids(P if kept is None else P[:, kept], edges).ravel()  # ... and its calibration bin
     # The statistics made (the others are copies of them; see _UNWEIGHTED_COPIES).
-    source = [_IDX[_UNWEIGHTED_COPIES.get(s, s)] if sample_weight is None else _IDX[s] for s in STATS]
+    unweighted = sample_weight is None
+    source = [_IDX[_UNWEIGHTED_COPIES.get(s, s)] if unweighted else _IDX[s] for s in STATS]
+    if unweighted:  # made below as differences: the first of their two terms holds the place
+        source = [_IDX[_UNWEIGHTED_DIFFERENCES[STATS[i]][0]] if STATS[i] in _UNWEIGHTED_DIFFERENCES else i
+                  for i in source]
     made = sorted(set(source))
     copies = [made.index(i) for i in source]
     M = len(made)
@@ -361,7 +369,8 @@ def group_sums(y, scores, codes, n_groups: int, *, threshold: float = 0.5, sampl
                         axis=-1)[:, copies]
         bins = np.stack([np.bincount(bcell, weights=column(f), minlength=K * n_groups * n_bins) for f in cal_of],
                         axis=-1)
-        return GroupSums(sums=sums.reshape(1, K, n_groups, S), bins=bins.reshape(1, K, n_groups, n_bins, C))
+        return GroupSums(sums=_differences(sums, unweighted).reshape(1, K, n_groups, S),
+                         bins=bins.reshape(1, K, n_groups, n_bins, C))
     cols = np.stack([column(stats_of[i]) for i in made])  # (M, K * rows)
     cal = np.stack([column(f) for f in cal_of])  # (C, K * rows)
     # B resamples: each statistic of each cell is a column of a sparse (n, cells) design matrix,
@@ -376,7 +385,19 @@ def group_sums(y, scores, codes, n_groups: int, *, threshold: float = 0.5, sampl
     # (X.T @ R.T).T keeps the sparse matrix on the left, where scipy multiplies fastest.
     sums = np.asarray((stat_cols.T @ R.T).T).reshape(len(R), K, n_groups, M)[..., copies]
     bins = np.asarray((bin_cols.T @ R.T).T).reshape(len(R), K, n_groups, n_bins, C)
-    return GroupSums(sums=sums, bins=bins)
+    return GroupSums(sums=_differences(sums, unweighted), bins=bins)
+
+
+def _differences(sums: np.ndarray, unweighted: bool) -> np.ndarray:
+    """``sums`` (statistics on the last axis) with the unweighted differences filled in
+    (:data:`_UNWEIGHTED_DIFFERENCES`, and their copies)."""
+    if not unweighted:
+        return sums
+    for name, (a, b) in _UNWEIGHTED_DIFFERENCES.items():
+        value = sums[..., _IDX[a]] - sums[..., _IDX[b]]
+        for copy in [name] + [c for c, of in _UNWEIGHTED_COPIES.items() if of == name]:
+            sums[..., _IDX[copy]] = value
+    return sums
 
 
 def _ratio(num, den):

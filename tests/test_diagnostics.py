@@ -275,3 +275,17 @@ def test_calibration_by_group_optional_bias_columns(miscal):
     # Defaults unchanged by the new options.
     plain = calibration_by_group(ye, pe, ge)
     pd.testing.assert_series_equal(plain["ece_uniform"], table["ece_uniform"])
+
+
+def test_a_bin_whose_rows_all_weigh_nothing_is_left_out_of_the_reliability_table():
+    """Oracle audit, session 44: such a bin was shown with NaN means (the docstring says empty bins
+    are omitted); the others keep their weighted means and the ECE is unchanged."""
+    from fairkit.diagnostics import reliability_curve
+
+    y = np.array([0, 1, 1, 0, 1, 0])
+    p = np.array([0.15, 0.18, 0.55, 0.52, 0.95, 0.91])
+    w = np.array([1.0, 2.0, 0.0, 0.0, 1.0, 3.0])
+    table = reliability_curve(y, p, sample_weight=w)
+    assert table["bin"].tolist() == [1, 9]
+    assert not table[["mean_predicted", "fraction_positive"]].isna().any().any()
+    assert table["fraction_positive"].tolist() == pytest.approx([2 / 3, 0.25])

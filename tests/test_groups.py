@@ -1,5 +1,6 @@
 import numpy as np
 import pandas as pd
+import pytest
 
 from fairkit.groups import encode_groups, group_hierarchy, group_labels, one_hot, small_groups
 
@@ -73,3 +74,22 @@ def test_one_small_group_policy_for_training_and_group_thresholds():
     # Old bundles (no target recorded) keep pooling under POOLED.
     old = SmallGroupPooling.from_dict({"kept": ["big"], "pooled": ["tiny"], "min_size": 30})
     assert old.transform(["tiny", "unseen", "big"]).tolist() == [POOLED, POOLED, "big"]
+
+
+def test_intersections_whose_labels_would_read_the_same_are_kept_apart():
+    """Oracle audit, session 44: ("x & y", "z") and ("x", "y & z") both read "x & y & z": one group
+    of 80 rows at rate 0.5 where fairlearn's MetricFrame has 1.0 and 0.0, so the intersection's
+    gap read 0.5 instead of 1.0. Parts holding the separator are quoted, only when labels collide."""
+    from fairkit.metrics import fairness_report
+
+    frame = pd.DataFrame({"s1": ["x & y"] * 40 + ["x"] * 40 + ["w"] * 40, "s2": ["z"] * 40 + ["y & z"] * 40 + ["z"] * 40})
+    labels = group_labels(frame)
+    assert labels.nunique() == 3
+    assert set(labels) == {'"x & y" & z', 'x & "y & z"', "w & z"}
+    y = np.zeros(120, dtype=int)
+    decisions = np.r_[np.ones(40), np.zeros(40), np.ones(40)].astype(int)
+    report = fairness_report(y, decisions, frame)
+    assert report.gaps.loc["s1 & s2", "demographic_parity_difference"] == pytest.approx(1.0)
+    # Without a collision the labels are as before (bundles keyed by them keep working).
+    plain = pd.DataFrame({"s1": ["x & y", "w"], "s2": ["z", "z"]})
+    assert group_labels(plain).tolist() == ["x & y & z", "w & z"]

@@ -513,7 +513,7 @@ def test_only_some_sums_are_those_of_a_full_call():
     y, P = rng.integers(0, 2, 500), rng.random((2, 500))
     codes, w = rng.integers(-1, 4, 500), rng.choice([0.5, 1.0, 3.0], 500)
     full = stats.group_sums(y, P, codes, 4, sample_weight=w, n_bins=1)
-    some = stats.group_sums(y, P, codes, 4, sample_weight=w, n_bins=1, only=("n", "pos", "sel", "tp", "fp"))
+    some = stats.group_sums(y, P, codes, 4, sample_weight=w, n_bins=1, only=("n", "pos", "sel", "tp", "fp", "neg"))
     for name in ("n", "pos", "sel", "tp", "fp", "neg"):
         np.testing.assert_array_equal(some.stat(name), full.stat(name))
     assert np.isnan(some.stat("correct")).all() and np.isnan(some.bins).all()
@@ -534,3 +534,27 @@ def test_without_weights_the_copied_sums_are_those_weights_of_one_make(resampled
     plain = stats.group_sums(y, P, codes, G, resample=R)
     ones = stats.group_sums(y, P, codes, G, sample_weight=np.ones(n), resample=R)
     assert np.array_equal(plain.sums, ones.sums) and np.array_equal(plain.bins, ones.bins)
+
+
+def test_the_negatives_sums_do_not_cancel_under_large_weight_ratios():
+    """Oracle audit, session 44: the negatives' weight was n - pos, which cancels when the
+    positives weigh 1e7 times the negatives and more: an FPR of 1.0016, a balanced accuracy below
+    0, an FPR interval of [nan, nan]. They are summed as they are; unweighted, the difference of
+    two counts stays (exact, and the same numbers as summing)."""
+    from fairkit.stats import group_rates, group_sums
+
+    y, s = np.array([1, 0, 0]), np.array([0.2, 0.9, 0.8])
+    gs = group_sums(y, s, np.zeros(3, dtype=int), 1, sample_weight=np.array([1e9, 3e-6, 5e-6]))
+    assert group_rates(gs)["fpr"].item() == 1.0
+    assert gs.stat("neg").item() == pytest.approx(8e-6, rel=1e-12)
+    assert gs.stat("neg2").item() == pytest.approx(3.4e-11, rel=1e-12)
+    y, s = np.array([1, 0, 0, 0]), np.array([0.2, 0.9, 0.8, 0.1])
+    gs = group_sums(y, s, np.zeros(4, dtype=int), 1, sample_weight=np.array([1e8, 1e-3, 0.7e-3, 1.3e-3]))
+    assert group_rates(gs)["fpr"].item() == pytest.approx(1.7 / 3, rel=1e-12)
+    rng = np.random.default_rng(0)
+    y, s, codes = rng.integers(0, 2, 500), rng.random(500), rng.integers(0, 3, 500)
+    resample = rng.integers(0, 3, (4, 500)).astype(float)
+    plain = group_sums(y, s, codes, 3, resample=resample)
+    ones = group_sums(y, s, codes, 3, resample=resample, sample_weight=np.ones(500))
+    np.testing.assert_array_equal(plain.sums, ones.sums)
+    np.testing.assert_array_equal(plain.stat("neg"), plain.stat("n") - plain.stat("pos"))

@@ -98,10 +98,10 @@ def features_vary(X) -> bool:
     return bool(np.any(np.ptp(X, axis=0) > 0))
 
 
-#: The kernel's sums the constrained rates read (selection rate, TPR, FPR = fp / (n - pos)): summed
+#: The kernel's sums the constrained rates read (selection rate, TPR, FPR = fp / neg): summed
 #: every boosting round, so only these (a full kernel call per round cost more than LightGBM's own
 #: tree building, scale audit 2026-12-06).
-_RATE_SUMS = ("n", "pos", "sel", "tp", "fp")
+_RATE_SUMS = ("n", "pos", "sel", "tp", "fp", "neg")
 
 
 class _ProxyLagrangian:
