@@ -126,11 +126,20 @@ def _trials(name: str, storage: str, stamp) -> pd.DataFrame:
     return pd.DataFrame() if res is None else res.trials
 
 
+def split_identity(split) -> str:
+    """What a search's trials must share with a sweep to join it: the table, the spec (target,
+    positive label, sensitive attributes, inputs) and the split seed."""
+    return cache_key(data=split.data_hash, spec=split.spec.to_dict(), split_seed=split.seed)
+
+
 def search_trials(split, fairness: str) -> pd.DataFrame:
-    """This session's search trials on ``split`` for ``fairness`` (empty when there are none)."""
+    """This session's search trials on ``split`` for ``fairness`` (empty when there are none).
+
+    Trials of the same table under another spec are not these: they joined a later sweep's
+    frontier, were scored on its split and stopped the page (state audit, session 44).
+    """
     info = st.session_state.get(SEARCH_INFO)
-    if not info or info["data_hash"] != split.data_hash or info["split_seed"] != split.seed \
-            or info["fairness"] != fairness:
+    if not info or info.get("split") != split_identity(split) or info["fairness"] != fairness:
         return pd.DataFrame()
     job = session_search()
     stamp = (job.status, job.done) if job is not None else "stored"
@@ -162,7 +171,7 @@ def _start(split, cur, settings: SearchSettings) -> None:
     registry().start(split, settings, store, job_class=SearchJob, frame=cur.frame)
     st.session_state[SEARCH_KEY] = settings.key(split)
     st.session_state[SEARCH_INFO] = {"study": settings.study(split), "storage": default_storage(store),
-                                     "data_hash": split.data_hash, "split_seed": split.seed,
+                                     "data_hash": split.data_hash, "split": split_identity(split),
                                      "fairness": settings.fairness}
 
 

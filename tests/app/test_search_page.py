@@ -10,7 +10,7 @@ import pytest
 from fairkit import plots
 from ui import search as usearch
 
-from .conftest import texts
+from .conftest import new_session, texts
 
 N_TRIALS = 6
 
@@ -156,3 +156,32 @@ def test_a_cancelled_search_is_logged_with_the_trials_it_finished(own_store):
     assert entry.details["stopped"] == "cancelled" and entry.details["source"] == "search"
     assert entry.details["runs"] == 3 and entry.details["search"]["trials"] == 3
     assert entry.details["search"]["stopped"] == "cancelled"
+
+
+def test_a_search_on_another_spec_of_the_same_table_does_not_join_the_sweep(own_store):
+    """State audit, session 44: the search's trials joined any later sweep of the same table and
+    split seed: with other sensitive attributes (other model inputs) Trade-offs scored an old trial
+    on the new split and stopped ("X has 59 features, but ... is expecting 57"); with another
+    positive label its old points sat on the new frontier, exportable."""
+    from ui import state
+
+    from .conftest import run_tiny_sweep, wait_for_sweep
+
+    at = run_tiny_sweep(new_session(), ["unconstrained", "regularized"], n_etas=2)
+    at.toggle(key=usearch.W_ON).set_value(True).run()
+    at.multiselect(key=usearch.W_METHODS).set_value(["regularized"]).run()
+    at.number_input(key=usearch.W_TRIALS).set_value(2).run()
+    at.number_input(key=usearch.W_RESPLITS).set_value(0).run()
+    at.button(key="train.search.start").click().run()
+    _wait_for_search(at)
+    at.switch_page("views/tradeoffs.py").run()
+    assert any("assistive search" in c for c in texts(at.caption))
+    at.switch_page("views/data.py").run()
+    at.multiselect(key=state.spec_widget_key("bundled:german", "sensitive")).set_value(["foreign_worker"]).run()
+    at.switch_page("views/train.py").run()
+    at.button(key="train.start").click().run()
+    wait_for_sweep(at)
+    at.switch_page("views/tradeoffs.py").run()
+    assert not at.exception, at.exception
+    assert not any("assistive search" in c for c in texts(at.caption))
+    assert not any("stopped on an unexpected error" in e for e in texts(at.error))
