@@ -68,7 +68,12 @@ def widget_value(key: str, default=None):
     return ss[key] if key in ss else ss.setdefault(WIDGET_MEMORY, {}).get(key, default)
 
 
-def prepare_widget(key: str, default, options=None, multi: bool = False):
+def context_key(key: str) -> str:
+    """Where the context widget ``key`` was last prepared for is kept (remembered like it)."""
+    return f"{key}@for"
+
+
+def prepare_widget(key: str, default, options=None, multi: bool = False, *, context=None):
     """Give widget ``key`` a valid value before it is drawn, and return that value.
 
     The value comes from, in order: the widget's live state, its remembered value (it was drawn
@@ -76,10 +81,19 @@ def prepare_widget(key: str, default, options=None, multi: bool = False):
     no longer among them (the table changed) falls back to ``default``; for a multiselect
     (``multi=True``) only the stale entries are dropped.
 
+    With ``context`` (what the default follows: the sweep's fairness definition, its tolerance),
+    a value kept from another context is dropped for ``default``: the default shown on a first
+    visit, untouched, was remembered and beat a later sweep's own (state audit, session 44: an
+    export recorded the first sweep's definition after a sweep of another one).
+
     Draw the widget with ``key=key`` and without ``index=``/``default=``, so Streamlit takes
     the value from session state.
     """
     ss = st.session_state
+    if context is not None and widget_value(context_key(key)) != context:
+        ss[context_key(key)] = context
+        ss.setdefault(WIDGET_MEMORY, {}).pop(key, None)
+        ss.pop(key, None)
     value = widget_value(key, default)
     if options is not None:
         opts = list(options)

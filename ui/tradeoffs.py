@@ -66,7 +66,6 @@ PANEL_ROWS = [
 
 
 #: The fairness definition the unfairness axis was last set for (a ``w.`` key: a reload keeps it).
-W_AXIS_FOR = "w.tradeoffs.axis_for"
 
 
 def definition_gap(fairness: str | None) -> str:
@@ -78,8 +77,7 @@ def definition_gap(fairness: str | None) -> str:
 
 def _axis_set_for() -> str | None:
     """The fairness definition the unfairness axis was last set for (this run, else remembered)."""
-    ss = st.session_state
-    return ss.get(W_AXIS_FOR, ss.get(state.WIDGET_MEMORY, {}).get(W_AXIS_FOR))
+    return state.widget_value(state.context_key(W_UNFAIRNESS))
 
 
 def prepare_unfairness(fairness: str | None) -> str:
@@ -87,13 +85,7 @@ def prepare_unfairness(fairness: str | None) -> str:
     targeted, unless the user chose another axis for a sweep of that definition. A sweep of
     another definition starts on its own gap again (a choice made for one definition would
     otherwise show another gap than the Train page, the record and the search judge)."""
-    ss = st.session_state
-    memory = ss.setdefault(state.WIDGET_MEMORY, {})
-    default = definition_gap(fairness)
-    if _axis_set_for() != fairness:
-        ss[W_AXIS_FOR] = fairness
-        ss[W_UNFAIRNESS] = memory[W_UNFAIRNESS] = default
-    return state.prepare_widget(W_UNFAIRNESS, default, list(UNFAIRNESS_AXES))
+    return state.prepare_widget(W_UNFAIRNESS, definition_gap(fairness), list(UNFAIRNESS_AXES), context=fairness)
 
 
 def chosen_axes(fairness: str | None = None) -> tuple[str, str]:

@@ -59,7 +59,7 @@ with left:
     intended_use = st.text_input("Intended use (who uses the predictions, for what)",
                                  key=ue.W_INTENDED_USE)
 with right:
-    state.prepare_widget("w.export.fairness", settings.fairness, list(FAIRNESS_DEFINITIONS))
+    state.prepare_widget("w.export.fairness", settings.fairness, list(FAIRNESS_DEFINITIONS), context=settings.fairness)
     fairness = st.selectbox("Fairness definition", list(FAIRNESS_DEFINITIONS), key="w.export.fairness",
                             format_func=lambda d: FAIRNESS_DEFINITIONS[d].label)
     state.prepare_widget(ue.W_FAIRNESS_RATIONALE, "")

@@ -46,7 +46,8 @@ positive_rate = ut.base_rate(split, "val")
 ut.prepare_performance(cur.data_key, positive_rate)
 performance = c2.selectbox("Performance axis", perf_keys, key=ut.W_PERFORMANCE,
                            format_func=PERFORMANCE_AXES.get)
-state.prepare_widget(ut.W_TOLERANCE, ut.offered_tolerance(settings.tolerance))
+# A sweep that bracketed another tolerance offers its own (the first sweep's stayed: state audit).
+state.prepare_widget(ut.W_TOLERANCE, ut.offered_tolerance(settings.tolerance), context=repr(settings.tolerance))
 tolerance = c3.number_input(
     "Tolerance (largest acceptable unfairness)", min_value=0.0, max_value=1.0, step=0.01,
     key=ut.W_TOLERANCE, format="%.3f",

@@ -773,3 +773,31 @@ def test_the_frontier_is_a_table_too_with_the_charts_points(tradeoffs):
         gaps = sorted(float(v.replace("\\", "").split(" ")[0]) for v in mine["Test demographic parity difference"])
         assert gaps == sorted(round(x, 3) for x in chart_array(line["x"]))
     assert all("[" in v for v in table["Test accuracy"])  # with the runs' stored intervals
+
+
+def test_a_later_sweep_offers_its_own_tolerance_and_the_export_its_own_definition(own_store):
+    """State audit, session 44: the defaults a page showed for the first sweep, untouched, were
+    remembered and beat a later sweep's own: Trade-offs kept tolerance 0.2 after a sweep that
+    bracketed 0.05, and the Export page recorded demographic parity as the chosen definition for
+    models trained for equalized odds. A value the user set for a sweep stays."""
+    from .conftest import wait_for_sweep
+
+    at = run_tiny_sweep(new_session(), ["unconstrained", "regularized"], 2)
+    at.switch_page("views/tradeoffs.py").run()
+    assert at.number_input(key=ut.W_TOLERANCE).value == pytest.approx(0.2)
+    at.switch_page("views/export.py").run()
+    assert at.selectbox(key="w.export.fairness").value == "demographic_parity"
+    at.switch_page("views/train.py").run()
+    at.selectbox(key="w.train.fairness").set_value("equalized_odds").run()
+    at.checkbox(key="w.train.use_tolerance").check().run()
+    at.text_input(key="w.train.tolerance").input("0.05").run()
+    at.button(key="train.start").click().run()
+    wait_for_sweep(at)
+    at.switch_page("views/tradeoffs.py").run()
+    assert not at.exception, at.exception
+    assert at.number_input(key=ut.W_TOLERANCE).value == pytest.approx(0.05)
+    at.number_input(key=ut.W_TOLERANCE).set_value(0.08).run()
+    at.switch_page("views/export.py").run()
+    assert at.selectbox(key="w.export.fairness").value == "equalized_odds"
+    at.switch_page("views/tradeoffs.py").run()
+    assert at.number_input(key=ut.W_TOLERANCE).value == pytest.approx(0.08)
