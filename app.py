@@ -4,7 +4,6 @@ Run with ``streamlit run app.py``. Each screen is a script in ``views/``; shared
 ``ui/``; all computation is in the ``fairkit`` engine.
 """
 
-import logging
 from pathlib import Path
 
 import streamlit as st
@@ -13,7 +12,7 @@ from fairkit.data import label_text
 from fairkit.store import home_exposure
 from ui import auth, restore, state
 from ui.export import signing_key_path
-from ui.display import accessibility_styles, md
+from ui.display import accessibility_styles, md, plain_errors
 
 # A local image, not ":material/balance:": Streamlit turns a Material icon favicon into a request to
 # Google's font servers on every page load (a privacy leak, and an error offline).
@@ -58,17 +57,13 @@ with st.sidebar:
     if who is not None:
         st.caption(f"Signed in as {md(who.actor)}")
 
-try:
-    page.run()
-except Exception:
-    # With client.showErrorDetails = "full" (a developer's setting, and the tests') a failing
-    # page raises as usual; users get a plain message instead of a traceback with server paths.
-    if st.get_option("client.showErrorDetails") == "full":
-        raise
-    logging.getLogger("fairkit.app").exception("The %s page failed", page.title)
-    st.error("**This page stopped on an unexpected error.** The details are in the dashboard's "
-             "log, for whoever runs it. Your data and choices are kept: try again, or go back to "
-             "the Data page.", icon=":material/error:")
+with plain_errors(f"The {page.title} page"):
+    try:
+        page.run()
+    except state.PageStopped:
+        # A page that stops early ("Run a sweep first") still gets the sidebar's status, which
+        # says what is missing, and its widgets remembered (state audit, session 44).
+        pass
 
 
 def _sidebar_status() -> None:
@@ -98,5 +93,4 @@ def _sidebar_status() -> None:
 
 
 _sidebar_status()
-state.remember_widgets()
-restore.save()
+restore.keep_run()

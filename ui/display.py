@@ -8,6 +8,9 @@ their own text (:func:`fairkit.plots.plot_text`).
 
 from __future__ import annotations
 
+import logging
+from contextlib import contextmanager
+
 import pandas as pd
 import streamlit as st
 
@@ -217,3 +220,25 @@ def accessibility_styles() -> None:
     any page draws; style-only HTML takes no room on the page."""
     focus = st.get_option("theme.primaryColor") or "#1f5fbf"
     st.html(f"<style>{_ACCESSIBILITY_CSS.format(focus=focus)}</style>")
+
+
+PAGE_FAILED = ("**This page stopped on an unexpected error.** The details are in the dashboard's log, for "
+               "whoever runs it. Your data and choices are kept: try again, or go back to the Data page.")
+
+
+@contextmanager
+def plain_errors(what: str):
+    """Show users a plain message, not a traceback with server paths, when ``what`` (a page, or a
+    fragment of one) fails; the details go to the server's log.
+
+    With ``client.showErrorDetails = "full"`` (a developer's setting, and the tests') it raises as
+    usual. A fragment's rerun does not pass through the page's handler: without its own, Streamlit
+    drew its raw error box with advice for Streamlit Cloud (state audit, session 44).
+    """
+    try:
+        yield
+    except Exception:
+        if st.get_option("client.showErrorDetails") == "full":
+            raise
+        logging.getLogger("fairkit.app").exception("%s failed", what)
+        st.error(PAGE_FAILED, icon=":material/error:")

@@ -21,6 +21,7 @@ the latest choices made in any of them.
 from __future__ import annotations
 
 import copy
+import functools
 from dataclasses import dataclass
 
 import streamlit as st
@@ -28,7 +29,7 @@ import streamlit as st
 from . import controls, state
 from . import results as ur
 from .data import BoundedCache, frame_nbytes
-from .display import md
+from .display import md, plain_errors
 from .jobs import OWNER_KEY, session_owner
 
 RESTORED = "fk.restored"            # set on a session's first run: the record is read once per session
@@ -116,3 +117,27 @@ def restore() -> str | None:
     if job is not None and job.status == "running":
         ss[RESTORED_SWEEP] = job.key
     return f"Your data ({md(d.name)}) and choices are back from before the page was reloaded."
+
+
+def keep_run() -> None:
+    """Remember the widgets drawn and keep the session's record (:func:`save`): at the end of
+    every run, the page's (``app.py``) and a fragment's (:func:`page_fragment`)."""
+    state.remember_widgets()
+    save()
+
+
+def page_fragment(func):
+    """``st.fragment`` for a block of a page: its failures get the page's plain message, and
+    what it changed is kept at its end. A fragment's rerun (a slider move, a chart click) does not
+    reach the end of ``app.py``: a model chosen there was lost on reload, while the reload's
+    message said the choices were back (state audit, session 44)."""
+    @functools.wraps(func)
+    def run(*args, **kwargs):
+        with plain_errors(f"A block of the page ({func.__name__})"):
+            try:
+                func(*args, **kwargs)
+            except state.PageStopped:
+                pass  # the block ends there; on a fragment's own rerun no page is around it
+        keep_run()
+
+    return st.fragment(run)

@@ -268,7 +268,7 @@ def require_selection():
     if row is None:
         st.info("Select a model on the Trade-offs page first.", icon=":material/scatter_plot:")
         st.page_link("views/tradeoffs.py", label="Go to Trade-offs", icon=":material/arrow_forward:")
-        st.stop()
+        state.stop_page()
     return (*shown, row)
 
 

@@ -56,6 +56,19 @@ def spec_widget_key(source: str, field: str) -> str:
 
 # --------------------------------------------------------------------------- generic helpers
 
+class PageStopped(BaseException):
+    """Raised by :func:`stop_page`; ``app.py`` catches it after the page (a BaseException, as
+    Streamlit's own stop is, so a page's ``except Exception`` does not swallow it)."""
+
+
+def stop_page() -> None:
+    """End the page here, as ``st.stop()`` would, but let ``app.py`` finish its run: the sidebar's
+    status (which says what a page that stops early is missing) and the session's record are
+    drawn and kept after the page. ``st.stop()`` ended the whole run (state audit, session 44)."""
+    raise PageStopped
+
+
+
 def get(key: str, default=None):
     """``st.session_state.get`` with a default."""
     return st.session_state.get(key, default)

@@ -25,7 +25,7 @@ st.caption("Write the selected model to a bundle: the fitted model and preproces
 
 split, settings, results, row = ur.require_selection()
 if not auth.sign_in_gate("export a decision"):
-    st.stop()
+    state.stop_page()
 cur = state.current_data()
 st.markdown(f"Selected: **{md(ut.method_label(row['method']))}** at eta **{row['eta']:g}** "
             f"(run `{row['run_id']}`) on **{md(cur.name)}**.")
@@ -166,7 +166,7 @@ if preview or go:
             build["results"], unchecked = ue.checked_results(cur.data_key, results, split, ur.model)
     except ValueError as exc:
         st.error(md(str(exc)), icon=":material/gpp_bad:")
-        st.stop()
+        state.stop_page()
     if unchecked:
         st.warning(md(unchecked), icon=":material/warning:")
     build["model"] = ur.model(row["run_id"])

@@ -93,7 +93,7 @@ try:
     cal = ug.calibrate(cur.data_key, run_id, method, split)
 except ValueError as exc:
     st.error(f"Group calibration is not possible here: {md(exc)}", icon=":material/error:")
-    st.stop()
+    state.stop_page()
 st.caption(f"A separate calibration map per group of **{md(cal['attribute'])}**, fitted on the "
            "validation data and applied to the test data: the calibrator the Export page "
            "bundles when you choose this method there (whichever groups are shown above). "

@@ -11,6 +11,7 @@ from fairkit.methods import METHODS, role_of, scores_rank
 from fairkit.metrics import NO_RANKING, in_sentence
 from fairkit.plots import frontier_figure, mark_search
 from ui import auth
+from ui import restore
 from ui import results as ur
 from ui import state
 from ui import tradeoffs as ut
@@ -31,7 +32,7 @@ if shown is None:
     else:
         st.info("Run a sweep on the Train page first.", icon=":material/model_training:")
     st.page_link("views/train.py", label="Go to Train", icon=":material/arrow_forward:")
-    st.stop()
+    state.stop_page()
 split, settings, results = shown.split, shown.settings, shown.results
 if shown.note:  # a cancelled sweep's finished runs, or the latest complete sweep: say which
     st.info(shown.note, icon=":material/info:")
@@ -71,7 +72,7 @@ if performance == "roc_auc" and unranked:
                "them on accuracy or balanced accuracy.")
 
 
-@st.fragment
+@restore.page_fragment
 def chooser(results, split, unfairness: str, performance: str, tolerance: float, plot_split: str):
     """Seeds, method, slider, chart and panel: a slider move re-renders only this block."""
     seeds = ut.seeds_of(results)

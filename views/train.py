@@ -24,7 +24,7 @@ cur = state.current_data()
 if cur is None or not cur.ready:
     st.info("Choose a dataset without errors on the Data page first.", icon=":material/table_view:")
     st.page_link("views/data.py", label="Go to Data", icon=":material/arrow_forward:")
-    st.stop()
+    state.stop_page()
 
 split = ur.current_split()
 
@@ -127,25 +127,25 @@ with right:
 
 if not methods:
     st.warning("Choose at least one method.", icon=":material/warning:")
-    st.stop()
+    state.stop_page()
 if fairness is None:
     st.error("The chosen methods share no fairness definition; choose methods that can target the "
              "same one.", icon=":material/error:")
-    st.stop()
+    state.stop_page()
 if custom and hi <= lo:
     st.error("The largest eta must be above the smallest.", icon=":material/error:")
-    st.stop()
+    state.stop_page()
 if use_tolerance and tolerance is None:
-    st.stop()  # the tolerances were refused: the message under them says why
+    state.stop_page()  # the tolerances were refused: the message under them says why
 if grid_mode == GRID_MODES[2] and lists is None:
-    st.stop()  # a list was refused: the message names the method and its range
+    state.stop_page()  # a list was refused: the message names the method and its range
 
 if custom:
     try:
         grid = eta_grid(lo, hi, n_etas, log=log)
     except ValueError as exc:
         st.error(md(exc), icon=":material/error:")
-        st.stop()
+        state.stop_page()
 # A method with a bounded eta (a fraction in [0, 1], say) keeps its own grid: the custom range is
 # mapped onto it rather than refused (the caption under the range says so).
 if lists is not None:
@@ -173,7 +173,7 @@ try:
                            reporting=True, **settings.sweep_options())
 except RegistryError as exc:  # more runs than a method may train (the plan names the counts)
     st.error(md(exc), icon=":material/error:")
-    st.stop()
+    state.stop_page()
 grid_word = "grid runs" if adaptive or tolerance is not None else "runs"
 placed = duration_text(est["refine_seconds"])
 st.markdown(f"**{est['runs']} {grid_word}** ({est['cached']} already stored, {est['to_train']} to train). "

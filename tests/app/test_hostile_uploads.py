@@ -117,6 +117,35 @@ def test_an_unexpected_failure_shows_a_plain_message(at, monkeypatch):
     assert at.exception and "boom" in at.exception[0].value
 
 
+def test_a_page_that_stops_early_still_shows_the_sidebar_status(fast_env):
+    """State audit, session 44: st.stop() ("Run a sweep on the Train page first") ended the whole
+    run, so the sidebar's status, which says what is missing, was blank on exactly those pages."""
+    at = new_session()
+    at.switch_page("views/tradeoffs.py").run()
+    assert any("Run a sweep" in i for i in texts(at.info))
+    assert any("Current data" in m for m in texts(at.sidebar.markdown))
+
+
+def test_a_failure_in_a_block_of_the_page_shows_the_plain_message_once(trained, monkeypatch):
+    """State audit, session 44: the Trade-offs chooser is a fragment; its failures bypassed the
+    page's handler and Streamlit drew its raw box ("...click on 'Manage app'") beside it."""
+    from ui import tradeoffs as ut
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom in /srv/fairkit/secret.py")
+
+    monkeypatch.setattr(ut, "seeds_of", broken)
+    config.set_option("client.showErrorDetails", "none")
+    try:
+        trained.switch_page("views/tradeoffs.py").run()
+    finally:
+        config.set_option("client.showErrorDetails", "full")
+    assert not trained.exception
+    assert sum("unexpected error" in e for e in texts(trained.error)) == 1
+    assert "boom" not in messages(trained)
+    assert any("Current data" in m for m in texts(trained.sidebar.markdown))
+
+
 def test_shipped_config_hides_tracebacks():
     import tomllib
     from pathlib import Path

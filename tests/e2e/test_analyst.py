@@ -111,3 +111,32 @@ def test_reload_mid_sweep_keeps_progress_and_cancel_keeps_results(app_page: Page
     stricter = counts_by_group(page)
     assert stricter != at_half  # a stricter threshold turns some positive decisions negative
     screenshot(page, "export-threshold")
+
+
+def test_a_model_chosen_with_the_slider_is_kept_over_a_reload(app_page: Page):
+    """State audit, session 44: the slider and the chart are a fragment of the page, whose reruns
+    never reached the end of app.py where the session's choices are kept: after a reload the
+    toast said the choices were back, and the slider (and the Export page) had the model chosen
+    before the move."""
+    from .helpers import tiny_german_sweep
+
+    page = app_page
+    tiny_german_sweep(page)
+    go_to(page, "Trade-offs")
+    slider = page.get_by_role("slider", name="Model along the trade-off")
+    expect(slider).to_be_visible()
+    before = slider.get_attribute("aria-valuetext")
+    for key in ("End", "Home"):
+        slider.focus()
+        page.keyboard.press(key)
+        wait_for_app(page)
+        page.wait_for_timeout(500)
+        wait_for_app(page)
+        if slider.get_attribute("aria-valuetext") != before:
+            break
+    chosen = slider.get_attribute("aria-valuetext")
+    assert chosen != before
+    page.reload()
+    expect(page.get_by_role("heading", name="Trade-offs", exact=True)).to_be_visible()
+    wait_for_app(page)
+    expect(page.get_by_role("slider", name="Model along the trade-off")).to_have_attribute("aria-valuetext", chosen)
