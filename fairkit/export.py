@@ -54,6 +54,7 @@ from .frontier import one_decision_note
 from .methods import FAIRNESS_DEFINITIONS
 from .metrics import AUDIT_BAND, HEADLINE_GAPS, SWEEP_THRESHOLD, in_sentence
 from .record import fmt as _fmt
+from .record import fmt_threshold
 from .safestate import EncodedState, UntrustedState, arrays_from_bytes, arrays_to_bytes, decode_state, encode_state
 from .store import RESULTS_REVISION, _jsonable, atomic_write_bytes, library_versions, strict_json, version_changes
 
@@ -790,7 +791,7 @@ def below_chance_limitation(report, performance: str = "accuracy", *, threshold:
             ov[performance], performance, ov["base_rate"]):
         return None
     level = chance_level(performance, ov["base_rate"])
-    text = (f"On the validation rows, at the threshold {threshold:.2f}, this model's "
+    text = (f"On the validation rows, at the threshold {fmt_threshold(threshold)}, this model's "
             f"{in_sentence(METRIC_LABELS[performance])} ({_fmt(ov[performance])}) is no better than giving everyone "
             f"the same decision ({_fmt(level)}), a rule with no gap that needs no model")
     where = f"the frontier, which compares the runs as the sweep measured them (at the threshold {SWEEP_THRESHOLD:.2f})"
@@ -956,7 +957,7 @@ def build_record(
     # evidence (the Trade-offs panel says the same, in the same words).
     alike = one_decision_note(reports["test"].overall.get("selection_rate"), "test")
     if alike:
-        limitations.append(f"At the threshold {threshold:.2f}: {alike}")
+        limitations.append(f"At the threshold {fmt_threshold(threshold)}: {alike}")
     if uses:
         limitations.append(f"This model reads the sensitive attribute at prediction time ({'; '.join(uses)}); "
                            "check that this is lawful and acceptable for the intended use.")

@@ -131,6 +131,20 @@ def fmt(v, digits: int = 3, *, signed: bool = False) -> str:
     return str(v)
 
 
+#: Figures of a model's scores as probabilities: a model whose scores are its decisions (group
+#: thresholds) has none worth showing. Its ROC AUC is NaN; its calibration error and Brier score
+#: equal its error rate, which the record headlined as calibration (oracle audit, session 44).
+_OF_SCORES = ("roc_auc", "brier")
+
+
+def fmt_threshold(t) -> str:
+    """A decision threshold for people: two decimals ("0.50"), more when two would round it (an
+    export at 0.6904 read "threshold 0.69" beside counts at 0.6904: oracle audit, session 44)."""
+    t = float(t)
+    text = f"{t:.2f}"
+    return text if float(text) == t else f"{t:.6g}"
+
+
 def fmt_interval(v, low=None, high=None, digits: int = 3, *, signed: bool = False) -> str:
     """"value [low, high]" through :func:`fmt` (its zero rule on each), the value alone when
     either end is missing or non-finite."""
@@ -190,7 +204,7 @@ def calibration_text(calibration) -> str:
 def decision_label(selected: dict) -> str:
     """What tells two exports of one run apart: method, eta, threshold and calibration."""
     return (f"{method_label(selected.get('method', '?'))} eta {fmt_eta(selected.get('eta', 0))} · "
-            f"threshold {float(selected.get('threshold', SWEEP_THRESHOLD)):.2f} · "
+            f"threshold {fmt_threshold(selected.get('threshold', SWEEP_THRESHOLD))} · "
             + (f"calibration {calibration_text(cal)}" if (cal := selected.get("calibration")) else "no calibration"))
 
 
@@ -276,8 +290,8 @@ def headline(rec: dict, *, reviews: str | None = None) -> list[tuple[str, list]]
     card = [
         ("Model", [_b(method_label(sel["method"])), f" ({sel['method']}), eta ", _b(fmt_eta(sel["eta"])),
                    f", seed {sel['seed']}"]),
-        ("Decision threshold", [_b(f"{threshold:.2f}")]
-         + ([f" (the frontier was measured at {at:.2f})"] if not math.isclose(threshold, at) else [])),
+        ("Decision threshold", [_b(fmt_threshold(threshold))]
+         + ([f" (the frontier was measured at {fmt_threshold(at)})"] if not math.isclose(threshold, at) else [])),
         ("Calibration", [calibration_text(sel.get("calibration"))]),
         ("Needs the sensitive attribute to predict",
          [_b("yes"), f": {'; '.join(sel.get('sensitive_uses') or [])}"] if sel["needs_sensitive_at_predict"]
@@ -430,6 +444,7 @@ def record_blocks(rec: dict, *, reviews: str | None = None) -> list:
     ov = test["overall"]
     spec = c["spec"]
     ds = c["dataset"]
+    ranks = scores_rank(sel["method"])
     blocks = [
         ("h", 1, f"Decision record: {ds['name']}"),
         ("p", [f"Created {rec['created']} by fairkit {c['versions']['fairkit']}. Decided by ", _b(rec["decider"]),
@@ -437,7 +452,7 @@ def record_blocks(rec: dict, *, reviews: str | None = None) -> list:
         ("kv", headline(rec, reviews=reviews)),
         ("h", 2, "Performance and gaps (test, 95% intervals)"),
         ("table", ["Metric", "Test"],
-         [[METRIC_LABELS[k], NO_RANKING if k == "roc_auc" and not scores_rank(sel["method"]) else with_interval(ov, k)]
+         [[METRIC_LABELS[k], NO_RANKING if k in _OF_SCORES and not ranks else with_interval(ov, k)]
           for k in ("accuracy", "balanced_accuracy", "roc_auc", "brier", "selection_rate", "base_rate") if k in ov]),
         *_chance_blocks(ov),
         _gap_table(test["gaps"]),
@@ -447,25 +462,28 @@ def record_blocks(rec: dict, *, reviews: str | None = None) -> list:
         # Records before the calibrated flag compared thresholds only (of calibrated scores).
         calibrated = bool(at.get("calibrated"))
         t0, t1 = float(at["threshold"]), float(sel["threshold"])
-        shipped = f"At {t1:.2f}" + (", calibrated" if calibrated else "")
-        said = (f"The frontier was measured at threshold {t0:.2f} without calibration; this model ships at "
-                f"{t1:.2f} with {calibration_text(sel.get('calibration'))}. Test figures of both:" if calibrated
-                else f"The frontier was measured at threshold {t0:.2f}; this model ships at {t1:.2f}. "
+        shipped = f"At {fmt_threshold(t1)}" + (", calibrated" if calibrated else "")
+        said = (f"The frontier was measured at threshold {fmt_threshold(t0)} without calibration; this model ships at "
+                f"{fmt_threshold(t1)} with {calibration_text(sel.get('calibration'))}. Test figures of both:" if calibrated
+                else f"The frontier was measured at threshold {fmt_threshold(t0)}; this model ships at {fmt_threshold(t1)}. "
                      "Test figures at both:")
         blocks += [("h", 2, "Effect of the decision threshold" + (" and calibration" if calibrated else "")),
                    ("p", [said]),
-                   ("table", ["Metric", f"At {float(at['threshold']):.2f} (the frontier's)", shipped],
+                   ("table", ["Metric", f"At {fmt_threshold(at['threshold'])} (the frontier's)", shipped],
                     [[METRIC_LABELS[k], fmt(at["values"].get(k)), fmt(v)]
                      for k, v in at["chosen"].items()])]
     blocks += _audit_blocks(c.get("audit"))
     grp = [[r["attribute"], r["group"], fmt(r["n"]), with_interval(r, "selection_rate"), with_interval(r, "tpr"),
-            with_interval(r, "fpr"), with_interval(r, "ece"), "small" if r["small"] else ""]
+            with_interval(r, "fpr"), with_interval(r, "ece") if ranks else "n/a", "small" if r["small"] else ""]
            for r in test["by_group"]]
     blocks += [("h", 2, "Rates by group (test)"),
                ("table", ["Attribute", "Group", "n", METRIC_LABELS["selection_rate"], METRIC_LABELS["tpr"],
                           METRIC_LABELS["fpr"], METRIC_LABELS["ece"], "Note"], grp)]
+    if not ranks:
+        blocks.append(("p", [f"{METRIC_LABELS['ece']} and {METRIC_LABELS['brier']}: {NO_RANKING}. This model's "
+                             "scores are its decisions, so both would only restate its error rate."]))
     if c.get("confusion_test"):
-        blocks += [("h", 2, f"Decisions by group (test, counts at threshold {float(sel['threshold']):.2f})"),
+        blocks += [("h", 2, f"Decisions by group (test, counts at threshold {fmt_threshold(sel['threshold'])})"),
                    ("table", ["Attribute", "Group", "n", "True positives", "False positives", "False negatives",
                               "True negatives"],
                     [[r["attribute"], r["group"], fmt(r["n"]), fmt(r["tp"]), fmt(r["fp"]), fmt(r["fn"]),
@@ -476,7 +494,7 @@ def record_blocks(rec: dict, *, reviews: str | None = None) -> list:
     blocks += [
         ("h", 2, "The selected model"),
         ("ul", [[f"Method ", _b(sel["method"]), ", eta ", _b(fmt_eta(sel["eta"])),
-                 f", seed {sel['seed']}, threshold {float(sel['threshold']):.2f}, run ", ("code", sel["run_id"]), "."],
+                 f", seed {sel['seed']}, threshold {fmt_threshold(sel['threshold'])}, run ", ("code", sel["run_id"]), "."],
                 ["Needs the sensitive attribute at prediction time: ",
                  _b("yes" if sel["needs_sensitive_at_predict"] else "no"),
                  f" ({'; '.join(uses)})." if uses else "."],

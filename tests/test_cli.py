@@ -645,6 +645,13 @@ def test_score_gives_no_roc_auc_for_a_threshold_model(tmp_path, capsys, monkeypa
                  "--n-boot", "50", "--out", str(bundle)]) == 0
     b = load_bundle(bundle)
     assert b.metrics["test"]["overall"]["roc_auc"] is None  # the record: decisions, not scores
+    # Its calibration error and Brier score are its error rate: the record shows neither as a
+    # figure of calibration (oracle audit, session 44).
+    from fairkit.record import render_markdown
+
+    text = render_markdown(b.record)
+    assert "| Brier score | n/a (decisions, not scores) |" in text
+    assert "Calibration error (ECE) and Brier score: n/a (decisions, not scores)" in text
     frame, _ = load_dataset("german")
     rows = tmp_path / "rows.csv"
     frame.sample(300, random_state=2).to_csv(rows, index=False)

@@ -1431,3 +1431,17 @@ def test_a_bundle_whose_numeric_sensitive_column_is_an_input_loads(tmp_path):
     b = load_bundle(tmp_path / "b.zip")
     assert b.needs_sensitive_at_predict and b.unseen_groups(df.head(20)) is None
     assert b.predict(df.head(20)).shape == (20,)
+
+
+def test_a_threshold_two_decimals_would_round_is_written_in_full(swept, tiny_split):
+    """Oracle audit, session 44: exported at 0.6904 the record said "threshold 0.69" and "counts at
+    threshold 0.69", while the counts were at 0.6904 (one more row selected at 0.69)."""
+    from fairkit.record import fmt_threshold, render_markdown
+
+    assert (fmt_threshold(0.5), fmt_threshold(0.45), fmt_threshold(0.6904)) == ("0.50", "0.45", "0.6904")
+    row = _row(swept, "regularized")
+    built = build_record(model=swept.model(row["run_id"]), split=tiny_split, run=row,
+                         record=DecisionRecord(purpose="p", rationale="r", decider="d"), frontier=pareto_front(swept.results),
+                         threshold=0.6904, n_boot=0)
+    text = render_markdown(built.record)
+    assert "counts at threshold 0.6904" in text and "0.69)" not in text and "threshold 0.69 " not in text
