@@ -382,18 +382,49 @@ def _frontier_blocks(c: dict) -> list:
                              "its setting, whose own figures are given in this record."]))
     u = METRIC_LABELS.get(axes.get("unfairness"), "Unfairness")
     p = METRIC_LABELS.get(axes.get("performance"), "Performance")
+    beaten = _beaten_by_another_method(front)
+    blocks.append(("p", ["The table lists each method's own front: its models no other model of the same method "
+                         "beats on validation. A row another method's model beats on both validation axes says so "
+                         "in its status." + (f" {sum(map(bool, beaten))} of {len(front)} rows are." if any(beaten)
+                                             else " None is.")]))
     rows = []
-    for f in front:
+    for f, by in zip(front, beaten):
         status = ""
         if f.get("selected"):
             status = CHOSEN if f.get("on_front", True) else CHOSEN_OFF_FRONT
-        status = "; ".join(filter(None, [status, _search_status(f)]))
+        status = "; ".join(filter(None, [status, _search_status(f), by]))
         seed = f"mean of {int(f['n_seeds'])}" if (f.get("n_seeds") or 1) > 1 else fmt(f.get("seed"))
         rows.append([method_label(f["method"]), fmt_eta(f.get("eta")), seed,
                      fmt(f.get("performance_val")), fmt(f.get("unfairness_val")),
                      fmt(f.get("performance_test")), fmt(f.get("unfairness_test")), status])
     return blocks + [("table", ["Method", "eta", "Seed", f"{p} (val)", f"{u} (val)", f"{p} (test)",
                                 f"{u} (test)", "Status"], rows)] + _search_blocks(front)
+
+
+def _beaten_by_another_method(front: list) -> list:
+    """Per frontier row, "beaten on validation by <method> at eta <e>" when a row of another
+    method is no worse on both validation axes and better on one (its best-performing such row),
+    else "". The fronts are per method (:func:`fairkit.frontier.sweep_front`): without this the
+    record listed a chosen model as on the frontier beside another method's that beat it on both
+    axes (oracle audit, session 44)."""
+    def axes(f):
+        try:
+            return float(f.get("performance_val")), float(f.get("unfairness_val"))
+        except (TypeError, ValueError):
+            return math.nan, math.nan
+
+    points = [axes(f) for f in front]
+    out = []
+    for f, (p, u) in zip(front, points):
+        best = None
+        if math.isfinite(p) and math.isfinite(u):
+            for g, (q, v) in zip(front, points):
+                if g["method"] != f["method"] and q >= p and v <= u and (q > p or v < u) \
+                        and (best is None or q > best[1]):
+                    best = (g, q)
+        out.append("" if best is None else
+                   f"beaten on validation by {method_label(best[0]['method'])} at eta {fmt_eta(best[0].get('eta'))}")
+    return out
 
 
 def _search_status(f: dict) -> str:

@@ -1445,3 +1445,26 @@ def test_a_threshold_two_decimals_would_round_is_written_in_full(swept, tiny_spl
                          threshold=0.6904, n_boot=0)
     text = render_markdown(built.record)
     assert "counts at threshold 0.6904" in text and "0.69)" not in text and "threshold 0.69 " not in text
+
+
+def test_a_frontier_row_another_method_beats_says_so():
+    """Oracle audit, session 44: the record's frontier is each method's own front; the chosen
+    setting (linear at eta 0: accuracy 0.7425, gap 0.1742) sat on it beside threshold at eta 1
+    (0.7550, 0.1508), which beats it on both validation axes, with no word."""
+    from fairkit.record import _beaten_by_another_method
+
+    front = [{"method": "linear", "eta": 0.0, "performance_val": 0.7425, "unfairness_val": 0.1742},
+             {"method": "threshold", "eta": 1.0, "performance_val": 0.7550, "unfairness_val": 0.1508},
+             {"method": "threshold", "eta": 0.5, "performance_val": 0.7500, "unfairness_val": 0.1600},
+             {"method": "linear", "eta": 2.0, "performance_val": 0.7000, "unfairness_val": 0.0100},
+             {"method": "regularized", "eta": 1.0, "performance_val": float("nan"), "unfairness_val": 0.1}]
+    said = _beaten_by_another_method(front)
+    assert said[0] == "beaten on validation by Group thresholds (post-processing reference) at eta 1"
+    assert said[1:] == ["", "", "", ""]
+
+
+def test_the_record_says_its_frontier_is_per_method(committee_record):
+    from fairkit.record import render_markdown
+
+    text = render_markdown(committee_record)
+    assert "The table lists each method's own front" in text
