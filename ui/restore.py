@@ -30,6 +30,9 @@ from . import controls, state
 from . import results as ur
 from .data import BoundedCache, frame_nbytes
 from .display import md, plain_errors
+from .export import LAST_EXPORT
+from .review import OPENED_EXPORT
+from .search import SEARCH_INFO, SEARCH_KEY
 from .jobs import OWNER_KEY, session_owner
 
 RESTORED = "fk.restored"            # set on a session's first run: the record is read once per session
@@ -47,7 +50,7 @@ class Record:
     data: state.CurrentData | None  # the current data, as the Data page set it
     upload: dict | None             # the kept upload (ui.state.UPLOAD: name, sha, bytes)
     widgets: dict                   # remembered widget values (ui.state.WIDGET_MEMORY)
-    sweep: dict                     # the ui.results.SWEEP_STATE entries of the session
+    sweep: dict                     # the KEPT entries of the session
     nbytes: int = 0                 # memory held by data and upload
 
 
@@ -80,12 +83,20 @@ def save() -> None:
     else:
         table = frame_nbytes(cur.frame)
     record = Record(data=cur, upload=kept, widgets=copy.deepcopy(ss.get(state.WIDGET_MEMORY, {})),
-                    sweep={k: copy.copy(ss[k]) for k in ur.SWEEP_STATE if k in ss},
+                    sweep={k: copy.copy(ss[k]) for k in KEPT if k in ss},
                     nbytes=table + (len(kept["data"]) if kept else 0))
     if not records.put(owner, record, record.nbytes + _CHOICES_ONLY):
         # Too large to keep whole: keep the choices (a bundled dataset comes back from them).
         records.put(owner, Record(data=None, upload=None, widgets=record.widgets, sweep=record.sweep),
                     _CHOICES_ONLY)
+
+
+#: Session entries a reload brings back besides the widgets and the data: the sweep's
+#: (:data:`ui.results.SWEEP_STATE`), the assistive search's job and study (without them its points
+#: left the frontier and a running search could no longer be followed or cancelled), and the
+#: session's last export with the one Review opened on (Review opened on an older decision after a
+#: reload): state audit, session 44.
+KEPT = (*ur.SWEEP_STATE, SEARCH_KEY, SEARCH_INFO, LAST_EXPORT, OPENED_EXPORT)
 
 
 def restore() -> str | None:

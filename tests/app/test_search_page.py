@@ -32,6 +32,20 @@ def _wait_for_search(at, timeout: float = 180.0):
     return at
 
 
+def swept_and_searched(trials: int = 2):
+    """A new session: German, unconstrained and regularized at 2 etas, then a search of the
+    regularized network for ``trials`` trials without re-splits, finished (on the Train page)."""
+    from .conftest import run_tiny_sweep
+
+    at = run_tiny_sweep(new_session(), ["unconstrained", "regularized"], n_etas=2)
+    at.toggle(key=usearch.W_ON).set_value(True).run()
+    at.multiselect(key=usearch.W_METHODS).set_value(["regularized"]).run()
+    at.number_input(key=usearch.W_TRIALS).set_value(trials).run()
+    at.number_input(key=usearch.W_RESPLITS).set_value(0).run()
+    at.button(key="train.search.start").click().run()
+    return _wait_for_search(at)
+
+
 def test_search_option_adds_ringed_proposals_to_the_frontier(trained):
     at = trained
     swept = _runs_ready(at)
@@ -165,15 +179,9 @@ def test_a_search_on_another_spec_of_the_same_table_does_not_join_the_sweep(own_
     positive label its old points sat on the new frontier, exportable."""
     from ui import state
 
-    from .conftest import run_tiny_sweep, wait_for_sweep
+    from .conftest import wait_for_sweep
 
-    at = run_tiny_sweep(new_session(), ["unconstrained", "regularized"], n_etas=2)
-    at.toggle(key=usearch.W_ON).set_value(True).run()
-    at.multiselect(key=usearch.W_METHODS).set_value(["regularized"]).run()
-    at.number_input(key=usearch.W_TRIALS).set_value(2).run()
-    at.number_input(key=usearch.W_RESPLITS).set_value(0).run()
-    at.button(key="train.search.start").click().run()
-    _wait_for_search(at)
+    at = swept_and_searched()
     at.switch_page("views/tradeoffs.py").run()
     assert any("assistive search" in c for c in texts(at.caption))
     at.switch_page("views/data.py").run()

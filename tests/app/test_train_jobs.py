@@ -295,3 +295,34 @@ def test_a_job_that_fails_on_the_servers_disk_says_so_in_words_without_its_paths
     full = failure_text(OSError(errno.ENOSPC, "No space left on device", "/srv/a"))
     assert "disk is full" in full and "/srv" not in full
     assert failure_text(ValueError("bad eta")) == "ValueError: bad eta"
+
+
+def test_a_reload_brings_back_the_search_and_the_export_review_opens_on(own_store, browser):
+    """State audit, session 44: a reload kept the sweep but not the assistive search (its trials
+    left the frontier: "46 runs ready" became 43) nor the session's last export (Review opened on
+    an older decision, the one viewed before)."""
+    from ui import review as rv
+    from ui import tradeoffs as ut
+
+    from .conftest import export_selected
+    from .test_search_page import _runs_ready, swept_and_searched
+
+    at = swept_and_searched()
+    with_trials = _runs_ready(at)
+    at.switch_page("views/tradeoffs.py").run()
+    at.selectbox(key=ut.W_METHOD).set_value("regularized").run()
+    export_selected(at, own_store, "first")
+    at.switch_page("views/review.py").run()
+    first = at.selectbox(key=rv.W_EXPORT).value
+    at.switch_page("views/tradeoffs.py").run()
+    at.selectbox(key=ut.W_METHOD).set_value("unconstrained").run()
+    at.switch_page("views/export.py").run()
+    at.text_area(key="w.export.rationale").input("second").run()
+    at.button(key="export.go").click().run()
+    second = at.session_state["fk.export"]["entry"]
+    assert second != first
+
+    again = _reload("views/train.py")
+    assert _runs_ready(again) == with_trials
+    again = _reload("views/review.py")
+    assert again.selectbox(key=rv.W_EXPORT).value == second
