@@ -258,6 +258,20 @@ def run_row(results: pd.DataFrame, run_id: str | None) -> dict | None:
     return None if rows.empty else rows.iloc[0].to_dict()
 
 
+@st.fragment(run_every=2.0)
+def follow_sweep(job_key: str, text: str | None = None) -> None:
+    """While the session's sweep ``job_key`` runs: ``text`` with its progress (``{progress}``),
+    and the whole page drawn again once it ends. Trade-offs said "its trade-offs appear here when
+    it finishes", or showed the latest complete sweep, and never changed (state audit, session 44)."""
+    job = registry().get(job_key)
+    if job is None:
+        return
+    if job.status != "running":
+        st.rerun()
+    if text:
+        st.info(text.format(progress=job.progress_text("/")), icon=":material/model_training:")
+
+
 def require_selection():
     """``(split, settings, results, row)`` of the model chosen on Trade-offs.
 

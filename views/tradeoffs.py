@@ -27,8 +27,7 @@ shown = ur.shown_results()
 if shown is None:
     job = ur.session_job()
     if job is not None and job.status == "running" and ur.current_split() is not None:
-        st.info(f"Your sweep is running: {job.progress_text('/')}. Its trade-offs appear here "
-                "when it finishes.", icon=":material/model_training:")
+        ur.follow_sweep(job.key, "Your sweep is running: {progress}. Its trade-offs appear here when it finishes.")
     else:
         st.info("Run a sweep on the Train page first.", icon=":material/model_training:")
     st.page_link("views/train.py", label="Go to Train", icon=":material/arrow_forward:")
@@ -36,6 +35,9 @@ if shown is None:
 split, settings, results = shown.split, shown.settings, shown.results
 if shown.note:  # a cancelled sweep's finished runs, or the latest complete sweep: say which
     st.info(shown.note, icon=":material/info:")
+    running = ur.session_job()
+    if running is not None and running.status == "running":
+        ur.follow_sweep(running.key)  # this page shows the newer sweep once it ends
 cur = state.current_data()
 
 c1, c2, c3, c4 = st.columns([3, 2, 2, 2], vertical_alignment="bottom")

@@ -140,3 +140,22 @@ def test_a_model_chosen_with_the_slider_is_kept_over_a_reload(app_page: Page):
     expect(page.get_by_role("heading", name="Trade-offs", exact=True)).to_be_visible()
     wait_for_app(page)
     expect(page.get_by_role("slider", name="Model along the trade-off")).to_have_attribute("aria-valuetext", chosen)
+
+
+def test_trade_offs_follow_a_running_sweep_to_its_end(app_page: Page):
+    """State audit, session 44: Trade-offs said "its trade-offs appear here when it finishes" and
+    never changed (nothing ran the page again). It follows the sweep: cancelled from another tab
+    of the same browser, the page shows the finished runs without being touched."""
+    page = app_page
+    start_long_sweep(page)
+    go_to(page, "Trade-offs")
+    expect(alert(page, "info", "Your sweep is running")).to_be_visible()
+    other = page.context.new_page()
+    other.goto(page.url)
+    wait_for_app(other)
+    go_to(other, "Train")
+    other.get_by_role("button", name="Cancel").click()
+    expect(alert(other, "warning", "The sweep was cancelled after")).to_be_visible(timeout=SLOW)
+    other.close()
+    expect(alert(page, "info", "The latest sweep was cancelled after")).to_be_visible(timeout=SLOW)
+    expect(page.locator(".js-plotly-plot").first).to_be_visible()
