@@ -293,6 +293,12 @@ def search_panel(split, cur, methods, fairness: str, n_jobs: int = 1) -> None:
     if job.status != "done" or res is None:
         return
     ended = "its trial budget" if res.stopped == "budget" else "its time budget"
+    if not res.complete:
+        # A time budget shorter than opening the study: nothing ran, which is not a success
+        # ("0 trials ... They are on the Trade-offs chart": state audit, session 44).
+        st.warning(f"The search stopped at {ended} before any trial finished: nothing was added to the frontier. "
+                   "Give it a longer time budget (0 minutes: none), or more trials.", icon=":material/timer_off:")
+        return
     st.success(f"The search stopped at {ended}: {res.complete} trials, {len(res.front)} on the front of the "
                f"search's own trials (objective: {md(res.objective)}). They are on the Trade-offs chart, marked "
                "as search points.", icon=":material/check_circle:")

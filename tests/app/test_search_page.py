@@ -193,3 +193,24 @@ def test_a_search_on_another_spec_of_the_same_table_does_not_join_the_sweep(own_
     assert not at.exception, at.exception
     assert not any("assistive search" in c for c in texts(at.caption))
     assert not any("stopped on an unexpected error" in e for e in texts(at.error))
+
+
+def test_a_search_whose_time_budget_ends_before_any_trial_says_so(own_store):
+    """State audit, session 44: with a time budget shorter than opening the study, the page said in
+    green "0 trials ... They are on the Trade-offs chart"."""
+    from .conftest import run_tiny_sweep
+
+    at = run_tiny_sweep(new_session(), ["unconstrained", "regularized"], n_etas=2)
+    at.toggle(key=usearch.W_ON).set_value(True).run()
+    at.multiselect(key=usearch.W_METHODS).set_value(["regularized"]).run()
+    at.number_input(key=usearch.W_MINUTES).set_value(0.0001).run()
+    at.number_input(key=usearch.W_RESPLITS).set_value(0).run()
+    at.button(key="train.search.start").click().run()
+    deadline = time.monotonic() + 120
+    while not any("The search stopped" in w for w in texts(at.warning) + texts(at.success)):
+        assert not at.exception, at.exception
+        assert time.monotonic() < deadline, "the search did not stop"
+        time.sleep(0.5)
+        at.run()
+    assert not any("The search stopped" in s for s in texts(at.success))
+    assert any("before any trial finished" in w and "longer time budget" in w for w in texts(at.warning))
