@@ -142,6 +142,10 @@ def spec_controls(source: Source) -> DatasetSpec:
             positive = [positive, *also] if also else positive
     with right:
         sens_options = [c for c in columns if c != target]
+        # A choice the target now takes is dropped from the lists below: said, not silent (state
+        # audit, session 44: a target tried and changed back left the analysis without `sex`).
+        taken = [c for c in (list(state.widget_value(key("sensitive"), list(d.sensitive)) or [])
+                             + list(state.widget_value(key("exclude"), list(d.exclude)) or [])) if c == target]
         state.prepare_widget(key("sensitive"), list(d.sensitive), sens_options, multi=True)
         sensitive = st.multiselect(
             "Sensitive attributes", sens_options, key=key("sensitive"), format_func=visible_text,
@@ -158,6 +162,9 @@ def spec_controls(source: Source) -> DatasetSpec:
         as_features = st.checkbox(
             "Also use the sensitive attributes as model inputs", key=key("sens_feat"),
             help="Off by default: the model then cannot use group membership directly.")
+        if taken:
+            st.caption(f":material/info: {md(target)} is the target now, so it was taken out of the "
+                       "columns chosen above; choose it there again if you change the target back.")
     return DatasetSpec(
         target=target if target is not None else "", positive_label=positive,
         sensitive=list(sensitive), exclude=list(exclude), sensitive_as_features=as_features,

@@ -471,3 +471,14 @@ def test_a_long_sweep_on_a_whole_table_points_to_the_sample(at, monkeypatch):
     assert not any("A long sweep" in i for i in texts(at.info))
     # The split the hint estimated on is the one the Train page now uses.
     assert f"{len(sample_split.train):,} training" in " ".join(texts(at.markdown))
+
+
+def test_a_sensitive_column_chosen_as_target_is_taken_out_and_said(at):
+    """State audit, session 44: choosing `sex` as the target dropped it from the sensitive
+    attributes, for good and without a word (changing the target back did not restore it)."""
+    assert spec_widget(at, "multiselect", "sensitive").value == ["sex", "race"]
+    spec_widget(at, "selectbox", "target").set_value("sex").run()
+    assert spec_widget(at, "multiselect", "sensitive").value == ["race"]
+    assert any("sex is the target now, so it was taken out" in c for c in texts(at.caption))
+    spec_widget(at, "selectbox", "target").set_value("income").run()
+    assert not any("is the target now" in c for c in texts(at.caption))
