@@ -28,6 +28,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import sqlite3
 import sys
 import tempfile
@@ -132,6 +133,49 @@ def _split(text: str) -> list[str]:
     return [v.strip() for v in text.split(",") if v.strip()]
 
 
+class _StoreOnce(argparse._StoreAction):
+    """argparse's "store", refusing a second use of the option: a repeated ``--exclude age
+    --exclude personal_status`` kept only the last, and the model read ``age`` (CLI audit,
+    session 44). Lists are one comma-separated value; ``--positive`` appends (its own action)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        seen = namespace.__dict__.setdefault("_given_once", set())
+        if self.dest in seen:
+            parser.error(f"{option_string} given more than once; give it once (a list as one comma-separated value)")
+        seen.add(self.dest)
+        super().__call__(parser, namespace, values, option_string)
+
+
+class _Parser(argparse.ArgumentParser):
+    """The command line's parser: no abbreviated option names (``sweep --threshold 0.3`` was read
+    as ``--threshold-rows``, ``export --fairness`` as ``--fairness-rationale``: CLI audit, session 44),
+    and an option given twice refused (:class:`_StoreOnce`)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **{"allow_abbrev": False, **kwargs})
+        self.register("action", None, _StoreOnce)
+        self.register("action", "store", _StoreOnce)
+
+
+def _key_file(text: str) -> str:
+    """``--sign-key`` / ``--trust``: a key file's path. Empty (an unset shell variable) is refused:
+    it meant "none given", and the check it asked for was silently off (CLI audit, session 44)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("is empty; give the path of a PEM key file (or leave the option out)")
+    return text
+
+
+def _sha256(text: str) -> str:
+    """``--expected-manifest-sha256``: 64 hexadecimal digits, in either case ("sha256:" before
+    them allowed). Empty turned the check off; capitals, as Windows tools print a hash, read as
+    another bundle's (CLI audit, session 44)."""
+    value = text.strip().lower().removeprefix("sha256:").strip()
+    if not re.fullmatch(r"[0-9a-f]{64}", value):
+        raise argparse.ArgumentTypeError(f"'{text}' is not a SHA-256 hash (64 hexadecimal digits, as "
+                                         "export prints it and the audit log records it)")
+    return value
+
+
 def _names(text: str) -> list[str]:
     """``--sensitive``/``--exclude``/``--methods``: comma-separated names, each given once."""
     names = _split(text)
@@ -146,9 +190,12 @@ def _names(text: str) -> list[str]:
 def _floats(text: str) -> list[float]:
     """``--etas``: numbers; their range is each method's own (checked by the registry)."""
     try:
-        return [float(v) for v in _split(text)]
+        values = [float(v) for v in _split(text)]
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"Could not read the list '{text}': {exc}") from exc
+    if not values:  # an unset shell variable: a sweep of no eta ended in an internal error
+        raise argparse.ArgumentTypeError(f"'{text}' holds no number; give comma-separated numbers")
+    return values
 
 
 def _tolerances(text: str) -> tuple[float, ...]:
@@ -1342,8 +1389,8 @@ def _main(argv) -> int:
     from .monitor import ALPHA as DRIFT_ALPHA, alpha_ok
 
     # Raw text: the version line names a folder, and argparse would wrap a long one.
-    parser = argparse.ArgumentParser(prog="python -m fairkit", description="fairkit: fair training and trade-offs",
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _Parser(prog="python -m fairkit", description="fairkit: fair training and trade-offs",
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -1451,7 +1498,7 @@ def _main(argv) -> int:
                                                   "compares against, need resamples", MAX_BOOT),
                    default=200, help=f"bootstrap resamples for the recorded intervals ({MIN_BOOT} to {MAX_BOOT:,})")
     p.add_argument("--audit", type=_log_file, help="audit log file (default $FAIRKIT_HOME/audit.sqlite)")
-    p.add_argument("--sign-key", help="Ed25519 private key (PEM) that signs the bundle's manifest "
+    p.add_argument("--sign-key", type=_key_file, help="Ed25519 private key (PEM) that signs the bundle's manifest "
                                       "(default $FAIRKIT_SIGNING_KEY; see 'keygen')")
     p.add_argument("--out", type=_output_file, required=True, help="bundle zip to write")
     p.set_defaults(func=cmd_export)
@@ -1464,7 +1511,7 @@ def _main(argv) -> int:
     p = sub.add_parser("audit", help="list the audit log's entries and verify it (exit 1 if it fails)")
     p.add_argument("action", nargs="?", choices=["list", "verify"], default="list",
                    help="list the entries and verify (default), or only verify")
-    p.add_argument("--trust", help="Ed25519 public key (PEM): check the signed chain heads with it "
+    p.add_argument("--trust", type=_key_file, help="Ed25519 public key (PEM): check the signed chain heads with it "
                                    "(default $FAIRKIT_TRUST_KEY)")
     p.add_argument("--bundle", action="append", type=_input_file,
                    help="a bundle whose recorded audit head must still be in the log (repeatable)")
@@ -1482,9 +1529,9 @@ def _main(argv) -> int:
                    help="scored CSV to write (plain CSV; its fairness report goes beside it, NAME.fairness.json). "
                         "A CSV input's cells are copied as written, so a spreadsheet opening it runs a cell "
                         "that starts with =, +, - or @ as a formula: import a batch from elsewhere as text")
-    p.add_argument("--trust", help="Ed25519 public key (PEM): accept only bundles it signed "
+    p.add_argument("--trust", type=_key_file, help="Ed25519 public key (PEM): accept only bundles it signed "
                                    "(default $FAIRKIT_TRUST_KEY)")
-    p.add_argument("--expected-manifest-sha256", help="the manifest hash recorded at export (audit log, "
+    p.add_argument("--expected-manifest-sha256", type=_sha256, help="the manifest hash recorded at export (audit log, "
                                                       "export's output): refuse any other manifest")
     p.add_argument("--fail-on-drift", action="store_true",
                    help=f"exit {EXIT_DRIFT} when a fairness gap drifted (default: report it, exit 0)")

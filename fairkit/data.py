@@ -10,6 +10,7 @@ from __future__ import annotations
 import codecs
 import csv
 import decimal
+import difflib
 import gzip
 import io
 import re
@@ -1631,6 +1632,14 @@ def validate(
                                    f"{len(small)} {kind}(s) have fewer than {min_group_size} rows: {shown}{more}. Their metrics will be uncertain.",
                                    "Read their results with the confidence intervals, or merge small groups."))
 
+    for c in dict.fromkeys(spec.exclude or ()):
+        # A name that is no column left nothing out, without a word, while the record said it was
+        # (CLI audit, session 44: --exclude Age kept 'age' in the model).
+        if c not in columns and c not in nested:
+            close = difflib.get_close_matches(str(c), [str(k) for k in columns], n=1, cutoff=0.6)
+            hint = f" Did you mean '{close[0]}'? Names are case-sensitive." if close else ""
+            problems.append(_p("error", "exclude_missing", c, f"The column to leave out '{c}' is not in the table.{hint}",
+                               "Give the column's name as the header spells it, or leave it out of the exclusions."))
     feature_cols = spec.feature_columns(frame)
     if spec.features is not None:
         for c in spec.features:

@@ -1222,7 +1222,8 @@ def _open(path, expected_manifest_sha256, trusted_key) -> _Opened:
         if MANIFEST not in by_name:
             raise BundleIntegrityError(f"{p.name} has no {MANIFEST}; it was not written by fairkit.")
         manifest_bytes, manifest_sha = _read_member(zf, by_name[MANIFEST], MAX_MANIFEST_BYTES)
-        if expected_manifest_sha256 and manifest_sha != expected_manifest_sha256:
+        # A hash is the same in capitals (as Windows tools print one).
+        if expected_manifest_sha256 and manifest_sha != str(expected_manifest_sha256).strip().lower():
             raise BundleIntegrityError(
                 f"The manifest of {p.name} does not match the recorded hash taken at export; it is not the "
                 "approved bundle.")

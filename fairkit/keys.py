@@ -238,6 +238,10 @@ def _key_path(key, env: str, fallback) -> tuple[str | None, str | None]:
         text = str(path).strip() if path is not None else ""
         if text:
             return text, source
+        if source == env and path is not None:
+            # Set but empty (a deployment's variable that expanded to nothing): no key would mean
+            # unsigned exports, or no signature check, without a word (CLI audit, session 44).
+            raise KeyFileError(f"${env} is set but empty: name the key file in it, or unset it for none.")
     return None, None
 
 
@@ -246,7 +250,10 @@ def private_key_path(key=None, *, fallback=None) -> str | None:
     ``key``, then ``FAIRKIT_SIGNING_KEY``, then ``fallback``), or None when none is named."""
     if key is False or isinstance(key, Ed25519PrivateKey):
         return None
-    return _key_path(key, SIGNING_KEY_ENV, fallback)[0]
+    try:
+        return _key_path(key, SIGNING_KEY_ENV, fallback)[0]
+    except KeyFileError:  # a variable set but empty names no file; resolve_private says so
+        return None
 
 
 def resolve_private(key=None, *, fallback=None) -> Ed25519PrivateKey | None:

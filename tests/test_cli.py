@@ -1351,3 +1351,51 @@ def test_a_sweep_of_a_rare_outcome_says_why_no_model_reached_the_frontier(tmp_pa
     assert "rare_outcome" not in said.err and "of the rows have the positive outcome" in said.err
     assert "No model reached the frontier" in said.out and "--threshold" in said.out
     assert "Check the target's positive label" not in said.out
+
+
+@pytest.mark.parametrize("argv, said", [
+    # CLI audit, session 44: a name that is no column left nothing out (the record said it had).
+    (["validate", "--dataset", "german", "--exclude", "Age,personal-status"],
+     "The column to leave out 'Age' is not in the table. Did you mean 'age'?"),
+    # ... a repeated option kept its last value only ('age' stayed in the model).
+    (["validate", "--dataset", "german", "--exclude", "age", "--exclude", "personal_status"],
+     "--exclude given more than once"),
+    # ... an abbreviation was read as another option (--threshold as --threshold-rows).
+    (["sweep", "--dataset", "german", "--threshold", "0.3", "--out", "x"], "unrecognized arguments: --threshold"),
+    (["sweep", "--dataset", "german", "--etas", "", "--out", "x"], "holds no number"),
+    # ... an empty value (an unset shell variable) turned a check off.
+    (["score", "--trust", "", "--bundle", "b.zip", "--csv", "c.csv", "--out", "o.csv"], "--trust: is empty"),
+    (["score", "--expected-manifest-sha256", "", "--bundle", "b.zip", "--csv", "c.csv", "--out", "o.csv"],
+     "is not a SHA-256 hash"),
+    (["export", "--store", "s", "--run", "r", "--rationale", "r", "--decider", "d", "--out", "o.zip",
+      "--sign-key", " "], "--sign-key: is empty"),
+])
+def test_arguments_that_were_misread_or_ignored_are_refused(argv, said, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    assert said in capsys.readouterr().err
+
+
+def test_a_trust_key_variable_set_but_empty_refuses_instead_of_checking_nothing(tmp_path, monkeypatch, capsys):
+    """CLI audit, session 44: FAIRKIT_TRUST_KEY="" scored an unsigned bundle with exit 0."""
+    from fairkit.keys import KeyFileError, resolve_public
+
+    monkeypatch.setenv("FAIRKIT_TRUST_KEY", "")
+    with pytest.raises(KeyFileError, match=r"\$FAIRKIT_TRUST_KEY is set but empty"):
+        resolve_public()
+    monkeypatch.delenv("FAIRKIT_TRUST_KEY")
+    assert resolve_public() is None
+
+
+def test_the_approved_hash_in_capitals_is_the_same_hash(sweep_dir, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path / "home"))
+    table = pd.read_csv(sweep_dir / "results.csv")
+    bundle = tmp_path / "m.zip"
+    assert main(["export", "--store", str(sweep_dir), "--run", str(table["run_id"].iloc[0]), "--rationale", "r",
+                 "--decider", "d", "--out", str(bundle)]) == 0
+    digest = re.search(r"manifest SHA-256 ([0-9a-f]{64})", capsys.readouterr().out).group(1)
+    rows = tmp_path / "rows.csv"
+    load_dataset("german")[0].head(50).to_csv(rows, index=False)
+    assert main(["score", "--bundle", str(bundle), "--csv", str(rows), "--out", str(tmp_path / "s.csv"),
+                 "--expected-manifest-sha256", f"sha256:{digest.upper()} "]) == 0
