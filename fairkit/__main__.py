@@ -1190,7 +1190,7 @@ def cmd_score(args) -> int:
     from . import keys
     from .data import with_columns_appended
     from .export import BundleIntegrityError, load_bundle
-    from .monitor import drift_report, unchecked_reason
+    from .monitor import NO_POSITIVE, drift_report, unchecked_reason
     from .record import revision_note
     from .store import strict_json
 
@@ -1268,7 +1268,11 @@ def cmd_score(args) -> int:
     print(f"Logged as audit entry {entry}.")
     summary["audit_entry"] = entry
     if report is None:
-        print(f"No fairness check: {unchecked_reason(bundle.spec, frame)}.")
+        why = unchecked_reason(bundle.spec, frame)
+        if args.fail_on_drift and why.startswith(NO_POSITIVE):
+            # Labels it cannot read are not "no drift": a monitoring job asked for the check.
+            raise CLIError(f"No fairness check: {why}. --fail-on-drift asks for one; nothing drifted is not known.")
+        print(f"No fairness check: {why}.")
         return 0
     # Strict JSON, as the bundle's metrics.json: a group with no selections has no precision (null).
     _write_output(report_path, strict_json(report, indent=1).encode())

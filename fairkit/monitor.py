@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from .data import binary_target
+from .data import binary_target, label_text
 from .methods import scores_rank
 from .metrics import GAP_METRICS, METRIC_LABELS, fairness_report, metric_value
 from .record import fmt, fmt_interval
@@ -58,6 +58,10 @@ def _check_alpha(alpha: float) -> None:
                          f"e.g. {ALPHA}.")
 
 
+#: How :func:`unchecked_reason` begins when the batch has labels but none is the positive one.
+NO_POSITIVE = "no row's"
+
+
 def unchecked_reason(spec, frame: pd.DataFrame) -> str | None:
     """Why a batch's fairness cannot be compared with the record, in words; None when it can.
 
@@ -77,8 +81,17 @@ def unchecked_reason(spec, frame: pd.DataFrame) -> str | None:
     missing = [c for c in (spec.target, *spec.sensitive) if c not in frame]
     if missing:
         return f"the file lacks the column(s) {', '.join(missing)}"
-    if not (binary_target(frame, spec) >= 0).any():
+    y = binary_target(frame, spec)
+    if not (y >= 0).any():
         return f"the target column {spec.target} holds no label in any of the {len(frame):,} row(s)"
+    if not (y == 1).any():
+        # Labels spelled otherwise (GOOD/BAD, 1/0 for good/bad) all read as negative: accuracy
+        # 0.225 and "0 of 4 gaps differ", passing --fail-on-drift (CLI audit, session 44).
+        seen = pd.unique(frame[spec.target].dropna())
+        shown = ", ".join(repr(v) for v in seen[:5]) + (" ..." if len(seen) > 5 else "")
+        return (f"{NO_POSITIVE} {spec.target} is the positive label {label_text(spec.positive_label)} (it holds {shown}): "
+                "if the outcomes are spelled otherwise than at training, recode them to the bundle's labels; "
+                "a batch without a positive outcome cannot be compared")
     return None
 
 

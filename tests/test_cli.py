@@ -1399,3 +1399,20 @@ def test_the_approved_hash_in_capitals_is_the_same_hash(sweep_dir, tmp_path, mon
     load_dataset("german")[0].head(50).to_csv(rows, index=False)
     assert main(["score", "--bundle", str(bundle), "--csv", str(rows), "--out", str(tmp_path / "s.csv"),
                  "--expected-manifest-sha256", f"sha256:{digest.upper()} "]) == 0
+
+
+def test_score_of_labels_spelled_otherwise_is_not_a_passed_drift_check(exported, tmp_path, capsys, monkeypatch):
+    """CLI audit, session 44: the same rows with their labels written GOOD/BAD (or 1/0) read as all
+    negative: "accuracy 0.225 ... 0 of 4 fairness gaps differ", exit 0 under --fail-on-drift. No
+    row has the positive label: the batch is not compared, says why, and --fail-on-drift fails."""
+    monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path / "home"))
+    bundle, _, frame = exported
+    rows, scored = tmp_path / "rows.csv", tmp_path / "scored.csv"
+    frame.head(200).assign(credit=frame["credit"].head(200).str.upper()).to_csv(rows, index=False)
+    args = ["score", "--bundle", str(bundle), "--csv", str(rows), "--out", str(scored)]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "No fairness check: no row's credit is the positive label 'good' (it holds 'GOOD', 'BAD')" in out
+    assert "accuracy" not in out
+    assert main([*args, "--fail-on-drift"]) == 2
+    assert "--fail-on-drift asks for one" in capsys.readouterr().err
