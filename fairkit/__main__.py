@@ -433,6 +433,43 @@ def _written(args) -> list[tuple[str, Path]]:
     return written
 
 
+def _fairkit_wrote(path: Path) -> bool:
+    """Whether a sweep's or search's output file at ``path`` is one fairkit wrote: a table whose
+    header names run_id and method, or a sweep.json holding the data's hash."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(1 << 20)
+    except OSError:
+        return False
+    if path.suffix == ".csv":
+        header = head.split(b"\n", 1)[0].decode("utf-8", errors="replace").strip().split(",")
+        return {"run_id", "method"} <= set(header)
+    try:
+        meta = json.loads(head)
+    except ValueError:
+        return False
+    return isinstance(meta, dict) and "data_hash" in meta
+
+
+def _check_not_foreign(args) -> None:
+    """Refuse a sweep's or search's ``--out`` folder holding files of the same names that fairkit
+    did not write: a user's own results.csv was replaced, their frontier.png deleted, and the
+    note called them "an earlier sweep" (CLI audit, session 44). A folder an earlier sweep wrote
+    is written over, as before."""
+    if args.command not in ("sweep", "search"):
+        return
+    out = Path(args.out)
+    present = [p for option, p in _written(args) if option == "--out" and p.exists()]
+    if not present:
+        return
+    tables = [p for p in present if p.suffix in (".csv", ".json")]
+    ours = bool(tables) and all(_fairkit_wrote(p) for p in tables)
+    if not ours:
+        foreign = [p.name for p in tables if not _fairkit_wrote(p)] or [p.name for p in present]
+        raise CLIError(f"{out} holds {', '.join(foreign)}, which no fairkit sweep wrote; this command would replace "
+                       "them. Choose a new or empty folder for --out.")
+
+
 def _kept(args) -> list[tuple[str, Path]]:
     """The files the command reads or keeps: its inputs (for ``export``, the sweep folder's
     ``sweep.json`` and ``results.csv``), its keys and its audit log with SQLite's files beside it."""
@@ -1316,6 +1353,7 @@ def _run(args) -> int:
     stdout = sys.stdout
     as_json = getattr(args, "json", False)
     _check_outputs(args)
+    _check_not_foreign(args)
     if args.command in HOME_COMMANDS:
         from .store import home_exposure
 

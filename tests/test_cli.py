@@ -1416,3 +1416,23 @@ def test_score_of_labels_spelled_otherwise_is_not_a_passed_drift_check(exported,
     assert "accuracy" not in out
     assert main([*args, "--fail-on-drift"]) == 2
     assert "--fail-on-drift asks for one" in capsys.readouterr().err
+
+
+def test_a_sweep_into_a_folder_of_the_users_own_files_is_refused(tmp_path, capsys, monkeypatch):
+    """CLI audit, session 44: `sweep --out q3_report` replaced the user's own results.csv and
+    sweep.json, deleted frontier.png, and called them "an earlier sweep". A folder an earlier
+    sweep wrote is still written over."""
+    monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path / "home"))
+    report = tmp_path / "q3_report"
+    report.mkdir()
+    (report / "results.csv").write_text("quarter,revenue\nQ3,100\n")
+    (report / "frontier.png").write_bytes(b"\x89PNG mine")
+    argv = ["sweep", "--dataset", "german", "--methods", "unconstrained", "--etas", "0", "--no-png"]
+    assert main([*argv, "--out", str(report)]) == 2
+    assert "holds results.csv, which no fairkit sweep wrote" in capsys.readouterr().err
+    assert (report / "results.csv").read_text() == "quarter,revenue\nQ3,100\n"
+    assert (report / "frontier.png").read_bytes() == b"\x89PNG mine"
+    ours = tmp_path / "ours"
+    assert main([*argv, "--out", str(ours)]) == 0
+    assert main([*argv, "--out", str(ours)]) == 0
+    assert "replaced the results of an earlier sweep" in capsys.readouterr().out
