@@ -886,6 +886,12 @@ def build_record(
             + ": its figures on this split's test rows would be inflated. Export "
             + (f"the candidate itself (run {of})." if of else "a run of this split."))
     method, eta = _method_and_eta(model, run)
+    if not scores_rank(method) and calibrator is None and not math.isclose(float(threshold), SWEEP_THRESHOLD):
+        # Its scores are 0 or 1: any other threshold decides the same, and the record stated one
+        # (0.30, 0.90) that changed nothing (CLI audit, session 44).
+        raise ValueError(f"This model's scores are its decisions (0 or 1, from the thresholds {method} fitted per "
+                         f"group): a decision threshold of {float(threshold):g} changes none of them. Export it at "
+                         f"{SWEEP_THRESHOLD:g}.")
     try:
         state = encode_state({"estimator": model, "preprocessor": split.preprocessor,
                               "raw_columns": list(split.raw_columns), "calibrator": calibrator})

@@ -1436,3 +1436,18 @@ def test_a_sweep_into_a_folder_of_the_users_own_files_is_refused(tmp_path, capsy
     assert main([*argv, "--out", str(ours)]) == 0
     assert main([*argv, "--out", str(ours)]) == 0
     assert "replaced the results of an earlier sweep" in capsys.readouterr().out
+
+
+def test_a_threshold_is_refused_for_a_model_whose_scores_are_its_decisions(tmp_path, capsys, monkeypatch):
+    """CLI audit, session 44: `export --threshold 0.3` (or 0.9) of a group-threshold model wrote a
+    record stating that threshold beside decisions it did not change (scores 0 or 1)."""
+    monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path / "home"))
+    out = tmp_path / "sweep"
+    assert main(["sweep", "--dataset", "german", "--methods", "threshold", "--etas", "0.1", "--no-png",
+                 "--out", str(out)]) == 0
+    run = pd.read_csv(out / "results.csv").run_id.iloc[0]
+    args = ["export", "--store", str(out), "--run", run, "--rationale", "r", "--decider", "d", "--n-boot", "50"]
+    capsys.readouterr()
+    assert main([*args, "--threshold", "0.3", "--out", str(tmp_path / "b.zip")]) == 2
+    assert "scores are its decisions" in capsys.readouterr().err and not (tmp_path / "b.zip").exists()
+    assert main([*args, "--out", str(tmp_path / "b.zip")]) == 0

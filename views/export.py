@@ -5,7 +5,7 @@ import streamlit as st
 from fairkit.calibration import calibration_grouping
 from fairkit.export import DecisionRecord
 from fairkit.groups import SEP
-from fairkit.methods import FAIRNESS_DEFINITIONS
+from fairkit.methods import FAIRNESS_DEFINITIONS, scores_rank
 from ui import auth
 from ui import data as ud
 from ui import export as ue
@@ -65,9 +65,15 @@ with right:
     state.prepare_widget(ue.W_FAIRNESS_RATIONALE, "")
     fairness_rationale = st.text_area("Why this fairness definition", height=80,
                                       key=ue.W_FAIRNESS_RATIONALE)
+    # A model whose scores are its decisions (0 or 1) decides the same at any threshold: fixed.
+    decides = not scores_rank(row["method"])
     state.prepare_widget(ue.W_THRESHOLD, ue.DEFAULTS[ue.W_THRESHOLD])
-    threshold = st.slider("Decision threshold", 0.05, 0.95, step=0.01, key=ue.W_THRESHOLD,
-                          help="A row is predicted positive when its probability is at least this.")
+    if decides:
+        st.session_state[ue.W_THRESHOLD] = ue.SWEEP_THRESHOLD
+    threshold = st.slider("Decision threshold", 0.05, 0.95, step=0.01, key=ue.W_THRESHOLD, disabled=decides,
+                          help="This model's scores are its decisions (0 or 1, from thresholds it fitted per "
+                               "group): a threshold changes none of them." if decides else
+                               "A row is predicted positive when its probability is at least this.")
     choices = list(ue.CALIBRATION_CHOICES)
     state.prepare_widget(ue.W_CALIBRATION, ue.DEFAULTS[ue.W_CALIBRATION], choices)
     grouping = SEP.join(map(str, calibration_grouping(split)))

@@ -58,7 +58,10 @@ def test_export_writes_logs_and_records_the_decision(trained, fast_env):
     rationale = "Meets the 80% rule on test. [click](http://evil.example) $x$"
     at.text_area(key="w.export.rationale").input(rationale).run()
     at.text_area(key="w.export.purpose").input("Decide which credit applications get a manual review.").run()
-    at.slider(key="w.export.threshold").set_value(0.45).run()
+    # Its scores are its decisions: the threshold is fixed at the frontier's, which decides the same
+    # as any other (CLI audit, session 44: a moved one was recorded and changed nothing).
+    threshold = at.slider(key="w.export.threshold")
+    assert threshold.disabled and threshold.value == 0.5
     assert not buttons(at)["export.go"].disabled
 
     # The preview renders the record without writing a bundle (any write would fail here).
@@ -88,18 +91,18 @@ def test_export_writes_logs_and_records_the_decision(trained, fast_env):
     assert not at.exception, at.exception
     assert any("Exported and logged" in s for s in texts(at.success))
     saved = list((fast_env / "exports").glob("*.zip"))
-    assert len(saved) == 1 and saved[0].name.startswith("german-threshold-eta1-t0.45-none-")
+    assert len(saved) == 1 and saved[0].name.startswith("german-threshold-eta1-t0.50-none-")
     log = AuditLog().entries(kind="export")
     assert len(log) == 1
     entry = log.iloc[0]
     assert entry.actor == "Dr. Decider" and entry.details["bundle"] == str(saved[0].resolve())
-    assert entry.details["run_id"] == run_id and entry.details["threshold"] == 0.45
+    assert entry.details["run_id"] == run_id and entry.details["threshold"] == 0.5
     assert entry.details["unfairness_axis"] == "disparate_impact_gap"
     assert entry.subject == entry.details["manifest_sha256"]
 
     # The bundle: what the committee approved, loadable and consistent with the record.
     bundle = load_bundle(saved[0], expected_manifest_sha256=entry.subject)
-    assert bundle.needs_sensitive_at_predict and bundle.threshold == 0.45
+    assert bundle.needs_sensitive_at_predict and bundle.threshold == 0.5
     rec = bundle.record
     assert rec["rationale"] == rationale and rec["decider"] == "Dr. Decider"
     assert rec["content"]["selected"]["run_id"] == run_id
@@ -119,7 +122,7 @@ def test_export_writes_logs_and_records_the_decision(trained, fast_env):
     assert "**yes** (group-specific decision thresholds" in shown  # reads the attribute at prediction time
     card = next(m.value for m in at.markdown if m.value.startswith("- **Model:**"))
     assert "**Needs the sensitive attribute to predict:** **yes**" in card
-    assert "**Decision threshold:** **0.45** (the frontier was measured at 0.50)" in card
+    assert "**Decision threshold:** **0.50**" in card and "the frontier was measured at" not in card
     assert str(bundle.signature_status).startswith("unsigned")
     assert any("Unsigned: no signing key is configured" in c for c in texts(at.caption))
 
@@ -188,7 +191,7 @@ def test_export_warns_about_a_model_that_decides_every_test_row_alike(trained, f
 def test_a_finished_export_is_not_offered_for_settings_it_was_not_made_with(trained, fast_env):
     """Repro audit finding 2: after an export, moving the threshold (or the calibration) kept
     "Exported and logged" and a download of the old bundle beside the new settings' figures."""
-    open_export(trained, "threshold", 1.0)
+    open_export(trained, "regularized", 1.0)
     saved = export_selected(trained, fast_env, "Meets the tolerance.")
     labels = lambda: [d.proto.label for d in trained.get("download_button")]  # noqa: E731
     assert "Download the bundle (.zip)" in labels() and any("Exported and logged" in x for x in texts(trained.success))
