@@ -1092,6 +1092,13 @@ def cmd_export(args) -> int:
     if row is None:
         raise CLIError(f"Run {args.run} in {store.root} cannot be exported: {store.problem(args.run)}. "
                        + _retrained_hint(store, args.run, results))
+    if str(args.run) not in set(results["run_id"].astype(str)) and row.get("split_seed") is None:
+        # A store shared by sweeps of other splits or tables holds runs this split's test rows
+        # trained (CLI audit, session 44: 125 of 200 test rows; accuracy 0.790 recorded for 0.765).
+        # A search's re-split runs say their split, and build_record names them.
+        raise CLIError(f"Run {args.run} is not one of this sweep's runs (its results.csv): the store {store.root} "
+                       "may hold runs of other sweeps, on other splits or tables, whose figures on this split would "
+                       "be wrong. Export it from the folder of the sweep that trained it.")
     try:
         # The table is text anyone with the folder can edit: its figures must be its models'.
         unchecked = check_run_figures(results, store.load_model, split, remedy=(

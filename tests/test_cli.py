@@ -1451,3 +1451,22 @@ def test_a_threshold_is_refused_for_a_model_whose_scores_are_its_decisions(tmp_p
     assert main([*args, "--threshold", "0.3", "--out", str(tmp_path / "b.zip")]) == 2
     assert "scores are its decisions" in capsys.readouterr().err and not (tmp_path / "b.zip").exists()
     assert main([*args, "--out", str(tmp_path / "b.zip")]) == 0
+
+
+def test_a_run_of_another_sweep_in_a_shared_store_is_not_exported_from_this_one(tmp_path, capsys, monkeypatch):
+    """CLI audit, session 44: two sweeps of German on split seeds 0 and 1 shared --store; exporting
+    split 1's run from split 0's folder signed test figures on rows it was trained on (0.790 for
+    its own 0.765)."""
+    monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path / "home"))
+    shared = tmp_path / "shared"
+    base = ["sweep", "--dataset", "german", "--methods", "unconstrained", "--etas", "0", "--no-png",
+            "--store", str(shared)]
+    assert main([*base, "--split-seed", "0", "--out", str(tmp_path / "s0")]) == 0
+    assert main([*base, "--split-seed", "1", "--out", str(tmp_path / "s1")]) == 0
+    other = pd.read_csv(tmp_path / "s1" / "results.csv").run_id.iloc[0]
+    capsys.readouterr()
+    assert main(["export", "--store", str(tmp_path / "s0"), "--run", other, "--rationale", "r", "--decider", "d",
+                 "--out", str(tmp_path / "b.zip")]) == 2
+    assert "is not one of this sweep's runs" in capsys.readouterr().err
+    assert main(["export", "--store", str(tmp_path / "s1"), "--run", other, "--rationale", "r", "--decider", "d",
+                 "--out", str(tmp_path / "b.zip")]) == 0
