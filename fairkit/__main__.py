@@ -1232,7 +1232,7 @@ def _not_numbers(frame: pd.DataFrame, columns) -> list[str]:
 
 def cmd_score(args) -> int:
     from . import keys
-    from .data import with_columns_appended
+    from .data import repeated_names, with_columns_appended
     from .export import BundleIntegrityError, load_bundle
     from .monitor import NO_POSITIVE, drift_report, unchecked_reason
     from .record import revision_note
@@ -1266,6 +1266,15 @@ def cmd_score(args) -> int:
     if len(frame) == 0:
         raise CLIError(f"{args.csv} has a header but no rows to score (an empty query or filter?). "
                        "Export the rows to score and run again.")
+    twice = repeated_names(frame)
+    if twice:  # scored from the first copy, silently (CLI audit, session 44); training refuses it too
+        raise CLIError(f"{args.csv} names the column(s) {', '.join(twice)} more than once; which one the model "
+                       "should read is not known. Give every column a unique name and run again.")
+    taken = [c for c in ("score", "decision") if c in frame.columns]
+    if taken:
+        # The scored copy adds these: a CSV got two columns of one name, a Parquet lost the batch's own.
+        raise CLIError(f"{args.csv} already has a column named {' and '.join(taken)}, which the scored copy adds. "
+                       "Rename it (or drop it) and run again.")
     missing = bundle.missing_columns(frame)
     if missing:
         raise CLIError(f"{args.csv} lacks column(s) the model needs: {', '.join(missing)}.")

@@ -1434,15 +1434,8 @@ def validate(
                            f"The table has {n_cols:,} columns, over the limit of {limits.max_columns:,}.",
                            COLUMN_HINT))
 
-    header = [str(h) for h in frame.attrs.get("header", [str(c) for c in frame.columns])]
-    seen, dups = set(), []
-    for h in header:
-        if h in seen and h not in dups and h.strip():
-            dups.append(h)
-        seen.add(h)
     repeated = pd.Index(frame.columns).duplicated()
-    dups += [str(c) for c in frame.columns[repeated] if str(c) not in dups]
-    for d in dups:
+    for d in repeated_names(frame):
         problems.append(_p("error", "duplicate_column", d, f"The column name '{d}' appears more than once.",
                            "Give every column a unique name."))
     if repeated.any():
@@ -2070,6 +2063,18 @@ def _contains(values, label) -> bool:
 def errors(problems) -> list[Problem]:
     """Only the problems that block training."""
     return [p for p in problems if p.severity == "error"]
+
+
+def repeated_names(frame: pd.DataFrame) -> list[str]:
+    """Column names the table's header gives more than once (as written: a reader renames the
+    second ``a`` to ``a.1``, so the frame's own labels alone would not show it)."""
+    header = [str(h) for h in frame.attrs.get("header", [str(c) for c in frame.columns])]
+    seen, dups = set(), []
+    for h in header:
+        if h in seen and h not in dups and h.strip():
+            dups.append(h)
+        seen.add(h)
+    return dups + [str(c) for c in frame.columns[pd.Index(frame.columns).duplicated()] if str(c) not in dups]
 
 
 def binary_target(frame: pd.DataFrame, spec: DatasetSpec) -> np.ndarray:

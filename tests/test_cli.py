@@ -1470,3 +1470,22 @@ def test_a_run_of_another_sweep_in_a_shared_store_is_not_exported_from_this_one(
     assert "is not one of this sweep's runs" in capsys.readouterr().err
     assert main(["export", "--store", str(tmp_path / "s1"), "--run", other, "--rationale", "r", "--decider", "d",
                  "--out", str(tmp_path / "b.zip")]) == 0
+
+
+def test_score_refuses_a_batch_with_its_own_score_column_or_a_name_twice(exported, tmp_path, capsys, monkeypatch):
+    """CLI audit, session 44: a batch with its own `score` (a bureau's) came back with two `score`
+    columns (CSV) or with it overwritten (Parquet); a header naming credit_amount twice was scored
+    from its first copy, without a word."""
+    monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path / "home"))
+    bundle, _, frame = exported
+    rows = frame.head(30)
+    for name, table in (("own.csv", rows.assign(score=712)), ("own.parquet", rows.assign(score=712))):
+        path = tmp_path / name
+        table.to_parquet(path) if name.endswith(".parquet") else table.to_csv(path, index=False)
+        assert main(["score", "--bundle", str(bundle), "--csv", str(path), "--out", str(tmp_path / f"s-{name}")]) == 2
+        assert "already has a column named score" in capsys.readouterr().err
+    twice = tmp_path / "twice.csv"
+    lines = rows.to_csv(index=False).splitlines()
+    twice.write_text("\n".join([lines[0] + ",credit_amount", *(line + ",1" for line in lines[1:])]) + "\n")
+    assert main(["score", "--bundle", str(bundle), "--csv", str(twice), "--out", str(tmp_path / "s.csv")]) == 2
+    assert "names the column(s) credit_amount more than once" in capsys.readouterr().err
