@@ -408,12 +408,27 @@ def _writing(path):
                        "Free some space or choose another path, and run again.") from exc
 
 
+def _output_mode(path) -> int:
+    """The permissions an output file at ``path`` is given: those of the file it replaces, else
+    what the umask gives a new file. The atomic write's temporary file is private (0600), and
+    every output kept that mode: a team's 0644 scored.csv became unreadable to the job that
+    reads it (CLI audit, session 44)."""
+    try:
+        return os.stat(path).st_mode & 0o777
+    except OSError:
+        mask = os.umask(0)
+        os.umask(mask)
+        return 0o666 & ~mask
+
+
 def _write_output(path, data: bytes) -> None:
     """Write an output file atomically: readers, and a failed write, leave the old file or the new one."""
     from .store import atomic_write_bytes
 
+    mode = _output_mode(path)
     with _writing(path):
         atomic_write_bytes(Path(path), data)
+        os.chmod(path, mode)
 
 
 def _written(args) -> list[tuple[str, Path]]:
@@ -1113,6 +1128,7 @@ def cmd_export(args) -> int:
                             fairness_definition=meta["fairness"], fairness_rationale=args.fairness_rationale or "")
     log = _audit_log(args)
     model = store.load_model(args.run)
+    mode = _output_mode(args.out)
     try:
         with _writing(args.out):
             out = export_bundle(args.out, model=model, split=split, run=row, record=record,
@@ -1129,6 +1145,7 @@ def cmd_export(args) -> int:
                                     actor=command_line_user()))
     except ValueError as exc:
         raise CLIError(str(exc)) from exc
+    os.chmod(out["path"], mode)
     entry = out["audit_entry"]
     signed = f"signed by key {out['signed_by']}" if out["signed_by"] else "unsigned (give --sign-key to sign it)"
     print(f"Wrote {out['path']} (manifest SHA-256 {out['manifest_sha256']}; {signed}; audit entry {entry}).")

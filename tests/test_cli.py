@@ -1489,3 +1489,23 @@ def test_score_refuses_a_batch_with_its_own_score_column_or_a_name_twice(exporte
     twice.write_text("\n".join([lines[0] + ",credit_amount", *(line + ",1" for line in lines[1:])]) + "\n")
     assert main(["score", "--bundle", str(bundle), "--csv", str(twice), "--out", str(tmp_path / "s.csv")]) == 2
     assert "names the column(s) credit_amount more than once" in capsys.readouterr().err
+
+
+def test_outputs_keep_the_mode_of_the_file_they_replace_or_the_umask(exported, tmp_path, monkeypatch):
+    """CLI audit, session 44: every output was written 0600 (the atomic write's private temporary
+    file), a team's 0644 scored.csv included: the job that reads it lost access."""
+    monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path / "home"))
+    bundle, rows, _ = exported
+    old = os.umask(0o022)
+    try:
+        shared = tmp_path / "scored.csv"
+        shared.write_text("old")
+        shared.chmod(0o664)
+        assert main(["score", "--bundle", str(bundle), "--csv", str(rows), "--out", str(shared)]) == 0
+        assert shared.stat().st_mode & 0o777 == 0o664
+        fresh = tmp_path / "fresh.csv"
+        assert main(["score", "--bundle", str(bundle), "--csv", str(rows), "--out", str(fresh)]) == 0
+        assert fresh.stat().st_mode & 0o777 == 0o644
+        assert fresh.with_suffix(".fairness.json").stat().st_mode & 0o777 == 0o644
+    finally:
+        os.umask(old)
