@@ -1148,7 +1148,9 @@ def cmd_export(args) -> int:
     os.chmod(out["path"], mode)
     entry = out["audit_entry"]
     signed = f"signed by key {out['signed_by']}" if out["signed_by"] else "unsigned (give --sign-key to sign it)"
-    print(f"Wrote {out['path']} (manifest SHA-256 {out['manifest_sha256']}; {signed}; audit entry {entry}).")
+    # Which log: without FAIRKIT_HOME each working folder has its own (CLI audit, session 44).
+    print(f"Wrote {out['path']} (manifest SHA-256 {out['manifest_sha256']}; {signed}; audit entry {entry} "
+          f"in {log.path}).")
     return 0
 
 
@@ -1335,7 +1337,7 @@ def cmd_score(args) -> int:
     entry = record_score(log, actor=command_line_user(),
                          manifest_sha256=bundle.manifest_sha256, input_hash=input_hash,
                          rows=len(frame), drift=report, unseen_groups=unseen)
-    print(f"Logged as audit entry {entry}.")
+    print(f"Logged as audit entry {entry} in {log.path}.")
     summary["audit_entry"] = entry
     if report is None:
         why = unchecked_reason(bundle.spec, frame)

@@ -48,8 +48,9 @@ from . import __version__
 
 
 def default_home() -> Path:
-    """fairkit's working folder: ``$FAIRKIT_HOME`` or ``./.fairkit`` in the current directory."""
-    return Path(os.environ.get("FAIRKIT_HOME", Path.cwd() / ".fairkit"))
+    """fairkit's working folder: ``$FAIRKIT_HOME`` or ``./.fairkit`` in the current directory
+    (an empty ``FAIRKIT_HOME`` counts as unset: it made the current folder itself the home)."""
+    return Path(os.environ.get("FAIRKIT_HOME", "").strip() or Path.cwd() / ".fairkit")
 
 
 def home_exposure(home=None, key_file=None) -> str | None:

@@ -1413,6 +1413,8 @@ def test_score_of_labels_spelled_otherwise_is_not_a_passed_drift_check(exported,
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "No fairness check: no row's credit is the positive label 'good' (it holds 'GOOD', 'BAD')" in out
+    # Which log it went to (each working folder has its own without FAIRKIT_HOME).
+    assert f"Logged as audit entry 1 in {tmp_path / 'home' / 'audit.sqlite'}." in out
     assert "accuracy" not in out
     assert main([*args, "--fail-on-drift"]) == 2
     assert "--fail-on-drift asks for one" in capsys.readouterr().err

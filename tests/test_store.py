@@ -540,3 +540,12 @@ def test_a_fifo_among_the_records_does_not_hang_the_earlier_runs_check(tmp_path)
     worker.start()
     worker.join(timeout=20)
     assert found == [[]], "earlier_runs waited on the FIFO"
+
+
+def test_an_empty_fairkit_home_counts_as_unset(tmp_path, monkeypatch):
+    """CLI audit, session 44: FAIRKIT_HOME="" made the current folder itself the home."""
+    from fairkit.store import default_home
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("FAIRKIT_HOME", "")
+    assert default_home() == tmp_path / ".fairkit"
