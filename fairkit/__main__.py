@@ -71,8 +71,16 @@ class _Visible:
 
     def write(self, text) -> int:
         if not self._reader_gone:
+            shown = self._visible(text)
             try:
-                self.raw.write(self._visible(text))
+                try:
+                    self.raw.write(shown)
+                except UnicodeEncodeError:
+                    # A stream that cannot encode a column's name (Windows' cp1252 for redirected
+                    # output, an ASCII locale) ended the command as an "internal error" (CLI audit,
+                    # session 44): such characters are written as escapes instead.
+                    encoding = getattr(self.raw, "encoding", None) or "ascii"
+                    self.raw.write(shown.encode(encoding, "backslashreplace").decode(encoding))
             except BrokenPipeError:
                 self._gone()
         return len(text)
@@ -105,7 +113,9 @@ class _Visible:
 def _visible_output():
     """``sys.stdout`` and ``sys.stderr`` as :class:`_Visible` streams until the block ends."""
     kept = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = (s if isinstance(s, _Visible) else _Visible(s) for s in kept)
+    # A closed stream (`fairkit ... >&-`) is None in Python: its output goes nowhere, as a reader gone.
+    sys.stdout, sys.stderr = (s if isinstance(s, _Visible) else _Visible(s if s is not None else open(os.devnull, "w"))
+                              for s in kept)
     try:
         yield
     finally:

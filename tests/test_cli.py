@@ -1511,3 +1511,22 @@ def test_outputs_keep_the_mode_of_the_file_they_replace_or_the_umask(exported, t
         assert fresh.with_suffix(".fairness.json").stat().st_mode & 0o777 == 0o644
     finally:
         os.umask(old)
+
+
+def test_output_a_stream_cannot_encode_is_escaped_not_an_internal_error(tmp_path):
+    """CLI audit, session 44: with output in cp1252 (Windows' for redirected output) or ASCII, a
+    Cyrillic column name in a message ended the command as "internal error: UnicodeEncodeError";
+    a closed stdout as "internal error: AttributeError"."""
+    table = tmp_path / "t.csv"
+    table.write_text("Возраст,sex,y\n1,F,1\n2,M,0\n", encoding="utf-8")
+    env = {**os.environ, "PYTHONIOENCODING": "ascii", "FAIRKIT_HOME": str(tmp_path / "home"),
+           "PYTHONPATH": str(Path(__file__).parents[1])}
+    done = subprocess.run([sys.executable, "-m", "fairkit", "validate", "--csv", str(table), "--target", "y",
+                           "--positive", "1", "--sensitive", "sex", "--exclude", "Возраст2"],
+                          capture_output=True, env=env, timeout=120)
+    err = done.stderr.decode("ascii")
+    assert done.returncode == 2 and "internal error" not in err
+    assert "'\\u0412\\u043e\\u0437\\u0440\\u0430\\u0441\\u04422' is not in the table" in err
+    closed = subprocess.run([sys.executable, "-m", "fairkit", "datasets"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, env=env, timeout=120, preexec_fn=lambda: os.close(1))
+    assert closed.returncode == 0 and b"internal error" not in closed.stderr
