@@ -1219,24 +1219,33 @@ def cmd_audit(args) -> int:
                 what += f"  (cancelled: the {e.details.get('runs', '?')} run(s) it finished)"
             print(f"#{e.id}  {e.ts}  {e.kind:9s}  by {e.actor} ({how})  subject {e.subject or '-'}{what}")
     trusted = _key(keys.resolve_public, args.trust, "trusted")
-    anchors = []
+    anchors, unlogged = [], []
+    exported = set(log.entries(kind="export")["subject"].astype(str)) if args.bundle else set()
     for bundle in args.bundle or []:
         try:
             # The key --trust named (or the configured one), not read_bundle_record's own default.
-            head = recorded_head(read_bundle_record(bundle, trusted_key=trusted or False)["record"])
+            read = read_bundle_record(bundle, trusted_key=trusted or False)
         except BundleIntegrityError as exc:
             raise CLIError(str(exc)) from exc
+        head = recorded_head(read["record"])
         if head is None:
             print(f"{Path(bundle).name} records no audit head (exported before heads were recorded).")
         else:
             anchors.append(head)
+        if str(read["manifest_sha256"]) not in exported:
+            # Its head was taken before its own export entry: a log restored from a backup made in
+            # between holds the head and not the export (CLI audit, session 44: the check passed).
+            unlogged.append(Path(bundle).name)
     check = log.verify(public_key=trusted, anchors=anchors)
     for bad in check.unreadable:  # from the check's own reading of the log
         print(f"#{bad['id']}  cannot be read: {bad['problem']}", file=sys.stderr)
-    if anchors and check.ok:
+    for name in unlogged:
+        print(f"{name}: its export is not in the log (no export entry holds its manifest's hash): the log was "
+              "restored from an earlier copy, or the entry removed.", file=sys.stderr)
+    if anchors and check.ok and not unlogged:
         print(f"The head recorded in each of the {len(anchors)} bundle(s) is in the log.")
     print(str(check), file=sys.stdout if check.ok else sys.stderr)
-    return 0 if check.ok else 1
+    return 0 if check.ok and not unlogged else 1
 
 
 def _numeric_inputs(bundle) -> list:

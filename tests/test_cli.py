@@ -1528,3 +1528,26 @@ def test_output_a_stream_cannot_encode_is_escaped_not_an_internal_error(tmp_path
     closed = subprocess.run([sys.executable, "-m", "fairkit", "datasets"], stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, env=env, timeout=120, preexec_fn=lambda: os.close(1))
     assert closed.returncode == 0 and b"internal error" not in closed.stderr
+
+
+def test_verify_fails_for_a_bundle_whose_export_a_restored_log_lacks(sweep_dir, tmp_path, capsys, monkeypatch):
+    """CLI audit, session 44: the log restored from a backup made before tuesday.zip's export:
+    `audit verify --bundle tuesday.zip` passed, since the head the bundle records was taken before
+    its own export entry. The bundle's export must be in the log too."""
+    import sqlite3
+
+    monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path / "home"))
+    table = pd.read_csv(sweep_dir / "results.csv")
+    args = ["export", "--store", str(sweep_dir), "--rationale", "r", "--decider", "d"]
+    assert main([*args, "--run", str(table.run_id.iloc[0]), "--out", str(tmp_path / "monday.zip")]) == 0
+    log_file = tmp_path / "home" / "audit.sqlite"
+    with sqlite3.connect(log_file) as live, sqlite3.connect(tmp_path / "backup.sqlite") as copy:
+        live.backup(copy)
+    assert main([*args, "--run", str(table.run_id.iloc[-1]), "--out", str(tmp_path / "tuesday.zip")]) == 0
+    assert main(["audit", "verify", "--bundle", str(tmp_path / "tuesday.zip")]) == 0
+    with sqlite3.connect(tmp_path / "backup.sqlite") as copy, sqlite3.connect(log_file) as live:
+        copy.backup(live)  # the backup restored over the live log
+    capsys.readouterr()
+    assert main(["audit", "verify", "--bundle", str(tmp_path / "monday.zip")]) == 0
+    assert main(["audit", "verify", "--bundle", str(tmp_path / "tuesday.zip")]) == 1
+    assert "tuesday.zip: its export is not in the log" in capsys.readouterr().err
