@@ -1037,6 +1037,9 @@ def _sweep_context(folder: Path, meta: dict):
     from .split import split_dataset
     from .store import ResultStore
 
+    if not meta.get("dataset") and not Path(meta["csv"]).exists():
+        raise CLIError(f"The sweep's table {meta['csv']} is not there any more (moved or renamed?). Put it back "
+                       f"there, or write its new path as \"csv\" in {folder / 'sweep.json'}.")
     frame = load_dataset(meta["dataset"])[0] if meta.get("dataset") else _read_table(meta["csv"])[0]
     spec = DatasetSpec.from_dict(meta["spec"])
     if meta.get("sample"):  # the sweep's sample, drawn again (its seed makes it the same rows)
@@ -1047,7 +1050,15 @@ def _sweep_context(folder: Path, meta: dict):
     if split.data_hash != meta["data_hash"]:
         raise CLIError("The data changed since the sweep ran (content hash differs); run the sweep again.")
     split = _reserved(split, meta.get("threshold_rows"))  # the rows the sweep chose on, drawn again
-    return split, ResultStore(meta["store"])
+    store = Path(meta["store"])
+    if not store.exists() and (folder / "store").is_dir():
+        # sweep.json names its store by its full path: a folder moved, renamed or sent on had its
+        # runs "not in the store" (CLI audit, session 44). Its own store travels with it.
+        store = folder / "store"
+    elif not store.exists():
+        raise CLIError(f"The sweep's results store {store} does not exist (was the folder moved, or the store "
+                       f"deleted?). Put it back, or write its path as \"store\" in {folder / 'sweep.json'}.")
+    return split, ResultStore(store)
 
 
 def _key(resolve, path, what: str):

@@ -1551,3 +1551,22 @@ def test_verify_fails_for_a_bundle_whose_export_a_restored_log_lacks(sweep_dir, 
     assert main(["audit", "verify", "--bundle", str(tmp_path / "monday.zip")]) == 0
     assert main(["audit", "verify", "--bundle", str(tmp_path / "tuesday.zip")]) == 1
     assert "tuesday.zip: its export is not in the log" in capsys.readouterr().err
+
+
+def test_a_moved_sweep_folder_exports_from_its_own_store(sweep_dir, tmp_path, capsys, monkeypatch):
+    """CLI audit, session 44: sweep.json names its store by full path: after `mv` every run was
+    "not in the store", blaming the run."""
+    monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path / "home"))
+    meta = json.loads((sweep_dir / "sweep.json").read_text())
+    if Path(meta["store"]).resolve() != (sweep_dir / "store").resolve():
+        pytest.skip("this sweep's store is not inside its folder")
+    moved = tmp_path / "loans-2026-q3"
+    shutil.copytree(sweep_dir, moved)
+    meta["store"] = str(tmp_path / "gone" / "store")  # where the folder was
+    (moved / "sweep.json").write_text(json.dumps(meta))
+    run = pd.read_csv(moved / "results.csv").run_id.iloc[0]
+    args = ["export", "--store", str(moved), "--run", run, "--rationale", "r", "--decider", "d"]
+    assert main([*args, "--out", str(tmp_path / "b.zip")]) == 0
+    shutil.rmtree(moved / "store")
+    assert main([*args, "--out", str(tmp_path / "c.zip")]) == 2
+    assert "results store" in capsys.readouterr().err
