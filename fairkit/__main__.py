@@ -351,6 +351,10 @@ def _output_file(text: str) -> str:
     is none of the command's inputs is checked once every argument is read (:func:`_check_outputs`).
     """
     path = Path(text)
+    if text.endswith(("/", os.sep)) or text == "-":
+        # "models/" wrote a file named models, "-" a file named -: neither is a file's name.
+        raise argparse.ArgumentTypeError(f"'{text}' names a folder or standard output, not a file; give a file's "
+                                         "name (for example models/model.zip)")
     if path.exists():
         problem = _not_a_file(text, path.stat().st_mode)
         if problem:

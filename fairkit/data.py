@@ -1489,6 +1489,9 @@ def validate(
         pass  # reported above
     elif not target or target not in columns:
         message = f"The target column '{target}' is not in the table."
+        close = difflib.get_close_matches(str(target), [str(c) for c in columns], n=1, cutoff=0.6) if target else []
+        if close:  # 'Approved' for 'approved': names are case-sensitive
+            message += f" Did you mean '{close[0]}'? Names are case-sensitive."
         action = "Choose the column that holds the outcome."
         if frame.shape[1] == 1:
             message, action = f"{message} {_delimiter_hint(str(frame.columns[0]))}", (

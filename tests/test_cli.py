@@ -1570,3 +1570,17 @@ def test_a_moved_sweep_folder_exports_from_its_own_store(sweep_dir, tmp_path, ca
     shutil.rmtree(moved / "store")
     assert main([*args, "--out", str(tmp_path / "c.zip")]) == 2
     assert "results store" in capsys.readouterr().err
+
+
+def test_a_mistyped_target_and_an_out_that_names_no_file_are_told(tmp_path, capsys, monkeypatch):
+    """CLI audit, session 44: `--target Credit` said only that it was not in the table;
+    `--out models/` wrote a file named models, `--out -` one named -."""
+    monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    assert main(["validate", "--dataset", "german", "--target", "Credit"]) == 2
+    assert "Did you mean 'credit'?" in capsys.readouterr().err
+    for out in ("models/", "-"):
+        assert main(["export", "--store", "s", "--run", "r", "--rationale", "r", "--decider", "d",
+                     "--out", out]) == 2
+        assert "names a folder or standard output, not a file" in capsys.readouterr().err
+    assert not (tmp_path / "models").exists() and not (tmp_path / "-").exists()
