@@ -223,7 +223,9 @@ def bin_ids(p, edges) -> np.ndarray:
 
     Every route to a calibration number bins with this function (``floor(p * n_bins)`` and
     ``searchsorted`` on ``linspace`` edges disagreed on scores that sit on an edge, such as 0.3
-    and 0.7, and gave one group two ECEs in one report).
+    and 0.7, and gave one group two ECEs in one report). scikit-learn's ``calibration_curve``
+    puts a score on an edge in the lower bin instead: for scores on a grid of tenths the two
+    curves differ (continuous scores almost never sit on an edge).
     """
     edges = np.asarray(edges, dtype=np.float64)
     return np.searchsorted(edges[1:-1], np.asarray(p, dtype=np.float64), side="right")
