@@ -127,7 +127,11 @@ def restore() -> str | None:
     job = ur.session_job()
     if job is not None and job.status == "running":
         ss[RESTORED_SWEEP] = job.key
-    return f"Your data ({md(d.name)}) and choices are back from before the page was reloaded."
+    # All tabs of one browser share one record: a new tab, or a reload after another tab's
+    # choices, gets the latest made in this browser, which "from before the page was reloaded"
+    # misdescribed (state audit, session 44).
+    return (f"Your data ({md(d.name)}) and choices are back: the latest made in this browser (before a reload, "
+            "or in another tab).")
 
 
 def keep_run() -> None:

@@ -324,5 +324,7 @@ def test_a_reload_brings_back_the_search_and_the_export_review_opens_on(own_stor
 
     again = _reload("views/train.py")
     assert _runs_ready(again) == with_trials
+    # Said as what it is: the browser's latest choices (another tab's, too, since tabs share them).
+    assert any("the latest made in this browser" in t.value for t in again.toast)
     again = _reload("views/review.py")
     assert again.selectbox(key=rv.W_EXPORT).value == second
