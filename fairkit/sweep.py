@@ -20,6 +20,7 @@ import heapq
 import inspect
 import math
 import os
+import threading
 import time
 import warnings
 from contextlib import contextmanager
@@ -752,8 +753,30 @@ def _dask_client(address: str, security, timeout: float):
     given = security if security is not None else Security()
     if address.startswith("tls://") and not (given.tls_ca_file or given.tls_client_cert):
         raise SchedulerError(f"The Dask scheduler at {address} needs TLS certificates, and none are set; {tls_help}")
+    made: dict = {}
+
+    def connect() -> None:
+        try:
+            made["client"] = Client(address, security=security, timeout=timeout, set_as_default=False)
+        except BaseException as exc:  # handed to the caller's thread below
+            made["error"] = exc
+
+    # A deadline of our own: Dask's timeout does not cover its handshake, so an address that
+    # accepts the connection and never answers (the scheduler's dashboard port) hung the sweep
+    # for good (CLI audit, session 44). The thread is left to Dask; the command goes on.
+    attempt = threading.Thread(target=connect, name="fairkit-dask-connect", daemon=True)
+    attempt.start()
+    attempt.join(timeout + 5)
+    not_dask = (f"{address} did not answer as a Dask scheduler: check that it is the scheduler's address (its "
+                "port, 8786 by default, not its dashboard's 8787), or leave the scheduler out to train on this machine.")
+    if attempt.is_alive():
+        raise SchedulerError(f"{not_dask} (no answer within {timeout + 5:g} s)")
     try:
-        client = Client(address, security=security, timeout=timeout, set_as_default=False)
+        if "error" in made:
+            raise made["error"]
+        client = made["client"]
+    except MemoryError as exc:  # a server answering another protocol: its bytes read as a frame's length
+        raise SchedulerError(not_dask) from exc
     except TypeError as exc:  # distributed's word for a tls:// address without certificates
         raise SchedulerError(f"The Dask scheduler at {address} needs TLS certificates ({exc}); {tls_help}") from exc
     except (OSError, TimeoutError, ValueError) as exc:

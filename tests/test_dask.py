@@ -73,3 +73,46 @@ def test_tls_cluster_on_localhost(tiny_split, fast_params):
                       scheduler=cluster.scheduler_address, dask_timeout=WAIT)
     cols = ["run_id", "val_accuracy", "test_accuracy", "test_demographic_parity_difference"]
     pd.testing.assert_frame_equal(local.results[cols], remote.results[cols])
+
+
+def _server(reply: bytes | None):
+    """A TCP server on 127.0.0.1 that accepts connections and sends ``reply`` (an HTTP answer)
+    or nothing at all (a port that waits for a request it never gets); its address and closer."""
+    import socket
+    import threading
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()
+    held = []
+
+    def serve():
+        while True:
+            try:
+                conn, _ = sock.accept()
+            except OSError:
+                return
+            held.append(conn)
+            if reply is not None:
+                conn.sendall(reply)
+
+    threading.Thread(target=serve, daemon=True).start()
+
+    def close():
+        sock.close()
+        for conn in held:
+            conn.close()
+
+    return f"tcp://127.0.0.1:{sock.getsockname()[1]}", close
+
+
+@pytest.mark.parametrize("reply", [None, b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n" * 4])
+def test_an_address_that_is_no_dask_scheduler_is_named(tiny_split, fast_params, reply):
+    """CLI audit, session 44: the scheduler's dashboard port (answering nothing) hung the sweep for
+    good despite the timeout; a port answering HTTP was reported as "out of memory (3.07 EiB)"."""
+    address, close = _server(reply)
+    try:
+        with pytest.raises(SchedulerError, match="did not answer as a Dask scheduler|Cannot reach the Dask scheduler"):
+            run_sweep(tiny_split, ["regularized"], ETAS, params=fast_params, scheduler=address, dask_timeout=WAIT)
+    finally:
+        close()
