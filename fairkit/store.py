@@ -104,13 +104,27 @@ def home_exposure(home=None, key_file=None) -> str | None:
                     "entries to it or rewrite the unsigned ones. Make it writable by you only (chmod go-w); a "
                     "shared log stays checkable when its decisions are signed (python -m fairkit keygen, then "
                     "FAIRKIT_SIGNING_KEY).")
-    if key_file:
+    if key_file and not _public_key_file(Path(key_file)):
+        # A public key given where the private one belongs is refused when read; it was first
+        # called "readable by others" here, which a public key is meant to be (CLI audit, session 44).
         why = _file_not_yours(Path(key_file), me, 0o066, "read or written")
         if why:
             return (f"The organisation's signing key is not yours alone: {why}. Whoever can read it can sign "
                     "exports, sign-offs and dissents as the organisation. Make it readable by you only "
                     "(chmod 600), as ssh asks of a private key.")
     return None
+
+
+def _public_key_file(path: Path) -> bool:
+    """Whether ``path`` begins as a PEM public key does (its first bytes only; a FIFO or device
+    is not opened, which could wait for ever)."""
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return False
+        with open(path, "rb") as f:
+            return f.read(64).lstrip().startswith(b"-----BEGIN PUBLIC KEY-----")
+    except OSError:
+        return False
 
 
 def _file_not_yours(path: Path, me: int, others: int, how: str) -> str | None:
