@@ -84,14 +84,15 @@ def unchecked_reason(spec, frame: pd.DataFrame) -> str | None:
     y = binary_target(frame, spec)
     if not (y >= 0).any():
         return f"the target column {spec.target} holds no label in any of the {len(frame):,} row(s)"
-    if not (y == 1).any():
+    seen = pd.unique(frame[spec.target].dropna())
+    if not (y == 1).any() and len(seen) > 1:
         # Labels spelled otherwise (GOOD/BAD, 1/0 for good/bad) all read as negative: accuracy
-        # 0.225 and "0 of 4 gaps differ", passing --fail-on-drift (CLI audit, session 44).
-        seen = pd.unique(frame[spec.target].dropna())
+        # 0.225 and "0 of 4 gaps differ", passing --fail-on-drift (CLI audit, session 44). A batch
+        # of one outcome only (no one positive this time) is compared as before: its selection
+        # rates still are.
         shown = ", ".join(repr(v) for v in seen[:5]) + (" ..." if len(seen) > 5 else "")
         return (f"{NO_POSITIVE} {spec.target} is the positive label {label_text(spec.positive_label)} (it holds {shown}): "
-                "if the outcomes are spelled otherwise than at training, recode them to the bundle's labels; "
-                "a batch without a positive outcome cannot be compared")
+                "its outcomes are spelled otherwise than at training; recode them to the bundle's labels")
     return None
 
 

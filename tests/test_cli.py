@@ -1418,6 +1418,10 @@ def test_score_of_labels_spelled_otherwise_is_not_a_passed_drift_check(exported,
     assert "accuracy" not in out
     assert main([*args, "--fail-on-drift"]) == 2
     assert "--fail-on-drift asks for one" in capsys.readouterr().err
+    # A batch of one outcome only (no one positive this time) is compared as before.
+    frame[frame["credit"] == "bad"].head(100).to_csv(rows, index=False)
+    assert main([*args, "--fail-on-drift"]) in (0, 4)
+    assert "New batch: 100 labelled rows" in capsys.readouterr().out
 
 
 def test_a_sweep_into_a_folder_of_the_users_own_files_is_refused(tmp_path, capsys, monkeypatch):
