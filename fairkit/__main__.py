@@ -1671,6 +1671,11 @@ def _main(argv) -> int:
         return _run(args)
     except (CLIError, AuditLogError, TooManyResamples) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        if getattr(args, "json", False):
+            # A script reading --json got an empty document on a refusal (CLI audit, session 44).
+            from .store import strict_json
+
+            print(strict_json({"command": args.command, "error": str(exc), "exit_status": 2}))
         return 2
     except sqlite3.DatabaseError as exc:  # the audit log (a search's trial database says its own)
         from .audit import sqlite_problem

@@ -1588,3 +1588,12 @@ def test_a_mistyped_target_and_an_out_that_names_no_file_are_told(tmp_path, caps
                      "--out", out]) == 2
         assert "names a folder or standard output, not a file" in capsys.readouterr().err
     assert not (tmp_path / "models").exists() and not (tmp_path / "-").exists()
+
+
+def test_json_says_why_a_command_was_refused(tmp_path, capsys, monkeypatch):
+    """CLI audit, session 44: under --json a refused command printed nothing on stdout, so a
+    script's `jq` read an empty document."""
+    monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path / "home"))
+    assert main(["sweep", "--dataset", "german", "--target", "Credit", "--json", "--out", str(tmp_path / "s")]) == 2
+    said = json.loads(capsys.readouterr().out)
+    assert said["exit_status"] == 2 and said["command"] == "sweep" and "errors" in said["error"]
