@@ -1422,7 +1422,7 @@ def validate(
     problems: list[Problem] = []
     if frame is None or frame.shape[1] == 0 or len(frame) == 0:
         return [_p("error", "empty", None, "The table is empty (no rows or no columns).",
-                   "Upload a file with a header row and at least one data row.")]
+                   "Give a file with a header row and at least one data row.")]
 
     n_rows, n_cols = frame.shape
     if n_rows > limits.max_rows:
