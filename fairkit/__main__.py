@@ -422,27 +422,12 @@ def _writing(path):
                        "Free some space or choose another path, and run again.") from exc
 
 
-def _output_mode(path) -> int:
-    """The permissions an output file at ``path`` is given: those of the file it replaces, else
-    what the umask gives a new file. The atomic write's temporary file is private (0600), and
-    every output kept that mode: a team's 0644 scored.csv became unreadable to the job that
-    reads it (CLI audit, session 44)."""
-    try:
-        return os.stat(path).st_mode & 0o777
-    except OSError:
-        mask = os.umask(0)
-        os.umask(mask)
-        return 0o666 & ~mask
-
-
 def _write_output(path, data: bytes) -> None:
     """Write an output file atomically: readers, and a failed write, leave the old file or the new one."""
-    from .store import atomic_write_bytes
+    from .store import atomic_write_bytes, output_mode
 
-    mode = _output_mode(path)
     with _writing(path):
-        atomic_write_bytes(Path(path), data)
-        os.chmod(path, mode)
+        atomic_write_bytes(Path(path), data, mode=output_mode(path))
 
 
 def _written(args) -> list[tuple[str, Path]]:
@@ -492,9 +477,9 @@ def _check_not_foreign(args) -> None:
     if not present:
         return
     tables = [p for p in present if p.suffix in (".csv", ".json")]
-    ours = bool(tables) and all(_fairkit_wrote(p) for p in tables)
-    if not ours:
-        foreign = [p.name for p in tables if not _fairkit_wrote(p)] or [p.name for p in present]
+    # With none of its tables, a frontier.html or .png alone is nobody's sweep either.
+    foreign = [p.name for p in tables if not _fairkit_wrote(p)] if tables else [p.name for p in present]
+    if foreign:
         raise CLIError(f"{out} holds {', '.join(foreign)}, which no fairkit sweep wrote; this command would replace "
                        "them. Choose a new or empty folder for --out.")
 
@@ -1120,6 +1105,7 @@ def cmd_export(args) -> int:
     from . import keys
     from .audit import chain_head, command_line_user, record_export
     from .export import DecisionRecord, check_run_figures, export_bundle, sweep_compared, without_unchecked
+    from .store import output_mode
 
     sign_key = _key(keys.resolve_private, args.sign_key, "signing")
     meta = _sweep_meta(Path(args.store))
@@ -1153,7 +1139,6 @@ def cmd_export(args) -> int:
                             fairness_definition=meta["fairness"], fairness_rationale=args.fairness_rationale or "")
     log = _audit_log(args)
     model = store.load_model(args.run)
-    mode = _output_mode(args.out)
     try:
         with _writing(args.out):
             out = export_bundle(args.out, model=model, split=split, run=row, record=record,
@@ -1167,10 +1152,9 @@ def cmd_export(args) -> int:
                                     performance_axis=meta["performance"], signing_key=sign_key or False,
                                     # Who ran the export, beside the decider it names (typed: anyone's
                                     # name), as sweeps and scores are logged.
-                                    actor=command_line_user()))
+                                    actor=command_line_user()), mode=output_mode(args.out))
     except ValueError as exc:
         raise CLIError(str(exc)) from exc
-    os.chmod(out["path"], mode)
     entry = out["audit_entry"]
     signed = f"signed by key {out['signed_by']}" if out["signed_by"] else "unsigned (give --sign-key to sign it)"
     # Which log: without FAIRKIT_HOME each working folder has its own (CLI audit, session 44).
@@ -1287,7 +1271,7 @@ def cmd_score(args) -> int:
     from . import keys
     from .data import repeated_names, with_columns_appended
     from .export import BundleIntegrityError, load_bundle
-    from .monitor import NO_POSITIVE, drift_report, unchecked_reason
+    from .monitor import drift_report, labels_unread, unchecked_reason
     from .record import revision_note
     from .store import strict_json
 
@@ -1375,7 +1359,7 @@ def cmd_score(args) -> int:
     summary["audit_entry"] = entry
     if report is None:
         why = unchecked_reason(bundle.spec, frame)
-        if args.fail_on_drift and why.startswith(NO_POSITIVE):
+        if args.fail_on_drift and labels_unread(bundle.spec, frame):
             # Labels it cannot read are not "no drift": a monitoring job asked for the check.
             raise CLIError(f"No fairness check: {why}. --fail-on-drift asks for one; nothing drifted is not known.")
         print(f"No fairness check: {why}.")

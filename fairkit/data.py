@@ -1488,10 +1488,7 @@ def validate(
     if target in nested:
         pass  # reported above
     elif not target or target not in columns:
-        message = f"The target column '{target}' is not in the table."
-        close = difflib.get_close_matches(str(target), [str(c) for c in columns], n=1, cutoff=0.6) if target else []
-        if close:  # 'Approved' for 'approved': names are case-sensitive
-            message += f" Did you mean '{close[0]}'? Names are case-sensitive."
+        message = f"The target column '{target}' is not in the table.{_did_you_mean(target, columns)}"
         action = "Choose the column that holds the outcome."
         if frame.shape[1] == 1:
             message, action = f"{message} {_delimiter_hint(str(frame.columns[0]))}", (
@@ -1632,9 +1629,8 @@ def validate(
         # A name that is no column left nothing out, without a word, while the record said it was
         # (CLI audit, session 44: --exclude Age kept 'age' in the model).
         if c not in columns and c not in nested:
-            close = difflib.get_close_matches(str(c), [str(k) for k in columns], n=1, cutoff=0.6)
-            hint = f" Did you mean '{close[0]}'? Names are case-sensitive." if close else ""
-            problems.append(_p("error", "exclude_missing", c, f"The column to leave out '{c}' is not in the table.{hint}",
+            problems.append(_p("error", "exclude_missing", c,
+                               f"The column to leave out '{c}' is not in the table.{_did_you_mean(c, columns)}",
                                "Give the column's name as the header spells it, or leave it out of the exclusions."))
     feature_cols = spec.feature_columns(frame)
     if spec.features is not None:
@@ -2066,6 +2062,13 @@ def _contains(values, label) -> bool:
 def errors(problems) -> list[Problem]:
     """Only the problems that block training."""
     return [p for p in problems if p.severity == "error"]
+
+
+def _did_you_mean(name, columns) -> str:
+    """" Did you mean 'x'? ..." for the column whose name is closest to ``name`` ('Approved' for
+    'approved'), or "" when none is close."""
+    close = difflib.get_close_matches(str(name), [str(c) for c in columns], n=1, cutoff=0.6) if name else []
+    return f" Did you mean '{close[0]}'? Names are case-sensitive." if close else ""
 
 
 def repeated_names(frame: pd.DataFrame) -> list[str]:

@@ -1029,7 +1029,7 @@ def _outcome(spec) -> dict:
     return {"outcome": {"positive_meaning": info.positive_meaning, "positive_is_adverse": info.positive_is_adverse}}
 
 
-def write_bundle(path, built: BundleRecord, *, sign_key=None, before_publish=None) -> dict:
+def write_bundle(path, built: BundleRecord, *, sign_key=None, before_publish=None, mode: int | None = None) -> dict:
     """Write the bundle (zip, atomically) that ``built`` describes.
 
     Parameters
@@ -1046,6 +1046,9 @@ def write_bundle(path, built: BundleRecord, *, sign_key=None, before_publish=Non
         ``audit_entry``. The audit log's entry goes here, so no bundle appears at ``path``
         without its entry (an interrupted export left a scorable bundle Review never listed); if
         it raises, nothing is published.
+    mode : int, optional
+        The bundle file's permissions (:func:`fairkit.store.output_mode` for a file written for
+        people); default private (0600).
 
     Returns
     -------
@@ -1088,7 +1091,8 @@ def write_bundle(path, built: BundleRecord, *, sign_key=None, before_publish=Non
     result = {"path": Path(path), "manifest_sha256": sha256_bytes(manifest_bytes), "record": built.record,
               "signed_by": keys.key_id(key) if key is not None else None}
     entry = atomic_write_bytes(Path(path), out.getvalue(),
-                               before_replace=None if before_publish is None else lambda: before_publish(result))
+                               before_replace=None if before_publish is None else lambda: before_publish(result),
+                               mode=mode)
     if before_publish is not None:
         result["audit_entry"] = entry
     return result
@@ -1097,7 +1101,7 @@ def write_bundle(path, built: BundleRecord, *, sign_key=None, before_publish=Non
 def export_bundle(path, *, model, split, run: dict, record: DecisionRecord, frontier: pd.DataFrame | None = None,
                   sweep: dict | None = None, calibrator=None, threshold: float = 0.5, n_boot: int = 200,
                   audit_head: tuple | None = None, sign_key=None, sample: dict | None = None,
-                  before_publish=None) -> dict:
+                  before_publish=None, mode: int | None = None) -> dict:
     """:func:`build_record` then :func:`write_bundle`: the bundle with its decision record.
 
     Parameters are those of :func:`build_record` and :func:`write_bundle`.
@@ -1110,7 +1114,7 @@ def export_bundle(path, *, model, split, run: dict, record: DecisionRecord, fron
     built = build_record(model=model, split=split, run=run, record=record, frontier=frontier, sweep=sweep,
                          calibrator=calibrator, threshold=threshold, n_boot=n_boot, audit_head=audit_head,
                          sample=sample)
-    return write_bundle(path, built, sign_key=sign_key, before_publish=before_publish)
+    return write_bundle(path, built, sign_key=sign_key, before_publish=before_publish, mode=mode)
 
 
 # --------------------------------------------------------------------------- bounded reading

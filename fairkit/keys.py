@@ -247,13 +247,31 @@ def _key_path(key, env: str, fallback) -> tuple[str | None, str | None]:
 
 def private_key_path(key=None, *, fallback=None) -> str | None:
     """The file :func:`resolve_private` would read the private key from (the same precedence:
-    ``key``, then ``FAIRKIT_SIGNING_KEY``, then ``fallback``), or None when none is named."""
+    ``key``, then ``FAIRKIT_SIGNING_KEY``, then ``fallback``), or None when none is named or the
+    file named is a public key."""
     if key is False or isinstance(key, Ed25519PrivateKey):
         return None
     try:
-        return _key_path(key, SIGNING_KEY_ENV, fallback)[0]
+        path = _key_path(key, SIGNING_KEY_ENV, fallback)[0]
     except KeyFileError:  # a variable set but empty names no file; resolve_private says so
         return None
+    # A public key given in its place holds no private key (resolve_private refuses it): it was
+    # first warned of as an exposed signing key, which a public key is meant to be (CLI audit).
+    return None if path is None or _begins_as_public_key(Path(path)) else path
+
+
+def _begins_as_public_key(path: Path) -> bool:
+    """Whether ``path`` is a regular file that begins as a PEM public key (its first bytes only:
+    a FIFO or device is not opened, which could wait for ever)."""
+    import stat
+
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return False
+        with open(path, "rb") as f:
+            return f.read(64).lstrip().startswith(b"-----BEGIN PUBLIC KEY-----")
+    except OSError:
+        return False
 
 
 def resolve_private(key=None, *, fallback=None) -> Ed25519PrivateKey | None:

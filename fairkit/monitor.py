@@ -58,10 +58,6 @@ def _check_alpha(alpha: float) -> None:
                          f"e.g. {ALPHA}.")
 
 
-#: How :func:`unchecked_reason` begins when the batch has labels but none is the positive one.
-NO_POSITIVE = "no row's"
-
-
 def unchecked_reason(spec, frame: pd.DataFrame) -> str | None:
     """Why a batch's fairness cannot be compared with the record, in words; None when it can.
 
@@ -84,16 +80,24 @@ def unchecked_reason(spec, frame: pd.DataFrame) -> str | None:
     y = binary_target(frame, spec)
     if not (y >= 0).any():
         return f"the target column {spec.target} holds no label in any of the {len(frame):,} row(s)"
+    return labels_unread(spec, frame, y)
+
+
+def labels_unread(spec, frame: pd.DataFrame, y=None) -> str | None:
+    """Why the batch's labels cannot be read as the bundle's, or None: several values, none of
+    them the positive label (``y``: :func:`fairkit.data.binary_target` of ``frame``, if made).
+
+    Labels spelled otherwise (GOOD/BAD, 1/0 for good/bad) all read as negative: accuracy 0.225
+    and "0 of 4 gaps differ", passing ``--fail-on-drift`` (CLI audit, session 44). A batch of one
+    outcome only (no one positive this time) is read: its selection rates still compare.
+    """
+    y = binary_target(frame, spec) if y is None else y
     seen = pd.unique(frame[spec.target].dropna())
-    if not (y == 1).any() and len(seen) > 1:
-        # Labels spelled otherwise (GOOD/BAD, 1/0 for good/bad) all read as negative: accuracy
-        # 0.225 and "0 of 4 gaps differ", passing --fail-on-drift (CLI audit, session 44). A batch
-        # of one outcome only (no one positive this time) is compared as before: its selection
-        # rates still are.
-        shown = ", ".join(repr(v) for v in seen[:5]) + (" ..." if len(seen) > 5 else "")
-        return (f"{NO_POSITIVE} {spec.target} is the positive label {label_text(spec.positive_label)} (it holds {shown}): "
-                "its outcomes are spelled otherwise than at training; recode them to the bundle's labels")
-    return None
+    if (y == 1).any() or len(seen) < 2:
+        return None
+    shown = ", ".join(repr(v) for v in seen[:5]) + (" ..." if len(seen) > 5 else "")
+    return (f"no row's {spec.target} is the positive label {label_text(spec.positive_label)} (it holds {shown}): "
+            "its outcomes are spelled otherwise than at training; recode them to the bundle's labels")
 
 
 def _shown(values, key: str) -> list:

@@ -407,23 +407,22 @@ def _beaten_by_another_method(front: list) -> list:
     else "". The fronts are per method (:func:`fairkit.frontier.sweep_front`): without this the
     record listed a chosen model as on the frontier beside another method's that beat it on both
     axes (oracle audit, session 44)."""
-    def axes(f):
-        try:
-            return float(f.get("performance_val")), float(f.get("unfairness_val"))
-        except (TypeError, ValueError):
-            return math.nan, math.nan
-
-    points = [axes(f) for f in front]
+    if not front:
+        return []
+    p = np.array([f.get("performance_val") for f in front], dtype=float)  # None: NaN
+    u = np.array([f.get("unfairness_val") for f in front], dtype=float)
+    method = np.array([str(f["method"]) for f in front], dtype=object)
+    # beats[j, i]: row j beats row i. NaN compares False: a row without figures neither beats nor is beaten.
+    no_worse = (p[:, None] >= p) & (u[:, None] <= u)
+    beats = no_worse & ((p[:, None] > p) | (u[:, None] < u)) & (method[:, None] != method)
     out = []
-    for f, (p, u) in zip(front, points):
-        best = None
-        if math.isfinite(p) and math.isfinite(u):
-            for g, (q, v) in zip(front, points):
-                if g["method"] != f["method"] and q >= p and v <= u and (q > p or v < u) \
-                        and (best is None or q > best[1]):
-                    best = (g, q)
-        out.append("" if best is None else
-                   f"beaten on validation by {method_label(best[0]['method'])} at eta {fmt_eta(best[0].get('eta'))}")
+    for i in range(len(front)):
+        by = np.flatnonzero(beats[:, i])
+        if len(by):
+            best = front[by[np.argmax(p[by])]]
+            out.append(f"beaten on validation by {method_label(best['method'])} at eta {fmt_eta(best.get('eta'))}")
+        else:
+            out.append("")
     return out
 
 

@@ -104,27 +104,13 @@ def home_exposure(home=None, key_file=None) -> str | None:
                     "entries to it or rewrite the unsigned ones. Make it writable by you only (chmod go-w); a "
                     "shared log stays checkable when its decisions are signed (python -m fairkit keygen, then "
                     "FAIRKIT_SIGNING_KEY).")
-    if key_file and not _public_key_file(Path(key_file)):
-        # A public key given where the private one belongs is refused when read; it was first
-        # called "readable by others" here, which a public key is meant to be (CLI audit, session 44).
+    if key_file:
         why = _file_not_yours(Path(key_file), me, 0o066, "read or written")
         if why:
             return (f"The organisation's signing key is not yours alone: {why}. Whoever can read it can sign "
                     "exports, sign-offs and dissents as the organisation. Make it readable by you only "
                     "(chmod 600), as ssh asks of a private key.")
     return None
-
-
-def _public_key_file(path: Path) -> bool:
-    """Whether ``path`` begins as a PEM public key does (its first bytes only; a FIFO or device
-    is not opened, which could wait for ever)."""
-    try:
-        if not stat.S_ISREG(os.stat(path).st_mode):
-            return False
-        with open(path, "rb") as f:
-            return f.read(64).lstrip().startswith(b"-----BEGIN PUBLIC KEY-----")
-    except OSError:
-        return False
 
 
 def _file_not_yours(path: Path, me: int, others: int, how: str) -> str | None:
@@ -342,7 +328,7 @@ def _fsync_folder(folder: Path) -> None:
 
 
 @contextmanager
-def _replacing(path: Path):
+def _replacing(path: Path, mode: int | None = None):
     """A temporary file beside ``path`` that replaces it when the block ends without error.
 
     The temporary name starts with a dot and ends in ``.tmp``, so an interrupted write leaves
@@ -354,6 +340,8 @@ def _replacing(path: Path):
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp")
     os.close(fd)
+    if mode is not None:  # else private (0600), as mkstemp makes it
+        os.chmod(tmp, mode)
     try:
         yield tmp
         os.replace(tmp, path)
@@ -400,14 +388,28 @@ def remove_stale_temporaries(folder: Path) -> int:
     return removed
 
 
-def atomic_write_bytes(path: Path, data: bytes, *, before_replace=None):
+def output_mode(path) -> int:
+    """The permissions a file written for people at ``path`` is given: those of the file it
+    replaces, else what the umask gives a new file. Without it a write is private (0600), which
+    every output kept: a team's 0644 scored.csv became unreadable to the job that reads it (CLI
+    audit, session 44). The store's own files stay private."""
+    try:
+        return os.stat(path).st_mode & 0o777
+    except OSError:
+        mask = os.umask(0)  # read by setting: a command line's single thread
+        os.umask(mask)
+        return 0o666 & ~mask
+
+
+def atomic_write_bytes(path: Path, data: bytes, *, before_replace=None, mode: int | None = None):
     """Write ``data`` to ``path`` so readers see the old file or the new one, never a part.
 
     ``before_replace``: called once ``data`` is durable in the temporary file and before it
     replaces ``path`` (an export logs its bundle there, so no bundle appears unlogged); if it
-    raises, ``path`` is left as it was. Returns what it returned (None without it).
+    raises, ``path`` is left as it was. Returns what it returned (None without it). ``mode``:
+    the new file's permissions (:func:`output_mode`); default private (0600).
     """
-    with _replacing(path) as tmp, open(tmp, "wb") as fh:
+    with _replacing(path, mode) as tmp, open(tmp, "wb") as fh:
         fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())

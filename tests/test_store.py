@@ -480,8 +480,11 @@ def test_files_others_can_use_are_named_though_their_folders_are_private(tmp_pat
     assert home_exposure(home) is None  # no key configured: nothing to say of it
     # The public half given in its place (0644, as it should be) is no exposed private key: the
     # refusal comes when it is read (CLI audit, session 44: a false warning came first).
+    from fairkit.keys import private_key_path
+
     (keys_dir / "org.pub").chmod(0o644)
-    assert home_exposure(home, key_file=keys_dir / "org.pub") is None
+    assert private_key_path(keys_dir / "org.pub") is None and private_key_path(key) == str(key)
+    assert home_exposure(home, key_file=private_key_path(keys_dir / "org.pub")) is None
     monkeypatch.setenv("FAIRKIT_HOME", str(home))
     monkeypatch.setenv(SIGNING_KEY_ENV, str(key))
     assert main(["audit", "-q"]) == 0

@@ -160,23 +160,25 @@ class SweepJob:
             should_stop=self._cancel.is_set, keep_models=False,
         )
         results = self.result.results
+        self._log(results, cached=int(results["cached"].sum()))
+
+    def _log(self, results, *, cached: int, cancelled: bool = False) -> None:
+        """The audit entry of this sweep's ``results`` (finished, or those a cancel left)."""
+        s = self.settings
         record_sweep(AuditLog(), actor=self.actor or auth.actor(), dataset=self.split.spec.name,
-                     data_hash=self.split.data_hash, methods=list(s.methods),
-                     etas=results["eta"].tolist(), seeds=list(s.seeds), fairness=s.fairness,
-                     runs=len(results), cached=int(results["cached"].sum()))
+                     data_hash=self.split.data_hash, methods=list(s.methods), etas=results["eta"].tolist(),
+                     seeds=list(s.seeds), fairness=s.fairness, runs=len(results), cached=cached,
+                     cancelled=cancelled)
 
     def _log_cancelled(self) -> None:
         """Log the runs a cancelled sweep finished: the pages show them, and one can be exported,
         so the log holds what trained it (a finished sweep is logged by :meth:`_execute`)."""
         keys = self.finished_keys()
-        if not keys:
-            return
-        s, results = self.settings, self.store.records(keys)
-        record_sweep(AuditLog(), actor=self.actor or auth.actor(), dataset=self.split.spec.name,
-                     data_hash=self.split.data_hash, methods=list(s.methods), etas=results["eta"].tolist(),
-                     seeds=list(s.seeds), fairness=s.fairness, runs=len(results),
-                     # the runs found stored arrive together, as the first report
-                     cached=min(self._first_fresh[0] if self._first_fresh else 0, len(results)), cancelled=True)
+        if keys:
+            results = self.store.records(keys)
+            # the runs found stored arrive together, as the first report
+            self._log(results, cached=min(self._first_fresh[0] if self._first_fresh else 0, len(results)),
+                      cancelled=True)
 
     @property
     def starting(self) -> bool:

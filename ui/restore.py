@@ -31,7 +31,6 @@ from . import results as ur
 from .data import BoundedCache, frame_nbytes
 from .display import md, plain_errors
 from .export import LAST_EXPORT
-from .review import OPENED_EXPORT
 from .search import SEARCH_INFO, SEARCH_KEY
 from .jobs import OWNER_KEY, session_owner
 
@@ -94,9 +93,9 @@ def save() -> None:
 #: Session entries a reload brings back besides the widgets and the data: the sweep's
 #: (:data:`ui.results.SWEEP_STATE`), the assistive search's job and study (without them its points
 #: left the frontier and a running search could no longer be followed or cancelled), and the
-#: session's last export with the one Review opened on (Review opened on an older decision after a
-#: reload): state audit, session 44.
-KEPT = (*ur.SWEEP_STATE, SEARCH_KEY, SEARCH_INFO, LAST_EXPORT, OPENED_EXPORT)
+#: session's last export (Review opened on an older decision after a reload): state audit,
+#: session 44. Which export Review last opened on is a widget's context, remembered with it.
+KEPT = (*ur.SWEEP_STATE, SEARCH_KEY, SEARCH_INFO, LAST_EXPORT)
 
 
 def restore() -> str | None:

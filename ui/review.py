@@ -39,7 +39,6 @@ from .export import LAST_EXPORT, exports_dir, signing_key, trusted_key
 VERDICTS = {"comment": "Comment", "signoff": "Sign off", "dissent": "Dissent"}
 W_EXPORT = "w.review.export"
 W_AWAITING = "w.review.awaiting"
-OPENED_EXPORT = "fk.review_opened_export"  # the session's last export the page has opened on
 #: "Recorded selections" shows this many, newest first, in the page's text; older ones follow in
 #: an expander (a long history had 512 there, and 2,240 in a longer one: history audit).
 SHOWN_SELECTIONS = 50
@@ -59,12 +58,10 @@ def prepare_export_choice(ids: list) -> None:
     before, a decision other than the one just made, offered for sign-off (state audit,
     session 44). Otherwise the choice made stays, else the newest.
     """
-    ss = st.session_state
-    done = ss.get(LAST_EXPORT)
+    done = st.session_state.get(LAST_EXPORT)
     entry = done.get("entry") if done else None
-    if entry in ids and ss.get(OPENED_EXPORT) != entry:
-        ss[OPENED_EXPORT] = ss[W_EXPORT] = entry
-    state.prepare_widget(W_EXPORT, ids[0], ids)
+    # The default follows the session's last export (prepare_widget's context): a new one resets it.
+    state.prepare_widget(W_EXPORT, entry if entry in ids else ids[0], ids, context=entry)
 
 
 def exports() -> list[dict]:

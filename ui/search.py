@@ -87,11 +87,15 @@ class SearchJob(SweepJob):
             timeout=s.minutes * 60 if s.minutes else None, store=ReportingStore(self.store, self.split),
             params=s.params_dict(), n_workers=s.n_workers, progress=self._progress,
             should_stop=self._cancel.is_set, frame=self.frame, resplits=s.resplits)
-        trials = self.result.trials
+        self._log_search(self.result)
+
+    def _log_search(self, res, cancelled: bool = False) -> None:
+        """The audit entry of search result ``res`` (finished, or what a cancel left)."""
+        s, trials = self.settings, res.trials
         record_sweep(AuditLog(), actor=self.actor or auth.actor(), dataset=self.split.spec.name,
                      data_hash=self.split.data_hash, methods=list(s.methods),
                      etas=trials["eta"].tolist() if len(trials) else [], seeds=[0], fairness=s.fairness,
-                     runs=self.result.complete, cached=self.result.cached, search=self.result)
+                     runs=res.complete, cached=res.cached, search=res, cancelled=cancelled)
 
     def _log_cancelled(self) -> None:
         """Log the trials a cancelled search finished (the frontier shows them), read back from
@@ -101,11 +105,7 @@ class SearchJob(SweepJob):
         if res is None or not res.complete:
             return
         res.stopped = "cancelled"
-        trials = res.trials
-        record_sweep(AuditLog(), actor=self.actor or auth.actor(), dataset=self.split.spec.name,
-                     data_hash=self.split.data_hash, methods=list(s.methods),
-                     etas=trials["eta"].tolist() if len(trials) else [], seeds=[0], fairness=s.fairness,
-                     runs=res.complete, cached=res.cached, search=res, cancelled=True)
+        self._log_search(res, cancelled=True)
 
     def seconds_left(self) -> float | None:
         """Not estimated: a trial's cost depends on the settings the sampler proposes."""
