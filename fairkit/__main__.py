@@ -161,10 +161,18 @@ class _Parser(argparse.ArgumentParser):
     as ``--threshold-rows``, ``export --fairness`` as ``--fairness-rationale``: CLI audit, session 44),
     and an option given twice refused (:class:`_StoreOnce`)."""
 
+    #: The message of the last refusal, for :func:`_main`'s ``--json`` document (argparse exits
+    #: before the command's arguments exist).
+    refused: str | None = None
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **{"allow_abbrev": False, **kwargs})
         self.register("action", None, _StoreOnce)
         self.register("action", "store", _StoreOnce)
+
+    def error(self, message):
+        _Parser.refused = message
+        super().error(message)
 
 
 def _key_file(text: str) -> str:
@@ -571,10 +579,11 @@ def _check_outputs(args, also=()) -> None:
 
 def _scheduler(text: str) -> str:
     """A Dask scheduler address: ``tcp://host:port``, ``tls://host:port`` or ``host:port``."""
-    known = ("tcp://", "tls://", "inproc://", "ucx://", "ws://", "wss://")
-    if "://" in text and not text.startswith(known):
-        raise argparse.ArgumentTypeError(
-            f"'{text}' is not a Dask scheduler address; give tcp://HOST:PORT or tls://HOST:PORT")
+    from .sweep import scheduler_address_problem
+
+    problem = scheduler_address_problem(text)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
     return text
 
 
@@ -1384,6 +1393,10 @@ def _progress_wanted(args) -> bool:
     return not args.quiet and sys.stderr.isatty()
 
 
+#: Commands that print a ``--json`` summary.
+JSON_COMMANDS = ("sweep", "search", "score")
+
+
 def _add_output_flags(parser, sub) -> None:
     """``--quiet`` on every command (before or after its name) and ``--json`` on sweep, search and score."""
     quiet = "no messages or progress bar, only problems on stderr (and the --json document)"
@@ -1391,7 +1404,7 @@ def _add_output_flags(parser, sub) -> None:
     for p in sub.choices.values():
         # SUPPRESS: a subcommand without the flag leaves the value given before its name.
         p.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help=quiet)
-    for name in ("sweep", "search", "score"):
+    for name in JSON_COMMANDS:
         sub.choices[name].add_argument(
             "--json", action="store_true",
             help="print one JSON summary on stdout (files written, counts, findings); messages go to stderr")
@@ -1644,9 +1657,15 @@ def _main(argv) -> int:
     p.set_defaults(func=cmd_score)
 
     _add_output_flags(parser, sub)
+    _Parser.refused = None
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse has printed its message (or --help / --version)
+        words = sys.argv[1:] if argv is None else list(argv)
+        command = next((w for w in words if w in sub.choices), None)
+        if _Parser.refused is not None and "--json" in words and command in JSON_COMMANDS:
+            # A script reading --json got nothing on a misspelt option (CLI audit, session 44).
+            _json_refusal(command, _Parser.refused)
         return exc.code
     from .audit import AuditLogError
     from .stats import TooManyResamples
@@ -1654,40 +1673,46 @@ def _main(argv) -> int:
     try:
         return _run(args)
     except (CLIError, AuditLogError, TooManyResamples) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        if getattr(args, "json", False):
-            # A script reading --json got an empty document on a refusal (CLI audit, session 44).
-            from .store import strict_json
-
-            print(strict_json({"command": args.command, "error": str(exc), "exit_status": 2}))
-        return 2
+        return _refuse(args, str(exc))
     except sqlite3.DatabaseError as exc:  # the audit log (a search's trial database says its own)
         from .audit import sqlite_problem
 
-        print(f"error: {sqlite_problem(_audit_path(args), exc)}", file=sys.stderr)
-        return 2
+        return _refuse(args, sqlite_problem(_audit_path(args), exc))
     except OSError as exc:
         if exc.errno not in _DISK_ERRORS:
             print(f"fairkit: internal error: {type(exc).__name__}: {exc}; please report it with the command you ran",
                   file=sys.stderr)
             return 1
-        print(f"error: could not write {exc.filename or 'a file'} ({exc.strerror or exc}). Free some space, or "
-              "make the folder writable, and run again: a sweep or search keeps every run it finished in its "
-              "store, and files it had not replaced are as they were.", file=sys.stderr)
-        return 2
+        return _refuse(args, f"could not write {exc.filename or 'a file'} ({exc.strerror or exc}). Free some space, "
+                       "or make the folder writable, and run again: a sweep or search keeps every run it finished "
+                       "in its store, and files it had not replaced are as they were.")
     except KeyboardInterrupt as exc:
         left = INTERRUPTED.get(args.command)
         print("Interrupted" + (f": {left}." if left else "."), file=sys.stderr)
         return 143 if isinstance(exc, Terminated) else 130
     except MemoryError as exc:  # a table too large for this machine's memory: not a bug to report
-        print(f"error: this machine ran out of memory ({exc or 'MemoryError'}). Use fewer rows (sweep --sample N "
-              "trains on a stratified sample, which export then reads too), fewer bootstrap resamples "
-              "(--n-boot, --drift-n-boot), or a machine with more memory.", file=sys.stderr)
-        return 2
+        return _refuse(args, f"this machine ran out of memory ({exc or 'MemoryError'}). Use fewer rows (sweep "
+                       "--sample N trains on a stratified sample, which export then reads too), fewer bootstrap "
+                       "resamples (--n-boot, --drift-n-boot), or a machine with more memory.")
     except Exception as exc:  # a bug: one plain line, not a traceback
         print(f"fairkit: internal error: {type(exc).__name__}: {exc}; please report it with the command you ran",
               file=sys.stderr)
         return 1
+
+
+def _refuse(args, message: str) -> int:
+    """Exit status 2 for a refusal: ``message`` on stderr, and under ``--json`` the document a
+    script reads (it got an empty one: CLI audit, session 44)."""
+    print(f"error: {message}", file=sys.stderr)
+    if getattr(args, "json", False):
+        _json_refusal(args.command, message)
+    return 2
+
+
+def _json_refusal(command: str, message: str) -> None:
+    from .store import strict_json
+
+    print(strict_json({"command": command, "error": message, "exit_status": 2}))
 
 
 if __name__ == "__main__":

@@ -738,8 +738,28 @@ def flag_constant(table: pd.DataFrame) -> pd.DataFrame:
     return _add_warnings(table.assign(constant=flagged), notes)
 
 
+#: Address schemes Dask's clients connect with; anything else (``http://``) is not a scheduler.
+DASK_SCHEMES = ("tcp://", "tls://", "inproc://", "ucx://", "ws://", "wss://")
+
+
+def scheduler_address_problem(address: str) -> str | None:
+    """Why ``address`` is not a Dask scheduler address (``tcp://HOST:PORT``, ``tls://HOST:PORT``
+    or ``HOST:PORT``), or None."""
+    if "://" in address and not address.startswith(DASK_SCHEMES):
+        return f"'{address}' is not a Dask scheduler address; give tcp://HOST:PORT or tls://HOST:PORT"
+    return None
+
+
 def _dask_scheduler(explicit: str | None) -> str | None:
-    return explicit or os.environ.get("FAIRKIT_DASK_SCHEDULER") or None
+    """The scheduler to use: ``explicit``, else ``$FAIRKIT_DASK_SCHEDULER`` (checked as the
+    option is: an ``http://`` value was sent to Dask and reported as no scheduler answering)."""
+    if explicit:
+        return explicit
+    address = os.environ.get("FAIRKIT_DASK_SCHEDULER") or None
+    problem = address and scheduler_address_problem(address)
+    if problem:
+        raise SchedulerError(f"FAIRKIT_DASK_SCHEDULER: {problem}.")
+    return address
 
 
 def _dask_client(address: str, security, timeout: float):

@@ -1600,3 +1600,19 @@ def test_json_says_why_a_command_was_refused(tmp_path, capsys, monkeypatch):
     assert main(["sweep", "--dataset", "german", "--target", "Credit", "--json", "--out", str(tmp_path / "s")]) == 2
     said = json.loads(capsys.readouterr().out)
     assert said["exit_status"] == 2 and said["command"] == "sweep" and "errors" in said["error"]
+
+
+def test_json_says_why_the_arguments_were_refused(tmp_path, capsys, monkeypatch):
+    """Session 44's left-out: argparse refuses before the command is known, so a misspelt option
+    under --json still printed no document. Commands without --json print none."""
+    monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path / "home"))
+    assert main(["score", "--json", "--bundel", "b.zip"]) == 2
+    said = json.loads(capsys.readouterr().out)
+    assert said["exit_status"] == 2 and said["command"] == "score" and "--bundle" in said["error"]
+    assert main(["sweep", "--dataset", "german", "--out", str(tmp_path / "s"), "--json", "--etas", "x"]) == 2
+    said = json.loads(capsys.readouterr().out)
+    assert said["command"] == "sweep" and "--etas" in said["error"]
+    assert main(["export", "--json"]) == 2
+    assert capsys.readouterr().out == ""
+    assert main(["sweep", "--dataset", "german", "--etas", "x", "--out", str(tmp_path / "s")]) == 2
+    assert capsys.readouterr().out == ""

@@ -116,3 +116,12 @@ def test_an_address_that_is_no_dask_scheduler_is_named(tiny_split, fast_params, 
             run_sweep(tiny_split, ["regularized"], ETAS, params=fast_params, scheduler=address, dask_timeout=WAIT)
     finally:
         close()
+
+
+def test_the_environments_scheduler_is_checked_as_the_option_is(tiny_split, fast_params, monkeypatch):
+    """CLI audit, session 44: --scheduler refused an http:// address, $FAIRKIT_DASK_SCHEDULER sent
+    it to Dask, which reported that no scheduler answered."""
+    monkeypatch.setenv("FAIRKIT_DASK_SCHEDULER", "http://127.0.0.1:8787")
+    with pytest.raises(SchedulerError, match="FAIRKIT_DASK_SCHEDULER: 'http://127.0.0.1:8787' is not a Dask "
+                                             "scheduler address; give tcp://HOST:PORT"):
+        run_sweep(tiny_split, ["regularized"], ETAS, params=fast_params, dask_timeout=WAIT)

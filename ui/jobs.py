@@ -258,7 +258,7 @@ class _JobStore(ReportingStore):
     """The sweep's store, noting each run the sweep finds in it or writes to it (in order).
 
     A cancelled sweep returns no table; these keys are its finished runs, which the pages show
-    instead of nothing (``ui.results.current_results``).
+    instead of nothing (``ui.results.shown_results``).
     """
 
     def __init__(self, store: ResultStore, split, keys: list):

@@ -24,6 +24,9 @@ SELECTED_RUN = "fk.selected_run"    # run_id chosen on Trade-offs (slider, click
 # Data key -> SweepSettings of this session's latest complete sweep on that data: shown while a
 # newer sweep runs, or when it was cancelled before any run finished.
 COMPLETE_SWEEPS = "fk.complete_sweeps"
+#: Key of the settings the Train page shows (written each time it renders): the pages after it
+#: say when the sweep they show is not the one those settings would train.
+TRAIN_SETTINGS_KEY = "fk.train_settings_key"
 #: The session's sweep state, as a reload brings it back (ui/restore.py).
 SWEEP_STATE = (SWEEP_KEY, SWEEP_SETTINGS, SELECTED_RUN, COMPLETE_SWEEPS)
 
@@ -228,10 +231,19 @@ def sweep_shown() -> Shown | None:
         "complete sweep on it."))
 
 
-def current_results():
-    """``(split, settings, results)`` of :func:`shown_results`, or None."""
-    shown = shown_results()
-    return None if shown is None else (shown.split, shown.settings, shown.results)
+def settings_changed_note(shown: Shown) -> str | None:
+    """What to say when the Train page's settings changed since the sweep ``shown`` ran, or None.
+
+    Train says so beside its own controls; the pages after it showed the older sweep with no word
+    that it no longer matches what Train shows (state audit, session 44, U11). A sweep a note
+    already describes (cancelled, or an older complete one) is not described twice.
+    """
+    wanted = st.session_state.get(TRAIN_SETTINGS_KEY)
+    plain = current_split()
+    if shown.note or wanted is None or plain is None or shown.settings.key(plain) == wanted:
+        return None
+    return ("The Train page's settings changed since this sweep ran: these are the results of the sweep "
+            "you ran last. Press **Run sweep** on the Train page to train the new settings.")
 
 
 def set_sweep(split, settings: SweepSettings) -> None:
@@ -277,13 +289,16 @@ def require_selection():
 
     When no model is selected, tells the user where to choose one and stops the page.
     """
-    shown = current_results()
-    row = run_row(shown[2], st.session_state.get(SELECTED_RUN)) if shown else None
+    shown = shown_results()
+    row = run_row(shown.results, st.session_state.get(SELECTED_RUN)) if shown else None
     if row is None:
         st.info("Select a model on the Trade-offs page first.", icon=":material/scatter_plot:")
         st.page_link("views/tradeoffs.py", label="Go to Trade-offs", icon=":material/arrow_forward:")
         state.stop_page()
-    return (*shown, row)
+    changed = settings_changed_note(shown)
+    if changed:
+        st.caption(f":material/info: {changed}")
+    return shown.split, shown.settings, shown.results, row
 
 
 # Re-read at most every few minutes: it opens the first bytes of every record in the store.

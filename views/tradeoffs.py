@@ -38,6 +38,9 @@ if shown.note:  # a cancelled sweep's finished runs, or the latest complete swee
     running = ur.session_job()
     if running is not None and running.status == "running":
         ur.follow_sweep(running.key)  # this page shows the newer sweep once it ends
+changed = ur.settings_changed_note(shown)
+if changed:
+    st.info(changed, icon=":material/info:")
 cur = state.current_data()
 
 c1, c2, c3, c4 = st.columns([3, 2, 2, 2], vertical_alignment="bottom")

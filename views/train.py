@@ -193,6 +193,7 @@ with st.expander("Eta values per method"):
         st.markdown(f"- {METHODS[m].label}: {', '.join(f'{e:g}' for e in grid)}")
 
 key = settings.key(split)
+st.session_state[ur.TRAIN_SETTINGS_KEY] = key  # the pages after this one compare their sweep with it
 if (st.session_state.get(ur.SWEEP_KEY) is None and est["runs"] and not est["to_train"]
         and ur.sweep_results(run_split, settings) is not None):
     # Every run of these settings is stored (an earlier visit, before a reload or a restart):

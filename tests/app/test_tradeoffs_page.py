@@ -18,7 +18,7 @@ from ui import results as ur
 from ui import state
 from ui import tradeoffs as ut
 
-from .conftest import chart_array, new_session, run_tiny_sweep, texts, wait_for_sweep
+from .conftest import N_ETAS, chart_array, new_session, run_tiny_sweep, texts, wait_for_sweep
 
 
 @pytest.fixture
@@ -801,3 +801,27 @@ def test_a_later_sweep_offers_its_own_tolerance_and_the_export_its_own_definitio
     assert at.selectbox(key="w.export.fairness").value == "equalized_odds"
     at.switch_page("views/tradeoffs.py").run()
     assert at.number_input(key=ut.W_TOLERANCE).value == pytest.approx(0.08)
+
+
+def test_the_pages_after_train_say_when_trains_settings_changed_since_the_sweep_shown(trained):
+    """State audit, session 44 (U11): only Train said that its settings no longer matched the sweep
+    shown; Trade-offs, Groups and Export showed the older sweep without a word."""
+    at = trained
+    said = "settings changed since this sweep ran"
+    at.switch_page("views/tradeoffs.py").run()
+    assert not any(said in t for t in texts(at.info))
+    at.switch_page("views/groups.py").run()
+    assert not any(said in c for c in texts(at.caption))
+    at.switch_page("views/train.py").run()
+    at.slider(key="w.train.n_etas").set_value(N_ETAS + 1).run()
+    at.switch_page("views/tradeoffs.py").run()
+    assert not at.exception, at.exception
+    assert any(said in t for t in texts(at.info))
+    for page in ("views/groups.py", "views/export.py"):
+        at.switch_page(page).run()
+        assert not at.exception, at.exception
+        assert any(said in c for c in texts(at.caption)), page
+    at.switch_page("views/train.py").run()
+    at.slider(key="w.train.n_etas").set_value(N_ETAS).run()  # the settings of the sweep shown again
+    at.switch_page("views/tradeoffs.py").run()
+    assert not any(said in t for t in texts(at.info))
