@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import csv
 import errno
 import hashlib
 import json
@@ -140,7 +141,14 @@ def _version() -> str:
 
 
 def _split(text: str) -> list[str]:
-    return [v.strip() for v in text.split(",") if v.strip()]
+    """Comma-separated values; one in double quotes may hold commas (``"race, ethnicity",sex``),
+    as a CSV header writes such a column's name (none could be given: CLI audit, session 44)."""
+    try:
+        row = next(csv.reader([text], skipinitialspace=True, strict=True), [])
+    except csv.Error as exc:
+        raise argparse.ArgumentTypeError(f"'{text}' cannot be read as a comma-separated list ({exc}); "
+                                         "put a name holding a comma in double quotes") from exc
+    return [v.strip() for v in row if v.strip()]
 
 
 class _StoreOnce(argparse._StoreAction):
@@ -649,6 +657,10 @@ def _load(args):
     problems = validate(frame, spec)
     for p in problems:
         print(str(p), file=sys.stderr)
+    given = [*(args.sensitive or []), *(getattr(args, "exclude", None) or [])]
+    if any("," in str(c) for c in frame.columns) and not set(given) <= set(map(str, frame.columns)):
+        print("NOTE: some column names hold a comma; in --sensitive and --exclude, put such a name in double "
+              """quotes within the list: --sensitive '"race, ethnicity",sex'.""", file=sys.stderr)
     if errors(problems):
         raise CLIError("The data has errors (listed above); fix them and run again.")
     return frame, spec
@@ -678,8 +690,10 @@ def _add_data_args(p):
                         "tables (for the bundled COMPAS, 1 = reoffended, an adverse one); give it once per value when "
                         "several values mean that outcome (--positive '>50K' --positive '>50K.')")
     p.add_argument("--sensitive", type=_names,
-                   help="sensitive columns, comma-separated (several give intersections)")
-    p.add_argument("--exclude", type=_names, help="columns not to use as features, comma-separated")
+                   help="sensitive columns, comma-separated (several give intersections); a name holding a comma "
+                        "in double quotes")
+    p.add_argument("--exclude", type=_names, help="columns not to use as features, comma-separated; a name holding "
+                                                  "a comma in double quotes")
 
 
 def cmd_datasets(args) -> int:

@@ -1616,3 +1616,21 @@ def test_json_says_why_the_arguments_were_refused(tmp_path, capsys, monkeypatch)
     assert capsys.readouterr().out == ""
     assert main(["sweep", "--dataset", "german", "--etas", "x", "--out", str(tmp_path / "s")]) == 2
     assert capsys.readouterr().out == ""
+
+
+def test_a_column_name_holding_a_comma_is_given_in_double_quotes(tmp_path, monkeypatch, capsys):
+    """CLI audit, session 44: --sensitive and --exclude split on every comma, so a column named
+    'sex, as recorded' (a survey export's header) could not be named at all."""
+    monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path / "home"))
+    frame, _ = load_dataset("german")
+    frame.rename(columns={"sex": "sex, as recorded", "housing": "housing, own"}).to_csv(tmp_path / "c.csv", index=False)
+    base = ["validate", "--csv", str(tmp_path / "c.csv"), "--target", "credit", "--positive", "good"]
+    assert main([*base, "--sensitive", '"sex, as recorded"', "--exclude", '"housing, own", age']) == 0
+    said = capsys.readouterr()
+    assert "sex, as recorded" in said.out and "not in the table" not in said.err
+    assert main([*base, "--sensitive", "sex, as recorded"]) == 2
+    err = capsys.readouterr().err
+    assert "The sensitive column 'as recorded' is not in the table" in err
+    assert """put such a name in double quotes within the list""" in err
+    assert main([*base, "--sensitive", '"sex, as recorded']) == 2
+    assert "cannot be read as a comma-separated list" in capsys.readouterr().err
