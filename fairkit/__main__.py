@@ -1127,7 +1127,8 @@ def _retrained_hint(store, key: str, results: pd.DataFrame) -> str:
 def cmd_export(args) -> int:
     from . import keys
     from .audit import chain_head, command_line_user, record_export
-    from .export import DecisionRecord, check_run_figures, export_bundle, sweep_compared, without_unchecked
+    from .export import (DecisionRecord, check_run_figures, export_bundle, model_limitations, sweep_compared,
+                         without_unchecked)
     from .store import output_mode
 
     sign_key = _key(keys.resolve_private, args.sign_key, "signing")
@@ -1183,6 +1184,10 @@ def cmd_export(args) -> int:
     # Which log: without FAIRKIT_HOME each working folder has its own (CLI audit, session 44).
     print(f"Wrote {out['path']} (manifest SHA-256 {out['manifest_sha256']}; {signed}; audit entry {entry} "
           f"in {log.path}).")
+    # The Export page says when a model decides alike for everyone or scores no better than the
+    # majority decision; the command line said nothing, the record alone did (CLI audit, session 44).
+    for limitation in model_limitations(out["record"]):
+        print(f"NOTE (in the record's limitations): {limitation}")
     return 0
 
 

@@ -940,14 +940,7 @@ def build_record(
                             "source", "search_trial", "search_budget", "search_objective", "unstable"]
                 if c in frontier]
         front_records = frontier[keep + ["selected"]].to_dict(orient="records")
-    limitations = [
-        IMPOSSIBILITY,
-        "Metrics are estimates from finite samples; small groups have wide intervals and intersections below the "
-        "minimum size are flagged rather than hidden.",
-        "Fairness here is statistical and group-level; it does not establish that individual decisions are just, "
-        "nor that the data's labels are free of historical bias.",
-        "The chosen trade-off is a value judgement by the people named in this record, not a property of the software.",
-    ]
+    limitations = list(GENERAL_LIMITATIONS)
     # On the axis the choice was made on; with no frontier, the declared definition's gap.
     chance_gap = (axes or {}).get("unfairness") or getattr(
         FAIRNESS_DEFINITIONS.get(record.fairness_definition), "gap_metric", None)
@@ -1096,6 +1089,25 @@ def write_bundle(path, built: BundleRecord, *, sign_key=None, before_publish=Non
     if before_publish is not None:
         result["audit_entry"] = entry
     return result
+
+
+#: The limitations every record states; the others it lists are this model's own
+#: (:func:`model_limitations`).
+GENERAL_LIMITATIONS = (
+    IMPOSSIBILITY,
+    "Metrics are estimates from finite samples; small groups have wide intervals and intersections below the "
+    "minimum size are flagged rather than hidden.",
+    "Fairness here is statistical and group-level; it does not establish that individual decisions are just, "
+    "nor that the data's labels are free of historical bias.",
+    "The chosen trade-off is a value judgement by the people named in this record, not a property of the software.",
+)
+
+
+def model_limitations(record: dict) -> list[str]:
+    """The limitations ``record`` states of its own model (one decision for everyone, no better
+    than the majority decision, the gap chance alone gives, the sensitive attribute read at
+    prediction...), without the ones every record states."""
+    return [x for x in record["content"].get("limitations", []) if x not in GENERAL_LIMITATIONS]
 
 
 def export_bundle(path, *, model, split, run: dict, record: DecisionRecord, frontier: pd.DataFrame | None = None,

@@ -166,6 +166,17 @@ def test_a_sweep_with_no_model_on_the_frontier_says_so_in_words(tmp_path, capsys
     assert "No model reached the frontier" in out and "Empty DataFrame" not in out
     results = pd.read_csv(tmp_path / "out" / "results.csv")
     assert results["constant"].all() or (results["val_accuracy"] <= results["val_base_rate"]).all()
+    # Exporting one anyway: the command line says what the record's limitations say of it (it
+    # said nothing; the Export page does).
+    assert main(["export", "--store", str(tmp_path / "out"), "--run", results["run_id"].iloc[0], "--rationale", "r",
+                 "--decider", "d", "--n-boot", "50", "--out", str(tmp_path / "b.zip")]) == 0
+    notes = [s for s in capsys.readouterr().out.splitlines() if s.startswith("NOTE (in the record's limitations)")]
+    record = load_bundle(tmp_path / "b.zip").record
+    from fairkit.export import GENERAL_LIMITATIONS
+
+    own = [x for x in record["content"]["limitations"] if x not in GENERAL_LIMITATIONS]
+    assert own and [n.split(": ", 1)[1] for n in notes] == own
+    assert any("majority" in x or "same decision" in x for x in own)
 
 
 def test_a_frontier_model_that_decides_every_test_row_alike_is_named_in_the_printout(tmp_path, capsys, monkeypatch):
