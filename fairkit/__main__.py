@@ -766,10 +766,10 @@ def cmd_sweep(args) -> int:
         bar.close()
     from .audit import command_line_user, record_sweep
 
-    record_sweep(log, actor=command_line_user(), dataset=spec.name,
-                 data_hash=split.data_hash, methods=methods, etas=res.results["eta"].tolist(),
-                 seeds=seeds, fairness=args.fairness, runs=len(res.results),
-                 cached=int(res.results["cached"].sum()))
+    entry = record_sweep(log, actor=command_line_user(), dataset=spec.name,
+                         data_hash=split.data_hash, methods=methods, etas=res.results["eta"].tolist(),
+                         seeds=seeds, fairness=args.fairness, runs=len(res.results),
+                         cached=int(res.results["cached"].sum()), run_ids=res.results["run_id"])
     replaced = (out / "results.csv").exists()
     # Each output replaced whole (an interrupted or failed write leaves the earlier file, never a
     # cut one that export would read as the sweep); sweep.json, which export starts from, last.
@@ -788,6 +788,8 @@ def cmd_sweep(args) -> int:
         "adaptive": not args.no_adaptive and args.etas is None, "spacing": args.spacing, "budget": args.budget,
         "tolerances": list(args.tolerances or ()), "threshold_rows": args.threshold_rows,
         "store": str(store.root.resolve()), "sample": sample,
+        # Export checks results.csv against the runs this entry logged (audit.logged_runs_problem).
+        "audit_entry": entry, "audit_log": str(log.path.resolve()),
     }, indent=1).encode())
     fig = frontier_figure(res.results, unfairness=args.unfairness, performance=args.performance,
                           title=f"{spec.name}: fairness / accuracy trade-off (test; frontier chosen on validation)")
@@ -930,9 +932,10 @@ def cmd_search(args) -> int:
     finally:
         bar.close()
     trials = res.trials
-    record_sweep(log, actor=command_line_user(), dataset=spec.name, data_hash=split.data_hash,
-                 methods=methods, etas=trials["eta"].tolist() if len(trials) else [], seeds=[args.seed],
-                 fairness=args.fairness, runs=res.complete, cached=res.cached, search=res)
+    entry = record_sweep(log, actor=command_line_user(), dataset=spec.name, data_hash=split.data_hash,
+                         methods=methods, etas=trials["eta"].tolist() if len(trials) else [], seeds=[args.seed],
+                         fairness=args.fairness, runs=res.complete, cached=res.cached, search=res,
+                         run_ids=trials["run_id"] if len(trials) else [])
     _write_output(out / "results.csv", trials.to_csv(index=False).encode())
     _write_output(out / "front.csv", res.front.to_csv(index=False).encode())
     # sweep.json as a sweep writes it, so 'export --store OUT' can export a trial a person chose.
@@ -944,6 +947,7 @@ def cmd_search(args) -> int:
         "performance": res.performance, "store": str(store.root.resolve()), "source": "search",
         "study": res.study_name, "storage": res.storage, "budget": args.trials, "timeout": args.timeout,
         "objective": res.objective, "resplits": args.resplits,
+        "audit_entry": entry, "audit_log": str(log.path.resolve()),
     }, indent=1).encode())
     cols = ["search_trial", "method", "eta", "performance_val", "unfairness_val", "performance_test",
             "unfairness_test", "run_id"]
@@ -957,12 +961,16 @@ def cmd_search(args) -> int:
                 f"resplit_{res.performance}_moves": "moves_perf", f"resplit_{res.unfairness}_moves": "moves_unfair",
             }).to_string(index=False))
     n_unstable = int(res.front["unstable"].fillna(False).astype(bool).sum()) if "unstable" in res.front else 0
+    # The verdicts shown are the study's: with --resplits 0 they are an earlier call's, made over
+    # its re-splits, and were shown in front.csv without a word (search audit, session 43).
+    k = pd.to_numeric(res.front["resplit_n"], errors="coerce").max() if "resplit_n" in res.front else float("nan")
+    earlier = " by an earlier search of this study" if pd.notna(k) and int(k) != args.resplits else ""
     ended = {"budget": "its trial budget", "time": "its time budget"}[res.stopped]
     # The study's budget (the largest any call asked for), not this call's: "9 of 3" misread (search audit).
     print(f"\n{res.complete} trials finished, budget {res.budget} ({res.trained} trained now, {res.cached} from the "
           f"study or store; study {res.study_name}; it stopped at {ended}) in {res.wall_seconds:.1f}s; {len(res.front)} on the front of the search's own trials"
-          + (f", {n_unstable} unstable over {splits_text(args.resplits)} (moved more than their 95% interval)"
-             if args.resplits else "") + ".")
+          + (f", {n_unstable} unstable over {splits_text(int(k))}{earlier} (moved more than their 95% interval)"
+             if pd.notna(k) else "") + ".")
     if res.resplit_skipped:
         print(f"NOTE: {res.resplit_skipped:,} candidate(s) of the front were not re-split: the time budget "
               "(--timeout) ran out first, so their stability is not measured. Run again with more time.")
@@ -1108,6 +1116,26 @@ def _sweep_results(folder: Path, meta: dict, store) -> pd.DataFrame:
     return results
 
 
+def _check_logged_runs(folder: Path, meta: dict, results: pd.DataFrame, log) -> None:
+    """Refuse a results.csv whose runs are not the ones its sweep logged (rows deleted hid better
+    runs from the signed frontier). A folder whose sweep logged to another log is noted, not
+    refused: it may come from someone else's home."""
+    from .audit import logged_runs_problem
+
+    entry = meta.get("audit_entry")
+    if not isinstance(entry, int) or isinstance(entry, bool):
+        return  # written by an earlier fairkit, which logged no run ids
+    logged_in = meta.get("audit_log")
+    if logged_in and Path(logged_in) != log.path.resolve():
+        print(f"NOTE: this sweep was logged in {logged_in}, not in {log.path}: its results.csv was not checked "
+              "against the runs it logged (give that log with --audit to check it).")
+        return
+    problem = logged_runs_problem(log, entry, meta["data_hash"], results["run_id"])
+    if problem:
+        raise CLIError(f"{folder / 'results.csv'}: {problem}. The record's frontier would not be the sweep's. Run "
+                       "the sweep again into this folder (its stored runs are not retrained) and export from it.")
+
+
 def _retrained_hint(store, key: str, results: pd.DataFrame) -> str:
     """What to export instead of a run that cannot be: the run that trained the same setting again
     (a sweep of this fairkit gives a run of an earlier one a new id), else where to look."""
@@ -1139,6 +1167,8 @@ def cmd_export(args) -> int:
     split, store = _sweep_context(Path(args.store), meta)
     row = store.get(args.run)
     results = _sweep_results(Path(args.store), meta, store)
+    log = _audit_log(args)
+    _check_logged_runs(Path(args.store), meta, results, log)
     if row is None:
         raise CLIError(f"Run {args.run} in {store.root} cannot be exported: {store.problem(args.run)}. "
                        + _retrained_hint(store, args.run, results))
@@ -1161,7 +1191,6 @@ def cmd_export(args) -> int:
     front = _frontier(results, meta["unfairness"], meta["performance"])
     record = DecisionRecord(purpose=args.purpose or "", rationale=args.rationale or "", decider=args.decider or "",
                             fairness_definition=meta["fairness"], fairness_rationale=args.fairness_rationale or "")
-    log = _audit_log(args)
     model = store.load_model(args.run)
     try:
         with _writing(args.out):

@@ -853,8 +853,38 @@ def record_upload(log: AuditLog, *, actor, name: str, data_hash: str, rows: int,
                       size_bytes=None if size_bytes is None else int(size_bytes))
 
 
+def runs_digest(run_ids) -> str:
+    """SHA-256 of a set of run ids (sorted, one per line): what a sweep's audit entry keeps of its
+    runs, so a results table read later can be checked against it (:func:`logged_runs_problem`)."""
+    text = "\n".join(sorted({str(r) for r in run_ids}))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def logged_runs_problem(log: AuditLog, entry_id, data_hash: str, run_ids) -> str | None:
+    """Why ``run_ids`` (a sweep folder's table) are not the runs the sweep logged as entry
+    ``entry_id``, or None when they are, or when the log cannot say (the entry is in another
+    log, or an earlier fairkit logged it without its runs).
+
+    A row removed from ``results.csv`` hid from the signed frontier a run that beat the chosen
+    one, and nothing could tell (CLI audit, session 43: deleted runs undetectable).
+    """
+    rows = log.entries(kind="sweep")
+    row = rows[rows["id"] == int(entry_id)] if len(rows) else rows
+    if row.empty or str(row["subject"].iloc[0]) != str(data_hash):
+        return None
+    logged = row["details"].iloc[0]
+    if "runs_sha256" not in logged:
+        return None
+    ids = {str(r) for r in run_ids}
+    if runs_digest(ids) == logged["runs_sha256"]:
+        return None
+    return (f"it lists {len(ids):,} run(s), not the {int(logged.get('runs_listed', 0)):,} the sweep logged as audit "
+            f"entry #{int(entry_id)} in {log.path} (their ids differ): rows were removed, added or changed since")
+
+
 def record_sweep(log: AuditLog, *, actor, dataset: str, data_hash: str, methods, etas, seeds,
-                 fairness: str, runs: int, cached: int, search=None, cancelled: bool = False) -> int:
+                 fairness: str, runs: int, cached: int, search=None, cancelled: bool = False,
+                 run_ids=None) -> int:
     """Log a sweep or a search that finished, or was cancelled; returns the entry id.
 
     Parameters
@@ -879,6 +909,9 @@ def record_sweep(log: AuditLog, *, actor, dataset: str, data_hash: str, methods,
         The sweep or search was cancelled and ``runs`` are those it finished: the entry says so
         (``stopped`` "cancelled"). They are logged because the dashboard shows such runs, and
         they can be exported.
+    run_ids : iterable of str, optional
+        The runs' ids: the entry keeps their :func:`runs_digest` (``runs_sha256``), against
+        which an export checks the sweep folder's table.
     """
     if isinstance(etas, dict):
         etas = {str(m): [float(e) for e in g] for m, g in etas.items()}
@@ -893,6 +926,9 @@ def record_sweep(log: AuditLog, *, actor, dataset: str, data_hash: str, methods,
             "resplit_runs": int(search.resplit_runs), "resplit_trained": int(search.resplit_trained)}}
     if cancelled:
         about["stopped"] = "cancelled"
+    if run_ids is not None:
+        listed = {str(r) for r in run_ids}
+        about.update(runs_sha256=runs_digest(listed), runs_listed=len(listed))
     return log.append("sweep", actor=actor, subject=data_hash, dataset=dataset,
                       data_hash=data_hash, methods=[str(m) for m in methods], etas=etas,
                       seeds=[int(s) for s in seeds], fairness=fairness, runs=int(runs),

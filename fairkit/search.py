@@ -893,7 +893,8 @@ def resplit_front(result: SearchResult, split, frame, *, k: int = DEFAULT_RESPLI
 
     Adds to the candidates' rows (in ``result.front`` and ``result.trials``, and kept in the
     study so a reload shows them): ``resplit_n``, ``resplit_<axis>_min`` / ``_max`` /
-    ``_mean`` / ``_moves`` for the performance and unfairness axes, ``unstable`` and
+    ``_mean`` / ``_moves`` / ``_interval`` (the 95% interval's width the move is compared with)
+    for the performance and unfairness axes, ``unstable`` and
     ``unstable_reason``. Past ``deadline`` (``time.time()``: the search's time budget) no further
     candidate is re-split; ``result.resplit_skipped`` counts them (their spread is unmeasured).
     """
@@ -937,7 +938,10 @@ def resplit_front(result: SearchResult, split, frame, *, k: int = DEFAULT_RESPLI
             spread.update({f"resplit_{axis}_min": min(finite, default=float("nan")),
                            f"resplit_{axis}_max": max(finite, default=float("nan")),
                            f"resplit_{axis}_mean": float(np.mean(finite)) if finite else float("nan"),
-                           f"resplit_{axis}_moves": moves})
+                           f"resplit_{axis}_moves": moves,
+                           # The interval the move is compared with: the verdict can be checked
+                           # from front.csv alone (search audit, session 43).
+                           f"resplit_{axis}_interval": float(high) - float(low)})
             if unstable:
                 reasons.append(f"validation {axis} moves {moves:.3f} over {splits_text(len(rows))}, more than "
                                f"its 95% interval ({float(high) - float(low):.3f})")

@@ -1645,3 +1645,31 @@ def test_a_column_name_holding_a_comma_is_given_in_double_quotes(tmp_path, monke
     assert """put such a name in double quotes within the list""" in err
     assert main([*base, "--sensitive", '"sex, as recorded']) == 2
     assert "cannot be read as a comma-separated list" in capsys.readouterr().err
+
+
+def test_a_results_table_with_runs_removed_is_refused(tmp_path, capsys, monkeypatch):
+    """Session 43's left-out: a row deleted from results.csv hid from the signed frontier a run
+    that beat the chosen one, and nothing could tell (every remaining row's figures were right).
+    The sweep's audit entry keeps a digest of its run ids; export compares the table with it."""
+    monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path / "home"))
+    folder = tmp_path / "s"
+    assert main(["sweep", "--dataset", "german", "--methods", "unconstrained,regularized", "--etas", "0,2",
+                 "--no-png", "--out", str(folder)]) == 0
+    meta = json.loads((folder / "sweep.json").read_text())
+    (entry,) = AuditLog().entries(kind="sweep").itertuples()
+    assert meta["audit_entry"] == entry.id and entry.details["runs_listed"] == 3
+    table = pd.read_csv(folder / "results.csv")
+    run = str(table["run_id"].iloc[0])
+    args = ["export", "--store", str(folder), "--run", run, "--rationale", "r", "--decider", "Ada", "--n-boot", "50"]
+    assert main([*args, "--out", str(tmp_path / "a.zip")]) == 0
+    capsys.readouterr()
+    table.iloc[:-1].to_csv(folder / "results.csv", index=False)  # the last run removed
+    assert main([*args, "--out", str(tmp_path / "b.zip")]) == 2
+    err = capsys.readouterr().err
+    assert f"it lists 2 run(s), not the 3 the sweep logged as audit entry #{entry.id}" in err
+    assert not (tmp_path / "b.zip").exists()
+    # Checked against the log it was logged in: another log says so and goes on.
+    assert main([*args, "--audit", str(tmp_path / "other.sqlite"), "--out", str(tmp_path / "c.zip")]) == 0
+    assert "its results.csv was not checked against the runs it logged" in capsys.readouterr().out
+    table.to_csv(folder / "results.csv", index=False)  # put back: it exports again
+    assert main([*args, "--out", str(tmp_path / "d.zip")]) == 0

@@ -411,6 +411,18 @@ def test_the_resplit_reason_counts_the_original_split_and_the_printout_names_who
     out = capsys.readouterr().out
     assert "on the front of the search's own trials" in out and "unstable over the original split and 1 re-split" in out
     assert "a sweep's run may beat a candidate on validation" in out
+    # Each verdict can be checked from front.csv: the move beside the interval it was compared with.
+    front = pd.read_csv(tmp_path / "out" / "front.csv")
+    for axis in ("accuracy", "demographic_parity_difference"):
+        width = front[f"resplit_{axis}_interval"]
+        assert (width > 0).all()
+        assert ((front[f"resplit_{axis}_moves"] > width) <= front["unstable"]).all()
+    # --resplits 0 shows the study's earlier verdicts: said to be an earlier call's, not none at all
+    # (search audit, session 43: front.csv held them, the printout said nothing).
+    code = main(["search", "--dataset", "german", "--methods", "linear,boosting", "--trials", "4", "--resplits", "0",
+                 "--out", str(tmp_path / "out"), "--audit", str(tmp_path / "audit.sqlite")])
+    assert code == 0
+    assert "unstable over the original split and 1 re-split by an earlier search of this study" in capsys.readouterr().out
     # A re-split run (trained on split 1, whose training rows hold split 0's test rows) cannot be
     # exported as if it were of split 0: its test figures would be inflated (search audit, session 43).
     store = ResultStore(tmp_path / "out" / "store")
