@@ -664,7 +664,7 @@ def run_search(split, methods=None, *, fairness: str = DEFAULT_FAIRNESS, unfairn
                performance: str = "accuracy", n_trials: int = DEFAULT_TRIALS, timeout: float | None = None,
                store: ResultStore | None = None, storage: str | None = None, params: dict | None = None,
                seed: int = 0, n_workers: int = 1, progress=None, should_stop=None, frame=None,
-               resplits: int = 0, heartbeat: int = HEARTBEAT_SECONDS, grace: int = GRACE_SECONDS,
+               resplits: int | None = None, heartbeat: int = HEARTBEAT_SECONDS, grace: int = GRACE_SECONDS,
                scheduler: str | None = None, security=None) -> SearchResult:
     """Search each method's capacity, training settings and eta for more of the frontier.
 
@@ -701,9 +701,11 @@ def run_search(split, methods=None, *, fairness: str = DEFAULT_FAIRNESS, unfairn
         :class:`SearchCancelled` (finished trials stay).
     frame : DataFrame, optional
         The table ``split`` was made from; needed for ``resplits``.
-    resplits : int
+    resplits : int, optional
         Retrain each candidate of the searched front on this many other splits
-        (:func:`resplit_front`).
+        (:func:`resplit_front`). Default: ``DEFAULT_RESPLITS`` when ``frame`` is given, as the
+        command line and the dashboard do (Python alone checked no candidate's stability unless
+        asked: search audit, session 43), else 0.
     heartbeat, grace : int
         Seconds between a running trial's heartbeats, and the age of the last one after which
         the trial counts as dead and is run again.
@@ -732,6 +734,8 @@ def run_search(split, methods=None, *, fairness: str = DEFAULT_FAIRNESS, unfairn
     if timeout is not None and not (isinstance(timeout, (int, float, np.number)) and math.isfinite(timeout)
                                     and timeout > 0):
         raise ValueError(f"timeout must be a number of seconds above 0 (or None for none), got {timeout!r}")
+    if resplits is None:
+        resplits = DEFAULT_RESPLITS if frame is not None else 0
     if isinstance(resplits, bool) or not isinstance(resplits, (int, np.integer)) or resplits < 0:
         raise ValueError(f"resplits must be a whole number of at least 0, got {resplits!r}")
     if resplits and frame is None:

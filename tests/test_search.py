@@ -571,7 +571,8 @@ def test_re_splitting_stops_at_the_time_budget(german, tmp_path):
     from fairkit.search import resplit_front
 
     frame, split = german
-    res = run_search(split, METHODS, n_trials=3, params=FAST, store=ResultStore(tmp_path / "store"), frame=frame)
+    res = run_search(split, METHODS, n_trials=3, params=FAST, store=ResultStore(tmp_path / "store"), frame=frame,
+                     resplits=0)
     assert len(res.front)
     late = resplit_front(res, split, frame, k=1, deadline=0.0)
     assert (late.resplit_skipped, late.resplit_runs) == (len(res.front), 0)
@@ -594,3 +595,16 @@ def test_a_cancelled_search_reports_every_trial_it_finished(german, tmp_path):
         run_search(split, METHODS, n_trials=6, params=FAST, store=store, progress=lambda d, t: seen.append((d, t)),
                    should_stop=stop)
     assert seen[-1] == (3, 6), seen
+
+
+def test_run_search_re_splits_its_front_by_default_as_the_command_line_does(german, tmp_path):
+    """Search audit, session 43 (D2): the command line and the dashboard re-split the front 3 times
+    by default, Python never unless asked. Given the table, Python now does too; without it,
+    nothing can be re-split."""
+    from fairkit.search import DEFAULT_RESPLITS
+
+    frame, split = german
+    res = run_search(split, METHODS, n_trials=3, params=FAST, store=ResultStore(tmp_path / "store"), frame=frame)
+    assert len(res.front) and (res.front["resplit_n"] == DEFAULT_RESPLITS).all()
+    bare = run_search(split, METHODS, n_trials=3, params=FAST, store=ResultStore(tmp_path / "other"))
+    assert "resplit_n" not in bare.front or bare.front["resplit_n"].isna().all()

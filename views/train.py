@@ -240,7 +240,10 @@ def _progress(job_key: str) -> None:
                                             ", finishing")
         st.progress(min(done / total, 1.0), text=f"{counted}{eta_text}")
     if job.status == "running" and job.cancelling:
-        st.caption("Cancelling after the current run; finished runs are kept.")
+        # A method's etas train together in one pass (sweep._tasks): several runs may still
+        # finish after the click (state audit, session 44, saw 9).
+        st.caption("Cancelling once the runs training now finish (a method's etas train together, so several "
+                   "may); finished runs are kept.")
     elif job.status == "running" and job.can_cancel(session_owner()):
         if st.button("Cancel", icon=":material/stop:", key="train.cancel"):
             job.cancel(session_owner())
