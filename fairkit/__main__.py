@@ -1328,7 +1328,7 @@ def cmd_score(args) -> int:
     from . import keys
     from .data import repeated_names, with_columns_appended
     from .export import BundleIntegrityError, load_bundle
-    from .monitor import drift_report, labels_unread, unchecked_reason
+    from .monitor import drift_report, labels_unread, read_batch_labels, unchecked_reason
     from .record import revision_note
     from .store import strict_json
 
@@ -1406,6 +1406,12 @@ def cmd_score(args) -> int:
                               "signature_status": bundle.signature_status, "files": [str(args.out)],
                               "rows": len(frame), "drift_checked": False, "drifted": False, "drift": [],
                               "unseen_groups": unseen}
+    known = bundle.target_values
+    if bundle.spec.target in frame:
+        labels = read_batch_labels(bundle.spec, frame, known)
+        summary["unread_labels"] = labels.unread
+        if labels.unread:
+            print(f"NOTE: {labels.note(bundle.spec)}.")
     report = drift_report(bundle, frame, scores, n_boot=args.drift_n_boot, alpha=args.drift_alpha)
     from .audit import command_line_user, record_score
 
@@ -1415,8 +1421,8 @@ def cmd_score(args) -> int:
     print(f"Logged as audit entry {entry} in {log.path}.")
     summary["audit_entry"] = entry
     if report is None:
-        why = unchecked_reason(bundle.spec, frame)
-        if args.fail_on_drift and labels_unread(bundle.spec, frame):
+        why = unchecked_reason(bundle.spec, frame, known)
+        if args.fail_on_drift and bundle.spec.target in frame and labels_unread(bundle.spec, frame, known):
             # Labels it cannot read are not "no drift": a monitoring job asked for the check.
             raise CLIError(f"No fairness check: {why}. --fail-on-drift asks for one; nothing drifted is not known.")
         print(f"No fairness check: {why}.")

@@ -977,6 +977,9 @@ def build_record(
                     "split_sizes": f"{len(split.train)}/{len(split.validation)}/{len(split.test)}",
                     "split_seed": split.seed, "missing_values": missing, "group_sizes": sizes,
                     **({"sample": sample} if sample else {}),
+                    # The labels the model learned from, positive and negative: a batch's value
+                    # among neither is no outcome (fairkit.monitor.read_batch_labels).
+                    **({"target_values": list(split.target_values)} if split.target_values is not None else {}),
                     **({"threshold_rows": {"rows": len(split.thresholds), "source": split.thresholds_source}}
                        if split.thresholds is not None else {})},
         "spec": spec.to_dict(),
@@ -1413,6 +1416,13 @@ class ModelBundle:
         (``"scikit-learn 1.9.1 (here 1.7.0)"``); empty when they agree. Its model is stored as
         data, so it may load elsewhere, but only those versions reproduce its record exactly."""
         return version_changes(self.manifest.get("versions"))
+
+    @property
+    def target_values(self) -> list | None:
+        """The target's values in the rows the model was trained and evaluated on (positive and
+        negative labels); None for a bundle that does not record them (made before they were)."""
+        values = self.record.get("content", {}).get("dataset", {}).get("target_values")
+        return list(values) if isinstance(values, list) else None
 
     @property
     def needs_sensitive_at_predict(self) -> bool:

@@ -22,11 +22,13 @@ cancels much of that.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from .data import binary_target, label_text
+from .data import binary_target, label_mask, label_text
 from .methods import scores_rank
 from .metrics import GAP_METRICS, METRIC_LABELS, fairness_report, metric_value
 from .record import fmt, fmt_interval
@@ -58,7 +60,64 @@ def _check_alpha(alpha: float) -> None:
                          f"e.g. {ALPHA}.")
 
 
-def unchecked_reason(spec, frame: pd.DataFrame) -> str | None:
+@dataclass(frozen=True)
+class BatchLabels:
+    """A batch's outcomes as the bundle reads them (:func:`read_batch_labels`).
+
+    Attributes
+    ----------
+    y : ndarray
+        1 for the positive label, 0 for a negative one, -1 for no label (missing, or a value the
+        model was not trained on).
+    unread : dict
+        Values neither positive nor among the training's labels -> their row counts ("pending",
+        "unknown"): read as no label, never as a negative outcome.
+    """
+
+    y: np.ndarray
+    unread: dict
+
+    def note(self, spec) -> str | None:
+        """The unread values in words, or None."""
+        if not self.unread:
+            return None
+        n = sum(self.unread.values())
+        listed = ", ".join(f"{v!r} ({c:,})" for v, c in list(self.unread.items())[:5])
+        return (f"{n:,} row(s) of {spec.target} hold a value the model was not trained on ({listed}"
+                f"{' ...' if len(self.unread) > 5 else ''}): they are read as not labelled yet, not as negative "
+                "outcomes")
+
+
+def read_batch_labels(spec, frame: pd.DataFrame, known=None) -> BatchLabels:
+    """The batch's 0/1 outcomes, rows holding a value the training never saw left unlabelled.
+
+    Any value but the positive label read as negative: a month's ``pending`` labels were scored
+    as bad outcomes (accuracy 0.600 for 0.743, a DP gap of 0.186 for 0.036; all ``pending``:
+    accuracy 0.150 and "0 of 12 gaps differ", passing ``--fail-on-drift``: lifecycle audit,
+    session 45).
+
+    Parameters
+    ----------
+    spec : DatasetSpec
+    frame : DataFrame
+    known : list, optional
+        The target's values at training (:attr:`fairkit.export.ModelBundle.target_values`);
+        None (a bundle that does not record them): every value but the positive one is negative.
+    """
+    y = binary_target(frame, spec)
+    if not known:
+        return BatchLabels(y, {})
+    col = frame[spec.target]
+    odd = (y == 0) & ~label_mask(col, list(known))
+    if not odd.any():
+        return BatchLabels(y, {})
+    counts = col[odd].astype(str).value_counts(sort=True)
+    y = y.copy()
+    y[odd] = -1
+    return BatchLabels(y, {str(k): int(v) for k, v in counts.items()})
+
+
+def unchecked_reason(spec, frame: pd.DataFrame, known=None) -> str | None:
     """Why a batch's fairness cannot be compared with the record, in words; None when it can.
 
     Parameters
@@ -67,6 +126,8 @@ def unchecked_reason(spec, frame: pd.DataFrame) -> str | None:
         The bundle's spec (its target and sensitive columns).
     frame : DataFrame
         The batch.
+    known : list, optional
+        The target's values at training (:func:`read_batch_labels`).
 
     Returns
     -------
@@ -77,23 +138,42 @@ def unchecked_reason(spec, frame: pd.DataFrame) -> str | None:
     missing = [c for c in (spec.target, *spec.sensitive) if c not in frame]
     if missing:
         return f"the file lacks the column(s) {', '.join(missing)}"
-    y = binary_target(frame, spec)
-    if not (y >= 0).any():
-        return f"the target column {spec.target} holds no label in any of the {len(frame):,} row(s)"
-    return labels_unread(spec, frame, y)
+    labels = read_batch_labels(spec, frame, known)
+    unread = labels_unread(spec, frame, known, labels)
+    if unread:
+        return unread
+    if not (labels.y >= 0).any():
+        held = f" (it holds {_listed(labels.unread)})" if labels.unread else ""
+        return f"the target column {spec.target} holds no label in any of the {len(frame):,} row(s){held}"
+    return None
 
 
-def labels_unread(spec, frame: pd.DataFrame, y=None) -> str | None:
-    """Why the batch's labels cannot be read as the bundle's, or None: several values, none of
-    them the positive label (``y``: :func:`fairkit.data.binary_target` of ``frame``, if made).
+def _listed(counts: dict) -> str:
+    return ", ".join(repr(v) for v in list(counts)[:5]) + (" ..." if len(counts) > 5 else "")
+
+
+def labels_unread(spec, frame: pd.DataFrame, known=None, labels: BatchLabels | None = None) -> str | None:
+    """Why the batch's labels cannot be read as the bundle's, or None.
 
     Labels spelled otherwise (GOOD/BAD, 1/0 for good/bad) all read as negative: accuracy 0.225
-    and "0 of 4 gaps differ", passing ``--fail-on-drift`` (CLI audit, session 44). A batch of one
-    outcome only (no one positive this time) is read: its selection rates still compare.
+    and "0 of 4 gaps differ", passing ``--fail-on-drift`` (CLI audit, session 44). So: no row
+    holds the positive label, or (with the training's values, ``known``) none holds a label the
+    model was trained on, and the batch holds several values, or one that differs from a
+    training label only in case or blanks. A batch of one outcome only (no one positive this
+    time), or of one value the training never saw (``pending``: no outcomes yet), is read.
     """
-    y = binary_target(frame, spec) if y is None else y
+    labels = read_batch_labels(spec, frame, known) if labels is None else labels
+    if known:
+        if (labels.y >= 0).any() or not labels.unread:
+            return None
+        plain = {str(k).strip().casefold() for k in known}
+        if len(labels.unread) < 2 and not any(v.strip().casefold() in plain for v in labels.unread):
+            return None
+        return (f"no row's {spec.target} is a label the model was trained on ({', '.join(map(repr, known))}; it "
+                f"holds {_listed(labels.unread)}): its outcomes are spelled otherwise than at training; recode "
+                "them to the bundle's labels")
     seen = pd.unique(frame[spec.target].dropna())
-    if (y == 1).any() or len(seen) < 2:
+    if (labels.y == 1).any() or len(seen) < 2:
         return None
     shown = ", ".join(repr(v) for v in seen[:5]) + (" ..." if len(seen) > 5 else "")
     return (f"no row's {spec.target} is the positive label {label_text(spec.positive_label)} (it holds {shown}): "
@@ -240,9 +320,11 @@ def drift_report(bundle, frame: pd.DataFrame, scores, *, n_boot: int = 200,
         raise ValueError("The drift check needs the batch's own intervals: n_boot >= 1.")
     _check_alpha(alpha)
     spec = bundle.spec
-    if unchecked_reason(spec, frame) is not None:
+    known = bundle.target_values
+    if unchecked_reason(spec, frame, known) is not None:
         return None
-    y = binary_target(frame, spec)
+    labels = read_batch_labels(spec, frame, known)
+    y = labels.y
     keep = y >= 0
     rep = fairness_report(y[keep], np.asarray(scores)[keep],
                           frame.loc[keep, spec.sensitive].reset_index(drop=True),
@@ -252,12 +334,15 @@ def drift_report(bundle, frame: pd.DataFrame, scores, *, n_boot: int = 200,
                           ranks=scores_rank(bundle.decision["method"]))
     result = compare_gaps(bundle.metrics["test"]["gaps"], rep.gaps, alpha=alpha)
     acc_then = bundle.metrics["test"]["overall"]["accuracy"]
-    summary = (f"New batch: {int(keep.sum()):,} labelled rows, accuracy "
+    unread = sum(labels.unread.values())
+    summary = (f"New batch: {int(keep.sum()):,} labelled rows"
+               + (f" ({unread:,} more with a value the model was not trained on, read as not labelled)"
+                  if unread else "") + ", accuracy "
                f"{rep.overall['accuracy']:.3f} (recorded {acc_then:.3f}); "
                f"{len(result['drift'])} of {result['checked']} fairness gaps differ from the "
                f"recorded ones beyond both samples' noise (two-sample test, Holm-corrected, "
                f"alpha {alpha:g}).")
-    return {**result, "summary": summary, "overall": rep.overall,
+    return {**result, "summary": summary, "overall": rep.overall, "unread_labels": labels.unread,
             "gaps": rep.gaps.reset_index().to_dict(orient="records"),
             "by_group": rep.by_group.to_dict(orient="records"), "watched": list(WATCHED),
             "gap_metrics": GAP_METRICS}

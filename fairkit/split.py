@@ -29,6 +29,11 @@ VAL_SIZE = 0.2
 TEST_SIZE = 0.2
 
 
+#: The most target values a split records (:attr:`DatasetSplit.target_values`): more are not
+#: a set of labels a batch's could be checked against.
+MAX_TARGET_VALUES = 50
+
+
 def frame_hash(frame: pd.DataFrame) -> str:
     """Content hash of a table (values, column names and order), stable across sessions."""
     h = hashlib.sha256()
@@ -96,6 +101,10 @@ class DatasetSplit:
     thresholds: SplitPart | None = None
     #: What :attr:`thresholds` holds, for the result store's keys ("" when None).
     thresholds_source: str = ""
+    #: The target's values in the rows split (positive and negative labels, as read; None when
+    #: there are more than :data:`MAX_TARGET_VALUES`): a bundle records them, so a batch's label
+    #: it never saw ("pending") is not read as a negative outcome (:mod:`fairkit.monitor`).
+    target_values: list | None = None
 
     def model_groups(self, part: SplitPart) -> pd.Series:
         """The group labels estimators train and predict with (small groups pooled).
@@ -288,10 +297,13 @@ def split_dataset(
     if pooling.pooled:
         notes.append(f"For training, {len(pooling.pooled)} group(s) with fewer than {min_group_size} training rows "
                      f"share one label ('{pooling.target}'): {', '.join(pooling.pooled)}.")
+    values = pd.unique(work[spec.target])
     return DatasetSplit(
         train=train, validation=part(val_idx), test=part(test_idx), spec=spec, pooling=pooling,
         preprocessor=pre, feature_names=list(pre.get_feature_names_out()), seed=seed,
         data_hash=frame_hash(frame), dropped_rows=dropped, notes=notes,
+        target_values=[v.item() if hasattr(v, "item") else v for v in values]
+        if len(values) <= MAX_TARGET_VALUES else None,
     )
 
 

@@ -1423,7 +1423,8 @@ def test_score_of_labels_spelled_otherwise_is_not_a_passed_drift_check(exported,
     args = ["score", "--bundle", str(bundle), "--csv", str(rows), "--out", str(scored)]
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert "No fairness check: no row's credit is the positive label 'good' (it holds 'GOOD', 'BAD')" in out
+    assert "No fairness check: no row's credit is a label the model was trained on ('good', 'bad'; it holds " in out
+    assert "'GOOD', 'BAD'): its outcomes are spelled otherwise than at training" in out
     # Which log it went to (each working folder has its own without FAIRKIT_HOME).
     assert f"Logged as audit entry 1 in {tmp_path / 'home' / 'audit.sqlite'}." in out
     assert "accuracy" not in out
@@ -1673,3 +1674,35 @@ def test_a_results_table_with_runs_removed_is_refused(tmp_path, capsys, monkeypa
     assert "its results.csv was not checked against the runs it logged" in capsys.readouterr().out
     table.to_csv(folder / "results.csv", index=False)  # put back: it exports again
     assert main([*args, "--out", str(tmp_path / "d.zip")]) == 0
+
+
+def test_labels_the_model_was_not_trained_on_are_not_read_as_negative_outcomes(exported, tmp_path, capsys,
+                                                                                monkeypatch):
+    """Lifecycle audit, session 45: a month's rows labelled 'pending' (or 'unknown') were read as bad
+    outcomes: accuracy 0.600 for 0.743 and a DP gap of 0.186 for 0.036; a month all 'pending'
+    printed "accuracy 0.150 ... 0 of 12 gaps differ" and passed --fail-on-drift. The bundle records
+    the training's labels; any other value is read as not labelled yet, and said."""
+    monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path / "home"))
+    bundle, _, frame = exported
+    assert sorted(load_bundle(bundle).target_values) == ["bad", "good"]
+    rows, scored = tmp_path / "rows.csv", tmp_path / "scored.csv"
+    batch = frame.head(200).copy()
+    batch.loc[batch.index[:30], "credit"] = "pending"
+    batch.to_csv(rows, index=False)
+    args = ["score", "--bundle", str(bundle), "--csv", str(rows), "--out", str(scored), "--json"]
+    assert main(args) in (0, 4)
+    out = json.loads(capsys.readouterr().out)
+    assert out["unread_labels"] == {"pending": 30}
+    assert out["fairness"].startswith("New batch: 170 labelled rows (30 more with a value the model was not trained on")
+    # The accuracy is the labelled rows' own, computed here from the scores written.
+    written = pd.read_csv(scored).iloc[30:]
+    truth = (written["credit"] == "good").astype(int)
+    accuracy = float((written["decision"] == truth).mean())
+    assert f"accuracy {accuracy:.3f}" in out["fairness"]
+    report = json.loads((tmp_path / "scored.fairness.json").read_text())
+    assert report["unread_labels"] == {"pending": 30} and report["overall"]["accuracy"] == pytest.approx(accuracy)
+    # A month of 'pending' only is a month with no outcomes yet: not compared, said, not a failure.
+    frame.head(60).assign(credit="pending").to_csv(rows, index=False)
+    assert main([*args, "--fail-on-drift"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert not out["drift_checked"] and out["unread_labels"] == {"pending": 60}
