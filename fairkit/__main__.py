@@ -1341,6 +1341,15 @@ def cmd_score(args) -> int:
     print(f"Bundle {Path(args.bundle).name}: {bundle.signature_status}"
           + ("" if args.expected_manifest_sha256 else "; manifest not checked against a recorded hash "
              "(--expected-manifest-sha256)") + ".")
+    # What it predicts: a bundle for another target scored the batch and printed "accuracy 0.683",
+    # read as the credit model's (lifecycle audit, session 45).
+    from .data import label_text
+    from .record import method_label
+
+    d = bundle.decision
+    print(f"It predicts {bundle.spec.target} = {label_text(bundle.spec.positive_label)} (decision 1) with "
+          f"{method_label(d['method'])} at eta {float(d['eta']):g}, threshold {bundle.threshold:g}; exported as run "
+          f"{d['run_id']} on {bundle.record.get('created', '?')}.")
     if bundle.version_changes:
         print(f"Note: the bundle was made with {', '.join(bundle.version_changes)}; its scores here may differ "
               "from its record's in the last digits, or more. Use those versions to reproduce it exactly.")
@@ -1402,8 +1411,14 @@ def cmd_score(args) -> int:
     _write_output(args.out, scored)
     del scored
     print(f"Wrote {len(frame):,} scored rows to {args.out}.")
+    status = bundle.signature_status
     summary = args.summary = {"command": "score", "bundle": str(args.bundle),
-                              "signature_status": bundle.signature_status, "files": [str(args.out)],
+                              # Fields, not the object's repr (lifecycle audit, session 45).
+                              "signature_status": {"state": status.state, "key_id": status.key_id, "text": str(status)},
+                              "predicts": {"target": bundle.spec.target, "positive_label": bundle.spec.positive_label,
+                                           "method": d["method"], "eta": d["eta"], "threshold": bundle.threshold,
+                                           "run_id": d["run_id"]},
+                              "files": [str(args.out)],
                               "rows": len(frame), "drift_checked": False, "drifted": False, "drift": [],
                               "unseen_groups": unseen}
     known = bundle.target_values
@@ -1412,6 +1427,12 @@ def cmd_score(args) -> int:
         summary["unread_labels"] = labels.unread
         if labels.unread:
             print(f"NOTE: {labels.note(bundle.spec)}.")
+        negative = pd.unique(frame.loc[labels.y == 0, bundle.spec.target].astype(str))
+        if known is None and len(negative) > 1:
+            print(f"NOTE: this bundle does not record the labels it was trained on (it was exported before bundles did), "
+                  f"so every value of {bundle.spec.target} but the positive one counts as a negative outcome here: "
+                  f"{', '.join(map(repr, negative[:5]))}{' ...' if len(negative) > 5 else ''}. Rows not labelled yet "
+                  "should be left empty; exporting the model again records its labels.")
     report = drift_report(bundle, frame, scores, n_boot=args.drift_n_boot, alpha=args.drift_alpha)
     from .audit import command_line_user, record_score
 

@@ -1750,7 +1750,7 @@ def _shown_label(label) -> str:
     return label_text(label, quote=_shown)
 
 
-def _label_key(value) -> str | None:
+def label_key(value) -> str | None:
     """A text label as compared for near misses: case, surrounding blanks, a trailing '.' (UCI
     Adult's test file writes '>50K.' where its training file writes '>50K') and Unicode form
     ('Hispánico' composed, or an 'a' and a combining accent, as macOS text may write it: the
@@ -1768,13 +1768,13 @@ def _spelled(value, group) -> str:
 
 
 def _spelling_variants(values: pd.Series) -> list[list[tuple]]:
-    """The text values of ``values`` that are one by :func:`_label_key` but spelled apart, each
+    """The text values of ``values`` that are one by :func:`label_key` but spelled apart, each
     set with its rows (most first), sets in order of their largest value's rows."""
     rows = values.value_counts()
     rows = rows[rows > 0]
     keyed: dict = {}
     for v, n in rows.items():
-        key = _label_key(v)
+        key = label_key(v)
         if key is not None:
             keyed.setdefault(key, []).append((v, int(n)))
     return [group for group in keyed.values() if len(group) > 1]
@@ -1797,9 +1797,9 @@ def _outcome_grouping(y: pd.Series, label, counts: dict) -> list[Problem]:
                            f"{_shown_label(label)} {'is' if len(positive_labels(label)) == 1 else 'are'} positive ({_rows(counts['positive'])}) and all others "
                            f"negative ({_rows(counts['negative'])}).",
                            "Check that this grouping of outcomes is what you mean."))
-    keys = {_label_key(v) for v in positive_labels(label)} - {None}
+    keys = {label_key(v) for v in positive_labels(label)} - {None}
     hit = label_mask(pd.Series(rows.index), label)
-    near = [(v, n) for (v, n), h in zip(rows.items(), hit) if not h and _label_key(v) in keys]
+    near = [(v, n) for (v, n), h in zip(rows.items(), hit) if not h and label_key(v) in keys]
     if near:
         one = len(near) == 1
         shown = ", ".join(f"{_shown(v)} ({_rows(n)})" for v, n in near)

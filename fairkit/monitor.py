@@ -22,13 +22,13 @@ cancels much of that.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from .data import binary_target, label_mask, label_text
+from .data import binary_target, label_key, label_mask, label_text
 from .methods import scores_rank
 from .metrics import GAP_METRICS, METRIC_LABELS, fairness_report, metric_value
 from .record import fmt, fmt_interval
@@ -76,6 +76,9 @@ class BatchLabels:
 
     y: np.ndarray
     unread: dict
+    #: Unread values that differ from a training label only in case, blanks or a trailing "."
+    #: (:func:`fairkit.data.label_key`) -> that label: a misspelling, not a missing outcome.
+    near: dict = field(default_factory=dict)
 
     def note(self, spec) -> str | None:
         """The unread values in words, or None."""
@@ -114,7 +117,9 @@ def read_batch_labels(spec, frame: pd.DataFrame, known=None) -> BatchLabels:
     counts = col[odd].astype(str).value_counts(sort=True)
     y = y.copy()
     y[odd] = -1
-    return BatchLabels(y, {str(k): int(v) for k, v in counts.items()})
+    keys = {label_key(str(k)): k for k in known}
+    near = {str(v): keys[label_key(str(v))] for v in counts.index if label_key(str(v)) in keys}
+    return BatchLabels(y, {str(k): int(v) for k, v in counts.items()}, near)
 
 
 def unchecked_reason(spec, frame: pd.DataFrame, known=None) -> str | None:
@@ -157,13 +162,20 @@ def labels_unread(spec, frame: pd.DataFrame, known=None, labels: BatchLabels | N
 
     Labels spelled otherwise (GOOD/BAD, 1/0 for good/bad) all read as negative: accuracy 0.225
     and "0 of 4 gaps differ", passing ``--fail-on-drift`` (CLI audit, session 44). So: no row
-    holds the positive label, or (with the training's values, ``known``) none holds a label the
-    model was trained on, and the batch holds several values, or one that differs from a
-    training label only in case or blanks. A batch of one outcome only (no one positive this
-    time), or of one value the training never saw (``pending``: no outcomes yet), is read.
+    holds the positive label, or (with the training's values, ``known``) some rows spell a
+    training label otherwise (``Good`` beside ``good``), or none holds a label the model was
+    trained on and the batch holds several values. A batch of one outcome only (no one positive
+    this time), or of one value the training never saw (``pending``: no outcomes yet), is read.
     """
     labels = read_batch_labels(spec, frame, known) if labels is None else labels
     if known:
+        if labels.near:
+            # 'Good' beside 'good': those rows left out would bias the rest (lifecycle audit,
+            # session 45: accuracy 0.400 for 0.700 when they were read as negative).
+            listed = "; ".join(f"{v!r} ({labels.unread[v]:,} rows) differs from {k!r}"
+                               for v, k in list(labels.near.items())[:5])
+            return (f"{spec.target} spells a training label otherwise: {listed} only in case, blanks or a trailing "
+                    "'.'; recode them to the bundle's labels")
         if (labels.y >= 0).any() or not labels.unread:
             return None
         plain = {str(k).strip().casefold() for k in known}
@@ -175,7 +187,8 @@ def labels_unread(spec, frame: pd.DataFrame, known=None, labels: BatchLabels | N
     seen = pd.unique(frame[spec.target].dropna())
     if (labels.y == 1).any() or len(seen) < 2:
         return None
-    shown = ", ".join(repr(v) for v in seen[:5]) + (" ..." if len(seen) > 5 else "")
+    shown = ", ".join(repr(v.item() if isinstance(v, np.generic) else v) for v in seen[:5]) + (
+        " ..." if len(seen) > 5 else "")
     return (f"no row's {spec.target} is the positive label {label_text(spec.positive_label)} (it holds {shown}): "
             "its outcomes are spelled otherwise than at training; recode them to the bundle's labels")
 

@@ -1423,8 +1423,8 @@ def test_score_of_labels_spelled_otherwise_is_not_a_passed_drift_check(exported,
     args = ["score", "--bundle", str(bundle), "--csv", str(rows), "--out", str(scored)]
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert "No fairness check: no row's credit is a label the model was trained on ('good', 'bad'; it holds " in out
-    assert "'GOOD', 'BAD'): its outcomes are spelled otherwise than at training" in out
+    assert "No fairness check: credit spells a training label otherwise: 'GOOD' (" in out
+    assert "differs from 'good'" in out and "differs from 'bad'" in out
     # Which log it went to (each working folder has its own without FAIRKIT_HOME).
     assert f"Logged as audit entry 1 in {tmp_path / 'home' / 'audit.sqlite'}." in out
     assert "accuracy" not in out
@@ -1693,6 +1693,9 @@ def test_labels_the_model_was_not_trained_on_are_not_read_as_negative_outcomes(e
     assert main(args) in (0, 4)
     out = json.loads(capsys.readouterr().out)
     assert out["unread_labels"] == {"pending": 30}
+    # What the bundle predicts, and its signature as fields (they were a Python repr string).
+    assert out["predicts"]["target"] == "credit" and out["predicts"]["positive_label"] == "good"
+    assert out["signature_status"]["state"] == "unsigned" and "unsigned" in out["signature_status"]["text"]
     assert out["fairness"].startswith("New batch: 170 labelled rows (30 more with a value the model was not trained on")
     # The accuracy is the labelled rows' own, computed here from the scores written.
     written = pd.read_csv(scored).iloc[30:]
@@ -1701,8 +1704,23 @@ def test_labels_the_model_was_not_trained_on_are_not_read_as_negative_outcomes(e
     assert f"accuracy {accuracy:.3f}" in out["fairness"]
     report = json.loads((tmp_path / "scored.fairness.json").read_text())
     assert report["unread_labels"] == {"pending": 30} and report["overall"]["accuracy"] == pytest.approx(accuracy)
+    # 'Good' beside 'good' is a misspelling: leaving those rows out would bias the rest, so the
+    # batch is not compared, and --fail-on-drift fails (it read 20 positives as negatives).
+    batch = frame.head(200).copy()
+    batch.loc[batch.index[:20], "credit"] = batch["credit"].head(20).str.capitalize()
+    batch.to_csv(rows, index=False)
+    assert main([*args, "--fail-on-drift"]) == 2
+    out = json.loads(capsys.readouterr().out)
+    assert "credit spells a training label otherwise: 'Good' (" in out["error"] and "differs from 'good'" in out["error"]
     # A month of 'pending' only is a month with no outcomes yet: not compared, said, not a failure.
     frame.head(60).assign(credit="pending").to_csv(rows, index=False)
     assert main([*args, "--fail-on-drift"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert not out["drift_checked"] and out["unread_labels"] == {"pending": 60}
+    # A bundle exported before bundles recorded their labels: read as before, and said.
+    from fairkit.export import ModelBundle
+
+    monkeypatch.setattr(ModelBundle, "target_values", property(lambda self: None))
+    batch.to_csv(rows, index=False)
+    assert main(args[:-1]) in (0, 4)
+    assert "does not record the labels it was trained on" in capsys.readouterr().out
