@@ -1389,6 +1389,9 @@ def cmd_score(args) -> int:
     scores, unseen = bundle.scored(frame)
     if unseen:  # a problem, so on stderr even under --quiet; the summary and the audit entry keep it
         print(f"WARNING: {unseen}", file=sys.stderr)
+    changes = bundle.input_changes(frame)
+    for change in changes:  # as unseen groups: the summary and the audit entry keep them
+        print(f"WARNING: {change}.", file=sys.stderr)
     decisions = (scores >= bundle.threshold).astype(int)
     # The input's cells as written (an identifier's leading zeros, a code's spelling), with the
     # two columns added; a Parquet input (typed cells) or rows that cannot be matched one to one
@@ -1420,7 +1423,7 @@ def cmd_score(args) -> int:
                                            "run_id": d["run_id"]},
                               "files": [str(args.out)],
                               "rows": len(frame), "drift_checked": False, "drifted": False, "drift": [],
-                              "unseen_groups": unseen}
+                              "unseen_groups": unseen, "input_changes": changes}
     known = bundle.target_values
     if bundle.spec.target in frame:
         labels = read_batch_labels(bundle.spec, frame, known)
@@ -1438,11 +1441,11 @@ def cmd_score(args) -> int:
 
     entry = record_score(log, actor=command_line_user(),
                          manifest_sha256=bundle.manifest_sha256, input_hash=input_hash,
-                         rows=len(frame), drift=report, unseen_groups=unseen)
+                         rows=len(frame), drift=report, unseen_groups=unseen, input_changes=changes)
     print(f"Logged as audit entry {entry} in {log.path}.")
     summary["audit_entry"] = entry
     if report is None:
-        why = unchecked_reason(bundle.spec, frame, known)
+        why = unchecked_reason(bundle.spec, frame, known, bundle.known_groups())
         if args.fail_on_drift and bundle.spec.target in frame and labels_unread(bundle.spec, frame, known):
             # Labels it cannot read are not "no drift": a monitoring job asked for the check.
             raise CLIError(f"No fairness check: {why}. --fail-on-drift asks for one; nothing drifted is not known.")

@@ -936,7 +936,7 @@ def record_sweep(log: AuditLog, *, actor, dataset: str, data_hash: str, methods,
 
 
 def record_score(log: AuditLog, *, actor, manifest_sha256: str, input_hash: str, rows: int,
-                 drift: dict | None, unseen_groups: str | None = None) -> int:
+                 drift: dict | None, unseen_groups: str | None = None, input_changes=None) -> int:
     """Log that rows were scored with a bundle; returns the entry id.
 
     Parameters
@@ -954,6 +954,9 @@ def record_score(log: AuditLog, *, actor, manifest_sha256: str, input_hash: str,
     unseen_groups : str, optional
         :meth:`fairkit.export.ModelBundle.unseen_groups`: rows of groups the model never saw,
         scored by its rule for groups without one of their own (kept only when there were any).
+    input_changes : list of str, optional
+        :meth:`fairkit.export.ModelBundle.input_changes`: what in the batch the model never saw
+        (kept only when there was any).
     """
     summary = None
     if drift is not None:
@@ -961,6 +964,8 @@ def record_score(log: AuditLog, *, actor, manifest_sha256: str, input_hash: str,
                    "flags": [{"attribute": f["attribute"], "metric": f["metric"],
                               "p_value": f["p_value"]} for f in drift["drift"]]}
     extra = {"unseen_groups": unseen_groups} if unseen_groups else {}
+    if input_changes:
+        extra["input_changes"] = [str(x) for x in input_changes]
     return log.append("score", actor=actor, subject=manifest_sha256,
                       manifest_sha256=manifest_sha256, input_hash=input_hash, rows=int(rows),
                       drift=summary, **extra)

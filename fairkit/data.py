@@ -24,7 +24,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 import pandas as pd
 
-from .groups import MIN_GROUP_SIZE, group_labels, small_groups
+from .groups import MIN_GROUP_SIZE, group_labels, label_key, small_groups
 
 # Cells of a CSV file read as missing. '#N/A' is what Excel writes for =NA() and failed lookups
 # (pandas reads it as missing too). Excel's other error values (#VALUE!, #DIV/0!) stay text: they
@@ -1748,16 +1748,6 @@ _SHOWN_VALUES = 8
 
 def _shown_label(label) -> str:
     return label_text(label, quote=_shown)
-
-
-def label_key(value) -> str | None:
-    """A text label as compared for near misses: case, surrounding blanks, a trailing '.' (UCI
-    Adult's test file writes '>50K.' where its training file writes '>50K') and Unicode form
-    ('Hispánico' composed, or an 'a' and a combining accent, as macOS text may write it: the
-    same on screen) aside."""
-    if not isinstance(value, str):
-        return None
-    return unicodedata.normalize("NFKC", value).strip().rstrip(".").rstrip().casefold()
 
 
 def _spelled(value, group) -> str:

@@ -1441,6 +1441,71 @@ class ModelBundle:
             raise ValueError(f"The data lacks column(s) the model needs: {', '.join(missing)}.")
         return np.asarray(self.preprocessor.transform(frame[self.raw_columns]), dtype=np.float32)
 
+    def known_groups(self) -> dict | None:
+        """Each sensitive column's groups (as text, :func:`fairkit.groups.group_labels`) in the rows
+        the model was trained and evaluated on, from the record's group sizes; None when the
+        record lacks them."""
+        sizes = self.record.get("content", {}).get("dataset", {}).get("group_sizes")
+        if not isinstance(sizes, list):
+            return None
+        known = {str(c): set() for c in self.spec.sensitive}
+        for size in sizes:
+            if isinstance(size, dict) and size.get("attribute") in known:
+                known[size["attribute"]].add(str(size.get("group")))
+        return known
+
+    def input_changes(self, frame: pd.DataFrame) -> list[str]:
+        """What in ``frame`` the model never saw in training, one sentence per column: category
+        values it never learned (with the training value a case-only spelling stands for), a
+        column blank in every row or most rows, and sensitive values outside the training's
+        groups (for a model that reads them, :meth:`unseen_groups` says how they are scored).
+
+        Such rows are scored, as any batch's would be (a person's decision does not depend on
+        who else is scored), but their scores rest on the model's fallback for what it never
+        saw: an unknown ``purpose``, ``housing`` in capitals or ``telephone`` written yes/no
+        changed decisions without a word (lifecycle audit, session 45).
+        """
+        from .groups import case_only_matches, first_few, group_labels
+
+        notes, n = [], len(frame)
+        if not n:
+            return notes
+        categories = {}
+        for name, pipe, cols in self.preprocessor.transformers_:
+            if name == "cat":
+                categories.update(zip(cols, pipe[-1].categories_))
+        for col in self.raw_columns:
+            values = frame[col]
+            blank = int(values.isna().sum())
+            if blank == n or blank > n / 2:
+                notes.append(f"column {col} is blank in {'every row' if blank == n else f'{blank:,} of {n:,} rows'}: "
+                             "the model fills in the value it learned to use for a blank (the training rows' "
+                             "median or most common value), the same for all of them")
+            if col not in categories:
+                continue
+            unseen = values.notna() & ~values.isin(list(categories[col]))
+            if unseen.any():
+                counts = values[unseen].value_counts()
+                listed = first_few([f"{v!r} ({c:,} row{'s' if c != 1 else ''})" for v, c in counts.items()], 5, quote=str)
+                near = case_only_matches(list(counts.index), list(categories[col]))
+                notes.append(f"column {col} holds value(s) the model never saw in training: {listed}; it scores them "
+                             "as none of the values it learned" + (f". {near}" if near else ""))
+        known = self.known_groups()
+        if known and not self.needs_sensitive_at_predict:  # a model that reads them: unseen_groups
+            for col, groups in known.items():
+                if col not in frame or not groups:
+                    continue
+                labels = group_labels(frame[[col]])
+                counts = labels[~labels.isin(groups)].value_counts()
+                if len(counts):
+                    listed = first_few([f"{v!r} ({c:,} row{'s' if c != 1 else ''})" for v, c in counts.items()], 5,
+                                       quote=str)
+                    near = case_only_matches(list(counts.index), sorted(groups))
+                    notes.append(f"sensitive column {col} holds value(s) outside the groups the model was trained and "
+                                 f"evaluated on ({first_few(sorted(groups))}): {listed}; the drift check leaves their "
+                                 "rows out" + (f". {near}" if near else ""))
+        return notes
+
     def unseen_groups(self, frame: pd.DataFrame) -> str | None:
         """What scoring ``frame`` does with groups the model did not see in training, in words;
         None when it saw every one (or reads no group, or records no pooling: made before it was

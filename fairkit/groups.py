@@ -6,6 +6,7 @@ marginal groups, intersections (``Female & Black``) and the small-group policy a
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 
 import numpy as np
@@ -144,6 +145,16 @@ def first_few(values, most: int = 8, quote=repr) -> str:
     return shown + (f" and {len(values) - most:,} more" if len(values) > most else "")
 
 
+def label_key(value) -> str | None:
+    """A text label as compared for near misses: case, surrounding blanks, a trailing '.' (UCI
+    Adult's test file writes '>50K.' where its training file writes '>50K') and Unicode form
+    ('Hispánico' composed, or an 'a' and a combining accent, as macOS text may write it: the
+    same on screen) aside."""
+    if not isinstance(value, str):
+        return None
+    return unicodedata.normalize("NFKC", value).strip().rstrip(".").rstrip().casefold()
+
+
 def unseen_groups_note(labels, known, who: str, then: str, *, where: str = "sensitive_features",
                        suspect: bool = True) -> str | None:
     """What a warning says of the groups in ``labels`` that ``fit`` never saw; None when it saw them all.
@@ -179,11 +190,34 @@ def unseen_groups_note(labels, known, who: str, then: str, *, where: str = "sens
     if not unseen:
         return None
     text = f"Group(s) in {where} not seen when {who} was fitted: {first_few(unseen)}; {then}."
+    near = case_only_matches(unseen, known)
+    if near:  # 'Female' for 'female': every woman's decision changed (lifecycle audit, session 45)
+        text += f" {near}."
     if suspect and not present & known:
         text += (f" None of the rows' groups was seen (it knows {first_few(sorted(known, key=str))}): check that "
                  "the column(s) and their values are the ones fit had (spelling, case, codes, a number read as "
                  "1.0 where fit had 1).")
     return text
+
+
+def case_only_pairs(values, known) -> list[tuple]:
+    """``(value, known one)`` for each of ``values`` not in ``known`` that :func:`label_key`
+    makes one of them."""
+    known = list(known)
+    keyed = {label_key(str(k)): k for k in known}
+    return [(v, keyed[label_key(str(v))]) for v in values
+            if v not in known and label_key(str(v)) in keyed]
+
+
+def case_only_matches(values, known) -> str:
+    """Which of ``values`` differ from one of ``known`` only in case, blanks, a trailing '.' or
+    Unicode form (:func:`label_key`), in words ("'Female' is 'female' spelled otherwise"); ""
+    when none does."""
+    pairs = case_only_pairs(values, known)
+    if not pairs:
+        return ""
+    return ("Spelled otherwise (case, blanks or a trailing '.'): "
+            + "; ".join(f"{v!r} is {k!r}" for v, k in pairs[:5]) + (" ..." if len(pairs) > 5 else ""))
 
 
 def group_labels(sensitive, columns=None, sep: str = SEP) -> pd.Series:

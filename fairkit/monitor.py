@@ -28,7 +28,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from .data import binary_target, label_key, label_mask, label_text
+from .data import binary_target, label_mask, label_text
+from .groups import case_only_pairs, group_labels
 from .methods import scores_rank
 from .metrics import GAP_METRICS, METRIC_LABELS, fairness_report, metric_value
 from .record import fmt, fmt_interval
@@ -117,12 +118,11 @@ def read_batch_labels(spec, frame: pd.DataFrame, known=None) -> BatchLabels:
     counts = col[odd].astype(str).value_counts(sort=True)
     y = y.copy()
     y[odd] = -1
-    keys = {label_key(str(k)): k for k in known}
-    near = {str(v): keys[label_key(str(v))] for v in counts.index if label_key(str(v)) in keys}
+    near = dict(case_only_pairs([str(v) for v in counts.index], [str(k) for k in known]))
     return BatchLabels(y, {str(k): int(v) for k, v in counts.items()}, near)
 
 
-def unchecked_reason(spec, frame: pd.DataFrame, known=None) -> str | None:
+def unchecked_reason(spec, frame: pd.DataFrame, known=None, groups: dict | None = None) -> str | None:
     """Why a batch's fairness cannot be compared with the record, in words; None when it can.
 
     Parameters
@@ -133,6 +133,9 @@ def unchecked_reason(spec, frame: pd.DataFrame, known=None) -> str | None:
         The batch.
     known : list, optional
         The target's values at training (:func:`read_batch_labels`).
+    groups : dict, optional
+        Each sensitive column's recorded groups (:func:`outside_recorded_groups`): rows of
+        others are not compared.
 
     Returns
     -------
@@ -150,6 +153,8 @@ def unchecked_reason(spec, frame: pd.DataFrame, known=None) -> str | None:
     if not (labels.y >= 0).any():
         held = f" (it holds {_listed(labels.unread)})" if labels.unread else ""
         return f"the target column {spec.target} holds no label in any of the {len(frame):,} row(s){held}"
+    if not ((labels.y >= 0) & ~outside_recorded_groups(frame, groups)).any():
+        return "every labelled row is of a group the record does not have (the warnings above name them)"
     return None
 
 
@@ -298,6 +303,16 @@ def compare_gaps(recorded: list[dict], batch: pd.DataFrame, *, metrics=WATCHED,
             "alpha": alpha}
 
 
+def outside_recorded_groups(frame: pd.DataFrame, known: dict | None) -> np.ndarray:
+    """Rows whose value of some sensitive column is none of the record's groups of it
+    (``known``: :meth:`fairkit.export.ModelBundle.known_groups`); none when it is None."""
+    out = np.zeros(len(frame), dtype=bool)
+    for col, groups in (known or {}).items():
+        if groups and col in frame:
+            out |= ~group_labels(frame[[col]]).isin(groups).to_numpy()
+    return out
+
+
 def drift_report(bundle, frame: pd.DataFrame, scores, *, n_boot: int = 200,
                  alpha: float = ALPHA) -> dict | None:
     """Fairness of a scored batch compared with the bundle's recorded test metrics.
@@ -333,12 +348,16 @@ def drift_report(bundle, frame: pd.DataFrame, scores, *, n_boot: int = 200,
         raise ValueError("The drift check needs the batch's own intervals: n_boot >= 1.")
     _check_alpha(alpha)
     spec = bundle.spec
-    known = bundle.target_values
-    if unchecked_reason(spec, frame, known) is not None:
+    known, groups = bundle.target_values, bundle.known_groups()
+    if unchecked_reason(spec, frame, known, groups) is not None:
         return None
     labels = read_batch_labels(spec, frame, known)
     y = labels.y
-    keep = y >= 0
+    # Rows of groups the record does not have are compared with nothing there: 'diverse' or a
+    # blank sex made groups of their own, one-row cells that put DP(sex & age) at 1.0 (lifecycle
+    # audit, session 45). The record's groups against the same groups in the batch.
+    outside = outside_recorded_groups(frame, groups)
+    keep = (y >= 0) & ~outside
     rep = fairness_report(y[keep], np.asarray(scores)[keep],
                           frame.loc[keep, spec.sensitive].reset_index(drop=True),
                           threshold=bundle.threshold, n_boot=n_boot,
@@ -348,9 +367,12 @@ def drift_report(bundle, frame: pd.DataFrame, scores, *, n_boot: int = 200,
     result = compare_gaps(bundle.metrics["test"]["gaps"], rep.gaps, alpha=alpha)
     acc_then = bundle.metrics["test"]["overall"]["accuracy"]
     unread = sum(labels.unread.values())
+    apart = int(((y >= 0) & outside).sum())
     summary = (f"New batch: {int(keep.sum()):,} labelled rows"
                + (f" ({unread:,} more with a value the model was not trained on, read as not labelled)"
-                  if unread else "") + ", accuracy "
+                  if unread else "")
+               + (f" ({apart:,} more of groups the record does not have, left out)" if apart else "")
+               + ", accuracy "
                f"{rep.overall['accuracy']:.3f} (recorded {acc_then:.3f}); "
                f"{len(result['drift'])} of {result['checked']} fairness gaps differ from the "
                f"recorded ones beyond both samples' noise (two-sample test, Holm-corrected, "

@@ -1724,3 +1724,41 @@ def test_labels_the_model_was_not_trained_on_are_not_read_as_negative_outcomes(e
     batch.to_csv(rows, index=False)
     assert main(args[:-1]) in (0, 4)
     assert "does not record the labels it was trained on" in capsys.readouterr().out
+
+
+def test_what_the_model_never_saw_is_named_and_left_out_of_the_drift_check(exported, tmp_path, capsys,
+                                                                             monkeypatch):
+    """Lifecycle audit, session 45: an unknown purpose, housing in capitals, telephone written
+    yes/no and an amount blank in every row changed decisions without a word (F3); a sex 'diverse'
+    or blank formed groups of their own in the batch's gaps, compared with a record that had
+    female and male only (DP 1.0 from a one-row cell; F11). Each is named, kept in --json and the
+    audit entry, and the drift check compares the record's groups only."""
+    monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path / "home"))
+    bundle, _, frame = exported
+    batch = frame.sample(200, random_state=4).reset_index(drop=True)
+    batch.loc[:4, "purpose"] = "crypto mining"
+    batch["housing"] = batch["housing"].str.upper()
+    batch["credit_amount"] = np.nan
+    batch["telephone"] = np.where(batch["telephone"], "yes", "no")
+    batch.loc[5:11, "sex"] = "diverse"
+    rows, scored = tmp_path / "rows.csv", tmp_path / "scored.csv"
+    batch.to_csv(rows, index=False)
+    assert main(["score", "--bundle", str(bundle), "--csv", str(rows), "--out", str(scored), "--json"]) in (0, 4)
+    said = capsys.readouterr()
+    out = json.loads(said.out)
+    changes = " | ".join(out["input_changes"])
+    assert "column purpose holds value(s) the model never saw in training: 'crypto mining' (5 rows)" in changes
+    assert "column housing holds value(s) the model never saw" in changes and "'OWN' is 'own'" in changes
+    assert "column telephone holds value(s) the model never saw" in changes
+    assert "column credit_amount is blank in every row" in changes
+    assert "sensitive column sex holds value(s) outside the groups" in changes and "'diverse' (7 rows)" in changes
+    assert all(f"WARNING: {c}." in said.err for c in out["input_changes"])
+    assert "(7 more of groups the record does not have, left out)" in out["fairness"]
+    report = json.loads((tmp_path / "scored.fairness.json").read_text())
+    assert {g["group"] for g in report["by_group"] if g["attribute"] == "sex"} == {"female", "male"}
+    (entry,) = AuditLog().entries(kind="score").itertuples()
+    assert entry.details["input_changes"] == out["input_changes"]
+    # The batch as training saw it: nothing to say.
+    frame.sample(200, random_state=4).to_csv(rows, index=False)
+    assert main(["score", "--bundle", str(bundle), "--csv", str(rows), "--out", str(scored), "--json"]) in (0, 4)
+    assert json.loads(capsys.readouterr().out)["input_changes"] == []
