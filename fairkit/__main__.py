@@ -1259,6 +1259,9 @@ def cmd_audit(args) -> int:
     log = _audit_log(args, read_only=path.exists() and not writable)
     if args.action == "list":
         entries = log.entries(kind=args.kind, last=args.last)
+        # Which key signed a head over each entry of its own: after a key rotation, which
+        # decisions carry which key's signature was nowhere to be seen (lifecycle audit, session 45).
+        head_keys = log.heads().groupby("entry_id")["key_id"].agg(lambda k: ", ".join(dict.fromkeys(k))).to_dict()
         if args.last is not None:
             total = log.count(args.kind)
             if total > len(entries):
@@ -1273,6 +1276,8 @@ def cmd_audit(args) -> int:
                 what = "  (sweep or search: not recorded by the earlier fairkit that logged it)"
             if e.details.get("stopped") == "cancelled":
                 what += f"  (cancelled: the {e.details.get('runs', '?')} run(s) it finished)"
+            if e.id in head_keys:
+                what += f"  (head signed by key {head_keys[e.id]}; checked by audit verify --trust)"
             print(f"#{e.id}  {e.ts}  {e.kind:9s}  by {e.actor} ({how})  subject {e.subject or '-'}{what}")
     trusted = _key(keys.resolve_public, args.trust, "trusted")
     anchors, unlogged = [], []

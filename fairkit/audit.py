@@ -54,7 +54,7 @@ import os
 import unicodedata
 import sqlite3
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -260,6 +260,13 @@ class ChainCheck:
     unsigned_verdicts : tuple of int
         Sign-offs and dissents a later signature covers but that carry none of their own
         (:func:`signature_covers`): in the chain, not counted.
+    unsigned_exports : tuple of int
+        Exports likewise: made without the key (or with another), in the chain, not vouched for.
+    other_keys : dict
+        Of those, the entries carrying a head of another key: id -> that key's id (a rotated
+        key's time: check them with that key).
+    first_head : int or None
+        The first entry carrying a signed head of any key.
     """
 
     ok: bool
@@ -276,6 +283,9 @@ class ChainCheck:
     unreadable: tuple = ()
     signed_ids: frozenset = frozenset()
     unsigned_verdicts: tuple = ()
+    unsigned_exports: tuple = ()
+    other_keys: dict = field(default_factory=dict)
+    first_head: int | None = None
 
     def vouches_for(self, id_: int, kind: str) -> bool:
         """Whether the checked key vouches for entry ``id_`` of ``kind`` (always, without a key).
@@ -286,7 +296,7 @@ class ChainCheck:
             return True
         if self.first_chained is None or id_ < self.first_chained:
             return False  # before the chain: nothing vouches for it
-        return signature_covers(id_, kind, self.signed_ids, self.signed_through)
+        return signature_covers(id_, kind, self.signed_ids, self.signed_through, self.first_head)
 
     def __str__(self) -> str:
         if not self.ok:
@@ -306,15 +316,24 @@ class ChainCheck:
             text += (f"; signed by key {self.key_id} through entry {self.signed_through}"
                      + (f" ({later} later entries not yet covered by a signature)"
                         if later > 0 else ""))
-        if self.unsigned_verdicts:
-            ids = ", ".join(map(str, self.unsigned_verdicts[:8])) + (" ..." if len(self.unsigned_verdicts) > 8 else "")
-            text += (f"; {len(self.unsigned_verdicts)} sign-off(s) or dissent(s) carry no signature of their own "
-                     f"(entries {ids}: recorded where the signing key was not configured, or written into the "
-                     "file by someone without it) and are not counted")
+        for found, what, then in ((self.unsigned_verdicts, "sign-off(s) or dissent(s)", "are not counted"),
+                                  (self.unsigned_exports, "export(s)", "are not vouched for")):
+            bare = [i for i in found if i not in self.other_keys]
+            if bare:
+                ids = ", ".join(map(str, bare[:8])) + (" ..." if len(bare) > 8 else "")
+                text += (f"; {len(bare)} {what} carry no signature of their own (entries {ids}: recorded where the "
+                         f"signing key was not configured, or written into the file by someone without it) and {then}")
+            other = [i for i in found if i in self.other_keys]
+            if other:
+                ids = ", ".join(f"{i} (key {self.other_keys[i]})" for i in other[:8]) + (" ..." if len(other) > 8 else "")
+                text += (f"; {len(other)} {what} carry the signature of another key (entries {ids}; before a key "
+                         f"rotation, or signed with a key not the organisation's) and {then} here: check them with "
+                         "that key")
         return text + "."
 
 
-def signature_covers(id_: int, kind: str, signed_ids, signed_through: int | None) -> bool:
+def signature_covers(id_: int, kind: str, signed_ids, signed_through: int | None,
+                     first_head: int | None = None) -> bool:
     """Whether the organisation's signatures vouch for chained entry ``id_`` of ``kind``.
 
     A sign-off or a dissent needs a signed head of its own, made when it was recorded: a head
@@ -323,7 +342,13 @@ def signature_covers(id_: int, kind: str, signed_ids, signed_through: int | None
     audit, session 43). Only verdicts from before the key's first signature (a log that adopted
     the key later) are vouched for by that first signature; after a key rotation that includes
     the verdicts of the old key's time, which a check with the old key reads as they were signed.
-    Any other entry (an export among them) is covered by a later signed head, as before.
+    An export is a decision too: one made without the key (or with another), followed by the
+    organisation's next signed export, passed the check unnamed (lifecycle audit, session 45), so
+    it needs a head of its own as well. Before any key's first signature (``first_head``: a log
+    that adopted signing later) both are vouched for by the key's first signature; after a key
+    rotation the old key's time is not the new key's to vouch for (a sign-off recorded there
+    without any signature counted under the new key). Any other entry (a sweep, a score) is
+    covered by a later signed head, as before.
 
     Parameters
     ----------
@@ -333,9 +358,12 @@ def signature_covers(id_: int, kind: str, signed_ids, signed_through: int | None
         The entries carrying a valid signed head of the key.
     signed_through : int or None
         The newest of them.
+    first_head : int, optional
+        The first entry carrying a signed head of any key (default: the key's own first).
     """
-    if kind in COUNTED_VERDICTS:
-        return id_ in signed_ids or (bool(signed_ids) and id_ < min(signed_ids))
+    if kind in SIGNED_KINDS:
+        first = first_head if first_head is not None else min(signed_ids, default=None)
+        return id_ in signed_ids or (bool(signed_ids) and first is not None and id_ < first)
     return id_ <= (signed_through or 0)
 
 
@@ -780,6 +808,8 @@ class AuditLog:
 
         wanted = keys.key_id(public_key) if public_key is not None else None
         signed, signed_through = set(), None
+        first_head = min((h[0] for h in heads if h[0] in hashes), default=None)
+        by_other = {entry_id: kid for entry_id, _, kid, _ in heads if kid != wanted}
         for entry_id, digest, kid, signature in heads:
             if hashes.get(entry_id, (None,))[0] != digest:
                 return fail(entry_id, "a signed head no longer matches it (history up to it was "
@@ -811,11 +841,14 @@ class AuditLog:
         # Covered is not counted: a verdict counts only with a head of its own (signature_covers),
         # and those without one (slipped in before a later signature, or recorded where no key
         # was configured) are named, not counted; the chain itself is sound.
-        uncounted = tuple(id_ for id_, (_, kind) in sorted(hashes.items()) if wanted is not None
-                          and kind in COUNTED_VERDICTS and not signature_covers(id_, kind, signed, signed_through))
+        bare = [(id_, kind) for id_, (_, kind) in sorted(hashes.items()) if wanted is not None
+                and kind in SIGNED_KINDS and not signature_covers(id_, kind, signed, signed_through, first_head)]
         return ChainCheck(True, n, unchained, key_id=wanted, signed_through=signed_through,
                           heads=len(heads), checked_through=last_id, first_chained=min(hashes, default=None),
-                          unreadable=unreadable, signed_ids=frozenset(signed), unsigned_verdicts=uncounted)
+                          unreadable=unreadable, signed_ids=frozenset(signed),
+                          unsigned_verdicts=tuple(i for i, k in bare if k in COUNTED_VERDICTS),
+                          unsigned_exports=tuple(i for i, k in bare if k == "export"),
+                          other_keys={i: by_other[i] for i, _ in bare if i in by_other}, first_head=first_head)
 
 
 def chain_head(log: AuditLog) -> tuple[int, str]:

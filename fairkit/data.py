@@ -1294,6 +1294,36 @@ def _determines(a: tuple[np.ndarray, int], b: tuple[np.ndarray, int]) -> bool:
     return len(np.unique(ca * nb + cb)) == na
 
 
+def sensitive_proxies(frame: pd.DataFrame, features, sensitive) -> dict:
+    """Feature -> the sensitive attributes it determines exactly (each of its values occurs with
+    one value of the attribute): a model reading it reads them, input or not.
+
+    German's personal_status ("female: divorced/married", "male: single", ...) tells sex
+    exactly, as a copy (title Ms/Mr) does, and age tells age_group. A column with a value per
+    few rows (an identifier) "determines" anything and is named elsewhere
+    (:data:`PROXY_ROWS_PER_VALUE`). :func:`validate` warns of each; a decision record names the
+    ones its model reads (the record said "does not need the sensitive attribute" of a model
+    reading age: number audit, session 45).
+    """
+    found: dict = {}
+    sens_codes: dict = {}
+    for c in features:
+        if c not in frame:
+            continue
+        col = frame[c]
+        nunique = col.nunique()
+        coded = None
+        for attr in sensitive:
+            if attr == c or attr not in frame or nunique < 2 or nunique * PROXY_ROWS_PER_VALUE > len(frame):
+                continue
+            coded = coded or _codes(col)
+            if attr not in sens_codes:
+                sens_codes[attr] = _codes(frame[attr])
+            if _determines(coded, sens_codes[attr]):
+                found.setdefault(c, []).append(attr)
+    return found
+
+
 def _same_partition(a: pd.Series, b: pd.Series) -> bool:
     """True when ``a`` and ``b`` determine each other (a relabelling of the same values)."""
     ca, cb = _codes(a), _codes(b)
@@ -1647,7 +1677,7 @@ def validate(
                            f"Every feature column is empty or has one value in every row ({shown}): there is nothing to learn from.",
                            "Include columns that vary between rows (remove them from the excluded columns, or add them to the file)."))
     y_obs = frame[target].notna() if target_ok else None
-    sens_codes: dict = {}  # each sensitive column's codes, made once for the proxy check
+    proxies = sensitive_proxies(frame, feature_cols, sens_ok)
     for c in feature_cols:
         col = frame[c]
         extreme = _extreme_values(col)
@@ -1672,23 +1702,13 @@ def validate(
             problems.append(_p("error", "target_leak", c,
                                f"'{c}' is the target in disguise (each of its values maps to one outcome and back).",
                                "Exclude this column: a model using it learns nothing real."))
-        coded = None
-        for attr in sens_ok:
-            # German's personal_status ("female: divorced/married", "male: single", ...) tells
-            # sex exactly, as a copy (title Ms/Mr) does. A column with a value per few rows (an
-            # identifier) "determines" anything and is named elsewhere.
-            if attr == c or nunique < 2 or nunique * PROXY_ROWS_PER_VALUE > len(frame):
-                continue
-            coded = coded or _codes(col)
-            if attr not in sens_codes:
-                sens_codes[attr] = _codes(frame[attr])
-            if _determines(coded, sens_codes[attr]):
-                problems.append(_p("warning", "sensitive_proxy", c,
-                                   f"'{c}' determines the sensitive attribute '{attr}' exactly (each of its values "
-                                   f"occurs with one value of '{attr}'): a model that reads '{c}' reads '{attr}', "
-                                   f"whether or not '{attr}' is an input.",
-                                   f"Leave '{c}' out of the model inputs if '{attr}' must not be used in decisions; "
-                                   "the fairness methods measure and reduce the gap either way."))
+        for attr in proxies.get(c, ()):
+            problems.append(_p("warning", "sensitive_proxy", c,
+                               f"'{c}' determines the sensitive attribute '{attr}' exactly (each of its values "
+                               f"occurs with one value of '{attr}'): a model that reads '{c}' reads '{attr}', "
+                               f"whether or not '{attr}' is an input.",
+                               f"Leave '{c}' out of the model inputs if '{attr}' must not be used in decisions; "
+                               "the fairness methods measure and reduce the gap either way."))
         n = len(nn)
         is_text = col.dtype == object or isinstance(col.dtype, (pd.StringDtype, pd.CategoricalDtype)) or pd.api.types.is_string_dtype(col.dtype)
         # A date or a number column with a few bad cells is many distinct texts too: each gets

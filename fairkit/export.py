@@ -960,6 +960,12 @@ def build_record(
     if uses:
         limitations.append(f"This model reads the sensitive attribute at prediction time ({'; '.join(uses)}); "
                            "check that this is lawful and acceptable for the intended use.")
+    proxies = split.sensitive_proxies()
+    if proxies:
+        # "Does not need the sensitive attribute" of a model reading age, which tells age_group
+        # exactly (number audit, session 45): the inputs the validator named are the record's too.
+        limitations.append(proxy_sentence(proxies) + " Leave such an input out of the model if the attribute must "
+                           "not be used in decisions; the fairness methods measure and reduce the gap either way.")
     spread = _seed_spread(frontier, axes)
     trained_with = _trained_with(run)
     moved = version_changes(trained_with)
@@ -997,6 +1003,7 @@ def build_record(
         "confusion_test": effect.confusion.to_dict(orient="records"),
         "calibration_note": calibration_note(reports["test"], check),
         "limitations": limitations,
+        **({"sensitive_proxies": proxies} if proxies else {}),
         "rereview_triggers": REREVIEW_TRIGGERS,
     }
     rec = {"format": FORMAT_VERSION, "purpose": record.purpose, "intended_use": record.intended_use,
@@ -1092,6 +1099,14 @@ def write_bundle(path, built: BundleRecord, *, sign_key=None, before_publish=Non
     if before_publish is not None:
         result["audit_entry"] = entry
     return result
+
+
+def proxy_sentence(proxies: dict) -> str:
+    """``{input: [attributes]}`` (:meth:`fairkit.split.DatasetSplit.sensitive_proxies`) in words."""
+    parts = [f"{c} determines {' and '.join(attrs)} exactly" for c, attrs in proxies.items()]
+    return (f"This model reads {', '.join(proxies)}, and {'; '.join(parts)} (each value occurs with one value "
+            "of the attribute): through it the model reads the sensitive attribute, though the attribute is not "
+            "one of its inputs.")
 
 
 #: The limitations every record states; the others it lists are this model's own

@@ -319,6 +319,19 @@ def hypervolume(error, unfairness, ref=(1.0, 1.0)) -> float:
     return float(np.sum(widths * heights))
 
 
+#: Relative allowance of a tolerance comparison: a gap of 45/60 - 49/70 is 0.050000000000000044,
+#: and "within 0.05" must not turn on the last bit (as the disparity audit's band,
+#: :data:`fairkit.metrics.AUDIT_BAND_RTOL`).
+TOLERANCE_RTOL = 1e-9
+
+
+def within_tolerance(unfairness, tolerance: float):
+    """Whether ``unfairness`` (a number or an array) is at most ``tolerance``, float rounding
+    aside: one rule for the tolerance pick, the Trade-offs verdict and the sweep's bracketing (a
+    German gap of exactly 0.15 read "0.150 (above the tolerance 0.15)": number audit, session 45)."""
+    return np.asarray(unfairness, dtype=float) <= tolerance * (1 + TOLERANCE_RTOL) + 1e-12
+
+
 def select(front: pd.DataFrame, *, max_unfairness: float, on: str = "val") -> pd.Series | None:
     """The best-performing run whose unfairness (on ``on``) is at most ``max_unfairness``.
 
@@ -346,7 +359,7 @@ def select(front: pd.DataFrame, *, max_unfairness: float, on: str = "val") -> pd
     if missing:
         raise ValueError(f"select needs a front, with the columns {missing}: pass pareto_front(results), "
                          "not the sweep table itself")
-    ok = front[front[f"unfairness_{on}"] <= max_unfairness]
+    ok = front[within_tolerance(front[f"unfairness_{on}"], max_unfairness)]
     if ok.empty:
         return None
     return ok.loc[ok[f"performance_{on}"].idxmax()]

@@ -192,6 +192,16 @@ def method_label(method: str) -> str:
     return m.label if m is not None else str(method)
 
 
+def _proxy_words(c: dict, who: str = "it") -> list:
+    """What the record says where it says whether the model reads the sensitive attribute: the
+    inputs that determine one exactly (``content["sensitive_proxies"]``)."""
+    proxies = c.get("sensitive_proxies") or {}
+    if not proxies:
+        return []
+    told = "; ".join(f"{k}, which determines {' and '.join(v)} exactly" for k, v in proxies.items())
+    return [f", but {who} reads {told} (see Known limitations)"]
+
+
 def calibration_text(calibration) -> str:
     """A record's ``calibration`` field in words."""
     if not calibration:
@@ -294,8 +304,8 @@ def headline(rec: dict, *, reviews: str | None = None) -> list[tuple[str, list]]
          + ([f" (the frontier was measured at {fmt_threshold(at)})"] if not math.isclose(threshold, at) else [])),
         ("Calibration", [calibration_text(sel.get("calibration"))]),
         ("Needs the sensitive attribute to predict",
-         [_b("yes"), f": {'; '.join(sel.get('sensitive_uses') or [])}"] if sel["needs_sensitive_at_predict"]
-         else [_b("no")]),
+         ([_b("yes"), f": {'; '.join(sel.get('sensitive_uses') or [])}"] if sel["needs_sensitive_at_predict"]
+          else [_b("no")]) + _proxy_words(c)),
         ("Accuracy (test)", [with_interval(test["overall"], "accuracy")]),
     ]
     spread = c.get("seed_spread")
@@ -527,7 +537,7 @@ def record_blocks(rec: dict, *, reviews: str | None = None) -> list:
                  f", seed {sel['seed']}, threshold {fmt_threshold(sel['threshold'])}, run ", ("code", sel["run_id"]), "."],
                 ["Needs the sensitive attribute at prediction time: ",
                  _b("yes" if sel["needs_sensitive_at_predict"] else "no"),
-                 f" ({'; '.join(uses)})." if uses else "."],
+                 f" ({'; '.join(uses)})" if uses else "", *_proxy_words(c), "."],
                 [f"Calibration: {calibration_text(sel.get('calibration'))}. {c.get('calibration_note', '')}"]]),
         ("h", 2, "Purpose and intended use"),
         ("p", [rec["purpose"] or "(not stated)"]),
@@ -548,7 +558,8 @@ def record_blocks(rec: dict, *, reviews: str | None = None) -> list:
                 ["Target: ", ("code", spec["target"]), *_positive_class(spec, c.get("outcome"))],
                 ["Sensitive attributes: ", *_joined([("code", s) for s in spec["sensitive"]]),
                  " (not used as model inputs" + (" - except: they are features by choice"
-                                                 if spec.get("sensitive_as_features") else "") + ")."],
+                                                 if spec.get("sensitive_as_features") else "") + ")"
+                 + "".join(_proxy_words(c, "the model")) + "."],
                 [f"Rows with any missing value{' in the sample' if ds.get('sample') else ''}: "
                  f"{ds['missing_values']}."]]),
         # Counted on the data the model was trained and measured on: the sample, when there is one.

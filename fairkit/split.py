@@ -19,7 +19,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from .data import DataError, DatasetSpec, binary_target, errors, usable_feature_columns, validate
+from .data import DataError, DatasetSpec, binary_target, errors, sensitive_proxies, usable_feature_columns, validate
 from .groups import (MIN_GROUP_SIZE, POOLED, SmallGroupPooling, first_few, group_labels, group_summaries,
                      stratification_labels)
 from .stats import gap_groups
@@ -126,6 +126,17 @@ class DatasetSplit:
         What is said of the whole table (its rows, missing values, group sizes) counts them all;
         :attr:`parts` are the parts models are trained, chosen and tested on."""
         return [*self.parts.values(), *([self.thresholds] if self.thresholds is not None else [])]
+
+    def sensitive_proxies(self) -> dict:
+        """The model inputs that determine a sensitive attribute exactly, each with those
+        attributes (:func:`fairkit.data.sensitive_proxies` over :attr:`table_parts`): a model
+        that reads no sensitive column still reads them through these."""
+        frames = []
+        for part in self.table_parts:
+            raw = part.raw.reset_index(drop=True)
+            extra = part.sensitive.reset_index(drop=True).drop(columns=list(raw.columns), errors="ignore")
+            frames.append(pd.concat([raw, extra], axis=1))
+        return sensitive_proxies(pd.concat(frames, ignore_index=True), self.raw_columns, list(self.spec.sensitive))
 
     def reservation(self) -> dict:
         """What a cache key adds for the reserved threshold rows (``{}`` without them, so a

@@ -32,7 +32,7 @@ from joblib import Parallel, delayed
 from scipy.special import expit
 
 from .data import as_list
-from .frontier import best_within, constant_mask, constant_note, metric_column, seed_summary, settings
+from .frontier import best_within, constant_mask, constant_note, metric_column, seed_summary, settings, within_tolerance
 from .methods import DEFAULT_FAIRNESS, DEFAULT_METHODS, RegistryError, get_definition, get_method, scores_rank
 from .metrics import (
     CHANCE_N_SIM,
@@ -569,7 +569,7 @@ def place_etas(method, etas, unfairness, constant, *, spacing: float | None = DE
         # the most accurate models within it lie there. A model further on that happens to lie
         # just below it (a validation gap that climbs back up with eta) is less accurate, so it
         # does not end the bracketing, and its interval is not bisected.
-        above = ~c & (u > tol)
+        above = ~c & ~within_tolerance(u, tol)
         j = int(np.argmin(above)) if not above.all() else None  # the first model not above it
         if j is None:
             wanted = [("extend", len(e) - 1)]

@@ -1042,3 +1042,34 @@ def test_a_cancelled_sweep_is_listed_as_cancelled(tmp_path, capsys):
     first, second = capsys.readouterr().out.splitlines()[:2]
     assert first.endswith("(cancelled: the 2 run(s) it finished)") and "cancelled" not in second
     assert "stopped" not in log.entries(kind="sweep").iloc[1]["details"]
+
+
+def test_an_export_without_the_key_is_named_after_the_next_signed_export_and_a_rotation_does_not_launder(
+        tmp_path, bundle):
+    """Lifecycle audit, session 45: an export made without the organisation's key (or with
+    another) failed the key's check until the next signed export, which then covered it unnamed;
+    after a key rotation, a sign-off recorded in the old key's time without any signature counted
+    under the new key (the Review page tallied it)."""
+    log, path, sha, public, private = _exported(tmp_path, bundle, signed=True)
+    export = dict(bundle_path=path, manifest_sha256=sha, record=bundle["record"],
+                  unfairness_axis="demographic_parity_difference", performance_axis="accuracy")
+    bare = record_export(log, **export, signing_key=False)
+    other = write_key_pair(tmp_path / "other.pem", tmp_path / "other.pub")
+    foreign = record_export(log, **export, signing_key=other)
+    record_export(log, **export, signing_key=private)  # the organisation's next export
+    check = log.verify(public_key=public)
+    assert check.ok and check.unsigned_exports == (bare, foreign)
+    assert f"1 export(s) carry no signature of their own (entries {bare}:" in str(check)
+    assert f"1 export(s) carry the signature of another key (entries {foreign} (key {key_id(other)})" in str(check)
+    assert not check.vouches_for(bare, "export") and check.vouches_for(1, "export")
+    # A sign-off written where no key was configured, in the first key's time; then a rotation:
+    # the new key signs from here on. Under the new key the sign-off is not vouched for.
+    mallory = log.append("signoff", actor="Mallory", subject=sha, text="")
+    new_private = write_key_pair(tmp_path / "new.pem", tmp_path / "new.pub")
+    record_export(log, **export, signing_key=new_private)
+    rotated = log.verify(public_key=load_public_key(tmp_path / "new.pub"))
+    assert rotated.ok and mallory in rotated.unsigned_verdicts
+    tally = verdict_tally(verdict_entries(log, sha), rotated)
+    assert (tally["signoffs"], tally["uncounted"]) == (0, 1)
+    # The first key's own signed export is named as another key's under the new key, not as unsigned.
+    assert rotated.other_keys.get(1) == key_id(public)

@@ -1762,3 +1762,45 @@ def test_what_the_model_never_saw_is_named_and_left_out_of_the_drift_check(expor
     frame.sample(200, random_state=4).to_csv(rows, index=False)
     assert main(["score", "--bundle", str(bundle), "--csv", str(rows), "--out", str(scored), "--json"]) in (0, 4)
     assert json.loads(capsys.readouterr().out)["input_changes"] == []
+
+
+def test_the_record_names_an_input_that_determines_a_sensitive_attribute(exported):
+    """Number audit, session 45: German's models read age, which tells age_group exactly (the
+    validator says so), while the record said "Needs the sensitive attribute to predict: no" and
+    "not used as model inputs", naming no proxy."""
+    bundle, _, _ = exported
+    b = load_bundle(bundle)
+    assert b.record["content"]["sensitive_proxies"] == {"age": ["age_group"]}
+    md = render_record_markdown(b.record).replace("\\", "")
+    assert ("Needs the sensitive attribute to predict:** **no**, but it reads age, which determines age_group "
+            "exactly (see Known limitations)") in md
+    assert "(not used as model inputs), but the model reads age, which determines age_group exactly" in md
+    assert any(x.startswith("This model reads age, and age determines age_group exactly")
+               for x in b.record["content"]["limitations"])
+
+
+def test_audit_list_says_which_key_signed_each_entry(sweep_copy, tmp_path, capsys, monkeypatch):
+    """Lifecycle audit, session 45: after a key rotation nothing showed which exports carried which
+    key's signature; audit list names the key of each entry's own signed head."""
+    monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("FAIRKIT_SIGNING_KEY", raising=False)
+    folder, _ = sweep_copy
+    first = write_key_pair(tmp_path / "k1.pem", tmp_path / "k1.pub")
+    second = write_key_pair(tmp_path / "k2.pem", tmp_path / "k2.pub")
+    run = pd.read_csv(folder / "results.csv").run_id.iloc[0]
+    argv = ["export", "--store", str(folder), "--run", run, "--rationale", "r", "--decider", "d", "--n-boot", "50"]
+    for i, key in enumerate(("k1.pem", None, "k2.pem")):
+        signing = ["--sign-key", str(tmp_path / key)] if key else []
+        assert main([*argv, *signing, "--out", str(tmp_path / f"m{i}.zip")]) == 0
+    capsys.readouterr()
+    assert main(["audit", "--kind", "export"]) == 0
+    lines = [s for s in capsys.readouterr().out.splitlines() if s.startswith("#")]
+    from fairkit.keys import key_id
+
+    assert f"(head signed by key {key_id(first)};" in lines[0]
+    assert "head signed by key" not in lines[1]
+    assert f"(head signed by key {key_id(second)};" in lines[2]
+    # Checked with the second key: the unsigned export and the first key's are named.
+    assert main(["audit", "verify", "--trust", str(tmp_path / "k2.pub")]) == 0
+    out = capsys.readouterr().out
+    assert "1 export(s) carry no signature of their own" in out and f"(key {key_id(first)})" in out

@@ -260,3 +260,22 @@ def test_a_search_candidate_is_dominated_only_by_a_run_that_could_be_on_a_front(
     assert not dominated_by(cands, flat).any()
     assert not dominated_by(cands, rows([(0.60, 0.0)])).any()  # chance is 0.7 at base rate 0.3
     assert not dominated_by(cands, sweep.iloc[:0]).any()
+
+
+def test_a_gap_equal_to_the_tolerance_is_within_it_whatever_the_last_bit():
+    """Number audit, session 45: 45/60 - 49/70 is 0.050000000000000044, printed 0.050; the tolerance
+    pick returned nothing at 0.05 and the panel said "above the tolerance 0.05"."""
+    from fairkit.frontier import select, within_tolerance
+
+    gap = 45 / 60 - 49 / 70
+    assert gap > 0.05 and within_tolerance(gap, 0.05) and not within_tolerance(0.0501, 0.05)
+    front = pd.DataFrame({"unfairness_val": [gap, 0.2], "performance_val": [0.8, 0.9]})
+    assert select(front, max_unfairness=0.05)["performance_val"] == 0.8
+
+
+def test_the_panel_shows_enough_digits_for_its_verdict():
+    from ui.tradeoffs import gap_against
+
+    assert gap_against(0.03726, 0.037) == "0.0373"  # was "0.037 (above the tolerance 0.037)"
+    assert gap_against(0.0368, 0.037) == "0.037"  # within, and reads so
+    assert gap_against(45 / 60 - 49 / 70, 0.05) == "0.050"

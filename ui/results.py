@@ -50,6 +50,16 @@ def _reserved(data_key: str, seed: int, share: float, _split):
     return reserve_threshold_rows(_split, share)
 
 
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _proxies(data_key: str, seed: int, _split) -> dict:
+    return _split.sensitive_proxies()
+
+
+def sensitive_proxies(split) -> dict:
+    """:meth:`fairkit.split.DatasetSplit.sensitive_proxies`, once per table and spec."""
+    return _proxies(state.data_key(split.data_hash, split.spec), split.seed, split)
+
+
 def sweep_split(split, settings: SweepSettings | None):
     """The split a sweep of ``settings`` trains and chooses on: ``split``, or with its share of
     validation rows reserved for the post-processors' thresholds (``settings.threshold_rows``)."""

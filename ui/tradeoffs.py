@@ -28,6 +28,7 @@ from fairkit.frontier import (
     metric_column,
     pareto_front,
     sweep_front,
+    within_tolerance,
 )
 from fairkit.frontier import one_decision_note as engine_one_decision_note
 from fairkit import plots
@@ -285,6 +286,18 @@ def slider_stops(table: pd.DataFrame, method: str, unfairness: str, performance:
                       else f"validation: gap {u[i]:.3f} · {perf} {shown}{BELOW_CHANCE_STOP if below[i] else ''} "
                            f"(eta {eta:g}){same}")
     return stops
+
+
+def gap_against(value: float, tolerance: float) -> str:
+    """``value`` to 3 decimals, or to as many more as it takes for the figure shown to read on
+    the side of ``tolerance`` the verdict beside it says ("0.037 (above the tolerance 0.037)"
+    for 0.03725: number audit, session 45)."""
+    within = bool(within_tolerance(value, tolerance))
+    for decimals in range(3, 10):
+        text = f"{value:.{decimals}f}"
+        if bool(within_tolerance(float(text), tolerance)) == within:
+            return text
+    return repr(float(value))
 
 
 def offered_tolerance(bracketed) -> float:

@@ -5,7 +5,8 @@ from functools import partial
 import streamlit as st
 
 from fairkit.audit import AuditLog, record_selection
-from fairkit.frontier import PERFORMANCE_AXES, UNFAIRNESS_AXES
+from fairkit.export import proxy_sentence
+from fairkit.frontier import PERFORMANCE_AXES, UNFAIRNESS_AXES, within_tolerance
 from fairkit.frontier import settings as front_table
 from fairkit.methods import METHODS, role_of, scores_rank
 from fairkit.metrics import NO_RANKING, in_sentence
@@ -159,9 +160,13 @@ def _side_panel(table, split, row, shown, unfairness, performance, tolerance, se
     st.markdown(head + f"  \nRun `{row['run_id']}`")
     left, right = st.columns([3, 2], gap="large")
     with right:
+        proxies = ur.sensitive_proxies(split)
         if row.get("needs_sensitive_at_predict"):
             st.warning("Needs the sensitive attribute at prediction time (group-specific "
                        "thresholds). Check that this is lawful for the intended use.",
+                       icon=":material/warning:")
+        elif proxies:  # "does not need it" of a model reading age, which tells age_group (number audit)
+            st.warning(f"Reads no sensitive column at prediction time, but: {md(proxy_sentence(proxies))}",
                        icon=":material/warning:")
         else:
             st.success("Does not need the sensitive attribute at prediction time.",
@@ -180,9 +185,9 @@ def _side_panel(table, split, row, shown, unfairness, performance, tolerance, se
         if test_alike:
             st.warning(test_alike, icon=":material/warning:")
         u_val, u_test = (ut.axis_value(shown, s, unfairness) for s in ("val", "test"))
-        verdict = lambda u: "within" if u <= tolerance else "above"  # noqa: E731
-        st.markdown(f"{UNFAIRNESS_AXES[unfairness]}: {u_val:.3f} on validation "
-                    f"({verdict(u_val)} the tolerance {tolerance:g}), {u_test:.3f} on test "
+        verdict = lambda u: "within" if within_tolerance(u, tolerance) else "above"  # noqa: E731
+        st.markdown(f"{UNFAIRNESS_AXES[unfairness]}: {ut.gap_against(u_val, tolerance)} on validation "
+                    f"({verdict(u_val)} the tolerance {tolerance:g}), {ut.gap_against(u_test, tolerance)} on test "
                     f"({verdict(u_test)}).")
         floor = ut.chance_gap(cur.data_key, row["run_id"], unfairness, split)
         if floor is not None:
