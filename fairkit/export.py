@@ -1001,7 +1001,8 @@ def build_record(
         "audit": {"band": [float(b) for b in audit_band], "metrics": list(AUDIT_METRICS),
                   "rows": audit.to_dict(orient="records")},
         "confusion_test": effect.confusion.to_dict(orient="records"),
-        "calibration_note": calibration_note(reports["test"], check),
+        # A model whose scores are its decisions has no calibration error worth stating (OF_SCORES).
+        "calibration_note": calibration_note(reports["test"], check) if scores_rank(method) else "",
         "limitations": limitations,
         **({"sensitive_proxies": proxies} if proxies else {}),
         "rereview_triggers": REREVIEW_TRIGGERS,

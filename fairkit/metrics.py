@@ -45,6 +45,12 @@ SWEEP_THRESHOLD = 0.5
 #: group-specific thresholds order rows across groups differently from the base scores, so
 #: that AUC would describe a model nobody deploys. The value is NaN, shown with this reason.
 NO_RANKING = "n/a (decisions, not scores)"
+#: Figures of scores read as probabilities: none is worth showing for a model whose scores are
+#: its decisions (:data:`NO_RANKING`). Its ROC AUC measures the decisions; its calibration
+#: errors and Brier score only restate its error rate, which the record headlined as
+#: calibration while calling it n/a a few lines on (oracle audit, session 44; number audit,
+#: session 45).
+OF_SCORES = ("roc_auc", "brier", "ece", "max_group_ece", "calibration_disparity")
 
 #: Plain-language names of the metric keys, the one table every page, record and printout reads.
 #: ``disparate_impact_gap`` (1 - disparate impact ratio) is how the disparate impact ratio is
@@ -1005,7 +1011,7 @@ __all__ = [
     "reliability_curve",
     "metric_frame", "GAP_METRICS", "OVERALL_METRICS", "SEP", "encode_groups", "calibration_by_group",
     "multicalibration_audit", "debiased_calibration_error", "calibration_noise_floor",
-    "CalibrationNoiseFloor", "METRIC_LABELS", "HEADLINE_GAPS", "AUDIT_METRICS", "AUDIT_BAND", "AUDIT_BAND_RTOL",
+    "CalibrationNoiseFloor", "METRIC_LABELS", "OF_SCORES", "HEADLINE_GAPS", "AUDIT_METRICS", "AUDIT_BAND", "AUDIT_BAND_RTOL",
     "SWEEP_THRESHOLD",
     "metric_value", "chance_level", "no_better_than_chance", "least_fair_grouping", "HIGHER_IS_FAIRER", "CHANCE_N_SIM",
     "confusion_by_group", "disparity_audit", "reference_order",

@@ -31,7 +31,7 @@ from scipy.stats import norm
 from .data import binary_target, label_mask, label_text
 from .groups import case_only_pairs, group_labels
 from .methods import scores_rank
-from .metrics import GAP_METRICS, METRIC_LABELS, fairness_report, metric_value
+from .metrics import GAP_METRICS, METRIC_LABELS, OF_SCORES, fairness_report, metric_value
 from .record import fmt, fmt_interval
 
 #: Keys of :data:`fairkit.metrics.METRIC_LABELS`, read with :func:`fairkit.metrics.metric_value`.
@@ -358,13 +358,17 @@ def drift_report(bundle, frame: pd.DataFrame, scores, *, n_boot: int = 200,
     # audit, session 45). The record's groups against the same groups in the batch.
     outside = outside_recorded_groups(frame, groups)
     keep = (y >= 0) & ~outside
+    ranks = scores_rank(bundle.decision["method"])
     rep = fairness_report(y[keep], np.asarray(scores)[keep],
                           frame.loc[keep, spec.sensitive].reset_index(drop=True),
                           threshold=bundle.threshold, n_boot=n_boot,
                           # as the record and the sweep table: a group-threshold model's scores are
                           # decisions, which have no ROC AUC (metrics.NO_RANKING)
-                          ranks=scores_rank(bundle.decision["method"]))
-    result = compare_gaps(bundle.metrics["test"]["gaps"], rep.gaps, alpha=alpha)
+                          ranks=ranks)
+    # A model whose scores are its decisions has no calibration gap worth watching (OF_SCORES):
+    # the record calls it n/a, and score kept comparing it (number audit, session 45).
+    watched = WATCHED if ranks else tuple(m for m in WATCHED if m not in OF_SCORES)
+    result = compare_gaps(bundle.metrics["test"]["gaps"], rep.gaps, metrics=watched, alpha=alpha)
     acc_then = bundle.metrics["test"]["overall"]["accuracy"]
     unread = sum(labels.unread.values())
     apart = int(((y >= 0) & outside).sum())
@@ -379,5 +383,5 @@ def drift_report(bundle, frame: pd.DataFrame, scores, *, n_boot: int = 200,
                f"alpha {alpha:g}).")
     return {**result, "summary": summary, "overall": rep.overall, "unread_labels": labels.unread,
             "gaps": rep.gaps.reset_index().to_dict(orient="records"),
-            "by_group": rep.by_group.to_dict(orient="records"), "watched": list(WATCHED),
+            "by_group": rep.by_group.to_dict(orient="records"), "watched": list(watched),
             "gap_metrics": GAP_METRICS}

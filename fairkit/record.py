@@ -32,7 +32,7 @@ import numpy as np
 from .data import positive_labels, visible_text
 from .methods import scores_rank
 from .store import RESULTS_REVISION, REVISIONS
-from .metrics import HEADLINE_GAPS, METRIC_LABELS, NO_RANKING, SWEEP_THRESHOLD, chance_level, in_sentence, least_fair_grouping, metric_value
+from .metrics import HEADLINE_GAPS, METRIC_LABELS, NO_RANKING, OF_SCORES, SWEEP_THRESHOLD, chance_level, in_sentence, least_fair_grouping, metric_value
 
 #: Status of the chosen run in the record's frontier table.
 CHOSEN = "chosen"
@@ -131,10 +131,6 @@ def fmt(v, digits: int = 3, *, signed: bool = False) -> str:
     return str(v)
 
 
-#: Figures of a model's scores as probabilities: a model whose scores are its decisions (group
-#: thresholds) has none worth showing. Its ROC AUC is NaN; its calibration error and Brier score
-#: equal its error rate, which the record headlined as calibration (oracle audit, session 44).
-_OF_SCORES = ("roc_auc", "brier")
 
 
 def fmt_threshold(t) -> str:
@@ -315,7 +311,11 @@ def headline(rec: dict, *, reviews: str | None = None) -> list[tuple[str, list]]
                  f"(mean {fmt(v['mean'])})" for v in (spread["performance"], spread["unfairness"])]
         card.append((f"Across this setting's {int(spread['n_seeds'])} seeds (test)", ["; ".join(parts)]))
     definition = str(rec.get("fairness_definition", ""))
+    ranks = scores_rank(sel["method"])
     for key in HEADLINE_GAPS:
+        if key in OF_SCORES and not ranks:
+            card.append((METRIC_LABELS[key], [NO_RANKING]))
+            continue
         mark = " (the chosen definition)" if key == f"{definition}_difference" else ""
         row = _headline_row(test["gaps"], key)
         card.append((f"{METRIC_LABELS[key]} ({row.get('attribute', '')}, test){mark}",
@@ -327,9 +327,10 @@ def headline(rec: dict, *, reviews: str | None = None) -> list[tuple[str, list]]
     return card
 
 
-def _gap_table(gaps: list) -> tuple:
+def _gap_table(gaps: list, ranks: bool = True) -> tuple:
     attrs = [g["attribute"] for g in gaps]
-    rows = [[METRIC_LABELS[k]] + [with_interval(g, k) for g in gaps] for k in HEADLINE_GAPS]
+    rows = [[METRIC_LABELS[k]] + [NO_RANKING if k in OF_SCORES and not ranks else with_interval(g, k) for g in gaps]
+            for k in HEADLINE_GAPS]
     return ("table", ["Gap (lower is fairer)", *attrs], rows)
 
 
@@ -345,7 +346,7 @@ def _audit_blocks(audit: dict | None) -> list:
             verdict = r.get(f"{m}_verdict", "n/a")
             ratio = r.get(f"{m}_ratio")
             if verdict in ("pass", "fail"):
-                cells.append(f"{fmt(ratio, 2)} {verdict if verdict == 'pass' else 'FAIL'}")
+                cells.append(f"{_ratio_text(ratio, low, high, verdict)} {verdict if verdict == 'pass' else 'FAIL'}")
             else:
                 cells.append(verdict)
         rows.append([r["attribute"], r["group"], fmt(r["n"]), r["reference"], *cells])
@@ -359,6 +360,21 @@ def _audit_blocks(audit: dict | None) -> list:
         ("table", ["Attribute", "Group", "n", "Reference", *(f"{_AUDIT_LABELS.get(m, m)} ratio" for m in metrics)],
          rows),
     ]
+
+
+def _ratio_text(ratio, low: float, high: float, verdict: str) -> str:
+    """An audit ratio to 2 decimals, or to as many more as it takes to read on the side of the
+    band its verdict says ("0.80 FAIL" under "a ratio from 0.8 to 1.25 passes" for 0.7979:
+    number audit, session 45)."""
+    for digits in range(2, 7):
+        text = fmt(ratio, digits)
+        try:
+            shown = float(text)
+        except ValueError:
+            return text
+        if (low <= shown <= high) == (verdict == "pass"):
+            return text
+    return fmt(ratio, 6)
 
 
 def _chance_blocks(ov: dict) -> list:
@@ -492,10 +508,10 @@ def record_blocks(rec: dict, *, reviews: str | None = None) -> list:
         ("kv", headline(rec, reviews=reviews)),
         ("h", 2, "Performance and gaps (test, 95% intervals)"),
         ("table", ["Metric", "Test"],
-         [[METRIC_LABELS[k], NO_RANKING if k in _OF_SCORES and not ranks else with_interval(ov, k)]
+         [[METRIC_LABELS[k], NO_RANKING if k in OF_SCORES and not ranks else with_interval(ov, k)]
           for k in ("accuracy", "balanced_accuracy", "roc_auc", "brier", "selection_rate", "base_rate") if k in ov]),
         *_chance_blocks(ov),
-        _gap_table(test["gaps"]),
+        _gap_table(test["gaps"], ranks),
     ]
     at = c.get("at_frontier_threshold")
     if at:
@@ -520,8 +536,9 @@ def record_blocks(rec: dict, *, reviews: str | None = None) -> list:
                ("table", ["Attribute", "Group", "n", METRIC_LABELS["selection_rate"], METRIC_LABELS["tpr"],
                           METRIC_LABELS["fpr"], METRIC_LABELS["ece"], "Note"], grp)]
     if not ranks:
-        blocks.append(("p", [f"{METRIC_LABELS['ece']} and {METRIC_LABELS['brier']}: {NO_RANKING}. This model's "
-                             "scores are its decisions, so both would only restate its error rate."]))
+        blocks.append(("p", [f"{METRIC_LABELS['ece']}, its largest group value and gap between groups, and "
+                             f"{METRIC_LABELS['brier']}: {NO_RANKING}. This model's scores are its decisions, so "
+                             "they would only restate its error rate."]))
     if c.get("confusion_test"):
         blocks += [("h", 2, f"Decisions by group (test, counts at threshold {fmt_threshold(sel['threshold'])})"),
                    ("table", ["Attribute", "Group", "n", "True positives", "False positives", "False negatives",
@@ -538,7 +555,8 @@ def record_blocks(rec: dict, *, reviews: str | None = None) -> list:
                 ["Needs the sensitive attribute at prediction time: ",
                  _b("yes" if sel["needs_sensitive_at_predict"] else "no"),
                  f" ({'; '.join(uses)})" if uses else "", *_proxy_words(c), "."],
-                [f"Calibration: {calibration_text(sel.get('calibration'))}. {c.get('calibration_note', '')}"]]),
+                [f"Calibration: {calibration_text(sel.get('calibration'))}. "
+                 + (c.get("calibration_note", "") if ranks else f"{METRIC_LABELS['max_group_ece']}: {NO_RANKING}.")]]),
         ("h", 2, "Purpose and intended use"),
         ("p", [rec["purpose"] or "(not stated)"]),
     ]

@@ -664,7 +664,10 @@ def test_score_gives_no_roc_auc_for_a_threshold_model(tmp_path, capsys, monkeypa
 
     text = render_markdown(b.record)
     assert "| Brier score | n/a (decisions, not scores) |" in text
-    assert "Calibration error (ECE) and Brier score: n/a (decisions, not scores)" in text
+    assert "Calibration error (ECE), its largest group value and gap between groups, and Brier score: n/a" in text
+    # Nor anywhere else (number audit, session 45: headlined as 0.379 beside the n/a).
+    assert "Largest group calibration error (ECE):** n/a (decisions, not scores)" in text.replace("\\", "")
+    assert "Largest expected calibration error on test" not in text
     frame, _ = load_dataset("german")
     rows = tmp_path / "rows.csv"
     frame.sample(300, random_state=2).to_csv(rows, index=False)

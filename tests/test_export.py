@@ -1468,3 +1468,14 @@ def test_the_record_says_its_frontier_is_per_method(committee_record):
 
     text = render_markdown(committee_record)
     assert "The table lists each method's own front" in text
+
+
+def test_an_audit_ratio_is_printed_on_the_side_of_the_band_its_verdict_says():
+    """Number audit, session 45: a German record printed "0.80 FAIL" under "A ratio from 0.8 to 1.25
+    passes" (ratio 0.7979), and 1.254 "1.25 FAIL"."""
+    from fairkit.record import _ratio_text
+
+    assert _ratio_text(0.7979, 0.8, 1.25, "fail") == "0.798"
+    assert _ratio_text(1.254, 0.8, 1.25, "fail") == "1.254"
+    assert _ratio_text(0.81, 0.8, 1.25, "pass") == "0.81"
+    assert _ratio_text(0.5, 0.8, 1.25, "fail") == "0.50"

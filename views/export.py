@@ -5,7 +5,7 @@ import streamlit as st
 from fairkit.calibration import calibration_grouping
 from fairkit.export import DecisionRecord
 from fairkit.groups import SEP
-from fairkit.methods import FAIRNESS_DEFINITIONS, scores_rank
+from fairkit.methods import FAIRNESS_DEFINITIONS, role_of, scores_rank
 from ui import auth
 from ui import data as ud
 from ui import export as ue
@@ -121,7 +121,10 @@ with st.expander(f"What the {changed} change{'' if effect['calibrated'] else 's'
         show_table(ue.confusion_table(effect["confusion"], attr), alt="Selected model decisions by group")
     with base_col:
         if effect["baseline"] is not None:
-            st.markdown(f"**{md(ut.method_label(baseline['method']))} (baseline) at {ue.SWEEP_THRESHOLD:.2f}**")
+            # Named as the Trade-offs panel names it: this method at eta 0 when the sweep has no
+            # unconstrained model (number audit, session 45).
+            which = "baseline" if role_of(baseline["method"]) == "baseline" else "eta 0, the baseline here"
+            st.markdown(f"**{md(ut.method_label(baseline['method']))} ({which}) at {ue.SWEEP_THRESHOLD:.2f}**")
             show_table(ue.confusion_table(effect["baseline"], attr), alt="Baseline decisions by group")
         else:
             st.caption("No baseline run in this sweep to compare with.")

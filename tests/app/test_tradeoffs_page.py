@@ -641,7 +641,7 @@ def test_a_change_that_shows_as_zero_has_no_sign():
     "+0.000", for the value and each interval end alike; other changes keep their sign."""
     keys = [key for _, key, _ in ut.PANEL_ROWS]
     row = {"method": "regularized", **{f"test_{k}": 0.5 for k in keys}, "test_disparate_impact_ratio": 0.8}
-    base = {**row, "test_accuracy": 0.52}
+    base = {**row, "method": "unconstrained", "test_accuracy": 0.52}
     gaps = {k: {"change": 2.5e-9, "low": -5.3e-9, "high": 8.8e-9} for k in keys}
     gaps["disparate_impact_gap"] = {"change": -0.0, "low": -0.0, "high": -0.0}
     gaps["demographic_parity_difference"] = {"change": -0.031, "low": -0.0004, "high": 0.012}
@@ -829,3 +829,19 @@ def test_the_pages_after_train_say_when_trains_settings_changed_since_the_sweep_
     at.slider(key="w.train.n_etas").set_value(N_ETAS).run()  # the settings of the sweep shown again
     at.switch_page("views/tradeoffs.py").run()
     assert not any(said in t for t in texts(at.info))
+
+
+def test_the_change_column_names_the_model_it_is_taken_against():
+    """Number audit, session 45: without an unconstrained run the change is against this method at
+    eta 0, and the column still read "Change vs unconstrained" (a DP change whose sign flips
+    against the real unconstrained model)."""
+    keys = [key for _, key, _ in ut.PANEL_ROWS]
+    row = {"method": "threshold", "eta": 1.0, **{f"test_{k}": 0.5 for k in keys}}
+    own = ut.panel_table(row, {**row, "eta": 0.0})
+    assert "Change vs this method at eta 0 (test)" in own.columns
+    assert "Change vs unconstrained (test)" in ut.panel_table(row, {**row, "method": "unconstrained"}).columns
+    # Its calibration figures are its decisions' error rate: n/a, as the record says.
+    table = own.set_index("Metric")
+    from fairkit.metrics import NO_RANKING
+
+    assert table.loc["Largest group calibration error (ECE)", "Test"] == NO_RANKING
