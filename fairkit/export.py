@@ -222,7 +222,9 @@ IMPOSSIBILITY = (
 )
 
 REREVIEW_TRIGGERS = [
-    "A fairness gap on new data moves outside its confidence interval in this record (fairness drift; `python -m fairkit score` flags it).",
+    "A fairness gap on new data differs from this record's beyond both samples' noise (fairness drift: `python -m "
+    "fairkit score` compares each gap over the same groups as this record, with a two-sample test Holm-corrected "
+    "over the gaps, and names the gaps it could not compare).",
     "Base rates or group sizes in the population change materially, or a new group appears.",
     "The model, its features, the threshold or the intended use change.",
     "Complaints, appeals or audits point to harm for a group.",
