@@ -720,6 +720,7 @@ def cmd_sweep(args) -> int:
     from .frontier import below_chance_mask, decides_alike_on
     from .methods import DEFAULT_METHODS, FAIRNESS_DEFINITIONS, METHODS, RegistryError
     from .plots import PNG_NOT_WRITTEN, frontier_figure, save_figure
+    from .record import fmt_eta
     from .split import split_dataset
     from .store import ResultStore, strict_json
     from .sweep import SchedulerError, plan_runs, run_sweep
@@ -822,8 +823,11 @@ def cmd_sweep(args) -> int:
                                             "unfairness_val": f"val_{args.unfairness}",
                                             "performance_test": f"test_{args.performance}",
                                             "unfairness_test": f"test_{args.unfairness}"})
+        # An eta as the record writes it (4e-05 printed 0.0000, the unconstrained model's), and the
+        # figures to the record's 3 decimals (number audit, session 45).
+        shown = shown.assign(eta=shown["eta"].map(fmt_eta))
         with pd.option_context("display.width", 160, "display.max_columns", 20,
-                               "display.float_format", "{:.4f}".format):
+                               "display.float_format", "{:.3f}".format):
             print(shown.to_string(index=False))
     test_alike = front["run_id"][decides_alike_on(front, "test")].tolist() if len(front) else []
     if test_alike:
@@ -1087,9 +1091,15 @@ def _key(resolve, path, what: str):
     from . import keys
 
     try:
-        return resolve(path)
+        key = resolve(path)
     except keys.KeyFileError as exc:
         raise CLIError(f"The {what} key: {exc}") from exc
+    private = keys.private_trust_key_path(path) if resolve is keys.resolve_public else None
+    if private:  # a problem, so on stderr even under --quiet
+        print(f"WARNING: the {what} key {private} is a private signing key: whoever holds it can sign bundles and "
+              "sign-offs. Check with the public key (fairkit-public-key.pem) and keep this file with the people "
+              "who sign.", file=sys.stderr)
+    return key
 
 
 def _sweep_results(folder: Path, meta: dict, store) -> pd.DataFrame:
@@ -1390,7 +1400,13 @@ def cmd_score(args) -> int:
     if bad:
         raise CLIError(f"{args.csv}: {'; '.join(bad)}. The model was trained on numbers there; fix those "
                        "cells (or leave them empty, which is treated as missing) and run again.")
+    started = not _audit_path(args).exists()
     log = _audit_log(args)
+    if started:
+        # A mistyped FAIRKIT_HOME made a new log, silently under --quiet, and this month's score
+        # entry went there (lifecycle audit, session 45).
+        print(f"NOTE: no audit log was at {log.path}: a new one was started there. If this deployment has one, "
+              "check FAIRKIT_HOME (or give it with --audit).", file=sys.stderr)
     scores, unseen = bundle.scored(frame)
     if unseen:  # a problem, so on stderr even under --quiet; the summary and the audit entry keep it
         print(f"WARNING: {unseen}", file=sys.stderr)

@@ -753,6 +753,10 @@ def chance_limitation(part, scores, gap: str, threshold: float) -> str | None:
     if gap not in NOISE_FLOOR_SHUFFLE:
         return None
     floor = gap_noise_floor(part.y, scores, part.sensitive, threshold=threshold).loc[gap]
+    if not float(floor.get("q95", 0) or 0) > 0:
+        # A model deciding alike for every validation row: chance gives 0 and nothing is below it
+        # ("about 0.000 ... below 0.000: a gap below that is weak evidence": number audit, session 45).
+        return None
     return (noise_floor_sentence(floor, in_sentence(METRIC_LABELS[gap]),
                                  f"the {len(part):,} validation rows this choice was made on")
             + ": a validation gap or tolerance below that is weak evidence; read the test gap and its interval.")

@@ -260,6 +260,19 @@ def private_key_path(key=None, *, fallback=None) -> str | None:
     return None if path is None or _begins_as_public_key(Path(path)) else path
 
 
+def private_trust_key_path(key=None, *, fallback=None) -> str | None:
+    """The file :func:`resolve_public` would read when it holds a private key rather than a
+    public one (accepted: its public half is used), else None. Whoever was handed it to check
+    bundles can sign them too, and sign-offs (lifecycle audit, session 45): callers warn."""
+    if key is False or not (key is None or isinstance(key, (str, os.PathLike))):
+        return None
+    try:
+        path = _key_path(key, TRUST_KEY_ENV, fallback)[0]
+    except KeyFileError:
+        return None
+    return None if path is None or not Path(path).is_file() or _begins_as_public_key(Path(path)) else path
+
+
 def _begins_as_public_key(path: Path) -> bool:
     """Whether ``path`` is a regular file that begins as a PEM public key (its first bytes only:
     a FIFO or device is not opened, which could wait for ever)."""

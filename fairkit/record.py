@@ -410,8 +410,9 @@ def _frontier_blocks(c: dict) -> list:
     p = METRIC_LABELS.get(axes.get("performance"), "Performance")
     beaten = _beaten_by_another_method(front)
     blocks.append(("p", ["The table lists each method's own front: its models no other model of the same method "
-                         "beats on validation. A row another method's model beats on both validation axes says so "
-                         "in its status." + (f" {sum(map(bool, beaten))} of {len(front)} rows are." if any(beaten)
+                         "beats on validation. A row another method's model beats on validation (no worse on either "
+                         "axis and better on one, by however little: two figures shown alike may differ in a later "
+                         "digit) says so in its status." + (f" {sum(map(bool, beaten))} of {len(front)} rows are." if any(beaten)
                                              else " None is.")]))
     rows = []
     for f, by in zip(front, beaten):

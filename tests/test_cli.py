@@ -1807,3 +1807,28 @@ def test_audit_list_says_which_key_signed_each_entry(sweep_copy, tmp_path, capsy
     assert main(["audit", "verify", "--trust", str(tmp_path / "k2.pub")]) == 0
     out = capsys.readouterr().out
     assert "1 export(s) carry no signature of their own" in out and f"(key {key_id(first)})" in out
+
+
+def test_a_private_key_given_to_check_with_is_warned_of(exported, tmp_path, capsys, monkeypatch):
+    """Lifecycle audit, session 45: --trust (or FAIRKIT_TRUST_KEY) took the organisation's private
+    signing key without a word; operators handed it can sign bundles and sign-offs."""
+    monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path / "home"))
+    bundle, rows, _ = exported
+    write_key_pair(tmp_path / "k.pem", tmp_path / "k.pub")
+    args = ["score", "--bundle", str(bundle), "--csv", str(rows), "--out", str(tmp_path / "s.csv")]
+    main([*args, "--trust", str(tmp_path / "k.pem")])
+    assert f"WARNING: the trusted key {tmp_path / 'k.pem'} is a private signing key" in capsys.readouterr().err
+    main([*args, "--trust", str(tmp_path / "k.pub")])
+    assert "is a private signing key" not in capsys.readouterr().err
+
+
+def test_score_says_when_it_starts_a_new_audit_log(exported, tmp_path, capsys, monkeypatch):
+    """Lifecycle audit, session 45: a mistyped FAIRKIT_HOME made a new log, silently under -q."""
+    monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path / "hoem"))
+    bundle, rows, _ = exported
+    args = ["-q", "score", "--bundle", str(bundle), "--csv", str(rows), "--out", str(tmp_path / "s.csv")]
+    main(args)
+    assert f"NOTE: no audit log was at {tmp_path / 'hoem' / 'audit.sqlite'}: a new one was started" in \
+        capsys.readouterr().err
+    main(args)
+    assert "a new one was started" not in capsys.readouterr().err

@@ -99,9 +99,10 @@ st.caption(f"A separate calibration map per group of **{md(cal['attribute'])}**,
            "bundles when you choose this method there (whichever groups are shown above). "
            "Calibrated scores need the sensitive attribute at prediction time.")
 m1, m2 = st.columns(2)
-largest = (f"Over the groups with at least {ug.MIN_GROUP_SIZE} test rows (smaller ones are "
-           "too noisy to rank; the table lists every group) of each attribute and their "
-           "intersection: the figure the Trade-offs page, the Export page and the record show.")
+largest = (f"Over the groups the gaps compare, of each attribute and their intersection: those with at "
+           f"least {ug.MIN_GROUP_SIZE} test rows (smaller ones are too noisy to rank), or every group of "
+           "an attribute with fewer than two that large (the record flags them small); the table lists "
+           "every group. The figure the Trade-offs page, the Export page and the record show.")
 before, after, change = ug.ece_change(cal)
 m1.metric("Largest group ECE on test, before", before, help=largest)
 m2.metric("Largest group ECE on test, after", after, help=largest, delta=change, delta_color="inverse")

@@ -95,7 +95,9 @@ with right:
     if adaptive:
         a1, a2 = st.columns(2)
         state.prepare_widget("w.train.spacing", DEFAULT_SPACING)
-        state.prepare_widget("w.train.budget", BUDGET_PER_GRID_POINT * 6)
+        # The command line's default, per the grid's size: a fixed 18 gave another sweep than the
+        # CLI's for the same visible settings (number audit, session 45).
+        state.prepare_widget("w.train.budget", BUDGET_PER_GRID_POINT * int(n_etas), context=str(int(n_etas)))
         spacing = a1.number_input("Spacing (validation unfairness)", min_value=0.005, max_value=0.5,
                                   step=0.005, format="%.3f", key="w.train.spacing",
                                   help="Neighbouring models of a method end at most this far apart.")

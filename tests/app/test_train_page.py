@@ -174,6 +174,14 @@ def sweep_calls(monkeypatch):
 def test_adaptive_placement_is_the_default_and_its_settings_reach_run_sweep(fast_env, sweep_calls):
     at = _train_page(("regularized",))
     assert at.toggle(key="w.train.adaptive").value is True
+    # The budget's default is the command line's, three placed runs per grid eta (a fixed 18 made
+    # another sweep than the CLI's for the same visible settings: number audit, session 45).
+    from fairkit.sweep import BUDGET_PER_GRID_POINT
+
+    n_etas = at.slider(key="w.train.n_etas").value
+    assert at.number_input(key="w.train.budget").value == BUDGET_PER_GRID_POINT * n_etas
+    at.slider(key="w.train.n_etas").set_value(n_etas + 2).run()
+    assert at.number_input(key="w.train.budget").value == BUDGET_PER_GRID_POINT * (n_etas + 2)
     at.number_input(key="w.train.spacing").set_value(0.05).run()
     at.number_input(key="w.train.budget").set_value(7).run()
     at.checkbox(key="w.train.use_tolerance").check().run()
