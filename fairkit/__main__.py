@@ -1126,6 +1126,27 @@ def _sweep_results(folder: Path, meta: dict, store) -> pd.DataFrame:
     return results
 
 
+def _check_not_reviewed(out: Path, log) -> None:
+    """Refuse to replace a bundle the committee has reviewed: v2 exported over a signed-off v1's
+    file turned v1's review into "This bundle cannot be trusted ... Do not deploy it", and the
+    record it signed off could not be read any more (lifecycle audit, session 45)."""
+    from .audit import verdict_entries
+    from .export import BundleIntegrityError, read_bundle_record
+
+    if not out.is_file():
+        return
+    try:
+        sha = read_bundle_record(out, trusted_key=False)["manifest_sha256"]
+    except (BundleIntegrityError, OSError, ValueError):
+        return  # not a readable bundle: nothing reviewed to keep
+    verdicts = verdict_entries(log, sha)
+    counted = verdicts[verdicts["kind"].isin(("signoff", "dissent"))]
+    if len(counted):
+        raise CLIError(f"--out {out} holds a bundle the committee has reviewed ({len(counted)} sign-off(s) or dissent(s), "
+                       f"the latest #{int(counted['id'].max())}): replacing it would leave the decision they reviewed "
+                       "unreadable. Export to another path (keep each decision's bundle).")
+
+
 def _check_logged_runs(folder: Path, meta: dict, results: pd.DataFrame, log) -> None:
     """Refuse a results.csv whose runs are not the ones its sweep logged (rows deleted hid better
     runs from the signed frontier). A folder whose sweep logged to another log is noted, not
@@ -1179,6 +1200,7 @@ def cmd_export(args) -> int:
     results = _sweep_results(Path(args.store), meta, store)
     log = _audit_log(args)
     _check_logged_runs(Path(args.store), meta, results, log)
+    _check_not_reviewed(Path(args.out), log)
     if row is None:
         raise CLIError(f"Run {args.run} in {store.root} cannot be exported: {store.problem(args.run)}. "
                        + _retrained_hint(store, args.run, results))
@@ -1407,6 +1429,10 @@ def cmd_score(args) -> int:
         # entry went there (lifecycle audit, session 45).
         print(f"NOTE: no audit log was at {log.path}: a new one was started there. If this deployment has one, "
               "check FAIRKIT_HOME (or give it with --audit).", file=sys.stderr)
+    from .audit import review_status
+
+    review = review_status(log, bundle.manifest_sha256, trusted or None)
+    print(f"This bundle: {review}.")
     scores, unseen = bundle.scored(frame)
     if unseen:  # a problem, so on stderr even under --quiet; the summary and the audit entry keep it
         print(f"WARNING: {unseen}", file=sys.stderr)
@@ -1444,7 +1470,7 @@ def cmd_score(args) -> int:
                                            "run_id": d["run_id"]},
                               "files": [str(args.out)],
                               "rows": len(frame), "drift_checked": False, "drifted": False, "drift": [],
-                              "unseen_groups": unseen, "input_changes": changes}
+                              "unseen_groups": unseen, "input_changes": changes, "review_status": review}
     known = bundle.target_values
     if bundle.spec.target in frame:
         labels = read_batch_labels(bundle.spec, frame, known)

@@ -1356,6 +1356,34 @@ def _moved_bundle(recorded, home: Path) -> str | None:
     return None
 
 
+def review_status(log: AuditLog, manifest_sha256: str, public_key=None) -> str:
+    """Where a bundle stands in ``log``, in one sentence for whoever deploys it: its export entry,
+    the review's tally (:func:`verdict_tally`, read with the log's check under ``public_key``)
+    and a later export of the same data, which may replace it.
+
+    ``score`` said nothing of it: an operator scored an unreviewed v2, or a v1 already replaced,
+    with no word (lifecycle audit, session 45).
+    """
+    exports = export_entries(log)
+    mine = [e for e in exports if str(e.get("subject")) == str(manifest_sha256)]
+    if not mine:
+        return (f"its export is not in the log {log.path} (exported in another home, or the log was replaced): "
+                "no review is recorded here")
+    check = log.verify(public_key=public_key)
+    if not check.ok:
+        return f"the log {log.path} fails its check, so its review is not read: {check}"
+    tally = verdict_tally(verdict_entries(log, manifest_sha256), check)
+    first = min(mine, key=lambda e: int(e["id"]))
+    text = f"exported as audit entry #{first['id']} ({first.get('ts', '?')}); review: {tally['text']}"
+    later = [e for e in exports if int(e["id"]) > int(first["id"]) and e.get("data_hash") == first.get("data_hash")
+             and str(e.get("subject")) != str(manifest_sha256)]
+    if later:
+        newest = max(later, key=lambda e: int(e["id"]))
+        text += (f"; {len(later)} later export(s) of the same data, the newest #{newest['id']} ({newest.get('ts', '?')}): "
+                 "check that this is still the model meant to be deployed")
+    return text
+
+
 def verdict_entries(log: AuditLog, manifest_sha256: str) -> pd.DataFrame:
     """Comments, sign-offs and dissents on one exported bundle, oldest first.
 

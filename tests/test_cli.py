@@ -1832,3 +1832,36 @@ def test_score_says_when_it_starts_a_new_audit_log(exported, tmp_path, capsys, m
         capsys.readouterr().err
     main(args)
     assert "a new one was started" not in capsys.readouterr().err
+
+
+def test_score_says_where_the_bundle_stands_in_the_log(sweep_copy, tmp_path, capsys, monkeypatch):
+    """Lifecycle audit, session 45: score named no review status and no later export, so an operator
+    scored an unreviewed v2, or a replaced v1, without a word."""
+    monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("FAIRKIT_SIGNING_KEY", raising=False)
+    folder, _ = sweep_copy
+    runs = pd.read_csv(folder / "results.csv").run_id
+    argv = ["export", "--store", str(folder), "--rationale", "r", "--decider", "Ada", "--n-boot", "50"]
+    assert main([*argv, "--run", runs.iloc[0], "--out", str(tmp_path / "v1.zip")]) == 0
+    capsys.readouterr()
+    rows = tmp_path / "rows.csv"
+    load_dataset("german")[0].head(80).to_csv(rows, index=False)
+    score = ["score", "--csv", str(rows), "--out", str(tmp_path / "s.csv"), "--json"]
+    main([*score, "--bundle", str(tmp_path / "v1.zip")])
+    said = json.loads(capsys.readouterr().out)["review_status"]
+    assert said.startswith("exported as audit entry #") and "review: not reviewed yet" in said
+    sha = load_bundle(tmp_path / "v1.zip").manifest_sha256
+    AuditLog().append("signoff", actor="Prof. Chair", subject=sha, text="Approved.")
+    assert main([*argv, "--run", runs.iloc[1], "--out", str(tmp_path / "v2.zip")]) == 0
+    capsys.readouterr()
+    main([*score, "--bundle", str(tmp_path / "v1.zip")])
+    said = json.loads(capsys.readouterr().out)["review_status"]
+    assert "1 sign-off" in said and "1 later export(s) of the same data" in said
+    # A reviewed bundle is not replaced by a later export (its record would be unreadable).
+    assert main([*argv, "--run", runs.iloc[1], "--out", str(tmp_path / "v1.zip")]) == 2
+    assert "holds a bundle the committee has reviewed (1 sign-off(s) or dissent(s)" in capsys.readouterr().err
+    assert load_bundle(tmp_path / "v1.zip").manifest_sha256 == sha
+    # A bundle exported in another home: nothing to read here, said so.
+    monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path / "elsewhere"))
+    main([*score, "--bundle", str(tmp_path / "v1.zip")])
+    assert "its export is not in the log" in json.loads(capsys.readouterr().out)["review_status"]
