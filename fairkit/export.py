@@ -547,7 +547,15 @@ def with_chosen_run(frontier: pd.DataFrame, run: dict) -> pd.DataFrame:
     table = frontier.assign(on_front=frontier["on_front"] if "on_front" in frontier else True)
     chosen = run_rows(frontier, run)  # on a front of settings' means, the run's setting
     if chosen.any():
-        return table.assign(selected=chosen)
+        table = table.assign(selected=chosen)
+        # A setting's mean row carries its lowest seed's run id: exporting seed 1's run marked
+        # seed 0's row selected, and the manifest's run id was on no row (number audit, session
+        # 45). The selected row names the run exported; its figures stay the setting's mean
+        # (n_seeds says so).
+        for col in ("run_id", "seed"):
+            if col in table and col in run:
+                table.loc[np.asarray(chosen, dtype=bool), col] = run[col]
+        return table
     table = table.assign(selected=False)
     row = {c: run[c] for c in table.columns if c in run}
     for split in ("val", "test"):

@@ -323,6 +323,11 @@ def test_with_two_seeds_the_printed_front_and_the_record_read_the_settings_means
     record = load_bundle(bundle).record
     chosen = [f for f in record["content"]["frontier"] if f.get("selected")]
     assert len(chosen) == 1 and chosen[0]["on_front"] and chosen[0]["n_seeds"] == 2
+    # The selected row names the run exported (it named seed 0's, and the manifest's run id was on
+    # no row: number audit, session 45); its figures are the setting's mean.
+    assert chosen[0]["run_id"] == other_seed and chosen[0]["seed"] == 1
+    csv_front = load_bundle(bundle).frontier
+    assert csv_front.loc[csv_front["selected"].astype(bool), "run_id"].tolist() == [other_seed]
     assert "at its mean over 2 seeds" in render_record_markdown(record)
     # The headline says how far the setting's seeds spread on test: the two runs' own figures.
     spread = record["content"]["seed_spread"]

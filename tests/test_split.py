@@ -284,7 +284,10 @@ def test_the_command_line_names_the_groups_small_after_the_split(capsys, tmp_pat
     assert main(["validate", "--dataset", "german"]) == 0
     err = capsys.readouterr().err
     assert "WARNING: Groups that will be small after the split." in err
-    assert "- sex & age_group: female & under 25 (about 17), male & under 25 (about 13)" in err
+    assert "- sex & age_group: female & under 25 (about 16), male & under 25 (about 13)" in err
+    # Expected at 29.8 test rows, it got 29 and every report flagged it: the forecast names it too
+    # (the expectation rounded down; it was rounded to 30: number audit, session 45).
+    assert "- age_group: under 25 (about 29)" in err
     assert "**" not in err
     # On the table that is split: after --sample 300, sex's groups are small too (review finding 8).
     monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path / "home"))

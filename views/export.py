@@ -106,7 +106,9 @@ with st.expander(f"What the {changed} change{'' if effect['calibrated'] else 's'
     if effect["moved"]:
         st.warning(f"The frontier compared the models at threshold {ue.SWEEP_THRESHOLD:.2f}; this export "
                    f"decides at {threshold:.2f}, so its accuracy and gaps are not the ones the frontier "
-                   "showed. Check them below against your tolerance.", icon=":material/warning:")
+                   "showed. Below are its test figures, which the record reports: the tolerance was met on "
+                   "validation, and choosing a threshold by its test figures would make them optimistic.",
+                   icon=":material/warning:")
     if effect["calibrated"]:
         st.caption("The frontier compared the models uncalibrated (left column); this export calibrates "
                    "per group (right column), which moves its calibration error and, through its "

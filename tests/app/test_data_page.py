@@ -348,7 +348,7 @@ def test_groups_small_in_the_test_split_are_named_before_training(at):
     race = forecast["race"].set_index("group")
     assert race.loc["Asian", "test"] == 6 and not race.loc["Asian", "in_test_gaps"]
     assert "- **race**: Asian (about 6), Native American (about 2)" in warning
-    assert "Hispanic & Female (about 16)" in warning and "Other & Female (about 12)" in warning
+    assert "Hispanic & Female (about 16)" in warning and "Other & Female (about 11)" in warning
     assert "African-American" not in warning  # large groups are not named
     assert "leave them out of the fairness gaps" in warning and "disparity audit" in warning
     assert "share one label, 'Other (small groups)'" in warning and "Asian & Male (about 17)" in warning
