@@ -191,6 +191,16 @@ def _key_file(text: str) -> str:
     return text
 
 
+def _head(text: str) -> tuple[int, str]:
+    """``audit verify --head N:HASH``: an entry id and its 64-hex-digit hash, as score prints them."""
+    number, _, digest = text.strip().partition(":")
+    digest = digest.strip().lower()
+    if not number.strip().isdigit() or not re.fullmatch(r"[0-9a-f]{64}", digest):
+        raise argparse.ArgumentTypeError(f"'{text}' is not a head: give N:HASH as score printed it (an entry "
+                                         "number, a colon, 64 hexadecimal digits)")
+    return int(number), digest
+
+
 def _sha256(text: str) -> str:
     """``--expected-manifest-sha256``: 64 hexadecimal digits, in either case ("sha256:" before
     them allowed). Empty turned the check off; capitals, as Windows tools print a hash, read as
@@ -1329,6 +1339,7 @@ def cmd_audit(args) -> int:
             # Its head was taken before its own export entry: a log restored from a backup made in
             # between holds the head and not the export (CLI audit, session 44: the check passed).
             unlogged.append(Path(bundle).name)
+    anchors += list(args.head or [])  # heads a monitoring job kept (score prints one per batch)
     check = log.verify(public_key=trusted, anchors=anchors)
     for bad in check.unreadable:  # from the check's own reading of the log
         print(f"#{bad['id']}  cannot be read: {bad['problem']}", file=sys.stderr)
@@ -1440,6 +1451,15 @@ def cmd_score(args) -> int:
     for change in changes:  # as unseen groups: the summary and the audit entry keep them
         print(f"WARNING: {change}.", file=sys.stderr)
     decisions = (scores >= bundle.threshold).astype(int)
+    from .frontier import decides_alike
+
+    if len(decisions) and bool(decides_alike(float(decisions.mean()))):
+        # Gaps of a batch nobody is told apart in are about 0 and say nothing of fair treatment;
+        # nothing said so (lifecycle audit, session 45).
+        kind = "positive" if decisions.mean() >= 0.5 else "negative"
+        print(f"NOTE: {max(decisions.mean(), 1 - decisions.mean()):.1%} of this batch's rows get the {kind} decision: "
+              "its fairness gaps are small because it tells almost nobody apart, not because it treats groups alike.",
+              file=sys.stderr)
     # The input's cells as written (an identifier's leading zeros, a code's spelling), with the
     # two columns added; a Parquet input (typed cells) or rows that cannot be matched one to one
     # are written as read.
@@ -1489,8 +1509,17 @@ def cmd_score(args) -> int:
     entry = record_score(log, actor=command_line_user(),
                          manifest_sha256=bundle.manifest_sha256, input_hash=input_hash,
                          rows=len(frame), drift=report, unseen_groups=unseen, input_changes=changes)
-    print(f"Logged as audit entry {entry} in {log.path}.")
+    # Score entries are covered by no signature until the next export or verdict: months of
+    # drift verdicts could be deleted and the keyed check still pass (lifecycle audit, session
+    # 45). The head after this entry, kept with the job's own records, anchors them.
+    from .audit import chain_head
+
+    head_id, head_hash = chain_head(log)
+    print(f"Logged as audit entry {entry} in {log.path}; the log's head is now {head_id}:{head_hash} (keep it with "
+          "this batch's records: `fairkit audit verify --head` with it checks later that no entry up to it was "
+          "removed or changed).")
     summary["audit_entry"] = entry
+    summary["audit_head"] = f"{head_id}:{head_hash}"
     if report is None:
         why = unchecked_reason(bundle.spec, frame, known, bundle.known_groups())
         if args.fail_on_drift and bundle.spec.target in frame and labels_unread(bundle.spec, frame, known):
@@ -1748,6 +1777,9 @@ def _main(argv) -> int:
                                    "(default $FAIRKIT_TRUST_KEY)")
     p.add_argument("--bundle", action="append", type=_input_file,
                    help="a bundle whose recorded audit head must still be in the log (repeatable)")
+    p.add_argument("--head", action="append", type=_head, metavar="N:HASH",
+                   help="a head score printed (kept with a monitoring job's records): entry N must still be in the "
+                        "log with that hash (repeatable)")
     p.add_argument("--audit", type=_log_file, help="audit log file (default $FAIRKIT_HOME/audit.sqlite)")
     p.add_argument("--kind", choices=AUDIT_KINDS,
                    help="list only entries of this kind (the whole chain is verified regardless)")

@@ -803,8 +803,8 @@ class AuditLog:
             if int(index) == 0 and digest == GENESIS:
                 continue  # the head of an empty log (an export before any entry): nothing to rewrite
             if hashes.get(int(index), (None,))[0] != digest:
-                return fail(int(index), "a head recorded in a bundle no longer matches the log "
-                                        "(history up to it was rewritten or removed).")
+                return fail(int(index), "a head recorded elsewhere (in a bundle, or kept from score) no longer "
+                                        "matches the log (history up to it was rewritten or removed).")
 
         wanted = keys.key_id(public_key) if public_key is not None else None
         signed, signed_through = set(), None

@@ -1502,7 +1502,8 @@ class ModelBundle:
             return notes
         categories = {}
         for name, pipe, cols in self.preprocessor.transformers_:
-            if name == "cat":
+            # A table without text columns leaves the encoder unfitted (no columns to fit on).
+            if name == "cat" and len(cols) and hasattr(pipe, "__getitem__") and hasattr(pipe[-1], "categories_"):
                 categories.update(zip(cols, pipe[-1].categories_))
         for col in self.raw_columns:
             values = frame[col]

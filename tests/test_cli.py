@@ -177,6 +177,12 @@ def test_a_sweep_with_no_model_on_the_frontier_says_so_in_words(tmp_path, capsys
     own = [x for x in record["content"]["limitations"] if x not in GENERAL_LIMITATIONS]
     assert own and [n.split(": ", 1)[1] for n in notes] == own
     assert any("majority" in x or "same decision" in x for x in own)
+    # Scoring with it: a batch nobody is told apart in is said to be one (lifecycle audit, session 45).
+    assert main(["score", "--bundle", str(tmp_path / "b.zip"), "--csv", str(path), "--out", str(tmp_path / "s.csv")]) in (0, 4)
+    from fairkit.frontier import decides_alike
+
+    alike = bool(decides_alike(pd.read_csv(tmp_path / "s.csv")["decision"].mean()))
+    assert ("of this batch's rows get the" in capsys.readouterr().err) == alike
 
 
 def test_a_frontier_model_that_decides_every_test_row_alike_is_named_in_the_printout(tmp_path, capsys, monkeypatch):
@@ -1434,7 +1440,7 @@ def test_score_of_labels_spelled_otherwise_is_not_a_passed_drift_check(exported,
     assert "No fairness check: credit spells a training label otherwise: 'GOOD' (" in out
     assert "differs from 'good'" in out and "differs from 'bad'" in out
     # Which log it went to (each working folder has its own without FAIRKIT_HOME).
-    assert f"Logged as audit entry 1 in {tmp_path / 'home' / 'audit.sqlite'}." in out
+    assert f"Logged as audit entry 1 in {tmp_path / 'home' / 'audit.sqlite'}; the log's head is now 1:" in out
     assert "accuracy" not in out
     assert main([*args, "--fail-on-drift"]) == 2
     assert "--fail-on-drift asks for one" in capsys.readouterr().err
@@ -1870,3 +1876,36 @@ def test_score_says_where_the_bundle_stands_in_the_log(sweep_copy, tmp_path, cap
     monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path / "elsewhere"))
     main([*score, "--bundle", str(tmp_path / "v1.zip")])
     assert "its export is not in the log" in json.loads(capsys.readouterr().out)["review_status"]
+
+
+def test_a_kept_score_head_catches_entries_removed_from_the_log(exported, tmp_path, capsys, monkeypatch):
+    """Lifecycle audit, session 45: score entries are covered by no signature until the next export,
+    so months of drift verdicts could be deleted (the append-only trigger dropped and put back)
+    and `audit verify --trust` still passed. score prints the head after its entry; `audit verify
+    --head N:HASH` fails once the entries up to it are not the ones it covered."""
+    monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path / "home"))
+    bundle, rows, _ = exported
+    args = ["score", "--bundle", str(bundle), "--csv", str(rows), "--out", str(tmp_path / "s.csv"), "--json"]
+    heads = []
+    for _ in range(3):
+        main(args)
+        heads.append(json.loads(capsys.readouterr().out)["audit_head"])
+    assert main(["audit", "verify", "--head", heads[1], "--head", heads[2]]) == 0
+    capsys.readouterr()
+    log = tmp_path / "home" / "audit.sqlite"
+    con = sqlite3.connect(log, isolation_level=None)
+    triggers = con.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'").fetchall()
+    for name, _ in triggers:
+        con.execute(f"DROP TRIGGER {name}")
+    con.execute("DELETE FROM events WHERE id >= 2")  # the last two months' entries
+    con.execute("UPDATE sqlite_sequence SET seq = 1 WHERE name = 'events'")  # and the counter that tells
+    for _, sql in triggers:
+        con.execute(sql)
+    con.close()
+    assert main(["audit", "verify", "--head", heads[2]]) == 1
+    assert "a head recorded elsewhere (in a bundle, or kept from score) no longer matches the log" in \
+        capsys.readouterr().err
+    assert main(["audit", "verify"]) == 0  # without the head nothing tells
+    capsys.readouterr()
+    assert main(["audit", "verify", "--head", "7:xyz"]) == 2
+    assert "is not a head: give N:HASH" in capsys.readouterr().err
