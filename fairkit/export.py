@@ -756,14 +756,12 @@ def chance_limitation(part, scores, gap: str, threshold: float) -> str | None:
     part, for ``gap``: the unfairness axis the choice was made on (the Trade-offs page's chance
     caption reads the same one); None for a gap it does not simulate.
     """
-    from .metrics import METRIC_LABELS, NOISE_FLOOR_SHUFFLE, gap_noise_floor, noise_floor_sentence
+    from .metrics import METRIC_LABELS, NOISE_FLOOR_SHUFFLE, chance_gap_is_zero, gap_noise_floor, noise_floor_sentence
 
     if gap not in NOISE_FLOOR_SHUFFLE:
         return None
     floor = gap_noise_floor(part.y, scores, part.sensitive, threshold=threshold).loc[gap]
-    if not float(floor.get("q95", 0) or 0) > 0:
-        # A model deciding alike for every validation row: chance gives 0 and nothing is below it
-        # ("about 0.000 ... below 0.000: a gap below that is weak evidence": number audit, session 45).
+    if chance_gap_is_zero(floor):  # a model deciding alike for every validation row
         return None
     return (noise_floor_sentence(floor, in_sentence(METRIC_LABELS[gap]),
                                  f"the {len(part):,} validation rows this choice was made on")

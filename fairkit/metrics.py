@@ -762,6 +762,14 @@ def gap_noise_floor(y_true, y_score, sensitive, *, n_sim: int = CHANCE_N_SIM, th
     return pd.DataFrame.from_dict(out, orient="index").loc[list(NOISE_FLOOR_SHUFFLE)]
 
 
+def chance_gap_is_zero(floor) -> bool:
+    """Whether a chance gap (a row of :func:`gap_noise_floor`) is 0 in 95% of its shuffles: a
+    model deciding alike for every row, of which no sentence is said (nothing is below 0: "about
+    0.000 ... below 0.000: a gap below that is weak evidence", number audit, session 45)."""
+    q95 = floor.get("q95") if hasattr(floor, "get") else None
+    return q95 is not None and np.isfinite(float(q95)) and not float(q95) > 0
+
+
 def noise_floor_sentence(floor, label: str, rows: str) -> str:
     """The one wording of a chance gap for people (the Trade-offs panel, the decision record).
 

@@ -33,7 +33,7 @@ from fairkit.frontier import (
 from fairkit.frontier import one_decision_note as engine_one_decision_note
 from fairkit import plots
 from fairkit.methods import FAIRNESS_DEFINITIONS, METHODS, role_of, scores_rank
-from fairkit.metrics import (NO_RANKING, NOISE_FLOOR_SHUFFLE, OF_SCORES, chance_level, in_sentence, metric_value,
+from fairkit.metrics import (NO_RANKING, NOISE_FLOOR_SHUFFLE, OF_SCORES, chance_gap_is_zero, chance_level, in_sentence, metric_value,
                              no_better_than_chance, noise_floor_sentence)
 from fairkit.record import fmt, fmt_interval, with_interval
 from fairkit.store import StoreError
@@ -456,11 +456,14 @@ def zero_gap_note(labels: list[str]) -> str:
             "change in 67-92 % of samples, not 95 %). Read such a change with both gaps' own intervals.")
 
 
-def chance_note(floor: dict, unfairness: str, tolerance: float) -> str:
-    """What the chance gap says of a validation gap and the tolerance, in words."""
+def chance_note(floor: dict, unfairness: str, tolerance: float) -> str | None:
+    """What the chance gap says of a validation gap and the tolerance, in words; None for a model
+    whose chance gap is 0 (:func:`fairkit.metrics.chance_gap_is_zero`: the record says none either)."""
     axis = in_sentence(UNFAIRNESS_AXES[unfairness])
     if "error" in floor:
         return f"The validation {axis} chance alone gives could not be measured: {floor['error']}"
+    if chance_gap_is_zero(floor):
+        return None
     text = noise_floor_sentence(floor, f"validation {axis}", f"these {int(floor['rows']):,} rows") + "."
     if tolerance < floor["median"]:
         text += (f" The tolerance {tolerance:g} is below that: a model meets it on validation by luck more "

@@ -192,7 +192,9 @@ def _side_panel(table, split, row, shown, unfairness, performance, tolerance, se
         floor = ut.chance_gap(cur.data_key, row["run_id"], unfairness, split)
         if floor is not None:
             whose = f"Seed {int(row['seed'])}'s run: " if len(seeds) > 1 and seed == ut.MEAN else ""
-            st.caption(f":material/casino: {md(whose + ut.chance_note(floor, unfairness, tolerance))}")
+            said = ut.chance_note(floor, unfairness, tolerance)
+            if said:
+                st.caption(f":material/casino: {md(whose + said)}")
     with left:
         _metrics(table, split, row, shown, seed, seeds)
     _record(row, unfairness, performance, tolerance)
