@@ -1,0 +1,21 @@
+"""The monitoring and drift benchmarks: both checkouts' figures, on German in a few calls."""
+
+from pathlib import Path
+
+import benchmarks.drift as drift
+import benchmarks.monitoring as monitoring
+
+REPO = str(Path(__file__).resolve().parents[2])
+
+
+def test_monitoring_times_every_step_for_each_checkout():
+    times = monitoring.compare([REPO], repeats=1, history=20, dataset="german")
+    assert set(times) == {(REPO, step) for step in monitoring.STEPS}
+    assert all(len(t) == 1 and min(t) > 0 for t in times.values())  # one repeat of each step
+
+
+def test_drift_counts_alarms_per_kind_of_batch():
+    found = drift.compare([REPO], draws=3)[REPO]
+    assert set(found) == {"same population, 60 rows", "same population, 140 rows", "shifted, 140 rows"}
+    for kind in found.values():
+        assert kind["draws"] == 3 and 0 <= kind["alarms"] <= 3 and kind["median_gaps_checked"] > 0
