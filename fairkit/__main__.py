@@ -1758,7 +1758,9 @@ def _main(argv) -> int:
     p.add_argument("--threshold", type=_threshold, default=0.5, help="decision threshold, between 0 and 1")
     p.add_argument("--n-boot", type=_int_at_least(MIN_BOOT, "the recorded intervals, which score's drift check "
                                                   "compares against, need resamples", MAX_BOOT),
-                   default=200, help=f"bootstrap resamples for the recorded intervals ({MIN_BOOT} to {MAX_BOOT:,})")
+                   default=200, help=f"bootstrap resamples for the recorded calibration intervals (ECE, calibration "
+                                     f"gaps; the rates' and gaps' intervals are computed, not resampled) ({MIN_BOOT} "
+                                     f"to {MAX_BOOT:,})")
     p.add_argument("--audit", type=_log_file, help="audit log file (default $FAIRKIT_HOME/audit.sqlite)")
     p.add_argument("--sign-key", type=_key_file, help="Ed25519 private key (PEM) that signs the bundle's manifest "
                                       "(default $FAIRKIT_SIGNING_KEY; see 'keygen')")

@@ -78,7 +78,7 @@ class BatchLabels:
     y: np.ndarray
     unread: dict
     #: Unread values that differ from a training label only in case, blanks or a trailing "."
-    #: (:func:`fairkit.data.label_key`) -> that label: a misspelling, not a missing outcome.
+    #: (:func:`fairkit.groups.label_key`) -> that label: a misspelling, not a missing outcome.
     near: dict = field(default_factory=dict)
 
     def note(self, spec) -> str | None:

@@ -89,6 +89,11 @@ def chooser(results, split, unfairness: str, performance: str, tolerance: float,
         seed = s_col.selectbox("Seeds", [ut.MEAN, *seeds], key=ut.W_SEED, format_func=ut.seed_label,
                                help=f"{len(seeds)} seeds per setting: the mean over them, with the range "
                                     "they span, or one seed's runs.")
+    if len(seeds) > 1 and seed != ut.MEAN:
+        # One seed's front and tolerance pick may differ from the mean's, which the record shows
+        # (number audit, session 45: a pick at eta 0.1 here, eta 1 in the record's front).
+        st.caption(f":material/info: Seed {seed}'s runs alone: their front and tolerance pick may differ from the "
+                   "mean over seeds, which the decision record's frontier shows whichever seed is exported.")
     view = ut.seed_view(results, seed)
     table = front_table(view)  # what every surface's front is drawn over: with several seeds, each setting's mean
     ut.sync_selection(view, unfairness, performance)

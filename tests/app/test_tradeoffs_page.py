@@ -402,9 +402,12 @@ def test_several_seeds_show_the_mean_with_a_band_and_one_seed_can_be_opened(fast
     assert "brackets: the range over the seeds, not a 95% interval" in pick and "selects seed 0's run" in pick
     assert all(c.startswith(":material/casino: Seed 0's run: ") for c in texts(at.caption) if "casino" in c)
 
+    assert not any("runs alone: their front and tolerance pick may differ" in c for c in texts(at.caption))
     at.selectbox(key=ut.W_SEED).set_value(1).run()
     assert not at.exception, at.exception
     assert any("seed 1 (one of 2 seeds)" in m for m in texts(at.markdown))
+    # The record shows the mean's front whichever seed is exported: one seed's view says so.
+    assert any("Seed 1's runs alone: their front and tolerance pick may differ" in c for c in texts(at.caption))
     row = ur.run_row(runs, at.session_state[ur.SELECTED_RUN])
     assert row["seed"] == 1 and row["eta"] == eta
     fig = json.loads(at.get("plotly_chart")[0].proto.spec)
