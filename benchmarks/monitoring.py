@@ -76,17 +76,19 @@ def _run(repo: str, work: Path, what: str, history: int, dataset: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def compare(repos, *, repeats: int = 5, history: int = 5000, dataset: str = "adult") -> dict:
+def compare(repos, *, repeats: int = 5, history: int = 5000, dataset: str = "adult", steps=None) -> dict:
     """``{(repo, step): [seconds, ...]}`` for the steps "export", "home" (score, a log of the
-    export) and "home_long" (score, ``history`` more entries), the checkouts alternating."""
+    export) and "home_long" (score, ``history`` more entries), or those of ``steps``, the
+    checkouts alternating."""
+    steps = tuple(steps or STEPS)
     with tempfile.TemporaryDirectory() as tmp:
         works = {repo: Path(tmp) / f"r{i}" for i, repo in enumerate(repos)}
         for repo, work in works.items():
             work.mkdir()
             _run(repo, work, "setup", history, dataset)
-        times = {(repo, what): [] for repo in repos for what in STEPS}
+        times = {(repo, what): [] for repo in repos for what in steps}
         for _ in range(repeats):
-            for what in STEPS:
+            for what in steps:
                 for repo, work in works.items():
                     times[(repo, what)].append(_run(repo, work, what, history, dataset)["seconds"])
     return times

@@ -8,10 +8,11 @@ import benchmarks.monitoring as monitoring
 REPO = str(Path(__file__).resolve().parents[2])
 
 
-def test_monitoring_times_every_step_for_each_checkout():
-    times = monitoring.compare([REPO], repeats=1, history=20, dataset="german")
-    assert set(times) == {(REPO, step) for step in monitoring.STEPS}
-    assert all(len(t) == 1 and min(t) > 0 for t in times.values())  # one repeat of each step
+def test_monitoring_times_the_steps_asked_for_each_checkout():
+    # One step keeps the suite short: each is a process of its own (the other two run the same way).
+    times = monitoring.compare([REPO], repeats=1, history=20, dataset="german", steps=("home_long",))
+    assert set(times) == {(REPO, "home_long")} and set(monitoring.STEPS) >= {"export", "home", "home_long"}
+    assert all(len(t) == 1 and min(t) > 0 for t in times.values())  # one repeat
 
 
 def test_drift_counts_alarms_per_kind_of_batch():
