@@ -362,19 +362,24 @@ def _audit_blocks(audit: dict | None) -> list:
     ]
 
 
+def fmt_deciding(value, digits: int, holds, wanted: bool | None = None) -> str:
+    """``value`` to ``digits`` decimals, or to as many more (up to 9) as it takes for the figure
+    shown to give ``holds`` the answer ``wanted`` (default: the exact value's): a verdict printed
+    beside a number must read from it ("0.80 FAIL" under "a ratio from 0.8 to 1.25 passes" for
+    0.7979; "0.037 (above the tolerance 0.037)" for 0.03725: number audit, session 45)."""
+    if value is None or not np.isfinite(float(value)):
+        return fmt(value, digits)
+    wanted = bool(holds(float(value))) if wanted is None else wanted
+    for d in range(digits, 10):
+        text = fmt(value, d)
+        if bool(holds(float(text))) == wanted:
+            return text
+    return repr(float(value))
+
+
 def _ratio_text(ratio, low: float, high: float, verdict: str) -> str:
-    """An audit ratio to 2 decimals, or to as many more as it takes to read on the side of the
-    band its verdict says ("0.80 FAIL" under "a ratio from 0.8 to 1.25 passes" for 0.7979:
-    number audit, session 45)."""
-    for digits in range(2, 7):
-        text = fmt(ratio, digits)
-        try:
-            shown = float(text)
-        except ValueError:
-            return text
-        if (low <= shown <= high) == (verdict == "pass"):
-            return text
-    return fmt(ratio, 6)
+    """An audit ratio written against the pass band its verdict reads (:func:`fmt_deciding`)."""
+    return fmt_deciding(ratio, 2, lambda r: low <= r <= high, wanted=verdict == "pass")
 
 
 def _chance_blocks(ov: dict) -> list:

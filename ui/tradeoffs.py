@@ -35,7 +35,7 @@ from fairkit import plots
 from fairkit.methods import FAIRNESS_DEFINITIONS, METHODS, role_of, scores_rank
 from fairkit.metrics import (NO_RANKING, NOISE_FLOOR_SHUFFLE, OF_SCORES, chance_gap_is_zero, chance_level, in_sentence, metric_value,
                              no_better_than_chance, noise_floor_sentence)
-from fairkit.record import fmt, fmt_interval, with_interval
+from fairkit.record import fmt, fmt_deciding, fmt_interval, with_interval
 from fairkit.store import StoreError
 from fairkit.sweep import REPORT_N_BOOT, chance_gaps, paired_changes, report_fields
 
@@ -289,15 +289,9 @@ def slider_stops(table: pd.DataFrame, method: str, unfairness: str, performance:
 
 
 def gap_against(value: float, tolerance: float) -> str:
-    """``value`` to 3 decimals, or to as many more as it takes for the figure shown to read on
-    the side of ``tolerance`` the verdict beside it says ("0.037 (above the tolerance 0.037)"
-    for 0.03725: number audit, session 45)."""
-    within = bool(within_tolerance(value, tolerance))
-    for decimals in range(3, 10):
-        text = f"{value:.{decimals}f}"
-        if bool(within_tolerance(float(text), tolerance)) == within:
-            return text
-    return repr(float(value))
+    """``value`` as the panel writes it beside its verdict on ``tolerance``
+    (:func:`fairkit.record.fmt_deciding`: the digits the verdict needs)."""
+    return fmt_deciding(value, 3, lambda u: within_tolerance(u, tolerance))
 
 
 def offered_tolerance(bracketed) -> float:
