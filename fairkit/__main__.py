@@ -194,11 +194,15 @@ def _key_file(text: str) -> str:
 def _head(text: str) -> tuple[int, str]:
     """``audit verify --head N:HASH``: an entry id and its 64-hex-digit hash, as score prints them."""
     number, _, digest = text.strip().partition(":")
-    digest = digest.strip().lower()
-    if not number.strip().isdigit() or not re.fullmatch(r"[0-9a-f]{64}", digest):
+    if not number.strip().isdigit() or not _is_sha256(digest):
         raise argparse.ArgumentTypeError(f"'{text}' is not a head: give N:HASH as score printed it (an entry "
                                          "number, a colon, 64 hexadecimal digits)")
-    return int(number), digest
+    return int(number), digest.strip().lower()
+
+
+def _is_sha256(text: str) -> bool:
+    """64 hexadecimal digits, in either case, blanks around allowed."""
+    return re.fullmatch(r"[0-9a-f]{64}", text.strip().lower()) is not None
 
 
 def _sha256(text: str) -> str:
@@ -206,7 +210,7 @@ def _sha256(text: str) -> str:
     them allowed). Empty turned the check off; capitals, as Windows tools print a hash, read as
     another bundle's (CLI audit, session 44)."""
     value = text.strip().lower().removeprefix("sha256:").strip()
-    if not re.fullmatch(r"[0-9a-f]{64}", value):
+    if not _is_sha256(value):
         raise argparse.ArgumentTypeError(f"'{text}' is not a SHA-256 hash (64 hexadecimal digits, as "
                                          "export prints it and the audit log records it)")
     return value
@@ -1161,11 +1165,19 @@ def _check_logged_runs(folder: Path, meta: dict, results: pd.DataFrame, log) -> 
     """Refuse a results.csv whose runs are not the ones its sweep logged (rows deleted hid better
     runs from the signed frontier). A folder whose sweep logged to another log is noted, not
     refused: it may come from someone else's home."""
-    from .audit import logged_runs_problem
+    from .audit import logged_runs_problem, sweeps_with_runs
 
     entry = meta.get("audit_entry")
     if not isinstance(entry, int) or isinstance(entry, bool):
-        return  # written by an earlier fairkit, which logged no run ids
+        # Written by an earlier fairkit, which logged no run ids, or the entry taken out of
+        # sweep.json: the log's own sweeps of this data still tell whether these runs were one.
+        logged, match = sweeps_with_runs(log, meta["data_hash"], results["run_id"])
+        if logged and match is None:
+            print(f"WARNING: {folder / 'sweep.json'} names no audit entry, and the {len(results):,} run(s) of its "
+                  f"results.csv are those of none of the {logged} sweep(s) {log.path} logged on this data: rows may "
+                  "have been removed, added or changed since. Run the sweep again into this folder (its stored runs "
+                  "are not retrained) and export from it.", file=sys.stderr)
+        return
     logged_in = meta.get("audit_log")
     if logged_in and Path(logged_in) != log.path.resolve():
         print(f"NOTE: this sweep was logged in {logged_in}, not in {log.path}: its results.csv was not checked "
@@ -1491,7 +1503,7 @@ def cmd_score(args) -> int:
                               "files": [str(args.out)],
                               "rows": len(frame), "drift_checked": False, "drifted": False, "drift": [],
                               "unseen_groups": unseen, "input_changes": changes, "review_status": review}
-    known = bundle.target_values
+    known, labels = bundle.target_values, None
     if bundle.spec.target in frame:
         labels = read_batch_labels(bundle.spec, frame, known)
         summary["unread_labels"] = labels.unread
@@ -1503,7 +1515,7 @@ def cmd_score(args) -> int:
                   f"so every value of {bundle.spec.target} but the positive one counts as a negative outcome here: "
                   f"{', '.join(map(repr, negative[:5]))}{' ...' if len(negative) > 5 else ''}. Rows not labelled yet "
                   "should be left empty; exporting the model again records its labels.")
-    report = drift_report(bundle, frame, scores, n_boot=args.drift_n_boot, alpha=args.drift_alpha)
+    report = drift_report(bundle, frame, scores, n_boot=args.drift_n_boot, alpha=args.drift_alpha, labels=labels)
     from .audit import command_line_user, record_score
 
     entry = record_score(log, actor=command_line_user(),
@@ -1521,8 +1533,8 @@ def cmd_score(args) -> int:
     summary["audit_entry"] = entry
     summary["audit_head"] = f"{head_id}:{head_hash}"
     if report is None:
-        why = unchecked_reason(bundle.spec, frame, known, bundle.known_groups())
-        if args.fail_on_drift and bundle.spec.target in frame and labels_unread(bundle.spec, frame, known):
+        why = unchecked_reason(bundle.spec, frame, known, bundle.known_groups(), labels)
+        if args.fail_on_drift and bundle.spec.target in frame and labels_unread(bundle.spec, frame, known, labels):
             # Labels it cannot read are not "no drift": a monitoring job asked for the check.
             raise CLIError(f"No fairness check: {why}. --fail-on-drift asks for one; nothing drifted is not known.")
         print(f"No fairness check: {why}.")

@@ -915,6 +915,22 @@ def logged_runs_problem(log: AuditLog, entry_id, data_hash: str, run_ids) -> str
             f"entry #{int(entry_id)} in {log.path} (their ids differ): rows were removed, added or changed since")
 
 
+def sweeps_with_runs(log: AuditLog, data_hash: str, run_ids) -> tuple[int, int | None]:
+    """How many sweeps the log holds on this data with their runs recorded, and the id of one
+    whose runs are exactly ``run_ids`` (None if none is).
+
+    For a sweep folder whose ``sweep.json`` names no entry: deleting ``audit_entry`` from it
+    skipped :func:`logged_runs_problem` (session 45's review).
+    """
+    rows = log.entries(kind="sweep")
+    if not len(rows):
+        return 0, None
+    rows = rows[rows["subject"].astype(str) == str(data_hash)]
+    digest = runs_digest(run_ids)
+    listed = [(int(i), d["runs_sha256"]) for i, d in zip(rows["id"], rows["details"]) if "runs_sha256" in d]
+    return len(listed), next((i for i, sha in listed if sha == digest), None)
+
+
 def record_sweep(log: AuditLog, *, actor, dataset: str, data_hash: str, methods, etas, seeds,
                  fairness: str, runs: int, cached: int, search=None, cancelled: bool = False,
                  run_ids=None) -> int:

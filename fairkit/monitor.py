@@ -122,7 +122,8 @@ def read_batch_labels(spec, frame: pd.DataFrame, known=None) -> BatchLabels:
     return BatchLabels(y, {str(k): int(v) for k, v in counts.items()}, near)
 
 
-def unchecked_reason(spec, frame: pd.DataFrame, known=None, groups: dict | None = None) -> str | None:
+def unchecked_reason(spec, frame: pd.DataFrame, known=None, groups: dict | None = None,
+                     labels: BatchLabels | None = None) -> str | None:
     """Why a batch's fairness cannot be compared with the record, in words; None when it can.
 
     Parameters
@@ -136,6 +137,8 @@ def unchecked_reason(spec, frame: pd.DataFrame, known=None, groups: dict | None 
     groups : dict, optional
         Each sensitive column's recorded groups (:func:`outside_recorded_groups`): rows of
         others are not compared.
+    labels : BatchLabels, optional
+        The batch's labels when the caller has read them already (:func:`read_batch_labels`).
 
     Returns
     -------
@@ -143,19 +146,28 @@ def unchecked_reason(spec, frame: pd.DataFrame, known=None, groups: dict | None 
         The columns the batch lacks, or that its target column holds no label (new rows whose
         outcomes are not known yet: scored, but not compared).
     """
+    return _comparable(spec, frame, known, groups, labels)[0]
+
+
+def _comparable(spec, frame: pd.DataFrame, known, groups, labels=None):
+    """(why not comparable or None, the labels, the rows outside the recorded groups): read once
+    for both :func:`unchecked_reason` and :func:`drift_report`."""
     missing = [c for c in (spec.target, *spec.sensitive) if c not in frame]
     if missing:
-        return f"the file lacks the column(s) {', '.join(missing)}"
-    labels = read_batch_labels(spec, frame, known)
+        return f"the file lacks the column(s) {', '.join(missing)}", None, None
+    labels = read_batch_labels(spec, frame, known) if labels is None else labels
     unread = labels_unread(spec, frame, known, labels)
     if unread:
-        return unread
+        return unread, labels, None
     if not (labels.y >= 0).any():
         held = f" (it holds {_listed(labels.unread)})" if labels.unread else ""
-        return f"the target column {spec.target} holds no label in any of the {len(frame):,} row(s){held}"
-    if not ((labels.y >= 0) & ~outside_recorded_groups(frame, groups)).any():
-        return "every labelled row is of a group the record does not have (the warnings above name them)"
-    return None
+        return (f"the target column {spec.target} holds no label in any of the {len(frame):,} row(s){held}",
+                labels, None)
+    outside = outside_recorded_groups(frame, groups)
+    if not ((labels.y >= 0) & ~outside).any():
+        return ("every labelled row is of a group the record does not have (the warnings above name them)",
+                labels, outside)
+    return None, labels, outside
 
 
 def _listed(counts: dict) -> str:
@@ -366,7 +378,7 @@ def outside_recorded_groups(frame: pd.DataFrame, known: dict | None) -> np.ndarr
 
 
 def drift_report(bundle, frame: pd.DataFrame, scores, *, n_boot: int = 200,
-                 alpha: float = ALPHA) -> dict | None:
+                 alpha: float = ALPHA, labels: BatchLabels | None = None) -> dict | None:
     """Fairness of a scored batch compared with the bundle's recorded test metrics.
 
     Parameters
@@ -381,6 +393,8 @@ def drift_report(bundle, frame: pd.DataFrame, scores, *, n_boot: int = 200,
         Bootstrap resamples for the batch's own intervals (at least 1).
     alpha : float
         Family-wise false-alarm rate over the gaps compared (:func:`compare_gaps`).
+    labels : BatchLabels, optional
+        The batch's labels when the caller has read them already (:func:`read_batch_labels`).
 
     Returns
     -------
@@ -401,14 +415,13 @@ def drift_report(bundle, frame: pd.DataFrame, scores, *, n_boot: int = 200,
     _check_alpha(alpha)
     spec = bundle.spec
     known, groups = bundle.target_values, bundle.known_groups()
-    if unchecked_reason(spec, frame, known, groups) is not None:
-        return None
-    labels = read_batch_labels(spec, frame, known)
-    y = labels.y
     # Rows of groups the record does not have are compared with nothing there: 'diverse' or a
     # blank sex made groups of their own, one-row cells that put DP(sex & age) at 1.0 (lifecycle
     # audit, session 45). The record's groups against the same groups in the batch.
-    outside = outside_recorded_groups(frame, groups)
+    why, labels, outside = _comparable(spec, frame, known, groups, labels)
+    if why is not None:
+        return None
+    y = labels.y
     keep = (y >= 0) & ~outside
     ranks = scores_rank(bundle.decision["method"])
     rep = fairness_report(y[keep], np.asarray(scores)[keep],

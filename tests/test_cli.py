@@ -1688,6 +1688,17 @@ def test_a_results_table_with_runs_removed_is_refused(tmp_path, capsys, monkeypa
     assert "its results.csv was not checked against the runs it logged" in capsys.readouterr().out
     table.to_csv(folder / "results.csv", index=False)  # put back: it exports again
     assert main([*args, "--out", str(tmp_path / "d.zip")]) == 0
+    assert "WARNING" not in capsys.readouterr().err
+    # The entry taken out of sweep.json skipped the check (session 45's review): the log's own
+    # sweeps of this data still tell, in a warning (an earlier fairkit wrote no entry there).
+    meta.pop("audit_entry")
+    (folder / "sweep.json").write_text(json.dumps(meta))
+    assert main([*args, "--out", str(tmp_path / "e.zip")]) == 0
+    assert "WARNING" not in capsys.readouterr().err
+    table.iloc[:-1].to_csv(folder / "results.csv", index=False)
+    assert main([*args, "--out", str(tmp_path / "f.zip")]) == 0
+    assert "names no audit entry, and the 2 run(s) of its results.csv are those of none of the 1 sweep(s)" in (
+        capsys.readouterr().err)
 
 
 def test_labels_the_model_was_not_trained_on_are_not_read_as_negative_outcomes(exported, tmp_path, capsys,
