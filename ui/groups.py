@@ -15,7 +15,7 @@ import streamlit as st
 from fairkit.calibration import GLOBAL, calibrate_on_validation
 from fairkit.diagnostics import reliability_curve, reliability_intervals
 from fairkit.groups import MIN_GROUP_SIZE, group_hierarchy
-from fairkit.metrics import TOO_FEW, fairness_report
+from fairkit.metrics import NO_RANKING, TOO_FEW, fairness_report
 from fairkit.record import fmt
 from fairkit.sweep import predict_scores
 
@@ -68,8 +68,9 @@ def _ci(row, metric) -> str:
     return f"{value:.3f} [{low:.3f}, {high:.3f}]"
 
 
-def format_groups(table: pd.DataFrame, attribute: str) -> pd.DataFrame:
-    """Display text for one attribute's rows of a by-group table."""
+def format_groups(table: pd.DataFrame, attribute: str, ranks: bool = True) -> pd.DataFrame:
+    """Display text for one attribute's rows of a by-group table; ``ranks`` False (a model whose
+    scores are its decisions, :func:`fairkit.methods.scores_rank`): no ECE, as the record says."""
     rows = table[table["attribute"] == attribute]
     out = pd.DataFrame({
         "Group": rows["group"].astype(str),
@@ -79,7 +80,9 @@ def format_groups(table: pd.DataFrame, attribute: str) -> pd.DataFrame:
         "TPR": rows.apply(_ci, axis=1, metric="tpr"),
         "FPR": rows.apply(_ci, axis=1, metric="fpr"),
         "Accuracy": rows.apply(_ci, axis=1, metric="accuracy"),
-        "ECE": rows.apply(_ci, axis=1, metric="ece"),
+        # A decision model's ECE only restates its error rate: the record and the Trade-offs page
+        # say n/a, and this table showed a figure beside them (session 45's left-out).
+        "ECE": rows.apply(_ci, axis=1, metric="ece") if ranks else NO_RANKING,
     })
     out["Note"] = np.where(rows["small"], f"small (under {MIN_GROUP_SIZE} rows): uncertain", "")
     return out.reset_index(drop=True)

@@ -2,6 +2,8 @@
 
 import streamlit as st
 
+from fairkit.methods import scores_rank
+from fairkit.metrics import NO_RANKING
 from fairkit.plots import MAX_PANELS, group_bars_figure, reliability_figure
 from ui import data as ud
 from ui import groups as ug
@@ -30,7 +32,8 @@ attribute = right.selectbox("Groups of", levels, key=ug.W_ATTRIBUTE, format_func
                             help="Each sensitive attribute, and their intersection.")
 
 table, notes = ug.by_group(cur.data_key, run_id, part, split)
-shown_table = ug.format_groups(table, attribute)
+ranked = scores_rank(row["method"])
+shown_table = ug.format_groups(table, attribute, ranks=ranked)
 small = shown_table[shown_table["Note"] != ""]
 if len(small):
     st.warning(f"{len(small)} group(s) of {md(attribute)} have fewer than {ug.MIN_GROUP_SIZE} rows in "
@@ -66,23 +69,30 @@ if row["method"] == "forml":
                                   title=f"Learned training weights by {attribute} (training data)"),
                key="groups.weights")
 
-curve = ug.reliability(cur.data_key, run_id, part, attribute, split)
-group_names = sorted(curve["group"].unique(), key=str)
-options = [ug.ALL_GROUPS, *group_names]
-state.prepare_widget(ug.W_RELIABILITY_GROUP, ug.ALL_GROUPS, options)
-one = st.selectbox("Reliability of", options, key=ug.W_RELIABILITY_GROUP, format_func=visible_text,
-                   help="Every group as a small panel against the curve of all rows, or one group.")
-shown_groups = group_names if one == ug.ALL_GROUPS else [one]
-show_chart(reliability_figure(curve, ug.reliability_overall(cur.data_key, run_id, part, split),
-                              groups=shown_groups,
-                              title=f"Reliability by {attribute} ({ug.PARTS[part].lower()})"),
-           key="groups.reliability")
-if len(shown_groups) > MAX_PANELS:
-    st.caption(f"The chart draws the {MAX_PANELS} largest of the {len(shown_groups):,} groups; choose a group "
-               "under 'Reliability of' to see any other, or read them all in the table below.")
-with st.expander("Reliability as a table"):
-    show_table(ug.reliability_table(curve[curve["group"].isin(shown_groups)]), max_rows=300,
-               alt=f"Reliability bins by {attribute} ({ug.PARTS[part].lower()})")
+if ranked:
+    curve = ug.reliability(cur.data_key, run_id, part, attribute, split)
+    group_names = sorted(curve["group"].unique(), key=str)
+    options = [ug.ALL_GROUPS, *group_names]
+    state.prepare_widget(ug.W_RELIABILITY_GROUP, ug.ALL_GROUPS, options)
+    one = st.selectbox("Reliability of", options, key=ug.W_RELIABILITY_GROUP, format_func=visible_text,
+                       help="Every group as a small panel against the curve of all rows, or one group.")
+    shown_groups = group_names if one == ug.ALL_GROUPS else [one]
+    show_chart(reliability_figure(curve, ug.reliability_overall(cur.data_key, run_id, part, split),
+                                  groups=shown_groups,
+                                  title=f"Reliability by {attribute} ({ug.PARTS[part].lower()})"),
+               key="groups.reliability")
+    if len(shown_groups) > MAX_PANELS:
+        st.caption(f"The chart draws the {MAX_PANELS} largest of the {len(shown_groups):,} groups; choose a group "
+                   "under 'Reliability of' to see any other, or read them all in the table below.")
+    with st.expander("Reliability as a table"):
+        show_table(ug.reliability_table(curve[curve["group"].isin(shown_groups)]), max_rows=300,
+                   alt=f"Reliability bins by {attribute} ({ug.PARTS[part].lower()})")
+else:
+    # Reliability of 0/1 decisions is two points that restate the error rates above; the record
+    # calls this model's ECE n/a (session 45's left-out).
+    st.info("This model's scores are its decisions (group thresholds): a reliability curve would only restate "
+            "the selection and error rates above, so none is drawn; its ECE is n/a, as in the record.",
+            icon=":material/info:")
 
 st.header("Group calibration")
 methods = list(ug.CAL_METHODS)
@@ -104,6 +114,8 @@ largest = (f"Over the groups the gaps compare, of each attribute and their inter
            "an attribute with fewer than two that large (the record flags them small); the table lists "
            "every group. The figure the Trade-offs page, the Export page and the record show.")
 before, after, change = ug.ece_change(cal)
+if not ranked:  # its decisions' ECE restates its error rate: n/a, as in the record
+    before, change = NO_RANKING, None
 m1.metric("Largest group ECE on test, before", before, help=largest)
 m2.metric("Largest group ECE on test, after", after, help=largest, delta=change, delta_color="inverse")
 worse = ug.calibration_words(cal, method)

@@ -308,3 +308,25 @@ def test_the_reliability_figures_numbers_are_a_table_too(trained, fast_env):
         f"{row['fraction_positive']:.3f} [{low[0]:.3f}, {high[0]:.3f}]")
     assert shown["Rows"].iloc[0] == f"{int(row['count']):,}"
     assert any(t.proto.alt.startswith("Reliability bins by") and "after calibration" in t.proto.alt for t in at.table)
+
+
+def test_a_decision_models_groups_show_no_ece_and_no_reliability_curve(trained):
+    """Session 45's left-out: a group-threshold model's ECE is n/a in the record and on the
+    Trade-offs page (its scores are its decisions, metrics.OF_SCORES), while this page still
+    showed each group's ECE and a reliability curve of 0/1 scores."""
+    at = trained
+    at.switch_page("views/tradeoffs.py").run()
+    at.selectbox(key=ut.W_METHOD).set_value("threshold").run()
+    at.switch_page("views/groups.py").run()
+    assert not at.exception, at.exception
+    assert (group_table(at, "sex & age_group")["ECE"] == "n/a (decisions, not scores)").all()
+    assert any("scores are its decisions" in i and "none is drawn" in i for i in texts(at.info))
+    assert "Reliability of" not in [s.label for s in at.selectbox]
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Largest group ECE on test, before"] == "n/a (decisions, not scores)"
+    # A model whose scores rank rows keeps both.
+    at.switch_page("views/tradeoffs.py").run()
+    at.selectbox(key=ut.W_METHOD).set_value("regularized").run()
+    at.switch_page("views/groups.py").run()
+    assert group_table(at, "sex & age_group")["ECE"].str.match(r"\d\.\d{3}").all()
+    assert "Reliability of" in [s.label for s in at.selectbox]
