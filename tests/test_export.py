@@ -486,6 +486,7 @@ def _zip_by_hand(path, entries):
     Path(path).write_bytes(bytes(out + central + end))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("declared", ["honest", "understated"])
 def test_score_refuses_an_inflating_bundle_within_4_gib(tmp_path, swept, tiny_split, declared):
     """Issue 16's zip bomb: frontier.csv inflates to 3.5 GiB from 3.5 MB. ``score`` runs under a

@@ -166,6 +166,7 @@ def test_a_killed_search_resumes_and_finishes_its_budget(german, tmp_path):
     assert again.front["unstable"].tolist() == res.front["unstable"].tolist()
 
 
+@pytest.mark.slow
 def test_two_processes_share_one_study_and_run_the_budget_once(german, tmp_path):
     _, split = german
     store = ResultStore(tmp_path / "store")
@@ -295,6 +296,7 @@ class _WaitsForAnotherWorker(ResultStore):
         super().put(key, record, model)
 
 
+@pytest.mark.slow
 def test_dask_workers_share_the_study(german, tmp_path):
     distributed = pytest.importorskip("distributed")
     _, split = german

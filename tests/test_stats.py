@@ -392,6 +392,7 @@ def _coverage(gaps, truth, key):
     return float(np.mean((lo <= truth + 1e-12) & (truth <= hi + 1e-12)))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sizes", [(200, 60), (150, 100, 60, 40)])
 def test_gap_intervals_cover_a_true_gap_of_zero(sizes):
     """Coverage audit (2026-12-06): the recentred bootstrap of a max-min gap covered a true gap
@@ -435,6 +436,7 @@ def _shifted(p):
     return expit(logit(p) - 0.4)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("truth_of, sizes", [("calibrated", (200,)), ("shifted", (200,)),
                                              ("calibrated", (150, 100, 60))])
 def test_calibration_intervals_cover_the_true_ece(truth_of, sizes):

@@ -171,6 +171,7 @@ def test_the_limit_applies_to_the_wrappers_where_fairlearn_needs_dense(one_hot, 
     FairBoostingClassifier(n_estimators=3).fit(X, y, sensitive_features=group)
 
 
+@pytest.mark.slow
 def test_predicting_from_a_wide_sparse_table_expands_it_a_chunk_at_a_time():
     rng = np.random.default_rng(3)
     d = 4_000
