@@ -452,12 +452,14 @@ def _writing(path):
                        "Free some space or choose another path, and run again.") from exc
 
 
-def _write_output(path, data: bytes) -> None:
-    """Write an output file atomically: readers, and a failed write, leave the old file or the new one."""
+def _write_output(path, data: bytes, before_replace=None):
+    """Write an output file atomically: readers, and a failed write, leave the old file or the new one.
+    ``before_replace`` runs once the data is durable and before it appears at ``path`` (its
+    result is returned); if it raises, nothing appears."""
     from .store import atomic_write_bytes, output_mode
 
     with _writing(path):
-        atomic_write_bytes(Path(path), data, mode=output_mode(path))
+        return atomic_write_bytes(Path(path), data, mode=output_mode(path), before_replace=before_replace)
 
 
 def _written(args) -> list[tuple[str, Path]]:
@@ -1247,19 +1249,24 @@ def cmd_export(args) -> int:
                             fairness_definition=meta["fairness"], fairness_rationale=args.fairness_rationale or "")
     model = store.load_model(args.run)
     try:
+        def publish(b):
+            # Checked again at the end: a sign-off given to the bundle at --out while this export
+            # ran (seconds to minutes) was replaced with it all the same (concurrency audit,
+            # session 46). Then logged before the bundle appears at --out: never one without the other.
+            _check_not_reviewed(Path(args.out), log)
+            return record_export(log, bundle_path=b["path"], manifest_sha256=b["manifest_sha256"],
+                                 record=b["record"], unfairness_axis=meta["unfairness"],
+                                 performance_axis=meta["performance"], signing_key=sign_key or False,
+                                 # Who ran the export, beside the decider it names (typed: anyone's
+                                 # name), as sweeps and scores are logged.
+                                 actor=command_line_user())
+
         with _writing(args.out):
             out = export_bundle(args.out, model=model, split=split, run=row, record=record,
                                 frontier=front, sweep=sweep_compared(results),
                                 threshold=args.threshold, n_boot=args.n_boot, audit_head=chain_head(log),
                                 sign_key=sign_key or False, sample=meta.get("sample"),
-                                # Logged before the bundle appears at --out: never one without the other.
-                                before_publish=lambda b: record_export(
-                                    log, bundle_path=b["path"], manifest_sha256=b["manifest_sha256"],
-                                    record=b["record"], unfairness_axis=meta["unfairness"],
-                                    performance_axis=meta["performance"], signing_key=sign_key or False,
-                                    # Who ran the export, beside the decider it names (typed: anyone's
-                                    # name), as sweeps and scores are logged.
-                                    actor=command_line_user()), mode=output_mode(args.out))
+                                before_publish=publish, mode=output_mode(args.out))
     except ValueError as exc:
         raise CLIError(str(exc)) from exc
     entry = out["audit_entry"]
@@ -1277,6 +1284,8 @@ def cmd_export(args) -> int:
 def cmd_keygen(args) -> int:
     from . import keys
 
+    # The outgoing key first: a key file that cannot be used leaves no new key behind.
+    old = _key(keys.resolve_private, args.replaces, "outgoing") if args.replaces else None
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     private, public = out / "fairkit-signing-key.pem", out / "fairkit-public-key.pem"
@@ -1291,12 +1300,34 @@ def cmd_keygen(args) -> int:
         raise CLIError(str(exc)) from exc
     print(f"Wrote {private} (private: keep it secret; export --sign-key, {keys.SIGNING_KEY_ENV}) and {public} "
           f"(public: score --trust, {keys.TRUST_KEY_ENV}); key id {keys.key_id(key)}.")
+    if args.replaces:
+        _handover(args, old, key)
+    else:
+        print("Replacing the organisation's key? Record the hand-over (fairkit audit handover --from-key OLD "
+              "--to-key NEW), or the decisions and bundles signed with the old key stop counting under the new one.")
     return 0
+
+
+def _handover(args, old, new) -> None:
+    """Record in the audit log that ``old`` hands the organisation's trust over to ``new``."""
+    from . import keys
+    from .audit import command_line_user, record_handover
+
+    log = _audit_log(args)
+    try:
+        entry = record_handover(log, actor=command_line_user(), old_key=old, new_key=new)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from exc
+    print(f"Logged as audit entry {entry} in {log.path}: key {keys.key_id(old)} hands over to key {keys.key_id(new)}. "
+          f"Checked with either public key, the log and the bundles count the old key's signatures up to entry {entry} "
+          f"and the new key's from then on; the old key signs nothing after it. Sign with the new key from now on "
+          f"({keys.SIGNING_KEY_ENV}), keep the old private key retired, and give the log (--audit) wherever bundles "
+          "signed before are checked.")
 
 
 def cmd_audit(args) -> int:
     from . import keys
-    from .audit import recorded_head
+    from .audit import recorded_head, signed_after_handover
     from .export import BundleIntegrityError, read_bundle_record
     from .store import default_home
 
@@ -1310,7 +1341,31 @@ def cmd_audit(args) -> int:
     # on read-only media) is opened read-only and checked as it is. Where it can be written it is
     # opened as before: a log from before the hash chain is brought up to date.
     writable = os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
-    log = _audit_log(args, read_only=path.exists() and not writable)
+    if args.action == "handover":
+        if not (args.from_key and args.to_key):
+            raise CLIError("audit handover needs --from-key (the outgoing private key) and --to-key (the incoming one).")
+        old = _key(keys.resolve_private, args.from_key, "outgoing")
+        new = _key(keys.resolve_private, args.to_key, "incoming")
+        _handover(args, old, new)
+        return 0
+    if args.from_key or args.to_key:
+        raise CLIError("--from-key and --to-key belong to 'audit handover'.")
+    if args.action == "backup" or args.out:
+        if not (args.action == "backup" and args.out):
+            raise CLIError("audit backup needs --out (a new file for the copy); --out belongs to 'audit backup'.")
+        copy = _audit_log(args, read_only=True).backup(args.out)
+        print(f"Copied the audit log {path} to {args.out} (one file, the write-ahead file's entries included): {copy}")
+        return 0 if copy.ok else 1
+    from .audit import AuditLogError
+
+    try:
+        # Read-only wherever it can be: opened to write, a check waited 30 s behind a writer
+        # stuck mid-append for a lock it never needed (concurrency audit, session 46).
+        log = _audit_log(args, read_only=True)
+    except AuditLogError:
+        if not writable:
+            raise
+        log = _audit_log(args)  # an earlier fairkit's log, brought up to date where it can be written
     if args.action == "list":
         entries = log.entries(kind=args.kind, last=args.last)
         # Which key signed a head over each entry of its own: after a key rotation, which
@@ -1330,16 +1385,22 @@ def cmd_audit(args) -> int:
                 what = "  (sweep or search: not recorded by the earlier fairkit that logged it)"
             if e.details.get("stopped") == "cancelled":
                 what += f"  (cancelled: the {e.details.get('runs', '?')} run(s) it finished)"
+            if e.kind == "handover":
+                what += f"  (key {e.details.get('old_key_id', '?')} hands over to key {e.details.get('new_key_id', '?')})"
             if e.id in head_keys:
                 what += f"  (head signed by key {head_keys[e.id]}; checked by audit verify --trust)"
             print(f"#{e.id}  {e.ts}  {e.kind:9s}  by {e.actor} ({how})  subject {e.subject or '-'}{what}")
     trusted = _key(keys.resolve_public, args.trust, "trusted")
+    ring = log.key_ring(trusted)  # with the keys handed over to or from it in this log
     anchors, unlogged = [], []
     exported = set(log.entries(kind="export")["subject"].astype(str)) if args.bundle else set()
     for bundle in args.bundle or []:
         try:
             # The key --trust named (or the configured one), not read_bundle_record's own default.
-            read = read_bundle_record(bundle, trusted_key=trusted or False)
+            read = read_bundle_record(bundle, trusted_key=ring or False)
+            late = signed_after_handover(log, ring, read["manifest_sha256"], read["signature_status"].key_id)
+            if late:
+                raise BundleIntegrityError(f"{Path(bundle).name} cannot be trusted: {late}.")
         except BundleIntegrityError as exc:
             raise CLIError(str(exc)) from exc
         head = recorded_head(read["record"])
@@ -1393,9 +1454,12 @@ def cmd_score(args) -> int:
     from .store import strict_json
 
     trusted = _key(keys.resolve_public, args.trust, "trusted")
+    # With the keys the audit log hands over to or from the trusted one: after a key rotation,
+    # a bundle signed before it was refused (lifecycle audit, session 45).
+    ring = _audit_log(args, read_only=True).key_ring(trusted) if trusted and _audit_path(args).exists() else None
     try:
         bundle = load_bundle(args.bundle, expected_manifest_sha256=args.expected_manifest_sha256,
-                             trusted_key=trusted or False)
+                             trusted_key=ring or trusted or False)
     except BundleIntegrityError as exc:
         raise CLIError(str(exc)) from exc
     print(f"Bundle {Path(args.bundle).name}: {bundle.signature_status}"
@@ -1452,8 +1516,11 @@ def cmd_score(args) -> int:
         # entry went there (lifecycle audit, session 45).
         print(f"NOTE: no audit log was at {log.path}: a new one was started there. If this deployment has one, "
               "check FAIRKIT_HOME (or give it with --audit).", file=sys.stderr)
-    from .audit import review_status
+    from .audit import review_status, signed_after_handover
 
+    late = signed_after_handover(log, ring, bundle.manifest_sha256, bundle.signature_status.key_id)
+    if late:
+        raise CLIError(f"The bundle cannot be trusted: {late}; refusing to score with it.")
     review = review_status(log, bundle.manifest_sha256, trusted or None)
     print(f"This bundle: {review}.")
     scores, unseen = bundle.scored(frame)
@@ -1490,9 +1557,7 @@ def cmd_score(args) -> int:
     # rows (an interrupted run, or this batch with no check, would leave it there).
     with _writing(report_path):
         report_path.unlink(missing_ok=True)
-    _write_output(args.out, scored)
-    del scored
-    print(f"Wrote {len(frame):,} scored rows to {args.out}.")
+    scored_sha256 = hashlib.sha256(scored).hexdigest()
     status = bundle.signature_status
     summary = args.summary = {"command": "score", "bundle": str(args.bundle),
                               # Fields, not the object's repr (lifecycle audit, session 45).
@@ -1518,9 +1583,14 @@ def cmd_score(args) -> int:
     report = drift_report(bundle, frame, scores, n_boot=args.drift_n_boot, alpha=args.drift_alpha, labels=labels)
     from .audit import command_line_user, record_score
 
-    entry = record_score(log, actor=command_line_user(),
-                         manifest_sha256=bundle.manifest_sha256, input_hash=input_hash,
-                         rows=len(frame), drift=report, unseen_groups=unseen, input_changes=changes)
+    # Logged before the decisions appear at --out: a full disk or a killed job left them there
+    # with no audit entry, and the message said "the log is as it was" (concurrency audit,
+    # session 46). If the entry cannot be written, --out is left as it was.
+    entry = _write_output(args.out, scored, before_replace=lambda: record_score(
+        log, actor=command_line_user(), manifest_sha256=bundle.manifest_sha256, input_hash=input_hash,
+        rows=len(frame), drift=report, unseen_groups=unseen, input_changes=changes))
+    del scored
+    print(f"Wrote {len(frame):,} scored rows to {args.out}.")
     # Score entries are covered by no signature until the next export or verdict: months of
     # drift verdicts could be deleted and the keyed check still pass (lifecycle audit, session
     # 45). The head after this entry, kept with the job's own records, anchors them.
@@ -1539,6 +1609,11 @@ def cmd_score(args) -> int:
             raise CLIError(f"No fairness check: {why}. --fail-on-drift asks for one; nothing drifted is not known.")
         print(f"No fairness check: {why}.")
         return 0
+    # Which scored file it describes: two jobs scoring into one --out at once left one batch's
+    # decisions beside the other's report, nothing tying either to its rows (concurrency audit,
+    # session 46).
+    report = {**report, "scored_file": Path(args.out).name, "scored_sha256": scored_sha256, "input_sha256": input_hash,
+              "audit_entry": entry}
     # Strict JSON, as the bundle's metrics.json: a group with no selections has no precision (null).
     _write_output(report_path, strict_json(report, indent=1).encode())
     summary["files"].append(str(report_path))
@@ -1782,11 +1857,21 @@ def _main(argv) -> int:
     p = sub.add_parser("keygen", help="create an Ed25519 key pair for signing bundles")
     p.add_argument("--out", type=_output_folder, required=True,
                    help="folder for fairkit-signing-key.pem and fairkit-public-key.pem")
+    p.add_argument("--replaces", type=_key_file, metavar="OLD_PRIVATE_KEY",
+                   help="the organisation's current signing key: the new key takes over from it, and the hand-over "
+                        "is recorded in the audit log (see audit handover)")
+    p.add_argument("--audit", type=_log_file, help="audit log file for --replaces (default $FAIRKIT_HOME/audit.sqlite)")
     p.set_defaults(func=cmd_keygen)
 
     p = sub.add_parser("audit", help="list the audit log's entries and verify it (exit 1 if it fails)")
-    p.add_argument("action", nargs="?", choices=["list", "verify"], default="list",
-                   help="list the entries and verify (default), or only verify")
+    p.add_argument("action", nargs="?", choices=["list", "verify", "handover", "backup"], default="list",
+                   help="list the entries and verify (default), only verify, record a key hand-over "
+                        "(--from-key, --to-key: the decisions signed with the old key keep counting under the "
+                        "new one, and the old key signs nothing after), or copy the log into one file (--out: "
+                        "a copy of audit.sqlite alone can miss its newest entries)")
+    p.add_argument("--out", type=_output_file, help="audit backup: the new file for the copy")
+    p.add_argument("--from-key", type=_key_file, metavar="OLD_PRIVATE_KEY", help="audit handover: the outgoing key")
+    p.add_argument("--to-key", type=_key_file, metavar="NEW_PRIVATE_KEY", help="audit handover: the incoming key")
     p.add_argument("--trust", type=_key_file, help="Ed25519 public key (PEM): check the signed chain heads with it "
                                    "(default $FAIRKIT_TRUST_KEY)")
     p.add_argument("--bundle", action="append", type=_input_file,

@@ -46,6 +46,7 @@ Logs written before this schema (fairkit up to 0.x: no hash columns; the dashboa
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import getpass
 import hashlib
@@ -62,7 +63,7 @@ import pandas as pd
 from . import keys
 from .store import default_home, strict_json
 
-KINDS = ("upload", "sweep", "selection", "export", "score", "comment", "signoff", "dissent")
+KINDS = ("upload", "sweep", "selection", "export", "score", "comment", "signoff", "dissent", "handover")
 VERDICT_KINDS = ("comment", "signoff", "dissent")
 #: How a signed kind of entry is named in a sentence.
 SIGNED_WORDS = {"export": "an export", "signoff": "a sign-off", "dissent": "a dissent"}
@@ -161,6 +162,54 @@ def head_message(entry_id: int, entry_hash_: str) -> bytes:
     """The bytes signed for a chain head: the entry's id and hash, with a fixed prefix so the
     signature cannot be mistaken for one over anything else the key signs (a manifest)."""
     return f"fairkit audit head\n{int(entry_id)}\n{entry_hash_}".encode()
+
+
+def _first_handovers(handovers) -> list:
+    """``(entry id, old key, new key)`` of each key's first hand-over whose outgoing key's
+    signature holds, oldest first. A copy appended later, or a second hand-over signed with a key
+    already handed over (one that leaked), moves nothing: a key hands over once."""
+    first = {}
+    for id_, details in sorted(handovers, key=lambda h: h[0]):
+        try:
+            old = keys.public_from_hex(details["old_public_key"])
+            new = keys.public_from_hex(details["new_public_key"])
+        except (KeyError, TypeError, ValueError):
+            continue
+        if keys.raw_hex(old) in first or not keys.verify_signature(
+                old, keys.handover_message(old, new), str(details.get("old_signature", ""))):
+            continue
+        first[keys.raw_hex(old)] = (int(id_), old, new)
+    return sorted(first.values(), key=lambda h: h[0])
+
+
+def key_ring(anchor, handovers, new_key_signed) -> keys.KeyRing:
+    """The keys a log's hand-overs link to ``anchor`` (:class:`fairkit.keys.KeyRing`).
+
+    Trust passes forward (the outgoing key signed the hand-over: its successor is trusted) and
+    back (the incoming key signed the hand-over's head in the log: its predecessor is trusted,
+    up to that entry). Each key is trusted up to its own first hand-over.
+
+    Parameters
+    ----------
+    anchor : Ed25519PublicKey
+    handovers : iterable of (int, dict)
+        The log's ``handover`` entries: id and details.
+    new_key_signed : callable
+        ``(entry id, public key) -> bool``: whether that key signed the entry's head in the log.
+    """
+    firsts = _first_handovers(handovers)
+    until = {keys.raw_hex(old): id_ for id_, old, _ in firsts}
+    members = {keys.raw_hex(anchor): anchor}
+    changed = True
+    while changed:
+        changed = False
+        for id_, old, new in firsts:
+            o, n = keys.raw_hex(old), keys.raw_hex(new)
+            if o in members and n not in members:
+                members[n], changed = new, True
+            elif n in members and o not in members and new_key_signed(id_, new):
+                members[o], changed = old, True
+    return keys.KeyRing(anchor, tuple((k, until.get(h)) for h, k in members.items()))
 
 
 @dataclass(frozen=True)
@@ -267,6 +316,14 @@ class ChainCheck:
         key's time: check them with that key).
     first_head : int or None
         The first entry carrying a signed head of any key.
+    handed_over : dict
+        Keys linked to the checked one by a hand-over in the log (:func:`key_ring`) that were
+        handed over: key id -> the hand-over's entry. Their signatures up to it count.
+    active_keys : frozenset
+        The ids of the trusted keys not handed over: the ones a new decision may be signed with.
+    earlier_times : tuple of int
+        Entries whose time is earlier than the entry before them (the writer's clock was set
+        back): their order is the chain's, not their times'.
     """
 
     ok: bool
@@ -286,6 +343,9 @@ class ChainCheck:
     unsigned_exports: tuple = ()
     other_keys: dict = field(default_factory=dict)
     first_head: int | None = None
+    handed_over: dict = field(default_factory=dict)
+    active_keys: frozenset = frozenset()
+    earlier_times: tuple = ()
 
     def vouches_for(self, id_: int, kind: str) -> bool:
         """Whether the checked key vouches for entry ``id_`` of ``kind`` (always, without a key).
@@ -316,6 +376,14 @@ class ChainCheck:
             text += (f"; signed by key {self.key_id} through entry {self.signed_through}"
                      + (f" ({later} later entries not yet covered by a signature)"
                         if later > 0 else ""))
+        if self.earlier_times:
+            ids = ", ".join(map(str, self.earlier_times[:8])) + (" ..." if len(self.earlier_times) > 8 else "")
+            text += (f"; {len(self.earlier_times)} entries carry an earlier time than the entry before them (entries "
+                     f"{ids}: the clock was set back when they were written): their order is the entries' numbers, "
+                     "not their times")
+        if self.handed_over:
+            text += "; " + ", ".join(f"key {k} handed over at entry {i} (its signatures up to it count)"
+                                     for k, i in self.handed_over.items())
         for found, what, then in ((self.unsigned_verdicts, "sign-off(s) or dissent(s)", "are not counted"),
                                   (self.unsigned_exports, "export(s)", "are not vouched for")):
             bare = [i for i in found if i not in self.other_keys]
@@ -367,6 +435,17 @@ def signature_covers(id_: int, kind: str, signed_ids, signed_through: int | None
     return id_ <= (signed_through or 0)
 
 
+def _earlier(ts: str, than: str) -> bool:
+    """Whether entry time ``ts`` is before ``than``, across the offsets they may be written with
+    (a time that cannot be read is never flagged)."""
+    try:
+        a, b = (dt.datetime.fromisoformat(t) for t in (ts, than))
+        a, b = (w if w.tzinfo else w.replace(tzinfo=dt.timezone.utc) for w in (a, b))
+    except (TypeError, ValueError):
+        return False
+    return a < b
+
+
 def _read_row(ts, actor, kind, subject, details) -> dict:
     """A row's details, parsed; ValueError saying why the row cannot be read (written outside
     fairkit). The one reading :meth:`AuditLog.entries` and :meth:`AuditLog.verify` share."""
@@ -407,6 +486,10 @@ def sqlite_problem(path, exc: sqlite3.Error) -> str:
         return (f"The audit log {path} cannot be opened for writing (SQLite: {text}): its folder may be "
                 "read-only, or its disk full. Make the folder writable (or free space) and run again; the log "
                 "is as it was. Do not start a new log: it would begin a new hash chain.")
+    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "database is locked" in text:
+        return (f"The audit log {path} is being written by another process, which has held it for over 30 seconds "
+                f"(SQLite: {text}): a sweep, export or score still running, or stopped mid-write. Wait for it to "
+                "finish, or stop it, and run again; the log is as it was.")
     if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")) or "malformed" in text or "not a database" in text:
         return (f"The audit log {path} is damaged or not an SQLite file (SQLite: {text}). Restore it from a "
                 "copy; if it never was a fairkit audit log, give the path of the log, or a new file name to "
@@ -568,6 +651,12 @@ class AuditLog:
             con.execute("BEGIN IMMEDIATE")
             yield con
             con.execute("COMMIT")
+            # Into the main file at once: a process killed with the log open left its newest
+            # entries (a sign-off) in audit.sqlite-wal only, and a copy of audit.sqlite alone
+            # lacked them and verified (concurrency audit, session 46). PASSIVE: never waits on
+            # readers; what it cannot copy now the next writer's checkpoint does.
+            with contextlib.suppress(sqlite3.Error):
+                con.execute("PRAGMA wal_checkpoint(PASSIVE)")
         except BaseException:
             if con.in_transaction:
                 con.execute("ROLLBACK")
@@ -605,6 +694,13 @@ class AuditLog:
         details = {**details, "identity": who.as_dict()}
         if signing_key is not None:
             details["signed_by"] = keys.key_id(signing_key)
+            handed = self.handed_over(signing_key) if kind != "handover" else None
+            if handed:
+                # A retired (perhaps leaked) key's later heads fail the check: refused at writing.
+                raise AuditLogError(
+                    f"The signing key {keys.key_id(signing_key)} was handed over to key {handed[1]} at audit entry "
+                    f"{handed[0]} of {self.path}: it signs nothing after its hand-over, so nothing was written. Sign "
+                    f"with the new key ({keys.SIGNING_KEY_ENV}, or the dashboard's signing_key secret).")
         text = strict_json(details, sort_keys=True)
         if not self._sound:
             # Once per log object: a file cut short or overwritten in part would take the entry
@@ -728,6 +824,69 @@ class AuditLog:
             self._rows("SELECT id, entry_id, entry_hash, key_id, signature FROM heads ORDER BY id"),
             columns=["id", "entry_id", "entry_hash", "key_id", "signature"])
 
+    def backup(self, dest) -> ChainCheck:
+        """Copy the whole log, consistent as of one moment, into a new file ``dest``; returns the
+        copy's check (:meth:`verify`).
+
+        Copying ``audit.sqlite`` by hand can miss the newest entries, which SQLite may still hold
+        in ``audit.sqlite-wal`` beside it (concurrency audit, session 46); SQLite's backup reads
+        both, as any reader does, and writes one self-contained file.
+
+        Raises
+        ------
+        AuditLogError
+            ``dest`` exists already (nothing is overwritten).
+        """
+        dest = Path(dest)
+        if os.path.lexists(dest):
+            raise AuditLogError(f"{dest} exists already; give a new file name for the copy (nothing was overwritten).")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        con = self._connect()
+        try:
+            out = sqlite3.connect(dest)
+            try:
+                con.backup(out)
+                out.execute("PRAGMA journal_mode=DELETE")  # one file: nothing left in a -wal beside it
+            finally:
+                out.close()
+        finally:
+            con.close()
+        return AuditLog(dest, read_only=True).verify()
+
+    def handed_over(self, key) -> tuple[int, str] | None:
+        """``(entry, incoming key id)`` of ``key``'s hand-over in this log (:func:`record_handover`),
+        or None when it was not handed over."""
+        rows = self.entries(kind="handover")
+        return next(((id_, keys.key_id(new)) for id_, old, new in _first_handovers(zip(rows["id"], rows["details"]))
+                     if keys.same_key(old, key)), None)
+
+    def key_ring(self, public_key) -> keys.KeyRing | None:
+        """``public_key`` and the keys this log's hand-overs link to it (:func:`key_ring`): what a
+        bundle signed before a key rotation is checked against. None when ``public_key`` is.
+
+        Only a hand-over whose content still matches its hash and whose head the incoming key
+        signed links back; the whole chain is checked by :meth:`verify`, which uses the same ring.
+        """
+        public_key = keys.trusted_public(public_key)
+        if public_key is None:
+            return None
+        rows, heads = self._snapshot(
+            ("SELECT id, ts, actor, kind, subject, details, prev_hash, entry_hash FROM events "
+             "WHERE kind = 'handover' ORDER BY id", ()),
+            ("SELECT h.entry_id, h.entry_hash, h.key_id, h.signature FROM heads h JOIN events e "
+             "ON e.id = h.entry_id WHERE e.kind = 'handover'", ()))
+        found, intact = [], set()
+        for id_, ts, actor, kind, subject, details, prev, digest in rows:
+            try:
+                found.append((id_, _read_row(ts, actor, kind, subject, details)))
+                if prev is not None and entry_hash(prev, ts, actor, kind, subject, details) == digest:
+                    intact.add((id_, digest))
+            except (ValueError, TypeError):
+                continue
+        return key_ring(public_key, found, lambda i, key: any(
+            (e, d) in intact and kid == keys.key_id(key) and keys.verify_signature(key, head_message(e, d), sig)
+            for e, d, kid, sig in heads))
+
     def verify(self, public_key=None, anchors=()) -> ChainCheck:
         """Check the log: every entry against its hash and its predecessor's, the end against
         SQLite's counter, the signed heads against the chain and (with a key) their signatures.
@@ -736,7 +895,9 @@ class AuditLog:
         ----------
         public_key : Ed25519PublicKey, optional
             The organisation's key. With it, every head it signed must carry a valid signature
-            and every entry written with it (``signed_by``) must still have its head.
+            and every entry written with it (``signed_by``) must still have its head. The keys
+            a hand-over in the log links to it (:func:`record_handover`) are checked as it is,
+            each up to its hand-over: a head a key signed after its hand-over fails.
         anchors : iterable of (int, str)
             Heads recorded elsewhere (:func:`chain_head` in a bundle's record): each must still
             be an entry of the chain with that hash.
@@ -768,7 +929,7 @@ class AuditLog:
         unreadable = tuple(unreadable)
         fail = lambda id_, why: ChainCheck(False, n, 0, id_, why, checked_through=last_id,  # noqa: E731
                                            unreadable=unreadable)
-        prev, unchained, hashes = None, 0, {}
+        prev, unchained, hashes, last_ts, backwards = None, 0, {}, None, []
         for id_, ts, actor, kind, subject, details, stored_prev, stored_hash in rows:
             if not isinstance(id_, int) or id_ < 1:
                 # AUTOINCREMENT numbers entries from 1: a lower id sorts before the chain, where
@@ -793,6 +954,12 @@ class AuditLog:
                 return fail(id_, "its content no longer matches its hash (it was changed).")
             hashes[id_] = (stored_hash, kind)
             prev = stored_hash
+            # A clock set back (NTP, a restored VM) dates an entry before the one it follows: a
+            # sign-off read as given before its export (concurrency audit, session 46). The chain's
+            # order is the entries' order; the time is the writer's clock's word.
+            if last_ts is not None and _earlier(ts, last_ts):
+                backwards.append(id_)
+            last_ts = ts if isinstance(ts, str) else last_ts
 
         # Removing the newest entries leaves a valid chain; AUTOINCREMENT's counter remembers.
         if seq and isinstance(seq[0][0], int) and seq[0][0] > last_id:
@@ -806,23 +973,36 @@ class AuditLog:
                 return fail(int(index), "a head recorded elsewhere (in a bundle, or kept from score) no longer "
                                         "matches the log (history up to it was rewritten or removed).")
 
+        public_key = keys.trusted_public(public_key)
         wanted = keys.key_id(public_key) if public_key is not None else None
-        signed, signed_through = set(), None
-        first_head = min((h[0] for h in heads if h[0] in hashes), default=None)
-        by_other = {entry_id: kid for entry_id, _, kid, _ in heads if kid != wanted}
-        for entry_id, digest, kid, signature in heads:
+        for entry_id, digest, _, _ in heads:
             if hashes.get(entry_id, (None,))[0] != digest:
                 return fail(entry_id, "a signed head no longer matches it (history up to it was "
                                       "rewritten or removed).")
-            if wanted is not None and kid == wanted:
-                if not keys.verify_signature(public_key, head_message(entry_id, digest), signature):
-                    return fail(entry_id, f"its head's signature is not key {wanted}'s (forged).")
+        # The checked key and those a hand-over in this (checked) chain links to it.
+        ring = None if public_key is None else key_ring(
+            public_key, [(i, parsed[i]) for i, (_, k) in hashes.items() if k == "handover" and i in parsed],
+            lambda i, key: any(e == i and kid == keys.key_id(key)
+                               and keys.verify_signature(key, head_message(e, d), sig) for e, d, kid, sig in heads))
+        trusted = {keys.key_id(k): (k, until) for k, until in (ring.members if ring else ())}
+        signed, signed_through = set(), None
+        first_head = min((h[0] for h in heads if h[0] in hashes), default=None)
+        by_other = {entry_id: kid for entry_id, _, kid, _ in heads if kid not in trusted}
+        for entry_id, digest, kid, signature in heads:
+            if kid in trusted:
+                key, until = trusted[kid]
+                if not keys.verify_signature(key, head_message(entry_id, digest), signature):
+                    return fail(entry_id, f"its head's signature is not key {kid}'s (forged).")
+                if until is not None and entry_id > until:
+                    # A key handed over (retired, perhaps because it leaked) signs nothing after.
+                    return fail(entry_id, f"its head is signed by key {kid}, which was handed over at entry "
+                                          f"{until}: a key signs nothing after its hand-over.")
                 signed.add(entry_id)
                 signed_through = max(entry_id, signed_through or 0)
         if wanted is not None:
             for id_ in hashes:
-                if parsed.get(id_, {}).get("signed_by") == wanted and id_ not in signed:
-                    return fail(id_, f"it was signed with key {wanted} when written, and that "
+                if parsed.get(id_, {}).get("signed_by") in trusted and id_ not in signed:
+                    return fail(id_, f"it was signed with key {parsed[id_]['signed_by']} when written, and that "
                                      "signature was removed.")
             # Anyone who can write the file can append, or rewrite the tail after the last
             # signature and drop the signatures there: a decision (export, sign-off, dissent) no
@@ -832,23 +1012,78 @@ class AuditLog:
                     return ChainCheck(
                         False, n, unchained, id_,
                         f"it is {SIGNED_WORDS[kind]} that key {wanted} "
-                        "never signed (written without the organisation's signing key, or by someone "
+                        + ("(nor a key handed over to or from it) " if len(trusted) > 1 else "")
+                        + "never signed (written without the organisation's signing key, or by someone "
                         "who has no access to it). Decisions and verdicts count only when signed: "
                         "record it again where the signing key is configured.",
                         key_id=wanted, signed_through=signed_through, heads=len(heads), altered=False,
                         checked_through=last_id, first_chained=min(hashes, default=None), unreadable=unreadable,
-                        signed_ids=frozenset(signed))
+                        signed_ids=frozenset(signed), handed_over=ring.handed_over(),
+                        active_keys=frozenset(k for k, (_, u) in trusted.items() if u is None))
         # Covered is not counted: a verdict counts only with a head of its own (signature_covers),
         # and those without one (slipped in before a later signature, or recorded where no key
         # was configured) are named, not counted; the chain itself is sound.
         bare = [(id_, kind) for id_, (_, kind) in sorted(hashes.items()) if wanted is not None
                 and kind in SIGNED_KINDS and not signature_covers(id_, kind, signed, signed_through, first_head)]
-        return ChainCheck(True, n, unchained, key_id=wanted, signed_through=signed_through,
+        return ChainCheck(True, n, unchained, key_id=wanted, signed_through=signed_through, earlier_times=tuple(backwards),
                           heads=len(heads), checked_through=last_id, first_chained=min(hashes, default=None),
                           unreadable=unreadable, signed_ids=frozenset(signed),
                           unsigned_verdicts=tuple(i for i, k in bare if k in COUNTED_VERDICTS),
                           unsigned_exports=tuple(i for i, k in bare if k == "export"),
-                          other_keys={i: by_other[i] for i, _ in bare if i in by_other}, first_head=first_head)
+                          other_keys={i: by_other[i] for i, _ in bare if i in by_other}, first_head=first_head,
+                          handed_over=ring.handed_over() if ring else {},
+                          active_keys=frozenset(k for k, (_, u) in trusted.items() if u is None))
+
+
+def signed_after_handover(log: AuditLog, ring, manifest_sha256: str, key_id: str | None) -> str | None:
+    """Why a bundle signed by ``key_id`` is not trusted under ``ring`` although the key is a
+    member: the key was handed over before the bundle's export entry in ``log`` (or the log holds
+    no export of it). None when it is trusted (or no ring, or the key was not handed over)."""
+    member = ring.by_id(key_id) if ring is not None and key_id else None
+    if member is None or member[1] is None:
+        return None
+    exported_at = min((int(e["id"]) for e in export_entries(log) if str(e["subject"]) == str(manifest_sha256)),
+                      default=None)
+    if exported_at is None:
+        return (f"it is signed by key {key_id}, which was handed over at audit entry {member[1]}, and this log holds no "
+                "export of it: a handed-over key's bundle is trusted only when its export is logged before the hand-over")
+    if exported_at > member[1]:
+        return (f"it is signed by key {key_id}, which was handed over at audit entry {member[1]}, and exported after "
+                f"that (entry {exported_at}): a key signs nothing after its hand-over")
+    return None
+
+
+def record_handover(log: AuditLog, *, actor, old_key, new_key) -> int:
+    """Hand the organisation's trust from one signing key to the next; returns the entry id.
+
+    The outgoing key signs the hand-over (both whole public keys) and the incoming key signs the
+    entry's head. A check with either key then trusts the other: the outgoing key's signatures
+    up to this entry (its decisions, sign-offs and bundles keep counting after the rotation), the
+    incoming key's from then on. The outgoing key signs nothing after it: a head it signs later
+    fails :meth:`AuditLog.verify`, as a retired (perhaps leaked) key must.
+
+    Parameters
+    ----------
+    log : AuditLog
+    actor : Identity or str
+    old_key, new_key : Ed25519PrivateKey
+        The outgoing and the incoming private keys (:func:`fairkit.keys.resolve_private`).
+
+    Raises
+    ------
+    ValueError
+        The two keys are one, or the outgoing key was handed over already in this log.
+    """
+    if keys.same_key(old_key, new_key):
+        raise ValueError("The outgoing and the incoming key are the same key; give the new key to hand over to.")
+    done = log.handed_over(old_key)
+    if done:
+        raise ValueError(f"Key {keys.key_id(old_key)} was handed over already, at entry {done[0]} (to key "
+                         f"{done[1]}); a key hands over once.")
+    return log.append("handover", actor=actor, subject=keys.key_id(new_key), signing_key=new_key,
+                      old_key_id=keys.key_id(old_key), new_key_id=keys.key_id(new_key),
+                      old_public_key=keys.raw_hex(old_key), new_public_key=keys.raw_hex(new_key),
+                      old_signature=keys.sign(old_key, keys.handover_message(old_key, new_key)))
 
 
 def chain_head(log: AuditLog) -> tuple[int, str]:
@@ -1134,13 +1369,19 @@ def check_for_review(log: AuditLog, manifest_sha256: str, bundle, *, trust_key=N
     from .export import BundleIntegrityError, read_bundle_record
 
     trust_key = keys.resolve_public(trust_key)
-    if not any(e["subject"] == manifest_sha256 for e in export_entries(log)):
+    exported = [e for e in export_entries(log) if e["subject"] == manifest_sha256]
+    if not exported:
         raise VerdictRefused("No export of this bundle is in the audit log; only logged exports "
                              "are reviewed.")
     try:
-        # False: no configured key behind the caller's back; the one given (or configured) only.
+        # False: no configured key behind the caller's back; the one given (or configured) only,
+        # with the keys this log hands over to or from it.
+        ring = log.key_ring(trust_key)
         readable = read_bundle_record(bundle, expected_manifest_sha256=manifest_sha256,
-                                      trusted_key=trust_key if trust_key is not None else False)
+                                      trusted_key=ring if ring is not None else False)
+        late = signed_after_handover(log, ring, manifest_sha256, readable["signature_status"].key_id)
+        if late:
+            raise BundleIntegrityError(late)
     except BundleIntegrityError as exc:
         raise VerdictRefused(f"This bundle cannot be trusted: {exc}") from exc
     head = recorded_head(readable["record"])
@@ -1293,7 +1534,9 @@ def record_verdict(log: AuditLog, kind: str, *, actor, manifest_sha256: str, bun
         raise VerdictRefused(refused)
     key = keys.resolve_private(signing_key) if kind in SIGNED_KINDS else None
     trusted = review["chain"].key_id
-    if kind in SIGNED_KINDS and trusted is not None and (key is None or keys.key_id(key) != trusted):
+    # The trusted key, or the key it was handed over to (a retired key signs nothing new).
+    active = review["chain"].active_keys or {trusted}
+    if kind in SIGNED_KINDS and trusted is not None and (key is None or keys.key_id(key) not in active):
         # Unsigned by the trusted key, it would not count (AuditLog.verify): refuse it now.
         raise VerdictRefused(
             f"A {'sign-off' if kind == 'signoff' else 'dissent'} here must be signed with the "

@@ -151,12 +151,18 @@ class SignatureStatus:
 
     state: str
     key_id: str | None = None
+    #: The trusted key, when the bundle is verified with another key the audit log hands over to
+    #: or from it (:class:`fairkit.keys.KeyRing`).
+    trusted_via: str | None = None
 
     @property
     def verified(self) -> bool:
         return self.state == "verified"
 
     def __str__(self) -> str:
+        if self.state == "verified" and self.trusted_via:
+            return (f"signed by key {self.key_id}, which the audit log hands over to or from the trusted key "
+                    f"{self.trusted_via}")
         if self.state == "verified":
             return f"signed by the trusted key {self.key_id}"
         if self.state == "signed":
@@ -186,7 +192,7 @@ def _check_signature(sig_bytes: bytes | None, manifest: dict, manifest_bytes: by
                 "is missing: the signature was removed; refusing to load it.")
         if trusted_key is not None:
             raise BundleIntegrityError(
-                f"The bundle is unsigned, and a trusted key ({keys.key_id(trusted_key)}) is required: only "
+                f"The bundle is unsigned, and a trusted key ({keys.key_id(keys.trusted_public(trusted_key))}) is required: only "
                 "bundles signed with it are accepted.")
         return SignatureStatus("unsigned")
     try:
@@ -196,6 +202,18 @@ def _check_signature(sig_bytes: bytes | None, manifest: dict, manifest_bytes: by
     except (ValueError, KeyError, TypeError) as exc:
         raise BundleIntegrityError(f"{SIGNATURE} is not a fairkit signature ({type(exc).__name__}).") from exc
     kid = keys.key_id(public)
+    via = None
+    if isinstance(trusted_key, keys.KeyRing):
+        # A key a hand-over in the audit log links to the trusted one signed it: that key itself
+        # checks it (whether it was signed before the hand-over is the log's to say:
+        # fairkit.audit.signed_after_handover).
+        member = trusted_key.find(public)
+        if member is None and len(trusted_key.members) > 1:
+            raise BundleIntegrityError(
+                f"The bundle is signed by key {kid}, neither the trusted key {trusted_key.key_id} nor a key the audit "
+                "log hands over to or from it; refusing to load it.")
+        via = trusted_key.key_id if member is not None and kid != trusted_key.key_id else None
+        trusted_key = member[0] if member is not None else trusted_key.anchor
     if trusted_key is not None and not keys.same_key(public, trusted_key):
         # The whole key, not its 64-bit id; and the signature is then checked with the trusted
         # key itself, never with the key the bundle carries.
@@ -209,7 +227,7 @@ def _check_signature(sig_bytes: bytes | None, manifest: dict, manifest_bytes: by
             "it): the manifest was edited or its hashes recomputed; refusing to load it.")
     if not isinstance(claimed, dict) or claimed.get("key_id") != kid:
         raise BundleIntegrityError(f"{MANIFEST} does not name the key that signed it ({kid}).")
-    return SignatureStatus("verified" if trusted_key is not None else "signed", kid)
+    return SignatureStatus("verified" if trusted_key is not None else "signed", kid, via)
 
 
 # --------------------------------------------------------------------------- decision record

@@ -20,6 +20,7 @@ import hashlib
 import hmac
 import os
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
@@ -134,6 +135,73 @@ def same_key(a: Ed25519PublicKey | Ed25519PrivateKey, b: Ed25519PublicKey | Ed25
 def sign(private_key: Ed25519PrivateKey, data: bytes) -> str:
     """Ed25519 signature of ``data``, base64 text (to store in JSON or SQLite)."""
     return base64.b64encode(private_key.sign(data)).decode("ascii")
+
+
+def raw_hex(key: Ed25519PublicKey | Ed25519PrivateKey) -> str:
+    """The whole raw public key in hexadecimal (64 digits): what a hand-over names, since a
+    :func:`key_id` is too short to decide trust (:func:`same_key`)."""
+    if isinstance(key, Ed25519PrivateKey):
+        key = key.public_key()
+    return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw).hex()
+
+
+def public_from_hex(text: str) -> Ed25519PublicKey:
+    """The public key :func:`raw_hex` wrote; ValueError when ``text`` is not one."""
+    raw = bytes.fromhex(str(text))
+    if len(raw) != 32:
+        raise ValueError("an Ed25519 public key is 32 bytes")
+    return Ed25519PublicKey.from_public_bytes(raw)
+
+
+def handover_message(old: Ed25519PublicKey | Ed25519PrivateKey, new: Ed25519PublicKey | Ed25519PrivateKey) -> bytes:
+    """What the outgoing key signs to hand the organisation's trust to the incoming one (the
+    whole keys, not their ids)."""
+    return f"fairkit key hand-over\nfrom {raw_hex(old)}\nto {raw_hex(new)}\n".encode()
+
+
+@dataclass(frozen=True)
+class KeyRing:
+    """The organisation's trusted key and the keys a signed hand-over in its audit log links to
+    it (:meth:`fairkit.audit.AuditLog.key_ring`), each trusted for the entries up to the one
+    that handed it over (``until``; None: not handed over, still the organisation's).
+
+    After a key rotation one key is trusted, yet the decisions and bundles of the earlier key's
+    time are the organisation's too: with one key only, every bundle signed before the rotation
+    read "cannot be trusted ... Do not deploy it" and every earlier sign-off stopped counting
+    (lifecycle audit, session 45). A handed-over key's later signatures are not trusted (a key
+    retired because it leaked must not sign new decisions).
+
+    Attributes
+    ----------
+    anchor : Ed25519PublicKey
+        The key the caller trusts.
+    members : tuple of (Ed25519PublicKey, int or None)
+        Every trusted key (the anchor included) and the last audit entry it may sign.
+    """
+
+    anchor: Ed25519PublicKey
+    members: tuple = ()
+
+    @property
+    def key_id(self) -> str:
+        return key_id(self.anchor)
+
+    def find(self, key: Ed25519PublicKey | Ed25519PrivateKey):
+        """``(key, until)`` of the member that is ``key`` (by the whole key), or None."""
+        return next(((k, until) for k, until in self.members if same_key(k, key)), None)
+
+    def by_id(self, kid: str):
+        """``(key, until)`` of the member whose :func:`key_id` is ``kid``, or None."""
+        return next(((k, until) for k, until in self.members if key_id(k) == kid), None)
+
+    def handed_over(self) -> dict:
+        """Key id -> the entry at which it was handed over, for the members that were."""
+        return {key_id(k): until for k, until in self.members if until is not None}
+
+
+def trusted_public(key) -> Ed25519PublicKey | None:
+    """The one public key behind a trust argument: a :class:`KeyRing`'s anchor, or the key."""
+    return key.anchor if isinstance(key, KeyRing) else key
 
 
 #: Signatures already found valid this process, by a digest of (key, data, signature); at most
@@ -323,7 +391,8 @@ def resolve_public(key=None, *, fallback=None) -> Ed25519PublicKey | None:
 
     Returns
     -------
-    Ed25519PublicKey or None
+    Ed25519PublicKey, KeyRing or None
+        A :class:`KeyRing` given is returned as it is.
 
     Raises
     ------
@@ -331,5 +400,7 @@ def resolve_public(key=None, *, fallback=None) -> Ed25519PublicKey | None:
     """
     if isinstance(key, Ed25519PrivateKey):
         key = key.public_key()
+    if isinstance(key, KeyRing):  # a key with those handed over to or from it: as it is
+        return key
     return _resolve(key, fallback, TRUST_KEY_ENV, Ed25519PublicKey, load_public_key)
 

@@ -1073,3 +1073,182 @@ def test_an_export_without_the_key_is_named_after_the_next_signed_export_and_a_r
     assert (tally["signoffs"], tally["uncounted"]) == (0, 1)
     # The first key's own signed export is named as another key's under the new key, not as unsigned.
     assert rotated.other_keys.get(1) == key_id(public)
+
+
+def test_a_key_handover_keeps_the_old_keys_decisions_and_retires_the_old_key(tmp_path, bundle):
+    """Lifecycle audit, session 45 (F8): with one trusted key, a key rotation made every bundle
+    signed before it read "cannot be trusted ... Do not deploy it" and every earlier sign-off stop
+    counting, while the old key could go on signing. A hand-over recorded in the log (signed by
+    both keys) links them: either key's check trusts the other's signatures on its side of the
+    hand-over, and the old key signs nothing after it."""
+    from fairkit.audit import check_for_review, record_handover, signed_after_handover
+    from fairkit.export import BundleIntegrityError, read_bundle_record
+
+    log, path, sha, old_public, old = _signed_review(tmp_path, bundle)
+    new = write_key_pair(tmp_path / "new.pem", tmp_path / "new.pub")
+    new_public = load_public_key(tmp_path / "new.pub")
+    # Before the hand-over the new key's check trusts neither the old bundle nor the dissent.
+    with pytest.raises(BundleIntegrityError, match="not by the trusted key"):
+        read_bundle_record(path, trusted_key=log.key_ring(new_public))
+    before = log.verify(public_key=new_public)
+    assert verdict_tally(verdict_entries(log, sha), before)["dissents"] == 0
+
+    at = record_handover(log, actor="Key officer", old_key=old, new_key=new)
+    for trusted in (new_public, old_public):  # either key's check trusts the other's side
+        check = log.verify(public_key=trusted)
+        assert check.ok and check.handed_over == {key_id(old): at}, str(check)
+        assert check.active_keys == {key_id(new)}
+        assert f"key {key_id(old)} handed over at entry {at}" in str(check)
+        tally = verdict_tally(verdict_entries(log, sha), check)
+        assert (tally["dissents"], tally["uncounted"]) == (1, 0)
+    read = read_bundle_record(path, trusted_key=log.key_ring(new_public))
+    status = read["signature_status"]
+    assert status.verified and status.key_id == key_id(old) and status.trusted_via == key_id(new)
+    assert "hands over to or from the trusted key" in str(status)
+    assert check_for_review(log, sha, path, trust_key=new_public)["chain"].ok
+    # New verdicts are signed with the new key; the old one is refused for them.
+    record_verdict(log, "signoff", actor="Bo", manifest_sha256=sha, bundle=path, text="", trust_key=new_public,
+                   signing_key=new)
+    with pytest.raises(VerdictRefused, match="must be signed"):
+        record_verdict(log, "signoff", actor="Cy", manifest_sha256=sha, bundle=path, text="",
+                       trust_key=new_public, signing_key=old)
+    assert verdict_tally(verdict_entries(log, sha), log.verify(public_key=new_public))["signoffs"] == 1
+    with pytest.raises(ValueError, match="handed over already"):
+        record_handover(log, actor="Key officer", old_key=old, new_key=new)
+
+    # The old key signs nothing after its hand-over: refused at writing, and an export it signs
+    # written anyway (by a fairkit that does not look) fails the check.
+    export = dict(bundle_path=path, manifest_sha256=sha, record=bundle["record"],
+                  unfairness_axis="demographic_parity_difference", performance_axis="accuracy")
+    with pytest.raises(AuditLogError, match=f"handed over to key {key_id(new)} at audit entry {at}"):
+        record_export(log, **export, signing_key=old)
+    blind = AuditLog(log.path)
+    blind.handed_over = lambda key: None
+    late = record_export(blind, **export, signing_key=old)
+    broken = log.verify(public_key=new_public)
+    assert not broken.ok and broken.broken_id == late and f"handed over at entry {at}" in broken.problem
+
+    # A bundle the old key signed, exported only after the hand-over, is not trusted.
+    other = AuditLog(tmp_path / "other.sqlite")
+    record_handover(other, actor="Key officer", old_key=old, new_key=new)
+    record_export(other, bundle_path=path, manifest_sha256=sha, record=bundle["record"],
+                  unfairness_axis="demographic_parity_difference", performance_axis="accuracy", signing_key=new)
+    said = signed_after_handover(other, other.key_ring(new_public), sha, key_id(old))
+    assert "handed over at audit entry 1, and exported after that (entry 2)" in said
+    assert signed_after_handover(log, log.key_ring(new_public), sha, key_id(old)) is None
+
+
+def test_a_forged_handover_links_no_key(tmp_path, bundle):
+    """A hand-over the outgoing key did not sign (someone with write access to the log and a key
+    of their own claims the organisation's key handed over to it) trusts nothing."""
+    from fairkit.audit import record_handover
+    from fairkit.keys import handover_message, raw_hex
+
+    log, path, sha, public, private = _exported(tmp_path, bundle, signed=True)
+    mallory = write_key_pair(tmp_path / "m.pem", tmp_path / "m.pub")
+    log.append("handover", actor="Mallory", subject=key_id(mallory), signing_key=mallory,
+               old_key_id=key_id(private), new_key_id=key_id(mallory), old_public_key=raw_hex(private),
+               new_public_key=raw_hex(mallory), old_signature=sign(mallory, handover_message(private, mallory)))
+    assert [key_id(k) for k, _ in log.key_ring(public).members] == [key_id(public)]
+    assert [key_id(k) for k, _ in log.key_ring(load_public_key(tmp_path / "m.pub")).members] == [key_id(mallory)]
+    check = log.verify(public_key=public)
+    assert check.ok and check.handed_over == {}
+    # The organisation's key is not handed over by it: its real hand-over still can be.
+    new = write_key_pair(tmp_path / "n.pem", tmp_path / "n.pub")
+    record_handover(log, actor="Key officer", old_key=private, new_key=new)
+    assert {key_id(k) for k, _ in log.key_ring(public).members} == {key_id(public), key_id(new)}
+
+
+def test_entries_reach_the_main_file_at_once_so_a_copy_of_it_alone_holds_them(tmp_path):
+    """Concurrency audit, session 46: with the log open elsewhere (the dashboard, a reader), the
+    newest entries stayed in audit.sqlite-wal; a process killed then left a main file whose copy
+    lacked them (a sign-off) and verified as unbroken. Each write is checkpointed."""
+    import shutil
+
+    log = AuditLog(tmp_path / "audit.sqlite")
+    reader = sqlite3.connect(tmp_path / "audit.sqlite", isolation_level=None)
+    reader.execute("SELECT count(*) FROM events").fetchall()  # the log open, as another process has it
+    try:
+        ids = [log.append("comment", actor="Ada", subject="x", text=str(i)) for i in range(3)]
+        (tmp_path / "copy").mkdir()
+        shutil.copy(tmp_path / "audit.sqlite", tmp_path / "copy" / "audit.sqlite")
+    finally:
+        reader.close()
+    copied = sqlite3.connect(tmp_path / "copy" / "audit.sqlite")
+    try:
+        assert [r[0] for r in copied.execute("SELECT id FROM events ORDER BY id")] == ids
+    finally:
+        copied.close()
+
+
+def test_entries_dated_before_the_one_they_follow_are_named(tmp_path, monkeypatch):
+    """Concurrency audit, session 46: with the clock set back, a sign-off was dated two days
+    before the export it approves and the check said nothing. The chain's order stands; the
+    check names the entries whose time runs backwards."""
+    import datetime as dt
+    import types
+
+    import fairkit.audit as faudit
+
+    log = AuditLog(tmp_path / "audit.sqlite")
+    first = log.append("comment", actor="Ada", subject="x", text="")
+    back = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=2)
+
+    class SetBack(dt.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return back
+
+    monkeypatch.setattr(faudit, "dt", types.SimpleNamespace(datetime=SetBack, timezone=dt.timezone))
+    second = log.append("signoff", actor="Bo", subject="x", text="")
+    monkeypatch.undo()
+    check = log.verify()
+    assert check.ok and check.earlier_times == (second,) and first < second
+    assert f"1 entries carry an earlier time than the entry before them (entries {second}:" in str(check)
+
+
+def test_a_check_of_the_log_does_not_wait_for_a_writer_holding_its_lock(tmp_path, capsys):
+    """Concurrency audit, session 46: a process stuck mid-append held the write lock, and `audit
+    verify` (which only reads) waited 30 s for it, then blamed the file. It reads without the lock;
+    a command that must write says another process is writing."""
+    from fairkit.__main__ import main
+    from fairkit.audit import sqlite_problem
+
+    path = tmp_path / "audit.sqlite"
+    AuditLog(path).append("comment", actor="Ada", subject="x", text="")
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        assert main(["audit", "verify", "--audit", str(path)]) == 0
+        assert "form an unbroken hash chain" in capsys.readouterr().out
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    said = sqlite_problem(path, sqlite3.OperationalError("database is locked"))
+    assert "is being written by another process" in said and "Check the file" not in said
+
+
+def test_a_backup_copies_the_entries_still_in_the_write_ahead_file(tmp_path, capsys):
+    """Concurrency audit, session 46: a copy of audit.sqlite alone can miss the newest entries
+    (SQLite keeps them in audit.sqlite-wal until a checkpoint). `audit backup` writes one file
+    holding every entry and checks it; it never overwrites."""
+    from fairkit.__main__ import main
+
+    path = tmp_path / "audit.sqlite"
+    log = AuditLog(path)
+    reader = sqlite3.connect(path, isolation_level=None)
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM events").fetchall()  # a reader's snapshot: no checkpoint past it
+    try:
+        ids = [log.append("comment", actor="Ada", subject="x", text=str(i)) for i in range(3)]
+        assert main(["audit", "backup", "--audit", str(path), "--out", str(tmp_path / "copy.sqlite")]) == 0
+    finally:
+        reader.execute("COMMIT")
+        reader.close()
+    assert "form an unbroken hash chain" in capsys.readouterr().out
+    assert not (tmp_path / "copy.sqlite-wal").exists()
+    assert AuditLog(tmp_path / "copy.sqlite", read_only=True).entries()["id"].tolist() == ids
+    assert main(["audit", "backup", "--audit", str(path), "--out", str(tmp_path / "copy.sqlite")]) == 2
+    assert "exists already" in capsys.readouterr().err
+    assert main(["audit", "backup", "--audit", str(path)]) == 2
+    assert "audit backup needs --out" in capsys.readouterr().err

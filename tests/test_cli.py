@@ -1883,6 +1883,25 @@ def test_score_says_where_the_bundle_stands_in_the_log(sweep_copy, tmp_path, cap
     assert main([*argv, "--run", runs.iloc[1], "--out", str(tmp_path / "v1.zip")]) == 2
     assert "holds a bundle the committee has reviewed (1 sign-off(s) or dissent(s)" in capsys.readouterr().err
     assert load_bundle(tmp_path / "v1.zip").manifest_sha256 == sha
+    # A sign-off given while the export runs (concurrency audit, session 46: checked only at the
+    # start, v3 replaced a bundle signed off meanwhile): checked again before it is published.
+    import fairkit.export as fexport
+
+    assert main([*argv, "--run", runs.iloc[0], "--out", str(tmp_path / "v3.zip")]) == 0
+    sha3 = load_bundle(tmp_path / "v3.zip").manifest_sha256
+    real = fexport.export_bundle
+
+    def signed_off_meanwhile(*a, **k):
+        AuditLog().append("signoff", actor="Prof. Chair", subject=sha3, text="Approved meanwhile.")
+        return real(*a, **k)
+
+    monkeypatch.setattr(fexport, "export_bundle", signed_off_meanwhile)
+    capsys.readouterr()
+    assert main([*argv, "--run", runs.iloc[1], "--out", str(tmp_path / "v3.zip")]) == 2
+    assert "holds a bundle the committee has reviewed" in capsys.readouterr().err
+    assert load_bundle(tmp_path / "v3.zip").manifest_sha256 == sha3
+    assert not list(tmp_path.glob(".v3.zip*"))  # no temporary left behind
+    monkeypatch.setattr(fexport, "export_bundle", real)
     # A bundle exported in another home: nothing to read here, said so.
     monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path / "elsewhere"))
     main([*score, "--bundle", str(tmp_path / "v1.zip")])
@@ -1920,3 +1939,82 @@ def test_a_kept_score_head_catches_entries_removed_from_the_log(exported, tmp_pa
     capsys.readouterr()
     assert main(["audit", "verify", "--head", "7:xyz"]) == 2
     assert "is not a head: give N:HASH" in capsys.readouterr().err
+
+
+def test_a_key_rotation_recorded_as_a_handover_keeps_earlier_bundles_trusted(sweep_dir, tmp_path, capsys,
+                                                                             monkeypatch):
+    """Lifecycle audit, session 45 (F8): after key2 took over, score --trust key2 refused v1
+    (signed with key1, still deployed and signed off), and key1 could go on signing. keygen
+    --replaces records the hand-over; score and audit verify then trust v1 under key2, and an
+    export key1 signs after it fails the check."""
+    monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path / "home"))
+    for k in ("FAIRKIT_SIGNING_KEY", "FAIRKIT_TRUST_KEY"):
+        monkeypatch.delenv(k, raising=False)
+    assert main(["keygen", "--out", str(tmp_path / "k1")]) == 0
+    assert "Record the hand-over (fairkit audit handover" in capsys.readouterr().out
+    k1, k2 = tmp_path / "k1", tmp_path / "k2"
+    run = pd.read_csv(sweep_dir / "results.csv").run_id.iloc[0]
+    export = ["export", "--store", str(sweep_dir), "--run", run, "--rationale", "r", "--decider", "d", "--n-boot", "50"]
+    assert main([*export, "--sign-key", str(k1 / "fairkit-signing-key.pem"), "--out", str(tmp_path / "v1.zip")]) == 0
+    frame, _ = load_dataset("german")
+    rows = tmp_path / "rows.csv"
+    frame.head(100).to_csv(rows, index=False)
+    score = ["score", "--bundle", str(tmp_path / "v1.zip"), "--csv", str(rows), "--out", str(tmp_path / "s.csv")]
+
+    assert main(["keygen", "--out", str(k2), "--replaces", str(k1 / "fairkit-signing-key.pem")]) == 0
+    said = capsys.readouterr().out
+    assert "hands over to key" in said and "the old key signs nothing after it" in said
+    trust2 = ["--trust", str(k2 / "fairkit-public-key.pem")]
+    assert main([*score, *trust2]) in (0, 4)
+    assert "which the audit log hands over to or from the trusted key" in capsys.readouterr().out
+    assert main(["audit", "verify", *trust2]) == 0
+    assert "handed over at entry" in capsys.readouterr().out
+    assert main(["audit", "list"]) == 0
+    listed = capsys.readouterr().out
+    assert re.search(r"#2 .* handover +by .* hands over to key", listed)
+
+    # key1 signs nothing after its hand-over: the export is refused, and nothing is written.
+    assert main([*export, "--sign-key", str(k1 / "fairkit-signing-key.pem"), "--out", str(tmp_path / "v2.zip")]) == 2
+    assert "it signs nothing after its hand-over, so nothing was written" in capsys.readouterr().err
+    assert not (tmp_path / "v2.zip").exists()
+    assert main([*export, "--sign-key", str(k2 / "fairkit-signing-key.pem"), "--out", str(tmp_path / "v2.zip")]) == 0
+    assert main(["audit", "verify", *trust2]) == 0
+    # A second hand-over of key1 is refused; a hand-over needs both keys.
+    assert main(["audit", "handover", "--from-key", str(k1 / "fairkit-signing-key.pem"),
+                 "--to-key", str(k2 / "fairkit-signing-key.pem")]) == 2
+    assert "handed over already" in capsys.readouterr().err
+    assert main(["audit", "handover", "--from-key", str(k1 / "fairkit-signing-key.pem")]) == 2
+    assert "needs --from-key" in capsys.readouterr().err
+
+
+def test_scored_decisions_appear_only_with_their_audit_entry_and_the_report_names_its_file(exported, tmp_path,
+                                                                                         capsys, monkeypatch):
+    """Concurrency audit, session 46: score wrote its decisions, then logged; a full disk (or a
+    killed job) left them with no audit entry, and the message said the log was as it was. Two
+    jobs scoring into one --out left one batch's decisions beside the other's report, nothing
+    tying them. The entry is now written before the file appears, and the report names the
+    scored file's hash."""
+    import hashlib
+
+    import fairkit.audit as faudit
+
+    monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path / "home"))
+    bundle, rows, _ = exported
+    out = tmp_path / "s.csv"
+    args = ["score", "--bundle", str(bundle), "--csv", str(rows), "--out", str(out)]
+    real = faudit.record_score
+
+    def disk_full(log, **kw):
+        raise faudit.AuditLogError(f"The audit log {log.path} cannot be written: the disk is full.")
+
+    monkeypatch.setattr(faudit, "record_score", disk_full)
+    assert main(args) == 2
+    assert "the disk is full" in capsys.readouterr().err
+    assert not out.exists() and not list(tmp_path.glob(".s.csv*"))
+    monkeypatch.setattr(faudit, "record_score", real)
+    assert main(args) in (0, 4)
+    capsys.readouterr()
+    report = json.loads(out.with_suffix(".fairness.json").read_text())
+    assert report["scored_file"] == "s.csv"
+    assert report["scored_sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
+    assert report["audit_entry"] == int(AuditLog().entries(kind="score")["id"].iloc[-1])
