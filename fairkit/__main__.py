@@ -1947,9 +1947,13 @@ def _main(argv) -> int:
         print("Interrupted" + (f": {left}." if left else "."), file=sys.stderr)
         return 143 if isinstance(exc, Terminated) else 130
     except MemoryError as exc:  # a table too large for this machine's memory: not a bug to report
+        # The advice of the command that ran: export has no --drift-n-boot (scale audit, session 46).
+        resamples = {"export": " fewer bootstrap resamples (--n-boot),", "score": " fewer bootstrap resamples "
+                     "(--drift-n-boot) or fewer rows per batch,", "sweep": "", "search": ""}.get(args.command, "")
         return _refuse(args, f"this machine ran out of memory ({exc or 'MemoryError'}). Use fewer rows (sweep "
-                       "--sample N trains on a stratified sample, which export then reads too), fewer bootstrap "
-                       "resamples (--n-boot, --drift-n-boot), or a machine with more memory.")
+                       f"--sample N trains on a stratified sample, which export then reads too),{resamples} fewer "
+                       "categories (group the values of a text column with thousands) or groups (merge those of a "
+                       "sensitive attribute with many), or a machine with more memory.")
     except Exception as exc:  # a bug: one plain line, not a traceback
         print(f"fairkit: internal error: {type(exc).__name__}: {exc}; please report it with the command you ran",
               file=sys.stderr)

@@ -13,6 +13,7 @@ import decimal
 import difflib
 import gzip
 import io
+import math
 import re
 import unicodedata
 import warnings
@@ -50,6 +51,23 @@ class Limits:
 
 
 DEFAULT_LIMITS = Limits()
+
+#: Largest table (rows x model inputs) fairkit builds dense: 2e8 cells are 1.6 GB of float64
+#: (0.8 GB as the networks' float32 copy). A 30,000-level zip code column made a 120,000 x 11,175
+#: float64 table (10 GiB) and the sweep ran out of memory, the column unnamed (scale audit,
+#: session 46).
+MAX_DENSE_CELLS = 200_000_000
+#: A category needs this many training rows to be a model input of its own; rarer ones share
+#: one (``OneHotEncoder(min_frequency=...)`` in :func:`fairkit.split.make_preprocessor`).
+MIN_CATEGORY_ROWS = 5
+#: Most groups a sensitive attribute (or the intersection of several) may have. Every pair of
+#: groups enters a gap's interval and the threshold methods solve for every group, so the cost
+#: grows with the square of the groups: 30,000 zip codes as the sensitive attribute ran export
+#: out of memory (337 million pairs), 10,000 intersection cells the threshold method's program
+#: (scale audit, session 46); and gaps over so many groups of a few rows each measure noise.
+MAX_GROUPS = 1_000
+#: A text column becoming more model inputs than this is named before training.
+WIDE_CATEGORIES = 200
 
 
 @dataclass
@@ -349,7 +367,8 @@ def _gunzip(data: bytes, name: str, max_bytes: int) -> bytes:
                 if out.tell() > max_bytes:
                     raise DataError(
                         f"{name} decompresses to over the {max_bytes / 2**20:,.0f} MiB limit. "
-                        "Use a sample of the rows or raise the limit."
+                        # The limit is not the user's to raise (scale audit, session 46).
+                        "Use a sample of the rows, or fewer columns."
                     )
     except (OSError, EOFError) as exc:
         raise DataError(f"{name} is a damaged gzip file ({exc}).") from exc
@@ -904,7 +923,12 @@ def _csv_dialect(data: bytes) -> tuple[str, str, int]:
 _JSON_START = re.compile(rb'(?:\xef\xbb\xbf)?\s*(?:\{\s*["}]|\[\s*[\[{\]])')
 
 #: Files that are not tables fairkit reads, by their first bytes: what they are, in words.
-_NOT_TABLES = ((b"PK\x03\x04", "a zip archive (an Excel .xlsx workbook is one)"),
+_NOT_TABLES = ((b"PK\x03\x04", "a zip archive (an Excel .xlsx workbook is one, or a zipped CSV: unzip it, or "
+                                "compress the CSV with gzip, which fairkit reads)"),
+               # A bzip2 or xz file was "a binary file" (scale audit, session 46).
+               (b"BZh", "a bzip2-compressed file (decompress it, or compress the CSV with gzip, which fairkit reads)"),
+               (b"\xfd7zXZ\x00", "an xz-compressed file (decompress it, or compress the CSV with gzip, which "
+                                 "fairkit reads)"),
                (b"\xd0\xcf\x11\xe0", "an Office file (an Excel .xls workbook?)"),
                (b"$FL2", "an SPSS .sav file"), (b"$FL3", "an SPSS .sav file"),
                (b"%PDF", "a PDF document"))
@@ -1422,6 +1446,38 @@ PROXY_ROWS_PER_VALUE = 10
 NUMERIC_GROUPS = 10
 
 
+
+def encoded_widths(frame: pd.DataFrame, columns, min_rows: int = MIN_CATEGORY_ROWS) -> dict:
+    """How many model inputs each column becomes: 1 for a number; for any other column its
+    categories with at least ``min_rows`` rows, and one more for the rest when there are any
+    (as :func:`fairkit.split.make_preprocessor` encodes them)."""
+    out = {}
+    for c in columns:
+        col = frame[c]
+        if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
+            out[c] = 1
+            continue
+        counts = col.value_counts(dropna=True)
+        kept = int((counts >= min_rows).sum())
+        out[c] = max(kept + int(kept < len(counts)), 1)
+    return out
+
+
+def too_wide(widths: dict, n_rows: int) -> str | None:
+    """Why a table of ``n_rows`` rows encoded as ``widths`` (:func:`encoded_widths`) is too
+    large to build (over :data:`MAX_DENSE_CELLS` cells), naming its widest columns; None when it
+    is not."""
+    inputs = sum(widths.values())
+    if n_rows * inputs <= MAX_DENSE_CELLS:
+        return None
+    wide = sorted(((w, c) for c, w in widths.items() if w > 1), key=lambda x: -x[0])[:3]
+    named = ", ".join(f"'{c}' ({w:,} inputs)" for w, c in wide)
+    return (f"The table would become {inputs:,} model inputs for each of its {n_rows:,} rows, "
+            f"{n_rows * inputs:,} numbers, over the {MAX_DENSE_CELLS:,} fairkit builds: each category of a text "
+            f"column with at least {MIN_CATEGORY_ROWS} training rows is an input of its own"
+            + (f"; the widest: {named}" if named else ""))
+
+
 def validate(
     frame: pd.DataFrame,
     spec: DatasetSpec,
@@ -1454,6 +1510,12 @@ def validate(
         return [_p("error", "empty", None, "The table is empty (no rows or no columns).",
                    "Give a file with a header row and at least one data row.")]
 
+    # pandas deep-copies a frame's attrs into every column taken from it: 11.5 of the 19 s a
+    # 500-column table's check took (scale audit, session 46). Read here once; checked without.
+    original, attrs = frame, frame.attrs
+    frame = frame.copy(deep=False)
+    frame.attrs = {}
+    markers = attrs.get("missing_markers") or {}
     n_rows, n_cols = frame.shape
     if n_rows > limits.max_rows:
         problems.append(_p("error", "too_many_rows", None,
@@ -1465,7 +1527,7 @@ def validate(
                            COLUMN_HINT))
 
     repeated = pd.Index(frame.columns).duplicated()
-    for d in repeated_names(frame):
+    for d in repeated_names(original):  # by the header as written (attrs)
         problems.append(_p("error", "duplicate_column", d, f"The column name '{d}' appears more than once.",
                            "Give every column a unique name."))
     if repeated.any():
@@ -1496,7 +1558,7 @@ def validate(
 
     problems.extend(_hidden_text(frame, [spec.target, *spec.sensitive]))
 
-    unnamed = dict(frame.attrs.get("unnamed", {}))
+    unnamed = dict(attrs.get("unnamed", {}))
     unnamed.update({c: i + 1 for i, c in enumerate(frame.columns)
                     if _is_blank_name(c) and c not in unnamed})
     for c, position in unnamed.items():
@@ -1579,7 +1641,7 @@ def validate(
                                    "threshold at export (--threshold; the Export page's slider); or resample "
                                    "the table so the outcome is less rare."))
         if n_missing_y:
-            read, recode = _read_as_missing(frame, target, n_missing_y)
+            read, recode = _read_as_missing(frame, markers, target, n_missing_y)
             problems.append(_p("warning", "target_missing_values", target,
                                f"{n_missing_y:,} rows have no target value and will be left out.{read}",
                                f"{recode}Fill in the outcome for those rows if you have it."))
@@ -1613,7 +1675,7 @@ def validate(
             continue
         n_missing = int(s.isna().sum())
         if n_missing:
-            read, recode = _read_as_missing(frame, col, n_missing)
+            read, recode = _read_as_missing(frame, markers, col, n_missing)
             problems.append(_p("warning", "sensitive_missing_values", col,
                                f"{n_missing:,} rows have no value for '{col}'; they form their own group '(missing)'.{read}",
                                f"{recode}Fill in the attribute if you can; otherwise review that group's results."))
@@ -1646,7 +1708,19 @@ def validate(
         levels = [[c] for c in sens_ok] + ([sens_ok] if len(sens_ok) > 1 else [])
         rows = frame if not target_ok else frame[frame[target].notna()]
         for cols in levels:
-            small = small_groups(group_labels(rows[cols]), min_group_size)
+            labels = group_labels(rows[cols])
+            n_level = int(labels.nunique())
+            if n_level > MAX_GROUPS:
+                name = " & ".join(cols)
+                problems.append(_p("error", "too_many_groups", name,
+                                   f"'{name}' has {n_level:,} groups, over the {MAX_GROUPS:,} fairkit compares: every "
+                                   "pair of groups enters the gaps and their intervals, and with so many groups most "
+                                   "hold a few rows, whose gaps measure noise.",
+                                   "Merge values into broader groups (bands, regions, the first digits of a code), "
+                                   + ("or give fewer sensitive attributes." if len(cols) > 1 else
+                                      "or choose another sensitive attribute.")))
+                continue
+            small = small_groups(labels, min_group_size)
             if len(small):
                 kind = "intersection" if len(cols) > 1 else "group"
                 shown = ", ".join(f"{g} ({n})" for g, n in small.head(6).items())
@@ -1663,6 +1737,21 @@ def validate(
                                f"The column to leave out '{c}' is not in the table.{_did_you_mean(c, columns)}",
                                "Give the column's name as the header spells it, or leave it out of the exclusions."))
     feature_cols = spec.feature_columns(frame)
+    if target_ok and feature_cols:
+        # As the split will encode them: a category is an input of its own with MIN_CATEGORY_ROWS
+        # training rows, and the default split trains on 60% of the rows.
+        widths = encoded_widths(frame, usable_feature_columns(frame, spec), min_rows=math.ceil(MIN_CATEGORY_ROWS / 0.6))
+        for c, w in widths.items():
+            if w > WIDE_CATEGORIES:
+                problems.append(_p("warning", "many_categories", c,
+                                   f"'{c}' has {int(frame[c].nunique()):,} distinct values, about {w:,} of them in "
+                                   f"enough rows to be model inputs of their own.",
+                                   "Exclude it, or group its values (the first digits of a code, regions) first: "
+                                   "each input is a weight to learn from few rows, and memory."))
+        wide = too_wide(widths, len(frame))
+        if wide:
+            problems.append(_p("error", "too_wide", None, f"{wide}.",
+                               "Exclude those columns or group their values; or use a sample of the rows."))
     if spec.features is not None:
         for c in spec.features:
             if c not in columns and c not in nested:
@@ -1744,7 +1833,7 @@ def validate(
                                "Exclude it: identifiers let a model memorise rows instead of learning."))
         n_miss = int(col.isna().sum())
         if n_miss:
-            read, recode = _read_as_missing(frame, c, n_miss)
+            read, recode = _read_as_missing(frame, markers, c, n_miss)
             problems.append(_p("warning", "missing_values", c,
                                f"'{c}' has {n_miss:,} missing values ({n_miss / len(frame):.1%}); they will be imputed.{read}",
                                f"{recode}Fill them in if the gaps mean something, or exclude the column."))
@@ -1824,11 +1913,12 @@ def _outcome_grouping(y: pd.Series, label, counts: dict) -> list[Problem]:
     return problems
 
 
-def _read_as_missing(frame: pd.DataFrame, column, n_missing: int) -> tuple[str, str]:
-    """The texts of ``column`` that :func:`read_table` read as missing (``attrs["missing_markers"]``):
-    a sentence for a message and one for its action, or two empty strings when every missing
-    cell was empty. 'NA' may be North America and 'None' a category: the user must see which."""
-    texts = (frame.attrs.get("missing_markers") or {}).get(column) or {}
+def _read_as_missing(frame: pd.DataFrame, markers: dict, column, n_missing: int) -> tuple[str, str]:
+    """The texts of ``column`` that :func:`read_table` read as missing (its frame's
+    ``attrs["missing_markers"]``, given as ``markers``): a sentence for a message and one for its
+    action, or two empty strings when every missing cell was empty. 'NA' may be North America and
+    'None' a category: the user must see which."""
+    texts = markers.get(column) or {}
     if not texts:
         return "", ""
     parts = [f"{t!r} in {_rows(n)}" for t, n in list(texts.items())[:4]]

@@ -138,10 +138,11 @@ def group_frame(sensitive, n: int, name: str = "sensitive", against: str = "y_tr
     return frame
 
 
-def first_few(values, most: int = 8, quote=repr) -> str:
-    """``values`` for a message: the first ``most``, quoted, and how many more there are."""
+def first_few(values, most: int = 8, quote=repr, sep: str = ", ") -> str:
+    """``values`` for a message: the first ``most``, quoted, joined by ``sep``, and how many more
+    there are."""
     values = list(values)
-    shown = ", ".join(quote(v) for v in values[:most])
+    shown = sep.join(quote(v) for v in values[:most])
     return shown + (f" and {len(values) - most:,} more" if len(values) > most else "")
 
 

@@ -19,7 +19,8 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from .data import DataError, DatasetSpec, binary_target, errors, sensitive_proxies, usable_feature_columns, validate
+from .data import (MIN_CATEGORY_ROWS, DataError, DatasetSpec, binary_target, encoded_widths, errors, sensitive_proxies,
+                   too_wide, usable_feature_columns, validate)
 from .groups import (MIN_GROUP_SIZE, POOLED, SmallGroupPooling, first_few, group_labels, group_summaries,
                      stratification_labels)
 from .stats import gap_groups
@@ -169,7 +170,7 @@ def make_preprocessor(raw: pd.DataFrame) -> ColumnTransformer:
             ("cat", make_pipeline(
                 SimpleImputer(strategy="most_frequent"),
                 # Rare categories are pooled so a 2-row category cannot become its own weight.
-                OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=5,
+                OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=MIN_CATEGORY_ROWS,
                               sparse_output=False, dtype=np.float32),
             ), categorical),
         ],
@@ -289,6 +290,11 @@ def split_dataset(
         notes.append(note)
 
     raw = work[usable]
+    # The training part's own count (validate estimates it from the whole table): refused before
+    # anything the size of the table is built.
+    wide = too_wide(encoded_widths(raw.iloc[train_idx], raw.columns), len(raw))
+    if wide:
+        raise DataError(f"{wide}. Exclude those columns or group their values; or use a sample of the rows.")
     pre = make_preprocessor(raw)
     pre.fit(raw.iloc[train_idx])
 

@@ -1147,6 +1147,10 @@ def test_running_out_of_memory_is_a_message_with_what_to_do(monkeypatch, capsys)
     assert main(["datasets"]) == 2
     err = capsys.readouterr().err
     assert "ran out of memory" in err and "--sample" in err and "internal error" not in err
+    # Each command's own advice (scale audit, session 46: export was told of --drift-n-boot).
+    monkeypatch.setattr(cli, "cmd_audit", too_big)
+    assert main(["audit", "list"]) == 2
+    assert "--n-boot" not in capsys.readouterr().err
 
 
 def test_a_store_an_earlier_fairkit_wrote_is_explained_not_silently_passed_over(tmp_path, capsys, monkeypatch):

@@ -457,8 +457,13 @@ def test_files_as_spreadsheets_and_statistics_packages_write_them():
     # JSON and workbooks are named.
     with pytest.raises(DataError, match="looks like JSON"):
         read_table(b'[{"age": 30, "sex": "F"}]')
-    with pytest.raises(DataError, match=r"zip archive \(an Excel \.xlsx workbook is one\)"):
+    with pytest.raises(DataError, match=r"zip archive \(an Excel \.xlsx workbook is one, or a zipped CSV: unzip it"):
         read_table(b"PK\x03\x04\x14\x00\x06\x00" + bytes(range(1, 200)) * 20)
+    # A bzip2 CSV was "a binary file" (scale audit, session 46).
+    import bz2
+
+    with pytest.raises(DataError, match=r"is a bzip2-compressed file \(decompress it, or compress the CSV with gzip"):
+        read_table(bz2.compress(_people().encode()))
 
 
 def test_a_utf8_file_with_a_byte_of_another_encoding_is_refused_where_it_is():
@@ -1114,3 +1119,36 @@ def test_a_rare_outcome_is_named_with_what_it_does_to_decisions_at_one_half():
     common = frame.assign(y=np.where(np.arange(n) % 50 == 0, "no", "yes"))
     assert "negative outcome" in problem(common, "rare_outcome", spec).message
     assert "rare_outcome" not in codes(read_table(GOOD.encode()))
+
+
+def test_a_column_of_many_categories_and_an_attribute_of_many_groups_are_named_before_training():
+    """Scale audit, session 46: a 30,000-level zip code column passed validation ("ready for
+    training"), then the split built a 120,000 x 11,175 float64 table (10 GiB) and ran out of
+    memory, the column unnamed; as the sensitive attribute, 30,000 groups ran export out of
+    memory over 337 million pairs of groups. Both are named before anything is built."""
+    from fairkit.data import MAX_DENSE_CELLS, MAX_GROUPS, encoded_widths
+
+    rng = np.random.default_rng(0)
+    n = 200_000
+    frame = pd.DataFrame({"x": rng.normal(size=n), "zip": [f"Z{v:05d}" for v in rng.integers(0, 30_000, n)],
+                          "group": rng.choice(["a", "b"], n), "y": rng.integers(0, 2, n)})
+    found = {p.code: p for p in validate(frame, DatasetSpec(target="y", positive_label=1, sensitive=["group"]))}
+    width = encoded_widths(frame, ["zip"], min_rows=9)["zip"]
+    assert found["too_wide"].severity == "error" and f"'zip' ({width:,} inputs)" in found["too_wide"].message
+    assert n * (width + 1) > MAX_DENSE_CELLS
+    assert found["many_categories"].column == "zip" and "Exclude it, or group its values" in found["many_categories"].action
+    # The same column as the sensitive attribute: too many groups (and no longer an input).
+    found = {p.code: p for p in validate(frame, DatasetSpec(target="y", positive_label=1, sensitive=["zip"]))}
+    assert found["too_many_groups"].severity == "error" and "too_wide" not in found
+    assert f"'zip' has {frame['zip'].nunique():,} groups, over the {MAX_GROUPS:,}" in found["too_many_groups"].message
+    # Two attributes whose intersection has too many cells, each fine alone.
+    frame["a"], frame["b"] = rng.integers(0, 40, n).astype(str), rng.integers(0, 40, n).astype(str)
+    found = [p for p in validate(frame.drop(columns="zip"), DatasetSpec(target="y", positive_label=1,
+                                                                        sensitive=["a", "b"])) if p.severity == "error"]
+    assert [(p.code, p.column) for p in found] == [("too_many_groups", "a & b")]
+    assert "or give fewer sensitive attributes" in found[0].action
+    # Ordinary tables are untouched.
+    from fairkit.datasets import load_dataset
+
+    for name in ("adult", "compas", "german"):
+        assert not [p for p in validate(*load_dataset(name)) if p.code in ("too_wide", "too_many_groups", "many_categories")]

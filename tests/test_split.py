@@ -304,3 +304,24 @@ def test_the_command_line_names_the_groups_small_after_the_split(capsys, tmp_pat
     text = small_after_split(forecast_groups(group_summaries(frame, DatasetSpec(target="y", positive_label=True,
                                                                                 sensitive=["country"]))))
     assert f"and {60 - NAMED_GROUPS} more" in text
+
+
+def test_a_table_too_wide_to_build_is_refused_by_the_split_itself(monkeypatch):
+    """Scale audit, session 46: the split's own count of the training part's categories (validate
+    only estimates it from the whole table) refuses a table over the limit before building it."""
+    import fairkit.data as fdata
+    import fairkit.split as fsplit
+
+    rng = np.random.default_rng(0)
+    n = 3_000
+    frame = pd.DataFrame({"x": rng.normal(size=n), "code": [f"c{v}" for v in rng.integers(0, 300, n)],
+                          "g": rng.choice(["a", "b"], n), "y": rng.integers(0, 2, n)})
+    spec = DatasetSpec(target="y", positive_label=1, sensitive=["g"])
+    monkeypatch.setattr(fdata, "MAX_DENSE_CELLS", 10 ** 9)  # validate lets it through
+    split = split_dataset(frame, spec, seed=0)
+    inputs = split.train.X.shape[1]
+    monkeypatch.setattr(fdata, "MAX_DENSE_CELLS", n * inputs - 1)
+    monkeypatch.setattr(fdata, "validate", lambda *a, **k: [])
+    monkeypatch.setattr(fsplit, "validate", lambda *a, **k: [])
+    with pytest.raises(DataError, match=rf"would become {inputs:,} model inputs for each of its {n:,} rows"):
+        split_dataset(frame, spec, seed=0)

@@ -14,7 +14,7 @@ import streamlit as st
 
 from fairkit.calibration import GLOBAL, calibrate_on_validation
 from fairkit.diagnostics import reliability_curve, reliability_intervals
-from fairkit.groups import MIN_GROUP_SIZE, group_hierarchy
+from fairkit.groups import MIN_GROUP_SIZE, first_few, group_hierarchy
 from fairkit.metrics import NO_RANKING, TOO_FEW, fairness_report
 from fairkit.record import fmt
 from fairkit.sweep import predict_scores
@@ -214,7 +214,9 @@ def calibration_words(cal: dict, method: str) -> str | None:
                 f"{after:.3f}), but made some groups worse.")
     if worse:
         text += (f" It raised the ECE of {len(worse)} of {cal['n_groups']} group(s) of {md(cal['attribute'])}: "
-                 + "; ".join(f"{md(g)} ({b:.3f} to {a:.3f})" for g, b, a in worse) + ".")
+                 # The first few: 2,032 of them made a box nobody reads (scale audit, session 46).
+                 + first_few([f"{md(g)} ({b:.3f} to {a:.3f})" for g, b, a in worse], quote=str, sep="; ")
+                 + ".")
     return text + (" Each map is fitted on its group's validation rows, and with few rows it can fit "
                    "their noise: try another method (temperature fits one parameter per group), or "
                    "export without calibration.")

@@ -50,6 +50,11 @@ def failure_text(exc: BaseException) -> str:
     if problem:
         return (f"{problem} ({exc.strerror or type(exc).__name__}). The runs it finished are kept in the "
                 "store; ask whoever runs the dashboard to free space or fix the folder, then run it again.")
+    if isinstance(exc, MemoryError):
+        # A raw "MemoryError: Unable to allocate 2.51 GiB ..." said nothing to do (scale audit, session 46).
+        return (f"the server ran out of memory ({exc or 'MemoryError'}). The runs it finished are kept in the store. "
+                "Train on a sample of the rows (the Data page offers one), fewer methods or etas, or merge the "
+                "groups of a sensitive attribute with many; or ask whoever runs the dashboard for more memory.")
     return f"{type(exc).__name__}: {exc}"
 
 

@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from fairkit.groups import first_few
 from fairkit.methods import scores_rank
 from fairkit.metrics import NO_RANKING
 from fairkit.plots import MAX_PANELS, group_bars_figure, reliability_figure
@@ -37,7 +38,7 @@ shown_table = ug.format_groups(table, attribute, ranks=ranked)
 small = shown_table[shown_table["Note"] != ""]
 if len(small):
     st.warning(f"{len(small)} group(s) of {md(attribute)} have fewer than {ug.MIN_GROUP_SIZE} rows in "
-               f"the {ug.PARTS[part].lower()} data: {md(', '.join(small['Group']))}. Their rates "
+               f"the {ug.PARTS[part].lower()} data: {md(first_few(small['Group'], quote=str))}. Their rates "
                "are uncertain (see the wide intervals); do not read much into their gaps.",
                icon=":material/warning:")
 show_table(shown_table, alt=f"{ug.TABLE_ALT}{attribute}")
@@ -123,8 +124,8 @@ if worse:
     (st.warning if cal["ece_after"] > cal["ece_before"] else st.info)(worse, icon=":material/trending_up:")
 if cal["fallbacks"]:
     st.info("Some groups had too little validation data for their own map and use a broader one: "
-            + "; ".join(f"{md(g)} uses {md(f['used'])} ({md(f['reason'])})"
-                        for g, f in cal["fallbacks"].items()),
+            + first_few([f"{md(g)} uses {md(f['used'])} ({md(f['reason'])})" for g, f in cal["fallbacks"].items()],
+                        quote=str, sep="; ") + " (the table below lists every group's)",
             icon=":material/info:")
 else:
     st.caption("Every group had enough validation data for its own calibration map.")

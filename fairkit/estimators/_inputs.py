@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-#: Largest table (rows x columns) a sparse ``X`` is expanded to where a method needs it dense:
-#: 2e8 cells are 1.6 GB of float64 (0.8 GB as the networks' float32 copy).
-MAX_DENSE_CELLS = 200_000_000
+# The largest table (rows x columns) a sparse ``X`` is expanded to where a method needs it dense
+# is the split's own limit: one figure for both.
+from fairkit.data import MAX_DENSE_CELLS
 
 
 def densify(X, max_cells: int | None = None):

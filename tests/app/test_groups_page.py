@@ -221,6 +221,10 @@ def test_calibration_that_makes_things_worse_says_so_in_words():
     assert "lowered the largest group ECE on test (0.050 to 0.030), but made some groups worse" in mixed
     assert "made it worse here" not in mixed
     assert ug.calibration_words({**cal, "ece_after": 0.03, "worse": []}, "platt") is None
+    # Thousands of groups made it a box of 2,032 entries (scale audit, session 46): the first few.
+    many = ug.calibration_words({**cal, "n_groups": 3600, "worse": [(f"g{i}", 0.01, 0.02) for i in range(2032)]},
+                                "isotonic")
+    assert "2032 of 3600 group(s)" in many and "g7 (0.010 to 0.020) and 2,024 more." in many and "g8 " not in many
 
 
 def test_groups_and_export_pages_say_when_calibration_made_it_worse(trained, fast_env):

@@ -295,6 +295,9 @@ def test_a_job_that_fails_on_the_servers_disk_says_so_in_words_without_its_paths
     full = failure_text(OSError(errno.ENOSPC, "No space left on device", "/srv/a"))
     assert "disk is full" in full and "/srv" not in full
     assert failure_text(ValueError("bad eta")) == "ValueError: bad eta"
+    # Scale audit, session 46: a raw "MemoryError: Unable to allocate 2.51 GiB ..." said nothing to do.
+    oom = failure_text(MemoryError("Unable to allocate 2.51 GiB for an array"))
+    assert oom.startswith("the server ran out of memory (Unable to allocate 2.51 GiB") and "sample" in oom
 
 
 def test_a_reload_brings_back_the_search_and_the_export_review_opens_on(own_store, browser):
