@@ -25,7 +25,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 import pandas as pd
 
-from .groups import MIN_GROUP_SIZE, group_labels, label_key, small_groups
+from .groups import MIN_GROUP_SIZE, first_few, group_labels, label_key, small_groups
 
 # Cells of a CSV file read as missing. '#N/A' is what Excel writes for =NA() and failed lookups
 # (pandas reads it as missing too). Excel's other error values (#VALUE!, #DIV/0!) stay text: they
@@ -1720,6 +1720,24 @@ def validate(
                                    + ("or give fewer sensitive attributes." if len(cols) > 1 else
                                       "or choose another sensitive attribute.")))
                 continue
+            if target_ok:
+                # A group without one of the outcomes: its true- or false-positive rate cannot be
+                # measured, and the gaps of those rates leave it out without a word before the
+                # record (scale audit, session 46).
+                y_level = binary_target(rows, spec)
+                counts = pd.crosstab(labels.to_numpy(), y_level).reindex(columns=[0, 1], fill_value=0)
+                for outcome, rate in ((1, "true-positive rate (equal opportunity, equalized odds)"),
+                                      (0, "false-positive rate (equalized odds)")):
+                    lacking = counts.index[counts[outcome] == 0]
+                    if len(lacking) and len(counts) > 1:
+                        name = " & ".join(cols)
+                        word = "positive" if outcome == 1 else "negative"
+                        problems.append(_p("warning", f"group_without_{word}s", name,
+                                           f"{len(lacking):,} group(s) of '{name}' have no {word} outcome: "
+                                           f"{first_few(map(str, lacking), quote=repr)}. Their {rate} cannot be "
+                                           "measured, and the gaps of that rate compare the other groups only.",
+                                           "Add rows of their other outcome, merge them with a similar group, or "
+                                           "judge fairness by a definition that does not need that rate."))
             small = small_groups(labels, min_group_size)
             if len(small):
                 kind = "intersection" if len(cols) > 1 else "group"
@@ -1767,6 +1785,7 @@ def validate(
                            "Include columns that vary between rows (remove them from the excluded columns, or add them to the file)."))
     y_obs = frame[target].notna() if target_ok else None
     proxies = sensitive_proxies(frame, feature_cols, sens_ok)
+    empty = []
     for c in feature_cols:
         col = frame[c]
         extreme = _extreme_values(col)
@@ -1779,8 +1798,7 @@ def validate(
                                "Replace them with blanks (missing values) or real measurements, or exclude the column."))
         nn = col.dropna()
         if len(nn) == 0:
-            problems.append(_p("warning", "feature_all_missing", c, f"'{c}' has no values and will be ignored.",
-                               "Exclude it or fill it in."))
+            empty.append(c)
             continue
         nunique = nn.nunique()
         if nunique == 1 and len(frame) > 1:
@@ -1838,6 +1856,14 @@ def validate(
                                f"'{c}' has {n_miss:,} missing values ({n_miss / len(frame):.1%}); they will be imputed.{read}",
                                f"{recode}Fill them in if the gaps mean something, or exclude the column."))
 
+    # One line for many: 480 empty columns were 480 warnings (scale audit, session 46).
+    for c in empty if len(empty) <= 3 else ():
+        problems.append(_p("warning", "feature_all_missing", c, f"'{c}' has no values and will be ignored.",
+                           "Exclude it or fill it in."))
+    if len(empty) > 3:
+        problems.append(_p("warning", "feature_all_missing", None,
+                           f"{len(empty):,} columns have no values and will be ignored: {first_few(empty)}.",
+                           "Exclude them or fill them in."))
     problems.sort(key=lambda p: p.severity != "error")
     return problems
 

@@ -1152,3 +1152,29 @@ def test_a_column_of_many_categories_and_an_attribute_of_many_groups_are_named_b
 
     for name in ("adult", "compas", "german"):
         assert not [p for p in validate(*load_dataset(name)) if p.code in ("too_wide", "too_many_groups", "many_categories")]
+
+
+def test_a_group_without_one_outcome_is_named_before_training():
+    """Scale audit, session 46: a group with no positive outcome passed validation silently, and
+    the equal-opportunity gap compared the other groups only, said first in the exported record.
+    The computed crosstab of group and outcome is what the warning states."""
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame({"x": rng.normal(size=300), "g": np.repeat(["A", "B", "C"], 100)})
+    frame["y"] = np.where(frame["g"] == "C", 0, rng.integers(0, 2, 300))
+    found = problem(frame, "group_without_positives", DatasetSpec(target="y", positive_label=1, sensitive=["g"]))
+    lacking = [g for g, n in frame[frame["y"] == 1]["g"].value_counts().reindex(["A", "B", "C"], fill_value=0).items()
+               if n == 0]
+    assert lacking == ["C"] and found.severity == "warning" and found.column == "g"
+    assert "1 group(s) of 'g' have no positive outcome: 'C'" in found.message
+    assert "group_without_negatives" not in codes(frame, DatasetSpec(target="y", positive_label=1, sensitive=["g"]))
+
+
+def test_many_empty_columns_are_one_warning():
+    """Scale audit, session 46: 480 empty columns gave 480 separate warnings."""
+    frame = pd.read_csv(io.StringIO(GOOD))
+    for i in range(5):
+        frame[f"e{i}"] = np.nan
+    found = [p for p in validate(frame, SPEC) if p.code == "feature_all_missing"]
+    assert len(found) == 1 and found[0].message.startswith("5 columns have no values and will be ignored: 'e0'")
+    few = [p for p in validate(frame.drop(columns=["e3", "e4"]), SPEC) if p.code == "feature_all_missing"]
+    assert [p.column for p in few] == ["e0", "e1", "e2"]
