@@ -28,6 +28,7 @@ record says why, and :meth:`ResultStore.load_model` says how to keep such models
 from __future__ import annotations
 
 import functools
+import glob
 import hashlib
 import heapq
 import json
@@ -375,17 +376,27 @@ def remove_stale_temporaries(folder: Path) -> int:
     machine and it is more than a minute old, or when it is more than a day old.
     """
     removed = 0
-    now = time.time()
     for tmp in Path(folder).glob(".*.tmp"):
-        m = _TEMP.match(tmp.name)
-        try:
-            age = now - tmp.stat().st_mtime
-        except FileNotFoundError:
-            continue
-        if age > STALE_TEMP_SECONDS or (age > _FRESH_TEMP_SECONDS and not (m and _running(int(m.group(1))))):
+        if _stale(tmp):
             tmp.unlink(missing_ok=True)
             removed += 1
     return removed
+
+
+def _stale(tmp: Path) -> bool:
+    m = _TEMP.match(tmp.name)
+    try:
+        age = time.time() - tmp.stat().st_mtime
+    except FileNotFoundError:
+        return False
+    return age > STALE_TEMP_SECONDS or (age > _FRESH_TEMP_SECONDS and not (m and _running(int(m.group(1)))))
+
+
+def stale_temporaries(path) -> list[Path]:
+    """The temporary files a write of ``path`` (:func:`atomic_write_bytes`) left when its writer
+    was killed before the rename (as :func:`remove_stale_temporaries` judges them)."""
+    path = Path(path)
+    return sorted(t for t in path.parent.glob(f".{glob.escape(path.name)}.*.tmp") if _TEMP.match(t.name) and _stale(t))
 
 
 def output_mode(path) -> int:

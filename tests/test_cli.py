@@ -2022,3 +2022,39 @@ def test_scored_decisions_appear_only_with_their_audit_entry_and_the_report_name
     assert report["scored_file"] == "s.csv"
     assert report["scored_sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
     assert report["audit_entry"] == int(AuditLog().entries(kind="score")["id"].iloc[-1])
+
+
+def test_an_export_interrupted_after_it_was_logged_is_finished_by_the_next_export(sweep_copy, tmp_path, capsys,
+                                                                                  monkeypatch):
+    """Concurrency audit, session 46: an export killed between its audit entry and its rename left
+    a logged, signed export whose bundle was nowhere, and a complete copy in a .tmp nothing
+    cleaned. The next export to that path puts the logged bundle where its entry says it is,
+    and removes a temporary that was never logged."""
+    import os
+    import time
+
+    monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path / "home"))
+    folder, _ = sweep_copy
+    runs = pd.read_csv(folder / "results.csv").run_id
+    argv = ["export", "--store", str(folder), "--rationale", "r", "--decider", "Ada", "--n-boot", "50"]
+    out = tmp_path / "a.zip"
+    assert main([*argv, "--run", runs.iloc[0], "--out", str(out)]) == 0
+    sha1 = load_bundle(out).manifest_sha256
+    # As a kill after the entry and before the rename leaves it: the bundle in a temporary of a
+    # writer no longer running, a minute old; beside it one of a write never logged.
+    orphan, junk = tmp_path / ".a.zip.999999999.k1.tmp", tmp_path / ".a.zip.999999998.k2.tmp"
+    os.replace(out, orphan)
+    junk.write_bytes(b"half a bundle")
+    for f in (orphan, junk):
+        os.utime(f, (time.time() - 120, time.time() - 120))
+    capsys.readouterr()
+    # Export 2 is reviewed before it replaces anything: the recovered v1 is at a.zip, unreviewed.
+    AuditLog().append("signoff", actor="Prof. Chair", subject=sha1, text="Approved.")
+    assert main([*argv, "--run", runs.iloc[1], "--out", str(out)]) == 2
+    said = capsys.readouterr()
+    assert f"NOTE: an export to {out} was interrupted after it was logged (audit entry #1) and before its bundle " \
+           f"appeared: that bundle, complete, is now at {out}." in said.out
+    assert "NOTE: removed .a.zip.999999998.k2.tmp" in said.out
+    # The recovered bundle is the logged one, and, signed off, it is not replaced.
+    assert load_bundle(out).manifest_sha256 == sha1 and "committee has reviewed" in said.err
+    assert not list(tmp_path.glob(".a.zip*"))
