@@ -1163,44 +1163,6 @@ def _check_not_reviewed(out: Path, log) -> None:
                        "unreadable. Export to another path (keep each decision's bundle).")
 
 
-def _recover_interrupted_exports(out: Path, log) -> None:
-    """Finish what an export to ``out`` killed between its audit entry and its rename left: the
-    logged bundle, complete in a temporary file, goes where its entry says it is (concurrency
-    audit, session 46: the log held a signed export whose bundle was nowhere to be found, a
-    complete copy left in a ``.tmp`` nothing cleaned). A temporary never logged is removed: it
-    was never published."""
-    from .audit import export_entries
-    from .export import BundleIntegrityError, read_bundle_record
-    from .store import stale_temporaries
-
-    left = stale_temporaries(out)
-    if not left:
-        return
-    logged = {str(e.get("subject")): e for e in export_entries(log)}
-    for tmp in left:
-        try:
-            sha = read_bundle_record(tmp, trusted_key=False)["manifest_sha256"]
-        except (BundleIntegrityError, OSError, ValueError):
-            sha = None
-        entry = logged.get(str(sha)) if sha else None
-        if entry is None:
-            tmp.unlink(missing_ok=True)
-            print(f"NOTE: removed {tmp.name}, left by an export to {out} that was interrupted before it was logged.")
-            continue
-        try:
-            at_out = read_bundle_record(out, trusted_key=False)["manifest_sha256"] if out.exists() else None
-        except (BundleIntegrityError, OSError, ValueError):
-            at_out = None
-        if at_out == sha:  # published after all: the copy is not needed
-            tmp.unlink(missing_ok=True)
-            continue
-        target = out if not out.exists() else out.with_name(f"{out.stem}.interrupted-{sha[:12]}{out.suffix}")
-        os.replace(tmp, target)
-        print(f"NOTE: an export to {out} was interrupted after it was logged (audit entry #{entry['id']}) and before "
-              f"its bundle appeared: that bundle, complete, is now at {target}"
-              + ("." if target == out else f" ({out} holds another bundle)."))
-
-
 def _check_logged_runs(folder: Path, meta: dict, results: pd.DataFrame, log) -> None:
     """Refuse a results.csv whose runs are not the ones its sweep logged (rows deleted hid better
     runs from the signed frontier). A folder whose sweep logged to another log is noted, not
@@ -1262,7 +1224,11 @@ def cmd_export(args) -> int:
     results = _sweep_results(Path(args.store), meta, store)
     log = _audit_log(args)
     _check_logged_runs(Path(args.store), meta, results, log)
-    _recover_interrupted_exports(Path(args.out), log)
+    from .export import recover_interrupted_exports
+    from .store import stale_temporaries
+
+    for note in recover_interrupted_exports(log, stale_temporaries(Path(args.out))):
+        print(f"NOTE: {note}")
     _check_not_reviewed(Path(args.out), log)
     if row is None:
         raise CLIError(f"Run {args.run} in {store.root} cannot be exported: {store.problem(args.run)}. "

@@ -41,6 +41,7 @@ import hashlib
 import io
 import json
 import math
+import os
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -1408,6 +1409,54 @@ def _readable(opened: _Opened) -> dict:
     return {"manifest": opened.manifest, "manifest_sha256": opened.manifest_sha256,
             "record": opened.members[RECORD_JSON], "metrics": opened.members["metrics.json"],
             "frontier": frontier, "decision": decision, "signature_status": opened.signature}
+
+
+def recover_interrupted_exports(log, temporaries, shown=str) -> list[str]:
+    """Finish what exports killed between their audit entry and their rename left; returns what
+    was done, a sentence each.
+
+    The log held a signed export whose bundle was nowhere to be found, a complete copy left in a
+    temporary file nothing cleaned (concurrency audit, session 46). A temporary holding a logged
+    export's bundle goes where it was to go (beside it, when another bundle is there); one never
+    logged is removed: it was never published.
+
+    Parameters
+    ----------
+    log : fairkit.audit.AuditLog
+    temporaries : list of (Path, Path)
+        :func:`fairkit.store.stale_temporaries`: each temporary and the file it was to become.
+    shown : callable, default str
+        How a path is written in a sentence (the dashboard shows no server path: its name).
+    """
+    from .audit import export_entries
+
+    if not temporaries:
+        return []
+    logged = {str(e.get("subject")): e for e in export_entries(log)}
+    notes = []
+    for tmp, out in temporaries:
+        try:
+            sha = read_bundle_record(tmp, trusted_key=False)["manifest_sha256"]
+        except (BundleIntegrityError, OSError, ValueError):
+            sha = None
+        entry = logged.get(str(sha)) if sha else None
+        if entry is None:
+            tmp.unlink(missing_ok=True)
+            notes.append(f"removed {tmp.name}, left by an export to {out.name} that was interrupted before it was logged.")
+            continue
+        try:
+            at_out = read_bundle_record(out, trusted_key=False)["manifest_sha256"] if out.exists() else None
+        except (BundleIntegrityError, OSError, ValueError):
+            at_out = None
+        if at_out == sha:  # published after all: the copy is not needed
+            tmp.unlink(missing_ok=True)
+            continue
+        target = out if not out.exists() else out.with_name(f"{out.stem}.interrupted-{sha[:12]}{out.suffix}")
+        os.replace(tmp, target)
+        notes.append(f"an export to {shown(out)} was interrupted after it was logged (audit entry #{entry['id']}) and "
+                     f"before its bundle appeared: that bundle, complete, is now at {shown(target)}"
+                     + ("." if target == out else f" ({shown(out)} holds another bundle)."))
+    return notes
 
 
 def read_bundle_record(path, *, expected_manifest_sha256: str | None = None, trusted_key=None) -> dict:

@@ -315,7 +315,7 @@ def read_regular_file(path, limit: int) -> bytes:
 
 
 # A temporary file: ".<target name>.<writer's pid>.<random>.tmp".
-_TEMP = re.compile(r"^\..+\.(\d+)\.[^.]+\.tmp$")
+_TEMP = re.compile(r"^\.(.+)\.(\d+)\.[^.]+\.tmp$")  # the file it becomes, its writer's process id
 
 
 def _fsync_folder(folder: Path) -> None:
@@ -389,14 +389,21 @@ def _stale(tmp: Path) -> bool:
         age = time.time() - tmp.stat().st_mtime
     except FileNotFoundError:
         return False
-    return age > STALE_TEMP_SECONDS or (age > _FRESH_TEMP_SECONDS and not (m and _running(int(m.group(1)))))
+    return age > STALE_TEMP_SECONDS or (age > _FRESH_TEMP_SECONDS and not (m and _running(int(m.group(2)))))
 
 
-def stale_temporaries(path) -> list[Path]:
-    """The temporary files a write of ``path`` (:func:`atomic_write_bytes`) left when its writer
-    was killed before the rename (as :func:`remove_stale_temporaries` judges them)."""
-    path = Path(path)
-    return sorted(t for t in path.parent.glob(f".{glob.escape(path.name)}.*.tmp") if _TEMP.match(t.name) and _stale(t))
+def stale_temporaries(path=None, *, folder=None) -> list[tuple[Path, Path]]:
+    """The temporary files writes (:func:`atomic_write_bytes`) left when their writer was killed
+    before the rename (as :func:`remove_stale_temporaries` judges them), each with the file it
+    was to become: those of ``path``, or of any file in ``folder``."""
+    where = Path(folder) if folder is not None else Path(path).parent
+    pattern = ".*.tmp" if folder is not None else f".{glob.escape(Path(path).name)}.*.tmp"
+    found = []
+    for tmp in sorted(where.glob(pattern)):
+        m = _TEMP.match(tmp.name)
+        if m and (folder is not None or m.group(1) == Path(path).name) and _stale(tmp):
+            found.append((tmp, where / m.group(1)))
+    return found
 
 
 def output_mode(path) -> int:

@@ -556,3 +556,29 @@ def test_an_empty_fairkit_home_counts_as_unset(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("FAIRKIT_HOME", "")
     assert default_home() == tmp_path / ".fairkit"
+
+
+def test_stale_temporaries_name_the_file_each_was_to_become(tmp_path):
+    """Concurrency audit, session 46: an export killed before its rename left a complete bundle in
+    a temporary; finding it again (for one path, or for any file of the dashboard's exports
+    folder) needs the file it was to become. A running writer's and a fresh one are left alone."""
+    import os
+    import time
+
+    from fairkit.store import stale_temporaries
+
+    old = time.time() - 120
+    made = {}
+    for name, pid in (("a.zip", 999_999_999), ("b-1.2.zip", 999_999_998), ("a.zip", os.getpid())):
+        tmp = tmp_path / f".{name}.{pid}.x{len(made)}.tmp"
+        tmp.write_bytes(b"x")
+        os.utime(tmp, (old, old))
+        made[tmp.name] = name
+    fresh = tmp_path / ".c.zip.999999997.y.tmp"
+    fresh.write_bytes(b"x")  # a minute has not passed: its writer may still rename it
+    found = stale_temporaries(folder=tmp_path)
+    assert sorted((t.name, out.name) for t, out in found) == sorted(
+        (n, made[n]) for n in made if f".{os.getpid()}." not in n)
+    assert [out.name for _, out in stale_temporaries(tmp_path / "a.zip")] == ["a.zip"]
+    assert stale_temporaries(tmp_path / "b.zip") == []
+    assert remove_stale_temporaries(tmp_path) == 2 and fresh.exists()

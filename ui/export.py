@@ -34,6 +34,7 @@ from fairkit.export import (
     model_sensitive_uses,
     model_threshold_effect,
     read_bundle_record,
+    recover_interrupted_exports,
     sweep_compared,
     without_unchecked,
     write_bundle,
@@ -42,7 +43,7 @@ from fairkit.frontier import sweep_front
 from fairkit.groups import group_hierarchy
 from fairkit.metrics import AUDIT_BAND, METRIC_LABELS, SWEEP_THRESHOLD, reference_order
 from fairkit.record import decision_label, fmt, render_markdown
-from fairkit.store import default_home
+from fairkit.store import default_home, stale_temporaries
 
 from . import groups as ug
 from . import state
@@ -283,6 +284,11 @@ def export(*, dataset: str, unfairness: str, performance: str, row: dict, built:
     """
     key = signing_key()
     log = AuditLog()
+    # A dashboard export killed between its entry and its rename left a logged bundle in a
+    # temporary no name would ever reach again (each export has its own): finished here.
+    recovered = recover_interrupted_exports(log, stale_temporaries(folder=exports_dir()), shown=lambda p: p.name)
+    for note in recovered:
+        logging.getLogger("fairkit.export").warning("%s", note)
     if built is None:
         built = build(row=row, unfairness=unfairness, performance=performance, **kwargs)
     # What was previewed is what ships; only the log's head is taken now.
@@ -295,6 +301,7 @@ def export(*, dataset: str, unfairness: str, performance: str, row: dict, built:
         unfairness_axis=unfairness, performance_axis=performance, actor=actor, signing_key=key or False))
     entry = out["audit_entry"]
     return {"file": name, "manifest_sha256": out["manifest_sha256"], "entry": entry, "run_id": row["run_id"],
+            "recovered": recovered,
             "signed_by": out["signed_by"], "sensitive_uses": built.decision["sensitive_uses"],
             "markdown": record_markdown(out["record"]), "record": out["record"]}
 

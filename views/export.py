@@ -195,6 +195,8 @@ if go:
                                                  actor=auth.identity(), **build), "fingerprint": fingerprint}
 
 done = st.session_state.get(ue.LAST_EXPORT)
+for note in (done or {}).get("recovered", []):
+    st.info(md(note[:1].upper() + note[1:]), icon=":material/restore:")
 if done is not None and done["run_id"] == row["run_id"] and done.get("fingerprint") != fingerprint:
     # The threshold, calibration, answers or audit changed since: that bundle is not this one.
     st.info(f"This model's export of this session ({md(done['file'])}, audit entry {done['entry']}) was made "

@@ -624,3 +624,28 @@ def test_a_store_record_edited_on_the_server_is_refused_before_anything_is_signe
     assert not at.error
     (saved,) = (own_store / "exports").glob("*.zip")
     assert chosen in set(load_bundle(saved).frontier["run_id"].astype(str))
+
+
+def test_a_dashboard_export_interrupted_after_it_was_logged_is_finished_by_the_next(trained, fast_env):
+    """Concurrency audit, session 46: an export killed between its audit entry and its rename left
+    a logged bundle in a temporary of the exports folder, which no later export (each has a name
+    of its own) would reach. The next export puts it where its entry says and says so."""
+    import os
+    import time
+
+    at = trained
+    at.switch_page("views/tradeoffs.py").run()
+    first = export_selected(at, fast_env, "First.")
+    sha = load_bundle(first).manifest_sha256
+    orphan = first.with_name(f".{first.name}.999999999.k.tmp")
+    os.replace(first, orphan)
+    os.utime(orphan, (time.time() - 120, time.time() - 120))
+    at.text_area(key="w.export.rationale").input("Second.").run()
+    at.button(key="export.go").click().run()
+    assert not at.exception, at.exception
+    assert load_bundle(first).manifest_sha256 == sha and not orphan.exists()
+    (entry,) = [e for e in AuditLog().entries(kind="export").itertuples() if e.subject == sha]
+    said = [i for i in texts(at.info) if "was interrupted after it was logged" in i]
+    assert len(said) == 1 and f"(audit entry #{entry.id})" in said[0] and first.name in said[0]
+    assert str(fast_env) not in said[0]  # no server path on the page
+    assert len(list((fast_env / "exports").glob("*.zip"))) == 2
