@@ -1332,7 +1332,7 @@ def _handover(args, old, new) -> None:
 
 def cmd_audit(args) -> int:
     from . import keys
-    from .audit import recorded_head, signed_after_handover
+    from .audit import recorded_head
     from .export import BundleIntegrityError, read_bundle_record
     from .store import default_home
 
@@ -1403,9 +1403,6 @@ def cmd_audit(args) -> int:
         try:
             # The key --trust named (or the configured one), not read_bundle_record's own default.
             read = read_bundle_record(bundle, trusted_key=ring or False)
-            late = signed_after_handover(log, ring, read["manifest_sha256"], read["signature_status"].key_id)
-            if late:
-                raise BundleIntegrityError(f"{Path(bundle).name} cannot be trusted: {late}.")
         except BundleIntegrityError as exc:
             raise CLIError(str(exc)) from exc
         head = recorded_head(read["record"])
@@ -1521,11 +1518,8 @@ def cmd_score(args) -> int:
         # entry went there (lifecycle audit, session 45).
         print(f"NOTE: no audit log was at {log.path}: a new one was started there. If this deployment has one, "
               "check FAIRKIT_HOME (or give it with --audit).", file=sys.stderr)
-    from .audit import review_status, signed_after_handover
+    from .audit import review_status
 
-    late = signed_after_handover(log, ring, bundle.manifest_sha256, bundle.signature_status.key_id)
-    if late:
-        raise CLIError(f"The bundle cannot be trusted: {late}; refusing to score with it.")
     review = review_status(log, bundle.manifest_sha256, trusted or None)
     print(f"This bundle: {review}.")
     scores, unseen = bundle.scored(frame)

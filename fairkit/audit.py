@@ -47,6 +47,7 @@ Logs written before this schema (fairkit up to 0.x: no hash columns; the dashboa
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import getpass
 import hashlib
@@ -180,6 +181,17 @@ def _first_handovers(handovers) -> list:
             continue
         first[keys.raw_hex(old)] = (int(id_), old, new)
     return sorted(first.values(), key=lambda h: h[0])
+
+
+def _head_signer(heads, intact=None):
+    """``(entry id, public key) -> bool``: whether ``heads`` (rows of entry id, hash, key id,
+    signature) hold a valid head of that key on that entry, whose hash is in ``intact`` (pairs
+    of id and hash whose content matches) when given."""
+    def signed(entry_id, key) -> bool:
+        kid = keys.key_id(key)
+        return any(e == entry_id and k == kid and (intact is None or (e, d) in intact)
+                   and keys.verify_signature(key, head_message(e, d), sig) for e, d, k, sig in heads)
+    return signed
 
 
 def key_ring(anchor, handovers, new_key_signed) -> keys.KeyRing:
@@ -316,11 +328,9 @@ class ChainCheck:
         key's time: check them with that key).
     first_head : int or None
         The first entry carrying a signed head of any key.
-    handed_over : dict
-        Keys linked to the checked one by a hand-over in the log (:func:`key_ring`) that were
-        handed over: key id -> the hand-over's entry. Their signatures up to it count.
-    active_keys : frozenset
-        The ids of the trusted keys not handed over: the ones a new decision may be signed with.
+    ring : KeyRing or None
+        The checked key and those a hand-over in the log links to it (:func:`key_ring`); None
+        without a key.
     earlier_times : tuple of int
         Entries whose time is earlier than the entry before them (the writer's clock was set
         back): their order is the chain's, not their times'.
@@ -343,9 +353,18 @@ class ChainCheck:
     unsigned_exports: tuple = ()
     other_keys: dict = field(default_factory=dict)
     first_head: int | None = None
-    handed_over: dict = field(default_factory=dict)
-    active_keys: frozenset = frozenset()
+    ring: keys.KeyRing | None = None
     earlier_times: tuple = ()
+
+    @property
+    def handed_over(self) -> dict:
+        """Key id -> the entry at which it was handed over, for the ring's keys that were."""
+        return self.ring.handed_over() if self.ring is not None else {}
+
+    @property
+    def active_keys(self) -> frozenset:
+        """The ids of the ring's keys not handed over: those a new decision may be signed with."""
+        return self.ring.active() if self.ring is not None else frozenset()
 
     def vouches_for(self, id_: int, kind: str) -> bool:
         """Whether the checked key vouches for entry ``id_`` of ``kind`` (always, without a key).
@@ -883,9 +902,15 @@ class AuditLog:
                     intact.add((id_, digest))
             except (ValueError, TypeError):
                 continue
-        return key_ring(public_key, found, lambda i, key: any(
-            (e, d) in intact and kid == keys.key_id(key) and keys.verify_signature(key, head_message(e, d), sig)
-            for e, d, kid, sig in heads))
+        ring = key_ring(public_key, found, _head_signer(heads, intact))
+        if not ring.handed_over():
+            return ring
+        # Where each bundle's export was logged: a handed-over key's bundle counts only when
+        # exported before its hand-over (KeyRing.refusal, checked with the bundle's signature).
+        exports = {}
+        for subject, id_ in self._rows("SELECT subject, MIN(id) FROM events WHERE kind = 'export' GROUP BY subject"):
+            exports[str(subject)] = int(id_)
+        return dataclasses.replace(ring, exports=exports)
 
     def verify(self, public_key=None, anchors=()) -> ChainCheck:
         """Check the log: every entry against its hash and its predecessor's, the end against
@@ -980,10 +1005,9 @@ class AuditLog:
                 return fail(entry_id, "a signed head no longer matches it (history up to it was "
                                       "rewritten or removed).")
         # The checked key and those a hand-over in this (checked) chain links to it.
-        ring = None if public_key is None else key_ring(
+        ring = None if public_key is None else key_ring(  # heads match the chain (checked above)
             public_key, [(i, parsed[i]) for i, (_, k) in hashes.items() if k == "handover" and i in parsed],
-            lambda i, key: any(e == i and kid == keys.key_id(key)
-                               and keys.verify_signature(key, head_message(e, d), sig) for e, d, kid, sig in heads))
+            _head_signer(heads))
         trusted = {keys.key_id(k): (k, until) for k, until in (ring.members if ring else ())}
         signed, signed_through = set(), None
         first_head = min((h[0] for h in heads if h[0] in hashes), default=None)
@@ -1018,8 +1042,7 @@ class AuditLog:
                         "record it again where the signing key is configured.",
                         key_id=wanted, signed_through=signed_through, heads=len(heads), altered=False,
                         checked_through=last_id, first_chained=min(hashes, default=None), unreadable=unreadable,
-                        signed_ids=frozenset(signed), handed_over=ring.handed_over(),
-                        active_keys=frozenset(k for k, (_, u) in trusted.items() if u is None))
+                        signed_ids=frozenset(signed), ring=ring)
         # Covered is not counted: a verdict counts only with a head of its own (signature_covers),
         # and those without one (slipped in before a later signature, or recorded where no key
         # was configured) are named, not counted; the chain itself is sound.
@@ -1031,26 +1054,7 @@ class AuditLog:
                           unsigned_verdicts=tuple(i for i, k in bare if k in COUNTED_VERDICTS),
                           unsigned_exports=tuple(i for i, k in bare if k == "export"),
                           other_keys={i: by_other[i] for i, _ in bare if i in by_other}, first_head=first_head,
-                          handed_over=ring.handed_over() if ring else {},
-                          active_keys=frozenset(k for k, (_, u) in trusted.items() if u is None))
-
-
-def signed_after_handover(log: AuditLog, ring, manifest_sha256: str, key_id: str | None) -> str | None:
-    """Why a bundle signed by ``key_id`` is not trusted under ``ring`` although the key is a
-    member: the key was handed over before the bundle's export entry in ``log`` (or the log holds
-    no export of it). None when it is trusted (or no ring, or the key was not handed over)."""
-    member = ring.by_id(key_id) if ring is not None and key_id else None
-    if member is None or member[1] is None:
-        return None
-    exported_at = min((int(e["id"]) for e in export_entries(log) if str(e["subject"]) == str(manifest_sha256)),
-                      default=None)
-    if exported_at is None:
-        return (f"it is signed by key {key_id}, which was handed over at audit entry {member[1]}, and this log holds no "
-                "export of it: a handed-over key's bundle is trusted only when its export is logged before the hand-over")
-    if exported_at > member[1]:
-        return (f"it is signed by key {key_id}, which was handed over at audit entry {member[1]}, and exported after "
-                f"that (entry {exported_at}): a key signs nothing after its hand-over")
-    return None
+                          ring=ring)
 
 
 def record_handover(log: AuditLog, *, actor, old_key, new_key) -> int:
@@ -1369,8 +1373,7 @@ def check_for_review(log: AuditLog, manifest_sha256: str, bundle, *, trust_key=N
     from .export import BundleIntegrityError, read_bundle_record
 
     trust_key = keys.resolve_public(trust_key)
-    exported = [e for e in export_entries(log) if e["subject"] == manifest_sha256]
-    if not exported:
+    if not any(e["subject"] == manifest_sha256 for e in export_entries(log)):
         raise VerdictRefused("No export of this bundle is in the audit log; only logged exports "
                              "are reviewed.")
     try:
@@ -1379,9 +1382,6 @@ def check_for_review(log: AuditLog, manifest_sha256: str, bundle, *, trust_key=N
         ring = log.key_ring(trust_key)
         readable = read_bundle_record(bundle, expected_manifest_sha256=manifest_sha256,
                                       trusted_key=ring if ring is not None else False)
-        late = signed_after_handover(log, ring, manifest_sha256, readable["signature_status"].key_id)
-        if late:
-            raise BundleIntegrityError(late)
     except BundleIntegrityError as exc:
         raise VerdictRefused(f"This bundle cannot be trusted: {exc}") from exc
     head = recorded_head(readable["record"])

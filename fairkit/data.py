@@ -57,6 +57,11 @@ DEFAULT_LIMITS = Limits()
 #: float64 table (10 GiB) and the sweep ran out of memory, the column unnamed (scale audit,
 #: session 46).
 MAX_DENSE_CELLS = 200_000_000
+#: The split's default fractions of the rows with an outcome (the rest is for training;
+#: :func:`fairkit.split.split_dataset`). Here because validate judges the training part before
+#: there is a split.
+VAL_SIZE = 0.2
+TEST_SIZE = 0.2
 #: A category needs this many training rows to be a model input of its own; rarer ones share
 #: one (``OneHotEncoder(min_frequency=...)`` in :func:`fairkit.split.make_preprocessor`).
 MIN_CATEGORY_ROWS = 5
@@ -1707,6 +1712,7 @@ def validate(
     if sens_ok:
         levels = [[c] for c in sens_ok] + ([sens_ok] if len(sens_ok) > 1 else [])
         rows = frame if not target_ok else frame[frame[target].notna()]
+        y_rows = binary_target(rows, spec) if target_ok else None  # once for every level
         for cols in levels:
             labels = group_labels(rows[cols])
             n_level = int(labels.nunique())
@@ -1720,12 +1726,11 @@ def validate(
                                    + ("or give fewer sensitive attributes." if len(cols) > 1 else
                                       "or choose another sensitive attribute.")))
                 continue
-            if target_ok:
+            if y_rows is not None:
                 # A group without one of the outcomes: its true- or false-positive rate cannot be
                 # measured, and the gaps of those rates leave it out without a word before the
                 # record (scale audit, session 46).
-                y_level = binary_target(rows, spec)
-                counts = pd.crosstab(labels.to_numpy(), y_level).reindex(columns=[0, 1], fill_value=0)
+                counts = pd.crosstab(labels.to_numpy(), y_rows).reindex(columns=[0, 1], fill_value=0)
                 for outcome, rate in ((1, "true-positive rate (equal opportunity, equalized odds)"),
                                       (0, "false-positive rate (equalized odds)")):
                     lacking = counts.index[counts[outcome] == 0]
@@ -1757,8 +1762,9 @@ def validate(
     feature_cols = spec.feature_columns(frame)
     if target_ok and feature_cols:
         # As the split will encode them: a category is an input of its own with MIN_CATEGORY_ROWS
-        # training rows, and the default split trains on 60% of the rows.
-        widths = encoded_widths(frame, usable_feature_columns(frame, spec), min_rows=math.ceil(MIN_CATEGORY_ROWS / 0.6))
+        # training rows, in the default split's training share of the rows.
+        widths = encoded_widths(frame, usable_feature_columns(frame, spec),
+                                min_rows=math.ceil(MIN_CATEGORY_ROWS / (1 - VAL_SIZE - TEST_SIZE)))
         for c, w in widths.items():
             if w > WIDE_CATEGORIES:
                 problems.append(_p("warning", "many_categories", c,

@@ -182,7 +182,8 @@ def _sign(manifest_bytes: bytes, key) -> bytes:
                        "signature": keys.sign(key, manifest_bytes)}, indent=1).encode()
 
 
-def _check_signature(sig_bytes: bytes | None, manifest: dict, manifest_bytes: bytes, trusted_key) -> SignatureStatus:
+def _check_signature(sig_bytes: bytes | None, manifest: dict, manifest_bytes: bytes, trusted_key,
+                     manifest_sha256: str = "") -> SignatureStatus:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
     claimed = manifest.get("signature")
@@ -206,13 +207,15 @@ def _check_signature(sig_bytes: bytes | None, manifest: dict, manifest_bytes: by
     via = None
     if isinstance(trusted_key, keys.KeyRing):
         # A key a hand-over in the audit log links to the trusted one signed it: that key itself
-        # checks it (whether it was signed before the hand-over is the log's to say:
-        # fairkit.audit.signed_after_handover).
+        # checks it, if the log exported the bundle before the key's hand-over (KeyRing.refusal).
         member = trusted_key.find(public)
         if member is None and len(trusted_key.members) > 1:
             raise BundleIntegrityError(
                 f"The bundle is signed by key {kid}, neither the trusted key {trusted_key.key_id} nor a key the audit "
                 "log hands over to or from it; refusing to load it.")
+        late = trusted_key.refusal(public, manifest_sha256) if member is not None else None
+        if late:
+            raise BundleIntegrityError(f"The bundle cannot be trusted: {late}; refusing to load it.")
         via = trusted_key.key_id if member is not None and kid != trusted_key.key_id else None
         trusted_key = member[0] if member is not None else trusted_key.anchor
     if trusted_key is not None and not keys.same_key(public, trusted_key):
@@ -1314,7 +1317,7 @@ def _open(path, expected_manifest_sha256, trusted_key) -> _Opened:
                 f"{p.name} is bundle format {manifest.get('format')!r}; this fairkit reads format {FORMAT_VERSION} "
                 "(bundles of format 1 held pickles and are no longer loaded: export the run again).")
         sig_bytes = (_read_member(zf, by_name[SIGNATURE], MAX_MANIFEST_BYTES)[0] if SIGNATURE in by_name else None)
-        signature = _check_signature(sig_bytes, manifest, manifest_bytes, trusted_key)
+        signature = _check_signature(sig_bytes, manifest, manifest_bytes, trusted_key, manifest_sha)
         names = set(by_name) - {MANIFEST, SIGNATURE}
         problems = []
         absent = [n for n in REQUIRED_MEMBERS if n not in listed]

@@ -20,7 +20,7 @@ import hashlib
 import hmac
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
@@ -181,10 +181,35 @@ class KeyRing:
 
     anchor: Ed25519PublicKey
     members: tuple = ()
+    #: Manifest SHA-256 -> the audit entry that first logged its export, read when a member was
+    #: handed over: a bundle it signed counts only when exported before its hand-over.
+    exports: dict = field(default_factory=dict)
 
     @property
     def key_id(self) -> str:
         return key_id(self.anchor)
+
+    def active(self) -> frozenset:
+        """The ids of the members not handed over: the keys a new decision may be signed with."""
+        return frozenset(key_id(k) for k, until in self.members if until is None)
+
+    def refusal(self, key, manifest_sha256: str) -> str | None:
+        """Why a bundle ``key`` signed (``manifest_sha256``) is not trusted though ``key`` is a
+        member: it was handed over before the bundle's export was logged, or no export of it is
+        logged. None when it is trusted, or ``key`` was not handed over."""
+        member = self.find(key)
+        if member is None or member[1] is None:
+            return None
+        kid, until = key_id(key), member[1]
+        exported_at = self.exports.get(str(manifest_sha256))
+        if exported_at is None:
+            return (f"it is signed by key {kid}, which was handed over at audit entry {until}, and the audit log holds "
+                    "no export of it: a handed-over key's bundle is trusted only when its export is logged before the "
+                    "hand-over")
+        if exported_at > until:
+            return (f"it is signed by key {kid}, which was handed over at audit entry {until}, and exported after that "
+                    f"(entry {exported_at}): a key signs nothing after its hand-over")
+        return None
 
     def find(self, key: Ed25519PublicKey | Ed25519PrivateKey):
         """``(key, until)`` of the member that is ``key`` (by the whole key), or None."""

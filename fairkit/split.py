@@ -19,16 +19,11 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from .data import (MIN_CATEGORY_ROWS, DataError, DatasetSpec, binary_target, encoded_widths, errors, sensitive_proxies,
-                   too_wide, usable_feature_columns, validate)
+from .data import (MIN_CATEGORY_ROWS, TEST_SIZE, VAL_SIZE, DataError, DatasetSpec, binary_target, encoded_widths,
+                   errors, sensitive_proxies, too_wide, usable_feature_columns, validate)
 from .groups import (MIN_GROUP_SIZE, POOLED, SmallGroupPooling, first_few, group_labels, group_summaries,
                      stratification_labels)
 from .stats import gap_groups
-
-#: The split's default fractions of the rows with an outcome (the rest is for training).
-VAL_SIZE = 0.2
-TEST_SIZE = 0.2
-
 
 #: The most target values a split records (:attr:`DatasetSplit.target_values`): more are not
 #: a set of labels a batch's could be checked against.

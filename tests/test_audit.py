@@ -1081,7 +1081,9 @@ def test_a_key_handover_keeps_the_old_keys_decisions_and_retires_the_old_key(tmp
     counting, while the old key could go on signing. A hand-over recorded in the log (signed by
     both keys) links them: either key's check trusts the other's signatures on its side of the
     hand-over, and the old key signs nothing after it."""
-    from fairkit.audit import check_for_review, record_handover, signed_after_handover
+    import dataclasses
+
+    from fairkit.audit import check_for_review, record_handover
     from fairkit.export import BundleIntegrityError, read_bundle_record
 
     log, path, sha, old_public, old = _signed_review(tmp_path, bundle)
@@ -1133,9 +1135,11 @@ def test_a_key_handover_keeps_the_old_keys_decisions_and_retires_the_old_key(tmp
     record_handover(other, actor="Key officer", old_key=old, new_key=new)
     record_export(other, bundle_path=path, manifest_sha256=sha, record=bundle["record"],
                   unfairness_axis="demographic_parity_difference", performance_axis="accuracy", signing_key=new)
-    said = signed_after_handover(other, other.key_ring(new_public), sha, key_id(old))
-    assert "handed over at audit entry 1, and exported after that (entry 2)" in said
-    assert signed_after_handover(log, log.key_ring(new_public), sha, key_id(old)) is None
+    with pytest.raises(BundleIntegrityError, match=r"handed over at audit entry 1, and exported after that \(entry 2\)"):
+        read_bundle_record(path, trusted_key=other.key_ring(new_public))
+    assert other.key_ring(new_public).exports == {sha: 2}
+    with pytest.raises(BundleIntegrityError, match="the audit log holds no export of it"):
+        read_bundle_record(path, trusted_key=dataclasses.replace(other.key_ring(new_public), exports={}))
 
 
 def test_a_forged_handover_links_no_key(tmp_path, bundle):
