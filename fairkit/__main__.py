@@ -1289,16 +1289,23 @@ def cmd_export(args) -> int:
 def cmd_keygen(args) -> int:
     from . import keys
 
-    # The outgoing key first: a key file that cannot be used leaves no new key behind.
-    old = _key(keys.resolve_private, args.replaces, "outgoing") if args.replaces else None
+    # The outgoing key and the log first: a key file or a log that cannot be used leaves no new
+    # key behind (a new key whose hand-over failed could be neither handed over nor made again).
+    old = log = None
+    if args.replaces:
+        old = _key(keys.resolve_private, args.replaces, "outgoing")
+        log = _handover_log(args, old)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     private, public = out / "fairkit-signing-key.pem", out / "fairkit-public-key.pem"
     # lexists: a dangling link counts as taken (writing through it puts the key where its maker chose).
     taken = [p.name for p in (private, public) if os.path.lexists(p)]
     if taken:
+        alone = ("" if len(taken) == 2 else
+                 f" {taken[0]} is there without its pair (an interrupted keygen?): if nothing was signed or checked "
+                 "with it, remove it and run keygen again.")
         raise CLIError(f"{', '.join(taken)} already in {out} (a file or a link); a new key would replace the "
-                       "organisation's. Choose another folder.")
+                       f"organisation's. Choose another folder.{alone}")
     try:
         key = keys.write_key_pair(private, public)
     except keys.KeyFileError as exc:  # made since the check above
@@ -1306,19 +1313,38 @@ def cmd_keygen(args) -> int:
     print(f"Wrote {private} (private: keep it secret; export --sign-key, {keys.SIGNING_KEY_ENV}) and {public} "
           f"(public: score --trust, {keys.TRUST_KEY_ENV}); key id {keys.key_id(key)}.")
     if args.replaces:
-        _handover(args, old, key)
+        _handover(log, old, key)
     else:
         print("Replacing the organisation's key? Record the hand-over (fairkit audit handover --from-key OLD "
               "--to-key NEW), or the decisions and bundles signed with the old key stop counting under the new one.")
     return 0
 
 
-def _handover(args, old, new) -> None:
+def _handover_log(args, old):
+    """The audit log a hand-over from ``old`` goes into, checked before any new key is made: it
+    must exist (the hand-over links the old key's decisions, which are in it: a mistyped
+    FAIRKIT_HOME made a new, empty log and recorded the hand-over there, and the real log never
+    learnt of it) and must not hold a hand-over of ``old`` already."""
+    from .audit import handover_problem
+    from .store import default_home
+
+    path = _audit_path(args)
+    if not path.exists():
+        raise CLIError(f"No audit log at {path}: a hand-over is recorded in the log that holds the outgoing key's "
+                       f"decisions. Check FAIRKIT_HOME (now {default_home()}), or give the log with --audit. "
+                       "Nothing was written.")
+    log = _audit_log(args)
+    problem = handover_problem(log, old)
+    if problem:
+        raise CLIError(f"{problem} Nothing was written.")
+    return log
+
+
+def _handover(log, old, new) -> None:
     """Record in the audit log that ``old`` hands the organisation's trust over to ``new``."""
     from . import keys
     from .audit import command_line_user, record_handover
 
-    log = _audit_log(args)
     try:
         entry = record_handover(log, actor=command_line_user(), old_key=old, new_key=new)
     except ValueError as exc:
@@ -1351,7 +1377,7 @@ def cmd_audit(args) -> int:
             raise CLIError("audit handover needs --from-key (the outgoing private key) and --to-key (the incoming one).")
         old = _key(keys.resolve_private, args.from_key, "outgoing")
         new = _key(keys.resolve_private, args.to_key, "incoming")
-        _handover(args, old, new)
+        _handover(_handover_log(args, old), old, new)
         return 0
     if args.from_key or args.to_key:
         raise CLIError("--from-key and --to-key belong to 'audit handover'.")
@@ -1859,7 +1885,8 @@ def _main(argv) -> int:
     p.add_argument("--replaces", type=_key_file, metavar="OLD_PRIVATE_KEY",
                    help="the organisation's current signing key: the new key takes over from it, and the hand-over "
                         "is recorded in the audit log (see audit handover)")
-    p.add_argument("--audit", type=_log_file, help="audit log file for --replaces (default $FAIRKIT_HOME/audit.sqlite)")
+    p.add_argument("--audit", type=_log_file, help="the audit log holding the old key's decisions, for --replaces "
+                                                   "(default $FAIRKIT_HOME/audit.sqlite; it must exist)")
     p.set_defaults(func=cmd_keygen)
 
     p = sub.add_parser("audit", help="list the audit log's entries and verify it (exit 1 if it fails)")

@@ -1057,6 +1057,19 @@ class AuditLog:
                           ring=ring)
 
 
+def handover_problem(log: AuditLog, old_key, new_key=None) -> str | None:
+    """Why ``old_key`` cannot hand over (to ``new_key``, when given) in ``log``: the two keys are
+    one, or it was handed over already (a key hands over once). None when it can; the command line
+    asks before it makes the new key."""
+    if new_key is not None and keys.same_key(old_key, new_key):
+        return "The outgoing and the incoming key are the same key; give the new key to hand over to."
+    done = log.handed_over(old_key)
+    if done:
+        return (f"Key {keys.key_id(old_key)} was handed over already, at entry {done[0]} (to key {done[1]}); "
+                "a key hands over once.")
+    return None
+
+
 def record_handover(log: AuditLog, *, actor, old_key, new_key) -> int:
     """Hand the organisation's trust from one signing key to the next; returns the entry id.
 
@@ -1078,12 +1091,9 @@ def record_handover(log: AuditLog, *, actor, old_key, new_key) -> int:
     ValueError
         The two keys are one, or the outgoing key was handed over already in this log.
     """
-    if keys.same_key(old_key, new_key):
-        raise ValueError("The outgoing and the incoming key are the same key; give the new key to hand over to.")
-    done = log.handed_over(old_key)
-    if done:
-        raise ValueError(f"Key {keys.key_id(old_key)} was handed over already, at entry {done[0]} (to key "
-                         f"{done[1]}); a key hands over once.")
+    problem = handover_problem(log, old_key, new_key)
+    if problem:
+        raise ValueError(problem)
     return log.append("handover", actor=actor, subject=keys.key_id(new_key), signing_key=new_key,
                       old_key_id=keys.key_id(old_key), new_key_id=keys.key_id(new_key),
                       old_public_key=keys.raw_hex(old_key), new_public_key=keys.raw_hex(new_key),

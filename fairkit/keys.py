@@ -271,37 +271,75 @@ def _taken(path: Path) -> KeyFileError:
 
 
 def _write_new(path: Path, data: bytes, mode: int) -> None:
-    """Write ``data`` to a new file ``path`` created with ``mode``: never through a link (one
-    left dangling there would send the key where whoever made it chose) and never over a file,
-    and never readable by others, not even for the moment before a chmod."""
+    """Write ``data`` to a new file ``path`` created with ``mode``, durably: never through a link
+    (one left dangling there would send the key where whoever made it chose) and never over a
+    file, and never readable by others, not even for the moment before a chmod."""
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), mode)
     except FileExistsError:
         raise _taken(path) from None
     with open(fd, "wb") as fh:
         fh.write(data)
+        fh.flush()
+        # A power cut after keygen returned left an empty key file (concurrency audit, session 46).
+        os.fsync(fh.fileno())
 
 
 def write_key_pair(private_path, public_path, password: bytes | None = None) -> Ed25519PrivateKey:
     """Create a new Ed25519 key pair and write it as PEM files (the private one readable by its
     owner only). Returns the private key.
 
+    Both files are written in full under temporary names first and then linked into place, the
+    public key first: a keygen killed midway left a private key without its public key, which a
+    rerun refused to replace and nothing could rebuild (concurrency audit, session 46). Now the
+    worst a kill can leave is a public key alone, in the instant between the two links.
+
     Raises
     ------
     KeyFileError
         Either path already exists, as a file or a link (dangling or not); nothing is written.
     """
+    from .store import _fsync_folder, stale_temporaries
+
     private_path, public_path = Path(private_path), Path(public_path)
     for path in (private_path, public_path):
         if os.path.lexists(path):
             raise _taken(path)
+        # A killed keygen's temporary (a private key among them): its writer is gone.
+        for tmp, _ in stale_temporaries(path):
+            tmp.unlink(missing_ok=True)
     key = Ed25519PrivateKey.generate()
     encryption = (serialization.BestAvailableEncryption(password) if password
                   else serialization.NoEncryption())
-    _write_new(private_path, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                               encryption), 0o600)
-    _write_new(public_path, key.public_key().public_bytes(serialization.Encoding.PEM,
-                                                          serialization.PublicFormat.SubjectPublicKeyInfo), 0o644)
+    files = ((public_path, key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                          serialization.PublicFormat.SubjectPublicKeyInfo), 0o644),
+             (private_path, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                              encryption), 0o600))
+    temps, linked = [], []
+    try:
+        for path, data, mode in files:
+            # The store's temporary names, so a killed writer's are recognised (and removed above).
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+            _write_new(tmp, data, mode)
+            temps.append((tmp, path))
+        for tmp, path in temps:
+            try:
+                os.link(tmp, path)  # fails on any file or link there, dangling ones included
+            except FileExistsError:
+                raise _taken(path) from None
+            except OSError:
+                # A file system without hard links (FAT, some network shares): written in place.
+                _write_new(path, Path(tmp).read_bytes(), os.stat(tmp).st_mode & 0o777)
+            linked.append(path)
+    except BaseException:
+        for path in linked:  # ours: the pair is written whole or not at all
+            path.unlink(missing_ok=True)
+        raise
+    finally:
+        for tmp, _ in temps:
+            tmp.unlink(missing_ok=True)
+    for folder in {private_path.parent, public_path.parent}:
+        _fsync_folder(folder)
     return key
 
 

@@ -1991,6 +1991,42 @@ def test_a_key_rotation_recorded_as_a_handover_keeps_earlier_bundles_trusted(swe
     assert "needs --from-key" in capsys.readouterr().err
 
 
+def test_keygen_replaces_writes_no_key_when_the_hand_over_cannot_be_recorded(tmp_path, capsys, monkeypatch):
+    """Left out in session 46: keygen --replaces under a mistyped FAIRKIT_HOME made a new, empty
+    audit log there and recorded the hand-over in it (the real log never learnt of it), and a
+    key handed over already got its new key written before the refusal, which a rerun could then
+    not make again. Both are refused before any key is made."""
+    for k in ("FAIRKIT_SIGNING_KEY", "FAIRKIT_TRUST_KEY"):
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path / "home"))
+    write_key_pair(tmp_path / "k1.pem", tmp_path / "k1.pub")
+    monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path / "hme"))  # mistyped
+    assert main(["keygen", "--out", str(tmp_path / "k2"), "--replaces", str(tmp_path / "k1.pem")]) == 2
+    err = capsys.readouterr().err
+    assert f"No audit log at {tmp_path / 'hme' / 'audit.sqlite'}: a hand-over is recorded in the log" in err
+    assert "Nothing was written." in err
+    assert not (tmp_path / "hme").exists() and not (tmp_path / "k2").exists()
+
+    monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path / "home"))
+    AuditLog(tmp_path / "home" / "audit.sqlite").append("upload", actor="a", subject="s")
+    assert main(["keygen", "--out", str(tmp_path / "k2"), "--replaces", str(tmp_path / "k1.pem")]) == 0
+    capsys.readouterr()
+    assert main(["keygen", "--out", str(tmp_path / "k3"), "--replaces", str(tmp_path / "k1.pem")]) == 2
+    assert "was handed over already, at entry 2" in capsys.readouterr().err
+    assert not (tmp_path / "k3").exists()
+
+
+def test_keygen_names_a_key_file_left_without_its_pair(tmp_path, capsys):
+    """Concurrency audit, session 46 (F8): a keygen killed between its two files left a private
+    key alone, and the rerun only said the file was there. The pair is now linked into place
+    whole (the public key first); a file found alone is named with what to do."""
+    (tmp_path / "fairkit-public-key.pem").write_text("left by a killed keygen")
+    assert main(["keygen", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "fairkit-public-key.pem is there without its pair (an interrupted keygen?)" in err
+    assert "remove it and run keygen again" in err
+
+
 def test_scored_decisions_appear_only_with_their_audit_entry_and_the_report_names_its_file(exported, tmp_path,
                                                                                          capsys, monkeypatch):
     """Concurrency audit, session 46: score wrote its decisions, then logged; a full disk (or a

@@ -6,8 +6,11 @@ import os
 import resource
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from fairkit.keys import (
     KeyFileError,
@@ -254,3 +257,39 @@ def test_a_new_private_key_is_never_readable_by_others_nor_written_through_a_lin
     with pytest.raises(KeyFileError, match="k.pub already exists"):
         write_key_pair(tmp_path / "new.pem", tmp_path / "k.pub")
     assert not (tmp_path / "new.pem").exists()
+
+
+def test_a_key_pair_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
+    """Concurrency audit, session 46 (F8): a keygen killed after the private key and before the
+    public one left a private key no command could pair, and nothing was fsynced. Both files are
+    written durably under temporary names and linked into place, the public key first; a failure
+    in between leaves neither, no temporary (a private key among them) stays behind, and a killed
+    writer's temporaries are removed by the next keygen."""
+    import fairkit.keys as keys_module
+
+    calls = []
+    real_link = os.link
+
+    def link_then_fail(src, dst, *args, **kwargs):
+        calls.append(Path(dst).name)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # killed between the two links
+        return real_link(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(keys_module.os, "link", link_then_fail)
+    with pytest.raises(KeyboardInterrupt):
+        write_key_pair(tmp_path / "k.pem", tmp_path / "k.pub")
+    assert calls == ["k.pub", "k.pem"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    monkeypatch.setattr(keys_module.os, "link", real_link)
+
+    synced = []
+    monkeypatch.setattr(keys_module.os, "fsync", lambda fd: synced.append(fd))
+    # A temporary a killed keygen left (its writer's pid gone, older than a minute).
+    left = tmp_path / ".k.pem.999999999.ab12.tmp"
+    left.write_text("a private key")
+    os.utime(left, (time.time() - 120, time.time() - 120))
+    write_key_pair(tmp_path / "k.pem", tmp_path / "k.pub")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["k.pem", "k.pub"]
+    assert len(synced) >= 3  # both files and the folder
+    assert isinstance(load_private_key(tmp_path / "k.pem"), Ed25519PrivateKey)
