@@ -23,6 +23,11 @@ Conventions
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -371,3 +376,24 @@ def report(title: str, table: pd.DataFrame, out: Path | None, name: str, *, floa
         out.mkdir(parents=True, exist_ok=True)
         table.to_csv(out / f"{name}.csv", index=False)
         (out / f"{name}.md").write_text(f"## {title}\n\n" + to_markdown(table) + "\n")
+
+
+def run_in_checkout(repo, code: str, *args, cwd=None) -> dict:
+    """Run ``code`` (``python -c``) with the fairkit of checkout ``repo``; returns the JSON its
+    last line of output prints.
+
+    ``python -c`` puts the current folder first on the import path, ahead of ``PYTHONPATH``: run
+    from one checkout, both "sides" of a comparison imported that checkout's fairkit (the export
+    and score benchmarks compared a checkout with itself until session 47). The child runs in
+    ``cwd`` (a folder of its own by default) and says where its fairkit came from, which must be
+    ``repo``.
+    """
+    env = dict(os.environ, PYTHONPATH=str(repo), OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    probe = "\nimport fairkit as _probe, sys as _sys\nprint('fairkit from', _probe.__file__, file=_sys.stderr)\n"
+    with tempfile.TemporaryDirectory() as own:
+        done = subprocess.run([sys.executable, "-c", code + probe, *map(str, args)], env=env, cwd=cwd or own,
+                              capture_output=True, text=True, check=True)
+    where = Path(done.stderr.strip().splitlines()[-1].removeprefix("fairkit from ")).resolve()
+    if not where.is_relative_to(Path(repo).resolve()):
+        raise RuntimeError(f"the child imported fairkit from {where}, not from the checkout {repo}")
+    return json.loads(done.stdout.strip().splitlines()[-1])

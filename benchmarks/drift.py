@@ -13,10 +13,9 @@ real shift). The draws are seeded alike for both checkouts.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import subprocess
 import sys
+
+from .common import run_in_checkout
 
 _CHILD = r'''
 import json, os, sys, tempfile, warnings
@@ -65,10 +64,7 @@ def compare(repos, *, draws: int = 100) -> dict:
     """Per checkout, per kind of batch: ``alarms``, ``draws`` and the median gaps checked."""
     found = {}
     for repo in repos:
-        env = dict(os.environ, PYTHONPATH=repo, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-        done = subprocess.run([sys.executable, "-c", _CHILD, str(draws)], env=env, capture_output=True,
-                              text=True, check=True)
-        found[repo] = json.loads(done.stdout.strip().splitlines()[-1])
+        found[repo] = run_in_checkout(repo, _CHILD, draws)
     return found
 
 

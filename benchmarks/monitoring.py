@@ -8,32 +8,34 @@ fairkit), on a bundled data set (Adult by default):
 - ``export`` of that run (median of ``--repeats``, each to a new file, in one home);
 - ``score`` of the split's test rows (9,769 on Adult) with that bundle, in a home whose audit log holds the export
   only and in one holding ``--history`` more score entries (a deployment's months: ``score``
-  reads the log's check for the bundle's review status).
+  reads the log's check for the bundle's review status);
+- with ``--large-rows N``, ``score`` of N rows drawn (with replacement) from the test rows: a
+  batch at the scale of the row limit, where the drift check's bootstrap is most of the memory.
 
 The checkouts alternate repeat by repeat, so the machine's load falls on both alike. Each figure
-is a median of in-process wall times (``fairkit.__main__.main``); ratios are new / old.
+is a median of in-process wall times (``fairkit.__main__.main``) and of the process's peak
+resident memory; ratios are new / old.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
+from .common import run_in_checkout
+
 _CHILD = r'''
-import json, os, sys, time, shutil
+import json, os, resource, sys, time, shutil
 from pathlib import Path
 import pandas as pd
 from fairkit.__main__ import main
 from fairkit.datasets import load_dataset
 from fairkit.split import split_dataset
 
-work, what, history, dataset = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4]
+work, what, history, dataset, large = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
 os.environ["FAIRKIT_HOME"] = str(work / "home")
 out = {}
 if what == "setup":
@@ -42,6 +44,9 @@ if what == "setup":
     frame, spec = load_dataset(dataset)
     split = split_dataset(frame, spec, seed=0)
     frame.iloc[split.test.index].to_csv(work / "rows.csv", index=False)
+    if large:
+        frame.iloc[split.test.index].sample(n=large, replace=True, random_state=0).to_csv(work / "large.csv",
+                                                                                          index=False)
     run = pd.read_csv(work / "sweep" / "results.csv")["run_id"].iloc[0]
     (work / "run").write_text(run)
     assert main(["-q", "export", "--store", str(work / "sweep"), "--run", run, "--rationale", "r", "--decider",
@@ -60,38 +65,41 @@ elif what == "export":
                  "d", "--out", str(work / f"e{n}.zip")]) == 0
     out["seconds"] = time.perf_counter() - t0
 else:
-    os.environ["FAIRKIT_HOME"] = str(work / what)
+    rows = "large.csv" if what == "large" else "rows.csv"
+    os.environ["FAIRKIT_HOME"] = str(work / ("home" if what == "large" else what))
     t0 = time.perf_counter()
-    assert main(["-q", "score", "--bundle", str(work / "b.zip"), "--csv", str(work / "rows.csv"),
+    assert main(["-q", "score", "--bundle", str(work / "b.zip"), "--csv", str(work / rows),
                  "--out", str(work / "s.csv")]) in (0, 4)
     out["seconds"] = time.perf_counter() - t0
+out["peak_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
 print(json.dumps(out))
 '''
 
 
-def _run(repo: str, work: Path, what: str, history: int, dataset: str) -> dict:
-    env = dict(os.environ, PYTHONPATH=repo, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    done = subprocess.run([sys.executable, "-c", _CHILD, str(work), what, str(history), dataset], env=env,
-                          capture_output=True, text=True, check=True)
-    return json.loads(done.stdout.strip().splitlines()[-1])
+def _run(repo: str, work: Path, what: str, history: int, dataset: str, large: int) -> dict:
+    return run_in_checkout(repo, _CHILD, work, what, history, dataset, large, cwd=work)
 
 
-def compare(repos, *, repeats: int = 5, history: int = 5000, dataset: str = "adult", steps=None) -> dict:
-    """``{(repo, step): [seconds, ...]}`` for the steps "export", "home" (score, a log of the
-    export) and "home_long" (score, ``history`` more entries), or those of ``steps``, the
-    checkouts alternating."""
-    steps = tuple(steps or STEPS)
+def compare(repos, *, repeats: int = 5, history: int = 5000, dataset: str = "adult", steps=None,
+            large_rows: int = 0) -> dict:
+    """``{(repo, step): [{"seconds": s, "peak_mib": m}, ...]}`` for the steps "export", "home"
+    (score, a log of the export) and "home_long" (score, ``history`` more entries), and "large"
+    (score of ``large_rows`` rows) when ``large_rows`` is given, or those of ``steps``, the
+    checkouts alternating (each measurement is a process of its own)."""
+    steps = tuple(steps or (STEPS + (("large",) if large_rows else ())))
+    if "large" in steps and not large_rows:
+        raise ValueError("the step 'large' needs large_rows")
     with tempfile.TemporaryDirectory() as tmp:
         works = {repo: Path(tmp) / f"r{i}" for i, repo in enumerate(repos)}
         for repo, work in works.items():
             work.mkdir()
-            _run(repo, work, "setup", history, dataset)
-        times = {(repo, what): [] for repo in repos for what in steps}
+            _run(repo, work, "setup", history, dataset, large_rows)
+        found = {(repo, what): [] for repo in repos for what in steps}
         for _ in range(repeats):
             for what in steps:
                 for repo, work in works.items():
-                    times[(repo, what)].append(_run(repo, work, what, history, dataset)["seconds"])
-    return times
+                    found[(repo, what)].append(_run(repo, work, what, history, dataset, large_rows))
+    return found
 
 
 STEPS = ("export", "home", "home_long")
@@ -103,16 +111,23 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--history", type=int, default=5000)
     parser.add_argument("--dataset", default="adult")
+    parser.add_argument("--large-rows", type=int, default=0,
+                        help="also score this many rows drawn from the test rows (0: not measured)")
     args = parser.parse_args(argv)
-    times = compare(args.repos, repeats=args.repeats, history=args.history, dataset=args.dataset)
+    found = compare(args.repos, repeats=args.repeats, history=args.history, dataset=args.dataset,
+                    large_rows=args.large_rows)
     old, new = args.repos
-    for what, label in (("export", f"export ({args.dataset}, unconstrained)"),
-                        ("home", "score of the test rows, log of 1 export"),
-                        ("home_long", f"score of the test rows, log of {args.history:,} more entries")):
-        a, b = statistics.median(times[(old, what)]), statistics.median(times[(new, what)])
-        print(f"{label}: old {a:.2f} s, new {b:.2f} s, ratio {b / a:.2f}x "
-              f"(old {min(times[(old, what)]):.2f}-{max(times[(old, what)]):.2f}, "
-              f"new {min(times[(new, what)]):.2f}-{max(times[(new, what)]):.2f})")
+    labels = [("export", f"export ({args.dataset}, unconstrained)"),
+              ("home", "score of the test rows, log of 1 export"),
+              ("home_long", f"score of the test rows, log of {args.history:,} more entries")]
+    if args.large_rows:
+        labels.append(("large", f"score of {args.large_rows:,} rows"))
+    for what, label in labels:
+        for key, unit in (("seconds", "s"), ("peak_mib", "MiB")):
+            a, b = ([m[key] for m in found[(repo, what)]] for repo in (old, new))
+            print(f"{label}, {'time' if key == 'seconds' else 'peak memory'}: old {statistics.median(a):.2f} {unit}, "
+                  f"new {statistics.median(b):.2f} {unit}, ratio {statistics.median(b) / statistics.median(a):.2f}x "
+                  f"(old {min(a):.2f}-{max(a):.2f}, new {min(b):.2f}-{max(b):.2f})")
     return 0
 
 

@@ -284,8 +284,8 @@ def _int_at_least(low: int, why: str, most: int | None = None):
 
 #: Most bootstrap resamples ``export --n-boot`` and ``score --drift-n-boot`` take. Beyond a few
 #: thousand, a 95% percentile interval's ends move by less than its own rounding; each resample
-#: costs a row of 8-byte weights per scored row, so a larger count only costs memory and time
-#: (10,000 resamples of 10,000 rows are 800 MB).
+#: costs a byte per scored row (:func:`fairkit.stats.bootstrap_weights`) and a pass of the kernel,
+#: so a larger count only costs memory and time (10,000 resamples of 10,000 rows are 100 MB).
 MAX_BOOT = 10_000
 #: Largest default eta grid (``sweep --n-etas``): each eta is a model trained per method and seed
 #: (and adaptive placement may add up to 3 runs per grid point), so 200 is already thousands of

@@ -654,7 +654,7 @@ def bootstrap_metrics(
             raise ValueError(f"n_boot must be >= 1, got {n_boot}")
         R = stats.bootstrap_weights(len(y), int(n_boot), random_state)
     else:
-        R = np.asarray(resample, dtype=np.float64)
+        R = np.asarray(resample)  # as given (compact counts stay compact: the kernel widens a few at a time)
         if R.ndim != 2 or R.shape[1] != len(y):
             raise ValueError(f"resample must have shape (B, {len(y)}), got {R.shape}")
     groupings = _grouping_sums(y, P, frame, threshold=threshold, sample_weight=w, resample=R)

@@ -383,11 +383,33 @@ def group_sums(y, scores, codes, n_groups: int, *, threshold: float = 0.5, sampl
     bin_cols = sparse.csr_matrix(
         (cal.T.ravel(), (np.repeat(r_idx, C), (bcell[:, None] * C + np.arange(C)).ravel())),
         shape=(n, K * n_groups * n_bins * C))
-    R = np.asarray(resample, dtype=np.float64)
-    # (X.T @ R.T).T keeps the sparse matrix on the left, where scipy multiplies fastest.
-    sums = np.asarray((stat_cols.T @ R.T).T).reshape(len(R), K, n_groups, M)[..., copies]
-    bins = np.asarray((bin_cols.T @ R.T).T).reshape(len(R), K, n_groups, n_bins, C)
+    R = np.asarray(resample)
+    B = len(R)
+    # (cells, B), transposed at the end: the layout one whole product gave, which the sums over
+    # bins downstream depend on to the last bit.
+    sums = np.empty((K * n_groups * M, B))
+    bins = np.empty((K * n_groups * n_bins * C, B))
+    # A few resamples at a time: the multiplicities are small integers, kept compact
+    # (bootstrap_weights), and made float64 only for the product; the whole (B, n) float64 array
+    # and the product beside it took 8 GiB at 2M rows (scale audit, session 46). Each output
+    # column is its own dot product, so the chunks give the same sums bit for bit.
+    for start in range(0, B, _resample_chunk(n)):
+        Rc = np.asarray(R[start:start + _resample_chunk(n)], dtype=np.float64)
+        # X.T @ R.T keeps the sparse matrix on the left, where scipy multiplies fastest.
+        sums[:, start:start + len(Rc)] = stat_cols.T @ Rc.T
+        bins[:, start:start + len(Rc)] = bin_cols.T @ Rc.T
+    sums = sums.T.reshape(B, K, n_groups, M)[..., copies]
+    bins = bins.T.reshape(B, K, n_groups, n_bins, C)
     return GroupSums(sums=_differences(sums, unweighted), bins=bins)
+
+
+#: Memory a chunk of resamples takes as float64 (in the draw and in the kernel's product).
+_CHUNK_BYTES = 64 << 20
+
+
+def _resample_chunk(n: int) -> int:
+    """How many resamples of ``n`` rows make one chunk of :data:`_CHUNK_BYTES`."""
+    return max(1, _CHUNK_BYTES // (8 * max(int(n), 1)))
 
 
 def _differences(sums: np.ndarray, unweighted: bool) -> np.ndarray:
@@ -653,12 +675,11 @@ def left_out(names, rates: dict, include) -> dict:
     return out
 
 
-#: Memory the resamples' row multiplicities may take (float64, ``n_boot`` x rows; drawn in chunks
-#: of 64 MiB, so the draw adds little to it). Within it the default 200 resamples reach 2.6
-#: million rows (the row limit is 2 million); the kernel's product with them needs about as much
-#: again (a 1M-row report with 200 resamples peaked at 3.4 GiB). Past it a request
-#: (``--n-boot 10000`` on a large part) is refused with the largest count that fits, instead of
-#: failing (or swapping) on the allocation.
+#: Memory the resamples' row multiplicities may take (``n_boot`` x rows, one byte each: see
+#: :func:`bootstrap_weights`). Within it the default 200 resamples of the 2-million-row limit take
+#: 0.4 GiB, and the kernel works through them a few at a time (:data:`_CHUNK_BYTES`). Past it a
+#: request (``--n-boot 10000`` on a large part) is refused with the largest count that fits,
+#: instead of failing (or swapping) on the allocation.
 RESAMPLE_BYTES = 4 << 30
 
 
@@ -670,29 +691,35 @@ def bootstrap_weights(n: int, n_boot: int, random_state=0) -> np.ndarray:
     """Row multiplicities of ``n_boot`` ordinary bootstrap resamples, shape (n_boot, n).
 
     Shared by every grouping of a report, so the intervals of marginal and intersectional gaps
-    come from the same replicates.
+    come from the same replicates. The counts are whole numbers, held in the smallest unsigned
+    integer type that holds them (``uint8`` in practice: a row drawn more than 255 times in a
+    resample of its own size is vanishingly rare, and then the array widens): as float64 they were
+    eight times the memory, 3 GiB at the row limit (scale audit, session 46).
 
     Raises
     ------
     TooManyResamples
         ``n_boot * n`` multiplicities would take more than :data:`RESAMPLE_BYTES`.
     """
-    need = 8 * int(n_boot) * int(n)
+    need = int(n_boot) * int(n)
     if need > RESAMPLE_BYTES:
-        most = RESAMPLE_BYTES // (8 * max(int(n), 1))
+        most = RESAMPLE_BYTES // max(int(n), 1)
         raise TooManyResamples(f"{int(n_boot):,} bootstrap resamples of {int(n):,} rows would take "
                                f"{need / 2**30:,.1f} GiB, over the {RESAMPLE_BYTES / 2**30:g} GiB budget: use "
                                f"at most {most:,} resamples for this many rows (or a sample of the rows).")
     rng = np.random.default_rng(random_state)
-    out = np.zeros((int(n_boot), int(n)))
+    out = np.zeros((int(n_boot), int(n)), dtype=np.uint8)
     if n:
-        # Drawn a few resamples at a time into the float64 array: the whole int64 draw and its
-        # float64 copy were two arrays of the budget's size at once (scale audit, 2026-12-06).
-        # Each resample is its own draw from the same stream, so the multiplicities are the same.
+        # Drawn a few resamples at a time: the whole int64 draw was an array eight times the
+        # multiplicities' size (scale audit, 2026-12-06). Each resample is its own draw from the
+        # same stream, so the multiplicities are the same whatever the chunk.
         p = np.full(n, 1.0 / n)
-        step = max(1, (64 << 20) // (8 * int(n)))
+        step = _resample_chunk(n)
         for start in range(0, int(n_boot), step):
-            out[start:start + step] = rng.multinomial(n, p, size=min(step, int(n_boot) - start))
+            draw = rng.multinomial(n, p, size=min(step, int(n_boot) - start))
+            if draw.max() > np.iinfo(out.dtype).max:
+                out = out.astype(np.min_scalar_type(int(draw.max())))
+            out[start:start + step] = draw
     return out
 
 

@@ -138,7 +138,7 @@ def test_more_resamples_than_memory_holds_exit_2_naming_the_most_that_fit(sweep_
     from fairkit import stats
 
     monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path / "home"))
-    monkeypatch.setattr(stats, "RESAMPLE_BYTES", 8 * 100 * 50)  # 50 resamples of 100 rows
+    monkeypatch.setattr(stats, "RESAMPLE_BYTES", 100 * 50)  # 50 resamples of 100 rows
     results = pd.read_csv(sweep_dir / "results.csv")
     out = tmp_path / "b.zip"
     assert main(["export", "--store", str(sweep_dir), "--run", results.run_id.iloc[0], "--rationale", "r",

@@ -363,8 +363,8 @@ def test_more_resamples_than_the_memory_budget_holds_are_refused_with_the_most_t
     from fairkit.data import DEFAULT_LIMITS
 
     # The default 200 resamples fit a part as large as the whole row limit.
-    assert stats.RESAMPLE_BYTES >= 8 * 200 * DEFAULT_LIMITS.max_rows
-    monkeypatch.setattr(stats, "RESAMPLE_BYTES", 8 * 1000 * 50)  # 50 resamples of 1,000 rows
+    assert stats.RESAMPLE_BYTES >= 200 * DEFAULT_LIMITS.max_rows
+    monkeypatch.setattr(stats, "RESAMPLE_BYTES", 1000 * 50)  # 50 resamples of 1,000 rows
     assert stats.bootstrap_weights(1000, 50).shape == (50, 1000)
     with pytest.raises(stats.TooManyResamples, match="use at most 50 resamples for this many rows"):
         stats.bootstrap_weights(1000, 51)
@@ -506,6 +506,31 @@ def test_bootstrap_weights_drawn_in_chunks_are_the_one_draw(n, n_boot):
     size at once; drawn a few resamples at a time they are the same multiplicities."""
     whole = np.random.default_rng(5).multinomial(n, np.full(n, 1.0 / n), size=n_boot).astype(np.float64)
     np.testing.assert_array_equal(stats.bootstrap_weights(n, n_boot, 5), whole)
+
+
+def test_resamples_are_compact_counts_and_the_kernel_sums_them_chunk_by_chunk_as_one(monkeypatch):
+    """Scale audit, session 46 (F5): the (B, n) multiplicities were float64 and multiplied in one
+    product, 8 GiB for score's drift check at 2M rows. They are one byte each now (wider only
+    when a count needs it), and the kernel widens a few resamples at a time: the sums are those
+    of the whole float64 array in one product, bit for bit."""
+    rng = np.random.default_rng(3)
+    n = 5_000
+    y, P = rng.integers(0, 2, n), rng.random((2, n))
+    codes = rng.integers(0, 3, n)
+    R = stats.bootstrap_weights(n, 40, 0)
+    assert R.dtype == np.uint8 and R.nbytes == 40 * n
+    whole = stats.group_sums(y, P, codes, 3, resample=R.astype(np.float64))  # one chunk: 64 MiB holds it
+    monkeypatch.setattr(stats, "_CHUNK_BYTES", 8 * n * 3)  # 3 resamples a chunk, the last one short
+    chunked = stats.group_sums(y, P, codes, 3, resample=R)
+    np.testing.assert_array_equal(chunked.sums, whole.sums)
+    np.testing.assert_array_equal(chunked.bins, whole.bins)
+    # A count over 255 widens the array instead of wrapping around.
+    class Heavy:
+        def multinomial(self, n, p, size):
+            return np.full((size, 3), 300)
+
+    monkeypatch.setattr(stats.np.random, "default_rng", lambda seed: Heavy())
+    assert stats.bootstrap_weights(3, 2, 0).tolist() == [[300] * 3] * 2
 
 
 def test_only_some_sums_are_those_of_a_full_call():

@@ -43,3 +43,17 @@ def test_report_prints_and_writes_csv_and_markdown(tmp_path, capsys):
     assert to_markdown(table).splitlines()[2] == "| blind | 0.1235 |"
     report("Title", table, None, "none")  # no folder: nothing written
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["out", "t.csv", "t.md"]
+
+
+def test_a_child_runs_the_checkout_it_is_given_and_refuses_any_other(tmp_path):
+    """``python -c`` puts the current folder first on the import path: run from one checkout,
+    the export and score benchmarks compared that checkout with itself (session 47)."""
+    from benchmarks.common import run_in_checkout
+
+    for name in ("given", "elsewhere"):
+        (tmp_path / name / "fairkit").mkdir(parents=True)
+        (tmp_path / name / "fairkit" / "__init__.py").write_text(f"WHICH = {name!r}\n")
+    code = "import json, fairkit\nprint(json.dumps({'which': fairkit.WHICH}))"
+    assert run_in_checkout(tmp_path / "given", code) == {"which": "given"}
+    with pytest.raises(RuntimeError, match="imported fairkit from .*elsewhere.*not from the checkout"):
+        run_in_checkout(tmp_path / "given", code, cwd=tmp_path / "elsewhere")
