@@ -197,8 +197,14 @@ class _PlattMap:
     def __call__(self, z, p):
         return self.model.predict_proba(z.reshape(-1, 1))[:, 1]
 
+    @property
+    def reverses(self) -> bool:
+        """The fitted slope is not positive: the map would turn the ranking upside down (or flat)."""
+        return not self.model.coef_[0, 0] > 0
+
 
 class _IsotonicMap:
+    reverses = False  # non-decreasing by construction
     def fit(self, p, y, sample_weight=None):
         self.model = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
         self.model.fit(p, y, sample_weight=sample_weight)
@@ -209,6 +215,8 @@ class _IsotonicMap:
 
 
 class _TemperatureMap:
+    reverses = False  # the temperature is positive (fitted as its logarithm)
+
     def fit(self, z, y, sample_weight=None):
         self.model = TemperatureScaling(input="logit").fit(z, y, sample_weight=sample_weight)
         return self
@@ -243,13 +251,14 @@ class GroupFairnessCalibrator(BaseEstimator):
     Parameters
     ----------
     method : {"platt", "isotonic", "temperature"}, default="platt"
-        ``platt``: logistic regression on the score's logit (two parameters, safe on small
-        groups). ``isotonic``: monotone step function (flexible, needs more data).
+        ``platt``: logistic regression on the score's logit (two parameters, the steadiest on
+        small groups; a group whose map would fall uses its fallback instead). ``isotonic``: monotone step function (flexible, needs more data).
         ``temperature``: a single temperature on the logit, fitted in torch.
     input : {"proba", "logit"}, default="proba"
         Whether scores are probabilities in [0, 1] or real-valued logits / decision values.
     min_group_size : int, default=30
-        Groups with fewer rows (or with only one outcome class) get no map of their own: an
+        Groups with fewer rows (or with only one outcome class, or whose scores do not rank
+        their outcomes so that their Platt map would fall) get no map of their own: an
         intersection uses its smallest parent marginal group that has a map, anything else the
         global map. Each fallback is recorded in ``fallback_``.
     shrinkage : bool or float, default=False
@@ -373,14 +382,22 @@ class GroupFairnessCalibrator(BaseEstimator):
         self.group_columns_ = list(frame.columns)
         min_n = int(self.min_group_size)
 
-        def usable(mask):
+        def own_map(mask):
+            """The map of the rows of ``mask``, or None and why they get none (said in words,
+            as the Groups page and the record show them)."""
             n = int(mask.sum())
-            # Said in words, as the Groups page and the record show them.
             if n < min_n:
-                return False, f"{n} rows, fewer than {min_n}: a map of its own would be uncertain"
+                return None, f"{n} rows, fewer than {min_n}: a map of its own would be uncertain"
             if len(np.unique(t[mask])) < 2:
-                return False, f"its {n} rows all have the same outcome"
-            return True, ""
+                return None, f"its {n} rows all have the same outcome"
+            fitted = _fit_map(self.method, z[mask], p[mask], t[mask], None if w is None else w[mask])
+            if fitted.reverses:
+                # A group whose scores barely rank its outcomes can get a falling Platt line,
+                # which reversed the ranking inside it: a COMPAS group's test AUC 0.621 -> 0.379
+                # (method claims audit, session 47). A calibration map must keep the order.
+                return None, (f"on its {n} rows the scores do not rank the outcomes: a map of its own would "
+                              "reverse the order of its scores")
+            return fitted, ""
 
         # Marginal maps are the parents of intersections (only needed with several columns).
         parent_maps = {}
@@ -390,12 +407,10 @@ class GroupFairnessCalibrator(BaseEstimator):
                 col = level.columns[0]
                 for code, name in enumerate(level.encoding.names):
                     mask = level.encoding.codes == code
-                    ok, _ = usable(mask)
-                    if ok:
+                    fitted, _ = own_map(mask)
+                    if fitted is not None:
                         key = f"{col}={name}"
-                        parent_maps[key] = _fit_map(
-                            self.method, z[mask], p[mask], t[mask], None if w is None else w[mask]
-                        )
+                        parent_maps[key] = fitted
                         parent_sizes[key] = int(mask.sum())
         self.parent_maps_ = parent_maps
 
@@ -415,11 +430,9 @@ class GroupFairnessCalibrator(BaseEstimator):
             # Most specific usable parent: the smallest marginal group with its own map.
             prior = min(parents, key=lambda k: parent_sizes[k]) if parents else GLOBAL
             self.prior_[name] = prior
-            ok, reason = usable(mask)
-            if ok:
-                self.maps_[name] = _fit_map(
-                    self.method, z[mask], p[mask], t[mask], None if w is None else w[mask]
-                )
+            fitted, reason = own_map(mask)
+            if fitted is not None:
+                self.maps_[name] = fitted
                 source = "own"
             else:
                 source = "parent" if prior != GLOBAL else "global"

@@ -405,6 +405,12 @@ def _reductions(eta, seed, fairness, **params):
 
     from .estimators.reductions import ReductionsWrapper
     base = params.pop("estimator", None) or LogisticRegression(max_iter=300)
+    # Always a deterministic rule: every figure fairkit reports for a model (the sweep table, the
+    # record, score's drift check) is of its probabilities at the threshold, and fairlearn's
+    # randomized rule decides otherwise (27-48% of COMPAS rows at eta 1, method claims audit,
+    # session 47). When no deterministic rule keeps the bound, the one that exceeds it least is
+    # kept, with a warning, and the figures say by how much.
+    params.setdefault("randomized", False)
     return ReductionsWrapper(estimator=base, constraint=FAIRNESS_DEFINITIONS[fairness].fairlearn_constraint,
                              eta=eta, random_state=seed, **params)
 
@@ -493,14 +499,17 @@ for _m in [
     Method(name="linear", label="Fairness-regularized logistic regression", factory=_linear,
            eta_meaning=_NETWORK_MEANING, eta_range=(0.05, 20.0), eta_bounded=False, eta_scale="log",
            family="network", batchable=True, seconds_per_10k=3.0,
-           description="The regularized objective on a linear model: one coefficient per feature, "
-                       "easy to explain, and no random initialisation to move its frontier."),
+           description="The regularized objective on a linear model: one coefficient per feature, easy to "
+                       "explain. Trained by mini-batch steps, so on small data the seed still moves its "
+                       "frontier (German: validation DP gap 0.05-0.12 over 5 seeds at eta 0)."),
     Method(name="boosting", label="Fairness-constrained boosted trees", factory=_boosting,
-           eta_meaning="constraint tightness: the training decisions' gap must stay within 0.1 / eta",
+           eta_meaning=("constraint tightness: the training decisions' gap is to stay within 0.1 / eta (the fit "
+                        "warns when it does not: equal opportunity and equalized odds on groups of a hundred "
+                        "rows or so often miss it)"),
            eta_range=(1.0, 100.0), eta_bounded=False, eta_scale="log", family="trees", seconds_per_10k=1.5,
            description="LightGBM trees fitted to a Lagrangian whose multipliers price the gaps of the "
                        "training decisions (FairGBM's proxy constraints): stronger than a small network on "
-                       "tabular data, still attribute-blind.",
+                       "tabular data, still attribute-blind. Deterministic: every seed gives the same trees.",
            # The constrained objective replaced cross-entropy + eta x a squared soft gap (still
            # objective="penalty"), which stalled above parity: benchmarks/README.md, issue #21.
            # Measured: best of all methods on Adult (29k training rows); on COMPAS (3.7k) and
@@ -517,14 +526,19 @@ for _m in [
     Method(name="adversarial", label="Adversarial debiasing", factory=_adversarial,
            eta_meaning="weight of the adversary's reversed gradient", eta_range=(0.05, 5.0), eta_bounded=False,
            eta_scale="log", family="network", seconds_per_10k=7.0,
-           description="An adversary tries to recover the group from the prediction; the network learns to hide it."),
+           description="An adversary tries to recover the group from the prediction; the network learns to hide "
+                       "it. Unstable: a stronger adversary need not give a fairer model (on German the "
+                       "equalized-odds gap grew with eta over 5 seeds); check each point's gap."),
     Method(name="reductions", label="Exponentiated gradient (fairlearn reductions)", factory=_reductions,
            eta_meaning="fraction of the unconstrained disparity removed: bound = (1 - eta) x unconstrained gap",
            eta_range=(0.1, 1.0), eta_bounded=True, eta_scale="linear", family="reductions", seconds_per_10k=8.0,
-           description="fairlearn's ExponentiatedGradient around logistic regression, with real probabilities."),
+           description="fairlearn's ExponentiatedGradient around logistic regression, with real probabilities, "
+                       "deciding by one deterministic rule (warning when none keeps the bound). Deterministic: "
+                       "every seed gives the same model."),
     Method(name="threshold", label="Group thresholds (post-processing reference)", factory=_threshold,
-           eta_meaning=("fraction of the gap removed by group-specific thresholds, on the rows they are fitted "
-                        "on (training scores, or reserved validation rows); on new rows less of it. The gap "
+           eta_meaning=("fraction of the gap removed by group-specific thresholds, in expectation on the rows "
+                        "they are fitted on (training scores, or reserved validation rows: decisions are drawn "
+                        "per row, so their own gap is not quite that); on new rows less of it. The gap "
                         "removed is that of each group's own most accurate threshold (eta 0), which can be far "
                         "less fair than the unconstrained model's single threshold"), eta_range=(0.1, 1.0),
            eta_bounded=True, eta_scale="linear", family="post-processing", role="reference", batchable=True,
@@ -534,7 +548,8 @@ for _m in [
     Method(name="inferred_threshold", label="Thresholds on inferred groups (attribute-blind post-processing)",
            factory=_inferred_threshold,
            eta_meaning=("fraction of the gap removed by thresholds that move with the inferred group, on the "
-                        "rows they are fitted on; on new rows less of it"),
+                        "rows they are fitted on; on new rows less of it. Near eta 1 the only rule left is "
+                        "often a constant one (every eta-1 model on COMPAS and Adult)"),
            eta_range=(0.1, 1.0), eta_bounded=True, eta_scale="linear", family="post-processing", batchable=True,
            scores_are_decisions=True, seconds_per_10k=3.0,
            description="Boosted trees plus a group classifier: each row's threshold moves with its inferred "

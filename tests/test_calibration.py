@@ -254,3 +254,22 @@ def test_transform_refuses_columns_that_are_not_fits(miscalibrated):
         out = cal.transform(p, S.apply(lambda c: c.str.upper()))
     z = np.log(p / (1 - p))
     np.testing.assert_allclose(out, cal.global_map_(z, p), atol=1e-3)  # the transform bounds the extremes
+
+
+def test_a_group_whose_platt_map_would_fall_keeps_the_order_of_its_scores():
+    """Method claims audit, session 47 (F4): a COMPAS group of 56 rows whose scores barely ranked
+    its outcomes got a falling Platt line, which reversed the ranking inside it (test AUC 0.621
+    -> 0.379). Such a group now uses its fallback, said in ``fallback_``."""
+    rng = np.random.default_rng(0)
+    n = 2000
+    g = np.where(np.arange(n) < 60, "B", "A")
+    p = rng.uniform(0.05, 0.95, n)
+    y = (rng.random(n) < p).astype(int)
+    y[:60] = (rng.random(60) < 1 - p[:60]).astype(int)  # in B the scores rank the outcomes backwards
+    cal = GroupFairnessCalibrator(method="platt").fit(p, y, g)
+    assert "B" not in cal.maps_ and "A" in cal.maps_
+    assert cal.fallback_["B"]["used"] == "(global)"
+    assert "the scores do not rank the outcomes" in cal.fallback_["B"]["reason"]
+    out = cal.transform(p, g)
+    order = np.argsort(p[:60])
+    assert np.all(np.diff(out[:60][order]) >= 0)  # B's calibrated scores keep its order

@@ -84,8 +84,10 @@ class AdversarialDebiasingClassifier(TorchFairClassifierBase):
     ----------
     eta : float, default=1.0
         Adversary weight: the predictor receives ``-eta`` times the adversary's gradient.
-        0 gives a plain classifier (the adversary still trains but cannot affect it); larger is
-        fairer.
+        0 gives a plain classifier (the adversary still trains but cannot affect it); larger
+        hides the group harder, which is meant to be fairer but need not be: the min-max game is
+        unstable, and on German the equalized-odds gap grew with ``eta`` (5 seeds). Measure
+        each model's gap.
     variant : {"demographic_parity", "equalized_odds"}, default="demographic_parity"
     adversary_hidden_layer_sizes : tuple of int, default=(16,)
         Adversary network; ``()`` makes it multinomial logistic regression.

@@ -34,8 +34,10 @@ class FairRegularizedClassifier(TorchFairClassifierBase):
     mode : {"pairwise", "overall"}, default="pairwise"
         Compare groups pairwise, or each group with the overall rate.
     penalty : {"squared", "absolute"}, default="absolute"
-        How a gap is punished. The absolute gap keeps a constant pull as the gap shrinks, so
-        ``eta`` of order 1 already closes most of a gap; ``"squared"`` needs larger ``eta``.
+        How a gap is punished. The absolute gap keeps a constant pull as the gap shrinks, so it
+        closes over about a decade of ``eta`` around 1 (COMPAS, demographic parity: 7% of the gap
+        closed at 0.55, 60% at 1.8, a constant model from 6; an equal-opportunity gap may not
+        move at all before the model turns constant); ``"squared"`` needs larger ``eta``.
     dependence_measure : {"covariance", "mutual_information"}, default="covariance"
         Estimator of the dependence penalty (``fairness="dependence"`` only). The mutual
         information grows like the *squared* gap, so it needs an ``eta`` roughly ten times
