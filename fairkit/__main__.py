@@ -1695,6 +1695,17 @@ def _run(args) -> int:
         if exposed:  # a problem, so on stderr even under --quiet
             print(f"WARNING: {exposed}", file=sys.stderr)
     with contextlib.ExitStack() as stack:
+        if args.command in ("export", "score"):
+            from .store import WriterBusy, exclusive_writer
+
+            # One job per output file: two scores into one --out interleaved one batch's
+            # decisions with the other's report (concurrency audit, session 46).
+            with _writing(args.out):
+                try:
+                    stack.enter_context(exclusive_writer(args.out))
+                except WriterBusy as exc:
+                    raise CLIError(f"{str(exc)[0].upper()}{str(exc)[1:]} (a {args.command} started before this "
+                                   f"one); nothing was written. Wait for it, or write to another --out.") from exc
         if args.quiet:
             stack.enter_context(contextlib.redirect_stdout(stack.enter_context(open(os.devnull, "w"))))
         elif as_json:

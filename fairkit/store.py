@@ -352,6 +352,53 @@ def _replacing(path: Path, mode: int | None = None):
     _fsync_folder(path.parent)
 
 
+class WriterBusy(RuntimeError):
+    """Another process is writing the same output (:func:`exclusive_writer`)."""
+
+
+@contextmanager
+def exclusive_writer(path):
+    """Hold ``path`` for one writing process while the block runs; :class:`WriterBusy` at once if
+    another holds it.
+
+    Two ``score`` jobs into one ``--out`` interleaved: one batch's decisions beside the other's
+    report (concurrency audit, session 46). The hold is an advisory lock (``flock``) on a hidden
+    file beside ``path`` (``.<name>.lock``), which the holder removes when done; the lock dies
+    with its process, so a killed job never leaves ``path`` held. Where ``flock`` does not exist
+    (Windows) nothing is held.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = path.parent / f".{path.name}.lock"
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode(errors="replace").strip()
+            os.close(fd)
+            raise WriterBusy(f"another process{f' ({holder})' if holder else ''} is writing {path} now") from None
+        try:
+            # The file a holder removed on its way out is not the one at the name now: lock that.
+            if os.path.samestat(os.fstat(fd), os.stat(lock)):
+                break
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"process {os.getpid()}".encode())
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+        os.close(fd)
+
+
 def _running(pid: int) -> bool:
     try:
         os.kill(pid, 0)

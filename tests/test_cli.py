@@ -1991,6 +1991,29 @@ def test_a_key_rotation_recorded_as_a_handover_keeps_earlier_bundles_trusted(swe
     assert "needs --from-key" in capsys.readouterr().err
 
 
+def test_one_job_writes_an_output_file_at_a_time(exported, tmp_path, capsys, monkeypatch):
+    """Concurrency audit, session 46 (F4): two scores into one --out interleaved one batch's
+    decisions with the other's report. A second job into an --out being written is refused at
+    once, with nothing written; the hold ends with the job that had it (no lock file is left)."""
+    from fairkit.store import exclusive_writer
+
+    monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path / "home"))
+    bundle, rows, _ = exported
+    out = tmp_path / "scored" / "s.csv"
+    score = ["score", "--bundle", str(bundle), "--csv", str(rows), "--out", str(out)]
+    with exclusive_writer(out):  # another job writing it
+        assert main(score) == 2
+        err = capsys.readouterr().err
+        assert f"nother process (process {os.getpid()}) is writing {out} now (a score started before this one); " \
+               "nothing was written. Wait for it, or write to another --out." in err
+        assert not out.exists()
+        assert main(["export", "--store", "x", "--run", "r", "--rationale", "r", "--decider", "d",
+                     "--out", str(out.with_suffix(".zip"))]) == 2  # a second output is not held
+        capsys.readouterr()
+    assert main(score) in (0, 4)
+    assert out.exists() and sorted(p.name for p in out.parent.iterdir()) == ["s.csv", "s.fairness.json"]
+
+
 def test_keygen_replaces_writes_no_key_when_the_hand_over_cannot_be_recorded(tmp_path, capsys, monkeypatch):
     """Left out in session 46: keygen --replaces under a mistyped FAIRKIT_HOME made a new, empty
     audit log there and recorded the hand-over in it (the real log never learnt of it), and a
