@@ -392,7 +392,9 @@ def run_in_checkout(repo, code: str, *args, cwd=None) -> dict:
     probe = "\nimport fairkit as _probe, sys as _sys\nprint('fairkit from', _probe.__file__, file=_sys.stderr)\n"
     with tempfile.TemporaryDirectory() as own:
         done = subprocess.run([sys.executable, "-c", code + probe, *map(str, args)], env=env, cwd=cwd or own,
-                              capture_output=True, text=True, check=True)
+                              capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"the child for {repo} exited {done.returncode}:\n{done.stderr[-3000:]}")
     where = Path(done.stderr.strip().splitlines()[-1].removeprefix("fairkit from ")).resolve()
     if not where.is_relative_to(Path(repo).resolve()):
         raise RuntimeError(f"the child imported fairkit from {where}, not from the checkout {repo}")
