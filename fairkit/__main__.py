@@ -1704,8 +1704,8 @@ def _run(args) -> int:
                 try:
                     stack.enter_context(exclusive_writer(args.out))
                 except WriterBusy as exc:
-                    raise CLIError(f"{str(exc)[0].upper()}{str(exc)[1:]} (a {args.command} started before this "
-                                   f"one); nothing was written. Wait for it, or write to another --out.") from exc
+                    raise CLIError(f"{str(exc)[0].upper()}{str(exc)[1:]}; nothing was written. Wait for it to "
+                                   "finish, or write to another --out.") from exc
         if args.quiet:
             stack.enter_context(contextlib.redirect_stdout(stack.enter_context(open(os.devnull, "w"))))
         elif as_json:

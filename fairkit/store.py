@@ -382,7 +382,7 @@ def exclusive_writer(path):
         except BlockingIOError:
             holder = os.read(fd, 32).decode(errors="replace").strip()
             os.close(fd)
-            raise WriterBusy(f"another process{f' ({holder})' if holder else ''} is writing {path} now") from None
+            raise WriterBusy(f"another fairkit job{f' ({holder})' if holder else ''} is writing {path} now") from None
         try:
             # The file a holder removed on its way out is not the one at the name now: lock that.
             if os.path.samestat(os.fstat(fd), os.stat(lock)):

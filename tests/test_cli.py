@@ -2004,8 +2004,8 @@ def test_one_job_writes_an_output_file_at_a_time(exported, tmp_path, capsys, mon
     with exclusive_writer(out):  # another job writing it
         assert main(score) == 2
         err = capsys.readouterr().err
-        assert f"nother process (process {os.getpid()}) is writing {out} now (a score started before this one); " \
-               "nothing was written. Wait for it, or write to another --out." in err
+        assert f"Another fairkit job (process {os.getpid()}) is writing {out} now; nothing was written. Wait for it " \
+               "to finish, or write to another --out." in err
         assert not out.exists()
         assert main(["export", "--store", "x", "--run", "r", "--rationale", "r", "--decider", "d",
                      "--out", str(out.with_suffix(".zip"))]) == 2  # a second output is not held
