@@ -79,6 +79,11 @@ class SearchJob(SweepJob):
 
     frame: object = field(default=None, repr=False)
 
+    def _release(self) -> None:
+        result = self.result
+        super()._release()
+        self.result, self.frame = result, None  # the page reads a finished search's result
+
     def _execute(self) -> None:
         s = self.settings
         # Intervals stored with each trial, as a dashboard sweep stores them (Trade-offs panel).

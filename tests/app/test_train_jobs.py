@@ -331,3 +331,44 @@ def test_a_reload_brings_back_the_search_and_the_export_review_opens_on(own_stor
     assert any("the latest made in this browser" in t.value for t in again.toast)
     again = _reload("views/review.py")
     assert again.selectbox(key=rv.W_EXPORT).value == second
+
+
+def test_a_finished_job_lets_go_of_the_users_table(own_store):
+    """Multi-user audit, session 47 (F2): the registry keeps every job, and each kept its split
+    (the user's table, preprocessed) until the server restarted: six users' 60,000-row sweeps
+    held 0.7 GB outside every budget. A job that has ended lets go of it and keeps what it is
+    read for."""
+    import gc
+    import weakref
+
+    from fairkit.datasets import load_dataset
+    from fairkit.split import split_dataset
+    from fairkit.store import ResultStore
+    from ui.jobs import SweepJob, SweepSettings
+
+    split = split_dataset(*load_dataset("german"), seed=0)
+    alive = weakref.ref(split)
+    settings = SweepSettings(methods=("unconstrained",), etas=(), seeds=(0,),
+                             params=(("unconstrained", (("max_epochs", 1),)),))
+    job = SweepJob(key="k", settings=settings, split=split, store=ResultStore(own_store / "store"), actor="tester")
+    del split
+    job.start()
+    deadline = time.time() + TIMEOUT
+    while job.status == "running" and time.time() < deadline:
+        time.sleep(0.1)
+    assert job.status == "done", job.error
+    assert job.split is None and job.done == job.total == 1 and len(job.finished_keys()) == 1
+    gc.collect()
+    assert alive() is None  # nothing else held the table
+
+
+def test_the_shipped_settings_do_not_collect_garbage_after_every_script_run():
+    """Multi-user audit, session 47 (F1): every page following a sweep reruns its progress each
+    second, and Streamlit's default full collection after each run held the interpreter: four
+    watchers took a sweep from 112 to 1 run stored a minute (benchmarks/watchers.py measures
+    it). The dashboard's settings turn that collection off."""
+    import tomllib
+    from pathlib import Path
+
+    config = tomllib.loads((Path(__file__).parents[2] / ".streamlit" / "config.toml").read_text())
+    assert config["runner"]["postScriptGC"] is False
