@@ -1330,9 +1330,10 @@ def _handover_log(args, old):
 
     path = _audit_path(args)
     if not path.exists():
+        where = ("Check the path given with --audit." if args.audit else
+                 f"Check FAIRKIT_HOME (now {default_home()}), or give the log with --audit.")
         raise CLIError(f"No audit log at {path}: a hand-over is recorded in the log that holds the outgoing key's "
-                       f"decisions. Check FAIRKIT_HOME (now {default_home()}), or give the log with --audit. "
-                       "Nothing was written.")
+                       f"decisions. {where} Nothing was written.")
     log = _audit_log(args)
     problem = handover_problem(log, old)
     if problem:

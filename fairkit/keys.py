@@ -292,7 +292,8 @@ def write_key_pair(private_path, public_path, password: bytes | None = None) -> 
     Both files are written in full under temporary names first and then linked into place, the
     public key first: a keygen killed midway left a private key without its public key, which a
     rerun refused to replace and nothing could rebuild (concurrency audit, session 46). Now the
-    worst a kill can leave is a public key alone, in the instant between the two links.
+    worst a kill can leave is a public key alone, in the instant between the two links. (On a
+    file system without hard links each file is written in place instead, public key first.)
 
     Raises
     ------

@@ -211,6 +211,9 @@ REVISIONS = {
        "that go with the outcome make it smaller than Kish's",
     8: "balanced accuracy's interval combines the TPR's and TNR's score intervals (before: a recentred "
        "bootstrap, which covered 0.925-0.948 at a nominal 0.95)",
+    9: "the sweep's reductions decide by one deterministic rule, the one their figures measure (before: "
+       "fairlearn's randomized rule at tight bounds, while the figures were of the probabilities at 0.5), "
+       "and boosted trees warn when their training gap misses the bound",
 }
 RESULTS_REVISION = max(REVISIONS)
 
@@ -363,9 +366,11 @@ def exclusive_writer(path):
 
     Two ``score`` jobs into one ``--out`` interleaved: one batch's decisions beside the other's
     report (concurrency audit, session 46). The hold is an advisory lock (``flock``) on a hidden
-    file beside ``path`` (``.<name>.lock``), which the holder removes when done; the lock dies
-    with its process, so a killed job never leaves ``path`` held. Where ``flock`` does not exist
-    (Windows) nothing is held.
+    file beside ``path`` (``.<name>.lock``, made with the permissions the output gets, so the
+    other accounts that may write the output can take it too), which the holder removes when
+    done; the lock dies with its process, so a killed job never leaves ``path`` held. Where no
+    such lock can be had (Windows; a file system without ``flock``; a lock file this account
+    cannot open) nothing is held, and the write goes on as before.
     """
     try:
         import fcntl
@@ -375,28 +380,59 @@ def exclusive_writer(path):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     lock = path.parent / f".{path.name}.lock"
-    while True:
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    fd = None
+    while fd is None:
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), output_mode(path))
+        except PermissionError:
+            try:  # another account's lock file: flock needs no write access
+                fd = os.open(lock, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+            except OSError:
+                yield  # one this account cannot open at all: nothing to hold
+                return
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.read(fd, 32).decode(errors="replace").strip()
             os.close(fd)
-            raise WriterBusy(f"another fairkit job{f' ({holder})' if holder else ''} is writing {path} now") from None
+            raise WriterBusy(f"another fairkit job{f' ({holder})' if holder else ''} is writing {path} now "
+                             f"(it holds {lock.name} beside it)") from None
+        except OSError:
+            # No flock here (some network and FUSE mounts): hold nothing, leave nothing.
+            os.close(fd)
+            _remove_if_empty(lock)
+            yield
+            return
         try:
             # The file a holder removed on its way out is not the one at the name now: lock that.
-            if os.path.samestat(os.fstat(fd), os.stat(lock)):
-                break
+            if not os.path.samestat(os.fstat(fd), os.stat(lock)):
+                os.close(fd)
+                fd = None
         except FileNotFoundError:
-            pass
-        os.close(fd)
+            os.close(fd)
+            fd = None
     try:
-        os.ftruncate(fd, 0)
-        os.write(fd, f"process {os.getpid()}".encode())
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"process {os.getpid()}".encode())
+        except OSError:  # opened read-only: the holder goes unnamed
+            pass
         yield
     finally:
-        lock.unlink(missing_ok=True)
+        try:
+            lock.unlink(missing_ok=True)
+        except OSError:  # another account's file in a folder this one may not change
+            pass
         os.close(fd)
+
+
+def _remove_if_empty(lock: Path) -> None:
+    """Remove a lock file nobody has written a holder into (the one just made)."""
+    try:
+        if lock.stat().st_size == 0:
+            lock.unlink()
+    except OSError:
+        pass
 
 
 def _running(pid: int) -> bool:

@@ -262,7 +262,8 @@ class SweepJob:
             return f"{self.done}{sep}{self.total} runs done"
         how = "adaptive placement" if s.adaptive else "bracketing the tolerances"
         placed = max(self.total - self.grid_total, 0)
-        more = max(int(self.estimate().get("refine_runs", 0)) - placed, 0)
+        # A job that has ended adds nothing more (and has let go of the table its estimate reads).
+        more = max(int(self.estimate().get("refine_runs", 0)) - placed, 0) if self.status == "running" else 0
         if not placed:
             return (f"{self.done}{sep}{self.total} grid runs done ({how} may then add up to {more} more)"
                     if more else f"{self.done}{sep}{self.total} runs done")

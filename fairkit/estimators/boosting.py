@@ -280,7 +280,8 @@ class FairBoostingClassifier(FairFitMixin, ClassifierMixin, BaseEstimator):
         no sensitive features, or the penalty objective).
     constraint_gap_ : float
         The largest constrained gap of the kept trees' decisions on the training rows (NaN when
-        nothing is constrained). Above ``tolerance_`` the fit warned.
+        nothing is constrained, or no feature varies so that no tree is grown). Above
+        ``tolerance_`` the fit warned.
     multipliers_ : dict
         Constrained objective: the final multipliers of each group level and rate
         (``"<level>:<rate>"``), an array of shape (G, G) whose entry ``[g, h]`` prices

@@ -280,6 +280,11 @@ def test_the_progress_counts_the_runs_placement_adds(fast_env):
     bracket._estimate = {"refine_runs": 0}
     bracket._progress(6, 13)
     assert bracket.progress_text() == "6 / 13 runs done"
+    # Review of session 47: a job that has ended let go of its table, which the estimate reads;
+    # the page's progress block, which asks before it looks at the status, raised every second.
+    ended = SweepJob(key="e", settings=settings, split=None, store=None, status="failed")
+    ended._progress(6, 13)
+    assert ended.progress_text() == "6 / 13 runs done"
 
 
 def test_a_job_that_fails_on_the_servers_disk_says_so_in_words_without_its_paths():
@@ -365,7 +370,7 @@ def test_a_finished_job_lets_go_of_the_users_table(own_store):
 def test_the_shipped_settings_do_not_collect_garbage_after_every_script_run():
     """Multi-user audit, session 47 (F1): every page following a sweep reruns its progress each
     second, and Streamlit's default full collection after each run held the interpreter: four
-    watchers took a sweep from 112 to 1 run stored a minute (benchmarks/watchers.py measures
+    watchers took a sweep from 109 to 4 runs stored a minute (benchmarks/watchers.py measures
     it). The dashboard's settings turn that collection off."""
     import tomllib
     from pathlib import Path
