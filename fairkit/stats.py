@@ -393,8 +393,9 @@ def group_sums(y, scores, codes, n_groups: int, *, threshold: float = 0.5, sampl
     # (bootstrap_weights), and made float64 only for the product; the whole (B, n) float64 array
     # and the product beside it took 8 GiB at 2M rows (scale audit, session 46). Each output
     # column is its own dot product, so the chunks give the same sums bit for bit.
-    for start in range(0, B, _resample_chunk(n)):
-        Rc = np.asarray(R[start:start + _resample_chunk(n)], dtype=np.float64)
+    step = _resample_chunk(n)
+    for start in range(0, B, step):
+        Rc = np.asarray(R[start:start + step], dtype=np.float64)
         # X.T @ R.T keeps the sparse matrix on the left, where scipy multiplies fastest.
         sums[:, start:start + len(Rc)] = stat_cols.T @ Rc.T
         bins[:, start:start + len(Rc)] = bin_cols.T @ Rc.T

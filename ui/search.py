@@ -9,7 +9,7 @@ lives in the result store's folder, so a search started again after a restart re
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pandas as pd
 import streamlit as st
@@ -80,9 +80,11 @@ class SearchJob(SweepJob):
     frame: object = field(default=None, repr=False)
 
     def _release(self) -> None:
-        result = self.result
-        super()._release()
-        self.result, self.frame = result, None  # the page reads a finished search's result
+        # The table and the frame go; the result stays, which the page reads once a search ends,
+        # with the plain store in place of the reporting one, which held the table.
+        self.split = self.frame = None
+        if self.result is not None:
+            self.result = replace(self.result, store=self.store)
 
     def _execute(self) -> None:
         s = self.settings

@@ -377,3 +377,4 @@ def test_the_shipped_settings_do_not_collect_garbage_after_every_script_run():
 
     config = tomllib.loads((Path(__file__).parents[2] / ".streamlit" / "config.toml").read_text())
     assert config["runner"]["postScriptGC"] is False
+
