@@ -33,6 +33,7 @@ import json
 import math
 import os
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -214,6 +215,35 @@ def study_name(split, methods, *, fairness: str = DEFAULT_FAIRNESS, unfairness: 
     return f"{split.spec.name}-{fairness}-{key[:16]}"
 
 
+def _import_optuna() -> None:
+    try:
+        import optuna  # noqa: F401
+        import optuna.storages.journal  # noqa: F401
+        import optuna.trial  # noqa: F401
+        import sqlalchemy.event  # noqa: F401
+        import sqlalchemy.exc  # noqa: F401
+    except ImportError:  # the caller's own import raises it, where it can be handled
+        pass
+
+
+def _optuna():
+    """Optuna, imported the first time on a thread of its own.
+
+    Optuna keeps the ImportError of each optional backend it lacks (``redis``, for one) with its
+    traceback, and a traceback's frames keep their callers' frames: imported from inside
+    :func:`run_search`, it kept that search's table and frame until the process ended (in the
+    dashboard, every finished search's table; session 48). A thread of its own has no caller
+    holding data.
+    """
+    if "optuna" not in sys.modules:
+        worker = threading.Thread(target=_import_optuna, name="fairkit-import-optuna", daemon=True)
+        worker.start()
+        worker.join()
+    import optuna
+
+    return optuna
+
+
 def default_storage(store: ResultStore) -> str:
     """Optuna's SQLite storage inside the result store's folder."""
     return f"sqlite:///{(Path(store.root) / 'search' / 'studies.sqlite').resolve()}"
@@ -222,6 +252,7 @@ def default_storage(store: ResultStore) -> str:
 @contextmanager
 def _locked(store: ResultStore, name: str):
     """One process at a time for ``name`` (a study): a lock file in the store's folder."""
+    _optuna()
     from optuna.storages.journal import JournalFileOpenLock
 
     folder = Path(store.root) / "search"
@@ -235,7 +266,7 @@ def _locked(store: ResultStore, name: str):
 
 
 def _storage(url: str, heartbeat: int, grace: int):
-    import optuna
+    optuna = _optuna()
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -271,7 +302,7 @@ def _retry_callback():
     """The callback that queues a dead trial's parameters again (at most ``MAX_RETRY`` times):
     Optuna's, whose class was renamed in Optuna 4.9. The storage is given it, and the sweep of
     trials left running calls it directly (the storage's getter was renamed too)."""
-    import optuna
+    optuna = _optuna()
 
     cls = getattr(optuna.storages, "RetryHeartbeatStaleTrialCallback", None) or optuna.storages.RetryFailedTrialCallback
     with warnings.catch_warnings():  # "experimental": a note for Optuna's developers, not our users (search audit)
@@ -281,7 +312,7 @@ def _retry_callback():
 
 def _open_study(ctx: dict):
     """The study of a search context (created by the first process, loaded by the others)."""
-    import optuna
+    optuna = _optuna()
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if ctx["storage"].startswith("sqlite:///"):
@@ -317,7 +348,7 @@ def _sampler(seed: int, n: int, waiting: int = 0):
     without parameters (its process died inside ``ask``) is taken: that takes no new number,
     so the next proposal is drawn with one waiting trial fewer, not with the same seed again.
     """
-    import optuna
+    optuna = _optuna()
 
     with warnings.catch_warnings():
         # multivariate, group and constant_liar are marked experimental; they are what the
@@ -343,7 +374,7 @@ def _fail_stale(study, grace: int) -> None:
     """
     import datetime
 
-    import optuna
+    optuna = _optuna()
     from optuna.trial import TrialState
 
     with warnings.catch_warnings():
@@ -360,7 +391,7 @@ def _fail_stale(study, grace: int) -> None:
 def _give_back(study, trial_id: int) -> None:
     """Fail a running trial and queue its parameters again (at most ``MAX_RETRY`` times): one
     whose process died, or was interrupted."""
-    import optuna
+    optuna = _optuna()
     from optuna.trial import TrialState
 
     storage = study._storage
@@ -827,7 +858,7 @@ def load_search(name: str, storage: str, store: ResultStore) -> SearchResult | N
     SearchError
         The trial database cannot be read (damaged, unreadable), saying what to do.
     """
-    import optuna
+    optuna = _optuna()
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if storage.startswith("sqlite:///") and not Path(storage[len("sqlite:///"):]).exists():
@@ -902,7 +933,7 @@ def resplit_front(result: SearchResult, split, frame, *, k: int = DEFAULT_RESPLI
     ``unstable_reason``. Past ``deadline`` (``time.time()``: the search's time budget) no further
     candidate is re-split; ``result.resplit_skipped`` counts them (their spread is unmeasured).
     """
-    import optuna
+    optuna = _optuna()
 
     from .split import split_dataset
 

@@ -610,3 +610,31 @@ def test_run_search_re_splits_its_front_by_default_as_the_command_line_does(germ
     assert len(res.front) and (res.front["resplit_n"] == DEFAULT_RESPLITS).all()
     bare = run_search(split, METHODS, n_trials=3, params=FAST, store=ResultStore(tmp_path / "other"))
     assert "resplit_n" not in bare.front or bare.front["resplit_n"].isna().all()
+
+
+def test_a_finished_search_keeps_nothing_of_its_table(tmp_path):
+    """Session 48: Optuna keeps each optional backend's ImportError (``redis``) with its
+    traceback, whose frames keep their callers'. Imported first inside ``run_search``, it kept
+    the search's table and frame for the life of the process: every finished dashboard search's
+    table stayed in the server's memory. In a fresh interpreter, as Optuna is first imported:"""
+    code = textwrap.dedent(f"""
+        import gc, sys, weakref
+        from fairkit.datasets import load_dataset
+        from fairkit.search import run_search
+        from fairkit.split import split_dataset
+        from fairkit.store import ResultStore
+        assert "optuna" not in sys.modules
+        frame, spec = load_dataset("german")
+        split = split_dataset(frame, spec, seed=0)
+        refs = weakref.ref(split), weakref.ref(frame)
+        result = run_search(split, {METHODS!r}, n_trials=2, params={FAST!r}, store=ResultStore({str(tmp_path / "store")!r}),
+                            frame=frame, resplits=0)
+        assert result.complete == 2
+        del split, frame, result
+        gc.collect()
+        print([ref() is None for ref in refs])
+    """)
+    env = {**os.environ, "FAIRKIT_HOME": str(tmp_path / "home"), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[-2:] == ["[True,", "True]"]
