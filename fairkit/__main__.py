@@ -1388,7 +1388,7 @@ def cmd_audit(args) -> int:
         copy = _audit_log(args, read_only=True).backup(args.out)
         print(f"Copied the audit log {path} to {args.out} (one file, the write-ahead file's entries included): {copy}")
         return 0 if copy.ok else 1
-    from .audit import AuditLogError
+    from .audit import AuditLogError, vouched_for
 
     try:
         # Read-only wherever it can be: opened to write, a check waited 30 s behind a writer
@@ -1409,7 +1409,7 @@ def cmd_audit(args) -> int:
                 of = f"{total:,} {args.kind} entries" if args.kind else f"{total:,} entries"
                 print(f"The newest {len(entries):,} of {of} (leave out --last to list them all):")
         for e in entries.itertuples():
-            how = (e.details.get("identity") or {}).get("verified_by", "self-declared")
+            how = vouched_for(e.details.get("identity"))
             search = e.details.get("search") if e.details.get("source") == "search" else None
             what = f"  (search, study {search.get('study', '?')})" if isinstance(search, dict) else ""
             if e.kind == "sweep" and "source" not in e.details:

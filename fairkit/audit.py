@@ -1477,15 +1477,20 @@ def is_decider(reviewer, decision: dict) -> bool:
     -------
     bool
         When both the reviewer and the exporter were verified by sign-in: the same person by
-        the provider's subject (names do not decide: two people may share one, and the exporter's
-        decider was their own verified name). Otherwise the record's decider by name, or the
+        the provider's account (issuer and subject) or by the e-mail address a provider verified
+        (names do not decide: two people may share one, and the exporter's decider was their
+        own verified name). Otherwise the record's decider by name, or the
         identity that exported the bundle (by :func:`name_key`: case, spacing, punctuation and
         titles aside).
     """
     who = reviewer if isinstance(reviewer, Identity) else Identity(name=str(reviewer))
     exporter = decision.get("identity") or {}
     if who.verified and who.subject and exporter.get("issuer") and exporter.get("subject"):
-        return (who.issuer, who.subject) == (exporter["issuer"], exporter["subject"])
+        # One person by either account key: the same provider account, or the same address the
+        # providers verified. By subject alone, the decider signed off their own decision once the
+        # provider's address changed (a migration) or under a second account (sign-in audit,
+        # session 48).
+        return bool(set(_person_keys(who.as_dict())) & set(_person_keys(exporter)))
     return _same_name(who.name, decision.get("decider")) or _same_name(who.actor, decision.get("actor"))
 
 
@@ -1658,10 +1663,11 @@ def verdict_entries(log: AuditLog, manifest_sha256: str) -> pd.DataFrame:
 
     Returns
     -------
-    DataFrame with columns id, ts, actor, kind, text, verified_by, reviewer
+    DataFrame with columns id, ts, actor, kind, text, verified_by, vouched, reviewer
         ``verified_by`` is the sign-in issuer that vouched for the actor, or
         :data:`SELF_DECLARED` (entries from before identities were recorded included);
-        ``reviewer`` who counts as one reviewer (:func:`reviewer_key`).
+        ``vouched`` says so with the account (:func:`vouched_for`); ``reviewer`` who counts as
+        one reviewer (:func:`reviewer_keys`).
     """
     log_rows = log.entries(subject=manifest_sha256)
     log_rows = log_rows[log_rows["kind"].isin(VERDICT_KINDS)]
@@ -1670,18 +1676,71 @@ def verdict_entries(log: AuditLog, manifest_sha256: str) -> pd.DataFrame:
                          "kind": log_rows["kind"], "text": details.map(lambda d: d.get("text", "")),
                          "verified_by": details.map(lambda d: (d.get("identity") or {}).get(
                              "verified_by", SELF_DECLARED)),
-                         "reviewer": [reviewer_key(a, d.get("identity") or {})
-                                      for a, d in zip(log_rows["actor"], details)]}
+                         "vouched": details.map(lambda d: vouched_for(d.get("identity"))),
+                         "reviewer": reviewer_keys(log_rows["actor"], [d.get("identity") for d in details])}
                         ).reset_index(drop=True)
 
 
-def reviewer_key(actor: str, identity: dict) -> str:
-    """Who a verdict counts for: a signed-in person by the provider's issuer and subject (two
-    people may share a name), anyone else by name (:func:`name_key`) and who vouched for it
-    (a signed-in name and the same name typed are two reviewers)."""
-    if identity.get("issuer") and identity.get("subject"):
-        return f"oidc:{identity['issuer']}#{identity['subject']}"
-    return f"name:{identity.get('verified_by', SELF_DECLARED)}#{name_key(actor)}"
+def _person_keys(identity: dict) -> list[str]:
+    """The keys that name a signed-in person: the provider's account (issuer and subject) and the
+    e-mail address a provider verified (case aside); none for a self-declared name."""
+    identity = identity or {}
+    if not identity.get("issuer"):
+        return []
+    keys = [f"oidc:{identity['issuer']}#{identity['subject']}"] if identity.get("subject") else []
+    email = unicodedata.normalize("NFKC", str(identity.get("email") or "")).strip().casefold()
+    return keys + ([f"email:{email}"] if email else [])
+
+
+def reviewer_keys(actors, identities) -> list[str]:
+    """Who each verdict counts for, one key per person.
+
+    A signed-in person is one reviewer by either key of :func:`_person_keys`, joined across the
+    verdicts: the same account, or another account (a second one, or the provider reached at a
+    new address) whose verified e-mail is the same, counts once (by subject alone, a provider's
+    new address counted everyone twice; sign-in audit, session 48). Names do not join signed-in
+    people, as two people may share one. Anyone else is a name (:func:`name_key`) with who
+    vouched for it (a signed-in name and the same name typed are two reviewers).
+
+    Parameters
+    ----------
+    actors : sequence of str
+        The entries' actors.
+    identities : sequence of dict
+        Their ``identity`` details (empty for entries from before identities were recorded).
+
+    Returns
+    -------
+    list of str
+    """
+    parent: dict = {}
+
+    def root(k):
+        while parent.setdefault(k, k) != k:
+            parent[k] = parent[parent[k]]
+            k = parent[k]
+        return k
+
+    per_entry = []
+    for actor, identity in zip(actors, identities):
+        identity = identity or {}
+        keys = _person_keys(identity) or [f"name:{identity.get('verified_by', SELF_DECLARED)}#{name_key(actor)}"]
+        for k in keys[1:]:
+            parent[root(k)] = root(keys[0])
+        per_entry.append(keys[0])
+    return [root(k) for k in per_entry]
+
+
+def vouched_for(identity: dict) -> str:
+    """Who vouched for an entry's actor, in words that tell two people apart: "self-declared", or
+    "verified by <issuer> as <e-mail>" (as "account <subject>" when the provider verified no
+    address). A provider's display name is whatever its user set: "Ana Reviewer <ana@...>" as
+    a name read as Ana's sign-off (sign-in audit, session 48)."""
+    identity = identity or {}
+    if not identity.get("issuer"):
+        return identity.get("verified_by") or SELF_DECLARED
+    account = identity.get("email") or (f"account {identity['subject']}" if identity.get("subject") else "")
+    return f"verified by {identity['issuer']}" + (f" as {account}" if account else "")
 
 
 def checked_verdicts(verdicts: pd.DataFrame, chain: ChainCheck | None = None) -> pd.DataFrame:
@@ -1705,8 +1764,9 @@ def checked_verdicts(verdicts: pd.DataFrame, chain: ChainCheck | None = None) ->
 def verdict_tally(verdicts: pd.DataFrame, chain: ChainCheck | None = None) -> dict:
     """Where the review of one bundle stands: the latest sign-off or dissent of each reviewer.
 
-    A reviewer is a name (by :func:`name_key`) with the identity that vouched for it (a signed-in
-    name and the same name self-declared are two reviewers). Comments change nobody's verdict; a reviewer
+    A reviewer is a signed-in person (by account or verified e-mail, :func:`reviewer_keys`), or
+    a name (by :func:`name_key`) with the identity that vouched for it (a signed-in name and the
+    same name self-declared are two reviewers). Comments change nobody's verdict; a reviewer
     who signed off and later dissented counts as a dissent.
 
     Parameters
@@ -1731,10 +1791,10 @@ def verdict_tally(verdicts: pd.DataFrame, chain: ChainCheck | None = None) -> di
     decided = verdicts[verdicts["kind"].isin(COUNTED_VERDICTS)]
     uncounted = int(decided["unsigned"].sum())
     decided = decided[~decided["unsigned"]]
-    # One reviewer per person (reviewer_key: a signed-in person by subject, a typed name by
+    # One reviewer per person (reviewer_keys: a signed-in person by account or verified e-mail, a typed name by
     # name_key, so "Prof. Ada" and "Prof Ada" are one).
     who = decided["reviewer"] if "reviewer" in decided else pd.Series(
-        [reviewer_key(a, {"verified_by": v}) for a, v in zip(decided["actor"], decided["verified_by"])],
+        reviewer_keys(decided["actor"], [{"verified_by": v} for v in decided["verified_by"]]),
         index=decided.index, dtype=object)
     latest = decided.groupby(who, sort=False).last()
     signoffs, dissents = int((latest["kind"] == "signoff").sum()), int((latest["kind"] == "dissent").sum())

@@ -766,6 +766,48 @@ def test_signed_in_people_are_told_apart_by_the_providers_subject_not_their_name
     assert (tally["signoffs"], tally["self_declared"]) == (4, 0), tally
 
 
+def test_one_person_under_a_new_provider_address_or_a_second_account_is_still_one(tmp_path, bundle, capsys):
+    """Sign-in audit, session 48: people were told apart by the provider's subject alone, and
+    shown by the name their provider let them set. The decider, signed in again through the
+    provider's new address (a migration) or a second account with the same verified e-mail,
+    signed off their own decision, and every reviewer counted twice; a display name of
+    "Ana Reviewer <ana@...>" read as Ana's verdict. Now the verified e-mail joins accounts, and
+    each verdict shows the account it was verified as."""
+    import shutil
+
+    from fairkit.__main__ import main
+
+    log = AuditLog(tmp_path / "a.sqlite")
+    path = shutil.copy(bundle["path"], tmp_path / "b.zip")
+    sha = bundle["manifest_sha256"]
+    old, new = "http://127.0.0.1:8620", "http://localhost:8620"
+    dan = Identity(name="Dan Decider", email="dan@example.org", issuer=old, subject="dan")
+    record_export(log, bundle_path=path, manifest_sha256=sha, record=bundle["record"], actor=dan,
+                  unfairness_axis="demographic_parity_difference", performance_axis="accuracy", signing_key=False)
+    kw = {"manifest_sha256": sha, "bundle": path, "trust_key": False, "signing_key": False}
+    for again in (Identity(name="Dan Decider", email="dan@example.org", issuer=new, subject="dan"),
+                  Identity(name="D. D.", email="Dan@Example.org", issuer=old, subject="dan-2")):
+        with pytest.raises(VerdictRefused, match="made this decision"):
+            record_verdict(log, "signoff", actor=again, **kw)
+    ana = Identity(name="Ana Reviewer", email="ana@example.org", issuer=old, subject="ana")
+    record_verdict(log, "signoff", actor=ana, **kw)
+    record_verdict(log, "signoff", actor=Identity(name="Ana Reviewer", email="ana@example.org", issuer=new,
+                                                  subject="ana"), **kw)
+    # Joined through either key: a third account of Ana's with the same address counts once too.
+    record_verdict(log, "dissent", actor=Identity(name="A.", email="ANA@example.org", issuer=new, subject="a-3"),
+                   text="changed my mind", **kw)
+    eve = Identity(name="Ana Reviewer <ana.reviewer@example.org>", issuer=old, subject="eve")
+    record_verdict(log, "signoff", actor=eve, **kw)
+    verdicts = verdict_entries(log, sha)
+    tally = verdict_tally(verdicts)
+    assert (tally["signoffs"], tally["dissents"]) == (1, 1), tally  # Eve's sign-off, Ana's dissent
+    shown = dict(zip(verdicts["id"], verdicts["vouched"]))
+    assert list(shown.values()) == [f"verified by {old} as ana@example.org", f"verified by {new} as ana@example.org",
+                                    f"verified by {new} as ANA@example.org", f"verified by {old} as account eve"]
+    assert main(["audit", "--audit", str(log.path), "list", "--kind", "signoff"]) == 0
+    assert f"(verified by {old} as account eve)" in capsys.readouterr().out
+
+
 def test_entries_slipped_in_before_the_chain_are_refused_and_never_counted(tmp_path, bundle):
     """Someone who can write the file but has no key inserts sign-offs with ids below 1 and no
     hash: sorted before the chain, they passed for entries from before it, and the tally counted

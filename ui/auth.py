@@ -45,12 +45,43 @@ def provider() -> str | None:
     return None
 
 
-def configured() -> bool:
-    """Sign-in is set up: ``[auth]`` with a redirect URI, a cookie secret and a provider."""
+#: What ``st.login`` needs: beside the provider's settings, and the provider's own.
+_SITE_KEYS = ("redirect_uri", "cookie_secret")
+_PROVIDER_KEYS = ("client_id", "client_secret", "server_metadata_url")
+
+
+def _provider_section() -> Mapping:
+    section = _auth_section() or {}
+    name = provider()
+    sub = section.get(name) if name else section
+    return sub if isinstance(sub, Mapping) else {}
+
+
+def configuration_problem() -> str | None:
+    """What an ``[auth]`` section lacks for sign-in to work, or None (complete, or no section).
+
+    A section with a key missing used to leave sign-in off without a word: the dashboard opened
+    to everyone and recorded typed names, though the operator meant it closed (sign-in audit,
+    session 48); a missing client secret stopped every sign-in on Streamlit's own error page.
+    """
     section = _auth_section()
-    if not section or "redirect_uri" not in section or "cookie_secret" not in section:
-        return False
-    return "client_id" in section or provider() is not None
+    if not section:
+        return None
+    missing = [k for k in _SITE_KEYS if not section.get(k)]
+    missing += [k for k in _PROVIDER_KEYS if not _provider_section().get(k)]
+    if not missing:
+        return None
+    where = f"[auth.{provider()}]" if provider() else "[auth]"
+    return (f"**Sign-in is set up incompletely**: the `[auth]` settings in `.streamlit/secrets.toml` lack "
+            f"{', '.join(f'`{k}`' for k in missing)} (the provider's settings go under `{where}`). The dashboard "
+            "stays closed until they are given (see Streamlit's `st.login`), or the `[auth]` section is removed "
+            "to run it without sign-in.")
+
+
+def configured() -> bool:
+    """Sign-in is set up: ``[auth]`` with a redirect URI, a cookie secret and a provider's
+    client id, client secret and metadata URL (:func:`configuration_problem` says what lacks)."""
+    return _auth_section() is not None and configuration_problem() is None
 
 
 def _user() -> Mapping:
@@ -65,12 +96,22 @@ SIGNED_IN_AT = "fk.signed_in_at"
 
 @st.cache_resource
 def _sign_outs() -> dict:
-    """(issuer, subject) -> when that person last pressed Sign out, in any tab (server memory).
+    """(issuer, subject) -> (when that person last pressed Sign out, in any tab; the issue time
+    of the sign-in they ended), in server memory.
 
     Streamlit reads the sign-in cookie when a session starts: a tab opened before a sign-out in
-    another tab would otherwise go on recording verdicts under the identity that signed out.
+    another tab would otherwise go on recording verdicts under the identity that signed out. And
+    the cookie outlives a sign-out: one copied before it opened a new session afterwards, with
+    the person's data and their name on verdicts (sign-in audit, session 48); a sign-in the
+    provider issued no later than the one signed out is over too.
     """
     return {}
+
+
+def _issued_at(user: Mapping) -> float | None:
+    """When the provider issued this sign-in (its token's ``iat``), or None if it does not say."""
+    iat = user.get("iat")
+    return float(iat) if isinstance(iat, (int, float)) and not isinstance(iat, bool) else None
 
 
 def _person(who: Identity) -> tuple:
@@ -106,8 +147,12 @@ def identity() -> Identity | None:
     who = Identity(name=name, email=email, issuer=str(user.get("iss") or ""), subject=subject)
     first_seen = st.session_state.setdefault(SIGNED_IN_AT, time.time())
     signed_out = _sign_outs().get(_person(who))
-    if signed_out is not None and signed_out >= first_seen:
-        return None
+    if signed_out is not None:
+        when, ended_issue = signed_out
+        issued = _issued_at(user)
+        # Issue times are the provider's clock, compared with each other only.
+        if when >= first_seen or (issued is not None and ended_issue is not None and issued <= ended_issue):
+            return None
     return who
 
 
@@ -127,11 +172,38 @@ def sign_out() -> None:
     """Sign out here and in every other tab of this person (their next run asks them to sign in)."""
     who = identity()
     if who is not None:
-        _sign_outs()[_person(who)] = time.time()
+        _sign_outs()[_person(who)] = (time.time(), _issued_at(_user()))
     st.logout()
 
 
+#: How long the sign-in button waits for the provider to answer before saying it does not.
+PROVIDER_TIMEOUT = 5.0
+
+
+def provider_problem() -> str | None:
+    """Why the provider cannot sign anyone in now (its metadata address does not answer), or
+    None. Without this check a provider that is down, or a wrong address, left the person on a
+    bare "Authentication error" page with no way back (sign-in audit, session 48)."""
+    import urllib.error
+    import urllib.request
+
+    url = str(_provider_section().get("server_metadata_url") or "")
+    try:
+        with urllib.request.urlopen(url, timeout=PROVIDER_TIMEOUT) as answer:  # noqa: S310 (the operator's URL)
+            answer.read(1)
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        return (f"The sign-in provider does not answer ({md(url)}: {md(str(reason))}). Try again in a moment; "
+                "if it goes on, tell whoever runs this dashboard (the provider may be down, or its address "
+                "in the `[auth]` settings wrong).")
+    return None
+
+
 def _login() -> None:
+    problem = provider_problem()
+    if problem:
+        st.error(problem, icon=":material/cloud_off:")
+        return
     if provider():
         st.login(provider())
     else:
@@ -145,6 +217,11 @@ def dashboard_gate() -> bool:
     The records, reviewers' names and dissents on the Review page, and the data on the others,
     are the organisation's: with sign-in set up, nobody reads them without it.
     """
+    problem = configuration_problem()
+    if problem:
+        st.title("fairkit")
+        st.error(problem, icon=":material/gpp_bad:")
+        return False
     if not configured() or identity() is not None:
         return True
     st.title("fairkit")

@@ -164,14 +164,14 @@ def verdicts(subject: str, state: LogState) -> pd.DataFrame:
     # The tally's own reading (verdicts written since the check wait for it; unsigned ones marked).
     log = checked_verdicts(verdict_entries(AuditLog(), subject), state.chain)
 
-    def identity(v, unsigned_) -> str:
-        said = "self-declared" if v == SELF_DECLARED else f"verified by {v}"
+    def identity(v, said, unsigned_) -> str:
         return f"{'claims ' + said if v != SELF_DECLARED else said}; unsigned, not counted" if unsigned_ else said
 
     return pd.DataFrame({
         "When (UTC)": log["ts"].str[:19].str.replace("T", " "),
         "Reviewer": log["actor"],
-        "Identity": [identity(v, u) for v, u in zip(log["verified_by"], log["unsigned"])],
+        # With the account the provider verified: a display name is whatever its user set.
+        "Identity": [identity(v, said, u) for v, said, u in zip(log["verified_by"], log["vouched"], log["unsigned"])],
         "Verdict": log["kind"].map(VERDICTS),
         "Comment": log["text"],
     })

@@ -136,7 +136,7 @@ def test_a_sign_out_in_another_tab_ends_this_tabs_sign_in(fast_env, monkeypatch)
     assert at.selectbox
     # Another tab of the same person presses Sign out (ui.auth.sign_out records it).
     auth._sign_outs.clear()
-    auth._sign_outs()[(ISSUER, "bob")] = time.time()
+    auth._sign_outs()[(ISSUER, "bob")] = (time.time(), None)
     at.run()
     assert any("signed out in another tab" in i for i in texts(at.info)) and not at.selectbox
     # Somebody else is not affected, and a new sign-in (a new session) is.
@@ -169,7 +169,7 @@ def test_a_sign_out_between_the_dashboards_gate_and_a_pages_gate_is_told_as_one(
     at.run()
     assert not at.info and [b.label for b in at.button] == ["Sign out"]  # signed in: the form may show
     auth._sign_outs.clear()
-    auth._sign_outs()[(ISSUER, "bob")] = time.time()
+    auth._sign_outs()[(ISSUER, "bob")] = (time.time(), None)
     calls = []
     monkeypatch.setattr(streamlit, "logout", lambda: calls.append("logout"))
     monkeypatch.setattr(streamlit, "login", lambda *a: calls.append("login"))
@@ -194,3 +194,53 @@ def test_a_home_others_can_write_is_named_in_the_sidebar(fast_env, tmp_path):
     assert "can be written by other accounts" in said and "chmod go-w" in said
     assert at.selectbox  # a warning: the pages still work
     os.chmod(tmp_path, 0o700)
+
+
+@pytest.mark.parametrize("drop", ["cookie_secret", "redirect_uri", "client_secret", "server_metadata_url"])
+def test_sign_in_set_up_incompletely_keeps_the_dashboard_closed_and_says_what_lacks(fast_env, monkeypatch, drop):
+    """Sign-in audit, session 48: an ``[auth]`` section without its cookie secret or redirect URI
+    opened the dashboard to everyone, recording typed names, with no word of it; without the
+    client secret every sign-in ended on Streamlit's own error page."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file("../../app.py", default_timeout=60)
+    at.secrets["auth"] = {k: v for k, v in AUTH.items() if k != drop}
+    sign_in(monkeypatch, is_logged_in=False)
+    at.run()
+    assert not at.exception, at.exception
+    (said,) = [e for e in texts(at.error) if "Sign-in is set up incompletely" in e]
+    assert f"`{drop}`" in said and "stays closed" in said
+    assert not at.selectbox and not at.button  # no page, no sign-in that cannot work
+
+
+def test_a_sign_in_cookie_kept_from_before_a_sign_out_does_not_sign_in_again(fast_env, monkeypatch):
+    """Sign-in audit, session 48: the sign-in cookie outlives a sign-out, and one copied before it
+    opened a new session afterwards (the person's upload, verdicts under their name). A new
+    session whose sign-in the provider issued no later than the one signed out is not signed in;
+    a sign-in issued afterwards is."""
+    import time
+
+    from ui import auth
+
+    auth._sign_outs.clear()
+    claims = {"name": "Ana", "email": "ana@example.org", "sub": "ana", "iat": 1_700_000_000}
+    assert signed_in_session(monkeypatch, **claims).selectbox
+    auth._sign_outs()[(ISSUER, "ana")] = (time.time() - 5, claims["iat"])  # signed out 5 s ago
+    copied = signed_in_session(monkeypatch, **claims)  # a new session, started after the sign-out
+    assert not copied.selectbox and any("Sign in" in b.label for b in copied.button)
+    assert signed_in_session(monkeypatch, **{**claims, "iat": claims["iat"] + 60}).selectbox
+    auth._sign_outs.clear()
+
+
+def test_a_provider_that_does_not_answer_is_said_at_the_sign_in_button(fast_env, monkeypatch):
+    """Sign-in audit, session 48: with the provider down (or its address wrong), Sign in left the
+    person on a bare "Authentication error" page. The button now says so and stays."""
+    import streamlit
+
+    calls = []
+    monkeypatch.setattr(streamlit, "login", lambda *a: calls.append("login"))
+    at = signed_in_session(monkeypatch, is_logged_in=False)  # AUTH's provider: 127.0.0.1:9, closed
+    at.button(key="auth.login_all").click().run()
+    assert not at.exception, at.exception
+    (said,) = [e for e in texts(at.error) if "sign-in provider does not answer" in e]
+    assert md("http://127.0.0.1:9/.well-known") in said and calls == []
