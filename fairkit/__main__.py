@@ -788,11 +788,14 @@ def cmd_sweep(args) -> int:
                          seeds=seeds, fairness=args.fairness, runs=len(res.results),
                          cached=int(res.results["cached"].sum()), run_ids=res.results["run_id"])
     replaced = (out / "results.csv").exists()
+    old_png = (out / "frontier.png").exists()
     # Each output replaced whole (an interrupted or failed write leaves the earlier file, never a
     # cut one that export would read as the sweep); sweep.json, which export starts from, last.
     _write_output(out / "results.csv", res.results.to_csv(index=False).encode())
     if replaced:
-        print(f"Note: replaced the results of an earlier sweep in {out} (results.csv, sweep.json, frontier.html).")
+        # The earlier frontier.png too, which went without a word (upgrade audit, session 48).
+        print(f"Note: replaced the results of an earlier sweep in {out} (results.csv, sweep.json, frontier.html"
+              + (", and frontier.png, written again or removed" if old_png else "") + ").")
     # A frontier.png this sweep does not write (--no-png, or no browser) would show an earlier
     # sweep's frontier beside this one's results.
     (out / "frontier.png").unlink(missing_ok=True)

@@ -71,6 +71,11 @@ SIGNED_WORDS = {"export": "an export", "signoff": "a sign-off", "dissent": "a di
 #: Entries at which the chain head is signed (the decisions a committee relies on). A dissent is
 #: one: unsigned, it could be rewritten into a sign-off with the chain recomputed after it.
 SIGNED_KINDS = ("export", "signoff", "dissent")
+#: Signed kinds that count, and do not fail a check, without a signature of their own (named):
+#: an objection. Rewritten into a sign-off it would be an unsigned sign-off, which fails; and a
+#: fairkit before 2026-12-06 did not sign dissents: after an upgrade, a committee member's dissent
+#: stopped counting and failed the log's check (upgrade audit, session 48).
+OBJECTIONS = ("dissent",)
 GENESIS = "0" * 64
 """The ``prev_hash`` of the first chained entry."""
 SELF_DECLARED = "self-declared"
@@ -319,8 +324,9 @@ class ChainCheck:
     signed_ids : frozenset of int
         The entries that carry a valid head of that key of their own.
     unsigned_verdicts : tuple of int
-        Sign-offs and dissents a later signature covers but that carry none of their own
-        (:func:`signature_covers`): in the chain, not counted.
+        Sign-offs and dissents that carry no signature of their own (:func:`signature_covers`):
+        sign-offs (a later signature covers them) are not counted; dissents, covered or not
+        (:data:`OBJECTIONS`), are.
     unsigned_exports : tuple of int
         Exports likewise: made without the key (or with another), in the chain, not vouched for.
     other_keys : dict
@@ -350,6 +356,7 @@ class ChainCheck:
     unreadable: tuple = ()
     signed_ids: frozenset = frozenset()
     unsigned_verdicts: tuple = ()
+    objection_ids: frozenset = frozenset()
     unsigned_exports: tuple = ()
     other_keys: dict = field(default_factory=dict)
     first_head: int | None = None
@@ -403,7 +410,11 @@ class ChainCheck:
         if self.handed_over:
             text += "; " + ", ".join(f"key {k} handed over at entry {i} (its signatures up to it count)"
                                      for k, i in self.handed_over.items())
-        for found, what, then in ((self.unsigned_verdicts, "sign-off(s) or dissent(s)", "are not counted"),
+        objections = tuple(i for i in self.unsigned_verdicts if i in self.objection_ids)
+        signoffs = tuple(i for i in self.unsigned_verdicts if i not in self.objection_ids)
+        for found, what, then in ((signoffs, "sign-off(s)", "are not counted"),
+                                  (objections, "dissent(s)", "are counted all the same (an objection is not "
+                                   "dropped for how it was recorded; a fairkit before 2026-12-06 did not sign dissents)"),
                                   (self.unsigned_exports, "export(s)", "are not vouched for")):
             bare = [i for i in found if i not in self.other_keys]
             if bare:
@@ -602,6 +613,13 @@ class AuditLog:
             self._frozen = stamp
             con = sqlite3.connect(f"{uri}?immutable=1", uri=True, timeout=30, isolation_level=None)
         con.execute("PRAGMA busy_timeout=30000")
+        if not con.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'heads'").fetchone():
+            # A log of a fairkit before signed heads has none, which a writer adds: read it as
+            # having none (a read-only list, check or backup of it said "SQLite: no such table:
+            # heads ... Check the file", and only a write made it readable; upgrade audit,
+            # session 48). A temporary table is this connection's own; the file is not touched.
+            con.execute("CREATE TEMP TABLE heads (id INTEGER PRIMARY KEY, entry_id INTEGER, entry_hash TEXT, "
+                        "key_id TEXT, signature TEXT)")
         return con
 
     def _stamp(self) -> tuple:
@@ -1032,7 +1050,7 @@ class AuditLog:
             # signature and drop the signatures there: a decision (export, sign-off, dissent) no
             # signed head covers fails the check (a head covers every entry up to it) until one does.
             for id_, (_, kind) in sorted(hashes.items()):
-                if kind in SIGNED_KINDS and id_ > (signed_through or 0):
+                if kind in SIGNED_KINDS and kind not in OBJECTIONS and id_ > (signed_through or 0):
                     return ChainCheck(
                         False, n, unchained, id_,
                         f"it is {SIGNED_WORDS[kind]} that key {wanted} "
@@ -1052,6 +1070,7 @@ class AuditLog:
                           heads=len(heads), checked_through=last_id, first_chained=min(hashes, default=None),
                           unreadable=unreadable, signed_ids=frozenset(signed),
                           unsigned_verdicts=tuple(i for i, k in bare if k in COUNTED_VERDICTS),
+                          objection_ids=frozenset(i for i, k in bare if k in OBJECTIONS),
                           unsigned_exports=tuple(i for i, k in bare if k == "export"),
                           other_keys={i: by_other[i] for i, _ in bare if i in by_other}, first_head=first_head,
                           ring=ring)
@@ -1645,7 +1664,7 @@ def review_status(log: AuditLog, manifest_sha256: str, public_key=None) -> str:
                 "no review is recorded here")
     check = log.verify(public_key=public_key)
     if not check.ok:
-        return f"the log {log.path} fails its check, so its review is not read: {check}"
+        return f"the log {log.path} fails its check, so its review is not read: {str(check).rstrip('.')}"
     tally = verdict_tally(verdict_entries(log, manifest_sha256), check)
     first = min(mine, key=lambda e: int(e["id"]))
     text = f"exported as audit entry #{first['id']} ({first.get('ts', '?')}); review: {tally['text']}"
@@ -1750,7 +1769,8 @@ def checked_verdicts(verdicts: pd.DataFrame, chain: ChainCheck | None = None) ->
     ``checked_through``: later ones, another session's since, wait for the next check), and an
     ``unsigned`` column: a sign-off or dissent the checked key does not vouch for
     (:meth:`ChainCheck.vouches_for`: before the chain, or without a signed head of its own after
-    the key's first), which is not counted. Without a check, or a key, nothing is unsigned.
+    the key's first); such a sign-off is not counted, a dissent is (:data:`OBJECTIONS`). Without
+    a check, or a key, nothing is unsigned.
     """
     if chain is None:
         return verdicts.assign(unsigned=False)
@@ -1776,8 +1796,8 @@ def verdict_tally(verdicts: pd.DataFrame, chain: ChainCheck | None = None) -> di
     chain : ChainCheck, optional
         The log's check (:meth:`AuditLog.verify`). Verdicts written after it read the log
         (another session's, since) are left for the next check. When it checked a key, only
-        sign-offs and dissents a head signed by that key covers are counted: anyone who can
-        write the log's file can add others.
+        sign-offs with a head of their own signed by that key are counted: anyone who can write
+        the log's file can add others. A dissent counts signed or not (:data:`OBJECTIONS`).
 
     Returns
     -------
@@ -1789,8 +1809,9 @@ def verdict_tally(verdicts: pd.DataFrame, chain: ChainCheck | None = None) -> di
     """
     verdicts = checked_verdicts(verdicts, chain)
     decided = verdicts[verdicts["kind"].isin(COUNTED_VERDICTS)]
-    uncounted = int(decided["unsigned"].sum())
-    decided = decided[~decided["unsigned"]]
+    dropped = decided["unsigned"] & ~decided["kind"].isin(OBJECTIONS)
+    uncounted = int(dropped.sum())
+    decided = decided[~dropped]
     # One reviewer per person (reviewer_keys: a signed-in person by account or verified e-mail, a typed name by
     # name_key, so "Prof. Ada" and "Prof Ada" are one).
     who = decided["reviewer"] if "reviewer" in decided else pd.Series(
@@ -1814,7 +1835,7 @@ def verdict_tally(verdicts: pd.DataFrame, chain: ChainCheck | None = None) -> di
         text += (f"; {who} under {'a self-declared name' if one else 'self-declared names'}, which "
                  "anyone with the dashboard can type (sign-in verifies names)")
     if uncounted:
-        text += (f"; {uncounted} sign-off(s) or dissent(s) not signed by the organisation's key "
+        text += (f"; {uncounted} sign-off(s) not signed by the organisation's key "
                  f"{chain.key_id} are not counted")
     return {"signoffs": signoffs, "dissents": dissents, "comments": comments,
             "self_declared": self_declared, "uncounted": uncounted, "text": text}

@@ -88,6 +88,12 @@ class BundleIntegrityError(ValueError):
     The message names the member or field and says why."""
 
 
+class BundleFormatError(BundleIntegrityError):
+    """A bundle of a format this fairkit does not read (an earlier fairkit's): not evidence of
+    tampering, so it is said as what it is (the Review page read "This bundle cannot be trusted
+    ... Do not deploy it"; upgrade audit, session 48)."""
+
+
 def sha256_bytes(data: bytes) -> str:
     """Hex SHA-256 of ``data``."""
     return hashlib.sha256(data).hexdigest()
@@ -1313,7 +1319,7 @@ def _open(path, expected_manifest_sha256, trusted_key) -> _Opened:
             raise BundleIntegrityError(f"{MANIFEST} of {p.name} is malformed: it needs a 'files' table of "
                                        "member names and SHA-256 hashes.")
         if manifest.get("format") != FORMAT_VERSION:
-            raise BundleIntegrityError(
+            raise BundleFormatError(
                 f"{p.name} is bundle format {manifest.get('format')!r}; this fairkit reads format {FORMAT_VERSION} "
                 "(bundles of format 1 held pickles and are no longer loaded: export the run again).")
         sig_bytes = (_read_member(zf, by_name[SIGNATURE], MAX_MANIFEST_BYTES)[0] if SIGNATURE in by_name else None)

@@ -677,7 +677,10 @@ class ResultStore:
             return None, f"its record cannot be read: {exc}"
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             return None, f"its record {path.name} is not readable JSON ({exc})"
-        if isinstance(envelope, dict) and envelope.get("format") in _PICKLED_RUN_FORMATS:
+        # The first fairkit wrote the run's record bare (no format) beside a joblib pickle: said as
+        # an earlier fairkit's, not "format None" (upgrade audit, session 48).
+        if isinstance(envelope, dict) and (envelope.get("format") in _PICKLED_RUN_FORMATS
+                                           or ("format" not in envelope and "method" in envelope)):
             return None, (f"its record {path.name} was written by an earlier fairkit, which stored models as "
                           "pickles; fairkit no longer reads them")
         if not isinstance(envelope, dict) or envelope.get("format") != RUN_FORMAT:

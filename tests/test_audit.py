@@ -646,7 +646,7 @@ def test_a_dissent_is_signed_so_it_cannot_be_rewritten_into_a_sign_off(tmp_path,
     assert "is a sign-off that key" in str(check) and "never signed" in str(check)
     tally = verdict_tally(verdict_entries(AuditLog(log.path), sha), check)
     assert (tally["signoffs"], tally["uncounted"]) == (0, 1)
-    assert "1 sign-off(s) or dissent(s) not signed by the organisation's key" in tally["text"]
+    assert "1 sign-off(s) not signed by the organisation's key" in tally["text"]
 
 
 def test_a_verdict_the_trusted_key_did_not_sign_is_refused_and_never_counted(tmp_path, bundle):
@@ -694,12 +694,44 @@ def test_a_verdict_written_without_the_key_is_not_vouched_for_by_a_later_signatu
     # The chain is sound, so the check passes (a failing log stops every later verdict: a keyless
     # session's verdict would have stopped the committee for good), but they are named and not counted.
     assert check.ok and check.unsigned_verdicts == (forged, forged + 1)
-    assert f"2 sign-off(s) or dissent(s) carry no signature of their own (entries {forged}, {forged + 1}" in str(check)
+    assert f"2 sign-off(s) carry no signature of their own (entries {forged}, {forged + 1}" in str(check)
     tally = verdict_tally(verdict_entries(log, sha), check)
     assert (tally["signoffs"], tally["dissents"], tally["uncounted"]) == (0, 1, 2)
     # Before a signed entry follows them, the check fails as before: nothing covers the tail.
     log.append("signoff", actor=chair, subject=sha, text="")
     assert not log.verify(public_key=public).ok
+
+
+def test_a_dissent_an_earlier_fairkit_wrote_unsigned_still_counts_and_fails_no_check(tmp_path, bundle):
+    """Upgrade audit, session 48: a fairkit before 2026-12-06 signed exports and sign-offs but not
+    dissents. After the upgrade, the check with the organisation's key failed at a committee
+    member's dissent ("never signed ... record it again"), which stopped every later verdict, and
+    the tally read "1 sign-off, 0 dissents". A dissent without a signature of its own now counts
+    and is named; a sign-off without one still fails the check, so the dissent cannot be rewritten
+    into one."""
+    import json as json_
+
+    log, path, sha, public, private = _signed_review(tmp_path, bundle)
+    old_style = log.append("dissent", actor=Identity("Dr. Old", "old@example.org", "https://sso.example.org", "o"),
+                           subject=sha, text="Written by fairkit of 2026-12-05.")  # no signing key
+    check = log.verify(public_key=public)
+    assert check.ok and check.unsigned_verdicts == (old_style,), str(check)
+    assert f"1 dissent(s) carry no signature of their own (entries {old_style}" in str(check)
+    assert "are counted all the same" in str(check)
+    tally = verdict_tally(verdict_entries(log, sha), check)
+    assert (tally["dissents"], tally["uncounted"]) == (2, 0), tally
+    # Rewritten into a sign-off (the chain recomputed after it), the check fails at it.
+    con = sqlite3.connect(log.path, isolation_level=None)
+    for (trigger,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
+        con.execute(f"DROP TRIGGER {trigger}")
+    ts, actor, subject, details, prev = con.execute(
+        "SELECT ts, actor, subject, details, prev_hash FROM events WHERE id = ?", (old_style,)).fetchone()
+    con.execute("UPDATE events SET kind = 'signoff', entry_hash = ? WHERE id = ?",
+                (entry_hash(prev, ts, actor, "signoff", subject, details), old_style))
+    con.close()
+    rewritten = AuditLog(log.path).verify(public_key=public)
+    assert not rewritten.ok and rewritten.broken_id == old_style and "is a sign-off that key" in str(rewritten)
+    assert json_.loads(details)["text"]
 
 
 def test_verdicts_from_before_the_key_count_under_its_first_signature(tmp_path, bundle):
@@ -1025,6 +1057,35 @@ def test_a_log_copied_with_entries_still_in_its_write_ahead_file_is_refused_on_r
     assert "write-ahead file (audit.sqlite-wal)" in err and "writable folder" in err
 
 
+def test_a_log_from_before_signed_heads_is_listed_checked_and_backed_up_unchanged(tmp_path, capsys):
+    """Upgrade audit, session 48: a log an earlier fairkit wrote has no ``heads`` table (it came
+    with signing). Read-only commands said "SQLite: no such table: heads ... Check the file and
+    its folder", and only a writing command made it readable, so ``audit backup``, run before
+    touching a log, could not run first. It reads as a log with no signed head, and is not
+    written."""
+    import hashlib
+
+    from fairkit.__main__ import main
+
+    path = tmp_path / "audit.sqlite"
+    log = AuditLog(path)
+    for i in range(2):
+        log.append("comment", actor="ana", subject=f"run-{i}", text="x")
+    con = sqlite3.connect(path, isolation_level=None)
+    for trigger in ("heads_no_update", "heads_no_delete", "heads_no_replace"):
+        con.execute(f"DROP TRIGGER {trigger}")
+    con.execute("DROP TABLE heads")
+    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    con.close()
+    before = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert main(["audit", "--audit", str(path), "list"]) == 0
+    assert main(["audit", "--audit", str(path), "verify"]) == 0
+    assert "unbroken hash chain; no entry is signed" in capsys.readouterr().out
+    assert main(["audit", "--audit", str(path), "backup", "--out", str(tmp_path / "copy.sqlite")]) == 0
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == before
+    assert len(AuditLog(tmp_path / "copy.sqlite", read_only=True).entries()) == 2
+
+
 def test_fairkit_audit_still_brings_a_writable_log_from_before_the_chain_up_to_date(tmp_path, capsys):
     """Review of session 41: opened read-only whenever it existed, a log from before the hash chain
     (and an empty log file) was refused even in a writable folder. Read-only is for a log this
@@ -1131,11 +1192,13 @@ def test_a_key_handover_keeps_the_old_keys_decisions_and_retires_the_old_key(tmp
     log, path, sha, old_public, old = _signed_review(tmp_path, bundle)
     new = write_key_pair(tmp_path / "new.pem", tmp_path / "new.pub")
     new_public = load_public_key(tmp_path / "new.pub")
-    # Before the hand-over the new key's check trusts neither the old bundle nor the dissent.
+    # Before the hand-over the new key's check trusts neither the old bundle nor the dissent's
+    # signature (the dissent counts all the same: an objection is not dropped).
     with pytest.raises(BundleIntegrityError, match="not by the trusted key"):
         read_bundle_record(path, trusted_key=log.key_ring(new_public))
     before = log.verify(public_key=new_public)
-    assert verdict_tally(verdict_entries(log, sha), before)["dissents"] == 0
+    assert not before.ok  # the old key's export: never signed by the new key
+    assert verdict_tally(verdict_entries(log, sha), before)["dissents"] == 1
 
     at = record_handover(log, actor="Key officer", old_key=old, new_key=new)
     for trusted in (new_public, old_public):  # either key's check trusts the other's side

@@ -1174,6 +1174,7 @@ def test_a_store_an_earlier_fairkit_wrote_is_explained_not_silently_passed_over(
     printed = capsys.readouterr().out
     assert "1 from the store" in printed and "Note: 1 run(s)" in printed and "earlier fairkit" in printed
     assert "replaced the results of an earlier sweep" in printed
+    assert "and frontier.png, written again or removed" in printed  # it went without a word (session 48)
     assert not (out / "frontier.png").exists()
     now = pd.read_csv(out / "results.csv")["run_id"].iloc[0]
     assert main(["export", "--store", str(out), "--run", "0ld0ld0ld0ld0ld0ld0ld0ld", "--rationale", "r",

@@ -103,3 +103,33 @@ def test_installed_wheel_runs_a_sweep_from_another_folder(installed, tmp_path):
                 "--methods", "unconstrained", "--out", str(out), "--no-png", env=no_browser)
     assert skip.returncode == 0, skip.stderr
     assert f"Wrote {out / 'results.csv'}, {out / 'sweep.json'}, {out / 'frontier.html'}\n" in skip.stdout
+
+
+def _formats() -> tuple:
+    """What an installed fairkit stores and reads back."""
+    import hashlib
+
+    from fairkit.audit import _SCHEMA
+    from fairkit.export import FORMAT_VERSION
+    from fairkit.safestate import STATE_FORMAT
+    from fairkit.store import RESULTS_REVISION, RUN_FORMAT
+
+    schema = hashlib.sha256(" ".join(_SCHEMA.split()).encode()).hexdigest()[:16]
+    return RESULTS_REVISION, FORMAT_VERSION, RUN_FORMAT, STATE_FORMAT, schema
+
+
+#: Each version's stored formats (results revision, bundle format, run format, model-state format,
+#: the audit log's schema). A change to any of them is a new version: pip upgrades an installed
+#: fairkit only to a higher one (upgrade audit, session 48: "0.1.0" through every format change).
+RELEASES = {
+    "0.2.0": (9, 2, "fairkit-run/3", "fairkit-state/1", "f73943e0233d20b1"),
+}
+
+
+def test_a_change_to_what_fairkit_stores_comes_with_a_new_version():
+    import fairkit
+
+    assert fairkit.__version__ in RELEASES, "add the new version's formats to RELEASES"
+    assert RELEASES[fairkit.__version__] == _formats(), (
+        "a stored format changed: raise fairkit.__version__ and add the new version to RELEASES "
+        "(pip does not upgrade to the same version)")

@@ -57,7 +57,7 @@ def _with_checksum(envelope):
 @pytest.mark.parametrize("change, problem", [
     (lambda e: {}, "not a fairkit run record"),
     (lambda e: [e], "not a fairkit run record (format 'list')"),
-    (lambda e: e["record"], "not a fairkit run record"),  # the old flat layout
+    (lambda e: e["record"], "written by an earlier fairkit"),  # the old flat layout (the first fairkit's)
     (lambda e: {**e, "record": {**e["record"], "test_accuracy": 0.99}}, "does not match its checksum"),
     (lambda e: {**e, "run_id": "other"}, "belongs to run 'other'"),
     (lambda e: _with_checksum({**e, "record": {**e["record"], "test_accuracy": [0.99]}}), "holds a list"),
@@ -529,6 +529,10 @@ def test_runs_an_earlier_fairkit_stored_are_named_and_their_setting_read(tmp_pat
     assert fresh.earlier_setting("pickled") == {"method": RECORD["method"], "eta": float(RECORD["eta"]),
                                                 "seed": int(RECORD["seed"])}
     assert fresh.earlier_setting("junk") is None and fresh.earlier_setting("absent") is None
+    # The first fairkit's record: bare (no format), beside a joblib pickle (upgrade audit, session 48:
+    # an export of it was refused as "not a fairkit run record (format None)").
+    (s.runs_dir / "first.json").write_text(json.dumps({"method": "regularized", "eta": 0.5, "seed": 0}))
+    assert "written by an earlier fairkit" in ResultStore(s.root).problem("first")
     # A current record names its revision first, where earlier_runs reads it.
     head = (s.runs_dir / "now.json").read_text()[:120]
     assert f'"revision": {store_mod.RESULTS_REVISION}' in head

@@ -26,6 +26,7 @@ from fairkit import keys
 from fairkit.audit import AuditLog, chain_head, export_entries, record_export
 from fairkit.export import (
     EFFECT_METRICS,
+    BundleFormatError,
     BundleIntegrityError,
     BundleRecord,
     DecisionRecord,
@@ -390,7 +391,8 @@ def read_export(entry: dict) -> dict:
                                     trusted_key=ring or False)
     except (BundleIntegrityError, keys.KeyFileError) as exc:
         # A file that is not there is not evidence of tampering: the page says which it is.
-        return {"ok": False, "error": str(exc), "missing": not Path(str(entry.get("bundle", ""))).exists()}
+        return {"ok": False, "error": str(exc), "missing": not Path(str(entry.get("bundle", ""))).exists(),
+                "older": isinstance(exc, BundleFormatError)}
     except Exception as exc:  # noqa: BLE001 - one unreadable file must not take the Review page down
         logging.getLogger("fairkit.review").exception("Reading the bundle of export %s failed", entry.get("id"))
         return {"ok": False, "error": f"The bundle file could not be read ({type(exc).__name__}); the details are in "

@@ -15,6 +15,7 @@ import streamlit as st
 
 from fairkit.audit import (
     COUNTED_VERDICTS,
+    OBJECTIONS,
     SELF_DECLARED,
     AuditLog,
     ChainCheck,
@@ -159,19 +160,25 @@ def verdicts(subject: str, state: LogState) -> pd.DataFrame:
     """Comments, sign-offs and dissents on one export, oldest first, as display text.
 
     With a trusted key, a sign-off or dissent its signatures do not cover is marked unsigned and
-    its identity a claim: the tally leaves it out (:func:`fairkit.audit.verdict_tally`).
+    its identity a claim: the tally leaves such a sign-off out and counts such a dissent
+    (:func:`fairkit.audit.verdict_tally`).
     """
     # The tally's own reading (verdicts written since the check wait for it; unsigned ones marked).
     log = checked_verdicts(verdict_entries(AuditLog(), subject), state.chain)
 
-    def identity(v, said, unsigned_) -> str:
-        return f"{'claims ' + said if v != SELF_DECLARED else said}; unsigned, not counted" if unsigned_ else said
+    def identity(v, said, kind, unsigned_) -> str:
+        if not unsigned_:
+            return said
+        # An unsigned dissent still counts (fairkit.audit.OBJECTIONS): an objection is not dropped.
+        return (f"{'claims ' + said if v != SELF_DECLARED else said}; unsigned, "
+                + ("counted all the same" if kind in OBJECTIONS else "not counted"))
 
     return pd.DataFrame({
         "When (UTC)": log["ts"].str[:19].str.replace("T", " "),
         "Reviewer": log["actor"],
         # With the account the provider verified: a display name is whatever its user set.
-        "Identity": [identity(v, said, u) for v, said, u in zip(log["verified_by"], log["vouched"], log["unsigned"])],
+        "Identity": [identity(v, said, k, u)
+                     for v, said, k, u in zip(log["verified_by"], log["vouched"], log["kind"], log["unsigned"])],
         "Verdict": log["kind"].map(VERDICTS),
         "Comment": log["text"],
     })

@@ -160,6 +160,24 @@ def test_a_modified_bundle_is_refused(trained, fast_env):
     assert path.name.replace("_", "\\_") in page or path.name in page
 
 
+def test_a_bundle_of_an_earlier_format_is_said_as_such_not_as_tampered(trained, fast_env, monkeypatch):
+    """Upgrade audit, session 48: a bundle an earlier fairkit wrote (format 1) read "This bundle
+    cannot be trusted ... Do not deploy it", as if changed by someone. It is said as an earlier
+    format, with what to do; no verdict is recorded on it here. (This fairkit's own bundle stands
+    in for it: the page is run as a fairkit of the next format.)"""
+    from fairkit import export as fk_export
+
+    export_one(trained)
+    monkeypatch.setattr(fk_export, "FORMAT_VERSION", fk_export.FORMAT_VERSION + 1)
+    at = new_session()
+    at.switch_page("views/review.py").run()
+    assert not at.exception, at.exception
+    assert not any("cannot be trusted" in e for e in texts(at.error)), texts(at.error)
+    (said,) = [w for w in texts(at.warning) if "format this fairkit no longer reads" in w]
+    assert "export the run again" in said
+    assert not at.text_input and not at.radio  # no verdict form
+
+
 def test_a_log_that_fails_its_check_stops_the_review(trained, fast_env):
     import sqlite3
 
