@@ -1242,7 +1242,10 @@ def cmd_export(args) -> int:
         # A search's re-split runs say their split, and build_record names them.
         raise CLIError(f"Run {args.run} is not one of this sweep's runs (its results.csv): the store {store.root} "
                        "may hold runs of other sweeps, on other splits or tables, whose figures on this split would "
-                       "be wrong. Export it from the folder of the sweep that trained it.")
+                       "be wrong. Export it from the folder of the sweep that trained it; if that was this folder "
+                       "and a later sweep replaced its results.csv, run that sweep again, with its settings, "
+                       "into this folder or a new one (its stored runs are reused, not retrained) and export "
+                       "from there.")
     try:
         # The table is text anyone with the folder can edit: its figures must be its models'.
         unchecked = check_run_figures(results, store.load_model, split, remedy=(

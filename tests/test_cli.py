@@ -2137,3 +2137,23 @@ def test_an_export_interrupted_after_it_was_logged_is_finished_by_the_next_expor
     # The recovered bundle is the logged one, and, signed off, it is not replaced.
     assert load_bundle(out).manifest_sha256 == sha1 and "committee has reviewed" in said.err
     assert not list(tmp_path.glob(".a.zip*"))
+
+
+def test_a_run_whose_sweep_a_later_sweep_replaced_says_how_to_export_it_again(tmp_path, capsys, monkeypatch):
+    """Upgrade audit, session 48: after a second sweep into the same --out, a run of the first was
+    refused with "export it from the folder of the sweep that trained it", which was this folder.
+    The refusal says what works: the first sweep again, whose runs the store keeps."""
+    monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path / "home"))
+    out = tmp_path / "s"
+    first = ["sweep", "--dataset", "german", "--methods", "unconstrained", "--etas", "0", "--no-png", "--out", str(out)]
+    assert main(first) == 0
+    run = pd.read_csv(out / "results.csv").run_id.iloc[0]
+    assert main(["sweep", "--dataset", "german", "--methods", "linear", "--etas", "0", "--no-png", "--out", str(out)]) == 0
+    export = ["export", "--store", str(out), "--run", run, "--rationale", "r", "--decider", "d", "--n-boot", "50",
+              "--out", str(tmp_path / "b.zip")]
+    capsys.readouterr()
+    assert main(export) == 2
+    assert "a later sweep replaced its results.csv, run that sweep again" in capsys.readouterr().err
+    assert main(first) == 0
+    assert "1 from the store" in capsys.readouterr().out
+    assert main(export) == 0
