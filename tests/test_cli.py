@@ -1608,6 +1608,14 @@ def test_a_moved_sweep_folder_exports_from_its_own_store(sweep_dir, tmp_path, ca
     shutil.rmtree(moved / "store")
     assert main([*args, "--out", str(tmp_path / "c.zip")]) == 2
     assert "results store" in capsys.readouterr().err
+    # Upgrade audit, session 48: a copy, the original still in place, read the original's store.
+    original, copy = tmp_path / "original", tmp_path / "copy"
+    shutil.copytree(sweep_dir, original)
+    (original / "sweep.json").write_text(json.dumps({**meta, "store": str(original / "store")}))
+    shutil.copytree(original, copy)
+    shutil.rmtree(original / "store" / "runs")  # the original's runs gone: the copy has its own
+    args[2] = str(copy)
+    assert main([*args, "--out", str(tmp_path / "d.zip")]) == 0, capsys.readouterr().err
 
 
 def test_a_mistyped_target_and_an_out_that_names_no_file_are_told(tmp_path, capsys, monkeypatch):
