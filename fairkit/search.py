@@ -33,7 +33,6 @@ import json
 import math
 import os
 import socket
-import sys
 import threading
 import time
 import uuid
@@ -215,6 +214,10 @@ def study_name(split, methods, *, fairness: str = DEFAULT_FAIRNESS, unfairness: 
     return f"{split.spec.name}-{fairness}-{key[:16]}"
 
 
+_OPTUNA_LOCK = threading.Lock()
+_OPTUNA_READY = False
+
+
 def _import_optuna() -> None:
     try:
         import optuna  # noqa: F401
@@ -235,10 +238,17 @@ def _optuna():
     dashboard, every finished search's table; session 48). A thread of its own has no caller
     holding data.
     """
-    if "optuna" not in sys.modules:
-        worker = threading.Thread(target=_import_optuna, name="fairkit-import-optuna", daemon=True)
-        worker.start()
-        worker.join()
+    global _OPTUNA_READY
+    if not _OPTUNA_READY:
+        # One import, which every other caller waits for: checking sys.modules without a lock let
+        # several first searches of a fresh server import Optuna and SQLAlchemy at once, leaving
+        # sqlalchemy.util half made for the life of the process (search audit, session 48).
+        with _OPTUNA_LOCK:
+            if not _OPTUNA_READY:
+                worker = threading.Thread(target=_import_optuna, name="fairkit-import-optuna", daemon=True)
+                worker.start()
+                worker.join()
+                _OPTUNA_READY = True
     import optuna
 
     return optuna

@@ -638,3 +638,35 @@ def test_a_finished_search_keeps_nothing_of_its_table(tmp_path):
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split()[-2:] == ["[True,", "True]"]
+
+
+def test_the_first_import_of_optuna_is_made_once_and_waited_for(monkeypatch):
+    """Search audit, session 48: the first searches of a fresh server reached the import together;
+    each saw Optuna not yet in ``sys.modules`` and imported it, and the simultaneous imports left
+    ``sqlalchemy.util`` half made for the life of the process (5 of 16 fresh processes, every
+    later search failing). The import is made once, and every caller waits for it to end."""
+    import threading
+
+    from fairkit import search as search_mod
+
+    made, done = [], threading.Event()
+
+    def slow_import():
+        made.append(threading.current_thread().name)
+        time.sleep(0.3)
+        done.set()
+
+    monkeypatch.setattr(search_mod, "_import_optuna", slow_import)
+    monkeypatch.setattr(search_mod, "_OPTUNA_READY", False)
+    returned_early = []
+
+    def caller():
+        search_mod._optuna()
+        returned_early.append(not done.is_set())
+
+    callers = [threading.Thread(target=caller) for _ in range(4)]
+    for t in callers:
+        t.start()
+    for t in callers:
+        t.join()
+    assert len(made) == 1 and returned_early == [False] * 4
