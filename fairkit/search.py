@@ -259,6 +259,13 @@ def default_storage(store: ResultStore) -> str:
     return f"sqlite:///{(Path(store.root) / 'search' / 'studies.sqlite').resolve()}"
 
 
+#: The lock held where a trial database's tables may be created or read for the first time. Optuna
+#: creates them once per database, which all its studies share: locked per study, the first
+#: searches of two tables created them at once, and one stopped on "table studies already
+#: exists", told to move the database (everyone's studies) aside (search audit, session 48).
+_DATABASE_LOCK = "trial-database"
+
+
 @contextmanager
 def _locked(store: ResultStore, name: str):
     """One process at a time for ``name`` (a study): a lock file in the store's folder."""
@@ -329,7 +336,7 @@ def _open_study(ctx: dict):
         Path(ctx["storage"][len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
     from sqlalchemy.exc import DatabaseError, OperationalError
 
-    with _locked(ResultStore(ctx["store_root"]), ctx["name"]):  # first-time table creation races
+    with _locked(ResultStore(ctx["store_root"]), _DATABASE_LOCK):  # first-time table creation races
         try:
             storage = _storage(ctx["storage"], ctx["heartbeat"], ctx["grace"])
             return optuna.create_study(study_name=ctx["name"], storage=storage, sampler=_sampler(ctx["seed"], 0),
@@ -342,6 +349,12 @@ def _database_problem(storage: str, exc) -> "SearchError":
     """The one message for a trial database that cannot be used, without SQLAlchemy's SQL and web
     link (the database's own words suffice)."""
     cause = getattr(exc, "orig", None) or exc
+    if "already exists" in str(cause):
+        # Tables made by another program at the same moment (fairkit's own searches wait for
+        # each other): the file is sound, and moving it aside would lose every study in it.
+        return SearchError(
+            f"The trial database {storage} was being set up by another program at the same moment ({cause}). "
+            "Run again: the file is sound, keep it where it is.")
     return SearchError(
         f"The trial database {storage} cannot be used ({cause}): it is damaged, or its folder "
         "is full or read-only. Move the file aside (or free space, or make the folder writable) and run "
@@ -876,7 +889,7 @@ def load_search(name: str, storage: str, store: ResultStore) -> SearchResult | N
     from sqlalchemy.exc import DatabaseError, OperationalError
 
     try:
-        with _locked(store, name):  # a search creating the database's tables at this moment
+        with _locked(store, _DATABASE_LOCK):  # a search creating the database's tables at this moment
             study = optuna.load_study(study_name=name, storage=storage)
         s = study.user_attrs.get("settings", {})
         ctx = {"name": name, "storage": storage, "n_trials": None, "timeout": None,

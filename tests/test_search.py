@@ -24,6 +24,7 @@ from fairkit.methods import get_method
 from fairkit.search import (
     NETWORK_SPACE,
     SOURCE,
+    _DATABASE_LOCK,
     _locked,
     _suggest,
     default_storage,
@@ -72,7 +73,7 @@ def _study(split, store):
     name = study_name(split, METHODS, params=FAST)
     # Under the search's own lock, as the engine reads a study: opened while a starting search
     # creates the database's tables, both would stamp its schema (IntegrityError, seen in CI).
-    with _locked(store, name):
+    with _locked(store, _DATABASE_LOCK):
         return optuna.load_study(study_name=name, storage=default_storage(store))
 
 
@@ -670,3 +671,34 @@ def test_the_first_import_of_optuna_is_made_once_and_waited_for(monkeypatch):
     for t in callers:
         t.join()
     assert len(made) == 1 and returned_early == [False] * 4
+
+
+def test_first_searches_of_different_tables_set_up_one_new_database_together(tmp_path):
+    """Search audit, session 48: two users' first searches of different tables on a new store
+    (4 of 4 times on a fresh server): Optuna creates the tables of the one trial database all
+    studies share, under a lock per study, so both created them and one stopped on "table studies
+    already exists", told the database was damaged and to move it aside (everyone's studies).
+    The database is set up under one lock."""
+    import threading
+
+    from fairkit.search import _open_study
+
+    for round_ in range(3):
+        store = ResultStore(tmp_path / f"store{round_}")
+        gate, problems = threading.Barrier(4), []
+
+        def first_search(i, store=store, gate=gate, problems=problems):
+            ctx = {"storage": default_storage(store), "heartbeat": 60, "grace": 120,
+                   "store_root": str(store.root), "name": f"table-{i}", "seed": 0}
+            gate.wait()
+            try:
+                _open_study(ctx)
+            except Exception as exc:  # noqa: BLE001 - any failure is the finding
+                problems.append(str(exc))
+
+        users = [threading.Thread(target=first_search, args=(i,)) for i in range(4)]
+        for t in users:
+            t.start()
+        for t in users:
+            t.join()
+        assert not problems, problems[0]
