@@ -186,7 +186,10 @@ def progress_text(job) -> tuple[float, str]:
     """The search bar's fraction and text for ``job``: its trials done of the budget."""
     # Before its first report the job's total is 0 ("0 / 0"): the budget asked for stands in.
     total = job.total or job.settings.n_trials
-    return min(job.done / max(total, 1), 1.0), f"Search: {job.done} / {total} trials done"
+    # The study's trials, which another search of it may have added: never more than the budget
+    # ("8 / 6 trials done" with another browser's larger budget; search audit, session 48).
+    done = min(job.done, total)
+    return min(done / max(total, 1), 1.0), f"Search: {done} / {total} trials done"
 
 
 @st.fragment(run_every=1.0)
@@ -200,7 +203,11 @@ def _progress(job_key: str) -> None:
         if st.button("Cancel search", icon=":material/stop:", key="train.search.cancel"):
             job.cancel(session_owner())
             st.toast("Cancelling the search after the current trial; finished trials are kept.")
-    elif job.status != "running":
+    elif job.status == "running":
+        # The same search (data, settings, budget) another session started: this one follows it,
+        # as the Train page follows another session's sweep.
+        st.caption("Another session started this search (same data and settings); only it can cancel it.")
+    else:
         st.rerun()
 
 
@@ -257,7 +264,9 @@ def search_panel(split, cur, methods, fairness: str, n_jobs: int = 1) -> None:
                "Its trials join the frontier on Trade-offs, marked as search points, with the budget and "
                "objective. Tuning overfits the validation rows, so each candidate on the searched front is "
                "retrained on other splits: one that moves more than its 95% interval is marked unstable. "
-               "The search never selects or exports a model.")
+               "The search never selects or exports a model. Searches of the same table with the same "
+               "settings share one study, whoever runs them: run again, a search resumes, and trials "
+               "another browser's search made there are reused and shown too.")
     searchable = [m for m in methods if METHODS[m].sweeps_eta]
     if not searchable:
         st.info("Choose a method with a fairness strength (eta) above to search it.", icon=":material/info:")
@@ -294,7 +303,7 @@ def search_panel(split, cur, methods, fairness: str, n_jobs: int = 1) -> None:
     if job.status == "failed":
         st.error(f"The search failed: {md(job.error)}", icon=":material/error:")
     elif job.status == "cancelled":
-        st.warning(f"The search was cancelled after {job.done} of {job.total} trials; they are stored and "
+        st.warning(f"The search was cancelled after {min(job.done, job.total)} of {job.total} trials; they are stored and "
                    "join the frontier. Run it again to resume.", icon=":material/stop_circle:")
     res = job.result
     if job.status != "done" or res is None:
@@ -309,6 +318,12 @@ def search_panel(split, cur, methods, fairness: str, n_jobs: int = 1) -> None:
     st.success(f"The search stopped at {ended}: {res.complete} trials, {len(res.front)} on the front of the "
                f"search's own trials (objective: {md(res.objective)}). They are on the Trade-offs chart, marked "
                "as search points.", icon=":material/check_circle:")
+    if res.complete > job.settings.n_trials:
+        # A shared study keeps the largest budget any of its searches asked (search audit, session 48:
+        # a user who asked 4 trials trained none and was shown 16, without a word).
+        st.caption(f"The study holds {res.complete} trials, more than the {job.settings.n_trials} asked for here: "
+                   "searches of this table with these settings share it (earlier ones, or another browser's with a "
+                   "larger budget), and all its trials are shown.")
     if len(res.front):
         beaten = beaten_by_sweep(split, res.front, res.unfairness, res.performance)
         table = front_table(res.front, res.unfairness, res.performance, beaten)

@@ -141,6 +141,19 @@ def test_the_search_bar_counts_against_the_budget_before_the_first_report():
     assert usearch.progress_text(job) == (0.0, "Search: 0 / 12 trials done")
     job.done, job.total = 3, 12
     assert usearch.progress_text(job) == (0.25, "Search: 3 / 12 trials done")
+    # Search audit, session 48: another browser's larger budget on the shared study read "8 / 6".
+    job.done, job.total = 8, 6
+    assert usearch.progress_text(job) == (1.0, "Search: 6 / 6 trials done")
+
+
+def test_a_search_whose_study_holds_more_trials_than_asked_says_whose_they_may_be(own_store):
+    """Search audit, session 48: searches of the same table and settings share one study; a user
+    who asked for fewer trials than another browser's search had made trained none and was shown
+    them all, without a word."""
+    swept_and_searched(trials=3)
+    again = swept_and_searched(trials=2)  # another session, the same table and settings
+    (said,) = [c for c in texts(again.caption) if "The study holds 3 trials, more than the 2 asked" in c]
+    assert "another browser" in said
 
 
 def test_a_cancelled_search_is_logged_with_the_trials_it_finished(own_store):
@@ -214,3 +227,37 @@ def test_a_search_whose_time_budget_ends_before_any_trial_says_so(own_store):
         at.run()
     assert not any("The search stopped" in s for s in texts(at.success))
     assert any("before any trial finished" in w and "longer time budget" in w for w in texts(at.warning))
+
+
+def test_a_search_another_session_started_is_followed_and_said_to_be_theirs(own_store):
+    """Search audit, session 48: a second browser asking for the same search (data, settings,
+    budget) silently joined the first's job, with no cancel button and no word of whose it was
+    (a sweep says so)."""
+    from .conftest import run_tiny_sweep
+
+    def ask(trials: int):
+        at = run_tiny_sweep(new_session(), ["unconstrained", "regularized"], n_etas=2)
+        at.toggle(key=usearch.W_ON).set_value(True).run()
+        at.multiselect(key=usearch.W_METHODS).set_value(["regularized"]).run()
+        at.number_input(key=usearch.W_TRIALS).set_value(trials).run()
+        at.number_input(key=usearch.W_RESPLITS).set_value(0).run()
+        at.button(key="train.search.start").click().run()
+        return at
+
+    first = ask(40)
+    second = ask(40)
+    try:
+        assert any("Another session started this search" in c for c in texts(second.caption)), texts(second.caption)
+        assert not [b for b in second.button if b.key == "train.search.cancel"]
+        assert [b for b in first.button if b.key == "train.search.cancel"]
+    finally:  # the first session cancels its search: the test leaves nothing running
+        first.button(key="train.search.cancel").click().run()
+        _wait_for_end(first)
+
+
+def _wait_for_end(at, timeout: float = 180.0):
+    deadline = time.monotonic() + timeout
+    while not any("cancelled" in w for w in texts(at.warning)):
+        assert time.monotonic() < deadline, "the search did not stop"
+        time.sleep(0.5)
+        at.run()
