@@ -32,9 +32,9 @@ def _wait_for_search(at, timeout: float = 180.0):
     return at
 
 
-def swept_and_searched(trials: int = 2):
+def searching(trials: int = 2):
     """A new session: German, unconstrained and regularized at 2 etas, then a search of the
-    regularized network for ``trials`` trials without re-splits, finished (on the Train page)."""
+    regularized network for ``trials`` trials without re-splits, started (on the Train page)."""
     from .conftest import run_tiny_sweep
 
     at = run_tiny_sweep(new_session(), ["unconstrained", "regularized"], n_etas=2)
@@ -43,7 +43,12 @@ def swept_and_searched(trials: int = 2):
     at.number_input(key=usearch.W_TRIALS).set_value(trials).run()
     at.number_input(key=usearch.W_RESPLITS).set_value(0).run()
     at.button(key="train.search.start").click().run()
-    return _wait_for_search(at)
+    return at
+
+
+def swept_and_searched(trials: int = 2):
+    """:func:`searching`, finished."""
+    return _wait_for_search(searching(trials))
 
 
 def test_search_option_adds_ringed_proposals_to_the_frontier(trained):
@@ -233,19 +238,8 @@ def test_a_search_another_session_started_is_followed_and_said_to_be_theirs(own_
     """Search audit, session 48: a second browser asking for the same search (data, settings,
     budget) silently joined the first's job, with no cancel button and no word of whose it was
     (a sweep says so)."""
-    from .conftest import run_tiny_sweep
-
-    def ask(trials: int):
-        at = run_tiny_sweep(new_session(), ["unconstrained", "regularized"], n_etas=2)
-        at.toggle(key=usearch.W_ON).set_value(True).run()
-        at.multiselect(key=usearch.W_METHODS).set_value(["regularized"]).run()
-        at.number_input(key=usearch.W_TRIALS).set_value(trials).run()
-        at.number_input(key=usearch.W_RESPLITS).set_value(0).run()
-        at.button(key="train.search.start").click().run()
-        return at
-
-    first = ask(40)
-    second = ask(40)
+    first = searching(40)
+    second = searching(40)
     try:
         assert any("Another session started this search" in c for c in texts(second.caption)), texts(second.caption)
         assert not [b for b in second.button if b.key == "train.search.cancel"]
