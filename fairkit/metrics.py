@@ -130,15 +130,25 @@ def _grouping_sums(y, P, frame, levels=None, **kernel) -> list:
     return out + [(levels[-1], gs)]
 
 
-def _headline_gaps(groupings, gap_min_group_size: int) -> dict:
+def _gap_groups(enc, y, gap_min_group_size: int) -> dict:
+    """The groups each rate's gap compares in grouping ``enc``, from the rows as they are
+    (:func:`fairkit.stats.gap_groups`, :func:`fairkit.stats.rate_groups`). A rate's denominator
+    needs as many rows as a group does, up to ``stats.MIN_EVENTS`` (a small-group size of 0
+    compares every group and every rate)."""
+    placed = enc.codes >= 0
+    count = lambda rows: np.bincount(enc.codes[rows], minlength=enc.n_groups)  # noqa: E731
+    positive = placed & (np.asarray(y) == 1)
+    return stats.rate_groups(stats.gap_groups(count(placed), gap_min_group_size), count(positive),
+                             count(placed & ~positive), min_events=min(int(gap_min_group_size), stats.MIN_EVENTS))
+
+
+def _headline_gaps(groupings, gap_min_group_size: int, y) -> dict:
     """Each gap of ``GAP_METRICS`` at its least fair over ``groupings`` (:func:`_grouping_sums`),
     shape (B, K): what the sweep table and its bootstrap read. The groups a gap compares are
-    those of the rows as they are (:func:`fairkit.stats.gap_groups`), resampled or not."""
+    those of the rows ``y`` as they are (:func:`_gap_groups`), resampled or not."""
     levels = []
     for level, gs in groupings:
-        enc = level.encoding
-        include = stats.gap_groups(np.bincount(enc.codes[enc.codes >= 0], minlength=enc.n_groups),
-                                   gap_min_group_size)
+        include = _gap_groups(level.encoding, y, gap_min_group_size)
         levels.append(stats.group_gaps(stats.group_rates(gs), include))
     return {k: _least_fair(np.stack([lv[k] for lv in levels]), k) for k in GAP_METRICS}
 
@@ -453,7 +463,7 @@ def fairness_report(
         enc = level.encoding
         if "accuracy" not in overall:  # every row is in one group of a level: its total is everyone
             overall.update({k: float(v[0]) for k, v in _overall(y, P, w, gs, ranks).items()})
-        include = stats.gap_groups(gs.rows, gap_min_group_size)
+        include = _gap_groups(enc, y, gap_min_group_size)
         all_rates = stats.group_rates(gs)
         rates = {k: v[0, 0] for k, v in all_rates.items()}
         gaps = {k: float(v[0, 0]) for k, v in stats.group_gaps(all_rates, include).items()}
@@ -463,7 +473,7 @@ def fairness_report(
         table.insert(0, "group", enc.names)
         table.insert(0, "attribute", level.name)
         table["small"] = table["n"] < min_group_size
-        table["in_gaps"] = include
+        table["in_gaps"] = include["selection_rate"]
         table["too_few"] = [", ".join(r for r in stats.RATES if few[r][g]) for g in range(enc.n_groups)]
         skipped = stats.left_out(enc.names, rates, include)
         for metric, items in skipped.items():
@@ -487,7 +497,7 @@ def fairness_report(
             # The calibration gaps' intervals bound the noise's worst case (so they cover at a
             # perfectly calibrated group), which is wider than the estimate's spread: comparing
             # two samples' gaps (fairkit.monitor) needs the spread itself.
-            for k, rep in stats.calibration_gaps(stats.group_rates(boot)["ece"], include).items():
+            for k, rep in stats.calibration_gaps(stats.group_rates(boot)["ece"], include["ece"]).items():
                 gap_row[f"{k}_se"] = stats.bootstrap_se(rep[:, 0])
         group_tables.append(table)
         gap_rows.append(gap_row)
@@ -597,7 +607,7 @@ def summary_metrics(
     y, P, frame, w = _inputs(y_true, y_scores, sensitive, sample_weight, pos_label)
     groupings = _grouping_sums(y, P, frame, threshold=threshold, sample_weight=w, n_bins=n_bins)
     overall = _overall(y, P, w, groupings[0][1], ranks)  # every row is in one group of a level
-    gaps = {k: v[0] for k, v in _headline_gaps(groupings, gap_min_group_size).items()}
+    gaps = {k: v[0] for k, v in _headline_gaps(groupings, gap_min_group_size, y).items()}
     table = {**overall, **gaps}
     return [{k: float(table[k][i]) for k in OVERALL_METRICS + GAP_METRICS} for i in range(P.shape[0])]
 
@@ -659,7 +669,7 @@ def bootstrap_metrics(
             raise ValueError(f"resample must have shape (B, {len(y)}), got {R.shape}")
     groupings = _grouping_sums(y, P, frame, threshold=threshold, sample_weight=w, resample=R)
     out = {"accuracy": stats.group_rates(groupings[0][1].total())["accuracy"][..., 0]}
-    out.update(_headline_gaps(groupings, gap_min_group_size))
+    out.update(_headline_gaps(groupings, gap_min_group_size, y))
     out["resample"] = R
     return out
 
@@ -748,7 +758,7 @@ def gap_noise_floor(y_true, y_score, sensitive, *, n_sim: int = CHANCE_N_SIM, th
     levels = group_hierarchy(frame)  # the groups are the same in every shuffle: encoded once
     for shuffle, draws in (("rows", rows), ("outcome", D)):
         parts = [_headline_gaps(_grouping_sums(y, draws[start:start + chunk], frame, levels=levels,
-                                               threshold=threshold, sample_weight=w), min_group_size)
+                                               threshold=threshold, sample_weight=w), min_group_size, y)
                  for start in range(0, n_sim, chunk)]
         # One row per shuffle, as a sweep table holds its runs' gaps.
         table = pd.DataFrame({k: np.concatenate([part[k][0] for part in parts]) for k in GAP_METRICS})

@@ -33,6 +33,7 @@ from .groups import case_only_pairs, group_labels
 from .methods import scores_rank
 from .metrics import GAP_METRICS, METRIC_LABELS, OF_SCORES, fairness_report, metric_value
 from .record import fmt, fmt_interval
+from .stats import GAP_RATES, MIN_EVENTS
 
 #: Keys of :data:`fairkit.metrics.METRIC_LABELS`, read with :func:`fairkit.metrics.metric_value`.
 WATCHED = ("demographic_parity_difference", "equal_opportunity_difference",
@@ -356,7 +357,40 @@ def incomparable_gaps(recorded_by_group: list[dict], batch_by_group: pd.DataFram
                 [f"{', '.join(map(repr, added))} in it, which the record's gap left out (too few rows there)"]
                 if added else [])
             skip[(attribute, None)] = "the batch's gap would compare other groups than the record's: " + "; ".join(parts)
+    # A TPR (FPR) on fewer than stats.MIN_EVENTS positives (negatives) enters no gap (stats.rate_groups),
+    # read back from each table's too_few: a batch's equal-opportunity gap over other groups than the
+    # record's is no more comparable than one over other rows.
+    then_rates, now_rates = _rate_groups(recorded_by_group), _rate_groups(batch_by_group.to_dict(orient="records"))
+    for (attribute, rate), groups in then_rates.items():
+        batch = now_rates.get((attribute, rate), set())
+        if (attribute, None) in skip or batch == groups:
+            continue
+        words = {"tpr": ("TPR", "positives"), "fpr": ("FPR", "negatives")}[rate]
+        gone, added = sorted(groups - batch), sorted(batch - groups)
+        why = (f"the batch's gap would compare other groups' {words[0]} than the record's (a rate on fewer than "
+               f"{MIN_EVENTS} {words[1]} enters no gap): "
+               + "; ".join(([f"{', '.join(map(repr, gone))} not in it"] if gone else [])
+                           + ([f"{', '.join(map(repr, added))} in it, which the record's left out"] if added else [])))
+        for metric, rates in GAP_RATES.items():
+            if rate in rates:
+                skip.setdefault((attribute, metric), why)
     return skip
+
+
+def _rate_groups(rows) -> dict:
+    """``(attribute, rate) -> groups`` whose TPR / FPR a gap compares, read from a by-group table's
+    ``in_gaps`` and ``too_few`` as :func:`fairkit.stats.rate_groups` chose them."""
+    members: dict = {}
+    for r in rows:
+        if r.get("in_gaps"):
+            members.setdefault(str(r["attribute"]), []).append(r)
+    out = {}
+    for attribute, group_rows in members.items():
+        for rate in ("tpr", "fpr"):
+            every = {str(r["group"]) for r in group_rows}
+            enough = {str(r["group"]) for r in group_rows if rate not in str(r.get("too_few") or "").split(", ")}
+            out[(attribute, rate)] = enough if len(enough) >= 2 else every
+    return out
 
 
 def _not_compared_text(left: list[dict]) -> str:

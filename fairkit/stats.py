@@ -471,6 +471,49 @@ def gap_groups(rows, min_size: int) -> np.ndarray:
     return include
 
 
+#: What each rate's denominator is called, for the record of which group a gap leaves out.
+_DENOMINATOR_WORDS = {"tpr": "positives", "fpr": "negatives"}
+
+
+def rate_groups(include, positives, negatives, min_events: int = MIN_EVENTS) -> dict:
+    """The groups each rate's gap compares: ``{rate: bool array (G,)}``, rates of :data:`GAP_RATES`.
+
+    The groups of :func:`gap_groups`, and for a TPR (an FPR) only those with at least
+    :data:`MIN_EVENTS` positive (negative) rows: such a rate is "too few to estimate" wherever
+    it is shown, and a gap it entered rested on two or three people (new-user audit, session 48:
+    Adult's equal-opportunity gap 0.500, a TPR of 1.000 on fewer than five positives against
+    0.500, drove the frontier and the verdict; the record's own disparity table left that rate
+    out). When fewer than two groups have enough, the rate's gap compares every included group,
+    as :func:`gap_groups` keeps every group when too few are large.
+
+    Parameters
+    ----------
+    include : ndarray of bool, shape (G,)
+        :func:`gap_groups` of the rows.
+    positives, negatives : ndarray of shape (G,)
+        Unweighted positive and negative rows per group.
+    min_events : int, default=MIN_EVENTS
+        The fewest a rate's denominator needs (0: every included group, as a small-group size
+        of 0 compares every group).
+
+    Returns
+    -------
+    dict
+    """
+    include = np.asarray(include, dtype=bool)
+    out = {"selection_rate": include, "ece": include}
+    for rate, rows in (("tpr", positives), ("fpr", negatives)):
+        enough = include & (np.asarray(rows) >= min_events)
+        out[rate] = enough if enough.sum() >= 2 else include
+    return out
+
+
+def _for_rate(include, rate: str):
+    """The groups ``rate``'s gap compares: ``include`` as given (one mask for every rate), or its
+    entry (:func:`rate_groups`)."""
+    return include[rate] if isinstance(include, dict) else include
+
+
 def gap(values, include) -> np.ndarray:
     """The one gap definition: max minus min over the included groups where the value is defined.
 
@@ -527,16 +570,17 @@ def group_gaps(rates: dict, include) -> dict:
     Equalized odds is the larger of the TPR and FPR gaps (fairlearn's ``equalized_odds_difference``,
     except that a group whose rate is undefined, with no positives or no negatives, is left out
     of that rate's gap, where fairlearn counts the rate as 0: see :func:`fairkit.metrics.fairness_report`).
+    ``include`` is one mask for every rate, or one per rate (:func:`rate_groups`).
     """
     with np.errstate(invalid="ignore"):
-        eo = gap(rates["tpr"], include)
-        fpr = gap(rates["fpr"], include)
+        eo = gap(rates["tpr"], _for_rate(include, "tpr"))
+        fpr = gap(rates["fpr"], _for_rate(include, "fpr"))
     return {
-        "demographic_parity_difference": gap(rates["selection_rate"], include),
+        "demographic_parity_difference": gap(rates["selection_rate"], _for_rate(include, "selection_rate")),
         "equal_opportunity_difference": eo,
         "equalized_odds_difference": np.fmax(eo, fpr),
-        "disparate_impact_ratio": ratio(rates["selection_rate"], include),
-        **calibration_gaps(rates["ece"], include),
+        "disparate_impact_ratio": ratio(rates["selection_rate"], _for_rate(include, "selection_rate")),
+        **calibration_gaps(rates["ece"], _for_rate(include, "ece")),
     }
 
 
@@ -660,18 +704,22 @@ def calibration_gap_noise(down, up, include) -> dict:
 def left_out(names, rates: dict, include) -> dict:
     """For each gap, the groups it does not compare and why: ``{gap: [(group, reason), ...]}``.
 
-    ``rates`` are one model's point estimates (shape (G,) each).
+    ``rates`` are one model's point estimates (shape (G,) each); ``include`` one mask for every
+    rate, or one per rate (:func:`rate_groups`).
     """
+    rows = _for_rate(include, "selection_rate")
     out = {}
     for g in GAPS:
         items = []
         for i, name in enumerate(names):
-            if not include[i]:
+            if not rows[i]:
                 items.append((str(name), "too few rows"))
                 continue
             undefined = [r for r in GAP_RATES[g] if not np.isfinite(rates[r][i])]
-            if undefined:
-                items.append((str(name), ", ".join(_UNDEFINED[r] for r in undefined)))
+            thin = [r for r in GAP_RATES[g] if r not in undefined and not _for_rate(include, r)[i]]
+            if undefined or thin:
+                items.append((str(name), ", ".join([_UNDEFINED[r] for r in undefined] + [
+                    f"fewer than {MIN_EVENTS} {_DENOMINATOR_WORDS[r]}" for r in thin])))
         out[g] = items
     return out
 
@@ -890,8 +938,8 @@ def gap_intervals(gs: "GroupSums", rates: dict, noise: tuple, include, ci: float
     noise : (down, up)
         :func:`calibration_noise` of ``gs`` and its resamples, shape (B, K, G) each (the
         groups' own ECE intervals read it too, so it is computed once).
-    include : ndarray of bool, shape (G,)
-        The groups the gaps compare (:func:`gap_groups`).
+    include : ndarray of bool, shape (G,), or dict
+        The groups the gaps compare (:func:`gap_groups`), or per rate (:func:`rate_groups`).
     ci : float, default=0.95
 
     Returns
@@ -901,7 +949,7 @@ def gap_intervals(gs: "GroupSums", rates: dict, noise: tuple, include, ci: float
     """
     def interval(function, rate, level=ci):
         num, den = _FRACTIONS[rate]
-        return function(gs.stat(num)[0], gs.stat(den)[0], gs.stat(den + "2")[0], include, level,
+        return function(gs.stat(num)[0], gs.stat(den)[0], gs.stat(den + "2")[0], _for_rate(include, rate), level,
                         successes_sq=gs.stat(num + "2")[0])
 
     out = {
@@ -912,8 +960,8 @@ def gap_intervals(gs: "GroupSums", rates: dict, noise: tuple, include, ci: float
     parts = [interval(difference_gap_interval, r, _family_level(ci, 2)) for r in GAP_RATES["equalized_odds_difference"]]
     out["equalized_odds_difference"] = (np.fmax.reduce([lo for lo, _ in parts]), np.fmax.reduce([hi for _, hi in parts]))
     # Only the calibration gaps need the bootstrap (the proportions' intervals are closed form).
-    gap_noise = calibration_gap_noise(*noise, include)
-    for k, est in calibration_gaps(rates["ece"][0], include).items():
+    gap_noise = calibration_gap_noise(*noise, _for_rate(include, "ece"))
+    for k, est in calibration_gaps(rates["ece"][0], _for_rate(include, "ece")).items():
         out[k] = calibration_interval(est, *gap_noise[k], ci)
     return {k: out[k] for k in GAPS}
 

@@ -214,6 +214,9 @@ REVISIONS = {
     9: "the sweep's reductions decide by one deterministic rule, the one their figures measure (before: "
        "fairlearn's randomized rule at tight bounds, while the figures were of the probabilities at 0.5), "
        "and boosted trees warn when their training gap misses the bound",
+    10: "a TPR or FPR whose denominator has fewer than 5 rows (positives or negatives), flagged too few to "
+        "estimate, is left out of the equal-opportunity and equalized-odds gaps, as the disparity table left "
+        "it out (before: such a rate could set the gap on two or three people)",
 }
 RESULTS_REVISION = max(REVISIONS)
 

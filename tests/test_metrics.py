@@ -776,9 +776,13 @@ def test_gap_noise_floor_leaves_small_groups_out_like_the_sweep_and_refuses_bad_
     y = rng.integers(0, 2, len(g))
     d = rng.uniform(size=len(y))
     floor = gap_noise_floor(y, d, g, n_sim=200)
-    # Ten rows swing a rate by 0.1 or more: counted, they would set the floor.
+    # Ten rows swing a rate by 0.1 or more: counted, they would set the floor. (a's TPR rests on
+    # fewer than 5 positives, which no gap counts: stats.rate_groups.)
+    assert (y[:10] == 1).sum() < 5
     with_a = gap_noise_floor(y, d, g, n_sim=200, min_group_size=5)
-    assert (with_a["median"] > 2 * floor["median"]).all()
+    rows_gaps = ["demographic_parity_difference", "disparate_impact_gap", "equalized_odds_difference"]
+    assert (with_a["median"][rows_gaps] > 2 * floor["median"][rows_gaps]).all()
+    assert with_a["median"]["equal_opportunity_difference"] == floor["median"]["equal_opportunity_difference"]
     with pytest.raises(ValueError, match="n_sim"):
         gap_noise_floor(y, d, g, n_sim=0)
     with pytest.raises(ValueError, match="one model"):
@@ -1014,3 +1018,28 @@ def test_balanced_accuracy_interval_combines_the_tpr_and_tnr_score_intervals():
     assert o["balanced_accuracy"] == pytest.approx(ba)
     assert o["balanced_accuracy_low"] == pytest.approx(ba - np.hypot(tpr - tl, fh - fpr) / 2)
     assert o["balanced_accuracy_high"] == pytest.approx(ba + np.hypot(th - tpr, fpr - fl) / 2)
+
+
+def test_a_rate_too_few_to_estimate_sets_no_gap():
+    """New-user audit, session 48: on Adult the equal-opportunity gap 0.500 was a TPR of 1.000 on
+    fewer than five positives (flagged "too few to estimate" on the same row) against 0.500, and
+    it set the frontier and the verdict; the record's disparity table left that rate out. A TPR
+    (FPR) on fewer than ``stats.MIN_EVENTS`` positives (negatives) enters no gap, said in
+    ``left_out``; the sweep's figures read the same rule; a small-group size of 0 compares all."""
+    rng = np.random.default_rng(3)
+    n = 400
+    g = np.array(["a"] * n + ["b"] * n + ["thin"] * 40)
+    y = np.r_[rng.integers(0, 2, 2 * n), [1, 1, 1] + [0] * 37]  # "thin": 40 rows, 3 positives
+    p = np.r_[rng.uniform(size=2 * n), [0.9, 0.9, 0.9] + [0.1] * 37]  # its TPR is 1.0
+    report = fairness_report(y, p, pd.Series(g, name="grp"), n_boot=50)
+    t = report.by_group.set_index("group")
+    assert t.loc["thin", "tpr"] == 1.0 and "tpr" in t.loc["thin", "too_few"] and t.loc["thin", "in_gaps"]
+    tpr = t.loc[["a", "b"], "tpr"]
+    assert report.gap("equal_opportunity_difference") == pytest.approx(tpr.max() - tpr.min())
+    left = report.left_out.set_index(["metric", "group"])["reason"]
+    assert left[("equal_opportunity_difference", "thin")] == "fewer than 5 positives"
+    assert ("demographic_parity_difference", "thin") not in left.index  # its selection rate counts
+    swept = summary_metrics(y, p, pd.Series(g, name="grp"))[0]
+    assert swept["equal_opportunity_difference"] == pytest.approx(report.gap("equal_opportunity_difference"))
+    every = fairness_report(y, p, pd.Series(g, name="grp"), gap_min_group_size=0)
+    assert every.gap("equal_opportunity_difference") == pytest.approx(1.0 - tpr.min())

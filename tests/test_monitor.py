@@ -180,3 +180,21 @@ def test_a_gap_over_other_groups_than_the_records_is_not_compared_and_is_named()
     assert {(x["attribute"], x["why"].split(":")[0]) for x in out["not_compared"]} == {
         ("age", "the batch's gap would compare other groups than the record's"),
         ("region", "the batch has no gap for this attribute")}
+
+
+def test_a_batch_whose_thin_rates_leave_other_groups_in_a_gap_is_not_compared_on_it():
+    """Session 48: a TPR on fewer than 5 positives enters no gap (stats.rate_groups). A batch in
+    which a group's positives fell under that compares its equal-opportunity and equalized-odds
+    gaps over other groups than the record's: those gaps are left out, with the reason; the
+    selection-rate gaps, over the same groups, are compared."""
+    from fairkit.monitor import incomparable_gaps
+
+    def rows(thin):
+        return [{"attribute": "sex", "group": g, "in_gaps": True, "too_few": "tpr, precision" if g in thin else ""}
+                for g in ("female", "male", "other")]
+
+    skip = incomparable_gaps(rows(thin=()), pd.DataFrame(rows(thin=("other",))))
+    assert set(skip) == {("sex", "equal_opportunity_difference"), ("sex", "equalized_odds_difference")}
+    assert "'other' not in it" in skip[("sex", "equal_opportunity_difference")]
+    assert "fewer than 5 positives" in skip[("sex", "equal_opportunity_difference")]
+    assert incomparable_gaps(rows(thin=("other",)), pd.DataFrame(rows(thin=("other",)))) == {}

@@ -123,6 +123,7 @@ def _formats() -> tuple:
 #: fairkit only to a higher one (upgrade audit, session 48: "0.1.0" through every format change).
 RELEASES = {
     "0.2.0": (9, 2, "fairkit-run/3", "fairkit-state/1", "f73943e0233d20b1"),
+    "0.3.0": (10, 2, "fairkit-run/3", "fairkit-state/1", "f73943e0233d20b1"),
 }
 
 

@@ -110,7 +110,8 @@ class _ProxyLagrangian:
 
     One block per group level and rate: a ``(G, G)`` matrix of multipliers ``lambda_gh`` for the
     constraints ``rate_g - rate_h <= tolerance`` between the groups the kernel's small-group rule
-    compares (:func:`fairkit.stats.gap_groups`), so the trees chase the gaps the reports measure.
+    compares (:func:`fairkit.stats.gap_groups`, :func:`fairkit.stats.rate_groups`), so the trees
+    chase the gaps the reports measure.
 
     Parameters
     ----------
@@ -129,12 +130,15 @@ class _ProxyLagrangian:
         self.blocks = []
         for lv in levels:
             codes, G = lv.encoding.codes, lv.encoding.n_groups
-            include = stats.gap_groups(np.bincount(codes, minlength=G), MIN_GROUP_SIZE)
+            # The reports' rule: groups of enough rows, and for a TPR (FPR) enough positives
+            # (negatives) to estimate it (stats.rate_groups).
+            include = stats.rate_groups(stats.gap_groups(np.bincount(codes, minlength=G), MIN_GROUP_SIZE),
+                                        np.bincount(codes[y == 1], minlength=G), np.bincount(codes[y == 0], minlength=G))
             for rate in rates:
                 cond = _ELIGIBLE[rate]
                 e = np.ones_like(y, dtype=np.float64) if cond is None else (y == cond).astype(np.float64)
                 weight = np.bincount(codes, weights=w * e, minlength=G)
-                ok = include & (weight > 0)
+                ok = include[rate] & (weight > 0)
                 pair = ok[:, None] & ok[None, :]
                 np.fill_diagonal(pair, False)
                 # Each row's share of its group's rate: w_i e_i / W_g (0 for rows the rate skips).
