@@ -738,8 +738,12 @@ class BundleRecord:
 
     def with_audit_head(self, head: tuple) -> "BundleRecord":
         """A copy whose record carries the audit log's chain head ``(index, hash)``
-        (:func:`fairkit.audit.chain_head`, taken just before the export is logged)."""
-        record = {**self.record, "audit_head": {"index": int(head[0]), "hash": str(head[1])}}
+        (:func:`fairkit.audit.chain_head`, taken just before the export is logged), created now:
+        a record built for a preview and exported later carried the preview's time (new-user
+        audit, session 48: "Created 10:19:35" for an export logged at 10:19:54; a preview left
+        open for hours would have backdated it)."""
+        now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        record = {**self.record, "audit_head": {"index": int(head[0]), "hash": str(head[1])}, "created": now}
         return dataclasses.replace(self, record=record)
 
 

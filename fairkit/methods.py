@@ -321,7 +321,8 @@ class Method:
 
 
 def eta_grid(lo: float, hi: float, n: int, *, log: bool = True, include_zero: bool = True) -> list[float]:
-    """A grid of ``n`` etas: 0 (when included) and values from ``lo`` to ``hi``, 4 significant digits.
+    """A grid of ``n`` etas: 0 (when included) and values from ``lo`` to ``hi``, 4 significant digits
+    (one value: the range's middle, geometric on a log scale).
 
     Used for each method's default grid and for the dashboard's range / count / spacing controls.
     """
@@ -330,7 +331,12 @@ def eta_grid(lo: float, hi: float, n: int, *, log: bool = True, include_zero: bo
     if log and lo <= 0:
         raise ValueError("a log-spaced grid needs a positive lower end")
     k = n - 1 if include_zero else n
-    pts = [] if k <= 0 else (np.geomspace(lo, hi, k) if log else np.linspace(lo, hi, k))
+    if k == 1:
+        # One value stands for the range: its middle, not its weakest end (a grid of 2 trained 0
+        # and 0.05 of 0.05-20, and the methods seemed to do nothing; new-user audit, session 48).
+        pts = [float(np.sqrt(lo * hi)) if log else (lo + hi) / 2]
+    else:
+        pts = [] if k <= 0 else (np.geomspace(lo, hi, k) if log else np.linspace(lo, hi, k))
     return sorted(set(([0.0] if include_zero else []) + [float(f"{v:.4g}") for v in pts]))
 
 

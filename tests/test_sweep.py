@@ -26,6 +26,8 @@ def test_registry_grids_and_meaning():
     assert get_method("threshold").needs_sensitive_at_predict
     assert not get_method("regularized").needs_sensitive_at_predict
     assert eta_grid(0.1, 10, 4) == [0.0, 0.1, 1.0, 10.0]
+    # One value beside 0 is the range's middle (new-user audit, session 48: it was the weakest end).
+    assert eta_grid(0.05, 20, 2) == [0.0, 1.0] and eta_grid(0.1, 1, 2, log=False) == [0.0, 0.55]
     assert eta_grid(0, 1, 3, log=False, include_zero=False) == [0.0, 0.5, 1.0]
     with pytest.raises(ValueError, match="Unknown method"):
         get_method("magic")

@@ -58,7 +58,9 @@ state.prepare_widget(ut.W_TOLERANCE, ut.offered_tolerance(settings.tolerance), c
 tolerance = c3.number_input(
     "Tolerance (largest acceptable unfairness)", min_value=0.0, max_value=1.0, step=0.01,
     key=ut.W_TOLERANCE, format="%.3f",
-    help="Drawn as a vertical line. 0.2 on '1 - disparate impact ratio' is the 80% rule.")
+    help="Drawn as a vertical line. The 0.2 offered first is the 80% rule on '1 - disparate impact "
+         "ratio'; on a difference axis (demographic parity, equal opportunity, equalized odds) it allows "
+         "groups' rates 20 points apart, which few committees accept: set your committee's own.")
 state.prepare_widget(ut.W_PLOT_SPLIT, "test", ["test", "val"])
 plot_split = c4.radio("Chart shows", ["test", "val"], key=ut.W_PLOT_SPLIT, horizontal=True,
                       format_func={"test": "Test", "val": "Validation"}.get)

@@ -114,6 +114,9 @@ def _swept(at) -> pd.DataFrame:
 
 def test_axes_and_tolerance(tradeoffs):
     at = tradeoffs
+    # New-user audit, session 48: the 0.2 offered first was explained as the 80% rule only, and
+    # applied on the demographic-parity axis, where it allows rates 20 points apart.
+    assert "on a difference axis" in at.number_input(key=ut.W_TOLERANCE).help
     at.selectbox(key=ut.W_UNFAIRNESS).set_value("disparate_impact_gap").run()
     at.number_input(key=ut.W_TOLERANCE).set_value(0.05).run()
     assert any(m.startswith("1 - disparate impact ratio:") and "tolerance 0.05" in m
