@@ -1854,13 +1854,16 @@ def _main(argv) -> int:
                    help=f"skip frontier.png (it needs a Chrome or Chromium; without one a sweep exits {EXIT_NO_PNG})")
     p.set_defaults(func=cmd_sweep)
 
-    from .search import DEFAULT_RESPLITS, DEFAULT_TRIALS
+    from .search import DEFAULT_RESPLITS, DEFAULT_TRIALS, MAX_TRIALS
 
     p = sub.add_parser("search", help="assistive search: more candidates for the frontier (it never chooses)")
     _add_data_args(p)
     p.add_argument("--methods", type=_names, help=f"comma-separated, from {','.join(METHODS)} (default: "
                                                   f"{','.join(m for m in DEFAULT_METHODS if METHODS[m].sweeps_eta)})")
-    p.add_argument("--trials", type=_int_at_least(1, "a search runs at least one trial"), default=DEFAULT_TRIALS,
+    # At most MAX_TRIALS: a study keeps the largest budget any of its searches asked for, and an
+    # absurd one was printed with every later search of it (search audit, session 48).
+    p.add_argument("--trials", type=_int_at_least(1, "a search runs at least one trial", most=MAX_TRIALS),
+                   default=DEFAULT_TRIALS,
                    help="finished trials the study should hold; trials of an earlier run count, so a "
                         f"rerun resumes (default {DEFAULT_TRIALS})")
     p.add_argument("--timeout", type=_seconds, help="seconds after which no new trial starts (default: none)")

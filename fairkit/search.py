@@ -51,6 +51,8 @@ from .sweep import REPORT_N_BOOT, SweepCancelled, report_fields, run_sweep
 
 #: Trials a search runs when no budget is given.
 DEFAULT_TRIALS = 50
+#: The largest trial budget a search takes (the dashboard offers up to 1,000).
+MAX_TRIALS = 100_000
 #: Other splits each candidate on the searched front is retrained on.
 DEFAULT_RESPLITS = 3
 #: Seconds between a running trial's heartbeats, and how old its last one may be before the
@@ -334,11 +336,18 @@ def _open_study(ctx: dict):
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if ctx["storage"].startswith("sqlite:///"):
         Path(ctx["storage"][len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-    from sqlalchemy.exc import DatabaseError, OperationalError
+    from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError
 
     with _locked(ResultStore(ctx["store_root"]), _DATABASE_LOCK):  # first-time table creation races
         try:
             storage = _storage(ctx["storage"], ctx["heartbeat"], ctx["grace"])
+        except (ArgumentError, ImportError) as exc:
+            # An address SQLAlchemy cannot read, or a database whose driver is not installed: an
+            # "internal error ... please report it" before (search audit, session 48).
+            raise SearchError(f"The trial database address {ctx['storage']} cannot be used ({exc}). Give a "
+                              "sqlite:/// path, or the address of a database whose SQLAlchemy driver is "
+                              "installed.") from exc
+        try:
             return optuna.create_study(study_name=ctx["name"], storage=storage, sampler=_sampler(ctx["seed"], 0),
                                        directions=["maximize", "minimize"], load_if_exists=True)
         except (DatabaseError, OperationalError) as exc:

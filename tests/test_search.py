@@ -234,6 +234,11 @@ def test_study_name_ignores_the_budget_and_follows_the_data(german, biased_frame
     (["--methods", "regularized,nonesuch"], "Unknown method"),
     (["--csv", "x.csv"], "not found"),
     (["--fairness", "equity"], "invalid choice"),
+    # Search audit, session 48: an absurd budget stayed the study's; an unreadable address or a
+    # missing driver was an "internal error" (exit 1).
+    (["--trials", "99999999999999999999999"], "at most 100,000"),
+    (["--storage", "foo://bar"], "cannot be used"),
+    (["--storage", "postgresql://u@127.0.0.1:9/db"], "SQLAlchemy driver is installed"),
 ])
 def test_search_cli_refuses_bad_arguments_with_exit_2(argv, message, tmp_path, capsys):
     code = main(["search", "--dataset", "german", "--out", str(tmp_path / "out"), *argv])
