@@ -1094,10 +1094,12 @@ def _sweep_context(folder: Path, meta: dict):
         raise CLIError("The data changed since the sweep ran (content hash differs); run the sweep again.")
     split = _reserved(split, meta.get("threshold_rows"))  # the rows the sweep chose on, drawn again
     store = Path(meta["store"])
-    if (folder / "store").is_dir() and store.name == "store" and store.parent != folder.resolve():
-        # The sweep kept its runs in its own folder (no --store): a copy of that folder, the
-        # original still in place, read the original's store, whatever the copy held (upgrade
-        # audit, session 48). A sweep's own store is the one beside its sweep.json.
+    if ((folder / "store").is_dir() and store.name == "store" and store.parent != folder.resolve()
+            and (store.parent / "sweep.json").is_file()):
+        # The sweep kept its runs in its own folder (no --store), and this is a copy of that
+        # folder, the original still in place: the copy read the original's store, whatever the
+        # copy held (upgrade audit, session 48). A store given with --store is no sweep folder's
+        # own (no sweep.json beside it) and is kept, even where an earlier sweep left a store/.
         store = folder / "store"
     elif not store.exists() and (folder / "store").is_dir():
         # sweep.json names its store by its full path: a folder moved, renamed or sent on had its

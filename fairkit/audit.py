@@ -1686,7 +1686,7 @@ def verdict_entries(log: AuditLog, manifest_sha256: str) -> pd.DataFrame:
         ``verified_by`` is the sign-in issuer that vouched for the actor, or
         :data:`SELF_DECLARED` (entries from before identities were recorded included);
         ``vouched`` says so with the account (:func:`vouched_for`); ``reviewer`` who counts as
-        one reviewer (:func:`reviewer_keys`).
+        one reviewer (:func:`reviewer_key`).
     """
     log_rows = log.entries(subject=manifest_sha256)
     log_rows = log_rows[log_rows["kind"].isin(VERDICT_KINDS)]
@@ -1696,7 +1696,8 @@ def verdict_entries(log: AuditLog, manifest_sha256: str) -> pd.DataFrame:
                          "verified_by": details.map(lambda d: (d.get("identity") or {}).get(
                              "verified_by", SELF_DECLARED)),
                          "vouched": details.map(lambda d: vouched_for(d.get("identity"))),
-                         "reviewer": reviewer_keys(log_rows["actor"], [d.get("identity") for d in details])}
+                         "reviewer": [reviewer_key(a, d.get("identity") or {})
+                                      for a, d in zip(log_rows["actor"], details)]}
                         ).reset_index(drop=True)
 
 
@@ -1711,43 +1712,19 @@ def _person_keys(identity: dict) -> list[str]:
     return keys + ([f"email:{email}"] if email else [])
 
 
-def reviewer_keys(actors, identities) -> list[str]:
-    """Who each verdict counts for, one key per person.
+def reviewer_key(actor: str, identity: dict) -> str:
+    """Who a verdict counts for: a signed-in person by the provider's issuer and subject (two
+    people may share a name), anyone else by name (:func:`name_key`) and who vouched for it
+    (a signed-in name and the same name typed are two reviewers).
 
-    A signed-in person is one reviewer by either key of :func:`_person_keys`, joined across the
-    verdicts: the same account, or another account (a second one, or the provider reached at a
-    new address) whose verified e-mail is the same, counts once (by subject alone, a provider's
-    new address counted everyone twice; sign-in audit, session 48). Names do not join signed-in
-    people, as two people may share one. Anyone else is a name (:func:`name_key`) with who
-    vouched for it (a signed-in name and the same name typed are two reviewers).
-
-    Parameters
-    ----------
-    actors : sequence of str
-        The entries' actors.
-    identities : sequence of dict
-        Their ``identity`` details (empty for entries from before identities were recorded).
-
-    Returns
-    -------
-    list of str
+    Not by e-mail: joining accounts by an address let one entry, a forged comment or a sign-in
+    whose provider lets users set their address, merge an attacker with a reviewer, and the
+    attacker's later sign-off replaced the reviewer's signed dissent in the tally (review of
+    session 48). An address only makes the decider's refusal stricter (:func:`is_decider`).
     """
-    parent: dict = {}
-
-    def root(k):
-        while parent.setdefault(k, k) != k:
-            parent[k] = parent[parent[k]]
-            k = parent[k]
-        return k
-
-    per_entry = []
-    for actor, identity in zip(actors, identities):
-        identity = identity or {}
-        keys = _person_keys(identity) or [f"name:{identity.get('verified_by', SELF_DECLARED)}#{name_key(actor)}"]
-        for k in keys[1:]:
-            parent[root(k)] = root(keys[0])
-        per_entry.append(keys[0])
-    return [root(k) for k in per_entry]
+    if identity.get("issuer") and identity.get("subject"):
+        return f"oidc:{identity['issuer']}#{identity['subject']}"
+    return f"name:{identity.get('verified_by', SELF_DECLARED)}#{name_key(actor)}"
 
 
 def vouched_for(identity: dict) -> str:
@@ -1784,7 +1761,7 @@ def checked_verdicts(verdicts: pd.DataFrame, chain: ChainCheck | None = None) ->
 def verdict_tally(verdicts: pd.DataFrame, chain: ChainCheck | None = None) -> dict:
     """Where the review of one bundle stands: the latest sign-off or dissent of each reviewer.
 
-    A reviewer is a signed-in person (by account or verified e-mail, :func:`reviewer_keys`), or
+    A reviewer is a signed-in person (by the provider's account, :func:`reviewer_key`), or
     a name (by :func:`name_key`) with the identity that vouched for it (a signed-in name and the
     same name self-declared are two reviewers). Comments change nobody's verdict; a reviewer
     who signed off and later dissented counts as a dissent.
@@ -1812,10 +1789,10 @@ def verdict_tally(verdicts: pd.DataFrame, chain: ChainCheck | None = None) -> di
     dropped = decided["unsigned"] & ~decided["kind"].isin(OBJECTIONS)
     uncounted = int(dropped.sum())
     decided = decided[~dropped]
-    # One reviewer per person (reviewer_keys: a signed-in person by account or verified e-mail, a typed name by
+    # One reviewer per person (reviewer_key: a signed-in person by account, a typed name by
     # name_key, so "Prof. Ada" and "Prof Ada" are one).
     who = decided["reviewer"] if "reviewer" in decided else pd.Series(
-        reviewer_keys(decided["actor"], [{"verified_by": v} for v in decided["verified_by"]]),
+        [reviewer_key(a, {"verified_by": v}) for a, v in zip(decided["actor"], decided["verified_by"])],
         index=decided.index, dtype=object)
     latest = decided.groupby(who, sort=False).last()
     signoffs, dissents = int((latest["kind"] == "signoff").sum()), int((latest["kind"] == "dissent").sum())

@@ -1322,7 +1322,11 @@ def _open(path, expected_manifest_sha256, trusted_key) -> _Opened:
         if not isinstance(listed, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in listed.items()):
             raise BundleIntegrityError(f"{MANIFEST} of {p.name} is malformed: it needs a 'files' table of "
                                        "member names and SHA-256 hashes.")
-        if manifest.get("format") != FORMAT_VERSION:
+        made = manifest.get("format")
+        if isinstance(made, int) and not isinstance(made, bool) and made > FORMAT_VERSION:
+            raise BundleFormatError(f"{p.name} is bundle format {made}, made by a newer fairkit; this fairkit reads "
+                                    f"format {FORMAT_VERSION}: upgrade fairkit to read it.")
+        if made != FORMAT_VERSION:
             raise BundleFormatError(
                 f"{p.name} is bundle format {manifest.get('format')!r}; this fairkit reads format {FORMAT_VERSION} "
                 "(bundles of format 1 held pickles and are no longer loaded: export the run again).")

@@ -133,13 +133,13 @@ def _grouping_sums(y, P, frame, levels=None, **kernel) -> list:
 def _gap_groups(enc, y, gap_min_group_size: int) -> dict:
     """The groups each rate's gap compares in grouping ``enc``, from the rows as they are
     (:func:`fairkit.stats.gap_groups`, :func:`fairkit.stats.rate_groups`). A rate's denominator
-    needs as many rows as a group does, up to ``stats.MIN_EVENTS`` (a small-group size of 0
-    compares every group and every rate)."""
+    needs ``stats.MIN_EVENTS`` rows, the "too few to estimate" flag's own bar (a small-group size
+    of 0 compares every group and every rate)."""
     placed = enc.codes >= 0
     count = lambda rows: np.bincount(enc.codes[rows], minlength=enc.n_groups)  # noqa: E731
     positive = placed & (np.asarray(y) == 1)
     return stats.rate_groups(stats.gap_groups(count(placed), gap_min_group_size), count(positive),
-                             count(placed & ~positive), min_events=min(int(gap_min_group_size), stats.MIN_EVENTS))
+                             count(placed & ~positive), min_events=stats.MIN_EVENTS if gap_min_group_size > 0 else 0)
 
 
 def _headline_gaps(groupings, gap_min_group_size: int, y) -> dict:

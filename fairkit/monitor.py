@@ -32,7 +32,7 @@ from .data import binary_target, label_mask, label_text
 from .groups import case_only_pairs, group_labels
 from .methods import scores_rank
 from .metrics import GAP_METRICS, METRIC_LABELS, OF_SCORES, fairness_report, metric_value
-from .record import fmt, fmt_interval
+from .record import fmt, fmt_interval, results_revision
 from .stats import GAP_RATES, MIN_EVENTS
 
 #: Keys of :data:`fairkit.metrics.METRIC_LABELS`, read with :func:`fairkit.metrics.metric_value`.
@@ -331,13 +331,16 @@ def compare_gaps(recorded: list[dict], batch: pd.DataFrame, *, metrics=WATCHED,
             "alpha": alpha, "not_compared": left}
 
 
-def incomparable_gaps(recorded_by_group: list[dict], batch_by_group: pd.DataFrame) -> dict:
+def incomparable_gaps(recorded_by_group: list[dict], batch_by_group: pd.DataFrame, *,
+                      thin_left_out: bool = True) -> dict:
     """``(attribute, None) -> why`` for the attributes whose batch gap compares other groups than
     the recorded one: a batch where a group fell under the small-group size (or grew above it,
     or vanished) takes its gap over another set of groups, and tested 0.260 over four groups
     against 0.012 over two; in 60-row batches the calibration gap of 4-row cells alarmed in 14 of
     100 draws from the record's own population (number and lifecycle audits, session 45).
-    Compared: the groups each side's gap is over (``in_gaps``).
+    Compared: the groups each side's gap is over (``in_gaps``), and for a TPR or FPR those with
+    enough rows to estimate it (``too_few``); ``thin_left_out`` False: the record's gaps counted
+    every ``in_gaps`` group's TPR and FPR (a record made before results revision 10).
     """
     def gap_groups(rows) -> dict:
         out: dict = {}
@@ -360,7 +363,8 @@ def incomparable_gaps(recorded_by_group: list[dict], batch_by_group: pd.DataFram
     # A TPR (FPR) on fewer than stats.MIN_EVENTS positives (negatives) enters no gap (stats.rate_groups),
     # read back from each table's too_few: a batch's equal-opportunity gap over other groups than the
     # record's is no more comparable than one over other rows.
-    then_rates, now_rates = _rate_groups(recorded_by_group), _rate_groups(batch_by_group.to_dict(orient="records"))
+    then_rates = _rate_groups(recorded_by_group, thin_left_out)
+    now_rates = _rate_groups(batch_by_group.to_dict(orient="records"))
     for (attribute, rate), groups in then_rates.items():
         batch = now_rates.get((attribute, rate), set())
         if (attribute, None) in skip or batch == groups:
@@ -377,9 +381,10 @@ def incomparable_gaps(recorded_by_group: list[dict], batch_by_group: pd.DataFram
     return skip
 
 
-def _rate_groups(rows) -> dict:
+def _rate_groups(rows, thin_left_out: bool = True) -> dict:
     """``(attribute, rate) -> groups`` whose TPR / FPR a gap compares, read from a by-group table's
-    ``in_gaps`` and ``too_few`` as :func:`fairkit.stats.rate_groups` chose them."""
+    ``in_gaps`` and ``too_few`` as :func:`fairkit.stats.rate_groups` chose them (every ``in_gaps``
+    group without ``thin_left_out``)."""
     members: dict = {}
     for r in rows:
         if r.get("in_gaps"):
@@ -389,7 +394,7 @@ def _rate_groups(rows) -> dict:
         for rate in ("tpr", "fpr"):
             every = {str(r["group"]) for r in group_rows}
             enough = {str(r["group"]) for r in group_rows if rate not in str(r.get("too_few") or "").split(", ")}
-            out[(attribute, rate)] = enough if len(enough) >= 2 else every
+            out[(attribute, rate)] = enough if thin_left_out and len(enough) >= 2 else every
     return out
 
 
@@ -468,7 +473,11 @@ def drift_report(bundle, frame: pd.DataFrame, scores, *, n_boot: int = 200,
     # the record calls it n/a, and score kept comparing it (number audit, session 45).
     watched = WATCHED if ranks else tuple(m for m in WATCHED if m not in OF_SCORES)
     recorded_groups = bundle.metrics["test"].get("by_group") or []
-    skip = incomparable_gaps(recorded_groups, rep.by_group) if recorded_groups else {}
+    # A record of results revision 10 or later left thin TPRs and FPRs out of its gaps; an older
+    # one counted them (review of session 48: compared as if it had not).
+    revision = results_revision(bundle.record)
+    skip = (incomparable_gaps(recorded_groups, rep.by_group, thin_left_out=revision is not None and revision >= 10)
+            if recorded_groups else {})
     result = compare_gaps(bundle.metrics["test"]["gaps"], rep.gaps, metrics=watched, alpha=alpha, skip=skip)
     acc_then = bundle.metrics["test"]["overall"]["accuracy"]
     unread = sum(labels.unread.values())

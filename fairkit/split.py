@@ -384,7 +384,10 @@ def forecast_groups(summaries: dict, *, val_size: float = VAL_SIZE, test_size: f
     applied are the engine's own: the gaps compare the groups
     :func:`fairkit.stats.gap_groups` keeps (validation gaps choose the frontier, test gaps are
     reported), and training pools the finest groups :class:`fairkit.groups.SmallGroupPooling`
-    pools.
+    pools. A group in the gaps by its rows can still have its TPR or FPR left out of the
+    equal-opportunity and equalized-odds gaps, where its part holds fewer than
+    ``stats.MIN_EVENTS`` positives or negatives (:func:`fairkit.stats.rate_groups`): that depends
+    on the outcomes, which this forecast of rows does not count.
 
     Parameters
     ----------

@@ -798,13 +798,15 @@ def test_signed_in_people_are_told_apart_by_the_providers_subject_not_their_name
     assert (tally["signoffs"], tally["self_declared"]) == (4, 0), tally
 
 
-def test_one_person_under_a_new_provider_address_or_a_second_account_is_still_one(tmp_path, bundle, capsys):
+def test_the_decider_under_another_account_is_refused_and_each_verdict_shows_its_account(tmp_path, bundle, capsys):
     """Sign-in audit, session 48: people were told apart by the provider's subject alone, and
     shown by the name their provider let them set. The decider, signed in again through the
     provider's new address (a migration) or a second account with the same verified e-mail,
-    signed off their own decision, and every reviewer counted twice; a display name of
-    "Ana Reviewer <ana@...>" read as Ana's verdict. Now the verified e-mail joins accounts, and
-    each verdict shows the account it was verified as."""
+    signed off their own decision; a display name of "Ana Reviewer <ana@...>" read as Ana's
+    verdict. The decider is refused under any account with their address, and each verdict shows
+    the account it was verified as. The tally counts accounts, not addresses: joined by an
+    address, one forged comment merged an attacker with a reviewer, whose signed dissent the
+    attacker's later sign-off then replaced (the session's review)."""
     import shutil
 
     from fairkit.__main__ import main
@@ -822,20 +824,18 @@ def test_one_person_under_a_new_provider_address_or_a_second_account_is_still_on
         with pytest.raises(VerdictRefused, match="made this decision"):
             record_verdict(log, "signoff", actor=again, **kw)
     ana = Identity(name="Ana Reviewer", email="ana@example.org", issuer=old, subject="ana")
-    record_verdict(log, "signoff", actor=ana, **kw)
-    record_verdict(log, "signoff", actor=Identity(name="Ana Reviewer", email="ana@example.org", issuer=new,
-                                                  subject="ana"), **kw)
-    # Joined through either key: a third account of Ana's with the same address counts once too.
-    record_verdict(log, "dissent", actor=Identity(name="A.", email="ANA@example.org", issuer=new, subject="a-3"),
-                   text="changed my mind", **kw)
+    record_verdict(log, "dissent", actor=ana, text="Not fair enough.", **kw)
+    # An attacker's account that claims Ana's address, a comment, then a sign-off: two people.
+    mallory = Identity(name="M", email="ANA@example.org", issuer=old, subject="mallory")
+    record_verdict(log, "comment", actor=mallory, text="hm", **kw)
+    record_verdict(log, "signoff", actor=mallory, **kw)
     eve = Identity(name="Ana Reviewer <ana.reviewer@example.org>", issuer=old, subject="eve")
     record_verdict(log, "signoff", actor=eve, **kw)
     verdicts = verdict_entries(log, sha)
     tally = verdict_tally(verdicts)
-    assert (tally["signoffs"], tally["dissents"]) == (1, 1), tally  # Eve's sign-off, Ana's dissent
-    shown = dict(zip(verdicts["id"], verdicts["vouched"]))
-    assert list(shown.values()) == [f"verified by {old} as ana@example.org", f"verified by {new} as ana@example.org",
-                                    f"verified by {new} as ANA@example.org", f"verified by {old} as account eve"]
+    assert (tally["signoffs"], tally["dissents"]) == (2, 1), tally  # Ana's dissent stands
+    assert list(verdicts["vouched"]) == [f"verified by {old} as ana@example.org", f"verified by {old} as ANA@example.org",
+                                         f"verified by {old} as ANA@example.org", f"verified by {old} as account eve"]
     assert main(["audit", "--audit", str(log.path), "list", "--kind", "signoff"]) == 0
     assert f"(verified by {old} as account eve)" in capsys.readouterr().out
 

@@ -2165,3 +2165,18 @@ def test_a_run_whose_sweep_a_later_sweep_replaced_says_how_to_export_it_again(tm
     assert main(first) == 0
     assert "1 from the store" in capsys.readouterr().out
     assert main(export) == 0
+
+
+def test_a_sweep_into_a_named_store_exports_from_it_though_an_earlier_sweep_left_a_store_folder(
+        tmp_path, capsys, monkeypatch):
+    """Review of session 48: a copied sweep folder reads its own store/, but a folder swept first
+    without --store and again with --store OTHER/store exported from the stale store/ it kept."""
+    monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path / "home"))
+    out, shared = tmp_path / "a", tmp_path / "shared" / "store"
+    base = ["sweep", "--dataset", "german", "--methods", "unconstrained", "--no-png", "--out", str(out)]
+    assert main([*base, "--etas", "0"]) == 0  # leaves a/store
+    assert main([*base, "--etas", "0", "--split-seed", "1", "--store", str(shared)]) == 0
+    run = pd.read_csv(out / "results.csv").run_id.iloc[0]
+    capsys.readouterr()
+    assert main(["export", "--store", str(out), "--run", run, "--rationale", "r", "--decider", "d", "--n-boot", "50",
+                 "--out", str(tmp_path / "b.zip")]) == 0, capsys.readouterr().err

@@ -1496,3 +1496,22 @@ def test_a_record_built_for_a_preview_is_dated_when_it_is_exported(swept, tiny_s
     written = previewed.with_audit_head((0, "0" * 64))  # taken as the export is logged
     created = dt.datetime.fromisoformat(written.record["created"])
     assert abs((dt.datetime.now(dt.timezone.utc) - created).total_seconds()) < 60
+
+
+def test_a_bundle_of_a_newer_format_says_to_upgrade(tmp_path, swept, tiny_split):
+    """Review of session 48: a bundle a newer fairkit wrote was told to be exported again, as an
+    older one is; it is said to need a newer fairkit."""
+    import zipfile
+
+    from fairkit.export import FORMAT_VERSION, BundleFormatError
+
+    out, _ = _export(tmp_path / "b.zip", swept, tiny_split)
+    with zipfile.ZipFile(out["path"]) as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    manifest = json.loads(members[MANIFEST])
+    members[MANIFEST] = json.dumps({**manifest, "format": FORMAT_VERSION + 1}).encode()
+    with zipfile.ZipFile(tmp_path / "newer.zip", "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    with pytest.raises(BundleFormatError, match="made by a newer fairkit.*upgrade fairkit"):
+        read_bundle_record(tmp_path / "newer.zip", trusted_key=False)

@@ -94,7 +94,7 @@ def test_drift_report_on_a_bundle(adult):
     frame[adult.spec.target] = np.where(adult.y[idx] == 1, adult.spec.positive_label, "<=50K")
     bundle = SimpleNamespace(spec=adult.spec, threshold=0.5, decision={"method": "unconstrained"},
                              metrics={"test": {"gaps": adult.recorded, "overall": {"accuracy": 0.85}}},
-                             target_values=None, known_groups=lambda: None)
+                             target_values=None, known_groups=lambda: None, record={})
     report = drift_report(bundle, frame, adult.p[idx], n_boot=30)
     assert report["checked"] == 3 * len(WATCHED) and not report["drifted"]
     assert 0.5 < report["overall"]["roc_auc"] < 1
@@ -119,7 +119,7 @@ def test_rows_without_labels_are_not_compared(adult):
     frame[adult.spec.target] = pd.Series([None] * 40, dtype=object, index=frame.index)
     bundle = SimpleNamespace(spec=adult.spec, threshold=0.5, decision={"method": "unconstrained"},
                              metrics={"test": {"gaps": adult.recorded, "overall": {"accuracy": 0.85}}},
-                             target_values=None, known_groups=lambda: None)
+                             target_values=None, known_groups=lambda: None, record={})
     assert unchecked_reason(adult.spec, frame) == (f"the target column {adult.spec.target} holds no label in "
                                                    "any of the 40 row(s)")
     assert drift_report(bundle, frame, adult.p[:40]) is None
@@ -198,3 +198,6 @@ def test_a_batch_whose_thin_rates_leave_other_groups_in_a_gap_is_not_compared_on
     assert "'other' not in it" in skip[("sex", "equal_opportunity_difference")]
     assert "fewer than 5 positives" in skip[("sex", "equal_opportunity_difference")]
     assert incomparable_gaps(rows(thin=("other",)), pd.DataFrame(rows(thin=("other",)))) == {}
+    # A record made before results revision 10 counted the thin TPR in its gaps (review, session 48).
+    older = incomparable_gaps(rows(thin=("other",)), pd.DataFrame(rows(thin=("other",))), thin_left_out=False)
+    assert set(older) == {("sex", "equal_opportunity_difference"), ("sex", "equalized_odds_difference")}

@@ -57,9 +57,8 @@ else:
                  "`fairkit audit`), or ask whoever exported it to export again. No verdict can be recorded "
                  "on it until it is back.", icon=":material/help:")
     elif not bundle["ok"] and bundle.get("older"):
-        st.warning(f"**This bundle is of a format this fairkit no longer reads.** {md(rv.without_paths(bundle['error']))} "
-                   "Its record and review stay in the audit log (`fairkit audit list`); to review or deploy the "
-                   "decision with this fairkit, ask whoever exported it to export the run again. No verdict can be "
+        st.warning(f"**This bundle is of a format this fairkit does not read.** {md(rv.without_paths(bundle['error']))} "
+                   "Its record and review stay in the audit log (`fairkit audit list`). No verdict can be "
                    "recorded on it here.", icon=":material/history:")
     elif not bundle["ok"]:
         st.error(f"**This bundle cannot be trusted.** {md(rv.without_paths(bundle['error']))} "

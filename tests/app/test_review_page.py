@@ -173,7 +173,7 @@ def test_a_bundle_of_an_earlier_format_is_said_as_such_not_as_tampered(trained, 
     at.switch_page("views/review.py").run()
     assert not at.exception, at.exception
     assert not any("cannot be trusted" in e for e in texts(at.error)), texts(at.error)
-    (said,) = [w for w in texts(at.warning) if "format this fairkit no longer reads" in w]
+    (said,) = [w for w in texts(at.warning) if "format this fairkit does not read" in w]
     assert "export the run again" in said
     assert not at.text_input and not at.radio  # no verdict form
 
