@@ -341,17 +341,16 @@ def _open_study(ctx: dict):
     with _locked(ResultStore(ctx["store_root"]), _DATABASE_LOCK):  # first-time table creation races
         try:
             storage = _storage(ctx["storage"], ctx["heartbeat"], ctx["grace"])
+            return optuna.create_study(study_name=ctx["name"], storage=storage, sampler=_sampler(ctx["seed"], 0),
+                                       directions=["maximize", "minimize"], load_if_exists=True)
+        except (DatabaseError, OperationalError) as exc:
+            raise _database_problem(ctx["storage"], exc) from exc
         except (ArgumentError, ImportError) as exc:
             # An address SQLAlchemy cannot read, or a database whose driver is not installed: an
             # "internal error ... please report it" before (search audit, session 48).
             raise SearchError(f"The trial database address {ctx['storage']} cannot be used ({exc}). Give a "
                               "sqlite:/// path, or the address of a database whose SQLAlchemy driver is "
                               "installed.") from exc
-        try:
-            return optuna.create_study(study_name=ctx["name"], storage=storage, sampler=_sampler(ctx["seed"], 0),
-                                       directions=["maximize", "minimize"], load_if_exists=True)
-        except (DatabaseError, OperationalError) as exc:
-            raise _database_problem(ctx["storage"], exc) from exc
 
 
 def _database_problem(storage: str, exc) -> "SearchError":
