@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from .data import positive_labels, visible_text
-from .methods import scores_rank
+from .methods import METHODS, scores_rank
 from .store import RESULTS_REVISION, REVISIONS
 from .metrics import HEADLINE_GAPS, METRIC_LABELS, NO_RANKING, OF_SCORES, SWEEP_THRESHOLD, chance_level, in_sentence, least_fair_grouping, metric_value
 
@@ -182,8 +182,6 @@ def with_interval(values, key: str, prefix: str = "") -> str:
 
 def method_label(method: str) -> str:
     """The registry's title of a method, or its name when it is not registered here."""
-    from .methods import METHODS
-
     m = METHODS.get(method)
     return m.label if m is not None else str(method)
 
@@ -295,7 +293,11 @@ def headline(rec: dict, *, reviews: str | None = None) -> list[tuple[str, list]]
     at = float(c.get("frontier_threshold", SWEEP_THRESHOLD))
     card = [
         ("Model", [_b(method_label(sel["method"])), f" ({sel['method']}), eta ", _b(fmt_eta(sel["eta"])),
-                   f", seed {sel['seed']}"]),
+                   f", seed {sel['seed']}"]
+         # A fairness method at eta 0 asks for no fairness, which its name does not say (new-user
+         # audit, session 48: read as fairness-trained).
+         + ([" (at eta 0 the method asks for no fairness)"]
+            if float(sel["eta"]) == 0 and sel["method"] in METHODS and METHODS[sel["method"]].sweeps_eta else [])),
         ("Decision threshold", [_b(fmt_threshold(threshold))]
          + ([f" (the frontier was measured at {fmt_threshold(at)})"] if not math.isclose(threshold, at) else [])),
         ("Calibration", [calibration_text(sel.get("calibration"))]),

@@ -1515,3 +1515,20 @@ def test_a_bundle_of_a_newer_format_says_to_upgrade(tmp_path, swept, tiny_split)
             zf.writestr(name, data)
     with pytest.raises(BundleFormatError, match="made by a newer fairkit.*upgrade fairkit"):
         read_bundle_record(tmp_path / "newer.zip", trusted_key=False)
+
+
+def test_a_fairness_method_at_eta_0_says_it_asks_for_no_fairness(committee_record):
+    """New-user audit, session 48: the record's headline read "Fairness-regularized network
+    (regularized), eta 0", which a committee took for a fairness-trained model."""
+    import copy
+
+    from fairkit.record import headline
+
+    def model_line(rec) -> str:
+        runs = dict(headline(rec))["Model"]
+        return "".join(r if isinstance(r, str) else r[1] for r in runs)
+
+    assert "asks for no fairness" not in model_line(committee_record)
+    at_zero = copy.deepcopy(committee_record)
+    at_zero["content"]["selected"]["eta"] = 0.0
+    assert "(at eta 0 the method asks for no fairness)" in model_line(at_zero)
