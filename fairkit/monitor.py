@@ -33,7 +33,7 @@ from .groups import case_only_pairs, group_labels
 from .methods import scores_rank
 from .metrics import GAP_METRICS, METRIC_LABELS, OF_SCORES, fairness_report, metric_value
 from .record import fmt, fmt_interval, results_revision
-from .stats import GAP_RATES, MIN_EVENTS
+from .stats import GAP_RATES, MIN_EVENTS, rate_groups
 
 #: Keys of :data:`fairkit.metrics.METRIC_LABELS`, read with :func:`fairkit.metrics.metric_value`.
 WATCHED = ("demographic_parity_difference", "equal_opportunity_difference",
@@ -382,19 +382,23 @@ def incomparable_gaps(recorded_by_group: list[dict], batch_by_group: pd.DataFram
 
 
 def _rate_groups(rows, thin_left_out: bool = True) -> dict:
-    """``(attribute, rate) -> groups`` whose TPR / FPR a gap compares, read from a by-group table's
-    ``in_gaps`` and ``too_few`` as :func:`fairkit.stats.rate_groups` chose them (every ``in_gaps``
-    group without ``thin_left_out``)."""
+    """``(attribute, rate) -> groups`` whose TPR / FPR a gap compares: :func:`fairkit.stats.rate_groups`
+    on a by-group table's ``in_gaps``, its ``too_few`` flags standing for the denominators' rows
+    (every ``in_gaps`` group without ``thin_left_out``)."""
     members: dict = {}
     for r in rows:
         if r.get("in_gaps"):
             members.setdefault(str(r["attribute"]), []).append(r)
     out = {}
     for attribute, group_rows in members.items():
+        names = np.array([str(r["group"]) for r in group_rows], dtype=object)
+        # A flagged rate has fewer than MIN_EVENTS rows in its denominator; an unflagged one enough.
+        rows_of = {rate: np.array([0 if rate in str(r.get("too_few") or "").split(", ") else MIN_EVENTS
+                                   for r in group_rows]) for rate in ("tpr", "fpr")}
+        chosen = rate_groups(np.ones(len(names), dtype=bool), rows_of["tpr"], rows_of["fpr"],
+                             min_events=MIN_EVENTS if thin_left_out else 0)
         for rate in ("tpr", "fpr"):
-            every = {str(r["group"]) for r in group_rows}
-            enough = {str(r["group"]) for r in group_rows if rate not in str(r.get("too_few") or "").split(", ")}
-            out[(attribute, rate)] = enough if thin_left_out and len(enough) >= 2 else every
+            out[(attribute, rate)] = set(names[chosen[rate]])
     return out
 
 
