@@ -130,25 +130,13 @@ def _grouping_sums(y, P, frame, levels=None, **kernel) -> list:
     return out + [(levels[-1], gs)]
 
 
-def _gap_groups(enc, y, gap_min_group_size: int) -> dict:
-    """The groups each rate's gap compares in grouping ``enc``, from the rows as they are
-    (:func:`fairkit.stats.gap_groups`, :func:`fairkit.stats.rate_groups`). A rate's denominator
-    needs ``stats.MIN_EVENTS`` rows, the "too few to estimate" flag's own bar (a small-group size
-    of 0 compares every group and every rate)."""
-    placed = enc.codes >= 0
-    count = lambda rows: np.bincount(enc.codes[rows], minlength=enc.n_groups)  # noqa: E731
-    positive = placed & (np.asarray(y) == 1)
-    return stats.rate_groups(stats.gap_groups(count(placed), gap_min_group_size), count(positive),
-                             count(placed & ~positive), min_events=stats.MIN_EVENTS if gap_min_group_size > 0 else 0)
-
-
 def _headline_gaps(groupings, gap_min_group_size: int, y) -> dict:
     """Each gap of ``GAP_METRICS`` at its least fair over ``groupings`` (:func:`_grouping_sums`),
     shape (B, K): what the sweep table and its bootstrap read. The groups a gap compares are
-    those of the rows ``y`` as they are (:func:`_gap_groups`), resampled or not."""
+    those of the rows ``y`` as they are (:func:`fairkit.stats.compared_groups`), resampled or not."""
     levels = []
     for level, gs in groupings:
-        include = _gap_groups(level.encoding, y, gap_min_group_size)
+        include = stats.compared_groups(level.encoding.codes, level.encoding.n_groups, y, gap_min_group_size)
         levels.append(stats.group_gaps(stats.group_rates(gs), include))
     return {k: _least_fair(np.stack([lv[k] for lv in levels]), k) for k in GAP_METRICS}
 
@@ -463,7 +451,7 @@ def fairness_report(
         enc = level.encoding
         if "accuracy" not in overall:  # every row is in one group of a level: its total is everyone
             overall.update({k: float(v[0]) for k, v in _overall(y, P, w, gs, ranks).items()})
-        include = _gap_groups(enc, y, gap_min_group_size)
+        include = stats.compared_groups(enc.codes, enc.n_groups, y, gap_min_group_size)
         all_rates = stats.group_rates(gs)
         rates = {k: v[0, 0] for k, v in all_rates.items()}
         gaps = {k: float(v[0, 0]) for k, v in stats.group_gaps(all_rates, include).items()}

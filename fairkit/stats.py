@@ -508,6 +508,35 @@ def rate_groups(include, positives, negatives, min_events: int = MIN_EVENTS) -> 
     return out
 
 
+def compared_groups(codes, n_groups: int, y, min_size: int) -> dict:
+    """The groups each rate's gap compares in one grouping of rows: :func:`rate_groups` of
+    :func:`gap_groups`, counted from the rows as they are (the one place the counts are taken,
+    for the reports, the bootstrap and the boosted trees' constraints alike).
+
+    Parameters
+    ----------
+    codes : ndarray of int, shape (n,)
+        Each row's group, ``-1`` for a row in no group (left out of every count).
+    n_groups : int
+    y : ndarray of shape (n,)
+        0/1 labels.
+    min_size : int
+        The small-group size (0 compares every group and every rate, so a rate's denominator
+        then needs no :data:`MIN_EVENTS` rows either).
+
+    Returns
+    -------
+    dict
+        ``{rate: bool array (n_groups,)}``.
+    """
+    codes = np.asarray(codes)
+    placed = codes >= 0
+    positive = placed & (np.asarray(y) == 1)
+    count = lambda rows: np.bincount(codes[rows], minlength=n_groups)  # noqa: E731
+    return rate_groups(gap_groups(count(placed), min_size), count(positive), count(placed & ~positive),
+                       min_events=MIN_EVENTS if min_size > 0 else 0)
+
+
 def _for_rate(include, rate: str):
     """The groups ``rate``'s gap compares: ``include`` as given (one mask for every rate), or its
     entry (:func:`rate_groups`)."""

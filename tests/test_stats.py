@@ -95,6 +95,27 @@ def test_gap_groups_small_group_rule():
     assert stats.gap_groups(np.array([50, 10, 0]), 30).tolist() == [True, True, False]
 
 
+def test_compared_groups_counts_rows_positives_and_negatives():
+    """One count for every reader (reports, bootstrap, boosted trees): rows in no group (code -1)
+    count nowhere; a TPR (FPR) on fewer than MIN_EVENTS positives (negatives) is left out;
+    a small-group size of 0 compares every group and rate."""
+    # Group 0: 40 rows, 20 positives; group 1: 40 rows, 4 positives; group 2: 10 rows (small);
+    # 30 rows in no group, all positive (they would give group 1 enough if counted).
+    codes = np.r_[np.zeros(40), np.ones(40), np.full(10, 2), np.full(30, -1)].astype(int)
+    y = np.r_[np.ones(20), np.zeros(20), np.ones(4), np.zeros(36), np.ones(5), np.zeros(5), np.ones(30)]
+    out = stats.compared_groups(codes, 3, y, 30)
+    assert out["selection_rate"].tolist() == [True, True, False]
+    assert out["tpr"].tolist() == [True, True, False]  # fewer than two with enough: every included
+    assert out["fpr"].tolist() == [True, True, False]
+    y[40:45] = 1  # group 1 now has 5 positives: the TPR is compared...
+    assert stats.compared_groups(codes, 3, y, 30)["tpr"].tolist() == [True, True, False]
+    y[40] = 0  # ...and with 4 of them it is not, while group 2 is large enough to keep a pair
+    out = stats.compared_groups(codes, 3, y, 10)
+    assert out["selection_rate"].tolist() == [True, True, True]
+    assert out["tpr"].tolist() == [True, False, True]
+    assert stats.compared_groups(codes, 3, y, 0)["tpr"].tolist() == [True, True, True]
+
+
 def test_left_out_names_each_gaps_missing_groups():
     rates = {"selection_rate": np.array([0.5, 0.2, 0.3]), "tpr": np.array([0.5, np.nan, 0.3]),
              "fpr": np.array([0.1, 0.2, 0.3]), "ece": np.array([0.1, 0.1, 0.1])}

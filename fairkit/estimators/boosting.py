@@ -131,9 +131,8 @@ class _ProxyLagrangian:
         for lv in levels:
             codes, G = lv.encoding.codes, lv.encoding.n_groups
             # The reports' rule: groups of enough rows, and for a TPR (FPR) enough positives
-            # (negatives) to estimate it (stats.rate_groups).
-            include = stats.rate_groups(stats.gap_groups(np.bincount(codes, minlength=G), MIN_GROUP_SIZE),
-                                        np.bincount(codes[y == 1], minlength=G), np.bincount(codes[y == 0], minlength=G))
+            # (negatives) to estimate it (stats.compared_groups).
+            include = stats.compared_groups(codes, G, y, MIN_GROUP_SIZE)
             for rate in rates:
                 cond = _ELIGIBLE[rate]
                 e = np.ones_like(y, dtype=np.float64) if cond is None else (y == cond).astype(np.float64)
