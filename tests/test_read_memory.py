@@ -2,15 +2,17 @@
 1 MB Parquet file of 150 million rows and on a 7.9 million-row CSV ends with a message naming
 the row limit, with the process's peak resident memory under 1 GiB.
 
-Each command runs in its own process, whose peak RSS is read with ``os.wait4`` (that child's
-own rusage, not the maximum over every child of the test run). An address-space limit makes a
+Each command runs in its own process, which reports its own peak resident memory (``VmHWM`` of
+``/proc/self/status`` as it exits). Not ``os.wait4``'s ``ru_maxrss``: the child is forked from
+the test's worker and Linux carries the pre-exec high-water mark across ``exec``, so that figure
+is the worker's own size whenever the worker is the larger (a run failed at "1,024.05 MiB" so,
+session 48, while the command itself took about 540 MiB). An address-space limit makes a
 regression fail fast instead of swapping the shared machine.
 """
 
 from __future__ import annotations
 
 import os
-import resource
 import subprocess
 import sys
 
@@ -25,19 +27,42 @@ PEAK_LIMIT = 1 << 30  # bytes of resident memory the refusal may take
 ADDRESS_SPACE = 6 << 30  # virtual memory (threads' arenas and stacks count): a backstop only
 
 
-def run_measured(argv, cwd) -> tuple[int, str, int]:
-    """``(exit code, stderr, peak RSS in bytes)`` of ``python -m fairkit *argv``."""
-    def limit():
-        resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE, ADDRESS_SPACE))
+#: Run in the child: the limits first, then the command as ``python -m fairkit``, and on the way
+#: out (an exit code or an exception alike) the peak of this process alone, written to a file.
+_CHILD = """
+import atexit, resource, runpy, sys
+resource.setrlimit(resource.RLIMIT_AS, ({limit}, {limit}))
+def peak():
+    status = open("/proc/self/status").read()
+    with open({out!r}, "w") as fh:
+        fh.write(status.split("VmHWM:")[1].split()[0])  # kB
+atexit.register(peak)
+sys.argv = ["fairkit", *sys.argv[1:]]
+runpy.run_module("fairkit", run_name="__main__", alter_sys=True)
+"""
 
-    err_path = cwd / "stderr.txt"
+
+def run_measured(argv, cwd) -> tuple[int, str, int]:
+    """``(exit code, stderr, peak RSS in bytes)`` of ``python -m fairkit *argv``, the peak the
+    command's own (after ``exec``), not the forking worker's."""
+    err_path, peak_path = cwd / "stderr.txt", cwd / "peak.txt"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    code = _CHILD.format(limit=ADDRESS_SPACE, out=str(peak_path))
     with open(err_path, "w") as err:
-        proc = subprocess.Popen([sys.executable, "-m", "fairkit", *map(str, argv)], cwd=cwd, env=env,
-                                stdout=subprocess.DEVNULL, stderr=err, preexec_fn=limit)
-        _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return proc.returncode, err_path.read_text(), usage.ru_maxrss * 1024  # Linux: kilobytes
+        proc = subprocess.run([sys.executable, "-c", code, *map(str, argv)], cwd=cwd, env=env,
+                              stdout=subprocess.DEVNULL, stderr=err)
+    return proc.returncode, err_path.read_text(), int(peak_path.read_text()) * 1024
+
+
+def test_peak_is_the_commands_own_not_the_forking_workers(tmp_path):
+    """The measure itself: a worker holding 1.5 GiB forks a command that takes a few dozen MiB;
+    ``ru_maxrss`` read 1.5 GiB there (the check this replaced), the command's own peak does not."""
+    ballast = bytearray(1536 << 20)
+    ballast[::4096] = b"\x01" * len(range(0, len(ballast), 4096))  # touched: resident, not just reserved
+    code, err, peak = run_measured(["--version"], tmp_path)
+    del ballast
+    assert code == 0, err[-2000:]
+    assert peak < 512 << 20, f"peak RSS {peak / 2**20:,.0f} MiB"
 
 
 def test_parquet_bomb_is_refused_from_its_footer(tmp_path):
