@@ -378,6 +378,17 @@ def report(title: str, table: pd.DataFrame, out: Path | None, name: str, *, floa
         (out / f"{name}.md").write_text(f"## {title}\n\n" + to_markdown(table) + "\n")
 
 
+def own_peak_mib() -> float:
+    """This process's peak resident memory since it started, in MiB (``VmHWM``).
+
+    Not ``getrusage``'s ``ru_maxrss``: a child forked from a larger process carries that
+    process's high-water mark across ``exec`` (a unit test read its worker's 1 GiB so, session
+    48), so the benchmark would report the driver's size, not the measured code's.
+    """
+    with open("/proc/self/status") as fh:
+        return int(fh.read().split("VmHWM:")[1].split()[0]) / 1024  # kB
+
+
 def run_in_checkout(repo, code: str, *args, cwd=None) -> dict:
     """Run ``code`` (``python -c``) with the fairkit of checkout ``repo``; returns the JSON its
     last line of output prints.

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .common import BOUNDS, DP, fairlearn_eg_runs, ratio
+from .common import BOUNDS, DP, fairlearn_eg_runs, own_peak_mib, ratio
 
 # The project root: the scale runs' subprocesses import this package from there.
 _ROOT = Path(__file__).resolve().parents[1]
@@ -100,8 +100,6 @@ def make_synthetic(n_rows: int, n_cols: int = 40, seed: int = 0):
 
 def scale_run(n_rows: int, n_etas: int, params_json: str) -> dict:
     """One scale measurement, meant to run alone in its own process (see :func:`scale_benchmark`)."""
-    import resource
-
     from fairkit.split import split_dataset
     from fairkit.sweep import run_sweep
 
@@ -116,11 +114,11 @@ def scale_run(n_rows: int, n_etas: int, params_json: str) -> dict:
         warnings.simplefilter("ignore")
         res = run_sweep(split, ["regularized"], grid, [0], params=params, keep_models=False)
     sweep_s = time.perf_counter() - t0
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak_mib = own_peak_mib()
     r = res.results
     return {"n_rows": n_rows, "n_train": int(len(split.train)), "n_features": int(split.train.X.shape[1]),
             "n_etas": n_etas, "prep_s": prep, "sweep_wall_s": sweep_s,
-            "median_fit_s": float(r.fit_seconds.median()), "peak_rss_mb": peak_kb / 1024,
+            "median_fit_s": float(r.fit_seconds.median()), "peak_rss_mb": peak_mib,
             "test_acc_eta0": float(r.test_accuracy.iloc[0]),
             "test_dp_eta0": float(r[f"test_{DP}"].iloc[0]), "test_dp_min": float(r[f"test_{DP}"].min())}
 

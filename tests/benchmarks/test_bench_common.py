@@ -57,3 +57,21 @@ def test_a_child_runs_the_checkout_it_is_given_and_refuses_any_other(tmp_path):
     assert run_in_checkout(tmp_path / "given", code) == {"which": "given"}
     with pytest.raises(RuntimeError, match="imported fairkit from .*elsewhere.*not from the checkout"):
         run_in_checkout(tmp_path / "given", code, cwd=tmp_path / "elsewhere")
+
+
+def test_own_peak_is_the_childs_not_the_forking_drivers():
+    """A driver holding 1 GiB runs a small child: the child's own peak is tens of MiB, where
+    ``ru_maxrss`` (the figure this replaced) reads the driver's size."""
+    import json
+    import subprocess
+    import sys
+
+    ballast = bytearray(1 << 30)
+    ballast[::4096] = b"\x01" * len(range(0, len(ballast), 4096))  # touched: resident
+    code = ("import json, resource; from benchmarks.common import own_peak_mib; "
+            "print(json.dumps([own_peak_mib(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024]))")
+    own, carried = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                             check=True).stdout)
+    del ballast
+    assert own < 256, own
+    assert carried > 1000, carried  # the carried figure, as a check that the ballast was resident
