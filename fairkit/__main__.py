@@ -36,8 +36,14 @@ import tempfile
 import warnings
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
+try:
+    import numpy as np
+    import pandas as pd
+except KeyboardInterrupt:
+    # Ctrl-C in the second these take to import, before main() can say "Interrupted": a
+    # traceback of import internals (search audit, session 48). Nothing has started yet.
+    print("Interrupted.", file=sys.stderr)
+    raise SystemExit(130) from None
 
 
 #: Fewest bootstrap resamples ``export`` takes: below about 40, each 2.5% tail of a 95% interval
@@ -954,6 +960,13 @@ def cmd_search(args) -> int:
         raise CLIError(str(exc)) from exc
     finally:
         bar.close()
+    if not res.complete and args.timeout is not None:
+        # An empty search exited 0 and replaced the folder's results with empty tables (search
+        # audit, session 48: --timeout 1e-9). Nothing is written or recorded.
+        raise CLIError(f"no trial finished within the time budget (--timeout {args.timeout:g} s), so the search "
+                       f"has nothing to propose; {out} keeps what it held (no results.csv, front.csv or sweep.json was written). Give a longer --timeout (a "
+                       "trial trains one model, which takes seconds to minutes on a table of this size), or "
+                       "leave it out to stop at the trial budget.")
     trials = res.trials
     entry = record_sweep(log, actor=command_line_user(), dataset=spec.name, data_hash=split.data_hash,
                          methods=methods, etas=trials["eta"].tolist() if len(trials) else [], seeds=[args.seed],

@@ -1329,6 +1329,24 @@ def test_sigterm_is_handled_as_ctrl_c_with_the_commands_own_words(tmp_path):
     assert "Interrupted: the runs it finished are kept in its store" in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize("how", ["module", "console script"])
+def test_ctrl_c_while_the_command_line_imports_is_said_not_a_traceback(tmp_path, how):
+    """Search audit, session 48: Ctrl-C in the first second (numpy and pandas importing, before
+    main() runs) printed a traceback of import internals. A stand-in pandas that is interrupted
+    as it imports makes that second deterministic."""
+    fake = tmp_path / "interrupted" / "pandas"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("raise KeyboardInterrupt\n")
+    env = {**os.environ, "FAIRKIT_HOME": str(tmp_path / "home"),
+           "PYTHONPATH": os.pathsep.join([str(fake.parent), str(ROOT)])}
+    start = (["-m", "fairkit"] if how == "module"
+             else ["-c", "import sys; from fairkit.__main__ import main; sys.exit(main())"])  # the `fairkit` script
+    done = subprocess.run([sys.executable, *start, "datasets"], capture_output=True, text=True, env=env,
+                          cwd=tmp_path)
+    assert done.returncode == 130, done.stderr[-2000:]
+    assert done.stderr.strip() == "Interrupted." and "Traceback" not in done.stderr
+
+
 def test_stored_runs_that_fail_their_checks_are_retrained_and_named(tmp_path, capsys, monkeypatch):
     """Interruption audit, finding 13: a damaged or edited stored run was retrained without a
     word ("2 runs (1 from the store)"), though it may be tampering."""

@@ -247,6 +247,18 @@ def test_search_cli_refuses_bad_arguments_with_exit_2(argv, message, tmp_path, c
     assert not (tmp_path / "out" / "results.csv").exists()
 
 
+def test_a_search_that_finished_no_trial_is_refused_and_writes_nothing(tmp_path, capsys, monkeypatch):
+    """Search audit, session 48: --timeout 1e-9 exited 0 with "0 trials finished" and wrote empty
+    tables, which a script took for a search's results."""
+    monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path / "home"))
+    out = tmp_path / "out"
+    code = main(["search", "--dataset", "german", "--timeout", "1e-9", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "no trial finished within the time budget (--timeout 1e-09 s)" in err and "Give a longer --timeout" in err
+    assert not (out / "results.csv").exists() and not (out / "front.csv").exists() and not (out / "sweep.json").exists()
+
+
 def test_the_decision_record_says_which_points_came_from_search(tiny_split):
     from fairkit.export import DecisionRecord, build_record
     from fairkit.sweep import RunSpec, fit_and_evaluate
