@@ -1670,8 +1670,10 @@ def cmd_score(args) -> int:
     _write_output(report_path, strict_json(report, indent=1).encode())
     summary["files"].append(str(report_path))
     summary.update(drift_checked=True, drifted=bool(report["drifted"]), drift=report["drift"],
-                   fairness=report["summary"])
+                   fairness=report["summary"], fairness_notes=report["notes"])
     print(report["summary"])
+    for note in report["notes"]:  # which groups the batch's gaps compared, as the record says of its own
+        print(f"  NOTE: {note}.")
     for flag in report["drift"]:
         print(f"  DRIFT: {flag['message']}")
     print(f"Fairness report: {report_path}")

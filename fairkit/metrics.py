@@ -443,7 +443,7 @@ def fairness_report(
     overall = {"n": int(len(y)), "threshold": float(threshold)}
 
     R = stats.bootstrap_weights(len(y), n_boot, random_state) if n_boot > 0 else None
-    group_tables, gap_rows, dropped = [], [], []
+    group_tables, gap_rows, dropped, thin_kept = [], [], [], []
     levels = _grouping_sums(y, P, frame, threshold=threshold, sample_weight=w, n_bins=n_bins)
     boots = (_grouping_sums(y, P, frame, threshold=threshold, sample_weight=w, n_bins=n_bins, resample=R)
              if R is not None else [(level, None) for level, _ in levels])
@@ -466,6 +466,8 @@ def fairness_report(
         skipped = stats.left_out(enc.names, rates, include)
         for metric, items in skipped.items():
             dropped += [{"attribute": level.name, "metric": metric, "group": g, "reason": why} for g, why in items]
+        for metric, items in stats.compared_thin(enc.names, rates, include, few).items():
+            thin_kept += [{"attribute": level.name, "metric": metric, "group": g, "reason": why} for g, why in items]
         gap_row = {"attribute": level.name, **gaps,
                    "left_out": "; ".join(f"{g} ({why})" for g, why in skipped["demographic_parity_difference"])}
         if R is not None:
@@ -496,7 +498,10 @@ def fairness_report(
     finest = levels[-1][0].encoding  # the intersection, encoded once above
     calibration = reliability_curve(y, P[0], finest.names[finest.codes], n_bins=n_bins, sample_weight=w)
     return FairnessReport(overall=overall, by_group=by_group, gaps=gaps, calibration=calibration,
-                          n_boot=n_boot, notes=_notes(by_group, left, min_group_size), left_out=left)
+                          n_boot=n_boot, left_out=left,
+                          notes=_notes(by_group, left, min_group_size,
+                                       pd.DataFrame(thin_kept, columns=["attribute", "metric", "group", "reason"]),
+                                       every_rate=gap_min_group_size == 0))
 
 
 def _overall_intervals(gs: stats.GroupSums, boot: stats.GroupSums, overall: dict, ci: float) -> dict:
@@ -527,29 +532,43 @@ def _overall_intervals(gs: stats.GroupSums, boot: stats.GroupSums, overall: dict
     return out
 
 
-def _notes(by_group: pd.DataFrame, left: pd.DataFrame, min_group_size: int) -> list[str]:
-    """Plain-language notes on small groups, groups left out of gaps and rates too thin to estimate."""
+def _notes(by_group: pd.DataFrame, left: pd.DataFrame, min_group_size: int, kept: pd.DataFrame | None = None,
+           every_rate: bool = False) -> list[str]:
+    """Plain-language notes on small groups, groups left out of gaps, rates too thin to estimate
+    and gaps that compare such a rate all the same (``kept``, :func:`fairkit.stats.compared_thin`;
+    ``every_rate``: because the small-group size is 0)."""
     notes = []
     small = by_group[by_group["small"]]
     if len(small):
         notes.append(f"{len(small)} group(s) have fewer than {min_group_size} rows; their rates are uncertain: "
                      + ", ".join(f"{g} ({n})" for g, n in zip(small["group"], small["n"])))
-    if len(left):
-        # One line per grouping and set of groups left out, naming every gap that leaves out
-        # exactly those: a committee read the same groups six times over, one line per gap.
-        lines: dict = {}
-        for (attr, metric), part in left.groupby(["attribute", "metric"], sort=False):
-            what = ", ".join(f"{g} ({why})" for g, why in zip(part["group"], part["reason"]))
-            # The labels the record and the pages give the metric (a raw key where there is none).
-            lines.setdefault((attr, what), []).append(METRIC_LABELS.get(metric, metric.replace("_", " ")))
-        for (attr, what), labels in lines.items():
-            names = listed([labels[0]] + [in_sentence(x) for x in labels[1:]])
-            notes.append(f"{names} ({attr}) {'leaves' if len(labels) == 1 else 'leave'} out {what}")
+    for (attr, what), names, one in _gap_lines(left):
+        notes.append(f"{names} ({attr}) {'leaves' if one else 'leave'} out {what}")
     thin = by_group[by_group["too_few"] != ""]
     if len(thin):
         notes.append(f"{TOO_FEW} (fewer than {stats.MIN_EVENTS} rows in the denominator): "
                      + "; ".join(f"{g}: {r}" for g, r in zip(thin["group"], thin["too_few"])))
+    for (attr, what), names, one in _gap_lines(kept):
+        why = ("a small-group size of 0 compares every rate" if every_rate
+               else "fewer than two groups have enough to leave it out")
+        notes.append(f"{names} ({attr}) {'compares' if one else 'compare'} {what} although {TOO_FEW} ({why}): "
+                     "such a gap rests on a few people; read it with its interval")
     return notes
+
+
+def _gap_lines(table: pd.DataFrame | None) -> list:
+    """``[((attribute, "g1 (why), g2 (why)"), "Gap A and gap B", one gap?), ...]``: one line per grouping
+    and set of groups, naming every gap with exactly those (a committee read the same groups six
+    times over, one line per gap)."""
+    lines: dict = {}
+    if table is None or not len(table):
+        return []
+    for (attr, metric), part in table.groupby(["attribute", "metric"], sort=False):
+        what = ", ".join(f"{g} ({why})" for g, why in zip(part["group"], part["reason"]))
+        # The labels the record and the pages give the metric (a raw key where there is none).
+        lines.setdefault((attr, what), []).append(METRIC_LABELS.get(metric, metric.replace("_", " ")))
+    return [(key, listed([labels[0]] + [in_sentence(x) for x in labels[1:]]), len(labels) == 1)
+            for key, labels in lines.items()]
 
 
 def summary_metrics(

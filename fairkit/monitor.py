@@ -22,6 +22,7 @@ cancels much of that.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -372,7 +373,7 @@ def incomparable_gaps(recorded_by_group: list[dict], batch_by_group: pd.DataFram
         words = {"tpr": ("TPR", "positives"), "fpr": ("FPR", "negatives")}[rate]
         gone, added = sorted(groups - batch), sorted(batch - groups)
         why = (f"the batch's gap would compare other groups' {words[0]} than the record's (a rate on fewer than "
-               f"{MIN_EVENTS} {words[1]} enters no gap): "
+               f"{MIN_EVENTS} {words[1]} enters no gap while two groups have more): "
                + "; ".join(([f"{', '.join(map(repr, gone))} not in it"] if gone else [])
                            + ([f"{', '.join(map(repr, added))} in it, which the record's left out"] if added else [])))
         for metric, rates in GAP_RATES.items():
@@ -398,8 +399,19 @@ def _rate_groups(rows, thin_left_out: bool = True) -> dict:
         chosen = rate_groups(np.ones(len(names), dtype=bool), rows_of["tpr"], rows_of["fpr"],
                              min_events=MIN_EVENTS if thin_left_out else 0)
         for rate in ("tpr", "fpr"):
-            out[(attribute, rate)] = set(names[chosen[rate]])
+            # A group without positives (negatives) has no TPR (FPR), which no gap compares: it
+            # was named "not in it" when the record's gap had compared a thin rate (numbers
+            # audit, session 49).
+            defined = np.array([rate not in r or _finite(r[rate]) for r in group_rows], dtype=bool)
+            out[(attribute, rate)] = set(names[chosen[rate] & defined])
     return out
+
+
+def _finite(value) -> bool:
+    try:
+        return value is not None and math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
 
 
 def _not_compared_text(left: list[dict]) -> str:
@@ -442,8 +454,9 @@ def drift_report(bundle, frame: pd.DataFrame, scores, *, n_boot: int = 200,
     Returns
     -------
     dict or None
-        :func:`compare_gaps`'s result plus ``summary`` (one line), ``overall``, ``gaps`` and
-        ``by_group`` of the batch, ``watched`` and ``gap_metrics``. None when there is nothing
+        :func:`compare_gaps`'s result plus ``summary`` (one line), ``overall``, ``gaps``,
+        ``by_group`` and ``notes`` (:attr:`fairkit.metrics.FairnessReport.notes`) of the batch,
+        ``watched`` and ``gap_metrics``. None when there is nothing
         to compare (:func:`unchecked_reason` says why): the batch lacks the target or a
         sensitive column, or no row has a label.
 
@@ -500,4 +513,7 @@ def drift_report(bundle, frame: pd.DataFrame, scores, *, n_boot: int = 200,
     return {**result, "summary": summary, "overall": rep.overall, "unread_labels": labels.unread,
             "gaps": rep.gaps.reset_index().to_dict(orient="records"),
             "by_group": rep.by_group.to_dict(orient="records"), "watched": list(watched),
+            # Which groups each batch gap left out or compared though thin (numbers audit, session
+            # 49: score said nothing of the group a batch's equal-opportunity gap left out).
+            "notes": rep.notes,
             "gap_metrics": GAP_METRICS}

@@ -627,22 +627,50 @@ def group_bars_figure(by_group: pd.DataFrame, *, metrics=("selection_rate", "tpr
     """Grouped bars of rates by group, with their intervals (``<rate>_low`` / ``_high``) as error
     bars when present.
 
-    Each group's name sits centred under its bars (:func:`_group_ticks`).
+    A rate the table flags as too few to estimate (``too_few``: fewer than
+    :data:`fairkit.stats.MIN_EVENTS` positives for a TPR, negatives for an FPR) has no interval:
+    its bar is hatched and says why, rather than standing solid and bare as if it were certain
+    (new-user audit, session 48). Each group's name
+    sits centred under its bars (:func:`_group_ticks`).
     """
-    from .metrics import METRIC_LABELS
+    from .metrics import METRIC_LABELS, TOO_FEW
+    from .stats import DENOMINATORS, MIN_EVENTS
 
     table = by_group if attribute is None else by_group[by_group["attribute"] == attribute]
     names = _texts(table["group"])
-    fig = go.Figure()
+    flagged = table["too_few"].astype(str).str.split(", ") if "too_few" in table else None
+    fig, any_thin = go.Figure(), False
     for i, m in enumerate(metrics):
-        err = None
+        label = METRIC_LABELS.get(m, m.replace("_", " "))
+        err, low, high = None, None, None
         if f"{m}_low" in table and f"{m}_high" in table:
+            low, high = table[f"{m}_low"].to_numpy(float), table[f"{m}_high"].to_numpy(float)
             err = dict(type="data", symmetric=False, array=(table[f"{m}_high"] - table[m]).clip(lower=0),
                        arrayminus=(table[m] - table[f"{m}_low"]).clip(lower=0))
-        fig.add_trace(go.Bar(x=names, y=table[m], name=METRIC_LABELS.get(m, m.replace("_", " ")),
-                             marker_color=METRIC_PALETTE[i % len(METRIC_PALETTE)], error_y=err))
+        thin = (np.array([m in f for f in flagged], dtype=bool) if flagged is not None
+                else np.zeros(len(table), dtype=bool))
+        any_thin |= bool(thin.any())
+        words = {"pos": "positives", "neg": "negatives"}.get(DENOMINATORS.get(m), "rows")
+        hover = []
+        for j, (g, v) in enumerate(zip(names, table[m].to_numpy(float))):
+            if not np.isfinite(v):
+                text = "n/a"
+            elif thin[j]:
+                text = f"{v:.3f}, {TOO_FEW} (fewer than {MIN_EVENTS} {words}): no interval"
+            elif low is not None and np.isfinite(low[j]) and np.isfinite(high[j]):
+                text = f"{v:.3f} [{low[j]:.3f}, {high[j]:.3f}]"
+            else:
+                text = f"{v:.3f}"
+            hover.append(f"{g}<br>{plot_text(label)}: {text}")
+        fig.add_trace(go.Bar(x=names, y=table[m], name=label, hovertext=hover, hoverinfo="text",
+                             marker=dict(color=METRIC_PALETTE[i % len(METRIC_PALETTE)],
+                                         pattern=dict(shape=["/" if t else "" for t in thin], fillmode="overlay",
+                                                      fgcolor="#ffffff")),
+                             error_y=err))
     _group_ticks(fig, table["group"])
-    fig.update_layout(title=plot_text(title), barmode="group", template="plotly_white", yaxis_range=[0, 1], height=420,
+    heading = plot_text(title) + (f"<br><sup>Hatched: {TOO_FEW} (fewer than {MIN_EVENTS} positives for a TPR, "
+                                  "negatives for an FPR): no interval.</sup>" if any_thin else "")
+    fig.update_layout(title=heading, barmode="group", template="plotly_white", yaxis_range=[0, 1], height=420,
                       legend=dict(orientation="h", y=1.02, yanchor="bottom", x=1, xanchor="right"))
     return fig
 

@@ -32,7 +32,7 @@ import numpy as np
 from .data import positive_labels, visible_text
 from .methods import METHODS, scores_rank
 from .store import RESULTS_REVISION, REVISIONS
-from .metrics import HEADLINE_GAPS, METRIC_LABELS, NO_RANKING, OF_SCORES, SWEEP_THRESHOLD, chance_level, in_sentence, least_fair_grouping, metric_value
+from .metrics import HEADLINE_GAPS, METRIC_LABELS, NO_RANKING, OF_SCORES, SWEEP_THRESHOLD, TOO_FEW, chance_level, in_sentence, least_fair_grouping, metric_value
 
 #: Status of the chosen run in the record's frontier table.
 CHOSEN = "chosen"
@@ -178,6 +178,26 @@ def with_interval(values, key: str, prefix: str = "") -> str:
     except KeyError:
         return "n/a"
     return fmt_interval(v, lo, hi)
+
+
+def group_rate_text(row, metric: str) -> str:
+    """One group's rate as every surface writes it: "value [low, high]", and for a rate the
+    table flags as too few to estimate (``too_few``), "value (too few to estimate)" with no
+    interval (one over 2 positives would read as certainty). The record printed such a TPR as a
+    bare "0.000", a measured zero beside the Groups page's flag (numbers audit, session 49).
+
+    Parameters
+    ----------
+    row : mapping or Series
+        A row of :attr:`fairkit.metrics.FairnessReport.by_group` (or the record's copy).
+    metric : str
+    """
+    value = row.get(metric)
+    if value is None or not math.isfinite(float(value)):
+        return "n/a"
+    if metric in str(row.get("too_few") or "").split(", "):
+        return f"{fmt(float(value))} ({TOO_FEW})"
+    return with_interval(row, metric)
 
 
 def method_label(method: str) -> str:
@@ -537,8 +557,8 @@ def record_blocks(rec: dict, *, reviews: str | None = None) -> list:
                     [[METRIC_LABELS[k], fmt(at["values"].get(k)), fmt(v)]
                      for k, v in at["chosen"].items()])]
     blocks += _audit_blocks(c.get("audit"))
-    grp = [[r["attribute"], r["group"], fmt(r["n"]), with_interval(r, "selection_rate"), with_interval(r, "tpr"),
-            with_interval(r, "fpr"), with_interval(r, "ece") if ranks else "n/a", "small" if r["small"] else ""]
+    grp = [[r["attribute"], r["group"], fmt(r["n"]), *(group_rate_text(r, m) for m in ("selection_rate", "tpr", "fpr")),
+            group_rate_text(r, "ece") if ranks else "n/a", "small" if r["small"] else ""]
            for r in test["by_group"]]
     blocks += [("h", 2, "Rates by group (test)"),
                ("table", ["Attribute", "Group", "n", METRIC_LABELS["selection_rate"], METRIC_LABELS["tpr"],

@@ -753,6 +753,37 @@ def left_out(names, rates: dict, include) -> dict:
     return out
 
 
+def compared_thin(names, rates: dict, include, few: dict) -> dict:
+    """For each gap, the groups it compares although their rate is too few to estimate:
+    ``{gap: [(group, reason), ...]}``.
+
+    :func:`rate_groups` compares a thin TPR (FPR) when fewer than two groups have
+    :data:`MIN_EVENTS` positives (negatives), and a small-group size of 0 compares every rate;
+    such a gap rests on a few people, which the record said nowhere (numbers audit, session 49:
+    a validation gap of 0.483 from a TPR on 2 positives set the frontier).
+
+    Parameters
+    ----------
+    names : sequence of str
+    rates : dict
+        One model's point estimates, shape (G,) each.
+    include : dict
+        :func:`rate_groups` (or one mask for every rate).
+    few : dict
+        ``{rate: bool array (G,)}``: :func:`too_few` of one model.
+    """
+    out = {}
+    for g in GAPS:
+        items = []
+        for i, name in enumerate(names):
+            thin = [r for r in GAP_RATES[g] if r in _DENOMINATOR_WORDS and _for_rate(include, r)[i]
+                    and np.isfinite(rates[r][i]) and few[r][i]]
+            if thin:
+                items.append((str(name), ", ".join(f"fewer than {MIN_EVENTS} {_DENOMINATOR_WORDS[r]}" for r in thin)))
+        out[g] = items
+    return out
+
+
 #: Memory the resamples' row multiplicities may take (``n_boot`` x rows, one byte each: see
 #: :func:`bootstrap_weights`). Within it the default 200 resamples of the 2-million-row limit take
 #: 0.4 GiB, and the kernel works through them a few at a time (:data:`_CHUNK_BYTES`). Past it a

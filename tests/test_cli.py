@@ -826,6 +826,25 @@ def _kept_bytes(*paths):
     return {p: p.read_bytes() for p in paths}
 
 
+def test_score_says_which_groups_the_batchs_gaps_left_out(exported, tmp_path, capsys, monkeypatch):
+    """Numbers audit, session 49: score's report and output never said which groups a batch's
+    gaps left out (its gap table names only those no gap compares), while the record says it of
+    its own. The batch's notes are in the report, the --json summary and the output."""
+    monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path / "home"))
+    bundle, rows, _ = exported
+    scored = tmp_path / "s.csv"
+    assert main(["score", "--bundle", str(bundle), "--csv", str(rows), "--out", str(scored),
+                 "--audit", str(tmp_path / "a.sqlite"), "--json"]) == 0
+    out = capsys.readouterr().out
+    summary = json.loads(out[out.index("{"):])
+    notes = json.loads(scored.with_suffix(".fairness.json").read_text())["notes"]
+    assert summary["fairness_notes"] == notes and any(" out " in n for n in notes), notes
+    assert main(["score", "--bundle", str(bundle), "--csv", str(rows), "--out", str(scored),
+                 "--audit", str(tmp_path / "a.sqlite")]) == 0
+    printed = capsys.readouterr().out
+    assert all(f"  NOTE: {n}." in printed for n in notes)
+
+
 @pytest.mark.parametrize("case, option, clash", [
     ("csv", "--out", "is the same file as --csv"),
     ("report", "--out (its fairness report)", "is the same file as --csv"),

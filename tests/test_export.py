@@ -1532,3 +1532,18 @@ def test_a_fairness_method_at_eta_0_says_it_asks_for_no_fairness(committee_recor
     at_zero = copy.deepcopy(committee_record)
     at_zero["content"]["selected"]["eta"] = 0.0
     assert "(at eta 0 the method asks for no fairness)" in model_line(at_zero)
+
+
+def test_a_rate_too_few_to_estimate_is_written_as_such_in_the_record_and_on_the_groups_page():
+    """Numbers audit, session 49: the record's "Rates by group" printed a TPR on 2 positives as a
+    bare "0.000", a measured zero, where the Groups page said "too few to estimate". One writer
+    (the page's use: tests/app/test_groups_page.py)."""
+    from fairkit.record import group_rate_text
+
+    row = {"attribute": "g", "group": "C", "n": 100, "small": False, "too_few": "tpr, precision",
+           "selection_rate": 0.2, "selection_rate_low": 0.13, "selection_rate_high": 0.29,
+           "tpr": 0.0, "tpr_low": 0.0, "tpr_high": 0.66, "fpr": float("nan"), "base_rate": 0.02, "accuracy": 0.8,
+           "ece": 0.05}
+    assert group_rate_text(row, "tpr") == "0.000 (too few to estimate)"
+    assert group_rate_text(row, "selection_rate") == "0.200 [0.130, 0.290]"
+    assert group_rate_text(row, "fpr") == "n/a"

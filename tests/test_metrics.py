@@ -1047,3 +1047,29 @@ def test_a_rate_too_few_to_estimate_sets_no_gap():
     # too few to estimate set the gap).
     three = fairness_report(y, p, pd.Series(g, name="grp"), gap_min_group_size=3)
     assert three.gap("equal_opportunity_difference") == pytest.approx(report.gap("equal_opportunity_difference"))
+
+
+def test_a_gap_that_compares_a_thin_rate_says_so():
+    """Numbers audit, session 49: when fewer than two groups have 5 positives the equal-opportunity
+    gap compares a TPR on 2 people (stats.rate_groups), and nothing said so: the same record called
+    that TPR too few to estimate. The notes name it, and why; a small-group size of 0 gives its
+    own reason; a gap that leaves the thin rate out says nothing of the kind."""
+    rng = np.random.default_rng(1)
+    g = np.array(["A"] * 300 + ["C"] * 100 + ["E"] * 100)
+    y = np.r_[(rng.random(300) < 0.4).astype(int), 1, 1, np.zeros(98), np.zeros(100)].astype(int)
+    p = np.clip(0.3 + 0.4 * y + rng.normal(0, 0.2, len(y)), 0, 1)
+    sens = pd.DataFrame({"g": g})
+    rep = fairness_report(y, p, sens)
+    kept = [n for n in rep.notes if "although too few to estimate" in n]
+    assert kept == ["Equal opportunity difference and equalized odds difference (g) compare C (fewer than 5 positives) "
+                    "although too few to estimate (fewer than two groups have enough to leave it out): such a gap "
+                    "rests on a few people; read it with its interval"]
+    every = fairness_report(y, p, sens, gap_min_group_size=0).notes
+    assert any("C (fewer than 5 positives) although too few to estimate (a small-group size of 0 compares every rate)"
+               in n for n in every)
+    # With a second group of enough positives, C's TPR is left out, and said as left out instead.
+    y2 = y.copy()
+    y2[400:420] = 1
+    notes = fairness_report(y2, p, sens).notes
+    assert not any("although too few" in n for n in notes)
+    assert any("leave out C (fewer than 5 positives)" in n for n in notes)

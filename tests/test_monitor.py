@@ -201,3 +201,22 @@ def test_a_batch_whose_thin_rates_leave_other_groups_in_a_gap_is_not_compared_on
     # A record made before results revision 10 counted the thin TPR in its gaps (review, session 48).
     older = incomparable_gaps(rows(thin=("other",)), pd.DataFrame(rows(thin=("other",))), thin_left_out=False)
     assert set(older) == {("sex", "equal_opportunity_difference"), ("sex", "equalized_odds_difference")}
+
+
+def test_a_group_without_positives_is_in_no_tpr_gap_on_either_side():
+    """Numbers audit, session 49: a record whose equal-opportunity gap compared a thin TPR (fewer
+    than two groups had 5 positives) and whose group E had no positives: score refused the gap,
+    naming E "not in it", though neither side's gap compared E."""
+    from fairkit.monitor import incomparable_gaps
+
+    def rows(tpr, thin):
+        return [{"attribute": "grp", "group": g, "in_gaps": True, "tpr": tpr.get(g), "fpr": 0.1,
+                 "too_few": "tpr" if g in thin else ""} for g in ("A", "C", "E")]
+
+    recorded = rows({"A": 0.8, "C": 1.0, "E": None}, thin=("C", "E"))  # A and C compared (the fallback)
+    batch = pd.DataFrame(rows({"A": 0.7, "C": 0.9, "E": float("nan")}, thin=("E",)))
+    assert incomparable_gaps(recorded, batch) == {}
+    # E with positives in the batch is compared there, not in the record: not comparable.
+    grown = pd.DataFrame(rows({"A": 0.7, "C": 0.9, "E": 0.5}, thin=()))
+    skip = incomparable_gaps(recorded, grown)
+    assert "'E' in it, which the record's left out" in skip[("grp", "equal_opportunity_difference")]

@@ -418,3 +418,30 @@ def test_reliability_panels_of_many_groups_are_the_largest_and_say_so(k):
     assert len(titles) == MAX_PANELS
     assert set(titles) == {f"G{i:03d}" for i in range(k - MAX_PANELS, k)}
     assert f"The {MAX_PANELS} largest of {k} groups (by rows)" in fig.layout.title.text
+
+
+def test_a_rate_too_few_to_estimate_is_a_hatched_bar_that_says_so():
+    """New-user audit, session 48: a TPR on 3 positives stood as a solid bar with no error bar,
+    read as certain beside the others' intervals."""
+    from fairkit.metrics import fairness_report
+
+    rng = np.random.default_rng(0)
+    n = 400
+    group = np.where(np.arange(n) < 60, "small", "large")
+    y = (rng.random(n) < 0.4).astype(int)
+    y[:60] = 0
+    y[:3] = 1  # 3 positives in "small": its TPR is too few to estimate, its selection rate is not
+    p = np.clip(0.3 + 0.4 * y + rng.normal(0, 0.2, n), 0, 1)
+    table = fairness_report(y, p, pd.DataFrame({"g": group}), n_boot=50).by_group
+    assert table.set_index("group").loc["small", "too_few"] == "tpr"
+    fig = group_bars_figure(table)
+    order = list(table["group"])
+    tpr = _trace(fig, "True positive rate")
+    shapes = dict(zip(order, tpr.marker.pattern.shape))
+    assert shapes == {"small": "/", "large": ""}
+    assert "too few to estimate (fewer than 5 positives): no interval" in tpr.hovertext[order.index("small")]
+    assert "[" in tpr.hovertext[order.index("large")]  # the other bar keeps its interval in words too
+    assert set(_trace(fig, "Selection rate").marker.pattern.shape) == {""}
+    assert "Hatched: too few to estimate" in fig.layout.title.text
+    plain = group_bars_figure(table[table["group"] == "large"])
+    assert "Hatched" not in plain.layout.title.text

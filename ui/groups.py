@@ -16,7 +16,7 @@ from fairkit.calibration import GLOBAL, calibrate_on_validation
 from fairkit.diagnostics import reliability_curve, reliability_intervals
 from fairkit.groups import MIN_GROUP_SIZE, first_few, group_hierarchy
 from fairkit.metrics import NO_RANKING, TOO_FEW, fairness_report
-from fairkit.record import fmt
+from fairkit.record import fmt, group_rate_text
 from fairkit.sweep import predict_scores
 
 from . import results as ur
@@ -56,18 +56,6 @@ def attribute_columns(sensitive: pd.DataFrame) -> dict[str, list]:
     return {level.name: list(level.columns) for level in group_hierarchy(sensitive)}
 
 
-def _ci(row, metric) -> str:
-    value, low, high = row[metric], row.get(f"{metric}_low"), row.get(f"{metric}_high")
-    if pd.isna(value):
-        return "n/a"
-    if metric in str(row.get("too_few", "")).split(", "):
-        # An interval over 2 positives would read as certainty ([0.000, 0.000]); say why there is none.
-        return f"{value:.3f} ({TOO_FEW})"
-    if low is None or pd.isna(low) or pd.isna(high):
-        return f"{value:.3f}"
-    return f"{value:.3f} [{low:.3f}, {high:.3f}]"
-
-
 def format_groups(table: pd.DataFrame, attribute: str, ranks: bool = True) -> pd.DataFrame:
     """Display text for one attribute's rows of a by-group table; ``ranks`` False (a model whose
     scores are its decisions, :func:`fairkit.methods.scores_rank`): no ECE, as the record says."""
@@ -75,14 +63,14 @@ def format_groups(table: pd.DataFrame, attribute: str, ranks: bool = True) -> pd
     out = pd.DataFrame({
         "Group": rows["group"].astype(str),
         "Rows": rows["n"].map("{:,}".format),
-        "Positive rate": rows.apply(_ci, axis=1, metric="base_rate"),
-        "Selection rate": rows.apply(_ci, axis=1, metric="selection_rate"),
-        "TPR": rows.apply(_ci, axis=1, metric="tpr"),
-        "FPR": rows.apply(_ci, axis=1, metric="fpr"),
-        "Accuracy": rows.apply(_ci, axis=1, metric="accuracy"),
+        "Positive rate": rows.apply(group_rate_text, axis=1, metric="base_rate"),
+        "Selection rate": rows.apply(group_rate_text, axis=1, metric="selection_rate"),
+        "TPR": rows.apply(group_rate_text, axis=1, metric="tpr"),
+        "FPR": rows.apply(group_rate_text, axis=1, metric="fpr"),
+        "Accuracy": rows.apply(group_rate_text, axis=1, metric="accuracy"),
         # A decision model's ECE only restates its error rate: the record and the Trade-offs page
         # say n/a, and this table showed a figure beside them (session 45's left-out).
-        "ECE": rows.apply(_ci, axis=1, metric="ece") if ranks else NO_RANKING,
+        "ECE": rows.apply(group_rate_text, axis=1, metric="ece") if ranks else NO_RANKING,
     })
     out["Note"] = np.where(rows["small"], f"small (under {MIN_GROUP_SIZE} rows): uncertain", "")
     return out.reset_index(drop=True)

@@ -323,6 +323,16 @@ def on_pick(row: dict) -> None:
 
 # --------------------------------------------------------------------------- metrics
 
+def report_notes(row: dict) -> list[tuple[str, str]]:
+    """``[(part, note), ...]``: the run's report notes, validation's first, a note both parts
+    share said once. The page showed the test notes only, while the frontier and the tolerance
+    read the validation gaps (numbers audit, session 49)."""
+    val = [x for x in str(row.get("val_report_notes") or "").splitlines() if x]
+    test = [x for x in str(row.get("test_report_notes") or "").splitlines() if x]
+    return ([("Validation and test data" if x in test else "Validation data (the frontier's)", x) for x in val]
+            + [("Test data", x) for x in test if x not in val])
+
+
 def has_intervals(row: dict) -> bool:
     """Whether a run's row carries its intervals (:func:`fairkit.sweep.report_fields`)."""
     n = row.get("report_n_boot")

@@ -243,8 +243,8 @@ def _metrics(table, split, row, shown, seed, seeds):
         st.caption(f":material/info: ROC AUC {NO_RANKING}: this model's scores are its decisions (its "
                    "thresholds give most people 0 or 1), which rank nobody. Its base model's AUC would "
                    "describe another ranking than the one it deploys.")
-    for line in str(row.get("test_report_notes") or "").splitlines():
-        st.caption(f":material/info: Test data: {md(line)}")
+    for part, line in ut.report_notes(row):
+        st.caption(f":material/info: {part}: {md(line)}")
 
 
 def _record(row, unfairness, performance, tolerance):

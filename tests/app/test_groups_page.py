@@ -334,3 +334,26 @@ def test_a_decision_models_groups_show_no_ece_and_no_reliability_curve(trained):
     at.switch_page("views/groups.py").run()
     assert group_table(at, "sex & age_group")["ECE"].str.match(r"\d\.\d{3}").all()
     assert "Reliability of" in [s.label for s in at.selectbox]
+
+
+def test_the_groups_table_writes_a_thin_rate_as_the_record_does():
+    """Numbers audit, session 49: the page said "too few to estimate" where the record printed a
+    bare "0.000"; both write a group's rate with fairkit.record.group_rate_text."""
+    from fairkit.record import group_rate_text
+
+    row = {"attribute": "g", "group": "C", "n": 100, "small": False, "too_few": "tpr", "base_rate": 0.02,
+           "selection_rate": 0.2, "selection_rate_low": 0.13, "selection_rate_high": 0.29, "tpr": 0.0,
+           "fpr": 0.2, "fpr_low": 0.12, "fpr_high": 0.3, "accuracy": 0.8, "ece": 0.05}
+    shown = ug.format_groups(pd.DataFrame([row]), "g").iloc[0]
+    assert shown["TPR"] == group_rate_text(row, "tpr") == "0.000 (too few to estimate)"
+    assert shown["FPR"] == "0.200 [0.120, 0.300]"
+
+
+def test_the_tradeoffs_notes_are_validations_and_tests_each_said_once():
+    """Numbers audit, session 49: the panel showed the test notes only, while the frontier and the
+    tolerance read the validation gaps."""
+    row = {"val_report_notes": "A leaves out x\nB only on validation", "test_report_notes": "A leaves out x\nC on test"}
+    assert ut.report_notes(row) == [("Validation and test data", "A leaves out x"),
+                                    ("Validation data (the frontier's)", "B only on validation"),
+                                    ("Test data", "C on test")]
+    assert ut.report_notes({}) == []
