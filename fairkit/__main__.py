@@ -184,7 +184,21 @@ class _Parser(argparse.ArgumentParser):
         self.register("action", None, _StoreOnce)
         self.register("action", "store", _StoreOnce)
 
+    #: The words being parsed (set by :func:`_main`), to name an unknown option that argparse
+    #: reports only as a missing required one.
+    words: list = []
+
     def error(self, message):
+        if message.startswith("the following arguments are required"):
+            # "fairkit --bogus" said "the following arguments are required: command", and
+            # "sweep --bogus" that --out was missing, never naming the word it did not know
+            # (install audit, session 49).
+            from .safestate import _is_float
+
+            unknown = [w for w in _Parser.words if w.startswith("-") and not _is_float(w)
+                       and w.split("=", 1)[0] not in self._option_string_actions]
+            if unknown:
+                message = f"unrecognized arguments: {' '.join(unknown)} (and {message})"
         _Parser.refused = message
         super().error(message)
 
@@ -688,6 +702,14 @@ def _load(args):
     return frame, spec
 
 
+def _print_stratification(split) -> None:
+    """Say a split stratified by less than group x outcome (:func:`fairkit.split.stratification_notes`)."""
+    from .split import stratification_notes
+
+    for note in stratification_notes(split):
+        print(f"WARNING: {note}", file=sys.stderr)
+
+
 def _print_small_after_split(frame, spec) -> None:
     """Name the groups the split will leave small, on the table that is split (after ``--sample``).
 
@@ -765,6 +787,7 @@ def cmd_sweep(args) -> int:
     frame, sample = _sampled(frame, spec, args.sample, args.split_seed)
     _print_small_after_split(frame, spec)
     split = _reserved(split_dataset(frame, spec, seed=args.split_seed), args.threshold_rows)
+    _print_stratification(split)
     log = _audit_log(args)  # a log that cannot be used is found before hours of training
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -940,6 +963,7 @@ def cmd_search(args) -> int:
     frame, spec = _load(args)
     _print_small_after_split(frame, spec)
     split = split_dataset(frame, spec, seed=args.split_seed)
+    _print_stratification(split)
     log = _audit_log(args)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -1803,7 +1827,9 @@ def _main(argv) -> int:
     from .monitor import ALPHA as DRIFT_ALPHA, alpha_ok
 
     # Raw text: the version line names a folder, and argparse would wrap a long one.
-    parser = _Parser(prog="python -m fairkit", description="fairkit: fair training and trade-offs",
+    # The name it was run by: the installed script's usage lines said "python -m fairkit".
+    prog = "fairkit" if Path(sys.argv[0]).name == "fairkit" else "python -m fairkit"
+    parser = _Parser(prog=prog, description="fairkit: fair training and trade-offs",
                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", required=True)
@@ -1983,6 +2009,7 @@ def _main(argv) -> int:
 
     _add_output_flags(parser, sub)
     _Parser.refused = None
+    _Parser.words = sys.argv[1:] if argv is None else [str(w) for w in argv]
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse has printed its message (or --help / --version)

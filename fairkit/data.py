@@ -1483,6 +1483,12 @@ def too_wide(widths: dict, n_rows: int) -> str | None:
             + (f"; the widest: {named}" if named else ""))
 
 
+#: Column names that say "row weight" (UCI Adult's fnlwgt, survey and frequency weights).
+#: The whole name, so that a measurement ("body_weight_kg") is not taken for one.
+_WEIGHT_NAME = re.compile(r"(?i)^\s*((sample|survey|person|final|row|case|design|frequency|freq)[ _.-]?)?"
+                          r"(weights?|wt|wgt|fnlwgt|pwgtp|freq|frequency)\s*$")
+
+
 def validate(
     frame: pd.DataFrame,
     spec: DatasetSpec,
@@ -1815,6 +1821,14 @@ def validate(
             problems.append(_p("error", "target_leak", c,
                                f"'{c}' is the target in disguise (each of its values maps to one outcome and back).",
                                "Exclude this column: a model using it learns nothing real."))
+        if _WEIGHT_NAME.search(str(c)) and pd.api.types.is_numeric_dtype(col.dtype) and (nn >= 0).all():
+            # A survey or frequency weight became a model input, and the exported model then
+            # needed it to score: sweeps and score read every row once (install audit, session 49).
+            problems.append(_p("warning", "weight_like", c,
+                               f"'{c}' looks like a row weight (a survey or frequency weight). Sweeps, "
+                               "exports and score count every row once: as it is, it would be a model input.",
+                               f"Exclude '{c}' if it weights rows; in Python, pass it as sample_weight to the "
+                               "estimators and to fairness_report. Keep it if it describes the person."))
         for attr in proxies.get(c, ()):
             problems.append(_p("warning", "sensitive_proxy", c,
                                f"'{c}' determines the sensitive attribute '{attr}' exactly (each of its values "

@@ -722,10 +722,13 @@ def save_figure(fig: go.Figure, path, *, png: bool = True) -> dict:
         base = base.with_suffix("")
     base.parent.mkdir(parents=True, exist_ok=True)
     html = base.with_suffix(".html")
-    from .store import atomic_write_bytes
+    from .store import atomic_write_bytes, output_mode
 
     # Replaced whole: a full disk or an interrupt mid-write leaves the earlier file, not half a page.
-    atomic_write_bytes(html, fig.to_html(include_plotlyjs=True, full_html=True).encode("utf-8"))
+    # With the permissions of the file it replaces, else the umask's, as every output and the PNG
+    # beside it (it was always private, 0600: install audit, session 49).
+    atomic_write_bytes(html, fig.to_html(include_plotlyjs=True, full_html=True).encode("utf-8"),
+                       mode=output_mode(html))
     out = {"html": html, "png": None, "png_error": None}
     if png:
         # kaleido starts a Chromium per export; on a busy machine that start can fail once

@@ -183,6 +183,15 @@ _FALLBACK_NOTES = {
 }
 
 
+def stratification_notes(split) -> list[str]:
+    """The notes of ``split`` that say it is stratified by less than group x outcome.
+
+    The command line and the Train page say them: the Data page's forecast of each group's rows
+    assumes the finer strata (install audit, session 49: COMPAS's split fell back without a word).
+    """
+    return [n for n in split.notes if n in _FALLBACK_NOTES.values()]
+
+
 def _split_indices(groups: pd.Series, y: np.ndarray, seed: int, val_size: float, test_size: float):
     """Train, validation and test row positions, stratified as finely as the table allows.
 

@@ -217,6 +217,8 @@ REVISIONS = {
     10: "a TPR or FPR whose denominator has fewer than 5 rows (positives or negatives), flagged too few to "
         "estimate, is left out of the equal-opportunity and equalized-odds gaps, as the disparity table left "
         "it out (before: such a rate could set the gap on two or three people)",
+    11: "a split keeps its group x outcome strata when a label's rare cells hold a single row (before: that "
+        "row split the whole table by outcome only; the bundled COMPAS data was split so)",
 }
 RESULTS_REVISION = max(REVISIONS)
 

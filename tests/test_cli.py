@@ -354,6 +354,12 @@ def test_with_two_seeds_the_printed_front_and_the_record_read_the_settings_means
     (["sweep", "--dataset", "german", "--sensitive", "nationality", "--out", "x"], "nationality"),
     (["sweep", "--dataset", "german", "--etas", "a,b", "--out", "x"], "Could not read"),
     (["sweep", "--dataset", "german", "--tolerances", "0.05,-1", "--out", "x"], "a tolerance is a validation gap"),
+    # Install audit, session 49: a tolerance of 2 was taken and bracketed nothing; an unknown
+    # option was reported as a missing required one.
+    (["sweep", "--dataset", "german", "--tolerances", "5", "--out", "x"], "below 1 (a difference between rates), "
+     "got 5.0; for 5 % write 0.05"),
+    (["--bogus"], "unrecognized arguments: --bogus (and the following arguments are required: command)"),
+    (["sweep", "--bogus"], "unrecognized arguments: --bogus (and the following arguments are required: --out)"),
     (["export", "--store", "/nonexistent", "--run", "x", "--rationale", "r", "--decider", "d", "--out", "x.zip"], "sweep.json"),
     # Counts that would exhaust memory or run for days are refused with the range allowed.
     (["sweep", "--dataset", "mnist", "--n-etas", "201", "--out", "x"],

@@ -247,6 +247,22 @@ def test_id_like_column_warns():
     assert p.column == "customer_id" and p.severity == "warning"
 
 
+def test_a_row_weight_column_is_named_before_it_becomes_a_model_input():
+    """Install audit, session 49: a 'weight' column passed validate without a word, became a model
+    input in the sweep, and the exported model needed it to score; score read each row once."""
+    frame = read_table(GOOD.encode())
+    frame["weight"] = np.arange(len(frame)) % 4 + 1
+    p = problem(frame, "weight_like")
+    assert p.column == "weight" and p.severity == "warning" and "sample_weight" in p.action
+    for name in ("fnlwgt", "Survey_Weight", "PWGTP", "freq"):
+        assert problem(frame.rename(columns={"weight": name}), "weight_like").column == name
+    # A measurement, a negative number or an excluded column is not named.
+    for name in ("body_weight_kg", "weighted_score", "height"):
+        assert "weight_like" not in codes(frame.rename(columns={"weight": name}))
+    assert "weight_like" not in codes(frame.assign(weight=-frame["weight"]))
+    assert "weight_like" not in codes(frame, SPEC.replace(exclude=["weight"]))
+
+
 def test_missing_feature_values_warn_and_constant_feature():
     frame = read_table(GOOD.encode())
     frame.loc[:9, "age"] = np.nan

@@ -124,6 +124,7 @@ def _formats() -> tuple:
 RELEASES = {
     "0.2.0": (9, 2, "fairkit-run/3", "fairkit-state/1", "f73943e0233d20b1"),
     "0.3.0": (10, 2, "fairkit-run/3", "fairkit-state/1", "f73943e0233d20b1"),
+    "0.3.1": (11, 2, "fairkit-run/3", "fairkit-state/1", "f73943e0233d20b1"),
 }
 
 

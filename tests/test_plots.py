@@ -123,6 +123,22 @@ def test_save_figure_writes_html_and_png(tmp_path):
     assert out["png_error"] is None
 
 
+def test_save_figure_html_follows_the_umask_or_the_replaced_file(tmp_path):
+    """Install audit, session 49: frontier.html was always 0600 while the PNG beside it and every
+    other output followed the umask (or kept the replaced file's permissions)."""
+    import os
+
+    old = os.umask(0o022)
+    try:
+        html = save_figure(frontier_figure(_results()), tmp_path / "front", png=False)["html"]
+        assert html.stat().st_mode & 0o777 == 0o644
+        html.chmod(0o640)
+        save_figure(frontier_figure(_results()), tmp_path / "front", png=False)
+        assert html.stat().st_mode & 0o777 == 0o640
+    finally:
+        os.umask(old)
+
+
 def test_save_figure_retries_the_png_once_and_keeps_the_html_when_it_fails(tmp_path, monkeypatch):
     calls = []
 

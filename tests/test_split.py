@@ -325,3 +325,28 @@ def test_a_table_too_wide_to_build_is_refused_by_the_split_itself(monkeypatch):
     monkeypatch.setattr(fsplit, "validate", lambda *a, **k: [])
     with pytest.raises(DataError, match=rf"would become {inputs:,} model inputs for each of its {n:,} rows"):
         split_dataset(frame, spec, seed=0)
+
+
+def test_one_rare_row_does_not_cost_the_table_its_group_strata():
+    """Install audit, session 49: COMPAS has one Asian & Female row with each outcome; its label's
+    rare cells held that one row, and the whole table was split by outcome only (a group of 58
+    got 3 validation rows for an expected 12) without a word outside split.notes."""
+    from fairkit.groups import MIN_GROUP_SIZE, group_summaries, stratification_labels
+    from fairkit.split import forecast_groups, stratification_notes
+
+    groups = np.array(["a"] * 40 + ["b"] * 40 + ["c", "c", "d"])
+    y = np.array([0, 1] * 40 + [1, 1, 0])
+    strata = stratification_labels(groups, y, 3)
+    assert strata is not None and (pd.Series(strata).value_counts() >= 2).all()
+    assert set(strata[:80]) == {"a|0", "a|1", "b|0", "b|1"}  # the large cells keep their own strata
+    lone = stratification_labels(np.append(groups[:80], "d"), np.append(y[:80], 0), 3)
+    assert lone is not None and lone[-1] in {"a|0", "b|0"}  # joins its label's largest stratum
+
+    frame, spec = load_dataset("compas")
+    split = split_dataset(frame, spec, seed=0)
+    assert stratification_notes(split) == []
+    finest = forecast_groups(group_summaries(frame, spec))["race & sex"].set_index("group")
+    for name, part in split.parts.items():
+        actual = part.groups.value_counts().reindex(finest.index, fill_value=0)
+        assert (finest[name] - actual).abs().max() <= 2, (name, (finest[name] - actual).abs().max())
+    assert split.validation.groups.value_counts()["Other & Female"] >= MIN_GROUP_SIZE // 3

@@ -229,10 +229,6 @@ def tolerance_input() -> tuple | None:
         st.error(f"The tolerances cannot be read: {md(exc)}. Type gaps between 0 and 1, such as 0.02, "
                  "separated by commas.", icon=":material/error:")
         return None
-    if out[-1] > 1:
-        st.error(f"A tolerance of {out[-1]:g} is no limit: a gap is at most 1. Type gaps between 0 and 1.",
-                 icon=":material/error:")
-        return None
     return out
 
 

@@ -300,7 +300,10 @@ def offered_tolerance(bracketed) -> float:
     '1 - disparate impact ratio')."""
     from fairkit.sweep import tolerances
 
-    return next(iter(tolerances(bracketed)), 0.2)
+    try:
+        return next(iter(tolerances(bracketed)), 0.2)
+    except ValueError:  # a sweep stored before tolerances of 1 or more were refused
+        return next(iter(sorted(t for t in bracketed if 0 <= t < 1)), 0.2)
 
 
 def tolerance_pick(table: pd.DataFrame, unfairness: str, performance: str, tolerance: float) -> dict | None:

@@ -6,6 +6,7 @@ from fairkit.estimators import postprocess
 from fairkit.methods import DEFAULT_METHODS, FAIRNESS_DEFINITIONS, METHODS, RegistryError, eta_grid
 from fairkit.plots import method_label
 from fairkit.sweep import BUDGET_PER_GRID_POINT, DEFAULT_SPACING, duration_text, estimate_seconds
+from fairkit.split import stratification_notes
 from ui import controls
 from ui import data as ud
 from ui import results as ur
@@ -37,6 +38,8 @@ def split_sizes(s, reserved: str = "") -> str:
 # thresholds: the sizes shown are then the ones the sweep trains and chooses on.
 sizes = st.empty()
 sizes.markdown(split_sizes(split))
+for note in stratification_notes(split):
+    st.warning(md(note), icon=":material/call_split:")
 if ur.fast_training():
     st.caption(f"Test mode ({ur.FAST_TRAINING_ENV}=1): every network is a small logistic model "
                "trained for a few epochs.")

@@ -415,6 +415,10 @@ class FairBoostingClassifier(FairFitMixin, ClassifierMixin, BaseEstimator):
         self._validate_params()
         forget_outputs(self)
         X, y_enc, sw, classes = self._validate_xy(X, y, sample_weight)
+        # Weights of mean 1: LightGBM's leaf limits (max_delta_step) and its child hessian floor
+        # act on the raw sums, so weights all times 0.25 or 2.5 grew another model (install
+        # audit, session 49: probabilities moved by up to 0.18). Without weights this is 1.0.
+        sw = sw / sw.mean()
         levels = self._group_levels(sensitive_features, X.shape[0])
         n = X.shape[0]
         rounds = boosting_rounds(self.n_estimators, n)

@@ -357,3 +357,11 @@ def test_the_tradeoffs_notes_are_validations_and_tests_each_said_once():
                                     ("Validation data (the frontier's)", "B only on validation"),
                                     ("Test data", "C on test")]
     assert ut.report_notes({}) == []
+
+
+def test_a_stored_sweeps_tolerance_of_one_or_more_does_not_break_the_page():
+    """Session 49: tolerances of 1 or more are refused now (a gap is at most 1); a sweep stored
+    before, with one, still opens at its valid tolerance or the default."""
+    assert ut.offered_tolerance([2.0, 0.05]) == 0.05
+    assert ut.offered_tolerance([1.0]) == 0.2
+    assert ut.offered_tolerance([0.02, 0.01]) == 0.01

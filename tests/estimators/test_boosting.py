@@ -119,6 +119,24 @@ def test_sample_weight_equals_repeated_rows(biased_data):
     np.testing.assert_allclose(weighted.decision_function(X), repeated.decision_function(X), atol=1e-6)
 
 
+@pytest.mark.parametrize("objective", ["constrained", "penalty"])
+def test_weights_times_a_constant_give_the_same_model(objective):
+    """Install audit, session 49: weights all times 0.25 moved German's training probabilities
+    by 0.126 (LightGBM's leaf limits and hessian floor act on raw sums); weights are read as
+    shares of the data now."""
+    from fairkit.datasets import load_dataset
+    from fairkit.split import split_dataset
+
+    frame, spec = load_dataset("german")
+    train = split_dataset(frame, spec, seed=0).train
+    w = np.random.default_rng(1).uniform(0.5, 2.0, len(train.y))
+    fit = lambda weights: FairBoostingClassifier(eta=1.0, objective=objective, random_state=0).fit(  # noqa: E731
+        train.X, train.y, sensitive_features=train.sensitive, sample_weight=weights).predict_proba(train.X)
+    base = fit(w)
+    for c in (0.25, 2.5):
+        np.testing.assert_allclose(fit(c * w), base, atol=1e-6)
+
+
 def test_pipeline_gridsearch_pickle_and_clone(biased_data):
     X, y, a = biased_data(n=500, seed=6)
     pipe = make_pipeline(StandardScaler(), FairBoostingClassifier(eta=0.0, **FAST))
@@ -342,7 +360,7 @@ def test_training_scores_are_the_predictions_bit_for_bit(biased_data, monkeypatc
 def test_cross_entropy_derivatives_are_autograds(biased_data, monkeypatch, kw, groups):
     """Where no penalty is in the loss, the objective hands LightGBM the closed-form derivatives
     of the weighted cross-entropy: autograd's gradient and curvature of its weighted mean, times
-    the total weight; ``history_`` records that mean."""
+    the total weight once the weights average 1 (the rows); ``history_`` records that mean."""
     import torch
 
     from fairkit.losses import weighted_bce_with_logits
@@ -362,7 +380,7 @@ def test_cross_entropy_derivatives_are_autograds(biased_data, monkeypatch, kw, g
     trees = np.random.default_rng(1).normal(scale=2.0, size=len(y))  # the trees' sum, before the init score
     grad, hess = captured["objective"](trees, None)
     F = torch.tensor(trees + clf.init_score_, requires_grad=True)
-    wt = torch.tensor(w)
+    wt = torch.tensor(w / w.mean())  # the scale the fit reads weights at (a share of the data)
     mean = weighted_bce_with_logits(F, torch.tensor(y, dtype=torch.float64), wt)
     (g,) = torch.autograd.grad(mean * wt.sum(), F, create_graph=True)
     (h,) = torch.autograd.grad(g.sum(), F)  # each row's gradient depends on its own score only
