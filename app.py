@@ -38,6 +38,9 @@ PAGES = [
 ]
 
 page = st.navigation(PAGES)
+# Each page its own browser title: every page was "fairkit", so a page change gave a screen-reader
+# user no word (WCAG 2.4.2; accessibility audit, session 49).
+st.set_page_config(page_title=f"{page.title} · fairkit")
 # A reload (a new session) starts from this browser's latest choices and sweep (ui/restore.py).
 restored = restore.restore()
 if restored:

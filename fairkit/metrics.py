@@ -497,11 +497,15 @@ def fairness_report(
     left = pd.DataFrame(dropped, columns=["attribute", "metric", "group", "reason"])
     finest = levels[-1][0].encoding  # the intersection, encoded once above
     calibration = reliability_curve(y, P[0], finest.names[finest.codes], n_bins=n_bins, sample_weight=w)
+    notes = _notes(by_group, left, min_group_size,
+                   pd.DataFrame(thin_kept, columns=["attribute", "metric", "group", "reason"]),
+                   every_rate=gap_min_group_size == 0)
+    if R is not None and w is not None and np.isfinite(overall.get("roc_auc", np.nan)):
+        # Said, not left blank: a weighted report's AUC stood without its interval (install audit,
+        # session 49). DeLong's variance counts unweighted rows.
+        notes.append("ROC AUC has no interval with sample weights (its variance, DeLong's, is for unweighted rows)")
     return FairnessReport(overall=overall, by_group=by_group, gaps=gaps, calibration=calibration,
-                          n_boot=n_boot, left_out=left,
-                          notes=_notes(by_group, left, min_group_size,
-                                       pd.DataFrame(thin_kept, columns=["attribute", "metric", "group", "reason"]),
-                                       every_rate=gap_min_group_size == 0))
+                          n_boot=n_boot, left_out=left, notes=notes)
 
 
 def _overall_intervals(gs: stats.GroupSums, boot: stats.GroupSums, overall: dict, ci: float) -> dict:

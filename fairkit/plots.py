@@ -622,16 +622,22 @@ def _group_ticks(fig: go.Figure, groups) -> None:
                      tickangle=0 if level else -90)
 
 
+#: Stripes of a rate too few to estimate: dark, at least 3:1 against every bar colour of
+#: :data:`METRIC_PALETTE` (white ones were 2.53:1 on orange: accessibility audit, session 49).
+THIN_STRIPES = "#222222"
+
+
 def group_bars_figure(by_group: pd.DataFrame, *, metrics=("selection_rate", "tpr", "fpr"),
                       attribute: str | None = None, title: str = "Rates by group") -> go.Figure:
     """Grouped bars of rates by group, with their intervals (``<rate>_low`` / ``_high``) as error
     bars when present.
 
     A rate the table flags as too few to estimate (``too_few``: fewer than
-    :data:`fairkit.stats.MIN_EVENTS` positives for a TPR, negatives for an FPR) has no interval:
-    its bar is hatched and says why, rather than standing solid and bare as if it were certain
-    (new-user audit, session 48). Each group's name
-    sits centred under its bars (:func:`_group_ticks`).
+    :data:`fairkit.stats.MIN_EVENTS` rows in its denominator, positives for a TPR, negatives for
+    an FPR) has no interval: its bar is hatched and says why, rather than standing solid and bare
+    as if it were certain (new-user audit, session 48). Hatched bars are a trace of their own in
+    the rate's slot (``offsetgroup``), so each rate's legend swatch stays solid, and one legend
+    entry names the hatching. Each group's name sits centred under its bars (:func:`_group_ticks`).
     """
     from .metrics import METRIC_LABELS, TOO_FEW
     from .stats import DENOMINATORS, MIN_EVENTS
@@ -642,17 +648,17 @@ def group_bars_figure(by_group: pd.DataFrame, *, metrics=("selection_rate", "tpr
     fig, any_thin = go.Figure(), False
     for i, m in enumerate(metrics):
         label = METRIC_LABELS.get(m, m.replace("_", " "))
-        err, low, high = None, None, None
+        colour = METRIC_PALETTE[i % len(METRIC_PALETTE)]
+        values = table[m].to_numpy(float)
+        low = high = None
         if f"{m}_low" in table and f"{m}_high" in table:
             low, high = table[f"{m}_low"].to_numpy(float), table[f"{m}_high"].to_numpy(float)
-            err = dict(type="data", symmetric=False, array=(table[f"{m}_high"] - table[m]).clip(lower=0),
-                       arrayminus=(table[m] - table[f"{m}_low"]).clip(lower=0))
         thin = (np.array([m in f for f in flagged], dtype=bool) if flagged is not None
                 else np.zeros(len(table), dtype=bool))
         any_thin |= bool(thin.any())
         words = {"pos": "positives", "neg": "negatives"}.get(DENOMINATORS.get(m), "rows")
         hover = []
-        for j, (g, v) in enumerate(zip(names, table[m].to_numpy(float))):
+        for j, (g, v) in enumerate(zip(names, values)):
             if not np.isfinite(v):
                 text = "n/a"
             elif thin[j]:
@@ -662,14 +668,27 @@ def group_bars_figure(by_group: pd.DataFrame, *, metrics=("selection_rate", "tpr
             else:
                 text = f"{v:.3f}"
             hover.append(f"{g}<br>{plot_text(label)}: {text}")
-        fig.add_trace(go.Bar(x=names, y=table[m], name=label, hovertext=hover, hoverinfo="text",
-                             marker=dict(color=METRIC_PALETTE[i % len(METRIC_PALETTE)],
-                                         pattern=dict(shape=["/" if t else "" for t in thin], fillmode="overlay",
-                                                      fgcolor="#ffffff")),
-                             error_y=err))
+        err = None
+        if low is not None:
+            err = dict(type="data", symmetric=False, array=np.clip(high - values, 0, None),
+                       arrayminus=np.clip(values - low, 0, None))
+        fig.add_trace(go.Bar(x=names, y=np.where(thin, np.nan, values), name=label, hovertext=hover,
+                             hoverinfo="text", marker_color=colour, error_y=err, offsetgroup=str(i),
+                             legendgroup=str(i)))
+        if thin.any():
+            fig.add_trace(go.Bar(x=names, y=np.where(thin, values, np.nan), name=f"{label} ({TOO_FEW})",
+                                 hovertext=hover, hoverinfo="text", offsetgroup=str(i), legendgroup=str(i),
+                                 showlegend=False, marker=dict(color=colour, pattern=dict(
+                                     shape="/", fillmode="overlay", fgcolor=THIN_STRIPES, solidity=0.35))))
+    if any_thin:
+        # A legend entry only: no value, in the first rate's slot so that it takes none of its own.
+        fig.add_trace(go.Bar(x=[names[0]], y=[np.nan], name=f"Hatched: {TOO_FEW}", hoverinfo="skip", offsetgroup="0",
+                             marker=dict(color="#ffffff", line=dict(color=THIN_STRIPES, width=1),
+                                         pattern=dict(shape="/", fgcolor=THIN_STRIPES, solidity=0.35))))
     _group_ticks(fig, table["group"])
-    heading = plot_text(title) + (f"<br><sup>Hatched: {TOO_FEW} (fewer than {MIN_EVENTS} positives for a TPR, "
-                                  "negatives for an FPR): no interval.</sup>" if any_thin else "")
+    heading = plot_text(title) + (f"<br><sup>Hatched: {TOO_FEW}, fewer than {MIN_EVENTS} rows in the rate's "
+                                  "denominator (positives for a TPR, negatives for an FPR): no interval.</sup>"
+                                  if any_thin else "")
     fig.update_layout(title=heading, barmode="group", template="plotly_white", yaxis_range=[0, 1], height=420,
                       legend=dict(orientation="h", y=1.02, yanchor="bottom", x=1, xanchor="right"))
     return fig

@@ -1073,3 +1073,17 @@ def test_a_gap_that_compares_a_thin_rate_says_so():
     notes = fairness_report(y2, p, sens).notes
     assert not any("although too few" in n for n in notes)
     assert any("leave out C (fewer than 5 positives)" in n for n in notes)
+
+
+def test_a_weighted_reports_auc_says_why_it_has_no_interval():
+    """Install audit, session 49: with sample weights the ROC AUC stood without an interval and
+    without a word."""
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 400)
+    p = np.clip(0.3 + 0.4 * y + rng.normal(0, 0.2, 400), 0, 1)
+    g = pd.DataFrame({"g": rng.choice(["a", "b"], 400)})
+    weighted = fairness_report(y, p, g, sample_weight=rng.uniform(0.5, 2, 400), n_boot=20)
+    assert "roc_auc_low" not in weighted.overall
+    assert any(n.startswith("ROC AUC has no interval with sample weights") for n in weighted.notes)
+    plain = fairness_report(y, p, g, n_boot=20)
+    assert "roc_auc_low" in plain.overall and not any("ROC AUC" in n for n in plain.notes)

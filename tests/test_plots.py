@@ -452,12 +452,18 @@ def test_a_rate_too_few_to_estimate_is_a_hatched_bar_that_says_so():
     assert table.set_index("group").loc["small", "too_few"] == "tpr"
     fig = group_bars_figure(table)
     order = list(table["group"])
-    tpr = _trace(fig, "True positive rate")
-    shapes = dict(zip(order, tpr.marker.pattern.shape))
-    assert shapes == {"small": "/", "large": ""}
-    assert "too few to estimate (fewer than 5 positives): no interval" in tpr.hovertext[order.index("small")]
-    assert "[" in tpr.hovertext[order.index("large")]  # the other bar keeps its interval in words too
-    assert set(_trace(fig, "Selection rate").marker.pattern.shape) == {""}
+    small, large = order.index("small"), order.index("large")
+    solid, hatched = _trace(fig, "True positive rate"), _trace(fig, "True positive rate (too few to estimate)")
+    # The thin TPR is the hatched trace's, in the TPR's own slot; the solid one (and its legend
+    # swatch: accessibility audit, session 49) has no pattern.
+    assert np.isnan(solid.y[small]) and np.isfinite(solid.y[large]) and not solid.marker.pattern.shape
+    assert hatched.y[small] == table.set_index("group").loc["small", "tpr"] and np.isnan(hatched.y[large])
+    assert hatched.marker.pattern.shape == "/" and hatched.offsetgroup == solid.offsetgroup and not hatched.showlegend
+    assert "too few to estimate (fewer than 5 positives): no interval" in hatched.hovertext[small]
+    assert "[" in solid.hovertext[large]  # the other bar keeps its interval in words too
+    assert [t.name for t in fig.data if "Selection" in t.name] == ["Selection rate"]
+    legend = _trace(fig, "Hatched: too few to estimate")
+    assert legend.offsetgroup == "0" and np.isnan(legend.y[0])  # a legend entry, in a slot that exists
     assert "Hatched: too few to estimate" in fig.layout.title.text
     plain = group_bars_figure(table[table["group"] == "large"])
-    assert "Hatched" not in plain.layout.title.text
+    assert "Hatched" not in plain.layout.title.text and len(plain.data) == 3

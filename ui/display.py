@@ -80,17 +80,20 @@ def show_table(frame: pd.DataFrame, *, max_rows: int = 60, alt: str | None = Non
     st.table(escaped, hide_index=True, alt=alt)
 
 
-def show_group_summaries(tables: dict[str, pd.DataFrame], *, per_row: int = 3) -> None:
+def show_group_summaries(tables: dict[str, pd.DataFrame], *, per_row: int = 2) -> None:
     """One titled table per level (each sensitive attribute, then their intersection).
 
-    Single attributes sit side by side; the intersection, usually longer, gets the full width.
+    Single attributes sit side by side, at most ``per_row`` to a row, each row's tables sharing
+    its width; the intersection, usually longer, gets the full width. Two tables in a row of three
+    columns took a third each, and a table with its notes was cut off in a box the keyboard could
+    not scroll (accessibility audit, session 49).
     """
     singles = {k: v for k, v in tables.items() if " & " not in k}
     joint = {k: v for k, v in tables.items() if " & " in k}
     items = list(singles.items())
     for start in range(0, len(items), per_row):
         row = items[start:start + per_row]
-        for col, (name, table) in zip(st.columns(per_row if len(items) > 1 else 1), row):
+        for col, (name, table) in zip(st.columns(len(row)), row):
             with col:
                 _group_table(name, table)
     for name, table in joint.items():
@@ -119,8 +122,8 @@ CHART_CONFIG = {"modeBarButtonsToRemove": ["zoom2d", "pan2d", "select2d", "lasso
 
 
 def show_chart(fig, **kwargs):
-    """``st.plotly_chart`` at the container's width with :data:`CHART_CONFIG`: the one way a page
-    draws a chart.
+    """``st.plotly_chart`` at the container's width with :data:`CHART_CONFIG` and the figure's own
+    template: the one way a page draws a chart.
 
     Parameters
     ----------
@@ -134,7 +137,10 @@ def show_chart(fig, **kwargs):
     object
         What ``st.plotly_chart`` returns (the selection when ``on_select`` is given).
     """
-    return st.plotly_chart(fig, width="stretch", config=CHART_CONFIG, **kwargs)
+    # theme=None: the figure's own template (plotly_white, dark text), as in the exported PNG.
+    # Streamlit's theme greyed every tick label and axis title to 3.7:1 on white, under the 4.5:1
+    # text needs (WCAG 1.4.3; accessibility audit, session 49).
+    return st.plotly_chart(fig, width="stretch", config=CHART_CONFIG, theme=None, **kwargs)
 
 
 # --------------------------------------------------------------------------- accessibility

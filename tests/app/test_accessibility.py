@@ -78,6 +78,9 @@ def test_charts_keep_only_the_png_download_in_their_toolbar(trained, fast_env):
         for chart in at.get("plotly_chart"):
             config = json.loads(chart.proto.config)
             assert config == CHART_CONFIG
+            # The figure's own template, not Streamlit's theme, which greyed every axis label to
+            # 3.7:1 (accessibility audit, session 49).
+            assert chart.proto.theme == ""
             shown += 1
     assert shown >= 4
     removed = set(CHART_CONFIG["modeBarButtonsToRemove"])

@@ -99,6 +99,7 @@ def check_focus(page: Page) -> list[dict]:
 
 
 def check_outline(page: Page, title: str) -> None:
+    expect(page).to_have_title(f"{title} · fairkit")  # each page names itself (WCAG 2.4.2)
     levels = page.evaluate(HEADINGS_JS)
     assert levels and levels[0] == [1, title], levels
     assert [lvl for lvl, _ in levels].count(1) == 1, levels

@@ -80,5 +80,5 @@ def test_first_visit_by_page_url_runs_the_app(page: Page, tmp_path):
         expect(page.get_by_role("heading", name="Data", exact=True)).to_be_visible()
         wait_for_app(page)
         # Short timeouts: by now the run is over, and the expected failure should be quick.
-        expect(page).to_have_title("fairkit", timeout=5_000)
+        expect(page).to_have_title("Data · fairkit", timeout=5_000)
         expect(page.get_by_test_id("stSidebar")).to_contain_text("Current data", timeout=5_000)
