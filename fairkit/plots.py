@@ -653,8 +653,9 @@ def group_bars_figure(by_group: pd.DataFrame, *, metrics=("selection_rate", "tpr
         low = high = None
         if f"{m}_low" in table and f"{m}_high" in table:
             low, high = table[f"{m}_low"].to_numpy(float), table[f"{m}_high"].to_numpy(float)
-        thin = (np.array([m in f for f in flagged], dtype=bool) if flagged is not None
-                else np.zeros(len(table), dtype=bool))
+        # A rate that exists on too few rows; one that does not exist (no positives) is n/a below.
+        thin = np.isfinite(values) & (np.array([m in f for f in flagged], dtype=bool) if flagged is not None
+                                      else np.zeros(len(table), dtype=bool))
         any_thin |= bool(thin.any())
         words = {"pos": "positives", "neg": "negatives"}.get(DENOMINATORS.get(m), "rows")
         hover = []
@@ -675,6 +676,14 @@ def group_bars_figure(by_group: pd.DataFrame, *, metrics=("selection_rate", "tpr
         fig.add_trace(go.Bar(x=names, y=np.where(thin, np.nan, values), name=label, hovertext=hover,
                              hoverinfo="text", marker_color=colour, error_y=err, offsetgroup=str(i),
                              legendgroup=str(i)))
+        missing = ~np.isfinite(values)
+        if missing.any():
+            # A rate a group cannot have (no positives for a TPR) drew nothing, which read as a
+            # rate of 0 (accessibility audit, session 49): "n/a" stands in its slot.
+            fig.add_trace(go.Bar(x=names, y=np.where(missing, 0.0, np.nan), name=f"{label} (n/a)",
+                                 text=np.where(missing, "n/a", ""), textposition="outside", cliponaxis=False,
+                                 hovertext=hover, hoverinfo="text", offsetgroup=str(i), legendgroup=str(i),
+                                 showlegend=False, marker_color=colour, textfont=dict(color="#333333")))
         if thin.any():
             fig.add_trace(go.Bar(x=names, y=np.where(thin, values, np.nan), name=f"{label} ({TOO_FEW})",
                                  hovertext=hover, hoverinfo="text", offsetgroup=str(i), legendgroup=str(i),

@@ -467,3 +467,17 @@ def test_a_rate_too_few_to_estimate_is_a_hatched_bar_that_says_so():
     assert "Hatched: too few to estimate" in fig.layout.title.text
     plain = group_bars_figure(table[table["group"] == "large"])
     assert "Hatched" not in plain.layout.title.text and len(plain.data) == 3
+
+
+def test_a_rate_a_group_cannot_have_says_n_a_in_its_slot():
+    """Accessibility audit, session 49: a TPR of a group without positives drew nothing, which
+    read as a rate of 0."""
+    table = pd.DataFrame({"attribute": "g", "group": ["a", "b"], "selection_rate": [0.3, 0.2],
+                          "tpr": [0.8, np.nan], "fpr": [0.1, 0.2], "too_few": ["", "tpr"]})
+    fig = group_bars_figure(table)
+    na = _trace(fig, "True positive rate (n/a)")
+    assert list(na.text) == ["", "n/a"] and na.y[1] == 0 and np.isnan(na.y[0])
+    assert na.offsetgroup == _trace(fig, "True positive rate").offsetgroup and not na.showlegend
+    assert "b<br>True positive rate: n/a" in na.hovertext[1]
+    # An undefined rate is n/a, not hatched as too few to estimate.
+    assert not [t for t in fig.data if t.name == "True positive rate (too few to estimate)"]
