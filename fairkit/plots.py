@@ -622,8 +622,9 @@ def _group_ticks(fig: go.Figure, groups) -> None:
                      tickangle=0 if level else -90)
 
 
-#: Stripes of a rate too few to estimate: dark, at least 3:1 against every bar colour of
-#: :data:`METRIC_PALETTE` (white ones were 2.53:1 on orange: accessibility audit, session 49).
+#: Stripes of a rate too few to estimate: dark, at least 3:1 against the three rates' bar colours
+#: (the first three of :data:`METRIC_PALETTE`; white ones were 2.53:1 on orange: accessibility
+#: audit, session 49).
 THIN_STRIPES = "#222222"
 
 
@@ -640,6 +641,7 @@ def group_bars_figure(by_group: pd.DataFrame, *, metrics=("selection_rate", "tpr
     entry names the hatching. Each group's name sits centred under its bars (:func:`_group_ticks`).
     """
     from .metrics import METRIC_LABELS, TOO_FEW
+    from .record import group_rate_text
     from .stats import DENOMINATORS, MIN_EVENTS
 
     table = by_group if attribute is None else by_group[by_group["attribute"] == attribute]
@@ -658,17 +660,11 @@ def group_bars_figure(by_group: pd.DataFrame, *, metrics=("selection_rate", "tpr
                                       else np.zeros(len(table), dtype=bool))
         any_thin |= bool(thin.any())
         words = {"pos": "positives", "neg": "negatives"}.get(DENOMINATORS.get(m), "rows")
-        hover = []
-        for j, (g, v) in enumerate(zip(names, values)):
-            if not np.isfinite(v):
-                text = "n/a"
-            elif thin[j]:
-                text = f"{v:.3f}, {TOO_FEW} (fewer than {MIN_EVENTS} {words}): no interval"
-            elif low is not None and np.isfinite(low[j]) and np.isfinite(high[j]):
-                text = f"{v:.3f} [{low[j]:.3f}, {high[j]:.3f}]"
-            else:
-                text = f"{v:.3f}"
-            hover.append(f"{g}<br>{plot_text(label)}: {text}")
+        # Each bar's value as the table and the record write it (record.group_rate_text), and
+        # for a thin one what it rests on.
+        hover = [f"{g}<br>{plot_text(label)}: {plot_text(group_rate_text(row, m))}"
+                 + (f", fewer than {MIN_EVENTS} {words}: no interval" if thin[j] else "")
+                 for j, (g, (_, row)) in enumerate(zip(names, table.iterrows()))]
         err = None
         if low is not None:
             err = dict(type="data", symmetric=False, array=np.clip(high - values, 0, None),

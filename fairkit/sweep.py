@@ -408,7 +408,7 @@ def tolerances(tolerance) -> tuple[float, ...]:
     Raises
     ------
     ValueError
-        A tolerance that is not a finite number of at least 0 and below 1.
+        A tolerance that is not a finite number from 0 to 1.
     """
     if tolerance is None:
         return ()
@@ -421,11 +421,12 @@ def tolerances(tolerance) -> tuple[float, ...]:
             f = math.nan
         if not (math.isfinite(f) and f >= 0):
             raise ValueError(f"a tolerance is a validation gap of at least 0, got {v!r}")
-        if f >= 1:
+        if f > 1:
             # Every gap is a difference of rates, at most 1: a tolerance of 2 was taken and
-            # bracketed nothing (install audit, session 49); "5" is likely meant as 5 %.
-            raise ValueError(f"a tolerance is a validation gap below 1 (a difference between rates), got {v!r}"
-                             + (f"; for {f:g} % write {f / 100:g}" if f < 100 else ""))
+            # bracketed nothing (install audit, session 49); "5" is likely meant as 5 %. 1 itself
+            # (no limit) stays, as the Train page always took it and sessions keep it.
+            raise ValueError(f"a tolerance is a validation gap of at most 1 (a difference between rates), got {v!r}"
+                             + (f"; for {f:g} % write {f / 100:g}" if f <= 100 else ""))
         out.append(f)
     return tuple(sorted(set(out)))
 

@@ -356,7 +356,7 @@ def test_with_two_seeds_the_printed_front_and_the_record_read_the_settings_means
     (["sweep", "--dataset", "german", "--tolerances", "0.05,-1", "--out", "x"], "a tolerance is a validation gap"),
     # Install audit, session 49: a tolerance of 2 was taken and bracketed nothing; an unknown
     # option was reported as a missing required one.
-    (["sweep", "--dataset", "german", "--tolerances", "5", "--out", "x"], "below 1 (a difference between rates), "
+    (["sweep", "--dataset", "german", "--tolerances", "5", "--out", "x"], "of at most 1 (a difference between rates), "
      "got 5.0; for 5 % write 0.05"),
     (["--bogus"], "unrecognized arguments: --bogus (and the following arguments are required: command)"),
     (["sweep", "--bogus"], "unrecognized arguments: --bogus (and the following arguments are required: --out)"),

@@ -1536,7 +1536,7 @@ def test_a_fairness_method_at_eta_0_says_it_asks_for_no_fairness(committee_recor
     assert "(at eta 0 the method asks for no fairness)" in model_line(at_zero)
 
 
-def test_a_rate_too_few_to_estimate_is_written_as_such_in_the_record_and_on_the_groups_page():
+def test_a_rate_too_few_to_estimate_is_written_as_such_in_the_record_and_on_the_groups_page(committee_record):
     """Numbers audit, session 49: the record's "Rates by group" printed a TPR on 2 positives as a
     bare "0.000", a measured zero, where the Groups page said "too few to estimate". One writer
     (the page's use: tests/app/test_groups_page.py)."""
@@ -1549,3 +1549,14 @@ def test_a_rate_too_few_to_estimate_is_written_as_such_in_the_record_and_on_the_
     assert group_rate_text(row, "tpr") == "0.000 (too few to estimate)"
     assert group_rate_text(row, "selection_rate") == "0.200 [0.130, 0.290]"
     assert group_rate_text(row, "fpr") == "n/a"
+    # The record's "Rates by group" writes its rows so (a thin TPR among them, flagged here).
+    import copy
+
+    from fairkit.record import record_blocks
+
+    rec = copy.deepcopy(committee_record)
+    first = rec["content"]["metrics"]["test"]["by_group"][0]
+    first["too_few"] = "tpr"
+    (rates,) = [b for b in record_blocks(rec) if b[0] == "table" and b[1][:3] == ["Attribute", "Group", "n"]
+                and b[1][-1] == "Note"]  # Attribute, Group, n, three rates, ECE, Note
+    assert rates[2][0][4] == group_rate_text(first, "tpr") and rates[2][0][4].endswith("(too few to estimate)")

@@ -100,7 +100,7 @@ def test_compared_groups_counts_rows_positives_and_negatives():
     count nowhere; a TPR (FPR) on fewer than MIN_EVENTS positives (negatives) is left out;
     a small-group size of 0 compares every group and rate."""
     # Group 0: 40 rows, 20 positives; group 1: 40 rows, 4 positives; group 2: 10 rows (small);
-    # 30 rows in no group, all positive (they would give group 1 enough if counted).
+    # 30 rows in no group (code -1), all positive: no count includes them.
     codes = np.r_[np.zeros(40), np.ones(40), np.full(10, 2), np.full(30, -1)].astype(int)
     y = np.r_[np.ones(20), np.zeros(20), np.ones(4), np.zeros(36), np.ones(5), np.zeros(5), np.ones(30)]
     out = stats.compared_groups(codes, 3, y, 30)

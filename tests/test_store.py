@@ -586,3 +586,20 @@ def test_stale_temporaries_name_the_file_each_was_to_become(tmp_path):
     assert [out.name for _, out in stale_temporaries(tmp_path / "a.zip")] == ["a.zip"]
     assert stale_temporaries(tmp_path / "b.zip") == []
     assert remove_stale_temporaries(tmp_path) == 2 and fresh.exists()
+
+
+def test_the_umask_is_read_without_being_changed(monkeypatch):
+    """Review, session 49: reading the umask by setting it to 0 and back left a moment in which
+    another thread's new file would be created 0666."""
+    import os
+
+    from fairkit import store
+
+    old = os.umask(0o027)
+    try:
+        calls = []
+        real = os.umask
+        monkeypatch.setattr(os, "umask", lambda m: calls.append(m) or real(m))
+        assert store._umask() == 0o027 and calls == []  # /proc/self/status on Linux
+    finally:
+        os.umask(old)

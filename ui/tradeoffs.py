@@ -302,8 +302,8 @@ def offered_tolerance(bracketed) -> float:
 
     try:
         return next(iter(tolerances(bracketed)), 0.2)
-    except ValueError:  # a sweep stored before tolerances of 1 or more were refused
-        return next(iter(sorted(t for t in bracketed if 0 <= t < 1)), 0.2)
+    except ValueError:  # a command line's sweep stored before tolerances above 1 were refused
+        return next(iter(sorted(t for t in np.atleast_1d(np.asarray(bracketed, dtype=float)) if 0 <= t <= 1)), 0.2)
 
 
 def tolerance_pick(table: pd.DataFrame, unfairness: str, performance: str, tolerance: float) -> dict | None:

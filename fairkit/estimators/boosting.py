@@ -405,6 +405,10 @@ class FairBoostingClassifier(FairFitMixin, ClassifierMixin, BaseEstimator):
             Group of each row, used by the constraints (or the penalty) only. Without it the
             model is plain boosting.
         sample_weight : array-like of shape (n_samples,), optional
+            Row weights, read as shares of the data (scaled to mean 1): weights all times a
+            constant train the same model. With ``reg_lambda=0`` (the default) a row of weight 2
+            trains as two copies of it; with ``reg_lambda > 0`` not exactly, since the L2
+            penalty is on each leaf, not each row.
 
         Returns
         -------
@@ -415,9 +419,9 @@ class FairBoostingClassifier(FairFitMixin, ClassifierMixin, BaseEstimator):
         self._validate_params()
         forget_outputs(self)
         X, y_enc, sw, classes = self._validate_xy(X, y, sample_weight)
-        # Weights of mean 1: LightGBM's leaf limits (max_delta_step) and its child hessian floor
-        # act on the raw sums, so weights all times 0.25 or 2.5 grew another model (install
-        # audit, session 49: probabilities moved by up to 0.18). Without weights this is 1.0.
+        # Weights of mean 1, as shares of the data: weights all times 0.25 or 2.5 grew another
+        # model (install audit, session 49: probabilities moved by up to 0.18), LightGBM's split
+        # search reading the raw sums. Without weights this divides by 1.0.
         sw = sw / sw.mean()
         levels = self._group_levels(sensitive_features, X.shape[0])
         n = X.shape[0]
@@ -439,8 +443,9 @@ class FairBoostingClassifier(FairFitMixin, ClassifierMixin, BaseEstimator):
             mems = [Membership(torch.tensor(lv.encoding.codes, dtype=torch.long), n_groups=lv.encoding.n_groups)
                     for lv in levels]
         # LightGBM wants per-row derivatives of a *sum* over rows; the objective is a weighted
-        # mean, so both are scaled by the total weight: a row of weight 2 then counts exactly as
-        # two copies of it (min_child_samples aside, which counts rows).
+        # mean, so both are scaled by the total weight: with reg_lambda 0 a row of weight 2 then
+        # counts exactly as two copies of it (min_child_samples aside, which counts rows; a
+        # leaf's L2 penalty does not scale with its rows' weights).
         wsum = float(sw.sum())
         history = []
 

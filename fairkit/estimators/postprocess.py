@@ -23,6 +23,7 @@ probability of a positive decision before that draw, the expected decision.
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
@@ -576,7 +577,10 @@ class ThresholdPostProcessor(BinaryWrapperTagsMixin, GroupScoreMixin, Classifier
         self.thresholds_from_ = source
         if source == "holdout":
             strata = stratification_labels(labels, y_enc, 2)
-            fits = strata is not None and len(set(strata)) <= float(self.holdout_size) * n
+            # Both sides need a row of each stratum: the held-out rows (test_size) and the rest
+            # (a holdout of 0.9 of 48 rows left 4 training rows for 5 strata: review, session 49).
+            held_rows = math.ceil(float(self.holdout_size) * n)
+            fits = strata is not None and len(set(strata)) <= min(held_rows, n - held_rows)
             strat = strata if fits else None
             fit_rows, rows = train_test_split(np.arange(n), test_size=float(self.holdout_size),
                                               random_state=self.random_state, stratify=strat)

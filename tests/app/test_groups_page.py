@@ -360,8 +360,10 @@ def test_the_tradeoffs_notes_are_validations_and_tests_each_said_once():
 
 
 def test_a_stored_sweeps_tolerance_of_one_or_more_does_not_break_the_page():
-    """Session 49: tolerances of 1 or more are refused now (a gap is at most 1); a sweep stored
-    before, with one, still opens at its valid tolerance or the default."""
+    """Session 49: tolerances above 1 are refused now (a gap is at most 1); a sweep stored
+    before, with one, still opens at its valid tolerance or the default, a single tolerance
+    (stored as a number) as several."""
     assert ut.offered_tolerance([2.0, 0.05]) == 0.05
-    assert ut.offered_tolerance([1.0]) == 0.2
+    assert ut.offered_tolerance(2.0) == 0.2 and ut.offered_tolerance([2.0]) == 0.2
+    assert ut.offered_tolerance(1.0) == 1.0 and ut.offered_tolerance(0.03) == 0.03
     assert ut.offered_tolerance([0.02, 0.01]) == 0.01

@@ -200,7 +200,7 @@ def test_adaptive_placement_is_the_default_and_its_settings_reach_run_sweep(fast
     assert job is not None
 
 
-@pytest.mark.parametrize("typed, message", [("0.01, nope", "'nope' is not a number"), ("0.02, 3", "a tolerance is a validation gap below 1"),
+@pytest.mark.parametrize("typed, message", [("0.01, nope", "'nope' is not a number"), ("0.02, 3", "a tolerance is a validation gap of at most 1"),
                                             ("-0.1", "a tolerance is a validation gap of at least 0")])
 def test_tolerances_that_cannot_apply_are_refused_with_a_message(fast_env, sweep_calls, typed, message):
     at = _train_page(("regularized",))

@@ -657,3 +657,18 @@ def test_rows_without_a_group_value_are_said_to_form_a_group(make, biased_data):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         make().fit(X, y, sensitive_features=a)
+
+
+def test_a_holdout_stratifies_only_where_both_sides_can_hold_each_stratum():
+    """Review, session 49: two single rows of a small group, one of each outcome, pooled into one
+    stratum; with holdout_size 0.9 of 48 rows the 4 rows left to train could not hold the 5
+    strata, and the fit failed in train_test_split."""
+    from sklearn.linear_model import LogisticRegression
+
+    cells = {("a", 0): 9, ("a", 1): 13, ("b", 0): 7, ("b", 1): 17, ("c", 0): 1, ("c", 1): 1}
+    g = np.concatenate([[grp] * k for (grp, _), k in cells.items()])
+    y = np.concatenate([[label] * k for (_, label), k in cells.items()])
+    X = np.column_stack([y + np.random.default_rng(0).normal(size=len(y)), np.arange(len(y)) % 3])
+    clf = ThresholdPostProcessor(LogisticRegression(), constraint="demographic_parity", thresholds_from="holdout",
+                                 holdout_size=0.9, min_group_size=2, random_state=0).fit(X, y, sensitive_features=g)
+    assert clf.thresholds_from_ == "holdout"
