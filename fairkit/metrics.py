@@ -35,6 +35,12 @@ GAP_METRICS = list(stats.GAPS)
 # (chance_level), which a model must beat to be on a frontier (frontier.below_chance_mask).
 OVERALL_METRICS = ["accuracy", "balanced_accuracy", "roc_auc", "log_loss", "brier", "selection_rate", "base_rate"]
 TOO_FEW = "too few to estimate"
+
+
+def too_few_rates(flags) -> list[str]:
+    """The rates a by-group row's ``too_few`` text flags ("tpr, precision"); none for an empty or
+    missing one. The one reading of that text (the record, the charts, the audit, the monitor)."""
+    return [r for r in flags.split(", ") if r] if isinstance(flags, str) else []
 #: The threshold a sweep's table (and so the frontier) is measured at.
 SWEEP_THRESHOLD = 0.5
 #: What stands for the ROC AUC of a model whose scores are decisions (``ranks=False``: group
@@ -989,7 +995,7 @@ def disparity_audit(by_group: pd.DataFrame, *, reference: dict | None = None, ba
         small = ~part["in_gaps"].to_numpy(bool) if "in_gaps" in part else np.zeros(len(part), bool)
         for m in metrics:
             v = part[m].to_numpy(np.float64)
-            thin = part.get("too_few", pd.Series("", index=part.index)).map(lambda t, m=m: m in str(t).split(", "))
+            thin = part.get("too_few", pd.Series("", index=part.index)).map(lambda t, m=m: m in too_few_rates(t))
             usable = np.isfinite(v) & ~thin.to_numpy(bool)
             base = v[ref_i] if usable[ref_i] else np.nan
             with np.errstate(divide="ignore", invalid="ignore"):

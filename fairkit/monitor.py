@@ -32,9 +32,9 @@ from scipy.stats import norm
 from .data import binary_target, label_mask, label_text
 from .groups import case_only_pairs, group_labels
 from .methods import scores_rank
-from .metrics import GAP_METRICS, METRIC_LABELS, OF_SCORES, fairness_report, metric_value
+from .metrics import GAP_METRICS, METRIC_LABELS, OF_SCORES, fairness_report, metric_value, too_few_rates
 from .record import fmt, fmt_interval, results_revision
-from .stats import GAP_RATES, MIN_EVENTS, rate_groups
+from .stats import DENOMINATOR_WORDS, GAP_RATES, MIN_EVENTS, rate_groups
 
 #: Keys of :data:`fairkit.metrics.METRIC_LABELS`, read with :func:`fairkit.metrics.metric_value`.
 WATCHED = ("demographic_parity_difference", "equal_opportunity_difference",
@@ -370,7 +370,7 @@ def incomparable_gaps(recorded_by_group: list[dict], batch_by_group: pd.DataFram
         batch = now_rates.get((attribute, rate), set())
         if (attribute, None) in skip or batch == groups:
             continue
-        words = {"tpr": ("TPR", "positives"), "fpr": ("FPR", "negatives")}[rate]
+        words = (rate.upper(), DENOMINATOR_WORDS[rate])
         gone, added = sorted(groups - batch), sorted(batch - groups)
         why = (f"the batch's gap would compare other groups' {words[0]} than the record's (a rate on fewer than "
                f"{MIN_EVENTS} {words[1]} enters no gap while two groups have more): "
@@ -394,7 +394,7 @@ def _rate_groups(rows, thin_left_out: bool = True) -> dict:
     for attribute, group_rows in members.items():
         names = np.array([str(r["group"]) for r in group_rows], dtype=object)
         # A flagged rate has fewer than MIN_EVENTS rows in its denominator; an unflagged one enough.
-        rows_of = {rate: np.array([0 if rate in str(r.get("too_few") or "").split(", ") else MIN_EVENTS
+        rows_of = {rate: np.array([0 if rate in too_few_rates(r.get("too_few")) else MIN_EVENTS
                                    for r in group_rows]) for rate in ("tpr", "fpr")}
         chosen = rate_groups(np.ones(len(names), dtype=bool), rows_of["tpr"], rows_of["fpr"],
                              min_events=MIN_EVENTS if thin_left_out else 0)

@@ -640,13 +640,14 @@ def group_bars_figure(by_group: pd.DataFrame, *, metrics=("selection_rate", "tpr
     the rate's slot (``offsetgroup``), so each rate's legend swatch stays solid, and one legend
     entry names the hatching. Each group's name sits centred under its bars (:func:`_group_ticks`).
     """
-    from .metrics import METRIC_LABELS, TOO_FEW
+    from .metrics import METRIC_LABELS, TOO_FEW, too_few_rates
     from .record import group_rate_text
-    from .stats import DENOMINATORS, MIN_EVENTS
+    from .stats import DENOMINATOR_WORDS, MIN_EVENTS
 
     table = by_group if attribute is None else by_group[by_group["attribute"] == attribute]
     names = _texts(table["group"])
-    flagged = table["too_few"].astype(str).str.split(", ") if "too_few" in table else None
+    flagged = [too_few_rates(t) for t in table.get("too_few", pd.Series("", index=table.index))]
+    records = table.to_dict(orient="records")  # read once, for every rate's hover text
     fig, any_thin = go.Figure(), False
     for i, m in enumerate(metrics):
         label = METRIC_LABELS.get(m, m.replace("_", " "))
@@ -656,15 +657,14 @@ def group_bars_figure(by_group: pd.DataFrame, *, metrics=("selection_rate", "tpr
         if f"{m}_low" in table and f"{m}_high" in table:
             low, high = table[f"{m}_low"].to_numpy(float), table[f"{m}_high"].to_numpy(float)
         # A rate that exists on too few rows; one that does not exist (no positives) is n/a below.
-        thin = np.isfinite(values) & (np.array([m in f for f in flagged], dtype=bool) if flagged is not None
-                                      else np.zeros(len(table), dtype=bool))
+        thin = np.isfinite(values) & np.array([m in f for f in flagged], dtype=bool)
         any_thin |= bool(thin.any())
-        words = {"pos": "positives", "neg": "negatives"}.get(DENOMINATORS.get(m), "rows")
+        words = DENOMINATOR_WORDS.get(m, "rows")
         # Each bar's value as the table and the record write it (record.group_rate_text), and
         # for a thin one what it rests on.
         hover = [f"{g}<br>{plot_text(label)}: {plot_text(group_rate_text(row, m))}"
                  + (f", fewer than {MIN_EVENTS} {words}: no interval" if thin[j] else "")
-                 for j, (g, (_, row)) in enumerate(zip(names, table.iterrows()))]
+                 for j, (g, row) in enumerate(zip(names, records))]
         err = None
         if low is not None:
             err = dict(type="data", symmetric=False, array=np.clip(high - values, 0, None),

@@ -32,7 +32,7 @@ import numpy as np
 from .data import positive_labels, visible_text
 from .methods import METHODS, scores_rank
 from .store import RESULTS_REVISION, REVISIONS
-from .metrics import HEADLINE_GAPS, METRIC_LABELS, NO_RANKING, OF_SCORES, SWEEP_THRESHOLD, TOO_FEW, chance_level, in_sentence, least_fair_grouping, metric_value
+from .metrics import HEADLINE_GAPS, METRIC_LABELS, NO_RANKING, OF_SCORES, SWEEP_THRESHOLD, TOO_FEW, chance_level, too_few_rates, in_sentence, least_fair_grouping, metric_value
 
 #: Status of the chosen run in the record's frontier table.
 CHOSEN = "chosen"
@@ -195,7 +195,7 @@ def group_rate_text(row, metric: str) -> str:
     value = row.get(metric)
     if value is None or not math.isfinite(float(value)):
         return "n/a"
-    if metric in str(row.get("too_few") or "").split(", "):
+    if metric in too_few_rates(row.get("too_few")):
         return f"{fmt(float(value))} ({TOO_FEW})"
     return with_interval(row, metric)
 

@@ -471,8 +471,9 @@ def gap_groups(rows, min_size: int) -> np.ndarray:
     return include
 
 
-#: What each rate's denominator is called, for the record of which group a gap leaves out.
-_DENOMINATOR_WORDS = {"tpr": "positives", "fpr": "negatives"}
+#: What each rate's denominator is called, for the record of which group a gap leaves out (and the
+#: charts and the monitor, which say the same).
+DENOMINATOR_WORDS = {"tpr": "positives", "fpr": "negatives"}
 
 
 def rate_groups(include, positives, negatives, min_events: int = MIN_EVENTS) -> dict:
@@ -748,7 +749,7 @@ def left_out(names, rates: dict, include) -> dict:
             thin = [r for r in GAP_RATES[g] if r not in undefined and not _for_rate(include, r)[i]]
             if undefined or thin:
                 items.append((str(name), ", ".join([_UNDEFINED[r] for r in undefined] + [
-                    f"fewer than {MIN_EVENTS} {_DENOMINATOR_WORDS[r]}" for r in thin])))
+                    f"fewer than {MIN_EVENTS} {DENOMINATOR_WORDS[r]}" for r in thin])))
         out[g] = items
     return out
 
@@ -776,10 +777,10 @@ def compared_thin(names, rates: dict, include, few: dict) -> dict:
     for g in GAPS:
         items = []
         for i, name in enumerate(names):
-            thin = [r for r in GAP_RATES[g] if r in _DENOMINATOR_WORDS and _for_rate(include, r)[i]
+            thin = [r for r in GAP_RATES[g] if r in DENOMINATOR_WORDS and _for_rate(include, r)[i]
                     and np.isfinite(rates[r][i]) and few[r][i]]
             if thin:
-                items.append((str(name), ", ".join(f"fewer than {MIN_EVENTS} {_DENOMINATOR_WORDS[r]}" for r in thin)))
+                items.append((str(name), ", ".join(f"fewer than {MIN_EVENTS} {DENOMINATOR_WORDS[r]}" for r in thin)))
         out[g] = items
     return out
 

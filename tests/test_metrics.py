@@ -1087,3 +1087,12 @@ def test_a_weighted_reports_auc_says_why_it_has_no_interval():
     assert any(n.startswith("ROC AUC has no interval with sample weights") for n in weighted.notes)
     plain = fairness_report(y, p, g, n_boot=20)
     assert "roc_auc_low" in plain.overall and not any("ROC AUC" in n for n in plain.notes)
+
+
+def test_too_few_rates_reads_the_flag_text_one_way():
+    from fairkit.metrics import too_few_rates
+
+    table = fairness_report(np.r_[np.ones(3), np.zeros(97)].astype(int), np.linspace(0, 1, 100),
+                            pd.DataFrame({"g": ["a"] * 100})).by_group
+    assert too_few_rates(table["too_few"].iloc[0]) == ["tpr"]  # 3 positives; 50 selected, enough for precision
+    assert too_few_rates("") == [] and too_few_rates(None) == [] and too_few_rates(float("nan")) == []

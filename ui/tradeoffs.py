@@ -300,10 +300,9 @@ def offered_tolerance(bracketed) -> float:
     '1 - disparate impact ratio')."""
     from fairkit.sweep import tolerances
 
-    try:
-        return next(iter(tolerances(bracketed)), 0.2)
-    except ValueError:  # a command line's sweep stored before tolerances above 1 were refused
-        return next(iter(sorted(t for t in np.atleast_1d(np.asarray(bracketed, dtype=float)) if 0 <= t <= 1)), 0.2)
+    # A command line's sweep stored before tolerances above 1 were refused may hold one: not offered.
+    kept = [t for t in np.atleast_1d(np.asarray(bracketed if bracketed is not None else [], dtype=float)) if t <= 1]
+    return next(iter(tolerances(kept)), 0.2)
 
 
 def tolerance_pick(table: pd.DataFrame, unfairness: str, performance: str, tolerance: float) -> dict | None:
