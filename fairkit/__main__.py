@@ -1292,7 +1292,7 @@ def cmd_export(args) -> int:
                        "from there.")
     try:
         # The table is text anyone with the folder can edit: its figures must be its models'.
-        unchecked = check_run_figures(results, store.load_model, split, remedy=(
+        unchecked = check_run_figures(results, store.load_model, split, earlier=store.earlier_runs(), remedy=(
             "Run the sweep again (its stored runs are not retrained) and export from its folder."))
     except ValueError as exc:
         raise CLIError(str(exc)) from exc

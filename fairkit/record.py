@@ -261,12 +261,18 @@ def results_revision(rec: dict) -> int | None:
 
 def revision_note(rec: dict) -> str | None:
     """What a reader of an older record should know: its figures were computed under earlier
-    rules, and which rules have changed since (None for a record of this revision).
+    rules, and which rules have changed since (None for a record of this revision); of a newer
+    record, that rules this fairkit does not know may have computed it.
 
     The record is shown as it was made (it may be signed, and a committee may have signed off on
     it); the note says why the same model measured by this fairkit can show other intervals.
     """
     made = results_revision(rec)
+    if made is not None and made > RESULTS_REVISION:
+        # Read back by an older fairkit (downgrade audit, session 50: said nothing of it).
+        return (f"This record was computed by a newer fairkit (results revision {made}; this one knows revisions "
+                f"up to {RESULTS_REVISION}). Its figures are shown as recorded; rules this fairkit does not know "
+                "may have computed them: read it with a fairkit of that revision or later.")
     if made is not None and made >= RESULTS_REVISION:
         return None
     since = [text for r, text in sorted(REVISIONS.items()) if made is None or r > made]
@@ -275,7 +281,9 @@ def revision_note(rec: dict) -> str | None:
     return (f"This record was computed by an earlier fairkit ({when}; this one computes results revision "
             f"{RESULTS_REVISION}). Its figures are shown as recorded; the same model measured here may "
             f"show other intervals. Changed since{' (possibly)' if made is None else ''}: "
-            + "; ".join(since) + ". Export the model again to have them recomputed.")
+            + "; ".join(since) + ". Exporting the model again from its sweep's folder recomputes them, where "
+            "this fairkit computes that sweep's split and figures as the earlier one did; where it does not, "
+            "the export says so, and the sweep must run again and its model be reviewed anew.")
 
 
 def _older_headline(rec: dict, gaps: list, key: str) -> list:

@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
-from scipy.special import expit
 
 from .data import as_list
 from .frontier import best_within, constant_mask, constant_note, metric_column, seed_summary, settings, within_tolerance
@@ -253,8 +252,12 @@ def _rows(runs: list, models: list, split, fit_seconds: float, caught, batched: 
 def run_figures(methods: list, models: list, split) -> list[dict]:
     """The ``val_*`` and ``test_*`` figures of fitted models on their split, as a sweep stores them.
 
-    One scoring pass per part (networks of one batched fit in one stacked pass), then the
-    evaluation kernel (:func:`fairkit.metrics.summary_metrics`) for all of them.
+    Each model scores a part on its own (its ``predict_proba``, as the record, ``score`` and the
+    dashboard score it), then the evaluation kernel (:func:`fairkit.metrics.summary_metrics`) runs
+    once for all of them. Not the networks of one batched fit in one stacked pass: that pass sums
+    in another order (scores ~1e-16 apart), which reorders exactly tied scores, and on COMPAS's
+    many ties moved ROC AUC by 2.6e-6, so the export's check of the figures against each model
+    refused ordinary sweeps as edited (upgrade audit, session 50).
 
     Parameters
     ----------
@@ -268,16 +271,10 @@ def run_figures(methods: list, models: list, split) -> list[dict]:
     list of dict
         One per model.
     """
-    from .estimators.batched import can_predict_stacked, stacked_decision_function
-
     out = [{} for _ in models]
-    stacked = can_predict_stacked(models)  # networks of one batched fit: one pass for all K
     for prefix, part in (("val", split.validation), ("test", split.test)):
-        if stacked:
-            scores = expit(stacked_decision_function(models, part.X).T)
-        else:
-            groups = split.model_groups(part)  # encoded once for the K models
-            scores = np.stack([_predict_scores(model, part.X, groups) for model in models])
+        groups = split.model_groups(part)  # encoded once for the K models
+        scores = np.stack([_predict_scores(model, part.X, groups) for model in models])
         ranks = [scores_rank(m) for m in methods]  # no AUC of decisions (metrics.NO_RANKING)
         for row, metrics in zip(out, summary_metrics(part.y, scores, part.sensitive, ranks=ranks)):
             row.update({f"{prefix}_{k}": v for k, v in metrics.items()})

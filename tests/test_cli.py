@@ -1178,6 +1178,41 @@ def test_running_out_of_memory_is_a_message_with_what_to_do(monkeypatch, capsys)
     assert "--n-boot" not in capsys.readouterr().err
 
 
+def test_runs_of_an_earlier_results_revision_whose_figures_differ_are_not_called_edited(tmp_path, capsys,
+                                                                                        monkeypatch):
+    """Upgrade audit, session 50: a 0.3.0 sweep of COMPAS exported under 0.3.1, whose split had
+    changed, was refused as "edited" with "its stored runs are not retrained", both false. The
+    refusal stands (its figures are not this fairkit's) and says why and what to do; runs of an
+    earlier revision whose figures still agree export; the table edited is still called so."""
+    from fairkit import store as store_mod
+    from fairkit.store import ResultStore
+
+    monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path / "home"))
+    out = tmp_path / "sweep"
+    with monkeypatch.context() as patch:  # a sweep of the revision before this one
+        patch.setattr("fairkit.store.RESULTS_REVISION", store_mod.RESULTS_REVISION - 1)
+        assert main(["sweep", "--dataset", "german", "--methods", "unconstrained", "--etas", "0", "--out", str(out),
+                     "--no-png"]) == 0
+    table = pd.read_csv(out / "results.csv")
+    run = str(table["run_id"].iloc[0])
+    assert ResultStore(out / "store").earlier_runs() == [run]
+    args = ["export", "--store", str(out), "--run", run, "--rationale", "r", "--decider", "Ada", "--n-boot", "50"]
+    assert main([*args, "--out", str(tmp_path / "same.zip")]) == 0  # the same figures: nothing to refuse
+    changed = table.copy()  # what the earlier revision computed on its own split
+    changed["val_accuracy"] -= 0.02
+    changed.to_csv(out / "results.csv", index=False)
+    capsys.readouterr()
+    assert main([*args, "--out", str(tmp_path / "old.zip")]) == 2
+    err = capsys.readouterr().err
+    assert "trained by an earlier fairkit" in err and "Run the sweep again with this fairkit" in err
+    assert "edited" not in err and "not retrained" not in err and not (tmp_path / "old.zip").exists()
+    assert main(["sweep", "--dataset", "german", "--methods", "unconstrained", "--etas", "0", "--out", str(out),
+                 "--no-png"]) == 0  # trains it afresh; its export checks out
+    again = str(pd.read_csv(out / "results.csv")["run_id"].iloc[0])
+    assert again != run
+    assert main([*args[:4], again, *args[5:], "--out", str(tmp_path / "new.zip")]) == 0
+
+
 def test_a_store_an_earlier_fairkit_wrote_is_explained_not_silently_passed_over(tmp_path, capsys, monkeypatch):
     """Upgrade audit, findings 3, 5 and 7: a sweep names the runs an earlier fairkit stored (never
     served, their files only take space) and says it replaced an earlier sweep's results; no

@@ -1338,6 +1338,11 @@ def test_a_record_says_which_rules_computed_it_and_a_reader_of_an_older_one_is_t
                                                  if k != "results_revision"}}
     note = revision_note(unstamped)
     assert f"revision {RESULTS_REVISION - 1} or earlier" in note and all(text in note for text in REVISIONS.values())
+    assert "the export says so, and the sweep must run again" in note  # not "export again" alone (session 50)
+    # Read by a fairkit older than the record (downgrade audit, session 50: said nothing).
+    newer = {**committee_record, "content": {**committee_record["content"], "results_revision": RESULTS_REVISION + 1}}
+    note = revision_note(newer)
+    assert f"newer fairkit (results revision {RESULTS_REVISION + 1}" in note and "read it with a fairkit" in note
 
 
 def test_an_unstamped_record_whose_headline_grouping_changed_shows_the_last_groupings_figure_too():

@@ -646,3 +646,24 @@ def test_an_eta_refusal_names_the_grid_n_etas_gives():
     grid = get_method("threshold").grid(3)
     with pytest.raises(RegistryError, match=re.escape(f"its own grid ({', '.join(f'{e:g}' for e in grid)})")):
         plan_runs(["threshold"], [2.0], [0], n_etas=3)
+
+
+def test_a_batched_fits_figures_are_each_models_own_so_its_export_check_passes(tmp_path):
+    """Networks trained together are scored each on its own, as the export's check (and the record,
+    ``score``, the dashboard) scores them: the figures agree to the digit. A stacked pass summed in
+    another order, reordered COMPAS's exactly tied scores and moved ROC AUC by 2.6e-6, and the
+    export refused an ordinary sweep as edited (upgrade audit, session 50)."""
+    from fairkit.datasets import load_dataset
+    from fairkit.export import check_run_figures
+    from fairkit.split import split_dataset
+
+    frame, spec = load_dataset("compas")
+    split = split_dataset(frame, spec, seed=0)
+    store = ResultStore(tmp_path / "store")
+    result = run_sweep(split, ["regularized"], n_etas=3, store=store)
+    assert (result.results["batched_with"] == 3).all()  # trained as one batch
+    check_run_figures(result.results, store.load_model, split)  # raises on any figure not its model's
+    for run in result.results.to_dict("records"):
+        (alone,) = sweep_mod.run_figures(["regularized"], [result.model(run["run_id"])], split)
+        assert {k: run[k] for k in alone if "auc" in k} == {k: v for k, v in alone.items() if "auc" in k}
+        assert {k: run[k] for k in alone} == pytest.approx(alone, rel=0, abs=1e-12, nan_ok=True)  # summed over K

@@ -44,11 +44,9 @@ class _Stack:
         Dtype of the stacked tensors; defaults to the modules' own.
     device : torch.device or str, optional
         Device of the stacked tensors; defaults to the modules' own.
-    requires_grad : bool, default=True
-        Whether the stacked tensors are trainable leaves.
     """
 
-    def __init__(self, modules, dtype=None, requires_grad: bool = True, device=None):
+    def __init__(self, modules, dtype=None, device=None):
         layers = list(modules[0])
         if not isinstance(layers[0], nn.Linear) or not all(isinstance(m, _LAYERS) for m in layers):
             raise TypeError(f"batched training supports make_mlp networks only, got {modules[0]}")
@@ -60,8 +58,7 @@ class _Stack:
         self.n_in, self.width = layers[0].in_features, layers[0].out_features
 
         def leaf(t):
-            t = t.detach().to(device=device or t.device, dtype=dtype or t.dtype).contiguous()
-            return t.requires_grad_(True) if requires_grad else t
+            return t.detach().to(device=device or t.device, dtype=dtype or t.dtype).contiguous().requires_grad_(True)
 
         self.W0 = leaf(torch.cat([m[0].weight.T for m in modules], 1))  # (in, K * out)
         self.b0 = leaf(torch.cat([m[0].bias for m in modules]))  # (K * out,)
@@ -69,11 +66,6 @@ class _Stack:
                          leaf(torch.stack([m[i].bias for m in modules])))  # (K, out)
                      for i in range(1, len(layers)) if isinstance(layers[i], nn.Linear)}
         self.leaves = [self.W0, self.b0] + [t for pair in self.rest.values() for t in pair]
-
-    @property
-    def widest(self) -> int:
-        """Units of the widest layer's output, the largest activation a row has."""
-        return max([self.width] + [W.shape[1] for W, _ in self.rest.values()])
 
     def forward(self, X, sparse=None):
         """Logits of shape ``(n, K)``; ``sparse`` is ``(indices, offsets, values)`` of ``X``."""

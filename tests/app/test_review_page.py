@@ -414,7 +414,7 @@ def test_an_older_record_is_shown_as_recorded_with_what_changed_and_a_missing_fi
     assert not at.exception, at.exception
     assert any("Integrity verified" in s for s in texts(at.success)), (texts(at.error), texts(at.warning))
     (note,) = [i for i in texts(at.info) if "earlier fairkit" in i]
-    assert "results revision 5" in note and "calibration errors (ECE)" in note and "Export the model again" in note
+    assert "results revision 5" in note and "calibration errors (ECE)" in note and "Exporting the model again" in note
     (work / "bundle.zip").rename(work / "put-away.zip")
     at = new_session()
     at.switch_page("views/review.py").run()

@@ -21,7 +21,7 @@ from fairkit.estimators import (
     ThresholdPostProcessor,
 )
 from fairkit.estimators import _inputs
-from fairkit.estimators.batched import fit_eta_batch, stacked_decision_function
+from fairkit.estimators.batched import fit_eta_batch
 from fairkit.methods import METHODS
 
 # The registry's fast settings (tests/conftest.py) plus small budgets for the other methods.
@@ -85,8 +85,9 @@ def test_batched_etas_train_and_score_from_sparse(one_hot):
     template = FairRegularizedClassifier(hidden_layer_sizes=(8,), max_epochs=2, random_state=1)
     on_sparse = fit_eta_batch(template, [0.0, 2.0], X, y, sensitive_features=group)
     on_dense = fit_eta_batch(template, [0.0, 2.0], X.toarray(), y, sensitive_features=group)
-    np.testing.assert_allclose(stacked_decision_function(on_sparse, X),
-                               stacked_decision_function(on_dense, X.toarray()), atol=1e-6)
+    for sparse_model, dense_model in zip(on_sparse, on_dense):
+        np.testing.assert_allclose(sparse_model.decision_function(X), dense_model.decision_function(X.toarray()),
+                                   atol=1e-6)
 
 
 def test_boosting_hands_lightgbm_the_sparse_table(one_hot, monkeypatch):
