@@ -766,7 +766,7 @@ def cmd_sweep(args) -> int:
     from .plots import PNG_NOT_WRITTEN, frontier_figure, save_figure
     from .record import fmt_eta
     from .split import split_dataset
-    from .store import ResultStore, strict_json
+    from .store import ResultStore, changes_since, strict_json
     from .sweep import SchedulerError, plan_runs, run_sweep
 
     # The frontier, the pick and adaptive placement judge the gap of the definition the
@@ -891,9 +891,14 @@ def cmd_sweep(args) -> int:
               f"{shown}{more}.")
     earlier = store.earlier_runs()
     if earlier:
+        named = sorted({r for r in earlier.values() if r is not None})
+        oldest = None if None in earlier.values() else min(named)
         print(f"Note: {len(earlier)} run(s) in {store.runs_dir} were stored by an earlier fairkit (models kept as "
-              "pickles, or figures computed under an earlier results revision), so this sweep trained its runs "
-              "afresh and is never served those. Their files (run id .json, .joblib, .safetensors) can be deleted.")
+              f"pickles, or figures computed under an earlier results revision{'s' if len(named) > 1 else ''}"
+              f"{' ' + ', '.join(map(str, named)) if named else ''}), so this sweep trained its runs "
+              "afresh and is never served those; where the rules changed, its figures differ from theirs. Changed "
+              f"since{' revision ' + str(oldest) if oldest is not None else ''}: {'; '.join(changes_since(oldest))}. "
+              "Their files (run id .json, .joblib, .safetensors) can be deleted.")
     if res.results["constant"].any():
         print(f"{int(res.results['constant'].sum())} constant model(s) (almost every validation row gets the same "
               "decision) flagged in results.csv and kept off the frontier.")

@@ -61,8 +61,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import keys
-from .store import default_home, strict_json
+from . import __version__, keys
+from .store import RESULTS_REVISION, default_home, strict_json
 
 KINDS = ("upload", "sweep", "selection", "export", "score", "comment", "signoff", "dissent", "handover")
 VERDICT_KINDS = ("comment", "signoff", "dissent")
@@ -728,7 +728,11 @@ class AuditLog:
         actor = who.actor
         if not actor:
             raise ValueError("Every audit entry needs an actor (who did this).")
-        details = {**details, "identity": who.as_dict()}
+        # Which fairkit wrote the entry, and under which results rules: entries of two versions on
+        # one chain are told apart (upgrade audit, session 50: 0.3.0's and 0.3.1's sweeps of COMPAS,
+        # on other rows, differed only in a digest).
+        details = {**details, "identity": who.as_dict(), "fairkit": {"version": __version__,
+                                                                     "results_revision": RESULTS_REVISION}}
         if signing_key is not None:
             details["signed_by"] = keys.key_id(signing_key)
             handed = self.handed_over(signing_key) if kind != "handover" else None

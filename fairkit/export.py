@@ -924,6 +924,7 @@ def build_record(
     from .groups import group_hierarchy
     from .metrics import AUDIT_METRICS, disparity_audit, fairness_report
     from .methods import scores_rank
+    from .split import rows_digest, stratified_by
     from .sweep import predict_scores
 
     record.validate()
@@ -1036,7 +1037,11 @@ def build_record(
         **({"trained_with": trained_with} if trained_with else {}),
         "dataset": {"name": spec.name, "data_hash": split.data_hash, "rows": n_rows + split.dropped_rows,
                     "split_sizes": f"{len(split.train)}/{len(split.validation)}/{len(split.test)}",
-                    "split_seed": split.seed, "missing_values": missing, "group_sizes": sizes,
+                    "split_seed": split.seed,
+                    # Which rows, and how stratified: a seed and sizes name other rows under
+                    # another fairkit's split rules (COMPAS, 0.3.0 -> 0.3.1).
+                    "split_rows_sha256": rows_digest(split), "stratified_by": stratified_by(split),
+                    "missing_values": missing, "group_sizes": sizes,
                     **({"sample": sample} if sample else {}),
                     # The labels the model learned from, positive and negative: a batch's value
                     # among neither is no outcome (fairkit.monitor.read_batch_labels).

@@ -31,7 +31,7 @@ import numpy as np
 
 from .data import positive_labels, visible_text
 from .methods import METHODS, scores_rank
-from .store import RESULTS_REVISION, REVISIONS
+from .store import RESULTS_REVISION, REVISIONS, changes_since
 from .metrics import HEADLINE_GAPS, METRIC_LABELS, NO_RANKING, OF_SCORES, SWEEP_THRESHOLD, TOO_FEW, chance_level, too_few_rates, in_sentence, least_fair_grouping, metric_value
 
 #: Status of the chosen run in the record's frontier table.
@@ -275,7 +275,7 @@ def revision_note(rec: dict) -> str | None:
                 "may have computed them: read it with a fairkit of that revision or later.")
     if made is not None and made >= RESULTS_REVISION:
         return None
-    since = [text for r, text in sorted(REVISIONS.items()) if made is None or r > made]
+    since = changes_since(made)
     when = (f"results revision {made}" if made is not None
             else f"revision {RESULTS_REVISION - 1} or earlier: records did not name it then")
     return (f"This record was computed by an earlier fairkit ({when}; this one computes results revision "
@@ -604,7 +604,9 @@ def record_blocks(rec: dict, *, reviews: str | None = None) -> list:
         *_frontier_blocks(c),
         ("h", 2, "Data"),
         ("ul", [[f"Source: {ds['name']} (SHA-256 {ds['data_hash'][:16]}...), {ds['rows']:,} rows; train/validation/"
-                 f"test {ds['split_sizes']} (split seed {ds['split_seed']})."],
+                 f"test {ds['split_sizes']} (split seed {ds['split_seed']}"
+                 + (f", stratified by {ds['stratified_by']}" if ds.get("stratified_by") else "")
+                 + (f"; rows SHA-256 {ds['split_rows_sha256']}" if ds.get("split_rows_sha256") else "") + ")."],
                 *([[_sample_text(ds["sample"])]] if ds.get("sample") else []),
                 *([[f"{ds['threshold_rows']['rows']:,} further validation rows ({ds['threshold_rows']['source']}) "
                     "were reserved for the post-processors' thresholds; the frontier was chosen on the "

@@ -192,6 +192,27 @@ def stratification_notes(split) -> list[str]:
     return [n for n in split.notes if n in _FALLBACK_NOTES.values()]
 
 
+def stratified_by(split) -> str:
+    """How ``split`` was stratified, in words: "group x outcome", "outcome only" or "none"."""
+    if _FALLBACK_NOTES[None] in split.notes:
+        return "none"
+    return "outcome only" if _FALLBACK_NOTES["label"] in split.notes else "group x outcome"
+
+
+def rows_digest(split) -> str:
+    """SHA-256 (first 16 hex digits) of which table rows each part of ``split`` holds.
+
+    The seed and the sizes do not name a split across fairkit versions: 0.3.1 split the bundled
+    COMPAS data into other rows than 0.3.0 under the same seed and sizes (upgrade audit, session
+    50); a decision record names its rows by this digest.
+    """
+    digest = hashlib.sha256()
+    for name, part in (*split.parts.items(), *([("thresholds", split.thresholds)] if split.thresholds is not None
+                                                else [])):
+        digest.update(name.encode() + b":" + np.asarray(part.index, dtype="<i8").tobytes() + b";")
+    return digest.hexdigest()[:16]
+
+
 def _split_indices(groups: pd.Series, y: np.ndarray, seed: int, val_size: float, test_size: float):
     """Train, validation and test row positions, stratified as finely as the table allows.
 

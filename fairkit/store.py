@@ -226,6 +226,13 @@ REVISIONS = {
 RESULTS_REVISION = max(REVISIONS)
 
 
+def changes_since(revision: int | None) -> list[str]:
+    """What each results revision after ``revision`` changed (every change for None: a record or
+    run that names no revision), oldest first: the one wording of a record's revision note and of
+    the note on runs an earlier fairkit stored."""
+    return [text for r, text in sorted(REVISIONS.items()) if revision is None or r > revision]
+
+
 #: The libraries whose versions can change what fairkit computes or reads back (a model, its
 #: metrics, a bundle's decoding), besides fairkit and Python themselves.
 LIBRARIES = ("torch", "scikit-learn", "lightgbm", "fairlearn", "numpy", "scipy", "pandas", "safetensors")
@@ -854,14 +861,20 @@ class ResultStore:
         except OSError:
             return None
 
-    def earlier_runs(self) -> list[str]:
+    def earlier_runs(self) -> dict:
         """Runs an earlier fairkit stored, which no sweep of this one is served: a record of a
         pickled model's format, or of an earlier results revision (its key holds the revision, so
         no sweep asks for it again). Their files only take space; sweeps say so.
 
         Reads the first bytes of each record, where the format and the revision are written.
+
+        Returns
+        -------
+        dict
+            Run id -> the results revision its record names (None: a pickled model's record, or
+            one that names none), in the store's order.
         """
-        out = []
+        out = {}
         for key in self.keys():
             try:
                 # Bounded and never waiting: a FIFO planted in runs/ must not hang every sweep.
@@ -874,7 +887,8 @@ class ResultStore:
             revision = re.search(r'"revision":\s*(\d+)', head)
             if form.group(1) in _PICKLED_RUN_FORMATS or (
                     form.group(1) == RUN_FORMAT and (revision is None or int(revision.group(1)) < RESULTS_REVISION)):
-                out.append(key)
+                pickled = form.group(1) in _PICKLED_RUN_FORMATS  # its revision is not what makes it earlier
+                out[key] = int(revision.group(1)) if revision is not None and not pickled else None
         return out
 
     def earlier_setting(self, key: str) -> dict | None:

@@ -102,6 +102,10 @@ def test_append_only_and_entries_need_a_known_kind_and_an_actor(tmp_path):
     e = log.entries(kind="signoff")
     assert e.iloc[0]["actor"] == "ana" and e.iloc[0]["details"]["text"] == ""
     assert e.iloc[0]["details"]["identity"]["verified_by"] == SELF_DECLARED
+    # Which fairkit wrote it (upgrade audit, session 50: two versions' entries on one chain alike).
+    from fairkit import __version__
+    from fairkit.store import RESULTS_REVISION
+    assert e.iloc[0]["details"]["fairkit"] == {"version": __version__, "results_revision": RESULTS_REVISION}
     with pytest.raises(ValueError, match="actor"):
         log.append("comment", actor=" ", subject="m1", text="x")
     for kind in ("rewrite", "delete"):

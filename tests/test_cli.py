@@ -1195,7 +1195,7 @@ def test_runs_of_an_earlier_results_revision_whose_figures_differ_are_not_called
                      "--no-png"]) == 0
     table = pd.read_csv(out / "results.csv")
     run = str(table["run_id"].iloc[0])
-    assert ResultStore(out / "store").earlier_runs() == [run]
+    assert list(ResultStore(out / "store").earlier_runs()) == [run]
     args = ["export", "--store", str(out), "--run", run, "--rationale", "r", "--decider", "Ada", "--n-boot", "50"]
     assert main([*args, "--out", str(tmp_path / "same.zip")]) == 0  # the same figures: nothing to refuse
     changed = table.copy()  # what the earlier revision computed on its own split
@@ -1208,6 +1208,10 @@ def test_runs_of_an_earlier_results_revision_whose_figures_differ_are_not_called
     assert "edited" not in err and "not retrained" not in err and not (tmp_path / "old.zip").exists()
     assert main(["sweep", "--dataset", "german", "--methods", "unconstrained", "--etas", "0", "--out", str(out),
                  "--no-png"]) == 0  # trains it afresh; its export checks out
+    said = " ".join(capsys.readouterr().out.split())
+    # What changed since, not only "an earlier results revision" (upgrade audit L3, session 50).
+    assert f"earlier results revision {store_mod.RESULTS_REVISION - 1})" in said
+    assert f"Changed since revision {store_mod.RESULTS_REVISION - 1}: {store_mod.REVISIONS[store_mod.RESULTS_REVISION]}" in said
     again = str(pd.read_csv(out / "results.csv")["run_id"].iloc[0])
     assert again != run
     assert main([*args[:4], again, *args[5:], "--out", str(tmp_path / "new.zip")]) == 0

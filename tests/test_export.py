@@ -1565,3 +1565,22 @@ def test_a_rate_too_few_to_estimate_is_written_as_such_in_the_record_and_on_the_
     (rates,) = [b for b in record_blocks(rec) if b[0] == "table" and b[1][:3] == ["Attribute", "Group", "n"]
                 and b[1][-1] == "Note"]  # Attribute, Group, n, three rates, ECE, Note
     assert rates[2][0][4] == group_rate_text(first, "tpr") and rates[2][0][4].endswith("(too few to estimate)")
+
+
+def test_the_record_names_its_split_by_its_rows_and_how_it_was_stratified(committee_record, tiny_split):
+    """Upgrade audit, session 50: 0.3.0's and 0.3.1's COMPAS records both read "3702/1235/1235
+    (split seed 0)" over other rows. The record names the rows (a digest of each part's row
+    positions) and the stratification; another split of the same table gets another digest."""
+    from dataclasses import replace
+
+    from fairkit.record import render_markdown
+    from fairkit.split import rows_digest, stratified_by
+
+    ds = committee_record["content"]["dataset"]
+    assert ds["split_rows_sha256"] == rows_digest(tiny_split) and ds["stratified_by"] == "group x outcome"
+    assert stratified_by(tiny_split) == "group x outcome"
+    swapped = replace(tiny_split, train=tiny_split.validation, validation=tiny_split.train)  # same rows, other parts
+    assert rows_digest(swapped) != rows_digest(tiny_split)
+    moved = replace(tiny_split, test=tiny_split.test.take(np.arange(1, len(tiny_split.test))))
+    assert rows_digest(moved) != rows_digest(tiny_split)
+    assert f"stratified by group x outcome; rows SHA-256 {ds['split_rows_sha256']})" in render_markdown(committee_record)

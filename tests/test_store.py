@@ -524,7 +524,7 @@ def test_runs_an_earlier_fairkit_stored_are_named_and_their_setting_read(tmp_pat
     _rewrite(s, "rev5", lambda e: _with_checksum({**e, "revision": 5}))
     (s.runs_dir / "junk.json").write_text("not json")
     fresh = ResultStore(s.root)
-    assert fresh.earlier_runs() == ["pickled", "rev5", "rev6"]
+    assert fresh.earlier_runs() == {"pickled": None, "rev5": 5, "rev6": None}  # the revision each names
     assert fresh.has("rev6") and fresh.has("now")  # still readable runs, by their own keys
     assert fresh.earlier_setting("pickled") == {"method": RECORD["method"], "eta": float(RECORD["eta"]),
                                                 "seed": int(RECORD["seed"])}
@@ -550,7 +550,7 @@ def test_a_fifo_among_the_records_does_not_hang_the_earlier_runs_check(tmp_path)
     worker = threading.Thread(target=lambda: found.append(ResultStore(s.root).earlier_runs()), daemon=True)
     worker.start()
     worker.join(timeout=20)
-    assert found == [[]], "earlier_runs waited on the FIFO"
+    assert found == [{}], "earlier_runs waited on the FIFO"
 
 
 def test_an_empty_fairkit_home_counts_as_unset(tmp_path, monkeypatch):
