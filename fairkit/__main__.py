@@ -320,6 +320,9 @@ _threshold = _number(float, lambda v: 0.0 < v < 1.0,
                      "'{text}' is not a threshold; give a number between 0 and 1 "
                      "(a row is selected when its score is at least the threshold)")
 _seconds = _number(float, lambda v: 0.0 < v < math.inf, "'{text}' is not a number of seconds above 0")
+# Above a day Dask's clock overflowed (1e10: an internal error, Dask audit, session 50).
+_dask_seconds = _number(float, lambda v: 0.0 < v <= 86400.0,
+                        "'{text}' is not a number of seconds above 0 and at most a day (86400)")
 _spacing = _number(float, lambda v: 0.0 < v < 1.0,
                    "'{text}' is not a spacing; give a difference in unfairness between 0 and 1, e.g. 0.02")
 _share = _number(float, lambda v: 0.0 < v < 1.0,
@@ -783,6 +786,7 @@ def cmd_sweep(args) -> int:
         plan_runs(methods, etas, seeds, fairness=args.fairness, n_etas=args.n_etas)
     except RegistryError as exc:
         raise CLIError(str(exc)) from exc
+    security = _security(args)  # the certificates fit the scheduler before the data is read
     frame, spec = _load(args)
     frame, sample = _sampled(frame, spec, args.sample, args.split_seed)
     _print_small_after_split(frame, spec)
@@ -801,7 +805,7 @@ def cmd_sweep(args) -> int:
 
     try:
         res = run_sweep(split, methods, etas, seeds, fairness=args.fairness, n_jobs=args.jobs, store=store,
-                        progress=progress, scheduler=args.scheduler, security=_security(args),
+                        progress=progress, scheduler=args.scheduler, security=security,
                         dask_timeout=args.dask_timeout, n_etas=args.n_etas, keep_models=False,
                         # Etas typed on the command line are trained as given; a default grid is refined.
                         adaptive=not args.no_adaptive and args.etas is None, spacing=args.spacing,
@@ -1085,10 +1089,26 @@ def _sampled(frame, spec, n, seed: int):
 
 
 def _security(args):
-    """A :class:`distributed.Security` from the ``--tls-*`` options (None: Dask's own configuration)."""
+    """A :class:`distributed.Security` from the ``--tls-*`` options (None: Dask's own configuration).
+
+    Refused, before any connection, when they are not all three or there is no ``tls://``
+    scheduler to use them with: Dask read a partial set as none ("expects a ssl_context"), and
+    with a ``tcp://`` scheduler ended in an internal error, or without one they were ignored
+    (Dask audit, session 50).
+    """
     files = {"tls_ca_file": args.tls_ca_file, "tls_client_cert": args.tls_cert, "tls_client_key": args.tls_key}
     if not any(files.values()):
         return None
+    options = dict(zip(files, ("--tls-ca-file", "--tls-cert", "--tls-key")))
+    missing = [options[k] for k, v in files.items() if not v]
+    if missing:
+        raise CLIError(f"--tls-ca-file, --tls-cert and --tls-key go together (Dask's TLS needs the certificate "
+                       f"authority, this client's certificate and its key); missing: {', '.join(missing)}.")
+    address = args.scheduler or os.environ.get("FAIRKIT_DASK_SCHEDULER", "")
+    if not address.startswith("tls://"):
+        where = f"the scheduler is {address}" if address else "no scheduler is given"
+        raise CLIError(f"--tls-ca-file, --tls-cert and --tls-key are for a tls:// scheduler, and {where}: give "
+                       "--scheduler tls://HOST:PORT, or leave the certificates out.")
     from distributed import Security
 
     return Security(**{k: v for k, v in files.items() if v}, require_encryption=True)
@@ -1892,7 +1912,7 @@ def _main(argv) -> int:
                                                            "certificate must be signed by")
     p.add_argument("--tls-cert", type=_input_file, help="tls://: this client's certificate (PEM)")
     p.add_argument("--tls-key", type=_input_file, help="tls://: this client's private key (PEM)")
-    p.add_argument("--dask-timeout", type=_seconds, default=DASK_TIMEOUT,
+    p.add_argument("--dask-timeout", type=_dask_seconds, default=DASK_TIMEOUT,
                    help="seconds to reach the scheduler, to wait for a worker, and to go on with none left "
                         f"(default {DASK_TIMEOUT:g})")
     p.add_argument("--store", type=_output_folder, help="results store folder (default OUT/store)")

@@ -1085,8 +1085,11 @@ def _enc_object(obj, enc, path):
         state = {}
     if not isinstance(state, dict):
         raise TypeError(f"cannot store {path} ({_qualname(type(obj))}): its state is not a dict")
+    # In name order: a pickled copy (a Dask or joblib worker's model) lists its attributes in
+    # another order, and the same model stored other bytes and another model_sha256 (Dask audit,
+    # session 50).
     return {"type": _OBJECTS.name_of(type(obj)),
-            "state": [[k, enc(v, f"{path}.{k}")] for k, v in state.items()]}
+            "state": [[k, enc(v, f"{path}.{k}")] for k, v in sorted(state.items(), key=lambda kv: str(kv[0]))]}
 
 
 def _dec_object(payload, dec, ref):

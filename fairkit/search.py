@@ -28,6 +28,7 @@ exactly, with distinct trial numbers.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 import math
@@ -47,7 +48,7 @@ import pandas as pd
 from .frontier import constant_mask, metric_column, pareto_front
 from .methods import DEFAULT_FAIRNESS, DEFAULT_METHODS, get_definition, get_method
 from .store import ResultStore, cache_key
-from .sweep import REPORT_N_BOOT, SweepCancelled, report_fields, run_sweep
+from .sweep import ON_THIS_MACHINE, REPORT_N_BOOT, SweepCancelled, report_fields, run_sweep
 
 #: Trials a search runs when no budget is given.
 DEFAULT_TRIALS = 50
@@ -479,9 +480,12 @@ class _TaggedStore:
 
 def _train(run, split, store, tags: dict) -> dict:
     """One run through the sweep's own path (stored, or looked up when stored before); its row."""
+    # Trained here: a search spreads its trials over workers itself (run_search's scheduler), and a
+    # trial on a Dask worker whose environment named the cluster sent itself there and waited for
+    # good on the worker's one thread (Dask audit, session 50).
     res = run_sweep(split, [run.method], {run.method: [run.eta]}, [run.seed], fairness=run.fairness,
                     params={run.method: dict(run.params)}, n_jobs=1, batched=False, keep_models=False,
-                    store=_TaggedStore(store, tags))
+                    store=_TaggedStore(store, tags), scheduler=ON_THIS_MACHINE)
     return res.results.iloc[0].to_dict()
 
 
@@ -851,7 +855,7 @@ def run_search(split, methods=None, *, fairness: str = DEFAULT_FAIRNESS, unfairn
             outcomes = []
             for f in futures:
                 try:
-                    outcomes.append(f.result())
+                    outcomes.append(_worker_outcome(f, client))
                 except Exception as exc:  # a worker's error is this search's error
                     outcomes.append(exc)
             client.close() if client is not None else pool.shutdown()  # a Client's shutdown() ends its cluster
@@ -873,6 +877,32 @@ def run_search(split, methods=None, *, fairness: str = DEFAULT_FAIRNESS, unfairn
                                should_stop=should_stop, deadline=ctx["deadline"])
     result.wall_seconds = time.perf_counter() - t0
     return result
+
+
+def _worker_outcome(future, client):
+    """A search worker's outcome (None for a Dask task whose workers all went away).
+
+    Dask keeps a task waiting for workers for good: a search whose workers were killed hung
+    after this process had finished every trial itself (Dask audit, session 50). With no worker
+    for :data:`fairkit.sweep.DASK_TIMEOUT` seconds the task is given up; its trials are this
+    process's to run (the study hands each trial out once), so nothing is lost but its help.
+    """
+    if client is None:
+        return future.result()
+    from .sweep import DASK_TIMEOUT, _n_workers
+
+    alone = None
+    while not future.done():
+        if _n_workers(client):
+            alone = None
+        elif alone is None:
+            alone = time.monotonic()
+        elif time.monotonic() - alone > DASK_TIMEOUT:
+            with contextlib.suppress(Exception):
+                client.cancel([future])
+            return None
+        time.sleep(0.25)
+    return future.result()
 
 
 def _n_complete(study) -> int:

@@ -226,6 +226,10 @@ REVISIONS = {
 RESULTS_REVISION = max(REVISIONS)
 
 
+#: A run id as :meth:`ResultStore.put` takes it: a file name in the store's runs folder, no path.
+_RUN_KEY = re.compile(r"[A-Za-z0-9_-]{1,128}")
+
+
 def changes_since(revision: int | None) -> list[str]:
     """What each results revision after ``revision`` changed (every change for None: a record or
     run that names no revision), oldest first: the one wording of a record's revision note and of
@@ -769,6 +773,10 @@ class ResultStore:
         ValueError
             If ``record`` lacks a field of :data:`RUN_FIELDS` or holds a non-scalar value.
         """
+        if not isinstance(key, str) or _RUN_KEY.fullmatch(key) is None:
+            # A key is a file name in runs/: a Dask worker's answer "../../x" wrote outside the
+            # store (Dask audit, session 50).
+            raise ValueError(f"Not a run id: {key!r} (letters, digits, '_' and '-' only).")
         record = _jsonable({**record, "run_id": key})
         problem = _record_problem(record)
         if problem:

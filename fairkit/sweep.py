@@ -16,10 +16,12 @@ the most accurate model within it and reports it on test. Constant and near-cons
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import inspect
 import math
 import os
+import re
 import threading
 import time
 import warnings
@@ -45,7 +47,7 @@ from .metrics import (
 )
 from .split import DatasetSplit
 from .stats import decide, paired_proportion_interval, recentred_interval
-from .store import NOT_STORED, ResultStore, cache_key, library_versions, strict_json
+from .store import NOT_STORED, RESULTS_REVISION, ResultStore, cache_key, library_versions, strict_json
 
 SWEEP_METRICS = OVERALL_METRICS + GAP_METRICS
 
@@ -329,6 +331,24 @@ def fit_group(task: list, split) -> list:
         share = (time.perf_counter() - t0) / len(task)
         rows = _rows([run for run, _ in task], models, split, share, caught, batched=len(task))
         return [(key, row, m) for (_, key), row, m in zip(task, rows, models)]
+
+
+def worker_environment() -> dict:
+    """What the figures of a run depend on in the process that trains it: the versions a run
+    records (:func:`fairkit.store.library_versions`) and the results revision."""
+    return {**library_versions(), "results_revision": RESULTS_REVISION}
+
+
+def _fit_on_worker(task: list, split) -> dict:
+    """:func:`fit_group` as a Dask task: its results with the worker's address and environment.
+
+    A worker keeps the fairkit it imported first: after an upgrade its runs were stored as the
+    new fairkit's, under the new revision, for good (Dask audit, session 50); the client checks
+    what each task says it ran (:func:`_check_worker`).
+    """
+    from distributed import get_worker
+
+    return {"worker": get_worker().address, "environment": worker_environment(), "results": fit_group(task, split)}
 
 
 def _tasks(todo: list, batched: bool) -> list:
@@ -742,21 +762,51 @@ def flag_constant(table: pd.DataFrame) -> pd.DataFrame:
 
 
 #: Address schemes Dask's clients connect with; anything else (``http://``) is not a scheduler.
-DASK_SCHEMES = ("tcp://", "tls://", "inproc://", "ucx://", "ws://", "wss://")
+#: Not ``ucx://``: its transport is not installed with fairkit, and Dask's error read as missing
+#: TLS certificates (Dask audit, session 50).
+DASK_SCHEMES = ("tcp://", "tls://", "inproc://", "ws://", "wss://")
+
+#: ``HOST:PORT`` after the scheme (an IPv6 host in brackets).
+_HOST_PORT = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[^\s:/\[\]]+):(\d{1,5})")
+
+#: ``run_sweep(scheduler=ON_THIS_MACHINE)`` trains where it runs, whatever
+#: ``$FAIRKIT_DASK_SCHEDULER`` says: a search's trials, which may run on a Dask worker themselves
+#: (a worker whose environment set it sent its trial to its own cluster and waited for it on its
+#: one thread for good: Dask audit, session 50).
+ON_THIS_MACHINE = False
 
 
 def scheduler_address_problem(address: str) -> str | None:
     """Why ``address`` is not a Dask scheduler address (``tcp://HOST:PORT``, ``tls://HOST:PORT``
-    or ``HOST:PORT``), or None."""
+    or ``HOST:PORT``), or None.
+
+    Checked before any connection: an address without a port reached Dask, which waited out
+    the timeout and printed a traceback on exit (Dask audit, session 50).
+    """
+    give = "give tcp://HOST:PORT or tls://HOST:PORT"
+    if not address.strip():
+        return f"the scheduler address is empty; {give}, or leave it out to train on this machine"
     if "://" in address and not address.startswith(DASK_SCHEMES):
-        return f"'{address}' is not a Dask scheduler address; give tcp://HOST:PORT or tls://HOST:PORT"
+        return f"'{address}' is not a Dask scheduler address; {give}"
+    if address.startswith("inproc://"):
+        return None
+    rest = address.split("://", 1)[-1]
+    found = _HOST_PORT.fullmatch(rest)
+    if found is None or not 0 < int(found.group(2)) < 65536:
+        return f"'{address}' is not a Dask scheduler address (a host and a port 1-65535 after the scheme); {give}"
     return None
 
 
-def _dask_scheduler(explicit: str | None) -> str | None:
+def _dask_scheduler(explicit) -> str | None:
     """The scheduler to use: ``explicit``, else ``$FAIRKIT_DASK_SCHEDULER`` (checked as the
-    option is: an ``http://`` value was sent to Dask and reported as no scheduler answering)."""
+    option is: an ``http://`` value was sent to Dask and reported as no scheduler answering);
+    None for :data:`ON_THIS_MACHINE`."""
+    if explicit is ON_THIS_MACHINE:
+        return None
     if explicit:
+        problem = scheduler_address_problem(explicit)
+        if problem:
+            raise SchedulerError(f"{problem[0].upper()}{problem[1:]}.")
         return explicit
     address = os.environ.get("FAIRKIT_DASK_SCHEDULER") or None
     problem = address and scheduler_address_problem(address)
@@ -824,30 +874,76 @@ def _n_workers(client) -> int:
         return 0
 
 
+#: How many times a task may lose its worker (or the split its worker held) before the sweep
+#: stops: a worker its nanny restarts (out of memory) came back within the no-worker timeout, the
+#: resubmitted task was a new one to Dask, and a sweep looped 118 times in 4 minutes without a
+#: word (Dask audit, session 50).
+MAX_TASK_LOSSES = 3
+
+
+def _check_worker(out, task: list, here: dict) -> tuple[str, dict, list]:
+    """``(worker, environment, results)`` of a Dask task's answer, or :class:`SchedulerError` when
+    the worker ran another fairkit or results revision, or returned runs it was not sent (a run
+    id is a file name in the store)."""
+    same = ("this machine's environment (start the workers from it, and restart them after an upgrade: "
+            "a worker keeps the fairkit it imported first)")
+    if not isinstance(out, dict) or not isinstance(out.get("environment"), dict):
+        raise SchedulerError(f"A Dask worker answered as another fairkit does (not as fairkit {here['fairkit']}): "
+                             f"its workers need {same}. Nothing of its answer was stored.")
+    worker, env = str(out.get("worker")), out["environment"]
+    moved = [f"{name} {env.get(name)} (here {here[name]})" for name in ("fairkit", "results_revision")
+             if env.get(name) != here[name]]
+    if moved:
+        raise SchedulerError(f"The Dask worker at {worker} runs {', '.join(moved)}: its runs would be stored as this "
+                             f"fairkit's. The workers need {same}. Nothing of its answer was stored.")
+    results = out.get("results")
+    sent = sorted(key for _, key in task)
+    got = sorted(str(r[0]) for r in results) if isinstance(results, list) and all(
+        isinstance(r, tuple) and len(r) == 3 for r in results) else None
+    if got != sent:
+        raise SchedulerError(f"The Dask worker at {worker} returned other runs than it was sent ({got} for {sent}). "
+                             "Nothing of its answer was stored; find out what runs on that worker.")
+    return worker, env, results
+
+
 def _run_on_dask(client, address: str, tasks: list, split, finish, should_stop, timeout: float) -> None:
     """Run ``tasks`` on the cluster, ``finish`` each result as it arrives.
 
     Polls rather than blocking on results: Dask keeps tasks waiting for workers forever, so a
     cluster whose workers have all gone would hang the sweep. With no worker for ``timeout``
-    seconds this raises :class:`SchedulerError`; finished runs were stored as they arrived.
+    seconds, a task that lost its worker :data:`MAX_TASK_LOSSES` times, a run that failed on a
+    worker, or a worker of another environment, this raises :class:`SchedulerError`; finished
+    runs were stored as they arrived.
     """
     from concurrent.futures import CancelledError  # distributed's FutureCancelledError derives from it
 
     from distributed import KilledWorker
 
     data = None
+    here = worker_environment()
+    losses: dict = {}
 
     def submit(batch: list) -> dict:
         nonlocal data
         if data is None or data.status != "finished":
             # One copy of the split on every worker: tasks keep running when one worker is lost.
             data = client.scatter(split, broadcast=True, hash=False, timeout=timeout)
-        return {client.submit(fit_group, task, data, pure=False): task for task in batch}
+        return {client.submit(_fit_on_worker, task, data, pure=False): task for task in batch}
 
-    pending = submit(tasks)
+    def lose(task: list) -> None:
+        losses[id(task)] = losses.get(id(task), 0) + 1
+        if losses[id(task)] >= MAX_TASK_LOSSES:
+            raise SchedulerError(
+                f"A run lost its Dask worker at {address} {losses[id(task)]} times before it finished (out of memory? a "
+                "worker its nanny restarts comes back and loses it again). Give the workers more memory, or train "
+                "that method on this machine.")
+        lost.append(task)
+
     lost: list = []  # tasks whose copy of the split went with every worker that held it
     alone_since = None
+    pending: dict = {}
     try:
+        pending = submit(tasks)
         while pending or lost:
             finished = [f for f in list(pending) if f.done()]
             if not finished:
@@ -855,21 +951,30 @@ def _run_on_dask(client, address: str, tasks: list, split, finish, should_stop, 
             for future in finished:
                 task = pending.pop(future)
                 if future.status == "cancelled":
-                    lost.append(task)
+                    lose(task)
                     continue
                 try:
-                    results = future.result()
+                    out = future.result()
                 except CancelledError:
                     # Cancelled between the status check and result() (its split went with the
                     # last worker that held it): train it again when workers return.
-                    lost.append(task)
+                    lose(task)
                     continue
                 except KilledWorker as exc:
                     raise SchedulerError(
                         f"A run died with its Dask worker at {address} several times (out of memory?): {exc}. "
                         "Give the workers more memory, or train that method on this machine.") from exc
+                except (OSError, TimeoutError):
+                    raise  # the connection (below)
+                except Exception as exc:  # raised by the task, on the worker
+                    raise SchedulerError(
+                        f"A run failed on a Dask worker of {address}: {type(exc).__name__}: {exc}. The workers need "
+                        f"this machine's environment (fairkit {here['fairkit']}, the same libraries and data "
+                        "access).") from exc
+                _, env, results = _check_worker(out, task, here)
+                trained_with = {k: v for k, v in env.items() if k != "results_revision"}
                 for key, row, model in results:
-                    finish(key, row, model)
+                    finish(key, row, model, trained_with=trained_with)
             if should_stop is not None and should_stop():
                 raise SweepCancelled("Sweep cancelled.")
             workers = _n_workers(client) if (pending or lost) else 1
@@ -883,8 +988,13 @@ def _run_on_dask(client, address: str, tasks: list, split, finish, should_stop, 
             elif time.monotonic() - alone_since > timeout:
                 raise SchedulerError(f"The Dask scheduler at {address} has had no workers for {timeout:g} s. "
                                      "Restart the workers and run the sweep again to train the rest.")
+    except (OSError, TimeoutError) as exc:  # distributed's CommClosedError is an OSError
+        raise SchedulerError(f"The connection to the Dask scheduler at {address} failed ({type(exc).__name__}: "
+                             f"{exc}): the scheduler went away or cannot be reached. Run the sweep again, with the "
+                             "scheduler back, to train the rest.") from exc
     finally:
-        client.cancel(list(pending))
+        with contextlib.suppress(Exception):  # a client whose scheduler is gone cannot cancel
+            client.cancel(list(pending))
 
 
 def run_sweep(
@@ -938,7 +1048,9 @@ def run_sweep(
         Polled between runs; when it returns True the sweep raises :class:`SweepCancelled`
         after storing every finished run.
     scheduler : str, optional
-        Dask scheduler address (default ``$FAIRKIT_DASK_SCHEDULER``); runs go to that cluster.
+        Dask scheduler address (default ``$FAIRKIT_DASK_SCHEDULER``; :data:`ON_THIS_MACHINE`:
+        train here whatever it says); runs go to that cluster. Its workers must run this
+        fairkit and results revision (each task says which it ran; another is refused).
         ``tls://`` addresses take their certificates from ``security`` or, without it, from
         Dask's configuration (``distributed.comm.tls``).
     security : distributed.Security, optional
@@ -1030,8 +1142,10 @@ def run_sweep(
     # (fairkit export --store DIR) must say where its numbers were computed.
     trained_with = strict_json(library_versions(), sort_keys=True)
 
-    def finish(key, row, model):
+    def finish(key, row, model, trained_with=trained_with):
         nonlocal done
+        if not isinstance(trained_with, str):  # a Dask worker's own versions
+            trained_with = strict_json(trained_with, sort_keys=True)
         row = {**row, "run_id": key, "cached": False, "trained_with": trained_with}
         if store is not None:
             store.put(key, row, model)
@@ -1051,7 +1165,8 @@ def run_sweep(
             kept = " (kept in the store)" if store is not None else ""
             raise type(exc)(f"{exc} {done} of {total} runs had finished{kept}.") from exc
         finally:
-            client.close()
+            with contextlib.suppress(Exception):  # its scheduler may be gone
+                client.close()
     elif todo:
         tasks = _tasks(todo, batched)
         if n_jobs == 1 or len(tasks) == 1:

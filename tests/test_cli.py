@@ -2262,3 +2262,29 @@ def test_a_sweep_into_a_named_store_exports_from_it_though_an_earlier_sweep_left
     capsys.readouterr()
     assert main(["export", "--store", str(out), "--run", run, "--rationale", "r", "--decider", "d", "--n-boot", "50",
                  "--out", str(tmp_path / "b.zip")]) == 0, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("dask_args, said", [
+    (["--tls-ca-file", "ca.pem"], "go together (Dask's TLS needs the certificate authority, this client's "
+                                  "certificate and its key); missing: --tls-cert, --tls-key"),
+    (["--scheduler", "tcp://127.0.0.1:1", "--tls-ca-file", "ca.pem", "--tls-cert", "c.pem", "--tls-key", "k.pem"],
+     "are for a tls:// scheduler, and the scheduler is tcp://127.0.0.1:1"),
+    (["--tls-ca-file", "ca.pem", "--tls-cert", "c.pem", "--tls-key", "k.pem"], "and no scheduler is given"),
+    (["--scheduler", ""], "the scheduler address is empty"),
+    (["--scheduler", "tcp://127.0.0.1"], "a host and a port 1-65535 after the scheme"),
+    (["--dask-timeout", "1e10"], "at most a day"),
+])
+def test_dask_options_that_cannot_work_are_refused_before_anything_runs(tmp_path, capsys, monkeypatch, dask_args,
+                                                                        said):
+    """Dask audit M5, L1, L2, L4, session 50: certificates with a tcp:// scheduler ended in an
+    internal error; with no scheduler, or an empty one, they were ignored and the sweep trained
+    here; a CA alone read as no certificates; 1e10 s overflowed Dask's clock."""
+    monkeypatch.delenv("FAIRKIT_DASK_SCHEDULER", raising=False)
+    monkeypatch.chdir(tmp_path)
+    for name in ("ca.pem", "c.pem", "k.pem"):
+        (tmp_path / name).write_text("-----BEGIN CERTIFICATE-----\n")
+    out = tmp_path / "out"
+    assert main(["sweep", "--dataset", "german", "--methods", "regularized", "--etas", "0", "--out", str(out),
+                 *dask_args]) == 2
+    assert said in " ".join(capsys.readouterr().err.split())
+    assert not out.exists()

@@ -125,3 +125,171 @@ def test_the_environments_scheduler_is_checked_as_the_option_is(tiny_split, fast
     with pytest.raises(SchedulerError, match="FAIRKIT_DASK_SCHEDULER: 'http://127.0.0.1:8787' is not a Dask "
                                              "scheduler address; give tcp://HOST:PORT"):
         run_sweep(tiny_split, ["regularized"], ETAS, params=fast_params, dask_timeout=WAIT)
+
+
+def _patched_worker(monkeypatch, change):
+    """Make every Dask task's answer ``change(answer)`` (in-process workers run this module's
+    ``_fit_on_worker``, looked up when the client submits it)."""
+    from fairkit import sweep as sweep_mod
+
+    real = sweep_mod._fit_on_worker
+    monkeypatch.setattr(sweep_mod, "_fit_on_worker", lambda task, split: change(real(task, split)))
+
+
+def test_a_worker_of_another_fairkit_is_refused_and_nothing_of_its_answer_stored(tiny_split, fast_params,
+                                                                                 tmp_path, monkeypatch):
+    """Dask audit H1, session 50: workers that had imported fairkit 0.3.1 trained a 0.3.2 sweep's
+    runs, which were stored under the new revision and labelled with the client's versions."""
+    from fairkit.store import RESULTS_REVISION
+
+    def older(answer):
+        answer["environment"] = {**answer["environment"], "fairkit": "0.3.1", "results_revision": RESULTS_REVISION - 1}
+        return answer
+
+    _patched_worker(monkeypatch, older)
+    store = ResultStore(tmp_path)
+    with _cluster(1) as cluster:
+        with pytest.raises(SchedulerError, match=r"runs fairkit 0\.3\.1 \(here .*\), results_revision "
+                                                 rf"{RESULTS_REVISION - 1} \(here {RESULTS_REVISION}\).* 0 of 2 runs"):
+            run_sweep(tiny_split, ["regularized"], ETAS, params=fast_params, store=store,
+                      scheduler=cluster.scheduler_address, dask_timeout=WAIT)
+    assert store.keys() == []
+
+
+def test_a_run_records_its_workers_versions(tiny_split, fast_params, monkeypatch):
+    """A worker with other library versions (the same fairkit and revision) trains; its rows say
+    what they were trained with, not the client's versions."""
+    import json
+
+    def other_torch(answer):
+        answer["environment"] = {**answer["environment"], "torch": "9.9.9"}
+        return answer
+
+    _patched_worker(monkeypatch, other_torch)
+    with _cluster(1) as cluster:
+        res = run_sweep(tiny_split, ["regularized"], ETAS, params=fast_params, scheduler=cluster.scheduler_address,
+                        dask_timeout=WAIT)
+    assert {json.loads(t)["torch"] for t in res.results["trained_with"]} == {"9.9.9"}
+
+
+def test_a_worker_answering_with_runs_it_was_not_sent_is_refused_and_writes_nothing(tiny_split, fast_params,
+                                                                                    tmp_path, monkeypatch):
+    """Dask audit M1: a worker's answer "../../escaped_<id>" was used as a file name and written
+    outside the store's runs folder."""
+    def escaping(answer):
+        answer["results"] = [("../../escaped_" + key, row, model) for key, row, model in answer["results"]]
+        return answer
+
+    _patched_worker(monkeypatch, escaping)
+    store = ResultStore(tmp_path / "a" / "b" / "store")
+    with _cluster(1) as cluster:
+        with pytest.raises(SchedulerError, match="returned other runs than it was sent"):
+            run_sweep(tiny_split, ["regularized"], ETAS, params=fast_params, store=store,
+                      scheduler=cluster.scheduler_address, dask_timeout=WAIT)
+    assert not list(tmp_path.rglob("escaped_*")) and store.keys() == []
+    with pytest.raises(ValueError, match="Not a run id"):  # the store takes no path for a run id either
+        store.put("../../x", {"method": "regularized"})
+
+
+def test_a_run_failing_on_a_worker_is_named_with_what_was_kept(tiny_split, fast_params, tmp_path, monkeypatch):
+    """Dask audit M3: a worker without lightgbm ended the sweep as an internal error (exit 1)."""
+    def broken(answer):
+        raise ModuleNotFoundError("No module named 'lightgbm'")
+
+    _patched_worker(monkeypatch, broken)
+    with _cluster(1) as cluster:
+        with pytest.raises(SchedulerError, match=r"failed on a Dask worker .*ModuleNotFoundError: No module named "
+                                                 r"'lightgbm'.*environment .* 0 of 2 runs had finished"):
+            run_sweep(tiny_split, ["regularized"], ETAS, params=fast_params, store=ResultStore(tmp_path),
+                      scheduler=cluster.scheduler_address, dask_timeout=WAIT)
+
+
+class _Future:
+    def __init__(self, status="cancelled", error=None):
+        self.status, self.error = status, error
+
+    def done(self):
+        return True
+
+    def result(self):
+        raise self.error
+
+
+class _Client:
+    """A client whose every task comes back as ``future()`` and whose cancel fails (its
+    scheduler is gone)."""
+
+    def __init__(self, future):
+        self.future, self.submitted = future, 0
+
+    def scatter(self, data, **kw):
+        return _Future(status="finished")
+
+    def submit(self, *args, **kw):
+        self.submitted += 1
+        return self.future()
+
+    def nthreads(self):
+        return {"tcp://127.0.0.1:2": 1}  # a worker is always back
+
+    def cancel(self, futures):
+        raise RuntimeError("Client is closed")
+
+
+def test_a_task_that_keeps_losing_its_worker_ends_the_sweep(tiny_split):
+    """Dask audit H2: a worker its nanny restarted (out of memory) came back within the timeout
+    each time, the task was sent again, and the sweep looped 118 times in 4 minutes."""
+    from fairkit.sweep import MAX_TASK_LOSSES, _run_on_dask
+
+    client = _Client(_Future)
+    with pytest.raises(SchedulerError, match=f"lost its Dask worker at tcp://x {MAX_TASK_LOSSES} times"):
+        _run_on_dask(client, "tcp://x", [[("run", "key")]], tiny_split, lambda *a, **k: None, None, WAIT)
+    assert client.submitted == MAX_TASK_LOSSES
+
+
+def test_a_lost_connection_is_a_scheduler_error_not_an_internal_one(tiny_split):
+    """Dask audit M2: the scheduler killed mid-sweep ended as "internal error: ClosedClientError"
+    (exit 1), the CommClosedError from a result hidden by the failing cancel."""
+    from distributed.comm.core import CommClosedError
+
+    from fairkit.sweep import _run_on_dask
+
+    client = _Client(lambda: _Future(status="finished", error=CommClosedError("in <TCP (closed)>: Stream is closed")))
+    with pytest.raises(SchedulerError, match="connection to the Dask scheduler at tcp://x failed .*CommClosedError"):
+        _run_on_dask(client, "tcp://x", [[("run", "key")]], tiny_split, lambda *a, **k: None, None, WAIT)
+
+
+@pytest.mark.parametrize("address", ["tcp://127.0.0.1", "tcp://127.0.0.1:abc", "tcp://", "127.0.0.1:70000", " ",
+                                     "ucx://127.0.0.1:8786"])
+def test_an_address_without_a_host_and_port_is_refused_before_any_connection(tiny_split, fast_params, address):
+    """Dask audit L1, L3: such addresses reached Dask, which waited out the timeout and printed a
+    traceback on exit; ucx:// was reported as missing TLS certificates."""
+    from fairkit.sweep import scheduler_address_problem
+
+    assert "address" in scheduler_address_problem(address)
+    with pytest.raises(SchedulerError, match="scheduler address"):
+        run_sweep(tiny_split, ["regularized"], ETAS, params=fast_params, scheduler=address, dask_timeout=60)
+    assert scheduler_address_problem("tls://[::1]:8786") is None and scheduler_address_problem("host:8786") is None
+
+
+def test_a_dask_search_whose_workers_are_gone_finishes_its_trials_here(monkeypatch):
+    """Dask audit M4a: a search whose Dask workers were killed finished every trial in its own
+    process, then waited for the workers' tasks for good."""
+    from fairkit import search, sweep as sweep_mod
+
+    monkeypatch.setattr(sweep_mod, "DASK_TIMEOUT", 0.5)
+
+    class Waiting:
+        def done(self):
+            return False
+
+    class Empty:
+        cancelled = False
+
+        def nthreads(self):
+            return {}
+
+        def cancel(self, futures):
+            Empty.cancelled = True
+
+    assert search._worker_outcome(Waiting(), Empty()) is None and Empty.cancelled

@@ -260,3 +260,20 @@ def test_a_one_hot_encoders_derived_state_must_be_what_its_categories_give(param
     change(_state_of(state)[attr], arrays)
     with pytest.raises(UntrustedState, match=says):
         decode_state(state.tree, arrays, {})
+
+
+def test_a_models_encoding_does_not_depend_on_the_order_its_attributes_were_set():
+    """Dask audit L5, session 50: a model trained on a Dask or joblib worker came back pickled, its
+    attributes in another order, and was stored as other bytes (another model_sha256) than the
+    same model trained in this process."""
+    import pickle
+
+    from fairkit.estimators import FairRegularizedClassifier
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(60, 3)), rng.integers(0, 2, 60)
+    model = FairRegularizedClassifier(max_epochs=1, random_state=0).fit(X, y, sensitive_features=y)
+    shuffled = pickle.loads(pickle.dumps(model))
+    shuffled.__dict__ = dict(reversed(list(shuffled.__dict__.items())))
+    assert list(vars(shuffled)) != list(vars(model))
+    assert encode_state(shuffled).tree == encode_state(model).tree

@@ -719,3 +719,14 @@ def test_first_searches_of_different_tables_set_up_one_new_database_together(tmp
         for t in users:
             t.join()
         assert not problems, problems[0]
+
+
+def test_a_searchs_trials_train_here_whatever_the_environments_scheduler_says(german, tmp_path, monkeypatch):
+    """Dask audit M4b/c, session 50: every trial went to $FAIRKIT_DASK_SCHEDULER (undocumented for
+    a search; an unreachable one failed the search after 107 s, and on a Dask worker whose
+    environment set it a trial sent itself to its own cluster and waited for good). A search
+    spreads its trials only by run_search's own scheduler."""
+    monkeypatch.setenv("FAIRKIT_DASK_SCHEDULER", "tcp://127.0.0.1:1")  # nothing listens there
+    _, split = german
+    res = run_search(split, METHODS, n_trials=2, params=FAST, store=ResultStore(tmp_path / "store"))
+    assert res.complete == 2
