@@ -339,16 +339,29 @@ def worker_environment() -> dict:
     return {**library_versions(), "results_revision": RESULTS_REVISION}
 
 
-def _fit_on_worker(task: list, split) -> dict:
-    """:func:`fit_group` as a Dask task: its results with the worker's address and environment.
+def _worker_task(expected: dict):
+    """The Dask task: :func:`fit_group` with the worker's address and environment.
 
     A worker keeps the fairkit it imported first: after an upgrade its runs were stored as the
     new fairkit's, under the new revision, for good (Dask audit, session 50); the client checks
-    what each task says it ran (:func:`_check_worker`).
+    what each task says it ran (:func:`_check_worker`). The task is a nested function, which
+    Dask (cloudpickle) sends as code, not as a name: a worker whose fairkit lacks it, an older
+    one, failed to read a task named ``fairkit.sweep._fit_on_worker`` and left the cluster
+    without a word. It trains nothing where the fairkit or results revision is not ``expected``.
     """
-    from distributed import get_worker
+    def run(task, split):
+        import importlib
 
-    return {"worker": get_worker().address, "environment": worker_environment(), "results": fit_group(task, split)}
+        from distributed import get_worker
+
+        store = importlib.import_module("fairkit.store")
+        env = {**getattr(store, "library_versions", dict)(), "fairkit": importlib.import_module("fairkit").__version__,
+               "results_revision": getattr(store, "RESULTS_REVISION", None)}
+        same = all(env.get(name) == expected.get(name) for name in ("fairkit", "results_revision"))
+        return {"worker": get_worker().address, "environment": env,
+                "results": importlib.import_module("fairkit.sweep").fit_group(task, split) if same else None}
+
+    return run
 
 
 def _tasks(todo: list, batched: bool) -> list:
@@ -921,6 +934,7 @@ def _run_on_dask(client, address: str, tasks: list, split, finish, should_stop, 
 
     data = None
     here = worker_environment()
+    work = _worker_task(here)
     losses: dict = {}
 
     def submit(batch: list) -> dict:
@@ -928,7 +942,7 @@ def _run_on_dask(client, address: str, tasks: list, split, finish, should_stop, 
         if data is None or data.status != "finished":
             # One copy of the split on every worker: tasks keep running when one worker is lost.
             data = client.scatter(split, broadcast=True, hash=False, timeout=timeout)
-        return {client.submit(_fit_on_worker, task, data, pure=False): task for task in batch}
+        return {client.submit(work, task, data, pure=False): task for task in batch}
 
     def lose(task: list) -> None:
         losses[id(task)] = losses.get(id(task), 0) + 1

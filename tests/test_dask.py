@@ -128,12 +128,13 @@ def test_the_environments_scheduler_is_checked_as_the_option_is(tiny_split, fast
 
 
 def _patched_worker(monkeypatch, change):
-    """Make every Dask task's answer ``change(answer)`` (in-process workers run this module's
-    ``_fit_on_worker``, looked up when the client submits it)."""
+    """Make every Dask task's answer ``change(answer)`` (the client makes its task with
+    ``_worker_task``, looked up when a sweep starts)."""
     from fairkit import sweep as sweep_mod
 
-    real = sweep_mod._fit_on_worker
-    monkeypatch.setattr(sweep_mod, "_fit_on_worker", lambda task, split: change(real(task, split)))
+    real = sweep_mod._worker_task
+    monkeypatch.setattr(sweep_mod, "_worker_task",
+                        lambda expected: lambda task, split: change(real(expected)(task, split)))
 
 
 def test_a_worker_of_another_fairkit_is_refused_and_nothing_of_its_answer_stored(tiny_split, fast_params,
