@@ -1578,14 +1578,17 @@ def cmd_score(args) -> int:
     print(f"It predicts {bundle.spec.target} = {label_text(bundle.spec.positive_label)} (decision 1) with "
           f"{method_label(d['method'])} at eta {float(d['eta']):g}, threshold {bundle.threshold:g}; exported as run "
           f"{d['run_id']} on {bundle.record.get('created', '?')}.")
+    bundle_notes = []  # printed, and in --json: a monitoring job reads them (upgrade audit, session 50)
     if bundle.version_changes:
-        print(f"Note: the bundle was made with {', '.join(bundle.version_changes)}; its scores here may differ "
-              "from its record's in the last digits, or more. Use those versions to reproduce it exactly.")
+        bundle_notes.append(f"the bundle was made with {', '.join(bundle.version_changes)}; its scores here may differ "
+                            "from its record's in the last digits, or more. Use those versions to reproduce it exactly.")
     older = revision_note(bundle.record)
     if older:
         # The drift check reads the record's intervals beside the batch's, made by this version.
-        print(f"Note: {older} The drift check compares the record's intervals with this version's, so its "
-              "false-alarm rate is approximate.")
+        bundle_notes.append(f"{older} The drift check compares the record's intervals with this version's, so its "
+                            "false-alarm rate is approximate.")
+    for note in bundle_notes:
+        print(f"Note: {note}")
     if bundle.needs_sensitive_at_predict:
         print(f"This model reads the sensitive attribute at prediction time: {'; '.join(bundle.decision['sensitive_uses'])}.")
     # The hash the audit entry records is of the bytes scored, read before anything is written.
@@ -1668,6 +1671,7 @@ def cmd_score(args) -> int:
                                            "run_id": d["run_id"]},
                               "files": [str(args.out)],
                               "rows": len(frame), "drift_checked": False, "drifted": False, "drift": [],
+                              "fairness": None, "fairness_notes": [], "bundle_notes": bundle_notes,
                               "unseen_groups": unseen, "input_changes": changes, "review_status": review}
     known, labels = bundle.target_values, None
     if bundle.spec.target in frame:

@@ -475,6 +475,15 @@ def gap_groups(rows, min_size: int) -> np.ndarray:
 #: charts and the monitor, which say the same).
 DENOMINATOR_WORDS = {"tpr": "positives", "fpr": "negatives"}
 
+#: A rate's short name where a note says which of a gap's rates a group lacks: equalized odds
+#: reads two, and "Female (no positives)" beside "Female (fewer than 5 negatives)" under one gap
+#: read as a contradiction (upgrade audit, session 50).
+RATE_NAMES = {"tpr": "TPR", "fpr": "FPR", "selection_rate": "selection rate", "ece": "ECE"}
+
+
+def _thin_reason(rate: str) -> str:
+    return f"{RATE_NAMES.get(rate, rate)} on fewer than {MIN_EVENTS} {DENOMINATOR_WORDS[rate]}"
+
 
 def rate_groups(include, positives, negatives, min_events: int = MIN_EVENTS) -> dict:
     """The groups each rate's gap compares: ``{rate: bool array (G,)}``, rates of :data:`GAP_RATES`.
@@ -748,8 +757,8 @@ def left_out(names, rates: dict, include) -> dict:
             undefined = [r for r in GAP_RATES[g] if not np.isfinite(rates[r][i])]
             thin = [r for r in GAP_RATES[g] if r not in undefined and not _for_rate(include, r)[i]]
             if undefined or thin:
-                items.append((str(name), ", ".join([_UNDEFINED[r] for r in undefined] + [
-                    f"fewer than {MIN_EVENTS} {DENOMINATOR_WORDS[r]}" for r in thin])))
+                items.append((str(name), ", ".join([f"no {RATE_NAMES.get(r, r)}: {_UNDEFINED[r]}" for r in undefined]
+                                                   + [_thin_reason(r) for r in thin])))
         out[g] = items
     return out
 
@@ -780,7 +789,7 @@ def compared_thin(names, rates: dict, include, few: dict) -> dict:
             thin = [r for r in GAP_RATES[g] if r in DENOMINATOR_WORDS and _for_rate(include, r)[i]
                     and np.isfinite(rates[r][i]) and few[r][i]]
             if thin:
-                items.append((str(name), ", ".join(f"fewer than {MIN_EVENTS} {DENOMINATOR_WORDS[r]}" for r in thin)))
+                items.append((str(name), ", ".join(_thin_reason(r) for r in thin)))
         out[g] = items
     return out
 

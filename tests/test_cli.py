@@ -1264,6 +1264,16 @@ def test_a_store_an_earlier_fairkit_wrote_is_explained_not_silently_passed_over(
                  "--out", str(tmp_path / "scored.csv"), "--drift-n-boot", "50"]) == 0
     printed = capsys.readouterr().out
     assert "earlier fairkit (results revision 6" in printed and "false-alarm rate is approximate" in printed
+    # --json keeps those notes, and the fairness keys are there when no check ran (a batch without
+    # labels): a monitoring job reads them (upgrade audit L1, session 50).
+    frame, spec = load_dataset("german")
+    frame.drop(columns=[spec.target]).sample(50, random_state=1).to_csv(tmp_path / "unlabelled.csv", index=False)
+    assert main(["score", "--bundle", str(tmp_path / "b6.zip"), "--csv", str(tmp_path / "unlabelled.csv"),
+                 "--out", str(tmp_path / "scored2.csv"), "--json"]) == 0
+    out = capsys.readouterr().out
+    summary = json.loads(out[out.index("{"):])
+    assert any("earlier fairkit (results revision 6" in n for n in summary["bundle_notes"])
+    assert summary["fairness"] is None and summary["fairness_notes"] == [] and not summary["drift_checked"]
 
 
 def test_an_interrupted_or_cut_sweep_table_is_never_read_as_the_sweep(tmp_path, capsys, monkeypatch):

@@ -199,7 +199,7 @@ def test_gaps_leaving_out_different_groups_get_a_line_each():
     y = np.where(g == "c", 0, rng.integers(0, 2, n))  # c has no positives: out of the rate-of-positives gaps
     notes = [n for n in fairness_report(y, rng.random(n), pd.Series(g, name="h")).notes if "(h) leave" in n]
     assert len(notes) == 2
-    assert "Equal opportunity difference and equalized odds difference (h) leave out c (no positives), tiny (too few rows)" in notes
+    assert "Equal opportunity difference and equalized odds difference (h) leave out c (no TPR: no positives), tiny (too few rows)" in notes
     assert any(n.startswith("Demographic parity difference, ") and n.endswith("(h) leave out tiny (too few rows)")
                for n in notes)
 
@@ -855,7 +855,7 @@ def test_an_undefined_rate_is_left_out_of_the_gap_where_fairlearn_counts_it_as_z
     eo = max(t["tpr"].max() - t["tpr"].min(), defined.max() - defined.min())
     assert r.gap("equalized_odds_difference") == pytest.approx(eo, abs=1e-12)  # 0.1417 here
     left = set(r.left_out.itertuples(index=False, name=None))
-    assert ("grp", "equalized_odds_difference", "D", "no negatives") in left
+    assert ("grp", "equalized_odds_difference", "D", "no FPR: no negatives") in left
     # fairlearn counts D's FPR as 0, so its gap is the largest FPR (0.3696 here), not fairkit's.
     with_zero = max(t["tpr"].max() - t["tpr"].min(), defined.max() - 0.0)
     fl = equalized_odds_difference(y, yhat, sensitive_features=g)
@@ -1037,7 +1037,7 @@ def test_a_rate_too_few_to_estimate_sets_no_gap():
     tpr = t.loc[["a", "b"], "tpr"]
     assert report.gap("equal_opportunity_difference") == pytest.approx(tpr.max() - tpr.min())
     left = report.left_out.set_index(["metric", "group"])["reason"]
-    assert left[("equal_opportunity_difference", "thin")] == "fewer than 5 positives"
+    assert left[("equal_opportunity_difference", "thin")] == "TPR on fewer than 5 positives"
     assert ("demographic_parity_difference", "thin") not in left.index  # its selection rate counts
     swept = summary_metrics(y, p, pd.Series(g, name="grp"))[0]
     assert swept["equal_opportunity_difference"] == pytest.approx(report.gap("equal_opportunity_difference"))
@@ -1061,18 +1061,18 @@ def test_a_gap_that_compares_a_thin_rate_says_so():
     sens = pd.DataFrame({"g": g})
     rep = fairness_report(y, p, sens)
     kept = [n for n in rep.notes if "although too few to estimate" in n]
-    assert kept == ["Equal opportunity difference and equalized odds difference (g) compare C (fewer than 5 positives) "
+    assert kept == ["Equal opportunity difference and equalized odds difference (g) compare C (TPR on fewer than 5 positives) "
                     "although too few to estimate (fewer than two groups have enough to leave it out): such a gap "
                     "rests on a few people; read it with its interval"]
     every = fairness_report(y, p, sens, gap_min_group_size=0).notes
-    assert any("C (fewer than 5 positives) although too few to estimate (a small-group size of 0 compares every rate)"
+    assert any("C (TPR on fewer than 5 positives) although too few to estimate (a small-group size of 0 compares every rate)"
                in n for n in every)
     # With a second group of enough positives, C's TPR is left out, and said as left out instead.
     y2 = y.copy()
     y2[400:420] = 1
     notes = fairness_report(y2, p, sens).notes
     assert not any("although too few" in n for n in notes)
-    assert any("leave out C (fewer than 5 positives)" in n for n in notes)
+    assert any("leave out C (TPR on fewer than 5 positives)" in n for n in notes)
 
 
 def test_a_weighted_reports_auc_says_why_it_has_no_interval():

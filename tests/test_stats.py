@@ -121,7 +121,7 @@ def test_left_out_names_each_gaps_missing_groups():
              "fpr": np.array([0.1, 0.2, 0.3]), "ece": np.array([0.1, 0.1, 0.1])}
     out = stats.left_out(np.array(["a", "b", "c"]), rates, np.array([True, True, False]))
     assert out["demographic_parity_difference"] == [("c", "too few rows")]
-    assert out["equal_opportunity_difference"] == [("b", "no positives"), ("c", "too few rows")]
+    assert out["equal_opportunity_difference"] == [("b", "no TPR: no positives"), ("c", "too few rows")]
 
 
 def test_wilson_interval_by_hand_and_too_few():
