@@ -11,6 +11,8 @@ fairkit), on a bundled data set (Adult by default):
   reads the log's check for the bundle's review status);
 - with ``--large-rows N``, ``score`` of N rows drawn (with replacement) from the test rows: a
   batch at the scale of the row limit, where the drift check's bootstrap is most of the memory.
+- with ``--steps sweep``, a 16-eta regularized sweep (no adaptive placement) into a new folder
+  each time: training, the scoring of its networks and the sweep's files.
 
 The checkouts alternate repeat by repeat, so the machine's load falls on both alike. Each figure
 is a median of in-process wall times (``fairkit.__main__.main``) and of the process's peak
@@ -57,6 +59,12 @@ if what == "setup":
     for i in range(history):
         log.append("score", actor="job", subject="x" * 64, manifest_sha256="x" * 64, input_hash="y" * 64,
                    rows=100, drift=None)
+elif what == "sweep":
+    n = len(list(work.glob("sw*")))
+    t0 = time.perf_counter()
+    assert main(["-q", "sweep", "--dataset", dataset, "--methods", "regularized", "--n-etas", "16", "--no-adaptive",
+                 "--no-png", "--out", str(work / f"sw{n}")]) == 0
+    out["seconds"] = time.perf_counter() - t0
 elif what == "export":
     run = (work / "run").read_text()
     n = len(list(work.glob("e*.zip")))
@@ -86,8 +94,9 @@ def compare(repos, *, repeats: int = 5, history: int = 5000, dataset: str = "adu
             large_rows: int = 0) -> dict:
     """``{(repo, step): [{"seconds": s, "peak_mib": m}, ...]}`` for the steps "export", "home"
     (score, a log of the export) and "home_long" (score, ``history`` more entries), and "large"
-    (score of ``large_rows`` rows) when ``large_rows`` is given, or those of ``steps``, the
-    checkouts alternating (each measurement is a process of its own)."""
+    (score of ``large_rows`` rows) when ``large_rows`` is given, or those of ``steps`` (also
+    "sweep": a 16-eta regularized sweep), the checkouts alternating (each measurement is a
+    process of its own)."""
     steps = tuple(steps or (STEPS + (("large",) if large_rows else ())))
     if "large" in steps and not large_rows:
         raise ValueError("the step 'large' needs large_rows")
@@ -115,16 +124,20 @@ def main(argv=None) -> int:
     parser.add_argument("--dataset", default="adult")
     parser.add_argument("--large-rows", type=int, default=0,
                         help="also score this many rows drawn from the test rows (0: not measured)")
+    parser.add_argument("--steps", default=None,
+                        help=f"comma-separated steps to time (default {','.join(STEPS)}; also: sweep, large)")
     args = parser.parse_args(argv)
+    steps = args.steps.split(",") if args.steps else None
     found = compare(args.repos, repeats=args.repeats, history=args.history, dataset=args.dataset,
-                    large_rows=args.large_rows)
+                    large_rows=args.large_rows, steps=steps)
     old, new = args.repos
     labels = [("export", f"export ({args.dataset}, unconstrained)"),
               ("home", "score of the test rows, log of 1 export"),
               ("home_long", f"score of the test rows, log of {args.history:,} more entries")]
     if args.large_rows:
         labels.append(("large", f"score of {args.large_rows:,} rows"))
-    for what, label in labels:
+    labels.append(("sweep", f"sweep ({args.dataset}, regularized, 16 etas)"))
+    for what, label in [(w, lab) for w, lab in labels if (old, w) in found]:
         for key, unit in (("seconds", "s"), ("peak_mib", "MiB")):
             a, b = ([m[key] for m in found[(repo, what)]] for repo in (old, new))
             print(f"{label}, {'time' if key == 'seconds' else 'peak memory'}: old {statistics.median(a):.2f} {unit}, "

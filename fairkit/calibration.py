@@ -150,7 +150,15 @@ class TemperatureScaling(BaseEstimator):
 
         z = self._logits(scores)
         t = _as_binary(y, len(z))
-        w = np.ones_like(z) if sample_weight is None else np.asarray(sample_weight, float)
+        # Checked as GroupFairnessCalibrator checks them: negative weights were taken, all-zero
+        # ones gave a NaN temperature (every calibrated score NaN, every decision negative) and a
+        # single outcome a temperature fitted to nothing (calibration audit, session 50).
+        w = _check_sample_weight(sample_weight, z, dtype=np.float64, ensure_non_negative=True)
+        if not w.any():
+            raise ValueError("sample_weight must contain at least one non-zero weight: the temperature is fitted "
+                             "on the weighted rows")
+        if len(np.unique(t[w > 0])) < 2:
+            raise ValueError("y (on the rows with weight) contains a single class; a temperature needs both outcomes")
         zt = torch.as_tensor(z, dtype=torch.float64)
         yt = torch.as_tensor(t, dtype=torch.float64)
         wt = torch.as_tensor(w / w.sum(), dtype=torch.float64)
@@ -223,6 +231,15 @@ class _TemperatureMap:
 
     def __call__(self, z, p):
         return self.model.transform(z)
+
+
+class _IdentityMap:
+    """The scores as they are: the map of all rows where a fitted one would reverse their order."""
+
+    reverses = False
+
+    def __call__(self, z, p):
+        return p
 
 
 _METHODS = ("platt", "isotonic", "temperature")
@@ -360,11 +377,22 @@ class GroupFairnessCalibrator(BaseEstimator):
         if len(np.unique(t)) < 2:
             raise ValueError("y contains a single class; calibration needs both outcomes")
         self.global_map_ = _fit_map(self.method, z, p, t, w)
+        if self.global_map_.reverses:
+            # Every group without a map of its own falls back to it: it may not reverse the order
+            # either (calibration audit, session 50: every group's order reversed, Spearman -1.0).
+            warnings.warn("The scores do not rank the outcomes (a Platt map fitted on all rows falls as the score "
+                          "rises): the map of all rows keeps them as they are instead of reversing their order. "
+                          "Calibrate a model whose scores rank its outcomes, or use method='isotonic' or "
+                          "'temperature'.", UserWarning, stacklevel=2)
+            self.global_map_ = _IdentityMap()
         self.n_samples_fit_ = len(z)
         self.fallback_ = {}
         self.maps_ = {}
         self.prior_ = {}
         self.weight_ = {}
+        # A refit without groups keeps nothing of a grouped fit (a record named its grouping).
+        self.group_columns_ = []
+        self.parent_maps_ = {}
         if groups is None:
             self.group_names_ = np.array([], dtype=object)
             self.shrinkage_k_ = 0.0
@@ -388,8 +416,15 @@ class GroupFairnessCalibrator(BaseEstimator):
             n = int(mask.sum())
             if n < min_n:
                 return None, f"{n} rows, fewer than {min_n}: a map of its own would be uncertain"
-            if len(np.unique(t[mask])) < 2:
-                return None, f"its {n} rows all have the same outcome"
+            weighed = mask if w is None else mask & (w > 0)
+            if not weighed.any():
+                # Its maps were fitted on no weight: NaN scores, or a library's error naming no group
+                # (calibration audit, session 50).
+                return None, f"its {n} rows all have weight 0"
+            if len(np.unique(t[weighed])) < 2:
+                kept = int(weighed.sum())
+                return None, (f"its {n} rows all have the same outcome" if kept == n
+                              else f"its {kept} rows with weight (of {n}) all have the same outcome")
             fitted = _fit_map(self.method, z[mask], p[mask], t[mask], None if w is None else w[mask])
             if fitted.reverses:
                 # A group whose scores barely rank its outcomes can get a falling Platt line,

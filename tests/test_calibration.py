@@ -273,3 +273,55 @@ def test_a_group_whose_platt_map_would_fall_keeps_the_order_of_its_scores():
     out = cal.transform(p, g)
     order = np.argsort(p[:60])
     assert np.all(np.diff(out[:60][order]) >= 0)  # B's calibrated scores keep its order
+
+
+def _two_groups(n=800, seed=0):
+    rng = np.random.default_rng(seed)
+    g = np.where(rng.random(n) < 0.5, "A", "B")
+    p = np.clip(rng.beta(2, 2, n), 0.01, 0.99)
+    y = (rng.random(n) < p).astype(int)
+    return p, y, g
+
+
+@pytest.mark.parametrize("method", ["platt", "isotonic", "temperature"])
+def test_a_group_whose_weights_are_all_zero_falls_back_and_says_why(method):
+    """Calibration audit, session 50: with temperature, every score of such a group was NaN and
+    every row of it decided negative, without an error; platt and isotonic failed in
+    scikit-learn naming no group."""
+    p, y, g = _two_groups()
+    w = np.where(g == "A", 0.0, 1.0)
+    cal = GroupFairnessCalibrator(method=method).fit(p, y, g, sample_weight=w)
+    assert cal.fallback_["A"]["reason"].endswith("rows all have weight 0")
+    out = cal.transform(p, g)
+    assert np.isfinite(out).all() and "A" not in cal.maps_
+
+
+def test_temperature_scaling_refuses_weights_and_outcomes_it_cannot_fit():
+    p, y, _ = _two_groups()
+    for bad, said in ((-np.ones(len(p)), "(?i)negative"), (np.zeros(len(p)), "non-zero"), (np.ones(3), "")):
+        with pytest.raises(ValueError, match=said):
+            TemperatureScaling(input="proba").fit(p, y, sample_weight=bad)
+    with pytest.raises(ValueError, match="single class"):
+        TemperatureScaling(input="proba").fit(p, np.ones_like(y))
+
+
+def test_a_platt_map_of_all_rows_that_would_reverse_every_groups_order_is_not_used():
+    """Calibration audit, session 50: groups refused a falling map of their own fell back to a
+    global map that fell too: every group's order reversed (Spearman -1.0), with no word."""
+    from scipy.stats import spearmanr
+
+    p, y, g = _two_groups()
+    with pytest.warns(UserWarning, match="do not rank the outcomes"):
+        cal = GroupFairnessCalibrator(method="platt").fit(1 - p, y, g)
+    out = cal.transform(1 - p, g)
+    for group in ("A", "B"):
+        assert spearmanr(1 - p[g == group], out[g == group])[0] > 0.99  # the order kept, not reversed
+
+
+def test_a_refit_without_groups_keeps_nothing_of_a_grouped_fit():
+    p, y, g = _two_groups()
+    frame = pd.DataFrame({"g": g, "h": np.where(p > 0.5, "x", "y")})
+    cal = GroupFairnessCalibrator(method="platt").fit(p, y, frame)
+    assert cal.group_columns_ == ["g", "h"] and cal.parent_maps_
+    cal.fit(p, y)
+    assert cal.group_columns_ == [] and cal.parent_maps_ == {} and len(cal.group_names_) == 0

@@ -84,7 +84,12 @@ with right:
                                 "Calibrating per group uses the sensitive attribute at prediction "
                                 "time.")
     if calibration != "none":
-        worse = ug.calibration_words(ug.calibrate(cur.data_key, row["run_id"], calibration, split), calibration)
+        try:
+            worse = ug.calibration_words(ug.calibrate(cur.data_key, row["run_id"], calibration, split), calibration)
+        except ValueError as exc:  # as the Groups page says it: a message, not a traceback
+            st.error(f"Group calibration is not possible here: {md(exc)} Choose no calibration, or another method.",
+                     icon=":material/error:")
+            state.stop_page()
         if worse:
             st.warning(worse, icon=":material/trending_up:")
 

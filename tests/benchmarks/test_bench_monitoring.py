@@ -10,10 +10,11 @@ REPO = str(Path(__file__).resolve().parents[2])
 
 def test_monitoring_times_the_steps_asked_for_each_checkout():
     # One step keeps the suite short: each is a process of its own (the other two run the same way).
-    found = monitoring.compare([REPO], repeats=1, history=20, dataset="german", steps=("home_long",))
-    assert set(found) == {(REPO, "home_long")}
-    (measured,) = found[(REPO, "home_long")]  # one repeat
-    assert measured["seconds"] > 0 and measured["peak_mib"] > 50  # a process that imported fairkit
+    found = monitoring.compare([REPO], repeats=1, history=20, dataset="german", steps=("home_long", "sweep"))
+    assert set(found) == {(REPO, "home_long"), (REPO, "sweep")}
+    for step in ("home_long", "sweep"):
+        (measured,) = found[(REPO, step)]  # one repeat
+        assert measured["seconds"] > 0 and measured["peak_mib"] > 50  # a process that imported fairkit
 
 
 def test_drift_counts_alarms_per_kind_of_batch():
