@@ -320,7 +320,8 @@ _threshold = _number(float, lambda v: 0.0 < v < 1.0,
                      "'{text}' is not a threshold; give a number between 0 and 1 "
                      "(a row is selected when its score is at least the threshold)")
 _seconds = _number(float, lambda v: 0.0 < v < math.inf, "'{text}' is not a number of seconds above 0")
-# Above a day Dask's clock overflowed (1e10: an internal error, Dask audit, session 50).
+# Above a day Dask's clock overflowed (1e10: an internal error, Dask audit, session 50); sweep.MAX_DASK_TIMEOUT
+# (not imported here: it would import the engine before the arguments are read).
 _dask_seconds = _number(float, lambda v: 0.0 < v <= 86400.0,
                         "'{text}' is not a number of seconds above 0 and at most a day (86400)")
 _spacing = _number(float, lambda v: 0.0 < v < 1.0,
@@ -896,13 +897,15 @@ def cmd_sweep(args) -> int:
     earlier = store.earlier_runs()
     if earlier:
         named = sorted({r for r in earlier.values() if r is not None})
-        oldest = None if None in earlier.values() else min(named)
+        revisions = (f"earlier results revision{'s' if len(named) > 1 else ''} {', '.join(map(str, named))}" if named
+                     else "an earlier results revision")
+        # What changed, from the oldest revision named (a pickled run's record names none).
+        changed = (f" Changed since revision {min(named)}: {'; '.join(changes_since(min(named)))}." if named
+                   and None not in earlier.values() else "")
         print(f"Note: {len(earlier)} run(s) in {store.runs_dir} were stored by an earlier fairkit (models kept as "
-              f"pickles, or figures computed under an earlier results revision{'s' if len(named) > 1 else ''}"
-              f"{' ' + ', '.join(map(str, named)) if named else ''}), so this sweep trained its runs "
-              "afresh and is never served those; where the rules changed, its figures differ from theirs. Changed "
-              f"since{' revision ' + str(oldest) if oldest is not None else ''}: {'; '.join(changes_since(oldest))}. "
-              "Their files (run id .json, .joblib, .safetensors) can be deleted.")
+              f"pickles, or figures computed under {revisions}), so this sweep trained its runs afresh and is never "
+              f"served those; its figures may differ from theirs where the rules changed.{changed} Their files "
+              "(run id .json, .joblib, .safetensors) can be deleted.")
     if res.results["constant"].any():
         print(f"{int(res.results['constant'].sum())} constant model(s) (almost every validation row gets the same "
               "decision) flagged in results.csv and kept off the frontier.")

@@ -502,8 +502,9 @@ def check_run_figures(results: pd.DataFrame, load_model, split, *, remedy: str =
                 break
     if wrong and set(wrong_ids) <= {str(k) for k in earlier}:
         raise ValueError(
-            f"The sweep's runs were trained by an earlier fairkit, whose results revision splits or scores the "
-            f"data otherwise: this one computes other figures for {len(wrong)} of {len(results)} runs (e.g. "
+            f"The sweep's runs were trained by an earlier fairkit, whose results revision may split or score the "
+            f"data otherwise (or its table was edited): this one computes other figures for {len(wrong)} of "
+            f"{len(results)} runs (e.g. "
             f"{'; '.join(wrong[:3])}). Nothing was exported. Run the sweep again with this fairkit (it trains "
             "those runs afresh, under new run ids) and export from its folder; a model of the earlier one is "
             "exported by the fairkit that trained it.")

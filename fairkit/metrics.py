@@ -202,7 +202,7 @@ class FairnessReport:
         ``left_out``: the groups no gap of that row compares, with the reason.
     left_out : DataFrame
         One row per (attribute, gap metric, group) a gap leaves out, and why ("too few rows",
-        "no positives", ...). Empty when every gap compares every group.
+        "no TPR: no positives", ...). Empty when every gap compares every group.
     calibration : DataFrame
         Reliability-curve points for the finest grouping (see :func:`reliability_curve`).
     """
@@ -427,8 +427,8 @@ def fairness_report(
         ``equal_opportunity_difference`` and ``equalized_odds_difference``, except where a
         group has one outcome only. Such a group's true positive rate (no positives) or false
         positive rate (no negatives) is undefined: fairkit shows it as NaN and leaves it out of
-        the gaps that compare it (``left_out`` names the group, "no positives" / "no
-        negatives"), while fairlearn counts it as 0, so its equal opportunity and equalized
+        the gaps that compare it (``left_out`` names the group, "no TPR: no positives" / "no
+        FPR: no negatives"), while fairlearn counts it as 0, so its equal opportunity and equalized
         odds differences can be larger. Demographic parity has no such rate.
     random_state : int or None
     ranks : bool
@@ -557,7 +557,8 @@ def _notes(by_group: pd.DataFrame, left: pd.DataFrame, min_group_size: int, kept
     thin = by_group[by_group["too_few"] != ""]
     if len(thin):
         notes.append(f"{TOO_FEW} (fewer than {stats.MIN_EVENTS} rows in the denominator): "
-                     + "; ".join(f"{g}: {r}" for g, r in zip(thin["group"], thin["too_few"])))
+                     + "; ".join(f"{g}: {', '.join(stats.RATE_NAMES.get(x, x) for x in too_few_rates(r))}"
+                                 for g, r in zip(thin["group"], thin["too_few"])))
     for (attr, what), names, one in _gap_lines(kept):
         why = ("a small-group size of 0 compares every rate" if every_rate
                else "fewer than two groups have enough to leave it out")

@@ -642,7 +642,7 @@ def group_bars_figure(by_group: pd.DataFrame, *, metrics=("selection_rate", "tpr
     """
     from .metrics import METRIC_LABELS, TOO_FEW, too_few_rates
     from .record import group_rate_text
-    from .stats import DENOMINATOR_WORDS, MIN_EVENTS
+    from .stats import MIN_EVENTS, thin_reason
 
     table = by_group if attribute is None else by_group[by_group["attribute"] == attribute]
     names = _texts(table["group"])
@@ -659,11 +659,10 @@ def group_bars_figure(by_group: pd.DataFrame, *, metrics=("selection_rate", "tpr
         # A rate that exists on too few rows; one that does not exist (no positives) is n/a below.
         thin = np.isfinite(values) & np.array([m in f for f in flagged], dtype=bool)
         any_thin |= bool(thin.any())
-        words = DENOMINATOR_WORDS.get(m, "rows")
         # Each bar's value as the table and the record write it (record.group_rate_text), and
         # for a thin one what it rests on.
         hover = [f"{g}<br>{plot_text(label)}: {plot_text(group_rate_text(row, m))}"
-                 + (f", fewer than {MIN_EVENTS} {words}: no interval" if thin[j] else "")
+                 + (f", {thin_reason(m)}: no interval" if thin[j] else "")
                  for j, (g, row) in enumerate(zip(names, records))]
         err = None
         if low is not None:

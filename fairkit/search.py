@@ -832,10 +832,13 @@ def run_search(split, methods=None, *, fairness: str = DEFAULT_FAIRNESS, unfairn
     stopped = "budget"
     pool = futures = client = None
     if n_workers > 1 and scheduler:
-        from .sweep import DASK_TIMEOUT, _dask_client
+        from .sweep import DASK_TIMEOUT, _dask_client, on_worker, worker_environment
 
         pool = client = _dask_client(scheduler, security, DASK_TIMEOUT)
-        futures = [client.submit(_work_in_process, ctx, split, pure=False) for _ in range(n_workers - 1)]
+        # Checked as a sweep's workers are: a worker of another fairkit would store its trials as
+        # this one's (review of session 50).
+        work = on_worker(worker_environment(), "fairkit.search", "_work_in_process")
+        futures = [client.submit(work, ctx, split, pure=False) for _ in range(n_workers - 1)]
     elif n_workers > 1:
         from joblib.externals.loky import ProcessPoolExecutor
 
@@ -852,10 +855,10 @@ def run_search(split, methods=None, *, fairness: str = DEFAULT_FAIRNESS, unfairn
             # without the flag this process waited for them to spend the whole budget.
             if interrupted or stopped == "cancelled" or any(f.done() and f.exception() for f in futures):
                 study.set_user_attr(f"stop:{ctx['token']}", True)
-            outcomes = []
+            outcomes, alone = [], {}
             for f in futures:
                 try:
-                    outcomes.append(_worker_outcome(f, client))
+                    outcomes.append(_worker_outcome(f, client, alone))
                 except Exception as exc:  # a worker's error is this search's error
                     outcomes.append(exc)
             client.close() if client is not None else pool.shutdown()  # a Client's shutdown() ends its cluster
@@ -879,30 +882,34 @@ def run_search(split, methods=None, *, fairness: str = DEFAULT_FAIRNESS, unfairn
     return result
 
 
-def _worker_outcome(future, client):
+def _worker_outcome(future, client, alone: dict):
     """A search worker's outcome (None for a Dask task whose workers all went away).
 
     Dask keeps a task waiting for workers for good: a search whose workers were killed hung
     after this process had finished every trial itself (Dask audit, session 50). With no worker
-    for :data:`fairkit.sweep.DASK_TIMEOUT` seconds the task is given up; its trials are this
-    process's to run (the study hands each trial out once), so nothing is lost but its help.
+    for :data:`fairkit.sweep.DASK_TIMEOUT` seconds (``alone["since"]``, shared by the search's
+    tasks, so they are given up together) the task is given up; its trials are this process's to
+    run (the study hands each trial out once), so nothing is lost but its help. A Dask worker's
+    answer is checked as a sweep's (:func:`fairkit.sweep.check_environment`).
     """
     if client is None:
         return future.result()
-    from .sweep import DASK_TIMEOUT, _n_workers
+    from .sweep import DASK_TIMEOUT, SchedulerError, _n_workers, check_environment, worker_environment
 
-    alone = None
     while not future.done():
         if _n_workers(client):
-            alone = None
-        elif alone is None:
-            alone = time.monotonic()
-        elif time.monotonic() - alone > DASK_TIMEOUT:
+            alone["since"] = None
+        elif alone.get("since") is None:
+            alone["since"] = time.monotonic()
+        elif time.monotonic() - alone["since"] > DASK_TIMEOUT:
             with contextlib.suppress(Exception):
                 client.cancel([future])
             return None
         time.sleep(0.25)
-    return future.result()
+    try:
+        return check_environment(future.result(), worker_environment())[1]
+    except SchedulerError as exc:
+        raise SearchError(str(exc)) from exc
 
 
 def _n_complete(study) -> int:

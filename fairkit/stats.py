@@ -481,8 +481,10 @@ DENOMINATOR_WORDS = {"tpr": "positives", "fpr": "negatives"}
 RATE_NAMES = {"tpr": "TPR", "fpr": "FPR", "selection_rate": "selection rate", "ece": "ECE"}
 
 
-def _thin_reason(rate: str) -> str:
-    return f"{RATE_NAMES.get(rate, rate)} on fewer than {MIN_EVENTS} {DENOMINATOR_WORDS[rate]}"
+def thin_reason(rate: str) -> str:
+    """Why ``rate`` is too few to estimate, in words ("TPR on fewer than 5 positives"): the notes
+    and the group bars' hover say it alike."""
+    return f"{RATE_NAMES.get(rate, rate)} on fewer than {MIN_EVENTS} {DENOMINATOR_WORDS.get(rate, 'rows')}"
 
 
 def rate_groups(include, positives, negatives, min_events: int = MIN_EVENTS) -> dict:
@@ -758,7 +760,7 @@ def left_out(names, rates: dict, include) -> dict:
             thin = [r for r in GAP_RATES[g] if r not in undefined and not _for_rate(include, r)[i]]
             if undefined or thin:
                 items.append((str(name), ", ".join([f"no {RATE_NAMES.get(r, r)}: {_UNDEFINED[r]}" for r in undefined]
-                                                   + [_thin_reason(r) for r in thin])))
+                                                   + [thin_reason(r) for r in thin])))
         out[g] = items
     return out
 
@@ -789,7 +791,7 @@ def compared_thin(names, rates: dict, include, few: dict) -> dict:
             thin = [r for r in GAP_RATES[g] if r in DENOMINATOR_WORDS and _for_rate(include, r)[i]
                     and np.isfinite(rates[r][i]) and few[r][i]]
             if thin:
-                items.append((str(name), ", ".join(_thin_reason(r) for r in thin)))
+                items.append((str(name), ", ".join(thin_reason(r) for r in thin)))
         out[g] = items
     return out
 

@@ -339,17 +339,19 @@ def worker_environment() -> dict:
     return {**library_versions(), "results_revision": RESULTS_REVISION}
 
 
-def _worker_task(expected: dict):
-    """The Dask task: :func:`fit_group` with the worker's address and environment.
+def on_worker(expected: dict, module: str, function: str):
+    """A Dask task running ``module.function(*args)`` on a worker whose environment is ``expected``
+    (:func:`worker_environment`); it answers ``{"worker", "environment", "results"}``.
 
     A worker keeps the fairkit it imported first: after an upgrade its runs were stored as the
     new fairkit's, under the new revision, for good (Dask audit, session 50); the client checks
-    what each task says it ran (:func:`_check_worker`). The task is a nested function, which
+    what each task says it ran (:func:`check_environment`). The task is a nested function, which
     Dask (cloudpickle) sends as code, not as a name: a worker whose fairkit lacks it, an older
-    one, failed to read a task named ``fairkit.sweep._fit_on_worker`` and left the cluster
-    without a word. It trains nothing where the fairkit or results revision is not ``expected``.
+    one, failed to read a task named by a function it did not have and left the cluster without
+    a word. So it cannot call :func:`worker_environment` either and reads the same versions
+    itself (a test holds the two equal); it runs nothing where they are not ``expected``.
     """
-    def run(task, split):
+    def run(*args):
         import importlib
 
         from distributed import get_worker
@@ -357,11 +359,28 @@ def _worker_task(expected: dict):
         store = importlib.import_module("fairkit.store")
         env = {**getattr(store, "library_versions", dict)(), "fairkit": importlib.import_module("fairkit").__version__,
                "results_revision": getattr(store, "RESULTS_REVISION", None)}
-        same = all(env.get(name) == expected.get(name) for name in ("fairkit", "results_revision"))
-        return {"worker": get_worker().address, "environment": env,
-                "results": importlib.import_module("fairkit.sweep").fit_group(task, split) if same else None}
+        results = getattr(importlib.import_module(module), function)(*args) if env == expected else None
+        return {"worker": get_worker().address, "environment": env, "results": results}
 
     return run
+
+
+def check_environment(out, here: dict) -> tuple[str, object]:
+    """``(worker, results)`` of an :func:`on_worker` task's answer, or :class:`SchedulerError`
+    when its worker runs another environment than ``here`` (its runs would be stored, and
+    served, as this machine's: a run's key holds this machine's versions)."""
+    same = ("this machine's environment (start the workers from it, and restart them after an upgrade: "
+            "a worker keeps the fairkit it imported first)")
+    if not isinstance(out, dict) or not isinstance(out.get("environment"), dict):
+        raise SchedulerError(f"A Dask worker answered as another fairkit does (not as fairkit {here['fairkit']}): "
+                             f"the workers need {same}. Nothing of its answer was kept.")
+    worker, env = str(out.get("worker")), out["environment"]
+    moved = [f"{name.replace('_', ' ')} {env.get(name, 'none')} (here {value})" for name, value in here.items()
+             if env.get(name) != value]
+    if moved:
+        raise SchedulerError(f"The Dask worker at {worker} runs {', '.join(moved)}: its work would be kept as this "
+                             f"machine's. The workers need {same}. Nothing of its answer was kept.")
+    return worker, out.get("results")
 
 
 def _tasks(todo: list, batched: bool) -> list:
@@ -780,7 +799,7 @@ def flag_constant(table: pd.DataFrame) -> pd.DataFrame:
 DASK_SCHEMES = ("tcp://", "tls://", "inproc://", "ws://", "wss://")
 
 #: ``HOST:PORT`` after the scheme (an IPv6 host in brackets).
-_HOST_PORT = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[^\s:/\[\]]+):(\d{1,5})")
+_HOST_PORT = re.compile(r"(\[[0-9A-Fa-f:.]+(%[\w.-]+)?\]|[^\s:/\[\]]+):(\d{1,5})")
 
 #: ``run_sweep(scheduler=ON_THIS_MACHINE)`` trains where it runs, whatever
 #: ``$FAIRKIT_DASK_SCHEDULER`` says: a search's trials, which may run on a Dask worker themselves
@@ -805,7 +824,7 @@ def scheduler_address_problem(address: str) -> str | None:
         return None
     rest = address.split("://", 1)[-1]
     found = _HOST_PORT.fullmatch(rest)
-    if found is None or not 0 < int(found.group(2)) < 65536:
+    if found is None or not 0 < int(found.group(3)) < 65536:
         return f"'{address}' is not a Dask scheduler address (a host and a port 1-65535 after the scheme); {give}"
     return None
 
@@ -887,6 +906,9 @@ def _n_workers(client) -> int:
         return 0
 
 
+#: The longest ``dask_timeout`` a sweep takes (a day): Dask's clock overflowed at 1e10 s.
+MAX_DASK_TIMEOUT = 86400.0
+
 #: How many times a task may lose its worker (or the split its worker held) before the sweep
 #: stops: a worker its nanny restarts (out of memory) came back within the no-worker timeout, the
 #: resubmitted task was a new one to Dask, and a sweep looped 118 times in 4 minutes without a
@@ -894,29 +916,24 @@ def _n_workers(client) -> int:
 MAX_TASK_LOSSES = 3
 
 
-def _check_worker(out, task: list, here: dict) -> tuple[str, dict, list]:
-    """``(worker, environment, results)`` of a Dask task's answer, or :class:`SchedulerError` when
-    the worker ran another fairkit or results revision, or returned runs it was not sent (a run
-    id is a file name in the store)."""
-    same = ("this machine's environment (start the workers from it, and restart them after an upgrade: "
-            "a worker keeps the fairkit it imported first)")
-    if not isinstance(out, dict) or not isinstance(out.get("environment"), dict):
-        raise SchedulerError(f"A Dask worker answered as another fairkit does (not as fairkit {here['fairkit']}): "
-                             f"its workers need {same}. Nothing of its answer was stored.")
-    worker, env = str(out.get("worker")), out["environment"]
-    moved = [f"{name} {env.get(name)} (here {here[name]})" for name in ("fairkit", "results_revision")
-             if env.get(name) != here[name]]
-    if moved:
-        raise SchedulerError(f"The Dask worker at {worker} runs {', '.join(moved)}: its runs would be stored as this "
-                             f"fairkit's. The workers need {same}. Nothing of its answer was stored.")
-    results = out.get("results")
+def _check_worker(out, task: list, here: dict) -> list:
+    """The ``(key, row, model)`` results of a sweep task's answer, or :class:`SchedulerError` when
+    its worker runs another environment (:func:`check_environment`) or returned runs it was not
+    sent (a run id is a file name in the store)."""
+    worker, results = check_environment(out, here)
     sent = sorted(key for _, key in task)
     got = sorted(str(r[0]) for r in results) if isinstance(results, list) and all(
         isinstance(r, tuple) and len(r) == 3 for r in results) else None
     if got != sent:
         raise SchedulerError(f"The Dask worker at {worker} returned other runs than it was sent ({got} for {sent}). "
                              "Nothing of its answer was stored; find out what runs on that worker.")
-    return worker, env, results
+    return results
+
+
+def _connection_lost(address: str, exc: BaseException) -> SchedulerError:
+    return SchedulerError(f"The connection to the Dask scheduler at {address} failed ({type(exc).__name__}: {exc}): "
+                          "the scheduler went away or cannot be reached. Run the sweep again, with the scheduler "
+                          "back, to train the rest.")
 
 
 def _run_on_dask(client, address: str, tasks: list, split, finish, should_stop, timeout: float) -> None:
@@ -925,8 +942,8 @@ def _run_on_dask(client, address: str, tasks: list, split, finish, should_stop, 
     Polls rather than blocking on results: Dask keeps tasks waiting for workers forever, so a
     cluster whose workers have all gone would hang the sweep. With no worker for ``timeout``
     seconds, a task that lost its worker :data:`MAX_TASK_LOSSES` times, a run that failed on a
-    worker, or a worker of another environment, this raises :class:`SchedulerError`; finished
-    runs were stored as they arrived.
+    worker, a worker of another environment or a lost connection, this raises
+    :class:`SchedulerError`; finished runs were stored as they arrived.
     """
     from concurrent.futures import CancelledError  # distributed's FutureCancelledError derives from it
 
@@ -934,15 +951,18 @@ def _run_on_dask(client, address: str, tasks: list, split, finish, should_stop, 
 
     data = None
     here = worker_environment()
-    work = _worker_task(here)
+    work = on_worker(here, "fairkit.sweep", "fit_group")
     losses: dict = {}
 
     def submit(batch: list) -> dict:
         nonlocal data
-        if data is None or data.status != "finished":
-            # One copy of the split on every worker: tasks keep running when one worker is lost.
-            data = client.scatter(split, broadcast=True, hash=False, timeout=timeout)
-        return {client.submit(work, task, data, pure=False): task for task in batch}
+        try:
+            if data is None or data.status != "finished":
+                # One copy of the split on every worker: tasks keep running when one worker is lost.
+                data = client.scatter(split, broadcast=True, hash=False, timeout=timeout)
+            return {client.submit(work, task, data, pure=False): task for task in batch}
+        except (OSError, TimeoutError) as exc:  # distributed's CommClosedError is an OSError
+            raise _connection_lost(address, exc) from exc
 
     def lose(task: list) -> None:
         losses[id(task)] = losses.get(id(task), 0) + 1
@@ -978,17 +998,17 @@ def _run_on_dask(client, address: str, tasks: list, split, finish, should_stop, 
                     raise SchedulerError(
                         f"A run died with its Dask worker at {address} several times (out of memory?): {exc}. "
                         "Give the workers more memory, or train that method on this machine.") from exc
-                except (OSError, TimeoutError):
-                    raise  # the connection (below)
-                except Exception as exc:  # raised by the task, on the worker
+                except Exception as exc:
+                    if future.status != "error" and isinstance(exc, (OSError, TimeoutError)):
+                        raise _connection_lost(address, exc) from exc
+                    # Raised by the task, on the worker (an OSError of its own too: a full disk
+                    # there is not the scheduler going away).
                     raise SchedulerError(
                         f"A run failed on a Dask worker of {address}: {type(exc).__name__}: {exc}. The workers need "
                         f"this machine's environment (fairkit {here['fairkit']}, the same libraries and data "
                         "access).") from exc
-                _, env, results = _check_worker(out, task, here)
-                trained_with = {k: v for k, v in env.items() if k != "results_revision"}
-                for key, row, model in results:
-                    finish(key, row, model, trained_with=trained_with)
+                for key, row, model in _check_worker(out, task, here):
+                    finish(key, row, model)
             if should_stop is not None and should_stop():
                 raise SweepCancelled("Sweep cancelled.")
             workers = _n_workers(client) if (pending or lost) else 1
@@ -1002,10 +1022,6 @@ def _run_on_dask(client, address: str, tasks: list, split, finish, should_stop, 
             elif time.monotonic() - alone_since > timeout:
                 raise SchedulerError(f"The Dask scheduler at {address} has had no workers for {timeout:g} s. "
                                      "Restart the workers and run the sweep again to train the rest.")
-    except (OSError, TimeoutError) as exc:  # distributed's CommClosedError is an OSError
-        raise SchedulerError(f"The connection to the Dask scheduler at {address} failed ({type(exc).__name__}: "
-                             f"{exc}): the scheduler went away or cannot be reached. Run the sweep again, with the "
-                             "scheduler back, to train the rest.") from exc
     finally:
         with contextlib.suppress(Exception):  # a client whose scheduler is gone cannot cancel
             client.cancel(list(pending))
@@ -1061,7 +1077,7 @@ def run_sweep(
     should_stop : callable, optional
         Polled between runs; when it returns True the sweep raises :class:`SweepCancelled`
         after storing every finished run.
-    scheduler : str, optional
+    scheduler : str, ON_THIS_MACHINE or None, optional
         Dask scheduler address (default ``$FAIRKIT_DASK_SCHEDULER``; :data:`ON_THIS_MACHINE`:
         train here whatever it says); runs go to that cluster. Its workers must run this
         fairkit and results revision (each task says which it ran; another is refused).
@@ -1156,10 +1172,8 @@ def run_sweep(
     # (fairkit export --store DIR) must say where its numbers were computed.
     trained_with = strict_json(library_versions(), sort_keys=True)
 
-    def finish(key, row, model, trained_with=trained_with):
+    def finish(key, row, model):
         nonlocal done
-        if not isinstance(trained_with, str):  # a Dask worker's own versions
-            trained_with = strict_json(trained_with, sort_keys=True)
         row = {**row, "run_id": key, "cached": False, "trained_with": trained_with}
         if store is not None:
             store.put(key, row, model)
@@ -1171,6 +1185,10 @@ def run_sweep(
             progress(done, total)
 
     address = _dask_scheduler(scheduler) if todo else None
+    if address and not 0 < dask_timeout <= MAX_DASK_TIMEOUT:
+        # Above a day Dask's clock overflowed (an internal error: Dask audit, session 50).
+        raise SchedulerError(f"dask_timeout must be above 0 and at most {MAX_DASK_TIMEOUT:g} s (a day), got "
+                             f"{dask_timeout!r}.")
     if address:
         client = _dask_client(address, security, dask_timeout)
         try:

@@ -1205,12 +1205,12 @@ def test_runs_of_an_earlier_results_revision_whose_figures_differ_are_not_called
     assert main([*args, "--out", str(tmp_path / "old.zip")]) == 2
     err = capsys.readouterr().err
     assert "trained by an earlier fairkit" in err and "Run the sweep again with this fairkit" in err
-    assert "edited" not in err and "not retrained" not in err and not (tmp_path / "old.zip").exists()
+    assert "it was edited" not in err and "not retrained" not in err and not (tmp_path / "old.zip").exists()
     assert main(["sweep", "--dataset", "german", "--methods", "unconstrained", "--etas", "0", "--out", str(out),
                  "--no-png"]) == 0  # trains it afresh; its export checks out
     said = " ".join(capsys.readouterr().out.split())
     # What changed since, not only "an earlier results revision" (upgrade audit L3, session 50).
-    assert f"earlier results revision {store_mod.RESULTS_REVISION - 1})" in said
+    assert f"under earlier results revision {store_mod.RESULTS_REVISION - 1})" in said
     assert f"Changed since revision {store_mod.RESULTS_REVISION - 1}: {store_mod.REVISIONS[store_mod.RESULTS_REVISION]}" in said
     again = str(pd.read_csv(out / "results.csv")["run_id"].iloc[0])
     assert again != run

@@ -129,12 +129,12 @@ def test_the_environments_scheduler_is_checked_as_the_option_is(tiny_split, fast
 
 def _patched_worker(monkeypatch, change):
     """Make every Dask task's answer ``change(answer)`` (the client makes its task with
-    ``_worker_task``, looked up when a sweep starts)."""
+    ``on_worker``, looked up when a sweep starts)."""
     from fairkit import sweep as sweep_mod
 
-    real = sweep_mod._worker_task
-    monkeypatch.setattr(sweep_mod, "_worker_task",
-                        lambda expected: lambda task, split: change(real(expected)(task, split)))
+    real = sweep_mod.on_worker
+    monkeypatch.setattr(sweep_mod, "on_worker",
+                        lambda expected, module, function: lambda *args: change(real(expected, module, function)(*args)))
 
 
 def test_a_worker_of_another_fairkit_is_refused_and_nothing_of_its_answer_stored(tiny_split, fast_params,
@@ -150,27 +150,58 @@ def test_a_worker_of_another_fairkit_is_refused_and_nothing_of_its_answer_stored
     _patched_worker(monkeypatch, older)
     store = ResultStore(tmp_path)
     with _cluster(1) as cluster:
-        with pytest.raises(SchedulerError, match=r"runs fairkit 0\.3\.1 \(here .*\), results_revision "
+        with pytest.raises(SchedulerError, match=r"runs fairkit 0\.3\.1 \(here .*\), results revision "
                                                  rf"{RESULTS_REVISION - 1} \(here {RESULTS_REVISION}\).* 0 of 2 runs"):
             run_sweep(tiny_split, ["regularized"], ETAS, params=fast_params, store=store,
                       scheduler=cluster.scheduler_address, dask_timeout=WAIT)
     assert store.keys() == []
 
 
-def test_a_run_records_its_workers_versions(tiny_split, fast_params, monkeypatch):
-    """A worker with other library versions (the same fairkit and revision) trains; its rows say
-    what they were trained with, not the client's versions."""
-    import json
-
+def test_a_worker_with_other_library_versions_is_refused(tiny_split, fast_params, monkeypatch):
+    """Review of session 50: a worker with another torch was taken, its run stored under a key that
+    holds this machine's versions, so a later sweep here was served a model of other libraries."""
     def other_torch(answer):
         answer["environment"] = {**answer["environment"], "torch": "9.9.9"}
         return answer
 
     _patched_worker(monkeypatch, other_torch)
     with _cluster(1) as cluster:
-        res = run_sweep(tiny_split, ["regularized"], ETAS, params=fast_params, scheduler=cluster.scheduler_address,
-                        dask_timeout=WAIT)
-    assert {json.loads(t)["torch"] for t in res.results["trained_with"]} == {"9.9.9"}
+        with pytest.raises(SchedulerError, match=r"runs torch 9\.9\.9 \(here "):
+            run_sweep(tiny_split, ["regularized"], ETAS, params=fast_params, scheduler=cluster.scheduler_address,
+                      dask_timeout=WAIT)
+
+
+def test_the_tasks_own_reading_of_its_environment_is_worker_environment(tiny_split):
+    """The task reads the versions itself (an older worker has no worker_environment to call):
+    the two readings agree, and a worker whose reading differs runs nothing."""
+    from fairkit import sweep as sweep_mod
+
+    calls = []
+
+    def fake_get_worker():
+        return type("W", (), {"address": "tcp://here:1"})()
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("distributed.get_worker", fake_get_worker)
+        patch.setattr(sweep_mod, "fit_group", lambda *args: calls.append(args) or ["done"])
+        here = sweep_mod.worker_environment()
+        out = sweep_mod.on_worker(here, "fairkit.sweep", "fit_group")("task", "split")
+        assert out == {"worker": "tcp://here:1", "environment": here, "results": ["done"]} and len(calls) == 1
+        other = sweep_mod.on_worker({**here, "fairkit": "0.0.1"}, "fairkit.sweep", "fit_group")("task", "split")
+        assert other["results"] is None and len(calls) == 1  # trained nothing
+
+
+def test_an_error_of_the_task_itself_is_not_blamed_on_the_scheduler(tiny_split, fast_params, monkeypatch):
+    """Review of session 50: an OSError raised by a task (a worker's full disk) was reported as
+    the scheduler gone."""
+    def full_disk(answer):
+        raise PermissionError("[Errno 13] Permission denied: '/scratch/x'")
+
+    _patched_worker(monkeypatch, full_disk)
+    with _cluster(1) as cluster:
+        with pytest.raises(SchedulerError, match="failed on a Dask worker .*PermissionError"):
+            run_sweep(tiny_split, ["regularized"], ETAS, params=fast_params, scheduler=cluster.scheduler_address,
+                      dask_timeout=WAIT)
 
 
 def test_a_worker_answering_with_runs_it_was_not_sent_is_refused_and_writes_nothing(tiny_split, fast_params,
@@ -271,6 +302,9 @@ def test_an_address_without_a_host_and_port_is_refused_before_any_connection(tin
     with pytest.raises(SchedulerError, match="scheduler address"):
         run_sweep(tiny_split, ["regularized"], ETAS, params=fast_params, scheduler=address, dask_timeout=60)
     assert scheduler_address_problem("tls://[::1]:8786") is None and scheduler_address_problem("host:8786") is None
+    assert scheduler_address_problem("tcp://[fe80::1%eth0]:8786") is None  # an IPv6 zone, as Dask takes it
+    with pytest.raises(SchedulerError, match="at most 86400 s"):  # Dask's clock overflowed (1e10 s)
+        run_sweep(tiny_split, ["regularized"], ETAS, params=fast_params, scheduler=CLOSED, dask_timeout=1e10)
 
 
 def test_a_dask_search_whose_workers_are_gone_finishes_its_trials_here(monkeypatch):
@@ -293,4 +327,6 @@ def test_a_dask_search_whose_workers_are_gone_finishes_its_trials_here(monkeypat
         def cancel(self, futures):
             Empty.cancelled = True
 
-    assert search._worker_outcome(Waiting(), Empty()) is None and Empty.cancelled
+    alone = {}
+    assert search._worker_outcome(Waiting(), Empty(), alone) is None and Empty.cancelled
+    assert search._worker_outcome(Waiting(), Empty(), alone) is None  # given up with the first: no second wait

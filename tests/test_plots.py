@@ -459,7 +459,7 @@ def test_a_rate_too_few_to_estimate_is_a_hatched_bar_that_says_so():
     assert np.isnan(solid.y[small]) and np.isfinite(solid.y[large]) and not solid.marker.pattern.shape
     assert hatched.y[small] == table.set_index("group").loc["small", "tpr"] and np.isnan(hatched.y[large])
     assert hatched.marker.pattern.shape == "/" and hatched.offsetgroup == solid.offsetgroup and not hatched.showlegend
-    assert "1.000 (too few to estimate), fewer than 5 positives: no interval" in hatched.hovertext[small]
+    assert "1.000 (too few to estimate), TPR on fewer than 5 positives: no interval" in hatched.hovertext[small]
     assert "[" in solid.hovertext[large]  # the other bar keeps its interval in words too
     assert [t.name for t in fig.data if "Selection" in t.name] == ["Selection rate"]
     legend = _trace(fig, "Hatched: too few to estimate")

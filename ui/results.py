@@ -142,12 +142,15 @@ def _placed_results(sweep_key: str, _split, _settings: SweepSettings) -> pd.Data
     store, and the same models place the same etas. The replay never trains (a run missing
     from the store stops it before training: the sweep is not finished).
     """
-    from fairkit.sweep import SweepCancelled, run_sweep
+    from fairkit.sweep import ON_THIS_MACHINE, SweepCancelled, run_sweep
 
     opts = {**_settings.sweep_options(), "n_jobs": 1}  # in process: stopped before any training
     try:
         res = run_sweep(_split, list(_settings.methods), _settings.etas_dict(), list(_settings.seeds), **opts,
-                        store=result_store(), should_stop=lambda: True, keep_models=False, scheduler=None)
+                        store=result_store(), should_stop=lambda: True, keep_models=False,
+                        # Here, whatever $FAIRKIT_DASK_SCHEDULER says: a run missing from the store
+                        # stops the replay before any task, not after connecting to a cluster.
+                        scheduler=ON_THIS_MACHINE)
     except SweepCancelled as exc:
         raise _Incomplete(sweep_key) from exc
     return res.results
