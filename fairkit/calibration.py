@@ -41,6 +41,15 @@ _EPS = 1e-7
 GLOBAL = "(global)"
 
 
+def map_name(used: str) -> str:
+    """A calibration map a group falls back to, in words: the map of all rows (:data:`GLOBAL`), or
+    of a marginal group (``column=group``)."""
+    if used == GLOBAL:
+        return "the map of all rows"
+    column, _, group = str(used).partition("=")
+    return f"the map of {column} = {group}" if group else str(used)
+
+
 # --------------------------------------------------------------------------------------------
 # small numeric helpers
 # --------------------------------------------------------------------------------------------
@@ -393,6 +402,7 @@ class GroupFairnessCalibrator(BaseEstimator):
         # A refit without groups keeps nothing of a grouped fit (a record named its grouping).
         self.group_columns_ = []
         self.parent_maps_ = {}
+        self.parent_sizes_ = {}
         if groups is None:
             self.group_names_ = np.array([], dtype=object)
             self.shrinkage_k_ = 0.0
@@ -408,6 +418,9 @@ class GroupFairnessCalibrator(BaseEstimator):
         names = finest.encoding.names
         self.group_names_ = names
         self.group_columns_ = list(frame.columns)
+        if isinstance(self.min_group_size, bool) or not isinstance(self.min_group_size, (int, np.integer)) \
+                or self.min_group_size < 1:
+            raise ValueError(f"min_group_size must be a whole number of rows, 1 or more; got {self.min_group_size!r}")
         min_n = int(self.min_group_size)
 
         def own_map(mask):
@@ -448,6 +461,7 @@ class GroupFairnessCalibrator(BaseEstimator):
                         parent_maps[key] = fitted
                         parent_sizes[key] = int(mask.sum())
         self.parent_maps_ = parent_maps
+        self.parent_sizes_ = parent_sizes
 
         rows = []
         for code, name in enumerate(names):
@@ -508,6 +522,16 @@ class GroupFairnessCalibrator(BaseEstimator):
 
     # -- transform --------------------------------------------------------------------------
 
+    def _unseen_prior(self, row) -> str:
+        """The map an intersection unseen in ``fit`` uses, by the rule of a small seen one: its
+        smallest marginal group with a map of its own, else :data:`GLOBAL` (it took the global
+        map, while a sister intersection seen with one row took its parent's: calibration
+        audit, session 50). A calibrator stored before it kept its parents' sizes uses the
+        global map, as it did."""
+        sizes = getattr(self, "parent_sizes_", {})
+        keys = [f"{col}={value}" for col, value in row.items() if f"{col}={value}" in sizes]
+        return min(keys, key=lambda k: sizes[k]) if keys else GLOBAL
+
     def _apply_prior(self, prior, z, p):
         if prior == GLOBAL:
             return self.global_map_(z, p)
@@ -545,14 +569,16 @@ class GroupFairnessCalibrator(BaseEstimator):
         labels = group_labels(frame).to_numpy(dtype=object)
         out = np.empty(len(z), dtype=np.float64)
         seen = set(self.group_names_.tolist())
-        note = unseen_groups_note(labels, seen, type(self).__name__, "they use the global map (of all rows)")
+        note = unseen_groups_note(labels, seen, type(self).__name__,
+                                  "they use the map of their smallest marginal group that has one, else the global "
+                                  "map (of all rows)")
         if note:
             warnings.warn(note, UserWarning, stacklevel=2)
         for name in np.unique(labels):
             mask = labels == name
             zm, pm = z[mask], p[mask]
             if name not in seen:
-                out[mask] = self.global_map_(zm, pm)
+                out[mask] = self._apply_prior(self._unseen_prior(frame.iloc[int(np.flatnonzero(mask)[0])]), zm, pm)
                 continue
             prior = self.prior_[name]
             if name in self.maps_:

@@ -225,6 +225,14 @@ def calibration_text(calibration) -> str:
     return f"{method} per group of {grouping}" if grouping else f"{method} (one map for everyone)"
 
 
+def calibration_fallbacks_text(calibration) -> str:
+    """The groups of a record's calibration without a map of their own, what each uses and why
+    ("" when every group has its own)."""
+    fallbacks = (calibration or {}).get("fallbacks") or {}
+    return ("Groups without a calibration map of their own: " + "; ".join(f"{g} uses {why}" for g, why in fallbacks.items())
+            + "." if fallbacks else "")
+
+
 def decision_label(selected: dict) -> str:
     """What tells two exports of one run apart: method, eta, threshold and calibration."""
     return (f"{method_label(selected.get('method', '?'))} eta {fmt_eta(selected.get('eta', 0))} · "
@@ -328,7 +336,9 @@ def headline(rec: dict, *, reviews: str | None = None) -> list[tuple[str, list]]
             if float(sel["eta"]) == 0 and sel["method"] in METHODS and METHODS[sel["method"]].sweeps_eta else [])),
         ("Decision threshold", [_b(fmt_threshold(threshold))]
          + ([f" (the frontier was measured at {fmt_threshold(at)})"] if not math.isclose(threshold, at) else [])),
-        ("Calibration", [calibration_text(sel.get("calibration"))]),
+        ("Calibration", [calibration_text(sel.get("calibration"))]
+         + ([f". {calibration_fallbacks_text(sel.get('calibration'))}"] if calibration_fallbacks_text(sel.get("calibration"))
+            else [])),
         ("Needs the sensitive attribute to predict",
          ([_b("yes"), f": {'; '.join(sel.get('sensitive_uses') or [])}"] if sel["needs_sensitive_at_predict"]
           else [_b("no")]) + _proxy_words(c)),
@@ -592,6 +602,8 @@ def record_blocks(rec: dict, *, reviews: str | None = None) -> list:
                  _b("yes" if sel["needs_sensitive_at_predict"] else "no"),
                  f" ({'; '.join(uses)})" if uses else "", *_proxy_words(c), "."],
                 [f"Calibration: {calibration_text(sel.get('calibration'))}. "
+                 + (f"{calibration_fallbacks_text(sel.get('calibration'))} " if (sel.get("calibration") or {}).get(
+                     "fallbacks") else "")
                  + (c.get("calibration_note", "") if ranks else f"{METRIC_LABELS['max_group_ece']}: {NO_RANKING}.")]]),
         ("h", 2, "Purpose and intended use"),
         ("p", [rec["purpose"] or "(not stated)"]),

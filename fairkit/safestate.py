@@ -55,6 +55,7 @@ TRUSTED_TYPES = (
     "fairkit.calibration._PlattMap",
     "fairkit.calibration._IsotonicMap",
     "fairkit.calibration._TemperatureMap",
+    "fairkit.calibration._IdentityMap",
     # the preprocessing of fairkit.split.make_preprocessor and the reductions' base learners
     "sklearn.compose.ColumnTransformer",
     "sklearn.pipeline.Pipeline",

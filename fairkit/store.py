@@ -221,7 +221,9 @@ REVISIONS = {
         "row split the whole table by outcome only; the bundled COMPAS data was split so)",
     12: "networks trained together are scored each on its own, as their records and score score them (before: "
         "in one pass that summed in another order, reordered exactly tied scores and moved ROC AUC by up to "
-        "3e-6 on COMPAS, so their export was refused as edited)",
+        "3e-6 on COMPAS, so their export was refused as edited); a record's calibrated figures give an "
+        "intersection the calibrator never saw its marginal group's map where one was fitted (before: the map of "
+        "all rows)",
 }
 RESULTS_REVISION = max(REVISIONS)
 

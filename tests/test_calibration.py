@@ -325,3 +325,44 @@ def test_a_refit_without_groups_keeps_nothing_of_a_grouped_fit():
     assert cal.group_columns_ == ["g", "h"] and cal.parent_maps_
     cal.fit(p, y)
     assert cal.group_columns_ == [] and cal.parent_maps_ == {} and len(cal.group_names_) == 0
+
+
+def test_an_intersection_unseen_in_fit_uses_its_parents_map_as_a_small_seen_one_does():
+    """Calibration audit, session 50: an intersection absent from the calibration rows took the
+    global map, while one seen with a single row took its marginal group's."""
+    p, y, g = _two_groups(n=1200)
+    h = np.where(np.arange(len(p)) % 2 == 0, "x", "y")
+    h[(g == "A") & (h == "y")] = "x"  # A & y never seen
+    frame = pd.DataFrame({"g": g, "h": h})
+    cal = GroupFairnessCalibrator(method="platt").fit(p, y, frame)
+    assert "A & y" not in set(cal.group_names_) and {"g=A", "h=y"} <= set(cal.parent_maps_)
+    probe = np.array([0.2, 0.6, 0.9])
+    with pytest.warns(UserWarning, match="smallest marginal group that has one"):
+        got = cal.transform(probe, pd.DataFrame({"g": ["A"] * 3, "h": ["y"] * 3}))
+    parent = min(["g=A", "h=y"], key=cal.parent_sizes_.get)  # the rule of a small seen intersection
+    want = cal._apply_prior(parent, *cal._z_p(probe))
+    np.testing.assert_allclose(got, want)
+    assert not np.allclose(got, cal.global_map_(*cal._z_p(probe)))
+
+
+@pytest.mark.parametrize("size", [0, -5, 2.5, True])
+def test_a_min_group_size_that_is_no_count_of_rows_is_refused(size):
+    p, y, g = _two_groups()
+    with pytest.raises(ValueError, match="min_group_size must be a whole number of rows"):
+        GroupFairnessCalibrator(min_group_size=size).fit(p, y, g)
+
+
+def test_the_record_says_which_groups_have_no_calibration_map_of_their_own():
+    """Calibration audit, session 50: 4 of COMPAS's 10 groups used a parent's map, which the
+    record did not say (only "platt per group of race & sex")."""
+    from fairkit.export import calibration_info
+    from fairkit.record import calibration_fallbacks_text
+
+    p, y, g = _two_groups()
+    g = g.copy()
+    g[:12] = "C"  # 12 rows: under the 30 a map of its own needs
+    info = calibration_info(GroupFairnessCalibrator(method="platt").fit(p, y, g))
+    assert info["fallbacks"] == {"C": "the map of all rows: 12 rows, fewer than 30: a map of its own would be uncertain"}
+    assert calibration_fallbacks_text(info) == ("Groups without a calibration map of their own: C uses the map of all "
+                                                "rows: 12 rows, fewer than 30: a map of its own would be uncertain.")
+    assert calibration_fallbacks_text({"method": "platt", "grouping": ["g"]}) == ""

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from fairkit.calibration import GLOBAL, calibrate_on_validation
+from fairkit.calibration import GLOBAL, calibrate_on_validation, map_name
 from fairkit.diagnostics import reliability_curve, reliability_intervals
 from fairkit.groups import MIN_GROUP_SIZE, first_few, group_hierarchy
 from fairkit.metrics import NO_RANKING, TOO_FEW, fairness_report
@@ -161,15 +161,6 @@ def calibrate(data_key: str, run_id: str, method: str, _split) -> dict:
                   .itertuples(index=False) if np.isfinite(b) and np.isfinite(a) and a > b],
         "n_groups": len(table),
     }
-
-
-def map_name(used: str) -> str:
-    """A calibration map a group falls back to, in words: the map of all rows, or of a marginal
-    group (the calibrator names them ``(global)`` and ``column=group``)."""
-    if used == GLOBAL:
-        return "the map of all rows"
-    column, _, group = str(used).partition("=")
-    return f"the map of {column} = {group}" if group else str(used)
 
 
 def ece_change(cal: dict) -> tuple[str, str, str]:

@@ -118,8 +118,11 @@ def test_groups_page_shows_the_calibrator_export_bundles(trained, fast_env):
     np.testing.assert_array_equal(bundle.predict_proba(raw), p_bundle)
     np.testing.assert_array_equal(
         calibrate_on_validation(model, split, method="platt").scores_after, p_bundle)
-    assert bundle.record["content"]["selected"]["calibration"] == {
-        "method": "platt", "grouping": ["sex", "age_group"]}
+    from fairkit.export import calibration_info
+
+    recorded = bundle.record["content"]["selected"]["calibration"]
+    assert {k: recorded[k] for k in ("method", "grouping")} == {"method": "platt", "grouping": ["sex", "age_group"]}
+    assert recorded == calibration_info(bundle.calibrator) and recorded["fallbacks"]  # German's small intersections
     # What the Groups page showed is what these probabilities give.
     report = fairness_report(test.y, p_bundle, test.sensitive, min_group_size=30)
     inter = report.by_group[report.by_group["attribute"] == "sex & age_group"].set_index("group")
