@@ -85,9 +85,17 @@ _CGC_XFAIL["check_sample_weight_equivalence_on_sparse_data"] = _CGC_XFAIL[
     "check_sample_weight_equivalence_on_dense_data"]
 
 
+#: Isotonic maps give many rows exactly 0.5: ``predict`` selects a row whose probability is at
+#: least the threshold (0.5), the rule every fairkit surface states, where scikit-learn's check
+#: reads the class of ``argmax(predict_proba)``, the first one at a tie (calibration audit, session
+#: 50: the check ran on Platt only, while README says every estimator passes it).
+_ISOTONIC_XFAIL = {**_CGC_XFAIL, "check_classifiers_train": (
+    "an isotonic map's exact 0.5 is selected (at least the 0.5 threshold), where argmax picks the first class")}
+
+
 @parametrize_with_checks(
-    [CalibratedGroupClassifier(method="platt")],
-    expected_failed_checks=lambda est: _CGC_XFAIL,
+    [CalibratedGroupClassifier(method=m) for m in ("platt", "isotonic", "temperature")],
+    expected_failed_checks=lambda est: _ISOTONIC_XFAIL if est.method == "isotonic" else _CGC_XFAIL,
 )
 def test_calibrated_group_classifier_sklearn_checks(estimator, check):
     check(estimator)
