@@ -127,7 +127,10 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", default=None,
                         help=f"comma-separated steps to time (default {','.join(STEPS)}; also: sweep, large)")
     args = parser.parse_args(argv)
-    steps = args.steps.split(",") if args.steps else None
+    steps = [s.strip() for s in args.steps.split(",")] if args.steps else None
+    unknown = sorted(set(steps or ()) - set(STEPS) - {"sweep", "large"})
+    if unknown:  # a typo was timed as a score step and left out of the output
+        parser.error(f"unknown step(s) {', '.join(unknown)}; choose from {', '.join(STEPS + ('sweep', 'large'))}")
     found = compare(args.repos, repeats=args.repeats, history=args.history, dataset=args.dataset,
                     large_rows=args.large_rows, steps=steps)
     old, new = args.repos

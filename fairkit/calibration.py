@@ -41,6 +41,14 @@ _EPS = 1e-7
 GLOBAL = "(global)"
 
 
+def _parent_of(values: dict, sizes: dict) -> str:
+    """The map a group without one of its own falls back to: its smallest marginal group
+    (``column=value`` for each ``values`` item) that has a map (``sizes``: rows of each), else
+    :data:`GLOBAL`. One rule for a small intersection seen in fit and one never seen."""
+    keys = [f"{col}={value}" for col, value in values.items() if f"{col}={value}" in sizes]
+    return min(keys, key=lambda k: sizes[k]) if keys else GLOBAL
+
+
 def map_name(used: str) -> str:
     """A calibration map a group falls back to, in words: the map of all rows (:data:`GLOBAL`), or
     of a marginal group (``column=group``)."""
@@ -374,6 +382,11 @@ class GroupFairnessCalibrator(BaseEstimator):
         groups = _groups_argument(groups, sensitive_features)
         if self.method not in _METHODS:
             raise ValueError(f"method must be one of {_METHODS}, got {self.method!r}")
+        size = self.min_group_size
+        if isinstance(size, bool) or not isinstance(size, (int, float, np.integer, np.floating)) \
+                or not float(size).is_integer() or size < 1:
+            # Checked before anything is fitted: 0 or -5 were taken as 1 (calibration audit, session 50).
+            raise ValueError(f"min_group_size must be a whole number of rows, 1 or more; got {size!r}")
         z, p = self._z_p(scores)
         t = _as_binary(y, len(z), pos_label)
         w = None
@@ -389,11 +402,14 @@ class GroupFairnessCalibrator(BaseEstimator):
         if self.global_map_.reverses:
             # Every group without a map of its own falls back to it: it may not reverse the order
             # either (calibration audit, session 50: every group's order reversed, Spearman -1.0).
-            warnings.warn("The scores do not rank the outcomes (a Platt map fitted on all rows falls as the score "
-                          "rises): the map of all rows keeps them as they are instead of reversing their order. "
-                          "Calibrate a model whose scores rank its outcomes, or use method='isotonic' or "
-                          "'temperature'.", UserWarning, stacklevel=2)
+            self.global_note_ = ("the scores do not rank the outcomes (a Platt map fitted on all rows falls as the "
+                                 "score rises), so the map of all rows keeps them as they are instead of reversing "
+                                 "their order: calibrate a model whose scores rank its outcomes, or use isotonic or "
+                                 "temperature scaling")
+            warnings.warn(f"{self.global_note_[0].upper()}{self.global_note_[1:]}.", UserWarning, stacklevel=2)
             self.global_map_ = _IdentityMap()
+        else:
+            self.global_note_ = ""
         self.n_samples_fit_ = len(z)
         self.fallback_ = {}
         self.maps_ = {}
@@ -418,9 +434,6 @@ class GroupFairnessCalibrator(BaseEstimator):
         names = finest.encoding.names
         self.group_names_ = names
         self.group_columns_ = list(frame.columns)
-        if isinstance(self.min_group_size, bool) or not isinstance(self.min_group_size, (int, np.integer)) \
-                or self.min_group_size < 1:
-            raise ValueError(f"min_group_size must be a whole number of rows, 1 or more; got {self.min_group_size!r}")
         min_n = int(self.min_group_size)
 
         def own_map(mask):
@@ -467,17 +480,10 @@ class GroupFairnessCalibrator(BaseEstimator):
         for code, name in enumerate(names):
             mask = codes == code
             n = int(mask.sum())
-            # The parent candidates of an intersection: its value on each sensitive column.
-            parents = []
-            if len(levels) > 1:
-                first = np.flatnonzero(mask)[0]
-                for level in levels[:-1]:
-                    col = level.columns[0]
-                    key = f"{col}={level.encoding.names[level.encoding.codes[first]]}"
-                    if key in parent_maps:
-                        parents.append(key)
             # Most specific usable parent: the smallest marginal group with its own map.
-            prior = min(parents, key=lambda k: parent_sizes[k]) if parents else GLOBAL
+            first = int(np.flatnonzero(mask)[0])
+            prior = _parent_of({level.columns[0]: level.encoding.names[level.encoding.codes[first]]
+                                for level in levels[:-1]}, parent_sizes)
             self.prior_[name] = prior
             fitted, reason = own_map(mask)
             if fitted is not None:
@@ -522,16 +528,6 @@ class GroupFairnessCalibrator(BaseEstimator):
 
     # -- transform --------------------------------------------------------------------------
 
-    def _unseen_prior(self, row) -> str:
-        """The map an intersection unseen in ``fit`` uses, by the rule of a small seen one: its
-        smallest marginal group with a map of its own, else :data:`GLOBAL` (it took the global
-        map, while a sister intersection seen with one row took its parent's: calibration
-        audit, session 50). A calibrator stored before it kept its parents' sizes uses the
-        global map, as it did."""
-        sizes = getattr(self, "parent_sizes_", {})
-        keys = [f"{col}={value}" for col, value in row.items() if f"{col}={value}" in sizes]
-        return min(keys, key=lambda k: sizes[k]) if keys else GLOBAL
-
     def _apply_prior(self, prior, z, p):
         if prior == GLOBAL:
             return self.global_map_(z, p)
@@ -567,6 +563,9 @@ class GroupFairnessCalibrator(BaseEstimator):
         frame = _group_frame(groups, len(z))
         check_group_columns(self.group_columns_, frame, type(self).__name__)
         labels = group_labels(frame).to_numpy(dtype=object)
+        # Each column's group labels as fit named the marginal groups (missing values, numbers).
+        marginal = {c: group_labels(frame, columns=[c]).to_numpy(dtype=object) for c in frame.columns} \
+            if len(frame.columns) > 1 else {}
         out = np.empty(len(z), dtype=np.float64)
         seen = set(self.group_names_.tolist())
         note = unseen_groups_note(labels, seen, type(self).__name__,
@@ -578,7 +577,13 @@ class GroupFairnessCalibrator(BaseEstimator):
             mask = labels == name
             zm, pm = z[mask], p[mask]
             if name not in seen:
-                out[mask] = self._apply_prior(self._unseen_prior(frame.iloc[int(np.flatnonzero(mask)[0])]), zm, pm)
+                # By the rule of a small seen intersection (it took the map of all rows, while a
+                # sister intersection seen with one row took its parent's: calibration audit,
+                # session 50); a calibrator stored before it kept its parents' sizes uses the
+                # map of all rows, as it did.
+                first = int(np.flatnonzero(mask)[0])
+                out[mask] = self._apply_prior(_parent_of({c: marginal[c][first] for c in marginal},
+                                                         getattr(self, "parent_sizes_", {})), zm, pm)
                 continue
             prior = self.prior_[name]
             if name in self.maps_:

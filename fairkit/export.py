@@ -303,8 +303,9 @@ def calibration_info(calibrator) -> dict | None:
     if calibrator is None:
         return None
     fallbacks = {str(g): f"{map_name(v['used'])}: {v['reason']}" for g, v in getattr(calibrator, "fallback_", {}).items()}
+    kept = getattr(calibrator, "global_note_", "")  # the map of all rows kept the scores as they are
     return {"method": calibrator.method, "grouping": list(getattr(calibrator, "group_columns_", [])),
-            **({"fallbacks": fallbacks} if fallbacks else {})}
+            **({"fallbacks": fallbacks} if fallbacks else {}), **({"global_map": kept} if kept else {})}
 
 
 def apply_calibrator(calibrator, scores, sensitive: pd.DataFrame | None) -> np.ndarray:

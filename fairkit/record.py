@@ -229,8 +229,10 @@ def calibration_fallbacks_text(calibration) -> str:
     """The groups of a record's calibration without a map of their own, what each uses and why
     ("" when every group has its own)."""
     fallbacks = (calibration or {}).get("fallbacks") or {}
-    return ("Groups without a calibration map of their own: " + "; ".join(f"{g} uses {why}" for g, why in fallbacks.items())
-            + "." if fallbacks else "")
+    kept = (calibration or {}).get("global_map")
+    return " ".join(([f"The map of all rows: {kept}."] if kept else [])
+                    + (["Groups without a calibration map of their own: "
+                        + "; ".join(f"{g} uses {why}" for g, why in fallbacks.items()) + "."] if fallbacks else []))
 
 
 def decision_label(selected: dict) -> str:
@@ -602,8 +604,8 @@ def record_blocks(rec: dict, *, reviews: str | None = None) -> list:
                  _b("yes" if sel["needs_sensitive_at_predict"] else "no"),
                  f" ({'; '.join(uses)})" if uses else "", *_proxy_words(c), "."],
                 [f"Calibration: {calibration_text(sel.get('calibration'))}. "
-                 + (f"{calibration_fallbacks_text(sel.get('calibration'))} " if (sel.get("calibration") or {}).get(
-                     "fallbacks") else "")
+                 + (f"{calibration_fallbacks_text(sel.get('calibration'))} " if calibration_fallbacks_text(
+                     sel.get("calibration")) else "")
                  + (c.get("calibration_note", "") if ranks else f"{METRIC_LABELS['max_group_ece']}: {NO_RANKING}.")]]),
         ("h", 2, "Purpose and intended use"),
         ("p", [rec["purpose"] or "(not stated)"]),

@@ -832,11 +832,16 @@ def run_search(split, methods=None, *, fairness: str = DEFAULT_FAIRNESS, unfairn
     stopped = "budget"
     pool = futures = client = None
     if n_workers > 1 and scheduler:
-        from .sweep import DASK_TIMEOUT, _dask_client, on_worker, worker_environment
+        from .sweep import DASK_TIMEOUT, SchedulerError, _dask_client, check_cluster, on_worker, worker_environment
 
         pool = client = _dask_client(scheduler, security, DASK_TIMEOUT)
         # Checked as a sweep's workers are: a worker of another fairkit would store its trials as
-        # this one's (review of session 50).
+        # this one's (review of session 50); the cluster before any trial, each answer after.
+        try:
+            check_cluster(client, worker_environment())
+        except SchedulerError as exc:
+            client.close()
+            raise SearchError(str(exc)) from exc
         work = on_worker(worker_environment(), "fairkit.search", "_work_in_process")
         futures = [client.submit(work, ctx, split, pure=False) for _ in range(n_workers - 1)]
     elif n_workers > 1:

@@ -478,13 +478,15 @@ DENOMINATOR_WORDS = {"tpr": "positives", "fpr": "negatives"}
 #: A rate's short name where a note says which of a gap's rates a group lacks: equalized odds
 #: reads two, and "Female (no positives)" beside "Female (fewer than 5 negatives)" under one gap
 #: read as a contradiction (upgrade audit, session 50).
-RATE_NAMES = {"tpr": "TPR", "fpr": "FPR", "selection_rate": "selection rate", "ece": "ECE"}
+RATE_NAMES = {"tpr": "TPR", "fpr": "FPR", "selection_rate": "selection rate", "ece": "ECE", "base_rate": "base rate",
+              "precision": "precision"}
 
 
 def thin_reason(rate: str) -> str:
     """Why ``rate`` is too few to estimate, in words ("TPR on fewer than 5 positives"): the notes
     and the group bars' hover say it alike."""
-    return f"{RATE_NAMES.get(rate, rate)} on fewer than {MIN_EVENTS} {DENOMINATOR_WORDS.get(rate, 'rows')}"
+    words = {**DENOMINATOR_WORDS, "precision": "selected rows"}.get(rate, "rows")  # precision's: the selected
+    return f"{RATE_NAMES.get(rate, rate)} on fewer than {MIN_EVENTS} {words}"
 
 
 def rate_groups(include, positives, negatives, min_events: int = MIN_EVENTS) -> dict:

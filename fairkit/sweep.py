@@ -360,9 +360,25 @@ def on_worker(expected: dict, module: str, function: str):
         env = {**getattr(store, "library_versions", dict)(), "fairkit": importlib.import_module("fairkit").__version__,
                "results_revision": getattr(store, "RESULTS_REVISION", None)}
         results = getattr(importlib.import_module(module), function)(*args) if env == expected else None
-        return {"worker": get_worker().address, "environment": env, "results": results}
+        try:
+            worker = get_worker().address
+        except ValueError:  # run by Client.run, outside a task: the caller knows the address
+            worker = None
+        return {"worker": worker, "environment": env, "results": results}
 
     return run
+
+
+def check_cluster(client, here: dict) -> None:
+    """Refuse a cluster any of whose workers runs another environment than ``here``, before any
+    task is sent (:func:`check_environment`; each task's answer is checked too, for workers that
+    join later): a search's mismatched worker ran nothing and said so only when the search had
+    ended (review of session 50)."""
+    answers = client.run(on_worker(here, "fairkit.sweep", "worker_environment"))
+    for address, out in answers.items():
+        if isinstance(out, dict) and out.get("worker") is None:
+            out = {**out, "worker": address}
+        check_environment(out, here)
 
 
 def check_environment(out, here: dict) -> tuple[str, object]:
@@ -977,6 +993,10 @@ def _run_on_dask(client, address: str, tasks: list, split, finish, should_stop, 
     alone_since = None
     pending: dict = {}
     try:
+        try:
+            check_cluster(client, here)
+        except (OSError, TimeoutError) as exc:
+            raise _connection_lost(address, exc) from exc
         pending = submit(tasks)
         while pending or lost:
             finished = [f for f in list(pending) if f.done()]
@@ -1080,7 +1100,8 @@ def run_sweep(
     scheduler : str, ON_THIS_MACHINE or None, optional
         Dask scheduler address (default ``$FAIRKIT_DASK_SCHEDULER``; :data:`ON_THIS_MACHINE`:
         train here whatever it says); runs go to that cluster. Its workers must run this
-        fairkit and results revision (each task says which it ran; another is refused).
+        machine's environment (:func:`worker_environment`: fairkit, results revision, Python and
+        library versions); another is refused before any task, and in each task's answer.
         ``tls://`` addresses take their certificates from ``security`` or, without it, from
         Dask's configuration (``distributed.comm.tls``).
     security : distributed.Security, optional

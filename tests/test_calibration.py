@@ -346,10 +346,29 @@ def test_an_intersection_unseen_in_fit_uses_its_parents_map_as_a_small_seen_one_
 
 
 @pytest.mark.parametrize("size", [0, -5, 2.5, True])
-def test_a_min_group_size_that_is_no_count_of_rows_is_refused(size):
+def test_a_min_group_size_that_is_no_count_of_rows_is_refused_before_anything_is_fitted(size):
     p, y, g = _two_groups()
-    with pytest.raises(ValueError, match="min_group_size must be a whole number of rows"):
-        GroupFairnessCalibrator(min_group_size=size).fit(p, y, g)
+    cal = GroupFairnessCalibrator(min_group_size=size)
+    for groups in (g, None):
+        with pytest.raises(ValueError, match="min_group_size must be a whole number of rows"):
+            cal.fit(p, y, groups)
+    assert not hasattr(cal, "global_map_")
+    GroupFairnessCalibrator(min_group_size=30.0).fit(p, y, g)  # a whole number written as a float
+
+
+@pytest.mark.parametrize("h", [np.array([1, 2], dtype=object), np.array([1.5, np.nan], dtype=object)])
+def test_an_unseen_intersection_finds_its_parent_whatever_the_columns_values(h):
+    """Review of session 50: a row read across columns turned 1 into 1.0, and a missing value
+    into nan, so no parent map was found and the map of all rows was used."""
+    p, y, g = _two_groups(n=1200)
+    hh = np.where(np.arange(len(p)) % 2 == 0, h[0], h[1])
+    hh[g == "A"] = h[0]  # A & h[1] never seen
+    frame = pd.DataFrame({"g": g, "h": hh})
+    cal = GroupFairnessCalibrator(method="platt").fit(p, y, frame)
+    probe = np.array([0.2, 0.6, 0.9])
+    with pytest.warns(UserWarning):
+        got = cal.transform(probe, pd.DataFrame({"g": ["A"] * 3, "h": [h[1]] * 3}))
+    assert not np.allclose(got, cal.global_map_(*cal._z_p(probe)))  # a parent's map, not the map of all rows
 
 
 def test_the_record_says_which_groups_have_no_calibration_map_of_their_own():

@@ -133,8 +133,9 @@ def _patched_worker(monkeypatch, change):
     from fairkit import sweep as sweep_mod
 
     real = sweep_mod.on_worker
-    monkeypatch.setattr(sweep_mod, "on_worker",
-                        lambda expected, module, function: lambda *args: change(real(expected, module, function)(*args)))
+    monkeypatch.setattr(sweep_mod, "on_worker", lambda expected, module, function: (
+        (lambda *args: change(real(expected, module, function)(*args))) if function == "fit_group"
+        else real(expected, module, function)))  # the cluster's check before any task stays real
 
 
 def test_a_worker_of_another_fairkit_is_refused_and_nothing_of_its_answer_stored(tiny_split, fast_params,
@@ -264,6 +265,9 @@ class _Client:
     def nthreads(self):
         return {"tcp://127.0.0.1:2": 1}  # a worker is always back
 
+    def run(self, function):
+        return {}  # no worker to check before the tasks
+
     def cancel(self, futures):
         raise RuntimeError("Client is closed")
 
@@ -330,3 +334,31 @@ def test_a_dask_search_whose_workers_are_gone_finishes_its_trials_here(monkeypat
     alone = {}
     assert search._worker_outcome(Waiting(), Empty(), alone) is None and Empty.cancelled
     assert search._worker_outcome(Waiting(), Empty(), alone) is None  # given up with the first: no second wait
+
+
+def test_a_search_refuses_a_cluster_of_another_environment_before_any_trial(tiny_split, fast_params, tmp_path,
+                                                                            monkeypatch):
+    """Review of session 50: a search's worker of another fairkit ran nothing and said so only when
+    this process had trained every trial itself, and the search then ended in an error."""
+    from fairkit import sweep as sweep_mod
+    from fairkit.search import SearchError, run_search
+
+    real = sweep_mod.on_worker
+
+    def older(expected, module, function):
+        inner = real(expected, module, function)
+
+        def run(*args):
+            out = inner(*args)
+            out["environment"] = {**out["environment"], "fairkit": "0.0.1"}
+            return out
+
+        return run if function == "worker_environment" else inner
+
+    monkeypatch.setattr(sweep_mod, "on_worker", older)
+    store = ResultStore(tmp_path)
+    with _cluster(1) as cluster:
+        with pytest.raises(SearchError, match=r"runs fairkit 0\.0\.1 \(here "):
+            run_search(tiny_split, ["regularized"], n_trials=2, params=fast_params, store=store, n_workers=2,
+                       scheduler=cluster.scheduler_address)
+    assert store.keys() == []

@@ -138,7 +138,8 @@ def calibrate(data_key: str, run_id: str, method: str, _split) -> dict:
         ``attribute`` (the grouping's name), ``ece_before`` / ``ece_after`` (largest group ECE
         on test), ``per_group`` (ECE of each group before and after, display text),
         ``curve_after`` (reliability points after calibration, by group), ``overall_after``
-        (the same for all test rows together), ``fallbacks`` (group -> what
+        (the same for all test rows together), ``global_map`` (why the map of all rows keeps the
+        scores as they are, or ""), ``fallbacks`` (group -> what
         it used instead of its own map, and why) and ``worse`` (``(group, ECE before, ECE
         after)`` of each group whose test ECE calibration raised).
     """
@@ -155,6 +156,8 @@ def calibrate(data_key: str, run_id: str, method: str, _split) -> dict:
         "attribute": check.attribute, "ece_before": check.ece_before, "ece_after": check.ece_after,
         "per_group": per_group, "curve_after": check.after.calibration,
         "overall_after": reliability_curve(_split.test.y, check.scores_after),
+        # The map of all rows kept the scores as they are (a Platt line that would reverse them).
+        "global_map": getattr(check.calibrator, "global_note_", ""),
         "fallbacks": {str(g): {"used": map_name(v["used"]), "reason": v["reason"]}
                       for g, v in check.calibrator.fallback_.items()},
         "worse": [(str(g), float(b), float(a)) for g, b, a in table[["group", "ece_before", "ece_after"]]

@@ -87,7 +87,8 @@ with right:
         try:
             worse = ug.calibration_words(ug.calibrate(cur.data_key, row["run_id"], calibration, split), calibration)
         except ValueError as exc:  # as the Groups page says it: a message, not a traceback
-            st.error(f"Group calibration is not possible here: {md(exc)} Choose no calibration, or another method.",
+            st.error(f"Group calibration is not possible here: {md(str(exc).rstrip('.'))}. Choose no calibration, or "
+                     "another method.",
                      icon=":material/error:")
             state.stop_page()
         if worse:

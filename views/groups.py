@@ -122,6 +122,8 @@ m2.metric("Largest group ECE on test, after", after, help=largest, delta=change,
 worse = ug.calibration_words(cal, method)
 if worse:
     (st.warning if cal["ece_after"] > cal["ece_before"] else st.info)(worse, icon=":material/trending_up:")
+if cal["global_map"]:
+    st.warning(f"The map of all rows: {md(cal['global_map'])}.", icon=":material/warning:")
 if cal["fallbacks"]:
     st.info("Some groups had too little validation data for their own map and use a broader one: "
             + first_few([f"{md(g)} uses {md(f['used'])} ({md(f['reason'])})" for g, f in cal["fallbacks"].items()],
