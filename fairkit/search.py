@@ -830,19 +830,20 @@ def run_search(split, methods=None, *, fairness: str = DEFAULT_FAIRNESS, unfairn
     study.set_user_attr("settings", {"methods": methods, "fairness": fairness, "unfairness": unfairness,
                                      "performance": performance, "seed": int(seed)})
     stopped = "budget"
-    pool = futures = client = None
+    pool = futures = client = here = None
     if n_workers > 1 and scheduler:
         from .sweep import DASK_TIMEOUT, SchedulerError, _dask_client, check_cluster, on_worker, worker_environment
 
         pool = client = _dask_client(scheduler, security, DASK_TIMEOUT)
         # Checked as a sweep's workers are: a worker of another fairkit would store its trials as
         # this one's (review of session 50); the cluster before any trial, each answer after.
+        here = worker_environment()
         try:
-            check_cluster(client, worker_environment())
+            check_cluster(client, here)
         except SchedulerError as exc:
             client.close()
             raise SearchError(str(exc)) from exc
-        work = on_worker(worker_environment(), "fairkit.search", "_work_in_process")
+        work = on_worker(here, "fairkit.search", "_work_in_process")
         futures = [client.submit(work, ctx, split, pure=False) for _ in range(n_workers - 1)]
     elif n_workers > 1:
         from joblib.externals.loky import ProcessPoolExecutor
@@ -863,7 +864,7 @@ def run_search(split, methods=None, *, fairness: str = DEFAULT_FAIRNESS, unfairn
             outcomes, alone = [], {}
             for f in futures:
                 try:
-                    outcomes.append(_worker_outcome(f, client, alone))
+                    outcomes.append(_worker_outcome(f, client, alone, here))
                 except Exception as exc:  # a worker's error is this search's error
                     outcomes.append(exc)
             client.close() if client is not None else pool.shutdown()  # a Client's shutdown() ends its cluster
@@ -887,7 +888,7 @@ def run_search(split, methods=None, *, fairness: str = DEFAULT_FAIRNESS, unfairn
     return result
 
 
-def _worker_outcome(future, client, alone: dict):
+def _worker_outcome(future, client, alone: dict, here: dict | None = None):
     """A search worker's outcome (None for a Dask task whose workers all went away).
 
     Dask keeps a task waiting for workers for good: a search whose workers were killed hung
@@ -895,11 +896,12 @@ def _worker_outcome(future, client, alone: dict):
     for :data:`fairkit.sweep.DASK_TIMEOUT` seconds (``alone["since"]``, shared by the search's
     tasks, so they are given up together) the task is given up; its trials are this process's to
     run (the study hands each trial out once), so nothing is lost but its help. A Dask worker's
-    answer is checked as a sweep's (:func:`fairkit.sweep.check_environment`).
+    answer is checked as a sweep's (:func:`fairkit.sweep.check_environment`) against ``here``
+    (:func:`fairkit.sweep.worker_environment`, read once by the caller).
     """
     if client is None:
         return future.result()
-    from .sweep import DASK_TIMEOUT, SchedulerError, _n_workers, check_environment, worker_environment
+    from .sweep import DASK_TIMEOUT, SchedulerError, _n_workers, check_environment
 
     while not future.done():
         if _n_workers(client):
@@ -912,7 +914,7 @@ def _worker_outcome(future, client, alone: dict):
             return None
         time.sleep(0.25)
     try:
-        return check_environment(future.result(), worker_environment())[1]
+        return check_environment(future.result(), here)[1]
     except SchedulerError as exc:
         raise SearchError(str(exc)) from exc
 

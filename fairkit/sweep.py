@@ -339,9 +339,10 @@ def worker_environment() -> dict:
     return {**library_versions(), "results_revision": RESULTS_REVISION}
 
 
-def on_worker(expected: dict, module: str, function: str):
+def on_worker(expected: dict, module: str | None = None, function: str | None = None):
     """A Dask task running ``module.function(*args)`` on a worker whose environment is ``expected``
-    (:func:`worker_environment`); it answers ``{"worker", "environment", "results"}``.
+    (:func:`worker_environment`); it answers ``{"worker", "environment", "results"}`` (without a
+    function, the environment only: :func:`check_cluster`'s question).
 
     A worker keeps the fairkit it imported first: after an upgrade its runs were stored as the
     new fairkit's, under the new revision, for good (Dask audit, session 50); the client checks
@@ -359,7 +360,7 @@ def on_worker(expected: dict, module: str, function: str):
         store = importlib.import_module("fairkit.store")
         env = {**getattr(store, "library_versions", dict)(), "fairkit": importlib.import_module("fairkit").__version__,
                "results_revision": getattr(store, "RESULTS_REVISION", None)}
-        results = getattr(importlib.import_module(module), function)(*args) if env == expected else None
+        results = getattr(importlib.import_module(module), function)(*args) if function and env == expected else None
         try:
             worker = get_worker().address
         except ValueError:  # run by Client.run, outside a task: the caller knows the address
@@ -374,7 +375,7 @@ def check_cluster(client, here: dict) -> None:
     task is sent (:func:`check_environment`; each task's answer is checked too, for workers that
     join later): a search's mismatched worker ran nothing and said so only when the search had
     ended (review of session 50)."""
-    answers = client.run(on_worker(here, "fairkit.sweep", "worker_environment"))
+    answers = client.run(on_worker(here))
     for address, out in answers.items():
         if isinstance(out, dict) and out.get("worker") is None:
             out = {**out, "worker": address}

@@ -133,7 +133,7 @@ def _patched_worker(monkeypatch, change):
     from fairkit import sweep as sweep_mod
 
     real = sweep_mod.on_worker
-    monkeypatch.setattr(sweep_mod, "on_worker", lambda expected, module, function: (
+    monkeypatch.setattr(sweep_mod, "on_worker", lambda expected, module=None, function=None: (
         (lambda *args: change(real(expected, module, function)(*args))) if function == "fit_group"
         else real(expected, module, function)))  # the cluster's check before any task stays real
 
@@ -345,7 +345,7 @@ def test_a_search_refuses_a_cluster_of_another_environment_before_any_trial(tiny
 
     real = sweep_mod.on_worker
 
-    def older(expected, module, function):
+    def older(expected, module=None, function=None):
         inner = real(expected, module, function)
 
         def run(*args):
@@ -353,7 +353,7 @@ def test_a_search_refuses_a_cluster_of_another_environment_before_any_trial(tiny
             out["environment"] = {**out["environment"], "fairkit": "0.0.1"}
             return out
 
-        return run if function == "worker_environment" else inner
+        return run if function is None else inner  # the cluster's question before any trial
 
     monkeypatch.setattr(sweep_mod, "on_worker", older)
     store = ResultStore(tmp_path)
