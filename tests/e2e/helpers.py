@@ -95,16 +95,28 @@ def go_to(page: Page, title: str) -> None:
     wait_for_app(page)
 
 
-def set_slider(page: Page, label: str, value: str, key: str) -> None:
-    """Press ``key`` (ArrowLeft, End, ...) on the slider labelled ``label`` until it shows ``value``.
+def _number(text: str | None) -> float | None:
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return None
 
-    One press at a time, each waited for: a press made while the app reruns from the previous one
-    can be lost when the slider is drawn again.
+
+def set_slider(page: Page, label: str, value: str, key: str) -> None:
+    """Press keys on the slider labelled ``label`` until it shows ``value`` and the app keeps it.
+
+    ``key`` (ArrowLeft, End, Home, ...) is the first move. One press at a time, each waited for:
+    a press made while the app reruns from the previous one can be lost, or land on a value the
+    slider no longer shows, and so overshoot (seen in CI: 8 -> 2 where 4 was asked). A numeric
+    slider therefore steps towards ``value`` from wherever it stands (ArrowLeft above it,
+    ArrowRight below), so a lost or extra press is corrected rather than repeated.
     """
     slider = page.get_by_role("slider", name=label)
-    for _ in range(50):
+    target = _number(value)
+    for _ in range(60):
         wait_for_app(page)
-        if slider.get_attribute("aria-valuetext") == value:
+        shown = slider.get_attribute("aria-valuetext")
+        if shown == value:
             # The slider can show the value before the app has it: a rerun from an earlier press
             # still under way then draws it again at that press's value (seen in CI: 4 shown, 5
             # kept). Let the app settle and look again before trusting it.
@@ -113,8 +125,18 @@ def set_slider(page: Page, label: str, value: str, key: str) -> None:
             if slider.get_attribute("aria-valuetext") == value:
                 break
             continue
+        now = _number(shown)
+        press = key
+        if target is not None and now is not None and key.startswith("Arrow"):
+            press = "ArrowLeft" if now > target else "ArrowRight"
         slider.focus()
-        page.keyboard.press(key)
+        page.keyboard.press(press)
+        # Wait for the slider to leave the value it showed before looking again; a press the
+        # app lost leaves it there, and the loop presses again.
+        try:
+            expect(slider).not_to_have_attribute("aria-valuetext", shown or "", timeout=5_000)
+        except AssertionError:
+            pass
     expect(slider).to_have_attribute("aria-valuetext", value)
 
 
