@@ -307,6 +307,9 @@ def _int_at_least(low: int, why: str, most: int | None = None):
 #: costs a byte per scored row (:func:`fairkit.stats.bootstrap_weights`) and a pass of the kernel,
 #: so a larger count only costs memory and time (10,000 resamples of 10,000 rows are 100 MB).
 MAX_BOOT = 10_000
+#: export --calibration: none or one of fairkit.calibration.CALIBRATION_METHODS (not imported here:
+#: building the parser loads no engine module; a test ties the two).
+EXPORT_CALIBRATIONS = ("none", "platt", "isotonic", "temperature")
 #: Largest default eta grid (``sweep --n-etas``): each eta is a model trained per method and seed
 #: (and adaptive placement may add up to 3 runs per grid point), so 200 is already thousands of
 #: runs; more only delays a sweep for hours without changing its frontier.
@@ -1331,6 +1334,15 @@ def cmd_export(args) -> int:
     record = DecisionRecord(purpose=args.purpose or "", rationale=args.rationale or "", decider=args.decider or "",
                             fairness_definition=meta["fairness"], fairness_rationale=args.fairness_rationale or "")
     model = store.load_model(args.run)
+    calibrator = None
+    if args.calibration != "none":
+        from .calibration import calibrate_on_validation
+
+        try:  # the Groups and Export pages' calibrator, fitted the same way
+            calibrator = calibrate_on_validation(model, split, method=args.calibration).calibrator
+        except ValueError as exc:
+            raise CLIError(f"Group calibration ({args.calibration}) is not possible here: {str(exc).rstrip('.')}. "
+                           "Export with --calibration none, or another method. Nothing was written.") from exc
     try:
         def publish(b):
             # Checked again at the end: a sign-off given to the bundle at --out while this export
@@ -1346,7 +1358,7 @@ def cmd_export(args) -> int:
 
         with _writing(args.out):
             out = export_bundle(args.out, model=model, split=split, run=row, record=record,
-                                frontier=front, sweep=sweep_compared(results),
+                                frontier=front, sweep=sweep_compared(results), calibrator=calibrator,
                                 threshold=args.threshold, n_boot=args.n_boot, audit_head=chain_head(log),
                                 sign_key=sign_key or False, sample=meta.get("sample"),
                                 before_publish=publish, mode=output_mode(args.out))
@@ -1361,6 +1373,15 @@ def cmd_export(args) -> int:
     # majority decision; the command line said nothing, the record alone did (CLI audit, session 44).
     for limitation in model_limitations(out["record"]):
         print(f"NOTE (in the record's limitations): {limitation}")
+    if calibrator is not None:
+        # What the Export page shows beside its calibration choice: whether it made calibration
+        # worse on test, and which groups use another group's map.
+        from .record import calibration_fallbacks_text, calibration_text
+
+        content = out["record"]["content"]
+        cal = content["selected"].get("calibration")
+        print(" ".join(x for x in (f"NOTE (in the record): calibration {calibration_text(cal)}.",
+                                   content.get("calibration_note", ""), calibration_fallbacks_text(cal)) if x))
     return 0
 
 
@@ -1969,6 +1990,10 @@ def _main(argv) -> int:
     p.add_argument("--purpose", default="", help="purpose and intended use")
     p.add_argument("--fairness-rationale", default="", help="why this fairness definition")
     p.add_argument("--threshold", type=_threshold, default=0.5, help="decision threshold, between 0 and 1")
+    p.add_argument("--calibration", choices=EXPORT_CALIBRATIONS, default="none",
+                   help="group calibration the bundle applies before its threshold, fitted on the sweep's validation "
+                        "part per group of its sensitive attributes (the dashboard's Export page offers the same); "
+                        "it reads the sensitive attribute at prediction time (default none)")
     p.add_argument("--n-boot", type=_int_at_least(MIN_BOOT, "the recorded intervals, which score's drift check "
                                                   "compares against, need resamples", MAX_BOOT),
                    default=200, help=f"bootstrap resamples for the recorded calibration intervals (ECE, calibration "

@@ -259,7 +259,8 @@ class _IdentityMap:
         return p
 
 
-_METHODS = ("platt", "isotonic", "temperature")
+#: The calibration maps fairkit fits (the dashboard's Export page and ``export --calibration``).
+CALIBRATION_METHODS = ("platt", "isotonic", "temperature")
 
 
 def _fit_map(method: str, z, p, y, w):
@@ -271,7 +272,7 @@ def _fit_map(method: str, z, p, y, w):
         return _IsotonicMap().fit(p, y, w)
     if method == "temperature":
         return _TemperatureMap().fit(z, y, w)
-    raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
+    raise ValueError(f"method must be one of {CALIBRATION_METHODS}, got {method!r}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -380,8 +381,8 @@ class GroupFairnessCalibrator(BaseEstimator):
         self
         """
         groups = _groups_argument(groups, sensitive_features)
-        if self.method not in _METHODS:
-            raise ValueError(f"method must be one of {_METHODS}, got {self.method!r}")
+        if self.method not in CALIBRATION_METHODS:
+            raise ValueError(f"method must be one of {CALIBRATION_METHODS}, got {self.method!r}")
         size = self.min_group_size
         if isinstance(size, bool) or not isinstance(size, (int, float, np.integer, np.floating)) \
                 or not float(size).is_integer() or size < 1:

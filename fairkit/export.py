@@ -766,6 +766,11 @@ class BundleRecord:
         return dataclasses.replace(self, record=record)
 
 
+#: The note on a calibrated export's validation figures (``metrics.validation.notes``).
+CALIBRATED_IN_SAMPLE = ("The group calibration was fitted on these validation rows: their calibration errors (ECE) "
+                        "and calibrated rates are in-sample; judge the calibration on the test part")
+
+
 def calibration_note(report, check=None) -> str:
     """The record's sentence on calibration: the largest group ECE on test, and whether group
     calibration made it worse.
@@ -981,6 +986,10 @@ def build_record(
             scores[name] = calibrated
         reports[name] = fairness_report(part.y, scores[name], part.sensitive, threshold=threshold, n_boot=n_boot,
                                         ranks=scores_rank(method))  # decisions have no AUC (NO_RANKING)
+        if calibrator is not None and name == "validation":
+            # The calibrator was fitted on these rows: their calibration figures read its own fit
+            # (the test part's are the ones to judge it by), and the record's JSON said nothing.
+            reports[name].notes.append(CALIBRATED_IN_SAMPLE)
     test = split.test
     audit = disparity_audit(reports["test"].by_group, reference=audit_reference, band=audit_band)
     effect = threshold_effect(test.y, scores["test"], test.sensitive, threshold=threshold,

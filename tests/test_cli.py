@@ -97,6 +97,50 @@ def test_export_then_score_with_drift_check(sweep_dir, tmp_path, capsys, monkeyp
     assert "head recorded in each of the 1 bundle(s) is in the log" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("method", ["platt", "isotonic"])
+def test_export_calibrates_per_group_as_the_export_page_does(sweep_dir, tmp_path, capsys, monkeypatch, method):
+    """``export --calibration`` bundles the calibrator the dashboard's Groups and Export pages fit
+    (``calibrate_on_validation``); the command line could export only uncalibrated models."""
+    from fairkit.__main__ import EXPORT_CALIBRATIONS, _sweep_context, _sweep_meta
+    from fairkit.calibration import CALIBRATION_METHODS, calibrate_on_validation
+    from fairkit.export import apply_calibrator, calibration_info
+    from fairkit.store import ResultStore
+    from fairkit.sweep import predict_scores
+
+    assert EXPORT_CALIBRATIONS == ("none", *CALIBRATION_METHODS)
+    monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path / "home"))
+    run = pd.read_csv(sweep_dir / "results.csv").query("method == 'regularized'").iloc[-1]["run_id"]
+    bundle = tmp_path / "cal.zip"
+    assert main(["export", "--store", str(sweep_dir), "--run", run, "--rationale", "r", "--decider", "d",
+                 "--n-boot", "50", "--calibration", method, "--out", str(bundle)]) == 0
+    printed = capsys.readouterr().out
+    assert f"NOTE (in the record): calibration {method} per group of" in printed
+    split, store = _sweep_context(sweep_dir, _sweep_meta(sweep_dir))
+    assert isinstance(store, ResultStore)
+    model = store.load_model(run)
+    page = calibrate_on_validation(model, split, method=method).calibrator
+    b = load_bundle(bundle)
+    assert b.record["content"]["selected"]["calibration"] == calibration_info(page)
+    assert b.record["content"]["selected"]["calibrated"] is True
+    # The validation figures are the calibrator's own rows: said there, not on test.
+    from fairkit.export import CALIBRATED_IN_SAMPLE
+
+    metrics = b.record["content"]["metrics"]
+    assert CALIBRATED_IN_SAMPLE in metrics["validation"]["notes"] and CALIBRATED_IN_SAMPLE not in metrics["test"]["notes"]
+    # score applies the bundled map: the same scores as the page's calibrator on the same rows.
+    rows = split.test.raw.assign(**{c: split.test.sensitive[c] for c in split.test.sensitive})
+    new = tmp_path / "rows.csv"
+    rows.to_csv(new, index=False)
+    scored = tmp_path / "scored.csv"
+    assert main(["score", "--bundle", str(bundle), "--csv", str(new), "--out", str(scored)]) == 0
+    want = apply_calibrator(page, predict_scores(model, split, split.test), split.test.sensitive)
+    np.testing.assert_allclose(pd.read_csv(scored)["score"].to_numpy(), want, atol=1e-9)
+    # A method the engine does not fit is refused before anything is written.
+    assert main(["export", "--store", str(sweep_dir), "--run", run, "--rationale", "r", "--decider", "d",
+                 "--calibration", "beta", "--out", str(tmp_path / "no.zip")]) == 2
+    assert "invalid choice: 'beta'" in capsys.readouterr().err and not (tmp_path / "no.zip").exists()
+
+
 def test_score_names_missing_columns(sweep_dir, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path / "home"))
     results = pd.read_csv(sweep_dir / "results.csv")
