@@ -861,10 +861,15 @@ def run_search(split, methods=None, *, fairness: str = DEFAULT_FAIRNESS, unfairn
             # without the flag this process waited for them to spend the whole budget.
             if interrupted or stopped == "cancelled" or any(f.done() and f.exception() for f in futures):
                 study.set_user_attr(f"stop:{ctx['token']}", True)
-            outcomes, alone = [], {}
+            outcomes = []
+            watch = None
+            if client is not None:
+                from .sweep import DASK_TIMEOUT, WorkerWatch
+
+                watch = WorkerWatch(client, DASK_TIMEOUT)
             for f in futures:
                 try:
-                    outcomes.append(_worker_outcome(f, client, alone, here))
+                    outcomes.append(_worker_outcome(f, watch, here))
                 except Exception as exc:  # a worker's error is this search's error
                     outcomes.append(exc)
             client.close() if client is not None else pool.shutdown()  # a Client's shutdown() ends its cluster
@@ -888,29 +893,27 @@ def run_search(split, methods=None, *, fairness: str = DEFAULT_FAIRNESS, unfairn
     return result
 
 
-def _worker_outcome(future, client, alone: dict, here: dict | None = None):
+def _worker_outcome(future, watch=None, here: dict | None = None):
     """A search worker's outcome (None for a Dask task whose workers all went away).
 
     Dask keeps a task waiting for workers for good: a search whose workers were killed hung
-    after this process had finished every trial itself (Dask audit, session 50). With no worker
-    for :data:`fairkit.sweep.DASK_TIMEOUT` seconds (``alone["since"]``, shared by the search's
-    tasks, so they are given up together) the task is given up; its trials are this process's to
-    run (the study hands each trial out once), so nothing is lost but its help. A Dask worker's
-    answer is checked as a sweep's (:func:`fairkit.sweep.check_environment`) against ``here``
-    (:func:`fairkit.sweep.worker_environment`, read once by the caller).
+    after this process had finished every trial itself (Dask audit, session 50). Once ``watch``
+    (:class:`fairkit.sweep.WorkerWatch`, shared by the search's tasks, so they are given up
+    together) has seen no worker for its timeout the task is given up; its trials are this
+    process's to run (the study hands each trial out once), so nothing is lost but its help. A
+    Dask worker's answer is checked as a sweep's (:func:`fairkit.sweep.check_environment`)
+    against ``here`` (:func:`fairkit.sweep.worker_environment`, read once by the caller). Without
+    ``watch`` (a local process pool) the outcome is waited for.
     """
-    if client is None:
+    if watch is None:
         return future.result()
-    from .sweep import DASK_TIMEOUT, SchedulerError, _n_workers, check_environment
+    from .sweep import SchedulerError, check_environment
 
     while not future.done():
-        if _n_workers(client):
-            alone["since"] = None
-        elif alone.get("since") is None:
-            alone["since"] = time.monotonic()
-        elif time.monotonic() - alone["since"] > DASK_TIMEOUT:
+        watch.workers()
+        if watch.expired:
             with contextlib.suppress(Exception):
-                client.cancel([future])
+                watch.client.cancel([future])
             return None
         time.sleep(0.25)
     try:

@@ -923,6 +923,37 @@ def _n_workers(client) -> int:
         return 0
 
 
+class WorkerWatch:
+    """How long a Dask cluster has been without workers: Dask keeps tasks waiting for workers
+    for good, so a sweep or search whose workers had all gone hung (Dask audit, session 50).
+    One watch per sweep or search (a search's tasks share it, so they are given up together).
+
+    Parameters
+    ----------
+    client : distributed.Client
+    timeout : float
+        Seconds without a worker after which :attr:`expired` is true.
+    """
+
+    def __init__(self, client, timeout: float):
+        self.client, self.timeout, self.since = client, float(timeout), None
+
+    def workers(self) -> int:
+        """The cluster's workers now; starts or stops the clock without any."""
+        n = _n_workers(self.client)
+        if n:
+            self.since = None
+        elif self.since is None:
+            self.since = time.monotonic()
+        return n
+
+    @property
+    def expired(self) -> bool:
+        """Whether the cluster has had no worker for more than ``timeout`` seconds (as of the
+        last :meth:`workers`)."""
+        return self.since is not None and time.monotonic() - self.since > self.timeout
+
+
 #: The longest ``dask_timeout`` a sweep takes (a day): Dask's clock overflowed at 1e10 s.
 MAX_DASK_TIMEOUT = 86400.0
 
@@ -991,7 +1022,7 @@ def _run_on_dask(client, address: str, tasks: list, split, finish, should_stop, 
         lost.append(task)
 
     lost: list = []  # tasks whose copy of the split went with every worker that held it
-    alone_since = None
+    watch = WorkerWatch(client, timeout)
     pending: dict = {}
     try:
         try:
@@ -1032,15 +1063,12 @@ def _run_on_dask(client, address: str, tasks: list, split, finish, should_stop, 
                     finish(key, row, model)
             if should_stop is not None and should_stop():
                 raise SweepCancelled("Sweep cancelled.")
-            workers = _n_workers(client) if (pending or lost) else 1
-            if workers and lost:
+            if not (pending or lost):
+                break
+            if watch.workers() and lost:
                 pending.update(submit(lost))
                 lost = []
-            if workers:
-                alone_since = None
-            elif alone_since is None:
-                alone_since = time.monotonic()
-            elif time.monotonic() - alone_since > timeout:
+            if watch.expired:
                 raise SchedulerError(f"The Dask scheduler at {address} has had no workers for {timeout:g} s. "
                                      "Restart the workers and run the sweep again to train the rest.")
     finally:

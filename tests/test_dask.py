@@ -314,9 +314,10 @@ def test_an_address_without_a_host_and_port_is_refused_before_any_connection(tin
 def test_a_dask_search_whose_workers_are_gone_finishes_its_trials_here(monkeypatch):
     """Dask audit M4a: a search whose Dask workers were killed finished every trial in its own
     process, then waited for the workers' tasks for good."""
-    from fairkit import search, sweep as sweep_mod
+    import time
 
-    monkeypatch.setattr(sweep_mod, "DASK_TIMEOUT", 0.5)
+    from fairkit import search
+    from fairkit.sweep import WorkerWatch
 
     class Waiting:
         def done(self):
@@ -331,9 +332,13 @@ def test_a_dask_search_whose_workers_are_gone_finishes_its_trials_here(monkeypat
         def cancel(self, futures):
             Empty.cancelled = True
 
-    alone = {}
-    assert search._worker_outcome(Waiting(), Empty(), alone) is None and Empty.cancelled
-    assert search._worker_outcome(Waiting(), Empty(), alone) is None  # given up with the first: no second wait
+    watch = WorkerWatch(Empty(), 0.5)  # one per search, shared by its tasks
+    t0 = time.monotonic()
+    assert search._worker_outcome(Waiting(), watch, {}) is None and Empty.cancelled
+    assert time.monotonic() - t0 >= 0.5
+    t1 = time.monotonic()
+    assert search._worker_outcome(Waiting(), watch, {}) is None  # given up with the first: no second wait
+    assert time.monotonic() - t1 < 0.5
 
 
 def test_a_search_refuses_a_cluster_of_another_environment_before_any_trial(tiny_split, fast_params, tmp_path,
