@@ -995,7 +995,7 @@ def cmd_search(args) -> int:
                          performance=args.performance, n_trials=args.trials, timeout=args.timeout, store=store,
                          storage=args.storage, seed=args.seed, n_workers=args.workers, progress=progress,
                          frame=frame, resplits=args.resplits)
-    except SearchError as exc:
+    except (SearchError, ValueError) as exc:  # run_search's ValueErrors are about its arguments
         raise CLIError(str(exc)) from exc
     finally:
         bar.close()
@@ -1028,12 +1028,16 @@ def cmd_search(args) -> int:
             "unfairness_test", "run_id"]
     spread = [c for c in (f"resplit_{res.performance}_moves", f"resplit_{res.unfairness}_moves", "unstable")
               if c in res.front]
+    # Each trial's own capacity and training settings: two rows of one method and eta differed in
+    # nothing else printed (search audit, session 51).
+    spread += ["search_params"] if "search_params" in res.front else []
     with pd.option_context("display.width", 160, "display.max_columns", 20, "display.float_format", "{:.4f}".format):
         if len(res.front):
             print(res.front[cols + spread].rename(columns={
                 "performance_val": f"val_{res.performance}", "unfairness_val": "val_unfair",
                 "performance_test": f"test_{res.performance}", "unfairness_test": "test_unfair",
                 f"resplit_{res.performance}_moves": "moves_perf", f"resplit_{res.unfairness}_moves": "moves_unfair",
+                "search_params": "settings",
             }).to_string(index=False))
     n_unstable = int(res.front["unstable"].fillna(False).astype(bool).sum()) if "unstable" in res.front else 0
     # The verdicts shown are the study's: with --resplits 0 they are an earlier call's, made over

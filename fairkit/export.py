@@ -434,10 +434,19 @@ def sweep_compared(results: pd.DataFrame) -> dict:
         ``seeds``. The grid a sweep was asked for is not enough: the exported model may sit at
         an eta placement added, which the record must list.
     """
+    def etas_of(rows: pd.DataFrame) -> dict:
+        return {m: sorted({float(e) for e in rows.loc[rows["method"].astype(str) == m, "eta"]})
+                for m in dict.fromkeys(rows["method"].astype(str))}
+
     methods = list(dict.fromkeys(results["method"].astype(str)))
-    etas = {m: sorted({float(e) for e in results.loc[results["method"].astype(str) == m, "eta"]}) for m in methods}
     seeds = sorted({int(s) for s in results["seed"]}) if "seed" in results else []
-    return {"methods": methods, "etas": etas, "seeds": seeds}
+    searched = results["source"].astype(str).eq("search").to_numpy() if "source" in results else None
+    if searched is None or not searched.any():
+        return {"methods": methods, "etas": etas_of(results), "seeds": seeds}
+    # An assistive search's trials train other capacities and settings at etas of its sampler's
+    # choosing: listed apart, not as the sweep's grid (search audit, session 51).
+    return {"methods": methods, "etas": etas_of(results[~searched]), "seeds": seeds,
+            "search_etas": etas_of(results[searched])}
 
 
 #: How far a table's figure may lie from its model's. The sweep and this check score each model
@@ -970,7 +979,11 @@ def build_record(
     decision = {"run_id": run.get("run_id"), "method": method, "eta": eta, "seed": int(run.get("seed", 0) or 0),
                 "threshold": float(threshold), "needs_sensitive_at_predict": bool(uses), "sensitive_uses": uses,
                 "group_pooling": split.pooling.to_dict() if split.pooling is not None else None,
-                "calibration": calibration_info(calibrator)}
+                "calibration": calibration_info(calibrator),
+                # A search trial's capacity and training settings, which its method and eta do not
+                # say (search audit, session 51: the record read as a default run's).
+                **({"search_params": str(run["search_params"])}
+                   if run.get("source") == "search" and isinstance(run.get("search_params"), str) else {})}
 
     reports, scores, check = {}, {}, None
     for name, part in (("validation", split.validation), ("test", split.test)):
@@ -1010,7 +1023,8 @@ def build_record(
         keep = [c for c in ["method", "eta", "seed", "n_seeds", "run_id", "performance_val", "unfairness_val",
                             "performance_test", "unfairness_test", "needs_sensitive_at_predict", "on_front",
                             # which points an assistive search proposed (fairkit.search), and its terms
-                            "source", "search_trial", "search_budget", "search_objective", "unstable"]
+                            "source", "search_trial", "search_params", "search_budget", "search_objective",
+                            "unstable"]
                 if c in frontier]
         front_records = frontier[keep + ["selected"]].to_dict(orient="records")
     limitations = list(GENERAL_LIMITATIONS)

@@ -23,6 +23,7 @@ frontier, the counts) are rendered without that section.
 from __future__ import annotations
 
 import html
+import json
 import math
 import re
 from pathlib import Path
@@ -335,7 +336,9 @@ def headline(rec: dict, *, reviews: str | None = None) -> list[tuple[str, list]]
          # A fairness method at eta 0 asks for no fairness, which its name does not say (new-user
          # audit, session 48: read as fairness-trained).
          + ([" (at eta 0 the method asks for no fairness)"]
-            if float(sel["eta"]) == 0 and sel["method"] in METHODS and METHODS[sel["method"]].sweeps_eta else [])),
+            if float(sel["eta"]) == 0 and sel["method"] in METHODS and METHODS[sel["method"]].sweeps_eta else [])
+         + ([f"; settings an assistive search chose: {search_params_text(sel['search_params'])}"]
+            if sel.get("search_params") else [])),
         ("Decision threshold", [_b(fmt_threshold(threshold))]
          + ([f" (the frontier was measured at {fmt_threshold(at)})"] if not math.isclose(threshold, at) else [])),
         ("Calibration", [calibration_text(sel.get("calibration"))]
@@ -441,10 +444,14 @@ def _frontier_blocks(c: dict) -> list:
     etas = sweep["etas"]
     eta_text = ("; ".join(f"{m}: {', '.join(map(fmt_eta, g))}" for m, g in etas.items())
                 if isinstance(etas, dict) else ", ".join(map(fmt_eta, etas)))
+    searched = sweep.get("search_etas") or {}
+    search_text = ("; ".join(f"{m}: {', '.join(map(fmt_eta, g))}" for m, g in searched.items()))
     blocks = [("h", 2, "What was compared"),
-              ("p", [f"Methods: {', '.join(map(str, sweep['methods']))}. Etas: {eta_text}. Seeds: "
-                     f"{', '.join(map(str, sweep['seeds']))}. The frontier was chosen on validation data; test "
-                     "figures are reported beside it."])]
+              ("p", [f"Methods: {', '.join(map(str, sweep['methods']))}. Etas: {eta_text}"
+                     + (f" (the sweep's); an assistive search's trials, at settings of their own: {search_text}"
+                        if searched else "")
+                     + f". Seeds: {', '.join(map(str, sweep['seeds']))}. The frontier was chosen on validation "
+                     "data; test figures are reported beside it."])]
     if not front:
         return blocks + [("p", ["(no frontier table)"])]
     axes = c.get("frontier_axes") or {}
@@ -500,6 +507,17 @@ def _beaten_by_another_method(front: list) -> list:
     return out
 
 
+def search_params_text(params) -> str:
+    """A search trial's parameters (``search_params``, JSON text) as "name value, ..."."""
+    try:
+        values = json.loads(params) if isinstance(params, str) else dict(params or {})
+    except (TypeError, ValueError):
+        return str(params)
+    if not isinstance(values, dict):
+        return str(params)
+    return ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in sorted(values.items()))
+
+
 def _search_status(f: dict) -> str:
     """A frontier row's note when an assistive search proposed it (fairkit.search)."""
     if f.get("source") != "search":
@@ -521,7 +539,7 @@ def _search_blocks(front: list) -> list:
     return [("p", [f"{len(found)} of these models {'was' if len(found) == 1 else 'were'} proposed by an "
                    f"assistive search (budget {budget}; "
                    f"objective: {objective}). The search widened the set of candidates; it chose none of them. "
-                   + ("The chosen model is one of its proposals: a person chose it from the frontier."
+                   + ("The chosen model is one of its proposals: a person chose it from the candidates shown."
                       if chosen else "The chosen model came from the sweep.")])]
 
 

@@ -192,7 +192,14 @@ def _suggest(trial, methods: list, fairness: str, seed: int, fixed: dict):
 # --------------------------------------------------------------------------- the study
 
 def _objective_text(performance: str, unfairness: str) -> str:
-    return f"max validation {performance}, min validation {unfairness}"
+    # In words, as every page names the axes ("demographic_parity_difference" read as code on the
+    # Train and Trade-offs pages and in the record: search audit, session 51).
+    from .metrics import METRIC_LABELS, in_sentence
+
+    def said(name: str) -> str:
+        return in_sentence(METRIC_LABELS.get(name, name))
+
+    return f"max validation {said(performance)}, min validation {said(unfairness)}"
 
 
 def _budget_text(n_trials, timeout) -> str:
@@ -726,6 +733,13 @@ def _result(study, ctx: dict, store, stopped: str, wall: float) -> SearchResult:
                         missing_runs=int(trials.attrs.get("missing_runs", 0)))
 
 
+def _without_ranking(methods, performance: str) -> list:
+    """The ``methods`` whose scores are decisions, when ``performance`` needs a ranking (ROC AUC)."""
+    from .methods import scores_rank
+
+    return [m for m in methods if not scores_rank(m)] if performance == "roc_auc" else []
+
+
 def run_search(split, methods=None, *, fairness: str = DEFAULT_FAIRNESS, unfairness: str | None = None,
                performance: str = "accuracy", n_trials: int = DEFAULT_TRIALS, timeout: float | None = None,
                store: ResultStore | None = None, storage: str | None = None, params: dict | None = None,
@@ -794,6 +808,13 @@ def run_search(split, methods=None, *, fairness: str = DEFAULT_FAIRNESS, unfairn
     methods = list(methods or [m for m in DEFAULT_METHODS if get_method(m).sweeps_eta])
     for m in methods:
         get_method(m).check_fairness(fairness)
+    decides = _without_ranking(methods, performance)
+    if decides:
+        # Refused before any trial: it trained five, past a budget of two, then stopped on
+        # "could not be compared" (search audit, session 51).
+        raise ValueError(f"{', '.join(decides)} output{'s' if len(decides) == 1 else ''} decisions (0 or 1), which "
+                         "have no ROC AUC to maximise: search them on accuracy or balanced accuracy, or leave "
+                         "them out.")
     # As the command line checks them (search audit: timeout=-1 and n_trials=2.5 were taken).
     if isinstance(n_trials, bool) or not isinstance(n_trials, (int, np.integer)) or n_trials < 1 or n_workers < 1:
         raise ValueError(f"a search needs a whole number of trials, at least one, and a worker; got n_trials={n_trials!r}")

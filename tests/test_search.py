@@ -239,12 +239,16 @@ def test_study_name_ignores_the_budget_and_follows_the_data(german, biased_frame
     (["--trials", "99999999999999999999999"], "at most 100,000"),
     (["--storage", "foo://bar"], "cannot be used"),
     (["--storage", "postgresql://u@127.0.0.1:9/db"], "SQLAlchemy driver is installed"),
+    # Search audit, session 51: refused after five trained trials, past a budget of two.
+    (["--performance", "roc_auc", "--methods", "threshold", "--trials", "2"], "threshold outputs decisions"),
 ])
-def test_search_cli_refuses_bad_arguments_with_exit_2(argv, message, tmp_path, capsys):
+def test_search_cli_refuses_bad_arguments_with_exit_2(argv, message, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path / "home"))
     code = main(["search", "--dataset", "german", "--out", str(tmp_path / "out"), *argv])
     assert code == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "out" / "results.csv").exists()
+    assert not list((tmp_path / "out").glob("store/**/*.json"))  # nothing trained
 
 
 def test_a_search_that_finished_no_trial_is_refused_and_writes_nothing(tmp_path, capsys, monkeypatch):
@@ -260,7 +264,7 @@ def test_a_search_that_finished_no_trial_is_refused_and_writes_nothing(tmp_path,
 
 
 def test_the_decision_record_says_which_points_came_from_search(tiny_split):
-    from fairkit.export import DecisionRecord, build_record
+    from fairkit.export import DecisionRecord, build_record, sweep_compared
     from fairkit.sweep import RunSpec, fit_and_evaluate
 
     rows, models = [], {}
@@ -270,18 +274,24 @@ def test_the_decision_record_says_which_points_came_from_search(tiny_split):
         models[row["run_id"]] = model
         rows.append(row)
     rows[1].update(source=SOURCE, search_trial=3, search_budget="50 trials",
-                   search_objective="max validation accuracy, min validation demographic_parity_difference",
-                   unstable=True)
+                   search_objective="max validation accuracy, min validation demographic parity difference",
+                   search_params='{"hidden_layer_sizes": [16], "lr": 0.0123456}', unstable=True)
     rows[0]["source"] = "sweep"
     table = pd.DataFrame(rows)
     front = pareto_front(table, exclude_constant=False)
     record = DecisionRecord(purpose="p", rationale="Chosen by the committee.", decider="Committee")
     chosen = rows[1]
     text = build_record(model=models[chosen["run_id"]], split=tiny_split, run=chosen, record=record,
-                        frontier=front, n_boot=20).markdown()
+                        frontier=front, sweep=sweep_compared(table), n_boot=20).markdown()
     assert "proposed by search (trial 3); unstable across re-splits" in text
     assert "proposed by an assistive search (budget 50 trials; objective: max validation accuracy" in text
-    assert "it chose none of them" in text and "a person chose it" in text
+    assert "it chose none of them" in text and "a person chose it from the candidates shown" in text
+    # Search audit, session 51: the trial's own settings are said, and its eta is not listed as
+    # the sweep's grid.
+    said = text.replace("\\", "")  # Markdown's escapes of [ ] _ off
+    assert "settings an assistive search chose: hidden_layer_sizes [16], lr 0.01235" in said
+    assert "Etas: regularized: 0 (the sweep's); an assistive search's trials, at settings of their own: " \
+           "regularized: 2." in said
     # A record whose frontier has no search points says nothing of a search.
     plain = build_record(model=models["run0"], split=tiny_split, run=rows[0], record=record,
                          frontier=pareto_front(table.drop(columns=["source"]).iloc[:1], exclude_constant=False),
@@ -480,9 +490,14 @@ def test_a_later_call_with_a_smaller_budget_keeps_the_studys(tmp_path, capsys):
     assert table["cached"].all()  # every trial came from the study this time, as the line above says
 
 
-def test_a_search_whose_every_trial_is_undefined_stops_with_the_reason(tmp_path, capsys):
+def test_a_search_whose_every_trial_is_undefined_stops_with_the_reason(tmp_path, capsys, monkeypatch):
     """Search audit, session 43: with ROC AUC for a method that outputs decisions every trial's
-    metric is undefined; those failures were not counted, and the search trained without end."""
+    metric is undefined; those failures were not counted, and the search trained without end.
+    That case is refused before any trial now (session 51); with the refusal off it stands for
+    any trial whose figures are undefined (a gap without positives in a group, say)."""
+    from fairkit import search
+
+    monkeypatch.setattr(search, "_without_ranking", lambda methods, performance: [])
     code = main(["search", "--dataset", "german", "--methods", "threshold", "--performance", "roc_auc",
                  "--trials", "4", "--resplits", "0", "--out", str(tmp_path / "out"),
                  "--audit", str(tmp_path / "audit.sqlite")])

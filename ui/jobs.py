@@ -225,6 +225,11 @@ class SweepJob:
         self._cancel.set()
         return True
 
+    def reusable(self) -> bool:
+        """Whether this finished job is what starting the same settings again asks for (a sweep:
+        always; see ``ui.search.SearchJob``)."""
+        return True
+
     def seconds_left(self) -> float | None:
         """Seconds left, counting down between runs (None before the sweep starts or once it ends).
 
@@ -312,7 +317,7 @@ class JobRegistry:
         key = settings.key(split)
         with self._lock:
             job = self._jobs.get(key)
-            if job is not None and job.status in ("running", "done"):
+            if job is not None and (job.status == "running" or (job.status == "done" and job.reusable())):
                 return job
             # The page's session is known here, not in the job's thread.
             job = (job_class or SweepJob)(key=key, settings=settings, split=split, store=store, actor=auth.actor(),

@@ -118,6 +118,12 @@ class SearchJob(SweepJob):
         """Not estimated: a trial's cost depends on the settings the sampler proposes."""
         return None
 
+    def reusable(self) -> bool:
+        """A finished search is what the same settings ask for only when it spent its trial
+        budget: one its time budget stopped resumes when started again (search audit, session
+        51: pressing Run search again showed the old result and trained nothing)."""
+        return self.result is not None and self.result.stopped == "budget"
+
 
 def session_search() -> SearchJob | None:
     key = st.session_state.get(SEARCH_KEY)
@@ -135,8 +141,24 @@ def _trials(name: str, storage: str, stamp) -> pd.DataFrame:
 
 def split_identity(split) -> str:
     """What a search's trials must share with a sweep to join it: the table, the spec (target,
-    positive label, sensitive attributes, inputs) and the split seed."""
-    return cache_key(data=split.data_hash, spec=split.spec.to_dict(), split_seed=split.seed)
+    positive label, sensitive attributes, inputs), the split seed and the validation rows set
+    aside for the thresholds (without them, trials scored on every validation row joined a
+    sweep scored on half of them: search audit, session 51)."""
+    return cache_key(data=split.data_hash, spec=split.spec.to_dict(), split_seed=split.seed,
+                     **split.reservation())
+
+
+def joined_sweep(split, fairness: str):
+    """The session's sweep (``ui.results.Shown``) that search trials on ``split`` for
+    ``fairness`` join on the Trade-offs page, or None: a sweep on other rows or of another
+    definition does not take them."""
+    from . import results as ur
+
+    shown = ur.sweep_shown()
+    if (shown is None or shown.results.empty or shown.settings.fairness != fairness
+            or split_identity(shown.split) != split_identity(split)):
+        return None
+    return shown
 
 
 def search_trials(split, fairness: str) -> pd.DataFrame:
@@ -179,7 +201,7 @@ def _start(split, cur, settings: SearchSettings) -> None:
     st.session_state[SEARCH_KEY] = settings.key(split)
     st.session_state[SEARCH_INFO] = {"study": settings.study(split), "storage": default_storage(store),
                                      "data_hash": split.data_hash, "split": split_identity(split),
-                                     "fairness": settings.fairness}
+                                     "fairness": settings.fairness, "dataset": split.spec.name}
 
 
 def progress_text(job) -> tuple[float, str]:
@@ -237,19 +259,23 @@ def front_table(front: pd.DataFrame, unfairness: str, performance: str, beaten=N
     return pd.DataFrame(rows)
 
 
-def beaten_by_sweep(split, front: pd.DataFrame, unfairness: str, performance: str):
-    """Which candidates a run of the session's sweep dominates on validation, or None when the
-    session has no sweep on the same rows (same data, split seed and reserved rows) to compare."""
-    from . import results as ur
-
-    shown = ur.sweep_shown()
-    if shown is None or shown.results.empty or front.empty:
-        return None
-    same = (shown.split.data_hash == split.data_hash and shown.split.seed == split.seed
-            and shown.split.reservation() == split.reservation())
-    if not same:
+def beaten_by_sweep(shown, front: pd.DataFrame, unfairness: str, performance: str):
+    """Which candidates a run of ``shown`` (:func:`joined_sweep`) dominates on validation, or None
+    when there is no such sweep (on the same rows, of the same definition) to compare."""
+    if shown is None or front.empty:
         return None
     return dominated_by(front, shown.results, unfairness=unfairness, performance=performance, choose_on="val")
+
+
+def _where_trials_go(split, fairness: str) -> str:
+    """Where the search's trials can be seen and chosen, in words for the page."""
+    if joined_sweep(split, fairness) is not None:
+        return "They are on the Trade-offs chart, marked as search points."
+    # Trade-offs draws a sweep's frontier: without one on these rows the trials were said to be
+    # on a chart that read "Run a sweep first" (search audit, session 51).
+    return ("To see and choose them on the Trade-offs chart, run a sweep of this data with this fairness "
+            "definition (**Run sweep** above): search trials join a sweep's frontier there, and none of this "
+            "session's does yet.")
 
 
 def search_panel(split, cur, methods, fairness: str, n_jobs: int = 1) -> None:
@@ -295,6 +321,17 @@ def search_panel(split, cur, methods, fairness: str, n_jobs: int = 1) -> None:
     if st.button("Run search", icon=":material/travel_explore:", key="train.search.start", disabled=running):
         _start(split, cur, settings)
         job, running = session_search(), True
+    info = st.session_state.get(SEARCH_INFO) or {}
+    if job is not None and info.get("split") != split_identity(split):
+        # The session's search is of other data (or rows): its progress and trials are not this
+        # data's (search audit, session 51: German's "9 / 30 trials" and front under COMPAS).
+        what = "is running" if running else f"ended ({job.status})"
+        st.info(f"Your latest search, on {md(str(info.get('dataset', 'other data')))}, {what}. Its trials belong to "
+                "that data and split: choose them again on the Data and Train pages to see them"
+                + (", or wait for it to end to search this data." if running else "."), icon=":material/info:")
+        if running:
+            _progress(st.session_state[SEARCH_KEY])
+        return
     if running:
         _progress(st.session_state[SEARCH_KEY])
         return
@@ -303,8 +340,19 @@ def search_panel(split, cur, methods, fairness: str, n_jobs: int = 1) -> None:
     if job.status == "failed":
         st.error(f"The search failed: {md(job.error)}", icon=":material/error:")
     elif job.status == "cancelled":
-        st.warning(f"The search was cancelled after {min(job.done, job.total)} of {job.total} trials; they are stored and "
-                   "join the frontier. Run it again to resume.", icon=":material/stop_circle:")
+        try:
+            kept = load_search(job.settings.study(split), default_storage(result_store()), result_store())
+        except SearchError as exc:  # what was kept cannot be read back: said, the page goes on
+            st.warning(f"The search's stored trials cannot be read: {md(str(exc))}", icon=":material/warning:")
+            kept = None
+        n = 0 if kept is None else kept.complete
+        st.warning(f"The search was cancelled; {n} trial{'s are' if n != 1 else ' is'} stored. "
+                   + (_where_trials_go(split, job.settings.fairness) + " " if n else "")
+                   + "Run it again to resume.", icon=":material/stop_circle:")
+        if kept is not None and len(kept.front):
+            # What the cancel kept, as a finished search shows it (search audit, session 51).
+            _front(split, kept, job.settings.fairness)
+        return
     res = job.result
     if job.status != "done" or res is None:
         return
@@ -316,8 +364,10 @@ def search_panel(split, cur, methods, fairness: str, n_jobs: int = 1) -> None:
                    "Give it a longer time budget (0 minutes: none), or more trials.", icon=":material/timer_off:")
         return
     st.success(f"The search stopped at {ended}: {res.complete} trials, {len(res.front)} on the front of the "
-               f"search's own trials (objective: {md(res.objective)}). They are on the Trade-offs chart, marked "
-               "as search points.", icon=":material/check_circle:")
+               f"search's own trials (objective: {md(res.objective)}). {_where_trials_go(split, job.settings.fairness)}",
+               icon=":material/check_circle:")
+    if res.stopped != "budget":
+        st.caption("Press **Run search** again to go on: it resumes the study for another time budget.")
     if res.complete > job.settings.n_trials:
         # A shared study keeps the largest budget any of its searches asked (search audit, session 48:
         # a user who asked 4 trials trained none and was shown 16, without a word).
@@ -325,18 +375,24 @@ def search_panel(split, cur, methods, fairness: str, n_jobs: int = 1) -> None:
                    "searches of this table with these settings share it (earlier ones, or another browser's with a "
                    "larger budget), and all its trials are shown.")
     if len(res.front):
-        beaten = beaten_by_sweep(split, res.front, res.unfairness, res.performance)
-        table = front_table(res.front, res.unfairness, res.performance, beaten)
-        st.dataframe(table, hide_index=True, width="stretch")
-        k = pd.to_numeric(res.front.get("resplit_n"), errors="coerce").max() if "resplit_n" in res.front else None
-        about = ("This front is drawn over the search's own trials only, not over your sweep's runs. "
-                 + ("No sweep of this session on the same rows to compare it with. " if beaten is None else
-                    f"{int(beaten.sum())} of {len(beaten)} candidates are beaten on validation by a run of "
-                    "your sweep (better on both axes, or as good on one and better on the other). ")
-                 + (f"Ranges over all splits: over {splits_text(int(k))}." if k is not None and pd.notna(k) else ""))
-        st.caption(about)
-        n_unstable = int((table["Stable"] == "no").sum())
-        if n_unstable:
-            st.warning(f"{n_unstable} of {len(table)} candidates moved more than their 95% interval when "
-                       "retrained on other splits: their place on the front owes much to this split's "
-                       "validation rows.", icon=":material/warning:")
+        _front(split, res, job.settings.fairness)
+
+
+def _front(split, res, fairness: str) -> None:
+    """The front of a search's own trials (finished or what a cancel kept), with whether a run of
+    the sweep they join beats each, their spread over the re-splits, and the unstable ones."""
+    beaten = beaten_by_sweep(joined_sweep(split, fairness), res.front, res.unfairness, res.performance)
+    table = front_table(res.front, res.unfairness, res.performance, beaten)
+    st.dataframe(table, hide_index=True, width="stretch")
+    k = pd.to_numeric(res.front.get("resplit_n"), errors="coerce").max() if "resplit_n" in res.front else None
+    about = ("This front is drawn over the search's own trials only, not over your sweep's runs. "
+             + ("No sweep of this session on the same rows and definition to compare it with. " if beaten is None else
+                f"{int(beaten.sum())} of {len(beaten)} candidates are beaten on validation by a run of "
+                "your sweep (better on both axes, or as good on one and better on the other). ")
+             + (f"Ranges over all splits: over {splits_text(int(k))}." if k is not None and pd.notna(k) else ""))
+    st.caption(about)
+    n_unstable = int((table["Stable"] == "no").sum())
+    if n_unstable:
+        st.warning(f"{n_unstable} of {len(table)} candidates moved more than their 95% interval when "
+                   "retrained on other splits: their place on the front owes much to this split's "
+                   "validation rows.", icon=":material/warning:")

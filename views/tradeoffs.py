@@ -11,6 +11,7 @@ from fairkit.frontier import settings as front_table
 from fairkit.methods import METHODS, role_of, scores_rank
 from fairkit.metrics import NO_RANKING, in_sentence
 from fairkit.plots import frontier_figure, mark_search
+from fairkit.record import search_params_text
 from ui import auth
 from ui import restore
 from ui import results as ur
@@ -164,6 +165,9 @@ def _side_panel(table, split, row, shown, unfairness, performance, tolerance, se
                  "the Seeds control for its intervals.")
     elif len(seeds) > 1:
         head += f", seed {int(row['seed'])} (one of {len(seeds)} seeds)"
+    if row.get("source") == "search" and isinstance(row.get("search_params"), str):
+        # Its capacity and training settings, which method and eta do not say (search audit, session 51).
+        head += f", proposed by the assistive search with {md(search_params_text(row['search_params']))}"
     st.markdown(head + f"  \nRun `{row['run_id']}`")
     left, right = st.columns([3, 2], gap="large")
     with right:

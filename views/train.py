@@ -275,7 +275,9 @@ elif job is not None and job.status == "cancelled":
 # Assistive search (issue 22): its widgets, background job and proposals live in ui/search.py.
 from ui.search import search_panel  # noqa: E402
 
-search_panel(split, cur, methods, fairness, int(n_jobs))
+# On the rows the sweep above trains and chooses on (with the thresholds' share of validation
+# set aside when asked), so the search's trials can join its frontier.
+search_panel(run_split, cur, methods, fairness, int(n_jobs))
 
 shown = ur.shown_results()
 if shown is not None:

@@ -255,3 +255,121 @@ def _wait_for_end(at, timeout: float = 180.0):
         assert time.monotonic() < deadline, "the search did not stop"
         time.sleep(0.5)
         at.run()
+
+
+def test_a_search_without_a_sweep_says_where_its_trials_can_be_seen(own_store):
+    """Search audit, session 51 (F1): a search run before any sweep said its trials were "on the
+    Trade-offs chart", which read "Run a sweep first": the trials join a sweep's frontier, and the
+    page says so until one exists, then says they are there."""
+    from .conftest import wait_for_sweep
+
+    from ui import state
+
+    at = new_session()
+    at.selectbox(key=state.W_BUNDLED).set_value("german").run()
+    at.switch_page("views/train.py").run()
+    at.multiselect(key="w.train.methods").set_value(["unconstrained", "regularized"]).run()
+    at.slider(key="w.train.n_etas").set_value(2).run()
+    at.toggle(key="w.train.adaptive").set_value(False).run()
+    at.toggle(key=usearch.W_ON).set_value(True).run()
+    at.multiselect(key=usearch.W_METHODS).set_value(["regularized"]).run()
+    at.number_input(key=usearch.W_TRIALS).set_value(2).run()
+    at.number_input(key=usearch.W_RESPLITS).set_value(0).run()
+    at.button(key="train.search.start").click().run()
+    _wait_for_search(at)
+    (done,) = [s for s in texts(at.success) if "The search stopped" in s]
+    assert "They are on the Trade-offs chart" not in done and "run a sweep of this data" in done
+    (about,) = [c for c in texts(at.caption) if "search's own trials only" in c]
+    assert "No sweep of this session on the same rows and definition" in about
+    at.switch_page("views/tradeoffs.py").run()
+    assert any("Run a sweep" in i for i in texts(at.info) + texts(at.warning) + texts(at.markdown))
+    at.switch_page("views/train.py").run()
+    at.button(key="train.start").click().run()
+    wait_for_sweep(at)
+    (done,) = [s for s in texts(at.success) if "The search stopped" in s]
+    assert "They are on the Trade-offs chart, marked as search points." in done
+
+
+def test_a_search_of_other_data_is_not_shown_under_this_data(own_store):
+    """Search audit, session 51 (F3): with German's search done and COMPAS chosen, COMPAS's Train
+    page showed German's "The search stopped ... They are on the Trade-offs chart" and its front,
+    naming neither."""
+    from ui import state
+
+    at = swept_and_searched()
+    at.switch_page("views/data.py").run()
+    at.selectbox(key=state.W_BUNDLED).set_value("compas").run()
+    at.switch_page("views/train.py").run()
+    assert not at.exception, at.exception
+    at.toggle(key=usearch.W_ON).set_value(True).run()
+    assert not [s for s in texts(at.success) if "The search stopped" in s]
+    assert not [c for c in texts(at.caption) if "search's own trials only" in c]
+    (said,) = [i for i in texts(at.info) if "Your latest search" in i]
+    assert "on german" in said and "ended (done)" in said
+
+
+def test_a_search_its_time_budget_stopped_resumes_when_started_again():
+    """Search audit, session 51 (F2): a search its time budget stopped was a finished job of the
+    same key, so Run search again showed the old result and trained nothing (the page says a
+    search resumes); one that spent its trial budget is what the same settings ask for."""
+    from types import SimpleNamespace
+
+    from fairkit.datasets import load_dataset
+    from fairkit.split import split_dataset
+    from ui.jobs import JobRegistry
+
+    frame, spec = load_dataset("german")
+    split = split_dataset(frame, spec, seed=0)
+    settings = usearch.SearchSettings(methods=("regularized",), fairness="demographic_parity", n_trials=50,
+                                      minutes=0.05)
+    started = []
+
+    class Idle(usearch.SearchJob):
+        def start(self):
+            started.append(self)
+            return self
+
+    registry = JobRegistry()
+    key = settings.key(split)
+    for stopped, reused in (("time", False), ("budget", True)):
+        old = Idle(key=key, settings=settings, split=split, store=None)
+        old.status, old.result = "done", SimpleNamespace(stopped=stopped)
+        registry._jobs[key] = old
+        got = registry.start(split, settings, None, job_class=Idle)
+        assert (got is old) == reused and (got in started) != reused
+
+
+def test_a_search_joins_only_a_sweep_on_the_same_validation_rows():
+    """Search audit, session 51 (F4): trials scored on every validation row joined a sweep that
+    set half of them aside for the thresholds (its runs chosen on the other half)."""
+    from fairkit.datasets import load_dataset
+    from fairkit.split import reserve_threshold_rows, split_dataset
+
+    frame, spec = load_dataset("german")
+    plain = split_dataset(frame, spec, seed=0)
+    reserved = reserve_threshold_rows(plain, 0.5)
+    assert len(reserved.validation) < len(plain.validation)
+    assert usearch.split_identity(plain) != usearch.split_identity(reserved)
+    assert usearch.split_identity(reserved) == usearch.split_identity(reserve_threshold_rows(plain, 0.5))
+    assert usearch.split_identity(plain) == usearch.split_identity(split_dataset(frame, spec, seed=0))
+
+
+def test_a_cancelled_search_shows_the_trials_it_kept(own_store):
+    """Search audit, session 51 (F8): a cancelled search said only a count; the trials it kept
+    are shown as a finished search's are, and the count is the study's."""
+    from ui import jobs
+
+    at = searching(40)
+    job = jobs.registry().get(at.session_state[usearch.SEARCH_KEY])
+    deadline = time.monotonic() + 180
+    while job.done < 2:
+        assert time.monotonic() < deadline, "no trial finished"
+        time.sleep(0.5)
+    at.run()
+    at.button(key="train.search.cancel").click().run()
+    _wait_for_end(at)
+    (said,) = [w for w in texts(at.warning) if "The search was cancelled" in w]
+    n = int(re.search(r"cancelled; (\d+) trials? (?:are|is) stored", said).group(1))
+    assert n >= 2 and "They are on the Trade-offs chart" in said
+    (front,) = [d.value for d in at.dataframe if "Trial" in d.value.columns]
+    assert 1 <= len(front) <= n
