@@ -562,10 +562,13 @@ for _m in [
                        "group probabilities, so predictions do not read the attribute."),
     Method(name="forml", label="Meta-learned reweighting (FORML)", factory=_forml,
            eta_meaning="weight of the fairness violation against the cross-entropy in the meta objective "
-                       "that moves each training row's weight", eta_range=(0.1, 20.0), eta_bounded=False,
-           eta_scale="log", family="network",
+                       "that moves each training row's weight. At eta 0 the rows are still reweighted (for "
+                       "the cross-entropy alone): not the unconstrained network, and it can be less fair; "
+                       "above a few hundred eta no longer changes the model",
+           eta_range=(0.1, 20.0), eta_bounded=False, eta_scale="log", family="network",
            description="Learns a weight per training row with the network: each step moves the weights "
-                       "along the meta-gradient of a held-out batch's loss plus eta times its gap."),
+                       "along the meta-gradient of a meta batch's loss plus eta times its gap (the batch is "
+                       "drawn from the training rows, or from a held-out share with meta_fraction)."),
 ]:
     register(_m)
 del _m

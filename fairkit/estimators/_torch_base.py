@@ -381,8 +381,9 @@ class TorchFairClassifierBase(FairFitMixin, ClassifierMixin, BaseEstimator):
     # ---------------------------------------------------------------- validation
 
     def _validate_params(self):
-        if not self.eta >= 0:
-            raise ValueError(f"eta must be a non-negative number, got {self.eta!r}")
+        if not (self.eta >= 0 and math.isfinite(self.eta)):
+            # inf passed and training then "diverged" (FORML audit, session 51).
+            raise ValueError(f"eta must be a finite non-negative number, got {self.eta!r}")
         if not (isinstance(self.batch_size, (int, np.integer)) and self.batch_size >= 1):
             raise ValueError(f"batch_size must be a positive integer, got {self.batch_size!r}")
         if not (isinstance(self.max_epochs, (int, np.integer)) and self.max_epochs >= 1):
@@ -390,8 +391,8 @@ class TorchFairClassifierBase(FairFitMixin, ClassifierMixin, BaseEstimator):
         steps = self.max_steps
         if steps is not None and not (isinstance(steps, (int, np.integer)) and steps >= 1):
             raise ValueError(f"max_steps must be a positive integer or None, got {steps!r}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be positive, got {self.lr!r}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ValueError(f"lr must be a finite positive number, got {self.lr!r}")
         if self.clip_grad_norm is not None and not self.clip_grad_norm > 0:
             raise ValueError(
                 f"clip_grad_norm must be positive or None, got {self.clip_grad_norm!r}"

@@ -143,6 +143,36 @@ def test_sample_weight_respected():
     assert p_unw < p_clean - 0.3
 
 
+@pytest.mark.parametrize("copies", [1, 3])
+def test_rows_of_weight_zero_do_not_enlarge_the_weight_step(copies):
+    """FORML audit, session 51: the step's normaliser was the mean |meta-gradient| over every
+    training row of the batch, those of sample_weight 0 (gradient exactly 0) included, so each
+    zero-weight row made the steps larger (weights' spread 0.20 -> 0.32 with as many such rows
+    as real ones). One batch holding every row: the zero-weight copies change nothing."""
+    rng = np.random.default_rng(0)
+    n = 400
+    X = rng.normal(size=(n, 4))
+    a = rng.integers(0, 2, n)
+    y = (X[:, 0] + 0.5 * a + rng.normal(size=n) > 0).astype(int)
+    params = dict(eta=2.0, max_epochs=4, random_state=0, hidden_layer_sizes=())
+    k = copies + 1
+    padded = FairReweightingClassifier(**params, batch_size=k * n).fit(
+        np.vstack([X] * k), np.tile(y, k), sensitive_features=np.tile(a, k),
+        sample_weight=np.r_[np.ones(n), np.zeros(copies * n)])
+    plain = FairReweightingClassifier(**params, batch_size=n).fit(X, y, sensitive_features=a)
+    np.testing.assert_allclose(padded.sample_weight_[:n], plain.sample_weight_, atol=1e-5)
+    np.testing.assert_allclose(padded.predict_proba(X), plain.predict_proba(X), atol=1e-6)
+
+
+@pytest.mark.parametrize("param", ["eta", "lr", "weight_lr", "lookahead_lr"])
+def test_an_infinite_step_or_strength_is_refused_naming_it(param):
+    """FORML audit, session 51: inf passed the checks and training then failed on "lower lr or
+    eta", which named the wrong knob for weight_lr."""
+    X, y, a = _under_predicted(100)
+    with pytest.raises(ValueError, match=f"^{param} must be a finite"):
+        FairReweightingClassifier(**{**FIT, param: float("inf")}).fit(X, y, sensitive_features=a)
+
+
 def test_weight_summary_by_group_and_label():
     w = np.array([1.0, 2.0, 0.5, np.nan, 1.0, 0.9])
     y = np.array([0, 0, 1, 1, 1, 1])
