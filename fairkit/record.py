@@ -330,6 +330,7 @@ def headline(rec: dict, *, reviews: str | None = None) -> list[tuple[str, list]]
     test = c["metrics"]["test"]
     threshold = float(sel["threshold"])
     at = float(c.get("frontier_threshold", SWEEP_THRESHOLD))
+    fallbacks = calibration_fallbacks_text(sel.get("calibration"))
     card = [
         ("Model", [_b(method_label(sel["method"])), f" ({sel['method']}), eta ", _b(fmt_eta(sel["eta"])),
                    f", seed {sel['seed']}"]
@@ -341,9 +342,7 @@ def headline(rec: dict, *, reviews: str | None = None) -> list[tuple[str, list]]
             if sel.get("search_params") else [])),
         ("Decision threshold", [_b(fmt_threshold(threshold))]
          + ([f" (the frontier was measured at {fmt_threshold(at)})"] if not math.isclose(threshold, at) else [])),
-        ("Calibration", [calibration_text(sel.get("calibration"))]
-         + ([f". {calibration_fallbacks_text(sel.get('calibration'))}"] if calibration_fallbacks_text(sel.get("calibration"))
-            else [])),
+        ("Calibration", [calibration_text(sel.get("calibration"))] + ([f". {fallbacks}"] if fallbacks else [])),
         ("Needs the sensitive attribute to predict",
          ([_b("yes"), f": {'; '.join(sel.get('sensitive_uses') or [])}"] if sel["needs_sensitive_at_predict"]
           else [_b("no")]) + _proxy_words(c)),
@@ -614,16 +613,17 @@ def record_blocks(rec: dict, *, reviews: str | None = None) -> list:
     if test["notes"]:
         blocks += [("p", [_b("Small groups and thin rates (test)")]), ("ul", [[n] for n in test["notes"]])]
     uses = sel.get("sensitive_uses") or []
+    fallbacks = calibration_fallbacks_text(sel.get("calibration"))
     blocks += [
         ("h", 2, "The selected model"),
         ("ul", [[f"Method ", _b(sel["method"]), ", eta ", _b(fmt_eta(sel["eta"])),
-                 f", seed {sel['seed']}, threshold {fmt_threshold(sel['threshold'])}, run ", ("code", sel["run_id"]), "."],
+                 f", seed {sel['seed']}, threshold {fmt_threshold(sel['threshold'])}, run ", ("code", sel["run_id"]),
+                 *([f"; settings an assistive search chose: {search_params_text(sel['search_params'])}"]
+                   if sel.get("search_params") else []), "."],
                 ["Needs the sensitive attribute at prediction time: ",
                  _b("yes" if sel["needs_sensitive_at_predict"] else "no"),
                  f" ({'; '.join(uses)})" if uses else "", *_proxy_words(c), "."],
-                [f"Calibration: {calibration_text(sel.get('calibration'))}. "
-                 + (f"{calibration_fallbacks_text(sel.get('calibration'))} " if calibration_fallbacks_text(
-                     sel.get("calibration")) else "")
+                [f"Calibration: {calibration_text(sel.get('calibration'))}. " + (f"{fallbacks} " if fallbacks else "")
                  + (c.get("calibration_note", "") if ranks else f"{METRIC_LABELS['max_group_ece']}: {NO_RANKING}.")]]),
         ("h", 2, "Purpose and intended use"),
         ("p", [rec["purpose"] or "(not stated)"]),
