@@ -94,6 +94,18 @@ def test_search_option_adds_ringed_proposals_to_the_frontier(trained):
     assert "chose none of them" in caption
     chart = at.get("plotly_chart")[0].proto.spec
     assert plots.SEARCH_LEGEND in chart or plots.UNSTABLE_LEGEND in chart
+    # A search point's panel names its own settings (search audit, session 51: it read as a
+    # default run of its method and eta).
+    from fairkit.search import load_search
+    from ui import jobs, tradeoffs as ut
+
+    info = at.session_state[usearch.SEARCH_INFO]
+    trial = load_search(info["study"], info["storage"], jobs.result_store()).trials.iloc[0]
+    at.selectbox(key=ut.W_METHOD).set_value(trial["method"]).run()
+    at.select_slider(key=ut.W_ETA).set_value(float(trial["eta"])).run()
+    assert not at.exception, at.exception
+    (head,) = [m for m in texts(at.markdown) if f"Run `{trial['run_id']}`" in m]
+    assert "proposed by the assistive search with" in head and "lr" in head
     # A trial database damaged since: the pages go on without the search's trials, and say why
     # (search audit, session 43: Train, Trade-offs and Export raised for the rest of the session).
     info = at.session_state[usearch.SEARCH_INFO]
