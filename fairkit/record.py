@@ -51,7 +51,18 @@ _AUDIT_LABELS = {"selection_rate": "Selection rate", "tpr": "TPR", "fpr": "FPR",
 # < > HTML and autolinks, | tables, $ maths (GitHub, Streamlit), and a colon that could open an
 # emoji shortcode or Streamlit's :color[...] and :material/icon: directives (one before a space
 # opens nothing, so "Label: value" stays as written) ...
-_MD_INLINE = re.compile(r"([\\`*_\[\]<>|~$]|:(?!\s))")
+_MD_INLINE = re.compile(r"([\\`*\[\]<>|~$]|:(?!\s))")
+# An underscore is escaped unless its run sits inside a word ("age_group"): there CommonMark lets it
+# neither open nor close emphasis, and the backslash only reached what screen readers say (a widget
+# label's accessible name is its raw text: "age backslash group"; accessibility audit, session 49).
+_MD_UNDERSCORES = re.compile(r"_+")
+_WORD_CHAR = re.compile(r"[^\W_]")
+
+
+def _underscores(m: re.Match) -> str:
+    s, a, b = m.string, m.start(), m.end()
+    inside = 0 < a and b < len(s) and _WORD_CHAR.match(s[a - 1]) and _WORD_CHAR.match(s[b])
+    return m.group() if inside else "\\_" * (b - a)
 # ... and ones that only matter at the start of a line: a heading (a run of # then a space), a
 # list bullet (+ or - then a space; * is escaped above), a setext underline or thematic break (a
 # line of = or - only) or an ordered item (1. 1)). "+0.5" and "-0.5" start nothing: left as read.
@@ -93,11 +104,14 @@ def escape_markdown(text) -> str:
     --------
     >>> escape_markdown("income_>50K")
     'income\\\\_\\\\>50K'
+    >>> escape_markdown("age_group")  # inside a word an underscore starts no emphasis
+    'age_group'
     >>> escape_markdown("## Approved")
     '\\\\## Approved'
     """
     s = _AUTOLINK.sub(WORD_JOINER, visible_text(" ".join(str(text).split())))
     s = _MD_INLINE.sub(r"\\\1", s)
+    s = _MD_UNDERSCORES.sub(_underscores, s)
     s = _MD_ENTITY.sub(r"\\&", s)
     s = _MD_ORDERED.sub(r"\1\\\2", s)
     return _MD_LEADING.sub(r"\\\1", s)

@@ -435,7 +435,7 @@ def test_compas_positive_class_is_worded_as_the_adverse_prediction(at):
     assert positive.label == "Positive label (the predicted outcome; here adverse: reoffended within two years)"
     assert "not a favourable one" in positive.help
     (note,) = [i for i in texts(at.info) if "adverse" in i]
-    assert note.startswith("two\\_year\\_recid = 1 means the person reoffended within two years.")
+    assert note.startswith("two_year_recid = 1 means the person reoffended within two years.")
     assert "The selection rate is the share predicted to reoffend (the adverse outcome" in note
     assert "FPR is the share of those who did not, yet were predicted to reoffend: the harmful error" in note
     # Another positive label is not the dataset's risk score: no such wording.

@@ -151,7 +151,7 @@ def test_a_modified_bundle_is_refused(trained, fast_env):
     at.switch_page("views/review.py").run()
     assert not at.exception, at.exception
     errors = texts(at.error)
-    assert any("cannot be trusted" in e and "decision\\_record.md" in e for e in errors), errors
+    assert any("cannot be trusted" in e and "decision_record.md" in e for e in errors), errors
     assert not any(m.value.startswith("### Decision record") for m in at.markdown)
     # A failed check stops the review: no sign-off form, and no server path on the page.
     assert not at.text_input and not at.radio and not at.text_area and not at.button

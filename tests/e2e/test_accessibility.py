@@ -138,4 +138,8 @@ def test_focus_headings_and_reflow(app_page: Page):
 
     export_decision(page, "Checked for access.")
     check_outline(page, "Export")
+    # A column name is its accessible name as written: the label's Markdown escape ("age\\_group")
+    # was read out as "backslash" (accessibility audit, session 49).
+    expect(page.get_by_role("radiogroup", exact=True,
+                            name="Group calibration (fitted on validation, per group of sex & age_group)")).to_be_visible()
     check_reflow(page)  # the record's tables
