@@ -292,7 +292,7 @@ class GroupFairnessCalibrator(BaseEstimator):
     input : {"proba", "logit"}, default="proba"
         Whether scores are probabilities in [0, 1] or real-valued logits / decision values.
     min_group_size : int, default=30
-        Groups with fewer rows (or with only one outcome class, or whose scores do not rank
+        Groups with fewer rows (rows of weight 0 not counted; or with only one outcome class, or whose scores do not rank
         their outcomes so that their Platt map would fall) get no map of their own: an
         intersection uses its smallest parent marginal group that has a map, anything else the
         global map. Each fallback is recorded in ``fallback_``.
@@ -304,6 +304,9 @@ class GroupFairnessCalibrator(BaseEstimator):
         moments, where ``tau^2`` is the between-group variance of the groups' mean calibration
         error under the global map and ``sigma^2`` the average Bernoulli variance of a row:
         groups that look alike are pulled strongly together, distinct groups keep their maps.
+        With ``sample_weight`` the means and variances are weighted and ``n`` is a group's
+        effective rows (Kish's, as the intervals count them: its rows when they are equally
+        weighted, whatever the scale).
 
     Attributes
     ----------
@@ -437,21 +440,25 @@ class GroupFairnessCalibrator(BaseEstimator):
         self.group_columns_ = list(frame.columns)
         min_n = int(self.min_group_size)
 
+        def counted(mask):
+            """The rows of ``mask`` that count: those with weight (one of weight 0 is no one;
+            weights audit, session 51: 37 of them gave 3 weighted rows a map of their own)."""
+            return mask if w is None else mask & (w > 0)
+
         def own_map(mask):
             """The map of the rows of ``mask``, or None and why they get none (said in words,
             as the Groups page and the record show them)."""
-            n = int(mask.sum())
-            if n < min_n:
-                return None, f"{n} rows, fewer than {min_n}: a map of its own would be uncertain"
-            weighed = mask if w is None else mask & (w > 0)
-            if not weighed.any():
+            weighed = counted(mask)
+            n, rows = int(weighed.sum()), int(mask.sum())
+            if not n:
                 # Its maps were fitted on no weight: NaN scores, or a library's error naming no group
                 # (calibration audit, session 50).
-                return None, f"its {n} rows all have weight 0"
+                return None, f"its {rows} rows all have weight 0"
+            of = "" if n == rows else f" with weight (of {rows})"
+            if n < min_n:
+                return None, f"{n} rows{of}, fewer than {min_n}: a map of its own would be uncertain"
             if len(np.unique(t[weighed])) < 2:
-                kept = int(weighed.sum())
-                return None, (f"its {n} rows all have the same outcome" if kept == n
-                              else f"its {kept} rows with weight (of {n}) all have the same outcome")
+                return None, f"its {n} rows{of} all have the same outcome"
             fitted = _fit_map(self.method, z[mask], p[mask], t[mask], None if w is None else w[mask])
             if fitted.reverses:
                 # A group whose scores barely rank its outcomes can get a falling Platt line,
@@ -473,14 +480,14 @@ class GroupFairnessCalibrator(BaseEstimator):
                     if fitted is not None:
                         key = f"{col}={name}"
                         parent_maps[key] = fitted
-                        parent_sizes[key] = int(mask.sum())
+                        parent_sizes[key] = int(counted(mask).sum())
         self.parent_maps_ = parent_maps
         self.parent_sizes_ = parent_sizes
 
         rows = []
         for code, name in enumerate(names):
             mask = codes == code
-            n = int(mask.sum())
+            n = int(counted(mask).sum())
             # Most specific usable parent: the smallest marginal group with its own map.
             first = int(np.flatnonzero(mask)[0])
             prior = _parent_of({level.columns[0]: level.encoding.names[level.encoding.codes[first]]
@@ -494,38 +501,46 @@ class GroupFairnessCalibrator(BaseEstimator):
                 source = "parent" if prior != GLOBAL else "global"
                 self.fallback_[name] = {"used": prior, "reason": reason}
             rows.append(
-                {"group": name, "n": n, "n_positive": int(t[mask].sum()), "source": source,
+                {"group": name, "n": n, "n_positive": int(t[counted(mask)].sum()), "source": source,
                  "prior": prior}
             )
 
-        self.shrinkage_k_ = self._shrinkage_k(z, p, t, codes, len(names))
-        for row in rows:
+        self.shrinkage_k_, sizes = self._shrinkage_k(z, p, t, codes, len(names), w)
+        for code, row in enumerate(rows):
             if row["source"] == "own":
                 k = self.shrinkage_k_
-                row["weight"] = 1.0 if k == 0 else row["n"] / (row["n"] + k)
+                row["weight"] = 1.0 if k == 0 else float(sizes[code] / (sizes[code] + k))
             else:
                 row["weight"] = 0.0
             self.weight_[row["group"]] = row["weight"]
         self.groups_ = pd.DataFrame(rows).set_index("group")
         return self
 
-    def _shrinkage_k(self, z, p, t, codes, n_groups) -> float:
+    def _shrinkage_k(self, z, p, t, codes, n_groups, w=None) -> tuple:
+        """``(k, sizes)``: the shrinkage constant and each group's size in it, the effective
+        rows of its weights (Kish's ``(sum w)^2 / sum w^2``, the count the intervals use: the
+        row count without weights, none for rows of weight 0, the same for weights scaled by a
+        constant). With weights the residual means and their variance are weighted (they were
+        not: weights audit, session 51, a shrinkage weight 1e7 against 45 on the rows repeated)."""
+        ww = np.ones_like(t, dtype=np.float64) if w is None else np.asarray(w, dtype=np.float64)
+        total = np.bincount(codes, weights=ww, minlength=n_groups)
+        sizes = stats.effective_rows(None, total, np.bincount(codes, weights=ww * ww, minlength=n_groups))
         if self.shrinkage is False or self.shrinkage is None:
-            return 0.0
+            return 0.0, sizes
         if self.shrinkage is True:
             p_glob = self.global_map_(z, p)
             resid = t - p_glob
-            n_g = np.bincount(codes, minlength=n_groups).astype(float)
-            d_g = np.bincount(codes, weights=resid, minlength=n_groups) / np.maximum(n_g, 1)
-            sigma2 = float(np.mean(p_glob * (1 - p_glob)))
-            # Method of moments: E[d_g^2] = tau^2 + sigma^2 / n_g.
-            tau2 = float(np.mean(d_g**2 - sigma2 / np.maximum(n_g, 1)))
+            d_g = np.bincount(codes, weights=ww * resid, minlength=n_groups) / np.maximum(total, 1e-300)
+            sigma2 = float(np.average(p_glob * (1 - p_glob), weights=ww))
+            # Method of moments over the groups with weight: E[d_g^2] = tau^2 + sigma^2 / n_g.
+            has = sizes > 0
+            tau2 = float(np.mean(d_g[has] ** 2 - sigma2 / sizes[has]))
             tau2 = max(tau2, 1e-8)
-            return float(min(sigma2 / tau2, 1e7))
+            return float(min(sigma2 / tau2, 1e7)), sizes
         k = float(self.shrinkage)
         if k < 0:
             raise ValueError(f"shrinkage must be True/False or a non-negative float, got {k}")
-        return k
+        return k, sizes
 
     # -- transform --------------------------------------------------------------------------
 

@@ -136,13 +136,14 @@ def _grouping_sums(y, P, frame, levels=None, **kernel) -> list:
     return out + [(levels[-1], gs)]
 
 
-def _headline_gaps(groupings, gap_min_group_size: int, y) -> dict:
+def _headline_gaps(groupings, gap_min_group_size: int, y, w=None) -> dict:
     """Each gap of ``GAP_METRICS`` at its least fair over ``groupings`` (:func:`_grouping_sums`),
     shape (B, K): what the sweep table and its bootstrap read. The groups a gap compares are
-    those of the rows ``y`` as they are (:func:`fairkit.stats.compared_groups`), resampled or not."""
+    those of the rows ``y`` (weights ``w``) as they are (:func:`fairkit.stats.compared_groups`),
+    resampled or not."""
     levels = []
     for level, gs in groupings:
-        include = stats.compared_groups(level.encoding.codes, level.encoding.n_groups, y, gap_min_group_size)
+        include = stats.compared_groups(level.encoding.codes, level.encoding.n_groups, y, gap_min_group_size, w)
         levels.append(stats.group_gaps(stats.group_rates(gs), include))
     return {k: _least_fair(np.stack([lv[k] for lv in levels]), k) for k in GAP_METRICS}
 
@@ -446,7 +447,8 @@ def fairness_report(
     if not isinstance(ci, (int, float, np.number)) or not 0.0 < float(ci) < 1.0:
         raise ValueError(f"ci must be a confidence level in (0, 1), e.g. 0.95, got {ci!r}")
     y, P, frame, w = _inputs(y_true, y_score, sensitive, sample_weight, pos_label)
-    overall = {"n": int(len(y)), "threshold": float(threshold)}
+    # Rows that carry weight: one of weight 0 is no one (as the groups' n count them).
+    overall = {"n": int(len(y) if w is None else np.count_nonzero(w)), "threshold": float(threshold)}
 
     R = stats.bootstrap_weights(len(y), n_boot, random_state) if n_boot > 0 else None
     group_tables, gap_rows, dropped, thin_kept = [], [], [], []
@@ -457,7 +459,7 @@ def fairness_report(
         enc = level.encoding
         if "accuracy" not in overall:  # every row is in one group of a level: its total is everyone
             overall.update({k: float(v[0]) for k, v in _overall(y, P, w, gs, ranks).items()})
-        include = stats.compared_groups(enc.codes, enc.n_groups, y, gap_min_group_size)
+        include = stats.compared_groups(enc.codes, enc.n_groups, y, gap_min_group_size, w)
         all_rates = stats.group_rates(gs)
         rates = {k: v[0, 0] for k, v in all_rates.items()}
         gaps = {k: float(v[0, 0]) for k, v in stats.group_gaps(all_rates, include).items()}
@@ -625,7 +627,7 @@ def summary_metrics(
     y, P, frame, w = _inputs(y_true, y_scores, sensitive, sample_weight, pos_label)
     groupings = _grouping_sums(y, P, frame, threshold=threshold, sample_weight=w, n_bins=n_bins)
     overall = _overall(y, P, w, groupings[0][1], ranks)  # every row is in one group of a level
-    gaps = {k: v[0] for k, v in _headline_gaps(groupings, gap_min_group_size, y).items()}
+    gaps = {k: v[0] for k, v in _headline_gaps(groupings, gap_min_group_size, y, w).items()}
     table = {**overall, **gaps}
     return [{k: float(table[k][i]) for k in OVERALL_METRICS + GAP_METRICS} for i in range(P.shape[0])]
 
@@ -687,7 +689,7 @@ def bootstrap_metrics(
             raise ValueError(f"resample must have shape (B, {len(y)}), got {R.shape}")
     groupings = _grouping_sums(y, P, frame, threshold=threshold, sample_weight=w, resample=R)
     out = {"accuracy": stats.group_rates(groupings[0][1].total())["accuracy"][..., 0]}
-    out.update(_headline_gaps(groupings, gap_min_group_size, y))
+    out.update(_headline_gaps(groupings, gap_min_group_size, y, w))
     out["resample"] = R
     return out
 
@@ -776,7 +778,7 @@ def gap_noise_floor(y_true, y_score, sensitive, *, n_sim: int = CHANCE_N_SIM, th
     levels = group_hierarchy(frame)  # the groups are the same in every shuffle: encoded once
     for shuffle, draws in (("rows", rows), ("outcome", D)):
         parts = [_headline_gaps(_grouping_sums(y, draws[start:start + chunk], frame, levels=levels,
-                                               threshold=threshold, sample_weight=w), min_group_size, y)
+                                               threshold=threshold, sample_weight=w), min_group_size, y, w)
                  for start in range(0, n_sim, chunk)]
         # One row per shuffle, as a sweep table holds its runs' gaps.
         table = pd.DataFrame({k: np.concatenate([part[k][0] for part in parts]) for k in GAP_METRICS})

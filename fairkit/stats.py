@@ -323,13 +323,17 @@ def group_sums(y, scores, codes, n_groups: int, *, threshold: float = 0.5, sampl
     # made one statistic at a time: all of them at once held 12 + 4 arrays of (models x rows)
     # (about 190 bytes per model and row; 3 GiB for 16 models on 1M rows, scale audit 2026-12-06).
     w1, w2 = w[None, :], (w * w)[None, :]
+    # A row of weight 0 is no one: it counts in no row count (the small-group and "too few"
+    # rules), as it counts in no sum (weights audit, session 51: 37 such rows made 3 people a
+    # 40-row group whose rates decided every gap).
+    ones = ones if sample_weight is None else ones * (w1 > 0)
     stats_of = (
         # "correct" written so a fractional (expected) decision counts its expected correctness.
         lambda: w1 * ones, lambda: w1 * yk, lambda: w1 * yhat, lambda: w1 * yk * yhat,
         lambda: w1 * (1 - yk) * yhat, lambda: w1 * (yk * yhat + (1 - yk) * (1 - yhat)),
         lambda: w2 * ones, lambda: w2 * yk, lambda: w2 * yhat, lambda: w2 * yk * yhat,
         lambda: w2 * (1 - yk) * yhat, lambda: w2 * (yk * yhat + (1 - yk) * (1 - yhat)),
-        lambda: ones, lambda: yk, lambda: yhat, lambda: w1 * (1 - yk), lambda: w2 * (1 - yk),
+        lambda: ones, lambda: ones * yk, lambda: ones * yhat, lambda: w1 * (1 - yk), lambda: w2 * (1 - yk),
     )
     cal_of = (lambda: w1 * ones, lambda: w1 * yk, lambda: w1 * P, lambda: ones)
     S, C = len(STATS), len(BIN_STATS)
@@ -522,10 +526,11 @@ def rate_groups(include, positives, negatives, min_events: int = MIN_EVENTS) -> 
     return out
 
 
-def compared_groups(codes, n_groups: int, y, min_size: int) -> dict:
+def compared_groups(codes, n_groups: int, y, min_size: int, sample_weight=None) -> dict:
     """The groups each rate's gap compares in one grouping of rows: :func:`rate_groups` of
     :func:`gap_groups`, counted from the rows as they are (the one place the counts are taken,
-    for the reports, the bootstrap and the boosted trees' constraints alike).
+    for the reports, the bootstrap and the boosted trees' constraints alike). Rows count, not
+    weight; a row of weight 0 counts as none.
 
     Parameters
     ----------
@@ -537,6 +542,8 @@ def compared_groups(codes, n_groups: int, y, min_size: int) -> dict:
     min_size : int
         The small-group size (0 compares every group and every rate, so a rate's denominator
         then needs no :data:`MIN_EVENTS` rows either).
+    sample_weight : ndarray of shape (n,), optional
+        Rows of weight 0 are left out of the counts.
 
     Returns
     -------
@@ -545,6 +552,8 @@ def compared_groups(codes, n_groups: int, y, min_size: int) -> dict:
     """
     codes = np.asarray(codes)
     placed = codes >= 0
+    if sample_weight is not None:
+        placed &= np.asarray(sample_weight) > 0
     positive = placed & (np.asarray(y) == 1)
     count = lambda rows: np.bincount(codes[rows], minlength=n_groups)  # noqa: E731
     return rate_groups(gap_groups(count(placed), min_size), count(positive), count(placed & ~positive),

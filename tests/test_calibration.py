@@ -385,3 +385,54 @@ def test_the_record_says_which_groups_have_no_calibration_map_of_their_own():
     assert calibration_fallbacks_text(info) == ("Groups without a calibration map of their own: C uses the map of all "
                                                 "rows: 12 rows, fewer than 30: a map of its own would be uncertain.")
     assert calibration_fallbacks_text({"method": "platt", "grouping": ["g"]}) == ""
+
+
+@pytest.mark.parametrize("method", ["platt", "isotonic", "temperature"])
+def test_rows_of_weight_zero_are_no_one_to_the_group_maps(method):
+    """Weights audit, session 51 (F2): a group of 40 rows, 3 of them weighted, got a map of its
+    own fitted on the 3 (isotonic: 0.333 for every score). Rows of weight 0 count as none: the
+    calibrator equals the one fitted without them, shrinkage included."""
+    import warnings
+
+    rng = np.random.default_rng(2)
+    g = np.array(["A"] * 300 + ["B"] * 300 + ["C"] * 40)
+    y = rng.integers(0, 2, 640)
+    s = np.clip(0.25 + 0.5 * y + rng.normal(0, .2, 640), .01, .99)
+    y[600:603], s[600:603] = [1, 0, 0], [0.2, 0.8, 0.9]
+    w = np.ones(640)
+    w[603:] = 0
+    keep = w > 0
+    probe = np.linspace(0.05, 0.95, 7)
+    for shrinkage in (False, True):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            a = GroupFairnessCalibrator(method=method, shrinkage=shrinkage).fit(s, y, g, sample_weight=w)
+            b = GroupFairnessCalibrator(method=method, shrinkage=shrinkage).fit(s[keep], y[keep], g[keep],
+                                                                            sample_weight=w[keep])
+        assert a.groups_.loc["C", "source"] == b.groups_.loc["C", "source"] == "global"
+        assert a.groups_.loc["C", "n"] == 3 and "3 rows with weight (of 40)" in a.fallback_["C"]["reason"]
+        assert a.shrinkage_k_ == pytest.approx(b.shrinkage_k_, rel=1e-9)
+        for group in "ABC":
+            np.testing.assert_allclose(a.transform(probe, [group] * 7), b.transform(probe, [group] * 7), atol=1e-9)
+
+
+@pytest.mark.parametrize("method", ["platt", "isotonic", "temperature"])
+def test_shrinkage_reads_the_weights_and_not_their_scale(method):
+    """Weights audit, session 51 (F3): shrinkage ignored sample_weight (k 1e7 weighted against 45
+    on the rows repeated). Equal weights of any scale give the unweighted k and maps; unequal
+    weights move k."""
+    rng = np.random.default_rng(0)
+    n = 900
+    g = rng.choice(["A", "B", "C"], n)
+    y = rng.integers(0, 2, n)
+    s = np.clip(0.3 + 0.4 * y + 0.1 * (g == "B") + rng.normal(0, .2, n), .01, .99)
+    plain = GroupFairnessCalibrator(method=method, shrinkage=True).fit(s, y, g)
+    scaled = GroupFairnessCalibrator(method=method, shrinkage=True).fit(s, y, g, sample_weight=np.full(n, 2.5))
+    # Platt's logistic fit is barely regularised, and the penalty does not scale with the weights:
+    # its map moves by about 1e-6.
+    assert scaled.shrinkage_k_ == pytest.approx(plain.shrinkage_k_, rel=1e-5)
+    for group in "ABC":
+        assert scaled.weight_[group] == pytest.approx(plain.weight_[group], rel=1e-5)
+    w = np.where((g == "B") & (y == 1), 3.0, 1.0)
+    weighted = GroupFairnessCalibrator(method=method, shrinkage=True).fit(s, y, g, sample_weight=w)
+    assert weighted.shrinkage_k_ != pytest.approx(plain.shrinkage_k_, rel=1e-6)

@@ -1096,3 +1096,31 @@ def test_too_few_rates_reads_the_flag_text_one_way():
                             pd.DataFrame({"g": ["a"] * 100})).by_group
     assert too_few_rates(table["too_few"].iloc[0]) == ["tpr"]  # 3 positives; 50 selected, enough for precision
     assert too_few_rates("") == [] and too_few_rates(None) == [] and too_few_rates(float("nan")) == []
+
+
+def test_rows_of_weight_zero_are_no_one_in_the_group_rules():
+    """Weights audit, session 51 (F1): the small-group and "too few to estimate" rules counted
+    rows of weight 0, so 37 of them made a group of 3 weighted people a 40-row group whose rates
+    decided every gap (DP 0.520 against 0.017 without them). A weighted report equals the one
+    of the rows that carry weight, wherever it counts rows."""
+    rng = np.random.default_rng(1)
+    n = 640
+    g = np.array(["A"] * 300 + ["B"] * 300 + ["C"] * 40)
+    y = rng.integers(0, 2, n)
+    s = np.where(g == "C", 0.9, rng.uniform(size=n)).round(3)
+    w = np.ones(n)
+    w[603:] = 0
+    keep = w > 0
+    full = fairness_report(y, s, g, sample_weight=w, n_boot=20, random_state=0)
+    kept = fairness_report(y[keep], s[keep], g[keep], sample_weight=w[keep], n_boot=20, random_state=0)
+    assert full.overall["n"] == kept.overall["n"] == 603
+    cols = ["group", "n", "small", "in_gaps", "selection_rate", "tpr", "fpr"]
+    pd.testing.assert_frame_equal(full.by_group[cols].reset_index(drop=True), kept.by_group[cols].reset_index(drop=True))
+    c = full.by_group.set_index("group").loc["C"]
+    assert c["n"] == 3 and not c["in_gaps"]
+    for gap in ("demographic_parity_difference", "disparate_impact_ratio", "equal_opportunity_difference"):
+        assert full.gap(gap) == pytest.approx(kept.gap(gap), abs=1e-12)
+    assert full.gap("demographic_parity_difference") < 0.1
+    one, other = summary_metrics(y, s, g, sample_weight=w)[0], summary_metrics(y[keep], s[keep], g[keep])[0]
+    for key in GAP_METRICS:
+        assert one[key] == pytest.approx(other[key], abs=1e-12, nan_ok=True), key

@@ -132,7 +132,7 @@ class _ProxyLagrangian:
             codes, G = lv.encoding.codes, lv.encoding.n_groups
             # The reports' rule: groups of enough rows, and for a TPR (FPR) enough positives
             # (negatives) to estimate it (stats.compared_groups).
-            include = stats.compared_groups(codes, G, y, MIN_GROUP_SIZE)
+            include = stats.compared_groups(codes, G, y, MIN_GROUP_SIZE, w)
             for rate in rates:
                 cond = _ELIGIBLE[rate]
                 e = np.ones_like(y, dtype=np.float64) if cond is None else (y == cond).astype(np.float64)
