@@ -379,7 +379,7 @@ class SmallGroupPooling:
     target: str = POOLED
 
     @classmethod
-    def fit(cls, labels, min_size: int = MIN_GROUP_SIZE, y=None) -> "SmallGroupPooling":
+    def fit(cls, labels, min_size: int = MIN_GROUP_SIZE, y=None, one_sided: bool = True) -> "SmallGroupPooling":
         """Decide which groups keep their label.
 
         Parameters
@@ -388,13 +388,18 @@ class SmallGroupPooling:
             Each training row's group.
         min_size : int, default=MIN_GROUP_SIZE
         y : array-like of {0, 1}, optional
-            Training outcomes; when given, one-sided groups (and pools) count as unusable.
+            Training outcomes; when given, a pool with one outcome only joins the largest kept
+            group.
+        one_sided : bool, default=True
+            With ``y``, whether a group with one outcome only is pooled too, whatever its size
+            (group thresholds that bound a TPR or FPR need both outcomes; a selection rate
+            does not).
         """
         frame = pd.DataFrame({"g": pd.Series(labels).astype(str).to_numpy()})
         frame["y"] = 0 if y is None else np.asarray(y)
         by = frame.groupby("g")["y"].agg(["size", "min", "max"])
         weak = by["size"] < min_size
-        if y is not None:
+        if y is not None and one_sided:
             weak |= by["min"] == by["max"]
         kept = by[~weak]
         if len(kept) == 0:  # nothing is large: pooling everything would erase the groups

@@ -60,11 +60,16 @@ def test_one_small_group_policy_for_training_and_group_thresholds():
     y = rng.integers(0, 2, len(labels))
     y[labels == "mid"] = 1  # one-sided: no thresholds can be fitted for it
     X = rng.normal(size=(len(labels), 3))
-    post = ThresholdPostProcessor(grid_size=20).fit(X, y, sensitive_features=labels)
+    post = ThresholdPostProcessor(grid_size=20, constraint="equalized_odds").fit(X, y, sensitive_features=labels)
     policy = SmallGroupPooling.fit(labels, MIN_GROUP_SIZE, y=y)
     assert post.min_group_size == MIN_GROUP_SIZE
     assert post.pooled_groups_ == list(policy.pooled) == ["mid", "small", "tiny"]
     assert post.pool_target_ == policy.target == POOLED
+    # A selection rate needs no second outcome: under demographic parity "mid" keeps its own
+    # thresholds (estimators audit, session 51).
+    dp = ThresholdPostProcessor(grid_size=20).fit(X, y, sensitive_features=labels)
+    assert dp.pooled_groups_ == list(SmallGroupPooling.fit(labels, MIN_GROUP_SIZE, y=y, one_sided=False).pooled) \
+        == ["small", "tiny"]
     # Without outcomes (training groups), only size counts.
     assert SmallGroupPooling.fit(labels, MIN_GROUP_SIZE).pooled == ("small", "tiny")
     # A pool with one outcome cannot have thresholds of its own: it joins the largest group.

@@ -550,7 +550,7 @@ class ThresholdPostProcessor(BinaryWrapperTagsMixin, GroupScoreMixin, Classifier
         asked = any(float(e) > 0 for e in ([self.eta] if etas is None else etas))
         given = check_fit_groups(self, s, asked, labels=raw, stacklevel=3)
         if held is None:
-            labels = self._pool_fit(raw, y_enc)
+            labels = self._pool_fit(raw, y_enc, w=w)
             rule_labels = labels
         else:
             # Groups keep thresholds of their own by the rows the thresholds are fitted on; the
@@ -626,11 +626,31 @@ class ThresholdPostProcessor(BinaryWrapperTagsMixin, GroupScoreMixin, Classifier
             out[held] = o
         return out
 
-    def _pool_fit(self, labels, y_enc, return_pooling: bool = False):
-        """Merge groups too small or one-sided for thresholds (the one policy of ``groups.py``)."""
-        pooling = SmallGroupPooling.fit(labels, self.min_group_size, y=y_enc)
+    def _pool_fit(self, labels, y_enc, return_pooling: bool = False, w=None):
+        """Merge groups too small or one-sided for thresholds (the one policy of ``groups.py``).
+
+        Rows of weight 0 count for no group's size or outcomes. Outcomes count only for a
+        constraint on rates given the outcome: a group with one outcome has no TPR (or FPR) to
+        bound, but a selection rate like any other (estimators audit, session 51: under
+        demographic parity a 100-row group of negatives joined the largest group, whose rate
+        then parted from the others' by 0.078 while ``constraint_gap_`` read 0)."""
+        counted = np.ones(len(labels), dtype=bool) if w is None else np.asarray(w) > 0
+        names = np.asarray(labels, dtype=object)
+        given = not set(_BOUNDED[self._constraint()]) <= {"sel"}
+        pooling = SmallGroupPooling.fit(names[counted], self.min_group_size, y=np.asarray(y_enc)[counted],
+                                        one_sided=given)
         self.pooled_groups_ = list(pooling.pooled)
         self.pool_target_ = pooling.target
+        if given:
+            sizes = pd.Series(names[counted]).astype(str).value_counts()
+            sided = [g for g in pooling.pooled if sizes.get(g, 0) >= self.min_group_size]
+            if sided:
+                warnings.warn(
+                    f"{type(self).__name__}: {', '.join(map(str, sided))} ha{'s' if len(sided) == 1 else 've'} one "
+                    f"outcome only in the rows the thresholds are fitted on, so no {' or '.join(r.upper() for r in _BOUNDED[self._constraint()])} "
+                    f"of {'its' if len(sided) == 1 else 'their'} own to bound: {'it takes' if len(sided) == 1 else 'they take'} "
+                    f"the thresholds of {pooling.target}, and the constraint is met over the pooled groups "
+                    "(constraint_gap_).", UserWarning, stacklevel=4)
         pooled = pooling.transform(labels).to_numpy(dtype=object)
         return (pooled, pooling) if return_pooling else pooled
 
@@ -707,8 +727,10 @@ class ThresholdPostProcessor(BinaryWrapperTagsMixin, GroupScoreMixin, Classifier
             G = len(self.group_names_)
             scores, y, codes = shared["outputs"]["estimator_"], shared["y"], shared["codes"]
             w = np.ones(len(y)) if shared["w"] is None else shared["w"]
-            cache["hulls"] = [_group_hull(scores[codes == g], y[codes == g], w[codes == g], int(self.grid_size))
-                              for g in range(G)]
+            # Rows of weight 0 place no threshold (one between their scores moved decisions on
+            # new rows: weights audit, session 51).
+            rows = [(codes == g) & (w > 0) for g in range(G)]
+            cache["hulls"] = [_group_hull(scores[m], y[m], w[m], int(self.grid_size)) for m in rows]
             cache["pos"] = np.bincount(codes, weights=w * y, minlength=G)
             cache["neg"] = np.bincount(codes, weights=w * (1 - y), minlength=G)
         return cache["hulls"], cache["pos"], cache["neg"]

@@ -672,3 +672,56 @@ def test_a_holdout_stratifies_only_where_both_sides_can_hold_each_stratum():
     clf = ThresholdPostProcessor(LogisticRegression(), constraint="demographic_parity", thresholds_from="holdout",
                                  holdout_size=0.9, min_group_size=2, random_state=0).fit(X, y, sensitive_features=g)
     assert clf.thresholds_from_ == "holdout"
+
+
+def test_a_group_with_one_outcome_keeps_its_own_selection_rate_under_demographic_parity(biased_data):
+    """Estimators audit, session 51: a 100-row group of negatives only was pooled into the
+    largest group; at eta 1 ("parity") the two real groups then selected 0.672 and 0.750 while
+    constraint_gap_ read 0, without a word. A selection rate needs no second outcome: the group
+    keeps its own thresholds and every group meets the constraint. A constraint on TPR or FPR
+    still pools it, and says so."""
+    from sklearn.linear_model import LogisticRegression
+
+    X, y, g = biased_data(n=1200, seed=2)
+    g = np.asarray(g).astype(str)
+    g[np.flatnonzero(y == 0)[:100]] = "c"
+    base = LogisticRegression().fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        dp = ThresholdPostProcessor(estimator=base, prefit=True, eta=1.0).fit(X, y, sensitive_features=g)
+    assert dp.pooled_groups_ == [] and "c" in list(dp.group_names_)
+    # Parity of every group's expected selection rate (before the rows' draws), which the old
+    # pooling broke between the two real groups (0.078).
+    expected = dp.decision_probability(X, sensitive_features=g)
+    rates = [expected[g == k].mean() for k in ("0", "1", "c")]
+    assert max(rates) - min(rates) < 1e-9
+    with pytest.warns(UserWarning, match="c has one outcome only .* no TPR or FPR of its own to bound"):
+        eo = ThresholdPostProcessor(estimator=base, prefit=True, eta=1.0, constraint="equalized_odds").fit(
+            X, y, sensitive_features=g)
+    assert eo.pooled_groups_ == ["c"]
+
+
+def test_rows_of_weight_zero_place_no_threshold():
+    """Weights audit, session 51 (F9): thresholds sat between scores of rows of weight 0 as well,
+    so 13-15 of 5,000 new rows were decided otherwise than by the fit without those rows."""
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(0)
+    n = 600
+    X = rng.normal(size=(n, 3))
+    g = rng.choice(["a", "b", "c"], n, p=[.5, .35, .15])
+    y = (X[:, 0] + 0.6 * (g == "a") + rng.normal(size=n) > 0.3).astype(int)
+    w = rng.integers(1, 4, n).astype(float)
+    w[rng.uniform(size=n) < 0.2] = 0
+    keep = w > 0
+    base = LogisticRegression().fit(X, y)
+    new_X, new_g = rng.normal(size=(5000, 3)), rng.choice(["a", "b", "c"], 5000, p=[.5, .35, .15])
+    for constraint, eta in (("equalized_odds", 1.0), ("true_positive_rate_parity", 0.5), ("demographic_parity", 0.7)):
+        def fit(rows):
+            return ThresholdPostProcessor(estimator=base, prefit=True, constraint=constraint, eta=eta,
+                                          random_state=0).fit(X[rows], y[rows], sensitive_features=g[rows],
+                                                              sample_weight=w[rows])
+
+        with_zero, without = fit(np.ones(n, dtype=bool)), fit(keep)
+        np.testing.assert_array_equal(with_zero.predict_proba(new_X, sensitive_features=new_g),
+                                      without.predict_proba(new_X, sensitive_features=new_g))
