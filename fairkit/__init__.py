@@ -7,4 +7,4 @@ The engine never imports streamlit; the dashboard (``app.py``) is built on top o
 #: and model-state formats, the audit log's schema): pip upgrades an installed fairkit only to a
 #: higher version, and "0.1.0" through every such change kept the old code installed (upgrade
 #: audit, session 48). ``tests/test_packaging.py`` ties each version to its formats.
-__version__ = "0.3.2"
+__version__ = "0.3.3"

@@ -224,6 +224,11 @@ REVISIONS = {
         "3e-6 on COMPAS, so their export was refused as edited); a record's calibrated figures give an "
         "intersection the calibrator never saw its marginal group's map where one was fitted (before: the map of "
         "all rows)",
+    13: "group thresholds under demographic parity keep a group with one outcome its own thresholds (before: it "
+        "was pooled into the largest group, whose selection rate then parted from the others'); with sample "
+        "weights, rows of weight 0 count as no one in the small-group and too-few-to-estimate rules, in group "
+        "calibration and in the thresholds' groups and cuts, FORML's weight step counts only rows with weight, "
+        "and calibration shrinkage reads the weights",
 }
 RESULTS_REVISION = max(REVISIONS)
 

@@ -126,6 +126,7 @@ RELEASES = {
     "0.3.0": (10, 2, "fairkit-run/3", "fairkit-state/1", "f73943e0233d20b1"),
     "0.3.1": (11, 2, "fairkit-run/3", "fairkit-state/1", "f73943e0233d20b1"),
     "0.3.2": (12, 2, "fairkit-run/3", "fairkit-state/1", "f73943e0233d20b1"),
+    "0.3.3": (13, 2, "fairkit-run/3", "fairkit-state/1", "f73943e0233d20b1"),
 }
 
 
