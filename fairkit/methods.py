@@ -543,7 +543,8 @@ for _m in [
                        "every seed gives the same model."),
     Method(name="threshold", label="Group thresholds (post-processing reference)", factory=_threshold,
            eta_meaning=("fraction of the gap removed by group-specific thresholds, in expectation on the rows "
-                        "they are fitted on (training scores, or reserved validation rows: decisions are drawn "
+                        "they are fitted on (out-of-fold training scores below 10,000 training rows, the model's own training "
+                        "scores from there, or reserved validation rows: decisions are drawn "
                         "per row, so their own gap is not quite that); on new rows less of it. The gap "
                         "removed is that of each group's own most accurate threshold (eta 0), which can be far "
                         "less fair than the unconstrained model's single threshold"), eta_range=(0.1, 1.0),

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -170,8 +172,13 @@ verbose
             raise ValueError(
                 f"variant must be 'demographic_parity' or 'equalized_odds', got {self.variant!r}"
             )
-        if not self.adversary_lr > 0:
-            raise ValueError(f"adversary_lr must be positive, got {self.adversary_lr!r}")
+        if not (self.adversary_lr > 0 and math.isfinite(self.adversary_lr)):
+            raise ValueError(f"adversary_lr must be a finite positive number, got {self.adversary_lr!r}")
+        sizes = self.adversary_hidden_layer_sizes
+        if not (isinstance(sizes, (tuple, list)) and all(
+                isinstance(k, (int, np.integer)) and not isinstance(k, bool) and k >= 1 for k in sizes)):
+            # (0,) trained a zero-width adversary, (-2,) failed inside torch (estimators audit, session 51).
+            raise ValueError(f"adversary_hidden_layer_sizes must be a tuple of whole numbers of at least 1, got {sizes!r}")
 
     _training_attrs = ("_nets", "_adversary", "_adv_optimizer", "_grl")
 

@@ -365,6 +365,13 @@ class InferredGroupThresholdClassifier(ThresholdPostProcessor):
             span, points = 2.0 * span / max(points - 1, 1), _REFINE
         return offsets, best
 
+    def _check_params(self):
+        super()._check_params()
+        k = self.n_offsets
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 2:
+            # 0 or 1 searched no offset and kept the group-blind cut without a word.
+            raise ValueError(f"n_offsets must be a whole number of at least 2, got {k!r}")
+
     def _fit_rule(self, shared: dict):
         w = shared["w"]
         self.offsets_ = np.zeros(len(self.group_names_))

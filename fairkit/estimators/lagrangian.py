@@ -264,10 +264,15 @@ verbose
             raise ValueError(f"dual_signal must be 'hard' or 'smooth', got {self.dual_signal!r}")
         if self.iterate not in ("best", "last"):
             raise ValueError(f"iterate must be 'best' or 'last', got {self.iterate!r}")
-        if not self.dual_lr > 0:
-            raise ValueError(f"dual_lr must be positive, got {self.dual_lr!r}")
-        if not self.temperature > 0:
-            raise ValueError(f"temperature must be positive, got {self.temperature!r}")
+        # Finite, and constraint_tol a number of at least 0: NaN switched off both the selection
+        # within tolerance and the miss warning, inf made the smooth gap constant (no gradient),
+        # an infinite dual step "diverged" (estimators audit, session 51).
+        for name in ("dual_lr", "temperature"):
+            value = getattr(self, name)
+            if not (value > 0 and math.isfinite(value)):
+                raise ValueError(f"{name} must be a finite positive number, got {value!r}")
+        if not (self.constraint_tol >= 0 and math.isfinite(self.constraint_tol)):
+            raise ValueError(f"constraint_tol must be a finite number of at least 0, got {self.constraint_tol!r}")
         self._constraints = []
 
     _training_attrs = ("_nets", "_constraints", "_active", "_bounds", "_on", "_lambda", "_dual_optimizer",

@@ -376,7 +376,11 @@ class ThresholdPostProcessor(BinaryWrapperTagsMixin, GroupScoreMixin, Classifier
     tolerance_ : float
         The tolerance in effect.
     constraint_gap_ : float
-        Expected gap of the fitted rule on the threshold-fitting rows.
+        Expected gap of the fitted rule on the threshold-fitting rows, of the scores the
+        thresholds were fitted on: with ``thresholds_from="crossfit"`` (``"auto"`` below
+        10,000 training rows) those are out-of-fold scores, not the shipped base's own, whose
+        gap on the same rows can be larger (COMPAS, equalized odds at eta 1: 0 against 0.093).
+        Over the groups as pooled (``pooled_groups_``).
     randomized_ : bool
         Whether some group's rule mixes two or more thresholds.
     decision_kind_ : str
@@ -466,6 +470,11 @@ class ThresholdPostProcessor(BinaryWrapperTagsMixin, GroupScoreMixin, Classifier
             raise ValueError(f"holdout_size must be in (0, 1), got {self.holdout_size!r}")
         if int(self.n_folds) < 2:
             raise ValueError(f"n_folds must be at least 2, got {self.n_folds!r}")
+        grid = self.grid_size
+        if isinstance(grid, bool) or not isinstance(grid, (int, np.integer)) or grid < 2:
+            # 0 or 1 left a hull of "no one" and "everyone": every row was accepted without a
+            # word (estimators audit, session 51).
+            raise ValueError(f"grid_size must be a whole number of at least 2, got {grid!r}")
 
     def _tolerance(self, max_tolerance: float) -> float:
         if self.tolerance is not None:

@@ -65,3 +65,59 @@ def test_the_weight_keyword_of_a_pipeline_is_its_last_steps_unless_routing_or_na
     assert weight_keyword(pipe, "standardscaler__sample_weight") == "standardscaler__sample_weight"
     with config_context(enable_metadata_routing=True):
         assert weight_keyword(pipe) == "sample_weight"
+
+
+# -- parameters no setting can mean (estimators audit, session 51) ----------------------------
+
+def _bad_params():
+    from fairkit.estimators import (AdversarialDebiasingClassifier, InferredGroupThresholdClassifier,
+                                    LagrangianFairnessTrainer)
+
+    inf, nan = float("inf"), float("nan")
+    boost = dict(n_estimators=5, random_state=0)
+    torch_fast = dict(max_epochs=2, random_state=0)
+    return [
+        # An infinite penalty, multiplier step or learning rate: LightGBM stopped on NaN gradients
+        # after one tree and a constant model came back without a word.
+        (lambda: FairBoostingClassifier(eta=inf, objective="penalty", **boost), "eta must be a finite"),
+        (lambda: FairBoostingClassifier(eta=1.0, objective="constrained", multiplier_lr=inf, **boost),
+         "multiplier_lr must be a finite"),
+        (lambda: FairBoostingClassifier(eta=1.0, learning_rate=inf, **boost), "learning_rate must be a finite"),
+        # LightGBM's own errors, or a bad value read as another setting.
+        (lambda: FairBoostingClassifier(eta=1.0, num_leaves=1, **boost), "num_leaves must be a whole number"),
+        (lambda: FairBoostingClassifier(eta=1.0, min_child_samples=-3, **boost), "min_child_samples must be"),
+        (lambda: FairBoostingClassifier(eta=1.0, reg_lambda=-1.0, **boost), "reg_lambda must be a finite"),
+        (lambda: FairBoostingClassifier(eta=1.0, max_delta_step=-1.0, **boost), "max_delta_step must be a finite"),
+        (lambda: FairBoostingClassifier(eta=1.0, max_delta_step=nan, **boost), "max_delta_step must be a finite"),
+        (lambda: LagrangianFairnessTrainer(eta=1.0, constraint_tol=nan, **torch_fast), "constraint_tol must be"),
+        (lambda: LagrangianFairnessTrainer(eta=1.0, constraint_tol=-1.0, **torch_fast), "constraint_tol must be"),
+        (lambda: LagrangianFairnessTrainer(eta=1.0, temperature=inf, **torch_fast), "temperature must be a finite"),
+        (lambda: LagrangianFairnessTrainer(eta=1.0, dual_lr=inf, **torch_fast), "dual_lr must be a finite"),
+        (lambda: AdversarialDebiasingClassifier(eta=1.0, adversary_lr=inf, **torch_fast),
+         "adversary_lr must be a finite"),
+        (lambda: AdversarialDebiasingClassifier(eta=1.0, adversary_hidden_layer_sizes=(0,), **torch_fast),
+         "adversary_hidden_layer_sizes must be"),
+        (lambda: AdversarialDebiasingClassifier(eta=1.0, adversary_hidden_layer_sizes=(-2,), **torch_fast),
+         "adversary_hidden_layer_sizes must be"),
+        # A grid of 0 or 1 cuts accepted everyone without a word.
+        (lambda: ThresholdPostProcessor(LogisticRegression(), eta=1.0, grid_size=1), "grid_size must be"),
+        (lambda: InferredGroupThresholdClassifier(LogisticRegression(), eta=0.5, n_offsets=1), "n_offsets must be"),
+    ]
+
+
+@pytest.mark.parametrize("case", range(17))
+def test_a_parameter_no_setting_can_mean_is_refused_naming_it(biased_data, case):
+    make, message = _bad_params()[case]
+    X, y, a = biased_data(n=200)
+    with pytest.raises(ValueError, match=f"^{message}"):
+        make().fit(X, y, sensitive_features=a)
+
+
+def test_a_constrained_eta_of_infinity_is_a_tolerance_of_zero(biased_data):
+    """Infinity stays a setting where it means one: the constrained trees' bound over eta."""
+    X, y, a = biased_data(n=200)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # it may miss a bound of 0: said, and not the point here
+        model = FairBoostingClassifier(eta=float("inf"), objective="constrained", n_estimators=5, random_state=0)
+        model.fit(X, y, sensitive_features=a)
+    assert model.tolerance_ == 0
