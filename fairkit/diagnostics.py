@@ -446,7 +446,9 @@ def calibration_by_group(
 
 def reliability_intervals(curve: pd.DataFrame, ci: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
     """Each bin's Wilson interval of its observed rate, from its rows (missing below
-    ``stats.MIN_EVENTS`` rows): what the reliability figure's band and its table show.
+    ``stats.MIN_EVENTS`` rows): what the reliability figure's band and its table show. With
+    sample weights the rows are those that carry weight, each counted once (unequal weights
+    would give a smaller effective size; the band is then somewhat narrow).
 
     Parameters
     ----------
@@ -477,7 +479,7 @@ def reliability_curve(
     strategy : {"uniform", "quantile"}, default="uniform"
         Quantile bins are computed within each group.
     sample_weight : array-like of shape (n_samples,), optional
-        Weighted means per bin (``count`` stays the number of rows).
+        Weighted means per bin (``count`` stays the number of rows that carry weight).
 
     Returns
     -------
@@ -493,7 +495,8 @@ def reliability_curve(
     # array per group took most of this function's time in a sweep.
     codes, names = pd.factorize(labels, sort=True)
     cols = ["group", "bin", "bin_lower", "bin_upper", "mean_predicted", "fraction_positive", "count", "weight"]
-    w = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    # Checked as every report checks them: a negative weight gave a bin's observed rate 4.0.
+    w = stats.check_sample_weight(sample_weight, len(y), "y")
     per_group = strategy == "quantile"
     edges = None if per_group else stats.bin_edges(p, n_bins, strategy)
     sums = None if per_group else stats.group_sums(y, p, codes, len(names), sample_weight=w, edges=edges).bins[0, 0]

@@ -321,13 +321,7 @@ def _inputs(y_true, y_score, sensitive, sample_weight, pos_label):
     if P.ndim != 2 or P.shape[1] != len(y):
         raise ValueError(f"y_score has shape {np.shape(y_score)} but y_true has {len(y)} rows")
     P = stats.probabilities(P)
-    w = None
-    if sample_weight is not None:
-        w = np.asarray(sample_weight, dtype=np.float64)
-        if w.shape != y.shape:
-            raise ValueError(f"sample_weight has {w.size} entries but y_true has {len(y)} rows")
-        if not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
-            raise ValueError("sample_weight must be finite, non-negative and not all zero")
+    w = stats.check_sample_weight(sample_weight, len(y))
     return y, P, _group_frame(sensitive, len(y)), w
 
 

@@ -526,6 +526,42 @@ def rate_groups(include, positives, negatives, min_events: int = MIN_EVENTS) -> 
     return out
 
 
+def check_sample_weight(sample_weight, n: int, what: str = "y_true") -> np.ndarray | None:
+    """``sample_weight`` as a float array of ``n`` weights (None stays None), or a ValueError
+    naming what is wrong with it: the metrics' and diagnostics' one check (one message for
+    negative, NaN, infinite and all-zero weights named none of them; a column vector was
+    refused as having "200 entries but 200 rows": weights audit, session 51).
+
+    Parameters
+    ----------
+    sample_weight : array-like of shape (n,) or None
+    n : int
+        Rows of ``what``.
+    what : str
+        The argument the rows are counted in, for the message.
+    """
+    if sample_weight is None:
+        return None
+    w = np.asarray(sample_weight, dtype=np.float64)
+    if w.ndim != 1:
+        raise ValueError(f"sample_weight must be one weight per row (1-d), got shape {w.shape}")
+    if len(w) != n:
+        raise ValueError(f"sample_weight has {len(w)} entries but {what} has {n} rows")
+
+    def first(bad, kind):
+        i = int(np.flatnonzero(bad)[0])
+        return ValueError(f"sample_weight has {int(bad.sum())} {kind} value(s) (the first at row {i}: {float(w[i])!r}); "
+                          "weights must be finite and at least 0")
+
+    if not np.isfinite(w).all():
+        raise first(~np.isfinite(w), "NaN or infinite")
+    if (w < 0).any():
+        raise first(w < 0, "negative")
+    if not (w > 0).any():
+        raise ValueError("sample_weight is 0 for every row: nothing is weighted (give some row a weight)")
+    return w
+
+
 def compared_groups(codes, n_groups: int, y, min_size: int, sample_weight=None) -> dict:
     """The groups each rate's gap compares in one grouping of rows: :func:`rate_groups` of
     :func:`gap_groups`, counted from the rows as they are (the one place the counts are taken,

@@ -1124,3 +1124,25 @@ def test_rows_of_weight_zero_are_no_one_in_the_group_rules():
     one, other = summary_metrics(y, s, g, sample_weight=w)[0], summary_metrics(y[keep], s[keep], g[keep])[0]
     for key in GAP_METRICS:
         assert one[key] == pytest.approx(other[key], abs=1e-12, nan_ok=True), key
+
+
+@pytest.mark.parametrize("weights, message", [
+    (lambda n: np.r_[-1.5, np.ones(n - 1)], r"1 negative value\(s\) \(the first at row 0: -1.5\)"),
+    (lambda n: np.r_[np.ones(n - 1), np.nan], r"1 NaN or infinite value\(s\) \(the first at row 199"),
+    (lambda n: np.r_[np.inf, np.ones(n - 1)], r"NaN or infinite value\(s\) \(the first at row 0: inf\)"),
+    (lambda n: np.zeros(n), "0 for every row"),
+    (lambda n: np.ones((n, 1)), r"one weight per row \(1-d\), got shape \(200, 1\)"),
+    (lambda n: np.ones(n - 1), "199 entries but"),
+])
+def test_bad_weights_are_refused_naming_what_is_wrong(weights, message):
+    """Weights audit, session 51 (F6, F7): one message named none of the problems (a column
+    vector read "200 entries but 200 rows"), and the reliability curve took any weights (a
+    negative one gave a bin's observed rate 4.0)."""
+    from fairkit.metrics import reliability_curve
+
+    rng = np.random.default_rng(0)
+    y, p, g = rng.integers(0, 2, 200), rng.uniform(size=200), rng.choice(["a", "b"], 200)
+    for call in (lambda w: fairness_report(y, p, g, sample_weight=w), lambda w: summary_metrics(y, p, g, sample_weight=w),
+                 lambda w: reliability_curve(y, p, g, sample_weight=w)):
+        with pytest.raises(ValueError, match=message):
+            call(weights(200))
