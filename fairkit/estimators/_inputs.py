@@ -17,6 +17,22 @@ from scipy import sparse
 from fairkit.data import MAX_DENSE_CELLS
 
 
+def check_fit_weights(sample_weight, X, y_enc) -> np.ndarray:
+    """Every estimator's ``sample_weight`` at fit: one float per row of ``X`` (ones when None),
+    finite and at least 0 (scikit-learn's check and its messages), some positive, and both
+    classes of ``y_enc`` (0/1) carrying weight. The families checked weights three ways, with
+    three messages, and the calibrated classifier took weights on one class only (weights
+    audit, session 51)."""
+    from sklearn.utils.validation import _check_sample_weight
+
+    sw = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+    if not sw.sum() > 0:
+        raise ValueError("sample_weight sums to zero; give some rows a positive weight")
+    if len(np.unique(np.asarray(y_enc)[sw > 0])) < 2:
+        raise ValueError("only one class has a positive sample_weight; a classifier needs two classes")
+    return sw
+
+
 def densify(X, max_cells: int | None = None):
     """``X`` as a dense array when it is a scipy.sparse matrix, refusing tables too large.
 

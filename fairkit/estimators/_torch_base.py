@@ -23,11 +23,11 @@ from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 
 from fairkit.estimators._stack import _SparseRows, _Stack, _use_sparse_inputs
-from fairkit.estimators._inputs import check_fit_groups, densify
+from fairkit.estimators._inputs import check_fit_groups, check_fit_weights, densify
 from fairkit.groups import GroupLevel, encode_groups, group_hierarchy
 from fairkit.stats import decide
 
@@ -292,12 +292,7 @@ class FairFitMixin:
             raise ValueError(
                 f"y has one class only ({classes[0]!r}); a classifier needs two classes"
             )
-        sw = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
-        if not sw.sum() > 0:
-            raise ValueError("sample_weight sums to zero; give some rows a positive weight")
-        if len(np.unique(y_enc[sw > 0])) < 2:
-            raise ValueError("only one class has a positive sample_weight; a classifier needs two classes")
-        return X, y_enc, sw, classes
+        return X, y_enc, check_fit_weights(sample_weight, X, y_enc), classes
 
     def _group_levels(self, sensitive_features, n_samples: int, etas=None) -> list[GroupLevel]:
         """Encode ``sensitive_features`` (validated length) as the levels this method uses.

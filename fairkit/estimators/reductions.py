@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from fairkit.estimators._inputs import (MAX_DENSE_CELLS, check_fit_groups, densify,  # noqa: F401 (re-exported)
+from fairkit.estimators._inputs import (MAX_DENSE_CELLS, check_fit_groups, check_fit_weights, densify,  # noqa: F401
                                         fit_weighted, row_uniforms, weight_keyword)
 from fairlearn.reductions import (
     DemographicParity,
@@ -477,17 +477,7 @@ def _check_fit_inputs(est, X, y, sample_weight=None):
         raise ValueError(
             f"{name} needs samples of 2 classes, but y contains only 1 class: {classes[0]!r}"
         )
-    w = None
-    if sample_weight is not None:
-        w = np.asarray(sample_weight, dtype=np.float64)
-        if w.ndim != 1 or w.shape[0] != len(y_checked):
-            raise ValueError(
-                f"sample_weight.shape == {w.shape}, expected ({len(y_checked)},)"
-            )
-        if np.any(w < 0) or not np.all(np.isfinite(w)):
-            raise ValueError("sample_weight must be finite and non-negative")
-        if w.sum() <= 0:
-            raise ValueError("sample_weight sums to zero")
+    w = None if sample_weight is None else check_fit_weights(sample_weight, X_checked, y_checked == classes[1])
     X_use = X if isinstance(X, pd.DataFrame) else X_checked
     return X_use, y_checked, classes, w
 

@@ -121,3 +121,23 @@ def test_a_constrained_eta_of_infinity_is_a_tolerance_of_zero(biased_data):
         model = FairBoostingClassifier(eta=float("inf"), objective="constrained", n_estimators=5, random_state=0)
         model.fit(X, y, sensitive_features=a)
     assert model.tolerance_ == 0
+
+
+@pytest.mark.parametrize("family", ["torch", "boosting", "thresholds", "reductions", "calibrated"])
+def test_every_family_checks_weights_alike(biased_data, family):
+    """Weights audit, session 51 (F8): three checks with three messages, and the calibrated
+    classifier took weights on one class only. One check now (``check_fit_weights``)."""
+    from fairkit.estimators import CalibratedGroupClassifier
+
+    make = FAMILIES.get(family) or (lambda: CalibratedGroupClassifier(LogisticRegression()))
+    X, y, a = biased_data(n=200)
+    n = len(y)
+    cases = [(np.r_[-1.0, np.ones(n - 1)], "Negative values in data passed to `sample_weight`"),
+             (np.r_[np.nan, np.ones(n - 1)], "contains NaN"),
+             (np.zeros(n), "sums to zero|at least one non-zero"),  # scikit-learn says it itself from 1.8
+             (np.where(y == 1, 1.0, 0.0), "only one class has a positive sample_weight")]
+    for w, message in cases:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with pytest.raises(ValueError, match=message):
+                make().fit(X, y, sensitive_features=a, sample_weight=w)
