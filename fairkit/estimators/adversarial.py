@@ -80,7 +80,9 @@ class AdversarialDebiasingClassifier(TorchFairClassifierBase):
     label as well, so only group information *beyond* the label is removed, Zhang et al. 2018)
     through a :class:`GradientReversalLayer` with coefficient ``eta``. One backward pass of
     ``BCE + CE_adversary`` then trains the adversary to find the group and the predictor to be
-    accurate while hiding it.
+    accurate while hiding it. This is gradient reversal (Ganin & Lempitsky, 2015): Zhang et
+    al.'s own update also removes from the predictor's gradient its projection on the
+    adversary's, which this does not.
 
     Parameters
     ----------
