@@ -1339,35 +1339,42 @@ def cmd_export(args) -> int:
                             fairness_definition=meta["fairness"], fairness_rationale=args.fairness_rationale or "")
     model = store.load_model(args.run)
     calibrator = None
-    if args.calibration != "none":
-        from .calibration import calibrate_on_validation
+    # The calibrator's and the record's warnings (groups a map was not fitted on, a map of all
+    # rows that would reverse the order) reached stderr as Python's, with file paths and code
+    # lines (export audit, session 51): said once each as notes below, as every other problem is.
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always", UserWarning)
+        if args.calibration != "none":
+            from .calibration import calibrate_on_validation
 
-        try:  # the Groups and Export pages' calibrator, fitted the same way
-            calibrator = calibrate_on_validation(model, split, method=args.calibration).calibrator
+            try:  # the Groups and Export pages' calibrator, fitted the same way
+                calibrator = calibrate_on_validation(model, split, method=args.calibration).calibrator
+            except ValueError as exc:
+                raise CLIError(f"Group calibration ({args.calibration}) is not possible here: {str(exc).rstrip('.')}. "
+                               "Export with --calibration none, or another method. Nothing was written.") from exc
+        try:
+            def publish(b):
+                # Checked again at the end: a sign-off given to the bundle at --out while this export
+                # ran (seconds to minutes) was replaced with it all the same (concurrency audit,
+                # session 46). Then logged before the bundle appears at --out: never one without the other.
+                _check_not_reviewed(Path(args.out), log)
+                return record_export(log, bundle_path=b["path"], manifest_sha256=b["manifest_sha256"],
+                                     record=b["record"], unfairness_axis=meta["unfairness"],
+                                     performance_axis=meta["performance"], signing_key=sign_key or False,
+                                     # Who ran the export, beside the decider it names (typed: anyone's
+                                     # name), as sweeps and scores are logged.
+                                     actor=command_line_user())
+
+            with _writing(args.out):
+                out = export_bundle(args.out, model=model, split=split, run=row, record=record,
+                                    frontier=front, sweep=sweep_compared(results), calibrator=calibrator,
+                                    threshold=args.threshold, n_boot=args.n_boot, audit_head=chain_head(log),
+                                    sign_key=sign_key or False, sample=meta.get("sample"),
+                                    before_publish=publish, mode=output_mode(args.out))
         except ValueError as exc:
-            raise CLIError(f"Group calibration ({args.calibration}) is not possible here: {str(exc).rstrip('.')}. "
-                           "Export with --calibration none, or another method. Nothing was written.") from exc
-    try:
-        def publish(b):
-            # Checked again at the end: a sign-off given to the bundle at --out while this export
-            # ran (seconds to minutes) was replaced with it all the same (concurrency audit,
-            # session 46). Then logged before the bundle appears at --out: never one without the other.
-            _check_not_reviewed(Path(args.out), log)
-            return record_export(log, bundle_path=b["path"], manifest_sha256=b["manifest_sha256"],
-                                 record=b["record"], unfairness_axis=meta["unfairness"],
-                                 performance_axis=meta["performance"], signing_key=sign_key or False,
-                                 # Who ran the export, beside the decider it names (typed: anyone's
-                                 # name), as sweeps and scores are logged.
-                                 actor=command_line_user())
-
-        with _writing(args.out):
-            out = export_bundle(args.out, model=model, split=split, run=row, record=record,
-                                frontier=front, sweep=sweep_compared(results), calibrator=calibrator,
-                                threshold=args.threshold, n_boot=args.n_boot, audit_head=chain_head(log),
-                                sign_key=sign_key or False, sample=meta.get("sample"),
-                                before_publish=publish, mode=output_mode(args.out))
-    except ValueError as exc:
-        raise CLIError(str(exc)) from exc
+            raise CLIError(str(exc)) from exc
+    for note in dict.fromkeys(str(w.message) for w in said if issubclass(w.category, UserWarning)):
+        print(f"NOTE: {note}")
     entry = out["audit_entry"]
     signed = f"signed by key {out['signed_by']}" if out["signed_by"] else "unsigned (give --sign-key to sign it)"
     # Which log: without FAIRKIT_HOME each working folder has its own (CLI audit, session 44).

@@ -26,8 +26,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
 from fairkit import stats
-from fairkit.groups import (MIN_GROUP_SIZE, SEP, check_group_columns, group_frame, group_hierarchy, group_labels,
-                            unseen_groups_note)
+from fairkit.groups import (MIN_GROUP_SIZE, SEP, check_group_columns, first_few, group_frame, group_hierarchy,
+                            group_labels, unseen_groups_note)
 
 __all__ = [
     "TemperatureScaling",
@@ -47,6 +47,15 @@ def _parent_of(values: dict, sizes: dict) -> str:
     :data:`GLOBAL`. One rule for a small intersection seen in fit and one never seen."""
     keys = [f"{col}={value}" for col, value in values.items() if f"{col}={value}" in sizes]
     return min(keys, key=lambda k: sizes[k]) if keys else GLOBAL
+
+
+def unseen_maps_text(unseen: dict) -> str:
+    """What rows of groups a calibrator never saw get (:meth:`GroupFairnessCalibrator.unseen_maps`),
+    for a warning: "they are calibrated with the map of all rows", or each group's map."""
+    if all(used == GLOBAL for used in unseen.values()):
+        return "they are calibrated with the map of all rows"
+    return "they are calibrated with the map of their smallest marginal group that has one: " + first_few(
+        [f"{name!r} with {map_name(used)}" for name, used in unseen.items()], quote=str, sep="; ")
 
 
 def map_name(used: str) -> str:
@@ -579,27 +588,17 @@ class GroupFairnessCalibrator(BaseEstimator):
         frame = _group_frame(groups, len(z))
         check_group_columns(self.group_columns_, frame, type(self).__name__)
         labels = group_labels(frame).to_numpy(dtype=object)
-        # Each column's group labels as fit named the marginal groups (missing values, numbers).
-        marginal = {c: group_labels(frame, columns=[c]).to_numpy(dtype=object) for c in frame.columns} \
-            if len(frame.columns) > 1 else {}
         out = np.empty(len(z), dtype=np.float64)
         seen = set(self.group_names_.tolist())
-        note = unseen_groups_note(labels, seen, type(self).__name__,
-                                  "they use the map of their smallest marginal group that has one, else the global "
-                                  "map (of all rows)")
+        unseen = self._unseen_maps(frame, labels)
+        note = unseen_groups_note(labels, seen, type(self).__name__, unseen_maps_text(unseen))
         if note:
             warnings.warn(note, UserWarning, stacklevel=2)
         for name in np.unique(labels):
             mask = labels == name
             zm, pm = z[mask], p[mask]
             if name not in seen:
-                # By the rule of a small seen intersection (it took the map of all rows, while a
-                # sister intersection seen with one row took its parent's: calibration audit,
-                # session 50); a calibrator stored before it kept its parents' sizes uses the
-                # map of all rows, as it did.
-                first = int(np.flatnonzero(mask)[0])
-                out[mask] = self._apply_prior(_parent_of({c: marginal[c][first] for c in marginal},
-                                                         getattr(self, "parent_sizes_", {})), zm, pm)
+                out[mask] = self._apply_prior(unseen[name], zm, pm)
                 continue
             prior = self.prior_[name]
             if name in self.maps_:
@@ -611,6 +610,44 @@ class GroupFairnessCalibrator(BaseEstimator):
             else:
                 out[mask] = self._apply_prior(prior, zm, pm)
         return np.clip(out, 0.0, 1.0)
+
+    def unseen_maps(self, groups) -> dict:
+        """Each group of ``groups`` that ``fit`` never saw, and the map its rows are calibrated
+        with (a ``"column=group"`` key of :attr:`parent_maps_`, or :data:`GLOBAL`; :func:`map_name`
+        says it in words): what :meth:`transform` applies to them, for the messages that name it
+        (``score`` said "the map of all rows" of groups that took a marginal group's: export
+        audit, session 51).
+
+        Parameters
+        ----------
+        groups : array-like, Series or DataFrame
+            The sensitive column(s) the calibrator was fitted on.
+
+        Returns
+        -------
+        dict
+        """
+        check_is_fitted(self, "global_map_")
+        if len(self.group_names_) == 0:
+            return {}
+        frame = _group_frame(groups, len(groups))
+        check_group_columns(self.group_columns_, frame, type(self).__name__)
+        return self._unseen_maps(frame, group_labels(frame).to_numpy(dtype=object))
+
+    def _unseen_maps(self, frame: pd.DataFrame, labels: np.ndarray) -> dict:
+        # By the rule of a small seen intersection (it took the map of all rows, while a sister
+        # intersection seen with one row took its parent's: calibration audit, session 50); a
+        # calibrator stored before it kept its parents' sizes uses the map of all rows, as it did.
+        # Each column's labels as fit named the marginal groups (missing values, numbers).
+        marginal = {c: group_labels(frame, columns=[c]).to_numpy(dtype=object) for c in frame.columns} \
+            if len(frame.columns) > 1 else {}
+        seen = set(self.group_names_.tolist())
+        out = {}
+        for name in pd.unique(labels):
+            if name not in seen:
+                first = int(np.flatnonzero(labels == name)[0])
+                out[name] = _parent_of({c: marginal[c][first] for c in marginal}, getattr(self, "parent_sizes_", {}))
+        return out
 
     def fit_transform(self, scores, y, groups=None, sample_weight=None, *, sensitive_features=None,
                       pos_label=None) -> np.ndarray:

@@ -293,16 +293,24 @@ def render_record_markdown(rec: dict) -> str:
 
 # --------------------------------------------------------------------------- what the model reads
 
-def calibration_info(calibrator) -> dict | None:
+def calibration_info(calibrator, sensitive: pd.DataFrame | None = None) -> dict | None:
     """What a bundle's group calibrator is: ``method``, ``grouping`` (the sensitive columns
     whose groups, or intersection, it calibrates; empty for one global map) and ``fallbacks``
     (each group without a map of its own: the map it uses and why; the record said none, while
-    4 of COMPAS's 10 groups used a parent's: calibration audit, session 50), or None."""
+    4 of COMPAS's 10 groups used a parent's: calibration audit, session 50), or None.
+
+    ``sensitive`` (the table's sensitive columns) adds its groups the calibrator never saw, which
+    had no rows where it was fitted (export audit, session 51: COMPAS's two Native American
+    women, one of them a test row, were calibrated with a marginal group's map unlisted)."""
     from .calibration import map_name
 
     if calibrator is None:
         return None
     fallbacks = {str(g): f"{map_name(v['used'])}: {v['reason']}" for g, v in getattr(calibrator, "fallback_", {}).items()}
+    if sensitive is not None and len(getattr(calibrator, "group_names_", ())):
+        cols = list(getattr(calibrator, "group_columns_", None) or sensitive.columns)
+        for g, used in calibrator.unseen_maps(sensitive[cols].reset_index(drop=True)).items():
+            fallbacks[str(g)] = f"{map_name(used)}: no rows where the calibrator was fitted"
     kept = getattr(calibrator, "global_note_", "")  # the map of all rows kept the scores as they are
     return {"method": calibrator.method, "grouping": list(getattr(calibrator, "group_columns_", [])),
             **({"fallbacks": fallbacks} if fallbacks else {}), **({"global_map": kept} if kept else {})}
@@ -979,7 +987,8 @@ def build_record(
     decision = {"run_id": run.get("run_id"), "method": method, "eta": eta, "seed": int(run.get("seed", 0) or 0),
                 "threshold": float(threshold), "needs_sensitive_at_predict": bool(uses), "sensitive_uses": uses,
                 "group_pooling": split.pooling.to_dict() if split.pooling is not None else None,
-                "calibration": calibration_info(calibrator),
+                "calibration": calibration_info(calibrator, pd.concat([p.sensitive for p in split.table_parts],
+                                                                      ignore_index=True)),
                 # A search trial's capacity and training settings, which its method and eta do not
                 # say (search audit, session 51: the record read as a default run's).
                 **({"search_params": str(run["search_params"])}
@@ -1714,10 +1723,15 @@ class ModelBundle:
                     where=f"the column(s) {', '.join(map(str, self.spec.sensitive))}"))
         cal = self.calibrator
         if cal is not None and len(getattr(cal, "group_names_", ())):
+            from .calibration import unseen_maps_text
+
             cols = list(getattr(cal, "group_columns_", None) or self.spec.sensitive)
+            rows = frame[cols].reset_index(drop=True)
+            # The map each unseen group gets, as the calibrator applies it (it said "the map of
+            # all rows" of groups that took a marginal group's: export audit, session 51).
             notes.append(unseen_groups_note(
-                group_labels(frame[cols].reset_index(drop=True)), set(cal.group_names_.tolist()),
-                "the group calibrator", "they are calibrated with its map of all rows",
+                group_labels(rows), set(cal.group_names_.tolist()), "the group calibrator",
+                unseen_maps_text(cal.unseen_maps(rows)),
                 where=f"the column(s) {', '.join(map(str, cols))}", suspect=not model_knows))
         return model_groups, " ".join(n for n in notes if n) or None
 

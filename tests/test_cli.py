@@ -135,10 +135,44 @@ def test_export_calibrates_per_group_as_the_export_page_does(sweep_dir, tmp_path
     assert main(["score", "--bundle", str(bundle), "--csv", str(new), "--out", str(scored)]) == 0
     want = apply_calibrator(page, predict_scores(model, split, split.test), split.test.sensitive)
     np.testing.assert_allclose(pd.read_csv(scored)["score"].to_numpy(), want, atol=1e-9)
+    # Rows of a group the calibrator never saw are said to get the map they do get: their
+    # marginal group's, not "the map of all rows" (export audit, session 51).
+    rows.assign(sex="diverse").to_csv(new, index=False)
+    capsys.readouterr()
+    assert main(["score", "--bundle", str(bundle), "--csv", str(new), "--out", str(scored)]) == 0
+    said = capsys.readouterr()
+    assert "'diverse & 25 and over' with the map of age_group = 25 and over" in said.out + said.err
+    assert "they are calibrated with its map of all rows" not in said.out + said.err
     # A method the engine does not fit is refused before anything is written.
     assert main(["export", "--store", str(sweep_dir), "--run", run, "--rationale", "r", "--decider", "d",
                  "--calibration", "beta", "--out", str(tmp_path / "no.zip")]) == 2
     assert "invalid choice: 'beta'" in capsys.readouterr().err and not (tmp_path / "no.zip").exists()
+
+
+def test_exports_warnings_are_notes_not_python_warnings(sweep_dir, tmp_path, capsys, monkeypatch):
+    """Export audit, session 51: the calibrator's and the record's warnings reached stderr as
+    Python's, with file paths and code lines; they are NOTE lines, once each."""
+    import warnings
+
+    from fairkit import calibration
+
+    real = calibration.calibrate_on_validation
+
+    def warns(*a, **k):
+        warnings.warn("Group(s) in sensitive_features not seen when GroupFairnessCalibrator was fitted: 'x'",
+                      UserWarning)
+        warnings.warn("Group(s) in sensitive_features not seen when GroupFairnessCalibrator was fitted: 'x'",
+                      UserWarning)
+        return real(*a, **k)
+
+    monkeypatch.setattr(calibration, "calibrate_on_validation", warns)
+    monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path / "home"))
+    run = pd.read_csv(sweep_dir / "results.csv").iloc[0]["run_id"]
+    assert main(["export", "--store", str(sweep_dir), "--run", run, "--rationale", "r", "--decider", "d",
+                 "--n-boot", "50", "--calibration", "platt", "--out", str(tmp_path / "b.zip")]) == 0
+    out, err = capsys.readouterr()
+    assert out.count("NOTE: Group(s) in sensitive_features not seen when GroupFairnessCalibrator was fitted") == 1
+    assert "UserWarning" not in err and "calibration.py" not in err
 
 
 def test_score_names_missing_columns(sweep_dir, tmp_path, capsys, monkeypatch):

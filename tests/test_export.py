@@ -1584,3 +1584,22 @@ def test_the_record_names_its_split_by_its_rows_and_how_it_was_stratified(commit
     moved = replace(tiny_split, test=tiny_split.test.take(np.arange(1, len(tiny_split.test))))
     assert rows_digest(moved) != rows_digest(tiny_split)
     assert f"stratified by group x outcome; rows SHA-256 {ds['split_rows_sha256']})" in render_markdown(committee_record)
+
+
+def test_the_record_lists_every_group_calibrated_with_another_groups_map():
+    """Export audit, session 51: a group with no validation rows (COMPAS's Native American women:
+    two rows, one in test) had no map of its own, was calibrated with a marginal group's, and the
+    record's list of such groups left it out."""
+    from fairkit.calibration import GroupFairnessCalibrator
+    from fairkit.export import calibration_info
+
+    rng = np.random.default_rng(0)
+    fit = pd.DataFrame({"race": rng.choice(["a", "b"], 600), "sex": rng.choice(["f", "m"], 600)})
+    fit.loc[(fit.race == "b") & (fit.sex == "f"), "sex"] = "m"  # no b & f where it is fitted
+    y = rng.integers(0, 2, 600)
+    cal = GroupFairnessCalibrator(method="platt").fit(np.clip(0.3 + 0.4 * y + rng.normal(0, .2, 600), .01, .99),
+                                                      y, fit)
+    table = pd.concat([fit, pd.DataFrame({"race": ["b", "b"], "sex": ["f", "f"]})], ignore_index=True)
+    info = calibration_info(cal, table)
+    assert info["fallbacks"]["b & f"] == "the map of sex = f: no rows where the calibrator was fitted"
+    assert "b & f" not in (calibration_info(cal).get("fallbacks") or {})
