@@ -1043,14 +1043,14 @@ def build_record(
     chance = chance_limitation(split.validation, scores["validation"], chance_gap, threshold)
     if chance:
         limitations.append(chance)
+    on_front = None if frontier is None else bool(frontier.loc[frontier["selected"], "on_front"].any())
     below = below_chance_limitation(reports["validation"], (axes or {}).get("performance", "accuracy"),
-                                    threshold=threshold, on_front=None if frontier is None else bool(
-                                        frontier.loc[frontier["selected"], "on_front"].any()))
+                                    threshold=threshold, on_front=on_front)
     if below:
         limitations.append(below)
     # A model that gives (almost) every test row one decision: its small test gaps are no
     # evidence (the Trade-offs panel says the same, in the same words).
-    alike = one_decision_note(reports["test"].overall.get("selection_rate"), "test")
+    alike = one_decision_note(reports["test"].overall.get("selection_rate"), "test", on_front=on_front)
     if alike:
         limitations.append(f"At the threshold {fmt_threshold(threshold)}: {alike}")
     if uses:

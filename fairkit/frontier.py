@@ -49,14 +49,17 @@ def decides_alike(selection_rate) -> np.ndarray:
     return (rate <= ONE_DECISION_SHARE) | (rate >= 1.0 - ONE_DECISION_SHARE)
 
 
-def one_decision_note(rate, split: str = "val") -> str | None:
+def one_decision_note(rate, split: str = "val", on_front: bool | None = None) -> str | None:
     """The warning for a model that gives (almost) every row of ``split`` one decision
     (:func:`decides_alike` of its selection ``rate``), else None (a missing rate included).
 
     Strong fairness terms can end in such a model: every gap is about zero because nobody is
     told apart. On validation it is off the frontier; on test (``split="test"``) it can be on the
     frontier, chosen on validation, with a test gap of about zero that says nothing about fair
-    treatment. The one wording of the Trade-offs panel and the decision record.
+    treatment. The one wording of the Trade-offs panel and the decision record. ``on_front``
+    False (a model known to be off the frontier) drops the words on its place there (a record
+    said both "off the frontier" and "its place on the frontier is validation's": export audit,
+    session 51).
     """
     if rate is None or not np.isfinite(float(rate)) or not decides_alike(float(rate)):
         return None
@@ -66,9 +69,10 @@ def one_decision_note(rate, split: str = "val") -> str | None:
     where = SPLITS[split]
     who = f"every {where} row" if share == 1 else f"{share:.1%} of {where} rows"
     if split != "val":
+        place = "" if on_front is False else "its place on the frontier is validation's; "
         return (f"This model gives {who} the {decision} decision. Its {where} gaps are small because it "
-                f"tells almost nobody apart on {where}, not because it treats groups alike there: its place "
-                "on the frontier is validation's; do not read its test gap as fair treatment.")
+                f"tells almost nobody apart on {where}, not because it treats groups alike there: {place}"
+                "do not read its test gap as fair treatment.")
     return (f"This model gives {who} the {decision} decision. Its fairness gaps are "
             "small because it tells almost nobody apart, not because it treats groups alike: treat "
             "it as a reference point, not a candidate.")

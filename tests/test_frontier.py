@@ -279,3 +279,15 @@ def test_the_panel_shows_enough_digits_for_its_verdict():
     assert gap_against(0.03726, 0.037) == "0.0373"  # was "0.037 (above the tolerance 0.037)"
     assert gap_against(0.0368, 0.037) == "0.037"  # within, and reads so
     assert gap_against(45 / 60 - 49 / 70, 0.05) == "0.050"
+
+
+def test_a_constant_model_off_the_frontier_is_not_said_to_have_a_place_on_it():
+    """Export audit, session 51: a record said of one model both "it is off the frontier" and
+    "its place on the frontier is validation's"."""
+    from fairkit.frontier import one_decision_note
+
+    on = one_decision_note(0.0, "test")
+    off = one_decision_note(0.0, "test", on_front=False)
+    assert "its place on the frontier is validation's" in on and "do not read its test gap" in on
+    assert "place on the frontier" not in off and "do not read its test gap as fair treatment" in off
+    assert one_decision_note(0.0, "test", on_front=True) == on

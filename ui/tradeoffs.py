@@ -567,7 +567,9 @@ def one_decision_note(row: dict, split: str = "val") -> str | None:
     treatment. Runs stored before ``selection_rate`` was recorded give None.
     """
     # The engine's one constant-model rule and its one wording (the record's too).
-    return engine_one_decision_note(_row_value(row, split, "selection_rate"), split)
+    on_front = row.get("on_front") if split != "val" else None
+    return engine_one_decision_note(_row_value(row, split, "selection_rate"), split,
+                                    on_front=None if on_front is None or pd.isna(on_front) else bool(on_front))
 
 
 def below_chance_caption(results: pd.DataFrame, performance: str) -> str | None:
