@@ -55,7 +55,7 @@ from .frontier import one_decision_note
 from .methods import FAIRNESS_DEFINITIONS
 from .metrics import AUDIT_BAND, HEADLINE_GAPS, SWEEP_THRESHOLD, in_sentence
 from .record import fmt as _fmt
-from .record import fmt_threshold
+from .record import fmt_threshold, ranks_of
 from .safestate import EncodedState, UntrustedState, arrays_from_bytes, arrays_to_bytes, decode_state, encode_state
 from .store import RESULTS_REVISION, _jsonable, atomic_write_bytes, library_versions, strict_json, version_changes
 
@@ -995,6 +995,7 @@ def build_record(
                    if run.get("source") == "search" and isinstance(run.get("search_params"), str) else {})}
 
     reports, scores, check = {}, {}, None
+    ranks = ranks_of({"method": method, "calibrated": calibrator is not None})
     for name, part in (("validation", split.validation), ("test", split.test)):
         scores[name] = predict_scores(model, split, part)
         if name == "test":  # as the frontier compared it: the threshold effect's first column
@@ -1007,7 +1008,7 @@ def build_record(
                 check = CalibrationCheck.on(calibrator, part, scores[name], calibrated)
             scores[name] = calibrated
         reports[name] = fairness_report(part.y, scores[name], part.sensitive, threshold=threshold, n_boot=n_boot,
-                                        ranks=scores_rank(method))  # decisions have no AUC (NO_RANKING)
+                                        ranks=ranks)  # decisions have no AUC (NO_RANKING)
         if calibrator is not None and name == "validation":
             # The calibrator was fitted on these rows: their calibration figures read its own fit
             # (the test part's are the ones to judge it by), and the record's JSON said nothing.
@@ -1102,7 +1103,7 @@ def build_record(
                   "rows": audit.to_dict(orient="records")},
         "confusion_test": effect.confusion.to_dict(orient="records"),
         # A model whose scores are its decisions has no calibration error worth stating (OF_SCORES).
-        "calibration_note": calibration_note(reports["test"], check) if scores_rank(method) else "",
+        "calibration_note": calibration_note(reports["test"], check) if ranks else "",
         "limitations": limitations,
         **({"sensitive_proxies": proxies} if proxies else {}),
         "rereview_triggers": REREVIEW_TRIGGERS,

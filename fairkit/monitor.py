@@ -31,9 +31,8 @@ from scipy.stats import norm
 
 from .data import binary_target, label_mask, label_text
 from .groups import case_only_pairs, group_labels
-from .methods import scores_rank
 from .metrics import GAP_METRICS, METRIC_LABELS, OF_SCORES, fairness_report, metric_value, too_few_rates
-from .record import fmt, fmt_interval, results_revision
+from .record import fmt, fmt_interval, ranks_of, results_revision
 from .stats import DENOMINATOR_WORDS, GAP_RATES, MIN_EVENTS, rate_groups
 
 #: Keys of :data:`fairkit.metrics.METRIC_LABELS`, read with :func:`fairkit.metrics.metric_value`.
@@ -479,7 +478,7 @@ def drift_report(bundle, frame: pd.DataFrame, scores, *, n_boot: int = 200,
         return None
     y = labels.y
     keep = (y >= 0) & ~outside
-    ranks = scores_rank(bundle.decision["method"])
+    ranks = ranks_of(bundle.decision)
     rep = fairness_report(y[keep], np.asarray(scores)[keep],
                           frame.loc[keep, spec.sensitive].reset_index(drop=True),
                           threshold=bundle.threshold, n_boot=n_boot,

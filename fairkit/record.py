@@ -369,7 +369,7 @@ def headline(rec: dict, *, reviews: str | None = None) -> list[tuple[str, list]]
                  f"(mean {fmt(v['mean'])})" for v in (spread["performance"], spread["unfairness"])]
         card.append((f"Across this setting's {int(spread['n_seeds'])} seeds (test)", ["; ".join(parts)]))
     definition = str(rec.get("fairness_definition", ""))
-    ranks = scores_rank(sel["method"])
+    ranks = ranks_of(sel)
     for key in HEADLINE_GAPS:
         if key in OF_SCORES and not ranks:
             card.append((METRIC_LABELS[key], [NO_RANKING]))
@@ -520,6 +520,21 @@ def _beaten_by_another_method(front: list) -> list:
     return out
 
 
+def ranks_of(selected: dict) -> bool:
+    """Whether an exported model's scores rank rows: its method's do (:func:`scores_rank`), or a
+    group calibrator maps its decisions to each group's calibrated rate, a probability whose
+    calibration and ranking can be measured (export audit, session 51: a calibrated group-
+    threshold model's record showed no ECE, so no one could see whether calibrating helped).
+
+    Parameters
+    ----------
+    selected : dict
+        A record's ``selected`` (or a bundle's ``decision``): ``method`` and ``calibrated`` or
+        ``calibration``.
+    """
+    return scores_rank(selected["method"]) or bool(selected.get("calibrated") or selected.get("calibration"))
+
+
 def search_params_text(params) -> str:
     """A search trial's parameters (``search_params``, JSON text) as "name value, ..."."""
     try:
@@ -579,7 +594,7 @@ def record_blocks(rec: dict, *, reviews: str | None = None) -> list:
     ov = test["overall"]
     spec = c["spec"]
     ds = c["dataset"]
-    ranks = scores_rank(sel["method"])
+    ranks = ranks_of(sel)
     blocks = [
         ("h", 1, f"Decision record: {ds['name']}"),
         ("p", [f"Created {rec['created']} by fairkit {c['versions']['fairkit']}. Decided by ", _b(rec["decider"]),

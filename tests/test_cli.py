@@ -149,6 +149,31 @@ def test_export_calibrates_per_group_as_the_export_page_does(sweep_dir, tmp_path
     assert "invalid choice: 'beta'" in capsys.readouterr().err and not (tmp_path / "no.zip").exists()
 
 
+def test_a_calibrated_group_threshold_model_shows_its_calibration(tmp_path, capsys, monkeypatch):
+    """Export audit, session 51: a group-threshold model exported with a calibrator has
+    probabilities (each group's calibrated rate of each decision), yet its record and score
+    showed no ROC AUC, Brier score or ECE ("decisions, not scores"): whether calibrating helped
+    could not be seen. Uncalibrated, its scores are still decisions."""
+    monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path / "home"))
+    out = tmp_path / "sweep"
+    assert main(["sweep", "--dataset", "german", "--methods", "threshold", "--etas", "0.5", "--no-adaptive",
+                 "--no-png", "--out", str(out)]) == 0
+    run = pd.read_csv(out / "results.csv").iloc[0]["run_id"]
+    for calibration, scored in (("platt", True), ("none", False)):
+        bundle = tmp_path / f"{calibration}.zip"
+        assert main(["export", "--store", str(out), "--run", run, "--rationale", "r", "--decider", "d",
+                     "--n-boot", "50", "--calibration", calibration, "--out", str(bundle)]) == 0
+        from fairkit.metrics import NO_RANKING
+
+        opened = load_bundle(bundle)
+        text = render_record_markdown(opened.record)
+        assert bool(opened.record["content"]["calibration_note"]) is scored
+        assert ("Largest expected calibration error on test" in text) is scored
+        assert (NO_RANKING in text) is not scored
+        auc = opened.record["content"]["metrics"]["test"]["overall"]["roc_auc"]
+        assert (auc is not None and auc == auc) is scored  # none for decisions
+
+
 def test_exports_warnings_are_notes_not_python_warnings(sweep_dir, tmp_path, capsys, monkeypatch):
     """Export audit, session 51: the calibrator's and the record's warnings reached stderr as
     Python's, with file paths and code lines; they are NOTE lines, once each."""
