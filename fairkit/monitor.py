@@ -515,4 +515,8 @@ def drift_report(bundle, frame: pd.DataFrame, scores, *, n_boot: int = 200,
             # Which groups each batch gap left out or compared though thin (numbers audit, session
             # 49: score said nothing of the group a batch's equal-opportunity gap left out).
             "notes": rep.notes,
+            # The calibration errors' intervals are this batch's own bootstrap; the record's were
+            # its export's (export audit, session 51: two intervals for one ECE, neither said whose).
+            "intervals": (f"This batch's own: rates and gaps computed, calibration errors (ECE) from {n_boot} bootstrap "
+                          "resamples of its rows; the record's intervals are its export's, from its test rows."),
             "gap_metrics": GAP_METRICS}

@@ -80,6 +80,8 @@ def test_export_then_score_with_drift_check(sweep_dir, tmp_path, capsys, monkeyp
     assert {"score", "decision"} <= set(out.columns) and len(out) == 300
     report = json.loads(scored.with_suffix(".fairness.json").read_text())
     assert "drift" in report and report["overall"]["n"] == 300
+    # Whose intervals these are (export audit, session 51: the ECE's differed from the record's).
+    assert report["intervals"].startswith("This batch's own") and "200 bootstrap resamples" in report["intervals"]
     # A batch with a shifted group is flagged as drift.
     shifted = frame.copy()
     shifted.loc[shifted.sex == "female", "credit"] = "bad"
