@@ -357,9 +357,10 @@ class SmallGroupPooling:
     the intersection protects the marginal groups too: a marginal rate is a weighted mean of its
     intersections' rates. Metrics still report every group (small ones flagged).
 
-    When the outcomes are given (group thresholds need both outcomes in a group), a group with
-    one outcome only is pooled too, and a pool with one outcome only joins the largest kept
-    group instead. Groups first seen after fitting take ``target``'s label.
+    When the outcomes are given with the outcomes a rate needs (group thresholds bounding a TPR
+    need positives in a group, an FPR negatives, a selection rate neither), a group lacking one
+    is pooled too, and a pool lacking one joins the largest kept group instead. Groups first
+    seen after fitting take ``target``'s label.
 
     Attributes
     ----------
@@ -379,7 +380,7 @@ class SmallGroupPooling:
     target: str = POOLED
 
     @classmethod
-    def fit(cls, labels, min_size: int = MIN_GROUP_SIZE, y=None, one_sided: bool = True) -> "SmallGroupPooling":
+    def fit(cls, labels, min_size: int = MIN_GROUP_SIZE, y=None, needs=(0, 1)) -> "SmallGroupPooling":
         """Decide which groups keep their label.
 
         Parameters
@@ -388,19 +389,21 @@ class SmallGroupPooling:
             Each training row's group.
         min_size : int, default=MIN_GROUP_SIZE
         y : array-like of {0, 1}, optional
-            Training outcomes; when given, a pool with one outcome only joins the largest kept
-            group.
-        one_sided : bool, default=True
-            With ``y``, whether a group with one outcome only is pooled too, whatever its size
-            (group thresholds that bound a TPR or FPR need both outcomes; a selection rate
-            does not).
+            Training outcomes, read with ``needs``.
+        needs : tuple of {0, 1}, default=(0, 1)
+            With ``y``, the outcomes a group must hold to keep its label whatever its size, and a
+            pool to be one (else it joins the largest kept group): a TPR needs positives (1), an
+            FPR negatives (0), a selection rate neither (``()``). A TPR-parity threshold pooled a
+            200-row group of positives, which has a TPR (review of session 51).
         """
         frame = pd.DataFrame({"g": pd.Series(labels).astype(str).to_numpy()})
         frame["y"] = 0 if y is None else np.asarray(y)
         by = frame.groupby("g")["y"].agg(["size", "min", "max"])
         weak = by["size"] < min_size
-        if y is not None and one_sided:
-            weak |= by["min"] == by["max"]
+        needs = () if y is None else tuple(needs)
+        holds = {1: by["max"] == 1, 0: by["min"] == 0}
+        for outcome in needs:
+            weak |= ~holds[outcome]
         kept = by[~weak]
         if len(kept) == 0:  # nothing is large: pooling everything would erase the groups
             return cls(kept=tuple(sorted(by.index)), pooled=(), min_size=min_size,
@@ -408,8 +411,8 @@ class SmallGroupPooling:
         largest = str(kept["size"].idxmax())
         if not weak.any():
             return cls(kept=tuple(sorted(kept.index)), pooled=(), min_size=min_size, target=largest)
-        pool = frame[frame["g"].isin(by.index[weak])]["y"]
-        usable = y is None or pool.nunique() == 2
+        pool = set(frame.loc[frame["g"].isin(by.index[weak]), "y"].tolist())
+        usable = all(outcome in pool for outcome in needs)
         return cls(kept=tuple(sorted(kept.index)), pooled=tuple(sorted(by.index[weak])), min_size=min_size,
                    target=POOLED if usable else largest)
 

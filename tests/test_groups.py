@@ -68,7 +68,7 @@ def test_one_small_group_policy_for_training_and_group_thresholds():
     # A selection rate needs no second outcome: under demographic parity "mid" keeps its own
     # thresholds (estimators audit, session 51).
     dp = ThresholdPostProcessor(grid_size=20).fit(X, y, sensitive_features=labels)
-    assert dp.pooled_groups_ == list(SmallGroupPooling.fit(labels, MIN_GROUP_SIZE, y=y, one_sided=False).pooled) \
+    assert dp.pooled_groups_ == list(SmallGroupPooling.fit(labels, MIN_GROUP_SIZE, y=y, needs=()).pooled) \
         == ["small", "tiny"]
     # Without outcomes (training groups), only size counts.
     assert SmallGroupPooling.fit(labels, MIN_GROUP_SIZE).pooled == ("small", "tiny")

@@ -569,8 +569,11 @@ class ThresholdPostProcessor(BinaryWrapperTagsMixin, GroupScoreMixin, Classifier
         self.group_names_ = np.array(sorted(set(rule_labels.tolist())), dtype=object)
         if asked and given >= 2 and len(self.group_names_) < 2:
             # Two groups given, but the others too small to keep apart: pooled into one, a plain model.
+            outcomes = {("tpr",): "with positives", ("fpr",): "with negatives"}.get(
+                tuple(r for r in ("tpr", "fpr") if r in _BOUNDED[self._constraint()]), "of both outcomes")
+            outcomes = "" if set(_BOUNDED[self._constraint()]) <= {"sel"} else f", {outcomes}"
             warn_no_groups(self, True, stacklevel=3, found=(
-                f"only one group has the rows to keep apart (at least {self.min_group_size}, of both outcomes; "
+                f"only one group has the rows to keep apart (at least {self.min_group_size}{outcomes}; "
                 "the others are pooled into it)"))
         codes = np.searchsorted(self.group_names_, labels)
         models = self._models()
@@ -645,21 +648,23 @@ class ThresholdPostProcessor(BinaryWrapperTagsMixin, GroupScoreMixin, Classifier
         then parted from the others' by 0.078 while ``constraint_gap_`` read 0)."""
         counted = np.ones(len(labels), dtype=bool) if w is None else np.asarray(w) > 0
         names = np.asarray(labels, dtype=object)
-        given = not set(_BOUNDED[self._constraint()]) <= {"sel"}
+        bounded = _BOUNDED[self._constraint()]
+        needs = tuple(outcome for rate, outcome in (("tpr", 1), ("fpr", 0)) if rate in bounded)
         pooling = SmallGroupPooling.fit(names[counted], self.min_group_size, y=np.asarray(y_enc)[counted],
-                                        one_sided=given)
+                                        needs=needs)
         self.pooled_groups_ = list(pooling.pooled)
         self.pool_target_ = pooling.target
-        if given:
-            sizes = pd.Series(names[counted]).astype(str).value_counts()
-            sided = [g for g in pooling.pooled if sizes.get(g, 0) >= self.min_group_size]
-            if sided:
-                warnings.warn(
-                    f"{type(self).__name__}: {', '.join(map(str, sided))} ha{'s' if len(sided) == 1 else 've'} one "
-                    f"outcome only in the rows the thresholds are fitted on, so no {' or '.join(r.upper() for r in _BOUNDED[self._constraint()])} "
-                    f"of {'its' if len(sided) == 1 else 'their'} own to bound: {'it takes' if len(sided) == 1 else 'they take'} "
-                    f"the thresholds of {pooling.target}, and the constraint is met over the pooled groups "
-                    "(constraint_gap_).", UserWarning, stacklevel=4)
+        sizes = pd.Series(names[counted]).astype(str).value_counts()
+        lacking = [g for g in pooling.pooled if sizes.get(g, 0) >= self.min_group_size]
+        if lacking:
+            rates = " or ".join(r.upper() for r in ("tpr", "fpr") if r in bounded)
+            one = len(lacking) == 1
+            warnings.warn(
+                f"{type(self).__name__}: {', '.join(map(str, lacking))} ha{'s' if one else 've'} no "
+                f"{'positives' if needs == (1,) else 'negatives' if needs == (0,) else 'positives or no negatives'} "
+                f"in the rows the thresholds are fitted on, so no {rates} of {'its' if one else 'their'} own to bound: "
+                f"{'it takes' if one else 'they take'} the thresholds of {pooling.target}, and the constraint is met "
+                "over the pooled groups (constraint_gap_).", UserWarning, stacklevel=4)
         pooled = pooling.transform(labels).to_numpy(dtype=object)
         return (pooled, pooling) if return_pooling else pooled
 

@@ -576,8 +576,10 @@ def test_groups_pooled_into_one_are_no_groups_to_compare(biased_data):
     y = y.copy()
     y[:8] = 1
     s = np.where(np.arange(len(y)) < 8, "b", "a")
-    with pytest.warns(UserWarning, match="only one group has the rows to keep apart.*trained unconstrained"):
-        est = ThresholdPostProcessor(LogisticRegression(), eta=1.0).fit(X, y, sensitive_features=s)
+    with pytest.warns(UserWarning, match="only one group has the rows to keep apart.*of both outcomes.*trained "
+                                         "unconstrained"):
+        est = ThresholdPostProcessor(LogisticRegression(), eta=1.0, constraint="equalized_odds").fit(
+            X, y, sensitive_features=s)
     assert list(est.group_names_) == ["a"]
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # asked for no fairness: nothing to say
@@ -695,7 +697,7 @@ def test_a_group_with_one_outcome_keeps_its_own_selection_rate_under_demographic
     expected = dp.decision_probability(X, sensitive_features=g)
     rates = [expected[g == k].mean() for k in ("0", "1", "c")]
     assert max(rates) - min(rates) < 1e-9
-    with pytest.warns(UserWarning, match="c has one outcome only .* no TPR or FPR of its own to bound"):
+    with pytest.warns(UserWarning, match="c has no positives or no negatives .* no TPR or FPR of its own to bound"):
         eo = ThresholdPostProcessor(estimator=base, prefit=True, eta=1.0, constraint="equalized_odds").fit(
             X, y, sensitive_features=g)
     assert eo.pooled_groups_ == ["c"]
@@ -725,3 +727,27 @@ def test_rows_of_weight_zero_place_no_threshold():
         with_zero, without = fit(np.ones(n, dtype=bool)), fit(keep)
         np.testing.assert_array_equal(with_zero.predict_proba(new_X, sensitive_features=new_g),
                                       without.predict_proba(new_X, sensitive_features=new_g))
+
+
+def test_a_group_is_pooled_only_for_the_outcome_its_rate_needs(biased_data):
+    """Review of session 51: under TPR parity a 200-row group of positives only, which has a TPR,
+    was pooled into the largest group (expected TPRs 0.826, 0.765, 0.675 while constraint_gap_
+    read 0). A TPR needs positives, an FPR negatives."""
+    from sklearn.linear_model import LogisticRegression
+
+    X, y, g = biased_data(n=1400, seed=3)
+    g = np.asarray(g).astype(str)
+    g[np.flatnonzero(y == 1)[:200]] = "c"
+    base = LogisticRegression().fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tpr = ThresholdPostProcessor(estimator=base, prefit=True, eta=1.0,
+                                     constraint="true_positive_rate_parity").fit(X, y, sensitive_features=g)
+    assert tpr.pooled_groups_ == []
+    expected = tpr.decision_probability(X, sensitive_features=g)
+    rates = [expected[(g == k) & (y == 1)].mean() for k in ("0", "1", "c")]
+    assert max(rates) - min(rates) < 1e-9
+    with pytest.warns(UserWarning, match="c has no negatives .* no FPR of its own to bound"):
+        fpr = ThresholdPostProcessor(estimator=base, prefit=True, eta=1.0,
+                                     constraint="false_positive_rate_parity").fit(X, y, sensitive_features=g)
+    assert fpr.pooled_groups_ == ["c"]
