@@ -16,14 +16,14 @@ data it has. Every such decision is recorded in ``fallback_`` so it can be repor
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted
+from sklearn.utils.validation import check_is_fitted
 
 from fairkit import stats
 from fairkit.groups import (MIN_GROUP_SIZE, SEP, check_group_columns, first_few, group_frame, group_hierarchy,
@@ -47,6 +47,10 @@ def _parent_of(values: dict, sizes: dict) -> str:
     :data:`GLOBAL`. One rule for a small intersection seen in fit and one never seen."""
     keys = [f"{col}={value}" for col, value in values.items() if f"{col}={value}" in sizes]
     return min(keys, key=lambda k: sizes[k]) if keys else GLOBAL
+
+
+#: Why a group has no calibration map of its own when the calibrator never saw it.
+NO_ROWS_WHERE_FITTED = "no rows where the calibrator was fitted"
 
 
 def unseen_maps_text(unseen: dict) -> str:
@@ -178,13 +182,13 @@ class TemperatureScaling(BaseEstimator):
         t = _as_binary(y, len(z))
         # Checked as GroupFairnessCalibrator checks them: negative weights were taken, all-zero
         # ones gave a NaN temperature (every calibrated score NaN, every decision negative) and a
-        # single outcome a temperature fitted to nothing (calibration audit, session 50).
-        w = _check_sample_weight(sample_weight, z, dtype=np.float64, ensure_non_negative=True)
-        if not w.any():
-            raise ValueError("sample_weight must contain at least one non-zero weight: the temperature is fitted "
-                             "on the weighted rows")
-        if len(np.unique(t[w > 0])) < 2:
-            raise ValueError("y (on the rows with weight) contains a single class; a temperature needs both outcomes")
+        # single outcome a temperature fitted to nothing (calibration audit, session 50). The
+        # estimators' one check (review of session 51: three checks, three messages).
+        if len(np.unique(t)) < 2:
+            raise ValueError("y contains a single class; calibration needs both outcomes")
+        from fairkit.estimators._inputs import check_fit_weights  # the estimators import this module
+
+        w = check_fit_weights(sample_weight, z, t)
         zt = torch.as_tensor(z, dtype=torch.float64)
         yt = torch.as_tensor(t, dtype=torch.float64)
         wt = torch.as_tensor(w / w.sum(), dtype=torch.float64)
@@ -402,15 +406,13 @@ class GroupFairnessCalibrator(BaseEstimator):
             raise ValueError(f"min_group_size must be a whole number of rows, 1 or more; got {size!r}")
         z, p = self._z_p(scores)
         t = _as_binary(y, len(z), pos_label)
-        w = None
-        if sample_weight is not None:
-            # The estimators' check (negative weights refused), as FairFitMixin's fit does.
-            w = _check_sample_weight(sample_weight, z, dtype=np.float64, ensure_non_negative=True)
-            if not w.any():  # scikit-learn checks this itself only from 1.8 on (the floor is 1.7)
-                raise ValueError("sample_weight must contain at least one non-zero weight: every map "
-                                 "is fitted on the weighted rows")
         if len(np.unique(t)) < 2:
             raise ValueError("y contains a single class; calibration needs both outcomes")
+        # The estimators' one check: weights on one outcome only were taken, and every calibrated
+        # score came out 0 (review of session 51).
+        from fairkit.estimators._inputs import check_fit_weights  # the estimators import this module
+
+        w = None if sample_weight is None else check_fit_weights(sample_weight, z, t)
         self.global_map_ = _fit_map(self.method, z, p, t, w)
         if self.global_map_.reverses:
             # Every group without a map of its own falls back to it: it may not reverse the order
@@ -692,6 +694,9 @@ class CalibrationCheck:
         Test scores before and after calibration, by the groups of ``grouping``.
     scores_after : ndarray
         The calibrated test probabilities.
+    unseen : dict
+        Each group of the checked rows the calibrator never saw, and the map it uses
+        (:meth:`GroupFairnessCalibrator.unseen_maps`).
     """
 
     calibrator: GroupFairnessCalibrator
@@ -700,6 +705,7 @@ class CalibrationCheck:
     before: object
     after: object
     scores_after: np.ndarray
+    unseen: dict = field(default_factory=dict)
 
     @classmethod
     def on(cls, calibrator, part, before, after=None) -> "CalibrationCheck":
@@ -732,7 +738,8 @@ class CalibrationCheck:
             after = calibrator.transform(before, groups)
         return cls(calibrator=calibrator, grouping=tuple(cols), attribute=SEP.join(map(str, cols)),
                    before=fairness_report(part.y, before, groups, min_group_size=size),
-                   after=fairness_report(part.y, after, groups, min_group_size=size), scores_after=after)
+                   after=fairness_report(part.y, after, groups, min_group_size=size), scores_after=after,
+                   unseen=calibrator.unseen_maps(groups) if len(calibrator.group_names_) else {})
 
     @property
     def ece_before(self) -> float:
@@ -752,13 +759,21 @@ class CalibrationCheck:
         ``ece_after`` and ``map`` (``"own"``, or the map it falls back to)."""
         rows = self.before.by_group[self.before.by_group["attribute"] == self.attribute]
         after = self.after.by_group[self.after.by_group["attribute"] == self.attribute]
-        fallback = self.calibrator.fallback_
+        fallback = self.fallbacks()
         return pd.DataFrame({
             "group": rows["group"].to_numpy(), "n": rows["n"].to_numpy(),
             "ece_before": rows["ece"].to_numpy(),
             "ece_after": after.set_index("group")["ece"].reindex(rows["group"]).to_numpy(),
             "map": [fallback[g]["used"] if g in fallback else "own" for g in rows["group"]],
         })
+
+    def fallbacks(self) -> dict:
+        """Each group without a map of its own, ``{"used": map key, "reason": ...}``: those the
+        calibrator gave none, and those of the checked rows it never saw (the Groups page called
+        their map "own", where the record named a marginal group's: review of session 51)."""
+        out = {str(g): dict(v) for g, v in self.calibrator.fallback_.items()}
+        out.update({str(g): {"used": used, "reason": NO_ROWS_WHERE_FITTED} for g, used in self.unseen.items()})
+        return out
 
 
 def calibration_grouping(split) -> tuple:

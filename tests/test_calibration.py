@@ -436,3 +436,37 @@ def test_shrinkage_reads_the_weights_and_not_their_scale(method):
     w = np.where((g == "B") & (y == 1), 3.0, 1.0)
     weighted = GroupFairnessCalibrator(method=method, shrinkage=True).fit(s, y, g, sample_weight=w)
     assert weighted.shrinkage_k_ != pytest.approx(plain.shrinkage_k_, rel=1e-6)
+
+
+def test_the_check_names_the_map_of_a_group_the_calibrator_never_saw():
+    """Review of session 51: the Groups page called the map of a group with no validation rows
+    "own" (it took a marginal group's), while the record named the marginal map."""
+    from types import SimpleNamespace
+
+    from fairkit.calibration import NO_ROWS_WHERE_FITTED, CalibrationCheck
+
+    rng = np.random.default_rng(0)
+    fit = pd.DataFrame({"race": rng.choice(["a", "b"], 600), "sex": rng.choice(["f", "m"], 600)})
+    fit.loc[(fit.race == "b") & (fit.sex == "f"), "sex"] = "m"
+    y = rng.integers(0, 2, 600)
+    s = np.clip(0.3 + 0.4 * y + rng.normal(0, .2, 600), .01, .99)
+    cal = GroupFairnessCalibrator(method="platt").fit(s, y, fit)
+    test = pd.DataFrame({"race": rng.choice(["a", "b"], 400), "sex": rng.choice(["f", "m"], 400)})
+    yt = rng.integers(0, 2, 400)
+    st_ = np.clip(0.3 + 0.4 * yt + rng.normal(0, .2, 400), .01, .99)
+    with pytest.warns(UserWarning, match="'b & f' with the map of sex = f"):
+        check = CalibrationCheck.on(cal, SimpleNamespace(y=yt, sensitive=test), st_)
+    table = check.per_group().set_index("group")
+    assert table.loc["b & f", "map"] == "sex=f" and table.loc["a & f", "map"] == "own"
+    assert check.fallbacks()["b & f"] == {"used": "sex=f", "reason": NO_ROWS_WHERE_FITTED}
+
+
+@pytest.mark.parametrize("method", ["platt", "isotonic", "temperature"])
+def test_weights_on_one_outcome_only_are_refused(method):
+    """Review of session 51: with weight 0 on every positive row the calibrator was fitted on
+    negatives alone and every calibrated score came out 0."""
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 300)
+    s = np.clip(0.3 + 0.4 * y + rng.normal(0, .2, 300), .01, .99)
+    with pytest.raises(ValueError, match="only one class has a positive sample_weight"):
+        GroupFairnessCalibrator(method=method).fit(s, y, rng.choice(["a", "b"], 300), sample_weight=1.0 - y)
