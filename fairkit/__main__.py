@@ -1375,6 +1375,9 @@ def cmd_export(args) -> int:
             raise CLIError(str(exc)) from exc
     for note in dict.fromkeys(str(w.message) for w in said if issubclass(w.category, UserWarning)):
         print(f"NOTE: {note}")
+    for w in said:  # the others as before (a library's deprecation, a numerical warning)
+        if not issubclass(w.category, UserWarning):
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     entry = out["audit_entry"]
     signed = f"signed by key {out['signed_by']}" if out["signed_by"] else "unsigned (give --sign-key to sign it)"
     # Which log: without FAIRKIT_HOME each working folder has its own (CLI audit, session 44).

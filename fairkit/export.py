@@ -55,7 +55,7 @@ from .frontier import one_decision_note
 from .methods import FAIRNESS_DEFINITIONS
 from .metrics import AUDIT_BAND, HEADLINE_GAPS, SWEEP_THRESHOLD, in_sentence
 from .record import fmt as _fmt
-from .record import fmt_threshold, ranks_of
+from .record import fmt_threshold
 from .safestate import EncodedState, UntrustedState, arrays_from_bytes, arrays_to_bytes, decode_state, encode_state
 from .store import RESULTS_REVISION, _jsonable, atomic_write_bytes, library_versions, strict_json, version_changes
 
@@ -995,7 +995,9 @@ def build_record(
                    if run.get("source") == "search" and isinstance(run.get("search_params"), str) else {})}
 
     reports, scores, check = {}, {}, None
-    ranks = ranks_of({"method": method, "calibrated": calibrator is not None})
+    # Recorded, so a record is read as it was built (one of 0.3.2 for a calibrated group-threshold
+    # model has no calibration figures and must keep saying why: review of session 51).
+    ranks = decision["ranks"] = scores_rank(method) or calibrator is not None
     for name, part in (("validation", split.validation), ("test", split.test)):
         scores[name] = predict_scores(model, split, part)
         if name == "test":  # as the frontier compared it: the threshold effect's first column

@@ -517,6 +517,7 @@ def drift_report(bundle, frame: pd.DataFrame, scores, *, n_boot: int = 200,
             "notes": rep.notes,
             # The calibration errors' intervals are this batch's own bootstrap; the record's were
             # its export's (export audit, session 51: two intervals for one ECE, neither said whose).
-            "intervals": (f"This batch's own: rates and gaps computed, calibration errors (ECE) from {n_boot} bootstrap "
-                          "resamples of its rows; the record's intervals are its export's, from its test rows."),
+            "intervals": ("This batch's own, from its rows: the rates' and gaps' computed from their counts"
+                          + (f", the calibration errors' (ECE) from {n_boot} bootstrap resamples" if ranks else "")
+                          + "; the record's intervals are its export's, from its test rows."),
             "gap_metrics": GAP_METRICS}

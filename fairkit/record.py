@@ -352,7 +352,7 @@ def headline(rec: dict, *, reviews: str | None = None) -> list[tuple[str, list]]
          # audit, session 48: read as fairness-trained).
          + ([" (at eta 0 the method asks for no fairness)"]
             if float(sel["eta"]) == 0 and sel["method"] in METHODS and METHODS[sel["method"]].sweeps_eta else [])
-         + ([f"; settings an assistive search chose: {search_params_text(sel['search_params'])}"]
+         + ([f"; this search trial's settings: {search_params_text(sel['search_params'])}"]
             if sel.get("search_params") else [])),
         ("Decision threshold", [_b(fmt_threshold(threshold))]
          + ([f" (the frontier was measured at {fmt_threshold(at)})"] if not math.isclose(threshold, at) else [])),
@@ -521,18 +521,20 @@ def _beaten_by_another_method(front: list) -> list:
 
 
 def ranks_of(selected: dict) -> bool:
-    """Whether an exported model's scores rank rows: its method's do (:func:`scores_rank`), or a
-    group calibrator maps its decisions to each group's calibrated rate, a probability whose
-    calibration and ranking can be measured (export audit, session 51: a calibrated group-
-    threshold model's record showed no ECE, so no one could see whether calibrating helped).
+    """Whether an exported model's scores rank rows, as its record was built: its method's do
+    (:func:`scores_rank`), or a group calibrator maps its decisions to each group's calibrated
+    rate, a probability whose calibration and ranking can be measured (export audit, session 51:
+    a calibrated group-threshold model's record showed no ECE). Records from before 0.3.3 do not
+    say (``ranks``) and were built by the method alone.
 
     Parameters
     ----------
     selected : dict
-        A record's ``selected`` (or a bundle's ``decision``): ``method`` and ``calibrated`` or
-        ``calibration``.
+        A record's ``selected`` (or a bundle's ``decision``).
     """
-    return scores_rank(selected["method"]) or bool(selected.get("calibrated") or selected.get("calibration"))
+    if "ranks" in selected:
+        return bool(selected["ranks"])
+    return scores_rank(selected["method"])
 
 
 def search_params_text(params) -> str:
@@ -543,7 +545,14 @@ def search_params_text(params) -> str:
         return str(params)
     if not isinstance(values, dict):
         return str(params)
-    return ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in sorted(values.items()))
+
+    def said(v) -> str:
+        # Nested settings (a post-processor's base model) in the same words, not a Python dict.
+        if isinstance(v, dict):
+            return "(" + ", ".join(f"{k} {said(x)}" for k, x in sorted(v.items())) + ")"
+        return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+    return ", ".join(f"{k} {said(v)}" for k, v in sorted(values.items()))
 
 
 def _search_status(f: dict) -> str:
@@ -647,7 +656,7 @@ def record_blocks(rec: dict, *, reviews: str | None = None) -> list:
         ("h", 2, "The selected model"),
         ("ul", [[f"Method ", _b(sel["method"]), ", eta ", _b(fmt_eta(sel["eta"])),
                  f", seed {sel['seed']}, threshold {fmt_threshold(sel['threshold'])}, run ", ("code", sel["run_id"]),
-                 *([f"; settings an assistive search chose: {search_params_text(sel['search_params'])}"]
+                 *([f"; this search trial's settings: {search_params_text(sel['search_params'])}"]
                    if sel.get("search_params") else []), "."],
                 ["Needs the sensitive attribute at prediction time: ",
                  _b("yes" if sel["needs_sensitive_at_predict"] else "no"),

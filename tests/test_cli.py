@@ -81,7 +81,7 @@ def test_export_then_score_with_drift_check(sweep_dir, tmp_path, capsys, monkeyp
     report = json.loads(scored.with_suffix(".fairness.json").read_text())
     assert "drift" in report and report["overall"]["n"] == 300
     # Whose intervals these are (export audit, session 51: the ECE's differed from the record's).
-    assert report["intervals"].startswith("This batch's own") and "200 bootstrap resamples" in report["intervals"]
+    assert report["intervals"].startswith("This batch's own") and "ECE) from 200 bootstrap resamples" in report["intervals"]
     # A batch with a shifted group is flagged as drift.
     shifted = frame.copy()
     shifted.loc[shifted.sex == "female", "credit"] = "bad"
@@ -174,6 +174,13 @@ def test_a_calibrated_group_threshold_model_shows_its_calibration(tmp_path, caps
         assert (NO_RANKING in text) is not scored
         auc = opened.record["content"]["metrics"]["test"]["overall"]["roc_auc"]
         assert (auc is not None and auc == auc) is scored  # none for decisions
+        # A record built before 0.3.3 says nothing of it and was built by the method alone: it
+        # keeps saying why it has no such figures (review of session 51: blanks).
+        import copy
+
+        old = copy.deepcopy(opened.record)
+        del old["content"]["selected"]["ranks"]
+        assert NO_RANKING in render_record_markdown(old)
 
 
 def test_exports_warnings_are_notes_not_python_warnings(sweep_dir, tmp_path, capsys, monkeypatch):

@@ -289,7 +289,7 @@ def test_the_decision_record_says_which_points_came_from_search(tiny_split):
     # Search audit, session 51: the trial's own settings are said, and its eta is not listed as
     # the sweep's grid.
     said = text.replace("\\", "")  # Markdown's escapes of [ ] _ off
-    assert said.count("settings an assistive search chose: hidden_layer_sizes [16], lr 0.01235") == 2  # card, model
+    assert said.count("this search trial's settings: hidden_layer_sizes [16], lr 0.01235") == 2  # card, model
     assert "Etas: regularized: 0 (the sweep's); an assistive search's trials, at settings of their own: " \
            "regularized: 2." in said
     # A record whose frontier has no search points says nothing of a search.

@@ -167,7 +167,7 @@ def _side_panel(table, split, row, shown, unfairness, performance, tolerance, se
         head += f", seed {int(row['seed'])} (one of {len(seeds)} seeds)"
     if row.get("source") == "search" and isinstance(row.get("search_params"), str):
         # Its capacity and training settings, which method and eta do not say (search audit, session 51).
-        head += f", proposed by the assistive search with {md(search_params_text(row['search_params']))}"
+        head += f", proposed by the assistive search; its settings: {md(search_params_text(row['search_params']))}"
     st.markdown(head + f"  \nRun `{row['run_id']}`")
     left, right = st.columns([3, 2], gap="large")
     with right:

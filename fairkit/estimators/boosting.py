@@ -422,7 +422,7 @@ class FairBoostingClassifier(FairFitMixin, ClassifierMixin, BaseEstimator):
             Row weights, read as shares of the data (scaled to mean 1): weights all times a
             constant train the same model. They are not frequencies: a row of weight 2 does not
             train as two copies of it (LightGBM's rules count rows: ``min_child_samples``, the
-            feature bins; measured, up to 0.27 apart in probability on 800 rows), and a row of
+            feature bins; benchmarks/README.md, session 51), and a row of
             weight 0 still places bins and counts in ``min_child_samples``. Repeat the rows for
             frequencies.
 

@@ -379,7 +379,7 @@ class ThresholdPostProcessor(BinaryWrapperTagsMixin, GroupScoreMixin, Classifier
         Expected gap of the fitted rule on the threshold-fitting rows, of the scores the
         thresholds were fitted on: with ``thresholds_from="crossfit"`` (``"auto"`` below
         10,000 training rows) those are out-of-fold scores, not the shipped base's own, whose
-        gap on the same rows can be larger (COMPAS, equalized odds at eta 1: 0 against 0.093).
+        gap on the same rows can be larger (benchmarks/README.md, session 51).
         Over the groups as pooled (``pooled_groups_``).
     randomized_ : bool
         Whether some group's rule mixes two or more thresholds.

@@ -106,8 +106,7 @@ class FairReweightingClassifier(TorchFairClassifierBase):
         Weight of the fairness violation against the cross-entropy in the meta objective. 0
         learns weights for the meta batch's cross-entropy alone (no fairness term): the rows are
         still reweighted, so eta 0 is not the unconstrained network and can be less fair than it
-        (German, seed 0: validation DP gap 0.108 against 0.037; set ``weight_lr=0`` for the
-        plain network). Larger moves the weights towards rows whose gradients close the gap.
+        (benchmarks/README.md, session 51; set ``weight_lr=0`` for the plain network). Larger moves the weights towards rows whose gradients close the gap.
         Each step's move is normalised (``weight_lr``), so once the fairness term dominates,
         eta no longer changes the model: on the bundled data, etas above a few hundred train
         the same model.

@@ -105,7 +105,7 @@ def test_search_option_adds_ringed_proposals_to_the_frontier(trained):
     at.select_slider(key=ut.W_ETA).set_value(float(trial["eta"])).run()
     assert not at.exception, at.exception
     (head,) = [m for m in texts(at.markdown) if f"Run `{trial['run_id']}`" in m]
-    assert "proposed by the assistive search with" in head and "lr" in head
+    assert "proposed by the assistive search; its settings: " in head and "lr" in head
     # A trial database damaged since: the pages go on without the search's trials, and say why
     # (search audit, session 43: Train, Trade-offs and Export raised for the rest of the session).
     info = at.session_state[usearch.SEARCH_INFO]
