@@ -1034,7 +1034,7 @@ def resplit_front(result: SearchResult, split, frame, *, k: int = DEFAULT_RESPLI
     """
     optuna = _optuna()
 
-    from .split import split_dataset
+    from .split import reserve_threshold_rows, split_dataset
 
     store = store if store is not None else result.store
     front = result.front
@@ -1042,6 +1042,14 @@ def resplit_front(result: SearchResult, split, frame, *, k: int = DEFAULT_RESPLI
         return result
     perf, unfair = result.performance, result.unfairness
     splits = [split_dataset(frame, split.spec, seed=split.seed + i) for i in range(1, k + 1)]
+    if split.thresholds is not None:
+        # The candidates' rows: their share of validation set aside for the thresholds, each
+        # chosen on the rest (review of session 51: re-splits were measured on every row).
+        share = split.threshold_share
+        if share is None:
+            raise ValueError("re-splitting a front whose thresholds' rows were set aside needs their share "
+                             "(split.threshold_share, set by reserve_threshold_rows)")
+        splits = [reserve_threshold_rows(s, share) for s in splits]
     study = optuna.load_study(study_name=result.study_name, storage=result.storage)
     spread_by_run = {}
     for position, (_, cand) in enumerate(front.iterrows()):

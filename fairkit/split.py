@@ -97,6 +97,10 @@ class DatasetSplit:
     thresholds: SplitPart | None = None
     #: What :attr:`thresholds` holds, for the result store's keys ("" when None).
     thresholds_source: str = ""
+    #: The share of the validation part :attr:`thresholds` took (None without them): a
+    #: search's re-splits set the same share aside, or they compared candidates measured on
+    #: half the validation rows with re-splits measured on all of them (review of session 51).
+    threshold_share: float | None = None
     #: The target's values in the rows split (positive and negative labels, as read; None when
     #: there are more than :data:`MAX_TARGET_VALUES`): a bundle records them, so a batch's label
     #: it never saw ("pending") is not read as a negative outcome (:mod:`fairkit.monitor`).
@@ -395,7 +399,7 @@ def reserve_threshold_rows(split: DatasetSplit, share: float = 0.5, *, seed: int
         except ValueError:
             continue
     return replace(split, validation=v.take(np.sort(keep)), thresholds=v.take(np.sort(fit_rows)),
-                   thresholds_source=f"{share:g} of the validation part, drawn with seed {seed}")
+                   thresholds_source=f"{share:g} of the validation part, drawn with seed {seed}", threshold_share=share)
 
 
 # --------------------------------------------------------------------------- before splitting

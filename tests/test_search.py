@@ -745,3 +745,30 @@ def test_a_searchs_trials_train_here_whatever_the_environments_scheduler_says(ge
     _, split = german
     res = run_search(split, METHODS, n_trials=2, params=FAST, store=ResultStore(tmp_path / "store"))
     assert res.complete == 2
+
+
+def test_a_search_on_reserved_threshold_rows_re_splits_with_them_reserved(german, tmp_path, monkeypatch):
+    """Review of session 51: a search on the sweep's rows (half of validation set aside for the
+    thresholds) re-split its candidates on plain splits, measured on every validation row, and
+    compared the two to call them stable or not."""
+    from fairkit import search as search_mod
+    from fairkit.split import reserve_threshold_rows
+
+    frame, split = german
+    reserved = reserve_threshold_rows(split, 0.5)
+    assert reserved.threshold_share == 0.5 and split.threshold_share is None
+    seen = []
+    train = search_mod._train
+
+    def recording(run, s, store, tags):
+        if tags.get("source") == search_mod.RESPLIT_SOURCE:
+            seen.append((s.threshold_share, len(s.validation), None if s.thresholds is None else len(s.thresholds)))
+        return train(run, s, store, tags)
+
+    store = ResultStore(tmp_path / "store")
+    res = run_search(split, METHODS, n_trials=3, params=FAST, store=store, frame=frame, resplits=0)
+    assert len(res.front)
+    monkeypatch.setattr(search_mod, "_train", recording)
+    search_mod.resplit_front(res, reserved, frame, k=1, store=store)
+    assert seen and all(share == 0.5 and n_val == len(reserved.validation) and n_thr == len(reserved.thresholds)
+                        for share, n_val, n_thr in seen)
