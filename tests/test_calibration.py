@@ -197,7 +197,7 @@ def test_negative_sample_weights_are_refused_as_by_the_estimators(miscalibrated)
     p, y, g, _ = miscalibrated(300, 4)
     with pytest.raises(ValueError, match="Negative values"):
         GroupFairnessCalibrator().fit(p, y, g, sample_weight=-np.ones(len(p)))
-    with pytest.raises(ValueError, match="non-zero"):
+    with pytest.raises(ValueError, match="non-zero|sums to zero"):  # scikit-learn says it itself from 1.8
         GroupFairnessCalibrator().fit(p, y, g, sample_weight=np.zeros(len(p)))
     with pytest.raises(ValueError, match="sample_weight"):
         GroupFairnessCalibrator().fit(p, y, g, sample_weight=np.ones(len(p) - 1))
