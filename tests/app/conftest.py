@@ -61,6 +61,15 @@ def run_tiny_sweep(at: AppTest, methods=METHODS, n_etas: int = N_ETAS, adaptive:
     """Choose German on the Data page, then train ``methods`` with ``n_etas`` etas each (the
     grid only unless ``adaptive``: the page's default adaptive placement adds etas), for
     ``seeds`` seeds, bracketing ``tolerances`` (as typed in the Train page's box) when given."""
+    set_up_tiny_sweep(at, methods, n_etas, adaptive, seeds=seeds, tolerances=tolerances)
+    at.button(key="train.start").click().run()
+    assert not at.exception, at.exception
+    return wait_for_sweep(at)
+
+
+def set_up_tiny_sweep(at: AppTest, methods=METHODS, n_etas: int = N_ETAS, adaptive: bool = False, *,
+                      seeds: int = 1, tolerances: str | None = None) -> AppTest:
+    """:func:`run_tiny_sweep`'s settings on the Train page, the sweep not started."""
     at.selectbox(key=state.W_BUNDLED).set_value("german").run()
     assert not at.exception, at.exception
     at.switch_page("views/train.py").run()
@@ -72,9 +81,7 @@ def run_tiny_sweep(at: AppTest, methods=METHODS, n_etas: int = N_ETAS, adaptive:
     if tolerances is not None:
         at.checkbox(key="w.train.use_tolerance").check().run()
         at.text_input(key="w.train.tolerance").input(tolerances).run()
-    at.button(key="train.start").click().run()
-    assert not at.exception, at.exception
-    return wait_for_sweep(at)
+    return at
 
 
 def export_selected(at: AppTest, home, rationale: str, calibration: str | None = None):

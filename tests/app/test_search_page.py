@@ -273,16 +273,9 @@ def test_a_search_without_a_sweep_says_where_its_trials_can_be_seen(own_store):
     """Search audit, session 51 (F1): a search run before any sweep said its trials were "on the
     Trade-offs chart", which read "Run a sweep first": the trials join a sweep's frontier, and the
     page says so until one exists, then says they are there."""
-    from .conftest import wait_for_sweep
+    from .conftest import set_up_tiny_sweep, wait_for_sweep
 
-    from ui import state
-
-    at = new_session()
-    at.selectbox(key=state.W_BUNDLED).set_value("german").run()
-    at.switch_page("views/train.py").run()
-    at.multiselect(key="w.train.methods").set_value(["unconstrained", "regularized"]).run()
-    at.slider(key="w.train.n_etas").set_value(2).run()
-    at.toggle(key="w.train.adaptive").set_value(False).run()
+    at = set_up_tiny_sweep(new_session(), ["unconstrained", "regularized"], n_etas=2)  # not started
     at.toggle(key=usearch.W_ON).set_value(True).run()
     at.multiselect(key=usearch.W_METHODS).set_value(["regularized"]).run()
     at.number_input(key=usearch.W_TRIALS).set_value(2).run()

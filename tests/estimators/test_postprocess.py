@@ -676,33 +676,6 @@ def test_a_holdout_stratifies_only_where_both_sides_can_hold_each_stratum():
     assert clf.thresholds_from_ == "holdout"
 
 
-def test_a_group_with_one_outcome_keeps_its_own_selection_rate_under_demographic_parity(biased_data):
-    """Estimators audit, session 51: a 100-row group of negatives only was pooled into the
-    largest group; at eta 1 ("parity") the two real groups then selected 0.672 and 0.750 while
-    constraint_gap_ read 0, without a word. A selection rate needs no second outcome: the group
-    keeps its own thresholds and every group meets the constraint. A constraint on TPR or FPR
-    still pools it, and says so."""
-    from sklearn.linear_model import LogisticRegression
-
-    X, y, g = biased_data(n=1200, seed=2)
-    g = np.asarray(g).astype(str)
-    g[np.flatnonzero(y == 0)[:100]] = "c"
-    base = LogisticRegression().fit(X, y)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        dp = ThresholdPostProcessor(estimator=base, prefit=True, eta=1.0).fit(X, y, sensitive_features=g)
-    assert dp.pooled_groups_ == [] and "c" in list(dp.group_names_)
-    # Parity of every group's expected selection rate (before the rows' draws), which the old
-    # pooling broke between the two real groups (0.078).
-    expected = dp.decision_probability(X, sensitive_features=g)
-    rates = [expected[g == k].mean() for k in ("0", "1", "c")]
-    assert max(rates) - min(rates) < 1e-9
-    with pytest.warns(UserWarning, match="c has no positives or no negatives .* no TPR or FPR of its own to bound"):
-        eo = ThresholdPostProcessor(estimator=base, prefit=True, eta=1.0, constraint="equalized_odds").fit(
-            X, y, sensitive_features=g)
-    assert eo.pooled_groups_ == ["c"]
-
-
 def test_rows_of_weight_zero_place_no_threshold():
     """Weights audit, session 51 (F9): thresholds sat between scores of rows of weight 0 as well,
     so 13-15 of 5,000 new rows were decided otherwise than by the fit without those rows."""
@@ -729,25 +702,37 @@ def test_rows_of_weight_zero_place_no_threshold():
                                       without.predict_proba(new_X, sensitive_features=new_g))
 
 
-def test_a_group_is_pooled_only_for_the_outcome_its_rate_needs(biased_data):
-    """Review of session 51: under TPR parity a 200-row group of positives only, which has a TPR,
-    was pooled into the largest group (expected TPRs 0.826, 0.765, 0.675 while constraint_gap_
-    read 0). A TPR needs positives, an FPR negatives."""
+@pytest.mark.parametrize("outcome, kept_under, pooled_under, said", [
+    # Estimators audit: a 100-row group of negatives only was pooled into the largest group; at eta 1
+    # ("parity") the two real groups then selected 0.672 and 0.750 while constraint_gap_ read 0.
+    (0, "demographic_parity", "equalized_odds", "no positives or no negatives .* no TPR or FPR"),
+    # Review: under TPR parity a group of positives only, which has a TPR, was pooled too (expected
+    # TPRs 0.826, 0.765, 0.675 while constraint_gap_ read 0).
+    (1, "true_positive_rate_parity", "false_positive_rate_parity", "no negatives .* no FPR"),
+])
+def test_a_group_is_pooled_only_for_the_outcome_its_rate_needs(biased_data, outcome, kept_under, pooled_under, said):
+    """Session 51: a group lacking an outcome keeps its own thresholds where its rate does not
+    need that outcome (a selection rate needs neither, a TPR positives, an FPR negatives), and
+    every group then meets the constraint; where the rate needs it, the group is pooled, and
+    the pooling is said."""
     from sklearn.linear_model import LogisticRegression
 
     X, y, g = biased_data(n=1400, seed=3)
     g = np.asarray(g).astype(str)
-    g[np.flatnonzero(y == 1)[:200]] = "c"
+    g[np.flatnonzero(y == outcome)[:150]] = "c"
     base = LogisticRegression().fit(X, y)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        tpr = ThresholdPostProcessor(estimator=base, prefit=True, eta=1.0,
-                                     constraint="true_positive_rate_parity").fit(X, y, sensitive_features=g)
-    assert tpr.pooled_groups_ == []
-    expected = tpr.decision_probability(X, sensitive_features=g)
-    rates = [expected[(g == k) & (y == 1)].mean() for k in ("0", "1", "c")]
+        kept = ThresholdPostProcessor(estimator=base, prefit=True, eta=1.0, constraint=kept_under).fit(
+            X, y, sensitive_features=g)
+    assert kept.pooled_groups_ == [] and "c" in list(kept.group_names_)
+    # Parity of every group's expected rate (before the rows' draws): over all rows for a
+    # selection rate, over the positives for a TPR.
+    expected = kept.decision_probability(X, sensitive_features=g)
+    among = np.ones(len(y), dtype=bool) if kept_under == "demographic_parity" else y == 1
+    rates = [expected[(g == k) & among].mean() for k in ("0", "1", "c")]
     assert max(rates) - min(rates) < 1e-9
-    with pytest.warns(UserWarning, match="c has no negatives .* no FPR of its own to bound"):
-        fpr = ThresholdPostProcessor(estimator=base, prefit=True, eta=1.0,
-                                     constraint="false_positive_rate_parity").fit(X, y, sensitive_features=g)
-    assert fpr.pooled_groups_ == ["c"]
+    with pytest.warns(UserWarning, match=f"c has {said} of its own to bound"):
+        pooled = ThresholdPostProcessor(estimator=base, prefit=True, eta=1.0, constraint=pooled_under).fit(
+            X, y, sensitive_features=g)
+    assert pooled.pooled_groups_ == ["c"]
