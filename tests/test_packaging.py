@@ -34,7 +34,7 @@ def installed(tmp_path_factory):
     # file the wheel needs but pyproject does not declare cannot come from the source tree.
     src = tmp / "src"
     shutil.copytree(ROOT / "fairkit", src / "fairkit", ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
         shutil.copy(ROOT / name, src / name)
     # No build isolation: setuptools comes from this environment, so no network is needed.
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
@@ -66,6 +66,11 @@ def test_wheel_declares_the_dependencies_and_carries_the_samples(installed):
     assert {"fairkit/py.typed", "fairkit/data/README.md", "fairkit/data/adult.csv.gz",
             "fairkit/data/compas.csv.gz", "fairkit/data/german.csv.gz"} <= names
     assert {n.split("/")[0] for n in names} == {"fairkit", meta_name.split("/")[0]}
+    # The licence pyproject declares travels with its text (the MIT licence asks for the notice).
+    assert meta["License-Expression"] == "MIT"
+    (licence,) = [n for n in names if n.endswith(".dist-info/licenses/LICENSE")]
+    with zipfile.ZipFile(wheel) as zf:
+        assert "Permission is hereby granted" in zf.read(licence).decode()
 
 
 def test_installed_wheel_runs_a_sweep_from_another_folder(installed, tmp_path):

@@ -33,6 +33,14 @@ def texts(elements) -> list[str]:
 def wait_for_sweep(at: AppTest, timeout: float = SWEEP_TIMEOUT) -> AppTest:
     """Rerun the Train page until the background sweep's results are shown."""
     deadline = time.monotonic() + timeout
+    # Wait on the job itself, drawing nothing: every redraw is a full run of the page script,
+    # which competes with the sweep's thread for the interpreter (half an app test's time).
+    key = at.session_state[ur.SWEEP_KEY] if ur.SWEEP_KEY in at.session_state else None
+    job = jobs.registry().get(key) if key else None
+    if job is not None:
+        while job.status == "running" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        at.run()
     while not any("runs ready" in s for s in texts(at.success)):
         assert not at.exception, at.exception
         assert not any("sweep failed" in e for e in texts(at.error)), texts(at.error)
