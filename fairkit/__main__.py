@@ -247,6 +247,19 @@ def _names(text: str) -> list[str]:
     return names
 
 
+def _column_name(text: str) -> str:
+    """``--score-column``/``--decision-column``: a column name a CSV can carry as written."""
+    from .data import hidden_characters
+
+    name = text.strip()
+    if not name or name != text or hidden_characters(name) or any(c in name for c in ',;"\t\r\n'):
+        raise argparse.ArgumentTypeError(
+            f"'{text}' is not a column name the scored CSV can carry as written; give a plain name "
+            "(letters, digits, _ or -), without commas, quotes, tabs, line breaks, hidden characters "
+            "or spaces at either end")
+    return name
+
+
 def _floats(text: str) -> list[float]:
     """``--etas``: numbers; their range is each method's own (checked by the registry)."""
     try:
@@ -1595,6 +1608,9 @@ def cmd_score(args) -> int:
     from .record import revision_note
     from .store import strict_json
 
+    if args.score_column == args.decision_column:
+        raise CLIError(f"--score-column and --decision-column both name {args.score_column!r}; the scored CSV adds "
+                       "two columns, so give them two names.")
     trusted = _key(keys.resolve_public, args.trust, "trusted")
     # With the keys the audit log hands over to or from the trusted one: after a key rotation,
     # a bundle signed before it was refused (lifecycle audit, session 45).
@@ -1642,11 +1658,17 @@ def cmd_score(args) -> int:
     if twice:  # scored from the first copy, silently (CLI audit, session 44); training refuses it too
         raise CLIError(f"{args.csv} names the column(s) {', '.join(twice)} more than once; which one the model "
                        "should read is not known. Give every column a unique name and run again.")
-    taken = [c for c in ("score", "decision") if c in frame.columns]
+    added = (args.score_column, args.decision_column)
+    taken = [c for c in added if c in frame.columns]
     if taken:
         # The scored copy adds these: a CSV got two columns of one name, a Parquet lost the batch's own.
-        raise CLIError(f"{args.csv} already has a column named {' and '.join(taken)}, which the scored copy adds. "
-                       "Rename it (or drop it) and run again.")
+        # A model of an outcome named "decision" met it with its own labels, and renaming them
+        # turned the fairness check off (new-user audit, session 52): the added ones can be named.
+        labels = (f" ({bundle.spec.target} is the outcome the model predicts: it is read as the batch's labels for "
+                  "the fairness check, so keep its name)") if bundle.spec.target in taken else ""
+        raise CLIError(f"{args.csv} already has a column named {' and '.join(taken)}, which the scored copy adds"
+                       f"{labels}. Name the added columns otherwise with --score-column and --decision-column "
+                       "(for example --decision-column model_decision), or rename the batch's, and run again.")
     missing = bundle.missing_columns(frame)
     if missing:
         raise CLIError(f"{args.csv} lacks column(s) the model needs: {', '.join(missing)}.")
@@ -1684,13 +1706,13 @@ def cmd_score(args) -> int:
     # The input's cells as written (an identifier's leading zeros, a code's spelling), with the
     # two columns added; a Parquet input (typed cells) or rows that cannot be matched one to one
     # are written as read.
-    scored = with_columns_appended(raw, {"score": [repr(float(s)) for s in scores], "decision": decisions},
-                                   len(frame))
+    scored = with_columns_appended(raw, {args.score_column: [repr(float(s)) for s in scores],
+                                         args.decision_column: decisions}, len(frame))
     del raw
     if scored is None:
         out = frame.copy()
-        out["score"] = scores
-        out["decision"] = decisions
+        out[args.score_column] = scores
+        out[args.decision_column] = decisions
         # A plain CSV whatever the name (pandas would infer compression from a path's extension).
         scored = out.to_csv(index=False).encode()
         del out
@@ -2059,6 +2081,12 @@ def _main(argv) -> int:
                    help="scored CSV to write (plain CSV; its fairness report goes beside it, NAME.fairness.json). "
                         "A CSV input's cells are copied as written, so a spreadsheet opening it runs a cell "
                         "that starts with =, +, - or @ as a formula: import a batch from elsewhere as text")
+    p.add_argument("--score-column", type=_column_name, default="score",
+                   help="name of the column of scores the scored CSV adds (default %(default)s)")
+    p.add_argument("--decision-column", type=_column_name, default="decision",
+                   help="name of the column of decisions (0/1) the scored CSV adds (default %(default)s); "
+                        "for a model whose outcome column is itself named decision, keep that one (the batch's "
+                        "labels) and name this otherwise")
     p.add_argument("--trust", type=_key_file, help="Ed25519 public key (PEM): accept only bundles it signed "
                                    "(default $FAIRKIT_TRUST_KEY)")
     p.add_argument("--expected-manifest-sha256", type=_sha256, help="the manifest hash recorded at export (audit log, "

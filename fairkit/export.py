@@ -735,6 +735,66 @@ def model_threshold_effect(model, split, *, threshold: float, calibrator=None, b
                             frontier_scores=None if calibrator is None else raw)
 
 
+def chosen_gap_change(y, frontier_scores, exported_scores, sensitive, *, threshold: float, gap_metric: str | None,
+                      calibrated: bool) -> str | None:
+    """The sentence saying that the model as exported is less fair on validation, where it was
+    chosen, than the frontier's point it was chosen as; None when it is not.
+
+    A tolerance is met on the frontier by the model uncalibrated at
+    :data:`fairkit.metrics.SWEEP_THRESHOLD`. Group calibration maps each group's scores on its
+    own and a moved threshold moves every group's decisions, so the model exported can be far
+    from the point chosen (a linear model within a 0.10 demographic-parity tolerance exported
+    with per-group Platt scaling had a test gap of 0.66; its record's headline showed it, but no
+    word said the choice's premise no longer held: new-user and docs audits, session 52).
+
+    Parameters
+    ----------
+    y, sensitive
+        The validation part's labels and sensitive columns.
+    frontier_scores, exported_scores : array-like
+        The model's validation scores as the frontier compared them (uncalibrated) and as the
+        bundle gives them.
+    threshold : float
+        The threshold the bundle decides at.
+    gap_metric : str or None
+        The gap the choice was made on (the frontier's unfairness axis); None: no sentence.
+    calibrated : bool
+        Whether the bundle calibrates (which the sentence names as the cause).
+    """
+    from .metrics import METRIC_LABELS, metric_value, summary_metrics
+
+    moved = not math.isclose(float(threshold), SWEEP_THRESHOLD)
+    if gap_metric is None or not (moved or calibrated):
+        return None
+    there = float(metric_value(summary_metrics(y, frontier_scores, sensitive, threshold=SWEEP_THRESHOLD)[0],
+                               gap_metric)[0])
+    here = float(metric_value(summary_metrics(y, exported_scores, sensitive, threshold=threshold)[0], gap_metric)[0])
+    # As the record shows them: a rise hidden by the rounding is not one a reader could check.
+    if not (np.isfinite(here) and np.isfinite(there)) or round(here, 3) <= round(there, 3):
+        return None
+    how = " and ".join(([f"decided at threshold {fmt_threshold(threshold)}"] if moved else [])
+                       + (["calibrated per group"] if calibrated else []))
+    why = ("group calibration maps each group's scores on its own, which can undo the balance the model was "
+           "trained for" if calibrated else "a threshold moves every group's decisions")
+    return (f"As exported ({how}), this model's {in_sentence(METRIC_LABELS[gap_metric])} on validation, where it "
+            f"was chosen, is {_fmt(here)}; the frontier's point it was chosen as (uncalibrated, at "
+            f"{fmt_threshold(SWEEP_THRESHOLD)}) had {_fmt(there)}. {why[0].upper() + why[1:]}: a tolerance that point "
+            "met may not hold for this model.")
+
+
+def model_chosen_gap_change(model, split, *, threshold: float, gap_metric: str | None,
+                            calibrator=None) -> str | None:
+    """:func:`chosen_gap_change` of ``model`` (with ``calibrator``) on ``split``'s validation
+    part: the Export page's warning before exporting, in the words the record will use."""
+    from .sweep import predict_scores
+
+    part = split.validation
+    raw = predict_scores(model, split, part)
+    scores = raw if calibrator is None else apply_calibrator(calibrator, raw, part.sensitive)
+    return chosen_gap_change(part.y, raw, scores, part.sensitive, threshold=threshold, gap_metric=gap_metric,
+                             calibrated=calibrator is not None)
+
+
 @dataclass
 class BundleRecord:
     """Everything a bundle will hold, built from the fitted objects; nothing written yet.
@@ -998,8 +1058,9 @@ def build_record(
     # Recorded, so a record is read as it was built (one of 0.3.2 for a calibrated group-threshold
     # model has no calibration figures and must keep saying why: review of session 51).
     ranks = decision["ranks"] = scores_rank(method) or calibrator is not None
+    raw = {}
     for name, part in (("validation", split.validation), ("test", split.test)):
-        scores[name] = predict_scores(model, split, part)
+        scores[name] = raw[name] = predict_scores(model, split, part)
         if name == "test":  # as the frontier compared it: the threshold effect's first column
             frontier_scores = None if calibrator is None else scores[name]
         if calibrator is not None:
@@ -1051,6 +1112,10 @@ def build_record(
                                     threshold=threshold, on_front=on_front)
     if below:
         limitations.append(below)
+    changed = chosen_gap_change(split.validation.y, raw["validation"], scores["validation"], split.validation.sensitive,
+                                threshold=threshold, gap_metric=chance_gap, calibrated=calibrator is not None)
+    if changed:
+        limitations.append(changed)
     # A model that gives (almost) every test row one decision: its small test gaps are no
     # evidence (the Trade-offs panel says the same, in the same words).
     alike = one_decision_note(reports["test"].overall.get("selection_rate"), "test", on_front=on_front)

@@ -405,8 +405,10 @@ def fairness_report(
     pos_label : scalar, optional
         The favourable label, when ``y_true`` is not 0/1.
     n_boot : int
-        Bootstrap resamples for the intervals of gaps and ECEs, >= 0 (0: no intervals). Group
-        rates get Wilson intervals whenever ``n_boot > 0``.
+        0 for no intervals. When positive, every interval is given: group rates get Wilson
+        intervals and the rate gaps score intervals (:func:`fairkit.stats.gap_intervals`), both
+        computed from the counts, so ``n_boot`` does not change them; the ECEs and the
+        calibration gaps get intervals from ``n_boot`` bootstrap resamples of the rows.
     ci : float
         Confidence level of the intervals, in (0, 1).
     n_bins : int

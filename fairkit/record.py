@@ -250,6 +250,24 @@ def calibration_fallbacks_text(calibration) -> str:
                         + "; ".join(f"{g} uses {why}" for g, why in fallbacks.items()) + "."] if fallbacks else []))
 
 
+#: The most calibration fallbacks the record's headline lists one by one; more are counted there
+#: and listed under "The selected model" (29 of them had pushed a PDF record's headline figures to
+#: its third page: new-user audit, session 52).
+HEADLINE_FALLBACKS = 3
+
+
+def calibration_headline_text(calibration) -> str:
+    """:func:`calibration_fallbacks_text` for the record's headline: the same, or a count when
+    more than :data:`HEADLINE_FALLBACKS` groups use another group's map."""
+    fallbacks = (calibration or {}).get("fallbacks") or {}
+    if len(fallbacks) <= HEADLINE_FALLBACKS:
+        return calibration_fallbacks_text(calibration)
+    kept = (calibration or {}).get("global_map")
+    return " ".join(([f"The map of all rows: {kept}."] if kept else [])
+                    + [f"{len(fallbacks)} groups have no calibration map of their own and use another group's "
+                       "(listed under \"The selected model\")."])
+
+
 def decision_label(selected: dict) -> str:
     """What tells two exports of one run apart: method, eta, threshold and calibration."""
     return (f"{method_label(selected.get('method', '?'))} eta {fmt_eta(selected.get('eta', 0))} · "
@@ -344,7 +362,7 @@ def headline(rec: dict, *, reviews: str | None = None) -> list[tuple[str, list]]
     test = c["metrics"]["test"]
     threshold = float(sel["threshold"])
     at = float(c.get("frontier_threshold", SWEEP_THRESHOLD))
-    fallbacks = calibration_fallbacks_text(sel.get("calibration"))
+    fallbacks = calibration_headline_text(sel.get("calibration"))
     card = [
         ("Model", [_b(method_label(sel["method"])), f" ({sel['method']}), eta ", _b(fmt_eta(sel["eta"])),
                    f", seed {sel['seed']}"]

@@ -1,4 +1,4 @@
-"""Write notebooks/demo.ipynb from the cells below (run, then execute the notebook to fill outputs).
+"""Write notebooks/demo.ipynb from the cells below (``--execute`` also runs it, filling its outputs).
 
 Keeping the notebook's source here makes it reviewable as plain Python; the executed notebook
 is committed so readers see real outputs. ``FAIRKIT_DEMO_QUICK=1`` shrinks every setting (the
@@ -34,8 +34,12 @@ import pandas as pd
 import torch
 from IPython.display import Image, display
 
+import fairkit
 from fairkit.plots import save_figure
+from fairkit.store import RESULTS_REVISION
 
+# Which code made the outputs below (tests/test_notebook.py holds the committed copy to the current one).
+print(f"fairkit {fairkit.__version__}, results revision {RESULTS_REVISION}")
 QUICK = os.environ.get("FAIRKIT_DEMO_QUICK") == "1"
 EPOCHS = 3 if QUICK else 20
 OUT = "demo_output"
@@ -70,7 +74,8 @@ print({name: len(part) for name, part in split.parts.items()}, "features:", len(
     ("md", """## 2. Audit the unconstrained baseline by group
 
 `fairness_report` gives overall metrics, a by-group table (marginal attributes and their
-intersection) with bootstrap intervals, and the fairness gaps."""),
+intersection) with intervals (rates and gaps from the counts, calibration errors from a bootstrap),
+and the fairness gaps."""),
     ("code", """from fairkit.estimators import FairRegularizedClassifier
 from fairkit.metrics import fairness_report
 
@@ -172,14 +177,15 @@ model inputs, so the model can shift one intersection only through features corr
 All follow scikit-learn's conventions: `fit(X, y, *, sensitive_features=None, sample_weight=None)`,
 fitted state ending in `_`, real `predict_proba`, and one fairness knob `eta`.
 
-**Small groups.** COMPAS has 9 Native American and 22 Asian defendants in the training
-part (31 in all, at the full size). A parity constraint over 9 people is decided by noise and can force a constant classifier,
+**Small groups.** COMPAS has only a few Native American and Asian defendants in the training
+part (the cell below counts them). A parity constraint over a handful of people is decided by noise and can force a constant classifier,
 so training uses a small-group policy: groups with fewer than 30 training rows share one label
 (`split.model_groups`, which the sweep uses; metrics still report every group, flagged). The
 race column pooled the same way by hand in section 3 (`sens_pooled`) lets the Lagrangian trainer
 also constrain the marginal attributes separately."""),
     ("code", """from fairkit.estimators import AdversarialDebiasingClassifier, FairBoostingClassifier, LagrangianFairnessTrainer
 
+print(split.train.sensitive["race"].value_counts().loc[["Native American", "Asian"]].to_dict())
 groups_train = split.model_groups(split.train)          # intersections, small ones pooled
 print(groups_train.value_counts().to_dict())
 sens_train = sens_pooled                                 # race groups under 30 rows pooled (section 3)
@@ -585,14 +591,28 @@ not narrow it to one."""),
 ]
 
 
-def main() -> None:
+def main(argv=None) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--execute", action="store_true",
+                        help="also run it top to bottom in notebooks/ (full settings), filling its outputs")
+    args = parser.parse_args(argv)
     nb = nbf.v4.new_notebook()
     nb.cells = [nbf.v4.new_markdown_cell(src) if kind == "md" else nbf.v4.new_code_cell(src) for kind, src in CELLS]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     path = Path(__file__).resolve().parents[1] / "notebooks" / "demo.ipynb"
     path.parent.mkdir(exist_ok=True)
+    if args.execute:
+        import os
+
+        from nbclient import NotebookClient
+
+        os.environ.pop("FAIRKIT_DEMO_QUICK", None)  # the committed outputs are the full settings'
+        NotebookClient(nb, timeout=1800, kernel_name="python3",
+                       resources={"metadata": {"path": str(path.parent)}}).execute()
     nbf.write(nb, path)
-    print(f"wrote {path}")
+    print(f"wrote {path}" + (" (executed)" if args.execute else ""))
 
 
 if __name__ == "__main__":

@@ -1732,6 +1732,43 @@ def test_score_refuses_a_batch_with_its_own_score_column_or_a_name_twice(exporte
     assert "names the column(s) credit_amount more than once" in capsys.readouterr().err
 
 
+def test_a_model_of_an_outcome_named_decision_scores_labelled_batches_with_its_columns_named(tmp_path, capsys,
+                                                                                              monkeypatch):
+    """New-user audit, session 52: a model of an outcome column named `decision` could not score a
+    labelled batch (the scored copy adds `decision`), and renaming the labels, as the message
+    advised, turned the fairness check off. The added columns can be named."""
+    monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path / "home"))
+    frame, spec = load_dataset("german")
+    table = frame.rename(columns={spec.target: "decision"})
+    data = tmp_path / "loans.csv"
+    table.to_csv(data, index=False)
+    assert main(["sweep", "--csv", str(data), "--target", "decision", "--positive", "good", "--sensitive", "sex",
+                 "--methods", "unconstrained", "--etas", "0", "--no-png", "--out", str(tmp_path / "s")]) == 0
+    run = pd.read_csv(tmp_path / "s" / "results.csv").run_id.iloc[0]
+    assert main(["export", "--store", str(tmp_path / "s"), "--run", run, "--rationale", "r", "--decider", "d",
+                 "--n-boot", "50", "--out", str(tmp_path / "b.zip")]) == 0
+    batch = tmp_path / "batch.csv"
+    table.sample(300, random_state=1).to_csv(batch, index=False)
+    capsys.readouterr()
+    score = ["score", "--bundle", str(tmp_path / "b.zip"), "--csv", str(batch), "--out", str(tmp_path / "o.csv")]
+    assert main(score) == 2
+    err = capsys.readouterr().err
+    assert "already has a column named decision" in err and "read as the batch's labels" in err
+    assert "--decision-column" in err and not (tmp_path / "o.csv").exists()
+    assert main([*score, "--decision-column", "model_decision", "--score-column", "p_good"]) == 0
+    assert "No fairness check" not in capsys.readouterr().out
+    out = pd.read_csv(tmp_path / "o.csv")
+    assert list(out.columns[-2:]) == ["p_good", "model_decision"]
+    assert (out["decision"] == table.sample(300, random_state=1)["decision"].to_numpy()).all()  # the labels, kept
+    assert set(out["model_decision"]) <= {0, 1} and out["p_good"].between(0, 1).all()
+    assert (tmp_path / "o.fairness.json").exists()
+    # Two added columns need two names; a name a CSV cannot carry as written is refused.
+    assert main([*score, "--decision-column", "x", "--score-column", "x"]) == 2
+    assert "both name 'x'" in capsys.readouterr().err
+    assert main([*score, "--decision-column", "a,b"]) == 2
+    assert "is not a column name" in capsys.readouterr().err
+
+
 def test_outputs_keep_the_mode_of_the_file_they_replace_or_the_umask(exported, sweep_dir, tmp_path, monkeypatch):
     """CLI audit, session 44: every output was written 0600 (the atomic write's private temporary
     file), a team's 0644 scored.csv included: the job that reads it lost access."""

@@ -1603,3 +1603,64 @@ def test_the_record_lists_every_group_calibrated_with_another_groups_map():
     info = calibration_info(cal, table)
     assert info["fallbacks"]["b & f"] == "the map of sex = f: no rows where the calibrator was fitted"
     assert "b & f" not in (calibration_info(cal).get("fallbacks") or {})
+
+
+def test_a_model_exported_less_fair_than_the_point_it_was_chosen_as_says_so():
+    """New-user and docs audits, session 52: a linear model chosen within a 0.10 parity tolerance,
+    exported with per-group Platt scaling, had a test gap of 0.66; the record's headline showed it
+    but nothing said the choice's premise no longer held. The record's limitations (which the
+    command line prints as NOTE lines) say it, with both validation gaps, in the frontier's axis."""
+    from fairkit.export import chosen_gap_change
+    from fairkit.metrics import metric_value, summary_metrics
+
+    rng = np.random.default_rng(0)
+    n = 2000
+    g = pd.DataFrame({"sex": rng.choice(["f", "m"], n)})
+    y = rng.integers(0, 2, n)
+    fair = np.clip(0.5 + 0.3 * (y - 0.5) + rng.normal(0, 0.15, n), 0.01, 0.99)  # one score scale for both
+    shifted = np.where(g["sex"] == "f", fair * 0.6, fair)  # what a per-group map can do to it
+    gap = lambda s, t: float(metric_value(summary_metrics(y, s, g, threshold=t)[0],  # noqa: E731
+                                          "demographic_parity_difference")[0])
+    assert gap(shifted, 0.5) > gap(fair, 0.5) + 0.05
+    said = chosen_gap_change(y, fair, shifted, g, threshold=0.5, gap_metric="demographic_parity_difference",
+                             calibrated=True)
+    assert said == (f"As exported (calibrated per group), this model's demographic parity difference on validation, "
+                    f"where it was chosen, is {gap(shifted, 0.5):.3f}; the frontier's point it was chosen as "
+                    f"(uncalibrated, at 0.50) had {gap(fair, 0.5):.3f}. Group calibration maps each group's scores on "
+                    "its own, which can undo the balance the model was trained for: a tolerance that point met may "
+                    "not hold for this model.")
+    moved = chosen_gap_change(y, fair, fair, g, threshold=0.3, gap_metric="demographic_parity_difference",
+                              calibrated=False)
+    assert (moved is None) == (round(gap(fair, 0.3), 3) <= round(gap(fair, 0.5), 3))
+    # Nothing when the bundle decides as the frontier compared it, or is no less fair.
+    assert chosen_gap_change(y, fair, fair, g, threshold=0.5, gap_metric="demographic_parity_difference",
+                             calibrated=False) is None
+    assert chosen_gap_change(y, shifted, fair, g, threshold=0.5, gap_metric="demographic_parity_difference",
+                             calibrated=True) is None
+
+
+def test_the_record_of_a_calibrated_export_that_undoes_its_parity_states_it(swept, tiny_split):
+    from fairkit.export import model_chosen_gap_change, model_limitations
+
+    row = _row(swept, "regularized")
+    model = swept.model(row["run_id"])
+    calibrator = calibrate_on_validation(model, tiny_split, method="isotonic").calibrator
+    said = model_chosen_gap_change(model, tiny_split, threshold=0.5, gap_metric="demographic_parity_difference",
+                                   calibrator=calibrator)
+    assert said and f"had {float(row['val_demographic_parity_difference']):.3f}." in said  # the sweep's own figure
+    built = build_record(model=model, split=tiny_split, run=row, record=RECORD, calibrator=calibrator,
+                         threshold=0.5, n_boot=0).record
+    assert said in model_limitations(built)
+    plain = build_record(model=model, split=tiny_split, run=row, record=RECORD, threshold=0.5, n_boot=0).record
+    assert not [x for x in model_limitations(plain) if x.startswith("As exported")]
+
+
+def test_the_headline_counts_many_calibration_fallbacks_and_the_model_section_lists_them():
+    from fairkit.record import HEADLINE_FALLBACKS, calibration_fallbacks_text, calibration_headline_text
+
+    few = {"method": "platt", "grouping": ["race"], "fallbacks": {"a": "the map of all rows: 12 rows"}}
+    assert calibration_headline_text(few) == calibration_fallbacks_text(few)
+    many = {**few, "fallbacks": {f"g{i}": "the map of all rows: 12 rows" for i in range(HEADLINE_FALLBACKS + 26)}}
+    assert calibration_headline_text(many) == (
+        "29 groups have no calibration map of their own and use another group's (listed under \"The selected model\").")
+    assert "g28 uses the map of all rows" in calibration_fallbacks_text(many)

@@ -83,3 +83,11 @@ def test_committed_notebook_is_the_builders_executed_in_one_run():
     assert not [o for c in code for o in _outputs(c) if o.output_type == "error"]
     assert not _figures_without_png(nb)
     assert any("image/png" in o.get("data", {}) for c in code for o in _outputs(c))
+    # Its outputs are this code's: its numbers had gone three results revisions stale unnoticed
+    # (docs audit, session 52). Re-make them with `python scripts/build_notebook.py --execute`.
+    import fairkit
+    from fairkit.store import RESULTS_REVISION
+
+    made_by = "".join(o.get("text", "") for o in _outputs(code[0])).strip()
+    assert made_by == f"fairkit {fairkit.__version__}, results revision {RESULTS_REVISION}", (
+        f"the notebook's outputs were made by {made_by!r}: run scripts/build_notebook.py --execute")

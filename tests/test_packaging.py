@@ -82,6 +82,8 @@ def test_installed_wheel_runs_a_sweep_from_another_folder(installed, tmp_path):
     import fairkit
 
     assert version.stdout.strip().startswith(f"fairkit {fairkit.__version__} from {site / 'fairkit'} ")
+    # README shows the same line for the version it documents (it read 0.3.1 under 0.3.3).
+    assert f"fairkit --version                # fairkit {fairkit.__version__} from " in (ROOT / "README.md").read_text()
 
     out = tmp_path / "out"
     sweep = _run(site, elsewhere, sys.executable, "-m", "fairkit", "sweep", "--dataset", "german",

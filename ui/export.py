@@ -32,6 +32,7 @@ from fairkit.export import (
     DecisionRecord,
     build_record,
     check_run_figures,
+    model_chosen_gap_change,
     model_sensitive_uses,
     model_threshold_effect,
     read_bundle_record,
@@ -320,14 +321,15 @@ def record_markdown(rec: dict) -> str:
 
 @st.cache_data(show_spinner="Measuring the model at this threshold...", max_entries=64)
 def threshold_effect(data_key: str, run_id: str, baseline_run_id: str | None, calibration: str,
-                     threshold: float, _split, _load_model) -> dict:
+                     threshold: float, unfairness: str | None, _split, _load_model) -> dict:
     """What the decision threshold and the calibration change, on test data, before anything is
     exported: :func:`fairkit.export.model_threshold_effect` as tables.
 
     Parameters
     ----------
-    data_key, run_id, baseline_run_id, calibration, threshold
-        What the result depends on (the cache key).
+    data_key, run_id, baseline_run_id, calibration, threshold, unfairness
+        What the result depends on (the cache key); ``unfairness`` is the gap the model was
+        chosen on (the Trade-offs chart's axis).
     _split : DatasetSplit
     _load_model : callable
         ``run_id -> fitted model``.
@@ -341,7 +343,9 @@ def threshold_effect(data_key: str, run_id: str, baseline_run_id: str | None, ca
         ``threshold`` differs from the sweep's; ``calibrated``: whether the export calibrates;
         ``confusion``: per-group counts (:func:`fairkit.metrics.confusion_by_group`) of the
         model as it would ship; ``baseline``: the same for the baseline at the sweep's
-        threshold (None without a baseline run).
+        threshold (None without a baseline run); ``chosen_gap_change``: the record's sentence when
+        the model as exported is less fair on validation than the frontier's point
+        (:func:`fairkit.export.model_chosen_gap_change`), else None.
     """
     model = _load_model(run_id)
     cal = calibrator(data_key, run_id, calibration, _split)
@@ -354,7 +358,9 @@ def threshold_effect(data_key: str, run_id: str, baseline_run_id: str | None, ca
         shipped: [fmt(effect.at_threshold[k]) for k in EFFECT_METRICS],
     })
     return {"table": table, "moved": effect.moved, "calibrated": cal is not None,
-            "confusion": effect.confusion, "baseline": effect.baseline}
+            "confusion": effect.confusion, "baseline": effect.baseline,
+            "chosen_gap_change": model_chosen_gap_change(model, _split, threshold=threshold, gap_metric=unfairness,
+                                                         calibrator=cal)}
 
 
 def confusion_table(counts: pd.DataFrame, attribute: str) -> pd.DataFrame:

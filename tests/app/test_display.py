@@ -52,3 +52,35 @@ def test_a_long_table_keeps_its_accessible_name():
     assert not at.exception
     assert [t.proto.alt for t in at.table] == ["short one"]
     assert [d.proto.alt for d in at.dataframe] == ["long one"]
+
+
+def _shown_by_magic(path) -> list[int]:
+    """Lines of ``path`` that Streamlit's magic would write (bare values and non-docstring text)."""
+    import ast
+
+    tree = ast.parse(path.read_text())
+    lines = []
+    for parent in ast.walk(tree):
+        for field in ("body", "orelse", "finalbody"):
+            body = getattr(parent, field, None)
+            for i, node in enumerate(body if isinstance(body, list) else []):
+                if not isinstance(node, ast.Expr) or isinstance(node.value, (ast.Call, ast.Await, ast.Yield,
+                                                                              ast.YieldFrom)):
+                    continue
+                docstring = (i == 0 and field == "body" and isinstance(node.value, ast.Constant)
+                             and isinstance(parent, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef)))
+                if not docstring:
+                    lines.append(node.lineno)
+    return lines
+
+
+def test_no_page_relies_on_magic_which_the_dashboard_turns_off():
+    # .streamlit/config.toml sets runner.magicEnabled = false (its rewrite of every page was an
+    # eighth of the app tests' time): a bare expression on a page would silently show nothing.
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    assert "magicEnabled = false" in (root / ".streamlit" / "config.toml").read_text()
+    pages = [root / "app.py", *sorted((root / "views").glob("*.py"))]
+    assert len(pages) > 5
+    assert {p.name: _shown_by_magic(p) for p in pages if _shown_by_magic(p)} == {}

@@ -274,6 +274,19 @@ def test_the_frontiers_column_is_the_frontiers_model_and_the_other_the_exported_
             assert table.loc[label, frontier_col].replace("\\", "") == fmt(frontier[key]), label
             assert table.loc[label, shipped_col].replace("\\", "") == fmt(shipped[key]), label
     assert any("uncalibrated" in c for c in texts(at.caption) + texts(at.warning))
+    # Calibrated per group and decided at 0.40, the model is less fair on validation than the
+    # point chosen: said before the table, in the record's words (sessions 52's audits).
+    from fairkit.export import model_chosen_gap_change
+
+    axis = at.session_state[state.WIDGET_MEMORY][ut.W_UNFAIRNESS]  # the Trade-offs chart's axis
+    change = model_chosen_gap_change(model, split_, threshold=0.4, gap_metric=axis, calibrator=calibrator)
+    assert change and change.startswith("As exported (decided at threshold 0.40 and calibrated per group)")
+    assert [w for w in texts(at.warning) if w.startswith("As exported")] == [
+        change + " The record states it among its limitations."]
+    # Uncalibrated at the frontier's threshold it is the point chosen: nothing to say.
+    at.radio(key="w.export.calibration").set_value("none").run()
+    at.slider(key="w.export.threshold").set_value(0.5).run()
+    assert not [w for w in texts(at.warning) if w.startswith("As exported")]
 
 
 def test_a_rationale_is_forgotten_when_another_model_is_selected(trained, fast_env):
