@@ -495,7 +495,14 @@ def drift_report(bundle, frame: pd.DataFrame, scores, *, n_boot: int = 200,
     skip = (incomparable_gaps(recorded_groups, rep.by_group, thin_left_out=revision is not None and revision >= 10)
             if recorded_groups else {})
     result = compare_gaps(bundle.metrics["test"]["gaps"], rep.gaps, metrics=watched, alpha=alpha, skip=skip)
-    acc_then = bundle.metrics["test"]["overall"]["accuracy"]
+    then = bundle.metrics["test"]["overall"]
+    acc_then = then["accuracy"]
+    # Who is positive and whom the model selects, beside the record's: a batch whose base rate fell
+    # from 0.346 to 0.195 read "0 of 10 gaps differ" and nothing else (new-user audit, session 52).
+    # Shown, not tested: the gaps are what the check compares. A record older than the base rate
+    # (results revision 7) shows the batch's alone.
+    shares = "".join(f", {label} {rep.overall[key]:.3f}" + (f" (recorded {then[key]:.3f})" if key in then else "")
+                     for key, label in (("base_rate", "base rate"), ("selection_rate", "selection rate")))
     unread = sum(labels.unread.values())
     apart = int(((y >= 0) & outside).sum())
     summary = (f"New batch: {int(keep.sum()):,} labelled rows"
@@ -503,7 +510,7 @@ def drift_report(bundle, frame: pd.DataFrame, scores, *, n_boot: int = 200,
                   if unread else "")
                + (f" ({apart:,} more of groups the record does not have, left out)" if apart else "")
                + ", accuracy "
-               f"{rep.overall['accuracy']:.3f} (recorded {acc_then:.3f}); "
+               f"{rep.overall['accuracy']:.3f} (recorded {acc_then:.3f}){shares}; "
                f"{len(result['drift'])} of {result['checked']} fairness gaps differ from the "
                f"recorded ones beyond both samples' noise (two-sample test, Holm-corrected, "
                f"alpha {alpha:g})"

@@ -100,6 +100,14 @@ def test_drift_report_on_a_bundle(adult):
     assert 0.5 < report["overall"]["roc_auc"] < 1
     assert report["summary"].startswith(f"New batch: {BATCH:,} labelled rows")
     assert f"0 of {report['checked']}" in report["summary"]
+    # Its base rate and selection rate beside the record's (a shifted population said nothing but
+    # "0 of 10 gaps differ": new-user audit, session 52); a record without them shows the batch's.
+    base, chosen = adult.y[idx].mean(), (adult.p[idx] >= 0.5).mean()
+    assert f"accuracy {report['overall']['accuracy']:.3f} (recorded 0.850), base rate {base:.3f}, selection rate " \
+           f"{chosen:.3f}; 0 of" in report["summary"]
+    bundle.metrics["test"]["overall"].update(base_rate=0.346, selection_rate=0.289)
+    said = drift_report(bundle, frame, adult.p[idx], n_boot=30)["summary"]
+    assert f"base rate {base:.3f} (recorded 0.346), selection rate {chosen:.3f} (recorded 0.289); " in said
     assert drift_report(bundle, frame.drop(columns=["sex"]), adult.p[idx]) is None
     with pytest.raises(ValueError, match="n_boot"):
         drift_report(bundle, frame, adult.p[idx], n_boot=0)

@@ -43,8 +43,13 @@ def file_stem(dataset: str, method: str, eta: float, threshold: float, *more) ->
 def downloads(rec: dict, *, key: str, reviews: str | None = None) -> None:
     """Download buttons for the printable record (PDF) and its HTML copy."""
     sel = rec["content"]["selected"]
+    # Named as the bundle is (calibration and time too): the records of two exports of one run,
+    # calibrated and not, downloaded under one name and the second replaced the first (new-user
+    # audit, session 52).
+    calibration = (sel.get("calibration") or {}).get("method", "none")
+    created = re.sub(r"[^0-9TZ]", "", str(rec.get("created", "")))
     stem = "decision-record-" + file_stem(rec["content"]["dataset"]["name"], sel["method"], sel["eta"],
-                                          sel["threshold"])
+                                          sel["threshold"], calibration, *([created] if created else []))
     left, right = st.columns(2)
     left.download_button("Download the record (PDF)", data=lambda: render_pdf(rec, reviews=reviews),
                          file_name=f"{stem}.pdf", mime="application/pdf", icon=":material/picture_as_pdf:",

@@ -61,6 +61,10 @@ PANEL_ROWS = [
     ("Accuracy", "accuracy", "overall"),
     ("Balanced accuracy", "balanced_accuracy", "overall"),
     ("ROC AUC", "roc_auc", "overall"),
+    # Whom it selects beside how often the outcome is positive: a model within the tolerance that
+    # approved 4 % where 35 % were approved read as any other (new-user audit, session 52).
+    ("Selection rate", "selection_rate", "overall"),
+    ("Base rate (positive outcomes)", "base_rate", "part"),
     *((label, key, "gap") for key, label in UNFAIRNESS_AXES.items()),
     ("Largest group calibration error (ECE)", "max_group_ece", "gap"),
 ]
@@ -528,12 +532,12 @@ def panel_table(row: dict, baseline: dict | None, change: dict | None = None) ->
     rows = []
     ranked = scores_rank(row["method"])
     header = change_header(baseline)
-    for label, key, _ in PANEL_ROWS:
-        cell = "n/a"
+    for label, key, kind in PANEL_ROWS:
+        cell = "n/a"  # the part's own figure (kind "part") is every model's: no change
         if key in OF_SCORES and not ranked:  # whatever an older store holds for it
             rows.append({"Metric": label, "Validation": NO_RANKING, "Test": NO_RANKING, header: cell})
             continue
-        if baseline is not None:
+        if baseline is not None and kind != "part":
             a, b = _row_value(row, "test", key), _row_value(baseline, "test", key)
             if a is not None and b is not None:
                 cell = fmt(a - b, signed=True)

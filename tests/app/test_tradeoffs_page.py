@@ -64,6 +64,15 @@ def test_slider_moves_change_the_side_panel(tradeoffs):
     rate = ur.result_store().records([at.session_state[ur.SELECTED_RUN]])["val_selection_rate"].iloc[0]
     assert rate == 1.0
     assert any("every validation row the positive decision" in w for w in texts(at.warning))
+    # Whom it selects, beside how often the outcome is positive (a 4 % selection where 35 % were
+    # positive read as any other model: new-user audit, session 52); the base rate is every model's.
+    stored = ur.result_store().records([at.session_state[ur.SELECTED_RUN]]).iloc[0]
+    assert after.loc["Selection rate", "Validation"].startswith("1.000")
+    assert after.loc["Selection rate", "Test"].startswith(f"{stored['test_selection_rate']:.3f}")
+    assert after.loc["Base rate (positive outcomes)", "Test"].startswith(f"{stored['test_base_rate']:.3f}")
+    assert after.loc["Base rate (positive outcomes)", "Test"] == before.loc["Base rate (positive outcomes)", "Test"]
+    assert after.loc["Base rate (positive outcomes)", "Change vs unconstrained (test)"] == "n/a"
+    assert after.loc["Selection rate", "Change vs unconstrained (test)"].replace("\\", "").startswith("+")
     assert at.session_state[ur.SELECTED_RUN] != first_run
     assert after.loc["Demographic parity difference", "Test"] != before.loc["Demographic parity difference", "Test"]
     assert after.loc["Demographic parity difference", "Change vs unconstrained (test)"].startswith("-")
