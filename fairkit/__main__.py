@@ -1807,7 +1807,8 @@ JSON_COMMANDS = ("sweep", "search", "score")
 
 def _add_output_flags(parser, sub) -> None:
     """``--quiet`` on every command (before or after its name) and ``--json`` on sweep, search and score."""
-    quiet = "no messages or progress bar, only problems on stderr (and the --json document)"
+    quiet = ("no messages or progress bar, only problems on stderr (and, for sweep, search and score, the --json "
+             "document)")
     parser.add_argument("-q", "--quiet", action="store_true", help=quiet)
     for p in sub.choices.values():
         # SUPPRESS: a subcommand without the flag leaves the value given before its name.
@@ -1942,7 +1943,7 @@ def _main(argv) -> int:
                                   "a baseline ignores them, a value out of a method's range is refused)")
     p.add_argument("--n-etas", type=_int_at_least(2, "a grid holds 0 and at least one other eta", MAX_N_ETAS),
                    default=8,
-                   help="size of the default grids")
+                   help="size of the default grids (default %(default)s)")
     p.add_argument("--spacing", type=_spacing, default=DEFAULT_SPACING,
                    help="adaptive placement: add etas until neighbouring models differ by at most this much "
                         f"validation unfairness (default {DEFAULT_SPACING:g})")
@@ -1956,19 +1957,22 @@ def _main(argv) -> int:
                    help="train the default grids only (with --etas, exactly those etas are trained anyway)")
     p.add_argument("--seeds", type=_seeds, help="comma-separated seeds (default 0)")
     p.add_argument("--fairness", default=DEFAULT_FAIRNESS, choices=list(FAIRNESS_DEFINITIONS),
-                   help="the fairness definition the methods target")
+                   help="the fairness definition the methods target (default %(default)s)")
     p.add_argument("--unfairness", choices=list(UNFAIRNESS_AXES),
                    help="the frontier's unfairness axis (default: the --fairness definition's gap)")
-    p.add_argument("--performance", default="accuracy", choices=list(PERFORMANCE_AXES))
-    p.add_argument("--split-seed", type=_seed, default=0)
+    p.add_argument("--performance", default="accuracy", choices=list(PERFORMANCE_AXES),
+                   help="the frontier's performance axis (default %(default)s)")
+    p.add_argument("--split-seed", type=_seed, default=0,
+                   help="seed of the train/validation/test split (default %(default)s)")
     p.add_argument("--threshold-rows", type=_share, metavar="SHARE",
                    help="reserve this share of the validation rows (e.g. 0.5) for the post-processors "
                         "(threshold, inferred_threshold): at equalized odds and the TPR / FPR parities they fit "
                         "their thresholds there, on scores their base model never saw; every method is then "
                         "chosen on the other validation rows (default: none reserved)")
     p.add_argument("--sample", type=_int_at_least(100, "rows to train on"),
-                   help="train on a stratified sample of this many rows (per group and outcome, drawn with "
-                        "--split-seed) instead of the whole table; the decision record says so")
+                   help="use a sample of this many rows of the table in all (stratified by group and outcome, "
+                        "drawn with --split-seed) instead of the whole table; it is then split as the table would "
+                        "be, so about 60 %% of it trains; the decision record says so")
     p.add_argument("--jobs", type=_jobs, default=1, help="parallel workers (-1: one per core)")
     p.add_argument("--scheduler", type=_scheduler,
                    help="Dask scheduler address, tcp://HOST:PORT or tls://HOST:PORT (default $FAIRKIT_DASK_SCHEDULER)")
@@ -2005,12 +2009,14 @@ def _main(argv) -> int:
     p.add_argument("--workers", type=_int_at_least(1, "worker processes"), default=1,
                    help="processes working on the one study, this one included (default 1)")
     p.add_argument("--fairness", default=DEFAULT_FAIRNESS, choices=list(FAIRNESS_DEFINITIONS),
-                   help="the fairness definition the methods target")
+                   help="the fairness definition the methods target (default %(default)s)")
     p.add_argument("--unfairness", choices=list(UNFAIRNESS_AXES),
                    help="the unfairness objective (default: the definition's gap)")
-    p.add_argument("--performance", default="accuracy", choices=list(PERFORMANCE_AXES))
+    p.add_argument("--performance", default="accuracy", choices=list(PERFORMANCE_AXES),
+                   help="the frontier's performance axis (default %(default)s)")
     p.add_argument("--seed", type=_seed, default=0, help="training seed of every trial and the sampler's seed")
-    p.add_argument("--split-seed", type=_seed, default=0)
+    p.add_argument("--split-seed", type=_seed, default=0,
+                   help="seed of the train/validation/test split (default %(default)s)")
     p.add_argument("--store", type=_output_folder, help="results store folder (default OUT/store)")
     p.add_argument("--storage", type=_storage_url,
                    help="Optuna storage URL shared by the workers (default: SQLite in the store, STORE/search/)")
@@ -2029,12 +2035,14 @@ def _main(argv) -> int:
     p.add_argument("--calibration", choices=EXPORT_CALIBRATIONS, default="none",
                    help="group calibration the bundle applies before its threshold, fitted on the sweep's validation "
                         "part per group of its sensitive attributes (the dashboard's Export page offers the same); "
-                        "it reads the sensitive attribute at prediction time (default none)")
+                        "it reads the sensitive attribute at prediction time, and it moves the model's decisions, so "
+                        "its gaps may no longer be the frontier's (the record says so when it is less fair on "
+                        "validation than the point chosen) (default none)")
     p.add_argument("--n-boot", type=_int_at_least(MIN_BOOT, "the recorded intervals, which score's drift check "
                                                   "compares against, need resamples", MAX_BOOT),
                    default=200, help=f"bootstrap resamples for the recorded calibration intervals (ECE, calibration "
                                      f"gaps; the rates' and gaps' intervals are computed, not resampled) ({MIN_BOOT} "
-                                     f"to {MAX_BOOT:,})")
+                                     f"to {MAX_BOOT:,}; default %(default)s)")
     p.add_argument("--audit", type=_log_file, help="audit log file (default $FAIRKIT_HOME/audit.sqlite)")
     p.add_argument("--sign-key", type=_key_file, help="Ed25519 private key (PEM) that signs the bundle's manifest "
                                       "(default $FAIRKIT_SIGNING_KEY; see 'keygen')")
@@ -2075,7 +2083,7 @@ def _main(argv) -> int:
     p.set_defaults(func=cmd_audit)
 
     p = sub.add_parser("score", help="score new data with an exported bundle and check fairness drift")
-    p.add_argument("--bundle", type=_input_file, required=True)
+    p.add_argument("--bundle", type=_input_file, required=True, help="the bundle (.zip) export wrote")
     p.add_argument("--csv", type=_input_file, required=True, help="new rows (CSV or Parquet)")
     p.add_argument("--out", type=_csv_output_file, required=True,
                    help="scored CSV to write (plain CSV; its fairness report goes beside it, NAME.fairness.json). "

@@ -198,10 +198,15 @@ def frontier_figure(
         Axes (keys of ``UNFAIRNESS_AXES`` / ``PERFORMANCE_AXES``).
     split : {"test", "val"}
         Which split's values are plotted. The frontier itself is always chosen on ``choose_on``.
+    choose_on : {"val", "test"}, default="val"
+        The split the frontier is chosen on (:func:`fairkit.frontier.pareto_front`); choosing on
+        test and plotting test makes the front optimistic.
     selected_run : str, optional
         Run id to highlight (with several seeds, the mean point of its method and eta).
     tolerance : float, optional
         A vertical line at this unfairness (for example 0.2 for the 80% rule on 1 - DI ratio).
+    title : str, optional
+        The figure's title (default: "Fairness / <performance> trade-off (<split>)").
     aggregate_seeds : bool
         With several seeds per (method, eta), draw each setting once at its mean over seeds
         (:func:`fairkit.frontier.seed_summary`), with error bars spanning the seeds, and the

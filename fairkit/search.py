@@ -792,7 +792,9 @@ def run_search(split, methods=None, *, fairness: str = DEFAULT_FAIRNESS, unfairn
     scheduler : str, optional
         A Dask scheduler address: the ``n_workers - 1`` other workers run as tasks there (each
         must reach ``storage`` and the store's folder: one machine, or a shared file system
-        with a server database as ``storage``). ``security``: its TLS certificates.
+        with a server database as ``storage``).
+    security : distributed.Security, optional
+        TLS certificates for a ``tls://`` ``scheduler`` (without it, Dask's configuration's).
 
     Returns
     -------
