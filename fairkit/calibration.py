@@ -26,6 +26,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.utils.validation import check_is_fitted
 
 from fairkit import stats
+from fairkit.data import rows_text
 from fairkit.groups import (MIN_GROUP_SIZE, SEP, check_group_columns, first_few, group_frame, group_hierarchy,
                             group_labels, unseen_groups_note)
 
@@ -464,12 +465,12 @@ class GroupFairnessCalibrator(BaseEstimator):
             if not n:
                 # Its maps were fitted on no weight: NaN scores, or a library's error naming no group
                 # (calibration audit, session 50).
-                return None, f"its {rows} rows all have weight 0"
+                return None, f"its {rows_text(rows)} all have weight 0"
             of = "" if n == rows else f" with weight (of {rows})"
             if n < min_n:
-                return None, f"{n} rows{of}, fewer than {min_n}: a map of its own would be uncertain"
+                return None, f"{rows_text(n)}{of}, fewer than {min_n}: a map of its own would be uncertain"
             if len(np.unique(t[weighed])) < 2:
-                return None, f"its {n} rows{of} all have the same outcome"
+                return None, f"its {rows_text(n)}{of} all have the same outcome"
             fitted = _fit_map(self.method, z[mask], p[mask], t[mask], None if w is None else w[mask])
             if fitted.reverses:
                 # A group whose scores barely rank its outcomes can get a falling Platt line,

@@ -1053,7 +1053,7 @@ def _read_csv(data: bytes, name: str, limits: Limits) -> pd.DataFrame:
                     and np.abs(col).max() < 2 ** 53:
                 kept.isetitem(i, col.astype(np.int64))
         frame = kept
-        notes.append(f"Left out {_rows(trailing)} at the end of the file with no value in any cell "
+        notes.append(f"Left out {rows_text(trailing)} at the end of the file with no value in any cell "
                      "(only delimiters, as a spreadsheet leaves them).")
     n_fields, n_rows = frame.shape[1] + row_names, len(frame)
 
@@ -1694,7 +1694,7 @@ def validate(
         if variants:
             # 'F' and 'f' are two groups, each compared with the other (files audit, session 43: a
             # tenth of the rows typed in lower case moved the validation gap from 0.089 to 0.225).
-            shown = "; ".join(" and ".join(f"{_spelled(v, group)} ({_rows(n)})" for v, n in group)
+            shown = "; ".join(" and ".join(f"{_spelled(v, group)} ({rows_text(n)})" for v, n in group)
                               for group in variants[:3])
             more = f" and {len(variants) - 3} more" if len(variants) > 3 else ""
             problems.append(_p("warning", "sensitive_spellings", col,
@@ -1939,15 +1939,15 @@ def _outcome_grouping(y: pd.Series, label, counts: dict) -> list[Problem]:
         more = f" and {len(rows) - _SHOWN_VALUES} more" if len(rows) > _SHOWN_VALUES else ""
         problems.append(_p("warning", "target_binarized", target,
                            f"The target '{target}' has {len(rows)} values (rows: {listing}{more}); "
-                           f"{_shown_label(label)} {'is' if len(positive_labels(label)) == 1 else 'are'} positive ({_rows(counts['positive'])}) and all others "
-                           f"negative ({_rows(counts['negative'])}).",
+                           f"{_shown_label(label)} {'is' if len(positive_labels(label)) == 1 else 'are'} positive ({rows_text(counts['positive'])}) and all others "
+                           f"negative ({rows_text(counts['negative'])}).",
                            "Check that this grouping of outcomes is what you mean."))
     keys = {label_key(v) for v in positive_labels(label)} - {None}
     hit = label_mask(pd.Series(rows.index), label)
     near = [(v, n) for (v, n), h in zip(rows.items(), hit) if not h and label_key(v) in keys]
     if near:
         one = len(near) == 1
-        shown = ", ".join(f"{_shown(v)} ({_rows(n)})" for v, n in near)
+        shown = ", ".join(f"{_shown(v)} ({rows_text(n)})" for v, n in near)
         problems.append(_p("warning", "positive_label_variants", target,
                            f"{shown} {'differs' if one else 'differ'} from the positive label {_shown_label(label)} "
                            f"only in case, blanks or a trailing '.', and {'counts' if one else 'count'} as negative.",
@@ -1967,7 +1967,7 @@ def _read_as_missing(frame: pd.DataFrame, markers: dict, column, n_missing: int)
     texts = markers.get(column) or {}
     if not texts:
         return "", ""
-    parts = [f"{t!r} in {_rows(n)}" for t, n in list(texts.items())[:4]]
+    parts = [f"{t!r} in {rows_text(n)}" for t, n in list(texts.items())[:4]]
     said = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
     empty = n_missing - sum(texts.values())
     rest = ""
@@ -2088,7 +2088,8 @@ def _cells(n: int) -> str:
     return "1 cell" if n == 1 else f"{n:,} cells"
 
 
-def _rows(n: int) -> str:
+def rows_text(n: int) -> str:
+    """"1 row" or "N rows" (thousands separated): counts of rows in messages."""
     return "1 row" if n == 1 else f"{n:,} rows"
 
 

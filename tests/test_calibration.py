@@ -385,6 +385,11 @@ def test_the_record_says_which_groups_have_no_calibration_map_of_their_own():
     assert calibration_fallbacks_text(info) == ("Groups without a calibration map of their own: C uses the map of all "
                                                 "rows: 12 rows, fewer than 30: a map of its own would be uncertain.")
     assert calibration_fallbacks_text({"method": "platt", "grouping": ["g"]}) == ""
+    # One row is "1 row" (the demo notebook's COMPAS record read "1 rows": session 52).
+    g[:12] = g[12]
+    g[0] = "D"
+    assert calibration_info(GroupFairnessCalibrator(method="platt").fit(p, y, g))["fallbacks"] == {
+        "D": "the map of all rows: 1 row, fewer than 30: a map of its own would be uncertain"}
 
 
 @pytest.mark.parametrize("method", ["platt", "isotonic", "temperature"])
