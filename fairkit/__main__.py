@@ -1340,7 +1340,8 @@ def cmd_export(args) -> int:
                        "from there.")
     try:
         # The table is text anyone with the folder can edit: its figures must be its models'.
-        unchecked = check_run_figures(results, store.load_model, split, earlier=store.earlier_runs(), remedy=(
+        unchecked = check_run_figures(results, store.load_model, split, earlier=store.earlier_runs(), stored=store.get,
+                                      remedy=(
             "Run the sweep again (its stored runs are not retrained) and export from its folder."))
     except ValueError as exc:
         raise CLIError(str(exc)) from exc
@@ -1586,14 +1587,15 @@ def _numeric_inputs(bundle) -> list:
 
 
 def _not_numbers(frame: pd.DataFrame, columns) -> list[str]:
-    """One line per column holding text or an infinite value where a number belongs."""
-    from .data import non_numeric_cells
+    """One line per column holding text, or an infinite or too large value, where a number belongs."""
+    from .data import MAX_ABS_VALUE, non_numeric_cells
 
     out = []
     for col in columns:
         values = frame[col]
         found = non_numeric_cells(values)
-        for what, rows in (("text", found.text), ("an infinite value", found.infinite)):
+        too_large = f"an infinite or too large value (numbers beyond ±{MAX_ABS_VALUE:.0e} cannot be scaled)"
+        for what, rows in (("text", found.text), (too_large, found.infinite)):
             if len(rows):
                 out.append(f"column {col} has {what} in {len(rows):,} row(s), e.g. {values.iloc[rows[0]]!r} "
                            f"in data row {rows[0] + 1}")
@@ -1603,7 +1605,7 @@ def _not_numbers(frame: pd.DataFrame, columns) -> list[str]:
 def cmd_score(args) -> int:
     from . import keys
     from .data import repeated_names, with_columns_appended
-    from .export import BundleIntegrityError, load_bundle
+    from .export import BundleIntegrityError, InputOutOfRange, load_bundle
     from .monitor import drift_report, labels_unread, read_batch_labels, unchecked_reason
     from .record import revision_note
     from .store import strict_json
@@ -1687,7 +1689,10 @@ def cmd_score(args) -> int:
 
     review = review_status(log, bundle.manifest_sha256, trusted or None)
     print(f"This bundle: {review}.")
-    scores, unseen = bundle.scored(frame)
+    try:
+        scores, unseen = bundle.scored(frame)
+    except InputOutOfRange as exc:
+        raise CLIError(f"{args.csv}: {exc}") from exc
     if unseen:  # a problem, so on stderr even under --quiet; the summary and the audit entry keep it
         print(f"WARNING: {unseen}", file=sys.stderr)
     changes = bundle.input_changes(frame)

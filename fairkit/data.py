@@ -2033,7 +2033,9 @@ class NonNumeric(NamedTuple):
     text : ndarray of int
         0-based positions of filled cells that are not numbers ('#VALUE!', 'n.a.').
     infinite : ndarray of int
-        0-based positions of infinite values.
+        0-based positions of infinite values and of values too large to scale (beyond
+        :data:`MAX_ABS_VALUE`, the validator's rule): scoring a cell of 1e308 overflowed the
+        model's float32 input into an internal error (hostile-input audit, session 52).
     """
 
     numbers: int
@@ -2080,8 +2082,9 @@ def non_numeric_cells(values: pd.Series) -> NonNumeric:
     x = pd.Series(as_num).to_numpy(dtype=float, na_value=np.nan)
     filled = values.notna().to_numpy(dtype=bool)
     is_number = ~np.isnan(x)
-    return NonNumeric(int((filled & is_number).sum()), np.flatnonzero(filled & ~is_number),
-                      np.flatnonzero(np.isinf(x)))
+    with np.errstate(invalid="ignore"):
+        extreme = np.abs(x) > MAX_ABS_VALUE  # inf included, NaN excluded
+    return NonNumeric(int((filled & is_number).sum()), np.flatnonzero(filled & ~is_number), np.flatnonzero(extreme))
 
 
 def _cells(n: int) -> str:

@@ -51,7 +51,7 @@ import pandas as pd
 
 from . import keys, stats
 from .data import DatasetSpec
-from .frontier import one_decision_note
+from .frontier import decides_alike, one_decision_note
 from .methods import FAIRNESS_DEFINITIONS
 from .metrics import AUDIT_BAND, HEADLINE_GAPS, SWEEP_THRESHOLD, in_sentence
 from .record import fmt as _fmt
@@ -86,6 +86,11 @@ _CHUNK = 1 << 20
 class BundleIntegrityError(ValueError):
     """A bundle that cannot be trusted: changed, malformed, oversized, or not signed as required.
     The message names the member or field and says why."""
+
+
+class InputOutOfRange(ValueError):
+    """A row to score holds a value so far beyond the training data's range that the model's
+    (float32) input overflows; the message names the first such row and its largest value."""
 
 
 class BundleFormatError(BundleIntegrityError):
@@ -464,7 +469,26 @@ def sweep_compared(results: pd.DataFrame) -> dict:
 FIGURE_TOLERANCE = 1e-6
 
 
-def check_run_figures(results: pd.DataFrame, load_model, split, *, remedy: str = "", earlier=()) -> dict:
+#: The settings of a run a sweep's table states beside its figures; each must be its stored
+#: record's (:func:`check_run_figures`).
+RUN_SETTINGS = ("method", "eta", "seed", "fairness")
+
+
+def _same_setting(given, stored) -> bool:
+    """A table's setting (text when read from a CSV) against its stored record's."""
+    try:
+        return math.isclose(float(given), float(stored), rel_tol=0, abs_tol=1e-12)
+    except (TypeError, ValueError):
+        return str(given) == str(stored)
+
+
+def _flag(value) -> bool:
+    """A table's True/False cell as read from a CSV (a bool, or its text)."""
+    return value if isinstance(value, (bool, np.bool_)) else str(value).strip().lower() in ("true", "1", "1.0")
+
+
+def check_run_figures(results: pd.DataFrame, load_model, split, *, remedy: str = "", earlier=(),
+                      stored=None) -> dict:
     """Refuse a sweep's table whose figures are not the ones its models compute.
 
     A sweep folder's ``results.csv`` (and a store's records, whose checksums anyone who can
@@ -488,6 +512,12 @@ def check_run_figures(results: pd.DataFrame, load_model, split, *, remedy: str =
         Runs an earlier fairkit stored (:meth:`fairkit.store.ResultStore.earlier_runs`): when all
         the runs that differ are such runs, the refusal says so, not that the table was edited
         (an earlier results revision may split or score the same data otherwise).
+    stored : callable, optional
+        ``run_id -> stored record or None`` (:meth:`fairkit.store.ResultStore.get`): each run's
+        settings (:data:`RUN_SETTINGS`) in the table must be its record's. Its ``constant`` flag
+        is checked against its model's validation selection rate either way. An edited eta,
+        seed or flag passed the figures' check and put made-up etas in a signed record, or
+        took the chosen run off its frontier (hostile-input audit, session 52).
 
     Returns
     -------
@@ -513,6 +543,20 @@ def check_run_figures(results: pd.DataFrame, load_model, split, *, remedy: str =
             unchecked[key] = str(exc)
             continue
         (computed,) = run_figures([str(run["method"])], [model], split)
+        record = (stored(key) or {}) if stored is not None else {}
+        setting = next((c for c in RUN_SETTINGS if c in run and c in record and not _same_setting(run[c], record[c])),
+                       None)
+        if setting is not None:
+            wrong.append(f"run {key} ({record.get('method')}): {setting} {run[setting]!r} in the table, "
+                         f"{record[setting]!r} in its stored record")
+            wrong_ids.append(key)
+            continue
+        if "constant" in run and "val_selection_rate" in computed and \
+                _flag(run["constant"]) != bool(decides_alike(computed["val_selection_rate"])):
+            wrong.append(f"run {key} ({run['method']}, eta {run.get('eta')}): constant {run['constant']!r} in the "
+                         "table, not what its model's validation decisions say")
+            wrong_ids.append(key)
+            continue
         for column, value in computed.items():
             if column not in run:
                 continue
@@ -1675,7 +1719,23 @@ class ModelBundle:
         missing = self.missing_columns(frame)
         if missing:
             raise ValueError(f"The data lacks column(s) the model needs: {', '.join(missing)}.")
-        return np.asarray(self.preprocessor.transform(frame[self.raw_columns]), dtype=np.float32)
+        x = np.asarray(self.preprocessor.transform(frame[self.raw_columns]), dtype=np.float64)
+        with np.errstate(over="ignore"):
+            out = x.astype(np.float32)
+        # A finite 3.5e38 (below the reader's 1e150 limit) scaled past float32's range and ended
+        # in the estimator's "Input X contains infinity", an internal error (hostile-input audit,
+        # session 52).
+        over = ~np.isfinite(out) & np.isfinite(x)
+        if over.any():
+            rows = np.flatnonzero(over.any(axis=1))
+            cells = frame[self.raw_columns].iloc[rows[0]]
+            numbers = pd.to_numeric(cells, errors="coerce").abs()
+            where = f": column {numbers.idxmax()} = {cells[numbers.idxmax()]!r}" if numbers.notna().any() else ""
+            raise InputOutOfRange(
+                f"{len(rows):,} row(s) hold a value so far beyond the range of the data the model was trained on "
+                f"that its input overflows (the first in data row {rows[0] + 1}{where}). Fix those cells (or leave "
+                "them empty, which is treated as missing) and run again.")
+        return out
 
     def known_groups(self) -> dict | None:
         """Each sensitive column's groups (as text, :func:`fairkit.groups.group_labels`) in the rows

@@ -379,6 +379,21 @@ def test_an_edited_results_table_is_refused_before_anything_is_signed(sweep_dir,
     assert "Nothing was exported" in err
     assert not (tmp_path / "edited.zip").exists()
     assert AuditLog(tmp_path / "home" / "audit.sqlite").count() == before
+    # Its settings too: an edited eta, seed or constant flag, whose figures are untouched, put
+    # made-up etas in the signed record or took the chosen run off its frontier (hostile-input
+    # audit, session 52).
+    chosen = table.set_index("run_id").loc[run]
+    for column, value, said in (("eta", 3.25, f"eta 3.25 in the table, {float(chosen['eta'])!r} in its stored record"),
+                                ("seed", 7, f"seed 7 in the table, {int(chosen['seed'])!r} in its stored record"),
+                                ("constant", True, "constant True in the table, not what its model's")):
+        edited = table.copy()
+        edited[column] = edited[column].astype(object)
+        edited.loc[edited["run_id"] == run, column] = value
+        edited.to_csv(folder / "results.csv", index=False)
+        assert main([*args, "--out", str(tmp_path / "edited.zip")]) == 2
+        err = capsys.readouterr().err
+        assert f"for 1 of {len(table)} runs" in err and said in err, err
+        assert not (tmp_path / "edited.zip").exists()
     # A table that differs only in the last digits a CSV keeps is the same table.
     table.to_csv(folder / "results.csv", index=False, float_format="%.15g")
     assert main([*args, "--out", str(tmp_path / "again.zip")]) == 0

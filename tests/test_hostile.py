@@ -135,12 +135,21 @@ def test_score_text_in_a_numeric_column(work, bundle, biased_frame):
     assert_refused(proc, "column x1 has text in 1 row(s)", "'twelve' in data row 8", "fix those cells")
 
 
-def test_score_infinite_value(work, bundle, biased_frame):
+@pytest.mark.parametrize("value, said", [
+    (float("inf"), ("column x2 has an infinite or too large value", "cannot be scaled", "data row 4")),
+    (1e308, ("column x2 has an infinite or too large value", "cannot be scaled", "data row 4")),
+    (3.5e38, ("1 row(s) hold a value so far beyond the range", "data row 4: column x2 = ")),
+])
+def test_score_infinite_or_too_large_value(work, bundle, biased_frame, value, said):
+    """A finite 1e308 was an internal error, exit 1, where the validator refuses it; 3.5e38,
+    within the reader's limit, overflowed the model's float32 input into one as well
+    (hostile-input audit, session 52)."""
     bad = biased_frame.head(50).copy()
-    bad.loc[3, "x2"] = float("inf")
+    bad.loc[3, "x2"] = value
     bad.to_csv(work / "inf.csv", index=False)
     proc = fairkit("score", "--bundle", bundle, "--csv", "inf.csv", "--out", "s.csv", cwd=work)
-    assert_refused(proc, "column x2 has an infinite value", "data row 4")
+    assert_refused(proc, *said)
+    assert "Warning" not in proc.stderr and not (work / "s.csv").exists()
 
 
 def test_score_out_in_a_missing_folder(work, bundle, monkeypatch, capsys):
