@@ -1995,7 +1995,7 @@ def _main(argv) -> int:
                    help=f"skip frontier.png (it needs a Chrome or Chromium; without one a sweep exits {EXIT_NO_PNG})")
     p.set_defaults(func=cmd_sweep)
 
-    from .search import DEFAULT_RESPLITS, DEFAULT_TRIALS, MAX_TRIALS
+    from .search import DEFAULT_RESPLITS, DEFAULT_TRIALS, MAX_RESPLITS, MAX_TRIALS, MAX_WORKERS
 
     p = sub.add_parser("search", help="assistive search: more candidates for the frontier (it never chooses)")
     _add_data_args(p)
@@ -2008,11 +2008,12 @@ def _main(argv) -> int:
                    help="finished trials the study should hold; trials of an earlier run count, so a "
                         f"rerun resumes (default {DEFAULT_TRIALS})")
     p.add_argument("--timeout", type=_seconds, help="seconds after which no new trial starts (default: none)")
-    p.add_argument("--resplits", type=_int_at_least(0, "other splits per candidate"), default=DEFAULT_RESPLITS,
+    p.add_argument("--resplits", type=_int_at_least(0, "other splits per candidate", most=MAX_RESPLITS),
+                   default=DEFAULT_RESPLITS,
                    help="retrain each candidate on the searched front on this many other splits and flag the "
                         f"unstable ones (default {DEFAULT_RESPLITS}; 0: none)")
-    p.add_argument("--workers", type=_int_at_least(1, "worker processes"), default=1,
-                   help="processes working on the one study, this one included (default 1)")
+    p.add_argument("--workers", type=_int_at_least(1, "worker processes", most=MAX_WORKERS), default=1,
+                   help=f"processes working on the one study, this one included (default 1, at most {MAX_WORKERS})")
     p.add_argument("--fairness", default=DEFAULT_FAIRNESS, choices=list(FAIRNESS_DEFINITIONS),
                    help="the fairness definition the methods target (default %(default)s)")
     p.add_argument("--unfairness", choices=list(UNFAIRNESS_AXES),

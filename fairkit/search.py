@@ -56,6 +56,14 @@ DEFAULT_TRIALS = 50
 MAX_TRIALS = 100_000
 #: Other splits each candidate on the searched front is retrained on.
 DEFAULT_RESPLITS = 3
+#: The most re-splits a search takes: a million were all built before the time budget was read,
+#: past 2 GB and 14 minutes of a 30-second search (hostile-input audit, session 52). Twenty
+#: already estimate a spread's range closely; more only cost retraining.
+MAX_RESPLITS = 20
+#: The most worker processes a search starts: each is a Python process of about 120 MB, and 100,000
+#: asked for started 279 (8 GB in 48 s) before anything refused them (hostile-input audit,
+#: session 52).
+MAX_WORKERS = 32
 #: Seconds between a running trial's heartbeats, and how old its last one may be before the
 #: trial counts as dead (its process was killed) and is failed and queued again.
 HEARTBEAT_SECONDS = 5
@@ -342,23 +350,47 @@ def _open_study(ctx: dict):
     optuna = _optuna()
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    if ctx["storage"].startswith("sqlite:///"):
-        Path(ctx["storage"][len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    address = ctx["storage"]
+    path = address[len("sqlite://"):].lstrip("/") if address.startswith("sqlite://") else None
+    if path is not None and path in ("", ":memory:"):
+        # An in-memory database: gone when the search ends, and no other worker shares it (an
+        # "internal error" before: hostile-input audit, session 52).
+        raise SearchError(f"The trial database address {address} is a database in memory, which no other worker "
+                          "shares and which is gone when the search ends. Give a file: sqlite:///path/to/studies.sqlite "
+                          "(or leave --storage out: SQLite in the store).")
+    if address.startswith("sqlite:///"):
+        try:
+            Path(address[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SearchError(f"The trial database {address} cannot be made there: its folder cannot be created "
+                              f"({exc.strerror or exc}). Give a path in a folder you can write.") from exc
+    from optuna.exceptions import StorageInternalError
     from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError
 
     with _locked(ResultStore(ctx["store_root"]), _DATABASE_LOCK):  # first-time table creation races
         try:
-            storage = _storage(ctx["storage"], ctx["heartbeat"], ctx["grace"])
-            return optuna.create_study(study_name=ctx["name"], storage=storage, sampler=_sampler(ctx["seed"], 0),
-                                       directions=["maximize", "minimize"], load_if_exists=True)
-        except (DatabaseError, OperationalError) as exc:
-            raise _database_problem(ctx["storage"], exc) from exc
+            storage = _storage(address, ctx["heartbeat"], ctx["grace"])
+            study = optuna.create_study(study_name=ctx["name"], storage=storage, sampler=_sampler(ctx["seed"], 0),
+                                        directions=["maximize", "minimize"], load_if_exists=True)
+            # Read once here: another program's tables of Optuna's names fail only when read.
+            study.get_trials(deepcopy=False)
+        except (DatabaseError, OperationalError, StorageInternalError) as exc:
+            # StorageInternalError: another program's SQLite file (hostile-input audit, session 52).
+            raise _database_problem(address, exc) from exc
         except (ArgumentError, ImportError) as exc:
             # An address SQLAlchemy cannot read, or a database whose driver is not installed: an
             # "internal error ... please report it" before (search audit, session 48).
             raise SearchError(f"The trial database address {ctx['storage']} cannot be used ({exc}). Give a "
                               "sqlite:/// path, or the address of a database whose SQLAlchemy driver is "
                               "installed.") from exc
+    directions = [d.name for d in study.directions]
+    if directions != ["MAXIMIZE", "MINIMIZE"]:
+        # A study of the same name with other objectives, which no fairkit search made: its trials
+        # counted towards the budget and the search ran none (hostile-input audit, session 52).
+        raise SearchError(f"The trial database {address} holds a study named {ctx['name']} with other objectives "
+                          f"({', '.join(directions).lower()}) than a fairkit search's (maximize performance, minimize "
+                          "unfairness): another program made it. Give another --storage, or remove that study.")
+    return study
 
 
 def _database_problem(storage: str, exc) -> "SearchError":
@@ -694,9 +726,17 @@ def search_table(study, store) -> pd.DataFrame:
         rid = t.user_attrs["run_id"]
         if rid not in records.index:
             continue  # its run was removed from the store since, or lives in another store (counted)
-        rows.append({**records.loc[rid].to_dict(), "run_id": rid, "source": SOURCE, "search_trial": int(t.number),
+        # Only the spread resplit_front wrote, beneath the stored run's own fields: a study's
+        # attribute set the run's figures, eta and method (a 0.669 model shown at 0.999 and chosen
+        # on it: hostile-input audit, session 52). The study is a database others can write.
+        record = records.loc[rid].to_dict()
+        spread = attrs.get(f"resplit:{rid}", {})
+        spread = {k: v for k, v in (spread.items() if isinstance(spread, dict) else ())
+                  if isinstance(k, str) and (k.startswith("resplit_") or k in ("unstable", "unstable_reason"))
+                  and k not in record and isinstance(v, (bool, int, float, str))}
+        rows.append({**spread, **record, "run_id": rid, "source": SOURCE, "search_trial": int(t.number),
                      "search_study": study.study_name, "search_budget": attrs.get("budget_text", ""),
-                     "search_objective": attrs.get("objective_text", ""), **attrs.get(f"resplit:{rid}", {})})
+                     "search_objective": attrs.get("objective_text", "")})
     table = pd.DataFrame(rows)
     table = table.assign(constant=constant_mask(table.drop(columns="constant", errors="ignore")))
     table.attrs["missing_runs"] = missing
@@ -820,13 +860,15 @@ def run_search(split, methods=None, *, fairness: str = DEFAULT_FAIRNESS, unfairn
     # As the command line checks them (search audit: timeout=-1 and n_trials=2.5 were taken).
     if isinstance(n_trials, bool) or not isinstance(n_trials, (int, np.integer)) or n_trials < 1 or n_workers < 1:
         raise ValueError(f"a search needs a whole number of trials, at least one, and a worker; got n_trials={n_trials!r}")
+    if isinstance(n_workers, bool) or not isinstance(n_workers, (int, np.integer)) or n_workers > MAX_WORKERS:
+        raise ValueError(f"n_workers must be a whole number from 1 to {MAX_WORKERS}, got {n_workers!r}")
     if timeout is not None and not (isinstance(timeout, (int, float, np.number)) and math.isfinite(timeout)
                                     and timeout > 0):
         raise ValueError(f"timeout must be a number of seconds above 0 (or None for none), got {timeout!r}")
     if resplits is None:
         resplits = DEFAULT_RESPLITS if frame is not None else 0
-    if isinstance(resplits, bool) or not isinstance(resplits, (int, np.integer)) or resplits < 0:
-        raise ValueError(f"resplits must be a whole number of at least 0, got {resplits!r}")
+    if isinstance(resplits, bool) or not isinstance(resplits, (int, np.integer)) or not 0 <= resplits <= MAX_RESPLITS:
+        raise ValueError(f"resplits must be a whole number from 0 to {MAX_RESPLITS}, got {resplits!r}")
     if resplits and frame is None:
         raise ValueError("re-splitting the front needs the table the split was made from (frame)")
     unfairness = unfairness or get_definition(fairness).gap_metric
@@ -1043,7 +1085,11 @@ def resplit_front(result: SearchResult, split, frame, *, k: int = DEFAULT_RESPLI
     if front.empty or k < 1:
         return result
     perf, unfair = result.performance, result.unfairness
-    splits = [split_dataset(frame, split.spec, seed=split.seed + i) for i in range(1, k + 1)]
+    if not 0 <= k <= MAX_RESPLITS:
+        raise ValueError(f"k must be a whole number from 0 to {MAX_RESPLITS}, got {k!r}")
+    # Seeds after the split's own, wrapping past the largest (numpy's seeds are 32-bit: the last
+    # seed's re-split was refused as "data too small to split": hostile-input audit, session 52).
+    splits = [split_dataset(frame, split.spec, seed=(split.seed + i) % 2**32) for i in range(1, k + 1)]
     if split.thresholds is not None:
         # The candidates' rows: their share of validation set aside for the thresholds, each
         # chosen on the rest (review of session 51: re-splits were measured on every row).

@@ -6,6 +6,7 @@ stays, each trial is small.
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -29,6 +30,7 @@ from fairkit.search import (
     _suggest,
     default_storage,
     run_search,
+    search_table,
     search_space,
     stability,
     study_name,
@@ -241,6 +243,13 @@ def test_study_name_ignores_the_budget_and_follows_the_data(german, biased_frame
     (["--storage", "postgresql://u@127.0.0.1:9/db"], "SQLAlchemy driver is installed"),
     # Search audit, session 51: refused after five trained trials, past a budget of two.
     (["--performance", "roc_auc", "--methods", "threshold", "--trials", "2"], "threshold outputs decisions"),
+    # Hostile-input audit, session 52: 100,000 workers started hundreds of processes; a million
+    # re-splits ran past the time budget; these addresses were internal errors (exit 1).
+    (["--workers", "100000"], "at most 32"),
+    (["--resplits", "1000000"], "at most 20"),
+    (["--storage", "sqlite:////proc/nope/x.sqlite"], "its folder cannot be created"),
+    (["--storage", "sqlite://"], "a database in memory"),
+    (["--storage", "sqlite:///:memory:"], "a database in memory"),
 ])
 def test_search_cli_refuses_bad_arguments_with_exit_2(argv, message, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path / "home"))
@@ -249,6 +258,62 @@ def test_search_cli_refuses_bad_arguments_with_exit_2(argv, message, tmp_path, c
     assert message in capsys.readouterr().err
     assert not (tmp_path / "out" / "results.csv").exists()
     assert not list((tmp_path / "out").glob("store/**/*.json"))  # nothing trained
+
+
+def test_a_trial_database_another_program_made_is_refused(german, tmp_path):
+    """Hostile-input audit, session 52: a study of the search's name with other objectives (in a
+    --storage shared with another program) counted towards the budget; the search trained
+    nothing and exited 0. Another program's SQLite file was an internal error."""
+    import sqlite3
+
+    import optuna
+
+    from fairkit.methods import get_definition
+    from fairkit.search import SearchError
+
+    _, split = german
+    name = study_name(split, ["regularized"], unfairness=get_definition("demographic_parity").gap_metric,
+                      params=FAST)
+    foreign = f"sqlite:///{tmp_path / 'foreign.sqlite'}"
+    optuna.create_study(study_name=name, storage=foreign, direction="minimize").optimize(
+        lambda t: t.suggest_float("x", -1, 1) ** 2, n_trials=2)
+    other = tmp_path / "other.sqlite"
+    with sqlite3.connect(other) as db:
+        db.execute("create table trials (x text)")
+    store = ResultStore(tmp_path / "store")
+    for storage, said in ((foreign, "with other objectives (minimize)"), (f"sqlite:///{other}", "cannot be used")):
+        with pytest.raises(SearchError, match=re.escape(said)):
+            run_search(split, ["regularized"], n_trials=1, params=FAST, store=store, storage=storage, resplits=0)
+    assert store.records().empty  # nothing trained
+
+
+def test_a_study_attribute_never_sets_a_stored_runs_figures(german, tmp_path):
+    """Hostile-input audit, session 52: a study attribute ``resplit:<run_id>`` (the study is a
+    database others can write) overrode the stored run's figures, eta and method in the table
+    the search chose its front on."""
+    import optuna
+
+    frame, split = german
+    store = ResultStore(tmp_path / "store")
+    res = run_search(split, ["regularized"], n_trials=2, params=FAST, store=store, resplits=0)
+    study = optuna.load_study(study_name=res.study_name, storage=res.storage)
+    rid = str(res.trials["run_id"].iloc[0])
+    truth = store.get(rid)
+    study.set_user_attr(f"resplit:{rid}", {"val_accuracy": 0.999, "eta": 42.0, "method": "<script>",
+                                           "resplit_n": 2, "unstable": True, "unstable_reason": "said"})
+    row = search_table(study, store).set_index("run_id").loc[rid]
+    assert row["val_accuracy"] == truth["val_accuracy"] and row["eta"] == truth["eta"]
+    assert row["method"] == truth["method"]
+    assert row["resplit_n"] == 2 and bool(row["unstable"]) and row["unstable_reason"] == "said"
+
+
+def test_re_splits_of_the_largest_split_seed_wrap_around(german):
+    """The re-split of split seed 2**32 - 1 asked numpy for seed 2**32, refused as "data too small
+    to split" (hostile-input audit, session 52)."""
+    frame, split = german
+    last = split_dataset(frame, split.spec, seed=2**32 - 1)
+    res = run_search(last, ["regularized"], n_trials=1, params=FAST, frame=frame, resplits=1)
+    assert (res.front["resplit_n"] == 1).all()
 
 
 def test_a_search_that_finished_no_trial_is_refused_and_writes_nothing(tmp_path, capsys, monkeypatch):
