@@ -912,6 +912,11 @@ def _col_widths(pdf, header, rows, total: float) -> list[float]:
     return [w + spare * e / sum(extra) for w, e in zip(floor, extra)]
 
 
+#: A headline value longer than this is set as a paragraph, not a table cell (a cell cannot
+#: break across pages; at 9.5 pt about 1,500 characters fill a page's cell).
+PDF_KV_CELL_CHARS = 800
+
+
 def render_pdf(rec: dict, *, reviews: str | None = None) -> bytes:
     """The decision record as an A4 PDF (fpdf2): the same outline as :func:`render_html`,
     tables that wrap their cells and repeat their header on each page.
@@ -970,15 +975,32 @@ def render_pdf(rec: dict, *, reviews: str | None = None) -> bytes:
                 paragraph(["- ", *item])
             pdf.ln(1.5)
         elif kind == "kv":
-            pdf.set_font(family, "", 9.5)
             pdf.set_draw_color(40, 40, 40)
-            with pdf.table(col_widths=(0.36 * width, 0.64 * width), first_row_as_headings=False,
-                           text_align="LEFT", line_height=4.6, borders_layout="HORIZONTAL_LINES",
-                           padding=1.2) as table:
-                for label, value in block[1]:
-                    row = table.row()
-                    row.cell(text(label), style=FontFace(emphasis="BOLD"))
-                    row.cell(text("".join(v[1] if isinstance(v, tuple) else str(v) for v in value)))
+            # A table row cannot break across pages, and a long value (a rationale of 4,000
+            # characters) made fpdf refuse the whole record: the dashboard's PDF button gave
+            # nothing (hostile-input audit, session 52). Such a value is a paragraph of its own,
+            # in its place between the table's other rows.
+            pairs = [(label, "".join(v[1] if isinstance(v, tuple) else str(v) for v in value))
+                     for label, value in block[1]]
+            chunks = []
+            for label, value in pairs:
+                long = len(value) > PDF_KV_CELL_CHARS
+                if long or not chunks or chunks[-1][0]:
+                    chunks.append((long, []))
+                chunks[-1][1].append((label, value))
+            for long, rows in chunks:
+                pdf.set_font(family, "", 9.5)
+                if long:
+                    for label, value in rows:
+                        paragraph([("b", label), ": ", value])
+                    continue
+                with pdf.table(col_widths=(0.36 * width, 0.64 * width), first_row_as_headings=False,
+                               text_align="LEFT", line_height=4.6, borders_layout="HORIZONTAL_LINES",
+                               padding=1.2) as table:
+                    for label, value in rows:
+                        row = table.row()
+                        row.cell(text(label), style=FontFace(emphasis="BOLD"))
+                        row.cell(text(value))
             pdf.ln(2)
         elif kind == "table":
             header, rows = block[1], block[2]

@@ -755,6 +755,28 @@ def test_html_and_pdf_records_are_escaped_and_render(committee_record, tmp_path)
         assert expected in text, expected
 
 
+def test_a_long_rationale_still_prints(committee_record, tmp_path):
+    """Hostile-input audit, session 52: a rationale of 4,240 characters made a headline row too
+    tall for a page; fpdf refused the whole record and the dashboard's PDF button gave nothing."""
+    import copy
+    import shutil
+
+    from fairkit.record import render_pdf
+
+    rec = copy.deepcopy(committee_record)
+    words = "The committee weighed the loss of accuracy against the gap between groups. "
+    rec["rationale"] = words * 80  # 6,000 characters
+    rec["decider"] = "A. Committee " * 100
+    pdf = render_pdf(rec)
+    (tmp_path / "long.pdf").write_bytes(pdf)
+    assert shutil.which("pdftotext"), "pdftotext (Debian's poppler-utils) is needed: ./fk test installs it"
+    text = subprocess.run(["pdftotext", str(tmp_path / "long.pdf"), "-"], capture_output=True, text=True,
+                          timeout=60).stdout
+    flat = " ".join(text.split())
+    assert flat.count("The committee weighed the loss of accuracy") == 80
+    assert "Decision threshold" in flat and "Disparity audit" in flat
+
+
 BIDI = "\u202e"  # RIGHT-TO-LEFT OVERRIDE: "0.048" after it reads "840.0"
 
 
