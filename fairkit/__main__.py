@@ -252,11 +252,12 @@ def _column_name(text: str) -> str:
     from .data import hidden_characters
 
     name = text.strip()
-    if not name or name != text or hidden_characters(name) or any(c in name for c in ',;"\t\r\n'):
+    if not name or name != text or hidden_characters(name) or any(c in name for c in ',;"\t\r\n') \
+            or name[0] in "=+-@":  # a spreadsheet runs such a header cell as a formula
         raise argparse.ArgumentTypeError(
             f"'{text}' is not a column name the scored CSV can carry as written; give a plain name "
-            "(letters, digits, _ or -), without commas, quotes, tabs, line breaks, hidden characters "
-            "or spaces at either end")
+            "(letters, digits, _ or -), without commas, quotes, tabs, line breaks, hidden characters, "
+            "spaces at either end or a first =, +, - or @")
     return name
 
 
@@ -1670,7 +1671,8 @@ def cmd_score(args) -> int:
                   "the fairness check, so keep its name)") if bundle.spec.target in taken else ""
         raise CLIError(f"{args.csv} already has a column named {' and '.join(taken)}, which the scored copy adds"
                        f"{labels}. Name the added columns otherwise with --score-column and --decision-column "
-                       "(for example --decision-column model_decision), or rename the batch's, and run again.")
+                       "(for example --decision-column model_decision)" + ("" if labels else ", or rename the batch's")
+                       + ", and run again.")
     missing = bundle.missing_columns(frame)
     if missing:
         raise CLIError(f"{args.csv} lacks column(s) the model needs: {', '.join(missing)}.")

@@ -477,7 +477,8 @@ RUN_SETTINGS = ("method", "eta", "seed", "fairness")
 def _same_setting(given, stored) -> bool:
     """A table's setting (text when read from a CSV) against its stored record's."""
     try:
-        return math.isclose(float(given), float(stored), rel_tol=0, abs_tol=1e-12)
+        # Relative too: a table written with 15 significant digits keeps an eta of 1,000 to 1e-12.
+        return math.isclose(float(given), float(stored), rel_tol=1e-12, abs_tol=1e-12)
     except (TypeError, ValueError):
         return str(given) == str(stored)
 
@@ -818,12 +819,14 @@ def chosen_gap_change(y, frontier_scores, exported_scores, sensitive, *, thresho
         return None
     how = " and ".join(([f"decided at threshold {fmt_threshold(threshold)}"] if moved else [])
                        + (["calibrated per group"] if calibrated else []))
-    why = ("group calibration maps each group's scores on its own, which can undo the balance the model was "
-           "trained for" if calibrated else "a threshold moves every group's decisions")
+    why = " and ".join((["group calibration maps each group's scores on its own"] if calibrated else [])
+                       + (["a threshold moves every group's decisions"] if moved else []))
+    # The run's own figure, not the frontier point's: with several seeds the point is their mean
+    # (review of session 52: one seed's 0.076 was given as the point's 0.057).
     return (f"As exported ({how}), this model's {in_sentence(METRIC_LABELS[gap_metric])} on validation, where it "
-            f"was chosen, is {_fmt(here)}; the frontier's point it was chosen as (uncalibrated, at "
-            f"{fmt_threshold(SWEEP_THRESHOLD)}) had {_fmt(there)}. {why[0].upper() + why[1:]}: a tolerance that point "
-            "met may not hold for this model.")
+            f"was chosen, is {_fmt(here)}; as the frontier compared it (uncalibrated, at "
+            f"{fmt_threshold(SWEEP_THRESHOLD)}) it had {_fmt(there)}. {why[0].upper() + why[1:]}, which can undo the "
+            "balance the model was trained for: a tolerance met on the frontier may not hold for this model.")
 
 
 def model_chosen_gap_change(model, split, *, threshold: float, gap_metric: str | None,
@@ -1730,10 +1733,11 @@ class ModelBundle:
             rows = np.flatnonzero(over.any(axis=1))
             cells = frame[self.raw_columns].iloc[rows[0]]
             numbers = pd.to_numeric(cells, errors="coerce").abs()
-            where = f": column {numbers.idxmax()} = {cells[numbers.idxmax()]!r}" if numbers.notna().any() else ""
+            where = (f", whose largest value is column {numbers.idxmax()} = {float(numbers.max()):g}"
+                     if numbers.notna().any() else "")
             raise InputOutOfRange(
                 f"{len(rows):,} row(s) hold a value so far beyond the range of the data the model was trained on "
-                f"that its input overflows (the first in data row {rows[0] + 1}{where}). Fix those cells (or leave "
+                f"that its input overflows (the first is data row {rows[0] + 1}{where}). Fix those cells (or leave "
                 "them empty, which is treated as missing) and run again.")
         return out
 

@@ -352,7 +352,7 @@ def _open_study(ctx: dict):
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     address = ctx["storage"]
     path = address[len("sqlite://"):].lstrip("/") if address.startswith("sqlite://") else None
-    if path is not None and path in ("", ":memory:"):
+    if path is not None and (path == "" or ":memory:" in path or "mode=memory" in path):
         # An in-memory database: gone when the search ends, and no other worker shares it (an
         # "internal error" before: hostile-input audit, session 52).
         raise SearchError(f"The trial database address {address} is a database in memory, which no other worker "
@@ -711,7 +711,8 @@ def search_table(study, store) -> pd.DataFrame:
     """
     from optuna.trial import TrialState
 
-    trials = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if "run_id" in t.user_attrs]
+    trials = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+              if isinstance(t.user_attrs.get("run_id"), str)]
     ids = [t.user_attrs["run_id"] for t in trials]
     records = store.records(ids)
     have = set() if records.empty else set(records["run_id"])
@@ -1006,19 +1007,21 @@ def load_search(name: str, storage: str, store: ResultStore) -> SearchResult | N
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if storage.startswith("sqlite:///") and not Path(storage[len("sqlite:///"):]).exists():
         return None  # nothing searched yet (and no empty database left behind)
+    from optuna.exceptions import StorageInternalError
     from sqlalchemy.exc import DatabaseError, OperationalError
 
     try:
         with _locked(store, _DATABASE_LOCK):  # a search creating the database's tables at this moment
             study = optuna.load_study(study_name=name, storage=storage)
         s = study.user_attrs.get("settings", {})
+        s = s if isinstance(s, dict) else {}  # a database others can write (review of session 52)
         ctx = {"name": name, "storage": storage, "n_trials": None, "timeout": None,
                "objective_text": study.user_attrs.get("objective_text", ""),
                "unfairness": s.get("unfairness"), "performance": s.get("performance", "accuracy")}
         result = _result(study, ctx, store, "budget", 0.0)
     except KeyError:
         return None
-    except (DatabaseError, OperationalError) as exc:
+    except (DatabaseError, OperationalError, StorageInternalError) as exc:
         # Every page that shows the session's search reads it: a damaged database stopped them
         # all for the rest of the session (search audit, session 43).
         raise _database_problem(storage, exc) from exc

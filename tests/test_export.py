@@ -1647,13 +1647,27 @@ def test_a_model_exported_less_fair_than_the_point_it_was_chosen_as_says_so():
     said = chosen_gap_change(y, fair, shifted, g, threshold=0.5, gap_metric="demographic_parity_difference",
                              calibrated=True)
     assert said == (f"As exported (calibrated per group), this model's demographic parity difference on validation, "
-                    f"where it was chosen, is {gap(shifted, 0.5):.3f}; the frontier's point it was chosen as "
-                    f"(uncalibrated, at 0.50) had {gap(fair, 0.5):.3f}. Group calibration maps each group's scores on "
-                    "its own, which can undo the balance the model was trained for: a tolerance that point met may "
-                    "not hold for this model.")
-    moved = chosen_gap_change(y, fair, fair, g, threshold=0.3, gap_metric="demographic_parity_difference",
+                    f"where it was chosen, is {gap(shifted, 0.5):.3f}; as the frontier compared it (uncalibrated, at "
+                    f"0.50) it had {gap(fair, 0.5):.3f}. Group calibration maps each group's scores on its own, which "
+                    "can undo the balance the model was trained for: a tolerance met on the frontier may not hold for "
+                    "this model.")
+    # A threshold alone, and both: each cause named (review of session 52).
+    for threshold in (0.45, 0.4, 0.35, 0.3):
+        if gap(shifted, threshold) > gap(fair, 0.5) + 0.01:
+            break
+    assert gap(shifted, threshold) > gap(fair, 0.5) + 0.01
+    both = chosen_gap_change(y, fair, shifted, g, threshold=threshold, gap_metric="demographic_parity_difference",
+                             calibrated=True)
+    assert both.startswith(f"As exported (decided at threshold {threshold:.2f} and calibrated per group)")
+    assert ("Group calibration maps each group's scores on its own and a threshold moves every group's decisions, "
+            "which can undo") in both
+    moved = chosen_gap_change(y, fair, shifted, g, threshold=threshold, gap_metric="demographic_parity_difference",
                               calibrated=False)
-    assert (moved is None) == (round(gap(fair, 0.3), 3) <= round(gap(fair, 0.5), 3))
+    assert moved == (f"As exported (decided at threshold {threshold:.2f}), this model's demographic parity difference "
+                     f"on validation, where it was chosen, is {gap(shifted, threshold):.3f}; as the frontier compared "
+                     f"it (uncalibrated, at 0.50) it had {gap(fair, 0.5):.3f}. A threshold moves every group's "
+                     "decisions, which can undo the balance the model was trained for: a tolerance met on the "
+                     "frontier may not hold for this model.")
     # Nothing when the bundle decides as the frontier compared it, or is no less fair.
     assert chosen_gap_change(y, fair, fair, g, threshold=0.5, gap_metric="demographic_parity_difference",
                              calibrated=False) is None
@@ -1669,7 +1683,7 @@ def test_the_record_of_a_calibrated_export_that_undoes_its_parity_states_it(swep
     calibrator = calibrate_on_validation(model, tiny_split, method="isotonic").calibrator
     said = model_chosen_gap_change(model, tiny_split, threshold=0.5, gap_metric="demographic_parity_difference",
                                    calibrator=calibrator)
-    assert said and f"had {float(row['val_demographic_parity_difference']):.3f}." in said  # the sweep's own figure
+    assert said and f"it had {float(row['val_demographic_parity_difference']):.3f}." in said  # the sweep's own figure
     built = build_record(model=model, split=tiny_split, run=row, record=RECORD, calibrator=calibrator,
                          threshold=0.5, n_boot=0).record
     assert said in model_limitations(built)
@@ -1686,3 +1700,14 @@ def test_the_headline_counts_many_calibration_fallbacks_and_the_model_section_li
     assert calibration_headline_text(many) == (
         "29 groups have no calibration map of their own and use another group's (listed under \"The selected model\").")
     assert "g28 uses the map of all rows" in calibration_fallbacks_text(many)
+
+
+def test_a_tables_settings_are_its_records_to_the_digits_a_csv_keeps():
+    """Review of session 52: an eta of 1234.5678901234567 written with 15 significant digits was
+    refused as edited under an absolute tolerance."""
+    from fairkit.export import _same_setting
+
+    assert _same_setting("1234.56789012346", 1234.5678901234567)
+    assert _same_setting("0", 0.0) and _same_setting(7, "7") and _same_setting("regularized", "regularized")
+    assert not _same_setting("3.25", 2.0) and not _same_setting("1234.5679", 1234.5678901234567)
+    assert not _same_setting("linear", "regularized")

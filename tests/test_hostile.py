@@ -138,7 +138,7 @@ def test_score_text_in_a_numeric_column(work, bundle, biased_frame):
 @pytest.mark.parametrize("value, said", [
     (float("inf"), ("column x2 has an infinite or too large value", "cannot be scaled", "data row 4")),
     (1e308, ("column x2 has an infinite or too large value", "cannot be scaled", "data row 4")),
-    (3.5e38, ("1 row(s) hold a value so far beyond the range", "data row 4: column x2 = ")),
+    (3.5e38, ("1 row(s) hold a value so far beyond the range", "data row 4, whose largest value is column x2 = 3.5e+38")),
 ])
 def test_score_infinite_or_too_large_value(work, bundle, biased_frame, value, said):
     """A finite 1e308 was an internal error, exit 1, where the validator refuses it; 3.5e38,

@@ -250,6 +250,7 @@ def test_study_name_ignores_the_budget_and_follows_the_data(german, biased_frame
     (["--storage", "sqlite:////proc/nope/x.sqlite"], "its folder cannot be created"),
     (["--storage", "sqlite://"], "a database in memory"),
     (["--storage", "sqlite:///:memory:"], "a database in memory"),
+    (["--storage", "sqlite:///file::memory:?uri=true"], "a database in memory"),
 ])
 def test_search_cli_refuses_bad_arguments_with_exit_2(argv, message, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("FAIRKIT_HOME", str(tmp_path / "home"))

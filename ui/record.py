@@ -7,6 +7,7 @@ download button is pressed.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import streamlit as st
@@ -47,7 +48,11 @@ def downloads(rec: dict, *, key: str, reviews: str | None = None) -> None:
     # calibrated and not, downloaded under one name and the second replaced the first (new-user
     # audit, session 52).
     calibration = (sel.get("calibration") or {}).get("method", "none")
-    created = re.sub(r"[^0-9TZ]", "", str(rec.get("created", "")))
+    try:  # as the bundle's name stamps it (records are stamped 2026-12-07T23:57:38+00:00)
+        created = dt.datetime.fromisoformat(str(rec["created"])).astimezone(dt.timezone.utc).strftime(
+            "%Y%m%dT%H%M%S%fZ")
+    except (KeyError, TypeError, ValueError):
+        created = ""
     stem = "decision-record-" + file_stem(rec["content"]["dataset"]["name"], sel["method"], sel["eta"],
                                           sel["threshold"], calibration, *([created] if created else []))
     left, right = st.columns(2)

@@ -524,13 +524,13 @@ def test_the_bundle_and_the_record_copies_share_one_name(monkeypatch):
     stem = "loans-v2-csv-b-x-b-regularized-eta0.5-t0.45"
     assert names == [f"decision-record-{stem}-none.pdf", f"decision-record-{stem}-none.html"]
     # Two exports of one run, calibrated and not, at other times: other names (session 52).
-    calibrated = {"created": "2026-12-07T23:30:01.123456Z",
+    calibrated = {"created": "2026-12-07T23:30:01+00:00",  # as export stamps a record
                   "content": {**rec["content"], "selected": {**rec["content"]["selected"],
                                                              "calibration": {"method": "platt"}}}}
     names.clear()
     record_view.downloads(calibrated, key="k")
-    assert names == [f"decision-record-{stem}-platt-20261207T233001123456Z.pdf",
-                     f"decision-record-{stem}-platt-20261207T233001123456Z.html"]
+    assert names == [f"decision-record-{stem}-platt-20261207T233001000000Z.pdf",
+                     f"decision-record-{stem}-platt-20261207T233001000000Z.html"]
     bundle = ue.bundle_file_name(name, {"method": "regularized", "eta": 0.5}, 0.45, "platt")
     assert re.fullmatch(re.escape(stem) + r"-platt-\d{8}T\d{12}Z\.zip", bundle), bundle
 
