@@ -240,32 +240,24 @@ def calibration_text(calibration) -> str:
     return f"{method} per group of {grouping}" if grouping else f"{method} (one map for everyone)"
 
 
-def calibration_fallbacks_text(calibration) -> str:
+def calibration_fallbacks_text(calibration, most: int | None = None) -> str:
     """The groups of a record's calibration without a map of their own, what each uses and why
-    ("" when every group has its own)."""
+    ("" when every group has its own); with more than ``most`` of them, their count instead
+    (the record's headline: 29 had pushed a PDF record's headline figures to its third page,
+    new-user audit, session 52; "The selected model" lists them)."""
     fallbacks = (calibration or {}).get("fallbacks") or {}
     kept = (calibration or {}).get("global_map")
-    return " ".join(([f"The map of all rows: {kept}."] if kept else [])
-                    + (["Groups without a calibration map of their own: "
-                        + "; ".join(f"{g} uses {why}" for g, why in fallbacks.items()) + "."] if fallbacks else []))
+    if most is not None and len(fallbacks) > most:
+        listed = [f"{len(fallbacks)} groups have no calibration map of their own and use another group's "
+                  "(listed under \"The selected model\")."]
+    else:
+        listed = (["Groups without a calibration map of their own: "
+                   + "; ".join(f"{g} uses {why}" for g, why in fallbacks.items()) + "."] if fallbacks else [])
+    return " ".join(([f"The map of all rows: {kept}."] if kept else []) + listed)
 
 
-#: The most calibration fallbacks the record's headline lists one by one; more are counted there
-#: and listed under "The selected model" (29 of them had pushed a PDF record's headline figures to
-#: its third page: new-user audit, session 52).
+#: The most calibration fallbacks the record's headline lists one by one.
 HEADLINE_FALLBACKS = 3
-
-
-def calibration_headline_text(calibration) -> str:
-    """:func:`calibration_fallbacks_text` for the record's headline: the same, or a count when
-    more than :data:`HEADLINE_FALLBACKS` groups use another group's map."""
-    fallbacks = (calibration or {}).get("fallbacks") or {}
-    if len(fallbacks) <= HEADLINE_FALLBACKS:
-        return calibration_fallbacks_text(calibration)
-    kept = (calibration or {}).get("global_map")
-    return " ".join(([f"The map of all rows: {kept}."] if kept else [])
-                    + [f"{len(fallbacks)} groups have no calibration map of their own and use another group's "
-                       "(listed under \"The selected model\")."])
 
 
 def decision_label(selected: dict) -> str:
@@ -362,7 +354,7 @@ def headline(rec: dict, *, reviews: str | None = None) -> list[tuple[str, list]]
     test = c["metrics"]["test"]
     threshold = float(sel["threshold"])
     at = float(c.get("frontier_threshold", SWEEP_THRESHOLD))
-    fallbacks = calibration_headline_text(sel.get("calibration"))
+    fallbacks = calibration_fallbacks_text(sel.get("calibration"), most=HEADLINE_FALLBACKS)
     card = [
         ("Model", [_b(method_label(sel["method"])), f" ({sel['method']}), eta ", _b(fmt_eta(sel["eta"])),
                    f", seed {sel['seed']}"]
