@@ -470,8 +470,10 @@ def _frontier_blocks(c: dict) -> list:
     searched = sweep.get("search_etas") or {}
     search_text = ("; ".join(f"{m}: {', '.join(map(fmt_eta, g))}" for m, g in searched.items()))
     blocks = [("h", 2, "What was compared"),
-              ("p", [f"Methods: {', '.join(map(str, sweep['methods']))}. Etas: {eta_text}"
-                     + (f" (the sweep's); an assistive search's trials, at settings of their own: {search_text}"
+              ("p", [f"Methods: {', '.join(map(str, sweep['methods']))}. "
+                     + (f"Etas: {eta_text}" if eta_text or not searched else "No sweep")
+                     + ((" (the sweep's)" if eta_text else "")
+                        + f"; an assistive search's trials, at settings of their own: {search_text}"
                         if searched else "")
                      + f". Seeds: {', '.join(map(str, sweep['seeds']))}. The frontier was chosen on validation "
                      "data; test figures are reported beside it."])]

@@ -33,6 +33,7 @@ import inspect
 import json
 import math
 import os
+import re
 import socket
 import threading
 import time
@@ -215,6 +216,35 @@ def _budget_text(n_trials, timeout) -> str:
     if timeout is not None:
         parts.append(f"{timeout:g} s")
     return " or ".join(parts) or "unbounded"
+
+
+#: The budgets :func:`_budget_text` writes ("50 trials", "50 trials or 600 s", "600 s", "unbounded").
+_SECONDS = r"\d+(\.\d+)?(e[+-]?\d+)? s"
+_BUDGET_TEXT = re.compile(rf"\d{{1,6}} trials( or {_SECONDS})?|{_SECONDS}|unbounded")
+
+
+def _study_attrs(study) -> dict:
+    """The study's own attributes, each only as this module writes it.
+
+    The study is a database others can write: a foreign ``budget_trials`` of a billion became the
+    budget, and a foreign ``budget_text`` was copied into every trial's row of front.csv and into
+    the record (hostile-input audit, session 52). What fails its shape reads as absent.
+    """
+    from .metrics import METRIC_LABELS
+
+    attrs = study.user_attrs
+    settings = attrs.get("settings")
+    settings = settings if isinstance(settings, dict) else {}
+    performance, unfairness = settings.get("performance", "accuracy"), settings.get("unfairness")
+    known = all(isinstance(m, str) and m in METRIC_LABELS for m in (performance, unfairness))
+    budget = attrs.get("budget_trials")
+    text = attrs.get("budget_text")
+    return {"budget_trials": budget if isinstance(budget, int) and not isinstance(budget, bool)
+            and 0 <= budget <= MAX_TRIALS else 0,
+            "budget_text": text if isinstance(text, str) and text and _BUDGET_TEXT.fullmatch(text) else "",
+            # Said from the settings it names, not copied from the study.
+            "objective_text": _objective_text(performance, unfairness) if known else "",
+            "performance": performance if known else "accuracy", "unfairness": unfairness if known else None}
 
 
 def study_name(split, methods, *, fairness: str = DEFAULT_FAIRNESS, unfairness: str | None = None,
@@ -629,8 +659,21 @@ def _work(ctx: dict, split, *, progress=None, should_stop=None, study=None) -> s
 
 
 def _work_in_process(ctx: dict, split) -> str:
-    """A worker process's entry point (module level, so it can be sent to another process)."""
-    return _work(ctx, split)
+    """A worker process's entry point (module level, so it can be sent to another process).
+
+    A worker this machine's searching process started (``ctx["parent"]``, its process id) stops
+    after its current trial once that process is gone: killed with SIGKILL, it had no chance to
+    set the stop flag, and its workers went on spending the budget for nobody (hostile-input
+    audit, session 52). Its parent then is no longer the searching process (the orphan is
+    adopted by init or a subreaper), and the worker process ends.
+    """
+    parent = ctx.get("parent")
+    gone = None if parent is None else (lambda: os.getppid() != parent)
+    ended = _work(ctx, split, should_stop=gone)
+    if gone is not None and gone():
+        # Nobody reads the outcome, and loky's worker would wait for its next task for good.
+        os._exit(0)
+    return ended
 
 
 # --------------------------------------------------------------------------- results
@@ -723,6 +766,7 @@ def search_table(study, store) -> pd.DataFrame:
     records = records.drop_duplicates("run_id").set_index("run_id")
     rows = []
     attrs = study.user_attrs
+    own = _study_attrs(study)
     for t in trials:
         rid = t.user_attrs["run_id"]
         if rid not in records.index:
@@ -736,8 +780,8 @@ def search_table(study, store) -> pd.DataFrame:
                   if isinstance(k, str) and (k.startswith("resplit_") or k in ("unstable", "unstable_reason"))
                   and k not in record and isinstance(v, (bool, int, float, str))}
         rows.append({**spread, **record, "run_id": rid, "source": SOURCE, "search_trial": int(t.number),
-                     "search_study": study.study_name, "search_budget": attrs.get("budget_text", ""),
-                     "search_objective": attrs.get("objective_text", "")})
+                     "search_study": study.study_name, "search_budget": own["budget_text"],
+                     "search_objective": own["objective_text"]})
     table = pd.DataFrame(rows)
     table = table.assign(constant=constant_mask(table.drop(columns="constant", errors="ignore")))
     table.attrs["missing_runs"] = missing
@@ -769,7 +813,7 @@ def _result(study, ctx: dict, store, stopped: str, wall: float) -> SearchResult:
                         performance=ctx["performance"], trials=trials,
                         front=searched_front(trials, ctx["unfairness"], ctx["performance"]), stopped=stopped,
                         wall_seconds=wall, failed=_counts(study)[TrialState.FAIL], store=store,
-                        budget=ctx.get("budget_text") or study.user_attrs.get("budget_text", ""),
+                        budget=ctx.get("budget_text") or _study_attrs(study)["budget_text"],
                         trained=int(trials["run_id"].isin(trained).sum()) if len(trials) else 0,
                         missing_runs=int(trials.attrs.get("missing_runs", 0)))
 
@@ -887,7 +931,7 @@ def run_search(split, methods=None, *, fairness: str = DEFAULT_FAIRNESS, unfairn
     # The study's budget is the largest any call asked for: a later call with fewer trials trains
     # none and must not relabel the study's trials with its smaller budget (the record then said
     # "budget 3 trials" beside trial 8: search audit, session 43).
-    budget = max(int(n_trials), int(study.user_attrs.get("budget_trials") or 0))
+    budget = max(int(n_trials), _study_attrs(study)["budget_trials"])
     if budget != int(n_trials):
         ctx["budget_text"] = _budget_text(budget, timeout)
     study.set_user_attr("budget_trials", budget)
@@ -915,7 +959,7 @@ def run_search(split, methods=None, *, fairness: str = DEFAULT_FAIRNESS, unfairn
         from joblib.externals.loky import ProcessPoolExecutor
 
         pool = ProcessPoolExecutor(max_workers=n_workers - 1)
-        futures = [pool.submit(_work_in_process, ctx, split) for _ in range(n_workers - 1)]
+        futures = [pool.submit(_work_in_process, {**ctx, "parent": os.getpid()}, split) for _ in range(n_workers - 1)]
     interrupted = True
     try:
         # This process works too, with the store object it was given (a ReportingStore, say).
@@ -1013,11 +1057,10 @@ def load_search(name: str, storage: str, store: ResultStore) -> SearchResult | N
     try:
         with _locked(store, _DATABASE_LOCK):  # a search creating the database's tables at this moment
             study = optuna.load_study(study_name=name, storage=storage)
-        s = study.user_attrs.get("settings", {})
-        s = s if isinstance(s, dict) else {}  # a database others can write (review of session 52)
+        own = _study_attrs(study)  # a database others can write (review of session 52)
         ctx = {"name": name, "storage": storage, "n_trials": None, "timeout": None,
-               "objective_text": study.user_attrs.get("objective_text", ""),
-               "unfairness": s.get("unfairness"), "performance": s.get("performance", "accuracy")}
+               "objective_text": own["objective_text"], "unfairness": own["unfairness"],
+               "performance": own["performance"]}
         result = _result(study, ctx, store, "budget", 0.0)
     except KeyError:
         return None

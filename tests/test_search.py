@@ -4,6 +4,7 @@ Trials train the regularized network with a step cap (``FAST``): the 50-trial bu
 stays, each trial is small.
 """
 
+import contextlib
 import json
 import os
 import re
@@ -13,6 +14,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -169,6 +171,47 @@ def test_a_killed_search_resumes_and_finishes_its_budget(german, tmp_path):
     assert again.front["unstable"].tolist() == res.front["unstable"].tolist()
 
 
+def test_a_killed_searchs_workers_stop_after_their_trial(german, tmp_path):
+    """Hostile-input audit, session 52: a search killed with SIGKILL (no chance to set its stop
+    flag) left its worker processes spending the budget for nobody."""
+    _, split = german
+    store = ResultStore(tmp_path / "store")
+    proc = _start(_script(str(store.root), 1000, n_workers=2), tmp_path)
+    try:
+        study = _wait_for_study(split, store, proc)
+        me = f"{socket.gethostname()}:{proc.pid}"
+        t0, workers = time.monotonic(), set()
+        while time.monotonic() - t0 < 180 and not workers:  # once the worker process has a trial
+            assert proc.poll() is None, proc.stderr.read()
+            workers = {t.user_attrs.get("worker") for t in study.get_trials(deepcopy=False)} - {None, me}
+            time.sleep(0.05)
+        (worker,) = workers
+        pid = int(worker.rsplit(":", 1)[1])
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 120 and _alive(pid):
+            time.sleep(0.2)
+        assert not _alive(pid), "the killed search's worker is still running"
+        assert len(study.get_trials(deepcopy=False)) < 1000
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        with contextlib.suppress(NameError, ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is gone but not yet reaped by init.
+    with contextlib.suppress(OSError):
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+    return False
+
+
 @pytest.mark.slow
 def test_two_processes_share_one_study_and_run_the_budget_once(german, tmp_path):
     _, split = german
@@ -308,6 +351,32 @@ def test_a_study_attribute_never_sets_a_stored_runs_figures(german, tmp_path):
     assert row["resplit_n"] == 2 and bool(row["unstable"]) and row["unstable_reason"] == "said"
 
 
+def test_a_studys_budget_and_objective_are_read_only_as_the_search_writes_them(german, tmp_path):
+    """Hostile-input audit, session 52 (left then, mended in 53): a foreign ``budget_text`` was
+    copied into every row of front.csv (a spreadsheet runs ``=...`` as a formula) and the record, a
+    foreign ``budget_trials`` of a billion became the next call's budget, a foreign
+    ``objective_text`` was shown as the search's objective."""
+    import optuna
+
+    from fairkit.search import load_search
+
+    _, split = german
+    store = ResultStore(tmp_path / "store")
+    res = run_search(split, ["regularized"], n_trials=1, params=FAST, store=store, resplits=0)
+    assert set(res.trials["search_budget"]) == {"1 trials"}
+    said = set(res.trials["search_objective"])
+    study = optuna.load_study(study_name=res.study_name, storage=res.storage)
+    study.set_user_attr("budget_text", '=HYPERLINK("http://x","1 trials")')
+    study.set_user_attr("objective_text", "max <script>")
+    study.set_user_attr("budget_trials", 10**9)
+    row = search_table(study, store).iloc[0]
+    assert row["search_budget"] == "" and {row["search_objective"]} == said  # the settings' words
+    loaded = load_search(res.study_name, res.storage, store)
+    assert loaded.objective in said
+    again = run_search(split, ["regularized"], n_trials=2, params=FAST, store=store, resplits=0)
+    assert len(again.trials) == 2 and set(again.trials["search_budget"]) == {"2 trials"}
+
+
 def test_re_splits_of_the_largest_split_seed_wrap_around(german):
     """The re-split of split seed 2**32 - 1 asked numpy for seed 2**32, refused as "data too small
     to split" (hostile-input audit, session 52)."""
@@ -358,6 +427,14 @@ def test_the_decision_record_says_which_points_came_from_search(tiny_split):
     assert said.count("this search trial's settings: hidden_layer_sizes [16], lr 0.01235") == 2  # card, model
     assert "Etas: regularized: 0 (the sweep's); an assistive search's trials, at settings of their own: " \
            "regularized: 2." in said
+    # Hostile-input audit, session 52: a search's trials exported with no sweep read "Etas:  (the
+    # sweep's)".
+    alone = table.iloc[1:]
+    said = build_record(model=models["run1"], split=tiny_split, run=rows[1], record=record,
+                        frontier=pareto_front(alone, exclude_constant=False), sweep=sweep_compared(alone),
+                        n_boot=20).markdown().replace("\\", "")
+    assert "Methods: regularized. No sweep; an assistive search's trials, at settings of their own: " \
+           "regularized: 2." in said and "the sweep's" not in said
     # A record whose frontier has no search points says nothing of a search.
     plain = build_record(model=models["run0"], split=tiny_split, run=rows[0], record=record,
                          frontier=pareto_front(table.drop(columns=["source"]).iloc[:1], exclude_constant=False),
