@@ -262,14 +262,15 @@ def _column_name(text: str) -> str:
 
 
 def _floats(text: str) -> list[float]:
-    """``--etas``: numbers; their range is each method's own (checked by the registry)."""
+    """``--etas``: numbers, as the Train page reads them (:func:`fairkit.sweep.parse_numbers`);
+    their range is each method's own (checked by the registry)."""
+    from .sweep import parse_numbers
+
     try:
-        values = [float(v) for v in _split(text)]
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"Could not read the list '{text}': {exc}") from exc
-    if not values:  # an unset shell variable: a sweep of no eta ended in an internal error
-        raise argparse.ArgumentTypeError(f"'{text}' holds no number; give comma-separated numbers")
-    return values
+        return parse_numbers(text)
+    except ValueError as exc:  # an empty list: an unset shell variable, which once ended in an internal error
+        raise argparse.ArgumentTypeError(f"Could not read the list '{text}': {exc}; give numbers separated "
+                                         "by commas") from exc
 
 
 def _tolerances(text: str) -> tuple[float, ...]:
@@ -832,6 +833,18 @@ def cmd_sweep(args) -> int:
         raise CLIError(str(exc)) from exc
     finally:
         bar.close()
+    if args.performance is None:
+        from .metrics import RARE_OUTCOME, default_performance
+
+        # The axis the dashboard starts on for these data (accuracy flatters any model of a rare
+        # outcome), from the base rate the sweep recorded (one-implementation audit, session 53).
+        rate = float(res.results["val_base_rate"].iloc[0]) if len(res.results) else float("nan")
+        args.performance = default_performance(rate)
+        if args.performance != "accuracy":
+            print(f"Note: {min(rate, 1 - rate):.1%} of the validation rows have the "
+                  f"{'positive' if rate < 0.5 else 'negative'} outcome (under {RARE_OUTCOME:.0%}): a model giving "
+                  f"everyone the majority decision scores {max(rate, 1 - rate):.3f} accuracy, so the frontier is "
+                  "judged on balanced accuracy (give --performance accuracy to judge it on accuracy).")
     from .audit import command_line_user, record_sweep
 
     entry = record_sweep(log, actor=command_line_user(), dataset=spec.name,
@@ -1083,6 +1096,21 @@ def cmd_search(args) -> int:
                     "stopped": res.stopped, "objective": res.objective, "unstable": n_unstable,
                     "front": res.front.to_dict(orient="records") if len(res.front) else []}
     return 0
+
+
+def _axes_arguments(p, unfairness: str, performance: str, default_performance: str | None) -> None:
+    """``--fairness``, ``--unfairness``, ``--performance`` and ``--split-seed``: one wording for
+    the commands that train on a split (sweep and search, whose help texts had drifted apart)."""
+    from .frontier import PERFORMANCE_AXES, UNFAIRNESS_AXES
+    from .methods import DEFAULT_FAIRNESS, FAIRNESS_DEFINITIONS
+
+    p.add_argument("--fairness", default=DEFAULT_FAIRNESS, choices=list(FAIRNESS_DEFINITIONS),
+                   help="the fairness definition the methods target (default %(default)s)")
+    p.add_argument("--unfairness", choices=list(UNFAIRNESS_AXES),
+                   help=f"{unfairness} (default: the --fairness definition's gap)")
+    p.add_argument("--performance", default=default_performance, choices=list(PERFORMANCE_AXES), help=performance)
+    p.add_argument("--split-seed", type=_seed, default=0,
+                   help="seed of the train/validation/test split (default %(default)s)")
 
 
 def _storage_url(text: str) -> str:
@@ -1938,8 +1966,8 @@ def _main(argv) -> int:
     _add_data_args(p)
     p.set_defaults(func=cmd_validate)
 
-    from .frontier import PERFORMANCE_AXES, UNFAIRNESS_AXES
-    from .methods import DEFAULT_FAIRNESS, DEFAULT_METHODS, FAIRNESS_DEFINITIONS, METHODS
+    from .methods import DEFAULT_METHODS, METHODS
+    from .metrics import RARE_OUTCOME
     from .sweep import BUDGET_PER_GRID_POINT, DASK_TIMEOUT, DEFAULT_SPACING
 
     p = sub.add_parser("sweep", help="train methods over an eta grid and write the frontier")
@@ -1963,14 +1991,9 @@ def _main(argv) -> int:
     p.add_argument("--no-adaptive", action="store_true",
                    help="train the default grids only (with --etas, exactly those etas are trained anyway)")
     p.add_argument("--seeds", type=_seeds, help="comma-separated seeds (default 0)")
-    p.add_argument("--fairness", default=DEFAULT_FAIRNESS, choices=list(FAIRNESS_DEFINITIONS),
-                   help="the fairness definition the methods target (default %(default)s)")
-    p.add_argument("--unfairness", choices=list(UNFAIRNESS_AXES),
-                   help="the frontier's unfairness axis (default: the --fairness definition's gap)")
-    p.add_argument("--performance", default="accuracy", choices=list(PERFORMANCE_AXES),
-                   help="the frontier's performance axis (default %(default)s)")
-    p.add_argument("--split-seed", type=_seed, default=0,
-                   help="seed of the train/validation/test split (default %(default)s)")
+    _axes_arguments(p, "the frontier's unfairness axis", "the frontier's performance axis (default: accuracy, or "
+                    "balanced_accuracy when one outcome is under "
+                    f"{RARE_OUTCOME * 100:g}%% of the validation rows, as the dashboard starts)", None)
     p.add_argument("--threshold-rows", type=_share, metavar="SHARE",
                    help="reserve this share of the validation rows (e.g. 0.5) for the post-processors "
                         "(threshold, inferred_threshold): at equalized odds and the TPR / FPR parities they fit "
@@ -2016,15 +2039,9 @@ def _main(argv) -> int:
                         f"unstable ones (default {DEFAULT_RESPLITS}; 0: none)")
     p.add_argument("--workers", type=_int_at_least(1, "worker processes", most=MAX_WORKERS), default=1,
                    help=f"processes working on the one study, this one included (default 1, at most {MAX_WORKERS})")
-    p.add_argument("--fairness", default=DEFAULT_FAIRNESS, choices=list(FAIRNESS_DEFINITIONS),
-                   help="the fairness definition the methods target (default %(default)s)")
-    p.add_argument("--unfairness", choices=list(UNFAIRNESS_AXES),
-                   help="the unfairness objective (default: the definition's gap)")
-    p.add_argument("--performance", default="accuracy", choices=list(PERFORMANCE_AXES),
-                   help="the frontier's performance axis (default %(default)s)")
+    _axes_arguments(p, "the unfairness objective", "the performance objective and the front's axis (default "
+                    "accuracy, as the dashboard's search)", "accuracy")
     p.add_argument("--seed", type=_seed, default=0, help="training seed of every trial and the sampler's seed")
-    p.add_argument("--split-seed", type=_seed, default=0,
-                   help="seed of the train/validation/test split (default %(default)s)")
     p.add_argument("--store", type=_output_folder, help="results store folder (default OUT/store)")
     p.add_argument("--storage", type=_storage_url,
                    help="Optuna storage URL shared by the workers (default: SQLite in the store, STORE/search/)")

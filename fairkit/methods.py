@@ -256,6 +256,7 @@ class Method:
         Returns
         -------
         list of float
+            Sorted, each eta once.
 
         Raises
         ------
@@ -273,7 +274,9 @@ class Method:
                 f"(eta = {self.eta_meaning}); got {', '.join(f'{e:g}' for e in bad)}. "
                 f"Give it etas in that range, or {leave_out} to use its own grid "
                 f"({', '.join(f'{e:g}' for e in (self.grid() if grid is None else grid))}).")
-        return values
+        # Sorted and once each, as every caller reads a typed list: a repeated eta planned the
+        # same model twice (one-implementation audit, session 53).
+        return sorted(set(values))
 
     def check_fairness(self, fairness: str) -> FairnessDefinition:
         """The definition ``fairness`` if this method can target it, else a :class:`RegistryError`."""

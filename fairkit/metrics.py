@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from fairlearn.metrics import MetricFrame, count, false_positive_rate, selection_rate, true_positive_rate
+from fairlearn.metrics import MetricFrame, count
 from sklearn.metrics import roc_auc_score
 
 from . import stats
@@ -814,6 +814,25 @@ def noise_floor_sentence(floor, label: str, rows: str) -> str:
             f"decisions below {floor['q95']:.3f})")
 
 
+#: Below this share of positive (or of negative) outcomes, accuracy mostly measures the majority
+#: class (a model deciding alike for everyone scores 0.8 or more): the frontier is then judged
+#: on balanced accuracy unless another axis is asked for, the dashboard's first axis and the
+#: command line's default alike (they differed: one-implementation audit, session 53).
+RARE_OUTCOME = 0.2
+
+
+def rare_outcome(base_rate: float) -> bool:
+    """Whether one outcome is rarer than :data:`RARE_OUTCOME` (then accuracy flatters any model);
+    False for an unknown (NaN) base rate."""
+    return bool(min(base_rate, 1.0 - base_rate) < RARE_OUTCOME)
+
+
+def default_performance(base_rate: float) -> str:
+    """The performance axis a frontier is judged on when none is asked for: balanced accuracy
+    for a rare outcome (:func:`rare_outcome` of the validation base rate), else accuracy."""
+    return "balanced_accuracy" if rare_outcome(base_rate) else "accuracy"
+
+
 def chance_level(metric: str, base_rate):
     """What deciding alike for everyone scores on ``metric`` when ``base_rate`` of the rows are
     positive: the majority decision's accuracy (the larger of the base rate and its complement),
@@ -1006,37 +1025,53 @@ def disparity_audit(by_group: pd.DataFrame, *, reference: dict | None = None, ba
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
-def metric_frame(y_true, y_pred, sensitive, sample_weight=None) -> MetricFrame:
-    """fairlearn's own MetricFrame of selection rate, TPR and FPR (for users who want its API).
+def _kernel_rate(name: str):
+    """One group's ``name`` rate from the kernel, in the signature MetricFrame calls."""
+    def rate(y_true, y_pred, sample_weight=None):
+        d = np.asarray(y_pred, dtype=np.float64)
+        gs = stats.group_sums(np.asarray(y_true, dtype=np.float64), d, np.zeros(len(d), np.int64), 1,
+                              decisions=d, sample_weight=sample_weight)
+        return float(stats.group_rates(gs)[name][0, 0, 0])
 
-    The rates are fairlearn's functions, not the kernel's: they equal
-    :attr:`FairnessReport.by_group`'s except for a rate a group cannot have. The true positive
+    rate.__name__ = name
+    return rate
+
+
+def metric_frame(y_true, y_pred, sensitive, sample_weight=None) -> MetricFrame:
+    """fairlearn's MetricFrame of selection rate, TPR and FPR (for users who want its API).
+
+    The rates are the kernel's, as :attr:`FairnessReport.by_group` gives them: the true positive
     rate of a group with no positives, or the false positive rate of a group with no negatives,
-    is undefined; :func:`fairness_report` shows it as NaN and leaves it out of its gaps, while
-    fairlearn counts it as 0, and so does this frame.
+    is undefined (NaN), where fairlearn's own rate functions count it as 0. The frame's
+    ``difference()`` spans every group; :func:`fairness_report`'s gaps leave out groups under
+    ``gap_min_group_size`` rows and name them.
 
     Parameters
     ----------
     y_true : array-like of shape (n_samples,)
+        0/1 outcomes (or two labels, the larger the positive: :func:`fairkit.stats.binary_labels`).
     y_pred : array-like of shape (n_samples,)
         Decisions (0/1).
     sensitive : array-like, Series or DataFrame
     sample_weight : array-like of shape (n_samples,), optional
-        Weights of the rates; ``count`` stays the number of rows.
+        Weights of the rates, checked as every report checks them; ``count`` stays the number of rows.
 
     Returns
     -------
     fairlearn.metrics.MetricFrame
         Metrics ``count``, ``selection_rate``, ``tpr`` and ``fpr``.
     """
+    y = stats.binary_labels(y_true)
+    d = np.asarray(y_pred)
+    if d.shape != y.shape or not np.isin(d, (0, 1)).all():
+        raise ValueError(f"y_pred must be one decision (0 or 1) per row of y_true ({len(y)} rows); got shape "
+                         f"{d.shape}" + ("" if d.shape != y.shape else f" holding {stats._unique(d)[:5]}"))
+    w = stats.check_sample_weight(sample_weight, len(y))
     # count takes no weights: it stays the number of rows, as fairness_report's ``n``.
-    sp = None if sample_weight is None else {k: {"sample_weight": np.asarray(sample_weight)}
-                                             for k in ("selection_rate", "tpr", "fpr")}
+    sp = None if w is None else {k: {"sample_weight": w} for k in ("selection_rate", "tpr", "fpr")}
     return MetricFrame(
-        metrics={"count": count, "selection_rate": selection_rate,
-                 "tpr": true_positive_rate, "fpr": false_positive_rate},
-        y_true=np.asarray(y_true), y_pred=np.asarray(y_pred), sensitive_features=sensitive,
-        sample_params=sp,
+        metrics={"count": count, **{k: _kernel_rate(k) for k in ("selection_rate", "tpr", "fpr")}},
+        y_true=y, y_pred=d, sensitive_features=sensitive, sample_params=sp,
     )
 
 
@@ -1048,5 +1083,5 @@ __all__ = [
     "CalibrationNoiseFloor", "METRIC_LABELS", "OF_SCORES", "HEADLINE_GAPS", "AUDIT_METRICS", "AUDIT_BAND", "AUDIT_BAND_RTOL",
     "SWEEP_THRESHOLD",
     "metric_value", "chance_level", "no_better_than_chance", "least_fair_grouping", "HIGHER_IS_FAIRER", "CHANCE_N_SIM",
-    "confusion_by_group", "disparity_audit", "reference_order",
+    "confusion_by_group", "disparity_audit", "reference_order", "RARE_OUTCOME", "rare_outcome", "default_performance",
 ]

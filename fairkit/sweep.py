@@ -459,6 +459,30 @@ def _extension(method, top: float, below: float) -> list[float]:
     return [float(f"{top + j * step:.4g}") for j in range(1, n + 1)]
 
 
+def parse_numbers(text: str) -> list[float]:
+    """Numbers typed as a list (etas ``"0, 0.3, 3, 30"``, tolerances ``"0.01 0.05"``; commas,
+    semicolons or spaces), sorted and unique: the one reader of typed lists, for the Train page
+    and the command line alike (they read "0.1 0.3" and "0.1, 0.1" differently: one-implementation
+    audit, session 53).
+
+    Raises
+    ------
+    ValueError
+        Naming the entry that is not a number, or for an empty list.
+    """
+    values = []
+    for item in str(text).replace(";", ",").replace(" ", ",").split(","):
+        if not item.strip():
+            continue
+        try:
+            values.append(float(item))
+        except ValueError:
+            raise ValueError(f"'{item.strip()}' is not a number") from None
+    if not values:
+        raise ValueError("the list is empty")
+    return sorted(set(values))
+
+
 def tolerances(tolerance) -> tuple[float, ...]:
     """The validation gaps a sweep brackets: ``tolerance`` as a sorted tuple (None: none).
 

@@ -1600,6 +1600,10 @@ def test_a_sweep_of_a_rare_outcome_says_why_no_model_reached_the_frontier(tmp_pa
     assert "rare_outcome" not in said.err and "of the rows have the positive outcome" in said.err
     assert "No model reached the frontier" in said.out and "--threshold" in said.out
     assert "Check the target's positive label" not in said.out
+    # Judged on balanced accuracy, as the dashboard starts on such data (the command line judged
+    # accuracy: one-implementation audit, session 53), and said.
+    assert json.loads((tmp_path / "out" / "sweep.json").read_text())["performance"] == "balanced_accuracy"
+    assert "so the frontier is judged on balanced accuracy (give --performance accuracy" in said.out
 
 
 @pytest.mark.parametrize("argv, said", [
@@ -1611,7 +1615,7 @@ def test_a_sweep_of_a_rare_outcome_says_why_no_model_reached_the_frontier(tmp_pa
      "--exclude given more than once"),
     # ... an abbreviation was read as another option (--threshold as --threshold-rows).
     (["sweep", "--dataset", "german", "--threshold", "0.3", "--out", "x"], "unrecognized arguments: --threshold"),
-    (["sweep", "--dataset", "german", "--etas", "", "--out", "x"], "holds no number"),
+    (["sweep", "--dataset", "german", "--etas", "", "--out", "x"], "the list is empty; give numbers separated by commas"),
     # ... an empty value (an unset shell variable) turned a check off.
     (["score", "--trust", "", "--bundle", "b.zip", "--csv", "c.csv", "--out", "o.csv"], "--trust: is empty"),
     (["score", "--expected-manifest-sha256", "", "--bundle", "b.zip", "--csv", "c.csv", "--out", "o.csv"],

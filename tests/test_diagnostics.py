@@ -32,7 +32,7 @@ def test_calibration_by_group_table_and_summary(miscal):
     _, (pe, ye, ge, _) = miscal
     table = calibration_by_group(ye, pe, ge, n_bins=15)
     assert list(table.columns) == [
-        "n", "mean_predicted", "fraction_positive", "ece_uniform", "ece_quantile"
+        "n", "in_gaps", "mean_predicted", "fraction_positive", "ece_uniform", "ece_quantile"
     ]
     assert table["n"].sum() == len(ye)
     assert table.attrs["max_group_ece"] == pytest.approx(table["ece_uniform"].max())
@@ -41,6 +41,25 @@ def test_calibration_by_group_table_and_summary(miscal):
     )
     assert table.loc["a", "ece_uniform"] > table.loc["b", "ece_uniform"]
     assert set(table.attrs) >= {"max_group_ece_quantile", "calibration_disparity_quantile"}
+
+
+def test_calibration_by_groups_summary_is_the_reports_small_groups_and_all():
+    """One-implementation audit, session 53: calibration_by_group's max_group_ece and
+    calibration_disparity counted a 20-row group the report leaves out (0.550 against 0.198)."""
+    from fairkit.metrics import fairness_report
+
+    rng = np.random.default_rng(3)
+    g = np.array(["A"] * 200 + ["B"] * 180 + ["C"] * 20)
+    p = rng.random(400)
+    y = (rng.random(400) < np.where(g == "C", 0.05, p)).astype(int)
+    table = calibration_by_group(y, p, g)
+    report = fairness_report(y, p, pd.Series(g, name="g"))
+    assert table["in_gaps"].tolist() == [True, True, False]
+    for k in ("max_group_ece", "calibration_disparity"):
+        assert table.attrs[k] == pytest.approx(report.gap(k), abs=1e-12), k
+    assert table.loc["C", "ece_uniform"] > table.attrs["max_group_ece"]  # shown, not compared
+    everyone = calibration_by_group(y, p, g, gap_min_group_size=0)
+    assert everyone.attrs["max_group_ece"] == pytest.approx(table["ece_uniform"].max())
 
 
 @pytest.mark.parametrize("strategy", ["uniform", "quantile"])
@@ -259,7 +278,7 @@ def test_calibration_by_group_optional_bias_columns(miscal):
     _, (pe, ye, ge, _) = miscal
     table = calibration_by_group(ye, pe, ge, debiased=True, noise_floor_sims=200)
     assert list(table.columns) == [
-        "n", "mean_predicted", "fraction_positive", "ece_uniform", "ece_quantile",
+        "n", "in_gaps", "mean_predicted", "fraction_positive", "ece_uniform", "ece_quantile",
         "ece_debiased_l2", "ece_sweep", "noise_floor_mean", "noise_floor_q95",
     ]
     mask = ge == "b"

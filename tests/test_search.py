@@ -171,6 +171,7 @@ def test_a_killed_search_resumes_and_finishes_its_budget(german, tmp_path):
     assert again.front["unstable"].tolist() == res.front["unstable"].tolist()
 
 
+@pytest.mark.slow  # processes and signals, not a library's version: not repeated on the floors
 def test_a_killed_searchs_workers_stop_after_their_trial(german, tmp_path):
     """Hostile-input audit, session 52: a search killed with SIGKILL (no chance to set its stop
     flag) left its worker processes spending the budget for nobody."""

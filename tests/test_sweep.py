@@ -667,3 +667,29 @@ def test_a_batched_fits_figures_are_each_models_own_so_its_export_check_passes(t
         (alone,) = sweep_mod.run_figures(["regularized"], [result.model(run["run_id"])], split)
         assert {k: run[k] for k in alone if "auc" in k} == {k: v for k, v in alone.items() if "auc" in k}
         assert {k: run[k] for k in alone} == pytest.approx(alone, rel=0, abs=1e-12, nan_ok=True)  # summed over K
+
+
+@pytest.mark.parametrize("text, values", [("0.3,0.1", [0.1, 0.3]), ("0.1 0.3", [0.1, 0.3]), ("0.1;0.3", [0.1, 0.3]),
+                                          ("0.1, 0.1, 0.3", [0.1, 0.3]), (" 2 ", [2.0])])
+def test_the_command_line_and_the_train_page_read_a_typed_list_alike(text, values):
+    """One-implementation audit, session 53: the command line refused "0.1 0.3" and "0.1;0.3"
+    that the Train page read, and kept "0.1,0.1" as two etas (two runs of one model planned)."""
+    from fairkit.__main__ import _floats
+    from fairkit.methods import get_method
+    from fairkit.sweep import parse_numbers
+
+    assert parse_numbers(text) == values and _floats(text) == values
+    assert get_method("regularized").check_etas([0.3, 0.1, 0.3]) == [0.1, 0.3]
+
+
+@pytest.mark.parametrize("text, said", [("", "the list is empty"), ("0,x", "'x' is not a number")])
+def test_a_typed_list_that_is_not_numbers_is_refused_alike(text, said):
+    import argparse
+
+    from fairkit.__main__ import _floats
+    from fairkit.sweep import parse_numbers
+
+    with pytest.raises(ValueError, match=re.escape(said)):
+        parse_numbers(text)
+    with pytest.raises(argparse.ArgumentTypeError, match=re.escape(said)):
+        _floats(text)

@@ -187,28 +187,6 @@ def bounded_note(methods) -> str:
     return text + " To give each method its own values, choose *Custom list per method*."
 
 
-def parse_numbers(text: str) -> list[float]:
-    """Numbers typed as a list (etas ``"0, 0.3, 3, 30"``, tolerances ``"0.01 0.05"``; commas,
-    semicolons or spaces), sorted and unique: the one reader of the Train page's typed lists.
-
-    Raises
-    ------
-    ValueError
-        Naming the entry that is not a number, or for an empty list.
-    """
-    values = []
-    for item in text.replace(";", ",").replace(" ", ",").split(","):
-        if not item.strip():
-            continue
-        try:
-            values.append(float(item))
-        except ValueError:
-            raise ValueError(f"'{item.strip()}' is not a number") from None
-    if not values:
-        raise ValueError("the list is empty")
-    return sorted(set(values))
-
-
 def tolerance_input() -> tuple | None:
     """A text box of the validation gaps a sweep brackets (``"0.01, 0.02, 0.05"``).
 
@@ -217,7 +195,7 @@ def tolerance_input() -> tuple | None:
     tuple of float or None
         The tolerances, sorted; None when the text was refused (the message is on the page).
     """
-    from fairkit.sweep import tolerances
+    from fairkit.sweep import parse_numbers, tolerances
 
     state.prepare_widget("w.train.tolerance", "0.05")
     text = st.text_input("Tolerances (largest acceptable validation gaps)", key="w.train.tolerance",
@@ -245,6 +223,8 @@ def eta_lists(methods, n_etas: int) -> dict | None:
     dict or None
         Method -> its etas; None when a list was refused (the messages are on the page).
     """
+    from fairkit.sweep import parse_numbers
+
     out, ok = {}, True
     for name in methods:
         m = METHODS[name]

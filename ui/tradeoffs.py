@@ -33,8 +33,10 @@ from fairkit.frontier import (
 from fairkit.frontier import one_decision_note as engine_one_decision_note
 from fairkit import plots
 from fairkit.methods import FAIRNESS_DEFINITIONS, METHODS, role_of, scores_rank
-from fairkit.metrics import (NO_RANKING, NOISE_FLOOR_SHUFFLE, OF_SCORES, chance_gap_is_zero, chance_level, in_sentence, metric_value,
-                             no_better_than_chance, noise_floor_sentence)
+from fairkit.metrics import (NO_RANKING, NOISE_FLOOR_SHUFFLE, OF_SCORES, chance_gap_is_zero, chance_level,
+                             default_performance, in_sentence, metric_value, no_better_than_chance,
+                             noise_floor_sentence)
+from fairkit.metrics import rare_outcome  # noqa: F401  (the engine's rule, read by the page as ut.rare_outcome)
 from fairkit.record import fmt, fmt_deciding, fmt_interval, with_interval
 from fairkit.store import StoreError
 from fairkit.sweep import REPORT_N_BOOT, chance_gaps, paired_changes, report_fields
@@ -109,25 +111,12 @@ def chosen_axes(fairness: str | None = None) -> tuple[str, str]:
 #: A method's name on every page, flagged when it needs the sensitive attribute to predict.
 method_label = plots.method_label
 
-#: Below this share of positive (or of negative) outcomes, accuracy mostly measures the majority
-#: class: the performance axis starts on balanced accuracy.
-RARE_OUTCOME = 0.2
-
-
-def base_rate(split, part: str) -> float:
-    """Share of positive outcomes in a part (``"val"`` or ``"test"``) of the split."""
-    y = (split.validation if part == "val" else split.test).y
-    return float(np.mean(np.asarray(y, dtype=float)))
-
-
-def rare_outcome(rate: float) -> bool:
-    """Whether one outcome is rarer than :data:`RARE_OUTCOME` (then accuracy flatters any model)."""
-    return min(rate, 1.0 - rate) < RARE_OUTCOME
-
-
-def default_performance(rate: float) -> str:
-    """The performance axis a first visit shows: balanced accuracy for a rare outcome, else accuracy."""
-    return "balanced_accuracy" if rare_outcome(rate) else "accuracy"
+def base_rate(results: pd.DataFrame, part: str) -> float:
+    """Share of positive outcomes in a part (``"val"`` or ``"test"``) of the split, as the sweep
+    recorded it (``<part>_base_rate``, what the frontier's chance rule reads); NaN when the
+    table has none."""
+    rates = pd.to_numeric(results.get(f"{part}_base_rate", pd.Series(dtype=float)), errors="coerce").dropna()
+    return float(rates.iloc[0]) if len(rates) else float("nan")
 
 
 #: The data the performance axis was last chosen for (not a "w." key: not a choice to remember).

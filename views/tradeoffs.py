@@ -50,7 +50,7 @@ unfair_keys, perf_keys = list(UNFAIRNESS_AXES), list(PERFORMANCE_AXES)
 ut.prepare_unfairness(settings.fairness)  # the gap of the definition the sweep targeted
 unfairness = c1.selectbox("Unfairness axis", unfair_keys, key=ut.W_UNFAIRNESS,
                           format_func=UNFAIRNESS_AXES.get)
-positive_rate = ut.base_rate(split, "val")
+positive_rate = ut.base_rate(results, "val")
 ut.prepare_performance(cur.data_key, positive_rate)
 performance = c2.selectbox("Performance axis", perf_keys, key=ut.W_PERFORMANCE,
                            format_func=PERFORMANCE_AXES.get)
@@ -117,7 +117,7 @@ def chooser(results, split, unfairness: str, performance: str, tolerance: float,
     shown = row if table is view else ut.setting_row(table, row)  # the setting's mean over seeds
     _tolerance_pick(table, unfairness, performance, tolerance)
     fig = frontier_figure(view, unfairness=unfairness, performance=performance, split=plot_split,
-                          selected_run=row["run_id"], tolerance=tolerance, base_rate=ut.base_rate(split, plot_split))
+                          selected_run=row["run_id"], tolerance=tolerance, base_rate=ut.base_rate(results, plot_split))
     mark_search(fig, view, unfairness, performance, plot_split)  # issue 22: the search's points, ringed
     show_chart(fig, key=ut.CHART_KEY, on_select=partial(ut.on_chart_select, view),
                selection_mode="points")
