@@ -1667,8 +1667,6 @@ def review_status(log: AuditLog, manifest_sha256: str, public_key=None) -> str:
         return (f"its export is not in the log {log.path} (exported in another home, or the log was replaced): "
                 "no review is recorded here")
     check = log.verify(public_key=public_key)
-    if not check.ok:
-        return f"the log {log.path} fails its check, so its review is not read: {str(check).rstrip('.')}"
     tally = verdict_tally(verdict_entries(log, manifest_sha256), check)
     first = min(mine, key=lambda e: int(e["id"]))
     text = f"exported as audit entry #{first['id']} ({first.get('ts', '?')}); review: {tally['text']}"
@@ -1750,14 +1748,17 @@ def checked_verdicts(verdicts: pd.DataFrame, chain: ChainCheck | None = None) ->
     ``checked_through``: later ones, another session's since, wait for the next check), and an
     ``unsigned`` column: a sign-off or dissent the checked key does not vouch for
     (:meth:`ChainCheck.vouches_for`: before the chain, or without a signed head of its own after
-    the key's first); such a sign-off is not counted, a dissent is (:data:`OBJECTIONS`). Without
-    a check, or a key, nothing is unsigned.
+    the key's first); such a sign-off is not counted, a dissent is (:data:`OBJECTIONS`). A check
+    that fails vouches for no verdict; without a check, or with a passing one and no key,
+    nothing is unsigned.
     """
     if chain is None:
         return verdicts.assign(unsigned=False)
     ids = verdicts["id"]
     verdicts = verdicts[(ids >= 1) & (ids <= chain.checked_through)]
-    covered = pd.Series([chain.vouches_for(int(i), k) for i, k in zip(verdicts["id"], verdicts["kind"])],
+    # A log that fails its check vouches for nothing, with a key or without (a failure records
+    # none, and without a key every entry was vouched for: committee audit, session 53).
+    covered = pd.Series([chain.ok and chain.vouches_for(int(i), k) for i, k in zip(verdicts["id"], verdicts["kind"])],
                         index=verdicts.index, dtype=bool)
     return verdicts.assign(unsigned=verdicts["kind"].isin(COUNTED_VERDICTS) & ~covered)
 
@@ -1775,7 +1776,10 @@ def verdict_tally(verdicts: pd.DataFrame, chain: ChainCheck | None = None) -> di
     verdicts : DataFrame
         :func:`verdict_entries` of the bundle (oldest first).
     chain : ChainCheck, optional
-        The log's check (:meth:`AuditLog.verify`). Verdicts written after it read the log
+        The log's check (:meth:`AuditLog.verify`). A log that fails it vouches for no sign-off
+        (a rewritten dissent or an appended unsigned sign-off was counted on the Review page and
+        in its record while the page said the log fails its check: committee audit, session
+        53); its dissents count, as unsigned ones do. Verdicts written after it read the log
         (another session's, since) are left for the next check. When it checked a key, only
         sign-offs with a head of their own signed by that key are counted: anyone who can write
         the log's file can add others. A dissent counts signed or not (:data:`OBJECTIONS`).
@@ -1786,7 +1790,7 @@ def verdict_tally(verdicts: pd.DataFrame, chain: ChainCheck | None = None) -> di
         ``signoffs``, ``dissents``, ``comments``, ``self_declared`` (how many counted reviewers
         vouched for themselves only), ``uncounted`` (verdicts left out as unsigned) and ``text``, e.g. "2 sign-offs, 1 dissent" ("not reviewed
         yet" when nobody has signed off or dissented), which says when counted verdicts rest on
-        self-declared names.
+        self-declared names and why sign-offs are not counted.
     """
     verdicts = checked_verdicts(verdicts, chain)
     decided = verdicts[verdicts["kind"].isin(COUNTED_VERDICTS)]
@@ -1803,7 +1807,7 @@ def verdict_tally(verdicts: pd.DataFrame, chain: ChainCheck | None = None) -> di
     self_declared = int((latest["verified_by"] == SELF_DECLARED).sum())
     comments = int((verdicts["kind"] == "comment").sum())
     plural = lambda n, word: f"{n} {word}{'' if n == 1 else 's'}"  # noqa: E731
-    text = (f"{plural(signoffs, 'sign-off')}, {plural(dissents, 'dissent')}" if signoffs or dissents
+    text = (f"{plural(signoffs, 'sign-off')}, {plural(dissents, 'dissent')}" if signoffs or dissents or uncounted
             else "not reviewed yet")
     if comments:
         text += f" ({plural(comments, 'comment')})"
@@ -1815,7 +1819,9 @@ def verdict_tally(verdicts: pd.DataFrame, chain: ChainCheck | None = None) -> di
                else f"{self_declared} of the {counted} {'is' if one else 'are'}")
         text += (f"; {who} under {'a self-declared name' if one else 'self-declared names'}, which "
                  "anyone with the dashboard can type (sign-in verifies names)")
-    if uncounted:
+    if uncounted and not chain.ok:
+        text += f"; the audit log fails its check, so {uncounted} sign-off(s) are not counted ({str(chain).rstrip('.')})"
+    elif uncounted:
         text += (f"; {uncounted} sign-off(s) not signed by the organisation's key "
                  f"{chain.key_id} are not counted")
     return {"signoffs": signoffs, "dissents": dissents, "comments": comments,

@@ -338,16 +338,17 @@ def _b(text) -> tuple:
     return ("b", str(text))
 
 
-def headline(rec: dict, *, reviews: str | None = None) -> list[tuple[str, list]]:
+def headline(rec: dict, *, reviews: str | dict | None = None) -> list[tuple[str, list]]:
     """The headline card: ``[(label, runs), ...]`` (runs: text, or ``("b"|"code", text)``).
 
     Parameters
     ----------
     rec : dict
         A decision record.
-    reviews : str, optional
+    reviews : str or dict, optional
         The sign-off status to show (it lives in the audit log, not in the record), e.g.
-        "2 sign-offs, 1 dissent".
+        "2 sign-offs, 1 dissent", or the review's evidence (:func:`review_blocks`), whose
+        ``status`` it shows.
     """
     c = rec["content"]
     sel = c["selected"]
@@ -391,8 +392,40 @@ def headline(rec: dict, *, reviews: str | None = None) -> list[tuple[str, list]]
                      + _older_headline(rec, test["gaps"], key)))
     card += [("Decided by", [_b(rec["decider"])]), ("Rationale", [str(rec["rationale"])])]
     if reviews is not None:
-        card.append(("Sign-off status", [_b(reviews)]))
+        card.append(("Sign-off status", [_b(reviews["status"] if isinstance(reviews, dict) else reviews)]))
     return card
+
+
+def review_blocks(review: dict) -> list:
+    """A record copy's section on its review, from the audit log as it stood when the copy was made.
+
+    A downloaded record gave the tally alone: no reviewer, no dissent's reason, no time and no
+    bundle hash, so a printed copy could not be tied to the bundle it approves, nor its count
+    checked; and the log's latest verdicts can be removed without the log showing it (committee
+    audit, session 53). The log's head, kept with the copy, makes that removal detectable
+    (``fairkit audit verify --head``).
+
+    Parameters
+    ----------
+    review : dict
+        ``status`` (the tally's text), ``manifest_sha256`` (the bundle reviewed), ``taken``
+        (when the log was read, ISO 8601), ``head`` ("N:HASH", the log's newest entry then) and
+        ``verdicts`` (``columns`` and ``rows`` of the page's table of verdicts, oldest first).
+    """
+    blocks = [("h", 2, "Review, as the audit log stood when this copy was made"),
+              ("p", [f"Read {review['taken']} for the bundle whose manifest SHA-256 is ",
+                     ("code", str(review["manifest_sha256"])), ". Sign-off status: ", _b(review["status"]), "."])]
+    if review.get("head"):
+        blocks.append(("p", ["The audit log's newest entry then was ", ("code", str(review["head"])),
+                             " (entry:hash). Keep this copy: ", ("code", f"fairkit audit verify --head {review['head']}"),
+                             " fails if any entry up to it, a verdict below included, was later removed or changed, "
+                             "which the log alone cannot show of its latest entries."]))
+    rows = (review.get("verdicts") or {}).get("rows") or []
+    if rows:
+        blocks.append(("table", list(review["verdicts"]["columns"]), [[str(v) for v in r] for r in rows]))
+    else:
+        blocks.append(("p", ["No comment, sign-off or dissent had been recorded."]))
+    return blocks
 
 
 def _gap_table(gaps: list, ranks: bool = True) -> tuple:
@@ -592,15 +625,16 @@ def _search_blocks(front: list) -> list:
                       if chosen else "The chosen model came from the sweep.")])]
 
 
-def record_blocks(rec: dict, *, reviews: str | None = None) -> list:
+def record_blocks(rec: dict, *, reviews: str | dict | None = None) -> list:
     """The decision record's outline, in reading order.
 
     Parameters
     ----------
     rec : dict
         A decision record (``decision_record.json``).
-    reviews : str, optional
-        The sign-off status for the headline card (see :func:`headline`).
+    reviews : str or dict, optional
+        The sign-off status for the headline card (see :func:`headline`); a dict (the review's
+        evidence) adds its section at the end (:func:`review_blocks`).
 
     Returns
     -------
@@ -708,7 +742,7 @@ def record_blocks(rec: dict, *, reviews: str | None = None) -> list:
         ("h", 2, "What should trigger a re-review"),
         ("ul", [[x] for x in c.get("rereview_triggers") or []]),
     ]
-    return blocks
+    return blocks + (review_blocks(reviews) if isinstance(reviews, dict) else [])
 
 
 def _positive_class(spec: dict, outcome: dict | None) -> list:
@@ -755,7 +789,7 @@ def _code_span(text) -> str:
     return "`" + visible_text(text).replace("`", "'").replace("\n", " ") + "`"
 
 
-def render_markdown(rec: dict, *, escape=None, heading_offset: int = 0, reviews: str | None = None,
+def render_markdown(rec: dict, *, escape=None, heading_offset: int = 0, reviews: str | dict | None = None,
                     card: bool = True) -> str:
     """The decision record as Markdown.
 
@@ -769,8 +803,8 @@ def render_markdown(rec: dict, *, escape=None, heading_offset: int = 0, reviews:
         escaped alone and ends in a hard break, in the same paragraph.
     heading_offset : int
         Added to every heading level (2: the record's title becomes ``###``).
-    reviews : str, optional
-        The sign-off status for the headline card.
+    reviews : str or dict, optional
+        The sign-off status for the headline card, or the review's evidence (see :func:`record_blocks`).
     card : bool
         Include the headline card (a page that draws its own card passes False).
     """
@@ -813,7 +847,7 @@ def _md_card(items, esc) -> list[str]:
     return [f"- **{esc(label)}:** {_md_runs(value, esc, one_line=True)}" for label, value in items]
 
 
-def card_markdown(rec: dict, *, escape=None, reviews: str | None = None) -> str:
+def card_markdown(rec: dict, *, escape=None, reviews: str | dict | None = None) -> str:
     """The headline card alone, as the Markdown list :func:`render_markdown` puts first (for a
     page that draws it in its own box); ``escape`` as there."""
     return "\n".join(_md_card(headline(rec, reviews=reviews), escape or escape_markdown))
@@ -834,7 +868,7 @@ code{font-family:"DejaVu Sans Mono",monospace;background:#f4f4f4;padding:0 .2em}
 """
 
 
-def render_html(rec: dict, *, reviews: str | None = None) -> str:
+def render_html(rec: dict, *, reviews: str | dict | None = None) -> str:
     """The decision record as one self-contained, printable HTML page (no external resource;
     all text escaped)."""
 
@@ -911,7 +945,7 @@ def _col_widths(pdf, header, rows, total: float) -> list[float]:
 PDF_KV_CELL_CHARS = 800
 
 
-def render_pdf(rec: dict, *, reviews: str | None = None) -> bytes:
+def render_pdf(rec: dict, *, reviews: str | dict | None = None) -> bytes:
     """The decision record as an A4 PDF (fpdf2): the same outline as :func:`render_html`,
     tables that wrap their cells and repeat their header on each page.
 

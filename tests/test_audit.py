@@ -30,6 +30,7 @@ from fairkit.audit import (
     record_sweep,
     record_upload,
     record_verdict,
+    review_status,
     selection_entries,
     verdict_entries,
     verdict_tally,
@@ -650,7 +651,39 @@ def test_a_dissent_is_signed_so_it_cannot_be_rewritten_into_a_sign_off(tmp_path,
     assert "is a sign-off that key" in str(check) and "never signed" in str(check)
     tally = verdict_tally(verdict_entries(AuditLog(log.path), sha), check)
     assert (tally["signoffs"], tally["uncounted"]) == (0, 1)
-    assert "1 sign-off(s) not signed by the organisation's key" in tally["text"]
+    assert "the audit log fails its check, so 1 sign-off(s) are not counted (" in tally["text"]
+
+
+def test_a_log_that_fails_its_check_has_no_verdict_counted_however_it_fails(tmp_path, bundle):
+    """Committee audit, session 53: Carol's signed dissent rewritten into a sign-off (the chain
+    recomputed, the heads kept) failed the check at a signed head, and the Review page and its
+    record still counted "3 sign-offs, 0 dissents": that failure carries no key, and without a
+    key every verdict was vouched for. A failing check now vouches for no sign-off (a dissent
+    still counts: an objection is not dropped), and score reads the same tally."""
+    import json as json_
+
+    log, path, sha, public, private = _signed_review(tmp_path, bundle)
+    record_verdict(log, "signoff", actor="Bob", manifest_sha256=sha, bundle=path, trust_key=public,
+                   signing_key=private)
+    (dissent,) = log.entries(kind="dissent").itertuples()
+    con = _untriggered(log)
+    rows = con.execute("SELECT id, ts, actor, kind, subject, details FROM events ORDER BY id").fetchall()
+    prev = GENESIS
+    for id_, ts, actor, kind, subject, details in rows:
+        kind = "signoff" if id_ == dissent.id else kind
+        digest = entry_hash(prev, ts, actor, kind, subject, details)
+        con.execute("UPDATE events SET kind=?, prev_hash=?, entry_hash=? WHERE id=?", (kind, prev, digest, id_))
+        prev = digest
+    con.close()
+    for key in (public, None):
+        check = AuditLog(log.path).verify(public_key=key)
+        assert not check.ok and check.broken_id == dissent.id
+        tally = verdict_tally(verdict_entries(AuditLog(log.path), sha), check)
+        assert (tally["signoffs"], tally["dissents"], tally["uncounted"]) == (0, 0, 2), tally
+        assert tally["text"].startswith("0 sign-offs, 0 dissents; ")
+        assert tally["text"].endswith(f"; the audit log fails its check, so 2 sign-off(s) are not counted "
+                                      f"({str(check).rstrip('.')})")
+        assert review_status(AuditLog(log.path), sha, key).endswith("review: " + tally["text"])
 
 
 def test_a_verdict_the_trusted_key_did_not_sign_is_refused_and_never_counted(tmp_path, bundle):

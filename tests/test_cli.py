@@ -14,6 +14,7 @@ import sqlite3
 import subprocess
 import sys
 import termios
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -97,6 +98,16 @@ def test_export_then_score_with_drift_check(sweep_dir, tmp_path, capsys, monkeyp
     assert [d["drift"]["drifted"] for d in scores["details"]] == [False, True, True]
     assert main(["audit", "verify", "--bundle", str(bundle)]) == 0
     assert "head recorded in each of the 1 bundle(s) is in the log" in capsys.readouterr().out
+    # A bundle changed since is a failed check (1), as an altered log is, not bad input (2):
+    # a script testing for 1 missed it (committee audit, session 53).
+    changed = tmp_path / "changed.zip"
+    with zipfile.ZipFile(bundle) as src, zipfile.ZipFile(changed, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            dst.writestr(info, data + b" " if info.filename == "decision_record.md" else data)
+    assert main(["audit", "verify", "--bundle", str(changed)]) == 1
+    said = capsys.readouterr().err
+    assert "changed.zip cannot be trusted: " in said and "modified after export" in said
 
 
 @pytest.mark.parametrize("method", ["platt", "isotonic"])

@@ -17,7 +17,7 @@ from fairkit.record import card_markdown, render_html, render_markdown, render_p
 from .display import md
 
 
-def show_headline(rec: dict, *, reviews: str | None = None) -> None:
+def show_headline(rec: dict, *, reviews: str | dict | None = None) -> None:
     """The headline card in a box: what was decided, at what threshold, with which gaps, by whom."""
     with st.container(border=True):
         st.markdown("**At a glance**")
@@ -41,7 +41,7 @@ def file_stem(dataset: str, method: str, eta: float, threshold: float, *more) ->
                      *map(_slug, more)])
 
 
-def downloads(rec: dict, *, key: str, reviews: str | None = None) -> None:
+def downloads(rec: dict, *, key: str, reviews: str | dict | None = None) -> None:
     """Download buttons for the printable record (PDF) and its HTML copy."""
     sel = rec["content"]["selected"]
     # Named as the bundle is (calibration and time too): the records of two exports of one run,

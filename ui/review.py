@@ -6,6 +6,7 @@ verdicts; it never loads a model or changes one.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ from fairkit.audit import (
     AuditLog,
     ChainCheck,
     VerdictRefused,
+    chain_head,
     checked_verdicts,
     export_entries,
     record_verdict,
@@ -108,6 +110,18 @@ def tally(subject: str, log: LogState) -> str:
     """Where the review stands, e.g. "2 sign-offs, 1 dissent" (:func:`fairkit.audit.verdict_tally`):
     with a trusted key, only the verdicts its signatures cover count."""
     return verdict_tally(verdict_entries(AuditLog(), subject), log.chain)["text"]
+
+
+def evidence(subject: str, log: LogState, status: str) -> dict:
+    """The review as the log stands now, for a downloaded record's own section
+    (:func:`fairkit.record.review_blocks`): the bundle's hash, the time, the log's head and the
+    table of verdicts the page shows."""
+    head_id, head_hash = chain_head(AuditLog())
+    table = verdicts(subject, log)
+    return {"status": status, "manifest_sha256": subject,
+            "taken": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "head": f"{head_id}:{head_hash}" if head_id else None,
+            "verdicts": {"columns": list(table.columns), "rows": table.astype(str).to_numpy().tolist()}}
 
 
 def unsigned_note(signature: str) -> str:
@@ -218,7 +232,13 @@ def submit_verdict(subject: str, bundle: str) -> None:
         ss[W_TEXT] = ""  # the name and verdict stay for the next entry
         # Said in words: only the table below changed, which a screen reader does not announce.
         noun = {"comment": "comment", "signoff": "sign-off", "dissent": "dissent"}.get(kind, kind)
-        ss[VERDICT_DONE] = f"Your {noun} was added to the record (audit entry {entry})."
+        head_id, head_hash = chain_head(AuditLog())
+        # The log cannot show that its latest entries were removed (committee audit, session
+        # 53: a dissent deleted with its head passed every check): a head kept outside it can.
+        ss[VERDICT_DONE] = (f"Your {noun} was added to the record (audit entry {entry}). The audit log's head is now "
+                            f"{head_id}:{head_hash}. Keep it with the committee's minutes: fairkit audit verify "
+                            f"--head {head_id}:{head_hash} then fails if any entry up to it, this one included, is "
+                            "removed or changed.")
 
 
 def selections() -> pd.DataFrame:

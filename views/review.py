@@ -79,7 +79,8 @@ else:
         status = rv.tally(subject, log)
         st.header("Decision record")
         record_view.show_headline(rec, reviews=status)
-        record_view.downloads(rec, key="review.record", reviews=status)
+        # The downloads carry the review's evidence (who, when, the bundle's hash, the log's head).
+        record_view.downloads(rec, key="review.record", reviews=rv.evidence(subject, log, status))
         # At full width, below the card: half a page squeezed the frontier's lines together.
         if bundle["frontier"] is not None and len(bundle["frontier"]):
             show_chart(frontier_snapshot_figure(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import zipfile
@@ -9,9 +10,10 @@ import zipfile
 import pandas as pd
 
 from fairkit.__main__ import main as cli
-from fairkit.audit import AuditLog
+from fairkit.audit import AuditLog, chain_head, record_verdict
 from fairkit.export import read_bundle_record
 from fairkit.metrics import METRIC_LABELS, least_fair_grouping, metric_value
+from fairkit.record import render_html
 from ui import review as rv
 from ui import tradeoffs as ut
 
@@ -82,7 +84,20 @@ def test_committee_reads_the_record_and_signs_off(trained, fast_env):
     assert list(reviews["Reviewer"]) == ["Prof. Reviewer"] and list(reviews["Verdict"]) == ["Sign off"]
     # Said in words too (only the table changed, which a screen reader does not announce).
     (signoff_id,) = [e.id for e in AuditLog().entries(kind="signoff").itertuples()]
-    assert f"Your sign-off was added to the record (audit entry {signoff_id})." in texts(at.success)
+    (done,) = [t.replace("\\", "") for t in texts(at.success) if t.startswith("Your sign-off")]
+    # ... with the log's head to keep (committee audit, session 53: a dissent removed with its
+    # head passed every check; a head kept outside the log makes that removal detectable).
+    head = "{}:{}".format(*chain_head(AuditLog()))
+    assert done.startswith(f"Your sign-off was added to the record (audit entry {signoff_id}). The audit log's "
+                           f"head is now {head}") and f"fairkit audit verify --head {head}" in done
+    # A downloaded copy carries the review's evidence: who, the verdict, the bundle's hash, the head.
+    (export,) = AuditLog().entries(kind="export").itertuples()
+    rec = read_bundle_record(export.details["bundle"])["record"]
+    status = rv.tally(export.subject, rv.log_state())
+    copy = render_html(rec, reviews=rv.evidence(export.subject, rv.log_state(), status))
+    for said in ("Review, as the audit log stood when this copy was made", "Prof. Reviewer", "Sign off",
+                 export.subject, f"fairkit audit verify --head {head}", status):
+        assert html.escape(said) in copy, said
     # Without sign-in configured, the page and the record say the name is self-declared.
     assert list(reviews["Identity"]) == ["self-declared"]
     assert ("**Sign-off status:** **1 sign-off, 0 dissents; the verdict is under a self-declared name, "
@@ -183,6 +198,8 @@ def test_a_log_that_fails_its_check_stops_the_review(trained, fast_env):
 
     export_one(trained)
     log = AuditLog()
+    (export,) = log.entries(kind="export").itertuples()
+    record_verdict(log, "signoff", actor="Eve", manifest_sha256=export.subject, bundle=export.details["bundle"])
     selection = int(log.entries(kind="selection")["id"].iloc[0])
     con = sqlite3.connect(log.path, isolation_level=None)
     con.execute("DROP TRIGGER events_no_update")
@@ -194,6 +211,11 @@ def test_a_log_that_fails_its_check_stops_the_review(trained, fast_env):
     assert any("audit log fails its check" in e and f"altered at entry {selection}:" in e
                for e in texts(at.error)), texts(at.error)
     assert not at.text_input and not at.radio  # no verdict form
+    # ... and counts no sign-off (committee audit, session 53: the page counted every verdict of
+    # a log that failed its check), in the card and in the status alike.
+    said = " ".join(texts(at.markdown) + texts(at.caption) + texts(at.info) + texts(at.warning))
+    assert "1 sign-off" not in said.replace("1 sign-off(s) are not counted", "")
+    assert "the audit log fails its check, so 1 sign-off(s) are not counted" in said, said[:3000]
 
 
 def test_a_bundle_exported_with_the_cli_is_reviewed_like_any_other(fast_env, tmp_path_factory):
