@@ -1735,16 +1735,15 @@ def cmd_score(args) -> int:
     changes = bundle.input_changes(frame)
     for change in changes:  # as unseen groups: the summary and the audit entry keep them
         print(f"WARNING: {change}.", file=sys.stderr)
-    decisions = (scores >= bundle.threshold).astype(int)
-    from .frontier import decides_alike
+    from .frontier import one_decision_note
+    from .stats import decide
 
-    if len(decisions) and bool(decides_alike(float(decisions.mean()))):
-        # Gaps of a batch nobody is told apart in are about 0 and say nothing of fair treatment;
-        # nothing said so (lifecycle audit, session 45).
-        kind = "positive" if decisions.mean() >= 0.5 else "negative"
-        print(f"NOTE: {max(decisions.mean(), 1 - decisions.mean()):.1%} of this batch's rows get the {kind} decision: "
-              "its fairness gaps are small because it tells almost nobody apart, not because it treats groups alike.",
-              file=sys.stderr)
+    decisions = decide(scores, bundle.threshold).astype(int)  # the one decision rule, as the bundle's predict
+    # Gaps of a batch nobody is told apart in are about 0 and say nothing of fair treatment;
+    # nothing said so (lifecycle audit, session 45).
+    alike = one_decision_note(float(decisions.mean()), "batch") if len(decisions) else None
+    if alike:
+        print(f"NOTE: {alike}", file=sys.stderr)
     # The input's cells as written (an identifier's leading zeros, a code's spelling), with the
     # two columns added; a Parquet input (typed cells) or rows that cannot be matched one to one
     # are written as read.

@@ -56,16 +56,19 @@ def one_decision_note(rate, split: str = "val", on_front: bool | None = None) ->
     Strong fairness terms can end in such a model: every gap is about zero because nobody is
     told apart. On validation it is off the frontier; on test (``split="test"``) it can be on the
     frontier, chosen on validation, with a test gap of about zero that says nothing about fair
-    treatment. The one wording of the Trade-offs panel and the decision record. ``on_front``
+    treatment. The one wording of the Trade-offs panel, the decision record and ``score``
+    (``split="batch"``: the rows of a batch scored with an exported model). ``on_front``
     False (a model known to be off the frontier) drops the words on its place there (a record
     said both "off the frontier" and "its place on the frontier is validation's": export audit,
     session 51).
     """
     if rate is None or not np.isfinite(float(rate)) or not decides_alike(float(rate)):
         return None
-    rate = float(rate)
-    decision = "positive" if rate >= 0.5 else "negative"
-    share = rate if decision == "positive" else 1 - rate
+    decision, share = _one_decision(float(rate))
+    if split == "batch":  # rows scored with an exported model (score)
+        who = "every row of this batch" if share == 1 else f"{share:.1%} of this batch's rows"
+        return (f"This model gives {who} the {decision} decision: its fairness gaps on this batch are small "
+                "because it tells almost nobody apart, not because it treats groups alike.")
     where = SPLITS[split]
     who = f"every {where} row" if share == 1 else f"{share:.1%} of {where} rows"
     if split != "val":
@@ -136,11 +139,16 @@ def below_chance_mask(results: pd.DataFrame, performance: str = "accuracy", spli
     return no_better_than_chance(metric_column(results, split, performance).to_numpy(dtype=float), performance, base)
 
 
+def _one_decision(rate: float) -> tuple[str, float]:
+    """The decision (almost) everyone gets at selection ``rate``, and the share who get it."""
+    return ("positive", rate) if rate >= 0.5 else ("negative", 1.0 - rate)
+
+
 def constant_note(selection_rate: float) -> str | None:
     """The ``warnings`` cell's note for a constant model's validation selection rate, else None."""
     if not decides_alike(selection_rate):
         return None
-    decision, share = ("positive", selection_rate) if selection_rate >= 0.5 else ("negative", 1.0 - selection_rate)
+    decision, share = _one_decision(float(selection_rate))
     return (f"constant model: {share:.1%} of validation rows get the {decision} decision; "
             "its gaps are small because it tells nobody apart (kept off the frontier)")
 

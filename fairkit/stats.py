@@ -534,7 +534,8 @@ def check_sample_weight(sample_weight, n: int, what: str = "y_true") -> np.ndarr
 
     Parameters
     ----------
-    sample_weight : array-like of shape (n,) or None
+    sample_weight : array-like of shape (n,), float or None
+        A number is every row's weight.
     n : int
         Rows of ``what``.
     what : str
@@ -543,6 +544,8 @@ def check_sample_weight(sample_weight, n: int, what: str = "y_true") -> np.ndarr
     if sample_weight is None:
         return None
     w = np.asarray(sample_weight, dtype=np.float64)
+    if w.ndim == 0:  # one weight for every row, as scikit-learn's estimators read a number
+        w = np.full(n, float(w))
     if w.ndim != 1:
         raise ValueError(f"sample_weight must be one weight per row (1-d), got shape {w.shape}")
     if len(w) != n:
@@ -558,7 +561,7 @@ def check_sample_weight(sample_weight, n: int, what: str = "y_true") -> np.ndarr
     if (w < 0).any():
         raise first(w < 0, "negative")
     if not (w > 0).any():
-        raise ValueError("sample_weight is 0 for every row: nothing is weighted (give some row a weight)")
+        raise ValueError("sample_weight is zero for every row: nothing is weighted (give some row a weight)")
     return w
 
 

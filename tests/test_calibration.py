@@ -195,9 +195,9 @@ def test_labels_other_than_0_1_take_the_pos_label_the_message_asks_for(miscalibr
 
 def test_negative_sample_weights_are_refused_as_by_the_estimators(miscalibrated):
     p, y, g, _ = miscalibrated(300, 4)
-    with pytest.raises(ValueError, match="Negative values"):
+    with pytest.raises(ValueError, match="negative value"):
         GroupFairnessCalibrator().fit(p, y, g, sample_weight=-np.ones(len(p)))
-    with pytest.raises(ValueError, match="non-zero|sums to zero"):  # scikit-learn says it itself from 1.8
+    with pytest.raises(ValueError, match="sample_weight is zero for every row"):
         GroupFairnessCalibrator().fit(p, y, g, sample_weight=np.zeros(len(p)))
     with pytest.raises(ValueError, match="sample_weight"):
         GroupFairnessCalibrator().fit(p, y, g, sample_weight=np.ones(len(p) - 1))
@@ -298,7 +298,7 @@ def test_a_group_whose_weights_are_all_zero_falls_back_and_says_why(method):
 
 def test_temperature_scaling_refuses_weights_and_outcomes_it_cannot_fit():
     p, y, _ = _two_groups()
-    for bad, said in ((-np.ones(len(p)), "(?i)negative"), (np.zeros(len(p)), "non-zero|sums to zero"), (np.ones(3), "")):
+    for bad, said in ((-np.ones(len(p)), "(?i)negative"), (np.zeros(len(p)), "zero for every row"), (np.ones(3), "")):
         with pytest.raises(ValueError, match=said):
             TemperatureScaling(input="proba").fit(p, y, sample_weight=bad)
     with pytest.raises(ValueError, match="single class"):

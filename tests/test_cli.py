@@ -302,10 +302,14 @@ def test_a_sweep_with_no_model_on_the_frontier_says_so_in_words(tmp_path, capsys
     assert any("majority" in x or "same decision" in x for x in own)
     # Scoring with it: a batch nobody is told apart in is said to be one (lifecycle audit, session 45).
     assert main(["score", "--bundle", str(tmp_path / "b.zip"), "--csv", str(path), "--out", str(tmp_path / "s.csv")]) in (0, 4)
-    from fairkit.frontier import decides_alike
+    from fairkit.frontier import decides_alike, one_decision_note
 
-    alike = bool(decides_alike(pd.read_csv(tmp_path / "s.csv")["decision"].mean()))
-    assert ("of this batch's rows get the" in capsys.readouterr().err) == alike
+    rate = pd.read_csv(tmp_path / "s.csv")["decision"].mean()
+    alike = bool(decides_alike(rate))
+    err = capsys.readouterr().err
+    assert ("this batch" in err and "tells almost nobody apart" in err) == alike
+    if alike:  # the engine's one wording of such a model (one-implementation audit, session 53)
+        assert f"NOTE: {one_decision_note(rate, 'batch')}" in err
 
 
 def test_a_frontier_model_that_decides_every_test_row_alike_is_named_in_the_printout(tmp_path, capsys, monkeypatch):

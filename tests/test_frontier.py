@@ -291,3 +291,15 @@ def test_a_constant_model_off_the_frontier_is_not_said_to_have_a_place_on_it():
     assert "its place on the frontier is validation's" in on and "do not read its test gap" in on
     assert "place on the frontier" not in off and "do not read its test gap as fair treatment" in off
     assert one_decision_note(0.0, "test", on_front=True) == on
+
+
+def test_the_one_decision_note_of_a_scored_batch_is_the_engines_wording():
+    """score printed its own sentence for a batch nobody is told apart in, beside the engine's
+    (one-implementation audit, session 53)."""
+    from fairkit.frontier import one_decision_note
+
+    assert one_decision_note(0.004, "batch") == (
+        "This model gives 99.6% of this batch's rows the negative decision: its fairness gaps on this batch "
+        "are small because it tells almost nobody apart, not because it treats groups alike.")
+    assert one_decision_note(1.0, "batch").startswith("This model gives every row of this batch the positive decision")
+    assert one_decision_note(0.4, "batch") is None

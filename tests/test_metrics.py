@@ -1134,7 +1134,7 @@ def test_rows_of_weight_zero_are_no_one_in_the_group_rules():
     (lambda n: np.r_[-1.5, np.ones(n - 1)], r"1 negative value\(s\) \(the first at row 0: -1.5\)"),
     (lambda n: np.r_[np.ones(n - 1), np.nan], r"1 NaN or infinite value\(s\) \(the first at row 199"),
     (lambda n: np.r_[np.inf, np.ones(n - 1)], r"NaN or infinite value\(s\) \(the first at row 0: inf\)"),
-    (lambda n: np.zeros(n), "0 for every row"),
+    (lambda n: np.zeros(n), "zero for every row"),
     (lambda n: np.ones((n, 1)), r"one weight per row \(1-d\), got shape \(200, 1\)"),
     (lambda n: np.ones(n - 1), "199 entries but"),
 ])
@@ -1163,3 +1163,20 @@ def test_metric_frame_checks_weights_as_every_report_does():
             fairness_report(y, yhat.astype(float), g, sample_weight=w)
     with pytest.raises(ValueError, match="y_pred must be one decision"):
         metric_frame(y, np.array([0.2, 0.9, 0.1, 0.4]), g)
+
+
+def test_a_number_as_sample_weight_is_every_rows_weight_in_reports_and_estimators_alike():
+    """One-implementation audit, session 53: the estimators took a number (scikit-learn's
+    reading) and the reports refused it; one check now, which reads it as every row's weight."""
+    from fairkit.estimators import FairRegularizedClassifier
+
+    rng = np.random.default_rng(0)
+    y, p, g = rng.integers(0, 2, 200), rng.uniform(size=200), rng.choice(["a", "b"], 200)
+    weighted, plain = fairness_report(y, p, g, sample_weight=2.0), fairness_report(y, p, g)
+    for k in ("accuracy", "selection_rate"):
+        assert weighted.overall[k] == pytest.approx(plain.overall[k], abs=1e-12)
+    X = rng.normal(size=(200, 3))
+    model = FairRegularizedClassifier(max_epochs=2, random_state=0)
+    same = FairRegularizedClassifier(max_epochs=2, random_state=0)
+    np.testing.assert_allclose(model.fit(X, y, sensitive_features=g, sample_weight=3.0).predict_proba(X),
+                               same.fit(X, y, sensitive_features=g, sample_weight=np.full(200, 3.0)).predict_proba(X))
