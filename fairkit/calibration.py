@@ -755,6 +755,13 @@ class CalibrationCheck:
         """Largest group ECE on test after calibration (as :attr:`ece_before` reads it)."""
         return self.after.gap("max_group_ece")
 
+    @property
+    def made_worse(self) -> bool:
+        """Whether calibrating raised the largest group ECE on test: the one verdict of the Groups
+        page, the Export page and the record (written out in three places before: one-
+        implementation audit, session 53)."""
+        return bool(self.ece_after > self.ece_before)
+
     def per_group(self) -> pd.DataFrame:
         """One row per group of ``grouping``: ``group``, ``n`` (test rows), ``ece_before``,
         ``ece_after`` and ``map`` (``"own"``, or the map it falls back to)."""

@@ -55,7 +55,7 @@ from .frontier import decides_alike, one_decision_note
 from .methods import FAIRNESS_DEFINITIONS
 from .metrics import AUDIT_BAND, HEADLINE_GAPS, SWEEP_THRESHOLD, in_sentence
 from .record import fmt as _fmt
-from .record import fmt_threshold
+from .record import fmt_pair, fmt_threshold
 from .safestate import EncodedState, UntrustedState, arrays_from_bytes, arrays_to_bytes, decode_state, encode_state
 from .store import RESULTS_REVISION, _jsonable, atomic_write_bytes, library_versions, strict_json, version_changes
 
@@ -924,8 +924,9 @@ def calibration_note(report, check=None) -> str:
         f"{_fmt(ece)}, in {head['max_group_ece_attribute']}." if np.isfinite(ece) else f"{_fmt(None)}.")
     # Whether calibrating made it worse is the pages' verdict (CalibrationCheck, by the groups the
     # calibrator maps), so the Export page's warning and the record never disagree.
-    if check is not None and check.ece_after > check.ece_before:
-        text += f" Calibration made it worse here: without it, {_fmt(check.ece_before)} ({_fmt(check.ece_after)} with it)."
+    if check is not None and check.made_worse:
+        before, after = fmt_pair(check.ece_before, check.ece_after)
+        text += f" Calibration made it worse here: without it, {before} ({after} with it)."
     return text
 
 

@@ -478,6 +478,20 @@ def fmt_deciding(value, digits: int, holds, wanted: bool | None = None) -> str:
     return repr(float(value))
 
 
+def fmt_pair(before, after, digits: int = 3) -> tuple[str, str]:
+    """Two figures shown as a change ("from X to Y"), to as many more decimals (up to 9) as it
+    takes for the shown pair to order as the values do: "made it worse: from 0.050 to 0.050"
+    was printed for 0.05004 and 0.05006 (one-implementation audit, session 53)."""
+    if before is None or after is None or not (np.isfinite(float(before)) and np.isfinite(float(after))):
+        return fmt(before, digits), fmt(after, digits)
+    order = np.sign(float(after) - float(before))
+    for d in range(digits, 10):
+        b, a = fmt(before, d), fmt(after, d)
+        if np.sign(float(a) - float(b)) == order:
+            return b, a
+    return repr(float(before)), repr(float(after))
+
+
 def _ratio_text(ratio, low: float, high: float, verdict: str) -> str:
     """An audit ratio written against the pass band its verdict reads (:func:`fmt_deciding`)."""
     return fmt_deciding(ratio, 2, lambda r: low <= r <= high, wanted=verdict == "pass")

@@ -1711,3 +1711,15 @@ def test_a_tables_settings_are_its_records_to_the_digits_a_csv_keeps():
     assert _same_setting("0", 0.0) and _same_setting(7, "7") and _same_setting("regularized", "regularized")
     assert not _same_setting("3.25", 2.0) and not _same_setting("1234.5679", 1234.5678901234567)
     assert not _same_setting("linear", "regularized")
+
+
+def test_a_change_is_written_to_the_digits_that_show_its_direction():
+    """One-implementation audit, session 53: a largest group ECE raised from 0.05004 to 0.05006
+    read "made it worse ... from 0.050 to 0.050" on the Groups page and in the record."""
+    from fairkit.record import fmt_pair
+
+    assert fmt_pair(0.05004, 0.05006) == ("0.0500", "0.0501")
+    assert fmt_pair(0.05006, 0.05004) == ("0.0501", "0.0500")
+    assert fmt_pair(0.1234, 0.2345) == ("0.123", "0.234")
+    assert fmt_pair(0.05, 0.05) == ("0.050", "0.050")
+    assert fmt_pair(float("nan"), 0.2) == ("n/a", "0.200")

@@ -16,7 +16,7 @@ from fairkit.calibration import GLOBAL, calibrate_on_validation, map_name
 from fairkit.diagnostics import reliability_curve, reliability_intervals
 from fairkit.groups import MIN_GROUP_SIZE, first_few, group_hierarchy
 from fairkit.metrics import NO_RANKING, TOO_FEW, fairness_report
-from fairkit.record import fmt, group_rate_text
+from fairkit.record import fmt, fmt_pair, group_rate_text
 from fairkit.sweep import predict_scores
 
 from . import results as ur
@@ -148,12 +148,13 @@ def calibrate(data_key: str, run_id: str, method: str, _split) -> dict:
     per_group = pd.DataFrame({
         "Group": table["group"].astype(str),
         "Test rows": table["n"].map("{:,}".format),
-        "ECE before": table["ece_before"].map("{:.3f}".format),
-        "ECE after": table["ece_after"].map("{:.3f}".format),
+        "ECE before": [fmt_pair(b, a)[0] for b, a in zip(table["ece_before"], table["ece_after"])],
+        "ECE after": [fmt_pair(b, a)[1] for b, a in zip(table["ece_before"], table["ece_after"])],
         "Calibration map": table["map"].map(lambda m: m if m == "own" else f"falls back to {map_name(m)}"),
     })
     return {
         "attribute": check.attribute, "ece_before": check.ece_before, "ece_after": check.ece_after,
+        "made_worse": check.made_worse,
         "per_group": per_group, "curve_after": check.after.calibration,
         "overall_after": reliability_curve(_split.test.y, check.scores_after),
         # The map of all rows kept the scores as they are (a Platt line that would reverse them).
@@ -168,8 +169,9 @@ def calibrate(data_key: str, run_id: str, method: str, _split) -> dict:
 def ece_change(cal: dict) -> tuple[str, str, str]:
     """The largest group ECE before and after calibration, and the change, as shown: the change
     is that of the shown (rounded) figures, so the three always agree."""
-    before, after = (f"{cal[k]:.3f}" for k in ("ece_before", "ece_after"))
-    return before, after, fmt(float(after) - float(before), signed=True)
+    before, after = fmt_pair(cal["ece_before"], cal["ece_after"])
+    digits = len(after.split(".")[1]) if "." in after else 3
+    return before, after, fmt(float(after) - float(before), digits, signed=True)
 
 
 def calibration_words(cal: dict, method: str) -> str | None:
@@ -184,19 +186,19 @@ def calibration_words(cal: dict, method: str) -> str | None:
         A key of :data:`CAL_METHODS`.
     """
     worse, label = cal["worse"], CAL_METHODS[method]
-    before, after = cal["ece_before"], cal["ece_after"]
-    if not after > before and not worse:
+    if not cal["made_worse"] and not worse:
         return None
-    if after > before:
+    before, after = fmt_pair(cal["ece_before"], cal["ece_after"])
+    if cal["made_worse"]:
         text = (f"**Calibration made it worse here.** {label} calibration per group raised the largest "
-                f"group ECE on test from {before:.3f} to {after:.3f}.")
+                f"group ECE on test from {before} to {after}.")
     else:
-        text = (f"{label} calibration per group lowered the largest group ECE on test ({before:.3f} to "
-                f"{after:.3f}), but made some groups worse.")
+        text = (f"{label} calibration per group lowered the largest group ECE on test ({before} to "
+                f"{after}), but made some groups worse.")
     if worse:
         text += (f" It raised the ECE of {len(worse)} of {cal['n_groups']} group(s) of {md(cal['attribute'])}: "
                  # The first few: 2,032 of them made a box nobody reads (scale audit, session 46).
-                 + first_few([f"{md(g)} ({b:.3f} to {a:.3f})" for g, b, a in worse], quote=str, sep="; ")
+                 + first_few([f"{md(g)} ({' to '.join(fmt_pair(b, a))})" for g, b, a in worse], quote=str, sep="; ")
                  + ".")
     return text + (" Each map is fitted on its group's validation rows, and with few rows it can fit "
                    "their noise: try another method (temperature fits one parameter per group), or "

@@ -121,7 +121,7 @@ m1.metric("Largest group ECE on test, before", before, help=largest)
 m2.metric("Largest group ECE on test, after", after, help=largest, delta=change, delta_color="inverse")
 worse = ug.calibration_words(cal, method)
 if worse:
-    (st.warning if cal["ece_after"] > cal["ece_before"] else st.info)(worse, icon=":material/trending_up:")
+    (st.warning if cal["made_worse"] else st.info)(worse, icon=":material/trending_up:")
 if cal["global_map"]:
     st.warning(f"The map of all rows: {md(cal['global_map'])}.", icon=":material/warning:")
 if cal["fallbacks"]:

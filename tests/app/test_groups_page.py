@@ -213,17 +213,21 @@ def test_reliability_is_one_panel_per_group_against_all_rows_with_bands_and_coun
 
 
 def test_calibration_that_makes_things_worse_says_so_in_words():
-    cal = {"ece_before": 0.05, "ece_after": 0.08, "attribute": "sex & race", "n_groups": 3,
+    cal = {"ece_before": 0.05, "ece_after": 0.08, "made_worse": True, "attribute": "sex & race", "n_groups": 3,
            "worse": [("F & *x*", 0.04, 0.08)]}
     words = ug.calibration_words(cal, "isotonic")
     assert words.startswith("**Calibration made it worse here.** Isotonic calibration per group raised")
     assert "from 0.050 to 0.080" in words and "1 of 3 group(s) of sex & race: F & \\*x\\* (0.040 to 0.080)" in words
     assert "temperature" in words and "without calibration" in words
     # Better at the top but worse for a group: said too, without the headline.
-    mixed = ug.calibration_words({**cal, "ece_after": 0.03}, "platt")
+    mixed = ug.calibration_words({**cal, "ece_after": 0.03, "made_worse": False}, "platt")
     assert "lowered the largest group ECE on test (0.050 to 0.030), but made some groups worse" in mixed
     assert "made it worse here" not in mixed
-    assert ug.calibration_words({**cal, "ece_after": 0.03, "worse": []}, "platt") is None
+    assert ug.calibration_words({**cal, "ece_after": 0.03, "made_worse": False, "worse": []}, "platt") is None
+    # A rise the shown digits would hide is written to the digits that show it (one-
+    # implementation audit, session 53: "raised ... from 0.050 to 0.050").
+    tiny = ug.calibration_words({**cal, "ece_before": 0.05004, "ece_after": 0.05006, "worse": []}, "platt")
+    assert "raised the largest group ECE on test from 0.0500 to 0.0501." in tiny
     # Thousands of groups made it a box of 2,032 entries (scale audit, session 46): the first few.
     many = ug.calibration_words({**cal, "n_groups": 3600, "worse": [(f"g{i}", 0.01, 0.02) for i in range(2032)]},
                                 "isotonic")
