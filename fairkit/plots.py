@@ -24,6 +24,7 @@ from .frontier import (PERFORMANCE_AXES, SPLITS, UNFAIRNESS_AXES, below_chance_m
                        metric_column, pareto_front, settings)
 from .methods import METHODS, role_of
 from .metrics import chance_level, in_sentence, metric_value
+from .record import fmt_eta
 from .record import method_label as registry_label
 from .diagnostics import reliability_intervals
 
@@ -156,14 +157,16 @@ def _exported_text(rows: pd.DataFrame, metric: str, column: str) -> list[str]:
 
 def _custom(rows: pd.DataFrame, split: str = "test", unfairness: str = "demographic_parity_difference",
             performance: str = "accuracy", note="") -> np.ndarray:
-    """``[run_id, method label, eta, unfairness text, performance text, note]`` per marker.
+    """``[run_id, method label, eta text, unfairness text, performance text, note]`` per marker.
 
     A click maps back to its run by the run id (a hex cache key, kept as it is); the hover label
     shows the rest. The method's label (:func:`method_label`) is escaped; the two metric texts carry the row's interval when
     it has one (a bootstrap interval, or the range over seeds of :func:`fairkit.frontier.seed_summary`).
     """
     n = len(rows)
-    return np.column_stack([rows["run_id"].astype(str), _texts(rows["method"].map(method_label)), rows["eta"].astype(float),
+    # The eta as every page and the record write it (fmt_eta; the hover's own ".4g" showed a
+    # search trial's 3.14159 as 3.142: one-implementation audit, session 53).
+    return np.column_stack([rows["run_id"].astype(str), _texts(rows["method"].map(method_label)), rows["eta"].map(fmt_eta),
                             _value_text(rows, split, unfairness), _value_text(rows, split, performance),
                             [note] * n if isinstance(note, str) else list(note)])
 
@@ -238,7 +241,7 @@ def frontier_figure(
         table = settings(results)  # the one definition of what a sweep's front is drawn over
         n_seeds = int(table["n_seeds"].max()) if table is not results else 1
     u_label, p_label = UNFAIRNESS_AXES[unfairness], PERFORMANCE_AXES[performance]
-    hover = ("%{customdata[1]}<br>eta=%{customdata[2]:.4g}<br>"
+    hover = ("%{customdata[1]}<br>eta=%{customdata[2]}<br>"
              f"{u_label}: %{{customdata[3]}}<br>{p_label}: %{{customdata[4]}}%{{customdata[5]}}"
              "<br>run %{customdata[0]}<extra></extra>")
 

@@ -481,3 +481,16 @@ def test_a_rate_a_group_cannot_have_says_n_a_in_its_slot():
     assert "b<br>True positive rate: n/a" in na.hovertext[1]
     # An undefined rate is n/a, not hatched as too few to estimate.
     assert not [t for t in fig.data if t.name == "True positive rate (too few to estimate)"]
+
+
+def test_the_hover_writes_an_eta_as_every_page_and_the_record_do():
+    """One-implementation audit, session 53: the hover's own ".4g" showed a search trial's eta
+    3.14159 as 3.142 where the record and the pages write 3.14159 (fmt_eta)."""
+    from fairkit.record import fmt_eta
+
+    res = _results()
+    res.loc[res["run_id"] == "regularized-2.0", "eta"] = 3.14159
+    everything = _trace(frontier_figure(res), "all runs")
+    assert "eta=%{customdata[2]}<br>" in everything.hovertemplate
+    assert list(everything.customdata[:, 2]) == [fmt_eta(e) for e in res["eta"]]
+    assert "3.14159" in set(everything.customdata[:, 2])

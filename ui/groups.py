@@ -96,12 +96,12 @@ def reliability_table(curve: pd.DataFrame) -> pd.DataFrame:
     wants the figures gets them without hovering): each group's bins with the mean predicted
     probability, the observed rate with its interval (the figure's band) and the rows."""
     low, high = reliability_intervals(curve)
-    observed = [f"{v:.3f} [{lo:.3f}, {hi:.3f}]" if np.isfinite(lo) and np.isfinite(hi) else f"{v:.3f} ({TOO_FEW})"
+    observed = [f"{fmt(v)} [{fmt(lo)}, {fmt(hi)}]" if np.isfinite(lo) and np.isfinite(hi) else f"{fmt(v)} ({TOO_FEW})"
                 for v, lo, hi in zip(curve["fraction_positive"], low, high)]
     return pd.DataFrame({
         "Group": curve["group"].astype(str).to_numpy(),
         "Scores in bin": [f"{a:.1f} to {b:.1f}" for a, b in zip(curve["bin_lower"], curve["bin_upper"])],
-        "Mean predicted": [f"{v:.3f}" for v in curve["mean_predicted"]],
+        "Mean predicted": [f"{fmt(v)}" for v in curve["mean_predicted"]],
         "Observed rate and 95% interval": observed,
         "Rows": [f"{int(n):,}" for n in curve["count"]],
     })

@@ -33,7 +33,7 @@ from fairkit.data import visible_text
 from fairkit.frontier import UNFAIRNESS_AXES
 from fairkit.keys import KeyFileError
 from fairkit.plots import method_label
-from fairkit.record import decision_label
+from fairkit.record import decision_label, fmt, fmt_eta
 
 from . import auth, state
 from .display import md
@@ -246,17 +246,17 @@ def selections() -> pd.DataFrame:
     d = selection_entries(AuditLog())
     if d.empty:
         return pd.DataFrame()
-    fmt = lambda col: d[col].map(lambda v: "n/a" if pd.isna(v) else f"{v:.3f}") if col in d else "n/a"  # noqa: E731
+    shown = lambda col: d[col].map(fmt) if col in d else "n/a"  # noqa: E731  (record.fmt: n/a, never -0.000)
     out = pd.DataFrame({
         "When (UTC)": d["ts"].str[:19].str.replace("T", " "),
         "By": d["actor"],
         "Dataset": d.get("dataset", ""),
         "Method": d["method"].map(lambda m: "" if pd.isna(m) else method_label(m)) if "method" in d else "",
-        "eta": d["eta"].map("{:g}".format) if "eta" in d else "",
-        "Unfairness (test)": fmt("unfairness_test"),
+        "eta": d["eta"].map(fmt_eta) if "eta" in d else "",
+        "Unfairness (test)": shown("unfairness_test"),
         "Axis": d.get("unfairness_axis", pd.Series("", index=d.index)).map(
             lambda k: UNFAIRNESS_AXES.get(k, k)),
-        "Performance (test)": fmt("performance_test"),
+        "Performance (test)": shown("performance_test"),
         "Note": d.get("note", ""),
     })
     return out.iloc[::-1].reset_index(drop=True)

@@ -18,6 +18,7 @@ from fairkit.audit import AuditLog, record_sweep
 from fairkit.frontier import dominated_by
 from fairkit.methods import METHODS
 from fairkit.plots import method_label
+from fairkit.record import fmt, fmt_eta
 from fairkit.search import (
     DEFAULT_RESPLITS,
     DEFAULT_TRIALS,
@@ -243,15 +244,15 @@ def front_table(front: pd.DataFrame, unfairness: str, performance: str, beaten=N
     candidate, :func:`fairkit.frontier.dominated_by`) whether a sweep run dominates it."""
     def spread(row, axis):
         lo, hi = row.get(f"resplit_{axis}_min"), row.get(f"resplit_{axis}_max")
-        return "n/a" if lo is None or pd.isna(lo) else f"{lo:.3f}-{hi:.3f}"
+        return "n/a" if lo is None or pd.isna(lo) else f"{fmt(lo)}-{fmt(hi)}"
 
     rows = []
     for i, (_, r) in enumerate(front.iterrows()):
         unstable = r.get("unstable")
         rows.append({"Trial": int(r["search_trial"]), "Method": method_label(r["method"]),
-                     "eta": f"{float(r['eta']):.4g}",
-                     f"Validation {performance}": f"{r['performance_val']:.3f}",
-                     "Validation gap": f"{r['unfairness_val']:.3f}",
+                     "eta": fmt_eta(r["eta"]),
+                     f"Validation {performance}": f"{fmt(r['performance_val'])}",
+                     "Validation gap": f"{fmt(r['unfairness_val'])}",
                      **({BEATEN_COLUMN: "yes" if beaten[i] else "no"} if beaten is not None else {}),
                      f"{performance.capitalize()} over all splits": spread(r, performance),
                      "Gap over all splits": spread(r, unfairness),

@@ -37,7 +37,7 @@ from fairkit.metrics import (NO_RANKING, NOISE_FLOOR_SHUFFLE, OF_SCORES, chance_
                              default_performance, in_sentence, metric_value, no_better_than_chance,
                              noise_floor_sentence)
 from fairkit.metrics import rare_outcome  # noqa: F401  (the engine's rule, read by the page as ut.rare_outcome)
-from fairkit.record import fmt, fmt_deciding, fmt_interval, with_interval
+from fairkit.record import fmt, fmt_deciding, fmt_eta, fmt_interval, with_interval
 from fairkit.store import StoreError
 from fairkit.sweep import REPORT_N_BOOT, chance_gaps, paired_changes, report_fields
 
@@ -272,12 +272,12 @@ def slider_stops(table: pd.DataFrame, method: str, unfairness: str, performance:
     for i in order:
         eta = float(rows["eta"].iloc[i])
         twin = first.setdefault(fingerprint[i], eta)
-        same = f" · same figures as eta {twin:g}" if twin != eta else ""
+        same = f" · same figures as eta {fmt_eta(twin)}" if twin != eta else ""
         # A model that decides has no ROC AUC (NO_RANKING): its stop says so, not "nan".
-        shown = f"{p[i]:.3f}" if np.isfinite(p[i]) else "n/a"
-        stops[eta] = (f"constant model (eta {eta:g}){same}" if flat[i]
-                      else f"validation: gap {u[i]:.3f} · {perf} {shown}{BELOW_CHANCE_STOP if below[i] else ''} "
-                           f"(eta {eta:g}){same}")
+        shown = f"{fmt(p[i])}" if np.isfinite(p[i]) else "n/a"
+        stops[eta] = (f"constant model (eta {fmt_eta(eta)}){same}" if flat[i]
+                      else f"validation: gap {fmt(u[i])} · {perf} {shown}{BELOW_CHANCE_STOP if below[i] else ''} "
+                           f"(eta {fmt_eta(eta)}){same}")
     return stops
 
 
@@ -492,9 +492,9 @@ def front_rows(table: pd.DataFrame, unfairness: str, performance: str) -> pd.Dat
     out = []
     for _, f in front.iterrows():
         row = {**rows.loc[f["run_id"]].to_dict(), "run_id": f["run_id"]} if f["run_id"] in rows.index else f.to_dict()
-        out.append({"Method": method_label(f["method"]), "eta": f"{float(f['eta']):g}",
-                    f"Validation {in_sentence(UNFAIRNESS_AXES[unfairness])}": f"{f['unfairness_val']:.3f}",
-                    f"Validation {in_sentence(PERFORMANCE_AXES[performance])}": f"{f['performance_val']:.3f}",
+        out.append({"Method": method_label(f["method"]), "eta": fmt_eta(f["eta"]),
+                    f"Validation {in_sentence(UNFAIRNESS_AXES[unfairness])}": f"{fmt(f['unfairness_val'])}",
+                    f"Validation {in_sentence(PERFORMANCE_AXES[performance])}": f"{fmt(f['performance_val'])}",
                     f"Test {in_sentence(UNFAIRNESS_AXES[unfairness])}": shown_value(row, "test", unfairness),
                     f"Test {in_sentence(PERFORMANCE_AXES[performance])}": shown_value(row, "test", performance)})
     return pd.DataFrame(out)
@@ -595,8 +595,8 @@ def below_chance_note(row: dict, performance: str = "accuracy") -> str | None:
         return None
     level = chance_level(performance, math.nan if base is None else base)
     label = in_sentence(PERFORMANCE_AXES[performance])
-    return (f"This model's validation {label} ({score:.3f}) is no better than "
-            f"giving everyone the same decision ({level:.3f}), which has no gap at all: it is kept off the "
+    return (f"This model's validation {label} ({fmt(score)}) is no better than "
+            f"giving everyone the same decision ({fmt(level)}), which has no gap at all: it is kept off the "
             "frontier. Treat it as a reference point, not a candidate.")
 
 

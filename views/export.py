@@ -6,6 +6,7 @@ from fairkit.calibration import calibration_grouping
 from fairkit.export import DecisionRecord
 from fairkit.groups import SEP
 from fairkit.methods import FAIRNESS_DEFINITIONS, role_of, scores_rank
+from fairkit.record import fmt_eta
 from ui import auth
 from ui import data as ud
 from ui import export as ue
@@ -27,7 +28,7 @@ split, settings, results, row = ur.require_selection()
 if not auth.sign_in_gate("export a decision"):
     state.stop_page()
 cur = state.current_data()
-st.markdown(f"Selected: **{md(ut.method_label(row['method']))}** at eta **{row['eta']:g}** "
+st.markdown(f"Selected: **{md(ut.method_label(row['method']))}** at eta **{fmt_eta(row['eta'])}** "
             f"(run `{row['run_id']}`) on **{md(cur.name)}**.")
 not_a_candidate = ut.one_decision_note(row) or ut.below_chance_note(row, ut.chosen_axes(settings.fairness)[1])
 if not_a_candidate:

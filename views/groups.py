@@ -6,6 +6,7 @@ from fairkit.groups import first_few
 from fairkit.methods import scores_rank
 from fairkit.metrics import NO_RANKING
 from fairkit.plots import MAX_PANELS, group_bars_figure, reliability_figure
+from fairkit.record import fmt_eta
 from ui import data as ud
 from ui import groups as ug
 from ui import results as ur
@@ -20,7 +21,7 @@ st.caption("How the selected model treats each group, with 95% intervals, and wh
 split, _, _, row = ur.require_selection()
 cur = state.current_data()
 run_id = row["run_id"]
-st.markdown(f"**{md(method_label(row['method']))}** at eta **{row['eta']:g}** "
+st.markdown(f"**{md(method_label(row['method']))}** at eta **{fmt_eta(row['eta'])}** "
             f"(run `{run_id}`)")
 
 left, right = st.columns([1, 2])

@@ -11,7 +11,7 @@ from fairkit.frontier import settings as front_table
 from fairkit.methods import METHODS, role_of, scores_rank
 from fairkit.metrics import NO_RANKING, in_sentence
 from fairkit.plots import frontier_figure, mark_search
-from fairkit.record import search_params_text
+from fairkit.record import fmt, fmt_eta, search_params_text
 from ui import auth
 from ui import restore
 from ui import results as ur
@@ -67,7 +67,7 @@ plot_split = c4.radio("Chart shows", ["test", "val"], key=ut.W_PLOT_SPLIT, horiz
                       format_func={"test": "Test", "val": "Validation"}.get)
 if ut.rare_outcome(positive_rate):
     st.caption(f":material/info: Only {positive_rate:.1%} of the validation outcomes are positive: a model "
-               f"that predicts the majority class for everyone scores {max(positive_rate, 1 - positive_rate):.3f} "
+               f"that predicts the majority class for everyone scores {fmt(max(positive_rate, 1 - positive_rate))} "
                "accuracy, so the performance axis starts on balanced accuracy (the mean of the true positive "
                "and true negative rates: 0.5 for any such model). The dashed line marks what a model that "
                "tells nobody apart scores.")
@@ -112,7 +112,7 @@ def chooser(results, split, unfairness: str, performance: str, tolerance: float,
                  "Constant models come last.")
     else:
         eta = next(iter(stops))
-        e_col.caption(f"{METHODS[method].label} is trained once (eta = {eta:g}).")
+        e_col.caption(f"{METHODS[method].label} is trained once (eta = {fmt_eta(eta)}).")
     row = ut.select_from_widgets(view, method, eta)
     shown = row if table is view else ut.setting_row(table, row)  # the setting's mean over seeds
     _tolerance_pick(table, unfairness, performance, tolerance)
@@ -140,8 +140,8 @@ def _tolerance_pick(table, unfairness, performance, tolerance):
                    "alike for everyone, or scores no better than doing so, does not count).")
         return
     text = (f"Best {in_sentence(PERFORMANCE_AXES[performance])} within the tolerance {tolerance:g} on validation: "
-            f"**{md(ut.method_label(pick['method']))}** at eta {pick['eta']:g} (validation gap "
-            f"{pick['unfairness_val']:.3f}; on test {in_sentence(PERFORMANCE_AXES[performance])} "
+            f"**{md(ut.method_label(pick['method']))}** at eta {fmt_eta(pick['eta'])} (validation gap "
+            f"{ut.gap_against(pick['unfairness_val'], tolerance)}; on test {in_sentence(PERFORMANCE_AXES[performance])} "
             f"{md(ut.shown_value(pick, 'test', performance))}, {in_sentence(UNFAIRNESS_AXES[unfairness])} "
             f"{md(ut.shown_value(pick, 'test', unfairness))}).")
     n_seeds = int(pick.get("n_seeds", 1) or 1)
@@ -157,7 +157,7 @@ def _tolerance_pick(table, unfairness, performance, tolerance):
 
 def _side_panel(table, split, row, shown, unfairness, performance, tolerance, seed, seeds):
     st.header("Selected model")
-    head = f"**{md(ut.method_label(row['method']))}** at eta **{row['eta']:g}**"
+    head = f"**{md(ut.method_label(row['method']))}** at eta **{fmt_eta(row['eta'])}**"
     if len(seeds) > 1 and seed == ut.MEAN:
         n = int(shown.get("n_seeds", 1))
         head += (f": mean of {n} of {len(seeds)} seeds (brackets: the range over the seeds). "
