@@ -1544,12 +1544,17 @@ def cmd_audit(args) -> int:
         copy = _audit_log(args, read_only=True).backup(args.out)
         print(f"Copied the audit log {path} to {args.out} (one file, the write-ahead file's entries included): {copy}")
         return 0 if copy.ok else 1
-    from .audit import AuditLogError, vouched_for
+    from .audit import AuditLogAltered, AuditLogError, vouched_for
 
     try:
         # Read-only wherever it can be: opened to write, a check waited 30 s behind a writer
         # stuck mid-append for a lock it never needed (concurrency audit, session 46).
         log = _audit_log(args, read_only=True)
+    except AuditLogAltered as exc:
+        # The check failed (1), as for an altered entry; it exited 2, as bad input (hostile-input
+        # audit, session 53).
+        print(f"The audit log was altered: {exc}", file=sys.stderr)
+        return 1
     except AuditLogError:
         if not writable:
             raise
@@ -1580,14 +1585,18 @@ def cmd_audit(args) -> int:
             print(f"#{e.id}  {e.ts}  {e.kind:9s}  by {e.actor} ({how})  subject {e.subject or '-'}{what}")
     trusted = _key(keys.resolve_public, args.trust, "trusted")
     ring = log.key_ring(trusted)  # with the keys handed over to or from it in this log
-    anchors, unlogged, untrusted = [], [], []
+    anchors, unlogged, untrusted, unread = [], [], [], []
     exported = set(log.entries(kind="export")["subject"].astype(str)) if args.bundle else set()
     for bundle in args.bundle or []:
         try:
             # The key --trust named (or the configured one), not read_bundle_record's own default.
             read = read_bundle_record(bundle, trusted_key=ring or False)
-        except BundleFormatError as exc:  # an earlier fairkit's format: nothing this one can check
-            raise CLIError(str(exc)) from exc
+        except BundleFormatError as exc:
+            # Another fairkit's format (or a format field edited): its head goes unchecked, the
+            # log is checked all the same (the command stopped here, and a dissent removed from
+            # the log went unsaid: hostile-input audit, session 53).
+            unread.append(f"{Path(bundle).name}: {exc} Its recorded audit head is not checked.")
+            continue
         except BundleIntegrityError as exc:
             # A check that failed, as an altered log's is (exit 1): a monitoring script testing
             # for 1 missed a tampered bundle, which exited 2 as bad input (committee audit, session 53).
@@ -1609,12 +1618,20 @@ def cmd_audit(args) -> int:
     for name in unlogged:
         print(f"{name}: its export is not in the log (no export entry holds its manifest's hash): the log was "
               "restored from an earlier copy, or the entry removed.", file=sys.stderr)
-    for said in untrusted:
+    for said in untrusted + unread:
         print(said, file=sys.stderr)
+    kept = len(args.head or [])
     if anchors and check.ok and not unlogged:
-        print(f"The head recorded in each of the {len(anchors)} bundle(s) is in the log.")
+        # Bundles and kept heads counted apart: "each of the 1 bundle(s)" was said of a --head
+        # alone, and of a bundle that was not read (hostile-input audit, session 53).
+        said = [f"the head recorded in each of the {len(anchors) - kept} bundle(s)"] if len(anchors) > kept else []
+        said += [f"each of the {kept} head(s) given with --head"] if kept else []
+        text = ", and ".join(said)
+        print(f"{text[:1].upper()}{text[1:]}, is in the log." if len(said) > 1 else f"{text[:1].upper()}{text[1:]} is in the log.")
     print(str(check), file=sys.stdout if check.ok else sys.stderr)
-    return 0 if check.ok and not unlogged and not untrusted else 1
+    if not check.ok or unlogged or untrusted:
+        return 1
+    return 2 if unread else 0
 
 
 def _numeric_inputs(bundle) -> list:

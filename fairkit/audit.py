@@ -499,6 +499,11 @@ class AuditLogError(ValueError):
     """A file given as the audit log that is not one; the message names it and says what to do."""
 
 
+class AuditLogAltered(AuditLogError):
+    """An audit log changed outside fairkit so that it cannot even be opened (SQLite objects of
+    someone else's in it): a check that failed, not a file that is not a log."""
+
+
 def sqlite_problem(path, exc: sqlite3.Error) -> str:
     """What an SQLite error on the audit log at ``path`` means for its user, and what to do.
 
@@ -663,7 +668,7 @@ class AuditLog:
         # one of ours would have been kept by CREATE ... IF NOT EXISTS).
         foreign = [name for kind, name, sql in objects if not _own_object(kind, name, sql)]
         if foreign:
-            raise AuditLogError(f"{self.path} holds SQLite objects a fairkit audit log does not have "
+            raise AuditLogAltered(f"{self.path} holds SQLite objects a fairkit audit log does not have "
                                 f"({', '.join(sorted(map(str, foreign))[:5])}): it was changed outside fairkit, "
                                 "and nothing was read from or written to it. Restore the log from a copy, or "
                                 "give a new file name to start one.")
@@ -1755,7 +1760,10 @@ def checked_verdicts(verdicts: pd.DataFrame, chain: ChainCheck | None = None) ->
     if chain is None:
         return verdicts.assign(unsigned=False)
     ids = verdicts["id"]
-    verdicts = verdicts[(ids >= 1) & (ids <= chain.checked_through)]
+    # A check that failed vouches for nothing but reads every verdict: a damaged file's check
+    # read none, and the page and score said "not reviewed yet" over a dissent (hostile-input
+    # audit, session 53); its dissents count, its sign-offs do not (below).
+    verdicts = verdicts[(ids >= 1) & ((ids <= chain.checked_through) | (not chain.ok))]
     # A log that fails its check vouches for nothing, with a key or without (a failure records
     # none, and without a key every entry was vouched for: committee audit, session 53).
     covered = pd.Series([chain.ok and chain.vouches_for(int(i), k) for i, k in zip(verdicts["id"], verdicts["kind"])],

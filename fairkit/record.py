@@ -939,7 +939,7 @@ def _col_widths(pdf, header, rows, total: float) -> list[float]:
 
     def widths(col):
         cells = [str(header[col])] + [str(r[col]) for r in rows]
-        word = max((pdf.get_string_width(w) for t in cells for w in t.split()), default=0.0) + pad
+        word = max((pdf.get_string_width(w) for t in cells for w in re.split(r"[\s\u00ad]+", t)), default=0.0) + pad
         typical = float(np.percentile([pdf.get_string_width(t) for t in cells], 90)) + pad
         return word, max(typical, word)
 
@@ -955,8 +955,23 @@ def _col_widths(pdf, header, rows, total: float) -> list[float]:
 
 
 #: A headline value longer than this is set as a paragraph, not a table cell (a cell cannot
-#: break across pages; at 9.5 pt about 1,500 characters fill a page's cell).
+#: break across pages; at 9.5 pt about 1,500 characters fill a page's cell); a table with such a
+#: cell, or one of more lines than ``PDF_CELL_LINES``, is set as paragraphs too.
 PDF_KV_CELL_CHARS = 800
+PDF_CELL_LINES = 20
+
+#: A word longer than this gets a break opportunity (a soft hyphen) every as many characters in
+#: the PDF's table cells: a pasted token of 300 characters left its column no width for any
+#: other, and fpdf refused the record ("not enough horizontal space": hostile-input audit,
+#: session 53).
+PDF_LONGEST_WORD = 30
+
+
+def _breakable(t: str) -> str:
+    """``t`` with a soft hyphen every :data:`PDF_LONGEST_WORD` characters of a longer word."""
+    return re.sub(rf"\S{{{PDF_LONGEST_WORD + 1},}}",
+                  lambda m: "\u00ad".join(m.group(0)[i:i + PDF_LONGEST_WORD]
+                                          for i in range(0, len(m.group(0)), PDF_LONGEST_WORD)), t)
 
 
 def render_pdf(rec: dict, *, reviews: str | dict | None = None) -> bytes:
@@ -1042,17 +1057,28 @@ def render_pdf(rec: dict, *, reviews: str | dict | None = None) -> bytes:
                     for label, value in rows:
                         row = table.row()
                         row.cell(text(label), style=FontFace(emphasis="BOLD"))
-                        row.cell(text(value))
+                        row.cell(_breakable(text(value)))
             pdf.ln(2)
         elif kind == "table":
-            header, rows = block[1], block[2]
+            header, rows = block[1], [[str(v) for v in r] for r in block[2]]
+            if any(len(v) > PDF_KV_CELL_CHARS or v.count("\n") > PDF_CELL_LINES for r in rows for v in r):
+                # A row cannot break across pages: a reviewer's comment of 6,000 characters (or 80
+                # lines) made fpdf refuse the whole record (hostile-input audit, session 53). Such a
+                # table is set as one paragraph per row, every cell named by its column.
+                for r in rows:
+                    paragraph([part for i, (h, v) in enumerate(zip(header, r))
+                               for part in ((("b", f"{h}: "), v) if i == 0 else ("; ", ("b", f"{h}: "), v))])
+                pdf.ln(2)
+                continue
             size = 8 if len(header) <= 5 else 7
             pdf.set_font(family, "", size)
+            # Break opportunities after text(): it shows a soft hyphen as a marker.
+            rows = [[_breakable(text(v)) for v in r] for r in rows]
             with pdf.table(col_widths=_col_widths(pdf, header, rows, width), text_align="LEFT",
                            line_height=size * 0.45, padding=0.8,
                            headings_style=FontFace(emphasis="BOLD", fill_color=(235, 235, 235))) as table:
                 table.row([text(h) for h in header])
                 for r in rows:
-                    table.row([text(v) for v in r])
+                    table.row(r)
             pdf.ln(2)
     return bytes(pdf.output())

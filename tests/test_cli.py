@@ -106,8 +106,28 @@ def test_export_then_score_with_drift_check(sweep_dir, tmp_path, capsys, monkeyp
             data = src.read(info)
             dst.writestr(info, data + b" " if info.filename == "decision_record.md" else data)
     assert main(["audit", "verify", "--bundle", str(changed)]) == 1
-    said = capsys.readouterr().err
-    assert "changed.zip cannot be trusted: " in said and "modified after export" in said
+    said = capsys.readouterr()
+    assert "changed.zip cannot be trusted: " in said.err and "modified after export" in said.err
+    assert "is in the log" not in said.out  # nothing was read of it (hostile-input audit, session 53)
+    # A format this fairkit does not read (or a format field edited) leaves the bundle's head
+    # unchecked and says so; the log is checked all the same (the command stopped there).
+    other = tmp_path / "other.zip"
+    with zipfile.ZipFile(bundle) as src, zipfile.ZipFile(other, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename == "manifest.json":
+                manifest = json.loads(data)
+                manifest["format"] = 99
+                data = json.dumps(manifest).encode()
+            dst.writestr(info, data)
+    assert main(["audit", "verify", "--bundle", str(other)]) == 2
+    said = capsys.readouterr()
+    assert "other.zip: " in said.err and "Its recorded audit head is not checked." in said.err
+    assert "unbroken hash chain" in said.out
+    from fairkit.audit import chain_head
+
+    assert main(["audit", "verify", "--head", "{}:{}".format(*chain_head(AuditLog()))]) == 0
+    assert "Each of the 1 head(s) given with --head is in the log." in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("method", ["platt", "isotonic"])

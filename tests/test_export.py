@@ -777,6 +777,35 @@ def test_a_long_rationale_still_prints(committee_record, tmp_path):
     assert "Decision threshold" in flat and "Disparity audit" in flat
 
 
+@pytest.mark.parametrize("comment, name", [
+    ("x" * 400, "Reviewer"),                                         # a pasted token, one unbroken word
+    ("A reason. " * 600, "Reviewer"),                                # 6,000 characters of prose
+    ("\n".join(f"point {i}" for i in range(80)), "Reviewer"),       # 80 short lines
+    ("Too wide.", "R" * 400),                                        # a typed name of 400 characters
+])
+def test_a_long_comment_or_name_in_the_review_still_prints(committee_record, tmp_path, comment, name):
+    """Hostile-input audit, session 53: one reviewer's comment or name in the downloaded record's
+    review section made fpdf refuse the whole PDF ("not enough horizontal space", "too high");
+    the dashboard's PDF button gave nothing. The text is all there (pdftotext)."""
+    import shutil
+
+    from fairkit.record import render_pdf
+
+    review = {"status": "0 sign-offs, 1 dissent", "manifest_sha256": "ab" * 32, "taken": "2026-12-08T01:00:00+00:00",
+              "head": "7:" + "cd" * 32,
+              "verdicts": {"columns": ["When (UTC)", "Reviewer", "Identity", "Verdict", "Comment"],
+                           "rows": [["2026-12-08 00:59:00", name, "self-declared", "Dissent", comment],
+                                    ["2026-12-08 00:59:30", "Bob", "self-declared", "Comment", "Fine."]]}}
+    (tmp_path / "r.pdf").write_bytes(render_pdf(committee_record, reviews=review))
+    assert shutil.which("pdftotext"), "pdftotext (Debian's poppler-utils) is needed: ./fk test installs it"
+    text = subprocess.run(["pdftotext", str(tmp_path / "r.pdf"), "-"], capture_output=True, text=True,
+                          timeout=60).stdout
+    # Line breaks, and the soft hyphens fpdf breaks a long word at, are not the text.
+    flat = "".join(text.replace("\u00ad", "").replace("-\n", "").split())
+    assert "".join(comment.split()) in flat and "".join(name.split()) in flat
+    assert "ab" * 32 in flat and "Fine." in flat
+
+
 BIDI = "\u202e"  # RIGHT-TO-LEFT OVERRIDE: "0.048" after it reads "840.0"
 
 

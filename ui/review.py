@@ -19,6 +19,7 @@ from fairkit.audit import (
     OBJECTIONS,
     SELF_DECLARED,
     AuditLog,
+    AuditLogAltered,
     ChainCheck,
     VerdictRefused,
     chain_head,
@@ -155,17 +156,25 @@ class LogState:
     ok: bool
     text: str
     unreadable: tuple = ()
-    chain: ChainCheck | None = None  # None: the configured key could not be read
+    chain: ChainCheck | None = None
+    opened: bool = True  # False: the log cannot be read at all
 
 
 def log_state() -> LogState:
     """:meth:`fairkit.audit.AuditLog.verify` with the organisation's public key when one is
     configured, and the rows that cannot be read."""
-    log = AuditLog()
+    try:
+        log = AuditLog()
+    except AuditLogAltered as exc:  # the page stopped on an unexpected error (hostile-input audit, session 53)
+        text = without_paths(exc)
+        return LogState(False, text, chain=ChainCheck(False, 0, problem=text, altered=True), opened=False)
     try:
         key = trusted_key()
     except KeyFileError as exc:
-        return LogState(False, f"The configured public key cannot be used: {without_paths(exc)}")
+        text = f"The configured public key cannot be used: {without_paths(exc)}"
+        # A check that failed, not none: with no check every sign-off counted, a forged one
+        # beside this banner (hostile-input audit, session 53).
+        return LogState(False, text, chain=ChainCheck(False, 0, problem=text, altered=False))
     check = log.verify(public_key=key)
     return LogState(check.ok, without_paths(check), tuple(b["id"] for b in check.unreadable), check)
 

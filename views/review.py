@@ -22,6 +22,8 @@ if log.ok:
 else:
     st.error(f"**The audit log fails its check.** {md(log.text)} No verdict can be recorded "
              "until it is resolved.", icon=":material/gpp_bad:")
+    if not log.opened:  # nothing of it can be read: no decision, verdict or selection to show
+        st.stop()
 if log.unreadable:
     st.warning(f"{len(log.unreadable)} audit entries cannot be read (ids "
                f"{', '.join(map(str, log.unreadable))}); they are left out below.",

@@ -218,6 +218,43 @@ def test_a_log_that_fails_its_check_stops_the_review(trained, fast_env):
     assert "the audit log fails its check, so 1 sign-off(s) are not counted" in said, said[:3000]
 
 
+def test_a_trusted_key_that_cannot_be_read_counts_no_sign_off(trained, fast_env, monkeypatch):
+    """Hostile-input audit, session 53: with the configured public key unreadable the page said
+    the log fails its check and, below it, "1 sign-off" for a sign-off appended without any key."""
+    export_one(trained)
+    log = AuditLog()
+    (export,) = log.entries(kind="export").itertuples()
+    record_verdict(log, "signoff", actor="Eve", manifest_sha256=export.subject, bundle=export.details["bundle"])
+    record_verdict(log, "dissent", actor="Carol", manifest_sha256=export.subject, bundle=export.details["bundle"],
+                   text="Too wide.")
+    junk = fast_env / "junk.pub"
+    junk.write_text("not a key")
+    monkeypatch.setenv("FAIRKIT_TRUST_KEY", str(junk))
+    at = new_session()
+    at.switch_page("views/review.py").run()
+    assert not at.exception, at.exception
+    said = " ".join(texts(at.markdown) + texts(at.caption))
+    assert "0 sign-offs, 1 dissent" in said and "the audit log fails its check, so 1 sign-off(s) are not counted" in said
+
+
+def test_a_log_changed_so_that_it_cannot_be_opened_is_said_not_a_crash(trained, fast_env):
+    """Hostile-input audit, session 53: a VIEW added to the log's file stopped the page on an
+    unexpected error; the command line said it as bad input (exit 2) where the check failed."""
+    import sqlite3
+
+    export_one(trained)
+    con = sqlite3.connect(AuditLog().path, isolation_level=None)
+    con.execute("CREATE VIEW v AS SELECT 1")
+    con.close()
+    at = new_session()
+    at.switch_page("views/review.py").run()
+    assert not at.exception, at.exception
+    (said,) = [e for e in texts(at.error) if "audit log fails its check" in e]
+    assert "holds SQLite objects a fairkit audit log does not have (v)" in said
+    assert not at.selectbox and not at.text_input  # nothing read from it
+    assert cli(["audit", "verify"]) == 1
+
+
 def test_a_bundle_exported_with_the_cli_is_reviewed_like_any_other(fast_env, tmp_path_factory):
     # The CLI's own folders, away from FAIRKIT_HOME: the entry must carry where the bundle is.
     work = tmp_path_factory.mktemp("cli")
