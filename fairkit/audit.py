@@ -1128,15 +1128,16 @@ def record_handover(log: AuditLog, *, actor, old_key, new_key) -> int:
                       old_signature=keys.sign(old_key, keys.handover_message(old_key, new_key)))
 
 
-def chain_head(log: AuditLog) -> tuple[int, str]:
+def chain_head(log: AuditLog, upto: int | None = None) -> tuple[int, str]:
     """The newest entry of the chain: ``(id, entry_hash)``, or ``(0, GENESIS)`` for an empty log.
 
     A bundle's record carries it (taken just before its export entry is written), so a later
     rewrite of the history up to that point no longer matches the bundle
-    (``AuditLog.verify(anchors=...)``).
+    (``AuditLog.verify(anchors=...)``). ``upto``: the newest entry up to that id (the last one a
+    check read, so that the head given with what it read covers nothing written since).
     """
-    row = log._rows("SELECT id, entry_hash FROM events WHERE entry_hash IS NOT NULL "
-                    "ORDER BY id DESC LIMIT 1")
+    row = log._rows("SELECT id, entry_hash FROM events WHERE entry_hash IS NOT NULL AND id <= ? "
+                    "ORDER BY id DESC LIMIT 1", (2**63 - 1 if upto is None else int(upto),))
     return (int(row[0][0]), str(row[0][1])) if row else (0, GENESIS)
 
 

@@ -103,8 +103,14 @@ def load_public_key(path) -> Ed25519PublicKey:
     data = _read(path)
     try:
         key = serialization.load_pem_public_key(data)
-    except ValueError:
-        key = _private_key(data, Path(path).name, None).public_key()
+    except ValueError as public_error:
+        try:
+            key = _private_key(data, Path(path).name, None).public_key()
+        except KeyFileError:
+            # Said as the public key asked for (it read "not a usable private key" of a
+            # trusted key: hostile-input audit, session 53).
+            raise KeyFileError(f"{Path(path).name} is not a usable public key (nor a private key whose public half "
+                               f"could be used): {public_error}") from public_error
     if not isinstance(key, Ed25519PublicKey):
         raise KeyFileError(f"{Path(path).name} holds a {type(key).__name__}; fairkit checks "
                         "Ed25519 signatures.")

@@ -409,13 +409,18 @@ def review_blocks(review: dict) -> list:
     ----------
     review : dict
         ``status`` (the tally's text), ``manifest_sha256`` (the bundle reviewed), ``taken``
-        (when the log was read, ISO 8601), ``head`` ("N:HASH", the log's newest entry then) and
-        ``verdicts`` (``columns`` and ``rows`` of the page's table of verdicts, oldest first).
+        (when the log was read, ISO 8601), ``head`` ("N:HASH", the newest entry the check read),
+        ``failed`` (why the log failed its check, or None) and ``verdicts`` (``columns`` and
+        ``rows`` of the page's table of verdicts, oldest first).
     """
     blocks = [("h", 2, "Review, as the audit log stood when this copy was made"),
               ("p", [f"Read {review['taken']} for the bundle whose manifest SHA-256 is ",
                      ("code", str(review["manifest_sha256"])), ". Sign-off status: ", _b(review["status"]), "."])]
-    if review.get("head"):
+    if review.get("failed"):
+        blocks.append(("p", [_b("The audit log failed its check when this copy was made"), f": {review['failed']} "
+                             "No head is given (a head of a log that fails its check proves nothing), and no "
+                             "sign-off is counted."]))
+    elif review.get("head"):
         blocks.append(("p", ["The audit log's newest entry then was ", ("code", str(review["head"])),
                              " (entry:hash). Keep this copy: ", ("code", f"fairkit audit verify --head {review['head']}"),
                              " fails if any entry up to it, a verdict below included, was later removed or changed, "

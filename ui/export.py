@@ -122,13 +122,21 @@ def signing_key():
 
 
 def trusted_key():
-    """The organisation's public key, if configured (environment, then Streamlit secrets), else None.
+    """The organisation's public key, if configured (environment, then Streamlit secrets); else
+    the public half of its signing key, when only that is configured; else None.
+
+    A dashboard given a signing key alone signed every export and verdict and checked none: a
+    signed dissent rewritten into a sign-off counted (hostile-input audit, session 53).
 
     Raises
     ------
     fairkit.keys.KeyFileError
     """
-    return keys.resolve_public(fallback=_secret_path("trust_key"))
+    public = keys.resolve_public(fallback=_secret_path("trust_key"))
+    if public is None:
+        private = signing_key()
+        public = private.public_key() if private is not None else None
+    return public
 
 
 # --------------------------------------------------------------------------- the answers

@@ -117,11 +117,16 @@ def evidence(subject: str, log: LogState, status: str) -> dict:
     """The review as the log stands now, for a downloaded record's own section
     (:func:`fairkit.record.review_blocks`): the bundle's hash, the time, the log's head and the
     table of verdicts the page shows."""
-    head_id, head_hash = chain_head(AuditLog())
+    # The head the check read up to, so it covers the verdicts listed and nothing written since
+    # (a verdict appended between the check and the head was covered and not listed), and none
+    # for a log that fails its check (its head proves nothing: hostile-input audit, session 53).
+    chain = log.chain
+    head_id, head_hash = chain_head(AuditLog(), upto=chain.checked_through) if chain is not None and chain.ok else (0, "")
     table = verdicts(subject, log)
     return {"status": status, "manifest_sha256": subject,
             "taken": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "head": f"{head_id}:{head_hash}" if head_id else None,
+            "failed": None if chain is not None and chain.ok else log.text,
             "verdicts": {"columns": list(table.columns), "rows": table.astype(str).to_numpy().tolist()}}
 
 

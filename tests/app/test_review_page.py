@@ -235,6 +235,23 @@ def test_a_trusted_key_that_cannot_be_read_counts_no_sign_off(trained, fast_env,
     assert not at.exception, at.exception
     said = " ".join(texts(at.markdown) + texts(at.caption))
     assert "0 sign-offs, 1 dissent" in said and "the audit log fails its check, so 1 sign-off(s) are not counted" in said
+    # A downloaded copy gives no head of a log that fails its check (it proves nothing), and says why.
+    state = rv.log_state()
+    copy = render_html(read_bundle_record(export.details["bundle"], trusted_key=False)["record"],
+                       reviews=rv.evidence(export.subject, state, rv.tally(export.subject, state)))
+    assert "The audit log failed its check when this copy was made" in copy and "audit verify --head" not in copy
+
+
+def test_a_signing_key_alone_is_also_the_key_the_review_checks_with(fast_env, monkeypatch):
+    """Hostile-input audit, session 53: a dashboard given only a signing key signed every export
+    and verdict and checked none (a signed dissent rewritten into a sign-off counted)."""
+    from fairkit.keys import key_id, load_private_key, write_key_pair
+
+    write_key_pair(fast_env / "org.pem", fast_env / "org.pub")
+    monkeypatch.setenv("FAIRKIT_SIGNING_KEY", str(fast_env / "org.pem"))
+    monkeypatch.delenv("FAIRKIT_TRUST_KEY", raising=False)
+    AuditLog().append("comment", actor="x", subject="s", text="t")
+    assert rv.log_state().chain.key_id == key_id(load_private_key(fast_env / "org.pem"))
 
 
 def test_a_log_changed_so_that_it_cannot_be_opened_is_said_not_a_crash(trained, fast_env):
