@@ -483,6 +483,14 @@ def fmt_deciding(value, digits: int, holds, wanted: bool | None = None) -> str:
     return repr(float(value))
 
 
+def fmt_metric(value, key: str, ranks: bool) -> str:
+    """A metric's figure (:func:`fmt`), or :data:`fairkit.metrics.NO_RANKING` for a metric of
+    scores (``OF_SCORES``) of a model whose scores are its decisions: the one rule of the
+    card, the tables and the pages (the threshold effect's tables wrote the ECE of decisions,
+    0.375, where the card said n/a: numbers audit, session 53)."""
+    return NO_RANKING if key in OF_SCORES and not ranks else fmt(value)
+
+
 def fmt_pair(before, after, digits: int = 3) -> tuple[str, str]:
     """Two figures shown as a change ("from X to Y"), to as many more decimals (up to 9) as it
     takes for the shown pair to order as the values do: "made it worse: from 0.050 to 0.050"
@@ -694,8 +702,8 @@ def record_blocks(rec: dict, *, reviews: str | dict | None = None) -> list:
         blocks += [("h", 2, "Effect of the decision threshold" + (" and calibration" if calibrated else "")),
                    ("p", [said]),
                    ("table", ["Metric", f"At {fmt_threshold(at['threshold'])} (the frontier's)", shipped],
-                    [[METRIC_LABELS[k], fmt(at["values"].get(k)), fmt(v)]
-                     for k, v in at["chosen"].items()])]
+                    [[METRIC_LABELS[k], fmt_metric(at["values"].get(k), k, scores_rank(sel["method"])),
+                      fmt_metric(v, k, ranks)] for k, v in at["chosen"].items()])]
     blocks += _audit_blocks(c.get("audit"))
     grp = [[r["attribute"], r["group"], fmt(r["n"]), *(group_rate_text(r, m) for m in ("selection_rate", "tpr", "fpr")),
             group_rate_text(r, "ece") if ranks else "n/a", "small" if r["small"] else ""]

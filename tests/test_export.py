@@ -806,6 +806,28 @@ def test_a_long_comment_or_name_in_the_review_still_prints(committee_record, tmp
     assert "ab" * 32 in flat and "Fine." in flat
 
 
+def test_the_effect_table_writes_n_a_for_the_calibration_error_of_decisions(committee_record):
+    """Numbers audit, session 53: a calibrated group-threshold model's record gave its frontier
+    point's calibration error as 0.375 (the ECE of 0/1 decisions) where its card says n/a."""
+    import copy
+
+    from fairkit.metrics import METRIC_LABELS, NO_RANKING
+    from fairkit.record import render_markdown
+
+    rec = copy.deepcopy(committee_record)
+    sel = rec["content"]["selected"]
+    sel.update(method="threshold", ranks=True)
+    values = {"accuracy": 0.7, "max_group_ece": 0.375, "calibration_disparity": 0.2}
+    rec["content"]["at_frontier_threshold"] = {"threshold": 0.5, "values": values, "calibrated": True,
+                                               "chosen": {**values, "max_group_ece": 0.075}}
+    text = render_markdown(rec)
+    ece = METRIC_LABELS["max_group_ece"]
+    effect = text.split("Effect of the decision threshold", 1)[1].split("\n#", 1)[0]
+    (row,) = [line for line in effect.splitlines() if line.startswith(f"| {ece} |")]
+    assert row.replace("\\", "") == f"| {ece} | {NO_RANKING} | 0.075 |"
+    assert "0.375" not in text
+
+
 BIDI = "\u202e"  # RIGHT-TO-LEFT OVERRIDE: "0.048" after it reads "840.0"
 
 

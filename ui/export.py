@@ -43,8 +43,9 @@ from fairkit.export import (
 )
 from fairkit.frontier import sweep_front
 from fairkit.groups import group_hierarchy
+from fairkit.methods import scores_rank
 from fairkit.metrics import AUDIT_BAND, METRIC_LABELS, SWEEP_THRESHOLD, reference_order
-from fairkit.record import decision_label, fmt, render_markdown
+from fairkit.record import decision_label, fmt, fmt_metric, render_markdown
 from fairkit.store import default_home, stale_temporaries
 
 from . import groups as ug
@@ -329,15 +330,16 @@ def record_markdown(rec: dict) -> str:
 
 @st.cache_data(show_spinner="Measuring the model at this threshold...", max_entries=64)
 def threshold_effect(data_key: str, run_id: str, baseline_run_id: str | None, calibration: str,
-                     threshold: float, unfairness: str | None, _split, _load_model) -> dict:
+                     threshold: float, unfairness: str | None, _split, _load_model, method: str = "") -> dict:
     """What the decision threshold and the calibration change, on test data, before anything is
     exported: :func:`fairkit.export.model_threshold_effect` as tables.
 
     Parameters
     ----------
-    data_key, run_id, baseline_run_id, calibration, threshold, unfairness
+    data_key, run_id, baseline_run_id, calibration, threshold, unfairness, method
         What the result depends on (the cache key); ``unfairness`` is the gap the model was
-        chosen on (the Trade-offs chart's axis).
+        chosen on (the Trade-offs chart's axis); ``method`` the run's, whose scores may be
+        decisions (a metric of scores then reads n/a, as in the record).
     _split : DatasetSplit
     _load_model : callable
         ``run_id -> fitted model``.
@@ -360,10 +362,11 @@ def threshold_effect(data_key: str, run_id: str, baseline_run_id: str | None, ca
     effect = model_threshold_effect(model, _split, threshold=threshold, calibrator=cal,
                                     baseline=None if baseline_run_id is None else _load_model(baseline_run_id))
     shipped = f"At {threshold:.2f}" + (f", calibrated ({CALIBRATION_CHOICES[calibration]})" if cal is not None else "")
+    ranks = not method or scores_rank(method)  # a group calibrator's scores rank (fairkit.record.ranks_of)
     table = pd.DataFrame({
         "Metric (test)": [METRIC_LABELS[k] for k in EFFECT_METRICS],
-        f"At {SWEEP_THRESHOLD:.2f} (the frontier's)": [fmt(effect.at_frontier[k]) for k in EFFECT_METRICS],
-        shipped: [fmt(effect.at_threshold[k]) for k in EFFECT_METRICS],
+        f"At {SWEEP_THRESHOLD:.2f} (the frontier's)": [fmt_metric(effect.at_frontier[k], k, ranks) for k in EFFECT_METRICS],
+        shipped: [fmt_metric(effect.at_threshold[k], k, ranks or cal is not None) for k in EFFECT_METRICS],
     })
     return {"table": table, "moved": effect.moved, "calibrated": cal is not None,
             "confusion": effect.confusion, "baseline": effect.baseline,

@@ -7,6 +7,7 @@ verdicts; it never loads a model or changes one.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,8 +34,9 @@ from fairkit.audit import (
 from fairkit.data import visible_text
 from fairkit.frontier import UNFAIRNESS_AXES
 from fairkit.keys import KeyFileError
+from fairkit.metrics import SWEEP_THRESHOLD
 from fairkit.plots import method_label
-from fairkit.record import decision_label, fmt, fmt_eta
+from fairkit.record import calibration_text, decision_label, fmt, fmt_eta, fmt_threshold
 
 from . import auth, state
 from .display import md
@@ -128,6 +130,23 @@ def evidence(subject: str, log: LogState, status: str) -> dict:
             "head": f"{head_id}:{head_hash}" if head_id else None,
             "failed": None if chain is not None and chain.ok else log.text,
             "verdicts": {"columns": list(table.columns), "rows": table.astype(str).to_numpy().tolist()}}
+
+
+def frontier_note(rec: dict) -> str | None:
+    """The caption under the Review page's frontier chart when the model as exported is not the
+    point ringed there (calibrated, or at another threshold): the chart draws every model as the
+    frontier compared it, and the ring sat at 0.091 / 0.611 under a card giving 0.340 / 0.670
+    with nothing said (committee and numbers audits, session 53)."""
+    c = rec["content"]
+    sel = c["selected"]
+    at, threshold = float(c.get("frontier_threshold", SWEEP_THRESHOLD)), float(sel["threshold"])
+    changes = ([f"calibrated ({calibration_text(sel['calibration'])})"] if sel.get("calibration") else []) + (
+        [f"at the threshold {fmt_threshold(threshold)}"] if not math.isclose(threshold, at) else [])
+    if not changes:
+        return None
+    return (f"The chart draws each model as the frontier compared it (uncalibrated, at the threshold "
+            f"{fmt_threshold(at)}), and rings the chosen model there. As exported ({' and '.join(changes)}) "
+            "its figures are the card's above; the record's \"Effect of the decision threshold\" table gives both.")
 
 
 def unsigned_note(signature: str) -> str:

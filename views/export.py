@@ -106,7 +106,8 @@ if uses:
 baseline = ut.baseline_row(results, row)
 effect = ue.threshold_effect(cur.data_key, row["run_id"],
                              baseline["run_id"] if baseline and baseline["run_id"] != row["run_id"] else None,
-                             calibration, float(threshold), ut.chosen_axes(settings.fairness)[0], split, ur.model)
+                             calibration, float(threshold), ut.chosen_axes(settings.fairness)[0], split, ur.model,
+                             row["method"])
 if effect["chosen_gap_change"]:
     # Before the expander: the choice's premise no longer holding is not a detail (a calibrated
     # export's gap 0.66 against the 0.11 it was chosen at sat in a collapsed table: session 52).
@@ -130,7 +131,9 @@ with st.expander(f"What the {changed} change{'' if effect['calibrated'] else 's'
     attr = st.selectbox("Decisions by group of", attrs, key="w.export.confusion_by", format_func=visible_text)
     sel_col, base_col = st.columns(2)
     with sel_col:
-        st.markdown(f"**This model at {threshold:.2f}**")
+        # As the metric table's right column names it (the counts are the calibrated decisions').
+        st.markdown(f"**This model at {threshold:.2f}" + (f", calibrated ({md(ue.CALIBRATION_CHOICES[calibration])})"
+                                                          if effect["calibrated"] else "") + "**")
         show_table(ue.confusion_table(effect["confusion"], attr), alt="Selected model decisions by group")
     with base_col:
         if effect["baseline"] is not None:

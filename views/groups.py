@@ -120,7 +120,9 @@ if not ranked:  # its decisions' ECE restates its error rate: n/a, as in the rec
     before, change = NO_RANKING, None
 m1.metric("Largest group ECE on test, before", before, help=largest)
 m2.metric("Largest group ECE on test, after", after, help=largest, delta=change, delta_color="inverse")
-worse = ug.calibration_words(cal, method)
+# Its decisions have no calibration error to lower or raise: no words of one (they said "lowered
+# ... from 0.375" under the n/a above: numbers audit, session 53).
+worse = ug.calibration_words(cal, method) if ranked else None
 if worse:
     (st.warning if cal["made_worse"] else st.info)(worse, icon=":material/trending_up:")
 if cal["global_map"]:
@@ -132,7 +134,8 @@ if cal["fallbacks"]:
             icon=":material/info:")
 else:
     st.caption("Every group had enough validation data for its own calibration map.")
-show_table(cal["per_group"], alt=f"Calibration by {cal['attribute']} before and after")
+show_table(cal["per_group"] if ranked else cal["per_group"].assign(**{"ECE before": NO_RANKING}),
+           alt=f"Calibration by {cal['attribute']} before and after")
 show_chart(reliability_figure(cal["curve_after"], cal["overall_after"],
                               title=f"Reliability by {cal['attribute']} after calibration (test)"),
            key="groups.calibrated")

@@ -90,6 +90,9 @@ else:
                 unfairness=chosen.get("unfairness_axis", "demographic_parity_difference"),
                 performance=chosen.get("performance_axis", "accuracy")),
                 key="review.frontier")
+            note = rv.frontier_note(rec)
+            if note:
+                st.caption(f":material/info: {md(note)}")
         else:
             st.caption("This bundle holds no frontier table.")
         record_view.show_body(rec)

@@ -670,3 +670,27 @@ def test_a_dashboard_export_interrupted_after_it_was_logged_is_finished_by_the_n
     assert len(said) == 1 and f"(audit entry #{entry.id})" in said[0] and first.name in said[0]
     assert str(fast_env) not in said[0]  # no server path on the page
     assert len(list((fast_env / "exports").glob("*.zip"))) == 2
+
+
+def test_a_threshold_models_calibration_error_reads_n_a_on_every_surface(trained, fast_env):
+    """Numbers audit, session 53: the group-threshold model's calibration error read "n/a
+    (decisions, not scores)" on the Trade-offs panel and the Groups page's metric, and 0.375 in
+    the Groups page's words and table, the Export page's "frontier's" column and the record's
+    effect table, for the same decisions on the same rows."""
+    from fairkit.metrics import METRIC_LABELS, NO_RANKING
+
+    at = trained
+    open_export(at, "threshold", 1.0)
+    at.radio(key=ue.W_CALIBRATION).set_value("platt").run()
+    assert not at.exception, at.exception
+    (table,) = [t.value for t in at.table if t.proto.alt == "Threshold effect"]
+    frontier = table.set_index("Metric (test)").iloc[:, 0]
+    assert frontier[METRIC_LABELS["max_group_ece"]] == NO_RANKING, frontier
+    # The counts beside it are named as the calibrated decisions they are.
+    assert any(m.value.startswith("**This model at 0.50, calibrated (") for m in at.markdown)
+    at.switch_page("views/groups.py").run()
+    assert not at.exception, at.exception
+    said = " ".join(texts(at.warning) + texts(at.info))
+    assert "lowered the largest group ECE" not in said and "raised the largest group ECE" not in said
+    (cal,) = [t.value for t in at.table if t.proto.alt.startswith("Calibration by ")]
+    assert set(cal["ECE before"]) == {NO_RANKING}

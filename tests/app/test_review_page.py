@@ -578,3 +578,14 @@ def test_review_opens_on_the_export_just_made(trained, fast_env):
     at.switch_page("views/export.py").run()
     at.switch_page("views/review.py").run()
     assert at.selectbox(key=rv.W_EXPORT).value == first
+
+
+def test_the_frontier_chart_says_when_the_exported_model_is_not_the_ringed_point():
+    """Committee and numbers audits, session 53: the Review chart rang the chosen model at its
+    uncalibrated point (0.091 / 0.611) under a card giving the calibrated 0.340 / 0.670."""
+    rec = {"content": {"frontier_threshold": 0.5, "selected": {"threshold": 0.5, "calibration": None}}}
+    assert rv.frontier_note(rec) is None
+    rec["content"]["selected"].update(threshold=0.4, calibration={"method": "platt", "grouping": ["race"]})
+    note = rv.frontier_note(rec)
+    assert note.startswith("The chart draws each model as the frontier compared it (uncalibrated, at the threshold 0.50)")
+    assert "As exported (calibrated (platt per group of race) and at the threshold 0.40)" in note
