@@ -1681,11 +1681,11 @@ def cmd_score(args) -> int:
     # What it predicts: a bundle for another target scored the batch and printed "accuracy 0.683",
     # read as the credit model's (lifecycle audit, session 45).
     from .data import label_text
-    from .record import method_label
+    from .record import fmt_eta, fmt_threshold, method_label
 
     d = bundle.decision
     print(f"It predicts {bundle.spec.target} = {label_text(bundle.spec.positive_label)} (decision 1) with "
-          f"{method_label(d['method'])} at eta {float(d['eta']):g}, threshold {bundle.threshold:g}; exported as run "
+          f"{method_label(d['method'])} at eta {fmt_eta(d['eta'])}, threshold {fmt_threshold(bundle.threshold)}; exported as run "
           f"{d['run_id']} on {bundle.record.get('created', '?')}.")
     bundle_notes = []  # printed, and in --json: a monitoring job reads them (upgrade audit, session 50)
     if bundle.version_changes:

@@ -930,7 +930,7 @@ def calibration_note(report, check=None) -> str:
     return text
 
 
-def chance_limitation(part, scores, gap: str, threshold: float) -> str | None:
+def chance_limitation(part, scores, gap: str, threshold: float, calibrated: bool = False) -> str | None:
     """The record's sentence on the gap chance alone gives on the rows the choice was made on.
 
     :func:`fairkit.metrics.gap_noise_floor` of the exported model's decisions on the validation
@@ -945,7 +945,9 @@ def chance_limitation(part, scores, gap: str, threshold: float) -> str | None:
     if chance_gap_is_zero(floor):  # a model deciding alike for every validation row
         return None
     return (noise_floor_sentence(floor, in_sentence(METRIC_LABELS[gap]),
-                                 f"the {len(part):,} validation rows this choice was made on")
+                                 f"the {len(part):,} validation rows this choice was made on",
+                                 f"as exported ({'calibrated, ' if calibrated else ''}at the threshold "
+                                 f"{fmt_threshold(threshold)})")
             + ": a validation gap or tolerance below that is weak evidence; read the test gap and its interval.")
 
 
@@ -1152,7 +1154,8 @@ def build_record(
     # On the axis the choice was made on; with no frontier, the declared definition's gap.
     chance_gap = (axes or {}).get("unfairness") or getattr(
         FAIRNESS_DEFINITIONS.get(record.fairness_definition), "gap_metric", None)
-    chance = chance_limitation(split.validation, scores["validation"], chance_gap, threshold)
+    chance = chance_limitation(split.validation, scores["validation"], chance_gap, threshold,
+                               calibrated=calibrator is not None)
     if chance:
         limitations.append(chance)
     on_front = None if frontier is None else bool(frontier.loc[frontier["selected"], "on_front"].any())

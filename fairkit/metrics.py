@@ -796,7 +796,7 @@ def chance_gap_is_zero(floor) -> bool:
     return q95 is not None and np.isfinite(float(q95)) and not float(q95) > 0
 
 
-def noise_floor_sentence(floor, label: str, rows: str) -> str:
+def noise_floor_sentence(floor, label: str, rows: str, decisions: str = "") -> str:
     """The one wording of a chance gap for people (the Trade-offs panel, the decision record).
 
     Parameters
@@ -807,11 +807,16 @@ def noise_floor_sentence(floor, label: str, rows: str) -> str:
         The gap as people read it, e.g. "validation demographic parity difference".
     rows : str
         Which rows, e.g. "these 9,769 rows".
+    decisions : str
+        Which of the model's decisions were shuffled, e.g. "at the threshold 0.40": the panel's
+        figure (0.109, the frontier's decisions) and the record's (0.097, the export's) differed
+        for one model with neither saying so (numbers audit, session 53).
     """
     article = "an" if label[:1].lower() in "aeiou" else "a"  # "an equalized odds difference"
+    which = f" {decisions}" if decisions else ""
     return (f"By chance alone, a model that treats the groups alike in the population would show {article} {label} of "
             f"about {floor['median']:.3f} on {rows} (95% of {int(floor['n_sim'])} shuffles of this model's "
-            f"decisions below {floor['q95']:.3f})")
+            f"decisions{which} below {floor['q95']:.3f})")
 
 
 #: Below this share of positive (or of negative) outcomes, accuracy mostly measures the majority

@@ -447,7 +447,9 @@ def frontier_snapshot_figure(frontier: pd.DataFrame, *, selected_run: str | None
     def custom(rows, labels):
         """``[label, eta, unfairness text, performance text]``: each axis value with the interval
         the run carried at export (a dashboard sweep stores them), where the table has it."""
-        return np.column_stack([_texts(labels), rows["eta"].astype(float),
+        # The eta as text (fmt_eta): a number stacked beside text became the string "0.0", which
+        # the template's ":g" wrote "0.00000" (numbers audit, session 53).
+        return np.column_stack([_texts(labels), rows["eta"].map(fmt_eta),
                                 _exported_text(rows, unfairness, "unfairness_test"),
                                 _exported_text(rows, performance, "performance_test")])
     for method, sub in frontier[on_front].groupby("method", sort=False):
@@ -461,7 +463,7 @@ def frontier_snapshot_figure(frontier: pd.DataFrame, *, selected_run: str | None
             # The method comes from the bundle's table: in the hover label as data, never as
             # part of the template (where "%{...}" in a name would be read as a field).
             customdata=custom(sub, [label] * len(sub)),
-            hovertemplate="%{customdata[0]}<br>eta=%{customdata[1]:g}" + point))
+            hovertemplate="%{customdata[0]}<br>eta=%{customdata[1]}" + point))
     # The record marks the chosen row ("selected"): on a front of settings' means over seeds it
     # is the chosen run's setting, whose row carries the lowest seed's run id. Older bundles
     # have no such column: their chosen row is the run's own.
@@ -478,7 +480,7 @@ def frontier_snapshot_figure(frontier: pd.DataFrame, *, selected_run: str | None
                 x=sel["unfairness_test"], y=sel["performance_test"], mode="markers", showlegend=False,
                 marker=dict(size=9, color="#ff7f0e", symbol="x"),
                 customdata=custom(sel, sel["method"].map(method_label)),
-                hovertemplate=f"{CHOSEN_OFF_FRONT}<br>%{{customdata[0]}}<br>eta=%{{customdata[1]:g}}" + point))
+                hovertemplate=f"{CHOSEN_OFF_FRONT}<br>%{{customdata[0]}}<br>eta=%{{customdata[1]}}" + point))
     fig.update_layout(
         title="Frontier at export (test data)", template="plotly_white", height=420,
         xaxis_title=f"{u_label} (lower is fairer)", yaxis_title=p_label,

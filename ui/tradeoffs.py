@@ -33,7 +33,7 @@ from fairkit.frontier import (
 from fairkit.frontier import one_decision_note as engine_one_decision_note
 from fairkit import plots
 from fairkit.methods import FAIRNESS_DEFINITIONS, METHODS, role_of, scores_rank
-from fairkit.metrics import (NO_RANKING, NOISE_FLOOR_SHUFFLE, OF_SCORES, chance_gap_is_zero, chance_level,
+from fairkit.metrics import (NO_RANKING, NOISE_FLOOR_SHUFFLE, OF_SCORES, SWEEP_THRESHOLD, chance_gap_is_zero, chance_level,
                              default_performance, in_sentence, metric_value, no_better_than_chance,
                              noise_floor_sentence)
 from fairkit.metrics import rare_outcome  # noqa: F401  (the engine's rule, read by the page as ut.rare_outcome)
@@ -463,7 +463,8 @@ def chance_note(floor: dict, unfairness: str, tolerance: float) -> str | None:
         return f"The validation {axis} chance alone gives could not be measured: {floor['error']}"
     if chance_gap_is_zero(floor):
         return None
-    text = noise_floor_sentence(floor, f"validation {axis}", f"these {int(floor['rows']):,} rows") + "."
+    text = noise_floor_sentence(floor, f"validation {axis}", f"these {int(floor['rows']):,} rows",
+                                f"as the frontier compared them (uncalibrated, at the threshold {SWEEP_THRESHOLD:.2f})") + "."
     if tolerance < floor["median"]:
         text += (f" The tolerance {tolerance:g} is below that: a model meets it on validation by luck more "
                  "often than by design; read its test gap and intervals, or loosen the tolerance.")
