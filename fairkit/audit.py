@@ -274,13 +274,17 @@ class Identity:
         return who if isinstance(who, Identity) else cls(name=str(who or "").strip())
 
 
+#: How the command line's account is named in the log ("ana (command line)").
+COMMAND_LINE = " (command line)"
+
+
 def command_line_user() -> Identity:
     """The account running the command line, self-declared (no sign-in vouches for it)."""
     try:
         name = getpass.getuser()
     except (KeyError, OSError):
         name = "unknown"
-    return Identity(name=f"{name} (command line)")
+    return Identity(name=f"{name}{COMMAND_LINE}")
 
 
 @dataclass(frozen=True)
@@ -1510,7 +1514,7 @@ def is_decider(reviewer, decision: dict) -> bool:
         (names do not decide: two people may share one, and the exporter's decider was their
         own verified name). Otherwise the record's decider by name, or the
         identity that exported the bundle (by :func:`name_key`: case, spacing, punctuation and
-        titles aside).
+        titles aside; the command line's account also by its bare name).
     """
     who = reviewer if isinstance(reviewer, Identity) else Identity(name=str(reviewer))
     exporter = decision.get("identity") or {}
@@ -1520,7 +1524,11 @@ def is_decider(reviewer, decision: dict) -> bool:
         # provider's address changed (a migration) or under a second account (sign-in audit,
         # session 48).
         return bool(set(_person_keys(who.as_dict())) & set(_person_keys(exporter)))
-    return _same_name(who.name, decision.get("decider")) or _same_name(who.actor, decision.get("actor"))
+    exporter_name = str(decision.get("actor") or "")
+    # The account that exported from the command line, by its bare name too: "root" signed off
+    # root's own export, logged as "root (command line)" (committee audit, session 53).
+    return (_same_name(who.name, decision.get("decider")) or _same_name(who.actor, exporter_name)
+            or (exporter_name.endswith(COMMAND_LINE) and _same_name(who.name, exporter_name[:-len(COMMAND_LINE)])))
 
 
 def record_verdict(log: AuditLog, kind: str, *, actor, manifest_sha256: str, bundle,

@@ -483,6 +483,20 @@ def test_the_decider_may_comment_on_their_decision_but_not_sign_it_off_or_dissen
         "with the dashboard can type (sign-in verifies names)")
 
 
+def test_the_command_lines_exporter_cannot_sign_off_under_their_bare_account_name(tmp_path, bundle):
+    """Committee audit, session 53: an export logged as "root (command line)" was signed off by
+    a reviewer typing "root" (or "Root")."""
+    import getpass
+
+    log, path, sha, public, private = _exported(tmp_path, bundle, signed=False)
+    record_export(log, bundle_path=path, manifest_sha256=sha, record=bundle["record"], actor=command_line_user(),
+                  unfairness_axis="demographic_parity_difference", performance_axis="accuracy", signing_key=False)
+    for name in (getpass.getuser(), getpass.getuser().upper()):
+        with pytest.raises(VerdictRefused, match="made this decision"):
+            record_verdict(log, "signoff", actor=name, manifest_sha256=sha, bundle=path)
+    record_verdict(log, "signoff", actor="Someone Else", manifest_sha256=sha, bundle=path)
+
+
 def test_a_typed_decider_name_does_not_silence_a_signed_in_reviewers_dissent(tmp_path, bundle):
     """Attack audit, session 43: an analyst exporting from the command line (or without sign-in)
     types anyone's name as the decider, e.g. the chair's, and the signed-in chair was refused a

@@ -118,6 +118,13 @@ def test_drift_report_on_a_bundle(adult):
     # sweep table (fairkit.metrics.NO_RANKING).
     thresholds = SimpleNamespace(**{**vars(bundle), "decision": {"method": "threshold"}})
     assert np.isnan(drift_report(bundle=thresholds, frame=frame, scores=adult.p[idx], n_boot=30)["overall"]["roc_auc"])
+    # ... unless its record says they rank (a group calibrator maps them): read as the record was
+    # built, not by the method alone (numbers audit, session 53: score wrote no ROC AUC and
+    # compared no calibration gap of a calibrated group-threshold bundle whose record gives both).
+    calibrated = SimpleNamespace(**{**vars(thresholds),
+                                    "record": {"content": {"selected": {"method": "threshold", "ranks": True}}}})
+    report = drift_report(bundle=calibrated, frame=frame, scores=adult.p[idx], n_boot=30)
+    assert np.isfinite(report["overall"]["roc_auc"]) and report["checked"] == 3 * len(WATCHED)
 
 
 def test_rows_without_labels_are_not_compared(adult):
