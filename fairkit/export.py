@@ -842,6 +842,22 @@ def model_chosen_gap_change(model, split, *, threshold: float, gap_metric: str |
                              calibrated=calibrator is not None)
 
 
+def model_below_chance(model, split, *, threshold: float, performance: str = "accuracy",
+                       calibrator=None) -> str | None:
+    """:func:`below_chance_limitation` of ``model`` (with ``calibrator``) at ``threshold`` on
+    ``split``'s validation part: the Export page's warning before exporting, in the record's
+    words (at a moved threshold the record said it, and the page, reading the sweep's run at
+    0.50, did not: numbers audit, session 53)."""
+    from .metrics import fairness_report
+    from .sweep import predict_scores
+
+    part = split.validation
+    raw = predict_scores(model, split, part)
+    scores = raw if calibrator is None else apply_calibrator(calibrator, raw, part.sensitive)
+    report = fairness_report(part.y, scores, part.sensitive, threshold=threshold)
+    return below_chance_limitation(report, performance, threshold=threshold)
+
+
 @dataclass
 class BundleRecord:
     """Everything a bundle will hold, built from the fitted objects; nothing written yet.

@@ -32,6 +32,7 @@ from fairkit.export import (
     DecisionRecord,
     build_record,
     check_run_figures,
+    model_below_chance,
     model_chosen_gap_change,
     model_sensitive_uses,
     model_threshold_effect,
@@ -330,16 +331,17 @@ def record_markdown(rec: dict) -> str:
 
 @st.cache_data(show_spinner="Measuring the model at this threshold...", max_entries=64)
 def threshold_effect(data_key: str, run_id: str, baseline_run_id: str | None, calibration: str,
-                     threshold: float, unfairness: str | None, _split, _load_model, method: str = "") -> dict:
+                     threshold: float, unfairness: str | None, _split, _load_model, method: str = "",
+                     performance: str = "accuracy") -> dict:
     """What the decision threshold and the calibration change, on test data, before anything is
     exported: :func:`fairkit.export.model_threshold_effect` as tables.
 
     Parameters
     ----------
-    data_key, run_id, baseline_run_id, calibration, threshold, unfairness, method
-        What the result depends on (the cache key); ``unfairness`` is the gap the model was
-        chosen on (the Trade-offs chart's axis); ``method`` the run's, whose scores may be
-        decisions (a metric of scores then reads n/a, as in the record).
+    data_key, run_id, baseline_run_id, calibration, threshold, unfairness, method, performance
+        What the result depends on (the cache key); ``unfairness`` and ``performance`` are the
+        axes the model was chosen on (the Trade-offs chart's); ``method`` the run's, whose
+        scores may be decisions (a metric of scores then reads n/a, as in the record).
     _split : DatasetSplit
     _load_model : callable
         ``run_id -> fitted model``.
@@ -355,7 +357,9 @@ def threshold_effect(data_key: str, run_id: str, baseline_run_id: str | None, ca
         model as it would ship; ``baseline``: the same for the baseline at the sweep's
         threshold (None without a baseline run); ``chosen_gap_change``: the record's sentence when
         the model as exported is less fair on validation than the frontier's point
-        (:func:`fairkit.export.model_chosen_gap_change`), else None.
+        (:func:`fairkit.export.model_chosen_gap_change`), else None; ``below_chance``: the
+        record's sentence when, as exported, it scores no better on validation than one
+        decision for everyone (:func:`fairkit.export.model_below_chance`), else None.
     """
     model = _load_model(run_id)
     cal = calibrator(data_key, run_id, calibration, _split)
@@ -371,7 +375,9 @@ def threshold_effect(data_key: str, run_id: str, baseline_run_id: str | None, ca
     return {"table": table, "moved": effect.moved, "calibrated": cal is not None,
             "confusion": effect.confusion, "baseline": effect.baseline,
             "chosen_gap_change": model_chosen_gap_change(model, _split, threshold=threshold, gap_metric=unfairness,
-                                                         calibrator=cal)}
+                                                         calibrator=cal),
+            "below_chance": model_below_chance(model, _split, threshold=threshold, performance=performance,
+                                               calibrator=cal)}
 
 
 def confusion_table(counts: pd.DataFrame, attribute: str) -> pd.DataFrame:

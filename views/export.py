@@ -107,7 +107,9 @@ baseline = ut.baseline_row(results, row)
 effect = ue.threshold_effect(cur.data_key, row["run_id"],
                              baseline["run_id"] if baseline and baseline["run_id"] != row["run_id"] else None,
                              calibration, float(threshold), ut.chosen_axes(settings.fairness)[0], split, ur.model,
-                             row["method"])
+                             row["method"], ut.chosen_axes(settings.fairness)[1])
+if effect["below_chance"] and not not_a_candidate:  # as exported, not as the sweep measured it
+    st.warning(effect["below_chance"] + " The record states it among its limitations.", icon=":material/warning:")
 if effect["chosen_gap_change"]:
     # Before the expander: the choice's premise no longer holding is not a detail (a calibrated
     # export's gap 0.66 against the 0.11 it was chosen at sat in a collapsed table: session 52).

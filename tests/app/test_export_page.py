@@ -694,3 +694,18 @@ def test_a_threshold_models_calibration_error_reads_n_a_on_every_surface(trained
     assert "lowered the largest group ECE" not in said and "raised the largest group ECE" not in said
     (cal,) = [t.value for t in at.table if t.proto.alt.startswith("Calibration by ")]
     assert set(cal["ECE before"]) == {NO_RANKING}
+
+
+def test_a_threshold_that_makes_the_model_no_better_than_one_decision_is_said_before_export(trained, fast_env):
+    """Numbers audit, session 53: at a moved threshold the record said the model scored no better
+    on validation than one decision for everyone; the Export page, reading the sweep's run at
+    0.50, said nothing before the export."""
+    at = trained
+    open_export(at, "regularized", 1.0)
+    assert not any(w.startswith("On the validation rows, at the threshold") for w in texts(at.warning))
+    at.slider(key=ue.W_THRESHOLD).set_value(0.05).run()  # (almost) everyone selected
+    assert not at.exception, at.exception
+    said = [w for w in texts(at.warning) if w.startswith("On the validation rows, at the threshold 0.05")]
+    assert len(said) == 1, texts(at.warning)
+    assert "is no better than giving everyone the same decision" in said[0]
+    assert said[0].endswith("The record states it among its limitations.")
