@@ -63,6 +63,20 @@ def unseen_maps_text(unseen: dict) -> str:
         [f"{name!r} with {map_name(used)}" for name, used in unseen.items()], quote=str, sep="; ")
 
 
+def fallback_maps(calibrator, sensitive=None, unseen: dict | None = None) -> dict:
+    """Each group without a map of its own, ``{group: {"used": map key, "reason": ...}}``: those
+    ``calibrator`` gave none at fit, and the groups of ``sensitive`` (a table's sensitive columns)
+    it never saw, or ``unseen`` as :meth:`GroupFairnessCalibrator.unseen_maps` gave them. The one
+    list of the record, the manifest and the pages (the pages counted a test part's unseen groups,
+    5 of COMPAS's, the record the whole table's, 6: numbers audit, session 53)."""
+    out = {str(g): dict(v) for g, v in getattr(calibrator, "fallback_", {}).items()}
+    if unseen is None and sensitive is not None and len(getattr(calibrator, "group_names_", ())):
+        cols = list(getattr(calibrator, "group_columns_", None) or sensitive.columns)
+        unseen = calibrator.unseen_maps(sensitive[cols].reset_index(drop=True))
+    out.update({str(g): {"used": used, "reason": NO_ROWS_WHERE_FITTED} for g, used in (unseen or {}).items()})
+    return out
+
+
 def map_name(used: str) -> str:
     """A calibration map a group falls back to, in words: the map of all rows (:data:`GLOBAL`), or
     of a marginal group (``column=group``)."""
@@ -775,13 +789,13 @@ class CalibrationCheck:
             "map": [fallback[g]["used"] if g in fallback else "own" for g in rows["group"]],
         })
 
-    def fallbacks(self) -> dict:
-        """Each group without a map of its own, ``{"used": map key, "reason": ...}``: those the
-        calibrator gave none, and those of the checked rows it never saw (the Groups page called
-        their map "own", where the record named a marginal group's: review of session 51)."""
-        out = {str(g): dict(v) for g, v in self.calibrator.fallback_.items()}
-        out.update({str(g): {"used": used, "reason": NO_ROWS_WHERE_FITTED} for g, used in self.unseen.items()})
-        return out
+    def fallbacks(self, sensitive=None) -> dict:
+        """Each group without a map of its own, ``{"used": map key, "reason": ...}``
+        (:func:`fallback_maps`): those the calibrator gave none, and those it never saw of the
+        checked rows, or of ``sensitive`` (the whole table's sensitive columns, as the record
+        lists them) when given (the Groups page called their map "own", where the record named a
+        marginal group's: review of session 51)."""
+        return fallback_maps(self.calibrator, sensitive, None if sensitive is not None else self.unseen)
 
 
 def calibration_grouping(split) -> tuple:

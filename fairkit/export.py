@@ -307,15 +307,11 @@ def calibration_info(calibrator, sensitive: pd.DataFrame | None = None) -> dict 
     ``sensitive`` (the table's sensitive columns) adds its groups the calibrator never saw, which
     had no rows where it was fitted (export audit, session 51: COMPAS's two Native American
     women, one of them a test row, were calibrated with a marginal group's map unlisted)."""
-    from .calibration import NO_ROWS_WHERE_FITTED, map_name
+    from .calibration import fallback_maps, map_name
 
     if calibrator is None:
         return None
-    fallbacks = {str(g): f"{map_name(v['used'])}: {v['reason']}" for g, v in getattr(calibrator, "fallback_", {}).items()}
-    if sensitive is not None and len(getattr(calibrator, "group_names_", ())):
-        cols = list(getattr(calibrator, "group_columns_", None) or sensitive.columns)
-        for g, used in calibrator.unseen_maps(sensitive[cols].reset_index(drop=True)).items():
-            fallbacks[str(g)] = f"{map_name(used)}: {NO_ROWS_WHERE_FITTED}"
+    fallbacks = {g: f"{map_name(v['used'])}: {v['reason']}" for g, v in fallback_maps(calibrator, sensitive).items()}
     kept = getattr(calibrator, "global_note_", "")  # the map of all rows kept the scores as they are
     return {"method": calibrator.method, "grouping": list(getattr(calibrator, "group_columns_", [])),
             **({"fallbacks": fallbacks} if fallbacks else {}), **({"global_map": kept} if kept else {})}

@@ -475,3 +475,26 @@ def test_weights_on_one_outcome_only_are_refused(method):
     s = np.clip(0.3 + 0.4 * y + rng.normal(0, .2, 300), .01, .99)
     with pytest.raises(ValueError, match="only one class has a positive sample_weight"):
         GroupFairnessCalibrator(method=method).fit(s, y, rng.choice(["a", "b"], 300), sample_weight=1.0 - y)
+
+
+def test_the_pages_and_the_record_list_the_same_groups_without_a_map_of_their_own():
+    """Numbers audit, session 53: the Groups and Export pages listed the fallbacks of the test
+    rows (5 of COMPAS's groups), the record those of the whole table (6: one group had no test
+    row). One list (fallback_maps) over the table's sensitive columns, and the check's own list
+    of its checked rows beside it."""
+    from types import SimpleNamespace
+
+    from fairkit.calibration import CalibrationCheck, fallback_maps
+    from fairkit.export import calibration_info
+
+    p, y, g = _two_groups(n=1200)
+    h = np.where(np.arange(len(p)) % 2 == 0, "x", "y")
+    h[(g == "A") & (h == "y")] = "x"  # A & y never seen where the calibrator is fitted
+    cal = GroupFairnessCalibrator(method="platt").fit(p, y, pd.DataFrame({"g": g, "h": h}))
+    table = pd.DataFrame({"g": ["A", "B", "A"], "h": ["y", "x", "x"]})  # A & y only outside the checked rows
+    checked = SimpleNamespace(y=np.array([0, 1, 1, 0]), sensitive=pd.DataFrame({"g": ["B", "B", "A", "A"],
+                                                                               "h": ["x", "y", "x", "x"]}))
+    check = CalibrationCheck.on(cal, checked, np.array([0.2, 0.7, 0.6, 0.3]))
+    assert "A & y" not in check.fallbacks() and "A & y" in check.fallbacks(table)
+    assert check.fallbacks(table) == fallback_maps(cal, table)
+    assert set(calibration_info(cal, table)["fallbacks"]) == set(check.fallbacks(table))

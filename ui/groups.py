@@ -159,7 +159,10 @@ def calibrate(data_key: str, run_id: str, method: str, _split) -> dict:
         "overall_after": reliability_curve(_split.test.y, check.scores_after),
         # The map of all rows kept the scores as they are (a Platt line that would reverse them).
         "global_map": getattr(check.calibrator, "global_note_", ""),
-        "fallbacks": {g: {"used": map_name(v["used"]), "reason": v["reason"]} for g, v in check.fallbacks().items()},
+        # Of the whole table, as the record and the manifest list them (the page listed the test
+        # part's, 5 of COMPAS's groups beside the record's 6: numbers audit, session 53).
+        "fallbacks": {g: {"used": map_name(v["used"]), "reason": v["reason"]} for g, v in check.fallbacks(
+            pd.concat([p.sensitive for p in _split.table_parts], ignore_index=True)).items()},
         "worse": [(str(g), float(b), float(a)) for g, b, a in table[["group", "ece_before", "ece_after"]]
                   .itertuples(index=False) if np.isfinite(b) and np.isfinite(a) and a > b],
         "n_groups": len(table),

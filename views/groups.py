@@ -130,7 +130,7 @@ if cal["global_map"]:
 if cal["fallbacks"]:
     st.info("Some groups had too little validation data for their own map and use a broader one: "
             + first_few([f"{md(g)} uses {md(f['used'])} ({md(f['reason'])})" for g, f in cal["fallbacks"].items()],
-                        quote=str, sep="; ") + " (the table below lists every group's)",
+                        quote=str, sep="; ") + " (the table below lists each group of the test rows)",
             icon=":material/info:")
 else:
     st.caption("Every group had enough validation data for its own calibration map.")
