@@ -578,9 +578,13 @@ def _beaten_by_another_method(front: list) -> list:
     p = np.array([f.get("performance_val") for f in front], dtype=float)  # None: NaN
     u = np.array([f.get("unfairness_val") for f in front], dtype=float)
     method = np.array([str(f["method"]) for f in front], dtype=object)
+    # Rows of as many seeds only: a chosen run off a front of seed means is one seed's figures,
+    # and was said "beaten" by another setting's mean (numbers audit, session 53).
+    seeds = np.array([f.get("n_seeds") or 1 for f in front], dtype=float)
     # beats[j, i]: row j beats row i. NaN compares False: a row without figures neither beats nor is beaten.
     no_worse = (p[:, None] >= p) & (u[:, None] <= u)
-    beats = no_worse & ((p[:, None] > p) | (u[:, None] < u)) & (method[:, None] != method)
+    beats = (no_worse & ((p[:, None] > p) | (u[:, None] < u)) & (method[:, None] != method)
+             & (seeds[:, None] == seeds))
     out = []
     for i in range(len(front)):
         by = np.flatnonzero(beats[:, i])

@@ -1542,6 +1542,13 @@ def test_a_frontier_row_another_method_beats_says_so():
     said = _beaten_by_another_method(front)
     assert said[0] == "beaten on validation by Group thresholds (post-processing reference) at eta 1"
     assert said[1:] == ["", "", "", ""]
+    # On a front of seed means, the chosen run (one seed's figures, off the front) is not said
+    # beaten by another setting's mean (numbers audit, session 53); means beat means.
+    means = [{**f, "n_seeds": 2} for f in front]
+    means[0]["n_seeds"] = 1
+    assert _beaten_by_another_method(means)[0] == ""
+    means[0]["n_seeds"] = 2
+    assert _beaten_by_another_method(means)[0] == said[0]
 
 
 def test_the_record_says_its_frontier_is_per_method(committee_record):
