@@ -46,7 +46,11 @@ def test_sweep_writes_results_and_figures(sweep_dir, capsys):
     # Same sweep again: everything from the store.
     assert main(["sweep", "--dataset", "german", "--methods", "unconstrained,regularized",
                  "--etas", "0,2", "--out", str(sweep_dir)]) == 0
-    assert "3 from the store" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "3 from the store" in out
+    # The printed table says what it is (numbers audit, session 53: it had no heading).
+    assert re.search(r"Frontier: each method's own front, chosen on validation \(\d of the 3 runs; results.csv holds "
+                     r"them all\):", out), out
 
 
 def test_export_then_score_with_drift_check(sweep_dir, tmp_path, capsys, monkeypatch):
