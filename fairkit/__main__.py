@@ -5,7 +5,8 @@ message and exit code 2, never a traceback. Ctrl-C ends a command with 130, SIGT
 A sweep whose ``frontier.png`` could not be written (no browser for kaleido) writes everything
 else, says so in its "Wrote ..." line and exits 3. ``score --fail-on-drift`` exits 4 when the
 batch's fairness gaps differ from the recorded ones beyond noise (``fairkit.monitor``); ``audit
-verify`` exits 1 when the audit log fails its check.
+verify`` exits 1 when the audit log fails its check (an entry altered or removed, SQLite objects
+of someone else's in its file), or a bundle given with ``--bundle`` cannot be trusted or read.
 
 Output conventions: results and messages go to stdout, problems to stderr. ``--quiet`` (before or
 after the command) silences the messages and the progress bar; the progress bar is drawn only when
@@ -1598,7 +1599,8 @@ def cmd_audit(args) -> int:
             # Another fairkit's format (or a format field edited): its head goes unchecked, the
             # log is checked all the same (the command stopped here, and a dissent removed from
             # the log went unsaid: hostile-input audit, session 53).
-            unread.append(f"{Path(bundle).name}: {exc} Its recorded audit head is not checked.")
+            unread.append(f"{Path(bundle).name}: {exc} Its recorded audit head is not checked: verify it with the "
+                          "fairkit that exported it.")
             continue
         except BundleIntegrityError as exc:
             # A check that failed, as an altered log's is (exit 1): a monitoring script testing
@@ -1632,9 +1634,9 @@ def cmd_audit(args) -> int:
         text = ", and ".join(said)
         print(f"{text[:1].upper()}{text[1:]}, is in the log." if len(said) > 1 else f"{text[:1].upper()}{text[1:]} is in the log.")
     print(str(check), file=sys.stdout if check.ok else sys.stderr)
-    if not check.ok or unlogged or untrusted:
-        return 1
-    return 2 if unread else 0
+    # A bundle this fairkit cannot read is a check that did not pass (1), as an altered one: its
+    # format field may have been edited (review of session 53), which only its own fairkit could tell.
+    return 1 if not check.ok or unlogged or untrusted or unread else 0
 
 
 def _numeric_inputs(bundle) -> list:

@@ -1836,8 +1836,11 @@ def verdict_tally(verdicts: pd.DataFrame, chain: ChainCheck | None = None) -> di
                else f"{self_declared} of the {counted} {'is' if one else 'are'}")
         text += (f"; {who} under {'a self-declared name' if one else 'self-declared names'}, which "
                  "anyone with the dashboard can type (sign-in verifies names)")
-    if uncounted and not chain.ok:
-        text += f"; the audit log fails its check, so {uncounted} sign-off(s) are not counted ({str(chain).rstrip('.')})"
+    if chain is not None and not chain.ok:
+        # Said whatever was dropped: a dissent rewritten into a comment read "not reviewed yet"
+        # with no word of the failure (review of session 53).
+        text += ("; the audit log fails its check" + (f", so {uncounted} sign-off(s) are not counted" if uncounted else "")
+                 + f" ({str(chain).rstrip('.')})")
     elif uncounted:
         text += (f"; {uncounted} sign-off(s) not signed by the organisation's key "
                  f"{chain.key_id} are not counted")

@@ -52,7 +52,7 @@ import pandas as pd
 from . import keys, stats
 from .data import DatasetSpec
 from .frontier import decides_alike, one_decision_note
-from .methods import FAIRNESS_DEFINITIONS
+from .methods import FAIRNESS_DEFINITIONS, scores_rank
 from .metrics import AUDIT_BAND, HEADLINE_GAPS, SWEEP_THRESHOLD, in_sentence
 from .record import fmt as _fmt
 from .record import fmt_pair, fmt_threshold
@@ -838,19 +838,57 @@ def model_chosen_gap_change(model, split, *, threshold: float, gap_metric: str |
                              calibrated=calibrator is not None)
 
 
+def ranks_as_exported(method: str, calibrated: bool) -> bool:
+    """Whether a model's scores rank rows as exported: its method's do (:func:`scores_rank`), or
+    a group calibrator maps its decisions to each group's calibrated rate, a probability whose
+    calibration and ranking can be measured (export audit, session 51). The rule the record
+    keeps as ``selected["ranks"]`` (:func:`fairkit.record.ranks_of`) and the Export page reads.
+
+    Parameters
+    ----------
+    method : str
+        A registry name.
+    calibrated : bool
+        Whether the export calibrates per group.
+
+    Returns
+    -------
+    bool
+    """
+    return bool(scores_rank(method) or calibrated)
+
+
 def model_below_chance(model, split, *, threshold: float, performance: str = "accuracy",
-                       calibrator=None) -> str | None:
+                       calibrator=None, method: str | None = None) -> str | None:
     """:func:`below_chance_limitation` of ``model`` (with ``calibrator``) at ``threshold`` on
     ``split``'s validation part: the Export page's warning before exporting, in the record's
     words (at a moved threshold the record said it, and the page, reading the sweep's run at
-    0.50, did not: numbers audit, session 53)."""
+    0.50, did not: numbers audit, session 53).
+
+    Parameters
+    ----------
+    model : fitted estimator
+    split : DatasetSplit
+    threshold : float
+    performance : str, default="accuracy"
+        The frontier's performance axis.
+    calibrator : fitted GroupFairnessCalibrator, optional
+    method : str, optional
+        The run's method: a metric of scores (ROC AUC) of a model whose scores are decisions is
+        undefined, as in the record (:func:`ranks_as_exported`); None reads them as scores.
+
+    Returns
+    -------
+    str or None
+    """
     from .metrics import fairness_report
     from .sweep import predict_scores
 
     part = split.validation
     raw = predict_scores(model, split, part)
     scores = raw if calibrator is None else apply_calibrator(calibrator, raw, part.sensitive)
-    report = fairness_report(part.y, scores, part.sensitive, threshold=threshold)
+    ranks = True if method is None else ranks_as_exported(method, calibrator is not None)
+    report = fairness_report(part.y, scores, part.sensitive, threshold=threshold, ranks=ranks)
     return below_chance_limitation(report, performance, threshold=threshold)
 
 
@@ -1075,7 +1113,6 @@ def build_record(
     """
     from .groups import group_hierarchy
     from .metrics import AUDIT_METRICS, disparity_audit, fairness_report
-    from .methods import scores_rank
     from .split import rows_digest, stratified_by
     from .sweep import predict_scores
 
@@ -1094,7 +1131,7 @@ def build_record(
             + ": its figures on this split's test rows would be inflated. Export "
             + (f"the candidate itself (run {of})." if of else "a run of this split."))
     method, eta = _method_and_eta(model, run)
-    if not scores_rank(method) and calibrator is None and not math.isclose(float(threshold), SWEEP_THRESHOLD):
+    if not ranks_as_exported(method, calibrator is not None) and not math.isclose(float(threshold), SWEEP_THRESHOLD):
         # Its scores are 0 or 1: any other threshold decides the same, and the record stated one
         # (0.30, 0.90) that changed nothing (CLI audit, session 44).
         raise ValueError(f"This model's scores are its decisions (0 or 1, from the thresholds {method} fitted per "
@@ -1119,7 +1156,7 @@ def build_record(
     reports, scores, check = {}, {}, None
     # Recorded, so a record is read as it was built (one of 0.3.2 for a calibrated group-threshold
     # model has no calibration figures and must keep saying why: review of session 51).
-    ranks = decision["ranks"] = scores_rank(method) or calibrator is not None
+    ranks = decision["ranks"] = ranks_as_exported(method, calibrator is not None)
     raw = {}
     for name, part in (("validation", split.validation), ("test", split.test)):
         scores[name] = raw[name] = predict_scores(model, split, part)

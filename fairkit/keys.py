@@ -452,12 +452,16 @@ def resolve_private(key=None, *, fallback=None) -> Ed25519PrivateKey | None:
     return _resolve(key, fallback, SIGNING_KEY_ENV, Ed25519PrivateKey, load_private_key)
 
 
-def resolve_public(key=None, *, fallback=None) -> Ed25519PublicKey | None:
+def resolve_public(key=None, *, fallback=None, signing_fallback=None) -> Ed25519PublicKey | None:
     """The public key a caller trusts, the one way every checker finds it.
 
     As :func:`resolve_private`, with ``FAIRKIT_TRUST_KEY``: a key (a private key gives its
     public half), a PEM file (public, or private: its public half), False for none, or None for
-    the configured key (the environment, else ``fallback``).
+    the configured key (the environment, else ``fallback``). With no trusted key configured, the
+    organisation's signing key (:func:`resolve_private` with ``signing_fallback``) gives its
+    public half: given a signing key alone, the dashboard signed every export and verdict and
+    checked none (hostile-input audit, session 53), and the dashboard and the command line must
+    find one key (review of session 53).
 
     Returns
     -------
@@ -472,5 +476,9 @@ def resolve_public(key=None, *, fallback=None) -> Ed25519PublicKey | None:
         key = key.public_key()
     if isinstance(key, KeyRing):  # a key with those handed over to or from it: as it is
         return key
-    return _resolve(key, fallback, TRUST_KEY_ENV, Ed25519PublicKey, load_public_key)
+    public = _resolve(key, fallback, TRUST_KEY_ENV, Ed25519PublicKey, load_public_key)
+    if public is None and (key is None or (isinstance(key, (str, os.PathLike)) and not str(key).strip())):
+        private = resolve_private(None, fallback=signing_fallback)
+        public = None if private is None else private.public_key()
+    return public
 

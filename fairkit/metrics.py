@@ -827,14 +827,34 @@ RARE_OUTCOME = 0.2
 
 
 def rare_outcome(base_rate: float) -> bool:
-    """Whether one outcome is rarer than :data:`RARE_OUTCOME` (then accuracy flatters any model);
-    False for an unknown (NaN) base rate."""
+    """Whether one outcome is rarer than :data:`RARE_OUTCOME` (then accuracy flatters any model).
+
+    Parameters
+    ----------
+    base_rate : float
+        Share of positive outcomes.
+
+    Returns
+    -------
+    bool
+        False for an unknown (NaN) base rate.
+    """
     return bool(min(base_rate, 1.0 - base_rate) < RARE_OUTCOME)
 
 
 def default_performance(base_rate: float) -> str:
-    """The performance axis a frontier is judged on when none is asked for: balanced accuracy
-    for a rare outcome (:func:`rare_outcome` of the validation base rate), else accuracy."""
+    """The performance axis a frontier is judged on when none is asked for.
+
+    Parameters
+    ----------
+    base_rate : float
+        Share of positive outcomes in the validation rows.
+
+    Returns
+    -------
+    str
+        ``"balanced_accuracy"`` for a rare outcome (:func:`rare_outcome`), else ``"accuracy"``.
+    """
     return "balanced_accuracy" if rare_outcome(base_rate) else "accuracy"
 
 
@@ -1054,7 +1074,7 @@ def metric_frame(y_true, y_pred, sensitive, sample_weight=None) -> MetricFrame:
     Parameters
     ----------
     y_true : array-like of shape (n_samples,)
-        0/1 outcomes (or two labels, the larger the positive: :func:`fairkit.stats.binary_labels`).
+        0/1 outcomes (-1/1 and booleans are read as :func:`fairkit.stats.binary_labels` reads them).
     y_pred : array-like of shape (n_samples,)
         Decisions (0/1).
     sensitive : array-like, Series or DataFrame

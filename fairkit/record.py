@@ -396,6 +396,35 @@ def headline(rec: dict, *, reviews: str | dict | None = None) -> list[tuple[str,
     return card
 
 
+def frontier_chart_note(rec: dict) -> str | None:
+    """The caption under a frontier chart drawn from a record's frontier table when the model
+    as exported is not the point ringed there (the record's ``at_frontier_threshold``: it ships
+    calibrated, or at another threshold), else None. The chart draws every model as the frontier
+    compared it; the Review page rang 0.091 / 0.611 under a card giving 0.340 / 0.670 with
+    nothing said (committee and numbers audits, session 53).
+
+    Parameters
+    ----------
+    rec : dict
+        A decision record.
+
+    Returns
+    -------
+    str or None
+    """
+    c = rec["content"]
+    at = c.get("at_frontier_threshold")
+    if not at:
+        return None
+    sel = c["selected"]
+    t0, t1 = float(at["threshold"]), float(sel["threshold"])
+    changes = ([f"calibrated ({calibration_text(sel.get('calibration'))})"] if at.get("calibrated") else []) + (
+        [f"at the threshold {fmt_threshold(t1)}"] if not math.isclose(t0, t1) else [])
+    return (f"The chart draws each model as the frontier compared it (uncalibrated, at the threshold "
+            f"{fmt_threshold(t0)}), and rings the chosen model there. As exported ({' and '.join(changes)}) "
+            "its figures are the card's above; the record's \"Effect of the decision threshold\" table gives both.")
+
+
 def review_blocks(review: dict) -> list:
     """A record copy's section on its review, from the audit log as it stood when the copy was made.
 
@@ -412,6 +441,11 @@ def review_blocks(review: dict) -> list:
         (when the log was read, ISO 8601), ``head`` ("N:HASH", the newest entry the check read),
         ``failed`` (why the log failed its check, or None) and ``verdicts`` (``columns`` and
         ``rows`` of the page's table of verdicts, oldest first).
+
+    Returns
+    -------
+    list of tuple
+        Blocks of :func:`record_blocks`' outline.
     """
     blocks = [("h", 2, "Review, as the audit log stood when this copy was made"),
               ("p", [f"Read {review['taken']} for the bundle whose manifest SHA-256 is ",
@@ -487,14 +521,39 @@ def fmt_metric(value, key: str, ranks: bool) -> str:
     """A metric's figure (:func:`fmt`), or :data:`fairkit.metrics.NO_RANKING` for a metric of
     scores (``OF_SCORES``) of a model whose scores are its decisions: the one rule of the
     card, the tables and the pages (the threshold effect's tables wrote the ECE of decisions,
-    0.375, where the card said n/a: numbers audit, session 53)."""
+    0.375, where the card said n/a: numbers audit, session 53).
+
+    Parameters
+    ----------
+    value : float or None
+    key : str
+        The metric's key.
+    ranks : bool
+        Whether the model's scores rank rows (:func:`ranks_of`).
+
+    Returns
+    -------
+    str
+    """
     return NO_RANKING if key in OF_SCORES and not ranks else fmt(value)
 
 
 def fmt_pair(before, after, digits: int = 3) -> tuple[str, str]:
     """Two figures shown as a change ("from X to Y"), to as many more decimals (up to 9) as it
     takes for the shown pair to order as the values do: "made it worse: from 0.050 to 0.050"
-    was printed for 0.05004 and 0.05006 (one-implementation audit, session 53)."""
+    was printed for 0.05004 and 0.05006 (one-implementation audit, session 53).
+
+    Parameters
+    ----------
+    before, after : float or None
+    digits : int, default=3
+        The fewest decimals.
+
+    Returns
+    -------
+    tuple of str
+        Both figures (:func:`fmt`), "n/a" for a missing one.
+    """
     if before is None or after is None or not (np.isfinite(float(before)) and np.isfinite(float(after))):
         return fmt(before, digits), fmt(after, digits)
     order = np.sign(float(after) - float(before))

@@ -700,6 +700,19 @@ def test_a_log_that_fails_its_check_has_no_verdict_counted_however_it_fails(tmp_
         assert review_status(AuditLog(log.path), sha, key).endswith("review: " + tally["text"])
 
 
+def test_a_failing_log_is_said_in_the_status_even_when_no_sign_off_is_dropped(tmp_path, bundle):
+    """Review of session 53: a dissent rewritten into a comment read "not reviewed yet (1
+    comment)" in score's status, with no word that the log fails its check."""
+    log, path, sha, public, private = _signed_review(tmp_path, bundle)
+    con = _untriggered(log)
+    con.execute("UPDATE events SET kind = 'comment' WHERE kind = 'dissent'")
+    con.close()
+    check = AuditLog(log.path).verify()
+    assert not check.ok
+    said = review_status(AuditLog(log.path), sha)
+    assert said.endswith(f"review: not reviewed yet (1 comment); the audit log fails its check ({str(check).rstrip('.')})")
+
+
 def test_a_verdict_the_trusted_key_did_not_sign_is_refused_and_never_counted(tmp_path, bundle):
     """record_verdict refuses a sign-off it cannot sign with the trusted key; one appended
     anyway (by someone without the key, claiming a sign-in) fails the key's check and is left

@@ -293,3 +293,19 @@ def test_a_key_pair_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["k.pem", "k.pub"]
     assert len(synced) >= 3  # both files and the folder
     assert isinstance(load_private_key(tmp_path / "k.pem"), Ed25519PrivateKey)
+
+
+def test_a_signing_key_alone_is_the_key_every_checker_trusts(tmp_path, monkeypatch):
+    """Hostile-input audit and review of session 53: given only a signing key, the dashboard
+    checked nothing; then the dashboard checked with its public half and score did not. One
+    resolution (resolve_public) for both; a trusted key configured wins, False means none."""
+    from fairkit.keys import key_id, load_private_key, load_public_key, resolve_public, write_key_pair
+
+    write_key_pair(tmp_path / "org.pem", tmp_path / "org.pub")
+    write_key_pair(tmp_path / "other.pem", tmp_path / "other.pub")
+    monkeypatch.setenv("FAIRKIT_SIGNING_KEY", str(tmp_path / "org.pem"))
+    monkeypatch.delenv("FAIRKIT_TRUST_KEY", raising=False)
+    assert key_id(resolve_public()) == key_id(load_private_key(tmp_path / "org.pem"))
+    assert resolve_public(False) is None
+    monkeypatch.setenv("FAIRKIT_TRUST_KEY", str(tmp_path / "other.pub"))
+    assert key_id(resolve_public()) == key_id(load_public_key(tmp_path / "other.pub"))

@@ -36,6 +36,7 @@ from fairkit.export import (
     model_chosen_gap_change,
     model_sensitive_uses,
     model_threshold_effect,
+    ranks_as_exported,
     read_bundle_record,
     recover_interrupted_exports,
     sweep_compared,
@@ -44,7 +45,6 @@ from fairkit.export import (
 )
 from fairkit.frontier import sweep_front
 from fairkit.groups import group_hierarchy
-from fairkit.methods import scores_rank
 from fairkit.metrics import AUDIT_BAND, METRIC_LABELS, SWEEP_THRESHOLD, reference_order
 from fairkit.record import decision_label, fmt, fmt_metric, render_markdown
 from fairkit.store import default_home, stale_temporaries
@@ -134,11 +134,7 @@ def trusted_key():
     ------
     fairkit.keys.KeyFileError
     """
-    public = keys.resolve_public(fallback=_secret_path("trust_key"))
-    if public is None:
-        private = signing_key()
-        public = private.public_key() if private is not None else None
-    return public
+    return keys.resolve_public(fallback=_secret_path("trust_key"), signing_fallback=_secret_path("signing_key"))
 
 
 # --------------------------------------------------------------------------- the answers
@@ -366,18 +362,20 @@ def threshold_effect(data_key: str, run_id: str, baseline_run_id: str | None, ca
     effect = model_threshold_effect(model, _split, threshold=threshold, calibrator=cal,
                                     baseline=None if baseline_run_id is None else _load_model(baseline_run_id))
     shipped = f"At {threshold:.2f}" + (f", calibrated ({CALIBRATION_CHOICES[calibration]})" if cal is not None else "")
-    ranks = not method or scores_rank(method)  # a group calibrator's scores rank (fairkit.record.ranks_of)
+    # As the frontier compared it (uncalibrated) and as it would ship (the record's rule).
+    before, after = ((True, True) if not method else
+                     (ranks_as_exported(method, False), ranks_as_exported(method, cal is not None)))
     table = pd.DataFrame({
         "Metric (test)": [METRIC_LABELS[k] for k in EFFECT_METRICS],
-        f"At {SWEEP_THRESHOLD:.2f} (the frontier's)": [fmt_metric(effect.at_frontier[k], k, ranks) for k in EFFECT_METRICS],
-        shipped: [fmt_metric(effect.at_threshold[k], k, ranks or cal is not None) for k in EFFECT_METRICS],
+        f"At {SWEEP_THRESHOLD:.2f} (the frontier's)": [fmt_metric(effect.at_frontier[k], k, before) for k in EFFECT_METRICS],
+        shipped: [fmt_metric(effect.at_threshold[k], k, after) for k in EFFECT_METRICS],
     })
     return {"table": table, "moved": effect.moved, "calibrated": cal is not None,
             "confusion": effect.confusion, "baseline": effect.baseline,
             "chosen_gap_change": model_chosen_gap_change(model, _split, threshold=threshold, gap_metric=unfairness,
                                                          calibrator=cal),
             "below_chance": model_below_chance(model, _split, threshold=threshold, performance=performance,
-                                               calibrator=cal)}
+                                               calibrator=cal, method=method or None)}
 
 
 def confusion_table(counts: pd.DataFrame, attribute: str) -> pd.DataFrame:

@@ -173,6 +173,8 @@ def ece_change(cal: dict) -> tuple[str, str, str]:
     """The largest group ECE before and after calibration, and the change, as shown: the change
     is that of the shown (rounded) figures, so the three always agree."""
     before, after = fmt_pair(cal["ece_before"], cal["ece_after"])
+    if not (np.isfinite(cal["ece_before"]) and np.isfinite(cal["ece_after"])):
+        return before, after, None  # "n/a" has no change (review of session 53: it raised)
     digits = len(after.split(".")[1]) if "." in after else 3
     return before, after, fmt(float(after) - float(before), digits, signed=True)
 

@@ -7,7 +7,6 @@ verdicts; it never loads a model or changes one.
 from __future__ import annotations
 
 import datetime as dt
-import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,9 +33,8 @@ from fairkit.audit import (
 from fairkit.data import visible_text
 from fairkit.frontier import UNFAIRNESS_AXES
 from fairkit.keys import KeyFileError
-from fairkit.metrics import SWEEP_THRESHOLD
 from fairkit.plots import method_label
-from fairkit.record import calibration_text, decision_label, fmt, fmt_eta, fmt_threshold
+from fairkit.record import decision_label, fmt, fmt_eta
 
 from . import auth, state
 from .display import md
@@ -132,23 +130,6 @@ def evidence(subject: str, log: LogState, status: str) -> dict:
             "verdicts": {"columns": list(table.columns), "rows": table.astype(str).to_numpy().tolist()}}
 
 
-def frontier_note(rec: dict) -> str | None:
-    """The caption under the Review page's frontier chart when the model as exported is not the
-    point ringed there (calibrated, or at another threshold): the chart draws every model as the
-    frontier compared it, and the ring sat at 0.091 / 0.611 under a card giving 0.340 / 0.670
-    with nothing said (committee and numbers audits, session 53)."""
-    c = rec["content"]
-    sel = c["selected"]
-    at, threshold = float(c.get("frontier_threshold", SWEEP_THRESHOLD)), float(sel["threshold"])
-    changes = ([f"calibrated ({calibration_text(sel['calibration'])})"] if sel.get("calibration") else []) + (
-        [f"at the threshold {fmt_threshold(threshold)}"] if not math.isclose(threshold, at) else [])
-    if not changes:
-        return None
-    return (f"The chart draws each model as the frontier compared it (uncalibrated, at the threshold "
-            f"{fmt_threshold(at)}), and rings the chosen model there. As exported ({' and '.join(changes)}) "
-            "its figures are the card's above; the record's \"Effect of the decision threshold\" table gives both.")
-
-
 def unsigned_note(signature: str) -> str:
     """What an unsigned bundle's signature status says, without its leading "unsigned:" (the
     page heads it "Unsigned bundle.")."""
@@ -195,7 +176,7 @@ def log_state() -> LogState:
     try:
         key = trusted_key()
     except KeyFileError as exc:
-        text = f"The configured public key cannot be used: {without_paths(exc)}"
+        text = f"The configured key cannot be used: {without_paths(exc)}"  # the message names the file
         # A check that failed, not none: with no check every sign-off counted, a forged one
         # beside this banner (hostile-input audit, session 53).
         return LogState(False, text, chain=ChainCheck(False, 0, problem=text, altered=False))
@@ -213,9 +194,14 @@ def verdicts(subject: str, state: LogState) -> pd.DataFrame:
     # The tally's own reading (verdicts written since the check wait for it; unsigned ones marked).
     log = checked_verdicts(verdict_entries(AuditLog(), subject), state.chain)
 
+    failed = state.chain is not None and not state.chain.ok
+
     def identity(v, said, kind, unsigned_) -> str:
         if not unsigned_:
             return said
+        if failed:  # signed or not, nothing is vouched for by a log that fails its check
+            return f"{said}; " + ("counted all the same (a dissent)" if kind in OBJECTIONS
+                                  else "not counted: the log fails its check")
         # An unsigned dissent still counts (fairkit.audit.OBJECTIONS): an objection is not dropped.
         return (f"{'claims ' + said if v != SELF_DECLARED else said}; unsigned, "
                 + ("counted all the same" if kind in OBJECTIONS else "not counted"))

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from fairkit.plots import frontier_snapshot_figure
-from fairkit.record import revision_note
+from fairkit.record import frontier_chart_note, revision_note
 from ui import auth
 from ui import export as ue
 from ui import record as record_view
@@ -90,7 +90,7 @@ else:
                 unfairness=chosen.get("unfairness_axis", "demographic_parity_difference"),
                 performance=chosen.get("performance_axis", "accuracy")),
                 key="review.frontier")
-            note = rv.frontier_note(rec)
+            note = frontier_chart_note(rec)
             if note:
                 st.caption(f":material/info: {md(note)}")
         else:

@@ -583,9 +583,12 @@ def test_review_opens_on_the_export_just_made(trained, fast_env):
 def test_the_frontier_chart_says_when_the_exported_model_is_not_the_ringed_point():
     """Committee and numbers audits, session 53: the Review chart rang the chosen model at its
     uncalibrated point (0.091 / 0.611) under a card giving the calibrated 0.340 / 0.670."""
-    rec = {"content": {"frontier_threshold": 0.5, "selected": {"threshold": 0.5, "calibration": None}}}
-    assert rv.frontier_note(rec) is None
+    from fairkit.record import frontier_chart_note
+
+    rec = {"content": {"selected": {"threshold": 0.5, "calibration": None}}}
+    assert frontier_chart_note(rec) is None
     rec["content"]["selected"].update(threshold=0.4, calibration={"method": "platt", "grouping": ["race"]})
-    note = rv.frontier_note(rec)
+    rec["content"]["at_frontier_threshold"] = {"threshold": 0.5, "calibrated": True, "values": {}, "chosen": {}}
+    note = frontier_chart_note(rec)
     assert note.startswith("The chart draws each model as the frontier compared it (uncalibrated, at the threshold 0.50)")
     assert "As exported (calibrated (platt per group of race) and at the threshold 0.40)" in note
