@@ -1790,7 +1790,12 @@ def validate(
     if target_ok and not feature_cols and not nested:
         problems.append(_p("error", "no_features", None, "No feature columns are left to train on.",
                            "Include at least one column besides the target and sensitive attributes."))
-    elif target_ok and feature_cols and not usable_feature_columns(frame, spec):
+    # The rows a model trains on (those with an outcome), as the split reads them: validate
+    # judged constancy over every row, so a column varying only where the outcome is missing
+    # passed here and was dropped there (one-implementation audit, session 53).
+    trained_on = frame.loc[frame[target].notna()] if target_ok else frame
+    usable = set(usable_feature_columns(trained_on, spec))
+    if target_ok and feature_cols and not usable:
         shown = _quoted(feature_cols)
         problems.append(_p("error", "no_usable_features", None,
                            f"Every feature column is empty or has one value in every row ({shown}): there is nothing to learn from.",
@@ -1813,9 +1818,10 @@ def validate(
             empty.append(c)
             continue
         nunique = nn.nunique()
-        if nunique == 1 and len(frame) > 1:
+        if c not in usable and len(frame) > 1:
+            where = "every row" if nunique == 1 else "every row with an outcome (the rows a model trains on)"
             problems.append(_p("warning", "feature_constant", c,
-                               f"'{c}' has the same value in every row and carries no information.",
+                               f"'{c}' has the same value, or none, in {where} and carries no information.",
                                "Exclude it; it will be ignored otherwise."))
         if target_ok and nunique > 1 and col[y_obs].notna().all() and _same_partition(col[y_obs], frame.loc[y_obs, target]):
             problems.append(_p("error", "target_leak", c,

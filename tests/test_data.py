@@ -270,6 +270,18 @@ def test_missing_feature_values_warn_and_constant_feature():
     p = problem(frame, "missing_values")
     assert p.column == "age" and "imputed" in p.message
     assert problem(frame, "feature_constant").column == "const"
+    # One rule with the split's (one-implementation audit, session 53): a column that varies only
+    # where the outcome is missing is constant on the rows a model trains on, and the split drops it.
+    from fairkit.split import split_dataset
+
+    big = pd.concat([frame] * 4, ignore_index=True).drop(columns="const")
+    big["only_unlabelled"] = 1.0
+    big.loc[:1, SPEC.target] = np.nan
+    big.loc[:1, "only_unlabelled"] = [2.0, 3.0]
+    said = problem(big, "feature_constant")
+    assert said.column == "only_unlabelled" and "every row with an outcome" in said.message
+    names = split_dataset(big, SPEC, seed=0).feature_names
+    assert "age" in names and "only_unlabelled" not in names
 
 
 def test_row_and_column_limits_are_named():
