@@ -24,7 +24,7 @@ from .frontier import (PERFORMANCE_AXES, SPLITS, UNFAIRNESS_AXES, below_chance_m
                        metric_column, pareto_front, settings)
 from .methods import METHODS, role_of
 from .metrics import chance_level, in_sentence, metric_value
-from .record import fmt_eta
+from .record import fmt, fmt_eta
 from .record import method_label as registry_label
 from .diagnostics import reliability_intervals
 
@@ -133,12 +133,14 @@ def _texts(values) -> list[str]:
     return [plot_text(v) for v in values]
 
 
-def _value_text(rows: pd.DataFrame, split: str, metric: str, digits: int = 4) -> list[str]:
-    """``0.1234 [0.1000, 0.1500]`` per row: the metric with its interval where the row has one."""
+def _value_text(rows: pd.DataFrame, split: str, metric: str, digits: int = 3) -> list[str]:
+    """``0.123 [0.100, 0.150]`` per row: the metric with its interval where the row has one,
+    written as every page and the record write figures (:func:`fairkit.record.fmt`; the hover
+    wrote four decimals where the panel and the record write three: numbers audit, session 53)."""
     value, low, high = metric_value(rows, metric, prefix=f"{split}_")
     low = pd.Series(np.nan, index=rows.index) if low is None else low
     high = pd.Series(np.nan, index=rows.index) if high is None else high
-    return [f"{v:.{digits}f}" + (f" [{lo:.{digits}f}, {hi:.{digits}f}]" if np.isfinite(lo) and np.isfinite(hi) else "")
+    return [fmt(v, digits) + (f" [{fmt(lo, digits)}, {fmt(hi, digits)}]" if np.isfinite(lo) and np.isfinite(hi) else "")
             for v, lo, hi in zip(value.astype(float), low.astype(float), high.astype(float))]
 
 
@@ -146,7 +148,7 @@ def _exported_text(rows: pd.DataFrame, metric: str, column: str) -> list[str]:
     """A bundle frontier's ``column`` (the value drawn) as text, with the run's interval of
     ``metric`` when the table carries it and it belongs to that value (older bundles and other
     axes: the value alone)."""
-    plain = [f"{v:.3f}" for v in rows[column].astype(float)]
+    plain = [fmt(v) for v in rows[column].astype(float)]
     try:
         shown = _value_text(rows, "test", metric, digits=3)
         same = np.isclose(metric_value(rows, metric, prefix="test_")[0].astype(float), rows[column].astype(float))

@@ -238,7 +238,7 @@ def test_frontier_figure_draws_seed_means_with_their_range_and_constant_models_a
     np.testing.assert_allclose(means.error_x.array, [0.02, 0.02])  # up to the largest seed's
     np.testing.assert_allclose(means.error_y.arrayminus, [0.01, 0.01])
     assert list(means.customdata[:, 0]) == ["r0.0-0", "r1.0-0"]  # a click selects the lowest seed's run
-    assert means.customdata[0, 3] == "0.2200 [0.2000, 0.2400]"  # hover: the value and its range
+    assert means.customdata[0, 3] == "0.220 [0.200, 0.240]"  # hover: the value and its range
     assert "mean of 3 seeds" in means.customdata[0, 5]
     flat = _trace(fig, "constant models (off the front)")
     assert list(flat.customdata[:, 0]) == ["r5.0-0"] and flat.marker.symbol == "x"
