@@ -481,7 +481,7 @@ def drift_report(bundle, frame: pd.DataFrame, scores, *, n_boot: int = 200,
     # As the record was built (its "ranks"): the manifest's decision fields do not carry it, and
     # a calibrated group-threshold bundle's score wrote no ROC AUC and compared no calibration
     # gap where its record gives both (numbers audit, session 53).
-    ranks = ranks_of(((bundle.record or {}).get("content") or {}).get("selected") or bundle.decision)
+    ranks = ranks_of(bundle.record["content"]["selected"])
     rep = fairness_report(y[keep], np.asarray(scores)[keep],
                           frame.loc[keep, spec.sensitive].reset_index(drop=True),
                           threshold=bundle.threshold, n_boot=n_boot,

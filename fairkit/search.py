@@ -223,16 +223,16 @@ _SECONDS = r"\d+(\.\d+)?(e[+-]?\d+)? s"
 _BUDGET_TEXT = re.compile(rf"\d{{1,6}} trials( or {_SECONDS})?|{_SECONDS}|unbounded")
 
 
-def _study_attrs(study) -> dict:
+def _study_attrs(attrs: dict) -> dict:
     """The study's own attributes, each only as this module writes it.
 
     The study is a database others can write: a foreign ``budget_trials`` of a billion became the
     budget, and a foreign ``budget_text`` was copied into every trial's row of front.csv and into
     the record (hostile-input audit, session 52). What fails its shape reads as absent.
+    ``attrs``: the study's ``user_attrs`` (each reading is a query of its database).
     """
     from .metrics import METRIC_LABELS
 
-    attrs = study.user_attrs
     settings = attrs.get("settings")
     settings = settings if isinstance(settings, dict) else {}
     performance, unfairness = settings.get("performance", "accuracy"), settings.get("unfairness")
@@ -766,7 +766,7 @@ def search_table(study, store) -> pd.DataFrame:
     records = records.drop_duplicates("run_id").set_index("run_id")
     rows = []
     attrs = study.user_attrs
-    own = _study_attrs(study)
+    own = _study_attrs(attrs)
     for t in trials:
         rid = t.user_attrs["run_id"]
         if rid not in records.index:
@@ -813,7 +813,7 @@ def _result(study, ctx: dict, store, stopped: str, wall: float) -> SearchResult:
                         performance=ctx["performance"], trials=trials,
                         front=searched_front(trials, ctx["unfairness"], ctx["performance"]), stopped=stopped,
                         wall_seconds=wall, failed=_counts(study)[TrialState.FAIL], store=store,
-                        budget=ctx.get("budget_text") or _study_attrs(study)["budget_text"],
+                        budget=ctx.get("budget_text") or _study_attrs(study.user_attrs)["budget_text"],
                         trained=int(trials["run_id"].isin(trained).sum()) if len(trials) else 0,
                         missing_runs=int(trials.attrs.get("missing_runs", 0)))
 
@@ -931,7 +931,7 @@ def run_search(split, methods=None, *, fairness: str = DEFAULT_FAIRNESS, unfairn
     # The study's budget is the largest any call asked for: a later call with fewer trials trains
     # none and must not relabel the study's trials with its smaller budget (the record then said
     # "budget 3 trials" beside trial 8: search audit, session 43).
-    budget = max(int(n_trials), _study_attrs(study)["budget_trials"])
+    budget = max(int(n_trials), _study_attrs(study.user_attrs)["budget_trials"])
     if budget != int(n_trials):
         ctx["budget_text"] = _budget_text(budget, timeout)
     study.set_user_attr("budget_trials", budget)
@@ -1057,7 +1057,7 @@ def load_search(name: str, storage: str, store: ResultStore) -> SearchResult | N
     try:
         with _locked(store, _DATABASE_LOCK):  # a search creating the database's tables at this moment
             study = optuna.load_study(study_name=name, storage=storage)
-        own = _study_attrs(study)  # a database others can write (review of session 52)
+        own = _study_attrs(study.user_attrs)  # a database others can write (review of session 52)
         ctx = {"name": name, "storage": storage, "n_trials": None, "timeout": None,
                "objective_text": own["objective_text"], "unfairness": own["unfairness"],
                "performance": own["performance"]}

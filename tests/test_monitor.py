@@ -94,7 +94,8 @@ def test_drift_report_on_a_bundle(adult):
     frame[adult.spec.target] = np.where(adult.y[idx] == 1, adult.spec.positive_label, "<=50K")
     bundle = SimpleNamespace(spec=adult.spec, threshold=0.5, decision={"method": "unconstrained"},
                              metrics={"test": {"gaps": adult.recorded, "overall": {"accuracy": 0.85}}},
-                             target_values=None, known_groups=lambda: None, record={})
+                             target_values=None, known_groups=lambda: None,
+                             record={"content": {"selected": {"method": "unconstrained"}}})
     report = drift_report(bundle, frame, adult.p[idx], n_boot=30)
     assert report["checked"] == 3 * len(WATCHED) and not report["drifted"]
     assert 0.5 < report["overall"]["roc_auc"] < 1
@@ -116,7 +117,8 @@ def test_drift_report_on_a_bundle(adult):
             drift_report(bundle, frame, adult.p[idx], n_boot=30, alpha=alpha)
     # The scores of a group-threshold model are decisions: no ROC AUC, as in the record and the
     # sweep table (fairkit.metrics.NO_RANKING).
-    thresholds = SimpleNamespace(**{**vars(bundle), "decision": {"method": "threshold"}})
+    thresholds = SimpleNamespace(**{**vars(bundle), "decision": {"method": "threshold"},
+                                    "record": {"content": {"selected": {"method": "threshold"}}}})
     assert np.isnan(drift_report(bundle=thresholds, frame=frame, scores=adult.p[idx], n_boot=30)["overall"]["roc_auc"])
     # ... unless its record says they rank (a group calibrator maps them): read as the record was
     # built, not by the method alone (numbers audit, session 53: score wrote no ROC AUC and
@@ -134,7 +136,8 @@ def test_rows_without_labels_are_not_compared(adult):
     frame[adult.spec.target] = pd.Series([None] * 40, dtype=object, index=frame.index)
     bundle = SimpleNamespace(spec=adult.spec, threshold=0.5, decision={"method": "unconstrained"},
                              metrics={"test": {"gaps": adult.recorded, "overall": {"accuracy": 0.85}}},
-                             target_values=None, known_groups=lambda: None, record={})
+                             target_values=None, known_groups=lambda: None,
+                             record={"content": {"selected": {"method": "unconstrained"}}})
     assert unchecked_reason(adult.spec, frame) == (f"the target column {adult.spec.target} holds no label in "
                                                    "any of the 40 row(s)")
     assert drift_report(bundle, frame, adult.p[:40]) is None

@@ -145,11 +145,12 @@ def calibrate(data_key: str, run_id: str, method: str, _split) -> dict:
     """
     check = calibration_check(data_key, run_id, method, _split)
     table = check.per_group()
+    shown = [fmt_pair(b, a) for b, a in zip(table["ece_before"], table["ece_after"])]  # to the digits the change needs
     per_group = pd.DataFrame({
         "Group": table["group"].astype(str),
         "Test rows": table["n"].map("{:,}".format),
-        "ECE before": [fmt_pair(b, a)[0] for b, a in zip(table["ece_before"], table["ece_after"])],
-        "ECE after": [fmt_pair(b, a)[1] for b, a in zip(table["ece_before"], table["ece_after"])],
+        "ECE before": [b for b, _ in shown],
+        "ECE after": [a for _, a in shown],
         "Calibration map": table["map"].map(lambda m: m if m == "own" else f"falls back to {map_name(m)}"),
     })
     return {

@@ -113,16 +113,15 @@ def tally(subject: str, log: LogState) -> str:
     return verdict_tally(verdict_entries(AuditLog(), subject), log.chain)["text"]
 
 
-def evidence(subject: str, log: LogState, status: str) -> dict:
+def evidence(subject: str, log: LogState, status: str, table: pd.DataFrame) -> dict:
     """The review as the log stands now, for a downloaded record's own section
-    (:func:`fairkit.record.review_blocks`): the bundle's hash, the time, the log's head and the
-    table of verdicts the page shows."""
+    (:func:`fairkit.record.review_blocks`): the bundle's hash, the time, the log's head and
+    ``table``, the verdicts the page shows (:func:`verdicts`)."""
     # The head the check read up to, so it covers the verdicts listed and nothing written since
     # (a verdict appended between the check and the head was covered and not listed), and none
     # for a log that fails its check (its head proves nothing: hostile-input audit, session 53).
     chain = log.chain
     head_id, head_hash = chain_head(AuditLog(), upto=chain.checked_through) if chain is not None and chain.ok else (0, "")
-    table = verdicts(subject, log)
     return {"status": status, "manifest_sha256": subject,
             "taken": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "head": f"{head_id}:{head_hash}" if head_id else None,

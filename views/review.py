@@ -48,6 +48,7 @@ else:
     chosen = by_id[st.selectbox("Exported decision", ids, key=rv.W_EXPORT,
                                 format_func=lambda i: rv.export_label(by_id[i]))]
     subject = chosen["subject"]
+    status, verdicts = rv.tally(subject, log), rv.verdicts(subject, log)  # read once: the card, downloads, table
     if chosen["legacy"]:
         st.caption(f"Logged by an older fairkit ({md(chosen['legacy'])}); read with a fallback.")
     bundle = ue.read_export(chosen)
@@ -78,11 +79,10 @@ else:
         older = revision_note(rec)
         if older:
             st.info(md(older), icon=":material/history:")
-        status = rv.tally(subject, log)
         st.header("Decision record")
         record_view.show_headline(rec, reviews=status)
         # The downloads carry the review's evidence (who, when, the bundle's hash, the log's head).
-        record_view.downloads(rec, key="review.record", reviews=rv.evidence(subject, log, status))
+        record_view.downloads(rec, key="review.record", reviews=rv.evidence(subject, log, status, verdicts))
         # At full width, below the card: half a page squeezed the frontier's lines together.
         if bundle["frontier"] is not None and len(bundle["frontier"]):
             show_chart(frontier_snapshot_figure(
@@ -98,8 +98,7 @@ else:
         record_view.show_body(rec)
 
     st.header("Reviews of this decision")
-    st.caption(f"Status: {md(rv.tally(subject, log))}. Each reviewer counts once, by their latest sign-off or dissent.")
-    verdicts = rv.verdicts(subject, log)
+    st.caption(f"Status: {md(status)}. Each reviewer counts once, by their latest sign-off or dissent.")
     if verdicts.empty:
         st.caption("No comments, sign-offs or dissents yet.")
     else:

@@ -94,7 +94,8 @@ def test_committee_reads_the_record_and_signs_off(trained, fast_env):
     (export,) = AuditLog().entries(kind="export").itertuples()
     rec = read_bundle_record(export.details["bundle"])["record"]
     status = rv.tally(export.subject, rv.log_state())
-    copy = render_html(rec, reviews=rv.evidence(export.subject, rv.log_state(), status))
+    state = rv.log_state()
+    copy = render_html(rec, reviews=rv.evidence(export.subject, state, status, rv.verdicts(export.subject, state)))
     for said in ("Review, as the audit log stood when this copy was made", "Prof. Reviewer", "Sign off",
                  export.subject, f"fairkit audit verify --head {head}", status):
         assert html.escape(said) in copy, said
@@ -238,7 +239,8 @@ def test_a_trusted_key_that_cannot_be_read_counts_no_sign_off(trained, fast_env,
     # A downloaded copy gives no head of a log that fails its check (it proves nothing), and says why.
     state = rv.log_state()
     copy = render_html(read_bundle_record(export.details["bundle"], trusted_key=False)["record"],
-                       reviews=rv.evidence(export.subject, state, rv.tally(export.subject, state)))
+                       reviews=rv.evidence(export.subject, state, rv.tally(export.subject, state),
+                                           rv.verdicts(export.subject, state)))
     assert "The audit log failed its check when this copy was made" in copy and "audit verify --head" not in copy
 
 
